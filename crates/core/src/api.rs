@@ -1,0 +1,22 @@
+//! The method catalogue: every operation and stream the daemon offers,
+//! declared once.
+//!
+//! JSON-RPC dispatch, the HTTP routes, the OpenAPI document, `tradectl rpc
+//! list` and the conformance test are all generated from the lists in
+//! [`catalogue`]. A method added there without a handler in the daemon does
+//! not compile, because the daemon's context must implement [`Handlers`],
+//! whose supertraits are one [`Handle`] per method.
+
+mod catalogue;
+mod error;
+mod method;
+pub mod jsonrpc;
+pub mod streams;
+pub mod system;
+
+pub use catalogue::{
+    Handlers, MethodDescriptor, TopicDescriptor, Visitor, method_descriptors, method_names,
+    topic_descriptors, topic_names, visit_methods,
+};
+pub use error::{ApiError, ErrorCode, ErrorDescriptor};
+pub use method::{Caller, Empty, Handle, Method, Scope, Topic, Transport, Verb};

@@ -1,0 +1,141 @@
+//! The one list of methods and the one list of topics.
+//!
+//! Add a method here and every transport, the OpenAPI document, the CLI's
+//! `rpc list` and the conformance test pick it up; the daemon stops
+//! compiling until it implements [`Handle`] for it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
+use super::system::{Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion};
+use super::{Handle, Method, Scope, Topic, Verb};
+
+/// A method as published by `system.methods`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MethodDescriptor {
+    pub name: String,
+    pub summary: String,
+    pub scope: Scope,
+    pub http_verb: Verb,
+    pub http_path: String,
+    pub params_schema: serde_json::Value,
+    pub result_schema: serde_json::Value,
+}
+
+/// A topic as published by `system.methods`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TopicDescriptor {
+    pub name: String,
+    pub summary: String,
+    pub event_schema: serde_json::Value,
+}
+
+/// Receives each method of the catalogue in turn, typed. `H` is the
+/// handler type: the bound `H: Handle<M>` is what makes a missing handler a
+/// compile error.
+pub trait Visitor<H: ?Sized> {
+    fn visit<M: Method>(&mut self)
+    where
+        H: Handle<M>;
+}
+
+macro_rules! catalogue {
+    (methods: [$($m:ident),* $(,)?], topics: [$($t:ident),* $(,)?]) => {
+        /// Everything the daemon's context must implement: one [`Handle`]
+        /// per method of the catalogue.
+        pub trait Handlers: Send + Sync + 'static $(+ Handle<$m>)* {}
+        impl<T: Send + Sync + 'static $(+ Handle<$m>)*> Handlers for T {}
+
+        /// Calls `visitor.visit::<M>()` for every method, in catalogue order.
+        pub fn visit_methods<H: Handlers + ?Sized, V: Visitor<H>>(visitor: &mut V) {
+            $( visitor.visit::<$m>(); )*
+        }
+
+        pub fn method_names() -> &'static [&'static str] {
+            &[$(<$m as Method>::NAME),*]
+        }
+
+        pub fn method_descriptors() -> Vec<MethodDescriptor> {
+            vec![$(describe_method::<$m>()),*]
+        }
+
+        pub fn topic_names() -> &'static [&'static str] {
+            &[$(<$t as Topic>::NAME),*]
+        }
+
+        pub fn topic_descriptors() -> Vec<TopicDescriptor> {
+            vec![$(describe_topic::<$t>()),*]
+        }
+    };
+}
+
+catalogue! {
+    methods: [
+        SystemHealth,
+        SystemVersion,
+        SystemInfo,
+        SystemMethods,
+        SystemShutdown,
+        StreamsSubscribe,
+        StreamsUnsubscribe,
+    ],
+    topics: [
+        Heartbeat,
+    ]
+}
+
+fn describe_method<M: Method>() -> MethodDescriptor {
+    MethodDescriptor {
+        name: M::NAME.to_owned(),
+        summary: M::SUMMARY.to_owned(),
+        scope: M::SCOPE,
+        http_verb: M::HTTP.0,
+        http_path: M::HTTP.1.to_owned(),
+        params_schema: schemars::schema_for!(M::Params).to_value(),
+        result_schema: schemars::schema_for!(M::Result).to_value(),
+    }
+}
+
+fn describe_topic<T: Topic>() -> TopicDescriptor {
+    TopicDescriptor {
+        name: T::NAME.to_owned(),
+        summary: T::SUMMARY.to_owned(),
+        event_schema: schemars::schema_for!(T::Event).to_value(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn valid_name(name: &str) -> bool {
+        let parts: Vec<&str> = name.split('.').collect();
+        parts.len() >= 2
+            && parts.iter().all(|p| {
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+    }
+
+    #[test]
+    fn names_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for name in method_names().iter().chain(topic_names()) {
+            assert!(valid_name(name), "`{name}` is not group.action in lower snake case");
+            assert!(seen.insert(*name), "`{name}` declared twice");
+        }
+    }
+
+    #[test]
+    fn http_routes_are_unique_and_versioned() {
+        let mut seen = HashSet::new();
+        for d in method_descriptors() {
+            assert!(d.http_path.starts_with("/api/v1/"), "{}: {}", d.name, d.http_path);
+            assert!(seen.insert((d.http_verb, d.http_path.clone())), "route of {} reused", d.name);
+            assert!(!d.summary.is_empty(), "{} has no summary", d.name);
+            assert!(d.params_schema.is_object() && d.result_schema.is_object());
+        }
+    }
+}

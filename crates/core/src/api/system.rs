@@ -1,0 +1,125 @@
+//! `system.*`: liveness, version, facts about the running daemon, the
+//! catalogue itself, and shutdown; the `system.heartbeat` topic.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::method::{method, topic};
+use super::{Empty, ErrorDescriptor, MethodDescriptor, TopicDescriptor};
+
+/// The catalogue's wire version; bumped on any incompatible change.
+pub const API_VERSION: u32 = 1;
+
+method! {
+    /// Liveness: answers as soon as the daemon accepts requests.
+    SystemHealth = "system.health", Get "/api/v1/system/health", Read, Empty => Health
+}
+method! {
+    /// Daemon and API versions.
+    SystemVersion = "system.version", Get "/api/v1/system/version", Read, Empty => Version
+}
+method! {
+    /// Facts about the running daemon: pid, uptime, paths, database size.
+    SystemInfo = "system.info", Get "/api/v1/system/info", Read, Empty => Info
+}
+method! {
+    /// The method catalogue: names, scopes, HTTP routes, schemas, topics and error codes.
+    SystemMethods = "system.methods", Get "/api/v1/system/methods", Read, Empty => Catalogue
+}
+method! {
+    /// Stops the daemon gracefully after answering.
+    SystemShutdown = "system.shutdown", Post "/api/v1/system/shutdown", Admin, Empty => ShutdownAck
+}
+
+topic! {
+    /// One event per second while the daemon runs.
+    Heartbeat = "system.heartbeat", HeartbeatEvent
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub uptime_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Version {
+    /// The daemon's package version.
+    pub version: String,
+    pub api_version: u32,
+}
+
+/// How the previous run of the daemon on this data dir ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviousShutdown {
+    /// First start on this data dir.
+    None,
+    Clean,
+    /// The previous run never recorded its stop (killed or crashed).
+    Unclean,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Info {
+    pub version: String,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    pub uptime_ms: u64,
+    pub data_dir: String,
+    pub socket: String,
+    pub db_path: String,
+    /// Database file plus write-ahead log, in bytes.
+    pub db_size_bytes: u64,
+    /// How many times a daemon has started on this data dir.
+    pub run_number: u64,
+    pub previous_shutdown: PreviousShutdown,
+    pub connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Catalogue {
+    pub api_version: u32,
+    pub methods: Vec<MethodDescriptor>,
+    pub topics: Vec<TopicDescriptor>,
+    pub errors: Vec<ErrorDescriptor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ShutdownAck {
+    pub stopping: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HeartbeatEvent {
+    /// Counts from 1 at daemon start.
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub uptime_ms: u64,
+}
+
+impl Default for ShutdownAck {
+    fn default() -> Self {
+        ShutdownAck { stopping: true }
+    }
+}
+
+impl Catalogue {
+    pub fn current() -> Self {
+        Catalogue {
+            api_version: API_VERSION,
+            methods: super::method_descriptors(),
+            topics: super::topic_descriptors(),
+            errors: ErrorDescriptor::all(),
+        }
+    }
+}
+

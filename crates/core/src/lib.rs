@@ -1,0 +1,13 @@
+//! tradedesk-core: the domain, the storage layer, the method catalogue and the
+//! client shared by the daemon, the CLI and the dashboard.
+//!
+//! This crate never touches a transport, a UI or a runtime (the `client`
+//! feature alone brings in tokio for the async client). Everything that
+//! crosses the wire is declared once in [`api`].
+
+pub mod api;
+pub mod paths;
+pub mod store;
+
+#[cfg(feature = "client")]
+pub mod client;

@@ -1,0 +1,186 @@
+//! `tradectl`: the command-line client of tradingd, for people and for
+//! scripts and cron. Every command is a call to the daemon; `--json` gives
+//! machine output on every command.
+//!
+//! Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error,
+//! 3 the daemon is not reachable.
+
+mod daemon;
+mod format;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tradedesk_core::api::system::SystemInfo;
+use tradedesk_core::api::{ApiError, Empty, method_descriptors};
+use tradedesk_core::client::{Client, ClientError};
+use tradedesk_core::paths;
+
+#[derive(Parser)]
+#[command(name = "tradectl", version, about = "Command-line client of the tradedesk daemon")]
+struct Cli {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Daemon socket (default: TRADEDESK_SOCKET, else the XDG runtime dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summary of the running daemon.
+    Status,
+    /// Call any method: `tradectl rpc system.info`, `tradectl rpc NAME '{"k":1}'`,
+    /// `tradectl rpc NAME -` (params from stdin); `tradectl rpc list` lists methods.
+    Rpc {
+        /// Method name, or `list`.
+        method: String,
+        /// Params as a JSON object, or `-` to read them from stdin.
+        params: Option<String>,
+    },
+    /// Start, stop or inspect the daemon.
+    Daemon {
+        #[command(subcommand)]
+        action: daemon::Action,
+    },
+}
+
+/// A command's failure, carrying its exit code.
+pub enum Failure {
+    /// The daemon answered with an error (exit 1).
+    Api(ApiError),
+    /// Bad usage found after parsing (exit 2).
+    Usage(String),
+    /// No daemon (exit 3).
+    Unreachable(String),
+    /// Anything else: a lost connection, a protocol error (exit 1).
+    Other(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Api(api) => Failure::Api(api),
+            e @ ClientError::Unreachable { .. } => Failure::Unreachable(e.to_string()),
+            e => Failure::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<paths::PathError> for Failure {
+    fn from(e: paths::PathError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+pub struct Ctx {
+    pub json: bool,
+    pub socket: PathBuf,
+}
+
+impl Ctx {
+    pub fn connect(&self) -> Result<Client, Failure> {
+        Ok(Client::connect(&self.socket)?)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let result = paths::client_socket(cli.socket.as_deref())
+        .map_err(Failure::from)
+        .and_then(|socket| run(&Ctx { json, socket }, cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(json, failure),
+    }
+}
+
+fn report(json: bool, failure: Failure) -> ExitCode {
+    let (code, kind, message, data) = match failure {
+        Failure::Api(e) => {
+            let kind = e.kind().map_or("error", |k| k.name());
+            (1, kind.to_owned(), format!("{} (code {})", e.message, e.code), Some(e))
+        }
+        Failure::Usage(m) => (2, "usage".to_owned(), m, None),
+        Failure::Unreachable(m) => (3, "unreachable".to_owned(), m, None),
+        Failure::Other(m) => (1, "error".to_owned(), m, None),
+    };
+    if json {
+        let body = match data {
+            Some(api) => serde_json::json!({ "error": api }),
+            None => serde_json::json!({ "error": { "kind": kind, "message": message } }),
+        };
+        eprintln!("{body}");
+    } else {
+        eprintln!("tradectl: {kind}: {message}");
+    }
+    ExitCode::from(code)
+}
+
+fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Status => status(ctx),
+        Command::Rpc { method, params } if method == "list" && params.is_none() => rpc_list(ctx),
+        Command::Rpc { method, params } => rpc(ctx, &method, params.as_deref()),
+        Command::Daemon { action } => daemon::run(ctx, action),
+    }
+}
+
+fn status(ctx: &Ctx) -> Result<(), Failure> {
+    let info = ctx.connect()?.call::<SystemInfo>(&Empty {})?;
+    if ctx.json {
+        print_json(&info);
+    } else {
+        print!("{}", format::status(&info));
+    }
+    Ok(())
+}
+
+fn rpc_list(ctx: &Ctx) -> Result<(), Failure> {
+    let methods = method_descriptors();
+    if ctx.json {
+        print_json(&methods);
+    } else {
+        print!("{}", format::method_table(&methods));
+    }
+    Ok(())
+}
+
+fn rpc(ctx: &Ctx, method: &str, params: Option<&str>) -> Result<(), Failure> {
+    let params: serde_json::Value = match params {
+        None => serde_json::json!({}),
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::Usage(format!("cannot read params from stdin: {e}")))?;
+            parse_params(&text)?
+        }
+        Some(text) => parse_params(text)?,
+    };
+    let result = ctx.connect()?.call_raw(method, &params)?;
+    print_json(&result);
+    Ok(())
+}
+
+fn parse_params(text: &str) -> Result<serde_json::Value, Failure> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Failure::Usage(format!("PARAMS is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Failure::Usage("PARAMS must be a JSON object".into()));
+    }
+    Ok(value)
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("tradectl: cannot encode output: {e}"),
+    }
+}

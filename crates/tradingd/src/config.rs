@@ -1,0 +1,451 @@
+//! The daemon's configuration: a raw layer read from TOML, environment and
+//! flags, and the validated [`Config`] the rest of the daemon sees.
+//!
+//! Layers, later ones winning: built-in defaults → the config file
+//! (`--config`, `TRADEDESK_CONFIG`, or `$XDG_CONFIG_HOME/tradedesk/tradingd.toml`)
+//! → `TRADEDESK_*` environment variables (`__` separates sections:
+//! `TRADEDESK_RPC__MAX_CONNECTIONS`) → command-line flags. An unknown key in
+//! any layer is an error naming the key and the layer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tradedesk_core::paths;
+
+/// Environment variables with the prefix that are not config keys.
+const NON_CONFIG_ENV: &[&str] = &["TRADEDESK_CONFIG", "TRADEDESK_DAEMON_BIN"];
+const ENV_PREFIX: &str = "TRADEDESK_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file `{path}`: {message}")]
+    File { path: String, message: String },
+    #[error("{source_name}: {message}")]
+    Layer { source_name: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error(transparent)]
+    Path(#[from] paths::PathError),
+}
+
+/// The raw layer, exactly as written in `config/tradingd.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// Where the database, lock file and (without XDG_RUNTIME_DIR) the socket live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    pub log: RawLog,
+    pub rpc: RawRpc,
+    pub streams: RawStreams,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub level: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    pub stderr: bool,
+    pub max_files: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRpc {
+    pub max_frame_bytes: usize,
+    pub max_batch: usize,
+    pub max_connections: usize,
+    pub frame_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+    pub outbound_queue: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStreams {
+    pub buffer: usize,
+    pub heartbeat_ms: u64,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            data_dir: None,
+            socket: None,
+            log: RawLog::default(),
+            rpc: RawRpc::default(),
+            streams: RawStreams::default(),
+        }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { level: "info".into(), dir: None, stderr: true, max_files: 7 }
+    }
+}
+
+impl Default for RawRpc {
+    fn default() -> Self {
+        RawRpc {
+            max_frame_bytes: 1024 * 1024,
+            max_batch: 100,
+            max_connections: 256,
+            frame_timeout_ms: 5_000,
+            shutdown_grace_ms: 5_000,
+            outbound_queue: 1024,
+        }
+    }
+}
+
+impl Default for RawStreams {
+    fn default() -> Self {
+        RawStreams { buffer: 1024, heartbeat_ms: 1_000 }
+    }
+}
+
+/// The validated configuration: paths resolved, ranges checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: LogConfig,
+    pub rpc: RpcConfig,
+    pub streams: StreamsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub dir: PathBuf,
+    pub stderr: bool,
+    pub max_files: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    pub max_frame_bytes: usize,
+    pub max_batch: usize,
+    pub max_connections: usize,
+    pub frame_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub outbound_queue: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamsConfig {
+    pub buffer: usize,
+    pub heartbeat: Duration,
+}
+
+/// What the command line contributes.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub no_log_stderr: bool,
+}
+
+/// Reads every layer from the real environment.
+pub fn load(flags: &Flags) -> Result<(RawConfig, Config), ConfigError> {
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    load_from(flags, &env)
+}
+
+/// Builds the config from flags and the given environment; pure except for
+/// reading the config file.
+pub fn load_from(flags: &Flags, env: &[(String, String)]) -> Result<(RawConfig, Config), ConfigError> {
+    let mut merged = toml::Value::try_from(RawConfig::default()).map_err(|e| ConfigError::Layer {
+        source_name: "built-in defaults".into(),
+        message: e.to_string(),
+    })?;
+
+    let env_config = env.iter().find(|(k, _)| k == "TRADEDESK_CONFIG").map(|(_, v)| PathBuf::from(v));
+    let (file, explicit) = match flags.config.clone().or(env_config) {
+        Some(p) => (p, true),
+        None => (paths::default_config_file()?, false),
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            let file_err = |message: String| ConfigError::File { path: file.display().to_string(), message };
+            let table: toml::Table = toml::from_str(&text).map_err(|e| file_err(e.to_string()))?;
+            merge(&mut merged, toml::Value::Table(table));
+            check(&merged).map_err(file_err)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
+        Err(e) => {
+            return Err(ConfigError::File { path: file.display().to_string(), message: e.to_string() });
+        }
+    }
+
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        if NON_CONFIG_ENV.contains(&name.as_str()) {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        merge(&mut merged, nest(&path, scalar(value)));
+        check(&merged).map_err(|message| ConfigError::Layer {
+            source_name: format!("environment variable {name}"),
+            message,
+        })?;
+    }
+
+    let mut flag_layer = toml::Table::new();
+    if let Some(d) = &flags.data_dir {
+        flag_layer.insert("data_dir".into(), d.display().to_string().into());
+    }
+    if let Some(s) = &flags.socket {
+        flag_layer.insert("socket".into(), s.display().to_string().into());
+    }
+    let mut log = toml::Table::new();
+    if let Some(l) = &flags.log_level {
+        log.insert("level".into(), l.clone().into());
+    }
+    if flags.no_log_stderr {
+        log.insert("stderr".into(), false.into());
+    }
+    if !log.is_empty() {
+        flag_layer.insert("log".into(), log.into());
+    }
+    merge(&mut merged, toml::Value::Table(flag_layer));
+    let raw = check(&merged)
+        .map_err(|message| ConfigError::Layer { source_name: "command line".into(), message })?;
+    let config = validate(&raw)?;
+    Ok((resolved_raw(raw, &config), config))
+}
+
+/// The raw layer with resolved paths filled in, for `config print`.
+fn resolved_raw(mut raw: RawConfig, config: &Config) -> RawConfig {
+    raw.data_dir = Some(config.data_dir.clone());
+    raw.socket = Some(config.socket.clone());
+    raw.log.dir = Some(config.log.dir.clone());
+    raw
+}
+
+/// Deserializes the merged tree, naming the key at fault.
+fn check(value: &toml::Value) -> Result<RawConfig, String> {
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner.trim();
+        if path == "." { inner.to_owned() } else { format!("key `{path}`: {inner}") }
+    })
+}
+
+/// An environment value as TOML when it parses as a scalar (numbers,
+/// booleans), else as a plain string.
+fn scalar(text: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+        Ok(mut t) => match t.remove("v") {
+            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            _ => toml::Value::String(text.to_owned()),
+        },
+        Err(_) => toml::Value::String(text.to_owned()),
+    }
+}
+
+fn nest(path: &[String], leaf: toml::Value) -> toml::Value {
+    path.iter().rev().fold(leaf, |inner, key| {
+        let mut t = toml::Table::new();
+        t.insert(key.clone(), inner);
+        toml::Value::Table(t)
+    })
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::Invalid { key, message: format!("{value} is outside {min}..={max}") });
+    }
+    Ok(value)
+}
+
+fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
+    let data_dir = match &raw.data_dir {
+        Some(d) if d.as_os_str().is_empty() => {
+            return Err(ConfigError::Invalid { key: "data_dir", message: "must not be empty".into() });
+        }
+        Some(d) => absolute(d),
+        None => paths::default_data_dir()?,
+    };
+    let socket = match &raw.socket {
+        Some(s) if !s.as_os_str().is_empty() => absolute(s),
+        _ => paths::default_socket(&data_dir),
+    };
+    paths::check_socket_len(&socket)?;
+    let level = raw.log.level.trim().to_ascii_lowercase();
+    if !["trace", "debug", "info", "warn", "error", "off"].contains(&level.as_str()) {
+        return Err(ConfigError::Invalid {
+            key: "log.level",
+            message: format!("`{}` is not one of trace, debug, info, warn, error, off", raw.log.level),
+        });
+    }
+    let rpc = &raw.rpc;
+    Ok(Config {
+        log: LogConfig {
+            level,
+            dir: raw.log.dir.as_deref().map_or_else(|| paths::default_log_dir(&data_dir), absolute),
+            stderr: raw.log.stderr,
+            max_files: in_range("log.max_files", raw.log.max_files, 1, 1000)?,
+        },
+        rpc: RpcConfig {
+            max_frame_bytes: in_range("rpc.max_frame_bytes", rpc.max_frame_bytes, 1024, 64 * 1024 * 1024)?,
+            max_batch: in_range("rpc.max_batch", rpc.max_batch, 1, 10_000)?,
+            max_connections: in_range("rpc.max_connections", rpc.max_connections, 1, 65_536)?,
+            frame_timeout: Duration::from_millis(in_range(
+                "rpc.frame_timeout_ms",
+                rpc.frame_timeout_ms,
+                10,
+                600_000,
+            )?),
+            shutdown_grace: Duration::from_millis(in_range(
+                "rpc.shutdown_grace_ms",
+                rpc.shutdown_grace_ms,
+                0,
+                600_000,
+            )?),
+            outbound_queue: in_range("rpc.outbound_queue", rpc.outbound_queue, 16, 1_000_000)?,
+        },
+        streams: StreamsConfig {
+            buffer: in_range("streams.buffer", raw.streams.buffer, 16, 1_000_000)?,
+            heartbeat: Duration::from_millis(in_range(
+                "streams.heartbeat_ms",
+                raw.streams.heartbeat_ms,
+                10,
+                3_600_000,
+            )?),
+        },
+        data_dir,
+        socket,
+    })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+impl Config {
+    /// A config for tests and embedding: everything under `dir`, defaults
+    /// otherwise, no environment or file consulted.
+    pub fn for_dir(dir: &Path) -> Config {
+        let raw = RawConfig {
+            data_dir: Some(dir.join("data")),
+            socket: Some(dir.join("tradingd.sock")),
+            ..RawConfig::default()
+        };
+        let mut config = validate(&raw).expect("defaults are valid");
+        config.log.dir = dir.join("logs");
+        config
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(paths::DB_FILE)
+    }
+}
+
+/// The effective config as TOML, for `tradingd config print`.
+pub fn to_toml(raw: &RawConfig) -> String {
+    toml::to_string_pretty(raw).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags_in(dir: &Path) -> Flags {
+        Flags { config: Some(dir.join("none.toml")), data_dir: Some(dir.join("d")), ..Flags::default() }
+    }
+
+    fn load_with(dir: &Path, file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut flags = flags_in(dir);
+        if let Some(text) = file {
+            let path = dir.join("tradingd.toml");
+            std::fs::write(&path, text).unwrap();
+            flags.config = Some(path);
+        } else {
+            flags.config = None;
+        }
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        env.push(("TRADEDESK_SOCKET".into(), dir.join("s.sock").display().to_string()));
+        load_from(&flags, &env).map(|(_, c)| c)
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load_with(dir.path(), Some("[rpc]\nmax_batch = 7\nmax_connections = 9\n"), &[(
+            "TRADEDESK_RPC__MAX_CONNECTIONS",
+            "11",
+        )])
+        .unwrap();
+        assert_eq!(c.rpc.max_batch, 7, "file overrides default");
+        assert_eq!(c.rpc.max_connections, 11, "env overrides file");
+        assert_eq!(c.data_dir, dir.path().join("d"), "flag wins");
+        assert_eq!(c.socket, dir.path().join("s.sock"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_with(dir.path(), Some("[rpc]\nmax_batchez = 7\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("tradingd.toml") && err.contains("max_batchez"), "{err}");
+        let err = load_with(dir.path(), None, &[("TRADEDESK_RPC__NOPE", "1")]).unwrap_err().to_string();
+        assert!(err.contains("TRADEDESK_RPC__NOPE") && err.contains("nope"), "{err}");
+        let err = load_with(dir.path(), Some("colour = 1\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key_and_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_with(dir.path(), Some("[rpc]\nmax_batch = 0\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("rpc.max_batch") && err.contains("1..=10000"), "{err}");
+        let err = load_with(dir.path(), None, &[("TRADEDESK_LOG__LEVEL", "loud")]).unwrap_err().to_string();
+        assert!(err.contains("log.level") && err.contains("loud"), "{err}");
+        let err = load_with(dir.path(), Some("[rpc]\nmax_batch = \"many\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("rpc.max_batch"), "{err}");
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_from(&flags_in(dir.path()), &[]).unwrap_err().to_string();
+        assert!(err.contains("none.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_config_file_is_the_defaults() {
+        let shipped = include_str!("../../../config/tradingd.toml");
+        let parsed: RawConfig = toml::from_str(shipped).expect("config/tradingd.toml parses");
+        assert_eq!(parsed, RawConfig::default(), "config/tradingd.toml must document the defaults");
+    }
+}

@@ -1,0 +1,6 @@
+//! Method handlers, one file per method group. Each implements
+//! `Handle<Method>` for [`Ctx`](crate::context::Ctx) and knows nothing of
+//! the transport that carried the call.
+
+mod streams;
+mod system;

@@ -1,0 +1,158 @@
+//! tradingd: the daemon that owns all of tradedesk's state and serves the
+//! method catalogue over its transports.
+//!
+//! [`Daemon::start`] does everything that can fail at start-up (data dir,
+//! single-instance lock, database and migrations, socket) before it
+//! returns, so a caller knows the daemon is ready when it has a `Daemon`.
+//! [`Daemon::run`] serves until shutdown, then stops in order: no new
+//! connections, in-flight requests finished, the run recorded as clean, the
+//! database checkpointed, the socket removed, the lock released.
+
+pub mod config;
+pub mod context;
+mod handlers;
+pub mod server;
+pub mod services;
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tradedesk_core::api::system::{Heartbeat, HeartbeatEvent};
+use tradedesk_core::paths::LOCK_FILE;
+use tradedesk_core::store::{Store, StoreError};
+
+use crate::config::Config;
+use crate::context::Ctx;
+use crate::server::dispatch::Dispatcher;
+use crate::server::rpc::Rpc;
+use crate::server::unix::{BoundSocket, SocketError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another tradingd{} is already running on data dir {data_dir}", .pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    AlreadyRunning { data_dir: String, pid: Option<String> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+}
+
+pub struct Daemon {
+    ctx: Arc<Ctx>,
+    socket: BoundSocket,
+    // Held for the daemon's lifetime: the single-instance lock.
+    _lock: File,
+}
+
+impl Daemon {
+    pub async fn start(config: Config) -> Result<Daemon, StartError> {
+        let data_err = |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&config.data_dir).map_err(data_err)?;
+        let lock = lock_data_dir(&config.data_dir)?;
+        let mut store = Store::open(&config.db_path())?;
+        let started_at = Utc::now();
+        let run = store.record_start(std::process::id(), env!("CARGO_PKG_VERSION"), started_at.timestamp_millis())?;
+        if run.previous == tradedesk_core::api::system::PreviousShutdown::Unclean {
+            tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
+        }
+        let socket = BoundSocket::bind(&config.socket)?;
+        tracing::info!(
+            socket = %config.socket.display(),
+            data_dir = %config.data_dir.display(),
+            run = run.run_number,
+            "tradingd ready"
+        );
+        let ctx = Arc::new(Ctx::new(config, store, run, started_at));
+        Ok(Daemon { ctx, socket, _lock: lock })
+    }
+
+    pub fn ctx(&self) -> &Arc<Ctx> {
+        &self.ctx
+    }
+
+    pub fn socket_path(&self) -> &Path {
+        &self.socket.path
+    }
+
+    /// Cancelling this token stops the daemon (as `system.shutdown` does).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.ctx.shutdown.clone()
+    }
+
+    /// Serves until shutdown, then stops in order.
+    pub async fn run(self) -> Result<(), StoreError> {
+        let shutdown = self.ctx.shutdown.clone();
+        let tracker = TaskTracker::new();
+        tracker.spawn(heartbeat(Arc::clone(&self.ctx)));
+        let rpc = Arc::new(Rpc {
+            dispatcher: Dispatcher::new(),
+            ctx: Arc::clone(&self.ctx),
+            max_batch: self.ctx.config.rpc.max_batch,
+        });
+        server::unix::serve(&self.socket, rpc, self.ctx.config.rpc.clone(), shutdown, tracker.clone()).await;
+
+        tracing::info!("shutting down: waiting for in-flight requests");
+        tracker.close();
+        let grace = self.ctx.config.rpc.shutdown_grace;
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(grace_ms = grace.as_millis(), "connections still open after the grace period; closing");
+        }
+        let mut store = self.ctx.store();
+        store.record_stop(self.ctx.run.run_id, Utc::now().timestamp_millis())?;
+        store.checkpoint()?;
+        drop(store);
+        // Removed last: a client that sees the socket gone may rely on the
+        // clean shutdown being recorded.
+        self.socket.remove();
+        tracing::info!("tradingd stopped");
+        Ok(())
+    }
+}
+
+/// Takes the single-instance lock of a data dir and writes our pid into it.
+fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
+    let path = data_dir.join(LOCK_FILE);
+    let io_err = |source| StartError::DataDir { path: path.display().to_string(), source };
+    let mut file = File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+            return Err(StartError::AlreadyRunning { data_dir: data_dir.display().to_string(), pid });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+    }
+    file.set_len(0).map_err(io_err)?;
+    file.rewind().map_err(io_err)?;
+    writeln!(file, "{}", std::process::id()).map_err(io_err)?;
+    Ok(file)
+}
+
+async fn heartbeat(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(ctx.config.streams.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick.tick().await;
+    let mut seq = 0;
+    loop {
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        seq += 1;
+        ctx.hub.publish::<Heartbeat>(&HeartbeatEvent { seq, time: Utc::now(), uptime_ms: ctx.uptime_ms() });
+    }
+}

@@ -1,0 +1,6 @@
+//! Transports. Each decodes its own framing and hands calls to the one
+//! [`dispatch::Dispatcher`], built from the catalogue.
+
+pub mod dispatch;
+pub mod rpc;
+pub mod unix;

@@ -1,0 +1,310 @@
+//! The Unix-socket transport: newline-delimited JSON-RPC 2.0.
+//!
+//! Invariants: the socket is created mode 0600 (under a umask, so there is
+//! no window where it is wider) in a directory the daemon creates 0700; a
+//! peer whose uid differs from the daemon's is refused and logged; every
+//! limit (frame size, batch size, connections, frame timeout) answers with a
+//! JSON-RPC error rather than dropping the peer silently or crashing.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tradedesk_core::api::jsonrpc::{Id, Response};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode};
+
+use super::rpc::Rpc;
+use crate::config::RpcConfig;
+use crate::services::sessions::Outbound;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("another daemon is already listening on {0}")]
+    InUse(String),
+    #[error("{0} exists and is not a socket; remove it or choose another path")]
+    NotASocket(String),
+    #[error("socket {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A bound listening socket that removes its file when the daemon stops
+/// (only if the file is still the one it created).
+pub struct BoundSocket {
+    pub listener: UnixListener,
+    pub path: PathBuf,
+    ino: u64,
+}
+
+impl BoundSocket {
+    pub fn bind(path: &Path) -> Result<BoundSocket, SocketError> {
+        let io_err = |source| SocketError::Io { path: path.display().to_string(), source };
+        if let Some(dir) = path.parent() {
+            if !dir.exists() {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
+            }
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.file_type().is_socket() => {
+                return Err(SocketError::NotASocket(path.display().to_string()));
+            }
+            Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => return Err(SocketError::InUse(path.display().to_string())),
+                Err(_) => {
+                    tracing::info!(path = %path.display(), "replacing stale socket");
+                    std::fs::remove_file(path).map_err(io_err)?;
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        // The umask makes the socket 0600 from its creation: no moment
+        // exists where another user could connect.
+        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+        let bound = UnixListener::bind(path);
+        rustix::process::umask(old);
+        let listener = bound.map_err(io_err)?;
+        let ino = std::fs::metadata(path).map_err(io_err)?.ino();
+        Ok(BoundSocket { listener, path: path.to_path_buf(), ino })
+    }
+
+    /// Removes the socket file if it is still ours.
+    pub fn remove(&self) {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.ino() == self.ino => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot remove socket");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Accepts connections until `shutdown`, each served on its own task
+/// tracked by `tracker`.
+pub async fn serve(socket: &BoundSocket, rpc: Arc<Rpc>, limits: RpcConfig, shutdown: CancellationToken, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let own_uid = rustix::process::geteuid().as_raw();
+    let limits = Arc::new(limits);
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = socket.listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Running out of file descriptors must not end the
+                    // daemon; back off and try again.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let cred = stream.peer_cred();
+        let peer_uid = cred.as_ref().map(tokio::net::unix::UCred::uid).ok();
+        if peer_uid != Some(own_uid) {
+            let pid = cred.as_ref().ok().and_then(tokio::net::unix::UCred::pid);
+            tracing::warn!(?peer_uid, ?pid, own_uid, "refused connection from another user");
+            let err = ApiError::new(ErrorCode::Forbidden, "connection refused: peer uid differs from the daemon's");
+            tracker.spawn(refuse(stream, err));
+            continue;
+        }
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(limit = limits.max_connections, "connection refused: rpc.max_connections reached");
+            let err = ApiError::new(
+                ErrorCode::Overloaded,
+                format!("too many connections (rpc.max_connections = {})", limits.max_connections),
+            )
+            .with_data(serde_json::json!({ "limit": "rpc.max_connections", "max": limits.max_connections }));
+            tracker.spawn(refuse(stream, err));
+            continue;
+        };
+        let rpc = Arc::clone(&rpc);
+        let limits = Arc::clone(&limits);
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            connection(stream, &rpc, &limits, &shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Tells a refused peer why, then closes.
+async fn refuse(mut stream: UnixStream, err: ApiError) {
+    let mut line = Response::encode(&Id::Null, &Err(err));
+    line.push('\n');
+    let write = async {
+        stream.write_all(line.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), write).await;
+}
+
+async fn connection(stream: UnixStream, rpc: &Rpc, limits: &RpcConfig, shutdown: &CancellationToken) {
+    let (read, write) = stream.into_split();
+    let (tx, rx) = mpsc::channel(limits.outbound_queue);
+    let session = rpc.ctx.sessions.open(tx.clone());
+    let caller = Caller::local_admin(session.id);
+    tracing::debug!(session = session.id, "connection opened");
+    let writer = tokio::spawn(write_loop(write, rx));
+    if let Err(reason) = read_loop(read, rpc, &caller, limits, shutdown, &tx).await {
+        tracing::debug!(session = session.id, reason, "connection closed by the daemon");
+    }
+    rpc.ctx.sessions.close(session.id);
+    drop(session);
+    drop(tx);
+    // The writer drains what is queued (the last responses) and ends when
+    // the last sender is gone.
+    let _ = writer.await;
+}
+
+async fn write_loop(write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
+    let mut w = BufWriter::with_capacity(16 * 1024, write);
+    while let Some(msg) = rx.recv().await {
+        if w.write_all(msg.as_bytes()).await.is_err() {
+            return;
+        }
+        // Coalesce whatever else is ready into one write.
+        while let Ok(msg) = rx.try_recv() {
+            if w.write_all(msg.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+async fn send_line(tx: &mpsc::Sender<Outbound>, mut line: String) -> Result<(), &'static str> {
+    line.push('\n');
+    tx.send(Outbound::Owned(line)).await.map_err(|_| "writer gone")
+}
+
+fn error_line(err: ApiError) -> String {
+    Response::encode(&Id::Null, &Err(err))
+}
+
+/// Reads frames until EOF, shutdown, or a fatal protocol condition (the
+/// `Err` names it).
+async fn read_loop(
+    mut read: OwnedReadHalf,
+    rpc: &Rpc,
+    caller: &Caller,
+    limits: &RpcConfig,
+    shutdown: &CancellationToken,
+    tx: &mpsc::Sender<Outbound>,
+) -> Result<(), &'static str> {
+    let max = limits.max_frame_bytes;
+    let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
+    // Bytes of `buf` already searched for a newline.
+    let mut scanned = 0;
+    // Inside a frame that exceeded the limit: drop bytes until its newline.
+    let mut discarding = false;
+    // When the frame being read must be complete: a slow trickle of bytes
+    // cannot keep a connection busy forever.
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        while let Some(offset) = buf[scanned..].iter().position(|&b| b == b'\n') {
+            let end = scanned + offset;
+            if discarding {
+                discarding = false;
+            } else if end > max {
+                send_line(tx, error_line(frame_too_large(max))).await?;
+            } else {
+                let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    if let Some(resp) = rpc.handle_frame(caller, line).await {
+                        send_line(tx, resp).await?;
+                    }
+                }
+            }
+            buf.drain(..=end);
+            scanned = 0;
+            deadline = None;
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+        }
+        scanned = buf.len();
+        if !discarding && buf.len() > max {
+            send_line(tx, error_line(frame_too_large(max))).await?;
+            discarding = true;
+        }
+        if discarding {
+            buf.clear();
+            scanned = 0;
+        }
+        if buf.is_empty() && !discarding {
+            deadline = None;
+        } else if deadline.is_none() {
+            deadline = Some(tokio::time::Instant::now() + limits.frame_timeout);
+        }
+        buf.reserve(8 * 1024);
+        let n = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            r = read_more(&mut read, &mut buf, deadline) => r,
+        };
+        match n {
+            Ok(0) => {
+                // EOF: a last frame without its newline is still answered.
+                if !buf.is_empty() && !discarding && !buf.iter().all(u8::is_ascii_whitespace) {
+                    if let Some(resp) = rpc.handle_frame(caller, &buf).await {
+                        send_line(tx, resp).await?;
+                    }
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(ReadError::Timeout) => {
+                let err = ApiError::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "frame not completed within rpc.frame_timeout_ms ({} ms); closing",
+                        limits.frame_timeout.as_millis()
+                    ),
+                );
+                send_line(tx, error_line(err)).await?;
+                return Err("frame timeout");
+            }
+            Err(ReadError::Io) => return Err("read error"),
+        }
+    }
+}
+
+fn frame_too_large(max: usize) -> ApiError {
+    ApiError::new(ErrorCode::LimitExceeded, format!("frame exceeds rpc.max_frame_bytes ({max} bytes)"))
+        .with_data(serde_json::json!({ "limit": "rpc.max_frame_bytes", "max": max }))
+}
+
+enum ReadError {
+    Timeout,
+    Io,
+}
+
+async fn read_more(
+    read: &mut OwnedReadHalf,
+    buf: &mut Vec<u8>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<usize, ReadError> {
+    match deadline {
+        None => read.read_buf(buf).await.map_err(|_| ReadError::Io),
+        Some(t) => match tokio::time::timeout_at(t, read.read_buf(buf)).await {
+            Ok(r) => r.map_err(|_| ReadError::Io),
+            Err(_) => Err(ReadError::Timeout),
+        },
+    }
+}

@@ -1,0 +1,128 @@
+//! Sessions: the connections that can receive stream events, and their
+//! subscriptions.
+//!
+//! Invariant: a session's forwarding tasks die with the session, so a
+//! closed connection never leaves a task behind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
+use tradedesk_core::api::jsonrpc::{Notification, VERSION};
+use tradedesk_core::api::streams::{LAGGED_NOTIFICATION, Lagged};
+
+use super::stream_hub::Frame;
+
+/// One line for a connection's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    Owned(String),
+    Shared(Frame),
+}
+
+impl Outbound {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Outbound::Owned(s) => s.as_bytes(),
+            Outbound::Shared(s) => s.as_bytes(),
+        }
+    }
+}
+
+pub struct Session {
+    pub id: u64,
+    out: mpsc::Sender<Outbound>,
+    subscriptions: Mutex<BTreeMap<String, AbortHandle>>,
+}
+
+impl Session {
+    /// Starts forwarding `rx` to this session's writer, unless the topic
+    /// is already subscribed.
+    pub fn subscribe(&self, topic: &str, rx: broadcast::Receiver<Frame>) {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        if subs.contains_key(topic) {
+            return;
+        }
+        let task = tokio::spawn(forward(topic.to_owned(), self.id, rx, self.out.clone()));
+        subs.insert(topic.to_owned(), task.abort_handle());
+    }
+
+    pub fn unsubscribe(&self, topic: &str) {
+        if let Some(task) = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner).remove(topic) {
+            task.abort();
+        }
+    }
+
+    pub fn topics(&self) -> Vec<String> {
+        self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for task in self.subscriptions.get_mut().unwrap_or_else(PoisonError::into_inner).values() {
+            task.abort();
+        }
+    }
+}
+
+async fn forward(topic: String, session: u64, mut rx: broadcast::Receiver<Frame>, out: mpsc::Sender<Outbound>) {
+    loop {
+        let line = match rx.recv().await {
+            Ok(frame) => Outbound::Shared(frame),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(session, topic, missed, "subscriber lagged; events dropped");
+                let note = Notification {
+                    jsonrpc: VERSION,
+                    method: LAGGED_NOTIFICATION,
+                    params: Lagged { topic: topic.clone(), missed },
+                };
+                match serde_json::to_string(&note) {
+                    Ok(mut s) => {
+                        s.push('\n');
+                        Outbound::Owned(s)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode lagged notice");
+                        continue;
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if out.send(line).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Every open session, by connection id.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<u64, Arc<Session>>>,
+    next_id: AtomicU64,
+}
+
+impl Sessions {
+    /// Registers a new connection whose writer reads from `out`.
+    pub fn open(&self, out: mpsc::Sender<Outbound>) -> Arc<Session> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let session = Arc::new(Session { id, out, subscriptions: Mutex::new(BTreeMap::new()) });
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::clone(&session));
+        session
+    }
+
+    pub fn close(&self, id: u64) {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<Session>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}

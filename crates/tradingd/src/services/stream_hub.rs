@@ -1,0 +1,64 @@
+//! The stream hub: one broadcast channel per topic, fanned out to every
+//! subscribed session.
+//!
+//! An event is serialized once into its finished notification frame and
+//! shared by all subscribers. Each topic keeps `streams.buffer` events for
+//! subscribers that fall behind; one that falls further loses the oldest
+//! events and is told how many with a `streams.lagged` notification. A slow
+//! subscriber never slows the publisher or the others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tradedesk_core::api::jsonrpc::{Notification, VERSION};
+use tradedesk_core::api::streams::EVENT_NOTIFICATION;
+use tradedesk_core::api::{Topic, topic_names};
+
+/// A finished notification line (with its trailing newline).
+pub type Frame = Arc<str>;
+
+pub struct StreamHub {
+    topics: HashMap<&'static str, broadcast::Sender<Frame>>,
+}
+
+impl StreamHub {
+    pub fn new(buffer: usize) -> Self {
+        let topics = topic_names().iter().map(|&name| (name, broadcast::channel(buffer).0)).collect();
+        StreamHub { topics }
+    }
+
+    /// Publishes an event to everyone subscribed to `T`; free when nobody is.
+    pub fn publish<T: Topic>(&self, event: &T::Event) {
+        let Some(tx) = self.topics.get(T::NAME) else { return };
+        if tx.receiver_count() == 0 {
+            return;
+        }
+        let frame = Notification {
+            jsonrpc: VERSION,
+            method: EVENT_NOTIFICATION,
+            params: OutgoingEvent { topic: T::NAME, event },
+        };
+        match serde_json::to_string(&frame) {
+            Ok(mut line) => {
+                line.push('\n');
+                // An error only means the last subscriber just left.
+                let _ = tx.send(Arc::from(line));
+            }
+            Err(e) => tracing::error!(topic = T::NAME, error = %e, "cannot encode stream event"),
+        }
+    }
+
+    /// A receiver for the topic named `name`, or `None` for an unknown topic.
+    pub fn subscribe(&self, name: &str) -> Option<broadcast::Receiver<Frame>> {
+        self.topics.get(name).map(broadcast::Sender::subscribe)
+    }
+}
+
+/// The params of an outgoing `streams.event` frame, borrowing the event.
+#[derive(Serialize)]
+struct OutgoingEvent<'a, E> {
+    topic: &'static str,
+    event: &'a E,
+}
