@@ -1,13 +1,14 @@
 //! The Unix-socket transport: newline-delimited JSON-RPC 2.0.
 //!
-//! Invariants: the socket is created mode 0600 (under a umask, so there is
-//! no window where it is wider) in a directory the daemon creates 0700; a
+//! Invariants: the socket is mode 0600 from the moment it can be reached
+//! (bound in a private staging directory, then renamed into place), in a
+//! directory the daemon creates 0700 when it does not exist; a
 //! peer whose uid differs from the daemon's is refused and logged; every
 //! limit (frame size, batch size, connections, frame timeout) answers with a
 //! JSON-RPC error rather than dropping the peer silently or crashing.
 
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,13 +69,7 @@ impl BoundSocket {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(e)),
         }
-        // The umask makes the socket 0600 from its creation: no moment
-        // exists where another user could connect.
-        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
-        let bound = UnixListener::bind(path);
-        rustix::process::umask(old);
-        let listener = bound.map_err(io_err)?;
-        let ino = std::fs::metadata(path).map_err(io_err)?.ino();
+        let (listener, ino) = bind_private(path).map_err(io_err)?;
         Ok(BoundSocket { listener, path: path.to_path_buf(), ino })
     }
 
@@ -89,6 +84,30 @@ impl BoundSocket {
             _ => {}
         }
     }
+}
+
+/// Binds a socket that is never reachable by another user, even for an
+/// instant, without touching the process-wide umask: it is bound inside a
+/// fresh 0700 directory, made 0600, then renamed into place.
+fn bind_private(path: &Path) -> io::Result<(UnixListener, u64)> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // Unique per process and per bind: tests run several daemons at once.
+    static BINDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BINDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.join(format!(".tradingd-bind-{}-{n}", std::process::id()));
+    // A leftover from a crashed start of a process with our pid.
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
+    let result = (|| {
+        let tmp = staging.join("s");
+        let listener = UnixListener::bind(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, path)?;
+        let ino = std::fs::metadata(path)?.ino();
+        Ok((listener, ino))
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
 }
 
 /// Accepts connections until `shutdown`, each served on its own task

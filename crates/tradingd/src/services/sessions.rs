@@ -126,3 +126,61 @@ impl Sessions {
         self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(o: &Outbound) -> &str {
+        std::str::from_utf8(o.as_bytes()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_what_it_missed_and_then_catches_up() {
+        let (events, rx) = broadcast::channel::<Frame>(16);
+        let (out_tx, mut out_rx) = mpsc::channel(1);
+        let sessions = Sessions::default();
+        let session = sessions.open(out_tx);
+        session.subscribe("t.x", rx);
+        // The subscriber reads nothing while 100 events are published.
+        for i in 0..100 {
+            events.send(Arc::from(format!("{i}\n"))).expect("send");
+        }
+        let mut got = Vec::new();
+        while let Ok(Some(o)) = tokio::time::timeout(std::time::Duration::from_millis(200), out_rx.recv()).await {
+            got.push(text(&o).to_owned());
+        }
+        let lagged: Vec<&String> = got.iter().filter(|l| l.contains(LAGGED_NOTIFICATION)).collect();
+        assert_eq!(lagged.len(), 1, "{got:?}");
+        assert!(lagged[0].contains("\"missed\":"), "{}", lagged[0]);
+        // The newest events are delivered in order after the notice.
+        assert_eq!(got.last().map(String::as_str), Some("99\n"), "{got:?}");
+        let numbers: Vec<u32> = got.iter().filter_map(|l| l.trim().parse().ok()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+        // Missed + delivered accounts for every event.
+        let missed: u64 = serde_json::from_str::<serde_json::Value>(lagged[0].trim()).expect("json")["params"]["missed"]
+            .as_u64()
+            .expect("missed");
+        assert_eq!(missed + numbers.len() as u64, 100);
+    }
+
+    #[tokio::test]
+    async fn closing_a_session_stops_its_forwarders() {
+        let (events, rx) = broadcast::channel::<Frame>(16);
+        let (out_tx, _out_rx) = mpsc::channel(16);
+        let sessions = Sessions::default();
+        let session = sessions.open(out_tx);
+        session.subscribe("t.x", rx);
+        assert_eq!(events.receiver_count(), 1);
+        sessions.close(session.id);
+        drop(session);
+        tokio::task::yield_now().await;
+        for _ in 0..100 {
+            if events.receiver_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("forwarder still subscribed after the session closed");
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: a real daemon on a temporary socket and data dir,
+//! driven by the real client and by raw socket writes.
+
+mod daemon {
+    pub mod bad_input;
+    pub mod conformance;
+    pub mod lifecycle;
+    pub mod streams;
+    pub mod support;
+}

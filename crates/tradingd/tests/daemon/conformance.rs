@@ -1,0 +1,70 @@
+//! Walks the catalogue and calls every method, checking that each answer
+//! decodes as the method's declared result type.
+
+use serde_json::json;
+use tradedesk_core::api::{Handle, Method, Visitor, method_names, visit_methods};
+use tradedesk_core::client::Client;
+use tradingd::context::Ctx;
+
+use super::support::TestDaemon;
+
+/// Valid params for each method. A method added to the catalogue without a
+/// sample here fails the test.
+fn sample_params(method: &str) -> Option<serde_json::Value> {
+    Some(match method {
+        "system.health" | "system.version" | "system.info" | "system.methods" => json!({}),
+        "streams.subscribe" | "streams.unsubscribe" => json!({ "topics": ["system.heartbeat"] }),
+        // Called last, separately: it stops the daemon.
+        "system.shutdown" => return None,
+        _ => panic!("no sample params for `{method}`: add one to the conformance test"),
+    })
+}
+
+struct CallEach<'a> {
+    client: &'a mut Client,
+    called: Vec<&'static str>,
+}
+
+impl Visitor<Ctx> for CallEach<'_> {
+    fn visit<M: Method>(&mut self)
+    where
+        Ctx: Handle<M>,
+    {
+        let Some(params) = sample_params(M::NAME) else { return };
+        let raw = self.client.call_raw(M::NAME, &params).unwrap_or_else(|e| panic!("{}: {e}", M::NAME));
+        let typed: Result<M::Result, _> = serde_json::from_value(raw.clone());
+        assert!(typed.is_ok(), "{} answered {raw}, which is not its result type: {:?}", M::NAME, typed.err());
+        self.called.push(M::NAME);
+    }
+}
+
+#[test]
+fn every_method_answers_with_its_declared_type() {
+    let mut d = TestDaemon::start();
+    let mut client = d.client();
+    let mut visitor = CallEach { client: &mut client, called: Vec::new() };
+    visit_methods::<Ctx, _>(&mut visitor);
+    let called = visitor.called;
+    let shutdown = client.call_raw("system.shutdown", &json!({})).expect("shutdown answers");
+    assert_eq!(shutdown, json!({ "stopping": true }));
+    let mut all: Vec<&str> = called;
+    all.push("system.shutdown");
+    all.sort_unstable();
+    let mut expected = method_names().to_vec();
+    expected.sort_unstable();
+    assert_eq!(all, expected, "every method of the catalogue was called");
+    d.wait_stopped();
+    assert!(!d.socket.exists(), "socket removed on shutdown");
+}
+
+#[test]
+fn system_methods_publishes_the_whole_catalogue() {
+    let d = TestDaemon::start();
+    let cat = d.client().call::<tradedesk_core::api::system::SystemMethods>(&tradedesk_core::api::Empty {}).expect("call");
+    let names: Vec<&str> = cat.methods.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, method_names());
+    assert!(cat.topics.iter().any(|t| t.name == "system.heartbeat"));
+    assert!(cat.errors.iter().any(|e| e.code == -32602 && e.http_status == 400));
+    let subscribe = cat.methods.iter().find(|m| m.name == "streams.subscribe").expect("listed");
+    assert_eq!(subscribe.params_schema["required"], json!(["topics"]), "{}", subscribe.params_schema);
+}

@@ -1,0 +1,145 @@
+//! A daemon running in-process on its own runtime, and a raw line client.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+use tradedesk_core::client::Client;
+use tradingd::Daemon;
+use tradingd::config::Config;
+
+pub struct TestDaemon {
+    pub dir: Option<TempDir>,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    token: CancellationToken,
+    done: Option<std::sync::mpsc::Receiver<()>>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl TestDaemon {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), tweak)
+    }
+
+    pub fn start_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::for_dir(dir.path());
+        tweak(&mut config);
+        Self::try_start_in(dir, config).expect("daemon starts")
+    }
+
+    pub fn try_start_in(dir: TempDir, config: Config) -> Result<Self, tradingd::StartError> {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let socket = config.socket.clone();
+        let data_dir = config.data_dir.clone();
+        let daemon = rt.block_on(Daemon::start(config))?;
+        let token = daemon.shutdown_token();
+        let (tx, done) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            daemon.run().await.expect("daemon stops cleanly");
+            let _ = tx.send(());
+        });
+        Ok(TestDaemon { dir: Some(dir), socket, data_dir, token, done: Some(done), rt: Some(rt) })
+    }
+
+    pub fn client(&self) -> Client {
+        let mut c = Client::connect(&self.socket).expect("connect");
+        c.set_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        c
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(&self.socket)
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("running")
+    }
+
+    /// Waits until the daemon's run loop has ended (after `system.shutdown`).
+    pub fn wait_stopped(&mut self) {
+        if let Some(done) = self.done.take() {
+            done.recv_timeout(Duration::from_secs(15)).expect("daemon stopped in time");
+        }
+    }
+
+    /// Stops the daemon and hands back its directory for a restart.
+    pub fn stop(mut self) -> TempDir {
+        self.token.cancel();
+        self.wait_stopped();
+        self.dir.take().expect("dir")
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.token.cancel();
+        if let Some(done) = self.done.take() {
+            let _ = done.recv_timeout(Duration::from_secs(15));
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A raw connection: write bytes, read JSON lines.
+pub struct Raw {
+    pub writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Raw {
+    pub fn connect(socket: &Path) -> Raw {
+        let stream = UnixStream::connect(socket).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        Raw { writer: stream.try_clone().expect("clone"), reader: BufReader::new(stream) }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write");
+    }
+
+    /// Reads one line as JSON; panics on EOF.
+    pub fn recv(&mut self) -> serde_json::Value {
+        self.try_recv().expect("a frame, not EOF")
+    }
+
+    /// `None` on EOF.
+    pub fn try_recv(&mut self) -> Option<serde_json::Value> {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("read");
+        if n == 0 {
+            return None;
+        }
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad frame {line:?}: {e}")))
+    }
+
+    pub fn call(&mut self, line: &str) -> serde_json::Value {
+        self.send(line.as_bytes());
+        self.send(b"\n");
+        self.recv()
+    }
+
+    pub fn assert_alive(&mut self) {
+        let r = self.call(r#"{"jsonrpc":"2.0","method":"system.health","id":"alive"}"#);
+        assert_eq!(r["result"]["status"], "ok", "{r}");
+        assert_eq!(r["id"], "alive");
+    }
+}
+
+/// The error code of a response frame.
+pub fn code(frame: &serde_json::Value) -> i64 {
+    frame["error"]["code"].as_i64().unwrap_or_else(|| panic!("not an error: {frame}"))
+}
+
+pub fn message(frame: &serde_json::Value) -> String {
+    frame["error"]["message"].as_str().unwrap_or_default().to_owned()
+}
