@@ -1,0 +1,183 @@
+//! The built `tradectl` binary against a real `tradingd`: output, exit
+//! codes, and the daemon start/stop commands.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+fn tradingd_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_tradectl")).with_file_name("tradingd");
+    assert!(bin.is_file(), "{} is missing: build the workspace (`cargo test --workspace`)", bin.display());
+    bin
+}
+
+/// An isolated home for one test: its own socket, data, config and logs.
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("td.sock")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradectl"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("TRADEDESK_SOCKET", self.socket())
+            .env("TRADEDESK_DAEMON_BIN", tradingd_bin());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run tradectl")
+    }
+
+    fn start(&self) {
+        let out = self.run(&["daemon", "start"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.run(&["daemon", "stop"]);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
+}
+
+#[test]
+fn without_a_daemon_exit_3_with_a_hint() {
+    let env = Env::new();
+    for args in [&["status"][..], &["rpc", "system.health"], &["daemon", "status"]] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("not reachable") && err.contains("tradectl daemon start"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = env.run(&["--json", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("JSON error on stderr");
+    assert_eq!(err["error"]["kind"], "unreachable");
+}
+
+#[test]
+fn daemon_start_status_stop() {
+    let env = Env::new();
+    env.start();
+    let out = env.run(&["daemon", "start"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("already running"), "{}", text(&out.stdout));
+
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    for word in ["running", "uptime", "socket", "data dir", "database", "first start"] {
+        assert!(human.contains(word), "status lacks `{word}`: {human}");
+    }
+    let info = json(&env.run(&["--json", "daemon", "status"]));
+    let pid = info["pid"].as_u64().expect("pid");
+    assert_eq!(info["socket"], env.socket().display().to_string());
+
+    let out = env.run(&["--json", "daemon", "stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["state"], "stopped");
+    assert_eq!(json(&out)["pid"].as_u64(), Some(pid));
+    assert!(!env.socket().exists());
+    assert_eq!(env.run(&["daemon", "status"]).status.code(), Some(3));
+    let out = env.run(&["daemon", "stop"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("not running"));
+
+    // Start again right away on the same data dir: the lock is free.
+    env.start();
+    let info = json(&env.run(&["--json", "status"]));
+    assert_eq!(info["run_number"], 2);
+    assert_eq!(info["previous_shutdown"], "clean");
+}
+
+#[test]
+fn daemon_start_reports_why_the_daemon_could_not_start() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[rpc]\nmax_conections = 3\n").expect("write");
+    let out = env.run(&["daemon", "start", "--config", &bad.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("max_conections"), "{err}");
+}
+
+#[test]
+fn rpc_calls_print_json_and_map_errors_to_exit_codes() {
+    let env = Env::new();
+    env.start();
+    let out = env.run(&["rpc", "system.version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["api_version"], 1);
+
+    let out = env.run(&["rpc", "streams.subscribe", r#"{"topics":["nope"]}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("invalid_params") && err.contains("-32602") && err.contains("topics[0]"), "{err}");
+
+    let out = env.run(&["--json", "rpc", "system.nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("JSON error");
+    assert_eq!(err["error"]["code"], -32601);
+
+    let out = env.run(&["rpc", "system.health", "{oops"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not valid JSON"));
+    let out = env.run(&["rpc", "system.health", "[1]"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let mut child = env.cmd(&["rpc", "streams.unsubscribe", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(br#"{"topics":["system.heartbeat"]}"#).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["topics"], serde_json::json!([]));
+}
+
+#[test]
+fn rpc_list_shows_every_method() {
+    let env = Env::new();
+    let out = env.run(&["rpc", "list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = text(&out.stdout);
+    for name in tradedesk_core::api::method_names() {
+        assert!(listing.contains(name), "`{name}` missing from rpc list");
+    }
+    let methods = json(&env.run(&["--json", "rpc", "list"]));
+    assert_eq!(methods.as_array().map(Vec::len), Some(tradedesk_core::api::method_names().len()));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new();
+    assert_eq!(env.run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(env.run(&["rpc"]).status.code(), Some(2));
+    let long = format!("/tmp/{}.sock", "x".repeat(120));
+    let out = env.run(&["--socket", &long, "status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("107-byte limit"));
+}
