@@ -1,1 +1,110 @@
-fn main(){}
+//! `tradedesk`: the terminal dashboard. A pure client of tradingd: it
+//! starts the daemon in the background when none answers, never embeds it,
+//! and leaves it running on exit.
+
+mod app;
+mod connection;
+mod render;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::{App, Command, Msg};
+use tokio::sync::mpsc;
+use tradedesk_core::client::launch;
+use tradedesk_core::paths;
+
+fn main() -> anyhow::Result<()> {
+    let socket = socket_from_args()?;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("tradedesk needs a terminal; use `tradectl` for scripts");
+    }
+    // Start the daemon before taking over the terminal, so its errors are readable.
+    let notice = if launch::is_running(&socket) {
+        None
+    } else {
+        let pid = launch::start_daemon(&launch::daemon_binary(), &socket, &[], Duration::from_secs(10))
+            .context("no daemon was running and starting one failed")?;
+        Some(format!("started tradingd (pid {pid}) in the background"))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut terminal = ratatui::init();
+    let result = runtime.block_on(run(&mut terminal, socket, notice));
+    ratatui::restore();
+    result
+}
+
+fn socket_from_args() -> anyhow::Result<PathBuf> {
+    let mut args = std::env::args().skip(1);
+    let mut explicit = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--socket" => explicit = Some(PathBuf::from(args.next().context("--socket needs a path")?)),
+            "-h" | "--help" => {
+                println!("tradedesk [--socket PATH]\n\nThe tradedesk dashboard. Starts tradingd if none is running.");
+                std::process::exit(0);
+            }
+            "-V" | "--version" => {
+                println!("tradedesk {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument `{other}` (try --help)"),
+        }
+    }
+    Ok(paths::client_socket(explicit.as_deref())?)
+}
+
+async fn run(terminal: &mut ratatui::DefaultTerminal, socket: PathBuf, notice: Option<String>) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    spawn_terminal_events(tx.clone());
+    tokio::spawn(connection::run(socket.clone(), tx.clone()));
+    tokio::spawn(clock(tx));
+    let mut app = App::new(socket.display().to_string(), chrono::Utc::now());
+    if let Some(n) = notice {
+        app.update(Msg::Notice(n));
+    }
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|f| app.render(f))?;
+            dirty = false;
+        }
+        let Some(msg) = rx.recv().await else { return Ok(()) };
+        match app.update(msg) {
+            Command::None => {}
+            Command::Redraw => dirty = true,
+            Command::Quit => return Ok(()),
+        }
+    }
+}
+
+/// Terminal input on a thread of its own, as messages: the loop never
+/// touches the terminal's event API, which tests replace by sending
+/// messages directly.
+fn spawn_terminal_events(tx: mpsc::Sender<Msg>) {
+    std::thread::spawn(move || {
+        loop {
+            let msg = match crossterm::event::read() {
+                Ok(crossterm::event::Event::Key(k)) => Msg::Key(k),
+                Ok(crossterm::event::Event::Resize(..)) => Msg::Resize,
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.blocking_send(msg).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+async fn clock(tx: mpsc::Sender<Msg>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if tx.send(Msg::Tick(chrono::Utc::now())).await.is_err() {
+            return;
+        }
+    }
+}
