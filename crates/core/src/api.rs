@@ -9,8 +9,8 @@
 
 mod catalogue;
 mod error;
-mod method;
 pub mod jsonrpc;
+mod method;
 pub mod streams;
 pub mod system;
 

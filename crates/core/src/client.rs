@@ -54,7 +54,10 @@ impl ClientError {
 /// A stream notification received by a client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamMessage {
-    Event { topic: String, event: serde_json::Value },
+    Event {
+        topic: String,
+        event: serde_json::Value,
+    },
     Lagged(Lagged),
 }
 
@@ -73,7 +76,10 @@ impl StreamMessage {
 
 /// What a frame read from the socket turned out to be.
 enum Received {
-    Response { id: u64, outcome: Result<Box<RawValue>, ApiError> },
+    Response {
+        id: u64,
+        outcome: Result<Box<RawValue>, ApiError>,
+    },
     Stream(StreamMessage),
 }
 
@@ -81,43 +87,67 @@ fn decode_frame(line: &str) -> Result<Received, ClientError> {
     let msg: ServerMessage =
         serde_json::from_str(line).map_err(|e| ClientError::Protocol(e.to_string()))?;
     if let Some(method) = msg.method {
-        let params = msg.params.ok_or_else(|| ClientError::Protocol(format!("{method} without params")))?;
+        let params = msg
+            .params
+            .ok_or_else(|| ClientError::Protocol(format!("{method} without params")))?;
         let bad = |e: serde_json::Error| ClientError::Protocol(format!("{method}: {e}"));
         return match method.as_str() {
             EVENT_NOTIFICATION => {
                 let frame: EventFrame<serde_json::Value> =
                     serde_json::from_str(params.get()).map_err(bad)?;
-                Ok(Received::Stream(StreamMessage::Event { topic: frame.topic, event: frame.event }))
+                Ok(Received::Stream(StreamMessage::Event {
+                    topic: frame.topic,
+                    event: frame.event,
+                }))
             }
-            LAGGED_NOTIFICATION => {
-                Ok(Received::Stream(StreamMessage::Lagged(serde_json::from_str(params.get()).map_err(bad)?)))
-            }
-            other => Err(ClientError::Protocol(format!("unknown notification `{other}`"))),
+            LAGGED_NOTIFICATION => Ok(Received::Stream(StreamMessage::Lagged(
+                serde_json::from_str(params.get()).map_err(bad)?,
+            ))),
+            other => Err(ClientError::Protocol(format!(
+                "unknown notification `{other}`"
+            ))),
         };
     }
     let outcome = match (msg.result, msg.error) {
         (Some(result), None) => Ok(result),
         (None, Some(error)) => Err(error),
-        _ => return Err(ClientError::Protocol("response without exactly one of result and error".into())),
+        _ => {
+            return Err(ClientError::Protocol(
+                "response without exactly one of result and error".into(),
+            ));
+        }
     };
     match msg.id {
-        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
-            Ok(Received::Response { id: n.as_u64().unwrap_or_default(), outcome })
-        }
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => Ok(Received::Response {
+            id: n.as_u64().unwrap_or_default(),
+            outcome,
+        }),
         // Errors about frames the daemon could not read carry a null id;
         // they answer the request in flight.
         Some(serde_json::Value::Null) => Ok(Received::Response { id: 0, outcome }),
-        other => Err(ClientError::Protocol(format!("unexpected response id {other:?}"))),
+        other => Err(ClientError::Protocol(format!(
+            "unexpected response id {other:?}"
+        ))),
     }
 }
 
-fn encode_request<P: serde::Serialize>(method: &str, params: &P, id: u64) -> Result<String, ClientError> {
-    let req = crate::api::jsonrpc::Request { jsonrpc: crate::api::jsonrpc::VERSION, method, params, id };
+fn encode_request<P: serde::Serialize>(
+    method: &str,
+    params: &P,
+    id: u64,
+) -> Result<String, ClientError> {
+    let req = crate::api::jsonrpc::Request {
+        jsonrpc: crate::api::jsonrpc::VERSION,
+        method,
+        params,
+        id,
+    };
     let mut line = serde_json::to_string(&req).map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push('\n');
     Ok(line)
 }
 
 fn decode_result<M: Method>(raw: &RawValue) -> Result<M::Result, ClientError> {
-    serde_json::from_str(raw.get()).map_err(|e| ClientError::Protocol(format!("{} result: {e}", M::NAME)))
+    serde_json::from_str(raw.get())
+        .map_err(|e| ClientError::Protocol(format!("{} result: {e}", M::NAME)))
 }

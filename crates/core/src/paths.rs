@@ -55,7 +55,10 @@ pub fn default_socket(data_dir: &Path) -> PathBuf {
     if let Some(p) = std::env::var_os(SOCKET_ENV).filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    match project().ok().and_then(|p| p.runtime_dir().map(Path::to_path_buf)) {
+    match project()
+        .ok()
+        .and_then(|p| p.runtime_dir().map(Path::to_path_buf))
+    {
         Some(run) => run.join(SOCKET_FILE),
         None => data_dir.join("run").join(SOCKET_FILE),
     }
@@ -75,7 +78,10 @@ pub fn client_socket(explicit: Option<&Path>) -> Result<PathBuf, PathError> {
 pub fn check_socket_len(path: &Path) -> Result<(), PathError> {
     let len = path.as_os_str().len();
     if len > MAX_SOCKET_PATH {
-        return Err(PathError::SocketTooLong { path: path.display().to_string(), len });
+        return Err(PathError::SocketTooLong {
+            path: path.display().to_string(),
+            len,
+        });
     }
     Ok(())
 }

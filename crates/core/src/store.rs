@@ -51,36 +51,56 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite { path: name, source })?;
+        let conn =
+            Connection::open(path).map_err(|source| StoreError::Sqlite { path: name, source })?;
         Store::init(conn, Some(path.to_path_buf()))
     }
 
     /// A private in-memory database, for tests.
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|source| StoreError::Sqlite { path: ":memory:".into(), source })?;
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            path: ":memory:".into(),
+            source,
+        })?;
         Store::init(conn, None)
     }
 
     fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
-        let name = path.as_ref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
-        let sql = |source| StoreError::Sqlite { path: name.clone(), source };
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+        let name = path
+            .as_ref()
+            .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
+        let sql = |source| StoreError::Sqlite {
+            path: name.clone(),
+            source,
+        };
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
         MIGRATIONS
             .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migration { path: name.clone(), source })?;
+            .map_err(|source| StoreError::Migration {
+                path: name.clone(),
+                source,
+            })?;
         Ok(Store { conn, path })
     }
 
     fn name(&self) -> String {
-        self.path.as_ref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string())
+        self.path
+            .as_ref()
+            .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string())
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.name(), source }
+        StoreError::Sqlite {
+            path: self.name(),
+            source,
+        }
     }
 
     /// The number of the newest migration applied.
@@ -91,12 +111,24 @@ impl Store {
     }
 
     /// Records a daemon start and reports how the previous run ended.
-    pub fn record_start(&mut self, pid: u32, version: &str, now_ms: i64) -> Result<RunRecord, StoreError> {
+    pub fn record_start(
+        &mut self,
+        pid: u32,
+        version: &str,
+        now_ms: i64,
+    ) -> Result<RunRecord, StoreError> {
         let name = self.name();
-        let sql = |source| StoreError::Sqlite { path: name.clone(), source };
+        let sql = |source| StoreError::Sqlite {
+            path: name.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(sql)?;
         let previous: Option<Option<i64>> = tx
-            .query_row("SELECT stopped_ms FROM daemon_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT stopped_ms FROM daemon_runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(sql)?;
         tx.execute(
@@ -114,13 +146,20 @@ impl Store {
             Some(Some(_)) => PreviousShutdown::Clean,
             Some(None) => PreviousShutdown::Unclean,
         };
-        Ok(RunRecord { run_id, run_number: run_number as u64, previous })
+        Ok(RunRecord {
+            run_id,
+            run_number: run_number as u64,
+            previous,
+        })
     }
 
     /// Marks a run as cleanly stopped.
     pub fn record_stop(&mut self, run_id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE daemon_runs SET stopped_ms = ?1 WHERE id = ?2", params![now_ms, run_id])
+            .execute(
+                "UPDATE daemon_runs SET stopped_ms = ?1 WHERE id = ?2",
+                params![now_ms, run_id],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -140,13 +179,17 @@ impl Store {
     /// Moves the write-ahead log into the database file and truncates it,
     /// so a stopped daemon leaves one self-contained file.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| self.err(e))
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
     }
 
     pub fn close(self) -> Result<(), StoreError> {
         self.checkpoint()?;
         let path = self.name();
-        self.conn.close().map_err(|(_, source)| StoreError::Sqlite { path, source })
+        self.conn
+            .close()
+            .map_err(|(_, source)| StoreError::Sqlite { path, source })
     }
 }
 
@@ -163,9 +206,18 @@ mod tests {
     fn pragmas_are_set() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-        let sync: i64 = store.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
-        let fk: i64 = store.conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        let fk: i64 = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
         assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
     }
 
@@ -175,17 +227,26 @@ mod tests {
         let path = dir.path().join("t.db");
         let mut s = Store::open(&path).unwrap();
         let first = s.record_start(1, "0.1.0", 10).unwrap();
-        assert_eq!((first.run_number, first.previous), (1, PreviousShutdown::None));
+        assert_eq!(
+            (first.run_number, first.previous),
+            (1, PreviousShutdown::None)
+        );
         // Dies without record_stop.
         drop(s);
         let mut s = Store::open(&path).unwrap();
         let second = s.record_start(2, "0.1.0", 20).unwrap();
-        assert_eq!((second.run_number, second.previous), (2, PreviousShutdown::Unclean));
+        assert_eq!(
+            (second.run_number, second.previous),
+            (2, PreviousShutdown::Unclean)
+        );
         s.record_stop(second.run_id, 30).unwrap();
         s.close().unwrap();
         let mut s = Store::open(&path).unwrap();
         let third = s.record_start(3, "0.1.0", 40).unwrap();
-        assert_eq!((third.run_number, third.previous), (3, PreviousShutdown::Clean));
+        assert_eq!(
+            (third.run_number, third.previous),
+            (3, PreviousShutdown::Clean)
+        );
         assert_eq!(s.schema_version().unwrap(), 1);
     }
 }

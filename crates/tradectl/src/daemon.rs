@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use tradedesk_core::api::system::{SystemInfo, SystemShutdown};
 use tradedesk_core::api::Empty;
+use tradedesk_core::api::system::{SystemInfo, SystemShutdown};
 use tradedesk_core::client::launch;
 use tradedesk_core::paths;
 
@@ -37,15 +37,25 @@ pub enum Action {
 
 pub fn run(ctx: &Ctx, action: Action) -> Result<(), Failure> {
     match action {
-        Action::Start { config, data_dir, wait } => start(ctx, config, data_dir, wait),
+        Action::Start {
+            config,
+            data_dir,
+            wait,
+        } => start(ctx, config, data_dir, wait),
         Action::Stop { wait } => stop(ctx, wait),
         Action::Status => status(ctx),
     }
 }
 
-fn start(ctx: &Ctx, config: Option<PathBuf>, data_dir: Option<PathBuf>, wait: u64) -> Result<(), Failure> {
+fn start(
+    ctx: &Ctx,
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    wait: u64,
+) -> Result<(), Failure> {
     if launch::is_running(&ctx.socket) {
-        return report(ctx, "already running", None);
+        report(ctx, "already running", None);
+        return Ok(());
     }
     let mut args = Vec::new();
     if let Some(c) = config {
@@ -57,13 +67,17 @@ fn start(ctx: &Ctx, config: Option<PathBuf>, data_dir: Option<PathBuf>, wait: u6
     let bin = launch::daemon_binary();
     let pid = launch::start_daemon(&bin, &ctx.socket, &args, Duration::from_secs(wait))
         .map_err(|e| Failure::Other(e.to_string()))?;
-    report(ctx, "started", Some(pid))
+    report(ctx, "started", Some(pid));
+    Ok(())
 }
 
 fn stop(ctx: &Ctx, wait: u64) -> Result<(), Failure> {
     let mut client = match ctx.connect() {
         Ok(c) => c,
-        Err(Failure::Unreachable(_)) => return report(ctx, "not running", None),
+        Err(Failure::Unreachable(_)) => {
+            report(ctx, "not running", None);
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     let info = client.call::<SystemInfo>(&Empty {})?;
@@ -76,11 +90,15 @@ fn stop(ctx: &Ctx, wait: u64) -> Result<(), Failure> {
     let lock = PathBuf::from(&info.data_dir).join(paths::LOCK_FILE);
     while ctx.socket.exists() || lock_held(&lock) {
         if Instant::now() >= deadline {
-            return Err(Failure::Other(format!("tradingd (pid {}) did not stop within {wait} s", info.pid)));
+            return Err(Failure::Other(format!(
+                "tradingd (pid {}) did not stop within {wait} s",
+                info.pid
+            )));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    report(ctx, "stopped", Some(info.pid))
+    report(ctx, "stopped", Some(info.pid));
+    Ok(())
 }
 
 /// True while some process holds the daemon's single-instance lock.
@@ -101,7 +119,7 @@ fn status(ctx: &Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
-fn report(ctx: &Ctx, state: &str, pid: Option<u32>) -> Result<(), Failure> {
+fn report(ctx: &Ctx, state: &str, pid: Option<u32>) {
     if ctx.json {
         print_json(&serde_json::json!({ "state": state, "pid": pid, "socket": ctx.socket }));
     } else {
@@ -110,5 +128,4 @@ fn report(ctx: &Ctx, state: &str, pid: Option<u32>) -> Result<(), Failure> {
             None => println!("tradingd {state} on {}", ctx.socket.display()),
         }
     }
-    Ok(())
 }

@@ -23,7 +23,11 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 pub fn status(info: &Info) -> String {
@@ -33,12 +37,28 @@ pub fn status(info: &Info) -> String {
         PreviousShutdown::Unclean => "UNCLEAN (the previous run was killed or crashed)",
     };
     let rows = [
-        ("daemon", format!("tradingd {} running (pid {})", info.version, info.pid)),
-        ("uptime", format!("{} (since {})", duration_ms(info.uptime_ms), info.started_at.format("%Y-%m-%d %H:%M:%S UTC"))),
+        (
+            "daemon",
+            format!("tradingd {} running (pid {})", info.version, info.pid),
+        ),
+        (
+            "uptime",
+            format!(
+                "{} (since {})",
+                duration_ms(info.uptime_ms),
+                info.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        ),
         ("socket", info.socket.clone()),
         ("data dir", info.data_dir.clone()),
-        ("database", format!("{} ({})", info.db_path, bytes(info.db_size_bytes))),
-        ("run", format!("#{}, previous shutdown {previous}", info.run_number)),
+        (
+            "database",
+            format!("{} ({})", info.db_path, bytes(info.db_size_bytes)),
+        ),
+        (
+            "run",
+            format!("#{}, previous shutdown {previous}", info.run_number),
+        ),
         ("clients", info.connections.to_string()),
     ];
     let mut out = String::new();
@@ -50,11 +70,22 @@ pub fn status(info: &Info) -> String {
 
 pub fn method_table(methods: &[MethodDescriptor]) -> String {
     let name_w = methods.iter().map(|m| m.name.len()).max().unwrap_or(0);
-    let route_w = methods.iter().map(|m| m.http_verb.as_str().len() + 1 + m.http_path.len()).max().unwrap_or(0);
+    let route_w = methods
+        .iter()
+        .map(|m| m.http_verb.as_str().len() + 1 + m.http_path.len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for m in methods {
         let route = format!("{} {}", m.http_verb.as_str(), m.http_path);
-        let _ = writeln!(out, "{:<name_w$}  {:<6} {:<route_w$}  {}", m.name, m.scope.as_str(), route, m.summary);
+        let _ = writeln!(
+            out,
+            "{:<name_w$}  {:<6} {:<route_w$}  {}",
+            m.name,
+            m.scope.as_str(),
+            route,
+            m.summary
+        );
     }
     out
 }

@@ -19,7 +19,11 @@ use tradedesk_core::client::{Client, ClientError};
 use tradedesk_core::paths;
 
 #[derive(Parser)]
-#[command(name = "tradectl", version, about = "Command-line client of the tradedesk daemon")]
+#[command(
+    name = "tradectl",
+    version,
+    about = "Command-line client of the tradedesk daemon"
+)]
 struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
@@ -105,7 +109,12 @@ fn report(json: bool, failure: Failure) -> ExitCode {
     let (code, kind, message, data) = match failure {
         Failure::Api(e) => {
             let kind = e.kind().map_or("error", |k| k.name());
-            (1, kind.to_owned(), format!("{} (code {})", e.message, e.code), Some(e))
+            (
+                1,
+                kind.to_owned(),
+                format!("{} (code {})", e.message, e.code),
+                Some(e),
+            )
         }
         Failure::Usage(m) => (2, "usage".to_owned(), m, None),
         Failure::Unreachable(m) => (3, "unreachable".to_owned(), m, None),
@@ -126,7 +135,10 @@ fn report(json: bool, failure: Failure) -> ExitCode {
 fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
     match command {
         Command::Status => status(ctx),
-        Command::Rpc { method, params } if method == "list" && params.is_none() => rpc_list(ctx),
+        Command::Rpc { method, params } if method == "list" && params.is_none() => {
+            rpc_list(ctx);
+            Ok(())
+        }
         Command::Rpc { method, params } => rpc(ctx, &method, params.as_deref()),
         Command::Daemon { action } => daemon::run(ctx, action),
     }
@@ -142,14 +154,13 @@ fn status(ctx: &Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
-fn rpc_list(ctx: &Ctx) -> Result<(), Failure> {
+fn rpc_list(ctx: &Ctx) {
     let methods = method_descriptors();
     if ctx.json {
         print_json(&methods);
     } else {
         print!("{}", format::method_table(&methods));
     }
-    Ok(())
 }
 
 fn rpc(ctx: &Ctx, method: &str, params: Option<&str>) -> Result<(), Failure> {
@@ -170,8 +181,8 @@ fn rpc(ctx: &Ctx, method: &str, params: Option<&str>) -> Result<(), Failure> {
 }
 
 fn parse_params(text: &str) -> Result<serde_json::Value, Failure> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Failure::Usage(format!("PARAMS is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Failure::Usage(format!("PARAMS is not valid JSON: {e}")))?;
     if !value.is_object() {
         return Err(Failure::Usage("PARAMS must be a JSON object".into()));
     }

@@ -9,7 +9,11 @@ use tempfile::TempDir;
 
 fn tradingd_bin() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_tradectl")).with_file_name("tradingd");
-    assert!(bin.is_file(), "{} is missing: build the workspace (`cargo test --workspace`)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the workspace (`cargo test --workspace`)",
+        bin.display()
+    );
     bin
 }
 
@@ -20,7 +24,9 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("tempdir") }
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     fn socket(&self) -> PathBuf {
@@ -62,17 +68,25 @@ fn text(b: &[u8]) -> String {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
 }
 
 #[test]
 fn without_a_daemon_exit_3_with_a_hint() {
     let env = Env::new();
-    for args in [&["status"][..], &["rpc", "system.health"], &["daemon", "status"]] {
+    for args in [
+        &["status"][..],
+        &["rpc", "system.health"],
+        &["daemon", "status"],
+    ] {
         let out = env.run(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         let err = text(&out.stderr);
-        assert!(err.contains("not reachable") && err.contains("tradectl daemon start"), "{err}");
+        assert!(
+            err.contains("not reachable") && err.contains("tradectl daemon start"),
+            "{err}"
+        );
         assert!(out.stdout.is_empty());
     }
     let out = env.run(&["--json", "status"]);
@@ -87,12 +101,23 @@ fn daemon_start_status_stop() {
     env.start();
     let out = env.run(&["daemon", "start"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("already running"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("already running"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = env.run(&["status"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let human = text(&out.stdout);
-    for word in ["running", "uptime", "socket", "data dir", "database", "first start"] {
+    for word in [
+        "running",
+        "uptime",
+        "socket",
+        "data dir",
+        "database",
+        "first start",
+    ] {
         assert!(human.contains(word), "status lacks `{word}`: {human}");
     }
     let info = json(&env.run(&["--json", "daemon", "status"]));
@@ -138,7 +163,10 @@ fn rpc_calls_print_json_and_map_errors_to_exit_codes() {
     let out = env.run(&["rpc", "streams.subscribe", r#"{"topics":["nope"]}"#]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("invalid_params") && err.contains("-32602") && err.contains("topics[0]"), "{err}");
+    assert!(
+        err.contains("invalid_params") && err.contains("-32602") && err.contains("topics[0]"),
+        "{err}"
+    );
 
     let out = env.run(&["--json", "rpc", "system.nope"]);
     assert_eq!(out.status.code(), Some(1));
@@ -151,8 +179,18 @@ fn rpc_calls_print_json_and_map_errors_to_exit_codes() {
     let out = env.run(&["rpc", "system.health", "[1]"]);
     assert_eq!(out.status.code(), Some(2));
 
-    let mut child = env.cmd(&["rpc", "streams.unsubscribe", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn");
-    child.stdin.take().expect("stdin").write_all(br#"{"topics":["system.heartbeat"]}"#).expect("write");
+    let mut child = env
+        .cmd(&["rpc", "streams.unsubscribe", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(br#"{"topics":["system.heartbeat"]}"#)
+        .expect("write");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(json(&out)["topics"], serde_json::json!([]));
@@ -168,7 +206,10 @@ fn rpc_list_shows_every_method() {
         assert!(listing.contains(name), "`{name}` missing from rpc list");
     }
     let methods = json(&env.run(&["--json", "rpc", "list"]));
-    assert_eq!(methods.as_array().map(Vec::len), Some(tradedesk_core::api::method_names().len()));
+    assert_eq!(
+        methods.as_array().map(Vec::len),
+        Some(tradedesk_core::api::method_names().len())
+    );
 }
 
 #[test]

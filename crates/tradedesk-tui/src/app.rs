@@ -31,7 +31,10 @@ pub enum Command {
 pub enum Link {
     Connecting,
     Connected,
-    Disconnected { reason: String, since: DateTime<Utc> },
+    Disconnected {
+        reason: String,
+        since: DateTime<Utc>,
+    },
 }
 
 /// Everything the daemon told us; kept (and shown as stale) while
@@ -67,8 +70,17 @@ impl App {
         App {
             socket,
             now,
-            daemon: DaemonState { link: Link::Connecting, info: None, last_beat: None },
-            view: ViewState { help: false, utc: false, colors, notice: None },
+            daemon: DaemonState {
+                link: Link::Connecting,
+                info: None,
+                last_beat: None,
+            },
+            view: ViewState {
+                help: false,
+                utc: false,
+                colors,
+                notice: None,
+            },
         }
     }
 
@@ -89,7 +101,10 @@ impl App {
             Msg::Disconnected(reason) => {
                 // Keep the first moment of an outage, not the latest retry.
                 if !matches!(self.daemon.link, Link::Disconnected { .. }) {
-                    self.daemon.link = Link::Disconnected { reason, since: self.now };
+                    self.daemon.link = Link::Disconnected {
+                        reason,
+                        since: self.now,
+                    };
                 }
             }
             Msg::Notice(text) => self.view.notice = Some(text),
@@ -103,12 +118,11 @@ impl App {
         }
         match key.code {
             KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Command::Quit,
-            KeyCode::Char('q') => Command::Quit,
             KeyCode::Esc if self.view.help => {
                 self.view.help = false;
                 Command::Redraw
             }
-            KeyCode::Esc => Command::Quit,
+            KeyCode::Char('q') | KeyCode::Esc => Command::Quit,
             KeyCode::Char('?') => {
                 self.view.help = !self.view.help;
                 Command::Redraw
@@ -149,7 +163,11 @@ mod tests {
         assert_eq!(a.update(press(KeyCode::Char('x'))), Command::None);
         assert_eq!(a.update(press(KeyCode::Char('?'))), Command::Redraw);
         assert!(a.view.help);
-        assert_eq!(a.update(press(KeyCode::Esc)), Command::Redraw, "Esc closes help first");
+        assert_eq!(
+            a.update(press(KeyCode::Esc)),
+            Command::Redraw,
+            "Esc closes help first"
+        );
         assert!(!a.view.help);
         assert_eq!(a.update(press(KeyCode::Char('u'))), Command::Redraw);
         assert!(a.view.utc);
@@ -162,15 +180,25 @@ mod tests {
     #[test]
     fn an_outage_keeps_its_start_and_the_last_data() {
         let mut a = app();
-        a.update(Msg::Connected(Box::new(crate::render::tests::fixture_info())));
+        a.update(Msg::Connected(Box::new(
+            crate::render::tests::fixture_info(),
+        )));
         let t1 = DateTime::UNIX_EPOCH + chrono::Duration::seconds(10);
         a.update(Msg::Tick(t1));
         a.update(Msg::Disconnected("gone".into()));
         a.update(Msg::Tick(t1 + chrono::Duration::seconds(5)));
         a.update(Msg::Disconnected("still gone".into()));
-        assert_eq!(a.daemon.link, Link::Disconnected { reason: "gone".into(), since: t1 });
+        assert_eq!(
+            a.daemon.link,
+            Link::Disconnected {
+                reason: "gone".into(),
+                since: t1
+            }
+        );
         assert!(a.daemon.info.is_some(), "stale data is kept");
-        a.update(Msg::Connected(Box::new(crate::render::tests::fixture_info())));
+        a.update(Msg::Connected(Box::new(
+            crate::render::tests::fixture_info(),
+        )));
         assert_eq!(a.daemon.link, Link::Connected);
     }
 }

@@ -25,15 +25,55 @@ fn main() -> anyhow::Result<()> {
     let notice = if launch::is_running(&socket) {
         None
     } else {
-        let pid = launch::start_daemon(&launch::daemon_binary(), &socket, &[], Duration::from_secs(10))
+        let pid = launch::start_daemon(&daemon_binary()?, &socket, &[], Duration::from_secs(10))
             .context("no daemon was running and starting one failed")?;
         Some(format!("started tradingd (pid {pid}) in the background"))
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut terminal = ratatui::init();
     let result = runtime.block_on(run(&mut terminal, socket, notice));
     ratatui::restore();
     result
+}
+
+/// The daemon binary to start. Under `cargo run` on a fresh checkout only
+/// the dashboard has been built; then the daemon is built once, the same
+/// way, before the terminal is taken over.
+fn daemon_binary() -> anyhow::Result<PathBuf> {
+    let bin = launch::daemon_binary();
+    if bin.is_absolute() || which(&bin).is_some() {
+        return Ok(bin);
+    }
+    let (Some(cargo), Ok(exe)) = (std::env::var_os("CARGO"), std::env::current_exe()) else {
+        anyhow::bail!(
+            "tradingd not found next to tradedesk or on PATH; install it or set TRADEDESK_DAEMON_BIN"
+        );
+    };
+    let sibling = exe.with_file_name(launch::DAEMON_BIN);
+    let release = exe
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|n| n == "release");
+    eprintln!("tradedesk: building tradingd (first run from a fresh checkout)…");
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--package", "tradingd", "--bin", "tradingd"]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build for tradingd")?;
+    anyhow::ensure!(
+        status.success() && sibling.is_file(),
+        "building tradingd failed ({status})"
+    );
+    Ok(sibling)
+}
+
+fn which(bin: &std::path::Path) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
 }
 
 fn socket_from_args() -> anyhow::Result<PathBuf> {
@@ -41,9 +81,13 @@ fn socket_from_args() -> anyhow::Result<PathBuf> {
     let mut explicit = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--socket" => explicit = Some(PathBuf::from(args.next().context("--socket needs a path")?)),
+            "--socket" => {
+                explicit = Some(PathBuf::from(args.next().context("--socket needs a path")?));
+            }
             "-h" | "--help" => {
-                println!("tradedesk [--socket PATH]\n\nThe tradedesk dashboard. Starts tradingd if none is running.");
+                println!(
+                    "tradedesk [--socket PATH]\n\nThe tradedesk dashboard. Starts tradingd if none is running."
+                );
                 std::process::exit(0);
             }
             "-V" | "--version" => {
@@ -56,7 +100,11 @@ fn socket_from_args() -> anyhow::Result<PathBuf> {
     Ok(paths::client_socket(explicit.as_deref())?)
 }
 
-async fn run(terminal: &mut ratatui::DefaultTerminal, socket: PathBuf, notice: Option<String>) -> anyhow::Result<()> {
+async fn run(
+    terminal: &mut ratatui::DefaultTerminal,
+    socket: PathBuf,
+    notice: Option<String>,
+) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     spawn_terminal_events(tx.clone());
     tokio::spawn(connection::run(socket.clone(), tx.clone()));
@@ -71,7 +119,9 @@ async fn run(terminal: &mut ratatui::DefaultTerminal, socket: PathBuf, notice: O
             terminal.draw(|f| app.render(f))?;
             dirty = false;
         }
-        let Some(msg) = rx.recv().await else { return Ok(()) };
+        let Some(msg) = rx.recv().await else {
+            return Ok(());
+        };
         match app.update(msg) {
             Command::None => {}
             Command::Redraw => dirty = true,

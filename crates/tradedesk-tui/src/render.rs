@@ -13,7 +13,11 @@ use crate::app::{App, Link};
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-const KEYS: &[(&str, &str)] = &[("q / Esc", "quit"), ("?", "toggle this help"), ("u", "toggle UTC / local time")];
+const KEYS: &[(&str, &str)] = &[
+    ("q / Esc", "quit"),
+    ("?", "toggle this help"),
+    ("u", "toggle UTC / local time"),
+];
 
 impl App {
     pub fn render(&self, f: &mut Frame) {
@@ -23,28 +27,41 @@ impl App {
                 "window too small: {}×{}, tradedesk needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
                 area.width, area.height
             );
-            f.render_widget(Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }), area);
+            f.render_widget(
+                Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }),
+                area,
+            );
             return;
         }
-        let [top, body, bottom] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
+        let [top, body, bottom] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(1),
+        ])
+        .areas(area);
         self.render_top(f, top);
         self.render_daemon(f, body);
         self.render_bottom(f, bottom);
         if self.view.help {
-            self.render_help(f, body);
+            Self::render_help(f, body);
         }
     }
 
     fn style(&self, color: Color) -> Style {
-        if self.view.colors { Style::default().fg(color) } else { Style::default() }
+        if self.view.colors {
+            Style::default().fg(color)
+        } else {
+            Style::default()
+        }
     }
 
     fn time(&self, t: DateTime<Utc>) -> String {
         if self.view.utc {
             t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
         } else {
-            t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+            t.with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
         }
     }
 
@@ -59,19 +76,31 @@ impl App {
         };
         let title = Span::styled(" tradedesk ", Style::default().add_modifier(Modifier::BOLD));
         let clock = format!("{} ", self.time(self.now));
-        let [left, right] =
-            Layout::horizontal([Constraint::Min(0), Constraint::Length(clock.chars().count() as u16)]).areas(area);
+        let [left, right] = Layout::horizontal([
+            Constraint::Min(0),
+            Constraint::Length(clock.chars().count() as u16),
+        ])
+        .areas(area);
         f.render_widget(Paragraph::new(Line::from(vec![title, link])), left);
-        f.render_widget(Paragraph::new(clock).alignment(ratatui::layout::Alignment::Right), right);
+        f.render_widget(
+            Paragraph::new(clock).alignment(ratatui::layout::Alignment::Right),
+            right,
+        );
     }
 
     fn render_daemon(&self, f: &mut Frame, area: Rect) {
         let stale = matches!(self.daemon.link, Link::Disconnected { .. });
-        let title = if stale { " Daemon (stale) " } else { " Daemon " };
+        let title = if stale {
+            " Daemon (stale) "
+        } else {
+            " Daemon "
+        };
         let block = Block::default().borders(Borders::ALL).title(title);
         let Some(info) = &self.daemon.info else {
             let text = match &self.daemon.link {
-                Link::Disconnected { reason, .. } => format!("No daemon on {}: {reason}", self.socket),
+                Link::Disconnected { reason, .. } => {
+                    format!("No daemon on {}: {reason}", self.socket)
+                }
                 _ => format!("Connecting to {}…", self.socket),
             };
             f.render_widget(Paragraph::new(text).block(block), area);
@@ -95,13 +124,20 @@ impl App {
             ("heartbeat", beat),
             ("socket", info.socket.clone()),
             ("data dir", info.data_dir.clone()),
-            ("database", format!("{} ({} bytes)", info.db_path, info.db_size_bytes)),
-            ("run", format!("#{}, previous shutdown {previous}", info.run_number)),
+            (
+                "database",
+                format!("{} ({} bytes)", info.db_path, info.db_size_bytes),
+            ),
+            (
+                "run",
+                format!("#{}, previous shutdown {previous}", info.run_number),
+            ),
             ("clients", info.connections.to_string()),
         ];
         let label = self.style(Color::Cyan);
         let table = Table::new(
-            rows.into_iter().map(|(k, v)| Row::new(vec![Span::styled(k, label), Span::raw(v)])),
+            rows.into_iter()
+                .map(|(k, v)| Row::new(vec![Span::styled(k, label), Span::raw(v)])),
             [Constraint::Length(10), Constraint::Min(10)],
         )
         .block(block);
@@ -113,13 +149,21 @@ impl App {
             Some(n) => n.clone(),
             None => " q quit  ? help  u UTC/local".to_owned(),
         };
-        f.render_widget(Paragraph::new(text).style(self.style(Color::DarkGray)), area);
+        f.render_widget(
+            Paragraph::new(text).style(self.style(Color::DarkGray)),
+            area,
+        );
     }
 
-    fn render_help(&self, f: &mut Frame, body: Rect) {
+    fn render_help(f: &mut Frame, body: Rect) {
         let w = 44.min(body.width);
         let h = (KEYS.len() as u16 + 2).min(body.height);
-        let area = Rect { x: body.x + (body.width - w) / 2, y: body.y + (body.height - h) / 2, width: w, height: h };
+        let area = Rect {
+            x: body.x + (body.width - w) / 2,
+            y: body.y + (body.height - h) / 2,
+            width: w,
+            height: h,
+        };
         let rows = KEYS.iter().map(|(k, v)| Row::new(vec![*k, *v]));
         let table = Table::new(rows, [Constraint::Length(10), Constraint::Min(10)])
             .block(Block::default().borders(Borders::ALL).title(" Keys "));
@@ -130,7 +174,13 @@ impl App {
 
 fn duration(ms: u64) -> String {
     let s = ms / 1000;
-    format!("{}d {:02}:{:02}:{:02}", s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60, s % 60)
+    format!(
+        "{}d {:02}:{:02}:{:02}",
+        s / 86_400,
+        (s % 86_400) / 3600,
+        (s % 3600) / 60,
+        s % 60
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +193,10 @@ pub mod tests {
     use crate::app::{App, Msg};
 
     fn at(s: i64) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc.timestamp_opt(1_795_000_000 + s, 0).single().expect("valid")
+        chrono::Utc
+            .timestamp_opt(1_795_000_000 + s, 0)
+            .single()
+            .expect("valid")
     }
 
     pub fn fixture_info() -> Info {
@@ -178,7 +231,11 @@ pub mod tests {
     fn connected() -> App {
         let mut a = app();
         a.update(Msg::Connected(Box::new(fixture_info())));
-        a.update(Msg::Heartbeat(HeartbeatEvent { seq: 3723, time: at(3723), uptime_ms: 3_723_000 }));
+        a.update(Msg::Heartbeat(HeartbeatEvent {
+            seq: 3723,
+            time: at(3723),
+            uptime_ms: 3_723_000,
+        }));
         a
     }
 

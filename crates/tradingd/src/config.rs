@@ -22,7 +22,10 @@ pub enum ConfigError {
     #[error("config file `{path}`: {message}")]
     File { path: String, message: String },
     #[error("{source_name}: {message}")]
-    Layer { source_name: String, message: String },
+    Layer {
+        source_name: String,
+        message: String,
+    },
     #[error("config key `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
     #[error(transparent)]
@@ -32,6 +35,7 @@ pub enum ConfigError {
 /// The raw layer, exactly as written in `config/tradingd.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct RawConfig {
     /// Where the database, lock file and (without XDG_RUNTIME_DIR) the socket live.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,21 +75,14 @@ pub struct RawStreams {
     pub heartbeat_ms: u64,
 }
 
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            data_dir: None,
-            socket: None,
-            log: RawLog::default(),
-            rpc: RawRpc::default(),
-            streams: RawStreams::default(),
-        }
-    }
-}
-
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { level: "info".into(), dir: None, stderr: true, max_files: 7 }
+        RawLog {
+            level: "info".into(),
+            dir: None,
+            stderr: true,
+            max_files: 7,
+        }
     }
 }
 
@@ -104,7 +101,10 @@ impl Default for RawRpc {
 
 impl Default for RawStreams {
     fn default() -> Self {
-        RawStreams { buffer: 1024, heartbeat_ms: 1_000 }
+        RawStreams {
+            buffer: 1024,
+            heartbeat_ms: 1_000,
+        }
     }
 }
 
@@ -162,32 +162,47 @@ pub fn load(flags: &Flags) -> Result<(RawConfig, Config), ConfigError> {
 
 /// Builds the config from flags and the given environment; pure except for
 /// reading the config file.
-pub fn load_from(flags: &Flags, env: &[(String, String)]) -> Result<(RawConfig, Config), ConfigError> {
-    let mut merged = toml::Value::try_from(RawConfig::default()).map_err(|e| ConfigError::Layer {
-        source_name: "built-in defaults".into(),
-        message: e.to_string(),
-    })?;
+pub fn load_from(
+    flags: &Flags,
+    env: &[(String, String)],
+) -> Result<(RawConfig, Config), ConfigError> {
+    let mut merged =
+        toml::Value::try_from(RawConfig::default()).map_err(|e| ConfigError::Layer {
+            source_name: "built-in defaults".into(),
+            message: e.to_string(),
+        })?;
 
-    let env_config = env.iter().find(|(k, _)| k == "TRADEDESK_CONFIG").map(|(_, v)| PathBuf::from(v));
+    let env_config = env
+        .iter()
+        .find(|(k, _)| k == "TRADEDESK_CONFIG")
+        .map(|(_, v)| PathBuf::from(v));
     let (file, explicit) = match flags.config.clone().or(env_config) {
         Some(p) => (p, true),
         None => (paths::default_config_file()?, false),
     };
     match std::fs::read_to_string(&file) {
         Ok(text) => {
-            let file_err = |message: String| ConfigError::File { path: file.display().to_string(), message };
+            let file_err = |message: String| ConfigError::File {
+                path: file.display().to_string(),
+                message,
+            };
             let table: toml::Table = toml::from_str(&text).map_err(|e| file_err(e.to_string()))?;
             merge(&mut merged, toml::Value::Table(table));
             check(&merged).map_err(file_err)?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
         Err(e) => {
-            return Err(ConfigError::File { path: file.display().to_string(), message: e.to_string() });
+            return Err(ConfigError::File {
+                path: file.display().to_string(),
+                message: e.to_string(),
+            });
         }
     }
 
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if NON_CONFIG_ENV.contains(&name.as_str()) {
             continue;
         }
@@ -217,8 +232,10 @@ pub fn load_from(flags: &Flags, env: &[(String, String)]) -> Result<(RawConfig, 
         flag_layer.insert("log".into(), log.into());
     }
     merge(&mut merged, toml::Value::Table(flag_layer));
-    let raw = check(&merged)
-        .map_err(|message| ConfigError::Layer { source_name: "command line".into(), message })?;
+    let raw = check(&merged).map_err(|message| ConfigError::Layer {
+        source_name: "command line".into(),
+        message,
+    })?;
     let config = validate(&raw)?;
     Ok((resolved_raw(raw, &config), config))
 }
@@ -237,7 +254,11 @@ fn check(value: &toml::Value) -> Result<RawConfig, String> {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         let inner = inner.trim();
-        if path == "." { inner.to_owned() } else { format!("key `{path}`: {inner}") }
+        if path == "." {
+            inner.to_owned()
+        } else {
+            format!("key `{path}`: {inner}")
+        }
     })
 }
 
@@ -246,7 +267,9 @@ fn check(value: &toml::Value) -> Result<RawConfig, String> {
 fn scalar(text: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {text}")) {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
             _ => toml::Value::String(text.to_owned()),
         },
         Err(_) => toml::Value::String(text.to_owned()),
@@ -284,7 +307,10 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     max: T,
 ) -> Result<T, ConfigError> {
     if value < min || value > max {
-        return Err(ConfigError::Invalid { key, message: format!("{value} is outside {min}..={max}") });
+        return Err(ConfigError::Invalid {
+            key,
+            message: format!("{value} is outside {min}..={max}"),
+        });
     }
     Ok(value)
 }
@@ -292,7 +318,10 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
     let data_dir = match &raw.data_dir {
         Some(d) if d.as_os_str().is_empty() => {
-            return Err(ConfigError::Invalid { key: "data_dir", message: "must not be empty".into() });
+            return Err(ConfigError::Invalid {
+                key: "data_dir",
+                message: "must not be empty".into(),
+            });
         }
         Some(d) => absolute(d),
         None => paths::default_data_dir()?,
@@ -306,19 +335,31 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
     if !["trace", "debug", "info", "warn", "error", "off"].contains(&level.as_str()) {
         return Err(ConfigError::Invalid {
             key: "log.level",
-            message: format!("`{}` is not one of trace, debug, info, warn, error, off", raw.log.level),
+            message: format!(
+                "`{}` is not one of trace, debug, info, warn, error, off",
+                raw.log.level
+            ),
         });
     }
     let rpc = &raw.rpc;
     Ok(Config {
         log: LogConfig {
             level,
-            dir: raw.log.dir.as_deref().map_or_else(|| paths::default_log_dir(&data_dir), absolute),
+            dir: raw
+                .log
+                .dir
+                .as_deref()
+                .map_or_else(|| paths::default_log_dir(&data_dir), absolute),
             stderr: raw.log.stderr,
             max_files: in_range("log.max_files", raw.log.max_files, 1, 1000)?,
         },
         rpc: RpcConfig {
-            max_frame_bytes: in_range("rpc.max_frame_bytes", rpc.max_frame_bytes, 1024, 64 * 1024 * 1024)?,
+            max_frame_bytes: in_range(
+                "rpc.max_frame_bytes",
+                rpc.max_frame_bytes,
+                1024,
+                64 * 1024 * 1024,
+            )?,
             max_batch: in_range("rpc.max_batch", rpc.max_batch, 1, 10_000)?,
             max_connections: in_range("rpc.max_connections", rpc.max_connections, 1, 65_536)?,
             frame_timeout: Duration::from_millis(in_range(
@@ -382,10 +423,18 @@ mod tests {
     use super::*;
 
     fn flags_in(dir: &Path) -> Flags {
-        Flags { config: Some(dir.join("none.toml")), data_dir: Some(dir.join("d")), ..Flags::default() }
+        Flags {
+            config: Some(dir.join("none.toml")),
+            data_dir: Some(dir.join("d")),
+            ..Flags::default()
+        }
     }
 
-    fn load_with(dir: &Path, file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn load_with(
+        dir: &Path,
+        file: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Config, ConfigError> {
         let mut flags = flags_in(dir);
         if let Some(text) = file {
             let path = dir.join("tradingd.toml");
@@ -394,18 +443,25 @@ mod tests {
         } else {
             flags.config = None;
         }
-        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        env.push(("TRADEDESK_SOCKET".into(), dir.join("s.sock").display().to_string()));
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        env.push((
+            "TRADEDESK_SOCKET".into(),
+            dir.join("s.sock").display().to_string(),
+        ));
         load_from(&flags, &env).map(|(_, c)| c)
     }
 
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let c = load_with(dir.path(), Some("[rpc]\nmax_batch = 7\nmax_connections = 9\n"), &[(
-            "TRADEDESK_RPC__MAX_CONNECTIONS",
-            "11",
-        )])
+        let c = load_with(
+            dir.path(),
+            Some("[rpc]\nmax_batch = 7\nmax_connections = 9\n"),
+            &[("TRADEDESK_RPC__MAX_CONNECTIONS", "11")],
+        )
         .unwrap();
         assert_eq!(c.rpc.max_batch, 7, "file overrides default");
         assert_eq!(c.rpc.max_connections, 11, "env overrides file");
@@ -416,29 +472,52 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_with_their_layer() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load_with(dir.path(), Some("[rpc]\nmax_batchez = 7\n"), &[]).unwrap_err().to_string();
-        assert!(err.contains("tradingd.toml") && err.contains("max_batchez"), "{err}");
-        let err = load_with(dir.path(), None, &[("TRADEDESK_RPC__NOPE", "1")]).unwrap_err().to_string();
-        assert!(err.contains("TRADEDESK_RPC__NOPE") && err.contains("nope"), "{err}");
-        let err = load_with(dir.path(), Some("colour = 1\n"), &[]).unwrap_err().to_string();
+        let err = load_with(dir.path(), Some("[rpc]\nmax_batchez = 7\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tradingd.toml") && err.contains("max_batchez"),
+            "{err}"
+        );
+        let err = load_with(dir.path(), None, &[("TRADEDESK_RPC__NOPE", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TRADEDESK_RPC__NOPE") && err.contains("nope"),
+            "{err}"
+        );
+        let err = load_with(dir.path(), Some("colour = 1\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
     }
 
     #[test]
     fn out_of_range_values_name_the_key_and_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load_with(dir.path(), Some("[rpc]\nmax_batch = 0\n"), &[]).unwrap_err().to_string();
-        assert!(err.contains("rpc.max_batch") && err.contains("1..=10000"), "{err}");
-        let err = load_with(dir.path(), None, &[("TRADEDESK_LOG__LEVEL", "loud")]).unwrap_err().to_string();
+        let err = load_with(dir.path(), Some("[rpc]\nmax_batch = 0\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rpc.max_batch") && err.contains("1..=10000"),
+            "{err}"
+        );
+        let err = load_with(dir.path(), None, &[("TRADEDESK_LOG__LEVEL", "loud")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("log.level") && err.contains("loud"), "{err}");
-        let err = load_with(dir.path(), Some("[rpc]\nmax_batch = \"many\"\n"), &[]).unwrap_err().to_string();
+        let err = load_with(dir.path(), Some("[rpc]\nmax_batch = \"many\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rpc.max_batch"), "{err}");
     }
 
     #[test]
     fn explicit_missing_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load_from(&flags_in(dir.path()), &[]).unwrap_err().to_string();
+        let err = load_from(&flags_in(dir.path()), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("none.toml"), "{err}");
     }
 
@@ -446,6 +525,10 @@ mod tests {
     fn the_shipped_config_file_is_the_defaults() {
         let shipped = include_str!("../../../config/tradingd.toml");
         let parsed: RawConfig = toml::from_str(shipped).expect("config/tradingd.toml parses");
-        assert_eq!(parsed, RawConfig::default(), "config/tradingd.toml must document the defaults");
+        assert_eq!(
+            parsed,
+            RawConfig::default(),
+            "config/tradingd.toml must document the defaults"
+        );
     }
 }

@@ -52,6 +52,8 @@ impl Ctx {
 
     /// Takes the store out for the final close.
     pub fn into_store(self) -> Store {
-        self.store.into_inner().unwrap_or_else(PoisonError::into_inner)
+        self.store
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

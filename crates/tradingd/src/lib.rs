@@ -42,7 +42,10 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("another tradingd{} is already running on data dir {data_dir}", .pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
-    AlreadyRunning { data_dir: String, pid: Option<String> },
+    AlreadyRunning {
+        data_dir: String,
+        pid: Option<String>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -57,13 +60,27 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Async although it awaits nothing: binding the listener registers it
+    /// with the runtime's reactor, so it must run inside one.
+    #[allow(clippy::unused_async)]
     pub async fn start(config: Config) -> Result<Daemon, StartError> {
-        let data_err = |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&config.data_dir).map_err(data_err)?;
+        let data_err = |source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .map_err(data_err)?;
         let lock = lock_data_dir(&config.data_dir)?;
         let mut store = Store::open(&config.db_path())?;
         let started_at = Utc::now();
-        let run = store.record_start(std::process::id(), env!("CARGO_PKG_VERSION"), started_at.timestamp_millis())?;
+        let run = store.record_start(
+            std::process::id(),
+            env!("CARGO_PKG_VERSION"),
+            started_at.timestamp_millis(),
+        )?;
         if run.previous == tradedesk_core::api::system::PreviousShutdown::Unclean {
             tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
         }
@@ -75,7 +92,11 @@ impl Daemon {
             "tradingd ready"
         );
         let ctx = Arc::new(Ctx::new(config, store, run, started_at));
-        Ok(Daemon { ctx, socket, _lock: lock })
+        Ok(Daemon {
+            ctx,
+            socket,
+            _lock: lock,
+        })
     }
 
     pub fn ctx(&self) -> &Arc<Ctx> {
@@ -101,13 +122,23 @@ impl Daemon {
             ctx: Arc::clone(&self.ctx),
             max_batch: self.ctx.config.rpc.max_batch,
         });
-        server::unix::serve(&self.socket, rpc, self.ctx.config.rpc.clone(), shutdown, tracker.clone()).await;
+        server::unix::serve(
+            &self.socket,
+            rpc,
+            self.ctx.config.rpc.clone(),
+            shutdown,
+            tracker.clone(),
+        )
+        .await;
 
         tracing::info!("shutting down: waiting for in-flight requests");
         tracker.close();
         let grace = self.ctx.config.rpc.shutdown_grace;
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            tracing::warn!(grace_ms = grace.as_millis(), "connections still open after the grace period; closing");
+            tracing::warn!(
+                grace_ms = grace.as_millis(),
+                "connections still open after the grace period; closing"
+            );
         }
         let mut store = self.ctx.store();
         store.record_stop(self.ctx.run.run_id, Utc::now().timestamp_millis())?;
@@ -124,15 +155,27 @@ impl Daemon {
 /// Takes the single-instance lock of a data dir and writes our pid into it.
 fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
     let path = data_dir.join(LOCK_FILE);
-    let io_err = |source| StartError::DataDir { path: path.display().to_string(), source };
-    let mut file = File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
+    let io_err = |source| StartError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
             let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
-            return Err(StartError::AlreadyRunning { data_dir: data_dir.display().to_string(), pid });
+            return Err(StartError::AlreadyRunning {
+                data_dir: data_dir.display().to_string(),
+                pid,
+            });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
     }
@@ -153,6 +196,10 @@ async fn heartbeat(ctx: Arc<Ctx>) {
             _ = tick.tick() => {}
         }
         seq += 1;
-        ctx.hub.publish::<Heartbeat>(&HeartbeatEvent { seq, time: Utc::now(), uptime_ms: ctx.uptime_ms() });
+        ctx.hub.publish::<Heartbeat>(&HeartbeatEvent {
+            seq,
+            time: Utc::now(),
+            uptime_ms: ctx.uptime_ms(),
+        });
     }
 }

@@ -15,7 +15,11 @@ use tradingd::Daemon;
 use tradingd::config::{self, Config, Flags};
 
 #[derive(Parser)]
-#[command(name = "tradingd", version, about = "The tradedesk daemon: owns all state, serves clients on a Unix socket")]
+#[command(
+    name = "tradingd",
+    version,
+    about = "The tradedesk daemon: owns all state, serves clients on a Unix socket"
+)]
 struct Cli {
     /// Config file (default: $XDG_CONFIG_HOME/tradedesk/tradingd.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -70,7 +74,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Config { action: ConfigAction::Print } => {
+        Command::Config {
+            action: ConfigAction::Print,
+        } => {
             print!("{}", config::to_toml(&raw));
             ExitCode::SUCCESS
         }
@@ -83,11 +89,17 @@ fn run(config: Config) -> ExitCode {
     let _log_guard = match init_logging(&config) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("tradingd: cannot set up logging in {}: {e}", config.log.dir.display());
+            eprintln!(
+                "tradingd: cannot set up logging in {}: {e}",
+                config.log.dir.display()
+            );
             return ExitCode::from(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tradingd: cannot start the runtime: {e}");
@@ -119,8 +131,13 @@ fn run(config: Config) -> ExitCode {
 
 async fn stop_on_signal(token: tokio_util::sync::CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        tracing::error!("cannot install signal handlers; stop the daemon with `tradectl daemon stop`");
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!(
+            "cannot install signal handlers; stop the daemon with `tradectl daemon stop`"
+        );
         return;
     };
     tokio::select! {
@@ -133,7 +150,10 @@ async fn stop_on_signal(token: tokio_util::sync::CancellationToken) {
 
 fn init_logging(config: &Config) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
     // Logs can name accounts and orders: only the user may read them.
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&config.log.dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.log.dir)?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("tradingd")
@@ -143,15 +163,21 @@ fn init_logging(config: &Config) -> std::io::Result<tracing_appender::non_blocki
         .map_err(std::io::Error::other)?;
     let (file_writer, guard) = tracing_appender::non_blocking(appender);
     let filter = || EnvFilter::new(&config.log.level);
-    let file_layer =
-        tracing_subscriber::fmt::layer().with_writer(file_writer).with_ansi(false).with_filter(filter());
-    let stderr_layer = config
-        .log
-        .stderr
-        .then(|| {
-            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(filter())
-        });
-    tracing_subscriber::registry().with(file_layer).with(stderr_layer).init();
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_writer(file_writer)
+        .with_ansi(false)
+        .with_filter(filter());
+    let stderr_layer = config.log.stderr.then(|| {
+        let ansi = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_filter(filter())
+    });
+    tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .init();
     Ok(guard)
 }

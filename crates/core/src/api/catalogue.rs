@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
-use super::system::{Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion};
+use super::system::{
+    Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion,
+};
 use super::{Handle, Method, Scope, Topic, Verb};
 
 /// A method as published by `system.methods`.
@@ -114,16 +116,19 @@ mod tests {
     fn valid_name(name: &str) -> bool {
         let parts: Vec<&str> = name.split('.').collect();
         parts.len() >= 2
-            && parts.iter().all(|p| {
-                !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            })
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
     }
 
     #[test]
     fn names_are_unique_and_well_formed() {
         let mut seen = HashSet::new();
         for name in method_names().iter().chain(topic_names()) {
-            assert!(valid_name(name), "`{name}` is not group.action in lower snake case");
+            assert!(
+                valid_name(name),
+                "`{name}` is not group.action in lower snake case"
+            );
             assert!(seen.insert(*name), "`{name}` declared twice");
         }
     }
@@ -132,8 +137,17 @@ mod tests {
     fn http_routes_are_unique_and_versioned() {
         let mut seen = HashSet::new();
         for d in method_descriptors() {
-            assert!(d.http_path.starts_with("/api/v1/"), "{}: {}", d.name, d.http_path);
-            assert!(seen.insert((d.http_verb, d.http_path.clone())), "route of {} reused", d.name);
+            assert!(
+                d.http_path.starts_with("/api/v1/"),
+                "{}: {}",
+                d.name,
+                d.http_path
+            );
+            assert!(
+                seen.insert((d.http_verb, d.http_path.clone())),
+                "route of {} reused",
+                d.name
+            );
             assert!(!d.summary.is_empty(), "{} has no summary", d.name);
             assert!(d.params_schema.is_object() && d.result_schema.is_object());
         }

@@ -127,7 +127,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code: code.code(), message: message.into(), data: None }
+        ApiError {
+            code: code.code(),
+            message: message.into(),
+            data: None,
+        }
     }
 
     #[must_use]

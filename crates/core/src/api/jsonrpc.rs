@@ -28,7 +28,10 @@ pub fn parse_frame(line: &[u8]) -> Result<Frame<'_>, ApiError> {
     let text = std::str::from_utf8(line).map_err(|e| {
         ApiError::new(
             ErrorCode::ParseError,
-            format!("frame is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+            format!(
+                "frame is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
         )
     })?;
     let parse_err =
@@ -79,14 +82,19 @@ impl<'a> Incoming<'a> {
         let loose: Loose<'a> = match serde_json::from_str(raw.get()) {
             Ok(l) => l,
             Err(_) => {
-                return Err(invalid(Id::Null, "invalid request: a request must be a JSON object"));
+                return Err(invalid(
+                    Id::Null,
+                    "invalid request: a request must be a JSON object",
+                ));
             }
         };
         let id = match loose.id {
             None => None,
-            Some(id @ (serde_json::Value::Null
-            | serde_json::Value::Number(_)
-            | serde_json::Value::String(_))) => Some(id),
+            Some(
+                id @ (serde_json::Value::Null
+                | serde_json::Value::Number(_)
+                | serde_json::Value::String(_)),
+            ) => Some(id),
             Some(_) => {
                 return Err(invalid(
                     Id::Null,
@@ -97,21 +105,31 @@ impl<'a> Incoming<'a> {
         let reply_id = id.clone().unwrap_or(Id::Null);
         match loose.jsonrpc {
             Some(serde_json::Value::String(v)) if v == VERSION => {}
-            _ => return Err(invalid(reply_id, "invalid request: `jsonrpc` must be \"2.0\"")),
+            _ => {
+                return Err(invalid(
+                    reply_id,
+                    "invalid request: `jsonrpc` must be \"2.0\"",
+                ));
+            }
         }
         let method = match loose.method {
             Some(serde_json::Value::String(m)) => m,
-            Some(_) => return Err(invalid(reply_id, "invalid request: `method` must be a string")),
+            Some(_) => {
+                return Err(invalid(
+                    reply_id,
+                    "invalid request: `method` must be a string",
+                ));
+            }
             None => return Err(invalid(reply_id, "invalid request: `method` is missing")),
         };
         let params = loose.params.filter(|p| p.get() != "null");
-        if let Some(p) = params {
-            if !p.get().starts_with('{') {
-                let err = ApiError::invalid_params(
-                    "invalid params: `params` must be an object (by-name parameters)",
-                );
-                return Err((reply_id, err));
-            }
+        if let Some(p) = params
+            && !p.get().starts_with('{')
+        {
+            let err = ApiError::invalid_params(
+                "invalid params: `params` must be an object (by-name parameters)",
+            );
+            return Err((reply_id, err));
         }
         Ok(Incoming { method, params, id })
     }
@@ -141,8 +159,18 @@ impl Response<'_> {
     /// Serializes a response frame (without the trailing newline).
     pub fn encode(id: &Id, outcome: &Result<Box<RawValue>, ApiError>) -> String {
         let frame = match outcome {
-            Ok(result) => Response { jsonrpc: VERSION, result: Some(result), error: None, id },
-            Err(error) => Response { jsonrpc: VERSION, result: None, error: Some(error), id },
+            Ok(result) => Response {
+                jsonrpc: VERSION,
+                result: Some(result),
+                error: None,
+                id,
+            },
+            Err(error) => Response {
+                jsonrpc: VERSION,
+                result: None,
+                error: Some(error),
+                id,
+            },
         };
         // Serializing these plain structs cannot fail: every field is
         // already valid JSON or a string.
@@ -182,7 +210,9 @@ mod tests {
     use super::*;
 
     fn validate(text: &str) -> Result<Incoming<'_>, (Id, ApiError)> {
-        let Frame::Single(raw) = parse_frame(text.as_bytes()).unwrap() else { panic!("batch") };
+        let Frame::Single(raw) = parse_frame(text.as_bytes()).unwrap() else {
+            panic!("batch")
+        };
         Incoming::validate(raw)
     }
 
@@ -202,12 +232,36 @@ mod tests {
     #[test]
     fn rejects_bad_shapes_with_the_right_code() {
         let cases: &[(&str, ErrorCode, &str)] = &[
-            (r#"{"method":"a.b","id":1}"#, ErrorCode::InvalidRequest, "jsonrpc"),
-            (r#"{"jsonrpc":"1.0","method":"a.b","id":1}"#, ErrorCode::InvalidRequest, "jsonrpc"),
-            (r#"{"jsonrpc":"2.0","id":1}"#, ErrorCode::InvalidRequest, "method"),
-            (r#"{"jsonrpc":"2.0","method":5,"id":1}"#, ErrorCode::InvalidRequest, "method"),
-            (r#"{"jsonrpc":"2.0","method":"a.b","id":[1]}"#, ErrorCode::InvalidRequest, "id"),
-            (r#"{"jsonrpc":"2.0","method":"a.b","params":[1],"id":1}"#, ErrorCode::InvalidParams, "params"),
+            (
+                r#"{"method":"a.b","id":1}"#,
+                ErrorCode::InvalidRequest,
+                "jsonrpc",
+            ),
+            (
+                r#"{"jsonrpc":"1.0","method":"a.b","id":1}"#,
+                ErrorCode::InvalidRequest,
+                "jsonrpc",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1}"#,
+                ErrorCode::InvalidRequest,
+                "method",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":5,"id":1}"#,
+                ErrorCode::InvalidRequest,
+                "method",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"a.b","id":[1]}"#,
+                ErrorCode::InvalidRequest,
+                "id",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"a.b","params":[1],"id":1}"#,
+                ErrorCode::InvalidParams,
+                "params",
+            ),
             ("42", ErrorCode::InvalidRequest, "object"),
             (r#""text""#, ErrorCode::InvalidRequest, "object"),
         ];

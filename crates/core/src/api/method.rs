@@ -174,7 +174,10 @@ mod tests {
 
     #[test]
     fn scopes_are_ordered() {
-        let reader = Caller { scope: Scope::Read, ..Caller::local_admin(1) };
+        let reader = Caller {
+            scope: Scope::Read,
+            ..Caller::local_admin(1)
+        };
         assert!(reader.allows(Scope::Read));
         assert!(!reader.allows(Scope::Trade));
         assert!(!reader.allows(Scope::Admin));

@@ -16,7 +16,8 @@ use super::{ClientError, Received, StreamMessage, decode_frame, decode_result, e
 use crate::api::Method;
 use crate::api::streams::{StreamsSubscribe, Subscribed, Topics};
 
-type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Box<RawValue>, ApiErrorOrClosed>>>>>>;
+type Pending =
+    Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Box<RawValue>, ApiErrorOrClosed>>>>>>;
 
 /// Either the daemon's error or the connection's end.
 type ApiErrorOrClosed = Option<crate::api::ApiError>;
@@ -33,15 +34,29 @@ pub struct AsyncClient {
 impl AsyncClient {
     /// Connects and returns the client and the receiver of its stream
     /// messages. The receiver ends when the connection does.
-    pub async fn connect(path: &Path) -> Result<(AsyncClient, mpsc::Receiver<StreamMessage>), ClientError> {
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|source| ClientError::Unreachable { path: path.to_path_buf(), source })?;
+    pub async fn connect(
+        path: &Path,
+    ) -> Result<(AsyncClient, mpsc::Receiver<StreamMessage>), ClientError> {
+        let stream =
+            UnixStream::connect(path)
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
-        tokio::spawn(read_loop(BufReader::new(read), Arc::clone(&pending), events_tx));
-        let client = AsyncClient { writer: tokio::sync::Mutex::new(write), pending, next_id: AtomicU64::new(1) };
+        tokio::spawn(read_loop(
+            BufReader::new(read),
+            Arc::clone(&pending),
+            events_tx,
+        ));
+        let client = AsyncClient {
+            writer: tokio::sync::Mutex::new(write),
+            pending,
+            next_id: AtomicU64::new(1),
+        };
         Ok((client, events_rx))
     }
 
@@ -50,23 +65,35 @@ impl AsyncClient {
         decode_result::<M>(&raw)
     }
 
-    pub async fn call_raw(&self, method: &str, params: &serde_json::Value) -> Result<serde_json::Value, ClientError> {
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
         let raw = self.request(method, params).await?;
         serde_json::from_str(raw.get()).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     pub async fn subscribe(&self, topics: &[&str]) -> Result<Subscribed, ClientError> {
-        let topics = Topics { topics: topics.iter().map(|t| (*t).to_owned()).collect() };
+        let topics = Topics {
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        };
         self.call::<StreamsSubscribe>(&topics).await
     }
 
-    async fn request<P: serde::Serialize>(&self, method: &str, params: &P) -> Result<Box<RawValue>, ClientError> {
+    async fn request<P: serde::Serialize>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Box<RawValue>, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let line = encode_request(method, params, id)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut guard = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(map) = guard.as_mut() else { return Err(ClientError::Closed) };
+            let Some(map) = guard.as_mut() else {
+                return Err(ClientError::Closed);
+            };
             map.insert(id, tx);
         }
         let written = self.writer.lock().await.write_all(line.as_bytes()).await;
@@ -82,7 +109,12 @@ impl AsyncClient {
     }
 
     fn forget(&self, id: u64) {
-        if let Some(map) = self.pending.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        if let Some(map) = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
             map.remove(&id);
         }
     }
@@ -121,7 +153,10 @@ async fn read_loop(
         }
     }
     // Fail every call still waiting, and refuse new ones.
-    let waiting = pending.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let waiting = pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     for (_, tx) in waiting.into_iter().flatten() {
         let _ = tx.send(Err(None));
     }

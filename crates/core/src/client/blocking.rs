@@ -23,10 +23,18 @@ pub struct Client {
 
 impl Client {
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path)
-            .map_err(|source| ClientError::Unreachable { path: path.to_path_buf(), source })?;
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::Unreachable {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let writer = stream.try_clone()?;
-        Ok(Client { reader: BufReader::new(stream), writer, next_id: 1, queued: VecDeque::new(), line: String::new() })
+        Ok(Client {
+            reader: BufReader::new(stream),
+            writer,
+            next_id: 1,
+            queued: VecDeque::new(),
+            line: String::new(),
+        })
     }
 
     /// Bounds how long a call waits for its response.
@@ -41,12 +49,20 @@ impl Client {
     }
 
     /// Calls a method by name with untyped params; for `tradectl rpc`.
-    pub fn call_raw(&mut self, method: &str, params: &serde_json::Value) -> Result<serde_json::Value, ClientError> {
+    pub fn call_raw(
+        &mut self,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
         let raw = self.request(method, params)?;
         serde_json::from_str(raw.get()).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    fn request<P: serde::Serialize>(&mut self, method: &str, params: &P) -> Result<Box<RawValue>, ClientError> {
+    fn request<P: serde::Serialize>(
+        &mut self,
+        method: &str,
+        params: &P,
+    ) -> Result<Box<RawValue>, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let line = encode_request(method, params, id)?;
@@ -57,7 +73,9 @@ impl Client {
                     return outcome.map_err(ClientError::Api);
                 }
                 Received::Response { id: got, .. } => {
-                    return Err(ClientError::Protocol(format!("response to unknown id {got}")));
+                    return Err(ClientError::Protocol(format!(
+                        "response to unknown id {got}"
+                    )));
                 }
                 Received::Stream(msg) => self.queued.push_back(msg),
             }
@@ -69,7 +87,12 @@ impl Client {
         match self.reader.read_line(&mut self.line) {
             Ok(0) => Err(ClientError::Closed),
             Ok(_) => decode_frame(self.line.trim_end()),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 Err(ClientError::Timeout)
             }
             Err(e) => Err(e.into()),
@@ -77,7 +100,9 @@ impl Client {
     }
 
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<Subscribed, ClientError> {
-        let topics = Topics { topics: topics.iter().map(|t| (*t).to_owned()).collect() };
+        let topics = Topics {
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        };
         self.call::<StreamsSubscribe>(&topics)
     }
 
@@ -88,7 +113,9 @@ impl Client {
         }
         match self.read_frame()? {
             Received::Stream(msg) => Ok(msg),
-            Received::Response { id, .. } => Err(ClientError::Protocol(format!("unexpected response {id}"))),
+            Received::Response { id, .. } => {
+                Err(ClientError::Protocol(format!("unexpected response {id}")))
+            }
         }
     }
 }

@@ -54,12 +54,25 @@ pub fn is_running(socket: &Path) -> bool {
 /// terminal, logging to its file only) on `socket`, and waits until it
 /// answers. Start-up errors (bad config, a second daemon) are returned with
 /// what the daemon printed.
-pub fn start_daemon(bin: &Path, socket: &Path, extra_args: &[String], timeout: Duration) -> Result<u32, LaunchError> {
+pub fn start_daemon(
+    bin: &Path,
+    socket: &Path,
+    extra_args: &[String],
+    timeout: Duration,
+) -> Result<u32, LaunchError> {
     let mut cmd = Command::new(bin);
-    cmd.arg("--socket").arg(socket).arg("--no-log-stderr").args(extra_args);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.arg("--socket")
+        .arg(socket)
+        .arg("--no-log-stderr")
+        .args(extra_args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn { bin: bin.display().to_string(), source })?;
+    let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+        bin: bin.display().to_string(),
+        source,
+    })?;
     let pid = child.id();
     wait_ready(&mut child, socket, timeout)?;
     // The daemon keeps running; its stderr pipe closes with this process.
@@ -75,13 +88,15 @@ fn wait_ready(child: &mut Child, socket: &Path, timeout: Duration) -> Result<(),
             if let Some(mut err) = child.stderr.take() {
                 let _ = err.read_to_string(&mut stderr);
             }
-            return Err(LaunchError::Exited { status: status.to_string(), stderr: stderr.trim().to_owned() });
+            return Err(LaunchError::Exited {
+                status: status.to_string(),
+                stderr: stderr.trim().to_owned(),
+            });
         }
         match Client::connect(socket).and_then(|mut c| c.call::<SystemHealth>(&Empty {})) {
-            Ok(_) => return Ok(()),
             Err(ClientError::Unreachable { .. } | ClientError::Closed | ClientError::Io(_)) => {}
-            // Answering with an error still means it is up.
-            Err(_) => return Ok(()),
+            // Answering at all, even with an error, means it is up.
+            Ok(_) | Err(_) => return Ok(()),
         }
         if start.elapsed() >= timeout {
             return Err(LaunchError::NotReady {

@@ -8,16 +8,24 @@ use crate::services::sessions::Session;
 
 impl Ctx {
     fn session_of(&self, caller: &Caller) -> Result<std::sync::Arc<Session>, ApiError> {
-        caller.connection.and_then(|id| self.sessions.get(id)).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, "streams need a session: use the socket or the WebSocket")
-        })
+        caller
+            .connection
+            .and_then(|id| self.sessions.get(id))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "streams need a session: use the socket or the WebSocket",
+                )
+            })
     }
 }
 
 /// Checks every name before anything changes, so a bad list subscribes nothing.
 fn check_topics(topics: &Topics) -> Result<(), ApiError> {
     if topics.topics.is_empty() {
-        return Err(ApiError::invalid_params("invalid params: field `topics`: must name at least one topic"));
+        return Err(ApiError::invalid_params(
+            "invalid params: field `topics`: must name at least one topic",
+        ));
     }
     for (i, name) in topics.topics.iter().enumerate() {
         if !topic_names().contains(&name.as_str()) {
@@ -40,7 +48,9 @@ impl Handle<StreamsSubscribe> for Ctx {
                 session.subscribe(name, rx);
             }
         }
-        Ok(Subscribed { topics: session.topics() })
+        Ok(Subscribed {
+            topics: session.topics(),
+        })
     }
 }
 
@@ -51,6 +61,8 @@ impl Handle<StreamsUnsubscribe> for Ctx {
         for name in &params.topics {
             session.unsubscribe(name);
         }
-        Ok(Subscribed { topics: session.topics() })
+        Ok(Subscribed {
+            topics: session.topics(),
+        })
     }
 }

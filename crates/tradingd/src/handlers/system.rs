@@ -1,8 +1,8 @@
 //! `system.*` handlers.
 
 use tradedesk_core::api::system::{
-    Catalogue, Health, HealthStatus, Info, ShutdownAck, SystemHealth, SystemInfo, SystemMethods,
-    SystemShutdown, SystemVersion, Version, API_VERSION,
+    API_VERSION, Catalogue, Health, HealthStatus, Info, ShutdownAck, SystemHealth, SystemInfo,
+    SystemMethods, SystemShutdown, SystemVersion, Version,
 };
 use tradedesk_core::api::{ApiError, Caller, Empty, Handle};
 
@@ -10,14 +10,24 @@ use crate::context::Ctx;
 
 impl Handle<SystemHealth> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Health, ApiError> {
-        let status = if self.shutdown.is_cancelled() { HealthStatus::ShuttingDown } else { HealthStatus::Ok };
-        Ok(Health { status, uptime_ms: self.uptime_ms() })
+        let status = if self.shutdown.is_cancelled() {
+            HealthStatus::ShuttingDown
+        } else {
+            HealthStatus::Ok
+        };
+        Ok(Health {
+            status,
+            uptime_ms: self.uptime_ms(),
+        })
     }
 }
 
 impl Handle<SystemVersion> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Version, ApiError> {
-        Ok(Version { version: env!("CARGO_PKG_VERSION").to_owned(), api_version: API_VERSION })
+        Ok(Version {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_version: API_VERSION,
+        })
     }
 }
 

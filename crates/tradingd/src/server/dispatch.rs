@@ -15,7 +15,8 @@ use tradedesk_core::api::{
 };
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, ApiError>> + Send>>;
-type CallFn<H> = Box<dyn Fn(&Arc<H>, Caller, Option<&RawValue>) -> Result<CallFuture, ApiError> + Send + Sync>;
+type CallFn<H> =
+    Box<dyn Fn(&Arc<H>, Caller, Option<&RawValue>) -> Result<CallFuture, ApiError> + Send + Sync>;
 
 struct Entry<H> {
     scope: Scope,
@@ -28,7 +29,9 @@ pub struct Dispatcher<H> {
 
 impl<H: Handlers> Dispatcher<H> {
     pub fn new() -> Self {
-        let mut d = Dispatcher { table: HashMap::new() };
+        let mut d = Dispatcher {
+            table: HashMap::new(),
+        };
         visit_methods::<H, _>(&mut d);
         d
     }
@@ -47,7 +50,10 @@ impl<H: Handlers> Dispatcher<H> {
         params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, ApiError> {
         let entry = self.table.get(method).ok_or_else(|| {
-            ApiError::new(ErrorCode::MethodNotFound, format!("unknown method `{method}` (system.methods lists them)"))
+            ApiError::new(
+                ErrorCode::MethodNotFound,
+                format!("unknown method `{method}` (system.methods lists them)"),
+            )
         })?;
         if !caller.allows(entry.scope) {
             return Err(ApiError::new(
@@ -60,7 +66,9 @@ impl<H: Handlers> Dispatcher<H> {
             Ok(result) => result,
             Err(()) => {
                 tracing::error!(method, "handler panicked");
-                Err(ApiError::internal(format!("internal error in `{method}`; see the daemon log")))
+                Err(ApiError::internal(format!(
+                    "internal error in `{method}`; see the daemon log"
+                )))
             }
         }
     }
@@ -88,7 +96,13 @@ impl<H: Handlers> Visitor<H> for Dispatcher<H> {
                 })
             }))
         });
-        self.table.insert(M::NAME, Entry { scope: M::SCOPE, call });
+        self.table.insert(
+            M::NAME,
+            Entry {
+                scope: M::SCOPE,
+                call,
+            },
+        );
     }
 }
 

@@ -24,15 +24,22 @@ impl Rpc {
             Ok(Frame::Single(raw)) => self.handle_one(caller, raw).await,
             Ok(Frame::Batch(items)) => {
                 if items.is_empty() {
-                    let e = ApiError::new(ErrorCode::InvalidRequest, "invalid request: empty batch");
+                    let e =
+                        ApiError::new(ErrorCode::InvalidRequest, "invalid request: empty batch");
                     return Some(Response::encode(&Id::Null, &Err(e)));
                 }
                 if items.len() > self.max_batch {
                     let e = ApiError::new(
                         ErrorCode::LimitExceeded,
-                        format!("batch of {} requests exceeds rpc.max_batch ({})", items.len(), self.max_batch),
+                        format!(
+                            "batch of {} requests exceeds rpc.max_batch ({})",
+                            items.len(),
+                            self.max_batch
+                        ),
                     )
-                    .with_data(serde_json::json!({ "limit": "rpc.max_batch", "max": self.max_batch }));
+                    .with_data(
+                        serde_json::json!({ "limit": "rpc.max_batch", "max": self.max_batch }),
+                    );
                     return Some(Response::encode(&Id::Null, &Err(e)));
                 }
                 let mut out = Vec::with_capacity(items.len());
@@ -41,17 +48,28 @@ impl Rpc {
                         out.push(resp);
                     }
                 }
-                if out.is_empty() { None } else { Some(format!("[{}]", out.join(","))) }
+                if out.is_empty() {
+                    None
+                } else {
+                    Some(format!("[{}]", out.join(",")))
+                }
             }
         }
     }
 
-    async fn handle_one(&self, caller: &Caller, raw: &serde_json::value::RawValue) -> Option<String> {
+    async fn handle_one(
+        &self,
+        caller: &Caller,
+        raw: &serde_json::value::RawValue,
+    ) -> Option<String> {
         let req = match Incoming::validate(raw) {
             Ok(req) => req,
             Err((id, e)) => return Some(Response::encode(&id, &Err(e))),
         };
-        let outcome = self.dispatcher.call(&self.ctx, caller.clone(), &req.method, req.params).await;
+        let outcome = self
+            .dispatcher
+            .call(&self.ctx, caller.clone(), &req.method, req.params)
+            .await;
         if let Err(e) = &outcome {
             tracing::debug!(method = %req.method, code = e.code, error = %e.message, "request failed");
         }

@@ -49,11 +49,18 @@ pub struct BoundSocket {
 
 impl BoundSocket {
     pub fn bind(path: &Path) -> Result<BoundSocket, SocketError> {
-        let io_err = |source| SocketError::Io { path: path.display().to_string(), source };
-        if let Some(dir) = path.parent() {
-            if !dir.exists() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
-            }
+        let io_err = |source| SocketError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err)?;
         }
         match std::fs::symlink_metadata(path) {
             Ok(meta) if !meta.file_type().is_socket() => {
@@ -70,7 +77,11 @@ impl BoundSocket {
             Err(e) => return Err(io_err(e)),
         }
         let (listener, ino) = bind_private(path).map_err(io_err)?;
-        Ok(BoundSocket { listener, path: path.to_path_buf(), ino })
+        Ok(BoundSocket {
+            listener,
+            path: path.to_path_buf(),
+            ino,
+        })
     }
 
     /// Removes the socket file if it is still ours.
@@ -90,7 +101,10 @@ impl BoundSocket {
 /// instant, without touching the process-wide umask: it is bound inside a
 /// fresh 0700 directory, made 0600, then renamed into place.
 fn bind_private(path: &Path) -> io::Result<(UnixListener, u64)> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     // Unique per process and per bind: tests run several daemons at once.
     static BINDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = BINDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -112,7 +126,13 @@ fn bind_private(path: &Path) -> io::Result<(UnixListener, u64)> {
 
 /// Accepts connections until `shutdown`, each served on its own task
 /// tracked by `tracker`.
-pub async fn serve(socket: &BoundSocket, rpc: Arc<Rpc>, limits: RpcConfig, shutdown: CancellationToken, tracker: TaskTracker) {
+pub async fn serve(
+    socket: &BoundSocket,
+    rpc: Arc<Rpc>,
+    limits: RpcConfig,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let own_uid = rustix::process::geteuid().as_raw();
     let limits = Arc::new(limits);
@@ -134,13 +154,24 @@ pub async fn serve(socket: &BoundSocket, rpc: Arc<Rpc>, limits: RpcConfig, shutd
         let peer_uid = cred.as_ref().map(tokio::net::unix::UCred::uid).ok();
         if peer_uid != Some(own_uid) {
             let pid = cred.as_ref().ok().and_then(tokio::net::unix::UCred::pid);
-            tracing::warn!(?peer_uid, ?pid, own_uid, "refused connection from another user");
-            let err = ApiError::new(ErrorCode::Forbidden, "connection refused: peer uid differs from the daemon's");
+            tracing::warn!(
+                ?peer_uid,
+                ?pid,
+                own_uid,
+                "refused connection from another user"
+            );
+            let err = ApiError::new(
+                ErrorCode::Forbidden,
+                "connection refused: peer uid differs from the daemon's",
+            );
             tracker.spawn(refuse(stream, err));
             continue;
         }
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(limit = limits.max_connections, "connection refused: rpc.max_connections reached");
+            tracing::warn!(
+                limit = limits.max_connections,
+                "connection refused: rpc.max_connections reached"
+            );
             let err = ApiError::new(
                 ErrorCode::Overloaded,
                 format!("too many connections (rpc.max_connections = {})", limits.max_connections),
@@ -170,7 +201,12 @@ async fn refuse(mut stream: UnixStream, err: ApiError) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), write).await;
 }
 
-async fn connection(stream: UnixStream, rpc: &Rpc, limits: &RpcConfig, shutdown: &CancellationToken) {
+async fn connection(
+    stream: UnixStream,
+    rpc: &Rpc,
+    limits: &RpcConfig,
+    shutdown: &CancellationToken,
+) {
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::channel(limits.outbound_queue);
     let session = rpc.ctx.sessions.open(tx.clone());
@@ -178,7 +214,11 @@ async fn connection(stream: UnixStream, rpc: &Rpc, limits: &RpcConfig, shutdown:
     tracing::debug!(session = session.id, "connection opened");
     let writer = tokio::spawn(write_loop(write, rx));
     if let Err(reason) = read_loop(read, rpc, &caller, limits, shutdown, &tx).await {
-        tracing::debug!(session = session.id, reason, "connection closed by the daemon");
+        tracing::debug!(
+            session = session.id,
+            reason,
+            "connection closed by the daemon"
+        );
     }
     rpc.ctx.sessions.close(session.id);
     drop(session);
@@ -209,7 +249,9 @@ async fn write_loop(write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
 
 async fn send_line(tx: &mpsc::Sender<Outbound>, mut line: String) -> Result<(), &'static str> {
     line.push('\n');
-    tx.send(Outbound::Owned(line)).await.map_err(|_| "writer gone")
+    tx.send(Outbound::Owned(line))
+        .await
+        .map_err(|_| "writer gone")
 }
 
 fn error_line(err: ApiError) -> String {
@@ -244,10 +286,10 @@ async fn read_loop(
                 send_line(tx, error_line(frame_too_large(max))).await?;
             } else {
                 let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    if let Some(resp) = rpc.handle_frame(caller, line).await {
-                        send_line(tx, resp).await?;
-                    }
+                if !line.iter().all(u8::is_ascii_whitespace)
+                    && let Some(resp) = rpc.handle_frame(caller, line).await
+                {
+                    send_line(tx, resp).await?;
                 }
             }
             buf.drain(..=end);
@@ -280,10 +322,12 @@ async fn read_loop(
         match n {
             Ok(0) => {
                 // EOF: a last frame without its newline is still answered.
-                if !buf.is_empty() && !discarding && !buf.iter().all(u8::is_ascii_whitespace) {
-                    if let Some(resp) = rpc.handle_frame(caller, &buf).await {
-                        send_line(tx, resp).await?;
-                    }
+                if !buf.is_empty()
+                    && !discarding
+                    && !buf.iter().all(u8::is_ascii_whitespace)
+                    && let Some(resp) = rpc.handle_frame(caller, &buf).await
+                {
+                    send_line(tx, resp).await?;
                 }
                 return Ok(());
             }
@@ -305,8 +349,11 @@ async fn read_loop(
 }
 
 fn frame_too_large(max: usize) -> ApiError {
-    ApiError::new(ErrorCode::LimitExceeded, format!("frame exceeds rpc.max_frame_bytes ({max} bytes)"))
-        .with_data(serde_json::json!({ "limit": "rpc.max_frame_bytes", "max": max }))
+    ApiError::new(
+        ErrorCode::LimitExceeded,
+        format!("frame exceeds rpc.max_frame_bytes ({max} bytes)"),
+    )
+    .with_data(serde_json::json!({ "limit": "rpc.max_frame_bytes", "max": max }))
 }
 
 enum ReadError {

@@ -41,7 +41,10 @@ impl Session {
     /// Starts forwarding `rx` to this session's writer, unless the topic
     /// is already subscribed.
     pub fn subscribe(&self, topic: &str, rx: broadcast::Receiver<Frame>) {
-        let mut subs = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut subs = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if subs.contains_key(topic) {
             return;
         }
@@ -50,25 +53,45 @@ impl Session {
     }
 
     pub fn unsubscribe(&self, topic: &str) {
-        if let Some(task) = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner).remove(topic) {
+        if let Some(task) = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(topic)
+        {
             task.abort();
         }
     }
 
     pub fn topics(&self) -> Vec<String> {
-        self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        for task in self.subscriptions.get_mut().unwrap_or_else(PoisonError::into_inner).values() {
+        for task in self
+            .subscriptions
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
             task.abort();
         }
     }
 }
 
-async fn forward(topic: String, session: u64, mut rx: broadcast::Receiver<Frame>, out: mpsc::Sender<Outbound>) {
+async fn forward(
+    topic: String,
+    session: u64,
+    mut rx: broadcast::Receiver<Frame>,
+    out: mpsc::Sender<Outbound>,
+) {
     loop {
         let line = match rx.recv().await {
             Ok(frame) => Outbound::Shared(frame),
@@ -77,7 +100,10 @@ async fn forward(topic: String, session: u64, mut rx: broadcast::Receiver<Frame>
                 let note = Notification {
                     jsonrpc: VERSION,
                     method: LAGGED_NOTIFICATION,
-                    params: Lagged { topic: topic.clone(), missed },
+                    params: Lagged {
+                        topic: topic.clone(),
+                        missed,
+                    },
                 };
                 match serde_json::to_string(&note) {
                     Ok(mut s) => {
@@ -109,21 +135,38 @@ impl Sessions {
     /// Registers a new connection whose writer reads from `out`.
     pub fn open(&self, out: mpsc::Sender<Outbound>) -> Arc<Session> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let session = Arc::new(Session { id, out, subscriptions: Mutex::new(BTreeMap::new()) });
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::clone(&session));
+        let session = Arc::new(Session {
+            id,
+            out,
+            subscriptions: Mutex::new(BTreeMap::new()),
+        });
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::clone(&session));
         session
     }
 
     pub fn close(&self, id: u64) {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Session>> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
     }
 
     pub fn count(&self) -> usize {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -147,10 +190,15 @@ mod tests {
             events.send(Arc::from(format!("{i}\n"))).expect("send");
         }
         let mut got = Vec::new();
-        while let Ok(Some(o)) = tokio::time::timeout(std::time::Duration::from_millis(200), out_rx.recv()).await {
+        while let Ok(Some(o)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), out_rx.recv()).await
+        {
             got.push(text(&o).to_owned());
         }
-        let lagged: Vec<&String> = got.iter().filter(|l| l.contains(LAGGED_NOTIFICATION)).collect();
+        let lagged: Vec<&String> = got
+            .iter()
+            .filter(|l| l.contains(LAGGED_NOTIFICATION))
+            .collect();
         assert_eq!(lagged.len(), 1, "{got:?}");
         assert!(lagged[0].contains("\"missed\":"), "{}", lagged[0]);
         // The newest events are delivered in order after the notice.
@@ -158,7 +206,8 @@ mod tests {
         let numbers: Vec<u32> = got.iter().filter_map(|l| l.trim().parse().ok()).collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
         // Missed + delivered accounts for every event.
-        let missed: u64 = serde_json::from_str::<serde_json::Value>(lagged[0].trim()).expect("json")["params"]["missed"]
+        let missed: u64 = serde_json::from_str::<serde_json::Value>(lagged[0].trim())
+            .expect("json")["params"]["missed"]
             .as_u64()
             .expect("missed");
         assert_eq!(missed + numbers.len() as u64, 100);

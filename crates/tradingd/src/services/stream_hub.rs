@@ -25,20 +25,28 @@ pub struct StreamHub {
 
 impl StreamHub {
     pub fn new(buffer: usize) -> Self {
-        let topics = topic_names().iter().map(|&name| (name, broadcast::channel(buffer).0)).collect();
+        let topics = topic_names()
+            .iter()
+            .map(|&name| (name, broadcast::channel(buffer).0))
+            .collect();
         StreamHub { topics }
     }
 
     /// Publishes an event to everyone subscribed to `T`; free when nobody is.
     pub fn publish<T: Topic>(&self, event: &T::Event) {
-        let Some(tx) = self.topics.get(T::NAME) else { return };
+        let Some(tx) = self.topics.get(T::NAME) else {
+            return;
+        };
         if tx.receiver_count() == 0 {
             return;
         }
         let frame = Notification {
             jsonrpc: VERSION,
             method: EVENT_NOTIFICATION,
-            params: OutgoingEvent { topic: T::NAME, event },
+            params: OutgoingEvent {
+                topic: T::NAME,
+                event,
+            },
         };
         match serde_json::to_string(&frame) {
             Ok(mut line) => {

@@ -38,7 +38,10 @@ fn json_that_is_not_a_request_is_invalid_request() {
         (r#"{"jsonrpc":"2.0","id":4}"#, "method"),
         (r"42", "object"),
         (r"[]", "empty batch"),
-        (r#"{"jsonrpc":"2.0","method":"system.health","id":{"x":1}}"#, "id"),
+        (
+            r#"{"jsonrpc":"2.0","method":"system.health","id":{"x":1}}"#,
+            "id",
+        ),
     ] {
         let r = raw.call(frame);
         assert_eq!(code(&r), -32600, "{frame}: {r}");
@@ -64,13 +67,34 @@ fn wrong_params_name_the_field() {
     let d = TestDaemon::start();
     let mut raw = d.raw();
     let cases = [
-        (r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topics":"x"},"id":1}"#, "`topics`"),
-        (r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topics":[1]},"id":1}"#, "`topics[0]`"),
-        (r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topicz":[]},"id":1}"#, "topicz"),
-        (r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{},"id":1}"#, "topics"),
-        (r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topics":["nope"]},"id":1}"#, "`topics[0]`"),
-        (r#"{"jsonrpc":"2.0","method":"system.health","params":{"verbose":true},"id":1}"#, "verbose"),
-        (r#"{"jsonrpc":"2.0","method":"system.health","params":[1],"id":1}"#, "object"),
+        (
+            r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topics":"x"},"id":1}"#,
+            "`topics`",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topics":[1]},"id":1}"#,
+            "`topics[0]`",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topicz":[]},"id":1}"#,
+            "topicz",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{},"id":1}"#,
+            "topics",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","method":"streams.subscribe","params":{"topics":["nope"]},"id":1}"#,
+            "`topics[0]`",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","method":"system.health","params":{"verbose":true},"id":1}"#,
+            "verbose",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","method":"system.health","params":[1],"id":1}"#,
+            "object",
+        ),
     ];
     for (frame, field) in cases {
         let r = raw.call(frame);
@@ -90,15 +114,26 @@ fn oversized_frame_is_refused_and_the_next_frame_works() {
     // Exactly at the limit is fine (padding inside the params object).
     let base = r#"{"jsonrpc":"2.0","method":"system.health","id":1}"#;
     let pad = 1024 - base.len();
-    let at_limit = format!("{}{}", &base[..base.len() - 1], format_args!("{}}}", " ".repeat(pad)));
+    let at_limit = format!(
+        "{}{}",
+        &base[..base.len() - 1],
+        format_args!("{}}}", " ".repeat(pad))
+    );
     assert_eq!(at_limit.len(), 1024);
     let r = raw.call(&at_limit);
     assert_eq!(r["result"]["status"], "ok", "{r}");
     // One byte over, arriving in one piece.
-    let over = format!("{}{}", &base[..base.len() - 1], format_args!("{}}}", " ".repeat(pad + 1)));
+    let over = format!(
+        "{}{}",
+        &base[..base.len() - 1],
+        format_args!("{}}}", " ".repeat(pad + 1))
+    );
     let r = raw.call(&over);
     assert_eq!(code(&r), -32012, "{r}");
-    assert!(message(&r).contains("rpc.max_frame_bytes (1024 bytes)"), "{r}");
+    assert!(
+        message(&r).contains("rpc.max_frame_bytes (1024 bytes)"),
+        "{r}"
+    );
     // Far over, arriving in pieces: one error, the rest discarded.
     let junk = vec![b'x'; 100_000];
     raw.send(&junk);
@@ -145,17 +180,17 @@ fn batches_answer_requests_but_not_notifications() {
 #[test]
 fn too_many_connections_get_an_error_and_are_closed() {
     let d = TestDaemon::start_with(|c| c.rpc.max_connections = 2);
-    let mut a = d.raw();
-    let mut b = d.raw();
-    a.assert_alive();
-    b.assert_alive();
-    let mut c = d.raw();
-    let r = c.recv();
+    let mut first = d.raw();
+    let mut second = d.raw();
+    first.assert_alive();
+    second.assert_alive();
+    let mut third = d.raw();
+    let r = third.recv();
     assert_eq!(code(&r), -32014, "{r}");
     assert!(message(&r).contains("rpc.max_connections = 2"), "{r}");
-    assert!(c.try_recv().is_none(), "refused connection is closed");
+    assert!(third.try_recv().is_none(), "refused connection is closed");
     // A slot frees when a client leaves.
-    drop(a);
+    drop(first);
     let mut retry = None;
     for _ in 0..100 {
         let mut again = d.raw();
@@ -167,7 +202,7 @@ fn too_many_connections_get_an_error_and_are_closed() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(retry.is_some(), "a freed slot is reusable");
-    b.assert_alive();
+    second.assert_alive();
 }
 
 #[test]
@@ -178,7 +213,10 @@ fn half_a_line_times_out() {
     let r = raw.recv();
     assert_eq!(code(&r), -32013, "{r}");
     assert!(message(&r).contains("rpc.frame_timeout_ms (200 ms)"), "{r}");
-    assert!(raw.try_recv().is_none(), "connection closed after the timeout");
+    assert!(
+        raw.try_recv().is_none(),
+        "connection closed after the timeout"
+    );
     // An idle connection with no partial frame is not timed out.
     let mut idle = d.raw();
     std::thread::sleep(Duration::from_millis(400));
@@ -205,7 +243,9 @@ fn a_final_frame_without_newline_is_answered_at_eof() {
     let d = TestDaemon::start();
     let mut raw = d.raw();
     raw.send(br#"{"jsonrpc":"2.0","method":"system.health","id":9}"#);
-    raw.writer.shutdown(std::net::Shutdown::Write).expect("half-close");
+    raw.writer
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
     let r = raw.recv();
     assert_eq!(r["id"], 9, "{r}");
     let mut rest = String::new();
@@ -225,7 +265,11 @@ fn peer_of_another_uid_is_refused_and_logged() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::os::unix::fs::chown(dir.path(), Some(nobody), Some(nobody)).expect("chown");
     let socket = dir.path().join("d.sock");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tradingd"))
+    // The target dir may sit where the other user cannot reach (under
+    // root's home in CI): run a copy from the test's own directory.
+    let bin = dir.path().join("tradingd");
+    std::fs::copy(env!("CARGO_BIN_EXE_tradingd"), &bin).expect("copy tradingd");
+    let mut child = std::process::Command::new(&bin)
         .args(["--data-dir", &dir.path().join("data").display().to_string()])
         .args(["--socket", &socket.display().to_string()])
         .env("XDG_STATE_HOME", dir.path().join("state"))
@@ -250,11 +294,22 @@ fn peer_of_another_uid_is_refused_and_logged() {
     assert_eq!(code(&r), -32008, "{r}");
     assert!(message(&r).contains("peer uid"), "{r}");
     assert!(raw.try_recv().is_none());
-    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
     let status = child.wait().expect("wait");
-    assert!(status.success(), "daemon exits cleanly on SIGTERM: {status}");
+    assert!(
+        status.success(),
+        "daemon exits cleanly on SIGTERM: {status}"
+    );
     let logs = std::fs::read_dir(dir.path().join("state/tradedesk/logs")).expect("log dir");
-    let text: String = logs.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
-    assert!(text.contains("refused connection from another user"), "{text}");
+    let text: String = logs
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        text.contains("refused connection from another user"),
+        "{text}"
+    );
     assert!(text.contains("peer_uid=Some(0)"), "{text}");
 }

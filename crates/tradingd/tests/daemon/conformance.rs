@@ -30,10 +30,20 @@ impl Visitor<Ctx> for CallEach<'_> {
     where
         Ctx: Handle<M>,
     {
-        let Some(params) = sample_params(M::NAME) else { return };
-        let raw = self.client.call_raw(M::NAME, &params).unwrap_or_else(|e| panic!("{}: {e}", M::NAME));
+        let Some(params) = sample_params(M::NAME) else {
+            return;
+        };
+        let raw = self
+            .client
+            .call_raw(M::NAME, &params)
+            .unwrap_or_else(|e| panic!("{}: {e}", M::NAME));
         let typed: Result<M::Result, _> = serde_json::from_value(raw.clone());
-        assert!(typed.is_ok(), "{} answered {raw}, which is not its result type: {:?}", M::NAME, typed.err());
+        assert!(
+            typed.is_ok(),
+            "{} answered {raw}, which is not its result type: {:?}",
+            M::NAME,
+            typed.err()
+        );
         self.called.push(M::NAME);
     }
 }
@@ -42,10 +52,15 @@ impl Visitor<Ctx> for CallEach<'_> {
 fn every_method_answers_with_its_declared_type() {
     let mut d = TestDaemon::start();
     let mut client = d.client();
-    let mut visitor = CallEach { client: &mut client, called: Vec::new() };
+    let mut visitor = CallEach {
+        client: &mut client,
+        called: Vec::new(),
+    };
     visit_methods::<Ctx, _>(&mut visitor);
     let called = visitor.called;
-    let shutdown = client.call_raw("system.shutdown", &json!({})).expect("shutdown answers");
+    let shutdown = client
+        .call_raw("system.shutdown", &json!({}))
+        .expect("shutdown answers");
     assert_eq!(shutdown, json!({ "stopping": true }));
     let mut all: Vec<&str> = called;
     all.push("system.shutdown");
@@ -60,11 +75,27 @@ fn every_method_answers_with_its_declared_type() {
 #[test]
 fn system_methods_publishes_the_whole_catalogue() {
     let d = TestDaemon::start();
-    let cat = d.client().call::<tradedesk_core::api::system::SystemMethods>(&tradedesk_core::api::Empty {}).expect("call");
+    let cat = d
+        .client()
+        .call::<tradedesk_core::api::system::SystemMethods>(&tradedesk_core::api::Empty {})
+        .expect("call");
     let names: Vec<&str> = cat.methods.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, method_names());
     assert!(cat.topics.iter().any(|t| t.name == "system.heartbeat"));
-    assert!(cat.errors.iter().any(|e| e.code == -32602 && e.http_status == 400));
-    let subscribe = cat.methods.iter().find(|m| m.name == "streams.subscribe").expect("listed");
-    assert_eq!(subscribe.params_schema["required"], json!(["topics"]), "{}", subscribe.params_schema);
+    assert!(
+        cat.errors
+            .iter()
+            .any(|e| e.code == -32602 && e.http_status == 400)
+    );
+    let subscribe = cat
+        .methods
+        .iter()
+        .find(|m| m.name == "streams.subscribe")
+        .expect("listed");
+    assert_eq!(
+        subscribe.params_schema["required"],
+        json!(["topics"]),
+        "{}",
+        subscribe.params_schema
+    );
 }

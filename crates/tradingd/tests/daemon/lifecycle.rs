@@ -13,22 +13,35 @@ use tradingd::config::Config;
 use super::support::TestDaemon;
 
 fn info(d: &TestDaemon) -> tradedesk_core::api::system::Info {
-    d.client().call::<SystemInfo>(&Empty {}).expect("system.info")
+    d.client()
+        .call::<SystemInfo>(&Empty {})
+        .expect("system.info")
 }
 
 #[test]
 fn restart_on_the_same_data_dir_is_idempotent_and_reports_a_clean_stop() {
     let d = TestDaemon::start();
     let first = info(&d);
-    assert_eq!((first.run_number, first.previous_shutdown), (1, PreviousShutdown::None));
+    assert_eq!(
+        (first.run_number, first.previous_shutdown),
+        (1, PreviousShutdown::None)
+    );
     let dir = d.stop();
     let d = TestDaemon::start_in(dir, |_| {});
     let second = info(&d);
-    assert_eq!((second.run_number, second.previous_shutdown), (2, PreviousShutdown::Clean));
+    assert_eq!(
+        (second.run_number, second.previous_shutdown),
+        (2, PreviousShutdown::Clean)
+    );
     assert_eq!(second.db_path, first.db_path);
     let dir = d.stop();
-    let store = tradedesk_core::store::Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
-    assert_eq!(store.schema_version().expect("version"), 1, "migrations ran once");
+    let store =
+        tradedesk_core::store::Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
+    assert_eq!(
+        store.schema_version().expect("version"),
+        1,
+        "migrations ran once"
+    );
 }
 
 #[test]
@@ -37,10 +50,15 @@ fn a_second_daemon_on_the_same_data_dir_refuses_to_start() {
     let other = tempfile::tempdir().expect("tempdir");
     let mut config = Config::for_dir(other.path());
     config.data_dir.clone_from(&d.data_dir);
-    let err = TestDaemon::try_start_in(other, config).err().expect("refused");
+    let err = TestDaemon::try_start_in(other, config)
+        .err()
+        .expect("refused");
     assert!(matches!(err, StartError::AlreadyRunning { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
     assert!(text.contains(&d.data_dir.display().to_string()), "{text}");
     info(&d);
 }
@@ -51,7 +69,9 @@ fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
     let other = tempfile::tempdir().expect("tempdir");
     let mut config = Config::for_dir(other.path());
     config.socket.clone_from(&d.socket);
-    let err = TestDaemon::try_start_in(other, config).err().expect("refused");
+    let err = TestDaemon::try_start_in(other, config)
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("already listening"), "{err}");
     info(&d);
 
@@ -79,7 +99,9 @@ fn socket_is_private_to_the_user() {
 fn shutdown_answers_then_stops_and_removes_the_socket() {
     let mut d = TestDaemon::start();
     let mut client = d.client();
-    let ack = client.call_raw("system.shutdown", &serde_json::json!({})).expect("answered");
+    let ack = client
+        .call_raw("system.shutdown", &serde_json::json!({}))
+        .expect("answered");
     assert_eq!(ack["stopping"], true);
     d.wait_stopped();
     assert!(!d.socket.exists());
@@ -113,7 +135,10 @@ fn sigterm_stops_the_binary_cleanly() {
     let mut child = spawn_daemon(dir.path());
     let socket = dir.path().join("tradingd.sock");
     wait_ready(&socket);
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "{exit}");
@@ -133,7 +158,10 @@ fn after_kill_9_the_next_start_reports_an_unclean_stop() {
     assert!(socket.exists(), "a killed daemon leaves its socket behind");
     let d = TestDaemon::start_in(dir, |_| {});
     let i = info(&d);
-    assert_eq!((i.run_number, i.previous_shutdown), (2, PreviousShutdown::Unclean));
+    assert_eq!(
+        (i.run_number, i.previous_shutdown),
+        (2, PreviousShutdown::Unclean)
+    );
 }
 
 #[test]
@@ -142,12 +170,23 @@ fn config_print_shows_the_effective_config_and_bad_keys_fail() {
     let file = dir.path().join("t.toml");
     std::fs::write(&file, "[rpc]\nmax_batch = 9\n").expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_tradingd"))
-        .args(["--config", &file.display().to_string(), "--data-dir", "/tmp/td-print", "config", "print"])
+        .args([
+            "--config",
+            &file.display().to_string(),
+            "--data-dir",
+            "/tmp/td-print",
+            "config",
+            "print",
+        ])
         .env("TRADEDESK_RPC__MAX_CONNECTIONS", "17")
         .env("TRADEDESK_SOCKET", "/tmp/td-print.sock")
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let printed: toml::Table = toml::from_str(&text).expect("prints TOML");
     assert_eq!(printed["rpc"]["max_batch"].as_integer(), Some(9));
@@ -162,5 +201,8 @@ fn config_print_shows_the_effective_config_and_bad_keys_fail() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("max_batchez") && err.contains("t.toml"), "{err}");
+    assert!(
+        err.contains("max_batchez") && err.contains("t.toml"),
+        "{err}"
+    );
 }

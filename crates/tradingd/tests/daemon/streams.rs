@@ -18,16 +18,26 @@ fn heartbeats_arrive_in_order_until_unsubscribed() {
     let mut last = 0;
     for _ in 0..5 {
         let msg = client.next_event().expect("event");
-        let beat = msg.decode::<Heartbeat>().expect("a heartbeat").expect("decodes");
+        let beat = msg
+            .decode::<Heartbeat>()
+            .expect("a heartbeat")
+            .expect("decodes");
         assert!(beat.seq > last, "seq increases: {} after {last}", beat.seq);
         last = beat.seq;
     }
     // Calls still work while events flow; events read meanwhile are kept.
     client.call::<SystemHealth>(&Empty {}).expect("health");
-    let after = client.call_raw("streams.unsubscribe", &serde_json::json!({"topics": ["system.heartbeat"]})).expect("unsubscribe");
+    let after = client
+        .call_raw(
+            "streams.unsubscribe",
+            &serde_json::json!({"topics": ["system.heartbeat"]}),
+        )
+        .expect("unsubscribe");
     assert_eq!(after["topics"], serde_json::json!([]));
     // Drain what was already in flight, then nothing more comes.
-    client.set_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    client
+        .set_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let mut drained = 0;
     while client.next_event().is_ok() {
         drained += 1;
@@ -45,16 +55,30 @@ fn async_client_runs_concurrent_calls_and_streams() {
         let mut calls = Vec::new();
         for _ in 0..50 {
             let c = std::sync::Arc::clone(&client);
-            calls.push(tokio::spawn(async move { c.call::<SystemInfo>(&Empty {}).await }));
+            calls.push(tokio::spawn(async move {
+                c.call::<SystemInfo>(&Empty {}).await
+            }));
         }
         for call in calls {
             let info = call.await.expect("join").expect("call");
             assert_eq!(info.pid, std::process::id());
         }
-        client.subscribe(&["system.heartbeat"]).await.expect("subscribe");
-        let msg = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("in time").expect("event");
-        assert!(matches!(msg, StreamMessage::Event { ref topic, .. } if topic == "system.heartbeat"), "{msg:?}");
-        let err = client.call_raw("no.such", &serde_json::json!({})).await.expect_err("unknown method");
+        client
+            .subscribe(&["system.heartbeat"])
+            .await
+            .expect("subscribe");
+        let msg = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("in time")
+            .expect("event");
+        assert!(
+            matches!(msg, StreamMessage::Event { ref topic, .. } if topic == "system.heartbeat"),
+            "{msg:?}"
+        );
+        let err = client
+            .call_raw("no.such", &serde_json::json!({}))
+            .await
+            .expect_err("unknown method");
         assert!(err.to_string().contains("no.such"), "{err}");
     });
 }

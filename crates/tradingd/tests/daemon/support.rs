@@ -36,7 +36,11 @@ impl TestDaemon {
     }
 
     pub fn try_start_in(dir: TempDir, config: Config) -> Result<Self, tradingd::StartError> {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let socket = config.socket.clone();
         let data_dir = config.data_dir.clone();
         let daemon = rt.block_on(Daemon::start(config))?;
@@ -46,12 +50,20 @@ impl TestDaemon {
             daemon.run().await.expect("daemon stops cleanly");
             let _ = tx.send(());
         });
-        Ok(TestDaemon { dir: Some(dir), socket, data_dir, token, done: Some(done), rt: Some(rt) })
+        Ok(TestDaemon {
+            dir: Some(dir),
+            socket,
+            data_dir,
+            token,
+            done: Some(done),
+            rt: Some(rt),
+        })
     }
 
     pub fn client(&self) -> Client {
         let mut c = Client::connect(&self.socket).expect("connect");
-        c.set_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        c.set_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         c
     }
 
@@ -66,7 +78,8 @@ impl TestDaemon {
     /// Waits until the daemon's run loop has ended (after `system.shutdown`).
     pub fn wait_stopped(&mut self) {
         if let Some(done) = self.done.take() {
-            done.recv_timeout(Duration::from_secs(15)).expect("daemon stopped in time");
+            done.recv_timeout(Duration::from_secs(15))
+                .expect("daemon stopped in time");
         }
     }
 
@@ -99,8 +112,13 @@ pub struct Raw {
 impl Raw {
     pub fn connect(socket: &Path) -> Raw {
         let stream = UnixStream::connect(socket).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        Raw { writer: stream.try_clone().expect("clone"), reader: BufReader::new(stream) }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Raw {
+            writer: stream.try_clone().expect("clone"),
+            reader: BufReader::new(stream),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -137,9 +155,14 @@ impl Raw {
 
 /// The error code of a response frame.
 pub fn code(frame: &serde_json::Value) -> i64 {
-    frame["error"]["code"].as_i64().unwrap_or_else(|| panic!("not an error: {frame}"))
+    frame["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an error: {frame}"))
 }
 
 pub fn message(frame: &serde_json::Value) -> String {
-    frame["error"]["message"].as_str().unwrap_or_default().to_owned()
+    frame["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
