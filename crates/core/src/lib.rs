@@ -6,6 +6,10 @@
 //! crosses the wire is declared once in [`api`].
 
 pub mod api;
+pub mod instrument;
+pub mod ledger;
+pub mod money;
+pub mod order;
 pub mod paths;
 pub mod store;
 

@@ -1,0 +1,262 @@
+//! Instruments: a validated `Symbol`, and the trading rules (tick size, lot
+//! size, minimum quantity and notional) every order is checked against.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::money::{Notional, Price, Qty, is_multiple};
+
+/// A market symbol: 2–20 upper-case ASCII letters and digits (`BTCUSDT`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[schemars(transparent)]
+pub struct Symbol(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a symbol (2 to 20 upper-case letters and digits, like BTCUSDT)")]
+pub struct InvalidSymbol(String);
+
+impl Symbol {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Symbol {
+    type Err = InvalidSymbol;
+    fn from_str(s: &str) -> Result<Self, InvalidSymbol> {
+        let ok = (2..=20).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(Symbol(s.to_owned()))
+        } else {
+            Err(InvalidSymbol(s.to_owned()))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Symbol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tradable pair and its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Instrument {
+    pub symbol: Symbol,
+    pub base: String,
+    pub quote: String,
+    /// Prices must be whole multiples of this.
+    pub tick_size: Price,
+    /// Quantities must be whole multiples of this.
+    pub lot_size: Qty,
+    pub min_qty: Qty,
+    /// The smallest order value, price × quantity, in the quote currency.
+    pub min_notional: Notional,
+}
+
+/// Why an order does not fit an instrument's rules; always names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("`{field}` must be greater than zero, got {value}")]
+    NotPositive { field: &'static str, value: String },
+    #[error(
+        "`{field}` {value} is not a multiple of the {symbol} {rule} {step} (nearest valid: {below} or {above})"
+    )]
+    OffGrid {
+        field: &'static str,
+        symbol: String,
+        rule: &'static str,
+        value: String,
+        step: String,
+        below: String,
+        above: String,
+    },
+    #[error("`qty` {value} is below the {symbol} minimum quantity {min}")]
+    BelowMinQty {
+        symbol: String,
+        value: String,
+        min: String,
+    },
+    #[error("order value {value} is below the {symbol} minimum notional {min}")]
+    BelowMinNotional {
+        symbol: String,
+        value: String,
+        min: String,
+    },
+    #[error("`{field}` is too large")]
+    Overflow { field: &'static str },
+}
+
+fn grid_error(
+    field: &'static str,
+    symbol: &Symbol,
+    rule: &'static str,
+    value: rust_decimal::Decimal,
+    step: rust_decimal::Decimal,
+) -> RuleError {
+    let below = (value / step).floor() * step;
+    RuleError::OffGrid {
+        field,
+        symbol: symbol.to_string(),
+        rule,
+        value: value.normalize().to_string(),
+        step: step.normalize().to_string(),
+        below: below.normalize().to_string(),
+        above: (below + step).normalize().to_string(),
+    }
+}
+
+impl Instrument {
+    /// A price for `field` (`price`, `stop_price`): positive and on the tick grid.
+    pub fn check_price(&self, field: &'static str, p: Price) -> Result<Price, RuleError> {
+        if !p.is_positive() {
+            return Err(RuleError::NotPositive {
+                field,
+                value: p.to_string(),
+            });
+        }
+        if !is_multiple(p.get(), self.tick_size.get()) {
+            return Err(grid_error(
+                field,
+                &self.symbol,
+                "tick size",
+                p.get(),
+                self.tick_size.get(),
+            ));
+        }
+        Ok(p.normalize())
+    }
+
+    /// An order quantity: positive, on the lot grid, at least the minimum.
+    pub fn check_qty(&self, q: Qty) -> Result<Qty, RuleError> {
+        if !q.is_positive() {
+            return Err(RuleError::NotPositive {
+                field: "qty",
+                value: q.to_string(),
+            });
+        }
+        if !is_multiple(q.get(), self.lot_size.get()) {
+            return Err(grid_error(
+                "qty",
+                &self.symbol,
+                "lot size",
+                q.get(),
+                self.lot_size.get(),
+            ));
+        }
+        if q < self.min_qty {
+            return Err(RuleError::BelowMinQty {
+                symbol: self.symbol.to_string(),
+                value: q.to_string(),
+                min: self.min_qty.to_string(),
+            });
+        }
+        Ok(q.normalize())
+    }
+
+    /// The order's value at `p` must reach the minimum notional.
+    pub fn check_notional(&self, q: Qty, p: Price) -> Result<Notional, RuleError> {
+        let value = p
+            .checked_mul_qty(q)
+            .ok_or(RuleError::Overflow { field: "qty" })?;
+        if value < self.min_notional {
+            return Err(RuleError::BelowMinNotional {
+                symbol: self.symbol.to_string(),
+                value: value.to_string(),
+                min: self.min_notional.to_string(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// Rounds a price to the nearest tick.
+    pub fn round_price(&self, p: rust_decimal::Decimal) -> Price {
+        let t = self.tick_size.get();
+        Price::new(((p / t).round() * t).normalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn btc() -> Instrument {
+        Instrument {
+            symbol: "BTCUSDT".parse().unwrap(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: "0.01".parse().unwrap(),
+            lot_size: "0.00001".parse().unwrap(),
+            min_qty: "0.00001".parse().unwrap(),
+            min_notional: "5".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn symbols_are_validated() {
+        assert!("BTCUSDT".parse::<Symbol>().is_ok());
+        for bad in [
+            "",
+            "B",
+            "btcusdt",
+            "BTC-USDT",
+            "BTC USDT",
+            "ABCDEFGHIJKLMNOPQRSTU",
+        ] {
+            assert!(bad.parse::<Symbol>().is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Symbol>("\"btc\"").is_err());
+    }
+
+    #[test]
+    fn rules_name_the_field_and_the_nearest_valid_values() {
+        let i = btc();
+        let err = i
+            .check_price("price", "100.005".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`price`") && err.contains("100") && err.contains("100.01"),
+            "{err}"
+        );
+        let err = i
+            .check_qty("0.000015".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`qty`") && err.contains("lot size"), "{err}");
+        for bad in ["0", "-1"] {
+            let err = i.check_qty(bad.parse().unwrap()).unwrap_err();
+            assert!(matches!(err, RuleError::NotPositive { field: "qty", .. }));
+        }
+        let err = i
+            .check_price("stop_price", "-5".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`stop_price`"), "{err}");
+        let err = i
+            .check_notional("0.0001".parse().unwrap(), "100".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("minimum notional 5"), "{err}");
+        assert_eq!(
+            i.check_qty("0.001".parse().unwrap()).unwrap().to_string(),
+            "0.001"
+        );
+        assert_eq!(
+            i.round_price("100.006".parse().unwrap()).to_string(),
+            "100.01"
+        );
+    }
+}
