@@ -8,10 +8,13 @@
 pub mod api;
 pub mod instrument;
 pub mod ledger;
+pub mod market;
 pub mod money;
 pub mod order;
 pub mod paths;
+pub mod sim;
 pub mod store;
+pub mod time;
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -1,0 +1,1065 @@
+//! Matching of user orders against the synthetic market.
+//!
+//! Rules (documented for users in ARCHITECTURE.md):
+//! - A taker (market order, marketable limit, triggered stop) walks the
+//!   book's opposite side level by level: large orders pay slippage, and
+//!   what the book cannot fill expires (partial fills are real).
+//! - A resting limit order fills, as a maker at its own price, when the tape
+//!   trades strictly through it (a trade at exactly its price does not fill
+//!   it: its queue position is unknown). A trade's quantity is shared by the
+//!   orders it fills, oldest first.
+//! - Stops trigger on the last trade: stop-market and stop-limit against the
+//!   position (buy at or above, sell at or below the stop), take-profit in
+//!   its favour (buy at or below, sell at or above), trailing stops when the
+//!   price comes back `trail` from the best price since placement. A stop
+//!   that would trigger at once is rejected.
+//! - OCO: the first fill or trigger of either leg cancels the other. Bracket:
+//!   the take-profit and stop-loss wait (`pending`) until the entry fills, then
+//!   go live as an OCO pair for the filled quantity.
+//!
+//! The engine holds no balances; the daemon locks funds before it submits.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::market::{OrderBook, TradeTick};
+use crate::money::{MAX_SCALE, Notional, Price, Qty};
+use crate::order::{OrderType, Side, TimeInForce, Trail};
+use crate::time::Timestamp;
+
+pub type OrderId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fees {
+    pub maker: Decimal,
+    pub taker: Decimal,
+}
+
+impl Fees {
+    pub fn fee(&self, liquidity: Liquidity, value: Notional) -> Notional {
+        let rate = match liquidity {
+            Liquidity::Maker => self.maker,
+            Liquidity::Taker => self.taker,
+        };
+        Notional::new(
+            value
+                .get()
+                .checked_mul(rate)
+                .map_or(Decimal::ZERO, |f| f.round_dp(MAX_SCALE)),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+/// An order as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOrder {
+    pub id: OrderId,
+    pub symbol: usize,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub qty: Qty,
+    pub price: Option<Price>,
+    pub stop_price: Option<Price>,
+    pub trail: Option<Trail>,
+    pub time_in_force: TimeInForce,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub order_id: OrderId,
+    pub trade_id: u64,
+    pub time: Timestamp,
+    pub qty: Qty,
+    pub price: Price,
+    pub fee: Notional,
+    pub liquidity: Liquidity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEvent {
+    Accepted {
+        id: OrderId,
+    },
+    Rejected {
+        id: OrderId,
+        reason: String,
+    },
+    Triggered {
+        id: OrderId,
+        price: Price,
+    },
+    /// A pending bracket exit went live for `qty`.
+    Activated {
+        id: OrderId,
+        qty: Qty,
+    },
+    Fill(Fill),
+    Expired {
+        id: OrderId,
+        reason: String,
+    },
+    Cancelled {
+        id: OrderId,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    None,
+    Oco(OrderId),
+    Entry {
+        take_profit: OrderId,
+        stop_loss: OrderId,
+    },
+    Exit {
+        entry: OrderId,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    order: SimOrder,
+    open: Qty,
+    filled: Qty,
+    triggered: bool,
+    /// Best price since placement, for trailing stops.
+    best: Option<Price>,
+    pending: bool,
+    link: Link,
+}
+
+impl Live {
+    /// Whether the order currently rests as a limit order.
+    fn resting_limit(&self) -> Option<Price> {
+        match self.order.order_type {
+            OrderType::Limit => self.order.price,
+            OrderType::StopLimit if self.triggered => self.order.price,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MatchingEngine {
+    fees: Fees,
+    live: BTreeMap<OrderId, Live>,
+    next_trade_id: u64,
+}
+
+fn crosses(side: Side, level: Price, limit: Option<Price>) -> bool {
+    match (side, limit) {
+        (_, None) => true,
+        (Side::Buy, Some(l)) => level <= l,
+        (Side::Sell, Some(l)) => level >= l,
+    }
+}
+
+/// The cost of taking `qty` on `side` from `book` up to `limit`: the
+/// notional and quantity the book can fill.
+pub fn taker_cost(book: &OrderBook, side: Side, qty: Qty, limit: Option<Price>) -> (Notional, Qty) {
+    let mut left = qty;
+    let mut cost = Notional::ZERO;
+    for level in book.opposite(side) {
+        if !left.is_positive() || !crosses(side, level.price, limit) {
+            break;
+        }
+        let q = left.min(level.qty);
+        cost = level
+            .price
+            .checked_mul_qty(q)
+            .and_then(|v| cost.checked_add(v))
+            .unwrap_or(cost);
+        left = left.checked_sub(q).unwrap_or(Qty::ZERO);
+    }
+    (cost, qty.checked_sub(left).unwrap_or(Qty::ZERO))
+}
+
+impl MatchingEngine {
+    pub fn new(fees: Fees, first_trade_id: u64) -> Self {
+        MatchingEngine {
+            fees,
+            live: BTreeMap::new(),
+            next_trade_id: first_trade_id,
+        }
+    }
+
+    pub fn fees(&self) -> Fees {
+        self.fees
+    }
+
+    pub fn next_trade_id(&self) -> u64 {
+        self.next_trade_id
+    }
+
+    pub fn is_live(&self, id: OrderId) -> bool {
+        self.live.contains_key(&id)
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Submits one order; `last` is the last trade price of its symbol.
+    pub fn submit(
+        &mut self,
+        order: SimOrder,
+        book: &OrderBook,
+        last: Price,
+        now: Timestamp,
+    ) -> Vec<ExecEvent> {
+        let mut ev = Vec::new();
+        self.activate(order, Link::None, book, last, now, &mut ev);
+        ev
+    }
+
+    /// Submits two orders that cancel each other.
+    pub fn submit_oco(
+        &mut self,
+        a: SimOrder,
+        b: SimOrder,
+        book: &OrderBook,
+        last: Price,
+        now: Timestamp,
+    ) -> Vec<ExecEvent> {
+        let mut ev = Vec::new();
+        if let Some(reason) = self
+            .immediate_trigger(&a, last)
+            .or_else(|| self.immediate_trigger(&b, last))
+        {
+            ev.push(ExecEvent::Rejected {
+                id: a.id,
+                reason: reason.clone(),
+            });
+            ev.push(ExecEvent::Rejected { id: b.id, reason });
+            return ev;
+        }
+        let (ida, idb) = (a.id, b.id);
+        self.activate(a, Link::Oco(idb), book, last, now, &mut ev);
+        // If the first leg already filled (a marketable limit), the second is
+        // cancelled before it is ever live.
+        if self.live.contains_key(&ida)
+            || !ev
+                .iter()
+                .any(|e| matches!(e, ExecEvent::Fill(f) if f.order_id == ida))
+        {
+            self.activate(b, Link::Oco(ida), book, last, now, &mut ev);
+        } else {
+            ev.push(ExecEvent::Rejected {
+                id: idb,
+                reason: "oco: the other leg filled at once".into(),
+            });
+        }
+        ev
+    }
+
+    /// Submits an entry with a take-profit and a stop-loss that wait for it.
+    pub fn submit_bracket(
+        &mut self,
+        entry: SimOrder,
+        take_profit: SimOrder,
+        stop_loss: SimOrder,
+        book: &OrderBook,
+        last: Price,
+        now: Timestamp,
+    ) -> Vec<ExecEvent> {
+        let mut ev = Vec::new();
+        let (e, tp, sl) = (entry.id, take_profit.id, stop_loss.id);
+        for exit in [take_profit, stop_loss] {
+            let qty = exit.qty;
+            self.live.insert(
+                exit.id,
+                Live {
+                    order: exit,
+                    open: qty,
+                    filled: Qty::ZERO,
+                    triggered: false,
+                    best: None,
+                    pending: true,
+                    link: Link::Exit { entry: e },
+                },
+            );
+        }
+        self.activate(
+            entry,
+            Link::Entry {
+                take_profit: tp,
+                stop_loss: sl,
+            },
+            book,
+            last,
+            now,
+            &mut ev,
+        );
+        ev
+    }
+
+    /// Cancels a live order (and what is linked to it).
+    pub fn cancel(
+        &mut self,
+        id: OrderId,
+        reason: &str,
+        book: &OrderBook,
+        last: Price,
+        now: Timestamp,
+    ) -> Vec<ExecEvent> {
+        let mut ev = Vec::new();
+        if let Some(live) = self.live.remove(&id) {
+            ev.push(ExecEvent::Cancelled {
+                id,
+                reason: reason.to_owned(),
+            });
+            self.after_terminal(&live, book, last, now, &mut ev);
+        }
+        ev
+    }
+
+    /// Feeds one trade of symbol `symbol` from the tape.
+    pub fn on_trade(
+        &mut self,
+        symbol: usize,
+        trade: &TradeTick,
+        book: &OrderBook,
+    ) -> Vec<ExecEvent> {
+        let mut ev = Vec::new();
+        let ids: Vec<OrderId> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.order.symbol == symbol && !l.pending)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut tape_left = trade.qty;
+        for id in ids {
+            let Some(live) = self.live.get_mut(&id) else {
+                continue;
+            };
+            if live.order.order_type.is_conditional() && !live.triggered {
+                if let Some(best) = live.best {
+                    live.best = Some(match live.order.side {
+                        Side::Sell => best.max(trade.price),
+                        Side::Buy => best.min(trade.price),
+                    });
+                }
+                if trigger_hit(live, trade.price) {
+                    live.triggered = true;
+                    ev.push(ExecEvent::Triggered {
+                        id,
+                        price: trade.price,
+                    });
+                    self.cancel_sibling(id, "oco: the other leg triggered", &mut ev);
+                    self.execute(id, book, trade.time, &mut ev);
+                }
+                continue;
+            }
+            let Some(limit) = live.resting_limit() else {
+                continue;
+            };
+            let through = match live.order.side {
+                Side::Buy => trade.price < limit,
+                Side::Sell => trade.price > limit,
+            };
+            if !through || !tape_left.is_positive() {
+                continue;
+            }
+            let q = live.open.min(tape_left);
+            tape_left = tape_left.checked_sub(q).unwrap_or(Qty::ZERO);
+            self.fill(
+                id,
+                q,
+                limit,
+                Liquidity::Maker,
+                trade.time,
+                book,
+                trade.price,
+                &mut ev,
+            );
+        }
+        ev
+    }
+
+    fn immediate_trigger(&self, o: &SimOrder, last: Price) -> Option<String> {
+        let stop = o.stop_price?;
+        let hit = match (o.order_type, o.side) {
+            (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
+            | (OrderType::TakeProfit, Side::Sell) => last >= stop,
+            (OrderType::StopMarket | OrderType::StopLimit, Side::Sell)
+            | (OrderType::TakeProfit, Side::Buy) => last <= stop,
+            _ => false,
+        };
+        hit.then(|| format!("`stop_price` {stop} would trigger at once (last trade {last})"))
+    }
+
+    fn activate(
+        &mut self,
+        o: SimOrder,
+        link: Link,
+        book: &OrderBook,
+        last: Price,
+        now: Timestamp,
+        ev: &mut Vec<ExecEvent>,
+    ) {
+        let id = o.id;
+        if let Some(reason) = self.immediate_trigger(&o, last) {
+            ev.push(ExecEvent::Rejected { id, reason });
+            self.reject_linked(link, ev);
+            return;
+        }
+        let marketable_limit = o.order_type == OrderType::Limit
+            && o.price.is_some_and(|p| {
+                book.opposite(o.side)
+                    .first()
+                    .is_some_and(|l| crosses(o.side, l.price, Some(p)))
+            });
+        if o.time_in_force == TimeInForce::PostOnly && marketable_limit {
+            ev.push(ExecEvent::Rejected {
+                id,
+                reason: "post-only order would take liquidity".into(),
+            });
+            self.reject_linked(link, ev);
+            return;
+        }
+        ev.push(ExecEvent::Accepted { id });
+        let best = (o.order_type == OrderType::TrailingStop).then_some(last);
+        let qty = o.qty;
+        let immediate = matches!(o.order_type, OrderType::Market | OrderType::Limit);
+        self.live.insert(
+            id,
+            Live {
+                order: o,
+                open: qty,
+                filled: Qty::ZERO,
+                triggered: false,
+                best,
+                pending: false,
+                link,
+            },
+        );
+        if immediate {
+            self.execute(id, book, now, ev);
+        }
+    }
+
+    fn reject_linked(&mut self, link: Link, ev: &mut Vec<ExecEvent>) {
+        if let Link::Entry {
+            take_profit,
+            stop_loss,
+        } = link
+        {
+            for exit in [take_profit, stop_loss] {
+                if self.live.remove(&exit).is_some() {
+                    ev.push(ExecEvent::Cancelled {
+                        id: exit,
+                        reason: "bracket: the entry was rejected".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Takes liquidity for a market order, a marketable limit or a
+    /// triggered stop; rests or expires what is left by the order's rules.
+    fn execute(&mut self, id: OrderId, book: &OrderBook, now: Timestamp, ev: &mut Vec<ExecEvent>) {
+        let Some(live) = self.live.get(&id) else {
+            return;
+        };
+        let o = &live.order;
+        let limit = match o.order_type {
+            OrderType::Limit | OrderType::StopLimit => o.price,
+            _ => None,
+        };
+        let side = o.side;
+        let open = live.open;
+        let tif = o.time_in_force;
+        if tif == TimeInForce::Fok {
+            let (_, available) = taker_cost(book, side, open, limit);
+            if available < open {
+                self.expire(id, "fill or kill: not enough liquidity", book, now, ev);
+                return;
+            }
+        }
+        let levels: Vec<_> = book.opposite(side).to_vec();
+        let mut left = open;
+        for level in levels {
+            if !left.is_positive() || !crosses(side, level.price, limit) {
+                break;
+            }
+            let q = left.min(level.qty);
+            left = left.checked_sub(q).unwrap_or(Qty::ZERO);
+            self.fill(
+                id,
+                q,
+                level.price,
+                Liquidity::Taker,
+                now,
+                book,
+                level.price,
+                ev,
+            );
+            if !self.live.contains_key(&id) {
+                return;
+            }
+        }
+        if left.is_positive() {
+            if limit.is_none() {
+                self.expire(id, "the book's depth was exhausted", book, now, ev);
+            } else if matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
+                self.expire(id, "immediate or cancel: the rest expired", book, now, ev);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &mut self,
+        id: OrderId,
+        qty: Qty,
+        price: Price,
+        liquidity: Liquidity,
+        now: Timestamp,
+        book: &OrderBook,
+        last: Price,
+        ev: &mut Vec<ExecEvent>,
+    ) {
+        let Some(live) = self.live.get_mut(&id) else {
+            return;
+        };
+        let value = price.checked_mul_qty(qty).unwrap_or(Notional::ZERO);
+        let fee = self.fees.fee(liquidity, value);
+        let trade_id = self.next_trade_id;
+        self.next_trade_id += 1;
+        live.open = live.open.checked_sub(qty).unwrap_or(Qty::ZERO);
+        live.filled = live.filled.checked_add(qty).unwrap_or(live.filled);
+        let done = !live.open.is_positive();
+        ev.push(ExecEvent::Fill(Fill {
+            order_id: id,
+            trade_id,
+            time: now,
+            qty,
+            price,
+            fee,
+            liquidity,
+        }));
+        self.cancel_sibling(id, "oco: the other leg filled", ev);
+        if done {
+            if let Some(finished) = self.live.remove(&id) {
+                self.after_terminal(&finished, book, last, now, ev);
+            }
+        }
+    }
+
+    fn expire(
+        &mut self,
+        id: OrderId,
+        reason: &str,
+        book: &OrderBook,
+        now: Timestamp,
+        ev: &mut Vec<ExecEvent>,
+    ) {
+        if let Some(live) = self.live.remove(&id) {
+            ev.push(ExecEvent::Expired {
+                id,
+                reason: reason.to_owned(),
+            });
+            let last = book.best_bid().map_or(Price::ZERO, |l| l.price);
+            self.after_terminal(&live, book, last, now, ev);
+        }
+    }
+
+    /// An OCO leg that fills or triggers cancels its sibling.
+    fn cancel_sibling(&mut self, id: OrderId, reason: &str, ev: &mut Vec<ExecEvent>) {
+        let Some(Link::Oco(other)) = self.live.get(&id).map(|l| l.link) else {
+            // Already removed (fully filled): its link is gone with it; the
+            // caller handles that through after_terminal.
+            return;
+        };
+        if let Some(live) = self.live.get_mut(&id) {
+            live.link = Link::None;
+        }
+        if self.live.remove(&other).is_some() {
+            ev.push(ExecEvent::Cancelled {
+                id: other,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// What an order leaving the book means for the orders linked to it.
+    fn after_terminal(
+        &mut self,
+        finished: &Live,
+        book: &OrderBook,
+        last: Price,
+        now: Timestamp,
+        ev: &mut Vec<ExecEvent>,
+    ) {
+        match finished.link {
+            Link::Oco(other) => {
+                if finished.filled.is_positive() {
+                    if self.live.remove(&other).is_some() {
+                        ev.push(ExecEvent::Cancelled {
+                            id: other,
+                            reason: "oco: the other leg filled".into(),
+                        });
+                    }
+                } else if let Some(live) = self.live.get_mut(&other) {
+                    // A leg cancelled by hand leaves the other standing alone.
+                    live.link = Link::None;
+                }
+            }
+            Link::Entry {
+                take_profit,
+                stop_loss,
+            } => {
+                let filled = finished.filled;
+                if !filled.is_positive() {
+                    for exit in [take_profit, stop_loss] {
+                        if self.live.remove(&exit).is_some() {
+                            ev.push(ExecEvent::Cancelled {
+                                id: exit,
+                                reason: "bracket: the entry did not fill".into(),
+                            });
+                        }
+                    }
+                    return;
+                }
+                for (exit, other) in [(take_profit, stop_loss), (stop_loss, take_profit)] {
+                    if let Some(l) = self.live.get_mut(&exit) {
+                        l.pending = false;
+                        l.order.qty = filled;
+                        l.open = filled;
+                        l.link = Link::Oco(other);
+                        if l.order.order_type == OrderType::TrailingStop {
+                            l.best = Some(last);
+                        }
+                        ev.push(ExecEvent::Activated {
+                            id: exit,
+                            qty: filled,
+                        });
+                    }
+                }
+                // An exit whose stop is already crossed fires now.
+                for exit in [take_profit, stop_loss] {
+                    let hit = self.live.get(&exit).is_some_and(|l| {
+                        l.order.order_type.is_conditional() && trigger_hit(l, last)
+                    });
+                    if hit {
+                        if let Some(l) = self.live.get_mut(&exit) {
+                            l.triggered = true;
+                        }
+                        ev.push(ExecEvent::Triggered {
+                            id: exit,
+                            price: last,
+                        });
+                        self.cancel_sibling(exit, "oco: the other leg triggered", ev);
+                        self.execute(exit, book, now, ev);
+                    }
+                }
+            }
+            Link::Exit { .. } | Link::None => {}
+        }
+    }
+}
+
+fn trigger_hit(live: &Live, price: Price) -> bool {
+    let o = &live.order;
+    match o.order_type {
+        OrderType::StopMarket | OrderType::StopLimit => {
+            o.stop_price.is_some_and(|s| match o.side {
+                Side::Buy => price >= s,
+                Side::Sell => price <= s,
+            })
+        }
+        OrderType::TakeProfit => o.stop_price.is_some_and(|s| match o.side {
+            Side::Buy => price <= s,
+            Side::Sell => price >= s,
+        }),
+        OrderType::TrailingStop => match (o.trail, live.best) {
+            (Some(trail), Some(best)) => {
+                trail.stop_from(o.side, best).is_some_and(|s| match o.side {
+                    Side::Sell => price <= s,
+                    Side::Buy => price >= s,
+                })
+            }
+            _ => false,
+        },
+        OrderType::Market | OrderType::Limit => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::BookLevel;
+
+    fn p(s: &str) -> Price {
+        s.parse().unwrap()
+    }
+
+    fn q(s: &str) -> Qty {
+        s.parse().unwrap()
+    }
+
+    fn book() -> OrderBook {
+        let lv = |price: &str, qty: &str| BookLevel {
+            price: p(price),
+            qty: q(qty),
+        };
+        OrderBook {
+            bids: vec![lv("99", "1"), lv("98", "2"), lv("97", "5")],
+            asks: vec![lv("100", "1"), lv("101", "2"), lv("102", "5")],
+        }
+    }
+
+    fn engine() -> MatchingEngine {
+        MatchingEngine::new(
+            Fees {
+                maker: "0.001".parse().unwrap(),
+                taker: "0.002".parse().unwrap(),
+            },
+            1,
+        )
+    }
+
+    fn order(id: OrderId, side: Side, t: OrderType, qty: &str) -> SimOrder {
+        SimOrder {
+            id,
+            symbol: 0,
+            side,
+            order_type: t,
+            qty: q(qty),
+            price: None,
+            stop_price: None,
+            trail: None,
+            time_in_force: TimeInForce::Gtc,
+        }
+    }
+
+    fn trade(price: &str, qty: &str) -> TradeTick {
+        TradeTick {
+            id: 0,
+            time: Timestamp(1),
+            price: p(price),
+            qty: q(qty),
+            taker_side: Side::Sell,
+        }
+    }
+
+    fn fills(ev: &[ExecEvent]) -> Vec<(OrderId, String, String, Liquidity)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                ExecEvent::Fill(f) => Some((
+                    f.order_id,
+                    f.qty.to_string(),
+                    f.price.to_string(),
+                    f.liquidity,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn has(ev: &[ExecEvent], pred: impl Fn(&ExecEvent) -> bool) -> bool {
+        ev.iter().any(pred)
+    }
+
+    #[test]
+    fn market_orders_walk_the_book_and_pay_taker_fees() {
+        let mut m = engine();
+        let ev = m.submit(
+            order(1, Side::Buy, OrderType::Market, "2.5"),
+            &book(),
+            p("100"),
+            Timestamp(1),
+        );
+        assert_eq!(ev[0], ExecEvent::Accepted { id: 1 });
+        assert_eq!(
+            fills(&ev),
+            [
+                (1, "1".into(), "100".into(), Liquidity::Taker),
+                (1, "1.5".into(), "101".into(), Liquidity::Taker)
+            ]
+        );
+        let ExecEvent::Fill(f) = &ev[2] else { panic!() };
+        assert_eq!(f.fee, "0.303".parse().unwrap(), "0.2 % of 151.5");
+        assert!(!m.is_live(1));
+        assert_eq!(
+            taker_cost(&book(), Side::Buy, q("2.5"), None),
+            ("251.5".parse().unwrap(), q("2.5"))
+        );
+    }
+
+    #[test]
+    fn what_the_book_cannot_fill_expires() {
+        let mut m = engine();
+        let ev = m.submit(
+            order(1, Side::Sell, OrderType::Market, "10"),
+            &book(),
+            p("100"),
+            Timestamp(1),
+        );
+        assert_eq!(fills(&ev).len(), 3);
+        assert!(
+            matches!(ev.last(), Some(ExecEvent::Expired { id: 1, reason }) if reason.contains("depth"))
+        );
+        let fok = SimOrder {
+            time_in_force: TimeInForce::Fok,
+            ..order(2, Side::Sell, OrderType::Market, "10")
+        };
+        let ev = m.submit(fok, &book(), p("100"), Timestamp(1));
+        assert!(
+            fills(&ev).is_empty(),
+            "fill or kill fills nothing when it cannot fill all"
+        );
+        assert!(has(&ev, |e| matches!(e, ExecEvent::Expired { id: 2, .. })));
+    }
+
+    #[test]
+    fn resting_limits_fill_only_when_the_tape_trades_through() {
+        let mut m = engine();
+        let buy = SimOrder {
+            price: Some(p("98.5")),
+            ..order(1, Side::Buy, OrderType::Limit, "3")
+        };
+        let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
+        assert_eq!(ev, [ExecEvent::Accepted { id: 1 }]);
+        assert!(
+            m.on_trade(0, &trade("98.5", "5"), &book()).is_empty(),
+            "a trade at the limit does not fill"
+        );
+        let ev = m.on_trade(0, &trade("98", "1"), &book());
+        assert_eq!(
+            fills(&ev),
+            [(1, "1".into(), "98.5".into(), Liquidity::Maker)]
+        );
+        let ev = m.on_trade(0, &trade("97", "9"), &book());
+        assert_eq!(
+            fills(&ev),
+            [(1, "2".into(), "98.5".into(), Liquidity::Maker)]
+        );
+        assert!(!m.is_live(1));
+    }
+
+    #[test]
+    fn marketable_limits_take_then_rest_or_expire() {
+        let mut m = engine();
+        let buy = SimOrder {
+            price: Some(p("101")),
+            ..order(1, Side::Buy, OrderType::Limit, "5")
+        };
+        let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
+        assert_eq!(fills(&ev).len(), 2, "takes 100 and 101, not 102");
+        assert!(m.is_live(1), "the rest rests");
+        let ioc = SimOrder {
+            price: Some(p("101")),
+            time_in_force: TimeInForce::Ioc,
+            ..order(2, Side::Buy, OrderType::Limit, "5")
+        };
+        let ev = m.submit(ioc, &book(), p("100"), Timestamp(1));
+        assert!(has(&ev, |e| matches!(e, ExecEvent::Expired { id: 2, .. })));
+        let post = SimOrder {
+            price: Some(p("100")),
+            time_in_force: TimeInForce::PostOnly,
+            ..order(3, Side::Buy, OrderType::Limit, "1")
+        };
+        let ev = m.submit(post, &book(), p("100"), Timestamp(1));
+        assert!(
+            matches!(&ev[..], [ExecEvent::Rejected { id: 3, reason }] if reason.contains("post-only"))
+        );
+    }
+
+    #[test]
+    fn stops_trigger_on_the_last_trade() {
+        let mut m = engine();
+        let stop = SimOrder {
+            stop_price: Some(p("95")),
+            ..order(1, Side::Sell, OrderType::StopMarket, "1.5")
+        };
+        assert_eq!(
+            m.submit(stop, &book(), p("100"), Timestamp(1)),
+            [ExecEvent::Accepted { id: 1 }]
+        );
+        assert!(m.on_trade(0, &trade("96", "1"), &book()).is_empty());
+        let ev = m.on_trade(0, &trade("95", "1"), &book());
+        assert_eq!(
+            ev[0],
+            ExecEvent::Triggered {
+                id: 1,
+                price: p("95")
+            }
+        );
+        assert_eq!(
+            fills(&ev),
+            [
+                (1, "1".into(), "99".into(), Liquidity::Taker),
+                (1, "0.5".into(), "98".into(), Liquidity::Taker)
+            ]
+        );
+
+        let at_once = SimOrder {
+            stop_price: Some(p("101")),
+            ..order(2, Side::Sell, OrderType::StopMarket, "1")
+        };
+        let ev = m.submit(at_once, &book(), p("100"), Timestamp(1));
+        assert!(
+            matches!(&ev[..], [ExecEvent::Rejected { id: 2, reason }] if reason.contains("at once"))
+        );
+
+        let sl = SimOrder {
+            stop_price: Some(p("103")),
+            price: Some(p("97")),
+            ..order(3, Side::Buy, OrderType::StopLimit, "1")
+        };
+        m.submit(sl, &book(), p("100"), Timestamp(1));
+        let ev = m.on_trade(0, &trade("103", "1"), &book());
+        assert!(has(&ev, |e| matches!(
+            e,
+            ExecEvent::Triggered { id: 3, .. }
+        )));
+        assert!(
+            fills(&ev).is_empty(),
+            "a buy limit at 97 does not take asks at 100"
+        );
+        assert!(m.is_live(3));
+
+        let tp = SimOrder {
+            stop_price: Some(p("110")),
+            ..order(4, Side::Sell, OrderType::TakeProfit, "1")
+        };
+        m.submit(tp, &book(), p("100"), Timestamp(1));
+        assert!(
+            m.on_trade(0, &trade("109", "1"), &book())
+                .iter()
+                .all(|e| !matches!(e, ExecEvent::Triggered { id: 4, .. }))
+        );
+        assert!(has(
+            &m.on_trade(0, &trade("110", "1"), &book()),
+            |e| matches!(e, ExecEvent::Triggered { id: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn trailing_stops_follow_the_high() {
+        let mut m = engine();
+        let trail = SimOrder {
+            trail: Some(Trail::Amount(p("5"))),
+            ..order(1, Side::Sell, OrderType::TrailingStop, "1")
+        };
+        m.submit(trail, &book(), p("100"), Timestamp(1));
+        for px in ["104", "108", "104"] {
+            assert!(m.on_trade(0, &trade(px, "1"), &book()).is_empty(), "{px}");
+        }
+        let ev = m.on_trade(0, &trade("103", "1"), &book());
+        assert_eq!(
+            ev[0],
+            ExecEvent::Triggered {
+                id: 1,
+                price: p("103")
+            }
+        );
+        assert_eq!(fills(&ev).len(), 1);
+    }
+
+    #[test]
+    fn oco_legs_cancel_each_other() {
+        let mut m = engine();
+        let tp = SimOrder {
+            price: Some(p("110")),
+            ..order(1, Side::Sell, OrderType::Limit, "1")
+        };
+        let sl = SimOrder {
+            stop_price: Some(p("95")),
+            ..order(2, Side::Sell, OrderType::StopMarket, "1")
+        };
+        let ev = m.submit_oco(tp, sl, &book(), p("100"), Timestamp(1));
+        assert_eq!(
+            ev,
+            [ExecEvent::Accepted { id: 1 }, ExecEvent::Accepted { id: 2 }]
+        );
+        let ev = m.on_trade(0, &trade("111", "0.4"), &book());
+        assert_eq!(
+            fills(&ev),
+            [(1, "0.4".into(), "110".into(), Liquidity::Maker)]
+        );
+        assert!(
+            has(&ev, |e| matches!(e, ExecEvent::Cancelled { id: 2, .. })),
+            "{ev:?}"
+        );
+        assert!(m.is_live(1) && !m.is_live(2));
+    }
+
+    #[test]
+    fn bracket_exits_wait_for_the_entry() {
+        let mut m = engine();
+        let entry = SimOrder {
+            price: Some(p("98.5")),
+            ..order(1, Side::Buy, OrderType::Limit, "1")
+        };
+        let tp = SimOrder {
+            price: Some(p("110")),
+            ..order(2, Side::Sell, OrderType::Limit, "1")
+        };
+        let sl = SimOrder {
+            stop_price: Some(p("95")),
+            ..order(3, Side::Sell, OrderType::StopMarket, "1")
+        };
+        let ev = m.submit_bracket(entry, tp, sl, &book(), p("100"), Timestamp(1));
+        assert_eq!(ev, [ExecEvent::Accepted { id: 1 }]);
+        assert!(
+            m.on_trade(0, &trade("120", "5"), &book()).is_empty(),
+            "pending exits do not trade"
+        );
+        let ev = m.on_trade(0, &trade("98", "1"), &book());
+        assert_eq!(
+            fills(&ev),
+            [(1, "1".into(), "98.5".into(), Liquidity::Maker)]
+        );
+        assert!(has(&ev, |e| *e == ExecEvent::Activated { id: 2, qty: q("1") }));
+        assert!(has(&ev, |e| *e == ExecEvent::Activated { id: 3, qty: q("1") }));
+        let ev = m.on_trade(0, &trade("94", "1"), &book());
+        assert!(has(&ev, |e| matches!(
+            e,
+            ExecEvent::Triggered { id: 3, .. }
+        )));
+        assert!(has(&ev, |e| matches!(
+            e,
+            ExecEvent::Cancelled { id: 2, .. }
+        )));
+        assert_eq!(m.live_count(), 0);
+
+        // An entry cancelled unfilled takes its exits with it.
+        let entry = SimOrder {
+            price: Some(p("90")),
+            ..order(4, Side::Buy, OrderType::Limit, "1")
+        };
+        let tp = SimOrder {
+            price: Some(p("110")),
+            ..order(5, Side::Sell, OrderType::Limit, "1")
+        };
+        let sl = SimOrder {
+            stop_price: Some(p("85")),
+            ..order(6, Side::Sell, OrderType::StopMarket, "1")
+        };
+        m.submit_bracket(entry, tp, sl, &book(), p("100"), Timestamp(1));
+        let ev = m.cancel(4, "by user", &book(), p("100"), Timestamp(2));
+        assert_eq!(ev.len(), 3, "{ev:?}");
+        assert_eq!(m.live_count(), 0);
+    }
+
+    #[test]
+    fn cancelling_an_unknown_order_does_nothing() {
+        let mut m = engine();
+        assert!(
+            m.cancel(42, "x", &book(), p("100"), Timestamp(1))
+                .is_empty()
+        );
+    }
+}
