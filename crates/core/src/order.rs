@@ -545,6 +545,67 @@ impl OrderState {
     }
 }
 
+/// An order as stored and as shown to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderRecord {
+    pub id: u64,
+    pub account: String,
+    pub client_order_id: String,
+    pub symbol: Symbol,
+    pub side: Side,
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    pub qty: Qty,
+    pub price: Option<Price>,
+    pub stop_price: Option<Price>,
+    pub trail: Option<Trail>,
+    pub time_in_force: TimeInForce,
+    pub status: OrderStatus,
+    pub filled: Qty,
+    /// Sum of price × quantity over the fills.
+    pub filled_notional: Notional,
+    pub avg_price: Option<Price>,
+    pub fees: Notional,
+    /// Funds still locked for the order, in `reserved_asset`.
+    pub reserved: Qty,
+    pub reserved_asset: String,
+    /// A stop whose trigger has fired.
+    pub triggered: bool,
+    /// A bracket exit's entry order.
+    pub parent_id: Option<u64>,
+    /// The other leg of an OCO pair (or of a live bracket's exits).
+    pub oco_id: Option<u64>,
+    /// Why the order was rejected, cancelled or expired.
+    pub reason: Option<String>,
+    pub owner: String,
+    pub created: crate::time::Timestamp,
+    pub updated: crate::time::Timestamp,
+}
+
+impl OrderRecord {
+    pub fn open_qty(&self) -> Qty {
+        self.qty.checked_sub(self.filled).unwrap_or(Qty::ZERO)
+    }
+}
+
+/// One fill of one order: a trade of ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Execution {
+    pub trade_id: u64,
+    pub order_id: u64,
+    pub account: String,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub qty: Qty,
+    pub price: Price,
+    pub fee: Notional,
+    pub fee_asset: String,
+    pub liquidity: crate::sim::matching::Liquidity,
+    /// PnL this fill realized on the position (zero for fills that open or add).
+    pub realized_pnl: Notional,
+    pub time: crate::time::Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

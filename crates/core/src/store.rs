@@ -8,13 +8,22 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, OptionalExtension, params};
+pub mod trading;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 
 use crate::api::system::PreviousShutdown;
 
-static MIGRATIONS: LazyLock<Migrations<'static>> =
-    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("store/migrations/0001_init.sql"))]));
+/// The schema version after every embedded migration has run.
+pub const SCHEMA_VERSION: u32 = 2;
+
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![
+        M::up(include_str!("store/migrations/0001_init.sql")),
+        M::up(include_str!("store/migrations/0002_trading.sql")),
+    ])
+});
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,6 +33,10 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("database: {0}")]
+    Query(#[from] rusqlite::Error),
+    #[error("database holds a value that does not decode: {0}")]
+    Corrupt(String),
     #[error("database `{path}`: migration failed: {source}")]
     Migration {
         path: String,
@@ -101,6 +114,31 @@ impl Store {
             path: self.name(),
             source,
         }
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled
+    /// back otherwise, so a failed write leaves nothing behind.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let name = self.name();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                path: name.clone(),
+                source,
+            })?;
+        let out = f(&tx)?;
+        tx.commit()
+            .map_err(|source| StoreError::Sqlite { path: name, source })?;
+        Ok(out)
+    }
+
+    /// The connection, for reads.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// The number of the newest migration applied.
@@ -200,6 +238,9 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+        let mut s = Store::open_in_memory().unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let _ = &mut s;
     }
 
     #[test]
@@ -247,6 +288,6 @@ mod tests {
             (third.run_number, third.previous),
             (3, PreviousShutdown::Clean)
         );
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     }
 }

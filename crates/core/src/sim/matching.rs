@@ -71,6 +71,12 @@ pub struct SimOrder {
     pub stop_price: Option<Price>,
     pub trail: Option<Trail>,
     pub time_in_force: TimeInForce,
+    /// For buys: the most quote (value plus fees) the order may spend — what
+    /// the daemon locked for it. Taker fills stop at the budget, so a fill
+    /// can never cost more than was set aside.
+    pub budget: Option<Notional>,
+    /// The instrument's lot size, to cut budget-limited fills to the grid.
+    pub lot: Qty,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +142,8 @@ struct Live {
     best: Option<Price>,
     pending: bool,
     link: Link,
+    /// Quote spent so far (value plus fees), against `order.budget`.
+    spent: Notional,
 }
 
 impl Live {
@@ -286,6 +294,7 @@ impl MatchingEngine {
                     best: None,
                     pending: true,
                     link: Link::Exit { entry: e },
+                    spent: Notional::ZERO,
                 },
             );
         }
@@ -441,6 +450,7 @@ impl MatchingEngine {
                 best,
                 pending: false,
                 link,
+                spent: Notional::ZERO,
             },
         );
         if immediate {
@@ -488,11 +498,22 @@ impl MatchingEngine {
         }
         let levels: Vec<_> = book.opposite(side).to_vec();
         let mut left = open;
+        let mut out_of_budget = false;
         for level in levels {
             if !left.is_positive() || !crosses(side, level.price, limit) {
                 break;
             }
-            let q = left.min(level.qty);
+            let mut q = left.min(level.qty);
+            if let Some(afford) = self.affordable(id, level.price) {
+                if afford < q {
+                    q = afford;
+                    out_of_budget = true;
+                }
+            }
+            if !q.is_positive() {
+                out_of_budget = true;
+                break;
+            }
             left = left.checked_sub(q).unwrap_or(Qty::ZERO);
             self.fill(
                 id,
@@ -504,17 +525,43 @@ impl MatchingEngine {
                 level.price,
                 ev,
             );
-            if !self.live.contains_key(&id) {
-                return;
+            if !self.live.contains_key(&id) || out_of_budget {
+                break;
             }
         }
-        if left.is_positive() {
+        if !self.live.contains_key(&id) {
+            return;
+        }
+        if out_of_budget {
+            self.expire(
+                id,
+                "the funds locked for the order are spent",
+                book,
+                now,
+                ev,
+            );
+        } else if left.is_positive() {
             if limit.is_none() {
                 self.expire(id, "the book's depth was exhausted", book, now, ev);
             } else if matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
                 self.expire(id, "immediate or cancel: the rest expired", book, now, ev);
             }
         }
+    }
+
+    /// How much of the order its remaining budget can buy at `price` as a
+    /// taker, on the lot grid; `None` when it has no budget.
+    fn affordable(&self, id: OrderId, price: Price) -> Option<Qty> {
+        let live = self.live.get(&id)?;
+        let budget = live.order.budget?;
+        let left = budget.checked_sub(live.spent)?;
+        let unit = price.get().checked_mul(Decimal::ONE + self.fees.taker)?;
+        if unit <= Decimal::ZERO {
+            return None;
+        }
+        Qty::new(left.get().checked_div(unit)?)
+            .floor_to(live.order.lot)
+            .map(|q| q.max(Qty::ZERO))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -536,6 +583,11 @@ impl MatchingEngine {
         let fee = self.fees.fee(liquidity, value);
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
+        live.spent = live
+            .spent
+            .checked_add(value)
+            .and_then(|s| s.checked_add(fee))
+            .unwrap_or(live.spent);
         live.open = live.open.checked_sub(qty).unwrap_or(Qty::ZERO);
         live.filled = live.filled.checked_add(qty).unwrap_or(live.filled);
         let done = !live.open.is_positive();
@@ -740,6 +792,8 @@ mod tests {
             stop_price: None,
             trail: None,
             time_in_force: TimeInForce::Gtc,
+            budget: None,
+            lot: q("0.1"),
         }
     }
 
@@ -1052,6 +1106,35 @@ mod tests {
         let ev = m.cancel(4, "by user", &book(), p("100"), Timestamp(2));
         assert_eq!(ev.len(), 3, "{ev:?}");
         assert_eq!(m.live_count(), 0);
+    }
+
+    #[test]
+    fn a_buy_never_spends_more_than_its_budget() {
+        let mut m = engine();
+        // 150.3 buys 1 @ 100 (100.2 with fee) and 0.4 @ 101 (40.4808), not more.
+        let buy = SimOrder {
+            budget: Some("150.3".parse().unwrap()),
+            ..order(1, Side::Buy, OrderType::Market, "3")
+        };
+        let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
+        assert_eq!(
+            fills(&ev),
+            [
+                (1, "1".into(), "100".into(), Liquidity::Taker),
+                (1, "0.4".into(), "101".into(), Liquidity::Taker)
+            ]
+        );
+        assert!(
+            matches!(ev.last(), Some(ExecEvent::Expired { id: 1, reason }) if reason.contains("funds"))
+        );
+        let spent: Decimal = ev
+            .iter()
+            .filter_map(|e| match e {
+                ExecEvent::Fill(f) => Some(f.price.get() * f.qty.get() + f.fee.get()),
+                _ => None,
+            })
+            .sum();
+        assert!(spent <= "150.3".parse().unwrap(), "{spent}");
     }
 
     #[test]

@@ -39,8 +39,8 @@ fn restart_on_the_same_data_dir_is_idempotent_and_reports_a_clean_stop() {
         tradedesk_core::store::Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
     assert_eq!(
         store.schema_version().expect("version"),
-        1,
-        "migrations ran once"
+        tradedesk_core::store::SCHEMA_VERSION,
+        "migrations ran once each"
     );
 }
 
