@@ -7,10 +7,15 @@
 //! not compile, because the daemon's context must implement [`Handlers`],
 //! whose supertraits are one [`Handle`] per method.
 
+pub mod accounts;
 mod catalogue;
 mod error;
 pub mod jsonrpc;
+pub mod market;
 mod method;
+pub mod orders;
+pub mod paging;
+pub mod positions;
 pub mod streams;
 pub mod system;
 

@@ -99,6 +99,18 @@ pub enum RuleError {
     Overflow { field: &'static str },
 }
 
+impl RuleError {
+    /// The request field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            RuleError::NotPositive { field, .. }
+            | RuleError::OffGrid { field, .. }
+            | RuleError::Overflow { field } => field,
+            RuleError::BelowMinQty { .. } | RuleError::BelowMinNotional { .. } => "qty",
+        }
+    }
+}
+
 fn grid_error(
     field: &'static str,
     symbol: &Symbol,

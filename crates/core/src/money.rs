@@ -181,6 +181,11 @@ decimal_type! {
     Notional, "notional amount"
 }
 
+decimal_type! {
+    /// A dimensionless fraction (0.25 is a quarter).
+    Ratio, "ratio"
+}
+
 impl Price {
     pub fn checked_mul_qty(self, q: Qty) -> Option<Notional> {
         self.0.checked_mul(q.0).map(Notional)

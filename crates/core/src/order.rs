@@ -179,6 +179,19 @@ pub enum OrderError {
     BadTrail(&'static str),
 }
 
+impl OrderError {
+    /// The request field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            OrderError::Rule(r) => r.field(),
+            OrderError::Missing { field, .. } | OrderError::NotApplicable { field, .. } => field,
+            OrderError::BadTimeInForce { .. } => "time_in_force",
+            OrderError::BadClientOrderId => "client_order_id",
+            OrderError::BadTrail(_) => "trail",
+        }
+    }
+}
+
 /// A request that fits its instrument's rules. Only [`OrderRequest::validate`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidOrder {

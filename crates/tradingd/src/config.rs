@@ -10,8 +10,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tradedesk_core::instrument::Instrument;
+use tradedesk_core::money::{Qty, parse_decimal};
 use tradedesk_core::paths;
+use tradedesk_core::sim;
+use tradedesk_core::sim::market::{SimSpec, SymbolSpec};
+use tradedesk_core::sim::matching::Fees;
 
 /// Environment variables with the prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["TRADEDESK_CONFIG", "TRADEDESK_DAEMON_BIN"];
@@ -28,6 +36,8 @@ pub enum ConfigError {
     },
     #[error("config key `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
+    #[error("config key `{key}`: {message}")]
+    InvalidAt { key: String, message: String },
     #[error(transparent)]
     Path(#[from] paths::PathError),
 }
@@ -45,6 +55,7 @@ pub struct RawConfig {
     pub log: RawLog,
     pub rpc: RawRpc,
     pub streams: RawStreams,
+    pub sim: RawSim,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +84,67 @@ pub struct RawRpc {
 pub struct RawStreams {
     pub buffer: usize,
     pub heartbeat_ms: u64,
+}
+
+/// The built-in simulated exchange `sim` and its paper account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSim {
+    pub seed: u64,
+    pub tick_ms: u64,
+    pub book_levels: usize,
+    pub jump_probability: f64,
+    pub maker_fee: String,
+    pub taker_fee: String,
+    pub buy_stop_buffer_pct: String,
+    pub initial_balances: BTreeMap<String, String>,
+    pub symbols: Vec<RawSimSymbol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimSymbol {
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub tick_size: String,
+    pub lot_size: String,
+    pub min_qty: String,
+    pub min_notional: String,
+    pub start_price: String,
+    pub volatility: f64,
+    pub trade_notional: f64,
+}
+
+impl Default for RawSim {
+    fn default() -> Self {
+        let symbols = sim::market::default_symbols()
+            .into_iter()
+            .map(|s| RawSimSymbol {
+                symbol: s.instrument.symbol.to_string(),
+                base: s.instrument.base,
+                quote: s.instrument.quote,
+                tick_size: s.instrument.tick_size.to_string(),
+                lot_size: s.instrument.lot_size.to_string(),
+                min_qty: s.instrument.min_qty.to_string(),
+                min_notional: s.instrument.min_notional.to_string(),
+                start_price: s.start_price.to_string(),
+                volatility: s.volatility,
+                trade_notional: s.trade_notional,
+            })
+            .collect();
+        RawSim {
+            seed: 42,
+            tick_ms: 250,
+            book_levels: 20,
+            jump_probability: 0.0005,
+            maker_fee: "0.001".into(),
+            taker_fee: "0.001".into(),
+            buy_stop_buffer_pct: "5".into(),
+            initial_balances: BTreeMap::from([("USDT".to_owned(), "10000".to_owned())]),
+            symbols,
+        }
+    }
 }
 
 impl Default for RawLog {
@@ -116,6 +188,7 @@ pub struct Config {
     pub log: LogConfig,
     pub rpc: RpcConfig,
     pub streams: StreamsConfig,
+    pub sim: SimConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +207,15 @@ pub struct RpcConfig {
     pub frame_timeout: Duration,
     pub shutdown_grace: Duration,
     pub outbound_queue: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub spec: SimSpec,
+    pub fees: Fees,
+    /// Extra headroom locked for buy stops, which fill at an unknown price.
+    pub buy_stop_buffer: Decimal,
+    pub initial_balances: Vec<(String, Qty)>,
 }
 
 #[derive(Debug, Clone)]
@@ -385,8 +467,165 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 3_600_000,
             )?),
         },
+        sim: validate_sim(&raw.sim)?,
         data_dir,
         socket,
+    })
+}
+
+fn decimal_at(
+    key: String,
+    text: &str,
+    min_exclusive: Option<Decimal>,
+) -> Result<Decimal, ConfigError> {
+    let d = parse_decimal(text).map_err(|e| ConfigError::InvalidAt {
+        key: key.clone(),
+        message: e.to_string(),
+    })?;
+    if d.is_sign_negative() || min_exclusive.is_some_and(|m| d <= m) {
+        let bound = if min_exclusive.is_some() {
+            "greater than zero"
+        } else {
+            "zero or more"
+        };
+        return Err(ConfigError::InvalidAt {
+            key,
+            message: format!("{text} must be {bound}"),
+        });
+    }
+    Ok(d)
+}
+
+fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
+    let fee = |key: &'static str, text: &str| {
+        let d = decimal_at(key.to_owned(), text, None)?;
+        if d >= Decimal::ONE {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("{text} must be below 1 (0.001 is 0.1 %)"),
+            });
+        }
+        Ok(d)
+    };
+    let fees = Fees {
+        maker: fee("sim.maker_fee", &raw.maker_fee)?,
+        taker: fee("sim.taker_fee", &raw.taker_fee)?,
+    };
+    let buy_stop_buffer = decimal_at(
+        "sim.buy_stop_buffer_pct".into(),
+        &raw.buy_stop_buffer_pct,
+        None,
+    )? / Decimal::ONE_HUNDRED;
+    in_range("sim.tick_ms", raw.tick_ms, 10, 60_000)?;
+    in_range("sim.book_levels", raw.book_levels, 1, 100)?;
+    if !(0.0..=0.1).contains(&raw.jump_probability) {
+        return Err(ConfigError::Invalid {
+            key: "sim.jump_probability",
+            message: format!("{} is outside 0..=0.1", raw.jump_probability),
+        });
+    }
+    if raw.symbols.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "sim.symbols",
+            message: "at least one symbol is needed".into(),
+        });
+    }
+    let mut symbols = Vec::with_capacity(raw.symbols.len());
+    for (i, s) in raw.symbols.iter().enumerate() {
+        let key = |field: &str| format!("sim.symbols[{i}].{field}");
+        let positive = |field: &str, text: &str| decimal_at(key(field), text, Some(Decimal::ZERO));
+        let symbol = s
+            .symbol
+            .parse()
+            .map_err(
+                |e: tradedesk_core::instrument::InvalidSymbol| ConfigError::InvalidAt {
+                    key: key("symbol"),
+                    message: e.to_string(),
+                },
+            )?;
+        if symbols
+            .iter()
+            .any(|x: &SymbolSpec| x.instrument.symbol == symbol)
+        {
+            return Err(ConfigError::InvalidAt {
+                key: key("symbol"),
+                message: format!("{symbol} is listed twice"),
+            });
+        }
+        for (field, asset) in [("base", &s.base), ("quote", &s.quote)] {
+            if asset.is_empty()
+                || !asset
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            {
+                return Err(ConfigError::InvalidAt {
+                    key: key(field),
+                    message: format!("`{asset}` is not an asset name"),
+                });
+            }
+        }
+        if !(s.volatility > 0.0 && s.volatility <= 10.0) {
+            return Err(ConfigError::InvalidAt {
+                key: key("volatility"),
+                message: format!("{} is outside (0, 10]", s.volatility),
+            });
+        }
+        if !(s.trade_notional > 0.0 && s.trade_notional.is_finite()) {
+            return Err(ConfigError::InvalidAt {
+                key: key("trade_notional"),
+                message: "must be greater than zero".into(),
+            });
+        }
+        let instrument = Instrument {
+            symbol,
+            base: s.base.clone(),
+            quote: s.quote.clone(),
+            tick_size: tradedesk_core::money::Price::new(positive("tick_size", &s.tick_size)?),
+            lot_size: Qty::new(positive("lot_size", &s.lot_size)?),
+            min_qty: Qty::new(positive("min_qty", &s.min_qty)?),
+            min_notional: tradedesk_core::money::Notional::new(decimal_at(
+                key("min_notional"),
+                &s.min_notional,
+                None,
+            )?),
+        };
+        let start = tradedesk_core::money::Price::new(positive("start_price", &s.start_price)?);
+        let start_price =
+            instrument
+                .check_price("start_price", start)
+                .map_err(|e| ConfigError::InvalidAt {
+                    key: key("start_price"),
+                    message: e.to_string(),
+                })?;
+        symbols.push(SymbolSpec {
+            instrument,
+            start_price,
+            volatility: s.volatility,
+            trade_notional: s.trade_notional,
+        });
+    }
+    let mut initial_balances = Vec::new();
+    for (asset, amount) in &raw.initial_balances {
+        initial_balances.push((
+            asset.clone(),
+            Qty::new(decimal_at(
+                format!("sim.initial_balances.{asset}"),
+                amount,
+                None,
+            )?),
+        ));
+    }
+    Ok(SimConfig {
+        spec: SimSpec {
+            seed: raw.seed,
+            tick_ms: raw.tick_ms,
+            book_levels: raw.book_levels,
+            jump_probability: raw.jump_probability,
+            symbols,
+        },
+        fees,
+        buy_stop_buffer,
+        initial_balances,
     })
 }
 
@@ -510,6 +749,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("rpc.max_batch"), "{err}");
+    }
+
+    #[test]
+    fn sim_settings_are_checked_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_with(dir.path(), Some("[sim]\nmaker_fee = \"1.5\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sim.maker_fee"), "{err}");
+        let err = load_with(dir.path(), Some("[sim]\ntaker_fee = \"NaN\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sim.taker_fee") && err.contains("NaN"),
+            "{err}"
+        );
+        let bad_symbol = "[[sim.symbols]]\nsymbol = \"btc\"\nbase = \"BTC\"\nquote = \"USDT\"\ntick_size = \"0.01\"\nlot_size = \"0.001\"\nmin_qty = \"0.001\"\nmin_notional = \"5\"\nstart_price = \"100\"\nvolatility = 0.5\ntrade_notional = 100.0\n";
+        let err = load_with(dir.path(), Some(bad_symbol), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sim.symbols[0].symbol"), "{err}");
+        let off_tick = bad_symbol
+            .replace("\"btc\"", "\"XYZUSDT\"")
+            .replace("\"100\"", "\"100.001\"");
+        let err = load_with(dir.path(), Some(&off_tick), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sim.symbols[0].start_price"), "{err}");
+        let c = load_with(dir.path(), None, &[]).unwrap();
+        assert_eq!(c.sim.spec.symbols.len(), 3);
+        assert_eq!(
+            c.sim.initial_balances,
+            [("USDT".to_owned(), "10000".parse().unwrap())]
+        );
     }
 
     #[test]

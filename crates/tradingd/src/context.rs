@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 use tradedesk_core::store::{RunRecord, Store};
 
 use crate::config::Config;
+use tradedesk_core::api::orders::OrderUpdates;
+use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
+
+use crate::services::exchange::{Changes, Exchange, State};
 use crate::services::sessions::Sessions;
 use crate::services::stream_hub::StreamHub;
 
@@ -22,10 +26,17 @@ pub struct Ctx {
     pub sessions: Sessions,
     /// Cancelled once, when the daemon begins to shut down.
     pub shutdown: CancellationToken,
+    pub exchange: Exchange,
 }
 
 impl Ctx {
-    pub fn new(config: Config, store: Store, run: RunRecord, started_at: DateTime<Utc>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        run: RunRecord,
+        started_at: DateTime<Utc>,
+        exchange: Exchange,
+    ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
         Ctx {
             config,
@@ -36,6 +47,7 @@ impl Ctx {
             hub,
             sessions: Sessions::default(),
             shutdown: CancellationToken::new(),
+            exchange,
         }
     }
 
@@ -50,10 +62,28 @@ impl Ctx {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the store out for the final close.
-    pub fn into_store(self) -> Store {
-        self.store
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The current time, as core takes it.
+    pub fn now(&self) -> tradedesk_core::time::Timestamp {
+        tradedesk_core::time::Timestamp::from_datetime(Utc::now())
+    }
+
+    /// Runs blocking work (the exchange lock, SQLite writes) without
+    /// stalling the runtime's other tasks.
+    pub fn blocking<T>(&self, f: impl FnOnce(&Ctx) -> T) -> T {
+        tokio::task::block_in_place(|| f(self))
+    }
+
+    /// Publishes what an exchange operation changed.
+    pub fn publish(&self, state: &State, changes: &Changes) {
+        for o in changes.orders.values() {
+            self.hub.publish::<OrderUpdates>(o);
+        }
+        for (_, e) in &changes.fills {
+            self.hub.publish::<TradeExecutions>(e);
+        }
+        for (acc, symbol) in &changes.positions {
+            self.hub
+                .publish::<PositionUpdates>(&state.position_view(*acc, symbol));
+        }
     }
 }

@@ -32,6 +32,7 @@ use crate::context::Ctx;
 use crate::server::dispatch::Dispatcher;
 use crate::server::rpc::Rpc;
 use crate::server::unix::{BoundSocket, SocketError};
+use crate::services::exchange::Exchange;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -84,6 +85,12 @@ impl Daemon {
         if run.previous == tradedesk_core::api::system::PreviousShutdown::Unclean {
             tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
         }
+        let exchange = Exchange::open(
+            config.sim.clone(),
+            &mut store,
+            tradedesk_core::time::Timestamp::from_datetime(started_at),
+            run.run_number,
+        )?;
         let socket = BoundSocket::bind(&config.socket)?;
         tracing::info!(
             socket = %config.socket.display(),
@@ -91,7 +98,7 @@ impl Daemon {
             run = run.run_number,
             "tradingd ready"
         );
-        let ctx = Arc::new(Ctx::new(config, store, run, started_at));
+        let ctx = Arc::new(Ctx::new(config, store, run, started_at, exchange));
         Ok(Daemon {
             ctx,
             socket,
@@ -117,6 +124,8 @@ impl Daemon {
         let shutdown = self.ctx.shutdown.clone();
         let tracker = TaskTracker::new();
         tracker.spawn(heartbeat(Arc::clone(&self.ctx)));
+        let market = Arc::clone(&self.ctx);
+        tracker.spawn_blocking(move || services::market_loop::run(&market));
         let rpc = Arc::new(Rpc {
             dispatcher: Dispatcher::new(),
             ctx: Arc::clone(&self.ctx),

@@ -7,6 +7,19 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::accounts::{AccountsBalances, AccountsList};
+use super::market::{
+    KlinesTopic, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker, MarketTickers,
+    MarketTrades, OrderbookTopic, TickersTopic,
+};
+use super::orders::{
+    OrderUpdates, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList, OrdersPlace,
+    OrdersPlaceBracket, OrdersPlaceOco,
+};
+use super::positions::{
+    PositionUpdates, PositionsClose, PositionsGet, PositionsList, TradeExecutions, TradesList,
+    TradesStats,
+};
 use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
 use super::system::{
     Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion,
@@ -81,9 +94,35 @@ catalogue! {
         SystemShutdown,
         StreamsSubscribe,
         StreamsUnsubscribe,
+        MarketSymbols,
+        MarketTicker,
+        MarketTickers,
+        MarketKlines,
+        MarketOrderbook,
+        MarketTrades,
+        AccountsList,
+        AccountsBalances,
+        OrdersPlace,
+        OrdersPlaceOco,
+        OrdersPlaceBracket,
+        OrdersCancel,
+        OrdersCancelAll,
+        OrdersGet,
+        OrdersList,
+        PositionsList,
+        PositionsGet,
+        PositionsClose,
+        TradesList,
+        TradesStats,
     ],
     topics: [
         Heartbeat,
+        TickersTopic,
+        KlinesTopic,
+        OrderbookTopic,
+        OrderUpdates,
+        PositionUpdates,
+        TradeExecutions,
     ]
 }
 

@@ -88,6 +88,8 @@ error_codes! {
     Overloaded = -32014, "overloaded", 503;
     /// The daemon is shutting down and accepts no new work.
     ShuttingDown = -32015, "shutting_down", 503;
+    /// The account's free balance does not cover the order.
+    InsufficientFunds = -32016, "insufficient_funds", 422;
 }
 
 /// One row of the error table, as published by `system.methods`.

@@ -119,8 +119,9 @@ pub enum ExecEvent {
     },
 }
 
+/// How an order is tied to others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
+pub enum Link {
     None,
     Oco(OrderId),
     Entry {
@@ -215,6 +216,34 @@ impl MatchingEngine {
 
     pub fn live_count(&self) -> usize {
         self.live.len()
+    }
+
+    /// Puts back an order that was live before a restart, as it was.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        &mut self,
+        order: SimOrder,
+        open: Qty,
+        filled: Qty,
+        triggered: bool,
+        pending: bool,
+        link: Link,
+        last: Price,
+    ) {
+        let best = (order.order_type == OrderType::TrailingStop).then_some(last);
+        self.live.insert(
+            order.id,
+            Live {
+                order,
+                open,
+                filled,
+                triggered,
+                best,
+                pending,
+                link,
+                spent: Notional::ZERO,
+            },
+        );
     }
 
     /// Submits one order; `last` is the last trade price of its symbol.

@@ -232,6 +232,22 @@ pub fn update_order(conn: &Connection, o: &OrderRecord) -> Result<(), StoreError
     Ok(())
 }
 
+/// Ties an order to its OCO sibling and its bracket parent.
+pub fn set_order_links(
+    conn: &Connection,
+    id: u64,
+    oco_id: Option<u64>,
+    parent_id: Option<u64>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE orders SET oco_id = ?2, parent_id = ?3 WHERE id = ?1")?
+        .execute(params![
+            id as i64,
+            oco_id.map(|v| v as i64),
+            parent_id.map(|v| v as i64)
+        ])?;
+    Ok(())
+}
+
 fn query_orders(
     conn: &Connection,
     filter: &str,
@@ -349,6 +365,56 @@ pub fn list_fills(
         });
     }
     Ok(out)
+}
+
+/// Totals over our fills in a range, computed exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FillTotals {
+    pub count: u64,
+    pub volume: Notional,
+    pub fees: Notional,
+    pub realized: Notional,
+    pub wins: u64,
+    pub losses: u64,
+}
+
+pub fn fill_totals(
+    conn: &Connection,
+    symbol: Option<&Symbol>,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<FillTotals, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT qty, price, fee, realized_pnl FROM fills
+         WHERE (?1 IS NULL OR symbol = ?1) AND time_ms >= ?2 AND time_ms < ?3",
+    )?;
+    let mut rows = stmt.query(params![
+        symbol.map(Symbol::as_str),
+        start.map_or(i64::MIN, Timestamp::millis),
+        end.map_or(i64::MAX, Timestamp::millis)
+    ])?;
+    let mut t = FillTotals::default();
+    let overflow = || StoreError::Corrupt("fill totals overflow".into());
+    while let Some(r) = rows.next()? {
+        let text = |i: usize| -> Result<String, StoreError> { Ok(r.get::<_, String>(i)?) };
+        let qty: Qty = dec("qty", &text(0)?)?;
+        let price: Price = dec("price", &text(1)?)?;
+        let fee: Notional = dec("fee", &text(2)?)?;
+        let pnl: Notional = dec("realized_pnl", &text(3)?)?;
+        t.count += 1;
+        t.volume = price
+            .checked_mul_qty(qty)
+            .and_then(|v| t.volume.checked_add(v))
+            .ok_or_else(overflow)?;
+        t.fees = t.fees.checked_add(fee).ok_or_else(overflow)?;
+        t.realized = t.realized.checked_add(pnl).ok_or_else(overflow)?;
+        if pnl.is_positive() {
+            t.wins += 1;
+        } else if pnl.is_negative() {
+            t.losses += 1;
+        }
+    }
+    Ok(t)
 }
 
 pub fn max_trade_id(conn: &Connection) -> Result<u64, StoreError> {

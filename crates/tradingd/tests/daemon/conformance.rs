@@ -14,6 +14,30 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
         "system.health" | "system.version" | "system.info" | "system.methods" => json!({}),
         "streams.subscribe" | "streams.unsubscribe" => json!({ "topics": ["system.heartbeat"] }),
+        "market.symbols" | "market.tickers" | "accounts.list" | "positions.list" => json!({}),
+        "market.ticker" | "positions.get" => json!({ "symbol": "BTCUSDT" }),
+        "market.klines" => json!({ "symbol": "BTCUSDT", "interval": "5m", "limit": 10 }),
+        "market.orderbook" => json!({ "symbol": "BTCUSDT", "depth": 5 }),
+        "market.trades" => json!({ "symbol": "BTCUSDT", "limit": 5 }),
+        "accounts.balances" => json!({ "account": "paper" }),
+        "orders.place" => {
+            json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": "1000", "client_order_id": "conf-1" })
+        }
+        "orders.place_oco" => {
+            json!({ "symbol": "ETHUSDT", "side": "buy", "qty": "0.01", "price": "1000", "stop_price": "9000" })
+        }
+        "orders.place_bracket" => {
+            json!({ "symbol": "SOLUSDT", "side": "buy", "type": "limit", "qty": "1", "price": "10", "take_profit": "20", "stop_loss": "5" })
+        }
+        // Runs after orders.place (catalogue order): the conformance order exists.
+        "orders.get" => json!({ "client_order_id": "conf-1" }),
+        "orders.cancel" => json!({ "client_order_id": "conf-1" }),
+        "orders.cancel_all" => json!({}),
+        "orders.list" => json!({ "limit": 10 }),
+        // A buy first, so that there is something to close.
+        "positions.close" => return None,
+        "trades.list" => json!({ "limit": 10 }),
+        "trades.stats" => json!({}),
         // Called last, separately: it stops the daemon.
         "system.shutdown" => return None,
         _ => panic!("no sample params for `{method}`: add one to the conformance test"),
@@ -57,7 +81,19 @@ fn every_method_answers_with_its_declared_type() {
         called: Vec::new(),
     };
     visit_methods::<Ctx, _>(&mut visitor);
-    let called = visitor.called;
+    let mut called = visitor.called;
+    // positions.close needs a position: buy, then close it.
+    client
+        .call_raw(
+            "orders.place",
+            &json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" }),
+        )
+        .expect("market buy");
+    let closed = client
+        .call_raw("positions.close", &json!({ "symbol": "BTCUSDT" }))
+        .expect("positions.close");
+    assert_eq!(closed["status"], "filled", "{closed}");
+    called.push("positions.close");
     let shutdown = client
         .call_raw("system.shutdown", &json!({}))
         .expect("shutdown answers");

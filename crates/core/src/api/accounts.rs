@@ -1,0 +1,53 @@
+//! `accounts.*`: accounts and their balances.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Empty;
+use super::method::method;
+use crate::money::Qty;
+use crate::time::Timestamp;
+
+method! {
+    /// Accounts and the venues they trade on.
+    AccountsList = "accounts.list", Get "/api/v1/accounts", Read, Empty => AccountList
+}
+method! {
+    /// Balances of an account (default: the paper account), free and locked by open orders.
+    AccountsBalances = "accounts.balances", Get "/api/v1/accounts/balances", Read, AccountParam => Balances
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountView {
+    pub name: String,
+    pub venue: String,
+    pub owner: String,
+    pub created: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountList {
+    pub accounts: Vec<AccountView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountParam {
+    /// Default: the paper account.
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceView {
+    pub asset: String,
+    pub free: Qty,
+    pub locked: Qty,
+    pub total: Qty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Balances {
+    pub account: String,
+    pub balances: Vec<BalanceView>,
+}

@@ -1,0 +1,60 @@
+//! Pagination shared by every list method: `limit` with a hard maximum and
+//! an opaque `cursor` taken from the previous page's `next_cursor`.
+
+use super::ApiError;
+
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+
+/// The page size asked for, checked against the maximum.
+pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(ApiError::invalid_params(
+            "invalid params: field `limit`: must be at least 1",
+        )),
+        Some(n) if n > MAX_LIMIT => Err(ApiError::invalid_params(format!(
+            "invalid params: field `limit`: {n} exceeds the maximum of {MAX_LIMIT}"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Cursors are the id to continue below, as a string.
+pub fn cursor(c: Option<&str>) -> Result<Option<u64>, ApiError> {
+    c.map(|s| {
+        s.parse::<u64>().map_err(|_| {
+            ApiError::invalid_params(format!(
+                "invalid params: field `cursor`: `{s}` is not a cursor from a previous page"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// The cursor for the page after `items`, when the page was full.
+pub fn next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> u64) -> Option<String> {
+    (items.len() == limit as usize)
+        .then(|| items.last().map(|t| id(t).to_string()))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_bounded() {
+        assert_eq!(limit(None).unwrap(), DEFAULT_LIMIT);
+        assert!(limit(Some(0)).unwrap_err().message.contains("`limit`"));
+        assert!(
+            limit(Some(MAX_LIMIT + 1))
+                .unwrap_err()
+                .message
+                .contains("maximum of 1000")
+        );
+        assert!(cursor(Some("x")).unwrap_err().message.contains("`cursor`"));
+        assert_eq!(next_cursor(&[5u64, 4], 2, |x| *x), Some("4".into()));
+        assert_eq!(next_cursor(&[5u64], 2, |x| *x), None);
+    }
+}

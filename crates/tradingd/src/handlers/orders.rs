@@ -1,0 +1,410 @@
+//! `orders.*`, `positions.*` and `trades.*` handlers: the order path.
+
+use tradedesk_core::api::orders::{
+    Bracket, BracketRequest, CancelAll, Cancelled, OcoRequest, OrderFilter, OrderPage, OrderPair,
+    OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList, OrdersPlace,
+    OrdersPlaceBracket, OrdersPlaceOco,
+};
+use tradedesk_core::api::positions::{
+    CloseParams, PositionList, PositionParam, PositionView, PositionsClose, PositionsGet,
+    PositionsList, StatsParams, TradeFilter, TradePage, TradeStats, TradesList, TradesStats,
+};
+use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
+use tradedesk_core::money::{Qty, Ratio};
+use tradedesk_core::order::{
+    OrderError, OrderRecord, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, ValidOrder,
+};
+use tradedesk_core::store::StoreError;
+use tradedesk_core::store::trading as db;
+
+use crate::context::Ctx;
+use crate::services::exchange::{State, market_order};
+
+fn order_error(e: &OrderError) -> ApiError {
+    let field = e.field();
+    ApiError::invalid_params(format!("invalid params: {e}"))
+        .with_data(serde_json::json!({ "field": field }))
+}
+
+fn store_error(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::internal("database error; see the daemon log")
+}
+
+fn validate(state: &State, req: &OrderRequest) -> Result<ValidOrder, ApiError> {
+    let idx = state.symbol_index(&req.symbol)?;
+    req.validate(&state.market.symbols[idx].instrument)
+        .map_err(|e| order_error(&e))
+}
+
+impl Handle<OrdersPlace> for Ctx {
+    async fn handle(&self, caller: &Caller, req: OrderRequest) -> Result<OrderRecord, ApiError> {
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(req.account.as_deref())?;
+            let valid = validate(&state, &req)?;
+            let (order, changes) =
+                state.place(&mut ctx.store(), account, &valid, &caller.user, ctx.now())?;
+            ctx.publish(&state, &changes);
+            Ok(order)
+        })
+    }
+}
+
+impl Handle<OrdersPlaceOco> for Ctx {
+    async fn handle(&self, caller: &Caller, p: OcoRequest) -> Result<OrderPair, ApiError> {
+        let limit = OrderRequest {
+            symbol: p.symbol.clone(),
+            side: p.side,
+            order_type: OrderType::Limit,
+            qty: p.qty,
+            price: Some(p.price),
+            stop_price: None,
+            trail: None,
+            time_in_force: Some(TimeInForce::Gtc),
+            client_order_id: p.client_order_id.clone(),
+            account: p.account.clone(),
+        };
+        let stop = OrderRequest {
+            order_type: if p.stop_limit_price.is_some() {
+                OrderType::StopLimit
+            } else {
+                OrderType::StopMarket
+            },
+            price: p.stop_limit_price,
+            stop_price: Some(p.stop_price),
+            ..limit.clone()
+        };
+        // A limit and a stop on the same side must sit on either side of the
+        // market, as the exit of a position would: checked by the engine
+        // (a stop that would trigger at once is rejected).
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(p.account.as_deref())?;
+            let (l, s) = (validate(&state, &limit)?, validate(&state, &stop)?);
+            let ([limit, stop], changes) =
+                state.place_oco(&mut ctx.store(), account, &l, &s, &caller.user, ctx.now())?;
+            ctx.publish(&state, &changes);
+            Ok(OrderPair { limit, stop })
+        })
+    }
+}
+
+impl Handle<OrdersPlaceBracket> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BracketRequest) -> Result<Bracket, ApiError> {
+        if !matches!(p.order_type, OrderType::Market | OrderType::Limit) {
+            return Err(ApiError::invalid_params(
+                "invalid params: field `type`: a bracket entry is `market` or `limit`",
+            )
+            .with_data(serde_json::json!({ "field": "type" })));
+        }
+        let (tp_ok, sl_ok) = match (p.side, p.price) {
+            (Side::Buy, Some(px)) => (p.take_profit > px, p.stop_loss < px),
+            (Side::Sell, Some(px)) => (p.take_profit < px, p.stop_loss > px),
+            (_, None) => (true, true),
+        };
+        if !tp_ok || !sl_ok {
+            let field = if tp_ok { "stop_loss" } else { "take_profit" };
+            return Err(ApiError::invalid_params(format!(
+                "invalid params: field `{field}`: must be on the {} side of the entry price",
+                if tp_ok == (p.side == Side::Buy) {
+                    "lower"
+                } else {
+                    "higher"
+                }
+            ))
+            .with_data(serde_json::json!({ "field": field })));
+        }
+        let entry = OrderRequest {
+            symbol: p.symbol.clone(),
+            side: p.side,
+            order_type: p.order_type,
+            qty: p.qty,
+            price: p.price,
+            stop_price: None,
+            trail: None,
+            time_in_force: Some(TimeInForce::Gtc),
+            client_order_id: p.client_order_id.clone(),
+            account: p.account.clone(),
+        };
+        let exit_side = p.side.opposite();
+        let tp = OrderRequest {
+            side: exit_side,
+            order_type: OrderType::Limit,
+            price: Some(p.take_profit),
+            ..entry.clone()
+        };
+        let sl = OrderRequest {
+            side: exit_side,
+            order_type: OrderType::StopMarket,
+            price: None,
+            stop_price: Some(p.stop_loss),
+            ..entry.clone()
+        };
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(p.account.as_deref())?;
+            let (e, t, s) = (
+                validate(&state, &entry)?,
+                validate(&state, &tp)?,
+                validate(&state, &sl)?,
+            );
+            let ([entry, take_profit, stop_loss], changes) = state.place_bracket(
+                &mut ctx.store(),
+                account,
+                [&e, &t, &s],
+                &caller.user,
+                ctx.now(),
+            )?;
+            ctx.publish(&state, &changes);
+            Ok(Bracket {
+                entry,
+                take_profit,
+                stop_loss,
+            })
+        })
+    }
+}
+
+/// Finds an order by exactly one of its ids.
+fn find(ctx: &Ctx, r: &OrderRef) -> Result<OrderRecord, ApiError> {
+    let store = ctx.store();
+    let found = match (r.id, r.client_order_id.as_deref()) {
+        (Some(id), None) => db::order_by_id(store.conn(), id)
+            .map_err(|e| store_error(&e))?
+            .ok_or_else(|| ApiError::not_found("order", id)),
+        (None, Some(cid)) => db::order_by_client_id(store.conn(), cid)
+            .map_err(|e| store_error(&e))?
+            .ok_or_else(|| ApiError::not_found("order with client_order_id", cid)),
+        _ => Err(ApiError::invalid_params(
+            "invalid params: give exactly one of `id` and `client_order_id`",
+        )),
+    }?;
+    Ok(found)
+}
+
+impl Handle<OrdersCancel> for Ctx {
+    async fn handle(&self, _: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let order = find(ctx, &r)?;
+            if !state.open.contains_key(&order.id) {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!(
+                        "order {} is {} and cannot be cancelled",
+                        order.id, order.status
+                    ),
+                )
+                .with_data(serde_json::json!({ "status": order.status })));
+            }
+            let changes = state.cancel(
+                &mut ctx.store(),
+                order.id,
+                "cancelled by the user",
+                ctx.now(),
+            )?;
+            ctx.publish(&state, &changes);
+            Ok(changes.orders.get(&order.id).cloned().unwrap_or(order))
+        })
+    }
+}
+
+impl Handle<OrdersCancelAll> for Ctx {
+    async fn handle(&self, _: &Caller, p: CancelAll) -> Result<Cancelled, ApiError> {
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            if let Some(s) = &p.symbol {
+                state.symbol_index(s)?;
+            }
+            let ids: Vec<u64> = state
+                .open
+                .values()
+                .filter(|o| p.symbol.as_ref().is_none_or(|s| &o.symbol == s))
+                .map(|o| o.id)
+                .collect();
+            let mut cancelled = Vec::new();
+            for id in ids {
+                // Cancelling an entry or an OCO leg may already have closed this one.
+                if !state.open.contains_key(&id) {
+                    continue;
+                }
+                let changes =
+                    state.cancel(&mut ctx.store(), id, "cancelled by cancel_all", ctx.now())?;
+                ctx.publish(&state, &changes);
+                cancelled.extend(
+                    changes
+                        .orders
+                        .values()
+                        .filter(|o| o.status == OrderStatus::Cancelled)
+                        .map(|o| o.id),
+                );
+            }
+            cancelled.sort_unstable();
+            cancelled.dedup();
+            Ok(Cancelled { cancelled })
+        })
+    }
+}
+
+impl Handle<OrdersGet> for Ctx {
+    async fn handle(&self, _: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
+        self.blocking(|ctx| find(ctx, &r))
+    }
+}
+
+impl Handle<OrdersList> for Ctx {
+    async fn handle(&self, _: &Caller, f: OrderFilter) -> Result<OrderPage, ApiError> {
+        let limit = paging::limit(f.limit)?;
+        let before = paging::cursor(f.cursor.as_deref())?;
+        let orders = if f.open == Some(true) {
+            if f.status.is_some_and(|s| s.is_terminal()) {
+                return Err(ApiError::invalid_params(
+                    "invalid params: field `status`: a terminal status contradicts `open: true`",
+                ));
+            }
+            let state = self.exchange.lock();
+            state
+                .open
+                .values()
+                .rev()
+                .filter(|o| f.symbol.as_ref().is_none_or(|s| &o.symbol == s))
+                .filter(|o| f.status.is_none_or(|s| o.status == s))
+                .filter(|o| before.is_none_or(|b| o.id < b))
+                .take(limit as usize)
+                .cloned()
+                .collect()
+        } else {
+            self.blocking(|ctx| {
+                db::list_orders(
+                    ctx.store().conn(),
+                    f.status,
+                    f.symbol.as_ref(),
+                    before,
+                    limit,
+                )
+            })
+            .map_err(|e| store_error(&e))?
+        };
+        let next_cursor = paging::next_cursor(&orders, limit, |o: &OrderRecord| o.id);
+        Ok(OrderPage {
+            orders,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<PositionsList> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<PositionList, ApiError> {
+        let state = self.exchange.lock();
+        let mut positions = Vec::new();
+        for (i, acc) in state.accounts.iter().enumerate() {
+            for (symbol, p) in &acc.positions {
+                if !p.qty.is_zero() {
+                    positions.push(state.position_view(i, symbol));
+                }
+            }
+        }
+        Ok(PositionList { positions })
+    }
+}
+
+impl Handle<PositionsGet> for Ctx {
+    async fn handle(&self, _: &Caller, p: PositionParam) -> Result<PositionView, ApiError> {
+        let state = self.exchange.lock();
+        let acc = state.account(p.account.as_deref())?;
+        state.symbol_index(&p.symbol)?;
+        Ok(state.position_view(acc, &p.symbol))
+    }
+}
+
+impl Handle<PositionsClose> for Ctx {
+    async fn handle(&self, caller: &Caller, p: CloseParams) -> Result<OrderRecord, ApiError> {
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(p.account.as_deref())?;
+            state.symbol_index(&p.symbol)?;
+            let held = state.accounts[account]
+                .positions
+                .get(&p.symbol)
+                .map_or(Qty::ZERO, |x| x.qty);
+            if held.is_zero() {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("no open position in {}", p.symbol),
+                ));
+            }
+            let qty = match p.qty {
+                None => held.abs(),
+                Some(q) if q > held.abs() => {
+                    return Err(ApiError::invalid_params(format!(
+                        "invalid params: field `qty`: {q} exceeds the position of {}",
+                        held.abs()
+                    ))
+                    .with_data(serde_json::json!({ "field": "qty" })));
+                }
+                Some(q) => q,
+            };
+            let side = if held.is_positive() {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let req = OrderRequest {
+                account: p.account.clone(),
+                ..market_order(p.symbol.clone(), side, qty)
+            };
+            let valid = validate(&state, &req)?;
+            let (order, changes) =
+                state.place(&mut ctx.store(), account, &valid, &caller.user, ctx.now())?;
+            ctx.publish(&state, &changes);
+            Ok(order)
+        })
+    }
+}
+
+impl Handle<TradesList> for Ctx {
+    async fn handle(&self, _: &Caller, f: TradeFilter) -> Result<TradePage, ApiError> {
+        let limit = paging::limit(f.limit)?;
+        let before = paging::cursor(f.cursor.as_deref())?;
+        let trades = self
+            .blocking(|ctx| {
+                db::list_fills(
+                    ctx.store().conn(),
+                    f.symbol.as_ref(),
+                    f.start,
+                    f.end,
+                    before,
+                    limit,
+                )
+            })
+            .map_err(|e| store_error(&e))?;
+        let next_cursor = paging::next_cursor(&trades, limit, |t| t.trade_id);
+        Ok(TradePage {
+            trades,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<TradesStats> for Ctx {
+    async fn handle(&self, _: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
+        let t = self
+            .blocking(|ctx| db::fill_totals(ctx.store().conn(), p.symbol.as_ref(), p.start, p.end))
+            .map_err(|e| store_error(&e))?;
+        let closing = t.wins + t.losses;
+        let win_rate = (closing > 0).then(|| {
+            let r = rust_decimal::Decimal::from(t.wins) / rust_decimal::Decimal::from(closing);
+            Ratio::new(r.round_dp(6).normalize())
+        });
+        Ok(TradeStats {
+            count: t.count,
+            volume: t.volume,
+            fees: t.fees,
+            realized_pnl: t.realized,
+            wins: t.wins,
+            losses: t.losses,
+            win_rate,
+        })
+    }
+}

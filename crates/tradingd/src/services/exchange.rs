@@ -1,0 +1,789 @@
+//! The execution service and the built-in `sim` venue: the synthetic
+//! market, the matching engine, the accounts' ledgers and positions, and
+//! the open orders, kept consistent with the database.
+//!
+//! Invariants: an order is written to the database (status `new`, funds
+//! locked) before the engine sees it; everything one engine call changes is
+//! written in one transaction; the exchange lock is held across that
+//! write, so the database sees changes in the order they happened. On
+//! start, open orders come back from the database into the engine before
+//! the market moves (orders still `new` never reached the venue and are
+//! rejected, their funds released).
+
+mod booking;
+mod market_data;
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use rust_decimal::Decimal;
+use tradedesk_core::api::{ApiError, ErrorCode};
+use tradedesk_core::instrument::{Instrument, Symbol};
+use tradedesk_core::ledger::{Ledger, LedgerError, Position};
+use tradedesk_core::market::OrderBook;
+use tradedesk_core::money::{Notional, Price, Qty};
+use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, TimeInForce, ValidOrder};
+use tradedesk_core::sim::market::SimMarket;
+use tradedesk_core::sim::matching::{ExecEvent, Link, MatchingEngine, SimOrder, taker_cost};
+use tradedesk_core::store::trading as db;
+use tradedesk_core::store::{Store, StoreError};
+use tradedesk_core::time::Timestamp;
+
+pub use booking::Changes;
+pub use market_data::SymbolData;
+
+use crate::config::SimConfig;
+
+pub const PAPER_ACCOUNT: &str = "paper";
+pub const VENUE: &str = "sim";
+
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub venue: String,
+    pub owner: String,
+    pub created: Timestamp,
+    pub ledger: Ledger,
+    pub positions: BTreeMap<Symbol, Position>,
+}
+
+pub struct State {
+    pub market: SimMarket,
+    pub engine: MatchingEngine,
+    pub accounts: Vec<Account>,
+    /// Every order that is not terminal, by id.
+    pub open: BTreeMap<u64, OrderRecord>,
+    pub data: Vec<SymbolData>,
+    cfg: SimConfig,
+    next_client_seq: u64,
+    /// Set when the books could not be kept consistent; new orders are
+    /// refused until the daemon restarts.
+    pub degraded: Option<String>,
+}
+
+pub struct Exchange {
+    state: Mutex<State>,
+}
+
+/// An order about to be placed: validated, with its account and funds.
+struct Prepared {
+    account: usize,
+    record: OrderRecord,
+    sim: SimOrder,
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::internal("database error; see the daemon log")
+}
+
+fn funds_err(e: &LedgerError) -> ApiError {
+    match e {
+        LedgerError::Insufficient { .. } => {
+            ApiError::new(ErrorCode::InsufficientFunds, e.to_string())
+        }
+        _ => ApiError::internal(e.to_string()),
+    }
+}
+
+impl Exchange {
+    /// Loads (or creates) the accounts, restores open orders into the
+    /// engine, and starts the market where it left off.
+    pub fn open(
+        cfg: SimConfig,
+        store: &mut Store,
+        now: Timestamp,
+        run_number: u64,
+    ) -> Result<Exchange, StoreError> {
+        let mut spec = cfg.spec.clone();
+        // A restart continues from the last recorded prices, with a fresh
+        // but reproducible path.
+        spec.seed = spec.seed ^ run_number.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut recent_bars = Vec::new();
+        for s in &mut spec.symbols {
+            let bars = db::klines(
+                store.conn(),
+                &s.instrument.symbol,
+                Timestamp(now.millis() - 86_400_000),
+                Timestamp(i64::MAX),
+                1440,
+            )?;
+            if let Some(last) = bars.last() {
+                s.start_price = last.close;
+            }
+            recent_bars.push(bars);
+        }
+        let market = SimMarket::new(spec);
+        let data = market
+            .symbols
+            .iter()
+            .zip(recent_bars)
+            .map(|(s, bars)| SymbolData::new(s.last, bars))
+            .collect();
+        let first_trade_id = db::max_trade_id(store.conn())? + 1;
+        let engine = MatchingEngine::new(cfg.fees, first_trade_id);
+        let mut state = State {
+            market,
+            engine,
+            accounts: Vec::new(),
+            open: BTreeMap::new(),
+            data,
+            cfg,
+            next_client_seq: 0,
+            degraded: None,
+        };
+        state.load_accounts(store, now)?;
+        state.restore_orders(store, now)?;
+        Ok(Exchange {
+            state: Mutex::new(state),
+        })
+    }
+
+    /// The state, for reads and for the operations below. A panic while it
+    /// was held leaves the in-memory books possibly ahead of the database,
+    /// so later writes refuse (see `degraded`).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| {
+            let mut g = poisoned.into_inner();
+            g.degraded
+                .get_or_insert_with(|| "a panic interrupted the exchange".into());
+            g
+        })
+    }
+}
+
+impl State {
+    fn load_accounts(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
+        let mut accounts = db::accounts(store.conn())?;
+        if !accounts.iter().any(|a| a.name == PAPER_ACCOUNT) {
+            let balances = self.cfg.initial_balances.clone();
+            let acc = store.write(|tx| -> Result<_, StoreError> {
+                let acc = db::create_account(tx, PAPER_ACCOUNT, VENUE, "admin", now)?;
+                let mut l = Ledger::default();
+                for (asset, amount) in &balances {
+                    l.deposit(asset, *amount)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                }
+                db::save_ledger(tx, acc.id, &l)?;
+                Ok(acc)
+            })?;
+            tracing::info!(account = PAPER_ACCOUNT, "created the paper account");
+            accounts.push(acc);
+        }
+        for a in accounts {
+            let ledger = db::load_ledger(store.conn(), a.id)?;
+            let positions = db::load_positions(store.conn(), a.id)?;
+            self.accounts.push(Account {
+                id: a.id,
+                name: a.name,
+                venue: a.venue,
+                owner: a.owner,
+                created: a.created,
+                ledger,
+                positions,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reconciles the database's open orders with the (fresh) engine.
+    fn restore_orders(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
+        let open = db::open_orders(store.conn())?;
+        let mut changes = Changes::default();
+        for o in &open {
+            self.open.insert(o.id, o.clone());
+        }
+        for o in open {
+            if o.status == OrderStatus::New {
+                tracing::warn!(
+                    order = o.id,
+                    "order never reached the venue before the daemon stopped; rejecting it"
+                );
+                self.open.get_mut(&o.id).map(|r| {
+                    r.reason = Some("the daemon stopped before the order reached the venue".into())
+                });
+                self.book_events(
+                    vec![ExecEvent::Rejected {
+                        id: o.id,
+                        reason: "the daemon stopped before the order reached the venue".into(),
+                    }],
+                    now,
+                    &mut changes,
+                );
+                continue;
+            }
+            let Some(idx) = self.market.index_of(o.symbol.as_str()) else {
+                tracing::warn!(order = o.id, symbol = %o.symbol, "symbol no longer on the venue; cancelling");
+                self.book_events(
+                    vec![ExecEvent::Cancelled {
+                        id: o.id,
+                        reason: "symbol no longer listed".into(),
+                    }],
+                    now,
+                    &mut changes,
+                );
+                continue;
+            };
+            let link =
+                if let Some(parent) = o.parent_id.filter(|_| o.status == OrderStatus::Pending) {
+                    Link::Exit { entry: parent }
+                } else if let Some(sib) = o.oco_id {
+                    Link::Oco(sib)
+                } else {
+                    let mut exits: Vec<u64> = self
+                        .open
+                        .values()
+                        .filter(|c| c.parent_id == Some(o.id))
+                        .map(|c| c.id)
+                        .collect();
+                    exits.sort_unstable();
+                    match exits[..] {
+                        [take_profit, stop_loss] => Link::Entry {
+                            take_profit,
+                            stop_loss,
+                        },
+                        _ => Link::None,
+                    }
+                };
+            let sim = self.sim_order(&o, idx);
+            let last = self.market.symbols[idx].last;
+            self.engine.restore(
+                sim,
+                o.open_qty(),
+                o.filled,
+                o.triggered,
+                o.status == OrderStatus::Pending,
+                link,
+                last,
+            );
+        }
+        if !changes.is_empty() {
+            self.persist(store, &changes)?;
+        }
+        tracing::info!(
+            open_orders = self.open.len(),
+            "open orders restored into the engine"
+        );
+        Ok(())
+    }
+
+    fn sim_order(&self, o: &OrderRecord, symbol: usize) -> SimOrder {
+        let lot = self.market.symbols[symbol].instrument.lot_size;
+        SimOrder {
+            id: o.id,
+            symbol,
+            side: o.side,
+            order_type: o.order_type,
+            qty: o.qty,
+            price: o.price,
+            stop_price: o.stop_price,
+            trail: o.trail,
+            time_in_force: o.time_in_force,
+            budget: (o.side == Side::Buy && o.reserved.is_positive())
+                .then(|| Notional::new(o.reserved.get())),
+            lot,
+        }
+    }
+
+    pub fn account_index(&self, name: &str) -> Option<usize> {
+        self.accounts.iter().position(|a| a.name == name)
+    }
+
+    pub fn account(&self, name: Option<&str>) -> Result<usize, ApiError> {
+        let name = name.unwrap_or(PAPER_ACCOUNT);
+        self.account_index(name).ok_or_else(|| {
+            ApiError::not_found("account", name)
+                .with_data(serde_json::json!({ "field": "account" }))
+        })
+    }
+
+    pub fn instrument(&self, symbol: &Symbol) -> Option<&Instrument> {
+        self.market
+            .symbols
+            .iter()
+            .map(|s| &s.instrument)
+            .find(|i| &i.symbol == symbol)
+    }
+
+    pub fn symbol_index(&self, symbol: &Symbol) -> Result<usize, ApiError> {
+        self.market.index_of(symbol.as_str()).ok_or_else(|| {
+            let known: Vec<String> = self
+                .market
+                .symbols
+                .iter()
+                .map(|s| s.instrument.symbol.to_string())
+                .collect();
+            ApiError::invalid_params(format!(
+                "invalid params: field `symbol`: unknown symbol `{symbol}` (on sim: {})",
+                known.join(", ")
+            ))
+            .with_data(serde_json::json!({ "field": "symbol" }))
+        })
+    }
+
+    /// What an order must lock: base for a sell; quote for a buy, enough
+    /// for its worst fill plus the taker fee.
+    fn reservation_for(&self, o: &OrderRecord) -> Result<(String, Qty), ApiError> {
+        let idx = self.symbol_index(&o.symbol)?;
+        let s = &self.market.symbols[idx];
+        let inst = &s.instrument;
+        if o.side == Side::Sell {
+            return Ok((inst.base.clone(), o.qty));
+        }
+        let fee = Decimal::ONE + self.cfg.fees.taker;
+        let buffered = Decimal::ONE + self.cfg.buy_stop_buffer;
+        let overflow = || {
+            ApiError::invalid_params("invalid params: field `qty`: the order's value is too large")
+        };
+        let per_unit = |p: Price, buffer: Decimal| {
+            p.get().checked_mul(buffer).and_then(|x| x.checked_mul(fee))
+        };
+        let amount = match o.order_type {
+            OrderType::Market => {
+                let (cost, _) = taker_cost(&s.book, Side::Buy, o.qty, None);
+                cost.get().checked_mul(fee)
+            }
+            OrderType::Limit | OrderType::StopLimit => o
+                .price
+                .and_then(|p| per_unit(p, Decimal::ONE))
+                .and_then(|u| u.checked_mul(o.qty.get())),
+            OrderType::StopMarket | OrderType::TakeProfit => o
+                .stop_price
+                .and_then(|p| per_unit(p, buffered))
+                .and_then(|u| u.checked_mul(o.qty.get())),
+            OrderType::TrailingStop => o
+                .trail
+                .and_then(|t| t.stop_from(Side::Buy, s.last))
+                .and_then(|p| per_unit(p, buffered))
+                .and_then(|u| u.checked_mul(o.qty.get())),
+        }
+        .ok_or_else(overflow)?;
+        Ok((inst.quote.clone(), Qty::new(amount.normalize())))
+    }
+
+    fn client_order_id(&mut self, given: Option<&str>, suffix: &str, now: Timestamp) -> String {
+        match given {
+            Some(id) if suffix.is_empty() => id.to_owned(),
+            Some(id) => format!("{id}-{suffix}"),
+            None => {
+                self.next_client_seq += 1;
+                let base = format!("td-{:x}-{}", now.millis(), self.next_client_seq);
+                if suffix.is_empty() {
+                    base
+                } else {
+                    format!("{base}-{suffix}")
+                }
+            }
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        account: usize,
+        v: &ValidOrder,
+        client_order_id: String,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<Prepared, ApiError> {
+        let idx = self.symbol_index(&v.symbol)?;
+        let record = OrderRecord {
+            id: 0,
+            account: self.accounts[account].name.clone(),
+            client_order_id,
+            symbol: v.symbol.clone(),
+            side: v.side,
+            order_type: v.order_type,
+            qty: v.qty,
+            price: v.price,
+            stop_price: v.stop_price,
+            trail: v.trail,
+            time_in_force: v.time_in_force,
+            status: OrderStatus::New,
+            filled: Qty::ZERO,
+            filled_notional: Notional::ZERO,
+            avg_price: None,
+            fees: Notional::ZERO,
+            reserved: Qty::ZERO,
+            reserved_asset: String::new(),
+            triggered: false,
+            parent_id: None,
+            oco_id: None,
+            reason: None,
+            owner: owner.to_owned(),
+            created: now,
+            updated: now,
+        };
+        let sim = self.sim_order(&record, idx);
+        Ok(Prepared {
+            account,
+            record,
+            sim,
+        })
+    }
+
+    /// Checks that the client order ids are free; an existing one is a
+    /// duplicate error carrying the existing order.
+    fn check_duplicates(store: &Store, ids: &[&str]) -> Result<(), ApiError> {
+        for id in ids {
+            if let Some(existing) = db::order_by_client_id(store.conn(), id).map_err(store_err)? {
+                return Err(ApiError::new(
+                    ErrorCode::DuplicateClientId,
+                    format!(
+                        "an order with client_order_id `{id}` exists (id {})",
+                        existing.id
+                    ),
+                )
+                .with_data(serde_json::to_value(&existing).unwrap_or_default()));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_healthy(&self) -> Result<(), ApiError> {
+        match &self.degraded {
+            Some(why) => Err(ApiError::new(
+                ErrorCode::VenueUnavailable,
+                format!("trading is suspended until the daemon restarts: {why}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Locks funds for a group of orders (the first holds them) and writes
+    /// them as `new`: the durable record that exists before the venue
+    /// sees anything. Returns the assigned ids.
+    fn write_new(
+        &mut self,
+        store: &mut Store,
+        group: &mut [Prepared],
+        reserve: Option<(String, Qty)>,
+    ) -> Result<(), ApiError> {
+        let account = group[0].account;
+        let mut ledger = self.accounts[account].ledger.clone();
+        if let Some((asset, amount)) = &reserve {
+            ledger.lock(asset, *amount).map_err(|e| funds_err(&e))?;
+            group[0].record.reserved = *amount;
+            group[0].record.reserved_asset.clone_from(asset);
+            if group[0].record.side == Side::Buy {
+                group[0].sim.budget = Some(Notional::new(amount.get()));
+            }
+        }
+        let acc_id = self.accounts[account].id;
+        store
+            .write(|tx| -> Result<(), StoreError> {
+                let mut ids = Vec::new();
+                for p in group.iter_mut() {
+                    p.record.id = db::insert_order(tx, acc_id, &p.record)?;
+                    p.sim.id = p.record.id;
+                    ids.push(p.record.id);
+                }
+                // Links are known once every id is.
+                if let [a, b, ..] = ids[..] {
+                    if group.len() == 2 {
+                        group[0].record.oco_id = Some(b);
+                        group[1].record.oco_id = Some(a);
+                    } else {
+                        for p in group.iter_mut().skip(1) {
+                            p.record.parent_id = Some(a);
+                        }
+                    }
+                    for p in group.iter() {
+                        db::set_order_links(tx, p.record.id, p.record.oco_id, p.record.parent_id)?;
+                    }
+                }
+                db::save_ledger(tx, acc_id, &ledger)?;
+                Ok(())
+            })
+            .map_err(store_err)?;
+        if group.len() == 3 {
+            // Bracket exits are tied to each other as well, once live.
+            let (tp, sl) = (group[1].record.id, group[2].record.id);
+            group[1].record.oco_id = Some(sl);
+            group[2].record.oco_id = Some(tp);
+            group[1].record.status = OrderStatus::Pending;
+            group[2].record.status = OrderStatus::Pending;
+        }
+        self.accounts[account].ledger = ledger;
+        for p in group.iter() {
+            self.open.insert(p.record.id, p.record.clone());
+        }
+        Ok(())
+    }
+
+    /// Writes what changed in one transaction.
+    pub fn persist(&self, store: &mut Store, changes: &Changes) -> Result<(), StoreError> {
+        store.write(|tx| -> Result<(), StoreError> {
+            for o in changes.orders.values() {
+                db::update_order(tx, o)?;
+            }
+            for (acc, e) in &changes.fills {
+                db::insert_fill(tx, *acc, e)?;
+            }
+            for &a in &changes.ledgers {
+                db::save_ledger(tx, self.accounts[a].id, &self.accounts[a].ledger)?;
+            }
+            for (a, sym) in &changes.positions {
+                if let Some(p) = self.accounts[*a].positions.get(sym) {
+                    db::save_position(
+                        tx,
+                        self.accounts[*a].id,
+                        sym,
+                        p,
+                        Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis())),
+                    )?;
+                }
+            }
+            for (sym, bar) in &changes.bars {
+                db::upsert_kline(tx, sym, bar)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn commit(&mut self, store: &mut Store, changes: &Changes) -> Result<(), ApiError> {
+        self.persist(store, changes).map_err(|e| {
+            self.degraded = Some(format!("a database write failed: {e}"));
+            store_err(e)
+        })
+    }
+
+    /// Places one order.
+    pub fn place(
+        &mut self,
+        store: &mut Store,
+        account: usize,
+        v: &ValidOrder,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<(OrderRecord, Changes), ApiError> {
+        self.check_healthy()?;
+        let cid = self.client_order_id(v.client_order_id.as_deref(), "", now);
+        Self::check_duplicates(store, &[&cid])?;
+        let prepared = self.prepare(account, v, cid, owner, now)?;
+        let reserve = self.reservation_for(&prepared.record)?;
+        let mut group = [prepared];
+        self.write_new(store, &mut group, Some(reserve))?;
+        let [p] = group;
+        let idx = p.sim.symbol;
+        let (book, last) = (
+            self.market.symbols[idx].book.clone(),
+            self.market.symbols[idx].last,
+        );
+        let events = self.engine.submit(p.sim, &book, last, now);
+        let mut changes = Changes::default();
+        changes.orders.insert(p.record.id, p.record.clone());
+        self.book_events(events, now, &mut changes);
+        self.commit(store, &changes)?;
+        let latest = changes
+            .orders
+            .get(&p.record.id)
+            .cloned()
+            .unwrap_or(p.record);
+        Ok((latest, changes))
+    }
+
+    /// Places an OCO pair: a limit and a stop (market or limit) on one side.
+    pub fn place_oco(
+        &mut self,
+        store: &mut Store,
+        account: usize,
+        limit: &ValidOrder,
+        stop: &ValidOrder,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<([OrderRecord; 2], Changes), ApiError> {
+        self.check_healthy()?;
+        let base = limit.client_order_id.clone();
+        let (c1, c2) = (
+            self.client_order_id(base.as_deref(), "limit", now),
+            self.client_order_id(base.as_deref(), "stop", now),
+        );
+        Self::check_duplicates(store, &[&c1, &c2])?;
+        let a = self.prepare(account, limit, c1, owner, now)?;
+        let b = self.prepare(account, stop, c2, owner, now)?;
+        let (ra, rb) = (
+            self.reservation_for(&a.record)?,
+            self.reservation_for(&b.record)?,
+        );
+        // Only one leg can execute: the pair holds the larger of the two.
+        let reserve = if ra.1 >= rb.1 { ra } else { rb };
+        let mut group = [a, b];
+        self.write_new(store, &mut group, Some(reserve))?;
+        let [mut a, mut b] = group;
+        b.sim.budget = a.sim.budget;
+        let idx = a.sim.symbol;
+        let (book, last) = (
+            self.market.symbols[idx].book.clone(),
+            self.market.symbols[idx].last,
+        );
+        let ids = [a.record.id, b.record.id];
+        a.record.oco_id = Some(ids[1]);
+        b.record.oco_id = Some(ids[0]);
+        let events = self.engine.submit_oco(a.sim, b.sim, &book, last, now);
+        let mut changes = Changes::default();
+        self.book_events(events, now, &mut changes);
+        self.commit(store, &changes)?;
+        let get =
+            |id: u64, fallback: OrderRecord| changes.orders.get(&id).cloned().unwrap_or(fallback);
+        Ok(([get(ids[0], a.record), get(ids[1], b.record)], changes))
+    }
+
+    /// Places an entry with a take-profit and a stop-loss exit.
+    pub fn place_bracket(
+        &mut self,
+        store: &mut Store,
+        account: usize,
+        orders: [&ValidOrder; 3],
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<([OrderRecord; 3], Changes), ApiError> {
+        self.check_healthy()?;
+        let base = orders[0].client_order_id.clone();
+        let cids = ["entry", "tp", "sl"].map(|s| self.client_order_id(base.as_deref(), s, now));
+        Self::check_duplicates(store, &[&cids[0], &cids[1], &cids[2]])?;
+        let [c0, c1, c2] = cids;
+        let entry = self.prepare(account, orders[0], c0, owner, now)?;
+        let tp = self.prepare(account, orders[1], c1, owner, now)?;
+        let sl = self.prepare(account, orders[2], c2, owner, now)?;
+        let reserve = self.reservation_for(&entry.record)?;
+        let mut group = [entry, tp, sl];
+        self.write_new(store, &mut group, Some(reserve))?;
+        let [e, tp, sl] = group;
+        let ids = [e.record.id, tp.record.id, sl.record.id];
+        let idx = e.sim.symbol;
+        let (book, last) = (
+            self.market.symbols[idx].book.clone(),
+            self.market.symbols[idx].last,
+        );
+        let events = self
+            .engine
+            .submit_bracket(e.sim, tp.sim, sl.sim, &book, last, now);
+        let mut changes = Changes::default();
+        changes.orders.insert(ids[1], tp.record.clone());
+        changes.orders.insert(ids[2], sl.record.clone());
+        self.book_events(events, now, &mut changes);
+        self.commit(store, &changes)?;
+        let get =
+            |id: u64, fallback: OrderRecord| changes.orders.get(&id).cloned().unwrap_or(fallback);
+        Ok((
+            [
+                get(ids[0], e.record),
+                get(ids[1], tp.record),
+                get(ids[2], sl.record),
+            ],
+            changes,
+        ))
+    }
+
+    /// Cancels an open order.
+    pub fn cancel(
+        &mut self,
+        store: &mut Store,
+        id: u64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Changes, ApiError> {
+        let Some(o) = self.open.get(&id).cloned() else {
+            return Err(ApiError::internal("cancel of an order that is not open"));
+        };
+        let mut changes = Changes::default();
+        if self.engine.is_live(id) {
+            let idx = self.market.index_of(o.symbol.as_str()).unwrap_or(0);
+            let (book, last) = (
+                self.market.symbols[idx].book.clone(),
+                self.market.symbols[idx].last,
+            );
+            let events = self.engine.cancel(id, reason, &book, last, now);
+            self.book_events(events, now, &mut changes);
+        } else {
+            self.book_events(
+                vec![ExecEvent::Cancelled {
+                    id,
+                    reason: reason.to_owned(),
+                }],
+                now,
+                &mut changes,
+            );
+        }
+        self.commit(store, &changes)?;
+        Ok(changes)
+    }
+
+    /// One market tick: prices move, the tape trades, resting orders fill.
+    pub fn tick(&mut self, store: &mut Store, now: Timestamp) -> (Vec<usize>, Changes) {
+        let outputs = self.market.step(now);
+        let mut changes = Changes::default();
+        let mut moved = Vec::with_capacity(outputs.len());
+        for out in outputs {
+            let idx = out.symbol_index;
+            moved.push(idx);
+            let symbol = self.market.symbols[idx].instrument.symbol.clone();
+            for t in &out.trades {
+                if let Some(closed) = self.data[idx].on_trade(t) {
+                    changes.bars.push((symbol.clone(), closed));
+                }
+                let book = &self.market.symbols[idx].book;
+                let events = self.engine.on_trade(idx, t, book);
+                if !events.is_empty() {
+                    self.book_events(events, now, &mut changes);
+                }
+            }
+            self.data[idx].last_time = now;
+        }
+        if !changes.is_empty() {
+            if let Err(e) = self.persist(store, &changes) {
+                tracing::error!(error = %e, "cannot write a market tick");
+                self.degraded = Some(format!("a database write failed: {e}"));
+            }
+        }
+        (moved, changes)
+    }
+
+    pub fn position_view(
+        &self,
+        account: usize,
+        symbol: &Symbol,
+    ) -> tradedesk_core::api::positions::PositionView {
+        let acc = &self.accounts[account];
+        let p = acc.positions.get(symbol).copied().unwrap_or_default();
+        let mark = self
+            .market
+            .index_of(symbol.as_str())
+            .map(|i| self.market.symbols[i].last);
+        tradedesk_core::api::positions::PositionView {
+            account: acc.name.clone(),
+            symbol: symbol.clone(),
+            qty: p.qty,
+            avg_price: p.avg_price(),
+            cost: p.cost,
+            mark_price: mark,
+            realized_pnl: p.realized,
+            unrealized_pnl: mark.and_then(|m| p.unrealized(m)),
+            fees: p.fees,
+        }
+    }
+
+    pub fn book(&self, idx: usize, depth: usize) -> OrderBook {
+        let b = &self.market.symbols[idx].book;
+        OrderBook {
+            bids: b.bids.iter().take(depth).copied().collect(),
+            asks: b.asks.iter().take(depth).copied().collect(),
+        }
+    }
+}
+
+/// The default `time_in_force` and other fields for an internal market order.
+pub fn market_order(symbol: Symbol, side: Side, qty: Qty) -> tradedesk_core::order::OrderRequest {
+    tradedesk_core::order::OrderRequest {
+        symbol,
+        side,
+        order_type: OrderType::Market,
+        qty,
+        price: None,
+        stop_price: None,
+        trail: None,
+        time_in_force: Some(TimeInForce::Gtc),
+        client_order_id: None,
+        account: None,
+    }
+}

@@ -1,0 +1,300 @@
+//! Booking what the matching engine reports: order statuses, fills into
+//! the ledger and positions, and the funds each open order holds.
+//!
+//! Invariants: an order's `reserved` is exactly what the ledger holds
+//! locked for it (for an OCO pair, on one leg); a terminal order holds
+//! nothing; a fill spends from its order's reservation first.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::ledger::{FillBooking, as_qty};
+use tradedesk_core::money::{Notional, Qty};
+use tradedesk_core::order::{Event, Execution, OrderRecord, OrderState, OrderStatus, Side};
+use tradedesk_core::sim::matching::{ExecEvent, Fill};
+use tradedesk_core::time::Timestamp;
+
+use super::State;
+
+/// What a batch of events changed, to write in one transaction and then
+/// publish.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub orders: BTreeMap<u64, OrderRecord>,
+    pub fills: Vec<(i64, Execution)>,
+    /// Account indexes whose ledger changed.
+    pub ledgers: Vec<usize>,
+    pub positions: Vec<(usize, Symbol)>,
+    pub bars: Vec<(Symbol, tradedesk_core::market::Bar)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+            && self.fills.is_empty()
+            && self.ledgers.is_empty()
+            && self.bars.is_empty()
+    }
+
+    fn ledger(&mut self, account: usize) {
+        if !self.ledgers.contains(&account) {
+            self.ledgers.push(account);
+        }
+    }
+}
+
+impl State {
+    /// Applies engine events (and any they cause) to the books.
+    pub(super) fn book_events(
+        &mut self,
+        events: Vec<ExecEvent>,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
+        let mut queue: VecDeque<ExecEvent> = events.into();
+        while let Some(ev) = queue.pop_front() {
+            match ev {
+                ExecEvent::Accepted { id } => {
+                    self.transition(id, Event::Accept, None, now, changes)
+                }
+                ExecEvent::Triggered { id, .. } => {
+                    if let Some(o) = self.open.get_mut(&id) {
+                        o.triggered = true;
+                        o.updated = now;
+                        changes.orders.insert(id, o.clone());
+                    }
+                }
+                ExecEvent::Activated { id, qty } => {
+                    self.transition(id, Event::Activate, None, now, changes);
+                    if let Err(reason) = self.reserve_exit(id, qty, now, changes) {
+                        let (book, last) = self.book_and_last(id);
+                        queue.extend(self.engine.cancel(id, &reason, &book, last, now));
+                    }
+                }
+                ExecEvent::Fill(f) => self.book_fill(&f, changes),
+                ExecEvent::Rejected { id, reason } => {
+                    self.transition(id, Event::Reject, Some(reason), now, changes)
+                }
+                ExecEvent::Cancelled { id, reason } => {
+                    self.transition(id, Event::Cancel, Some(reason), now, changes)
+                }
+                ExecEvent::Expired { id, reason } => {
+                    self.transition(id, Event::Expire, Some(reason), now, changes)
+                }
+            }
+        }
+    }
+
+    fn book_and_last(
+        &self,
+        id: u64,
+    ) -> (
+        tradedesk_core::market::OrderBook,
+        tradedesk_core::money::Price,
+    ) {
+        let idx = self
+            .open
+            .get(&id)
+            .and_then(|o| self.market.index_of(o.symbol.as_str()))
+            .unwrap_or(0);
+        let s = &self.market.symbols[idx];
+        (s.book.clone(), s.last)
+    }
+
+    fn transition(
+        &mut self,
+        id: u64,
+        event: Event,
+        reason: Option<String>,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
+        let Some(o) = self.open.get_mut(&id) else {
+            tracing::error!(
+                order = id,
+                ?event,
+                "engine event for an order that is not open"
+            );
+            return;
+        };
+        match tradedesk_core::order::transition(o.status, event) {
+            Ok(next) => o.status = next,
+            Err(e) => {
+                tracing::error!(order = id, error = %e, "engine and books disagree");
+                return;
+            }
+        }
+        if reason.is_some() {
+            o.reason = reason;
+        }
+        o.updated = now;
+        if o.status.is_terminal() {
+            self.finish(id, changes);
+        } else if let Some(o) = self.open.get(&id) {
+            changes.orders.insert(id, o.clone());
+        }
+    }
+
+    /// A terminal order gives up what it holds: to its open OCO sibling,
+    /// which still needs it, or back to the account.
+    fn finish(&mut self, id: u64, changes: &mut Changes) {
+        let Some(mut o) = self.open.remove(&id) else {
+            return;
+        };
+        if o.reserved.is_positive() {
+            let sibling = o.oco_id.filter(|s| self.open.contains_key(s));
+            match sibling.and_then(|s| self.open.get_mut(&s)) {
+                Some(sib) => {
+                    sib.reserved = sib.reserved.checked_add(o.reserved).unwrap_or(sib.reserved);
+                    sib.reserved_asset.clone_from(&o.reserved_asset);
+                    changes.orders.insert(sib.id, sib.clone());
+                }
+                None => {
+                    if let Some(acc) = self.account_index(&o.account) {
+                        if let Err(e) = self.accounts[acc]
+                            .ledger
+                            .unlock(&o.reserved_asset, o.reserved)
+                        {
+                            tracing::error!(order = id, error = %e, "cannot release an order's funds");
+                        }
+                        changes.ledger(acc);
+                    }
+                }
+            }
+            o.reserved = Qty::ZERO;
+        }
+        changes.orders.insert(id, o);
+    }
+
+    /// Locks what a bracket exit needs once its entry has filled; the pair's
+    /// first leg holds the funds for both.
+    fn reserve_exit(
+        &mut self,
+        id: u64,
+        qty: Qty,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> Result<(), String> {
+        let Some(o) = self.open.get(&id).cloned() else {
+            return Ok(());
+        };
+        let sibling_holds = o
+            .oco_id
+            .and_then(|s| self.open.get(&s))
+            .is_some_and(|s| s.reserved.is_positive());
+        let mut updated = o.clone();
+        updated.qty = qty;
+        updated.updated = now;
+        if !sibling_holds {
+            let (asset, amount) = self.reservation_for(&updated).map_err(|e| e.to_string())?;
+            let acc = self.account_index(&o.account).ok_or("account gone")?;
+            self.accounts[acc]
+                .ledger
+                .lock(&asset, amount)
+                .map_err(|e| format!("bracket exit: {e}"))?;
+            changes.ledger(acc);
+            updated.reserved = amount;
+            updated.reserved_asset = asset;
+        }
+        changes.orders.insert(id, updated.clone());
+        self.open.insert(id, updated);
+        Ok(())
+    }
+
+    fn book_fill(&mut self, f: &Fill, changes: &mut Changes) {
+        let Some(o) = self.open.get(&f.order_id).cloned() else {
+            tracing::error!(order = f.order_id, "fill for an order that is not open");
+            return;
+        };
+        let Some(acc) = self.account_index(&o.account) else {
+            return;
+        };
+        let Some(inst) = self.instrument(&o.symbol).cloned() else {
+            return;
+        };
+        // The order itself holds its funds, or its OCO sibling does.
+        let holder = if o.reserved.is_positive() {
+            o.id
+        } else {
+            o.oco_id
+                .filter(|s| self.open.contains_key(s))
+                .unwrap_or(o.id)
+        };
+        let held = self.open.get(&holder).map_or(Qty::ZERO, |h| h.reserved);
+        let value = f.price.checked_mul_qty(f.qty).unwrap_or(Notional::ZERO);
+        let release = match o.side {
+            Side::Buy => as_qty(value.checked_add(f.fee).unwrap_or(value)).min(held),
+            Side::Sell => f.qty.min(held),
+        };
+        let booking = FillBooking {
+            base: &inst.base,
+            quote: &inst.quote,
+            side: o.side,
+            qty: f.qty,
+            price: f.price,
+            fee: f.fee,
+            release,
+        };
+        if let Err(e) = self.accounts[acc].ledger.book_fill(&booking) {
+            tracing::error!(order = o.id, error = %e, "cannot book a fill");
+            self.degraded = Some(format!("a fill could not be booked: {e}"));
+            return;
+        }
+        if let Some(h) = self.open.get_mut(&holder) {
+            h.reserved = h.reserved.checked_sub(release).unwrap_or(Qty::ZERO);
+            changes.orders.insert(holder, h.clone());
+        }
+        changes.ledger(acc);
+        let position = self.accounts[acc]
+            .positions
+            .entry(o.symbol.clone())
+            .or_default();
+        let realized = position
+            .apply_fill(o.side, f.qty, f.price, f.fee)
+            .unwrap_or(Notional::ZERO);
+        if !changes.positions.contains(&(acc, o.symbol.clone())) {
+            changes.positions.push((acc, o.symbol.clone()));
+        }
+        let Some(rec) = self.open.get_mut(&f.order_id) else {
+            return;
+        };
+        let mut st = OrderState::restore(
+            rec.status,
+            rec.qty,
+            rec.filled,
+            rec.filled_notional,
+            rec.fees,
+            Vec::new(),
+        );
+        if let Err(e) = st.fill(f.trade_id, f.qty, f.price, f.fee) {
+            tracing::error!(order = rec.id, error = %e, "engine fill does not fit the order");
+            return;
+        }
+        rec.status = st.status;
+        rec.filled = st.filled;
+        rec.filled_notional = st.filled_notional;
+        rec.fees = st.fees;
+        rec.avg_price = st.avg_price();
+        rec.updated = f.time;
+        let execution = Execution {
+            trade_id: f.trade_id,
+            order_id: rec.id,
+            account: rec.account.clone(),
+            symbol: rec.symbol.clone(),
+            side: rec.side,
+            qty: f.qty,
+            price: f.price,
+            fee: f.fee,
+            fee_asset: inst.quote.clone(),
+            liquidity: f.liquidity,
+            realized_pnl: realized,
+            time: f.time,
+        };
+        changes.fills.push((self.accounts[acc].id, execution));
+        if rec.status == OrderStatus::Filled {
+            self.finish(f.order_id, changes);
+        } else {
+            changes.orders.insert(rec.id, rec.clone());
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The market clock: advances the simulated market every `sim.tick_ms`,
+//! lets resting orders fill against the new trades, writes what changed,
+//! and publishes tickers, books, klines and order events.
+
+use std::time::{Duration, Instant};
+
+use tradedesk_core::api::market::{Book, KlineEvent, KlinesTopic, OrderbookTopic, TickersTopic};
+
+use crate::context::Ctx;
+
+/// Runs until shutdown, on a blocking thread of its own.
+pub fn run(ctx: &Ctx) {
+    let tick = Duration::from_millis(ctx.config.sim.spec.tick_ms);
+    let mut next = Instant::now() + tick;
+    while !ctx.shutdown.is_cancelled() {
+        let now = Instant::now();
+        if now < next {
+            // Short sleeps keep shutdown prompt.
+            std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            continue;
+        }
+        next += tick;
+        // After a stall, skip the missed ticks rather than replay them.
+        if next < now {
+            next = now + tick;
+        }
+        step(ctx);
+    }
+}
+
+/// One tick, published.
+pub fn step(ctx: &Ctx) {
+    let mut state = ctx.exchange.lock();
+    let (moved, changes) = {
+        let mut store = ctx.store();
+        state.tick(&mut store, ctx.now())
+    };
+    ctx.publish(&state, &changes);
+    for (symbol, bar) in &changes.bars {
+        ctx.hub.publish::<KlinesTopic>(&KlineEvent {
+            symbol: symbol.clone(),
+            bar: *bar,
+            closed: true,
+        });
+    }
+    for idx in moved {
+        let inst = &state.market.symbols[idx].instrument;
+        let book = state.book(idx, 10);
+        let data = &state.data[idx];
+        let ticker = data.ticker(
+            &inst.symbol,
+            book.best_bid().map(|l| l.price),
+            book.best_ask().map(|l| l.price),
+        );
+        ctx.hub.publish::<TickersTopic>(&ticker);
+        if let Some(bar) = data.forming {
+            ctx.hub.publish::<KlinesTopic>(&KlineEvent {
+                symbol: inst.symbol.clone(),
+                bar,
+                closed: false,
+            });
+        }
+        ctx.hub.publish::<OrderbookTopic>(&Book {
+            symbol: inst.symbol.clone(),
+            time: data.last_time,
+            bids: book.bids,
+            asks: book.asks,
+        });
+    }
+}
