@@ -162,13 +162,17 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_well_formed() {
-        let mut seen = HashSet::new();
-        for name in method_names().iter().chain(topic_names()) {
-            assert!(
-                valid_name(name),
-                "`{name}` is not group.action in lower snake case"
-            );
-            assert!(seen.insert(*name), "`{name}` declared twice");
+        // Methods and topics are separate namespaces: `market.tickers` is
+        // both a method (a snapshot) and a topic (the live feed).
+        for names in [method_names(), topic_names()] {
+            let mut seen = HashSet::new();
+            for name in names {
+                assert!(
+                    valid_name(name),
+                    "`{name}` is not group.action in lower snake case"
+                );
+                assert!(seen.insert(*name), "`{name}` declared twice");
+            }
         }
     }
 
