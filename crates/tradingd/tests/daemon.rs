@@ -7,4 +7,5 @@ mod daemon {
     pub mod lifecycle;
     pub mod streams;
     pub mod support;
+    pub mod trading;
 }

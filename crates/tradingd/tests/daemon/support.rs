@@ -12,6 +12,7 @@ use tradingd::Daemon;
 use tradingd::config::Config;
 
 pub struct TestDaemon {
+    pub ctx: std::sync::Arc<tradingd::context::Ctx>,
     pub dir: Option<TempDir>,
     pub socket: PathBuf,
     pub data_dir: PathBuf,
@@ -45,12 +46,14 @@ impl TestDaemon {
         let data_dir = config.data_dir.clone();
         let daemon = rt.block_on(Daemon::start(config))?;
         let token = daemon.shutdown_token();
+        let ctx = std::sync::Arc::clone(daemon.ctx());
         let (tx, done) = std::sync::mpsc::channel();
         rt.spawn(async move {
             daemon.run().await.expect("daemon stops cleanly");
             let _ = tx.send(());
         });
         Ok(TestDaemon {
+            ctx,
             dir: Some(dir),
             socket,
             data_dir,
@@ -58,6 +61,16 @@ impl TestDaemon {
             done: Some(done),
             rt: Some(rt),
         })
+    }
+
+    /// A daemon whose market moves only when the test calls [`Self::step`].
+    pub fn manual_market() -> Self {
+        Self::start_with(|c| c.sim.spec.tick_ms = 60_000)
+    }
+
+    /// Advances the simulated market by one tick.
+    pub fn step(&self) {
+        tradingd::services::market_loop::step(&self.ctx);
     }
 
     pub fn client(&self) -> Client {
