@@ -30,6 +30,124 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A time for tables: UTC, to the second.
+pub fn ts(t: tradedesk_core::time::Timestamp) -> String {
+    t.to_datetime().map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// A signed amount: `+` for gains, so the sign reads without colour.
+pub fn signed(d: rust_decimal::Decimal) -> String {
+    if d > rust_decimal::Decimal::ZERO {
+        format!("+{}", d.normalize())
+    } else {
+        d.normalize().to_string()
+    }
+}
+
+/// A text table. Columns whose cells are all numbers are right-aligned on
+/// the decimal point; others are left-aligned.
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn is_number(s: &str) -> bool {
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().filter(|&b| b == b'.').count() <= 1
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.headers.len();
+        let mut cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                (0..n)
+                    .map(|i| r.get(i).cloned().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        for col in 0..n {
+            let numeric = !cells.is_empty()
+                && cells
+                    .iter()
+                    .all(|r| r[col].is_empty() || r[col] == "-" || is_number(&r[col]));
+            if !numeric {
+                continue;
+            }
+            // Pad fractions so the points line up.
+            let frac = cells
+                .iter()
+                .map(|r| r[col].find('.').map_or(0, |i| r[col].len() - i))
+                .max()
+                .unwrap_or(0);
+            for r in &mut cells {
+                let c = &mut r[col];
+                if is_number(c) {
+                    let have = c.find('.').map_or(0, |i| c.len() - i);
+                    c.push_str(&" ".repeat(frac - have));
+                }
+            }
+        }
+        let widths: Vec<usize> = (0..n)
+            .map(|i| {
+                cells
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([self.headers[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let numeric: Vec<bool> = (0..n)
+            .map(|i| {
+                !cells.is_empty()
+                    && cells
+                        .iter()
+                        .all(|r| r[i].trim().is_empty() || r[i] == "-" || is_number(r[i].trim()))
+            })
+            .collect();
+        let line = |f: &mut std::fmt::Formatter<'_>, row: &[String]| -> std::fmt::Result {
+            let parts: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if numeric[i] {
+                        format!("{c:>w$}", w = widths[i])
+                    } else {
+                        format!("{c:<w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            writeln!(f, "{}", parts.join("  ").trim_end())
+        };
+        line(f, &self.headers)?;
+        for r in &cells {
+            line(f, r)?;
+        }
+        Ok(())
+    }
+}
+
 pub fn status(info: &Info) -> String {
     let previous = match info.previous_shutdown {
         PreviousShutdown::None => "first start",
@@ -93,6 +211,27 @@ pub fn method_table(methods: &[MethodDescriptor]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_align_money_on_the_decimal_point() {
+        let mut t = Table::new(&["asset", "free"]);
+        t.row(vec!["USDT".into(), "9349.3184685".into()]);
+        t.row(vec!["BTC".into(), "0.01".into()]);
+        t.row(vec!["SOL".into(), "12".into()]);
+        let text = t.to_string();
+        let points: Vec<usize> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.find('.').unwrap_or_else(|| l.trim_end().len()))
+            .collect();
+        assert_eq!(points[0], points[1], "{text}");
+        assert_eq!(
+            points[2], points[0],
+            "an integer ends where the points are:\n{text}"
+        );
+        assert_eq!(signed("1.5".parse().unwrap()), "+1.5");
+        assert_eq!(signed("-2".parse().unwrap()), "-2");
+    }
 
     #[test]
     fn durations_and_sizes_read_well() {

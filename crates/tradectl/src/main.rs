@@ -7,6 +7,7 @@
 
 mod daemon;
 mod format;
+mod trading;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -51,6 +52,34 @@ enum Command {
     Daemon {
         #[command(subcommand)]
         action: daemon::Action,
+    },
+    /// Market data: tickers, klines, order book, trades.
+    Market {
+        #[command(subcommand)]
+        cmd: trading::Market,
+    },
+    /// Place, cancel and list orders.
+    Order {
+        #[command(subcommand)]
+        cmd: trading::Order,
+    },
+    /// Open positions with PnL.
+    Positions,
+    /// Balances, free and locked.
+    Balances {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Our fills (or their totals with --stats).
+    Trades(trading::Trades),
+    /// Print stream events as they arrive (`--json`: one object per line).
+    Watch {
+        /// Topics, e.g. market.tickers orders.updates (see `tradectl rpc system.methods`).
+        #[arg(required = true)]
+        topics: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
     },
 }
 
@@ -141,6 +170,12 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         }
         Command::Rpc { method, params } => rpc(ctx, &method, params.as_deref()),
         Command::Daemon { action } => daemon::run(ctx, action),
+        Command::Market { cmd } => trading::market(ctx, cmd),
+        Command::Order { cmd } => trading::order(ctx, cmd),
+        Command::Positions => trading::positions(ctx),
+        Command::Balances { account } => trading::balances(ctx, account),
+        Command::Trades(a) => trading::trades(ctx, a),
+        Command::Watch { topics, count } => trading::watch(ctx, &topics, count),
     }
 }
 

@@ -222,3 +222,84 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("107-byte limit"));
 }
+
+#[test]
+fn trading_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    let out = env.run(&["--json", "order", "buy", "ETHUSDT", "0.5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let order = json(&out);
+    assert_eq!(order["status"], "filled");
+    let out = env.run(&[
+        "order",
+        "buy",
+        "BTCUSDT",
+        "0.01",
+        "--price",
+        "20000",
+        "--client-id",
+        "cli-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    assert!(
+        human.contains("accepted") && human.contains("limit"),
+        "{human}"
+    );
+
+    let balances = json(&env.run(&["--json", "balances"]));
+    let eth = balances["balances"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|b| b["asset"] == "ETH")
+        .cloned()
+        .expect("ETH");
+    assert_eq!(eth["free"], "0.5");
+    let positions = json(&env.run(&["--json", "positions"]));
+    assert_eq!(positions["positions"][0]["symbol"], "ETHUSDT");
+    let open = json(&env.run(&["--json", "order", "list", "--open"]));
+    assert_eq!(open["orders"].as_array().map(Vec::len), Some(1));
+    let shown = json(&env.run(&["--json", "order", "show", "--client-id", "cli-1"]));
+    assert_eq!(shown["price"], "20000");
+    let trades = json(&env.run(&["--json", "trades"]));
+    assert!(!trades["trades"].as_array().expect("list").is_empty());
+    let table = text(&env.run(&["market", "ticker"]).stdout);
+    assert!(
+        table.contains("BTCUSDT") && table.contains("SOLUSDT"),
+        "{table}"
+    );
+
+    let out = env.run(&["--json", "watch", "market.tickers", "--count", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["topic"] == "market.tickers" && l["event"]["last"].is_string())
+    );
+
+    let out = env.run(&["order", "cancel", "--client-id", "cli-1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = env.run(&["order", "cancel", "--client-id", "cli-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("illegal_transition"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["order", "buy", "BTCUSDT", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("`qty`"));
+    let out = env.run(&["order", "buy", "BTCUSDT", "lots"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a quantity that is not a number is a usage error"
+    );
+}

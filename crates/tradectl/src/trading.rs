@@ -1,0 +1,565 @@
+//! Trading commands: market data, orders, positions, balances, trades and
+//! live streams. Each is one typed call; `--json` prints the daemon's answer.
+
+use clap::{Args, Subcommand, ValueEnum};
+use tradedesk_core::api::Empty;
+use tradedesk_core::api::accounts::{AccountParam, AccountsBalances};
+use tradedesk_core::api::market::{
+    BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketTicker, MarketTickers,
+    MarketTrades, SymbolParam, TapeParams,
+};
+use tradedesk_core::api::orders::{
+    CancelAll, OrderFilter, OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList,
+    OrdersPlace,
+};
+use tradedesk_core::api::positions::{
+    PositionsList, StatsParams, TradeFilter, TradesList, TradesStats,
+};
+use tradedesk_core::client::StreamMessage;
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::market::Interval;
+use tradedesk_core::money::{Price, Qty};
+use tradedesk_core::order::{
+    OrderRecord, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trail,
+};
+use tradedesk_core::time::Timestamp;
+
+use crate::format::{Table, ts};
+use crate::{Ctx, Failure, print_json};
+
+#[derive(Subcommand)]
+pub enum Market {
+    /// Tickers: last price, bid/ask, 24 h range and volume.
+    Ticker { symbol: Option<Symbol> },
+    /// OHLCV bars, oldest first.
+    Klines {
+        symbol: Symbol,
+        #[arg(long, default_value = "1m", value_parser = parse_interval)]
+        interval: Interval,
+        #[arg(long)]
+        limit: Option<u32>,
+        /// RFC 3339 time.
+        #[arg(long, value_parser = parse_time)]
+        start: Option<Timestamp>,
+        #[arg(long, value_parser = parse_time)]
+        end: Option<Timestamp>,
+    },
+    /// The order book.
+    Book {
+        symbol: Symbol,
+        #[arg(long)]
+        depth: Option<u32>,
+    },
+    /// The market's recent trades.
+    Trades {
+        symbol: Symbol,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Kind {
+    Market,
+    Limit,
+    StopMarket,
+    StopLimit,
+    TrailingStop,
+    TakeProfit,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Tif {
+    Gtc,
+    Ioc,
+    Fok,
+    PostOnly,
+}
+
+#[derive(Args)]
+pub struct Place {
+    pub symbol: Symbol,
+    pub qty: Qty,
+    /// Default: limit with --price, market without.
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<Kind>,
+    #[arg(long)]
+    pub price: Option<Price>,
+    #[arg(long = "stop")]
+    pub stop_price: Option<Price>,
+    #[arg(long, conflicts_with = "trail_percent")]
+    pub trail_amount: Option<Price>,
+    #[arg(long)]
+    pub trail_percent: Option<Price>,
+    #[arg(long, value_enum)]
+    pub tif: Option<Tif>,
+    #[arg(long)]
+    pub client_id: Option<String>,
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+#[derive(Args)]
+pub struct Which {
+    /// The order id.
+    pub id: Option<u64>,
+    #[arg(long, conflicts_with = "id", required_unless_present = "id")]
+    pub client_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Order {
+    /// Place a buy order.
+    Buy(Place),
+    /// Place a sell order.
+    Sell(Place),
+    /// Cancel an open order.
+    Cancel(Which),
+    /// Cancel every open order (of one symbol).
+    CancelAll {
+        #[arg(long)]
+        symbol: Option<Symbol>,
+    },
+    /// Orders, newest first.
+    List {
+        #[arg(long, value_parser = parse_status)]
+        status: Option<OrderStatus>,
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One order.
+    Show(Which),
+}
+
+fn parse_interval(s: &str) -> Result<Interval, String> {
+    s.parse()
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Timestamp(t.timestamp_millis()))
+        .map_err(|e| format!("`{s}`: {e}"))
+}
+
+fn parse_status(s: &str) -> Result<OrderStatus, String> {
+    OrderStatus::parse(s).ok_or_else(|| format!("`{s}` is not a status (new, pending, accepted, partially_filled, filled, cancelled, rejected, expired)"))
+}
+
+pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Market::Ticker { symbol } => {
+            let tickers = match symbol {
+                Some(symbol) => vec![c.call::<MarketTicker>(&SymbolParam { symbol })?],
+                None => c.call::<MarketTickers>(&Empty {})?.tickers,
+            };
+            if ctx.json {
+                print_json(&tickers);
+                return Ok(());
+            }
+            let mut t = Table::new(&[
+                "symbol",
+                "last",
+                "bid",
+                "ask",
+                "24h open",
+                "24h high",
+                "24h low",
+                "24h volume",
+            ]);
+            for k in tickers {
+                let opt = |p: Option<Price>| p.map_or_else(|| "-".into(), |p| p.to_string());
+                t.row(vec![
+                    k.symbol.to_string(),
+                    k.last.to_string(),
+                    opt(k.bid),
+                    opt(k.ask),
+                    k.open_24h.to_string(),
+                    k.high_24h.to_string(),
+                    k.low_24h.to_string(),
+                    k.volume_24h.to_string(),
+                ]);
+            }
+            print!("{t}");
+        }
+        Market::Klines {
+            symbol,
+            interval,
+            limit,
+            start,
+            end,
+        } => {
+            let k = c.call::<MarketKlines>(&KlinesParams {
+                symbol,
+                interval: Some(interval),
+                start,
+                end,
+                limit,
+            })?;
+            if ctx.json {
+                print_json(&k);
+                return Ok(());
+            }
+            let mut t = Table::new(&[
+                "open time",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "trades",
+            ]);
+            for b in k.bars {
+                t.row(vec![
+                    ts(b.open_time),
+                    b.open.to_string(),
+                    b.high.to_string(),
+                    b.low.to_string(),
+                    b.close.to_string(),
+                    b.volume.to_string(),
+                    b.trades.to_string(),
+                ]);
+            }
+            print!("{t}");
+        }
+        Market::Book { symbol, depth } => {
+            let b = c.call::<MarketOrderbook>(&BookParams { symbol, depth })?;
+            if ctx.json {
+                print_json(&b);
+                return Ok(());
+            }
+            let mut t = Table::new(&["bid qty", "bid", "ask", "ask qty"]);
+            for i in 0..b.bids.len().max(b.asks.len()) {
+                let (bid, ask) = (b.bids.get(i), b.asks.get(i));
+                t.row(vec![
+                    bid.map_or_else(String::new, |l| l.qty.to_string()),
+                    bid.map_or_else(String::new, |l| l.price.to_string()),
+                    ask.map_or_else(String::new, |l| l.price.to_string()),
+                    ask.map_or_else(String::new, |l| l.qty.to_string()),
+                ]);
+            }
+            print!("{t}");
+        }
+        Market::Trades { symbol, limit } => {
+            let tape = c.call::<MarketTrades>(&TapeParams { symbol, limit })?;
+            if ctx.json {
+                print_json(&tape);
+                return Ok(());
+            }
+            let mut t = Table::new(&["time", "side", "price", "qty"]);
+            for x in tape.trades {
+                t.row(vec![
+                    ts(x.time),
+                    x.taker_side.as_str().into(),
+                    x.price.to_string(),
+                    x.qty.to_string(),
+                ]);
+            }
+            print!("{t}");
+        }
+    }
+    Ok(())
+}
+
+fn request(side: Side, p: Place) -> OrderRequest {
+    let order_type = match p.kind {
+        Some(Kind::Market) => OrderType::Market,
+        Some(Kind::Limit) => OrderType::Limit,
+        Some(Kind::StopMarket) => OrderType::StopMarket,
+        Some(Kind::StopLimit) => OrderType::StopLimit,
+        Some(Kind::TrailingStop) => OrderType::TrailingStop,
+        Some(Kind::TakeProfit) => OrderType::TakeProfit,
+        None if p.price.is_some() => OrderType::Limit,
+        None => OrderType::Market,
+    };
+    let trail = p
+        .trail_amount
+        .map(Trail::Amount)
+        .or(p.trail_percent.map(Trail::Percent));
+    let time_in_force = p.tif.map(|t| match t {
+        Tif::Gtc => TimeInForce::Gtc,
+        Tif::Ioc => TimeInForce::Ioc,
+        Tif::Fok => TimeInForce::Fok,
+        Tif::PostOnly => TimeInForce::PostOnly,
+    });
+    OrderRequest {
+        symbol: p.symbol,
+        side,
+        order_type,
+        qty: p.qty,
+        price: p.price,
+        stop_price: p.stop_price,
+        trail,
+        time_in_force,
+        client_order_id: p.client_id,
+        account: p.account,
+    }
+}
+
+fn order_ref(w: Which) -> OrderRef {
+    OrderRef {
+        id: w.id,
+        client_order_id: w.client_id,
+    }
+}
+
+fn orders_table(orders: &[OrderRecord]) -> Table {
+    let mut t = Table::new(&[
+        "id",
+        "time",
+        "symbol",
+        "side",
+        "type",
+        "qty",
+        "price",
+        "stop",
+        "filled",
+        "avg price",
+        "status",
+    ]);
+    for o in orders {
+        let opt = |p: Option<Price>| p.map_or_else(String::new, |p| p.to_string());
+        t.row(vec![
+            o.id.to_string(),
+            ts(o.created),
+            o.symbol.to_string(),
+            o.side.as_str().into(),
+            o.order_type.as_str().into(),
+            o.qty.to_string(),
+            opt(o.price),
+            opt(o.stop_price),
+            o.filled.to_string(),
+            opt(o.avg_price),
+            o.status.as_str().into(),
+        ]);
+    }
+    t
+}
+
+fn print_order(ctx: &Ctx, o: &OrderRecord) {
+    if ctx.json {
+        print_json(o);
+    } else {
+        print!("{}", orders_table(std::slice::from_ref(o)));
+        if let Some(r) = &o.reason {
+            println!("reason: {r}");
+        }
+    }
+}
+
+pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Order::Buy(p) => print_order(ctx, &c.call::<OrdersPlace>(&request(Side::Buy, p))?),
+        Order::Sell(p) => print_order(ctx, &c.call::<OrdersPlace>(&request(Side::Sell, p))?),
+        Order::Cancel(w) => print_order(ctx, &c.call::<OrdersCancel>(&order_ref(w))?),
+        Order::Show(w) => print_order(ctx, &c.call::<OrdersGet>(&order_ref(w))?),
+        Order::CancelAll { symbol } => {
+            let r = c.call::<OrdersCancelAll>(&CancelAll { symbol })?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("cancelled {} order(s)", r.cancelled.len());
+            }
+        }
+        Order::List {
+            status,
+            open,
+            symbol,
+            limit,
+            cursor,
+        } => {
+            let page = c.call::<OrdersList>(&OrderFilter {
+                status,
+                open: open.then_some(true),
+                symbol,
+                limit,
+                cursor,
+            })?;
+            if ctx.json {
+                print_json(&page);
+            } else {
+                print!("{}", orders_table(&page.orders));
+                if let Some(next) = page.next_cursor {
+                    println!("more: --cursor {next}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
+    let list = ctx.connect()?.call::<PositionsList>(&Empty {})?;
+    if ctx.json {
+        print_json(&list);
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        "account",
+        "symbol",
+        "qty",
+        "avg price",
+        "mark",
+        "unrealized",
+        "realized",
+        "fees",
+    ]);
+    for p in list.positions {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        t.row(vec![
+            p.account,
+            p.symbol.to_string(),
+            p.qty.to_string(),
+            opt(p.avg_price.map(|x| x.to_string())),
+            opt(p.mark_price.map(|x| x.to_string())),
+            opt(p.unrealized_pnl.map(|x| crate::format::signed(x.get()))),
+            crate::format::signed(p.realized_pnl.get()),
+            p.fees.to_string(),
+        ]);
+    }
+    print!("{t}");
+    Ok(())
+}
+
+pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
+    let b = ctx
+        .connect()?
+        .call::<AccountsBalances>(&AccountParam { account })?;
+    if ctx.json {
+        print_json(&b);
+        return Ok(());
+    }
+    let mut t = Table::new(&["asset", "free", "locked", "total"]);
+    for x in b.balances {
+        t.row(vec![
+            x.asset,
+            x.free.to_string(),
+            x.locked.to_string(),
+            x.total.to_string(),
+        ]);
+    }
+    println!("account {}", b.account);
+    print!("{t}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct Trades {
+    #[arg(long)]
+    pub symbol: Option<Symbol>,
+    #[arg(long, value_parser = parse_time)]
+    pub start: Option<Timestamp>,
+    #[arg(long, value_parser = parse_time)]
+    pub end: Option<Timestamp>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Totals instead of the list: count, volume, fees, realized PnL, win rate.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    if a.stats {
+        let s = c.call::<TradesStats>(&StatsParams {
+            symbol: a.symbol,
+            start: a.start,
+            end: a.end,
+        })?;
+        if ctx.json {
+            print_json(&s);
+        } else {
+            let rate = s.win_rate.map_or_else(
+                || "-".into(),
+                |r| format!("{:.2} %", r.get() * rust_decimal::Decimal::ONE_HUNDRED),
+            );
+            println!(
+                "fills {}  volume {}  fees {}  realized {}  wins {}  losses {}  win rate {rate}",
+                s.count,
+                s.volume,
+                s.fees,
+                crate::format::signed(s.realized_pnl.get()),
+                s.wins,
+                s.losses
+            );
+        }
+        return Ok(());
+    }
+    let page = c.call::<TradesList>(&TradeFilter {
+        symbol: a.symbol,
+        start: a.start,
+        end: a.end,
+        limit: a.limit,
+        cursor: a.cursor,
+    })?;
+    if ctx.json {
+        print_json(&page);
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        "trade",
+        "time",
+        "order",
+        "symbol",
+        "side",
+        "qty",
+        "price",
+        "fee",
+        "liquidity",
+        "realized",
+    ]);
+    for f in page.trades {
+        t.row(vec![
+            f.trade_id.to_string(),
+            ts(f.time),
+            f.order_id.to_string(),
+            f.symbol.to_string(),
+            f.side.as_str().into(),
+            f.qty.to_string(),
+            f.price.to_string(),
+            f.fee.to_string(),
+            format!("{:?}", f.liquidity).to_lowercase(),
+            crate::format::signed(f.realized_pnl.get()),
+        ]);
+    }
+    print!("{t}");
+    if let Some(next) = page.next_cursor {
+        println!("more: --cursor {next}");
+    }
+    Ok(())
+}
+
+/// Prints stream events until the daemon goes away (or `--count` events).
+pub fn watch(ctx: &Ctx, topics: &[String], count: Option<u64>) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    c.subscribe(&names)?;
+    let mut seen = 0;
+    while count.is_none_or(|n| seen < n) {
+        let msg = c.next_event()?;
+        match msg {
+            StreamMessage::Event { topic, event } => {
+                if ctx.json {
+                    println!("{}", serde_json::json!({ "topic": topic, "event": event }));
+                } else {
+                    println!("{topic} {event}");
+                }
+            }
+            StreamMessage::Lagged(l) => eprintln!(
+                "tradectl: {} events of {} were dropped (this client fell behind)",
+                l.missed, l.topic
+            ),
+        }
+        seen += 1;
+    }
+    Ok(())
+}
