@@ -19,7 +19,8 @@
 //!
 //! The engine holds no balances; the daemon locks funds before it submits.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -158,10 +159,23 @@ impl Live {
     }
 }
 
+/// Where a symbol's live orders can be found by what moves them, so that a
+/// trade touches only the orders it can fill or trigger.
+#[derive(Debug, Clone, Default)]
+struct SymbolIndex {
+    /// Resting buys: best (highest) price first, then oldest.
+    bids: BTreeSet<(Reverse<Price>, OrderId)>,
+    /// Resting sells: best (lowest) price first, then oldest.
+    asks: BTreeSet<(Price, OrderId)>,
+    /// Conditional orders waiting for their trigger.
+    stops: BTreeSet<OrderId>,
+}
+
 #[derive(Debug, Clone)]
 pub struct MatchingEngine {
     fees: Fees,
     live: BTreeMap<OrderId, Live>,
+    index: Vec<SymbolIndex>,
     next_trade_id: u64,
 }
 
@@ -198,6 +212,7 @@ impl MatchingEngine {
         MatchingEngine {
             fees,
             live: BTreeMap::new(),
+            index: Vec::new(),
             next_trade_id: first_trade_id,
         }
     }
@@ -231,19 +246,71 @@ impl MatchingEngine {
         last: Price,
     ) {
         let best = (order.order_type == OrderType::TrailingStop).then_some(last);
-        self.live.insert(
-            order.id,
-            Live {
-                order,
-                open,
-                filled,
-                triggered,
-                best,
-                pending,
-                link,
-                spent: Notional::ZERO,
-            },
-        );
+        self.insert_live(Live {
+            order,
+            open,
+            filled,
+            triggered,
+            best,
+            pending,
+            link,
+            spent: Notional::ZERO,
+        });
+    }
+
+    fn index_of(&mut self, symbol: usize) -> &mut SymbolIndex {
+        if self.index.len() <= symbol {
+            self.index.resize_with(symbol + 1, SymbolIndex::default);
+        }
+        &mut self.index[symbol]
+    }
+
+    fn unindex(&mut self, id: OrderId) {
+        let Some((symbol, price)) = self.live.get(&id).map(|l| (l.order.symbol, l.order.price))
+        else {
+            return;
+        };
+        let ix = self.index_of(symbol);
+        ix.stops.remove(&id);
+        if let Some(p) = price {
+            ix.bids.remove(&(Reverse(p), id));
+            ix.asks.remove(&(p, id));
+        }
+    }
+
+    /// Files an order under what can move it now.
+    fn reindex(&mut self, id: OrderId) {
+        self.unindex(id);
+        let Some(l) = self.live.get(&id) else { return };
+        let (symbol, side, resting) = (l.order.symbol, l.order.side, l.resting_limit());
+        let waiting = !l.pending && l.order.order_type.is_conditional() && !l.triggered;
+        if l.pending {
+            return;
+        }
+        let ix = self.index_of(symbol);
+        match (resting, side) {
+            (Some(p), Side::Buy) => {
+                ix.bids.insert((Reverse(p), id));
+            }
+            (Some(p), Side::Sell) => {
+                ix.asks.insert((p, id));
+            }
+            (None, _) if waiting => {
+                ix.stops.insert(id);
+            }
+            (None, _) => {}
+        }
+    }
+
+    fn insert_live(&mut self, live: Live) {
+        let id = live.order.id;
+        self.live.insert(id, live);
+        self.reindex(id);
+    }
+
+    fn remove_live(&mut self, id: OrderId) -> Option<Live> {
+        self.unindex(id);
+        self.live.remove(&id)
     }
 
     /// Submits one order; `last` is the last trade price of its symbol.
@@ -313,19 +380,16 @@ impl MatchingEngine {
         let (e, tp, sl) = (entry.id, take_profit.id, stop_loss.id);
         for exit in [take_profit, stop_loss] {
             let qty = exit.qty;
-            self.live.insert(
-                exit.id,
-                Live {
-                    order: exit,
-                    open: qty,
-                    filled: Qty::ZERO,
-                    triggered: false,
-                    best: None,
-                    pending: true,
-                    link: Link::Exit { entry: e },
-                    spent: Notional::ZERO,
-                },
-            );
+            self.insert_live(Live {
+                order: exit,
+                open: qty,
+                filled: Qty::ZERO,
+                triggered: false,
+                best: None,
+                pending: true,
+                link: Link::Exit { entry: e },
+                spent: Notional::ZERO,
+            });
         }
         self.activate(
             entry,
@@ -351,7 +415,7 @@ impl MatchingEngine {
         now: Timestamp,
     ) -> Vec<ExecEvent> {
         let mut ev = Vec::new();
-        if let Some(live) = self.live.remove(&id) {
+        if let Some(live) = self.remove_live(id) {
             ev.push(ExecEvent::Cancelled {
                 id,
                 reason: reason.to_owned(),
@@ -369,46 +433,57 @@ impl MatchingEngine {
         book: &OrderBook,
     ) -> Vec<ExecEvent> {
         let mut ev = Vec::new();
-        let ids: Vec<OrderId> = self
-            .live
+        let Some(ix) = self.index.get(symbol) else {
+            return ev;
+        };
+        let stops: Vec<OrderId> = ix.stops.iter().copied().collect();
+        // Resting orders the trade went through, best price first, then oldest.
+        let through: Vec<OrderId> = ix
+            .bids
             .iter()
-            .filter(|(_, l)| l.order.symbol == symbol && !l.pending)
-            .map(|(id, _)| *id)
+            .take_while(|(Reverse(limit), _)| trade.price < *limit)
+            .map(|(_, id)| *id)
+            .chain(
+                ix.asks
+                    .iter()
+                    .take_while(|(limit, _)| trade.price > *limit)
+                    .map(|(_, id)| *id),
+            )
             .collect();
-        let mut tape_left = trade.qty;
-        for id in ids {
+        for id in stops {
             let Some(live) = self.live.get_mut(&id) else {
                 continue;
             };
-            if live.order.order_type.is_conditional() && !live.triggered {
-                if let Some(best) = live.best {
-                    live.best = Some(match live.order.side {
-                        Side::Sell => best.max(trade.price),
-                        Side::Buy => best.min(trade.price),
-                    });
-                }
-                if trigger_hit(live, trade.price) {
-                    live.triggered = true;
-                    ev.push(ExecEvent::Triggered {
-                        id,
-                        price: trade.price,
-                    });
-                    self.cancel_sibling(id, "oco: the other leg triggered", &mut ev);
-                    self.execute(id, book, trade.time, &mut ev);
-                }
-                continue;
+            if let Some(best) = live.best {
+                live.best = Some(match live.order.side {
+                    Side::Sell => best.max(trade.price),
+                    Side::Buy => best.min(trade.price),
+                });
             }
-            let Some(limit) = live.resting_limit() else {
+            if trigger_hit(live, trade.price) {
+                live.triggered = true;
+                self.reindex(id);
+                ev.push(ExecEvent::Triggered {
+                    id,
+                    price: trade.price,
+                });
+                self.cancel_sibling(id, "oco: the other leg triggered", &mut ev);
+                self.execute(id, book, trade.time, &mut ev);
+            }
+        }
+        let mut tape_left = trade.qty;
+        for id in through {
+            if !tape_left.is_positive() {
+                break;
+            }
+            let Some((open, limit)) = self
+                .live
+                .get(&id)
+                .and_then(|l| l.resting_limit().map(|p| (l.open, p)))
+            else {
                 continue;
             };
-            let through = match live.order.side {
-                Side::Buy => trade.price < limit,
-                Side::Sell => trade.price > limit,
-            };
-            if !through || !tape_left.is_positive() {
-                continue;
-            }
-            let q = live.open.min(tape_left);
+            let q = open.min(tape_left);
             tape_left = tape_left.checked_sub(q).unwrap_or(Qty::ZERO);
             self.fill(
                 id,
@@ -469,19 +544,16 @@ impl MatchingEngine {
         let best = (o.order_type == OrderType::TrailingStop).then_some(last);
         let qty = o.qty;
         let immediate = matches!(o.order_type, OrderType::Market | OrderType::Limit);
-        self.live.insert(
-            id,
-            Live {
-                order: o,
-                open: qty,
-                filled: Qty::ZERO,
-                triggered: false,
-                best,
-                pending: false,
-                link,
-                spent: Notional::ZERO,
-            },
-        );
+        self.insert_live(Live {
+            order: o,
+            open: qty,
+            filled: Qty::ZERO,
+            triggered: false,
+            best,
+            pending: false,
+            link,
+            spent: Notional::ZERO,
+        });
         if immediate {
             self.execute(id, book, now, ev);
         }
@@ -494,7 +566,7 @@ impl MatchingEngine {
         } = link
         {
             for exit in [take_profit, stop_loss] {
-                if self.live.remove(&exit).is_some() {
+                if self.remove_live(exit).is_some() {
                     ev.push(ExecEvent::Cancelled {
                         id: exit,
                         reason: "bracket: the entry was rejected".into(),
@@ -631,7 +703,7 @@ impl MatchingEngine {
         }));
         self.cancel_sibling(id, "oco: the other leg filled", ev);
         if done {
-            if let Some(finished) = self.live.remove(&id) {
+            if let Some(finished) = self.remove_live(id) {
                 self.after_terminal(&finished, book, last, now, ev);
             }
         }
@@ -645,7 +717,7 @@ impl MatchingEngine {
         now: Timestamp,
         ev: &mut Vec<ExecEvent>,
     ) {
-        if let Some(live) = self.live.remove(&id) {
+        if let Some(live) = self.remove_live(id) {
             ev.push(ExecEvent::Expired {
                 id,
                 reason: reason.to_owned(),
@@ -665,7 +737,7 @@ impl MatchingEngine {
         if let Some(live) = self.live.get_mut(&id) {
             live.link = Link::None;
         }
-        if self.live.remove(&other).is_some() {
+        if self.remove_live(other).is_some() {
             ev.push(ExecEvent::Cancelled {
                 id: other,
                 reason: reason.to_owned(),
@@ -685,7 +757,7 @@ impl MatchingEngine {
         match finished.link {
             Link::Oco(other) => {
                 if finished.filled.is_positive() {
-                    if self.live.remove(&other).is_some() {
+                    if self.remove_live(other).is_some() {
                         ev.push(ExecEvent::Cancelled {
                             id: other,
                             reason: "oco: the other leg filled".into(),
@@ -703,7 +775,7 @@ impl MatchingEngine {
                 let filled = finished.filled;
                 if !filled.is_positive() {
                     for exit in [take_profit, stop_loss] {
-                        if self.live.remove(&exit).is_some() {
+                        if self.remove_live(exit).is_some() {
                             ev.push(ExecEvent::Cancelled {
                                 id: exit,
                                 reason: "bracket: the entry did not fill".into(),
@@ -726,6 +798,7 @@ impl MatchingEngine {
                             qty: filled,
                         });
                     }
+                    self.reindex(exit);
                 }
                 // An exit whose stop is already crossed fires now.
                 for exit in [take_profit, stop_loss] {
@@ -736,6 +809,7 @@ impl MatchingEngine {
                         if let Some(l) = self.live.get_mut(&exit) {
                             l.triggered = true;
                         }
+                        self.reindex(exit);
                         ev.push(ExecEvent::Triggered {
                             id: exit,
                             price: last,
