@@ -170,19 +170,21 @@ fn order_from_row(r: &Row<'_>) -> Result<OrderRecord, StoreError> {
     })
 }
 
-/// Inserts a new order and returns its id.
+/// Inserts a new order and returns its id: the record's own, or (when it
+/// is 0) the next free one.
 pub fn insert_order(
     conn: &Connection,
     account_id: i64,
     o: &OrderRecord,
 ) -> Result<u64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO orders (account_id, client_order_id, symbol, side, type, qty, price, stop_price, trail, time_in_force,
+        "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, qty, price, stop_price, trail, time_in_force,
             status, filled, filled_notional, fees, reserved, reserved_asset, triggered, parent_id, oco_id, reason, owner,
             created_ms, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
+        (o.id != 0).then_some(o.id as i64),
         account_id,
         o.client_order_id,
         o.symbol.as_str(),
@@ -229,22 +231,6 @@ pub fn update_order(conn: &Connection, o: &OrderRecord) -> Result<(), StoreError
         o.reason,
         o.updated.millis(),
     ])?;
-    Ok(())
-}
-
-/// Ties an order to its OCO sibling and its bracket parent.
-pub fn set_order_links(
-    conn: &Connection,
-    id: u64,
-    oco_id: Option<u64>,
-    parent_id: Option<u64>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE orders SET oco_id = ?2, parent_id = ?3 WHERE id = ?1")?
-        .execute(params![
-            id as i64,
-            oco_id.map(|v| v as i64),
-            parent_id.map(|v| v as i64)
-        ])?;
     Ok(())
 }
 
@@ -415,6 +401,11 @@ pub fn fill_totals(
         }
     }
     Ok(t)
+}
+
+pub fn max_order_id(conn: &Connection) -> Result<u64, StoreError> {
+    let v: Option<i64> = conn.query_row("SELECT max(id) FROM orders", [], |r| r.get(0))?;
+    Ok(v.unwrap_or(0) as u64)
 }
 
 pub fn max_trade_id(conn: &Connection) -> Result<u64, StoreError> {

@@ -2,13 +2,17 @@
 //! market, the matching engine, the accounts' ledgers and positions, and
 //! the open orders, kept consistent with the database.
 //!
-//! Invariants: an order is written to the database (status `new`, funds
-//! locked) before the engine sees it; everything one engine call changes is
-//! written in one transaction; the exchange lock is held across that
-//! write, so the database sees changes in the order they happened. On
-//! start, open orders come back from the database into the engine before
-//! the market moves (orders still `new` never reached the venue and are
-//! rejected, their funds released).
+//! Invariants: the database never lacks an order the venue knows. `sim`
+//! lives in this process and dies with it, so an order's `new` row, its
+//! locked funds and the venue's answer (acceptance, fills) are written in
+//! one transaction: there is no moment at which the venue holds an order
+//! the database does not. (A remote venue writes the `new` row and commits
+//! before the request leaves; see ARCHITECTURE.md.) Everything one engine
+//! call changes is written in one transaction, with the exchange lock held,
+//! so the database sees changes in the order they happened. On start, open
+//! orders come back from the database into the engine before the market
+//! moves; rows still `new` never reached a venue and are rejected, their
+//! funds released.
 
 mod booking;
 mod market_data;
@@ -56,6 +60,7 @@ pub struct State {
     pub data: Vec<SymbolData>,
     cfg: SimConfig,
     next_client_seq: u64,
+    next_order_id: u64,
     /// Set when the books could not be kept consistent; new orders are
     /// refused until the daemon restarts.
     pub degraded: Option<String>,
@@ -130,6 +135,7 @@ impl Exchange {
             data,
             cfg,
             next_client_seq: 0,
+            next_order_id: db::max_order_id(store.conn())? + 1,
             degraded: None,
         };
         state.load_accounts(store, now)?;
@@ -452,60 +458,56 @@ impl State {
     /// Locks funds for a group of orders (the first holds them) and writes
     /// them as `new`: the durable record that exists before the venue
     /// sees anything. Returns the assigned ids.
-    fn write_new(
+    fn admit(
         &mut self,
-        store: &mut Store,
         group: &mut [Prepared],
         reserve: Option<(String, Qty)>,
+        changes: &mut Changes,
     ) -> Result<(), ApiError> {
         let account = group[0].account;
-        let mut ledger = self.accounts[account].ledger.clone();
         if let Some((asset, amount)) = &reserve {
-            ledger.lock(asset, *amount).map_err(|e| funds_err(&e))?;
+            self.accounts[account]
+                .ledger
+                .lock(asset, *amount)
+                .map_err(|e| funds_err(&e))?;
             group[0].record.reserved = *amount;
             group[0].record.reserved_asset.clone_from(asset);
             if group[0].record.side == Side::Buy {
                 group[0].sim.budget = Some(Notional::new(amount.get()));
             }
+            changes.ledger(account);
+        }
+        for p in group.iter_mut() {
+            p.record.id = self.next_order_id;
+            p.sim.id = p.record.id;
+            self.next_order_id += 1;
+        }
+        let first = group[0].record.id;
+        match group.len() {
+            2 => {
+                let second = group[1].record.id;
+                group[0].record.oco_id = Some(second);
+                group[1].record.oco_id = Some(first);
+            }
+            3 => {
+                // A bracket's exits wait for the entry, then cancel each other.
+                let (tp, sl) = (group[1].record.id, group[2].record.id);
+                group[1].record.oco_id = Some(sl);
+                group[2].record.oco_id = Some(tp);
+                for p in group.iter_mut().skip(1) {
+                    p.record.parent_id = Some(first);
+                }
+            }
+            _ => {}
         }
         let acc_id = self.accounts[account].id;
-        store
-            .write(|tx| -> Result<(), StoreError> {
-                let mut ids = Vec::new();
-                for p in group.iter_mut() {
-                    p.record.id = db::insert_order(tx, acc_id, &p.record)?;
-                    p.sim.id = p.record.id;
-                    ids.push(p.record.id);
-                }
-                // Links are known once every id is.
-                if let [a, b, ..] = ids[..] {
-                    if group.len() == 2 {
-                        group[0].record.oco_id = Some(b);
-                        group[1].record.oco_id = Some(a);
-                    } else {
-                        for p in group.iter_mut().skip(1) {
-                            p.record.parent_id = Some(a);
-                        }
-                    }
-                    for p in group.iter() {
-                        db::set_order_links(tx, p.record.id, p.record.oco_id, p.record.parent_id)?;
-                    }
-                }
-                db::save_ledger(tx, acc_id, &ledger)?;
-                Ok(())
-            })
-            .map_err(store_err)?;
-        if group.len() == 3 {
-            // Bracket exits are tied to each other as well, once live.
-            let (tp, sl) = (group[1].record.id, group[2].record.id);
-            group[1].record.oco_id = Some(sl);
-            group[2].record.oco_id = Some(tp);
-            group[1].record.status = OrderStatus::Pending;
-            group[2].record.status = OrderStatus::Pending;
-        }
-        self.accounts[account].ledger = ledger;
-        for p in group.iter() {
+        for p in group.iter_mut() {
+            changes.new_orders.push((acc_id, p.record.clone()));
+            if p.record.parent_id.is_some() {
+                p.record.status = OrderStatus::Pending;
+            }
             self.open.insert(p.record.id, p.record.clone());
+            changes.orders.insert(p.record.id, p.record.clone());
         }
         Ok(())
     }
@@ -513,6 +515,9 @@ impl State {
     /// Writes what changed in one transaction.
     pub fn persist(&self, store: &mut Store, changes: &Changes) -> Result<(), StoreError> {
         store.write(|tx| -> Result<(), StoreError> {
+            for (acc, o) in &changes.new_orders {
+                db::insert_order(tx, *acc, o)?;
+            }
             for o in changes.orders.values() {
                 db::update_order(tx, o)?;
             }
@@ -561,8 +566,9 @@ impl State {
         Self::check_duplicates(store, &[&cid])?;
         let prepared = self.prepare(account, v, cid, owner, now)?;
         let reserve = self.reservation_for(&prepared.record)?;
+        let mut changes = Changes::default();
         let mut group = [prepared];
-        self.write_new(store, &mut group, Some(reserve))?;
+        self.admit(&mut group, Some(reserve), &mut changes)?;
         let [p] = group;
         let idx = p.sim.symbol;
         let (book, last) = (
@@ -570,8 +576,6 @@ impl State {
             self.market.symbols[idx].last,
         );
         let events = self.engine.submit(p.sim, &book, last, now);
-        let mut changes = Changes::default();
-        changes.orders.insert(p.record.id, p.record.clone());
         self.book_events(events, now, &mut changes);
         self.commit(store, &changes)?;
         let latest = changes
@@ -607,9 +611,10 @@ impl State {
         );
         // Only one leg can execute: the pair holds the larger of the two.
         let reserve = if ra.1 >= rb.1 { ra } else { rb };
+        let mut changes = Changes::default();
         let mut group = [a, b];
-        self.write_new(store, &mut group, Some(reserve))?;
-        let [mut a, mut b] = group;
+        self.admit(&mut group, Some(reserve), &mut changes)?;
+        let [a, mut b] = group;
         b.sim.budget = a.sim.budget;
         let idx = a.sim.symbol;
         let (book, last) = (
@@ -617,10 +622,7 @@ impl State {
             self.market.symbols[idx].last,
         );
         let ids = [a.record.id, b.record.id];
-        a.record.oco_id = Some(ids[1]);
-        b.record.oco_id = Some(ids[0]);
         let events = self.engine.submit_oco(a.sim, b.sim, &book, last, now);
-        let mut changes = Changes::default();
         self.book_events(events, now, &mut changes);
         self.commit(store, &changes)?;
         let get =
@@ -646,8 +648,9 @@ impl State {
         let tp = self.prepare(account, orders[1], c1, owner, now)?;
         let sl = self.prepare(account, orders[2], c2, owner, now)?;
         let reserve = self.reservation_for(&entry.record)?;
+        let mut changes = Changes::default();
         let mut group = [entry, tp, sl];
-        self.write_new(store, &mut group, Some(reserve))?;
+        self.admit(&mut group, Some(reserve), &mut changes)?;
         let [e, tp, sl] = group;
         let ids = [e.record.id, tp.record.id, sl.record.id];
         let idx = e.sim.symbol;
@@ -658,9 +661,6 @@ impl State {
         let events = self
             .engine
             .submit_bracket(e.sim, tp.sim, sl.sim, &book, last, now);
-        let mut changes = Changes::default();
-        changes.orders.insert(ids[1], tp.record.clone());
-        changes.orders.insert(ids[2], sl.record.clone());
         self.book_events(events, now, &mut changes);
         self.commit(store, &changes)?;
         let get =

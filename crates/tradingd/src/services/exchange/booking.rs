@@ -20,6 +20,8 @@ use super::State;
 /// publish.
 #[derive(Debug, Default)]
 pub struct Changes {
+    /// Orders placed by this operation, written as `new` before any update.
+    pub new_orders: Vec<(i64, OrderRecord)>,
     pub orders: BTreeMap<u64, OrderRecord>,
     pub fills: Vec<(i64, Execution)>,
     /// Account indexes whose ledger changed.
@@ -36,7 +38,7 @@ impl Changes {
             && self.bars.is_empty()
     }
 
-    fn ledger(&mut self, account: usize) {
+    pub(super) fn ledger(&mut self, account: usize) {
         if !self.ledgers.contains(&account) {
             self.ledgers.push(account);
         }
