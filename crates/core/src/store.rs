@@ -214,15 +214,6 @@ impl Store {
             .sum()
     }
 
-    /// Stops this connection from checkpointing the write-ahead log on its
-    /// own commits (a checkpoint syncs the database file, a long stall in
-    /// the middle of an order's commit); a [`Checkpointer`] does it instead.
-    pub fn disable_autocheckpoint(&self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))
-            .map_err(|e| self.err(e))
-    }
-
     /// Moves the write-ahead log into the database file and truncates it,
     /// so a stopped daemon leaves one self-contained file.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
@@ -240,55 +231,9 @@ impl Store {
     }
 }
 
-/// A second connection that checkpoints the write-ahead log in the
-/// background (PASSIVE: it never blocks the writer).
-#[derive(Debug)]
-pub struct Checkpointer {
-    conn: Connection,
-}
-
-impl Checkpointer {
-    pub fn open(path: &Path) -> Result<Checkpointer, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(Checkpointer { conn })
-    }
-
-    /// Copies what it can of the log into the database; returns the pages
-    /// still in the log.
-    pub fn checkpoint(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_background_checkpoint_drains_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let mut s = Store::open(&path).unwrap();
-        s.disable_autocheckpoint().unwrap();
-        for i in 0..200 {
-            s.record_start(1, "x", i).unwrap();
-        }
-        let wal = || {
-            std::fs::metadata(dir.path().join("t.db-wal"))
-                .map(|m| m.len())
-                .unwrap_or(0)
-        };
-        assert!(wal() > 0);
-        let c = Checkpointer::open(&path).unwrap();
-        c.checkpoint().unwrap();
-        s.checkpoint().unwrap();
-        assert_eq!(wal(), 0, "TRUNCATE after a checkpoint empties the log");
-    }
 
     #[test]
     fn migrations_are_valid() {

@@ -56,7 +56,6 @@ pub enum StartError {
 pub struct Daemon {
     ctx: Arc<Ctx>,
     socket: BoundSocket,
-    checkpointer: tradedesk_core::store::Checkpointer,
     // Held for the daemon's lifetime: the single-instance lock.
     _lock: File,
 }
@@ -77,8 +76,6 @@ impl Daemon {
             .map_err(data_err)?;
         let lock = lock_data_dir(&config.data_dir)?;
         let mut store = Store::open(&config.db_path())?;
-        store.disable_autocheckpoint()?;
-        let checkpointer = tradedesk_core::store::Checkpointer::open(&config.db_path())?;
         let started_at = Utc::now();
         let run = store.record_start(
             std::process::id(),
@@ -105,7 +102,6 @@ impl Daemon {
         Ok(Daemon {
             ctx,
             socket,
-            checkpointer,
             _lock: lock,
         })
     }
@@ -130,8 +126,6 @@ impl Daemon {
         tracker.spawn(heartbeat(Arc::clone(&self.ctx)));
         let market = Arc::clone(&self.ctx);
         tracker.spawn_blocking(move || services::market_loop::run(&market));
-        let (checkpointer, stop) = (self.checkpointer, self.ctx.shutdown.clone());
-        tracker.spawn_blocking(move || checkpoint_loop(&checkpointer, &stop));
         let rpc = Arc::new(Rpc {
             dispatcher: Dispatcher::new(),
             ctx: Arc::clone(&self.ctx),
@@ -198,21 +192,6 @@ fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
     file.rewind().map_err(io_err)?;
     writeln!(file, "{}", std::process::id()).map_err(io_err)?;
     Ok(file)
-}
-
-/// Checkpoints the write-ahead log every second, off the order path.
-fn checkpoint_loop(c: &tradedesk_core::store::Checkpointer, stop: &CancellationToken) {
-    let mut waited = std::time::Duration::ZERO;
-    while !stop.is_cancelled() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        waited += std::time::Duration::from_millis(50);
-        if waited >= std::time::Duration::from_secs(1) {
-            waited = std::time::Duration::ZERO;
-            if let Err(e) = c.checkpoint() {
-                tracing::warn!(error = %e, "background checkpoint failed");
-            }
-        }
-    }
 }
 
 async fn heartbeat(ctx: Arc<Ctx>) {
