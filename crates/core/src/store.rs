@@ -15,6 +15,9 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::api::system::PreviousShutdown;
 
+/// Pages of write-ahead log between automatic checkpoints (~40 MiB).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
 /// The schema version after every embedded migration has run.
 pub const SCHEMA_VERSION: u32 = 2;
 
