@@ -95,6 +95,11 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
+        // Checkpoint rarely: a checkpoint syncs the database file inside
+        // some commit, and at the default (1,000 pages) one order in a few
+        // hundred paid for it. The log is reused in place after each one.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
         MIGRATIONS
