@@ -24,6 +24,7 @@ pub enum Side {
 }
 
 impl Side {
+    #[must_use]
     pub fn opposite(self) -> Side {
         match self {
             Side::Buy => Side::Sell,

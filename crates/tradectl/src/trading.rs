@@ -151,6 +151,7 @@ fn parse_status(s: &str) -> Result<OrderStatus, String> {
     OrderStatus::parse(s).ok_or_else(|| format!("`{s}` is not a status (new, pending, accepted, partially_filled, filled, cancelled, rejected, expired)"))
 }
 
+#[allow(clippy::too_many_lines)] // one arm per market command, each a call and its table
 pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     match cmd {
@@ -268,15 +269,18 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
 }
 
 fn request(side: Side, p: Place) -> OrderRequest {
-    let order_type = match p.kind {
-        Some(Kind::Market) => OrderType::Market,
-        Some(Kind::Limit) => OrderType::Limit,
-        Some(Kind::StopMarket) => OrderType::StopMarket,
-        Some(Kind::StopLimit) => OrderType::StopLimit,
-        Some(Kind::TrailingStop) => OrderType::TrailingStop,
-        Some(Kind::TakeProfit) => OrderType::TakeProfit,
-        None if p.price.is_some() => OrderType::Limit,
-        None => OrderType::Market,
+    let kind = p.kind.unwrap_or(if p.price.is_some() {
+        Kind::Limit
+    } else {
+        Kind::Market
+    });
+    let order_type = match kind {
+        Kind::Market => OrderType::Market,
+        Kind::Limit => OrderType::Limit,
+        Kind::StopMarket => OrderType::StopMarket,
+        Kind::StopLimit => OrderType::StopLimit,
+        Kind::TrailingStop => OrderType::TrailingStop,
+        Kind::TakeProfit => OrderType::TakeProfit,
     };
     let trail = p
         .trail_amount

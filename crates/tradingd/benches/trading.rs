@@ -28,6 +28,7 @@ fn us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
+#[allow(clippy::too_many_lines)] // a script: set up, measure, report, in order
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let dir = tempfile::tempdir().expect("tempdir");

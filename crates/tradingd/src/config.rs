@@ -496,6 +496,71 @@ fn decimal_at(
     Ok(d)
 }
 
+fn validate_sim_symbol(i: usize, s: &RawSimSymbol) -> Result<SymbolSpec, ConfigError> {
+    let key = |field: &str| format!("sim.symbols[{i}].{field}");
+    let positive = |field: &str, text: &str| decimal_at(key(field), text, Some(Decimal::ZERO));
+    let symbol = s
+        .symbol
+        .parse()
+        .map_err(
+            |e: tradedesk_core::instrument::InvalidSymbol| ConfigError::InvalidAt {
+                key: key("symbol"),
+                message: e.to_string(),
+            },
+        )?;
+    for (field, asset) in [("base", &s.base), ("quote", &s.quote)] {
+        if asset.is_empty()
+            || !asset
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(ConfigError::InvalidAt {
+                key: key(field),
+                message: format!("`{asset}` is not an asset name"),
+            });
+        }
+    }
+    if !(s.volatility > 0.0 && s.volatility <= 10.0) {
+        return Err(ConfigError::InvalidAt {
+            key: key("volatility"),
+            message: format!("{} is outside (0, 10]", s.volatility),
+        });
+    }
+    if !(s.trade_notional > 0.0 && s.trade_notional.is_finite()) {
+        return Err(ConfigError::InvalidAt {
+            key: key("trade_notional"),
+            message: "must be greater than zero".into(),
+        });
+    }
+    let instrument = Instrument {
+        symbol,
+        base: s.base.clone(),
+        quote: s.quote.clone(),
+        tick_size: tradedesk_core::money::Price::new(positive("tick_size", &s.tick_size)?),
+        lot_size: Qty::new(positive("lot_size", &s.lot_size)?),
+        min_qty: Qty::new(positive("min_qty", &s.min_qty)?),
+        min_notional: tradedesk_core::money::Notional::new(decimal_at(
+            key("min_notional"),
+            &s.min_notional,
+            None,
+        )?),
+    };
+    let start = tradedesk_core::money::Price::new(positive("start_price", &s.start_price)?);
+    let start_price =
+        instrument
+            .check_price("start_price", start)
+            .map_err(|e| ConfigError::InvalidAt {
+                key: key("start_price"),
+                message: e.to_string(),
+            })?;
+    Ok(SymbolSpec {
+        instrument,
+        start_price,
+        volatility: s.volatility,
+        trade_notional: s.trade_notional,
+    })
+}
+
 fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
     let fee = |key: &'static str, text: &str| {
         let d = decimal_at(key.to_owned(), text, None)?;
@@ -530,79 +595,19 @@ fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
             message: "at least one symbol is needed".into(),
         });
     }
-    let mut symbols = Vec::with_capacity(raw.symbols.len());
+    let mut symbols: Vec<SymbolSpec> = Vec::with_capacity(raw.symbols.len());
     for (i, s) in raw.symbols.iter().enumerate() {
-        let key = |field: &str| format!("sim.symbols[{i}].{field}");
-        let positive = |field: &str, text: &str| decimal_at(key(field), text, Some(Decimal::ZERO));
-        let symbol = s
-            .symbol
-            .parse()
-            .map_err(
-                |e: tradedesk_core::instrument::InvalidSymbol| ConfigError::InvalidAt {
-                    key: key("symbol"),
-                    message: e.to_string(),
-                },
-            )?;
+        let spec = validate_sim_symbol(i, s)?;
         if symbols
             .iter()
-            .any(|x: &SymbolSpec| x.instrument.symbol == symbol)
+            .any(|x| x.instrument.symbol == spec.instrument.symbol)
         {
             return Err(ConfigError::InvalidAt {
-                key: key("symbol"),
-                message: format!("{symbol} is listed twice"),
+                key: format!("sim.symbols[{i}].symbol"),
+                message: format!("{} is listed twice", spec.instrument.symbol),
             });
         }
-        for (field, asset) in [("base", &s.base), ("quote", &s.quote)] {
-            if asset.is_empty()
-                || !asset
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            {
-                return Err(ConfigError::InvalidAt {
-                    key: key(field),
-                    message: format!("`{asset}` is not an asset name"),
-                });
-            }
-        }
-        if !(s.volatility > 0.0 && s.volatility <= 10.0) {
-            return Err(ConfigError::InvalidAt {
-                key: key("volatility"),
-                message: format!("{} is outside (0, 10]", s.volatility),
-            });
-        }
-        if !(s.trade_notional > 0.0 && s.trade_notional.is_finite()) {
-            return Err(ConfigError::InvalidAt {
-                key: key("trade_notional"),
-                message: "must be greater than zero".into(),
-            });
-        }
-        let instrument = Instrument {
-            symbol,
-            base: s.base.clone(),
-            quote: s.quote.clone(),
-            tick_size: tradedesk_core::money::Price::new(positive("tick_size", &s.tick_size)?),
-            lot_size: Qty::new(positive("lot_size", &s.lot_size)?),
-            min_qty: Qty::new(positive("min_qty", &s.min_qty)?),
-            min_notional: tradedesk_core::money::Notional::new(decimal_at(
-                key("min_notional"),
-                &s.min_notional,
-                None,
-            )?),
-        };
-        let start = tradedesk_core::money::Price::new(positive("start_price", &s.start_price)?);
-        let start_price =
-            instrument
-                .check_price("start_price", start)
-                .map_err(|e| ConfigError::InvalidAt {
-                    key: key("start_price"),
-                    message: e.to_string(),
-                })?;
-        symbols.push(SymbolSpec {
-            instrument,
-            start_price,
-            volatility: s.volatility,
-            trade_notional: s.trade_notional,
-        });
+        symbols.push(spec);
     }
     let mut initial_balances = Vec::new();
     for (asset, amount) in &raw.initial_balances {

@@ -190,13 +190,13 @@ impl SymbolMarket {
         let mut asks = Vec::with_capacity(levels);
         for k in 0..levels {
             let depth = 1.0 + k as f64 * 0.6;
-            if let Some(p) = self.snap_price(self.mid - half_spread - step * k as f64) {
-                if bids.last().is_none_or(|l: &BookLevel| p < l.price) {
-                    bids.push(BookLevel {
-                        price: p,
-                        qty: self.random_qty(rng, 3.0 * depth),
-                    });
-                }
+            if let Some(p) = self.snap_price(self.mid - half_spread - step * k as f64)
+                && bids.last().is_none_or(|l: &BookLevel| p < l.price)
+            {
+                bids.push(BookLevel {
+                    price: p,
+                    qty: self.random_qty(rng, 3.0 * depth),
+                });
             }
             if let Some(p) = self.snap_price(self.mid + half_spread + step * k as f64) {
                 let above_bid = bids.first().is_none_or(|b| p > b.price);

@@ -336,9 +336,8 @@ impl MatchingEngine {
         now: Timestamp,
     ) -> Vec<ExecEvent> {
         let mut ev = Vec::new();
-        if let Some(reason) = self
-            .immediate_trigger(&a, last)
-            .or_else(|| self.immediate_trigger(&b, last))
+        if let Some(reason) =
+            Self::immediate_trigger(&a, last).or_else(|| Self::immediate_trigger(&b, last))
         {
             ev.push(ExecEvent::Rejected {
                 id: a.id,
@@ -499,7 +498,7 @@ impl MatchingEngine {
         ev
     }
 
-    fn immediate_trigger(&self, o: &SimOrder, last: Price) -> Option<String> {
+    fn immediate_trigger(o: &SimOrder, last: Price) -> Option<String> {
         let stop = o.stop_price?;
         let hit = match (o.order_type, o.side) {
             (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
@@ -521,7 +520,7 @@ impl MatchingEngine {
         ev: &mut Vec<ExecEvent>,
     ) {
         let id = o.id;
-        if let Some(reason) = self.immediate_trigger(&o, last) {
+        if let Some(reason) = Self::immediate_trigger(&o, last) {
             ev.push(ExecEvent::Rejected { id, reason });
             self.reject_linked(link, ev);
             return;
@@ -605,11 +604,11 @@ impl MatchingEngine {
                 break;
             }
             let mut q = left.min(level.qty);
-            if let Some(afford) = self.affordable(id, level.price) {
-                if afford < q {
-                    q = afford;
-                    out_of_budget = true;
-                }
+            if let Some(afford) = self.affordable(id, level.price)
+                && afford < q
+            {
+                q = afford;
+                out_of_budget = true;
             }
             if !q.is_positive() {
                 out_of_budget = true;
@@ -702,10 +701,8 @@ impl MatchingEngine {
             liquidity,
         }));
         self.cancel_sibling(id, "oco: the other leg filled", ev);
-        if done {
-            if let Some(finished) = self.remove_live(id) {
-                self.after_terminal(&finished, book, last, now, ev);
-            }
+        if done && let Some(finished) = self.remove_live(id) {
+            self.after_terminal(&finished, book, last, now, ev);
         }
     }
 

@@ -67,12 +67,12 @@ impl Handle<MarketKlines> for Ctx {
             (p.symbol.clone(), state.data[idx].forming)
         };
         let end = p.end.unwrap_or(Timestamp(i64::MAX / 2));
-        if let Some(start) = p.start {
-            if start >= end {
-                return Err(ApiError::invalid_params(
-                    "invalid params: field `start`: must be before `end`",
-                ));
-            }
+        if let Some(start) = p.start
+            && start >= end
+        {
+            return Err(ApiError::invalid_params(
+                "invalid params: field `start`: must be before `end`",
+            ));
         }
         // Enough 1-minute bars for `limit` bars of the interval ending at `end`.
         let span = interval.millis().saturating_mul(i64::from(limit));
@@ -89,10 +89,10 @@ impl Handle<MarketKlines> for Ctx {
                 tracing::error!(error = %e, "klines query");
                 ApiError::internal("database error; see the daemon log")
             })?;
-        if let Some(b) = forming.filter(|b| b.open_time >= start && b.open_time < end) {
-            if bars.last().is_none_or(|l| l.open_time < b.open_time) {
-                bars.push(b);
-            }
+        if let Some(b) = forming.filter(|b| b.open_time >= start && b.open_time < end)
+            && bars.last().is_none_or(|l| l.open_time < b.open_time)
+        {
+            bars.push(b);
         }
         let mut out = if interval == Interval::M1 {
             bars

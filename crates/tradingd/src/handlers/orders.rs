@@ -258,7 +258,9 @@ impl Handle<OrdersList> for Ctx {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
         let orders = if f.open == Some(true) {
-            if f.status.is_some_and(|s| s.is_terminal()) {
+            if f.status
+                .is_some_and(tradedesk_core::order::OrderStatus::is_terminal)
+            {
                 return Err(ApiError::invalid_params(
                     "invalid params: field `status`: a terminal status contradicts `open: true`",
                 ));

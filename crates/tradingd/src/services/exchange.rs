@@ -77,7 +77,7 @@ struct Prepared {
     sim: SimOrder,
 }
 
-fn store_err(e: StoreError) -> ApiError {
+fn store_err(e: &StoreError) -> ApiError {
     tracing::error!(error = %e, "database error");
     ApiError::internal("database error; see the daemon log")
 }
@@ -103,7 +103,7 @@ impl Exchange {
         let mut spec = cfg.spec.clone();
         // A restart continues from the last recorded prices, with a fresh
         // but reproducible path.
-        spec.seed = spec.seed ^ run_number.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        spec.seed ^= run_number.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut recent_bars = Vec::new();
         for s in &mut spec.symbols {
             let bars = db::klines(
@@ -205,9 +205,9 @@ impl State {
                     order = o.id,
                     "order never reached the venue before the daemon stopped; rejecting it"
                 );
-                self.open.get_mut(&o.id).map(|r| {
-                    r.reason = Some("the daemon stopped before the order reached the venue".into())
-                });
+                if let Some(r) = self.open.get_mut(&o.id) {
+                    r.reason = Some("the daemon stopped before the order reached the venue".into());
+                }
                 self.book_events(
                     vec![ExecEvent::Rejected {
                         id: o.id,
@@ -431,7 +431,9 @@ impl State {
     /// duplicate error carrying the existing order.
     fn check_duplicates(store: &Store, ids: &[&str]) -> Result<(), ApiError> {
         for id in ids {
-            if let Some(existing) = db::order_by_client_id(store.conn(), id).map_err(store_err)? {
+            if let Some(existing) =
+                db::order_by_client_id(store.conn(), id).map_err(|e| store_err(&e))?
+            {
                 return Err(ApiError::new(
                     ErrorCode::DuplicateClientId,
                     format!(
@@ -455,17 +457,18 @@ impl State {
         }
     }
 
-    /// Locks funds for a group of orders (the first holds them) and writes
-    /// them as `new`: the durable record that exists before the venue
-    /// sees anything. Returns the assigned ids.
+    /// Locks funds for a group of orders (the first holds them), assigns
+    /// ids and links, and queues their `new` rows, which are written in the
+    /// same transaction as the venue's answer.
     fn admit(
         &mut self,
         group: &mut [Prepared],
-        reserve: Option<(String, Qty)>,
+        reserve: &(String, Qty),
         changes: &mut Changes,
     ) -> Result<(), ApiError> {
         let account = group[0].account;
-        if let Some((asset, amount)) = &reserve {
+        {
+            let (asset, amount) = reserve;
             self.accounts[account]
                 .ledger
                 .lock(asset, *amount)
@@ -548,7 +551,7 @@ impl State {
     fn commit(&mut self, store: &mut Store, changes: &Changes) -> Result<(), ApiError> {
         self.persist(store, changes).map_err(|e| {
             self.degraded = Some(format!("a database write failed: {e}"));
-            store_err(e)
+            store_err(&e)
         })
     }
 
@@ -568,7 +571,7 @@ impl State {
         let reserve = self.reservation_for(&prepared.record)?;
         let mut changes = Changes::default();
         let mut group = [prepared];
-        self.admit(&mut group, Some(reserve), &mut changes)?;
+        self.admit(&mut group, &reserve, &mut changes)?;
         let [p] = group;
         let idx = p.sim.symbol;
         let (book, last) = (
@@ -613,7 +616,7 @@ impl State {
         let reserve = if ra.1 >= rb.1 { ra } else { rb };
         let mut changes = Changes::default();
         let mut group = [a, b];
-        self.admit(&mut group, Some(reserve), &mut changes)?;
+        self.admit(&mut group, &reserve, &mut changes)?;
         let [a, mut b] = group;
         b.sim.budget = a.sim.budget;
         let idx = a.sim.symbol;
@@ -650,7 +653,7 @@ impl State {
         let reserve = self.reservation_for(&entry.record)?;
         let mut changes = Changes::default();
         let mut group = [entry, tp, sl];
-        self.admit(&mut group, Some(reserve), &mut changes)?;
+        self.admit(&mut group, &reserve, &mut changes)?;
         let [e, tp, sl] = group;
         let ids = [e.record.id, tp.record.id, sl.record.id];
         let idx = e.sim.symbol;
@@ -730,11 +733,11 @@ impl State {
             }
             self.data[idx].last_time = now;
         }
-        if !changes.is_empty() {
-            if let Err(e) = self.persist(store, &changes) {
-                tracing::error!(error = %e, "cannot write a market tick");
-                self.degraded = Some(format!("a database write failed: {e}"));
-            }
+        if !changes.is_empty()
+            && let Err(e) = self.persist(store, &changes)
+        {
+            tracing::error!(error = %e, "cannot write a market tick");
+            self.degraded = Some(format!("a database write failed: {e}"));
         }
         (moved, changes)
     }

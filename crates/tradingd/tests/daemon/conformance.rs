@@ -12,9 +12,10 @@ use super::support::TestDaemon;
 /// sample here fails the test.
 fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
-        "system.health" | "system.version" | "system.info" | "system.methods" => json!({}),
+        "system.health" | "system.version" | "system.info" | "system.methods"
+        | "market.symbols" | "market.tickers" | "accounts.list" | "positions.list"
+        | "orders.cancel_all" | "trades.stats" => json!({}),
         "streams.subscribe" | "streams.unsubscribe" => json!({ "topics": ["system.heartbeat"] }),
-        "market.symbols" | "market.tickers" | "accounts.list" | "positions.list" => json!({}),
         "market.ticker" | "positions.get" => json!({ "symbol": "BTCUSDT" }),
         "market.klines" => json!({ "symbol": "BTCUSDT", "interval": "5m", "limit": 10 }),
         "market.orderbook" => json!({ "symbol": "BTCUSDT", "depth": 5 }),
@@ -29,17 +30,12 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         "orders.place_bracket" => {
             json!({ "symbol": "SOLUSDT", "side": "buy", "type": "limit", "qty": "1", "price": "10", "take_profit": "20", "stop_loss": "5" })
         }
-        // Runs after orders.place (catalogue order): the conformance order exists.
-        "orders.get" => json!({ "client_order_id": "conf-1" }),
-        "orders.cancel" => json!({ "client_order_id": "conf-1" }),
-        "orders.cancel_all" => json!({}),
-        "orders.list" => json!({ "limit": 10 }),
-        // A buy first, so that there is something to close.
-        "positions.close" => return None,
-        "trades.list" => json!({ "limit": 10 }),
-        "trades.stats" => json!({}),
-        // Called last, separately: it stops the daemon.
-        "system.shutdown" => return None,
+        // Run after orders.place (catalogue order): the conformance order exists.
+        "orders.get" | "orders.cancel" => json!({ "client_order_id": "conf-1" }),
+        "orders.list" | "trades.list" => json!({ "limit": 10 }),
+        // Called separately: positions.close needs a position first, and
+        // system.shutdown stops the daemon.
+        "positions.close" | "system.shutdown" => return None,
         _ => panic!("no sample params for `{method}`: add one to the conformance test"),
     })
 }

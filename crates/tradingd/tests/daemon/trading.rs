@@ -2,6 +2,9 @@
 //! balances, positions and trades, bad input that changes nothing, and
 //! restarts with open orders.
 
+// The helpers take `json!` literals by value, as call sites read best.
+#![allow(clippy::needless_pass_by_value)]
+
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tradedesk_core::client::Client;

@@ -57,7 +57,7 @@ impl State {
         while let Some(ev) = queue.pop_front() {
             match ev {
                 ExecEvent::Accepted { id } => {
-                    self.transition(id, Event::Accept, None, now, changes)
+                    self.transition(id, Event::Accept, None, now, changes);
                 }
                 ExecEvent::Triggered { id, .. } => {
                     if let Some(o) = self.open.get_mut(&id) {
@@ -75,13 +75,13 @@ impl State {
                 }
                 ExecEvent::Fill(f) => self.book_fill(&f, changes),
                 ExecEvent::Rejected { id, reason } => {
-                    self.transition(id, Event::Reject, Some(reason), now, changes)
+                    self.transition(id, Event::Reject, Some(reason), now, changes);
                 }
                 ExecEvent::Cancelled { id, reason } => {
-                    self.transition(id, Event::Cancel, Some(reason), now, changes)
+                    self.transition(id, Event::Cancel, Some(reason), now, changes);
                 }
                 ExecEvent::Expired { id, reason } => {
-                    self.transition(id, Event::Expire, Some(reason), now, changes)
+                    self.transition(id, Event::Expire, Some(reason), now, changes);
                 }
             }
         }
