@@ -143,7 +143,7 @@ fn main() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let inst = ctx.exchange.lock().market.symbols[0].instrument.clone();
+    let inst = ctx.exchange.lock().venue.instruments()[0].clone();
     let template = Ticker {
         symbol: inst.symbol.clone(),
         time: Timestamp(0),

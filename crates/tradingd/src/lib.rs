@@ -13,6 +13,7 @@ pub mod context;
 mod handlers;
 pub mod server;
 pub mod services;
+pub mod venues;
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};

@@ -229,6 +229,11 @@ impl MatchingEngine {
         self.live.contains_key(&id)
     }
 
+    /// The symbol index of a live order.
+    pub fn symbol_of(&self, id: OrderId) -> Option<usize> {
+        self.live.get(&id).map(|l| l.order.symbol)
+    }
+
     pub fn live_count(&self) -> usize {
         self.live.len()
     }

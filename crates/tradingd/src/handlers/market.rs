@@ -16,11 +16,11 @@ use crate::context::Ctx;
 use crate::services::exchange::State;
 
 fn ticker(state: &State, idx: usize) -> Ticker {
-    let s = &state.market.symbols[idx];
+    let book = state.venue.book(idx);
     state.data[idx].ticker(
-        &s.instrument.symbol,
-        s.book.best_bid().map(|l| l.price),
-        s.book.best_ask().map(|l| l.price),
+        &state.venue.instruments()[idx].symbol,
+        book.best_bid().map(|l| l.price),
+        book.best_ask().map(|l| l.price),
     )
 }
 
@@ -28,12 +28,7 @@ impl Handle<MarketSymbols> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Symbols, ApiError> {
         let state = self.exchange.lock();
         Ok(Symbols {
-            symbols: state
-                .market
-                .symbols
-                .iter()
-                .map(|s| s.instrument.clone())
-                .collect(),
+            symbols: state.venue.instruments().into_iter().cloned().collect(),
         })
     }
 }
@@ -50,9 +45,7 @@ impl Handle<MarketTickers> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Tickers, ApiError> {
         let state = self.exchange.lock();
         Ok(Tickers {
-            tickers: (0..state.market.symbols.len())
-                .map(|i| ticker(&state, i))
-                .collect(),
+            tickers: (0..state.data.len()).map(|i| ticker(&state, i)).collect(),
         })
     }
 }

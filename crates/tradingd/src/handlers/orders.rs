@@ -33,7 +33,7 @@ fn store_error(e: &StoreError) -> ApiError {
 
 fn validate(state: &State, req: &OrderRequest) -> Result<ValidOrder, ApiError> {
     let idx = state.symbol_index(&req.symbol)?;
-    req.validate(&state.market.symbols[idx].instrument)
+    req.validate(state.venue.instruments()[idx])
         .map_err(|e| order_error(&e))
 }
 

@@ -37,6 +37,8 @@ pub use booking::Changes;
 pub use market_data::SymbolData;
 
 use crate::config::SimConfig;
+use crate::venues::Venue;
+use crate::venues::sim::SimVenue;
 
 pub const PAPER_ACCOUNT: &str = "paper";
 pub const VENUE: &str = "sim";
@@ -52,8 +54,7 @@ pub struct Account {
 }
 
 pub struct State {
-    pub market: SimMarket,
-    pub engine: MatchingEngine,
+    pub venue: Box<dyn Venue>,
     pub accounts: Vec<Account>,
     /// Every order that is not terminal, by id.
     pub open: BTreeMap<u64, OrderRecord>,
@@ -127,9 +128,9 @@ impl Exchange {
             .collect();
         let first_trade_id = db::max_trade_id(store.conn())? + 1;
         let engine = MatchingEngine::new(cfg.fees, first_trade_id);
+        let venue: Box<dyn Venue> = Box::new(SimVenue::new(market, engine));
         let mut state = State {
-            market,
-            engine,
+            venue,
             accounts: Vec::new(),
             open: BTreeMap::new(),
             data,
@@ -218,7 +219,7 @@ impl State {
                 );
                 continue;
             }
-            let Some(idx) = self.market.index_of(o.symbol.as_str()) else {
+            let Some(idx) = self.venue.index_of(o.symbol.as_str()) else {
                 tracing::warn!(order = o.id, symbol = %o.symbol, "symbol no longer on the venue; cancelling");
                 self.book_events(
                     vec![ExecEvent::Cancelled {
@@ -252,15 +253,13 @@ impl State {
                     }
                 };
             let sim = self.sim_order(&o, idx);
-            let last = self.market.symbols[idx].last;
-            self.engine.restore(
+            self.venue.restore(
                 sim,
                 o.open_qty(),
                 o.filled,
                 o.triggered,
                 o.status == OrderStatus::Pending,
                 link,
-                last,
             );
         }
         if !changes.is_empty() {
@@ -274,7 +273,7 @@ impl State {
     }
 
     fn sim_order(&self, o: &OrderRecord, symbol: usize) -> SimOrder {
-        let lot = self.market.symbols[symbol].instrument.lot_size;
+        let lot = self.venue.instruments()[symbol].lot_size;
         SimOrder {
             id: o.id,
             symbol,
@@ -304,23 +303,23 @@ impl State {
     }
 
     pub fn instrument(&self, symbol: &Symbol) -> Option<&Instrument> {
-        self.market
-            .symbols
-            .iter()
-            .map(|s| &s.instrument)
+        self.venue
+            .instruments()
+            .into_iter()
             .find(|i| &i.symbol == symbol)
     }
 
     pub fn symbol_index(&self, symbol: &Symbol) -> Result<usize, ApiError> {
-        self.market.index_of(symbol.as_str()).ok_or_else(|| {
+        self.venue.index_of(symbol.as_str()).ok_or_else(|| {
             let known: Vec<String> = self
-                .market
-                .symbols
+                .venue
+                .instruments()
                 .iter()
-                .map(|s| s.instrument.symbol.to_string())
+                .map(|i| i.symbol.to_string())
                 .collect();
             ApiError::invalid_params(format!(
-                "invalid params: field `symbol`: unknown symbol `{symbol}` (on sim: {})",
+                "invalid params: field `symbol`: unknown symbol `{symbol}` (on {}: {})",
+                self.venue.name(),
                 known.join(", ")
             ))
             .with_data(serde_json::json!({ "field": "symbol" }))
@@ -331,8 +330,8 @@ impl State {
     /// for its worst fill plus the taker fee.
     fn reservation_for(&self, o: &OrderRecord) -> Result<(String, Qty), ApiError> {
         let idx = self.symbol_index(&o.symbol)?;
-        let s = &self.market.symbols[idx];
-        let inst = &s.instrument;
+        let inst = self.venue.instruments()[idx];
+        let (book, last) = (self.venue.book(idx), self.venue.last(idx));
         if o.side == Side::Sell {
             return Ok((inst.base.clone(), o.qty));
         }
@@ -346,7 +345,7 @@ impl State {
         };
         let amount = match o.order_type {
             OrderType::Market => {
-                let (cost, _) = taker_cost(&s.book, Side::Buy, o.qty, None);
+                let (cost, _) = taker_cost(book, Side::Buy, o.qty, None);
                 cost.get().checked_mul(fee)
             }
             OrderType::Limit | OrderType::StopLimit => o
@@ -359,7 +358,7 @@ impl State {
                 .and_then(|u| u.checked_mul(o.qty.get())),
             OrderType::TrailingStop => o
                 .trail
-                .and_then(|t| t.stop_from(Side::Buy, s.last))
+                .and_then(|t| t.stop_from(Side::Buy, last))
                 .and_then(|p| per_unit(p, buffered))
                 .and_then(|u| u.checked_mul(o.qty.get())),
         }
@@ -573,12 +572,7 @@ impl State {
         let mut group = [prepared];
         self.admit(&mut group, &reserve, &mut changes)?;
         let [p] = group;
-        let idx = p.sim.symbol;
-        let (book, last) = (
-            self.market.symbols[idx].book.clone(),
-            self.market.symbols[idx].last,
-        );
-        let events = self.engine.submit(p.sim, &book, last, now);
+        let events = self.venue.submit(p.sim, now);
         self.book_events(events, now, &mut changes);
         self.commit(store, &changes)?;
         let latest = changes
@@ -619,13 +613,8 @@ impl State {
         self.admit(&mut group, &reserve, &mut changes)?;
         let [a, mut b] = group;
         b.sim.budget = a.sim.budget;
-        let idx = a.sim.symbol;
-        let (book, last) = (
-            self.market.symbols[idx].book.clone(),
-            self.market.symbols[idx].last,
-        );
         let ids = [a.record.id, b.record.id];
-        let events = self.engine.submit_oco(a.sim, b.sim, &book, last, now);
+        let events = self.venue.submit_oco(a.sim, b.sim, now);
         self.book_events(events, now, &mut changes);
         self.commit(store, &changes)?;
         let get =
@@ -656,14 +645,7 @@ impl State {
         self.admit(&mut group, &reserve, &mut changes)?;
         let [e, tp, sl] = group;
         let ids = [e.record.id, tp.record.id, sl.record.id];
-        let idx = e.sim.symbol;
-        let (book, last) = (
-            self.market.symbols[idx].book.clone(),
-            self.market.symbols[idx].last,
-        );
-        let events = self
-            .engine
-            .submit_bracket(e.sim, tp.sim, sl.sim, &book, last, now);
+        let events = self.venue.submit_bracket(e.sim, tp.sim, sl.sim, now);
         self.book_events(events, now, &mut changes);
         self.commit(store, &changes)?;
         let get =
@@ -686,17 +668,12 @@ impl State {
         reason: &str,
         now: Timestamp,
     ) -> Result<Changes, ApiError> {
-        let Some(o) = self.open.get(&id).cloned() else {
+        if !self.open.contains_key(&id) {
             return Err(ApiError::internal("cancel of an order that is not open"));
-        };
+        }
         let mut changes = Changes::default();
-        if self.engine.is_live(id) {
-            let idx = self.market.index_of(o.symbol.as_str()).unwrap_or(0);
-            let (book, last) = (
-                self.market.symbols[idx].book.clone(),
-                self.market.symbols[idx].last,
-            );
-            let events = self.engine.cancel(id, reason, &book, last, now);
+        if self.venue.is_live(id) {
+            let events = self.venue.cancel(id, reason, now);
             self.book_events(events, now, &mut changes);
         } else {
             self.book_events(
@@ -714,24 +691,21 @@ impl State {
 
     /// One market tick: prices move, the tape trades, resting orders fill.
     pub fn tick(&mut self, store: &mut Store, now: Timestamp) -> (Vec<usize>, Changes) {
-        let outputs = self.market.step(now);
+        let updates = self.venue.poll(now);
         let mut changes = Changes::default();
-        let mut moved = Vec::with_capacity(outputs.len());
-        for out in outputs {
-            let idx = out.symbol_index;
-            moved.push(idx);
-            let symbol = self.market.symbols[idx].instrument.symbol.clone();
-            for t in &out.trades {
-                if let Some(closed) = self.data[idx].on_trade(t) {
-                    changes.bars.push((symbol.clone(), closed));
-                }
-                let book = &self.market.symbols[idx].book;
-                let events = self.engine.on_trade(idx, t, book);
-                if !events.is_empty() {
-                    self.book_events(events, now, &mut changes);
-                }
+        for u in updates {
+            if let Some(closed) = self.data[u.symbol].on_trade(&u.trade) {
+                let symbol = self.venue.instruments()[u.symbol].symbol.clone();
+                changes.bars.push((symbol, closed));
             }
-            self.data[idx].last_time = now;
+            if !u.events.is_empty() {
+                self.book_events(u.events, now, &mut changes);
+            }
+        }
+        // Every symbol's book moved, with or without trades.
+        let moved: Vec<usize> = (0..self.data.len()).collect();
+        for d in &mut self.data {
+            d.last_time = now;
         }
         if !changes.is_empty()
             && let Err(e) = self.persist(store, &changes)
@@ -750,9 +724,9 @@ impl State {
         let acc = &self.accounts[account];
         let p = acc.positions.get(symbol).copied().unwrap_or_default();
         let mark = self
-            .market
+            .venue
             .index_of(symbol.as_str())
-            .map(|i| self.market.symbols[i].last);
+            .map(|i| self.venue.last(i));
         tradedesk_core::api::positions::PositionView {
             account: acc.name.clone(),
             symbol: symbol.clone(),
@@ -767,7 +741,7 @@ impl State {
     }
 
     pub fn book(&self, idx: usize, depth: usize) -> OrderBook {
-        let b = &self.market.symbols[idx].book;
+        let b = self.venue.book(idx);
         OrderBook {
             bids: b.bids.iter().take(depth).copied().collect(),
             asks: b.asks.iter().take(depth).copied().collect(),

@@ -44,7 +44,7 @@ pub fn step(ctx: &Ctx) {
         });
     }
     for idx in moved {
-        let inst = &state.market.symbols[idx].instrument;
+        let inst = state.venue.instruments()[idx].clone();
         let book = state.book(idx, 10);
         let data = &state.data[idx];
         let ticker = data.ticker(

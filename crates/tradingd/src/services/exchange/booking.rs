@@ -69,8 +69,7 @@ impl State {
                 ExecEvent::Activated { id, qty } => {
                     self.transition(id, Event::Activate, None, now, changes);
                     if let Err(reason) = self.reserve_exit(id, qty, now, changes) {
-                        let (book, last) = self.book_and_last(id);
-                        queue.extend(self.engine.cancel(id, &reason, &book, last, now));
+                        queue.extend(self.venue.cancel(id, &reason, now));
                     }
                 }
                 ExecEvent::Fill(f) => self.book_fill(&f, changes),
@@ -85,22 +84,6 @@ impl State {
                 }
             }
         }
-    }
-
-    fn book_and_last(
-        &self,
-        id: u64,
-    ) -> (
-        tradedesk_core::market::OrderBook,
-        tradedesk_core::money::Price,
-    ) {
-        let idx = self
-            .open
-            .get(&id)
-            .and_then(|o| self.market.index_of(o.symbol.as_str()))
-            .unwrap_or(0);
-        let s = &self.market.symbols[idx];
-        (s.book.clone(), s.last)
     }
 
     fn transition(
