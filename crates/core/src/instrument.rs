@@ -201,19 +201,25 @@ impl Instrument {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn btc() -> Instrument {
+    /// BTCUSDT with a 0.01 tick, minimum notional 5, and lot size (= minimum
+    /// quantity) `lot`; shared by the tests of the modules that check orders.
+    pub(crate) fn btc_with_lot(lot: &str) -> Instrument {
         Instrument {
             symbol: "BTCUSDT".parse().unwrap(),
             base: "BTC".into(),
             quote: "USDT".into(),
             tick_size: "0.01".parse().unwrap(),
-            lot_size: "0.00001".parse().unwrap(),
-            min_qty: "0.00001".parse().unwrap(),
+            lot_size: lot.parse().unwrap(),
+            min_qty: lot.parse().unwrap(),
             min_notional: "5".parse().unwrap(),
         }
+    }
+
+    fn btc() -> Instrument {
+        btc_with_lot("0.00001")
     }
 
     #[test]

@@ -627,15 +627,7 @@ mod tests {
     use super::*;
 
     fn btc() -> Instrument {
-        Instrument {
-            symbol: "BTCUSDT".parse().unwrap(),
-            base: "BTC".into(),
-            quote: "USDT".into(),
-            tick_size: "0.01".parse().unwrap(),
-            lot_size: "0.0001".parse().unwrap(),
-            min_qty: "0.0001".parse().unwrap(),
-            min_notional: "5".parse().unwrap(),
-        }
+        crate::instrument::tests::btc_with_lot("0.0001")
     }
 
     fn req(json: serde_json::Value) -> Result<ValidOrder, String> {

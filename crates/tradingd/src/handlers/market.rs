@@ -144,10 +144,10 @@ impl Handle<AccountsList> for Ctx {
             .accounts
             .iter()
             .map(|a| AccountView {
-                name: a.name.clone(),
-                venue: a.venue.clone(),
-                owner: a.owner.clone(),
-                created: a.created,
+                name: a.row.name.clone(),
+                venue: a.row.venue.clone(),
+                owner: a.row.owner.clone(),
+                created: a.row.created,
             })
             .collect();
         Ok(AccountList { accounts })
@@ -170,7 +170,7 @@ impl Handle<AccountsBalances> for Ctx {
             })
             .collect();
         Ok(Balances {
-            account: acc.name.clone(),
+            account: acc.row.name.clone(),
             balances,
         })
     }

@@ -44,11 +44,8 @@ pub const PAPER_ACCOUNT: &str = "paper";
 pub const VENUE: &str = "sim";
 
 pub struct Account {
-    pub id: i64,
-    pub name: String,
-    pub venue: String,
-    pub owner: String,
-    pub created: Timestamp,
+    /// The stored row: id, name, venue, owner.
+    pub row: db::Account,
     pub ledger: Ledger,
     pub positions: BTreeMap<Symbol, Position>,
 }
@@ -181,11 +178,7 @@ impl State {
             let ledger = db::load_ledger(store.conn(), a.id)?;
             let positions = db::load_positions(store.conn(), a.id)?;
             self.accounts.push(Account {
-                id: a.id,
-                name: a.name,
-                venue: a.venue,
-                owner: a.owner,
-                created: a.created,
+                row: a,
                 ledger,
                 positions,
             });
@@ -291,7 +284,7 @@ impl State {
     }
 
     pub fn account_index(&self, name: &str) -> Option<usize> {
-        self.accounts.iter().position(|a| a.name == name)
+        self.accounts.iter().position(|a| a.row.name == name)
     }
 
     pub fn account(&self, name: Option<&str>) -> Result<usize, ApiError> {
@@ -393,7 +386,7 @@ impl State {
         let idx = self.symbol_index(&v.symbol)?;
         let record = OrderRecord {
             id: 0,
-            account: self.accounts[account].name.clone(),
+            account: self.accounts[account].row.name.clone(),
             client_order_id,
             symbol: v.symbol.clone(),
             side: v.side,
@@ -502,7 +495,7 @@ impl State {
             }
             _ => {}
         }
-        let acc_id = self.accounts[account].id;
+        let acc_id = self.accounts[account].row.id;
         for p in group.iter_mut() {
             changes.new_orders.push((acc_id, p.record.clone()));
             if p.record.parent_id.is_some() {
@@ -527,13 +520,13 @@ impl State {
                 db::insert_fill(tx, *acc, e)?;
             }
             for &a in &changes.ledgers {
-                db::save_ledger(tx, self.accounts[a].id, &self.accounts[a].ledger)?;
+                db::save_ledger(tx, self.accounts[a].row.id, &self.accounts[a].ledger)?;
             }
             for (a, sym) in &changes.positions {
                 if let Some(p) = self.accounts[*a].positions.get(sym) {
                     db::save_position(
                         tx,
-                        self.accounts[*a].id,
+                        self.accounts[*a].row.id,
                         sym,
                         p,
                         Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis())),
@@ -728,7 +721,7 @@ impl State {
             .index_of(symbol.as_str())
             .map(|i| self.venue.last(i));
         tradedesk_core::api::positions::PositionView {
-            account: acc.name.clone(),
+            account: acc.row.name.clone(),
             symbol: symbol.clone(),
             qty: p.qty,
             avg_price: p.avg_price(),

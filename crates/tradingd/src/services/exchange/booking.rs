@@ -275,7 +275,7 @@ impl State {
             realized_pnl: realized,
             time: f.time,
         };
-        changes.fills.push((self.accounts[acc].id, execution));
+        changes.fills.push((self.accounts[acc].row.id, execution));
         if rec.status == OrderStatus::Filled {
             self.finish(f.order_id, changes);
         } else {
