@@ -6,6 +6,7 @@
 //! crosses the wire is declared once in [`api`].
 
 pub mod api;
+pub mod indicator;
 pub mod instrument;
 pub mod ledger;
 pub mod market;
