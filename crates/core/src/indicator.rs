@@ -454,6 +454,7 @@ impl Vwap {
 }
 
 #[cfg(test)]
+#[allow(clippy::unreadable_literal)] // reference values exactly as TA-Lib printed them
 mod tests {
     use super::*;
 
