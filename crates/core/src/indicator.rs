@@ -481,7 +481,7 @@ mod tests {
 
     /// Runs an indicator over the series; `None` until it has a value.
     fn run<T>(mut f: impl FnMut(Hlcv) -> Option<T>) -> Vec<Option<T>> {
-        series().into_iter().map(|b| f(b)).collect()
+        series().into_iter().map(f).collect()
     }
 
     /// Checks the first index with a value, the first two values and the
