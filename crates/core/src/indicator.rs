@@ -480,7 +480,7 @@ mod tests {
     }
 
     /// Runs an indicator over the series; `None` until it has a value.
-    fn run<T>(mut f: impl FnMut(Hlcv) -> Option<T>) -> Vec<Option<T>> {
+    fn run<T>(f: impl FnMut(Hlcv) -> Option<T>) -> Vec<Option<T>> {
         series().into_iter().map(f).collect()
     }
 
