@@ -177,6 +177,51 @@ pub fn aggregate(bars: &[Bar], interval: Interval) -> Vec<Bar> {
     out
 }
 
+/// Aggregates a stream of shorter bars into bars of `interval`, keeping
+/// only the newest `keep` (memory stays bounded however long the stream).
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    interval: Interval,
+    keep: usize,
+    bars: std::collections::VecDeque<Bar>,
+}
+
+impl Aggregator {
+    pub fn new(interval: Interval, keep: usize) -> Self {
+        Aggregator {
+            interval,
+            keep: keep.max(1),
+            bars: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Adds the next bar (bars must come oldest first).
+    pub fn push(&mut self, b: &Bar) {
+        let start = b.open_time.floor_to(self.interval.millis());
+        match self.bars.back_mut() {
+            Some(last) if last.open_time == start => last.merge(b),
+            Some(last) if last.open_time > start => {}
+            _ => {
+                if self.bars.len() == self.keep {
+                    self.bars.pop_front();
+                }
+                self.bars.push_back(Bar {
+                    open_time: start,
+                    ..*b
+                });
+            }
+        }
+    }
+
+    pub fn last_open(&self) -> Option<Timestamp> {
+        self.bars.back().map(|b| b.open_time)
+    }
+
+    pub fn into_bars(self) -> Vec<Bar> {
+        self.bars.into()
+    }
+}
+
 /// A ticker: last price, best bid/ask and the last 24 hours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Ticker {
@@ -226,6 +271,15 @@ mod tests {
         );
         assert_eq!(five[1], bar(5, "14", "14", "8", "9", "3"));
         assert_eq!(five[2].open_time, Timestamp(10 * 60_000));
+        let mut agg = Aggregator::new(Interval::M5, 2);
+        for b in &bars {
+            agg.push(b);
+        }
+        assert_eq!(
+            agg.into_bars(),
+            five[1..],
+            "the streaming aggregator keeps the newest bars"
+        );
         assert_eq!("4h".parse::<Interval>(), Ok(Interval::H4));
         assert!("2m".parse::<Interval>().is_err());
     }

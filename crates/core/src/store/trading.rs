@@ -472,28 +472,23 @@ pub fn upsert_kline(conn: &Connection, symbol: &Symbol, b: &Bar) -> Result<(), S
     Ok(())
 }
 
-/// 1-minute bars in `[start, end)`, oldest first, the newest `limit` of them.
-pub fn klines(
+/// Calls `f` with each 1-minute bar in `[start, end)`, oldest first,
+/// without holding them all in memory.
+pub fn for_each_kline(
     conn: &Connection,
     symbol: &Symbol,
     start: Timestamp,
     end: Timestamp,
-    limit: u32,
-) -> Result<Vec<Bar>, StoreError> {
+    mut f: impl FnMut(Bar),
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT open_ms, open, high, low, close, volume, trades FROM klines_1m
-         WHERE symbol = ?1 AND open_ms >= ?2 AND open_ms < ?3 ORDER BY open_ms DESC LIMIT ?4",
+         WHERE symbol = ?1 AND open_ms >= ?2 AND open_ms < ?3 ORDER BY open_ms",
     )?;
-    let mut rows = stmt.query(params![
-        symbol.as_str(),
-        start.millis(),
-        end.millis(),
-        i64::from(limit)
-    ])?;
-    let mut out = Vec::new();
+    let mut rows = stmt.query(params![symbol.as_str(), start.millis(), end.millis()])?;
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> Result<String, StoreError> { Ok(r.get::<_, String>(i)?) };
-        out.push(Bar {
+        f(Bar {
             open_time: Timestamp(r.get(0)?),
             open: dec("open", &text(1)?)?,
             high: dec("high", &text(2)?)?,
@@ -503,8 +498,25 @@ pub fn klines(
             trades: r.get::<_, i64>(6)? as u64,
         });
     }
-    out.reverse();
-    Ok(out)
+    Ok(())
+}
+
+/// The newest `limit` 1-minute bars in `[start, end)`, oldest first.
+pub fn klines(
+    conn: &Connection,
+    symbol: &Symbol,
+    start: Timestamp,
+    end: Timestamp,
+    limit: u32,
+) -> Result<Vec<Bar>, StoreError> {
+    let mut out = std::collections::VecDeque::new();
+    for_each_kline(conn, symbol, start, end, |b| {
+        if out.len() == limit as usize {
+            out.pop_front();
+        }
+        out.push_back(b);
+    })?;
+    Ok(out.into())
 }
 
 #[cfg(test)]

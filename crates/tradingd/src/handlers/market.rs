@@ -8,7 +8,7 @@ use tradedesk_core::api::market::{
     MarketTicker, MarketTickers, MarketTrades, SymbolParam, Symbols, Tape, TapeParams, Tickers,
 };
 use tradedesk_core::api::{ApiError, Caller, Empty, Handle, paging};
-use tradedesk_core::market::{Interval, Ticker, aggregate};
+use tradedesk_core::market::{Aggregator, Interval, Ticker};
 use tradedesk_core::store::trading as db;
 use tradedesk_core::time::Timestamp;
 
@@ -76,24 +76,22 @@ impl Handle<MarketKlines> for Ctx {
             .start
             .unwrap_or(Timestamp(upper.millis().saturating_sub(span)))
             .floor_to(interval.millis());
-        let mut bars = self
-            .blocking(|ctx| db::klines(ctx.store().conn(), &symbol, start, end, 1440 * 1000))
-            .map_err(|e| {
-                tracing::error!(error = %e, "klines query");
-                ApiError::internal("database error; see the daemon log")
-            })?;
+        // Aggregated as the rows stream in: memory holds `limit` bars,
+        // whatever the range.
+        let mut agg = Aggregator::new(interval, limit as usize);
+        self.blocking(|ctx| {
+            db::for_each_kline(ctx.store().conn(), &symbol, start, end, |b| agg.push(&b))
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "klines query");
+            ApiError::internal("database error; see the daemon log")
+        })?;
         if let Some(b) = forming.filter(|b| b.open_time >= start && b.open_time < end)
-            && bars.last().is_none_or(|l| l.open_time < b.open_time)
+            && agg.last_open().is_none_or(|t| t <= b.open_time)
         {
-            bars.push(b);
+            agg.push(&b);
         }
-        let mut out = if interval == Interval::M1 {
-            bars
-        } else {
-            aggregate(&bars, interval)
-        };
-        let skip = out.len().saturating_sub(limit as usize);
-        out.drain(..skip);
+        let out = agg.into_bars();
         Ok(Klines {
             symbol,
             interval,

@@ -467,3 +467,83 @@ fn order_and_trade_events_stream_to_subscribers() {
     let first = raw.recv();
     assert_eq!(first["method"], "streams.event", "{first}");
 }
+
+#[test]
+fn klines_aggregate_stored_minutes_into_longer_intervals() {
+    use tradedesk_core::market::Bar;
+    use tradedesk_core::store::{Store, trading as db};
+    use tradedesk_core::time::Timestamp;
+    let d = TestDaemon::manual_market();
+    let dir = d.stop();
+    // 30 stored minutes from 2026-01-01T00:00Z: open i, high i+2, low i-1, close i+1.
+    let t0 = 1_767_225_600_000;
+    let mut store = Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
+    store
+        .write(|tx| -> Result<(), tradedesk_core::store::StoreError> {
+            for i in 0..30i64 {
+                let p = |x: i64| (100 + x).to_string().parse().expect("price");
+                let bar = Bar {
+                    open_time: Timestamp(t0 + i * 60_000),
+                    open: p(i),
+                    high: p(i + 2),
+                    low: p(i - 1),
+                    close: p(i + 1),
+                    volume: "1.5".parse().expect("qty"),
+                    trades: 2,
+                };
+                db::upsert_kline(tx, &"BTCUSDT".parse().expect("symbol"), &bar)?;
+            }
+            Ok(())
+        })
+        .expect("write");
+    drop(store);
+    let d = TestDaemon::start_in(dir, |c| c.sim.spec.tick_ms = 60_000);
+    let mut c = d.client();
+    let range = json!({ "symbol": "BTCUSDT", "interval": "5m", "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:30:00Z" });
+    let k = call(&mut c, "market.klines", range.clone());
+    let bars = k["bars"].as_array().expect("bars");
+    assert_eq!(bars.len(), 6);
+    assert_eq!(bars[0]["open_time"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(
+        (
+            bars[0]["open"].as_str(),
+            bars[0]["high"].as_str(),
+            bars[0]["low"].as_str(),
+            bars[0]["close"].as_str()
+        ),
+        (Some("100"), Some("106"), Some("99"), Some("105"))
+    );
+    assert_eq!(bars[0]["volume"], "7.5");
+    assert_eq!(bars[0]["trades"], 10);
+    let mut limited = range.clone();
+    limited["limit"] = json!(2);
+    let k = call(&mut c, "market.klines", limited);
+    let times: Vec<&str> = k["bars"]
+        .as_array()
+        .expect("bars")
+        .iter()
+        .map(|b| b["open_time"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        times,
+        ["2026-01-01T00:20:00.000Z", "2026-01-01T00:25:00.000Z"],
+        "the newest bars of the range"
+    );
+    let mut hour = range.clone();
+    hour["interval"] = json!("1h");
+    let k = call(&mut c, "market.klines", hour);
+    assert_eq!(k["bars"][0]["high"], "131");
+    assert_eq!(k["bars"][0]["close"], "130");
+    let e = call_err(
+        &mut c,
+        "market.klines",
+        json!({ "symbol": "BTCUSDT", "interval": "2m" }),
+    );
+    assert_eq!(e.code, -32602);
+    let e = call_err(
+        &mut c,
+        "market.klines",
+        json!({ "symbol": "BTCUSDT", "limit": 5000 }),
+    );
+    assert!(e.message.contains("maximum of 1000"), "{e}");
+}
