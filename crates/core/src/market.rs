@@ -163,18 +163,11 @@ impl Bar {
 /// Aggregates bars (sorted by time, of a shorter interval) into bars of
 /// `interval`, aligned to UTC multiples of its length. Gaps stay gaps.
 pub fn aggregate(bars: &[Bar], interval: Interval) -> Vec<Bar> {
-    let mut out: Vec<Bar> = Vec::new();
+    let mut agg = Aggregator::new(interval, usize::MAX);
     for b in bars {
-        let start = b.open_time.floor_to(interval.millis());
-        match out.last_mut() {
-            Some(last) if last.open_time == start => last.merge(b),
-            _ => out.push(Bar {
-                open_time: start,
-                ..*b
-            }),
-        }
+        agg.push(b);
     }
-    out
+    agg.into_bars()
 }
 
 /// Aggregates a stream of shorter bars into bars of `interval`, keeping
