@@ -291,6 +291,10 @@ impl Bollinger {
         })
     }
 
+    pub fn period(&self) -> usize {
+        self.n
+    }
+
     pub fn update(&mut self, x: f64) -> Option<Bands> {
         self.window.push_back(x);
         if self.window.len() > self.n {

@@ -14,6 +14,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::instrument::Symbol;
 use crate::money::{MAX_SCALE, Notional, Price, Qty};
 use crate::order::Side;
 
@@ -48,6 +49,12 @@ pub enum LedgerError {
     Negative,
     #[error("arithmetic overflow")]
     Overflow,
+    #[error("bot {0} has no book in this account")]
+    NoBook(u64),
+    #[error("bot {0} already has a book in this account")]
+    BookExists(u64),
+    #[error("{asset}: {locked} is still locked by open orders")]
+    StillLocked { asset: String, locked: String },
 }
 
 /// One account's balances, by asset.
@@ -227,6 +234,17 @@ pub struct Position {
 }
 
 impl Position {
+    /// Two books' positions as one: every field is a sum.
+    pub fn merged(&self, o: &Position) -> Result<Position, LedgerError> {
+        let f = || LedgerError::Overflow;
+        Ok(Position {
+            qty: self.qty.checked_add(o.qty).ok_or_else(f)?,
+            cost: self.cost.checked_add(o.cost).ok_or_else(f)?,
+            realized: self.realized.checked_add(o.realized).ok_or_else(f)?,
+            fees: self.fees.checked_add(o.fees).ok_or_else(f)?,
+        })
+    }
+
     pub fn avg_price(&self) -> Option<Price> {
         if self.qty.is_zero() {
             None
@@ -295,6 +313,224 @@ impl Position {
         }
         *self = next;
         Some(realized)
+    }
+}
+
+/// One account's holdings split into books: the account's own (manual
+/// trading) and one per bot. Only the total is real at the venue; a bot's
+/// book is the part of it the bot may use and the record of what it did.
+///
+/// Invariants (property-tested): for every asset, the manual book — the
+/// total less every bot's book — is never negative, free or locked; a
+/// bot's book never goes negative; an account position is the sum of its
+/// books' positions, field by field. Every operation is all-or-nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Books {
+    pub total: Ledger,
+    /// The manual book's positions.
+    pub manual: BTreeMap<Symbol, Position>,
+    pub bots: BTreeMap<u64, SubLedger>,
+}
+
+/// A bot's part of an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubLedger {
+    pub ledger: Ledger,
+    pub positions: BTreeMap<Symbol, Position>,
+}
+
+/// Which book an order or fill belongs to: `None` is the manual book.
+pub type BookId = Option<u64>;
+
+impl Books {
+    /// What the manual book holds of `asset`: the total less the bots'.
+    pub fn manual_balance(&self, asset: &str) -> Balance {
+        let total = self.total.balance(asset);
+        let mut free = total.free.get();
+        let mut locked = total.locked.get();
+        for b in self.bots.values() {
+            let own = b.ledger.balance(asset);
+            free -= own.free.get();
+            locked -= own.locked.get();
+        }
+        Balance {
+            free: Qty::new(free),
+            locked: Qty::new(locked),
+        }
+    }
+
+    /// The balance `book` may use.
+    pub fn balance(&self, book: BookId, asset: &str) -> Balance {
+        match book.and_then(|id| self.bots.get(&id)) {
+            Some(b) => b.ledger.balance(asset),
+            None => self.manual_balance(asset),
+        }
+    }
+
+    fn bot_mut(&mut self, id: u64) -> Result<&mut SubLedger, LedgerError> {
+        self.bots.get_mut(&id).ok_or(LedgerError::NoBook(id))
+    }
+
+    /// Locks `amount` of what `book` holds free.
+    pub fn lock(&mut self, book: BookId, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        match book {
+            Some(id) => {
+                self.bot_mut(id)?.ledger.lock(asset, amount)?;
+                if let Err(e) = self.total.lock(asset, amount) {
+                    // Cannot happen while the invariant holds; undo anyway.
+                    let _ = self.bot_mut(id)?.ledger.unlock(asset, amount);
+                    return Err(e);
+                }
+                Ok(())
+            }
+            None => {
+                let free = self.manual_balance(asset).free;
+                if free < amount {
+                    return Err(LedgerError::Insufficient {
+                        asset: asset.to_owned(),
+                        available: free.max(Qty::ZERO).to_string(),
+                        required: amount.to_string(),
+                    });
+                }
+                self.total.lock(asset, amount)
+            }
+        }
+    }
+
+    pub fn unlock(&mut self, book: BookId, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        match book {
+            Some(id) => {
+                let mut sub = self.bot_mut(id)?.ledger.clone();
+                sub.unlock(asset, amount)?;
+                self.total.unlock(asset, amount)?;
+                self.bot_mut(id)?.ledger = sub;
+                Ok(())
+            }
+            None => {
+                let locked = self.manual_balance(asset).locked;
+                if locked < amount {
+                    return Err(LedgerError::NotLocked {
+                        asset: asset.to_owned(),
+                        amount: amount.to_string(),
+                        locked: locked.to_string(),
+                    });
+                }
+                self.total.unlock(asset, amount)
+            }
+        }
+    }
+
+    /// Books a fill into `book` and the total, and into the book's
+    /// position in `symbol`; returns the PnL it realized for that book.
+    pub fn book_fill(
+        &mut self,
+        book: BookId,
+        symbol: &Symbol,
+        f: &FillBooking<'_>,
+    ) -> Result<Notional, LedgerError> {
+        let mut total = self.total.clone();
+        total.book_fill(f)?;
+        let (ledger, positions) = match book {
+            Some(id) => {
+                let b = self.bot_mut(id)?;
+                let mut l = b.ledger.clone();
+                l.book_fill(f)?;
+                (Some(l), &mut b.positions)
+            }
+            None => (None, &mut self.manual),
+        };
+        let mut position = positions.get(symbol).copied().unwrap_or_default();
+        let realized = position
+            .apply_fill(f.side, f.qty, f.price, f.fee)
+            .ok_or(LedgerError::Overflow)?;
+        positions.insert(symbol.clone(), position);
+        if let (Some(id), Some(l)) = (book, ledger) {
+            self.bot_mut(id)?.ledger = l;
+        }
+        self.total = total;
+        Ok(realized)
+    }
+
+    /// Gives a bot a book holding `amounts`, taken from the manual book's
+    /// free balances.
+    pub fn allocate(
+        &mut self,
+        id: u64,
+        amounts: &BTreeMap<String, Qty>,
+    ) -> Result<(), LedgerError> {
+        if self.bots.contains_key(&id) {
+            return Err(LedgerError::BookExists(id));
+        }
+        let mut sub = SubLedger::default();
+        for (asset, amount) in amounts {
+            let free = self.manual_balance(asset).free;
+            if free < *amount {
+                return Err(LedgerError::Insufficient {
+                    asset: asset.clone(),
+                    available: free.max(Qty::ZERO).to_string(),
+                    required: amount.to_string(),
+                });
+            }
+            sub.ledger.deposit(asset, *amount)?;
+        }
+        self.bots.insert(id, sub);
+        Ok(())
+    }
+
+    /// Ends a bot's book: what it holds returns to the manual book, and so
+    /// do its positions (merged field by field). It must hold nothing locked.
+    pub fn release(&mut self, id: u64) -> Result<SubLedger, LedgerError> {
+        let sub = self.bots.get(&id).ok_or(LedgerError::NoBook(id))?;
+        if let Some((asset, b)) = sub
+            .ledger
+            .balances()
+            .iter()
+            .find(|(_, b)| b.locked.is_positive())
+        {
+            return Err(LedgerError::StillLocked {
+                asset: asset.clone(),
+                locked: b.locked.to_string(),
+            });
+        }
+        let sub = self.bots.remove(&id).ok_or(LedgerError::NoBook(id))?;
+        for (symbol, p) in &sub.positions {
+            let merged = self
+                .manual
+                .get(symbol)
+                .copied()
+                .unwrap_or_default()
+                .merged(p)?;
+            self.manual.insert(symbol.clone(), merged);
+        }
+        Ok(sub)
+    }
+
+    /// The account's position in `symbol`: the sum of its books'.
+    pub fn position(&self, symbol: &Symbol) -> Position {
+        let mut p = self.manual.get(symbol).copied().unwrap_or_default();
+        for b in self.bots.values() {
+            if let Some(own) = b.positions.get(symbol) {
+                p = p.merged(own).unwrap_or(p);
+            }
+        }
+        p
+    }
+
+    /// Every symbol any book has a position row for.
+    pub fn symbols(&self) -> std::collections::BTreeSet<Symbol> {
+        let mut out: std::collections::BTreeSet<Symbol> = self.manual.keys().cloned().collect();
+        for b in self.bots.values() {
+            out.extend(b.positions.keys().cloned());
+        }
+        out
+    }
+
+    /// The positions of one book.
+    pub fn positions(&self, book: BookId) -> Option<&BTreeMap<Symbol, Position>> {
+        match book {
+            Some(id) => self.bots.get(&id).map(|b| &b.positions),
+            None => Some(&self.manual),
+        }
     }
 }
 
@@ -449,6 +685,124 @@ mod tests {
             for b in l.balances().values() {
                 prop_assert!(!b.free.is_negative() && !b.locked.is_negative());
             }
+        }
+    }
+
+    fn sym() -> Symbol {
+        "BTCUSDT".parse().unwrap()
+    }
+
+    #[test]
+    fn a_bot_spends_only_its_allocation_and_the_manual_book_cannot_touch_it() {
+        let mut b = Books::default();
+        b.total.deposit("USDT", q("1000")).unwrap();
+        b.allocate(7, &BTreeMap::from([("USDT".to_owned(), q("600"))]))
+            .unwrap();
+        assert_eq!(b.manual_balance("USDT").free, q("400"));
+        let before = b.clone();
+        assert!(b.lock(None, "USDT", q("401")).is_err());
+        assert!(b.lock(Some(7), "USDT", q("601")).is_err());
+        assert!(b.lock(Some(8), "USDT", q("1")).is_err());
+        let err = b
+            .allocate(8, &BTreeMap::from([("USDT".to_owned(), q("401"))]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "insufficient USDT balance: 400 free, 401 required"
+        );
+        assert_eq!(b, before);
+        b.lock(Some(7), "USDT", q("101")).unwrap();
+        let f = FillBooking {
+            base: "BTC",
+            quote: "USDT",
+            side: Side::Buy,
+            qty: q("2"),
+            price: "50".parse().unwrap(),
+            fee: "0.1".parse().unwrap(),
+            release: q("101"),
+        };
+        b.book_fill(Some(7), &sym(), &f).unwrap();
+        assert_eq!(b.bots[&7].ledger.balance("USDT").free, q("499.9"));
+        assert_eq!(b.bots[&7].ledger.balance("BTC").free, q("2"));
+        assert_eq!(b.manual_balance("BTC").free, Qty::ZERO);
+        assert_eq!(b.position(&sym()).qty, q("2"));
+        assert!(!b.manual.contains_key(&sym()));
+        // Ending the book hands everything back to the manual book.
+        b.release(7).unwrap();
+        assert_eq!(b.manual_balance("USDT").free, q("899.9"));
+        assert_eq!(b.manual[&sym()].qty, q("2"));
+    }
+
+    proptest! {
+        /// Random allocations, locks and fills over a manual book and three
+        /// bots: the books always sum to the account (the manual book is
+        /// never negative), positions sum field by field, and every
+        /// failed operation changes nothing.
+        #[test]
+        fn bot_books_sum_to_the_account(
+            allocs in prop::collection::vec(0i64..300_000, 3),
+            ops in prop::collection::vec((0u8..4, any::<bool>(), 1i64..3_000, 1i64..200_000, 0i64..30), 1..80),
+            mark in 1i64..200_000,
+        ) {
+            let mut b = Books::default();
+            b.total.deposit("USDT", q("1000000")).unwrap();
+            b.total.deposit("BTC", q("3")).unwrap();
+            for (i, a) in allocs.iter().enumerate() {
+                let amounts = BTreeMap::from([("USDT".to_owned(), Qty::new(Decimal::new(*a, 0)))]);
+                b.allocate(i as u64 + 1, &amounts).unwrap();
+            }
+            for (book, buy, qty, price, fee_bp) in ops {
+                let book = (book > 0).then_some(u64::from(book));
+                let qty = Qty::new(Decimal::new(qty, 4));
+                let price = Price::new(Decimal::new(price, 2));
+                let value = price.checked_mul_qty(qty).unwrap();
+                let fee = Notional::new((value.get() * Decimal::new(fee_bp, 4)).round_dp(8));
+                let (side, asset, lock) = if buy {
+                    (Side::Buy, "USDT", as_qty(value.checked_add(fee).unwrap()))
+                } else {
+                    (Side::Sell, "BTC", qty)
+                };
+                let before = b.clone();
+                if b.lock(book, asset, lock).is_err() {
+                    prop_assert_eq!(&b, &before);
+                    continue;
+                }
+                let f = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, release: lock };
+                let locked = b.clone();
+                if b.book_fill(book, &sym(), &f).is_err() {
+                    prop_assert_eq!(&b, &locked);
+                    b.unlock(book, asset, lock).unwrap();
+                    continue;
+                }
+                for asset in ["USDT", "BTC"] {
+                    let m = b.manual_balance(asset);
+                    prop_assert!(!m.free.is_negative() && !m.locked.is_negative(), "{asset}: {m:?}");
+                    let mut sum = m.total().get();
+                    for sub in b.bots.values() {
+                        let own = sub.ledger.balance(asset);
+                        prop_assert!(!own.free.is_negative() && !own.locked.is_negative());
+                        sum += own.total().get();
+                    }
+                    prop_assert_eq!(sum, b.total.balance(asset).total().get());
+                }
+            }
+            // Each bot's book conserves on its own; the account position is the sum.
+            let mark = Price::new(Decimal::new(mark, 2));
+            for (i, sub) in &b.bots {
+                let p = sub.positions.get(&sym()).copied().unwrap_or_default();
+                let equity = sub.ledger.balance("USDT").total().get()
+                    + mark.checked_mul_qty(p.qty).unwrap().get();
+                let booked = Decimal::new(allocs[*i as usize - 1], 0) + p.realized.get()
+                    + p.unrealized(mark).unwrap().get() - p.fees.get();
+                prop_assert_eq!(equity, booked);
+            }
+            let total = b.position(&sym());
+            let mut qty = b.manual.get(&sym()).map_or(Decimal::ZERO, |p| p.qty.get());
+            for sub in b.bots.values() {
+                qty += sub.positions.get(&sym()).map_or(Decimal::ZERO, |p| p.qty.get());
+            }
+            prop_assert_eq!(total.qty.get(), qty);
+            prop_assert_eq!(b.total.balance("BTC").total().get() - Decimal::new(3, 0), qty);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! crosses the wire is declared once in [`api`].
 
 pub mod api;
+pub mod engine;
 pub mod indicator;
 pub mod instrument;
 pub mod ledger;
@@ -15,6 +16,7 @@ pub mod order;
 pub mod paths;
 pub mod sim;
 pub mod store;
+pub mod strategy;
 pub mod time;
 
 #[cfg(feature = "client")]

@@ -1,0 +1,1349 @@
+//! The deterministic trading engine shared by backtests, paper bots and
+//! live bots: events in (closed bars, order updates and fills, timers),
+//! decisions out (orders to place, orders to cancel, log lines).
+//!
+//! It never reads the clock or does I/O: time comes with the events,
+//! randomness from a seeded generator, and what the bot holds from a
+//! [`Portfolio`] the caller keeps (the daemon's bot book, or the
+//! backtester's). Fed the same events over the same portfolio, it makes
+//! the same decisions, in the same order, with the same client order ids.
+//!
+//! The caller's loop: feed an event, carry out the decisions, feed back the
+//! order events they caused, then call [`Engine::after`] (which keeps the
+//! protective exits in step with the position) and carry out its
+//! decisions, until there are none.
+//!
+//! Client order ids (tags) are `<prefix>-<seq>-<role>`: `e` entry, `a` add,
+//! `x` exit, `p` protective exit (OCO legs get `-limit`/`-stop`), `k<key>`
+//! a strategy's keyed order. The role is read back from the tag, so the
+//! engine needs no memory of its orders beyond what the portfolio reports.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+
+use crate::instrument::{Instrument, Symbol};
+use crate::ledger::Position;
+use crate::market::Interval;
+use crate::money::{Price, Qty};
+use crate::order::{OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trail};
+use crate::sim::Rng;
+use crate::strategy::{Action, Candle, Cx, Exits, KeyedFill, Sizing, SizingMode, Strategy};
+use crate::time::Timestamp;
+
+/// What the engine needs to know about the bot's holdings.
+pub trait Portfolio {
+    /// The bot's position in `symbol`.
+    fn position(&self, symbol: &Symbol) -> Position;
+    /// What the bot holds free of `asset`.
+    fn free(&self, asset: &str) -> Qty;
+    /// The bot's equity in the quote asset, positions marked at the last price.
+    fn equity(&self) -> Decimal;
+    /// The bot's open orders in `symbol`.
+    fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder>;
+}
+
+/// An open order as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOrder {
+    /// The client order id.
+    pub tag: String,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub price: Option<Price>,
+    pub open_qty: Qty,
+}
+
+/// What an order's tag says it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Entry,
+    Add,
+    Exit,
+    Protect,
+    Keyed(String),
+}
+
+impl Role {
+    fn code(&self) -> String {
+        match self {
+            Role::Entry => "e".into(),
+            Role::Add => "a".into(),
+            Role::Exit => "x".into(),
+            Role::Protect => "p".into(),
+            Role::Keyed(k) => format!("k{k}"),
+        }
+    }
+}
+
+/// Splits a tag into its sequence number and role; `None` when it is not
+/// one of `prefix`'s.
+pub fn parse_tag(prefix: &str, tag: &str) -> Option<(u64, Role)> {
+    let rest = tag.strip_prefix(prefix)?.strip_prefix('-')?;
+    let mut parts = rest.split('-');
+    let seq = parts.next()?.parse().ok()?;
+    let role = match parts.next()? {
+        "e" => Role::Entry,
+        "a" => Role::Add,
+        "x" => Role::Exit,
+        "p" => Role::Protect,
+        k if k.len() > 1 && k.starts_with('k') => Role::Keyed(k[1..].to_owned()),
+        _ => return None,
+    };
+    Some((seq, role))
+}
+
+/// An order the engine wants placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub tag: String,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub qty: Qty,
+    pub price: Option<Price>,
+    pub stop_price: Option<Price>,
+    pub trail: Option<Trail>,
+    pub role: Role,
+}
+
+impl Intent {
+    /// The order request, with the tag as its client order id.
+    pub fn request(&self) -> OrderRequest {
+        OrderRequest {
+            symbol: self.symbol.clone(),
+            side: self.side,
+            order_type: self.order_type,
+            qty: self.qty,
+            price: self.price,
+            stop_price: self.stop_price,
+            trail: self.trail,
+            time_in_force: Some(TimeInForce::Gtc),
+            client_order_id: Some(self.tag.clone()),
+            account: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Place(Intent),
+    /// A take-profit limit and a stop that cancel each other. `tag` is the
+    /// pair's; the legs' client ids are `<tag>-limit` and `<tag>-stop`.
+    PlaceOco {
+        tag: String,
+        limit: Intent,
+        stop: Intent,
+    },
+    Cancel {
+        tag: String,
+    },
+    Log {
+        symbol: Symbol,
+        message: String,
+    },
+}
+
+/// An update of one of the bot's orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    pub tag: String,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub status: OrderStatus,
+    /// The fill this update carries, if any: quantity and price.
+    pub fill: Option<(Qty, Price)>,
+    pub time: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Client order id prefix, unique per bot (`b7`).
+    pub prefix: String,
+    pub sizing: Sizing,
+    pub exits: Exits,
+    /// The taker fee rate, to size entries so that they can pay it.
+    pub fee_rate: Decimal,
+    pub interval: Interval,
+    pub seed: u64,
+}
+
+struct Slot {
+    instrument: Instrument,
+    strategy: Box<dyn Strategy>,
+    /// The last close, as f64 and exact.
+    last: Option<(f64, Option<Price>)>,
+    now: Timestamp,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    slots: Vec<Slot>,
+    seq: u64,
+    rng: Rng,
+    scratch: Vec<Action>,
+}
+
+/// Rounds an f64 price to the tick grid, exactly.
+pub fn price_from_f64(x: f64, tick: Price) -> Price {
+    let d = Decimal::from_f64(x).unwrap_or(Decimal::ZERO);
+    round_to_tick(d, tick, rust_decimal::RoundingStrategy::MidpointNearestEven)
+}
+
+fn round_to_tick(d: Decimal, tick: Price, how: rust_decimal::RoundingStrategy) -> Price {
+    let t = tick.get();
+    if t <= Decimal::ZERO {
+        return Price::new(d);
+    }
+    let steps = (d / t).round_dp_with_strategy(0, how);
+    Price::new((steps * t).normalize())
+}
+
+impl Engine {
+    /// One slot per symbol, each with its own strategy instance.
+    pub fn new(cfg: EngineConfig, slots: Vec<(Instrument, Box<dyn Strategy>)>) -> Engine {
+        Engine {
+            rng: Rng::new(cfg.seed),
+            cfg,
+            slots: slots
+                .into_iter()
+                .map(|(instrument, strategy)| Slot {
+                    instrument,
+                    strategy,
+                    last: None,
+                    now: Timestamp(0),
+                })
+                .collect(),
+            seq: 1,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The next tag sequence number (restored from the stored orders).
+    pub fn set_next_seq(&mut self, seq: u64) {
+        self.seq = seq.max(1);
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn slot_of(&self, symbol: &Symbol) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| &s.instrument.symbol == symbol)
+    }
+
+    pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
+        self.slots.iter().map(|s| &s.instrument.symbol)
+    }
+
+    /// Bars to replay before the first live bar.
+    pub fn warmup(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| s.strategy.warmup())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Replays a past bar into the strategy; what it asks for is dropped.
+    pub fn warm<P: Portfolio>(&mut self, slot: usize, bar: &Candle, p: &P) {
+        let mut out = Vec::new();
+        self.run(slot, bar, p, &mut out);
+        self.scratch.clear();
+    }
+
+    /// Sets the last price of a slot (e.g. from a ticker) without a bar.
+    pub fn set_last(&mut self, slot: usize, price: Price, now: Timestamp) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.last = Some((
+                rust_decimal::prelude::ToPrimitive::to_f64(&price.get()).unwrap_or(0.0),
+                Some(price),
+            ));
+            s.now = now;
+        }
+    }
+
+    fn run<P: Portfolio>(&mut self, slot: usize, bar: &Candle, p: &P, _out: &mut Vec<Decision>) {
+        let Engine {
+            cfg,
+            slots,
+            rng,
+            scratch,
+            ..
+        } = self;
+        let Some(s) = slots.get_mut(slot) else {
+            return;
+        };
+        s.now = Timestamp(bar.time.millis() + cfg.interval.millis());
+        s.last = None;
+        let mut cx = Cx {
+            now: s.now,
+            close: bar.close,
+            exact_last: None,
+            instrument: &s.instrument,
+            portfolio: p,
+            prefix: &cfg.prefix,
+            rng,
+            actions: scratch,
+        };
+        s.strategy.on_bar(bar, &mut cx);
+        // The exact last price is computed only when something needs it.
+        s.last = Some((bar.close, None));
+    }
+
+    fn last_price(&mut self, slot: usize) -> Option<Price> {
+        let s = self.slots.get_mut(slot)?;
+        let (f, exact) = s.last?;
+        if let Some(p) = exact {
+            return Some(p);
+        }
+        let p = price_from_f64(f, s.instrument.tick_size);
+        s.last = Some((f, Some(p)));
+        Some(p)
+    }
+
+    /// A closed bar of `slot`'s symbol.
+    #[inline]
+    pub fn on_bar<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        bar: &Candle,
+        p: &P,
+        out: &mut Vec<Decision>,
+    ) {
+        self.run(slot, bar, p, out);
+        if !self.scratch.is_empty() {
+            self.apply(slot, p, out);
+        }
+    }
+
+    /// Lets every strategy act once before live bars (a grid lays its ladder).
+    pub fn start<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
+        for slot in 0..self.slots.len() {
+            self.call(slot, p, out, |st, cx| st.on_start(cx));
+        }
+    }
+
+    /// Runs `f` on a slot's strategy with a context at its last price.
+    fn call<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        p: &P,
+        out: &mut Vec<Decision>,
+        f: impl FnOnce(&mut dyn Strategy, &mut Cx<'_>),
+    ) {
+        let Some(last) = self.last_price(slot) else {
+            return;
+        };
+        let Engine {
+            cfg,
+            slots,
+            rng,
+            scratch,
+            ..
+        } = self;
+        let s = &mut slots[slot];
+        let mut cx = Cx {
+            now: s.now,
+            close: 0.0,
+            exact_last: Some(last),
+            instrument: &s.instrument,
+            portfolio: p,
+            prefix: &cfg.prefix,
+            rng,
+            actions: scratch,
+        };
+        f(s.strategy.as_mut(), &mut cx);
+        if !self.scratch.is_empty() {
+            self.apply(slot, p, out);
+        }
+    }
+
+    /// An update of one of the bot's orders (fills of keyed orders go to
+    /// the strategy).
+    pub fn on_order<P: Portfolio>(&mut self, ev: &OrderEvent, p: &P, out: &mut Vec<Decision>) {
+        let Some((_, role)) = parse_tag(&self.cfg.prefix, &ev.tag) else {
+            return;
+        };
+        let Some(slot) = self.slot_of(&ev.symbol) else {
+            return;
+        };
+        if let (Role::Keyed(key), Some((qty, price))) = (role, ev.fill) {
+            let fill = KeyedFill {
+                key,
+                side: ev.side,
+                qty,
+                price,
+                complete: ev.status.is_terminal(),
+            };
+            self.slots[slot].now = self.slots[slot].now.max(ev.time);
+            self.call(slot, p, out, |st, cx| st.on_fill(&fill, cx));
+        }
+    }
+
+    fn tag(&mut self, role: &Role) -> String {
+        let t = format!("{}-{}-{}", self.cfg.prefix, self.seq, role.code());
+        self.seq += 1;
+        t
+    }
+
+    fn log(&self, slot: usize, out: &mut Vec<Decision>, message: String) {
+        out.push(Decision::Log {
+            symbol: self.slots[slot].instrument.symbol.clone(),
+            message,
+        });
+    }
+
+    /// The quantity the sizing rule buys at `price`, or why none.
+    pub fn size<P: Portfolio>(&self, slot: usize, price: Price, p: &P) -> Result<Qty, String> {
+        size(
+            &self.cfg.sizing,
+            self.cfg.fee_rate,
+            &self.slots[slot].instrument,
+            price,
+            p,
+        )
+    }
+
+    fn apply<P: Portfolio>(&mut self, slot: usize, p: &P, out: &mut Vec<Decision>) {
+        let actions = std::mem::take(&mut self.scratch);
+        let symbol = self.slots[slot].instrument.symbol.clone();
+        for a in &actions {
+            match a {
+                Action::Log(m) => self.log(slot, out, m.clone()),
+                Action::Enter | Action::Add => {
+                    let open = p.open_orders(&symbol);
+                    let working = open.iter().any(|o| {
+                        matches!(
+                            parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1),
+                            Some(Role::Entry | Role::Add | Role::Exit)
+                        )
+                    });
+                    let held = p.position(&symbol).qty.is_positive();
+                    if working || (*a == Action::Enter && held) {
+                        continue;
+                    }
+                    let Some(last) = self.last_price(slot) else {
+                        continue;
+                    };
+                    match self.size(slot, last, p) {
+                        Ok(qty) => {
+                            let role = if *a == Action::Enter {
+                                Role::Entry
+                            } else {
+                                Role::Add
+                            };
+                            let tag = self.tag(&role);
+                            out.push(Decision::Place(Intent {
+                                tag,
+                                symbol: symbol.clone(),
+                                side: Side::Buy,
+                                order_type: OrderType::Market,
+                                qty,
+                                price: None,
+                                stop_price: None,
+                                trail: None,
+                                role,
+                            }));
+                        }
+                        Err(why) => self.log(slot, out, format!("entry skipped: {why}")),
+                    }
+                }
+                Action::Exit => self.exit(slot, p, out, "exit signal"),
+                Action::Limit {
+                    key,
+                    side,
+                    price,
+                    qty,
+                } => {
+                    if key.is_empty()
+                        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    {
+                        self.log(slot, out, format!("limit order skipped: bad key `{key}`"));
+                        continue;
+                    }
+                    let inst = &self.slots[slot].instrument;
+                    let qty = match qty {
+                        Some(q) => q.floor_to(inst.lot_size).unwrap_or(Qty::ZERO),
+                        None => match self.size(slot, *price, p) {
+                            Ok(q) => q,
+                            Err(why) => {
+                                self.log(slot, out, format!("limit `{key}` skipped: {why}"));
+                                continue;
+                            }
+                        },
+                    };
+                    if !qty.is_positive() {
+                        continue;
+                    }
+                    let role = Role::Keyed(key.clone());
+                    let tag = self.tag(&role);
+                    out.push(Decision::Place(Intent {
+                        tag,
+                        symbol: symbol.clone(),
+                        side: *side,
+                        order_type: OrderType::Limit,
+                        qty,
+                        price: Some(*price),
+                        stop_price: None,
+                        trail: None,
+                        role,
+                    }));
+                }
+                Action::Cancel { key } => {
+                    for o in p.open_orders(&symbol) {
+                        if parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1)
+                            == Some(Role::Keyed(key.clone()))
+                        {
+                            out.push(Decision::Cancel { tag: o.tag });
+                        }
+                    }
+                }
+            }
+        }
+        let mut actions = actions;
+        actions.clear();
+        self.scratch = actions;
+    }
+
+    /// Cancels the symbol's orders and sells what is held at market.
+    fn exit<P: Portfolio>(&mut self, slot: usize, p: &P, out: &mut Vec<Decision>, why: &str) {
+        let symbol = self.slots[slot].instrument.symbol.clone();
+        let open = p.open_orders(&symbol);
+        if open
+            .iter()
+            .any(|o| parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1) == Some(Role::Exit))
+        {
+            return;
+        }
+        for o in open {
+            out.push(Decision::Cancel { tag: o.tag });
+        }
+        let lot = self.slots[slot].instrument.lot_size;
+        let qty = p.position(&symbol).qty.floor_to(lot).unwrap_or(Qty::ZERO);
+        if qty.is_positive() {
+            self.log(slot, out, format!("{why}: selling {qty} at market"));
+            let tag = self.tag(&Role::Exit);
+            out.push(Decision::Place(Intent {
+                tag,
+                symbol,
+                side: Side::Sell,
+                order_type: OrderType::Market,
+                qty,
+                price: None,
+                stop_price: None,
+                trail: None,
+                role: Role::Exit,
+            }));
+        }
+    }
+
+    /// Cancels everything and sells every position (stop with flatten).
+    pub fn flatten<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
+        for slot in 0..self.slots.len() {
+            self.exit(slot, p, out, "flatten");
+        }
+    }
+
+    /// The orders to cancel when the bot pauses: all but protective exits.
+    pub fn pause<P: Portfolio>(&self, p: &P, out: &mut Vec<Decision>) {
+        for s in &self.slots {
+            for o in p.open_orders(&s.instrument.symbol) {
+                if parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1) != Some(Role::Protect) {
+                    out.push(Decision::Cancel { tag: o.tag });
+                }
+            }
+        }
+    }
+
+    /// Keeps every slot's protective exits in step with its position: placed
+    /// once an entry has filled, resized after an add, cancelled once flat.
+    pub fn after<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
+        if !self.cfg.exits.any() {
+            return;
+        }
+        for slot in 0..self.slots.len() {
+            self.protect(slot, p, out);
+        }
+    }
+
+    fn protect<P: Portfolio>(&mut self, slot: usize, p: &P, out: &mut Vec<Decision>) {
+        let inst = self.slots[slot].instrument.clone();
+        let open = p.open_orders(&inst.symbol);
+        let mut prot: Vec<(u64, &OpenOrder)> = Vec::new();
+        for o in &open {
+            match parse_tag(&self.cfg.prefix, &o.tag) {
+                Some((seq, Role::Protect)) => prot.push((seq, o)),
+                Some((_, Role::Entry | Role::Add | Role::Exit)) => return,
+                _ => {}
+            }
+        }
+        let position = p.position(&inst.symbol);
+        let qty = position.qty.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
+        // An OCO pair covers the position once.
+        let mut covered = Decimal::ZERO;
+        let mut seen: Vec<u64> = Vec::new();
+        for (seq, o) in &prot {
+            if !seen.contains(seq) {
+                seen.push(*seq);
+                covered += o.open_qty.get();
+            }
+        }
+        if covered == qty.get() {
+            return;
+        }
+        for (_, o) in &prot {
+            out.push(Decision::Cancel { tag: o.tag.clone() });
+        }
+        if !qty.is_positive() {
+            return;
+        }
+        let Some(last) = self.last_price(slot) else {
+            return;
+        };
+        let avg = position.avg_price().unwrap_or(last);
+        let ex = self.cfg.exits;
+        let pct = |v: Qty| v.get() / Decimal::ONE_HUNDRED;
+        let stop = ex.stop_loss_pct.map(|v| {
+            round_to_tick(
+                avg.get() * (Decimal::ONE - pct(v)),
+                inst.tick_size,
+                rust_decimal::RoundingStrategy::ToNegativeInfinity,
+            )
+        });
+        let target = ex.take_profit_pct.map(|v| {
+            round_to_tick(
+                avg.get() * (Decimal::ONE + pct(v)),
+                inst.tick_size,
+                rust_decimal::RoundingStrategy::ToPositiveInfinity,
+            )
+        });
+        if stop.is_some_and(|s| s >= last) {
+            self.exit(slot, p, out, "price already through the stop-loss");
+            return;
+        }
+        if target.is_some_and(|t| t <= last) {
+            self.exit(slot, p, out, "price already at the take-profit");
+            return;
+        }
+        let tag = self.tag(&Role::Protect);
+        let leg = |order_type, price, stop_price, trail| Intent {
+            tag: tag.clone(),
+            symbol: inst.symbol.clone(),
+            side: Side::Sell,
+            order_type,
+            qty,
+            price,
+            stop_price,
+            trail,
+            role: Role::Protect,
+        };
+        let stop_leg = match (stop, ex.trailing_stop_pct) {
+            (Some(s), _) => Some(leg(OrderType::StopMarket, None, Some(s), None)),
+            (None, Some(t)) => Some(leg(
+                OrderType::TrailingStop,
+                None,
+                None,
+                Some(Trail::Percent(Price::new(t.get()))),
+            )),
+            (None, None) => None,
+        };
+        let target_leg = target.map(|t| leg(OrderType::Limit, Some(t), None, None));
+        let message = format!(
+            "protecting {qty}: {}{}",
+            stop.map_or_else(
+                || ex
+                    .trailing_stop_pct
+                    .map_or(String::new(), |t| format!("trailing stop {t}% ")),
+                |s| format!("stop {s} ")
+            ),
+            target.map_or(String::new(), |t| format!("target {t}"))
+        );
+        self.log(slot, out, message.trim_end().to_owned());
+        match (target_leg, stop_leg) {
+            (Some(limit), Some(stop)) => out.push(Decision::PlaceOco { tag, limit, stop }),
+            (Some(one), None) | (None, Some(one)) => out.push(Decision::Place(one)),
+            (None, None) => {}
+        }
+    }
+
+    /// The strategies' own state, one entry per slot.
+    pub fn save(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.slots.iter().map(|s| s.strategy.save()).collect())
+    }
+
+    pub fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        let Some(items) = state.as_array() else {
+            return Ok(());
+        };
+        for (s, v) in self.slots.iter_mut().zip(items) {
+            s.strategy.restore(v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sizing rule applied at `price` to what `p` holds, on the
+/// instrument's lot grid; an error says why nothing can be bought.
+pub fn size<P: Portfolio>(
+    sizing: &Sizing,
+    fee_rate: Decimal,
+    inst: &Instrument,
+    price: Price,
+    p: &P,
+) -> Result<Qty, String> {
+    if !price.is_positive() {
+        return Err("no price".into());
+    }
+    let unit = price.get() * (Decimal::ONE + fee_rate);
+    let free = p.free(&inst.quote).get();
+    let affordable = free / unit;
+    let raw = match sizing.mode {
+        SizingMode::FixedQty => sizing.value.get().min(affordable),
+        SizingMode::Quote => sizing.value.get().min(free) / unit,
+        SizingMode::Percent => {
+            let budget = (p.equity() * sizing.value.get() / Decimal::ONE_HUNDRED).min(free);
+            budget.max(Decimal::ZERO) / unit
+        }
+    };
+    let mut qty = Qty::new(raw.max(Decimal::ZERO))
+        .floor_to(inst.lot_size)
+        .unwrap_or(Qty::ZERO);
+    if sizing.whole_units {
+        qty = Qty::new(qty.get().floor())
+            .floor_to(inst.lot_size)
+            .unwrap_or(Qty::ZERO);
+    }
+    if qty.is_zero() || qty < inst.min_qty {
+        return Err(format!(
+            "{qty} {} is below the minimum quantity {} ({} {} free)",
+            inst.base,
+            inst.min_qty,
+            p.free(&inst.quote),
+            inst.quote
+        ));
+    }
+    let value = price
+        .checked_mul_qty(qty)
+        .map_or(Decimal::ZERO, crate::money::Notional::get);
+    if value < inst.min_notional.get() {
+        return Err(format!(
+            "order value {value} is below the minimum notional {}",
+            inst.min_notional
+        ));
+    }
+    Ok(qty)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::strategy::StrategySpec;
+
+    fn q(s: &str) -> Qty {
+        s.parse().unwrap()
+    }
+
+    fn inst() -> Instrument {
+        crate::instrument::tests::btc_with_lot("0.001")
+    }
+
+    /// A minimal paper book: market orders fill at the last close, resting
+    /// orders fill when a later bar trades through them (stops at the stop,
+    /// limits at their price), OCO legs cancel each other.
+    struct Book {
+        cash: Decimal,
+        fee: Decimal,
+        pos: Position,
+        open: Vec<(Intent, Option<String>, Option<Price>)>,
+        equity_mark: Decimal,
+        placed: Vec<Intent>,
+        events: Vec<OrderEvent>,
+    }
+
+    impl Portfolio for Book {
+        fn position(&self, _: &Symbol) -> Position {
+            self.pos
+        }
+        fn free(&self, asset: &str) -> Qty {
+            assert_eq!(asset, "USDT");
+            Qty::new(self.cash)
+        }
+        fn equity(&self) -> Decimal {
+            self.cash + self.pos.qty.get() * self.equity_mark
+        }
+        fn open_orders(&self, _: &Symbol) -> Vec<OpenOrder> {
+            self.open
+                .iter()
+                .map(|(i, leg, _)| OpenOrder {
+                    tag: leg.clone().unwrap_or_else(|| i.tag.clone()),
+                    side: i.side,
+                    order_type: i.order_type,
+                    price: i.price,
+                    open_qty: i.qty,
+                })
+                .collect()
+        }
+    }
+
+    impl Book {
+        fn new(cash: &str) -> Book {
+            Book {
+                cash: cash.parse().unwrap(),
+                fee: Decimal::new(1, 3),
+                pos: Position::default(),
+                open: Vec::new(),
+                equity_mark: Decimal::ZERO,
+                placed: Vec::new(),
+                events: Vec::new(),
+            }
+        }
+
+        fn fill(&mut self, i: &Intent, tag: &str, price: Price, t: Timestamp) {
+            let value = price.get() * i.qty.get();
+            let fee = value * self.fee;
+            match i.side {
+                Side::Buy => self.cash -= value + fee,
+                Side::Sell => self.cash += value - fee,
+            }
+            self.pos
+                .apply_fill(i.side, i.qty, price, crate::money::Notional::new(fee))
+                .unwrap();
+            self.events.push(OrderEvent {
+                tag: tag.to_owned(),
+                symbol: i.symbol.clone(),
+                side: i.side,
+                status: OrderStatus::Filled,
+                fill: Some((i.qty, price)),
+                time: t,
+            });
+        }
+
+        fn execute(&mut self, decisions: Vec<Decision>, close: Price, t: Timestamp) {
+            for d in decisions {
+                match d {
+                    Decision::Place(i) if i.order_type == OrderType::Market => {
+                        self.placed.push(i.clone());
+                        self.fill(&i, &i.tag.clone(), close, t);
+                    }
+                    Decision::Place(i) => {
+                        self.placed.push(i.clone());
+                        self.open.push((i, None, Some(close)));
+                    }
+                    Decision::PlaceOco { tag, limit, stop } => {
+                        self.placed.push(limit.clone());
+                        self.placed.push(stop.clone());
+                        self.open.push((limit, Some(format!("{tag}-limit")), None));
+                        self.open
+                            .push((stop, Some(format!("{tag}-stop")), Some(close)));
+                    }
+                    Decision::Cancel { tag } => {
+                        self.open
+                            .retain(|(i, leg, _)| leg.as_ref().unwrap_or(&i.tag) != &tag);
+                    }
+                    Decision::Log { .. } => {}
+                }
+            }
+        }
+
+        /// Resting orders against a bar's range.
+        fn trade(&mut self, c: &Candle, tick: Price) {
+            let (high, low) = (price_from_f64(c.high, tick), price_from_f64(c.low, tick));
+            let mut filled = Vec::new();
+            for (idx, (i, leg, best)) in self.open.iter_mut().enumerate() {
+                if let Some(b) = best {
+                    *b = (*b).max(high);
+                }
+                let px = match i.order_type {
+                    OrderType::Limit if i.side == Side::Sell && high > i.price.unwrap() => i.price,
+                    OrderType::Limit if i.side == Side::Buy && low < i.price.unwrap() => i.price,
+                    OrderType::StopMarket if low <= i.stop_price.unwrap() => i.stop_price,
+                    OrderType::TrailingStop => {
+                        let stop = i
+                            .trail
+                            .unwrap()
+                            .stop_from(Side::Sell, best.unwrap())
+                            .unwrap();
+                        (low <= stop).then_some(stop)
+                    }
+                    _ => None,
+                };
+                if let Some(px) = px {
+                    filled.push((idx, px, leg.clone().unwrap_or_else(|| i.tag.clone())));
+                }
+            }
+            if let Some((idx, px, tag)) = filled.into_iter().next() {
+                let (i, leg, _) = self.open.remove(idx);
+                self.fill(&i, &tag, px, c.time);
+                if leg.is_some() {
+                    self.open.retain(|(o, _, _)| o.tag != i.tag);
+                }
+            }
+        }
+    }
+
+    fn engine(spec: serde_json::Value) -> Engine {
+        let spec: StrategySpec = serde_json::from_value(spec).unwrap();
+        let (strategy, _) = spec.build().unwrap();
+        Engine::new(
+            EngineConfig {
+                prefix: "b1".into(),
+                sizing: spec.sizing,
+                exits: spec.exits,
+                fee_rate: Decimal::new(1, 3),
+                interval: spec.interval,
+                seed: 7,
+            },
+            vec![(inst(), strategy)],
+        )
+    }
+
+    fn candle(i: usize, close: f64) -> Candle {
+        Candle {
+            time: Timestamp(i as i64 * 60_000),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1.0,
+        }
+    }
+
+    /// Carries out decisions, feeding back the order events they cause
+    /// and the protective-exit upkeep, until nothing more is decided.
+    fn settle(
+        e: &mut Engine,
+        book: &mut Book,
+        mut out: Vec<Decision>,
+        n: usize,
+        close: Price,
+        t: Timestamp,
+        seen: &mut Vec<(usize, Decision)>,
+    ) {
+        for _round in 0..8 {
+            if out.is_empty() {
+                e.after(book, &mut out);
+                if out.is_empty() {
+                    return;
+                }
+            }
+            seen.extend(
+                out.iter()
+                    .filter(|d| !matches!(d, Decision::Log { .. }))
+                    .map(|d| (n, d.clone())),
+            );
+            book.execute(std::mem::take(&mut out), close, t);
+            for ev in std::mem::take(&mut book.events) {
+                let mut more = Vec::new();
+                e.on_order(&ev, book, &mut more);
+                settle(e, book, more, n, close, t, seen);
+            }
+        }
+        panic!("decisions did not settle");
+    }
+
+    /// Runs bars through the engine and the book; returns the decisions
+    /// (without logs) with the index of the bar that caused them.
+    fn drive(
+        e: &mut Engine,
+        book: &mut Book,
+        bars: &[Candle],
+        from: usize,
+    ) -> Vec<(usize, Decision)> {
+        let tick = inst().tick_size;
+        let mut seen = Vec::new();
+        for (n, c) in bars.iter().enumerate().skip(from) {
+            book.trade(c, tick);
+            let close = price_from_f64(c.close, tick);
+            book.equity_mark = close.get();
+            for ev in std::mem::take(&mut book.events) {
+                let mut out = Vec::new();
+                e.on_order(&ev, book, &mut out);
+                settle(e, book, out, n, close, c.time, &mut seen);
+            }
+            let mut out = Vec::new();
+            e.on_bar(0, c, book, &mut out);
+            settle(e, book, out, n, close, c.time, &mut seen);
+        }
+        seen
+    }
+
+    fn sma(xs: &[f64], n: usize, i: usize) -> Option<f64> {
+        (i + 1 >= n).then(|| xs[i + 1 - n..=i].iter().sum::<f64>() / n as f64)
+    }
+
+    #[test]
+    fn sma_cross_enters_on_the_cross_bar_and_exits_on_the_cross_down() {
+        let closes = [
+            10.0, 10.0, 10.0, 10.0, 9.0, 8.0, 8.0, 8.5, 11.0, 12.0, 12.0, 11.2, 9.0, 8.0, 8.0,
+        ];
+        let bars: Vec<Candle> = closes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| candle(i, *c))
+            .collect();
+        let mut e =
+            engine(serde_json::json!({"strategy": "sma_cross", "params": {"fast": 2, "slow": 4}}));
+        let mut book = Book::new("1000");
+        let seen = drive(&mut e, &mut book, &bars, 0);
+        // The expected bars, computed directly from the definition.
+        let mut up = None;
+        let mut down = None;
+        for i in 1..closes.len() {
+            if let (Some(f0), Some(s0), Some(f1), Some(s1)) = (
+                sma(&closes, 2, i - 1),
+                sma(&closes, 4, i - 1),
+                sma(&closes, 2, i),
+                sma(&closes, 4, i),
+            ) {
+                if f0 < s0 && f1 > s1 && up.is_none() {
+                    up = Some(i);
+                }
+                if f0 > s0 && f1 < s1 && up.is_some() && down.is_none() {
+                    down = Some(i);
+                }
+            }
+        }
+        assert_eq!(up, Some(8));
+        assert_eq!(down, Some(12));
+        let places: Vec<(usize, &Intent)> = seen
+            .iter()
+            .filter_map(|(n, d)| match d {
+                Decision::Place(i) => Some((*n, i)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(places.len(), 2, "{seen:?}");
+        assert_eq!(
+            (places[0].0, places[0].1.side, places[0].1.role.clone()),
+            (8, Side::Buy, Role::Entry)
+        );
+        // All in at 11 with a 0.1 % fee, on the 0.001 lot grid.
+        assert_eq!(places[0].1.qty, q("90.818"));
+        assert_eq!(places[0].1.tag, "b1-1-e");
+        assert_eq!(
+            (places[1].0, places[1].1.side, places[1].1.qty),
+            (12, Side::Sell, q("90.818"))
+        );
+        assert_eq!(places[1].1.tag, "b1-2-x");
+        assert!(book.pos.qty.is_zero());
+    }
+
+    #[test]
+    fn equal_averages_are_not_a_cross() {
+        // fast == slow on bar 5, then above: no entry (the previous bar was not below).
+        let closes = [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 11.0, 12.0];
+        let bars: Vec<Candle> = closes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| candle(i, *c))
+            .collect();
+        let mut e =
+            engine(serde_json::json!({"strategy": "sma_cross", "params": {"fast": 2, "slow": 4}}));
+        let mut book = Book::new("1000");
+        assert!(drive(&mut e, &mut book, &bars, 0).is_empty());
+    }
+
+    #[test]
+    fn a_trailing_stop_protects_the_entry_and_sells_after_the_pullback() {
+        let closes = [
+            10.0, 10.0, 10.0, 10.0, 9.0, 8.0, 8.0, 8.5, 11.0, 12.0, 14.0, 13.5, 12.5, 12.0,
+        ];
+        let bars: Vec<Candle> = closes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| candle(i, *c))
+            .collect();
+        let mut e = engine(serde_json::json!({
+            "strategy": "sma_cross", "params": {"fast": 2, "slow": 4},
+            "sizing": {"mode": "fixed_qty", "value": "10"},
+            "exits": {"trailing_stop_pct": "10"}
+        }));
+        let mut book = Book::new("1000");
+        let seen = drive(&mut e, &mut book, &bars, 0);
+        let trail = seen
+            .iter()
+            .find_map(|(n, d)| match d {
+                Decision::Place(i) if i.order_type == OrderType::TrailingStop => Some((*n, i)),
+                _ => None,
+            })
+            .expect("a trailing stop");
+        // Placed in the same round as the entry's fill, for the whole position.
+        assert_eq!(trail.0, 8);
+        assert_eq!(trail.1.qty, q("10"));
+        assert_eq!(trail.1.trail, Some(Trail::Percent("10".parse().unwrap())));
+        // Best 14 → stop 12.6; the bar at 12.5 trades through it.
+        assert!(book.pos.qty.is_zero(), "{:?}", book.pos);
+        assert!(book.open.is_empty());
+        let sold_at = book.cash - Decimal::from(1000);
+        assert!(
+            sold_at > Decimal::ZERO,
+            "bought at 11, sold at 12.6: {sold_at}"
+        );
+    }
+
+    #[test]
+    fn stop_loss_and_take_profit_go_out_as_one_oco_pair_on_the_tick_grid() {
+        let closes = [10.0, 10.0, 10.0, 10.0, 9.0, 8.0, 8.0, 8.5, 11.0, 11.1];
+        let bars: Vec<Candle> = closes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| candle(i, *c))
+            .collect();
+        let mut e = engine(serde_json::json!({
+            "strategy": "sma_cross", "params": {"fast": 2, "slow": 4},
+            "sizing": {"mode": "quote", "value": "100", "whole_units": true},
+            "exits": {"stop_loss_pct": "3.33", "take_profit_pct": "7.77"}
+        }));
+        let mut book = Book::new("1000");
+        let seen = drive(&mut e, &mut book, &bars, 0);
+        let (tag, limit, stop) = seen
+            .iter()
+            .find_map(|(_, d)| match d {
+                Decision::PlaceOco { tag, limit, stop } => Some((tag, limit, stop)),
+                _ => None,
+            })
+            .expect("an oco pair");
+        assert_eq!(tag, "b1-2-p");
+        // 100 USDT at 11 (+0.1 %) buys 9.08…, 9 whole units.
+        assert_eq!(limit.qty, q("9"));
+        // 11 × 1.0777 = 11.8547 → up to 11.86; 11 × 0.9667 = 10.6337 → down to 10.63.
+        assert_eq!(limit.price, Some("11.86".parse().unwrap()));
+        assert_eq!(stop.stop_price, Some("10.63".parse().unwrap()));
+        assert_eq!(stop.order_type, OrderType::StopMarket);
+        // Covered: nothing more is placed on later bars.
+        assert_eq!(
+            seen.iter()
+                .filter(|(_, d)| matches!(d, Decision::PlaceOco { .. }))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn sizing_rules_respect_funds_lots_and_minimums() {
+        let book = Book::new("1000");
+        let price: Price = "100".parse().unwrap();
+        let fee = Decimal::new(1, 3);
+        let s = |v: serde_json::Value| -> Sizing { serde_json::from_value(v).unwrap() };
+        let i = inst();
+        let size = |z: &Sizing| super::size(z, fee, &i, price, &book);
+        assert_eq!(
+            size(&s(serde_json::json!({"mode": "percent", "value": "100"}))),
+            Ok(q("9.99"))
+        );
+        assert_eq!(
+            size(&s(serde_json::json!({"mode": "percent", "value": "50"}))),
+            Ok(q("4.995"))
+        );
+        assert_eq!(
+            size(&s(
+                serde_json::json!({"mode": "percent", "value": "100", "whole_units": true})
+            )),
+            Ok(q("9"))
+        );
+        assert_eq!(
+            size(&s(serde_json::json!({"mode": "quote", "value": "250"}))),
+            Ok(q("2.497"))
+        );
+        assert_eq!(
+            size(&s(serde_json::json!({"mode": "fixed_qty", "value": "3"}))),
+            Ok(q("3"))
+        );
+        // More than the funds allow is capped at what can be paid, fee included.
+        assert_eq!(
+            size(&s(serde_json::json!({"mode": "fixed_qty", "value": "30"}))),
+            Ok(q("9.99"))
+        );
+        let err = size(&s(serde_json::json!({"mode": "quote", "value": "1"}))).unwrap_err();
+        assert!(err.contains("minimum notional"), "{err}");
+    }
+
+    /// The same bars give the same decisions; and a bot that stops halfway
+    /// and resumes (saved state + warm-up replay + the stored sequence)
+    /// decides exactly what one that ran straight through decided.
+    #[test]
+    fn decisions_are_deterministic_and_survive_a_restart() {
+        let mut rng = Rng::new(42);
+        let mut px = 100.0_f64;
+        let bars: Vec<Candle> = (0..400)
+            .map(|i| {
+                px *= 1.0 + (rng.unit() - 0.5) * 0.02;
+                candle(i, (px * 100.0).round() / 100.0)
+            })
+            .collect();
+        for spec in [
+            serde_json::json!({"strategy": "sma_cross", "params": {"fast": 5, "slow": 12},
+                "exits": {"stop_loss_pct": "2", "take_profit_pct": "3"}}),
+            serde_json::json!({"strategy": "dca", "params": {"every_bars": 7},
+                "sizing": {"mode": "quote", "value": "50"}, "exits": {"take_profit_pct": "4"}}),
+            serde_json::json!({"strategy": "bollinger_breakout", "sizing": {"mode": "percent", "value": "50"}}),
+            serde_json::json!({"strategy": "grid", "params": {"lower": "80", "upper": "120", "levels": 9},
+                "sizing": {"mode": "quote", "value": "100"}}),
+        ] {
+            let run = || {
+                let mut e = engine(spec.clone());
+                let mut book = Book::new("10000");
+                book.equity_mark = Decimal::from(100);
+                e.set_last(0, "100".parse().unwrap(), Timestamp(0));
+                let mut out = Vec::new();
+                e.start(&book, &mut out);
+                book.execute(out, "100".parse().unwrap(), Timestamp(0));
+                (drive(&mut e, &mut book, &bars, 0), book.cash)
+            };
+            let (a, cash_a) = run();
+            let (b, cash_b) = run();
+            assert_eq!(a, b, "{spec}");
+            assert_eq!(cash_a, cash_b);
+            assert!(a.len() >= 4, "{spec}: the test should trade: {a:?}");
+
+            // Halfway: stop, save, build a fresh engine, restore, warm up, go on.
+            let half = 200;
+            let mut e = engine(spec.clone());
+            let mut book = Book::new("10000");
+            book.equity_mark = Decimal::from(100);
+            e.set_last(0, "100".parse().unwrap(), Timestamp(0));
+            let mut out = Vec::new();
+            e.start(&book, &mut out);
+            book.execute(out, "100".parse().unwrap(), Timestamp(0));
+            let first = drive(&mut e, &mut book, &bars[..half], 0);
+            let saved = e.save();
+            let seq = e.next_seq();
+            let mut r = engine(spec.clone());
+            r.restore(&saved).unwrap();
+            r.set_next_seq(seq);
+            let from = half.saturating_sub(r.warmup());
+            for c in &bars[from..half] {
+                r.warm(0, c, &book);
+            }
+            let mut out = Vec::new();
+            r.start(&book, &mut out);
+            assert!(
+                out.iter().all(|d| matches!(d, Decision::Log { .. })),
+                "{spec}: start after restore re-placed {out:?}"
+            );
+            let second = drive(&mut r, &mut book, &bars, half);
+            let mut joined = first;
+            joined.extend(second);
+            assert_eq!(joined, a, "{spec}");
+        }
+    }
+
+    #[test]
+    fn a_grid_lays_buys_below_the_price_and_sells_one_line_up_after_a_fill() {
+        let mut e = engine(serde_json::json!({
+            "strategy": "grid", "params": {"lower": "90", "upper": "110", "levels": 5},
+            "sizing": {"mode": "fixed_qty", "value": "1"}
+        }));
+        let mut book = Book::new("10000");
+        e.set_last(0, "101".parse().unwrap(), Timestamp(0));
+        let mut out = Vec::new();
+        e.start(&book, &mut out);
+        let prices: Vec<String> = out
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Place(i) => Some(format!(
+                    "{} {} {}",
+                    i.tag,
+                    i.side.as_str(),
+                    i.price.unwrap()
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            prices,
+            ["b1-1-kb0 buy 90", "b1-2-kb1 buy 95", "b1-3-kb2 buy 100"]
+        );
+        book.execute(out, "101".parse().unwrap(), Timestamp(0));
+        // The price dips through 100: the buy there fills, a sell goes up at 105.
+        let seen = drive(&mut e, &mut book, &[candle(1, 99.5)], 0);
+        let sells: Vec<String> = seen
+            .iter()
+            .filter_map(|(_, d)| match d {
+                Decision::Place(i) if i.side == Side::Sell => {
+                    Some(format!("{} {} {}", i.tag, i.qty, i.price.unwrap()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sells, ["b1-4-ks2 1 105"]);
+        assert_eq!(e.save(), serde_json::json!([{"holding": {"2": "1"}}]));
+    }
+
+    #[test]
+    fn params_are_checked_and_errors_name_the_field() {
+        let err = |v: serde_json::Value| -> String {
+            let spec: StrategySpec = match serde_json::from_value(v) {
+                Ok(s) => s,
+                Err(e) => return e.to_string(),
+            };
+            match spec.build() {
+                Ok(_) => "ok".into(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert_eq!(err(serde_json::json!({"strategy": "sma_cross"})), "ok");
+        assert!(
+            err(serde_json::json!({"strategy": "nope"}))
+                .starts_with("field `strategy`: unknown strategy `nope` (known: sma_cross,")
+        );
+        assert!(
+            err(serde_json::json!({"strategy": "sma_cross", "params": {"fats": 3}}))
+                .starts_with("field `params.fats`: unknown field `fats`")
+        );
+        assert_eq!(
+            err(serde_json::json!({"strategy": "sma_cross", "params": {"fast": 30, "slow": 20}})),
+            "field `params.fast`: must be less than slow (20), got 30"
+        );
+        assert!(
+            err(serde_json::json!({"strategy": "grid", "params": {"lower": "1", "levels": 3}}))
+                .starts_with("field `params.upper`: missing field `upper`")
+        );
+        assert_eq!(
+            err(serde_json::json!({"strategy": "rsi_reversion", "params": {"period": 1}})),
+            "field `params.period`: must be between 2 and 1000, got 1"
+        );
+        assert_eq!(
+            err(
+                serde_json::json!({"strategy": "dca", "sizing": {"mode": "percent", "value": "120"}})
+            ),
+            "field `sizing.value`: a percentage of equity must be at most 100, got 120"
+        );
+        assert_eq!(
+            err(
+                serde_json::json!({"strategy": "dca", "exits": {"stop_loss_pct": "2", "trailing_stop_pct": "3"}})
+            ),
+            "field `exits.trailing_stop_pct`: cannot be combined with exits.stop_loss_pct (a position has one stop)"
+        );
+        assert_eq!(
+            err(serde_json::json!({"strategy": "dca", "exits": {"stop_loss_pct": "100"}})),
+            "field `exits.stop_loss_pct`: must be greater than 0 and less than 100, got 100"
+        );
+        // Every built-in publishes a schema and builds with its defaults or the example.
+        for k in crate::strategy::builtin::CATALOG {
+            let schema = (k.schema)();
+            assert!(schema.get("properties").is_some(), "{}: {schema}", k.name);
+        }
+    }
+
+    #[test]
+    fn tags_round_trip() {
+        assert_eq!(parse_tag("b7", "b7-12-e"), Some((12, Role::Entry)));
+        assert_eq!(parse_tag("b7", "b7-3-p-limit"), Some((3, Role::Protect)));
+        assert_eq!(
+            parse_tag("b7", "b7-4-kb12"),
+            Some((4, Role::Keyed("b12".into())))
+        );
+        assert_eq!(parse_tag("b7", "b70-4-e"), None);
+        assert_eq!(parse_tag("b7", "td-1-2"), None);
+        let _ = BTreeMap::<u8, u8>::new();
+    }
+}

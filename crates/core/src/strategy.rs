@@ -1,0 +1,416 @@
+//! Strategies: the [`Strategy`] trait, the common options every strategy
+//! takes (position sizing, protective exits, bar interval), and the
+//! catalogue of built-ins with their parameter schemas.
+//!
+//! A strategy sees closed bars (as f64 [`Candle`]s: signals are analytics)
+//! and answers with [`Action`]s: enter, add, exit, or place/cancel its own
+//! limit orders. The [`crate::engine::Engine`] turns actions into sized,
+//! validated orders and keeps the protective exits in place, so a strategy
+//! never handles money itself.
+
+pub mod builtin;
+
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::market::{Bar, Interval};
+use crate::money::{Price, Qty};
+use crate::order::Side;
+use crate::time::Timestamp;
+
+/// A closed bar as strategies see it. `time` is the bar's open time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candle {
+    pub time: Timestamp,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+}
+
+impl Candle {
+    pub fn from_bar(b: &Bar) -> Candle {
+        let f =
+            |d: Decimal| -> f64 { rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0) };
+        Candle {
+            time: b.open_time,
+            open: f(b.open.get()),
+            high: f(b.high.get()),
+            low: f(b.low.get()),
+            close: f(b.close.get()),
+            volume: f(b.volume.get()),
+        }
+    }
+
+    pub fn hlcv(&self) -> crate::indicator::Hlcv {
+        crate::indicator::Hlcv {
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+        }
+    }
+}
+
+/// What a strategy asks for. The engine sizes and places the orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a long position with a market buy, if flat and no entry is working.
+    Enter,
+    /// Buy more with a market order, whatever is held (DCA).
+    Add,
+    /// Close the position: cancel the symbol's orders, sell everything at market.
+    Exit,
+    /// A limit order the strategy manages itself under `key` (grid levels).
+    /// `qty: None` sizes it with the bot's sizing rule.
+    Limit {
+        key: String,
+        side: Side,
+        price: Price,
+        qty: Option<Qty>,
+    },
+    /// Cancels the strategy's limit order under `key`.
+    Cancel {
+        key: String,
+    },
+    Log(String),
+}
+
+/// One of the strategy's own orders, as it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedOrder {
+    pub key: String,
+    pub side: Side,
+    pub price: Option<Price>,
+    pub open_qty: Qty,
+}
+
+/// A fill of one of the strategy's keyed orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedFill {
+    pub key: String,
+    pub side: Side,
+    pub qty: Qty,
+    pub price: Price,
+    /// The order has no quantity left.
+    pub complete: bool,
+}
+
+/// What a strategy can see and do during one call. Everything but the
+/// bar is computed on demand, so a strategy that only reads indicators
+/// pays nothing for it.
+pub struct Cx<'a> {
+    pub(crate) now: Timestamp,
+    pub(crate) close: f64,
+    pub(crate) exact_last: Option<Price>,
+    pub(crate) instrument: &'a crate::instrument::Instrument,
+    pub(crate) portfolio: &'a dyn crate::engine::Portfolio,
+    pub(crate) prefix: &'a str,
+    pub(crate) rng: &'a mut crate::sim::Rng,
+    pub(crate) actions: &'a mut Vec<Action>,
+}
+
+impl Cx<'_> {
+    pub fn act(&mut self, a: Action) {
+        self.actions.push(a);
+    }
+
+    pub fn log(&mut self, message: impl Into<String>) {
+        self.actions.push(Action::Log(message.into()));
+    }
+
+    /// The close time of the bar being handled (or the event's time).
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The last price, exact, on the instrument's tick grid.
+    pub fn last(&self) -> Price {
+        self.exact_last
+            .unwrap_or_else(|| crate::engine::price_from_f64(self.close, self.instrument.tick_size))
+    }
+
+    pub fn instrument(&self) -> &crate::instrument::Instrument {
+        self.instrument
+    }
+
+    /// The bot's position in this symbol.
+    pub fn position(&self) -> Qty {
+        self.portfolio.position(&self.instrument.symbol).qty
+    }
+
+    /// The strategy's keyed orders that are open.
+    pub fn keyed(&self) -> Vec<KeyedOrder> {
+        self.portfolio
+            .open_orders(&self.instrument.symbol)
+            .into_iter()
+            .filter_map(|o| match crate::engine::parse_tag(self.prefix, &o.tag)?.1 {
+                crate::engine::Role::Keyed(key) => Some(KeyedOrder {
+                    key,
+                    side: o.side,
+                    price: o.price,
+                    open_qty: o.open_qty,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn rng(&mut self) -> &mut crate::sim::Rng {
+        self.rng
+    }
+}
+
+/// A trading strategy. Deterministic: it may use only what it is given
+/// (bars, its context, the seeded generator), never the clock or I/O.
+pub trait Strategy: Send {
+    /// Bars it needs before its signals mean anything; this many recent
+    /// bars are replayed into it when a bot resumes.
+    fn warmup(&self) -> usize;
+    /// A closed bar. During warm-up replay the actions are discarded.
+    fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>);
+    /// Called once when a bot starts or resumes, after warm-up.
+    fn on_start(&mut self, _cx: &mut Cx<'_>) {}
+    /// A fill of one of its keyed orders.
+    fn on_fill(&mut self, _fill: &KeyedFill, _cx: &mut Cx<'_>) {}
+    /// State that warm-up replay cannot rebuild, saved with the bot.
+    fn save(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A parameter (or option) outside what it allows; names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct ParamError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ParamError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A strategy's typed parameters.
+pub trait Params: DeserializeOwned + Serialize + JsonSchema {
+    /// Range checks; field names are relative (`fast`), the caller
+    /// prefixes `params.`.
+    fn validate(&self) -> Result<(), ParamError>;
+}
+
+/// How big an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SizingMode {
+    /// `value` is a quantity of the base asset.
+    FixedQty,
+    /// `value` is an amount of the quote asset to spend.
+    Quote,
+    /// `value` is a percentage of the bot's equity (100 = all in).
+    Percent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sizing {
+    pub mode: SizingMode,
+    pub value: Qty,
+    /// Round quantities down to whole units (after the lot size).
+    #[serde(default)]
+    pub whole_units: bool,
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Sizing {
+            mode: SizingMode::Percent,
+            value: Qty::new(Decimal::ONE_HUNDRED),
+            whole_units: false,
+        }
+    }
+}
+
+impl Sizing {
+    pub fn validate(&self) -> Result<(), ParamError> {
+        if !self.value.is_positive() {
+            return Err(ParamError::new(
+                "sizing.value",
+                format!("must be greater than zero, got {}", self.value),
+            ));
+        }
+        if self.mode == SizingMode::Percent && self.value.get() > Decimal::ONE_HUNDRED {
+            return Err(ParamError::new(
+                "sizing.value",
+                format!(
+                    "a percentage of equity must be at most 100, got {}",
+                    self.value
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Protective exits placed as real orders once a position is open, so they
+/// work while the bot is paused. Percentages of the average entry price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Exits {
+    /// Stop-market sell this far below the entry (0 < x < 100).
+    #[serde(default)]
+    pub stop_loss_pct: Option<Qty>,
+    /// Limit sell this far above the entry (x > 0).
+    #[serde(default)]
+    pub take_profit_pct: Option<Qty>,
+    /// Trailing-stop sell following the best price at this distance (0 < x < 100).
+    #[serde(default)]
+    pub trailing_stop_pct: Option<Qty>,
+}
+
+impl Exits {
+    pub fn any(&self) -> bool {
+        self.stop_loss_pct.is_some()
+            || self.take_profit_pct.is_some()
+            || self.trailing_stop_pct.is_some()
+    }
+
+    pub fn validate(&self) -> Result<(), ParamError> {
+        let pct = |name: &str, v: Option<Qty>, max: Decimal| -> Result<(), ParamError> {
+            match v {
+                Some(v) if !v.is_positive() || v.get() >= max => Err(ParamError::new(
+                    format!("exits.{name}"),
+                    format!("must be greater than 0 and less than {max}, got {v}"),
+                )),
+                _ => Ok(()),
+            }
+        };
+        pct("stop_loss_pct", self.stop_loss_pct, Decimal::ONE_HUNDRED)?;
+        pct(
+            "trailing_stop_pct",
+            self.trailing_stop_pct,
+            Decimal::ONE_HUNDRED,
+        )?;
+        pct(
+            "take_profit_pct",
+            self.take_profit_pct,
+            Decimal::from(10_000),
+        )?;
+        if self.stop_loss_pct.is_some() && self.trailing_stop_pct.is_some() {
+            return Err(ParamError::new(
+                "exits.trailing_stop_pct",
+                "cannot be combined with exits.stop_loss_pct (a position has one stop)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn default_interval() -> Interval {
+    Interval::M1
+}
+
+/// A strategy with its parameters and the common options: what a named,
+/// reusable strategy config holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySpec {
+    /// A name from `strategies.catalog`.
+    pub strategy: String,
+    /// The strategy's parameters, checked against its schema.
+    #[serde(default = "empty_object")]
+    pub params: serde_json::Value,
+    #[serde(default)]
+    pub sizing: Sizing,
+    #[serde(default)]
+    pub exits: Exits,
+    /// The bar interval the strategy trades on.
+    #[serde(default = "default_interval")]
+    pub interval: Interval,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl StrategySpec {
+    /// Checks everything and builds the strategy; the parameters come back
+    /// normalized (defaults filled in).
+    pub fn build(&self) -> Built {
+        self.sizing.validate()?;
+        self.exits.validate()?;
+        let kind = builtin::find(&self.strategy).ok_or_else(|| {
+            ParamError::new(
+                "strategy",
+                format!(
+                    "unknown strategy `{}` (known: {})",
+                    self.strategy,
+                    builtin::CATALOG
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        (kind.build)(&self.params)
+    }
+}
+
+/// A built strategy and its normalized parameters.
+pub type Built = Result<(Box<dyn Strategy>, serde_json::Value), ParamError>;
+
+/// A built-in strategy as published by `strategies.catalog`.
+pub struct Kind {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Exact entry and exit rules.
+    pub rules: &'static str,
+    pub schema: fn() -> serde_json::Value,
+    pub build: fn(&serde_json::Value) -> Built,
+}
+
+/// Parses `params` strictly into `P` (unknown fields refused), validates it.
+pub fn parse_params<P: Params>(
+    params: &serde_json::Value,
+) -> Result<(P, serde_json::Value), ParamError> {
+    let p: P = serde_json::from_value(params.clone()).map_err(|e| {
+        let msg = e.to_string();
+        // serde names the field in its message: "unknown field `x`, …",
+        // "missing field `x`", "invalid type … for key `x`".
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.contains("field"))
+            .map_or_else(|| "params".to_owned(), |f| format!("params.{f}"));
+        ParamError::new(field, msg)
+    })?;
+    p.validate().map_err(|e| ParamError {
+        field: format!("params.{}", e.field),
+        message: e.message,
+    })?;
+    let normalized =
+        serde_json::to_value(&p).map_err(|e| ParamError::new("params", e.to_string()))?;
+    Ok((p, normalized))
+}
+
+/// Checks that a period-like parameter is within `min..=max`.
+pub fn in_range(field: &str, value: usize, min: usize, max: usize) -> Result<(), ParamError> {
+    if value < min || value > max {
+        return Err(ParamError::new(
+            field,
+            format!("must be between {min} and {max}, got {value}"),
+        ));
+    }
+    Ok(())
+}
