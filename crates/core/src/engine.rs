@@ -185,6 +185,13 @@ pub struct Engine {
 
 /// Rounds an f64 price to the tick grid, exactly.
 pub fn price_from_f64(x: f64, tick: Price) -> Price {
+    // Fast path: count ticks in f64 (exact while they fit in 2^53).
+    if let Some(t) = rust_decimal::prelude::ToPrimitive::to_f64(&tick.get()).filter(|t| *t > 0.0) {
+        let steps = (x / t).round();
+        if steps.is_finite() && steps.abs() < 9.0e15 {
+            return Price::new((Decimal::from(steps as i64) * tick.get()).normalize());
+        }
+    }
     let d = Decimal::from_f64(x).unwrap_or(Decimal::ZERO);
     round_to_tick(d, tick, rust_decimal::RoundingStrategy::MidpointNearestEven)
 }
@@ -415,7 +422,7 @@ impl Engine {
         let symbol = self.slots[slot].instrument.symbol.clone();
         for a in &actions {
             match a {
-                Action::Log(m) => self.log(slot, out, m.clone()),
+                Action::Log(m) => self.log(slot, out, m.to_string()),
                 Action::Enter | Action::Add => {
                     let open = p.open_orders(&symbol);
                     let working = open.iter().any(|o| {

@@ -46,11 +46,14 @@ pub struct Hlcv {
     pub volume: f64,
 }
 
-/// Simple moving average.
+/// Simple moving average over a ring buffer (no shifting, no allocation
+/// after construction).
 #[derive(Debug, Clone)]
 pub struct Sma {
-    n: usize,
-    window: VecDeque<f64>,
+    window: Box<[f64]>,
+    /// Next slot to write.
+    at: usize,
+    len: usize,
     sum: f64,
 }
 
@@ -58,19 +61,28 @@ impl Sma {
     pub fn new(n: usize) -> Result<Sma, PeriodError> {
         let n = check("sma", "period", n, 1)?;
         Ok(Sma {
-            n,
-            window: VecDeque::with_capacity(n + 1),
+            window: vec![0.0; n].into_boxed_slice(),
+            at: 0,
+            len: 0,
             sum: 0.0,
         })
     }
 
+    #[inline]
     pub fn update(&mut self, x: f64) -> Option<f64> {
-        self.window.push_back(x);
-        self.sum += x;
-        if self.window.len() > self.n {
-            self.sum -= self.window.pop_front().unwrap_or(0.0);
+        let n = self.window.len();
+        if self.len == n {
+            self.sum -= self.window[self.at];
+        } else {
+            self.len += 1;
         }
-        (self.window.len() == self.n).then(|| self.sum / self.n as f64)
+        self.window[self.at] = x;
+        self.sum += x;
+        self.at += 1;
+        if self.at == n {
+            self.at = 0;
+        }
+        (self.len == n).then(|| self.sum / n as f64)
     }
 }
 

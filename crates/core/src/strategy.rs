@@ -76,7 +76,7 @@ pub enum Action {
     Cancel {
         key: String,
     },
-    Log(String),
+    Log(std::borrow::Cow<'static, str>),
 }
 
 /// One of the strategy's own orders, as it sees it.
@@ -118,7 +118,7 @@ impl Cx<'_> {
         self.actions.push(a);
     }
 
-    pub fn log(&mut self, message: impl Into<String>) {
+    pub fn log(&mut self, message: impl Into<std::borrow::Cow<'static, str>>) {
         self.actions.push(Action::Log(message.into()));
     }
 

@@ -273,10 +273,11 @@ impl Strategy for Cross {
         };
         let now = relation(f, s);
         if let Some(a) = cross(self.prev, now) {
-            cx.log(format!(
-                "{} cross: fast {f:.6} slow {s:.6}",
-                if a == Action::Enter { "up" } else { "down" }
-            ));
+            cx.log(if a == Action::Enter {
+                "fast average crossed above the slow one"
+            } else {
+                "fast average crossed below the slow one"
+            });
             cx.act(a);
         }
         self.prev = Some(now);
@@ -488,7 +489,11 @@ impl Strategy for MacdCross {
         };
         let now = relation(m.macd, m.signal);
         if let Some(a) = cross(self.prev, now) {
-            cx.log(format!("macd {:.6} crossed signal {:.6}", m.macd, m.signal));
+            cx.log(if a == Action::Enter {
+                "macd crossed above its signal line"
+            } else {
+                "macd crossed below its signal line"
+            });
             cx.act(a);
         }
         self.prev = Some(now);
