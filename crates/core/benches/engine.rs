@@ -85,7 +85,7 @@ fn main() {
             params,
             sizing: serde_json::from_value(serde_json::json!({"mode": "percent", "value": "100"}))
                 .expect("sizing"),
-            exits: Default::default(),
+            exits: tradedesk_core::strategy::Exits::default(),
             interval: Interval::M1,
         };
         let (strategy, _) = spec.build().expect("strategy");
