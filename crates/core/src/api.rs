@@ -8,6 +8,7 @@
 //! whose supertraits are one [`Handle`] per method.
 
 pub mod accounts;
+pub mod bots;
 mod catalogue;
 mod error;
 pub mod jsonrpc;

@@ -329,6 +329,19 @@ impl Engine {
         }
     }
 
+    /// A market tick: the last trade price of `slot`'s symbol.
+    pub fn on_tick<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        price: Price,
+        now: Timestamp,
+        p: &P,
+        out: &mut Vec<Decision>,
+    ) {
+        self.set_last(slot, price, now);
+        self.call(slot, p, out, |st, cx| st.on_tick(cx));
+    }
+
     /// Lets every strategy act once before live bars (a grid lays its ladder).
     pub fn start<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
         for slot in 0..self.slots.len() {

@@ -592,6 +592,9 @@ pub struct OrderRecord {
     /// Why the order was rejected, cancelled or expired.
     pub reason: Option<String>,
     pub owner: String,
+    /// The bot whose book the order belongs to; none for manual orders.
+    #[serde(default)]
+    pub bot_id: Option<u64>,
     pub created: crate::time::Timestamp,
     pub updated: crate::time::Timestamp,
 }
@@ -615,8 +618,12 @@ pub struct Execution {
     pub fee: Notional,
     pub fee_asset: String,
     pub liquidity: crate::sim::matching::Liquidity,
-    /// PnL this fill realized on the position (zero for fills that open or add).
+    /// PnL this fill realized on its book's position (zero for fills that
+    /// open or add): the bot's for a bot's order, else the manual book's.
     pub realized_pnl: Notional,
+    /// The bot whose book the fill belongs to; none for manual orders.
+    #[serde(default)]
+    pub bot_id: Option<u64>,
     pub time: crate::time::Timestamp,
 }
 

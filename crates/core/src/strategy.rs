@@ -176,6 +176,9 @@ pub trait Strategy: Send {
     fn on_start(&mut self, _cx: &mut Cx<'_>) {}
     /// A fill of one of its keyed orders.
     fn on_fill(&mut self, _fill: &KeyedFill, _cx: &mut Cx<'_>) {}
+    /// A market tick between bars (the last trade price); most strategies
+    /// act on closed bars only.
+    fn on_tick(&mut self, _cx: &mut Cx<'_>) {}
     /// State that warm-up replay cannot rebuild, saved with the bot.
     fn save(&self) -> serde_json::Value {
         serde_json::Value::Null
@@ -344,27 +347,64 @@ fn empty_object() -> serde_json::Value {
 }
 
 impl StrategySpec {
-    /// Checks everything and builds the strategy; the parameters come back
-    /// normalized (defaults filled in).
+    /// Checks everything and builds a built-in strategy; the parameters
+    /// come back normalized (defaults filled in).
     pub fn build(&self) -> Built {
-        self.sizing.validate()?;
-        self.exits.validate()?;
-        let kind = builtin::find(&self.strategy).ok_or_else(|| {
+        Registry::builtin().build(self)
+    }
+}
+
+/// The strategies a daemon or backtest can build: the built-ins, plus any
+/// an embedding program adds.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: Vec<&'static Kind>,
+}
+
+impl Registry {
+    pub fn builtin() -> Registry {
+        Registry {
+            kinds: builtin::CATALOG.iter().collect(),
+        }
+    }
+
+    /// Adds (or replaces, by name) a strategy kind.
+    #[must_use]
+    pub fn with(mut self, kind: &'static Kind) -> Registry {
+        self.kinds.retain(|k| k.name != kind.name);
+        self.kinds.push(kind);
+        self
+    }
+
+    pub fn kinds(&self) -> &[&'static Kind] {
+        &self.kinds
+    }
+
+    pub fn find(&self, name: &str) -> Option<&'static Kind> {
+        self.kinds.iter().copied().find(|k| k.name == name)
+    }
+
+    /// Checks the whole spec and builds its strategy.
+    pub fn build(&self, spec: &StrategySpec) -> Built {
+        spec.sizing.validate()?;
+        spec.exits.validate()?;
+        let kind = self.find(&spec.strategy).ok_or_else(|| {
             ParamError::new(
                 "strategy",
                 format!(
                     "unknown strategy `{}` (known: {})",
-                    self.strategy,
-                    builtin::CATALOG
-                        .iter()
-                        .map(|k| k.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    spec.strategy,
+                    self.kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
                 ),
             )
         })?;
-        (kind.build)(&self.params)
+        (kind.build)(&spec.params)
     }
+}
+
+/// The JSON Schema of a whole [`StrategySpec`].
+pub fn spec_schema() -> serde_json::Value {
+    schemars::schema_for!(StrategySpec).to_value()
 }
 
 /// A built strategy and its normalized parameters.

@@ -128,6 +128,9 @@ pub enum Order {
         open: bool,
         #[arg(long)]
         symbol: Option<Symbol>,
+        /// Only this bot's orders.
+        #[arg(long)]
+        bot: Option<u64>,
         #[arg(long)]
         limit: Option<u32>,
         #[arg(long)]
@@ -376,6 +379,7 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
             status,
             open,
             symbol,
+            bot,
             limit,
             cursor,
         } => {
@@ -383,6 +387,7 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
                 status,
                 open: open.then_some(true),
                 symbol,
+                bot_id: bot,
                 limit,
                 cursor,
             })?;
@@ -458,6 +463,9 @@ pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
 pub struct Trades {
     #[arg(long)]
     pub symbol: Option<Symbol>,
+    /// Only this bot's trades.
+    #[arg(long)]
+    pub bot: Option<u64>,
     #[arg(long, value_parser = parse_time)]
     pub start: Option<Timestamp>,
     #[arg(long, value_parser = parse_time)]
@@ -476,6 +484,7 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
     if a.stats {
         let s = c.call::<TradesStats>(&StatsParams {
             symbol: a.symbol,
+            bot_id: a.bot,
             start: a.start,
             end: a.end,
         })?;
@@ -500,6 +509,7 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
     }
     let page = c.call::<TradesList>(&TradeFilter {
         symbol: a.symbol,
+        bot_id: a.bot,
         start: a.start,
         end: a.end,
         limit: a.limit,

@@ -1,6 +1,7 @@
 //! `Ctx`, the state every handler sees: config, store, stream hub,
 //! sessions, and the shutdown signal.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -12,7 +13,9 @@ use crate::config::Config;
 use tradedesk_core::api::orders::OrderUpdates;
 use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
 
+use crate::services::bots::Bots;
 use crate::services::exchange::{Changes, Exchange, State};
+use tradedesk_core::time::Timestamp;
 use crate::services::sessions::Sessions;
 use crate::services::stream_hub::StreamHub;
 
@@ -27,6 +30,36 @@ pub struct Ctx {
     /// Cancelled once, when the daemon begins to shut down.
     pub shutdown: CancellationToken,
     pub exchange: Exchange,
+    pub bots: Bots,
+    pub clock: Clock,
+}
+
+/// Where the daemon's time comes from: the system clock, or (for tests
+/// and simulations) a clock that moves only when told to.
+#[derive(Debug)]
+pub enum Clock {
+    System,
+    Manual(AtomicI64),
+}
+
+impl Clock {
+    pub fn manual(start: Timestamp) -> Clock {
+        Clock::Manual(AtomicI64::new(start.millis()))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::from_datetime(Utc::now()),
+            Clock::Manual(ms) => Timestamp(ms.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// Moves a manual clock forward; the system clock moves by itself.
+    pub fn advance(&self, ms: i64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Ctx {
@@ -36,6 +69,8 @@ impl Ctx {
         run: RunRecord,
         started_at: DateTime<Utc>,
         exchange: Exchange,
+        bots: Bots,
+        clock: Clock,
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
         Ctx {
@@ -48,6 +83,8 @@ impl Ctx {
             sessions: Sessions::default(),
             shutdown: CancellationToken::new(),
             exchange,
+            bots,
+            clock,
         }
     }
 
@@ -63,8 +100,8 @@ impl Ctx {
     }
 
     /// The current time, as core takes it.
-    pub fn now(&self) -> tradedesk_core::time::Timestamp {
-        tradedesk_core::time::Timestamp::from_datetime(Utc::now())
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Runs blocking work (the exchange lock, SQLite writes) without
@@ -81,9 +118,13 @@ impl Ctx {
         for (_, e) in &changes.fills {
             self.hub.publish::<TradeExecutions>(e);
         }
-        for (acc, symbol) in &changes.positions {
-            self.hub
-                .publish::<PositionUpdates>(&state.position_view(*acc, symbol));
+        let mut seen = Vec::new();
+        for (acc, _, symbol) in &changes.positions {
+            if !seen.contains(&(acc, symbol)) {
+                seen.push((acc, symbol));
+                self.hub
+                    .publish::<PositionUpdates>(&state.position_view(*acc, symbol));
+            }
         }
     }
 }

@@ -29,10 +29,11 @@ use tradedesk_core::paths::LOCK_FILE;
 use tradedesk_core::store::{Store, StoreError};
 
 use crate::config::Config;
-use crate::context::Ctx;
+use crate::context::{Clock, Ctx};
 use crate::server::dispatch::Dispatcher;
 use crate::server::rpc::Rpc;
 use crate::server::unix::{BoundSocket, SocketError};
+use crate::services::bots::Bots;
 use crate::services::exchange::Exchange;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +62,35 @@ pub struct Daemon {
     _lock: File,
 }
 
+/// How to start a daemon beyond its config: the strategies it can build
+/// (the built-ins by default) and, for tests and simulations, a clock that
+/// moves only when told to (the market loop then still ticks, at the
+/// frozen time, unless driven by hand).
+#[derive(Clone)]
+pub struct Options {
+    pub registry: tradedesk_core::strategy::Registry,
+    pub manual_clock: Option<tradedesk_core::time::Timestamp>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            registry: tradedesk_core::strategy::Registry::builtin(),
+            manual_clock: None,
+        }
+    }
+}
+
 impl Daemon {
     /// Async although it awaits nothing: binding the listener registers it
     /// with the runtime's reactor, so it must run inside one.
-    #[allow(clippy::unused_async)]
     pub async fn start(config: Config) -> Result<Daemon, StartError> {
+        Self::start_with(config, Options::default()).await
+    }
+
+    /// Starts with extra strategies or a manual clock (see [`Options`]).
+    #[allow(clippy::unused_async)]
+    pub async fn start_with(config: Config, options: Options) -> Result<Daemon, StartError> {
         let data_err = |source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -77,7 +102,11 @@ impl Daemon {
             .map_err(data_err)?;
         let lock = lock_data_dir(&config.data_dir)?;
         let mut store = Store::open(&config.db_path())?;
-        let started_at = Utc::now();
+        let clock = match options.manual_clock {
+            Some(t) => Clock::manual(t),
+            None => Clock::System,
+        };
+        let started_at = clock.now().to_datetime().unwrap_or_else(Utc::now);
         let run = store.record_start(
             std::process::id(),
             env!("CARGO_PKG_VERSION"),
@@ -86,12 +115,7 @@ impl Daemon {
         if run.previous == tradedesk_core::api::system::PreviousShutdown::Unclean {
             tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
         }
-        let exchange = Exchange::open(
-            config.sim.clone(),
-            &mut store,
-            tradedesk_core::time::Timestamp::from_datetime(started_at),
-            run.run_number,
-        )?;
+        let exchange = Exchange::open(config.sim.clone(), &mut store, clock.now(), run.run_number)?;
         let socket = BoundSocket::bind(&config.socket)?;
         tracing::info!(
             socket = %config.socket.display(),
@@ -99,7 +123,12 @@ impl Daemon {
             run = run.run_number,
             "tradingd ready"
         );
-        let ctx = Arc::new(Ctx::new(config, store, run, started_at, exchange));
+        let bots = Bots::new(options.registry);
+        let ctx = Arc::new(Ctx::new(
+            config, store, run, started_at, exchange, bots, clock,
+        ));
+        // Open orders are back in the engine; now the bots that were running.
+        ctx.bots.resume_all(&ctx);
         Ok(Daemon {
             ctx,
             socket,

@@ -1,5 +1,6 @@
 //! Long-lived services the daemon runs beside its transports.
 
+pub mod bots;
 pub mod exchange;
 pub mod market_loop;
 pub mod sessions;

@@ -8,6 +8,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountsBalances, AccountsList};
+use super::bots::{
+    BotEventsTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList,
+    BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop, BotsUpdate, StrategiesCatalog,
+    StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate,
+    StrategiesValidate,
+};
 use super::market::{
     KlinesTopic, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker, MarketTickers,
     MarketTrades, OrderbookTopic, TickersTopic,
@@ -114,6 +120,24 @@ catalogue! {
         PositionsClose,
         TradesList,
         TradesStats,
+        StrategiesCatalog,
+        StrategiesCreate,
+        StrategiesList,
+        StrategiesGet,
+        StrategiesUpdate,
+        StrategiesDelete,
+        StrategiesValidate,
+        BotsCreate,
+        BotsList,
+        BotsGet,
+        BotsUpdate,
+        BotsDelete,
+        BotsStart,
+        BotsStop,
+        BotsPause,
+        BotsResume,
+        BotsEvents,
+        BotsPerformance,
     ],
     topics: [
         Heartbeat,
@@ -123,6 +147,8 @@ catalogue! {
         OrderUpdates,
         PositionUpdates,
         TradeExecutions,
+        BotStatusTopic,
+        BotEventsTopic,
     ]
 }
 

@@ -131,6 +131,9 @@ pub struct OrderFilter {
     pub open: Option<bool>,
     #[serde(default)]
     pub symbol: Option<Symbol>,
+    /// Only this bot's orders.
+    #[serde(default)]
+    pub bot_id: Option<u64>,
     #[serde(default)]
     pub limit: Option<u32>,
     #[serde(default)]

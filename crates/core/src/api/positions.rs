@@ -83,6 +83,9 @@ pub struct CloseParams {
 pub struct TradeFilter {
     #[serde(default)]
     pub symbol: Option<Symbol>,
+    /// Only this bot's trades.
+    #[serde(default)]
+    pub bot_id: Option<u64>,
     #[serde(default)]
     pub start: Option<Timestamp>,
     #[serde(default)]
@@ -104,6 +107,9 @@ pub struct TradePage {
 pub struct StatsParams {
     #[serde(default)]
     pub symbol: Option<Symbol>,
+    /// Only this bot's trades.
+    #[serde(default)]
+    pub bot_id: Option<u64>,
     #[serde(default)]
     pub start: Option<Timestamp>,
     #[serde(default)]

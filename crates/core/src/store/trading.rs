@@ -27,11 +27,11 @@ pub struct Account {
     pub created: Timestamp,
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} `{value}`"))
 }
 
-fn dec<T: FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
+pub(super) fn dec<T: FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
     s.parse().map_err(|_| corrupt(what, s))
 }
 
@@ -39,7 +39,7 @@ fn opt_dec<T: FromStr>(what: &str, s: Option<String>) -> Result<Option<T>, Store
     s.map(|v| dec(what, &v)).transpose()
 }
 
-fn json_enum<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+pub(super) fn json_enum<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| corrupt(what, s))
 }
 
@@ -123,7 +123,7 @@ pub fn load_ledger(conn: &Connection, account_id: i64) -> Result<Ledger, StoreEr
 
 const ORDER_COLUMNS: &str = "o.id, a.name, o.client_order_id, o.symbol, o.side, o.type, o.qty, o.price, o.stop_price, o.trail, \
      o.time_in_force, o.status, o.filled, o.filled_notional, o.fees, o.reserved, o.reserved_asset, o.triggered, \
-     o.parent_id, o.oco_id, o.reason, o.owner, o.created_ms, o.updated_ms";
+     o.parent_id, o.oco_id, o.reason, o.owner, o.created_ms, o.updated_ms, o.bot_id";
 
 fn order_from_row(r: &Row<'_>) -> Result<OrderRecord, StoreError> {
     let text = |i: usize| -> Result<String, StoreError> { Ok(r.get::<_, String>(i)?) };
@@ -167,6 +167,7 @@ fn order_from_row(r: &Row<'_>) -> Result<OrderRecord, StoreError> {
         owner: text(21)?,
         created: Timestamp(r.get(22)?),
         updated: Timestamp(r.get(23)?),
+        bot_id: r.get::<_, Option<i64>>(24)?.map(|v| v as u64),
     })
 }
 
@@ -180,8 +181,8 @@ pub fn insert_order(
     conn.prepare_cached(
         "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, qty, price, stop_price, trail, time_in_force,
             status, filled, filled_notional, fees, reserved, reserved_asset, triggered, parent_id, oco_id, reason, owner,
-            created_ms, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            created_ms, updated_ms, bot_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         (o.id != 0).then_some(o.id as i64),
@@ -208,6 +209,7 @@ pub fn insert_order(
         o.owner,
         o.created.millis(),
         o.updated.millis(),
+        o.bot_id.map(|v| v as i64),
     ])?;
     Ok(conn.last_insert_rowid() as u64)
 }
@@ -275,6 +277,7 @@ pub fn list_orders(
     conn: &Connection,
     status: Option<OrderStatus>,
     symbol: Option<&Symbol>,
+    bot_id: Option<u64>,
     before_id: Option<u64>,
     limit: u32,
 ) -> Result<Vec<OrderRecord>, StoreError> {
@@ -283,15 +286,16 @@ pub fn list_orders(
     let before = before_id.map_or(i64::MAX, |v| v as i64);
     query_orders(
         conn,
-        "WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.symbol = ?2) AND o.id < ?3 ORDER BY o.id DESC LIMIT ?4",
-        &[&status, &symbol, &before, &i64::from(limit)],
+        "WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.symbol = ?2) AND o.id < ?3
+            AND (?5 IS NULL OR o.bot_id = ?5) ORDER BY o.id DESC LIMIT ?4",
+        &[&status, &symbol, &before, &i64::from(limit), &bot_id.map(|v| v as i64)],
     )
 }
 
 pub fn insert_fill(conn: &Connection, account_id: i64, e: &Execution) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO fills (trade_id, order_id, account_id, symbol, side, qty, price, fee, fee_asset, liquidity, realized_pnl, time_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO fills (trade_id, order_id, account_id, symbol, side, qty, price, fee, fee_asset, liquidity, realized_pnl, time_ms, bot_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         e.trade_id as i64,
@@ -306,23 +310,27 @@ pub fn insert_fill(conn: &Connection, account_id: i64, e: &Execution) -> Result<
         enum_text(&e.liquidity),
         e.realized_pnl.to_string(),
         e.time.millis(),
+        e.bot_id.map(|v| v as i64),
     ])?;
     Ok(())
 }
 
-/// Our trades, newest first, filtered by symbol and time, before a trade id.
+/// Our trades, newest first, filtered by symbol, bot and time, before a trade id.
+#[allow(clippy::too_many_arguments)]
 pub fn list_fills(
     conn: &Connection,
     symbol: Option<&Symbol>,
+    bot_id: Option<u64>,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
     before_trade_id: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Execution>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT f.trade_id, f.order_id, a.name, f.symbol, f.side, f.qty, f.price, f.fee, f.fee_asset, f.liquidity, f.realized_pnl, f.time_ms
+        "SELECT f.trade_id, f.order_id, a.name, f.symbol, f.side, f.qty, f.price, f.fee, f.fee_asset, f.liquidity, f.realized_pnl, f.time_ms, f.bot_id
          FROM fills f JOIN accounts a ON a.id = f.account_id
          WHERE (?1 IS NULL OR f.symbol = ?1) AND f.time_ms >= ?2 AND f.time_ms < ?3 AND f.trade_id < ?4
+            AND (?6 IS NULL OR f.bot_id = ?6)
          ORDER BY f.trade_id DESC LIMIT ?5",
     )?;
     let mut rows = stmt.query(params![
@@ -331,6 +339,7 @@ pub fn list_fills(
         end.map_or(i64::MAX, Timestamp::millis),
         before_trade_id.map_or(i64::MAX, |v| v as i64),
         i64::from(limit),
+        bot_id.map(|v| v as i64),
     ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -347,6 +356,7 @@ pub fn list_fills(
             fee_asset: text(8)?,
             liquidity: json_enum::<Liquidity>("liquidity", &text(9)?)?,
             realized_pnl: dec("realized_pnl", &text(10)?)?,
+            bot_id: r.get::<_, Option<i64>>(12)?.map(|v| v as u64),
             time: Timestamp(r.get(11)?),
         });
     }
@@ -367,17 +377,20 @@ pub struct FillTotals {
 pub fn fill_totals(
     conn: &Connection,
     symbol: Option<&Symbol>,
+    bot_id: Option<u64>,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
 ) -> Result<FillTotals, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT qty, price, fee, realized_pnl FROM fills
-         WHERE (?1 IS NULL OR symbol = ?1) AND time_ms >= ?2 AND time_ms < ?3",
+         WHERE (?1 IS NULL OR symbol = ?1) AND time_ms >= ?2 AND time_ms < ?3
+            AND (?4 IS NULL OR bot_id = ?4)",
     )?;
     let mut rows = stmt.query(params![
         symbol.map(Symbol::as_str),
         start.map_or(i64::MIN, Timestamp::millis),
-        end.map_or(i64::MAX, Timestamp::millis)
+        end.map_or(i64::MAX, Timestamp::millis),
+        bot_id.map(|v| v as i64)
     ])?;
     let mut t = FillTotals::default();
     let overflow = || StoreError::Corrupt("fill totals overflow".into());
@@ -559,6 +572,7 @@ mod tests {
                     oco_id: None,
                     reason: None,
                     owner: "admin".into(),
+                    bot_id: None,
                     created: now,
                     updated: now,
                 };
@@ -580,6 +594,7 @@ mod tests {
                     fee_asset: "USDT".into(),
                     liquidity: Liquidity::Taker,
                     realized_pnl: Notional::ZERO,
+                    bot_id: None,
                     time: now,
                 };
                 insert_fill(tx, acc.id, &e)?;
@@ -597,13 +612,13 @@ mod tests {
         );
         assert_eq!(open_orders(c).unwrap().len(), 1);
         assert_eq!(
-            list_orders(c, Some(OrderStatus::Filled), None, None, 10)
+            list_orders(c, Some(OrderStatus::Filled), None, None, None, 10)
                 .unwrap()
                 .len(),
             0
         );
         assert_eq!(
-            list_fills(c, None, None, None, None, 10).unwrap()[0].trade_id,
+            list_fills(c, None, None, None, None, None, 10).unwrap()[0].trade_id,
             7
         );
         assert_eq!(max_trade_id(c).unwrap(), 7);

@@ -157,7 +157,8 @@ impl Handle<AccountsBalances> for Ctx {
         let state = self.exchange.lock();
         let acc = &state.accounts[state.account(p.account.as_deref())?];
         let balances = acc
-            .ledger
+            .books
+            .total
             .balances()
             .iter()
             .map(|(asset, b)| BalanceView {

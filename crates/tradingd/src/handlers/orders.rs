@@ -18,7 +18,7 @@ use tradedesk_core::store::StoreError;
 use tradedesk_core::store::trading as db;
 
 use crate::context::Ctx;
-use crate::services::exchange::{State, market_order};
+use crate::services::exchange::{By, State, market_order};
 
 fn order_error(e: &OrderError) -> ApiError {
     let field = e.field();
@@ -44,7 +44,7 @@ impl Handle<OrdersPlace> for Ctx {
             let account = state.account(req.account.as_deref())?;
             let valid = validate(&state, &req)?;
             let (order, changes) =
-                state.place(&mut ctx.store(), account, &valid, &caller.user, ctx.now())?;
+                state.place(&mut ctx.store(), account, &valid, By::user(&caller.user), ctx.now())?;
             ctx.publish(&state, &changes);
             Ok(order)
         })
@@ -83,7 +83,7 @@ impl Handle<OrdersPlaceOco> for Ctx {
             let account = state.account(p.account.as_deref())?;
             let (l, s) = (validate(&state, &limit)?, validate(&state, &stop)?);
             let ([limit, stop], changes) =
-                state.place_oco(&mut ctx.store(), account, &l, &s, &caller.user, ctx.now())?;
+                state.place_oco(&mut ctx.store(), account, &l, &s, By::user(&caller.user), ctx.now())?;
             ctx.publish(&state, &changes);
             Ok(OrderPair { limit, stop })
         })
@@ -153,7 +153,7 @@ impl Handle<OrdersPlaceBracket> for Ctx {
                 &mut ctx.store(),
                 account,
                 [&e, &t, &s],
-                &caller.user,
+                By::user(&caller.user),
                 ctx.now(),
             )?;
             ctx.publish(&state, &changes);
@@ -272,6 +272,7 @@ impl Handle<OrdersList> for Ctx {
                 .rev()
                 .filter(|o| f.symbol.as_ref().is_none_or(|s| &o.symbol == s))
                 .filter(|o| f.status.is_none_or(|s| o.status == s))
+                .filter(|o| f.bot_id.is_none_or(|b| o.bot_id == Some(b)))
                 .filter(|o| before.is_none_or(|b| o.id < b))
                 .take(limit as usize)
                 .cloned()
@@ -282,6 +283,7 @@ impl Handle<OrdersList> for Ctx {
                     ctx.store().conn(),
                     f.status,
                     f.symbol.as_ref(),
+                    f.bot_id,
                     before,
                     limit,
                 )
@@ -301,9 +303,9 @@ impl Handle<PositionsList> for Ctx {
         let state = self.exchange.lock();
         let mut positions = Vec::new();
         for (i, acc) in state.accounts.iter().enumerate() {
-            for (symbol, p) in &acc.positions {
-                if !p.qty.is_zero() {
-                    positions.push(state.position_view(i, symbol));
+            for symbol in acc.books.symbols() {
+                if !acc.books.position(&symbol).qty.is_zero() {
+                    positions.push(state.position_view(i, &symbol));
                 }
             }
         }
@@ -326,14 +328,25 @@ impl Handle<PositionsClose> for Ctx {
             let mut state = ctx.exchange.lock();
             let account = state.account(p.account.as_deref())?;
             state.symbol_index(&p.symbol)?;
+            // Only the manual book: a bot's position is the bot's to close
+            // (`bots.stop --flatten`).
             let held = state.accounts[account]
-                .positions
+                .books
+                .manual
                 .get(&p.symbol)
                 .map_or(Qty::ZERO, |x| x.qty);
             if held.is_zero() {
+                let in_bots = state.accounts[account].books.position(&p.symbol).qty;
                 return Err(ApiError::new(
                     ErrorCode::Conflict,
-                    format!("no open position in {}", p.symbol),
+                    if in_bots.is_zero() {
+                        format!("no open position in {}", p.symbol)
+                    } else {
+                        format!(
+                            "no manual position in {}: the {in_bots} held belongs to bots (stop them with flatten)",
+                            p.symbol
+                        )
+                    },
                 ));
             }
             let qty = match p.qty {
@@ -358,7 +371,7 @@ impl Handle<PositionsClose> for Ctx {
             };
             let valid = validate(&state, &req)?;
             let (order, changes) =
-                state.place(&mut ctx.store(), account, &valid, &caller.user, ctx.now())?;
+                state.place(&mut ctx.store(), account, &valid, By::user(&caller.user), ctx.now())?;
             ctx.publish(&state, &changes);
             Ok(order)
         })
@@ -374,6 +387,7 @@ impl Handle<TradesList> for Ctx {
                 db::list_fills(
                     ctx.store().conn(),
                     f.symbol.as_ref(),
+                    f.bot_id,
                     f.start,
                     f.end,
                     before,
@@ -392,7 +406,13 @@ impl Handle<TradesList> for Ctx {
 impl Handle<TradesStats> for Ctx {
     async fn handle(&self, _: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
         let t = self
-            .blocking(|ctx| db::fill_totals(ctx.store().conn(), p.symbol.as_ref(), p.start, p.end))
+            .blocking(|ctx| db::fill_totals(
+                    ctx.store().conn(),
+                    p.symbol.as_ref(),
+                    p.bot_id,
+                    p.start,
+                    p.end,
+                ))
             .map_err(|e| store_error(&e))?;
         let closing = t.wins + t.losses;
         let win_rate = (closing > 0).then(|| {

@@ -23,12 +23,13 @@ use std::sync::{Mutex, MutexGuard};
 use rust_decimal::Decimal;
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::instrument::{Instrument, Symbol};
-use tradedesk_core::ledger::{Ledger, LedgerError, Position};
+use tradedesk_core::ledger::{BookId, Books, Ledger, LedgerError, SubLedger};
 use tradedesk_core::market::OrderBook;
 use tradedesk_core::money::{Notional, Price, Qty};
 use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, TimeInForce, ValidOrder};
 use tradedesk_core::sim::market::SimMarket;
 use tradedesk_core::sim::matching::{ExecEvent, Link, MatchingEngine, SimOrder, taker_cost};
+use tradedesk_core::store::bots as bots_db;
 use tradedesk_core::store::trading as db;
 use tradedesk_core::store::{Store, StoreError};
 use tradedesk_core::time::Timestamp;
@@ -46,8 +47,22 @@ pub const VENUE: &str = "sim";
 pub struct Account {
     /// The stored row: id, name, venue, owner.
     pub row: db::Account,
-    pub ledger: Ledger,
-    pub positions: BTreeMap<Symbol, Position>,
+    /// The account's balances and positions, split into the manual book
+    /// and one book per bot.
+    pub books: Books,
+}
+
+/// Who places an order: the owner of the row and the book it trades.
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub owner: &'a str,
+    pub bot: BookId,
+}
+
+impl<'a> By<'a> {
+    pub fn user(owner: &'a str) -> By<'a> {
+        By { owner, bot: None }
+    }
 }
 
 pub struct State {
@@ -175,13 +190,15 @@ impl State {
             accounts.push(acc);
         }
         for a in accounts {
-            let ledger = db::load_ledger(store.conn(), a.id)?;
-            let positions = db::load_positions(store.conn(), a.id)?;
-            self.accounts.push(Account {
-                row: a,
-                ledger,
-                positions,
-            });
+            let mut books = Books {
+                total: db::load_ledger(store.conn(), a.id)?,
+                manual: db::load_positions(store.conn(), a.id)?,
+                bots: BTreeMap::new(),
+            };
+            for (id, ledger, positions) in bots_db::load_bot_books(store.conn(), a.id)? {
+                books.bots.insert(id, SubLedger { ledger, positions });
+            }
+            self.accounts.push(Account { row: a, books });
         }
         Ok(())
     }
@@ -359,6 +376,17 @@ impl State {
         Ok((inst.quote.clone(), Qty::new(amount.normalize())))
     }
 
+    /// What placing `v` would lock, in its reserved asset.
+    pub fn reservation_of(&mut self, v: &ValidOrder) -> Result<Qty, ApiError> {
+        let p = self.prepare(0, v, String::new(), By::user(""), Timestamp(0))?;
+        Ok(self.reservation_for(&p.record)?.1)
+    }
+
+    /// The venue's taker fee rate.
+    pub fn taker_fee(&self) -> Decimal {
+        self.cfg.fees.taker
+    }
+
     fn client_order_id(&mut self, given: Option<&str>, suffix: &str, now: Timestamp) -> String {
         match given {
             Some(id) if suffix.is_empty() => id.to_owned(),
@@ -380,7 +408,7 @@ impl State {
         account: usize,
         v: &ValidOrder,
         client_order_id: String,
-        owner: &str,
+        by: By<'_>,
         now: Timestamp,
     ) -> Result<Prepared, ApiError> {
         let idx = self.symbol_index(&v.symbol)?;
@@ -407,7 +435,8 @@ impl State {
             parent_id: None,
             oco_id: None,
             reason: None,
-            owner: owner.to_owned(),
+            owner: by.owner.to_owned(),
+            bot_id: by.bot,
             created: now,
             updated: now,
         };
@@ -461,10 +490,12 @@ impl State {
         let account = group[0].account;
         {
             let (asset, amount) = reserve;
+            let book = group[0].record.bot_id;
             self.accounts[account]
-                .ledger
-                .lock(asset, *amount)
+                .books
+                .lock(book, asset, *amount)
                 .map_err(|e| funds_err(&e))?;
+            changes.book(account, book);
             group[0].record.reserved = *amount;
             group[0].record.reserved_asset.clone_from(asset);
             if group[0].record.side == Side::Buy {
@@ -520,17 +551,22 @@ impl State {
                 db::insert_fill(tx, *acc, e)?;
             }
             for &a in &changes.ledgers {
-                db::save_ledger(tx, self.accounts[a].row.id, &self.accounts[a].ledger)?;
+                db::save_ledger(tx, self.accounts[a].row.id, &self.accounts[a].books.total)?;
             }
-            for (a, sym) in &changes.positions {
-                if let Some(p) = self.accounts[*a].positions.get(sym) {
-                    db::save_position(
-                        tx,
-                        self.accounts[*a].row.id,
-                        sym,
-                        p,
-                        Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis())),
-                    )?;
+            for &(a, bot) in &changes.bot_ledgers {
+                if let Some(b) = self.accounts[a].books.bots.get(&bot) {
+                    bots_db::save_bot_ledger(tx, bot, &b.ledger)?;
+                }
+            }
+            let at = Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis()));
+            for (a, book, sym) in &changes.positions {
+                let books = &self.accounts[*a].books;
+                let Some(p) = books.positions(*book).and_then(|ps| ps.get(sym)) else {
+                    continue;
+                };
+                match book {
+                    None => db::save_position(tx, self.accounts[*a].row.id, sym, p, at)?,
+                    Some(bot) => bots_db::save_bot_position(tx, *bot, sym, p, at)?,
                 }
             }
             for (sym, bar) in &changes.bars {
@@ -553,13 +589,13 @@ impl State {
         store: &mut Store,
         account: usize,
         v: &ValidOrder,
-        owner: &str,
+        by: By<'_>,
         now: Timestamp,
     ) -> Result<(OrderRecord, Changes), ApiError> {
         self.check_healthy()?;
         let cid = self.client_order_id(v.client_order_id.as_deref(), "", now);
         Self::check_duplicates(store, &[&cid])?;
-        let prepared = self.prepare(account, v, cid, owner, now)?;
+        let prepared = self.prepare(account, v, cid, by, now)?;
         let reserve = self.reservation_for(&prepared.record)?;
         let mut changes = Changes::default();
         let mut group = [prepared];
@@ -583,7 +619,7 @@ impl State {
         account: usize,
         limit: &ValidOrder,
         stop: &ValidOrder,
-        owner: &str,
+        by: By<'_>,
         now: Timestamp,
     ) -> Result<([OrderRecord; 2], Changes), ApiError> {
         self.check_healthy()?;
@@ -593,8 +629,8 @@ impl State {
             self.client_order_id(base.as_deref(), "stop", now),
         );
         Self::check_duplicates(store, &[&c1, &c2])?;
-        let a = self.prepare(account, limit, c1, owner, now)?;
-        let b = self.prepare(account, stop, c2, owner, now)?;
+        let a = self.prepare(account, limit, c1, by, now)?;
+        let b = self.prepare(account, stop, c2, by, now)?;
         let (ra, rb) = (
             self.reservation_for(&a.record)?,
             self.reservation_for(&b.record)?,
@@ -621,7 +657,7 @@ impl State {
         store: &mut Store,
         account: usize,
         orders: [&ValidOrder; 3],
-        owner: &str,
+        by: By<'_>,
         now: Timestamp,
     ) -> Result<([OrderRecord; 3], Changes), ApiError> {
         self.check_healthy()?;
@@ -629,9 +665,9 @@ impl State {
         let cids = ["entry", "tp", "sl"].map(|s| self.client_order_id(base.as_deref(), s, now));
         Self::check_duplicates(store, &[&cids[0], &cids[1], &cids[2]])?;
         let [c0, c1, c2] = cids;
-        let entry = self.prepare(account, orders[0], c0, owner, now)?;
-        let tp = self.prepare(account, orders[1], c1, owner, now)?;
-        let sl = self.prepare(account, orders[2], c2, owner, now)?;
+        let entry = self.prepare(account, orders[0], c0, by, now)?;
+        let tp = self.prepare(account, orders[1], c1, by, now)?;
+        let sl = self.prepare(account, orders[2], c2, by, now)?;
         let reserve = self.reservation_for(&entry.record)?;
         let mut changes = Changes::default();
         let mut group = [entry, tp, sl];
@@ -715,7 +751,7 @@ impl State {
         symbol: &Symbol,
     ) -> tradedesk_core::api::positions::PositionView {
         let acc = &self.accounts[account];
-        let p = acc.positions.get(symbol).copied().unwrap_or_default();
+        let p = acc.books.position(symbol);
         let mark = self
             .venue
             .index_of(symbol.as_str())

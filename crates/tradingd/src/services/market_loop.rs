@@ -1,6 +1,7 @@
 //! The market clock: advances the simulated market every `sim.tick_ms`,
 //! lets resting orders fill against the new trades, writes what changed,
-//! and publishes tickers, books, klines and order events.
+//! publishes tickers, books, klines and order events, then hands the tick
+//! to the bots.
 
 use std::time::{Duration, Instant};
 
@@ -67,4 +68,7 @@ pub fn step(ctx: &Ctx) {
             asks: book.asks,
         });
     }
+    drop(state);
+    // The bots see the tick after the market has moved and been written.
+    ctx.bots.on_tick(ctx, &changes);
 }

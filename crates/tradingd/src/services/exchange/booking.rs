@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use tradedesk_core::instrument::Symbol;
-use tradedesk_core::ledger::{FillBooking, as_qty};
+use tradedesk_core::ledger::{BookId, FillBooking, as_qty};
 use tradedesk_core::money::{Notional, Qty};
 use tradedesk_core::order::{Event, Execution, OrderRecord, OrderState, OrderStatus, Side};
 use tradedesk_core::sim::matching::{ExecEvent, Fill};
@@ -26,7 +26,10 @@ pub struct Changes {
     pub fills: Vec<(i64, Execution)>,
     /// Account indexes whose ledger changed.
     pub ledgers: Vec<usize>,
-    pub positions: Vec<(usize, Symbol)>,
+    /// Bot books (account index, bot id) whose ledger changed.
+    pub bot_ledgers: Vec<(usize, u64)>,
+    /// Positions that changed: account index, book, symbol.
+    pub positions: Vec<(usize, BookId, Symbol)>,
     pub bars: Vec<(Symbol, tradedesk_core::market::Bar)>,
 }
 
@@ -38,9 +41,40 @@ impl Changes {
             && self.bars.is_empty()
     }
 
-    pub(super) fn ledger(&mut self, account: usize) {
+    pub fn ledger(&mut self, account: usize) {
         if !self.ledgers.contains(&account) {
             self.ledgers.push(account);
+        }
+    }
+
+    /// Adds what a later operation changed.
+    pub fn absorb(&mut self, c: Changes) {
+        self.new_orders.extend(c.new_orders);
+        self.orders.extend(c.orders);
+        self.fills.extend(c.fills);
+        self.bars.extend(c.bars);
+        for a in c.ledgers {
+            self.ledger(a);
+        }
+        for b in c.bot_ledgers {
+            if !self.bot_ledgers.contains(&b) {
+                self.bot_ledgers.push(b);
+            }
+        }
+        for p in c.positions {
+            if !self.positions.contains(&p) {
+                self.positions.push(p);
+            }
+        }
+    }
+
+    /// The account's ledger and, for a bot's book, the bot's changed.
+    pub(super) fn book(&mut self, account: usize, book: BookId) {
+        self.ledger(account);
+        if let Some(bot) = book
+            && !self.bot_ledgers.contains(&(account, bot))
+        {
+            self.bot_ledgers.push((account, bot));
         }
     }
 }
@@ -136,13 +170,14 @@ impl State {
                 }
                 None => {
                     if let Some(acc) = self.account_index(&o.account) {
-                        if let Err(e) = self.accounts[acc]
-                            .ledger
-                            .unlock(&o.reserved_asset, o.reserved)
-                        {
+                        if let Err(e) = self.accounts[acc].books.unlock(
+                            o.bot_id,
+                            &o.reserved_asset,
+                            o.reserved,
+                        ) {
                             tracing::error!(order = id, error = %e, "cannot release an order's funds");
                         }
-                        changes.ledger(acc);
+                        changes.book(acc, o.bot_id);
                     }
                 }
             }
@@ -174,10 +209,10 @@ impl State {
             let (asset, amount) = self.reservation_for(&updated).map_err(|e| e.to_string())?;
             let acc = self.account_index(&o.account).ok_or("account gone")?;
             self.accounts[acc]
-                .ledger
-                .lock(&asset, amount)
+                .books
+                .lock(o.bot_id, &asset, amount)
                 .map_err(|e| format!("bracket exit: {e}"))?;
-            changes.ledger(acc);
+            changes.book(acc, o.bot_id);
             updated.reserved = amount;
             updated.reserved_asset = asset;
         }
@@ -220,25 +255,25 @@ impl State {
             fee: f.fee,
             release,
         };
-        if let Err(e) = self.accounts[acc].ledger.book_fill(&booking) {
-            tracing::error!(order = o.id, error = %e, "cannot book a fill");
-            self.degraded = Some(format!("a fill could not be booked: {e}"));
-            return;
-        }
+        let realized = match self.accounts[acc]
+            .books
+            .book_fill(o.bot_id, &o.symbol, &booking)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(order = o.id, error = %e, "cannot book a fill");
+                self.degraded = Some(format!("a fill could not be booked: {e}"));
+                return;
+            }
+        };
         if let Some(h) = self.open.get_mut(&holder) {
             h.reserved = h.reserved.checked_sub(release).unwrap_or(Qty::ZERO);
             changes.orders.insert(holder, h.clone());
         }
-        changes.ledger(acc);
-        let position = self.accounts[acc]
-            .positions
-            .entry(o.symbol.clone())
-            .or_default();
-        let realized = position
-            .apply_fill(o.side, f.qty, f.price, f.fee)
-            .unwrap_or(Notional::ZERO);
-        if !changes.positions.contains(&(acc, o.symbol.clone())) {
-            changes.positions.push((acc, o.symbol.clone()));
+        changes.book(acc, o.bot_id);
+        let key = (acc, o.bot_id, o.symbol.clone());
+        if !changes.positions.contains(&key) {
+            changes.positions.push(key);
         }
         let Some(rec) = self.open.get_mut(&f.order_id) else {
             return;
@@ -273,6 +308,7 @@ impl State {
             fee_asset: inst.quote.clone(),
             liquidity: f.liquidity,
             realized_pnl: realized,
+            bot_id: rec.bot_id,
             time: f.time,
         };
         changes.fills.push((self.accounts[acc].row.id, execution));

@@ -1,0 +1,455 @@
+//! `strategies.*` (the built-in catalogue and named strategy configs) and
+//! `bots.*` (bots, their lifecycle, events and performance); the bot
+//! status and bot event topics.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Empty;
+use super::method::{method, topic};
+use crate::instrument::Symbol;
+use crate::ledger::Balance;
+use crate::money::{Notional, Price, Qty, Ratio};
+use crate::strategy::StrategySpec;
+use crate::time::Timestamp;
+
+method! {
+    /// The built-in strategies with their rules and parameter schemas.
+    StrategiesCatalog = "strategies.catalog", Get "/api/v1/strategies/catalog", Read, Empty => StrategyCatalog
+}
+method! {
+    /// Saves a named strategy config (strategy, params, sizing, exits, interval).
+    StrategiesCreate = "strategies.create", Post "/api/v1/strategies", Trade, StrategyCreate => StrategyRecord
+}
+method! {
+    /// Saved strategy configs, newest first.
+    StrategiesList = "strategies.list", Get "/api/v1/strategies", Read, PageParams => StrategyPage
+}
+method! {
+    /// One saved strategy config, by id or name.
+    StrategiesGet = "strategies.get", Get "/api/v1/strategies/get", Read, NameOrId => StrategyRecord
+}
+method! {
+    /// Changes a saved config's spec or name; bots keep the copy they were created with.
+    StrategiesUpdate = "strategies.update", Post "/api/v1/strategies/update", Trade, StrategyUpdate => StrategyRecord
+}
+method! {
+    /// Deletes a saved strategy config.
+    StrategiesDelete = "strategies.delete", Post "/api/v1/strategies/delete", Trade, NameOrId => Deleted
+}
+method! {
+    /// Checks a strategy spec without saving it; the answer says what is wrong.
+    StrategiesValidate = "strategies.validate", Post "/api/v1/strategies/validate", Read, SpecParam => Validation
+}
+
+method! {
+    /// Creates a bot: a strategy on symbols of an account, with its own capital.
+    BotsCreate = "bots.create", Post "/api/v1/bots", Trade, BotCreate => BotView
+}
+method! {
+    /// Bots, newest first.
+    BotsList = "bots.list", Get "/api/v1/bots", Read, BotFilter => BotPage
+}
+method! {
+    /// One bot with its book (balances and positions).
+    BotsGet = "bots.get", Get "/api/v1/bots/{id}", Read, BotId => BotView
+}
+method! {
+    /// Changes a bot that is not running: name, strategy spec, allocation.
+    BotsUpdate = "bots.update", Post "/api/v1/bots/{id}/update", Trade, BotUpdate => BotView
+}
+method! {
+    /// Deletes a bot that is not running (`force` stops it first); its history stays.
+    BotsDelete = "bots.delete", Post "/api/v1/bots/{id}/delete", Trade, BotDelete => Deleted
+}
+method! {
+    /// Starts (or restarts) a created, stopped or failed bot.
+    BotsStart = "bots.start", Post "/api/v1/bots/{id}/start", Trade, BotId => BotView
+}
+method! {
+    /// Stops a bot: cancels its orders (unless `cancel_orders` is false), optionally sells its positions.
+    BotsStop = "bots.stop", Post "/api/v1/bots/{id}/stop", Trade, BotStop => BotView
+}
+method! {
+    /// Pauses a running bot: no new decisions; its protective exits stay.
+    BotsPause = "bots.pause", Post "/api/v1/bots/{id}/pause", Trade, BotId => BotView
+}
+method! {
+    /// Resumes a paused bot.
+    BotsResume = "bots.resume", Post "/api/v1/bots/{id}/resume", Trade, BotId => BotView
+}
+method! {
+    /// A bot's event log, newest first: signals, orders, fills, errors, state changes.
+    BotsEvents = "bots.events", Get "/api/v1/bots/{id}/events", Read, BotEventsParams => BotEventPage
+}
+method! {
+    /// A bot's equity, PnL, fees, trades, win rate and max drawdown so far.
+    BotsPerformance = "bots.performance", Get "/api/v1/bots/{id}/performance", Read, BotId => BotPerformance
+}
+
+topic! {
+    /// A bot after every change of its status.
+    BotStatusTopic = "bots.status", BotView
+}
+topic! {
+    /// Every entry of every bot's event log.
+    BotEventsTopic = "bots.events", BotEvent
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StrategyInfo {
+    pub name: String,
+    pub summary: String,
+    /// Exact entry and exit rules.
+    pub rules: String,
+    /// JSON Schema of `params`.
+    pub params_schema: serde_json::Value,
+    /// Warm-up bars with the default parameters.
+    pub default_warmup: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StrategyCatalog {
+    pub strategies: Vec<StrategyInfo>,
+    /// JSON Schema of a whole spec (strategy, params, sizing, exits, interval).
+    pub spec_schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyCreate {
+    /// 1–64 characters: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    pub spec: StrategySpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StrategyRecord {
+    pub id: u64,
+    pub name: String,
+    pub owner: String,
+    /// Normalized: every parameter's value, defaults filled in.
+    pub spec: StrategySpec,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StrategyPage {
+    pub strategies: Vec<StrategyRecord>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Names a saved strategy config by `id` or by `name` (exactly one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameOrId {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyUpdate {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub new_name: Option<String>,
+    #[serde(default)]
+    pub spec: Option<StrategySpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Deleted {
+    pub id: u64,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecParam {
+    /// The spec to check, as JSON (checked field by field).
+    pub spec: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Validation {
+    pub valid: bool,
+    /// The field at fault (`params.fast`, `sizing.value`, …).
+    pub field: Option<String>,
+    pub message: Option<String>,
+    /// The normalized spec when valid.
+    pub spec: Option<StrategySpec>,
+    /// Warm-up bars the strategy needs, when valid.
+    pub warmup: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BotStatus {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+    Error,
+}
+
+impl BotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotStatus::Created => "created",
+            BotStatus::Running => "running",
+            BotStatus::Paused => "paused",
+            BotStatus::Stopped => "stopped",
+            BotStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BotStatus> {
+        [
+            BotStatus::Created,
+            BotStatus::Running,
+            BotStatus::Paused,
+            BotStatus::Stopped,
+            BotStatus::Error,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+
+    /// Running or paused: the bot has a live engine and may hold orders.
+    pub fn is_active(self) -> bool {
+        matches!(self, BotStatus::Running | BotStatus::Paused)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotCreate {
+    /// 1–64 characters: letters, digits, `-`, `_`, `.`; unique among your bots.
+    pub name: String,
+    /// A saved strategy config, by name (or id as a decimal string).
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// An inline spec, instead of `strategy`.
+    #[serde(default)]
+    pub spec: Option<StrategySpec>,
+    /// The symbols it trades (one strategy instance each), on the account's venue.
+    pub symbols: Vec<Symbol>,
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Capital moved from the account's free balance into the bot's book,
+    /// by asset (e.g. `{"USDT": "1000"}`).
+    pub allocation: BTreeMap<String, Qty>,
+    /// Start at once.
+    #[serde(default)]
+    pub start: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotRecord {
+    pub id: u64,
+    pub name: String,
+    pub owner: String,
+    pub account: String,
+    /// The saved config it was created from, if any.
+    pub strategy_id: Option<u64>,
+    pub spec: StrategySpec,
+    pub symbols: Vec<Symbol>,
+    pub allocation: BTreeMap<String, Qty>,
+    pub status: BotStatus,
+    /// Why it stopped or failed.
+    pub reason: Option<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub started: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotPosition {
+    pub symbol: Symbol,
+    pub qty: Qty,
+    pub avg_price: Option<Price>,
+    pub cost: Notional,
+    pub mark_price: Option<Price>,
+    pub realized_pnl: Notional,
+    pub unrealized_pnl: Option<Notional>,
+    pub fees: Notional,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotView {
+    #[serde(flatten)]
+    pub bot: BotRecord,
+    /// The bot's book: its balances by asset (empty once deleted).
+    pub balances: BTreeMap<String, Balance>,
+    pub positions: Vec<BotPosition>,
+    /// Balances plus positions at the last price, in the quote asset.
+    pub equity: Option<Notional>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotPage {
+    pub bots: Vec<BotView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotFilter {
+    #[serde(default)]
+    pub status: Option<BotStatus>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotId {
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotUpdate {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub spec: Option<StrategySpec>,
+    /// A new allocation; only while the bot holds no position and no orders.
+    #[serde(default)]
+    pub allocation: Option<BTreeMap<String, Qty>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotDelete {
+    pub id: u64,
+    /// Stop a running or paused bot first (cancelling its orders).
+    #[serde(default)]
+    pub force: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotStop {
+    pub id: u64,
+    /// Cancel the bot's open orders (default true).
+    #[serde(default = "yes")]
+    pub cancel_orders: bool,
+    /// Also sell the bot's positions at market.
+    #[serde(default)]
+    pub flatten: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotEventsParams {
+    pub id: u64,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BotEventKind {
+    /// Created, started, paused, resumed, stopped, failed.
+    State,
+    /// What the strategy saw and said.
+    Signal,
+    /// An order placed or cancelled for the bot.
+    Order,
+    Fill,
+    Error,
+}
+
+impl BotEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotEventKind::State => "state",
+            BotEventKind::Signal => "signal",
+            BotEventKind::Order => "order",
+            BotEventKind::Fill => "fill",
+            BotEventKind::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BotEventKind> {
+        [
+            BotEventKind::State,
+            BotEventKind::Signal,
+            BotEventKind::Order,
+            BotEventKind::Fill,
+            BotEventKind::Error,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotEvent {
+    pub id: u64,
+    pub bot_id: u64,
+    pub time: Timestamp,
+    pub kind: BotEventKind,
+    pub message: String,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotEventPage {
+    pub events: Vec<BotEvent>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotPerformance {
+    pub id: u64,
+    /// What was allocated, valued in the quote asset.
+    pub allocated: Notional,
+    /// Balances plus positions at the last price.
+    pub equity: Option<Notional>,
+    pub realized_pnl: Notional,
+    pub unrealized_pnl: Notional,
+    pub fees: Notional,
+    /// Equity less allocation.
+    pub total_pnl: Option<Notional>,
+    /// Fills.
+    pub trades: u64,
+    /// Fills that closed (part of) a position with a profit / a loss.
+    pub wins: u64,
+    pub losses: u64,
+    pub win_rate: Option<Ratio>,
+    /// Largest fall from a peak of the recorded equity, as a fraction.
+    pub max_drawdown: Option<Ratio>,
+    /// Equity samples recorded (one per bar handled).
+    pub samples: u64,
+}

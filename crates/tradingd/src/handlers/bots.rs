@@ -1,0 +1,708 @@
+//! `strategies.*` and `bots.*` handlers.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use tradedesk_core::api::bots::{
+    BotCreate, BotDelete, BotEventKind, BotEventPage, BotEventsParams, BotFilter, BotId, BotPage,
+    BotPerformance, BotRecord, BotStatus, BotStop, BotUpdate, BotView, BotsCreate, BotsDelete,
+    BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop,
+    BotsUpdate, Deleted, NameOrId, PageParams, SpecParam, StrategiesCatalog, StrategiesCreate,
+    StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate, StrategiesValidate,
+    StrategyCatalog, StrategyCreate, StrategyInfo, StrategyPage, StrategyRecord, StrategyUpdate,
+    Validation,
+};
+use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
+use tradedesk_core::ledger::SubLedger;
+use tradedesk_core::money::{Notional, Qty, Ratio};
+use tradedesk_core::store::StoreError;
+use tradedesk_core::store::bots as db;
+use tradedesk_core::store::trading as tdb;
+use tradedesk_core::strategy::{ParamError, StrategySpec};
+
+use crate::context::Ctx;
+use crate::services::bots::{book_equity, record, view};
+use crate::services::exchange::State;
+
+fn store_error(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::internal("database error; see the daemon log")
+}
+
+fn param_error(prefix: &str, e: &ParamError) -> ApiError {
+    let field = format!("{prefix}{}", e.field);
+    ApiError::invalid_params(format!("invalid params: field `{field}`: {}", e.message))
+        .with_data(serde_json::json!({ "field": field }))
+}
+
+fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
+        .with_data(serde_json::json!({ "field": field }))
+}
+
+/// Names of strategies and bots: 1–64 of letters, digits, `-`, `_`, `.`.
+fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(field_error(
+            field,
+            format!("`{name}` must be 1–64 letters, digits, `-`, `_` or `.`"),
+        ))
+    }
+}
+
+impl Ctx {
+    /// Checks a spec and returns it normalized (parameter defaults filled in).
+    fn normalize(&self, spec: &StrategySpec, prefix: &str) -> Result<StrategySpec, ApiError> {
+        let (_, params) = self
+            .bots
+            .registry
+            .build(spec)
+            .map_err(|e| param_error(prefix, &e))?;
+        Ok(StrategySpec {
+            params,
+            ..spec.clone()
+        })
+    }
+
+    fn strategy_ref(&self, caller: &Caller, r: &NameOrId) -> Result<StrategyRecord, ApiError> {
+        let store = self.store();
+        let found = match (r.id, r.name.as_deref()) {
+            (Some(id), None) => db::strategy_by_id(store.conn(), id)
+                .map_err(|e| store_error(&e))?
+                .filter(|s| s.owner == caller.user),
+            (None, Some(name)) => db::strategy_by_name(store.conn(), &caller.user, name)
+                .map_err(|e| store_error(&e))?,
+            _ => {
+                return Err(field_error("id", "give exactly one of `id` and `name`"));
+            }
+        };
+        found.ok_or_else(|| {
+            ApiError::not_found(
+                "strategy",
+                r.id.map_or_else(|| r.name.clone().unwrap_or_default(), |i| i.to_string()),
+            )
+        })
+    }
+
+    fn bot(&self, caller: &Caller, id: u64) -> Result<BotRecord, ApiError> {
+        if let Some(rec) = self.bots.live_record(id).filter(|r| r.owner == caller.user) {
+            return Ok(rec);
+        }
+        db::bot_by_id(self.store().conn(), id)
+            .map_err(|e| store_error(&e))?
+            .filter(|b| b.owner == caller.user)
+            .ok_or_else(|| ApiError::not_found("bot", id))
+    }
+}
+
+impl Handle<StrategiesCatalog> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<StrategyCatalog, ApiError> {
+        let strategies = self
+            .bots
+            .registry
+            .kinds()
+            .iter()
+            .map(|k| StrategyInfo {
+                name: k.name.to_owned(),
+                summary: k.summary.to_owned(),
+                rules: k.rules.to_owned(),
+                params_schema: (k.schema)(),
+                default_warmup: (k.build)(&serde_json::json!({}))
+                    .map_or(0, |(s, _)| s.warmup()),
+            })
+            .collect();
+        Ok(StrategyCatalog {
+            strategies,
+            spec_schema: tradedesk_core::strategy::spec_schema(),
+        })
+    }
+}
+
+impl Handle<StrategiesCreate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: StrategyCreate) -> Result<StrategyRecord, ApiError> {
+        check_name("name", &p.name)?;
+        let spec = self.normalize(&p.spec, "spec.")?;
+        self.blocking(|ctx| {
+            let mut store = ctx.store();
+            if db::strategy_by_name(store.conn(), &caller.user, &p.name)
+                .map_err(|e| store_error(&e))?
+                .is_some()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("a strategy named `{}` exists", p.name),
+                ));
+            }
+            let now = ctx.now();
+            let id = store
+                .write(|tx| db::insert_strategy(tx, &p.name, &caller.user, &spec, now))
+                .map_err(|e| store_error(&e))?;
+            Ok(StrategyRecord {
+                id,
+                name: p.name.clone(),
+                owner: caller.user.clone(),
+                spec,
+                created: now,
+                updated: now,
+            })
+        })
+    }
+}
+
+impl Handle<StrategiesList> for Ctx {
+    async fn handle(&self, caller: &Caller, p: PageParams) -> Result<StrategyPage, ApiError> {
+        let limit = paging::limit(p.limit)?;
+        let before = paging::cursor(p.cursor.as_deref())?;
+        let strategies = db::list_strategies(self.store().conn(), &caller.user, before, limit)
+            .map_err(|e| store_error(&e))?;
+        let next_cursor = paging::next_cursor(&strategies, limit, |s| s.id);
+        Ok(StrategyPage {
+            strategies,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<StrategiesGet> for Ctx {
+    async fn handle(&self, caller: &Caller, p: NameOrId) -> Result<StrategyRecord, ApiError> {
+        self.strategy_ref(caller, &p)
+    }
+}
+
+impl Handle<StrategiesUpdate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: StrategyUpdate) -> Result<StrategyRecord, ApiError> {
+        let mut rec = self.strategy_ref(
+            caller,
+            &NameOrId {
+                id: p.id,
+                name: p.name.clone(),
+            },
+        )?;
+        if let Some(n) = &p.new_name {
+            check_name("new_name", n)?;
+        }
+        if let Some(spec) = &p.spec {
+            rec.spec = self.normalize(spec, "spec.")?;
+        }
+        self.blocking(|ctx| {
+            let mut store = ctx.store();
+            if let Some(n) = &p.new_name {
+                if n != &rec.name
+                    && db::strategy_by_name(store.conn(), &caller.user, n)
+                        .map_err(|e| store_error(&e))?
+                        .is_some()
+                {
+                    return Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        format!("a strategy named `{n}` exists"),
+                    ));
+                }
+                rec.name.clone_from(n);
+            }
+            rec.updated = ctx.now();
+            store
+                .write(|tx| db::update_strategy(tx, rec.id, &rec.name, &rec.spec, rec.updated))
+                .map_err(|e| store_error(&e))?;
+            Ok(rec)
+        })
+    }
+}
+
+impl Handle<StrategiesDelete> for Ctx {
+    async fn handle(&self, caller: &Caller, p: NameOrId) -> Result<Deleted, ApiError> {
+        let rec = self.strategy_ref(caller, &p)?;
+        let deleted = self
+            .store()
+            .write(|tx| db::delete_strategy(tx, rec.id))
+            .map_err(|e| store_error(&e))?;
+        Ok(Deleted { id: rec.id, deleted })
+    }
+}
+
+impl Handle<StrategiesValidate> for Ctx {
+    async fn handle(&self, _: &Caller, p: SpecParam) -> Result<Validation, ApiError> {
+        let invalid = |field: String, message: String| Validation {
+            valid: false,
+            field: Some(field),
+            message: Some(message),
+            spec: None,
+            warmup: None,
+        };
+        let spec: StrategySpec = match serde_path_to_error::deserialize(p.spec) {
+            Ok(s) => s,
+            Err(e) => {
+                let path = e.path().to_string();
+                return Ok(invalid(
+                    if path == "." { "spec".into() } else { format!("spec.{path}") },
+                    e.into_inner().to_string(),
+                ));
+            }
+        };
+        Ok(match self.bots.registry.build(&spec) {
+            Ok((strategy, params)) => Validation {
+                valid: true,
+                field: None,
+                message: None,
+                warmup: Some(strategy.warmup()),
+                spec: Some(StrategySpec { params, ..spec }),
+            },
+            Err(e) => invalid(format!("spec.{}", e.field), e.message),
+        })
+    }
+}
+
+/// Checks a bot's allocation against the account's assets; amounts > 0.
+fn check_allocation(state: &State, allocation: &BTreeMap<String, Qty>) -> Result<(), ApiError> {
+    if allocation.is_empty() {
+        return Err(field_error(
+            "allocation",
+            "give the capital the bot may use, e.g. {\"USDT\": \"1000\"}",
+        ));
+    }
+    let instruments = state.venue.instruments();
+    for (asset, amount) in allocation {
+        if !instruments.iter().any(|i| &i.base == asset || &i.quote == asset) {
+            return Err(field_error(
+                &format!("allocation.{asset}"),
+                format!("`{asset}` is not traded on {}", state.venue.name()),
+            ));
+        }
+        if !amount.is_positive() {
+            return Err(field_error(
+                &format!("allocation.{asset}"),
+                format!("must be greater than zero, got {amount}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn funds_error(account: &str, e: &tradedesk_core::ledger::LedgerError) -> ApiError {
+    ApiError::new(
+        ErrorCode::InsufficientFunds,
+        format!("field `allocation`: {e} (the free, unallocated balance of account `{account}`)"),
+    )
+    .with_data(serde_json::json!({ "field": "allocation" }))
+}
+
+impl Handle<BotsCreate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotCreate) -> Result<BotView, ApiError> {
+        check_name("name", &p.name)?;
+        let (spec, strategy_id) = match (&p.strategy, &p.spec) {
+            (Some(s), None) => {
+                let r = match s.parse::<u64>() {
+                    Ok(id) => NameOrId {
+                        id: Some(id),
+                        name: None,
+                    },
+                    Err(_) => NameOrId {
+                        id: None,
+                        name: Some(s.clone()),
+                    },
+                };
+                let rec = self.strategy_ref(caller, &r)?;
+                (self.normalize(&rec.spec, "strategy.")?, Some(rec.id))
+            }
+            (None, Some(spec)) => (self.normalize(spec, "spec.")?, None),
+            _ => {
+                return Err(field_error(
+                    "strategy",
+                    "give exactly one of `strategy` (a saved config) and `spec`",
+                ));
+            }
+        };
+        if p.symbols.is_empty() {
+            return Err(field_error("symbols", "give at least one symbol"));
+        }
+        if p.symbols.len() > 20 {
+            return Err(field_error("symbols", "at most 20 symbols per bot"));
+        }
+        let view = self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(p.account.as_deref())?;
+            let mut quotes = Vec::new();
+            for (i, symbol) in p.symbols.iter().enumerate() {
+                state.symbol_index(symbol).map_err(|_| {
+                    field_error(
+                        &format!("symbols[{i}]"),
+                        format!("unknown symbol `{symbol}` on {}", state.venue.name()),
+                    )
+                })?;
+                if p.symbols[..i].contains(symbol) {
+                    return Err(field_error(&format!("symbols[{i}]"), format!("`{symbol}` twice")));
+                }
+                if let Some(inst) = state.instrument(symbol) {
+                    quotes.push(inst.quote.clone());
+                }
+            }
+            quotes.dedup();
+            if quotes.len() > 1 {
+                return Err(field_error("symbols", "all symbols of a bot must share one quote asset"));
+            }
+            check_allocation(&state, &p.allocation)?;
+            let account_name = state.accounts[account].row.name.clone();
+            // Dry run: the allocation must fit the unallocated free balance.
+            let mut trial = state.accounts[account].books.clone();
+            trial
+                .allocate(u64::MAX, &p.allocation)
+                .map_err(|e| funds_error(&account_name, &e))?;
+            let mut store = ctx.store();
+            if db::bot_name_taken(store.conn(), &caller.user, &p.name).map_err(|e| store_error(&e))? {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("a bot named `{}` exists", p.name),
+                ));
+            }
+            let now = ctx.now();
+            let mut rec = BotRecord {
+                id: 0,
+                name: p.name.clone(),
+                owner: caller.user.clone(),
+                account: account_name,
+                strategy_id,
+                spec: spec.clone(),
+                symbols: p.symbols.clone(),
+                allocation: p.allocation.clone(),
+                status: BotStatus::Created,
+                reason: None,
+                created: now,
+                updated: now,
+                started: None,
+            };
+            let mut ledger = tradedesk_core::ledger::Ledger::default();
+            for (asset, amount) in &p.allocation {
+                ledger
+                    .deposit(asset, *amount)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+            }
+            let acc_id = state.accounts[account].row.id;
+            rec.id = store
+                .write(|tx| -> Result<u64, StoreError> {
+                    let id = db::insert_bot(tx, acc_id, &rec)?;
+                    db::save_bot_ledger(tx, id, &ledger)?;
+                    Ok(id)
+                })
+                .map_err(|e| store_error(&e))?;
+            state.accounts[account]
+                .books
+                .allocate(rec.id, &p.allocation)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            record(
+                ctx,
+                &mut store,
+                rec.id,
+                BotEventKind::State,
+                &format!(
+                    "created: {} on {} with {}",
+                    rec.spec.strategy,
+                    rec.symbols.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    rec.allocation
+                        .iter()
+                        .map(|(a, q)| format!("{q} {a}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None,
+            );
+            Ok::<_, ApiError>(view(&state, &rec))
+        })?;
+        if p.start {
+            return self.blocking(|ctx| ctx.bots.start(ctx, view.bot));
+        }
+        Ok(view)
+    }
+}
+
+impl Handle<BotsList> for Ctx {
+    async fn handle(&self, caller: &Caller, f: BotFilter) -> Result<BotPage, ApiError> {
+        let limit = paging::limit(f.limit)?;
+        let before = paging::cursor(f.cursor.as_deref())?;
+        let recs = db::list_bots(self.store().conn(), Some(&caller.user), f.status, before, limit)
+            .map_err(|e| store_error(&e))?;
+        let next_cursor = paging::next_cursor(&recs, limit, |b| b.id);
+        let state = self.exchange.lock();
+        Ok(BotPage {
+            bots: recs.iter().map(|r| view(&state, r)).collect(),
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<BotsGet> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
+        let rec = self.bot(caller, p.id)?;
+        Ok(view(&self.exchange.lock(), &rec))
+    }
+}
+
+impl Handle<BotsUpdate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotUpdate) -> Result<BotView, ApiError> {
+        let mut rec = self.bot(caller, p.id)?;
+        if rec.status.is_active() || self.bots.is_live(p.id) {
+            return Err(ApiError::new(
+                ErrorCode::IllegalTransition,
+                format!("bot {} is {}; stop it before changing it", p.id, rec.status.as_str()),
+            ));
+        }
+        if let Some(n) = &p.name {
+            check_name("name", n)?;
+        }
+        let spec = p
+            .spec
+            .as_ref()
+            .map(|s| self.normalize(s, "spec."))
+            .transpose()?;
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(Some(&rec.account))?;
+            let mut store = ctx.store();
+            if let Some(n) = &p.name
+                && n != &rec.name
+                && db::bot_name_taken(store.conn(), &caller.user, n).map_err(|e| store_error(&e))?
+            {
+                return Err(ApiError::new(ErrorCode::Conflict, format!("a bot named `{n}` exists")));
+            }
+            let mut books = state.accounts[account].books.clone();
+            if let Some(allocation) = &p.allocation {
+                check_allocation(&state, allocation)?;
+                let sub = books.bots.get(&rec.id).cloned().unwrap_or_default();
+                let holds_position = sub.positions.values().any(|q| !q.qty.is_zero());
+                let holds_locked = sub.ledger.balances().values().any(|b| b.locked.is_positive());
+                if holds_position || holds_locked {
+                    return Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        "field `allocation`: the bot holds a position or open orders; stop it with flatten first",
+                    )
+                    .with_data(serde_json::json!({ "field": "allocation" })));
+                }
+                books.release(rec.id).map_err(|e| ApiError::internal(e.to_string()))?;
+                books
+                    .allocate(rec.id, allocation)
+                    .map_err(|e| funds_error(&rec.account, &e))?;
+                rec.allocation.clone_from(allocation);
+            }
+            if let Some(n) = &p.name {
+                rec.name.clone_from(n);
+            }
+            if let Some(s) = spec {
+                rec.spec = s;
+            }
+            rec.updated = ctx.now();
+            let sub = books.bots.get(&rec.id).cloned().unwrap_or_default();
+            let assets: Vec<String> = state.accounts[account]
+                .books
+                .bots
+                .get(&rec.id)
+                .map(|b| b.ledger.balances().keys().cloned().collect())
+                .unwrap_or_default();
+            let manual = books.manual.clone();
+            let acc_id = state.accounts[account].row.id;
+            store
+                .write(|tx| -> Result<(), StoreError> {
+                    db::update_bot(tx, &rec)?;
+                    // Assets no longer allocated are written as zero.
+                    let mut ledger = sub.ledger.clone();
+                    for a in assets {
+                        if ledger.balance(&a) == tradedesk_core::ledger::Balance::default() {
+                            ledger.deposit(&a, Qty::ZERO).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        }
+                    }
+                    db::save_bot_ledger(tx, rec.id, &ledger)?;
+                    for (symbol, pos) in &manual {
+                        tdb::save_position(tx, acc_id, symbol, pos, rec.updated)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| store_error(&e))?;
+            state.accounts[account].books = books;
+            record(ctx, &mut store, rec.id, BotEventKind::State, "updated", None);
+            Ok(view(&state, &rec))
+        })
+    }
+}
+
+impl Handle<BotsDelete> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotDelete) -> Result<Deleted, ApiError> {
+        let rec = self.bot(caller, p.id)?;
+        if rec.status.is_active() || self.bots.is_live(p.id) {
+            if !p.force {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!(
+                        "bot {} is {}; stop it first or delete with force (which stops it)",
+                        p.id,
+                        rec.status.as_str()
+                    ),
+                ));
+            }
+            self.blocking(|ctx| {
+                ctx.bots
+                    .stop(ctx, p.id, true, false, Some("stopped to be deleted".into()))
+            })?;
+        }
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            let account = state.account(Some(&rec.account))?;
+            // Orders a stopped bot left open go now: its book must hold nothing locked.
+            let open: Vec<u64> = state
+                .open
+                .values()
+                .filter(|o| o.bot_id == Some(rec.id))
+                .map(|o| o.id)
+                .collect();
+            let mut store = ctx.store();
+            for id in open {
+                if state.open.contains_key(&id) {
+                    let changes = state.cancel(&mut store, id, "its bot was deleted", ctx.now())?;
+                    ctx.publish(&state, &changes);
+                }
+            }
+            let mut books = state.accounts[account].books.clone();
+            let released: Option<SubLedger> = if books.bots.contains_key(&rec.id) {
+                Some(books.release(rec.id).map_err(|e| ApiError::internal(e.to_string()))?)
+            } else {
+                None
+            };
+            let now = ctx.now();
+            let acc_id = state.accounts[account].row.id;
+            let manual = books.manual.clone();
+            let symbols: Vec<_> = released
+                .as_ref()
+                .map(|s| s.positions.keys().cloned().collect())
+                .unwrap_or_default();
+            store
+                .write(|tx| -> Result<(), StoreError> {
+                    db::mark_bot_deleted(tx, rec.id, now)?;
+                    for symbol in &symbols {
+                        if let Some(pos) = manual.get(symbol) {
+                            tdb::save_position(tx, acc_id, symbol, pos, now)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| store_error(&e))?;
+            state.accounts[account].books = books;
+            record(
+                ctx,
+                &mut store,
+                rec.id,
+                BotEventKind::State,
+                "deleted; its balances and positions returned to the account",
+                None,
+            );
+            Ok(Deleted {
+                id: rec.id,
+                deleted: true,
+            })
+        })
+    }
+}
+
+impl Handle<BotsStart> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
+        let rec = self.bot(caller, p.id)?;
+        self.blocking(|ctx| ctx.bots.start(ctx, rec))
+    }
+}
+
+impl Handle<BotsStop> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotStop) -> Result<BotView, ApiError> {
+        self.bot(caller, p.id)?;
+        self.blocking(|ctx| {
+            ctx.bots
+                .stop(ctx, p.id, p.cancel_orders, p.flatten, p.reason.clone())
+        })
+    }
+}
+
+impl Handle<BotsPause> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
+        self.bot(caller, p.id)?;
+        self.blocking(|ctx| ctx.bots.pause(ctx, p.id))
+    }
+}
+
+impl Handle<BotsResume> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
+        self.bot(caller, p.id)?;
+        self.blocking(|ctx| ctx.bots.resume(ctx, p.id))
+    }
+}
+
+impl Handle<BotsEvents> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotEventsParams) -> Result<BotEventPage, ApiError> {
+        self.bot(caller, p.id)?;
+        let limit = paging::limit(p.limit)?;
+        let before = paging::cursor(p.cursor.as_deref())?;
+        let events = db::list_bot_events(self.store().conn(), p.id, before, limit)
+            .map_err(|e| store_error(&e))?;
+        let next_cursor = paging::next_cursor(&events, limit, |e| e.id);
+        Ok(BotEventPage {
+            events,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<BotsPerformance> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotPerformance, ApiError> {
+        let rec = self.bot(caller, p.id)?;
+        let (totals, (drawdown, samples)) = {
+            let store = self.store();
+            (
+                tdb::fill_totals(store.conn(), None, Some(rec.id), None, None)
+                    .map_err(|e| store_error(&e))?,
+                db::bot_drawdown(store.conn(), rec.id).map_err(|e| store_error(&e))?,
+            )
+        };
+        let state = self.exchange.lock();
+        let account = state.account(Some(&rec.account))?;
+        let (mut realized, mut unrealized, mut fees) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        if let Some(sub) = state.accounts[account].books.bots.get(&rec.id) {
+            for (symbol, pos) in &sub.positions {
+                realized += pos.realized.get();
+                fees += pos.fees.get();
+                if let Some(idx) = state.venue.index_of(symbol.as_str())
+                    && let Some(u) = pos.unrealized(state.venue.last(idx))
+                {
+                    unrealized += u.get();
+                }
+            }
+        }
+        // The allocation valued like equity: quote at face value, base at the last price.
+        let instruments = state.venue.instruments();
+        let mut allocated = Decimal::ZERO;
+        for (asset, amount) in &rec.allocation {
+            if instruments.iter().any(|i| &i.quote == asset) {
+                allocated += amount.get();
+            } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
+                allocated += amount.get() * state.venue.last(idx).get();
+            }
+        }
+        let equity = book_equity(&state, account, rec.id);
+        let closing = totals.wins + totals.losses;
+        let ratio = |d: Decimal| Ratio::new(d.round_dp(6).normalize());
+        Ok(BotPerformance {
+            id: rec.id,
+            allocated: Notional::new(allocated.normalize()),
+            equity,
+            realized_pnl: Notional::new(realized.normalize()),
+            unrealized_pnl: Notional::new(unrealized.normalize()),
+            fees: Notional::new(fees.normalize()),
+            total_pnl: equity.map(|e| Notional::new((e.get() - allocated).normalize())),
+            trades: totals.count,
+            wins: totals.wins,
+            losses: totals.losses,
+            win_rate: (closing > 0)
+                .then(|| ratio(Decimal::from(totals.wins) / Decimal::from(closing))),
+            max_drawdown: drawdown.map(ratio),
+            samples,
+        })
+    }
+}

@@ -1,0 +1,1053 @@
+//! The bot supervisor: runs each live bot's engine on the market's closed
+//! bars and ticks, carries out its decisions through the execution
+//! service on the bot's own book, and records what happened.
+//!
+//! Bots run in the market loop, one after another, each inside
+//! `catch_unwind`: a bot that panics or fails is stopped with status
+//! `error` and the reason recorded; the daemon and the other bots go on.
+//! Its protective exits stay in place (as when paused).
+//!
+//! Lock order, everywhere: supervisor → exchange → store.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rust_decimal::Decimal;
+use tradedesk_core::api::bots::{
+    BotEvent, BotEventKind, BotEventsTopic, BotPosition, BotRecord, BotStatus, BotStatusTopic,
+    BotView,
+};
+use tradedesk_core::api::{ApiError, ErrorCode};
+use tradedesk_core::engine::{
+    Decision, Engine, EngineConfig, Intent, OpenOrder, OrderEvent, Portfolio,
+};
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::ledger::Position;
+use tradedesk_core::market::{Bar, Interval};
+use tradedesk_core::money::{Notional, Qty};
+use tradedesk_core::order::{OrderType, Side};
+use tradedesk_core::store::Store;
+use tradedesk_core::store::bots as db;
+use tradedesk_core::store::trading as tdb;
+use tradedesk_core::strategy::{Candle, Registry};
+use tradedesk_core::time::Timestamp;
+
+use crate::context::Ctx;
+use crate::services::exchange::{By, Changes, State};
+
+/// How many rounds of decide → execute → feed back one event may cause.
+const MAX_ROUNDS: usize = 8;
+
+/// Cuts a stream of closed 1-minute bars into closed bars of an interval.
+#[derive(Debug, Clone)]
+struct Closer {
+    interval: Interval,
+    forming: Option<Bar>,
+}
+
+impl Closer {
+    fn new(interval: Interval) -> Closer {
+        Closer {
+            interval,
+            forming: None,
+        }
+    }
+
+    /// Adds a closed minute; returns the interval bars it completed.
+    fn push(&mut self, m: &Bar) -> Vec<Bar> {
+        let ms = self.interval.millis();
+        let start = m.open_time.floor_to(ms);
+        let mut out = Vec::new();
+        match &mut self.forming {
+            Some(f) if f.open_time == start => f.merge(m),
+            Some(f) if f.open_time > start => return out,
+            _ => {
+                // A minute of a later interval: the one forming is complete.
+                if let Some(f) = self.forming.take() {
+                    out.push(f);
+                }
+                self.forming = Some(Bar {
+                    open_time: start,
+                    ..*m
+                });
+            }
+        }
+        if m.open_time.millis() + 60_000 >= start.millis() + ms
+            && let Some(f) = self.forming.take()
+        {
+            out.push(f);
+        }
+        out
+    }
+}
+
+/// A live (running or paused) bot.
+pub struct Live {
+    rec: BotRecord,
+    account: usize,
+    engine: Engine,
+    closers: Vec<Closer>,
+}
+
+pub struct Bots {
+    live: Mutex<BTreeMap<u64, Live>>,
+    pub registry: Registry,
+}
+
+/// The engine's view of a bot's book.
+struct BookView<'a> {
+    state: &'a State,
+    account: usize,
+    bot: u64,
+}
+
+impl Portfolio for BookView<'_> {
+    fn position(&self, symbol: &Symbol) -> Position {
+        self.state.accounts[self.account]
+            .books
+            .bots
+            .get(&self.bot)
+            .and_then(|b| b.positions.get(symbol).copied())
+            .unwrap_or_default()
+    }
+
+    fn free(&self, asset: &str) -> Qty {
+        self.state.accounts[self.account]
+            .books
+            .balance(Some(self.bot), asset)
+            .free
+    }
+
+    fn equity(&self) -> Decimal {
+        book_equity(self.state, self.account, self.bot).map_or(Decimal::ZERO, Notional::get)
+    }
+
+    fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder> {
+        self.state
+            .open
+            .values()
+            .filter(|o| o.bot_id == Some(self.bot) && &o.symbol == symbol)
+            .map(|o| OpenOrder {
+                tag: o.client_order_id.clone(),
+                side: o.side,
+                order_type: o.order_type,
+                price: o.price,
+                open_qty: o.open_qty(),
+            })
+            .collect()
+    }
+}
+
+/// A book's balances valued in the quote asset at the last prices: quote
+/// assets at face value, base assets at their symbol's last trade.
+pub fn book_equity(state: &State, account: usize, bot: u64) -> Option<Notional> {
+    let sub = state.accounts[account].books.bots.get(&bot)?;
+    let instruments = state.venue.instruments();
+    let mut total = Decimal::ZERO;
+    for (asset, b) in sub.ledger.balances() {
+        let amount = b.total().get();
+        if amount.is_zero() {
+            continue;
+        }
+        if instruments.iter().any(|i| &i.quote == asset) {
+            total += amount;
+        } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
+            total += amount * state.venue.last(idx).get();
+        }
+    }
+    Some(Notional::new(total.normalize()))
+}
+
+/// Runs strategy code; a panic becomes an error naming it. Only engine
+/// calls are guarded this way: a panic there never unwinds through the
+/// exchange's lock (which would suspend trading for everyone).
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| format!("panicked: {}", panic_text(p.as_ref())))
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn store_err(e: &tradedesk_core::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::internal("database error; see the daemon log")
+}
+
+/// The view of a bot clients get: its row, its book, its equity.
+pub fn view(state: &State, rec: &BotRecord) -> BotView {
+    let account = state.account_index(&rec.account);
+    let sub = account.and_then(|a| state.accounts[a].books.bots.get(&rec.id));
+    let balances = sub
+        .map(|s| s.ledger.balances().clone())
+        .unwrap_or_default();
+    let positions = sub
+        .map(|s| {
+            s.positions
+                .iter()
+                .map(|(symbol, p)| {
+                    let mark = state
+                        .venue
+                        .index_of(symbol.as_str())
+                        .map(|i| state.venue.last(i));
+                    BotPosition {
+                        symbol: symbol.clone(),
+                        qty: p.qty,
+                        avg_price: p.avg_price(),
+                        cost: p.cost,
+                        mark_price: mark,
+                        realized_pnl: p.realized,
+                        unrealized_pnl: mark.and_then(|m| p.unrealized(m)),
+                        fees: p.fees,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    BotView {
+        bot: rec.clone(),
+        balances,
+        positions,
+        equity: account.and_then(|a| book_equity(state, a, rec.id)),
+    }
+}
+
+impl Bots {
+    pub fn new(registry: Registry) -> Bots {
+        Bots {
+            live: Mutex::new(BTreeMap::new()),
+            registry,
+        }
+    }
+
+    /// The live bots. A panic while it was held has already been turned
+    /// into a stopped bot; the map itself is always consistent.
+    pub fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Live>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Brings back the bots that were running or paused when the daemon
+    /// stopped. One that cannot be rebuilt is marked `error`.
+    pub fn resume_all(&self, ctx: &Ctx) {
+        let recs = match tdb_list_live(ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list bots to resume");
+                return;
+            }
+        };
+        let mut live = self.lock();
+        for rec in recs {
+            let id = rec.id;
+            let status = rec.status;
+            let launched = self.launch(ctx, rec.clone(), false);
+            let mut l = match launched {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(bot = id, error = %e.message, "bot cannot resume");
+                    let mut rec = rec;
+                    let state = ctx.exchange.lock();
+                    let _ = set_status(
+                        ctx,
+                        &state,
+                        &mut rec,
+                        BotStatus::Error,
+                        Some(format!("cannot resume after a restart: {}", e.message)),
+                    );
+                    continue;
+                }
+            };
+            record(
+                ctx,
+                &mut ctx.store(),
+                id,
+                BotEventKind::State,
+                &format!("resumed after a daemon restart ({})", status.as_str()),
+                None,
+            );
+            if status == BotStatus::Running {
+                let mut state = ctx.exchange.lock();
+                let result = start_decisions(&state, &mut l)
+                    .and_then(|out| run_decisions(ctx, &mut state, &mut l, out));
+                drop(state);
+                if let Err(why) = result {
+                    fail(ctx, &mut l, why);
+                    continue;
+                }
+            }
+            tracing::info!(bot = id, status = status.as_str(), "bot resumed");
+            live.insert(id, l);
+        }
+    }
+
+    /// Builds a bot's engine: strategies per symbol, saved state, warm-up
+    /// replay of recent bars, tag sequence. `fresh` for a start (not a resume).
+    pub fn launch(&self, ctx: &Ctx, rec: BotRecord, fresh: bool) -> Result<Live, ApiError> {
+        let state = ctx.exchange.lock();
+        let account = state.account(Some(&rec.account))?;
+        let mut slots = Vec::new();
+        for symbol in &rec.symbols {
+            state.symbol_index(symbol)?;
+            let inst = state
+                .instrument(symbol)
+                .cloned()
+                .ok_or_else(|| ApiError::internal("instrument vanished"))?;
+            let (strategy, _) = self
+                .registry
+                .build(&rec.spec)
+                .map_err(|e| ApiError::invalid_params(format!("invalid params: {e}")))?;
+            slots.push((inst, strategy));
+        }
+        let prefix = format!("b{}", rec.id);
+        let mut engine = Engine::new(
+            EngineConfig {
+                prefix: prefix.clone(),
+                sizing: rec.spec.sizing,
+                exits: rec.spec.exits,
+                fee_rate: state.taker_fee(),
+                interval: rec.spec.interval,
+                seed: rec.id,
+            },
+            slots,
+        );
+        let store = ctx.store();
+        let conn = store.conn();
+        if !fresh {
+            let saved = db::bot_state(conn, rec.id).map_err(|e| store_err(&e))?;
+            engine
+                .restore(&saved)
+                .map_err(|e| ApiError::internal(format!("saved strategy state: {e}")))?;
+        }
+        engine.set_next_seq(db::max_bot_seq(conn, rec.id, &prefix).map_err(|e| store_err(&e))? + 1);
+        let now = ctx.now();
+        let ms = rec.spec.interval.millis();
+        let current = now.floor_to(ms);
+        let warm = engine.warmup();
+        let mut closers = Vec::new();
+        let view = BookView {
+            state: &state,
+            account,
+            bot: rec.id,
+        };
+        for (slot, symbol) in rec.symbols.iter().enumerate() {
+            // Replay the last `warm` closed bars; seed the forming one.
+            let from = Timestamp(current.millis() - ms * (warm as i64 + 1));
+            let mut closer = Closer::new(rec.spec.interval);
+            tdb::for_each_kline(conn, symbol, from, Timestamp(now.millis()), |m| {
+                for b in closer.push(&m) {
+                    engine.warm(slot, &Candle::from_bar(&b), &view);
+                }
+            })
+            .map_err(|e| store_err(&e))?;
+            if let Some(idx) = state.venue.index_of(symbol.as_str()) {
+                engine.set_last(slot, state.venue.last(idx), now);
+            }
+            closers.push(closer);
+        }
+        drop(store);
+        Ok(Live {
+            rec,
+            account,
+            engine,
+            closers,
+        })
+    }
+
+    /// One market tick: closed bars and order events to the live bots.
+    pub fn on_tick(&self, ctx: &Ctx, changes: &Changes) {
+        let mut live = self.lock();
+        if live.is_empty() {
+            return;
+        }
+        let mut failed = Vec::new();
+        for (id, l) in live.iter_mut() {
+            let result = catch_unwind(AssertUnwindSafe(|| step_bot(ctx, l, changes)));
+            let why = match result {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
+            };
+            failed.push((*id, why));
+        }
+        for (id, why) in failed {
+            if let Some(mut l) = live.remove(&id) {
+                tracing::error!(bot = id, reason = %why, "bot failed; stopping it");
+                fail(ctx, &mut l, why);
+            }
+        }
+    }
+}
+
+fn tdb_list_live(ctx: &Ctx) -> Result<Vec<BotRecord>, tradedesk_core::store::StoreError> {
+    let store = ctx.store();
+    let mut out = db::list_bots(store.conn(), None, Some(BotStatus::Running), None, u32::MAX)?;
+    out.extend(db::list_bots(
+        store.conn(),
+        None,
+        Some(BotStatus::Paused),
+        None,
+        u32::MAX,
+    )?);
+    out.sort_by_key(|b| b.id);
+    Ok(out)
+}
+
+/// Records a bot event and publishes it.
+pub fn record(
+    ctx: &Ctx,
+    store: &mut Store,
+    bot: u64,
+    kind: BotEventKind,
+    message: &str,
+    data: Option<serde_json::Value>,
+) -> Option<BotEvent> {
+    let now = ctx.now();
+    match store.write(|tx| db::insert_bot_event(tx, bot, now, kind, message, data.as_ref())) {
+        Ok(ev) => {
+            ctx.hub.publish::<BotEventsTopic>(&ev);
+            Some(ev)
+        }
+        Err(e) => {
+            tracing::error!(bot, error = %e, "cannot record a bot event");
+            None
+        }
+    }
+}
+
+/// Changes a bot's status, writes it, records and publishes the change.
+pub fn set_status(
+    ctx: &Ctx,
+    state: &State,
+    rec: &mut BotRecord,
+    status: BotStatus,
+    reason: Option<String>,
+) -> Result<(), ApiError> {
+    let now = ctx.now();
+    rec.status = status;
+    rec.reason = reason;
+    rec.updated = now;
+    if status == BotStatus::Running && rec.started.is_none() {
+        rec.started = Some(now);
+    }
+    let mut store = ctx.store();
+    store
+        .write(|tx| db::update_bot(tx, rec))
+        .map_err(|e| store_err(&e))?;
+    let message = match &rec.reason {
+        Some(r) => format!("{}: {r}", status.as_str()),
+        None => status.as_str().to_owned(),
+    };
+    record(ctx, &mut store, rec.id, BotEventKind::State, &message, None);
+    drop(store);
+    ctx.hub.publish::<BotStatusTopic>(&view(state, rec));
+    Ok(())
+}
+
+/// Stops a failed bot: status `error` with the reason; its non-protective
+/// orders are cancelled, its protective exits stay.
+fn fail(ctx: &Ctx, l: &mut Live, why: String) {
+    let mut state = ctx.exchange.lock();
+    let mut out = Vec::new();
+    let cancel = catch_unwind(AssertUnwindSafe(|| {
+        let v = BookView {
+            state: &state,
+            account: l.account,
+            bot: l.rec.id,
+        };
+        l.engine.pause(&v, &mut out);
+        out
+    }));
+    if let Ok(out) = cancel {
+        let cancels = out
+            .into_iter()
+            .filter(|d| matches!(d, Decision::Cancel { .. }))
+            .collect();
+        let _ = execute(ctx, &mut state, l, cancels);
+    }
+    let mut store = ctx.store();
+    record(ctx, &mut store, l.rec.id, BotEventKind::Error, &why, None);
+    drop(store);
+    let _ = set_status(ctx, &state, &mut l.rec, BotStatus::Error, Some(why));
+}
+
+/// The decisions of (re)starting a bot: a grid lays its ladder, exits are
+/// checked.
+pub fn start_decisions(state: &State, l: &mut Live) -> Result<Vec<Decision>, String> {
+    let v = BookView {
+        state,
+        account: l.account,
+        bot: l.rec.id,
+    };
+    let mut out = Vec::new();
+    let engine = &mut l.engine;
+    guarded(|| engine.start(&v, &mut out))?;
+    Ok(out)
+}
+
+/// Feeds one market tick to one bot.
+fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
+    let mut state = ctx.exchange.lock();
+    if state.account_index(&l.rec.account) != Some(l.account) {
+        return Err("its account is gone".into());
+    }
+    let running = l.rec.status == BotStatus::Running;
+    let bot = l.rec.id;
+    // Order events first: fills of the bot's orders since the last tick.
+    let events = order_events(&state, bot, changes);
+    if running && !events.is_empty() {
+        let mut out = Vec::new();
+        {
+            let v = BookView {
+                state: &state,
+                account: l.account,
+                bot,
+            };
+            let engine = &mut l.engine;
+            guarded(|| {
+                for ev in &events {
+                    engine.on_order(ev, &v, &mut out);
+                }
+            })?;
+        }
+        run_decisions(ctx, &mut state, l, out)?;
+    }
+    record_fills(ctx, bot, changes);
+    // Closed bars.
+    let mut handled_bar = None;
+    for (symbol, minute) in &changes.bars {
+        let Some(slot) = l.rec.symbols.iter().position(|s| s == symbol) else {
+            continue;
+        };
+        for bar in l.closers[slot].push(minute) {
+            let candle = Candle::from_bar(&bar);
+            let mut out = Vec::new();
+            {
+                let v = BookView {
+                    state: &state,
+                    account: l.account,
+                    bot,
+                };
+                let engine = &mut l.engine;
+                guarded(|| {
+                    if running {
+                        engine.on_bar(slot, &candle, &v, &mut out);
+                    } else {
+                        // Paused: indicators stay current, nothing is decided.
+                        engine.warm(slot, &candle, &v);
+                    }
+                })?;
+            }
+            run_decisions(ctx, &mut state, l, out)?;
+            handled_bar = Some(Timestamp(bar.open_time.millis() + bar_ms(l)));
+        }
+    }
+    // Ticks: the last price of each of the bot's symbols.
+    if running {
+        for (slot, symbol) in l.rec.symbols.clone().iter().enumerate() {
+            let Some(idx) = state.venue.index_of(symbol.as_str()) else {
+                continue;
+            };
+            let price = state.venue.last(idx);
+            let mut out = Vec::new();
+            {
+                let v = BookView {
+                    state: &state,
+                    account: l.account,
+                    bot,
+                };
+                let (engine, now) = (&mut l.engine, ctx.now());
+                guarded(|| engine.on_tick(slot, price, now, &v, &mut out))?;
+            }
+            if !out.is_empty() {
+                run_decisions(ctx, &mut state, l, out)?;
+            }
+        }
+    }
+    if let Some(t) = handled_bar {
+        let equity = book_equity(&state, l.account, bot).unwrap_or(Notional::ZERO);
+        let engine = &l.engine;
+        let saved = guarded(|| engine.save())?;
+        let mut store = ctx.store();
+        store
+            .write(|tx| {
+                db::insert_bot_equity(tx, bot, t, Qty::new(equity.get()))?;
+                db::save_bot_state(tx, bot, &saved)
+            })
+            .map_err(|e| format!("cannot save the bot's state: {e}"))?;
+    }
+    Ok(())
+}
+
+fn bar_ms(l: &Live) -> i64 {
+    l.rec.spec.interval.millis()
+}
+
+/// The bot's order events in a batch of changes: one per fill, and one per
+/// status change without a fill.
+fn order_events(state: &State, bot: u64, changes: &Changes) -> Vec<OrderEvent> {
+    let _ = state;
+    let mut out = Vec::new();
+    for (_, f) in &changes.fills {
+        if f.bot_id != Some(bot) {
+            continue;
+        }
+        if let Some(o) = changes.orders.get(&f.order_id) {
+            out.push(OrderEvent {
+                tag: o.client_order_id.clone(),
+                symbol: o.symbol.clone(),
+                side: o.side,
+                status: o.status,
+                fill: Some((f.qty, f.price)),
+                time: f.time,
+            });
+        }
+    }
+    for o in changes.orders.values() {
+        if o.bot_id == Some(bot) && !changes.fills.iter().any(|(_, f)| f.order_id == o.id) {
+            out.push(OrderEvent {
+                tag: o.client_order_id.clone(),
+                symbol: o.symbol.clone(),
+                side: o.side,
+                status: o.status,
+                fill: None,
+                time: o.updated,
+            });
+        }
+    }
+    out
+}
+
+fn record_fills(ctx: &Ctx, bot: u64, changes: &Changes) {
+    let fills: Vec<_> = changes
+        .fills
+        .iter()
+        .filter(|(_, f)| f.bot_id == Some(bot))
+        .collect();
+    if fills.is_empty() {
+        return;
+    }
+    let mut store = ctx.store();
+    for (_, f) in fills {
+        record(
+            ctx,
+            &mut store,
+            bot,
+            BotEventKind::Fill,
+            &format!(
+                "{} {} {} at {} (fee {}, realized {})",
+                f.side.as_str(),
+                f.qty,
+                f.symbol,
+                f.price,
+                f.fee,
+                f.realized_pnl
+            ),
+            serde_json::to_value(f).ok(),
+        );
+    }
+}
+
+/// Carries out decisions, feeds back the order events they caused, keeps
+/// the exits in step, until nothing more is decided.
+pub fn run_decisions(
+    ctx: &Ctx,
+    state: &mut State,
+    l: &mut Live,
+    mut out: Vec<Decision>,
+) -> Result<(), String> {
+    let bot = l.rec.id;
+    for _ in 0..MAX_ROUNDS {
+        if out.is_empty() {
+            if l.rec.status != BotStatus::Running {
+                return Ok(());
+            }
+            let v = BookView {
+                state,
+                account: l.account,
+                bot,
+            };
+            let engine = &mut l.engine;
+            guarded(|| engine.after(&v, &mut out))?;
+            if out.is_empty() {
+                return Ok(());
+            }
+        }
+        let changes = execute(ctx, state, l, std::mem::take(&mut out));
+        record_fills(ctx, bot, &changes);
+        if l.rec.status == BotStatus::Running {
+            let events = order_events(state, bot, &changes);
+            let v = BookView {
+                state,
+                account: l.account,
+                bot,
+            };
+            let engine = &mut l.engine;
+            guarded(|| {
+                for ev in &events {
+                    engine.on_order(ev, &v, &mut out);
+                }
+            })?;
+        }
+    }
+    Err(format!(
+        "its decisions did not settle after {MAX_ROUNDS} rounds"
+    ))
+}
+
+/// Places and cancels for a bot; failures become error events (the bot
+/// goes on). Returns everything the operations changed.
+fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>) -> Changes {
+    let bot = l.rec.id;
+    let mut all = Changes::default();
+    let mut store = ctx.store();
+    for d in decisions {
+        let now = ctx.now();
+        match d {
+            Decision::Log { symbol, message } => {
+                record(
+                    ctx,
+                    &mut store,
+                    bot,
+                    BotEventKind::Signal,
+                    &format!("{symbol}: {message}"),
+                    None,
+                );
+            }
+            Decision::Cancel { tag } => {
+                let id = state
+                    .open
+                    .values()
+                    .find(|o| o.client_order_id == tag && o.bot_id == Some(bot))
+                    .map(|o| o.id);
+                let Some(id) = id else { continue };
+                match state.cancel(&mut store, id, "cancelled by its bot", now) {
+                    Ok(changes) => {
+                        ctx.publish(state, &changes);
+                        all.absorb(changes);
+                    }
+                    Err(e) => {
+                        record(
+                            ctx,
+                            &mut store,
+                            bot,
+                            BotEventKind::Error,
+                            &format!("cancel {tag}: {}", e.message),
+                            None,
+                        );
+                    }
+                }
+            }
+            Decision::Place(intent) => {
+                let result = place(state, &mut store, l, &intent, now);
+                match result {
+                    Ok((record_, changes)) => {
+                        record(
+                            ctx,
+                            &mut store,
+                            bot,
+                            BotEventKind::Order,
+                            &describe(&intent, record_.qty, &record_.status),
+                            serde_json::to_value(&record_).ok(),
+                        );
+                        ctx.publish(state, &changes);
+                        all.absorb(changes);
+                    }
+                    Err(e) => {
+                        record(
+                            ctx,
+                            &mut store,
+                            bot,
+                            BotEventKind::Error,
+                            &format!("{} refused: {}", intent.tag, e.message),
+                            None,
+                        );
+                    }
+                }
+            }
+            Decision::PlaceOco { tag, limit, stop } => {
+                let account = l.account;
+                let result = valid(state, &limit).and_then(|lv| {
+                    let mut lv = lv;
+                    lv.client_order_id = Some(tag.clone());
+                    let sv = valid(state, &stop)?;
+                    state.place_oco(
+                        &mut store,
+                        account,
+                        &lv,
+                        &sv,
+                        By {
+                            owner: &l.rec.owner,
+                            bot: Some(bot),
+                        },
+                        now,
+                    )
+                });
+                match result {
+                    Ok(([a, b], changes)) => {
+                        record(
+                            ctx,
+                            &mut store,
+                            bot,
+                            BotEventKind::Order,
+                            &format!(
+                                "placed protective pair {tag}: {} and {}",
+                                describe(&limit, a.qty, &a.status),
+                                describe(&stop, b.qty, &b.status)
+                            ),
+                            None,
+                        );
+                        ctx.publish(state, &changes);
+                        all.absorb(changes);
+                    }
+                    Err(e) => {
+                        record(
+                            ctx,
+                            &mut store,
+                            bot,
+                            BotEventKind::Error,
+                            &format!("{tag} refused: {}", e.message),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    all
+}
+
+fn describe(i: &Intent, qty: Qty, status: &tradedesk_core::order::OrderStatus) -> String {
+    let at = match (i.price, i.stop_price, i.trail) {
+        (Some(p), _, _) => format!(" at {p}"),
+        (None, Some(s), _) => format!(" stop {s}"),
+        (None, None, Some(t)) => format!(" trailing {}", serde_json::to_string(&t).unwrap_or_default()),
+        _ => String::new(),
+    };
+    format!(
+        "{} {} {qty} {}{at} ({}): {}",
+        i.side.as_str(),
+        i.order_type.as_str(),
+        i.symbol,
+        i.tag,
+        status.as_str()
+    )
+}
+
+fn valid(state: &State, i: &Intent) -> Result<tradedesk_core::order::ValidOrder, ApiError> {
+    let inst = state.instrument(&i.symbol).ok_or_else(|| {
+        ApiError::invalid_params(format!("symbol {} is not listed", i.symbol))
+    })?;
+    i.request()
+        .validate(inst)
+        .map_err(|e| ApiError::invalid_params(format!("field `{}`: {e}", e.field())))
+}
+
+/// Places one intent on the bot's book. A market buy the book cannot pay
+/// for at the current book walk is shrunk once to what it can.
+fn place(
+    state: &mut State,
+    store: &mut Store,
+    l: &Live,
+    intent: &Intent,
+    now: Timestamp,
+) -> Result<(tradedesk_core::order::OrderRecord, Changes), ApiError> {
+    let by = By {
+        owner: &l.rec.owner,
+        bot: Some(l.rec.id),
+    };
+    let v = valid(state, intent)?;
+    match state.place(store, l.account, &v, by, now) {
+        Err(e)
+            if e.kind() == Some(ErrorCode::InsufficientFunds)
+                && intent.order_type == OrderType::Market
+                && intent.side == Side::Buy =>
+        {
+            let free = state.accounts[l.account]
+                .books
+                .balance(Some(l.rec.id), &state.instrument(&intent.symbol).map(|i| i.quote.clone()).unwrap_or_default())
+                .free;
+            let need = state.reservation_of(&v).map_err(|_| e.clone())?;
+            if !need.is_positive() || free >= need {
+                return Err(e);
+            }
+            let lot = state
+                .instrument(&intent.symbol)
+                .map(|i| i.lot_size)
+                .unwrap_or(Qty::ZERO);
+            // Leave room for the walk getting worse with size.
+            let scaled = Qty::new(intent.qty.get() * free.get() / need.get() * Decimal::new(99, 2))
+                .floor_to(lot)
+                .unwrap_or(Qty::ZERO);
+            let smaller = Intent {
+                qty: scaled,
+                ..intent.clone()
+            };
+            let v = valid(state, &smaller)?;
+            state.place(store, l.account, &v, by, now)
+        }
+        other => other,
+    }
+}
+
+// ---- lifecycle operations (called by the handlers) ------------------------
+
+impl Bots {
+    /// Starts a created, stopped or failed bot.
+    pub fn start(&self, ctx: &Ctx, mut rec: BotRecord) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        if live.contains_key(&rec.id) || rec.status.is_active() {
+            return Err(ApiError::new(
+                ErrorCode::IllegalTransition,
+                format!("bot {} is already {}", rec.id, rec.status.as_str()),
+            ));
+        }
+        let mut l = self.launch(ctx, rec.clone(), rec.status == BotStatus::Created)?;
+        let mut state = ctx.exchange.lock();
+        rec.reason = None;
+        set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;
+        l.rec = rec.clone();
+        let result = start_decisions(&state, &mut l)
+            .and_then(|out| run_decisions(ctx, &mut state, &mut l, out));
+        if let Err(why) = result {
+            drop(state);
+            fail(ctx, &mut l, why);
+            let state = ctx.exchange.lock();
+            return Ok(view(&state, &l.rec));
+        }
+        let v = view(&state, &l.rec);
+        live.insert(rec.id, l);
+        Ok(v)
+    }
+
+    pub fn pause(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let Some(l) = live.get_mut(&id).filter(|l| l.rec.status == BotStatus::Running) else {
+            return Err(self.not_in(ctx, id, "running", "paused"));
+        };
+        let mut state = ctx.exchange.lock();
+        let mut out = Vec::new();
+        {
+            let v = BookView {
+                state: &state,
+                account: l.account,
+                bot: id,
+            };
+            let engine = &mut l.engine;
+            guarded(|| engine.pause(&v, &mut out)).map_err(ApiError::internal)?;
+        }
+        let mut rec = l.rec.clone();
+        set_status(ctx, &state, &mut rec, BotStatus::Paused, None)?;
+        l.rec = rec;
+        let _ = execute(ctx, &mut state, l, out);
+        Ok(view(&state, &l.rec))
+    }
+
+    pub fn resume(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let Some(l) = live.get_mut(&id).filter(|l| l.rec.status == BotStatus::Paused) else {
+            return Err(self.not_in(ctx, id, "paused", "resumed"));
+        };
+        let mut state = ctx.exchange.lock();
+        let mut rec = l.rec.clone();
+        set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;
+        l.rec = rec;
+        let result =
+            start_decisions(&state, l).and_then(|out| run_decisions(ctx, &mut state, l, out));
+        if let Err(why) = result {
+            drop(state);
+            if let Some(mut l) = live.remove(&id) {
+                fail(ctx, &mut l, why);
+            }
+            let state = ctx.exchange.lock();
+            return self.current_view(ctx, &state, id);
+        }
+        Ok(view(&state, &l.rec))
+    }
+
+    /// Stops a live bot: optionally cancels its orders and sells its positions.
+    pub fn stop(
+        &self,
+        ctx: &Ctx,
+        id: u64,
+        cancel_orders: bool,
+        flatten: bool,
+        reason: Option<String>,
+    ) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let Some(mut l) = live.remove(&id) else {
+            return Err(self.not_in(ctx, id, "running or paused", "stopped"));
+        };
+        let mut state = ctx.exchange.lock();
+        let mut out = Vec::new();
+        {
+            let v = BookView {
+                state: &state,
+                account: l.account,
+                bot: id,
+            };
+            if flatten {
+                let engine = &mut l.engine;
+                // A strategy that panics here still gets its book flattened by hand below.
+                if guarded(|| engine.flatten(&v, &mut out)).is_err() {
+                    out.clear();
+                }
+            }
+            if out.is_empty() && (cancel_orders || flatten) {
+                for symbol in &l.rec.symbols {
+                    for o in v.open_orders(symbol) {
+                        out.push(Decision::Cancel { tag: o.tag });
+                    }
+                }
+            }
+        }
+        // Carried out as a non-running bot: no exits are re-placed.
+        l.rec.status = BotStatus::Stopped;
+        let _ = execute(ctx, &mut state, &mut l, out);
+        let why = reason.unwrap_or_else(|| {
+            match (flatten, cancel_orders) {
+                (true, _) => "stopped by the user; orders cancelled, positions sold",
+                (false, true) => "stopped by the user; orders cancelled",
+                (false, false) => "stopped by the user; orders left open",
+            }
+            .to_owned()
+        });
+        let mut rec = l.rec.clone();
+        set_status(ctx, &state, &mut rec, BotStatus::Stopped, Some(why))?;
+        Ok(view(&state, &rec))
+    }
+
+    fn current_view(&self, ctx: &Ctx, state: &State, id: u64) -> Result<BotView, ApiError> {
+        let rec = db::bot_by_id(ctx.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| ApiError::not_found("bot", &id.to_string()))?;
+        Ok(view(state, &rec))
+    }
+
+    fn not_in(&self, ctx: &Ctx, id: u64, wanted: &str, verb: &str) -> ApiError {
+        match db::bot_by_id(ctx.store().conn(), id) {
+            Ok(Some(rec)) => ApiError::new(
+                ErrorCode::IllegalTransition,
+                format!(
+                    "bot {id} is {}; only a {wanted} bot can be {verb}",
+                    rec.status.as_str()
+                ),
+            ),
+            Ok(None) => ApiError::not_found("bot", &id.to_string()),
+            Err(e) => store_err(&e),
+        }
+    }
+
+    /// Whether a bot is live (running or paused) in this daemon.
+    pub fn is_live(&self, id: u64) -> bool {
+        self.lock().contains_key(&id)
+    }
+
+    /// The live record of a bot, if it runs.
+    pub fn live_record(&self, id: u64) -> Option<BotRecord> {
+        self.lock().get(&id).map(|l| l.rec.clone())
+    }
+}
