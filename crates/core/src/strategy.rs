@@ -394,7 +394,11 @@ impl Registry {
                 format!(
                     "unknown strategy `{}` (known: {})",
                     spec.strategy,
-                    self.kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                    self.kinds
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?;

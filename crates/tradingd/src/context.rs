@@ -15,9 +15,9 @@ use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
 
 use crate::services::bots::Bots;
 use crate::services::exchange::{Changes, Exchange, State};
-use tradedesk_core::time::Timestamp;
 use crate::services::sessions::Sessions;
 use crate::services::stream_hub::StreamHub;
+use tradedesk_core::time::Timestamp;
 
 pub struct Ctx {
     pub config: Config,

@@ -3,6 +3,7 @@
 
 mod daemon {
     pub mod bad_input;
+    pub mod bots;
     pub mod conformance;
     pub mod lifecycle;
     pub mod streams;

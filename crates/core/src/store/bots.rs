@@ -59,8 +59,10 @@ pub fn update_strategy(
     spec: &StrategySpec,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE strategies SET name = ?2, spec = ?3, updated_ms = ?4 WHERE id = ?1")?
-        .execute(params![id as i64, name, to_json(spec), now.millis()])?;
+    conn.prepare_cached(
+        "UPDATE strategies SET name = ?2, spec = ?3, updated_ms = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id as i64, name, to_json(spec), now.millis()])?;
     Ok(())
 }
 
@@ -234,7 +236,11 @@ pub fn bot_name_taken(conn: &Connection, owner: &str, name: &str) -> Result<bool
         .is_some())
 }
 
-pub fn save_bot_state(conn: &Connection, id: u64, state: &serde_json::Value) -> Result<(), StoreError> {
+pub fn save_bot_state(
+    conn: &Connection,
+    id: u64,
+    state: &serde_json::Value,
+) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE bots SET state = ?2 WHERE id = ?1")?
         .execute(params![id as i64, to_json(state)])?;
     Ok(())
@@ -270,7 +276,12 @@ pub fn save_bot_ledger(conn: &Connection, id: u64, ledger: &Ledger) -> Result<()
          ON CONFLICT (bot_id, asset) DO UPDATE SET free = excluded.free, locked = excluded.locked",
     )?;
     for (asset, b) in ledger.balances() {
-        stmt.execute(params![id as i64, asset, b.free.to_string(), b.locked.to_string()])?;
+        stmt.execute(params![
+            id as i64,
+            asset,
+            b.free.to_string(),
+            b.locked.to_string()
+        ])?;
     }
     Ok(())
 }
@@ -299,11 +310,11 @@ pub fn save_bot_position(
     Ok(())
 }
 
-/// Every live bot's book in an account: `(bot id, ledger, positions)`.
-pub fn load_bot_books(
-    conn: &Connection,
-    account_id: i64,
-) -> Result<Vec<(u64, Ledger, BTreeMap<Symbol, Position>)>, StoreError> {
+/// A stored bot book: bot id, balances, positions.
+pub type BotBook = (u64, Ledger, BTreeMap<Symbol, Position>);
+
+/// Every live bot's book in an account.
+pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>, StoreError> {
     let mut ids = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
@@ -318,8 +329,8 @@ pub fn load_bot_books(
     for id in ids {
         let mut balances = BTreeMap::new();
         {
-            let mut stmt =
-                conn.prepare_cached("SELECT asset, free, locked FROM bot_balances WHERE bot_id = ?1")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT asset, free, locked FROM bot_balances WHERE bot_id = ?1")?;
             let mut rows = stmt.query([id as i64])?;
             while let Some(r) = rows.next()? {
                 let (free, locked): (String, String) = (r.get(1)?, r.get(2)?);
@@ -433,7 +444,10 @@ pub fn insert_bot_equity(
 
 /// The largest fall from a running peak over a bot's equity samples, as a
 /// fraction of the peak, and the number of samples.
-pub fn bot_drawdown(conn: &Connection, bot_id: u64) -> Result<(Option<rust_decimal::Decimal>, u64), StoreError> {
+pub fn bot_drawdown(
+    conn: &Connection,
+    bot_id: u64,
+) -> Result<(Option<rust_decimal::Decimal>, u64), StoreError> {
     use rust_decimal::Decimal;
     let mut stmt =
         conn.prepare_cached("SELECT equity FROM bot_equity WHERE bot_id = ?1 ORDER BY time_ms")?;

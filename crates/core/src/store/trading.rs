@@ -39,7 +39,10 @@ fn opt_dec<T: FromStr>(what: &str, s: Option<String>) -> Result<Option<T>, Store
     s.map(|v| dec(what, &v)).transpose()
 }
 
-pub(super) fn json_enum<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+pub(super) fn json_enum<T: serde::de::DeserializeOwned>(
+    what: &str,
+    s: &str,
+) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| corrupt(what, s))
 }
 
@@ -288,7 +291,13 @@ pub fn list_orders(
         conn,
         "WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.symbol = ?2) AND o.id < ?3
             AND (?5 IS NULL OR o.bot_id = ?5) ORDER BY o.id DESC LIMIT ?4",
-        &[&status, &symbol, &before, &i64::from(limit), &bot_id.map(|v| v as i64)],
+        &[
+            &status,
+            &symbol,
+            &before,
+            &i64::from(limit),
+            &bot_id.map(|v| v as i64),
+        ],
     )
 }
 

@@ -113,8 +113,7 @@ impl Handle<StrategiesCatalog> for Ctx {
                 summary: k.summary.to_owned(),
                 rules: k.rules.to_owned(),
                 params_schema: (k.schema)(),
-                default_warmup: (k.build)(&serde_json::json!({}))
-                    .map_or(0, |(s, _)| s.warmup()),
+                default_warmup: (k.build)(&serde_json::json!({})).map_or(0, |(s, _)| s.warmup()),
             })
             .collect();
         Ok(StrategyCatalog {
@@ -221,7 +220,10 @@ impl Handle<StrategiesDelete> for Ctx {
             .store()
             .write(|tx| db::delete_strategy(tx, rec.id))
             .map_err(|e| store_error(&e))?;
-        Ok(Deleted { id: rec.id, deleted })
+        Ok(Deleted {
+            id: rec.id,
+            deleted,
+        })
     }
 }
 
@@ -239,7 +241,11 @@ impl Handle<StrategiesValidate> for Ctx {
             Err(e) => {
                 let path = e.path().to_string();
                 return Ok(invalid(
-                    if path == "." { "spec".into() } else { format!("spec.{path}") },
+                    if path == "." {
+                        "spec".into()
+                    } else {
+                        format!("spec.{path}")
+                    },
                     e.into_inner().to_string(),
                 ));
             }
@@ -267,7 +273,10 @@ fn check_allocation(state: &State, allocation: &BTreeMap<String, Qty>) -> Result
     }
     let instruments = state.venue.instruments();
     for (asset, amount) in allocation {
-        if !instruments.iter().any(|i| &i.base == asset || &i.quote == asset) {
+        if !instruments
+            .iter()
+            .any(|i| &i.base == asset || &i.quote == asset)
+        {
             return Err(field_error(
                 &format!("allocation.{asset}"),
                 format!("`{asset}` is not traded on {}", state.venue.name()),
@@ -292,6 +301,7 @@ fn funds_error(account: &str, e: &tradedesk_core::ledger::LedgerError) -> ApiErr
 }
 
 impl Handle<BotsCreate> for Ctx {
+    #[allow(clippy::too_many_lines)] // checks every field in order, then one transaction
     async fn handle(&self, caller: &Caller, p: BotCreate) -> Result<BotView, ApiError> {
         check_name("name", &p.name)?;
         let (spec, strategy_id) = match (&p.strategy, &p.spec) {
@@ -335,7 +345,10 @@ impl Handle<BotsCreate> for Ctx {
                     )
                 })?;
                 if p.symbols[..i].contains(symbol) {
-                    return Err(field_error(&format!("symbols[{i}]"), format!("`{symbol}` twice")));
+                    return Err(field_error(
+                        &format!("symbols[{i}]"),
+                        format!("`{symbol}` twice"),
+                    ));
                 }
                 if let Some(inst) = state.instrument(symbol) {
                     quotes.push(inst.quote.clone());
@@ -343,7 +356,10 @@ impl Handle<BotsCreate> for Ctx {
             }
             quotes.dedup();
             if quotes.len() > 1 {
-                return Err(field_error("symbols", "all symbols of a bot must share one quote asset"));
+                return Err(field_error(
+                    "symbols",
+                    "all symbols of a bot must share one quote asset",
+                ));
             }
             check_allocation(&state, &p.allocation)?;
             let account_name = state.accounts[account].row.name.clone();
@@ -353,7 +369,9 @@ impl Handle<BotsCreate> for Ctx {
                 .allocate(u64::MAX, &p.allocation)
                 .map_err(|e| funds_error(&account_name, &e))?;
             let mut store = ctx.store();
-            if db::bot_name_taken(store.conn(), &caller.user, &p.name).map_err(|e| store_error(&e))? {
+            if db::bot_name_taken(store.conn(), &caller.user, &p.name)
+                .map_err(|e| store_error(&e))?
+            {
                 return Err(ApiError::new(
                     ErrorCode::Conflict,
                     format!("a bot named `{}` exists", p.name),
@@ -401,7 +419,11 @@ impl Handle<BotsCreate> for Ctx {
                 &format!(
                     "created: {} on {} with {}",
                     rec.spec.strategy,
-                    rec.symbols.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    rec.symbols
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     rec.allocation
                         .iter()
                         .map(|(a, q)| format!("{q} {a}"))
@@ -423,8 +445,14 @@ impl Handle<BotsList> for Ctx {
     async fn handle(&self, caller: &Caller, f: BotFilter) -> Result<BotPage, ApiError> {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
-        let recs = db::list_bots(self.store().conn(), Some(&caller.user), f.status, before, limit)
-            .map_err(|e| store_error(&e))?;
+        let recs = db::list_bots(
+            self.store().conn(),
+            Some(&caller.user),
+            f.status,
+            before,
+            limit,
+        )
+        .map_err(|e| store_error(&e))?;
         let next_cursor = paging::next_cursor(&recs, limit, |b| b.id);
         let state = self.exchange.lock();
         Ok(BotPage {
@@ -447,7 +475,11 @@ impl Handle<BotsUpdate> for Ctx {
         if rec.status.is_active() || self.bots.is_live(p.id) {
             return Err(ApiError::new(
                 ErrorCode::IllegalTransition,
-                format!("bot {} is {}; stop it before changing it", p.id, rec.status.as_str()),
+                format!(
+                    "bot {} is {}; stop it before changing it",
+                    p.id,
+                    rec.status.as_str()
+                ),
             ));
         }
         if let Some(n) = &p.name {
@@ -565,7 +597,11 @@ impl Handle<BotsDelete> for Ctx {
             }
             let mut books = state.accounts[account].books.clone();
             let released: Option<SubLedger> = if books.bots.contains_key(&rec.id) {
-                Some(books.release(rec.id).map_err(|e| ApiError::internal(e.to_string()))?)
+                Some(
+                    books
+                        .release(rec.id)
+                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                )
             } else {
                 None
             };
@@ -663,7 +699,8 @@ impl Handle<BotsPerformance> for Ctx {
         };
         let state = self.exchange.lock();
         let account = state.account(Some(&rec.account))?;
-        let (mut realized, mut unrealized, mut fees) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        let (mut realized, mut unrealized, mut fees) =
+            (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         if let Some(sub) = state.accounts[account].books.bots.get(&rec.id) {
             for (symbol, pos) in &sub.positions {
                 realized += pos.realized.get();

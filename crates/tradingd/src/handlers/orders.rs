@@ -43,8 +43,13 @@ impl Handle<OrdersPlace> for Ctx {
             let mut state = ctx.exchange.lock();
             let account = state.account(req.account.as_deref())?;
             let valid = validate(&state, &req)?;
-            let (order, changes) =
-                state.place(&mut ctx.store(), account, &valid, By::user(&caller.user), ctx.now())?;
+            let (order, changes) = state.place(
+                &mut ctx.store(),
+                account,
+                &valid,
+                By::user(&caller.user),
+                ctx.now(),
+            )?;
             ctx.publish(&state, &changes);
             Ok(order)
         })
@@ -82,8 +87,14 @@ impl Handle<OrdersPlaceOco> for Ctx {
             let mut state = ctx.exchange.lock();
             let account = state.account(p.account.as_deref())?;
             let (l, s) = (validate(&state, &limit)?, validate(&state, &stop)?);
-            let ([limit, stop], changes) =
-                state.place_oco(&mut ctx.store(), account, &l, &s, By::user(&caller.user), ctx.now())?;
+            let ([limit, stop], changes) = state.place_oco(
+                &mut ctx.store(),
+                account,
+                &l,
+                &s,
+                By::user(&caller.user),
+                ctx.now(),
+            )?;
             ctx.publish(&state, &changes);
             Ok(OrderPair { limit, stop })
         })
@@ -406,13 +417,15 @@ impl Handle<TradesList> for Ctx {
 impl Handle<TradesStats> for Ctx {
     async fn handle(&self, _: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
         let t = self
-            .blocking(|ctx| db::fill_totals(
+            .blocking(|ctx| {
+                db::fill_totals(
                     ctx.store().conn(),
                     p.symbol.as_ref(),
                     p.bot_id,
                     p.start,
                     p.end,
-                ))
+                )
+            })
             .map_err(|e| store_error(&e))?;
         let closing = t.wins + t.losses;
         let win_rate = (closing > 0).then(|| {

@@ -182,9 +182,7 @@ fn store_err(e: &tradedesk_core::store::StoreError) -> ApiError {
 pub fn view(state: &State, rec: &BotRecord) -> BotView {
     let account = state.account_index(&rec.account);
     let sub = account.and_then(|a| state.accounts[a].books.bots.get(&rec.id));
-    let balances = sub
-        .map(|s| s.ledger.balances().clone())
-        .unwrap_or_default();
+    let balances = sub.map(|s| s.ledger.balances().clone()).unwrap_or_default();
     let positions = sub
         .map(|s| {
             s.positions
@@ -403,10 +401,10 @@ pub fn record(
     bot: u64,
     kind: BotEventKind,
     message: &str,
-    data: Option<serde_json::Value>,
+    data: Option<&serde_json::Value>,
 ) -> Option<BotEvent> {
     let now = ctx.now();
-    match store.write(|tx| db::insert_bot_event(tx, bot, now, kind, message, data.as_ref())) {
+    match store.write(|tx| db::insert_bot_event(tx, bot, now, kind, message, data)) {
         Ok(ev) => {
             ctx.hub.publish::<BotEventsTopic>(&ev);
             Some(ev)
@@ -646,7 +644,7 @@ fn record_fills(ctx: &Ctx, bot: u64, changes: &Changes) {
                 f.fee,
                 f.realized_pnl
             ),
-            serde_json::to_value(f).ok(),
+            serde_json::to_value(f).ok().as_ref(),
         );
     }
 }
@@ -750,8 +748,8 @@ fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>)
                             &mut store,
                             bot,
                             BotEventKind::Order,
-                            &describe(&intent, record_.qty, &record_.status),
-                            serde_json::to_value(&record_).ok(),
+                            &describe(&intent, record_.qty, record_.status),
+                            serde_json::to_value(&record_).ok().as_ref(),
                         );
                         ctx.publish(state, &changes);
                         all.absorb(changes);
@@ -769,50 +767,9 @@ fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>)
                 }
             }
             Decision::PlaceOco { tag, limit, stop } => {
-                let account = l.account;
-                let result = valid(state, &limit).and_then(|lv| {
-                    let mut lv = lv;
-                    lv.client_order_id = Some(tag.clone());
-                    let sv = valid(state, &stop)?;
-                    state.place_oco(
-                        &mut store,
-                        account,
-                        &lv,
-                        &sv,
-                        By {
-                            owner: &l.rec.owner,
-                            bot: Some(bot),
-                        },
-                        now,
-                    )
-                });
-                match result {
-                    Ok(([a, b], changes)) => {
-                        record(
-                            ctx,
-                            &mut store,
-                            bot,
-                            BotEventKind::Order,
-                            &format!(
-                                "placed protective pair {tag}: {} and {}",
-                                describe(&limit, a.qty, &a.status),
-                                describe(&stop, b.qty, &b.status)
-                            ),
-                            None,
-                        );
-                        ctx.publish(state, &changes);
-                        all.absorb(changes);
-                    }
-                    Err(e) => {
-                        record(
-                            ctx,
-                            &mut store,
-                            bot,
-                            BotEventKind::Error,
-                            &format!("{tag} refused: {}", e.message),
-                            None,
-                        );
-                    }
+                if let Some(changes) = place_oco(ctx, state, &mut store, l, &tag, &limit, &stop) {
+                    ctx.publish(state, &changes);
+                    all.absorb(changes);
                 }
             }
         }
@@ -820,11 +777,52 @@ fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>)
     all
 }
 
-fn describe(i: &Intent, qty: Qty, status: &tradedesk_core::order::OrderStatus) -> String {
+/// Places a protective pair for a bot; a refusal becomes an error event.
+fn place_oco(
+    ctx: &Ctx,
+    state: &mut State,
+    store: &mut Store,
+    l: &Live,
+    tag: &str,
+    limit: &Intent,
+    stop: &Intent,
+) -> Option<Changes> {
+    let bot = l.rec.id;
+    let result = valid(state, limit).and_then(|mut lv| {
+        lv.client_order_id = Some(tag.to_owned());
+        let sv = valid(state, stop)?;
+        let by = By {
+            owner: &l.rec.owner,
+            bot: Some(bot),
+        };
+        state.place_oco(store, l.account, &lv, &sv, by, ctx.now())
+    });
+    match result {
+        Ok(([a, b], changes)) => {
+            let message = format!(
+                "placed protective pair {tag}: {} and {}",
+                describe(limit, a.qty, a.status),
+                describe(stop, b.qty, b.status)
+            );
+            record(ctx, store, bot, BotEventKind::Order, &message, None);
+            Some(changes)
+        }
+        Err(e) => {
+            let message = format!("{tag} refused: {}", e.message);
+            record(ctx, store, bot, BotEventKind::Error, &message, None);
+            None
+        }
+    }
+}
+
+fn describe(i: &Intent, qty: Qty, status: tradedesk_core::order::OrderStatus) -> String {
     let at = match (i.price, i.stop_price, i.trail) {
         (Some(p), _, _) => format!(" at {p}"),
         (None, Some(s), _) => format!(" stop {s}"),
-        (None, None, Some(t)) => format!(" trailing {}", serde_json::to_string(&t).unwrap_or_default()),
+        (None, None, Some(t)) => format!(
+            " trailing {}",
+            serde_json::to_string(&t).unwrap_or_default()
+        ),
         _ => String::new(),
     };
     format!(
@@ -838,9 +836,9 @@ fn describe(i: &Intent, qty: Qty, status: &tradedesk_core::order::OrderStatus) -
 }
 
 fn valid(state: &State, i: &Intent) -> Result<tradedesk_core::order::ValidOrder, ApiError> {
-    let inst = state.instrument(&i.symbol).ok_or_else(|| {
-        ApiError::invalid_params(format!("symbol {} is not listed", i.symbol))
-    })?;
+    let inst = state
+        .instrument(&i.symbol)
+        .ok_or_else(|| ApiError::invalid_params(format!("symbol {} is not listed", i.symbol)))?;
     i.request()
         .validate(inst)
         .map_err(|e| ApiError::invalid_params(format!("field `{}`: {e}", e.field())))
@@ -868,7 +866,13 @@ fn place(
         {
             let free = state.accounts[l.account]
                 .books
-                .balance(Some(l.rec.id), &state.instrument(&intent.symbol).map(|i| i.quote.clone()).unwrap_or_default())
+                .balance(
+                    Some(l.rec.id),
+                    &state
+                        .instrument(&intent.symbol)
+                        .map(|i| i.quote.clone())
+                        .unwrap_or_default(),
+                )
                 .free;
             let need = state.reservation_of(&v).map_err(|_| e.clone())?;
             if !need.is_positive() || free >= need {
@@ -876,8 +880,7 @@ fn place(
             }
             let lot = state
                 .instrument(&intent.symbol)
-                .map(|i| i.lot_size)
-                .unwrap_or(Qty::ZERO);
+                .map_or(Qty::ZERO, |i| i.lot_size);
             // Leave room for the walk getting worse with size.
             let scaled = Qty::new(intent.qty.get() * free.get() / need.get() * Decimal::new(99, 2))
                 .floor_to(lot)
@@ -925,8 +928,11 @@ impl Bots {
 
     pub fn pause(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
         let mut live = self.lock();
-        let Some(l) = live.get_mut(&id).filter(|l| l.rec.status == BotStatus::Running) else {
-            return Err(self.not_in(ctx, id, "running", "paused"));
+        let Some(l) = live
+            .get_mut(&id)
+            .filter(|l| l.rec.status == BotStatus::Running)
+        else {
+            return Err(Self::not_in(ctx, id, "running", "paused"));
         };
         let mut state = ctx.exchange.lock();
         let mut out = Vec::new();
@@ -948,8 +954,11 @@ impl Bots {
 
     pub fn resume(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
         let mut live = self.lock();
-        let Some(l) = live.get_mut(&id).filter(|l| l.rec.status == BotStatus::Paused) else {
-            return Err(self.not_in(ctx, id, "paused", "resumed"));
+        let Some(l) = live
+            .get_mut(&id)
+            .filter(|l| l.rec.status == BotStatus::Paused)
+        else {
+            return Err(Self::not_in(ctx, id, "paused", "resumed"));
         };
         let mut state = ctx.exchange.lock();
         let mut rec = l.rec.clone();
@@ -963,7 +972,7 @@ impl Bots {
                 fail(ctx, &mut l, why);
             }
             let state = ctx.exchange.lock();
-            return self.current_view(ctx, &state, id);
+            return Self::current_view(ctx, &state, id);
         }
         Ok(view(&state, &l.rec))
     }
@@ -979,7 +988,7 @@ impl Bots {
     ) -> Result<BotView, ApiError> {
         let mut live = self.lock();
         let Some(mut l) = live.remove(&id) else {
-            return Err(self.not_in(ctx, id, "running or paused", "stopped"));
+            return Err(Self::not_in(ctx, id, "running or paused", "stopped"));
         };
         let mut state = ctx.exchange.lock();
         let mut out = Vec::new();
@@ -1020,14 +1029,14 @@ impl Bots {
         Ok(view(&state, &rec))
     }
 
-    fn current_view(&self, ctx: &Ctx, state: &State, id: u64) -> Result<BotView, ApiError> {
+    fn current_view(ctx: &Ctx, state: &State, id: u64) -> Result<BotView, ApiError> {
         let rec = db::bot_by_id(ctx.store().conn(), id)
             .map_err(|e| store_err(&e))?
-            .ok_or_else(|| ApiError::not_found("bot", &id.to_string()))?;
+            .ok_or_else(|| ApiError::not_found("bot", id))?;
         Ok(view(state, &rec))
     }
 
-    fn not_in(&self, ctx: &Ctx, id: u64, wanted: &str, verb: &str) -> ApiError {
+    fn not_in(ctx: &Ctx, id: u64, wanted: &str, verb: &str) -> ApiError {
         match db::bot_by_id(ctx.store().conn(), id) {
             Ok(Some(rec)) => ApiError::new(
                 ErrorCode::IllegalTransition,
@@ -1036,7 +1045,7 @@ impl Bots {
                     rec.status.as_str()
                 ),
             ),
-            Ok(None) => ApiError::not_found("bot", &id.to_string()),
+            Ok(None) => ApiError::not_found("bot", id),
             Err(e) => store_err(&e),
         }
     }

@@ -14,7 +14,8 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
         "system.health" | "system.version" | "system.info" | "system.methods"
         | "market.symbols" | "market.tickers" | "accounts.list" | "positions.list"
-        | "orders.cancel_all" | "trades.stats" => json!({}),
+        | "orders.cancel_all" | "trades.stats" | "strategies.catalog" | "strategies.list"
+        | "bots.list" => json!({}),
         "streams.subscribe" | "streams.unsubscribe" => json!({ "topics": ["system.heartbeat"] }),
         "market.ticker" | "positions.get" => json!({ "symbol": "BTCUSDT" }),
         "market.klines" => json!({ "symbol": "BTCUSDT", "interval": "5m", "limit": 10 }),
@@ -33,6 +34,24 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         // Run after orders.place (catalogue order): the conformance order exists.
         "orders.get" | "orders.cancel" => json!({ "client_order_id": "conf-1" }),
         "orders.list" | "trades.list" => json!({ "limit": 10 }),
+        "strategies.create" => {
+            json!({ "name": "conf", "spec": { "strategy": "sma_cross", "params": { "fast": 5, "slow": 10 } } })
+        }
+        "strategies.get" | "strategies.delete" => json!({ "name": "conf" }),
+        "strategies.update" => json!({ "name": "conf", "spec": { "strategy": "ema_cross" } }),
+        "strategies.validate" => json!({ "spec": { "strategy": "macd" } }),
+        "bots.create" => json!({
+            "name": "conf-bot",
+            "spec": { "strategy": "dca", "params": { "every_bars": 5 }, "sizing": { "mode": "quote", "value": "50" } },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "1000" }
+        }),
+        // Catalogue order: update, start, pause, resume, stop, …, delete.
+        "bots.get" | "bots.start" | "bots.pause" | "bots.resume" | "bots.performance"
+        | "bots.delete" => json!({ "id": 1 }),
+        "bots.update" => json!({ "id": 1, "name": "conf-bot-2" }),
+        "bots.stop" => json!({ "id": 1, "flatten": true }),
+        "bots.events" => json!({ "id": 1, "limit": 10 }),
         // Called separately: positions.close needs a position first, and
         // system.shutdown stops the daemon.
         "positions.close" | "system.shutdown" => return None,

@@ -37,6 +37,44 @@ impl TestDaemon {
     }
 
     pub fn try_start_in(dir: TempDir, config: Config) -> Result<Self, tradingd::StartError> {
+        Self::try_start_with(dir, config, tradingd::Options::default())
+    }
+
+    /// A daemon whose clock and market move only when the test calls
+    /// [`Self::minutes`]: each minute closes a 1-minute bar.
+    pub fn manual_clock(options: tradingd::Options) -> Self {
+        Self::manual_clock_in(tempfile::tempdir().expect("tempdir"), options)
+    }
+
+    pub fn manual_clock_in(dir: TempDir, mut options: tradingd::Options) -> Self {
+        let mut config = Config::for_dir(dir.path());
+        config.sim.spec.tick_ms = 60_000;
+        // Whole minutes, so each step closes exactly one bar.
+        let start = options.manual_clock.unwrap_or_else(|| {
+            tradedesk_core::time::Timestamp(
+                chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000 + 1,
+            )
+        });
+        options.manual_clock = Some(start);
+        Self::try_start_with(dir, config, options).expect("daemon starts")
+    }
+
+    /// Moves the clock and the market on by `n` minutes, ticking a few
+    /// times a minute.
+    pub fn minutes(&self, n: usize) {
+        for _ in 0..n {
+            for _ in 0..4 {
+                self.ctx.clock.advance(15_000);
+                self.step();
+            }
+        }
+    }
+
+    pub fn try_start_with(
+        dir: TempDir,
+        config: Config,
+        options: tradingd::Options,
+    ) -> Result<Self, tradingd::StartError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -44,7 +82,7 @@ impl TestDaemon {
             .expect("runtime");
         let socket = config.socket.clone();
         let data_dir = config.data_dir.clone();
-        let daemon = rt.block_on(Daemon::start(config))?;
+        let daemon = rt.block_on(Daemon::start_with(config, options))?;
         let token = daemon.shutdown_token();
         let ctx = std::sync::Arc::clone(daemon.ctx());
         let (tx, done) = std::sync::mpsc::channel();

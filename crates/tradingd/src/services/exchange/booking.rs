@@ -170,11 +170,11 @@ impl State {
                 }
                 None => {
                     if let Some(acc) = self.account_index(&o.account) {
-                        if let Err(e) = self.accounts[acc].books.unlock(
-                            o.bot_id,
-                            &o.reserved_asset,
-                            o.reserved,
-                        ) {
+                        if let Err(e) =
+                            self.accounts[acc]
+                                .books
+                                .unlock(o.bot_id, &o.reserved_asset, o.reserved)
+                        {
                             tracing::error!(order = id, error = %e, "cannot release an order's funds");
                         }
                         changes.book(acc, o.bot_id);

@@ -1,0 +1,584 @@
+//! Bots on the `sim` venue, driven minute by minute on a manual clock.
+
+use serde_json::{Value, json};
+use tradedesk_core::client::{Client, ClientError};
+use tradedesk_core::strategy::{Candle, Cx, Kind, Registry, Strategy};
+
+use super::support::{TestDaemon, code, message};
+
+#[allow(clippy::needless_pass_by_value)] // called with json!(…) temporaries
+fn call(c: &mut Client, method: &str, params: Value) -> Value {
+    c.call_raw(method, &params)
+        .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn call_err(c: &mut Client, method: &str, params: Value) -> (i64, String) {
+    match c.call_raw(method, &params) {
+        Ok(v) => panic!("{method} {params} should fail, got {v}"),
+        Err(ClientError::Api(e)) => {
+            let frame = json!({ "error": { "code": e.code, "message": e.message } });
+            (code(&frame), message(&frame))
+        }
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
+fn dca(name: &str, every: u32) -> Value {
+    json!({
+        "name": name,
+        "spec": {
+            "strategy": "dca",
+            "params": { "every_bars": every },
+            "sizing": { "mode": "quote", "value": "100" },
+            "exits": { "take_profit_pct": "50" }
+        },
+        "symbols": ["BTCUSDT"],
+        "allocation": { "USDT": "1000" },
+        "start": true
+    })
+}
+
+fn fills(c: &mut Client, bot: u64) -> Vec<Value> {
+    call(c, "trades.list", json!({ "bot_id": bot, "limit": 1000 }))["trades"]
+        .as_array()
+        .expect("trades")
+        .clone()
+}
+
+fn events(c: &mut Client, bot: u64) -> Vec<Value> {
+    call(c, "bots.events", json!({ "id": bot, "limit": 1000 }))["events"]
+        .as_array()
+        .expect("events")
+        .clone()
+}
+
+fn dec(v: &Value) -> rust_decimal::Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a decimal string: {v}"))
+        .parse()
+        .expect("decimal")
+}
+
+/// The account's books always add up: the manual book (total less the
+/// bots') is never negative, and position quantities sum.
+fn assert_books_consistent(d: &TestDaemon) {
+    let state = d.ctx.exchange.lock();
+    for acc in &state.accounts {
+        for asset in acc.books.total.balances().keys() {
+            let m = acc.books.manual_balance(asset);
+            assert!(
+                !m.free.is_negative() && !m.locked.is_negative(),
+                "{asset}: manual book {m:?}"
+            );
+        }
+        for symbol in acc.books.symbols() {
+            let total = acc.books.position(&symbol).qty.get();
+            let base = state
+                .instrument(&symbol)
+                .map(|i| acc.books.total.balance(&i.base).total().get())
+                .expect("instrument");
+            assert!(
+                total <= base,
+                "{symbol}: position {total} > base held {base}"
+            );
+        }
+    }
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one bot's whole life, in order
+fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let usdt_before = {
+        let b = call(&mut c, "accounts.balances", json!({}));
+        b["balances"]
+            .as_array()
+            .expect("balances")
+            .iter()
+            .find(|x| x["asset"] == "USDT")
+            .map(|x| dec(&x["total"]))
+            .expect("usdt")
+    };
+    let bot = call(&mut c, "bots.create", dca("stacker", 2));
+    let id = bot["id"].as_u64().expect("id");
+    assert_eq!(bot["status"], "running", "{bot}");
+    assert_eq!(bot["balances"]["USDT"]["free"], "1000");
+
+    // Run it until it trades.
+    d.minutes(5);
+    let f = fills(&mut c, id);
+    assert!(
+        f.len() >= 2,
+        "bought on the first bar and every second: {f:?}"
+    );
+    assert!(f.iter().all(|x| x["bot_id"] == id && x["side"] == "buy"));
+    let view = call(&mut c, "bots.get", json!({ "id": id }));
+    let held = dec(&view["positions"][0]["qty"]);
+    assert!(held > rust_decimal::Decimal::ZERO, "{view}");
+    assert!(dec(&view["balances"]["USDT"]["free"]) < rust_decimal::Decimal::from(1000));
+    // The take-profit protects the whole position, as a real order.
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    let tp = &open["orders"].as_array().expect("orders")[0];
+    assert_eq!(tp["type"], "limit");
+    assert_eq!(tp["side"], "sell");
+    assert_eq!(dec(&tp["qty"]), held, "{tp}");
+    // The account's position is the bot's; the account's cash fell by what the bot spent.
+    let pos = call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }));
+    assert_eq!(dec(&pos["qty"]), held);
+    assert_books_consistent(&d);
+    let kinds: Vec<String> = events(&mut c, id)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for k in ["state", "signal", "order", "fill"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
+    }
+
+    // Paused: no new buys; the protective order stays.
+    let paused = call(&mut c, "bots.pause", json!({ "id": id }));
+    assert_eq!(paused["status"], "paused");
+    let n = fills(&mut c, id).len();
+    d.minutes(4);
+    assert_eq!(fills(&mut c, id).len(), n, "a paused bot does not trade");
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    assert_eq!(
+        open["orders"].as_array().expect("orders").len(),
+        1,
+        "{open}"
+    );
+    let (code_, msg) = call_err(&mut c, "bots.pause", json!({ "id": id }));
+    assert_eq!(code_, -32004, "{msg}");
+    assert!(msg.contains("is paused"), "{msg}");
+
+    call(&mut c, "bots.resume", json!({ "id": id }));
+    d.minutes(3);
+    let after_resume = fills(&mut c, id).len();
+    assert!(after_resume > n, "trading again after resume");
+    let events_before = events(&mut c, id).len();
+    let clock = d.ctx.now();
+    drop(c);
+
+    // Restart the daemon on the same data dir, at the same time.
+    let dir = d.stop();
+    let d = TestDaemon::manual_clock_in(
+        dir,
+        tradingd::Options {
+            manual_clock: Some(clock),
+            ..tradingd::Options::default()
+        },
+    );
+    let mut c = d.client();
+    let view = call(&mut c, "bots.get", json!({ "id": id }));
+    assert_eq!(view["status"], "running", "{view}");
+    assert!(dec(&view["positions"][0]["qty"]) > held);
+    assert_eq!(fills(&mut c, id).len(), after_resume, "history intact");
+    let ev = events(&mut c, id);
+    assert!(ev.len() > events_before);
+    assert!(
+        ev[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("resumed after a daemon restart"),
+        "{}",
+        ev[0]
+    );
+    d.minutes(3);
+    assert!(
+        fills(&mut c, id).len() > after_resume,
+        "trading after the restart"
+    );
+    assert_books_consistent(&d);
+
+    // Stop with flatten: orders cancelled, position sold, book holds cash only.
+    let stopped = call(&mut c, "bots.stop", json!({ "id": id, "flatten": true }));
+    assert_eq!(stopped["status"], "stopped");
+    assert!(
+        stopped["positions"][0]["qty"]
+            .as_str()
+            .is_some_and(|q| q.parse::<f64>() == Ok(0.0)),
+        "{stopped}"
+    );
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    assert!(open["orders"].as_array().expect("orders").is_empty());
+    let perf = call(&mut c, "bots.performance", json!({ "id": id }));
+    assert_eq!(perf["allocated"], "1000");
+    assert!(perf["trades"].as_u64().expect("trades") > 3, "{perf}");
+    assert!(perf["samples"].as_u64().expect("samples") >= 10, "{perf}");
+    assert!(perf["max_drawdown"].is_string(), "{perf}");
+    // Deleting returns the bot's cash to the account; the account's total
+    // changed only by fees and PnL, which the bot's book recorded exactly.
+    let equity = dec(&perf["equity"]);
+    call(&mut c, "bots.delete", json!({ "id": id }));
+    let b = call(&mut c, "accounts.balances", json!({}));
+    let usdt_after = b["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|x| x["asset"] == "USDT")
+        .map(|x| dec(&x["total"]))
+        .expect("usdt");
+    assert_eq!(
+        usdt_after - usdt_before,
+        equity - rust_decimal::Decimal::from(1000)
+    );
+    let (code_, _) = call_err(&mut c, "bots.get", json!({ "id": id }));
+    assert_eq!(code_, -32006);
+}
+
+/// A strategy that panics on its second bar.
+struct Explode {
+    bars: usize,
+}
+
+impl Strategy for Explode {
+    fn warmup(&self) -> usize {
+        0
+    }
+
+    fn on_bar(&mut self, _bar: &Candle, _cx: &mut Cx<'_>) {
+        self.bars += 1;
+        assert!(self.bars < 2, "explode: boom on bar {}", self.bars);
+    }
+}
+
+#[allow(clippy::unnecessary_wraps)] // the signature of `Kind::build`
+fn explode_build(_: &Value) -> tradedesk_core::strategy::Built {
+    Ok((Box::new(Explode { bars: 0 }), json!({})))
+}
+
+fn explode_schema() -> Value {
+    json!({ "type": "object", "properties": {} })
+}
+
+static EXPLODE: Kind = Kind {
+    name: "explode",
+    summary: "Panics on its second bar (a test strategy).",
+    rules: "none",
+    schema: explode_schema,
+    build: explode_build,
+};
+
+#[test]
+fn a_panicking_bot_is_stopped_with_its_reason_and_the_others_go_on() {
+    let d = TestDaemon::manual_clock(tradingd::Options {
+        registry: Registry::builtin().with(&EXPLODE),
+        ..tradingd::Options::default()
+    });
+    let mut c = d.client();
+    let good = call(&mut c, "bots.create", dca("steady", 1))["id"]
+        .as_u64()
+        .expect("id");
+    let bad = call(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "boom",
+            "spec": { "strategy": "explode" },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "500" },
+            "start": true
+        }),
+    )["id"]
+        .as_u64()
+        .expect("id");
+    d.minutes(4);
+    let view = call(&mut c, "bots.get", json!({ "id": bad }));
+    assert_eq!(view["status"], "error", "{view}");
+    let reason = view["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("panicked: explode: boom on bar 2"),
+        "{reason}"
+    );
+    assert!(
+        events(&mut c, bad)
+            .iter()
+            .any(|e| e["kind"] == "error"
+                && e["message"].as_str().unwrap_or_default().contains("boom")),
+        "the failure is in the bot's log"
+    );
+    // The other bot and the daemon go on; the exchange still takes orders.
+    let n = fills(&mut c, good).len();
+    d.minutes(2);
+    assert!(
+        fills(&mut c, good).len() > n,
+        "the healthy bot kept trading"
+    );
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": good }))["status"],
+        "running"
+    );
+    let o = call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "ETHUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    assert_eq!(o["status"], "filled", "{o}");
+    // A failed bot can be started again.
+    let restarted = call(&mut c, "bots.start", json!({ "id": bad }));
+    assert_eq!(restarted["status"], "running");
+}
+
+#[test]
+fn two_bots_on_one_symbol_keep_their_own_positions() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let a = call(&mut c, "bots.create", dca("a", 1))["id"]
+        .as_u64()
+        .expect("id");
+    let mut spec_b = dca("b", 2);
+    spec_b["allocation"] = json!({ "USDT": "3000" });
+    spec_b["spec"]["sizing"] = json!({ "mode": "quote", "value": "250" });
+    let b = call(&mut c, "bots.create", spec_b)["id"]
+        .as_u64()
+        .expect("id");
+    d.minutes(4);
+    let qa = dec(&call(&mut c, "bots.get", json!({ "id": a }))["positions"][0]["qty"]);
+    let qb = dec(&call(&mut c, "bots.get", json!({ "id": b }))["positions"][0]["qty"]);
+    assert!(qa > rust_decimal::Decimal::ZERO && qb > qa, "{qa} {qb}");
+    let total = dec(&call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }))["qty"]);
+    assert_eq!(total, qa + qb);
+    // Stopping one with flatten sells only its own position.
+    call(&mut c, "bots.stop", json!({ "id": a, "flatten": true }));
+    let total = dec(&call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }))["qty"]);
+    assert_eq!(total, qb);
+    // A manual close cannot sell a bot's holdings.
+    let (code_, msg) = call_err(&mut c, "positions.close", json!({ "symbol": "BTCUSDT" }));
+    assert_eq!(code_, -32009);
+    assert!(msg.contains("belongs to bots"), "{msg}");
+    assert_books_consistent(&d);
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // a table of bad inputs, then lifecycle misuse
+fn bad_bot_and_strategy_input_is_refused_and_changes_nothing() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let balances = call(&mut c, "accounts.balances", json!({}));
+    let base = json!({
+        "name": "x",
+        "spec": { "strategy": "sma_cross" },
+        "symbols": ["BTCUSDT"],
+        "allocation": { "USDT": "100" }
+    });
+    let with = |path: &str, v: Value| {
+        let mut p = base.clone();
+        let mut at = &mut p;
+        let parts: Vec<&str> = path.split('.').collect();
+        for k in &parts[..parts.len() - 1] {
+            at = &mut at[*k];
+        }
+        at[*parts.last().expect("key")] = v;
+        p
+    };
+    for (params, want_code, want) in [
+        (
+            with("spec.strategy", json!("nope")),
+            -32602,
+            "field `spec.strategy`: unknown strategy `nope`",
+        ),
+        (
+            with("spec.params", json!({ "fast": 0 })),
+            -32602,
+            "field `spec.params.fast`: must be between 1 and 1000, got 0",
+        ),
+        (
+            with("spec.params", json!({ "fats": 3 })),
+            -32602,
+            "field `spec.params.fats`: unknown field `fats`",
+        ),
+        (
+            with(
+                "spec",
+                json!({ "strategy": "grid", "params": { "upper": "10", "levels": 3 } }),
+            ),
+            -32602,
+            "field `spec.params.lower`: missing field `lower`",
+        ),
+        (
+            with("symbols", json!(["NOPEUSDT"])),
+            -32602,
+            "field `symbols[0]`: unknown symbol `NOPEUSDT` on sim",
+        ),
+        (
+            with("symbols", json!([])),
+            -32602,
+            "field `symbols`: give at least one symbol",
+        ),
+        (
+            with("allocation", json!({ "USDT": "100000000" })),
+            -32016,
+            "field `allocation`: insufficient USDT balance",
+        ),
+        (
+            with("allocation", json!({ "DOGE": "1" })),
+            -32602,
+            "field `allocation.DOGE`: `DOGE` is not traded on sim",
+        ),
+        (
+            with("allocation", json!({ "USDT": "0" })),
+            -32602,
+            "field `allocation.USDT`: must be greater than zero",
+        ),
+        (with("name", json!("no spaces")), -32602, "field `name`"),
+        (with("account", json!("nobody")), -32006, "account"),
+    ] {
+        let (got_code, msg) = call_err(&mut c, "bots.create", params.clone());
+        assert_eq!(got_code, want_code, "{params}: {msg}");
+        assert!(msg.contains(want), "{params}: `{msg}` lacks `{want}`");
+    }
+    assert_eq!(call(&mut c, "bots.list", json!({}))["bots"], json!([]));
+    assert_eq!(call(&mut c, "accounts.balances", json!({})), balances);
+
+    // Lifecycle misuse.
+    let id = call(&mut c, "bots.create", dca("ok", 3))["id"]
+        .as_u64()
+        .expect("id");
+    let (code_, msg) = call_err(&mut c, "bots.start", json!({ "id": id }));
+    assert_eq!(code_, -32004);
+    assert!(msg.contains("already running"), "{msg}");
+    let (code_, msg) = call_err(&mut c, "bots.delete", json!({ "id": id }));
+    assert_eq!(code_, -32004);
+    assert!(msg.contains("force"), "{msg}");
+    let (code_, _) = call_err(
+        &mut c,
+        "bots.update",
+        json!({ "id": id, "name": "renamed" }),
+    );
+    assert_eq!(code_, -32004);
+    let (code_, _) = call_err(&mut c, "bots.create", dca("ok", 3));
+    assert_eq!(code_, -32009, "names are unique");
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": id }))["status"],
+        "running"
+    );
+    let deleted = call(&mut c, "bots.delete", json!({ "id": id, "force": true }));
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(
+        call(&mut c, "accounts.balances", json!({})),
+        balances,
+        "nothing traded yet"
+    );
+    let (code_, _) = call_err(&mut c, "bots.resume", json!({ "id": 999 }));
+    assert_eq!(code_, -32006);
+
+    // Strategy configs: validated the same way; validate answers instead of failing.
+    let (code_, msg) = call_err(
+        &mut c,
+        "strategies.create",
+        json!({ "name": "s", "spec": { "strategy": "rsi_reversion", "params": { "oversold": 80 } } }),
+    );
+    assert_eq!(code_, -32602);
+    assert!(
+        msg.contains("field `spec.params.oversold`: must be less than overbought (70)"),
+        "{msg}"
+    );
+    let v = call(
+        &mut c,
+        "strategies.validate",
+        json!({ "spec": { "strategy": "sma_cross", "params": { "fast": 30, "slow": 20 } } }),
+    );
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["field"], "spec.params.fast");
+    let v = call(
+        &mut c,
+        "strategies.validate",
+        json!({ "spec": { "strategy": "sma_cross", "sizing": { "mode": "all" } } }),
+    );
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["field"], "spec.sizing.mode", "{v}");
+    let v = call(
+        &mut c,
+        "strategies.validate",
+        json!({ "spec": { "strategy": "sma_cross" } }),
+    );
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["spec"]["params"], json!({ "fast": 10, "slow": 20 }));
+    assert_eq!(v["warmup"], 21);
+    assert_eq!(
+        call(&mut c, "strategies.list", json!({}))["strategies"],
+        json!([])
+    );
+    let cat = call(&mut c, "strategies.catalog", json!({}));
+    let names: Vec<&str> = cat["strategies"]
+        .as_array()
+        .expect("strategies")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sma_cross",
+            "ema_cross",
+            "rsi_reversion",
+            "bollinger_breakout",
+            "macd",
+            "grid",
+            "dca"
+        ]
+    );
+}
+
+#[test]
+fn a_saved_strategy_config_creates_bots_and_a_grid_lays_its_ladder() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let last = dec(&call(&mut c, "market.ticker", json!({ "symbol": "BTCUSDT" }))["last"]);
+    let lower = (last * rust_decimal::Decimal::new(88, 2)).round_dp(0);
+    let upper = (last * rust_decimal::Decimal::new(112, 2)).round_dp(0);
+    let s = call(
+        &mut c,
+        "strategies.create",
+        json!({ "name": "ladder", "spec": {
+            "strategy": "grid",
+            "params": { "lower": lower.to_string(), "upper": upper.to_string(), "levels": 4 },
+            "sizing": { "mode": "quote", "value": "100" }
+        }}),
+    );
+    assert_eq!(s["spec"]["interval"], "1m");
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({ "name": "g", "strategy": "ladder", "symbols": ["BTCUSDT"], "allocation": { "USDT": "1000" }, "start": true }),
+    );
+    assert_eq!(bot["strategy_id"], s["id"]);
+    let id = bot["id"].as_u64().expect("id");
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    let orders = open["orders"].as_array().expect("orders");
+    // Lines at 88, 96, 104 and 112 % of the price: two buys rest below it.
+    assert_eq!(orders.len(), 2, "{open}");
+    assert!(
+        orders
+            .iter()
+            .all(|o| o["side"] == "buy" && o["type"] == "limit")
+    );
+    // Their funds are locked in the bot's book, not the manual one.
+    let view = call(&mut c, "bots.get", json!({ "id": id }));
+    assert!(dec(&view["balances"]["USDT"]["locked"]) > rust_decimal::Decimal::from(190));
+    // Pausing cancels the ladder; resuming lays it again.
+    call(&mut c, "bots.pause", json!({ "id": id }));
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    assert!(open["orders"].as_array().expect("orders").is_empty());
+    call(&mut c, "bots.resume", json!({ "id": id }));
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    assert_eq!(open["orders"].as_array().expect("orders").len(), 2);
+    // Updating the saved config does not change the bot's copy.
+    let mut spec = s["spec"].clone();
+    spec["params"]["levels"] = json!(6);
+    call(
+        &mut c,
+        "strategies.update",
+        json!({ "name": "ladder", "new_name": "ladder2", "spec": spec }),
+    );
+    let updated = call(&mut c, "strategies.get", json!({ "name": "ladder2" }));
+    assert_eq!(
+        (&updated["id"], &updated["spec"]["params"]["levels"]),
+        (&s["id"], &json!(6))
+    );
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": id }))["spec"]["params"]["levels"],
+        4
+    );
+}
