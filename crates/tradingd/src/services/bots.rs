@@ -90,6 +90,24 @@ pub struct Live {
     closers: Vec<Closer>,
 }
 
+/// Who a bot's orders are placed for: its id, account and owner.
+#[derive(Debug, Clone)]
+struct Actor {
+    id: u64,
+    account: usize,
+    owner: String,
+}
+
+impl Live {
+    fn actor(&self) -> Actor {
+        Actor {
+            id: self.rec.id,
+            account: self.account,
+            owner: self.rec.owner.clone(),
+        }
+    }
+}
+
 pub struct Bots {
     live: Mutex<BTreeMap<u64, Live>>,
     pub registry: Registry,
@@ -464,7 +482,7 @@ fn fail(ctx: &Ctx, l: &mut Live, why: String) {
             .into_iter()
             .filter(|d| matches!(d, Decision::Cancel { .. }))
             .collect();
-        let _ = execute(ctx, &mut state, l, cancels);
+        let _ = execute(ctx, &mut state, &l.actor(), cancels);
     }
     let mut store = ctx.store();
     record(ctx, &mut store, l.rec.id, BotEventKind::Error, &why, None);
@@ -674,7 +692,7 @@ pub fn run_decisions(
                 return Ok(());
             }
         }
-        let changes = execute(ctx, state, l, std::mem::take(&mut out));
+        let changes = execute(ctx, state, &l.actor(), std::mem::take(&mut out));
         record_fills(ctx, bot, &changes);
         if l.rec.status == BotStatus::Running {
             let events = order_events(state, bot, &changes);
@@ -698,8 +716,8 @@ pub fn run_decisions(
 
 /// Places and cancels for a bot; failures become error events (the bot
 /// goes on). Returns everything the operations changed.
-fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>) -> Changes {
-    let bot = l.rec.id;
+fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) -> Changes {
+    let bot = a.id;
     let mut all = Changes::default();
     let mut store = ctx.store();
     for d in decisions {
@@ -740,7 +758,7 @@ fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>)
                 }
             }
             Decision::Place(intent) => {
-                let result = place(state, &mut store, l, &intent, now);
+                let result = place(state, &mut store, a, &intent, now);
                 match result {
                     Ok((record_, changes)) => {
                         record(
@@ -767,7 +785,7 @@ fn execute(ctx: &Ctx, state: &mut State, l: &mut Live, decisions: Vec<Decision>)
                 }
             }
             Decision::PlaceOco { tag, limit, stop } => {
-                if let Some(changes) = place_oco(ctx, state, &mut store, l, &tag, &limit, &stop) {
+                if let Some(changes) = place_oco(ctx, state, &mut store, a, &tag, &limit, &stop) {
                     ctx.publish(state, &changes);
                     all.absorb(changes);
                 }
@@ -782,20 +800,20 @@ fn place_oco(
     ctx: &Ctx,
     state: &mut State,
     store: &mut Store,
-    l: &Live,
+    a: &Actor,
     tag: &str,
     limit: &Intent,
     stop: &Intent,
 ) -> Option<Changes> {
-    let bot = l.rec.id;
+    let bot = a.id;
     let result = valid(state, limit).and_then(|mut lv| {
         lv.client_order_id = Some(tag.to_owned());
         let sv = valid(state, stop)?;
         let by = By {
-            owner: &l.rec.owner,
+            owner: &a.owner,
             bot: Some(bot),
         };
-        state.place_oco(store, l.account, &lv, &sv, by, ctx.now())
+        state.place_oco(store, a.account, &lv, &sv, by, ctx.now())
     });
     match result {
         Ok(([a, b], changes)) => {
@@ -849,25 +867,25 @@ fn valid(state: &State, i: &Intent) -> Result<tradedesk_core::order::ValidOrder,
 fn place(
     state: &mut State,
     store: &mut Store,
-    l: &Live,
+    a: &Actor,
     intent: &Intent,
     now: Timestamp,
 ) -> Result<(tradedesk_core::order::OrderRecord, Changes), ApiError> {
     let by = By {
-        owner: &l.rec.owner,
-        bot: Some(l.rec.id),
+        owner: &a.owner,
+        bot: Some(a.id),
     };
     let v = valid(state, intent)?;
-    match state.place(store, l.account, &v, by, now) {
+    match state.place(store, a.account, &v, by, now) {
         Err(e)
             if e.kind() == Some(ErrorCode::InsufficientFunds)
                 && intent.order_type == OrderType::Market
                 && intent.side == Side::Buy =>
         {
-            let free = state.accounts[l.account]
+            let free = state.accounts[a.account]
                 .books
                 .balance(
-                    Some(l.rec.id),
+                    Some(a.id),
                     &state
                         .instrument(&intent.symbol)
                         .map(|i| i.quote.clone())
@@ -890,7 +908,7 @@ fn place(
                 ..intent.clone()
             };
             let v = valid(state, &smaller)?;
-            state.place(store, l.account, &v, by, now)
+            state.place(store, a.account, &v, by, now)
         }
         other => other,
     }
@@ -948,7 +966,7 @@ impl Bots {
         let mut rec = l.rec.clone();
         set_status(ctx, &state, &mut rec, BotStatus::Paused, None)?;
         l.rec = rec;
-        let _ = execute(ctx, &mut state, l, out);
+        let _ = execute(ctx, &mut state, &l.actor(), out);
         Ok(view(&state, &l.rec))
     }
 
@@ -977,7 +995,9 @@ impl Bots {
         Ok(view(&state, &l.rec))
     }
 
-    /// Stops a live bot: optionally cancels its orders and sells its positions.
+    /// Stops a running, paused or failed bot: optionally cancels its
+    /// orders and sells its positions. No strategy code runs: the orders
+    /// and positions are the book's, so a broken strategy cannot block it.
     pub fn stop(
         &self,
         ctx: &Ctx,
@@ -987,35 +1007,66 @@ impl Bots {
         reason: Option<String>,
     ) -> Result<BotView, ApiError> {
         let mut live = self.lock();
-        let Some(mut l) = live.remove(&id) else {
-            return Err(Self::not_in(ctx, id, "running or paused", "stopped"));
-        };
-        let mut state = ctx.exchange.lock();
-        let mut out = Vec::new();
-        {
-            let v = BookView {
-                state: &state,
-                account: l.account,
-                bot: id,
-            };
-            if flatten {
-                let engine = &mut l.engine;
-                // A strategy that panics here still gets its book flattened by hand below.
-                if guarded(|| engine.flatten(&v, &mut out)).is_err() {
-                    out.clear();
+        let mut rec = match live.get(&id) {
+            Some(l) => l.rec.clone(),
+            None => match db::bot_by_id(ctx.store().conn(), id).map_err(|e| store_err(&e))? {
+                Some(r) if r.status == BotStatus::Error => r,
+                _ => {
+                    return Err(Self::not_in(
+                        ctx,
+                        id,
+                        "running, paused or failed",
+                        "stopped",
+                    ));
                 }
+            },
+        };
+        live.remove(&id);
+        let mut state = ctx.exchange.lock();
+        let account = state.account(Some(&rec.account))?;
+        let actor = Actor {
+            id,
+            account,
+            owner: rec.owner.clone(),
+        };
+        let mut out = Vec::new();
+        if cancel_orders || flatten {
+            for o in state.open.values().filter(|o| o.bot_id == Some(id)) {
+                out.push(Decision::Cancel {
+                    tag: o.client_order_id.clone(),
+                });
             }
-            if out.is_empty() && (cancel_orders || flatten) {
-                for symbol in &l.rec.symbols {
-                    for o in v.open_orders(symbol) {
-                        out.push(Decision::Cancel { tag: o.tag });
-                    }
+        }
+        if flatten {
+            let prefix = format!("b{id}");
+            let mut seq =
+                db::max_bot_seq(ctx.store().conn(), id, &prefix).map_err(|e| store_err(&e))? + 1;
+            let positions = state.accounts[account]
+                .books
+                .bots
+                .get(&id)
+                .map(|b| b.positions.clone())
+                .unwrap_or_default();
+            for (symbol, p) in positions {
+                let lot = state.instrument(&symbol).map_or(Qty::ZERO, |i| i.lot_size);
+                let qty = p.qty.floor_to(lot).unwrap_or(Qty::ZERO);
+                if qty.is_positive() {
+                    out.push(Decision::Place(Intent {
+                        tag: format!("{prefix}-{seq}-x"),
+                        symbol,
+                        side: Side::Sell,
+                        order_type: OrderType::Market,
+                        qty,
+                        price: None,
+                        stop_price: None,
+                        trail: None,
+                        role: tradedesk_core::engine::Role::Exit,
+                    }));
+                    seq += 1;
                 }
             }
         }
-        // Carried out as a non-running bot: no exits are re-placed.
-        l.rec.status = BotStatus::Stopped;
-        let _ = execute(ctx, &mut state, &mut l, out);
+        let _ = execute(ctx, &mut state, &actor, out);
         let why = reason.unwrap_or_else(|| {
             match (flatten, cancel_orders) {
                 (true, _) => "stopped by the user; orders cancelled, positions sold",
@@ -1024,7 +1075,6 @@ impl Bots {
             }
             .to_owned()
         });
-        let mut rec = l.rec.clone();
         set_status(ctx, &state, &mut rec, BotStatus::Stopped, Some(why))?;
         Ok(view(&state, &rec))
     }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use tradedesk_core::client::{Client, ClientError};
-use tradedesk_core::strategy::{Candle, Cx, Kind, Registry, Strategy};
+use tradedesk_core::strategy::{Action, Candle, Cx, Kind, Registry, Strategy};
 
 use super::support::{TestDaemon, code, message};
 
@@ -227,7 +227,7 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
     assert_eq!(code_, -32006);
 }
 
-/// A strategy that panics on its second bar.
+/// A strategy that buys on its first bar and panics on its second.
 struct Explode {
     bars: usize,
 }
@@ -237,9 +237,10 @@ impl Strategy for Explode {
         0
     }
 
-    fn on_bar(&mut self, _bar: &Candle, _cx: &mut Cx<'_>) {
+    fn on_bar(&mut self, _bar: &Candle, cx: &mut Cx<'_>) {
         self.bars += 1;
         assert!(self.bars < 2, "explode: boom on bar {}", self.bars);
+        cx.act(Action::Enter);
     }
 }
 
@@ -275,7 +276,11 @@ fn a_panicking_bot_is_stopped_with_its_reason_and_the_others_go_on() {
         "bots.create",
         json!({
             "name": "boom",
-            "spec": { "strategy": "explode" },
+            "spec": {
+                "strategy": "explode",
+                "sizing": { "mode": "quote", "value": "200" },
+                "exits": { "stop_loss_pct": "40", "take_profit_pct": "60" }
+            },
             "symbols": ["BTCUSDT"],
             "allocation": { "USDT": "500" },
             "start": true
@@ -315,7 +320,31 @@ fn a_panicking_bot_is_stopped_with_its_reason_and_the_others_go_on() {
         json!({ "symbol": "ETHUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
     );
     assert_eq!(o["status"], "filled", "{o}");
-    // A failed bot can be started again.
+    // Its protective pair stays in place after the failure …
+    let open = call(
+        &mut c,
+        "orders.list",
+        json!({ "open": true, "bot_id": bad }),
+    );
+    assert_eq!(
+        open["orders"].as_array().expect("orders").len(),
+        2,
+        "{open}"
+    );
+    // … until it is stopped with flatten, which needs no strategy code.
+    let stopped = call(&mut c, "bots.stop", json!({ "id": bad, "flatten": true }));
+    assert_eq!(stopped["status"], "stopped", "{stopped}");
+    assert_eq!(
+        dec(&stopped["positions"][0]["qty"]),
+        rust_decimal::Decimal::ZERO
+    );
+    let open = call(
+        &mut c,
+        "orders.list",
+        json!({ "open": true, "bot_id": bad }),
+    );
+    assert!(open["orders"].as_array().expect("orders").is_empty());
+    // A stopped bot can be started again.
     let restarted = call(&mut c, "bots.start", json!({ "id": bad }));
     assert_eq!(restarted["status"], "running");
 }
