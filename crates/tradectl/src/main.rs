@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error,
 //! 3 the daemon is not reachable.
 
+mod bots;
 mod daemon;
 mod format;
 mod trading;
@@ -72,6 +73,16 @@ enum Command {
     },
     /// Our fills (or their totals with --stats).
     Trades(trading::Trades),
+    /// Strategy configs and the built-in catalogue.
+    Strategy {
+        #[command(subcommand)]
+        cmd: bots::Strategy,
+    },
+    /// Bots: create, start, pause, resume, stop, events, performance.
+    Bot {
+        #[command(subcommand)]
+        cmd: bots::Bot,
+    },
     /// Print stream events as they arrive (`--json`: one object per line).
     Watch {
         /// Topics, e.g. market.tickers orders.updates (see `tradectl rpc system.methods`).
@@ -176,6 +187,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Balances { account } => trading::balances(ctx, account),
         Command::Trades(a) => trading::trades(ctx, a),
         Command::Watch { topics, count } => trading::watch(ctx, &topics, count),
+        Command::Strategy { cmd } => bots::strategy(ctx, cmd),
+        Command::Bot { cmd } => bots::bot(ctx, cmd),
     }
 }
 

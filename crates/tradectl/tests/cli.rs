@@ -303,3 +303,137 @@ fn trading_from_the_command_line() {
         "a quantity that is not a number is a usage error"
     );
 }
+
+#[test]
+fn strategies_and_bots_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    let out = env.run(&["strategy", "catalog", "sma_cross"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("fast[i-1] < slow[i-1]"), "{s}");
+    assert!(s.contains("fast") && s.contains("10"), "{s}");
+
+    // Params are typed from the schema: integers stay numbers, prices strings.
+    let out = env.run(&[
+        "strategy",
+        "validate",
+        "--kind",
+        "grid",
+        "--param",
+        "lower=100",
+        "--param",
+        "upper=200",
+        "--param",
+        "levels=5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("valid"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = env.run(&[
+        "--json",
+        "strategy",
+        "create",
+        "quick",
+        "--kind",
+        "sma_cross",
+        "--param",
+        "fast=3",
+        "--param",
+        "slow=8",
+        "--sizing",
+        "quote:100",
+        "--take-profit",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = json(&out);
+    assert_eq!(
+        s["spec"]["params"],
+        serde_json::json!({ "fast": 3, "slow": 8 })
+    );
+    assert_eq!(s["spec"]["exits"]["take_profit_pct"], "5");
+
+    let out = env.run(&[
+        "--json",
+        "bot",
+        "create",
+        "b1",
+        "--strategy",
+        "quick",
+        "--symbol",
+        "BTCUSDT",
+        "--allocate",
+        "USDT=500",
+        "--start",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let b = json(&out);
+    assert_eq!(b["status"], "running");
+    let id = b["id"].as_u64().expect("id").to_string();
+
+    let out = env.run(&["bot", "list"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("b1") && s.contains("running") && s.contains("sma_cross"),
+        "{s}"
+    );
+    for (cmd, status) in [("pause", "paused"), ("resume", "running")] {
+        let out = env.run(&["--json", "bot", cmd, &id]);
+        assert_eq!(json(&out)["status"], status, "{}", text(&out.stderr));
+    }
+    let out = env.run(&["bot", "events", &id]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("created: sma_cross on BTCUSDT with 500 USDT"),
+        "{s}"
+    );
+    assert!(s.contains("paused") && s.contains("running"), "{s}");
+    let out = env.run(&["--json", "bot", "perf", &id]);
+    assert_eq!(json(&out)["allocated"], "500");
+    let out = env.run(&["bot", "show", &id]);
+    assert!(text(&out.stdout).contains("USDT"), "{}", text(&out.stdout));
+
+    // Bad input: the daemon names the field (exit 1); bad usage exits 2.
+    let out = env.run(&[
+        "strategy",
+        "create",
+        "bad",
+        "--kind",
+        "sma_cross",
+        "--param",
+        "fast=0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("field `spec.params.fast`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&[
+        "bot",
+        "create",
+        "x",
+        "--strategy",
+        "quick",
+        "--symbol",
+        "BTCUSDT",
+        "--allocate",
+        "USDT",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = env.run(&["bot", "delete", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("force"), "{}", text(&out.stderr));
+
+    let out = env.run(&["--json", "bot", "stop", &id, "--flatten"]);
+    assert_eq!(json(&out)["status"], "stopped", "{}", text(&out.stderr));
+    let out = env.run(&["bot", "delete", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env.run(&["bot", "list"]);
+    assert!(!text(&out.stdout).contains("b1"));
+}

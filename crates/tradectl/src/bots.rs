@@ -1,0 +1,673 @@
+//! `tradectl strategy …` and `tradectl bot …`: strategy configs and bots.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use tradedesk_core::api::Empty;
+use tradedesk_core::api::bots::{
+    BotCreate, BotDelete, BotEventsParams, BotFilter, BotId, BotStatus, BotStop, BotView,
+    BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume,
+    BotsStart, BotsStop, NameOrId, PageParams, SpecParam, StrategiesCatalog, StrategiesCreate,
+    StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate, StrategiesValidate,
+    StrategyCatalog, StrategyCreate, StrategyRecord, StrategyUpdate,
+};
+use tradedesk_core::client::Client;
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::money::Qty;
+use tradedesk_core::strategy::StrategySpec;
+
+use crate::format::{Table, signed, ts};
+use crate::{Ctx, Failure, print_json};
+
+/// A strategy spec from flags (or whole, with `--spec`).
+#[derive(Args, Default)]
+pub struct SpecArgs {
+    /// Built-in strategy: sma_cross, ema_cross, rsi_reversion, bollinger_breakout, macd, grid, dca.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// A parameter, `NAME=VALUE` (repeatable); see `tradectl strategy catalog KIND`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Position sizing: `percent:100` (of the bot's equity), `quote:250`, `qty:0.01`.
+    #[arg(long, value_name = "MODE:VALUE")]
+    pub sizing: Option<String>,
+    /// Round quantities down to whole units.
+    #[arg(long)]
+    pub whole_units: bool,
+    /// Stop-loss, percent below the average entry.
+    #[arg(long, value_name = "PCT")]
+    pub stop_loss: Option<Qty>,
+    /// Take-profit, percent above the average entry.
+    #[arg(long, value_name = "PCT")]
+    pub take_profit: Option<Qty>,
+    /// Trailing stop, percent below the best price since entry.
+    #[arg(long, value_name = "PCT")]
+    pub trailing_stop: Option<Qty>,
+    /// Bar interval: 1m, 5m, 15m, 1h, 4h, 1d.
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// The whole spec as JSON instead of the flags above.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["kind", "params", "sizing"])]
+    pub spec: Option<String>,
+}
+
+impl SpecArgs {
+    fn given(&self) -> bool {
+        self.kind.is_some() || self.spec.is_some()
+    }
+
+    /// The spec as JSON; parameter values are typed from the strategy's schema.
+    fn to_json(&self, c: &mut Client) -> Result<Value, Failure> {
+        if let Some(text) = &self.spec {
+            return serde_json::from_str(text)
+                .map_err(|e| Failure::Usage(format!("--spec is not valid JSON: {e}")));
+        }
+        let kind = self
+            .kind
+            .clone()
+            .ok_or_else(|| Failure::Usage("give --kind (or --spec)".into()))?;
+        let mut params = serde_json::Map::new();
+        if !self.params.is_empty() {
+            let catalog = c.call::<StrategiesCatalog>(&Empty {})?;
+            let schema = catalog
+                .strategies
+                .iter()
+                .find(|s| s.name == kind)
+                .map_or(Value::Null, |s| s.params_schema.clone());
+            for p in &self.params {
+                let (name, value) = p
+                    .split_once('=')
+                    .ok_or_else(|| Failure::Usage(format!("--param `{p}`: expected NAME=VALUE")))?;
+                params.insert(name.to_owned(), typed(&schema, name, value));
+            }
+        }
+        let mut spec = json!({ "strategy": kind, "params": params });
+        if let Some(s) = &self.sizing {
+            let (mode, value) = s.split_once(':').ok_or_else(|| {
+                Failure::Usage(format!(
+                    "--sizing `{s}`: expected MODE:VALUE, e.g. percent:100"
+                ))
+            })?;
+            let mode = match mode {
+                "percent" | "pct" => "percent",
+                "quote" => "quote",
+                "qty" | "fixed_qty" => "fixed_qty",
+                other => {
+                    return Err(Failure::Usage(format!(
+                        "--sizing: unknown mode `{other}` (percent, quote, qty)"
+                    )));
+                }
+            };
+            spec["sizing"] =
+                json!({ "mode": mode, "value": value, "whole_units": self.whole_units });
+        } else if self.whole_units {
+            spec["sizing"] = json!({ "mode": "percent", "value": "100", "whole_units": true });
+        }
+        let mut exits = serde_json::Map::new();
+        for (k, v) in [
+            ("stop_loss_pct", self.stop_loss),
+            ("take_profit_pct", self.take_profit),
+            ("trailing_stop_pct", self.trailing_stop),
+        ] {
+            if let Some(v) = v {
+                exits.insert(k.into(), json!(v.to_string()));
+            }
+        }
+        if !exits.is_empty() {
+            spec["exits"] = Value::Object(exits);
+        }
+        if let Some(i) = &self.interval {
+            spec["interval"] = json!(i);
+        }
+        Ok(spec)
+    }
+
+    fn spec(&self, c: &mut Client) -> Result<StrategySpec, Failure> {
+        let v = self.to_json(c)?;
+        // The daemon says precisely what is wrong; ask it.
+        let check = c.call::<StrategiesValidate>(&SpecParam { spec: v })?;
+        match check.spec {
+            Some(spec) if check.valid => Ok(spec),
+            _ => Err(Failure::Api(tradedesk_core::api::ApiError::invalid_params(
+                format!(
+                    "invalid params: field `{}`: {}",
+                    check.field.unwrap_or_default(),
+                    check.message.unwrap_or_default()
+                ),
+            ))),
+        }
+    }
+}
+
+/// A `--param` value typed by the parameter's schema: numbers for integer
+/// and number parameters, strings for decimal strings.
+fn typed(schema: &Value, name: &str, value: &str) -> Value {
+    let ty = &schema["properties"][name]["type"];
+    let is = |t: &str| ty == t || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t));
+    if is("integer") || is("number") || is("boolean") {
+        serde_json::from_str(value).unwrap_or_else(|_| json!(value))
+    } else {
+        json!(value)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Strategy {
+    /// The built-in strategies; with KIND, its rules and parameters.
+    Catalog { kind: Option<String> },
+    /// Save a named strategy config.
+    Create {
+        name: String,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// Saved strategy configs.
+    List {
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One saved config (by name or id).
+    Show { name: String },
+    /// Change a saved config's spec or name.
+    Update {
+        name: String,
+        #[arg(long)]
+        rename: Option<String>,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// Delete a saved config.
+    Delete { name: String },
+    /// Check a spec without saving it.
+    Validate {
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+}
+
+fn name_or_id(s: &str) -> NameOrId {
+    match s.parse::<u64>() {
+        Ok(id) => NameOrId {
+            id: Some(id),
+            name: None,
+        },
+        Err(_) => NameOrId {
+            id: None,
+            name: Some(s.to_owned()),
+        },
+    }
+}
+
+pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Strategy::Catalog { kind } => {
+            let cat = c.call::<StrategiesCatalog>(&Empty {})?;
+            if ctx.json {
+                print_json(&cat);
+            } else {
+                print_catalog(&cat, kind.as_deref())?;
+            }
+        }
+        Strategy::Create { name, spec } => {
+            let spec = spec.spec(&mut c)?;
+            let r = c.call::<StrategiesCreate>(&StrategyCreate { name, spec })?;
+            print_strategy(ctx, &r);
+        }
+        Strategy::List { limit, cursor } => {
+            let page = c.call::<StrategiesList>(&PageParams { limit, cursor })?;
+            if ctx.json {
+                print_json(&page);
+            } else {
+                let mut t =
+                    Table::new(&["id", "name", "strategy", "interval", "params", "updated"]);
+                for s in &page.strategies {
+                    t.row(vec![
+                        s.id.to_string(),
+                        s.name.clone(),
+                        s.spec.strategy.clone(),
+                        s.spec.interval.as_str().to_owned(),
+                        s.spec.params.to_string(),
+                        ts(s.updated),
+                    ]);
+                }
+                print!("{t}");
+                if let Some(next) = page.next_cursor {
+                    println!("more: --cursor {next}");
+                }
+            }
+        }
+        Strategy::Show { name } => {
+            let r = c.call::<StrategiesGet>(&name_or_id(&name))?;
+            print_strategy(ctx, &r);
+        }
+        Strategy::Update { name, rename, spec } => {
+            let spec = if spec.given() {
+                Some(spec.spec(&mut c)?)
+            } else {
+                None
+            };
+            let r = name_or_id(&name);
+            let r = c.call::<StrategiesUpdate>(&StrategyUpdate {
+                id: r.id,
+                name: r.name,
+                new_name: rename,
+                spec,
+            })?;
+            print_strategy(ctx, &r);
+        }
+        Strategy::Delete { name } => {
+            let r = c.call::<StrategiesDelete>(&name_or_id(&name))?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("deleted strategy {}", r.id);
+            }
+        }
+        Strategy::Validate { spec } => {
+            let v = spec.to_json(&mut c)?;
+            let r = c.call::<StrategiesValidate>(&SpecParam { spec: v })?;
+            if ctx.json {
+                print_json(&r);
+            } else if r.valid {
+                println!(
+                    "valid; warm-up {} bars; spec {}",
+                    r.warmup.unwrap_or(0),
+                    serde_json::to_string(&r.spec).unwrap_or_default()
+                );
+            } else {
+                return Err(Failure::Api(tradedesk_core::api::ApiError::invalid_params(
+                    format!(
+                        "invalid params: field `{}`: {}",
+                        r.field.unwrap_or_default(),
+                        r.message.unwrap_or_default()
+                    ),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result<(), Failure> {
+    let Some(kind) = kind else {
+        let mut t = Table::new(&["strategy", "summary"]);
+        for s in &cat.strategies {
+            t.row(vec![s.name.clone(), s.summary.clone()]);
+        }
+        print!("{t}");
+        println!("details: tradectl strategy catalog KIND");
+        return Ok(());
+    };
+    let s = cat
+        .strategies
+        .iter()
+        .find(|s| s.name == kind)
+        .ok_or_else(|| Failure::Usage(format!("no strategy `{kind}` in the catalog")))?;
+    println!("{} — {}\n\n{}\n", s.name, s.summary, s.rules);
+    let mut t = Table::new(&["param", "type", "default", "meaning"]);
+    if let Some(props) = s.params_schema["properties"].as_object() {
+        for (name, p) in props {
+            let ty = match &p["type"] {
+                Value::String(t) => t.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                _ => "decimal string".into(),
+            };
+            t.row(vec![
+                name.clone(),
+                ty,
+                p.get("default")
+                    .map_or_else(|| "(required)".into(), Value::to_string),
+                p["description"].as_str().unwrap_or_default().to_owned(),
+            ]);
+        }
+    }
+    print!("{t}");
+    println!(
+        "common options: --sizing percent:100|quote:N|qty:N [--whole-units], --stop-loss PCT, \
+         --take-profit PCT, --trailing-stop PCT, --interval 1m"
+    );
+    Ok(())
+}
+
+fn print_strategy(ctx: &Ctx, s: &StrategyRecord) {
+    if ctx.json {
+        print_json(s);
+        return;
+    }
+    println!("strategy {} `{}`", s.id, s.name);
+    println!("  {}", serde_json::to_string(&s.spec).unwrap_or_default());
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum Bot {
+    /// Create a bot from a saved strategy (--strategy) or an inline spec (--kind …).
+    Create {
+        name: String,
+        /// A saved strategy config, by name or id.
+        #[arg(long)]
+        strategy: Option<String>,
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// A symbol it trades (repeatable).
+        #[arg(long = "symbol", required = true)]
+        symbols: Vec<Symbol>,
+        /// Capital for the bot's book, `ASSET=AMOUNT` (repeatable), e.g. USDT=1000.
+        #[arg(long = "allocate", required = true, value_name = "ASSET=AMOUNT")]
+        allocation: Vec<String>,
+        #[arg(long)]
+        account: Option<String>,
+        /// Start it at once.
+        #[arg(long)]
+        start: bool,
+    },
+    /// Bots with status, equity and PnL.
+    List {
+        /// created, running, paused, stopped, error.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One bot with its book.
+    Show {
+        id: u64,
+    },
+    Start {
+        id: u64,
+    },
+    /// Stop: cancels its orders (unless --keep-orders); --flatten also sells its positions.
+    Stop {
+        id: u64,
+        #[arg(long)]
+        flatten: bool,
+        #[arg(long)]
+        keep_orders: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Pause: no new decisions; protective exits stay.
+    Pause {
+        id: u64,
+    },
+    Resume {
+        id: u64,
+    },
+    /// Its event log, newest first.
+    Events {
+        id: u64,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Equity, PnL, fees, trades, win rate, max drawdown.
+    Perf {
+        id: u64,
+    },
+    /// Delete a bot that is not running (--force stops it first).
+    Delete {
+        id: u64,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn allocation(items: &[String]) -> Result<BTreeMap<String, Qty>, Failure> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (asset, amount) = item.split_once('=').ok_or_else(|| {
+            Failure::Usage(format!(
+                "--allocate `{item}`: expected ASSET=AMOUNT, e.g. USDT=1000"
+            ))
+        })?;
+        let amount: Qty = amount
+            .parse()
+            .map_err(|e| Failure::Usage(format!("--allocate `{item}`: {e}")))?;
+        out.insert(asset.to_owned(), amount);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_lines)] // one arm per command
+pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Bot::Create {
+            name,
+            strategy,
+            spec,
+            symbols,
+            allocation: alloc,
+            account,
+            start,
+        } => {
+            let spec = match (&strategy, spec.given()) {
+                (Some(_), false) => None,
+                (None, true) => Some(spec.spec(&mut c)?),
+                _ => {
+                    return Err(Failure::Usage(
+                        "give --strategy NAME or an inline spec (--kind …), not both".into(),
+                    ));
+                }
+            };
+            let v = c.call::<BotsCreate>(&BotCreate {
+                name,
+                strategy,
+                spec,
+                symbols,
+                account,
+                allocation: allocation(&alloc)?,
+                start,
+            })?;
+            print_bot(ctx, &v);
+        }
+        Bot::List {
+            status,
+            limit,
+            cursor,
+        } => {
+            let status = status
+                .map(|s| {
+                    BotStatus::parse(&s).ok_or_else(|| {
+                        Failure::Usage(format!(
+                            "--status `{s}`: one of created, running, paused, stopped, error"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let page = c.call::<BotsList>(&BotFilter {
+                status,
+                limit,
+                cursor,
+            })?;
+            if ctx.json {
+                print_json(&page);
+            } else {
+                let mut t = Table::new(&[
+                    "id", "name", "strategy", "symbols", "status", "equity", "pnl", "reason",
+                ]);
+                for b in &page.bots {
+                    let alloc: rust_decimal::Decimal =
+                        b.bot.allocation.values().map(|q| q.get()).sum();
+                    t.row(vec![
+                        b.bot.id.to_string(),
+                        b.bot.name.clone(),
+                        b.bot.spec.strategy.clone(),
+                        b.bot
+                            .symbols
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        b.bot.status.as_str().to_owned(),
+                        b.equity
+                            .map_or_else(|| "-".into(), |e| e.get().round_dp(2).to_string()),
+                        b.equity
+                            .map_or_else(|| "-".into(), |e| signed((e.get() - alloc).round_dp(2))),
+                        b.bot.reason.clone().unwrap_or_default(),
+                    ]);
+                }
+                print!("{t}");
+                if let Some(next) = page.next_cursor {
+                    println!("more: --cursor {next}");
+                }
+            }
+        }
+        Bot::Show { id } => print_bot(ctx, &c.call::<BotsGet>(&BotId { id })?),
+        Bot::Start { id } => print_bot(ctx, &c.call::<BotsStart>(&BotId { id })?),
+        Bot::Pause { id } => print_bot(ctx, &c.call::<BotsPause>(&BotId { id })?),
+        Bot::Resume { id } => print_bot(ctx, &c.call::<BotsResume>(&BotId { id })?),
+        Bot::Stop {
+            id,
+            flatten,
+            keep_orders,
+            reason,
+        } => print_bot(
+            ctx,
+            &c.call::<BotsStop>(&BotStop {
+                id,
+                cancel_orders: !keep_orders,
+                flatten,
+                reason,
+            })?,
+        ),
+        Bot::Events { id, limit, cursor } => {
+            let page = c.call::<BotsEvents>(&BotEventsParams { id, limit, cursor })?;
+            if ctx.json {
+                print_json(&page);
+            } else {
+                let mut t = Table::new(&["id", "time", "kind", "message"]);
+                for e in &page.events {
+                    t.row(vec![
+                        e.id.to_string(),
+                        ts(e.time),
+                        e.kind.as_str().to_owned(),
+                        e.message.clone(),
+                    ]);
+                }
+                print!("{t}");
+                if let Some(next) = page.next_cursor {
+                    println!("more: --cursor {next}");
+                }
+            }
+        }
+        Bot::Perf { id } => {
+            let p = c.call::<BotsPerformance>(&BotId { id })?;
+            if ctx.json {
+                print_json(&p);
+            } else {
+                let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                let pct = |r: Option<tradedesk_core::money::Ratio>| {
+                    opt(r.map(|r| format!("{:.2} %", r.get() * rust_decimal::Decimal::ONE_HUNDRED)))
+                };
+                let mut t = Table::new(&["", "value"]);
+                for (k, v) in [
+                    ("allocated", p.allocated.to_string()),
+                    (
+                        "equity",
+                        opt(p.equity.map(|e| e.get().round_dp(8).to_string())),
+                    ),
+                    (
+                        "total pnl",
+                        opt(p.total_pnl.map(|e| signed(e.get().round_dp(8)))),
+                    ),
+                    ("realized", signed(p.realized_pnl.get())),
+                    ("unrealized", signed(p.unrealized_pnl.get().round_dp(8))),
+                    ("fees", p.fees.to_string()),
+                    ("trades", p.trades.to_string()),
+                    ("wins", p.wins.to_string()),
+                    ("losses", p.losses.to_string()),
+                    ("win rate", pct(p.win_rate)),
+                    ("max drawdown", pct(p.max_drawdown)),
+                ] {
+                    t.row(vec![k.to_owned(), v]);
+                }
+                println!("bot {}", p.id);
+                print!("{t}");
+            }
+        }
+        Bot::Delete { id, force } => {
+            let r = c.call::<BotsDelete>(&BotDelete { id, force })?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("deleted bot {}", r.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_bot(ctx: &Ctx, v: &BotView) {
+    if ctx.json {
+        print_json(v);
+        return;
+    }
+    let b = &v.bot;
+    println!(
+        "bot {} `{}` — {}{}",
+        b.id,
+        b.name,
+        b.status.as_str(),
+        b.reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(" ({r})"))
+    );
+    println!(
+        "  {} on {} ({}), account {}",
+        b.spec.strategy,
+        b.symbols
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        b.spec.interval.as_str(),
+        b.account
+    );
+    println!("  params {}", b.spec.params);
+    let mut t = Table::new(&["asset", "free", "locked"]);
+    for (asset, bal) in &v.balances {
+        t.row(vec![
+            asset.clone(),
+            bal.free.to_string(),
+            bal.locked.to_string(),
+        ]);
+    }
+    print!("{t}");
+    if !v.positions.is_empty() {
+        let mut t = Table::new(&[
+            "symbol",
+            "qty",
+            "avg price",
+            "mark",
+            "unrealized",
+            "realized",
+        ]);
+        for p in &v.positions {
+            let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+            t.row(vec![
+                p.symbol.to_string(),
+                p.qty.to_string(),
+                opt(p.avg_price.map(|x| x.to_string())),
+                opt(p.mark_price.map(|x| x.to_string())),
+                opt(p.unrealized_pnl.map(|x| signed(x.get()))),
+                signed(p.realized_pnl.get()),
+            ]);
+        }
+        print!("{t}");
+    }
+    if let Some(e) = v.equity {
+        println!("equity {}", e.get().round_dp(8));
+    }
+}
