@@ -305,6 +305,7 @@ fn trading_from_the_command_line() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one session, command after command
 fn strategies_and_bots_from_the_command_line() {
     let env = Env::new();
     env.start();
