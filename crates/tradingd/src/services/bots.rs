@@ -88,6 +88,22 @@ pub struct Live {
     account: usize,
     engine: Engine,
     closers: Vec<Closer>,
+    /// Bars replayed at launch, per symbol, and the warm-up asked for.
+    warmed: (usize, usize),
+}
+
+impl Live {
+    fn warm_message(&self) -> String {
+        let (got, want) = self.warmed;
+        if got >= want {
+            format!("warm-up: replayed {got} closed {} bars per symbol", self.rec.spec.interval.as_str())
+        } else {
+            format!(
+                "warm-up: only {got} of {want} {} bars stored; signals start once history fills in",
+                self.rec.spec.interval.as_str()
+            )
+        }
+    }
 }
 
 /// Who a bot's orders are placed for: its id, account and owner.
@@ -282,7 +298,11 @@ impl Bots {
                 &mut ctx.store(),
                 id,
                 BotEventKind::State,
-                &format!("resumed after a daemon restart ({})", status.as_str()),
+                &format!(
+                    "resumed after a daemon restart ({}); {}",
+                    status.as_str(),
+                    l.warm_message()
+                ),
                 None,
             );
             if status == BotStatus::Running {
@@ -344,21 +364,31 @@ impl Bots {
         let current = now.floor_to(ms);
         let warm = engine.warmup();
         let mut closers = Vec::new();
+        let mut replayed = usize::MAX;
         let view = BookView {
             state: &state,
             account,
             bot: rec.id,
         };
         for (slot, symbol) in rec.symbols.iter().enumerate() {
-            // Replay the last `warm` closed bars; seed the forming one.
-            let from = Timestamp(current.millis() - ms * (warm as i64 + 1));
+            // Replay the last `warm` closed bars; the minutes of the
+            // interval still forming seed the closer.
+            let from = Timestamp(current.millis() - ms * warm as i64);
             let mut closer = Closer::new(rec.spec.interval);
+            let mut n = 0;
+            let mut warm_result = Ok(());
             tdb::for_each_kline(conn, symbol, from, Timestamp(now.millis()), |m| {
                 for b in closer.push(&m) {
-                    engine.warm(slot, &Candle::from_bar(&b), &view);
+                    n += 1;
+                    if warm_result.is_ok() {
+                        let engine = &mut engine;
+                        warm_result = guarded(|| engine.warm(slot, &Candle::from_bar(&b), &view));
+                    }
                 }
             })
             .map_err(|e| store_err(&e))?;
+            warm_result.map_err(|e| ApiError::internal(format!("the strategy {e} during warm-up")))?;
+            replayed = replayed.min(n);
             if let Some(idx) = state.venue.index_of(symbol.as_str()) {
                 engine.set_last(slot, state.venue.last(idx), now);
             }
@@ -370,6 +400,7 @@ impl Bots {
             account,
             engine,
             closers,
+            warmed: (if replayed == usize::MAX { 0 } else { replayed }, warm),
         })
     }
 
@@ -927,6 +958,7 @@ impl Bots {
             ));
         }
         let mut l = self.launch(ctx, rec.clone(), rec.status == BotStatus::Created)?;
+        record(ctx, &mut ctx.store(), rec.id, BotEventKind::State, &l.warm_message(), None);
         let mut state = ctx.exchange.lock();
         rec.reason = None;
         set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;

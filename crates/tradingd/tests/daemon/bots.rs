@@ -611,3 +611,61 @@ fn a_saved_strategy_config_creates_bots_and_a_grid_lays_its_ladder() {
         4
     );
 }
+
+#[test]
+fn a_started_bot_warms_up_on_stored_bars_and_streams_its_status_and_events() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    d.minutes(12);
+    let mut watcher = d.client();
+    watcher
+        .subscribe(&["bots.status", "bots.events"])
+        .expect("subscribe");
+    let mut c = d.client();
+    let mut create = |name: &str, interval: &str| {
+        call(
+            &mut c,
+            "bots.create",
+            json!({
+                "name": name,
+                "spec": { "strategy": "sma_cross", "params": { "fast": 2, "slow": 5 }, "interval": interval },
+                "symbols": ["ETHUSDT"],
+                "allocation": { "USDT": "100" },
+                "start": true
+            }),
+        )["id"]
+            .as_u64()
+            .expect("id")
+    };
+    let one = create("one-minute", "1m");
+    let five = create("five-minutes", "5m");
+    let warm = |c: &mut Client, id: u64| {
+        events(c, id)
+            .iter()
+            .filter_map(|e| e["message"].as_str().map(str::to_owned))
+            .find(|m| m.starts_with("warm-up"))
+            .expect("a warm-up event")
+    };
+    // sma_cross 2/5 needs 6 bars: twelve stored minutes hold them at 1m,
+    // but only two closed 5m bars.
+    assert_eq!(warm(&mut c, one), "warm-up: replayed 6 closed 1m bars per symbol");
+    assert_eq!(
+        warm(&mut c, five),
+        "warm-up: only 2 of 6 5m bars stored; signals start once history fills in"
+    );
+    // The watcher saw both bots go running, and their log entries.
+    let mut running = Vec::new();
+    let mut logged = 0;
+    while running.len() < 2 || logged < 4 {
+        let msg = watcher.next_event().expect("event");
+        if let Some(v) = msg.decode::<tradedesk_core::api::bots::BotStatusTopic>() {
+            let v = v.expect("decodes");
+            if v.bot.status == tradedesk_core::api::bots::BotStatus::Running {
+                running.push(v.bot.id);
+            }
+        } else if let Some(e) = msg.decode::<tradedesk_core::api::bots::BotEventsTopic>() {
+            e.expect("decodes");
+            logged += 1;
+        }
+    }
+    assert_eq!(running, [one, five]);
+}
