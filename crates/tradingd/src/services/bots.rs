@@ -96,7 +96,10 @@ impl Live {
     fn warm_message(&self) -> String {
         let (got, want) = self.warmed;
         if got >= want {
-            format!("warm-up: replayed {got} closed {} bars per symbol", self.rec.spec.interval.as_str())
+            format!(
+                "warm-up: replayed {got} closed {} bars per symbol",
+                self.rec.spec.interval.as_str()
+            )
         } else {
             format!(
                 "warm-up: only {got} of {want} {} bars stored; signals start once history fills in",
@@ -387,7 +390,8 @@ impl Bots {
                 }
             })
             .map_err(|e| store_err(&e))?;
-            warm_result.map_err(|e| ApiError::internal(format!("the strategy {e} during warm-up")))?;
+            warm_result
+                .map_err(|e| ApiError::internal(format!("the strategy {e} during warm-up")))?;
             replayed = replayed.min(n);
             if let Some(idx) = state.venue.index_of(symbol.as_str()) {
                 engine.set_last(slot, state.venue.last(idx), now);
@@ -958,7 +962,14 @@ impl Bots {
             ));
         }
         let mut l = self.launch(ctx, rec.clone(), rec.status == BotStatus::Created)?;
-        record(ctx, &mut ctx.store(), rec.id, BotEventKind::State, &l.warm_message(), None);
+        record(
+            ctx,
+            &mut ctx.store(),
+            rec.id,
+            BotEventKind::State,
+            &l.warm_message(),
+            None,
+        );
         let mut state = ctx.exchange.lock();
         rec.reason = None;
         set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;

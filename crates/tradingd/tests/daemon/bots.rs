@@ -647,7 +647,10 @@ fn a_started_bot_warms_up_on_stored_bars_and_streams_its_status_and_events() {
     };
     // sma_cross 2/5 needs 6 bars: twelve stored minutes hold them at 1m,
     // but only two closed 5m bars.
-    assert_eq!(warm(&mut c, one), "warm-up: replayed 6 closed 1m bars per symbol");
+    assert_eq!(
+        warm(&mut c, one),
+        "warm-up: replayed 6 closed 1m bars per symbol"
+    );
     assert_eq!(
         warm(&mut c, five),
         "warm-up: only 2 of 6 5m bars stored; signals start once history fills in"
