@@ -672,3 +672,27 @@ fn a_started_bot_warms_up_on_stored_bars_and_streams_its_status_and_events() {
     }
     assert_eq!(running, [one, five]);
 }
+
+#[test]
+fn a_take_profit_and_a_trailing_stop_go_out_as_one_oco_pair() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let mut p = dca("trail", 100);
+    p["spec"]["exits"] = json!({ "take_profit_pct": "50", "trailing_stop_pct": "5" });
+    let id = call(&mut c, "bots.create", p)["id"].as_u64().expect("id");
+    d.minutes(2);
+    let held = dec(&call(&mut c, "bots.get", json!({ "id": id }))["positions"][0]["qty"]);
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    let orders = open["orders"].as_array().expect("orders");
+    assert_eq!(orders.len(), 2, "{open}");
+    let types: Vec<&str> = orders.iter().filter_map(|o| o["type"].as_str()).collect();
+    assert!(
+        types.contains(&"limit") && types.contains(&"trailing_stop"),
+        "{types:?}"
+    );
+    assert_eq!(orders[0]["oco_id"], orders[1]["id"]);
+    assert!(orders.iter().all(|o| dec(&o["qty"]) == held));
+    // The pair holds the base once.
+    let view = call(&mut c, "bots.get", json!({ "id": id }));
+    assert_eq!(dec(&view["balances"]["BTC"]["locked"]), held, "{view}");
+}
