@@ -107,6 +107,21 @@ pub struct Intent {
 }
 
 impl Intent {
+    /// A market order.
+    pub fn market(tag: String, symbol: Symbol, side: Side, qty: Qty, role: Role) -> Intent {
+        Intent {
+            tag,
+            symbol,
+            side,
+            order_type: OrderType::Market,
+            qty,
+            price: None,
+            stop_price: None,
+            trail: None,
+            role,
+        }
+    }
+
     /// The order request, with the tag as its client order id.
     pub fn request(&self) -> OrderRequest {
         OrderRequest {
@@ -459,17 +474,13 @@ impl Engine {
                                 Role::Add
                             };
                             let tag = self.tag(&role);
-                            out.push(Decision::Place(Intent {
+                            out.push(Decision::Place(Intent::market(
                                 tag,
-                                symbol: symbol.clone(),
-                                side: Side::Buy,
-                                order_type: OrderType::Market,
+                                symbol.clone(),
+                                Side::Buy,
                                 qty,
-                                price: None,
-                                stop_price: None,
-                                trail: None,
                                 role,
-                            }));
+                            )));
                         }
                         Err(why) => self.log(slot, out, format!("entry skipped: {why}")),
                     }
@@ -549,17 +560,13 @@ impl Engine {
         if qty.is_positive() {
             self.log(slot, out, format!("{why}: selling {qty} at market"));
             let tag = self.tag(&Role::Exit);
-            out.push(Decision::Place(Intent {
+            out.push(Decision::Place(Intent::market(
                 tag,
                 symbol,
-                side: Side::Sell,
-                order_type: OrderType::Market,
+                Side::Sell,
                 qty,
-                price: None,
-                stop_price: None,
-                trail: None,
-                role: Role::Exit,
-            }));
+                Role::Exit,
+            )));
         }
     }
 

@@ -6,8 +6,6 @@
 //! clients. Targets (issue 2, on 2 cores): p50 ≤ 50 µs, p99 ≤ 250 µs,
 //! ≥ 50,000 req/s with 32 clients, idle RSS ≤ 20 MB, ready ≤ 100 ms.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,57 +14,10 @@ use tradedesk_core::api::Empty;
 use tradedesk_core::api::system::SystemHealth;
 use tradedesk_core::client::Client;
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
+#[path = "support/daemon.rs"]
+mod daemon;
 
-impl Daemon {
-    fn spawn(dir: &Path) -> (Daemon, Duration) {
-        let socket = dir.join("bench.sock");
-        let start = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_tradingd"))
-            .args(["--data-dir", &dir.join("data").display().to_string()])
-            .args(["--socket", &socket.display().to_string()])
-            .args(["--log-level", "warn", "--no-log-stderr"])
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn tradingd");
-        loop {
-            if let Ok(mut c) = Client::connect(&socket)
-                && c.call::<SystemHealth>(&Empty {}).is_ok()
-            {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "daemon did not start"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let ready = start.elapsed();
-        (Daemon { child, socket }, ready)
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
+use daemon::Daemon;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -85,12 +36,12 @@ fn main() {
 
     let mut readies = Vec::new();
     for _ in 0..if quick { 1 } else { 10 } {
-        let (d, ready) = Daemon::spawn(dir.path());
+        let (d, ready) = Daemon::spawn(dir.path(), &[]);
         readies.push(ready);
         d.stop();
     }
     readies.sort();
-    let (daemon, _) = Daemon::spawn(dir.path());
+    let (daemon, _) = Daemon::spawn(dir.path(), &[]);
     std::thread::sleep(Duration::from_secs(if quick { 0 } else { 2 }));
     let rss = daemon.rss_kib();
 

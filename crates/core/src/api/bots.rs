@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Empty;
 use super::method::{method, topic};
+use super::positions::PositionView;
 use crate::instrument::Symbol;
 use crate::ledger::Balance;
-use crate::money::{Notional, Price, Qty, Ratio};
+use crate::money::{Notional, Qty, Ratio};
 use crate::strategy::StrategySpec;
 use crate::time::Timestamp;
 
@@ -281,24 +282,13 @@ pub struct BotRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BotPosition {
-    pub symbol: Symbol,
-    pub qty: Qty,
-    pub avg_price: Option<Price>,
-    pub cost: Notional,
-    pub mark_price: Option<Price>,
-    pub realized_pnl: Notional,
-    pub unrealized_pnl: Option<Notional>,
-    pub fees: Notional,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BotView {
     #[serde(flatten)]
     pub bot: BotRecord,
     /// The bot's book: its balances by asset (empty once deleted).
     pub balances: BTreeMap<String, Balance>,
-    pub positions: Vec<BotPosition>,
+    /// The bot's positions (`account` is the bot's account).
+    pub positions: Vec<PositionView>,
     /// Balances plus positions at the last price, in the quote asset.
     pub equity: Option<Notional>,
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use super::trading::{corrupt, dec};
+use super::trading::{corrupt, dec, ledger_where, positions_where};
 use crate::api::bots::{BotEvent, BotEventKind, BotRecord, BotStatus, StrategyRecord};
 use crate::instrument::Symbol;
-use crate::ledger::{Balance, Ledger, Position};
+use crate::ledger::{Ledger, Position};
 use crate::money::Qty;
 use crate::strategy::StrategySpec;
 use crate::time::Timestamp;
@@ -327,42 +327,17 @@ pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>
     }
     let mut out = Vec::new();
     for id in ids {
-        let mut balances = BTreeMap::new();
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT asset, free, locked FROM bot_balances WHERE bot_id = ?1")?;
-            let mut rows = stmt.query([id as i64])?;
-            while let Some(r) = rows.next()? {
-                let (free, locked): (String, String) = (r.get(1)?, r.get(2)?);
-                balances.insert(
-                    r.get::<_, String>(0)?,
-                    Balance {
-                        free: dec("bot balance", &free)?,
-                        locked: dec("bot balance", &locked)?,
-                    },
-                );
-            }
-        }
-        let mut positions = BTreeMap::new();
-        {
-            let mut stmt = conn.prepare_cached(
-                "SELECT symbol, qty, cost, realized, fees FROM bot_positions WHERE bot_id = ?1",
-            )?;
-            let mut rows = stmt.query([id as i64])?;
-            while let Some(r) = rows.next()? {
-                let text = |i: usize| -> Result<String, StoreError> { Ok(r.get::<_, String>(i)?) };
-                positions.insert(
-                    dec("symbol", &text(0)?)?,
-                    Position {
-                        qty: dec("qty", &text(1)?)?,
-                        cost: dec("cost", &text(2)?)?,
-                        realized: dec("realized", &text(3)?)?,
-                        fees: dec("fees", &text(4)?)?,
-                    },
-                );
-            }
-        }
-        out.push((id, Ledger::from_balances(balances), positions));
+        let ledger = ledger_where(
+            conn,
+            "SELECT asset, free, locked FROM bot_balances WHERE bot_id = ?1",
+            id as i64,
+        )?;
+        let positions = positions_where(
+            conn,
+            "SELECT symbol, qty, cost, realized, fees FROM bot_positions WHERE bot_id = ?1",
+            id as i64,
+        )?;
+        out.push((id, ledger, positions));
     }
     Ok(out)
 }

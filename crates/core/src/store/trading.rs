@@ -105,9 +105,17 @@ pub fn save_ledger(conn: &Connection, account_id: i64, ledger: &Ledger) -> Resul
 }
 
 pub fn load_ledger(conn: &Connection, account_id: i64) -> Result<Ledger, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT asset, free, locked FROM balances WHERE account_id = ?1")?;
-    let mut rows = stmt.query([account_id])?;
+    ledger_where(
+        conn,
+        "SELECT asset, free, locked FROM balances WHERE account_id = ?1",
+        account_id,
+    )
+}
+
+/// Balances from a query returning `asset, free, locked` for one id.
+pub(super) fn ledger_where(conn: &Connection, sql: &str, id: i64) -> Result<Ledger, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([id])?;
     let mut map = BTreeMap::new();
     while let Some(r) = rows.next()? {
         let asset: String = r.get(0)?;
@@ -455,10 +463,22 @@ pub fn load_positions(
     conn: &Connection,
     account_id: i64,
 ) -> Result<BTreeMap<Symbol, Position>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    positions_where(
+        conn,
         "SELECT symbol, qty, cost, realized, fees FROM positions WHERE account_id = ?1",
-    )?;
-    let mut rows = stmt.query([account_id])?;
+        account_id,
+    )
+}
+
+/// Positions from a query returning `symbol, qty, cost, realized, fees`
+/// for one id.
+pub(super) fn positions_where(
+    conn: &Connection,
+    sql: &str,
+    id: i64,
+) -> Result<BTreeMap<Symbol, Position>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([id])?;
     let mut out = BTreeMap::new();
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> Result<String, StoreError> { Ok(r.get::<_, String>(i)?) };

@@ -15,8 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rust_decimal::Decimal;
 use tradedesk_core::api::bots::{
-    BotEvent, BotEventKind, BotEventsTopic, BotPosition, BotRecord, BotStatus, BotStatusTopic,
-    BotView,
+    BotEvent, BotEventKind, BotEventsTopic, BotRecord, BotStatus, BotStatusTopic, BotView,
 };
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::engine::{
@@ -176,6 +175,17 @@ impl Portfolio for BookView<'_> {
     }
 }
 
+impl Live {
+    /// The engine's view of this bot's book.
+    fn view<'a>(&self, state: &'a State) -> BookView<'a> {
+        BookView {
+            state,
+            account: self.account,
+            bot: self.rec.id,
+        }
+    }
+}
+
 /// A book's balances valued in the quote asset at the last prices: quote
 /// assets at face value, base assets at their symbol's last trade.
 pub fn book_equity(state: &State, account: usize, bot: u64) -> Option<Notional> {
@@ -224,22 +234,7 @@ pub fn view(state: &State, rec: &BotRecord) -> BotView {
         .map(|s| {
             s.positions
                 .iter()
-                .map(|(symbol, p)| {
-                    let mark = state
-                        .venue
-                        .index_of(symbol.as_str())
-                        .map(|i| state.venue.last(i));
-                    BotPosition {
-                        symbol: symbol.clone(),
-                        qty: p.qty,
-                        avg_price: p.avg_price(),
-                        cost: p.cost,
-                        mark_price: mark,
-                        realized_pnl: p.realized,
-                        unrealized_pnl: mark.and_then(|m| p.unrealized(m)),
-                        fees: p.fees,
-                    }
-                })
+                .map(|(symbol, p)| state.mark_position(&rec.account, symbol, p))
                 .collect()
         })
         .unwrap_or_default();
@@ -504,11 +499,7 @@ fn fail(ctx: &Ctx, l: &mut Live, why: String) {
     let mut state = ctx.exchange.lock();
     let mut out = Vec::new();
     let cancel = catch_unwind(AssertUnwindSafe(|| {
-        let v = BookView {
-            state: &state,
-            account: l.account,
-            bot: l.rec.id,
-        };
+        let v = l.view(&state);
         l.engine.pause(&v, &mut out);
         out
     }));
@@ -528,11 +519,7 @@ fn fail(ctx: &Ctx, l: &mut Live, why: String) {
 /// The decisions of (re)starting a bot: a grid lays its ladder, exits are
 /// checked.
 pub fn start_decisions(state: &State, l: &mut Live) -> Result<Vec<Decision>, String> {
-    let v = BookView {
-        state,
-        account: l.account,
-        bot: l.rec.id,
-    };
+    let v = l.view(state);
     let mut out = Vec::new();
     let engine = &mut l.engine;
     guarded(|| engine.start(&v, &mut out))?;
@@ -552,11 +539,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
     if running && !events.is_empty() {
         let mut out = Vec::new();
         {
-            let v = BookView {
-                state: &state,
-                account: l.account,
-                bot,
-            };
+            let v = l.view(&state);
             let engine = &mut l.engine;
             guarded(|| {
                 for ev in &events {
@@ -577,11 +560,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
             let candle = Candle::from_bar(&bar);
             let mut out = Vec::new();
             {
-                let v = BookView {
-                    state: &state,
-                    account: l.account,
-                    bot,
-                };
+                let v = l.view(&state);
                 let engine = &mut l.engine;
                 guarded(|| {
                     if running {
@@ -605,11 +584,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
             let price = state.venue.last(idx);
             let mut out = Vec::new();
             {
-                let v = BookView {
-                    state: &state,
-                    account: l.account,
-                    bot,
-                };
+                let v = l.view(&state);
                 let (engine, now) = (&mut l.engine, ctx.now());
                 guarded(|| engine.on_tick(slot, price, now, &v, &mut out))?;
             }
@@ -716,11 +691,7 @@ pub fn run_decisions(
             if l.rec.status != BotStatus::Running {
                 return Ok(());
             }
-            let v = BookView {
-                state,
-                account: l.account,
-                bot,
-            };
+            let v = l.view(state);
             let engine = &mut l.engine;
             guarded(|| engine.after(&v, &mut out))?;
             if out.is_empty() {
@@ -731,11 +702,7 @@ pub fn run_decisions(
         record_fills(ctx, bot, &changes);
         if l.rec.status == BotStatus::Running {
             let events = order_events(state, bot, &changes);
-            let v = BookView {
-                state,
-                account: l.account,
-                bot,
-            };
+            let v = l.view(state);
             let engine = &mut l.engine;
             guarded(|| {
                 for ev in &events {
@@ -998,11 +965,7 @@ impl Bots {
         let mut state = ctx.exchange.lock();
         let mut out = Vec::new();
         {
-            let v = BookView {
-                state: &state,
-                account: l.account,
-                bot: id,
-            };
+            let v = l.view(&state);
             let engine = &mut l.engine;
             guarded(|| engine.pause(&v, &mut out)).map_err(ApiError::internal)?;
         }
@@ -1094,17 +1057,13 @@ impl Bots {
                 let lot = state.instrument(&symbol).map_or(Qty::ZERO, |i| i.lot_size);
                 let qty = p.qty.floor_to(lot).unwrap_or(Qty::ZERO);
                 if qty.is_positive() {
-                    out.push(Decision::Place(Intent {
-                        tag: format!("{prefix}-{seq}-x"),
+                    out.push(Decision::Place(Intent::market(
+                        format!("{prefix}-{seq}-x"),
                         symbol,
-                        side: Side::Sell,
-                        order_type: OrderType::Market,
+                        Side::Sell,
                         qty,
-                        price: None,
-                        stop_price: None,
-                        trail: None,
-                        role: tradedesk_core::engine::Role::Exit,
-                    }));
+                        tradedesk_core::engine::Role::Exit,
+                    )));
                     seq += 1;
                 }
             }

@@ -751,13 +751,22 @@ impl State {
         symbol: &Symbol,
     ) -> tradedesk_core::api::positions::PositionView {
         let acc = &self.accounts[account];
-        let p = acc.books.position(symbol);
+        self.mark_position(&acc.row.name, symbol, &acc.books.position(symbol))
+    }
+
+    /// A position as clients see it, marked at the last price.
+    pub fn mark_position(
+        &self,
+        account: &str,
+        symbol: &Symbol,
+        p: &tradedesk_core::ledger::Position,
+    ) -> tradedesk_core::api::positions::PositionView {
         let mark = self
             .venue
             .index_of(symbol.as_str())
             .map(|i| self.venue.last(i));
         tradedesk_core::api::positions::PositionView {
-            account: acc.row.name.clone(),
+            account: account.to_owned(),
             symbol: symbol.clone(),
             qty: p.qty,
             avg_price: p.avg_price(),
