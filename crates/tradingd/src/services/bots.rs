@@ -94,7 +94,9 @@ pub struct Live {
 impl Live {
     fn warm_message(&self) -> String {
         let (got, want) = self.warmed;
-        if got >= want {
+        if want == 0 {
+            "no warm-up needed".to_owned()
+        } else if got >= want {
             format!(
                 "warm-up: replayed {got} closed {} bars per symbol",
                 self.rec.spec.interval.as_str()
@@ -744,6 +746,14 @@ fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) ->
                 let Some(id) = id else { continue };
                 match state.cancel(&mut store, id, "cancelled by its bot", now) {
                     Ok(changes) => {
+                        record(
+                            ctx,
+                            &mut store,
+                            bot,
+                            BotEventKind::Order,
+                            &format!("cancelled {tag}"),
+                            None,
+                        );
                         ctx.publish(state, &changes);
                         all.absorb(changes);
                     }
