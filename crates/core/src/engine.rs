@@ -154,7 +154,7 @@ pub enum Decision {
     },
     Log {
         symbol: Symbol,
-        message: String,
+        message: std::borrow::Cow<'static, str>,
     },
 }
 
@@ -184,6 +184,7 @@ pub struct EngineConfig {
 
 struct Slot {
     instrument: Instrument,
+    tick_f64: f64,
     strategy: Box<dyn Strategy>,
     /// The last close, as f64 and exact.
     last: Option<(f64, Option<Price>)>,
@@ -200,9 +201,15 @@ pub struct Engine {
 
 /// Rounds an f64 price to the tick grid, exactly.
 pub fn price_from_f64(x: f64, tick: Price) -> Price {
+    let t = rust_decimal::prelude::ToPrimitive::to_f64(&tick.get()).unwrap_or(0.0);
+    price_on_grid(x, tick, t)
+}
+
+/// [`price_from_f64`] with the tick also given as f64 (cached by callers).
+fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
     // Fast path: count ticks in f64 (exact while they fit in 2^53).
-    if let Some(t) = rust_decimal::prelude::ToPrimitive::to_f64(&tick.get()).filter(|t| *t > 0.0) {
-        let steps = (x / t).round();
+    if tick_f64 > 0.0 {
+        let steps = (x / tick_f64).round();
         if steps.is_finite() && steps.abs() < 9.0e15 {
             return Price::new((Decimal::from(steps as i64) * tick.get()).normalize());
         }
@@ -229,6 +236,10 @@ impl Engine {
             slots: slots
                 .into_iter()
                 .map(|(instrument, strategy)| Slot {
+                    tick_f64: rust_decimal::prelude::ToPrimitive::to_f64(
+                        &instrument.tick_size.get(),
+                    )
+                    .unwrap_or(0.0),
                     instrument,
                     strategy,
                     last: None,
@@ -324,7 +335,7 @@ impl Engine {
         if let Some(p) = exact {
             return Some(p);
         }
-        let p = price_from_f64(f, s.instrument.tick_size);
+        let p = price_on_grid(f, s.instrument.tick_size, s.tick_f64);
         s.last = Some((f, Some(p)));
         Some(p)
     }
@@ -427,10 +438,15 @@ impl Engine {
         t
     }
 
-    fn log(&self, slot: usize, out: &mut Vec<Decision>, message: String) {
+    fn log(
+        &self,
+        slot: usize,
+        out: &mut Vec<Decision>,
+        message: impl Into<std::borrow::Cow<'static, str>>,
+    ) {
         out.push(Decision::Log {
             symbol: self.slots[slot].instrument.symbol.clone(),
-            message,
+            message: message.into(),
         });
     }
 
@@ -450,7 +466,7 @@ impl Engine {
         let symbol = self.slots[slot].instrument.symbol.clone();
         for a in &actions {
             match a {
-                Action::Log(m) => self.log(slot, out, m.to_string()),
+                Action::Log(m) => self.log(slot, out, m.clone()),
                 Action::Enter | Action::Add => {
                     let open = p.open_orders(&symbol);
                     let working = open.iter().any(|o| {
@@ -485,7 +501,9 @@ impl Engine {
                         Err(why) => self.log(slot, out, format!("entry skipped: {why}")),
                     }
                 }
-                Action::Exit => self.exit(slot, p, out, "exit signal"),
+                Action::Exit => {
+                    self.exit(slot, p, out, "exit signal: selling the position at market");
+                }
                 Action::Limit {
                     key,
                     side,
@@ -543,7 +561,13 @@ impl Engine {
     }
 
     /// Cancels the symbol's orders and sells what is held at market.
-    fn exit<P: Portfolio>(&mut self, slot: usize, p: &P, out: &mut Vec<Decision>, why: &str) {
+    fn exit<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        p: &P,
+        out: &mut Vec<Decision>,
+        why: &'static str,
+    ) {
         let symbol = self.slots[slot].instrument.symbol.clone();
         let open = p.open_orders(&symbol);
         if open
@@ -558,7 +582,7 @@ impl Engine {
         let lot = self.slots[slot].instrument.lot_size;
         let qty = p.position(&symbol).qty.floor_to(lot).unwrap_or(Qty::ZERO);
         if qty.is_positive() {
-            self.log(slot, out, format!("{why}: selling {qty} at market"));
+            self.log(slot, out, why);
             let tag = self.tag(&Role::Exit);
             out.push(Decision::Place(Intent::market(
                 tag,
@@ -573,7 +597,7 @@ impl Engine {
     /// Cancels everything and sells every position (stop with flatten).
     pub fn flatten<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
         for slot in 0..self.slots.len() {
-            self.exit(slot, p, out, "flatten");
+            self.exit(slot, p, out, "flatten: selling the position at market");
         }
     }
 
@@ -651,11 +675,21 @@ impl Engine {
             )
         });
         if stop.is_some_and(|s| s >= last) {
-            self.exit(slot, p, out, "price already through the stop-loss");
+            self.exit(
+                slot,
+                p,
+                out,
+                "price already through the stop-loss: selling at market",
+            );
             return;
         }
         if target.is_some_and(|t| t <= last) {
-            self.exit(slot, p, out, "price already at the take-profit");
+            self.exit(
+                slot,
+                p,
+                out,
+                "price already at the take-profit: selling at market",
+            );
             return;
         }
         let tag = self.tag(&Role::Protect);
@@ -681,17 +715,8 @@ impl Engine {
             (None, None) => None,
         };
         let target_leg = target.map(|t| leg(OrderType::Limit, Some(t), None, None));
-        let message = format!(
-            "protecting {qty}: {}{}",
-            stop.map_or_else(
-                || ex
-                    .trailing_stop_pct
-                    .map_or(String::new(), |t| format!("trailing stop {t}% ")),
-                |s| format!("stop {s} ")
-            ),
-            target.map_or(String::new(), |t| format!("target {t}"))
-        );
-        self.log(slot, out, message.trim_end().to_owned());
+        let message = protect_message(qty, stop, ex.trailing_stop_pct, target);
+        self.log(slot, out, message);
         match (target_leg, stop_leg) {
             (Some(limit), Some(stop)) => out.push(Decision::PlaceOco { tag, limit, stop }),
             (Some(one), None) | (None, Some(one)) => out.push(Decision::Place(one)),
@@ -715,6 +740,22 @@ impl Engine {
     }
 }
 
+/// "protecting 0.5: stop 95 target 110" and the like.
+fn protect_message(
+    qty: Qty,
+    stop: Option<Price>,
+    trailing: Option<Qty>,
+    target: Option<Price>,
+) -> String {
+    let stop = match (stop, trailing) {
+        (Some(s), _) => format!(" stop {s}"),
+        (None, Some(t)) => format!(" trailing stop {t}%"),
+        (None, None) => String::new(),
+    };
+    let target = target.map_or(String::new(), |t| format!(" target {t}"));
+    format!("protecting {qty}:{stop}{target}")
+}
+
 /// The sizing rule applied at `price` to what `p` holds, on the
 /// instrument's lot grid; an error says why nothing can be bought.
 pub fn size<P: Portfolio>(
@@ -729,18 +770,20 @@ pub fn size<P: Portfolio>(
     }
     let unit = price.get() * (Decimal::ONE + fee_rate);
     let free = p.free(&inst.quote).get();
-    let affordable = free / unit;
     let raw = match sizing.mode {
-        SizingMode::FixedQty => sizing.value.get().min(affordable),
+        SizingMode::FixedQty => sizing.value.get().min(free / unit),
         SizingMode::Quote => sizing.value.get().min(free) / unit,
         SizingMode::Percent => {
             let budget = (p.equity() * sizing.value.get() / Decimal::ONE_HUNDRED).min(free);
             budget.max(Decimal::ZERO) / unit
         }
     };
-    let mut qty = Qty::new(raw.max(Decimal::ZERO))
-        .floor_to(inst.lot_size)
-        .unwrap_or(Qty::ZERO);
+    let lot = inst.lot_size.get();
+    let mut qty = if lot > Decimal::ZERO {
+        Qty::new((raw.max(Decimal::ZERO) / lot).floor() * lot).normalize()
+    } else {
+        Qty::ZERO
+    };
     if sizing.whole_units {
         qty = Qty::new(qty.get().floor())
             .floor_to(inst.lot_size)
