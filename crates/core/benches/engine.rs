@@ -129,7 +129,7 @@ fn main() {
             }
         }
         let dt = t0.elapsed();
-        let engine_only = dt - booking;
+        let engine_only = dt.saturating_sub(booking);
         println!(
             "engine {name}: {n} bars in {:.1} ms = {:.1} M bars/s with the bench's fill booking, \
              {:.1} M bars/s engine alone ({trades} orders, final cash {})",
