@@ -435,7 +435,7 @@ impl Handle<BotsCreate> for Ctx {
             Ok::<_, ApiError>(view(&state, &rec))
         })?;
         if p.start {
-            return self.blocking(|ctx| ctx.bots.start(ctx, view.bot));
+            return self.blocking(|ctx| ctx.bots.start(ctx, view.bot.id));
         }
         Ok(view)
     }
@@ -491,6 +491,14 @@ impl Handle<BotsUpdate> for Ctx {
             .map(|s| self.normalize(s, "spec."))
             .transpose()?;
         self.blocking(|ctx| {
+            // Held throughout: the bot cannot be started meanwhile.
+            let live = ctx.bots.lock();
+            if live.contains_key(&rec.id) {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!("bot {} was started; stop it before changing it", rec.id),
+                ));
+            }
             let mut state = ctx.exchange.lock();
             let account = state.account(Some(&rec.account))?;
             let mut store = ctx.store();
@@ -579,6 +587,14 @@ impl Handle<BotsDelete> for Ctx {
             })?;
         }
         self.blocking(|ctx| {
+            // Held throughout: the bot cannot be started meanwhile.
+            let live = ctx.bots.lock();
+            if live.contains_key(&rec.id) {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!("bot {} was started again; stop it first", rec.id),
+                ));
+            }
             let mut state = ctx.exchange.lock();
             let account = state.account(Some(&rec.account))?;
             // Orders a stopped bot left open go now: its book must hold nothing locked.
@@ -642,8 +658,8 @@ impl Handle<BotsDelete> for Ctx {
 
 impl Handle<BotsStart> for Ctx {
     async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
-        let rec = self.bot(caller, p.id)?;
-        self.blocking(|ctx| ctx.bots.start(ctx, rec))
+        self.bot(caller, p.id)?;
+        self.blocking(|ctx| ctx.bots.start(ctx, p.id))
     }
 }
 

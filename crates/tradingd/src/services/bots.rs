@@ -930,8 +930,12 @@ fn place(
 
 impl Bots {
     /// Starts a created, stopped or failed bot.
-    pub fn start(&self, ctx: &Ctx, mut rec: BotRecord) -> Result<BotView, ApiError> {
+    pub fn start(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
         let mut live = self.lock();
+        // Read under the lock: a concurrent delete or start cannot slip in.
+        let mut rec = db::bot_by_id(ctx.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| ApiError::not_found("bot", id))?;
         if live.contains_key(&rec.id) || rec.status.is_active() {
             return Err(ApiError::new(
                 ErrorCode::IllegalTransition,

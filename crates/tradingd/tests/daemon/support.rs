@@ -49,10 +49,11 @@ impl TestDaemon {
     pub fn manual_clock_in(dir: TempDir, mut options: tradingd::Options) -> Self {
         let mut config = Config::for_dir(dir.path());
         config.sim.spec.tick_ms = 60_000;
-        // Whole minutes, so each step closes exactly one bar.
+        // On a whole hour, so each step closes exactly one 1-minute bar and
+        // longer intervals line up the same way on every run.
         let start = options.manual_clock.unwrap_or_else(|| {
             tradedesk_core::time::Timestamp(
-                chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000 + 1,
+                chrono::Utc::now().timestamp_millis().div_euclid(3_600_000) * 3_600_000 + 1,
             )
         });
         options.manual_clock = Some(start);
