@@ -17,6 +17,7 @@ mod method;
 pub mod orders;
 pub mod paging;
 pub mod positions;
+pub mod risk;
 pub mod streams;
 pub mod system;
 

@@ -14,6 +14,7 @@ pub mod market;
 pub mod money;
 pub mod order;
 pub mod paths;
+pub mod risk;
 pub mod sim;
 pub mod store;
 pub mod strategy;

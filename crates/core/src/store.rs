@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub mod bots;
+pub mod risk;
 pub mod trading;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -20,13 +21,14 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("store/migrations/0001_init.sql")),
         M::up(include_str!("store/migrations/0002_trading.sql")),
         M::up(include_str!("store/migrations/0003_bots.sql")),
+        M::up(include_str!("store/migrations/0004_risk.sql")),
     ])
 });
 

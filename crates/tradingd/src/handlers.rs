@@ -5,5 +5,6 @@
 mod bots;
 mod market;
 mod orders;
+mod risk;
 mod streams;
 mod system;

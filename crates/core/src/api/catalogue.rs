@@ -26,6 +26,10 @@ use super::positions::{
     PositionUpdates, PositionsClose, PositionsGet, PositionsList, TradeExecutions, TradesList,
     TradesStats,
 };
+use super::risk::{
+    RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskLimitsGet, RiskLimitsSet,
+    RiskResume, RiskStatus, RiskViolations,
+};
 use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
 use super::system::{
     Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion,
@@ -138,6 +142,15 @@ catalogue! {
         BotsEvents,
         BotsPerformance,
         BotsDelete,
+        RiskLimitsGet,
+        RiskLimitsSet,
+        RiskStatus,
+        RiskCheck,
+        RiskHalt,
+        RiskResume,
+        RiskViolations,
+        RiskAlerts,
+        RiskAlertsAck,
     ],
     topics: [
         Heartbeat,
@@ -149,6 +162,7 @@ catalogue! {
         TradeExecutions,
         BotStatusTopic,
         BotEventsTopic,
+        RiskAlertsTopic,
     ]
 }
 

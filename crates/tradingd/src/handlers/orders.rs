@@ -18,7 +18,7 @@ use tradedesk_core::store::StoreError;
 use tradedesk_core::store::trading as db;
 
 use crate::context::Ctx;
-use crate::services::exchange::{By, State, market_order};
+use crate::services::exchange::{State, market_order};
 
 fn order_error(e: &OrderError) -> ApiError {
     let field = e.field();
@@ -29,6 +29,15 @@ fn order_error(e: &OrderError) -> ApiError {
 fn store_error(e: &StoreError) -> ApiError {
     tracing::error!(error = %e, "database error");
     ApiError::internal("database error; see the daemon log")
+}
+
+/// Where an order came from, for the risk violation log.
+fn source(caller: &Caller) -> &'static str {
+    match caller.transport {
+        tradedesk_core::api::Transport::Unix => "socket",
+        tradedesk_core::api::Transport::Http => "http",
+        tradedesk_core::api::Transport::Internal => "internal",
+    }
 }
 
 fn validate(state: &State, req: &OrderRequest) -> Result<ValidOrder, ApiError> {
@@ -43,13 +52,12 @@ impl Handle<OrdersPlace> for Ctx {
             let mut state = ctx.exchange.lock();
             let account = state.account(req.account.as_deref())?;
             let valid = validate(&state, &req)?;
-            let (order, changes) = state.place(
-                &mut ctx.store(),
-                account,
-                &valid,
-                By::user(&caller.user),
-                ctx.now(),
-            )?;
+            let mut store = ctx.store();
+            let now = ctx.now();
+            let approved = state.approve(&mut store, account, None, valid, source(caller), now)?;
+            let (order, changes) =
+                state.place(&mut store, account, &approved, &caller.user, now)?;
+            drop(store);
             ctx.publish(&state, &changes);
             Ok(order)
         })
@@ -87,14 +95,13 @@ impl Handle<OrdersPlaceOco> for Ctx {
             let mut state = ctx.exchange.lock();
             let account = state.account(p.account.as_deref())?;
             let (l, s) = (validate(&state, &limit)?, validate(&state, &stop)?);
-            let ([limit, stop], changes) = state.place_oco(
-                &mut ctx.store(),
-                account,
-                &l,
-                &s,
-                By::user(&caller.user),
-                ctx.now(),
-            )?;
+            let mut store = ctx.store();
+            let now = ctx.now();
+            let l = state.approve(&mut store, account, None, l, source(caller), now)?;
+            let s = state.approve(&mut store, account, None, s, source(caller), now)?;
+            let ([limit, stop], changes) =
+                state.place_oco(&mut store, account, &l, &s, &caller.user, now)?;
+            drop(store);
             ctx.publish(&state, &changes);
             Ok(OrderPair { limit, stop })
         })
@@ -160,13 +167,13 @@ impl Handle<OrdersPlaceBracket> for Ctx {
                 validate(&state, &tp)?,
                 validate(&state, &sl)?,
             );
-            let ([entry, take_profit, stop_loss], changes) = state.place_bracket(
-                &mut ctx.store(),
-                account,
-                [&e, &t, &s],
-                By::user(&caller.user),
-                ctx.now(),
-            )?;
+            let mut store = ctx.store();
+            let now = ctx.now();
+            let [e, t, s] =
+                state.approve_bracket(&mut store, account, None, e, [t, s], source(caller), now)?;
+            let ([entry, take_profit, stop_loss], changes) =
+                state.place_bracket(&mut store, account, [&e, &t, &s], &caller.user, now)?;
+            drop(store);
             ctx.publish(&state, &changes);
             Ok(Bracket {
                 entry,
@@ -381,8 +388,11 @@ impl Handle<PositionsClose> for Ctx {
                 ..market_order(p.symbol.clone(), side, qty)
             };
             let valid = validate(&state, &req)?;
-            let (order, changes) =
-                state.place(&mut ctx.store(), account, &valid, By::user(&caller.user), ctx.now())?;
+            let mut store = ctx.store();
+            let now = ctx.now();
+            let approved = state.approve(&mut store, account, None, valid, source(caller), now)?;
+            let (order, changes) = state.place(&mut store, account, &approved, &caller.user, now)?;
+            drop(store);
             ctx.publish(&state, &changes);
             Ok(order)
         })

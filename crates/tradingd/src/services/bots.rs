@@ -25,7 +25,7 @@ use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::Position;
 use tradedesk_core::market::{Bar, Interval};
 use tradedesk_core::money::{Notional, Qty};
-use tradedesk_core::order::{OrderType, Side};
+use tradedesk_core::order::{OrderType, Side, ValidOrder};
 use tradedesk_core::store::Store;
 use tradedesk_core::store::bots as db;
 use tradedesk_core::store::trading as tdb;
@@ -33,7 +33,7 @@ use tradedesk_core::strategy::{Candle, Registry};
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
-use crate::services::exchange::{By, Changes, State};
+use crate::services::exchange::{Changes, State};
 
 /// How many rounds of decide → execute → feed back one event may cause.
 const MAX_ROUNDS: usize = 8;
@@ -116,6 +116,8 @@ struct Actor {
     id: u64,
     account: usize,
     owner: String,
+    /// Orders only close positions (a flatten): approved in any trading state.
+    closing: bool,
 }
 
 impl Live {
@@ -124,6 +126,7 @@ impl Live {
             id: self.rec.id,
             account: self.account,
             owner: self.rec.owner.clone(),
+            closing: false,
         }
     }
 }
@@ -534,8 +537,10 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
     if state.account_index(&l.rec.account) != Some(l.account) {
         return Err("its account is gone".into());
     }
-    let running = l.rec.status == BotStatus::Running;
     let bot = l.rec.id;
+    // A bot whose account or own book is halted decides nothing (as if
+    // paused) until risk.resume; its indicators stay current.
+    let running = l.rec.status == BotStatus::Running && !halted(&state, &l.rec);
     // Order events first: fills of the bot's orders since the last tick.
     let events = order_events(&state, bot, changes);
     if running && !events.is_empty() {
@@ -608,6 +613,16 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
             .map_err(|e| format!("cannot save the bot's state: {e}"))?;
     }
     Ok(())
+}
+
+/// Whether risk has halted the bot's account or the bot itself.
+fn halted(state: &State, rec: &BotRecord) -> bool {
+    [
+        tradedesk_core::risk::Scope::Account(rec.account.clone()),
+        tradedesk_core::risk::Scope::Bot(rec.id),
+    ]
+    .iter()
+    .any(|s| state.risk.state_of(s) == tradedesk_core::risk::TradingState::Halted)
 }
 
 fn bar_ms(l: &Live) -> i64 {
@@ -690,7 +705,7 @@ pub fn run_decisions(
     let bot = l.rec.id;
     for _ in 0..MAX_ROUNDS {
         if out.is_empty() {
-            if l.rec.status != BotStatus::Running {
+            if l.rec.status != BotStatus::Running || halted(state, &l.rec) {
                 return Ok(());
             }
             let v = l.view(state);
@@ -818,14 +833,14 @@ fn place_oco(
     stop: &Intent,
 ) -> Option<Changes> {
     let bot = a.id;
+    let now = ctx.now();
+    let source = format!("bot:{bot}");
     let result = valid(state, limit).and_then(|mut lv| {
         lv.client_order_id = Some(tag.to_owned());
         let sv = valid(state, stop)?;
-        let by = By {
-            owner: &a.owner,
-            bot: Some(bot),
-        };
-        state.place_oco(store, a.account, &lv, &sv, by, ctx.now())
+        let lv = state.approve(store, a.account, Some(bot), lv, &source, now)?;
+        let sv = state.approve(store, a.account, Some(bot), sv, &source, now)?;
+        state.place_oco(store, a.account, &lv, &sv, &a.owner, now)
     });
     match result {
         Ok(([a, b], changes)) => {
@@ -883,12 +898,23 @@ fn place(
     intent: &Intent,
     now: Timestamp,
 ) -> Result<(tradedesk_core::order::OrderRecord, Changes), ApiError> {
-    let by = By {
-        owner: &a.owner,
-        bot: Some(a.id),
+    let approve = |state: &mut State, store: &mut Store, v: ValidOrder| {
+        if a.closing {
+            state.approve_closing(a.account, Some(a.id), v)
+        } else {
+            state.approve(
+                store,
+                a.account,
+                Some(a.id),
+                v,
+                &format!("bot:{}", a.id),
+                now,
+            )
+        }
     };
     let v = valid(state, intent)?;
-    match state.place(store, a.account, &v, by, now) {
+    let approved = approve(state, store, v.clone())?;
+    match state.place(store, a.account, &approved, &a.owner, now) {
         Err(e)
             if e.kind() == Some(ErrorCode::InsufficientFunds)
                 && intent.order_type == OrderType::Market
@@ -920,7 +946,8 @@ fn place(
                 ..intent.clone()
             };
             let v = valid(state, &smaller)?;
-            state.place(store, a.account, &v, by, now)
+            let approved = approve(state, store, v)?;
+            state.place(store, a.account, &approved, &a.owner, now)
         }
         other => other,
     }
@@ -1048,6 +1075,7 @@ impl Bots {
             id,
             account,
             owner: rec.owner.clone(),
+            closing: true,
         };
         let mut out = Vec::new();
         if cancel_orders || flatten {

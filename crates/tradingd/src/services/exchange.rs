@@ -16,6 +16,7 @@
 
 mod booking;
 mod market_data;
+mod risk;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -27,6 +28,7 @@ use tradedesk_core::ledger::{BookId, Books, Ledger, LedgerError, SubLedger};
 use tradedesk_core::market::OrderBook;
 use tradedesk_core::money::{Notional, Price, Qty};
 use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, TimeInForce, ValidOrder};
+use tradedesk_core::risk::Approved;
 use tradedesk_core::sim::market::SimMarket;
 use tradedesk_core::sim::matching::{ExecEvent, Link, MatchingEngine, SimOrder, taker_cost};
 use tradedesk_core::store::bots as bots_db;
@@ -36,6 +38,7 @@ use tradedesk_core::time::Timestamp;
 
 pub use booking::Changes;
 pub use market_data::SymbolData;
+pub use risk::{RiskBook, rejection_error};
 
 use crate::config::SimConfig;
 use crate::venues::Venue;
@@ -54,15 +57,9 @@ pub struct Account {
 
 /// Who places an order: the owner of the row and the book it trades.
 #[derive(Debug, Clone, Copy)]
-pub struct By<'a> {
-    pub owner: &'a str,
-    pub bot: BookId,
-}
-
-impl<'a> By<'a> {
-    pub fn user(owner: &'a str) -> By<'a> {
-        By { owner, bot: None }
-    }
+struct By<'a> {
+    owner: &'a str,
+    bot: BookId,
 }
 
 pub struct State {
@@ -77,6 +74,8 @@ pub struct State {
     /// Set when the books could not be kept consistent; new orders are
     /// refused until the daemon restarts.
     pub degraded: Option<String>,
+    /// Limits, trading states and their baselines.
+    pub risk: RiskBook,
 }
 
 pub struct Exchange {
@@ -150,6 +149,7 @@ impl Exchange {
             next_client_seq: 0,
             next_order_id: db::max_order_id(store.conn())? + 1,
             degraded: None,
+            risk: RiskBook::load(store)?,
         };
         state.load_accounts(store, now)?;
         state.restore_orders(store, now)?;
@@ -378,7 +378,11 @@ impl State {
 
     /// What placing `v` would lock, in its reserved asset.
     pub fn reservation_of(&mut self, v: &ValidOrder) -> Result<Qty, ApiError> {
-        let p = self.prepare(0, v, String::new(), By::user(""), Timestamp(0))?;
+        let by = By {
+            owner: "",
+            bot: None,
+        };
+        let p = self.prepare(0, v, String::new(), by, Timestamp(0))?;
         Ok(self.reservation_for(&p.record)?.1)
     }
 
@@ -588,11 +592,16 @@ impl State {
         &mut self,
         store: &mut Store,
         account: usize,
-        v: &ValidOrder,
-        by: By<'_>,
+        approved: &Approved,
+        owner: &str,
         now: Timestamp,
     ) -> Result<(OrderRecord, Changes), ApiError> {
         self.check_healthy()?;
+        let v = approved.order();
+        let by = By {
+            owner,
+            bot: approved.book(),
+        };
         let cid = self.client_order_id(v.client_order_id.as_deref(), "", now);
         Self::check_duplicates(store, &[&cid])?;
         let prepared = self.prepare(account, v, cid, by, now)?;
@@ -617,12 +626,22 @@ impl State {
         &mut self,
         store: &mut Store,
         account: usize,
-        limit: &ValidOrder,
-        stop: &ValidOrder,
-        by: By<'_>,
+        limit: &Approved,
+        stop: &Approved,
+        owner: &str,
         now: Timestamp,
     ) -> Result<([OrderRecord; 2], Changes), ApiError> {
         self.check_healthy()?;
+        if limit.book() != stop.book() {
+            return Err(ApiError::internal(
+                "an OCO pair's legs were approved for different books",
+            ));
+        }
+        let by = By {
+            owner,
+            bot: limit.book(),
+        };
+        let (limit, stop) = (limit.order(), stop.order());
         let base = limit.client_order_id.clone();
         let (c1, c2) = (
             self.client_order_id(base.as_deref(), "limit", now),
@@ -656,11 +675,21 @@ impl State {
         &mut self,
         store: &mut Store,
         account: usize,
-        orders: [&ValidOrder; 3],
-        by: By<'_>,
+        approved: [&Approved; 3],
+        owner: &str,
         now: Timestamp,
     ) -> Result<([OrderRecord; 3], Changes), ApiError> {
         self.check_healthy()?;
+        if approved.iter().any(|a| a.book() != approved[0].book()) {
+            return Err(ApiError::internal(
+                "a bracket's orders were approved for different books",
+            ));
+        }
+        let by = By {
+            owner,
+            bot: approved[0].book(),
+        };
+        let orders = approved.map(Approved::order);
         let base = orders[0].client_order_id.clone();
         let cids = ["entry", "tp", "sl"].map(|s| self.client_order_id(base.as_deref(), s, now));
         Self::check_duplicates(store, &[&cids[0], &cids[1], &cids[2]])?;

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use tradedesk_core::api::market::{Book, KlineEvent, KlinesTopic, OrderbookTopic, TickersTopic};
+use tradedesk_core::api::risk::RiskAlertsTopic;
 
 use crate::context::Ctx;
 
@@ -32,10 +33,18 @@ pub fn run(ctx: &Ctx) {
 /// One tick, published.
 pub fn step(ctx: &Ctx) {
     let mut state = ctx.exchange.lock();
-    let (moved, changes) = {
+    let (moved, changes, alerts) = {
         let mut store = ctx.store();
-        state.tick(&mut store, ctx.now())
+        let now = ctx.now();
+        let (moved, mut changes) = state.tick(&mut store, now);
+        // The risk monitor sees the new prices before anything else acts on them.
+        let (halted, alerts) = state.risk_tick(&mut store, now);
+        changes.absorb(halted);
+        (moved, changes, alerts)
     };
+    for a in &alerts {
+        ctx.hub.publish::<RiskAlertsTopic>(a);
+    }
     ctx.publish(&state, &changes);
     for (symbol, bar) in &changes.bars {
         ctx.hub.publish::<KlinesTopic>(&KlineEvent {

@@ -15,7 +15,17 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         "system.health" | "system.version" | "system.info" | "system.methods"
         | "market.symbols" | "market.tickers" | "accounts.list" | "positions.list"
         | "orders.cancel_all" | "trades.stats" | "strategies.catalog" | "strategies.list"
-        | "bots.list" => json!({}),
+        | "bots.list" | "risk.limits.get" | "risk.status" | "risk.violations" | "risk.alerts"
+        | "risk.resume" => json!({}),
+        "risk.limits.set" => {
+            json!({ "scope": "account:paper", "limits": { "max_order_qty": "100" } })
+        }
+        "risk.check" => {
+            json!({ "order": { "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" } })
+        }
+        // Halted here, resumed by the next method in catalogue order.
+        "risk.halt" => json!({ "reason": "conformance" }),
+        "risk.alerts.ack" => json!({ "id": 1 }),
         "streams.subscribe" | "streams.unsubscribe" => json!({ "topics": ["system.heartbeat"] }),
         "market.ticker" | "positions.get" => json!({ "symbol": "BTCUSDT" }),
         "market.klines" => json!({ "symbol": "BTCUSDT", "interval": "5m", "limit": 10 }),

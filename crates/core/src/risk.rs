@@ -1,0 +1,920 @@
+//! Risk: limits, trading states, and the pre-trade check that turns a
+//! [`ValidOrder`] into an [`Approved`] one.
+//!
+//! Bypass is impossible by construction: the execution service accepts
+//! only [`Approved`] orders, and only [`check`] makes one. Every limit of
+//! every scope that applies to an order (its account, its bot, its symbol)
+//! is checked, so the tightest one decides. A rejection names the limit,
+//! the scope that set it, its value and the value the order would have
+//! produced. Limits are inclusive: an order that lands exactly on a limit
+//! is accepted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::instrument::Symbol;
+use crate::money::{Notional, Price, Qty};
+use crate::order::{Side, ValidOrder};
+
+/// Where a set of limits (and a trading state) applies.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Account(String),
+    Bot(u64),
+    /// Orders in one symbol, from every account and bot.
+    Symbol(Symbol),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Account(a) => write!(f, "account:{a}"),
+            Scope::Bot(b) => write!(f, "bot:{b}"),
+            Scope::Symbol(s) => write!(f, "symbol:{s}"),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scope, String> {
+        let bad = || format!("`{s}` is not a scope (account:NAME, bot:ID or symbol:SYMBOL)");
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        match kind {
+            "account" if !rest.is_empty() => Ok(Scope::Account(rest.to_owned())),
+            "bot" => rest.parse().map(Scope::Bot).map_err(|_| bad()),
+            "symbol" => rest.parse().map(Scope::Symbol).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Scope {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scope".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(account:.+|bot:[0-9]+|symbol:[A-Z0-9]{2,20})$",
+            "description": "account:NAME, bot:ID or symbol:SYMBOL"
+        })
+    }
+}
+
+/// What an account or a bot may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TradingState {
+    #[default]
+    Active,
+    /// Only orders that reduce a position.
+    Reducing,
+    /// Only cancels.
+    Halted,
+}
+
+impl TradingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradingState::Active => "active",
+            TradingState::Reducing => "reducing",
+            TradingState::Halted => "halted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TradingState> {
+        [
+            TradingState::Active,
+            TradingState::Reducing,
+            TradingState::Halted,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// The limits of one scope. Every limit is optional; absent means none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest quantity of one order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_order_qty: Option<Qty>,
+    /// Largest value of one order (quantity × limit price, or × last price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_order_notional: Option<Notional>,
+    /// Largest position (absolute quantity) an order may leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_position_qty: Option<Qty>,
+    /// Largest position value (at the last price) an order may leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_position_notional: Option<Notional>,
+    /// Most open orders at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open_orders: Option<u32>,
+    /// Refuse a limit or stop price more than this percent from the last price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_collar_pct: Option<Qty>,
+    /// Most orders accepted in any one second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_orders_per_second: Option<u32>,
+    /// Most orders accepted in any sixty seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_orders_per_minute: Option<u32>,
+    /// Halt when the loss since the start of the day (realized and
+    /// unrealized, fees included) reaches this amount of the quote asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_loss_limit: Option<Notional>,
+    /// When the day starts, `HH:MM` UTC (default 00:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_reset_utc: Option<String>,
+    /// Halt when equity falls this percent below its peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_drawdown_pct: Option<Qty>,
+    /// Largest value held of each asset (quote at the last price), by asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_exposure: Option<BTreeMap<String, Notional>>,
+    /// Alert when usage reaches this percent of a limit (default 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn_pct: Option<Qty>,
+}
+
+/// A bad limit, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `limits.{key}`: {message}")]
+pub struct LimitError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> LimitError {
+    LimitError {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Limits {
+    /// Checks ranges and which limits a scope may carry.
+    pub fn validate(&self, scope: &Scope) -> Result<(), LimitError> {
+        let positive = |key: &str, v: Option<Decimal>| match v {
+            Some(v) if v <= Decimal::ZERO => {
+                Err(err(key, format!("must be greater than zero, got {v}")))
+            }
+            _ => Ok(()),
+        };
+        positive("max_order_qty", self.max_order_qty.map(Qty::get))?;
+        positive(
+            "max_order_notional",
+            self.max_order_notional.map(Notional::get),
+        )?;
+        positive("max_position_qty", self.max_position_qty.map(Qty::get))?;
+        positive(
+            "max_position_notional",
+            self.max_position_notional.map(Notional::get),
+        )?;
+        positive("price_collar_pct", self.price_collar_pct.map(Qty::get))?;
+        positive("daily_loss_limit", self.daily_loss_limit.map(Notional::get))?;
+        positive("max_drawdown_pct", self.max_drawdown_pct.map(Qty::get))?;
+        for (key, v) in [
+            ("max_open_orders", self.max_open_orders),
+            ("max_orders_per_second", self.max_orders_per_second),
+            ("max_orders_per_minute", self.max_orders_per_minute),
+        ] {
+            if v == Some(0) {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        let hundred = Decimal::ONE_HUNDRED;
+        if let Some(p) = self.price_collar_pct
+            && p.get() > Decimal::from(1000)
+        {
+            return Err(err(
+                "price_collar_pct",
+                format!("must be at most 1000, got {p}"),
+            ));
+        }
+        if let Some(p) = self.max_drawdown_pct
+            && p.get() >= hundred
+        {
+            return Err(err(
+                "max_drawdown_pct",
+                format!("must be less than 100, got {p}"),
+            ));
+        }
+        if let Some(p) = self.warn_pct
+            && (p.get() <= Decimal::ZERO || p.get() >= hundred)
+        {
+            return Err(err(
+                "warn_pct",
+                format!("must be between 0 and 100, got {p}"),
+            ));
+        }
+        if let Some(t) = &self.daily_reset_utc {
+            reset_offset_ms(t)
+                .ok_or_else(|| err("daily_reset_utc", format!("`{t}` is not HH:MM")))?;
+        }
+        if let Some(m) = &self.max_exposure {
+            for (asset, v) in m {
+                if !v.is_positive() {
+                    return Err(err(
+                        &format!("max_exposure.{asset}"),
+                        format!("must be greater than zero, got {v}"),
+                    ));
+                }
+            }
+        }
+        if matches!(scope, Scope::Symbol(_)) {
+            for (key, set) in [
+                ("daily_loss_limit", self.daily_loss_limit.is_some()),
+                ("daily_reset_utc", self.daily_reset_utc.is_some()),
+                ("max_drawdown_pct", self.max_drawdown_pct.is_some()),
+                ("max_exposure", self.max_exposure.is_some()),
+            ] {
+                if set {
+                    return Err(err(key, "is an account or bot limit, not a symbol limit"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn warn_fraction(&self) -> Decimal {
+        self.warn_pct
+            .map_or(Decimal::new(8, 1), |p| p.get() / Decimal::ONE_HUNDRED)
+    }
+}
+
+/// Milliseconds after midnight UTC at which the risk day starts.
+pub fn reset_offset_ms(hhmm: &str) -> Option<i64> {
+    let (h, m) = hhmm.split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m) && hhmm.len() == 5)
+        .then_some((h * 60 + m) * 60_000)
+}
+
+/// What a scope holds and has done, as far as one order's check needs.
+#[derive(Debug, Clone)]
+pub struct ScopeFacts<'a> {
+    pub scope: Scope,
+    pub limits: &'a Limits,
+    pub state: TradingState,
+    /// The scope's position in the order's symbol (signed).
+    pub position: Qty,
+    /// What the scope holds of the symbol's base asset (for exposure).
+    pub base_held: Qty,
+    pub open_orders: u32,
+    /// Orders this scope had accepted in the last second and minute.
+    pub accepted_last_second: u32,
+    pub accepted_last_minute: u32,
+}
+
+/// Why an order was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    /// A limit would be broken.
+    Limit,
+    /// Too many orders too fast.
+    Throttled,
+    /// The trading state allows no such order.
+    State,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rejection {
+    pub kind: RejectKind,
+    /// The limit's name (`max_order_qty`, …, or `trading_state`).
+    pub limit: String,
+    pub scope: Scope,
+    /// The limit's value.
+    pub limit_value: String,
+    /// What the order would have made it.
+    pub value: String,
+    pub message: String,
+}
+
+/// An order that passed every pre-trade check. Only [`check`] makes one,
+/// and the execution service takes nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    order: ValidOrder,
+    book: Option<u64>,
+}
+
+impl Approved {
+    pub fn order(&self) -> &ValidOrder {
+        &self.order
+    }
+
+    /// The book it was checked for (a bot's, or the manual book); the
+    /// execution service books it there and nowhere else.
+    pub fn book(&self) -> Option<u64> {
+        self.book
+    }
+}
+
+/// Whether an order only shrinks a position of `held` (spot: a sell of at
+/// most what is held; a buy against a short).
+pub fn reduces(side: Side, qty: Qty, held: Qty) -> bool {
+    match side {
+        Side::Sell => held.is_positive() && qty <= held,
+        Side::Buy => held.is_negative() && qty <= held.abs(),
+    }
+}
+
+fn reject(
+    kind: RejectKind,
+    limit: &str,
+    scope: &Scope,
+    limit_value: impl fmt::Display,
+    value: impl fmt::Display,
+) -> Rejection {
+    let (limit_value, value) = (limit_value.to_string(), value.to_string());
+    let message = match kind {
+        RejectKind::State => format!("{scope} is {limit_value}: {value}"),
+        _ => format!("{limit} of {scope} is {limit_value}; this order would make it {value}"),
+    };
+    Rejection {
+        kind,
+        limit: limit.to_owned(),
+        scope: scope.clone(),
+        limit_value,
+        value,
+        message,
+    }
+}
+
+/// The market an order meets: its symbol's last trade price (market
+/// orders are valued at it) and base asset (for exposure limits).
+#[derive(Debug, Clone, Copy)]
+pub struct MarketFacts<'a> {
+    pub last: Price,
+    pub base: &'a str,
+}
+
+/// Checks an order against every scope that applies to it.
+pub fn check(
+    order: ValidOrder,
+    book: Option<u64>,
+    market: MarketFacts<'_>,
+    scopes: &[ScopeFacts<'_>],
+) -> Result<Approved, Rejection> {
+    for s in scopes {
+        check_scope(&order, market, s)?;
+    }
+    Ok(Approved { order, book })
+}
+
+/// A bracket: the entry passes every check; its two exits, which go live
+/// only once the entry has filled and then close what it opened, are
+/// checked for their own size and price (quantity, value, collar) only.
+pub fn check_bracket(
+    entry: ValidOrder,
+    exits: [ValidOrder; 2],
+    book: Option<u64>,
+    market: MarketFacts<'_>,
+    scopes: &[ScopeFacts<'_>],
+) -> Result<[Approved; 3], Rejection> {
+    let entry = check(entry, book, market, scopes)?;
+    for exit in &exits {
+        for s in scopes {
+            let relaxed = Limits {
+                max_order_qty: s.limits.max_order_qty,
+                max_order_notional: s.limits.max_order_notional,
+                price_collar_pct: s.limits.price_collar_pct,
+                ..Limits::default()
+            };
+            let facts = ScopeFacts {
+                limits: &relaxed,
+                state: TradingState::Active,
+                open_orders: 0,
+                accepted_last_second: 0,
+                accepted_last_minute: 0,
+                ..s.clone()
+            };
+            check_scope(exit, market, &facts)?;
+        }
+    }
+    let [tp, sl] = exits;
+    Ok([
+        entry,
+        Approved { order: tp, book },
+        Approved { order: sl, book },
+    ])
+}
+
+/// The kill switch's flatten: an order that only closes (part of) a
+/// position is approved in any trading state, and nothing else is.
+pub fn approve_closing(
+    order: ValidOrder,
+    book: Option<u64>,
+    position: Qty,
+    scope: &Scope,
+) -> Result<Approved, Rejection> {
+    if reduces(order.side, order.qty, position) {
+        Ok(Approved { order, book })
+    } else {
+        Err(reject(
+            RejectKind::State,
+            "trading_state",
+            scope,
+            "halted",
+            format!("a flatten order must close the position ({position})"),
+        ))
+    }
+}
+
+fn check_scope(
+    o: &ValidOrder,
+    market: MarketFacts<'_>,
+    s: &ScopeFacts<'_>,
+) -> Result<(), Rejection> {
+    let last = market.last;
+    let scope = &s.scope;
+    let l = s.limits;
+    let reducing = reduces(o.side, o.qty, s.position);
+    match s.state {
+        TradingState::Halted => {
+            return Err(reject(
+                RejectKind::State,
+                "trading_state",
+                scope,
+                "halted",
+                "only cancels are accepted until risk.resume",
+            ));
+        }
+        TradingState::Reducing if !reducing => {
+            return Err(reject(
+                RejectKind::State,
+                "trading_state",
+                scope,
+                "reducing",
+                format!(
+                    "only orders that reduce the position ({}) are accepted",
+                    s.position
+                ),
+            ));
+        }
+        _ => {}
+    }
+    let price = o.price.or(o.stop_price).unwrap_or(last);
+    if let Some(max) = l.max_order_qty
+        && o.qty > max
+    {
+        return Err(reject(
+            RejectKind::Limit,
+            "max_order_qty",
+            scope,
+            max,
+            o.qty,
+        ));
+    }
+    let notional = price
+        .checked_mul_qty(o.qty)
+        .unwrap_or(Notional::new(Decimal::MAX));
+    if let Some(max) = l.max_order_notional
+        && notional > max
+    {
+        return Err(reject(
+            RejectKind::Limit,
+            "max_order_notional",
+            scope,
+            max,
+            notional,
+        ));
+    }
+    let signed = match o.side {
+        Side::Buy => o.qty.get(),
+        Side::Sell => -o.qty.get(),
+    };
+    let after = Qty::new(s.position.get() + signed);
+    if !reducing {
+        if let Some(max) = l.max_position_qty
+            && after.abs() > max
+        {
+            return Err(reject(
+                RejectKind::Limit,
+                "max_position_qty",
+                scope,
+                max,
+                after.abs(),
+            ));
+        }
+        let value = Notional::new(after.abs().get() * last.get());
+        if let Some(max) = l.max_position_notional
+            && value > max
+        {
+            return Err(reject(
+                RejectKind::Limit,
+                "max_position_notional",
+                scope,
+                max,
+                value,
+            ));
+        }
+    }
+    if let Some(max) = l.max_open_orders
+        && s.open_orders >= max
+    {
+        return Err(reject(
+            RejectKind::Limit,
+            "max_open_orders",
+            scope,
+            max,
+            s.open_orders + 1,
+        ));
+    }
+    if let Some(pct) = l.price_collar_pct
+        && last.is_positive()
+    {
+        for p in [o.price, o.stop_price].into_iter().flatten() {
+            let off = ((p.get() - last.get()) / last.get() * Decimal::ONE_HUNDRED).abs();
+            if off > pct.get() {
+                return Err(reject(
+                    RejectKind::Limit,
+                    "price_collar_pct",
+                    scope,
+                    format!("{pct}% of {last}"),
+                    format!("{}% ({p})", off.round_dp(4).normalize()),
+                ));
+            }
+        }
+    }
+    if let Some(max) = l.max_orders_per_second
+        && s.accepted_last_second >= max
+    {
+        return Err(reject(
+            RejectKind::Throttled,
+            "max_orders_per_second",
+            scope,
+            max,
+            s.accepted_last_second + 1,
+        ));
+    }
+    if let Some(max) = l.max_orders_per_minute
+        && s.accepted_last_minute >= max
+    {
+        return Err(reject(
+            RejectKind::Throttled,
+            "max_orders_per_minute",
+            scope,
+            max,
+            s.accepted_last_minute + 1,
+        ));
+    }
+    if let Some(m) = &l.max_exposure
+        && o.side == Side::Buy
+        && !reducing
+        && let Some(max) = m.get(market.base)
+    {
+        let asset = market.base;
+        let value = Notional::new((s.base_held.get() + o.qty.get()) * last.get());
+        if value > *max {
+            return Err(reject(
+                RejectKind::Limit,
+                &format!("max_exposure.{asset}"),
+                scope,
+                max,
+                value,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Accepted-order times of one scope, for the rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct RateWindow {
+    times: std::collections::VecDeque<i64>,
+}
+
+impl RateWindow {
+    /// Orders accepted in `(now - 1 s, now]` and `(now - 60 s, now]`.
+    pub fn counts(&mut self, now_ms: i64) -> (u32, u32) {
+        while self.times.front().is_some_and(|t| *t <= now_ms - 60_000) {
+            self.times.pop_front();
+        }
+        let minute = self.times.len() as u32;
+        let second = self
+            .times
+            .iter()
+            .rev()
+            .take_while(|t| **t > now_ms - 1000)
+            .count() as u32;
+        (second, minute)
+    }
+
+    pub fn record(&mut self, now_ms: i64) {
+        self.times.push_back(now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::instrument::Instrument;
+    use crate::instrument::tests::btc_with_lot;
+    use crate::order::{OrderRequest, OrderType};
+
+    fn m(last: &str) -> MarketFacts<'static> {
+        MarketFacts {
+            last: last.parse().unwrap(),
+            base: "BTC",
+        }
+    }
+
+    fn order(side: Side, order_type: OrderType, qty: &str, price: Option<&str>) -> ValidOrder {
+        OrderRequest {
+            symbol: "BTCUSDT".parse().unwrap(),
+            side,
+            order_type,
+            qty: qty.parse().unwrap(),
+            price: price.map(|p| p.parse().unwrap()),
+            stop_price: None,
+            trail: None,
+            time_in_force: None,
+            client_order_id: None,
+            account: None,
+        }
+        .validate(&Instrument {
+            min_notional: "0.001".parse().unwrap(),
+            ..btc_with_lot("0.001")
+        })
+        .unwrap()
+    }
+
+    fn facts(limits: &Limits) -> ScopeFacts<'_> {
+        ScopeFacts {
+            scope: Scope::Account("paper".into()),
+            limits,
+            state: TradingState::Active,
+            position: Qty::ZERO,
+            base_held: Qty::ZERO,
+            open_orders: 0,
+            accepted_last_second: 0,
+            accepted_last_minute: 0,
+        }
+    }
+
+    fn q(s: &str) -> Qty {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_rejection_names_the_limit_its_value_and_the_result() {
+        let limits = Limits {
+            max_order_notional: Some("1000".parse().unwrap()),
+            price_collar_pct: Some(q("5")),
+            ..Limits::default()
+        };
+        let last = m("100");
+        let r = check(
+            order(Side::Buy, OrderType::Market, "10.001", None),
+            None,
+            last,
+            &[facts(&limits)],
+        )
+        .unwrap_err();
+        assert_eq!(r.limit, "max_order_notional");
+        assert_eq!(
+            r.message,
+            "max_order_notional of account:paper is 1000; this order would make it 1000.1"
+        );
+        // Exactly at the limit is accepted.
+        assert!(
+            check(
+                order(Side::Buy, OrderType::Market, "10", None),
+                None,
+                last,
+                &[facts(&limits)]
+            )
+            .is_ok()
+        );
+        let r = check(
+            order(Side::Buy, OrderType::Limit, "1", Some("105.01")),
+            None,
+            last,
+            &[facts(&limits)],
+        )
+        .unwrap_err();
+        assert_eq!(r.limit, "price_collar_pct");
+        assert_eq!(r.limit_value, "5% of 100");
+        assert_eq!(r.value, "5.01% (105.01)");
+        assert!(
+            check(
+                order(Side::Buy, OrderType::Limit, "1", Some("95")),
+                None,
+                last,
+                &[facts(&limits)]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn states_allow_what_they_say() {
+        let limits = Limits::default();
+        let last = m("100");
+        let mut f = facts(&limits);
+        f.state = TradingState::Halted;
+        let r = check(
+            order(Side::Sell, OrderType::Market, "1", None),
+            None,
+            last,
+            std::slice::from_ref(&f),
+        )
+        .unwrap_err();
+        assert_eq!(r.kind, RejectKind::State);
+        f.state = TradingState::Reducing;
+        f.position = q("2");
+        assert!(
+            check(
+                order(Side::Sell, OrderType::Market, "2", None),
+                None,
+                last,
+                std::slice::from_ref(&f)
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                order(Side::Sell, OrderType::Market, "2.001", None),
+                None,
+                last,
+                std::slice::from_ref(&f)
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                order(Side::Buy, OrderType::Market, "0.001", None),
+                None,
+                last,
+                std::slice::from_ref(&f)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_tightest_scope_decides() {
+        let loose = Limits {
+            max_order_qty: Some(q("10")),
+            ..Limits::default()
+        };
+        let tight = Limits {
+            max_order_qty: Some(q("1")),
+            ..Limits::default()
+        };
+        let mut bot = facts(&tight);
+        bot.scope = Scope::Bot(3);
+        let r = check(
+            order(Side::Buy, OrderType::Market, "2", None),
+            None,
+            m("100"),
+            &[facts(&loose), bot],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (r.limit.as_str(), r.scope.to_string()),
+            ("max_order_qty", "bot:3".into())
+        );
+    }
+
+    #[test]
+    fn limits_are_validated_by_key() {
+        let v = |j: serde_json::Value, scope: &str| -> String {
+            match serde_json::from_value::<Limits>(j) {
+                Err(e) => e.to_string(),
+                Ok(l) => l
+                    .validate(&scope.parse().unwrap())
+                    .map_or_else(|e| e.to_string(), |()| "ok".into()),
+            }
+        };
+        assert_eq!(
+            v(serde_json::json!({"max_order_qty": "1"}), "account:paper"),
+            "ok"
+        );
+        assert!(
+            v(serde_json::json!({"max_order_qtty": "1"}), "account:paper")
+                .contains("unknown field `max_order_qtty`")
+        );
+        assert_eq!(
+            v(serde_json::json!({"max_order_qty": "0"}), "account:paper"),
+            "field `limits.max_order_qty`: must be greater than zero, got 0"
+        );
+        assert_eq!(
+            v(
+                serde_json::json!({"daily_loss_limit": "5"}),
+                "symbol:BTCUSDT"
+            ),
+            "field `limits.daily_loss_limit`: is an account or bot limit, not a symbol limit"
+        );
+        assert_eq!(
+            v(serde_json::json!({"daily_reset_utc": "25:00"}), "bot:1"),
+            "field `limits.daily_reset_utc`: `25:00` is not HH:MM"
+        );
+        assert_eq!(reset_offset_ms("08:30"), Some(30_600_000));
+        assert!("bot:x".parse::<Scope>().is_err());
+        assert_eq!(
+            "symbol:BTCUSDT".parse::<Scope>().unwrap().to_string(),
+            "symbol:BTCUSDT"
+        );
+    }
+
+    #[test]
+    fn the_rate_window_counts_the_last_second_and_minute() {
+        let mut w = RateWindow::default();
+        for t in [0, 500, 999, 1000] {
+            w.record(t);
+        }
+        assert_eq!(w.counts(1000), (3, 4));
+        assert_eq!(w.counts(1999), (1, 4));
+        w.record(30_000);
+        assert_eq!(w.counts(30_000), (1, 5));
+        assert_eq!(w.counts(60_000), (0, 4));
+        assert_eq!(w.counts(90_000), (0, 0));
+    }
+
+    proptest! {
+        /// No accepted order breaks a limit; orders exactly at a limit pass.
+        #[test]
+        fn accepted_orders_never_break_a_limit(
+            buy in any::<bool>(),
+            limit_order in any::<bool>(),
+            qty in 1i64..5_000,
+            price_off in -2_000i64..2_000,
+            position in -3_000i64..3_000,
+            open in 0u32..6,
+            per_sec in 0u32..6,
+            max_qty in 1i64..5_000,
+            max_notional in 1i64..500_000,
+            max_pos in 1i64..5_000,
+            max_open in 1u32..6,
+            collar in 1i64..3_000,
+            rate in 1u32..6,
+        ) {
+            let last: Price = "100".parse().unwrap();
+            let qty_d = Qty::new(Decimal::new(qty, 3));
+            let price = Price::new(Decimal::new(10_000 + price_off, 2));
+            let side = if buy { Side::Buy } else { Side::Sell };
+            let o = order(side, if limit_order { OrderType::Limit } else { OrderType::Market },
+                &qty_d.to_string(), limit_order.then(|| price.to_string()).as_deref());
+            let limits = Limits {
+                max_order_qty: Some(Qty::new(Decimal::new(max_qty, 3))),
+                max_order_notional: Some(Notional::new(Decimal::new(max_notional, 2))),
+                max_position_qty: Some(Qty::new(Decimal::new(max_pos, 3))),
+                max_open_orders: Some(max_open),
+                price_collar_pct: Some(Qty::new(Decimal::new(collar, 2))),
+                max_orders_per_second: Some(rate),
+                ..Limits::default()
+            };
+            let mut f = facts(&limits);
+            f.position = Qty::new(Decimal::new(position, 3));
+            f.open_orders = open;
+            f.accepted_last_second = per_sec;
+            if let Ok(a) = check(o.clone(), None, m("100"), std::slice::from_ref(&f)) {
+                let o = a.order();
+                let px = o.price.unwrap_or(last);
+                prop_assert!(o.qty <= limits.max_order_qty.unwrap());
+                prop_assert!(px.get() * o.qty.get() <= limits.max_order_notional.unwrap().get());
+                let signed = if buy { o.qty.get() } else { -o.qty.get() };
+                let after = (f.position.get() + signed).abs();
+                prop_assert!(after <= limits.max_position_qty.unwrap().get() || reduces(side, o.qty, f.position));
+                prop_assert!(open < max_open);
+                prop_assert!(per_sec < rate);
+                let off = ((px.get() - last.get()) / last.get() * Decimal::ONE_HUNDRED).abs();
+                prop_assert!(off <= limits.price_collar_pct.unwrap().get());
+            }
+            // An order exactly at the quantity and notional limits passes those checks.
+            let exact = Limits {
+                max_order_qty: Some(qty_d),
+                max_order_notional: Some(last.checked_mul_qty(qty_d).unwrap()),
+                ..Limits::default()
+            };
+            prop_assert!(check(order(side, OrderType::Market, &qty_d.to_string(), None), None, m("100"), &[facts(&exact)]).is_ok());
+        }
+    }
+}

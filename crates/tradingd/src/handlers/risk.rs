@@ -1,0 +1,357 @@
+//! `risk.*` handlers.
+
+use tradedesk_core::api::risk::{
+    Alert, AlertFilter, AlertId, AlertPage, CheckParams, CheckResult, HaltParams, LimitsList,
+    LimitsSet, RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskLimitsGet,
+    RiskLimitsSet, RiskResume, RiskStatus, RiskStatusView, RiskViolations, ScopeLimits, ScopeParam,
+    ScopeState, Severity, ViolationFilter, ViolationPage,
+};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
+use tradedesk_core::money::Qty;
+use tradedesk_core::risk::{Limits, Scope, TradingState};
+use tradedesk_core::store::StoreError;
+use tradedesk_core::store::risk as db;
+
+use crate::context::Ctx;
+use crate::services::exchange::{State, market_order};
+
+fn store_error(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::internal("database error; see the daemon log")
+}
+
+fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
+        .with_data(serde_json::json!({ "field": field }))
+}
+
+/// A scope that exists: a known account, a live bot, a listed symbol.
+fn check_scope(ctx: &Ctx, state: &State, scope: &Scope) -> Result<(), ApiError> {
+    let known = match scope {
+        Scope::Account(a) => state.account_index(a).is_some(),
+        Scope::Bot(id) => tradedesk_core::store::bots::bot_by_id(ctx.store().conn(), *id)
+            .map_err(|e| store_error(&e))?
+            .is_some(),
+        Scope::Symbol(s) => state.venue.index_of(s.as_str()).is_some(),
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("scope", scope).with_data(serde_json::json!({ "field": "scope" })))
+    }
+}
+
+fn default_scope(p: Option<Scope>) -> Scope {
+    p.unwrap_or_else(|| Scope::Account(crate::services::exchange::PAPER_ACCOUNT.into()))
+}
+
+/// Scopes with a trading state: accounts and bots.
+fn stateful(scope: &Scope) -> Result<(), ApiError> {
+    if matches!(scope, Scope::Symbol(_)) {
+        return Err(field_error(
+            "scope",
+            "a symbol has limits but no trading state; halt its account or bot",
+        ));
+    }
+    Ok(())
+}
+
+impl Handle<RiskLimitsGet> for Ctx {
+    async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<LimitsList, ApiError> {
+        let state = self.exchange.lock();
+        let scopes = match p.scope {
+            Some(s) => {
+                check_scope(self, &state, &s)?;
+                vec![ScopeLimits {
+                    limits: state.risk.limits_of(&s).clone(),
+                    scope: s,
+                }]
+            }
+            None => state
+                .risk
+                .limits
+                .iter()
+                .map(|(s, l)| ScopeLimits {
+                    scope: s.clone(),
+                    limits: l.clone(),
+                })
+                .collect(),
+        };
+        Ok(LimitsList { scopes })
+    }
+}
+
+impl Handle<RiskLimitsSet> for Ctx {
+    async fn handle(&self, _: &Caller, p: LimitsSet) -> Result<ScopeLimits, ApiError> {
+        let serde_json::Value::Object(given) = p.limits else {
+            return Err(field_error("limits", "must be an object of limit keys"));
+        };
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            check_scope(ctx, &state, &p.scope)?;
+            let mut merged = if p.replace {
+                serde_json::Map::new()
+            } else {
+                match serde_json::to_value(state.risk.limits_of(&p.scope)) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                }
+            };
+            for (k, v) in given {
+                if v.is_null() {
+                    merged.remove(&k);
+                } else {
+                    merged.insert(k, v);
+                }
+            }
+            let limits: Limits = serde_path_to_error::deserialize(serde_json::Value::Object(
+                merged,
+            ))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let field = inner
+                    .split('`')
+                    .nth(1)
+                    .filter(|_| path == "." && inner.contains("field"))
+                    .map_or(path, str::to_owned);
+                field_error(&format!("limits.{field}"), inner)
+            })?;
+            limits
+                .validate(&p.scope)
+                .map_err(|e| field_error(&format!("limits.{}", e.key), e.message))?;
+            let now = ctx.now();
+            ctx.store()
+                .write(|tx| db::save_limits(tx, &p.scope, &limits, now))
+                .map_err(|e| store_error(&e))?;
+            state.risk.limits.insert(p.scope.clone(), limits.clone());
+            Ok(ScopeLimits {
+                scope: p.scope.clone(),
+                limits,
+            })
+        })
+    }
+}
+
+impl Handle<RiskStatus> for Ctx {
+    async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<RiskStatusView, ApiError> {
+        let state = self.exchange.lock();
+        let now = self.now();
+        let scopes: Vec<Scope> = match p.scope {
+            Some(s) => {
+                check_scope(self, &state, &s)?;
+                vec![s]
+            }
+            None => {
+                let mut all: Vec<Scope> = state
+                    .accounts
+                    .iter()
+                    .map(|a| Scope::Account(a.row.name.clone()))
+                    .collect();
+                for s in state.risk.limits.keys().chain(state.risk.states.keys()) {
+                    if !all.contains(s) {
+                        all.push(s.clone());
+                    }
+                }
+                all
+            }
+        };
+        Ok(RiskStatusView {
+            states: scopes
+                .iter()
+                .filter(|s| !matches!(s, Scope::Symbol(_)))
+                .map(|s| state.risk.view(s))
+                .collect(),
+            usage: scopes.iter().flat_map(|s| state.usage(s, now)).collect(),
+        })
+    }
+}
+
+impl Handle<RiskCheck> for Ctx {
+    async fn handle(&self, _: &Caller, p: CheckParams) -> Result<CheckResult, ApiError> {
+        let mut state = self.exchange.lock();
+        let account = state.account(p.order.account.as_deref())?;
+        let idx = state.symbol_index(&p.order.symbol)?;
+        let valid = p
+            .order
+            .validate(state.venue.instruments()[idx])
+            .map_err(|e| field_error(&format!("order.{}", e.field()), e))?;
+        if let Some(bot) = p.bot_id
+            && !state.accounts[account].books.bots.contains_key(&bot)
+        {
+            return Err(
+                ApiError::not_found("bot", bot).with_data(serde_json::json!({ "field": "bot_id" }))
+            );
+        }
+        let now = self.now();
+        Ok(match state.risk_check(account, p.bot_id, valid, now) {
+            Ok(_) => CheckResult {
+                approved: true,
+                rejection: None,
+            },
+            Err(r) => CheckResult {
+                approved: false,
+                rejection: Some(r),
+            },
+        })
+    }
+}
+
+impl Handle<RiskHalt> for Ctx {
+    async fn handle(&self, _: &Caller, p: HaltParams) -> Result<ScopeState, ApiError> {
+        let scope = default_scope(p.scope);
+        stateful(&scope)?;
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            check_scope(ctx, &state, &scope)?;
+            let mut store = ctx.store();
+            let now = ctx.now();
+            let (to, severity) = if p.reduce_only {
+                (TradingState::Reducing, Severity::Warning)
+            } else {
+                (TradingState::Halted, Severity::Critical)
+            };
+            let reason = p.reason.clone().unwrap_or_else(|| {
+                if p.reduce_only {
+                    "reduce-only set by hand".into()
+                } else {
+                    "kill switch".into()
+                }
+            });
+            let alert =
+                state.set_risk_state(&mut store, &scope, to, Some(reason), severity, now)?;
+            let mut changes = Default::default();
+            if to == TradingState::Halted {
+                changes =
+                    state.cancel_scope(&mut store, &scope, "kill switch: orders cancelled", now)?;
+            }
+            if p.flatten {
+                let flat = flatten(&mut state, &mut store, &scope, now)?;
+                let mut all: crate::services::exchange::Changes = changes;
+                all.absorb(flat);
+                changes = all;
+            }
+            drop(store);
+            ctx.publish(&state, &changes);
+            ctx.hub.publish::<RiskAlertsTopic>(&alert);
+            Ok(state.risk.view(&scope))
+        })
+    }
+}
+
+/// Sells every position of a scope at market (closing orders, approved in
+/// any state). For an account: its manual book and every bot's book.
+fn flatten(
+    state: &mut State,
+    store: &mut tradedesk_core::store::Store,
+    scope: &Scope,
+    now: tradedesk_core::time::Timestamp,
+) -> Result<crate::services::exchange::Changes, ApiError> {
+    let mut work = Vec::new();
+    for (i, acc) in state.accounts.iter().enumerate() {
+        let books: Vec<Option<u64>> = match scope {
+            Scope::Account(a) if &acc.row.name == a => std::iter::once(None)
+                .chain(acc.books.bots.keys().map(|b| Some(*b)))
+                .collect(),
+            Scope::Bot(b) if acc.books.bots.contains_key(b) => vec![Some(*b)],
+            _ => Vec::new(),
+        };
+        for book in books {
+            for (symbol, p) in acc.books.positions(book).into_iter().flatten() {
+                if p.qty.is_positive() {
+                    work.push((i, book, symbol.clone(), p.qty));
+                }
+            }
+        }
+    }
+    let mut all = crate::services::exchange::Changes::default();
+    for (account, book, symbol, qty) in work {
+        let Some(inst) = state.instrument(&symbol).cloned() else {
+            continue;
+        };
+        let qty = qty.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
+        if qty.is_zero() {
+            continue;
+        }
+        let req = market_order(symbol, tradedesk_core::order::Side::Sell, qty);
+        let valid = req
+            .validate(&inst)
+            .map_err(|e| ApiError::internal(format!("flatten order: {e}")))?;
+        let approved = state.approve_closing(account, book, valid)?;
+        let owner = state.accounts[account].row.owner.clone();
+        let (_, changes) = state.place(store, account, &approved, &owner, now)?;
+        all.absorb(changes);
+    }
+    Ok(all)
+}
+
+impl Handle<RiskResume> for Ctx {
+    async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<ScopeState, ApiError> {
+        let scope = default_scope(p.scope);
+        stateful(&scope)?;
+        self.blocking(|ctx| {
+            let mut state = ctx.exchange.lock();
+            check_scope(ctx, &state, &scope)?;
+            if state.risk.state_of(&scope) == TradingState::Active {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!("{scope} is already active"),
+                ));
+            }
+            let alert = state.set_risk_state(
+                &mut ctx.store(),
+                &scope,
+                TradingState::Active,
+                Some("resumed by hand".into()),
+                Severity::Info,
+                ctx.now(),
+            )?;
+            ctx.hub.publish::<RiskAlertsTopic>(&alert);
+            Ok(state.risk.view(&scope))
+        })
+    }
+}
+
+impl Handle<RiskViolations> for Ctx {
+    async fn handle(&self, _: &Caller, p: ViolationFilter) -> Result<ViolationPage, ApiError> {
+        let limit = paging::limit(p.limit)?;
+        let before = paging::cursor(p.cursor.as_deref())?;
+        let violations = db::list_violations(
+            self.store().conn(),
+            p.name.as_deref(),
+            p.since,
+            before,
+            limit,
+        )
+        .map_err(|e| store_error(&e))?;
+        let next_cursor = paging::next_cursor(&violations, limit, |v| v.id);
+        Ok(ViolationPage {
+            violations,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<RiskAlerts> for Ctx {
+    async fn handle(&self, _: &Caller, p: AlertFilter) -> Result<AlertPage, ApiError> {
+        let limit = paging::limit(p.limit)?;
+        let before = paging::cursor(p.cursor.as_deref())?;
+        let alerts = db::list_alerts(self.store().conn(), p.unacknowledged, before, limit)
+            .map_err(|e| store_error(&e))?;
+        let next_cursor = paging::next_cursor(&alerts, limit, |a| a.id);
+        Ok(AlertPage {
+            alerts,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<RiskAlertsAck> for Ctx {
+    async fn handle(&self, _: &Caller, p: AlertId) -> Result<Alert, ApiError> {
+        let now = self.now();
+        self.store()
+            .write(|tx| db::ack_alert(tx, p.id, now))
+            .map_err(|e| store_error(&e))?
+            .ok_or_else(|| ApiError::not_found("alert", p.id))
+    }
+}

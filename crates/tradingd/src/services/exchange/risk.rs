@@ -1,0 +1,646 @@
+//! The risk book of the execution service: limits and trading states by
+//! scope, rate windows, loss and drawdown baselines; the pre-trade check
+//! every order passes on its way to the venue, and the monitor that halts
+//! a scope whose daily loss or drawdown reaches its limit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use tradedesk_core::api::risk::{Alert, ScopeState, Severity, Usage};
+use tradedesk_core::api::{ApiError, ErrorCode};
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::ledger::{BookId, Ledger};
+use tradedesk_core::money::Qty;
+use tradedesk_core::order::ValidOrder;
+use tradedesk_core::risk::{
+    self as core_risk, Approved, Limits, MarketFacts, RateWindow, RejectKind, Rejection, Scope,
+    ScopeFacts, TradingState,
+};
+use tradedesk_core::store::risk::{self as db, StoredState};
+use tradedesk_core::store::{Store, StoreError};
+use tradedesk_core::time::Timestamp;
+
+use super::{Changes, State, store_err};
+
+const DAY_MS: i64 = 86_400_000;
+/// Equity peaks are written at most this often (they are also kept in memory).
+const PEAK_SAVE_MS: i64 = 60_000;
+
+#[derive(Debug, Default)]
+pub struct RiskBook {
+    pub limits: BTreeMap<Scope, Limits>,
+    pub states: BTreeMap<Scope, StoredState>,
+    windows: BTreeMap<Scope, RateWindow>,
+    peak_saved: BTreeMap<Scope, i64>,
+    /// Warnings raised: (scope, limit, risk day), so each is raised once a day.
+    warned: BTreeSet<(Scope, String, i64)>,
+    empty: Limits,
+}
+
+impl RiskBook {
+    pub fn load(store: &Store) -> Result<RiskBook, StoreError> {
+        Ok(RiskBook {
+            limits: db::load_limits(store.conn())?,
+            states: db::load_states(store.conn())?,
+            ..RiskBook::default()
+        })
+    }
+
+    pub fn limits_of(&self, scope: &Scope) -> &Limits {
+        self.limits.get(scope).unwrap_or(&self.empty)
+    }
+
+    pub fn state_of(&self, scope: &Scope) -> TradingState {
+        self.states
+            .get(scope)
+            .map_or(TradingState::Active, |s| s.state)
+    }
+
+    pub fn view(&self, scope: &Scope) -> ScopeState {
+        let s = self.states.get(scope).cloned().unwrap_or_default();
+        ScopeState {
+            scope: scope.clone(),
+            state: s.state,
+            reason: s.reason,
+            since: s.since,
+        }
+    }
+}
+
+/// The rejection as an API error: its code by kind, the rejection as data.
+pub fn rejection_error(r: &Rejection) -> ApiError {
+    let code = match r.kind {
+        RejectKind::Limit => ErrorCode::RiskRejected,
+        RejectKind::Throttled => ErrorCode::Throttled,
+        RejectKind::State => ErrorCode::TradingHalted,
+    };
+    ApiError::new(code, r.message.clone()).with_data(serde_json::to_value(r).unwrap_or_default())
+}
+
+/// The risk day of a time, for a day starting `offset_ms` after midnight UTC.
+fn day_of(now: Timestamp, offset_ms: i64) -> i64 {
+    (now.millis() - offset_ms).div_euclid(DAY_MS)
+}
+
+fn percent(value: Decimal, limit: Decimal) -> String {
+    if limit.is_zero() {
+        return "-".into();
+    }
+    (value / limit * Decimal::ONE_HUNDRED)
+        .round_dp(2)
+        .normalize()
+        .to_string()
+}
+
+impl State {
+    /// A ledger's value in the quote asset at the last prices.
+    pub fn ledger_value(&self, ledger: &Ledger) -> Decimal {
+        let instruments = self.venue.instruments();
+        let mut total = Decimal::ZERO;
+        for (asset, b) in ledger.balances() {
+            let amount = b.total().get();
+            if amount.is_zero() {
+                continue;
+            }
+            if instruments.iter().any(|i| &i.quote == asset) {
+                total += amount;
+            } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
+                total += amount * self.venue.last(idx).get();
+            }
+        }
+        total.normalize()
+    }
+
+    /// The equity of a scope with a trading state (an account or a bot).
+    fn scope_equity(&self, scope: &Scope) -> Option<Decimal> {
+        match scope {
+            Scope::Account(name) => {
+                let a = self.account_index(name)?;
+                Some(self.ledger_value(&self.accounts[a].books.total))
+            }
+            Scope::Bot(id) => self
+                .accounts
+                .iter()
+                .find_map(|a| a.books.bots.get(id))
+                .map(|b| self.ledger_value(&b.ledger)),
+            Scope::Symbol(_) => None,
+        }
+    }
+
+    /// The scopes an order of `account`'s `book` in `symbol` answers to.
+    fn scopes_for(&self, account: usize, book: BookId, symbol: &Symbol) -> Vec<Scope> {
+        let mut out = vec![Scope::Account(self.accounts[account].row.name.clone())];
+        if let Some(bot) = book {
+            out.push(Scope::Bot(bot));
+        }
+        out.push(Scope::Symbol(symbol.clone()));
+        out
+    }
+
+    fn facts<'a>(
+        &'a self,
+        scope: Scope,
+        account: usize,
+        symbol: &Symbol,
+        base: &str,
+        now: Timestamp,
+        windows: &mut BTreeMap<Scope, RateWindow>,
+    ) -> ScopeFacts<'a> {
+        let acc = &self.accounts[account];
+        let (position, base_held, open) = match &scope {
+            Scope::Bot(id) => {
+                let sub = acc.books.bots.get(id);
+                (
+                    sub.and_then(|b| b.positions.get(symbol))
+                        .map_or(Qty::ZERO, |p| p.qty),
+                    sub.map_or(Qty::ZERO, |b| b.ledger.balance(base).total()),
+                    self.open.values().filter(|o| o.bot_id == Some(*id)).count(),
+                )
+            }
+            Scope::Account(name) => (
+                acc.books.position(symbol).qty,
+                acc.books.total.balance(base).total(),
+                self.open.values().filter(|o| &o.account == name).count(),
+            ),
+            Scope::Symbol(s) => (
+                acc.books.position(symbol).qty,
+                acc.books.total.balance(base).total(),
+                self.open.values().filter(|o| &o.symbol == s).count(),
+            ),
+        };
+        let (second, minute) = windows
+            .entry(scope.clone())
+            .or_default()
+            .counts(now.millis());
+        ScopeFacts {
+            limits: self.risk.limits_of(&scope),
+            state: self.risk.state_of(&scope),
+            scope,
+            position,
+            base_held,
+            open_orders: open as u32,
+            accepted_last_second: second,
+            accepted_last_minute: minute,
+        }
+    }
+
+    /// The pre-trade check without side effects.
+    pub fn risk_check(
+        &mut self,
+        account: usize,
+        book: BookId,
+        v: ValidOrder,
+        now: Timestamp,
+    ) -> Result<Approved, Rejection> {
+        let idx = self
+            .venue
+            .index_of(v.symbol.as_str())
+            .ok_or_else(|| Rejection {
+                kind: RejectKind::Limit,
+                limit: "symbol".into(),
+                scope: Scope::Symbol(v.symbol.clone()),
+                limit_value: "listed".into(),
+                value: "not listed".into(),
+                message: format!("{} is not listed", v.symbol),
+            })?;
+        let base = self.venue.instruments()[idx].base.clone();
+        let last = self.venue.last(idx);
+        let mut windows = std::mem::take(&mut self.risk.windows);
+        let scopes: Vec<ScopeFacts<'_>> = self
+            .scopes_for(account, book, &v.symbol)
+            .into_iter()
+            .map(|s| self.facts(s, account, &v.symbol, &base, now, &mut windows))
+            .collect();
+        let result = core_risk::check(v, book, MarketFacts { last, base: &base }, &scopes);
+        drop(scopes);
+        self.risk.windows = windows;
+        result
+    }
+
+    /// The pre-trade check every order passes: approved orders count
+    /// against the rate limits; a rejection is recorded as a violation.
+    pub fn approve(
+        &mut self,
+        store: &mut Store,
+        account: usize,
+        book: BookId,
+        v: ValidOrder,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<Approved, ApiError> {
+        let order_json = serde_json::json!({
+            "symbol": v.symbol, "side": v.side, "type": v.order_type, "qty": v.qty,
+            "price": v.price, "stop_price": v.stop_price, "client_order_id": v.client_order_id,
+            "account": self.accounts[account].row.name, "bot_id": book,
+        });
+        match self.risk_check(account, book, v, now) {
+            Ok(a) => {
+                for s in self.scopes_for(account, book, &a.order().symbol) {
+                    self.risk.windows.entry(s).or_default().record(now.millis());
+                }
+                Ok(a)
+            }
+            Err(r) => {
+                self.record_violation(store, &r, source, &order_json, now)?;
+                Err(rejection_error(&r))
+            }
+        }
+    }
+
+    /// Approves an order that only closes (part of) the book's position, in
+    /// any trading state: the kill switch's flatten and a bot's stop with
+    /// flatten.
+    pub fn approve_closing(
+        &mut self,
+        account: usize,
+        book: BookId,
+        v: ValidOrder,
+    ) -> Result<Approved, ApiError> {
+        let books = &self.accounts[account].books;
+        let position = books
+            .positions(book)
+            .and_then(|p| p.get(&v.symbol))
+            .map_or(Qty::ZERO, |p| p.qty);
+        let scope = match book {
+            Some(b) => Scope::Bot(b),
+            None => Scope::Account(self.accounts[account].row.name.clone()),
+        };
+        core_risk::approve_closing(v, book, position, &scope).map_err(|r| rejection_error(&r))
+    }
+
+    /// [`Self::approve`] for a bracket: the entry fully, the exits for size
+    /// and price only (see `core::risk::check_bracket`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn approve_bracket(
+        &mut self,
+        store: &mut Store,
+        account: usize,
+        book: BookId,
+        entry: ValidOrder,
+        exits: [ValidOrder; 2],
+        source: &str,
+        now: Timestamp,
+    ) -> Result<[Approved; 3], ApiError> {
+        let symbol = entry.symbol.clone();
+        let idx = self.symbol_index(&symbol)?;
+        let base = self.venue.instruments()[idx].base.clone();
+        let last = self.venue.last(idx);
+        let order_json = serde_json::json!({ "symbol": symbol, "side": entry.side, "qty": entry.qty, "bracket": true });
+        let mut windows = std::mem::take(&mut self.risk.windows);
+        let scopes: Vec<ScopeFacts<'_>> = self
+            .scopes_for(account, book, &symbol)
+            .into_iter()
+            .map(|s| self.facts(s, account, &symbol, &base, now, &mut windows))
+            .collect();
+        let result = core_risk::check_bracket(
+            entry,
+            exits,
+            book,
+            MarketFacts { last, base: &base },
+            &scopes,
+        );
+        drop(scopes);
+        self.risk.windows = windows;
+        match result {
+            Ok(a) => {
+                for s in self.scopes_for(account, book, &symbol) {
+                    self.risk.windows.entry(s).or_default().record(now.millis());
+                }
+                Ok(a)
+            }
+            Err(r) => {
+                self.record_violation(store, &r, source, &order_json, now)?;
+                Err(rejection_error(&r))
+            }
+        }
+    }
+
+    fn record_violation(
+        &self,
+        store: &mut Store,
+        r: &Rejection,
+        source: &str,
+        order: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        store
+            .write(|tx| {
+                db::insert_violation(
+                    tx,
+                    now,
+                    source,
+                    &r.scope,
+                    &r.limit,
+                    &r.limit_value,
+                    &r.value,
+                    &r.message,
+                    Some(order),
+                )
+            })
+            .map(|_| ())
+            .map_err(|e| store_err(&e))
+    }
+
+    /// Sets a scope's trading state; returns the alert it raised.
+    pub fn set_risk_state(
+        &mut self,
+        store: &mut Store,
+        scope: &Scope,
+        state: TradingState,
+        reason: Option<String>,
+        severity: Severity,
+        now: Timestamp,
+    ) -> Result<Alert, ApiError> {
+        let mut s = self.risk.states.get(scope).cloned().unwrap_or_default();
+        s.state = state;
+        s.reason.clone_from(&reason);
+        s.since = Some(now);
+        if state == TradingState::Active {
+            // A resume starts fresh loss and drawdown baselines.
+            let eq = self.scope_equity(scope);
+            s.day_start_equity = eq;
+            s.peak_equity = eq;
+        }
+        let message = match &reason {
+            Some(r) => format!("{scope} is now {}: {r}", state.as_str()),
+            None => format!("{scope} is now {}", state.as_str()),
+        };
+        let alert = store
+            .write(|tx| -> Result<Alert, StoreError> {
+                db::save_state(tx, scope, &s)?;
+                db::insert_alert(tx, now, severity, scope, "state", &message)
+            })
+            .map_err(|e| store_err(&e))?;
+        self.risk.states.insert(scope.clone(), s);
+        Ok(alert)
+    }
+
+    /// Cancels every open order of a scope.
+    pub fn cancel_scope(
+        &mut self,
+        store: &mut Store,
+        scope: &Scope,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Changes, ApiError> {
+        let ids: Vec<u64> = self
+            .open
+            .values()
+            .filter(|o| match scope {
+                Scope::Account(a) => &o.account == a,
+                Scope::Bot(b) => o.bot_id == Some(*b),
+                Scope::Symbol(s) => &o.symbol == s,
+            })
+            .map(|o| o.id)
+            .collect();
+        let mut all = Changes::default();
+        for id in ids {
+            if self.open.contains_key(&id) {
+                all.absorb(self.cancel(store, id, reason, now)?);
+            }
+        }
+        Ok(all)
+    }
+
+    /// The monitor, once per market tick: daily loss and drawdown of every
+    /// account and bot with those limits; warnings near a limit; a breach
+    /// halts the scope and cancels its orders.
+    pub fn risk_tick(&mut self, store: &mut Store, now: Timestamp) -> (Changes, Vec<Alert>) {
+        let mut changes = Changes::default();
+        let mut alerts = Vec::new();
+        let scopes: Vec<Scope> = self
+            .accounts
+            .iter()
+            .map(|a| Scope::Account(a.row.name.clone()))
+            .chain(
+                self.accounts
+                    .iter()
+                    .flat_map(|a| a.books.bots.keys().map(|b| Scope::Bot(*b))),
+            )
+            .collect();
+        for scope in scopes {
+            let limits = self.risk.limits_of(&scope).clone();
+            if limits.daily_loss_limit.is_none() && limits.max_drawdown_pct.is_none() {
+                continue;
+            }
+            let Some(equity) = self.scope_equity(&scope) else {
+                continue;
+            };
+            let offset = limits
+                .daily_reset_utc
+                .as_deref()
+                .and_then(core_risk::reset_offset_ms)
+                .unwrap_or(0);
+            let day = day_of(now, offset);
+            let mut s = self.risk.states.get(&scope).cloned().unwrap_or_default();
+            let mut dirty = false;
+            if s.day != Some(day) || s.day_start_equity.is_none() {
+                s.day = Some(day);
+                s.day_start_equity = Some(equity);
+                dirty = true;
+            }
+            if s.peak_equity.is_none_or(|p| equity > p) {
+                s.peak_equity = Some(equity);
+                let last = self
+                    .risk
+                    .peak_saved
+                    .get(&scope)
+                    .copied()
+                    .unwrap_or(i64::MIN);
+                if now.millis() - last >= PEAK_SAVE_MS {
+                    self.risk.peak_saved.insert(scope.clone(), now.millis());
+                    dirty = true;
+                }
+            }
+            let loss = s
+                .day_start_equity
+                .map_or(Decimal::ZERO, |d| (d - equity).max(Decimal::ZERO));
+            let drawdown_pct = s
+                .peak_equity
+                .filter(|p| *p > Decimal::ZERO)
+                .map_or(Decimal::ZERO, |p| {
+                    ((p - equity) / p * Decimal::ONE_HUNDRED).max(Decimal::ZERO)
+                });
+            self.risk.states.insert(scope.clone(), s.clone());
+            if dirty && let Err(e) = store.write(|tx| db::save_state(tx, &scope, &s)) {
+                tracing::error!(error = %e, "cannot save a risk baseline");
+            }
+            if s.state == TradingState::Halted {
+                continue;
+            }
+            let warn = limits.warn_fraction();
+            let checks = [
+                (
+                    "daily_loss_limit",
+                    limits.daily_loss_limit.map(|l| l.get()),
+                    loss,
+                ),
+                (
+                    "max_drawdown_pct",
+                    limits.max_drawdown_pct.map(|l| l.get()),
+                    drawdown_pct,
+                ),
+            ];
+            for (name, limit, value) in checks {
+                let Some(limit) = limit else { continue };
+                if value >= limit {
+                    let reason = format!(
+                        "{name} breached: {} of {limit}",
+                        value.round_dp(8).normalize()
+                    );
+                    tracing::warn!(%scope, %reason, "risk breach: halting");
+                    let _ = store.write(|tx| {
+                        db::insert_violation(
+                            tx,
+                            now,
+                            "risk",
+                            &scope,
+                            name,
+                            &limit.to_string(),
+                            &value.round_dp(8).normalize().to_string(),
+                            &reason,
+                            None,
+                        )
+                    });
+                    match self.set_risk_state(
+                        store,
+                        &scope,
+                        TradingState::Halted,
+                        Some(reason),
+                        Severity::Critical,
+                        now,
+                    ) {
+                        Ok(a) => alerts.push(a),
+                        Err(e) => tracing::error!(error = %e.message, "cannot halt"),
+                    }
+                    match self.cancel_scope(store, &scope, "risk halt: orders cancelled", now) {
+                        Ok(c) => changes.absorb(c),
+                        Err(e) => tracing::error!(error = %e.message, "cannot cancel on halt"),
+                    }
+                    break;
+                }
+                let key = (scope.clone(), name.to_owned(), day);
+                if value >= limit * warn && !self.risk.warned.contains(&key) {
+                    self.risk.warned.insert(key);
+                    let message = format!(
+                        "{scope}: {name} at {}% ({} of {limit})",
+                        percent(value, limit),
+                        value.round_dp(8).normalize()
+                    );
+                    if let Ok(a) = store.write(|tx| {
+                        db::insert_alert(tx, now, Severity::Warning, &scope, "warning", &message)
+                    }) {
+                        alerts.push(a);
+                    }
+                }
+            }
+        }
+        (changes, alerts)
+    }
+
+    /// The current use of every limit of `scope` that can be measured now.
+    pub fn usage(&self, scope: &Scope, now: Timestamp) -> Vec<Usage> {
+        let limits = self.risk.limits_of(scope);
+        let mut out = Vec::new();
+        let mut push = |limit: &str, value: Decimal, limit_value: Decimal| {
+            out.push(Usage {
+                scope: scope.clone(),
+                limit: limit.to_owned(),
+                value: value.round_dp(8).normalize().to_string(),
+                limit_value: limit_value.normalize().to_string(),
+                percent: percent(value, limit_value),
+            });
+        };
+        let open = self
+            .open
+            .values()
+            .filter(|o| match scope {
+                Scope::Account(a) => &o.account == a,
+                Scope::Bot(b) => o.bot_id == Some(*b),
+                Scope::Symbol(s) => &o.symbol == s,
+            })
+            .count();
+        if let Some(m) = limits.max_open_orders {
+            push("max_open_orders", Decimal::from(open), Decimal::from(m));
+        }
+        let mut windows = self.risk.windows.get(scope).cloned().unwrap_or_default();
+        let (second, minute) = windows.counts(now.millis());
+        if let Some(m) = limits.max_orders_per_second {
+            push(
+                "max_orders_per_second",
+                Decimal::from(second),
+                Decimal::from(m),
+            );
+        }
+        if let Some(m) = limits.max_orders_per_minute {
+            push(
+                "max_orders_per_minute",
+                Decimal::from(minute),
+                Decimal::from(m),
+            );
+        }
+        let s = self.risk.states.get(scope);
+        let equity = self.scope_equity(scope);
+        if let (Some(l), Some(eq)) = (limits.daily_loss_limit, equity) {
+            let start = s.and_then(|s| s.day_start_equity).unwrap_or(eq);
+            push("daily_loss_limit", (start - eq).max(Decimal::ZERO), l.get());
+        }
+        if let (Some(l), Some(eq)) = (limits.max_drawdown_pct, equity) {
+            let peak = s.and_then(|s| s.peak_equity).unwrap_or(eq).max(eq);
+            let dd = if peak > Decimal::ZERO {
+                (peak - eq) / peak * Decimal::ONE_HUNDRED
+            } else {
+                Decimal::ZERO
+            };
+            push("max_drawdown_pct", dd, l.get());
+        }
+        // Position limits: the largest position the scope holds.
+        let positions: Vec<(Symbol, Decimal)> = match scope {
+            Scope::Account(a) => self
+                .account_index(a)
+                .map(|i| {
+                    let b = &self.accounts[i].books;
+                    b.symbols()
+                        .into_iter()
+                        .map(|s| (s.clone(), b.position(&s).qty.get()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Scope::Bot(id) => self
+                .accounts
+                .iter()
+                .find_map(|a| a.books.bots.get(id))
+                .map(|b| {
+                    b.positions
+                        .iter()
+                        .map(|(s, p)| (s.clone(), p.qty.get()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Scope::Symbol(sym) => self
+                .accounts
+                .iter()
+                .map(|a| (sym.clone(), a.books.position(sym).qty.get()))
+                .collect(),
+        };
+        let biggest = |f: &dyn Fn(&Symbol, Decimal) -> Decimal| {
+            positions
+                .iter()
+                .map(|(s, q)| f(s, q.abs()))
+                .max()
+                .unwrap_or(Decimal::ZERO)
+        };
+        if let Some(m) = limits.max_position_qty {
+            push("max_position_qty", biggest(&|_, q| q), m.get());
+        }
+        if let Some(m) = limits.max_position_notional {
+            let value = |s: &Symbol, q: Decimal| {
+                self.venue
+                    .index_of(s.as_str())
+                    .map_or(Decimal::ZERO, |i| q * self.venue.last(i).get())
+            };
+            push("max_position_notional", biggest(&value), m.get());
+        }
+        out
+    }
+}
