@@ -449,9 +449,7 @@ fn check_scope(
     market: MarketFacts<'_>,
     s: &ScopeFacts<'_>,
 ) -> Result<(), Rejection> {
-    let last = market.last;
     let scope = &s.scope;
-    let l = s.limits;
     let reducing = reduces(o.side, o.qty, s.position);
     match s.state {
         TradingState::Halted => {
@@ -477,6 +475,18 @@ fn check_scope(
         }
         _ => {}
     }
+    check_size(o, market, s, reducing)?;
+    check_flow(o, market, s, reducing)
+}
+
+/// Order size and the position it would leave.
+fn check_size(
+    o: &ValidOrder,
+    market: MarketFacts<'_>,
+    s: &ScopeFacts<'_>,
+    reducing: bool,
+) -> Result<(), Rejection> {
+    let (scope, l, last) = (&s.scope, s.limits, market.last);
     let price = o.price.or(o.stop_price).unwrap_or(last);
     if let Some(max) = l.max_order_qty
         && o.qty > max
@@ -533,6 +543,17 @@ fn check_scope(
             ));
         }
     }
+    Ok(())
+}
+
+/// Open orders, price collar, order rate, exposure.
+fn check_flow(
+    o: &ValidOrder,
+    market: MarketFacts<'_>,
+    s: &ScopeFacts<'_>,
+    reducing: bool,
+) -> Result<(), Rejection> {
+    let (scope, l, last) = (&s.scope, s.limits, market.last);
     if let Some(max) = l.max_open_orders
         && s.open_orders >= max
     {
@@ -859,62 +880,84 @@ mod tests {
     }
 
     proptest! {
-        /// No accepted order breaks a limit; orders exactly at a limit pass.
-        #[test]
-        fn accepted_orders_never_break_a_limit(
-            buy in any::<bool>(),
-            limit_order in any::<bool>(),
-            qty in 1i64..5_000,
-            price_off in -2_000i64..2_000,
-            position in -3_000i64..3_000,
-            open in 0u32..6,
-            per_sec in 0u32..6,
-            max_qty in 1i64..5_000,
-            max_notional in 1i64..500_000,
-            max_pos in 1i64..5_000,
-            max_open in 1u32..6,
-            collar in 1i64..3_000,
-            rate in 1u32..6,
-        ) {
-            let last: Price = "100".parse().unwrap();
-            let qty_d = Qty::new(Decimal::new(qty, 3));
-            let price = Price::new(Decimal::new(10_000 + price_off, 2));
-            let side = if buy { Side::Buy } else { Side::Sell };
-            let o = order(side, if limit_order { OrderType::Limit } else { OrderType::Market },
-                &qty_d.to_string(), limit_order.then(|| price.to_string()).as_deref());
-            let limits = Limits {
-                max_order_qty: Some(Qty::new(Decimal::new(max_qty, 3))),
-                max_order_notional: Some(Notional::new(Decimal::new(max_notional, 2))),
-                max_position_qty: Some(Qty::new(Decimal::new(max_pos, 3))),
-                max_open_orders: Some(max_open),
-                price_collar_pct: Some(Qty::new(Decimal::new(collar, 2))),
-                max_orders_per_second: Some(rate),
-                ..Limits::default()
-            };
-            let mut f = facts(&limits);
-            f.position = Qty::new(Decimal::new(position, 3));
-            f.open_orders = open;
-            f.accepted_last_second = per_sec;
-            if let Ok(a) = check(o.clone(), None, m("100"), std::slice::from_ref(&f)) {
-                let o = a.order();
-                let px = o.price.unwrap_or(last);
-                prop_assert!(o.qty <= limits.max_order_qty.unwrap());
-                prop_assert!(px.get() * o.qty.get() <= limits.max_order_notional.unwrap().get());
-                let signed = if buy { o.qty.get() } else { -o.qty.get() };
-                let after = (f.position.get() + signed).abs();
-                prop_assert!(after <= limits.max_position_qty.unwrap().get() || reduces(side, o.qty, f.position));
-                prop_assert!(open < max_open);
-                prop_assert!(per_sec < rate);
-                let off = ((px.get() - last.get()) / last.get() * Decimal::ONE_HUNDRED).abs();
-                prop_assert!(off <= limits.price_collar_pct.unwrap().get());
+            /// No accepted order breaks a limit; orders exactly at a limit pass.
+            #[test]
+            fn accepted_orders_never_break_a_limit(
+                buy in any::<bool>(),
+                limit_order in any::<bool>(),
+                qty in 1i64..5_000,
+                price_off in -2_000i64..2_000,
+                position in -3_000i64..3_000,
+                open in 0u32..6,
+                per_sec in 0u32..6,
+                max_qty in 1i64..5_000,
+                max_notional in 1i64..500_000,
+                max_pos in 1i64..5_000,
+                max_open in 1u32..6,
+                collar in 1i64..3_000,
+                rate in 1u32..6,
+            ) {
+                let last: Price = "100".parse().unwrap();
+                let qty_d = Qty::new(Decimal::new(qty, 3));
+                let price = Price::new(Decimal::new(10_000 + price_off, 2));
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let o = order(side, if limit_order { OrderType::Limit } else { OrderType::Market },
+                    &qty_d.to_string(), limit_order.then(|| price.to_string()).as_deref());
+                let limits = Limits {
+                    max_order_qty: Some(Qty::new(Decimal::new(max_qty, 3))),
+                    max_order_notional: Some(Notional::new(Decimal::new(max_notional, 2))),
+                    max_position_qty: Some(Qty::new(Decimal::new(max_pos, 3))),
+                    max_open_orders: Some(max_open),
+                    price_collar_pct: Some(Qty::new(Decimal::new(collar, 2))),
+                    max_orders_per_second: Some(rate),
+                    ..Limits::default()
+                };
+                let mut f = facts(&limits);
+                f.position = Qty::new(Decimal::new(position, 3));
+                f.open_orders = open;
+                f.accepted_last_second = per_sec;
+                if let Ok(a) = check(o.clone(), None, m("100"), std::slice::from_ref(&f)) {
+                    let o = a.order();
+                    let px = o.price.unwrap_or(last);
+                    prop_assert!(o.qty <= limits.max_order_qty.unwrap());
+                    prop_assert!(px.get() * o.qty.get() <= limits.max_order_notional.unwrap().get());
+                    let signed = if buy { o.qty.get() } else { -o.qty.get() };
+                    let after = (f.position.get() + signed).abs();
+                    prop_assert!(after <= limits.max_position_qty.unwrap().get() || reduces(side, o.qty, f.position));
+                    prop_assert!(open < max_open);
+                    prop_assert!(per_sec < rate);
+                    let off = ((px.get() - last.get()) / last.get() * Decimal::ONE_HUNDRED).abs();
+                    prop_assert!(off <= limits.price_collar_pct.unwrap().get());
+                }
+                // An order exactly at the quantity and notional limits passes those checks.
+                let exact = Limits {
+                    max_order_qty: Some(qty_d),
+                    max_order_notional: Some(last.checked_mul_qty(qty_d).unwrap()),
+                    ..Limits::default()
+                };
+                prop_assert!(check(order(side, OrderType::Market, &qty_d.to_string(), None), None, m("100"), &[facts(&exact)]).is_ok());
             }
-            // An order exactly at the quantity and notional limits passes those checks.
-            let exact = Limits {
-                max_order_qty: Some(qty_d),
-                max_order_notional: Some(last.checked_mul_qty(qty_d).unwrap()),
-                ..Limits::default()
-            };
-            prop_assert!(check(order(side, OrderType::Market, &qty_d.to_string(), None), None, m("100"), &[facts(&exact)]).is_ok());
-        }
+
+            /// Halted accepts nothing; reducing accepts exactly the orders that
+            /// shrink the position, whatever else the order is.
+            #[test]
+            fn states_decide_before_anything_else(
+                buy in any::<bool>(),
+                qty in 1i64..5_000,
+                position in -3_000i64..3_000,
+            ) {
+                let limits = Limits::default();
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let q = Qty::new(Decimal::new(qty, 3));
+                let mut f = facts(&limits);
+                f.position = Qty::new(Decimal::new(position, 3));
+                f.state = TradingState::Halted;
+                let o = order(side, OrderType::Market, &q.to_string(), None);
+                prop_assert!(check(o.clone(), None, m("100"), std::slice::from_ref(&f)).is_err());
+                f.state = TradingState::Reducing;
+                let ok = check(o, None, m("100"), std::slice::from_ref(&f)).is_ok();
+                let shrinks = if buy { position < 0 && qty <= -position } else { position > 0 && qty <= position };
+                prop_assert_eq!(ok, shrinks);
+            }
     }
 }

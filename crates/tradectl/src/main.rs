@@ -8,6 +8,7 @@
 mod bots;
 mod daemon;
 mod format;
+mod risk;
 mod trading;
 
 use std::io::Read;
@@ -82,6 +83,11 @@ enum Command {
     Bot {
         #[command(subcommand)]
         cmd: bots::Bot,
+    },
+    /// Risk: limits, states, the kill switch, violations and alerts.
+    Risk {
+        #[command(subcommand)]
+        cmd: risk::Risk,
     },
     /// Print stream events as they arrive (`--json`: one object per line).
     Watch {
@@ -189,6 +195,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Watch { topics, count } => trading::watch(ctx, &topics, count),
         Command::Strategy { cmd } => bots::strategy(ctx, cmd),
         Command::Bot { cmd } => bots::bot(ctx, cmd),
+        Command::Risk { cmd } => risk::risk(ctx, cmd),
     }
 }
 

@@ -6,6 +6,7 @@ mod daemon {
     pub mod bots;
     pub mod conformance;
     pub mod lifecycle;
+    pub mod risk;
     pub mod streams;
     pub mod support;
     pub mod trading;

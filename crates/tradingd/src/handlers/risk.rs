@@ -13,7 +13,7 @@ use tradedesk_core::store::StoreError;
 use tradedesk_core::store::risk as db;
 
 use crate::context::Ctx;
-use crate::services::exchange::{State, market_order};
+use crate::services::exchange::{Changes, State, market_order};
 
 fn store_error(e: &StoreError) -> ApiError {
     tracing::error!(error = %e, "database error");
@@ -220,16 +220,13 @@ impl Handle<RiskHalt> for Ctx {
             });
             let alert =
                 state.set_risk_state(&mut store, &scope, to, Some(reason), severity, now)?;
-            let mut changes = Default::default();
+            let mut changes = Changes::default();
             if to == TradingState::Halted {
                 changes =
                     state.cancel_scope(&mut store, &scope, "kill switch: orders cancelled", now)?;
             }
             if p.flatten {
-                let flat = flatten(&mut state, &mut store, &scope, now)?;
-                let mut all: crate::services::exchange::Changes = changes;
-                all.absorb(flat);
-                changes = all;
+                changes.absorb(flatten(&mut state, &mut store, &scope, now)?);
             }
             drop(store);
             ctx.publish(&state, &changes);
@@ -246,7 +243,7 @@ fn flatten(
     store: &mut tradedesk_core::store::Store,
     scope: &Scope,
     now: tradedesk_core::time::Timestamp,
-) -> Result<crate::services::exchange::Changes, ApiError> {
+) -> Result<Changes, ApiError> {
     let mut work = Vec::new();
     for (i, acc) in state.accounts.iter().enumerate() {
         let books: Vec<Option<u64>> = match scope {
@@ -264,7 +261,7 @@ fn flatten(
             }
         }
     }
-    let mut all = crate::services::exchange::Changes::default();
+    let mut all = Changes::default();
     for (account, book, symbol, qty) in work {
         let Some(inst) = state.instrument(&symbol).cloned() else {
             continue;

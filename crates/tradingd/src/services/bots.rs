@@ -195,20 +195,7 @@ impl Live {
 /// assets at face value, base assets at their symbol's last trade.
 pub fn book_equity(state: &State, account: usize, bot: u64) -> Option<Notional> {
     let sub = state.accounts[account].books.bots.get(&bot)?;
-    let instruments = state.venue.instruments();
-    let mut total = Decimal::ZERO;
-    for (asset, b) in sub.ledger.balances() {
-        let amount = b.total().get();
-        if amount.is_zero() {
-            continue;
-        }
-        if instruments.iter().any(|i| &i.quote == asset) {
-            total += amount;
-        } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
-            total += amount * state.venue.last(idx).get();
-        }
-    }
-    Some(Notional::new(total.normalize()))
+    Some(Notional::new(state.ledger_value(&sub.ledger)))
 }
 
 /// Runs strategy code; a panic becomes an error naming it. Only engine

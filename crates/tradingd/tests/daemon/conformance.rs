@@ -25,7 +25,6 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         }
         // Halted here, resumed by the next method in catalogue order.
         "risk.halt" => json!({ "reason": "conformance" }),
-        "risk.alerts.ack" => json!({ "id": 1 }),
         "streams.subscribe" | "streams.unsubscribe" => json!({ "topics": ["system.heartbeat"] }),
         "market.ticker" | "positions.get" => json!({ "symbol": "BTCUSDT" }),
         "market.klines" => json!({ "symbol": "BTCUSDT", "interval": "5m", "limit": 10 }),
@@ -58,7 +57,7 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         }),
         // Catalogue order: update, start, pause, resume, stop, …, delete.
         "bots.get" | "bots.start" | "bots.pause" | "bots.resume" | "bots.performance"
-        | "bots.delete" => json!({ "id": 1 }),
+        | "bots.delete" | "risk.alerts.ack" => json!({ "id": 1 }),
         "bots.update" => json!({ "id": 1, "name": "conf-bot-2" }),
         "bots.stop" => json!({ "id": 1, "flatten": true }),
         "bots.events" => json!({ "id": 1, "limit": 10 }),

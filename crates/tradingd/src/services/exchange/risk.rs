@@ -241,7 +241,7 @@ impl State {
                 Ok(a)
             }
             Err(r) => {
-                self.record_violation(store, &r, source, &order_json, now)?;
+                Self::record_violation(store, &r, source, &order_json, now)?;
                 Err(rejection_error(&r))
             }
         }
@@ -309,14 +309,13 @@ impl State {
                 Ok(a)
             }
             Err(r) => {
-                self.record_violation(store, &r, source, &order_json, now)?;
+                Self::record_violation(store, &r, source, &order_json, now)?;
                 Err(rejection_error(&r))
             }
         }
     }
 
     fn record_violation(
-        &self,
         store: &mut Store,
         r: &Rejection,
         source: &str,
@@ -353,7 +352,6 @@ impl State {
     ) -> Result<Alert, ApiError> {
         let mut s = self.risk.states.get(scope).cloned().unwrap_or_default();
         s.state = state;
-        s.reason.clone_from(&reason);
         s.since = Some(now);
         if state == TradingState::Active {
             // A resume starts fresh loss and drawdown baselines.
@@ -365,6 +363,7 @@ impl State {
             Some(r) => format!("{scope} is now {}: {r}", state.as_str()),
             None => format!("{scope} is now {}", state.as_str()),
         };
+        s.reason = reason;
         let alert = store
             .write(|tx| -> Result<Alert, StoreError> {
                 db::save_state(tx, scope, &s)?;
@@ -419,12 +418,28 @@ impl State {
             )
             .collect();
         for scope in scopes {
+            self.watch_scope(store, &scope, now, &mut changes, &mut alerts);
+        }
+        (changes, alerts)
+    }
+
+    /// One scope's turn of the monitor.
+    fn watch_scope(
+        &mut self,
+        store: &mut Store,
+        scope: &Scope,
+        now: Timestamp,
+        changes: &mut Changes,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let scope = scope.clone();
+        {
             let limits = self.risk.limits_of(&scope).clone();
             if limits.daily_loss_limit.is_none() && limits.max_drawdown_pct.is_none() {
-                continue;
+                return;
             }
             let Some(equity) = self.scope_equity(&scope) else {
-                continue;
+                return;
             };
             let offset = limits
                 .daily_reset_utc
@@ -447,7 +462,7 @@ impl State {
                     .get(&scope)
                     .copied()
                     .unwrap_or(i64::MIN);
-                if now.millis() - last >= PEAK_SAVE_MS {
+                if now.millis().saturating_sub(last) >= PEAK_SAVE_MS {
                     self.risk.peak_saved.insert(scope.clone(), now.millis());
                     dirty = true;
                 }
@@ -466,57 +481,27 @@ impl State {
                 tracing::error!(error = %e, "cannot save a risk baseline");
             }
             if s.state == TradingState::Halted {
-                continue;
+                return;
             }
             let warn = limits.warn_fraction();
             let checks = [
                 (
                     "daily_loss_limit",
-                    limits.daily_loss_limit.map(|l| l.get()),
+                    limits
+                        .daily_loss_limit
+                        .map(tradedesk_core::money::Notional::get),
                     loss,
                 ),
                 (
                     "max_drawdown_pct",
-                    limits.max_drawdown_pct.map(|l| l.get()),
+                    limits.max_drawdown_pct.map(Qty::get),
                     drawdown_pct,
                 ),
             ];
             for (name, limit, value) in checks {
                 let Some(limit) = limit else { continue };
                 if value >= limit {
-                    let reason = format!(
-                        "{name} breached: {} of {limit}",
-                        value.round_dp(8).normalize()
-                    );
-                    tracing::warn!(%scope, %reason, "risk breach: halting");
-                    let _ = store.write(|tx| {
-                        db::insert_violation(
-                            tx,
-                            now,
-                            "risk",
-                            &scope,
-                            name,
-                            &limit.to_string(),
-                            &value.round_dp(8).normalize().to_string(),
-                            &reason,
-                            None,
-                        )
-                    });
-                    match self.set_risk_state(
-                        store,
-                        &scope,
-                        TradingState::Halted,
-                        Some(reason),
-                        Severity::Critical,
-                        now,
-                    ) {
-                        Ok(a) => alerts.push(a),
-                        Err(e) => tracing::error!(error = %e.message, "cannot halt"),
-                    }
-                    match self.cancel_scope(store, &scope, "risk halt: orders cancelled", now) {
-                        Ok(c) => changes.absorb(c),
-                        Err(e) => tracing::error!(error = %e.message, "cannot cancel on halt"),
-                    }
+                    self.breach(store, &scope, name, limit, value, now, changes, alerts);
                     break;
                 }
                 let key = (scope.clone(), name.to_owned(), day);
@@ -535,10 +520,56 @@ impl State {
                 }
             }
         }
-        (changes, alerts)
+    }
+
+    /// A loss or drawdown limit reached: record it, halt, cancel the orders.
+    #[allow(clippy::too_many_arguments)]
+    fn breach(
+        &mut self,
+        store: &mut Store,
+        scope: &Scope,
+        name: &str,
+        limit: Decimal,
+        value: Decimal,
+        now: Timestamp,
+        changes: &mut Changes,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let value = value.round_dp(8).normalize();
+        let reason = format!("{name} breached: {value} of {limit}");
+        tracing::warn!(%scope, %reason, "risk breach: halting");
+        let _ = store.write(|tx| {
+            db::insert_violation(
+                tx,
+                now,
+                "risk",
+                scope,
+                name,
+                &limit.to_string(),
+                &value.to_string(),
+                &reason,
+                None,
+            )
+        });
+        match self.set_risk_state(
+            store,
+            scope,
+            TradingState::Halted,
+            Some(reason),
+            Severity::Critical,
+            now,
+        ) {
+            Ok(a) => alerts.push(a),
+            Err(e) => tracing::error!(error = %e.message, "cannot halt"),
+        }
+        match self.cancel_scope(store, scope, "risk halt: orders cancelled", now) {
+            Ok(c) => changes.absorb(c),
+            Err(e) => tracing::error!(error = %e.message, "cannot cancel on halt"),
+        }
     }
 
     /// The current use of every limit of `scope` that can be measured now.
+    #[allow(clippy::too_many_lines)] // one block per limit, in the order of `Limits`
     pub fn usage(&self, scope: &Scope, now: Timestamp) -> Vec<Usage> {
         let limits = self.risk.limits_of(scope);
         let mut out = Vec::new();
