@@ -76,6 +76,35 @@ pub struct State {
     pub degraded: Option<String>,
     /// Limits, trading states and their baselines.
     pub risk: RiskBook,
+    /// Open orders counted by account, bot and symbol (for the risk check).
+    open_counts: OpenCounts,
+}
+
+/// How many orders are open, by account, bot and symbol; kept in step with
+/// `State::open` where orders enter and leave it.
+#[derive(Debug, Default)]
+struct OpenCounts {
+    account: std::collections::HashMap<String, u32>,
+    bot: std::collections::HashMap<u64, u32>,
+    symbol: std::collections::HashMap<Symbol, u32>,
+}
+
+impl OpenCounts {
+    fn add(&mut self, o: &OrderRecord, up: bool) {
+        fn bump<K: std::hash::Hash + Eq>(
+            m: &mut std::collections::HashMap<K, u32>,
+            k: K,
+            up: bool,
+        ) {
+            let n = m.entry(k).or_default();
+            *n = if up { *n + 1 } else { n.saturating_sub(1) };
+        }
+        bump(&mut self.account, o.account.clone(), up);
+        if let Some(b) = o.bot_id {
+            bump(&mut self.bot, b, up);
+        }
+        bump(&mut self.symbol, o.symbol.clone(), up);
+    }
 }
 
 pub struct Exchange {
@@ -150,6 +179,7 @@ impl Exchange {
             next_order_id: db::max_order_id(store.conn())? + 1,
             degraded: None,
             risk: RiskBook::load(store)?,
+            open_counts: OpenCounts::default(),
         };
         state.load_accounts(store, now)?;
         state.restore_orders(store, now)?;
@@ -172,6 +202,16 @@ impl Exchange {
 }
 
 impl State {
+    /// Open orders of an account, a bot, a symbol.
+    pub fn open_count(&self, account: &str, bot: BookId, symbol: &Symbol) -> (u32, u32, u32) {
+        let c = &self.open_counts;
+        (
+            c.account.get(account).copied().unwrap_or(0),
+            bot.and_then(|b| c.bot.get(&b).copied()).unwrap_or(0),
+            c.symbol.get(symbol).copied().unwrap_or(0),
+        )
+    }
+
     fn load_accounts(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
         let mut accounts = db::accounts(store.conn())?;
         if !accounts.iter().any(|a| a.name == PAPER_ACCOUNT) {
@@ -208,6 +248,7 @@ impl State {
         let open = db::open_orders(store.conn())?;
         let mut changes = Changes::default();
         for o in &open {
+            self.open_counts.add(o, true);
             self.open.insert(o.id, o.clone());
         }
         for o in open {
@@ -536,6 +577,7 @@ impl State {
             if p.record.parent_id.is_some() {
                 p.record.status = OrderStatus::Pending;
             }
+            self.open_counts.add(&p.record, true);
             self.open.insert(p.record.id, p.record.clone());
             changes.orders.insert(p.record.id, p.record.clone());
         }
@@ -729,21 +771,41 @@ impl State {
         if !self.open.contains_key(&id) {
             return Err(ApiError::internal("cancel of an order that is not open"));
         }
+        self.cancel_many(store, &[id], reason, now)
+    }
+
+    /// Cancels open orders together: booked one by one, written in one
+    /// transaction (one sync, however many orders). Ids no longer open
+    /// (an OCO sibling cancelled with its pair) are skipped.
+    pub fn cancel_many(
+        &mut self,
+        store: &mut Store,
+        ids: &[u64],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Changes, ApiError> {
         let mut changes = Changes::default();
-        if self.venue.is_live(id) {
-            let events = self.venue.cancel(id, reason, now);
-            self.book_events(events, now, &mut changes);
-        } else {
-            self.book_events(
-                vec![ExecEvent::Cancelled {
-                    id,
-                    reason: reason.to_owned(),
-                }],
-                now,
-                &mut changes,
-            );
+        for &id in ids {
+            if !self.open.contains_key(&id) {
+                continue;
+            }
+            if self.venue.is_live(id) {
+                let events = self.venue.cancel(id, reason, now);
+                self.book_events(events, now, &mut changes);
+            } else {
+                self.book_events(
+                    vec![ExecEvent::Cancelled {
+                        id,
+                        reason: reason.to_owned(),
+                    }],
+                    now,
+                    &mut changes,
+                );
+            }
         }
-        self.commit(store, &changes)?;
+        if !changes.is_empty() {
+            self.commit(store, &changes)?;
+        }
         Ok(changes)
     }
 

@@ -64,6 +64,18 @@ fn dec(v: &Value) -> rust_decimal::Decimal {
 /// bots') is never negative, and position quantities sum.
 fn assert_books_consistent(d: &TestDaemon) {
     let state = d.ctx.exchange.lock();
+    // The risk check's open-order counts match the open orders.
+    for o in state.open.values() {
+        let (acc, bot, sym) = state.open_count(&o.account, o.bot_id, &o.symbol);
+        let count = |f: &dyn Fn(&tradedesk_core::order::OrderRecord) -> bool| {
+            state.open.values().filter(|x| f(x)).count() as u32
+        };
+        assert_eq!(acc, count(&|x| x.account == o.account));
+        assert_eq!(sym, count(&|x| x.symbol == o.symbol));
+        if o.bot_id.is_some() {
+            assert_eq!(bot, count(&|x| x.bot_id == o.bot_id));
+        }
+    }
     for acc in &state.accounts {
         for asset in acc.books.total.balances().keys() {
             let m = acc.books.manual_balance(asset);

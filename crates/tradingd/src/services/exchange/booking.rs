@@ -160,6 +160,7 @@ impl State {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        self.open_counts.add(&o, false);
         if o.reserved.is_positive() {
             let sibling = o.oco_id.filter(|s| self.open.contains_key(s));
             match sibling.and_then(|s| self.open.get_mut(&s)) {

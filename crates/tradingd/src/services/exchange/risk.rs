@@ -137,51 +137,61 @@ impl State {
         out
     }
 
-    fn facts<'a>(
+    /// The facts of every scope an order answers to.
+    fn facts_for<'a>(
         &'a self,
-        scope: Scope,
         account: usize,
+        book: BookId,
         symbol: &Symbol,
         base: &str,
         now: Timestamp,
         windows: &mut BTreeMap<Scope, RateWindow>,
-    ) -> ScopeFacts<'a> {
+    ) -> Vec<ScopeFacts<'a>> {
         let acc = &self.accounts[account];
-        let (position, base_held, open) = match &scope {
-            Scope::Bot(id) => {
-                let sub = acc.books.bots.get(id);
-                (
-                    sub.and_then(|b| b.positions.get(symbol))
-                        .map_or(Qty::ZERO, |p| p.qty),
-                    sub.map_or(Qty::ZERO, |b| b.ledger.balance(base).total()),
-                    self.open.values().filter(|o| o.bot_id == Some(*id)).count(),
-                )
-            }
-            Scope::Account(name) => (
-                acc.books.position(symbol).qty,
-                acc.books.total.balance(base).total(),
-                self.open.values().filter(|o| &o.account == name).count(),
-            ),
-            Scope::Symbol(s) => (
-                acc.books.position(symbol).qty,
-                acc.books.total.balance(base).total(),
-                self.open.values().filter(|o| &o.symbol == s).count(),
-            ),
+        let name = &acc.row.name;
+        let (by_account, by_bot, by_symbol) = self.open_count(name, book, symbol);
+        let account_position = acc.books.position(symbol).qty;
+        let account_base = acc.books.total.balance(base).total();
+        let mut out = Vec::with_capacity(3);
+        let mut push = |scope: Scope, position: Qty, base_held: Qty, open: u32| {
+            let (second, minute) = windows
+                .entry(scope.clone())
+                .or_default()
+                .counts(now.millis());
+            out.push(ScopeFacts {
+                limits: self.risk.limits_of(&scope),
+                state: self.risk.state_of(&scope),
+                scope,
+                position,
+                base_held,
+                open_orders: open,
+                accepted_last_second: second,
+                accepted_last_minute: minute,
+            });
         };
-        let (second, minute) = windows
-            .entry(scope.clone())
-            .or_default()
-            .counts(now.millis());
-        ScopeFacts {
-            limits: self.risk.limits_of(&scope),
-            state: self.risk.state_of(&scope),
-            scope,
-            position,
-            base_held,
-            open_orders: open as u32,
-            accepted_last_second: second,
-            accepted_last_minute: minute,
+        push(
+            Scope::Account(name.clone()),
+            account_position,
+            account_base,
+            by_account,
+        );
+        if let Some(id) = book {
+            let sub = acc.books.bots.get(&id);
+            push(
+                Scope::Bot(id),
+                sub.and_then(|b| b.positions.get(symbol))
+                    .map_or(Qty::ZERO, |p| p.qty),
+                sub.map_or(Qty::ZERO, |b| b.ledger.balance(base).total()),
+                by_bot,
+            );
         }
+        push(
+            Scope::Symbol(symbol.clone()),
+            account_position,
+            account_base,
+            by_symbol,
+        );
+        out
     }
 
     /// The pre-trade check without side effects.
@@ -206,11 +216,7 @@ impl State {
         let base = self.venue.instruments()[idx].base.clone();
         let last = self.venue.last(idx);
         let mut windows = std::mem::take(&mut self.risk.windows);
-        let scopes: Vec<ScopeFacts<'_>> = self
-            .scopes_for(account, book, &v.symbol)
-            .into_iter()
-            .map(|s| self.facts(s, account, &v.symbol, &base, now, &mut windows))
-            .collect();
+        let scopes = self.facts_for(account, book, &v.symbol, &base, now, &mut windows);
         let result = core_risk::check(v, book, MarketFacts { last, base: &base }, &scopes);
         drop(scopes);
         self.risk.windows = windows;
@@ -287,11 +293,7 @@ impl State {
         let last = self.venue.last(idx);
         let order_json = serde_json::json!({ "symbol": symbol, "side": entry.side, "qty": entry.qty, "bracket": true });
         let mut windows = std::mem::take(&mut self.risk.windows);
-        let scopes: Vec<ScopeFacts<'_>> = self
-            .scopes_for(account, book, &symbol)
-            .into_iter()
-            .map(|s| self.facts(s, account, &symbol, &base, now, &mut windows))
-            .collect();
+        let scopes = self.facts_for(account, book, &symbol, &base, now, &mut windows);
         let result = core_risk::check_bracket(
             entry,
             exits,
@@ -392,13 +394,7 @@ impl State {
             })
             .map(|o| o.id)
             .collect();
-        let mut all = Changes::default();
-        for id in ids {
-            if self.open.contains_key(&id) {
-                all.absorb(self.cancel(store, id, reason, now)?);
-            }
-        }
-        Ok(all)
+        self.cancel_many(store, &ids, reason, now)
     }
 
     /// The monitor, once per market tick: daily loss and drawdown of every
