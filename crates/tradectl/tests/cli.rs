@@ -438,3 +438,77 @@ fn strategies_and_bots_from_the_command_line() {
     let out = env.run(&["bot", "list"]);
     assert!(!text(&out.stdout).contains("b1"));
 }
+
+#[test]
+fn risk_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    let out = env.run(&[
+        "risk",
+        "set",
+        "account:paper",
+        "max_order_qty=0.5",
+        "max_open_orders=3",
+        "max_exposure.BTC=100000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env.run(&["--json", "risk", "limits", "--scope", "account:paper"]);
+    let l = json(&out);
+    assert_eq!(l["scopes"][0]["limits"]["max_order_qty"], "0.5");
+    assert_eq!(l["scopes"][0]["limits"]["max_open_orders"], 3);
+    assert_eq!(l["scopes"][0]["limits"]["max_exposure"]["BTC"], "100000");
+
+    let out = env.run(&["risk", "check", "BTCUSDT", "buy", "0.6"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).starts_with("rejected: max_order_qty of account:paper is 0.5"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = env.run(&["order", "buy", "BTCUSDT", "0.6"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("risk_rejected"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = env.run(&["risk", "halt", "--reason", "lunch"]);
+    assert_eq!(text(&out.stdout).trim(), "account:paper halted (lunch)");
+    let out = env.run(&["order", "buy", "BTCUSDT", "0.001"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("trading_halted"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["risk", "status"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("halted") && s.contains("max_open_orders"), "{s}");
+    let out = env.run(&["--json", "risk", "alerts", "--unacknowledged"]);
+    let id = json(&out)["alerts"][0]["id"]
+        .as_u64()
+        .expect("alert")
+        .to_string();
+    let out = env.run(&["risk", "ack", &id]);
+    assert_eq!(text(&out.stdout).trim(), format!("alert {id} acknowledged"));
+    let out = env.run(&["risk", "resume"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "account:paper active (resumed by hand)"
+    );
+    let out = env.run(&["risk", "violations"]);
+    let v = text(&out.stdout);
+    assert!(v.contains("max_order_qty") && v.contains("halted"), "{v}");
+
+    // Bad input: the key is named (exit 1); bad usage exits 2.
+    let out = env.run(&["risk", "set", "account:paper", "max_order_qtty=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("field `limits.max_order_qtty`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["risk", "set", "desk", "max_order_qty=1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -451,3 +451,72 @@ fn bad_limits_are_refused_by_key_and_change_nothing() {
     );
     assert_eq!(l["limits"], json!({ "max_order_qty": "2" }));
 }
+
+#[test]
+fn a_bot_drawdown_halts_that_bot_only_and_the_alert_streams() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut watcher = d.client();
+    watcher.subscribe(&["risk.alerts"]).expect("subscribe");
+    let mut c = d.client();
+    let create = |c: &mut Client, name: &str| {
+        call(
+            c,
+            "bots.create",
+            json!({
+                "name": name, "symbols": ["ETHUSDT"], "allocation": { "USDT": "1000" }, "start": true,
+                "spec": { "strategy": "dca", "params": { "every_bars": 1 }, "sizing": { "mode": "quote", "value": "300" } }
+            }),
+        )["id"]
+            .as_u64()
+            .expect("id")
+    };
+    let (a, b) = (create(&mut c, "a"), create(&mut c, "b"));
+    // Bot a may lose at most 0.01 % from its peak: fees alone breach it.
+    call(
+        &mut c,
+        "risk.limits.set",
+        json!({ "scope": format!("bot:{a}"), "limits": { "max_drawdown_pct": "0.01" } }),
+    );
+    d.minutes(3);
+    let s = call(
+        &mut c,
+        "risk.status",
+        json!({ "scope": format!("bot:{a}") }),
+    );
+    assert_eq!(s["states"][0]["state"], "halted", "{s}");
+    assert!(
+        s["states"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("max_drawdown_pct breached"),
+        "{s}"
+    );
+    let s = call(&mut c, "risk.status", json!({ "scope": "account:paper" }));
+    assert_eq!(s["states"][0]["state"], "active");
+    // b keeps buying; a does not.
+    let fills = |c: &mut Client, id: u64| {
+        call(c, "trades.list", json!({ "bot_id": id, "limit": 1000 }))["trades"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let (na, nb) = (fills(&mut c, a), fills(&mut c, b));
+    d.minutes(2);
+    assert_eq!(fills(&mut c, a), na);
+    assert!(fills(&mut c, b) > nb);
+    // The halt arrived on the stream.
+    loop {
+        let msg = watcher.next_event().expect("alert");
+        let alert = msg
+            .decode::<tradedesk_core::api::risk::RiskAlertsTopic>()
+            .expect("a risk alert")
+            .expect("decodes");
+        if alert.kind == "state" {
+            assert_eq!(alert.scope.to_string(), format!("bot:{a}"));
+            assert_eq!(
+                alert.severity,
+                tradedesk_core::api::risk::Severity::Critical
+            );
+            break;
+        }
+    }
+}
