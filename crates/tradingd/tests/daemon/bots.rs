@@ -169,18 +169,10 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
     let after_resume = fills(&mut c, id).len();
     assert!(after_resume > n, "trading again after resume");
     let events_before = events(&mut c, id).len();
-    let clock = d.ctx.now();
     drop(c);
 
     // Restart the daemon on the same data dir, at the same time.
-    let dir = d.stop();
-    let d = TestDaemon::manual_clock_in(
-        dir,
-        tradingd::Options {
-            manual_clock: Some(clock),
-            ..tradingd::Options::default()
-        },
-    );
+    let d = d.restart();
     let mut c = d.client();
     let view = call(&mut c, "bots.get", json!({ "id": id }));
     assert_eq!(view["status"], "running", "{view}");

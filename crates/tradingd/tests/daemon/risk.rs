@@ -349,18 +349,10 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
         .as_array()
         .map_or(0, Vec::len);
     assert_eq!(n, m);
-    let clock = d.ctx.now();
     drop(c);
 
     // Halted across a restart, until resumed by hand.
-    let dir = d.stop();
-    let d = TestDaemon::manual_clock_in(
-        dir,
-        tradingd::Options {
-            manual_clock: Some(clock),
-            ..tradingd::Options::default()
-        },
-    );
+    let d = d.restart();
     let mut c = d.client();
     let s = call(&mut c, "risk.status", json!({ "scope": "account:paper" }));
     assert_eq!(s["states"][0]["state"], "halted");

@@ -60,6 +60,20 @@ impl TestDaemon {
         Self::try_start_with(dir, config, options).expect("daemon starts")
     }
 
+    /// Stops a manual-clock daemon and starts it again on the same data
+    /// dir, at the time it stopped.
+    pub fn restart(self) -> Self {
+        let clock = self.ctx.now();
+        let dir = self.stop();
+        Self::manual_clock_in(
+            dir,
+            tradingd::Options {
+                manual_clock: Some(clock),
+                ..tradingd::Options::default()
+            },
+        )
+    }
+
     /// Moves the clock and the market on by `n` minutes, ticking a few
     /// times a minute.
     pub fn minutes(&self, n: usize) {

@@ -77,6 +77,15 @@ pub fn rejection_error(r: &Rejection) -> ApiError {
     ApiError::new(code, r.message.clone()).with_data(serde_json::to_value(r).unwrap_or_default())
 }
 
+/// Whether an order belongs to a scope.
+fn in_scope(o: &tradedesk_core::order::OrderRecord, scope: &Scope) -> bool {
+    match scope {
+        Scope::Account(a) => &o.account == a,
+        Scope::Bot(b) => o.bot_id == Some(*b),
+        Scope::Symbol(s) => &o.symbol == s,
+    }
+}
+
 /// The risk day of a time, for a day starting `offset_ms` after midnight UTC.
 fn day_of(now: Timestamp, offset_ms: i64) -> i64 {
     (now.millis() - offset_ms).div_euclid(DAY_MS)
@@ -387,11 +396,7 @@ impl State {
         let ids: Vec<u64> = self
             .open
             .values()
-            .filter(|o| match scope {
-                Scope::Account(a) => &o.account == a,
-                Scope::Bot(b) => o.bot_id == Some(*b),
-                Scope::Symbol(s) => &o.symbol == s,
-            })
+            .filter(|o| in_scope(o, scope))
             .map(|o| o.id)
             .collect();
         self.cancel_many(store, &ids, reason, now)
@@ -578,15 +583,7 @@ impl State {
                 percent: percent(value, limit_value),
             });
         };
-        let open = self
-            .open
-            .values()
-            .filter(|o| match scope {
-                Scope::Account(a) => &o.account == a,
-                Scope::Bot(b) => o.bot_id == Some(*b),
-                Scope::Symbol(s) => &o.symbol == s,
-            })
-            .count();
+        let open = self.open.values().filter(|o| in_scope(o, scope)).count();
         if let Some(m) = limits.max_open_orders {
             push("max_open_orders", Decimal::from(open), Decimal::from(m));
         }
