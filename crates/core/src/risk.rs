@@ -385,6 +385,79 @@ pub fn check(
     Ok(Approved { order, book })
 }
 
+/// A limit an order brings near: its use after the order is at or past
+/// the scope's warning fraction (but within the limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Near {
+    pub scope: Scope,
+    pub limit: String,
+    pub value: Decimal,
+    pub limit_value: Decimal,
+}
+
+/// The limits an order would bring to their warning threshold, for the
+/// alerts raised before a hard limit is reached. Call before [`check`];
+/// use only if the order is approved.
+pub fn near_limits(
+    o: &ValidOrder,
+    market: MarketFacts<'_>,
+    scopes: &[ScopeFacts<'_>],
+) -> Vec<Near> {
+    let mut out = Vec::new();
+    let last = market.last.get();
+    for s in scopes {
+        let l = s.limits;
+        let warn = l.warn_fraction();
+        let mut near = |limit: &str, value: Decimal, max: Option<Decimal>| {
+            if let Some(max) = max
+                && value >= max * warn
+                && value <= max
+            {
+                out.push(Near {
+                    scope: s.scope.clone(),
+                    limit: limit.to_owned(),
+                    value,
+                    limit_value: max,
+                });
+            }
+        };
+        let signed = match o.side {
+            Side::Buy => o.qty.get(),
+            Side::Sell => -o.qty.get(),
+        };
+        let after = (s.position.get() + signed).abs();
+        if !reduces(o.side, o.qty, s.position) {
+            near("max_position_qty", after, l.max_position_qty.map(Qty::get));
+            near(
+                "max_position_notional",
+                after * last,
+                l.max_position_notional.map(Notional::get),
+            );
+        }
+        near(
+            "max_open_orders",
+            Decimal::from(s.open_orders + 1),
+            l.max_open_orders.map(Decimal::from),
+        );
+        near(
+            "max_orders_per_minute",
+            Decimal::from(s.accepted_last_minute + 1),
+            l.max_orders_per_minute.map(Decimal::from),
+        );
+        if o.side == Side::Buy
+            && let Some(max) = l.max_exposure.as_ref().and_then(|m| m.get(market.base))
+        {
+            let limit = format!("max_exposure.{}", market.base);
+            near(
+                &limit,
+                (s.base_held.get() + o.qty.get()) * last,
+                Some(max.get()),
+            );
+        }
+    }
+    out
+}
+
 /// A bracket: the entry passes every check; its two exits, which go live
 /// only once the entry has filled and then close what it opened, are
 /// checked for their own size and price (quantity, value, collar) only.
@@ -797,6 +870,26 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn orders_near_a_limit_are_named_for_a_warning() {
+        let limits = Limits {
+            max_position_qty: Some(q("10")),
+            max_open_orders: Some(5),
+            ..Limits::default()
+        };
+        let mut f = facts(&limits);
+        f.position = q("7");
+        f.open_orders = 3;
+        let o = order(Side::Buy, OrderType::Market, "1", None);
+        let near = near_limits(&o, m("100"), std::slice::from_ref(&f));
+        let names: Vec<&str> = near.iter().map(|n| n.limit.as_str()).collect();
+        // 8 of 10 and 4 of 5: both at the default 80 %.
+        assert_eq!(names, ["max_position_qty", "max_open_orders"]);
+        f.position = q("5");
+        f.open_orders = 1;
+        assert!(near_limits(&o, m("100"), std::slice::from_ref(&f)).is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tradedesk_core::store::{RunRecord, Store};
 use crate::config::Config;
 use tradedesk_core::api::orders::OrderUpdates;
 use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
+use tradedesk_core::api::risk::RiskAlertsTopic;
 
 use crate::services::bots::Bots;
 use crate::services::exchange::{Changes, Exchange, State};
@@ -112,6 +113,9 @@ impl Ctx {
 
     /// Publishes what an exchange operation changed.
     pub fn publish(&self, state: &State, changes: &Changes) {
+        for a in state.risk.take_alerts() {
+            self.hub.publish::<RiskAlertsTopic>(&a);
+        }
         for o in changes.orders.values() {
             self.hub.publish::<OrderUpdates>(o);
         }

@@ -185,7 +185,7 @@ impl Handle<RiskCheck> for Ctx {
         }
         let now = self.now();
         Ok(match state.risk_check(account, p.bot_id, valid, now) {
-            Ok(_) => CheckResult {
+            Ok((_, _near)) => CheckResult {
                 approved: true,
                 rejection: None,
             },

@@ -512,3 +512,45 @@ fn a_bot_drawdown_halts_that_bot_only_and_the_alert_streams() {
         }
     }
 }
+
+#[test]
+fn an_order_near_a_limit_raises_a_warning_once() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    call(
+        &mut c,
+        "risk.limits.set",
+        json!({ "scope": "account:paper", "limits": { "max_open_orders": 5 } }),
+    );
+    let px = last(&mut c, "BTCUSDT");
+    let below = (px * rust_decimal::Decimal::new(90, 2))
+        .round_dp(0)
+        .to_string();
+    for _ in 0..5 {
+        call(
+            &mut c,
+            "orders.place",
+            json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.001", "price": below }),
+        );
+    }
+    let alerts = call(&mut c, "risk.alerts", json!({}));
+    let warnings: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["kind"] == "warning")
+        .filter_map(|a| a["message"].as_str())
+        .collect();
+    // The fourth order reached 80 %; the fifth (100 %) raised no second one.
+    assert_eq!(warnings, ["account:paper: max_open_orders at 80% (4 of 5)"]);
+    let (code, msg, _) = call_err(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.001", "price": below }),
+    );
+    assert_eq!(code, -32001);
+    assert!(
+        msg.contains("max_open_orders of account:paper is 5; this order would make it 6"),
+        "{msg}"
+    );
+}

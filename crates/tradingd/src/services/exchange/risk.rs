@@ -35,6 +35,8 @@ pub struct RiskBook {
     /// Warnings raised: (scope, limit, risk day), so each is raised once a day.
     warned: BTreeSet<(Scope, String, i64)>,
     empty: Limits,
+    /// Alerts raised in the order path, published with its changes.
+    pending: std::sync::Mutex<Vec<Alert>>,
 }
 
 impl RiskBook {
@@ -54,6 +56,16 @@ impl RiskBook {
         self.states
             .get(scope)
             .map_or(TradingState::Active, |s| s.state)
+    }
+
+    /// Alerts raised since the last call, to publish.
+    pub fn take_alerts(&self) -> Vec<Alert> {
+        std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     pub fn view(&self, scope: &Scope) -> ScopeState {
@@ -203,14 +215,15 @@ impl State {
         out
     }
 
-    /// The pre-trade check without side effects.
+    /// The pre-trade check without side effects; with the limits the
+    /// order brings near their warning threshold.
     pub fn risk_check(
         &mut self,
         account: usize,
         book: BookId,
         v: ValidOrder,
         now: Timestamp,
-    ) -> Result<Approved, Rejection> {
+    ) -> Result<(Approved, Vec<core_risk::Near>), Rejection> {
         let idx = self
             .venue
             .index_of(v.symbol.as_str())
@@ -226,10 +239,44 @@ impl State {
         let last = self.venue.last(idx);
         let mut windows = std::mem::take(&mut self.risk.windows);
         let scopes = self.facts_for(account, book, &v.symbol, &base, now, &mut windows);
-        let result = core_risk::check(v, book, MarketFacts { last, base: &base }, &scopes);
+        let market = MarketFacts { last, base: &base };
+        let near = core_risk::near_limits(&v, market, &scopes);
+        let result = core_risk::check(v, book, market, &scopes);
         drop(scopes);
         self.risk.windows = windows;
-        result
+        result.map(|a| (a, near))
+    }
+
+    /// Raises a warning alert for each limit an accepted order brought
+    /// near, once per limit, scope and day.
+    fn warn_near(&mut self, store: &mut Store, near: Vec<core_risk::Near>, now: Timestamp) {
+        let day = day_of(now, 0);
+        for n in near {
+            let key = (n.scope.clone(), n.limit.clone(), day);
+            if self.risk.warned.contains(&key) {
+                continue;
+            }
+            self.risk.warned.insert(key);
+            let message = format!(
+                "{}: {} at {}% ({} of {})",
+                n.scope,
+                n.limit,
+                percent(n.value, n.limit_value),
+                n.value.round_dp(8).normalize(),
+                n.limit_value.normalize()
+            );
+            match store.write(|tx| {
+                db::insert_alert(tx, now, Severity::Warning, &n.scope, "warning", &message)
+            }) {
+                Ok(a) => self
+                    .risk
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(a),
+                Err(e) => tracing::error!(error = %e, "cannot record a risk warning"),
+            }
+        }
     }
 
     /// The pre-trade check every order passes: approved orders count
@@ -249,10 +296,11 @@ impl State {
             "account": self.accounts[account].row.name, "bot_id": book,
         });
         match self.risk_check(account, book, v, now) {
-            Ok(a) => {
+            Ok((a, near)) => {
                 for s in self.scopes_for(account, book, &a.order().symbol) {
                     self.risk.windows.entry(s).or_default().record(now.millis());
                 }
+                self.warn_near(store, near, now);
                 Ok(a)
             }
             Err(r) => {
