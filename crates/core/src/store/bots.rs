@@ -186,9 +186,7 @@ pub fn mark_bot_deleted(conn: &Connection, id: u64, now: Timestamp) -> Result<()
         .execute(params![id as i64, now.millis()])?;
     conn.prepare_cached("DELETE FROM bot_balances WHERE bot_id = ?1")?
         .execute([id as i64])?;
-    conn.prepare_cached("DELETE FROM bot_positions WHERE bot_id = ?1")?
-        .execute([id as i64])?;
-    Ok(())
+    clear_bot_positions(conn, id)
 }
 
 /// Bots that are not deleted, by filter, newest first.
@@ -307,6 +305,13 @@ pub fn save_bot_position(
         p.fees.to_string(),
         now.millis()
     ])?;
+    Ok(())
+}
+
+/// Forgets a bot's positions (its book was released into the manual book).
+pub fn clear_bot_positions(conn: &Connection, id: u64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM bot_positions WHERE bot_id = ?1")?
+        .execute([id as i64])?;
     Ok(())
 }
 

@@ -509,6 +509,7 @@ impl Handle<BotsUpdate> for Ctx {
                 return Err(ApiError::new(ErrorCode::Conflict, format!("a bot named `{n}` exists")));
             }
             let mut books = state.accounts[account].books.clone();
+            let reallocated = p.allocation.is_some();
             if let Some(allocation) = &p.allocation {
                 check_allocation(&state, allocation)?;
                 let sub = books.bots.get(&rec.id).cloned().unwrap_or_default();
@@ -554,6 +555,10 @@ impl Handle<BotsUpdate> for Ctx {
                         }
                     }
                     db::save_bot_ledger(tx, rec.id, &ledger)?;
+                    if reallocated {
+                        // The old book's positions now live in the manual book.
+                        db::clear_bot_positions(tx, rec.id)?;
+                    }
                     for (symbol, pos) in &manual {
                         tdb::save_position(tx, acc_id, symbol, pos, rec.updated)?;
                     }

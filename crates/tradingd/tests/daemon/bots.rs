@@ -700,3 +700,91 @@ fn a_take_profit_and_a_trailing_stop_go_out_as_one_oco_pair() {
     let view = call(&mut c, "bots.get", json!({ "id": id }));
     assert_eq!(dec(&view["balances"]["BTC"]["locked"]), held, "{view}");
 }
+
+#[test]
+fn a_stopped_bot_can_be_changed_and_a_kept_order_goes_with_delete() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let id = call(&mut c, "bots.create", dca("edit", 1))["id"]
+        .as_u64()
+        .expect("id");
+    d.minutes(2);
+    // Holding a position: the allocation cannot change.
+    call(
+        &mut c,
+        "bots.stop",
+        json!({ "id": id, "cancel_orders": false }),
+    );
+    let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
+    assert_eq!(
+        open["orders"].as_array().expect("orders").len(),
+        1,
+        "the take-profit was kept"
+    );
+    let (code_, msg) = call_err(
+        &mut c,
+        "bots.update",
+        json!({ "id": id, "allocation": { "USDT": "2000" } }),
+    );
+    assert_eq!(code_, -32009, "{msg}");
+    assert!(msg.contains("field `allocation`"), "{msg}");
+    // Spec and name can change; the new spec is validated.
+    let (code_, msg) = call_err(
+        &mut c,
+        "bots.update",
+        json!({ "id": id, "spec": { "strategy": "dca", "params": { "every_bars": 0 } } }),
+    );
+    assert_eq!(code_, -32602);
+    assert!(msg.contains("field `spec.params.every_bars`"), "{msg}");
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": id, "name": "edited", "spec": { "strategy": "dca", "params": { "every_bars": 3 } } }),
+    );
+    assert_eq!(
+        (
+            v["name"].as_str(),
+            v["spec"]["params"]["every_bars"].as_u64()
+        ),
+        (Some("edited"), Some(3))
+    );
+    // Flat again (sold by hand through the bot's stop), the allocation can change.
+    call(&mut c, "bots.start", json!({ "id": id }));
+    call(&mut c, "bots.stop", json!({ "id": id, "flatten": true }));
+    let usdt = |c: &mut Client| {
+        call(c, "bots.get", json!({ "id": id }))["balances"]["USDT"]["free"]
+            .as_str()
+            .map(str::to_owned)
+            .expect("usdt")
+    };
+    let before = usdt(&mut c);
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": id, "allocation": { "USDT": "250" } }),
+    );
+    assert_eq!(v["balances"]["USDT"]["free"], "250", "{v} (was {before})");
+    assert_eq!(v["allocation"], json!({ "USDT": "250" }));
+    assert_books_consistent(&d);
+    // What the old book realized is counted once, after a restart too.
+    let realized =
+        call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }))["realized_pnl"].clone();
+    let d = d.restart();
+    let mut c = d.client();
+    assert_eq!(
+        call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }))["realized_pnl"],
+        realized
+    );
+    // Delete cancels what a stopped bot left open and returns its book.
+    call(&mut c, "bots.start", json!({ "id": id }));
+    d.minutes(1);
+    call(
+        &mut c,
+        "bots.stop",
+        json!({ "id": id, "cancel_orders": false }),
+    );
+    call(&mut c, "bots.delete", json!({ "id": id }));
+    let open = call(&mut c, "orders.list", json!({ "open": true }));
+    assert_eq!(open["orders"], json!([]));
+    assert_books_consistent(&d);
+}
