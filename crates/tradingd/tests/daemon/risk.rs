@@ -554,3 +554,58 @@ fn an_order_near_a_limit_raises_a_warning_once() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_kill_switch_on_one_bot_flattens_that_bot_only() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "k", "symbols": ["BTCUSDT"], "allocation": { "USDT": "1000" }, "start": true,
+            "spec": { "strategy": "dca", "params": { "every_bars": 1 }, "sizing": { "mode": "quote", "value": "100" },
+                      "exits": { "take_profit_pct": "50" } }
+        }),
+    )["id"]
+        .as_u64()
+        .expect("id");
+    d.minutes(2);
+    let s = call(
+        &mut c,
+        "risk.halt",
+        json!({ "scope": format!("bot:{bot}"), "flatten": true }),
+    );
+    assert_eq!(s["state"], "halted");
+    let view = call(&mut c, "bots.get", json!({ "id": bot }));
+    assert_eq!(view["positions"][0]["qty"], "0", "{view}");
+    assert_eq!(
+        call(
+            &mut c,
+            "orders.list",
+            json!({ "open": true, "bot_id": bot })
+        )["orders"],
+        json!([])
+    );
+    // The manual position is untouched; the account still trades.
+    assert_eq!(
+        call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }))["qty"],
+        "0.01"
+    );
+    call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" }),
+    );
+    let s = call(
+        &mut c,
+        "risk.resume",
+        json!({ "scope": format!("bot:{bot}") }),
+    );
+    assert_eq!(s["state"], "active");
+}
