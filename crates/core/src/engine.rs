@@ -152,8 +152,9 @@ pub enum Decision {
     Cancel {
         tag: String,
     },
+    /// A log line about the strategy of slot `slot` (see [`Engine::symbol`]).
     Log {
-        symbol: Symbol,
+        slot: usize,
         message: std::borrow::Cow<'static, str>,
     },
 }
@@ -262,6 +263,11 @@ impl Engine {
 
     pub fn next_seq(&self) -> u64 {
         self.seq
+    }
+
+    /// The symbol of a slot.
+    pub fn symbol(&self, slot: usize) -> Option<&Symbol> {
+        self.slots.get(slot).map(|s| &s.instrument.symbol)
     }
 
     pub fn slot_of(&self, symbol: &Symbol) -> Option<usize> {
@@ -445,7 +451,7 @@ impl Engine {
         message: impl Into<std::borrow::Cow<'static, str>>,
     ) {
         out.push(Decision::Log {
-            symbol: self.slots[slot].instrument.symbol.clone(),
+            slot,
             message: message.into(),
         });
     }
@@ -768,22 +774,24 @@ pub fn size<P: Portfolio>(
     if !price.is_positive() {
         return Err("no price".into());
     }
-    let unit = price.get() * (Decimal::ONE + fee_rate);
-    let free = p.free(&inst.quote).get();
-    let raw = match sizing.mode {
-        SizingMode::FixedQty => sizing.value.get().min(free / unit),
-        SizingMode::Quote => sizing.value.get().min(free) / unit,
+    let lot = inst.lot_size.get();
+    if lot <= Decimal::ZERO {
+        return Err(format!("{} has no lot size", inst.symbol));
+    }
+    // The cost of one lot, fee included: quantities are whole lots.
+    let lot_cost = price.get() * (Decimal::ONE + fee_rate) * lot;
+    let free = p.free(&inst.quote).get().max(Decimal::ZERO);
+    let lots = match sizing.mode {
+        SizingMode::FixedQty => (sizing.value.get() / lot)
+            .floor()
+            .min((free / lot_cost).floor()),
+        SizingMode::Quote => (sizing.value.get().min(free) / lot_cost).floor(),
         SizingMode::Percent => {
-            let budget = (p.equity() * sizing.value.get() / Decimal::ONE_HUNDRED).min(free);
-            budget.max(Decimal::ZERO) / unit
+            let budget = (p.equity() * sizing.value.get() * Decimal::new(1, 2)).min(free);
+            (budget.max(Decimal::ZERO) / lot_cost).floor()
         }
     };
-    let lot = inst.lot_size.get();
-    let mut qty = if lot > Decimal::ZERO {
-        Qty::new((raw.max(Decimal::ZERO) / lot).floor() * lot).normalize()
-    } else {
-        Qty::ZERO
-    };
+    let mut qty = Qty::new((lots * lot).normalize());
     if sizing.whole_units {
         qty = Qty::new(qty.get().floor())
             .floor_to(inst.lot_size)

@@ -118,6 +118,8 @@ struct Actor {
     owner: String,
     /// Orders only close positions (a flatten): approved in any trading state.
     closing: bool,
+    /// The bot's symbols, by engine slot.
+    symbols: Vec<Symbol>,
 }
 
 impl Live {
@@ -127,6 +129,7 @@ impl Live {
             account: self.account,
             owner: self.rec.owner.clone(),
             closing: false,
+            symbols: self.rec.symbols.clone(),
         }
     }
 }
@@ -729,7 +732,8 @@ fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) ->
     for d in decisions {
         let now = ctx.now();
         match d {
-            Decision::Log { symbol, message } => {
+            Decision::Log { slot, message } => {
+                let symbol = a.symbols.get(slot).map_or("?", Symbol::as_str);
                 record(
                     ctx,
                     &mut store,
@@ -1063,6 +1067,7 @@ impl Bots {
             account,
             owner: rec.owner.clone(),
             closing: true,
+            symbols: rec.symbols.clone(),
         };
         let mut out = Vec::new();
         if cancel_orders || flatten {
