@@ -445,7 +445,6 @@ impl Engine {
     }
 
     fn log(
-        &self,
         slot: usize,
         out: &mut Vec<Decision>,
         message: impl Into<std::borrow::Cow<'static, str>>,
@@ -472,7 +471,7 @@ impl Engine {
         let symbol = self.slots[slot].instrument.symbol.clone();
         for a in &actions {
             match a {
-                Action::Log(m) => self.log(slot, out, m.clone()),
+                Action::Log(m) => Self::log(slot, out, m.clone()),
                 Action::Enter | Action::Add => {
                     let open = p.open_orders(&symbol);
                     let working = open.iter().any(|o| {
@@ -504,7 +503,7 @@ impl Engine {
                                 role,
                             )));
                         }
-                        Err(why) => self.log(slot, out, format!("entry skipped: {why}")),
+                        Err(why) => Self::log(slot, out, format!("entry skipped: {why}")),
                     }
                 }
                 Action::Exit => {
@@ -519,7 +518,7 @@ impl Engine {
                     if key.is_empty()
                         || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                     {
-                        self.log(slot, out, format!("limit order skipped: bad key `{key}`"));
+                        Self::log(slot, out, format!("limit order skipped: bad key `{key}`"));
                         continue;
                     }
                     let inst = &self.slots[slot].instrument;
@@ -528,7 +527,7 @@ impl Engine {
                         None => match self.size(slot, *price, p) {
                             Ok(q) => q,
                             Err(why) => {
-                                self.log(slot, out, format!("limit `{key}` skipped: {why}"));
+                                Self::log(slot, out, format!("limit `{key}` skipped: {why}"));
                                 continue;
                             }
                         },
@@ -588,7 +587,7 @@ impl Engine {
         let lot = self.slots[slot].instrument.lot_size;
         let qty = p.position(&symbol).qty.floor_to(lot).unwrap_or(Qty::ZERO);
         if qty.is_positive() {
-            self.log(slot, out, why);
+            Self::log(slot, out, why);
             let tag = self.tag(&Role::Exit);
             out.push(Decision::Place(Intent::market(
                 tag,
@@ -722,7 +721,7 @@ impl Engine {
         };
         let target_leg = target.map(|t| leg(OrderType::Limit, Some(t), None, None));
         let message = protect_message(qty, stop, ex.trailing_stop_pct, target);
-        self.log(slot, out, message);
+        Self::log(slot, out, message);
         match (target_leg, stop_leg) {
             (Some(limit), Some(stop)) => out.push(Decision::PlaceOco { tag, limit, stop }),
             (Some(one), None) | (None, Some(one)) => out.push(Decision::Place(one)),
