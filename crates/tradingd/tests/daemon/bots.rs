@@ -788,3 +788,121 @@ fn a_stopped_bot_can_be_changed_and_a_kept_order_goes_with_delete() {
     assert_eq!(open["orders"], json!([]));
     assert_books_consistent(&d);
 }
+
+/// The engine fed the bars a paper bot saw places the orders the bot
+/// placed: same bars, same decisions, same client order ids.
+#[test]
+fn a_paper_bot_and_the_engine_on_the_same_bars_place_the_same_orders() {
+    use tradedesk_core::engine::{Decision, Engine, EngineConfig, OpenOrder, Portfolio};
+    use tradedesk_core::ledger::Position;
+    use tradedesk_core::market::Bar;
+    use tradedesk_core::strategy::StrategySpec;
+
+    struct Held(Position);
+    impl Portfolio for Held {
+        fn position(&self, _: &tradedesk_core::instrument::Symbol) -> Position {
+            self.0
+        }
+        fn free(&self, _: &str) -> tradedesk_core::money::Qty {
+            "1000000".parse().expect("qty")
+        }
+        fn equity(&self) -> rust_decimal::Decimal {
+            rust_decimal::Decimal::from(1_000_000)
+        }
+        fn open_orders(&self, _: &tradedesk_core::instrument::Symbol) -> Vec<OpenOrder> {
+            Vec::new()
+        }
+    }
+
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let spec = json!({ "strategy": "sma_cross", "params": { "fast": 2, "slow": 5 },
+                       "sizing": { "mode": "fixed_qty", "value": "0.01" } });
+    let start = d.ctx.now();
+    let id = call(
+        &mut c,
+        "bots.create",
+        json!({ "name": "twin", "spec": spec, "symbols": ["BTCUSDT"], "allocation": { "USDT": "5000" }, "start": true }),
+    )["id"]
+        .as_u64()
+        .expect("id");
+    d.minutes(90);
+    let orders = call(
+        &mut c,
+        "orders.list",
+        json!({ "bot_id": id, "limit": 1000 }),
+    );
+    let mut placed: Vec<(String, String, String)> = orders["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| {
+            (
+                o["client_order_id"].as_str().unwrap_or_default().to_owned(),
+                o["side"].as_str().unwrap_or_default().to_owned(),
+                o["qty"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    placed.reverse();
+    assert!(
+        placed.len() >= 4,
+        "the bot should trade in 90 minutes: {placed:?}"
+    );
+
+    // The same bars, through the engine, filling at the close.
+    let bars: Vec<Bar> = serde_json::from_value(
+        call(
+            &mut c,
+            "market.klines",
+            json!({ "symbol": "BTCUSDT", "interval": "1m", "start": start, "limit": 1000 }),
+        )["bars"]
+            .clone(),
+    )
+    .expect("bars");
+    let spec: StrategySpec = serde_json::from_value(spec).expect("spec");
+    let (strategy, _) = spec.build().expect("strategy");
+    let inst = d
+        .ctx
+        .exchange
+        .lock()
+        .instrument(&"BTCUSDT".parse().expect("symbol"))
+        .cloned()
+        .expect("instrument");
+    let mut engine = Engine::new(
+        EngineConfig {
+            prefix: format!("b{id}"),
+            sizing: spec.sizing,
+            exits: spec.exits,
+            fee_rate: "0.001".parse().expect("fee"),
+            interval: spec.interval,
+            seed: id,
+        },
+        vec![(inst, strategy)],
+    );
+    let mut held = Held(Position::default());
+    let mut decided = Vec::new();
+    for b in &bars {
+        let mut out = Vec::new();
+        engine.on_bar(
+            0,
+            &tradedesk_core::strategy::Candle::from_bar(b),
+            &held,
+            &mut out,
+        );
+        for d in out {
+            if let Decision::Place(i) = d {
+                held.0
+                    .apply_fill(
+                        i.side,
+                        i.qty,
+                        b.close,
+                        tradedesk_core::money::Notional::ZERO,
+                    )
+                    .expect("fill");
+                decided.push((i.tag, i.side.as_str().to_owned(), i.qty.to_string()));
+            }
+        }
+    }
+    assert_eq!(decided, placed);
+}
