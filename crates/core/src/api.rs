@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod bots;
 mod catalogue;
 mod error;
+pub mod jobs;
 pub mod jsonrpc;
 pub mod market;
 mod method;

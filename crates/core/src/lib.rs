@@ -9,6 +9,7 @@ pub mod api;
 pub mod engine;
 pub mod indicator;
 pub mod instrument;
+pub mod job;
 pub mod ledger;
 pub mod market;
 pub mod money;

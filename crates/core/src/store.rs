@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub mod bots;
+pub mod jobs;
 pub mod risk;
 pub mod trading;
 
@@ -21,7 +22,7 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -29,6 +30,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0002_trading.sql")),
         M::up(include_str!("store/migrations/0003_bots.sql")),
         M::up(include_str!("store/migrations/0004_risk.sql")),
+        M::up(include_str!("store/migrations/0005_jobs.sql")),
     ])
 });
 

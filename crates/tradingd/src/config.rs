@@ -55,7 +55,29 @@ pub struct RawConfig {
     pub log: RawLog,
     pub rpc: RawRpc,
     pub streams: RawStreams,
+    pub jobs: RawJobs,
     pub sim: RawSim,
+}
+
+/// The background job queue's worker pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawJobs {
+    pub workers: usize,
+    pub lease_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+}
+
+impl Default for RawJobs {
+    fn default() -> Self {
+        RawJobs {
+            workers: 2,
+            lease_ms: 15_000,
+            retry_base_ms: 1_000,
+            retry_cap_ms: 300_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +210,7 @@ pub struct Config {
     pub log: LogConfig,
     pub rpc: RpcConfig,
     pub streams: StreamsConfig,
+    pub jobs: JobsConfig,
     pub sim: SimConfig,
 }
 
@@ -222,6 +245,14 @@ pub struct SimConfig {
 pub struct StreamsConfig {
     pub buffer: usize,
     pub heartbeat: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsConfig {
+    pub workers: usize,
+    pub lease_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
 }
 
 /// What the command line contributes.
@@ -466,6 +497,12 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 10,
                 3_600_000,
             )?),
+        },
+        jobs: JobsConfig {
+            workers: in_range("jobs.workers", raw.jobs.workers, 1, 64)?,
+            lease_ms: in_range("jobs.lease_ms", raw.jobs.lease_ms, 1_000, 600_000)?,
+            retry_base_ms: in_range("jobs.retry_base_ms", raw.jobs.retry_base_ms, 10, 3_600_000)?,
+            retry_cap_ms: in_range("jobs.retry_cap_ms", raw.jobs.retry_cap_ms, 10, 86_400_000)?,
         },
         sim: validate_sim(&raw.sim)?,
         data_dir,

@@ -16,6 +16,7 @@ use tradedesk_core::api::risk::RiskAlertsTopic;
 
 use crate::services::bots::Bots;
 use crate::services::exchange::{Changes, Exchange, State};
+use crate::services::jobs::Jobs;
 use crate::services::sessions::Sessions;
 use crate::services::stream_hub::StreamHub;
 use tradedesk_core::time::Timestamp;
@@ -33,6 +34,7 @@ pub struct Ctx {
     pub exchange: Exchange,
     pub bots: Bots,
     pub clock: Clock,
+    pub jobs: Jobs,
 }
 
 /// Where the daemon's time comes from: the system clock, or (for tests
@@ -74,6 +76,7 @@ impl Ctx {
         clock: Clock,
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
+        let jobs = Jobs::new(config.jobs.workers);
         Ctx {
             config,
             started_at,
@@ -84,6 +87,7 @@ impl Ctx {
             sessions: Sessions::default(),
             shutdown: CancellationToken::new(),
             exchange,
+            jobs,
             bots,
             clock,
         }

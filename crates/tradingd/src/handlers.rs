@@ -3,6 +3,7 @@
 //! the transport that carried the call.
 
 mod bots;
+pub(crate) mod jobs;
 mod market;
 mod orders;
 mod risk;

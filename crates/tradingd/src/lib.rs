@@ -129,6 +129,8 @@ impl Daemon {
         ));
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);
+        // Jobs a dead daemon left running are retried or failed.
+        services::jobs::recover(&ctx);
         Ok(Daemon {
             ctx,
             socket,
@@ -156,6 +158,12 @@ impl Daemon {
         tracker.spawn(heartbeat(Arc::clone(&self.ctx)));
         let market = Arc::clone(&self.ctx);
         tracker.spawn_blocking(move || services::market_loop::run(&market));
+        for i in 0..self.ctx.config.jobs.workers {
+            let ctx = Arc::clone(&self.ctx);
+            tracker.spawn_blocking(move || services::jobs::worker(&ctx, i));
+        }
+        let keeper = Arc::clone(&self.ctx);
+        tracker.spawn_blocking(move || services::jobs::keeper(&keeper));
         let rpc = Arc::new(Rpc {
             dispatcher: Dispatcher::new(),
             ctx: Arc::clone(&self.ctx),

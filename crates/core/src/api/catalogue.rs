@@ -14,6 +14,10 @@ use super::bots::{
     StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate,
     StrategiesValidate,
 };
+use super::jobs::{
+    JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
+    JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
+};
 use super::market::{
     KlinesTopic, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker, MarketTickers,
     MarketTrades, OrderbookTopic, TickersTopic,
@@ -151,6 +155,19 @@ catalogue! {
         RiskViolations,
         RiskAlerts,
         RiskAlertsAck,
+        JobsKinds,
+        JobsEnqueue,
+        JobsGet,
+        JobsList,
+        JobsCancel,
+        JobsRetry,
+        JobsDead,
+        JobsRequeue,
+        JobsStats,
+        JobsHealth,
+        JobsWorkers,
+        JobsDelete,
+        JobsPurge,
     ],
     topics: [
         Heartbeat,
@@ -163,6 +180,7 @@ catalogue! {
         BotStatusTopic,
         BotEventsTopic,
         RiskAlertsTopic,
+        JobEvents,
     ]
 }
 

@@ -16,7 +16,13 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         | "market.symbols" | "market.tickers" | "accounts.list" | "positions.list"
         | "orders.cancel_all" | "trades.stats" | "strategies.catalog" | "strategies.list"
         | "bots.list" | "risk.limits.get" | "risk.status" | "risk.violations" | "risk.alerts"
-        | "risk.resume" => json!({}),
+        | "risk.resume" | "jobs.kinds" | "jobs.list" | "jobs.dead" | "jobs.stats"
+        | "jobs.health" | "jobs.workers" => json!({}),
+        // Job 1 waits in the queue (due in 2100): get it, then cancel it.
+        "jobs.enqueue" => {
+            json!({ "kind": "risk.report", "idempotency_key": "conf", "run_at": "2100-01-01T00:00:00Z" })
+        }
+        "jobs.purge" => json!({ "state": "succeeded", "older_than": "2000-01-01T00:00:00Z" }),
         "risk.limits.set" => {
             json!({ "scope": "account:paper", "limits": { "max_order_qty": "100" } })
         }
@@ -57,13 +63,16 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         }),
         // Catalogue order: update, start, pause, resume, stop, …, delete.
         "bots.get" | "bots.start" | "bots.pause" | "bots.resume" | "bots.performance"
-        | "bots.delete" | "risk.alerts.ack" => json!({ "id": 1 }),
+        | "bots.delete" | "risk.alerts.ack" | "jobs.get" | "jobs.cancel" => json!({ "id": 1 }),
         "bots.update" => json!({ "id": 1, "name": "conf-bot-2" }),
         "bots.stop" => json!({ "id": 1, "flatten": true }),
         "bots.events" => json!({ "id": 1, "limit": 10 }),
         // Called separately: positions.close needs a position first, and
         // system.shutdown stops the daemon.
-        "positions.close" | "system.shutdown" => return None,
+        // Jobs retry, requeue and delete need a dead job: called below too.
+        "positions.close" | "system.shutdown" | "jobs.retry" | "jobs.requeue" | "jobs.delete" => {
+            return None;
+        }
         _ => panic!("no sample params for `{method}`: add one to the conformance test"),
     })
 }
@@ -106,6 +115,43 @@ fn every_method_answers_with_its_declared_type() {
     };
     visit_methods::<Ctx, _>(&mut visitor);
     let mut called = visitor.called;
+    // A job that fails on its only attempt goes dead: requeue it, retry it.
+    let dead = client
+        .call_raw(
+            "jobs.enqueue",
+            &json!({ "kind": "bot.start", "payload": { "id": 999 }, "max_attempts": 1 }),
+        )
+        .expect("enqueue");
+    let id = dead["id"].clone();
+    let wait_dead = |client: &mut Client| {
+        for _ in 0..200 {
+            let j = client
+                .call_raw("jobs.get", &json!({ "id": id }))
+                .expect("get");
+            if j["state"] == "dead" {
+                return j;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("job {id} did not go dead");
+    };
+    let j = wait_dead(&mut client);
+    assert!(
+        j["error"].as_str().unwrap_or_default().contains("bot"),
+        "{j}"
+    );
+    client
+        .call_raw("jobs.requeue", &json!({ "id": id }))
+        .expect("requeue");
+    wait_dead(&mut client);
+    client
+        .call_raw("jobs.retry", &json!({ "id": id }))
+        .expect("retry");
+    wait_dead(&mut client);
+    client
+        .call_raw("jobs.delete", &json!({ "id": id }))
+        .expect("delete");
+    called.extend(["jobs.requeue", "jobs.retry", "jobs.delete"]);
     // positions.close needs a position: buy, then close it.
     client
         .call_raw(

@@ -1,0 +1,438 @@
+//! `jobs.*` handlers, and what each job kind does.
+
+use tradedesk_core::api::jobs::{
+    DeadFilter, Enqueue, JobDeleted, JobEvents, JobFilter, JobHealth, JobId, JobPage, JobStats,
+    JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds, JobsList,
+    JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, KindCount, KindInfo, KindList,
+    Purge, Purged, WorkerList,
+};
+use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
+use tradedesk_core::job::{self, BotPayload, CancelAllPayload, JobRecord, JobState, PrunePayload};
+use tradedesk_core::risk::Scope;
+use tradedesk_core::store::StoreError;
+use tradedesk_core::store::jobs as db;
+
+use crate::context::Ctx;
+use crate::services::jobs::{JobError, JobRun};
+
+fn store_error(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::internal("database error; see the daemon log")
+}
+
+fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
+        .with_data(serde_json::json!({ "field": field }))
+}
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
+fn payload<P: serde::de::DeserializeOwned>(run: &JobRun<'_>) -> Result<P, JobError> {
+    serde_json::from_value(run.job.payload.clone()).map_err(|e| failed(format!("payload: {e}")))
+}
+
+/// Runs one attempt of a job.
+pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
+    run.check()?;
+    let ctx = run.ctx;
+    match run.job.kind.as_str() {
+        "bot.start" => {
+            let p: BotPayload = payload(run)?;
+            let v = ctx.bots.start(ctx, p.id).map_err(|e| failed(e.message))?;
+            Ok(serde_json::json!({ "bot": p.id, "status": v.bot.status }))
+        }
+        "bot.stop" => {
+            let p: BotPayload = payload(run)?;
+            let v = ctx
+                .bots
+                .stop(ctx, p.id, true, p.flatten, Some("stopped by a job".into()))
+                .map_err(|e| failed(e.message))?;
+            Ok(serde_json::json!({ "bot": p.id, "status": v.bot.status }))
+        }
+        "orders.cancel_all" => {
+            let p: CancelAllPayload = payload(run)?;
+            let mut state = ctx.exchange.lock();
+            let ids: Vec<u64> = state
+                .open
+                .values()
+                .filter(|o| p.symbol.as_ref().is_none_or(|s| &o.symbol == s))
+                .map(|o| o.id)
+                .collect();
+            let changes = state
+                .cancel_many(&mut ctx.store(), &ids, "cancelled by a job", ctx.now())
+                .map_err(|e| failed(e.message))?;
+            ctx.publish(&state, &changes);
+            Ok(serde_json::json!({ "cancelled": ids.len() }))
+        }
+        "risk.report" => {
+            let state = ctx.exchange.lock();
+            let now = ctx.now();
+            let scopes: Vec<Scope> = state
+                .accounts
+                .iter()
+                .map(|a| Scope::Account(a.row.name.clone()))
+                .chain(state.risk.limits.keys().cloned())
+                .collect();
+            let states: Vec<_> = scopes
+                .iter()
+                .filter(|s| !matches!(s, Scope::Symbol(_)))
+                .map(|s| state.risk.view(s))
+                .collect();
+            let usage: Vec<_> = scopes.iter().flat_map(|s| state.usage(s, now)).collect();
+            Ok(serde_json::json!({ "time": now, "states": states, "usage": usage }))
+        }
+        "maintenance.vacuum" => {
+            let store = ctx.store();
+            let before = store.size_bytes();
+            store.checkpoint().map_err(failed)?;
+            store.conn().execute_batch("VACUUM").map_err(failed)?;
+            store.checkpoint().map_err(failed)?;
+            Ok(serde_json::json!({ "bytes_before": before, "bytes_after": store.size_bytes() }))
+        }
+        "maintenance.prune" => {
+            let p: PrunePayload = payload(run)?;
+            let cutoff = ctx.now().millis() - i64::from(p.older_than_days) * 86_400_000;
+            let mut out = serde_json::Map::new();
+            for (name, sql) in [
+                ("bot_events", "DELETE FROM bot_events WHERE time_ms < ?1"),
+                ("bot_equity", "DELETE FROM bot_equity WHERE time_ms < ?1"),
+                (
+                    "risk_violations",
+                    "DELETE FROM risk_violations WHERE time_ms < ?1",
+                ),
+                ("klines_1m", "DELETE FROM klines_1m WHERE open_ms < ?1"),
+                (
+                    "jobs",
+                    "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'dead') AND coalesce(finished_ms, created_ms) < ?1",
+                ),
+            ] {
+                run.check()?;
+                let n = ctx
+                    .store()
+                    .write(|tx| db::delete_older(tx, sql, cutoff))
+                    .map_err(failed)?;
+                out.insert(name.into(), n.into());
+                run.progress((out.len() * 20) as u8, name)?;
+            }
+            Ok(serde_json::Value::Object(out))
+        }
+        other => Err(failed(format!("no runner for job kind `{other}`"))),
+    }
+}
+
+fn not_found(id: u64) -> ApiError {
+    ApiError::not_found("job", id)
+}
+
+impl Ctx {
+    fn job(&self, id: u64) -> Result<JobRecord, ApiError> {
+        db::get(self.store().conn(), id)
+            .map_err(|e| store_error(&e))?
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn job_changed(&self, id: u64) -> Result<JobRecord, ApiError> {
+        let j = self.job(id)?;
+        self.hub.publish::<JobEvents>(&j);
+        Ok(j)
+    }
+}
+
+impl Handle<JobsKinds> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<KindList, ApiError> {
+        Ok(KindList {
+            kinds: job::KINDS
+                .iter()
+                .map(|k| KindInfo {
+                    name: k.name.into(),
+                    summary: k.summary.into(),
+                    payload_schema: (k.schema)(),
+                    max_attempts: k.max_attempts,
+                    timeout_ms: k.timeout_ms,
+                    concurrency: k.concurrency,
+                })
+                .collect(),
+        })
+    }
+}
+
+impl Handle<JobsEnqueue> for Ctx {
+    async fn handle(&self, caller: &Caller, p: Enqueue) -> Result<JobRecord, ApiError> {
+        let kind = job::kind(&p.kind).ok_or_else(|| {
+            field_error(
+                "kind",
+                format!(
+                    "unknown job kind `{}` (known: {})",
+                    p.kind,
+                    job::KINDS
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let payload = (kind.validate)(&p.payload).map_err(|e| {
+            let field = e
+                .split('`')
+                .nth(1)
+                .filter(|_| e.contains("field"))
+                .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
+            field_error(&field, e)
+        })?;
+        let priority = p.priority.unwrap_or(0);
+        if !(-1000..=1000).contains(&priority) {
+            return Err(field_error(
+                "priority",
+                format!("must be between -1000 and 1000, got {priority}"),
+            ));
+        }
+        let max_attempts = p.max_attempts.unwrap_or(kind.max_attempts);
+        if !(1..=100).contains(&max_attempts) {
+            return Err(field_error(
+                "max_attempts",
+                format!("must be between 1 and 100, got {max_attempts}"),
+            ));
+        }
+        if let Some(k) = &p.idempotency_key
+            && !(1..=100).contains(&k.len())
+        {
+            return Err(field_error("idempotency_key", "must be 1–100 characters"));
+        }
+        let now = self.now();
+        let (job, _) = self
+            .store()
+            .write(|tx| {
+                db::enqueue(
+                    tx,
+                    &db::NewJob {
+                        kind: kind.name,
+                        payload: &payload,
+                        priority,
+                        max_attempts,
+                        run_at: p.run_at.unwrap_or(now),
+                        idempotency_key: p.idempotency_key.as_deref(),
+                        owner: &caller.user,
+                    },
+                    now,
+                )
+            })
+            .map_err(|e| store_error(&e))?;
+        self.hub.publish::<JobEvents>(&job);
+        self.jobs.wake();
+        Ok(job)
+    }
+}
+
+impl Handle<JobsGet> for Ctx {
+    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        self.job(p.id)
+    }
+}
+
+fn page(jobs: Vec<JobRecord>, limit: u32) -> JobPage {
+    let next_cursor = paging::next_cursor(&jobs, limit, |j| j.id);
+    JobPage { jobs, next_cursor }
+}
+
+impl Handle<JobsList> for Ctx {
+    async fn handle(&self, _: &Caller, f: JobFilter) -> Result<JobPage, ApiError> {
+        let limit = paging::limit(f.limit)?;
+        let before = paging::cursor(f.cursor.as_deref())?;
+        let jobs = db::list(
+            self.store().conn(),
+            f.state,
+            f.kind.as_deref(),
+            before,
+            limit,
+        )
+        .map_err(|e| store_error(&e))?;
+        Ok(page(jobs, limit))
+    }
+}
+
+impl Handle<JobsDead> for Ctx {
+    async fn handle(&self, _: &Caller, f: DeadFilter) -> Result<JobPage, ApiError> {
+        let limit = paging::limit(f.limit)?;
+        let before = paging::cursor(f.cursor.as_deref())?;
+        let jobs = db::list(
+            self.store().conn(),
+            Some(JobState::Dead),
+            f.kind.as_deref(),
+            before,
+            limit,
+        )
+        .map_err(|e| store_error(&e))?;
+        Ok(page(jobs, limit))
+    }
+}
+
+fn illegal(j: &JobRecord, what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::IllegalTransition,
+        format!("job {} is {}; {what}", j.id, j.state.as_str()),
+    )
+}
+
+impl Handle<JobsCancel> for Ctx {
+    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        let j = self.job(p.id)?;
+        match j.state {
+            JobState::Queued => {
+                let now = self.now();
+                self.store()
+                    .write(|tx| {
+                        db::settle(
+                            tx,
+                            j.id,
+                            JobState::Cancelled,
+                            None,
+                            Some("cancelled"),
+                            None,
+                            now,
+                        )
+                    })
+                    .map_err(|e| store_error(&e))?;
+                self.job_changed(j.id)
+            }
+            JobState::Running => {
+                // The worker stops it at its next check and settles it.
+                self.jobs.request_cancel(j.id);
+                Ok(j)
+            }
+            _ => Err(illegal(&j, "only a queued or running job can be cancelled")),
+        }
+    }
+}
+
+/// Puts a final job back in the queue with fresh attempts.
+fn requeue(ctx: &Ctx, j: &JobRecord) -> Result<JobRecord, ApiError> {
+    let now = ctx.now();
+    ctx.store()
+        .write(|tx| db::requeue(tx, j.id, now))
+        .map_err(|e| store_error(&e))?;
+    ctx.jobs.wake();
+    ctx.job_changed(j.id)
+}
+
+impl Handle<JobsRetry> for Ctx {
+    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        let j = self.job(p.id)?;
+        if !matches!(
+            j.state,
+            JobState::Failed | JobState::Dead | JobState::Cancelled
+        ) {
+            return Err(illegal(
+                &j,
+                "only a failed, dead or cancelled job can be retried",
+            ));
+        }
+        requeue(self, &j)
+    }
+}
+
+impl Handle<JobsRequeue> for Ctx {
+    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        let j = self.job(p.id)?;
+        if j.state != JobState::Dead {
+            return Err(illegal(&j, "only a dead job can be requeued"));
+        }
+        requeue(self, &j)
+    }
+}
+
+impl Handle<JobsDelete> for Ctx {
+    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobDeleted, ApiError> {
+        let j = self.job(p.id)?;
+        if j.state == JobState::Running {
+            return Err(illegal(&j, "cancel it first"));
+        }
+        let deleted = self
+            .store()
+            .write(|tx| db::delete(tx, j.id))
+            .map_err(|e| store_error(&e))?;
+        Ok(JobDeleted { id: j.id, deleted })
+    }
+}
+
+impl Handle<JobsPurge> for Ctx {
+    async fn handle(&self, _: &Caller, p: Purge) -> Result<Purged, ApiError> {
+        if !p.state.is_final() {
+            return Err(field_error(
+                "state",
+                "only final states (succeeded, failed, cancelled, dead) can be purged",
+            ));
+        }
+        let deleted = self
+            .store()
+            .write(|tx| db::purge(tx, p.state, p.older_than))
+            .map_err(|e| store_error(&e))?;
+        Ok(Purged { deleted })
+    }
+}
+
+impl Handle<JobsStats> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<JobStats, ApiError> {
+        let since = tradedesk_core::time::Timestamp(self.now().millis() - 3_600_000);
+        let (counts, finished) = {
+            let store = self.store();
+            (
+                db::counts(store.conn()).map_err(|e| store_error(&e))?,
+                db::finished_since(store.conn(), since).map_err(|e| store_error(&e))?,
+            )
+        };
+        let mut durations: Vec<i64> = finished.iter().map(|f| f.1).collect();
+        durations.sort_unstable();
+        let pct = |p: f64| -> Option<i64> {
+            (!durations.is_empty())
+                .then(|| durations[((durations.len() - 1) as f64 * p).round() as usize])
+        };
+        let failures = finished
+            .iter()
+            .filter(|f| matches!(f.0, JobState::Failed | JobState::Dead))
+            .count();
+        Ok(JobStats {
+            counts: counts
+                .into_iter()
+                .map(|(kind, state, count)| KindCount { kind, state, count })
+                .collect(),
+            finished_last_hour: finished.len() as u64,
+            duration_p50_ms: pct(0.5),
+            duration_p95_ms: pct(0.95),
+            throughput_per_min: finished.len() as f64 / 60.0,
+            failure_rate: (!finished.is_empty()).then(|| failures as f64 / finished.len() as f64),
+        })
+    }
+}
+
+impl Handle<JobsHealth> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<JobHealth, ApiError> {
+        let now = self.now();
+        let workers = self.jobs.workers();
+        let busy = workers.iter().filter(|w| w.job.is_some()).count();
+        let (oldest, queued_due) = {
+            let store = self.store();
+            let oldest = db::oldest_queued(store.conn(), now).map_err(|e| store_error(&e))?;
+            let n = db::due_count(store.conn(), now).map_err(|e| store_error(&e))?;
+            (oldest, n)
+        };
+        Ok(JobHealth {
+            workers: workers.len(),
+            busy,
+            idle: workers.len() - busy,
+            queued_due,
+            lag_ms: oldest.map(|t| now.millis() - t.millis()),
+            oldest_queued: oldest,
+        })
+    }
+}
+
+impl Handle<JobsWorkers> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<WorkerList, ApiError> {
+        Ok(WorkerList {
+            workers: self.jobs.workers(),
+        })
+    }
+}

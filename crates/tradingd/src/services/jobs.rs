@@ -1,0 +1,291 @@
+//! The job worker pool: workers take due jobs from the durable queue under
+//! a lease, run them, and settle them (succeeded; retried with backoff;
+//! dead after the last attempt; cancelled). A keeper renews the leases of
+//! running jobs; at start, jobs a dead daemon left `running` are retried
+//! or failed with reason `daemon_crash`: never stuck, never lost.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use tradedesk_core::api::jobs::{JobEvents, WorkerView};
+use tradedesk_core::job::{self, JobRecord, JobState};
+use tradedesk_core::store::jobs as db;
+use tradedesk_core::time::Timestamp;
+
+use crate::context::Ctx;
+
+/// Why an attempt did not succeed.
+#[derive(Debug)]
+pub enum JobError {
+    Cancelled,
+    Failed(String),
+}
+
+/// What a running job can see and do.
+pub struct JobRun<'a> {
+    pub ctx: &'a Ctx,
+    pub job: JobRecord,
+    cancel: Arc<AtomicBool>,
+    deadline: Timestamp,
+}
+
+impl JobRun<'_> {
+    /// Stops the job here if it was cancelled or ran out of time.
+    pub fn check(&self) -> Result<(), JobError> {
+        if self.cancel.load(Ordering::SeqCst) || self.ctx.shutdown.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        if self.ctx.now() > self.deadline {
+            return Err(JobError::Failed("timed out".into()));
+        }
+        Ok(())
+    }
+
+    /// Records progress (0–100) and renews the lease.
+    pub fn progress(&self, pct: u8, message: &str) -> Result<(), JobError> {
+        self.check()?;
+        let lease = Timestamp(self.ctx.now().millis() + self.ctx.config.jobs.lease_ms as i64);
+        let _ = self
+            .ctx
+            .store()
+            .write(|tx| db::heartbeat(tx, self.job.id, lease, Some((pct.min(100), Some(message)))));
+        if let Ok(Some(j)) = db::get(self.ctx.store().conn(), self.job.id) {
+            self.ctx.hub.publish::<JobEvents>(&j);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    job: Option<(u64, String, Timestamp)>,
+}
+
+#[derive(Default)]
+pub struct Jobs {
+    slots: Mutex<Vec<Slot>>,
+    cancels: Mutex<HashMap<u64, Arc<AtomicBool>>>,
+    wake: (Mutex<u64>, Condvar),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Jobs {
+    pub fn new(workers: usize) -> Jobs {
+        Jobs {
+            slots: Mutex::new(vec![Slot::default(); workers]),
+            ..Jobs::default()
+        }
+    }
+
+    /// Wakes the workers (a job was enqueued or became due).
+    pub fn wake(&self) {
+        *lock(&self.wake.0) += 1;
+        self.wake.1.notify_all();
+    }
+
+    /// Asks a running job to stop; true when it was running here.
+    pub fn request_cancel(&self, id: u64) -> bool {
+        lock(&self.cancels)
+            .get(&id)
+            .map(|f| f.store(true, Ordering::SeqCst))
+            .is_some()
+    }
+
+    pub fn workers(&self) -> Vec<WorkerView> {
+        lock(&self.slots)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| WorkerView {
+                worker: i,
+                job: s.job.as_ref().map(|j| j.0),
+                kind: s.job.as_ref().map(|j| j.1.clone()),
+                since: s.job.as_ref().map(|j| j.2),
+            })
+            .collect()
+    }
+
+    fn running_kinds(&self) -> HashMap<String, u32> {
+        let mut out = HashMap::new();
+        for s in lock(&self.slots).iter() {
+            if let Some((_, k, _)) = &s.job {
+                *out.entry(k.clone()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+}
+
+/// Settles jobs a previous daemon left running: retried when attempts
+/// remain, else failed with `daemon_crash`.
+pub fn recover(ctx: &Ctx) {
+    let now = ctx.now();
+    let orphans = match db::expired(ctx.store().conn(), Timestamp(i64::MAX)) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list orphaned jobs");
+            return;
+        }
+    };
+    for j in orphans {
+        let (state, run_at) = if j.attempts < j.max_attempts {
+            (JobState::Queued, Some(now))
+        } else {
+            (JobState::Failed, None)
+        };
+        let written = ctx
+            .store()
+            .write(|tx| db::settle(tx, j.id, state, None, Some("daemon_crash"), run_at, now));
+        match written {
+            Ok(()) => {
+                tracing::warn!(
+                    job = j.id,
+                    kind = %j.kind,
+                    state = state.as_str(),
+                    "job was running when the daemon stopped"
+                );
+            }
+            Err(e) => tracing::error!(job = j.id, error = %e, "cannot settle an orphaned job"),
+        }
+    }
+}
+
+/// One worker, until shutdown.
+pub fn worker(ctx: &Ctx, index: usize) {
+    let jobs = &ctx.jobs;
+    while !ctx.shutdown.is_cancelled() {
+        let seen = *lock(&jobs.wake.0);
+        match claim(ctx) {
+            Some(job) => run(ctx, index, &job),
+            None => {
+                let g = lock(&jobs.wake.0);
+                if *g == seen {
+                    let _ = jobs
+                        .wake
+                        .1
+                        .wait_timeout(g, Duration::from_millis(250))
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+}
+
+fn claim(ctx: &Ctx) -> Option<JobRecord> {
+    let running = ctx.jobs.running_kinds();
+    let busy: Vec<&str> = job::KINDS
+        .iter()
+        .filter(|k| running.get(k.name).copied().unwrap_or(0) >= k.concurrency)
+        .map(|k| k.name)
+        .collect();
+    let now = ctx.now();
+    let lease = Timestamp(now.millis() + ctx.config.jobs.lease_ms as i64);
+    match ctx.store().write(|tx| db::claim(tx, &busy, now, lease)) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot claim a job");
+            None
+        }
+    }
+}
+
+fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    lock(&ctx.jobs.cancels).insert(job.id, Arc::clone(&cancel));
+    let started = ctx.now();
+    if let Some(s) = lock(&ctx.jobs.slots).get_mut(index) {
+        s.job = Some((job.id, job.kind.clone(), started));
+    }
+    ctx.hub.publish::<JobEvents>(job);
+    let timeout = job::kind(&job.kind).map_or(60_000, |k| k.timeout_ms);
+    let run = JobRun {
+        ctx,
+        deadline: Timestamp(started.millis() + timeout as i64),
+        cancel: Arc::clone(&cancel),
+        job: job.clone(),
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| crate::handlers::jobs::execute(&run)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(JobError::Failed(format!("panicked: {msg}")))
+        });
+    let now = ctx.now();
+    let cancelled = cancel.load(Ordering::SeqCst);
+    let (state, result, error, run_at) = match outcome {
+        Ok(v) if !cancelled => (JobState::Succeeded, Some(v), None, None),
+        Ok(_) | Err(JobError::Cancelled) => (
+            JobState::Cancelled,
+            None,
+            Some("cancelled".to_owned()),
+            None,
+        ),
+        Err(JobError::Failed(e)) if job.attempts < job.max_attempts => {
+            let delay = job::backoff_ms(
+                job.id,
+                job.attempts,
+                ctx.config.jobs.retry_base_ms,
+                ctx.config.jobs.retry_cap_ms,
+            );
+            (
+                JobState::Queued,
+                None,
+                Some(e),
+                Some(Timestamp(now.millis() + delay as i64)),
+            )
+        }
+        Err(JobError::Failed(e)) => (JobState::Dead, None, Some(e), None),
+    };
+    let written = ctx.store().write(|tx| {
+        db::settle(
+            tx,
+            job.id,
+            state,
+            result.as_ref(),
+            error.as_deref(),
+            run_at,
+            now,
+        )
+    });
+    if let Err(e) = written {
+        tracing::error!(job = job.id, error = %e, "cannot settle a job");
+    }
+    lock(&ctx.jobs.cancels).remove(&job.id);
+    if let Some(s) = lock(&ctx.jobs.slots).get_mut(index) {
+        s.job = None;
+    }
+    if let Ok(Some(j)) = db::get(ctx.store().conn(), job.id) {
+        ctx.hub.publish::<JobEvents>(&j);
+    }
+    if state == JobState::Queued {
+        ctx.jobs.wake();
+    }
+}
+
+/// Renews the leases of running jobs and wakes the workers for jobs that
+/// became due, until shutdown.
+pub fn keeper(ctx: &Ctx) {
+    let every = Duration::from_millis((ctx.config.jobs.lease_ms / 3).max(100));
+    let mut last = std::time::Instant::now();
+    while !ctx.shutdown.is_cancelled() {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = std::time::Instant::now();
+        let lease = Timestamp(ctx.now().millis() + ctx.config.jobs.lease_ms as i64);
+        let running: Vec<u64> = lock(&ctx.jobs.cancels).keys().copied().collect();
+        for id in running {
+            let _ = ctx.store().write(|tx| db::heartbeat(tx, id, lease, None));
+        }
+        ctx.jobs.wake();
+    }
+}
