@@ -179,6 +179,8 @@ impl Daemon {
         .await;
 
         tracing::info!("shutting down: waiting for in-flight requests");
+        // Idle workers notice the shutdown at once.
+        self.ctx.jobs.wake();
         tracker.close();
         let grace = self.ctx.config.rpc.shutdown_grace;
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

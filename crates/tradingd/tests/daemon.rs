@@ -5,6 +5,7 @@ mod daemon {
     pub mod bad_input;
     pub mod bots;
     pub mod conformance;
+    pub mod jobs;
     pub mod lifecycle;
     pub mod risk;
     pub mod streams;

@@ -1,0 +1,233 @@
+//! The job queue on a real daemon.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tradedesk_core::client::{Client, ClientError};
+
+use super::support::TestDaemon;
+
+#[allow(clippy::needless_pass_by_value)]
+fn call(c: &mut Client, method: &str, params: Value) -> Value {
+    c.call_raw(method, &params)
+        .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn call_err(c: &mut Client, method: &str, params: Value) -> (i32, String) {
+    match c.call_raw(method, &params) {
+        Ok(v) => panic!("{method} {params} should fail, got {v}"),
+        Err(ClientError::Api(e)) => (e.code, e.message),
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
+/// Waits until a job reaches a final state.
+fn settled(c: &mut Client, id: &Value) -> Value {
+    for _ in 0..400 {
+        let j = call(c, "jobs.get", json!({ "id": id }));
+        if !matches!(j["state"].as_str(), Some("queued" | "running")) {
+            return j;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("job {id} did not settle");
+}
+
+#[test]
+fn jobs_run_report_and_enqueue_idempotently() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let a = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "risk.report", "idempotency_key": "daily-1" }),
+    );
+    let b = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "risk.report", "idempotency_key": "daily-1" }),
+    );
+    assert_eq!(a["id"], b["id"], "the same key returns the first job");
+    let j = settled(&mut c, &a["id"]);
+    assert_eq!(j["state"], "succeeded", "{j}");
+    assert_eq!(j["progress"], 100);
+    assert!(j["result"]["states"].is_array(), "{j}");
+    let p = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "maintenance.prune", "payload": { "older_than_days": 7 } }),
+    );
+    let j = settled(&mut c, &p["id"]);
+    assert_eq!(j["state"], "succeeded", "{j}");
+    assert!(j["result"]["klines_1m"].is_u64(), "{j}");
+    let v = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "maintenance.vacuum" }),
+    );
+    assert_eq!(settled(&mut c, &v["id"])["state"], "succeeded");
+    let stats = call(&mut c, "jobs.stats", json!({}));
+    assert!(
+        stats["finished_last_hour"].as_u64().expect("finished") >= 3,
+        "{stats}"
+    );
+    let health = call(&mut c, "jobs.health", json!({}));
+    assert_eq!(health["workers"], 2);
+    let kinds = call(&mut c, "jobs.kinds", json!({}));
+    assert!(
+        kinds["kinds"]
+            .as_array()
+            .expect("kinds")
+            .iter()
+            .any(|k| k["name"] == "maintenance.prune")
+    );
+}
+
+#[test]
+fn a_failing_job_retries_with_backoff_then_goes_dead_and_can_be_requeued() {
+    let d = TestDaemon::start_with(|c| c.jobs.retry_base_ms = 20);
+    let mut c = d.client();
+    let j = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "bot.start", "payload": { "id": 4242 }, "max_attempts": 3 }),
+    );
+    let done = settled(&mut c, &j["id"]);
+    assert_eq!(done["state"], "dead", "{done}");
+    assert_eq!(done["attempts"], 3);
+    assert!(
+        done["error"].as_str().unwrap_or_default().contains("bot"),
+        "{done}"
+    );
+    let dead = call(&mut c, "jobs.dead", json!({}));
+    assert_eq!(dead["jobs"][0]["id"], j["id"]);
+    let (code, msg) = call_err(&mut c, "jobs.cancel", json!({ "id": j["id"] }));
+    assert_eq!(code, -32004, "{msg}");
+    assert!(msg.contains("is dead"), "{msg}");
+    let again = call(&mut c, "jobs.requeue", json!({ "id": j["id"] }));
+    assert_eq!(
+        (again["state"].as_str(), again["attempts"].as_u64()),
+        (Some("queued"), Some(0))
+    );
+    assert_eq!(settled(&mut c, &j["id"])["state"], "dead");
+}
+
+#[test]
+fn bad_job_input_is_refused_and_changes_nothing() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    for (params, want) in [
+        (
+            json!({ "kind": "shell", "payload": {} }),
+            "field `kind`: unknown job kind `shell`",
+        ),
+        (
+            json!({ "kind": "bot.start", "payload": {} }),
+            "field `payload.id`: missing field `id`",
+        ),
+        (
+            json!({ "kind": "risk.report", "payload": { "x": 1 } }),
+            "field `payload.x`: unknown field `x`",
+        ),
+        (
+            json!({ "kind": "maintenance.prune", "payload": { "older_than_days": 0 } }),
+            "field `payload.older_than_days`",
+        ),
+        (
+            json!({ "kind": "risk.report", "max_attempts": 0 }),
+            "field `max_attempts`",
+        ),
+        (
+            json!({ "kind": "risk.report", "priority": 5000 }),
+            "field `priority`",
+        ),
+    ] {
+        let (code, msg) = call_err(&mut c, "jobs.enqueue", params.clone());
+        assert_eq!(code, -32602, "{params}: {msg}");
+        assert!(msg.contains(want), "{params}: `{msg}` lacks `{want}`");
+    }
+    assert_eq!(call(&mut c, "jobs.list", json!({}))["jobs"], json!([]));
+    let (code, _) = call_err(&mut c, "jobs.get", json!({ "id": 1 }));
+    assert_eq!(code, -32006);
+    let (code, msg) = call_err(
+        &mut c,
+        "jobs.purge",
+        json!({ "state": "running", "older_than": "2030-01-01T00:00:00Z" }),
+    );
+    assert_eq!(code, -32602, "{msg}");
+    // A job due later waits; cancelling it works once, not twice.
+    let j = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "risk.report", "run_at": "2100-01-01T00:00:00Z" }),
+    );
+    assert_eq!(
+        call(&mut c, "jobs.cancel", json!({ "id": j["id"] }))["state"],
+        "cancelled"
+    );
+    let (code, _) = call_err(&mut c, "jobs.cancel", json!({ "id": j["id"] }));
+    assert_eq!(code, -32004);
+}
+
+#[test]
+fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
+    use tradedesk_core::job::JobState;
+    use tradedesk_core::store::Store;
+    use tradedesk_core::store::jobs as db;
+    use tradedesk_core::time::Timestamp;
+
+    let d = TestDaemon::start();
+    let db_path = d.ctx.config.db_path();
+    let dir = d.stop();
+    // As a crashed daemon leaves them: running, leases in the past.
+    {
+        let mut s = Store::open(&db_path).expect("store");
+        let p = json!({});
+        s.write(|tx| -> Result<(), tradedesk_core::store::StoreError> {
+            for (max, key) in [(3, "again"), (1, "last")] {
+                let job = db::NewJob {
+                    kind: "risk.report",
+                    payload: &p,
+                    priority: 0,
+                    max_attempts: max,
+                    run_at: Timestamp(0),
+                    idempotency_key: Some(key),
+                    owner: "admin",
+                };
+                db::enqueue(tx, &job, Timestamp(0))?;
+                db::claim(tx, &[], Timestamp(1), Timestamp(2))?;
+            }
+            Ok(())
+        })
+        .expect("seed");
+        assert_eq!(
+            db::expired(s.conn(), Timestamp(i64::MAX))
+                .expect("running")
+                .len(),
+            2
+        );
+    }
+    let d = TestDaemon::start_in(dir, |_| {});
+    let mut c = d.client();
+    let jobs = call(&mut c, "jobs.list", json!({}));
+    let by_key = |k: &str| {
+        jobs["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .find(|j| j["idempotency_key"] == k)
+            .cloned()
+            .expect("job")
+    };
+    // With attempts left it runs again; without, it failed with the reason.
+    let last = by_key("last");
+    assert_eq!(
+        (last["state"].as_str(), last["error"].as_str()),
+        (Some("failed"), Some("daemon_crash"))
+    );
+    let again = by_key("again");
+    let done = settled(&mut c, &again["id"]);
+    assert_eq!(done["state"], JobState::Succeeded.as_str(), "{done}");
+    assert_eq!(done["attempts"], 2);
+}
