@@ -8,6 +8,7 @@
 mod bots;
 mod daemon;
 mod format;
+mod jobs;
 mod risk;
 mod trading;
 
@@ -88,6 +89,11 @@ enum Command {
     Risk {
         #[command(subcommand)]
         cmd: risk::Risk,
+    },
+    /// Background jobs: enqueue (`--wait` for cron lines), list, wait, cancel, retry.
+    Job {
+        #[command(subcommand)]
+        cmd: jobs::Job,
     },
     /// Print stream events as they arrive (`--json`: one object per line).
     Watch {
@@ -196,6 +202,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Strategy { cmd } => bots::strategy(ctx, cmd),
         Command::Bot { cmd } => bots::bot(ctx, cmd),
         Command::Risk { cmd } => risk::risk(ctx, cmd),
+        Command::Job { cmd } => jobs::job(ctx, cmd),
     }
 }
 

@@ -512,3 +512,60 @@ fn risk_from_the_command_line() {
     let out = env.run(&["risk", "set", "desk", "max_order_qty=1"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+#[test]
+fn jobs_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    // The cron line's form: enqueue, wait, exit with the job's result.
+    let out = env.run(&["job", "enqueue", "maintenance.vacuum", "--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("succeeded"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = env.run(&[
+        "--json",
+        "job",
+        "enqueue",
+        "bot.start",
+        "--payload",
+        r#"{"id": 77}"#,
+        "--max-attempts",
+        "1",
+        "--wait",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a dead job exits 1: {}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("dead"), "{}", text(&out.stderr));
+    let out = env.run(&["job", "list"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("maintenance.vacuum") && s.contains("bot.start"),
+        "{s}"
+    );
+    let out = env.run(&["job", "enqueue", "shell"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unknown job kind `shell`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["job", "kinds"]);
+    assert!(
+        text(&out.stdout).contains("maintenance.prune"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = env.run(&["job", "health"]);
+    assert!(
+        text(&out.stdout).starts_with("workers 2"),
+        "{}",
+        text(&out.stdout)
+    );
+}

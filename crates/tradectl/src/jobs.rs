@@ -1,0 +1,297 @@
+//! `tradectl job …`: the background job queue.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::Subcommand;
+use tradedesk_core::api::Empty;
+use tradedesk_core::api::jobs::{
+    DeadFilter, Enqueue, JobFilter, JobId, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet,
+    JobsHealth, JobsKinds, JobsList, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
+};
+use tradedesk_core::client::Client;
+use tradedesk_core::job::{JobRecord, JobState};
+use tradedesk_core::time::Timestamp;
+
+use crate::format::{Table, ts};
+use crate::{Ctx, Failure, print_json};
+
+#[derive(Subcommand)]
+pub enum Job {
+    /// The job kinds and their payloads.
+    Kinds,
+    /// Enqueue a job: `tradectl job enqueue maintenance.vacuum --wait`.
+    Enqueue {
+        kind: String,
+        /// The payload as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+        #[arg(long)]
+        priority: Option<i32>,
+        #[arg(long)]
+        max_attempts: Option<u32>,
+        /// Enqueueing again with the same key returns the first job.
+        #[arg(long = "key", value_name = "KEY")]
+        idempotency_key: Option<String>,
+        /// Wait for it to finish; the exit code is the job's (0 succeeded).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// One job.
+    Show { id: u64 },
+    /// Jobs, newest first.
+    List {
+        /// queued, running, succeeded, failed, cancelled, dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Wait for a job to finish; exit 0 if it succeeded, 1 otherwise.
+    Wait { id: u64 },
+    /// Cancel a queued or running job.
+    Cancel { id: u64 },
+    /// Run a failed, dead or cancelled job again.
+    Retry { id: u64 },
+    /// The dead-letter list.
+    Dead,
+    /// Put a dead job back in the queue.
+    Requeue { id: u64 },
+    /// Delete a job that is not running.
+    Delete { id: u64 },
+    /// Counts, durations, throughput, failure rate.
+    Stats,
+    /// Lag, oldest queued job, workers busy and idle.
+    Health,
+    /// The workers and their jobs.
+    Workers,
+}
+
+fn table(jobs: &[JobRecord]) -> String {
+    let mut t = Table::new(&[
+        "id", "kind", "state", "attempts", "progress", "run at", "error",
+    ]);
+    for j in jobs {
+        t.row(vec![
+            j.id.to_string(),
+            j.kind.clone(),
+            j.state.as_str().to_owned(),
+            format!("{}/{}", j.attempts, j.max_attempts),
+            format!("{}%", j.progress),
+            ts(j.run_at),
+            j.error.clone().unwrap_or_default(),
+        ]);
+    }
+    t.to_string()
+}
+
+fn show(ctx: &Ctx, j: &JobRecord) {
+    if ctx.json {
+        print_json(j);
+    } else {
+        print!("{}", table(std::slice::from_ref(j)));
+        if let Some(r) = &j.result {
+            println!("result {r}");
+        }
+    }
+}
+
+/// Polls a job until it is final; a progress line on a terminal.
+fn wait(ctx: &Ctx, c: &mut Client, id: u64) -> Result<(), Failure> {
+    let tty = std::io::stderr().is_terminal() && !ctx.json;
+    loop {
+        let j = c.call::<JobsGet>(&JobId { id })?;
+        if tty {
+            let bar = "#".repeat(usize::from(j.progress) / 5);
+            eprint!(
+                "\r{} {:<20} {:>3}% {} {}",
+                j.kind,
+                bar,
+                j.progress,
+                j.state.as_str(),
+                j.message.clone().unwrap_or_default()
+            );
+            let _ = std::io::stderr().flush();
+        }
+        if j.state.is_final() {
+            if tty {
+                eprintln!();
+            }
+            show(ctx, &j);
+            return if j.state == JobState::Succeeded {
+                Ok(())
+            } else {
+                Err(Failure::Other(format!(
+                    "job {id} {}: {}",
+                    j.state.as_str(),
+                    j.error.unwrap_or_default()
+                )))
+            };
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[allow(clippy::too_many_lines)] // one arm per command
+pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Job::Kinds => {
+            let k = c.call::<JobsKinds>(&Empty {})?;
+            if ctx.json {
+                print_json(&k);
+            } else {
+                let mut t = Table::new(&["kind", "attempts", "timeout", "summary"]);
+                for k in &k.kinds {
+                    t.row(vec![
+                        k.name.clone(),
+                        k.max_attempts.to_string(),
+                        format!("{}s", k.timeout_ms / 1000),
+                        k.summary.clone(),
+                    ]);
+                }
+                print!("{t}");
+            }
+        }
+        Job::Enqueue {
+            kind,
+            payload,
+            priority,
+            max_attempts,
+            idempotency_key,
+            wait: and_wait,
+        } => {
+            let payload = match payload {
+                Some(p) => serde_json::from_str(&p)
+                    .map_err(|e| Failure::Usage(format!("--payload is not valid JSON: {e}")))?,
+                None => serde_json::Value::Null,
+            };
+            let j = c.call::<JobsEnqueue>(&Enqueue {
+                kind,
+                payload,
+                priority,
+                max_attempts,
+                idempotency_key,
+                run_at: None::<Timestamp>,
+            })?;
+            if and_wait {
+                return wait(ctx, &mut c, j.id);
+            }
+            show(ctx, &j);
+        }
+        Job::Show { id } => show(ctx, &c.call::<JobsGet>(&JobId { id })?),
+        Job::List {
+            state,
+            kind,
+            limit,
+            cursor,
+        } => {
+            let state = state
+                .map(|s| {
+                    JobState::parse(&s).ok_or_else(|| {
+                        Failure::Usage(format!(
+                            "--state `{s}`: queued, running, succeeded, failed, cancelled or dead"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let page = c.call::<JobsList>(&JobFilter {
+                state,
+                kind,
+                limit,
+                cursor,
+            })?;
+            if ctx.json {
+                print_json(&page);
+            } else {
+                print!("{}", table(&page.jobs));
+                if let Some(next) = page.next_cursor {
+                    println!("more: --cursor {next}");
+                }
+            }
+        }
+        Job::Wait { id } => return wait(ctx, &mut c, id),
+        Job::Cancel { id } => show(ctx, &c.call::<JobsCancel>(&JobId { id })?),
+        Job::Retry { id } => show(ctx, &c.call::<JobsRetry>(&JobId { id })?),
+        Job::Requeue { id } => show(ctx, &c.call::<JobsRequeue>(&JobId { id })?),
+        Job::Dead => {
+            let page = c.call::<JobsDead>(&DeadFilter::default())?;
+            if ctx.json {
+                print_json(&page);
+            } else {
+                print!("{}", table(&page.jobs));
+            }
+        }
+        Job::Delete { id } => {
+            let r = c.call::<JobsDelete>(&JobId { id })?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("deleted job {}", r.id);
+            }
+        }
+        Job::Stats => {
+            let s = c.call::<JobsStats>(&Empty {})?;
+            if ctx.json {
+                print_json(&s);
+            } else {
+                let mut t = Table::new(&["kind", "state", "count"]);
+                for k in &s.counts {
+                    t.row(vec![
+                        k.kind.clone(),
+                        k.state.as_str().to_owned(),
+                        k.count.to_string(),
+                    ]);
+                }
+                print!("{t}");
+                println!(
+                    "last hour: {} finished, p50 {} ms, p95 {} ms, failure rate {}",
+                    s.finished_last_hour,
+                    s.duration_p50_ms
+                        .map_or_else(|| "-".into(), |v| v.to_string()),
+                    s.duration_p95_ms
+                        .map_or_else(|| "-".into(), |v| v.to_string()),
+                    s.failure_rate
+                        .map_or_else(|| "-".into(), |v| format!("{:.1} %", v * 100.0))
+                );
+            }
+        }
+        Job::Health => {
+            let h = c.call::<JobsHealth>(&Empty {})?;
+            if ctx.json {
+                print_json(&h);
+            } else {
+                println!(
+                    "workers {} (busy {}, idle {}), due {}, lag {}",
+                    h.workers,
+                    h.busy,
+                    h.idle,
+                    h.queued_due,
+                    h.lag_ms.map_or_else(|| "-".into(), |l| format!("{l} ms"))
+                );
+            }
+        }
+        Job::Workers => {
+            let w = c.call::<JobsWorkers>(&Empty {})?;
+            if ctx.json {
+                print_json(&w);
+            } else {
+                let mut t = Table::new(&["worker", "job", "kind", "since"]);
+                for x in &w.workers {
+                    t.row(vec![
+                        x.worker.to_string(),
+                        x.job.map_or_else(|| "-".into(), |j| j.to_string()),
+                        x.kind.clone().unwrap_or_else(|| "idle".into()),
+                        x.since.map_or_else(|| "-".into(), ts),
+                    ]);
+                }
+                print!("{t}");
+            }
+        }
+    }
+    Ok(())
+}
