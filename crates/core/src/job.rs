@@ -293,3 +293,169 @@ mod tests {
         assert!(JobState::Dead.is_final() && !JobState::Running.is_final());
     }
 }
+
+/// A cron schedule: a standard 5-field expression (or `@hourly`,
+/// `@daily`, `@weekly`, `@monthly`, `@yearly`) in a time zone.
+#[derive(Debug, Clone)]
+pub struct CronSpec {
+    cron: croner::Cron,
+    tz: chrono_tz::Tz,
+}
+
+const FIELDS: [&str; 5] = ["minute", "hour", "day of month", "month", "day of week"];
+
+impl CronSpec {
+    /// Parses an expression; an error names the part that is wrong.
+    pub fn parse(expr: &str, tz: &str) -> Result<CronSpec, (String, String)> {
+        let tz: chrono_tz::Tz = tz.parse().map_err(|_| {
+            (
+                "tz".to_owned(),
+                format!("`{tz}` is not a time zone (like UTC or Europe/Berlin)"),
+            )
+        })?;
+        let expr = expr.trim();
+        let err = |m: String| ("cron".to_owned(), m);
+        if !expr.starts_with('@') {
+            let parts: Vec<&str> = expr.split_whitespace().collect();
+            if parts.len() != 5 {
+                return Err(err(format!(
+                    "`{expr}` has {} fields; a cron expression has 5: minute hour day-of-month month day-of-week",
+                    parts.len()
+                )));
+            }
+            // Find the field at fault: each alone, with the others `*`.
+            for (i, part) in parts.iter().enumerate() {
+                let mut probe = ["*"; 5];
+                probe[i] = part;
+                if croner::parser::CronParser::new()
+                    .parse(&probe.join(" "))
+                    .is_err()
+                {
+                    return Err(err(format!(
+                        "the {} field `{part}` is not valid",
+                        FIELDS[i]
+                    )));
+                }
+            }
+        } else if ![
+            "@hourly",
+            "@daily",
+            "@weekly",
+            "@monthly",
+            "@yearly",
+            "@annually",
+        ]
+        .iter()
+        .any(|n| expr.eq_ignore_ascii_case(n))
+        {
+            return Err(err(format!(
+                "`{expr}` is not one of @hourly, @daily, @weekly, @monthly, @yearly"
+            )));
+        }
+        let cron = croner::parser::CronParser::new()
+            .parse(expr)
+            .map_err(|e| err(format!("`{expr}`: {e}")))?;
+        Ok(CronSpec { cron, tz })
+    }
+
+    /// The first run strictly after `t`. A local time skipped by a
+    /// daylight-saving change fires at the first valid time after the gap
+    /// (02:30 on a spring-forward night fires at 03:00); one that occurs
+    /// twice fires once.
+    pub fn next_after(&self, t: Timestamp) -> Option<Timestamp> {
+        let local = t.to_datetime()?.with_timezone(&self.tz);
+        let next = self.cron.find_next_occurrence(&local, false).ok()?;
+        Some(Timestamp(next.timestamp_millis()))
+    }
+
+    /// The next `n` runs after `t`.
+    pub fn preview(&self, t: Timestamp, n: usize) -> Vec<Timestamp> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = t;
+        while out.len() < n {
+            let Some(next) = self.next_after(at) else {
+                break;
+            };
+            out.push(next);
+            at = next;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod cron_tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis(),
+        )
+    }
+
+    fn iso(t: Timestamp) -> String {
+        t.to_datetime().unwrap().to_rfc3339()
+    }
+
+    #[test]
+    fn next_runs_in_utc_and_across_daylight_saving_changes() {
+        let c = CronSpec::parse("0 2 * * *", "UTC").unwrap();
+        assert_eq!(
+            iso(c.next_after(t("2026-11-23T01:59:00Z")).unwrap()),
+            "2026-11-23T02:00:00+00:00"
+        );
+        assert_eq!(
+            iso(c.next_after(t("2026-11-23T02:00:00Z")).unwrap()),
+            "2026-11-24T02:00:00+00:00"
+        );
+        // New York skips 02:00–03:00 on 2026-03-08 and repeats 01:00–02:00 on 2026-11-01.
+        let ny = CronSpec::parse("30 2 * * *", "America/New_York").unwrap();
+        let runs: Vec<String> = ny
+            .preview(t("2026-03-07T12:00:00Z"), 3)
+            .into_iter()
+            .map(iso)
+            .collect();
+        // 02:30 does not exist on the 8th: it fires at 03:00 EDT, the first
+        // valid time after the gap; then 02:30 EDT (06:30Z) again.
+        assert_eq!(
+            runs,
+            [
+                "2026-03-08T07:00:00+00:00",
+                "2026-03-09T06:30:00+00:00",
+                "2026-03-10T06:30:00+00:00"
+            ]
+        );
+        let fall = CronSpec::parse("30 1 * * *", "America/New_York").unwrap();
+        let runs: Vec<Timestamp> = fall.preview(t("2026-10-31T12:00:00Z"), 3);
+        // 01:30 happens twice on Nov 1; it fires once a day all the same.
+        let days: Vec<String> = runs.iter().map(|r| iso(*r)[..10].to_owned()).collect();
+        assert_eq!(days, ["2026-11-01", "2026-11-02", "2026-11-03"], "{runs:?}");
+        let hourly = CronSpec::parse("@hourly", "UTC").unwrap();
+        assert_eq!(
+            iso(hourly.next_after(t("2026-11-23T10:15:00Z")).unwrap()),
+            "2026-11-23T11:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_bad_expression_says_which_part_is_wrong() {
+        let e = |x: &str, tz: &str| CronSpec::parse(x, tz).unwrap_err();
+        assert_eq!(
+            e("61 * * * *", "UTC"),
+            ("cron".into(), "the minute field `61` is not valid".into())
+        );
+        assert_eq!(
+            e("0 2 * 13 *", "UTC").1,
+            "the month field `13` is not valid"
+        );
+        assert_eq!(
+            e("0 2 * * mon-fri-sat", "UTC").1,
+            "the day of week field `mon-fri-sat` is not valid"
+        );
+        assert!(e("0 2 * *", "UTC").1.contains("has 4 fields"));
+        assert!(e("@fortnightly", "UTC").1.contains("not one of @hourly"));
+        assert_eq!(e("0 2 * * *", "Mars/Olympus").0, "tz");
+    }
+}
