@@ -83,6 +83,53 @@ pub struct JobRecord {
     pub finished: Option<Timestamp>,
 }
 
+/// What a schedule does about slots that passed while the daemon was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Missed {
+    /// Skip them; the next slot is the next one from now.
+    #[default]
+    Skip,
+    /// Run once for all of them, then go on from now.
+    RunOnce,
+}
+
+impl Missed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Missed::Skip => "skip",
+            Missed::RunOnce => "run_once",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Missed> {
+        [Missed::Skip, Missed::RunOnce]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// A schedule as stored and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Schedule {
+    pub id: u64,
+    pub name: String,
+    pub owner: String,
+    pub cron: String,
+    pub tz: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub priority: i32,
+    pub missed: Missed,
+    pub paused: bool,
+    /// The next slot (none while paused).
+    pub next_run: Option<Timestamp>,
+    /// The last slot that enqueued a job.
+    pub last_run: Option<Timestamp>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
 /// A job kind, declared once: the CLI, TUI and HTTP list it with its schema.
 pub struct JobKind {
     pub name: &'static str,

@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 pub mod bots;
 pub mod jobs;
 pub mod risk;
+pub mod schedules;
 pub mod trading;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -22,7 +23,7 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -31,6 +32,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0003_bots.sql")),
         M::up(include_str!("store/migrations/0004_risk.sql")),
         M::up(include_str!("store/migrations/0005_jobs.sql")),
+        M::up(include_str!("store/migrations/0006_schedules.sql")),
     ])
 });
 

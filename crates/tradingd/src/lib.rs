@@ -164,6 +164,8 @@ impl Daemon {
         }
         let keeper = Arc::clone(&self.ctx);
         tracker.spawn_blocking(move || services::jobs::keeper(&keeper));
+        let scheduler = Arc::clone(&self.ctx);
+        tracker.spawn_blocking(move || services::jobs::scheduler(&scheduler));
         let rpc = Arc::new(Rpc {
             dispatcher: Dispatcher::new(),
             ctx: Arc::clone(&self.ctx),

@@ -16,7 +16,9 @@ use super::bots::{
 };
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
-    JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
+    JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, SchedulesCreate,
+    SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause, SchedulesPreview,
+    SchedulesResume, SchedulesRunNow, SchedulesUpdate,
 };
 use super::market::{
     KlinesTopic, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker, MarketTickers,
@@ -168,6 +170,15 @@ catalogue! {
         JobsWorkers,
         JobsDelete,
         JobsPurge,
+        SchedulesCreate,
+        SchedulesList,
+        SchedulesGet,
+        SchedulesUpdate,
+        SchedulesPause,
+        SchedulesResume,
+        SchedulesRunNow,
+        SchedulesPreview,
+        SchedulesDelete,
     ],
     topics: [
         Heartbeat,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Empty;
 use super::method::{method, topic};
-use crate::job::{JobRecord, JobState};
+use crate::job::{JobRecord, JobState, Schedule};
 use crate::time::Timestamp;
 
 method! {
@@ -198,4 +198,132 @@ pub struct WorkerView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkerList {
     pub workers: Vec<WorkerView>,
+}
+
+method! {
+    /// Creates a cron schedule that enqueues a job of a kind at each slot.
+    SchedulesCreate = "jobs.schedules.create", Post "/api/v1/jobs/schedules", Trade, ScheduleCreate => Schedule
+}
+method! {
+    /// Schedules with their next run.
+    SchedulesList = "jobs.schedules.list", Get "/api/v1/jobs/schedules", Read, SchedulePage => ScheduleList
+}
+method! {
+    /// One schedule.
+    SchedulesGet = "jobs.schedules.get", Get "/api/v1/jobs/schedules/{id}", Read, ScheduleId => Schedule
+}
+method! {
+    /// Changes a schedule's expression, zone, payload, priority, missed-run policy or name.
+    SchedulesUpdate = "jobs.schedules.update", Post "/api/v1/jobs/schedules/{id}/update", Trade, ScheduleUpdate => Schedule
+}
+method! {
+    /// Deletes a schedule (its jobs stay).
+    SchedulesDelete = "jobs.schedules.delete", Post "/api/v1/jobs/schedules/{id}/delete", Trade, ScheduleId => ScheduleDeleted
+}
+method! {
+    /// Pauses a schedule: no slot fires until it is resumed.
+    SchedulesPause = "jobs.schedules.pause", Post "/api/v1/jobs/schedules/{id}/pause", Trade, ScheduleId => Schedule
+}
+method! {
+    /// Resumes a schedule from the next slot after now.
+    SchedulesResume = "jobs.schedules.resume", Post "/api/v1/jobs/schedules/{id}/resume", Trade, ScheduleId => Schedule
+}
+method! {
+    /// Enqueues the schedule's job now, outside its slots.
+    SchedulesRunNow = "jobs.schedules.run_now", Post "/api/v1/jobs/schedules/{id}/run_now", Trade, ScheduleId => JobRecord
+}
+method! {
+    /// The next run times of an expression (or of a schedule).
+    SchedulesPreview = "jobs.schedules.preview", Get "/api/v1/jobs/schedules/preview", Read, PreviewParams => Preview
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleCreate {
+    /// 1–64 characters; unique among your schedules.
+    pub name: String,
+    /// Five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly.
+    pub cron: String,
+    /// An IANA time zone (default UTC).
+    #[serde(default = "utc")]
+    pub tz: String,
+    pub kind: String,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Slots missed while the daemon was down: `skip` (default) or `run_once`.
+    #[serde(default)]
+    pub missed: crate::job::Missed,
+    #[serde(default)]
+    pub paused: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleUpdate {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub cron: Option<String>,
+    #[serde(default)]
+    pub tz: Option<String>,
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default)]
+    pub missed: Option<crate::job::Missed>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleId {
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePage {
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduleList {
+    pub schedules: Vec<Schedule>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduleDeleted {
+    pub id: u64,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewParams {
+    /// A schedule's id, or an expression (with `tz`).
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub cron: Option<String>,
+    #[serde(default)]
+    pub tz: Option<String>,
+    /// How many (1–100, default 5).
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Preview {
+    pub runs: Vec<Timestamp>,
 }

@@ -216,14 +216,19 @@ pub fn list(
     )
 }
 
-/// Puts a final job back in the queue, due now, with fresh attempts.
-pub fn requeue(conn: &Connection, id: u64, now: Timestamp) -> Result<(), StoreError> {
+/// Puts a final job back in the queue, due now, with fresh attempts;
+/// returns it as written.
+pub fn requeue(
+    conn: &Connection,
+    id: u64,
+    now: Timestamp,
+) -> Result<Option<JobRecord>, StoreError> {
     conn.prepare_cached(
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at_ms = ?2, error = NULL, result = NULL,
             progress = 0, message = NULL, finished_ms = NULL, started_ms = NULL WHERE id = ?1",
     )?
     .execute(params![id as i64, now.millis()])?;
-    Ok(())
+    get(conn, id)
 }
 
 /// Runs a statement that deletes rows older than `cutoff_ms` (`?1`); returns how many.

@@ -270,6 +270,72 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
     }
 }
 
+/// How late a slot may fire and still count as on time; later slots
+/// (the daemon was down) follow the schedule's missed-run policy.
+const GRACE_MS: i64 = 60_000;
+
+/// Fires due schedule slots, until shutdown.
+pub fn scheduler(ctx: &Ctx) {
+    while !ctx.shutdown.is_cancelled() {
+        fire_due(ctx);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fires every slot due now: each slot's job and the schedule's next slot
+/// are written in one transaction, under the slot's idempotency key.
+pub fn fire_due(ctx: &Ctx) {
+    use tradedesk_core::store::schedules as sdb;
+    let now = ctx.now();
+    let due = match sdb::due(ctx.store().conn(), now) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read schedules");
+            return;
+        }
+    };
+    for s in due {
+        let Some(slot) = s.next_run else { continue };
+        let spec = match job::CronSpec::parse(&s.cron, &s.tz) {
+            Ok(c) => c,
+            Err((_, e)) => {
+                tracing::error!(schedule = s.id, error = %e, "schedule no longer parses; skipping it");
+                continue;
+            }
+        };
+        let late = now.millis() - slot.millis();
+        let on_time = late <= GRACE_MS;
+        let fire = on_time || s.missed == job::Missed::RunOnce;
+        let next = spec.next_after(if on_time { slot } else { now });
+        let max_attempts = job::kind(&s.kind).map_or(1, |k| k.max_attempts);
+        let written = ctx.store().write(|tx| {
+            if fire {
+                sdb::fire(tx, &s, slot, next, max_attempts, now).map(|(j, new)| Some((j, new)))
+            } else {
+                sdb::advance(tx, s.id, next, None, now).map(|()| None)
+            }
+        });
+        match written {
+            Ok(Some((j, true))) => {
+                if !on_time {
+                    tracing::info!(schedule = s.id, late_ms = late, "ran a missed slot once");
+                }
+                ctx.hub.publish::<JobEvents>(&j);
+                ctx.jobs.wake();
+            }
+            Ok(Some((_, false))) => {
+                tracing::warn!(
+                    schedule = s.id,
+                    slot = slot.millis(),
+                    "slot had fired already"
+                );
+            }
+            Ok(None) => tracing::info!(schedule = s.id, late_ms = late, "skipped a missed slot"),
+            Err(e) => tracing::error!(schedule = s.id, error = %e, "cannot fire a schedule"),
+        }
+    }
+}
+
 /// Renews the leases of running jobs and wakes the workers for jobs that
 /// became due, until shutdown.
 pub fn keeper(ctx: &Ctx) {

@@ -12,17 +12,41 @@ use super::support::TestDaemon;
 /// sample here fails the test.
 fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
-        "system.health" | "system.version" | "system.info" | "system.methods"
-        | "market.symbols" | "market.tickers" | "accounts.list" | "positions.list"
-        | "orders.cancel_all" | "trades.stats" | "strategies.catalog" | "strategies.list"
-        | "bots.list" | "risk.limits.get" | "risk.status" | "risk.violations" | "risk.alerts"
-        | "risk.resume" | "jobs.kinds" | "jobs.list" | "jobs.dead" | "jobs.stats"
-        | "jobs.health" | "jobs.workers" => json!({}),
+        "system.health"
+        | "system.version"
+        | "system.info"
+        | "system.methods"
+        | "market.symbols"
+        | "market.tickers"
+        | "accounts.list"
+        | "positions.list"
+        | "orders.cancel_all"
+        | "trades.stats"
+        | "strategies.catalog"
+        | "strategies.list"
+        | "bots.list"
+        | "risk.limits.get"
+        | "risk.status"
+        | "risk.violations"
+        | "risk.alerts"
+        | "risk.resume"
+        | "jobs.kinds"
+        | "jobs.list"
+        | "jobs.dead"
+        | "jobs.stats"
+        | "jobs.health"
+        | "jobs.workers"
+        | "jobs.schedules.list" => json!({}),
         // Job 1 waits in the queue (due in 2100): get it, then cancel it.
         "jobs.enqueue" => {
             json!({ "kind": "risk.report", "idempotency_key": "conf", "run_at": "2100-01-01T00:00:00Z" })
         }
         "jobs.purge" => json!({ "state": "succeeded", "older_than": "2000-01-01T00:00:00Z" }),
+        "jobs.schedules.create" => {
+            json!({ "name": "nightly", "cron": "0 2 * * *", "tz": "Europe/Berlin", "kind": "maintenance.vacuum" })
+        }
+        "jobs.schedules.update" => json!({ "id": 1, "cron": "30 2 * * *" }),
+        "jobs.schedules.preview" => json!({ "cron": "@hourly", "count": 3 }),
         "risk.limits.set" => {
             json!({ "scope": "account:paper", "limits": { "max_order_qty": "100" } })
         }
@@ -62,8 +86,20 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
             "allocation": { "USDT": "1000" }
         }),
         // Catalogue order: update, start, pause, resume, stop, …, delete.
-        "bots.get" | "bots.start" | "bots.pause" | "bots.resume" | "bots.performance"
-        | "bots.delete" | "risk.alerts.ack" | "jobs.get" | "jobs.cancel" => json!({ "id": 1 }),
+        "bots.get"
+        | "bots.start"
+        | "bots.pause"
+        | "bots.resume"
+        | "bots.performance"
+        | "bots.delete"
+        | "risk.alerts.ack"
+        | "jobs.get"
+        | "jobs.cancel"
+        | "jobs.schedules.get"
+        | "jobs.schedules.pause"
+        | "jobs.schedules.resume"
+        | "jobs.schedules.run_now"
+        | "jobs.schedules.delete" => json!({ "id": 1 }),
         "bots.update" => json!({ "id": 1, "name": "conf-bot-2" }),
         "bots.stop" => json!({ "id": 1, "flatten": true }),
         "bots.events" => json!({ "id": 1, "limit": 10 }),

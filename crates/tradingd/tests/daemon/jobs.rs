@@ -231,3 +231,162 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
     assert_eq!(done["state"], JobState::Succeeded.as_str(), "{done}");
     assert_eq!(done["attempts"], 2);
 }
+
+fn jobs_of(c: &mut Client, schedule: &Value) -> Vec<Value> {
+    let prefix = format!("schedule:{}:", schedule["id"]);
+    call(c, "jobs.list", json!({ "limit": 1000 }))["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter(|j| {
+            j["idempotency_key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with(&prefix))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Waits until the scheduler has made `n` jobs for a schedule.
+fn wait_jobs(c: &mut Client, schedule: &Value, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let j = jobs_of(c, schedule);
+        if j.len() >= n {
+            return j;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("schedule {schedule} did not fire {n} times");
+}
+
+#[test]
+fn schedules_fire_each_slot_once_across_restarts_and_follow_the_missed_run_policy() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let every5 = call(
+        &mut c,
+        "jobs.schedules.create",
+        json!({ "name": "five", "cron": "*/5 * * * *", "kind": "risk.report" }),
+    );
+    let once = call(
+        &mut c,
+        "jobs.schedules.create",
+        json!({ "name": "catch-up", "cron": "*/5 * * * *", "kind": "risk.report", "missed": "run_once" }),
+    );
+    let start = d.ctx.now().millis();
+    assert_eq!(
+        every5["next_run"],
+        json!(tradedesk_core::time::Timestamp(start - 1 + 300_000))
+    );
+    d.ctx.clock.advance(300_000);
+    let fired = wait_jobs(&mut c, &every5, 1);
+    assert_eq!(
+        fired[0]["idempotency_key"],
+        format!("schedule:{}:{}", every5["id"], start - 1 + 300_000)
+    );
+    d.ctx.clock.advance(300_000);
+    wait_jobs(&mut c, &every5, 2);
+    wait_jobs(&mut c, &once, 2);
+
+    // Paused: no slot fires.
+    call(
+        &mut c,
+        "jobs.schedules.pause",
+        json!({ "id": every5["id"] }),
+    );
+    d.ctx.clock.advance(300_000);
+    wait_jobs(&mut c, &once, 3);
+    assert_eq!(jobs_of(&mut c, &every5).len(), 2);
+    let resumed = call(
+        &mut c,
+        "jobs.schedules.resume",
+        json!({ "id": every5["id"] }),
+    );
+    assert!(resumed["next_run"].as_str().is_some());
+
+    // Down for an hour: `skip` fires nothing for the missed slots, `run_once` fires one.
+    let clock = d.ctx.now();
+    drop(c);
+    let dir = d.stop();
+    let d = TestDaemon::manual_clock_in(
+        dir,
+        tradingd::Options {
+            manual_clock: Some(tradedesk_core::time::Timestamp(clock.millis() + 3_600_000)),
+            ..tradingd::Options::default()
+        },
+    );
+    let mut c = d.client();
+    wait_jobs(&mut c, &once, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        jobs_of(&mut c, &once).len(),
+        4,
+        "one run for all the missed slots"
+    );
+    assert_eq!(jobs_of(&mut c, &every5).len(), 2, "missed slots skipped");
+    let s = call(&mut c, "jobs.schedules.get", json!({ "id": every5["id"] }));
+    let next =
+        chrono::DateTime::parse_from_rfc3339(s["next_run"].as_str().expect("next")).expect("time");
+    assert!(next.timestamp_millis() > d.ctx.now().millis(), "{s}");
+    // Every slot key is unique: no slot fired twice.
+    let all = call(&mut c, "jobs.list", json!({ "limit": 1000 }));
+    let mut keys: Vec<&str> = all["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["idempotency_key"].as_str())
+        .collect();
+    let n = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+    // run_now enqueues outside the slots; preview lists the next runs.
+    let j = call(
+        &mut c,
+        "jobs.schedules.run_now",
+        json!({ "id": once["id"] }),
+    );
+    assert_eq!(j["kind"], "risk.report");
+    let p = call(
+        &mut c,
+        "jobs.schedules.preview",
+        json!({ "cron": "0 2 * * *", "tz": "America/New_York", "count": 3 }),
+    );
+    assert_eq!(p["runs"].as_array().expect("runs").len(), 3);
+}
+
+#[test]
+fn bad_schedules_are_refused_with_the_part_named() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    for (params, want) in [
+        (
+            json!({ "name": "a", "cron": "0 25 * * *", "kind": "risk.report" }),
+            "field `cron`: the hour field `25` is not valid",
+        ),
+        (
+            json!({ "name": "a", "cron": "0 2 * *", "kind": "risk.report" }),
+            "field `cron`: `0 2 * *` has 4 fields",
+        ),
+        (
+            json!({ "name": "a", "cron": "0 2 * * *", "tz": "Moon/Base", "kind": "risk.report" }),
+            "field `tz`",
+        ),
+        (
+            json!({ "name": "a", "cron": "0 2 * * *", "kind": "shell" }),
+            "field `kind`: unknown job kind `shell`",
+        ),
+        (
+            json!({ "name": "a", "cron": "0 2 * * *", "kind": "bot.stop" }),
+            "field `payload.id`",
+        ),
+    ] {
+        let (code, msg) = call_err(&mut c, "jobs.schedules.create", params.clone());
+        assert_eq!(code, -32602, "{params}: {msg}");
+        assert!(msg.contains(want), "{params}: `{msg}` lacks `{want}`");
+    }
+    assert_eq!(
+        call(&mut c, "jobs.schedules.list", json!({}))["schedules"],
+        json!([])
+    );
+}
