@@ -295,3 +295,192 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum Schedule {
+    /// Create: `tradectl schedule create nightly "0 2 * * *" maintenance.vacuum --tz Europe/Berlin`.
+    Create {
+        name: String,
+        /// Five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, …
+        cron: String,
+        kind: String,
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+        #[arg(long)]
+        priority: Option<i32>,
+        /// Run missed slots once after a downtime (default: skip them).
+        #[arg(long)]
+        run_missed: bool,
+        #[arg(long)]
+        paused: bool,
+    },
+    /// Schedules with their next run.
+    List,
+    Show {
+        id: u64,
+    },
+    /// Change the expression, zone or payload.
+    Update {
+        id: u64,
+        #[arg(long)]
+        cron: Option<String>,
+        #[arg(long)]
+        tz: Option<String>,
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+    },
+    Pause {
+        id: u64,
+    },
+    Resume {
+        id: u64,
+    },
+    /// Enqueue the schedule's job now.
+    RunNow {
+        id: u64,
+    },
+    /// The next run times: of a schedule (`--id`) or an expression.
+    Preview {
+        cron: Option<String>,
+        #[arg(long)]
+        id: Option<u64>,
+        #[arg(long)]
+        tz: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+    },
+    Delete {
+        id: u64,
+    },
+}
+
+fn json_arg(flag: &str, v: Option<String>) -> Result<Option<serde_json::Value>, Failure> {
+    v.map(|p| {
+        serde_json::from_str(&p)
+            .map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))
+    })
+    .transpose()
+}
+
+fn schedules_table(list: &[tradedesk_core::job::Schedule]) -> String {
+    let mut t = Table::new(&[
+        "id", "name", "cron", "tz", "kind", "next run", "last run", "state",
+    ]);
+    for s in list {
+        t.row(vec![
+            s.id.to_string(),
+            s.name.clone(),
+            s.cron.clone(),
+            s.tz.clone(),
+            s.kind.clone(),
+            s.next_run.map_or_else(|| "-".into(), ts),
+            s.last_run.map_or_else(|| "-".into(), ts),
+            if s.paused { "paused" } else { "active" }.to_owned(),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
+    use tradedesk_core::api::jobs::{
+        PreviewParams, ScheduleCreate, ScheduleId, SchedulePage, ScheduleUpdate, SchedulesCreate,
+        SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause, SchedulesPreview,
+        SchedulesResume, SchedulesRunNow, SchedulesUpdate,
+    };
+    let mut c = ctx.connect()?;
+    let one = |ctx: &Ctx, s: &tradedesk_core::job::Schedule| {
+        if ctx.json {
+            print_json(s);
+        } else {
+            print!("{}", schedules_table(std::slice::from_ref(s)));
+        }
+    };
+    match cmd {
+        Schedule::Create {
+            name,
+            cron,
+            kind,
+            tz,
+            payload,
+            priority,
+            run_missed,
+            paused,
+        } => {
+            let s = c.call::<SchedulesCreate>(&ScheduleCreate {
+                name,
+                cron,
+                tz,
+                kind,
+                payload: json_arg("--payload", payload)?.unwrap_or(serde_json::Value::Null),
+                priority,
+                missed: if run_missed {
+                    tradedesk_core::job::Missed::RunOnce
+                } else {
+                    tradedesk_core::job::Missed::Skip
+                },
+                paused,
+            })?;
+            one(ctx, &s);
+        }
+        Schedule::List => {
+            let l = c.call::<SchedulesList>(&SchedulePage::default())?;
+            if ctx.json {
+                print_json(&l);
+            } else {
+                print!("{}", schedules_table(&l.schedules));
+            }
+        }
+        Schedule::Show { id } => one(ctx, &c.call::<SchedulesGet>(&ScheduleId { id })?),
+        Schedule::Update {
+            id,
+            cron,
+            tz,
+            payload,
+        } => one(
+            ctx,
+            &c.call::<SchedulesUpdate>(&ScheduleUpdate {
+                id,
+                name: None,
+                cron,
+                tz,
+                payload: json_arg("--payload", payload)?,
+                priority: None,
+                missed: None,
+            })?,
+        ),
+        Schedule::Pause { id } => one(ctx, &c.call::<SchedulesPause>(&ScheduleId { id })?),
+        Schedule::Resume { id } => one(ctx, &c.call::<SchedulesResume>(&ScheduleId { id })?),
+        Schedule::RunNow { id } => show(ctx, &c.call::<SchedulesRunNow>(&ScheduleId { id })?),
+        Schedule::Preview {
+            cron,
+            id,
+            tz,
+            count,
+        } => {
+            let p = c.call::<SchedulesPreview>(&PreviewParams {
+                id,
+                cron,
+                tz,
+                count: Some(count),
+            })?;
+            if ctx.json {
+                print_json(&p);
+            } else {
+                for r in &p.runs {
+                    println!("{r}");
+                }
+            }
+        }
+        Schedule::Delete { id } => {
+            let r = c.call::<SchedulesDelete>(&ScheduleId { id })?;
+            if ctx.json {
+                print_json(&r);
+            } else {
+                println!("deleted schedule {}", r.id);
+            }
+        }
+    }
+    Ok(())
+}

@@ -95,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         cmd: jobs::Job,
     },
+    /// Cron schedules that enqueue jobs.
+    Schedule {
+        #[command(subcommand)]
+        cmd: jobs::Schedule,
+    },
     /// Print stream events as they arrive (`--json`: one object per line).
     Watch {
         /// Topics, e.g. market.tickers orders.updates (see `tradectl rpc system.methods`).
@@ -203,6 +208,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Bot { cmd } => bots::bot(ctx, cmd),
         Command::Risk { cmd } => risk::risk(ctx, cmd),
         Command::Job { cmd } => jobs::job(ctx, cmd),
+        Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
     }
 }
 
