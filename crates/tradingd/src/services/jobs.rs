@@ -184,6 +184,15 @@ fn claim(ctx: &Ctx) -> Option<JobRecord> {
         .map(|k| k.name)
         .collect();
     let now = ctx.now();
+    // A read first: no write transaction while nothing is due.
+    match db::due_count(ctx.store().conn(), now) {
+        Ok(0) => return None,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the queue");
+            return None;
+        }
+    }
     let lease = Timestamp(now.millis() + ctx.config.jobs.lease_ms as i64);
     match ctx.store().write(|tx| db::claim(tx, &busy, now, lease)) {
         Ok(j) => j,
