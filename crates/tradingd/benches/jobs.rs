@@ -17,6 +17,7 @@ use tradedesk_core::time::Timestamp;
 use tradingd::config::Config;
 use tradingd::{Daemon, Options};
 
+#[allow(clippy::too_many_lines)] // a script: set up, measure, report, in order
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let dir = tempfile::tempdir().expect("tempdir");
