@@ -133,6 +133,21 @@ fn not_found(id: u64) -> ApiError {
 }
 
 impl Ctx {
+    /// Writes a new job, tells the stream and the workers.
+    fn enqueue_job(
+        &self,
+        j: &db::NewJob<'_>,
+        now: tradedesk_core::time::Timestamp,
+    ) -> Result<JobRecord, ApiError> {
+        let (job, _) = self
+            .store()
+            .write(|tx| db::enqueue(tx, j, now))
+            .map_err(|e| store_error(&e))?;
+        self.hub.publish::<JobEvents>(&job);
+        self.jobs.wake();
+        Ok(job)
+    }
+
     fn job(&self, id: u64) -> Result<JobRecord, ApiError> {
         db::get(self.store().conn(), id)
             .map_err(|e| store_error(&e))?
@@ -166,28 +181,8 @@ impl Handle<JobsKinds> for Ctx {
 
 impl Handle<JobsEnqueue> for Ctx {
     async fn handle(&self, caller: &Caller, p: Enqueue) -> Result<JobRecord, ApiError> {
-        let kind = job::kind(&p.kind).ok_or_else(|| {
-            field_error(
-                "kind",
-                format!(
-                    "unknown job kind `{}` (known: {})",
-                    p.kind,
-                    job::KINDS
-                        .iter()
-                        .map(|k| k.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        let payload = (kind.validate)(&p.payload).map_err(|e| {
-            let field = e
-                .split('`')
-                .nth(1)
-                .filter(|_| e.contains("field"))
-                .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
-            field_error(&field, e)
-        })?;
+        let payload = check_kind_payload(&p.kind, &p.payload)?;
+        let kind = job::kind(&p.kind).ok_or_else(|| field_error("kind", "unknown"))?;
         let priority = p.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
             return Err(field_error(
@@ -208,27 +203,18 @@ impl Handle<JobsEnqueue> for Ctx {
             return Err(field_error("idempotency_key", "must be 1–100 characters"));
         }
         let now = self.now();
-        let (job, _) = self
-            .store()
-            .write(|tx| {
-                db::enqueue(
-                    tx,
-                    &db::NewJob {
-                        kind: kind.name,
-                        payload: &payload,
-                        priority,
-                        max_attempts,
-                        run_at: p.run_at.unwrap_or(now),
-                        idempotency_key: p.idempotency_key.as_deref(),
-                        owner: &caller.user,
-                    },
-                    now,
-                )
-            })
-            .map_err(|e| store_error(&e))?;
-        self.hub.publish::<JobEvents>(&job);
-        self.jobs.wake();
-        Ok(job)
+        self.enqueue_job(
+            &db::NewJob {
+                kind: kind.name,
+                payload: &payload,
+                priority,
+                max_attempts,
+                run_at: p.run_at.unwrap_or(now),
+                idempotency_key: p.idempotency_key.as_deref(),
+                owner: &caller.user,
+            },
+            now,
+        )
     }
 }
 
@@ -651,27 +637,18 @@ impl Handle<SchedulesRunNow> for Ctx {
         let s = self.schedule(caller, p.id)?;
         let now = self.now();
         let max_attempts = job::kind(&s.kind).map_or(1, |k| k.max_attempts);
-        let (job, _) = self
-            .store()
-            .write(|tx| {
-                db::enqueue(
-                    tx,
-                    &db::NewJob {
-                        kind: &s.kind,
-                        payload: &s.payload,
-                        priority: s.priority,
-                        max_attempts,
-                        run_at: now,
-                        idempotency_key: None,
-                        owner: &s.owner,
-                    },
-                    now,
-                )
-            })
-            .map_err(|e| store_error(&e))?;
-        self.hub.publish::<JobEvents>(&job);
-        self.jobs.wake();
-        Ok(job)
+        self.enqueue_job(
+            &db::NewJob {
+                kind: &s.kind,
+                payload: &s.payload,
+                priority: s.priority,
+                max_attempts,
+                run_at: now,
+                idempotency_key: None,
+                owner: &s.owner,
+            },
+            now,
+        )
     }
 }
 
