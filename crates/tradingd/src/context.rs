@@ -66,6 +66,7 @@ impl Clock {
 }
 
 impl Ctx {
+    #[allow(clippy::too_many_arguments)] // the daemon's parts, assembled once at start
     pub fn new(
         config: Config,
         store: Store,
@@ -74,9 +75,10 @@ impl Ctx {
         exchange: Exchange,
         bots: Bots,
         clock: Clock,
+        job_kinds: crate::services::jobs::JobKinds,
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
-        let jobs = Jobs::new(config.jobs.workers);
+        let jobs = Jobs::new(config.jobs.workers, job_kinds);
         Ctx {
             config,
             started_at,

@@ -70,6 +70,8 @@ pub struct Daemon {
 pub struct Options {
     pub registry: tradedesk_core::strategy::Registry,
     pub manual_clock: Option<tradedesk_core::time::Timestamp>,
+    /// Job kinds beyond the built-ins.
+    pub job_kinds: services::jobs::JobKinds,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
         Options {
             registry: tradedesk_core::strategy::Registry::builtin(),
             manual_clock: None,
+            job_kinds: services::jobs::JobKinds::builtin(),
         }
     }
 }
@@ -125,7 +128,14 @@ impl Daemon {
         );
         let bots = Bots::new(options.registry);
         let ctx = Arc::new(Ctx::new(
-            config, store, run, started_at, exchange, bots, clock,
+            config,
+            store,
+            run,
+            started_at,
+            exchange,
+            bots,
+            clock,
+            options.job_kinds,
         ));
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);

@@ -11,7 +11,7 @@ use tradedesk_core::api::jobs::{
 };
 use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
 use tradedesk_core::job::{
-    self, BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
+    BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
 };
 use tradedesk_core::risk::Scope;
 use tradedesk_core::store::StoreError;
@@ -164,8 +164,10 @@ impl Ctx {
 impl Handle<JobsKinds> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<KindList, ApiError> {
         Ok(KindList {
-            kinds: job::KINDS
-                .iter()
+            kinds: self
+                .jobs
+                .kinds
+                .all()
                 .map(|k| KindInfo {
                     name: k.name.into(),
                     summary: k.summary.into(),
@@ -181,8 +183,12 @@ impl Handle<JobsKinds> for Ctx {
 
 impl Handle<JobsEnqueue> for Ctx {
     async fn handle(&self, caller: &Caller, p: Enqueue) -> Result<JobRecord, ApiError> {
-        let payload = check_kind_payload(&p.kind, &p.payload)?;
-        let kind = job::kind(&p.kind).ok_or_else(|| field_error("kind", "unknown"))?;
+        let payload = check_kind_payload(self, &p.kind, &p.payload)?;
+        let (kind, _) = self
+            .jobs
+            .kinds
+            .find(&p.kind)
+            .ok_or_else(|| field_error("kind", "unknown"))?;
         let priority = p.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
             return Err(field_error(
@@ -439,16 +445,18 @@ fn cron_error((field, message): (String, String)) -> ApiError {
 }
 
 fn check_kind_payload(
+    ctx: &Ctx,
     kind: &str,
     payload: &serde_json::Value,
 ) -> Result<serde_json::Value, ApiError> {
-    let k = job::kind(kind).ok_or_else(|| {
+    let (k, _) = ctx.jobs.kinds.find(kind).ok_or_else(|| {
         field_error(
             "kind",
             format!(
                 "unknown job kind `{kind}` (known: {})",
-                job::KINDS
-                    .iter()
+                ctx.jobs
+                    .kinds
+                    .all()
                     .map(|k| k.name)
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -490,7 +498,7 @@ impl Handle<SchedulesCreate> for Ctx {
             return Err(field_error("name", "must be 1–64 characters"));
         }
         let spec = CronSpec::parse(&p.cron, &p.tz).map_err(cron_error)?;
-        let payload = check_kind_payload(&p.kind, &p.payload)?;
+        let payload = check_kind_payload(self, &p.kind, &p.payload)?;
         let priority = p.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
             return Err(field_error(
@@ -564,7 +572,7 @@ impl Handle<SchedulesUpdate> for Ctx {
         }
         let spec = CronSpec::parse(&s.cron, &s.tz).map_err(cron_error)?;
         if let Some(payload) = &p.payload {
-            s.payload = check_kind_payload(&s.kind, payload)?;
+            s.payload = check_kind_payload(self, &s.kind, payload)?;
         }
         if let Some(pr) = p.priority {
             if !(-1000..=1000).contains(&pr) {
@@ -636,7 +644,11 @@ impl Handle<SchedulesRunNow> for Ctx {
     async fn handle(&self, caller: &Caller, p: ScheduleId) -> Result<JobRecord, ApiError> {
         let s = self.schedule(caller, p.id)?;
         let now = self.now();
-        let max_attempts = job::kind(&s.kind).map_or(1, |k| k.max_attempts);
+        let max_attempts = self
+            .jobs
+            .kinds
+            .find(&s.kind)
+            .map_or(1, |(k, _)| k.max_attempts);
         self.enqueue_job(
             &db::NewJob {
                 kind: &s.kind,

@@ -59,6 +59,49 @@ impl JobRun<'_> {
     }
 }
 
+/// What runs one attempt of a job kind.
+pub type Runner = fn(&JobRun<'_>) -> Result<serde_json::Value, JobError>;
+
+/// The job kinds a daemon runs: the built-ins, plus any an embedding
+/// program adds (as with strategies).
+#[derive(Clone)]
+pub struct JobKinds {
+    kinds: Vec<(&'static job::JobKind, Runner)>,
+}
+
+impl JobKinds {
+    pub fn builtin() -> JobKinds {
+        JobKinds {
+            kinds: job::KINDS
+                .iter()
+                .map(|k| (k, crate::handlers::jobs::execute as Runner))
+                .collect(),
+        }
+    }
+
+    /// Adds (or replaces, by name) a kind and its runner.
+    #[must_use]
+    pub fn with(mut self, kind: &'static job::JobKind, run: Runner) -> JobKinds {
+        self.kinds.retain(|(k, _)| k.name != kind.name);
+        self.kinds.push((kind, run));
+        self
+    }
+
+    pub fn find(&self, name: &str) -> Option<(&'static job::JobKind, Runner)> {
+        self.kinds.iter().copied().find(|(k, _)| k.name == name)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &'static job::JobKind> + '_ {
+        self.kinds.iter().map(|(k, _)| *k)
+    }
+}
+
+impl Default for JobKinds {
+    fn default() -> Self {
+        JobKinds::builtin()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Slot {
     job: Option<(u64, String, Timestamp)>,
@@ -66,6 +109,7 @@ struct Slot {
 
 #[derive(Default)]
 pub struct Jobs {
+    pub kinds: JobKinds,
     slots: Mutex<Vec<Slot>>,
     cancels: Mutex<HashMap<u64, Arc<AtomicBool>>>,
     wake: (Mutex<u64>, Condvar),
@@ -76,8 +120,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Jobs {
-    pub fn new(workers: usize) -> Jobs {
+    pub fn new(workers: usize, kinds: JobKinds) -> Jobs {
         Jobs {
+            kinds,
             slots: Mutex::new(vec![Slot::default(); workers]),
             ..Jobs::default()
         }
@@ -178,8 +223,10 @@ pub fn worker(ctx: &Ctx, index: usize) {
 
 fn claim(ctx: &Ctx) -> Option<JobRecord> {
     let running = ctx.jobs.running_kinds();
-    let busy: Vec<&str> = job::KINDS
-        .iter()
+    let busy: Vec<&str> = ctx
+        .jobs
+        .kinds
+        .all()
         .filter(|k| running.get(k.name).copied().unwrap_or(0) >= k.concurrency)
         .map(|k| k.name)
         .collect();
@@ -211,22 +258,23 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
         s.job = Some((job.id, job.kind.clone(), started));
     }
     ctx.hub.publish::<JobEvents>(job);
-    let timeout = job::kind(&job.kind).map_or(60_000, |k| k.timeout_ms);
+    let found = ctx.jobs.kinds.find(&job.kind);
+    let timeout = found.map_or(60_000, |(k, _)| k.timeout_ms);
     let run = JobRun {
         ctx,
         deadline: Timestamp(started.millis() + timeout as i64),
         cancel: Arc::clone(&cancel),
         job: job.clone(),
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| crate::handlers::jobs::execute(&run)))
-        .unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(JobError::Failed(format!("panicked: {msg}")))
-        });
+    let runner: Runner = found.map_or(crate::handlers::jobs::execute as Runner, |(_, r)| r);
+    let outcome = catch_unwind(AssertUnwindSafe(|| runner(&run))).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(JobError::Failed(format!("panicked: {msg}")))
+    });
     let now = ctx.now();
     let cancelled = cancel.load(Ordering::SeqCst);
     let (state, result, error, run_at) = match outcome {
@@ -316,7 +364,11 @@ pub fn fire_due(ctx: &Ctx) {
         let on_time = late <= GRACE_MS;
         let fire = on_time || s.missed == job::Missed::RunOnce;
         let next = spec.next_after(if on_time { slot } else { now });
-        let max_attempts = job::kind(&s.kind).map_or(1, |k| k.max_attempts);
+        let max_attempts = ctx
+            .jobs
+            .kinds
+            .find(&s.kind)
+            .map_or(1, |(k, _)| k.max_attempts);
         let written = ctx.store().write(|tx| {
             if fire {
                 sdb::fire(tx, &s, slot, next, max_attempts, now).map(|(j, new)| Some((j, new)))

@@ -390,3 +390,94 @@ fn bad_schedules_are_refused_with_the_part_named() {
         json!([])
     );
 }
+
+/// A test job kind that works in steps of 10 ms, checking between them.
+fn slow_run(
+    run: &tradingd::services::jobs::JobRun<'_>,
+) -> Result<Value, tradingd::services::jobs::JobError> {
+    let steps = run.job.payload["steps"].as_u64().unwrap_or(10);
+    for i in 0..steps {
+        run.progress((i * 100 / steps) as u8, "working")?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(json!({ "steps": steps }))
+}
+
+#[allow(clippy::unnecessary_wraps)] // the signature of `JobKind::validate`
+fn slow_validate(v: &Value) -> Result<Value, String> {
+    Ok(if v.is_null() { json!({}) } else { v.clone() })
+}
+
+fn slow_schema() -> Value {
+    json!({ "type": "object" })
+}
+
+static SLOW: tradedesk_core::job::JobKind = tradedesk_core::job::JobKind {
+    name: "test.slow",
+    summary: "Works in 10 ms steps (a test kind).",
+    schema: slow_schema,
+    validate: slow_validate,
+    max_attempts: 1,
+    timeout_ms: 300,
+    concurrency: 2,
+};
+
+#[test]
+fn a_running_job_is_cancelled_at_its_next_check_and_a_slow_one_times_out() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = tradingd::config::Config::for_dir(dir.path());
+    let d = TestDaemon::try_start_with(
+        dir,
+        config,
+        tradingd::Options {
+            job_kinds: tradingd::services::jobs::JobKinds::builtin().with(&SLOW, slow_run),
+            ..tradingd::Options::default()
+        },
+    )
+    .expect("daemon");
+    let mut c = d.client();
+    let j = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "test.slow", "payload": { "steps": 1000 } }),
+    );
+    // Wait until it runs, then cancel it.
+    for _ in 0..200 {
+        if call(&mut c, "jobs.get", json!({ "id": j["id"] }))["state"] == "running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let workers = call(&mut c, "jobs.workers", json!({}));
+    assert!(
+        workers["workers"]
+            .as_array()
+            .expect("w")
+            .iter()
+            .any(|w| w["job"] == j["id"]),
+        "{workers}"
+    );
+    call(&mut c, "jobs.cancel", json!({ "id": j["id"] }));
+    let done = settled(&mut c, &j["id"]);
+    assert_eq!(done["state"], "cancelled", "{done}");
+    assert!(done["progress"].as_u64().expect("progress") < 100);
+    // 1000 steps of 10 ms is past its 300 ms timeout: one attempt, then dead.
+    let t = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "test.slow", "payload": { "steps": 1000 } }),
+    );
+    let done = settled(&mut c, &t["id"]);
+    assert_eq!(
+        (done["state"].as_str(), done["error"].as_str()),
+        (Some("dead"), Some("timed out")),
+        "{done}"
+    );
+    // A short one succeeds.
+    let ok = call(
+        &mut c,
+        "jobs.enqueue",
+        json!({ "kind": "test.slow", "payload": { "steps": 3 } }),
+    );
+    assert_eq!(settled(&mut c, &ok["id"])["state"], "succeeded");
+}
