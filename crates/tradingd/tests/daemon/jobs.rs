@@ -481,3 +481,65 @@ fn a_running_job_is_cancelled_at_its_next_check_and_a_slow_one_times_out() {
     );
     assert_eq!(settled(&mut c, &ok["id"])["state"], "succeeded");
 }
+
+/// kill -9 while jobs run and a schedule is due: after the restart every
+/// job ends in a final state (none stuck running, none lost), and no
+/// schedule slot fired twice.
+#[test]
+fn after_kill_9_every_job_settles_and_no_slot_fires_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("tradingd.sock");
+    let mut child = super::lifecycle::spawn_daemon(dir.path());
+    super::lifecycle::wait_ready(&socket);
+    let mut c = Client::connect(&socket).expect("connect");
+    call(
+        &mut c,
+        "jobs.schedules.create",
+        json!({ "name": "every-minute", "cron": "* * * * *", "kind": "risk.report", "missed": "run_once" }),
+    );
+    let n = 300;
+    let batch: Vec<Value> = (0..n)
+        .map(|i| json!({ "kind": "risk.report", "idempotency_key": format!("k{i}") }))
+        .collect();
+    for p in &batch {
+        call(&mut c, "jobs.enqueue", p.clone());
+    }
+    // Some have run, some are running, most wait: kill now.
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    drop(c);
+
+    let d = TestDaemon::start_in(dir, |_| {});
+    let mut c = d.client();
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let all = call(&mut c, "jobs.list", json!({ "limit": 1000 }));
+        let jobs = all["jobs"].as_array().expect("jobs").clone();
+        let ours: Vec<&Value> = jobs
+            .iter()
+            .filter(|j| {
+                j["idempotency_key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with('k'))
+            })
+            .collect();
+        assert_eq!(ours.len(), n, "no job lost");
+        if ours.iter().all(|j| j["state"] == "succeeded") {
+            // Enqueued again after the restart: the same keys return the same jobs.
+            let again = call(&mut c, "jobs.enqueue", batch[0].clone());
+            assert_eq!(again["state"], "succeeded");
+            let keys: Vec<&str> = jobs
+                .iter()
+                .filter_map(|j| j["idempotency_key"].as_str())
+                .collect();
+            let mut unique = keys.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), keys.len(), "no slot or key fired twice");
+            return;
+        }
+        last = all;
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("jobs did not all settle after the restart: {last}");
+}

@@ -108,7 +108,7 @@ fn shutdown_answers_then_stops_and_removes_the_socket() {
     assert!(tradedesk_core::client::Client::connect(&d.socket).is_err());
 }
 
-fn spawn_daemon(dir: &Path) -> Child {
+pub fn spawn_daemon(dir: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tradingd"))
         .args(["--data-dir", &dir.join("data").display().to_string()])
         .args(["--socket", &dir.join("tradingd.sock").display().to_string()])
@@ -119,7 +119,7 @@ fn spawn_daemon(dir: &Path) -> Child {
         .expect("spawn tradingd")
 }
 
-fn wait_ready(socket: &Path) {
+pub fn wait_ready(socket: &Path) {
     for _ in 0..1000 {
         if tradedesk_core::client::launch::is_running(socket) {
             return;
