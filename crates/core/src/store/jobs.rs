@@ -236,6 +236,15 @@ pub fn delete_older(conn: &Connection, sql: &str, cutoff_ms: i64) -> Result<u64,
     Ok(conn.execute(sql, [cutoff_ms])? as u64)
 }
 
+/// Whether any queued job is due (an index probe, whatever the queue's size).
+pub fn any_due(conn: &Connection, now: Timestamp) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM jobs WHERE state = 'queued' AND run_at_ms <= ?1 LIMIT 1")?
+        .query_row([now.millis()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Due queued jobs.
 pub fn due_count(conn: &Connection, now: Timestamp) -> Result<u64, StoreError> {
     Ok(conn

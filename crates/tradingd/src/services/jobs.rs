@@ -232,9 +232,9 @@ fn claim(ctx: &Ctx) -> Option<JobRecord> {
         .collect();
     let now = ctx.now();
     // A read first: no write transaction while nothing is due.
-    match db::due_count(ctx.store().conn(), now) {
-        Ok(0) => return None,
-        Ok(_) => {}
+    match db::any_due(ctx.store().conn(), now) {
+        Ok(false) => return None,
+        Ok(true) => {}
         Err(e) => {
             tracing::error!(error = %e, "cannot read the queue");
             return None;

@@ -21,5 +21,6 @@ CREATE TABLE jobs (
     finished_ms      INTEGER
 ) STRICT;
 CREATE INDEX jobs_due ON jobs (priority DESC, run_at_ms, id) WHERE state = 'queued';
+CREATE INDEX jobs_queued_time ON jobs (run_at_ms) WHERE state = 'queued';
 CREATE INDEX jobs_running ON jobs (lease_until_ms) WHERE state = 'running';
 CREATE INDEX jobs_state ON jobs (state, id);
