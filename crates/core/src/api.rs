@@ -26,5 +26,5 @@ pub use catalogue::{
     Handlers, MethodDescriptor, TopicDescriptor, Visitor, method_descriptors, method_names,
     topic_descriptors, topic_names, visit_methods,
 };
-pub use error::{ApiError, ErrorCode, ErrorDescriptor};
+pub use error::{ApiError, ErrorCode, ErrorDescriptor, serde_field};
 pub use method::{Caller, Empty, Handle, Method, Scope, Topic, Transport, Verb};

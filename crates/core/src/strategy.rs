@@ -432,10 +432,7 @@ pub fn parse_params<P: Params>(
         let msg = e.to_string();
         // serde names the field in its message: "unknown field `x`, …",
         // "missing field `x`", "invalid type … for key `x`".
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.contains("field"))
+        let field = crate::api::serde_field(&msg)
             .map_or_else(|| "params".to_owned(), |f| format!("params.{f}"));
         ParamError::new(field, msg)
     })?;

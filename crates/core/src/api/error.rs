@@ -191,6 +191,15 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The field a serde message names (`unknown field \`x\``, `missing field
+/// \`x\``), if it names one: what an error's `field` should point at.
+pub fn serde_field(message: &str) -> Option<&str> {
+    message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("field"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

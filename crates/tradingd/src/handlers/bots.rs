@@ -20,23 +20,15 @@ use tradedesk_core::store::bots as db;
 use tradedesk_core::store::trading as tdb;
 use tradedesk_core::strategy::{ParamError, StrategySpec};
 
+use super::field_error;
 use crate::context::Ctx;
 use crate::services::bots::{book_equity, record, view};
 use crate::services::exchange::State;
-
-fn store_error(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "database error");
-    ApiError::internal("database error; see the daemon log")
-}
+use crate::services::exchange::store_err;
 
 fn param_error(prefix: &str, e: &ParamError) -> ApiError {
     let field = format!("{prefix}{}", e.field);
     ApiError::invalid_params(format!("invalid params: field `{field}`: {}", e.message))
-        .with_data(serde_json::json!({ "field": field }))
-}
-
-fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
         .with_data(serde_json::json!({ "field": field }))
 }
 
@@ -74,10 +66,11 @@ impl Ctx {
         let store = self.store();
         let found = match (r.id, r.name.as_deref()) {
             (Some(id), None) => db::strategy_by_id(store.conn(), id)
-                .map_err(|e| store_error(&e))?
+                .map_err(|e| store_err(&e))?
                 .filter(|s| s.owner == caller.user),
-            (None, Some(name)) => db::strategy_by_name(store.conn(), &caller.user, name)
-                .map_err(|e| store_error(&e))?,
+            (None, Some(name)) => {
+                db::strategy_by_name(store.conn(), &caller.user, name).map_err(|e| store_err(&e))?
+            }
             _ => {
                 return Err(field_error("id", "give exactly one of `id` and `name`"));
             }
@@ -95,7 +88,7 @@ impl Ctx {
             return Ok(rec);
         }
         db::bot_by_id(self.store().conn(), id)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .filter(|b| b.owner == caller.user)
             .ok_or_else(|| ApiError::not_found("bot", id))
     }
@@ -130,7 +123,7 @@ impl Handle<StrategiesCreate> for Ctx {
         self.blocking(|ctx| {
             let mut store = ctx.store();
             if db::strategy_by_name(store.conn(), &caller.user, &p.name)
-                .map_err(|e| store_error(&e))?
+                .map_err(|e| store_err(&e))?
                 .is_some()
             {
                 return Err(ApiError::new(
@@ -141,7 +134,7 @@ impl Handle<StrategiesCreate> for Ctx {
             let now = ctx.now();
             let id = store
                 .write(|tx| db::insert_strategy(tx, &p.name, &caller.user, &spec, now))
-                .map_err(|e| store_error(&e))?;
+                .map_err(|e| store_err(&e))?;
             Ok(StrategyRecord {
                 id,
                 name: p.name.clone(),
@@ -159,7 +152,7 @@ impl Handle<StrategiesList> for Ctx {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
         let strategies = db::list_strategies(self.store().conn(), &caller.user, before, limit)
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&strategies, limit, |s| s.id);
         Ok(StrategyPage {
             strategies,
@@ -194,7 +187,7 @@ impl Handle<StrategiesUpdate> for Ctx {
             if let Some(n) = &p.new_name {
                 if n != &rec.name
                     && db::strategy_by_name(store.conn(), &caller.user, n)
-                        .map_err(|e| store_error(&e))?
+                        .map_err(|e| store_err(&e))?
                         .is_some()
                 {
                     return Err(ApiError::new(
@@ -207,7 +200,7 @@ impl Handle<StrategiesUpdate> for Ctx {
             rec.updated = ctx.now();
             store
                 .write(|tx| db::update_strategy(tx, rec.id, &rec.name, &rec.spec, rec.updated))
-                .map_err(|e| store_error(&e))?;
+                .map_err(|e| store_err(&e))?;
             Ok(rec)
         })
     }
@@ -219,7 +212,7 @@ impl Handle<StrategiesDelete> for Ctx {
         let deleted = self
             .store()
             .write(|tx| db::delete_strategy(tx, rec.id))
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         Ok(Deleted {
             id: rec.id,
             deleted,
@@ -369,9 +362,7 @@ impl Handle<BotsCreate> for Ctx {
                 .allocate(u64::MAX, &p.allocation)
                 .map_err(|e| funds_error(&account_name, &e))?;
             let mut store = ctx.store();
-            if db::bot_name_taken(store.conn(), &caller.user, &p.name)
-                .map_err(|e| store_error(&e))?
-            {
+            if db::bot_name_taken(store.conn(), &caller.user, &p.name).map_err(|e| store_err(&e))? {
                 return Err(ApiError::new(
                     ErrorCode::Conflict,
                     format!("a bot named `{}` exists", p.name),
@@ -406,7 +397,7 @@ impl Handle<BotsCreate> for Ctx {
                     db::save_bot_ledger(tx, id, &ledger)?;
                     Ok(id)
                 })
-                .map_err(|e| store_error(&e))?;
+                .map_err(|e| store_err(&e))?;
             state.accounts[account]
                 .books
                 .allocate(rec.id, &p.allocation)
@@ -452,7 +443,7 @@ impl Handle<BotsList> for Ctx {
             before,
             limit,
         )
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&recs, limit, |b| b.id);
         let state = self.exchange.lock();
         Ok(BotPage {
@@ -504,7 +495,7 @@ impl Handle<BotsUpdate> for Ctx {
             let mut store = ctx.store();
             if let Some(n) = &p.name
                 && n != &rec.name
-                && db::bot_name_taken(store.conn(), &caller.user, n).map_err(|e| store_error(&e))?
+                && db::bot_name_taken(store.conn(), &caller.user, n).map_err(|e| store_err(&e))?
             {
                 return Err(ApiError::new(ErrorCode::Conflict, format!("a bot named `{n}` exists")));
             }
@@ -564,7 +555,7 @@ impl Handle<BotsUpdate> for Ctx {
                     }
                     Ok(())
                 })
-                .map_err(|e| store_error(&e))?;
+                .map_err(|e| store_err(&e))?;
             state.accounts[account].books = books;
             record(ctx, &mut store, rec.id, BotEventKind::State, "updated", None);
             Ok(view(&state, &rec))
@@ -643,7 +634,7 @@ impl Handle<BotsDelete> for Ctx {
                     }
                     Ok(())
                 })
-                .map_err(|e| store_error(&e))?;
+                .map_err(|e| store_err(&e))?;
             state.accounts[account].books = books;
             record(
                 ctx,
@@ -698,7 +689,7 @@ impl Handle<BotsEvents> for Ctx {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
         let events = db::list_bot_events(self.store().conn(), p.id, before, limit)
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&events, limit, |e| e.id);
         Ok(BotEventPage {
             events,
@@ -714,8 +705,8 @@ impl Handle<BotsPerformance> for Ctx {
             let store = self.store();
             (
                 tdb::fill_totals(store.conn(), None, Some(rec.id), None, None)
-                    .map_err(|e| store_error(&e))?,
-                db::bot_drawdown(store.conn(), rec.id).map_err(|e| store_error(&e))?,
+                    .map_err(|e| store_err(&e))?,
+                db::bot_drawdown(store.conn(), rec.id).map_err(|e| store_err(&e))?,
             )
         };
         let state = self.exchange.lock();

@@ -14,22 +14,13 @@ use tradedesk_core::job::{
     BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
 };
 use tradedesk_core::risk::Scope;
-use tradedesk_core::store::StoreError;
 use tradedesk_core::store::jobs as db;
 use tradedesk_core::store::schedules as sdb;
 
+use super::field_error;
 use crate::context::Ctx;
+use crate::services::exchange::store_err;
 use crate::services::jobs::{JobError, JobRun};
-
-fn store_error(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "database error");
-    ApiError::internal("database error; see the daemon log")
-}
-
-fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
-        .with_data(serde_json::json!({ "field": field }))
-}
 
 fn failed(e: impl std::fmt::Display) -> JobError {
     JobError::Failed(e.to_string())
@@ -142,7 +133,7 @@ impl Ctx {
         let (job, _) = self
             .store()
             .write(|tx| db::enqueue(tx, j, now))
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         self.hub.publish::<JobEvents>(&job);
         self.jobs.wake();
         Ok(job)
@@ -150,7 +141,7 @@ impl Ctx {
 
     fn job(&self, id: u64) -> Result<JobRecord, ApiError> {
         db::get(self.store().conn(), id)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .ok_or_else(|| not_found(id))
     }
 
@@ -246,7 +237,7 @@ impl Handle<JobsList> for Ctx {
             before,
             limit,
         )
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| store_err(&e))?;
         Ok(page(jobs, limit))
     }
 }
@@ -262,7 +253,7 @@ impl Handle<JobsDead> for Ctx {
             before,
             limit,
         )
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| store_err(&e))?;
         Ok(page(jobs, limit))
     }
 }
@@ -292,7 +283,7 @@ impl Handle<JobsCancel> for Ctx {
                             now,
                         )
                     })
-                    .map_err(|e| store_error(&e))?;
+                    .map_err(|e| store_err(&e))?;
                 self.job_changed(j.id)
             }
             JobState::Running => {
@@ -311,7 +302,7 @@ fn requeue(ctx: &Ctx, j: &JobRecord) -> Result<JobRecord, ApiError> {
     let job = ctx
         .store()
         .write(|tx| db::requeue(tx, j.id, now))
-        .map_err(|e| store_error(&e))?
+        .map_err(|e| store_err(&e))?
         .ok_or_else(|| not_found(j.id))?;
     ctx.hub.publish::<JobEvents>(&job);
     ctx.jobs.wake();
@@ -353,7 +344,7 @@ impl Handle<JobsDelete> for Ctx {
         let deleted = self
             .store()
             .write(|tx| db::delete(tx, j.id))
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         Ok(JobDeleted { id: j.id, deleted })
     }
 }
@@ -369,7 +360,7 @@ impl Handle<JobsPurge> for Ctx {
         let deleted = self
             .store()
             .write(|tx| db::purge(tx, p.state, p.older_than))
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         Ok(Purged { deleted })
     }
 }
@@ -380,8 +371,8 @@ impl Handle<JobsStats> for Ctx {
         let (counts, finished) = {
             let store = self.store();
             (
-                db::counts(store.conn()).map_err(|e| store_error(&e))?,
-                db::finished_since(store.conn(), since).map_err(|e| store_error(&e))?,
+                db::counts(store.conn()).map_err(|e| store_err(&e))?,
+                db::finished_since(store.conn(), since).map_err(|e| store_err(&e))?,
             )
         };
         let mut durations: Vec<i64> = finished.iter().map(|f| f.1).collect();
@@ -415,8 +406,8 @@ impl Handle<JobsHealth> for Ctx {
         let busy = workers.iter().filter(|w| w.job.is_some()).count();
         let (oldest, queued_due) = {
             let store = self.store();
-            let oldest = db::oldest_queued(store.conn(), now).map_err(|e| store_error(&e))?;
-            let n = db::due_count(store.conn(), now).map_err(|e| store_error(&e))?;
+            let oldest = db::oldest_queued(store.conn(), now).map_err(|e| store_err(&e))?;
+            let n = db::due_count(store.conn(), now).map_err(|e| store_err(&e))?;
             (oldest, n)
         };
         Ok(JobHealth {
@@ -464,10 +455,7 @@ fn check_kind_payload(
         )
     })?;
     (k.validate)(payload).map_err(|e| {
-        let field = e
-            .split('`')
-            .nth(1)
-            .filter(|_| e.contains("field"))
+        let field = tradedesk_core::api::serde_field(&e)
             .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
         field_error(&field, e)
     })
@@ -476,7 +464,7 @@ fn check_kind_payload(
 impl Ctx {
     fn schedule(&self, caller: &Caller, id: u64) -> Result<Schedule, ApiError> {
         sdb::get(self.store().conn(), id)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .filter(|s| s.owner == caller.user)
             .ok_or_else(|| ApiError::not_found("schedule", id))
     }
@@ -485,9 +473,9 @@ impl Ctx {
         let id = self
             .store()
             .write(|tx| sdb::save(tx, s))
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         sdb::get(self.store().conn(), id)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .ok_or_else(|| ApiError::not_found("schedule", id))
     }
 }
@@ -507,7 +495,7 @@ impl Handle<SchedulesCreate> for Ctx {
             ));
         }
         if sdb::by_name(self.store().conn(), &caller.user, &p.name)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .is_some()
         {
             return Err(ApiError::new(
@@ -540,7 +528,7 @@ impl Handle<SchedulesList> for Ctx {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
         let schedules = sdb::list(self.store().conn(), &caller.user, before, limit)
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&schedules, limit, |s| s.id);
         Ok(ScheduleList {
             schedules,
@@ -601,7 +589,7 @@ impl Handle<SchedulesDelete> for Ctx {
         let deleted = self
             .store()
             .write(|tx| sdb::delete(tx, s.id))
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         Ok(ScheduleDeleted { id: s.id, deleted })
     }
 }

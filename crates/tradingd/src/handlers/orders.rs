@@ -14,21 +14,16 @@ use tradedesk_core::money::{Qty, Ratio};
 use tradedesk_core::order::{
     OrderError, OrderRecord, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, ValidOrder,
 };
-use tradedesk_core::store::StoreError;
 use tradedesk_core::store::trading as db;
 
 use crate::context::Ctx;
+use crate::services::exchange::store_err;
 use crate::services::exchange::{State, market_order};
 
 fn order_error(e: &OrderError) -> ApiError {
     let field = e.field();
     ApiError::invalid_params(format!("invalid params: {e}"))
         .with_data(serde_json::json!({ "field": field }))
-}
-
-fn store_error(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "database error");
-    ApiError::internal("database error; see the daemon log")
 }
 
 /// Where an order came from, for the risk violation log.
@@ -189,10 +184,10 @@ fn find(ctx: &Ctx, r: &OrderRef) -> Result<OrderRecord, ApiError> {
     let store = ctx.store();
     let found = match (r.id, r.client_order_id.as_deref()) {
         (Some(id), None) => db::order_by_id(store.conn(), id)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .ok_or_else(|| ApiError::not_found("order", id)),
         (None, Some(cid)) => db::order_by_client_id(store.conn(), cid)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .ok_or_else(|| ApiError::not_found("order with client_order_id", cid)),
         _ => Err(ApiError::invalid_params(
             "invalid params: give exactly one of `id` and `client_order_id`",
@@ -306,7 +301,7 @@ impl Handle<OrdersList> for Ctx {
                     limit,
                 )
             })
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
         };
         let next_cursor = paging::next_cursor(&orders, limit, |o: &OrderRecord| o.id);
         Ok(OrderPage {
@@ -415,7 +410,7 @@ impl Handle<TradesList> for Ctx {
                     limit,
                 )
             })
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&trades, limit, |t| t.trade_id);
         Ok(TradePage {
             trades,
@@ -436,7 +431,7 @@ impl Handle<TradesStats> for Ctx {
                     p.end,
                 )
             })
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         let closing = t.wins + t.losses;
         let win_rate = (closing > 0).then(|| {
             let r = rust_decimal::Decimal::from(t.wins) / rust_decimal::Decimal::from(closing);

@@ -9,28 +9,19 @@ use tradedesk_core::api::risk::{
 use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
 use tradedesk_core::money::Qty;
 use tradedesk_core::risk::{Limits, Scope, TradingState};
-use tradedesk_core::store::StoreError;
 use tradedesk_core::store::risk as db;
 
+use super::field_error;
 use crate::context::Ctx;
+use crate::services::exchange::store_err;
 use crate::services::exchange::{Changes, State, market_order};
-
-fn store_error(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "database error");
-    ApiError::internal("database error; see the daemon log")
-}
-
-fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
-        .with_data(serde_json::json!({ "field": field }))
-}
 
 /// A scope that exists: a known account, a live bot, a listed symbol.
 fn check_scope(ctx: &Ctx, state: &State, scope: &Scope) -> Result<(), ApiError> {
     let known = match scope {
         Scope::Account(a) => state.account_index(a).is_some(),
         Scope::Bot(id) => tradedesk_core::store::bots::bot_by_id(ctx.store().conn(), *id)
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .is_some(),
         Scope::Symbol(s) => state.venue.index_of(s.as_str()).is_some(),
     };
@@ -110,10 +101,8 @@ impl Handle<RiskLimitsSet> for Ctx {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner().to_string();
-                let field = inner
-                    .split('`')
-                    .nth(1)
-                    .filter(|_| path == "." && inner.contains("field"))
+                let field = tradedesk_core::api::serde_field(&inner)
+                    .filter(|_| path == ".")
                     .map_or(path, str::to_owned);
                 field_error(&format!("limits.{field}"), inner)
             })?;
@@ -123,7 +112,7 @@ impl Handle<RiskLimitsSet> for Ctx {
             let now = ctx.now();
             ctx.store()
                 .write(|tx| db::save_limits(tx, &p.scope, &limits, now))
-                .map_err(|e| store_error(&e))?;
+                .map_err(|e| store_err(&e))?;
             state.risk.limits.insert(p.scope.clone(), limits.clone());
             Ok(ScopeLimits {
                 scope: p.scope.clone(),
@@ -320,7 +309,7 @@ impl Handle<RiskViolations> for Ctx {
             before,
             limit,
         )
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&violations, limit, |v| v.id);
         Ok(ViolationPage {
             violations,
@@ -334,7 +323,7 @@ impl Handle<RiskAlerts> for Ctx {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
         let alerts = db::list_alerts(self.store().conn(), p.unacknowledged, before, limit)
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&alerts, limit, |a| a.id);
         Ok(AlertPage {
             alerts,
@@ -348,7 +337,7 @@ impl Handle<RiskAlertsAck> for Ctx {
         let now = self.now();
         self.store()
             .write(|tx| db::ack_alert(tx, p.id, now))
-            .map_err(|e| store_error(&e))?
+            .map_err(|e| store_err(&e))?
             .ok_or_else(|| ApiError::not_found("alert", p.id))
     }
 }

@@ -33,7 +33,8 @@ use tradedesk_core::strategy::{Candle, Registry};
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
-use crate::services::exchange::{Changes, State};
+use crate::services::exchange::{Changes, State, store_err};
+use crate::services::panic_text;
 
 /// How many rounds of decide → execute → feed back one event may cause.
 const MAX_ROUNDS: usize = 8;
@@ -206,18 +207,6 @@ pub fn book_equity(state: &State, account: usize, bot: u64) -> Option<Notional> 
 /// exchange's lock (which would suspend trading for everyone).
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| format!("panicked: {}", panic_text(p.as_ref())))
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
-fn store_err(e: &tradedesk_core::store::StoreError) -> ApiError {
-    tracing::error!(error = %e, "database error");
-    ApiError::internal("database error; see the daemon log")
 }
 
 /// The view of a bot clients get: its row, its book, its equity.

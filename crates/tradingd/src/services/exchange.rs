@@ -118,7 +118,8 @@ struct Prepared {
     sim: SimOrder,
 }
 
-fn store_err(e: &StoreError) -> ApiError {
+/// A database error as clients see it; the details go to the log.
+pub(crate) fn store_err(e: &StoreError) -> ApiError {
     tracing::error!(error = %e, "database error");
     ApiError::internal("database error; see the daemon log")
 }

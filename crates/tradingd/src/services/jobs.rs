@@ -268,12 +268,10 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
     };
     let runner: Runner = found.map_or(crate::handlers::jobs::execute as Runner, |(_, r)| r);
     let outcome = catch_unwind(AssertUnwindSafe(|| runner(&run))).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(JobError::Failed(format!("panicked: {msg}")))
+        Err(JobError::Failed(format!(
+            "panicked: {}",
+            super::panic_text(p.as_ref())
+        )))
     });
     let now = ctx.now();
     let cancelled = cancel.load(Ordering::SeqCst);
