@@ -1,28 +1,10 @@
 //! Bots on the `sim` venue, driven minute by minute on a manual clock.
 
 use serde_json::{Value, json};
-use tradedesk_core::client::{Client, ClientError};
+use tradedesk_core::client::Client;
 use tradedesk_core::strategy::{Action, Candle, Cx, Kind, Registry, Strategy};
 
-use super::support::{TestDaemon, code, message};
-
-#[allow(clippy::needless_pass_by_value)] // called with json!(…) temporaries
-fn call(c: &mut Client, method: &str, params: Value) -> Value {
-    c.call_raw(method, &params)
-        .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
-}
-
-#[allow(clippy::needless_pass_by_value)]
-fn call_err(c: &mut Client, method: &str, params: Value) -> (i64, String) {
-    match c.call_raw(method, &params) {
-        Ok(v) => panic!("{method} {params} should fail, got {v}"),
-        Err(ClientError::Api(e)) => {
-            let frame = json!({ "error": { "code": e.code, "message": e.message } });
-            (code(&frame), message(&frame))
-        }
-        Err(e) => panic!("{method}: {e}"),
-    }
-}
+use super::support::{TestDaemon, call, call_err};
 
 fn dca(name: &str, every: u32) -> Value {
     json!({

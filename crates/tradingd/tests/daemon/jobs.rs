@@ -3,24 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tradedesk_core::client::{Client, ClientError};
+use tradedesk_core::client::Client;
 
-use super::support::TestDaemon;
-
-#[allow(clippy::needless_pass_by_value)]
-fn call(c: &mut Client, method: &str, params: Value) -> Value {
-    c.call_raw(method, &params)
-        .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
-}
-
-#[allow(clippy::needless_pass_by_value)]
-fn call_err(c: &mut Client, method: &str, params: Value) -> (i32, String) {
-    match c.call_raw(method, &params) {
-        Ok(v) => panic!("{method} {params} should fail, got {v}"),
-        Err(ClientError::Api(e)) => (e.code, e.message),
-        Err(e) => panic!("{method}: {e}"),
-    }
-}
+use super::support::{TestDaemon, call, call_err};
 
 /// Waits until a job reaches a final state.
 fn settled(c: &mut Client, id: &Value) -> Value {

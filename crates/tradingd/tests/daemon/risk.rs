@@ -4,22 +4,7 @@
 use serde_json::{Value, json};
 use tradedesk_core::client::{Client, ClientError};
 
-use super::support::TestDaemon;
-
-#[allow(clippy::needless_pass_by_value)] // called with json!(…) temporaries
-fn call(c: &mut Client, method: &str, params: Value) -> Value {
-    c.call_raw(method, &params)
-        .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
-}
-
-#[allow(clippy::needless_pass_by_value)]
-fn call_err(c: &mut Client, method: &str, params: Value) -> (i32, String, Value) {
-    match c.call_raw(method, &params) {
-        Ok(v) => panic!("{method} {params} should fail, got {v}"),
-        Err(ClientError::Api(e)) => (e.code, e.message, e.data.unwrap_or(Value::Null)),
-        Err(e) => panic!("{method}: {e}"),
-    }
-}
+use super::support::{TestDaemon, call, call_failing};
 
 fn last(c: &mut Client, symbol: &str) -> rust_decimal::Decimal {
     call(c, "market.ticker", json!({ "symbol": symbol }))["last"]
@@ -59,7 +44,7 @@ fn every_order_source_passes_the_pre_trade_checks() {
         .to_string();
 
     // orders.place: a fat-finger limit price.
-    let (code, msg, data) = call_err(
+    let (code, msg, data) = call_failing(
         &mut c,
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "sell", "type": "limit", "qty": "0.01", "price": far }),
@@ -71,7 +56,7 @@ fn every_order_source_passes_the_pre_trade_checks() {
     );
     assert_eq!(data["limit"], "price_collar_pct");
     // orders.place_oco and orders.place_bracket: too large.
-    let (code, msg, _) = call_err(
+    let (code, msg, _) = call_failing(
         &mut c,
         "orders.place_oco",
         json!({ "symbol": "BTCUSDT", "side": "sell", "qty": "0.6", "price": (px * rust_decimal::Decimal::new(102, 2)).round_dp(0).to_string(),
@@ -82,7 +67,7 @@ fn every_order_source_passes_the_pre_trade_checks() {
         msg.contains("max_order_qty of symbol:BTCUSDT is 0.5; this order would make it 0.6"),
         "{msg}"
     );
-    let (code, msg, _) = call_err(
+    let (code, msg, _) = call_failing(
         &mut c,
         "orders.place_bracket",
         json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.6",
@@ -101,7 +86,7 @@ fn every_order_source_passes_the_pre_trade_checks() {
         "orders.place",
         json!({ "symbol": "ETHUSDT", "side": "buy", "type": "market", "qty": "0.4" }),
     );
-    let (code, msg, _) = call_err(&mut c, "positions.close", json!({ "symbol": "ETHUSDT" }));
+    let (code, msg, _) = call_failing(&mut c, "positions.close", json!({ "symbol": "ETHUSDT" }));
     assert_eq!(code, -32001);
     assert!(msg.contains("max_order_qty"), "{msg}");
     // A bot: its own limits apply to its orders (the tightest scope decides).
@@ -218,7 +203,7 @@ fn states_and_the_kill_switch() {
     // Reducing: a sell of what is held passes; a buy does not.
     let s = call(&mut c, "risk.halt", json!({ "reduce_only": true }));
     assert_eq!(s["state"], "reducing");
-    let (code, msg, _) = call_err(
+    let (code, msg, _) = call_failing(
         &mut c,
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" }),
@@ -229,7 +214,7 @@ fn states_and_the_kill_switch() {
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": "0.005" }),
     );
-    let (code, _, _) = call_err(
+    let (code, _, _) = call_failing(
         &mut c,
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": "0.5" }),
@@ -243,7 +228,7 @@ fn states_and_the_kill_switch() {
     assert_eq!(o["status"], "cancelled");
     let pos = call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }));
     assert_eq!(pos["qty"], "0", "{pos}");
-    let (code, msg, _) = call_err(
+    let (code, msg, _) = call_failing(
         &mut c,
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": "0.001" }),
@@ -257,7 +242,7 @@ fn states_and_the_kill_switch() {
     assert!(acked["acknowledged"].is_string());
     let resumed = call(&mut c, "risk.resume", json!({}));
     assert_eq!(resumed["state"], "active");
-    let (code, _, _) = call_err(&mut c, "risk.resume", json!({}));
+    let (code, _, _) = call_failing(&mut c, "risk.resume", json!({}));
     assert_eq!(code, -32004);
     call(
         &mut c,
@@ -357,7 +342,7 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
     let s = call(&mut c, "risk.status", json!({ "scope": "account:paper" }));
     assert_eq!(s["states"][0]["state"], "halted");
     d.minutes(1);
-    let (code, _, _) = call_err(
+    let (code, _, _) = call_failing(
         &mut c,
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" }),
@@ -411,23 +396,23 @@ fn bad_limits_are_refused_by_key_and_change_nothing() {
             "limits.daily_reset_utc",
         ),
     ] {
-        let (code, msg, _) = call_err(&mut c, "risk.limits.set", params.clone());
+        let (code, msg, _) = call_failing(&mut c, "risk.limits.set", params.clone());
         assert_eq!(code, -32602, "{params}: {msg}");
         assert!(msg.contains(&format!("field `{field}`")), "{params}: {msg}");
     }
-    let (code, _, _) = call_err(
+    let (code, _, _) = call_failing(
         &mut c,
         "risk.limits.set",
         json!({ "scope": "account:nobody", "limits": {} }),
     );
     assert_eq!(code, -32006);
-    let (code, msg, _) = call_err(
+    let (code, msg, _) = call_failing(
         &mut c,
         "risk.limits.set",
         json!({ "scope": "desk", "limits": {} }),
     );
     assert_eq!(code, -32602, "{msg}");
-    let (code, _, _) = call_err(&mut c, "risk.halt", json!({ "scope": "symbol:BTCUSDT" }));
+    let (code, _, _) = call_failing(&mut c, "risk.halt", json!({ "scope": "symbol:BTCUSDT" }));
     assert_eq!(code, -32602);
     assert_eq!(call(&mut c, "risk.limits.get", json!({})), before);
     // A key set to null is cleared; others stay.
@@ -543,7 +528,7 @@ fn an_order_near_a_limit_raises_a_warning_once() {
         .collect();
     // The fourth order reached 80 %; the fifth (100 %) raised no second one.
     assert_eq!(warnings, ["account:paper: max_open_orders at 80% (4 of 5)"]);
-    let (code, msg, _) = call_err(
+    let (code, msg, _) = call_failing(
         &mut c,
         "orders.place",
         json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.001", "price": below }),

@@ -232,3 +232,33 @@ pub fn message(frame: &serde_json::Value) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Calls a method that must succeed; its result.
+#[allow(clippy::needless_pass_by_value)] // called with json!(…) temporaries
+pub fn call(c: &mut Client, method: &str, params: serde_json::Value) -> serde_json::Value {
+    c.call_raw(method, &params)
+        .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+}
+
+/// Calls a method that must fail with an API error: its code, message
+/// and data.
+#[allow(clippy::needless_pass_by_value)]
+pub fn call_failing(
+    c: &mut Client,
+    method: &str,
+    params: serde_json::Value,
+) -> (i32, String, serde_json::Value) {
+    match c.call_raw(method, &params) {
+        Ok(v) => panic!("{method} {params} should fail, got {v}"),
+        Err(tradedesk_core::client::ClientError::Api(e)) => {
+            (e.code, e.message, e.data.unwrap_or(serde_json::Value::Null))
+        }
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
+/// [`call_failing`] without the data.
+pub fn call_err(c: &mut Client, method: &str, params: serde_json::Value) -> (i32, String) {
+    let (code, message, _) = call_failing(c, method, params);
+    (code, message)
+}
