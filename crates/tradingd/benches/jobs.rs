@@ -14,35 +14,17 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tradedesk_core::client::Client;
 use tradedesk_core::time::Timestamp;
-use tradingd::config::Config;
-use tradingd::{Daemon, Options};
+#[path = "support/inproc.rs"]
+mod inproc;
+
+use inproc::InProc;
 
 #[allow(clippy::too_many_lines)] // a script: set up, measure, report, in order
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::for_dir(dir.path());
-    config.sim.spec.tick_ms = 60_000;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let start = Timestamp(chrono::Utc::now().timestamp_millis().div_euclid(3_600_000) * 3_600_000);
-    let daemon = rt
-        .block_on(Daemon::start_with(
-            config,
-            Options {
-                manual_clock: Some(start),
-                ..Options::default()
-            },
-        ))
-        .expect("daemon");
-    let ctx = Arc::clone(daemon.ctx());
-    let socket = daemon.socket_path().to_path_buf();
-    let token = daemon.shutdown_token();
-    let done = rt.spawn(daemon.run());
-    let mut c = Client::connect(&socket).expect("connect");
+    let d = InProc::start(|_| {});
+    let (ctx, start) = (Arc::clone(&d.ctx), d.start);
+    let mut c = Client::connect(&d.socket).expect("connect");
 
     // 1. Enqueue alone: the jobs are due in an hour, so the pool is idle.
     let n = if quick { 200 } else { 5_000 };
@@ -141,6 +123,5 @@ fn main() {
         p(0.5),
         p(0.99)
     );
-    token.cancel();
-    let _ = rt.block_on(done);
+    d.stop();
 }

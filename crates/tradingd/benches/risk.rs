@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tradedesk_core::client::Client;
 use tradedesk_core::order::OrderRequest;
-use tradedesk_core::time::Timestamp;
-use tradingd::config::Config;
-use tradingd::{Daemon, Options};
+#[path = "support/inproc.rs"]
+mod inproc;
+
+use inproc::InProc;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -26,30 +27,11 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 #[allow(clippy::too_many_lines)] // a script: set up, measure, report, in order
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::for_dir(dir.path());
-    config.sim.spec.tick_ms = 60_000;
-    config.sim.initial_balances = vec![("USDT".into(), "100000000".parse().expect("amount"))];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let start = Timestamp(chrono::Utc::now().timestamp_millis().div_euclid(3_600_000) * 3_600_000);
-    let daemon = rt
-        .block_on(Daemon::start_with(
-            config,
-            Options {
-                manual_clock: Some(start),
-                ..Options::default()
-            },
-        ))
-        .expect("daemon");
-    let ctx = Arc::clone(daemon.ctx());
-    let socket = daemon.socket_path().to_path_buf();
-    let token = daemon.shutdown_token();
-    let done = rt.spawn(daemon.run());
-    let mut c = Client::connect(&socket).expect("connect");
+    let d = InProc::start(|config| {
+        config.sim.initial_balances = vec![("USDT".into(), "100000000".parse().expect("amount"))];
+    });
+    let ctx = Arc::clone(&d.ctx);
+    let mut c = Client::connect(&d.socket).expect("connect");
     let call = |c: &mut Client, m: &str, p: serde_json::Value| {
         c.call_raw(m, &p).unwrap_or_else(|e| panic!("{m}: {e}"))
     };
@@ -160,6 +142,5 @@ fn main() {
         pct(&times, 0.99).as_secs_f64() * 1e3,
         times.last().expect("some").as_secs_f64() * 1e3
     );
-    token.cancel();
-    let _ = rt.block_on(done);
+    d.stop();
 }
