@@ -23,7 +23,7 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -33,6 +33,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0004_risk.sql")),
         M::up(include_str!("store/migrations/0005_jobs.sql")),
         M::up(include_str!("store/migrations/0006_schedules.sql")),
+        M::up(include_str!("store/migrations/0007_jobs_ready.sql")),
     ])
 });
 
@@ -48,6 +49,8 @@ pub enum StoreError {
     Query(#[from] rusqlite::Error),
     #[error("database holds a value that does not decode: {0}")]
     Corrupt(String),
+    #[error("database: the daemon is shutting down; nothing was written")]
+    Closed,
     #[error("database `{path}`: migration failed: {source}")]
     Migration {
         path: String,
@@ -150,6 +153,31 @@ impl Store {
         tx.commit()
             .map_err(|source| StoreError::Sqlite { path: name, source })?;
         Ok(out)
+    }
+
+    /// As [`Store::write`], committed without waiting for the disk
+    /// (`synchronous=NORMAL` for this one transaction). The commit survives
+    /// the process being killed; a power loss may undo it (never half of
+    /// it), until the next full commit or checkpoint syncs the log. For
+    /// writes that are safe to lose that way only: a job's claim, lease
+    /// and settlement, which the queue's recovery redoes (a job whose end
+    /// was lost runs again).
+    pub fn write_relaxed<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let name = self.name();
+        let set = |conn: &Connection, mode: &str| {
+            conn.pragma_update(None, "synchronous", mode)
+                .map_err(|source| StoreError::Sqlite {
+                    path: name.clone(),
+                    source,
+                })
+        };
+        set(&self.conn, "NORMAL")?;
+        let out = self.write(f);
+        set(&self.conn, "FULL")?;
+        out
     }
 
     /// The connection, for reads.

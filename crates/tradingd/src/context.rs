@@ -106,6 +106,23 @@ impl Ctx {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs a group committer on the writing connection until shutdown
+    /// (see `services::group_commit`).
+    pub fn commit_groups<R: Send + 'static>(
+        &self,
+        group: &crate::services::group_commit::GroupCommit<R>,
+    ) {
+        group.run(&self.store, &self.shutdown);
+    }
+
+    /// Moves a manual clock forward and wakes what waits for time (the
+    /// job workers and the scheduler), as the passing of real time would.
+    pub fn advance(&self, ms: i64) {
+        self.clock.advance(ms);
+        self.jobs.wake();
+        self.jobs.schedules_changed.ring();
+    }
+
     /// The current time, as core takes it.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

@@ -172,6 +172,8 @@ impl Daemon {
             let ctx = Arc::clone(&self.ctx);
             tracker.spawn_blocking(move || services::jobs::worker(&ctx, i));
         }
+        let committer = Arc::clone(&self.ctx);
+        tracker.spawn_blocking(move || committer.commit_groups(&committer.jobs.enqueues));
         let keeper = Arc::clone(&self.ctx);
         tracker.spawn_blocking(move || services::jobs::keeper(&keeper));
         let scheduler = Arc::clone(&self.ctx);

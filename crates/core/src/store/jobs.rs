@@ -97,30 +97,67 @@ pub fn enqueue(
     Ok((job, true))
 }
 
-/// Takes the next due job not of the `busy` kinds: running, one more
-/// attempt, leased until `lease_until`.
+/// Takes the next due job of the `ready` kinds (highest priority, then
+/// earliest due, then oldest): running, one more attempt, leased until
+/// `lease_until`. Every read is an index seek, so a claim costs the same
+/// with ten queued jobs or a million.
 pub fn claim(
     conn: &Connection,
-    busy: &[&str],
+    ready: &[&str],
     now: Timestamp,
     lease_until: Timestamp,
 ) -> Result<Option<JobRecord>, StoreError> {
-    let excluded = serde_json::to_string(busy).unwrap_or_else(|_| "[]".into());
-    let id: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= ?1
-               AND kind NOT IN (SELECT value FROM json_each(?2))
-             ORDER BY priority DESC, run_at_ms, id LIMIT 1",
-        )?
-        .query_row(params![now.millis(), excluded], |r| r.get(0))
-        .optional()?;
-    let Some(id) = id else { return Ok(None) };
+    let mut best: Option<(i64, i64, i64)> = None; // (priority, run_at, id)
+    for kind in ready {
+        if let Some(found) = best_due(conn, kind, now)?
+            && best.is_none_or(|b| (-found.0, found.1, found.2) < (-b.0, b.1, b.2))
+        {
+            best = Some(found);
+        }
+    }
+    let Some((_, _, id)) = best else {
+        return Ok(None);
+    };
     conn.prepare_cached(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until_ms = ?2,
             started_ms = ?3, progress = 0, message = NULL WHERE id = ?1 AND state = 'queued'",
     )?
     .execute(params![id, lease_until.millis(), now.millis()])?;
     get(conn, id as u64)
+}
+
+/// The best due job of one kind: walks the kind's priority levels from
+/// the top, one seek per level, until a level has a due job.
+fn best_due(
+    conn: &Connection,
+    kind: &str,
+    now: Timestamp,
+) -> Result<Option<(i64, i64, i64)>, StoreError> {
+    let mut level = conn.prepare_cached(
+        "SELECT priority FROM jobs INDEXED BY jobs_ready
+          WHERE state = 'queued' AND kind = ?1 AND priority < ?2 ORDER BY priority DESC LIMIT 1",
+    )?;
+    let mut due = conn.prepare_cached(
+        "SELECT run_at_ms, id FROM jobs INDEXED BY jobs_ready
+          WHERE state = 'queued' AND kind = ?1 AND priority = ?2 AND run_at_ms <= ?3
+          ORDER BY run_at_ms, id LIMIT 1",
+    )?;
+    let mut below = i64::MAX;
+    while let Some(priority) = level
+        .query_row(params![kind, below], |r| r.get::<_, i64>(0))
+        .optional()?
+    {
+        if let Some((run_at, id)) = due
+            .query_row(params![kind, priority, now.millis()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+        {
+            return Ok(Some((priority, run_at, id)));
+        }
+        below = priority;
+    }
+    Ok(None)
 }
 
 /// Renews a running job's lease and records its progress.
@@ -239,16 +276,32 @@ pub fn delete_older(conn: &Connection, sql: &str, cutoff_ms: i64) -> Result<u64,
 /// Whether any queued job is due (an index probe, whatever the queue's size).
 pub fn any_due(conn: &Connection, now: Timestamp) -> Result<bool, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM jobs WHERE state = 'queued' AND run_at_ms <= ?1 LIMIT 1")?
+        .prepare_cached(
+            "SELECT 1 FROM jobs INDEXED BY jobs_queued_time WHERE state = 'queued' AND run_at_ms <= ?1 LIMIT 1",
+        )?
         .query_row([now.millis()], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
+/// When the earliest queued job is due (an index probe).
+pub fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT run_at_ms FROM jobs INDEXED BY jobs_queued_time WHERE state = 'queued'
+              ORDER BY run_at_ms LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .map(Timestamp))
+}
+
 /// Due queued jobs.
 pub fn due_count(conn: &Connection, now: Timestamp) -> Result<u64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM jobs WHERE state = 'queued' AND run_at_ms <= ?1")?
+        .prepare_cached(
+            "SELECT count(*) FROM jobs INDEXED BY jobs_queued_time WHERE state = 'queued' AND run_at_ms <= ?1",
+        )?
         .query_row([now.millis()], |r| r.get::<_, i64>(0))? as u64)
 }
 
@@ -344,16 +397,17 @@ mod tests {
             assert_eq!(a.id, b.id);
             enqueue(tx, &job("maintenance.vacuum", 5, 0, None), now)?;
             enqueue(tx, &job("risk.report", 1, 5_000, None), now)?;
-            // Highest priority first; the future job waits; busy kinds are skipped.
-            let c = claim(tx, &[], now, Timestamp(2_000))?.unwrap();
+            // Highest priority first; the future job waits; only ready kinds run.
+            let all = ["risk.report", "maintenance.vacuum"];
+            let c = claim(tx, &all, now, Timestamp(2_000))?.unwrap();
             assert_eq!(
                 (c.kind.as_str(), c.state, c.attempts),
                 ("maintenance.vacuum", JobState::Running, 1)
             );
-            assert!(claim(tx, &["risk.report"], now, Timestamp(2_000))?.is_none());
-            let d = claim(tx, &[], now, Timestamp(2_000))?.unwrap();
+            assert!(claim(tx, &["maintenance.vacuum"], now, Timestamp(2_000))?.is_none());
+            let d = claim(tx, &all, now, Timestamp(2_000))?.unwrap();
             assert_eq!(d.id, a.id);
-            assert!(claim(tx, &[], now, Timestamp(2_000))?.is_none());
+            assert!(claim(tx, &all, now, Timestamp(2_000))?.is_none());
             // Leases that ran out show up as expired.
             assert_eq!(expired(tx, Timestamp(2_001))?.len(), 2);
             settle(

@@ -1,6 +1,6 @@
 //! Cron schedules, and firing a due slot exactly once.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::jobs::{NewJob, enqueue};
@@ -80,6 +80,18 @@ pub fn due(conn: &Connection, now: Timestamp) -> Result<Vec<Schedule>, StoreErro
         "WHERE paused = 0 AND next_run_ms <= ?1 ORDER BY next_run_ms",
         &[&now.millis()],
     )
+}
+
+/// The earliest next slot of any running schedule.
+pub fn next_run(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT next_run_ms FROM schedules INDEXED BY schedules_due WHERE paused = 0
+              AND next_run_ms IS NOT NULL ORDER BY next_run_ms LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .map(Timestamp))
 }
 
 /// Inserts or rewrites a schedule (id 0 inserts); returns its id.

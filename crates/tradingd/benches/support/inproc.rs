@@ -25,6 +25,11 @@ pub struct InProc {
 
 impl InProc {
     pub fn start(tweak: impl FnOnce(&mut Config)) -> InProc {
+        InProc::start_with(tweak, Options::default())
+    }
+
+    /// As `start`, with the daemon's options (the clock is always manual).
+    pub fn start_with(tweak: impl FnOnce(&mut Config), options: Options) -> InProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_dir(dir.path());
         config.sim.spec.tick_ms = 60_000;
@@ -41,7 +46,7 @@ impl InProc {
                 config,
                 Options {
                     manual_clock: Some(start),
-                    ..Options::default()
+                    ..options
                 },
             ))
             .expect("daemon");

@@ -124,18 +124,42 @@ fn not_found(id: u64) -> ApiError {
 }
 
 impl Ctx {
-    /// Writes a new job, tells the stream and the workers.
-    fn enqueue_job(
+    /// Writes a new job (durably, in a group commit with concurrent
+    /// enqueues), tells the stream and the workers.
+    async fn enqueue_job(
         &self,
         j: &db::NewJob<'_>,
         now: tradedesk_core::time::Timestamp,
     ) -> Result<JobRecord, ApiError> {
-        let (job, _) = self
-            .store()
-            .write(|tx| db::enqueue(tx, j, now))
-            .map_err(|e| store_err(&e))?;
+        let (kind, payload, key, owner) = (
+            j.kind.to_owned(),
+            j.payload.clone(),
+            j.idempotency_key.map(str::to_owned),
+            j.owner.to_owned(),
+        );
+        let (priority, max_attempts, run_at) = (j.priority, j.max_attempts, j.run_at);
+        let written = self
+            .jobs
+            .enqueues
+            .write(move |tx| {
+                let j = db::NewJob {
+                    kind: &kind,
+                    payload: &payload,
+                    priority,
+                    max_attempts,
+                    run_at,
+                    idempotency_key: key.as_deref(),
+                    owner: &owner,
+                };
+                db::enqueue(tx, &j, now)
+            })
+            .await;
+        let (job, _) = written.map_err(|e| store_err(&e))?;
         self.hub.publish::<JobEvents>(&job);
-        self.jobs.wake();
+        // A job due later is found by the workers' next look.
+        if job.run_at <= now {
+            self.jobs.wake();
+        }
         Ok(job)
     }
 
@@ -212,6 +236,7 @@ impl Handle<JobsEnqueue> for Ctx {
             },
             now,
         )
+        .await
     }
 }
 
@@ -474,6 +499,7 @@ impl Ctx {
             .store()
             .write(|tx| sdb::save(tx, s))
             .map_err(|e| store_err(&e))?;
+        self.jobs.schedules_changed.ring();
         sdb::get(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
             .ok_or_else(|| ApiError::not_found("schedule", id))
@@ -649,6 +675,7 @@ impl Handle<SchedulesRunNow> for Ctx {
             },
             now,
         )
+        .await
     }
 }
 

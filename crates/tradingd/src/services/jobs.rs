@@ -48,10 +48,9 @@ impl JobRun<'_> {
     pub fn progress(&self, pct: u8, message: &str) -> Result<(), JobError> {
         self.check()?;
         let lease = Timestamp(self.ctx.now().millis() + self.ctx.config.jobs.lease_ms as i64);
-        let _ = self
-            .ctx
-            .store()
-            .write(|tx| db::heartbeat(tx, self.job.id, lease, Some((pct.min(100), Some(message)))));
+        let _ = self.ctx.store().write_relaxed(|tx| {
+            db::heartbeat(tx, self.job.id, lease, Some((pct.min(100), Some(message))))
+        });
         if let Ok(Some(j)) = db::get(self.ctx.store().conn(), self.job.id) {
             self.ctx.hub.publish::<JobEvents>(&j);
         }
@@ -112,11 +111,47 @@ pub struct Jobs {
     pub kinds: JobKinds,
     slots: Mutex<Vec<Slot>>,
     cancels: Mutex<HashMap<u64, Arc<AtomicBool>>>,
-    wake: (Mutex<u64>, Condvar),
+    /// Rung when a job is enqueued or may have become claimable.
+    wake: Signal,
+    /// Rung when a schedule's next slot may have moved earlier.
+    pub schedules_changed: Signal,
+    /// Enqueues from concurrent callers share commits.
+    pub enqueues: super::group_commit::GroupCommit<(JobRecord, bool)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A wake-up call for sleeping threads that no ring is missed by: a
+/// thread reads `seen()` before it looks for work, and `wait` returns at
+/// once if the signal was rung since.
+#[derive(Default)]
+pub struct Signal {
+    rung: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Signal {
+    pub fn ring(&self) {
+        *lock(&self.rung) += 1;
+        self.cv.notify_all();
+    }
+
+    pub fn seen(&self) -> u64 {
+        *lock(&self.rung)
+    }
+
+    /// Sleeps until rung after `seen`, or for `timeout`.
+    pub fn wait(&self, seen: u64, timeout: Duration) {
+        let g = lock(&self.rung);
+        if *g == seen {
+            let _ = self
+                .cv
+                .wait_timeout(g, timeout)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 impl Jobs {
@@ -130,8 +165,7 @@ impl Jobs {
 
     /// Wakes the workers (a job was enqueued or became due).
     pub fn wake(&self) {
-        *lock(&self.wake.0) += 1;
-        self.wake.1.notify_all();
+        self.wake.ring();
     }
 
     /// Asks a running job to stop; true when it was running here.
@@ -204,30 +238,34 @@ pub fn recover(ctx: &Ctx) {
 pub fn worker(ctx: &Ctx, index: usize) {
     let jobs = &ctx.jobs;
     while !ctx.shutdown.is_cancelled() {
-        let seen = *lock(&jobs.wake.0);
+        let seen = jobs.wake.seen();
         match claim(ctx) {
             Some(job) => run(ctx, index, &job),
-            None => {
-                let g = lock(&jobs.wake.0);
-                if *g == seen {
-                    let _ = jobs
-                        .wake
-                        .1
-                        .wait_timeout(g, Duration::from_millis(250))
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-            }
+            None => jobs.wake.wait(seen, idle_wait(ctx)),
         }
     }
 }
 
+/// How long an idle worker sleeps unless woken: until the next queued
+/// job is due, at most 250 ms (a look now and then also catches what a
+/// wake-up missed, such as a job whose kind was at its limit).
+fn idle_wait(ctx: &Ctx) -> Duration {
+    const MAX_MS: i64 = 250;
+    let next = db::next_due(ctx.store().conn()).ok().flatten();
+    let ms = next.map_or(MAX_MS, |t| {
+        let until = t.millis() - ctx.now().millis();
+        if until > 0 { until.min(MAX_MS) } else { MAX_MS }
+    });
+    Duration::from_millis(ms.unsigned_abs())
+}
+
 fn claim(ctx: &Ctx) -> Option<JobRecord> {
     let running = ctx.jobs.running_kinds();
-    let busy: Vec<&str> = ctx
+    let ready: Vec<&str> = ctx
         .jobs
         .kinds
         .all()
-        .filter(|k| running.get(k.name).copied().unwrap_or(0) >= k.concurrency)
+        .filter(|k| running.get(k.name).copied().unwrap_or(0) < k.concurrency)
         .map(|k| k.name)
         .collect();
     let now = ctx.now();
@@ -241,7 +279,10 @@ fn claim(ctx: &Ctx) -> Option<JobRecord> {
         }
     }
     let lease = Timestamp(now.millis() + ctx.config.jobs.lease_ms as i64);
-    match ctx.store().write(|tx| db::claim(tx, &busy, now, lease)) {
+    match ctx
+        .store()
+        .write_relaxed(|tx| db::claim(tx, &ready, now, lease))
+    {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(error = %e, "cannot claim a job");
@@ -299,7 +340,7 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
         }
         Err(JobError::Failed(e)) => (JobState::Dead, None, Some(e), None),
     };
-    let written = ctx.store().write(|tx| {
+    let written = ctx.store().write_relaxed(|tx| {
         db::settle(
             tx,
             job.id,
@@ -314,13 +355,18 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
         tracing::error!(job = job.id, error = %e, "cannot settle a job");
     }
     lock(&ctx.jobs.cancels).remove(&job.id);
+    // Was this kind at its limit? Then a worker may be idle only because
+    // of it, and must look again now that a place is free.
+    let was_full = found.is_some_and(|(k, _)| {
+        ctx.jobs.running_kinds().get(k.name).copied().unwrap_or(0) >= k.concurrency
+    });
     if let Some(s) = lock(&ctx.jobs.slots).get_mut(index) {
         s.job = None;
     }
     if let Ok(Some(j)) = db::get(ctx.store().conn(), job.id) {
         ctx.hub.publish::<JobEvents>(&j);
     }
-    if state == JobState::Queued {
+    if state == JobState::Queued || was_full {
         ctx.jobs.wake();
     }
 }
@@ -330,10 +376,23 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
 const GRACE_MS: i64 = 60_000;
 
 /// Fires due schedule slots, until shutdown.
+///
+/// It sleeps until the earliest next slot (at most a second, so a clock
+/// that jumps is noticed), and is woken early when a schedule is saved or
+/// a manual clock moves.
 pub fn scheduler(ctx: &Ctx) {
+    use tradedesk_core::store::schedules as sdb;
+    const MAX_MS: i64 = 1_000;
     while !ctx.shutdown.is_cancelled() {
+        let seen = ctx.jobs.schedules_changed.seen();
         fire_due(ctx);
-        std::thread::sleep(Duration::from_millis(50));
+        let next = sdb::next_run(ctx.store().conn()).ok().flatten();
+        let ms = next.map_or(MAX_MS, |t| {
+            (t.millis() - ctx.now().millis()).clamp(1, MAX_MS)
+        });
+        ctx.jobs
+            .schedules_changed
+            .wait(seen, Duration::from_millis(ms.unsigned_abs()));
     }
 }
 
@@ -409,7 +468,9 @@ pub fn keeper(ctx: &Ctx) {
         let lease = Timestamp(ctx.now().millis() + ctx.config.jobs.lease_ms as i64);
         let running: Vec<u64> = lock(&ctx.jobs.cancels).keys().copied().collect();
         for id in running {
-            let _ = ctx.store().write(|tx| db::heartbeat(tx, id, lease, None));
+            let _ = ctx
+                .store()
+                .write_relaxed(|tx| db::heartbeat(tx, id, lease, None));
         }
         ctx.jobs.wake();
     }

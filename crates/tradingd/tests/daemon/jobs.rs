@@ -181,7 +181,7 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
                     owner: "admin",
                 };
                 db::enqueue(tx, &job, Timestamp(0))?;
-                db::claim(tx, &[], Timestamp(1), Timestamp(2))?;
+                db::claim(tx, &["risk.report"], Timestamp(1), Timestamp(2))?;
             }
             Ok(())
         })
@@ -263,13 +263,13 @@ fn schedules_fire_each_slot_once_across_restarts_and_follow_the_missed_run_polic
         every5["next_run"],
         json!(tradedesk_core::time::Timestamp(start - 1 + 300_000))
     );
-    d.ctx.clock.advance(300_000);
+    d.ctx.advance(300_000);
     let fired = wait_jobs(&mut c, &every5, 1);
     assert_eq!(
         fired[0]["idempotency_key"],
         format!("schedule:{}:{}", every5["id"], start - 1 + 300_000)
     );
-    d.ctx.clock.advance(300_000);
+    d.ctx.advance(300_000);
     wait_jobs(&mut c, &every5, 2);
     wait_jobs(&mut c, &once, 2);
 
@@ -279,7 +279,7 @@ fn schedules_fire_each_slot_once_across_restarts_and_follow_the_missed_run_polic
         "jobs.schedules.pause",
         json!({ "id": every5["id"] }),
     );
-    d.ctx.clock.advance(300_000);
+    d.ctx.advance(300_000);
     wait_jobs(&mut c, &once, 3);
     assert_eq!(jobs_of(&mut c, &every5).len(), 2);
     let resumed = call(

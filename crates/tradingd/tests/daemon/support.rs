@@ -79,7 +79,7 @@ impl TestDaemon {
     pub fn minutes(&self, n: usize) {
         for _ in 0..n {
             for _ in 0..4 {
-                self.ctx.clock.advance(15_000);
+                self.ctx.advance(15_000);
                 self.step();
             }
         }
