@@ -258,6 +258,21 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                     s.failure_rate
                         .map_or_else(|| "-".into(), |v| format!("{:.1} %", v * 100.0))
                 );
+                if !s.by_kind.is_empty() {
+                    let mut t = Table::new(&["kind", "finished", "p50 ms", "p95 ms", "failures"]);
+                    let opt = |v: Option<i64>| v.map_or_else(|| "-".into(), |v| v.to_string());
+                    for k in &s.by_kind {
+                        t.row(vec![
+                            k.kind.clone(),
+                            k.finished.to_string(),
+                            opt(k.duration_p50_ms),
+                            opt(k.duration_p95_ms),
+                            k.failure_rate
+                                .map_or_else(|| "-".into(), |v| format!("{:.1} %", v * 100.0)),
+                        ]);
+                    }
+                    print!("{t}");
+                }
             }
         }
         Job::Health => {

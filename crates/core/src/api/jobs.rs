@@ -174,6 +174,18 @@ pub struct JobStats {
     pub throughput_per_min: f64,
     /// failed + dead over finished, in the last hour.
     pub failure_rate: Option<f64>,
+    /// The same figures for each kind that finished a job in the last hour.
+    pub by_kind: Vec<KindStats>,
+}
+
+/// One kind's last hour: finished jobs, durations and failure rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KindStats {
+    pub kind: String,
+    pub finished: u64,
+    pub duration_p50_ms: Option<i64>,
+    pub duration_p95_ms: Option<i64>,
+    pub failure_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -339,22 +339,23 @@ pub fn counts(conn: &Connection) -> Result<Vec<(String, JobState, u64)>, StoreEr
     Ok(out)
 }
 
-/// Durations (ms) of jobs finished since `since`, and their final states.
+/// Jobs finished since `since`: kind, final state, duration (ms).
 pub fn finished_since(
     conn: &Connection,
     since: Timestamp,
-) -> Result<Vec<(JobState, i64)>, StoreError> {
+) -> Result<Vec<(String, JobState, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT state, finished_ms - coalesce(started_ms, finished_ms) FROM jobs
+        "SELECT kind, state, finished_ms - coalesce(started_ms, finished_ms) FROM jobs
          WHERE finished_ms >= ?1 AND state IN ('succeeded', 'failed', 'dead', 'cancelled')",
     )?;
     let mut rows = stmt.query([since.millis()])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let state: String = r.get(0)?;
+        let state: String = r.get(1)?;
         out.push((
+            r.get(0)?,
             JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
-            r.get(1)?,
+            r.get(2)?,
         ));
     }
     Ok(out)

@@ -4,7 +4,7 @@ use tradedesk_core::api::jobs::{
     DeadFilter, Enqueue, JobDeleted, JobEvents, JobFilter, JobHealth, JobId, JobPage, JobStats,
     JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds, JobsList,
     JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, KindCount, KindInfo, KindList,
-    Preview, PreviewParams, Purge, Purged, ScheduleCreate, ScheduleDeleted, ScheduleId,
+    KindStats, Preview, PreviewParams, Purge, Purged, ScheduleCreate, ScheduleDeleted, ScheduleId,
     ScheduleList, SchedulePage, ScheduleUpdate, SchedulesCreate, SchedulesDelete, SchedulesGet,
     SchedulesList, SchedulesPause, SchedulesPreview, SchedulesResume, SchedulesRunNow,
     SchedulesUpdate, WorkerList,
@@ -400,27 +400,64 @@ impl Handle<JobsStats> for Ctx {
                 db::finished_since(store.conn(), since).map_err(|e| store_err(&e))?,
             )
         };
-        let mut durations: Vec<i64> = finished.iter().map(|f| f.1).collect();
-        durations.sort_unstable();
-        let pct = |p: f64| -> Option<i64> {
-            (!durations.is_empty())
-                .then(|| durations[((durations.len() - 1) as f64 * p).round() as usize])
-        };
-        let failures = finished
-            .iter()
-            .filter(|f| matches!(f.0, JobState::Failed | JobState::Dead))
-            .count();
+        let all = Summary::of(finished.iter().map(|f| (f.1, f.2)));
+        let mut kinds: std::collections::BTreeMap<&str, Vec<(JobState, i64)>> =
+            std::collections::BTreeMap::new();
+        for (kind, state, ms) in &finished {
+            kinds.entry(kind).or_default().push((*state, *ms));
+        }
         Ok(JobStats {
             counts: counts
                 .into_iter()
                 .map(|(kind, state, count)| KindCount { kind, state, count })
                 .collect(),
-            finished_last_hour: finished.len() as u64,
-            duration_p50_ms: pct(0.5),
-            duration_p95_ms: pct(0.95),
-            throughput_per_min: finished.len() as f64 / 60.0,
-            failure_rate: (!finished.is_empty()).then(|| failures as f64 / finished.len() as f64),
+            finished_last_hour: all.finished,
+            duration_p50_ms: all.p50,
+            duration_p95_ms: all.p95,
+            throughput_per_min: all.finished as f64 / 60.0,
+            failure_rate: all.failure_rate,
+            by_kind: kinds
+                .into_iter()
+                .map(|(kind, jobs)| {
+                    let s = Summary::of(jobs.into_iter());
+                    KindStats {
+                        kind: kind.to_owned(),
+                        finished: s.finished,
+                        duration_p50_ms: s.p50,
+                        duration_p95_ms: s.p95,
+                        failure_rate: s.failure_rate,
+                    }
+                })
+                .collect(),
         })
+    }
+}
+
+/// Finished jobs' count, duration percentiles and failure rate.
+struct Summary {
+    finished: u64,
+    p50: Option<i64>,
+    p95: Option<i64>,
+    failure_rate: Option<f64>,
+}
+
+impl Summary {
+    fn of(jobs: impl Iterator<Item = (JobState, i64)>) -> Summary {
+        let mut durations = Vec::new();
+        let mut failures = 0usize;
+        for (state, ms) in jobs {
+            durations.push(ms);
+            failures += usize::from(matches!(state, JobState::Failed | JobState::Dead));
+        }
+        durations.sort_unstable();
+        let n = durations.len();
+        let pct = |p: f64| (n > 0).then(|| durations[((n - 1) as f64 * p).round() as usize]);
+        Summary {
+            finished: n as u64,
+            p50: pct(0.5),
+            p95: pct(0.95),
+            failure_rate: (n > 0).then(|| failures as f64 / n as f64),
+        }
     }
 }
 

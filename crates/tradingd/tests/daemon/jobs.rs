@@ -57,6 +57,15 @@ fn jobs_run_report_and_enqueue_idempotently() {
         stats["finished_last_hour"].as_u64().expect("finished") >= 3,
         "{stats}"
     );
+    let vacuum = stats["by_kind"]
+        .as_array()
+        .expect("by_kind")
+        .iter()
+        .find(|k| k["kind"] == "maintenance.vacuum")
+        .unwrap_or_else(|| panic!("no maintenance.vacuum in {stats}"));
+    assert_eq!(vacuum["finished"], 1, "{stats}");
+    assert_eq!(vacuum["failure_rate"], 0.0, "{stats}");
+    assert!(vacuum["duration_p95_ms"].is_i64(), "{stats}");
     let health = call(&mut c, "jobs.health", json!({}));
     assert_eq!(health["workers"], 2);
     let kinds = call(&mut c, "jobs.kinds", json!({}));

@@ -4,3 +4,5 @@
 -- planner sort or scan every queued job when the first ones were not due.)
 DROP INDEX jobs_due;
 CREATE INDEX jobs_ready ON jobs (kind, priority, run_at_ms, id) WHERE state = 'queued';
+-- jobs.stats reads the last hour's finished jobs.
+CREATE INDEX jobs_finished ON jobs (finished_ms) WHERE finished_ms IS NOT NULL;
