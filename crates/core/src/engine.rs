@@ -289,6 +289,15 @@ impl Engine {
             .unwrap_or(0)
     }
 
+    /// Bars until every strategy's indicators have a first value.
+    pub fn lookback(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| s.strategy.lookback())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Replays a past bar into the strategy; what it asks for is dropped.
     pub fn warm<P: Portfolio>(&mut self, slot: usize, bar: &Candle, p: &P) {
         let mut out = Vec::new();

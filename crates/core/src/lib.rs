@@ -5,7 +5,10 @@
 //! feature alone brings in tokio for the async client). Everything that
 //! crosses the wire is declared once in [`api`].
 
+pub mod analytics;
 pub mod api;
+pub mod backtest;
+pub mod dataset;
 pub mod engine;
 pub mod indicator;
 pub mod instrument;

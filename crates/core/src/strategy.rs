@@ -170,6 +170,12 @@ pub trait Strategy: Send {
     /// Bars it needs before its signals mean anything; this many recent
     /// bars are replayed into it when a bot resumes.
     fn warmup(&self) -> usize;
+    /// Bars until its indicators have a first value (the first bar it
+    /// could trade on, counted from 1); buy and hold is measured from
+    /// there. At most `warmup`.
+    fn lookback(&self) -> usize {
+        self.warmup()
+    }
     /// A closed bar. During warm-up replay the actions are discarded.
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>);
     /// Called once when a bot starts or resumes, after warm-up.

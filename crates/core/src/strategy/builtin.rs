@@ -265,6 +265,10 @@ impl Strategy for Cross {
         self.slow_period + 1
     }
 
+    fn lookback(&self) -> usize {
+        self.slow_period
+    }
+
     #[inline]
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
         let (f, s) = (self.fast.update(bar.close), self.slow.update(bar.close));

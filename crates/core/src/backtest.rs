@@ -1,0 +1,981 @@
+//! The backtester: the bots' [`Engine`] and strategies, run over stored
+//! bars against a simulated broker, with one shared portfolio for every
+//! strategy and symbol of the run.
+//!
+//! Per step (one bar time; the union of every market's bar times), for
+//! each market with a bar at that time, in market order:
+//!
+//! 1. working orders of the market are filled against the bar (see below);
+//! 2. each strategy bound to the market sees the closed bar and decides;
+//!    market orders fill at the next bar's open (`next_open`, the
+//!    reference model) or at this bar's close (`close`);
+//! 3. the engine's protective exits are brought in step with the position.
+//!
+//! Then equity is marked: cash plus every position at its market's last
+//! close.
+//!
+//! Fill rules (documented; tests hold them):
+//! - Market entries sized by percent or quote amount are sized at their
+//!   fill price (`floor(cash / (price·(1+fee)))` for 100 % whole units,
+//!   the reference's rule); fixed quantities are kept. An exit sells the
+//!   whole position held when it fills.
+//! - A limit buy fills when the bar trades at or below its price: at the
+//!   open if the bar opens through it, else at the limit. Sells mirror it.
+//! - A stop sell (stop-market, the trailing stop's current level) fills
+//!   when the bar trades at or below the stop: at the open if it gapped
+//!   through, else at the stop. A trailing stop's level moves with the
+//!   best price of the bars before, never of the bar it is checked on.
+//! - When a bar reaches both legs of a take-profit/stop pair, the one its
+//!   open reaches fills at the open; if the open reaches neither, the
+//!   stop fills (the bar's path is unknown; the worse case is assumed).
+//! - Slippage moves every market and stop fill against the order by the
+//!   given basis points (limits fill at their price or better).
+//! - Commission per fill = value · rate + fixed.
+//! - Leverage L lets free cash reach `cash + (L−1)·equity`; a run whose
+//!   equity falls to zero or below is liquidated at that step's closes
+//!   and stops trading (a margin call).
+//!
+//! A trade is a round trip of one strategy in one market, from flat to
+//! flat: entry price is the average buy price, exit price the average
+//! sell price, PnL is after every fee of the trip, return is PnL over the
+//! entry value. A position still open at the end is marked in equity but
+//! is not a trade.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::{self, Metrics, TradeFigures};
+use crate::engine::{
+    Decision, Engine, EngineConfig, Intent, OpenOrder, OrderEvent, Portfolio, Role, price_from_f64,
+};
+use crate::instrument::{Instrument, Symbol};
+use crate::ledger::Position;
+use crate::money::{Notional, Price, Qty, Ratio};
+use crate::order::{OrderStatus, OrderType, Side, Trail};
+use crate::strategy::{Candle, Registry, SizingMode, StrategySpec};
+use crate::time::Timestamp;
+
+/// When market orders fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FillModel {
+    /// Signal on a bar's close, fill at the next bar's open (the reference).
+    #[default]
+    NextOpen,
+    /// Fill at the close of the bar that gave the signal.
+    Close,
+}
+
+/// Costs and account settings of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Starting cash in the quote currency.
+    pub capital: Notional,
+    /// Commission in percent of each fill's value (0.2 = 0.2 %).
+    #[serde(default)]
+    pub commission_pct: Ratio,
+    /// A fixed commission per fill, in the quote currency.
+    #[serde(default)]
+    pub commission_fixed: Notional,
+    /// Slippage against market and stop fills, in basis points.
+    #[serde(default)]
+    pub slippage_bps: Ratio,
+    #[serde(default)]
+    pub fill: FillModel,
+    /// 1 = cash only.
+    #[serde(default = "one")]
+    pub leverage: Ratio,
+}
+
+fn one() -> Ratio {
+    Ratio::new(Decimal::ONE)
+}
+
+impl Settings {
+    /// Checks every setting; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, m: String| Err((f.to_owned(), m));
+        let (capital, commission_pct, commission_fixed, slippage_bps, leverage) = (
+            self.capital.get(),
+            self.commission_pct.get(),
+            self.commission_fixed.get(),
+            self.slippage_bps.get(),
+            self.leverage.get(),
+        );
+        if capital <= Decimal::ZERO || capital > Decimal::from(1_000_000_000_000_i64) {
+            return bad("capital", format!("must be > 0 and ≤ 10^12, got {capital}"));
+        }
+        if commission_pct < Decimal::ZERO || commission_pct >= Decimal::from(10) {
+            return bad(
+                "commission_pct",
+                format!("must be ≥ 0 and < 10, got {commission_pct}"),
+            );
+        }
+        if commission_fixed < Decimal::ZERO {
+            return bad(
+                "commission_fixed",
+                format!("must be ≥ 0, got {commission_fixed}"),
+            );
+        }
+        if slippage_bps < Decimal::ZERO || slippage_bps >= Decimal::from(1000) {
+            return bad(
+                "slippage_bps",
+                format!("must be ≥ 0 and < 1000, got {slippage_bps}"),
+            );
+        }
+        if leverage < Decimal::ONE || leverage > Decimal::from(100) {
+            return bad(
+                "leverage",
+                format!("must be between 1 and 100, got {leverage}"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One market of a run: its instrument and bars, oldest first.
+pub struct Market<'a> {
+    pub instrument: Instrument,
+    pub bars: &'a [Candle],
+}
+
+/// One strategy of a run and the markets (indices) it trades.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Leg {
+    pub spec: StrategySpec,
+    pub markets: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Trade {
+    /// The leg (strategy) index.
+    pub leg: usize,
+    pub symbol: String,
+    pub qty: Qty,
+    pub entry_step: usize,
+    pub exit_step: usize,
+    pub entry_time: Timestamp,
+    pub exit_time: Timestamp,
+    pub entry_price: Price,
+    pub exit_price: Price,
+    pub pnl: Notional,
+    pub fees: Notional,
+    pub return_pct: f64,
+}
+
+/// One fill of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Fill {
+    pub step: usize,
+    pub time: Timestamp,
+    pub tag: String,
+    pub symbol: String,
+    pub side: Side,
+    pub qty: Qty,
+    pub price: Price,
+    pub fee: Notional,
+}
+
+/// What to keep beyond the metrics (a sweep keeps nothing per bar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    pub equity: bool,
+    pub fills: bool,
+}
+
+pub struct Outcome {
+    pub metrics: Metrics,
+    pub trades: Vec<Trade>,
+    pub fills: Vec<Fill>,
+    /// Step times and equity, when kept.
+    pub times: Vec<Timestamp>,
+    pub equity: Vec<f64>,
+    pub final_cash: Decimal,
+    pub final_equity: Decimal,
+    /// Set when a margin call ended the run early.
+    pub margin_call: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BacktestError {
+    #[error("field `{field}`: {message}")]
+    Invalid { field: String, message: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> BacktestError {
+    BacktestError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// An order resting at the simulated broker.
+#[derive(Debug, Clone)]
+struct Working {
+    tag: String,
+    /// The pair's tag, for OCO legs.
+    pair: Option<String>,
+    leg: usize,
+    market: usize,
+    side: Side,
+    kind: OrderType,
+    role: Role,
+    qty: Qty,
+    price: Option<Price>,
+    stop: Option<Price>,
+    trail: Option<Trail>,
+    /// The best price since placement (trailing stops).
+    best: Option<f64>,
+    /// Placed at this step: it can fill from the next bar on.
+    placed: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct OpenTrade {
+    entry_step: usize,
+    entry_time: Timestamp,
+    bought: Decimal,
+    bought_qty: Decimal,
+    sold: Decimal,
+    sold_qty: Decimal,
+    fees: Decimal,
+}
+
+/// The shared portfolio: cash, every leg's positions, working orders.
+struct Book<'m> {
+    markets: &'m [Instrument],
+    cash: Decimal,
+    cash_f64: f64,
+    leverage: Decimal,
+    /// `[leg][market]`.
+    positions: Vec<Vec<Position>>,
+    qty_f64: Vec<f64>,
+    last: Vec<f64>,
+    working: Vec<Working>,
+    /// Quote held back for resting buy limits.
+    reserved: Decimal,
+}
+
+/// The book as one leg's engine sees it.
+struct View<'b, 'm> {
+    book: &'b Book<'m>,
+    leg: usize,
+}
+
+impl Book<'_> {
+    fn market_of(&self, symbol: &Symbol) -> Option<usize> {
+        self.markets.iter().position(|m| &m.symbol == symbol)
+    }
+
+    fn equity(&self) -> Decimal {
+        let mut e = self.cash;
+        for (m, inst) in self.markets.iter().enumerate() {
+            let held: Decimal = self.positions.iter().map(|p| p[m].qty.get()).sum();
+            if !held.is_zero() {
+                e += held * price_from_f64(self.last[m], inst.tick_size).get();
+            }
+        }
+        e
+    }
+
+    fn equity_f64(&self) -> f64 {
+        let mut e = self.cash_f64;
+        for (q, p) in self.qty_f64.iter().zip(&self.last) {
+            if *q != 0.0 {
+                e += q * p;
+            }
+        }
+        e
+    }
+}
+
+impl Portfolio for View<'_, '_> {
+    fn position(&self, symbol: &Symbol) -> Position {
+        self.book
+            .market_of(symbol)
+            .map(|m| self.book.positions[self.leg][m])
+            .unwrap_or_default()
+    }
+
+    fn free(&self, asset: &str) -> Qty {
+        if let Some(m) = self.book.markets.iter().position(|i| i.base == asset) {
+            return self.book.positions[self.leg][m].qty;
+        }
+        let extra = (self.book.leverage - Decimal::ONE) * self.book.equity().max(Decimal::ZERO);
+        Qty::new((self.book.cash - self.book.reserved + extra).max(Decimal::ZERO))
+    }
+
+    fn equity(&self) -> Decimal {
+        self.book.equity()
+    }
+
+    fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder> {
+        let Some(m) = self.book.market_of(symbol) else {
+            return Vec::new();
+        };
+        self.book
+            .working
+            .iter()
+            .filter(|w| w.leg == self.leg && w.market == m)
+            .map(|w| OpenOrder {
+                tag: w.tag.clone(),
+                side: w.side,
+                order_type: w.kind,
+                price: w.price.or(w.stop),
+                open_qty: w.qty,
+            })
+            .collect()
+    }
+}
+
+/// A run in progress.
+struct Run<'a, 'm> {
+    markets: &'a [Market<'a>],
+    instruments: &'m [Instrument],
+    engines: Vec<Engine>,
+    /// Per leg: which markets it trades (its engine's slot for each).
+    slots: Vec<Vec<Option<usize>>>,
+    specs: Vec<StrategySpec>,
+    book: Book<'m>,
+    fee_rate: Decimal,
+    fee_fixed: Decimal,
+    slip: Decimal,
+    fill: FillModel,
+    open: Vec<Vec<Option<OpenTrade>>>,
+    trades: Vec<Trade>,
+    fills: Vec<Fill>,
+    keep: Keep,
+    total_fees: Decimal,
+    out: Vec<Decision>,
+}
+
+/// Runs a backtest. `progress` is called now and then with the share
+/// done (0–1); when it returns false the run stops with `Cancelled`.
+pub fn run(
+    registry: &Registry,
+    markets: &[Market<'_>],
+    legs: &[Leg],
+    settings: &Settings,
+    keep: Keep,
+    progress: &mut dyn FnMut(f64) -> bool,
+) -> Result<Outcome, BacktestError> {
+    settings.validate().map_err(|(f, m)| invalid(f, m))?;
+    if markets.is_empty() {
+        return Err(invalid("datasets", "a backtest needs at least one dataset"));
+    }
+    if legs.is_empty() {
+        return Err(invalid(
+            "strategies",
+            "a backtest needs at least one strategy",
+        ));
+    }
+    let quote = &markets[0].instrument.quote;
+    for (i, m) in markets.iter().enumerate() {
+        if &m.instrument.quote != quote {
+            return Err(invalid(
+                format!("datasets[{i}]"),
+                format!(
+                    "{} is quoted in {}, the run in {quote}: one portfolio has one quote currency",
+                    m.instrument.symbol, m.instrument.quote
+                ),
+            ));
+        }
+    }
+    let instruments: Vec<Instrument> = markets.iter().map(|m| m.instrument.clone()).collect();
+    let fee_rate = settings.commission_pct.get() / Decimal::ONE_HUNDRED;
+    let mut engines = Vec::new();
+    let mut slots = Vec::new();
+    for (li, leg) in legs.iter().enumerate() {
+        if leg.markets.is_empty() {
+            return Err(invalid(
+                format!("strategies[{li}].markets"),
+                "names no dataset",
+            ));
+        }
+        let mut engine_slots = Vec::new();
+        let mut map = vec![None; markets.len()];
+        for (si, &m) in leg.markets.iter().enumerate() {
+            let inst = instruments.get(m).ok_or_else(|| {
+                invalid(
+                    format!("strategies[{li}].markets"),
+                    format!("no dataset {m} in this run"),
+                )
+            })?;
+            if map[m].is_some() {
+                return Err(invalid(
+                    format!("strategies[{li}].markets"),
+                    format!("dataset {m} given twice"),
+                ));
+            }
+            map[m] = Some(si);
+            let (strategy, _) = registry
+                .build(&leg.spec)
+                .map_err(|e| invalid(format!("strategies[{li}].{}", e.field), e.message))?;
+            engine_slots.push((inst.clone(), strategy));
+        }
+        engines.push(Engine::new(
+            EngineConfig {
+                prefix: format!("s{li}"),
+                sizing: leg.spec.sizing,
+                exits: leg.spec.exits,
+                fee_rate,
+                interval: leg.spec.interval,
+                seed: li as u64 + 1,
+            },
+            engine_slots,
+        ));
+        slots.push(map);
+    }
+    let n_markets = markets.len();
+    let capital = settings.capital.get();
+    let r = Run {
+        markets,
+        instruments: &instruments,
+        engines,
+        slots,
+        specs: legs.iter().map(|l| l.spec.clone()).collect(),
+        book: Book {
+            markets: &instruments,
+            cash: capital,
+            cash_f64: capital.to_f64().unwrap_or(0.0),
+            leverage: settings.leverage.get(),
+            positions: vec![vec![Position::default(); n_markets]; legs.len()],
+            qty_f64: vec![0.0; n_markets],
+            last: vec![0.0; n_markets],
+            working: Vec::new(),
+            reserved: Decimal::ZERO,
+        },
+        fee_rate,
+        fee_fixed: settings.commission_fixed.get(),
+        slip: settings.slippage_bps.get() / Decimal::from(10_000),
+        fill: settings.fill,
+        open: vec![vec![None; n_markets]; legs.len()],
+        trades: Vec::new(),
+        fills: Vec::new(),
+        keep,
+        total_fees: Decimal::ZERO,
+        out: Vec::new(),
+    };
+    r.go(progress)
+}
+
+impl Run<'_, '_> {
+    /// The step times: every market's bar times, merged.
+    fn steps(&self) -> Vec<Timestamp> {
+        if let [m] = self.markets {
+            return m.bars.iter().map(|b| b.time).collect();
+        }
+        let mut all: Vec<Timestamp> = self
+            .markets
+            .iter()
+            .flat_map(|m| m.bars.iter().map(|b| b.time))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    fn go(mut self, progress: &mut dyn FnMut(f64) -> bool) -> Result<Outcome, BacktestError> {
+        let times = self.steps();
+        let n = times.len();
+        if n == 0 {
+            return Err(invalid("datasets", "no bars in the chosen range"));
+        }
+        let mut equity = Vec::with_capacity(n);
+        let mut bench = Vec::with_capacity(n);
+        let mut cursor = vec![0usize; self.markets.len()];
+        let mut margin_call = None;
+        // The first step any strategy can act on: the longest warm-up.
+        let lookback = self.engines.iter().map(Engine::lookback).max().unwrap_or(0);
+        let first_tradable = lookback.saturating_sub(1).min(n - 1);
+        for (step, &t) in times.iter().enumerate() {
+            if step.is_multiple_of(65_536) && step > 0 && !progress(step as f64 / n as f64) {
+                return Err(BacktestError::Cancelled);
+            }
+            let markets = self.markets;
+            for (m, at) in cursor.iter_mut().enumerate() {
+                let Some(bar) = markets[m].bars.get(*at).filter(|b| b.time == t) else {
+                    continue;
+                };
+                *at += 1;
+                if margin_call.is_none() {
+                    self.bar(step, m, bar);
+                } else {
+                    self.book.last[m] = bar.close;
+                }
+            }
+            let e = self.book.equity_f64();
+            if margin_call.is_none() && self.book.leverage > Decimal::ONE && e <= 0.0 {
+                self.liquidate(step, t);
+                margin_call = Some(t);
+            }
+            equity.push(self.book.equity_f64());
+            bench.push(self.book.last[0]);
+        }
+        let figures: Vec<TradeFigures> = self
+            .trades
+            .iter()
+            .map(|t| TradeFigures {
+                symbol: t.symbol.clone(),
+                entry_step: t.entry_step,
+                exit_step: t.exit_step,
+                entry_time: t.entry_time,
+                exit_time: t.exit_time,
+                pnl: t.pnl.get().to_f64().unwrap_or(0.0),
+                return_frac: t.return_pct / 100.0,
+                fees: t.fees.get().to_f64().unwrap_or(0.0),
+            })
+            .collect();
+        let metrics = analytics::compute(&analytics::Input {
+            times: &times,
+            equity: &equity,
+            benchmark: Some(&bench),
+            first_tradable,
+            trades: &figures,
+            total_fees: self.total_fees,
+        });
+        let final_equity = self.book.equity();
+        Ok(Outcome {
+            metrics,
+            trades: self.trades,
+            fills: self.fills,
+            times: if self.keep.equity { times } else { Vec::new() },
+            equity: if self.keep.equity { equity } else { Vec::new() },
+            final_cash: self.book.cash,
+            final_equity,
+            margin_call,
+        })
+    }
+
+    /// One bar of market `m` at step `step`.
+    fn bar(&mut self, step: usize, m: usize, bar: &Candle) {
+        if !self.book.working.is_empty() {
+            self.fill_working(step, m, bar);
+        }
+        self.book.last[m] = bar.close;
+        for leg in 0..self.engines.len() {
+            let Some(slot) = self.slots[leg][m] else {
+                continue;
+            };
+            let view = View {
+                book: &self.book,
+                leg,
+            };
+            self.engines[leg].on_bar(slot, bar, &view, &mut self.out);
+            if !self.out.is_empty() {
+                self.carry_out(step, leg, bar);
+            }
+        }
+    }
+
+    /// Carries out a leg's decisions (in `self.out`), then keeps its
+    /// protective exits in step, until nothing more is decided.
+    fn carry_out(&mut self, step: usize, leg: usize, bar: &Candle) {
+        for _ in 0..8 {
+            let decisions = std::mem::take(&mut self.out);
+            if decisions.is_empty() {
+                break;
+            }
+            for d in decisions {
+                match d {
+                    Decision::Place(i) => {
+                        self.place(step, leg, i, None, bar);
+                    }
+                    Decision::PlaceOco { tag, limit, stop } => {
+                        self.place(step, leg, limit, Some(tag.clone()), bar);
+                        self.place(step, leg, stop, Some(tag), bar);
+                    }
+                    Decision::Cancel { tag } => self.cancel(&tag),
+                    Decision::Log { .. } => {}
+                }
+            }
+            let view = View {
+                book: &self.book,
+                leg,
+            };
+            self.engines[leg].after(&view, &mut self.out);
+        }
+        self.out.clear();
+    }
+
+    fn cancel(&mut self, tag: &str) {
+        let book = &mut self.book;
+        let mut released = Decimal::ZERO;
+        book.working.retain(|w| {
+            let hit = w.tag == tag || w.pair.as_deref() == Some(tag);
+            if hit && w.side == Side::Buy && w.kind == OrderType::Limit {
+                released += reserve_of(w, self.fee_rate);
+            }
+            !hit
+        });
+        book.reserved -= released;
+    }
+
+    /// Places an intent: market orders fill now (close model) or wait for
+    /// the next bar; the rest rest. True when something filled.
+    fn place(
+        &mut self,
+        step: usize,
+        leg: usize,
+        i: Intent,
+        pair: Option<String>,
+        bar: &Candle,
+    ) -> bool {
+        let Some(m) = self.book.market_of(&i.symbol) else {
+            return false;
+        };
+        let w = Working {
+            tag: i.tag,
+            pair,
+            leg,
+            market: m,
+            side: i.side,
+            kind: i.order_type,
+            role: i.role,
+            qty: i.qty,
+            price: i.price,
+            stop: i.stop_price,
+            trail: i.trail,
+            best: Some(self.book.last[m]),
+            placed: step,
+        };
+        if w.kind == OrderType::Market && self.fill == FillModel::Close {
+            return self.fill_market(step, &w, bar.close, bar.time, false);
+        }
+        if w.side == Side::Buy && w.kind == OrderType::Limit {
+            self.book.reserved += reserve_of(&w, self.fee_rate);
+        }
+        self.book.working.push(w);
+        false
+    }
+
+    /// Fills what the bar reaches of market `m`'s working orders.
+    fn fill_working(&mut self, step: usize, m: usize, bar: &Candle) {
+        let mut i = 0;
+        while i < self.book.working.len() {
+            let w = &self.book.working[i];
+            if w.market != m || w.placed >= step {
+                i += 1;
+                continue;
+            }
+            let hit = reach(w, bar, &self.book.working);
+            let Some((price, at_open)) = hit else {
+                // Trailing stops follow this bar's best for the next one.
+                let w = &mut self.book.working[i];
+                if w.kind == OrderType::TrailingStop {
+                    w.best = Some(match (w.side, w.best) {
+                        (Side::Sell, b) => b.unwrap_or(bar.high).max(bar.high),
+                        (Side::Buy, b) => b.unwrap_or(bar.low).min(bar.low),
+                    });
+                }
+                i += 1;
+                continue;
+            };
+            let w = self.book.working.remove(i);
+            if w.side == Side::Buy && w.kind == OrderType::Limit {
+                self.book.reserved -= reserve_of(&w, self.fee_rate);
+            }
+            if let Some(pair) = &w.pair {
+                self.book.working.retain(|o| o.pair.as_ref() != Some(pair));
+            }
+            let _ = at_open;
+            let filled = self.fill_market(step, &w, price, bar.time, w.kind != OrderType::Limit);
+            if filled {
+                let leg = w.leg;
+                let view = View {
+                    book: &self.book,
+                    leg,
+                };
+                let ev = OrderEvent {
+                    tag: w.tag.clone(),
+                    symbol: self.instruments[m].symbol.clone(),
+                    side: w.side,
+                    status: OrderStatus::Filled,
+                    fill: None,
+                    time: bar.time,
+                };
+                self.engines[leg].on_order(&ev, &view, &mut self.out);
+                let view = View {
+                    book: &self.book,
+                    leg,
+                };
+                self.engines[leg].after(&view, &mut self.out);
+                if !self.out.is_empty() {
+                    self.carry_out(step, leg, bar);
+                }
+            }
+            // Removal shifted the rest down; look at index i again.
+        }
+    }
+
+    /// Fills order `w` at `px` (an f64 market price, slipped when asked);
+    /// true when something changed hands.
+    fn fill_market(
+        &mut self,
+        step: usize,
+        w: &Working,
+        px: f64,
+        time: Timestamp,
+        slip: bool,
+    ) -> bool {
+        let m = w.market;
+        let inst = &self.instruments[m];
+        let slip_f = if slip {
+            self.slip.to_f64().unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        let px = match w.side {
+            Side::Buy => px * (1.0 + slip_f),
+            Side::Sell => px * (1.0 - slip_f),
+        };
+        let price = match (w.kind, w.price) {
+            (OrderType::Limit, Some(p)) if !slip => {
+                // A limit fills at its price, or at the open when better.
+                let at = price_from_f64(px, inst.tick_size);
+                match w.side {
+                    Side::Buy => at.min(p),
+                    Side::Sell => at.max(p),
+                }
+            }
+            _ => price_from_f64(px, inst.tick_size),
+        };
+        if !price.is_positive() {
+            return false;
+        }
+        let held = self.book.positions[w.leg][m];
+        let qty = match (w.side, &w.role) {
+            (Side::Buy, Role::Entry | Role::Add)
+                if w.kind == OrderType::Market
+                    && self.specs[w.leg].sizing.mode != SizingMode::FixedQty =>
+            {
+                let Some(slot) = self.slots[w.leg][m] else {
+                    return false;
+                };
+                let view = View {
+                    book: &self.book,
+                    leg: w.leg,
+                };
+                match self.engines[w.leg].size(slot, price, &view) {
+                    Ok(q) => q,
+                    Err(_) => return false,
+                }
+            }
+            (Side::Sell, Role::Exit | Role::Protect) => w.qty.min(held.qty.max(Qty::ZERO)),
+            _ => w.qty,
+        };
+        if !qty.is_positive() {
+            return false;
+        }
+        let value = price.get() * qty.get();
+        let fee = value * self.fee_rate + self.fee_fixed;
+        if w.side == Side::Sell && qty > held.qty {
+            return false; // long only: never sell what is not held
+        }
+        let pos = &mut self.book.positions[w.leg][m];
+        let was_flat = pos.qty.is_zero();
+        if pos
+            .apply_fill(w.side, qty, price, Notional::new(fee))
+            .is_none()
+        {
+            return false;
+        }
+        match w.side {
+            Side::Buy => self.book.cash -= value + fee,
+            Side::Sell => self.book.cash += value - fee,
+        }
+        self.total_fees += fee;
+        self.book.cash_f64 = self.book.cash.to_f64().unwrap_or(0.0);
+        let held: Decimal = self.book.positions.iter().map(|p| p[m].qty.get()).sum();
+        self.book.qty_f64[m] = held.to_f64().unwrap_or(0.0);
+        let now_flat = self.book.positions[w.leg][m].qty.is_zero();
+        self.round_trip(step, w, time, (qty, value, fee), was_flat, now_flat);
+        if self.keep.fills {
+            self.fills.push(Fill {
+                step,
+                time,
+                tag: w.tag.clone(),
+                symbol: inst.symbol.to_string(),
+                side: w.side,
+                qty,
+                price,
+                fee: Notional::new(fee),
+            });
+        }
+        true
+    }
+
+    /// Books a fill into its leg's round trip: opened from flat, closed
+    /// (and listed as a trade) back at flat.
+    fn round_trip(
+        &mut self,
+        step: usize,
+        w: &Working,
+        time: Timestamp,
+        (qty, value, fee): (Qty, Decimal, Decimal),
+        was_flat: bool,
+        now_flat: bool,
+    ) {
+        let m = w.market;
+        let inst = &self.instruments[m];
+        let open = &mut self.open[w.leg][m];
+        if was_flat {
+            *open = Some(OpenTrade {
+                entry_step: step,
+                entry_time: time,
+                ..OpenTrade::default()
+            });
+        }
+        if let Some(t) = open.as_mut() {
+            t.fees += fee;
+            match w.side {
+                Side::Buy => {
+                    t.bought += value;
+                    t.bought_qty += qty.get();
+                }
+                Side::Sell => {
+                    t.sold += value;
+                    t.sold_qty += qty.get();
+                }
+            }
+        }
+        if now_flat && let Some(t) = open.take() {
+            let pnl = t.sold - t.bought - t.fees;
+            let ret = if t.bought.is_zero() {
+                0.0
+            } else {
+                (pnl / t.bought).to_f64().unwrap_or(0.0) * 100.0
+            };
+            self.trades.push(Trade {
+                leg: w.leg,
+                symbol: inst.symbol.to_string(),
+                qty: Qty::new(t.bought_qty),
+                entry_step: t.entry_step,
+                exit_step: step,
+                entry_time: t.entry_time,
+                exit_time: time,
+                entry_price: Price::new(avg(t.bought, t.bought_qty)),
+                exit_price: Price::new(avg(t.sold, t.sold_qty)),
+                pnl: Notional::new(pnl),
+                fees: Notional::new(t.fees),
+                return_pct: ret,
+            });
+        }
+    }
+
+    /// A margin call: every position sold at its last close; orders gone.
+    fn liquidate(&mut self, step: usize, time: Timestamp) {
+        self.book.working.clear();
+        self.book.reserved = Decimal::ZERO;
+        for leg in 0..self.engines.len() {
+            for m in 0..self.markets.len() {
+                let qty = self.book.positions[leg][m].qty;
+                if qty.is_positive() {
+                    let w = Working {
+                        tag: format!("s{leg}-margin-call"),
+                        pair: None,
+                        leg,
+                        market: m,
+                        side: Side::Sell,
+                        kind: OrderType::Market,
+                        role: Role::Exit,
+                        qty,
+                        price: None,
+                        stop: None,
+                        trail: None,
+                        best: None,
+                        placed: step,
+                    };
+                    let px = self.book.last[m];
+                    self.fill_market(step, &w, px, time, true);
+                }
+            }
+        }
+    }
+}
+
+fn avg(value: Decimal, qty: Decimal) -> Decimal {
+    if qty.is_zero() {
+        Decimal::ZERO
+    } else {
+        (value / qty).round_dp(12).normalize()
+    }
+}
+
+fn reserve_of(w: &Working, fee_rate: Decimal) -> Decimal {
+    w.price.map_or(Decimal::ZERO, |p| {
+        p.get() * w.qty.get() * (Decimal::ONE + fee_rate)
+    })
+}
+
+fn f(p: Price) -> f64 {
+    p.get().to_f64().unwrap_or(0.0)
+}
+
+/// Whether bar reaches working order `w`, and at what price (and whether
+/// at the open). `all` holds `w`'s OCO partner, if any.
+fn reach(w: &Working, bar: &Candle, all: &[Working]) -> Option<(f64, bool)> {
+    let own = touch(w, bar)?;
+    if own.1 {
+        return Some(own);
+    }
+    // Both legs of a pair touched inside the bar: the open decides, else
+    // the stop (the worse case).
+    if let Some(pair) = &w.pair
+        && let Some(other) = all
+            .iter()
+            .find(|o| o.pair.as_ref() == Some(pair) && o.tag != w.tag)
+        && let Some(o) = touch(other, bar)
+    {
+        let other_is_stop = other.kind != OrderType::Limit && other.kind != OrderType::TakeProfit;
+        if o.1 || other_is_stop {
+            return None; // the partner fills instead, when its turn comes
+        }
+    }
+    Some(own)
+}
+
+/// Whether the bar reaches `w`'s trigger: (price, at the open).
+fn touch(w: &Working, bar: &Candle) -> Option<(f64, bool)> {
+    let below = |p: f64| {
+        if bar.open <= p {
+            Some((bar.open, true))
+        } else if bar.low <= p {
+            Some((p, false))
+        } else {
+            None
+        }
+    };
+    let above = |p: f64| {
+        if bar.open >= p {
+            Some((bar.open, true))
+        } else if bar.high >= p {
+            Some((p, false))
+        } else {
+            None
+        }
+    };
+    match (w.kind, w.side) {
+        (OrderType::Market, _) => Some((bar.open, true)),
+        (OrderType::Limit, Side::Buy) => below(f(w.price?)),
+        (OrderType::Limit, Side::Sell) => above(f(w.price?)),
+        (OrderType::StopMarket | OrderType::StopLimit, Side::Sell)
+        | (OrderType::TakeProfit, Side::Buy) => below(f(w.stop?)),
+        (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
+        | (OrderType::TakeProfit, Side::Sell) => above(f(w.stop?)),
+        (OrderType::TrailingStop, side) => {
+            let best = w.best?;
+            let best = Price::new(rust_decimal::Decimal::from_f64_retain(best)?);
+            let stop = f(w.trail?.stop_from(side, best)?);
+            match side {
+                Side::Sell => below(stop),
+                Side::Buy => above(stop),
+            }
+        }
+    }
+}
