@@ -26,7 +26,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -122,7 +121,8 @@ pub struct SymbolFigures {
     pub fees: f64,
 }
 
-/// What the metrics are computed from.
+/// What the metrics are computed from, as slices (the ledger's path);
+/// a backtest feeds a [`Curve`] as it runs and calls [`finish`].
 pub struct Input<'a> {
     pub times: &'a [Timestamp],
     pub equity: &'a [f64],
@@ -134,12 +134,6 @@ pub struct Input<'a> {
     pub total_fees: Decimal,
 }
 
-fn utc(t: Timestamp) -> chrono::DateTime<Utc> {
-    Utc.timestamp_millis_opt(t.millis())
-        .single()
-        .unwrap_or_default()
-}
-
 /// The resampling period of a series of bar times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Period {
@@ -149,56 +143,308 @@ enum Period {
     Year,
 }
 
+/// The civil (proleptic Gregorian) year and month (1–12) of a day
+/// number counted from 1970-01-01 (Howard Hinnant's `civil_from_days`);
+/// integer arithmetic only, as it runs once per bar.
+fn year_month(days: i64) -> (i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
+}
+
+/// Monday 0 … Sunday 6 (1970-01-01 was a Thursday).
+fn weekday(days: i64) -> i64 {
+    (days + 3).rem_euclid(7)
+}
+
 impl Period {
     fn key(self, t: Timestamp) -> i64 {
         let days = t.millis().div_euclid(DAY_MS);
         match self {
             Period::Day => days,
-            // 1970-01-01 was a Thursday: +3 starts weeks on Monday.
+            // +3 starts weeks on Monday.
             Period::Week => (days + 3).div_euclid(7),
             Period::Month => {
-                let d = utc(t);
-                i64::from(d.year()) * 12 + i64::from(d.month0())
+                let (y, m) = year_month(days);
+                y * 12 + m - 1
             }
-            Period::Year => i64::from(utc(t).year()),
+            Period::Year => year_month(days).0,
         }
     }
 }
 
-/// The period and periods per year of bar times, as the reference finds
-/// them: the median spacing in whole days (7 weekly, 31 monthly, 365
-/// yearly), else days, 365 a year when more than 60 % of the weekend
-/// share of days hold bars, else 252.
-fn period_of(times: &[Timestamp]) -> (Period, u32) {
-    let mut gaps: Vec<i64> = times
-        .windows(2)
-        .map(|w| w[1].millis() - w[0].millis())
-        .collect();
-    let median = if gaps.is_empty() {
-        0
-    } else {
-        let mid = gaps.len() / 2;
-        let (_, m, _) = gaps.select_nth_unstable(mid);
-        let m = *m;
-        if gaps.len().is_multiple_of(2) {
-            let lower = *gaps[..mid].iter().max().unwrap_or(&m);
-            i64::midpoint(lower, m)
+/// An equity curve, fed one step at a time: everything the metrics need
+/// from it, gathered without keeping the curve (a sweep's runs keep
+/// nothing per step). Everything per period is derived from the days.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    /// Each calendar day's last equity: (day number, equity).
+    days: Vec<(i64, f64)>,
+    /// Spacings between steps by whole days: (count, smallest, largest).
+    spacing: BTreeMap<i64, (usize, i64, i64)>,
+    weekend_steps: usize,
+    max_dd: f64,
+    /// Each drawdown period's depth and duration: a period runs from a
+    /// step at the running peak to the next step back at it (or to the
+    /// last step); a dip of the last step alone is none, as the reference
+    /// counts them.
+    dd_periods: Vec<(f64, i64)>,
+    peak: f64,
+    steps: usize,
+    first: Option<(Timestamp, f64)>,
+    last: (Timestamp, f64),
+    day: i64,
+    weekend: bool,
+    /// The spacing seen most recently, counted in a run (regular data has
+    /// one spacing: the map is touched once per change, not per step).
+    run: Option<(i64, usize)>,
+    last_zero: (usize, i64),
+    depth: f64,
+    // Beta: sums of log returns of equity and the benchmark.
+    bench: BenchSums,
+    /// The benchmark's own sums were given whole (a dataset's, computed
+    /// once): only steps where equity moved add to the products.
+    bench_given: bool,
+    prev_bench: f64,
+    se: f64,
+    seb: f64,
+    first_tradable: usize,
+    bench_at_first_tradable: Option<f64>,
+}
+
+/// A benchmark's log-return sums over a run's steps: Σb, Σb², and the
+/// number of returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BenchSums {
+    pub sum: f64,
+    pub sum_sq: f64,
+    pub n: usize,
+}
+
+impl BenchSums {
+    /// The sums of a price series (one per step).
+    pub fn of(prices: impl Iterator<Item = f64>) -> BenchSums {
+        let mut out = BenchSums::default();
+        let mut prev = None;
+        for p in prices {
+            if let Some(a) = prev {
+                let b = log_return(a, p);
+                out.sum += b;
+                out.sum_sq += b * b;
+                out.n += 1;
+            }
+            prev = Some(p);
+        }
+        out
+    }
+}
+
+impl Curve {
+    /// `first_tradable`: the first step a strategy could act on (buy and
+    /// hold is measured from there). `bench`: the benchmark's sums when
+    /// known for exactly these steps; else each step's benchmark price
+    /// is folded in as it comes.
+    pub fn new(first_tradable: usize, bench: Option<BenchSums>) -> Curve {
+        Curve {
+            days: Vec::new(),
+            spacing: BTreeMap::new(),
+            weekend_steps: 0,
+            max_dd: 0.0,
+            dd_periods: Vec::new(),
+            peak: f64::NEG_INFINITY,
+            steps: 0,
+            first: None,
+            last: (Timestamp(0), 0.0),
+            day: i64::MIN,
+            weekend: false,
+            run: None,
+            last_zero: (0, 0),
+            depth: 0.0,
+            bench_given: bench.is_some(),
+            bench: bench.unwrap_or_default(),
+            prev_bench: f64::NAN,
+            se: 0.0,
+            seb: 0.0,
+            first_tradable,
+            bench_at_first_tradable: None,
+        }
+    }
+
+    /// One step: its time, equity, and the benchmark's price (NaN when
+    /// there is none).
+    #[inline]
+    #[allow(clippy::float_cmp)] // exact on purpose: unchanged equity has a zero log return
+    pub fn push(&mut self, time: Timestamp, e: f64, bench: f64) {
+        let t = time.millis();
+        let i = self.steps;
+        self.steps += 1;
+        let d = t.div_euclid(DAY_MS);
+        if d == self.day {
+            if let Some(last) = self.days.last_mut() {
+                last.1 = e;
+            }
         } else {
-            m
+            self.day = d;
+            self.weekend = weekday(d) >= 5;
+            self.days.push((d, e));
         }
-    };
-    match median.div_euclid(DAY_MS) {
-        7 => (Period::Week, 52),
-        31 => (Period::Month, 12),
-        365 => (Period::Year, 1),
-        _ => {
-            let weekend = times
-                .iter()
-                .filter(|t| utc(**t).weekday().number_from_monday() >= 6)
-                .count();
-            let share = weekend as f64 / times.len().max(1) as f64;
-            (Period::Day, if share > 2.0 / 7.0 * 0.6 { 365 } else { 252 })
+        self.weekend_steps += usize::from(self.weekend);
+        let prev_e = self.last.1;
+        if self.first.is_some() {
+            let gap = t - self.last.0.millis();
+            match &mut self.run {
+                Some((g, n)) if *g == gap => *n += 1,
+                _ => {
+                    if let Some((g, n)) = self.run.take() {
+                        add_spacing(&mut self.spacing, g, n);
+                    }
+                    self.run = Some((gap, 1));
+                }
+            }
+            // Beta's sums.
+            let moved = prev_e != e;
+            if self.bench_given {
+                if moved {
+                    let b = log_return(self.prev_bench, bench);
+                    let lr = log_return(prev_e, e);
+                    self.se += lr;
+                    self.seb += lr * b;
+                }
+            } else {
+                let b = log_return(self.prev_bench, bench);
+                self.bench.sum += b;
+                self.bench.sum_sq += b * b;
+                self.bench.n += 1;
+                if moved {
+                    let lr = log_return(prev_e, e);
+                    self.se += lr;
+                    self.seb += lr * b;
+                }
+            }
+        } else {
+            self.first = Some((time, e));
         }
+        if i == self.first_tradable {
+            self.bench_at_first_tradable = Some(bench);
+        }
+        self.prev_bench = bench;
+        self.last = (time, e);
+        // Drawdown.
+        self.peak = self.peak.max(e);
+        let dd = 1.0 - e / self.peak;
+        self.max_dd = self.max_dd.max(dd);
+        if dd == 0.0 {
+            if i > self.last_zero.0 + 1 {
+                self.dd_periods.push((self.depth, t - self.last_zero.1));
+            }
+            self.last_zero = (i, t);
+            self.depth = 0.0;
+        } else {
+            self.depth = self.depth.max(dd);
+        }
+    }
+
+    /// Closes the books: the last spacing run, an open drawdown period.
+    fn finish(&mut self) {
+        if let Some((g, n)) = self.run.take() {
+            add_spacing(&mut self.spacing, g, n);
+        }
+        let last = self.steps.saturating_sub(1);
+        if self.steps > 0 && last > self.last_zero.0 + 1 {
+            self.dd_periods
+                .push((self.depth, self.last.0.millis() - self.last_zero.1));
+            self.last_zero = (last, self.last.0.millis());
+        }
+    }
+
+    fn beta(&self) -> Option<f64> {
+        let m = self.bench.n as f64;
+        if self.bench.n < 2 {
+            return None;
+        }
+        let cov = self.seb - self.se * self.bench.sum / m;
+        let var_b = self.bench.sum_sq - self.bench.sum * self.bench.sum / m;
+        finite(cov / var_b)
+    }
+}
+
+fn add_spacing(m: &mut BTreeMap<i64, (usize, i64, i64)>, gap: i64, n: usize) {
+    let e = m.entry(gap.div_euclid(DAY_MS)).or_insert((0, gap, gap));
+    e.0 += n;
+    e.1 = e.1.min(gap);
+    e.2 = e.2.max(gap);
+}
+
+impl Curve {
+    /// The median spacing in whole days, as the reference finds it (the
+    /// median of the spacings, the mean of the two middle ones when even).
+    fn median_days(&self) -> i64 {
+        let total: usize = self.spacing.values().map(|v| v.0).sum();
+        if total == 0 {
+            return 0;
+        }
+        // The bucket of rank k (0-based), and whether k is its last rank.
+        let at = |k: usize| {
+            let mut seen = 0;
+            for (days, (n, lo, hi)) in &self.spacing {
+                if k < seen + n {
+                    return (*days, k == seen + n - 1, *lo, *hi);
+                }
+                seen += n;
+            }
+            (0, true, 0, 0)
+        };
+        if total % 2 == 1 {
+            return at(total / 2).0;
+        }
+        let (d1, last1, _, hi1) = at(total / 2 - 1);
+        let (d2, _, lo2, _) = at(total / 2);
+        if d1 == d2 {
+            return d1;
+        }
+        // The two middle spacings lie in different buckets: the lower is
+        // its bucket's largest, the upper its bucket's smallest.
+        debug_assert!(last1);
+        i64::midpoint(hi1, lo2).div_euclid(DAY_MS)
+    }
+
+    /// The period and periods per year: 7 days weekly, 31 monthly, 365
+    /// yearly, else days, 365 a year when more than 60 % of the weekend
+    /// share of steps fall on weekends, else 252.
+    fn period(&self, steps: usize) -> (Period, u32) {
+        match self.median_days() {
+            7 => (Period::Week, 52),
+            31 => (Period::Month, 12),
+            365 => (Period::Year, 1),
+            _ => {
+                let share = self.weekend_steps as f64 / steps.max(1) as f64;
+                (Period::Day, if share > 2.0 / 7.0 * 0.6 { 365 } else { 252 })
+            }
+        }
+    }
+
+    /// The last equity of each period, in order.
+    fn closes(&self, period: Period) -> Vec<f64> {
+        let mut out: Vec<f64> = Vec::with_capacity(self.days.len());
+        let mut key = None;
+        for &(d, e) in &self.days {
+            let k = period.key(Timestamp(d * DAY_MS));
+            if key == Some(k) {
+                if let Some(c) = out.last_mut() {
+                    *c = e;
+                }
+            } else {
+                out.push(e);
+                key = Some(k);
+            }
+        }
+        out
     }
 }
 
@@ -241,61 +487,37 @@ fn geometric_mean(r: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Log returns' covariance over the benchmark's variance.
-#[allow(clippy::float_cmp)] // exact on purpose: an unchanged value's log return is 0
-fn beta(equity: &[f64], bench: &[f64]) -> Option<f64> {
-    let n = equity.len().min(bench.len());
-    if n < 3 {
-        return None;
+/// `ln(b / a)`, by its series when the step is small (the common case,
+/// several times faster than `ln` and as exact to 1e-16).
+#[inline]
+fn log_return(a: f64, b: f64) -> f64 {
+    let x = (b - a) / a;
+    if x.abs() < 1.0 / 1024.0 {
+        // x - x²/2 + x³/3 - x⁴/4 + x⁵/5 - x⁶/6; the next term is < 2^-70.
+        let x2 = x * x;
+        x - x2 * (0.5 - x * (1.0 / 3.0 - x * (0.25 - x * (0.2 - x / 6.0))))
+    } else {
+        x.ln_1p()
     }
-    // Two passes over n-1 returns; ln is skipped where equity did not move.
-    let lr = |v: &[f64], i: usize| {
-        let (a, b) = (v[i - 1], v[i]);
-        if a == b { 0.0 } else { (b / a).ln() }
-    };
-    let m = (n - 1) as f64;
-    let (mut se, mut sb) = (0.0, 0.0);
-    for i in 1..n {
-        se += lr(equity, i);
-        sb += lr(bench, i);
-    }
-    let (me, mb) = (se / m, sb / m);
-    let (mut cov, mut vb) = (0.0, 0.0);
-    for i in 1..n {
-        let (e, b) = (lr(equity, i) - me, lr(bench, i) - mb);
-        cov += e * b;
-        vb += b * b;
-    }
-    finite(cov / vb)
 }
 
-/// Drawdown: the deepest (as a fraction), and each period's depth and
-/// duration (from the step at the peak to the step back at it, or the end).
-fn drawdowns(times: &[Timestamp], equity: &[f64]) -> (f64, Vec<(f64, i64)>) {
-    let mut peak = f64::NEG_INFINITY;
-    let mut max_dd: f64 = 0.0;
-    let mut periods = Vec::new();
-    let mut last_zero = 0usize;
-    let mut depth: f64 = 0.0;
-    for (i, &e) in equity.iter().enumerate() {
-        peak = peak.max(e);
-        let dd = 1.0 - e / peak;
-        max_dd = max_dd.max(dd);
-        if dd == 0.0 {
-            if i > last_zero + 1 {
-                periods.push((depth, times[i].millis() - times[last_zero].millis()));
-            }
-            last_zero = i;
-            depth = 0.0;
-        } else {
-            depth = depth.max(dd);
+/// Steps inside some trade (entry to exit step, both included).
+fn exposed_steps(trades: &[TradeFigures], n: usize) -> usize {
+    let mut spans: Vec<(usize, usize)> = trades
+        .iter()
+        .filter(|t| t.entry_step < n)
+        .map(|t| (t.entry_step, t.exit_step.min(n - 1)))
+        .collect();
+    spans.sort_unstable();
+    let (mut total, mut end) = (0usize, None::<usize>);
+    for (a, b) in spans {
+        let from = end.map_or(a, |e| a.max(e + 1));
+        if b >= from {
+            total += b - from + 1;
         }
+        end = Some(end.map_or(b, |e| e.max(b)));
     }
-    let last = equity.len().saturating_sub(1);
-    if !equity.is_empty() && last > last_zero + 1 {
-        periods.push((depth, times[last].millis() - times[last_zero].millis()));
-    }
-    (max_dd, periods)
+    total
 }
 
 fn streaks(trades: &[TradeFigures]) -> (usize, usize) {
@@ -314,22 +536,23 @@ fn streaks(trades: &[TradeFigures]) -> (usize, usize) {
     (win, loss)
 }
 
-fn by_month(times: &[Timestamp], equity: &[f64], initial: f64) -> Vec<MonthReturn> {
+fn by_month(sc: &Curve, initial: f64) -> Vec<MonthReturn> {
     let mut out = Vec::new();
     let mut prev_end = initial;
     let mut i = 0;
-    while i < equity.len() {
-        let key = Period::Month.key(times[i]);
+    let days = &sc.days;
+    while i < days.len() {
+        let key = Period::Month.key(Timestamp(days[i].0 * DAY_MS));
         let mut j = i;
-        while j + 1 < equity.len() && Period::Month.key(times[j + 1]) == key {
+        while j + 1 < days.len() && Period::Month.key(Timestamp(days[j + 1].0 * DAY_MS)) == key {
             j += 1;
         }
-        let d = utc(times[i]);
+        let (y, m) = (key.div_euclid(12), key.rem_euclid(12) + 1);
         out.push(MonthReturn {
-            month: format!("{:04}-{:02}", d.year(), d.month()),
-            return_pct: (equity[j] / prev_end - 1.0) * 100.0,
+            month: format!("{y:04}-{m:02}"),
+            return_pct: (days[j].1 / prev_end - 1.0) * 100.0,
         });
-        prev_end = equity[j];
+        prev_end = days[j].1;
         i = j + 1;
     }
     out
@@ -355,35 +578,33 @@ fn by_symbol(trades: &[TradeFigures]) -> Vec<SymbolFigures> {
         .collect()
 }
 
-/// Computes every metric. `times` and `equity` must be of equal, non-zero
-/// length (the caller checks; an empty run has no metrics).
-#[allow(clippy::too_many_lines)] // one definition per figure, in the order they are reported
+/// Computes every metric from slices.
 pub fn compute(inp: &Input<'_>) -> Metrics {
-    let (times, equity) = (inp.times, inp.equity);
-    let n = equity.len().min(times.len());
-    let (times, equity) = (&times[..n], &equity[..n]);
-    let start = times.first().copied().unwrap_or(Timestamp(0));
-    let end = times.last().copied().unwrap_or(Timestamp(0));
-    let initial = equity.first().copied().unwrap_or(0.0);
-    let last = equity.last().copied().unwrap_or(0.0);
+    let n = inp.equity.len().min(inp.times.len());
+    let mut c = Curve::new(inp.first_tradable, None);
+    for i in 0..n {
+        let b = inp
+            .benchmark
+            .and_then(|b| b.get(i).copied())
+            .unwrap_or(f64::NAN);
+        c.push(inp.times[i], inp.equity[i], b);
+    }
+    finish(c, inp.trades, inp.total_fees)
+}
+
+/// Computes every metric from a fed curve and the closed trades.
+#[allow(clippy::too_many_lines)] // one definition per figure, in the order they are reported
+pub fn finish(mut sc: Curve, trades: &[TradeFigures], total_fees: Decimal) -> Metrics {
+    sc.finish();
+    let n = sc.steps;
+    let (start, initial) = sc.first.unwrap_or((Timestamp(0), 0.0));
+    let (end, last) = sc.last;
     let duration_ms = end.millis() - start.millis();
-    let (period, ppy) = period_of(times);
+    let (period, ppy) = sc.period(n);
     let ppy_f = f64::from(ppy);
 
     // Periodic returns of the resampled equity.
-    let mut closes: Vec<f64> = Vec::new();
-    let mut key = None;
-    for (t, e) in times.iter().zip(equity) {
-        let k = period.key(*t);
-        if key == Some(k) {
-            if let Some(c) = closes.last_mut() {
-                *c = *e;
-            }
-        } else {
-            closes.push(*e);
-            key = Some(k);
-        }
-    }
+    let closes = sc.closes(period);
     let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
     let g = geometric_mean(r.iter().copied());
     let ann = (1.0 + g).powf(ppy_f) - 1.0;
@@ -394,19 +615,16 @@ pub fn compute(inp: &Input<'_>) -> Metrics {
     let mean_r = mean(r.iter().copied());
     let std_r = var_r.map(f64::sqrt);
 
-    let (max_dd, dd_periods) = drawdowns(times, equity);
+    let (max_dd, dd_periods) = (sc.max_dd, &sc.dd_periods);
     let years = duration_ms as f64 / DAY_MS as f64 / 365.25;
 
-    let buy_hold = inp.benchmark.and_then(|b| {
-        let first = *b.get(inp.first_tradable)?;
-        let last = *b.last()?;
-        finite((last - first) / first * 100.0)
-    });
-    let beta = inp.benchmark.and_then(|b| beta(equity, b));
+    let buy_hold = sc
+        .bench_at_first_tradable
+        .and_then(|first| finite((sc.prev_bench - first) / first * 100.0));
+    let beta = sc.beta();
     let return_pct = (last - initial) / initial * 100.0;
 
     // Trades.
-    let trades = inp.trades;
     let nt = trades.len();
     let rets: Vec<f64> = trades.iter().map(|t| t.return_frac).collect();
     let pnls: Vec<f64> = trades.iter().map(|t| t.pnl).collect();
@@ -416,16 +634,7 @@ pub fn compute(inp: &Input<'_>) -> Metrics {
     let avg_loss_pnl = mean(pnls.iter().copied().filter(|p| *p < 0.0));
     let gains: f64 = rets.iter().filter(|r| **r > 0.0).sum();
     let losses: f64 = rets.iter().filter(|r| **r < 0.0).sum();
-    let mut exposed = vec![false; n];
-    for t in trades {
-        for e in exposed
-            .iter_mut()
-            .take(t.exit_step.min(n.saturating_sub(1)) + 1)
-            .skip(t.entry_step)
-        {
-            *e = true;
-        }
-    }
+    let exposed = exposed_steps(trades, n);
     let durations: Vec<i64> = trades
         .iter()
         .map(|t| t.exit_time.millis() - t.entry_time.millis())
@@ -439,12 +648,12 @@ pub fn compute(inp: &Input<'_>) -> Metrics {
         duration_ms,
         steps: n,
         periods_per_year: ppy,
-        exposure_pct: exposed.iter().filter(|e| **e).count() as f64 / n.max(1) as f64 * 100.0,
+        exposure_pct: exposed as f64 / n.max(1) as f64 * 100.0,
         initial_equity: initial,
         equity_final: last,
-        equity_peak: equity.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        equity_peak: sc.peak,
         commissions,
-        total_fees: rust_decimal::prelude::ToPrimitive::to_f64(&inp.total_fees).unwrap_or(0.0),
+        total_fees: rust_decimal::prelude::ToPrimitive::to_f64(&total_fees).unwrap_or(0.0),
         return_pct,
         buy_hold_return_pct: buy_hold,
         return_ann_pct: finite(ann * 100.0),
@@ -492,7 +701,7 @@ pub fn compute(inp: &Input<'_>) -> Metrics {
             .and_then(|(w, (aw, al))| finite(w - (1.0 - w) / (aw / -al))),
         longest_win_streak: win_streak,
         longest_loss_streak: loss_streak,
-        by_month: by_month(times, equity, initial),
+        by_month: by_month(&sc, initial),
         by_symbol: by_symbol(trades),
     }
 }
@@ -516,6 +725,20 @@ mod tests {
         out
     }
 
+    fn scan(t: &[Timestamp], e: &[f64]) -> Curve {
+        let mut c = Curve::new(0, None);
+        for (t, e) in t.iter().zip(e) {
+            c.push(*t, *e, f64::NAN);
+        }
+        c.finish();
+        c
+    }
+
+    fn drawdowns(t: &[Timestamp], e: &[f64]) -> (f64, Vec<(f64, i64)>) {
+        let s = scan(t, e);
+        (s.max_dd, s.dd_periods)
+    }
+
     #[test]
     fn drawdown_periods_run_from_peak_to_recovery() {
         let t = days(7);
@@ -537,12 +760,64 @@ mod tests {
     }
 
     #[test]
+    fn calendar_arithmetic_agrees_with_chrono() {
+        use chrono::Datelike;
+        for days in (-800_000..800_000).step_by(997) {
+            let d = chrono::DateTime::from_timestamp(days * 86_400, 0).unwrap();
+            assert_eq!(
+                year_month(days),
+                (i64::from(d.year()), i64::from(d.month())),
+                "{days}"
+            );
+            assert_eq!(weekday(days), i64::from(d.weekday().num_days_from_monday()));
+        }
+    }
+
+    #[test]
+    fn series_log_returns_match_ln() {
+        for (a, b) in [
+            (100.0_f64, 100.01_f64),
+            (100.0, 99.99),
+            (1.0, 1.0009),
+            (3.0, 7.0),
+            (5.0, 1.0),
+        ] {
+            let want = (b / a).ln();
+            // ln(b / a) itself carries the rounding of b / a: ~1e-16 absolute.
+            assert!((log_return(a, b) - want).abs() <= 1e-15, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn overlapping_trades_count_their_steps_once() {
+        let t = |a, b| TradeFigures {
+            symbol: "X".into(),
+            entry_step: a,
+            exit_step: b,
+            entry_time: Timestamp(0),
+            exit_time: Timestamp(0),
+            pnl: 0.0,
+            return_frac: 0.0,
+            fees: 0.0,
+        };
+        assert_eq!(
+            exposed_steps(&[t(2, 5), t(4, 8), t(10, 10), t(12, 99)], 15),
+            4 + 3 + 1 + 3
+        );
+    }
+
+    #[test]
     fn weekday_data_has_252_periods_a_year_and_weekly_52() {
-        assert_eq!(period_of(&days(30)).1, 252);
+        let period = |t: &[Timestamp]| scan(t, &vec![1.0; t.len()]).period(t.len());
+        assert_eq!(period(&days(30)).1, 252);
         let weekly: Vec<Timestamp> = (0..30).map(|i| Timestamp(i * 7 * DAY_MS)).collect();
-        assert_eq!(period_of(&weekly), (Period::Week, 52));
+        assert_eq!(period(&weekly), (Period::Week, 52));
         let every_day: Vec<Timestamp> = (0..30).map(|i| Timestamp(i * DAY_MS)).collect();
-        assert_eq!(period_of(&every_day).1, 365);
+        assert_eq!(period(&every_day).1, 365);
+        // Even count, middles in different buckets: 1 day and 61 days
+        // average to 31 days: monthly.
+        let t = [0, DAY_MS, 62 * DAY_MS].map(Timestamp);
+        assert_eq!(period(&t), (Period::Month, 12));
     }
 
     #[test]

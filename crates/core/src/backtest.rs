@@ -137,9 +137,23 @@ impl Settings {
 }
 
 /// One market of a run: its instrument and bars, oldest first.
+#[derive(Clone)]
 pub struct Market<'a> {
     pub instrument: Instrument,
     pub bars: &'a [Candle],
+    /// The closes' log-return sums (for beta), when already known: a
+    /// sweep works them out once for all its runs.
+    pub bench: Option<analytics::BenchSums>,
+}
+
+impl<'a> Market<'a> {
+    pub fn new(instrument: Instrument, bars: &'a [Candle]) -> Market<'a> {
+        Market {
+            instrument,
+            bars,
+            bench: None,
+        }
+    }
 }
 
 /// One strategy of a run and the markets (indices) it trades.
@@ -237,6 +251,12 @@ struct Working {
 
 #[derive(Debug, Clone, Default)]
 struct OpenTrade {
+    /// The first buy's and first sell's price, and the fill counts: a trip
+    /// of one buy and one sell needs no division for its prices.
+    first_buy: Option<Price>,
+    first_sell: Option<Price>,
+    buys: u32,
+    sells: u32,
     entry_step: usize,
     entry_time: Timestamp,
     bought: Decimal,
@@ -252,10 +272,13 @@ struct Book<'m> {
     cash: Decimal,
     cash_f64: f64,
     leverage: Decimal,
+    levered: bool,
     /// `[leg][market]`.
     positions: Vec<Vec<Position>>,
     qty_f64: Vec<f64>,
     last: Vec<f64>,
+    /// `last` on the tick grid, worked out when first needed after a bar.
+    last_exact: Vec<std::cell::Cell<Option<Price>>>,
     working: Vec<Working>,
     /// Quote held back for resting buy limits.
     reserved: Decimal,
@@ -268,6 +291,12 @@ struct View<'b, 'm> {
 }
 
 impl Book<'_> {
+    #[inline]
+    fn set_last(&mut self, m: usize, close: f64) {
+        self.last[m] = close;
+        self.last_exact[m].set(None);
+    }
+
     fn market_of(&self, symbol: &Symbol) -> Option<usize> {
         self.markets.iter().position(|m| &m.symbol == symbol)
     }
@@ -277,7 +306,13 @@ impl Book<'_> {
         for (m, inst) in self.markets.iter().enumerate() {
             let held: Decimal = self.positions.iter().map(|p| p[m].qty.get()).sum();
             if !held.is_zero() {
-                e += held * price_from_f64(self.last[m], inst.tick_size).get();
+                let cell = &self.last_exact[m];
+                let p = cell.get().unwrap_or_else(|| {
+                    let p = price_from_f64(self.last[m], inst.tick_size);
+                    cell.set(Some(p));
+                    p
+                });
+                e += held * p.get();
             }
         }
         e
@@ -306,7 +341,11 @@ impl Portfolio for View<'_, '_> {
         if let Some(m) = self.book.markets.iter().position(|i| i.base == asset) {
             return self.book.positions[self.leg][m].qty;
         }
-        let extra = (self.book.leverage - Decimal::ONE) * self.book.equity().max(Decimal::ZERO);
+        let extra = if self.book.levered {
+            (self.book.leverage - Decimal::ONE) * self.book.equity().max(Decimal::ZERO)
+        } else {
+            Decimal::ZERO
+        };
         Qty::new((self.book.cash - self.book.reserved + extra).max(Decimal::ZERO))
     }
 
@@ -444,9 +483,11 @@ pub fn run(
             cash: capital,
             cash_f64: capital.to_f64().unwrap_or(0.0),
             leverage: settings.leverage.get(),
+            levered: settings.leverage.get() > Decimal::ONE,
             positions: vec![vec![Position::default(); n_markets]; legs.len()],
             qty_f64: vec![0.0; n_markets],
             last: vec![0.0; n_markets],
+            last_exact: (0..n_markets).map(|_| std::cell::Cell::new(None)).collect(),
             working: Vec::new(),
             reserved: Decimal::ZERO,
         },
@@ -481,41 +522,65 @@ impl Run<'_, '_> {
     }
 
     fn go(mut self, progress: &mut dyn FnMut(f64) -> bool) -> Result<Outcome, BacktestError> {
-        let times = self.steps();
-        let n = times.len();
+        // One market: its bars are the steps. More: their merged times.
+        let single = self.markets.len() == 1;
+        let merged = if single { Vec::new() } else { self.steps() };
+        let n = if single {
+            self.markets[0].bars.len()
+        } else {
+            merged.len()
+        };
         if n == 0 {
             return Err(invalid("datasets", "no bars in the chosen range"));
         }
-        let mut equity = Vec::with_capacity(n);
-        let mut bench = Vec::with_capacity(n);
+        let keep = self.keep.equity;
+        let mut equity = Vec::with_capacity(if keep { n } else { 0 });
         let mut cursor = vec![0usize; self.markets.len()];
         let mut margin_call = None;
-        // The first step any strategy can act on: the longest warm-up.
+        // The first step any strategy can act on: the longest look-back.
         let lookback = self.engines.iter().map(Engine::lookback).max().unwrap_or(0);
         let first_tradable = lookback.saturating_sub(1).min(n - 1);
-        for (step, &t) in times.iter().enumerate() {
+        let sums = if single { self.markets[0].bench } else { None };
+        let mut curve = analytics::Curve::new(first_tradable, sums);
+        let markets = self.markets;
+        #[allow(clippy::needless_range_loop)] // the step indexes bars or merged times
+        for step in 0..n {
             if step.is_multiple_of(65_536) && step > 0 && !progress(step as f64 / n as f64) {
                 return Err(BacktestError::Cancelled);
             }
-            let markets = self.markets;
-            for (m, at) in cursor.iter_mut().enumerate() {
-                let Some(bar) = markets[m].bars.get(*at).filter(|b| b.time == t) else {
-                    continue;
-                };
-                *at += 1;
+            let t = if single {
+                let bar = &markets[0].bars[step];
                 if margin_call.is_none() {
-                    self.bar(step, m, bar);
+                    self.bar(step, 0, bar);
                 } else {
-                    self.book.last[m] = bar.close;
+                    self.book.set_last(0, bar.close);
                 }
-            }
-            let e = self.book.equity_f64();
-            if margin_call.is_none() && self.book.leverage > Decimal::ONE && e <= 0.0 {
+                bar.time
+            } else {
+                let t = merged[step];
+                for (m, at) in cursor.iter_mut().enumerate() {
+                    let Some(bar) = markets[m].bars.get(*at).filter(|b| b.time == t) else {
+                        continue;
+                    };
+                    *at += 1;
+                    if margin_call.is_none() {
+                        self.bar(step, m, bar);
+                    } else {
+                        self.book.set_last(m, bar.close);
+                    }
+                }
+                t
+            };
+            let mut e = self.book.equity_f64();
+            if margin_call.is_none() && self.book.levered && e <= 0.0 {
                 self.liquidate(step, t);
                 margin_call = Some(t);
+                e = self.book.equity_f64();
             }
-            equity.push(self.book.equity_f64());
-            bench.push(self.book.last[0]);
+            curve.push(t, e, self.book.last[0]);
+            if keep {
+                equity.push(e);
+            }
         }
         let figures: Vec<TradeFigures> = self
             .trades
@@ -531,21 +596,19 @@ impl Run<'_, '_> {
                 fees: t.fees.get().to_f64().unwrap_or(0.0),
             })
             .collect();
-        let metrics = analytics::compute(&analytics::Input {
-            times: &times,
-            equity: &equity,
-            benchmark: Some(&bench),
-            first_tradable,
-            trades: &figures,
-            total_fees: self.total_fees,
-        });
+        let metrics = analytics::finish(curve, &figures, self.total_fees);
         let final_equity = self.book.equity();
+        let times = match (keep, single) {
+            (false, _) => Vec::new(),
+            (true, true) => markets[0].bars.iter().map(|b| b.time).collect(),
+            (true, false) => merged,
+        };
         Ok(Outcome {
             metrics,
             trades: self.trades,
             fills: self.fills,
-            times: if self.keep.equity { times } else { Vec::new() },
-            equity: if self.keep.equity { equity } else { Vec::new() },
+            times,
+            equity,
             final_cash: self.book.cash,
             final_equity,
             margin_call,
@@ -557,7 +620,7 @@ impl Run<'_, '_> {
         if !self.book.working.is_empty() {
             self.fill_working(step, m, bar);
         }
-        self.book.last[m] = bar.close;
+        self.book.set_last(m, bar.close);
         for leg in 0..self.engines.len() {
             let Some(slot) = self.slots[leg][m] else {
                 continue;
@@ -794,7 +857,7 @@ impl Run<'_, '_> {
         let held: Decimal = self.book.positions.iter().map(|p| p[m].qty.get()).sum();
         self.book.qty_f64[m] = held.to_f64().unwrap_or(0.0);
         let now_flat = self.book.positions[w.leg][m].qty.is_zero();
-        self.round_trip(step, w, time, (qty, value, fee), was_flat, now_flat);
+        self.round_trip(step, w, time, (qty, price, value, fee), was_flat, now_flat);
         if self.keep.fills {
             self.fills.push(Fill {
                 step,
@@ -817,7 +880,7 @@ impl Run<'_, '_> {
         step: usize,
         w: &Working,
         time: Timestamp,
-        (qty, value, fee): (Qty, Decimal, Decimal),
+        (qty, price, value, fee): (Qty, Price, Decimal, Decimal),
         was_flat: bool,
         now_flat: bool,
     ) {
@@ -837,10 +900,14 @@ impl Run<'_, '_> {
                 Side::Buy => {
                     t.bought += value;
                     t.bought_qty += qty.get();
+                    t.buys += 1;
+                    t.first_buy.get_or_insert(price);
                 }
                 Side::Sell => {
                     t.sold += value;
                     t.sold_qty += qty.get();
+                    t.sells += 1;
+                    t.first_sell.get_or_insert(price);
                 }
             }
         }
@@ -859,8 +926,14 @@ impl Run<'_, '_> {
                 exit_step: step,
                 entry_time: t.entry_time,
                 exit_time: time,
-                entry_price: Price::new(avg(t.bought, t.bought_qty)),
-                exit_price: Price::new(avg(t.sold, t.sold_qty)),
+                entry_price: match (t.buys, t.first_buy) {
+                    (1, Some(p)) => p,
+                    _ => Price::new(avg(t.bought, t.bought_qty)),
+                },
+                exit_price: match (t.sells, t.first_sell) {
+                    (1, Some(p)) => p,
+                    _ => Price::new(avg(t.sold, t.sold_qty)),
+                },
                 pnl: Notional::new(pnl),
                 fees: Notional::new(t.fees),
                 return_pct: ret,
@@ -978,4 +1051,148 @@ fn touch(w: &Working, bar: &Candle) -> Option<(f64, bool)> {
             }
         }
     }
+}
+
+/// One parameter's values in a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Axis {
+    pub param: String,
+    pub values: Vec<serde_json::Value>,
+}
+
+/// One combination's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SweepRow {
+    pub params: serde_json::Value,
+    /// The ranking metric's value (`None` when undefined, ranked last).
+    pub score: Option<f64>,
+    pub metrics: Option<Metrics>,
+    /// Why the combination did not run (invalid parameters).
+    pub error: Option<String>,
+}
+
+/// The parameter sets of a grid, in order (the last axis varies fastest).
+pub fn grid(base: &serde_json::Value, axes: &[Axis]) -> Vec<serde_json::Value> {
+    let mut out = vec![base.clone()];
+    for a in axes {
+        let mut next = Vec::with_capacity(out.len() * a.values.len());
+        for p in &out {
+            for v in &a.values {
+                let mut q = p.clone();
+                if let Some(o) = q.as_object_mut() {
+                    o.insert(a.param.clone(), v.clone());
+                }
+                next.push(q);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// Reads a named metric (a field of [`Metrics`]) for ranking.
+pub fn metric_value(m: &Metrics, name: &str) -> Option<f64> {
+    let v = serde_json::to_value(m).ok()?;
+    v.get(name)?.as_f64()
+}
+
+/// Runs every combination of `axes` over leg 0's parameters, on
+/// `threads` threads, keeping per combination only its metrics (so memory
+/// does not grow with combinations × bars). Rows come back ranked by
+/// `rank_by`, best (highest; lowest for drawdown-like negative figures is
+/// still "highest") first. `progress` gets the share done; false cancels.
+#[allow(clippy::too_many_arguments)] // the run's inputs plus the sweep's
+pub fn sweep(
+    registry: &Registry,
+    markets: &[Market<'_>],
+    legs: &[Leg],
+    settings: &Settings,
+    axes: &[Axis],
+    rank_by: &str,
+    threads: usize,
+    progress: &(dyn Fn(f64) -> bool + Sync),
+) -> Result<Vec<SweepRow>, BacktestError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let first = legs
+        .first()
+        .ok_or_else(|| invalid("strategies", "a sweep needs a strategy"))?;
+    let sets = grid(&first.spec.params, axes);
+    let total = sets.len();
+    // The benchmark's sums are the same for every combination.
+    let markets: Vec<Market<'_>> = markets
+        .iter()
+        .map(|m| Market {
+            bench: m
+                .bench
+                .or_else(|| Some(analytics::BenchSums::of(m.bars.iter().map(|b| b.close)))),
+            ..m.clone()
+        })
+        .collect();
+    let markets = &markets[..];
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let rows: Mutex<Vec<(usize, SweepRow)>> = Mutex::new(Vec::with_capacity(total));
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, 64) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut my_legs = legs.to_vec();
+                    my_legs[0].spec.params = sets[i].clone();
+                    let outcome = run(
+                        registry,
+                        markets,
+                        &my_legs,
+                        settings,
+                        Keep {
+                            equity: false,
+                            fills: false,
+                        },
+                        &mut |_| !stop.load(Ordering::Relaxed),
+                    );
+                    let row = match outcome {
+                        Ok(o) => SweepRow {
+                            params: sets[i].clone(),
+                            score: metric_value(&o.metrics, rank_by),
+                            metrics: Some(o.metrics),
+                            error: None,
+                        },
+                        Err(BacktestError::Cancelled) => break,
+                        Err(e) => SweepRow {
+                            params: sets[i].clone(),
+                            score: None,
+                            metrics: None,
+                            error: Some(e.to_string()),
+                        },
+                    };
+                    rows.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((i, row));
+                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if !progress(d as f64 / total as f64) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    if stop.load(Ordering::Relaxed) {
+        return Err(BacktestError::Cancelled);
+    }
+    let mut rows = rows
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Best score first; ties (and undefined scores) in grid order.
+    rows.sort_by(|(ia, a), (ib, b)| match (a.score, b.score) {
+        (Some(x), Some(y)) => y.total_cmp(&x).then(ia.cmp(ib)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => ia.cmp(ib),
+    });
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
 }

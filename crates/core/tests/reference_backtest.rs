@@ -82,10 +82,7 @@ fn sma_cross_on_goog_matches_the_reference() {
     };
     let out = backtest::run(
         &Registry::builtin(),
-        &[Market {
-            instrument,
-            bars: &bars,
-        }],
+        &[Market::new(instrument, &bars)],
         &[Leg {
             spec,
             markets: vec![0],
