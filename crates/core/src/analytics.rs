@@ -105,6 +105,17 @@ pub struct Metrics {
     pub by_symbol: Vec<SymbolFigures>,
 }
 
+impl Metrics {
+    /// The names of the figures (for ranking by name).
+    pub fn field_names() -> Vec<String> {
+        let schema = schemars::schema_for!(Metrics).to_value();
+        schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MonthReturn {
     /// `YYYY-MM`.

@@ -8,6 +8,7 @@
 //! whose supertraits are one [`Handle`] per method.
 
 pub mod accounts;
+pub mod backtests;
 pub mod bots;
 mod catalogue;
 mod error;

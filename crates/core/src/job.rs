@@ -261,7 +261,41 @@ pub const KINDS: &[JobKind] = &[
         timeout_ms: 600_000,
         concurrency: 1,
     },
+    JobKind {
+        name: "data.import",
+        summary: "Imports OHLCV bars into a dataset (see `data.import`); all or nothing.",
+        schema: schema::<crate::api::backtests::ImportParams>,
+        validate: parse_payload::<crate::api::backtests::ImportParams>,
+        max_attempts: 1,
+        timeout_ms: 600_000,
+        concurrency: 1,
+    },
+    JobKind {
+        name: "backtest.run",
+        summary: "Runs a backtest created by `backtests.create` and stores its results.",
+        schema: schema::<BacktestPayload>,
+        validate: parse_payload::<BacktestPayload>,
+        max_attempts: 1,
+        timeout_ms: 3_600_000,
+        concurrency: 2,
+    },
+    JobKind {
+        name: "backtest.sweep",
+        summary: "Runs a parameter sweep created by `backtests.sweep` on every core.",
+        schema: schema::<BacktestPayload>,
+        validate: parse_payload::<BacktestPayload>,
+        max_attempts: 1,
+        timeout_ms: 3_600_000,
+        concurrency: 1,
+    },
 ];
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestPayload {
+    /// The backtest's (or sweep's) id.
+    pub backtest: u64,
+}
 
 /// The kind called `name`.
 pub fn kind(name: &str) -> Option<&'static JobKind> {

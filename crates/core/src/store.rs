@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
+pub mod backtests;
 pub mod bots;
 pub mod jobs;
 pub mod risk;
@@ -23,7 +24,7 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -34,6 +35,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0005_jobs.sql")),
         M::up(include_str!("store/migrations/0006_schedules.sql")),
         M::up(include_str!("store/migrations/0007_jobs_ready.sql")),
+        M::up(include_str!("store/migrations/0008_backtests.sql")),
     ])
 });
 

@@ -2,6 +2,7 @@
 //! `Handle<Method>` for [`Ctx`](crate::context::Ctx) and knows nothing of
 //! the transport that carried the call.
 
+mod backtests;
 mod bots;
 pub(crate) mod jobs;
 mod market;

@@ -2,6 +2,7 @@
 //! driven by the real client and by raw socket writes.
 
 mod daemon {
+    pub mod backtests;
     pub mod bad_input;
     pub mod bots;
     pub mod conformance;

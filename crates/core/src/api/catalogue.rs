@@ -8,6 +8,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountsBalances, AccountsList};
+use super::backtests::{
+    AnalyticsPerformance, BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete,
+    BacktestsEquity, BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep,
+    BacktestsTrades, DataDelete, DataExport, DataGet, DataImport, DataList,
+};
 use super::bots::{
     BotEventsTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList,
     BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop, BotsUpdate, StrategiesCatalog,
@@ -179,6 +184,22 @@ catalogue! {
         SchedulesRunNow,
         SchedulesPreview,
         SchedulesDelete,
+        DataImport,
+        DataList,
+        DataGet,
+        DataDelete,
+        DataExport,
+        BacktestsCreate,
+        BacktestsGet,
+        BacktestsList,
+        BacktestsCancel,
+        BacktestsDelete,
+        BacktestsResults,
+        BacktestsTrades,
+        BacktestsEquity,
+        BacktestsCompare,
+        BacktestsSweep,
+        AnalyticsPerformance,
     ],
     topics: [
         Heartbeat,

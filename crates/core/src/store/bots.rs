@@ -422,6 +422,34 @@ pub fn insert_bot_equity(
     Ok(())
 }
 
+/// A bot's equity samples in `[start, end]`, oldest first.
+pub fn equity_series(
+    conn: &Connection,
+    bot_id: u64,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT time_ms, equity FROM bot_equity WHERE bot_id = ?1 AND time_ms >= ?2 AND time_ms <= ?3
+          ORDER BY time_ms",
+    )?;
+    let mut rows = stmt.query(params![
+        bot_id as i64,
+        start.map_or(i64::MIN, Timestamp::millis),
+        end.map_or(i64::MAX, Timestamp::millis)
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let e: String = r.get(1)?;
+        let e: Qty = dec("bot equity", &e)?;
+        out.push((
+            Timestamp(r.get(0)?),
+            rust_decimal::prelude::ToPrimitive::to_f64(&e.get()).unwrap_or(0.0),
+        ));
+    }
+    Ok(out)
+}
+
 /// The largest fall from a running peak over a bot's equity samples, as a
 /// fraction of the peak, and the number of samples.
 pub fn bot_drawdown(

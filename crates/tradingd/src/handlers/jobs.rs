@@ -35,6 +35,9 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     run.check()?;
     let ctx = run.ctx;
     match run.job.kind.as_str() {
+        "data.import" => super::backtests::run_import(run),
+        "backtest.run" => super::backtests::run_backtest(run),
+        "backtest.sweep" => super::backtests::run_sweep(run),
         "bot.start" => {
             let p: BotPayload = payload(run)?;
             let v = ctx.bots.start(ctx, p.id).map_err(|e| failed(e.message))?;
@@ -126,7 +129,7 @@ fn not_found(id: u64) -> ApiError {
 impl Ctx {
     /// Writes a new job (durably, in a group commit with concurrent
     /// enqueues), tells the stream and the workers.
-    async fn enqueue_job(
+    pub(crate) async fn enqueue_job(
         &self,
         j: &db::NewJob<'_>,
         now: tradedesk_core::time::Timestamp,
@@ -292,7 +295,14 @@ fn illegal(j: &JobRecord, what: &str) -> ApiError {
 
 impl Handle<JobsCancel> for Ctx {
     async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
-        let j = self.job(p.id)?;
+        self.cancel_job(p.id)
+    }
+}
+
+impl Ctx {
+    /// Cancels a queued job now, a running one at its next check.
+    pub(crate) fn cancel_job(&self, id: u64) -> Result<JobRecord, ApiError> {
+        let j = self.job(id)?;
         match j.state {
             JobState::Queued => {
                 let now = self.now();

@@ -122,6 +122,14 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
     let pos = call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }));
     assert_eq!(dec(&pos["qty"]), held);
     assert_books_consistent(&d);
+    // The same metrics as a backtest's, from the bot's ledger.
+    let perf = call(&mut c, "analytics.performance", json!({ "bot": id }));
+    assert!(perf["steps"].as_u64().is_some_and(|n| n >= 2), "{perf}");
+    assert_eq!(perf["trades"], 0, "nothing sold yet: {perf}");
+    assert!(
+        perf["total_fees"].as_f64().is_some_and(|f| f > 0.0),
+        "{perf}"
+    );
     let kinds: Vec<String> = events(&mut c, id)
         .iter()
         .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())

@@ -5,20 +5,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tradedesk_core::client::Client;
 
-use super::support::{TestDaemon, call, call_err};
+use super::support::{TestDaemon, call, call_err, settled};
 
 /// Waits until a job reaches a final state.
-fn settled(c: &mut Client, id: &Value) -> Value {
-    for _ in 0..400 {
-        let j = call(c, "jobs.get", json!({ "id": id }));
-        if !matches!(j["state"].as_str(), Some("queued" | "running")) {
-            return j;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("job {id} did not settle");
-}
-
 #[test]
 fn jobs_run_report_and_enqueue_idempotently() {
     let d = TestDaemon::start();

@@ -262,3 +262,15 @@ pub fn call_err(c: &mut Client, method: &str, params: serde_json::Value) -> (i32
     let (code, message, _) = call_failing(c, method, params);
     (code, message)
 }
+
+/// Waits until a job is no longer queued or running; returns it.
+pub fn settled(c: &mut Client, id: &serde_json::Value) -> serde_json::Value {
+    for _ in 0..1200 {
+        let j = call(c, "jobs.get", serde_json::json!({ "id": id }));
+        if !matches!(j["state"].as_str(), Some("queued" | "running")) {
+            return j;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("job {id} did not settle");
+}

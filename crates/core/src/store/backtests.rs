@@ -1,0 +1,451 @@
+//! Datasets (bars in columnar chunks) and backtests (spec, job, results).
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::StoreError;
+use super::trading::corrupt;
+use crate::analytics::Metrics;
+use crate::api::backtests::{Backtest, BacktestKind, Dataset, Summary};
+use crate::backtest::{Fill, SweepRow, Trade};
+use crate::job::JobState;
+use crate::strategy::Candle;
+use crate::time::Timestamp;
+
+/// Rows per stored chunk.
+pub const CHUNK: usize = 65_536;
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|_| corrupt(what, &s.chars().take(80).collect::<String>()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+// ---- datasets ----------------------------------------------------------
+
+const DATASET_COLUMNS: &str = "id, name, symbol, base, quote, interval, spacing_ms, start_ms, end_ms, rows, gaps, \
+     missing_bars, largest_gaps, price_decimals, source, created_ms";
+
+fn dataset_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
+    let gaps: String = r.get(12)?;
+    Ok(Dataset {
+        id: r.get::<_, i64>(0)? as u64,
+        name: r.get(1)?,
+        symbol: r.get(2)?,
+        base: r.get(3)?,
+        quote: r.get(4)?,
+        interval: r.get(5)?,
+        spacing_ms: r.get(6)?,
+        start: Timestamp(r.get(7)?),
+        end: Timestamp(r.get(8)?),
+        rows: r.get::<_, i64>(9)? as u64,
+        gaps: r.get::<_, i64>(10)? as u64,
+        missing_bars: r.get::<_, i64>(11)? as u64,
+        largest_gaps: json("dataset gaps", &gaps)?,
+        price_decimals: r.get(13)?,
+        source: r.get(14)?,
+        created: Timestamp(r.get(15)?),
+    })
+}
+
+pub fn dataset(conn: &Connection, id: u64) -> Result<Option<Dataset>, StoreError> {
+    let sql = format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([id as i64])?;
+    rows.next()?.map(dataset_row).transpose()
+}
+
+pub fn dataset_by_name(conn: &Connection, name: &str) -> Result<Option<u64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM datasets WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|v| v as u64))
+}
+
+pub fn datasets(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Dataset>, StoreError> {
+    let sql = format!(
+        "SELECT {DATASET_COLUMNS} FROM datasets WHERE (?1 IS NULL OR symbol = ?1) ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([symbol])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(dataset_row(r)?);
+    }
+    Ok(out)
+}
+
+/// Writes a dataset and its bars (inside the caller's transaction: all
+/// or nothing); returns its id.
+pub fn insert_dataset(
+    conn: &Connection,
+    d: &Dataset,
+    owner: &str,
+    bars: &[Candle],
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO datasets (name, symbol, base, quote, interval, spacing_ms, start_ms, end_ms, rows, gaps,
+            missing_bars, largest_gaps, price_decimals, source, owner, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        d.name,
+        d.symbol,
+        d.base,
+        d.quote,
+        d.interval,
+        d.spacing_ms,
+        d.start.millis(),
+        d.end.millis(),
+        d.rows as i64,
+        d.gaps as i64,
+        d.missing_bars as i64,
+        to_json(&d.largest_gaps),
+        d.price_decimals,
+        d.source,
+        owner,
+        d.created.millis()
+    ])?;
+    let id = conn.last_insert_rowid();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO dataset_chunks (dataset_id, seq, rows, data) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (seq, chunk) in bars.chunks(CHUNK).enumerate() {
+        stmt.execute(params![id, seq as i64, chunk.len() as i64, encode(chunk)])?;
+    }
+    Ok(id as u64)
+}
+
+fn encode(bars: &[Candle]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bars.len() * 48);
+    for b in bars {
+        out.extend_from_slice(&b.time.millis().to_le_bytes());
+    }
+    for field in [
+        |b: &Candle| b.open,
+        |b: &Candle| b.high,
+        |b: &Candle| b.low,
+        |b: &Candle| b.close,
+        |b: &Candle| b.volume,
+    ] {
+        for b in bars {
+            out.extend_from_slice(&field(b).to_le_bytes());
+        }
+    }
+    out
+}
+
+fn decode(rows: usize, data: &[u8], out: &mut Vec<Candle>) -> Result<(), StoreError> {
+    if data.len() != rows * 48 {
+        return Err(StoreError::Corrupt(format!(
+            "dataset chunk of {rows} rows has {} bytes",
+            data.len()
+        )));
+    }
+    let word = |i: usize| -> [u8; 8] {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&data[i * 8..i * 8 + 8]);
+        w
+    };
+    let f = |col: usize, i: usize| f64::from_le_bytes(word(col * rows + i));
+    out.reserve(rows);
+    for i in 0..rows {
+        out.push(Candle {
+            time: Timestamp(i64::from_le_bytes(word(i))),
+            open: f(1, i),
+            high: f(2, i),
+            low: f(3, i),
+            close: f(4, i),
+            volume: f(5, i),
+        });
+    }
+    Ok(())
+}
+
+/// A dataset's bars between `start` and `end` (inclusive), in order.
+pub fn bars(
+    conn: &Connection,
+    id: u64,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<Vec<Candle>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rows, data FROM dataset_chunks WHERE dataset_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([id as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(0)?;
+        let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode(n as usize, data, &mut out)?;
+    }
+    if start.is_some() || end.is_some() {
+        let lo = start.map_or(0, |s| out.partition_point(|b| b.time < s));
+        let hi = end.map_or(out.len(), |e| out.partition_point(|b| b.time <= e));
+        out = out
+            .get(lo..hi.max(lo))
+            .map(<[Candle]>::to_vec)
+            .unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// Deletes a dataset; refused (`Ok(Err(ids))`) while unfinished
+/// backtests read it.
+pub fn delete_dataset(conn: &Connection, id: u64) -> Result<Result<bool, Vec<u64>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.id FROM backtest_datasets d JOIN backtests b ON b.id = d.backtest_id
+           JOIN jobs j ON j.id = b.job_id
+          WHERE d.dataset_id = ?1 AND j.state IN ('queued', 'running') ORDER BY b.id",
+    )?;
+    let users: Vec<u64> = stmt
+        .query_map([id as i64], |r| r.get::<_, i64>(0))?
+        .map(|r| r.map(|v| v as u64))
+        .collect::<Result<_, _>>()?;
+    if !users.is_empty() {
+        return Ok(Err(users));
+    }
+    Ok(Ok(conn.execute(
+        "DELETE FROM datasets WHERE id = ?1",
+        [id as i64],
+    )? > 0))
+}
+
+// ---- backtests ---------------------------------------------------------
+
+const BT_COLUMNS: &str = "b.id, b.name, b.kind, b.job_id, b.spec, b.created_ms, b.summary, b.sweep, \
+     j.state, j.progress, j.error, j.finished_ms";
+
+fn backtest_row(r: &Row<'_>) -> Result<Backtest, StoreError> {
+    let kind: String = r.get(2)?;
+    let spec: String = r.get(4)?;
+    let summary: Option<String> = r.get(6)?;
+    let sweep: Option<String> = r.get(7)?;
+    let state: Option<String> = r.get(8)?;
+    let state = match state {
+        Some(s) => JobState::parse(&s).ok_or_else(|| corrupt("job state", &s))?,
+        // The job was purged: its outcome is what was stored.
+        None if summary.is_some() || sweep.is_some() => JobState::Succeeded,
+        None => JobState::Failed,
+    };
+    Ok(Backtest {
+        id: r.get::<_, i64>(0)? as u64,
+        name: r.get(1)?,
+        kind: if kind == "sweep" {
+            BacktestKind::Sweep
+        } else {
+            BacktestKind::Run
+        },
+        job_id: r.get::<_, i64>(3)? as u64,
+        state,
+        progress: r.get::<_, Option<u8>>(9)?.unwrap_or(0),
+        error: r.get(10)?,
+        created: Timestamp(r.get(5)?),
+        finished: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+        spec: json("backtest spec", &spec)?,
+        summary: summary
+            .map(|s| json::<Summary>("backtest summary", &s))
+            .transpose()?,
+        sweep: sweep
+            .map(|s| json::<Vec<SweepRow>>("sweep rows", &s))
+            .transpose()?,
+    })
+}
+
+pub fn backtest(conn: &Connection, id: u64) -> Result<Option<Backtest>, StoreError> {
+    let sql = format!(
+        "SELECT {BT_COLUMNS} FROM backtests b LEFT JOIN jobs j ON j.id = b.job_id WHERE b.id = ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([id as i64])?;
+    rows.next()?.map(backtest_row).transpose()
+}
+
+pub fn list_backtests(
+    conn: &Connection,
+    kind: Option<BacktestKind>,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Backtest>, StoreError> {
+    let sql = format!(
+        "SELECT {BT_COLUMNS} FROM backtests b LEFT JOIN jobs j ON j.id = b.job_id
+          WHERE (?1 IS NULL OR b.kind = ?1) AND b.id < ?2 ORDER BY b.id DESC LIMIT ?3"
+    );
+    let kind = kind.map(|k| match k {
+        BacktestKind::Run => "run",
+        BacktestKind::Sweep => "sweep",
+    });
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![
+        kind,
+        before.map_or(i64::MAX, |v| v as i64),
+        i64::from(limit)
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(backtest_row(r)?);
+    }
+    Ok(out)
+}
+
+/// A new backtest row (its job is enqueued in the same transaction and
+/// set with [`set_job`]).
+pub fn insert_backtest(
+    conn: &Connection,
+    name: &str,
+    kind: BacktestKind,
+    owner: &str,
+    spec: &serde_json::Value,
+    datasets: &[u64],
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO backtests (name, kind, owner, job_id, spec, created_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+    )?
+    .execute(params![
+        name,
+        match kind {
+            BacktestKind::Run => "run",
+            BacktestKind::Sweep => "sweep",
+        },
+        owner,
+        spec.to_string(),
+        now.millis()
+    ])?;
+    let id = conn.last_insert_rowid();
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO backtest_datasets (backtest_id, dataset_id) VALUES (?1, ?2)",
+    )?;
+    for d in datasets {
+        stmt.execute(params![id, *d as i64])?;
+    }
+    Ok(id as u64)
+}
+
+pub fn set_job(conn: &Connection, id: u64, job: u64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE backtests SET job_id = ?2 WHERE id = ?1")?
+        .execute(params![id as i64, job as i64])?;
+    Ok(())
+}
+
+/// A finished run's results, as stored.
+pub struct RunResults<'a> {
+    pub summary: &'a Summary,
+    pub metrics: &'a Metrics,
+    pub trades: &'a [Trade],
+    pub fills: &'a [Fill],
+    pub times: &'a [Timestamp],
+    pub equity: &'a [f64],
+}
+
+/// An equity curve: step times and equity.
+pub type EquitySeries = (Vec<Timestamp>, Vec<f64>);
+
+/// Stores a finished run's results.
+pub fn save_run(conn: &Connection, id: u64, r: &RunResults<'_>) -> Result<(), StoreError> {
+    let RunResults {
+        summary,
+        metrics,
+        trades,
+        fills,
+        times,
+        equity,
+    } = *r;
+    conn.prepare_cached("UPDATE backtests SET summary = ?2, metrics = ?3 WHERE id = ?1")?
+        .execute(params![id as i64, to_json(summary), to_json(metrics)])?;
+    let mut curve = Vec::with_capacity(times.len() * 16);
+    for t in times {
+        curve.extend_from_slice(&t.millis().to_le_bytes());
+    }
+    for e in equity {
+        curve.extend_from_slice(&e.to_le_bytes());
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO backtest_results (backtest_id, trades, fills, curve) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id as i64, to_json(&trades), to_json(&fills), curve])?;
+    Ok(())
+}
+
+pub fn save_sweep(conn: &Connection, id: u64, rows: &[SweepRow]) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE backtests SET sweep = ?2 WHERE id = ?1")?
+        .execute(params![id as i64, to_json(&rows)])?;
+    Ok(())
+}
+
+pub fn metrics(conn: &Connection, id: u64) -> Result<Option<Metrics>, StoreError> {
+    let m: Option<Option<String>> = conn
+        .prepare_cached("SELECT metrics FROM backtests WHERE id = ?1")?
+        .query_row([id as i64], |r| r.get(0))
+        .optional()?;
+    m.flatten()
+        .map(|s| json("backtest metrics", &s))
+        .transpose()
+}
+
+pub fn trades(conn: &Connection, id: u64) -> Result<Option<Vec<Trade>>, StoreError> {
+    let t: Option<String> = conn
+        .prepare_cached("SELECT trades FROM backtest_results WHERE backtest_id = ?1")?
+        .query_row([id as i64], |r| r.get(0))
+        .optional()?;
+    t.map(|s| json("backtest trades", &s)).transpose()
+}
+
+/// The stored equity curve: (times, equity).
+pub fn curve(conn: &Connection, id: u64) -> Result<Option<EquitySeries>, StoreError> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT curve FROM backtest_results WHERE backtest_id = ?1")?
+        .query_row([id as i64], |r| r.get(0))
+        .optional()?;
+    let Some(b) = blob else { return Ok(None) };
+    if b.len() % 16 != 0 {
+        return Err(StoreError::Corrupt("backtest curve length".into()));
+    }
+    let n = b.len() / 16;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        w
+    };
+    let times = (0..n)
+        .map(|i| Timestamp(i64::from_le_bytes(word(i))))
+        .collect();
+    let equity = (0..n).map(|i| f64::from_le_bytes(word(n + i))).collect();
+    Ok(Some((times, equity)))
+}
+
+pub fn delete_backtest(conn: &Connection, id: u64) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM backtests WHERE id = ?1", [id as i64])? > 0)
+}
+
+pub fn owner(conn: &Connection, id: u64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT owner FROM backtests WHERE id = ?1")?
+        .query_row([id as i64], |r| r.get(0))
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_round_trip_through_chunks_and_ranges_cut_them() {
+        let bars: Vec<Candle> = (0..70_000)
+            .map(|i| Candle {
+                time: Timestamp(i64::from(i) * 60_000),
+                open: f64::from(i) + 0.25,
+                high: f64::from(i) + 1.0,
+                low: f64::from(i),
+                close: f64::from(i) + 0.5,
+                volume: 3.0,
+            })
+            .collect();
+        let mut out = Vec::new();
+        decode(bars.len(), &encode(&bars), &mut out).unwrap();
+        assert_eq!(out, bars);
+        assert!(decode(3, &[0u8; 10], &mut out).is_err());
+    }
+}

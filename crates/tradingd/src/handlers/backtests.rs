@@ -1,0 +1,1005 @@
+//! `data.*`, `backtests.*` and `analytics.performance` handlers, and the
+//! `data.import`, `backtest.run` and `backtest.sweep` job runners.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use rust_decimal::Decimal;
+use tradedesk_core::analytics::{self, Metrics, TradeFigures};
+use tradedesk_core::api::backtests::{
+    AnalyticsPerformance, Backtest, BacktestDeleted, BacktestFilter, BacktestId, BacktestKind,
+    BacktestPage, BacktestSpec, BacktestsCancel, BacktestsCompare, BacktestsCreate,
+    BacktestsDelete, BacktestsEquity, BacktestsGet, BacktestsList, BacktestsResults,
+    BacktestsSweep, BacktestsTrades, CompareParams, ComparedRun, Comparison, DataDelete,
+    DataExport, DataFilter, DataGet, DataImport, DataList, Dataset, DatasetDeleted, DatasetId,
+    DatasetList, EquityCurve, EquityPoint, EquityQuery, ExportParams, Exported, ImportFormat,
+    ImportParams, PerformanceParams, Summary, SweepSpec, TradePage, TradesQuery,
+};
+use tradedesk_core::api::jobs::JobEvents;
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
+use tradedesk_core::backtest::{self, BacktestError, Keep, Leg, Market};
+use tradedesk_core::dataset::{self, Format};
+use tradedesk_core::instrument::{Instrument, Symbol};
+use tradedesk_core::job::{BacktestPayload, JobRecord};
+use tradedesk_core::market::Interval;
+use tradedesk_core::money::{Notional, Price, Qty};
+use tradedesk_core::store::backtests as db;
+use tradedesk_core::store::jobs as jdb;
+use tradedesk_core::strategy::Candle;
+use tradedesk_core::time::Timestamp;
+
+use super::field_error;
+use crate::context::Ctx;
+use crate::services::exchange::store_err;
+use crate::services::jobs::{JobError, JobRun};
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
+fn not_found_dataset(id: u64) -> ApiError {
+    ApiError::not_found("dataset", id)
+}
+
+fn not_found_backtest(id: u64) -> ApiError {
+    ApiError::not_found("backtest", id)
+}
+
+/// The quote currency a symbol ends in, for datasets imported without one.
+fn split_symbol(symbol: &str, quote: Option<&str>) -> (String, String) {
+    if let Some(q) = quote
+        && let Some(base) = symbol.strip_suffix(q).filter(|b| !b.is_empty())
+    {
+        return (base.to_owned(), q.to_owned());
+    }
+    if let Some(q) = quote {
+        return (symbol.to_owned(), q.to_owned());
+    }
+    for q in [
+        "USDT", "USDC", "BUSD", "FDUSD", "USD", "EUR", "BTC", "ETH", "BNB",
+    ] {
+        if let Some(base) = symbol.strip_suffix(q).filter(|b| !b.is_empty()) {
+            return (base.to_owned(), q.to_owned());
+        }
+    }
+    (symbol.to_owned(), "USD".to_owned())
+}
+
+/// Checks an import's parameters (before it is queued, and again when it
+/// runs).
+fn check_import(p: &ImportParams) -> Result<ImportFormat, ApiError> {
+    let sym_ok = (1..=20).contains(&p.symbol.len())
+        && p.symbol
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !sym_ok {
+        return Err(field_error(
+            "symbol",
+            "must be 1–20 characters of A–Z, 0–9, `-` or `_`",
+        ));
+    }
+    if let Some(q) = &p.quote
+        && !((1..=10).contains(&q.len()) && q.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(field_error("quote", "must be 1–10 letters A–Z"));
+    }
+    if let Some(i) = &p.interval
+        && serde_json::from_value::<Interval>(serde_json::Value::String(i.clone())).is_err()
+    {
+        return Err(field_error(
+            "interval",
+            format!("unknown interval `{i}` (known: 1m, 5m, 15m, 1h, 4h, 1d)"),
+        ));
+    }
+    if let Some(n) = &p.name
+        && !(1..=64).contains(&n.len())
+    {
+        return Err(field_error("name", "must be 1–64 characters"));
+    }
+    let format = match (p.format, &p.path) {
+        (Some(ImportFormat::Klines), _) => ImportFormat::Klines,
+        (_, None) => return Err(field_error("path", "is required for a file import")),
+        (f, Some(path)) => {
+            let meta = std::fs::metadata(path)
+                .map_err(|e| field_error("path", format!("cannot read `{path}`: {e}")))?;
+            if !meta.is_file() {
+                return Err(field_error("path", format!("`{path}` is not a file")));
+            }
+            if meta.len() > 4 << 30 {
+                return Err(field_error("path", "the file is over 4 GiB"));
+            }
+            f.unwrap_or(ImportFormat::Csv)
+        }
+    };
+    if let (Some(s), Some(e)) = (p.start, p.end)
+        && e <= s
+    {
+        return Err(field_error("end", "must be after start"));
+    }
+    Ok(format)
+}
+
+/// The `data.import` job.
+#[allow(clippy::too_many_lines)] // read, parse, check, describe, write: one pass
+pub fn run_import(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
+    let ctx = run.ctx;
+    let p: ImportParams = serde_json::from_value(run.job.payload.clone())
+        .map_err(|e| failed(format!("payload: {e}")))?;
+    let format = check_import(&p).map_err(|e| failed(e.message))?;
+    run.progress(5, "reading")?;
+    let (bars, source) = if format == ImportFormat::Klines {
+        let symbol: Symbol = p
+            .symbol
+            .parse()
+            .map_err(|_| failed(format!("field `symbol`: `{}` is not a symbol", p.symbol)))?;
+        let mut minute = Vec::new();
+        tradedesk_core::store::trading::for_each_kline(
+            ctx.store().conn(),
+            &symbol,
+            p.start.unwrap_or(Timestamp(0)),
+            p.end.unwrap_or(Timestamp(i64::MAX)),
+            |b| minute.push(b),
+        )
+        .map_err(failed)?;
+        let interval = p
+            .interval
+            .as_ref()
+            .and_then(|i| serde_json::from_value(serde_json::Value::String(i.clone())).ok())
+            .unwrap_or(Interval::M1);
+        let bars: Vec<Candle> = tradedesk_core::market::aggregate(&minute, interval)
+            .iter()
+            .map(Candle::from_bar)
+            .collect();
+        if bars.is_empty() {
+            return Err(failed(format!(
+                "no recorded klines of {} in the range",
+                p.symbol
+            )));
+        }
+        (bars, format!("klines:{}", p.symbol))
+    } else {
+        let path = p.path.clone().unwrap_or_default();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| failed(format!("cannot read `{path}`: {e}")))?;
+        run.progress(20, "parsing")?;
+        let fmt = match format {
+            ImportFormat::Binance => Format::Binance,
+            _ => {
+                // `csv` also takes a Binance dump when the first line says so.
+                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                if p.format.is_none() {
+                    dataset::detect(first)
+                } else {
+                    Format::Csv
+                }
+            }
+        };
+        let bars = dataset::parse(&text, fmt).map_err(|e| failed(format!("`{path}`: {e}")))?;
+        (bars, path)
+    };
+    run.progress(70, "checking")?;
+    let summary = dataset::summarize(&bars);
+    let interval = p.interval.clone().or(summary.interval.clone());
+    let (base, quote) = split_symbol(&p.symbol, p.quote.as_deref());
+    let name = p.name.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            p.symbol,
+            interval
+                .clone()
+                .unwrap_or_else(|| format!("{}ms", summary.spacing_ms))
+        )
+    });
+    let d = Dataset {
+        id: 0,
+        name: name.clone(),
+        symbol: p.symbol.clone(),
+        base,
+        quote,
+        interval,
+        spacing_ms: summary.spacing_ms,
+        start: summary.start,
+        end: summary.end,
+        rows: summary.rows,
+        gaps: summary.gaps,
+        missing_bars: summary.missing_bars,
+        largest_gaps: summary.largest_gaps,
+        price_decimals: summary.price_decimals,
+        source,
+        created: ctx.now(),
+    };
+    run.check()?;
+    run.progress(80, "writing")?;
+    let owner = run.job.owner.clone();
+    let id = ctx
+        .store()
+        .write(|tx| -> Result<Result<u64, String>, tradedesk_core::store::StoreError> {
+            if db::dataset_by_name(tx, &name)?.is_some() {
+                return Ok(Err(format!(
+                    "field `name`: a dataset called `{name}` exists; give another `name` or delete it"
+                )));
+            }
+            db::insert_dataset(tx, &d, &owner, &bars).map(Ok)
+        })
+        .map_err(failed)?
+        .map_err(failed)?;
+    Ok(serde_json::json!({ "dataset": id, "rows": d.rows, "name": name }))
+}
+
+impl Handle<DataImport> for Ctx {
+    async fn handle(&self, caller: &Caller, p: ImportParams) -> Result<JobRecord, ApiError> {
+        check_import(&p)?;
+        let payload = serde_json::to_value(&p).map_err(|e| ApiError::internal(e.to_string()))?;
+        let now = self.now();
+        self.enqueue_job(
+            &jdb::NewJob {
+                kind: "data.import",
+                payload: &payload,
+                priority: 0,
+                max_attempts: 1,
+                run_at: now,
+                idempotency_key: None,
+                owner: &caller.user,
+            },
+            now,
+        )
+        .await
+    }
+}
+
+impl Handle<DataList> for Ctx {
+    async fn handle(&self, _: &Caller, f: DataFilter) -> Result<DatasetList, ApiError> {
+        Ok(DatasetList {
+            datasets: db::datasets(self.store().conn(), f.symbol.as_deref())
+                .map_err(|e| store_err(&e))?,
+        })
+    }
+}
+
+impl Ctx {
+    fn dataset(&self, id: u64) -> Result<Dataset, ApiError> {
+        db::dataset(self.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| not_found_dataset(id))
+    }
+
+    fn backtest(&self, id: u64) -> Result<Backtest, ApiError> {
+        db::backtest(self.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| not_found_backtest(id))
+    }
+
+    fn finished_backtest(&self, id: u64) -> Result<Backtest, ApiError> {
+        let b = self.backtest(id)?;
+        if b.kind != BacktestKind::Run {
+            return Err(field_error(
+                "id",
+                format!("backtest {id} is a sweep, not a run"),
+            ));
+        }
+        if b.summary.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("backtest {id} has no results: it is {}", b.state.as_str()),
+            ));
+        }
+        Ok(b)
+    }
+
+    /// Writes a backtest row and enqueues its job, in one transaction.
+    fn create_backtest(
+        &self,
+        caller: &Caller,
+        name: &str,
+        kind: BacktestKind,
+        spec: &serde_json::Value,
+        datasets: &[u64],
+    ) -> Result<Backtest, ApiError> {
+        let now = self.now();
+        let job_kind = match kind {
+            BacktestKind::Run => "backtest.run",
+            BacktestKind::Sweep => "backtest.sweep",
+        };
+        let id = self
+            .store()
+            .write(|tx| -> Result<u64, tradedesk_core::store::StoreError> {
+                let id = db::insert_backtest(tx, name, kind, &caller.user, spec, datasets, now)?;
+                let payload = serde_json::json!({ "backtest": id });
+                let (job, _) = jdb::enqueue(
+                    tx,
+                    &jdb::NewJob {
+                        kind: job_kind,
+                        payload: &payload,
+                        priority: 0,
+                        max_attempts: 1,
+                        run_at: now,
+                        idempotency_key: None,
+                        owner: &caller.user,
+                    },
+                    now,
+                )?;
+                db::set_job(tx, id, job.id)?;
+                Ok(id)
+            })
+            .map_err(|e| store_err(&e))?;
+        let b = self.backtest(id)?;
+        if let Ok(Some(j)) = jdb::get(self.store().conn(), b.job_id) {
+            self.hub.publish::<JobEvents>(&j);
+        }
+        self.jobs.wake();
+        Ok(b)
+    }
+
+    /// Checks a backtest spec against the datasets and strategies; returns
+    /// the dataset ids it reads.
+    fn check_spec(&self, spec: &BacktestSpec, prefix: &str) -> Result<Vec<u64>, ApiError> {
+        let at = |f: &str| format!("{prefix}{f}");
+        if spec.strategies.is_empty() || spec.strategies.len() > 16 {
+            return Err(field_error(&at("strategies"), "must hold 1–16 strategies"));
+        }
+        spec.settings
+            .validate()
+            .map_err(|(f, m)| field_error(&at(&format!("settings.{f}")), m))?;
+        if let (Some(s), Some(e)) = (spec.start, spec.end)
+            && e <= s
+        {
+            return Err(field_error(&at("end"), "must be after start"));
+        }
+        if let Some(n) = &spec.name
+            && !(1..=64).contains(&n.len())
+        {
+            return Err(field_error(&at("name"), "must be 1–64 characters"));
+        }
+        let mut ids = Vec::new();
+        let mut quote: Option<String> = None;
+        for (i, leg) in spec.strategies.iter().enumerate() {
+            if leg.datasets.is_empty() || leg.datasets.len() > 64 {
+                return Err(field_error(
+                    &at(&format!("strategies[{i}].datasets")),
+                    "must name 1–64 datasets",
+                ));
+            }
+            self.bots.registry.build(&leg.spec).map_err(|e| {
+                field_error(&at(&format!("strategies[{i}].spec.{}", e.field)), e.message)
+            })?;
+            for d in &leg.datasets {
+                let ds = self.dataset(*d).map_err(|_| {
+                    field_error(
+                        &at(&format!("strategies[{i}].datasets")),
+                        format!("no dataset {d}"),
+                    )
+                })?;
+                match &quote {
+                    Some(q) if q != &ds.quote => {
+                        return Err(field_error(
+                            &at(&format!("strategies[{i}].datasets")),
+                            format!(
+                                "dataset {d} is quoted in {}, the others in {q}: one portfolio has one quote currency",
+                                ds.quote
+                            ),
+                        ));
+                    }
+                    _ => quote = Some(ds.quote.clone()),
+                }
+                if !ids.contains(d) {
+                    ids.push(*d);
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+impl Handle<DataGet> for Ctx {
+    async fn handle(&self, _: &Caller, p: DatasetId) -> Result<Dataset, ApiError> {
+        self.dataset(p.id)
+    }
+}
+
+impl Handle<DataDelete> for Ctx {
+    async fn handle(&self, _: &Caller, p: DatasetId) -> Result<DatasetDeleted, ApiError> {
+        self.dataset(p.id)?;
+        match self
+            .store()
+            .write(|tx| db::delete_dataset(tx, p.id))
+            .map_err(|e| store_err(&e))?
+        {
+            Ok(deleted) => Ok(DatasetDeleted { id: p.id, deleted }),
+            Err(users) => Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "dataset {} is read by unfinished backtests {users:?}; cancel them or wait",
+                    p.id
+                ),
+            )),
+        }
+    }
+}
+
+impl Handle<DataExport> for Ctx {
+    async fn handle(&self, _: &Caller, p: ExportParams) -> Result<Exported, ApiError> {
+        self.dataset(p.id)?;
+        let path = std::path::Path::new(&p.path);
+        if path.exists() {
+            return Err(field_error(
+                "path",
+                format!("`{}` exists; nothing was written", p.path),
+            ));
+        }
+        let bars = db::bars(self.store().conn(), p.id, None, None).map_err(|e| store_err(&e))?;
+        let mut out = String::with_capacity(bars.len() * 64);
+        out.push_str("timestamp,open,high,low,close,volume\n");
+        for b in &bars {
+            let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(b.time.millis())
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{t},{},{},{},{},{}",
+                b.open, b.high, b.low, b.close, b.volume
+            );
+        }
+        std::fs::write(path, out)
+            .map_err(|e| field_error("path", format!("cannot write `{}`: {e}", p.path)))?;
+        Ok(Exported {
+            path: p.path,
+            rows: bars.len() as u64,
+        })
+    }
+}
+
+impl Handle<BacktestsCreate> for Ctx {
+    async fn handle(&self, caller: &Caller, spec: BacktestSpec) -> Result<Backtest, ApiError> {
+        let ids = self.check_spec(&spec, "")?;
+        let name = spec.name.clone().unwrap_or_else(|| {
+            let legs: Vec<&str> = spec
+                .strategies
+                .iter()
+                .map(|l| l.spec.strategy.as_str())
+                .collect();
+            legs.join("+")
+        });
+        let value = serde_json::to_value(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.create_backtest(caller, &name, BacktestKind::Run, &value, &ids)
+    }
+}
+
+impl Handle<BacktestsSweep> for Ctx {
+    async fn handle(&self, caller: &Caller, spec: SweepSpec) -> Result<Backtest, ApiError> {
+        let ids = self.check_spec(&spec.backtest, "backtest.")?;
+        if spec.grid.is_empty() {
+            return Err(field_error("grid", "must name at least one parameter"));
+        }
+        let mut combos: usize = 1;
+        for (i, a) in spec.grid.iter().enumerate() {
+            if a.values.is_empty() {
+                return Err(field_error(&format!("grid[{i}].values"), "is empty"));
+            }
+            combos = combos.saturating_mul(a.values.len());
+        }
+        if combos > 10_000 {
+            return Err(field_error(
+                "grid",
+                format!("{combos} combinations; at most 10,000"),
+            ));
+        }
+        if !Metrics::field_names().contains(&spec.rank_by) {
+            return Err(field_error(
+                "rank_by",
+                format!(
+                    "`{}` is not a metric (e.g. sharpe, return_pct, cagr_pct)",
+                    spec.rank_by
+                ),
+            ));
+        }
+        let name = spec
+            .backtest
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("sweep {}", spec.backtest.strategies[0].spec.strategy));
+        let value = serde_json::to_value(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.create_backtest(caller, &name, BacktestKind::Sweep, &value, &ids)
+    }
+}
+
+impl Handle<BacktestsGet> for Ctx {
+    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
+        self.backtest(p.id)
+    }
+}
+
+impl Handle<BacktestsList> for Ctx {
+    async fn handle(&self, _: &Caller, f: BacktestFilter) -> Result<BacktestPage, ApiError> {
+        let limit = paging::limit(f.limit)?;
+        let before = paging::cursor(f.cursor.as_deref())?;
+        let backtests = db::list_backtests(self.store().conn(), f.kind, before, limit)
+            .map_err(|e| store_err(&e))?;
+        let next_cursor = paging::next_cursor(&backtests, limit, |b| b.id);
+        Ok(BacktestPage {
+            backtests,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<BacktestsCancel> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
+        let b = self.backtest(p.id)?;
+        if b.state.is_final() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "backtest {} is {}: nothing to cancel",
+                    p.id,
+                    b.state.as_str()
+                ),
+            ));
+        }
+        let _ = caller;
+        self.cancel_job(b.job_id)?;
+        self.backtest(p.id)
+    }
+}
+
+impl Handle<BacktestsDelete> for Ctx {
+    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<BacktestDeleted, ApiError> {
+        let b = self.backtest(p.id)?;
+        if !b.state.is_final() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("backtest {} is {}: cancel it first", p.id, b.state.as_str()),
+            ));
+        }
+        let deleted = self
+            .store()
+            .write(|tx| db::delete_backtest(tx, p.id))
+            .map_err(|e| store_err(&e))?;
+        Ok(BacktestDeleted { id: p.id, deleted })
+    }
+}
+
+impl Handle<BacktestsResults> for Ctx {
+    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Metrics, ApiError> {
+        self.finished_backtest(p.id)?;
+        db::metrics(self.store().conn(), p.id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| not_found_backtest(p.id))
+    }
+}
+
+impl Handle<BacktestsTrades> for Ctx {
+    async fn handle(&self, _: &Caller, q: TradesQuery) -> Result<TradePage, ApiError> {
+        self.finished_backtest(q.id)?;
+        let limit = paging::limit(q.limit)?;
+        // The cursor is the index of the next trade.
+        let from = match q.cursor.as_deref() {
+            None => 0,
+            Some(c) => c.parse::<usize>().map_err(|_| {
+                field_error(
+                    "cursor",
+                    format!("`{c}` is not a cursor from a previous page"),
+                )
+            })?,
+        };
+        let all = db::trades(self.store().conn(), q.id)
+            .map_err(|e| store_err(&e))?
+            .unwrap_or_default();
+        let end = (from + limit as usize).min(all.len());
+        let trades = all.get(from..end).map(<[_]>::to_vec).unwrap_or_default();
+        Ok(TradePage {
+            next_cursor: (end < all.len()).then(|| end.to_string()),
+            trades,
+        })
+    }
+}
+
+/// Keeps at most `max` points: the curve cut into buckets, each giving its
+/// lowest point and its last (so the deepest drawdowns survive), in time
+/// order; the first point is always kept.
+fn downsample(times: &[Timestamp], equity: &[f64], max: usize) -> Vec<usize> {
+    let n = equity.len();
+    if n <= max || max < 2 {
+        return (0..n).collect();
+    }
+    let buckets = (max / 2).max(1);
+    let mut keep = vec![0usize];
+    for b in 0..buckets {
+        let (lo, hi) = (1 + b * (n - 1) / buckets, 1 + (b + 1) * (n - 1) / buckets);
+        if lo >= hi {
+            continue;
+        }
+        let low = (lo..hi)
+            .min_by(|&a, &c| equity[a].total_cmp(&equity[c]))
+            .unwrap_or(lo);
+        for i in [low, hi - 1] {
+            if keep.last() != Some(&i) {
+                keep.push(i);
+            }
+        }
+    }
+    let _ = times;
+    keep.sort_unstable();
+    keep.dedup();
+    keep
+}
+
+impl Handle<BacktestsEquity> for Ctx {
+    async fn handle(&self, _: &Caller, q: EquityQuery) -> Result<EquityCurve, ApiError> {
+        if let Some(d) = q.downsample
+            && !(2..=100_000).contains(&d)
+        {
+            return Err(field_error(
+                "downsample",
+                format!("must be between 2 and 100000, got {d}"),
+            ));
+        }
+        self.finished_backtest(q.id)?;
+        let (times, equity) = db::curve(self.store().conn(), q.id)
+            .map_err(|e| store_err(&e))?
+            .unwrap_or_default();
+        // Drawdowns from the full curve, before any point is dropped.
+        let mut peak = f64::NEG_INFINITY;
+        let dd: Vec<f64> = equity
+            .iter()
+            .map(|e| {
+                peak = peak.max(*e);
+                (e / peak - 1.0) * 100.0
+            })
+            .collect();
+        let idx = downsample(
+            &times,
+            &equity,
+            q.downsample.map_or(usize::MAX, |d| d as usize),
+        );
+        Ok(EquityCurve {
+            total: equity.len() as u64,
+            points: idx
+                .into_iter()
+                .map(|i| EquityPoint {
+                    time: times[i],
+                    equity: equity[i],
+                    drawdown_pct: dd[i],
+                })
+                .collect(),
+        })
+    }
+}
+
+impl Handle<BacktestsCompare> for Ctx {
+    async fn handle(&self, _: &Caller, p: CompareParams) -> Result<Comparison, ApiError> {
+        if !(2..=20).contains(&p.ids.len()) {
+            return Err(field_error("ids", "must name 2–20 backtests"));
+        }
+        let mut out = Vec::new();
+        for id in &p.ids {
+            let b = self
+                .finished_backtest(*id)
+                .map_err(|e| field_error("ids", e.message))?;
+            let metrics = db::metrics(self.store().conn(), *id)
+                .map_err(|e| store_err(&e))?
+                .ok_or_else(|| not_found_backtest(*id))?;
+            out.push(ComparedRun {
+                id: *id,
+                name: b.name,
+                metrics,
+            });
+        }
+        Ok(Comparison { backtests: out })
+    }
+}
+
+/// A dataset as a market of a run.
+fn market_instrument(d: &Dataset) -> Result<Instrument, String> {
+    let tick = Decimal::new(1, d.price_decimals.min(18));
+    Ok(Instrument {
+        symbol: d
+            .symbol
+            .parse()
+            .map_err(|_| format!("dataset {}: `{}` is not a symbol", d.id, d.symbol))?,
+        base: d.base.clone(),
+        quote: d.quote.clone(),
+        tick_size: Price::new(tick),
+        lot_size: Qty::new(Decimal::new(1, 8)),
+        min_qty: Qty::new(Decimal::new(1, 8)),
+        min_notional: Notional::ZERO,
+    })
+}
+
+/// Each dataset a run reads: its instrument and bars.
+type Loaded = Vec<(Instrument, Vec<Candle>)>;
+
+/// Loads what a spec reads: the datasets, and the legs on them.
+fn load(ctx: &Ctx, spec: &BacktestSpec) -> Result<(Loaded, Vec<Leg>), JobError> {
+    let mut ids: Vec<u64> = Vec::new();
+    let mut legs = Vec::new();
+    for leg in &spec.strategies {
+        let mut markets = Vec::new();
+        for d in &leg.datasets {
+            let at = ids.iter().position(|x| x == d).unwrap_or_else(|| {
+                ids.push(*d);
+                ids.len() - 1
+            });
+            markets.push(at);
+        }
+        legs.push(Leg {
+            spec: leg.spec.clone(),
+            markets,
+        });
+    }
+    let mut data = Vec::new();
+    for id in ids {
+        let d = db::dataset(ctx.store().conn(), id)
+            .map_err(failed)?
+            .ok_or_else(|| failed(format!("dataset {id} was deleted")))?;
+        let bars = db::bars(ctx.store().conn(), id, spec.start, spec.end).map_err(failed)?;
+        data.push((market_instrument(&d).map_err(failed)?, bars));
+    }
+    Ok((data, legs))
+}
+
+fn backtest_id(run: &JobRun<'_>) -> Result<u64, JobError> {
+    let p: BacktestPayload = serde_json::from_value(run.job.payload.clone())
+        .map_err(|e| failed(format!("payload: {e}")))?;
+    Ok(p.backtest)
+}
+
+fn invalid(e: BacktestError) -> JobError {
+    match e {
+        BacktestError::Cancelled => JobError::Cancelled,
+        e @ BacktestError::Invalid { .. } => failed(e),
+    }
+}
+
+/// The `backtest.run` job.
+pub fn run_backtest(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
+    let ctx = run.ctx;
+    let id = backtest_id(run)?;
+    let b = db::backtest(ctx.store().conn(), id)
+        .map_err(failed)?
+        .ok_or_else(|| failed(format!("backtest {id} was deleted")))?;
+    let spec: BacktestSpec =
+        serde_json::from_value(b.spec).map_err(|e| failed(format!("spec: {e}")))?;
+    run.progress(1, "loading bars")?;
+    let (data, legs) = load(ctx, &spec)?;
+    let markets: Vec<Market<'_>> = data
+        .iter()
+        .map(|(i, bars)| Market::new(i.clone(), bars))
+        .collect();
+    let mut progress = |share: f64| {
+        let pct = (5.0 + share * 90.0) as u8;
+        run.progress(pct, "running").is_ok()
+    };
+    let out = backtest::run(
+        &ctx.bots.registry,
+        &markets,
+        &legs,
+        &spec.settings,
+        Keep {
+            equity: true,
+            fills: true,
+        },
+        &mut progress,
+    )
+    .map_err(invalid)?;
+    run.check()?;
+    let m = &out.metrics;
+    let summary = Summary {
+        final_equity: out.final_equity.round_dp(8).normalize().to_string(),
+        return_pct: m.return_pct,
+        cagr_pct: m.cagr_pct,
+        sharpe: m.sharpe,
+        max_drawdown_pct: m.max_drawdown_pct,
+        trades: m.trades,
+        win_rate_pct: m.win_rate_pct,
+        margin_call: out.margin_call,
+    };
+    ctx.store()
+        .write(|tx| {
+            db::save_run(
+                tx,
+                id,
+                &db::RunResults {
+                    summary: &summary,
+                    metrics: &out.metrics,
+                    trades: &out.trades,
+                    fills: &out.fills,
+                    times: &out.times,
+                    equity: &out.equity,
+                },
+            )
+        })
+        .map_err(failed)?;
+    serde_json::to_value(&summary).map_err(failed)
+}
+
+/// The `backtest.sweep` job.
+pub fn run_sweep(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
+    let ctx = run.ctx;
+    let id = backtest_id(run)?;
+    let b = db::backtest(ctx.store().conn(), id)
+        .map_err(failed)?
+        .ok_or_else(|| failed(format!("sweep {id} was deleted")))?;
+    let spec: SweepSpec =
+        serde_json::from_value(b.spec).map_err(|e| failed(format!("spec: {e}")))?;
+    run.progress(1, "loading bars")?;
+    let (data, legs) = load(ctx, &spec.backtest)?;
+    let markets: Vec<Market<'_>> = data
+        .iter()
+        .map(|(i, bars)| Market::new(i.clone(), bars))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let shown = AtomicU8::new(0);
+    let progress = |share: f64| {
+        let pct = (5.0 + share * 90.0) as u8;
+        // A write only when the shown percentage moves.
+        if shown.fetch_max(pct, Ordering::Relaxed) < pct {
+            return run.progress(pct, "sweeping").is_ok();
+        }
+        run.check().is_ok()
+    };
+    let rows = backtest::sweep(
+        &ctx.bots.registry,
+        &markets,
+        &legs,
+        &spec.backtest.settings,
+        &spec.grid,
+        &spec.rank_by,
+        threads,
+        &progress,
+    )
+    .map_err(invalid)?;
+    run.check()?;
+    ctx.store()
+        .write(|tx| db::save_sweep(tx, id, &rows))
+        .map_err(failed)?;
+    Ok(serde_json::json!({
+        "combinations": rows.len(),
+        "best": rows.first().map(|r| &r.params),
+        "score": rows.first().and_then(|r| r.score),
+    }))
+}
+
+impl Handle<AnalyticsPerformance> for Ctx {
+    async fn handle(&self, _: &Caller, p: PerformanceParams) -> Result<Metrics, ApiError> {
+        let conn_store = self.store();
+        let conn = conn_store.conn();
+        if tradedesk_core::store::bots::bot_by_id(conn, p.bot)
+            .map_err(|e| store_err(&e))?
+            .is_none()
+        {
+            return Err(ApiError::not_found("bot", p.bot));
+        }
+        let series = tradedesk_core::store::bots::equity_series(conn, p.bot, p.start, p.end)
+            .map_err(|e| store_err(&e))?;
+        if series.len() < 2 {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "bot {} has {} equity samples in the range; metrics need at least 2",
+                    p.bot,
+                    series.len()
+                ),
+            ));
+        }
+        let fills = tradedesk_core::store::trading::list_fills(
+            conn,
+            None,
+            Some(p.bot),
+            p.start,
+            p.end,
+            None,
+            u32::MAX,
+        )
+        .map_err(|e| store_err(&e))?;
+        drop(conn_store);
+        let times: Vec<Timestamp> = series.iter().map(|s| s.0).collect();
+        let equity: Vec<f64> = series.iter().map(|s| s.1).collect();
+        let trades = round_trips(&fills, &times);
+        let fees: Decimal = fills.iter().map(|f| f.fee.get()).sum();
+        Ok(analytics::compute(&analytics::Input {
+            times: &times,
+            equity: &equity,
+            benchmark: None,
+            first_tradable: 0,
+            trades: &trades,
+            total_fees: fees,
+        }))
+    }
+}
+
+/// Closed round trips (flat to flat, per symbol) of a bot's fills, with
+/// steps placed on the equity samples' times.
+fn round_trips(
+    fills: &[tradedesk_core::order::Execution],
+    times: &[Timestamp],
+) -> Vec<TradeFigures> {
+    use std::collections::HashMap;
+    use tradedesk_core::order::Side;
+    let f = |d: Decimal| rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0);
+    let step = |t: Timestamp| {
+        times
+            .partition_point(|x| *x < t)
+            .min(times.len().saturating_sub(1))
+    };
+    let mut fills: Vec<&tradedesk_core::order::Execution> = fills.iter().collect();
+    fills.sort_by_key(|e| (e.time, e.trade_id));
+    // symbol -> (held, bought value, sold value, fees, entry time)
+    let mut open: HashMap<String, (Decimal, Decimal, Decimal, Decimal, Timestamp)> = HashMap::new();
+    let mut out = Vec::new();
+    for e in fills {
+        let value = e.price.get() * e.qty.get();
+        let t = open.entry(e.symbol.to_string()).or_insert((
+            Decimal::ZERO,
+            Decimal::ZERO,
+            Decimal::ZERO,
+            Decimal::ZERO,
+            e.time,
+        ));
+        if t.0.is_zero() {
+            *t = (
+                Decimal::ZERO,
+                Decimal::ZERO,
+                Decimal::ZERO,
+                Decimal::ZERO,
+                e.time,
+            );
+        }
+        match e.side {
+            Side::Buy => {
+                t.0 += e.qty.get();
+                t.1 += value;
+            }
+            Side::Sell => {
+                t.0 -= e.qty.get();
+                t.2 += value;
+            }
+        }
+        t.3 += e.fee.get();
+        if t.0.is_zero() && !t.1.is_zero() {
+            let pnl = t.2 - t.1 - t.3;
+            out.push(TradeFigures {
+                symbol: e.symbol.to_string(),
+                entry_step: step(t.4),
+                exit_step: step(e.time),
+                entry_time: t.4,
+                exit_time: e.time,
+                pnl: f(pnl),
+                return_frac: f(pnl / t.1),
+                fees: f(t.3),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_split_on_their_quote() {
+        assert_eq!(split_symbol("BTCUSDT", None), ("BTC".into(), "USDT".into()));
+        assert_eq!(split_symbol("ETHBTC", None), ("ETH".into(), "BTC".into()));
+        assert_eq!(split_symbol("GOOG", None), ("GOOG".into(), "USD".into()));
+        assert_eq!(
+            split_symbol("GOOG", Some("USD")),
+            ("GOOG".into(), "USD".into())
+        );
+        assert_eq!(
+            split_symbol("EURUSD", Some("USD")),
+            ("EUR".into(), "USD".into())
+        );
+    }
+
+    #[test]
+    fn downsampling_keeps_the_lows_and_the_ends() {
+        let equity: Vec<f64> = (0..1000)
+            .map(|i| if i == 500 { 1.0 } else { 100.0 + f64::from(i) })
+            .collect();
+        let times: Vec<Timestamp> = (0..1000).map(Timestamp).collect();
+        let keep = downsample(&times, &equity, 20);
+        assert!(keep.len() <= 21, "{}", keep.len());
+        assert!(keep.contains(&500) && keep.contains(&0) && keep.contains(&999));
+        assert!(keep.windows(2).all(|w| w[0] < w[1]));
+    }
+}

@@ -1,0 +1,457 @@
+//! Datasets and backtests through the daemon: import (CSV, Binance dump),
+//! run as jobs, results, trades, equity, compare, sweep, cancel; bad input.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use tradedesk_core::client::Client;
+
+use super::support::{TestDaemon, call, call_err, settled};
+
+/// Daily bars of a slow sine wave with noise-free wicks: regular crosses.
+fn sine_csv(dir: &Path, name: &str, days: usize) -> PathBuf {
+    let mut text = String::from("Date,Open,High,Low,Close,Volume\n");
+    let mut prev = 100.0_f64;
+    for i in 0..days {
+        let close = 100.0 + 20.0 * (i as f64 / 15.0).sin() + i as f64 * 0.05;
+        let close = (close * 100.0).round() / 100.0;
+        let (hi, lo) = (prev.max(close) + 0.25, prev.min(close) - 0.25);
+        let date = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("date")
+            + chrono::Days::new(i as u64);
+        let _ = writeln!(text, "{date},{prev},{hi},{lo},{close},1000");
+        prev = close;
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write csv");
+    path
+}
+
+fn import(c: &mut Client, params: Value) -> Value {
+    let job = call(c, "data.import", params);
+    settled(c, &job["id"])
+}
+
+fn wait_backtest(c: &mut Client, b: &Value) -> Value {
+    settled(c, &b["job_id"]);
+    call(c, "backtests.get", json!({ "id": b["id"] }))
+}
+
+fn spec(dataset: &Value, fast: u32, slow: u32) -> Value {
+    json!({
+        "strategies": [{
+            "spec": {
+                "strategy": "sma_cross",
+                "params": { "fast": fast, "slow": slow },
+                "sizing": { "mode": "percent", "value": "100" },
+                "interval": "1d"
+            },
+            "datasets": [dataset]
+        }],
+        "settings": { "capital": "10000", "commission_pct": "0.1" }
+    })
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one story: import, run, read back every way, compare, delete
+fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = sine_csv(dir.path(), "sine.csv", 400);
+    let job = import(&mut c, json!({ "path": path, "symbol": "SINEUSD" }));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let id = job["result"]["dataset"].clone();
+    let ds = call(&mut c, "data.get", json!({ "id": id }));
+    assert_eq!(ds["rows"], 400, "{ds}");
+    assert_eq!(ds["interval"], "1d");
+    assert_eq!(
+        (ds["base"].as_str(), ds["quote"].as_str()),
+        (Some("SINE"), Some("USD"))
+    );
+    assert_eq!(ds["name"], "SINEUSD-1d");
+    assert_eq!(ds["gaps"], 0);
+    assert_eq!(ds["price_decimals"], 2);
+    let list = call(&mut c, "data.list", json!({}));
+    assert_eq!(list["datasets"].as_array().map(Vec::len), Some(1));
+
+    // The same name again is refused, and nothing is added.
+    let again = import(&mut c, json!({ "path": path, "symbol": "SINEUSD" }));
+    assert_eq!(again["state"], "dead", "{again}");
+    assert!(
+        again["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`name`")),
+        "{again}"
+    );
+
+    let b = call(&mut c, "backtests.create", spec(&id, 5, 20));
+    assert_eq!(b["kind"], "run");
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["state"], "succeeded", "{b}");
+    let trades_n = b["summary"]["trades"].as_u64().expect("trades");
+    assert!(trades_n >= 3, "{b}");
+    let m = call(&mut c, "backtests.results", json!({ "id": b["id"] }));
+    assert_eq!(m["trades"], trades_n);
+    assert_eq!(m["steps"], 400);
+    assert_eq!(
+        m["periods_per_year"], 365,
+        "calendar days, weekends included"
+    );
+    assert!(m["sharpe"].is_f64() && m["sharpe_textbook"].is_f64(), "{m}");
+
+    // Trades page by page.
+    let p1 = call(
+        &mut c,
+        "backtests.trades",
+        json!({ "id": b["id"], "limit": 2 }),
+    );
+    assert_eq!(p1["trades"].as_array().map(Vec::len), Some(2));
+    let p2 = call(
+        &mut c,
+        "backtests.trades",
+        json!({ "id": b["id"], "limit": 1000, "cursor": p1["next_cursor"] }),
+    );
+    assert_eq!(
+        p2["trades"].as_array().map(Vec::len),
+        Some(trades_n as usize - 2)
+    );
+    assert!(p2["next_cursor"].is_null());
+
+    // The equity curve, whole and downsampled (its low kept).
+    let full = call(&mut c, "backtests.equity", json!({ "id": b["id"] }));
+    assert_eq!(full["total"], 400);
+    assert_eq!(full["points"].as_array().map(Vec::len), Some(400));
+    let low = |v: &Value| {
+        v["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .map(|p| p["equity"].as_f64().expect("equity"))
+            .fold(f64::INFINITY, f64::min)
+    };
+    let small = call(
+        &mut c,
+        "backtests.equity",
+        json!({ "id": b["id"], "downsample": 40 }),
+    );
+    assert!(
+        small["points"].as_array().map_or(0, Vec::len) <= 41,
+        "{small}"
+    );
+    assert_eq!(low(&small).to_bits(), low(&full).to_bits());
+
+    // The same inputs give the same results, bit for bit.
+    let b2 = call(&mut c, "backtests.create", spec(&id, 5, 20));
+    let b2 = wait_backtest(&mut c, &b2);
+    let m2 = call(&mut c, "backtests.results", json!({ "id": b2["id"] }));
+    assert_eq!(m, m2);
+    let t2 = call(
+        &mut c,
+        "backtests.trades",
+        json!({ "id": b2["id"], "limit": 1000 }),
+    );
+    let t1 = call(
+        &mut c,
+        "backtests.trades",
+        json!({ "id": b["id"], "limit": 1000 }),
+    );
+    assert_eq!(t1["trades"], t2["trades"]);
+
+    let cmp = call(
+        &mut c,
+        "backtests.compare",
+        json!({ "ids": [b["id"], b2["id"]] }),
+    );
+    assert_eq!(cmp["backtests"].as_array().map(Vec::len), Some(2));
+    let page = call(&mut c, "backtests.list", json!({}));
+    assert_eq!(page["backtests"][0]["id"], b2["id"], "newest first");
+
+    // Export writes the bars back out; an existing file is refused.
+    let out = dir.path().join("out.csv");
+    let e = call(&mut c, "data.export", json!({ "id": id, "path": out }));
+    assert_eq!(e["rows"], 400);
+    let text = std::fs::read_to_string(&out).expect("exported");
+    assert!(
+        text.starts_with("timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,"),
+        "{}",
+        &text[..80]
+    );
+    let (_, msg) = call_err(&mut c, "data.export", json!({ "id": id, "path": out }));
+    assert!(msg.contains("`path`") && msg.contains("exists"), "{msg}");
+
+    let del = call(&mut c, "backtests.delete", json!({ "id": b["id"] }));
+    assert_eq!(del["deleted"], true);
+    let (_, msg) = call_err(&mut c, "backtests.get", json!({ "id": b["id"] }));
+    assert!(
+        msg.contains("not found") || msg.contains("no backtest"),
+        "{msg}"
+    );
+    let gone = call(&mut c, "data.delete", json!({ "id": id }));
+    assert_eq!(gone["deleted"], true);
+}
+
+#[test]
+fn a_binance_dump_imports_and_a_sweep_ranks_its_grid() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut text = String::new();
+    for i in 0..3000_i64 {
+        let p = 0.05 + 0.01 * ((i as f64) / 40.0).sin();
+        let _ = writeln!(
+            text,
+            "{},{p:.6},{:.6},{:.6},{p:.6},10.5,{},1.0,0,0,0,0",
+            1_515_560_100_000 + i * 300_000,
+            p + 0.0005,
+            p - 0.0005,
+            1_515_560_100_000 + i * 300_000 + 299_999
+        );
+    }
+    let path = dir.path().join("ETHBTC-5m.csv");
+    std::fs::write(&path, text).expect("write");
+    let job = import(&mut c, json!({ "path": path, "symbol": "ETHBTC" }));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let ds = call(
+        &mut c,
+        "data.get",
+        json!({ "id": job["result"]["dataset"] }),
+    );
+    assert_eq!(
+        (ds["interval"].as_str(), ds["quote"].as_str()),
+        (Some("5m"), Some("BTC"))
+    );
+    assert_eq!(ds["rows"], 3000);
+
+    let mut base = spec(&ds["id"], 5, 20);
+    base["strategies"][0]["spec"]["interval"] = json!("5m");
+    let s = call(
+        &mut c,
+        "backtests.sweep",
+        json!({
+            "backtest": base,
+            "grid": [
+                { "param": "fast", "values": [3, 5, 8] },
+                { "param": "slow", "values": [20, 40] }
+            ],
+            "rank_by": "return_pct"
+        }),
+    );
+    assert_eq!(s["kind"], "sweep");
+    let s = wait_backtest(&mut c, &s);
+    assert_eq!(s["state"], "succeeded", "{s}");
+    let rows = s["sweep"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6);
+    let scores: Vec<f64> = rows
+        .iter()
+        .map(|r| r["score"].as_f64().expect("score"))
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "ranked: {scores:?}"
+    );
+    // Each row is the run of its parameters alone.
+    let best = &rows[0]["params"];
+    let mut one = base.clone();
+    one["strategies"][0]["spec"]["params"] = best.clone();
+    let alone = call(&mut c, "backtests.create", one);
+    let alone = wait_backtest(&mut c, &alone);
+    let m = call(&mut c, "backtests.results", json!({ "id": alone["id"] }));
+    assert_eq!(m["return_pct"], rows[0]["score"]);
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one table of bad inputs
+fn bad_imports_and_backtests_name_the_field_and_leave_nothing() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "timestamp,open,high,low,close\n2024-01-01,1,2,0.5,1\n2024-01-02,1,x,0.5,1\n",
+    )
+    .expect("write");
+    let job = import(&mut c, json!({ "path": bad, "symbol": "BAD" }));
+    assert_eq!(job["state"], "dead", "{job}");
+    let err = job["error"].as_str().unwrap_or_default();
+    assert!(err.contains("line 3") && err.contains("`high`"), "{err}");
+    assert_eq!(
+        call(&mut c, "data.list", json!({}))["datasets"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "nothing partial"
+    );
+    let good = sine_csv(dir.path(), "ok.csv", 60);
+    let ok = import(&mut c, json!({ "path": good, "symbol": "OKUSD" }));
+    let id = ok["result"]["dataset"].clone();
+
+    for (method, params, field) in [
+        ("data.import", json!({ "symbol": "X" }), "path"),
+        (
+            "data.import",
+            json!({ "path": "/nonexistent/file.csv", "symbol": "X" }),
+            "path",
+        ),
+        (
+            "data.import",
+            json!({ "path": good, "symbol": "bad symbol" }),
+            "symbol",
+        ),
+        (
+            "data.import",
+            json!({ "path": good, "symbol": "X", "interval": "7m" }),
+            "interval",
+        ),
+        (
+            "backtests.create",
+            json!({ "strategies": [], "settings": { "capital": "1" } }),
+            "strategies",
+        ),
+        (
+            "backtests.create",
+            {
+                let mut s = spec(&id, 5, 20);
+                s["strategies"][0]["datasets"] = json!([999]);
+                s
+            },
+            "strategies[0].datasets",
+        ),
+        (
+            "backtests.create",
+            spec(&id, 30, 20),
+            "strategies[0].spec.params.fast",
+        ),
+        (
+            "backtests.create",
+            {
+                let mut s = spec(&id, 5, 20);
+                s["settings"]["capital"] = json!("0");
+                s
+            },
+            "settings.capital",
+        ),
+        (
+            "backtests.create",
+            {
+                let mut s = spec(&id, 5, 20);
+                s["settings"]["leverage"] = json!("1000");
+                s
+            },
+            "settings.leverage",
+        ),
+        (
+            "backtests.sweep",
+            json!({ "backtest": spec(&id, 5, 20), "grid": [{ "param": "fast", "values": [3] }], "rank_by": "luck" }),
+            "rank_by",
+        ),
+        (
+            "backtests.sweep",
+            json!({ "backtest": spec(&id, 5, 20), "grid": [] }),
+            "grid",
+        ),
+        (
+            "backtests.equity",
+            json!({ "id": 1, "downsample": 1 }),
+            "downsample",
+        ),
+        ("backtests.compare", json!({ "ids": [1] }), "ids"),
+    ] {
+        let (_, msg) = call_err(&mut c, method, params.clone());
+        assert!(
+            msg.contains(&format!("`{field}`")),
+            "{method} {params}: {msg}"
+        );
+    }
+    assert_eq!(
+        call(&mut c, "backtests.list", json!({}))["backtests"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "no bad backtest was created"
+    );
+    let (_, msg) = call_err(&mut c, "backtests.results", json!({ "id": 42 }));
+    assert!(msg.contains("42"), "{msg}");
+}
+
+#[test]
+fn a_running_backtest_can_be_cancelled() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    // Minute bars, enough for the run to take a while in a debug build.
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    for i in 0..400_000_i64 {
+        let p = 100.0 + 10.0 * ((i as f64) / 500.0).sin();
+        let _ = writeln!(
+            text,
+            "{},{p:.2},{:.2},{:.2},{p:.2},1",
+            1_600_000_000_000 + i * 60_000,
+            p + 0.1,
+            p - 0.1
+        );
+    }
+    let path = dir.path().join("long.csv");
+    std::fs::write(&path, text).expect("write");
+    let ok = import(&mut c, json!({ "path": path, "symbol": "LONGUSD" }));
+    assert_eq!(ok["state"], "succeeded", "{ok}");
+    let mut s = spec(&ok["result"]["dataset"], 5, 20);
+    s["strategies"][0]["spec"]["interval"] = json!("1m");
+    let b = call(&mut c, "backtests.create", s);
+    let cancelled = call(&mut c, "backtests.cancel", json!({ "id": b["id"] }));
+    assert!(
+        matches!(
+            cancelled["state"].as_str(),
+            Some("queued" | "running" | "cancelled")
+        ),
+        "{cancelled}"
+    );
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["state"], "cancelled", "{b}");
+    assert!(b["summary"].is_null(), "no results from a cancelled run");
+    let (_, msg) = call_err(&mut c, "backtests.cancel", json!({ "id": b["id"] }));
+    assert!(msg.contains("cancelled"), "{msg}");
+}
+
+#[test]
+fn the_goog_reference_reproduces_through_the_daemon() {
+    let goog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/GOOG.csv");
+    if !goog.exists() {
+        eprintln!("skipped: ../shared/data is absent");
+        return;
+    }
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let job = import(
+        &mut c,
+        json!({ "path": goog, "symbol": "GOOG", "quote": "USD" }),
+    );
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let b = call(
+        &mut c,
+        "backtests.create",
+        json!({
+            "name": "reference",
+            "strategies": [{
+                "spec": {
+                    "strategy": "sma_cross",
+                    "params": { "fast": 10, "slow": 20 },
+                    "sizing": { "mode": "percent", "value": "100", "whole_units": true },
+                    "interval": "1d"
+                },
+                "datasets": [job["result"]["dataset"]]
+            }],
+            "settings": { "capital": "10000", "commission_pct": "0.2", "fill": "next_open" }
+        }),
+    );
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["state"], "succeeded", "{b}");
+    assert_eq!(b["summary"]["trades"], 46);
+    assert_eq!(b["summary"]["final_equity"], "63341.19136");
+    let m = call(&mut c, "backtests.results", json!({ "id": b["id"] }));
+    assert!(
+        (m["sharpe"].as_f64().expect("sharpe") - 0.863_097_952_946_099).abs() < 1e-9,
+        "{m}"
+    );
+}
