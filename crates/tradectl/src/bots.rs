@@ -58,7 +58,7 @@ impl SpecArgs {
     }
 
     /// The spec as JSON; parameter values are typed from the strategy's schema.
-    fn to_json(&self, c: &mut Client) -> Result<Value, Failure> {
+    pub(crate) fn to_json(&self, c: &mut Client) -> Result<Value, Failure> {
         if let Some(text) = &self.spec {
             return serde_json::from_str(text)
                 .map_err(|e| Failure::Usage(format!("--spec is not valid JSON: {e}")));

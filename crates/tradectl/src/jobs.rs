@@ -100,8 +100,18 @@ fn show(ctx: &Ctx, j: &JobRecord) {
     }
 }
 
-/// Polls a job until it is final; a progress line on a terminal.
-fn wait(ctx: &Ctx, c: &mut Client, id: u64) -> Result<(), Failure> {
+/// Polls a job until it is final; a progress line on a terminal; prints
+/// the job at the end.
+pub(crate) fn wait(ctx: &Ctx, c: &mut Client, id: u64) -> Result<(), Failure> {
+    wait_for(ctx, c, id, true)
+}
+
+/// As `wait`, without printing the job (the caller prints its outcome).
+pub(crate) fn wait_quietly(ctx: &Ctx, c: &mut Client, id: u64) -> Result<(), Failure> {
+    wait_for(ctx, c, id, false)
+}
+
+fn wait_for(ctx: &Ctx, c: &mut Client, id: u64, print: bool) -> Result<(), Failure> {
     let tty = std::io::stderr().is_terminal() && !ctx.json;
     loop {
         let j = c.call::<JobsGet>(&JobId { id })?;
@@ -121,7 +131,9 @@ fn wait(ctx: &Ctx, c: &mut Client, id: u64) -> Result<(), Failure> {
             if tty {
                 eprintln!();
             }
-            show(ctx, &j);
+            if print {
+                show(ctx, &j);
+            }
             return if j.state == JobState::Succeeded {
                 Ok(())
             } else {

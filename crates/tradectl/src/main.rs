@@ -5,7 +5,9 @@
 //! Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error,
 //! 3 the daemon is not reachable.
 
+mod backtests;
 mod bots;
+mod chart;
 mod daemon;
 mod format;
 mod jobs;
@@ -94,6 +96,16 @@ enum Command {
     Job {
         #[command(subcommand)]
         cmd: jobs::Job,
+    },
+    /// Historical datasets: import CSV or Binance dumps, list, export.
+    Data {
+        #[command(subcommand)]
+        cmd: backtests::Data,
+    },
+    /// Backtests and parameter sweeps on the datasets.
+    Backtest {
+        #[command(subcommand)]
+        cmd: backtests::Backtest,
     },
     /// Cron schedules that enqueue jobs.
     Schedule {
@@ -209,6 +221,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Risk { cmd } => risk::risk(ctx, cmd),
         Command::Job { cmd } => jobs::job(ctx, cmd),
         Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
+        Command::Data { cmd } => backtests::data(ctx, cmd),
+        Command::Backtest { cmd } => backtests::backtest(ctx, cmd),
     }
 }
 

@@ -569,3 +569,141 @@ fn jobs_from_the_command_line() {
         text(&out.stdout)
     );
 }
+
+#[test]
+#[allow(clippy::too_many_lines)] // one session: import, run, export, sweep, compare, bad input
+fn data_and_backtests_from_the_command_line() {
+    use std::fmt::Write as _;
+    let env = Env::new();
+    env.start();
+    let csv = env.dir.path().join("wave.csv");
+    let mut body = String::from("date,open,high,low,close,volume\n");
+    let mut prev = 100.0_f64;
+    for i in 0..300_i64 {
+        let close = ((100.0 + 15.0 * (i as f64 / 12.0).sin()) * 100.0).round() / 100.0;
+        let day = chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")
+            + chrono::Days::new(i as u64);
+        let _ = writeln!(
+            body,
+            "{day},{prev},{},{},{close},10",
+            prev.max(close) + 0.5,
+            prev.min(close) - 0.5
+        );
+        prev = close;
+    }
+    std::fs::write(&csv, body).expect("csv");
+    let csv = csv.display().to_string();
+    let out = env.run(&["data", "import", &csv, "--symbol", "WAVEUSD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env.run(&["--json", "data", "list"]);
+    assert_eq!(json(&out)["datasets"][0]["rows"], 300);
+
+    let run = [
+        "backtest",
+        "run",
+        "--kind",
+        "sma_cross",
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--dataset",
+        "1",
+        "--commission",
+        "0.1",
+        "--interval",
+        "1d",
+    ];
+    let out = env.run(&run);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for row in [
+        "Sharpe (reference)",
+        "Sharpe (textbook)",
+        "max drawdown %",
+        "profit factor",
+        "succeeded",
+    ] {
+        assert!(shown.contains(row), "no `{row}` in:\n{shown}");
+    }
+    let out = env.run(&["--json", "backtest", "trades", "1"]);
+    assert!(
+        json(&out)["trades"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    // Charts and files.
+    for (fmt, magic) in [
+        ("svg", &b"<svg"[..]),
+        ("png", &b"\x89PNG"[..]),
+        ("csv", &b"time,equity"[..]),
+    ] {
+        let path = env.dir.path().join(format!("chart.{fmt}"));
+        let p = path.display().to_string();
+        let out = env.run(&["backtest", "export", "1", "--format", fmt, "--out", &p]);
+        assert_eq!(out.status.code(), Some(0), "{fmt}: {}", text(&out.stderr));
+        let bytes = std::fs::read(&path).expect("written");
+        assert!(
+            bytes.windows(magic.len()).take(200).any(|w| w == magic),
+            "{fmt} file does not start as one"
+        );
+        let again = env.run(&["backtest", "export", "1", "--format", fmt, "--out", &p]);
+        assert_eq!(
+            again.status.code(),
+            Some(2),
+            "an existing file is not overwritten"
+        );
+    }
+
+    let out = env.run(&[
+        "backtest",
+        "sweep",
+        "--kind",
+        "sma_cross",
+        "--dataset",
+        "1",
+        "--interval",
+        "1d",
+        "--grid",
+        "fast=3,5,8",
+        "--grid",
+        "slow=20,30",
+        "--rank-by",
+        "return_pct",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rank"), "{}", text(&out.stdout));
+    let out = env.run(&["backtest", "compare", "1", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "2 is a sweep: {}",
+        text(&out.stdout)
+    );
+    let out = env.run(&run);
+    assert_eq!(out.status.code(), Some(0));
+    let out = env.run(&["backtest", "compare", "1", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("#3"), "{}", text(&out.stdout));
+
+    // Bad input: the daemon names the field; exit 1.
+    let out = env.run(&[
+        "backtest",
+        "run",
+        "--kind",
+        "sma_cross",
+        "--param",
+        "fast=50",
+        "--param",
+        "slow=20",
+        "--dataset",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("params.fast"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,694 @@
+//! `tradectl data …` and `tradectl backtest …`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use tradedesk_core::analytics::Metrics;
+use tradedesk_core::api::backtests::{
+    Backtest as BacktestRecord, BacktestFilter, BacktestId, BacktestKind, BacktestsCancel,
+    BacktestsCompare, BacktestsDelete, BacktestsEquity, BacktestsGet, BacktestsList,
+    BacktestsResults, BacktestsTrades, CompareParams, DataDelete, DataExport, DataFilter, DataGet,
+    DataList, Dataset, DatasetId, EquityQuery, ExportParams, TradesQuery,
+};
+use tradedesk_core::client::Client;
+
+use crate::bots::SpecArgs;
+use crate::format::{Table, ts};
+use crate::{Ctx, Failure, print_json};
+
+#[derive(Subcommand)]
+pub enum Data {
+    /// Import bars from a CSV file (generic with a header, or a Binance
+    /// kline dump) or from the daemon's recorded klines (`--format klines`).
+    Import {
+        /// The file (on the daemon's machine; made absolute here).
+        path: Option<PathBuf>,
+        #[arg(long)]
+        symbol: String,
+        /// Quote currency (found from the symbol when omitted).
+        #[arg(long)]
+        quote: Option<String>,
+        /// 1m, 5m, 15m, 1h, 4h, 1d (detected when omitted).
+        #[arg(long)]
+        interval: Option<String>,
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Return at once instead of waiting for the import job.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The datasets.
+    List {
+        #[arg(long)]
+        symbol: Option<String>,
+    },
+    /// One dataset with its gaps.
+    Show { id: u64 },
+    /// Delete a dataset.
+    Delete { id: u64 },
+    /// Write a dataset to a CSV file.
+    Export { id: u64, path: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    Csv,
+    Binance,
+    Klines,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Fill {
+    /// Signal on a bar's close, fill at the next bar's open (the reference).
+    NextOpen,
+    /// Fill at the signal bar's close.
+    Close,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Dataset ids the strategy trades (repeatable).
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<u64>,
+    /// Starting cash in the quote currency.
+    #[arg(long, default_value = "10000")]
+    pub capital: String,
+    /// Commission in percent of each fill (0.1 = 0.1 %).
+    #[arg(long, default_value = "0")]
+    pub commission: String,
+    /// A fixed commission per fill.
+    #[arg(long, default_value = "0")]
+    pub commission_fixed: String,
+    #[arg(long, default_value = "0")]
+    pub slippage_bps: String,
+    #[arg(long, value_enum, default_value = "next-open")]
+    pub fill: Fill,
+    #[arg(long, default_value = "1")]
+    pub leverage: String,
+    /// Only bars from this time (RFC 3339).
+    #[arg(long)]
+    pub start: Option<String>,
+    #[arg(long)]
+    pub end: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Return at once instead of waiting and printing the metrics.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+    Svg,
+    Png,
+}
+
+#[derive(Subcommand)]
+pub enum Backtest {
+    /// Run a backtest (waits with a progress bar, then prints the metrics).
+    Run(RunArgs),
+    /// A parameter sweep: `--grid fast=5,10,20 --grid slow=50,100`.
+    Sweep {
+        #[command(flatten)]
+        run: RunArgs,
+        /// A parameter and its values, `NAME=V1,V2,…` (repeatable).
+        #[arg(long = "grid", required = true)]
+        grid: Vec<String>,
+        /// The metric to rank by (highest first).
+        #[arg(long, default_value = "sharpe")]
+        rank_by: String,
+        /// Rows to print.
+        #[arg(long, default_value = "20")]
+        top: usize,
+    },
+    /// A backtest's state and metrics.
+    Show { id: u64 },
+    /// Backtests and sweeps, newest first.
+    List {
+        #[arg(long)]
+        sweeps: bool,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// A backtest's trades.
+    Trades {
+        id: u64,
+        #[arg(long, default_value = "1000")]
+        limit: u32,
+    },
+    /// A backtest's equity curve and drawdown.
+    Equity {
+        id: u64,
+        /// At most this many points.
+        #[arg(long, default_value = "40")]
+        points: u32,
+    },
+    /// Metrics of several backtests side by side.
+    Compare {
+        #[arg(required = true, num_args = 2..)]
+        ids: Vec<u64>,
+    },
+    /// Write a backtest's results: csv (equity), json (everything), svg or
+    /// png (equity and drawdown chart).
+    Export {
+        id: u64,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Cancel a queued or running backtest or sweep.
+    Cancel { id: u64 },
+    /// Delete a finished backtest or sweep.
+    Delete { id: u64 },
+}
+
+/// One figure of a comparison, as text.
+type Figure = fn(&Metrics) -> String;
+
+fn datasets_table(ds: &[Dataset]) -> String {
+    let mut t = Table::new(&[
+        "id", "name", "symbol", "quote", "interval", "rows", "from", "to", "gaps",
+    ]);
+    for d in ds {
+        t.row(vec![
+            d.id.to_string(),
+            d.name.clone(),
+            d.symbol.clone(),
+            d.quote.clone(),
+            d.interval
+                .clone()
+                .unwrap_or_else(|| format!("{}ms", d.spacing_ms)),
+            d.rows.to_string(),
+            ts(d.start),
+            ts(d.end),
+            format!("{} ({} bars)", d.gaps, d.missing_bars),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Data::Import {
+            path,
+            symbol,
+            quote,
+            interval,
+            format,
+            name,
+            no_wait,
+        } => {
+            let path = path
+                .map(|p| std::path::absolute(&p).unwrap_or(p))
+                .map(|p| p.display().to_string());
+            let params = json!({
+                "path": path,
+                "symbol": symbol,
+                "quote": quote,
+                "interval": interval,
+                "format": format.map(|f| match f {
+                    ImportFormat::Csv => "csv",
+                    ImportFormat::Binance => "binance",
+                    ImportFormat::Klines => "klines",
+                }),
+                "name": name,
+            });
+            let job = c.call_raw("data.import", &params)?;
+            let id = job["id"].as_u64().unwrap_or(0);
+            if no_wait {
+                print_json_or(ctx, &job, || println!("import queued as job {id}"));
+                return Ok(());
+            }
+            crate::jobs::wait(ctx, &mut c, id)
+        }
+        Data::List { symbol } => {
+            let l = c.call::<DataList>(&DataFilter { symbol })?;
+            if ctx.json {
+                print_json(&l);
+            } else {
+                print!("{}", datasets_table(&l.datasets));
+            }
+            Ok(())
+        }
+        Data::Show { id } => {
+            let d = c.call::<DataGet>(&DatasetId { id })?;
+            if ctx.json {
+                print_json(&d);
+            } else {
+                print!("{}", datasets_table(std::slice::from_ref(&d)));
+                println!("source {}", d.source);
+                for g in &d.largest_gaps {
+                    println!("gap after {}: {} bars missing", ts(g.after), g.missing_bars);
+                }
+            }
+            Ok(())
+        }
+        Data::Delete { id } => {
+            let r = c.call::<DataDelete>(&DatasetId { id })?;
+            print_json_or(ctx, &r, || println!("dataset {id} deleted"));
+            Ok(())
+        }
+        Data::Export { id, path } => {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let r = c.call::<DataExport>(&ExportParams {
+                id,
+                path: path.display().to_string(),
+            })?;
+            print_json_or(ctx, &r, || {
+                println!("{} rows written to {}", r.rows, r.path);
+            });
+            Ok(())
+        }
+    }
+}
+
+fn print_json_or<T: serde::Serialize>(ctx: &Ctx, v: &T, text: impl FnOnce()) {
+    if ctx.json {
+        print_json(v);
+    } else {
+        text();
+    }
+}
+
+fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {
+    let strategy = a.spec.to_json(c)?;
+    let parse_time = |s: &Option<String>, flag: &str| -> Result<Value, Failure> {
+        s.as_ref().map_or(Ok(Value::Null), |t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|_| json!(t))
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                        .map(|d| json!(format!("{d}T00:00:00Z")))
+                })
+                .map_err(|_| {
+                    Failure::Usage(format!("{flag} `{t}`: expected a date or RFC 3339 time"))
+                })
+        })
+    };
+    Ok(json!({
+        "name": a.name,
+        "strategies": [{ "spec": strategy, "datasets": a.datasets }],
+        "settings": {
+            "capital": a.capital,
+            "commission_pct": a.commission,
+            "commission_fixed": a.commission_fixed,
+            "slippage_bps": a.slippage_bps,
+            "fill": match a.fill { Fill::NextOpen => "next_open", Fill::Close => "close" },
+            "leverage": a.leverage,
+        },
+        "start": parse_time(&a.start, "--start")?,
+        "end": parse_time(&a.end, "--end")?,
+    }))
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
+}
+
+fn days(ms: Option<i64>) -> String {
+    ms.map_or_else(
+        || "-".into(),
+        |m| format!("{:.1} d", m as f64 / 86_400_000.0),
+    )
+}
+
+/// The metrics as a two-column table, in the reference's order.
+fn metrics_table(m: &Metrics) -> String {
+    let mut t = Table::new(&["metric", "value"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("start", ts(m.start)),
+        ("end", ts(m.end)),
+        ("exposure %", format!("{:.2}", m.exposure_pct)),
+        ("equity final", format!("{:.2}", m.equity_final)),
+        ("equity peak", format!("{:.2}", m.equity_peak)),
+        ("commissions", format!("{:.2}", m.commissions)),
+        ("total fees", format!("{:.2}", m.total_fees)),
+        ("return %", format!("{:+.2}", m.return_pct)),
+        ("buy & hold %", opt(m.buy_hold_return_pct, 2)),
+        ("return (ann.) %", opt(m.return_ann_pct, 2)),
+        ("volatility (ann.) %", opt(m.volatility_ann_pct, 2)),
+        ("CAGR %", opt(m.cagr_pct, 2)),
+        ("Sharpe (reference)", opt(m.sharpe, 3)),
+        ("Sortino (reference)", opt(m.sortino, 3)),
+        ("Calmar", opt(m.calmar, 3)),
+        ("Sharpe (textbook)", opt(m.sharpe_textbook, 3)),
+        ("Sortino (textbook)", opt(m.sortino_textbook, 3)),
+        ("alpha %", opt(m.alpha_pct, 2)),
+        ("beta", opt(m.beta, 3)),
+        ("max drawdown %", format!("{:.2}", m.max_drawdown_pct)),
+        ("avg drawdown %", opt(m.avg_drawdown_pct, 2)),
+        ("max drawdown duration", days(m.max_drawdown_duration_ms)),
+        ("avg drawdown duration", days(m.avg_drawdown_duration_ms)),
+        ("trades", m.trades.to_string()),
+        ("win rate %", opt(m.win_rate_pct, 2)),
+        ("best trade %", opt(m.best_trade_pct, 2)),
+        ("worst trade %", opt(m.worst_trade_pct, 2)),
+        ("avg trade %", opt(m.avg_trade_pct, 2)),
+        ("avg win %", opt(m.avg_win_pct, 2)),
+        ("avg loss %", opt(m.avg_loss_pct, 2)),
+        ("max trade duration", days(m.max_trade_duration_ms)),
+        ("avg trade duration", days(m.avg_trade_duration_ms)),
+        ("profit factor", opt(m.profit_factor, 3)),
+        ("expectancy %", opt(m.expectancy_pct, 2)),
+        ("SQN", opt(m.sqn, 3)),
+        ("Kelly", opt(m.kelly, 4)),
+        ("longest win streak", m.longest_win_streak.to_string()),
+        ("longest loss streak", m.longest_loss_streak.to_string()),
+    ];
+    for (k, v) in rows {
+        t.row(vec![k.to_owned(), v]);
+    }
+    t.to_string()
+}
+
+fn backtests_table(bs: &[BacktestRecord]) -> String {
+    let mut t = Table::new(&[
+        "id", "name", "kind", "state", "return %", "sharpe", "max dd %", "trades", "created",
+    ]);
+    for b in bs {
+        let s = b.summary.as_ref();
+        t.row(vec![
+            b.id.to_string(),
+            b.name.clone(),
+            match b.kind {
+                BacktestKind::Run => "run".into(),
+                BacktestKind::Sweep => "sweep".into(),
+            },
+            if b.state.is_final() {
+                b.state.as_str().to_owned()
+            } else {
+                format!("{} {}%", b.state.as_str(), b.progress)
+            },
+            s.map_or_else(|| "-".into(), |s| format!("{:+.2}", s.return_pct)),
+            opt(s.and_then(|s| s.sharpe), 3),
+            s.map_or_else(|| "-".into(), |s| format!("{:.2}", s.max_drawdown_pct)),
+            s.map_or_else(|| "-".into(), |s| s.trades.to_string()),
+            ts(b.created),
+        ]);
+    }
+    t.to_string()
+}
+
+fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
+    let b = c.call::<BacktestsGet>(&BacktestId { id })?;
+    if ctx.json {
+        let metrics = if b.summary.is_some() {
+            Some(c.call::<BacktestsResults>(&BacktestId { id })?)
+        } else {
+            None
+        };
+        print_json(&json!({ "backtest": b, "metrics": metrics }));
+        return Ok(());
+    }
+    print!("{}", backtests_table(std::slice::from_ref(&b)));
+    if let Some(e) = &b.error {
+        println!("error: {e}");
+    }
+    if b.summary.is_some() {
+        let m = c.call::<BacktestsResults>(&BacktestId { id })?;
+        print!("{}", metrics_table(&m));
+    }
+    if let Some(rows) = &b.sweep {
+        let mut t = Table::new(&["rank", "params", "score", "return %", "max dd %", "trades"]);
+        for (i, r) in rows.iter().take(top).enumerate() {
+            t.row(vec![
+                (i + 1).to_string(),
+                r.params.to_string(),
+                opt(r.score, 4),
+                opt(r.metrics.as_ref().map(|m| m.return_pct), 2),
+                opt(r.metrics.as_ref().map(|m| m.max_drawdown_pct), 2),
+                r.metrics.as_ref().map_or_else(
+                    || r.error.clone().unwrap_or_default(),
+                    |m| m.trades.to_string(),
+                ),
+            ]);
+        }
+        print!("{t}");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_lines)] // one arm per command
+pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    match cmd {
+        Backtest::Run(a) => {
+            let spec = spec_json(&mut c, &a)?;
+            let b = c.call_raw("backtests.create", &spec)?;
+            let (id, job) = (
+                b["id"].as_u64().unwrap_or(0),
+                b["job_id"].as_u64().unwrap_or(0),
+            );
+            if a.no_wait {
+                print_json_or(ctx, &b, || println!("backtest {id} queued (job {job})"));
+                return Ok(());
+            }
+            let quiet = Ctx {
+                json: true,
+                socket: ctx.socket.clone(),
+            };
+            crate::jobs::wait_quietly(&quiet, &mut c, job)?;
+            show(ctx, &mut c, id, 20)
+        }
+        Backtest::Sweep {
+            run,
+            grid,
+            rank_by,
+            top,
+        } => {
+            let mut axes = Vec::new();
+            for g in &grid {
+                let (name, values) = g.split_once('=').ok_or_else(|| {
+                    Failure::Usage(format!("--grid `{g}`: expected NAME=V1,V2,…"))
+                })?;
+                let values: Vec<Value> = values
+                    .split(',')
+                    .map(|v| {
+                        serde_json::from_str::<Value>(v.trim()).unwrap_or_else(|_| json!(v.trim()))
+                    })
+                    .collect();
+                axes.push(json!({ "param": name, "values": values }));
+            }
+            let spec = json!({
+                "backtest": spec_json(&mut c, &run)?,
+                "grid": axes,
+                "rank_by": rank_by,
+            });
+            let b = c.call_raw("backtests.sweep", &spec)?;
+            let (id, job) = (
+                b["id"].as_u64().unwrap_or(0),
+                b["job_id"].as_u64().unwrap_or(0),
+            );
+            if run.no_wait {
+                print_json_or(ctx, &b, || println!("sweep {id} queued (job {job})"));
+                return Ok(());
+            }
+            let quiet = Ctx {
+                json: true,
+                socket: ctx.socket.clone(),
+            };
+            crate::jobs::wait_quietly(&quiet, &mut c, job)?;
+            show(ctx, &mut c, id, top)
+        }
+        Backtest::Show { id } => show(ctx, &mut c, id, 20),
+        Backtest::List { sweeps, limit } => {
+            let p = c.call::<BacktestsList>(&BacktestFilter {
+                kind: sweeps.then_some(BacktestKind::Sweep),
+                limit,
+                cursor: None,
+            })?;
+            if ctx.json {
+                print_json(&p);
+            } else {
+                print!("{}", backtests_table(&p.backtests));
+            }
+            Ok(())
+        }
+        Backtest::Trades { id, limit } => {
+            let p = c.call::<BacktestsTrades>(&TradesQuery {
+                id,
+                limit: Some(limit),
+                cursor: None,
+            })?;
+            if ctx.json {
+                print_json(&p);
+            } else {
+                let mut t = Table::new(&[
+                    "#",
+                    "symbol",
+                    "qty",
+                    "entry",
+                    "entry price",
+                    "exit",
+                    "exit price",
+                    "pnl",
+                    "return %",
+                    "fees",
+                ]);
+                for (i, tr) in p.trades.iter().enumerate() {
+                    t.row(vec![
+                        (i + 1).to_string(),
+                        tr.symbol.clone(),
+                        tr.qty.to_string(),
+                        ts(tr.entry_time),
+                        tr.entry_price.to_string(),
+                        ts(tr.exit_time),
+                        tr.exit_price.to_string(),
+                        crate::format::signed(tr.pnl.get().round_dp(2)),
+                        format!("{:+.2}", tr.return_pct),
+                        tr.fees.get().round_dp(2).to_string(),
+                    ]);
+                }
+                print!("{t}");
+            }
+            Ok(())
+        }
+        Backtest::Equity { id, points } => {
+            let e = c.call::<BacktestsEquity>(&EquityQuery {
+                id,
+                downsample: Some(points),
+            })?;
+            if ctx.json {
+                print_json(&e);
+            } else {
+                let mut t = Table::new(&["time", "equity", "drawdown %"]);
+                for p in &e.points {
+                    t.row(vec![
+                        ts(p.time),
+                        format!("{:.2}", p.equity),
+                        format!("{:.2}", p.drawdown_pct),
+                    ]);
+                }
+                print!("{t}");
+            }
+            Ok(())
+        }
+        Backtest::Compare { ids } => {
+            let cmp = c.call::<BacktestsCompare>(&CompareParams { ids })?;
+            if ctx.json {
+                print_json(&cmp);
+                return Ok(());
+            }
+            let mut headers = vec!["metric".to_owned()];
+            headers.extend(
+                cmp.backtests
+                    .iter()
+                    .map(|b| format!("#{} {}", b.id, b.name)),
+            );
+            let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+            let mut t = Table::new(&header_refs);
+            let rows: Vec<(&str, Figure)> = vec![
+                ("return %", |m| format!("{:+.2}", m.return_pct)),
+                ("CAGR %", |m| opt(m.cagr_pct, 2)),
+                ("Sharpe", |m| opt(m.sharpe, 3)),
+                ("Sortino", |m| opt(m.sortino, 3)),
+                ("max drawdown %", |m| format!("{:.2}", m.max_drawdown_pct)),
+                ("trades", |m| m.trades.to_string()),
+                ("win rate %", |m| opt(m.win_rate_pct, 2)),
+                ("profit factor", |m| opt(m.profit_factor, 3)),
+                ("exposure %", |m| format!("{:.2}", m.exposure_pct)),
+                ("total fees", |m| format!("{:.2}", m.total_fees)),
+            ];
+            for (name, f) in rows {
+                let mut row = vec![name.to_owned()];
+                row.extend(cmp.backtests.iter().map(|b| f(&b.metrics)));
+                t.row(row);
+            }
+            print!("{t}");
+            Ok(())
+        }
+        Backtest::Export { id, format, out } => export(ctx, &mut c, id, format, &out),
+        Backtest::Cancel { id } => {
+            let b = c.call::<BacktestsCancel>(&BacktestId { id })?;
+            print_json_or(ctx, &b, || {
+                println!("backtest {id}: cancel asked ({})", b.state.as_str());
+            });
+            Ok(())
+        }
+        Backtest::Delete { id } => {
+            let r = c.call::<BacktestsDelete>(&BacktestId { id })?;
+            print_json_or(ctx, &r, || println!("backtest {id} deleted"));
+            Ok(())
+        }
+    }
+}
+
+fn export(
+    ctx: &Ctx,
+    c: &mut Client,
+    id: u64,
+    format: ExportFormat,
+    out: &std::path::Path,
+) -> Result<(), Failure> {
+    if out.exists() {
+        return Err(Failure::Usage(format!(
+            "--out `{}` exists; nothing was written",
+            out.display()
+        )));
+    }
+    let curve = c.call::<BacktestsEquity>(&EquityQuery {
+        id,
+        downsample: None,
+    })?;
+    let written = match format {
+        ExportFormat::Csv => {
+            let mut text = String::from("time,equity,drawdown_pct\n");
+            for p in &curve.points {
+                let _ = writeln!(text, "{},{},{}", ts(p.time), p.equity, p.drawdown_pct);
+            }
+            std::fs::write(out, text)
+        }
+        ExportFormat::Json => {
+            let b = c.call::<BacktestsGet>(&BacktestId { id })?;
+            let metrics = c.call::<BacktestsResults>(&BacktestId { id })?;
+            let mut trades = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = c.call::<BacktestsTrades>(&TradesQuery {
+                    id,
+                    limit: Some(tradedesk_core::api::paging::MAX_LIMIT),
+                    cursor,
+                })?;
+                trades.extend(page.trades);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let all = json!({
+                "backtest": b,
+                "metrics": metrics,
+                "trades": trades,
+                "equity": curve.points,
+            });
+            std::fs::write(out, serde_json::to_string_pretty(&all).unwrap_or_default())
+        }
+        ExportFormat::Svg | ExportFormat::Png => {
+            let b = c.call::<BacktestsGet>(&BacktestId { id })?;
+            crate::chart::equity(
+                &b.name,
+                &curve.points,
+                out,
+                matches!(format, ExportFormat::Png),
+            )
+            .map_err(Failure::Other)?;
+            Ok(())
+        }
+    };
+    written.map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
+    print_json_or(ctx, &json!({ "path": out, "points": curve.total }), || {
+        println!("{} written ({} points)", out.display(), curve.total);
+    });
+    Ok(())
+}
