@@ -93,6 +93,7 @@ fn main() {
                 fee_rate: Decimal::ZERO,
                 interval: Interval::M1,
                 seed: 1,
+                size_at_fill: false,
             },
             vec![(inst.clone(), strategy)],
         );

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::{self, Metrics, TradeFigures};
 use crate::engine::{
-    Decision, Engine, EngineConfig, Intent, OpenOrder, OrderEvent, Portfolio, Role, price_from_f64,
+    Decision, Engine, EngineConfig, Intent, OpenOrder, OrderEvent, Portfolio, Role, price_on_grid,
 };
 use crate::instrument::{Instrument, Symbol};
 use crate::ledger::Position;
@@ -277,6 +277,8 @@ struct Book<'m> {
     positions: Vec<Vec<Position>>,
     qty_f64: Vec<f64>,
     last: Vec<f64>,
+    /// Each market's tick size as f64.
+    tick_f64: Vec<f64>,
     /// `last` on the tick grid, worked out when first needed after a bar.
     last_exact: Vec<std::cell::Cell<Option<Price>>>,
     working: Vec<Working>,
@@ -308,7 +310,7 @@ impl Book<'_> {
             if !held.is_zero() {
                 let cell = &self.last_exact[m];
                 let p = cell.get().unwrap_or_else(|| {
-                    let p = price_from_f64(self.last[m], inst.tick_size);
+                    let p = price_on_grid(self.last[m], inst.tick_size, self.tick_f64[m]);
                     cell.set(Some(p));
                     p
                 });
@@ -465,6 +467,7 @@ pub fn run(
                 fee_rate,
                 interval: leg.spec.interval,
                 seed: li as u64 + 1,
+                size_at_fill: settings.fill == FillModel::NextOpen,
             },
             engine_slots,
         ));
@@ -487,6 +490,10 @@ pub fn run(
             positions: vec![vec![Position::default(); n_markets]; legs.len()],
             qty_f64: vec![0.0; n_markets],
             last: vec![0.0; n_markets],
+            tick_f64: instruments
+                .iter()
+                .map(|i| i.tick_size.get().to_f64().unwrap_or(0.0))
+                .collect(),
             last_exact: (0..n_markets).map(|_| std::cell::Cell::new(None)).collect(),
             working: Vec::new(),
             reserved: Decimal::ZERO,
@@ -540,7 +547,15 @@ impl Run<'_, '_> {
         // The first step any strategy can act on: the longest look-back.
         let lookback = self.engines.iter().map(Engine::lookback).max().unwrap_or(0);
         let first_tradable = lookback.saturating_sub(1).min(n - 1);
-        let sums = if single { self.markets[0].bench } else { None };
+        let sums = if single {
+            Some(
+                self.markets[0]
+                    .bench
+                    .unwrap_or_else(|| analytics::BenchSums::of_bars(self.markets[0].bars)),
+            )
+        } else {
+            None
+        };
         let mut curve = analytics::Curve::new(first_tradable, sums);
         let markets = self.markets;
         #[allow(clippy::needless_range_loop)] // the step indexes bars or merged times
@@ -800,13 +815,13 @@ impl Run<'_, '_> {
         let price = match (w.kind, w.price) {
             (OrderType::Limit, Some(p)) if !slip => {
                 // A limit fills at its price, or at the open when better.
-                let at = price_from_f64(px, inst.tick_size);
+                let at = price_on_grid(px, inst.tick_size, self.book.tick_f64[m]);
                 match w.side {
                     Side::Buy => at.min(p),
                     Side::Sell => at.max(p),
                 }
             }
-            _ => price_from_f64(px, inst.tick_size),
+            _ => price_on_grid(px, inst.tick_size, self.book.tick_f64[m]),
         };
         if !price.is_positive() {
             return false;
@@ -1125,7 +1140,7 @@ pub fn sweep(
         .map(|m| Market {
             bench: m
                 .bench
-                .or_else(|| Some(analytics::BenchSums::of(m.bars.iter().map(|b| b.close)))),
+                .or_else(|| Some(analytics::BenchSums::of_bars(m.bars))),
             ..m.clone()
         })
         .collect();

@@ -64,13 +64,14 @@ pub enum Role {
 }
 
 impl Role {
-    fn code(&self) -> String {
+    /// The tag code of the fixed roles (a keyed order's is `k<key>`).
+    fn code(&self) -> &'static str {
         match self {
-            Role::Entry => "e".into(),
-            Role::Add => "a".into(),
-            Role::Exit => "x".into(),
-            Role::Protect => "p".into(),
-            Role::Keyed(k) => format!("k{k}"),
+            Role::Entry => "e",
+            Role::Add => "a",
+            Role::Exit => "x",
+            Role::Protect => "p",
+            Role::Keyed(_) => "k",
         }
     }
 }
@@ -181,6 +182,10 @@ pub struct EngineConfig {
     pub fee_rate: Decimal,
     pub interval: Interval,
     pub seed: u64,
+    /// Market entries sized by percent or quote amount are sized by the
+    /// caller when they fill (a backtest's next-open fills), and carry a
+    /// zero quantity until then.
+    pub size_at_fill: bool,
 }
 
 struct Slot {
@@ -207,7 +212,7 @@ pub fn price_from_f64(x: f64, tick: Price) -> Price {
 }
 
 /// [`price_from_f64`] with the tick also given as f64 (cached by callers).
-fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
+pub fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
     // Fast path: count ticks in f64 (exact while they fit in 2^53).
     if tick_f64 > 0.0 {
         let steps = (x / tick_f64).round();
@@ -448,7 +453,12 @@ impl Engine {
     }
 
     fn tag(&mut self, role: &Role) -> String {
-        let t = format!("{}-{}-{}", self.cfg.prefix, self.seq, role.code());
+        use std::fmt::Write as _;
+        let mut t = String::with_capacity(self.cfg.prefix.len() + 24);
+        let _ = match role {
+            Role::Keyed(k) => write!(t, "{}-{}-k{k}", self.cfg.prefix, self.seq),
+            r => write!(t, "{}-{}-{}", self.cfg.prefix, self.seq, r.code()),
+        };
         self.seq += 1;
         t
     }
@@ -496,7 +506,15 @@ impl Engine {
                     let Some(last) = self.last_price(slot) else {
                         continue;
                     };
-                    match self.size(slot, last, p) {
+                    // A backtest's broker sizes market entries at their
+                    // fill price; a fixed quantity is the same either way.
+                    let sized =
+                        if self.cfg.size_at_fill && self.cfg.sizing.mode != SizingMode::FixedQty {
+                            Ok(Qty::ZERO)
+                        } else {
+                            self.size(slot, last, p)
+                        };
+                    match sized {
                         Ok(qty) => {
                             let role = if *a == Action::Enter {
                                 Role::Entry
@@ -986,6 +1004,7 @@ mod tests {
                 fee_rate: Decimal::new(1, 3),
                 interval: spec.interval,
                 seed: 7,
+                size_at_fill: false,
             },
             vec![(inst(), strategy)],
         )

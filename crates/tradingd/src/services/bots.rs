@@ -329,6 +329,7 @@ impl Bots {
                 fee_rate: state.taker_fee(),
                 interval: rec.spec.interval,
                 seed: rec.id,
+                size_at_fill: false,
             },
             slots,
         );

@@ -868,6 +868,7 @@ fn a_paper_bot_and_the_engine_on_the_same_bars_place_the_same_orders() {
             fee_rate: "0.001".parse().expect("fee"),
             interval: spec.interval,
             seed: id,
+            size_at_fill: false,
         },
         vec![(inst, strategy)],
     );
