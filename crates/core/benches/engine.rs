@@ -38,6 +38,7 @@ impl Portfolio for Book {
     }
 }
 
+#[allow(clippy::too_many_lines)] // a script: data, two strategies, report
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let n: usize = if quick { 50_000 } else { 1_000_000 };

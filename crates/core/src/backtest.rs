@@ -429,50 +429,7 @@ pub fn run(
     }
     let instruments: Vec<Instrument> = markets.iter().map(|m| m.instrument.clone()).collect();
     let fee_rate = settings.commission_pct.get() / Decimal::ONE_HUNDRED;
-    let mut engines = Vec::new();
-    let mut slots = Vec::new();
-    for (li, leg) in legs.iter().enumerate() {
-        if leg.markets.is_empty() {
-            return Err(invalid(
-                format!("strategies[{li}].markets"),
-                "names no dataset",
-            ));
-        }
-        let mut engine_slots = Vec::new();
-        let mut map = vec![None; markets.len()];
-        for (si, &m) in leg.markets.iter().enumerate() {
-            let inst = instruments.get(m).ok_or_else(|| {
-                invalid(
-                    format!("strategies[{li}].markets"),
-                    format!("no dataset {m} in this run"),
-                )
-            })?;
-            if map[m].is_some() {
-                return Err(invalid(
-                    format!("strategies[{li}].markets"),
-                    format!("dataset {m} given twice"),
-                ));
-            }
-            map[m] = Some(si);
-            let (strategy, _) = registry
-                .build(&leg.spec)
-                .map_err(|e| invalid(format!("strategies[{li}].{}", e.field), e.message))?;
-            engine_slots.push((inst.clone(), strategy));
-        }
-        engines.push(Engine::new(
-            EngineConfig {
-                prefix: format!("s{li}"),
-                sizing: leg.spec.sizing,
-                exits: leg.spec.exits,
-                fee_rate,
-                interval: leg.spec.interval,
-                seed: li as u64 + 1,
-                size_at_fill: settings.fill == FillModel::NextOpen,
-            },
-            engine_slots,
-        ));
-        slots.push(map);
-    }
+    let (engines, slots) = engines(registry, &instruments, legs, settings, fee_rate)?;
     let n_markets = markets.len();
     let capital = settings.capital.get();
     let r = Run {
@@ -510,6 +467,63 @@ pub fn run(
         out: Vec::new(),
     };
     r.go(progress)
+}
+
+/// One engine per leg, and per leg which of its slots trades each market.
+type Engines = (Vec<Engine>, Vec<Vec<Option<usize>>>);
+
+fn engines(
+    registry: &Registry,
+    instruments: &[Instrument],
+    legs: &[Leg],
+    settings: &Settings,
+    fee_rate: Decimal,
+) -> Result<Engines, BacktestError> {
+    let mut engines = Vec::new();
+    let mut slots = Vec::new();
+    for (li, leg) in legs.iter().enumerate() {
+        if leg.markets.is_empty() {
+            return Err(invalid(
+                format!("strategies[{li}].markets"),
+                "names no dataset",
+            ));
+        }
+        let mut engine_slots = Vec::new();
+        let mut map = vec![None; instruments.len()];
+        for (si, &m) in leg.markets.iter().enumerate() {
+            let inst = instruments.get(m).ok_or_else(|| {
+                invalid(
+                    format!("strategies[{li}].markets"),
+                    format!("no dataset {m} in this run"),
+                )
+            })?;
+            if map[m].is_some() {
+                return Err(invalid(
+                    format!("strategies[{li}].markets"),
+                    format!("dataset {m} given twice"),
+                ));
+            }
+            map[m] = Some(si);
+            let (strategy, _) = registry
+                .build(&leg.spec)
+                .map_err(|e| invalid(format!("strategies[{li}].{}", e.field), e.message))?;
+            engine_slots.push((inst.clone(), strategy));
+        }
+        engines.push(Engine::new(
+            EngineConfig {
+                prefix: format!("s{li}"),
+                sizing: leg.spec.sizing,
+                exits: leg.spec.exits,
+                fee_rate,
+                interval: leg.spec.interval,
+                seed: li as u64 + 1,
+                size_at_fill: settings.fill == FillModel::NextOpen,
+            },
+            engine_slots,
+        ));
+        slots.push(map);
+    }
+    Ok((engines, slots))
 }
 
 impl Run<'_, '_> {

@@ -492,46 +492,7 @@ impl Engine {
             match a {
                 Action::Log(m) => Self::log(slot, out, m.clone()),
                 Action::Enter | Action::Add => {
-                    let open = p.open_orders(&symbol);
-                    let working = open.iter().any(|o| {
-                        matches!(
-                            parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1),
-                            Some(Role::Entry | Role::Add | Role::Exit)
-                        )
-                    });
-                    let held = p.position(&symbol).qty.is_positive();
-                    if working || (*a == Action::Enter && held) {
-                        continue;
-                    }
-                    let Some(last) = self.last_price(slot) else {
-                        continue;
-                    };
-                    // A backtest's broker sizes market entries at their
-                    // fill price; a fixed quantity is the same either way.
-                    let sized =
-                        if self.cfg.size_at_fill && self.cfg.sizing.mode != SizingMode::FixedQty {
-                            Ok(Qty::ZERO)
-                        } else {
-                            self.size(slot, last, p)
-                        };
-                    match sized {
-                        Ok(qty) => {
-                            let role = if *a == Action::Enter {
-                                Role::Entry
-                            } else {
-                                Role::Add
-                            };
-                            let tag = self.tag(&role);
-                            out.push(Decision::Place(Intent::market(
-                                tag,
-                                symbol.clone(),
-                                Side::Buy,
-                                qty,
-                                role,
-                            )));
-                        }
-                        Err(why) => Self::log(slot, out, format!("entry skipped: {why}")),
-                    }
+                    self.enter(slot, &symbol, *a == Action::Enter, p, out);
                 }
                 Action::Exit => {
                     self.exit(slot, p, out, "exit signal: selling the position at market");
@@ -590,6 +551,51 @@ impl Engine {
         let mut actions = actions;
         actions.clear();
         self.scratch = actions;
+    }
+
+    /// A market buy to enter (or add to) the position, unless an entry or
+    /// exit is working or (to enter) something is held.
+    fn enter<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        symbol: &Symbol,
+        entry: bool,
+        p: &P,
+        out: &mut Vec<Decision>,
+    ) {
+        let working = p.open_orders(symbol).iter().any(|o| {
+            matches!(
+                parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1),
+                Some(Role::Entry | Role::Add | Role::Exit)
+            )
+        });
+        if working || (entry && p.position(symbol).qty.is_positive()) {
+            return;
+        }
+        let Some(last) = self.last_price(slot) else {
+            return;
+        };
+        // A backtest's broker sizes market entries at their fill price; a
+        // fixed quantity is the same either way.
+        let sized = if self.cfg.size_at_fill && self.cfg.sizing.mode != SizingMode::FixedQty {
+            Ok(Qty::ZERO)
+        } else {
+            self.size(slot, last, p)
+        };
+        match sized {
+            Ok(qty) => {
+                let role = if entry { Role::Entry } else { Role::Add };
+                let tag = self.tag(&role);
+                out.push(Decision::Place(Intent::market(
+                    tag,
+                    symbol.clone(),
+                    Side::Buy,
+                    qty,
+                    role,
+                )));
+            }
+            Err(why) => Self::log(slot, out, format!("entry skipped: {why}")),
+        }
     }
 
     /// Cancels the symbol's orders and sells what is held at market.
