@@ -39,6 +39,22 @@ fn noop(_: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     Ok(serde_json::Value::Null)
 }
 
+/// Enqueues `n` no-op jobs due at `at`, one at a time; the last id.
+fn enqueue_noops(c: &mut Client, n: u32, at: Timestamp) -> u64 {
+    let mut last = 0;
+    for _ in 0..n {
+        last = c
+            .call_raw(
+                "jobs.enqueue",
+                &json!({ "kind": "bench.noop", "run_at": at }),
+            )
+            .expect("enqueue")["id"]
+            .as_u64()
+            .expect("id");
+    }
+    last
+}
+
 #[allow(clippy::too_many_lines)] // a script: set up, measure, report, in order
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -68,17 +84,7 @@ fn main() {
         .expect("warm-up");
     }
     let t = Instant::now();
-    let mut last = 0;
-    for _ in 0..n {
-        last = c
-            .call_raw(
-                "jobs.enqueue",
-                &json!({ "kind": "bench.noop", "run_at": later }),
-            )
-            .expect("enqueue")["id"]
-            .as_u64()
-            .expect("id");
-    }
+    let mut last = enqueue_noops(&mut c, n, later);
     let enq = t.elapsed();
     println!(
         "enqueue: {n} durable enqueues in {:.0} ms = {:.0}/s, one client, each waiting for its commit",
@@ -94,18 +100,7 @@ fn main() {
                 let socket = &d.socket;
                 s.spawn(move || {
                     let mut c = Client::connect(socket).expect("connect");
-                    let mut last = 0;
-                    for _ in 0..each {
-                        last = c
-                            .call_raw(
-                                "jobs.enqueue",
-                                &json!({ "kind": "bench.noop", "run_at": later }),
-                            )
-                            .expect("enqueue")["id"]
-                            .as_u64()
-                            .expect("id");
-                    }
-                    last
+                    enqueue_noops(&mut c, each, later)
                 })
             })
             .collect();

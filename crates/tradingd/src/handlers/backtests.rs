@@ -750,21 +750,29 @@ fn invalid(e: BacktestError) -> JobError {
     }
 }
 
+/// The backtest or sweep a job runs: its id and spec.
+fn job_spec<S: serde::de::DeserializeOwned>(run: &JobRun<'_>) -> Result<(u64, S), JobError> {
+    let id = backtest_id(run)?;
+    let b = db::backtest(run.ctx.store().conn(), id)
+        .map_err(failed)?
+        .ok_or_else(|| failed(format!("backtest {id} was deleted")))?;
+    let spec = serde_json::from_value(b.spec).map_err(|e| failed(format!("spec: {e}")))?;
+    run.progress(1, "loading bars")?;
+    Ok((id, spec))
+}
+
+fn markets(data: &Loaded) -> Vec<Market<'_>> {
+    data.iter()
+        .map(|(i, bars)| Market::new(i.clone(), bars))
+        .collect()
+}
+
 /// The `backtest.run` job.
 pub fn run_backtest(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     let ctx = run.ctx;
-    let id = backtest_id(run)?;
-    let b = db::backtest(ctx.store().conn(), id)
-        .map_err(failed)?
-        .ok_or_else(|| failed(format!("backtest {id} was deleted")))?;
-    let spec: BacktestSpec =
-        serde_json::from_value(b.spec).map_err(|e| failed(format!("spec: {e}")))?;
-    run.progress(1, "loading bars")?;
+    let (id, spec): (u64, BacktestSpec) = job_spec(run)?;
     let (data, legs) = load(ctx, &spec)?;
-    let markets: Vec<Market<'_>> = data
-        .iter()
-        .map(|(i, bars)| Market::new(i.clone(), bars))
-        .collect();
+    let markets = markets(&data);
     let mut progress = |share: f64| {
         let pct = (5.0 + share * 90.0) as u8;
         run.progress(pct, "running").is_ok()
@@ -815,18 +823,9 @@ pub fn run_backtest(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
 /// The `backtest.sweep` job.
 pub fn run_sweep(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     let ctx = run.ctx;
-    let id = backtest_id(run)?;
-    let b = db::backtest(ctx.store().conn(), id)
-        .map_err(failed)?
-        .ok_or_else(|| failed(format!("sweep {id} was deleted")))?;
-    let spec: SweepSpec =
-        serde_json::from_value(b.spec).map_err(|e| failed(format!("spec: {e}")))?;
-    run.progress(1, "loading bars")?;
+    let (id, spec): (u64, SweepSpec) = job_spec(run)?;
     let (data, legs) = load(ctx, &spec.backtest)?;
-    let markets: Vec<Market<'_>> = data
-        .iter()
-        .map(|(i, bars)| Market::new(i.clone(), bars))
-        .collect();
+    let markets = markets(&data);
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let shown = AtomicU8::new(0);
     let progress = |share: f64| {
