@@ -15,7 +15,8 @@
 //!   volatility (ann.); Sortino = return (ann.) / (sqrt(mean(min(r,0)^2))
 //!   · sqrt(N)); Calmar = return (ann.) / max drawdown.
 //! - Textbook: Sharpe = mean(r)/std(r)·sqrt(N), Sortino =
-//!   mean(r)/sqrt(mean(min(r,0)^2))·sqrt(N), volatility = std(r)·sqrt(N).
+//!   mean(r)/sqrt(mean(min(r,0)^2))·sqrt(N), volatility = std(r)·sqrt(N),
+//!   Calmar = CAGR / max drawdown.
 //! - Beta is the covariance of per-step log returns of equity and the
 //!   benchmark over the benchmark's variance; alpha = return − beta · buy
 //!   and hold return (both in percent).
@@ -74,6 +75,8 @@ pub struct Metrics {
     pub sharpe: Option<f64>,
     pub sortino: Option<f64>,
     pub calmar: Option<f64>,
+    /// CAGR over the max drawdown (the textbook Calmar, over the whole run).
+    pub calmar_textbook: Option<f64>,
     pub volatility_ann_textbook_pct: Option<f64>,
     pub sharpe_textbook: Option<f64>,
     pub sortino_textbook: Option<f64>,
@@ -731,6 +734,9 @@ pub fn finish(mut sc: Curve, trades: &[TradeFigures], total_fees: Decimal) -> Me
         sharpe: vol.and_then(|v| finite(ann / v)),
         sortino: downside.and_then(|d| finite(ann / (d * ppy_f.sqrt()))),
         calmar: (max_dd > 0.0).then(|| ann / max_dd).and_then(finite),
+        calmar_textbook: (max_dd > 0.0 && years > 0.0)
+            .then(|| ((last / initial).powf(1.0 / years) - 1.0) / max_dd)
+            .and_then(finite),
         volatility_ann_textbook_pct: std_r.and_then(|s| finite(s * ppy_f.sqrt() * 100.0)),
         sharpe_textbook: mean_r
             .zip(std_r)

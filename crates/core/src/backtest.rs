@@ -33,7 +33,10 @@
 //! - Commission per fill = value · rate + fixed.
 //! - Leverage L lets free cash reach `cash + (L−1)·equity`; a run whose
 //!   equity falls to zero or below is liquidated at that step's closes
-//!   and stops trading (a margin call).
+//!   and stops trading (a margin call). Percent sizing is of equity (at
+//!   most 100 %): leverage is used through quote or quantity sizing.
+//! - The legs of a take-profit/stop pair are `<tag>-limit` and
+//!   `<tag>-stop`, as a venue names them; one filling cancels the other.
 //!
 //! A trade is a round trip of one strategy in one market, from flat to
 //! flat: entry price is the average buy price, exit price the average
@@ -678,7 +681,14 @@ impl Run<'_, '_> {
                     Decision::Place(i) => {
                         self.place(step, leg, i, None, bar);
                     }
-                    Decision::PlaceOco { tag, limit, stop } => {
+                    Decision::PlaceOco {
+                        tag,
+                        mut limit,
+                        mut stop,
+                    } => {
+                        // The legs' own ids, as a venue gives them.
+                        limit.tag = format!("{tag}-limit");
+                        stop.tag = format!("{tag}-stop");
                         self.place(step, leg, limit, Some(tag.clone()), bar);
                         self.place(step, leg, stop, Some(tag), bar);
                     }
@@ -1224,4 +1234,256 @@ pub fn sweep(
         (None, None) => ia.cmp(ib),
     });
     Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // exact figures on purpose
+mod tests {
+    use super::*;
+    use crate::market::Interval;
+
+    fn inst(symbol: &str) -> Instrument {
+        Instrument {
+            symbol: symbol.parse().expect("symbol"),
+            base: symbol.trim_end_matches("USD").into(),
+            quote: "USD".into(),
+            tick_size: "0.01".parse().expect("tick"),
+            lot_size: "0.0001".parse().expect("lot"),
+            min_qty: "0.0001".parse().expect("min"),
+            min_notional: "0".parse().expect("notional"),
+        }
+    }
+
+    fn bar(i: i64, o: f64, h: f64, l: f64, c: f64) -> Candle {
+        Candle {
+            time: Timestamp(i * 86_400_000),
+            open: o,
+            high: h,
+            low: l,
+            close: c,
+            volume: 1.0,
+        }
+    }
+
+    fn settings(fill: FillModel) -> Settings {
+        Settings {
+            capital: "1000".parse().expect("capital"),
+            commission_pct: "0".parse().expect("pct"),
+            commission_fixed: "0".parse().expect("fixed"),
+            slippage_bps: "0".parse().expect("slip"),
+            fill,
+            leverage: "1".parse().expect("leverage"),
+        }
+    }
+
+    /// DCA every bar (so it enters on the first), with the given exits.
+    fn dca(exits: &serde_json::Value) -> StrategySpec {
+        serde_json::from_value(serde_json::json!({
+            "strategy": "dca",
+            "params": { "every_bars": 1000 },
+            "sizing": { "mode": "quote", "value": "500" },
+            "exits": exits,
+            "interval": "1d"
+        }))
+        .expect("spec")
+    }
+
+    fn keep() -> Keep {
+        Keep {
+            equity: true,
+            fills: true,
+        }
+    }
+
+    #[test]
+    fn a_bar_that_reaches_both_exits_fills_the_stop_unless_its_open_decides() {
+        // Entry at bar 1's open (100); exits at 110 (target) and 95 (stop).
+        let exits = serde_json::json!({ "take_profit_pct": "10", "stop_loss_pct": "5" });
+        let run_on = |last: Candle| {
+            let bars = vec![
+                bar(0, 100.0, 100.0, 100.0, 100.0),
+                bar(1, 100.0, 101.0, 99.0, 100.0),
+                bar(2, 100.0, 101.0, 99.0, 100.0),
+                last,
+            ];
+            let out = run(
+                &Registry::builtin(),
+                &[Market::new(inst("XUSD"), &bars)],
+                &[Leg {
+                    spec: dca(&exits),
+                    markets: vec![0],
+                }],
+                &settings(FillModel::NextOpen),
+                keep(),
+                &mut |_| true,
+            )
+            .expect("run");
+            assert_eq!(out.trades.len(), 1, "{:?}", out.fills);
+            out.trades[0].exit_price.get().to_string()
+        };
+        // Both inside the bar: the stop (the worse case).
+        assert_eq!(run_on(bar(3, 100.0, 112.0, 90.0, 100.0)), "95");
+        // The open gaps through the target: the target, at the open.
+        assert_eq!(run_on(bar(3, 111.0, 112.0, 90.0, 100.0)), "111");
+        // The open gaps through the stop: the stop, at the open.
+        assert_eq!(run_on(bar(3, 94.0, 112.0, 90.0, 100.0)), "94");
+        // Only the target: at the target.
+        assert_eq!(run_on(bar(3, 100.0, 112.0, 99.0, 100.0)), "110");
+    }
+
+    #[test]
+    fn close_fills_at_the_signal_bar_and_next_open_a_bar_later() {
+        let bars: Vec<Candle> = (0..5)
+            .map(|i| {
+                let p = 100.0 + i as f64;
+                bar(i, p - 0.5, p + 1.0, p - 1.0, p)
+            })
+            .collect();
+        let first_fill = |fill| {
+            let out = run(
+                &Registry::builtin(),
+                &[Market::new(inst("XUSD"), &bars)],
+                &[Leg {
+                    spec: dca(&serde_json::json!({})),
+                    markets: vec![0],
+                }],
+                &settings(fill),
+                keep(),
+                &mut |_| true,
+            )
+            .expect("run");
+            (out.fills[0].step, out.fills[0].price.get().to_string())
+        };
+        assert_eq!(first_fill(FillModel::Close), (0, "100".to_owned()));
+        assert_eq!(first_fill(FillModel::NextOpen), (1, "100.5".to_owned()));
+    }
+
+    #[test]
+    fn strategies_on_several_markets_share_one_portfolio() {
+        let a: Vec<Candle> = (0..4).map(|i| bar(i, 100.0, 100.0, 100.0, 100.0)).collect();
+        let b: Vec<Candle> = (0..4).map(|i| bar(i, 50.0, 50.0, 50.0, 50.0)).collect();
+        let legs = [
+            Leg {
+                spec: dca(&serde_json::json!({})),
+                markets: vec![0],
+            },
+            Leg {
+                spec: dca(&serde_json::json!({})),
+                markets: vec![1],
+            },
+        ];
+        let out = run(
+            &Registry::builtin(),
+            &[Market::new(inst("AUSD"), &a), Market::new(inst("BUSD"), &b)],
+            &legs,
+            &settings(FillModel::NextOpen),
+            keep(),
+            &mut |_| true,
+        )
+        .expect("run");
+        // Each bought 500 worth of its market from the one 1,000 of cash.
+        let bought: Vec<(String, String)> = out
+            .fills
+            .iter()
+            .map(|f| (f.symbol.clone(), f.qty.to_string()))
+            .collect();
+        assert_eq!(
+            bought,
+            [("AUSD".into(), "5".into()), ("BUSD".into(), "10".into())]
+        );
+        assert_eq!(out.final_cash, Decimal::ZERO);
+        assert_eq!(out.final_equity, Decimal::from(1000));
+        // One quote currency per run.
+        let mut other = inst("BEUR");
+        other.quote = "EUR".into();
+        let e = run(
+            &Registry::builtin(),
+            &[Market::new(inst("AUSD"), &a), Market::new(other, &b)],
+            &legs,
+            &settings(FillModel::NextOpen),
+            keep(),
+            &mut |_| true,
+        )
+        .err()
+        .expect("refused");
+        assert!(e.to_string().contains("datasets[1]"), "{e}");
+    }
+
+    #[test]
+    fn a_levered_run_that_loses_everything_gets_a_margin_call() {
+        let mut bars = vec![
+            bar(0, 100.0, 100.0, 100.0, 100.0),
+            bar(1, 100.0, 100.0, 100.0, 100.0),
+        ];
+        bars.push(bar(2, 60.0, 60.0, 40.0, 45.0)); // -55 %: 3x equity gone
+        bars.push(bar(3, 45.0, 45.0, 45.0, 45.0));
+        let mut s = settings(FillModel::NextOpen);
+        s.leverage = "3".parse().expect("leverage");
+        // Percent sizing is of equity (at most 100); leverage is used by
+        // quote or quantity sizing.
+        let spec: StrategySpec = serde_json::from_value(serde_json::json!({
+            "strategy": "dca", "params": { "every_bars": 1000 },
+            "sizing": { "mode": "quote", "value": "2900" }, "interval": "1d"
+        }))
+        .expect("spec");
+        let out = run(
+            &Registry::builtin(),
+            &[Market::new(inst("XUSD"), &bars)],
+            &[Leg {
+                spec,
+                markets: vec![0],
+            }],
+            &s,
+            keep(),
+            &mut |_| true,
+        )
+        .expect("run");
+        assert_eq!(out.margin_call, Some(bars[2].time));
+        assert_eq!(out.trades.len(), 1, "liquidated: one round trip");
+        assert!(out.final_equity < Decimal::ZERO, "{}", out.final_equity);
+    }
+
+    #[test]
+    fn runs_are_deterministic_and_cancellable() {
+        let bars: Vec<Candle> = (0..200_000)
+            .map(|i| {
+                let p = 100.0 + 10.0 * (i as f64 / 300.0).sin();
+                bar(i, p, p + 0.5, p - 0.5, p)
+            })
+            .collect();
+        let spec: StrategySpec = serde_json::from_value(serde_json::json!({
+            "strategy": "sma_cross", "params": { "fast": 5, "slow": 30 }, "interval": "1d"
+        }))
+        .expect("spec");
+        let legs = [Leg {
+            spec,
+            markets: vec![0],
+        }];
+        let markets = [Market::new(inst("XUSD"), &bars)];
+        let go = |progress: &mut dyn FnMut(f64) -> bool| {
+            run(
+                &Registry::builtin(),
+                &markets,
+                &legs,
+                &settings(FillModel::NextOpen),
+                keep(),
+                progress,
+            )
+        };
+        let (a, b) = (go(&mut |_| true).expect("a"), go(&mut |_| true).expect("b"));
+        assert_eq!(a.metrics, b.metrics);
+        assert_eq!(a.trades, b.trades);
+        assert_eq!(
+            a.equity.iter().map(|e| e.to_bits()).collect::<Vec<_>>(),
+            b.equity.iter().map(|e| e.to_bits()).collect::<Vec<_>>()
+        );
+        let mut seen = Vec::new();
+        let cancelled = go(&mut |p| {
+            seen.push(p);
+            false
+        });
+        assert_eq!(cancelled.err(), Some(BacktestError::Cancelled));
+        assert_eq!(seen.len(), 1);
+        let _ = Interval::D1;
+    }
 }

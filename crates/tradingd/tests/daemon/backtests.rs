@@ -455,3 +455,35 @@ fn the_goog_reference_reproduces_through_the_daemon() {
         "{m}"
     );
 }
+
+#[test]
+fn the_sim_markets_recorded_klines_become_a_dataset() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    d.minutes(30);
+    let mut c = d.client();
+    let job = import(
+        &mut c,
+        json!({ "format": "klines", "symbol": "BTCUSDT", "interval": "5m", "name": "sim-btc" }),
+    );
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let ds = call(
+        &mut c,
+        "data.get",
+        json!({ "id": job["result"]["dataset"] }),
+    );
+    assert_eq!(ds["source"], "klines:BTCUSDT");
+    assert_eq!(
+        (ds["base"].as_str(), ds["quote"].as_str()),
+        (Some("BTC"), Some("USDT"))
+    );
+    // 30 one-minute bars (the clock starts on a whole hour) cut into
+    // 5-minute ones.
+    assert_eq!(ds["rows"], 6, "{ds}");
+    assert_eq!(ds["interval"], "5m");
+    let (_, msg) = call_err(
+        &mut c,
+        "data.import",
+        json!({ "format": "klines", "symbol": "BTCUSDT", "start": "2030-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z" }),
+    );
+    assert!(msg.contains("`end`"), "{msg}");
+}
