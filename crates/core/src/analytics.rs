@@ -620,7 +620,7 @@ fn by_month(sc: &Curve, initial: f64) -> Vec<MonthReturn> {
         let (y, m) = (key.div_euclid(12), key.rem_euclid(12) + 1);
         out.push(MonthReturn {
             month: format!("{y:04}-{m:02}"),
-            return_pct: (days[j].1 / prev_end - 1.0) * 100.0,
+            return_pct: finite((days[j].1 / prev_end - 1.0) * 100.0).unwrap_or(0.0),
         });
         prev_end = days[j].1;
         i = j + 1;
@@ -692,7 +692,9 @@ pub fn finish(mut sc: Curve, trades: &[TradeFigures], total_fees: Decimal) -> Me
         .bench_at_first_tradable
         .and_then(|first| finite((sc.prev_bench - first) / first * 100.0));
     let beta = sc.beta();
-    let return_pct = (last - initial) / initial * 100.0;
+    // A curve starting at zero (a bot that held nothing) has no return:
+    // 0, never NaN (which JSON cannot carry into a non-optional figure).
+    let return_pct = finite((last - initial) / initial * 100.0).unwrap_or(0.0);
 
     // Trades.
     let nt = trades.len();
@@ -917,6 +919,23 @@ mod tests {
         // average to 31 days: monthly.
         let t = [0, DAY_MS, 62 * DAY_MS].map(Timestamp);
         assert_eq!(period(&t), (Period::Month, 12));
+    }
+
+    #[test]
+    fn a_curve_from_zero_serializes_and_reads_back() {
+        let t = days(4);
+        let m = compute(&Input {
+            times: &t,
+            equity: &[0.0, 0.0, 10.0, 5.0],
+            benchmark: None,
+            first_tradable: 0,
+            trades: &[],
+            total_fees: Decimal::ZERO,
+        });
+        let text = serde_json::to_string(&m).unwrap();
+        let back: Metrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.return_pct, 0.0);
+        assert!((back.max_drawdown_pct + 50.0).abs() < 1e-9, "{text}");
     }
 
     #[test]
