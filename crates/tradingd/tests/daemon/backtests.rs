@@ -158,6 +158,16 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
     );
     assert_eq!(t1["trades"], t2["trades"]);
 
+    // A date range cuts the bars: 2020-02-01 .. 2020-03-31 is 60 days.
+    let mut ranged = spec(&id, 5, 20);
+    ranged["start"] = json!("2020-02-01T00:00:00Z");
+    ranged["end"] = json!("2020-03-31T00:00:00Z");
+    let r = call(&mut c, "backtests.create", ranged);
+    let r = wait_backtest(&mut c, &r);
+    let rm = call(&mut c, "backtests.results", json!({ "id": r["id"] }));
+    assert_eq!(rm["steps"], 60, "{rm}");
+    assert_eq!(rm["start"], "2020-02-01T00:00:00.000Z");
+
     let cmp = call(
         &mut c,
         "backtests.compare",
@@ -165,7 +175,7 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
     );
     assert_eq!(cmp["backtests"].as_array().map(Vec::len), Some(2));
     let page = call(&mut c, "backtests.list", json!({}));
-    assert_eq!(page["backtests"][0]["id"], b2["id"], "newest first");
+    assert_eq!(page["backtests"][0]["id"], r["id"], "newest first");
 
     // Export writes the bars back out; an existing file is refused.
     let out = dir.path().join("out.csv");
