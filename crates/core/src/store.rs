@@ -61,6 +61,18 @@ pub enum StoreError {
     },
 }
 
+/// Every row of a query, each turned into a value by `f`.
+pub(crate) fn collect<T>(
+    rows: &mut rusqlite::Rows<'_>,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(f(r)?);
+    }
+    Ok(out)
+}
+
 /// The outcome of [`Store::record_start`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunRecord {

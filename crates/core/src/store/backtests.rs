@@ -70,11 +70,7 @@ pub fn datasets(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Dataset>,
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([symbol])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(dataset_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, dataset_row)
 }
 
 /// Writes a dataset and its bars (inside the caller's transaction: all
@@ -283,11 +279,7 @@ pub fn list_backtests(
         before.map_or(i64::MAX, |v| v as i64),
         i64::from(limit)
     ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(backtest_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, backtest_row)
 }
 
 /// A new backtest row (its job is enqueued in the same transaction and

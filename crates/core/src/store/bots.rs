@@ -106,11 +106,7 @@ pub fn list_strategies(
         before_id.map_or(i64::MAX, |v| v as i64),
         i64::from(limit)
     ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(strategy_from_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, strategy_from_row)
 }
 
 // ---- bots ------------------------------------------------------------------
@@ -209,11 +205,7 @@ pub fn list_bots(
         before_id.map_or(i64::MAX, |v| v as i64),
         i64::from(limit)
     ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(bot_from_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, bot_from_row)
 }
 
 pub fn bot_by_id(conn: &Connection, id: u64) -> Result<Option<BotRecord>, StoreError> {

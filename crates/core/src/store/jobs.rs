@@ -226,11 +226,7 @@ fn list_where(
     let sql = format!("SELECT {COLUMNS} FROM jobs {filter}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(from_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, from_row)
 }
 
 /// Jobs newest first, by state and kind.

@@ -41,11 +41,7 @@ fn many(
     let sql = format!("SELECT {COLUMNS} FROM schedules {filter}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(from_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, from_row)
 }
 
 pub fn get(conn: &Connection, id: u64) -> Result<Option<Schedule>, StoreError> {

@@ -257,11 +257,7 @@ fn query_orders(
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(order_from_row(r)?);
-    }
-    Ok(out)
+    super::collect(&mut rows, order_from_row)
 }
 
 pub fn order_by_id(conn: &Connection, id: u64) -> Result<Option<OrderRecord>, StoreError> {
