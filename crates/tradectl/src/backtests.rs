@@ -454,11 +454,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 print_json_or(ctx, &b, || println!("backtest {id} queued (job {job})"));
                 return Ok(());
             }
-            let quiet = Ctx {
-                json: true,
-                socket: ctx.socket.clone(),
-            };
-            crate::jobs::wait_quietly(&quiet, &mut c, job)?;
+            crate::jobs::wait_quietly(ctx, &mut c, job)?;
             show(ctx, &mut c, id, 20)
         }
         Backtest::Sweep {
@@ -494,11 +490,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 print_json_or(ctx, &b, || println!("sweep {id} queued (job {job})"));
                 return Ok(());
             }
-            let quiet = Ctx {
-                json: true,
-                socket: ctx.socket.clone(),
-            };
-            crate::jobs::wait_quietly(&quiet, &mut c, job)?;
+            crate::jobs::wait_quietly(ctx, &mut c, job)?;
             show(ctx, &mut c, id, top)
         }
         Backtest::Show { id } => show(ctx, &mut c, id, 20),
