@@ -31,6 +31,8 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::money::Price;
+use crate::order::Side;
 use crate::time::Timestamp;
 
 const DAY_MS: i64 = 86_400_000;
@@ -48,6 +50,114 @@ pub struct TradeFigures {
     /// PnL over the entry value.
     pub return_frac: f64,
     pub fees: f64,
+}
+
+/// One position's round trip, fed fill by fill: from flat to flat is one
+/// trade. The one definition of a trade for backtests and for bots.
+#[derive(Debug, Clone, Default)]
+pub struct RoundTrip {
+    held: Decimal,
+    entry_step: usize,
+    entry_time: Timestamp,
+    bought: Decimal,
+    bought_qty: Decimal,
+    sold: Decimal,
+    sold_qty: Decimal,
+    fees: Decimal,
+    /// The first buy's and first sell's price, and the fill counts: a trip
+    /// of one buy and one sell needs no division for its prices.
+    first_buy: Option<Price>,
+    first_sell: Option<Price>,
+    buys: u32,
+    sells: u32,
+}
+
+/// A finished round trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedTrip {
+    /// The quantity bought over the trip.
+    pub qty: Decimal,
+    pub entry_step: usize,
+    pub entry_time: Timestamp,
+    /// The average buy price.
+    pub entry_price: Price,
+    /// The average sell price.
+    pub exit_price: Price,
+    /// Sales less purchases less every fee of the trip.
+    pub pnl: Decimal,
+    pub fees: Decimal,
+    /// PnL over the entry value.
+    pub return_frac: f64,
+}
+
+fn avg(value: Decimal, qty: Decimal) -> Decimal {
+    if qty.is_zero() {
+        Decimal::ZERO
+    } else {
+        (value / qty).round_dp(12).normalize()
+    }
+}
+
+impl RoundTrip {
+    /// A fill at `step`; the trade, when it brings the position back to
+    /// flat.
+    pub fn fill(
+        &mut self,
+        side: Side,
+        qty: Decimal,
+        price: Price,
+        fee: Decimal,
+        step: usize,
+        time: Timestamp,
+    ) -> Option<ClosedTrip> {
+        if self.held.is_zero() {
+            *self = RoundTrip {
+                entry_step: step,
+                entry_time: time,
+                ..RoundTrip::default()
+            };
+        }
+        let value = price.get() * qty;
+        self.fees += fee;
+        match side {
+            Side::Buy => {
+                self.held += qty;
+                self.bought += value;
+                self.bought_qty += qty;
+                self.buys += 1;
+                self.first_buy.get_or_insert(price);
+            }
+            Side::Sell => {
+                self.held -= qty;
+                self.sold += value;
+                self.sold_qty += qty;
+                self.sells += 1;
+                self.first_sell.get_or_insert(price);
+            }
+        }
+        if !self.held.is_zero() || self.bought.is_zero() {
+            return None;
+        }
+        let t = std::mem::take(self);
+        let pnl = t.sold - t.bought - t.fees;
+        Some(ClosedTrip {
+            qty: t.bought_qty,
+            entry_step: t.entry_step,
+            entry_time: t.entry_time,
+            entry_price: match (t.buys, t.first_buy) {
+                (1, Some(p)) => p,
+                _ => Price::new(avg(t.bought, t.bought_qty)),
+            },
+            exit_price: match (t.sells, t.first_sell) {
+                (1, Some(p)) => p,
+                _ => Price::new(avg(t.sold, t.sold_qty)),
+            },
+            pnl,
+            fees: t.fees,
+            return_frac: rust_decimal::prelude::ToPrimitive::to_f64(&(pnl / t.bought))
+                .unwrap_or(0.0),
+        })
+    }
 }
 
 /// Every figure of a run. `None` where a figure is undefined (no trades,
@@ -919,6 +1029,45 @@ mod tests {
         // average to 31 days: monthly.
         let t = [0, DAY_MS, 62 * DAY_MS].map(Timestamp);
         assert_eq!(period(&t), (Period::Month, 12));
+    }
+
+    #[test]
+    fn a_round_trip_runs_from_flat_to_flat_at_average_prices() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let p = |s: &str| s.parse::<Price>().unwrap();
+        let mut t = RoundTrip::default();
+        assert!(
+            t.fill(Side::Buy, d("1"), p("100"), d("0.1"), 3, Timestamp(30))
+                .is_none()
+        );
+        assert!(
+            t.fill(Side::Buy, d("1"), p("110"), d("0.1"), 4, Timestamp(40))
+                .is_none()
+        );
+        assert!(
+            t.fill(Side::Sell, d("1.5"), p("120"), d("0.1"), 5, Timestamp(50))
+                .is_none()
+        );
+        let c = t
+            .fill(Side::Sell, d("0.5"), p("130"), d("0.1"), 6, Timestamp(60))
+            .unwrap();
+        assert_eq!(
+            (c.entry_step, c.entry_time, c.qty),
+            (3, Timestamp(30), d("2"))
+        );
+        assert_eq!((c.entry_price, c.exit_price), (p("105"), p("122.5")));
+        // Sold 245, bought 210, fees 0.4.
+        assert_eq!((c.pnl, c.fees), (d("34.6"), d("0.4")));
+        assert!((c.return_frac - 34.6 / 210.0).abs() < 1e-15);
+        // The next buy starts a new trip.
+        assert!(
+            t.fill(Side::Buy, d("1"), p("90"), d("0"), 9, Timestamp(90))
+                .is_none()
+        );
+        let c = t
+            .fill(Side::Sell, d("1"), p("99"), d("0"), 10, Timestamp(100))
+            .unwrap();
+        assert_eq!((c.entry_step, c.entry_price, c.pnl), (9, p("90"), d("9")));
     }
 
     #[test]

@@ -252,23 +252,6 @@ struct Working {
     placed: usize,
 }
 
-#[derive(Debug, Clone, Default)]
-struct OpenTrade {
-    /// The first buy's and first sell's price, and the fill counts: a trip
-    /// of one buy and one sell needs no division for its prices.
-    first_buy: Option<Price>,
-    first_sell: Option<Price>,
-    buys: u32,
-    sells: u32,
-    entry_step: usize,
-    entry_time: Timestamp,
-    bought: Decimal,
-    bought_qty: Decimal,
-    sold: Decimal,
-    sold_qty: Decimal,
-    fees: Decimal,
-}
-
 /// The shared portfolio: cash, every leg's positions, working orders.
 struct Book<'m> {
     markets: &'m [Instrument],
@@ -306,10 +289,15 @@ impl Book<'_> {
         self.markets.iter().position(|m| &m.symbol == symbol)
     }
 
+    /// What every leg together holds of market `m`.
+    fn held(&self, m: usize) -> Decimal {
+        self.positions.iter().map(|p| p[m].qty.get()).sum()
+    }
+
     fn equity(&self) -> Decimal {
         let mut e = self.cash;
         for (m, inst) in self.markets.iter().enumerate() {
-            let held: Decimal = self.positions.iter().map(|p| p[m].qty.get()).sum();
+            let held = self.held(m);
             if !held.is_zero() {
                 let cell = &self.last_exact[m];
                 let p = cell.get().unwrap_or_else(|| {
@@ -384,13 +372,13 @@ struct Run<'a, 'm> {
     engines: Vec<Engine>,
     /// Per leg: which markets it trades (its engine's slot for each).
     slots: Vec<Vec<Option<usize>>>,
-    specs: Vec<StrategySpec>,
     book: Book<'m>,
     fee_rate: Decimal,
     fee_fixed: Decimal,
     slip: Decimal,
     fill: FillModel,
-    open: Vec<Vec<Option<OpenTrade>>>,
+    /// Each leg's round trip in each market.
+    open: Vec<Vec<analytics::RoundTrip>>,
     trades: Vec<Trade>,
     fills: Vec<Fill>,
     keep: Keep,
@@ -440,7 +428,6 @@ pub fn run(
         instruments: &instruments,
         engines,
         slots,
-        specs: legs.iter().map(|l| l.spec.clone()).collect(),
         book: Book {
             markets: &instruments,
             cash: capital,
@@ -462,7 +449,7 @@ pub fn run(
         fee_fixed: settings.commission_fixed.get(),
         slip: settings.slippage_bps.get() / Decimal::from(10_000),
         fill: settings.fill,
-        open: vec![vec![None; n_markets]; legs.len()],
+        open: vec![vec![analytics::RoundTrip::default(); n_markets]; legs.len()],
         trades: Vec::new(),
         fills: Vec::new(),
         keep,
@@ -678,9 +665,7 @@ impl Run<'_, '_> {
             }
             for d in decisions {
                 match d {
-                    Decision::Place(i) => {
-                        self.place(step, leg, i, None, bar);
-                    }
+                    Decision::Place(i) => self.place(step, leg, i, None, bar),
                     Decision::PlaceOco {
                         tag,
                         mut limit,
@@ -719,17 +704,10 @@ impl Run<'_, '_> {
     }
 
     /// Places an intent: market orders fill now (close model) or wait for
-    /// the next bar; the rest rest. True when something filled.
-    fn place(
-        &mut self,
-        step: usize,
-        leg: usize,
-        i: Intent,
-        pair: Option<String>,
-        bar: &Candle,
-    ) -> bool {
+    /// the next bar; the rest rest.
+    fn place(&mut self, step: usize, leg: usize, i: Intent, pair: Option<String>, bar: &Candle) {
         let Some(m) = self.book.market_of(&i.symbol) else {
-            return false;
+            return;
         };
         let w = Working {
             tag: i.tag,
@@ -747,13 +725,13 @@ impl Run<'_, '_> {
             placed: step,
         };
         if w.kind == OrderType::Market && self.fill == FillModel::Close {
-            return self.fill_market(step, &w, bar.close, bar.time, false);
+            self.fill_market(step, &w, bar.close, bar.time, false);
+            return;
         }
         if w.side == Side::Buy && w.kind == OrderType::Limit {
             self.book.reserved += reserve_of(&w, self.fee_rate);
         }
         self.book.working.push(w);
-        false
     }
 
     /// Fills what the bar reaches of market `m`'s working orders.
@@ -766,7 +744,7 @@ impl Run<'_, '_> {
                 continue;
             }
             let hit = reach(w, bar, &self.book.working);
-            let Some((price, at_open)) = hit else {
+            let Some((price, _)) = hit else {
                 // Trailing stops follow this bar's best for the next one.
                 let w = &mut self.book.working[i];
                 if w.kind == OrderType::TrailingStop {
@@ -785,7 +763,6 @@ impl Run<'_, '_> {
             if let Some(pair) = &w.pair {
                 self.book.working.retain(|o| o.pair.as_ref() != Some(pair));
             }
-            let _ = at_open;
             let filled = self.fill_market(step, &w, price, bar.time, w.kind != OrderType::Limit);
             if filled {
                 let leg = w.leg;
@@ -854,7 +831,7 @@ impl Run<'_, '_> {
         let qty = match (w.side, &w.role) {
             (Side::Buy, Role::Entry | Role::Add)
                 if w.kind == OrderType::Market
-                    && self.specs[w.leg].sizing.mode != SizingMode::FixedQty =>
+                    && self.engines[w.leg].config().sizing.mode != SizingMode::FixedQty =>
             {
                 let Some(slot) = self.slots[w.leg][m] else {
                     return false;
@@ -879,9 +856,7 @@ impl Run<'_, '_> {
         if w.side == Side::Sell && qty > held.qty {
             return false; // long only: never sell what is not held
         }
-        let pos = &mut self.book.positions[w.leg][m];
-        let was_flat = pos.qty.is_zero();
-        if pos
+        if self.book.positions[w.leg][m]
             .apply_fill(w.side, qty, price, Notional::new(fee))
             .is_none()
         {
@@ -893,10 +868,8 @@ impl Run<'_, '_> {
         }
         self.total_fees += fee;
         self.book.cash_f64 = self.book.cash.to_f64().unwrap_or(0.0);
-        let held: Decimal = self.book.positions.iter().map(|p| p[m].qty.get()).sum();
-        self.book.qty_f64[m] = held.to_f64().unwrap_or(0.0);
-        let now_flat = self.book.positions[w.leg][m].qty.is_zero();
-        self.round_trip(step, w, time, (qty, price, value, fee), was_flat, now_flat);
+        self.book.qty_f64[m] = self.book.held(m).to_f64().unwrap_or(0.0);
+        self.round_trip(step, w, time, qty, price, fee);
         if self.keep.fills {
             self.fills.push(Fill {
                 step,
@@ -912,70 +885,32 @@ impl Run<'_, '_> {
         true
     }
 
-    /// Books a fill into its leg's round trip: opened from flat, closed
-    /// (and listed as a trade) back at flat.
+    /// Books a fill into its leg's round trip; a trip back at flat is a
+    /// trade.
     fn round_trip(
         &mut self,
         step: usize,
         w: &Working,
         time: Timestamp,
-        (qty, price, value, fee): (Qty, Price, Decimal, Decimal),
-        was_flat: bool,
-        now_flat: bool,
+        qty: Qty,
+        price: Price,
+        fee: Decimal,
     ) {
-        let m = w.market;
-        let inst = &self.instruments[m];
-        let open = &mut self.open[w.leg][m];
-        if was_flat {
-            *open = Some(OpenTrade {
-                entry_step: step,
-                entry_time: time,
-                ..OpenTrade::default()
-            });
-        }
-        if let Some(t) = open.as_mut() {
-            t.fees += fee;
-            match w.side {
-                Side::Buy => {
-                    t.bought += value;
-                    t.bought_qty += qty.get();
-                    t.buys += 1;
-                    t.first_buy.get_or_insert(price);
-                }
-                Side::Sell => {
-                    t.sold += value;
-                    t.sold_qty += qty.get();
-                    t.sells += 1;
-                    t.first_sell.get_or_insert(price);
-                }
-            }
-        }
-        if now_flat && let Some(t) = open.take() {
-            let pnl = t.sold - t.bought - t.fees;
-            let ret = if t.bought.is_zero() {
-                0.0
-            } else {
-                (pnl / t.bought).to_f64().unwrap_or(0.0) * 100.0
-            };
+        let trip = &mut self.open[w.leg][w.market];
+        if let Some(t) = trip.fill(w.side, qty.get(), price, fee, step, time) {
             self.trades.push(Trade {
                 leg: w.leg,
-                symbol: inst.symbol.to_string(),
-                qty: Qty::new(t.bought_qty),
+                symbol: self.instruments[w.market].symbol.to_string(),
+                qty: Qty::new(t.qty),
                 entry_step: t.entry_step,
                 exit_step: step,
                 entry_time: t.entry_time,
                 exit_time: time,
-                entry_price: match (t.buys, t.first_buy) {
-                    (1, Some(p)) => p,
-                    _ => Price::new(avg(t.bought, t.bought_qty)),
-                },
-                exit_price: match (t.sells, t.first_sell) {
-                    (1, Some(p)) => p,
-                    _ => Price::new(avg(t.sold, t.sold_qty)),
-                },
-                pnl: Notional::new(pnl),
+                entry_price: t.entry_price,
+                exit_price: t.exit_price,
+                pnl: Notional::new(t.pnl),
                 fees: Notional::new(t.fees),
-                return_pct: ret,
+                return_pct: t.return_frac * 100.0,
             });
         }
     }
@@ -1008,14 +943,6 @@ impl Run<'_, '_> {
                 }
             }
         }
-    }
-}
-
-fn avg(value: Decimal, qty: Decimal) -> Decimal {
-    if qty.is_zero() {
-        Decimal::ZERO
-    } else {
-        (value / qty).round_dp(12).normalize()
     }
 }
 

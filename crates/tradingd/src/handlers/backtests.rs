@@ -523,7 +523,7 @@ impl Handle<BacktestsList> for Ctx {
 }
 
 impl Handle<BacktestsCancel> for Ctx {
-    async fn handle(&self, caller: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
+    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
         let b = self.backtest(p.id)?;
         if b.state.is_final() {
             return Err(ApiError::new(
@@ -535,7 +535,6 @@ impl Handle<BacktestsCancel> for Ctx {
                 ),
             ));
         }
-        let _ = caller;
         self.cancel_job(b.job_id)?;
         self.backtest(p.id)
     }
@@ -596,7 +595,7 @@ impl Handle<BacktestsTrades> for Ctx {
 /// Keeps at most `max` points: the curve cut into buckets, each giving its
 /// lowest point and its last (so the deepest drawdowns survive), in time
 /// order; the first point is always kept.
-fn downsample(times: &[Timestamp], equity: &[f64], max: usize) -> Vec<usize> {
+fn downsample(equity: &[f64], max: usize) -> Vec<usize> {
     let n = equity.len();
     if n <= max || max < 2 {
         return (0..n).collect();
@@ -617,7 +616,6 @@ fn downsample(times: &[Timestamp], equity: &[f64], max: usize) -> Vec<usize> {
             }
         }
     }
-    let _ = times;
     keep.sort_unstable();
     keep.dedup();
     keep
@@ -646,11 +644,7 @@ impl Handle<BacktestsEquity> for Ctx {
                 (e / peak - 1.0) * 100.0
             })
             .collect();
-        let idx = downsample(
-            &times,
-            &equity,
-            q.downsample.map_or(usize::MAX, |d| d as usize),
-        );
+        let idx = downsample(&equity, q.downsample.map_or(usize::MAX, |d| d as usize));
         Ok(EquityCurve {
             total: equity.len() as u64,
             points: idx
@@ -912,8 +906,6 @@ fn round_trips(
     fills: &[tradedesk_core::order::Execution],
     times: &[Timestamp],
 ) -> Vec<TradeFigures> {
-    use std::collections::HashMap;
-    use tradedesk_core::order::Side;
     let f = |d: Decimal| rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0);
     let step = |t: Timestamp| {
         times
@@ -922,49 +914,28 @@ fn round_trips(
     };
     let mut fills: Vec<&tradedesk_core::order::Execution> = fills.iter().collect();
     fills.sort_by_key(|e| (e.time, e.trade_id));
-    // symbol -> (held, bought value, sold value, fees, entry time)
-    let mut open: HashMap<String, (Decimal, Decimal, Decimal, Decimal, Timestamp)> = HashMap::new();
+    let mut open: std::collections::HashMap<&str, analytics::RoundTrip> =
+        std::collections::HashMap::new();
     let mut out = Vec::new();
     for e in fills {
-        let value = e.price.get() * e.qty.get();
-        let t = open.entry(e.symbol.to_string()).or_insert((
-            Decimal::ZERO,
-            Decimal::ZERO,
-            Decimal::ZERO,
-            Decimal::ZERO,
+        let trip = open.entry(e.symbol.as_str()).or_default();
+        if let Some(t) = trip.fill(
+            e.side,
+            e.qty.get(),
+            e.price,
+            e.fee.get(),
+            step(e.time),
             e.time,
-        ));
-        if t.0.is_zero() {
-            *t = (
-                Decimal::ZERO,
-                Decimal::ZERO,
-                Decimal::ZERO,
-                Decimal::ZERO,
-                e.time,
-            );
-        }
-        match e.side {
-            Side::Buy => {
-                t.0 += e.qty.get();
-                t.1 += value;
-            }
-            Side::Sell => {
-                t.0 -= e.qty.get();
-                t.2 += value;
-            }
-        }
-        t.3 += e.fee.get();
-        if t.0.is_zero() && !t.1.is_zero() {
-            let pnl = t.2 - t.1 - t.3;
+        ) {
             out.push(TradeFigures {
                 symbol: e.symbol.to_string(),
-                entry_step: step(t.4),
+                entry_step: t.entry_step,
                 exit_step: step(e.time),
-                entry_time: t.4,
+                entry_time: t.entry_time,
                 exit_time: e.time,
-                pnl: f(pnl),
-                return_frac: f(pnl / t.1),
-                fees: f(t.3),
+                pnl: f(t.pnl),
+                return_frac: t.return_frac,
+                fees: f(t.fees),
             });
         }
     }
@@ -995,8 +966,7 @@ mod tests {
         let equity: Vec<f64> = (0..1000)
             .map(|i| if i == 500 { 1.0 } else { 100.0 + f64::from(i) })
             .collect();
-        let times: Vec<Timestamp> = (0..1000).map(Timestamp).collect();
-        let keep = downsample(&times, &equity, 20);
+        let keep = downsample(&equity, 20);
         assert!(keep.len() <= 21, "{}", keep.len());
         assert!(keep.contains(&500) && keep.contains(&0) && keep.contains(&999));
         assert!(keep.windows(2).all(|w| w[0] < w[1]));
