@@ -725,7 +725,7 @@ impl Run<'_, '_> {
             placed: step,
         };
         if w.kind == OrderType::Market && self.fill == FillModel::Close {
-            self.fill_market(step, &w, bar.close, bar.time, false);
+            self.fill_market(step, &w, bar.close, bar.time, true);
             return;
         }
         if w.side == Side::Buy && w.kind == OrderType::Limit {
@@ -1266,7 +1266,9 @@ mod tests {
                 bar(i, p - 0.5, p + 1.0, p - 1.0, p)
             })
             .collect();
-        let first_fill = |fill| {
+        let first_fill = |fill, slip: &str| {
+            let mut s = settings(fill);
+            s.slippage_bps = slip.parse().expect("bps");
             let out = run(
                 &Registry::builtin(),
                 &[Market::new(inst("XUSD"), &bars)],
@@ -1274,15 +1276,24 @@ mod tests {
                     spec: dca(&serde_json::json!({})),
                     markets: vec![0],
                 }],
-                &settings(fill),
+                &s,
                 keep(),
                 &mut |_| true,
             )
             .expect("run");
             (out.fills[0].step, out.fills[0].price.get().to_string())
         };
-        assert_eq!(first_fill(FillModel::Close), (0, "100".to_owned()));
-        assert_eq!(first_fill(FillModel::NextOpen), (1, "100.5".to_owned()));
+        assert_eq!(first_fill(FillModel::Close, "0"), (0, "100".to_owned()));
+        assert_eq!(
+            first_fill(FillModel::NextOpen, "0"),
+            (1, "100.5".to_owned())
+        );
+        // 100 bps of slippage against a market buy, under either model.
+        assert_eq!(first_fill(FillModel::Close, "100"), (0, "101".to_owned()));
+        assert_eq!(
+            first_fill(FillModel::NextOpen, "100"),
+            (1, "101.51".to_owned())
+        );
     }
 
     #[test]
