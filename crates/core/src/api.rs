@@ -28,4 +28,4 @@ pub use catalogue::{
     topic_descriptors, topic_names, visit_methods,
 };
 pub use error::{ApiError, ErrorCode, ErrorDescriptor, serde_field};
-pub use method::{Caller, Empty, Handle, Method, Scope, Topic, Transport, Verb};
+pub use method::{Caller, Deleted, Empty, Handle, Method, Scope, Topic, Transport, Verb};

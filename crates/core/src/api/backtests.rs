@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Deleted;
 use super::method::method;
 use crate::analytics::Metrics;
 use crate::backtest::{Axis, Settings, SweepRow, Trade};
@@ -27,7 +28,7 @@ method! {
 }
 method! {
     /// Deletes a dataset (refused while a queued or running backtest uses it).
-    DataDelete = "data.delete", Post "/api/v1/data/{id}/delete", Trade, DatasetId => DatasetDeleted
+    DataDelete = "data.delete", Post "/api/v1/data/{id}/delete", Trade, DatasetId => Deleted
 }
 method! {
     /// Writes a dataset to a CSV file (`timestamp,open,high,low,close,volume`).
@@ -51,7 +52,7 @@ method! {
 }
 method! {
     /// Deletes a finished backtest or sweep and its results.
-    BacktestsDelete = "backtests.delete", Post "/api/v1/backtests/{id}/delete", Trade, BacktestId => BacktestDeleted
+    BacktestsDelete = "backtests.delete", Post "/api/v1/backtests/{id}/delete", Trade, BacktestId => Deleted
 }
 method! {
     /// Every metric of a finished backtest.
@@ -156,12 +157,6 @@ pub struct Dataset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetList {
     pub datasets: Vec<Dataset>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct DatasetDeleted {
-    pub id: u64,
-    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -281,12 +276,6 @@ pub struct BacktestFilter {
 pub struct BacktestPage {
     pub backtests: Vec<Backtest>,
     pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct BacktestDeleted {
-    pub id: u64,
-    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

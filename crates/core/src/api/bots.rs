@@ -175,11 +175,7 @@ pub struct StrategyUpdate {
     pub spec: Option<StrategySpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Deleted {
-    pub id: u64,
-    pub deleted: bool,
-}
+pub use super::Deleted;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

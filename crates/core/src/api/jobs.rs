@@ -3,8 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Empty;
 use super::method::{method, topic};
+use super::{Deleted, Empty};
 use crate::job::{JobRecord, JobState, Schedule};
 use crate::time::Timestamp;
 
@@ -34,7 +34,7 @@ method! {
 }
 method! {
     /// Deletes a job that is not running.
-    JobsDelete = "jobs.delete", Post "/api/v1/jobs/{id}/delete", Trade, JobId => JobDeleted
+    JobsDelete = "jobs.delete", Post "/api/v1/jobs/{id}/delete", Trade, JobId => Deleted
 }
 method! {
     /// Deletes final jobs of a state finished before a time.
@@ -138,12 +138,6 @@ pub struct JobPage {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct JobDeleted {
-    pub id: u64,
-    pub deleted: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Purge {
     /// A final state: succeeded, failed, cancelled or dead.
@@ -230,7 +224,7 @@ method! {
 }
 method! {
     /// Deletes a schedule (its jobs stay).
-    SchedulesDelete = "jobs.schedules.delete", Post "/api/v1/jobs/schedules/{id}/delete", Trade, ScheduleId => ScheduleDeleted
+    SchedulesDelete = "jobs.schedules.delete", Post "/api/v1/jobs/schedules/{id}/delete", Trade, ScheduleId => Deleted
 }
 method! {
     /// Pauses a schedule: no slot fires until it is resumed.
@@ -312,12 +306,6 @@ pub struct SchedulePage {
 pub struct ScheduleList {
     pub schedules: Vec<Schedule>,
     pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ScheduleDeleted {
-    pub id: u64,
-    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

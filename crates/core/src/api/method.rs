@@ -129,6 +129,13 @@ pub trait Handle<M: Method> {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+/// The answer of every `*.delete`: which id, and whether it existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Deleted {
+    pub id: u64,
+    pub deleted: bool,
+}
+
 /// Declares a method type. Used only inside the catalogue modules.
 macro_rules! method {
     (

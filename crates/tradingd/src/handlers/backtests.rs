@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use rust_decimal::Decimal;
 use tradedesk_core::analytics::{self, Metrics, TradeFigures};
 use tradedesk_core::api::backtests::{
-    AnalyticsPerformance, Backtest, BacktestDeleted, BacktestFilter, BacktestId, BacktestKind,
-    BacktestPage, BacktestSpec, BacktestsCancel, BacktestsCompare, BacktestsCreate,
-    BacktestsDelete, BacktestsEquity, BacktestsGet, BacktestsList, BacktestsResults,
-    BacktestsSweep, BacktestsTrades, CompareParams, ComparedRun, Comparison, DataDelete,
-    DataExport, DataFilter, DataGet, DataImport, DataList, Dataset, DatasetDeleted, DatasetId,
-    DatasetList, EquityCurve, EquityPoint, EquityQuery, ExportParams, Exported, ImportFormat,
-    ImportParams, PerformanceParams, Summary, SweepSpec, TradePage, TradesQuery,
+    AnalyticsPerformance, Backtest, BacktestFilter, BacktestId, BacktestKind, BacktestPage,
+    BacktestSpec, BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete,
+    BacktestsEquity, BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep,
+    BacktestsTrades, CompareParams, ComparedRun, Comparison, DataDelete, DataExport, DataFilter,
+    DataGet, DataImport, DataList, Dataset, DatasetId, DatasetList, EquityCurve, EquityPoint,
+    EquityQuery, ExportParams, Exported, ImportFormat, ImportParams, PerformanceParams, Summary,
+    SweepSpec, TradePage, TradesQuery,
 };
 use tradedesk_core::api::jobs::JobEvents;
-use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
+use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle, paging};
 use tradedesk_core::backtest::{self, BacktestError, Keep, Leg, Market};
 use tradedesk_core::dataset::{self, Format};
 use tradedesk_core::instrument::{Instrument, Symbol};
@@ -397,14 +397,14 @@ impl Handle<DataGet> for Ctx {
 }
 
 impl Handle<DataDelete> for Ctx {
-    async fn handle(&self, _: &Caller, p: DatasetId) -> Result<DatasetDeleted, ApiError> {
+    async fn handle(&self, _: &Caller, p: DatasetId) -> Result<Deleted, ApiError> {
         self.dataset(p.id)?;
         match self
             .store()
             .write(|tx| db::delete_dataset(tx, p.id))
             .map_err(|e| store_err(&e))?
         {
-            Ok(deleted) => Ok(DatasetDeleted { id: p.id, deleted }),
+            Ok(deleted) => Ok(Deleted { id: p.id, deleted }),
             Err(users) => Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
@@ -541,7 +541,7 @@ impl Handle<BacktestsCancel> for Ctx {
 }
 
 impl Handle<BacktestsDelete> for Ctx {
-    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<BacktestDeleted, ApiError> {
+    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Deleted, ApiError> {
         let b = self.backtest(p.id)?;
         if !b.state.is_final() {
             return Err(ApiError::new(
@@ -553,7 +553,7 @@ impl Handle<BacktestsDelete> for Ctx {
             .store()
             .write(|tx| db::delete_backtest(tx, p.id))
             .map_err(|e| store_err(&e))?;
-        Ok(BacktestDeleted { id: p.id, deleted })
+        Ok(Deleted { id: p.id, deleted })
     }
 }
 

@@ -1,15 +1,14 @@
 //! `jobs.*` handlers, and what each job kind does.
 
 use tradedesk_core::api::jobs::{
-    DeadFilter, Enqueue, JobDeleted, JobEvents, JobFilter, JobHealth, JobId, JobPage, JobStats,
-    JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds, JobsList,
-    JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, KindCount, KindInfo, KindList,
-    KindStats, Preview, PreviewParams, Purge, Purged, ScheduleCreate, ScheduleDeleted, ScheduleId,
-    ScheduleList, SchedulePage, ScheduleUpdate, SchedulesCreate, SchedulesDelete, SchedulesGet,
-    SchedulesList, SchedulesPause, SchedulesPreview, SchedulesResume, SchedulesRunNow,
-    SchedulesUpdate, WorkerList,
+    DeadFilter, Enqueue, JobEvents, JobFilter, JobHealth, JobId, JobPage, JobStats, JobsCancel,
+    JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds, JobsList, JobsPurge,
+    JobsRequeue, JobsRetry, JobsStats, JobsWorkers, KindCount, KindInfo, KindList, KindStats,
+    Preview, PreviewParams, Purge, Purged, ScheduleCreate, ScheduleId, ScheduleList, SchedulePage,
+    ScheduleUpdate, SchedulesCreate, SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause,
+    SchedulesPreview, SchedulesResume, SchedulesRunNow, SchedulesUpdate, WorkerList,
 };
-use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
+use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, paging};
 use tradedesk_core::job::{
     BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
 };
@@ -371,7 +370,7 @@ impl Handle<JobsRequeue> for Ctx {
 }
 
 impl Handle<JobsDelete> for Ctx {
-    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobDeleted, ApiError> {
+    async fn handle(&self, _: &Caller, p: JobId) -> Result<Deleted, ApiError> {
         let j = self.job(p.id)?;
         if j.state == JobState::Running {
             return Err(illegal(&j, "cancel it first"));
@@ -380,7 +379,7 @@ impl Handle<JobsDelete> for Ctx {
             .store()
             .write(|tx| db::delete(tx, j.id))
             .map_err(|e| store_err(&e))?;
-        Ok(JobDeleted { id: j.id, deleted })
+        Ok(Deleted { id: j.id, deleted })
     }
 }
 
@@ -657,13 +656,13 @@ impl Handle<SchedulesUpdate> for Ctx {
 }
 
 impl Handle<SchedulesDelete> for Ctx {
-    async fn handle(&self, caller: &Caller, p: ScheduleId) -> Result<ScheduleDeleted, ApiError> {
+    async fn handle(&self, caller: &Caller, p: ScheduleId) -> Result<Deleted, ApiError> {
         let s = self.schedule(caller, p.id)?;
         let deleted = self
             .store()
             .write(|tx| sdb::delete(tx, s.id))
             .map_err(|e| store_err(&e))?;
-        Ok(ScheduleDeleted { id: s.id, deleted })
+        Ok(Deleted { id: s.id, deleted })
     }
 }
 
