@@ -40,15 +40,13 @@ fn from_row(r: &Row<'_>) -> Result<JobRecord, StoreError> {
     })
 }
 
+/// The job a filter on a unique column finds.
 fn one(
     conn: &Connection,
     filter: &str,
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<Option<JobRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs {filter}");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(args)?;
-    rows.next()?.map(from_row).transpose()
+    Ok(list_where(conn, filter, args)?.pop())
 }
 
 pub fn get(conn: &Connection, id: u64) -> Result<Option<JobRecord>, StoreError> {
