@@ -6,6 +6,8 @@
 //!    ≤ 50 ms) and peak RSS (target ≤ 200 MB);
 //! 2. a 100-combination sweep (fast 5..50 step 5 × slow 20..200 step 20)
 //!    on 2 threads: time (target ≤ 3 s) and peak RSS (target ≤ 500 MB).
+//!
+//! `-- --single` stops after the single run (for profiling it alone).
 
 use std::time::Instant;
 
@@ -130,6 +132,9 @@ fn main() {
         before
     );
     drop(out);
+    if std::env::args().any(|a| a == "--single") {
+        return;
+    }
 
     let axes = [
         Axis {
