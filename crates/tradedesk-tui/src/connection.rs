@@ -1,68 +1,537 @@
-//! The link to the daemon: connects, subscribes, forwards what arrives as
-//! messages, and reconnects by itself after the daemon goes away.
+//! The link to the daemon: connects, loads a snapshot, subscribes to every
+//! stream, forwards what arrives as messages, carries out the dashboard's
+//! requests, and reconnects by itself after the daemon goes away.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::sync::mpsc;
-use tradedesk_core::api::Empty;
+use tradedesk_core::api::accounts::{AccountsBalances, AccountsList};
+use tradedesk_core::api::backtests::{
+    BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsList, BacktestsResults,
+    BacktestsTrades, DataList,
+};
+use tradedesk_core::api::bots::{
+    BotEventsTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume, BotsStart,
+    BotsStop, StrategiesCatalog,
+};
+use tradedesk_core::api::jobs::{
+    JobEvents, JobsCancel, JobsList, JobsRetry, JobsWorkers, SchedulesList, SchedulesRunNow,
+};
+use tradedesk_core::api::market::{
+    KlinesTopic, MarketKlines, MarketSymbols, MarketTickers, MarketTrades, OrderbookTopic,
+    TickersTopic,
+};
+use tradedesk_core::api::orders::{
+    OrderUpdates, OrdersCancel, OrdersCancelAll, OrdersList, OrdersPlace,
+};
+use tradedesk_core::api::positions::{
+    PositionUpdates, PositionsList, TradeExecutions, TradesStats,
+};
+use tradedesk_core::api::risk::{
+    RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskResume, RiskStatus,
+};
 use tradedesk_core::api::system::{Heartbeat, SystemInfo};
-use tradedesk_core::client::AsyncClient;
+use tradedesk_core::api::{Empty, Method, Topic};
+use tradedesk_core::client::{AsyncClient, StreamMessage};
+use tradedesk_core::market::Interval;
 
-use crate::app::Msg;
+use crate::app::{BotAction, Msg, Request};
+use crate::state::{BacktestDetail, Data};
 
 const RETRY: Duration = Duration::from_secs(1);
-const INFO_REFRESH: Duration = Duration::from_secs(10);
+/// Things without a stream (risk usage, workers, schedules) are re-read
+/// this often.
+const REFRESH: Duration = Duration::from_secs(5);
+/// The watched symbol's tape (the market has no public trade stream).
+const TAPE: Duration = Duration::from_secs(1);
 
-pub async fn run(socket: PathBuf, tx: mpsc::Sender<Msg>) {
+const TOPICS: [&str; 11] = [
+    Heartbeat::NAME,
+    TickersTopic::NAME,
+    KlinesTopic::NAME,
+    OrderbookTopic::NAME,
+    OrderUpdates::NAME,
+    PositionUpdates::NAME,
+    TradeExecutions::NAME,
+    BotStatusTopic::NAME,
+    BotEventsTopic::NAME,
+    JobEvents::NAME,
+    RiskAlertsTopic::NAME,
+];
+
+type Tx = mpsc::Sender<Msg>;
+
+pub async fn run(socket: PathBuf, tx: Tx, mut requests: mpsc::Receiver<Request>) {
+    let mut watch = None;
     loop {
-        let reason = session(&socket, &tx).await;
+        let reason = session(&socket, &tx, &mut requests, &mut watch).await;
         if tx.send(Msg::Disconnected(reason)).await.is_err() {
             return;
         }
-        tokio::time::sleep(RETRY).await;
+        // Requests made while away are refused, not queued for later.
+        let retry = tokio::time::sleep(RETRY);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                () = &mut retry => break,
+                r = requests.recv() => match r {
+                    None => return,
+                    Some(Request::Watch { symbol, interval }) => watch = Some((symbol, interval)),
+                    Some(r) if r.is_action() => {
+                        if tx.send(Msg::Done(Err("not connected to the daemon".into()))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
     }
 }
 
+/// Calls `M` with params given as JSON (checked against `M::Params` here).
+async fn ask<M: Method>(c: &AsyncClient, params: serde_json::Value) -> Result<M::Result, String> {
+    let p: M::Params = serde_json::from_value(params).map_err(|e| format!("{}: {e}", M::NAME))?;
+    c.call::<M>(&p).await.map_err(|e| e.to_string())
+}
+
+/// Sends, or says the dashboard is gone.
+async fn put(tx: &Tx, m: Msg) -> Result<(), String> {
+    tx.send(m).await.map_err(|_| "dashboard closed".to_owned())
+}
+
+async fn data(tx: &Tx, d: Data) -> Result<(), String> {
+    put(tx, Msg::Data(d)).await
+}
+
 /// One connected session; returns why it ended.
-async fn session(socket: &std::path::Path, tx: &mpsc::Sender<Msg>) -> String {
+async fn session(
+    socket: &Path,
+    tx: &Tx,
+    requests: &mut mpsc::Receiver<Request>,
+    watch: &mut Option<(String, Interval)>,
+) -> String {
     let (client, mut events) = match AsyncClient::connect(socket).await {
         Ok(c) => c,
         Err(e) => return e.to_string(),
     };
-    let info = match client.call::<SystemInfo>(&Empty {}).await {
-        Ok(i) => i,
-        Err(e) => return e.to_string(),
-    };
-    if tx.send(Msg::Connected(Box::new(info))).await.is_err() {
-        return "dashboard closed".into();
+    match connected(&client, tx, watch.as_ref()).await {
+        Ok(()) => {}
+        Err(e) => return e,
     }
-    if let Err(e) = client.subscribe(&["system.heartbeat"]).await {
-        return e.to_string();
-    }
-    let mut refresh = tokio::time::interval(INFO_REFRESH);
+    let mut refresh = tokio::time::interval(REFRESH);
     refresh.tick().await;
+    let mut tape = tokio::time::interval(TAPE);
+    // Balances and today's figures follow fills, at most once per tick.
+    let mut fills_seen = false;
     loop {
-        tokio::select! {
-            event = events.recv() => {
-                let Some(event) = event else { return "the daemon closed the connection".into() };
-                let msg = match event.decode::<Heartbeat>() {
-                    Some(Ok(beat)) => Msg::Heartbeat(beat),
-                    Some(Err(e)) => Msg::Notice(format!("bad event: {e}")),
-                    None => continue,
-                };
-                if tx.send(msg).await.is_err() {
-                    return "dashboard closed".into();
+        let step = tokio::select! {
+            event = events.recv() => match event {
+                None => return "the daemon closed the connection".into(),
+                Some(ev) => on_event(&ev, tx, &mut fills_seen).await,
+            },
+            r = requests.recv() => match r {
+                None => return "dashboard closed".into(),
+                Some(r) => on_request(&client, tx, r, watch).await,
+            },
+            _ = refresh.tick() => periodic(&client, tx).await,
+            _ = tape.tick() => {
+                let mut out = Ok(());
+                if std::mem::take(&mut fills_seen) {
+                    out = after_fills(&client, tx).await;
+                }
+                match (out, watch.as_ref()) {
+                    (Ok(()), Some((s, _))) => load_tape(&client, tx, s).await,
+                    (r, _) => r,
                 }
             }
-            _ = refresh.tick() => match client.call::<SystemInfo>(&Empty {}).await {
-                Ok(info) => {
-                    if tx.send(Msg::Info(Box::new(info))).await.is_err() {
-                        return "dashboard closed".into();
-                    }
-                }
-                Err(e) => return e.to_string(),
-            },
+        };
+        if let Err(e) = step {
+            return e;
         }
     }
+}
+
+/// The snapshot a fresh session starts from.
+async fn connected(
+    c: &AsyncClient,
+    tx: &Tx,
+    watch: Option<&(String, Interval)>,
+) -> Result<(), String> {
+    let info = c
+        .call::<SystemInfo>(&Empty {})
+        .await
+        .map_err(|e| e.to_string())?;
+    put(tx, Msg::Connected(Box::new(info))).await?;
+    c.subscribe(&TOPICS).await.map_err(|e| e.to_string())?;
+    let accounts = ask::<AccountsList>(c, json!({})).await?;
+    if let Some(a) = accounts.accounts.first() {
+        data(tx, Data::Account(a.name.clone())).await?;
+    }
+    data(
+        tx,
+        Data::Symbols(ask::<MarketSymbols>(c, json!({})).await?.symbols),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Tickers(ask::<MarketTickers>(c, json!({})).await?.tickers),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Orders(
+            ask::<OrdersList>(c, json!({"open": true, "limit": 1000}))
+                .await?
+                .orders,
+        ),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Orders(
+            ask::<OrdersList>(c, json!({"open": false, "limit": 500}))
+                .await?
+                .orders,
+        ),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Bots(ask::<BotsList>(c, json!({"limit": 1000})).await?.bots),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Strategies(ask::<StrategiesCatalog>(c, json!({})).await?.strategies),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Alerts(ask::<RiskAlerts>(c, json!({"limit": 200})).await?.alerts),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Jobs(ask::<JobsList>(c, json!({"limit": 300})).await?.jobs),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Backtests(
+            ask::<BacktestsList>(c, json!({"limit": 500}))
+                .await?
+                .backtests,
+        ),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Datasets(ask::<DataList>(c, json!({})).await?.datasets),
+    )
+    .await?;
+    after_fills(c, tx).await?;
+    periodic(c, tx).await?;
+    if let Some((s, i)) = watch {
+        load_watch(c, tx, s, *i).await?;
+    }
+    Ok(())
+}
+
+/// Re-read after fills: balances, positions, today's realized figures.
+async fn after_fills(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
+    data(
+        tx,
+        Data::Balances(ask::<AccountsBalances>(c, json!({})).await?.balances),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Positions(ask::<PositionsList>(c, json!({})).await?.positions),
+    )
+    .await?;
+    let midnight = chrono::Local::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
+        .map_or(0, |t| t.timestamp_millis());
+    data(
+        tx,
+        Data::Today(
+            ask::<TradesStats>(
+                c,
+                json!({"start": tradedesk_core::time::Timestamp(midnight)}),
+            )
+            .await?,
+        ),
+    )
+    .await
+}
+
+async fn periodic(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
+    let info = c
+        .call::<SystemInfo>(&Empty {})
+        .await
+        .map_err(|e| e.to_string())?;
+    put(tx, Msg::Info(Box::new(info))).await?;
+    data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
+    data(
+        tx,
+        Data::Schedules(
+            ask::<SchedulesList>(c, json!({"limit": 200}))
+                .await?
+                .schedules,
+        ),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Workers(ask::<JobsWorkers>(c, json!({})).await?.workers),
+    )
+    .await
+}
+
+async fn load_watch(
+    c: &AsyncClient,
+    tx: &Tx,
+    symbol: &str,
+    interval: Interval,
+) -> Result<(), String> {
+    let k = ask::<MarketKlines>(
+        c,
+        json!({"symbol": symbol, "interval": interval.as_str(), "limit": 1000}),
+    )
+    .await?;
+    data(
+        tx,
+        Data::Klines {
+            symbol: symbol.to_owned(),
+            interval,
+            bars: k.bars,
+        },
+    )
+    .await?;
+    load_tape(c, tx, symbol).await
+}
+
+async fn load_tape(c: &AsyncClient, tx: &Tx, symbol: &str) -> Result<(), String> {
+    let t = ask::<MarketTrades>(c, json!({"symbol": symbol, "limit": 50})).await?;
+    data(
+        tx,
+        Data::Tape {
+            symbol: symbol.to_owned(),
+            trades: t.trades,
+        },
+    )
+    .await
+}
+
+async fn on_event(ev: &StreamMessage, tx: &Tx, fills_seen: &mut bool) -> Result<(), String> {
+    let StreamMessage::Event { topic, .. } = ev else {
+        // Lagged: some events were dropped; the periodic refresh and the
+        // next events bring the state back.
+        return put(
+            tx,
+            Msg::Notice("the dashboard fell behind the stream; catching up".into()),
+        )
+        .await;
+    };
+    fn decoded<T: Topic>(ev: &StreamMessage) -> Result<T::Event, String> {
+        match ev.decode::<T>() {
+            Some(Ok(e)) => Ok(e),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err(format!("not a {} event", T::NAME)),
+        }
+    }
+    let d = match topic.as_str() {
+        Heartbeat::NAME => return put(tx, Msg::Heartbeat(decoded::<Heartbeat>(ev)?)).await,
+        TickersTopic::NAME => Data::Ticker(decoded::<TickersTopic>(ev)?),
+        KlinesTopic::NAME => Data::Kline(decoded::<KlinesTopic>(ev)?),
+        OrderbookTopic::NAME => Data::Book(decoded::<OrderbookTopic>(ev)?),
+        OrderUpdates::NAME => Data::Order(Box::new(decoded::<OrderUpdates>(ev)?)),
+        PositionUpdates::NAME => Data::Position(decoded::<PositionUpdates>(ev)?),
+        TradeExecutions::NAME => {
+            *fills_seen = true;
+            return Ok(());
+        }
+        BotStatusTopic::NAME => Data::Bot(Box::new(decoded::<BotStatusTopic>(ev)?)),
+        BotEventsTopic::NAME => Data::BotEvent(decoded::<BotEventsTopic>(ev)?),
+        JobEvents::NAME => Data::Job(Box::new(decoded::<JobEvents>(ev)?)),
+        RiskAlertsTopic::NAME => Data::Alert(decoded::<RiskAlertsTopic>(ev)?),
+        _ => return Ok(()),
+    };
+    data(tx, d).await
+}
+
+/// Carries out one request. A refusal by the daemon is reported to the
+/// dashboard; only a broken link ends the session.
+async fn on_request(
+    c: &AsyncClient,
+    tx: &Tx,
+    r: Request,
+    watch: &mut Option<(String, Interval)>,
+) -> Result<(), String> {
+    let action = r.is_action();
+    let out = carry_out(c, tx, r, watch).await;
+    match out {
+        Ok(done) if action => put(tx, Msg::Done(Ok(done))).await,
+        Ok(_) => Ok(()),
+        Err(e) if action => put(tx, Msg::Done(Err(e))).await,
+        Err(e) => put(tx, Msg::Notice(format!("error: {e}"))).await,
+    }
+}
+
+#[allow(clippy::too_many_lines)] // one arm per request
+async fn carry_out(
+    c: &AsyncClient,
+    tx: &Tx,
+    r: Request,
+    watch: &mut Option<(String, Interval)>,
+) -> Result<String, String> {
+    Ok(match r {
+        Request::Watch { symbol, interval } => {
+            load_watch(c, tx, &symbol, interval).await?;
+            *watch = Some((symbol, interval));
+            String::new()
+        }
+        Request::Check(order) => {
+            let res = c
+                .call::<RiskCheck>(&tradedesk_core::api::risk::CheckParams {
+                    order: *order,
+                    bot_id: None,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            data(tx, Data::Check(res)).await?;
+            String::new()
+        }
+        Request::Place(order) => {
+            let o = c
+                .call::<OrdersPlace>(&order)
+                .await
+                .map_err(|e| e.to_string())?;
+            let msg = format!(
+                "order #{} {}: {}",
+                o.id,
+                crate::app::describe(&o),
+                o.status.as_str()
+            );
+            data(tx, Data::Order(Box::new(o))).await?;
+            msg
+        }
+        Request::Cancel(id) => {
+            let o = ask::<OrdersCancel>(c, json!({"id": id})).await?;
+            data(tx, Data::Order(Box::new(o))).await?;
+            format!("order #{id} cancelled")
+        }
+        Request::CancelAll => {
+            let done = ask::<OrdersCancelAll>(c, json!({})).await?;
+            format!("{} order(s) cancelled", done.cancelled.len())
+        }
+        Request::Bot { id, action } => {
+            let b = match action {
+                BotAction::Start => ask::<BotsStart>(c, json!({"id": id})).await?,
+                BotAction::Pause => ask::<BotsPause>(c, json!({"id": id})).await?,
+                BotAction::Resume => ask::<BotsResume>(c, json!({"id": id})).await?,
+                BotAction::Stop { flatten } => {
+                    ask::<BotsStop>(c, json!({"id": id, "flatten": flatten})).await?
+                }
+            };
+            let msg = format!("bot #{id} {}: {}", b.bot.name, b.bot.status.as_str());
+            data(tx, Data::Bot(Box::new(b))).await?;
+            msg
+        }
+        Request::BotEvents(id) => {
+            let page = ask::<BotsEvents>(c, json!({"id": id, "limit": 200})).await?;
+            data(tx, Data::BotEvents(id, page.events)).await?;
+            String::new()
+        }
+        Request::Create { method, params } => {
+            let v = c
+                .call_raw(method, &params)
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = v.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            if method == "backtests.create" {
+                if let Ok(b) = serde_json::from_value(v) {
+                    data(tx, Data::Backtest(Box::new(b))).await?;
+                }
+                format!("backtest #{id} queued")
+            } else {
+                if let Ok(b) = serde_json::from_value(v) {
+                    data(tx, Data::Bot(Box::new(b))).await?;
+                }
+                format!("bot #{id} created")
+            }
+        }
+        Request::JobCancel(id) => {
+            let j = ask::<JobsCancel>(c, json!({"id": id})).await?;
+            let msg = format!("job #{id}: {}", j.state.as_str());
+            data(tx, Data::Job(Box::new(j))).await?;
+            msg
+        }
+        Request::JobRetry(id) => {
+            let j = ask::<JobsRetry>(c, json!({"id": id})).await?;
+            let msg = format!("job #{id} queued again");
+            data(tx, Data::Job(Box::new(j))).await?;
+            msg
+        }
+        Request::RunNow(id) => {
+            let j = ask::<SchedulesRunNow>(c, json!({"id": id})).await?;
+            let msg = format!("schedule #{id} ran now: job #{}", j.id);
+            data(tx, Data::Job(Box::new(j))).await?;
+            msg
+        }
+        Request::OpenBacktest(id) => {
+            let metrics = ask::<BacktestsResults>(c, json!({"id": id})).await?;
+            let equity = ask::<BacktestsEquity>(c, json!({"id": id, "downsample": 2000})).await?;
+            let trades = ask::<BacktestsTrades>(c, json!({"id": id, "limit": 1000})).await?;
+            data(
+                tx,
+                Data::BacktestDetail(BacktestDetail {
+                    id,
+                    metrics: Box::new(metrics),
+                    equity: equity.points,
+                    trades: trades.trades,
+                }),
+            )
+            .await?;
+            String::new()
+        }
+        Request::Compare(a, b) => {
+            let cmp = ask::<BacktestsCompare>(c, json!({"ids": [a, b]})).await?;
+            data(tx, Data::Comparison(cmp.backtests)).await?;
+            String::new()
+        }
+        Request::CancelBacktest(id) => {
+            let b = ask::<BacktestsCancel>(c, json!({"id": id})).await?;
+            data(tx, Data::Backtest(Box::new(b))).await?;
+            format!("backtest #{id} cancelled")
+        }
+        Request::Ack(id) => {
+            let a = ask::<RiskAlertsAck>(c, json!({"id": id})).await?;
+            data(tx, Data::Alert(a)).await?;
+            format!("alert #{id} acknowledged")
+        }
+        Request::Halt { flatten } => {
+            let s = ask::<RiskHalt>(
+                c,
+                json!({"flatten": flatten, "reason": "kill switch from the dashboard"}),
+            )
+            .await?;
+            data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
+            format!("{}: trading {}", s.scope, s.state.as_str())
+        }
+        Request::Resume => {
+            let s = ask::<RiskResume>(c, json!({})).await?;
+            data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
+            format!("{}: trading {}", s.scope, s.state.as_str())
+        }
+        Request::Refresh => {
+            connected(c, tx, watch.as_ref()).await?;
+            String::new()
+        }
+    })
 }

@@ -4,7 +4,9 @@
 
 mod app;
 mod connection;
-mod render;
+mod state;
+mod ui;
+mod view;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -105,9 +107,10 @@ async fn run(
     socket: PathBuf,
     notice: Option<String>,
 ) -> anyhow::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let (tx, mut rx) = mpsc::channel::<Msg>(4096);
+    let (req_tx, req_rx) = mpsc::channel(256);
     spawn_terminal_events(tx.clone());
-    tokio::spawn(connection::run(socket.clone(), tx.clone()));
+    tokio::spawn(connection::run(socket.clone(), tx.clone(), req_rx));
     tokio::spawn(clock(tx));
     let mut app = App::new(socket.display().to_string(), chrono::Utc::now());
     if let Some(n) = notice {
@@ -119,13 +122,26 @@ async fn run(
             terminal.draw(|f| app.render(f))?;
             dirty = false;
         }
-        let Some(msg) = rx.recv().await else {
+        let Some(mut msg) = rx.recv().await else {
             return Ok(());
         };
-        match app.update(msg) {
-            Command::None => {}
-            Command::Redraw => dirty = true,
-            Command::Quit => return Ok(()),
+        // Everything already waiting is folded in before the next frame.
+        loop {
+            match app.update(msg) {
+                Command::None => {}
+                Command::Redraw => dirty = true,
+                Command::Quit => return Ok(()),
+                Command::Send(r) => {
+                    dirty = true;
+                    if req_tx.send(r).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            match rx.try_recv() {
+                Ok(m) => msg = m,
+                Err(_) => break,
+            }
         }
     }
 }

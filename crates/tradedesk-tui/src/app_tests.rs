@@ -1,0 +1,354 @@
+//! Key handling and message folding, through `App::update` alone.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::json;
+use tradedesk_core::market::Interval;
+
+use super::*;
+use crate::ui::tests::{at, loaded};
+
+fn key(a: &mut App, c: KeyCode) -> Command {
+    a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+}
+
+fn typed(a: &mut App, s: &str) {
+    for c in s.chars() {
+        key(a, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn screens_switch_by_number_and_tab() {
+    let mut a = loaded();
+    assert_eq!(a.view.screen, Screen::Desk);
+    key(&mut a, KeyCode::Char('3'));
+    assert_eq!(a.view.screen, Screen::Orders);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view.screen, Screen::Bots);
+    key(&mut a, KeyCode::BackTab);
+    key(&mut a, KeyCode::BackTab);
+    assert_eq!(a.view.screen, Screen::Market);
+    key(&mut a, KeyCode::Char('7'));
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view.screen, Screen::Desk, "Tab wraps");
+}
+
+#[test]
+fn help_toggles_and_escape_closes_it() {
+    let mut a = loaded();
+    assert_eq!(key(&mut a, KeyCode::Char('?')), Command::Redraw);
+    assert!(a.view.help);
+    key(&mut a, KeyCode::Esc);
+    assert!(!a.view.help);
+    assert_eq!(key(&mut a, KeyCode::Char('x')), Command::None, "unbound keys do nothing");
+}
+
+#[test]
+fn quit_asks_first_while_an_action_is_pending() {
+    let mut a = loaded();
+    assert_eq!(key(&mut a, KeyCode::Char('q')), Command::Quit);
+    a.view.in_flight = 1;
+    assert_eq!(key(&mut a, KeyCode::Char('q')), Command::Redraw);
+    assert!(a.view.confirm.is_some());
+    key(&mut a, KeyCode::Char('n'));
+    assert!(a.view.confirm.is_none());
+    key(&mut a, KeyCode::Char('q'));
+    assert_eq!(key(&mut a, KeyCode::Char('y')), Command::Quit);
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(a.update(ctrl_c), Command::Quit);
+}
+
+#[test]
+fn the_ticket_checks_then_places_and_counts_the_pending_action() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('3'));
+    key(&mut a, KeyCode::Char('n'));
+    let form = a.view.form.as_ref().expect("ticket open");
+    assert_eq!(form.get("symbol"), "BTCUSDT");
+    key(&mut a, KeyCode::Tab); // side
+    key(&mut a, KeyCode::Right); // sell
+    key(&mut a, KeyCode::Tab); // type
+    key(&mut a, KeyCode::Right); // limit
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "0.01");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "70000");
+    let Command::Send(Request::Check(order)) = key(&mut a, KeyCode::Enter) else {
+        panic!("Enter runs the risk check first");
+    };
+    assert_eq!(order.side, Side::Sell);
+    assert_eq!(order.order_type, OrderType::Limit);
+    assert_eq!(order.qty.to_string(), "0.01");
+    assert_eq!(order.price.map(|p| p.to_string()).as_deref(), Some("70000"));
+    a.update(Msg::Data(Data::Check(
+        serde_json::from_value(json!({"approved": true, "rejection": null})).expect("check"),
+    )));
+    let Command::Send(Request::Place(placed)) = key(&mut a, KeyCode::Enter) else {
+        panic!("Enter again places");
+    };
+    assert_eq!(placed, order);
+    assert!(a.view.form.is_none());
+    assert_eq!(a.view.in_flight, 1);
+    a.update(Msg::Done(Ok("order #9 placed".into())));
+    assert_eq!(a.view.in_flight, 0);
+    assert_eq!(a.view.notice.as_deref(), Some("order #9 placed"));
+}
+
+#[test]
+fn a_changed_ticket_is_checked_again_and_a_rejected_one_is_not_placed() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('n'));
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Tab);
+    }
+    typed(&mut a, "5");
+    assert!(matches!(key(&mut a, KeyCode::Enter), Command::Send(Request::Check(_))));
+    a.update(Msg::Data(Data::Check(
+        serde_json::from_value(json!({"approved": false, "rejection": {
+            "kind": "limit", "limit": "max_order_notional", "scope": "account:paper",
+            "limit_value": "500", "value": "325000", "message": "too big"
+        }}))
+        .expect("check"),
+    )));
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::Redraw, "a rejected order is not sent");
+    assert!(a.view.form.as_ref().and_then(|f| f.error.as_ref()).is_some());
+    key(&mut a, KeyCode::Backspace);
+    typed(&mut a, "0.001");
+    assert!(
+        matches!(key(&mut a, KeyCode::Enter), Command::Send(Request::Check(_))),
+        "a changed order is checked again"
+    );
+}
+
+#[test]
+fn bad_ticket_input_names_the_field_and_sends_nothing() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('n'));
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::Redraw);
+    let err = a.view.form.as_ref().and_then(|f| f.error.clone()).expect("error");
+    assert!(err.starts_with("quantity"), "{err}");
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Tab);
+    }
+    typed(&mut a, "abc");
+    key(&mut a, KeyCode::Enter);
+    let err = a.view.form.as_ref().and_then(|f| f.error.clone()).expect("error");
+    assert!(err.starts_with("quantity:"), "{err}");
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    typed(&mut a, "1");
+    // Limit without a price.
+    a.view.form.as_mut().expect("form").fields[2].value = "limit".into();
+    key(&mut a, KeyCode::Enter);
+    let err = a.view.form.as_ref().and_then(|f| f.error.clone()).expect("error");
+    assert!(err.starts_with("price: required"), "{err}");
+    key(&mut a, KeyCode::Esc);
+    assert!(a.view.form.is_none());
+    assert_eq!(a.view.in_flight, 0);
+}
+
+#[test]
+fn cancel_and_cancel_all_ask_first() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('3'));
+    // Open orders, newest first: #3 then #2.
+    key(&mut a, KeyCode::Char('c'));
+    let prompt = a.view.confirm.as_ref().map(|c| c.prompt.clone()).expect("asks");
+    assert!(prompt.contains("#3"), "{prompt}");
+    assert_eq!(key(&mut a, KeyCode::Char('y')), Command::Send(Request::Cancel(3)));
+    key(&mut a, KeyCode::Char('C'));
+    assert!(a.view.confirm.as_ref().is_some_and(|c| c.prompt.contains("all 2")));
+    assert_eq!(key(&mut a, KeyCode::Esc), Command::Redraw);
+    assert!(a.view.confirm.is_none());
+    key(&mut a, KeyCode::Char('C'));
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::Send(Request::CancelAll));
+    assert_eq!(a.view.in_flight, 2);
+}
+
+#[test]
+fn the_kill_switch_needs_the_word_typed() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('7'));
+    key(&mut a, KeyCode::Char('F'));
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::None, "nothing typed yet");
+    typed(&mut a, "HALX");
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::None);
+    key(&mut a, KeyCode::Backspace);
+    typed(&mut a, "T");
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::Halt { flatten: true })
+    );
+}
+
+#[test]
+fn filters_narrow_lists_and_escape_clears_them() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('3'));
+    key(&mut a, KeyCode::Char('h'));
+    assert_eq!(a.order_rows().len(), 2, "history: the filled and the cancelled");
+    key(&mut a, KeyCode::Char('h'));
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "sol");
+    key(&mut a, KeyCode::Enter);
+    let ids: Vec<u64> = a.order_rows().iter().map(|o| o.id).collect();
+    assert_eq!(ids, vec![3]);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.order_rows().len(), 2);
+}
+
+#[test]
+fn the_palette_completes_and_runs() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "back");
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view.palette.as_ref().map(|p| p.input.as_str()), Some("backtests"));
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view.screen, Screen::Backtests);
+    assert!(a.view.palette.is_none());
+    assert_eq!(palette_matches("flat")[0].0, "halt flatten", "substring matches too");
+}
+
+#[test]
+fn market_keys_follow_symbol_and_interval() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('2'));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('j')),
+        Command::Send(Request::Watch {
+            symbol: "ETHUSDT".into(),
+            interval: Interval::M1
+        })
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Char('l')),
+        Command::Send(Request::Watch {
+            symbol: "ETHUSDT".into(),
+            interval: Interval::M5
+        })
+    );
+    key(&mut a, KeyCode::Char('s'));
+    assert!(a.view.overlays.sma);
+}
+
+#[test]
+fn backtests_compare_the_marked_with_the_selected() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('5'));
+    assert_eq!(key(&mut a, KeyCode::Char('c')), Command::Redraw, "nothing marked");
+    key(&mut a, KeyCode::Char(' '));
+    key(&mut a, KeyCode::Char('j'));
+    assert_eq!(key(&mut a, KeyCode::Char('c')), Command::Send(Request::Compare(3, 2)));
+    assert!(a.view.comparing);
+    key(&mut a, KeyCode::Esc);
+    assert!(!a.view.comparing);
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::Send(Request::OpenBacktest(2)));
+}
+
+#[test]
+fn bot_and_job_actions_target_the_selection() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Char('j'));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('r')),
+        Command::Send(Request::Bot {
+            id: 2,
+            action: BotAction::Resume
+        })
+    );
+    key(&mut a, KeyCode::Char('X'));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('y')),
+        Command::Send(Request::Bot {
+            id: 2,
+            action: BotAction::Stop { flatten: true }
+        })
+    );
+    key(&mut a, KeyCode::Char('6'));
+    key(&mut a, KeyCode::Char('j'));
+    assert_eq!(key(&mut a, KeyCode::Char('r')), Command::Send(Request::JobRetry(6)));
+    key(&mut a, KeyCode::Char('f'));
+    assert_eq!(key(&mut a, KeyCode::Char('n')), Command::Send(Request::RunNow(1)));
+}
+
+#[test]
+fn an_outage_keeps_its_start_and_the_last_data_and_forgets_pending_actions() {
+    let mut a = loaded();
+    a.view.in_flight = 2;
+    let t1 = at(4000);
+    a.update(Msg::Tick(t1));
+    a.update(Msg::Disconnected("gone".into()));
+    a.update(Msg::Tick(at(4005)));
+    a.update(Msg::Disconnected("still gone".into()));
+    assert_eq!(
+        a.daemon.link,
+        Link::Disconnected {
+            reason: "gone".into(),
+            since: t1
+        }
+    );
+    assert_eq!(a.daemon.orders.len(), 4, "stale data is kept");
+    a.update(Msg::Connected(Box::new(crate::ui::tests::fixture_info())));
+    assert_eq!(a.daemon.link, Link::Connected);
+    assert_eq!(a.view.in_flight, 0);
+}
+
+#[test]
+fn kline_events_update_the_forming_bar_and_fold_into_longer_intervals() {
+    let mut a = loaded();
+    let n = a.daemon.candles.bars.len();
+    let last = a.daemon.candles.bars[n - 1];
+    let ev = |t: tradedesk_core::time::Timestamp, close: &str, closed: bool| {
+        Msg::Data(Data::Kline(
+            serde_json::from_value(json!({
+                "symbol": "BTCUSDT", "closed": closed,
+                "bar": {"open_time": t, "open": "65000", "high": "65100", "low": "64900", "close": close, "volume": "2", "trades": 3}
+            }))
+            .expect("kline"),
+        ))
+    };
+    a.update(ev(last.open_time, "65050", false));
+    assert_eq!(a.daemon.candles.bars.len(), n);
+    assert_eq!(a.daemon.candles.bars[n - 1].close.to_string(), "65050");
+    let next = tradedesk_core::time::Timestamp(last.open_time.millis() + 60_000);
+    a.update(ev(next, "65060", false));
+    assert_eq!(a.daemon.candles.bars.len(), n + 1);
+    // Another symbol's bar is not ours.
+    a.update(Msg::Data(Data::Kline(
+        serde_json::from_value(json!({
+            "symbol": "ETHUSDT", "closed": true,
+            "bar": {"open_time": next, "open": "1", "high": "1", "low": "1", "close": "1", "volume": "1", "trades": 1}
+        }))
+        .expect("kline"),
+    )));
+    assert_eq!(a.daemon.candles.bars.len(), n + 1);
+    // A 5-minute chart folds 1-minute bars into its last bar.
+    a.daemon.candles.interval = Interval::M5;
+    a.daemon.candles.bars.truncate(1);
+    let t0 = tradedesk_core::time::Timestamp(1_800_000_000_000 - 1_800_000_000_000 % 300_000);
+    a.daemon.candles.bars[0].open_time = t0;
+    a.daemon.candles.bars[0].high = "65000".parse().expect("p");
+    let later = tradedesk_core::time::Timestamp(t0.millis() + 120_000);
+    a.update(ev(later, "65080", true));
+    assert_eq!(a.daemon.candles.bars.len(), 1);
+    assert_eq!(a.daemon.candles.bars[0].high.to_string(), "65100");
+    assert_eq!(a.daemon.candles.bars[0].close.to_string(), "65080");
+}
+
+#[test]
+fn finished_orders_are_capped_and_open_ones_kept() {
+    let mut a = loaded();
+    let base: tradedesk_core::order::OrderRecord =
+        a.daemon.orders.get(&1).cloned().expect("order 1");
+    for i in 0..(crate::state::KEEP_HISTORY as u64 + 50) {
+        let mut o = base.clone();
+        o.id = 100 + i;
+        a.update(Msg::Data(Data::Order(Box::new(o))));
+    }
+    let open = a.daemon.open_orders().count();
+    assert_eq!(open, 2);
+    assert_eq!(a.daemon.orders.len(), crate::state::KEEP_HISTORY + open);
+}

@@ -1,0 +1,404 @@
+//! Drawing. Everything here takes `&App`: rendering cannot change state.
+//! This module draws the frame (tabs, status bar, overlays); each screen
+//! has a module of its own.
+
+mod backtests;
+mod bots;
+pub mod candles;
+mod desk;
+pub mod fmt;
+mod jobs;
+mod market;
+mod orders;
+mod risk;
+#[cfg(test)]
+pub mod tests;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::app::{App, GLOBAL_KEYS, palette_matches, screen_keys};
+use crate::state::Link;
+use crate::view::{FormKind, Screen};
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+impl App {
+    pub fn render(&self, f: &mut Frame) {
+        let area = f.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let msg = format!(
+                "window too small: {}×{}, tradedesk needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
+                area.width, area.height
+            );
+            f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+            return;
+        }
+        let [top, body, bottom] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        self.render_top(f, top);
+        if self.daemon.info.is_none() {
+            self.render_no_daemon(f, body);
+        } else {
+            match self.view.screen {
+                Screen::Desk => self.render_desk(f, body),
+                Screen::Market => self.render_market(f, body),
+                Screen::Orders => self.render_orders(f, body),
+                Screen::Bots => self.render_bots(f, body),
+                Screen::Backtests => self.render_backtests(f, body),
+                Screen::Jobs => self.render_jobs(f, body),
+                Screen::Risk => self.render_risk(f, body),
+            }
+        }
+        self.render_bottom(f, bottom);
+        if self.view.help {
+            self.render_help(f, body);
+        }
+        if self.view.form.is_some() {
+            self.render_form(f, body);
+        }
+        if self.view.palette.is_some() {
+            self.render_palette(f, body);
+        }
+        if self.view.confirm.is_some() {
+            self.render_confirm(f, body);
+        }
+    }
+
+    pub(crate) fn style(&self, color: Color) -> Style {
+        if self.view.colors {
+            Style::default().fg(color)
+        } else {
+            Style::default()
+        }
+    }
+
+    #[allow(clippy::unused_self, reason = "styles belong to the app, like `style`")]
+    pub(crate) fn bold(&self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+
+    /// The highlight of a selected row (reversed, so it shows without colour).
+    #[allow(clippy::unused_self, reason = "styles belong to the app, like `style`")]
+    pub(crate) fn selected_style(&self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+
+    /// A bordered pane; its title says when the data is stale.
+    pub(crate) fn pane(&self, title: &str) -> Block<'static> {
+        let title = if self.daemon.stale() {
+            format!(" {title} (stale) ")
+        } else {
+            format!(" {title} ")
+        };
+        Block::default().borders(Borders::ALL).title(title)
+    }
+
+    /// Masks a value in privacy mode.
+    pub(crate) fn private(&self, s: String) -> String {
+        if self.view.privacy {
+            fmt::MASK.to_owned()
+        } else {
+            s
+        }
+    }
+
+    pub(crate) fn time(&self, t: tradedesk_core::time::Timestamp) -> String {
+        fmt::time(t, self.view.utc)
+    }
+
+    /// A table of `rows` (already built for the visible window) with the
+    /// list's selection; only the window around the selection is built,
+    /// so long lists cost their height, not their length.
+    #[allow(clippy::too_many_arguments)] // a table's parts
+    pub(crate) fn list_for(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        screen: Screen,
+        title: &str,
+        header: Row<'_>,
+        widths: &[Constraint],
+        total: usize,
+        build: &dyn Fn(std::ops::Range<usize>) -> Vec<Row<'static>>,
+    ) {
+        let visible = area.height.saturating_sub(3) as usize;
+        let sel = self.view.selected[screen.index()].min(total.saturating_sub(1));
+        let start = if visible == 0 {
+            0
+        } else {
+            sel.saturating_sub(visible - 1)
+        };
+        let end = (start + visible).min(total);
+        let filter = &self.view.filter[screen.index()];
+        let title = if filter.is_empty() {
+            format!("{title} ({total})")
+        } else {
+            format!("{title} ({total}, filter “{filter}”)")
+        };
+        let table = Table::new(build(start..end), widths.iter().copied())
+            .header(header.style(self.bold()))
+            .block(self.pane(&title))
+            .row_highlight_style(self.selected_style());
+        let mut state = TableState::default();
+        if total > 0 {
+            state.select(Some(sel - start));
+        }
+        f.render_stateful_widget(table, area, &mut state);
+    }
+
+    fn render_top(&self, f: &mut Frame, area: Rect) {
+        let link = match &self.daemon.link {
+            Link::Connecting => Span::styled("connecting…", self.style(Color::Yellow)),
+            Link::Connected => Span::styled("● connected", self.style(Color::Green)),
+            Link::Disconnected { since, .. } => Span::styled(
+                format!(
+                    "○ DISCONNECTED since {}",
+                    fmt::clock_of(*since, self.view.utc)
+                ),
+                self.style(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+        };
+        // Narrow windows name only the current screen.
+        let narrow = area.width < 140;
+        let mut spans = vec![Span::styled(if narrow { " " } else { " tradedesk " }, self.bold())];
+        for s in Screen::ALL {
+            let label = if narrow && s != self.view.screen {
+                format!("{} ", s.index() + 1)
+            } else {
+                format!("{} {} ", s.index() + 1, s.title())
+            };
+            if s == self.view.screen {
+                spans.push(Span::styled(label, self.selected_style()));
+            } else {
+                spans.push(Span::raw(label));
+            }
+        }
+        spans.push(Span::raw(" "));
+        spans.push(link);
+        if let (Link::Connected, Some(up)) = (&self.daemon.link, self.uptime_ms()) {
+            spans.push(Span::raw(format!(" · up {}", fmt::duration(up))));
+        }
+        let zone = if self.view.utc { " UTC" } else { "" };
+        let clock = format!("{}{zone} ", fmt::datetime(self.now, self.view.utc));
+        let [left, right] = Layout::horizontal([
+            Constraint::Min(0),
+            Constraint::Length(clock.chars().count() as u16),
+        ])
+        .areas(area);
+        f.render_widget(Paragraph::new(Line::from(spans)), left);
+        f.render_widget(Paragraph::new(clock), right);
+    }
+
+    fn render_no_daemon(&self, f: &mut Frame, area: Rect) {
+        let text = match &self.daemon.link {
+            Link::Disconnected { reason, .. } => {
+                format!(
+                    "No daemon on {}: {reason}\nRetrying every second.",
+                    self.socket
+                )
+            }
+            _ => format!("Connecting to {}…", self.socket),
+        };
+        f.render_widget(Paragraph::new(text).block(self.pane("tradingd")), area);
+    }
+
+    fn render_bottom(&self, f: &mut Frame, area: Rect) {
+        let v = &self.view;
+        let text = if v.filtering {
+            format!(" /{}▏  Enter keep · Esc clear", v.filter())
+        } else if let Some(n) = &v.notice {
+            format!(" {n}")
+        } else if let Link::Disconnected { reason, .. } = &self.daemon.link {
+            format!(" daemon: {reason}")
+        } else {
+            let keys: Vec<String> = screen_keys(v.screen)
+                .iter()
+                .filter(|b| !b.what.is_empty())
+                .take(5)
+                .map(|b| format!("{} {}", b.label, b.what))
+                .collect();
+            format!(" {}  · ? help  : commands  q quit", keys.join("  "))
+        };
+        let pending = if v.in_flight > 0 {
+            format!(" {} pending ", v.in_flight)
+        } else {
+            String::new()
+        };
+        let masked = if v.privacy { " masked " } else { "" };
+        let [left, right] = Layout::horizontal([
+            Constraint::Min(0),
+            Constraint::Length((pending.len() + masked.len()) as u16),
+        ])
+        .areas(area);
+        f.render_widget(
+            Paragraph::new(text).style(self.style(Color::DarkGray)),
+            left,
+        );
+        f.render_widget(Paragraph::new(format!("{pending}{masked}")), right);
+    }
+
+    fn render_help(&self, f: &mut Frame, body: Rect) {
+        let keys: Vec<(&str, &str)> = screen_keys(self.view.screen)
+            .iter()
+            .chain(GLOBAL_KEYS)
+            .filter(|b| !b.what.is_empty())
+            .map(|b| (b.label, b.what))
+            .collect();
+        let area = centered(body, 54, keys.len() as u16 + 3);
+        let rows = keys.into_iter().map(|(k, v)| Row::new(vec![k, v]));
+        let table = Table::new(rows, [Constraint::Length(12), Constraint::Min(10)]).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" Keys: {} (Esc closes) ", self.view.screen.title())),
+        );
+        f.render_widget(Clear, area);
+        f.render_widget(table, area);
+    }
+
+    fn render_palette(&self, f: &mut Frame, body: Rect) {
+        let Some(p) = &self.view.palette else { return };
+        let found = palette_matches(&p.input);
+        let area = centered(body, 46, 12);
+        let mut lines = vec![Line::from(format!(":{}▏", p.input)), Line::from("")];
+        for (i, (name, _)) in found.iter().enumerate().take(8) {
+            let st = if i == p.selected {
+                self.selected_style()
+            } else {
+                Style::default()
+            };
+            lines.push(Line::styled(format!(" {name}"), st));
+        }
+        if found.is_empty() {
+            lines.push(Line::from(" no such command"));
+        }
+        f.render_widget(Clear, area);
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Command (Tab completes, Enter runs) "),
+            ),
+            area,
+        );
+    }
+
+    fn render_confirm(&self, f: &mut Frame, body: Rect) {
+        let Some(c) = &self.view.confirm else { return };
+        let area = centered(body, 60, 7);
+        let mut lines = vec![Line::from(c.prompt.clone())];
+        if let Some((want, typed)) = &c.typed {
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!(
+                "> {typed}▏   (type {want}; Esc cancels)"
+            )));
+        }
+        f.render_widget(Clear, area);
+        f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Confirm ")
+                    .border_style(self.style(Color::Yellow)),
+            ),
+            area,
+        );
+    }
+
+    fn render_form(&self, f: &mut Frame, body: Rect) {
+        let Some(form) = &self.view.form else { return };
+        let extra = if form.kind == FormKind::Order { 4 } else { 2 };
+        let area = centered(body, 70, form.fields.len() as u16 + extra + 4);
+        let mut lines = Vec::new();
+        for (i, field) in form.fields.iter().enumerate() {
+            let focused = i == form.focus;
+            let value = if field.choices.is_empty() {
+                if focused {
+                    format!("{}▏", field.value)
+                } else {
+                    field.value.clone()
+                }
+            } else {
+                format!("‹ {} ›", field.value)
+            };
+            let marker = if focused { "▶ " } else { "  " };
+            let mut spans = vec![
+                Span::raw(marker),
+                Span::styled(format!("{:<14}", field.label), self.style(Color::Cyan)),
+                Span::styled(
+                    value,
+                    if focused {
+                        self.bold()
+                    } else {
+                        Style::default()
+                    },
+                ),
+            ];
+            if focused && !field.hint.is_empty() {
+                spans.push(Span::styled(
+                    format!("  {}", field.hint),
+                    self.style(Color::DarkGray),
+                ));
+            }
+            lines.push(Line::from(spans));
+        }
+        lines.push(Line::from(""));
+        if let Some(e) = &form.error {
+            lines.push(Line::styled(format!("✗ {e}"), self.style(Color::Red)));
+        }
+        if form.kind == FormKind::Order {
+            let current = form.checked.as_ref() == Some(&form.values());
+            let line = match (&self.daemon.check, current) {
+                (Some(c), true) if c.approved => Line::styled(
+                    "✓ risk check passed: Enter places the order".to_owned(),
+                    self.style(Color::Green),
+                ),
+                (Some(c), true) => Line::styled(
+                    format!(
+                        "✗ risk check: {}",
+                        c.rejection
+                            .as_ref()
+                            .map_or("rejected", |r| r.message.as_str())
+                    ),
+                    self.style(Color::Red),
+                ),
+                (None, true) => Line::from("checking…"),
+                _ => Line::from("Enter runs the pre-trade risk check"),
+            };
+            lines.push(line);
+        }
+        lines.push(Line::styled(
+            "Tab/↑↓ field · ←/→ choice · Enter submit · Esc close".to_owned(),
+            self.style(Color::DarkGray),
+        ));
+        f.render_widget(Clear, area);
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" {} ", form.title)),
+            ),
+            area,
+        );
+    }
+}
+
+/// A box of at most `w`×`h` centred in `r`.
+pub fn centered(r: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(r.width);
+    let h = h.min(r.height);
+    Rect {
+        x: r.x + (r.width - w) / 2,
+        y: r.y + (r.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}

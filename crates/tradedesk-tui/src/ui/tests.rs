@@ -1,0 +1,410 @@
+//! Snapshot tests of every screen from fixture data (fixed times, UTC,
+//! no colour), at 120×40 and 80×24; key handling tests live in
+//! `app_tests.rs`.
+
+use chrono::TimeZone;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::from_value;
+use serde_json::json;
+use tradedesk_core::api::system::{HeartbeatEvent, Info};
+
+use crate::app::{App, Msg};
+use crate::state::{BacktestDetail, Data};
+use crate::view::Screen;
+
+pub fn at(s: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc
+        .timestamp_opt(1_795_000_000 + s, 0)
+        .single()
+        .expect("valid")
+}
+
+fn ts(s: i64) -> String {
+    at(s).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    from_value(v).expect("fixture matches the wire shape")
+}
+
+pub fn fixture_info() -> Info {
+    Info {
+        version: "0.1.0".into(),
+        pid: 4242,
+        started_at: at(0),
+        uptime_ms: 3_723_000,
+        data_dir: "/home/me/.local/share/tradedesk".into(),
+        socket: "/run/user/1000/tradedesk/tradingd.sock".into(),
+        db_path: "/home/me/.local/share/tradedesk/tradedesk.db".into(),
+        db_size_bytes: 24_576,
+        run_number: 3,
+        previous_shutdown: tradedesk_core::api::system::PreviousShutdown::Clean,
+        connections: 2,
+    }
+}
+
+pub fn app() -> App {
+    let mut app = App::new("/run/user/1000/tradedesk/tradingd.sock".into(), at(3723));
+    app.view.utc = true;
+    app.view.colors = false;
+    app
+}
+
+pub fn draw(app: &App, w: u16, h: u16) -> TestBackend {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| app.render(f)).expect("draw");
+    t.backend().clone()
+}
+
+fn symbols() -> serde_json::Value {
+    json!([
+        {"symbol": "BTCUSDT", "base": "BTC", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.00001", "min_qty": "0.00001", "min_notional": "5"},
+        {"symbol": "ETHUSDT", "base": "ETH", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.0001", "min_qty": "0.0001", "min_notional": "5"},
+        {"symbol": "SOLUSDT", "base": "SOL", "quote": "USDT", "tick_size": "0.001", "lot_size": "0.001", "min_qty": "0.001", "min_notional": "5"}
+    ])
+}
+
+fn order(id: u64, symbol: &str, side: &str, kind: &str, qty: &str, price: Option<&str>, status: &str) -> serde_json::Value {
+    json!({
+        "id": id, "account": "paper", "client_order_id": format!("td-{id}"), "symbol": symbol,
+        "side": side, "type": kind, "qty": qty, "price": price, "stop_price": null, "trail": null,
+        "time_in_force": "gtc", "status": status,
+        "filled": if status == "filled" { qty } else { "0" },
+        "filled_notional": "0", "avg_price": if status == "filled" { Some("64998.35") } else { None },
+        "fees": "0", "reserved": "0", "reserved_asset": "USDT", "triggered": false,
+        "parent_id": null, "oco_id": null, "reason": null, "owner": "admin", "bot_id": null,
+        "created": ts(100 + id as i64), "updated": ts(100 + id as i64)
+    })
+}
+
+/// Bars: a deterministic zig-zag around 65,000.
+fn bars(n: usize) -> serde_json::Value {
+    let v: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let base = 65_000.0 + ((i as f64) * 0.7).sin() * 40.0 + (i as f64) * 0.5;
+            let (o, c) = if i % 3 == 0 { (base - 6.0, base + 5.0) } else { (base + 4.0, base - 3.0) };
+            json!({
+                "open_time": ts(i as i64 * 60 - 40), "open": format!("{o:.2}"), "high": format!("{:.2}", o.max(c) + 7.0),
+                "low": format!("{:.2}", o.min(c) - 7.0), "close": format!("{c:.2}"),
+                "volume": format!("{:.3}", 1.0 + (i % 7) as f64 * 0.4), "trades": 10
+            })
+        })
+        .collect();
+    json!(v)
+}
+
+/// A connected app with a bit of everything.
+#[allow(clippy::too_many_lines, reason = "one fixture for every screen")]
+pub fn loaded() -> App {
+    let mut a = app();
+    a.update(Msg::Connected(Box::new(fixture_info())));
+    a.update(Msg::Heartbeat(HeartbeatEvent {
+        seq: 3723,
+        time: at(3723),
+        uptime_ms: 3_723_000,
+    }));
+    let d = |a: &mut App, d: Data| {
+        a.update(Msg::Data(d));
+    };
+    d(&mut a, Data::Symbols(de(symbols())));
+    d(
+        &mut a,
+        Data::Tickers(de(json!([
+            {"symbol": "BTCUSDT", "time": ts(3700), "last": "65012.5", "bid": "65011.25", "ask": "65013.75", "open_24h": "64100", "high_24h": "65300", "low_24h": "63900.5", "volume_24h": "812.5"},
+            {"symbol": "ETHUSDT", "time": ts(3700), "last": "3198.54", "bid": "3198.5", "ask": "3198.6", "open_24h": "3250", "high_24h": "3260", "low_24h": "3180", "volume_24h": "9012"},
+            {"symbol": "SOLUSDT", "time": ts(3700), "last": "150.004", "bid": "150", "ask": "150.01", "open_24h": "150.004", "high_24h": "151", "low_24h": "149", "volume_24h": "50123"}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Klines {
+            symbol: "BTCUSDT".into(),
+            interval: tradedesk_core::market::Interval::M1,
+            bars: de(bars(300)),
+        },
+    );
+    d(
+        &mut a,
+        Data::Book(de(json!({
+            "symbol": "BTCUSDT", "time": ts(3700),
+            "asks": [{"price": "65013.75", "qty": "0.07542"}, {"price": "65015", "qty": "0.15609"}, {"price": "65016.25", "qty": "1.2"}],
+            "bids": [{"price": "65011.25", "qty": "0.08003"}, {"price": "65010", "qty": "0.31123"}, {"price": "65008.75", "qty": "2"}]
+        }))),
+    );
+    d(
+        &mut a,
+        Data::Tape {
+            symbol: "BTCUSDT".into(),
+            trades: de(json!([
+                {"id": 3, "time": ts(3700), "price": "65012.5", "qty": "0.06534", "taker_side": "sell"},
+                {"id": 2, "time": ts(3690), "price": "65013.75", "qty": "0.1", "taker_side": "buy"},
+                {"id": 1, "time": ts(3680), "price": "65011", "qty": "0.01615", "taker_side": "sell"}
+            ])),
+        },
+    );
+    d(
+        &mut a,
+        Data::Balances(de(json!([
+            {"asset": "BTC", "free": "0.01", "locked": "0", "total": "0.01"},
+            {"asset": "USDT", "free": "8848.8665165", "locked": "500.5", "total": "9349.3665165"}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Positions(de(json!([
+            {"account": "paper", "symbol": "BTCUSDT", "qty": "0.01", "avg_price": "64998.35", "cost": "649.9835", "mark_price": "65012.5", "realized_pnl": "0", "unrealized_pnl": "0.1415", "fees": "0.6499835"}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Orders(de(json!([
+            order(1, "BTCUSDT", "buy", "market", "0.01", None, "filled"),
+            order(2, "ETHUSDT", "buy", "limit", "0.5", Some("1000"), "accepted"),
+            order(3, "SOLUSDT", "sell", "limit", "12.5", Some("175.125"), "accepted"),
+            order(4, "ETHUSDT", "sell", "limit", "0.25", Some("4000"), "cancelled")
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Today(de(json!({"count": 1, "volume": "649.9835", "fees": "0.6499835", "realized_pnl": "-1.25", "wins": 0, "losses": 1, "win_rate": null}))),
+    );
+    let bot = |id: u64, name: &str, status: &str, equity: &str| {
+        json!({
+            "id": id, "name": name, "owner": "admin", "account": "paper", "strategy_id": null,
+            "spec": {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "interval": "1m"},
+            "symbols": ["BTCUSDT"], "allocation": {"USDT": "1000"}, "status": status, "reason": null,
+            "created": ts(10), "updated": ts(20), "started": ts(20),
+            "balances": {"USDT": {"free": equity, "locked": "0"}}, "positions": [], "equity": equity
+        })
+    };
+    d(
+        &mut a,
+        Data::Bots(de(json!([bot(1, "trend", "running", "1012.5"), bot(2, "dip-buyer", "paused", "990")]))),
+    );
+    d(
+        &mut a,
+        Data::BotEvents(
+            1,
+            de(json!([
+                {"id": 2, "bot_id": 1, "time": ts(200), "kind": "order", "message": "buy 0.015 BTCUSDT market"},
+                {"id": 1, "bot_id": 1, "time": ts(20), "kind": "state", "message": "started"}
+            ])),
+        ),
+    );
+    d(
+        &mut a,
+        Data::Risk(de(json!({
+            "states": [{"scope": "account:paper", "state": "active", "reason": null, "since": null}],
+            "usage": [
+                {"scope": "account:paper", "limit": "max_open_orders", "value": "2", "limit_value": "10", "percent": "20"},
+                {"scope": "account:paper", "limit": "max_daily_loss", "value": "85", "limit_value": "100", "percent": "85"}
+            ]
+        }))),
+    );
+    d(
+        &mut a,
+        Data::Alerts(de(json!([
+            {"id": 1, "time": ts(300), "severity": "warning", "scope": "account:paper", "kind": "near_limit", "message": "max_daily_loss at 85% of 100", "acknowledged": null},
+            {"id": 2, "time": ts(310), "severity": "info", "scope": "account:paper", "kind": "state", "message": "trading active", "acknowledged": ts(320)}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Jobs(de(json!([
+            {"id": 7, "kind": "backtest.run", "payload": {}, "priority": 0, "state": "running", "attempts": 1, "max_attempts": 3, "run_at": ts(400), "progress": 40, "message": "bar 4000 of 10000", "result": null, "error": null, "idempotency_key": null, "owner": "admin", "created": ts(400), "started": ts(401), "finished": null},
+            {"id": 6, "kind": "risk.report", "payload": {}, "priority": 0, "state": "failed", "attempts": 3, "max_attempts": 3, "run_at": ts(300), "progress": 0, "message": null, "result": null, "error": "disk full", "idempotency_key": null, "owner": "admin", "created": ts(300), "started": ts(301), "finished": ts(302)}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Schedules(de(json!([
+            {"id": 1, "name": "nightly-report", "owner": "admin", "cron": "0 2 * * *", "tz": "UTC", "kind": "risk.report", "payload": {}, "priority": 0, "missed": "skip", "paused": false, "next_run": ts(80_000), "last_run": null, "created": ts(1), "updated": ts(1)}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Workers(de(json!([
+            {"worker": 0, "job": 7, "kind": "backtest.run", "since": ts(401)},
+            {"worker": 1, "job": null, "kind": null, "since": null}
+        ]))),
+    );
+    let bt = |id: u64, name: &str, state: &str, progress: u8, ret: f64| {
+        json!({
+            "id": id, "name": name, "kind": "run", "job_id": id + 10, "state": state, "progress": progress,
+            "error": null, "created": ts(500), "finished": null, "spec": {},
+            "summary": if state == "succeeded" { Some(json!({"final_equity": "11234.5", "return_pct": ret, "cagr_pct": 12.0, "sharpe": 1.234, "max_drawdown_pct": -8.5, "trades": 46, "win_rate_pct": 60.9, "margin_call": null})) } else { None },
+            "sweep": null
+        })
+    };
+    d(
+        &mut a,
+        Data::Backtests(de(json!([
+            bt(1, "goog-sma", "succeeded", 100, 12.345),
+            bt(2, "goog-sma-slow", "succeeded", 100, -3.5),
+            bt(3, "btc-grid", "running", 45, 0.0)
+        ]))),
+    );
+    a
+}
+
+fn metrics() -> tradedesk_core::analytics::Metrics {
+    use tradedesk_core::analytics::{Curve, TradeFigures, finish};
+    let mut c = Curve::new(0, None);
+    for (i, e) in [10_000.0, 10_100.0, 9_900.0, 10_300.0, 10_250.0, 11_000.0].iter().enumerate() {
+        c.push(tradedesk_core::time::Timestamp(1_700_000_000_000 + i as i64 * 86_400_000), *e, 100.0 + i as f64);
+    }
+    let t: Vec<TradeFigures> = Vec::new();
+    finish(c, &t, rust_decimal::Decimal::ZERO)
+}
+
+fn with_result(mut a: App) -> App {
+    a.view.screen = Screen::Backtests;
+    a.view.opened = Some(1);
+    let equity = (0..60)
+        .map(|i| {
+            let e = 10_000.0 + f64::from(i) * 20.0 - if i % 10 > 6 { 150.0 } else { 0.0 };
+            json!({"time": ts(i64::from(i) * 86_400), "equity": e, "drawdown_pct": if i % 10 > 6 { -1.5 } else { 0.0 }})
+        })
+        .collect::<Vec<_>>();
+    a.update(Msg::Data(Data::BacktestDetail(BacktestDetail {
+        id: 1,
+        metrics: Box::new(metrics()),
+        equity: de(json!(equity)),
+        trades: de(json!([
+            {"leg": 0, "symbol": "GOOG", "qty": "10", "entry_step": 1, "exit_step": 5, "entry_time": ts(86_400), "exit_time": ts(5 * 86_400), "entry_price": "100.5", "exit_price": "110.25", "pnl": "95.5", "fees": "2", "return_pct": 9.5},
+            {"leg": 0, "symbol": "GOOG", "qty": "10", "entry_step": 7, "exit_step": 9, "entry_time": ts(7 * 86_400), "exit_time": ts(9 * 86_400), "entry_price": "111", "exit_price": "108", "pnl": "-32", "fees": "2", "return_pct": -2.9}
+        ])),
+    })));
+    a
+}
+
+fn screen(s: Screen) -> App {
+    let mut a = loaded();
+    a.view.screen = s;
+    a
+}
+
+macro_rules! snapshots {
+    ($($name:ident => $app:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let a = $app;
+                insta::assert_snapshot!(concat!(stringify!($name), "_120x40"), draw(&a, 120, 40));
+                insta::assert_snapshot!(concat!(stringify!($name), "_80x24"), draw(&a, 80, 24));
+            }
+        )*
+    };
+}
+
+snapshots! {
+    desk => screen(Screen::Desk);
+    market => {
+        let mut a = screen(Screen::Market);
+        a.view.overlays.sma = true;
+        a.view.overlays.bollinger = true;
+        a
+    };
+    orders => screen(Screen::Orders);
+    order_history => {
+        let mut a = screen(Screen::Orders);
+        a.view.history = true;
+        a
+    };
+    bots => screen(Screen::Bots);
+    backtests => screen(Screen::Backtests);
+    backtest_result => with_result(loaded());
+    backtest_compare => {
+        let mut a = screen(Screen::Backtests);
+        a.view.comparing = true;
+        let m = metrics();
+        a.update(Msg::Data(Data::Comparison(vec![
+            tradedesk_core::api::backtests::ComparedRun { id: 1, name: "goog-sma".into(), metrics: m.clone() },
+            tradedesk_core::api::backtests::ComparedRun { id: 2, name: "goog-sma-slow".into(), metrics: m },
+        ])));
+        a
+    };
+    jobs => screen(Screen::Jobs);
+    schedules => {
+        let mut a = screen(Screen::Jobs);
+        a.view.jobs_pane = crate::view::JobsPane::Schedules;
+        a
+    };
+    risk => screen(Screen::Risk);
+    help_on_orders => {
+        let mut a = screen(Screen::Orders);
+        a.view.help = true;
+        a
+    };
+    private_desk => {
+        let mut a = screen(Screen::Desk);
+        a.view.privacy = true;
+        a
+    };
+    disconnected_keeps_stale_data => {
+        let mut a = screen(Screen::Desk);
+        a.update(Msg::Disconnected("the daemon closed the connection".into()));
+        a
+    };
+    no_daemon_yet => {
+        let mut a = app();
+        a.update(Msg::Disconnected("daemon not reachable".into()));
+        a
+    };
+}
+
+#[test]
+fn order_ticket_shows_the_risk_check() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut a = screen(Screen::Orders);
+    let key = |a: &mut App, c: KeyCode| a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+    key(&mut a, KeyCode::Char('n'));
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Tab);
+    }
+    for c in "0.01".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    a.update(Msg::Data(Data::Check(de(json!({"approved": false, "rejection": {
+        "kind": "limit", "limit": "max_order_notional", "scope": "account:paper", "limit_value": "500", "value": "650.12",
+        "message": "order notional 650.12 exceeds max_order_notional 500"
+    }})))));
+    insta::assert_snapshot!("order_ticket_rejected_120x40", draw(&a, 120, 40));
+    insta::assert_snapshot!("order_ticket_rejected_80x24", draw(&a, 80, 24));
+}
+
+#[test]
+fn palette_and_kill_switch_dialogs() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut a = screen(Screen::Risk);
+    let key = |a: &mut App, c: KeyCode| a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+    key(&mut a, KeyCode::Char(':'));
+    for c in "ha".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    insta::assert_snapshot!("palette_80x24", draw(&a, 80, 24));
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('K'));
+    for c in "HA".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    insta::assert_snapshot!("kill_switch_80x24", draw(&a, 80, 24));
+}
+
+#[test]
+fn every_screen_draws_at_every_size_without_panicking() {
+    let mut a = with_result(loaded());
+    for s in Screen::ALL {
+        a.view.screen = s;
+        for (w, h) in [(80, 24), (81, 25), (100, 30), (120, 40), (200, 60), (300, 100)] {
+            let text = format!("{}", draw(&a, w, h));
+            assert!(text.contains(s.title()), "{s:?} at {w}x{h}");
+        }
+        for (w, h) in [(79, 24), (80, 23), (20, 5), (1, 1)] {
+            let text = format!("{}", draw(&a, w, h));
+            assert!(text.contains("too") || w < 10, "{w}x{h}: {text}");
+        }
+    }
+}
