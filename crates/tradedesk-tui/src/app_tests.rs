@@ -40,7 +40,11 @@ fn help_toggles_and_escape_closes_it() {
     assert!(a.view.help);
     key(&mut a, KeyCode::Esc);
     assert!(!a.view.help);
-    assert_eq!(key(&mut a, KeyCode::Char('x')), Command::None, "unbound keys do nothing");
+    assert_eq!(
+        key(&mut a, KeyCode::Char('x')),
+        Command::None,
+        "unbound keys do nothing"
+    );
 }
 
 #[test]
@@ -102,7 +106,10 @@ fn a_changed_ticket_is_checked_again_and_a_rejected_one_is_not_placed() {
         key(&mut a, KeyCode::Tab);
     }
     typed(&mut a, "5");
-    assert!(matches!(key(&mut a, KeyCode::Enter), Command::Send(Request::Check(_))));
+    assert!(matches!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::Check(_))
+    ));
     a.update(Msg::Data(Data::Check(
         serde_json::from_value(json!({"approved": false, "rejection": {
             "kind": "limit", "limit": "max_order_notional", "scope": "account:paper",
@@ -110,12 +117,25 @@ fn a_changed_ticket_is_checked_again_and_a_rejected_one_is_not_placed() {
         }}))
         .expect("check"),
     )));
-    assert_eq!(key(&mut a, KeyCode::Enter), Command::Redraw, "a rejected order is not sent");
-    assert!(a.view.form.as_ref().and_then(|f| f.error.as_ref()).is_some());
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::Redraw,
+        "a rejected order is not sent"
+    );
+    assert!(
+        a.view
+            .form
+            .as_ref()
+            .and_then(|f| f.error.as_ref())
+            .is_some()
+    );
     key(&mut a, KeyCode::Backspace);
     typed(&mut a, "0.001");
     assert!(
-        matches!(key(&mut a, KeyCode::Enter), Command::Send(Request::Check(_))),
+        matches!(
+            key(&mut a, KeyCode::Enter),
+            Command::Send(Request::Check(_))
+        ),
         "a changed order is checked again"
     );
 }
@@ -125,14 +145,24 @@ fn bad_ticket_input_names_the_field_and_sends_nothing() {
     let mut a = loaded();
     key(&mut a, KeyCode::Char('n'));
     assert_eq!(key(&mut a, KeyCode::Enter), Command::Redraw);
-    let err = a.view.form.as_ref().and_then(|f| f.error.clone()).expect("error");
+    let err = a
+        .view
+        .form
+        .as_ref()
+        .and_then(|f| f.error.clone())
+        .expect("error");
     assert!(err.starts_with("quantity"), "{err}");
     for _ in 0..3 {
         key(&mut a, KeyCode::Tab);
     }
     typed(&mut a, "abc");
     key(&mut a, KeyCode::Enter);
-    let err = a.view.form.as_ref().and_then(|f| f.error.clone()).expect("error");
+    let err = a
+        .view
+        .form
+        .as_ref()
+        .and_then(|f| f.error.clone())
+        .expect("error");
     assert!(err.starts_with("quantity:"), "{err}");
     key(&mut a, KeyCode::Backspace);
     key(&mut a, KeyCode::Backspace);
@@ -141,7 +171,12 @@ fn bad_ticket_input_names_the_field_and_sends_nothing() {
     // Limit without a price.
     a.view.form.as_mut().expect("form").fields[2].value = "limit".into();
     key(&mut a, KeyCode::Enter);
-    let err = a.view.form.as_ref().and_then(|f| f.error.clone()).expect("error");
+    let err = a
+        .view
+        .form
+        .as_ref()
+        .and_then(|f| f.error.clone())
+        .expect("error");
     assert!(err.starts_with("price: required"), "{err}");
     key(&mut a, KeyCode::Esc);
     assert!(a.view.form.is_none());
@@ -154,15 +189,31 @@ fn cancel_and_cancel_all_ask_first() {
     key(&mut a, KeyCode::Char('3'));
     // Open orders, newest first: #3 then #2.
     key(&mut a, KeyCode::Char('c'));
-    let prompt = a.view.confirm.as_ref().map(|c| c.prompt.clone()).expect("asks");
+    let prompt = a
+        .view
+        .confirm
+        .as_ref()
+        .map(|c| c.prompt.clone())
+        .expect("asks");
     assert!(prompt.contains("#3"), "{prompt}");
-    assert_eq!(key(&mut a, KeyCode::Char('y')), Command::Send(Request::Cancel(3)));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('y')),
+        Command::Send(Request::Cancel(3))
+    );
     key(&mut a, KeyCode::Char('C'));
-    assert!(a.view.confirm.as_ref().is_some_and(|c| c.prompt.contains("all 2")));
+    assert!(
+        a.view
+            .confirm
+            .as_ref()
+            .is_some_and(|c| c.prompt.contains("all 2"))
+    );
     assert_eq!(key(&mut a, KeyCode::Esc), Command::Redraw);
     assert!(a.view.confirm.is_none());
     key(&mut a, KeyCode::Char('C'));
-    assert_eq!(key(&mut a, KeyCode::Enter), Command::Send(Request::CancelAll));
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::CancelAll)
+    );
     assert_eq!(a.view.in_flight, 2);
 }
 
@@ -171,7 +222,11 @@ fn the_kill_switch_needs_the_word_typed() {
     let mut a = loaded();
     key(&mut a, KeyCode::Char('7'));
     key(&mut a, KeyCode::Char('F'));
-    assert_eq!(key(&mut a, KeyCode::Enter), Command::None, "nothing typed yet");
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::None,
+        "nothing typed yet"
+    );
     typed(&mut a, "HALX");
     assert_eq!(key(&mut a, KeyCode::Enter), Command::None);
     key(&mut a, KeyCode::Backspace);
@@ -187,7 +242,11 @@ fn filters_narrow_lists_and_escape_clears_them() {
     let mut a = loaded();
     key(&mut a, KeyCode::Char('3'));
     key(&mut a, KeyCode::Char('h'));
-    assert_eq!(a.order_rows().len(), 2, "history: the filled and the cancelled");
+    assert_eq!(
+        a.order_rows().len(),
+        2,
+        "history: the filled and the cancelled"
+    );
     key(&mut a, KeyCode::Char('h'));
     key(&mut a, KeyCode::Char('/'));
     typed(&mut a, "sol");
@@ -204,11 +263,18 @@ fn the_palette_completes_and_runs() {
     key(&mut a, KeyCode::Char(':'));
     typed(&mut a, "back");
     key(&mut a, KeyCode::Tab);
-    assert_eq!(a.view.palette.as_ref().map(|p| p.input.as_str()), Some("backtests"));
+    assert_eq!(
+        a.view.palette.as_ref().map(|p| p.input.as_str()),
+        Some("backtests")
+    );
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.view.screen, Screen::Backtests);
     assert!(a.view.palette.is_none());
-    assert_eq!(palette_matches("flat")[0].0, "halt flatten", "substring matches too");
+    assert_eq!(
+        palette_matches("flat")[0].0,
+        "halt flatten",
+        "substring matches too"
+    );
 }
 
 #[test]
@@ -237,14 +303,24 @@ fn market_keys_follow_symbol_and_interval() {
 fn backtests_compare_the_marked_with_the_selected() {
     let mut a = loaded();
     key(&mut a, KeyCode::Char('5'));
-    assert_eq!(key(&mut a, KeyCode::Char('c')), Command::Redraw, "nothing marked");
+    assert_eq!(
+        key(&mut a, KeyCode::Char('c')),
+        Command::Redraw,
+        "nothing marked"
+    );
     key(&mut a, KeyCode::Char(' '));
     key(&mut a, KeyCode::Char('j'));
-    assert_eq!(key(&mut a, KeyCode::Char('c')), Command::Send(Request::Compare(3, 2)));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('c')),
+        Command::Send(Request::Compare(3, 2))
+    );
     assert!(a.view.comparing);
     key(&mut a, KeyCode::Esc);
     assert!(!a.view.comparing);
-    assert_eq!(key(&mut a, KeyCode::Enter), Command::Send(Request::OpenBacktest(2)));
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::OpenBacktest(2))
+    );
 }
 
 #[test]
@@ -269,9 +345,15 @@ fn bot_and_job_actions_target_the_selection() {
     );
     key(&mut a, KeyCode::Char('6'));
     key(&mut a, KeyCode::Char('j'));
-    assert_eq!(key(&mut a, KeyCode::Char('r')), Command::Send(Request::JobRetry(6)));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('r')),
+        Command::Send(Request::JobRetry(6))
+    );
     key(&mut a, KeyCode::Char('f'));
-    assert_eq!(key(&mut a, KeyCode::Char('n')), Command::Send(Request::RunNow(1)));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('n')),
+        Command::Send(Request::RunNow(1))
+    );
 }
 
 #[test]
@@ -328,7 +410,7 @@ fn kline_events_update_the_forming_bar_and_fold_into_longer_intervals() {
     // A 5-minute chart folds 1-minute bars into its last bar.
     a.daemon.candles.interval = Interval::M5;
     a.daemon.candles.bars.truncate(1);
-    let t0 = tradedesk_core::time::Timestamp(1_800_000_000_000 - 1_800_000_000_000 % 300_000);
+    let t0 = tradedesk_core::time::Timestamp(1_800_000_000_000); // a multiple of 5 minutes
     a.daemon.candles.bars[0].open_time = t0;
     a.daemon.candles.bars[0].high = "65000".parse().expect("p");
     let later = tradedesk_core::time::Timestamp(t0.millis() + 120_000);

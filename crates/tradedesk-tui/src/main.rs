@@ -2,21 +2,16 @@
 //! starts the daemon in the background when none answers, never embeds it,
 //! and leaves it running on exit.
 
-mod app;
-mod connection;
-mod state;
-mod ui;
-mod view;
-
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use app::{App, Command, Msg};
 use tokio::sync::mpsc;
 use tradedesk_core::client::launch;
 use tradedesk_core::paths;
+use tradedesk_tui::app::{App, Command, Msg};
+use tradedesk_tui::connection;
 
 fn main() -> anyhow::Result<()> {
     let socket = socket_from_args()?;

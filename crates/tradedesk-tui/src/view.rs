@@ -41,10 +41,12 @@ impl Screen {
         Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
     }
 
+    #[must_use]
     pub fn next(self) -> Screen {
         Screen::ALL[(self.index() + 1) % Screen::ALL.len()]
     }
 
+    #[must_use]
     pub fn prev(self) -> Screen {
         Screen::ALL[(self.index() + Screen::ALL.len() - 1) % Screen::ALL.len()]
     }

@@ -169,7 +169,10 @@ impl App {
         };
         // Narrow windows name only the current screen.
         let narrow = area.width < 140;
-        let mut spans = vec![Span::styled(if narrow { " " } else { " tradedesk " }, self.bold())];
+        let mut spans = vec![Span::styled(
+            if narrow { " " } else { " tradedesk " },
+            self.bold(),
+        )];
         for s in Screen::ALL {
             let label = if narrow && s != self.view.screen {
                 format!("{} ", s.index() + 1)

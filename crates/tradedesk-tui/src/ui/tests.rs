@@ -65,7 +65,15 @@ fn symbols() -> serde_json::Value {
     ])
 }
 
-fn order(id: u64, symbol: &str, side: &str, kind: &str, qty: &str, price: Option<&str>, status: &str) -> serde_json::Value {
+fn order(
+    id: u64,
+    symbol: &str,
+    side: &str,
+    kind: &str,
+    qty: &str,
+    price: Option<&str>,
+    status: &str,
+) -> serde_json::Value {
     json!({
         "id": id, "account": "paper", "client_order_id": format!("td-{id}"), "symbol": symbol,
         "side": side, "type": kind, "qty": qty, "price": price, "stop_price": null, "trail": null,
@@ -160,14 +168,40 @@ pub fn loaded() -> App {
         &mut a,
         Data::Orders(de(json!([
             order(1, "BTCUSDT", "buy", "market", "0.01", None, "filled"),
-            order(2, "ETHUSDT", "buy", "limit", "0.5", Some("1000"), "accepted"),
-            order(3, "SOLUSDT", "sell", "limit", "12.5", Some("175.125"), "accepted"),
-            order(4, "ETHUSDT", "sell", "limit", "0.25", Some("4000"), "cancelled")
+            order(
+                2,
+                "ETHUSDT",
+                "buy",
+                "limit",
+                "0.5",
+                Some("1000"),
+                "accepted"
+            ),
+            order(
+                3,
+                "SOLUSDT",
+                "sell",
+                "limit",
+                "12.5",
+                Some("175.125"),
+                "accepted"
+            ),
+            order(
+                4,
+                "ETHUSDT",
+                "sell",
+                "limit",
+                "0.25",
+                Some("4000"),
+                "cancelled"
+            )
         ]))),
     );
     d(
         &mut a,
-        Data::Today(de(json!({"count": 1, "volume": "649.9835", "fees": "0.6499835", "realized_pnl": "-1.25", "wins": 0, "losses": 1, "win_rate": null}))),
+        Data::Today(de(
+            json!({"count": 1, "volume": "649.9835", "fees": "0.6499835", "realized_pnl": "-1.25", "wins": 0, "losses": 1, "win_rate": null}),
+        )),
     );
     let bot = |id: u64, name: &str, status: &str, equity: &str| {
         json!({
@@ -180,7 +214,10 @@ pub fn loaded() -> App {
     };
     d(
         &mut a,
-        Data::Bots(de(json!([bot(1, "trend", "running", "1012.5"), bot(2, "dip-buyer", "paused", "990")]))),
+        Data::Bots(de(json!([
+            bot(1, "trend", "running", "1012.5"),
+            bot(2, "dip-buyer", "paused", "990")
+        ]))),
     );
     d(
         &mut a,
@@ -251,8 +288,15 @@ pub fn loaded() -> App {
 fn metrics() -> tradedesk_core::analytics::Metrics {
     use tradedesk_core::analytics::{Curve, TradeFigures, finish};
     let mut c = Curve::new(0, None);
-    for (i, e) in [10_000.0, 10_100.0, 9_900.0, 10_300.0, 10_250.0, 11_000.0].iter().enumerate() {
-        c.push(tradedesk_core::time::Timestamp(1_700_000_000_000 + i as i64 * 86_400_000), *e, 100.0 + i as f64);
+    for (i, e) in [10_000.0, 10_100.0, 9_900.0, 10_300.0, 10_250.0, 11_000.0]
+        .iter()
+        .enumerate()
+    {
+        c.push(
+            tradedesk_core::time::Timestamp(1_700_000_000_000 + i as i64 * 86_400_000),
+            *e,
+            100.0 + i as f64,
+        );
     }
     let t: Vec<TradeFigures> = Vec::new();
     finish(c, &t, rust_decimal::Decimal::ZERO)
@@ -398,7 +442,14 @@ fn every_screen_draws_at_every_size_without_panicking() {
     let mut a = with_result(loaded());
     for s in Screen::ALL {
         a.view.screen = s;
-        for (w, h) in [(80, 24), (81, 25), (100, 30), (120, 40), (200, 60), (300, 100)] {
+        for (w, h) in [
+            (80, 24),
+            (81, 25),
+            (100, 30),
+            (120, 40),
+            (200, 60),
+            (300, 100),
+        ] {
             let text = format!("{}", draw(&a, w, h));
             assert!(text.contains(s.title()), "{s:?} at {w}x{h}");
         }
