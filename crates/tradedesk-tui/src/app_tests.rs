@@ -434,3 +434,70 @@ fn finished_orders_are_capped_and_open_ones_kept() {
     assert_eq!(open, 2);
     assert_eq!(a.daemon.orders.len(), crate::state::KEEP_HISTORY + open);
 }
+
+#[test]
+fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
+    use tradedesk_core::api::backtests::{BacktestSpec, Dataset};
+    use tradedesk_core::api::bots::{BotCreate, StrategyInfo};
+    let mut a = loaded();
+    let info: StrategyInfo = serde_json::from_value(json!({
+        "name": "sma_cross", "summary": "", "rules": "", "default_warmup": 21,
+        "params_schema": {"type": "object", "properties": {
+            "fast": {"type": "integer", "default": 10}, "slow": {"type": "integer", "default": 20}
+        }}
+    }))
+    .expect("info");
+    a.update(Msg::Data(Data::Strategies(vec![info])));
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Char('n'));
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::Redraw,
+        "a bot needs a name"
+    );
+    typed(&mut a, "trend-2");
+    let form = a.view.form.as_mut().expect("bot form");
+    let fast = form
+        .fields
+        .iter()
+        .position(|f| f.key == "param.fast")
+        .expect("param field");
+    assert_eq!(form.fields[fast].value, "10", "defaults from the schema");
+    form.fields[fast].value = "7".into();
+    let Command::Send(Request::Create { method, params }) = key(&mut a, KeyCode::Enter) else {
+        panic!("the form sends bots.create");
+    };
+    assert_eq!(method, "bots.create");
+    let bot: BotCreate = serde_json::from_value(params).expect("a valid bots.create");
+    assert_eq!(bot.name, "trend-2");
+    assert_eq!(
+        bot.spec.as_ref().map(|s| s.params["fast"].clone()),
+        Some(json!(7))
+    );
+    assert_eq!(
+        bot.allocation
+            .get("USDT")
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("1000")
+    );
+
+    let set: Dataset = serde_json::from_value(json!({
+        "id": 4, "name": "GOOG", "symbol": "GOOG", "base": "GOOG", "quote": "USD", "interval": "1d",
+        "spacing_ms": 86_400_000, "start": "2004-08-19T00:00:00Z", "end": "2013-03-01T00:00:00Z",
+        "rows": 2148, "gaps": 0, "missing_bars": 0, "largest_gaps": [], "price_decimals": 2,
+        "source": "GOOG.csv", "created": "2026-11-24T00:00:00Z"
+    }))
+    .expect("dataset");
+    a.update(Msg::Data(Data::Datasets(vec![set])));
+    key(&mut a, KeyCode::Char('5'));
+    key(&mut a, KeyCode::Char('n'));
+    let Command::Send(Request::Create { method, params }) = key(&mut a, KeyCode::Enter) else {
+        panic!("the form sends backtests.create");
+    };
+    assert_eq!(method, "backtests.create");
+    let spec: BacktestSpec = serde_json::from_value(params).expect("a valid backtests.create");
+    assert_eq!(spec.strategies[0].datasets, vec![4]);
+    assert_eq!(spec.settings.capital.to_string(), "10000");
+    assert_eq!(spec.settings.commission_pct.to_string(), "0.1");
+}
