@@ -135,6 +135,7 @@ pub enum Action {
     BotPause,
     BotResume,
     NewBacktest,
+    NewJob,
     Mark,
     Compare,
     CancelBacktest,
@@ -267,6 +268,7 @@ const BACKTESTS_KEYS: &[Binding] = &[
 ];
 const JOBS_KEYS: &[Binding] = &[
     bind(ch('f'), "f", "queue / schedules", Action::SwitchPane),
+    bind(ch('e'), "e", "enqueue a job", Action::NewJob),
     bind(ch('c'), "c", "cancel the job", Action::JobCancel),
     bind(ch('r'), "r", "retry the job", Action::JobRetry),
     bind(ch('n'), "n", "run the schedule now", Action::RunNow),
@@ -308,6 +310,7 @@ pub const PALETTE: &[(&str, Action)] = &[
     ("order cancel-all", Action::CancelAll),
     ("bot new", Action::NewBot),
     ("backtest new", Action::NewBacktest),
+    ("job enqueue", Action::NewJob),
     ("halt", Action::Halt),
     ("halt flatten", Action::HaltFlatten),
     ("resume trading", Action::ResumeTrading),
@@ -601,6 +604,7 @@ impl App {
                 _ => {}
             },
             Action::NewBacktest => self.open_backtest_form(),
+            Action::NewJob => self.open_job_form(),
             Action::Mark => {
                 if let Some(id) = self.backtest_rows().get(self.view.selected()).map(|b| b.id) {
                     self.view.marked = if self.view.marked == Some(id) {
@@ -970,12 +974,14 @@ impl App {
                     "stop_market",
                     "stop_limit",
                     "take_profit",
+                    "trailing_stop",
                 ],
                 "market",
             ),
             Field::text("qty", "Quantity", "", "base units, e.g. 0.01"),
             Field::text("price", "Price", "", "limit price (limit, stop-limit)"),
             Field::text("stop", "Stop", "", "trigger price (stop, take-profit)"),
+            Field::text("trail", "Trail %", "", "trailing stop distance in percent"),
             Field::choice(
                 "tif",
                 "Time in force",
@@ -1077,6 +1083,33 @@ impl App {
         self.refresh_param_fields();
     }
 
+    fn open_job_form(&mut self) {
+        let kinds: Vec<String> = self.daemon.kinds.iter().map(|k| k.name.clone()).collect();
+        let Some(first) = kinds.first().cloned() else {
+            self.view.notice = Some("no job kinds yet: is the daemon connected?".into());
+            return;
+        };
+        let mut kind = Field::choice("kind", "Kind", &[], &first);
+        kind.choices = kinds;
+        let fields = vec![
+            kind,
+            Field::text(
+                "payload",
+                "Payload",
+                "{}",
+                "a JSON object, as the kind's schema says",
+            ),
+            Field::text("priority", "Priority", "0", "higher runs first"),
+            Field::text(
+                "delay",
+                "Delay (s)",
+                "",
+                "run this many seconds from now; empty: now",
+            ),
+        ];
+        self.view.form = Some(Form::new(FormKind::Job, "Enqueue a job", fields));
+    }
+
     /// Keeps a form's `param.*` fields those of the chosen strategy.
     fn refresh_param_fields(&mut self) {
         let Some(form) = self.view.form.as_mut() else {
@@ -1126,6 +1159,12 @@ impl App {
             FormKind::Bot => bot_params(form).map(|p| {
                 Some(Request::Create {
                     method: "bots.create",
+                    params: p,
+                })
+            }),
+            FormKind::Job => job_params(form).map(|p| {
+                Some(Request::Create {
+                    method: "jobs.enqueue",
                     params: p,
                 })
             }),
@@ -1201,6 +1240,7 @@ pub fn order_request(form: &Form) -> Result<OrderRequest, String> {
         OrderType::StopMarket,
         OrderType::StopLimit,
         OrderType::TakeProfit,
+        OrderType::TrailingStop,
     ]
     .into_iter()
     .find(|t| t.as_str() == form.get("type"))
@@ -1224,6 +1264,10 @@ pub fn order_request(form: &Form) -> Result<OrderRequest, String> {
             order_type.as_str()
         ));
     }
+    let trail = parse_opt(form.get("trail"), "trail %")?.map(tradedesk_core::order::Trail::Percent);
+    if order_type == OrderType::TrailingStop && trail.is_none() {
+        return Err("trail %: required for a trailing_stop order".into());
+    }
     let time_in_force = [
         TimeInForce::Gtc,
         TimeInForce::Ioc,
@@ -1239,7 +1283,7 @@ pub fn order_request(form: &Form) -> Result<OrderRequest, String> {
         qty,
         price,
         stop_price,
-        trail: None,
+        trail,
         time_in_force,
         client_order_id: None,
         account: None,
@@ -1313,6 +1357,31 @@ fn bot_params(form: &Form) -> Result<serde_json::Value, String> {
         "allocation": allocation,
         "start": form.get("start") == "yes",
     }))
+}
+
+fn job_params(form: &Form) -> Result<serde_json::Value, String> {
+    let payload: serde_json::Value = serde_json::from_str(form.get("payload").trim())
+        .map_err(|e| format!("payload: not JSON: {e}"))?;
+    if !payload.is_object() {
+        return Err("payload: must be a JSON object".into());
+    }
+    let priority: i32 = form.get("priority").trim().parse().map_err(|_| {
+        format!(
+            "priority: `{}` is not a whole number",
+            form.get("priority").trim()
+        )
+    })?;
+    let mut p = serde_json::json!({
+        "kind": form.get("kind"),
+        "payload": payload,
+        "priority": priority,
+    });
+    if let Some(delay) = parse_opt::<u32>(form.get("delay"), "delay")? {
+        let at = chrono::Utc::now() + chrono::Duration::seconds(i64::from(delay));
+        p["run_at"] = serde_json::to_value(tradedesk_core::time::Timestamp::from_datetime(at))
+            .map_err(|e| format!("delay: {e}"))?;
+    }
+    Ok(p)
 }
 
 fn backtest_params(form: &Form) -> Result<serde_json::Value, String> {

@@ -501,3 +501,79 @@ fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
     assert_eq!(spec.settings.capital.to_string(), "10000");
     assert_eq!(spec.settings.commission_pct.to_string(), "0.1");
 }
+
+#[test]
+fn the_job_form_checks_its_payload_and_enqueues() {
+    use tradedesk_core::api::jobs::Enqueue;
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('6'));
+    key(&mut a, KeyCode::Char('e'));
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    typed(&mut a, "[1]");
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::Redraw);
+    let err = a
+        .view
+        .form
+        .as_ref()
+        .and_then(|f| f.error.clone())
+        .expect("error");
+    assert_eq!(err, "payload: must be a JSON object");
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "{\"depth\": 2}");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "x");
+    key(&mut a, KeyCode::Enter);
+    let err = a
+        .view
+        .form
+        .as_ref()
+        .and_then(|f| f.error.clone())
+        .expect("error");
+    assert!(err.starts_with("priority:"), "{err}");
+    key(&mut a, KeyCode::Backspace);
+    typed(&mut a, "5");
+    key(&mut a, KeyCode::Tab);
+    typed(&mut a, "60");
+    let Command::Send(Request::Create { method, params }) = key(&mut a, KeyCode::Enter) else {
+        panic!("the form sends jobs.enqueue");
+    };
+    assert_eq!(method, "jobs.enqueue");
+    let job: Enqueue = serde_json::from_value(params).expect("a valid jobs.enqueue");
+    assert_eq!(job.kind, "risk.report");
+    assert_eq!(job.payload, json!({"depth": 2}));
+    assert_eq!(job.priority, Some(5), "\"0\" then \"5\" typed: 05");
+    assert!(job.run_at.is_some(), "a delay sets run_at");
+}
+
+#[test]
+fn a_trailing_stop_needs_its_distance() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('n'));
+    let form = a.view.form.as_mut().expect("ticket");
+    form.fields[1].value = "sell".into();
+    form.fields[2].value = "trailing_stop".into();
+    form.fields[3].value = "0.01".into();
+    key(&mut a, KeyCode::Enter);
+    let err = a
+        .view
+        .form
+        .as_ref()
+        .and_then(|f| f.error.clone())
+        .expect("error");
+    assert!(err.starts_with("trail %: required"), "{err}");
+    a.view.form.as_mut().expect("ticket").fields[6].value = "2.5".into();
+    let Command::Send(Request::Check(order)) = key(&mut a, KeyCode::Enter) else {
+        panic!("checked");
+    };
+    assert_eq!(order.order_type, OrderType::TrailingStop);
+    assert_eq!(
+        order.trail,
+        Some(tradedesk_core::order::Trail::Percent(
+            "2.5".parse().expect("p")
+        ))
+    );
+}

@@ -12,12 +12,14 @@ use tradedesk_core::api::backtests::{
     BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsList, BacktestsResults,
     BacktestsTrades, DataList,
 };
+use tradedesk_core::api::bots::BotsEquity;
 use tradedesk_core::api::bots::{
     BotEventsTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume, BotsStart,
     BotsStop, StrategiesCatalog,
 };
 use tradedesk_core::api::jobs::{
-    JobEvents, JobsCancel, JobsList, JobsRetry, JobsWorkers, SchedulesList, SchedulesRunNow,
+    JobEvents, JobsCancel, JobsKinds, JobsList, JobsRetry, JobsWorkers, SchedulesList,
+    SchedulesRunNow,
 };
 use tradedesk_core::api::market::{
     KlinesTopic, MarketKlines, MarketSymbols, MarketTickers, MarketTrades, OrderbookTopic,
@@ -27,10 +29,11 @@ use tradedesk_core::api::orders::{
     OrderUpdates, OrdersCancel, OrdersCancelAll, OrdersList, OrdersPlace,
 };
 use tradedesk_core::api::positions::{
-    PositionUpdates, PositionsList, TradeExecutions, TradesStats,
+    PositionUpdates, PositionsList, TradeExecutions, TradesList, TradesStats,
 };
 use tradedesk_core::api::risk::{
     RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskResume, RiskStatus,
+    RiskViolations,
 };
 use tradedesk_core::api::system::{Heartbeat, SystemInfo};
 use tradedesk_core::api::{Empty, Method, Topic};
@@ -232,6 +235,7 @@ async fn connected(
         Data::Datasets(ask::<DataList>(c, json!({})).await?.datasets),
     )
     .await?;
+    data(tx, Data::Kinds(ask::<JobsKinds>(c, json!({})).await?.kinds)).await?;
     after_fills(c, tx).await?;
     periodic(c, tx).await?;
     if let Some((s, i)) = watch {
@@ -277,6 +281,15 @@ async fn periodic(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     put(tx, Msg::Info(Box::new(info))).await?;
     data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
+    data(
+        tx,
+        Data::Violations(
+            ask::<RiskViolations>(c, json!({"limit": 200}))
+                .await?
+                .violations,
+        ),
+    )
+    .await?;
     data(
         tx,
         Data::Schedules(
@@ -446,6 +459,17 @@ async fn carry_out(
         Request::BotEvents(id) => {
             let page = ask::<BotsEvents>(c, json!({"id": id, "limit": 200})).await?;
             data(tx, Data::BotEvents(id, page.events)).await?;
+            let equity = ask::<BotsEquity>(c, json!({"id": id, "downsample": 500})).await?;
+            let fills = ask::<TradesList>(c, json!({"bot_id": id, "limit": 100})).await?;
+            data(
+                tx,
+                Data::BotDetail(crate::state::BotDetail {
+                    id,
+                    equity: equity.points,
+                    fills: fills.trades,
+                }),
+            )
+            .await?;
             String::new()
         }
         Request::Create { method, params } => {
@@ -454,7 +478,12 @@ async fn carry_out(
                 .await
                 .map_err(|e| e.to_string())?;
             let id = v.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
-            if method == "backtests.create" {
+            if method == "jobs.enqueue" {
+                if let Ok(j) = serde_json::from_value(v) {
+                    data(tx, Data::Job(Box::new(j))).await?;
+                }
+                format!("job #{id} queued")
+            } else if method == "backtests.create" {
                 if let Ok(b) = serde_json::from_value(v) {
                     data(tx, Data::Backtest(Box::new(b))).await?;
                 }

@@ -10,16 +10,16 @@ use tradedesk_core::analytics::Metrics;
 use tradedesk_core::api::accounts::BalanceView;
 use tradedesk_core::api::backtests::{Backtest, ComparedRun, Dataset, EquityPoint};
 use tradedesk_core::api::bots::{BotEvent, BotView, StrategyInfo};
-use tradedesk_core::api::jobs::WorkerView;
+use tradedesk_core::api::jobs::{KindInfo, WorkerView};
 use tradedesk_core::api::market::{Book, KlineEvent};
 use tradedesk_core::api::positions::{PositionView, TradeStats};
-use tradedesk_core::api::risk::{Alert, CheckResult, RiskStatusView};
+use tradedesk_core::api::risk::{Alert, CheckResult, RiskStatusView, Violation};
 use tradedesk_core::api::system::{HeartbeatEvent, Info};
 use tradedesk_core::backtest::Trade as BacktestTrade;
 use tradedesk_core::instrument::Instrument;
 use tradedesk_core::job::{JobRecord, Schedule};
 use tradedesk_core::market::{Bar, Interval, Ticker, TradeTick};
-use tradedesk_core::order::OrderRecord;
+use tradedesk_core::order::{Execution, OrderRecord};
 
 /// How many finished orders, jobs, alerts and bot events are kept.
 pub const KEEP_HISTORY: usize = 1_000;
@@ -45,6 +45,14 @@ pub struct BacktestDetail {
     pub metrics: Box<Metrics>,
     pub equity: Vec<EquityPoint>,
     pub trades: Vec<BacktestTrade>,
+}
+
+/// A bot's equity curve and latest fills, loaded when it is selected.
+#[derive(Debug, Clone)]
+pub struct BotDetail {
+    pub id: u64,
+    pub equity: Vec<EquityPoint>,
+    pub fills: Vec<Execution>,
 }
 
 /// Everything received from the daemon, one variant per kind of answer
@@ -76,10 +84,13 @@ pub enum Data {
     Bot(Box<BotView>),
     BotEvents(u64, Vec<BotEvent>),
     BotEvent(BotEvent),
+    BotDetail(BotDetail),
     Strategies(Vec<StrategyInfo>),
     Risk(RiskStatusView),
     Alerts(Vec<Alert>),
     Alert(Alert),
+    Violations(Vec<Violation>),
+    Kinds(Vec<KindInfo>),
     Jobs(Vec<JobRecord>),
     Job(Box<JobRecord>),
     Schedules(Vec<Schedule>),
@@ -113,9 +124,12 @@ pub struct DaemonState {
     pub equity: VecDeque<f64>,
     pub bots: BTreeMap<u64, BotView>,
     pub bot_events: BTreeMap<u64, VecDeque<BotEvent>>,
+    pub bot: Option<BotDetail>,
     pub strategies: Vec<StrategyInfo>,
     pub risk: Option<RiskStatusView>,
     pub alerts: BTreeMap<u64, Alert>,
+    pub violations: Vec<Violation>,
+    pub kinds: Vec<KindInfo>,
     pub jobs: BTreeMap<u64, JobRecord>,
     pub schedules: Vec<Schedule>,
     pub workers: Vec<WorkerView>,
@@ -157,9 +171,12 @@ impl DaemonState {
             equity: VecDeque::new(),
             bots: BTreeMap::new(),
             bot_events: BTreeMap::new(),
+            bot: None,
             strategies: Vec::new(),
             risk: None,
             alerts: BTreeMap::new(),
+            violations: Vec::new(),
+            kinds: Vec::new(),
             jobs: BTreeMap::new(),
             schedules: Vec::new(),
             workers: Vec::new(),
@@ -255,6 +272,9 @@ impl DaemonState {
                 log.push_front(e);
                 log.truncate(KEEP_HISTORY);
             }
+            Data::BotDetail(d) => self.bot = Some(d),
+            Data::Violations(v) => self.violations = v,
+            Data::Kinds(k) => self.kinds = k,
             Data::Strategies(s) => self.strategies = s,
             Data::Risk(r) => self.risk = Some(r),
             Data::Alerts(a) => self.alerts = a.into_iter().map(|a| (a.id, a)).collect(),

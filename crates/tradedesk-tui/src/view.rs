@@ -112,6 +112,7 @@ pub enum FormKind {
     Order,
     Bot,
     Backtest,
+    Job,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

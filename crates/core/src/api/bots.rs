@@ -89,6 +89,10 @@ method! {
     /// A bot's equity, PnL, fees, trades, win rate and max drawdown so far.
     BotsPerformance = "bots.performance", Get "/api/v1/bots/{id}/performance", Read, BotId => BotPerformance
 }
+method! {
+    /// A bot's equity samples with drawdown, optionally in a time range and downsampled.
+    BotsEquity = "bots.equity", Get "/api/v1/bots/{id}/equity", Read, BotEquityQuery => super::backtests::EquityCurve
+}
 
 topic! {
     /// A bot after every change of its status.
@@ -310,6 +314,20 @@ pub struct BotFilter {
 #[serde(deny_unknown_fields)]
 pub struct BotId {
     pub id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotEquityQuery {
+    pub id: u64,
+    #[serde(default)]
+    pub start: Option<Timestamp>,
+    #[serde(default)]
+    pub end: Option<Timestamp>,
+    /// At most this many points (2–100,000), keeping each bucket's
+    /// extremes; all of them when absent.
+    #[serde(default)]
+    pub downsample: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

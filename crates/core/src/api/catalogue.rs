@@ -14,10 +14,10 @@ use super::backtests::{
     BacktestsTrades, DataDelete, DataExport, DataGet, DataImport, DataList,
 };
 use super::bots::{
-    BotEventsTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList,
-    BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop, BotsUpdate, StrategiesCatalog,
-    StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate,
-    StrategiesValidate,
+    BotEventsTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEquity, BotsEvents, BotsGet,
+    BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop, BotsUpdate,
+    StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList,
+    StrategiesUpdate, StrategiesValidate,
 };
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
@@ -152,6 +152,7 @@ catalogue! {
         BotsStop,
         BotsEvents,
         BotsPerformance,
+        BotsEquity,
         BotsDelete,
         RiskLimitsGet,
         RiskLimitsSet,

@@ -4,9 +4,8 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
-use ratatui::symbols::Marker;
 use ratatui::text::Text;
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Row, Table};
+use ratatui::widgets::{Paragraph, Row, Table};
 use tradedesk_core::analytics::Metrics;
 use tradedesk_core::job::JobState;
 
@@ -169,58 +168,7 @@ impl App {
         );
         let [chart, trades] =
             Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
-        let t0 = d.equity.first().map_or(0, |p| p.time.millis());
-        let day = |t: i64| (t - t0) as f64 / 86_400_000.0;
-        let equity: Vec<(f64, f64)> = d
-            .equity
-            .iter()
-            .map(|p| (day(p.time.millis()), p.equity))
-            .collect();
-        let (lo, hi) = equity
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (_, e)| {
-                (l.min(*e), h.max(*e))
-            });
-        // Drawdown drawn under the curve: 0 % at the top of its band.
-        let span = (hi - lo).max(1e-9);
-        let dd_scale = span / 100.0;
-        let dd: Vec<(f64, f64)> = d
-            .equity
-            .iter()
-            .map(|p| {
-                (
-                    day(p.time.millis()),
-                    lo + p.drawdown_pct.abs().min(100.0) * -dd_scale / 2.0 + 0.0,
-                )
-            })
-            .collect();
-        let last_x = equity.last().map_or(1.0, |p| p.0).max(1.0);
-        let chart_w = Chart::new(vec![
-            Dataset::default()
-                .name("equity")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(self.style(Color::Cyan))
-                .data(&equity),
-            Dataset::default()
-                .name("drawdown")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(self.style(Color::Red))
-                .data(&dd),
-        ])
-        .block(self.pane("Equity and drawdown"))
-        .x_axis(
-            Axis::default()
-                .bounds([0.0, last_x])
-                .labels(vec!["0 d".to_owned(), format!("{last_x:.0} d")]),
-        )
-        .y_axis(Axis::default().bounds([lo - span / 2.0, hi]).labels(vec![
-            format!("dd {:.0}%", d.equity.iter().map(|p| p.drawdown_pct.abs()).fold(0.0, f64::max)),
-            format!("{lo:.0}"),
-            format!("{hi:.0}"),
-        ]));
-        f.render_widget(chart_w, chart);
+        self.equity_chart(f, chart, "Equity and drawdown", &d.equity);
         let shown = trades.height.saturating_sub(3) as usize;
         let rows: Vec<Row> = d
             .trades

@@ -70,8 +70,43 @@ impl App {
             );
             return;
         };
-        let [info, log] =
-            Layout::vertical([Constraint::Length(9), Constraint::Min(0)]).areas(detail);
+        let [info, chart, lower] = Layout::vertical([
+            Constraint::Length(9),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+        ])
+        .areas(detail);
+        let [log, fills] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(lower);
+        let detail = self.daemon.bot.as_ref().filter(|d| d.id == b.bot.id);
+        match detail {
+            Some(d) => self.equity_chart(f, chart, "Equity", &d.equity),
+            None => f.render_widget(
+                Paragraph::new("Enter loads the equity curve").block(self.pane("Equity")),
+                chart,
+            ),
+        }
+        let fill_lines: Vec<Line> = detail.map_or_else(Vec::new, |d| {
+            d.fills
+                .iter()
+                .take(fills.height.saturating_sub(2) as usize)
+                .map(|x| {
+                    Line::from(format!(
+                        "{} {} {} @ {}",
+                        fmt::clock(x.time, self.view.utc),
+                        x.side.as_str(),
+                        self.private(x.qty.to_string()),
+                        x.price
+                    ))
+                })
+                .collect()
+        });
+        let n = detail.map_or(0, |d| d.fills.len());
+        f.render_widget(
+            Paragraph::new(fill_lines).block(self.pane(&format!("Fills ({n})"))),
+            fills,
+        );
         let alloc: Vec<String> = b
             .bot
             .allocation

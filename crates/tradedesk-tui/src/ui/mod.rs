@@ -17,8 +17,11 @@ pub mod tests;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
+};
 
 use crate::app::{App, GLOBAL_KEYS, palette_matches, screen_keys};
 use crate::state::Link;
@@ -391,6 +394,88 @@ impl App {
             ),
             area,
         );
+    }
+}
+
+impl App {
+    /// An equity curve (days from its start on x) with its drawdown drawn
+    /// in a band beneath it, 0 % at the band's top.
+    pub(crate) fn equity_chart(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        title: &str,
+        points: &[tradedesk_core::api::backtests::EquityPoint],
+    ) {
+        if points.len() < 2 {
+            f.render_widget(
+                Paragraph::new("no equity samples yet").block(self.pane(title)),
+                area,
+            );
+            return;
+        }
+        let t0 = points[0].time.millis();
+        let day = |t: i64| (t - t0) as f64 / 86_400_000.0;
+        let equity: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (day(p.time.millis()), p.equity))
+            .collect();
+        let (lo, hi) = equity
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (_, e)| {
+                (l.min(*e), h.max(*e))
+            });
+        let span = (hi - lo).max(1e-9);
+        // The band runs from 0 % (its top) to the deepest drawdown.
+        let deepest = points
+            .iter()
+            .map(|p| p.drawdown_pct.abs())
+            .fold(0.0, f64::max);
+        let dd: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| {
+                let depth = if deepest > 0.0 {
+                    p.drawdown_pct.abs() / deepest
+                } else {
+                    0.0
+                };
+                (day(p.time.millis()), lo - depth * span / 2.0)
+            })
+            .collect();
+        let last_x = equity.last().map_or(0.0, |p| p.0).max(1e-6);
+        let x_label = |d: f64| {
+            if last_x < 2.0 {
+                format!("{:.1} h", d * 24.0)
+            } else {
+                format!("{d:.0} d")
+            }
+        };
+        let chart = Chart::new(vec![
+            Dataset::default()
+                .name("equity")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(self.style(Color::Cyan))
+                .data(&equity),
+            Dataset::default()
+                .name("drawdown")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(self.style(Color::Red))
+                .data(&dd),
+        ])
+        .block(self.pane(title))
+        .x_axis(
+            Axis::default()
+                .bounds([0.0, last_x])
+                .labels(vec![x_label(0.0), x_label(last_x)]),
+        )
+        .y_axis(Axis::default().bounds([lo - span / 2.0, hi]).labels(vec![
+            format!("dd {deepest:.1}%"),
+            format!("{lo:.0}"),
+            format!("{hi:.0}"),
+        ]));
+        f.render_widget(chart, area);
     }
 }
 

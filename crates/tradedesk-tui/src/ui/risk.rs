@@ -15,8 +15,15 @@ use crate::view::Screen;
 impl App {
     #[allow(clippy::too_many_lines, reason = "one screen's layout, top to bottom")]
     pub(super) fn render_risk(&self, f: &mut Frame, area: Rect) {
-        let [top, alerts] =
-            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+        let [alerts, violations] = if area.width >= 110 {
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(bottom)
+        } else {
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom)
+        };
+        self.render_violations(f, violations);
         let [states, usage] =
             Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(top);
         let (st, us) = match &self.daemon.risk {
@@ -131,6 +138,41 @@ impl App {
             ],
             rows.len(),
             &build,
+        );
+    }
+
+    fn render_violations(&self, f: &mut Frame, area: Rect) {
+        let shown = area.height.saturating_sub(3) as usize;
+        let rows: Vec<Row> = self
+            .daemon
+            .violations
+            .iter()
+            .take(shown)
+            .map(|v| {
+                Row::new(vec![
+                    Text::from(super::fmt::clock(v.time, self.view.utc)),
+                    Text::from(v.source.clone()),
+                    Text::from(v.limit.clone()),
+                    Text::from(format!("{} > {}", v.value, v.limit_value)),
+                ])
+            })
+            .collect();
+        f.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(8),
+                    Constraint::Length(10),
+                    Constraint::Fill(1),
+                    Constraint::Fill(1),
+                ],
+            )
+            .header(Row::new(vec!["Time", "Source", "Limit", "Value"]).style(self.bold()))
+            .block(self.pane(&format!(
+                "Violations (refused orders, {})",
+                self.daemon.violations.len()
+            ))),
+            area,
         );
     }
 }

@@ -248,6 +248,32 @@ pub fn loaded() -> App {
     );
     d(
         &mut a,
+        Data::Violations(de(json!([
+            {"id": 1, "time": ts(305), "source": "manual", "scope": "account:paper", "limit": "max_order_notional", "limit_value": "500", "value": "650.12", "message": "order notional 650.12 exceeds max_order_notional 500", "order": null}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::Kinds(de(json!([
+            {"name": "risk.report", "summary": "a risk report", "payload_schema": {}, "max_attempts": 3, "timeout_ms": 60_000, "concurrency": 1},
+            {"name": "data.import", "summary": "imports a dataset", "payload_schema": {}, "max_attempts": 1, "timeout_ms": 600_000, "concurrency": 1}
+        ]))),
+    );
+    d(
+        &mut a,
+        Data::BotDetail(crate::state::BotDetail {
+            id: 1,
+            equity: de(json!((0..40).map(|i| json!({
+                "time": ts(20 + i * 60), "equity": 1000.0 + f64::from(i as i32 % 9) * 2.5 - f64::from(i as i32 % 4),
+                "drawdown_pct": -f64::from(i as i32 % 4) / 10.0
+            })).collect::<Vec<_>>())),
+            fills: de(json!([
+                {"trade_id": 5, "order_id": 9, "account": "paper", "symbol": "BTCUSDT", "side": "buy", "qty": "0.015", "price": "65000.5", "fee": "0.97", "fee_asset": "USDT", "liquidity": "taker", "realized_pnl": "0", "bot_id": 1, "time": ts(200)}
+            ])),
+        }),
+    );
+    d(
+        &mut a,
         Data::Jobs(de(json!([
             {"id": 7, "kind": "backtest.run", "payload": {}, "priority": 0, "state": "running", "attempts": 1, "max_attempts": 3, "run_at": ts(400), "progress": 40, "message": "bar 4000 of 10000", "result": null, "error": null, "idempotency_key": null, "owner": "admin", "created": ts(400), "started": ts(401), "finished": null},
             {"id": 6, "kind": "risk.report", "payload": {}, "priority": 0, "state": "failed", "attempts": 3, "max_attempts": 3, "run_at": ts(300), "progress": 0, "message": null, "result": null, "error": "disk full", "idempotency_key": null, "owner": "admin", "created": ts(300), "started": ts(301), "finished": ts(302)}

@@ -15,6 +15,7 @@ use tradedesk_core::api::backtests::{
     EquityQuery, ExportParams, Exported, ImportFormat, ImportParams, PerformanceParams, Summary,
     SweepSpec, TradePage, TradesQuery,
 };
+use tradedesk_core::api::bots::{BotEquityQuery, BotsEquity};
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle, paging};
 use tradedesk_core::backtest::{self, BacktestError, Keep, Leg, Market};
@@ -600,7 +601,11 @@ fn downsample(equity: &[f64], max: usize) -> Vec<usize> {
     if n <= max || max < 2 {
         return (0..n).collect();
     }
-    let buckets = (max / 2).max(1);
+    if max == 2 {
+        return vec![0, n - 1];
+    }
+    // The first point, then each bucket's low and last: at most `max`.
+    let buckets = (max - 1) / 2;
     let mut keep = vec![0usize];
     for b in 0..buckets {
         let (lo, hi) = (1 + b * (n - 1) / buckets, 1 + (b + 1) * (n - 1) / buckets);
@@ -623,39 +628,67 @@ fn downsample(equity: &[f64], max: usize) -> Vec<usize> {
 
 impl Handle<BacktestsEquity> for Ctx {
     async fn handle(&self, _: &Caller, q: EquityQuery) -> Result<EquityCurve, ApiError> {
-        if let Some(d) = q.downsample
-            && !(2..=100_000).contains(&d)
-        {
-            return Err(field_error(
-                "downsample",
-                format!("must be between 2 and 100000, got {d}"),
-            ));
-        }
+        check_downsample(q.downsample)?;
         self.finished_backtest(q.id)?;
         let (times, equity) = db::curve(self.store().conn(), q.id)
             .map_err(|e| store_err(&e))?
             .unwrap_or_default();
-        // Drawdowns from the full curve, before any point is dropped.
-        let mut peak = f64::NEG_INFINITY;
-        let dd: Vec<f64> = equity
-            .iter()
-            .map(|e| {
-                peak = peak.max(*e);
-                (e / peak - 1.0) * 100.0
-            })
-            .collect();
-        let idx = downsample(&equity, q.downsample.map_or(usize::MAX, |d| d as usize));
-        Ok(EquityCurve {
-            total: equity.len() as u64,
-            points: idx
-                .into_iter()
-                .map(|i| EquityPoint {
-                    time: times[i],
-                    equity: equity[i],
-                    drawdown_pct: dd[i],
-                })
-                .collect(),
+        Ok(equity_curve(&times, &equity, q.downsample))
+    }
+}
+
+/// Checks an `downsample` parameter (2–100,000).
+fn check_downsample(d: Option<u32>) -> Result<(), ApiError> {
+    match d {
+        Some(d) if !(2..=100_000).contains(&d) => Err(field_error(
+            "downsample",
+            format!("must be between 2 and 100000, got {d}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An equity curve with its drawdown, worked out on every point before
+/// any is dropped by downsampling.
+fn equity_curve(times: &[Timestamp], equity: &[f64], downsample_to: Option<u32>) -> EquityCurve {
+    let mut peak = f64::NEG_INFINITY;
+    let dd: Vec<f64> = equity
+        .iter()
+        .map(|e| {
+            peak = peak.max(*e);
+            (e / peak - 1.0) * 100.0
         })
+        .collect();
+    let idx = downsample(equity, downsample_to.map_or(usize::MAX, |d| d as usize));
+    EquityCurve {
+        total: equity.len() as u64,
+        points: idx
+            .into_iter()
+            .map(|i| EquityPoint {
+                time: times[i],
+                equity: equity[i],
+                drawdown_pct: dd[i],
+            })
+            .collect(),
+    }
+}
+
+impl Handle<BotsEquity> for Ctx {
+    async fn handle(&self, _: &Caller, q: BotEquityQuery) -> Result<EquityCurve, ApiError> {
+        check_downsample(q.downsample)?;
+        let store = self.store();
+        let conn = store.conn();
+        if tradedesk_core::store::bots::bot_by_id(conn, q.id)
+            .map_err(|e| store_err(&e))?
+            .is_none()
+        {
+            return Err(ApiError::not_found("bot", q.id));
+        }
+        let series = tradedesk_core::store::bots::equity_series(conn, q.id, q.start, q.end)
+            .map_err(|e| store_err(&e))?;
+        drop(store);
+        let (times, equity): (Vec<Timestamp>, Vec<f64>) = series.into_iter().unzip();
+        Ok(equity_curve(&times, &equity, q.downsample))
     }
 }
 

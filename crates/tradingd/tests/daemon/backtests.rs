@@ -136,7 +136,7 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
         json!({ "id": b["id"], "downsample": 40 }),
     );
     assert!(
-        small["points"].as_array().map_or(0, Vec::len) <= 41,
+        small["points"].as_array().map_or(0, Vec::len) <= 40,
         "{small}"
     );
     assert_eq!(low(&small).to_bits(), low(&full).to_bits());

@@ -201,6 +201,28 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
     assert!(perf["trades"].as_u64().expect("trades") > 3, "{perf}");
     assert!(perf["samples"].as_u64().expect("samples") >= 10, "{perf}");
     assert!(perf["max_drawdown"].is_string(), "{perf}");
+    // The equity curve behind those figures, whole and downsampled.
+    let curve = call(&mut c, "bots.equity", json!({ "id": id }));
+    let total = curve["total"].as_u64().expect("total");
+    assert_eq!(total, perf["samples"].as_u64().expect("samples"), "{curve}");
+    let points = curve["points"].as_array().expect("points");
+    assert_eq!(points.len() as u64, total);
+    assert!(
+        points
+            .iter()
+            .all(|p| p["drawdown_pct"].as_f64().is_some_and(|d| d <= 0.0)),
+        "{curve}"
+    );
+    let small = call(&mut c, "bots.equity", json!({ "id": id, "downsample": 4 }));
+    assert!(
+        small["points"].as_array().expect("points").len() <= 4,
+        "{small}"
+    );
+    assert_eq!(small["total"], curve["total"]);
+    let (_, msg) = call_err(&mut c, "bots.equity", json!({ "id": id, "downsample": 1 }));
+    assert!(msg.contains("downsample"), "{msg}");
+    let (_, msg) = call_err(&mut c, "bots.equity", json!({ "id": 999 }));
+    assert!(msg.contains("not found"), "{msg}");
     // Deleting returns the bot's cash to the account; the account's total
     // changed only by fees and PnL, which the bot's book recorded exactly.
     let equity = dec(&perf["equity"]);

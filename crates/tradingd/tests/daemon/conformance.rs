@@ -91,6 +91,7 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         | "bots.pause"
         | "bots.resume"
         | "bots.performance"
+        | "bots.equity"
         | "bots.delete"
         | "risk.alerts.ack"
         | "jobs.get"
