@@ -1,6 +1,8 @@
 //! The real `tradedesk` binary in a terminal (tmux) against a real
 //! `tradingd`: it connects, switches screens, places an order through the
-//! ticket, shows it on the Orders screen, and quits leaving the daemon up.
+//! ticket, shows it on the Orders screen, keeps it (stale) while the
+//! daemon is away and reconnects when it is back, and quits leaving the
+//! daemon up.
 //! Skips (with a message) where tmux is not installed.
 
 use std::path::{Path, PathBuf};
@@ -79,6 +81,30 @@ impl Drop for Desk {
     }
 }
 
+fn spawn_daemon(dir: &Path) -> Child {
+    Command::new(tradingd_bin())
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--socket")
+        .arg(dir.join("td.sock"))
+        .arg("--no-log-stderr")
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tradingd")
+}
+
+fn wait_up(socket: &Path) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !launch::is_running(socket) {
+        assert!(Instant::now() < until, "tradingd did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -95,30 +121,13 @@ fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let socket = dir.path().join("td.sock");
-    let daemon = Command::new(tradingd_bin())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--no-log-stderr")
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tradingd");
-    let desk = Desk {
+    let daemon = spawn_daemon(dir.path());
+    let mut desk = Desk {
         server: format!("tradedesk-e2e-{}", std::process::id()),
         dir,
         daemon,
     };
-    let until = Instant::now() + Duration::from_secs(20);
-    while !launch::is_running(&desk.socket()) {
-        assert!(Instant::now() < until, "tradingd did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_up(&desk.socket());
     let cmd = format!(
         "env TERM=xterm-256color NO_COLOR=1 {} --socket {}",
         env!("CARGO_BIN_EXE_tradedesk"),
@@ -170,6 +179,21 @@ fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
         open.orders[0].price.map(|p| p.to_string()).as_deref(),
         Some("1000")
     );
+
+    // The daemon dies: the data stays, marked stale; it comes back and
+    // the dashboard reconnects by itself.
+    drop(c);
+    desk.daemon.kill().expect("kill tradingd");
+    desk.daemon.wait().expect("reap tradingd");
+    let screen = desk.wait_for("DISCONNECTED");
+    assert!(
+        screen.contains("(stale)") && screen.contains("1000"),
+        "{screen}"
+    );
+    desk.daemon = spawn_daemon(desk.dir.path());
+    wait_up(&desk.socket());
+    let screen = desk.wait_for("● connected");
+    assert!(screen.contains("Open orders (1)"), "{screen}");
 
     // Quitting leaves the daemon running.
     desk.keys(&["q"]);
