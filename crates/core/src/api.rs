@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod backtests;
 pub mod bots;
+pub mod cache;
 mod catalogue;
 mod error;
 pub mod jobs;

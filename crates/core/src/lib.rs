@@ -8,6 +8,7 @@
 pub mod analytics;
 pub mod api;
 pub mod backtest;
+pub mod cache;
 pub mod dataset;
 pub mod engine;
 pub mod indicator;

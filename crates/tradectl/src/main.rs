@@ -7,6 +7,7 @@
 
 mod backtests;
 mod bots;
+mod cache;
 mod chart;
 mod daemon;
 mod format;
@@ -86,6 +87,11 @@ enum Command {
     Bot {
         #[command(subcommand)]
         cmd: bots::Bot,
+    },
+    /// The daemon's in-memory cache: stats, keys, get/set (user namespace), TTLs, flush.
+    Cache {
+        #[command(subcommand)]
+        cmd: cache::Cache,
     },
     /// Risk: limits, states, the kill switch, violations and alerts.
     Risk {
@@ -219,6 +225,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Strategy { cmd } => bots::strategy(ctx, cmd),
         Command::Bot { cmd } => bots::bot(ctx, cmd),
         Command::Risk { cmd } => risk::risk(ctx, cmd),
+        Command::Cache { cmd } => cache::cache(ctx, cmd),
         Command::Job { cmd } => jobs::job(ctx, cmd),
         Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
         Command::Data { cmd } => backtests::data(ctx, cmd),

@@ -707,3 +707,65 @@ fn data_and_backtests_from_the_command_line() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_cache_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    let ok = |args: &[&str]| {
+        let out = env.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    assert_eq!(
+        ok(&["cache", "set", "greeting", r#"{"hi":1}"#, "--ttl", "60"]),
+        "user:greeting set for 60 s\n"
+    );
+    ok(&["market", "ticker", "BTCUSDT"]);
+    ok(&["market", "ticker", "BTCUSDT"]);
+    let v = json(&env.run(&["--json", "cache", "get", "user:greeting"]));
+    assert_eq!(v["value"]["hi"], 1);
+    let keys = ok(&["cache", "keys", "*:BTC*"]);
+    assert!(keys.contains("market.ticker:BTCUSDT"), "{keys}");
+    assert!(!keys.contains("user:greeting"), "{keys}");
+    let stats = ok(&["cache", "stats"]);
+    assert!(
+        stats.lines().any(|l| l.starts_with("market.ticker")),
+        "{stats}"
+    );
+    assert!(stats.lines().any(|l| l.starts_with("total")), "{stats}");
+    let s = json(&env.run(&["--json", "cache", "stats"]));
+    let ticker = s["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .find(|n| n["namespace"] == "market.ticker")
+        .cloned()
+        .expect("ticker stats");
+    assert!(ticker["hits"].as_u64().expect("hits") >= 1, "{ticker}");
+    assert_eq!(ok(&["cache", "ttl", "user", "30"]), "user 30 s\n");
+    // Bad input: exit 1 and the field named; nothing changed.
+    let out = env.run(&["cache", "ttl", "user", "-3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("`ttl`: must be between 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["cache", "set", "market.ticker:BTCUSDT", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("writes only `user:` keys"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(ok(&["cache", "ttl", "user"]), "user 30 s\n");
+    assert_eq!(ok(&["cache", "delete-pattern", "user:*"]), "1 deleted\n");
+    ok(&["cache", "flush"]);
+    assert!(ok(&["cache", "health"]).starts_with("ok: 0 entries"));
+}

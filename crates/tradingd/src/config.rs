@@ -56,7 +56,23 @@ pub struct RawConfig {
     pub rpc: RawRpc,
     pub streams: RawStreams,
     pub jobs: RawJobs,
+    pub cache: RawCache,
     pub sim: RawSim,
+}
+
+/// The in-memory cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    pub max_bytes: u64,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// The background job queue's worker pool.
@@ -211,6 +227,7 @@ pub struct Config {
     pub rpc: RpcConfig,
     pub streams: StreamsConfig,
     pub jobs: JobsConfig,
+    pub cache: CacheConfig,
     pub sim: SimConfig,
 }
 
@@ -245,6 +262,11 @@ pub struct SimConfig {
 pub struct StreamsConfig {
     pub buffer: usize,
     pub heartbeat: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -503,6 +525,9 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
             lease_ms: in_range("jobs.lease_ms", raw.jobs.lease_ms, 1_000, 600_000)?,
             retry_base_ms: in_range("jobs.retry_base_ms", raw.jobs.retry_base_ms, 10, 3_600_000)?,
             retry_cap_ms: in_range("jobs.retry_cap_ms", raw.jobs.retry_cap_ms, 10, 86_400_000)?,
+        },
+        cache: CacheConfig {
+            max_bytes: in_range("cache.max_bytes", raw.cache.max_bytes, 1 << 20, 1 << 40)?,
         },
         sim: validate_sim(&raw.sim)?,
         data_dir,

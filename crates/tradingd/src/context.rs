@@ -35,6 +35,8 @@ pub struct Ctx {
     pub bots: Bots,
     pub clock: Clock,
     pub jobs: Jobs,
+    /// The in-memory cache (the exchange holds it too, to keep it true).
+    pub cache: std::sync::Arc<tradedesk_core::cache::Cache>,
 }
 
 /// Where the daemon's time comes from: the system clock, or (for tests
@@ -76,6 +78,7 @@ impl Ctx {
         bots: Bots,
         clock: Clock,
         job_kinds: crate::services::jobs::JobKinds,
+        cache: std::sync::Arc<tradedesk_core::cache::Cache>,
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
         let jobs = Jobs::new(config.jobs.workers, job_kinds);
@@ -92,6 +95,7 @@ impl Ctx {
             jobs,
             bots,
             clock,
+            cache,
         }
     }
 

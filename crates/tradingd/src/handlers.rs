@@ -4,8 +4,9 @@
 
 mod backtests;
 mod bots;
+mod cache;
 pub(crate) mod jobs;
-mod market;
+pub(crate) mod market;
 mod orders;
 mod risk;
 mod streams;

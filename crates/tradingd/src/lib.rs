@@ -118,7 +118,14 @@ impl Daemon {
         if run.previous == tradedesk_core::api::system::PreviousShutdown::Unclean {
             tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
         }
-        let exchange = Exchange::open(config.sim.clone(), &mut store, clock.now(), run.run_number)?;
+        let cache = Arc::new(tradedesk_core::cache::Cache::new(config.cache.max_bytes));
+        let exchange = Exchange::open(
+            config.sim.clone(),
+            &mut store,
+            clock.now(),
+            run.run_number,
+            Arc::clone(&cache),
+        )?;
         let socket = BoundSocket::bind(&config.socket)?;
         tracing::info!(
             socket = %config.socket.display(),
@@ -136,6 +143,7 @@ impl Daemon {
             bots,
             clock,
             options.job_kinds,
+            cache,
         ));
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);

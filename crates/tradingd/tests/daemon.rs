@@ -5,6 +5,7 @@ mod daemon {
     pub mod backtests;
     pub mod bad_input;
     pub mod bots;
+    pub mod cache;
     pub mod conformance;
     pub mod jobs;
     pub mod lifecycle;

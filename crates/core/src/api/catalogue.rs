@@ -19,6 +19,10 @@ use super::bots::{
     StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList,
     StrategiesUpdate, StrategiesValidate,
 };
+use super::cache::{
+    CacheDelete, CacheDeletePattern, CacheFlush, CacheGet, CacheHealth, CacheKeys, CacheSet,
+    CacheStats, CacheTtlGet, CacheTtlSet,
+};
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
     JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, SchedulesCreate,
@@ -201,6 +205,16 @@ catalogue! {
         BacktestsCompare,
         BacktestsSweep,
         AnalyticsPerformance,
+        CacheHealth,
+        CacheStats,
+        CacheKeys,
+        CacheGet,
+        CacheSet,
+        CacheDelete,
+        CacheDeletePattern,
+        CacheTtlGet,
+        CacheTtlSet,
+        CacheFlush,
     ],
     topics: [
         Heartbeat,

@@ -19,6 +19,7 @@ use tradedesk_core::api::bots::{BotEquityQuery, BotsEquity};
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle, paging};
 use tradedesk_core::backtest::{self, BacktestError, Keep, Leg, Market};
+use tradedesk_core::cache::Namespace;
 use tradedesk_core::dataset::{self, Format};
 use tradedesk_core::instrument::{Instrument, Symbol};
 use tradedesk_core::job::{BacktestPayload, JobRecord};
@@ -554,16 +555,37 @@ impl Handle<BacktestsDelete> for Ctx {
             .store()
             .write(|tx| db::delete_backtest(tx, p.id))
             .map_err(|e| store_err(&e))?;
+        let prefix = format!("{}:", p.id);
+        self.cache
+            .delete_where(Namespace::Backtests, |k| k.starts_with(&prefix));
         Ok(Deleted { id: p.id, deleted })
     }
 }
 
 impl Handle<BacktestsResults> for Ctx {
     async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Metrics, ApiError> {
+        // A finished backtest's metrics never change; deleting it drops them.
+        let key = format!("{}:metrics", p.id);
+        let now = self.now().millis();
+        if let Some(m) = self.cache.get::<Metrics>(Namespace::Backtests, &key, now) {
+            return Ok((*m).clone());
+        }
+        let epoch = self.cache.epoch(Namespace::Backtests);
         self.finished_backtest(p.id)?;
-        db::metrics(self.store().conn(), p.id)
+        let m = db::metrics(self.store().conn(), p.id)
             .map_err(|e| store_err(&e))?
-            .ok_or_else(|| not_found_backtest(p.id))
+            .ok_or_else(|| not_found_backtest(p.id))?;
+        let bytes = 2_048 + 64 * (m.by_month.len() + m.by_symbol.len());
+        self.cache.put_unless_changed(
+            Namespace::Backtests,
+            &key,
+            m.clone(),
+            bytes,
+            None,
+            now,
+            epoch,
+        );
+        Ok(m)
     }
 }
 
@@ -887,6 +909,36 @@ pub fn run_sweep(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
 
 impl Handle<AnalyticsPerformance> for Ctx {
     async fn handle(&self, _: &Caller, p: PerformanceParams) -> Result<Metrics, ApiError> {
+        // Cached until the bot's next fill or equity sample (they delete
+        // `bot:ID:*`); the epoch refuses a result read before one.
+        let key = format!(
+            "bot:{}:{}:{}",
+            p.bot,
+            p.start.map_or(i64::MIN, Timestamp::millis),
+            p.end.map_or(i64::MAX, Timestamp::millis)
+        );
+        let now = self.now().millis();
+        if let Some(m) = self.cache.get::<Metrics>(Namespace::Analytics, &key, now) {
+            return Ok((*m).clone());
+        }
+        let epoch = self.cache.epoch(Namespace::Analytics);
+        let m = self.performance(&p)?;
+        let bytes = 2_048 + 64 * (m.by_month.len() + m.by_symbol.len());
+        self.cache.put_unless_changed(
+            Namespace::Analytics,
+            &key,
+            m.clone(),
+            bytes,
+            None,
+            now,
+            epoch,
+        );
+        Ok(m)
+    }
+}
+
+impl Ctx {
+    fn performance(&self, p: &PerformanceParams) -> Result<Metrics, ApiError> {
         let conn_store = self.store();
         let conn = conn_store.conn();
         if tradedesk_core::store::bots::bot_by_id(conn, p.bot)

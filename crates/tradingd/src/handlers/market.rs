@@ -8,44 +8,85 @@ use tradedesk_core::api::market::{
     MarketTicker, MarketTickers, MarketTrades, SymbolParam, Symbols, Tape, TapeParams, Tickers,
 };
 use tradedesk_core::api::{ApiError, Caller, Empty, Handle, paging};
-use tradedesk_core::market::{Aggregator, Interval, Ticker};
+use tradedesk_core::cache::Namespace;
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::market::{Aggregator, Bar, Interval, Ticker};
 use tradedesk_core::store::trading as db;
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
-use crate::services::exchange::State;
 
-fn ticker(state: &State, idx: usize) -> Ticker {
-    let book = state.venue.book(idx);
-    state.data[idx].ticker(
-        &state.venue.instruments()[idx].symbol,
-        book.best_bid().map(|l| l.price),
-        book.best_ask().map(|l| l.price),
-    )
+/// A ticker's estimated size in the cache.
+pub(crate) const TICKER_BYTES: usize = 320;
+/// One stored bar's estimated size in the cache.
+const BAR_BYTES: usize = 160;
+
+impl Ctx {
+    /// A symbol's ticker: from the cache (the market tick keeps it
+    /// there), else worked out under the exchange lock and cached while
+    /// the lock is held, so no write can slip between.
+    fn ticker(&self, symbol: &Symbol) -> Result<Ticker, ApiError> {
+        let now = self.now().millis();
+        if let Some(t) = self
+            .cache
+            .get::<Ticker>(Namespace::Ticker, symbol.as_str(), now)
+        {
+            return Ok((*t).clone());
+        }
+        let state = self.exchange.lock();
+        let idx = state.symbol_index(symbol)?;
+        let t = state.ticker(idx);
+        self.cache.put(
+            Namespace::Ticker,
+            symbol.as_str(),
+            t.clone(),
+            TICKER_BYTES,
+            None,
+            now,
+        );
+        Ok(t)
+    }
 }
 
 impl Handle<MarketSymbols> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Symbols, ApiError> {
+        let now = self.now().millis();
+        if let Some(s) = self.cache.get::<Symbols>(Namespace::Symbols, "all", now) {
+            return Ok((*s).clone());
+        }
         let state = self.exchange.lock();
-        Ok(Symbols {
+        let symbols = Symbols {
             symbols: state.venue.instruments().into_iter().cloned().collect(),
-        })
+        };
+        let bytes = 200 * symbols.symbols.len();
+        self.cache
+            .put(Namespace::Symbols, "all", symbols.clone(), bytes, None, now);
+        Ok(symbols)
     }
 }
 
 impl Handle<MarketTicker> for Ctx {
     async fn handle(&self, _: &Caller, p: SymbolParam) -> Result<Ticker, ApiError> {
-        let state = self.exchange.lock();
-        let idx = state.symbol_index(&p.symbol)?;
-        Ok(ticker(&state, idx))
+        self.ticker(&p.symbol)
     }
 }
 
 impl Handle<MarketTickers> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Tickers, ApiError> {
-        let state = self.exchange.lock();
+        let symbols: Vec<Symbol> = {
+            let state = self.exchange.lock();
+            state
+                .venue
+                .instruments()
+                .into_iter()
+                .map(|i| i.symbol.clone())
+                .collect()
+        };
         Ok(Tickers {
-            tickers: (0..state.data.len()).map(|i| ticker(&state, i)).collect(),
+            tickers: symbols
+                .iter()
+                .map(|s| self.ticker(s))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -67,36 +108,100 @@ impl Handle<MarketKlines> for Ctx {
                 "invalid params: field `start`: must be before `end`",
             ));
         }
+        // The latest bars (no range given) are cached. The stored bars
+        // change only when a bar closes, which also moves the forming
+        // bar: its open time in the key makes an entry from before the
+        // close unreachable (the close also deletes it).
+        let key = (p.start.is_none() && p.end.is_none()).then(|| {
+            format!(
+                "{symbol}:{}:{}:{limit}",
+                forming.map_or(0, |b| b.open_time.millis()),
+                interval.as_str()
+            )
+        });
+        let now = self.now().millis();
+        let cached = key
+            .as_deref()
+            .and_then(|k| self.cache.get::<Vec<Bar>>(Namespace::Klines, k, now));
+        let closed: std::sync::Arc<Vec<Bar>> = match cached {
+            Some(bars) => bars,
+            None => {
+                let epoch = self.cache.epoch(Namespace::Klines);
+                let bars = self.stored_klines(&symbol, interval, limit, p.start, end, forming)?;
+                match &key {
+                    Some(k) => {
+                        let bytes = bars.len() * BAR_BYTES;
+                        self.cache.put_unless_changed(
+                            Namespace::Klines,
+                            k,
+                            bars,
+                            bytes,
+                            None,
+                            now,
+                            epoch,
+                        )
+                    }
+                    None => std::sync::Arc::new(bars),
+                }
+            }
+        };
+        // The forming bar is added at every read: it changes every tick.
+        let bars = match forming.filter(|b| {
+            p.start
+                .is_none_or(|s| b.open_time >= s.floor_to(interval.millis()))
+                && b.open_time < end
+        }) {
+            None => (*closed).clone(),
+            Some(b) => {
+                let mut agg = Aggregator::new(interval, limit as usize);
+                for bar in closed.iter() {
+                    agg.push(bar);
+                }
+                if agg.last_open().is_none_or(|t| t <= b.open_time) {
+                    agg.push(&b);
+                }
+                agg.into_bars()
+            }
+        };
+        Ok(Klines {
+            symbol,
+            interval,
+            bars,
+        })
+    }
+}
+
+impl Ctx {
+    /// Stored (closed) bars aggregated to `interval`: at most `limit`,
+    /// ending at `end` or at the forming bar.
+    fn stored_klines(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        limit: u32,
+        start: Option<Timestamp>,
+        end: Timestamp,
+        forming: Option<Bar>,
+    ) -> Result<Vec<Bar>, ApiError> {
         // Enough 1-minute bars for `limit` bars of the interval ending at `end`.
         let span = interval.millis().saturating_mul(i64::from(limit));
         let upper = end.min(Timestamp(
             forming.map_or(i64::MAX / 2, |b| b.open_time.millis() + 60_000),
         ));
-        let start = p
-            .start
+        let start = start
             .unwrap_or(Timestamp(upper.millis().saturating_sub(span)))
             .floor_to(interval.millis());
         // Aggregated as the rows stream in: memory holds `limit` bars,
         // whatever the range.
         let mut agg = Aggregator::new(interval, limit as usize);
         self.blocking(|ctx| {
-            db::for_each_kline(ctx.store().conn(), &symbol, start, end, |b| agg.push(&b))
+            db::for_each_kline(ctx.store().conn(), symbol, start, end, |b| agg.push(&b))
         })
         .map_err(|e| {
             tracing::error!(error = %e, "klines query");
             ApiError::internal("database error; see the daemon log")
         })?;
-        if let Some(b) = forming.filter(|b| b.open_time >= start && b.open_time < end)
-            && agg.last_open().is_none_or(|t| t <= b.open_time)
-        {
-            agg.push(&b);
-        }
-        let out = agg.into_bars();
-        Ok(Klines {
-            symbol,
-            interval,
-            bars: out,
-        })
+        Ok(agg.into_bars())
     }
 }
 

@@ -591,6 +591,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
                 db::save_bot_state(tx, bot, &saved)
             })
             .map_err(|e| format!("cannot save the bot's state: {e}"))?;
+        crate::services::exchange::invalidate_bot(&ctx.cache, bot);
     }
     Ok(())
 }

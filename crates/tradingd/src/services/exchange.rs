@@ -19,10 +19,11 @@ mod market_data;
 mod risk;
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rust_decimal::Decimal;
 use tradedesk_core::api::{ApiError, ErrorCode};
+use tradedesk_core::cache::{Cache, Namespace};
 use tradedesk_core::instrument::{Instrument, Symbol};
 use tradedesk_core::ledger::{BookId, Books, Ledger, LedgerError, SubLedger};
 use tradedesk_core::market::OrderBook;
@@ -78,6 +79,8 @@ pub struct State {
     pub risk: RiskBook,
     /// Open orders counted by account, bot and symbol (for the risk check).
     open_counts: OpenCounts,
+    /// Kept true here: every write below drops or replaces what it changes.
+    pub cache: Arc<Cache>,
 }
 
 /// How many orders are open, by account, bot and symbol; kept in step with
@@ -141,6 +144,7 @@ impl Exchange {
         store: &mut Store,
         now: Timestamp,
         run_number: u64,
+        cache: Arc<Cache>,
     ) -> Result<Exchange, StoreError> {
         let mut spec = cfg.spec.clone();
         // A restart continues from the last recorded prices, with a fresh
@@ -181,6 +185,7 @@ impl Exchange {
             degraded: None,
             risk: RiskBook::load(store)?,
             open_counts: OpenCounts::default(),
+            cache,
         };
         state.load_accounts(store, now)?;
         state.restore_orders(store, now)?;
@@ -587,6 +592,23 @@ impl State {
 
     /// Writes what changed in one transaction.
     pub fn persist(&self, store: &mut Store, changes: &Changes) -> Result<(), StoreError> {
+        self.write_changes(store, changes)?;
+        // A closed bar changes the symbol's stored klines; a bot's fill its
+        // figures.
+        for (sym, _) in &changes.bars {
+            let prefix = format!("{sym}:");
+            self.cache
+                .delete_where(Namespace::Klines, |k| k.starts_with(&prefix));
+        }
+        for (_, e) in &changes.fills {
+            if let Some(bot) = e.bot_id {
+                invalidate_bot(&self.cache, bot);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_changes(&self, store: &mut Store, changes: &Changes) -> Result<(), StoreError> {
         store.write(|tx| -> Result<(), StoreError> {
             for (acc, o) in &changes.new_orders {
                 db::insert_order(tx, *acc, o)?;
@@ -628,6 +650,16 @@ impl State {
             self.degraded = Some(format!("a database write failed: {e}"));
             store_err(&e)
         })
+    }
+
+    /// A symbol's ticker as of now: last trade, best bid and ask, 24 h.
+    pub fn ticker(&self, idx: usize) -> tradedesk_core::market::Ticker {
+        let book = self.venue.book(idx);
+        self.data[idx].ticker(
+            &self.venue.instruments()[idx].symbol,
+            book.best_bid().map(|l| l.price),
+            book.best_ask().map(|l| l.price),
+        )
     }
 
     /// Places one order.
@@ -880,6 +912,12 @@ impl State {
 }
 
 /// The default `time_in_force` and other fields for an internal market order.
+/// Drops a bot's cached analytics (after its fills or equity samples).
+pub fn invalidate_bot(cache: &Cache, bot: u64) {
+    let prefix = format!("bot:{bot}:");
+    cache.delete_where(Namespace::Analytics, |k| k.starts_with(&prefix));
+}
+
 pub fn market_order(symbol: Symbol, side: Side, qty: Qty) -> tradedesk_core::order::OrderRequest {
     tradedesk_core::order::OrderRequest {
         symbol,

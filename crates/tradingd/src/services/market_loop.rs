@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use tradedesk_core::api::market::{Book, KlineEvent, KlinesTopic, OrderbookTopic, TickersTopic};
 use tradedesk_core::api::risk::RiskAlertsTopic;
 
+use tradedesk_core::cache::Namespace;
+
 use crate::context::Ctx;
+use crate::handlers::market::TICKER_BYTES;
 
 /// Runs until shutdown, on a blocking thread of its own.
 pub fn run(ctx: &Ctx) {
@@ -53,6 +56,7 @@ pub fn step(ctx: &Ctx) {
             closed: true,
         });
     }
+    let now = ctx.now().millis();
     for idx in moved {
         let inst = state.venue.instruments()[idx].clone();
         let book = state.book(idx, 10);
@@ -63,6 +67,16 @@ pub fn step(ctx: &Ctx) {
             book.best_ask().map(|l| l.price),
         );
         ctx.hub.publish::<TickersTopic>(&ticker);
+        // The tick replaces the cached ticker (under the exchange lock, so
+        // no reader puts an older one after it).
+        ctx.cache.put(
+            Namespace::Ticker,
+            inst.symbol.as_str(),
+            ticker,
+            TICKER_BYTES,
+            None,
+            now,
+        );
         if let Some(bar) = data.forming {
             ctx.hub.publish::<KlinesTopic>(&KlineEvent {
                 symbol: inst.symbol.clone(),

@@ -130,6 +130,23 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
         perf["total_fees"].as_f64().is_some_and(|f| f > 0.0),
         "{perf}"
     );
+    // Served from the cache until the bot trades or samples its equity
+    // again; then the figures are new, as without the cache.
+    assert_eq!(
+        call(&mut c, "analytics.performance", json!({ "bot": id })),
+        perf
+    );
+    d.minutes(2);
+    let later = call(&mut c, "analytics.performance", json!({ "bot": id }));
+    assert!(
+        later["steps"].as_u64() > perf["steps"].as_u64(),
+        "new equity samples show: {later}"
+    );
+    call(&mut c, "cache.flush", json!({ "namespace": "analytics" }));
+    assert_eq!(
+        call(&mut c, "analytics.performance", json!({ "bot": id })),
+        later
+    );
     let kinds: Vec<String> = events(&mut c, id)
         .iter()
         .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())

@@ -10,6 +10,7 @@ use super::support::TestDaemon;
 
 /// Valid params for each method. A method added to the catalogue without a
 /// sample here fails the test.
+#[allow(clippy::too_many_lines, reason = "one sample per method of the catalogue")]
 fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
         "system.health"
@@ -36,7 +37,18 @@ fn sample_params(method: &str) -> Option<serde_json::Value> {
         | "jobs.stats"
         | "jobs.health"
         | "jobs.workers"
-        | "jobs.schedules.list" => json!({}),
+        | "jobs.schedules.list"
+        | "cache.health"
+        | "cache.stats"
+        | "cache.keys"
+        | "cache.flush" => json!({}),
+        // Catalogue order: set, delete (then get finds it set again below).
+        "cache.set" => json!({ "key": "conf", "value": { "n": 1 }, "ttl": 60 }),
+        "cache.get" => json!({ "key": "market.ticker:BTCUSDT" }),
+        "cache.delete" => json!({ "key": "user:conf" }),
+        "cache.delete_pattern" => json!({ "pattern": "user:*" }),
+        "cache.ttl.get" => json!({ "namespace": "market.klines" }),
+        "cache.ttl.set" => json!({ "namespace": "user", "ttl": 120 }),
         // Job 1 waits in the queue (due in 2100): get it, then cancel it.
         "jobs.enqueue" => {
             json!({ "kind": "risk.report", "idempotency_key": "conf", "run_at": "2100-01-01T00:00:00Z" })

@@ -1,0 +1,161 @@
+//! `cache.*`: the daemon's in-memory cache — figures, keys, and managing
+//! it. Only the `user` namespace can be written from outside.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Empty;
+use super::method::method;
+use crate::cache::{KeyInfo, Namespace, Stats};
+
+method! {
+    /// Whether the cache is within its memory budget, and how full it is.
+    CacheHealth = "cache.health", Get "/api/v1/cache/health", Read, Empty => CacheHealthView
+}
+method! {
+    /// Hits, misses, hit rate, entries, memory, evictions and expirations, overall and per namespace.
+    CacheStats = "cache.stats", Get "/api/v1/cache/stats", Read, Empty => CacheStatsView
+}
+method! {
+    /// Keys matching a glob (`*`, `?`, `[a-z]`, `\`), optionally of one namespace; paged.
+    CacheKeys = "cache.keys", Get "/api/v1/cache/keys", Read, KeysParams => KeyPage
+}
+method! {
+    /// One entry's value (as JSON) and the time it has left.
+    CacheGet = "cache.get", Get "/api/v1/cache/get", Read, CacheKey => CacheValue
+}
+method! {
+    /// Stores a JSON value under `user:KEY` (the only writable namespace), with an optional TTL in seconds.
+    CacheSet = "cache.set", Post "/api/v1/cache/set", Trade, CacheSetParams => CacheValue
+}
+method! {
+    /// Deletes one key (keys outside `user` need the admin scope).
+    CacheDelete = "cache.delete", Post "/api/v1/cache/delete", Trade, CacheKey => CacheDeleted
+}
+method! {
+    /// Deletes every key matching a glob.
+    CacheDeletePattern = "cache.delete_pattern", Post "/api/v1/cache/delete_pattern", Admin, PatternParams => CacheDeleted
+}
+method! {
+    /// A namespace's TTL in seconds.
+    CacheTtlGet = "cache.ttl.get", Get "/api/v1/cache/ttl", Read, NamespaceParams => NamespaceTtl
+}
+method! {
+    /// Sets a namespace's TTL (1 s – 30 days) for entries stored from now on.
+    CacheTtlSet = "cache.ttl.set", Post "/api/v1/cache/ttl", Admin, TtlSetParams => NamespaceTtl
+}
+method! {
+    /// Empties one namespace, or the whole cache.
+    CacheFlush = "cache.flush", Post "/api/v1/cache/flush", Admin, FlushParams => CacheDeleted
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CacheHealthView {
+    /// False when the estimated memory is over the budget (eviction is
+    /// behind) — it should never be.
+    pub ok: bool,
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub used_pct: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NamespaceStats {
+    pub namespace: Namespace,
+    pub ttl_s: u64,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CacheStatsView {
+    pub max_bytes: u64,
+    pub total: Stats,
+    pub namespaces: Vec<NamespaceStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeysParams {
+    /// A glob over full keys (`namespace:key`); all keys when absent.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<Namespace>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The last key of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyPage {
+    pub keys: Vec<KeyInfo>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheKey {
+    /// A full key, `namespace:key`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSetParams {
+    /// `user:KEY` (or just `KEY`, taken as `user:KEY`); at most 200 bytes.
+    pub key: String,
+    /// Any JSON, at most 64 KiB once encoded.
+    pub value: serde_json::Value,
+    /// Seconds (1 – 2,592,000); the namespace's TTL when absent.
+    #[serde(default)]
+    pub ttl: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CacheValue {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub ttl_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CacheDeleted {
+    pub deleted: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatternParams {
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceParams {
+    pub namespace: Namespace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TtlSetParams {
+    pub namespace: Namespace,
+    /// Seconds, 1 – 2,592,000 (30 days).
+    pub ttl: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NamespaceTtl {
+    pub namespace: Namespace,
+    pub ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlushParams {
+    #[serde(default)]
+    pub namespace: Option<Namespace>,
+}

@@ -1,0 +1,811 @@
+//! The daemon's in-memory cache: typed values in fixed namespaces, each
+//! with its own TTL, under one memory budget (least recently used entries
+//! go first), with hit/miss/expiry/eviction counts per namespace.
+//!
+//! Values are kept as `Arc<T>` (a hit costs a read lock, a hash and a
+//! reference count, no copy or decoding); each entry also knows how to show
+//! itself as JSON for `cache.get`. Time is passed in (`now`, ms) so a
+//! manual clock drives expiry in tests.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The namespaces. Only [`Namespace::User`] may be written from outside
+/// the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Namespace {
+    /// `market.ticker` by symbol; updated at every market tick.
+    #[serde(rename = "market.ticker")]
+    Ticker,
+    /// `market.klines` closed bars by symbol, bar-close generation,
+    /// interval and limit.
+    #[serde(rename = "market.klines")]
+    Klines,
+    /// The instrument list.
+    #[serde(rename = "market.symbols")]
+    Symbols,
+    /// `analytics.performance` by bot and range.
+    #[serde(rename = "analytics")]
+    Analytics,
+    /// Finished backtests' metrics by id.
+    #[serde(rename = "backtests")]
+    Backtests,
+    /// Anything a user stores with `cache.set`.
+    #[serde(rename = "user")]
+    User,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 6] = [
+        Namespace::Ticker,
+        Namespace::Klines,
+        Namespace::Symbols,
+        Namespace::Analytics,
+        Namespace::Backtests,
+        Namespace::User,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Namespace::Ticker => "market.ticker",
+            Namespace::Klines => "market.klines",
+            Namespace::Symbols => "market.symbols",
+            Namespace::Analytics => "analytics",
+            Namespace::Backtests => "backtests",
+            Namespace::User => "user",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The TTL a namespace starts with, in seconds.
+    pub const fn default_ttl_s(self) -> u64 {
+        match self {
+            Namespace::Ticker => 5,
+            Namespace::Klines | Namespace::Analytics => 60,
+            Namespace::Symbols | Namespace::Backtests => 3_600,
+            Namespace::User => 300,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Namespace> {
+        Namespace::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// Splits a full key, `namespace:key`.
+    pub fn split(full: &str) -> Option<(Namespace, &str)> {
+        let (ns, key) = full.split_once(':')?;
+        Some((Namespace::parse(ns)?, key))
+    }
+}
+
+impl std::str::FromStr for Namespace {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Namespace::parse(s).ok_or_else(|| {
+            format!(
+                "`{s}` is not a cache namespace ({})",
+                Namespace::ALL.map(Namespace::as_str).join(", ")
+            )
+        })
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Longest TTL accepted: 30 days.
+pub const MAX_TTL_S: u64 = 30 * 86_400;
+/// Largest value `cache.set` accepts, as JSON.
+pub const MAX_USER_VALUE_BYTES: usize = 64 * 1024;
+
+type ToJson = fn(&(dyn Any + Send + Sync)) -> serde_json::Value;
+
+struct Entry {
+    value: Arc<dyn Any + Send + Sync>,
+    json: ToJson,
+    bytes: usize,
+    expires_ms: i64,
+    /// Last read or write (ms), for least-recently-used eviction.
+    used_ms: AtomicU64,
+}
+
+/// Hits are counted on one of several cache lines, picked per thread, so
+/// readers on different cores do not fight over one counter.
+const HIT_STRIPES: usize = 8;
+
+#[derive(Default)]
+#[repr(align(64))]
+struct Stripe(AtomicU64);
+
+thread_local! {
+    static STRIPE: usize = {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % HIT_STRIPES
+    };
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: [Stripe; HIT_STRIPES],
+    misses: AtomicU64,
+    expirations: AtomicU64,
+    evictions: AtomicU64,
+}
+
+#[derive(Default)]
+struct Space {
+    map: RwLock<HashMap<Box<str>, Entry>>,
+    counters: Counters,
+    ttl_s: AtomicU64,
+    /// Bumped (under the write lock) by every deletion, so a value worked
+    /// out before one can be refused ([`Cache::put_unless_changed`]).
+    epoch: AtomicU64,
+}
+
+/// Figures of one namespace, or of the whole cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    /// hits / (hits + misses); none before the first read.
+    pub hit_rate: Option<f64>,
+    pub entries: u64,
+    /// Estimated bytes held (values as JSON, plus keys).
+    pub bytes: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+}
+
+/// One key as `cache.keys` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyInfo {
+    pub key: String,
+    pub namespace: Namespace,
+    pub bytes: u64,
+    /// Milliseconds left before it expires.
+    pub ttl_ms: i64,
+}
+
+pub struct Cache {
+    spaces: [Space; 6],
+    max_bytes: u64,
+    bytes: AtomicU64,
+    last_sweep_ms: AtomicU64,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("max_bytes", &self.max_bytes)
+            .field("bytes", &self.bytes.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn json_of<T: Serialize + Send + Sync + 'static>(v: &(dyn Any + Send + Sync)) -> serde_json::Value {
+    v.downcast_ref::<T>()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Cache {
+    /// A cache holding at most about `max_bytes`.
+    pub fn new(max_bytes: u64) -> Cache {
+        let spaces = Namespace::ALL.map(|n| {
+            let s = Space::default();
+            s.ttl_s.store(n.default_ttl_s(), Ordering::Relaxed);
+            s
+        });
+        Cache {
+            spaces,
+            max_bytes,
+            bytes: AtomicU64::new(0),
+            last_sweep_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn space(&self, ns: Namespace) -> &Space {
+        &self.spaces[ns.index()]
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    pub fn ttl_s(&self, ns: Namespace) -> u64 {
+        self.space(ns).ttl_s.load(Ordering::Relaxed)
+    }
+
+    /// Sets a namespace's TTL for entries stored from now on (1 s – 30 d).
+    pub fn set_ttl_s(&self, ns: Namespace, ttl_s: u64) -> Result<(), String> {
+        if !(1..=MAX_TTL_S).contains(&ttl_s) {
+            return Err(format!(
+                "must be between 1 and {MAX_TTL_S} seconds, got {ttl_s}"
+            ));
+        }
+        self.space(ns).ttl_s.store(ttl_s, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The value under `key`, if present, fresh and a `T`.
+    pub fn get<T: Send + Sync + 'static>(
+        &self,
+        ns: Namespace,
+        key: &str,
+        now_ms: i64,
+    ) -> Option<Arc<T>> {
+        let space = self.space(ns);
+        let expired = {
+            let map = read(&space.map);
+            match map.get(key) {
+                Some(e) if e.expires_ms > now_ms => {
+                    if let Ok(v) = Arc::clone(&e.value).downcast::<T>() {
+                        // Written only when it changes: most hits in one
+                        // millisecond leave the line shared between cores.
+                        let used = now_ms.max(0) as u64;
+                        if e.used_ms.load(Ordering::Relaxed) != used {
+                            e.used_ms.store(used, Ordering::Relaxed);
+                        }
+                        STRIPE.with(|i| space.counters.hits[*i].0.fetch_add(1, Ordering::Relaxed));
+                        return Some(v);
+                    }
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            }
+        };
+        space.counters.misses.fetch_add(1, Ordering::Relaxed);
+        if expired {
+            let mut map = write(&space.map);
+            if let Some(e) = map.get(key).filter(|e| e.expires_ms <= now_ms) {
+                let bytes = e.bytes as u64;
+                map.remove(key);
+                self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+                space.counters.expirations.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        None
+    }
+
+    /// Stores `value` under `key` with the namespace's TTL (or `ttl_s`).
+    /// `bytes` is its estimated size; evicts least recently used entries
+    /// when the budget is exceeded.
+    pub fn put<T: Serialize + Send + Sync + 'static>(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: T,
+        bytes: usize,
+        ttl_s: Option<u64>,
+        now_ms: i64,
+    ) -> Arc<T> {
+        let space = self.space(ns);
+        let ttl = ttl_s.unwrap_or_else(|| space.ttl_s.load(Ordering::Relaxed));
+        let value = Arc::new(value);
+        let bytes = bytes + key.len() + 64;
+        let entry = Entry {
+            value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
+            json: json_of::<T>,
+            bytes,
+            expires_ms: now_ms.saturating_add((ttl * 1000) as i64),
+            used_ms: AtomicU64::new(now_ms.max(0) as u64),
+        };
+        let old = write(&space.map).insert(key.into(), entry);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(old) = old {
+            self.bytes.fetch_sub(old.bytes as u64, Ordering::Relaxed);
+        }
+        if self.bytes.load(Ordering::Relaxed) > self.max_bytes {
+            self.evict();
+        }
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now_ms > 0 && now_ms as u64 >= last + 1000 {
+            self.last_sweep_ms.store(now_ms as u64, Ordering::Relaxed);
+            self.sweep(now_ms);
+        }
+        value
+    }
+
+    /// The namespace's deletion count: read it before working a value
+    /// out from the database, and store with [`Cache::put_unless_changed`].
+    pub fn epoch(&self, ns: Namespace) -> u64 {
+        self.space(ns).epoch.load(Ordering::Acquire)
+    }
+
+    /// Stores like [`Cache::put`] unless something in `ns` was deleted
+    /// (invalidated) since `epoch` was read: a value read from the
+    /// database before a write must not outlive that write. The value is
+    /// returned either way.
+    #[allow(clippy::too_many_arguments)] // put's arguments and the epoch
+    pub fn put_unless_changed<T: Serialize + Send + Sync + 'static>(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: T,
+        bytes: usize,
+        ttl_s: Option<u64>,
+        now_ms: i64,
+        epoch: u64,
+    ) -> Arc<T> {
+        let space = self.space(ns);
+        {
+            let map = write(&space.map);
+            if space.epoch.load(Ordering::Acquire) != epoch {
+                return Arc::new(value);
+            }
+            drop(map);
+        }
+        // A deletion between the check and the insert bumps the epoch
+        // after removing; re-check under the lock the insert takes.
+        let value = Arc::new(value);
+        let bytes = bytes + key.len() + 64;
+        let ttl = ttl_s.unwrap_or_else(|| space.ttl_s.load(Ordering::Relaxed));
+        let mut map = write(&space.map);
+        if space.epoch.load(Ordering::Acquire) != epoch {
+            return value;
+        }
+        let old = map.insert(
+            key.into(),
+            Entry {
+                value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
+                json: json_of::<T>,
+                bytes,
+                expires_ms: now_ms.saturating_add((ttl * 1000) as i64),
+                used_ms: AtomicU64::new(now_ms.max(0) as u64),
+            },
+        );
+        drop(map);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(old) = old {
+            self.bytes.fetch_sub(old.bytes as u64, Ordering::Relaxed);
+        }
+        if self.bytes.load(Ordering::Relaxed) > self.max_bytes {
+            self.evict();
+        }
+        value
+    }
+
+    /// Removes one key; true when it was there.
+    pub fn delete(&self, ns: Namespace, key: &str) -> bool {
+        let space = self.space(ns);
+        let removed = {
+            let mut map = write(&space.map);
+            space.epoch.fetch_add(1, Ordering::AcqRel);
+            map.remove(key)
+        };
+        if let Some(e) = &removed {
+            self.bytes.fetch_sub(e.bytes as u64, Ordering::Relaxed);
+        }
+        removed.is_some()
+    }
+
+    /// Removes every key of `ns` that `matches` accepts; returns how many.
+    pub fn delete_where(&self, ns: Namespace, mut matches: impl FnMut(&str) -> bool) -> u64 {
+        let space = self.space(ns);
+        let mut map = write(&space.map);
+        space.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut freed = 0;
+        let before = map.len();
+        map.retain(|k, e| {
+            let hit = matches(k);
+            if hit {
+                freed += e.bytes as u64;
+            }
+            !hit
+        });
+        self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        (before - map.len()) as u64
+    }
+
+    /// Empties one namespace, or all; returns how many entries went.
+    pub fn flush(&self, ns: Option<Namespace>) -> u64 {
+        let mut n = 0;
+        for s in Namespace::ALL
+            .into_iter()
+            .filter(|s| ns.is_none_or(|ns| ns == *s))
+        {
+            n += self.delete_where(s, |_| true);
+        }
+        n
+    }
+
+    /// A stored value as JSON, with the milliseconds it has left.
+    pub fn get_json(
+        &self,
+        ns: Namespace,
+        key: &str,
+        now_ms: i64,
+    ) -> Option<(serde_json::Value, i64)> {
+        let map = read(&self.space(ns).map);
+        let e = map.get(key).filter(|e| e.expires_ms > now_ms)?;
+        Some(((e.json)(e.value.as_ref()), e.expires_ms - now_ms))
+    }
+
+    /// Fresh keys of `ns` accepted by `matches`, sorted.
+    pub fn keys(
+        &self,
+        ns: Namespace,
+        now_ms: i64,
+        mut matches: impl FnMut(&str) -> bool,
+    ) -> Vec<KeyInfo> {
+        let map = read(&self.space(ns).map);
+        let mut out: Vec<KeyInfo> = map
+            .iter()
+            .filter(|(k, e)| e.expires_ms > now_ms && matches(k))
+            .map(|(k, e)| KeyInfo {
+                key: format!("{ns}:{k}"),
+                namespace: ns,
+                bytes: e.bytes as u64,
+                ttl_ms: e.expires_ms - now_ms,
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Drops expired entries (counted as expirations).
+    pub fn sweep(&self, now_ms: i64) {
+        for s in &self.spaces {
+            let mut map = write(&s.map);
+            let mut freed = 0;
+            let before = map.len();
+            map.retain(|_, e| {
+                let keep = e.expires_ms > now_ms;
+                if !keep {
+                    freed += e.bytes as u64;
+                }
+                keep
+            });
+            let gone = (before - map.len()) as u64;
+            drop(map);
+            self.bytes.fetch_sub(freed, Ordering::Relaxed);
+            s.counters.expirations.fetch_add(gone, Ordering::Relaxed);
+        }
+    }
+
+    /// Evicts least recently used entries until 90 % of the budget is used.
+    fn evict(&self) {
+        let target = self.max_bytes / 10 * 9;
+        let mut all: Vec<(u64, usize, Box<str>)> = Vec::new();
+        for (i, s) in self.spaces.iter().enumerate() {
+            for (k, e) in read(&s.map).iter() {
+                all.push((e.used_ms.load(Ordering::Relaxed), i, k.clone()));
+            }
+        }
+        all.sort_unstable_by_key(|(used, _, _)| *used);
+        for (_, i, k) in all {
+            if self.bytes.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            let s = &self.spaces[i];
+            if let Some(e) = write(&s.map).remove(&k) {
+                self.bytes.fetch_sub(e.bytes as u64, Ordering::Relaxed);
+                s.counters.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One namespace's figures.
+    pub fn stats(&self, ns: Namespace) -> Stats {
+        let s = self.space(ns);
+        let (entries, bytes) = {
+            let map = read(&s.map);
+            (map.len() as u64, map.values().map(|e| e.bytes as u64).sum())
+        };
+        let c = &s.counters;
+        let hits = c.hits.iter().map(|h| h.0.load(Ordering::Relaxed)).sum();
+        let misses = c.misses.load(Ordering::Relaxed);
+        Stats {
+            hits,
+            misses,
+            hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+            entries,
+            bytes,
+            evictions: c.evictions.load(Ordering::Relaxed),
+            expirations: c.expirations.load(Ordering::Relaxed),
+        }
+    }
+
+    /// All namespaces together.
+    pub fn total(&self) -> Stats {
+        let mut t = Stats::default();
+        for ns in Namespace::ALL {
+            let s = self.stats(ns);
+            t.hits += s.hits;
+            t.misses += s.misses;
+            t.entries += s.entries;
+            t.bytes += s.bytes;
+            t.evictions += s.evictions;
+            t.expirations += s.expirations;
+        }
+        t.hit_rate = (t.hits + t.misses > 0).then(|| t.hits as f64 / (t.hits + t.misses) as f64);
+        t
+    }
+}
+
+/// A checked glob: `*` any run, `?` one character, `[abc]` / `[a-z]` /
+/// `[!a]` a class, `\` escapes the next character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob(Vec<Tok>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Lit(char),
+    Any,
+    Star,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Glob {
+    /// Parses a pattern; the error says what is wrong and where.
+    pub fn new(pattern: &str) -> Result<Glob, String> {
+        if pattern.is_empty() {
+            return Err("is empty".into());
+        }
+        if pattern.len() > 256 {
+            return Err(format!("is {} bytes long; the limit is 256", pattern.len()));
+        }
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut toks = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    if toks.last() != Some(&Tok::Star) {
+                        toks.push(Tok::Star);
+                    }
+                }
+                '?' => toks.push(Tok::Any),
+                '\\' => {
+                    i += 1;
+                    let c = *chars
+                        .get(i)
+                        .ok_or_else(|| format!("ends with a lone `\\` (position {i})"))?;
+                    toks.push(Tok::Lit(c));
+                }
+                '[' => {
+                    let start = i;
+                    i += 1;
+                    let negated = matches!(chars.get(i), Some('!' | '^'));
+                    if negated {
+                        i += 1;
+                    }
+                    let mut ranges = Vec::new();
+                    loop {
+                        let c = *chars
+                            .get(i)
+                            .ok_or_else(|| format!("`[` at position {start} is never closed"))?;
+                        if c == ']' && !ranges.is_empty() {
+                            break;
+                        }
+                        if chars.get(i + 1) == Some(&'-')
+                            && chars.get(i + 2).is_some_and(|c| *c != ']')
+                        {
+                            let hi = chars[i + 2];
+                            if hi < c {
+                                return Err(format!(
+                                    "range `{c}-{hi}` at position {i} runs backwards"
+                                ));
+                            }
+                            ranges.push((c, hi));
+                            i += 3;
+                        } else {
+                            ranges.push((c, c));
+                            i += 1;
+                        }
+                    }
+                    toks.push(Tok::Class { negated, ranges });
+                }
+                c => toks.push(Tok::Lit(c)),
+            }
+            i += 1;
+        }
+        Ok(Glob(toks))
+    }
+
+    /// Whether the whole of `s` matches.
+    pub fn matches(&self, s: &str) -> bool {
+        let s: Vec<char> = s.chars().collect();
+        // Iterative matching with one backtrack point for the last star.
+        let (mut p, mut i) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while i < s.len() {
+            let ok = match self.0.get(p) {
+                Some(Tok::Lit(c)) => *c == s[i],
+                Some(Tok::Any) => true,
+                Some(Tok::Class { negated, ranges }) => {
+                    ranges.iter().any(|(a, b)| (*a..=*b).contains(&s[i])) != *negated
+                }
+                Some(Tok::Star) => {
+                    star = Some((p, i));
+                    p += 1;
+                    continue;
+                }
+                None => false,
+            };
+            if ok {
+                p += 1;
+                i += 1;
+            } else if let Some((sp, si)) = star {
+                p = sp + 1;
+                i = si + 1;
+                star = Some((sp, si + 1));
+            } else {
+                return false;
+            }
+        }
+        self.0[p..].iter().all(|t| *t == Tok::Star)
+    }
+
+    /// The literal text before the first wildcard (to pick namespaces).
+    pub fn prefix(&self) -> String {
+        self.0
+            .iter()
+            .map_while(|t| match t {
+                Tok::Lit(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_misses_expiry_and_ttl() {
+        let c = Cache::new(1 << 20);
+        assert!(c.get::<String>(Namespace::User, "a", 0).is_none());
+        c.put(Namespace::User, "a", "x".to_owned(), 1, Some(10), 1_000);
+        assert_eq!(
+            c.get::<String>(Namespace::User, "a", 5_000)
+                .as_deref()
+                .map(String::as_str),
+            Some("x")
+        );
+        assert!(
+            c.get::<u32>(Namespace::User, "a", 5_000).is_none(),
+            "a different type is a miss"
+        );
+        assert!(
+            c.get::<String>(Namespace::User, "a", 11_000).is_none(),
+            "expired at 1 s + 10 s"
+        );
+        let s = c.stats(Namespace::User);
+        assert_eq!((s.hits, s.misses, s.expirations, s.entries), (1, 3, 1, 0));
+        assert_eq!(s.hit_rate, Some(0.25));
+        assert_eq!(
+            c.set_ttl_s(Namespace::User, 0),
+            Err("must be between 1 and 2592000 seconds, got 0".into())
+        );
+        assert!(c.set_ttl_s(Namespace::User, MAX_TTL_S + 1).is_err());
+        c.set_ttl_s(Namespace::User, 2).expect("ttl");
+        c.put(Namespace::User, "b", 1_u32, 1, None, 0);
+        assert!(c.get::<u32>(Namespace::User, "b", 1_999).is_some());
+        assert!(c.get::<u32>(Namespace::User, "b", 2_000).is_none());
+    }
+
+    #[test]
+    fn the_budget_evicts_the_least_recently_used() {
+        let c = Cache::new(10_000);
+        for i in 0..10 {
+            c.put(
+                Namespace::User,
+                &format!("k{i}"),
+                i,
+                900,
+                None,
+                i64::from(i),
+            );
+        }
+        // Touch k0 so it is recent; then overflow.
+        assert!(c.get::<i32>(Namespace::User, "k0", 100).is_some());
+        c.put(Namespace::Ticker, "new", 1, 2_000, None, 101);
+        assert!(c.total().bytes <= 9_000, "{:?}", c.total());
+        assert!(
+            c.get::<i32>(Namespace::User, "k0", 102).is_some(),
+            "recently used stays"
+        );
+        assert!(
+            c.get::<i32>(Namespace::User, "k1", 102).is_none(),
+            "least recently used went"
+        );
+        assert!(c.get::<i32>(Namespace::Ticker, "new", 102).is_some());
+        assert!(c.stats(Namespace::User).evictions >= 2);
+    }
+
+    #[test]
+    fn a_value_worked_out_before_an_invalidation_is_not_stored() {
+        let c = Cache::new(1 << 20);
+        let epoch = c.epoch(Namespace::Analytics);
+        // A write invalidates while the reader is still computing.
+        c.delete_where(Namespace::Analytics, |k| k.starts_with("bot:1:"));
+        c.put_unless_changed(Namespace::Analytics, "bot:1:x", 1_u8, 1, None, 0, epoch);
+        assert!(c.get::<u8>(Namespace::Analytics, "bot:1:x", 1).is_none());
+        let epoch = c.epoch(Namespace::Analytics);
+        c.put_unless_changed(Namespace::Analytics, "bot:1:x", 2_u8, 1, None, 0, epoch);
+        assert_eq!(
+            c.get::<u8>(Namespace::Analytics, "bot:1:x", 1).as_deref(),
+            Some(&2)
+        );
+    }
+
+    #[test]
+    fn keys_delete_flush_and_json() {
+        let c = Cache::new(1 << 20);
+        c.put(
+            Namespace::User,
+            "a:1",
+            serde_json::json!({"x": 1}),
+            10,
+            None,
+            0,
+        );
+        c.put(Namespace::User, "a:2", serde_json::json!(2), 10, None, 0);
+        c.put(Namespace::User, "b", serde_json::json!(3), 10, None, 0);
+        let g = Glob::new("user:a:*").expect("glob");
+        let keys: Vec<String> = c
+            .keys(Namespace::User, 1, |k| g.matches(&format!("user:{k}")))
+            .into_iter()
+            .map(|k| k.key)
+            .collect();
+        assert_eq!(keys, vec!["user:a:1", "user:a:2"]);
+        assert_eq!(
+            c.get_json(Namespace::User, "a:1", 1).map(|v| v.0),
+            Some(serde_json::json!({"x": 1}))
+        );
+        assert_eq!(c.delete_where(Namespace::User, |k| k.starts_with("a:")), 2);
+        assert!(c.delete(Namespace::User, "b"));
+        assert!(!c.delete(Namespace::User, "b"));
+        assert_eq!(c.total().bytes, 0);
+        c.put(Namespace::Ticker, "x", 1, 10, None, 0);
+        assert_eq!(c.flush(None), 1);
+    }
+
+    #[test]
+    fn globs_match_and_bad_ones_say_why() {
+        let m = |p: &str, s: &str| Glob::new(p).expect("glob").matches(s);
+        assert!(m("user:*", "user:abc"));
+        assert!(m("*:BTC*", "market.ticker:BTCUSDT"));
+        assert!(!m("user:?", "user:ab"));
+        assert!(m("k[0-9]", "k7"));
+        assert!(!m("k[!0-9]", "k7"));
+        assert!(m("a\\*b", "a*b"));
+        assert!(!m("a\\*b", "axb"));
+        assert!(m("*a*b*c*", "xxaxxbxxcxx"));
+        assert!(!m("*a*b*c", "xxaxxbxxcxx"));
+        assert_eq!(
+            Glob::new("user:[ab").unwrap_err(),
+            "`[` at position 5 is never closed"
+        );
+        assert!(Glob::new("[z-a]").unwrap_err().contains("backwards"));
+        assert!(Glob::new("ab\\").unwrap_err().contains("lone"));
+        assert_eq!(Glob::new("").unwrap_err(), "is empty");
+        assert_eq!(Glob::new("user:a*").expect("g").prefix(), "user:a");
+    }
+}
