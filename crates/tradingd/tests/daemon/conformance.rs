@@ -10,7 +10,10 @@ use super::support::TestDaemon;
 
 /// Valid params for each method. A method added to the catalogue without a
 /// sample here fails the test.
-#[allow(clippy::too_many_lines, reason = "one sample per method of the catalogue")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one sample per method of the catalogue"
+)]
 fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
         "system.health"
