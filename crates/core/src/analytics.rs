@@ -323,7 +323,9 @@ pub struct Curve {
     steps: usize,
     first: Option<(Timestamp, f64)>,
     last: (Timestamp, f64),
-    day: i64,
+    /// The current day's span in ms, `[start, end)`: most steps fall in
+    /// it and need no division to find their day.
+    day_span: (i64, i64),
     weekend: bool,
     /// The spacing seen most recently, counted in a run (regular data has
     /// one spacing: the map is touched once per change, not per step).
@@ -425,7 +427,7 @@ impl Curve {
             steps: 0,
             first: None,
             last: (Timestamp(0), 0.0),
-            day: i64::MIN,
+            day_span: (0, 0),
             weekend: false,
             run: None,
             last_zero: (0, 0),
@@ -448,13 +450,13 @@ impl Curve {
         let t = time.millis();
         let i = self.steps;
         self.steps += 1;
-        let d = t.div_euclid(DAY_MS);
-        if d == self.day {
+        if t >= self.day_span.0 && t < self.day_span.1 {
             if let Some(last) = self.days.last_mut() {
                 last.1 = e;
             }
         } else {
-            self.day = d;
+            let d = t.div_euclid(DAY_MS);
+            self.day_span = (d * DAY_MS, (d + 1) * DAY_MS);
             self.weekend = weekday(d) >= 5;
             self.days.push((d, e));
         }
