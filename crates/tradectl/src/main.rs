@@ -168,7 +168,30 @@ impl Ctx {
     }
 }
 
+/// Exit status when the reader of our output went away (`tradectl … |
+/// head`): what a shell reports for a process ended by SIGPIPE.
+const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// `println!` panics when stdout is a closed pipe; that is the reader's
+/// choice, not an error: leave quietly, as Unix tools do.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let json = cli.json;
     let result = paths::client_socket(cli.socket.as_deref())

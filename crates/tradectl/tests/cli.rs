@@ -769,3 +769,22 @@ fn the_cache_from_the_command_line() {
     ok(&["cache", "flush"]);
     assert!(ok(&["cache", "health"]).starts_with("ok: 0 entries"));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let env = Env::new();
+    env.start();
+    // The reader closes its end before anything is printed (as `| head`
+    // does after its lines).
+    let mut child = env
+        .cmd(&["rpc", "system.methods"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
