@@ -85,6 +85,7 @@ pub enum Request {
         flatten: bool,
     },
     Resume,
+    FlushCache,
     Refresh,
 }
 
@@ -147,6 +148,7 @@ pub enum Action {
     Halt,
     HaltFlatten,
     ResumeTrading,
+    FlushCache,
 }
 
 /// A key, how help shows it, what it does.
@@ -172,7 +174,7 @@ const fn ch(c: char) -> KeyCode {
 }
 
 pub const GLOBAL_KEYS: &[Binding] = &[
-    bind(ch('1'), "1–7", "switch screen", Action::Goto(Screen::Desk)),
+    bind(ch('1'), "1–8", "switch screen", Action::Goto(Screen::Desk)),
     bind(
         KeyCode::Tab,
         "Tab/S-Tab",
@@ -284,6 +286,12 @@ const RISK_KEYS: &[Binding] = &[
     ),
     bind(ch('R'), "R", "resume trading", Action::ResumeTrading),
 ];
+const SYSTEM_KEYS: &[Binding] = &[bind(
+    ch('F'),
+    "F",
+    "flush the daemon's cache",
+    Action::FlushCache,
+)];
 
 pub fn screen_keys(screen: Screen) -> &'static [Binding] {
     match screen {
@@ -294,6 +302,7 @@ pub fn screen_keys(screen: Screen) -> &'static [Binding] {
         Screen::Backtests => BACKTESTS_KEYS,
         Screen::Jobs => JOBS_KEYS,
         Screen::Risk => RISK_KEYS,
+        Screen::System => SYSTEM_KEYS,
     }
 }
 
@@ -306,6 +315,8 @@ pub const PALETTE: &[(&str, Action)] = &[
     ("backtests", Action::Goto(Screen::Backtests)),
     ("jobs", Action::Goto(Screen::Jobs)),
     ("risk", Action::Goto(Screen::Risk)),
+    ("system", Action::Goto(Screen::System)),
+    ("cache flush", Action::FlushCache),
     ("order new", Action::NewOrder),
     ("order cancel-all", Action::CancelAll),
     ("bot new", Action::NewBot),
@@ -431,7 +442,7 @@ impl App {
         if key.code == KeyCode::Esc {
             return self.escape();
         }
-        if let KeyCode::Char(c @ '1'..='7') = key.code {
+        if let KeyCode::Char(c @ '1'..='8') = key.code {
             let i = c as usize - '1' as usize;
             return self.act(Action::Goto(Screen::ALL[i]));
         }
@@ -679,6 +690,13 @@ impl App {
                     then: Then::Send(Request::Halt { flatten }),
                 });
             }
+            Action::FlushCache => {
+                self.view.confirm = Some(Confirm {
+                    prompt: "Empty the daemon's cache? Reads recompute it. (y/n)".into(),
+                    typed: None,
+                    then: Then::Send(Request::FlushCache),
+                });
+            }
             Action::ResumeTrading => {
                 self.view.confirm = Some(Confirm {
                     prompt: format!("Resume trading on account {}? (y/n)", self.daemon.account),
@@ -722,7 +740,7 @@ impl App {
     /// Rows of the current screen's list.
     pub fn rows(&self) -> usize {
         match self.view.screen {
-            Screen::Desk => 0,
+            Screen::Desk | Screen::System => 0,
             Screen::Market => self.symbol_rows().len(),
             Screen::Orders => self.order_rows().len(),
             Screen::Bots => self.bot_rows().len(),

@@ -30,7 +30,15 @@ fn screens_switch_by_number_and_tab() {
     assert_eq!(a.view.screen, Screen::Market);
     key(&mut a, KeyCode::Char('7'));
     key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view.screen, Screen::System);
+    key(&mut a, KeyCode::Tab);
     assert_eq!(a.view.screen, Screen::Desk, "Tab wraps");
+    key(&mut a, KeyCode::Char('8'));
+    key(&mut a, KeyCode::Char('F'));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('y')),
+        Command::Send(Request::FlushCache)
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use tradedesk_core::api::bots::{
     BotEventsTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume, BotsStart,
     BotsStop, StrategiesCatalog,
 };
+use tradedesk_core::api::cache::{CacheFlush, CacheStats};
 use tradedesk_core::api::jobs::{
     JobEvents, JobsCancel, JobsKinds, JobsList, JobsRetry, JobsWorkers, SchedulesList,
     SchedulesRunNow,
@@ -303,7 +304,8 @@ async fn periodic(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
         tx,
         Data::Workers(ask::<JobsWorkers>(c, json!({})).await?.workers),
     )
-    .await
+    .await?;
+    data(tx, Data::Cache(ask::<CacheStats>(c, json!({})).await?)).await
 }
 
 async fn load_watch(
@@ -557,6 +559,11 @@ async fn carry_out(
             let s = ask::<RiskResume>(c, json!({})).await?;
             data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
             format!("{}: trading {}", s.scope, s.state.as_str())
+        }
+        Request::FlushCache => {
+            let d = ask::<CacheFlush>(c, json!({})).await?;
+            data(tx, Data::Cache(ask::<CacheStats>(c, json!({})).await?)).await?;
+            format!("cache flushed: {} entries", d.deleted)
         }
         Request::Refresh => {
             connected(c, tx, watch.as_ref()).await?;

@@ -101,6 +101,7 @@ pub enum Data {
     Comparison(Vec<ComparedRun>),
     Datasets(Vec<Dataset>),
     Check(CheckResult),
+    Cache(tradedesk_core::api::cache::CacheStatsView),
 }
 
 #[derive(Debug)]
@@ -139,6 +140,7 @@ pub struct DaemonState {
     pub datasets: Vec<Dataset>,
     /// The last pre-trade check of the order ticket.
     pub check: Option<CheckResult>,
+    pub cache: Option<tradedesk_core::api::cache::CacheStatsView>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +187,7 @@ impl DaemonState {
             comparison: Vec::new(),
             datasets: Vec::new(),
             check: None,
+            cache: None,
         }
     }
 
@@ -306,6 +309,7 @@ impl DaemonState {
             Data::Comparison(c) => self.comparison = c,
             Data::Datasets(d) => self.datasets = d,
             Data::Check(c) => self.check = Some(c),
+            Data::Cache(c) => self.cache = Some(c),
         }
     }
 

@@ -12,10 +12,11 @@ pub enum Screen {
     Backtests,
     Jobs,
     Risk,
+    System,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 7] = [
+    pub const ALL: [Screen; 8] = [
         Screen::Desk,
         Screen::Market,
         Screen::Orders,
@@ -23,6 +24,7 @@ impl Screen {
         Screen::Backtests,
         Screen::Jobs,
         Screen::Risk,
+        Screen::System,
     ];
 
     pub fn title(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Screen {
             Screen::Backtests => "Backtests",
             Screen::Jobs => "Jobs",
             Screen::Risk => "Risk",
+            Screen::System => "System",
         }
     }
 
@@ -200,9 +203,9 @@ pub struct ViewState {
     pub privacy: bool,
     pub notice: Option<String>,
     /// Selected row per screen.
-    pub selected: [usize; 7],
+    pub selected: [usize; 8],
     /// `/` filter per screen, and whether it is being typed.
-    pub filter: [String; 7],
+    pub filter: [String; 8],
     pub filtering: bool,
     pub palette: Option<Palette>,
     pub form: Option<Form>,
@@ -229,7 +232,7 @@ impl ViewState {
             colors,
             privacy: false,
             notice: None,
-            selected: [0; 7],
+            selected: [0; 8],
             filter: Default::default(),
             filtering: false,
             palette: None,

@@ -11,6 +11,7 @@ mod jobs;
 mod market;
 mod orders;
 mod risk;
+mod system;
 #[cfg(test)]
 pub mod tests;
 
@@ -59,6 +60,7 @@ impl App {
                 Screen::Backtests => self.render_backtests(f, body),
                 Screen::Jobs => self.render_jobs(f, body),
                 Screen::Risk => self.render_risk(f, body),
+                Screen::System => self.render_system(f, body),
             }
         }
         self.render_bottom(f, bottom);

@@ -248,6 +248,18 @@ pub fn loaded() -> App {
     );
     d(
         &mut a,
+        Data::Cache(de(json!({
+            "max_bytes": 67_108_864,
+            "total": {"hits": 120, "misses": 12, "hit_rate": 0.909_090_909_090_909_1, "entries": 6, "bytes": 40_960, "evictions": 0, "expirations": 3},
+            "namespaces": [
+                {"namespace": "market.ticker", "ttl_s": 5, "hits": 100, "misses": 3, "hit_rate": 0.970_873_786_407_767, "entries": 3, "bytes": 1152, "evictions": 0, "expirations": 0},
+                {"namespace": "market.klines", "ttl_s": 60, "hits": 20, "misses": 8, "hit_rate": 0.714_285_714_285_714_2, "entries": 2, "bytes": 39_000, "evictions": 0, "expirations": 3},
+                {"namespace": "user", "ttl_s": 300, "hits": 0, "misses": 1, "hit_rate": 0.0, "entries": 1, "bytes": 808, "evictions": 0, "expirations": 0}
+            ]
+        }))),
+    );
+    d(
+        &mut a,
         Data::Violations(de(json!([
             {"id": 1, "time": ts(305), "source": "manual", "scope": "account:paper", "limit": "max_order_notional", "limit_value": "500", "value": "650.12", "message": "order notional 650.12 exceeds max_order_notional 500", "order": null}
         ]))),
@@ -402,6 +414,7 @@ snapshots! {
         a
     };
     risk => screen(Screen::Risk);
+    system => screen(Screen::System);
     help_on_orders => {
         let mut a = screen(Screen::Orders);
         a.view.help = true;
