@@ -339,6 +339,10 @@ pub struct Curve {
     /// once): only steps where equity moved add to the products.
     bench_given: bool,
     prev_bench: f64,
+    /// 1 / the previous benchmark price and 1 / the last equity, worked
+    /// out ahead so a step's log returns need no division of their own.
+    inv_bench: f64,
+    inv_e: f64,
     se: f64,
     seb: f64,
     first_tradable: usize,
@@ -435,6 +439,8 @@ impl Curve {
             bench_given: bench.is_some(),
             bench: bench.unwrap_or_default(),
             prev_bench: f64::NAN,
+            inv_bench: f64::NAN,
+            inv_e: f64::NAN,
             se: 0.0,
             seb: 0.0,
             first_tradable,
@@ -477,25 +483,30 @@ impl Curve {
             let moved = prev_e != e;
             if self.bench_given {
                 if moved {
-                    let b = log_return(self.prev_bench, bench);
-                    let lr = log_return(prev_e, e);
+                    let b = log1p_of((bench - self.prev_bench) * self.inv_bench);
+                    let lr = log1p_of((e - prev_e) * self.inv_e);
                     self.se += lr;
                     self.seb += lr * b;
                 }
             } else {
-                let b = log_return(self.prev_bench, bench);
+                let b = log1p_of((bench - self.prev_bench) * self.inv_bench);
                 self.bench.sum += b;
                 self.bench.sum_sq += b * b;
                 self.bench.n += 1;
                 if moved {
-                    let lr = log_return(prev_e, e);
+                    let lr = log1p_of((e - prev_e) * self.inv_e);
                     self.se += lr;
                     self.seb += lr * b;
                 }
             }
+            if moved {
+                self.inv_e = 1.0 / e;
+            }
         } else {
             self.first = Some((time, e));
+            self.inv_e = 1.0 / e;
         }
+        self.inv_bench = 1.0 / bench;
         if i == self.first_tradable {
             self.bench_at_first_tradable = Some(bench);
         }
@@ -667,7 +678,13 @@ fn geometric_mean(r: impl Iterator<Item = f64>) -> f64 {
 /// several times faster than `ln` and as exact to 1e-16).
 #[inline]
 fn log_return(a: f64, b: f64) -> f64 {
-    let x = (b - a) / a;
+    log1p_of((b - a) / a)
+}
+
+/// ln(1 + x): the series for small x (exact to the last bit or two, and
+/// far cheaper than `ln_1p`), else `ln_1p`.
+#[inline]
+fn log1p_of(x: f64) -> f64 {
     if x.abs() < 1.0 / 1024.0 {
         series(x)
     } else {
@@ -679,8 +696,12 @@ fn log_return(a: f64, b: f64) -> f64 {
 /// next term is < 2^-70.
 #[inline]
 fn series(x: f64) -> f64 {
+    // Multiplications only: a division here would sit on every step's
+    // critical path.
+    const THIRD: f64 = 1.0 / 3.0;
+    const SIXTH: f64 = 1.0 / 6.0;
     let x2 = x * x;
-    x - x2 * (0.5 - x * (1.0 / 3.0 - x * (0.25 - x * (0.2 - x / 6.0))))
+    x - x2 * (0.5 - x * (THIRD - x * (0.25 - x * (0.2 - x * SIXTH))))
 }
 
 /// Steps inside some trade (entry to exit step, both included).
