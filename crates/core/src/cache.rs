@@ -300,31 +300,7 @@ impl Cache {
         ttl_s: Option<u64>,
         now_ms: i64,
     ) -> Arc<T> {
-        let space = self.space(ns);
-        let ttl = ttl_s.unwrap_or_else(|| space.ttl_s.load(Ordering::Relaxed));
-        let value = Arc::new(value);
-        let bytes = bytes + key.len() + 64;
-        let entry = Entry {
-            value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
-            json: json_of::<T>,
-            bytes,
-            expires_ms: now_ms.saturating_add((ttl * 1000) as i64),
-            used_ms: AtomicU64::new(now_ms.max(0) as u64),
-        };
-        let old = write(&space.map).insert(key.into(), entry);
-        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        if let Some(old) = old {
-            self.bytes.fetch_sub(old.bytes as u64, Ordering::Relaxed);
-        }
-        if self.bytes.load(Ordering::Relaxed) > self.max_bytes {
-            self.evict();
-        }
-        let last = self.last_sweep_ms.load(Ordering::Relaxed);
-        if now_ms > 0 && now_ms as u64 >= last + 1000 {
-            self.last_sweep_ms.store(now_ms as u64, Ordering::Relaxed);
-            self.sweep(now_ms);
-        }
-        value
+        self.insert(ns, key, value, bytes, ttl_s, now_ms, None)
     }
 
     /// The namespace's deletion count: read it before working a value
@@ -348,40 +324,52 @@ impl Cache {
         now_ms: i64,
         epoch: u64,
     ) -> Arc<T> {
+        self.insert(ns, key, value, bytes, ttl_s, now_ms, Some(epoch))
+    }
+
+    /// `put` and `put_unless_changed`: the epoch is checked under the
+    /// write lock the insert takes, which is the lock deletions bump it
+    /// under.
+    #[allow(clippy::too_many_arguments)] // put's arguments and the epoch
+    fn insert<T: Serialize + Send + Sync + 'static>(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: T,
+        bytes: usize,
+        ttl_s: Option<u64>,
+        now_ms: i64,
+        epoch: Option<u64>,
+    ) -> Arc<T> {
         let space = self.space(ns);
-        {
-            let map = write(&space.map);
-            if space.epoch.load(Ordering::Acquire) != epoch {
-                return Arc::new(value);
-            }
-            drop(map);
-        }
-        // A deletion between the check and the insert bumps the epoch
-        // after removing; re-check under the lock the insert takes.
+        let ttl = ttl_s.unwrap_or_else(|| space.ttl_s.load(Ordering::Relaxed));
         let value = Arc::new(value);
         let bytes = bytes + key.len() + 64;
-        let ttl = ttl_s.unwrap_or_else(|| space.ttl_s.load(Ordering::Relaxed));
-        let mut map = write(&space.map);
-        if space.epoch.load(Ordering::Acquire) != epoch {
-            return value;
-        }
-        let old = map.insert(
-            key.into(),
-            Entry {
-                value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
-                json: json_of::<T>,
-                bytes,
-                expires_ms: now_ms.saturating_add((ttl * 1000) as i64),
-                used_ms: AtomicU64::new(now_ms.max(0) as u64),
-            },
-        );
-        drop(map);
+        let entry = Entry {
+            value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
+            json: json_of::<T>,
+            bytes,
+            expires_ms: now_ms.saturating_add((ttl * 1000) as i64),
+            used_ms: AtomicU64::new(now_ms.max(0) as u64),
+        };
+        let old = {
+            let mut map = write(&space.map);
+            if epoch.is_some_and(|e| e != space.epoch.load(Ordering::Acquire)) {
+                return value;
+            }
+            map.insert(key.into(), entry)
+        };
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if let Some(old) = old {
             self.bytes.fetch_sub(old.bytes as u64, Ordering::Relaxed);
         }
         if self.bytes.load(Ordering::Relaxed) > self.max_bytes {
             self.evict();
+        }
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now_ms > 0 && now_ms as u64 >= last + 1000 {
+            self.last_sweep_ms.store(now_ms as u64, Ordering::Relaxed);
+            self.sweep(now_ms);
         }
         value
     }
@@ -416,6 +404,12 @@ impl Cache {
         });
         self.bytes.fetch_sub(freed, Ordering::Relaxed);
         (before - map.len()) as u64
+    }
+
+    /// Removes every key of `ns` starting with `prefix` (what one write
+    /// invalidates: a symbol's klines, a bot's figures); returns how many.
+    pub fn delete_prefix(&self, ns: Namespace, prefix: &str) -> u64 {
+        self.delete_where(ns, |k| k.starts_with(prefix))
     }
 
     /// Empties one namespace, or all; returns how many entries went.

@@ -555,9 +555,8 @@ impl Handle<BacktestsDelete> for Ctx {
             .store()
             .write(|tx| db::delete_backtest(tx, p.id))
             .map_err(|e| store_err(&e))?;
-        let prefix = format!("{}:", p.id);
         self.cache
-            .delete_where(Namespace::Backtests, |k| k.starts_with(&prefix));
+            .delete_prefix(Namespace::Backtests, &format!("{}:", p.id));
         Ok(Deleted { id: p.id, deleted })
     }
 }
@@ -695,20 +694,26 @@ fn equity_curve(times: &[Timestamp], equity: &[f64], downsample_to: Option<u32>)
     }
 }
 
+/// A bot's equity samples in a range; not found when there is no such bot.
+fn bot_equity(
+    conn: &rusqlite::Connection,
+    bot: u64,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<Vec<(Timestamp, f64)>, ApiError> {
+    if tradedesk_core::store::bots::bot_by_id(conn, bot)
+        .map_err(|e| store_err(&e))?
+        .is_none()
+    {
+        return Err(ApiError::not_found("bot", bot));
+    }
+    tradedesk_core::store::bots::equity_series(conn, bot, start, end).map_err(|e| store_err(&e))
+}
+
 impl Handle<BotsEquity> for Ctx {
     async fn handle(&self, _: &Caller, q: BotEquityQuery) -> Result<EquityCurve, ApiError> {
         check_downsample(q.downsample)?;
-        let store = self.store();
-        let conn = store.conn();
-        if tradedesk_core::store::bots::bot_by_id(conn, q.id)
-            .map_err(|e| store_err(&e))?
-            .is_none()
-        {
-            return Err(ApiError::not_found("bot", q.id));
-        }
-        let series = tradedesk_core::store::bots::equity_series(conn, q.id, q.start, q.end)
-            .map_err(|e| store_err(&e))?;
-        drop(store);
+        let series = bot_equity(self.store().conn(), q.id, q.start, q.end)?;
         let (times, equity): (Vec<Timestamp>, Vec<f64>) = series.into_iter().unzip();
         Ok(equity_curve(&times, &equity, q.downsample))
     }
@@ -941,14 +946,7 @@ impl Ctx {
     fn performance(&self, p: &PerformanceParams) -> Result<Metrics, ApiError> {
         let conn_store = self.store();
         let conn = conn_store.conn();
-        if tradedesk_core::store::bots::bot_by_id(conn, p.bot)
-            .map_err(|e| store_err(&e))?
-            .is_none()
-        {
-            return Err(ApiError::not_found("bot", p.bot));
-        }
-        let series = tradedesk_core::store::bots::equity_series(conn, p.bot, p.start, p.end)
-            .map_err(|e| store_err(&e))?;
+        let series = bot_equity(conn, p.bot, p.start, p.end)?;
         if series.len() < 2 {
             return Err(ApiError::new(
                 ErrorCode::Conflict,

@@ -596,9 +596,8 @@ impl State {
         // A closed bar changes the symbol's stored klines; a bot's fill its
         // figures.
         for (sym, _) in &changes.bars {
-            let prefix = format!("{sym}:");
             self.cache
-                .delete_where(Namespace::Klines, |k| k.starts_with(&prefix));
+                .delete_prefix(Namespace::Klines, &format!("{sym}:"));
         }
         for (_, e) in &changes.fills {
             if let Some(bot) = e.bot_id {
@@ -911,13 +910,12 @@ impl State {
     }
 }
 
-/// The default `time_in_force` and other fields for an internal market order.
 /// Drops a bot's cached analytics (after its fills or equity samples).
 pub fn invalidate_bot(cache: &Cache, bot: u64) {
-    let prefix = format!("bot:{bot}:");
-    cache.delete_where(Namespace::Analytics, |k| k.starts_with(&prefix));
+    cache.delete_prefix(Namespace::Analytics, &format!("bot:{bot}:"));
 }
 
+/// The default `time_in_force` and other fields for an internal market order.
 pub fn market_order(symbol: Symbol, side: Side, qty: Qty) -> tradedesk_core::order::OrderRequest {
     tradedesk_core::order::OrderRequest {
         symbol,

@@ -61,11 +61,7 @@ pub fn step(ctx: &Ctx) {
         let inst = state.venue.instruments()[idx].clone();
         let book = state.book(idx, 10);
         let data = &state.data[idx];
-        let ticker = data.ticker(
-            &inst.symbol,
-            book.best_bid().map(|l| l.price),
-            book.best_ask().map(|l| l.price),
-        );
+        let ticker = state.ticker(idx);
         ctx.hub.publish::<TickersTopic>(&ticker);
         // The tick replaces the cached ticker (under the exchange lock, so
         // no reader puts an older one after it).
