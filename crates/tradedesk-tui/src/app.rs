@@ -767,76 +767,62 @@ impl App {
             .collect()
     }
 
+    /// `items` that screen `s`'s filter matches, by their `text` (only
+    /// worked out while a filter is set).
+    fn filtered<'a, T: 'a>(
+        &self,
+        s: Screen,
+        items: impl Iterator<Item = &'a T>,
+        text: impl Fn(&T) -> String,
+    ) -> Vec<&'a T> {
+        let f = self.filter_of(s);
+        items
+            .filter(|x| f.is_empty() || matches(f, &text(x)))
+            .collect()
+    }
+
     /// Open orders (or the history), newest first.
     pub fn order_rows(&self) -> Vec<&OrderRecord> {
-        let f = self.filter_of(Screen::Orders);
         let history = self.view.history;
-        self.daemon
-            .orders
-            .values()
-            .rev()
-            .filter(|o| o.status.is_open() != history)
-            .filter(|o| f.is_empty() || matches(f, &order_text(o)))
-            .collect()
+        let orders = self.daemon.orders.values().rev();
+        self.filtered(
+            Screen::Orders,
+            orders.filter(|o| o.status.is_open() != history),
+            order_text,
+        )
     }
 
     pub fn bot_rows(&self) -> Vec<&BotView> {
-        let f = self.filter_of(Screen::Bots);
-        self.daemon
-            .bots
-            .values()
-            .filter(|b| {
-                f.is_empty()
-                    || matches(
-                        f,
-                        &format!(
-                            "{} {} {}",
-                            b.bot.name,
-                            b.bot.spec.strategy,
-                            b.bot.status.as_str()
-                        ),
-                    )
-            })
-            .collect()
+        self.filtered(Screen::Bots, self.daemon.bots.values(), |b| {
+            let status = b.bot.status.as_str();
+            format!("{} {} {status}", b.bot.name, b.bot.spec.strategy)
+        })
     }
 
     pub fn backtest_rows(&self) -> Vec<&Backtest> {
-        let f = self.filter_of(Screen::Backtests);
-        self.daemon
-            .backtests
-            .values()
-            .rev()
-            .filter(|b| f.is_empty() || matches(f, &format!("{} {}", b.name, b.state.as_str())))
-            .collect()
+        self.filtered(
+            Screen::Backtests,
+            self.daemon.backtests.values().rev(),
+            |b| format!("{} {}", b.name, b.state.as_str()),
+        )
     }
 
     pub fn job_rows(&self) -> Vec<&JobRecord> {
-        let f = self.filter_of(Screen::Jobs);
-        self.daemon
-            .jobs
-            .values()
-            .rev()
-            .filter(|j| f.is_empty() || matches(f, &format!("{} {}", j.kind, j.state.as_str())))
-            .collect()
+        self.filtered(Screen::Jobs, self.daemon.jobs.values().rev(), |j| {
+            format!("{} {}", j.kind, j.state.as_str())
+        })
     }
 
     pub fn schedule_rows(&self) -> Vec<&Schedule> {
-        let f = self.filter_of(Screen::Jobs);
-        self.daemon
-            .schedules
-            .iter()
-            .filter(|s| f.is_empty() || matches(f, &format!("{} {}", s.name, s.kind)))
-            .collect()
+        self.filtered(Screen::Jobs, self.daemon.schedules.iter(), |s| {
+            format!("{} {}", s.name, s.kind)
+        })
     }
 
     pub fn alert_rows(&self) -> Vec<&Alert> {
-        let f = self.filter_of(Screen::Risk);
-        self.daemon
-            .alerts
-            .values()
-            .rev()
-            .filter(|a| f.is_empty() || matches(f, &format!("{} {}", a.kind, a.message)))
-            .collect()
+        self.filtered(Screen::Risk, self.daemon.alerts.values().rev(), |a| {
+            format!("{} {}", a.kind, a.message)
+        })
     }
 
     // ---- modals -----------------------------------------------------------

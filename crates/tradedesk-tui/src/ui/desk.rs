@@ -132,11 +132,7 @@ impl App {
                 TradingState::Halted => 2,
             })
             .unwrap_or(TradingState::Active);
-        let color = match state {
-            TradingState::Active => Color::Green,
-            TradingState::Reducing => Color::Yellow,
-            TradingState::Halted => Color::Red,
-        };
+        let color = super::state_color(state);
         let mut rows = vec![Constraint::Length(1)];
         rows.extend(std::iter::repeat_n(
             Constraint::Length(1),
@@ -155,16 +151,13 @@ impl App {
             areas[0],
         );
         let mut usage: Vec<_> = risk.usage.iter().collect();
-        usage.sort_by(|a, b| pct(&b.percent).total_cmp(&pct(&a.percent)));
+        usage.sort_by(|a, b| {
+            super::usage(&b.percent)
+                .0
+                .total_cmp(&super::usage(&a.percent).0)
+        });
         for (u, area) in usage.iter().zip(areas.iter().skip(1)) {
-            let p = pct(&u.percent);
-            let color = if p >= 100.0 {
-                Color::Red
-            } else if p >= 80.0 {
-                Color::Yellow
-            } else {
-                Color::Green
-            };
+            let (p, color) = super::usage(&u.percent);
             f.render_widget(
                 Gauge::default()
                     .ratio((p / 100.0).clamp(0.0, 1.0))
@@ -318,8 +311,4 @@ impl App {
             .collect();
         f.render_widget(Paragraph::new(lines).block(self.pane("Alerts")), area);
     }
-}
-
-fn pct(s: &str) -> f64 {
-    s.parse().unwrap_or(0.0)
 }

@@ -481,6 +481,29 @@ impl App {
     }
 }
 
+/// How a trading state shows: active green, reducing yellow, halted red.
+pub(crate) fn state_color(s: tradedesk_core::risk::TradingState) -> Color {
+    match s {
+        tradedesk_core::risk::TradingState::Active => Color::Green,
+        tradedesk_core::risk::TradingState::Reducing => Color::Yellow,
+        tradedesk_core::risk::TradingState::Halted => Color::Red,
+    }
+}
+
+/// A limit's use as a number (its `percent` is a decimal string) and its
+/// colour: green below 80 %, yellow to 100 %, red at or beyond.
+pub(crate) fn usage(percent: &str) -> (f64, Color) {
+    let p: f64 = percent.parse().unwrap_or(0.0);
+    let color = if p >= 100.0 {
+        Color::Red
+    } else if p >= 80.0 {
+        Color::Yellow
+    } else {
+        Color::Green
+    };
+    (p, color)
+}
+
 /// A box of at most `w`×`h` centred in `r`.
 pub fn centered(r: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(r.width);

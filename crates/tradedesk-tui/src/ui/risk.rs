@@ -7,7 +7,6 @@ use ratatui::style::Color;
 use ratatui::text::Text;
 use ratatui::widgets::{Row, Table};
 use tradedesk_core::api::risk::Severity;
-use tradedesk_core::risk::TradingState;
 
 use crate::app::App;
 use crate::view::Screen;
@@ -33,14 +32,12 @@ impl App {
         let rows: Vec<Row> = st
             .iter()
             .map(|s| {
-                let color = match s.state {
-                    TradingState::Active => Color::Green,
-                    TradingState::Reducing => Color::Yellow,
-                    TradingState::Halted => Color::Red,
-                };
                 Row::new(vec![
                     Text::from(s.scope.to_string()),
-                    Text::styled(s.state.as_str().to_uppercase(), self.style(color)),
+                    Text::styled(
+                        s.state.as_str().to_uppercase(),
+                        self.style(super::state_color(s.state)),
+                    ),
                     Text::from(s.reason.clone().unwrap_or_default()),
                 ])
             })
@@ -61,14 +58,7 @@ impl App {
         let rows: Vec<Row> = us
             .iter()
             .map(|u| {
-                let p: f64 = u.percent.parse().unwrap_or(0.0);
-                let color = if p >= 100.0 {
-                    Color::Red
-                } else if p >= 80.0 {
-                    Color::Yellow
-                } else {
-                    Color::Green
-                };
+                let (p, color) = super::usage(&u.percent);
                 let filled = ((p / 10.0).round() as usize).min(10);
                 Row::new(vec![
                     Text::from(u.scope.to_string()),
