@@ -12,16 +12,19 @@
 //! without it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
-use tradedesk_core::client::launch;
 use tradedesk_tui::app::{App, Msg};
 use tradedesk_tui::state::Data;
 use tradedesk_tui::view::Screen;
+
+#[path = "../tests/support/live.rs"]
+mod live;
+
+use live::Live;
 
 fn ts(ms: i64) -> String {
     tradedesk_core::time::Timestamp(ms)
@@ -101,35 +104,6 @@ fn frame_times(app: &mut App, screen: Screen) -> (f64, f64) {
     (times[times.len() / 2], times[times.len() * 99 / 100])
 }
 
-struct Live {
-    /// Holds the daemon's files until the end.
-    _dir: tempfile::TempDir,
-    daemon: Child,
-    server: String,
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.server, "kill-server"])
-            .output();
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-impl Live {
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.server)
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
 fn cpu_ticks(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -138,29 +112,8 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
 }
 
 fn live(tradingd: &Path, desk: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let socket = dir.path().join("td.sock");
-    let daemon = Command::new(tradingd)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--no-log-stderr")
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tradingd");
-    let live = Live {
-        server: format!("tradedesk-bench-{}", std::process::id()),
-        _dir: dir,
-        daemon,
-    };
-    while !launch::is_running(&socket) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let live = Live::start(tradingd, "bench");
+    let socket = live.socket();
     // Some history for the desk to show.
     std::thread::sleep(Duration::from_secs(2));
     let cmd = format!(
@@ -252,10 +205,7 @@ fn main() {
         );
     }
     let tradingd: PathBuf = Path::new(env!("CARGO_BIN_EXE_tradedesk")).with_file_name("tradingd");
-    let tmux = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let tmux = live::tmux_available();
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }

@@ -6,11 +6,15 @@
 //! Skips (with a message) where tmux is not installed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tradedesk_core::api::orders::{OrderFilter, OrdersList};
 use tradedesk_core::client::{Client, launch};
+
+#[path = "support/live.rs"]
+mod live;
+
+use live::Live;
 
 fn tradingd_bin() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_tradedesk")).with_file_name("tradingd");
@@ -22,27 +26,15 @@ fn tradingd_bin() -> PathBuf {
     bin
 }
 
-struct Desk {
-    dir: tempfile::TempDir,
-    daemon: Child,
-    server: String,
+/// The dashboard's pane in the test's tmux server.
+trait Desk {
+    fn screen(&self) -> String;
+    fn keys(&self, keys: &[&str]);
+    /// Waits until the screen shows `text`.
+    fn wait_for(&self, text: &str) -> String;
 }
 
-impl Desk {
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("td.sock")
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.server)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
+impl Desk for Live {
     fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "desk"])
     }
@@ -54,7 +46,6 @@ impl Desk {
         }
     }
 
-    /// Waits until the screen shows `text`.
     fn wait_for(&self, text: &str) -> String {
         let until = Instant::now() + Duration::from_secs(20);
         loop {
@@ -71,63 +62,13 @@ impl Desk {
     }
 }
 
-impl Drop for Desk {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.server, "kill-server"])
-            .output();
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-fn spawn_daemon(dir: &Path) -> Child {
-    Command::new(tradingd_bin())
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--socket")
-        .arg(dir.join("td.sock"))
-        .arg("--no-log-stderr")
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tradingd")
-}
-
-fn wait_up(socket: &Path) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while !launch::is_running(socket) {
-        assert!(Instant::now() < until, "tradingd did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
-    if !tmux_available() {
+    if !live::tmux_available() {
         eprintln!("skipping: tmux is not installed (the end-to-end dashboard test drives it)");
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = spawn_daemon(dir.path());
-    let mut desk = Desk {
-        server: format!("tradedesk-e2e-{}", std::process::id()),
-        dir,
-        daemon,
-    };
-    wait_up(&desk.socket());
+    let mut desk = Live::start(&tradingd_bin(), "e2e");
     let cmd = format!(
         "env TERM=xterm-256color NO_COLOR=1 {} --socket {}",
         env!("CARGO_BIN_EXE_tradedesk"),
@@ -183,15 +124,13 @@ fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
     // The daemon dies: the data stays, marked stale; it comes back and
     // the dashboard reconnects by itself.
     drop(c);
-    desk.daemon.kill().expect("kill tradingd");
-    desk.daemon.wait().expect("reap tradingd");
+    desk.kill_daemon();
     let screen = desk.wait_for("DISCONNECTED");
     assert!(
         screen.contains("(stale)") && screen.contains("1000"),
         "{screen}"
     );
-    desk.daemon = spawn_daemon(desk.dir.path());
-    wait_up(&desk.socket());
+    desk.restart_daemon();
     let screen = desk.wait_for("● connected");
     assert!(screen.contains("Open orders (1)"), "{screen}");
 
