@@ -116,7 +116,7 @@ fn main() {
     let figures: Vec<tradedesk_core::analytics::TradeFigures> = Vec::new();
     let t = Instant::now();
     let m = tradedesk_core::analytics::compute(&tradedesk_core::analytics::Input {
-        times: &out.times,
+        times: &out.times(&markets),
         equity: &out.equity,
         benchmark: Some(&closes),
         first_tradable: 49,

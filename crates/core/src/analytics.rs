@@ -40,7 +40,7 @@ const DAY_MS: i64 = 86_400_000;
 /// A closed trade, as the analytics need it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TradeFigures {
-    pub symbol: String,
+    pub symbol: crate::instrument::Symbol,
     pub entry_step: usize,
     pub exit_step: usize,
     pub entry_time: Timestamp,
@@ -764,7 +764,7 @@ fn by_month(sc: &Curve, initial: f64) -> Vec<MonthReturn> {
 fn by_symbol(trades: &[TradeFigures]) -> Vec<SymbolFigures> {
     let mut m: BTreeMap<&str, (usize, f64, usize, f64)> = BTreeMap::new();
     for t in trades {
-        let e = m.entry(&t.symbol).or_default();
+        let e = m.entry(t.symbol.as_str()).or_default();
         e.0 += 1;
         e.1 += t.pnl;
         e.2 += usize::from(t.pnl > 0.0);
@@ -1025,7 +1025,7 @@ mod tests {
     #[test]
     fn overlapping_trades_count_their_steps_once() {
         let t = |a, b| TradeFigures {
-            symbol: "X".into(),
+            symbol: "XY".parse().unwrap(),
             entry_step: a,
             exit_step: b,
             entry_time: Timestamp(0),

@@ -170,7 +170,7 @@ pub struct Leg {
 pub struct Trade {
     /// The leg (strategy) index.
     pub leg: usize,
-    pub symbol: String,
+    pub symbol: Symbol,
     pub qty: Qty,
     pub entry_step: usize,
     pub exit_step: usize,
@@ -189,7 +189,7 @@ pub struct Fill {
     pub step: usize,
     pub time: Timestamp,
     pub tag: String,
-    pub symbol: String,
+    pub symbol: Symbol,
     pub side: Side,
     pub qty: Qty,
     pub price: Price,
@@ -207,13 +207,28 @@ pub struct Outcome {
     pub metrics: Metrics,
     pub trades: Vec<Trade>,
     pub fills: Vec<Fill>,
-    /// Step times and equity, when kept.
-    pub times: Vec<Timestamp>,
+    /// Each step's equity, when kept; [`Outcome::times`] gives the steps'
+    /// times.
     pub equity: Vec<f64>,
+    /// The merged step times of a run over several markets, when equity
+    /// is kept (one market's steps are its bars: their times are not
+    /// copied).
+    merged_times: Vec<Timestamp>,
     pub final_cash: Decimal,
     pub final_equity: Decimal,
     /// Set when a margin call ended the run early.
     pub margin_call: Option<Timestamp>,
+}
+
+impl Outcome {
+    /// The steps' times, one per kept equity point; `markets` are the
+    /// run's. Empty when equity was not kept.
+    pub fn times<'a>(&'a self, markets: &[Market<'_>]) -> std::borrow::Cow<'a, [Timestamp]> {
+        match markets {
+            [m] if !self.equity.is_empty() => m.bars.iter().map(|b| b.time).collect(),
+            _ => std::borrow::Cow::Borrowed(&self.merged_times),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -384,6 +399,9 @@ struct Run<'a, 'm> {
     keep: Keep,
     total_fees: Decimal,
     out: Vec<Decision>,
+    /// The buffer `out` is swapped with while its decisions are carried
+    /// out (both keep their capacity).
+    spare: Vec<Decision>,
 }
 
 /// Runs a backtest. `progress` is called now and then with the share
@@ -455,6 +473,7 @@ pub fn run(
         keep,
         total_fees: Decimal::ZERO,
         out: Vec::new(),
+        spare: Vec::new(),
     };
     r.go(progress)
 }
@@ -617,17 +636,13 @@ impl Run<'_, '_> {
             .collect();
         let metrics = analytics::finish(curve, &figures, self.total_fees);
         let final_equity = self.book.equity();
-        let times = match (keep, single) {
-            (false, _) => Vec::new(),
-            (true, true) => markets[0].bars.iter().map(|b| b.time).collect(),
-            (true, false) => merged,
-        };
+        let merged_times = if keep { merged } else { Vec::new() };
         Ok(Outcome {
             metrics,
             trades: self.trades,
             fills: self.fills,
-            times,
             equity,
+            merged_times,
             final_cash: self.book.cash,
             final_equity,
             margin_call,
@@ -659,11 +674,12 @@ impl Run<'_, '_> {
     /// protective exits in step, until nothing more is decided.
     fn carry_out(&mut self, step: usize, leg: usize, bar: &Candle) {
         for _ in 0..8 {
-            let decisions = std::mem::take(&mut self.out);
-            if decisions.is_empty() {
+            if self.out.is_empty() {
                 break;
             }
-            for d in decisions {
+            let spare = std::mem::take(&mut self.spare);
+            let mut decisions = std::mem::replace(&mut self.out, spare);
+            for d in decisions.drain(..) {
                 match d {
                     Decision::Place(i) => self.place(step, leg, i, None, bar),
                     Decision::PlaceOco {
@@ -681,6 +697,7 @@ impl Run<'_, '_> {
                     Decision::Log { .. } => {}
                 }
             }
+            self.spare = decisions;
             let view = View {
                 book: &self.book,
                 leg,
@@ -771,7 +788,7 @@ impl Run<'_, '_> {
                     leg,
                 };
                 let ev = OrderEvent {
-                    tag: w.tag.clone(),
+                    tag: w.tag,
                     symbol: self.instruments[m].symbol.clone(),
                     side: w.side,
                     status: OrderStatus::Filled,
@@ -875,7 +892,7 @@ impl Run<'_, '_> {
                 step,
                 time,
                 tag: w.tag.clone(),
-                symbol: inst.symbol.to_string(),
+                symbol: inst.symbol.clone(),
                 side: w.side,
                 qty,
                 price,
@@ -900,7 +917,7 @@ impl Run<'_, '_> {
         if let Some(t) = trip.fill(w.side, qty.get(), price, fee, step, time) {
             self.trades.push(Trade {
                 leg: w.leg,
-                symbol: self.instruments[w.market].symbol.to_string(),
+                symbol: self.instruments[w.market].symbol.clone(),
                 qty: Qty::new(t.qty),
                 entry_step: t.entry_step,
                 exit_step: step,
@@ -1323,7 +1340,7 @@ mod tests {
         let bought: Vec<(String, String)> = out
             .fills
             .iter()
-            .map(|f| (f.symbol.clone(), f.qty.to_string()))
+            .map(|f| (f.symbol.to_string(), f.qty.to_string()))
             .collect();
         assert_eq!(
             bought,

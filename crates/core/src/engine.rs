@@ -452,13 +452,33 @@ impl Engine {
         }
     }
 
+    /// The next client order id: `<prefix>-<seq>-<role code>[key]`
+    /// (written by hand: a backtest makes one per order).
     fn tag(&mut self, role: &Role) -> String {
-        use std::fmt::Write as _;
-        let mut t = String::with_capacity(self.cfg.prefix.len() + 24);
-        let _ = match role {
-            Role::Keyed(k) => write!(t, "{}-{}-k{k}", self.cfg.prefix, self.seq),
-            r => write!(t, "{}-{}-{}", self.cfg.prefix, self.seq, r.code()),
+        let key = match role {
+            Role::Keyed(k) => k.as_str(),
+            _ => "",
         };
+        let mut t = String::with_capacity(self.cfg.prefix.len() + 24 + key.len());
+        t.push_str(&self.cfg.prefix);
+        t.push('-');
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = self.seq;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[at..] {
+            t.push(char::from(d));
+        }
+        t.push('-');
+        t.push_str(role.code());
+        t.push_str(key);
         self.seq += 1;
         t
     }
@@ -475,7 +495,7 @@ impl Engine {
     }
 
     /// The quantity the sizing rule buys at `price`, or why none.
-    pub fn size<P: Portfolio>(&self, slot: usize, price: Price, p: &P) -> Result<Qty, String> {
+    pub fn size<P: Portfolio>(&self, slot: usize, price: Price, p: &P) -> Result<Qty, SizeError> {
         size(
             &self.cfg.sizing,
             self.cfg.fee_rate,
@@ -794,6 +814,41 @@ fn protect_message(
     format!("protecting {qty}:{stop}{target}")
 }
 
+/// Why the sizing rule buys nothing (worded when shown: a backtest meets
+/// these often and formats none of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeError {
+    NoPrice,
+    NoLotSize {
+        symbol: Symbol,
+    },
+    BelowMinQty {
+        qty: Qty,
+        min: Qty,
+        free: Qty,
+    },
+    BelowMinNotional {
+        value: Decimal,
+        min: crate::money::Notional,
+    },
+}
+
+impl std::fmt::Display for SizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SizeError::NoPrice => f.write_str("no price"),
+            SizeError::NoLotSize { symbol } => write!(f, "{symbol} has no lot size"),
+            SizeError::BelowMinQty { qty, min, free } => write!(
+                f,
+                "{qty} is below the minimum quantity {min} (free funds: {free})"
+            ),
+            SizeError::BelowMinNotional { value, min } => {
+                write!(f, "order value {value} is below the minimum notional {min}")
+            }
+        }
+    }
+}
+
 /// The sizing rule applied at `price` to what `p` holds, on the
 /// instrument's lot grid; an error says why nothing can be bought.
 pub fn size<P: Portfolio>(
@@ -802,13 +857,15 @@ pub fn size<P: Portfolio>(
     inst: &Instrument,
     price: Price,
     p: &P,
-) -> Result<Qty, String> {
+) -> Result<Qty, SizeError> {
     if !price.is_positive() {
-        return Err("no price".into());
+        return Err(SizeError::NoPrice);
     }
     let lot = inst.lot_size.get();
     if lot <= Decimal::ZERO {
-        return Err(format!("{} has no lot size", inst.symbol));
+        return Err(SizeError::NoLotSize {
+            symbol: inst.symbol.clone(),
+        });
     }
     // The cost of one lot, fee included: quantities are whole lots.
     let lot_cost = price.get() * (Decimal::ONE + fee_rate) * lot;
@@ -830,22 +887,20 @@ pub fn size<P: Portfolio>(
             .unwrap_or(Qty::ZERO);
     }
     if qty.is_zero() || qty < inst.min_qty {
-        return Err(format!(
-            "{qty} {} is below the minimum quantity {} ({} {} free)",
-            inst.base,
-            inst.min_qty,
-            p.free(&inst.quote),
-            inst.quote
-        ));
+        return Err(SizeError::BelowMinQty {
+            qty,
+            min: inst.min_qty,
+            free: Qty::new(free),
+        });
     }
     let value = price
         .checked_mul_qty(qty)
         .map_or(Decimal::ZERO, crate::money::Notional::get);
     if value < inst.min_notional.get() {
-        return Err(format!(
-            "order value {value} is below the minimum notional {}",
-            inst.min_notional
-        ));
+        return Err(SizeError::BelowMinNotional {
+            value,
+            min: inst.min_notional,
+        });
     }
     Ok(qty)
 }
@@ -1274,7 +1329,15 @@ mod tests {
             Ok(q("9.99"))
         );
         let err = size(&s(serde_json::json!({"mode": "quote", "value": "1"}))).unwrap_err();
-        assert!(err.contains("minimum notional"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "order value 0.900 is below the minimum notional 5"
+        );
+        let err = size(&s(serde_json::json!({"mode": "quote", "value": "0.05"}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "0 is below the minimum quantity 0.001 (free funds: 1000)"
+        );
     }
 
     /// The same bars give the same decisions; and a bot that stops halfway
@@ -1455,6 +1518,16 @@ mod tests {
         );
         assert_eq!(parse_tag("b7", "b70-4-e"), None);
         assert_eq!(parse_tag("b7", "td-1-2"), None);
+        // The engine's own tags, numbered from 1, parse back.
+        let mut e = engine(serde_json::json!({"strategy": "sma_cross", "params": {}}));
+        assert_eq!(e.tag(&Role::Entry), "b1-1-e");
+        e.seq = 9;
+        assert_eq!(e.tag(&Role::Exit), "b1-9-x");
+        assert_eq!(e.tag(&Role::Keyed("up_3".into())), "b1-10-kup_3");
+        e.seq = u64::MAX - 1;
+        let t = e.tag(&Role::Protect);
+        assert_eq!(t, format!("b1-{}-p", u64::MAX - 1));
+        assert_eq!(parse_tag("b1", &t), Some((u64::MAX - 1, Role::Protect)));
         let _ = BTreeMap::<u8, u8>::new();
     }
 }

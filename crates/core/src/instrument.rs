@@ -10,44 +10,109 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::money::{Notional, Price, Qty, is_multiple};
 
 /// A market symbol: 2–20 upper-case ASCII letters and digits (`BTCUSDT`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
-#[schemars(transparent)]
-pub struct Symbol(String);
+///
+/// Held inline (no heap): symbols are cloned into every order, event and
+/// fill, so a clone is a 21-byte copy. Compares, orders and hashes as its
+/// text.
+#[derive(Clone)]
+pub struct Symbol {
+    len: u8,
+    bytes: [u8; Symbol::MAX],
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a symbol (2 to 20 upper-case letters and digits, like BTCUSDT)")]
 pub struct InvalidSymbol(String);
 
 impl Symbol {
+    const MAX: usize = 20;
+
     pub fn as_str(&self) -> &str {
-        &self.0
+        let b = &self.bytes[..usize::from(self.len)];
+        // Only ASCII letters and digits are ever stored (see `from_str`).
+        std::str::from_utf8(b).unwrap_or_default()
     }
 }
 
 impl FromStr for Symbol {
     type Err = InvalidSymbol;
     fn from_str(s: &str) -> Result<Self, InvalidSymbol> {
-        let ok = (2..=20).contains(&s.len())
+        let ok = (2..=Symbol::MAX).contains(&s.len())
             && s.bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok {
-            Ok(Symbol(s.to_owned()))
-        } else {
-            Err(InvalidSymbol(s.to_owned()))
+        if !ok {
+            return Err(InvalidSymbol(s.to_owned()));
         }
+        let mut bytes = [0; Symbol::MAX];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Ok(Symbol {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+}
+
+impl PartialEq for Symbol {
+    fn eq(&self, other: &Symbol) -> bool {
+        // Unused bytes are always zero: the whole arrays compare as the text.
+        self.len == other.len && self.bytes == other.bytes
+    }
+}
+
+impl Eq for Symbol {}
+
+impl PartialOrd for Symbol {
+    fn partial_cmp(&self, other: &Symbol) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Symbol {
+    fn cmp(&self, other: &Symbol) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Symbol {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h);
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Symbol").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for Symbol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for Symbol {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Symbol {
+    fn inline_schema() -> bool {
+        String::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        String::schema_name()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(g)
     }
 }
 
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -236,6 +301,29 @@ pub(crate) mod tests {
             assert!(bad.parse::<Symbol>().is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<Symbol>("\"btc\"").is_err());
+    }
+
+    #[test]
+    fn symbols_behave_as_their_text() {
+        let s = |t: &str| t.parse::<Symbol>().unwrap();
+        let longest = "ABCDEFGHIJKLMNOPQRST";
+        assert_eq!(s(longest).as_str(), longest);
+        assert_eq!(s("BTCUSDT").to_string(), "BTCUSDT");
+        assert_eq!(format!("{:?}", s("ETHBTC")), "Symbol(\"ETHBTC\")");
+        // Ordered as text, not by length.
+        let mut v = [s("ETHUSDT"), s("BTCUSDT"), s("BTC2"), s("AB")];
+        v.sort();
+        let names: Vec<&str> = v.iter().map(Symbol::as_str).collect();
+        assert_eq!(names, ["AB", "BTC2", "BTCUSDT", "ETHUSDT"]);
+        assert_ne!(s("BTCUSD"), s("BTCUSDT"));
+        let set: std::collections::HashSet<Symbol> =
+            [s("BTCUSDT"), s("BTCUSDT"), s("ETHUSDT")].into();
+        assert_eq!(set.len(), 2);
+        assert_eq!(serde_json::to_string(&s("BTCUSDT")).unwrap(), "\"BTCUSDT\"");
+        assert_eq!(
+            serde_json::from_str::<Symbol>("\"ETHUSDT\"").unwrap(),
+            s("ETHUSDT")
+        );
     }
 
     #[test]

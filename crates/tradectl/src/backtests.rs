@@ -531,7 +531,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 for (i, tr) in p.trades.iter().enumerate() {
                     t.row(vec![
                         (i + 1).to_string(),
-                        tr.symbol.clone(),
+                        tr.symbol.to_string(),
                         tr.qty.to_string(),
                         ts(tr.entry_time),
                         tr.entry_price.to_string(),

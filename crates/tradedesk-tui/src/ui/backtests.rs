@@ -177,7 +177,7 @@ impl App {
             .map(|t| {
                 let pnl = t.pnl.get();
                 Row::new(vec![
-                    Text::from(t.symbol.clone()),
+                    Text::from(t.symbol.to_string()),
                     Text::from(self.time(t.entry_time)),
                     Text::from(t.entry_price.to_string()),
                     Text::from(t.exit_price.to_string()),

@@ -844,6 +844,7 @@ pub fn run_backtest(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     )
     .map_err(invalid)?;
     run.check()?;
+    let times = out.times(&markets);
     let m = &out.metrics;
     let summary = Summary {
         final_equity: out.final_equity.round_dp(8).normalize().to_string(),
@@ -865,7 +866,7 @@ pub fn run_backtest(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
                     metrics: &out.metrics,
                     trades: &out.trades,
                     fills: &out.fills,
-                    times: &out.times,
+                    times: &times,
                     equity: &out.equity,
                 },
             )
@@ -1011,7 +1012,7 @@ fn round_trips(
             e.time,
         ) {
             out.push(TradeFigures {
-                symbol: e.symbol.to_string(),
+                symbol: e.symbol.clone(),
                 entry_step: t.entry_step,
                 exit_step: step(e.time),
                 entry_time: t.entry_time,
