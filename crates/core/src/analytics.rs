@@ -417,10 +417,11 @@ impl BenchSums {
 
 impl Curve {
     /// `first_tradable`: the first step a strategy could act on (buy and
-    /// hold is measured from there). `bench`: the benchmark's sums when
-    /// known for exactly these steps; else each step's benchmark price
-    /// is folded in as it comes.
-    pub fn new(first_tradable: usize, bench: Option<BenchSums>) -> Curve {
+    /// hold is measured from there). `bench_given`: the benchmark's own
+    /// sums for exactly these steps will be given ([`Curve::give_bench`],
+    /// before [`finish`]); else each step's benchmark price is folded in
+    /// as it comes.
+    pub fn new(first_tradable: usize, bench_given: bool) -> Curve {
         Curve {
             days: Vec::new(),
             spacing: BTreeMap::new(),
@@ -436,8 +437,8 @@ impl Curve {
             run: None,
             last_zero: (0, 0),
             trough: f64::INFINITY,
-            bench_given: bench.is_some(),
-            bench: bench.unwrap_or_default(),
+            bench_given,
+            bench: BenchSums::default(),
             prev_bench: f64::NAN,
             inv_bench: f64::NAN,
             inv_e: f64::NAN,
@@ -521,6 +522,14 @@ impl Curve {
             self.last_zero = (i, t);
         } else {
             self.trough = self.trough.min(e);
+        }
+    }
+
+    /// The benchmark's own sums, when `new` was told they would be given.
+    pub fn give_bench(&mut self, sums: BenchSums) {
+        debug_assert!(self.bench_given, "the curve folds its own benchmark in");
+        if self.bench_given {
+            self.bench = sums;
         }
     }
 
@@ -784,7 +793,7 @@ fn by_symbol(trades: &[TradeFigures]) -> Vec<SymbolFigures> {
 /// Computes every metric from slices.
 pub fn compute(inp: &Input<'_>) -> Metrics {
     let n = inp.equity.len().min(inp.times.len());
-    let mut c = Curve::new(inp.first_tradable, None);
+    let mut c = Curve::new(inp.first_tradable, false);
     for i in 0..n {
         let b = inp
             .benchmark
@@ -934,7 +943,7 @@ mod tests {
     }
 
     fn scan(t: &[Timestamp], e: &[f64]) -> Curve {
-        let mut c = Curve::new(0, None);
+        let mut c = Curve::new(0, false);
         for (t, e) in t.iter().zip(e) {
             c.push(*t, *e, f64::NAN);
         }

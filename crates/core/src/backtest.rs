@@ -565,22 +565,74 @@ impl Run<'_, '_> {
         }
         let keep = self.keep.equity;
         let mut equity = Vec::with_capacity(if keep { n } else { 0 });
-        let mut cursor = vec![0usize; self.markets.len()];
-        let mut margin_call = None;
         // The first step any strategy can act on: the longest look-back.
         let lookback = self.engines.iter().map(Engine::lookback).max().unwrap_or(0);
         let first_tradable = lookback.saturating_sub(1).min(n - 1);
-        let sums = if single {
-            Some(
-                self.markets[0]
-                    .bench
-                    .unwrap_or_else(|| analytics::BenchSums::of_bars(self.markets[0].bars)),
-            )
-        } else {
-            None
-        };
-        let mut curve = analytics::Curve::new(first_tradable, sums);
+        // One market is its own benchmark. Its log-return sums, unless
+        // given, are worked out on a second thread while the run steps.
+        let given = single.then_some(self.markets[0].bench).flatten();
+        let mut curve = analytics::Curve::new(first_tradable, single);
+        let bars = self.markets[0].bars;
+        let (margin_call, sums) = std::thread::scope(|s| {
+            let pending = (single && given.is_none())
+                .then(|| s.spawn(|| analytics::BenchSums::of_bars(bars)));
+            let margin_call = self.step_all(&merged, &mut curve, &mut equity, progress);
+            let sums = pending.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (margin_call, sums)
+        });
+        let margin_call = margin_call?;
+        if let Some(sums) = given.or(sums) {
+            curve.give_bench(sums);
+        }
+        let figures: Vec<TradeFigures> = self
+            .trades
+            .iter()
+            .map(|t| TradeFigures {
+                symbol: t.symbol.clone(),
+                entry_step: t.entry_step,
+                exit_step: t.exit_step,
+                entry_time: t.entry_time,
+                exit_time: t.exit_time,
+                pnl: t.pnl.get().to_f64().unwrap_or(0.0),
+                return_frac: t.return_pct / 100.0,
+                fees: t.fees.get().to_f64().unwrap_or(0.0),
+            })
+            .collect();
+        let metrics = analytics::finish(curve, &figures, self.total_fees);
+        let final_equity = self.book.equity();
+        let merged_times = if keep { merged } else { Vec::new() };
+        Ok(Outcome {
+            metrics,
+            trades: self.trades,
+            fills: self.fills,
+            equity,
+            merged_times,
+            final_cash: self.book.cash,
+            final_equity,
+            margin_call,
+        })
+    }
+
+    /// Every step (each market's bars when there is one market, else the
+    /// `merged` times), fed to `curve` and, when kept, `equity`; the time
+    /// of the margin call, if one ended the trading.
+    fn step_all(
+        &mut self,
+        merged: &[Timestamp],
+        curve: &mut analytics::Curve,
+        equity: &mut Vec<f64>,
+        progress: &mut dyn FnMut(f64) -> bool,
+    ) -> Result<Option<Timestamp>, BacktestError> {
         let markets = self.markets;
+        let single = markets.len() == 1;
+        let n = if single {
+            markets[0].bars.len()
+        } else {
+            merged.len()
+        };
+        let keep = self.keep.equity;
+        let mut cursor = vec![0usize; markets.len()];
+        let mut margin_call = None;
         #[allow(clippy::needless_range_loop)] // the step indexes bars or merged times
         for step in 0..n {
             if step.is_multiple_of(65_536) && step > 0 && !progress(step as f64 / n as f64) {
@@ -620,33 +672,7 @@ impl Run<'_, '_> {
                 equity.push(e);
             }
         }
-        let figures: Vec<TradeFigures> = self
-            .trades
-            .iter()
-            .map(|t| TradeFigures {
-                symbol: t.symbol.clone(),
-                entry_step: t.entry_step,
-                exit_step: t.exit_step,
-                entry_time: t.entry_time,
-                exit_time: t.exit_time,
-                pnl: t.pnl.get().to_f64().unwrap_or(0.0),
-                return_frac: t.return_pct / 100.0,
-                fees: t.fees.get().to_f64().unwrap_or(0.0),
-            })
-            .collect();
-        let metrics = analytics::finish(curve, &figures, self.total_fees);
-        let final_equity = self.book.equity();
-        let merged_times = if keep { merged } else { Vec::new() };
-        Ok(Outcome {
-            metrics,
-            trades: self.trades,
-            fills: self.fills,
-            equity,
-            merged_times,
-            final_cash: self.book.cash,
-            final_equity,
-            margin_call,
-        })
+        Ok(margin_call)
     }
 
     /// One bar of market `m` at step `step`.
@@ -1440,5 +1466,84 @@ mod tests {
         assert_eq!(cancelled.err(), Some(BacktestError::Cancelled));
         assert_eq!(seen.len(), 1);
         let _ = Interval::D1;
+    }
+
+    /// The run's metrics (its benchmark sums worked out on a second
+    /// thread, or given) are the metrics of its kept curve and trades.
+    #[test]
+    fn a_runs_metrics_are_those_of_its_curve_and_trades() {
+        let bars: Vec<Candle> = (0..3_000)
+            .map(|i| {
+                let p = 100.0 + 10.0 * (i as f64 / 40.0).sin() + (i as f64 / 500.0);
+                bar(i, p, p + 0.5, p - 0.5, p)
+            })
+            .collect();
+        let spec: StrategySpec = serde_json::from_value(serde_json::json!({
+            "strategy": "sma_cross", "params": { "fast": 5, "slow": 30 }, "interval": "1d"
+        }))
+        .expect("spec");
+        let legs = [Leg {
+            spec,
+            markets: vec![0],
+        }];
+        let mut markets = [Market::new(inst("XUSD"), &bars)];
+        let mut s = settings(FillModel::NextOpen);
+        s.commission_pct = "0.1".parse().expect("pct");
+        let go = |markets: &[Market<'_>]| {
+            run(
+                &Registry::builtin(),
+                markets,
+                &legs,
+                &s,
+                keep(),
+                &mut |_| true,
+            )
+            .expect("run")
+        };
+        let out = go(&markets);
+        assert!(out.metrics.trades > 8, "{}", out.metrics.trades);
+        let closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
+        let figures: Vec<TradeFigures> = out
+            .trades
+            .iter()
+            .map(|t| TradeFigures {
+                symbol: t.symbol.clone(),
+                entry_step: t.entry_step,
+                exit_step: t.exit_step,
+                entry_time: t.entry_time,
+                exit_time: t.exit_time,
+                pnl: t.pnl.get().to_f64().expect("pnl"),
+                return_frac: t.return_pct / 100.0,
+                fees: t.fees.get().to_f64().expect("fees"),
+            })
+            .collect();
+        let times = out.times(&markets);
+        assert_eq!(times.len(), bars.len());
+        assert_eq!(times[17], bars[17].time);
+        let again = analytics::compute(&analytics::Input {
+            times: &times,
+            equity: &out.equity,
+            benchmark: Some(&closes),
+            first_tradable: 29,
+            trades: &figures,
+            total_fees: out.fills.iter().map(|f| f.fee.get()).sum(),
+        });
+        let beta = out.metrics.beta.expect("beta");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(
+            close(beta, again.beta.expect("beta")),
+            "{beta} {:?}",
+            again.beta
+        );
+        let (a, b) = (out.metrics.alpha_pct, again.alpha_pct);
+        assert!(close(a.expect("alpha"), b.expect("alpha")), "{a:?} {b:?}");
+        let strip = |mut m: Metrics| {
+            (m.beta, m.alpha_pct) = (None, None);
+            m
+        };
+        assert_eq!(strip(out.metrics.clone()), strip(again));
+        // Sums given (as a sweep gives them) change nothing.
+        markets[0].bench = Some(analytics::BenchSums::of_bars(&bars));
+        assert_eq!(go(&markets).metrics, out.metrics);
     }
 }

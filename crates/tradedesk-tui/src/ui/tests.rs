@@ -325,7 +325,7 @@ pub fn loaded() -> App {
 
 fn metrics() -> tradedesk_core::analytics::Metrics {
     use tradedesk_core::analytics::{Curve, TradeFigures, finish};
-    let mut c = Curve::new(0, None);
+    let mut c = Curve::new(0, false);
     for (i, e) in [10_000.0, 10_100.0, 9_900.0, 10_300.0, 10_250.0, 11_000.0]
         .iter()
         .enumerate()
