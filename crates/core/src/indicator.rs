@@ -71,18 +71,20 @@ impl Sma {
     #[inline]
     pub fn update(&mut self, x: f64) -> Option<f64> {
         let n = self.window.len();
+        let at = self.at;
+        // The sum is read once and written once: its chain from bar to bar
+        // is two additions, not two trips through memory.
+        let mut sum = self.sum;
         if self.len == n {
-            self.sum -= self.window[self.at];
+            sum -= self.window[at];
         } else {
             self.len += 1;
         }
-        self.window[self.at] = x;
-        self.sum += x;
-        self.at += 1;
-        if self.at == n {
-            self.at = 0;
-        }
-        (self.len == n).then(|| self.sum / n as f64)
+        sum += x;
+        self.sum = sum;
+        self.window[at] = x;
+        self.at = if at + 1 == n { 0 } else { at + 1 };
+        (self.len == n).then(|| sum / n as f64)
     }
 }
 

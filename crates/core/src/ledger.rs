@@ -283,13 +283,18 @@ impl Position {
         if !held_dir.is_zero() && held_dir != dir {
             let held = next.qty.abs();
             let closing = rest.min(held);
-            let cost_out = Notional::new(
+            // Closing all of it takes out the whole cost basis, exactly.
+            let cost_out = if closing == held {
                 next.cost
-                    .get()
-                    .checked_mul(closing.get())?
-                    .checked_div(held.get())?
-                    .round_dp_with_strategy(MAX_SCALE, RoundingStrategy::MidpointNearestEven),
-            );
+            } else {
+                Notional::new(
+                    next.cost
+                        .get()
+                        .checked_mul(closing.get())?
+                        .checked_div(held.get())?
+                        .round_dp_with_strategy(MAX_SCALE, RoundingStrategy::MidpointNearestEven),
+                )
+            };
             let exit_value = price.checked_mul_qty(closing)?.checked_scale(held_dir)?;
             realized = exit_value.checked_sub(cost_out)?;
             next.cost = next.cost.checked_sub(cost_out)?;

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -202,6 +202,14 @@ impl Qty {
         if !step.is_positive() {
             return None;
         }
+        // Lots are mostly powers of ten (1, 0.001, 1e-8): flooring to one
+        // is cutting decimals, no division.
+        if step.0.mantissa() == 1 {
+            let cut = self
+                .0
+                .round_dp_with_strategy(step.0.scale(), RoundingStrategy::ToNegativeInfinity);
+            return Some(Qty(cut.normalize()));
+        }
         let n = self.0.checked_div(step.0)?.floor();
         n.checked_mul(step.0).map(|d| Qty(d.normalize()))
     }
@@ -318,6 +326,19 @@ mod tests {
             prop_assert!(f <= qty);
             prop_assert!(is_multiple(f.get(), lot.get()));
             prop_assert!(qty.checked_sub(f).unwrap() < lot);
+        }
+
+        #[test]
+        fn floor_to_a_power_of_ten_cuts_as_the_division_would(q in any::<i64>(), s in 0u32..20, lot in 0u32..12) {
+            let qty = Qty::new(Decimal::new(q, s));
+            let step = Decimal::new(1, lot);
+            let cut = qty.floor_to(Qty::new(step)).unwrap();
+            prop_assert!(cut <= qty && qty.checked_sub(cut).unwrap().get() < step);
+            // Where the division fits, it gives the same.
+            if let Some(n) = qty.get().checked_div(step) {
+                let by_division = n.floor().checked_mul(step).map(|d| Qty::new(d.normalize()));
+                prop_assert_eq!(Some(cut), by_division);
+            }
         }
 
         #[test]
