@@ -390,7 +390,8 @@ struct Run<'a, 'm> {
     book: Book<'m>,
     fee_rate: Decimal,
     fee_fixed: Decimal,
-    slip: Decimal,
+    /// Slippage as a fraction of the price.
+    slip: f64,
     fill: FillModel,
     /// Each leg's round trip in each market.
     open: Vec<Vec<analytics::RoundTrip>>,
@@ -465,7 +466,9 @@ pub fn run(
         },
         fee_rate,
         fee_fixed: settings.commission_fixed.get(),
-        slip: settings.slippage_bps.get() / Decimal::from(10_000),
+        slip: (settings.slippage_bps.get() / Decimal::from(10_000))
+            .to_f64()
+            .unwrap_or(0.0),
         fill: settings.fill,
         open: vec![vec![analytics::RoundTrip::default(); n_markets]; legs.len()],
         trades: Vec::new(),
@@ -847,11 +850,7 @@ impl Run<'_, '_> {
     ) -> bool {
         let m = w.market;
         let inst = &self.instruments[m];
-        let slip_f = if slip {
-            self.slip.to_f64().unwrap_or(0.0)
-        } else {
-            0.0
-        };
+        let slip_f = if slip { self.slip } else { 0.0 };
         let px = match w.side {
             Side::Buy => px * (1.0 + slip_f),
             Side::Sell => px * (1.0 - slip_f),
