@@ -183,6 +183,22 @@ pub struct Trade {
     pub return_pct: f64,
 }
 
+impl Trade {
+    /// The trade as the analytics take it.
+    pub fn figures(&self) -> TradeFigures {
+        TradeFigures {
+            symbol: self.symbol.clone(),
+            entry_step: self.entry_step,
+            exit_step: self.exit_step,
+            entry_time: self.entry_time,
+            exit_time: self.exit_time,
+            pnl: self.pnl.get().to_f64().unwrap_or(0.0),
+            return_frac: self.return_pct / 100.0,
+            fees: self.fees.get().to_f64().unwrap_or(0.0),
+        }
+    }
+}
+
 /// One fill of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Fill {
@@ -579,7 +595,7 @@ impl Run<'_, '_> {
         let (margin_call, sums) = std::thread::scope(|s| {
             let pending = (single && given.is_none())
                 .then(|| s.spawn(|| analytics::BenchSums::of_bars(bars)));
-            let margin_call = self.step_all(&merged, &mut curve, &mut equity, progress);
+            let margin_call = self.step_all(n, &merged, &mut curve, &mut equity, progress);
             let sums = pending.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             (margin_call, sums)
         });
@@ -587,20 +603,7 @@ impl Run<'_, '_> {
         if let Some(sums) = given.or(sums) {
             curve.give_bench(sums);
         }
-        let figures: Vec<TradeFigures> = self
-            .trades
-            .iter()
-            .map(|t| TradeFigures {
-                symbol: t.symbol.clone(),
-                entry_step: t.entry_step,
-                exit_step: t.exit_step,
-                entry_time: t.entry_time,
-                exit_time: t.exit_time,
-                pnl: t.pnl.get().to_f64().unwrap_or(0.0),
-                return_frac: t.return_pct / 100.0,
-                fees: t.fees.get().to_f64().unwrap_or(0.0),
-            })
-            .collect();
+        let figures: Vec<TradeFigures> = self.trades.iter().map(Trade::figures).collect();
         let metrics = analytics::finish(curve, &figures, self.total_fees);
         let final_equity = self.book.equity();
         let merged_times = if keep { merged } else { Vec::new() };
@@ -616,11 +619,12 @@ impl Run<'_, '_> {
         })
     }
 
-    /// Every step (each market's bars when there is one market, else the
-    /// `merged` times), fed to `curve` and, when kept, `equity`; the time
-    /// of the margin call, if one ended the trading.
+    /// Every step (`n`: each market's bars when there is one market, else
+    /// the `merged` times), fed to `curve` and, when kept, `equity`; the
+    /// time of the margin call, if one ended the trading.
     fn step_all(
         &mut self,
+        n: usize,
         merged: &[Timestamp],
         curve: &mut analytics::Curve,
         equity: &mut Vec<f64>,
@@ -628,11 +632,6 @@ impl Run<'_, '_> {
     ) -> Result<Option<Timestamp>, BacktestError> {
         let markets = self.markets;
         let single = markets.len() == 1;
-        let n = if single {
-            markets[0].bars.len()
-        } else {
-            merged.len()
-        };
         let keep = self.keep.equity;
         let mut cursor = vec![0usize; markets.len()];
         let mut margin_call = None;
@@ -1423,6 +1422,18 @@ mod tests {
         assert!(out.final_equity < Decimal::ZERO, "{}", out.final_equity);
     }
 
+    /// SMA 5/30 crossover on daily bars, trading market 0.
+    fn sma_cross_5_30() -> [Leg; 1] {
+        let spec: StrategySpec = serde_json::from_value(serde_json::json!({
+            "strategy": "sma_cross", "params": { "fast": 5, "slow": 30 }, "interval": "1d"
+        }))
+        .expect("spec");
+        [Leg {
+            spec,
+            markets: vec![0],
+        }]
+    }
+
     #[test]
     fn runs_are_deterministic_and_cancellable() {
         let bars: Vec<Candle> = (0..200_000)
@@ -1431,14 +1442,7 @@ mod tests {
                 bar(i, p, p + 0.5, p - 0.5, p)
             })
             .collect();
-        let spec: StrategySpec = serde_json::from_value(serde_json::json!({
-            "strategy": "sma_cross", "params": { "fast": 5, "slow": 30 }, "interval": "1d"
-        }))
-        .expect("spec");
-        let legs = [Leg {
-            spec,
-            markets: vec![0],
-        }];
+        let legs = sma_cross_5_30();
         let markets = [Market::new(inst("XUSD"), &bars)];
         let go = |progress: &mut dyn FnMut(f64) -> bool| {
             run(
@@ -1477,14 +1481,7 @@ mod tests {
                 bar(i, p, p + 0.5, p - 0.5, p)
             })
             .collect();
-        let spec: StrategySpec = serde_json::from_value(serde_json::json!({
-            "strategy": "sma_cross", "params": { "fast": 5, "slow": 30 }, "interval": "1d"
-        }))
-        .expect("spec");
-        let legs = [Leg {
-            spec,
-            markets: vec![0],
-        }];
+        let legs = sma_cross_5_30();
         let mut markets = [Market::new(inst("XUSD"), &bars)];
         let mut s = settings(FillModel::NextOpen);
         s.commission_pct = "0.1".parse().expect("pct");
@@ -1502,20 +1499,7 @@ mod tests {
         let out = go(&markets);
         assert!(out.metrics.trades > 8, "{}", out.metrics.trades);
         let closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
-        let figures: Vec<TradeFigures> = out
-            .trades
-            .iter()
-            .map(|t| TradeFigures {
-                symbol: t.symbol.clone(),
-                entry_step: t.entry_step,
-                exit_step: t.exit_step,
-                entry_time: t.entry_time,
-                exit_time: t.exit_time,
-                pnl: t.pnl.get().to_f64().expect("pnl"),
-                return_frac: t.return_pct / 100.0,
-                fees: t.fees.get().to_f64().expect("fees"),
-            })
-            .collect();
+        let figures: Vec<TradeFigures> = out.trades.iter().map(Trade::figures).collect();
         let times = out.times(&markets);
         assert_eq!(times.len(), bars.len());
         assert_eq!(times[17], bars[17].time);

@@ -574,7 +574,7 @@ impl Handle<BacktestsResults> for Ctx {
         let m = db::metrics(self.store().conn(), p.id)
             .map_err(|e| store_err(&e))?
             .ok_or_else(|| not_found_backtest(p.id))?;
-        let bytes = 2_048 + 64 * (m.by_month.len() + m.by_symbol.len());
+        let bytes = metrics_bytes(&m);
         self.cache.put_unless_changed(
             Namespace::Backtests,
             &key,
@@ -821,6 +821,12 @@ fn markets(data: &Loaded) -> Vec<Market<'_>> {
         .collect()
 }
 
+/// A cached `Metrics`' size, for the cache's memory budget (an estimate:
+/// the fixed figures plus each month and symbol row).
+fn metrics_bytes(m: &Metrics) -> usize {
+    2_048 + 64 * (m.by_month.len() + m.by_symbol.len())
+}
+
 /// The `backtest.run` job.
 pub fn run_backtest(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     let ctx = run.ctx;
@@ -929,7 +935,7 @@ impl Handle<AnalyticsPerformance> for Ctx {
         }
         let epoch = self.cache.epoch(Namespace::Analytics);
         let m = self.performance(&p)?;
-        let bytes = 2_048 + 64 * (m.by_month.len() + m.by_symbol.len());
+        let bytes = metrics_bytes(&m);
         self.cache.put_unless_changed(
             Namespace::Analytics,
             &key,
