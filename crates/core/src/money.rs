@@ -83,6 +83,13 @@ macro_rules! decimal_type {
                 $name(self.0.abs())
             }
 
+            /// The value with its sign flipped (a sign bit: it cannot overflow).
+            #[must_use]
+            #[allow(clippy::arithmetic_side_effects)]
+            pub fn negated(self) -> Self {
+                $name(-self.0)
+            }
+
             pub fn checked_add(self, o: Self) -> Option<Self> {
                 self.0.checked_add(o.0).map($name)
             }

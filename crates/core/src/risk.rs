@@ -9,6 +9,8 @@
 //! produced. Limits are inclusive: an order that lands exactly on a limit
 //! is accepted.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -259,8 +261,10 @@ impl Limits {
     }
 
     pub fn warn_fraction(&self) -> Decimal {
+        // `validate` keeps warn_pct within (0, 100): the division cannot fail.
         self.warn_pct
-            .map_or(Decimal::new(8, 1), |p| p.get() / Decimal::ONE_HUNDRED)
+            .and_then(|p| p.get().checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(Decimal::new(8, 1))
     }
 }
 
@@ -268,8 +272,10 @@ impl Limits {
 pub fn reset_offset_ms(hhmm: &str) -> Option<i64> {
     let (h, m) = hhmm.split_once(':')?;
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    ((0..24).contains(&h) && (0..60).contains(&m) && hhmm.len() == 5)
-        .then_some((h * 60 + m) * 60_000)
+    if !((0..24).contains(&h) && (0..60).contains(&m) && hhmm.len() == 5) {
+        return None;
+    }
+    h.checked_mul(60)?.checked_add(m)?.checked_mul(60_000)
 }
 
 /// What a scope holds and has done, as far as one order's check needs.
@@ -280,12 +286,26 @@ pub struct ScopeFacts<'a> {
     pub state: TradingState,
     /// The scope's position in the order's symbol (signed).
     pub position: Qty,
+    /// What the scope's open orders in the symbol could still buy and sell
+    /// (an OCO pair counted once): the worst case the limits count.
+    pub open_buy: Qty,
+    pub open_sell: Qty,
     /// What the scope holds of the symbol's base asset (for exposure).
     pub base_held: Qty,
     pub open_orders: u32,
     /// Orders this scope had accepted in the last second and minute.
     pub accepted_last_second: u32,
     pub accepted_last_minute: u32,
+}
+
+impl ScopeFacts<'_> {
+    /// What the scope's open orders on `side` could still trade.
+    fn open_on(&self, side: Side) -> Qty {
+        match side {
+            Side::Buy => self.open_buy,
+            Side::Sell => self.open_sell,
+        }
+    }
 }
 
 /// Why an order was refused.
@@ -311,6 +331,32 @@ pub struct Rejection {
     /// What the order would have made it.
     pub value: String,
     pub message: String,
+}
+
+/// Why an order did not pass the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A limit, a rate or a trading state refused it: a violation to record.
+    Rejected(Rejection),
+    /// An amount of the order is too large to be valued exactly: a bad
+    /// request, naming the field at fault.
+    TooLarge {
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Refusal {
+        Refusal::Rejected(r)
+    }
+}
+
+fn too_large(field: &'static str, what: impl fmt::Display) -> Refusal {
+    Refusal::TooLarge {
+        field,
+        message: format!("{what} is too large to be valued exactly"),
+    }
 }
 
 /// An order that passed every pre-trade check. Only [`check`] makes one,
@@ -339,6 +385,13 @@ pub fn reduces(side: Side, qty: Qty, held: Qty) -> bool {
     match side {
         Side::Sell => held.is_positive() && qty <= held,
         Side::Buy => held.is_negative() && qty <= held.abs(),
+    }
+}
+
+fn signed(side: Side, qty: Qty) -> Decimal {
+    match side {
+        Side::Buy => qty.get(),
+        Side::Sell => qty.negated().get(),
     }
 }
 
@@ -372,13 +425,41 @@ pub struct MarketFacts<'a> {
     pub base: &'a str,
 }
 
+/// What an order means for one scope, worked out once with checked
+/// arithmetic: every figure the limits compare.
+struct Effect {
+    /// The order and the scope's open orders on its side together.
+    with_open: Qty,
+    /// Whether all of them together only shrink the position.
+    reducing: bool,
+    /// The position if they all filled (absolute).
+    worst_after: Qty,
+}
+
+fn effect(o: &ValidOrder, s: &ScopeFacts<'_>) -> Result<Effect, Refusal> {
+    let with_open = o
+        .qty
+        .checked_add(s.open_on(o.side))
+        .ok_or_else(|| too_large("qty", "the quantity with the open orders"))?;
+    let worst_after = s
+        .position
+        .get()
+        .checked_add(signed(o.side, with_open))
+        .ok_or_else(|| too_large("qty", "the position this order could make"))?;
+    Ok(Effect {
+        with_open,
+        reducing: reduces(o.side, with_open, s.position),
+        worst_after: Qty::new(worst_after.abs()),
+    })
+}
+
 /// Checks an order against every scope that applies to it.
 pub fn check(
     order: ValidOrder,
     book: Option<u64>,
     market: MarketFacts<'_>,
     scopes: &[ScopeFacts<'_>],
-) -> Result<Approved, Rejection> {
+) -> Result<Approved, Refusal> {
     for s in scopes {
         check_scope(&order, market, s)?;
     }
@@ -397,7 +478,8 @@ pub struct Near {
 
 /// The limits an order would bring to their warning threshold, for the
 /// alerts raised before a hard limit is reached. Call before [`check`];
-/// use only if the order is approved.
+/// use only if the order is approved. A figure too large to compute is
+/// left out (the check refuses such an order).
 pub fn near_limits(
     o: &ValidOrder,
     market: MarketFacts<'_>,
@@ -408,9 +490,9 @@ pub fn near_limits(
     for s in scopes {
         let l = s.limits;
         let warn = l.warn_fraction();
-        let mut near = |limit: &str, value: Decimal, max: Option<Decimal>| {
-            if let Some(max) = max
-                && value >= max * warn
+        let mut near = |limit: &str, value: Option<Decimal>, max: Option<Decimal>| {
+            if let (Some(value), Some(max)) = (value, max)
+                && max.checked_mul(warn).is_some_and(|w| value >= w)
                 && value <= max
             {
                 out.push(Near {
@@ -421,38 +503,40 @@ pub fn near_limits(
                 });
             }
         };
-        let signed = match o.side {
-            Side::Buy => o.qty.get(),
-            Side::Sell => -o.qty.get(),
-        };
-        let after = (s.position.get() + signed).abs();
-        if !reduces(o.side, o.qty, s.position) {
-            near("max_position_qty", after, l.max_position_qty.map(Qty::get));
+        let Ok(e) = effect(o, s) else { continue };
+        if !e.reducing {
+            let after = e.worst_after.get();
+            near(
+                "max_position_qty",
+                Some(after),
+                l.max_position_qty.map(Qty::get),
+            );
             near(
                 "max_position_notional",
-                after * last,
+                after.checked_mul(last),
                 l.max_position_notional.map(Notional::get),
             );
         }
         near(
             "max_open_orders",
-            Decimal::from(s.open_orders + 1),
+            Some(Decimal::from(s.open_orders.saturating_add(1))),
             l.max_open_orders.map(Decimal::from),
         );
         near(
             "max_orders_per_minute",
-            Decimal::from(s.accepted_last_minute + 1),
+            Some(Decimal::from(s.accepted_last_minute.saturating_add(1))),
             l.max_orders_per_minute.map(Decimal::from),
         );
         if o.side == Side::Buy
             && let Some(max) = l.max_exposure.as_ref().and_then(|m| m.get(market.base))
         {
             let limit = format!("max_exposure.{}", market.base);
-            near(
-                &limit,
-                (s.base_held.get() + o.qty.get()) * last,
-                Some(max.get()),
-            );
+            let value = s
+                .base_held
+                .get()
+                .checked_add(e.with_open.get())
+                .and_then(|q| q.checked_mul(last));
+            near(&limit, value, Some(max.get()));
         }
     }
     out
@@ -467,7 +551,7 @@ pub fn check_bracket(
     book: Option<u64>,
     market: MarketFacts<'_>,
     scopes: &[ScopeFacts<'_>],
-) -> Result<[Approved; 3], Rejection> {
+) -> Result<[Approved; 3], Refusal> {
     let entry = check(entry, book, market, scopes)?;
     for exit in &exits {
         for s in scopes {
@@ -480,6 +564,8 @@ pub fn check_bracket(
             let facts = ScopeFacts {
                 limits: &relaxed,
                 state: TradingState::Active,
+                open_buy: Qty::ZERO,
+                open_sell: Qty::ZERO,
                 open_orders: 0,
                 accepted_last_second: 0,
                 accepted_last_minute: 0,
@@ -517,13 +603,33 @@ pub fn approve_closing(
     }
 }
 
-fn check_scope(
-    o: &ValidOrder,
-    market: MarketFacts<'_>,
-    s: &ScopeFacts<'_>,
-) -> Result<(), Rejection> {
+/// The open orders a scope must cancel on entering `state`: in reducing
+/// or halted, every order that would grow a position. Orders are taken
+/// oldest first (by id); one that reduces, together with the older ones
+/// kept on its side, is kept. `orders` are (id, side, open quantity) of
+/// one symbol, `position` the scope's position in it.
+pub fn growth_orders(state: TradingState, position: Qty, orders: &[(u64, Side, Qty)]) -> Vec<u64> {
+    if state == TradingState::Active {
+        return Vec::new();
+    }
+    let mut sorted: Vec<&(u64, Side, Qty)> = orders.iter().collect();
+    sorted.sort_by_key(|o| o.0);
+    let mut kept = [Qty::ZERO, Qty::ZERO];
+    let mut cancel = Vec::new();
+    for &&(id, side, qty) in &sorted {
+        let slot = usize::from(side == Side::Sell);
+        let total = kept[slot].checked_add(qty);
+        match total {
+            Some(t) if reduces(side, t, position) => kept[slot] = t,
+            _ => cancel.push(id),
+        }
+    }
+    cancel
+}
+
+fn check_scope(o: &ValidOrder, market: MarketFacts<'_>, s: &ScopeFacts<'_>) -> Result<(), Refusal> {
     let scope = &s.scope;
-    let reducing = reduces(o.side, o.qty, s.position);
+    let e = effect(o, s)?;
     match s.state {
         TradingState::Halted => {
             return Err(reject(
@@ -532,49 +638,58 @@ fn check_scope(
                 scope,
                 "halted",
                 "only cancels are accepted until risk.resume",
-            ));
+            )
+            .into());
         }
-        TradingState::Reducing if !reducing => {
+        TradingState::Reducing if !e.reducing => {
+            let open = s.open_on(o.side);
+            let with = if open.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " (with the open {} orders: {})",
+                    o.side.as_str(),
+                    e.with_open
+                )
+            };
             return Err(reject(
                 RejectKind::State,
                 "trading_state",
                 scope,
                 "reducing",
                 format!(
-                    "only orders that reduce the position ({}) are accepted",
+                    "only orders that reduce the position ({}) are accepted{with}",
                     s.position
                 ),
-            ));
+            )
+            .into());
         }
         _ => {}
     }
-    check_size(o, market, s, reducing)?;
-    check_flow(o, market, s, reducing)
+    check_size(o, market, s, &e)?;
+    check_flow(o, market, s, &e)
 }
 
-/// Order size and the position it would leave.
+/// Order size and the position it (with the open orders) could leave.
 fn check_size(
     o: &ValidOrder,
     market: MarketFacts<'_>,
     s: &ScopeFacts<'_>,
-    reducing: bool,
-) -> Result<(), Rejection> {
+    e: &Effect,
+) -> Result<(), Refusal> {
     let (scope, l, last) = (&s.scope, s.limits, market.last);
     let price = o.price.or(o.stop_price).unwrap_or(last);
     if let Some(max) = l.max_order_qty
         && o.qty > max
     {
-        return Err(reject(
-            RejectKind::Limit,
-            "max_order_qty",
-            scope,
-            max,
-            o.qty,
-        ));
+        return Err(reject(RejectKind::Limit, "max_order_qty", scope, max, o.qty).into());
     }
-    let notional = price
-        .checked_mul_qty(o.qty)
-        .unwrap_or(Notional::new(Decimal::MAX));
+    let notional = price.checked_mul_qty(o.qty).ok_or_else(|| {
+        too_large(
+            "qty",
+            format_args!("the order's value ({} × {price})", o.qty),
+        )
+    })?;
     if let Some(max) = l.max_order_notional
         && notional > max
     {
@@ -584,36 +699,37 @@ fn check_size(
             scope,
             max,
             notional,
-        ));
+        )
+        .into());
     }
-    let signed = match o.side {
-        Side::Buy => o.qty.get(),
-        Side::Sell => -o.qty.get(),
-    };
-    let after = Qty::new(s.position.get() + signed);
-    if !reducing {
+    if !e.reducing {
         if let Some(max) = l.max_position_qty
-            && after.abs() > max
+            && e.worst_after > max
         {
             return Err(reject(
                 RejectKind::Limit,
                 "max_position_qty",
                 scope,
                 max,
-                after.abs(),
-            ));
+                e.worst_after,
+            )
+            .into());
         }
-        let value = Notional::new(after.abs().get() * last.get());
-        if let Some(max) = l.max_position_notional
-            && value > max
-        {
-            return Err(reject(
-                RejectKind::Limit,
-                "max_position_notional",
-                scope,
-                max,
-                value,
-            ));
+        if let Some(max) = l.max_position_notional {
+            let value = e
+                .worst_after
+                .checked_mul_price(last)
+                .ok_or_else(|| too_large("qty", "the position this order could make"))?;
+            if value > max {
+                return Err(reject(
+                    RejectKind::Limit,
+                    "max_position_notional",
+                    scope,
+                    max,
+                    value,
+                )
+                .into());
+            }
         }
     }
     Ok(())
@@ -624,8 +740,8 @@ fn check_flow(
     o: &ValidOrder,
     market: MarketFacts<'_>,
     s: &ScopeFacts<'_>,
-    reducing: bool,
-) -> Result<(), Rejection> {
+    e: &Effect,
+) -> Result<(), Refusal> {
     let (scope, l, last) = (&s.scope, s.limits, market.last);
     if let Some(max) = l.max_open_orders
         && s.open_orders >= max
@@ -635,14 +751,21 @@ fn check_flow(
             "max_open_orders",
             scope,
             max,
-            s.open_orders + 1,
-        ));
+            s.open_orders.saturating_add(1),
+        )
+        .into());
     }
     if let Some(pct) = l.price_collar_pct
         && last.is_positive()
     {
         for p in [o.price, o.stop_price].into_iter().flatten() {
-            let off = ((p.get() - last.get()) / last.get() * Decimal::ONE_HUNDRED).abs();
+            let off = p
+                .get()
+                .checked_sub(last.get())
+                .and_then(|d| d.checked_div(last.get()))
+                .and_then(|d| d.checked_mul(Decimal::ONE_HUNDRED))
+                .map(|d| d.abs())
+                .ok_or_else(|| too_large("price", p))?;
             if off > pct.get() {
                 return Err(reject(
                     RejectKind::Limit,
@@ -650,7 +773,8 @@ fn check_flow(
                     scope,
                     format!("{pct}% of {last}"),
                     format!("{}% ({p})", off.round_dp(4).normalize()),
-                ));
+                )
+                .into());
             }
         }
     }
@@ -662,8 +786,9 @@ fn check_flow(
             "max_orders_per_second",
             scope,
             max,
-            s.accepted_last_second + 1,
-        ));
+            s.accepted_last_second.saturating_add(1),
+        )
+        .into());
     }
     if let Some(max) = l.max_orders_per_minute
         && s.accepted_last_minute >= max
@@ -673,16 +798,21 @@ fn check_flow(
             "max_orders_per_minute",
             scope,
             max,
-            s.accepted_last_minute + 1,
-        ));
+            s.accepted_last_minute.saturating_add(1),
+        )
+        .into());
     }
     if let Some(m) = &l.max_exposure
         && o.side == Side::Buy
-        && !reducing
+        && !e.reducing
         && let Some(max) = m.get(market.base)
     {
         let asset = market.base;
-        let value = Notional::new((s.base_held.get() + o.qty.get()) * last.get());
+        let value = s
+            .base_held
+            .checked_add(e.with_open)
+            .and_then(|q| q.checked_mul_price(last))
+            .ok_or_else(|| too_large("qty", "the exposure this order could make"))?;
         if value > *max {
             return Err(reject(
                 RejectKind::Limit,
@@ -690,7 +820,8 @@ fn check_flow(
                 scope,
                 max,
                 value,
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -704,26 +835,32 @@ pub struct RateWindow {
 
 impl RateWindow {
     /// Orders accepted in `(now - 1 s, now]` and `(now - 60 s, now]`.
-    pub fn counts(&mut self, now_ms: i64) -> (u32, u32) {
-        while self.times.front().is_some_and(|t| *t <= now_ms - 60_000) {
-            self.times.pop_front();
-        }
-        let minute = self.times.len() as u32;
-        let second = self
-            .times
-            .iter()
-            .rev()
-            .take_while(|t| **t > now_ms - 1000)
-            .count() as u32;
-        (second, minute)
+    pub fn counts(&self, now_ms: i64) -> (u32, u32) {
+        let in_last = |ms: i64| {
+            self.times
+                .iter()
+                .rev()
+                .take_while(|t| **t > now_ms.saturating_sub(ms))
+                .count() as u32
+        };
+        (in_last(1000), in_last(60_000))
     }
 
+    /// Counts an accepted order; times older than a minute are dropped.
     pub fn record(&mut self, now_ms: i64) {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| *t <= now_ms.saturating_sub(60_000))
+        {
+            self.times.pop_front();
+        }
         self.times.push_back(now_ms);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use proptest::prelude::*;
 
@@ -759,12 +896,23 @@ mod tests {
         .unwrap()
     }
 
+    impl Refusal {
+        fn rejection(self) -> Rejection {
+            match self {
+                Refusal::Rejected(r) => r,
+                Refusal::TooLarge { message, .. } => panic!("not a rejection: {message}"),
+            }
+        }
+    }
+
     fn facts(limits: &Limits) -> ScopeFacts<'_> {
         ScopeFacts {
             scope: Scope::Account("paper".into()),
             limits,
             state: TradingState::Active,
             position: Qty::ZERO,
+            open_buy: Qty::ZERO,
+            open_sell: Qty::ZERO,
             base_held: Qty::ZERO,
             open_orders: 0,
             accepted_last_second: 0,
@@ -790,7 +938,8 @@ mod tests {
             last,
             &[facts(&limits)],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .rejection();
         assert_eq!(r.limit, "max_order_notional");
         assert_eq!(
             r.message,
@@ -812,7 +961,8 @@ mod tests {
             last,
             &[facts(&limits)],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .rejection();
         assert_eq!(r.limit, "price_collar_pct");
         assert_eq!(r.limit_value, "5% of 100");
         assert_eq!(r.value, "5.01% (105.01)");
@@ -839,7 +989,8 @@ mod tests {
             last,
             std::slice::from_ref(&f),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .rejection();
         assert_eq!(r.kind, RejectKind::State);
         f.state = TradingState::Reducing;
         f.position = q("2");
@@ -910,7 +1061,8 @@ mod tests {
             m("100"),
             &[facts(&loose), bot],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .rejection();
         assert_eq!(
             (r.limit.as_str(), r.scope.to_string()),
             ("max_order_qty", "bot:3".into())
@@ -970,6 +1122,197 @@ mod tests {
         assert_eq!(w.counts(30_000), (1, 5));
         assert_eq!(w.counts(60_000), (0, 4));
         assert_eq!(w.counts(90_000), (0, 0));
+    }
+
+    /// Extreme decimals: zero, the smallest step, large, and the largest.
+    fn extreme() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            Just(Decimal::ZERO),
+            Just(Decimal::new(1, 18)),
+            Just(Decimal::new(1, 0)),
+            Just(Decimal::from(100_000_000_000_000_000_000_i128)),
+            Just(Decimal::MAX),
+            (1i64..i64::MAX).prop_map(|n| Decimal::new(n, 8)),
+        ]
+    }
+
+    #[test]
+    fn open_orders_count_toward_the_position_limit() {
+        let limits = Limits {
+            max_position_qty: Some(q("0.004")),
+            ..Limits::default()
+        };
+        let mut f = facts(&limits);
+        f.open_buy = q("0.002");
+        let o = order(Side::Buy, OrderType::Limit, "0.002", Some("90"));
+        assert!(check(o.clone(), None, m("100"), std::slice::from_ref(&f)).is_ok());
+        f.open_buy = q("0.004");
+        let r = check(o, None, m("100"), std::slice::from_ref(&f))
+            .unwrap_err()
+            .rejection();
+        assert_eq!(r.limit, "max_position_qty");
+        assert_eq!(r.value, "0.006");
+        // Open sells do not make a buy larger.
+        f.open_buy = Qty::ZERO;
+        f.open_sell = q("5");
+        assert!(
+            check(
+                order(Side::Buy, OrderType::Market, "0.004", None),
+                None,
+                m("100"),
+                std::slice::from_ref(&f)
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn reducing_counts_the_open_orders_on_the_same_side() {
+        let limits = Limits::default();
+        let mut f = facts(&limits);
+        f.state = TradingState::Reducing;
+        f.position = q("1");
+        f.open_sell = q("0.6");
+        let sell = |qty| order(Side::Sell, OrderType::Market, qty, None);
+        assert!(check(sell("0.4"), None, m("100"), std::slice::from_ref(&f)).is_ok());
+        let r = check(sell("0.5"), None, m("100"), std::slice::from_ref(&f))
+            .unwrap_err()
+            .rejection();
+        assert_eq!(r.kind, RejectKind::State);
+        assert!(
+            r.message.contains("with the open sell orders: 1.1"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn entering_reducing_cancels_exactly_the_orders_that_grow_the_position() {
+        let orders = [
+            (1, Side::Buy, q("0.5")),
+            (2, Side::Sell, q("0.6")),
+            (3, Side::Sell, q("0.5")),
+            (4, Side::Sell, q("0.4")),
+        ];
+        // Long 1: buys grow it; the sells reduce until they add up past 1.
+        assert_eq!(
+            growth_orders(TradingState::Reducing, q("1"), &orders),
+            [1, 3]
+        );
+        assert_eq!(
+            growth_orders(TradingState::Halted, q("0"), &orders),
+            [1, 2, 3, 4]
+        );
+        assert!(growth_orders(TradingState::Active, q("0"), &orders).is_empty());
+    }
+
+    proptest! {
+        /// Whatever the amounts, the check answers: an approval, a
+        /// rejection, or a too-large error naming the field. Never a panic.
+        #[test]
+        fn extreme_amounts_never_panic(
+            qty in extreme(),
+            price in extreme(),
+            last in extreme(),
+            position in extreme(),
+            open in extreme(),
+            held in extreme(),
+            limit in extreme(),
+            buy in any::<bool>(),
+            kind in 0u8..3,
+        ) {
+            let side = if buy { Side::Buy } else { Side::Sell };
+            let qty = Qty::new(qty.max(Decimal::new(1, 18)));
+            let price = Price::new(price.max(Decimal::new(1, 18)));
+            let v = ValidOrder {
+                symbol: "BTCUSDT".parse().unwrap(),
+                side,
+                order_type: match kind { 0 => OrderType::Market, 1 => OrderType::Limit, _ => OrderType::StopMarket },
+                qty,
+                price: (kind == 1).then_some(price),
+                stop_price: (kind == 2).then_some(price),
+                trail: None,
+                time_in_force: crate::order::TimeInForce::Gtc,
+                client_order_id: None,
+            };
+            let limit_n = Notional::new(limit.max(Decimal::new(1, 18)));
+            let limit_q = Qty::new(limit.max(Decimal::new(1, 18)));
+            let limits = Limits {
+                max_order_qty: Some(limit_q),
+                max_order_notional: Some(limit_n),
+                max_position_qty: Some(limit_q),
+                max_position_notional: Some(limit_n),
+                price_collar_pct: Some(Qty::new(Decimal::from(1000))),
+                max_exposure: Some([("BTC".to_owned(), limit_n)].into()),
+                warn_pct: Some(Qty::new(Decimal::from(50))),
+                ..Limits::default()
+            };
+            let mut f = facts(&limits);
+            f.position = Qty::new(if buy { position } else { position.max(Decimal::ZERO) });
+            f.open_buy = Qty::new(open);
+            f.open_sell = Qty::new(open);
+            f.base_held = Qty::new(held);
+            let market = MarketFacts { last: Price::new(last), base: "BTC" };
+            let _ = near_limits(&v, market, std::slice::from_ref(&f));
+            match check(v, None, market, std::slice::from_ref(&f)) {
+                Ok(_) | Err(Refusal::Rejected(_)) => {}
+                Err(Refusal::TooLarge { field, message }) => {
+                    prop_assert!(field == "qty" || field == "price", "{field}: {message}");
+                }
+            }
+        }
+
+        /// No accepted order lets the position, with every open order on
+        /// its side filled, pass the position limit.
+        #[test]
+        fn accepted_orders_with_their_open_orders_stay_within_the_position_limit(
+            buy in any::<bool>(),
+            qty in 1i64..5_000,
+            position in -3_000i64..3_000,
+            open in 0i64..5_000,
+            max_pos in 1i64..5_000,
+        ) {
+            let limits = Limits {
+                max_position_qty: Some(Qty::new(Decimal::new(max_pos, 3))),
+                ..Limits::default()
+            };
+            let side = if buy { Side::Buy } else { Side::Sell };
+            let q = Qty::new(Decimal::new(qty, 3));
+            let mut f = facts(&limits);
+            f.position = Qty::new(Decimal::new(position, 3));
+            if buy { f.open_buy = Qty::new(Decimal::new(open, 3)); } else { f.open_sell = Qty::new(Decimal::new(open, 3)); }
+            let o = order(side, OrderType::Market, &q.to_string(), None);
+            if check(o, None, m("100"), std::slice::from_ref(&f)).is_ok() {
+                let with_open = Decimal::new(qty + open, 3);
+                let after = if buy { Decimal::new(position, 3) + with_open } else { Decimal::new(position, 3) - with_open };
+                let reducing = reduces(side, Qty::new(with_open), f.position);
+                prop_assert!(reducing || after.abs() <= Decimal::new(max_pos, 3));
+            }
+        }
+
+        /// What stays open after entering reducing only shrinks the
+        /// position, side by side, even if all of it fills.
+        #[test]
+        fn what_survives_reducing_can_only_shrink_the_position(
+            position in -3_000i64..3_000,
+            orders in proptest::collection::vec((any::<bool>(), 1i64..2_000), 0..8),
+        ) {
+            let orders: Vec<(u64, Side, Qty)> = orders
+                .iter()
+                .enumerate()
+                .map(|(i, (b, q))| (i as u64, if *b { Side::Buy } else { Side::Sell }, Qty::new(Decimal::new(*q, 3))))
+                .collect();
+            let pos = Qty::new(Decimal::new(position, 3));
+            let cancel = growth_orders(TradingState::Reducing, pos, &orders);
+            for side in [Side::Buy, Side::Sell] {
+                let kept: Decimal = orders
+                    .iter()
+                    .filter(|o| o.1 == side && !cancel.contains(&o.0))
+                    .map(|o| o.2.get())
+                    .sum();
+                prop_assert!(kept.is_zero() || reduces(side, Qty::new(kept), pos));
+            }
+        }
     }
 
     proptest! {

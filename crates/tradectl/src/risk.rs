@@ -59,16 +59,20 @@ pub enum Risk {
         #[arg(long)]
         account: Option<String>,
     },
-    /// Kill switch: halt (only cancels pass) and cancel open orders.
+    /// Kill switch: halt (only cancels pass) and cancel the open orders that
+    /// could grow a position (protective exits stay).
     Halt {
         #[arg(long)]
         scope: Option<Scope>,
-        /// Also sell every position of the scope at market.
+        /// Also cancel every order and sell every position of the scope at market.
         #[arg(long)]
         flatten: bool,
         /// Only reduce instead: orders that shrink a position still pass.
         #[arg(long)]
         reduce_only: bool,
+        /// With --reduce-only, loosen a halted scope to reducing.
+        #[arg(long, requires = "reduce_only")]
+        force: bool,
         #[arg(long)]
         reason: Option<String>,
     },
@@ -252,12 +256,14 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
             scope,
             flatten,
             reduce_only,
+            force,
             reason,
         } => {
             let s = c.call::<RiskHalt>(&HaltParams {
                 scope,
                 flatten,
                 reduce_only,
+                force,
                 reason,
             })?;
             print_state(ctx, &s);

@@ -84,7 +84,7 @@ fn main() {
     .expect("request");
     let n = if quick { 10_000 } else { 1_000_000 };
     {
-        let mut state = ctx.exchange.lock();
+        let state = ctx.exchange.lock();
         let inst = state.instrument(&req.symbol).cloned().expect("instrument");
         let valid = req.validate(&inst).expect("valid");
         let now = ctx.now();

@@ -57,7 +57,44 @@ pub struct RawConfig {
     pub streams: RawStreams,
     pub jobs: RawJobs,
     pub cache: RawCache,
+    pub watchdog: RawWatchdog,
+    pub bots: RawBots,
     pub sim: RawSim,
+}
+
+/// What `system.health` calls stalled, and how long a stop may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWatchdog {
+    pub stall_ms: u64,
+    pub stop_deadline_ms: u64,
+}
+
+impl Default for RawWatchdog {
+    fn default() -> Self {
+        RawWatchdog {
+            stall_ms: 10_000,
+            stop_deadline_ms: 20_000,
+        }
+    }
+}
+
+/// What happens to a failed bot's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Keep the position with its protective exits in place (placed now if
+    /// they were missing); alert when that is impossible.
+    #[default]
+    Protect,
+    /// Sell the position at market.
+    Flatten,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBots {
+    pub on_failure: OnFailure,
 }
 
 /// The in-memory cache.
@@ -228,7 +265,23 @@ pub struct Config {
     pub streams: StreamsConfig,
     pub jobs: JobsConfig,
     pub cache: CacheConfig,
+    pub watchdog: WatchdogConfig,
+    pub bots: BotsConfig,
     pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchdogConfig {
+    /// A component without progress for this long is reported stalled.
+    pub stall_ms: u64,
+    /// A stop (signal or `system.shutdown`) ends the process within this,
+    /// even when a task is stuck.
+    pub stop_deadline: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotsConfig {
+    pub on_failure: OnFailure,
 }
 
 #[derive(Debug, Clone)]
@@ -528,6 +581,18 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         },
         cache: CacheConfig {
             max_bytes: in_range("cache.max_bytes", raw.cache.max_bytes, 1 << 20, 1 << 40)?,
+        },
+        watchdog: WatchdogConfig {
+            stall_ms: in_range("watchdog.stall_ms", raw.watchdog.stall_ms, 100, 3_600_000)?,
+            stop_deadline: Duration::from_millis(in_range(
+                "watchdog.stop_deadline_ms",
+                raw.watchdog.stop_deadline_ms,
+                1_000,
+                600_000,
+            )?),
+        },
+        bots: BotsConfig {
+            on_failure: raw.bots.on_failure,
         },
         sim: validate_sim(&raw.sim)?,
         data_dir,

@@ -1,8 +1,8 @@
 //! `Ctx`, the state every handler sees: config, store, stream hub,
 //! sessions, and the shutdown signal.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tradedesk_core::store::{RunRecord, Store};
 
 use crate::config::Config;
+use crate::lock_order::{OrderedGuard, OrderedMutex};
 use tradedesk_core::api::orders::OrderUpdates;
 use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
 use tradedesk_core::api::risk::RiskAlertsTopic;
@@ -25,7 +26,7 @@ pub struct Ctx {
     pub config: Config,
     pub started_at: DateTime<Utc>,
     started: Instant,
-    store: Mutex<Store>,
+    store: Arc<OrderedMutex<Store>>,
     pub run: RunRecord,
     pub hub: StreamHub,
     pub sessions: Sessions,
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub bots: Bots,
     pub clock: Clock,
     pub jobs: Jobs,
+    /// The long-running loops' beats, for `system.health`.
+    pub progress: crate::services::progress::Progress,
     /// The in-memory cache (the exchange holds it too, to keep it true).
     pub cache: std::sync::Arc<tradedesk_core::cache::Cache>,
 }
@@ -71,7 +74,7 @@ impl Ctx {
     #[allow(clippy::too_many_arguments)] // the daemon's parts, assembled once at start
     pub fn new(
         config: Config,
-        store: Store,
+        store: Arc<OrderedMutex<Store>>,
         run: RunRecord,
         started_at: DateTime<Utc>,
         exchange: Exchange,
@@ -82,11 +85,12 @@ impl Ctx {
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
         let jobs = Jobs::new(config.jobs.workers, job_kinds);
+        let progress = crate::services::progress::Progress::new(config.jobs.workers);
         Ctx {
             config,
             started_at,
             started: Instant::now(),
-            store: Mutex::new(store),
+            store,
             run,
             hub,
             sessions: Sessions::default(),
@@ -95,6 +99,7 @@ impl Ctx {
             jobs,
             bots,
             clock,
+            progress,
             cache,
         }
     }
@@ -105,9 +110,15 @@ impl Ctx {
 
     /// The writing connection. A panic while it was held cannot leave a
     /// half-written transaction behind (SQLite rolls it back), so a
-    /// poisoned lock is safe to take over.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    /// poisoned lock is safe to take over. Taken after the bot supervisor
+    /// and the exchange, never before (see `lock_order`).
+    pub fn store(&self) -> OrderedGuard<'_, Store> {
+        self.store.lock()
+    }
+
+    /// How long the store lock has been held, if it is.
+    pub fn store_held_for(&self) -> Option<std::time::Duration> {
+        self.store.held_for()
     }
 
     /// Runs a group committer on the writing connection until shutdown
@@ -116,7 +127,10 @@ impl Ctx {
         &self,
         group: &crate::services::group_commit::GroupCommit<R>,
     ) {
-        group.run(&self.store, &self.shutdown);
+        group.run(&self.store, &self.shutdown, || {
+            self.progress
+                .beat(crate::services::progress::Part::Committer);
+        });
     }
 
     /// Moves a manual clock forward and wakes what waits for time (the

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod context;
 mod handlers;
+pub mod lock_order;
 pub mod server;
 pub mod services;
 pub mod venues;
@@ -119,9 +120,13 @@ impl Daemon {
             tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
         }
         let cache = Arc::new(tradedesk_core::cache::Cache::new(config.cache.max_bytes));
+        let store = Arc::new(lock_order::OrderedMutex::new(
+            lock_order::Rank::Store,
+            store,
+        ));
         let exchange = Exchange::open(
             config.sim.clone(),
-            &mut store,
+            Arc::clone(&store),
             clock.now(),
             run.run_number,
             Arc::clone(&cache),

@@ -5,6 +5,7 @@ pub mod exchange;
 pub mod group_commit;
 pub mod jobs;
 pub mod market_loop;
+pub mod progress;
 pub mod sessions;
 pub mod stream_hub;
 

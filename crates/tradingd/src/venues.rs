@@ -58,6 +58,10 @@ pub trait Venue: Send {
         pending: bool,
         link: Link,
     );
+    /// Forgets every order (the execution service then restores the open
+    /// ones from the database, which is the truth); trade ids continue
+    /// from `next_trade_id`.
+    fn reset_orders(&mut self, next_trade_id: u64);
     /// What happened on the market since the last poll.
     fn poll(&mut self, now: Timestamp) -> Vec<TradeUpdate>;
 

@@ -13,4 +13,5 @@ mod daemon {
     pub mod streams;
     pub mod support;
     pub mod trading;
+    pub mod trust;
 }

@@ -135,6 +135,10 @@ pub struct HaltParams {
     /// Only reduce instead of halting: orders that shrink a position still pass.
     #[serde(default)]
     pub reduce_only: bool,
+    /// Allow `reduce_only` to loosen a halted scope to reducing (refused
+    /// without it).
+    #[serde(default)]
+    pub force: bool,
     #[serde(default)]
     pub reason: Option<String>,
 }

@@ -12,7 +12,9 @@ use super::{Empty, ErrorDescriptor, MethodDescriptor, TopicDescriptor};
 pub const API_VERSION: u32 = 1;
 
 method! {
-    /// Liveness: answers as soon as the daemon accepts requests.
+    /// Whether the daemon is making progress: `ok`, or `degraded` naming each
+    /// component (market loop, job workers, scheduler, locks, the exchange)
+    /// that has stalled or suspended trading.
     SystemHealth = "system.health", Get "/api/v1/system/health", Read, Empty => Health
 }
 method! {
@@ -41,13 +43,39 @@ topic! {
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     Ok,
+    /// At least one component has stalled or suspended trading; see `components`.
+    Degraded,
     ShuttingDown,
+}
+
+/// One part of the daemon, as `system.health` sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ComponentHealth {
+    /// `market_loop`, `scheduler`, `lease_keeper`, `enqueue_committer`,
+    /// `worker N`, `bot_supervisor`, `exchange` or `store`.
+    pub name: String,
+    pub status: ComponentStatus,
+    /// What is wrong, when something is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentStatus {
+    Ok,
+    /// No progress for longer than `watchdog.stall_ms`.
+    Stalled,
+    /// Working, but refusing its work (the exchange refuses new orders).
+    Suspended,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     pub status: HealthStatus,
     pub uptime_ms: u64,
+    #[serde(default)]
+    pub components: Vec<ComponentHealth>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

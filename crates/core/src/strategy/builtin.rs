@@ -567,8 +567,37 @@ impl Grid {
         Price::new(((raw / t).round() * t).normalize())
     }
 
-    /// Places what is missing from the ladder.
-    fn ensure(&self, cx: &mut Cx<'_>) {
+    /// Trims what the grid thinks it holds to what the bot holds: after a
+    /// kill switch sold the position, a user sold part of it, or anything
+    /// else outside the grid, the lines bought highest are the ones that
+    /// are gone. (More held than the lines account for is not the grid's,
+    /// and is left alone.)
+    fn reconcile(&mut self, held: Qty) {
+        let held = held.max(Qty::ZERO);
+        let mut total = self
+            .holding
+            .values()
+            .try_fold(Qty::ZERO, |sum, q| sum.checked_add(*q))
+            .unwrap_or(Qty::new(Decimal::MAX));
+        while total > held {
+            let Some((&line, &q)) = self.holding.iter().next_back() else {
+                break;
+            };
+            let excess = total.checked_sub(held).unwrap_or(Qty::ZERO);
+            let cut = q.min(excess);
+            let left = q.checked_sub(cut).unwrap_or(Qty::ZERO);
+            if left.is_positive() {
+                self.holding.insert(line, left);
+            } else {
+                self.holding.remove(&line);
+            }
+            total = total.checked_sub(cut).unwrap_or(Qty::ZERO);
+        }
+    }
+
+    /// Places what is missing from the ladder, for what the bot really holds.
+    fn ensure(&mut self, cx: &mut Cx<'_>) {
+        self.reconcile(cx.position());
         let tick = cx.instrument().tick_size;
         let (keyed, last) = (cx.keyed(), cx.last());
         for i in 0..self.p.levels - 1 {

@@ -26,7 +26,8 @@ fn failed(e: impl std::fmt::Display) -> JobError {
 }
 
 fn payload<P: serde::de::DeserializeOwned>(run: &JobRun<'_>) -> Result<P, JobError> {
-    serde_json::from_value(run.job.payload.clone()).map_err(|e| failed(format!("payload: {e}")))
+    serde_json::from_value(run.job.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("payload: {e}")))
 }
 
 /// Runs one attempt of a job.
@@ -39,7 +40,10 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
         "backtest.sweep" => super::backtests::run_sweep(run),
         "bot.start" => {
             let p: BotPayload = payload(run)?;
-            let v = ctx.bots.start(ctx, p.id).map_err(|e| failed(e.message))?;
+            let v = ctx
+                .bots
+                .start(ctx, p.id)
+                .map_err(|e| JobError::from_api(&e))?;
             Ok(serde_json::json!({ "bot": p.id, "status": v.bot.status }))
         }
         "bot.stop" => {
@@ -47,7 +51,7 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
             let v = ctx
                 .bots
                 .stop(ctx, p.id, true, p.flatten, Some("stopped by a job".into()))
-                .map_err(|e| failed(e.message))?;
+                .map_err(|e| JobError::from_api(&e))?;
             Ok(serde_json::json!({ "bot": p.id, "status": v.bot.status }))
         }
         "orders.cancel_all" => {
@@ -117,7 +121,9 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
             }
             Ok(serde_json::Value::Object(out))
         }
-        other => Err(failed(format!("no runner for job kind `{other}`"))),
+        other => Err(JobError::Permanent(format!(
+            "no runner for job kind `{other}`"
+        ))),
     }
 }
 

@@ -8,13 +8,13 @@ use tradedesk_core::api::risk::{
 };
 use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
 use tradedesk_core::money::Qty;
-use tradedesk_core::risk::{Limits, Scope, TradingState};
+use tradedesk_core::risk::{Limits, Refusal, Scope, TradingState};
 use tradedesk_core::store::risk as db;
 
 use super::field_error;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
-use crate::services::exchange::{Changes, State, market_order};
+use crate::services::exchange::{Changes, State, market_order, refusal_error};
 
 /// A scope that exists: a known account, a live bot, a listed symbol.
 fn check_scope(ctx: &Ctx, state: &State, scope: &Scope) -> Result<(), ApiError> {
@@ -157,31 +157,36 @@ impl Handle<RiskStatus> for Ctx {
 }
 
 impl Handle<RiskCheck> for Ctx {
+    /// A dry run: read-only, under the exchange lock but never on the write
+    /// path (no rate window, warning or violation is recorded).
     async fn handle(&self, _: &Caller, p: CheckParams) -> Result<CheckResult, ApiError> {
-        let mut state = self.exchange.lock();
-        let account = state.account(p.order.account.as_deref())?;
-        let idx = state.symbol_index(&p.order.symbol)?;
-        let valid = p
-            .order
-            .validate(state.venue.instruments()[idx])
-            .map_err(|e| field_error(&format!("order.{}", e.field()), e))?;
-        if let Some(bot) = p.bot_id
-            && !state.accounts[account].books.bots.contains_key(&bot)
-        {
-            return Err(
-                ApiError::not_found("bot", bot).with_data(serde_json::json!({ "field": "bot_id" }))
-            );
-        }
-        let now = self.now();
-        Ok(match state.risk_check(account, p.bot_id, valid, now) {
-            Ok((_, _near)) => CheckResult {
-                approved: true,
-                rejection: None,
-            },
-            Err(r) => CheckResult {
-                approved: false,
-                rejection: Some(r),
-            },
+        self.blocking(|ctx| {
+            let state = ctx.exchange.lock();
+            let account = state.account(p.order.account.as_deref())?;
+            let idx = state.symbol_index(&p.order.symbol)?;
+            let valid = p
+                .order
+                .validate(state.venue.instruments()[idx])
+                .map_err(|e| field_error(&format!("order.{}", e.field()), e))?;
+            if let Some(bot) = p.bot_id
+                && !state.accounts[account].books.bots.contains_key(&bot)
+            {
+                return Err(ApiError::not_found("bot", bot)
+                    .with_data(serde_json::json!({ "field": "bot_id" })));
+            }
+            match state.risk_check(account, p.bot_id, valid, ctx.now()) {
+                Ok(_) => Ok(CheckResult {
+                    approved: true,
+                    rejection: None,
+                }),
+                Err(Refusal::Rejected(r)) => Ok(CheckResult {
+                    approved: false,
+                    rejection: Some(r),
+                }),
+                Err(Refusal::TooLarge { field, message }) => {
+                    Err(refusal_error(&format!("order.{field}"), &message))
+                }
+            }
         })
     }
 }
@@ -193,30 +198,54 @@ impl Handle<RiskHalt> for Ctx {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
             check_scope(ctx, &state, &scope)?;
-            let mut store = ctx.store();
             let now = ctx.now();
+            let current = state.risk.state_of(&scope);
             let (to, severity) = if p.reduce_only {
                 (TradingState::Reducing, Severity::Warning)
             } else {
                 (TradingState::Halted, Severity::Critical)
             };
-            let reason = p.reason.clone().unwrap_or_else(|| {
+            let loosens = current == TradingState::Halted && to == TradingState::Reducing;
+            if loosens && !p.force {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!(
+                        "{scope} is halted; reduce-only would loosen it to reducing \
+                         (pass force to do that, or risk.resume first)"
+                    ),
+                ));
+            }
+            let mut reason = p.reason.clone().unwrap_or_else(|| {
                 if p.reduce_only {
                     "reduce-only set by hand".into()
                 } else {
                     "kill switch".into()
                 }
             });
-            let alert =
-                state.set_risk_state(&mut store, &scope, to, Some(reason), severity, now)?;
-            let mut changes = Changes::default();
-            if to == TradingState::Halted {
-                changes =
-                    state.cancel_scope(&mut store, &scope, "kill switch: orders cancelled", now)?;
+            if loosens {
+                reason.push_str(" (loosened from halted, with force)");
             }
+            let mut store = ctx.store();
+            // The state change cancels, in its own transaction, every order
+            // that would grow a position.
+            let (alert, mut changes) =
+                state.set_risk_state(&mut store, &scope, to, Some(reason), severity, now)?;
             if p.flatten {
+                // Selling needs what the remaining (protective) sells hold.
+                changes.absorb(state.cancel_scope(
+                    &mut store,
+                    &scope,
+                    "kill switch: orders cancelled",
+                    now,
+                )?);
                 changes.absorb(flatten(&mut state, &mut store, &scope, now)?);
             }
+            let cause = if p.reduce_only {
+                "reduce-only"
+            } else {
+                "kill switch"
+            };
+            crate::services::bots::record_external(ctx, &mut store, &changes, cause);
             drop(store);
             ctx.publish(&state, &changes);
             ctx.hub.publish::<RiskAlertsTopic>(&alert);
@@ -284,7 +313,7 @@ impl Handle<RiskResume> for Ctx {
                     format!("{scope} is already active"),
                 ));
             }
-            let alert = state.set_risk_state(
+            let (alert, _) = state.set_risk_state(
                 &mut ctx.store(),
                 &scope,
                 TradingState::Active,

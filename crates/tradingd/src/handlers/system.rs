@@ -1,23 +1,47 @@
 //! `system.*` handlers.
 
 use tradedesk_core::api::system::{
-    API_VERSION, Catalogue, Health, HealthStatus, Info, ShutdownAck, SystemHealth, SystemInfo,
-    SystemMethods, SystemShutdown, SystemVersion, Version,
+    API_VERSION, Catalogue, ComponentStatus, Health, HealthStatus, Info, ShutdownAck, SystemHealth,
+    SystemInfo, SystemMethods, SystemShutdown, SystemVersion, Version,
 };
 use tradedesk_core::api::{ApiError, Caller, Empty, Handle};
 
 use crate::context::Ctx;
+use crate::services::progress::lock_health;
 
 impl Handle<SystemHealth> for Ctx {
+    /// Takes none of the daemon's big locks: it must answer when they are stuck.
     async fn handle(&self, _: &Caller, _: Empty) -> Result<Health, ApiError> {
+        let stall = self.config.watchdog.stall_ms;
+        let workers = self.jobs.workers();
+        let mut components = self.progress.report(stall, |i| {
+            workers.get(i).and_then(|w| {
+                Some(format!(
+                    "running job {} ({})",
+                    w.job?,
+                    w.kind.as_deref().unwrap_or("?")
+                ))
+            })
+        });
+        components.push(lock_health("bot_supervisor", self.bots.held_for(), stall));
+        let mut exchange = lock_health("exchange", self.exchange.held_for(), stall);
+        if let Some(why) = self.exchange.suspended() {
+            exchange.status = ComponentStatus::Suspended;
+            exchange.detail = Some(format!("new orders are refused: {why}"));
+        }
+        components.push(exchange);
+        components.push(lock_health("store", self.store_held_for(), stall));
         let status = if self.shutdown.is_cancelled() {
             HealthStatus::ShuttingDown
+        } else if components.iter().any(|c| c.status != ComponentStatus::Ok) {
+            HealthStatus::Degraded
         } else {
             HealthStatus::Ok
         };
         Ok(Health {
             status,
             uptime_ms: self.uptime_ms(),
+            components,
         })
     }
 }

@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::lock_order::{OrderedGuard, OrderedMutex, Rank};
 
 use rust_decimal::Decimal;
 use tradedesk_core::api::bots::{
@@ -32,6 +33,7 @@ use tradedesk_core::store::trading as tdb;
 use tradedesk_core::strategy::{Candle, Registry};
 use tradedesk_core::time::Timestamp;
 
+use crate::config::OnFailure;
 use crate::context::Ctx;
 use crate::services::exchange::{Changes, State, store_err};
 use crate::services::panic_text;
@@ -90,6 +92,35 @@ pub struct Live {
     closers: Vec<Closer>,
     /// Bars replayed at launch, per symbol, and the warm-up asked for.
     warmed: (usize, usize),
+    /// Protective exits that were refused: when to try again, and how many
+    /// refusals in a row.
+    protect_retry: Option<(Timestamp, u32)>,
+}
+
+/// First wait after a refused protective exit; it doubles per refusal.
+const PROTECT_BACKOFF_MS: i64 = 1_000;
+const PROTECT_BACKOFF_CAP_MS: i64 = 30_000;
+
+impl Live {
+    /// Whether protective exits wait for a retry at `now`.
+    fn protect_waiting(&self, now: Timestamp) -> bool {
+        self.protect_retry.is_some_and(|(at, _)| now < at)
+    }
+
+    /// Whether a refused protective exit is due to be tried again.
+    fn protect_due(&self, now: Timestamp) -> bool {
+        self.protect_retry.is_some_and(|(at, _)| now >= at)
+    }
+
+    /// A protective exit was refused: wait longer before the next try.
+    fn protect_refused(&mut self, now: Timestamp) -> i64 {
+        let n = self.protect_retry.map_or(0, |(_, n)| n).saturating_add(1);
+        let wait = PROTECT_BACKOFF_MS
+            .saturating_mul(1_i64 << n.saturating_sub(1).min(10))
+            .min(PROTECT_BACKOFF_CAP_MS);
+        self.protect_retry = Some((Timestamp(now.millis().saturating_add(wait)), n));
+        wait
+    }
 }
 
 impl Live {
@@ -136,7 +167,7 @@ impl Live {
 }
 
 pub struct Bots {
-    live: Mutex<BTreeMap<u64, Live>>,
+    live: OrderedMutex<BTreeMap<u64, Live>>,
     pub registry: Registry,
 }
 
@@ -233,15 +264,20 @@ pub fn view(state: &State, rec: &BotRecord) -> BotView {
 impl Bots {
     pub fn new(registry: Registry) -> Bots {
         Bots {
-            live: Mutex::new(BTreeMap::new()),
+            live: OrderedMutex::new(Rank::Bots, BTreeMap::new()),
             registry,
         }
     }
 
     /// The live bots. A panic while it was held has already been turned
     /// into a stopped bot; the map itself is always consistent.
-    pub fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Live>> {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn lock(&self) -> OrderedGuard<'_, BTreeMap<u64, Live>> {
+        self.live.lock()
+    }
+
+    /// How long the supervisor's lock has been held, if it is.
+    pub fn held_for(&self) -> Option<std::time::Duration> {
+        self.live.held_for()
     }
 
     /// Brings back the bots that were running or paused when the daemon
@@ -385,6 +421,7 @@ impl Bots {
             engine,
             closers,
             warmed: (if replayed == usize::MAX { 0 } else { replayed }, warm),
+            protect_retry: None,
         })
     }
 
@@ -449,6 +486,47 @@ pub fn record(
     }
 }
 
+/// Records in each bot's event log what someone else did to its book —
+/// the orders cancelled and the fills of the orders placed for it (a kill
+/// switch, a reduce-only switch, a risk breach, a user's cancel) — so its
+/// log tells its whole story. The bot itself re-reads its holdings at its
+/// next turn.
+pub fn record_external(ctx: &Ctx, store: &mut Store, changes: &Changes, cause: &str) {
+    for o in changes.orders.values() {
+        let Some(bot) = o.bot_id else { continue };
+        if o.status == tradedesk_core::order::OrderStatus::Cancelled {
+            let message = format!(
+                "{cause}: cancelled {} ({} {} {} {})",
+                o.client_order_id,
+                o.side.as_str(),
+                o.order_type.as_str(),
+                o.open_qty(),
+                o.symbol
+            );
+            record(ctx, store, bot, BotEventKind::Order, &message, None);
+        }
+    }
+    for (_, f) in &changes.fills {
+        let Some(bot) = f.bot_id else { continue };
+        let verb = match f.side {
+            Side::Buy => "bought",
+            Side::Sell => "sold",
+        };
+        let message = format!(
+            "{cause}: {verb} {} {} at {} (fee {}, realized {})",
+            f.qty, f.symbol, f.price, f.fee, f.realized_pnl
+        );
+        record(
+            ctx,
+            store,
+            bot,
+            BotEventKind::Fill,
+            &message,
+            serde_json::to_value(f).ok().as_ref(),
+        );
+    }
+}
+
 /// Changes a bot's status, writes it, records and publishes the change.
 pub fn set_status(
     ctx: &Ctx,
@@ -479,7 +557,10 @@ pub fn set_status(
 }
 
 /// Stops a failed bot: status `error` with the reason; its non-protective
-/// orders are cancelled, its protective exits stay.
+/// orders are cancelled. Its position is never left without an exit order
+/// unless that cannot be helped: by `bots.on_failure`, its protective exits
+/// are kept (and placed now if they were missing), or the position is sold
+/// at market; a position left without any exit order raises an alert.
 fn fail(ctx: &Ctx, l: &mut Live, why: String) {
     let mut state = ctx.exchange.lock();
     let mut out = Vec::new();
@@ -495,10 +576,61 @@ fn fail(ctx: &Ctx, l: &mut Live, why: String) {
             .collect();
         let _ = execute(ctx, &mut state, &l.actor(), cancels);
     }
+    // The engine's exit code, not the strategy's: safe to run after the
+    // strategy failed.
+    let mut secure = Vec::new();
+    let mut actor = l.actor();
+    let planned = catch_unwind(AssertUnwindSafe(|| {
+        let v = l.view(&state);
+        match ctx.config.bots.on_failure {
+            OnFailure::Protect => l.engine.after(&v, &mut secure),
+            OnFailure::Flatten => l.engine.flatten(&v, &mut secure),
+        }
+    }));
+    if planned.is_ok() && !secure.is_empty() {
+        actor.closing = ctx.config.bots.on_failure == OnFailure::Flatten;
+        let _ = execute(ctx, &mut state, &actor, secure);
+    }
     let mut store = ctx.store();
     record(ctx, &mut store, l.rec.id, BotEventKind::Error, &why, None);
+    for (symbol, qty) in unprotected(&state, l) {
+        let message = format!(
+            "bot {} failed holding {qty} {symbol} with no exit order in place",
+            l.rec.id
+        );
+        record(
+            ctx,
+            &mut store,
+            l.rec.id,
+            BotEventKind::Error,
+            &message,
+            None,
+        );
+        let scope = tradedesk_core::risk::Scope::Bot(l.rec.id);
+        state
+            .risk
+            .alert(&mut store, ctx.now(), &scope, "bot", &message);
+    }
     drop(store);
     let _ = set_status(ctx, &state, &mut l.rec, BotStatus::Error, Some(why));
+    ctx.publish(&state, &Changes::default());
+}
+
+/// The bot's positions that no open sell order of its own covers.
+fn unprotected(state: &State, l: &Live) -> Vec<(Symbol, Qty)> {
+    let Some(book) = state.accounts[l.account].books.bots.get(&l.rec.id) else {
+        return Vec::new();
+    };
+    book.positions
+        .iter()
+        .filter(|(symbol, p)| {
+            p.qty.is_positive()
+                && !state.open.values().any(|o| {
+                    o.bot_id == Some(l.rec.id) && &o.symbol == *symbol && o.side == Side::Sell
+                })
+        })
+        .map(|(symbol, p)| (symbol.clone(), p.qty))
+        .collect()
 }
 
 /// The decisions of (re)starting a bot: a grid lays its ladder, exits are
@@ -521,6 +653,10 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
     // A bot whose account or own book is halted decides nothing (as if
     // paused) until risk.resume; its indicators stay current.
     let running = l.rec.status == BotStatus::Running && !halted(&state, &l.rec);
+    // A refused protective exit whose wait is over comes before anything else.
+    if running && l.protect_due(ctx.now()) {
+        run_decisions(ctx, &mut state, l, Vec::new())?;
+    }
     // Order events first: fills of the bot's orders since the last tick.
     let events = order_events(&state, bot, changes);
     if running && !events.is_empty() {
@@ -677,6 +813,12 @@ fn record_fills(ctx: &Ctx, bot: u64, changes: &Changes) {
 
 /// Carries out decisions, feeds back the order events they caused, keeps
 /// the exits in step, until nothing more is decided.
+///
+/// Protective exits (the engine's `after`: stop-loss, take-profit,
+/// trailing stop, or a market exit when the price is already through one)
+/// go first in every batch. When one is refused (a throttle, a state) the
+/// bot goes on: the refusal is logged and the exits are tried again after
+/// a backoff (1 s, doubling to 30 s), before anything else the bot does.
 pub fn run_decisions(
     ctx: &Ctx,
     state: &mut State,
@@ -685,8 +827,11 @@ pub fn run_decisions(
 ) -> Result<(), String> {
     let bot = l.rec.id;
     for _ in 0..MAX_ROUNDS {
+        let mut protective = false;
         if out.is_empty() {
-            if l.rec.status != BotStatus::Running || halted(state, &l.rec) {
+            let now = ctx.now();
+            if l.rec.status != BotStatus::Running || halted(state, &l.rec) || l.protect_waiting(now)
+            {
                 return Ok(());
             }
             let v = l.view(state);
@@ -695,8 +840,30 @@ pub fn run_decisions(
             if out.is_empty() {
                 return Ok(());
             }
+            protective = true;
         }
-        let changes = execute(ctx, state, &l.actor(), std::mem::take(&mut out));
+        exits_first(&mut out);
+        let (changes, refused) = execute(ctx, state, &l.actor(), std::mem::take(&mut out));
+        if protective {
+            if refused > 0 {
+                let now = ctx.now();
+                let wait = l.protect_refused(now);
+                let message = format!(
+                    "protective exit refused; trying again in {} s, before anything else",
+                    wait / 1000
+                );
+                record(
+                    ctx,
+                    &mut ctx.store(),
+                    bot,
+                    BotEventKind::Error,
+                    &message,
+                    None,
+                );
+            } else {
+                l.protect_retry = None;
+            }
+        }
         record_fills(ctx, bot, &changes);
         if l.rec.status == BotStatus::Running {
             let events = order_events(state, bot, &changes);
@@ -714,11 +881,29 @@ pub fn run_decisions(
     ))
 }
 
+/// Puts exits before entries: what protects a position is never queued
+/// behind what grows one (the order is otherwise kept, so a cancel stays
+/// before the placement that needs its funds).
+fn exits_first(out: &mut [Decision]) {
+    let grows = |d: &Decision| match d {
+        Decision::Place(i) => matches!(
+            i.role,
+            tradedesk_core::engine::Role::Entry
+                | tradedesk_core::engine::Role::Add
+                | tradedesk_core::engine::Role::Keyed(_)
+        ),
+        _ => false,
+    };
+    out.sort_by_key(grows);
+}
+
 /// Places and cancels for a bot; failures become error events (the bot
-/// goes on). Returns everything the operations changed.
-fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) -> Changes {
+/// goes on). Returns everything the operations changed, and how many
+/// placements were refused.
+fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) -> (Changes, usize) {
     let bot = a.id;
     let mut all = Changes::default();
+    let mut refused = 0;
     let mut store = ctx.store();
     for d in decisions {
         let now = ctx.now();
@@ -782,6 +967,7 @@ fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) ->
                         all.absorb(changes);
                     }
                     Err(e) => {
+                        refused += 1;
                         record(
                             ctx,
                             &mut store,
@@ -794,14 +980,17 @@ fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) ->
                 }
             }
             Decision::PlaceOco { tag, limit, stop } => {
-                if let Some(changes) = place_oco(ctx, state, &mut store, a, &tag, &limit, &stop) {
-                    ctx.publish(state, &changes);
-                    all.absorb(changes);
+                match place_oco(ctx, state, &mut store, a, &tag, &limit, &stop) {
+                    Some(changes) => {
+                        ctx.publish(state, &changes);
+                        all.absorb(changes);
+                    }
+                    None => refused += 1,
                 }
             }
         }
     }
-    all
+    (all, refused)
 }
 
 /// Places a protective pair for a bot; a refusal becomes an error event.
@@ -937,6 +1126,18 @@ fn place(
 
 // ---- lifecycle operations (called by the handlers) ------------------------
 
+/// "bot 3 is stopped; only a running bot can be paused".
+fn not_in_state(rec: &BotRecord, wanted: &str, verb: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::IllegalTransition,
+        format!(
+            "bot {} is {}; only a {wanted} bot can be {verb}",
+            rec.id,
+            rec.status.as_str()
+        ),
+    )
+}
+
 impl Bots {
     /// Starts a created, stopped or failed bot.
     pub fn start(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
@@ -1036,19 +1237,21 @@ impl Bots {
         reason: Option<String>,
     ) -> Result<BotView, ApiError> {
         let mut live = self.lock();
-        let mut rec = match live.get(&id) {
-            Some(l) => l.rec.clone(),
-            None => match db::bot_by_id(ctx.store().conn(), id).map_err(|e| store_err(&e))? {
-                Some(r) if r.status == BotStatus::Error => r,
-                _ => {
-                    return Err(Self::not_in(
-                        ctx,
-                        id,
-                        "running, paused or failed",
-                        "stopped",
-                    ));
+        let live_rec = live.get(&id).map(|l| l.rec.clone());
+        let mut rec = match live_rec {
+            Some(r) => r,
+            None => {
+                // The store guard ends with this statement, before anything
+                // below may take the store again.
+                let stored = db::bot_by_id(ctx.store().conn(), id).map_err(|e| store_err(&e))?;
+                match stored {
+                    Some(r) if r.status == BotStatus::Error => r,
+                    Some(r) => {
+                        return Err(not_in_state(&r, "running, paused or failed", "stopped"));
+                    }
+                    None => return Err(ApiError::not_found("bot", id)),
                 }
-            },
+            }
         };
         live.remove(&id);
         let mut state = ctx.exchange.lock();
@@ -1114,14 +1317,9 @@ impl Bots {
     }
 
     fn not_in(ctx: &Ctx, id: u64, wanted: &str, verb: &str) -> ApiError {
-        match db::bot_by_id(ctx.store().conn(), id) {
-            Ok(Some(rec)) => ApiError::new(
-                ErrorCode::IllegalTransition,
-                format!(
-                    "bot {id} is {}; only a {wanted} bot can be {verb}",
-                    rec.status.as_str()
-                ),
-            ),
+        let stored = db::bot_by_id(ctx.store().conn(), id);
+        match stored {
+            Ok(Some(rec)) => not_in_state(&rec, wanted, verb),
             Ok(None) => ApiError::not_found("bot", id),
             Err(e) => store_err(&e),
         }

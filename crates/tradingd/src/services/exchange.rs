@@ -16,10 +16,12 @@
 
 mod booking;
 mod market_data;
+mod open_orders;
 mod risk;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
 use tradedesk_core::api::{ApiError, ErrorCode};
@@ -39,9 +41,11 @@ use tradedesk_core::time::Timestamp;
 
 pub use booking::Changes;
 pub use market_data::SymbolData;
-pub use risk::{RiskBook, rejection_error};
+pub use open_orders::{OpenOrders, OpenQty};
+pub use risk::{RiskBook, refusal_error, rejection_error};
 
 use crate::config::SimConfig;
+use crate::lock_order::{OrderedGuard, OrderedMutex, Rank};
 use crate::venues::Venue;
 use crate::venues::sim::SimVenue;
 
@@ -66,52 +70,34 @@ struct By<'a> {
 pub struct State {
     pub venue: Box<dyn Venue>,
     pub accounts: Vec<Account>,
-    /// Every order that is not terminal, by id.
-    pub open: BTreeMap<u64, OrderRecord>,
+    /// Every order that is not terminal, with the sums the risk check reads.
+    pub open: OpenOrders,
     pub data: Vec<SymbolData>,
     cfg: SimConfig,
     next_client_seq: u64,
     next_order_id: u64,
-    /// Set when the books could not be kept consistent; new orders are
-    /// refused until the daemon restarts.
+    /// Set when the books could not be rebuilt from the database; new
+    /// orders are refused until a rebuild succeeds.
     pub degraded: Option<String>,
+    /// Set when the in-memory books may be ahead of the database (a panic
+    /// interrupted an operation, a write failed): the next `lock` rebuilds
+    /// them from the database, which is the truth.
+    stale: Option<String>,
     /// Limits, trading states and their baselines.
     pub risk: RiskBook,
-    /// Open orders counted by account, bot and symbol (for the risk check).
-    open_counts: OpenCounts,
     /// Kept true here: every write below drops or replaces what it changes.
     pub cache: Arc<Cache>,
 }
 
-/// How many orders are open, by account, bot and symbol; kept in step with
-/// `State::open` where orders enter and leave it.
-#[derive(Debug, Default)]
-struct OpenCounts {
-    account: std::collections::HashMap<String, u32>,
-    bot: std::collections::HashMap<u64, u32>,
-    symbol: std::collections::HashMap<Symbol, u32>,
-}
-
-impl OpenCounts {
-    fn add(&mut self, o: &OrderRecord, up: bool) {
-        fn bump<K: std::hash::Hash + Eq>(
-            m: &mut std::collections::HashMap<K, u32>,
-            k: K,
-            up: bool,
-        ) {
-            let n = m.entry(k).or_default();
-            *n = if up { *n + 1 } else { n.saturating_sub(1) };
-        }
-        bump(&mut self.account, o.account.clone(), up);
-        if let Some(b) = o.bot_id {
-            bump(&mut self.bot, b, up);
-        }
-        bump(&mut self.symbol, o.symbol.clone(), up);
-    }
-}
-
 pub struct Exchange {
-    state: Mutex<State>,
+    state: OrderedMutex<State>,
+    store: Arc<OrderedMutex<Store>>,
+    /// When a failed rebuild may be tried again.
+    retry_at: Mutex<Option<std::time::Instant>>,
+    /// Why trading is suspended, readable without the exchange lock.
+    suspended: Mutex<Option<String>>,
+    /// Rebuilds since start (for `system.health`).
+    rebuilds: AtomicU64,
 }
 
 /// An order about to be placed: validated, with its account and funds.
@@ -141,11 +127,12 @@ impl Exchange {
     /// engine, and starts the market where it left off.
     pub fn open(
         cfg: SimConfig,
-        store: &mut Store,
+        store: Arc<OrderedMutex<Store>>,
         now: Timestamp,
         run_number: u64,
         cache: Arc<Cache>,
     ) -> Result<Exchange, StoreError> {
+        let mut db = store.lock();
         let mut spec = cfg.spec.clone();
         // A restart continues from the last recorded prices, with a fresh
         // but reproducible path.
@@ -153,9 +140,9 @@ impl Exchange {
         let mut recent_bars = Vec::new();
         for s in &mut spec.symbols {
             let bars = db::klines(
-                store.conn(),
+                db.conn(),
                 &s.instrument.symbol,
-                Timestamp(now.millis() - 86_400_000),
+                Timestamp(now.millis().saturating_sub(86_400_000)),
                 Timestamp(i64::MAX),
                 1440,
             )?;
@@ -171,51 +158,127 @@ impl Exchange {
             .zip(recent_bars)
             .map(|(s, bars)| SymbolData::new(s.last, bars))
             .collect();
-        let first_trade_id = db::max_trade_id(store.conn())? + 1;
-        let engine = MatchingEngine::new(cfg.fees, first_trade_id);
+        let engine = MatchingEngine::new(cfg.fees, 1);
         let venue: Box<dyn Venue> = Box::new(SimVenue::new(market, engine));
         let mut state = State {
             venue,
             accounts: Vec::new(),
-            open: BTreeMap::new(),
+            open: OpenOrders::default(),
             data,
             cfg,
             next_client_seq: 0,
-            next_order_id: db::max_order_id(store.conn())? + 1,
+            next_order_id: 1,
             degraded: None,
-            risk: RiskBook::load(store)?,
-            open_counts: OpenCounts::default(),
+            stale: None,
+            risk: RiskBook::default(),
             cache,
         };
-        state.load_accounts(store, now)?;
-        state.restore_orders(store, now)?;
+        state.load(&mut db, now)?;
+        drop(db);
         Ok(Exchange {
-            state: Mutex::new(state),
+            state: OrderedMutex::new(Rank::Exchange, state),
+            store,
+            retry_at: Mutex::new(None),
+            suspended: Mutex::new(None),
+            rebuilds: AtomicU64::new(0),
         })
     }
 
-    /// The state, for reads and for the operations below. A panic while it
-    /// was held leaves the in-memory books possibly ahead of the database,
-    /// so later writes refuse (see `degraded`).
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| {
-            let mut g = poisoned.into_inner();
-            g.degraded
-                .get_or_insert_with(|| "a panic interrupted the exchange".into());
-            g
-        })
+    /// The state, for reads and for the operations below.
+    ///
+    /// A panic while it was held, or a write that failed, may have left
+    /// the in-memory books ahead of the database: they are rebuilt from the
+    /// database here, before anyone reads them, with a critical alert.
+    /// Trading is suspended only while a rebuild cannot be done.
+    pub fn lock(&self) -> OrderedGuard<'_, State> {
+        let (mut g, poisoned) = self.state.lock_checked();
+        if poisoned {
+            g.stale
+                .get_or_insert_with(|| "a panic interrupted an exchange operation".into());
+        }
+        if g.stale.is_some() {
+            self.rebuild(&mut g);
+        }
+        g
+    }
+
+    /// How many times the books were rebuilt since start.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds.load(Ordering::Relaxed)
+    }
+
+    /// Why trading is suspended, if it is (read without the exchange lock).
+    pub fn suspended(&self) -> Option<String> {
+        crate::lock_order::leaf(&self.suspended).clone()
+    }
+
+    /// How long the exchange lock has been held, if it is.
+    pub fn held_for(&self) -> Option<std::time::Duration> {
+        self.state.held_for()
+    }
+
+    fn rebuild(&self, state: &mut State) {
+        let mut retry = crate::lock_order::leaf(&self.retry_at);
+        if retry.is_some_and(|t| std::time::Instant::now() < t) {
+            return;
+        }
+        let why = state.stale.clone().unwrap_or_default();
+        tracing::error!(reason = %why, "rebuilding the exchange's books from the database");
+        let mut store = self.store.lock();
+        let now = state.data.first().map_or(Timestamp(0), |d| d.last_time);
+        match state.reload(&mut store, now) {
+            Ok(()) => {
+                *retry = None;
+                state.stale = None;
+                state.degraded = None;
+                *crate::lock_order::leaf(&self.suspended) = None;
+                self.rebuilds.fetch_add(1, Ordering::Relaxed);
+                let message = format!(
+                    "the exchange's books were rebuilt from the database after: {why}; \
+                     open orders and balances are as last written"
+                );
+                let scope = tradedesk_core::risk::Scope::Account(PAPER_ACCOUNT.into());
+                state
+                    .risk
+                    .alert(&mut store, now, &scope, "daemon", &message);
+                tracing::warn!("exchange rebuilt; trading goes on");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rebuild the exchange; trading is suspended");
+                let why = format!("{why}; rebuilding from the database failed: {e}");
+                state.degraded = Some(why.clone());
+                *crate::lock_order::leaf(&self.suspended) = Some(why);
+                *retry = Some(std::time::Instant::now() + std::time::Duration::from_secs(5));
+            }
+        }
     }
 }
 
 impl State {
     /// Open orders of an account, a bot, a symbol.
     pub fn open_count(&self, account: &str, bot: BookId, symbol: &Symbol) -> (u32, u32, u32) {
-        let c = &self.open_counts;
-        (
-            c.account.get(account).copied().unwrap_or(0),
-            bot.and_then(|b| c.bot.get(&b).copied()).unwrap_or(0),
-            c.symbol.get(symbol).copied().unwrap_or(0),
-        )
+        self.open.counts(account, bot, symbol)
+    }
+
+    /// Everything money-shaped, read from the database: accounts and their
+    /// books, open orders (back into the venue), limits and states, ids.
+    fn load(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
+        self.venue
+            .reset_orders(db::max_trade_id(store.conn())?.saturating_add(1));
+        self.next_order_id = db::max_order_id(store.conn())?.saturating_add(1);
+        self.risk.reload(store)?;
+        self.accounts.clear();
+        self.open = OpenOrders::default();
+        self.load_accounts(store, now)?;
+        self.restore_orders(store, now)
+    }
+
+    /// [`Self::load`] after a failure, keeping the market's prices and bars.
+    fn reload(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
+        self.load(store, now)?;
+        // Figures computed from the old books may be wrong.
+        self.cache.delete_prefix(Namespace::Analytics, "");
+        Ok(())
     }
 
     fn load_accounts(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
@@ -254,8 +317,7 @@ impl State {
         let open = db::open_orders(store.conn())?;
         let mut changes = Changes::default();
         for o in &open {
-            self.open_counts.add(o, true);
-            self.open.insert(o.id, o.clone());
+            self.open.insert(o.clone());
         }
         for o in open {
             if o.status == OrderStatus::New {
@@ -263,9 +325,9 @@ impl State {
                     order = o.id,
                     "order never reached the venue before the daemon stopped; rejecting it"
                 );
-                if let Some(r) = self.open.get_mut(&o.id) {
+                self.open.update(o.id, |r| {
                     r.reason = Some("the daemon stopped before the order reached the venue".into());
-                }
+                });
                 self.book_events(
                     vec![ExecEvent::Rejected {
                         id: o.id,
@@ -583,8 +645,7 @@ impl State {
             if p.record.parent_id.is_some() {
                 p.record.status = OrderStatus::Pending;
             }
-            self.open_counts.add(&p.record, true);
-            self.open.insert(p.record.id, p.record.clone());
+            self.open.insert(p.record.clone());
             changes.orders.insert(p.record.id, p.record.clone());
         }
         Ok(())
@@ -592,9 +653,14 @@ impl State {
 
     /// Writes what changed in one transaction.
     pub fn persist(&self, store: &mut Store, changes: &Changes) -> Result<(), StoreError> {
-        self.write_changes(store, changes)?;
-        // A closed bar changes the symbol's stored klines; a bot's fill its
-        // figures.
+        store.write(|tx| self.write_changes_in(tx, changes))?;
+        self.after_write(changes);
+        Ok(())
+    }
+
+    /// Drops what a written change made stale in the cache: a closed bar
+    /// changes the symbol's stored klines; a bot's fill its figures.
+    pub(crate) fn after_write(&self, changes: &Changes) {
         for (sym, _) in &changes.bars {
             self.cache
                 .delete_prefix(Namespace::Klines, &format!("{sym}:"));
@@ -604,49 +670,57 @@ impl State {
                 invalidate_bot(&self.cache, bot);
             }
         }
+    }
+
+    /// Writes what changed inside a transaction the caller commits.
+    pub(crate) fn write_changes_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        for (acc, o) in &changes.new_orders {
+            db::insert_order(tx, *acc, o)?;
+        }
+        for o in changes.orders.values() {
+            db::update_order(tx, o)?;
+        }
+        for (acc, e) in &changes.fills {
+            db::insert_fill(tx, *acc, e)?;
+        }
+        for &a in &changes.ledgers {
+            db::save_ledger(tx, self.accounts[a].row.id, &self.accounts[a].books.total)?;
+        }
+        for &(a, bot) in &changes.bot_ledgers {
+            if let Some(b) = self.accounts[a].books.bots.get(&bot) {
+                bots_db::save_bot_ledger(tx, bot, &b.ledger)?;
+            }
+        }
+        let at = Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis()));
+        for (a, book, sym) in &changes.positions {
+            let books = &self.accounts[*a].books;
+            let Some(p) = books.positions(*book).and_then(|ps| ps.get(sym)) else {
+                continue;
+            };
+            match book {
+                None => db::save_position(tx, self.accounts[*a].row.id, sym, p, at)?,
+                Some(bot) => bots_db::save_bot_position(tx, *bot, sym, p, at)?,
+            }
+        }
+        for (sym, bar) in &changes.bars {
+            db::upsert_kline(tx, sym, bar)?;
+        }
         Ok(())
     }
 
-    fn write_changes(&self, store: &mut Store, changes: &Changes) -> Result<(), StoreError> {
-        store.write(|tx| -> Result<(), StoreError> {
-            for (acc, o) in &changes.new_orders {
-                db::insert_order(tx, *acc, o)?;
-            }
-            for o in changes.orders.values() {
-                db::update_order(tx, o)?;
-            }
-            for (acc, e) in &changes.fills {
-                db::insert_fill(tx, *acc, e)?;
-            }
-            for &a in &changes.ledgers {
-                db::save_ledger(tx, self.accounts[a].row.id, &self.accounts[a].books.total)?;
-            }
-            for &(a, bot) in &changes.bot_ledgers {
-                if let Some(b) = self.accounts[a].books.bots.get(&bot) {
-                    bots_db::save_bot_ledger(tx, bot, &b.ledger)?;
-                }
-            }
-            let at = Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis()));
-            for (a, book, sym) in &changes.positions {
-                let books = &self.accounts[*a].books;
-                let Some(p) = books.positions(*book).and_then(|ps| ps.get(sym)) else {
-                    continue;
-                };
-                match book {
-                    None => db::save_position(tx, self.accounts[*a].row.id, sym, p, at)?,
-                    Some(bot) => bots_db::save_bot_position(tx, *bot, sym, p, at)?,
-                }
-            }
-            for (sym, bar) in &changes.bars {
-                db::upsert_kline(tx, sym, bar)?;
-            }
-            Ok(())
-        })
+    /// The in-memory books may be ahead of the database: the next lock
+    /// rebuilds them.
+    pub(crate) fn mark_stale(&mut self, why: String) {
+        self.stale = Some(why);
     }
 
     fn commit(&mut self, store: &mut Store, changes: &Changes) -> Result<(), ApiError> {
         self.persist(store, changes).map_err(|e| {
-            self.degraded = Some(format!("a database write failed: {e}"));
+            self.stale = Some(format!("a database write failed: {e}"));
             store_err(&e)
         })
     }
@@ -817,13 +891,29 @@ impl State {
         now: Timestamp,
     ) -> Result<Changes, ApiError> {
         let mut changes = Changes::default();
+        self.cancel_in_memory(ids, reason, now, &mut changes);
+        if !changes.is_empty() {
+            self.commit(store, &changes)?;
+        }
+        Ok(changes)
+    }
+
+    /// Cancels open orders in the venue and the books, for the caller to
+    /// write. Ids no longer open are skipped.
+    pub(crate) fn cancel_in_memory(
+        &mut self,
+        ids: &[u64],
+        reason: &str,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
         for &id in ids {
             if !self.open.contains_key(&id) {
                 continue;
             }
             if self.venue.is_live(id) {
                 let events = self.venue.cancel(id, reason, now);
-                self.book_events(events, now, &mut changes);
+                self.book_events(events, now, changes);
             } else {
                 self.book_events(
                     vec![ExecEvent::Cancelled {
@@ -831,14 +921,10 @@ impl State {
                         reason: reason.to_owned(),
                     }],
                     now,
-                    &mut changes,
+                    changes,
                 );
             }
         }
-        if !changes.is_empty() {
-            self.commit(store, &changes)?;
-        }
-        Ok(changes)
     }
 
     /// One market tick: prices move, the tape trades, resting orders fill.
@@ -863,7 +949,7 @@ impl State {
             && let Err(e) = self.persist(store, &changes)
         {
             tracing::error!(error = %e, "cannot write a market tick");
-            self.degraded = Some(format!("a database write failed: {e}"));
+            self.stale = Some(format!("a database write failed: {e}"));
         }
         (moved, changes)
     }

@@ -14,6 +14,8 @@
 //! checks. A failed commit fails every piece of its group.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::lock_order::OrderedMutex;
 use std::time::Duration;
 
 use rusqlite::Transaction;
@@ -76,11 +78,13 @@ impl<R: Send + 'static> GroupCommit<R> {
 
     /// The committer: commits queued work in groups until `shutdown`,
     /// then commits what is left and refuses more.
-    pub fn run(&self, store: &Mutex<Store>, shutdown: &CancellationToken) {
+    pub fn run(&self, store: &OrderedMutex<Store>, shutdown: &CancellationToken, beat: impl Fn()) {
         loop {
+            beat();
             let (group, last) = {
                 let mut q = lock(&self.queue);
                 while q.pending.is_empty() && !shutdown.is_cancelled() {
+                    beat();
                     q = self
                         .ready
                         .wait_timeout(q, Duration::from_millis(100))
@@ -92,7 +96,7 @@ impl<R: Send + 'static> GroupCommit<R> {
                 (std::mem::take(&mut q.pending), last)
             };
             if !group.is_empty() {
-                commit(&mut lock(store), group);
+                commit(&mut store.lock(), group);
             }
             if last {
                 return;
@@ -149,12 +153,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_all_commit_and_one_failure_spoils_no_other() {
-        let store = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+        let store = Arc::new(OrderedMutex::new(
+            crate::lock_order::Rank::Store,
+            Store::open_in_memory().unwrap(),
+        ));
         let group = Arc::new(GroupCommit::<u64>::default());
         let shutdown = CancellationToken::new();
         let committer = {
             let (store, group, shutdown) = (store.clone(), group.clone(), shutdown.clone());
-            std::thread::spawn(move || group.run(&store, &shutdown))
+            std::thread::spawn(move || group.run(&store, &shutdown, || {}))
         };
         let writes: Vec<_> = (0..200)
             .map(|i| {
@@ -173,7 +180,8 @@ mod tests {
             }
         }
         assert_eq!(ok, 180);
-        let rows: i64 = lock(&store)
+        let rows: i64 = store
+            .lock()
             .conn()
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap();

@@ -16,12 +16,34 @@ use tradedesk_core::store::jobs as db;
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
+use crate::services::progress::Part;
 
 /// Why an attempt did not succeed.
 #[derive(Debug)]
 pub enum JobError {
     Cancelled,
+    /// Worth another attempt (after a backoff) while attempts remain.
     Failed(String),
+    /// No attempt can succeed (the bot does not exist, the payload is
+    /// wrong): dead at once, whatever attempts remain.
+    Permanent(String),
+}
+
+impl JobError {
+    /// A method's error as a job's: requests that cannot become right by
+    /// waiting (bad params, unknown ids, an illegal transition) are permanent.
+    pub fn from_api(e: &tradedesk_core::api::ApiError) -> JobError {
+        use tradedesk_core::api::ErrorCode;
+        match e.kind() {
+            Some(
+                ErrorCode::InvalidParams
+                | ErrorCode::NotFound
+                | ErrorCode::IllegalTransition
+                | ErrorCode::Forbidden,
+            ) => JobError::Permanent(e.message.clone()),
+            _ => JobError::Failed(e.message.clone()),
+        }
+    }
 }
 
 /// What a running job can see and do.
@@ -30,11 +52,14 @@ pub struct JobRun<'a> {
     pub job: JobRecord,
     cancel: Arc<AtomicBool>,
     deadline: Timestamp,
+    worker: usize,
 }
 
 impl JobRun<'_> {
-    /// Stops the job here if it was cancelled or ran out of time.
+    /// Stops the job here if it was cancelled or ran out of time. Each call
+    /// counts as the worker's progress for `system.health`.
     pub fn check(&self) -> Result<(), JobError> {
+        self.ctx.progress.beat(Part::Worker(self.worker));
         if self.cancel.load(Ordering::SeqCst) || self.ctx.shutdown.is_cancelled() {
             return Err(JobError::Cancelled);
         }
@@ -238,10 +263,24 @@ pub fn recover(ctx: &Ctx) {
 pub fn worker(ctx: &Ctx, index: usize) {
     let jobs = &ctx.jobs;
     while !ctx.shutdown.is_cancelled() {
+        ctx.progress.beat(Part::Worker(index));
         let seen = jobs.wake.seen();
-        match claim(ctx) {
-            Some(job) => run(ctx, index, &job),
-            None => jobs.wake.wait(seen, idle_wait(ctx)),
+        // A panic outside a job's runner (which has its own guard) must not
+        // end the worker.
+        let turn = catch_unwind(AssertUnwindSafe(|| match claim(ctx) {
+            Some(job) => {
+                run(ctx, index, &job);
+                true
+            }
+            None => false,
+        }));
+        match turn {
+            Ok(true) => {}
+            Ok(false) => jobs.wake.wait(seen, idle_wait(ctx)),
+            Err(p) => {
+                tracing::error!(worker = index, panic = %super::panic_text(p.as_ref()), "a job worker panicked");
+                jobs.wake.wait(seen, Duration::from_millis(250));
+            }
         }
     }
 }
@@ -303,9 +342,10 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
     let timeout = found.map_or(60_000, |(k, _)| k.timeout_ms);
     let run = JobRun {
         ctx,
-        deadline: Timestamp(started.millis() + timeout as i64),
+        deadline: Timestamp(started.millis().saturating_add(timeout as i64)),
         cancel: Arc::clone(&cancel),
         job: job.clone(),
+        worker: index,
     };
     let runner: Runner = found.map_or(crate::handlers::jobs::execute as Runner, |(_, r)| r);
     let outcome = catch_unwind(AssertUnwindSafe(|| runner(&run))).unwrap_or_else(|p| {
@@ -338,7 +378,7 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
                 Some(Timestamp(now.millis() + delay as i64)),
             )
         }
-        Err(JobError::Failed(e)) => (JobState::Dead, None, Some(e), None),
+        Err(JobError::Failed(e) | JobError::Permanent(e)) => (JobState::Dead, None, Some(e), None),
     };
     let written = ctx.store().write_relaxed(|tx| {
         db::settle(
@@ -384,8 +424,11 @@ pub fn scheduler(ctx: &Ctx) {
     use tradedesk_core::store::schedules as sdb;
     const MAX_MS: i64 = 1_000;
     while !ctx.shutdown.is_cancelled() {
+        ctx.progress.beat(Part::Scheduler);
         let seen = ctx.jobs.schedules_changed.seen();
-        fire_due(ctx);
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| fire_due(ctx))) {
+            tracing::error!(panic = %super::panic_text(p.as_ref()), "the scheduler panicked");
+        }
         let next = sdb::next_run(ctx.store().conn()).ok().flatten();
         let ms = next.map_or(MAX_MS, |t| {
             (t.millis() - ctx.now().millis()).clamp(1, MAX_MS)
@@ -460,6 +503,7 @@ pub fn keeper(ctx: &Ctx) {
     let every = Duration::from_millis((ctx.config.jobs.lease_ms / 3).max(100));
     let mut last = std::time::Instant::now();
     while !ctx.shutdown.is_cancelled() {
+        ctx.progress.beat(Part::Keeper);
         std::thread::sleep(Duration::from_millis(50));
         if last.elapsed() < every {
             continue;

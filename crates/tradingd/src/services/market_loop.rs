@@ -12,12 +12,14 @@ use tradedesk_core::cache::Namespace;
 
 use crate::context::Ctx;
 use crate::handlers::market::TICKER_BYTES;
+use crate::services::progress::Part;
 
 /// Runs until shutdown, on a blocking thread of its own.
 pub fn run(ctx: &Ctx) {
     let tick = Duration::from_millis(ctx.config.sim.spec.tick_ms);
     let mut next = Instant::now() + tick;
     while !ctx.shutdown.is_cancelled() {
+        ctx.progress.beat(Part::MarketLoop);
         let now = Instant::now();
         if now < next {
             // Short sleeps keep shutdown prompt.
@@ -29,7 +31,11 @@ pub fn run(ctx: &Ctx) {
         if next < now {
             next = now + tick;
         }
-        step(ctx);
+        // A panic in one tick must not stop the market: it is logged, the
+        // exchange rebuilds its books at the next lock, and the clock goes on.
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(ctx))) {
+            tracing::error!(panic = %super::panic_text(p.as_ref()), "a market tick panicked");
+        }
     }
 }
 
@@ -42,6 +48,7 @@ pub fn step(ctx: &Ctx) {
         let (moved, mut changes) = state.tick(&mut store, now);
         // The risk monitor sees the new prices before anything else acts on them.
         let (halted, alerts) = state.risk_tick(&mut store, now);
+        crate::services::bots::record_external(ctx, &mut store, &halted, "risk halt");
         changes.absorb(halted);
         (moved, changes, alerts)
     };

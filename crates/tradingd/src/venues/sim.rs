@@ -90,6 +90,10 @@ impl Venue for SimVenue {
             .restore(order, open, filled, triggered, pending, link, last);
     }
 
+    fn reset_orders(&mut self, next_trade_id: u64) {
+        self.engine = MatchingEngine::new(self.engine.fees(), next_trade_id);
+    }
+
     fn poll(&mut self, now: Timestamp) -> Vec<TradeUpdate> {
         let mut out = Vec::new();
         for tick in self.market.step(now) {

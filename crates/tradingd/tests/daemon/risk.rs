@@ -289,9 +289,17 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
         }
         assert!(minutes < 30, "no breach after 30 minutes: {s}");
     }
-    // Every open order of the account went, the bot's take-profit included.
+    // Every open order that could grow a position went; the bot's
+    // take-profit, which only shrinks one, stays to protect it.
     let open = call(&mut c, "orders.list", json!({ "open": true }));
-    assert_eq!(open["orders"], json!([]), "{open}");
+    let open = open["orders"].as_array().expect("orders");
+    assert!(open.iter().all(|o| o["side"] == "sell"), "{open:?}");
+    assert!(
+        open.iter().all(|o| o["client_order_id"]
+            .as_str()
+            .is_some_and(|t| t.contains("-p"))),
+        "{open:?}"
+    );
     let alerts = call(&mut c, "risk.alerts", json!({}));
     let kinds: Vec<(String, String)> = alerts["alerts"]
         .as_array()

@@ -94,10 +94,12 @@ impl State {
                     self.transition(id, Event::Accept, None, now, changes);
                 }
                 ExecEvent::Triggered { id, .. } => {
-                    if let Some(o) = self.open.get_mut(&id) {
+                    if let Some(o) = self.open.update(id, |o| {
                         o.triggered = true;
                         o.updated = now;
-                        changes.orders.insert(id, o.clone());
+                        o.clone()
+                    }) {
+                        changes.orders.insert(id, o);
                     }
                 }
                 ExecEvent::Activated { id, qty } => {
@@ -128,7 +130,7 @@ impl State {
         now: Timestamp,
         changes: &mut Changes,
     ) {
-        let Some(o) = self.open.get_mut(&id) else {
+        let Some(status) = self.open.get(&id).map(|o| o.status) else {
             tracing::error!(
                 order = id,
                 ?event,
@@ -136,21 +138,25 @@ impl State {
             );
             return;
         };
-        match tradedesk_core::order::transition(o.status, event) {
-            Ok(next) => o.status = next,
+        let next = match tradedesk_core::order::transition(status, event) {
+            Ok(next) => next,
             Err(e) => {
                 tracing::error!(order = id, error = %e, "engine and books disagree");
                 return;
             }
-        }
-        if reason.is_some() {
-            o.reason = reason;
-        }
-        o.updated = now;
-        if o.status.is_terminal() {
+        };
+        let updated = self.open.update(id, |o| {
+            o.status = next;
+            if reason.is_some() {
+                o.reason = reason;
+            }
+            o.updated = now;
+            o.clone()
+        });
+        if next.is_terminal() {
             self.finish(id, changes);
-        } else if let Some(o) = self.open.get(&id) {
-            changes.orders.insert(id, o.clone());
+        } else if let Some(o) = updated {
+            changes.orders.insert(id, o);
         }
     }
 
@@ -160,14 +166,18 @@ impl State {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
-        self.open_counts.add(&o, false);
         if o.reserved.is_positive() {
             let sibling = o.oco_id.filter(|s| self.open.contains_key(s));
-            match sibling.and_then(|s| self.open.get_mut(&s)) {
-                Some(sib) => {
+            let moved = sibling.and_then(|s| {
+                self.open.update(s, |sib| {
                     sib.reserved = sib.reserved.checked_add(o.reserved).unwrap_or(sib.reserved);
                     sib.reserved_asset.clone_from(&o.reserved_asset);
-                    changes.orders.insert(sib.id, sib.clone());
+                    sib.clone()
+                })
+            });
+            match moved {
+                Some(sib) => {
+                    changes.orders.insert(sib.id, sib);
                 }
                 None => {
                     if let Some(acc) = self.account_index(&o.account) {
@@ -218,7 +228,7 @@ impl State {
             updated.reserved_asset = asset;
         }
         changes.orders.insert(id, updated.clone());
-        self.open.insert(id, updated);
+        self.open.insert(updated);
         Ok(())
     }
 
@@ -263,20 +273,22 @@ impl State {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(order = o.id, error = %e, "cannot book a fill");
-                self.degraded = Some(format!("a fill could not be booked: {e}"));
+                self.stale = Some(format!("a fill could not be booked: {e}"));
                 return;
             }
         };
-        if let Some(h) = self.open.get_mut(&holder) {
+        if let Some(h) = self.open.update(holder, |h| {
             h.reserved = h.reserved.checked_sub(release).unwrap_or(Qty::ZERO);
-            changes.orders.insert(holder, h.clone());
+            h.clone()
+        }) {
+            changes.orders.insert(holder, h);
         }
         changes.book(acc, o.bot_id);
         let key = (acc, o.bot_id, o.symbol.clone());
         if !changes.positions.contains(&key) {
             changes.positions.push(key);
         }
-        let Some(rec) = self.open.get_mut(&f.order_id) else {
+        let Some(mut rec) = self.open.get(&f.order_id).cloned() else {
             return;
         };
         let mut st = OrderState::restore(
@@ -313,10 +325,13 @@ impl State {
             time: f.time,
         };
         changes.fills.push((self.accounts[acc].row.id, execution));
-        if rec.status == OrderStatus::Filled {
+        let filled = rec.status == OrderStatus::Filled;
+        let id = rec.id;
+        self.open.insert(rec.clone());
+        if filled {
             self.finish(f.order_id, changes);
         } else {
-            changes.orders.insert(rec.id, rec.clone());
+            changes.orders.insert(id, rec);
         }
     }
 }

@@ -13,14 +13,14 @@ use tradedesk_core::ledger::{BookId, Ledger};
 use tradedesk_core::money::Qty;
 use tradedesk_core::order::ValidOrder;
 use tradedesk_core::risk::{
-    self as core_risk, Approved, Limits, MarketFacts, RateWindow, RejectKind, Rejection, Scope,
-    ScopeFacts, TradingState,
+    self as core_risk, Approved, Limits, MarketFacts, RateWindow, Refusal, RejectKind, Rejection,
+    Scope, ScopeFacts, TradingState,
 };
 use tradedesk_core::store::risk::{self as db, StoredState};
 use tradedesk_core::store::{Store, StoreError};
 use tradedesk_core::time::Timestamp;
 
-use super::{Changes, State, store_err};
+use super::{Changes, OpenOrders, OpenQty, State, store_err};
 
 const DAY_MS: i64 = 86_400_000;
 /// Equity peaks are written at most this often (they are also kept in memory).
@@ -46,6 +46,34 @@ impl RiskBook {
             states: db::load_states(store.conn())?,
             ..RiskBook::default()
         })
+    }
+
+    /// Limits and states as stored; the rate windows and raised warnings
+    /// (kept only in memory) stay.
+    pub fn reload(&mut self, store: &Store) -> Result<(), StoreError> {
+        self.limits = db::load_limits(store.conn())?;
+        self.states = db::load_states(store.conn())?;
+        Ok(())
+    }
+
+    /// Records a critical alert, published with the next changes.
+    pub fn alert(
+        &self,
+        store: &mut Store,
+        now: Timestamp,
+        scope: &Scope,
+        kind: &str,
+        message: &str,
+    ) {
+        match store.write(|tx| db::insert_alert(tx, now, Severity::Critical, scope, kind, message))
+        {
+            Ok(a) => self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(a),
+            Err(e) => tracing::error!(error = %e, "cannot record an alert"),
+        }
     }
 
     pub fn limits_of(&self, scope: &Scope) -> &Limits {
@@ -87,6 +115,12 @@ pub fn rejection_error(r: &Rejection) -> ApiError {
         RejectKind::State => ErrorCode::TradingHalted,
     };
     ApiError::new(code, r.message.clone()).with_data(serde_json::to_value(r).unwrap_or_default())
+}
+
+/// A too-large amount as the field's error.
+pub fn refusal_error(field: &str, message: &str) -> ApiError {
+    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
+        .with_data(serde_json::json!({ "field": field }))
 }
 
 /// Whether an order belongs to a scope.
@@ -158,34 +192,37 @@ impl State {
         out
     }
 
-    /// The facts of every scope an order answers to.
-    fn facts_for<'a>(
-        &'a self,
+    /// The facts of every scope an order answers to. Read-only: a dry run
+    /// (`risk.check`) changes nothing.
+    fn facts_for(
+        &self,
         account: usize,
         book: BookId,
         symbol: &Symbol,
         base: &str,
         now: Timestamp,
-        windows: &mut BTreeMap<Scope, RateWindow>,
-    ) -> Vec<ScopeFacts<'a>> {
+    ) -> Vec<ScopeFacts<'_>> {
         let acc = &self.accounts[account];
         let name = &acc.row.name;
         let (by_account, by_bot, by_symbol) = self.open_count(name, book, symbol);
         let account_position = acc.books.position(symbol).qty;
         let account_base = acc.books.total.balance(base).total();
         let mut out = Vec::with_capacity(3);
-        let mut push = |scope: Scope, position: Qty, base_held: Qty, open: u32| {
-            let (second, minute) = windows
-                .entry(scope.clone())
-                .or_default()
-                .counts(now.millis());
+        let mut push = |scope: Scope, position: Qty, open: OpenQty, base_held: Qty, n: u32| {
+            let (second, minute) = self
+                .risk
+                .windows
+                .get(&scope)
+                .map_or((0, 0), |w| w.counts(now.millis()));
             out.push(ScopeFacts {
                 limits: self.risk.limits_of(&scope),
                 state: self.risk.state_of(&scope),
                 scope,
                 position,
+                open_buy: open.buy,
+                open_sell: open.sell,
                 base_held,
-                open_orders: open,
+                open_orders: n,
                 accepted_last_second: second,
                 accepted_last_minute: minute,
             });
@@ -193,6 +230,7 @@ impl State {
         push(
             Scope::Account(name.clone()),
             account_position,
+            self.open.qty_of_account(name, symbol),
             account_base,
             by_account,
         );
@@ -202,13 +240,23 @@ impl State {
                 Scope::Bot(id),
                 sub.and_then(|b| b.positions.get(symbol))
                     .map_or(Qty::ZERO, |p| p.qty),
+                self.open.qty_of_bot(id, symbol),
                 sub.map_or(Qty::ZERO, |b| b.ledger.balance(base).total()),
                 by_bot,
             );
         }
+        // A symbol's limits count every account's position in it.
+        let everyone = self
+            .accounts
+            .iter()
+            .try_fold(Qty::ZERO, |sum, a| {
+                sum.checked_add(a.books.position(symbol).qty)
+            })
+            .unwrap_or(account_position);
         push(
             Scope::Symbol(symbol.clone()),
-            account_position,
+            everyone,
+            self.open.qty_of_symbol(symbol),
             account_base,
             by_symbol,
         );
@@ -218,33 +266,35 @@ impl State {
     /// The pre-trade check without side effects; with the limits the
     /// order brings near their warning threshold.
     pub fn risk_check(
-        &mut self,
+        &self,
         account: usize,
         book: BookId,
         v: ValidOrder,
         now: Timestamp,
-    ) -> Result<(Approved, Vec<core_risk::Near>), Rejection> {
-        let idx = self
-            .venue
-            .index_of(v.symbol.as_str())
-            .ok_or_else(|| Rejection {
+    ) -> Result<(Approved, Vec<core_risk::Near>), Refusal> {
+        let idx = self.venue.index_of(v.symbol.as_str()).ok_or_else(|| {
+            Refusal::Rejected(Rejection {
                 kind: RejectKind::Limit,
                 limit: "symbol".into(),
                 scope: Scope::Symbol(v.symbol.clone()),
                 limit_value: "listed".into(),
                 value: "not listed".into(),
                 message: format!("{} is not listed", v.symbol),
-            })?;
+            })
+        })?;
         let base = self.venue.instruments()[idx].base.clone();
         let last = self.venue.last(idx);
-        let mut windows = std::mem::take(&mut self.risk.windows);
-        let scopes = self.facts_for(account, book, &v.symbol, &base, now, &mut windows);
+        let scopes = self.facts_for(account, book, &v.symbol, &base, now);
         let market = MarketFacts { last, base: &base };
         let near = core_risk::near_limits(&v, market, &scopes);
-        let result = core_risk::check(v, book, market, &scopes);
-        drop(scopes);
-        self.risk.windows = windows;
-        result.map(|a| (a, near))
+        core_risk::check(v, book, market, &scopes).map(|a| (a, near))
+    }
+
+    /// Counts an accepted order against the rate limits of its scopes.
+    fn record_accepted(&mut self, account: usize, book: BookId, symbol: &Symbol, now: Timestamp) {
+        for s in self.scopes_for(account, book, symbol) {
+            self.risk.windows.entry(s).or_default().record(now.millis());
+        }
     }
 
     /// Raises a warning alert for each limit an accepted order brought
@@ -297,16 +347,28 @@ impl State {
         });
         match self.risk_check(account, book, v, now) {
             Ok((a, near)) => {
-                for s in self.scopes_for(account, book, &a.order().symbol) {
-                    self.risk.windows.entry(s).or_default().record(now.millis());
-                }
+                self.record_accepted(account, book, &a.order().symbol, now);
                 self.warn_near(store, near, now);
                 Ok(a)
             }
-            Err(r) => {
-                Self::record_violation(store, &r, source, &order_json, now)?;
-                Err(rejection_error(&r))
-            }
+            Err(r) => Err(Self::refused(store, r, source, &order_json, now)),
+        }
+    }
+
+    /// A refusal as an error; a rejection is recorded as a violation first.
+    fn refused(
+        store: &mut Store,
+        r: Refusal,
+        source: &str,
+        order: &serde_json::Value,
+        now: Timestamp,
+    ) -> ApiError {
+        match r {
+            Refusal::Rejected(r) => match Self::record_violation(store, &r, source, order, now) {
+                Ok(()) => rejection_error(&r),
+                Err(e) => e,
+            },
+            Refusal::TooLarge { field, message } => refusal_error(field, &message),
         }
     }
 
@@ -349,8 +411,7 @@ impl State {
         let base = self.venue.instruments()[idx].base.clone();
         let last = self.venue.last(idx);
         let order_json = serde_json::json!({ "symbol": symbol, "side": entry.side, "qty": entry.qty, "bracket": true });
-        let mut windows = std::mem::take(&mut self.risk.windows);
-        let scopes = self.facts_for(account, book, &symbol, &base, now, &mut windows);
+        let scopes = self.facts_for(account, book, &symbol, &base, now);
         let result = core_risk::check_bracket(
             entry,
             exits,
@@ -359,18 +420,12 @@ impl State {
             &scopes,
         );
         drop(scopes);
-        self.risk.windows = windows;
         match result {
             Ok(a) => {
-                for s in self.scopes_for(account, book, &symbol) {
-                    self.risk.windows.entry(s).or_default().record(now.millis());
-                }
+                self.record_accepted(account, book, &symbol, now);
                 Ok(a)
             }
-            Err(r) => {
-                Self::record_violation(store, &r, source, &order_json, now)?;
-                Err(rejection_error(&r))
-            }
+            Err(r) => Err(Self::refused(store, r, source, &order_json, now)),
         }
     }
 
@@ -399,7 +454,11 @@ impl State {
             .map_err(|e| store_err(&e))
     }
 
-    /// Sets a scope's trading state; returns the alert it raised.
+    /// Sets a scope's trading state; returns the alert it raised and the
+    /// orders it cancelled. Entering reducing or halted cancels the scope's
+    /// open orders that would grow a position (stops that would open one
+    /// included); the cancels, the new state and the alert are written in
+    /// one transaction, so no order that the new state forbids outlives it.
     pub fn set_risk_state(
         &mut self,
         store: &mut Store,
@@ -408,7 +467,16 @@ impl State {
         reason: Option<String>,
         severity: Severity,
         now: Timestamp,
-    ) -> Result<Alert, ApiError> {
+    ) -> Result<(Alert, Changes), ApiError> {
+        let mut changes = Changes::default();
+        let growth = self.growth_orders_of(scope, state);
+        if !growth.is_empty() {
+            let why = format!(
+                "{scope} is now {}: the order could grow a position",
+                state.as_str()
+            );
+            self.cancel_in_memory(&growth, &why, now, &mut changes);
+        }
         let mut s = self.risk.states.get(scope).cloned().unwrap_or_default();
         s.state = state;
         s.since = Some(now);
@@ -423,14 +491,60 @@ impl State {
             None => format!("{scope} is now {}", state.as_str()),
         };
         s.reason = reason;
-        let alert = store
-            .write(|tx| -> Result<Alert, StoreError> {
-                db::save_state(tx, scope, &s)?;
-                db::insert_alert(tx, now, severity, scope, "state", &message)
-            })
-            .map_err(|e| store_err(&e))?;
+        let written = store.write(|tx| -> Result<Alert, StoreError> {
+            self.write_changes_in(tx, &changes)?;
+            db::save_state(tx, scope, &s)?;
+            db::insert_alert(tx, now, severity, scope, "state", &message)
+        });
+        let alert = match written {
+            Ok(a) => a,
+            Err(e) => {
+                if !changes.is_empty() {
+                    self.mark_stale(format!("a database write failed: {e}"));
+                }
+                return Err(store_err(&e));
+            }
+        };
+        self.after_write(&changes);
         self.risk.states.insert(scope.clone(), s);
-        Ok(alert)
+        Ok((alert, changes))
+    }
+
+    /// The scope's open orders that `state` forbids to keep: in reducing
+    /// or halted, those that would grow a position (see
+    /// `core::risk::growth_orders`), symbol by symbol.
+    fn growth_orders_of(&self, scope: &Scope, state: TradingState) -> Vec<u64> {
+        let mut by_symbol: BTreeMap<Symbol, Vec<(u64, tradedesk_core::order::Side, Qty)>> =
+            BTreeMap::new();
+        for o in self.open.values().filter(|o| in_scope(o, scope)) {
+            by_symbol.entry(o.symbol.clone()).or_default().push((
+                o.id,
+                o.side,
+                OpenOrders::share(o),
+            ));
+        }
+        let mut out = Vec::new();
+        for (symbol, orders) in by_symbol {
+            let position = self.scope_position(scope, &symbol);
+            out.extend(core_risk::growth_orders(state, position, &orders));
+        }
+        out
+    }
+
+    /// A scope's position in a symbol: an account's (all its books), a bot's.
+    fn scope_position(&self, scope: &Scope, symbol: &Symbol) -> Qty {
+        match scope {
+            Scope::Account(a) => self
+                .account_index(a)
+                .map_or(Qty::ZERO, |i| self.accounts[i].books.position(symbol).qty),
+            Scope::Bot(id) => self
+                .accounts
+                .iter()
+                .find_map(|a| a.books.bots.get(id))
+                .and_then(|b| b.positions.get(symbol))
+                .map_or(Qty::ZERO, |p| p.qty),
+            Scope::Symbol(_) => Qty::ZERO,
+        }
     }
 
     /// Cancels every open order of a scope.
@@ -608,12 +722,11 @@ impl State {
             Severity::Critical,
             now,
         ) {
-            Ok(a) => alerts.push(a),
+            Ok((a, c)) => {
+                alerts.push(a);
+                changes.absorb(c);
+            }
             Err(e) => tracing::error!(error = %e.message, "cannot halt"),
-        }
-        match self.cancel_scope(store, scope, "risk halt: orders cancelled", now) {
-            Ok(c) => changes.absorb(c),
-            Err(e) => tracing::error!(error = %e.message, "cannot cancel on halt"),
         }
     }
 
@@ -635,7 +748,7 @@ impl State {
         if let Some(m) = limits.max_open_orders {
             push("max_open_orders", Decimal::from(open), Decimal::from(m));
         }
-        let mut windows = self.risk.windows.get(scope).cloned().unwrap_or_default();
+        let windows = self.risk.windows.get(scope).cloned().unwrap_or_default();
         let (second, minute) = windows.counts(now.millis());
         if let Some(m) = limits.max_orders_per_second {
             push(
