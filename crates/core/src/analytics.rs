@@ -31,9 +31,11 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::money::Price;
-use crate::order::Side;
 use crate::time::Timestamp;
+
+mod round_trip;
+
+pub use round_trip::{ClosedTrip, RoundTrip};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -50,114 +52,6 @@ pub struct TradeFigures {
     /// PnL over the entry value.
     pub return_frac: f64,
     pub fees: f64,
-}
-
-/// One position's round trip, fed fill by fill: from flat to flat is one
-/// trade. The one definition of a trade for backtests and for bots.
-#[derive(Debug, Clone, Default)]
-pub struct RoundTrip {
-    held: Decimal,
-    entry_step: usize,
-    entry_time: Timestamp,
-    bought: Decimal,
-    bought_qty: Decimal,
-    sold: Decimal,
-    sold_qty: Decimal,
-    fees: Decimal,
-    /// The first buy's and first sell's price, and the fill counts: a trip
-    /// of one buy and one sell needs no division for its prices.
-    first_buy: Option<Price>,
-    first_sell: Option<Price>,
-    buys: u32,
-    sells: u32,
-}
-
-/// A finished round trip.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClosedTrip {
-    /// The quantity bought over the trip.
-    pub qty: Decimal,
-    pub entry_step: usize,
-    pub entry_time: Timestamp,
-    /// The average buy price.
-    pub entry_price: Price,
-    /// The average sell price.
-    pub exit_price: Price,
-    /// Sales less purchases less every fee of the trip.
-    pub pnl: Decimal,
-    pub fees: Decimal,
-    /// PnL over the entry value.
-    pub return_frac: f64,
-}
-
-fn avg(value: Decimal, qty: Decimal) -> Decimal {
-    if qty.is_zero() {
-        Decimal::ZERO
-    } else {
-        (value / qty).round_dp(12).normalize()
-    }
-}
-
-impl RoundTrip {
-    /// A fill at `step`; the trade, when it brings the position back to
-    /// flat.
-    pub fn fill(
-        &mut self,
-        side: Side,
-        qty: Decimal,
-        price: Price,
-        fee: Decimal,
-        step: usize,
-        time: Timestamp,
-    ) -> Option<ClosedTrip> {
-        if self.held.is_zero() {
-            *self = RoundTrip {
-                entry_step: step,
-                entry_time: time,
-                ..RoundTrip::default()
-            };
-        }
-        let value = price.get() * qty;
-        self.fees += fee;
-        match side {
-            Side::Buy => {
-                self.held += qty;
-                self.bought += value;
-                self.bought_qty += qty;
-                self.buys += 1;
-                self.first_buy.get_or_insert(price);
-            }
-            Side::Sell => {
-                self.held -= qty;
-                self.sold += value;
-                self.sold_qty += qty;
-                self.sells += 1;
-                self.first_sell.get_or_insert(price);
-            }
-        }
-        if !self.held.is_zero() || self.bought.is_zero() {
-            return None;
-        }
-        let t = std::mem::take(self);
-        let pnl = t.sold - t.bought - t.fees;
-        Some(ClosedTrip {
-            qty: t.bought_qty,
-            entry_step: t.entry_step,
-            entry_time: t.entry_time,
-            entry_price: match (t.buys, t.first_buy) {
-                (1, Some(p)) => p,
-                _ => Price::new(avg(t.bought, t.bought_qty)),
-            },
-            exit_price: match (t.sells, t.first_sell) {
-                (1, Some(p)) => p,
-                _ => Price::new(avg(t.sold, t.sold_qty)),
-            },
-            pnl,
-            fees: t.fees,
-            return_frac: rust_decimal::prelude::ToPrimitive::to_f64(&(pnl / t.bought))
-                .unwrap_or(0.0),
-        })
-    }
 }
 
 /// Every figure of a run. `None` where a figure is undefined (no trades,
@@ -927,6 +821,8 @@ pub fn finish(mut sc: Curve, trades: &[TradeFigures], total_fees: Decimal) -> Me
 #[allow(clippy::float_cmp)] // exact values on purpose
 mod tests {
     use super::*;
+    use crate::money::Price;
+    use crate::order::Side;
 
     fn days(n: usize) -> Vec<Timestamp> {
         // Mondays to Fridays from Monday 2024-01-01.
@@ -1070,18 +966,22 @@ mod tests {
         let mut t = RoundTrip::default();
         assert!(
             t.fill(Side::Buy, d("1"), p("100"), d("0.1"), 3, Timestamp(30))
+                .unwrap()
                 .is_none()
         );
         assert!(
             t.fill(Side::Buy, d("1"), p("110"), d("0.1"), 4, Timestamp(40))
+                .unwrap()
                 .is_none()
         );
         assert!(
             t.fill(Side::Sell, d("1.5"), p("120"), d("0.1"), 5, Timestamp(50))
+                .unwrap()
                 .is_none()
         );
         let c = t
             .fill(Side::Sell, d("0.5"), p("130"), d("0.1"), 6, Timestamp(60))
+            .unwrap()
             .unwrap();
         assert_eq!(
             (c.entry_step, c.entry_time, c.qty),
@@ -1094,10 +994,12 @@ mod tests {
         // The next buy starts a new trip.
         assert!(
             t.fill(Side::Buy, d("1"), p("90"), d("0"), 9, Timestamp(90))
+                .unwrap()
                 .is_none()
         );
         let c = t
             .fill(Side::Sell, d("1"), p("99"), d("0"), 10, Timestamp(100))
+            .unwrap()
             .unwrap();
         assert_eq!((c.entry_step, c.entry_price, c.pnl), (9, p("90"), d("9")));
     }

@@ -44,6 +44,8 @@
 //! entry value. A position still open at the end is marked in equity but
 //! is not a trade.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use schemars::JsonSchema;
@@ -253,6 +255,12 @@ pub enum BacktestError {
     Invalid { field: String, message: String },
     #[error("cancelled")]
     Cancelled,
+    /// Money left the exact decimal range: prices, capital or quantities
+    /// too large for a run to book exactly.
+    #[error(
+        "at {time}, the run's amounts (capital, prices, quantities) grew too large to book exactly"
+    )]
+    Overflow { time: Timestamp },
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> BacktestError {
@@ -301,6 +309,9 @@ struct Book<'m> {
     working: Vec<Working>,
     /// Quote held back for resting buy limits.
     reserved: Decimal,
+    /// Set when an amount left the decimal range; the run stops with
+    /// `BacktestError::Overflow` at the end of the step.
+    overflow: std::cell::Cell<bool>,
 }
 
 /// The book as one leg's engine sees it.
@@ -320,9 +331,21 @@ impl Book<'_> {
         self.markets.iter().position(|m| &m.symbol == symbol)
     }
 
+    /// `a` op `b`, or `fallback` with the overflow flag set.
+    fn checked(&self, r: Option<Decimal>, fallback: Decimal) -> Decimal {
+        r.unwrap_or_else(|| {
+            self.overflow.set(true);
+            fallback
+        })
+    }
+
     /// What every leg together holds of market `m`.
     fn held(&self, m: usize) -> Decimal {
-        self.positions.iter().map(|p| p[m].qty.get()).sum()
+        let sum = self
+            .positions
+            .iter()
+            .try_fold(Decimal::ZERO, |s, p| s.checked_add(p[m].qty.get()));
+        self.checked(sum, Decimal::MAX)
     }
 
     fn equity(&self) -> Decimal {
@@ -336,7 +359,10 @@ impl Book<'_> {
                     cell.set(Some(p));
                     p
                 });
-                e += held * p.get();
+                e = self.checked(
+                    held.checked_mul(p.get()).and_then(|v| e.checked_add(v)),
+                    Decimal::MAX,
+                );
             }
         }
         e
@@ -365,12 +391,23 @@ impl Portfolio for View<'_, '_> {
         if let Some(m) = self.book.markets.iter().position(|i| i.base == asset) {
             return self.book.positions[self.leg][m].qty;
         }
-        let extra = if self.book.levered {
-            (self.book.leverage - Decimal::ONE) * self.book.equity().max(Decimal::ZERO)
+        let b = self.book;
+        let extra = if b.levered {
+            let e = b.equity().max(Decimal::ZERO);
+            b.checked(
+                b.leverage
+                    .checked_sub(Decimal::ONE)
+                    .and_then(|l| l.checked_mul(e)),
+                Decimal::ZERO,
+            )
         } else {
             Decimal::ZERO
         };
-        Qty::new((self.book.cash - self.book.reserved + extra).max(Decimal::ZERO))
+        let free = b
+            .cash
+            .checked_sub(b.reserved)
+            .and_then(|c| c.checked_add(extra));
+        Qty::new(b.checked(free, Decimal::ZERO).max(Decimal::ZERO))
     }
 
     fn equity(&self) -> Decimal {
@@ -454,7 +491,11 @@ pub fn run(
         }
     }
     let instruments: Vec<Instrument> = markets.iter().map(|m| m.instrument.clone()).collect();
-    let fee_rate = settings.commission_pct.get() / Decimal::ONE_HUNDRED;
+    let fee_rate = settings
+        .commission_pct
+        .get()
+        .checked_div(Decimal::ONE_HUNDRED)
+        .ok_or_else(|| invalid("commission_pct", "out of range"))?;
     let (engines, slots) = engines(registry, &instruments, legs, settings, fee_rate)?;
     let n_markets = markets.len();
     let capital = settings.capital.get();
@@ -479,11 +520,15 @@ pub fn run(
             last_exact: (0..n_markets).map(|_| std::cell::Cell::new(None)).collect(),
             working: Vec::new(),
             reserved: Decimal::ZERO,
+            overflow: std::cell::Cell::new(false),
         },
         fee_rate,
         fee_fixed: settings.commission_fixed.get(),
-        slip: (settings.slippage_bps.get() / Decimal::from(10_000))
-            .to_f64()
+        slip: settings
+            .slippage_bps
+            .get()
+            .checked_div(Decimal::from(10_000))
+            .and_then(|s| s.to_f64())
             .unwrap_or(0.0),
         fill: settings.fill,
         open: vec![vec![analytics::RoundTrip::default(); n_markets]; legs.len()],
@@ -544,7 +589,7 @@ fn engines(
                 exits: leg.spec.exits,
                 fee_rate,
                 interval: leg.spec.interval,
-                seed: li as u64 + 1,
+                seed: (li as u64).saturating_add(1),
                 size_at_fill: settings.fill == FillModel::NextOpen,
             },
             engine_slots,
@@ -586,7 +631,7 @@ impl Run<'_, '_> {
         let mut equity = Vec::with_capacity(if keep { n } else { 0 });
         // The first step any strategy can act on: the longest look-back.
         let lookback = self.engines.iter().map(Engine::lookback).max().unwrap_or(0);
-        let first_tradable = lookback.saturating_sub(1).min(n - 1);
+        let first_tradable = lookback.saturating_sub(1).min(n.saturating_sub(1));
         // One market is its own benchmark. Its log-return sums, unless
         // given, are worked out on a second thread while the run steps.
         let given = single.then_some(self.markets[0].bench).flatten();
@@ -654,7 +699,7 @@ impl Run<'_, '_> {
                     let Some(bar) = markets[m].bars.get(*at).filter(|b| b.time == t) else {
                         continue;
                     };
-                    *at += 1;
+                    *at = at.saturating_add(1);
                     if margin_call.is_none() {
                         self.bar(step, m, bar);
                     } else {
@@ -663,6 +708,9 @@ impl Run<'_, '_> {
                 }
                 t
             };
+            if self.book.overflow.get() {
+                return Err(BacktestError::Overflow { time: t });
+            }
             let mut e = self.book.equity_f64();
             if margin_call.is_none() && self.book.levered && e <= 0.0 {
                 self.liquidate(step, t);
@@ -736,16 +784,35 @@ impl Run<'_, '_> {
     }
 
     fn cancel(&mut self, tag: &str) {
-        let book = &mut self.book;
-        let mut released = Decimal::ZERO;
-        book.working.retain(|w| {
+        let fee_rate = self.fee_rate;
+        let mut released = Some(Decimal::ZERO);
+        self.book.working.retain(|w| {
             let hit = w.tag == tag || w.pair.as_deref() == Some(tag);
             if hit && w.side == Side::Buy && w.kind == OrderType::Limit {
-                released += reserve_of(w, self.fee_rate);
+                released = released
+                    .zip(reserve_of(w, fee_rate))
+                    .and_then(|(a, b)| a.checked_add(b));
             }
             !hit
         });
-        book.reserved -= released;
+        let book = &mut self.book;
+        book.reserved = book.checked(
+            released.and_then(|r| book.reserved.checked_sub(r)),
+            Decimal::ZERO,
+        );
+    }
+
+    /// Holds back (or releases) what a resting buy limit may spend.
+    fn reserve(&mut self, w: &Working, hold: bool) {
+        let book = &mut self.book;
+        let r = reserve_of(w, self.fee_rate).and_then(|r| {
+            if hold {
+                book.reserved.checked_add(r)
+            } else {
+                book.reserved.checked_sub(r)
+            }
+        });
+        book.reserved = book.checked(r, Decimal::ZERO);
     }
 
     /// Places an intent: market orders fill now (close model) or wait for
@@ -774,7 +841,7 @@ impl Run<'_, '_> {
             return;
         }
         if w.side == Side::Buy && w.kind == OrderType::Limit {
-            self.book.reserved += reserve_of(&w, self.fee_rate);
+            self.reserve(&w, true);
         }
         self.book.working.push(w);
     }
@@ -785,7 +852,7 @@ impl Run<'_, '_> {
         while i < self.book.working.len() {
             let w = &self.book.working[i];
             if w.market != m || w.placed >= step {
-                i += 1;
+                i = i.saturating_add(1);
                 continue;
             }
             let hit = reach(w, bar, &self.book.working);
@@ -798,12 +865,12 @@ impl Run<'_, '_> {
                         (Side::Buy, b) => b.unwrap_or(bar.low).min(bar.low),
                     });
                 }
-                i += 1;
+                i = i.saturating_add(1);
                 continue;
             };
             let w = self.book.working.remove(i);
             if w.side == Side::Buy && w.kind == OrderType::Limit {
-                self.book.reserved -= reserve_of(&w, self.fee_rate);
+                self.reserve(&w, false);
             }
             if let Some(pair) = &w.pair {
                 self.book.working.retain(|o| o.pair.as_ref() != Some(pair));
@@ -892,22 +959,34 @@ impl Run<'_, '_> {
         if !qty.is_positive() {
             return false;
         }
-        let value = price.get() * qty.get();
-        let fee = value * self.fee_rate + self.fee_fixed;
         if w.side == Side::Sell && qty > held.qty {
             return false; // long only: never sell what is not held
         }
+        let booked = (|| {
+            let value = price.get().checked_mul(qty.get())?;
+            let fee = value
+                .checked_mul(self.fee_rate)?
+                .checked_add(self.fee_fixed)?;
+            let cash = match w.side {
+                Side::Buy => self.book.cash.checked_sub(value.checked_add(fee)?)?,
+                Side::Sell => self.book.cash.checked_add(value.checked_sub(fee)?)?,
+            };
+            let total_fees = self.total_fees.checked_add(fee)?;
+            Some((fee, cash, total_fees))
+        })();
+        let Some((fee, cash, total_fees)) = booked else {
+            self.book.overflow.set(true);
+            return false;
+        };
         if self.book.positions[w.leg][m]
             .apply_fill(w.side, qty, price, Notional::new(fee))
             .is_none()
         {
+            self.book.overflow.set(true);
             return false;
         }
-        match w.side {
-            Side::Buy => self.book.cash -= value + fee,
-            Side::Sell => self.book.cash += value - fee,
-        }
-        self.total_fees += fee;
+        self.book.cash = cash;
+        self.total_fees = total_fees;
         self.book.cash_f64 = self.book.cash.to_f64().unwrap_or(0.0);
         self.book.qty_f64[m] = self.book.held(m).to_f64().unwrap_or(0.0);
         self.round_trip(step, w, time, qty, price, fee);
@@ -938,7 +1017,14 @@ impl Run<'_, '_> {
         fee: Decimal,
     ) {
         let trip = &mut self.open[w.leg][w.market];
-        if let Some(t) = trip.fill(w.side, qty.get(), price, fee, step, time) {
+        let closed = match trip.fill(w.side, qty.get(), price, fee, step, time) {
+            Ok(c) => c,
+            Err(_) => {
+                self.book.overflow.set(true);
+                None
+            }
+        };
+        if let Some(t) = closed {
             self.trades.push(Trade {
                 leg: w.leg,
                 symbol: self.instruments[w.market].symbol.clone(),
@@ -987,9 +1073,12 @@ impl Run<'_, '_> {
     }
 }
 
-fn reserve_of(w: &Working, fee_rate: Decimal) -> Decimal {
-    w.price.map_or(Decimal::ZERO, |p| {
-        p.get() * w.qty.get() * (Decimal::ONE + fee_rate)
+/// What a resting buy limit may spend, fee included; `None` on overflow.
+fn reserve_of(w: &Working, fee_rate: Decimal) -> Option<Decimal> {
+    w.price.map_or(Some(Decimal::ZERO), |p| {
+        p.get()
+            .checked_mul(w.qty.get())?
+            .checked_mul(Decimal::ONE.checked_add(fee_rate)?)
     })
 }
 
@@ -1082,7 +1171,7 @@ pub struct SweepRow {
 pub fn grid(base: &serde_json::Value, axes: &[Axis]) -> Vec<serde_json::Value> {
     let mut out = vec![base.clone()];
     for a in axes {
-        let mut next = Vec::with_capacity(out.len() * a.values.len());
+        let mut next = Vec::with_capacity(out.len().saturating_mul(a.values.len()));
         for p in &out {
             for v in &a.values {
                 let mut q = p.clone();
@@ -1180,7 +1269,7 @@ pub fn sweep(
                     rows.lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push((i, row));
-                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let d = done.fetch_add(1, Ordering::Relaxed).saturating_add(1);
                     if !progress(d as f64 / total as f64) {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -1206,6 +1295,7 @@ pub fn sweep(
 
 #[cfg(test)]
 #[allow(clippy::float_cmp)] // exact figures on purpose
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use super::*;
     use crate::market::Interval;

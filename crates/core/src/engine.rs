@@ -18,6 +18,8 @@
 //! a strategy's keyed order. The role is read back from the tag, so the
 //! engine needs no memory of its orders beyond what the portfolio reports.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
@@ -216,21 +218,27 @@ pub fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
     // Fast path: count ticks in f64 (exact while they fit in 2^53).
     if tick_f64 > 0.0 {
         let steps = (x / tick_f64).round();
-        if steps.is_finite() && steps.abs() < 9.0e15 {
-            return Price::new((Decimal::from(steps as i64) * tick.get()).normalize());
+        if steps.is_finite()
+            && steps.abs() < 9.0e15
+            && let Some(p) = Decimal::from(steps as i64).checked_mul(tick.get())
+        {
+            return Price::new(p.normalize());
         }
     }
+    // A price beyond what a decimal holds is no price (callers then skip).
     let d = Decimal::from_f64(x).unwrap_or(Decimal::ZERO);
     round_to_tick(d, tick, rust_decimal::RoundingStrategy::MidpointNearestEven)
+        .unwrap_or(Price::ZERO)
 }
 
-fn round_to_tick(d: Decimal, tick: Price, how: rust_decimal::RoundingStrategy) -> Price {
+/// `d` rounded to the tick grid; `None` when too large to do exactly.
+fn round_to_tick(d: Decimal, tick: Price, how: rust_decimal::RoundingStrategy) -> Option<Price> {
     let t = tick.get();
     if t <= Decimal::ZERO {
-        return Price::new(d);
+        return Some(Price::new(d));
     }
-    let steps = (d / t).round_dp_with_strategy(0, how);
-    Price::new((steps * t).normalize())
+    let steps = d.checked_div(t)?.round_dp_with_strategy(0, how);
+    Some(Price::new(steps.checked_mul(t)?.normalize()))
 }
 
 impl Engine {
@@ -332,7 +340,7 @@ impl Engine {
         let Some(s) = slots.get_mut(slot) else {
             return;
         };
-        s.now = Timestamp(bar.time.millis() + cfg.interval.millis());
+        s.now = Timestamp(bar.time.millis().saturating_add(cfg.interval.millis()));
         s.last = None;
         let mut cx = Cx {
             now: s.now,
@@ -459,15 +467,22 @@ impl Engine {
             Role::Keyed(k) => k.as_str(),
             _ => "",
         };
-        let mut t = String::with_capacity(self.cfg.prefix.len() + 24 + key.len());
+        let mut t = String::with_capacity(
+            self.cfg
+                .prefix
+                .len()
+                .saturating_add(24)
+                .saturating_add(key.len()),
+        );
         t.push_str(&self.cfg.prefix);
         t.push('-');
         let mut digits = [0u8; 20];
         let mut at = digits.len();
         let mut n = self.seq;
         loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
+            // 20 places hold every u64: `at` never passes zero.
+            at = at.saturating_sub(1);
+            digits[at] = b'0'.saturating_add((n % 10) as u8);
             n /= 10;
             if n == 0 {
                 break;
@@ -479,7 +494,7 @@ impl Engine {
         t.push('-');
         t.push_str(role.code());
         t.push_str(key);
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         t
     }
 
@@ -700,7 +715,9 @@ impl Engine {
         for (seq, o) in &prot {
             if !seen.contains(seq) {
                 seen.push(*seq);
-                covered += o.open_qty.get();
+                covered = covered
+                    .checked_add(o.open_qty.get())
+                    .unwrap_or(Decimal::MAX);
             }
         }
         if covered == qty.get() {
@@ -717,21 +734,23 @@ impl Engine {
         };
         let avg = position.avg_price().unwrap_or(last);
         let ex = self.cfg.exits;
-        let pct = |v: Qty| v.get() / Decimal::ONE_HUNDRED;
-        let stop = ex.stop_loss_pct.map(|v| {
-            round_to_tick(
-                avg.get() * (Decimal::ONE - pct(v)),
-                inst.tick_size,
-                rust_decimal::RoundingStrategy::ToNegativeInfinity,
-            )
-        });
-        let target = ex.take_profit_pct.map(|v| {
-            round_to_tick(
-                avg.get() * (Decimal::ONE + pct(v)),
-                inst.tick_size,
-                rust_decimal::RoundingStrategy::ToPositiveInfinity,
-            )
-        });
+        // Percentages are validated (0–100 and above): only a price beyond
+        // what a decimal holds fails here, and it then gets no such leg.
+        let level = |v: Qty, up: bool, how| {
+            let f = v.get().checked_div(Decimal::ONE_HUNDRED)?;
+            let f = if up {
+                Decimal::ONE.checked_add(f)?
+            } else {
+                Decimal::ONE.checked_sub(f)?
+            };
+            round_to_tick(avg.get().checked_mul(f)?, inst.tick_size, how)
+        };
+        let stop = ex
+            .stop_loss_pct
+            .and_then(|v| level(v, false, rust_decimal::RoundingStrategy::ToNegativeInfinity));
+        let target = ex
+            .take_profit_pct
+            .and_then(|v| level(v, true, rust_decimal::RoundingStrategy::ToPositiveInfinity));
         if stop.is_some_and(|s| s >= last) {
             self.exit(
                 slot,
@@ -831,6 +850,11 @@ pub enum SizeError {
         value: Decimal,
         min: crate::money::Notional,
     },
+    /// The amounts (price, funds, sizing value) are too large to size an
+    /// order exactly.
+    TooLarge {
+        symbol: Symbol,
+    },
 }
 
 impl std::fmt::Display for SizeError {
@@ -845,6 +869,10 @@ impl std::fmt::Display for SizeError {
             SizeError::BelowMinNotional { value, min } => {
                 write!(f, "order value {value} is below the minimum notional {min}")
             }
+            SizeError::TooLarge { symbol } => write!(
+                f,
+                "the amounts are too large to size an order in {symbol} exactly"
+            ),
         }
     }
 }
@@ -867,20 +895,35 @@ pub fn size<P: Portfolio>(
             symbol: inst.symbol.clone(),
         });
     }
-    // The cost of one lot, fee included: quantities are whole lots.
-    let lot_cost = price.get() * (Decimal::ONE + fee_rate) * lot;
-    let free = p.free(&inst.quote).get().max(Decimal::ZERO);
-    let lots = match sizing.mode {
-        SizingMode::FixedQty => (sizing.value.get() / lot)
-            .floor()
-            .min((free / lot_cost).floor()),
-        SizingMode::Quote => (sizing.value.get().min(free) / lot_cost).floor(),
-        SizingMode::Percent => {
-            let budget = (p.equity() * sizing.value.get() * Decimal::new(1, 2)).min(free);
-            (budget.max(Decimal::ZERO) / lot_cost).floor()
-        }
+    let too_large = || SizeError::TooLarge {
+        symbol: inst.symbol.clone(),
     };
-    let mut qty = Qty::new((lots * lot).normalize());
+    // The cost of one lot, fee included: quantities are whole lots.
+    let lot_cost = Decimal::ONE
+        .checked_add(fee_rate)
+        .and_then(|f| price.get().checked_mul(f))
+        .and_then(|c| c.checked_mul(lot))
+        .filter(|c| *c > Decimal::ZERO)
+        .ok_or_else(too_large)?;
+    let free = p.free(&inst.quote).get().max(Decimal::ZERO);
+    let lots_for = |budget: Decimal| budget.checked_div(lot_cost).map(|n| n.floor());
+    let lots = match sizing.mode {
+        SizingMode::FixedQty => sizing
+            .value
+            .get()
+            .checked_div(lot)
+            .map(|n| n.floor())
+            .zip(lots_for(free))
+            .map(|(a, b)| a.min(b)),
+        SizingMode::Quote => lots_for(sizing.value.get().min(free)),
+        SizingMode::Percent => p
+            .equity()
+            .checked_mul(sizing.value.get())
+            .and_then(|e| e.checked_mul(Decimal::new(1, 2)))
+            .and_then(|budget| lots_for(budget.min(free).max(Decimal::ZERO))),
+    }
+    .ok_or_else(too_large)?;
+    let mut qty = Qty::new(lots.checked_mul(lot).ok_or_else(too_large)?.normalize());
     if sizing.whole_units {
         qty = Qty::new(qty.get().floor())
             .floor_to(inst.lot_size)
@@ -906,6 +949,7 @@ pub fn size<P: Portfolio>(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use std::collections::BTreeMap;
 

@@ -1,6 +1,8 @@
 //! Instruments: a validated `Symbol`, and the trading rules (tick size, lot
 //! size, minimum quantity and notional) every order is checked against.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -183,15 +185,24 @@ fn grid_error(
     value: rust_decimal::Decimal,
     step: rust_decimal::Decimal,
 ) -> RuleError {
-    let below = (value / step).floor() * step;
+    // The nearest valid values, when they can be worked out exactly (a
+    // value far too large for its step has none to suggest).
+    let below = value
+        .checked_div(step)
+        .map(|n| n.floor())
+        .and_then(|n| n.checked_mul(step));
+    let above = below.and_then(|b| b.checked_add(step));
+    let show = |d: Option<rust_decimal::Decimal>| {
+        d.map_or_else(|| "-".to_owned(), |d| d.normalize().to_string())
+    };
     RuleError::OffGrid {
         field,
         symbol: symbol.to_string(),
         rule,
         value: value.normalize().to_string(),
         step: step.normalize().to_string(),
-        below: below.normalize().to_string(),
-        above: (below + step).normalize().to_string(),
+        below: show(below),
+        above: show(above),
     }
 }
 
@@ -258,10 +269,15 @@ impl Instrument {
         Ok(value)
     }
 
-    /// Rounds a price to the nearest tick.
+    /// Rounds a price to the nearest tick (a price too large to round
+    /// exactly is returned as it is; validation then refuses it).
     pub fn round_price(&self, p: rust_decimal::Decimal) -> Price {
         let t = self.tick_size.get();
-        Price::new(((p / t).round() * t).normalize())
+        let rounded = p
+            .checked_div(t)
+            .map(|n| n.round())
+            .and_then(|n| n.checked_mul(t));
+        Price::new(rounded.unwrap_or(p).normalize())
     }
 }
 

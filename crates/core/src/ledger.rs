@@ -8,6 +8,8 @@
 //! holds exactly (property-tested below). Balances are amounts of one
 //! asset and use [`Qty`]; quote amounts enter as [`Notional`].
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -355,8 +357,9 @@ impl Books {
         let mut locked = total.locked.get();
         for b in self.bots.values() {
             let own = b.ledger.balance(asset);
-            free -= own.free.get();
-            locked -= own.locked.get();
+            // Each bot's part is within the total: no overflow.
+            free = free.checked_sub(own.free.get()).unwrap_or(free);
+            locked = locked.checked_sub(own.locked.get()).unwrap_or(locked);
         }
         Balance {
             free: Qty::new(free),
@@ -540,6 +543,7 @@ impl Books {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use proptest::prelude::*;
 

@@ -7,6 +7,8 @@
 //! here panics. On the wire each is a decimal string (`"0.015"`): a JSON
 //! number is refused, because a float cannot carry money exactly.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -243,6 +245,7 @@ pub fn is_multiple(value: Decimal, step: Decimal) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use proptest::prelude::*;
     use rust_decimal::prelude::FromPrimitive;

@@ -7,6 +7,8 @@
 //! with a trade id the order has already seen is a no-op; the filled
 //! quantity never exceeds the order quantity.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -121,7 +123,7 @@ impl Trail {
     pub fn stop_from(self, side: Side, best: Price) -> Option<Price> {
         let distance = match self {
             Trail::Amount(a) => a,
-            Trail::Percent(p) => best.checked_scale(p.get() / Decimal::ONE_HUNDRED)?,
+            Trail::Percent(p) => best.checked_scale(p.get().checked_div(Decimal::ONE_HUNDRED)?)?,
         };
         match side {
             Side::Sell => best.checked_sub(distance),
@@ -628,6 +630,7 @@ pub struct Execution {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use proptest::prelude::*;
 

@@ -707,7 +707,12 @@ fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
         "sim.buy_stop_buffer_pct".into(),
         &raw.buy_stop_buffer_pct,
         None,
-    )? / Decimal::ONE_HUNDRED;
+    )?
+    .checked_div(Decimal::ONE_HUNDRED)
+    .ok_or(ConfigError::Invalid {
+        key: "sim.buy_stop_buffer_pct",
+        message: "out of range".into(),
+    })?;
     in_range("sim.tick_ms", raw.tick_ms, 10, 60_000)?;
     in_range("sim.book_levels", raw.book_levels, 1, 100)?;
     if !(0.0..=0.1).contains(&raw.jump_probability) {

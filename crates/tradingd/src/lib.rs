@@ -8,6 +8,11 @@
 //! connections, in-flight requests finished, the run recorded as clean, the
 //! database checkpointed, the socket removed, the lock released.
 
+// Every amount, count and time a request, a bot or a market tick can
+// reach is computed with checked, saturating or explicitly wrapping
+// arithmetic: an overflow is an error naming the field, never a panic.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod config;
 pub mod context;
 mod handlers;
@@ -265,13 +270,13 @@ async fn heartbeat(ctx: Arc<Ctx>) {
     let mut tick = tokio::time::interval(ctx.config.streams.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await;
-    let mut seq = 0;
+    let mut seq: u64 = 0;
     loop {
         tokio::select! {
             () = ctx.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        seq += 1;
+        seq = seq.wrapping_add(1);
         ctx.hub.publish::<Heartbeat>(&HeartbeatEvent {
             seq,
             time: Utc::now(),

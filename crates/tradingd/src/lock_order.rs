@@ -57,7 +57,7 @@ pub fn monotonic_ms() -> u64 {
 fn check_order(rank: Rank) {
     let held = HELD.with(Cell::get);
     // Every rank at or after this one must be free on this thread.
-    let later = !(rank.bit() - 1);
+    let later = !(rank.bit().saturating_sub(1));
     if held & later != 0 {
         let holding: Vec<&str> = Rank::ALL
             .iter()

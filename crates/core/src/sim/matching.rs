@@ -19,6 +19,8 @@
 //!
 //! The engine holds no balances; the daemon locks funds before it submits.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -265,7 +267,8 @@ impl MatchingEngine {
 
     fn index_of(&mut self, symbol: usize) -> &mut SymbolIndex {
         if self.index.len() <= symbol {
-            self.index.resize_with(symbol + 1, SymbolIndex::default);
+            self.index
+                .resize_with(symbol.saturating_add(1), SymbolIndex::default);
         }
         &mut self.index[symbol]
     }
@@ -660,7 +663,9 @@ impl MatchingEngine {
         let live = self.live.get(&id)?;
         let budget = live.order.budget?;
         let left = budget.checked_sub(live.spent)?;
-        let unit = price.get().checked_mul(Decimal::ONE + self.fees.taker)?;
+        let unit = price
+            .get()
+            .checked_mul(Decimal::ONE.checked_add(self.fees.taker)?)?;
         if unit <= Decimal::ZERO {
             return None;
         }
@@ -687,7 +692,7 @@ impl MatchingEngine {
         let value = price.checked_mul_qty(qty).unwrap_or(Notional::ZERO);
         let fee = self.fees.fee(liquidity, value);
         let trade_id = self.next_trade_id;
-        self.next_trade_id += 1;
+        self.next_trade_id = self.next_trade_id.saturating_add(1);
         live.spent = live
             .spent
             .checked_add(value)
@@ -853,6 +858,7 @@ fn trigger_hit(live: &Live, price: Price) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use super::*;
     use crate::market::BookLevel;

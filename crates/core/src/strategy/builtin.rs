@@ -5,6 +5,8 @@
 //! them: `a` crosses above `b` on bar *i* when `a[i-1] < b[i-1]` and
 //! `a[i] > b[i]` (equality is not a cross).
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -262,7 +264,7 @@ impl Cross {
 
 impl Strategy for Cross {
     fn warmup(&self) -> usize {
-        self.slow_period + 1
+        self.slow_period.saturating_add(1)
     }
 
     fn lookback(&self) -> usize {
@@ -351,7 +353,7 @@ pub struct RsiReversion {
 impl Strategy for RsiReversion {
     fn warmup(&self) -> usize {
         // Wilder's smoothing converges slowly; replay well past the seed.
-        self.p.period * 10
+        self.p.period.saturating_mul(10)
     }
 
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
@@ -413,7 +415,7 @@ pub struct BollingerBreakout {
 
 impl Strategy for BollingerBreakout {
     fn warmup(&self) -> usize {
-        self.bands_period() + 1
+        self.bands_period().saturating_add(1)
     }
 
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
@@ -471,7 +473,7 @@ impl Make for MacdParams {
         Ok(Box::new(MacdCross {
             macd: Macd::new(self.fast, self.slow, self.signal).map_err(period)?,
             prev: None,
-            warmup: self.slow + self.signal,
+            warmup: self.slow.saturating_add(self.signal),
         }))
     }
 }
@@ -484,7 +486,7 @@ pub struct MacdCross {
 
 impl Strategy for MacdCross {
     fn warmup(&self) -> usize {
-        self.warmup * 3
+        self.warmup.saturating_mul(3)
     }
 
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
@@ -557,14 +559,19 @@ impl Grid {
         }
     }
 
-    fn line(&self, i: usize, tick: Price) -> Price {
-        let step = (self.p.upper.get() - self.p.lower.get()) / Decimal::from(self.p.levels - 1);
-        let raw = self.p.lower.get() + step * Decimal::from(i);
+    /// Line `i`'s price on the tick grid; `None` when the grid's prices
+    /// are too large to compute exactly (no order is placed then).
+    fn line(&self, i: usize, tick: Price) -> Option<Price> {
+        let (lower, upper) = (self.p.lower.get(), self.p.upper.get());
+        let gaps = Decimal::from(self.p.levels.saturating_sub(1).max(1));
+        let step = upper.checked_sub(lower)?.checked_div(gaps)?;
+        let raw = lower.checked_add(step.checked_mul(Decimal::from(i))?)?;
         let t = tick.get();
         if t.is_zero() {
-            return Price::new(raw);
+            return Some(Price::new(raw));
         }
-        Price::new(((raw / t).round() * t).normalize())
+        let on_grid = raw.checked_div(t)?.round().checked_mul(t)?;
+        Some(Price::new(on_grid.normalize()))
     }
 
     /// Trims what the grid thinks it holds to what the bot holds: after a
@@ -600,12 +607,13 @@ impl Grid {
         self.reconcile(cx.position());
         let tick = cx.instrument().tick_size;
         let (keyed, last) = (cx.keyed(), cx.last());
-        for i in 0..self.p.levels - 1 {
+        for i in 0..self.p.levels.saturating_sub(1) {
             let (buy, sell) = (format!("b{i}"), format!("s{i}"));
             let open = |k: &str| keyed.iter().any(|o| o.key == k);
             if let Some(q) = self.holding.get(&i) {
-                if !open(&sell) {
-                    let price = self.line(i + 1, tick);
+                if !open(&sell)
+                    && let Some(price) = self.line(i.saturating_add(1), tick)
+                {
                     cx.act(Action::Limit {
                         key: sell,
                         side: Side::Sell,
@@ -613,16 +621,16 @@ impl Grid {
                         qty: Some(*q),
                     });
                 }
-            } else {
-                let price = self.line(i, tick);
-                if price < last && !open(&buy) {
-                    cx.act(Action::Limit {
-                        key: buy,
-                        side: Side::Buy,
-                        price,
-                        qty: None,
-                    });
-                }
+            } else if let Some(price) = self.line(i, tick)
+                && price < last
+                && !open(&buy)
+            {
+                cx.act(Action::Limit {
+                    key: buy,
+                    side: Side::Buy,
+                    price,
+                    qty: None,
+                });
             }
         }
     }
@@ -721,14 +729,14 @@ impl Strategy for Dca {
     }
 
     fn on_bar(&mut self, _bar: &Candle, cx: &mut Cx<'_>) {
-        let due = self.buys == 0 || self.bars + 1 >= self.p.every_bars;
+        let due = self.buys == 0 || self.bars.saturating_add(1) >= self.p.every_bars;
         if due && (self.p.max_buys == 0 || self.buys < self.p.max_buys) {
             self.bars = 0;
-            self.buys += 1;
+            self.buys = self.buys.saturating_add(1);
             cx.log(format!("periodic buy #{}", self.buys));
             cx.act(Action::Add);
         } else {
-            self.bars += 1;
+            self.bars = self.bars.saturating_add(1);
         }
     }
 

@@ -429,7 +429,7 @@ impl Handle<DataExport> for Ctx {
             ));
         }
         let bars = db::bars(self.store().conn(), p.id, None, None).map_err(|e| store_err(&e))?;
-        let mut out = String::with_capacity(bars.len() * 64);
+        let mut out = String::with_capacity(bars.len().saturating_mul(64));
         out.push_str("timestamp,open,high,low,close,volume\n");
         for b in &bars {
             let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(b.time.millis())
@@ -605,7 +605,7 @@ impl Handle<BacktestsTrades> for Ctx {
         let all = db::trades(self.store().conn(), q.id)
             .map_err(|e| store_err(&e))?
             .unwrap_or_default();
-        let end = (from + limit as usize).min(all.len());
+        let end = from.saturating_add(limit as usize).min(all.len());
         let trades = all.get(from..end).map(<[_]>::to_vec).unwrap_or_default();
         Ok(TradePage {
             next_cursor: (end < all.len()).then(|| end.to_string()),
@@ -623,20 +623,27 @@ fn downsample(equity: &[f64], max: usize) -> Vec<usize> {
         return (0..n).collect();
     }
     if max == 2 {
-        return vec![0, n - 1];
+        return vec![0, n.saturating_sub(1)];
     }
     // The first point, then each bucket's low and last: at most `max`.
-    let buckets = (max - 1) / 2;
+    // (`n > max >= 3` here: every index below stays within 1..n.)
+    let buckets = max.saturating_sub(1) / 2;
+    let edge = |b: usize| {
+        b.saturating_mul(n.saturating_sub(1))
+            .checked_div(buckets)
+            .unwrap_or(0)
+            .saturating_add(1)
+    };
     let mut keep = vec![0usize];
     for b in 0..buckets {
-        let (lo, hi) = (1 + b * (n - 1) / buckets, 1 + (b + 1) * (n - 1) / buckets);
+        let (lo, hi) = (edge(b), edge(b.saturating_add(1)));
         if lo >= hi {
             continue;
         }
         let low = (lo..hi)
             .min_by(|&a, &c| equity[a].total_cmp(&equity[c]))
             .unwrap_or(lo);
-        for i in [low, hi - 1] {
+        for i in [low, hi.saturating_sub(1)] {
             if keep.last() != Some(&i) {
                 keep.push(i);
             }
@@ -771,7 +778,7 @@ fn load(ctx: &Ctx, spec: &BacktestSpec) -> Result<(Loaded, Vec<Leg>), JobError> 
         for d in &leg.datasets {
             let at = ids.iter().position(|x| x == d).unwrap_or_else(|| {
                 ids.push(*d);
-                ids.len() - 1
+                ids.len().saturating_sub(1)
             });
             markets.push(at);
         }
@@ -800,7 +807,10 @@ fn backtest_id(run: &JobRun<'_>) -> Result<u64, JobError> {
 fn invalid(e: BacktestError) -> JobError {
     match e {
         BacktestError::Cancelled => JobError::Cancelled,
-        e @ BacktestError::Invalid { .. } => failed(e),
+        // The same run fails the same way every time: no retry.
+        e @ (BacktestError::Invalid { .. } | BacktestError::Overflow { .. }) => {
+            JobError::Permanent(e.to_string())
+        }
     }
 }
 
@@ -824,7 +834,11 @@ fn markets(data: &Loaded) -> Vec<Market<'_>> {
 /// A cached `Metrics`' size, for the cache's memory budget (an estimate:
 /// the fixed figures plus each month and symbol row).
 fn metrics_bytes(m: &Metrics) -> usize {
-    2_048 + 64 * (m.by_month.len() + m.by_symbol.len())
+    m.by_month
+        .len()
+        .saturating_add(m.by_symbol.len())
+        .saturating_mul(64)
+        .saturating_add(2_048)
 }
 
 /// The `backtest.run` job.
@@ -978,7 +992,9 @@ impl Ctx {
         let times: Vec<Timestamp> = series.iter().map(|s| s.0).collect();
         let equity: Vec<f64> = series.iter().map(|s| s.1).collect();
         let trades = round_trips(&fills, &times);
-        let fees: Decimal = fills.iter().map(|f| f.fee.get()).sum();
+        let fees = fills
+            .iter()
+            .fold(Decimal::ZERO, |s, f| s.saturating_add(f.fee.get()));
         Ok(analytics::compute(&analytics::Input {
             times: &times,
             equity: &equity,
@@ -1009,7 +1025,9 @@ fn round_trips(
     let mut out = Vec::new();
     for e in fills {
         let trip = open.entry(e.symbol.as_str()).or_default();
-        if let Some(t) = trip.fill(
+        // Booked fills are within the decimal range; a trip whose sums are
+        // not is left out of the figures rather than reported wrong.
+        if let Ok(Some(t)) = trip.fill(
             e.side,
             e.qty.get(),
             e.price,

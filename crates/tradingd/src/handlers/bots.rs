@@ -715,12 +715,13 @@ impl Handle<BotsPerformance> for Ctx {
             (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         if let Some(sub) = state.accounts[account].books.bots.get(&rec.id) {
             for (symbol, pos) in &sub.positions {
-                realized += pos.realized.get();
-                fees += pos.fees.get();
+                // Figures, not bookings: they saturate rather than fail.
+                realized = realized.saturating_add(pos.realized.get());
+                fees = fees.saturating_add(pos.fees.get());
                 if let Some(idx) = state.venue.index_of(symbol.as_str())
                     && let Some(u) = pos.unrealized(state.venue.last(idx))
                 {
-                    unrealized += u.get();
+                    unrealized = unrealized.saturating_add(u.get());
                 }
             }
         }
@@ -729,13 +730,14 @@ impl Handle<BotsPerformance> for Ctx {
         let mut allocated = Decimal::ZERO;
         for (asset, amount) in &rec.allocation {
             if instruments.iter().any(|i| &i.quote == asset) {
-                allocated += amount.get();
+                allocated = allocated.saturating_add(amount.get());
             } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
-                allocated += amount.get() * state.venue.last(idx).get();
+                allocated = allocated
+                    .saturating_add(amount.get().saturating_mul(state.venue.last(idx).get()));
             }
         }
         let equity = book_equity(&state, account, rec.id);
-        let closing = totals.wins + totals.losses;
+        let closing = totals.wins.saturating_add(totals.losses);
         let ratio = |d: Decimal| Ratio::new(d.round_dp(6).normalize());
         Ok(BotPerformance {
             id: rec.id,
@@ -744,12 +746,13 @@ impl Handle<BotsPerformance> for Ctx {
             realized_pnl: Notional::new(realized.normalize()),
             unrealized_pnl: Notional::new(unrealized.normalize()),
             fees: Notional::new(fees.normalize()),
-            total_pnl: equity.map(|e| Notional::new((e.get() - allocated).normalize())),
+            total_pnl: equity.map(|e| Notional::new(e.get().saturating_sub(allocated).normalize())),
             trades: totals.count,
             wins: totals.wins,
             losses: totals.losses,
-            win_rate: (closing > 0)
-                .then(|| ratio(Decimal::from(totals.wins) / Decimal::from(closing))),
+            win_rate: Decimal::from(totals.wins)
+                .checked_div(Decimal::from(closing))
+                .map(ratio),
             max_drawdown: drawdown.map(ratio),
             samples,
         })

@@ -112,7 +112,9 @@ impl Handle<CacheKeys> for Ctx {
         if let Some(c) = &p.cursor {
             keys.retain(|k| k.key.as_str() > c.as_str());
         }
-        let next_cursor = (keys.len() > limit).then(|| keys[limit - 1].key.clone());
+        let next_cursor = (keys.len() > limit)
+            .then(|| keys.get(limit.saturating_sub(1)).map(|k| k.key.clone()))
+            .flatten();
         keys.truncate(limit);
         Ok(KeyPage { keys, next_cursor })
     }
@@ -163,7 +165,11 @@ impl Handle<CacheSet> for Ctx {
         }
         let now = self.now().millis();
         self.cache.put(ns, &key, p.value.clone(), bytes, ttl, now);
-        let ttl_ms = (ttl.unwrap_or_else(|| self.cache.ttl_s(ns)) * 1000) as i64;
+        let ttl_ms = i64::try_from(
+            ttl.unwrap_or_else(|| self.cache.ttl_s(ns))
+                .saturating_mul(1000),
+        )
+        .unwrap_or(i64::MAX);
         Ok(CacheValue {
             key: full,
             value: p.value,
@@ -192,9 +198,10 @@ impl Handle<CacheDeletePattern> for Ctx {
         let g = glob(&p.pattern)?;
         let mut deleted = 0;
         for ns in namespaces_for(&g) {
-            deleted += self
+            deleted = self
                 .cache
-                .delete_where(ns, |k| g.matches(&format!("{ns}:{k}")));
+                .delete_where(ns, |k| g.matches(&format!("{ns}:{k}")))
+                .saturating_add(deleted);
         }
         Ok(CacheDeleted { deleted })
     }

@@ -96,7 +96,10 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
         }
         "maintenance.prune" => {
             let p: PrunePayload = payload(run)?;
-            let cutoff = ctx.now().millis() - i64::from(p.older_than_days) * 86_400_000;
+            let cutoff = ctx
+                .now()
+                .millis()
+                .saturating_sub(i64::from(p.older_than_days).saturating_mul(86_400_000));
             let mut out = serde_json::Map::new();
             for (name, sql) in [
                 ("bot_events", "DELETE FROM bot_events WHERE time_ms < ?1"),
@@ -117,7 +120,7 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
                     .write(|tx| db::delete_older(tx, sql, cutoff))
                     .map_err(failed)?;
                 out.insert(name.into(), n.into());
-                run.progress((out.len() * 20) as u8, name)?;
+                run.progress(out.len().saturating_mul(20).min(100) as u8, name)?;
             }
             Ok(serde_json::Value::Object(out))
         }
@@ -407,7 +410,7 @@ impl Handle<JobsPurge> for Ctx {
 
 impl Handle<JobsStats> for Ctx {
     async fn handle(&self, _: &Caller, _: Empty) -> Result<JobStats, ApiError> {
-        let since = tradedesk_core::time::Timestamp(self.now().millis() - 3_600_000);
+        let since = tradedesk_core::time::Timestamp(self.now().millis().saturating_sub(3_600_000));
         let (counts, finished) = {
             let store = self.store();
             (
@@ -462,11 +465,17 @@ impl Summary {
         let mut failures = 0usize;
         for (state, ms) in jobs {
             durations.push(ms);
-            failures += usize::from(matches!(state, JobState::Failed | JobState::Dead));
+            failures = failures.saturating_add(usize::from(matches!(
+                state,
+                JobState::Failed | JobState::Dead
+            )));
         }
         durations.sort_unstable();
         let n = durations.len();
-        let pct = |p: f64| (n > 0).then(|| durations[((n - 1) as f64 * p).round() as usize]);
+        let pct = |p: f64| {
+            let last = n.checked_sub(1)?;
+            durations.get((last as f64 * p).round() as usize).copied()
+        };
         Summary {
             finished: n as u64,
             p50: pct(0.5),
@@ -490,9 +499,9 @@ impl Handle<JobsHealth> for Ctx {
         Ok(JobHealth {
             workers: workers.len(),
             busy,
-            idle: workers.len() - busy,
+            idle: workers.len().saturating_sub(busy),
             queued_due,
-            lag_ms: oldest.map(|t| now.millis() - t.millis()),
+            lag_ms: oldest.map(|t| now.millis().saturating_sub(t.millis())),
             oldest_queued: oldest,
         })
     }

@@ -58,7 +58,7 @@ impl Handle<MarketSymbols> for Ctx {
         let symbols = Symbols {
             symbols: state.venue.instruments().into_iter().cloned().collect(),
         };
-        let bytes = 200 * symbols.symbols.len();
+        let bytes = symbols.symbols.len().saturating_mul(200);
         self.cache
             .put(Namespace::Symbols, "all", symbols.clone(), bytes, None, now);
         Ok(symbols)
@@ -130,7 +130,7 @@ impl Handle<MarketKlines> for Ctx {
                 let bars = self.stored_klines(&symbol, interval, limit, p.start, end, forming)?;
                 match &key {
                     Some(k) => {
-                        let bytes = bars.len() * BAR_BYTES;
+                        let bytes = bars.len().saturating_mul(BAR_BYTES);
                         self.cache.put_unless_changed(
                             Namespace::Klines,
                             k,
@@ -185,9 +185,9 @@ impl Ctx {
     ) -> Result<Vec<Bar>, ApiError> {
         // Enough 1-minute bars for `limit` bars of the interval ending at `end`.
         let span = interval.millis().saturating_mul(i64::from(limit));
-        let upper = end.min(Timestamp(
-            forming.map_or(i64::MAX / 2, |b| b.open_time.millis() + 60_000),
-        ));
+        let upper = end.min(Timestamp(forming.map_or(i64::MAX / 2, |b| {
+            b.open_time.millis().saturating_add(60_000)
+        })));
         let start = start
             .unwrap_or(Timestamp(upper.millis().saturating_sub(span)))
             .floor_to(interval.millis());

@@ -432,11 +432,10 @@ impl Handle<TradesStats> for Ctx {
                 )
             })
             .map_err(|e| store_err(&e))?;
-        let closing = t.wins + t.losses;
-        let win_rate = (closing > 0).then(|| {
-            let r = rust_decimal::Decimal::from(t.wins) / rust_decimal::Decimal::from(closing);
-            Ratio::new(r.round_dp(6).normalize())
-        });
+        let closing = t.wins.saturating_add(t.losses);
+        let win_rate = rust_decimal::Decimal::from(t.wins)
+            .checked_div(rust_decimal::Decimal::from(closing))
+            .map(|r| Ratio::new(r.round_dp(6).normalize()));
         Ok(TradeStats {
             count: t.count,
             volume: t.volume,

@@ -279,7 +279,7 @@ async fn read_loop(
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         while let Some(offset) = buf[scanned..].iter().position(|&b| b == b'\n') {
-            let end = scanned + offset;
+            let end = scanned.saturating_add(offset);
             if discarding {
                 discarding = false;
             } else if end > max {
@@ -311,7 +311,7 @@ async fn read_loop(
         if buf.is_empty() && !discarding {
             deadline = None;
         } else if deadline.is_none() {
-            deadline = Some(tokio::time::Instant::now() + limits.frame_timeout);
+            deadline = tokio::time::Instant::now().checked_add(limits.frame_timeout);
         }
         buf.reserve(8 * 1024);
         let n = tokio::select! {

@@ -75,7 +75,7 @@ impl Closer {
                 });
             }
         }
-        if m.open_time.millis() + 60_000 >= start.millis() + ms
+        if m.open_time.millis().saturating_add(60_000) >= start.millis().saturating_add(ms)
             && let Some(f) = self.forming.take()
         {
             out.push(f);
@@ -377,7 +377,11 @@ impl Bots {
                 .restore(&saved)
                 .map_err(|e| ApiError::internal(format!("saved strategy state: {e}")))?;
         }
-        engine.set_next_seq(db::max_bot_seq(conn, rec.id, &prefix).map_err(|e| store_err(&e))? + 1);
+        engine.set_next_seq(
+            db::max_bot_seq(conn, rec.id, &prefix)
+                .map_err(|e| store_err(&e))?
+                .saturating_add(1),
+        );
         let now = ctx.now();
         let ms = rec.spec.interval.millis();
         let current = now.floor_to(ms);
@@ -392,13 +396,17 @@ impl Bots {
         for (slot, symbol) in rec.symbols.iter().enumerate() {
             // Replay the last `warm` closed bars; the minutes of the
             // interval still forming seed the closer.
-            let from = Timestamp(current.millis() - ms * warm as i64);
+            let from = Timestamp(
+                current
+                    .millis()
+                    .saturating_sub(ms.saturating_mul(warm as i64)),
+            );
             let mut closer = Closer::new(rec.spec.interval);
-            let mut n = 0;
+            let mut n: usize = 0;
             let mut warm_result = Ok(());
             tdb::for_each_kline(conn, symbol, from, Timestamp(now.millis()), |m| {
                 for b in closer.push(&m) {
-                    n += 1;
+                    n = n.saturating_add(1);
                     if warm_result.is_ok() {
                         let engine = &mut engine;
                         warm_result = guarded(|| engine.warm(slot, &Candle::from_bar(&b), &view));
@@ -695,7 +703,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
                 })?;
             }
             run_decisions(ctx, &mut state, l, out)?;
-            handled_bar = Some(Timestamp(bar.open_time.millis() + bar_ms(l)));
+            handled_bar = Some(Timestamp(bar.open_time.millis().saturating_add(bar_ms(l))));
         }
     }
     // Ticks: the last price of each of the bot's symbols.
@@ -903,7 +911,7 @@ fn exits_first(out: &mut [Decision]) {
 fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) -> (Changes, usize) {
     let bot = a.id;
     let mut all = Changes::default();
-    let mut refused = 0;
+    let mut refused: usize = 0;
     let mut store = ctx.store();
     for d in decisions {
         let now = ctx.now();
@@ -967,7 +975,7 @@ fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) ->
                         all.absorb(changes);
                     }
                     Err(e) => {
-                        refused += 1;
+                        refused = refused.saturating_add(1);
                         record(
                             ctx,
                             &mut store,
@@ -985,7 +993,7 @@ fn execute(ctx: &Ctx, state: &mut State, a: &Actor, decisions: Vec<Decision>) ->
                         ctx.publish(state, &changes);
                         all.absorb(changes);
                     }
-                    None => refused += 1,
+                    None => refused = refused.saturating_add(1),
                 }
             }
         }
@@ -1109,9 +1117,14 @@ fn place(
                 .instrument(&intent.symbol)
                 .map_or(Qty::ZERO, |i| i.lot_size);
             // Leave room for the walk getting worse with size.
-            let scaled = Qty::new(intent.qty.get() * free.get() / need.get() * Decimal::new(99, 2))
-                .floor_to(lot)
-                .unwrap_or(Qty::ZERO);
+            let scaled = intent
+                .qty
+                .get()
+                .checked_mul(free.get())
+                .and_then(|x| x.checked_div(need.get()))
+                .and_then(|x| x.checked_mul(Decimal::new(99, 2)))
+                .and_then(|x| Qty::new(x).floor_to(lot))
+                .ok_or_else(|| e.clone())?;
             let smaller = Intent {
                 qty: scaled,
                 ..intent.clone()
@@ -1273,8 +1286,9 @@ impl Bots {
         }
         if flatten {
             let prefix = format!("b{id}");
-            let mut seq =
-                db::max_bot_seq(ctx.store().conn(), id, &prefix).map_err(|e| store_err(&e))? + 1;
+            let mut seq = db::max_bot_seq(ctx.store().conn(), id, &prefix)
+                .map_err(|e| store_err(&e))?
+                .saturating_add(1);
             let positions = state.accounts[account]
                 .books
                 .bots
@@ -1292,7 +1306,7 @@ impl Bots {
                         qty,
                         tradedesk_core::engine::Role::Exit,
                     )));
-                    seq += 1;
+                    seq = seq.saturating_add(1);
                 }
             }
         }

@@ -248,7 +248,7 @@ impl Exchange {
                 let why = format!("{why}; rebuilding from the database failed: {e}");
                 state.degraded = Some(why.clone());
                 *crate::lock_order::leaf(&self.suspended) = Some(why);
-                *retry = Some(std::time::Instant::now() + std::time::Duration::from_secs(5));
+                *retry = std::time::Instant::now().checked_add(std::time::Duration::from_secs(5));
             }
         }
     }
@@ -454,11 +454,16 @@ impl State {
         if o.side == Side::Sell {
             return Ok((inst.base.clone(), o.qty));
         }
-        let fee = Decimal::ONE + self.cfg.fees.taker;
-        let buffered = Decimal::ONE + self.cfg.buy_stop_buffer;
         let overflow = || {
             ApiError::invalid_params("invalid params: field `qty`: the order's value is too large")
+                .with_data(serde_json::json!({ "field": "qty" }))
         };
+        let fee = Decimal::ONE
+            .checked_add(self.cfg.fees.taker)
+            .ok_or_else(overflow)?;
+        let buffered = Decimal::ONE
+            .checked_add(self.cfg.buy_stop_buffer)
+            .ok_or_else(overflow)?;
         let per_unit = |p: Price, buffer: Decimal| {
             p.get().checked_mul(buffer).and_then(|x| x.checked_mul(fee))
         };
@@ -505,7 +510,7 @@ impl State {
             Some(id) if suffix.is_empty() => id.to_owned(),
             Some(id) => format!("{id}-{suffix}"),
             None => {
-                self.next_client_seq += 1;
+                self.next_client_seq = self.next_client_seq.saturating_add(1);
                 let base = format!("td-{:x}-{}", now.millis(), self.next_client_seq);
                 if suffix.is_empty() {
                     base
@@ -619,7 +624,7 @@ impl State {
         for p in group.iter_mut() {
             p.record.id = self.next_order_id;
             p.sim.id = p.record.id;
-            self.next_order_id += 1;
+            self.next_order_id = self.next_order_id.saturating_add(1);
         }
         let first = group[0].record.id;
         match group.len() {

@@ -72,7 +72,7 @@ impl JobRun<'_> {
     /// Records progress (0–100) and renews the lease.
     pub fn progress(&self, pct: u8, message: &str) -> Result<(), JobError> {
         self.check()?;
-        let lease = Timestamp(self.ctx.now().millis() + self.ctx.config.jobs.lease_ms as i64);
+        let lease = lease_until(self.ctx, self.ctx.now());
         let _ = self.ctx.store().write_relaxed(|tx| {
             db::heartbeat(tx, self.job.id, lease, Some((pct.min(100), Some(message))))
         });
@@ -159,7 +159,8 @@ pub struct Signal {
 
 impl Signal {
     pub fn ring(&self) {
-        *lock(&self.rung) += 1;
+        let mut rung = lock(&self.rung);
+        *rung = rung.wrapping_add(1);
         self.cv.notify_all();
     }
 
@@ -218,11 +219,17 @@ impl Jobs {
         let mut out = HashMap::new();
         for s in lock(&self.slots).iter() {
             if let Some((_, k, _)) = &s.job {
-                *out.entry(k.clone()).or_insert(0) += 1;
+                let n = out.entry(k.clone()).or_insert(0_u32);
+                *n = n.saturating_add(1);
             }
         }
         out
     }
+}
+
+/// When a lease taken at `now` runs out.
+fn lease_until(ctx: &Ctx, now: Timestamp) -> Timestamp {
+    Timestamp(now.millis().saturating_add(ctx.config.jobs.lease_ms as i64))
 }
 
 /// Settles jobs a previous daemon left running: retried when attempts
@@ -292,7 +299,7 @@ fn idle_wait(ctx: &Ctx) -> Duration {
     const MAX_MS: i64 = 250;
     let next = db::next_due(ctx.store().conn()).ok().flatten();
     let ms = next.map_or(MAX_MS, |t| {
-        let until = t.millis() - ctx.now().millis();
+        let until = t.millis().saturating_sub(ctx.now().millis());
         if until > 0 { until.min(MAX_MS) } else { MAX_MS }
     });
     Duration::from_millis(ms.unsigned_abs())
@@ -317,7 +324,7 @@ fn claim(ctx: &Ctx) -> Option<JobRecord> {
             return None;
         }
     }
-    let lease = Timestamp(now.millis() + ctx.config.jobs.lease_ms as i64);
+    let lease = lease_until(ctx, now);
     match ctx
         .store()
         .write_relaxed(|tx| db::claim(tx, &ready, now, lease))
@@ -375,7 +382,7 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
                 JobState::Queued,
                 None,
                 Some(e),
-                Some(Timestamp(now.millis() + delay as i64)),
+                Some(Timestamp(now.millis().saturating_add(delay as i64))),
             )
         }
         Err(JobError::Failed(e) | JobError::Permanent(e)) => (JobState::Dead, None, Some(e), None),
@@ -431,7 +438,9 @@ pub fn scheduler(ctx: &Ctx) {
         }
         let next = sdb::next_run(ctx.store().conn()).ok().flatten();
         let ms = next.map_or(MAX_MS, |t| {
-            (t.millis() - ctx.now().millis()).clamp(1, MAX_MS)
+            t.millis()
+                .saturating_sub(ctx.now().millis())
+                .clamp(1, MAX_MS)
         });
         ctx.jobs
             .schedules_changed
@@ -460,7 +469,7 @@ pub fn fire_due(ctx: &Ctx) {
                 continue;
             }
         };
-        let late = now.millis() - slot.millis();
+        let late = now.millis().saturating_sub(slot.millis());
         let on_time = late <= GRACE_MS;
         let fire = on_time || s.missed == job::Missed::RunOnce;
         let next = spec.next_after(if on_time { slot } else { now });
@@ -509,7 +518,7 @@ pub fn keeper(ctx: &Ctx) {
             continue;
         }
         last = std::time::Instant::now();
-        let lease = Timestamp(ctx.now().millis() + ctx.config.jobs.lease_ms as i64);
+        let lease = lease_until(ctx, ctx.now());
         let running: Vec<u64> = lock(&ctx.jobs.cancels).keys().copied().collect();
         for id in running {
             let _ = ctx

@@ -17,19 +17,21 @@ use crate::services::progress::Part;
 /// Runs until shutdown, on a blocking thread of its own.
 pub fn run(ctx: &Ctx) {
     let tick = Duration::from_millis(ctx.config.sim.spec.tick_ms);
-    let mut next = Instant::now() + tick;
+    let mut next = Instant::now()
+        .checked_add(tick)
+        .unwrap_or_else(Instant::now);
     while !ctx.shutdown.is_cancelled() {
         ctx.progress.beat(Part::MarketLoop);
         let now = Instant::now();
         if now < next {
             // Short sleeps keep shutdown prompt.
-            std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            std::thread::sleep(next.duration_since(now).min(Duration::from_millis(50)));
             continue;
         }
-        next += tick;
+        next = next.checked_add(tick).unwrap_or(now);
         // After a stall, skip the missed ticks rather than replay them.
         if next < now {
-            next = now + tick;
+            next = now.checked_add(tick).unwrap_or(now);
         }
         // A panic in one tick must not stop the market: it is logged, the
         // exchange rebuilds its books at the next lock, and the clock goes on.

@@ -134,7 +134,7 @@ pub struct Sessions {
 impl Sessions {
     /// Registers a new connection whose writer reads from `out`.
     pub fn open(&self, out: mpsc::Sender<Outbound>) -> Arc<Session> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let session = Arc::new(Session {
             id,
             out,

@@ -66,7 +66,7 @@ impl SymbolData {
 
     /// The ticker as of the last trade: 24-hour figures from the bars.
     pub fn ticker(&self, symbol: &Symbol, bid: Option<Price>, ask: Option<Price>) -> Ticker {
-        let since = Timestamp(self.last_time.millis() - 86_400_000);
+        let since = Timestamp(self.last_time.millis().saturating_sub(86_400_000));
         let window = self
             .bars
             .iter()
@@ -95,6 +95,7 @@ impl SymbolData {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use tradedesk_core::order::Side;
 

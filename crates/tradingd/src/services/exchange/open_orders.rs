@@ -11,8 +11,6 @@
 //! OCO pair (and a bracket's two exits) can never both fill, so a pair
 //! counts once: on the leg that holds the pair's funds.
 
-#![deny(clippy::arithmetic_side_effects)]
-
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;

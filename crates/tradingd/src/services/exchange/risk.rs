@@ -134,21 +134,37 @@ fn in_scope(o: &tradedesk_core::order::OrderRecord, scope: &Scope) -> bool {
 
 /// The risk day of a time, for a day starting `offset_ms` after midnight UTC.
 fn day_of(now: Timestamp, offset_ms: i64) -> i64 {
-    (now.millis() - offset_ms).div_euclid(DAY_MS)
+    now.millis().saturating_sub(offset_ms).div_euclid(DAY_MS)
 }
 
 fn percent(value: Decimal, limit: Decimal) -> String {
-    if limit.is_zero() {
-        return "-".into();
+    value
+        .checked_div(limit)
+        .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+        .map_or_else(|| "-".into(), |p| p.round_dp(2).normalize().to_string())
+}
+
+/// What equity lost since `start` (zero when it gained).
+fn loss_since(start: Decimal, equity: Decimal) -> Decimal {
+    start.saturating_sub(equity).max(Decimal::ZERO)
+}
+
+/// How far equity is below its peak, in percent (zero at or above it, or
+/// with no positive peak).
+fn drawdown_pct(peak: Decimal, equity: Decimal) -> Decimal {
+    if peak <= Decimal::ZERO {
+        return Decimal::ZERO;
     }
-    (value / limit * Decimal::ONE_HUNDRED)
-        .round_dp(2)
-        .normalize()
-        .to_string()
+    peak.saturating_sub(equity)
+        .checked_div(peak)
+        .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+        .unwrap_or(Decimal::ZERO)
+        .max(Decimal::ZERO)
 }
 
 impl State {
-    /// A ledger's value in the quote asset at the last prices.
+    /// A ledger's value in the quote asset at the last prices. A valuation,
+    /// not a booking: it saturates at the decimal range.
     pub fn ledger_value(&self, ledger: &Ledger) -> Decimal {
         let instruments = self.venue.instruments();
         let mut total = Decimal::ZERO;
@@ -158,9 +174,9 @@ impl State {
                 continue;
             }
             if instruments.iter().any(|i| &i.quote == asset) {
-                total += amount;
+                total = total.saturating_add(amount);
             } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
-                total += amount * self.venue.last(idx).get();
+                total = total.saturating_add(amount.saturating_mul(self.venue.last(idx).get()));
             }
         }
         total.normalize()
@@ -632,13 +648,10 @@ impl State {
             }
             let loss = s
                 .day_start_equity
-                .map_or(Decimal::ZERO, |d| (d - equity).max(Decimal::ZERO));
+                .map_or(Decimal::ZERO, |d| loss_since(d, equity));
             let drawdown_pct = s
                 .peak_equity
-                .filter(|p| *p > Decimal::ZERO)
-                .map_or(Decimal::ZERO, |p| {
-                    ((p - equity) / p * Decimal::ONE_HUNDRED).max(Decimal::ZERO)
-                });
+                .map_or(Decimal::ZERO, |p| drawdown_pct(p, equity));
             self.risk.states.insert(scope.clone(), s.clone());
             if dirty && let Err(e) = store.write(|tx| db::save_state(tx, &scope, &s)) {
                 tracing::error!(error = %e, "cannot save a risk baseline");
@@ -668,7 +681,7 @@ impl State {
                     break;
                 }
                 let key = (scope.clone(), name.to_owned(), day);
-                if value >= limit * warn && !self.risk.warned.contains(&key) {
+                if value >= limit.saturating_mul(warn) && !self.risk.warned.contains(&key) {
                     self.risk.warned.insert(key);
                     let message = format!(
                         "{scope}: {name} at {}% ({} of {limit})",
@@ -768,16 +781,11 @@ impl State {
         let equity = self.scope_equity(scope);
         if let (Some(l), Some(eq)) = (limits.daily_loss_limit, equity) {
             let start = s.and_then(|s| s.day_start_equity).unwrap_or(eq);
-            push("daily_loss_limit", (start - eq).max(Decimal::ZERO), l.get());
+            push("daily_loss_limit", loss_since(start, eq), l.get());
         }
         if let (Some(l), Some(eq)) = (limits.max_drawdown_pct, equity) {
             let peak = s.and_then(|s| s.peak_equity).unwrap_or(eq).max(eq);
-            let dd = if peak > Decimal::ZERO {
-                (peak - eq) / peak * Decimal::ONE_HUNDRED
-            } else {
-                Decimal::ZERO
-            };
-            push("max_drawdown_pct", dd, l.get());
+            push("max_drawdown_pct", drawdown_pct(peak, eq), l.get());
         }
         // Position limits: the largest position the scope holds.
         let positions: Vec<(Symbol, Decimal)> = match scope {
@@ -820,9 +828,9 @@ impl State {
         }
         if let Some(m) = limits.max_position_notional {
             let value = |s: &Symbol, q: Decimal| {
-                self.venue
-                    .index_of(s.as_str())
-                    .map_or(Decimal::ZERO, |i| q * self.venue.last(i).get())
+                self.venue.index_of(s.as_str()).map_or(Decimal::ZERO, |i| {
+                    q.saturating_mul(self.venue.last(i).get())
+                })
             };
             push("max_position_notional", biggest(&value), m.get());
         }
