@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use tradedesk_core::api::Empty;
-use tradedesk_core::api::system::{SystemInfo, SystemShutdown};
+use tradedesk_core::api::system::{SystemHealth, SystemInfo, SystemShutdown};
 use tradedesk_core::client::launch;
 use tradedesk_core::paths;
 
@@ -109,12 +109,17 @@ fn lock_held(path: &std::path::Path) -> bool {
     }
 }
 
-fn status(ctx: &Ctx) -> Result<(), Failure> {
-    let info = ctx.connect()?.call::<SystemInfo>(&Empty {})?;
+/// `tradectl status` and `tradectl daemon status`: the daemon's facts and health.
+pub(crate) fn status(ctx: &Ctx) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    let info = c.call::<SystemInfo>(&Empty {})?;
+    let health = c.call::<SystemHealth>(&Empty {})?;
     if ctx.json {
-        print_json(&info);
+        let mut v = serde_json::to_value(&info).unwrap_or_default();
+        v["health"] = serde_json::to_value(&health).unwrap_or_default();
+        print_json(&v);
     } else {
-        print!("{}", format::status(&info));
+        print!("{}", format::status(&info, &health));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use tradedesk_core::api::MethodDescriptor;
-use tradedesk_core::api::system::{Info, PreviousShutdown};
+use tradedesk_core::api::system::{ComponentStatus, Health, HealthStatus, Info, PreviousShutdown};
 
 pub fn duration_ms(ms: u64) -> String {
     let s = ms / 1000;
@@ -148,7 +148,7 @@ impl std::fmt::Display for Table {
     }
 }
 
-pub fn status(info: &Info) -> String {
+pub fn status(info: &Info, health: &Health) -> String {
     let previous = match info.previous_shutdown {
         PreviousShutdown::None => "first start",
         PreviousShutdown::Clean => "clean",
@@ -178,12 +178,39 @@ pub fn status(info: &Info) -> String {
             format!("#{}, previous shutdown {previous}", info.run_number),
         ),
         ("clients", info.connections.to_string()),
+        ("health", health_line(health)),
     ];
     let mut out = String::new();
     for (k, v) in rows {
         let _ = writeln!(out, "{k:<10} {v}");
     }
+    for c in health
+        .components
+        .iter()
+        .filter(|c| c.status != ComponentStatus::Ok)
+    {
+        let _ = writeln!(
+            out,
+            "{:<10} {}: {} {}",
+            "",
+            c.name,
+            match c.status {
+                ComponentStatus::Ok => "ok",
+                ComponentStatus::Stalled => "STALLED",
+                ComponentStatus::Suspended => "SUSPENDED",
+            },
+            c.detail.as_deref().unwrap_or_default()
+        );
+    }
     out
+}
+
+fn health_line(h: &Health) -> String {
+    match h.status {
+        HealthStatus::Ok => format!("ok ({} components making progress)", h.components.len()),
+        HealthStatus::Degraded => "DEGRADED".to_owned(),
+        HealthStatus::ShuttingDown => "shutting down".to_owned(),
+    }
 }
 
 pub fn method_table(methods: &[MethodDescriptor]) -> String {

@@ -20,8 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tradedesk_core::api::system::SystemInfo;
-use tradedesk_core::api::{ApiError, Empty, method_descriptors};
+use tradedesk_core::api::{ApiError, method_descriptors};
 use tradedesk_core::client::{Client, ClientError};
 use tradedesk_core::paths;
 
@@ -232,7 +231,7 @@ fn report(json: bool, failure: Failure) -> ExitCode {
 
 fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
     match command {
-        Command::Status => status(ctx),
+        Command::Status => daemon::status(ctx),
         Command::Rpc { method, params } if method == "list" && params.is_none() => {
             rpc_list(ctx);
             Ok(())
@@ -254,16 +253,6 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Data { cmd } => backtests::data(ctx, cmd),
         Command::Backtest { cmd } => backtests::backtest(ctx, cmd),
     }
-}
-
-fn status(ctx: &Ctx) -> Result<(), Failure> {
-    let info = ctx.connect()?.call::<SystemInfo>(&Empty {})?;
-    if ctx.json {
-        print_json(&info);
-    } else {
-        print!("{}", format::status(&info));
-    }
-    Ok(())
 }
 
 fn rpc_list(ctx: &Ctx) {

@@ -117,6 +117,8 @@ fn daemon_start_status_stop() {
         "data dir",
         "database",
         "first start",
+        "health",
+        "components making progress",
     ] {
         assert!(human.contains(word), "status lacks `{word}`: {human}");
     }

@@ -116,6 +116,12 @@ impl Ctx {
         self.store.lock()
     }
 
+    /// The store, if it is free within `wait` (for a stop that must not
+    /// hang on a stuck holder).
+    pub fn store_within(&self, wait: std::time::Duration) -> Option<OrderedGuard<'_, Store>> {
+        self.store.lock_within(wait)
+    }
+
     /// How long the store lock has been held, if it is.
     pub fn store_held_for(&self) -> Option<std::time::Duration> {
         self.store.held_for()

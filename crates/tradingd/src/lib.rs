@@ -211,24 +211,44 @@ impl Daemon {
         .await;
 
         tracing::info!("shutting down: waiting for in-flight requests");
+        // Everything below ends within the stop deadline, even if a task
+        // is stuck: a stop that cannot record itself is left unclean (the
+        // next start says so and recovers as after a crash).
+        let deadline = std::time::Instant::now()
+            .checked_add(self.ctx.config.watchdog.stop_deadline)
+            .unwrap_or_else(std::time::Instant::now);
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
         // Idle workers notice the shutdown at once.
         self.ctx.jobs.wake();
         tracker.close();
-        let grace = self.ctx.config.rpc.shutdown_grace;
+        let grace = self.ctx.config.rpc.shutdown_grace.min(left());
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(
                 grace_ms = grace.as_millis(),
-                "connections still open after the grace period; closing"
+                "tasks still running after the grace period; stopping anyway"
             );
         }
-        let mut store = self.ctx.store();
-        store.record_stop(self.ctx.run.run_id, Utc::now().timestamp_millis())?;
-        store.checkpoint()?;
-        drop(store);
+        let ctx = Arc::clone(&self.ctx);
+        let wait = left();
+        let recorded = tokio::task::spawn_blocking(move || {
+            let Some(mut store) = ctx.store_within(wait) else {
+                tracing::error!(
+                    "the store is held by a stuck task: stopping without recording a clean stop"
+                );
+                return Ok(false);
+            };
+            store.record_stop(ctx.run.run_id, Utc::now().timestamp_millis())?;
+            store.checkpoint()?;
+            Ok::<bool, StoreError>(true)
+        })
+        .await
+        .unwrap_or(Ok(false))?;
         // Removed last: a client that sees the socket gone may rely on the
         // clean shutdown being recorded.
         self.socket.remove();
-        tracing::info!("tradingd stopped");
+        if recorded {
+            tracing::info!("tradingd stopped");
+        }
         Ok(())
     }
 }

@@ -106,7 +106,8 @@ fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async {
+    let deadline = config.watchdog.stop_deadline;
+    let code = runtime.block_on(async {
         let daemon = match Daemon::start(config).await {
             Ok(d) => d,
             Err(e) => {
@@ -117,7 +118,14 @@ fn run(config: Config) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        tokio::spawn(stop_on_signal(daemon.shutdown_token()));
+        let token = daemon.shutdown_token();
+        tokio::spawn(stop_on_signal(token.clone()));
+        // Whatever starts the stop (a signal, `system.shutdown`), the process
+        // ends within the deadline, even if a task is stuck.
+        tokio::spawn(async move {
+            token.cancelled().await;
+            arm_stop_deadline(deadline);
+        });
         match daemon.run().await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -126,7 +134,28 @@ fn run(config: Config) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-    })
+    });
+    // Blocking tasks still stuck after the run are abandoned, not awaited.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// The last resort: a thread that ends the process once the stop has
+/// taken longer than its deadline (plus a margin for the orderly path,
+/// which keeps within the deadline by itself).
+fn arm_stop_deadline(deadline: std::time::Duration) {
+    let margin = std::time::Duration::from_secs(2);
+    let _ = std::thread::Builder::new()
+        .name("stop-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(deadline.saturating_add(margin));
+            tracing::error!(
+                deadline_ms = deadline.as_millis(),
+                "the stop took longer than its deadline; exiting now"
+            );
+            eprintln!("tradingd: the stop took longer than its deadline; exiting now");
+            std::process::exit(1);
+        });
 }
 
 async fn stop_on_signal(token: tokio_util::sync::CancellationToken) {

@@ -7,6 +7,7 @@ mod daemon {
     pub mod bots;
     pub mod cache;
     pub mod conformance;
+    pub mod extremes;
     pub mod jobs;
     pub mod lifecycle;
     pub mod risk;
@@ -14,4 +15,5 @@ mod daemon {
     pub mod support;
     pub mod trading;
     pub mod trust;
+    pub mod watchdog;
 }

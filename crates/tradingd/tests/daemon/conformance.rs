@@ -14,7 +14,7 @@ use super::support::TestDaemon;
     clippy::too_many_lines,
     reason = "one sample per method of the catalogue"
 )]
-fn sample_params(method: &str) -> Option<serde_json::Value> {
+pub fn sample_params(method: &str) -> Option<serde_json::Value> {
     Some(match method {
         "system.health"
         | "system.version"

@@ -465,3 +465,76 @@ fn a_panic_under_the_exchange_lock_costs_no_restart() {
         "{alerts}"
     );
 }
+
+static RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stuck_schema() -> Value {
+    json!({ "type": "object" })
+}
+
+#[allow(clippy::unnecessary_wraps, reason = "the JobKind signature")]
+fn stuck_validate(v: &Value) -> Result<Value, String> {
+    Ok(v.clone())
+}
+
+/// A runner stuck in something that never checks for cancellation.
+#[allow(clippy::unnecessary_wraps, reason = "the Runner signature")]
+fn stuck_run(
+    _: &tradingd::services::jobs::JobRun<'_>,
+) -> Result<Value, tradingd::services::jobs::JobError> {
+    while !RELEASE.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(json!({}))
+}
+
+static STUCK: tradedesk_core::job::JobKind = tradedesk_core::job::JobKind {
+    name: "test.stuck",
+    summary: "Never returns until the test lets it (a test kind).",
+    schema: stuck_schema,
+    validate: stuck_validate,
+    max_attempts: 1,
+    timeout_ms: 600_000,
+    concurrency: 1,
+};
+
+#[test]
+fn a_stop_ends_within_its_deadline_even_with_stuck_tasks() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = tradingd::config::Config::for_dir(dir.path());
+    config.watchdog.stop_deadline = Duration::from_secs(2);
+    config.rpc.shutdown_grace = Duration::from_millis(500);
+    let mut d = TestDaemon::try_start_with(
+        dir,
+        config,
+        tradingd::Options {
+            job_kinds: tradingd::services::jobs::JobKinds::builtin().with(&STUCK, stuck_run),
+            ..tradingd::Options::default()
+        },
+    )
+    .expect("daemon");
+    let mut c = d.client();
+    let j = call(&mut c, "jobs.enqueue", json!({ "kind": "test.stuck" }));
+    while call(&mut c, "jobs.get", json!({ "id": j["id"] }))["state"] != "running" {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // And something holds the store without end.
+    let holder = {
+        let ctx = std::sync::Arc::clone(&d.ctx);
+        std::thread::spawn(move || {
+            let _store = ctx.store();
+            while !RELEASE.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    d.ctx.shutdown.cancel();
+    d.wait_stopped();
+    let took = start.elapsed();
+    RELEASE.store(true, std::sync::atomic::Ordering::SeqCst);
+    holder.join().expect("holder");
+    assert!(took < Duration::from_secs(3), "stopped in {took:?}");
+    assert!(!d.socket.exists(), "the socket is removed all the same");
+}
