@@ -41,6 +41,11 @@ pub enum ClientError {
     /// A frame from the daemon did not decode; a version mismatch or a bug.
     #[error("bad frame from the daemon: {0}")]
     Protocol(String),
+    /// The socket is served by a process of another user: nothing was sent.
+    #[error(
+        "refusing {path}: it is served by uid {peer}, not by you (uid {own}); nothing was sent"
+    )]
+    ForeignPeer { path: PathBuf, peer: u32, own: u32 },
 }
 
 impl ClientError {
@@ -48,6 +53,26 @@ impl ClientError {
     /// answering with an error).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+/// Checks that the process serving the socket runs as us, before anything
+/// is sent: a socket put in place by another user must not receive our
+/// orders (the daemon checks its peers the same way).
+fn check_peer(fd: impl rustix::fd::AsFd, path: &std::path::Path) -> Result<(), ClientError> {
+    let own = rustix::process::geteuid().as_raw();
+    let peer = rustix::net::sockopt::socket_peercred(fd)
+        .map_err(|e| ClientError::Io(std::io::Error::from(e)))?
+        .uid
+        .as_raw();
+    if peer == own {
+        Ok(())
+    } else {
+        Err(ClientError::ForeignPeer {
+            path: path.to_path_buf(),
+            peer,
+            own,
+        })
     }
 }
 
@@ -118,16 +143,17 @@ fn decode_frame(line: &str) -> Result<Received, ClientError> {
         }
     };
     match msg.id {
-        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => Ok(Received::Response {
-            id: n.as_u64().unwrap_or_default(),
-            outcome,
-        }),
         // Errors about frames the daemon could not read carry a null id;
         // they answer the request in flight.
-        Some(serde_json::Value::Null) => Ok(Received::Response { id: 0, outcome }),
-        other => Err(ClientError::Protocol(format!(
-            "unexpected response id {other:?}"
-        ))),
+        Some(id) if id.is_null() => Ok(Received::Response { id: 0, outcome }),
+        Some(id) => match id.as_u64() {
+            Some(n) => Ok(Received::Response { id: n, outcome }),
+            None => Err(ClientError::Protocol(format!(
+                "unexpected response id {}",
+                id.get()
+            ))),
+        },
+        None => Err(ClientError::Protocol("response without an id".into())),
     }
 }
 

@@ -32,31 +32,64 @@ pub enum Format {
     Binance,
 }
 
+/// A row that cannot be read: its line (and column, when one is at fault)
+/// and what was expected. The text of the file never appears in it: a file
+/// that is not data (a password file, a process's environment) must not
+/// come back in an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}{}: {message}", column_text(.column.as_ref()))]
 pub struct RowError {
-    pub line: usize,
+    pub line: u64,
+    /// 1-based, with the column's name when known.
+    pub column: Option<(usize, &'static str)>,
     pub message: String,
 }
 
-fn err(line: usize, message: impl Into<String>) -> RowError {
+fn column_text(c: Option<&(usize, &'static str)>) -> String {
+    match c {
+        Some((n, "")) => format!(", column {n}"),
+        Some((n, name)) => format!(", column {n} (`{name}`)"),
+        None => String::new(),
+    }
+}
+
+fn err(line: u64, message: impl Into<String>) -> RowError {
     RowError {
         line,
+        column: None,
         message: message.into(),
     }
+}
+
+fn cell_err(line: u64, index: usize, name: &'static str, message: impl Into<String>) -> RowError {
+    RowError {
+        line,
+        column: Some((index.saturating_add(1), name)),
+        message: message.into(),
+    }
+}
+
+/// Whether a first row looks like Binance's dump: an epoch time first and
+/// at least six columns.
+fn is_binance(first: &csv::ByteRecord) -> bool {
+    let numeric = first.get(0).is_some_and(|c| {
+        let c = c.trim_ascii();
+        !c.is_empty() && c.iter().all(u8::is_ascii_digit)
+    });
+    numeric && first.len() >= 6
 }
 
 /// Tells the format from the first line: Binance's has no header and
 /// starts with an epoch time.
 pub fn detect(first_line: &str) -> Format {
-    let cols: Vec<&str> = first_line.split(',').collect();
-    let numeric = cols
-        .first()
-        .is_some_and(|c| !c.trim().is_empty() && c.trim().bytes().all(|b| b.is_ascii_digit()));
-    if numeric && cols.len() >= 6 {
-        Format::Binance
-    } else {
-        Format::Csv
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(first_line.as_bytes());
+    let mut rec = csv::ByteRecord::new();
+    match r.read_byte_record(&mut rec) {
+        Ok(true) if is_binance(&rec) => Format::Binance,
+        _ => Format::Csv,
     }
 }
 
@@ -71,7 +104,7 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
         } else if v < 100_000_000_000_000 {
             v
         } else {
-            v / 1000
+            v.checked_div(1000)?
         }));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -94,6 +127,7 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
 }
 
 /// Where each field is in a row.
+#[derive(Debug, Clone, Copy)]
 struct Columns {
     time: usize,
     open: usize,
@@ -104,24 +138,44 @@ struct Columns {
     count: usize,
 }
 
-fn header(line: &str) -> Result<Columns, RowError> {
-    let names: Vec<String> = line
-        .split(',')
-        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+/// The columns a header names. What the header says is never repeated in
+/// an error (it may not be a header at all).
+fn header(rec: &csv::ByteRecord) -> Result<Columns, RowError> {
+    let names: Vec<String> = rec
+        .iter()
+        .map(|c| {
+            String::from_utf8_lossy(c)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .trim_matches('"')
+                .to_ascii_lowercase()
+        })
         .collect();
     let find = |want: &[&str]| names.iter().position(|n| want.contains(&n.as_str()));
-    let time = find(&["timestamp", "time", "date", "datetime", "open_time", "opentime"])
-        .or_else(|| names.first().filter(|n| n.is_empty()).map(|_| 0))
-        .ok_or_else(|| {
+    let time = find(&[
+        "timestamp",
+        "time",
+        "date",
+        "datetime",
+        "open_time",
+        "opentime",
+    ])
+    .or_else(|| names.first().filter(|n| n.is_empty()).map(|_| 0))
+    .ok_or_else(|| {
+        err(
+            1,
+            "expected a header naming the columns: no time column (timestamp, time, date, \
+                 datetime, open_time, or an unnamed first column)",
+        )
+    })?;
+    let need = |n: &str| {
+        find(&[n]).ok_or_else(|| {
             err(
                 1,
-                format!(
-                    "no time column (looked for timestamp, time, date, datetime, open_time or an unnamed first column) in header `{line}`"
-                ),
+                format!("expected a header naming the columns: no `{n}` column"),
             )
-        })?;
-    let need =
-        |n: &str| find(&[n]).ok_or_else(|| err(1, format!("no `{n}` column in header `{line}`")));
+        })
+    };
     Ok(Columns {
         time,
         open: need("open")?,
@@ -143,48 +197,119 @@ const BINANCE: Columns = Columns {
     count: 12,
 };
 
-/// Parses a whole file's text. Empty lines are skipped.
-pub fn parse(text: &str, format: Format) -> Result<Vec<Candle>, RowError> {
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let cols = match format {
-        Format::Binance => BINANCE,
-        Format::Csv => {
-            let (_, first) = lines
-                .by_ref()
-                .find(|(_, l)| !l.trim().is_empty())
-                .ok_or_else(|| err(1, "the file is empty"))?;
-            header(first.trim_start_matches('\u{feff}'))?
+/// Bars read one by one from CSV text of any size: memory stays at one
+/// row (plus the reader's buffer), whatever the file holds. Quoted fields
+/// follow RFC 4180. The first bad row ends the reading with its error.
+pub struct Rows<R: std::io::Read> {
+    reader: csv::Reader<R>,
+    cols: Columns,
+    record: csv::ByteRecord,
+    /// A first row of data read while telling the format.
+    pending: Option<csv::ByteRecord>,
+    prev: Option<Timestamp>,
+    read: u64,
+}
+
+impl<R: std::io::Read> Rows<R> {
+    /// Reads the header (or, for Binance's dump, the first row). With no
+    /// format given, it is told from the first row.
+    pub fn new(input: R, format: Option<Format>) -> Result<Rows<R>, RowError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::None)
+            .from_reader(input);
+        let mut first = csv::ByteRecord::new();
+        loop {
+            match reader.read_byte_record(&mut first) {
+                Ok(true) if first.iter().all(|c| c.trim_ascii().is_empty()) => {}
+                Ok(true) => break,
+                Ok(false) => return Err(err(1, "the file is empty")),
+                Err(e) => return Err(csv_error(&e)),
+            }
         }
-    };
-    let mut out: Vec<Candle> = Vec::with_capacity(text.len() / 48);
-    let mut cells: Vec<&str> = Vec::with_capacity(cols.count);
-    for (n, line) in lines {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
+        let format = format.unwrap_or_else(|| {
+            if is_binance(&first) {
+                Format::Binance
+            } else {
+                Format::Csv
+            }
+        });
+        let (cols, pending) = match format {
+            Format::Binance => (BINANCE, Some(first)),
+            Format::Csv => (header(&first)?, None),
+        };
+        Ok(Rows {
+            reader,
+            cols,
+            record: csv::ByteRecord::new(),
+            pending,
+            prev: None,
+            read: 0,
+        })
+    }
+
+    /// Bytes read so far (for progress by bytes).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    /// The next bar; `None` at the end (an error when there was no row).
+    pub fn next_bar(&mut self) -> Option<Result<Candle, RowError>> {
+        loop {
+            let rec = match self.pending.take() {
+                Some(r) => r,
+                None => {
+                    match self.reader.read_byte_record(&mut self.record) {
+                        Ok(true) => {}
+                        Ok(false) if self.read == 0 => {
+                            return Some(Err(err(1, "no rows of data")));
+                        }
+                        Ok(false) => return None,
+                        Err(e) => return Some(Err(csv_error(&e))),
+                    }
+                    std::mem::take(&mut self.record)
+                }
+            };
+            let line = rec.position().map_or(0, csv::Position::line);
+            if rec.iter().all(|c| c.trim_ascii().is_empty()) {
+                self.record = rec;
+                continue;
+            }
+            let bar = self.bar(&rec, line);
+            self.record = rec;
+            if let Ok(b) = &bar {
+                self.prev = Some(b.time);
+                self.read = self.read.saturating_add(1);
+            }
+            return Some(bar);
         }
-        cells.clear();
-        cells.extend(line.split(','));
-        if cells.len() < cols.count {
+    }
+
+    fn bar(&self, rec: &csv::ByteRecord, line: u64) -> Result<Candle, RowError> {
+        let cols = self.cols;
+        if rec.len() < cols.count {
             return Err(err(
-                n,
-                format!("{} columns, expected {}", cells.len(), cols.count),
+                line,
+                format!("{} columns, expected {}", rec.len(), cols.count),
             ));
         }
-        let time = parse_time(cells[cols.time]).ok_or_else(|| {
-            err(
-                n,
-                format!(
-                    "time `{}` is not a date, RFC 3339 time or epoch",
-                    cells[cols.time]
-                ),
+        let cell = |i: usize| {
+            std::str::from_utf8(rec.get(i).unwrap_or_default())
+                .map_or("\u{fffd}", |c| c.trim().trim_matches('"'))
+        };
+        let time = parse_time(cell(cols.time)).ok_or_else(|| {
+            cell_err(
+                line,
+                cols.time,
+                "time",
+                "expected a date, an RFC 3339 time or an epoch time",
             )
         })?;
-        let num = |i: usize, name: &str| -> Result<f64, RowError> {
-            let c = cells[i].trim().trim_matches('"');
-            match c.parse::<f64>() {
+        let num = |i: usize, name: &'static str| -> Result<f64, RowError> {
+            match cell(i).parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(err(n, format!("`{name}` is not a number: `{c}`"))),
+                _ => Err(cell_err(line, i, name, "expected a number")),
             }
         };
         let bar = Candle {
@@ -195,23 +320,39 @@ pub fn parse(text: &str, format: Format) -> Result<Vec<Candle>, RowError> {
             close: num(cols.close, "close")?,
             volume: cols.volume.map_or(Ok(0.0), |v| num(v, "volume"))?,
         };
-        check(&bar).map_err(|m| err(n, m))?;
-        if let Some(prev) = out.last()
-            && bar.time <= prev.time
+        check(&bar).map_err(|m| err(line, m))?;
+        if let Some(prev) = self.prev
+            && bar.time <= prev
         {
             return Err(err(
-                n,
+                line,
                 format!(
                     "time {} is not after the previous row's {} (rows must be in time order, without repeats)",
                     fmt_time(bar.time),
-                    fmt_time(prev.time)
+                    fmt_time(prev)
                 ),
             ));
         }
-        out.push(bar);
+        Ok(bar)
     }
-    if out.is_empty() {
-        return Err(err(1, "no rows of data"));
+}
+
+/// A reader error, without the text it was reading.
+fn csv_error(e: &csv::Error) -> RowError {
+    let line = e.position().map_or(0, csv::Position::line);
+    match e.kind() {
+        csv::ErrorKind::Io(io) => err(line, format!("cannot read the file: {}", io.kind())),
+        csv::ErrorKind::Utf8 { .. } => err(line, "expected UTF-8 text"),
+        _ => err(line, "expected CSV text"),
+    }
+}
+
+/// Parses a whole file's text. Empty lines are skipped.
+pub fn parse(text: &str, format: Format) -> Result<Vec<Candle>, RowError> {
+    let mut rows = Rows::new(text.as_bytes(), Some(format))?;
+    let mut out = Vec::new();
+    while let Some(bar) = rows.next_bar() {
+        out.push(bar?);
     }
     Ok(out)
 }
@@ -303,54 +444,138 @@ fn decimals_of(v: f64) -> u32 {
     12
 }
 
+/// Spacings counted at most: beyond this many distinct ones, new ones are
+/// not counted (the usual spacing is among the common ones long before).
+const MAX_SPACINGS: usize = 4096;
+/// Rows whose prices decide the price decimals.
+const DECIMAL_ROWS: u64 = 10_000;
+
+/// A [`Summary`] worked out from bars fed one by one, in time order, in
+/// bounded memory. Gaps need the usual spacing, known only at the end, so
+/// they take a second pass over the bars: [`Summarizer::gaps`].
+#[derive(Debug, Default)]
+pub struct Summarizer {
+    start: Option<Timestamp>,
+    end: Timestamp,
+    rows: u64,
+    spacings: std::collections::HashMap<i64, u64>,
+    decimals: u32,
+}
+
+impl Summarizer {
+    pub fn push(&mut self, b: &Candle) {
+        if self.start.is_none() {
+            self.start = Some(b.time);
+        } else {
+            let d = b.time.millis().saturating_sub(self.end.millis());
+            let full = self.spacings.len() >= MAX_SPACINGS;
+            if let Some(n) = self.spacings.get_mut(&d) {
+                *n = n.saturating_add(1);
+            } else if !full {
+                self.spacings.insert(d, 1);
+            }
+        }
+        if self.rows < DECIMAL_ROWS {
+            self.decimals = [b.open, b.high, b.low, b.close]
+                .into_iter()
+                .map(decimals_of)
+                .fold(self.decimals, u32::max);
+        }
+        self.end = b.time;
+        self.rows = self.rows.saturating_add(1);
+    }
+
+    /// The most common spacing (the shorter one on a tie).
+    pub fn spacing(&self) -> i64 {
+        self.spacings
+            .iter()
+            .max_by_key(|(gap, n)| (**n, std::cmp::Reverse(**gap)))
+            .map_or(0, |(gap, _)| *gap)
+    }
+
+    /// The second pass: feed the same bars again, then [`Gaps::summary`].
+    pub fn gaps(self) -> Gaps {
+        Gaps {
+            spacing: self.spacing(),
+            first: self,
+            prev: None,
+            count: 0,
+            missing: 0,
+            largest: Vec::new(),
+        }
+    }
+}
+
+/// The gap pass of a [`Summarizer`].
+#[derive(Debug)]
+pub struct Gaps {
+    first: Summarizer,
+    spacing: i64,
+    prev: Option<Timestamp>,
+    count: u64,
+    missing: u64,
+    /// The longest gaps, at most 20, longest first.
+    largest: Vec<Gap>,
+}
+
+impl Gaps {
+    pub fn push(&mut self, b: &Candle) {
+        if let Some(prev) = self.prev
+            && self.spacing > 0
+        {
+            let d = b.time.millis().saturating_sub(prev.millis());
+            if d > self.spacing {
+                let missing = (d / self.spacing).saturating_sub(1).max(0) as u64;
+                self.count = self.count.saturating_add(1);
+                self.missing = self.missing.saturating_add(missing);
+                self.largest.push(Gap {
+                    after: prev,
+                    missing_bars: missing,
+                });
+                if self.largest.len() > 40 {
+                    self.keep_largest();
+                }
+            }
+        }
+        self.prev = Some(b.time);
+    }
+
+    fn keep_largest(&mut self) {
+        self.largest
+            .sort_by_key(|g| (std::cmp::Reverse(g.missing_bars), g.after));
+        self.largest.truncate(20);
+    }
+
+    pub fn summary(mut self) -> Summary {
+        self.keep_largest();
+        let f = self.first;
+        Summary {
+            start: f.start.unwrap_or(Timestamp(0)),
+            end: f.end,
+            rows: f.rows,
+            spacing_ms: self.spacing,
+            interval: interval_name(self.spacing).map(str::to_owned),
+            gaps: self.count,
+            missing_bars: self.missing,
+            largest_gaps: self.largest,
+            price_decimals: f.decimals,
+        }
+    }
+}
+
 /// Describes bars (non-empty, in time order). Daily data with weekends or
 /// holidays missing counts those as gaps too: the figures say what is
 /// there, not whether the market was open.
 pub fn summarize(bars: &[Candle]) -> Summary {
-    let mut counts: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
-    for w in bars.windows(2) {
-        *counts
-            .entry(w[1].time.millis() - w[0].time.millis())
-            .or_default() += 1;
+    let mut s = Summarizer::default();
+    for b in bars {
+        s.push(b);
     }
-    let spacing = counts
-        .iter()
-        .max_by_key(|(gap, n)| (**n, -**gap))
-        .map_or(0, |(gap, _)| *gap);
-    let mut gaps = Vec::new();
-    if spacing > 0 {
-        for w in bars.windows(2) {
-            let d = w[1].time.millis() - w[0].time.millis();
-            if d > spacing {
-                gaps.push(Gap {
-                    after: w[0].time,
-                    missing_bars: (d / spacing - 1).max(0) as u64,
-                });
-            }
-        }
+    let mut g = s.gaps();
+    for b in bars {
+        g.push(b);
     }
-    let missing = gaps.iter().map(|g| g.missing_bars).sum();
-    let count = gaps.len() as u64;
-    gaps.sort_by_key(|g| (std::cmp::Reverse(g.missing_bars), g.after));
-    gaps.truncate(20);
-    let price_decimals = bars
-        .iter()
-        .take(10_000)
-        .flat_map(|b| [b.open, b.high, b.low, b.close])
-        .map(decimals_of)
-        .max()
-        .unwrap_or(0);
-    Summary {
-        start: bars.first().map_or(Timestamp(0), |b| b.time),
-        end: bars.last().map_or(Timestamp(0), |b| b.time),
-        rows: bars.len() as u64,
-        spacing_ms: spacing,
-        interval: interval_name(spacing).map(str::to_owned),
-        gaps: count,
-        missing_bars: missing,
-        largest_gaps: gaps,
-        price_decimals,
-    }
+    g.summary()
 }
 
 #[cfg(test)]
@@ -413,7 +638,7 @@ mod tests {
         let cases = [
             (
                 "time,open,high,low,close\n2024-01-01,1,2,0.5,1\n2024-01-02,1,x,0.5,1\n",
-                "line 3: `high` is not a number: `x`",
+                "line 3, column 3 (`high`): expected a number",
             ),
             (
                 "time,open,high,low,close\n2024-01-02,1,2,0.5,1\n2024-01-01,1,2,0.5,1\n",
@@ -429,10 +654,16 @@ mod tests {
             ),
             (
                 "time,open,high,low,close\nnope,1,2,0.5,1\n",
-                "line 2: time `nope`",
+                "line 2, column 1 (`time`): expected a date",
             ),
-            ("time,open,high,low\n", "line 1: no `close` column"),
-            ("open,high,low,close\n", "line 1: no time column"),
+            (
+                "time,open,high,low\n",
+                "line 1: expected a header naming the columns: no `close` column",
+            ),
+            (
+                "open,high,low,close\n",
+                "line 1: expected a header naming the columns: no time column",
+            ),
             (
                 "time,open,high,low,close\n2024-01-01,1,2\n",
                 "line 2: 3 columns, expected 5",
@@ -443,5 +674,72 @@ mod tests {
             let e = parse(text, Format::Csv).unwrap_err().to_string();
             assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
         }
+    }
+
+    #[test]
+    fn an_error_never_repeats_what_the_file_says() {
+        let secrets: [&[u8]; 5] = [
+            b"root:$6$salt$hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
+            b"SECRET_TOKEN=abc123\0PATH=/usr/bin\0",
+            b"time,open,high,low,close\n2024-01-01,1,2,0.5,hunter2\n",
+            b"date,open,high,low,close\n\"2024-01-01,1\",2,0.5,\"s3cr3t\"\n",
+            b"\xef\xbb\xbf\xffbinary\x00junk,1,2\n",
+        ];
+        for text in secrets {
+            for format in [None, Some(Format::Csv), Some(Format::Binance)] {
+                let e = match Rows::new(text, format) {
+                    Err(e) => e,
+                    Ok(mut rows) => loop {
+                        match rows.next_bar() {
+                            Some(Err(e)) => break e,
+                            Some(Ok(_)) => {}
+                            None => panic!("{} parsed", String::from_utf8_lossy(text)),
+                        }
+                    },
+                };
+                let shown = e.to_string();
+                for word in [
+                    "root", "salt", "SECRET", "abc123", "hunter2", "s3cr3t", "junk",
+                ] {
+                    assert!(!shown.contains(word), "{shown:?} repeats the file");
+                }
+                assert!(shown.starts_with("line "), "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_fields_and_a_stream_of_any_length() {
+        let text = "\"Date\",\"Open\",\"High\",\"Low\",\"Close\"\n\"2024-01-01\",\"10\",\"11\",\"9\",\"10.5\"\n";
+        let bars = parse(text, Format::Csv).unwrap();
+        assert!((bars[0].close - 10.5).abs() < 1e-12);
+        // A long stream: read row by row, the summary worked out on the fly
+        // matches the one from all the bars at once.
+        let mut csv = String::from("time,open,high,low,close\n");
+        for i in 0..100_000_i64 {
+            let t = if i % 1000 == 999 { i + 5 } else { i };
+            let _ = std::fmt::Write::write_fmt(
+                &mut csv,
+                format_args!(
+                    "{},1,2,0.5,1.25\n",
+                    1_700_000_000_000 + (t + i / 1000 * 5) * 60_000
+                ),
+            );
+        }
+        let mut rows = Rows::new(csv.as_bytes(), None).unwrap();
+        let mut s = Summarizer::default();
+        let mut all = Vec::new();
+        while let Some(b) = rows.next_bar() {
+            let b = b.unwrap();
+            s.push(&b);
+            all.push(b);
+        }
+        assert_eq!(rows.bytes_read(), csv.len() as u64);
+        let mut g = s.gaps();
+        for b in &all {
+            g.push(b);
+        }
+        assert_eq!(g.summary(), summarize(&all));
+        assert_eq!(summarize(&all).interval.as_deref(), Some("1m"));
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! A job is durable from the moment it is enqueued. A worker takes it with
 //! a lease that it renews while it runs; a job whose lease ran out (its
-//! worker or the daemon died) is retried, or fails with `daemon_crash`
+//! worker or the daemon died) is retried, or is dead with `daemon_crash`
 //! when it has no attempts left. A job that fails on its last attempt goes
 //! to `dead`, from where it can be requeued.
 

@@ -30,9 +30,10 @@ pub enum MoneyError {
 }
 
 /// Parses a decimal string strictly: digits with an optional sign and
-/// point; no exponent, no NaN or infinity, at most [`MAX_SCALE`] places.
+/// point; no spaces, no exponent, no NaN or infinity, at most
+/// [`MAX_SCALE`] places (the schema's pattern, exactly).
 pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
-    let t = text.trim();
+    let t = text;
     let body = t.strip_prefix(['-', '+']).unwrap_or(t);
     let valid = !body.is_empty()
         && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -262,7 +263,8 @@ mod tests {
             assert!(parse_decimal(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "-", ".", "NaN", "inf", "1e5", "1,5", "1.2.3", " ", "0x10", "١",
+            "", "-", ".", "NaN", "inf", "1e5", "1,5", "1.2.3", " ", "0x10", "١", " 0.001", "1 ",
+            "\t1", "1\n",
         ] {
             assert!(
                 matches!(parse_decimal(bad), Err(MoneyError::NotANumber(_))),

@@ -143,8 +143,24 @@ pub enum Failure {
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         match e {
+            // At its connection limit the daemon is up but cannot take us:
+            // like an unreachable daemon for a script (exit 3), said plainly.
+            ClientError::Api(api)
+                if api.kind() == Some(tradedesk_core::api::ErrorCode::Overloaded) =>
+            {
+                let max = api
+                    .data
+                    .as_ref()
+                    .and_then(|d| d["max"].as_u64())
+                    .map_or_else(|| "all its".to_owned(), |m| m.to_string());
+                Failure::Unreachable(format!(
+                    "daemon busy: {max} connections (rpc.max_connections); try again shortly"
+                ))
+            }
             ClientError::Api(api) => Failure::Api(api),
-            e @ ClientError::Unreachable { .. } => Failure::Unreachable(e.to_string()),
+            e @ (ClientError::Unreachable { .. } | ClientError::ForeignPeer { .. }) => {
+                Failure::Unreachable(e.to_string())
+            }
             e => Failure::Other(e.to_string()),
         }
     }

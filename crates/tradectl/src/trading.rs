@@ -445,12 +445,13 @@ pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
         print_json(&b);
         return Ok(());
     }
-    let mut t = Table::new(&["asset", "free", "locked", "total"]);
+    let mut t = Table::new(&["asset", "free", "locked", "bots", "total"]);
     for x in b.balances {
         t.row(vec![
             x.asset,
             x.free.to_string(),
             x.locked.to_string(),
+            x.bots.to_string(),
             x.total.to_string(),
         ]);
     }

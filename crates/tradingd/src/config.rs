@@ -59,7 +59,23 @@ pub struct RawConfig {
     pub cache: RawCache,
     pub watchdog: RawWatchdog,
     pub bots: RawBots,
+    pub data: RawData,
     pub sim: RawSim,
+}
+
+/// Files read and written for datasets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawData {
+    pub max_import_bytes: u64,
+}
+
+impl Default for RawData {
+    fn default() -> Self {
+        RawData {
+            max_import_bytes: 4 << 30,
+        }
+    }
 }
 
 /// What `system.health` calls stalled, and how long a stop may take.
@@ -150,6 +166,8 @@ pub struct RawRpc {
     pub max_batch: usize,
     pub max_connections: usize,
     pub frame_timeout_ms: u64,
+    pub first_frame_ms: u64,
+    pub idle_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
     pub outbound_queue: usize,
 }
@@ -240,6 +258,8 @@ impl Default for RawRpc {
             max_batch: 100,
             max_connections: 256,
             frame_timeout_ms: 5_000,
+            first_frame_ms: 10_000,
+            idle_timeout_ms: 300_000,
             shutdown_grace_ms: 5_000,
             outbound_queue: 1024,
         }
@@ -267,7 +287,14 @@ pub struct Config {
     pub cache: CacheConfig,
     pub watchdog: WatchdogConfig,
     pub bots: BotsConfig,
+    pub data: DataConfig,
     pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataConfig {
+    /// The largest file `data.import` reads.
+    pub max_import_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -298,6 +325,11 @@ pub struct RpcConfig {
     pub max_batch: usize,
     pub max_connections: usize,
     pub frame_timeout: Duration,
+    /// A new connection must send its first whole frame within this.
+    pub first_frame: Duration,
+    /// A connection with no subscription that sends nothing for this long
+    /// is closed.
+    pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
     pub outbound_queue: usize,
 }
@@ -541,29 +573,7 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
             stderr: raw.log.stderr,
             max_files: in_range("log.max_files", raw.log.max_files, 1, 1000)?,
         },
-        rpc: RpcConfig {
-            max_frame_bytes: in_range(
-                "rpc.max_frame_bytes",
-                rpc.max_frame_bytes,
-                1024,
-                64 * 1024 * 1024,
-            )?,
-            max_batch: in_range("rpc.max_batch", rpc.max_batch, 1, 10_000)?,
-            max_connections: in_range("rpc.max_connections", rpc.max_connections, 1, 65_536)?,
-            frame_timeout: Duration::from_millis(in_range(
-                "rpc.frame_timeout_ms",
-                rpc.frame_timeout_ms,
-                10,
-                600_000,
-            )?),
-            shutdown_grace: Duration::from_millis(in_range(
-                "rpc.shutdown_grace_ms",
-                rpc.shutdown_grace_ms,
-                0,
-                600_000,
-            )?),
-            outbound_queue: in_range("rpc.outbound_queue", rpc.outbound_queue, 16, 1_000_000)?,
-        },
+        rpc: validate_rpc(rpc)?,
         streams: StreamsConfig {
             buffer: in_range("streams.buffer", raw.streams.buffer, 16, 1_000_000)?,
             heartbeat: Duration::from_millis(in_range(
@@ -594,9 +604,55 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         bots: BotsConfig {
             on_failure: raw.bots.on_failure,
         },
+        data: DataConfig {
+            max_import_bytes: in_range(
+                "data.max_import_bytes",
+                raw.data.max_import_bytes,
+                1024,
+                1 << 50,
+            )?,
+        },
         sim: validate_sim(&raw.sim)?,
         data_dir,
         socket,
+    })
+}
+
+fn validate_rpc(rpc: &RawRpc) -> Result<RpcConfig, ConfigError> {
+    Ok(RpcConfig {
+        max_frame_bytes: in_range(
+            "rpc.max_frame_bytes",
+            rpc.max_frame_bytes,
+            1024,
+            64 * 1024 * 1024,
+        )?,
+        max_batch: in_range("rpc.max_batch", rpc.max_batch, 1, 10_000)?,
+        max_connections: in_range("rpc.max_connections", rpc.max_connections, 1, 65_536)?,
+        frame_timeout: Duration::from_millis(in_range(
+            "rpc.frame_timeout_ms",
+            rpc.frame_timeout_ms,
+            10,
+            600_000,
+        )?),
+        first_frame: Duration::from_millis(in_range(
+            "rpc.first_frame_ms",
+            rpc.first_frame_ms,
+            10,
+            600_000,
+        )?),
+        idle_timeout: Duration::from_millis(in_range(
+            "rpc.idle_timeout_ms",
+            rpc.idle_timeout_ms,
+            100,
+            86_400_000,
+        )?),
+        shutdown_grace: Duration::from_millis(in_range(
+            "rpc.shutdown_grace_ms",
+            rpc.shutdown_grace_ms,
+            0,
+            600_000,
+        )?),
+        outbound_queue: in_range("rpc.outbound_queue", rpc.outbound_queue, 16, 1_000_000)?,
     })
 }
 

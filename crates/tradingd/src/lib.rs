@@ -157,8 +157,17 @@ impl Daemon {
         ));
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);
-        // Jobs a dead daemon left running are retried or failed.
+        // Jobs a dead daemon left running are retried or dead; imports it
+        // left half-written are dropped (their jobs run them again).
         services::jobs::recover(&ctx);
+        match ctx
+            .store()
+            .write(|tx| tradedesk_core::store::backtests::abandon_imports(tx, None))
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(datasets = n, "dropped imports a crash left unfinished"),
+            Err(e) => tracing::error!(error = %e, "cannot drop unfinished imports"),
+        }
         Ok(Daemon {
             ctx,
             socket,

@@ -38,11 +38,17 @@ pub struct AccountParam {
     pub account: Option<String>,
 }
 
+/// One asset of an account: `free + locked + bots = total`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BalanceView {
     pub asset: String,
+    /// What manual orders can use now.
     pub free: Qty,
+    /// Held by the manual book's open orders.
     pub locked: Qty,
+    /// Allocated to the account's bots (their free and locked funds).
+    #[serde(default)]
+    pub bots: Qty,
     pub total: Qty,
 }
 

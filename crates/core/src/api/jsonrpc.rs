@@ -13,8 +13,70 @@ use super::{ApiError, ErrorCode};
 
 pub const VERSION: &str = "2.0";
 
-/// A request id: a number, a string, or null, echoed back verbatim.
-pub type Id = serde_json::Value;
+/// A request id: a number, a string, or null, echoed back exactly as it
+/// was written — an integer above 2^53 (or above any machine integer)
+/// stays that integer, it never comes back as a float.
+#[derive(Debug, Clone)]
+pub struct Id(Box<RawValue>);
+
+impl Id {
+    pub fn null() -> Id {
+        Id::raw("null")
+    }
+
+    pub fn number(n: u64) -> Id {
+        Id::raw(&n.to_string())
+    }
+
+    /// From JSON text known to be a valid id.
+    fn raw(text: &str) -> Id {
+        Id(RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
+            // Only ever called with a number or `null`, which are valid JSON.
+            Box::<RawValue>::default()
+        }))
+    }
+
+    /// The id as JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
+
+    /// The id when it is an integer a client may have sent.
+    pub fn as_u64(&self) -> Option<u64> {
+        self.0.get().parse().ok()
+    }
+
+    /// Whether the text is an id JSON-RPC allows: a string, a number or null.
+    fn allowed(&self) -> bool {
+        match self.0.get().as_bytes().first() {
+            Some(b'"' | b'-' | b'0'..=b'9') => true,
+            Some(b'n') => self.is_null(),
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq for Id {
+    fn eq(&self, other: &Id) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        Box::<RawValue>::deserialize(d).map(Id)
+    }
+}
 
 /// A frame decoded as JSON but not yet checked against JSON-RPC.
 pub enum Frame<'a> {
@@ -56,12 +118,12 @@ struct Loose<'a> {
     #[serde(default, borrow)]
     params: Option<&'a RawValue>,
     #[serde(default, deserialize_with = "present")]
-    id: Option<serde_json::Value>,
+    id: Option<Id>,
 }
 
-/// Distinguishes `"id": null` (present, `Some(Null)`) from no id at all.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(d).map(Some)
+/// Distinguishes `"id": null` (present, `Some(null)`) from no id at all.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
+    Id::deserialize(d).map(Some)
 }
 
 /// A message that is a well-formed JSON-RPC 2.0 request or notification.
@@ -83,26 +145,22 @@ impl<'a> Incoming<'a> {
             Ok(l) => l,
             Err(_) => {
                 return Err(invalid(
-                    Id::Null,
+                    Id::null(),
                     "invalid request: a request must be a JSON object",
                 ));
             }
         };
         let id = match loose.id {
             None => None,
-            Some(
-                id @ (serde_json::Value::Null
-                | serde_json::Value::Number(_)
-                | serde_json::Value::String(_)),
-            ) => Some(id),
+            Some(id) if id.allowed() => Some(id),
             Some(_) => {
                 return Err(invalid(
-                    Id::Null,
+                    Id::null(),
                     "invalid request: `id` must be a string, a number or null",
                 ));
             }
         };
-        let reply_id = id.clone().unwrap_or(Id::Null);
+        let reply_id = id.clone().unwrap_or_else(Id::null);
         match loose.jsonrpc {
             Some(serde_json::Value::String(v)) if v == VERSION => {}
             _ => {
@@ -220,13 +278,22 @@ mod tests {
     fn accepts_requests_and_notifications() {
         let r = validate(r#"{"jsonrpc":"2.0","method":"system.health","id":7}"#).unwrap();
         assert_eq!(r.method, "system.health");
-        assert_eq!(r.id, Some(serde_json::json!(7)));
+        assert_eq!(r.id.as_ref().map(Id::get), Some("7"));
         assert!(r.params.is_none());
         let n = validate(r#"{"jsonrpc":"2.0","method":"x.y","params":{"a":1}}"#).unwrap();
         assert!(n.id.is_none());
         assert_eq!(n.params.unwrap().get(), r#"{"a":1}"#);
         let null_id = validate(r#"{"jsonrpc":"2.0","method":"x.y","id":null}"#).unwrap();
-        assert_eq!(null_id.id, Some(Id::Null));
+        assert_eq!(null_id.id, Some(Id::null()));
+        // An integer id beyond 2^53, and beyond u64, comes back as written.
+        for big in ["9007199254740993", "18446744073709551616123"] {
+            let text = format!(r#"{{"jsonrpc":"2.0","method":"x.y","id":{big}}}"#);
+            let r = validate(&text).unwrap();
+            let id = r.id.unwrap();
+            assert_eq!(id.get(), big);
+            let out = Response::encode(&id, &Err(ApiError::internal("x")));
+            assert!(out.ends_with(&format!(r#""id":{big}}}"#)), "{out}");
+        }
     }
 
     #[test]
@@ -275,7 +342,7 @@ mod tests {
     #[test]
     fn echoes_the_id_when_it_is_readable() {
         let (id, _) = validate(r#"{"jsonrpc":"2.0","id":"abc"}"#).unwrap_err();
-        assert_eq!(id, serde_json::json!("abc"));
+        assert_eq!(id.get(), r#""abc""#);
     }
 
     #[test]

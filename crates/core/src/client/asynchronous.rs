@@ -44,6 +44,7 @@ impl AsyncClient {
                     path: path.to_path_buf(),
                     source,
                 })?;
+        super::check_peer(&stream, path)?;
         let (read, write) = stream.into_split();
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);

@@ -27,6 +27,7 @@ impl Client {
             path: path.to_path_buf(),
             source,
         })?;
+        super::check_peer(&stream, path)?;
         let writer = stream.try_clone()?;
         Ok(Client {
             reader: BufReader::new(stream),
@@ -66,7 +67,11 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         let line = encode_request(method, params, id)?;
-        self.writer.write_all(line.as_bytes())?;
+        if let Err(e) = self.writer.write_all(line.as_bytes()) {
+            // A daemon at its connection limit answers with one error and
+            // closes: that answer says more than the broken pipe.
+            return Err(self.refusal().unwrap_or(ClientError::Io(e)));
+        }
         loop {
             match self.read_frame()? {
                 Received::Response { id: got, outcome } if got == id || got == 0 => {
@@ -79,6 +84,21 @@ impl Client {
                 }
                 Received::Stream(msg) => self.queued.push_back(msg),
             }
+        }
+    }
+
+    /// The error the daemon sent before closing, if it sent one.
+    fn refusal(&mut self) -> Option<ClientError> {
+        let stream = self.reader.get_ref();
+        let before = stream.read_timeout().ok().flatten();
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let got = self.read_frame();
+        let _ = self.reader.get_ref().set_read_timeout(before);
+        match got {
+            Ok(Received::Response {
+                outcome: Err(e), ..
+            }) => Some(ClientError::Api(e)),
+            _ => None,
         }
     }
 

@@ -50,7 +50,7 @@ fn dataset_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
 }
 
 pub fn dataset(conn: &Connection, id: u64) -> Result<Option<Dataset>, StoreError> {
-    let sql = format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?1");
+    let sql = format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?1 AND importing = 0");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([id as i64])?;
     rows.next()?.map(dataset_row).transpose()
@@ -58,7 +58,7 @@ pub fn dataset(conn: &Connection, id: u64) -> Result<Option<Dataset>, StoreError
 
 pub fn dataset_by_name(conn: &Connection, name: &str) -> Result<Option<u64>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT id FROM datasets WHERE name = ?1")?
+        .prepare_cached("SELECT id FROM datasets WHERE name = ?1 AND importing = 0")?
         .query_row([name], |r| r.get::<_, i64>(0))
         .optional()?
         .map(|v| v as u64))
@@ -66,11 +66,100 @@ pub fn dataset_by_name(conn: &Connection, name: &str) -> Result<Option<u64>, Sto
 
 pub fn datasets(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Dataset>, StoreError> {
     let sql = format!(
-        "SELECT {DATASET_COLUMNS} FROM datasets WHERE (?1 IS NULL OR symbol = ?1) ORDER BY id"
+        "SELECT {DATASET_COLUMNS} FROM datasets WHERE (?1 IS NULL OR symbol = ?1) AND importing = 0 ORDER BY id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([symbol])?;
     super::collect(&mut rows, dataset_row)
+}
+
+/// Starts an import: a hidden dataset row (the summary comes with
+/// [`finish_import`]) that chunks are appended to. Fails when a dataset of
+/// that name exists or is being imported.
+pub fn begin_import(conn: &Connection, d: &Dataset, owner: &str) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO datasets (name, symbol, base, quote, interval, spacing_ms, start_ms, end_ms, rows, gaps,
+            missing_bars, largest_gaps, price_decimals, source, owner, created_ms, importing)
+         VALUES (?1, ?2, ?3, ?4, NULL, 0, 0, 0, 0, 0, 0, '[]', 0, ?5, ?6, ?7, 1)",
+    )?
+    .execute(params![
+        d.name,
+        d.symbol,
+        d.base,
+        d.quote,
+        d.source,
+        owner,
+        d.created.millis()
+    ])?;
+    Ok(conn.last_insert_rowid() as u64)
+}
+
+/// Appends the next chunk of bars (at most [`CHUNK`] rows) to an import.
+pub fn append_chunk(
+    conn: &Connection,
+    id: u64,
+    seq: u64,
+    bars: &[Candle],
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO dataset_chunks (dataset_id, seq, rows, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        id as i64,
+        seq as i64,
+        bars.len() as i64,
+        encode(bars)
+    ])?;
+    Ok(())
+}
+
+/// One chunk of a dataset's bars (`seq` from 0); `None` past the last.
+pub fn chunk(conn: &Connection, id: u64, seq: u64) -> Result<Option<Vec<Candle>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rows, data FROM dataset_chunks WHERE dataset_id = ?1 AND seq = ?2",
+    )?;
+    let mut rows = stmt.query(params![id as i64, seq as i64])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let n: i64 = r.get(0)?;
+    let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+    let mut out = Vec::with_capacity(n as usize);
+    decode(n as usize, data, &mut out)?;
+    Ok(Some(out))
+}
+
+/// Writes an import's summary and makes the dataset visible.
+pub fn finish_import(conn: &Connection, id: u64, d: &Dataset) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE datasets SET interval = ?2, spacing_ms = ?3, start_ms = ?4, end_ms = ?5, rows = ?6,
+            gaps = ?7, missing_bars = ?8, largest_gaps = ?9, price_decimals = ?10, name = ?11,
+            importing = 0
+          WHERE id = ?1 AND importing = 1",
+    )?
+    .execute(params![
+        id as i64,
+        d.interval,
+        d.spacing_ms,
+        d.start.millis(),
+        d.end.millis(),
+        d.rows as i64,
+        d.gaps as i64,
+        d.missing_bars as i64,
+        to_json(&d.largest_gaps),
+        d.price_decimals,
+        d.name
+    ])?;
+    Ok(())
+}
+
+/// Drops an import that did not finish (its chunks go with it); at start,
+/// every one a crash left behind.
+pub fn abandon_imports(conn: &Connection, id: Option<u64>) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM datasets WHERE importing = 1 AND (?1 IS NULL OR id = ?1)",
+        [id.map(|i| i as i64)],
+    )?)
 }
 
 /// Writes a dataset and its bars (inside the caller's transaction: all

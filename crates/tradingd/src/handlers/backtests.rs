@@ -1,7 +1,6 @@
 //! `data.*`, `backtests.*` and `analytics.performance` handlers, and the
 //! `data.import`, `backtest.run` and `backtest.sweep` job runners.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use rust_decimal::Decimal;
@@ -69,7 +68,7 @@ fn split_symbol(symbol: &str, quote: Option<&str>) -> (String, String) {
 
 /// Checks an import's parameters (before it is queued, and again when it
 /// runs).
-fn check_import(p: &ImportParams) -> Result<ImportFormat, ApiError> {
+fn check_import(p: &ImportParams, max_bytes: u64) -> Result<ImportFormat, ApiError> {
     let sym_ok = (1..=20).contains(&p.symbol.len())
         && p.symbol
             .bytes()
@@ -102,14 +101,7 @@ fn check_import(p: &ImportParams) -> Result<ImportFormat, ApiError> {
         (Some(ImportFormat::Klines), _) => ImportFormat::Klines,
         (_, None) => return Err(field_error("path", "is required for a file import")),
         (f, Some(path)) => {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| field_error("path", format!("cannot read `{path}`: {e}")))?;
-            if !meta.is_file() {
-                return Err(field_error("path", format!("`{path}` is not a file")));
-            }
-            if meta.len() > 4 << 30 {
-                return Err(field_error("path", "the file is over 4 GiB"));
-            }
+            regular_file(path, max_bytes)?;
             f.unwrap_or(ImportFormat::Csv)
         }
     };
@@ -121,116 +113,308 @@ fn check_import(p: &ImportParams) -> Result<ImportFormat, ApiError> {
     Ok(format)
 }
 
-/// The `data.import` job.
-#[allow(clippy::too_many_lines)] // read, parse, check, describe, write: one pass
+/// Checks that `path` names a regular file (not a FIFO, a device or a
+/// directory) within the size limit; its size.
+fn regular_file(path: &str, max_bytes: u64) -> Result<u64, ApiError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| field_error("path", format!("cannot read `{path}`: {}", e.kind())))?;
+    if !meta.is_file() {
+        return Err(field_error(
+            "path",
+            format!("`{path}` is not a regular file"),
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(field_error(
+            "path",
+            format!(
+                "`{path}` has {} bytes, over data.max_import_bytes ({max_bytes})",
+                meta.len()
+            ),
+        ));
+    }
+    Ok(meta.len())
+}
+
+/// Opens an import file without ever blocking (a FIFO swapped in after the
+/// check would block a plain open) and checks it again once open.
+fn open_regular(path: &str, max_bytes: u64) -> Result<(std::fs::File, u64), ApiError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    regular_file(path, max_bytes)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| field_error("path", format!("cannot read `{path}`: {}", e.kind())))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| field_error("path", format!("cannot read `{path}`: {}", e.kind())))?;
+    if !meta.is_file() || meta.len() > max_bytes {
+        return Err(field_error(
+            "path",
+            format!("`{path}` is not a regular file within data.max_import_bytes"),
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Bars imported so far, a chunk at a time: each chunk is written in its
+/// own short transaction to a dataset that stays hidden until the import
+/// finishes, so memory stays at one chunk whatever the file's size and the
+/// store is never held for long.
+struct Importer<'r, 'c> {
+    run: &'r JobRun<'c>,
+    id: u64,
+    chunk: Vec<Candle>,
+    seq: u64,
+    summary: dataset::Summarizer,
+}
+
+impl Importer<'_, '_> {
+    fn push(&mut self, bar: Candle) -> Result<(), JobError> {
+        self.summary.push(&bar);
+        self.chunk.push(bar);
+        if self.chunk.len() >= db::CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), JobError> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        self.run.check()?;
+        let (id, seq) = (self.id, self.seq);
+        let chunk = &self.chunk;
+        self.run
+            .ctx
+            .store()
+            .write(|tx| db::append_chunk(tx, id, seq, chunk))
+            .map_err(failed)?;
+        self.seq = self.seq.saturating_add(1);
+        self.chunk.clear();
+        Ok(())
+    }
+}
+
+/// The `data.import` job: streams the file (or the recorded klines) into
+/// a new dataset. All or nothing: a failed import leaves no dataset.
 pub fn run_import(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     let ctx = run.ctx;
+    let max_bytes = ctx.config.data.max_import_bytes;
     let p: ImportParams = serde_json::from_value(run.job.payload.clone())
-        .map_err(|e| failed(format!("payload: {e}")))?;
-    let format = check_import(&p).map_err(|e| failed(e.message))?;
-    run.progress(5, "reading")?;
-    let (bars, source) = if format == ImportFormat::Klines {
-        let symbol: Symbol = p
-            .symbol
-            .parse()
-            .map_err(|_| failed(format!("field `symbol`: `{}` is not a symbol", p.symbol)))?;
-        let mut minute = Vec::new();
-        tradedesk_core::store::trading::for_each_kline(
-            ctx.store().conn(),
-            &symbol,
-            p.start.unwrap_or(Timestamp(0)),
-            p.end.unwrap_or(Timestamp(i64::MAX)),
-            |b| minute.push(b),
-        )
-        .map_err(failed)?;
-        let interval = p
-            .interval
-            .as_ref()
-            .and_then(|i| serde_json::from_value(serde_json::Value::String(i.clone())).ok())
-            .unwrap_or(Interval::M1);
-        let bars: Vec<Candle> = tradedesk_core::market::aggregate(&minute, interval)
-            .iter()
-            .map(Candle::from_bar)
-            .collect();
-        if bars.is_empty() {
-            return Err(failed(format!(
-                "no recorded klines of {} in the range",
-                p.symbol
-            )));
-        }
-        (bars, format!("klines:{}", p.symbol))
-    } else {
-        let path = p.path.clone().unwrap_or_default();
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| failed(format!("cannot read `{path}`: {e}")))?;
-        run.progress(20, "parsing")?;
-        let fmt = match format {
-            ImportFormat::Binance => Format::Binance,
-            _ => {
-                // `csv` also takes a Binance dump when the first line says so.
-                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                if p.format.is_none() {
-                    dataset::detect(first)
-                } else {
-                    Format::Csv
-                }
-            }
-        };
-        let bars = dataset::parse(&text, fmt).map_err(|e| failed(format!("`{path}`: {e}")))?;
-        (bars, path)
+        .map_err(|e| JobError::Permanent(format!("payload: {e}")))?;
+    let format = check_import(&p, max_bytes).map_err(|e| failed(e.message))?;
+    run.progress(1, "reading")?;
+    let source = match format {
+        ImportFormat::Klines => format!("klines:{}", p.symbol),
+        _ => p.path.clone().unwrap_or_default(),
     };
-    run.progress(70, "checking")?;
-    let summary = dataset::summarize(&bars);
-    let interval = p.interval.clone().or(summary.interval.clone());
     let (base, quote) = split_symbol(&p.symbol, p.quote.as_deref());
-    let name = p.name.clone().unwrap_or_else(|| {
-        format!(
-            "{}-{}",
-            p.symbol,
-            interval
-                .clone()
-                .unwrap_or_else(|| format!("{}ms", summary.spacing_ms))
-        )
-    });
-    let d = Dataset {
+    // Without a name given, the name says the bars' interval, known only
+    // once they are read: the hidden row has a placeholder until then.
+    let placeholder = format!("{}-importing-{}", p.symbol, run.job.id);
+    let name = p.name.clone().unwrap_or_else(|| placeholder.clone());
+    let mut d = Dataset {
         id: 0,
         name: name.clone(),
         symbol: p.symbol.clone(),
         base,
         quote,
-        interval,
-        spacing_ms: summary.spacing_ms,
-        start: summary.start,
-        end: summary.end,
-        rows: summary.rows,
-        gaps: summary.gaps,
-        missing_bars: summary.missing_bars,
-        largest_gaps: summary.largest_gaps,
-        price_decimals: summary.price_decimals,
-        source,
+        interval: None,
+        spacing_ms: 0,
+        start: Timestamp(0),
+        end: Timestamp(0),
+        rows: 0,
+        gaps: 0,
+        missing_bars: 0,
+        largest_gaps: Vec::new(),
+        price_decimals: 0,
+        source: source.clone(),
         created: ctx.now(),
     };
-    run.check()?;
-    run.progress(80, "writing")?;
     let owner = run.job.owner.clone();
+    let taken = || {
+        JobError::Permanent(format!(
+            "field `name`: a dataset called `{name}` exists; give another `name` or delete it"
+        ))
+    };
     let id = ctx
         .store()
-        .write(|tx| -> Result<Result<u64, String>, tradedesk_core::store::StoreError> {
-            if db::dataset_by_name(tx, &name)?.is_some() {
-                return Ok(Err(format!(
-                    "field `name`: a dataset called `{name}` exists; give another `name` or delete it"
-                )));
+        .write(
+            |tx| -> Result<Option<u64>, tradedesk_core::store::StoreError> {
+                if db::dataset_by_name(tx, &name)?.is_some() {
+                    return Ok(None);
+                }
+                db::begin_import(tx, &d, &owner).map(Some)
+            },
+        )
+        .map_err(|_| taken())?
+        .ok_or_else(taken)?;
+    let mut imp = Importer {
+        run,
+        id,
+        chunk: Vec::with_capacity(db::CHUNK),
+        seq: 0,
+        summary: dataset::Summarizer::default(),
+    };
+    let read = if format == ImportFormat::Klines {
+        import_klines(&mut imp, &p)
+    } else {
+        import_file(&mut imp, &p, format, max_bytes)
+    };
+    let finished = read.and_then(|()| finish(&mut imp, &mut d, &p));
+    if let Err(e) = finished {
+        if let Err(d) = ctx.store().write(|tx| db::abandon_imports(tx, Some(id))) {
+            tracing::error!(error = %d, dataset = id, "cannot drop a failed import");
+        }
+        return Err(e);
+    }
+    Ok(serde_json::json!({ "dataset": id, "rows": d.rows, "name": d.name }))
+}
+
+/// The last chunk, the gap pass, the summary and the name: the dataset
+/// becomes visible.
+fn finish(imp: &mut Importer<'_, '_>, d: &mut Dataset, p: &ImportParams) -> Result<(), JobError> {
+    let run = imp.run;
+    imp.flush()?;
+    run.progress(80, "counting gaps")?;
+    let summary = gap_pass(run, imp.id, std::mem::take(&mut imp.summary))?;
+    d.interval = p.interval.clone().or(summary.interval.clone());
+    d.spacing_ms = summary.spacing_ms;
+    d.start = summary.start;
+    d.end = summary.end;
+    d.rows = summary.rows;
+    d.gaps = summary.gaps;
+    d.missing_bars = summary.missing_bars;
+    d.largest_gaps = summary.largest_gaps;
+    d.price_decimals = summary.price_decimals;
+    if p.name.is_none() {
+        d.name = format!(
+            "{}-{}",
+            p.symbol,
+            d.interval
+                .clone()
+                .unwrap_or_else(|| format!("{}ms", d.spacing_ms))
+        );
+    }
+    run.check()?;
+    let id = imp.id;
+    let done = run
+        .ctx
+        .store()
+        .write(|tx| -> Result<bool, tradedesk_core::store::StoreError> {
+            if db::dataset_by_name(tx, &d.name)?.is_some() {
+                return Ok(false);
             }
-            db::insert_dataset(tx, &d, &owner, &bars).map(Ok)
+            db::finish_import(tx, id, d).map(|()| true)
         })
-        .map_err(failed)?
         .map_err(failed)?;
-    Ok(serde_json::json!({ "dataset": id, "rows": d.rows, "name": name }))
+    if done {
+        Ok(())
+    } else {
+        Err(JobError::Permanent(format!(
+            "field `name`: a dataset called `{}` exists; give another `name` or delete it",
+            d.name
+        )))
+    }
+}
+
+/// Reads the file row by row. Errors name the line, the column and what
+/// was expected, never what the file says.
+fn import_file(
+    imp: &mut Importer<'_, '_>,
+    p: &ImportParams,
+    format: ImportFormat,
+    max_bytes: u64,
+) -> Result<(), JobError> {
+    let path = p.path.clone().unwrap_or_default();
+    let (file, total) = open_regular(&path, max_bytes).map_err(|e| failed(e.message))?;
+    let fmt = match format {
+        ImportFormat::Binance => Some(Format::Binance),
+        // `csv` also takes a Binance dump when the first line says so.
+        _ if p.format.is_none() => None,
+        _ => Some(Format::Csv),
+    };
+    // Data errors are the file's: no later attempt reads it differently.
+    let bad = |e: dataset::RowError| JobError::Permanent(format!("`{path}`: {e}"));
+    let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut rows = dataset::Rows::new(reader, fmt).map_err(bad)?;
+    let mut n: u64 = 0;
+    while let Some(bar) = rows.next_bar() {
+        imp.push(bar.map_err(bad)?)?;
+        n = n.saturating_add(1);
+        if n.is_multiple_of(65_536) {
+            let done = rows
+                .bytes_read()
+                .saturating_mul(75)
+                .checked_div(total)
+                .unwrap_or(75);
+            imp.run.progress(
+                u8::try_from(done.saturating_add(1)).unwrap_or(76).min(76),
+                "reading",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The recorded 1-minute klines of the sim market, as closed bars of the
+/// interval asked for.
+fn import_klines(imp: &mut Importer<'_, '_>, p: &ImportParams) -> Result<(), JobError> {
+    let symbol: Symbol = p.symbol.parse().map_err(|_| {
+        JobError::Permanent(format!("field `symbol`: `{}` is not a symbol", p.symbol))
+    })?;
+    let mut minute = Vec::new();
+    tradedesk_core::store::trading::for_each_kline(
+        imp.run.ctx.store().conn(),
+        &symbol,
+        p.start.unwrap_or(Timestamp(0)),
+        p.end.unwrap_or(Timestamp(i64::MAX)),
+        |b| minute.push(b),
+    )
+    .map_err(failed)?;
+    let interval = p
+        .interval
+        .as_ref()
+        .and_then(|i| serde_json::from_value(serde_json::Value::String(i.clone())).ok())
+        .unwrap_or(Interval::M1);
+    let bars = tradedesk_core::market::aggregate(&minute, interval);
+    if bars.is_empty() {
+        return Err(JobError::Permanent(format!(
+            "no recorded klines of {} in the range",
+            p.symbol
+        )));
+    }
+    for b in &bars {
+        imp.push(Candle::from_bar(b))?;
+    }
+    Ok(())
+}
+
+/// The second pass over the stored chunks, one short read each: gaps need
+/// the usual spacing, known only once every row is in.
+fn gap_pass(
+    run: &JobRun<'_>,
+    id: u64,
+    summary: dataset::Summarizer,
+) -> Result<dataset::Summary, JobError> {
+    let mut gaps = summary.gaps();
+    for seq in 0.. {
+        let chunk = db::chunk(run.ctx.store().conn(), id, seq).map_err(failed)?;
+        let Some(chunk) = chunk else { break };
+        for b in &chunk {
+            gaps.push(b);
+        }
+        run.check()?;
+    }
+    Ok(gaps.summary())
 }
 
 impl Handle<DataImport> for Ctx {
     async fn handle(&self, caller: &Caller, p: ImportParams) -> Result<JobRecord, ApiError> {
-        check_import(&p)?;
+        check_import(&p, self.config.data.max_import_bytes)?;
         let payload = serde_json::to_value(&p).map_err(|e| ApiError::internal(e.to_string()))?;
         let now = self.now();
         self.enqueue_job(
@@ -421,32 +605,97 @@ impl Handle<DataDelete> for Ctx {
 impl Handle<DataExport> for Ctx {
     async fn handle(&self, _: &Caller, p: ExportParams) -> Result<Exported, ApiError> {
         self.dataset(p.id)?;
-        let path = std::path::Path::new(&p.path);
-        if path.exists() {
-            return Err(field_error(
-                "path",
-                format!("`{}` exists; nothing was written", p.path),
-            ));
-        }
-        let bars = db::bars(self.store().conn(), p.id, None, None).map_err(|e| store_err(&e))?;
-        let mut out = String::with_capacity(bars.len().saturating_mul(64));
-        out.push_str("timestamp,open,high,low,close,volume\n");
-        for b in &bars {
-            let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(b.time.millis())
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{t},{},{},{},{},{}",
-                b.open, b.high, b.low, b.close, b.volume
-            );
-        }
-        std::fs::write(path, out)
-            .map_err(|e| field_error("path", format!("cannot write `{}`: {e}", p.path)))?;
-        Ok(Exported {
-            path: p.path,
-            rows: bars.len() as u64,
+        self.blocking(|ctx| {
+            let mut file = ctx.export_file(&p.path)?;
+            let written = ctx.write_export(&mut file, p.id);
+            drop(file);
+            match written {
+                Ok(rows) => Ok(Exported { path: p.path, rows }),
+                Err(e) => {
+                    // Only ever our own new file: it was created above.
+                    let _ = std::fs::remove_file(&p.path);
+                    Err(e)
+                }
+            }
         })
+    }
+}
+
+impl Ctx {
+    /// Creates an export's file: an absolute path, outside the daemon's own
+    /// data, run and log directories, created new (never replacing
+    /// anything, never through a symlink), readable by the user only.
+    fn export_file(&self, path: &str) -> Result<std::io::BufWriter<std::fs::File>, ApiError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = std::path::Path::new(path);
+        if !p.is_absolute() {
+            return Err(field_error("path", "must be an absolute path"));
+        }
+        let bad = |why: String| field_error("path", why);
+        let parent = p
+            .parent()
+            .and_then(|d| std::fs::canonicalize(d).ok())
+            .ok_or_else(|| bad(format!("the directory of `{path}` does not exist")))?;
+        let own = [
+            Some(self.config.data_dir.as_path()),
+            self.config.socket.parent(),
+            Some(self.config.log.dir.as_path()),
+        ];
+        for dir in own.into_iter().flatten() {
+            if let Ok(dir) = std::fs::canonicalize(dir)
+                && parent.starts_with(&dir)
+            {
+                return Err(bad(format!(
+                    "`{path}` is inside the daemon's own directory {}; choose another place",
+                    dir.display()
+                )));
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(p)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    bad(format!("`{path}` exists; nothing was written"))
+                }
+                k => bad(format!("cannot create `{path}`: {k}")),
+            })?;
+        Ok(std::io::BufWriter::with_capacity(256 * 1024, file))
+    }
+
+    /// Writes a dataset as CSV, a chunk at a time (bounded memory, short
+    /// reads of the store); the rows written.
+    fn write_export(
+        &self,
+        out: &mut std::io::BufWriter<std::fs::File>,
+        id: u64,
+    ) -> Result<u64, ApiError> {
+        use std::io::Write as _;
+        let io = |e: std::io::Error| field_error("path", format!("cannot write: {}", e.kind()));
+        out.write_all(b"timestamp,open,high,low,close,volume\n")
+            .map_err(io)?;
+        let mut rows: u64 = 0;
+        for seq in 0.. {
+            let chunk = db::chunk(self.store().conn(), id, seq).map_err(|e| store_err(&e))?;
+            let Some(chunk) = chunk else { break };
+            for b in &chunk {
+                let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(b.time.millis())
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{t},{},{},{},{},{}",
+                    b.open, b.high, b.low, b.close, b.volume
+                )
+                .map_err(io)?;
+            }
+            rows = rows.saturating_add(chunk.len() as u64);
+        }
+        out.flush().map_err(io)?;
+        Ok(rows)
     }
 }
 

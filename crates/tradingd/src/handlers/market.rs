@@ -266,11 +266,18 @@ impl Handle<AccountsBalances> for Ctx {
             .total
             .balances()
             .iter()
-            .map(|(asset, b)| BalanceView {
-                asset: asset.clone(),
-                free: b.free,
-                locked: b.locked,
-                total: b.total(),
+            .map(|(asset, b)| {
+                let manual = acc.books.manual_balance(asset);
+                let total = b.total();
+                BalanceView {
+                    asset: asset.clone(),
+                    free: manual.free,
+                    locked: manual.locked,
+                    bots: total
+                        .checked_sub(manual.total())
+                        .unwrap_or(tradedesk_core::money::Qty::ZERO),
+                    total,
+                }
             })
             .collect();
         Ok(Balances {

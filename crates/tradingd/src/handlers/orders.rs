@@ -48,6 +48,11 @@ impl Handle<OrdersPlace> for Ctx {
             let account = state.account(req.account.as_deref())?;
             let valid = validate(&state, &req)?;
             let mut store = ctx.store();
+            if let Some(cid) = valid.client_order_id.clone()
+                && let Some(mut again) = state.replay(&store, account, None, &[(cid, &valid)])?
+            {
+                return Ok(again.remove(0));
+            }
             let now = ctx.now();
             let approved = state.approve(&mut store, account, None, valid, source(caller), now)?;
             let (order, changes) =
@@ -91,6 +96,15 @@ impl Handle<OrdersPlaceOco> for Ctx {
             let account = state.account(p.account.as_deref())?;
             let (l, s) = (validate(&state, &limit)?, validate(&state, &stop)?);
             let mut store = ctx.store();
+            if let Some(base) = &p.client_order_id {
+                let legs = [(format!("{base}-limit"), &l), (format!("{base}-stop"), &s)];
+                if let Some(again) = state.replay(&store, account, None, &legs)? {
+                    let [limit, stop]: [OrderRecord; 2] = again
+                        .try_into()
+                        .map_err(|_| ApiError::internal("a pair has two legs"))?;
+                    return Ok(OrderPair { limit, stop });
+                }
+            }
             let now = ctx.now();
             let l = state.approve(&mut store, account, None, l, source(caller), now)?;
             let s = state.approve(&mut store, account, None, s, source(caller), now)?;
@@ -163,6 +177,23 @@ impl Handle<OrdersPlaceBracket> for Ctx {
                 validate(&state, &sl)?,
             );
             let mut store = ctx.store();
+            if let Some(base) = &p.client_order_id {
+                let legs = [
+                    (format!("{base}-entry"), &e),
+                    (format!("{base}-tp"), &t),
+                    (format!("{base}-sl"), &s),
+                ];
+                if let Some(again) = state.replay(&store, account, None, &legs)? {
+                    let [entry, take_profit, stop_loss]: [OrderRecord; 3] = again
+                        .try_into()
+                        .map_err(|_| ApiError::internal("a bracket has three orders"))?;
+                    return Ok(Bracket {
+                        entry,
+                        take_profit,
+                        stop_loss,
+                    });
+                }
+            }
             let now = ctx.now();
             let [e, t, s] =
                 state.approve_bracket(&mut store, account, None, e, [t, s], source(caller), now)?;

@@ -20,13 +20,13 @@ impl Rpc {
     /// to send, if any (without a newline).
     pub async fn handle_frame(&self, caller: &Caller, line: &[u8]) -> Option<String> {
         match parse_frame(line) {
-            Err(e) => Some(Response::encode(&Id::Null, &Err(e))),
+            Err(e) => Some(Response::encode(&Id::null(), &Err(e))),
             Ok(Frame::Single(raw)) => self.handle_one(caller, raw).await,
             Ok(Frame::Batch(items)) => {
                 if items.is_empty() {
                     let e =
                         ApiError::new(ErrorCode::InvalidRequest, "invalid request: empty batch");
-                    return Some(Response::encode(&Id::Null, &Err(e)));
+                    return Some(Response::encode(&Id::null(), &Err(e)));
                 }
                 if items.len() > self.max_batch {
                     let e = ApiError::new(
@@ -40,7 +40,7 @@ impl Rpc {
                     .with_data(
                         serde_json::json!({ "limit": "rpc.max_batch", "max": self.max_batch }),
                     );
-                    return Some(Response::encode(&Id::Null, &Err(e)));
+                    return Some(Response::encode(&Id::null(), &Err(e)));
                 }
                 let mut out = Vec::with_capacity(items.len());
                 for raw in items {

@@ -23,7 +23,7 @@ use tradedesk_core::api::{ApiError, Caller, ErrorCode};
 
 use super::rpc::Rpc;
 use crate::config::RpcConfig;
-use crate::services::sessions::Outbound;
+use crate::services::sessions::{Outbound, Session};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -31,6 +31,11 @@ pub enum SocketError {
     InUse(String),
     #[error("{0} exists and is not a socket; remove it or choose another path")]
     NotASocket(String),
+    #[error(
+        "socket directory {path} is {why}: another user could replace the socket; \
+         use a directory only you can write (mode 0700)"
+    )]
+    UnsafeDir { path: String, why: String },
     #[error("socket {path}: {source}")]
     Io {
         path: String,
@@ -62,6 +67,11 @@ impl BoundSocket {
                 .create(dir)
                 .map_err(io_err)?;
         }
+        check_dir(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )?;
         match std::fs::symlink_metadata(path) {
             Ok(meta) if !meta.file_type().is_socket() => {
                 return Err(SocketError::NotASocket(path.display().to_string()));
@@ -97,6 +107,36 @@ impl BoundSocket {
     }
 }
 
+/// Refuses a socket directory that another user could write to (and so
+/// swap our socket for theirs), or that is not ours.
+fn check_dir(dir: &Path) -> Result<(), SocketError> {
+    let meta = std::fs::metadata(dir).map_err(|source| SocketError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let own = rustix::process::geteuid().as_raw();
+    let why = if meta.uid() != own {
+        Some(format!(
+            "owned by uid {}, not by us (uid {own})",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "writable by others (mode {:o})",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(SocketError::UnsafeDir {
+            path: dir.display().to_string(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Binds a socket that is never reachable by another user, even for an
 /// instant, without touching the process-wide umask: it is bound inside a
 /// fresh 0700 directory, made 0600, then renamed into place.
@@ -123,6 +163,10 @@ fn bind_private(path: &Path) -> io::Result<(UnixListener, u64)> {
     let _ = std::fs::remove_dir_all(&staging);
     result
 }
+
+/// How long a connection must have been silent before a newcomer at the
+/// connection limit may take its slot.
+const EVICT_AFTER_IDLE_MS: u64 = 1_000;
 
 /// Accepts connections until `shutdown`, each served on its own task
 /// tracked by `tracker`.
@@ -167,7 +211,18 @@ pub async fn serve(
             tracker.spawn(refuse(stream, err));
             continue;
         }
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+        let mut permit = Arc::clone(&slots).try_acquire_owned().ok();
+        // At the limit, the connection idle longest gives its slot up.
+        if permit.is_none() && rpc.ctx.sessions.evict_idlest(EVICT_AFTER_IDLE_MS) {
+            permit = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                Arc::clone(&slots).acquire_owned(),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok);
+        }
+        let Some(permit) = permit else {
             tracing::warn!(
                 limit = limits.max_connections,
                 "connection refused: rpc.max_connections reached"
@@ -192,7 +247,7 @@ pub async fn serve(
 
 /// Tells a refused peer why, then closes.
 async fn refuse(mut stream: UnixStream, err: ApiError) {
-    let mut line = Response::encode(&Id::Null, &Err(err));
+    let mut line = Response::encode(&Id::null(), &Err(err));
     line.push('\n');
     let write = async {
         stream.write_all(line.as_bytes()).await?;
@@ -213,7 +268,7 @@ async fn connection(
     let caller = Caller::local_admin(session.id);
     tracing::debug!(session = session.id, "connection opened");
     let writer = tokio::spawn(write_loop(write, rx));
-    if let Err(reason) = read_loop(read, rpc, &caller, limits, shutdown, &tx).await {
+    if let Err(reason) = read_loop(read, rpc, &caller, &session, limits, shutdown, &tx).await {
         tracing::debug!(
             session = session.id,
             reason,
@@ -255,15 +310,20 @@ async fn send_line(tx: &mpsc::Sender<Outbound>, mut line: String) -> Result<(), 
 }
 
 fn error_line(err: ApiError) -> String {
-    Response::encode(&Id::Null, &Err(err))
+    Response::encode(&Id::null(), &Err(err))
 }
 
 /// Reads frames until EOF, shutdown, or a fatal protocol condition (the
-/// `Err` names it).
+/// `Err` names it). Nothing holds a connection forever: a partial frame
+/// must finish within `rpc.frame_timeout_ms`, the first frame must come
+/// within `rpc.first_frame_ms`, a connection without subscriptions is
+/// closed after `rpc.idle_timeout_ms` of silence, and one idle at the
+/// connection limit gives its slot to a newcomer.
 async fn read_loop(
     mut read: OwnedReadHalf,
     rpc: &Rpc,
     caller: &Caller,
+    session: &Session,
     limits: &RpcConfig,
     shutdown: &CancellationToken,
     tx: &mpsc::Sender<Outbound>,
@@ -277,19 +337,27 @@ async fn read_loop(
     // When the frame being read must be complete: a slow trickle of bytes
     // cannot keep a connection busy forever.
     let mut deadline: Option<tokio::time::Instant> = None;
+    let opened = tokio::time::Instant::now();
+    let mut framed = false;
     loop {
         while let Some(offset) = buf[scanned..].iter().position(|&b| b == b'\n') {
             let end = scanned.saturating_add(offset);
+            framed = true;
+            session.touch();
             if discarding {
                 discarding = false;
             } else if end > max {
                 send_line(tx, error_line(frame_too_large(max))).await?;
             } else {
                 let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
-                if !line.iter().all(u8::is_ascii_whitespace)
-                    && let Some(resp) = rpc.handle_frame(caller, line).await
-                {
-                    send_line(tx, resp).await?;
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    session.set_busy(true);
+                    let resp = rpc.handle_frame(caller, line).await;
+                    session.set_busy(false);
+                    session.touch();
+                    if let Some(resp) = resp {
+                        send_line(tx, resp).await?;
+                    }
                 }
             }
             buf.drain(..=end);
@@ -313,11 +381,20 @@ async fn read_loop(
         } else if deadline.is_none() {
             deadline = tokio::time::Instant::now().checked_add(limits.frame_timeout);
         }
+        let (wait_until, why) = Silence::deadline(deadline, framed, opened, session, limits);
         buf.reserve(8 * 1024);
         let n = tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(()),
-            r = read_more(&mut read, &mut buf, deadline) => r,
+            () = session.evicted.cancelled() => {
+                let err = ApiError::new(
+                    ErrorCode::Overloaded,
+                    "closed: the daemon is at rpc.max_connections and this connection was the idlest",
+                );
+                let _ = send_line(tx, error_line(err)).await;
+                return Err("evicted at the connection limit");
+            }
+            r = read_more(&mut read, &mut buf, wait_until) => r,
         };
         match n {
             Ok(0) => {
@@ -333,18 +410,65 @@ async fn read_loop(
             }
             Ok(_) => {}
             Err(ReadError::Timeout) => {
-                let err = ApiError::new(
-                    ErrorCode::Timeout,
-                    format!(
-                        "frame not completed within rpc.frame_timeout_ms ({} ms); closing",
-                        limits.frame_timeout.as_millis()
-                    ),
-                );
-                send_line(tx, error_line(err)).await?;
-                return Err("frame timeout");
+                send_line(tx, error_line(why.error(limits))).await?;
+                return Err("timeout");
             }
             Err(ReadError::Io) => return Err("read error"),
         }
+    }
+}
+
+/// Why a connection's silence ends it.
+#[derive(Debug, Clone, Copy)]
+enum Silence {
+    /// A frame started and did not finish.
+    Frame,
+    /// Nothing was ever sent.
+    First,
+    /// Nothing sent for a while, and nothing subscribed.
+    Idle,
+}
+
+impl Silence {
+    /// What ends a wait for more bytes, and what that would mean.
+    fn deadline(
+        frame: Option<tokio::time::Instant>,
+        framed: bool,
+        opened: tokio::time::Instant,
+        session: &Session,
+        limits: &RpcConfig,
+    ) -> (Option<tokio::time::Instant>, Silence) {
+        match frame {
+            Some(d) => (Some(d), Silence::Frame),
+            None if !framed => (opened.checked_add(limits.first_frame), Silence::First),
+            None if !session.has_subscriptions() => (
+                tokio::time::Instant::now().checked_add(limits.idle_timeout),
+                Silence::Idle,
+            ),
+            None => (None, Silence::Frame),
+        }
+    }
+
+    /// The error a connection ended by this silence is told.
+    fn error(self, limits: &RpcConfig) -> ApiError {
+        let (key, ms, what) = match self {
+            Silence::Frame => (
+                "rpc.frame_timeout_ms",
+                limits.frame_timeout,
+                "frame not completed",
+            ),
+            Silence::First => ("rpc.first_frame_ms", limits.first_frame, "no request"),
+            Silence::Idle => (
+                "rpc.idle_timeout_ms",
+                limits.idle_timeout,
+                "idle without subscriptions",
+            ),
+        };
+        ApiError::new(
+            ErrorCode::Timeout,
+            format!("{what} within {key} ({} ms); closing", ms.as_millis()),
+        )
+        .with_data(serde_json::json!({ "limit": key }))
     }
 }
 

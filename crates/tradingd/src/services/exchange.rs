@@ -566,6 +566,64 @@ impl State {
         })
     }
 
+    /// A placement sent again (a client retrying after a lost answer): when
+    /// every client order id it would use exists and each stored order is
+    /// the one asked for, those orders, to answer with as if just placed;
+    /// when none exists, `None` (place it). Anything else — some exist, or
+    /// one differs — is a `duplicate_client_id` error carrying the stored
+    /// order. Checked before the risk check: a retry is not a new order.
+    pub fn replay(
+        &self,
+        store: &Store,
+        account: usize,
+        book: BookId,
+        orders: &[(String, &ValidOrder)],
+    ) -> Result<Option<Vec<OrderRecord>>, ApiError> {
+        let mut found = Vec::new();
+        for (cid, _) in orders {
+            found.push(db::order_by_client_id(store.conn(), cid).map_err(|e| store_err(&e))?);
+        }
+        if found.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let name = &self.accounts[account].row.name;
+        let mut out = Vec::new();
+        for ((cid, want), have) in orders.iter().zip(found) {
+            let same = have.as_ref().is_some_and(|o| {
+                &o.account == name
+                    && o.bot_id == book
+                    && o.symbol == want.symbol
+                    && o.side == want.side
+                    && o.order_type == want.order_type
+                    && o.qty == want.qty
+                    && o.price == want.price
+                    && o.stop_price == want.stop_price
+                    && o.trail == want.trail
+                    && o.time_in_force == want.time_in_force
+            });
+            match have {
+                Some(o) if same => out.push(o),
+                Some(o) => {
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicateClientId,
+                        format!(
+                            "an order with client_order_id `{cid}` exists (id {}) and differs from this one",
+                            o.id
+                        ),
+                    )
+                    .with_data(serde_json::to_value(&o).unwrap_or_default()));
+                }
+                None => {
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicateClientId,
+                        format!("client_order_id `{cid}` belongs to part of an earlier placement"),
+                    ));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Checks that the client order ids are free; an existing one is a
     /// duplicate error carrying the existing order.
     fn check_duplicates(store: &Store, ids: &[&str]) -> Result<(), ApiError> {

@@ -2,7 +2,7 @@
 //! a lease, run them, and settle them (succeeded; retried with backoff;
 //! dead after the last attempt; cancelled). A keeper renews the leases of
 //! running jobs; at start, jobs a dead daemon left `running` are retried
-//! or failed with reason `daemon_crash`: never stuck, never lost.
+//! or dead with reason `daemon_crash`: never stuck, never lost.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -233,7 +233,7 @@ fn lease_until(ctx: &Ctx, now: Timestamp) -> Timestamp {
 }
 
 /// Settles jobs a previous daemon left running: retried when attempts
-/// remain, else failed with `daemon_crash`.
+/// remain, else dead with `daemon_crash`.
 pub fn recover(ctx: &Ctx) {
     let now = ctx.now();
     let orphans = match db::expired(ctx.store().conn(), Timestamp(i64::MAX)) {
@@ -244,10 +244,12 @@ pub fn recover(ctx: &Ctx) {
         }
     };
     for j in orphans {
+        // Killed on its last attempt: dead, like any job out of attempts,
+        // so that `jobs.dead` lists it for a requeue.
         let (state, run_at) = if j.attempts < j.max_attempts {
             (JobState::Queued, Some(now))
         } else {
-            (JobState::Failed, None)
+            (JobState::Dead, None)
         };
         let written = ctx
             .store()

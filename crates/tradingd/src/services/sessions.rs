@@ -5,11 +5,12 @@
 //! closed connection never leaves a task behind.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 use tradedesk_core::api::jsonrpc::{Notification, VERSION};
 use tradedesk_core::api::streams::{LAGGED_NOTIFICATION, Lagged};
 
@@ -35,9 +36,38 @@ pub struct Session {
     pub id: u64,
     out: mpsc::Sender<Outbound>,
     subscriptions: Mutex<BTreeMap<String, AbortHandle>>,
+    /// When the connection last sent a frame (monotonic ms).
+    last_active: AtomicU64,
+    /// A request of this connection is being handled.
+    busy: AtomicBool,
+    /// Cancelled to take this connection's slot for a newcomer.
+    pub evicted: CancellationToken,
 }
 
 impl Session {
+    /// The connection sent something.
+    pub fn touch(&self) {
+        self.last_active
+            .store(crate::lock_order::monotonic_ms(), Ordering::Relaxed);
+    }
+
+    pub fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the connection last sent anything.
+    pub fn idle_ms(&self) -> u64 {
+        crate::lock_order::monotonic_ms().saturating_sub(self.last_active.load(Ordering::Relaxed))
+    }
+
+    pub fn has_subscriptions(&self) -> bool {
+        !self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
     /// Starts forwarding `rx` to this session's writer, unless the topic
     /// is already subscribed.
     pub fn subscribe(&self, topic: &str, rx: broadcast::Receiver<Frame>) {
@@ -139,6 +169,9 @@ impl Sessions {
             id,
             out,
             subscriptions: Mutex::new(BTreeMap::new()),
+            last_active: AtomicU64::new(crate::lock_order::monotonic_ms()),
+            busy: AtomicBool::new(false),
+            evicted: CancellationToken::new(),
         });
         self.map
             .lock()
@@ -160,6 +193,29 @@ impl Sessions {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
             .cloned()
+    }
+
+    /// Frees a slot at the connection limit: the connection idle longest
+    /// (at least `min_idle_ms`) with no subscription and no request in
+    /// flight is told to close. False when none qualifies.
+    pub fn evict_idlest(&self, min_idle_ms: u64) -> bool {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let victim = map
+            .values()
+            .filter(|s| {
+                !s.busy.load(Ordering::Relaxed)
+                    && !s.evicted.is_cancelled()
+                    && !s.has_subscriptions()
+                    && s.idle_ms() >= min_idle_ms
+            })
+            .max_by_key(|s| s.idle_ms());
+        match victim {
+            Some(s) => {
+                s.evicted.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn count(&self) -> usize {

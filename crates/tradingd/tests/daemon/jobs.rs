@@ -231,11 +231,21 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
             .cloned()
             .expect("job")
     };
-    // With attempts left it runs again; without, it failed with the reason.
+    // With attempts left it runs again; without, it is dead (in the dead
+    // letters, for a requeue) with the reason.
     let last = by_key("last");
     assert_eq!(
         (last["state"].as_str(), last["error"].as_str()),
-        (Some("failed"), Some("daemon_crash"))
+        (Some("dead"), Some("daemon_crash"))
+    );
+    let dead = call(&mut c, "jobs.dead", json!({}));
+    assert!(
+        dead["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .any(|j| j["id"] == last["id"]),
+        "{dead}"
     );
     let again = by_key("again");
     let done = settled(&mut c, &again["id"]);

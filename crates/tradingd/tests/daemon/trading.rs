@@ -234,8 +234,15 @@ fn a_repeated_client_order_id_returns_the_existing_order() {
     let params = json!({ "symbol": "ETHUSDT", "side": "buy", "type": "limit", "qty": "0.1", "price": "1000", "client_order_id": "once" });
     let first = call(&mut c, "orders.place", params.clone());
     let usdt = balance(&mut c, "USDT");
-    let e = call_err(&mut c, "orders.place", params);
+    // A retry after a lost answer: the same order, placed once.
+    let again = call(&mut c, "orders.place", params.clone());
+    assert_eq!(again, first);
+    // The same id for a different order is refused, with the stored one.
+    let mut different = params.clone();
+    different["qty"] = json!("0.2");
+    let e = call_err(&mut c, "orders.place", different);
     assert_eq!(e.code, -32005, "{e}");
+    assert!(e.message.contains("differs"), "{e}");
     assert_eq!(
         e.data.as_ref().map(|d| d["id"].clone()),
         Some(first["id"].clone())
@@ -247,6 +254,27 @@ fn a_repeated_client_order_id_returns_the_existing_order() {
             .map(Vec::len),
         Some(1)
     );
+    // Pairs and brackets too, by their base id.
+    let oco = json!({ "symbol": "ETHUSDT", "side": "buy", "qty": "0.01", "price": "1000", "stop_price": "9000", "client_order_id": "pair" });
+    let p1 = call(&mut c, "orders.place_oco", oco.clone());
+    assert_eq!(call(&mut c, "orders.place_oco", oco), p1);
+    let bracket = json!({ "symbol": "SOLUSDT", "side": "buy", "type": "limit", "qty": "1", "price": "10", "take_profit": "20", "stop_loss": "5", "client_order_id": "br" });
+    let b1 = call(&mut c, "orders.place_bracket", bracket.clone());
+    assert_eq!(call(&mut c, "orders.place_bracket", bracket), b1);
+    // Even while halted the retry answers (with the order as it is now:
+    // the halt cancelled it), while a new order is refused.
+    call(&mut c, "risk.halt", json!({}));
+    let retried = call(&mut c, "orders.place", params);
+    assert_eq!(
+        (retried["id"].clone(), retried["status"].as_str()),
+        (first["id"].clone(), Some("cancelled"))
+    );
+    let e = call_err(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "ETHUSDT", "side": "buy", "type": "limit", "qty": "0.1", "price": "1000", "client_order_id": "other" }),
+    );
+    assert_eq!(e.code, -32003, "{e}");
 }
 
 #[test]
