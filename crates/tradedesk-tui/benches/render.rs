@@ -21,10 +21,7 @@ use tradedesk_tui::app::{App, Msg};
 use tradedesk_tui::state::Data;
 use tradedesk_tui::view::Screen;
 
-#[path = "../tests/support/live.rs"]
-mod live;
-
-use live::Live;
+use tradedesk_tests::live::Live;
 
 fn ts(ms: i64) -> String {
     tradedesk_core::time::Timestamp(ms)
@@ -205,7 +202,7 @@ fn main() {
         );
     }
     let tradingd: PathBuf = Path::new(env!("CARGO_BIN_EXE_tradedesk")).with_file_name("tradingd");
-    let tmux = live::tmux_available();
+    let tmux = tradedesk_tests::live::tmux_available();
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }

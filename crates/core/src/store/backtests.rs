@@ -76,11 +76,16 @@ pub fn datasets(conn: &Connection, symbol: Option<&str>) -> Result<Vec<Dataset>,
 /// Starts an import: a hidden dataset row (the summary comes with
 /// [`finish_import`]) that chunks are appended to. Fails when a dataset of
 /// that name exists or is being imported.
-pub fn begin_import(conn: &Connection, d: &Dataset, owner: &str) -> Result<u64, StoreError> {
+pub fn begin_import(
+    conn: &Connection,
+    d: &Dataset,
+    owner: &str,
+    job: u64,
+) -> Result<u64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO datasets (name, symbol, base, quote, interval, spacing_ms, start_ms, end_ms, rows, gaps,
-            missing_bars, largest_gaps, price_decimals, source, owner, created_ms, importing)
-         VALUES (?1, ?2, ?3, ?4, NULL, 0, 0, 0, 0, 0, 0, '[]', 0, ?5, ?6, ?7, 1)",
+            missing_bars, largest_gaps, price_decimals, source, owner, created_ms, importing, job_id)
+         VALUES (?1, ?2, ?3, ?4, NULL, 0, 0, 0, 0, 0, 0, '[]', 0, ?5, ?6, ?7, 1, ?8)",
     )?
     .execute(params![
         d.name,
@@ -89,9 +94,19 @@ pub fn begin_import(conn: &Connection, d: &Dataset, owner: &str) -> Result<u64, 
         d.quote,
         d.source,
         owner,
-        d.created.millis()
+        d.created.millis(),
+        job as i64
     ])?;
     Ok(conn.last_insert_rowid() as u64)
+}
+
+/// The dataset a job finished importing, if it did (a job run again after
+/// a crash must not import twice).
+pub fn imported_by(conn: &Connection, job: u64) -> Result<Option<Dataset>, StoreError> {
+    let sql = format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE job_id = ?1 AND importing = 0");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([job as i64])?;
+    rows.next()?.map(dataset_row).transpose()
 }
 
 /// Appends the next chunk of bars (at most [`CHUNK`] rows) to an import.

@@ -116,6 +116,11 @@ fn check_import(p: &ImportParams, max_bytes: u64) -> Result<ImportFormat, ApiErr
 /// Checks that `path` names a regular file (not a FIFO, a device or a
 /// directory) within the size limit; its size.
 fn regular_file(path: &str, max_bytes: u64) -> Result<u64, ApiError> {
+    // A relative path would be the daemon's working directory's, which
+    // means nothing to a client.
+    if !std::path::Path::new(path).is_absolute() {
+        return Err(field_error("path", "must be an absolute path"));
+    }
     let meta = std::fs::metadata(path)
         .map_err(|e| field_error("path", format!("cannot read `{path}`: {}", e.kind())))?;
     if !meta.is_file() {
@@ -205,6 +210,11 @@ pub fn run_import(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     let max_bytes = ctx.config.data.max_import_bytes;
     let p: ImportParams = serde_json::from_value(run.job.payload.clone())
         .map_err(|e| JobError::Permanent(format!("payload: {e}")))?;
+    // Run again after a crash that came between its last write and its
+    // settling: the dataset is there, the job succeeded.
+    if let Some(done) = db::imported_by(ctx.store().conn(), run.job.id).map_err(failed)? {
+        return Ok(serde_json::json!({ "dataset": done.id, "rows": done.rows, "name": done.name }));
+    }
     let format = check_import(&p, max_bytes).map_err(|e| failed(e.message))?;
     run.progress(1, "reading")?;
     let source = match format {
@@ -247,7 +257,7 @@ pub fn run_import(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
                 if db::dataset_by_name(tx, &name)?.is_some() {
                     return Ok(None);
                 }
-                db::begin_import(tx, &d, &owner).map(Some)
+                db::begin_import(tx, &d, &owner, run.job.id).map(Some)
             },
         )
         .map_err(|_| taken())?

@@ -2,8 +2,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use tradedesk_core::api::Empty;
 use tradedesk_core::api::system::{PreviousShutdown, SystemInfo};
@@ -106,103 +104,4 @@ fn shutdown_answers_then_stops_and_removes_the_socket() {
     d.wait_stopped();
     assert!(!d.socket.exists());
     assert!(tradedesk_core::client::Client::connect(&d.socket).is_err());
-}
-
-pub fn spawn_daemon(dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tradingd"))
-        .args(["--data-dir", &dir.join("data").display().to_string()])
-        .args(["--socket", &dir.join("tradingd.sock").display().to_string()])
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tradingd")
-}
-
-pub fn wait_ready(socket: &Path) {
-    for _ in 0..1000 {
-        if tradedesk_core::client::launch::is_running(socket) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("daemon did not come up on {}", socket.display());
-}
-
-#[test]
-fn sigterm_stops_the_binary_cleanly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = spawn_daemon(dir.path());
-    let socket = dir.path().join("tradingd.sock");
-    wait_ready(&socket);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = child.wait().expect("wait");
-    assert!(exit.success(), "{exit}");
-    assert!(!socket.exists(), "socket removed");
-    let d = TestDaemon::start_in(dir, |_| {});
-    assert_eq!(info(&d).previous_shutdown, PreviousShutdown::Clean);
-}
-
-#[test]
-fn after_kill_9_the_next_start_reports_an_unclean_stop() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = spawn_daemon(dir.path());
-    let socket = dir.path().join("tradingd.sock");
-    wait_ready(&socket);
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
-    assert!(socket.exists(), "a killed daemon leaves its socket behind");
-    let d = TestDaemon::start_in(dir, |_| {});
-    let i = info(&d);
-    assert_eq!(
-        (i.run_number, i.previous_shutdown),
-        (2, PreviousShutdown::Unclean)
-    );
-}
-
-#[test]
-fn config_print_shows_the_effective_config_and_bad_keys_fail() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("t.toml");
-    std::fs::write(&file, "[rpc]\nmax_batch = 9\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_tradingd"))
-        .args([
-            "--config",
-            &file.display().to_string(),
-            "--data-dir",
-            "/tmp/td-print",
-            "config",
-            "print",
-        ])
-        .env("TRADEDESK_RPC__MAX_CONNECTIONS", "17")
-        .env("TRADEDESK_SOCKET", "/tmp/td-print.sock")
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Table = toml::from_str(&text).expect("prints TOML");
-    assert_eq!(printed["rpc"]["max_batch"].as_integer(), Some(9));
-    assert_eq!(printed["rpc"]["max_connections"].as_integer(), Some(17));
-    assert_eq!(printed["data_dir"].as_str(), Some("/tmp/td-print"));
-    assert_eq!(printed["socket"].as_str(), Some("/tmp/td-print.sock"));
-
-    std::fs::write(&file, "[rpc]\nmax_batchez = 9\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_tradingd"))
-        .args(["--config", &file.display().to_string(), "config", "print"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("max_batchez") && err.contains("t.toml"),
-        "{err}"
-    );
 }

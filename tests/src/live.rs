@@ -1,9 +1,6 @@
 //! A real `tradingd` on a temporary data dir and a private tmux server to
-//! run the real dashboard in: shared by the end-to-end test and the render
-//! bench (each includes this file with `#[path]`).
-
-// Each includer uses its own part of this.
-#![allow(dead_code)]
+//! run the real dashboard in: shared by the dashboard suite and the
+//! dashboard's render bench.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -2,19 +2,14 @@
 //! codes, and the daemon start/stop commands.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
+use tradedesk_tests::bin;
 
 fn tradingd_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tradectl")).with_file_name("tradingd");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the workspace (`cargo test --workspace`)",
-        bin.display()
-    );
-    bin
+    bin("tradingd")
 }
 
 /// An isolated home for one test: its own socket, data, config and logs.
@@ -34,7 +29,7 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradectl"));
+        let mut cmd = Command::new(bin("tradectl"));
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -5,25 +5,17 @@
 //! daemon up.
 //! Skips (with a message) where tmux is not installed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tradedesk_core::api::orders::{OrderFilter, OrdersList};
 use tradedesk_core::client::{Client, launch};
 
-#[path = "support/live.rs"]
-mod live;
-
-use live::Live;
+use tradedesk_tests::bin;
+use tradedesk_tests::live::Live;
 
 fn tradingd_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tradedesk")).with_file_name("tradingd");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the workspace (`cargo test --workspace`)",
-        bin.display()
-    );
-    bin
+    bin("tradingd")
 }
 
 /// The dashboard's pane in the test's tmux server.
@@ -64,14 +56,14 @@ impl Desk for Live {
 
 #[test]
 fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
-    if !live::tmux_available() {
+    if !tradedesk_tests::live::tmux_available() {
         eprintln!("skipping: tmux is not installed (the end-to-end dashboard test drives it)");
         return;
     }
     let mut desk = Live::start(&tradingd_bin(), "e2e");
     let cmd = format!(
         "env TERM=xterm-256color NO_COLOR=1 {} --socket {}",
-        env!("CARGO_BIN_EXE_tradedesk"),
+        bin("tradedesk").display(),
         desk.socket().display()
     );
     desk.tmux(&[
