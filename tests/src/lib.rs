@@ -76,8 +76,9 @@ impl Daemon {
         d
     }
 
+    /// In a directory of its own, as the default (`$XDG_RUNTIME_DIR/tradedesk`) is.
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("td.sock")
+        self.dir.path().join("run/td.sock")
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -238,6 +239,11 @@ impl Raw {
                 serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad frame {line:?}: {e}")),
             ),
         }
+    }
+
+    /// The next line as it came; false at EOF.
+    pub fn recv_line(&mut self, line: &mut String) -> bool {
+        matches!(std::io::BufRead::read_line(&mut self.reader, line), Ok(n) if n > 0)
     }
 
     /// A whole request line and its answer.

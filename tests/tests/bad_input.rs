@@ -294,6 +294,28 @@ fn a_table_of_malformed_frames_gets_its_codes_and_changes_nothing() {
 }
 
 #[test]
+fn request_ids_come_back_exactly_as_sent() {
+    let d = Daemon::start();
+    let mut raw = Raw::connect(&d.socket());
+    for id in [
+        "9007199254740993",
+        "18446744073709551616123",
+        "-7",
+        "\"a\\u00e9\"",
+        "null",
+        "1.5e3",
+    ] {
+        raw.send(format!(r#"{{"jsonrpc":"2.0","method":"system.health","id":{id}}}"#).as_bytes());
+        raw.send(b"\n");
+        // Read the raw line: the id must be the same bytes.
+        let mut line = String::new();
+        let r = raw.recv_line(&mut line);
+        assert!(r, "answered");
+        assert!(line.contains(&format!(r#""id":{id}"#)), "{id}: {line}");
+    }
+}
+
+#[test]
 fn a_100_mb_line_is_refused_and_the_connection_goes_on() {
     let d = Daemon::start();
     let mut raw = Raw::connect(&d.socket());

@@ -178,3 +178,32 @@ fn fifty_subscribers_that_never_read_slow_no_one_down() {
     assert!(peak < 300 * 1024, "memory bounded: {peak} KiB");
     drop(sleepers);
 }
+
+#[test]
+fn silent_connections_at_the_cap_do_not_lock_the_cli_out() {
+    let d = Daemon::start();
+    // 256 connections that never send a byte hold every slot …
+    let silent: Vec<_> = (0..256)
+        .map(|_| std::os::unix::net::UnixStream::connect(d.socket()).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1_200));
+    // … and the CLI still gets in: the idlest gives its slot up.
+    let out = d.tradectl(&["status"]);
+    assert!(out.status.success(), "{out:?}");
+    // Right away (before their own first-frame deadline): how many were
+    // told to go to make room.
+    let evicted = silent
+        .iter()
+        .filter(|s| {
+            s.set_nonblocking(true).expect("nonblocking");
+            let mut buf = [0_u8; 512];
+            matches!(std::io::Read::read(&mut &**s, &mut buf), Ok(n) if n > 0)
+        })
+        .count();
+    figure(
+        "load",
+        "256 silent connections at the cap: the CLI served, connections told to go",
+        evicted,
+    );
+    assert!((1..=4).contains(&evicted), "{evicted}");
+}

@@ -316,8 +316,18 @@ impl State {
     fn restore_orders(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
         let open = db::open_orders(store.conn())?;
         let mut changes = Changes::default();
+        // A bracket entry's exits, by entry: found once, not per order (a
+        // scan per order would make a restart quadratic in open orders).
+        let mut children: std::collections::HashMap<u64, Vec<u64>> =
+            std::collections::HashMap::new();
         for o in &open {
             self.open.insert(o.clone());
+            if let Some(p) = o.parent_id {
+                children.entry(p).or_default().push(o.id);
+            }
+        }
+        for exits in children.values_mut() {
+            exits.sort_unstable();
         }
         for o in open {
             if o.status == OrderStatus::New {
@@ -356,14 +366,8 @@ impl State {
                 } else if let Some(sib) = o.oco_id {
                     Link::Oco(sib)
                 } else {
-                    let mut exits: Vec<u64> = self
-                        .open
-                        .values()
-                        .filter(|c| c.parent_id == Some(o.id))
-                        .map(|c| c.id)
-                        .collect();
-                    exits.sort_unstable();
-                    match exits[..] {
+                    let exits = children.get(&o.id).map_or(&[][..], Vec::as_slice);
+                    match *exits {
                         [take_profit, stop_loss] => Link::Entry {
                             take_profit,
                             stop_loss,

@@ -575,3 +575,40 @@ fn klines_aggregate_stored_minutes_into_longer_intervals() {
     );
     assert!(e.message.contains("maximum of 1000"), "{e}");
 }
+
+#[test]
+fn balances_show_what_manual_orders_can_use_and_what_the_bots_hold() {
+    let d = TestDaemon::manual_market();
+    let mut c = d.client();
+    call(
+        &mut c,
+        "bots.create",
+        json!({ "name": "holder", "spec": { "strategy": "dca" }, "symbols": ["BTCUSDT"],
+                "allocation": { "USDT": "6000" } }),
+    );
+    let b = call(&mut c, "accounts.balances", json!({}));
+    let usdt = b["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|x| x["asset"] == "USDT")
+        .cloned()
+        .expect("USDT");
+    assert_eq!(
+        (
+            &usdt["free"],
+            &usdt["locked"],
+            &usdt["bots"],
+            &usdt["total"]
+        ),
+        (&json!("4000"), &json!("0"), &json!("6000"), &json!("10000")),
+        "{usdt}"
+    );
+    // What the balances say is what an order can use.
+    let e = call_err(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "1", "price": "4500" }),
+    );
+    assert!(e.message.contains("4000 free"), "{e}");
+}
