@@ -455,8 +455,11 @@ fn risk_from_the_command_line() {
     assert_eq!(l["scopes"][0]["limits"]["max_open_orders"], 3);
     assert_eq!(l["scopes"][0]["limits"]["max_exposure"]["BTC"], "100000");
 
+    // A check the order would fail exits 1 for scripts; one it passes, 0.
+    let out = env.run(&["risk", "check", "BTCUSDT", "buy", "0.4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let out = env.run(&["risk", "check", "BTCUSDT", "buy", "0.6"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stdout).starts_with("rejected: max_order_qty of account:paper is 0.5"),
         "{}",

@@ -35,7 +35,7 @@ use crate::time::Timestamp;
 
 mod round_trip;
 
-pub use round_trip::{ClosedTrip, RoundTrip};
+pub use round_trip::{ClosedTrip, RoundTrip, Trip, round_trips, wins_and_losses};
 
 const DAY_MS: i64 = 86_400_000;
 

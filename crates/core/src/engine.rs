@@ -1553,6 +1553,24 @@ mod tests {
     }
 
     #[test]
+    fn a_strategy_can_act_from_its_lookback_bar_which_its_warm_up_message_names() {
+        // RSI(3) falling from the first close: oversold as soon as it exists.
+        let mut e = engine(
+            serde_json::json!({ "strategy": "rsi_reversion", "params": { "period": 3, "oversold": 40, "overbought": 60 } }),
+        );
+        assert_eq!((e.lookback(), e.warmup()), (4, 30));
+        let bars: Vec<Candle> = (0..8).map(|i| candle(i, 100.0 - i as f64)).collect();
+        let mut book = Book::new("1000");
+        let decisions = drive(&mut e, &mut book, &bars, 0);
+        let first = decisions.first().map(|(n, _)| *n);
+        assert_eq!(
+            first,
+            Some(3),
+            "the 4th bar (index 3) is the first that can act"
+        );
+    }
+
+    #[test]
     fn tags_round_trip() {
         assert_eq!(parse_tag("b7", "b7-12-e"), Some((12, Role::Entry)));
         assert_eq!(parse_tag("b7", "b7-3-p-limit"), Some((3, Role::Protect)));

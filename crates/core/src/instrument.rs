@@ -38,15 +38,17 @@ impl Symbol {
 
 impl FromStr for Symbol {
     type Err = InvalidSymbol;
+    /// Letters are taken in either case and kept upper case (`btcusdt` is
+    /// `BTCUSDT`).
     fn from_str(s: &str) -> Result<Self, InvalidSymbol> {
-        let ok = (2..=Symbol::MAX).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let ok =
+            (2..=Symbol::MAX).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
         if !ok {
             return Err(InvalidSymbol(s.to_owned()));
         }
         let mut bytes = [0; Symbol::MAX];
         bytes[..s.len()].copy_from_slice(s.as_bytes());
+        bytes.make_ascii_uppercase();
         Ok(Symbol {
             len: s.len() as u8,
             bytes,
@@ -107,8 +109,12 @@ impl JsonSchema for Symbol {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         String::schema_name()
     }
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        String::json_schema(g)
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[A-Za-z0-9]{2,20}$",
+            "description": "A symbol such as BTCUSDT; letters in either case, kept upper case."
+        })
     }
 }
 
@@ -306,17 +312,18 @@ pub(crate) mod tests {
     #[test]
     fn symbols_are_validated() {
         assert!("BTCUSDT".parse::<Symbol>().is_ok());
-        for bad in [
-            "",
-            "B",
-            "btcusdt",
-            "BTC-USDT",
-            "BTC USDT",
-            "ABCDEFGHIJKLMNOPQRSTU",
-        ] {
+        for bad in ["", "B", "BTC-USDT", "BTC USDT", "ABCDEFGHIJKLMNOPQRSTU"] {
             assert!(bad.parse::<Symbol>().is_err(), "{bad}");
         }
-        assert!(serde_json::from_str::<Symbol>("\"btc\"").is_err());
+        // Lower case is the same symbol, normalised (as exchanges do).
+        assert_eq!("btcusdt".parse::<Symbol>().unwrap().as_str(), "BTCUSDT");
+        assert_eq!(
+            serde_json::from_str::<Symbol>("\"ethBtc\"")
+                .unwrap()
+                .as_str(),
+            "ETHBTC"
+        );
+        assert!(serde_json::from_str::<Symbol>("\"b\"").is_err());
     }
 
     #[test]

@@ -231,8 +231,14 @@ pub struct Position {
     pub qty: Qty,
     /// Signed cost of the open quantity.
     pub cost: Notional,
+    /// The price gain or loss of what was closed, before fees.
     pub realized: Notional,
+    /// Every fee paid, for open and closed quantity alike.
     pub fees: Notional,
+    /// The part of `fees` paid for the quantity still open (its entry
+    /// fees); it moves to the closed part, pro rata, as the position closes.
+    #[serde(default)]
+    pub open_fees: Notional,
 }
 
 impl Position {
@@ -244,7 +250,22 @@ impl Position {
             cost: self.cost.checked_add(o.cost).ok_or_else(f)?,
             realized: self.realized.checked_add(o.realized).ok_or_else(f)?,
             fees: self.fees.checked_add(o.fees).ok_or_else(f)?,
+            open_fees: self.open_fees.checked_add(o.open_fees).ok_or_else(f)?,
         })
+    }
+
+    /// The realized PnL after every fee of what was closed (its entry fees
+    /// and its exit fees).
+    pub fn realized_net(&self) -> Option<Notional> {
+        self.realized
+            .checked_sub(self.fees.checked_sub(self.open_fees)?)
+    }
+
+    /// The unrealized PnL at `mark` after the open quantity's entry fees
+    /// (the exit fee is not paid yet). `realized_net + unrealized_net` is
+    /// all the PnL after all fees.
+    pub fn unrealized_net(&self, mark: Price) -> Option<Notional> {
+        self.unrealized(mark)?.checked_sub(self.open_fees)
     }
 
     pub fn avg_price(&self) -> Option<Price> {
@@ -261,7 +282,10 @@ impl Position {
         mark.checked_mul_qty(self.qty)?.checked_sub(self.cost)
     }
 
-    /// Books a fill and returns the PnL it realized.
+    /// Books a fill and returns the PnL it realized after fees: the price
+    /// gain or loss of what it closed, less its own fee on that part and
+    /// the entry fees of the quantity closed. A fill that only opens
+    /// realizes nothing (its fee waits in `open_fees`).
     pub fn apply_fill(
         &mut self,
         side: Side,
@@ -280,32 +304,42 @@ impl Position {
             d if d < Decimal::ZERO => Decimal::NEGATIVE_ONE,
             _ => Decimal::ZERO,
         };
+        // A part of `whole` in the proportion `part / of`, exact when the
+        // part is all of it (so nothing is ever left behind).
+        let share = |whole: Notional, part: Qty, of: Qty| -> Option<Notional> {
+            if part == of {
+                return Some(whole);
+            }
+            Some(Notional::new(
+                whole
+                    .get()
+                    .checked_mul(part.get())?
+                    .checked_div(of.get())?
+                    .round_dp_with_strategy(MAX_SCALE, RoundingStrategy::MidpointNearestEven),
+            ))
+        };
         let mut realized = Notional::ZERO;
         let mut rest = qty;
+        let mut fee_left = fee;
         if !held_dir.is_zero() && held_dir != dir {
             let held = next.qty.abs();
             let closing = rest.min(held);
             // Closing all of it takes out the whole cost basis, exactly.
-            let cost_out = if closing == held {
-                next.cost
-            } else {
-                Notional::new(
-                    next.cost
-                        .get()
-                        .checked_mul(closing.get())?
-                        .checked_div(held.get())?
-                        .round_dp_with_strategy(MAX_SCALE, RoundingStrategy::MidpointNearestEven),
-                )
-            };
+            let cost_out = share(next.cost, closing, held)?;
+            let entry_fees_out = share(next.open_fees, closing, held)?;
+            let exit_fee = share(fee, closing, qty)?;
             let exit_value = price.checked_mul_qty(closing)?.checked_scale(held_dir)?;
-            realized = exit_value.checked_sub(cost_out)?;
+            let gross = exit_value.checked_sub(cost_out)?;
+            realized = gross.checked_sub(exit_fee)?.checked_sub(entry_fees_out)?;
+            fee_left = fee_left.checked_sub(exit_fee)?;
             next.cost = next.cost.checked_sub(cost_out)?;
+            next.open_fees = next.open_fees.checked_sub(entry_fees_out)?;
             next.qty = Qty::new(
                 next.qty
                     .get()
                     .checked_sub(closing.get().checked_mul(held_dir)?)?,
             );
-            next.realized = next.realized.checked_add(realized)?;
+            next.realized = next.realized.checked_add(gross)?;
             rest = rest.checked_sub(closing)?;
         }
         if rest.is_positive() {
@@ -313,10 +347,12 @@ impl Position {
             next.cost = next
                 .cost
                 .checked_add(price.checked_mul_qty(rest)?.checked_scale(dir)?)?;
+            next.open_fees = next.open_fees.checked_add(fee_left)?;
         }
         if next.qty.is_zero() {
             // Flat: the cost basis is exactly what was realized already.
             next.cost = Notional::ZERO;
+            next.open_fees = Notional::ZERO;
         }
         *self = next;
         Some(realized)
@@ -632,12 +668,40 @@ mod tests {
                 "0.5".parse().unwrap(),
             )
             .unwrap();
-        assert_eq!(r, "30".parse().unwrap());
+        // 30 of price gain, less the sale's 0.5 fee: realized after fees.
+        assert_eq!(r, "29.5".parse().unwrap());
+        assert_eq!(p.realized, "30".parse().unwrap());
+        assert_eq!(p.realized_net(), Some("29.5".parse().unwrap()));
         assert_eq!(p.qty, q("1.5"));
         assert_eq!(
             p.unrealized("110".parse().unwrap()),
             Some("-15".parse().unwrap())
         );
+        // Entry fees wait with the open quantity, and leave with it pro rata.
+        let mut p = Position::default();
+        p.apply_fill(
+            Side::Buy,
+            q("2"),
+            "100".parse().unwrap(),
+            "0.2".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p.open_fees, "0.2".parse().unwrap());
+        assert_eq!(
+            p.unrealized_net("100".parse().unwrap()),
+            Some("-0.2".parse().unwrap())
+        );
+        let r = p
+            .apply_fill(
+                Side::Sell,
+                q("1"),
+                "110".parse().unwrap(),
+                "0.11".parse().unwrap(),
+            )
+            .unwrap();
+        // 10 gained, less the sale's fee and half the entry fees.
+        assert_eq!(r, "9.79".parse().unwrap());
+        assert_eq!(p.open_fees, "0.1".parse().unwrap());
         // Thirds do not divide evenly; the books still balance.
         let mut p = Position::default();
         p.apply_fill(Side::Buy, q("3"), "10".parse().unwrap(), Notional::ZERO)
@@ -665,6 +729,7 @@ mod tests {
             let mut l = Ledger::default();
             l.deposit("USDT", init).unwrap();
             let mut pos = Position::default();
+            let mut realized_by_fills = Decimal::ZERO;
             for (buy, qty, price, fee_bp) in fills {
                 let qty = Qty::new(Decimal::new(qty, 3));
                 let price = Price::new(Decimal::new(price, 2));
@@ -683,14 +748,20 @@ mod tests {
                     l.unlock(asset, lock).unwrap();
                     continue;
                 }
-                pos.apply_fill(side, qty, price, fee).unwrap();
+                realized_by_fills += pos.apply_fill(side, qty, price, fee).unwrap().get();
                 prop_assert_eq!(l.balance("BTC").total(), pos.qty);
+                prop_assert!(!pos.open_fees.is_negative() && pos.open_fees <= pos.fees);
             }
             let mark = Price::new(Decimal::new(mark, 2));
             let cash = l.balance("USDT").total().get();
             let equity = cash + mark.checked_mul_qty(pos.qty).unwrap().get();
             let books = init.get() + pos.realized.get() + pos.unrealized(mark).unwrap().get() - pos.fees.get();
             prop_assert_eq!(equity, books);
+            // After fees: the fills' realized PnL adds up to the position's,
+            // and realized plus unrealized after fees is all the PnL.
+            let net = pos.realized_net().unwrap().get();
+            prop_assert_eq!(realized_by_fills, net);
+            prop_assert_eq!(net + pos.unrealized_net(mark).unwrap().get(), equity - init.get());
             for b in l.balances().values() {
                 prop_assert!(!b.free.is_negative() && !b.locked.is_negative());
             }

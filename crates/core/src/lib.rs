@@ -10,6 +10,7 @@ pub mod api;
 pub mod backtest;
 pub mod cache;
 pub mod dataset;
+pub mod display;
 pub mod engine;
 pub mod indicator;
 pub mod instrument;

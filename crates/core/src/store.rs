@@ -24,7 +24,7 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -37,6 +37,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0007_jobs_ready.sql")),
         M::up(include_str!("store/migrations/0008_backtests.sql")),
         M::up(include_str!("store/migrations/0009_dataset_import.sql")),
+        M::up(include_str!("store/migrations/0010_position_open_fees.sql")),
     ])
 });
 

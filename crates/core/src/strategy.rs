@@ -192,6 +192,18 @@ pub trait Strategy: Send {
     fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
         Ok(())
     }
+    /// What a trader should know before running it with these fees (rates
+    /// as fractions): a grid whose step cannot pay its round trip, say.
+    fn warnings(&self, _fees: FeeRates) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A venue's fee rates, as fractions of an order's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeRates {
+    pub maker: Decimal,
+    pub taker: Decimal,
 }
 
 /// A parameter (or option) outside what it allows; names the field.

@@ -582,10 +582,11 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                         "total pnl",
                         opt(p.total_pnl.map(|e| signed(e.get().round_dp(8)))),
                     ),
-                    ("realized", signed(p.realized_pnl.get())),
-                    ("unrealized", signed(p.unrealized_pnl.get().round_dp(8))),
-                    ("fees", p.fees.to_string()),
-                    ("trades", p.trades.to_string()),
+                    ("realized after fees", signed(p.realized_pnl.get())),
+                    ("unrealized after fees", signed(p.unrealized_pnl.get())),
+                    ("fees", crate::format::money(p.fees.get())),
+                    ("fills", p.fills.to_string()),
+                    ("trades (round trips)", p.trades.to_string()),
                     ("wins", p.wins.to_string()),
                     ("losses", p.losses.to_string()),
                     ("win rate", pct(p.win_rate)),
@@ -624,6 +625,9 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
             .as_ref()
             .map_or(String::new(), |r| format!(" ({r})"))
     );
+    for w in &v.warnings {
+        eprintln!("tradectl: warning: {w}");
+    }
     println!(
         "  {} on {} ({}), account {}",
         b.spec.strategy,

@@ -38,13 +38,15 @@ pub fn ts(t: tradedesk_core::time::Timestamp) -> String {
     )
 }
 
-/// A signed amount: `+` for gains, so the sign reads without colour.
+/// A gain or loss in the quote currency: `+` for gains, so the sign reads
+/// without colour; two decimals (see `core::display`).
 pub fn signed(d: rust_decimal::Decimal) -> String {
-    if d > rust_decimal::Decimal::ZERO {
-        format!("+{}", d.normalize())
-    } else {
-        d.normalize().to_string()
-    }
+    tradedesk_core::display::signed_money(d)
+}
+
+/// A quote amount at two decimals.
+pub fn money(d: rust_decimal::Decimal) -> String {
+    tradedesk_core::display::money(d)
 }
 
 /// A text table. Columns whose cells are all numbers are right-aligned on
@@ -256,8 +258,8 @@ mod tests {
             points[2], points[0],
             "an integer ends where the points are:\n{text}"
         );
-        assert_eq!(signed("1.5".parse().unwrap()), "+1.5");
-        assert_eq!(signed("-2".parse().unwrap()), "-2");
+        assert_eq!(signed("1.5".parse().unwrap()), "+1.50");
+        assert_eq!(signed("-2".parse().unwrap()), "-2.00");
     }
 
     #[test]

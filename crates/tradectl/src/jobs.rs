@@ -391,6 +391,21 @@ fn json_arg(flag: &str, v: Option<String>) -> Result<Option<serde_json::Value>, 
     .transpose()
 }
 
+/// A time in a schedule's zone, labelled, with UTC beside it when the zone
+/// is another: `2026-12-07 02:00:00 CET (01:00:00 UTC)`.
+fn in_zone(t: tradedesk_core::time::Timestamp, tz: &str) -> String {
+    let (Some(utc), Ok(zone)) = (t.to_datetime(), tz.parse::<chrono_tz::Tz>()) else {
+        return ts(t);
+    };
+    let local = utc.with_timezone(&zone);
+    let shown = local.format("%Y-%m-%d %H:%M:%S %Z").to_string();
+    if zone == chrono_tz::UTC {
+        shown
+    } else {
+        format!("{shown} ({} UTC)", utc.format("%H:%M:%S"))
+    }
+}
+
 fn schedules_table(list: &[tradedesk_core::job::Schedule]) -> String {
     let mut t = Table::new(&[
         "id", "name", "cron", "tz", "kind", "next run", "last run", "state",
@@ -402,8 +417,8 @@ fn schedules_table(list: &[tradedesk_core::job::Schedule]) -> String {
             s.cron.clone(),
             s.tz.clone(),
             s.kind.clone(),
-            s.next_run.map_or_else(|| "-".into(), ts),
-            s.last_run.map_or_else(|| "-".into(), ts),
+            s.next_run.map_or_else(|| "-".into(), |t| in_zone(t, &s.tz)),
+            s.last_run.map_or_else(|| "-".into(), |t| in_zone(t, &s.tz)),
             if s.paused { "paused" } else { "active" }.to_owned(),
         ]);
     }
@@ -496,7 +511,7 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
                 print_json(&p);
             } else {
                 for r in &p.runs {
-                    println!("{r}");
+                    println!("{}", in_zone(*r, &p.tz));
                 }
             }
         }

@@ -138,6 +138,9 @@ pub enum Failure {
     Unreachable(String),
     /// Anything else: a lost connection, a protocol error (exit 1).
     Other(String),
+    /// The answer said no (a dry run refused): already printed; exit 1 for
+    /// scripts, with nothing more said.
+    Refused,
 }
 
 impl From<ClientError> for Failure {
@@ -222,16 +225,20 @@ fn report(json: bool, failure: Failure) -> ExitCode {
     let (code, kind, message, data) = match failure {
         Failure::Api(e) => {
             let kind = e.kind().map_or("error", |k| k.name());
+            // "invalid_params: invalid params: field …" says it twice.
+            let said = format!("{}: ", kind.replace('_', " "));
+            let message = e.message.strip_prefix(&said).unwrap_or(&e.message);
             (
                 1,
                 kind.to_owned(),
-                format!("{} (code {})", e.message, e.code),
+                format!("{message} (code {})", e.code),
                 Some(e),
             )
         }
         Failure::Usage(m) => (2, "usage".to_owned(), m, None),
         Failure::Unreachable(m) => (3, "unreachable".to_owned(), m, None),
         Failure::Other(m) => (1, "error".to_owned(), m, None),
+        Failure::Refused => return ExitCode::from(1),
     };
     if json {
         let body = match data {

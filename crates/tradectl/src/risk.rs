@@ -251,6 +251,10 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
             } else {
                 println!("approved");
             }
+            // For scripts: an order that would be refused exits 1.
+            if !r.approved {
+                return Err(Failure::Refused);
+            }
         }
         Risk::Halt {
             scope,

@@ -99,11 +99,14 @@ pub struct Place {
     pub account: Option<String>,
 }
 
+/// An order by its id or by its client order id (exactly one).
 #[derive(Args)]
+#[group(required = true, multiple = false)]
 pub struct Which {
     /// The order id.
     pub id: Option<u64>,
-    #[arg(long, conflicts_with = "id", required_unless_present = "id")]
+    /// The client order id instead.
+    #[arg(long)]
     pub client_id: Option<String>,
 }
 
@@ -497,11 +500,12 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
                 |r| format!("{:.2} %", r.get() * rust_decimal::Decimal::ONE_HUNDRED),
             );
             println!(
-                "fills {}  volume {}  fees {}  realized {}  wins {}  losses {}  win rate {rate}",
+                "fills {}  volume {}  fees {}  realized after fees {}  trades {} (won {}, lost {})  win rate {rate}",
                 s.count,
-                s.volume,
-                s.fees,
+                crate::format::money(s.volume.get()),
+                crate::format::money(s.fees.get()),
                 crate::format::signed(s.realized_pnl.get()),
+                s.trades,
                 s.wins,
                 s.losses
             );

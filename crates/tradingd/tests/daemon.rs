@@ -8,6 +8,7 @@ mod daemon {
     pub mod cache;
     pub mod conformance;
     pub mod extremes;
+    pub mod figures;
     pub mod jobs;
     pub mod lifecycle;
     pub mod risk;

@@ -129,3 +129,95 @@ impl RoundTrip {
         }))
     }
 }
+
+/// A closed round trip of a book (the manual book, or a bot's) in one symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trip {
+    pub bot_id: Option<u64>,
+    pub symbol: crate::instrument::Symbol,
+    pub exit_time: Timestamp,
+    pub trip: ClosedTrip,
+}
+
+/// The closed round trips in a set of fills: each book and symbol is its
+/// own position, flat to flat, after every fee — the one definition of a
+/// trade behind every win rate shown (trade stats, bot performance,
+/// analytics). Fills are taken in time order; a trip still open at the end
+/// is not counted. Amounts too large to sum leave their trip out.
+pub fn round_trips(fills: &[crate::order::Execution]) -> Vec<Trip> {
+    let mut sorted: Vec<&crate::order::Execution> = fills.iter().collect();
+    sorted.sort_by_key(|e| (e.time, e.trade_id));
+    let mut open: std::collections::HashMap<(Option<u64>, crate::instrument::Symbol), RoundTrip> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, e) in sorted.into_iter().enumerate() {
+        let trip = open.entry((e.bot_id, e.symbol.clone())).or_default();
+        if let Ok(Some(t)) = trip.fill(e.side, e.qty.get(), e.price, e.fee.get(), i, e.time) {
+            out.push(Trip {
+                bot_id: e.bot_id,
+                symbol: e.symbol.clone(),
+                exit_time: e.time,
+                trip: t,
+            });
+        }
+    }
+    out
+}
+
+/// Won and lost trips (a trip that broke even is neither).
+pub fn wins_and_losses<'a>(trips: impl IntoIterator<Item = &'a Trip>) -> (u64, u64) {
+    trips.into_iter().fold((0, 0), |(w, l), t| {
+        if t.trip.pnl.is_sign_positive() && !t.trip.pnl.is_zero() {
+            (w.saturating_add(1), l)
+        } else if t.trip.pnl.is_sign_negative() && !t.trip.pnl.is_zero() {
+            (w, l.saturating_add(1))
+        } else {
+            (w, l)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::{Notional, Qty};
+    use crate::order::Execution;
+    use crate::sim::matching::Liquidity;
+
+    fn fill(n: u64, bot: Option<u64>, side: Side, qty: &str, price: &str, fee: &str) -> Execution {
+        Execution {
+            trade_id: n,
+            order_id: n,
+            account: "paper".into(),
+            symbol: "BTCUSDT".parse().expect("symbol"),
+            side,
+            qty: qty.parse::<Qty>().expect("qty"),
+            price: price.parse().expect("price"),
+            fee: fee.parse::<Notional>().expect("fee"),
+            fee_asset: "USDT".into(),
+            liquidity: Liquidity::Taker,
+            realized_pnl: Notional::ZERO,
+            bot_id: bot,
+            time: Timestamp(i64::try_from(n).expect("small")),
+        }
+    }
+
+    #[test]
+    fn a_trip_is_won_or_lost_after_its_fees_per_book() {
+        // A grid-like round trip: 0.03 % up, 0.1 % fees each way: a loss.
+        let fills = [
+            fill(1, Some(8), Side::Buy, "1", "100", "0.1"),
+            fill(2, None, Side::Buy, "1", "100", "0"),
+            fill(3, Some(8), Side::Sell, "1", "100.03", "0.10003"),
+            fill(4, None, Side::Sell, "1", "101", "0"),
+            fill(5, Some(8), Side::Buy, "1", "100", "0"),
+        ];
+        let trips = round_trips(&fills);
+        assert_eq!(trips.len(), 2, "the bot's last buy is still open");
+        let bot: Vec<&Trip> = trips.iter().filter(|t| t.bot_id == Some(8)).collect();
+        assert_eq!(bot.len(), 1);
+        assert!(bot[0].trip.pnl.is_sign_negative(), "{:?}", bot[0].trip);
+        assert_eq!(wins_and_losses(bot), (0, 1));
+        assert_eq!(wins_and_losses(&trips), (1, 1));
+    }
+}

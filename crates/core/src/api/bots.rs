@@ -198,6 +198,9 @@ pub struct Validation {
     pub spec: Option<StrategySpec>,
     /// Warm-up bars the strategy needs, when valid.
     pub warmup: Option<usize>,
+    /// What to know about it with the default venue's fees.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -291,6 +294,9 @@ pub struct BotView {
     pub positions: Vec<PositionView>,
     /// Balances plus positions at the last price, in the quote asset.
     pub equity: Option<Notional>,
+    /// What to know about its strategy with this venue's fees.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -390,6 +396,9 @@ pub enum BotEventKind {
     /// An order placed or cancelled for the bot.
     Order,
     Fill,
+    /// Something to know that is not an error (a grid that cannot pay its
+    /// fees).
+    Warning,
     Error,
 }
 
@@ -400,6 +409,7 @@ impl BotEventKind {
             BotEventKind::Signal => "signal",
             BotEventKind::Order => "order",
             BotEventKind::Fill => "fill",
+            BotEventKind::Warning => "warning",
             BotEventKind::Error => "error",
         }
     }
@@ -410,6 +420,7 @@ impl BotEventKind {
             BotEventKind::Signal,
             BotEventKind::Order,
             BotEventKind::Fill,
+            BotEventKind::Warning,
             BotEventKind::Error,
         ]
         .into_iter()
@@ -441,14 +452,19 @@ pub struct BotPerformance {
     pub allocated: Notional,
     /// Balances plus positions at the last price.
     pub equity: Option<Notional>,
+    /// After fees (entry and exit fees of what was closed).
     pub realized_pnl: Notional,
+    /// After the open quantity's entry fees.
     pub unrealized_pnl: Notional,
     pub fees: Notional,
-    /// Equity less allocation.
+    /// Equity less allocation (= realized + unrealized after fees).
     pub total_pnl: Option<Notional>,
-    /// Fills.
+    #[serde(default)]
+    pub fills: u64,
+    /// Closed round trips (flat to flat, per symbol), the definition every
+    /// win rate uses.
     pub trades: u64,
-    /// Fills that closed (part of) a position with a profit / a loss.
+    /// Round trips won / lost after all their fees.
     pub wins: u64,
     pub losses: u64,
     pub win_rate: Option<Ratio>,

@@ -326,4 +326,8 @@ pub struct PreviewParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Preview {
     pub runs: Vec<Timestamp>,
+    /// The time zone the expression is read in (the runs are UTC
+    /// instants; show them in this zone, labelled).
+    #[serde(default)]
+    pub tz: String,
 }

@@ -49,8 +49,11 @@ pub struct PositionView {
     /// Cost of the open quantity.
     pub cost: Notional,
     pub mark_price: Option<Price>,
+    /// What was closed gained or lost, after its entry and exit fees.
     pub realized_pnl: Notional,
+    /// What is open would gain or lose at the mark, after its entry fees.
     pub unrealized_pnl: Option<Notional>,
+    /// Every fee paid in this position, open and closed.
     pub fees: Notional,
 }
 
@@ -118,14 +121,20 @@ pub struct StatsParams {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TradeStats {
+    /// Fills.
     pub count: u64,
     /// Sum of price × quantity.
     pub volume: Notional,
     pub fees: Notional,
+    /// What the fills realized, after their fees and the entry fees of what
+    /// they closed.
     pub realized_pnl: Notional,
-    /// Fills that realized a profit / a loss.
+    /// Round trips (flat to flat, per book and symbol) closed in the range.
+    #[serde(default)]
+    pub trades: u64,
+    /// Round trips won / lost after all their fees.
     pub wins: u64,
     pub losses: u64,
-    /// wins / (wins + losses), as a decimal fraction; absent with no closing fills.
+    /// wins / (wins + losses), as a decimal fraction; absent with no closed trip.
     pub win_rate: Option<Ratio>,
 }

@@ -284,9 +284,10 @@ pub fn save_bot_position(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO bot_positions (bot_id, symbol, qty, cost, realized, fees, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO bot_positions (bot_id, symbol, qty, cost, realized, fees, updated_ms, open_fees) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (bot_id, symbol) DO UPDATE SET qty = excluded.qty, cost = excluded.cost,
-            realized = excluded.realized, fees = excluded.fees, updated_ms = excluded.updated_ms",
+            realized = excluded.realized, fees = excluded.fees, updated_ms = excluded.updated_ms,
+            open_fees = excluded.open_fees",
     )?
     .execute(params![
         id as i64,
@@ -295,7 +296,8 @@ pub fn save_bot_position(
         p.cost.to_string(),
         p.realized.to_string(),
         p.fees.to_string(),
-        now.millis()
+        now.millis(),
+        p.open_fees.to_string()
     ])?;
     Ok(())
 }
@@ -331,7 +333,7 @@ pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>
         )?;
         let positions = positions_where(
             conn,
-            "SELECT symbol, qty, cost, realized, fees FROM bot_positions WHERE bot_id = ?1",
+            "SELECT symbol, qty, cost, realized, fees, open_fees FROM bot_positions WHERE bot_id = ?1",
             id as i64,
         )?;
         out.push((id, ledger, positions));

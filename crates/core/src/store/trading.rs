@@ -383,8 +383,6 @@ pub struct FillTotals {
     pub volume: Notional,
     pub fees: Notional,
     pub realized: Notional,
-    pub wins: u64,
-    pub losses: u64,
 }
 
 pub fn fill_totals(
@@ -420,11 +418,6 @@ pub fn fill_totals(
             .ok_or_else(overflow)?;
         t.fees = t.fees.checked_add(fee).ok_or_else(overflow)?;
         t.realized = t.realized.checked_add(pnl).ok_or_else(overflow)?;
-        if pnl.is_positive() {
-            t.wins += 1;
-        } else if pnl.is_negative() {
-            t.losses += 1;
-        }
     }
     Ok(t)
 }
@@ -447,11 +440,12 @@ pub fn save_position(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO positions (account_id, symbol, qty, cost, realized, fees, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO positions (account_id, symbol, qty, cost, realized, fees, updated_ms, open_fees) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (account_id, symbol) DO UPDATE SET qty = excluded.qty, cost = excluded.cost,
-            realized = excluded.realized, fees = excluded.fees, updated_ms = excluded.updated_ms",
+            realized = excluded.realized, fees = excluded.fees, updated_ms = excluded.updated_ms,
+            open_fees = excluded.open_fees",
     )?
-    .execute(params![account_id, symbol.as_str(), p.qty.to_string(), p.cost.to_string(), p.realized.to_string(), p.fees.to_string(), now.millis()])?;
+    .execute(params![account_id, symbol.as_str(), p.qty.to_string(), p.cost.to_string(), p.realized.to_string(), p.fees.to_string(), now.millis(), p.open_fees.to_string()])?;
     Ok(())
 }
 
@@ -461,13 +455,13 @@ pub fn load_positions(
 ) -> Result<BTreeMap<Symbol, Position>, StoreError> {
     positions_where(
         conn,
-        "SELECT symbol, qty, cost, realized, fees FROM positions WHERE account_id = ?1",
+        "SELECT symbol, qty, cost, realized, fees, open_fees FROM positions WHERE account_id = ?1",
         account_id,
     )
 }
 
-/// Positions from a query returning `symbol, qty, cost, realized, fees`
-/// for one id.
+/// Positions from a query returning `symbol, qty, cost, realized, fees,
+/// open_fees` for one id.
 pub(super) fn positions_where(
     conn: &Connection,
     sql: &str,
@@ -485,6 +479,7 @@ pub(super) fn positions_where(
                 cost: dec("cost", &text(2)?)?,
                 realized: dec("realized", &text(3)?)?,
                 fees: dec("fees", &text(4)?)?,
+                open_fees: dec("open_fees", &text(5)?)?,
             },
         );
     }

@@ -356,6 +356,11 @@ impl Strategy for RsiReversion {
         self.p.period.saturating_mul(10)
     }
 
+    /// The first RSI comes with the close after `period` changes.
+    fn lookback(&self) -> usize {
+        self.p.period.saturating_add(1)
+    }
+
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
         let Some(r) = self.rsi.update(bar.close) else {
             return;
@@ -487,6 +492,12 @@ pub struct MacdCross {
 impl Strategy for MacdCross {
     fn warmup(&self) -> usize {
         self.warmup.saturating_mul(3)
+    }
+
+    /// The first MACD and signal values (the EMAs then keep settling,
+    /// which the longer warm-up replays).
+    fn lookback(&self) -> usize {
+        self.warmup
     }
 
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
@@ -639,6 +650,34 @@ impl Grid {
 impl Strategy for Grid {
     fn warmup(&self) -> usize {
         0
+    }
+
+    /// A grid gains one step per completed line and pays a maker fee on
+    /// each side: a step at or below that round trip loses money on every
+    /// line, however many lines it completes.
+    fn warnings(&self, fees: super::FeeRates) -> Vec<String> {
+        let (lower, upper) = (self.p.lower.get(), self.p.upper.get());
+        let gaps = Decimal::from(self.p.levels.saturating_sub(1).max(1));
+        let Some(step) = upper.checked_sub(lower).and_then(|r| r.checked_div(gaps)) else {
+            return Vec::new();
+        };
+        // The smallest gain is at the top line bought (upper − step).
+        let Some(gain) = upper
+            .checked_sub(step)
+            .and_then(|top| step.checked_div(top))
+        else {
+            return Vec::new();
+        };
+        let round_trip = fees.maker.checked_mul(Decimal::TWO).unwrap_or(Decimal::MAX);
+        if gain > round_trip {
+            return Vec::new();
+        }
+        let pct = |f: Decimal| crate::display::percent(f);
+        vec![format!(
+            "the grid's step ({} at its top line) is not above its round-trip fee ({}: the maker fee on both sides); every completed line loses money",
+            pct(gain),
+            pct(round_trip)
+        )]
     }
 
     fn on_bar(&mut self, _bar: &Candle, cx: &mut Cx<'_>) {

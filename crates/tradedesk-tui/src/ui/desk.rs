@@ -94,8 +94,11 @@ impl App {
             Line::from(vec![Span::raw("  realized "), pnl(realized)]),
             Line::from(vec![Span::raw("  open     "), pnl(open)]),
             Line::from(format!(
-                "Fills today {}",
-                d.today.as_ref().map_or(0, |t| t.count)
+                "Fills today {}  fees {}",
+                d.today.as_ref().map_or(0, |t| t.count),
+                self.private(fmt::money(
+                    d.today.as_ref().map_or(Decimal::ZERO, |t| t.fees.get())
+                ))
             )),
         ];
         f.render_widget(Paragraph::new(lines), text);

@@ -390,7 +390,12 @@ fn import_klines(imp: &mut Importer<'_, '_>, p: &ImportParams) -> Result<(), Job
         .as_ref()
         .and_then(|i| serde_json::from_value(serde_json::Value::String(i.clone())).ok())
         .unwrap_or(Interval::M1);
-    let bars = tradedesk_core::market::aggregate(&minute, interval);
+    // Closed bars only: the interval still forming now is not a bar yet.
+    let now = imp.run.ctx.now().millis();
+    let bars: Vec<_> = tradedesk_core::market::aggregate(&minute, interval)
+        .into_iter()
+        .filter(|b| b.open_time.millis().saturating_add(interval.millis()) <= now)
+        .collect();
     if bars.is_empty() {
         return Err(JobError::Permanent(format!(
             "no recorded klines of {} in the range",
@@ -1237,23 +1242,17 @@ impl Ctx {
                 ),
             ));
         }
-        let fills = tradedesk_core::store::trading::list_fills(
-            conn,
-            None,
-            Some(p.bot),
-            p.start,
-            p.end,
-            None,
-            u32::MAX,
-        )
-        .map_err(|e| store_err(&e))?;
+        let fees =
+            tradedesk_core::store::trading::fill_totals(conn, None, Some(p.bot), p.start, p.end)
+                .map_err(|e| store_err(&e))?
+                .fees
+                .get();
         drop(conn_store);
         let times: Vec<Timestamp> = series.iter().map(|s| s.0).collect();
         let equity: Vec<f64> = series.iter().map(|s| s.1).collect();
-        let trades = round_trips(&fills, &times);
-        let fees = fills
-            .iter()
-            .fold(Decimal::ZERO, |s, f| s.saturating_add(f.fee.get()));
+        // Trips that opened before the range still count when they close in it.
+        let trips = self.trips(None, Some(p.bot), p.end)?;
+        let trades = trade_figures(&trips, &times, p.start);
         Ok(analytics::compute(&analytics::Input {
             times: &times,
             equity: &equity,
@@ -1265,11 +1264,12 @@ impl Ctx {
     }
 }
 
-/// Closed round trips (flat to flat, per symbol) of a bot's fills, with
+/// The trips that closed in `[start, end)` as the metrics take them, their
 /// steps placed on the equity samples' times.
-fn round_trips(
-    fills: &[tradedesk_core::order::Execution],
+fn trade_figures(
+    trips: &[analytics::Trip],
     times: &[Timestamp],
+    start: Option<Timestamp>,
 ) -> Vec<TradeFigures> {
     let f = |d: Decimal| rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0);
     let step = |t: Timestamp| {
@@ -1277,36 +1277,20 @@ fn round_trips(
             .partition_point(|x| *x < t)
             .min(times.len().saturating_sub(1))
     };
-    let mut fills: Vec<&tradedesk_core::order::Execution> = fills.iter().collect();
-    fills.sort_by_key(|e| (e.time, e.trade_id));
-    let mut open: std::collections::HashMap<&str, analytics::RoundTrip> =
-        std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for e in fills {
-        let trip = open.entry(e.symbol.as_str()).or_default();
-        // Booked fills are within the decimal range; a trip whose sums are
-        // not is left out of the figures rather than reported wrong.
-        if let Ok(Some(t)) = trip.fill(
-            e.side,
-            e.qty.get(),
-            e.price,
-            e.fee.get(),
-            step(e.time),
-            e.time,
-        ) {
-            out.push(TradeFigures {
-                symbol: e.symbol.clone(),
-                entry_step: t.entry_step,
-                exit_step: step(e.time),
-                entry_time: t.entry_time,
-                exit_time: e.time,
-                pnl: f(t.pnl),
-                return_frac: t.return_frac,
-                fees: f(t.fees),
-            });
-        }
-    }
-    out
+    trips
+        .iter()
+        .filter(|t| start.is_none_or(|s| t.exit_time >= s))
+        .map(|t| TradeFigures {
+            symbol: t.symbol.clone(),
+            entry_step: step(t.trip.entry_time),
+            exit_step: step(t.exit_time),
+            entry_time: t.trip.entry_time,
+            exit_time: t.exit_time,
+            pnl: f(t.trip.pnl),
+            return_frac: t.trip.return_frac,
+            fees: f(t.trip.fees),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -228,6 +228,7 @@ impl Handle<StrategiesValidate> for Ctx {
             message: Some(message),
             spec: None,
             warmup: None,
+            warnings: Vec::new(),
         };
         let spec: StrategySpec = match serde_path_to_error::deserialize(p.spec) {
             Ok(s) => s,
@@ -243,12 +244,14 @@ impl Handle<StrategiesValidate> for Ctx {
                 ));
             }
         };
+        let fees = self.exchange.lock().fee_rates();
         Ok(match self.bots.registry.build(&spec) {
             Ok((strategy, params)) => Validation {
                 valid: true,
                 field: None,
                 message: None,
                 warmup: Some(strategy.warmup()),
+                warnings: strategy.warnings(fees),
                 spec: Some(StrategySpec { params, ..spec }),
             },
             Err(e) => invalid(format!("spec.{}", e.field), e.message),
@@ -423,10 +426,19 @@ impl Handle<BotsCreate> for Ctx {
                 ),
                 None,
             );
-            Ok::<_, ApiError>(view(&state, &rec))
+            let warned = crate::services::bots::warnings(&ctx.bots.registry, &state, &rec);
+            for w in &warned {
+                record(ctx, &mut store, rec.id, BotEventKind::Warning, w, None);
+            }
+            let mut v = view(&state, &rec);
+            v.warnings = warned;
+            Ok::<_, ApiError>(v)
         })?;
         if p.start {
-            return self.blocking(|ctx| ctx.bots.start(ctx, view.bot.id));
+            let warnings = view.warnings.clone();
+            let mut started = self.blocking(|ctx| ctx.bots.start(ctx, view.bot.id))?;
+            started.warnings = warnings;
+            return Ok(started);
         }
         Ok(view)
     }
@@ -456,7 +468,10 @@ impl Handle<BotsList> for Ctx {
 impl Handle<BotsGet> for Ctx {
     async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
         let rec = self.bot(caller, p.id)?;
-        Ok(view(&self.exchange.lock(), &rec))
+        let state = self.exchange.lock();
+        let mut v = view(&state, &rec);
+        v.warnings = crate::services::bots::warnings(&self.bots.registry, &state, &rec);
+        Ok(v)
     }
 }
 
@@ -716,10 +731,11 @@ impl Handle<BotsPerformance> for Ctx {
         if let Some(sub) = state.accounts[account].books.bots.get(&rec.id) {
             for (symbol, pos) in &sub.positions {
                 // Figures, not bookings: they saturate rather than fail.
-                realized = realized.saturating_add(pos.realized.get());
+                let net = pos.realized_net().unwrap_or(pos.realized);
+                realized = realized.saturating_add(net.get());
                 fees = fees.saturating_add(pos.fees.get());
                 if let Some(idx) = state.venue.index_of(symbol.as_str())
-                    && let Some(u) = pos.unrealized(state.venue.last(idx))
+                    && let Some(u) = pos.unrealized_net(state.venue.last(idx))
                 {
                     unrealized = unrealized.saturating_add(u.get());
                 }
@@ -737,7 +753,9 @@ impl Handle<BotsPerformance> for Ctx {
             }
         }
         let equity = book_equity(&state, account, rec.id);
-        let closing = totals.wins.saturating_add(totals.losses);
+        drop(state);
+        let trips = self.trips(None, Some(rec.id), None)?;
+        let (wins, losses) = tradedesk_core::analytics::wins_and_losses(&trips);
         let ratio = |d: Decimal| Ratio::new(d.round_dp(6).normalize());
         Ok(BotPerformance {
             id: rec.id,
@@ -747,12 +765,11 @@ impl Handle<BotsPerformance> for Ctx {
             unrealized_pnl: Notional::new(unrealized.normalize()),
             fees: Notional::new(fees.normalize()),
             total_pnl: equity.map(|e| Notional::new(e.get().saturating_sub(allocated).normalize())),
-            trades: totals.count,
-            wins: totals.wins,
-            losses: totals.losses,
-            win_rate: Decimal::from(totals.wins)
-                .checked_div(Decimal::from(closing))
-                .map(ratio),
+            fills: totals.count,
+            trades: trips.len() as u64,
+            wins,
+            losses,
+            win_rate: super::orders::win_rate(wins, losses),
             max_drawdown: drawdown.map(ratio),
             samples,
         })

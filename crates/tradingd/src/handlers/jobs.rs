@@ -12,7 +12,6 @@ use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, p
 use tradedesk_core::job::{
     BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
 };
-use tradedesk_core::risk::Scope;
 use tradedesk_core::store::jobs as db;
 use tradedesk_core::store::schedules as sdb;
 
@@ -72,19 +71,8 @@ pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
         "risk.report" => {
             let state = ctx.exchange.lock();
             let now = ctx.now();
-            let scopes: Vec<Scope> = state
-                .accounts
-                .iter()
-                .map(|a| Scope::Account(a.row.name.clone()))
-                .chain(state.risk.limits.keys().cloned())
-                .collect();
-            let states: Vec<_> = scopes
-                .iter()
-                .filter(|s| !matches!(s, Scope::Symbol(_)))
-                .map(|s| state.risk.view(s))
-                .collect();
-            let usage: Vec<_> = scopes.iter().flat_map(|s| state.usage(s, now)).collect();
-            Ok(serde_json::json!({ "time": now, "states": states, "usage": usage }))
+            let report = state.risk_status(&state.known_scopes(), now);
+            Ok(serde_json::json!({ "time": now, "states": report.states, "usage": report.usage }))
         }
         "maintenance.vacuum" => {
             let store = ctx.store();
@@ -765,6 +753,7 @@ impl Handle<SchedulesPreview> for Ctx {
         let spec = CronSpec::parse(&cron, &tz).map_err(cron_error)?;
         Ok(Preview {
             runs: spec.preview(self.now(), count as usize),
+            tz,
         })
     }
 }

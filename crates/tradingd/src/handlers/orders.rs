@@ -452,29 +452,54 @@ impl Handle<TradesList> for Ctx {
 
 impl Handle<TradesStats> for Ctx {
     async fn handle(&self, _: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
-        let t = self
-            .blocking(|ctx| {
-                db::fill_totals(
-                    ctx.store().conn(),
-                    p.symbol.as_ref(),
-                    p.bot_id,
-                    p.start,
-                    p.end,
-                )
-            })
+        self.blocking(|ctx| {
+            let t = db::fill_totals(
+                ctx.store().conn(),
+                p.symbol.as_ref(),
+                p.bot_id,
+                p.start,
+                p.end,
+            )
             .map_err(|e| store_err(&e))?;
-        let closing = t.wins.saturating_add(t.losses);
-        let win_rate = rust_decimal::Decimal::from(t.wins)
-            .checked_div(rust_decimal::Decimal::from(closing))
-            .map(|r| Ratio::new(r.round_dp(6).normalize()));
-        Ok(TradeStats {
-            count: t.count,
-            volume: t.volume,
-            fees: t.fees,
-            realized_pnl: t.realized,
-            wins: t.wins,
-            losses: t.losses,
-            win_rate,
+            // Trips may have opened before the range: read from the start.
+            let trips = ctx.trips(p.symbol.as_ref(), p.bot_id, p.end)?;
+            let closed: Vec<&tradedesk_core::analytics::Trip> = trips
+                .iter()
+                .filter(|t| p.start.is_none_or(|s| t.exit_time >= s))
+                .collect();
+            let (wins, losses) = tradedesk_core::analytics::wins_and_losses(closed.iter().copied());
+            Ok(TradeStats {
+                count: t.count,
+                volume: t.volume,
+                fees: t.fees,
+                realized_pnl: t.realized,
+                trades: closed.len() as u64,
+                wins,
+                losses,
+                win_rate: win_rate(wins, losses),
+            })
         })
+    }
+}
+
+/// wins / (wins + losses), to six places; none without a decided trip.
+pub(crate) fn win_rate(wins: u64, losses: u64) -> Option<Ratio> {
+    rust_decimal::Decimal::from(wins)
+        .checked_div(rust_decimal::Decimal::from(wins.saturating_add(losses)))
+        .map(|r| Ratio::new(r.round_dp(6).normalize()))
+}
+
+impl Ctx {
+    /// The closed round trips of the fills of a symbol and/or bot before
+    /// `end` (see `analytics::round_trips`).
+    pub(crate) fn trips(
+        &self,
+        symbol: Option<&tradedesk_core::instrument::Symbol>,
+        bot: Option<u64>,
+        end: Option<tradedesk_core::time::Timestamp>,
+    ) -> Result<Vec<tradedesk_core::analytics::Trip>, ApiError> {
+        let fills = db::list_fills(self.store().conn(), symbol, bot, None, end, None, u32::MAX)
+            .map_err(|e| store_err(&e))?;
+        Ok(tradedesk_core::analytics::round_trips(&fills))
     }
 }

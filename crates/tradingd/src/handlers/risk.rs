@@ -125,34 +125,14 @@ impl Handle<RiskLimitsSet> for Ctx {
 impl Handle<RiskStatus> for Ctx {
     async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<RiskStatusView, ApiError> {
         let state = self.exchange.lock();
-        let now = self.now();
-        let scopes: Vec<Scope> = match p.scope {
+        let scopes = match p.scope {
             Some(s) => {
                 check_scope(self, &state, &s)?;
                 vec![s]
             }
-            None => {
-                let mut all: Vec<Scope> = state
-                    .accounts
-                    .iter()
-                    .map(|a| Scope::Account(a.row.name.clone()))
-                    .collect();
-                for s in state.risk.limits.keys().chain(state.risk.states.keys()) {
-                    if !all.contains(s) {
-                        all.push(s.clone());
-                    }
-                }
-                all
-            }
+            None => state.known_scopes(),
         };
-        Ok(RiskStatusView {
-            states: scopes
-                .iter()
-                .filter(|s| !matches!(s, Scope::Symbol(_)))
-                .map(|s| state.risk.view(s))
-                .collect(),
-            usage: scopes.iter().flat_map(|s| state.usage(s, now)).collect(),
-        })
+        Ok(state.risk_status(&scopes, self.now()))
     }
 }
 

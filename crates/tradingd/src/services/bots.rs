@@ -124,19 +124,27 @@ impl Live {
 }
 
 impl Live {
+    /// What the warm-up replay gave: the first signal needs `lookback`
+    /// bars, the indicators settle after `warmup` (longer for smoothed
+    /// ones such as RSI and MACD).
     fn warm_message(&self) -> String {
         let (got, want) = self.warmed;
+        let first = self.engine.lookback();
+        let iv = self.rec.spec.interval.as_str();
         if want == 0 {
             "no warm-up needed".to_owned()
         } else if got >= want {
+            format!("warm-up: replayed {got} closed {iv} bars per symbol")
+        } else if got >= first {
             format!(
-                "warm-up: replayed {got} closed {} bars per symbol",
-                self.rec.spec.interval.as_str()
+                "warm-up: replayed {got} closed {iv} bars per symbol; signals from now on, \
+                 the indicators settle fully after {want}"
             )
         } else {
             format!(
-                "warm-up: only {got} of {want} {} bars stored; signals start once history fills in",
-                self.rec.spec.interval.as_str()
+                "warm-up: only {got} closed {iv} bars stored; the first signal needs {first} \
+                 ({} more), the indicators settle fully after {want}",
+                first.saturating_sub(got)
             )
         }
     }
@@ -258,7 +266,16 @@ pub fn view(state: &State, rec: &BotRecord) -> BotView {
         balances,
         positions,
         equity: account.and_then(|a| book_equity(state, a, rec.id)),
+        warnings: Vec::new(),
     }
+}
+
+/// What to know about a bot's strategy with the venue's fees.
+pub fn warnings(registry: &Registry, state: &State, rec: &BotRecord) -> Vec<String> {
+    registry
+        .build(&rec.spec)
+        .map(|(s, _)| s.warnings(state.fee_rates()))
+        .unwrap_or_default()
 }
 
 impl Bots {

@@ -509,6 +509,14 @@ impl State {
         self.cfg.fees.taker
     }
 
+    /// The venue's maker and taker rates.
+    pub fn fee_rates(&self) -> tradedesk_core::strategy::FeeRates {
+        tradedesk_core::strategy::FeeRates {
+            maker: self.cfg.fees.maker,
+            taker: self.cfg.fees.taker,
+        }
+    }
+
     fn client_order_id(&mut self, given: Option<&str>, suffix: &str, now: Timestamp) -> String {
         match given {
             Some(id) if suffix.is_empty() => id.to_owned(),
@@ -1048,8 +1056,8 @@ impl State {
             avg_price: p.avg_price(),
             cost: p.cost,
             mark_price: mark,
-            realized_pnl: p.realized,
-            unrealized_pnl: mark.and_then(|m| p.unrealized(m)),
+            realized_pnl: p.realized_net().unwrap_or(p.realized),
+            unrealized_pnl: mark.and_then(|m| p.unrealized_net(m)),
             fees: p.fees,
         }
     }

@@ -103,16 +103,18 @@ fn a_market_buy_books_exactly() {
         .map(|f| dec(&f["price"]) * dec(&f["qty"]))
         .sum();
     let sell_fees: Decimal = sells.iter().map(|f| dec(&f["fee"])).sum();
+    // Realized after fees: the price gain less the buy's and the sale's fees.
     let realized: Decimal = sells.iter().map(|f| dec(&f["realized_pnl"])).sum();
-    assert_eq!(realized, proceeds - cost);
+    assert_eq!(realized, proceeds - cost - fees - sell_fees);
     let p = call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }));
     assert_eq!(dec(&p["qty"]), Decimal::ZERO);
     assert_eq!(dec(&p["realized_pnl"]), realized);
+    assert_eq!(dec(&p["fees"]), fees + sell_fees);
     let (usdt, _) = balance(&mut c, "USDT");
     assert_eq!(
         usdt,
-        Decimal::from(10_000) + realized - fees - sell_fees,
-        "cash = deposit + realized - fees"
+        Decimal::from(10_000) + realized,
+        "cash = deposit + realized after fees"
     );
     assert_eq!(
         call(&mut c, "positions.list", json!({}))["positions"],

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
-use tradedesk_core::api::risk::{Alert, ScopeState, Severity, Usage};
+use tradedesk_core::api::risk::{Alert, RiskStatusView, ScopeState, Severity, Usage};
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::{BookId, Ledger};
@@ -740,6 +740,32 @@ impl State {
                 changes.absorb(c);
             }
             Err(e) => tracing::error!(error = %e.message, "cannot halt"),
+        }
+    }
+
+    /// Every scope worth reporting, once each: the accounts, then every
+    /// scope with limits or a trading state.
+    pub fn known_scopes(&self) -> Vec<Scope> {
+        let mut seen = BTreeSet::new();
+        self.accounts
+            .iter()
+            .map(|a| Scope::Account(a.row.name.clone()))
+            .chain(self.risk.limits.keys().cloned())
+            .chain(self.risk.states.keys().cloned())
+            .filter(|s| seen.insert(s.clone()))
+            .collect()
+    }
+
+    /// The trading states (accounts and bots) and every limit's use, of
+    /// `scopes` (what `risk.status` and the `risk.report` job show).
+    pub fn risk_status(&self, scopes: &[Scope], now: Timestamp) -> RiskStatusView {
+        RiskStatusView {
+            states: scopes
+                .iter()
+                .filter(|s| !matches!(s, Scope::Symbol(_)))
+                .map(|s| self.risk.view(s))
+                .collect(),
+            usage: scopes.iter().flat_map(|s| self.usage(s, now)).collect(),
         }
     }
 

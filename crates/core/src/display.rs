@@ -1,0 +1,200 @@
+//! Numbers as a trader reads them, the same in the CLI and the dashboard:
+//! prices at their tick, quantities at their lot, quote amounts at two
+//! decimals (or the asset's own), PnL signed. Only display: the wire and
+//! the database keep every decimal exactly.
+//!
+//! Rounding is half away from zero, and a value is always written whole:
+//! `fixed` never drops integer digits (a column too narrow for a number
+//! must drop the column, never the digits).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::instrument::Instrument;
+
+/// `d` with exactly `places` decimals.
+pub fn fixed(d: Decimal, places: u32) -> String {
+    let r = d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero);
+    // `-0.00` reads as a loss that is not there.
+    let r = if r.is_zero() { Decimal::ZERO } else { r };
+    format!("{r:.prec$}", prec = places as usize)
+}
+
+/// The decimals of a step such as a tick (`0.01` → 2, `0.5` → 1, `1` → 0).
+pub fn places(step: Decimal) -> u32 {
+    step.normalize().scale()
+}
+
+/// A quote amount (cost, PnL, fees, equity) at two decimals.
+pub fn money(d: Decimal) -> String {
+    fixed(d, 2)
+}
+
+/// A gain or loss at two decimals, signed so it reads without colour:
+/// `+12.34`, `-0.02`, `0.00`.
+pub fn signed_money(d: Decimal) -> String {
+    signed(d, 2)
+}
+
+/// `d` signed, at `places` decimals.
+pub fn signed(d: Decimal, places: u32) -> String {
+    let s = fixed(d, places);
+    if d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero) > Decimal::ZERO {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
+/// A fraction as a percentage: `0.1234` → `12.34 %`.
+pub fn percent(fraction: Decimal) -> String {
+    fraction
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .map_or_else(|| "-".to_owned(), |p| format!("{} %", fixed(p, 2)))
+}
+
+/// How many decimals each asset and each symbol's prices are shown with,
+/// from the instruments listed.
+#[derive(Debug, Clone, Default)]
+pub struct Precision {
+    assets: BTreeMap<String, u32>,
+    prices: BTreeMap<String, u32>,
+}
+
+/// Decimals of assets no instrument describes: quote currencies of the
+/// fiat kind at 2, the rest at 8.
+fn default_places(asset: &str) -> u32 {
+    match asset {
+        "USD" | "USDT" | "USDC" | "BUSD" | "FDUSD" | "TUSD" | "DAI" | "EUR" | "GBP" | "JPY" => 2,
+        _ => 8,
+    }
+}
+
+impl Precision {
+    pub fn new(instruments: &[Instrument]) -> Precision {
+        let mut p = Precision::default();
+        for i in instruments {
+            p.assets.insert(i.base.clone(), places(i.lot_size.get()));
+            p.assets
+                .entry(i.quote.clone())
+                .or_insert_with(|| default_places(&i.quote));
+            p.prices
+                .insert(i.symbol.to_string(), places(i.tick_size.get()));
+        }
+        p
+    }
+
+    /// Decimals of an amount of `asset`: its lot's when it is a base asset,
+    /// two for a fiat-like quote, eight otherwise.
+    pub fn asset_places(&self, asset: &str) -> u32 {
+        self.assets
+            .get(asset)
+            .copied()
+            .unwrap_or_else(|| default_places(asset))
+    }
+
+    /// Decimals of `symbol`'s prices: its tick's (two when unknown).
+    pub fn price_places(&self, symbol: &str) -> u32 {
+        self.prices.get(symbol).copied().unwrap_or(2)
+    }
+
+    pub fn amount(&self, asset: &str, d: Decimal) -> String {
+        fixed(d, self.asset_places(asset))
+    }
+
+    pub fn price(&self, symbol: &str, d: Decimal) -> String {
+        fixed(d, self.price_places(symbol))
+    }
+
+    /// A quantity of `symbol`'s base asset.
+    pub fn qty(&self, symbol: &str, d: Decimal) -> String {
+        let base = self
+            .assets
+            .iter()
+            .filter(|(a, _)| symbol.starts_with(a.as_str()))
+            .max_by_key(|(a, _)| a.len())
+            .map_or(8, |(_, p)| *p);
+        fixed(d, base)
+    }
+}
+
+/// Pads numbers so their decimal points line up in a right-aligned column.
+pub fn align<S: AsRef<str>>(values: &[S]) -> Vec<String> {
+    let split = |s: &str| -> (usize, usize) {
+        match s.find('.') {
+            Some(i) => (i, s.len().saturating_sub(i)),
+            None => (s.len(), 0),
+        }
+    };
+    let (mut int_w, mut frac_w) = (0, 0);
+    for v in values {
+        let (i, f) = split(v.as_ref());
+        int_w = int_w.max(i);
+        frac_w = frac_w.max(f);
+    }
+    values
+        .iter()
+        .map(|v| {
+            let v = v.as_ref();
+            let (i, f) = split(v);
+            format!(
+                "{}{v}{}",
+                " ".repeat(int_w.saturating_sub(i)),
+                " ".repeat(frac_w.saturating_sub(f))
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("decimal")
+    }
+
+    #[test]
+    fn amounts_at_their_precision_signed_and_never_negative_zero() {
+        assert_eq!(fixed(d("9650.0000187399"), 2), "9650.00");
+        assert_eq!(fixed(d("64925.589191564147627417"), 2), "64925.59");
+        assert_eq!(fixed(d("1.39368148"), 2), "1.39");
+        assert_eq!(fixed(d("0.005"), 2), "0.01");
+        assert_eq!(fixed(d("-0.004"), 2), "0.00");
+        assert_eq!(signed_money(d("-0.02")), "-0.02");
+        assert_eq!(signed_money(d("3.456")), "+3.46");
+        assert_eq!(signed_money(d("-0.001")), "0.00");
+        assert_eq!(percent(d("0.92853")), "92.85 %");
+        assert_eq!(places(d("0.010")), 2);
+        assert_eq!(places(d("0.00001")), 5);
+        assert_eq!(places(d("1")), 0);
+    }
+
+    #[test]
+    fn instruments_decide_the_places() {
+        let btc = Instrument {
+            symbol: "BTCUSDT".parse().expect("symbol"),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: "0.01".parse().expect("tick"),
+            lot_size: "0.00001".parse().expect("lot"),
+            min_qty: "0.00001".parse().expect("min"),
+            min_notional: "5".parse().expect("notional"),
+        };
+        let p = Precision::new(&[btc]);
+        assert_eq!(p.amount("USDT", d("9650.0000187399")), "9650.00");
+        assert_eq!(p.amount("BTC", d("0.0123456")), "0.01235");
+        assert_eq!(p.price("BTCUSDT", d("64925.589191")), "64925.59");
+        assert_eq!(p.qty("BTCUSDT", d("0.5")), "0.50000");
+        assert_eq!(p.amount("ETH", d("1")), "1.00000000");
+    }
+
+    #[test]
+    fn columns_align_on_the_point() {
+        assert_eq!(
+            align(&["1.5", "123.25", "7"]),
+            ["  1.5 ", "123.25", "  7   "]
+        );
+    }
+}
