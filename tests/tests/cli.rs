@@ -619,7 +619,8 @@ fn data_and_backtests_from_the_command_line() {
     let shown = text(&out.stdout);
     for row in [
         "Sharpe (reference)",
-        "Sharpe (textbook)",
+        "Sharpe  ",
+        "365 bars a year",
         "max drawdown %",
         "profit factor",
         "succeeded",

@@ -73,7 +73,7 @@ fn main() {
     };
     let settings = Settings {
         capital: "10000".parse().expect("capital"),
-        commission_pct: "0.1".parse().expect("commission"),
+        commission_pct: Some("0.1".parse().expect("commission")),
         commission_fixed: "0".parse().expect("fixed"),
         slippage_bps: "0".parse().expect("slippage"),
         fill: FillModel::NextOpen,

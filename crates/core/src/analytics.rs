@@ -10,13 +10,21 @@
 //!   (days; weeks, months or years for such data), last value of each, as
 //!   simple returns. `N` periods per year: 252 for data without weekends,
 //!   365 with, 52 weekly, 12 monthly, 1 yearly.
-//! - `g` is the geometric mean of `r`. Return (ann.) = `(1+g)^N - 1`; volatility (ann.) =
-//!   `sqrt((var(r) + (1+g)^2)^N - (1+g)^(2N))`; Sharpe = return (ann.) /
-//!   volatility (ann.); Sortino = return (ann.) / (sqrt(mean(min(r,0)^2))
-//!   · sqrt(N)); Calmar = return (ann.) / max drawdown.
-//! - Textbook: Sharpe = mean(r)/std(r)·sqrt(N), Sortino =
-//!   mean(r)/sqrt(mean(min(r,0)^2))·sqrt(N), volatility = std(r)·sqrt(N),
-//!   Calmar = CAGR / max drawdown.
+//! - The figures shown by default are the textbook ones, annualised by
+//!   the data's own spacing: `N` = the periods per year above for data a
+//!   day apart or more, and for intraday data the bars per year (365 days
+//!   of bars around the clock for data that trades at weekends, else 252
+//!   sessions of the bars the data has per day), over per-bar returns.
+//!   Sharpe = mean(r)/std(r)·sqrt(N) (sample std), Sortino =
+//!   mean(r)/sqrt(mean(min(r,0)^2))·sqrt(N), volatility (ann.) =
+//!   std(r)·sqrt(N), Calmar = CAGR / max drawdown.
+//! - The reference figures (`*_reference`, backtesting.py's, over the
+//!   periodic returns): `g` is the geometric mean of `r`. Return (ann.) =
+//!   `(1+g)^N - 1`; volatility (ann.) = `sqrt((var(r) + (1+g)^2)^N -
+//!   (1+g)^(2N))`; Sharpe = return (ann.) / volatility (ann.); Sortino =
+//!   return (ann.) / (sqrt(mean(min(r,0)^2)) · sqrt(N)); Calmar = return
+//!   (ann.) / max drawdown. On intraday data a losing run's `(1+g)^N`
+//!   nears zero and these explode (a Sharpe of −10^6): shown only labelled.
 //! - Beta is the covariance of per-step log returns of equity and the
 //!   benchmark over the benchmark's variance; alpha = return − beta · buy
 //!   and hold return (both in percent).
@@ -73,17 +81,27 @@ pub struct Metrics {
     pub total_fees: f64,
     pub return_pct: f64,
     pub buy_hold_return_pct: Option<f64>,
+    /// The steps per year the default figures are annualised with (the
+    /// data's own spacing; `periods_per_year` for daily data and above).
+    pub bars_per_year: f64,
+    /// The reference's annualised return (geometric, per period).
     pub return_ann_pct: Option<f64>,
-    pub volatility_ann_pct: Option<f64>,
     pub cagr_pct: Option<f64>,
+    /// Textbook, annualised by `bars_per_year`: std(r)·sqrt(N).
+    pub volatility_ann_pct: Option<f64>,
+    /// Textbook, annualised by `bars_per_year`: mean(r)/std(r)·sqrt(N).
     pub sharpe: Option<f64>,
+    /// Textbook, annualised by `bars_per_year`.
     pub sortino: Option<f64>,
+    /// CAGR over the max drawdown.
     pub calmar: Option<f64>,
-    /// CAGR over the max drawdown (the textbook Calmar, over the whole run).
-    pub calmar_textbook: Option<f64>,
-    pub volatility_ann_textbook_pct: Option<f64>,
-    pub sharpe_textbook: Option<f64>,
-    pub sortino_textbook: Option<f64>,
+    /// backtesting.py's volatility (ann.), over periodic returns.
+    pub volatility_ann_reference_pct: Option<f64>,
+    /// backtesting.py's Sharpe: return (ann.) / volatility (ann.).
+    pub sharpe_reference: Option<f64>,
+    pub sortino_reference: Option<f64>,
+    /// Return (ann.) over the max drawdown.
+    pub calmar_reference: Option<f64>,
     pub alpha_pct: Option<f64>,
     pub beta: Option<f64>,
     /// Negative, as a percentage of the peak.
@@ -204,8 +222,9 @@ impl Period {
 pub struct Curve {
     /// Each calendar day's last equity: (day number, equity).
     days: Vec<(i64, f64)>,
-    /// Spacings between steps by whole days: (count, smallest, largest).
-    spacing: BTreeMap<i64, (usize, i64, i64)>,
+    /// Spacings between steps in ms, and how many there are of each
+    /// (bar data has few: its spacing and the multiples gaps make).
+    spacing: BTreeMap<i64, usize>,
     weekend_steps: usize,
     max_dd: f64,
     /// Each drawdown period's depth and duration: a period runs from a
@@ -239,6 +258,8 @@ pub struct Curve {
     inv_e: f64,
     se: f64,
     seb: f64,
+    /// Per-step simple returns: the textbook figures of intraday data.
+    bars: BarSums,
     first_tradable: usize,
     bench_at_first_tradable: Option<f64>,
 }
@@ -338,6 +359,7 @@ impl Curve {
             inv_e: f64::NAN,
             se: 0.0,
             seb: 0.0,
+            bars: BarSums::default(),
             first_tradable,
             bench_at_first_tradable: None,
         }
@@ -374,12 +396,16 @@ impl Curve {
                     self.run = Some((gap, 1));
                 }
             }
-            // Beta's sums.
+            // Beta's sums, and the per-step returns' (an unmoved step adds
+            // a zero return: only the count).
             let moved = prev_e != e;
+            self.bars.n += 1;
             if self.bench_given {
                 if moved {
+                    let r = (e - prev_e) * self.inv_e;
+                    self.bars.add(r);
                     let b = log1p_of((bench - self.prev_bench) * self.inv_bench);
-                    let lr = log1p_of((e - prev_e) * self.inv_e);
+                    let lr = log1p_of(r);
                     self.se += lr;
                     self.seb += lr * b;
                 }
@@ -389,7 +415,9 @@ impl Curve {
                 self.bench.sum_sq += b * b;
                 self.bench.n += 1;
                 if moved {
-                    let lr = log1p_of((e - prev_e) * self.inv_e);
+                    let r = (e - prev_e) * self.inv_e;
+                    self.bars.add(r);
+                    let lr = log1p_of(r);
                     self.se += lr;
                     self.seb += lr * b;
                 }
@@ -464,44 +492,92 @@ impl Curve {
     }
 }
 
-fn add_spacing(m: &mut BTreeMap<i64, (usize, i64, i64)>, gap: i64, n: usize) {
-    let e = m.entry(gap.div_euclid(DAY_MS)).or_insert((0, gap, gap));
-    e.0 += n;
-    e.1 = e.1.min(gap);
-    e.2 = e.2.max(gap);
+fn add_spacing(m: &mut BTreeMap<i64, usize>, gap: i64, n: usize) {
+    *m.entry(gap).or_insert(0) += n;
+}
+
+/// Sums of per-step simple returns: count (every step after the first),
+/// Σr, Σr², and Σ of the squared losing returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct BarSums {
+    n: usize,
+    sum: f64,
+    sum_sq: f64,
+    down_sq: f64,
+}
+
+impl BarSums {
+    #[inline]
+    fn add(&mut self, r: f64) {
+        let sq = r * r;
+        self.sum += r;
+        self.sum_sq += sq;
+        if r < 0.0 {
+            self.down_sq += sq;
+        }
+    }
+
+    /// Mean, sample standard deviation (n − 1) and downside deviation.
+    fn moments(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let n = self.n as f64;
+        let mean = (self.n > 0).then(|| self.sum / n);
+        // Σ(r − m)² = Σr² − (Σr)²/n; never below zero for rounding's sake.
+        let std = (self.n > 1).then(|| {
+            ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0))
+                .max(0.0)
+                .sqrt()
+        });
+        let down = (self.n > 0).then(|| (self.down_sq / n).sqrt());
+        (mean, std, down)
+    }
 }
 
 impl Curve {
-    /// The median spacing in whole days, as the reference finds it (the
-    /// median of the spacings, the mean of the two middle ones when even).
-    fn median_days(&self) -> i64 {
-        let total: usize = self.spacing.values().map(|v| v.0).sum();
+    /// The median spacing of the steps in ms, as the reference finds it
+    /// (the median of the spacings, the mean of the two middle ones when
+    /// even); 0 for fewer than two steps.
+    fn median_spacing_ms(&self) -> i64 {
+        let total: usize = self.spacing.values().sum();
         if total == 0 {
             return 0;
         }
-        // The bucket of rank k (0-based), and whether k is its last rank.
         let at = |k: usize| {
             let mut seen = 0;
-            for (days, (n, lo, hi)) in &self.spacing {
-                if k < seen + n {
-                    return (*days, k == seen + n - 1, *lo, *hi);
-                }
+            for (gap, n) in &self.spacing {
                 seen += n;
+                if k < seen {
+                    return *gap;
+                }
             }
-            (0, true, 0, 0)
+            0
         };
         if total % 2 == 1 {
-            return at(total / 2).0;
+            return at(total / 2);
         }
-        let (d1, last1, _, hi1) = at(total / 2 - 1);
-        let (d2, _, lo2, _) = at(total / 2);
-        if d1 == d2 {
-            return d1;
+        i64::midpoint(at(total / 2 - 1), at(total / 2))
+    }
+
+    /// The median spacing in whole days (the reference's resampling).
+    fn median_days(&self) -> i64 {
+        self.median_spacing_ms().div_euclid(DAY_MS)
+    }
+
+    /// The steps per year the default (textbook) figures are annualised
+    /// with: for data a day apart or more, the periods per year of the
+    /// resampling; for intraday data, from the bars' own spacing: a year of
+    /// bars around the clock (365 days of them) when the data trades at
+    /// weekends, else 252 sessions of the bars the data has per day.
+    fn bars_per_year(&self, ppy: u32) -> f64 {
+        let gap = self.median_spacing_ms();
+        if gap <= 0 || gap >= DAY_MS {
+            return f64::from(ppy);
         }
-        // The two middle spacings lie in different buckets: the lower is
-        // its bucket's largest, the upper its bucket's smallest.
-        debug_assert!(last1);
-        i64::midpoint(hi1, lo2).div_euclid(DAY_MS)
+        if ppy == 365 {
+            365.0 * DAY_MS as f64 / gap as f64
+        } else {
+            let per_day = self.steps as f64 / self.days.len().max(1) as f64;
+            252.0 * per_day.max(1.0)
+        }
     }
 
     /// The period and periods per year: 7 days weekly, 31 monthly, 365
@@ -718,8 +794,15 @@ pub fn finish(mut sc: Curve, trades: &[TradeFigures], total_fees: Decimal) -> Me
     let vol =
         var_r.map(|v| ((v + (1.0 + g).powi(2)).powf(ppy_f) - (1.0 + g).powf(2.0 * ppy_f)).sqrt());
     let downside = mean(r.iter().map(|x| x.min(0.0).powi(2))).map(f64::sqrt);
-    let mean_r = mean(r.iter().copied());
-    let std_r = var_r.map(f64::sqrt);
+    // The default figures: per-period returns for daily data and above,
+    // per-bar returns for intraday data, annualised by their own spacing.
+    let bars_per_year = sc.bars_per_year(ppy);
+    let (mean_r, std_r, down_r) = if sc.median_spacing_ms() < DAY_MS {
+        sc.bars.moments()
+    } else {
+        (mean(r.iter().copied()), var_r.map(f64::sqrt), downside)
+    };
+    let root_n = bars_per_year.sqrt();
 
     let (max_dd, dd_periods) = (sc.max_dd, &sc.dd_periods);
     let years = duration_ms as f64 / DAY_MS as f64 / 365.25;
@@ -764,24 +847,21 @@ pub fn finish(mut sc: Curve, trades: &[TradeFigures], total_fees: Decimal) -> Me
         total_fees: rust_decimal::prelude::ToPrimitive::to_f64(&total_fees).unwrap_or(0.0),
         return_pct,
         buy_hold_return_pct: buy_hold,
+        bars_per_year,
         return_ann_pct: finite(ann * 100.0),
-        volatility_ann_pct: vol.and_then(|v| finite(v * 100.0)),
         cagr_pct: (years > 0.0)
             .then(|| ((last / initial).powf(1.0 / years) - 1.0) * 100.0)
             .and_then(finite),
-        sharpe: vol.and_then(|v| finite(ann / v)),
-        sortino: downside.and_then(|d| finite(ann / (d * ppy_f.sqrt()))),
-        calmar: (max_dd > 0.0).then(|| ann / max_dd).and_then(finite),
-        calmar_textbook: (max_dd > 0.0 && years > 0.0)
+        volatility_ann_pct: std_r.and_then(|s| finite(s * root_n * 100.0)),
+        sharpe: mean_r.zip(std_r).and_then(|(m, s)| finite(m / s * root_n)),
+        sortino: mean_r.zip(down_r).and_then(|(m, d)| finite(m / d * root_n)),
+        calmar: (max_dd > 0.0 && years > 0.0)
             .then(|| ((last / initial).powf(1.0 / years) - 1.0) / max_dd)
             .and_then(finite),
-        volatility_ann_textbook_pct: std_r.and_then(|s| finite(s * ppy_f.sqrt() * 100.0)),
-        sharpe_textbook: mean_r
-            .zip(std_r)
-            .and_then(|(m, s)| finite(m / s * ppy_f.sqrt())),
-        sortino_textbook: mean_r
-            .zip(downside)
-            .and_then(|(m, d)| finite(m / d * ppy_f.sqrt())),
+        volatility_ann_reference_pct: vol.and_then(|v| finite(v * 100.0)),
+        sharpe_reference: vol.and_then(|v| finite(ann / v)),
+        sortino_reference: downside.and_then(|d| finite(ann / (d * ppy_f.sqrt()))),
+        calmar_reference: (max_dd > 0.0).then(|| ann / max_dd).and_then(finite),
         alpha_pct: beta
             .zip(buy_hold)
             .and_then(|(b, bh)| finite(return_pct - b * bh)),
@@ -1019,6 +1099,113 @@ mod tests {
         let back: Metrics = serde_json::from_str(&text).unwrap();
         assert_eq!(back.return_pct, 0.0);
         assert!((back.max_drawdown_pct + 50.0).abs() < 1e-9, "{text}");
+    }
+
+    /// Two-pass textbook figures of per-step returns, annualised by `n`.
+    fn two_pass(e: &[f64], n: f64) -> (f64, f64, f64) {
+        let r: Vec<f64> = e.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let m = r.iter().sum::<f64>() / r.len() as f64;
+        let sd = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
+        let down = (r.iter().map(|x| x.min(0.0).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
+        (
+            m / sd * n.sqrt(),
+            m / down * n.sqrt(),
+            sd * n.sqrt() * 100.0,
+        )
+    }
+
+    #[test]
+    fn intraday_figures_are_annualised_by_the_bars_own_spacing() {
+        // Three days of 5-minute bars around the clock (weekend included),
+        // a slow loss with wiggles: the reference's annualisation explodes
+        // on such data; the default figures must not.
+        let start = 19_724_i64 * DAY_MS; // Tuesday 2024-01-02
+        let n: i32 = 3 * 288 + 1;
+        let times: Vec<Timestamp> = (0..n)
+            .map(|i| Timestamp(start + i64::from(i) * 300_000))
+            .collect();
+        let e: Vec<f64> = (0..n)
+            .map(|i| {
+                let x = f64::from(i);
+                10_000.0 - 0.05 * x + 3.0 * (x / 5.0).sin()
+            })
+            .collect();
+        let m = compute(&Input {
+            times: &times,
+            equity: &e,
+            benchmark: None,
+            first_tradable: 0,
+            trades: &[],
+            total_fees: Decimal::ZERO,
+        });
+        // Weekdays only: read as a market of 252 sessions a year, each of
+        // the bars it has per day. The figures are the two-pass ones.
+        assert_eq!(m.periods_per_year, 252);
+        let per_year = m.bars_per_year;
+        let (sharpe, sortino, vol) = two_pass(&e, per_year);
+        assert!(
+            (m.sharpe.unwrap() - sharpe).abs() < 1e-9 * sharpe.abs().max(1.0),
+            "{m:?}"
+        );
+        assert!((m.sortino.unwrap() - sortino).abs() < 1e-9 * sortino.abs().max(1.0));
+        assert!((m.volatility_ann_pct.unwrap() - vol).abs() < 1e-9 * vol);
+        assert!(vol > 0.1, "a moving series has a volatility: {vol}");
+        assert!(m.sharpe.unwrap().abs() < 100.0, "{:?}", m.sharpe);
+
+        // The same bars over a weekend: 24/7 data, 365 days of 288 bars.
+        let start = 19_727_i64 * DAY_MS; // Friday 2024-01-05
+        let times: Vec<Timestamp> = (0..n)
+            .map(|i| Timestamp(start + i64::from(i) * 300_000))
+            .collect();
+        let m = compute(&Input {
+            times: &times,
+            equity: &e,
+            benchmark: None,
+            first_tradable: 0,
+            trades: &[],
+            total_fees: Decimal::ZERO,
+        });
+        assert_eq!(m.periods_per_year, 365);
+        assert!(
+            (m.bars_per_year - 365.0 * 288.0).abs() < 1e-9,
+            "{}",
+            m.bars_per_year
+        );
+        let (sharpe, _, vol) = two_pass(&e, m.bars_per_year);
+        assert!((m.sharpe.unwrap() - sharpe).abs() < 1e-9 * sharpe.abs().max(1.0));
+        assert!((m.volatility_ann_pct.unwrap() - vol).abs() < 1e-9 * vol);
+        // The reference figures are still there, labelled, and as wild.
+        assert!(m.sharpe_reference.is_some());
+    }
+
+    #[test]
+    fn session_intraday_data_annualises_by_252_sessions() {
+        // Ten weekdays of 78 five-minute bars (a 6.5-hour session).
+        let mut times = Vec::new();
+        for d in days(10) {
+            for k in 0..78 {
+                times.push(Timestamp(d.millis() + 14 * 3_600_000 + k * 300_000));
+            }
+        }
+        let e: Vec<f64> = (0..times.len())
+            .map(|i| 100.0 + (i as f64 / 9.0).sin() + i as f64 * 0.001)
+            .collect();
+        let m = compute(&Input {
+            times: &times,
+            equity: &e,
+            benchmark: None,
+            first_tradable: 0,
+            trades: &[],
+            total_fees: Decimal::ZERO,
+        });
+        assert_eq!(m.periods_per_year, 252);
+        assert!(
+            (m.bars_per_year - 252.0 * 78.0).abs() < 1e-9,
+            "{}",
+            m.bars_per_year
+        );
+        let (sharpe, _, _) = two_pass(&e, m.bars_per_year);
+        assert!((m.sharpe.unwrap() - sharpe).abs() < 1e-9 * sharpe.abs().max(1.0));
     }
 
     #[test]

@@ -79,9 +79,11 @@ pub enum FillModel {
 pub struct Settings {
     /// Starting cash in the quote currency.
     pub capital: Notional,
-    /// Commission in percent of each fill's value (0.2 = 0.2 %).
-    #[serde(default)]
-    pub commission_pct: Ratio,
+    /// Commission in percent of each fill's value (0.2 = 0.2 %). Left out
+    /// of a request, the daemon fills in its `[backtest] commission_pct`
+    /// and stores the run with it; a library caller's `None` is no commission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_pct: Option<Ratio>,
     /// A fixed commission per fill, in the quote currency.
     #[serde(default)]
     pub commission_fixed: Notional,
@@ -105,7 +107,7 @@ impl Settings {
         let bad = |f: &str, m: String| Err((f.to_owned(), m));
         let (capital, commission_pct, commission_fixed, slippage_bps, leverage) = (
             self.capital.get(),
-            self.commission_pct.get(),
+            self.commission_pct.map_or(Decimal::ZERO, Ratio::get),
             self.commission_fixed.get(),
             self.slippage_bps.get(),
             self.leverage.get(),
@@ -493,7 +495,7 @@ pub fn run(
     let instruments: Vec<Instrument> = markets.iter().map(|m| m.instrument.clone()).collect();
     let fee_rate = settings
         .commission_pct
-        .get()
+        .map_or(Decimal::ZERO, Ratio::get)
         .checked_div(Decimal::ONE_HUNDRED)
         .ok_or_else(|| invalid("commission_pct", "out of range"))?;
     let (engines, slots) = engines(registry, &instruments, legs, settings, fee_rate)?;
@@ -1326,7 +1328,7 @@ mod tests {
     fn settings(fill: FillModel) -> Settings {
         Settings {
             capital: "1000".parse().expect("capital"),
-            commission_pct: "0".parse().expect("pct"),
+            commission_pct: None,
             commission_fixed: "0".parse().expect("fixed"),
             slippage_bps: "0".parse().expect("slip"),
             fill,
@@ -1574,7 +1576,7 @@ mod tests {
         let legs = sma_cross_5_30();
         let mut markets = [Market::new(inst("XUSD"), &bars)];
         let mut s = settings(FillModel::NextOpen);
-        s.commission_pct = "0.1".parse().expect("pct");
+        s.commission_pct = Some("0.1".parse().expect("pct"));
         let go = |markets: &[Market<'_>]| {
             run(
                 &Registry::builtin(),

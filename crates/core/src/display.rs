@@ -54,12 +54,49 @@ pub fn percent(fraction: Decimal) -> String {
         .map_or_else(|| "-".to_owned(), |p| format!("{} %", fixed(p, 2)))
 }
 
+/// A computed figure (a ratio, a percentage) at `places` decimals, `-`
+/// when undefined. A figure that is not zero never reads as zero: one
+/// too small for `places` is written to two significant digits
+/// (`0.00031`), so a series that moves never shows a volatility of 0.00.
+pub fn figure(v: Option<f64>, places: usize) -> String {
+    let Some(v) = v.filter(|v| v.is_finite()) else {
+        return "-".to_owned();
+    };
+    let unit = 10f64.powi(-i32::try_from(places).unwrap_or(i32::MAX));
+    if v != 0.0 && v.abs() < unit / 2.0 {
+        // Two significant digits: enough places to reach the first two.
+        let magnitude = -v.abs().log10().floor();
+        let digits = (magnitude as usize).saturating_add(1);
+        if digits > 12 {
+            return format!("{v:.1e}");
+        }
+        return format!("{v:.digits$}");
+    }
+    let s = format!("{v:.places$}");
+    // `-0.00` reads as a loss that is not there.
+    if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+        return s[1..].to_owned();
+    }
+    s
+}
+
+/// [`figure`] with a `+` on positive values (returns, PnL in percent).
+pub fn signed_figure(v: Option<f64>, places: usize) -> String {
+    let s = figure(v, places);
+    if v.is_some_and(|v| v > 0.0) {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
 /// How many decimals each asset and each symbol's prices are shown with,
 /// from the instruments listed.
 #[derive(Debug, Clone, Default)]
 pub struct Precision {
     assets: BTreeMap<String, u32>,
     prices: BTreeMap<String, u32>,
+    qtys: BTreeMap<String, u32>,
 }
 
 /// Decimals of assets no instrument describes: quote currencies of the
@@ -81,6 +118,8 @@ impl Precision {
                 .or_insert_with(|| default_places(&i.quote));
             p.prices
                 .insert(i.symbol.to_string(), places(i.tick_size.get()));
+            p.qtys
+                .insert(i.symbol.to_string(), places(i.lot_size.get()));
         }
         p
     }
@@ -107,15 +146,14 @@ impl Precision {
         fixed(d, self.price_places(symbol))
     }
 
-    /// A quantity of `symbol`'s base asset.
+    /// Decimals of `symbol`'s quantities: its lot's (eight when unknown).
+    pub fn qty_places(&self, symbol: &str) -> u32 {
+        self.qtys.get(symbol).copied().unwrap_or(8)
+    }
+
+    /// A quantity of `symbol`'s base asset, at its lot.
     pub fn qty(&self, symbol: &str, d: Decimal) -> String {
-        let base = self
-            .assets
-            .iter()
-            .filter(|(a, _)| symbol.starts_with(a.as_str()))
-            .max_by_key(|(a, _)| a.len())
-            .map_or(8, |(_, p)| *p);
-        fixed(d, base)
+        fixed(d, self.qty_places(symbol))
     }
 }
 
@@ -188,6 +226,21 @@ mod tests {
         assert_eq!(p.price("BTCUSDT", d("64925.589191")), "64925.59");
         assert_eq!(p.qty("BTCUSDT", d("0.5")), "0.50000");
         assert_eq!(p.amount("ETH", d("1")), "1.00000000");
+    }
+
+    #[test]
+    fn figures_that_move_never_read_zero() {
+        assert_eq!(figure(Some(0.000_312), 2), "0.00031");
+        assert_eq!(figure(Some(-0.004_9), 2), "-0.0049");
+        assert_eq!(figure(Some(0.005), 2), "0.01");
+        assert_eq!(figure(Some(0.0), 2), "0.00");
+        assert_eq!(figure(Some(-1.25e-300), 2), "-1.2e-300");
+        assert_eq!(figure(Some(1.2345), 3), "1.234");
+        assert_eq!(figure(Some(f64::NAN), 2), "-");
+        assert_eq!(figure(None, 2), "-");
+        assert_eq!(signed_figure(Some(604.137), 2), "+604.14");
+        assert_eq!(signed_figure(Some(-3.0), 2), "-3.00");
+        assert_eq!(signed_figure(Some(0.0), 2), "0.00");
     }
 
     #[test]

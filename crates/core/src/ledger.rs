@@ -380,6 +380,8 @@ pub struct Books {
 pub struct SubLedger {
     pub ledger: Ledger,
     pub positions: BTreeMap<Symbol, Position>,
+    /// What it was given: its PnL is its equity less this, valued now.
+    pub allocated: BTreeMap<String, Qty>,
 }
 
 /// Which book an order or fill belongs to: `None` is the manual book.
@@ -517,6 +519,7 @@ impl Books {
             }
             sub.ledger.deposit(asset, *amount)?;
         }
+        sub.allocated.clone_from(amounts);
         self.bots.insert(id, sub);
         Ok(())
     }

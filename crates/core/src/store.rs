@@ -24,7 +24,7 @@ use crate::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -38,6 +38,10 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0008_backtests.sql")),
         M::up(include_str!("store/migrations/0009_dataset_import.sql")),
         M::up(include_str!("store/migrations/0010_position_open_fees.sql")),
+        M::up_with_hook(
+            include_str!("store/migrations/0011_default_ratios.sql"),
+            backtests::migrate_default_ratios,
+        ),
     ])
 });
 
@@ -349,5 +353,76 @@ mod tests {
             (3, PreviousShutdown::Clean)
         );
         assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn old_backtests_get_the_default_ratios_renamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut conn = Connection::open(&path).unwrap();
+        MIGRATIONS.to_version(&mut conn, 10).unwrap();
+        let metrics = |reference: f64, textbook: f64| {
+            serde_json::json!({
+                "periods_per_year": 365, "sharpe": reference, "sharpe_textbook": textbook,
+                "sortino": 1.0, "sortino_textbook": 2.0, "calmar": null, "calmar_textbook": 0.5,
+                "volatility_ann_pct": 0.0, "volatility_ann_textbook_pct": 12.5,
+            })
+        };
+        conn.execute(
+            "INSERT INTO backtests (id, name, kind, owner, job_id, spec, created_ms, summary, metrics)
+             VALUES (1, 'r', 'run', 'admin', 1, '{}', 0, ?1, ?2)",
+            params![
+                serde_json::json!({ "sharpe": -1_277_251.67, "trades": 3 }).to_string(),
+                metrics(-1_277_251.67, -2.5).to_string(),
+            ],
+        )
+        .unwrap();
+        let sweep = serde_json::json!([
+            { "params": { "a": 1 }, "score": 9.0, "metrics": metrics(9.0, 1.0), "error": null },
+            { "params": { "a": 2 }, "score": 1.0, "metrics": metrics(1.0, 3.0), "error": null },
+            { "params": { "a": 3 }, "score": null, "metrics": null, "error": "bad" },
+        ]);
+        conn.execute(
+            "INSERT INTO backtests (id, name, kind, owner, job_id, spec, created_ms, sweep)
+             VALUES (2, 's', 'sweep', 'admin', 2, '{\"rank_by\":\"sharpe\"}', 0, ?1)",
+            [sweep.to_string()],
+        )
+        .unwrap();
+        drop(conn);
+
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        // (Old metrics lack later fields: read as JSON here.)
+        let (summary, metrics, sweep): (String, String, String) = s
+            .conn
+            .query_row(
+                "SELECT (SELECT summary FROM backtests WHERE id = 1),
+                        (SELECT metrics FROM backtests WHERE id = 1),
+                        (SELECT sweep FROM backtests WHERE id = 2)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        let v = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
+        let (summary, metrics, sweep) = (v(&summary), v(&metrics), v(&sweep));
+        assert_eq!(summary["sharpe"], -2.5);
+        assert_eq!(summary["trades"], 3);
+        assert_eq!(metrics["sharpe"], -2.5);
+        assert_eq!(metrics["sharpe_reference"], -1_277_251.67);
+        assert_eq!(metrics["volatility_ann_pct"], 12.5);
+        assert_eq!(metrics["volatility_ann_reference_pct"], 0.0);
+        assert_eq!(metrics["calmar"], 0.5);
+        assert!(metrics["calmar_reference"].is_null());
+        assert!(metrics.get("sharpe_textbook").is_none());
+        assert_eq!(metrics["bars_per_year"], 365);
+        // Re-ranked by the renamed Sharpe: a=2 (3.0) before a=1 (1.0).
+        let order: Vec<i64> = sweep
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["params"]["a"].as_i64().unwrap())
+            .collect();
+        assert_eq!(order, [2, 1, 3]);
+        assert_eq!(sweep[0]["score"], 3.0);
     }
 }

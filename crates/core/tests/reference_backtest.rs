@@ -74,7 +74,7 @@ fn sma_cross_on_goog_matches_the_reference() {
     };
     let settings = Settings {
         capital: "10000".parse().unwrap(),
-        commission_pct: "0.2".parse().unwrap(),
+        commission_pct: Some("0.2".parse().unwrap()),
         commission_fixed: "0".parse().unwrap(),
         slippage_bps: "0".parse().unwrap(),
         fill: FillModel::NextOpen,
@@ -159,14 +159,14 @@ fn sma_cross_on_goog_matches_the_reference() {
         "return (ann.)",
     );
     close(
-        m.volatility_ann_pct.unwrap(),
+        m.volatility_ann_reference_pct.unwrap(),
         28.030177887162377,
         "volatility (ann.)",
     );
     close(m.cagr_pct.unwrap(), 24.15714712796797, "CAGR");
-    close(m.sharpe.unwrap(), 0.863097952946099, "Sharpe");
-    close(m.sortino.unwrap(), 1.7534107304191322, "Sortino");
-    close(m.calmar.unwrap(), 1.2085915397773213, "Calmar");
+    close(m.sharpe_reference.unwrap(), 0.863097952946099, "Sharpe");
+    close(m.sortino_reference.unwrap(), 1.7534107304191322, "Sortino");
+    close(m.calmar_reference.unwrap(), 1.2085915397773213, "Calmar");
     close(m.alpha_pct.unwrap(), 275.9429159719918, "alpha");
     close(m.beta.unwrap(), 0.4239077411756967, "beta");
     close(m.max_drawdown_pct, -20.01734114371039, "max drawdown");
@@ -204,15 +204,23 @@ fn sma_cross_on_goog_matches_the_reference() {
     close(m.expectancy_pct.unwrap(), 4.462038473080352, "expectancy");
     close(m.sqn.unwrap(), 2.1623334906390244, "SQN");
     close(m.kelly.unwrap(), 0.3874449219539521, "Kelly");
-    // The textbook ratios the reference README quotes (empyrical's).
+    // The default (textbook) ratios are the ones the reference README
+    // quotes (empyrical's): on daily data the bars are the periods.
     assert!(
-        (m.sharpe_textbook.unwrap() - 1.0814).abs() < 5e-5,
-        "{:?}",
-        m.sharpe_textbook
+        (m.bars_per_year - 252.0).abs() < 1e-12,
+        "{}",
+        m.bars_per_year
     );
+    assert!((m.sharpe.unwrap() - 1.0814).abs() < 5e-5, "{:?}", m.sharpe);
     assert!(
-        (m.sortino_textbook.unwrap() - 1.7486).abs() < 5e-5,
+        (m.sortino.unwrap() - 1.7486).abs() < 5e-5,
         "{:?}",
-        m.sortino_textbook
+        m.sortino
+    );
+    // Calmar: CAGR over the max drawdown.
+    close(
+        m.calmar.unwrap(),
+        m.cagr_pct.unwrap() / -m.max_drawdown_pct,
+        "Calmar (CAGR)",
     );
 }

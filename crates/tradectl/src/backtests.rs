@@ -79,9 +79,10 @@ pub struct RunArgs {
     /// Starting cash in the quote currency.
     #[arg(long, default_value = "10000")]
     pub capital: String,
-    /// Commission in percent of each fill (0.1 = 0.1 %).
-    #[arg(long, default_value = "0")]
-    pub commission: String,
+    /// Commission in percent of each fill (0.1 = 0.1 %); by default the
+    /// daemon's `[backtest] commission_pct` (0.1 unless configured).
+    #[arg(long)]
+    pub commission: Option<String>,
     /// A fixed commission per fill.
     #[arg(long, default_value = "0")]
     pub commission_fixed: String,
@@ -313,7 +314,11 @@ fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
+    tradedesk_core::display::figure(v, digits)
+}
+
+fn signed(v: Option<f64>, digits: usize) -> String {
+    tradedesk_core::display::signed_figure(v, digits)
 }
 
 fn days(ms: Option<i64>) -> String {
@@ -334,16 +339,25 @@ fn metrics_table(m: &Metrics) -> String {
         ("equity peak", format!("{:.2}", m.equity_peak)),
         ("commissions", format!("{:.2}", m.commissions)),
         ("total fees", format!("{:.2}", m.total_fees)),
-        ("return %", format!("{:+.2}", m.return_pct)),
-        ("buy & hold %", opt(m.buy_hold_return_pct, 2)),
-        ("return (ann.) %", opt(m.return_ann_pct, 2)),
+        ("return %", signed(Some(m.return_pct), 2)),
+        ("buy & hold %", signed(m.buy_hold_return_pct, 2)),
+        ("return (ann.) %", signed(m.return_ann_pct, 2)),
+        ("CAGR %", signed(m.cagr_pct, 2)),
         ("volatility (ann.) %", opt(m.volatility_ann_pct, 2)),
-        ("CAGR %", opt(m.cagr_pct, 2)),
-        ("Sharpe (reference)", opt(m.sharpe, 3)),
-        ("Sortino (reference)", opt(m.sortino, 3)),
+        ("Sharpe", opt(m.sharpe, 3)),
+        ("Sortino", opt(m.sortino, 3)),
         ("Calmar", opt(m.calmar, 3)),
-        ("Sharpe (textbook)", opt(m.sharpe_textbook, 3)),
-        ("Sortino (textbook)", opt(m.sortino_textbook, 3)),
+        (
+            "annualised by",
+            format!("{} bars a year", opt(Some(m.bars_per_year), 0)),
+        ),
+        (
+            "volatility (ann., reference) %",
+            opt(m.volatility_ann_reference_pct, 2),
+        ),
+        ("Sharpe (reference)", opt(m.sharpe_reference, 3)),
+        ("Sortino (reference)", opt(m.sortino_reference, 3)),
+        ("Calmar (reference)", opt(m.calmar_reference, 3)),
         ("alpha %", opt(m.alpha_pct, 2)),
         ("beta", opt(m.beta, 3)),
         ("max drawdown %", format!("{:.2}", m.max_drawdown_pct)),
@@ -390,7 +404,7 @@ fn backtests_table(bs: &[BacktestRecord]) -> String {
             } else {
                 format!("{} {}%", b.state.as_str(), b.progress)
             },
-            s.map_or_else(|| "-".into(), |s| format!("{:+.2}", s.return_pct)),
+            s.map_or_else(|| "-".into(), |s| signed(Some(s.return_pct), 2)),
             opt(s.and_then(|s| s.sharpe), 3),
             s.map_or_else(|| "-".into(), |s| format!("{:.2}", s.max_drawdown_pct)),
             s.map_or_else(|| "-".into(), |s| s.trades.to_string()),
@@ -581,8 +595,8 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
             let mut t = Table::new(&header_refs);
             let rows: Vec<(&str, Figure)> = vec![
-                ("return %", |m| format!("{:+.2}", m.return_pct)),
-                ("CAGR %", |m| opt(m.cagr_pct, 2)),
+                ("return %", |m| signed(Some(m.return_pct), 2)),
+                ("CAGR %", |m| signed(m.cagr_pct, 2)),
                 ("Sharpe", |m| opt(m.sharpe, 3)),
                 ("Sortino", |m| opt(m.sortino, 3)),
                 ("max drawdown %", |m| format!("{:.2}", m.max_drawdown_pct)),

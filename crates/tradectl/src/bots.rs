@@ -498,8 +498,6 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                     "id", "name", "strategy", "symbols", "status", "equity", "pnl", "reason",
                 ]);
                 for b in &page.bots {
-                    let alloc: rust_decimal::Decimal =
-                        b.bot.allocation.values().map(|q| q.get()).sum();
                     t.row(vec![
                         b.bot.id.to_string(),
                         b.bot.name.clone(),
@@ -512,9 +510,8 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                             .join(","),
                         b.bot.status.as_str().to_owned(),
                         b.equity
-                            .map_or_else(|| "-".into(), |e| e.get().round_dp(2).to_string()),
-                        b.equity
-                            .map_or_else(|| "-".into(), |e| signed((e.get() - alloc).round_dp(2))),
+                            .map_or_else(|| "-".into(), |e| crate::format::money(e.get())),
+                        b.pnl.map_or_else(|| "-".into(), |p| signed(p.get())),
                         b.bot.reason.clone().unwrap_or_default(),
                     ]);
                 }

@@ -1080,7 +1080,12 @@ impl App {
             dataset,
             strategy,
             Field::text("capital", "Capital", "10000", "quote currency"),
-            Field::text("commission", "Commission %", "0.1", "percent per fill"),
+            Field::text(
+                "commission",
+                "Commission %",
+                "",
+                "per fill; empty = the daemon's default",
+            ),
             Field::choice("fill", "Fill model", &["next_open", "close"], "next_open"),
         ];
         self.view.form = Some(Form::new(FormKind::Backtest, "New backtest", fields));
@@ -1402,10 +1407,14 @@ fn backtest_params(form: &Form) -> Result<serde_json::Value, String> {
         }],
         "settings": {
             "capital": form.get("capital").trim(),
-            "commission_pct": form.get("commission").trim(),
             "fill": form.get("fill"),
         },
     });
+    // Left empty, the daemon's configured default applies (as in the CLI).
+    let commission = form.get("commission").trim();
+    if !commission.is_empty() {
+        spec["settings"]["commission_pct"] = commission.into();
+    }
     let name = form.get("name").trim();
     if !name.is_empty() {
         spec["name"] = name.into();

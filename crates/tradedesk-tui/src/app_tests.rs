@@ -507,7 +507,8 @@ fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
     let spec: BacktestSpec = serde_json::from_value(params).expect("a valid backtests.create");
     assert_eq!(spec.strategies[0].datasets, vec![4]);
     assert_eq!(spec.settings.capital.to_string(), "10000");
-    assert_eq!(spec.settings.commission_pct.to_string(), "0.1");
+    // No commission typed: the daemon's configured default applies.
+    assert_eq!(spec.settings.commission_pct, None);
 }
 
 #[test]
@@ -584,4 +585,63 @@ fn a_trailing_stop_needs_its_distance() {
             "2.5".parse().expect("p")
         ))
     );
+}
+
+#[test]
+fn bots_follow_their_figures_and_a_deleted_bot_leaves_the_list() {
+    use crate::state::Data;
+    use tradedesk_core::api::bots::{BotFigures, BotView};
+    let mut a = loaded();
+    let before = a.daemon.bots[&1].pnl;
+    let f: BotFigures = serde_json::from_value(json!({
+        "id": 1, "balances": {"USDT": {"free": "999.21", "locked": "0"}},
+        "positions": [], "equity": "999.21", "pnl": "-0.79"
+    }))
+    .expect("figures");
+    a.update(Msg::Data(Data::BotFigures(f)));
+    let b = &a.daemon.bots[&1];
+    assert_ne!(b.pnl, before);
+    assert_eq!(b.pnl.map(|p| p.to_string()).as_deref(), Some("-0.79"));
+    assert_eq!(b.equity.map(|p| p.to_string()).as_deref(), Some("999.21"));
+    // Figures of a bot not listed are ignored, not invented.
+    let stray: BotFigures = serde_json::from_value(json!({
+        "id": 99, "balances": {}, "positions": [], "equity": null, "pnl": null
+    }))
+    .expect("figures");
+    a.update(Msg::Data(Data::BotFigures(stray)));
+    assert!(!a.daemon.bots.contains_key(&99));
+
+    let mut gone: BotView = a.daemon.bots[&2].clone();
+    gone.bot.deleted = Some(gone.bot.updated);
+    a.update(Msg::Data(Data::Bot(Box::new(gone))));
+    assert!(!a.daemon.bots.contains_key(&2), "a deleted bot is dropped");
+    assert!(a.daemon.bots.contains_key(&1));
+}
+
+#[test]
+fn a_finished_backtest_shows_its_figures_once_its_record_arrives() {
+    use crate::state::Data;
+    use tradedesk_core::api::backtests::Backtest;
+    let mut a = loaded();
+    let queued: Backtest = serde_json::from_value(json!({
+        "id": 77, "name": "from the form", "kind": "run", "job_id": 700, "state": "queued",
+        "progress": 0, "error": null, "created": "2026-11-19T11:00:00Z", "finished": null,
+        "spec": {}, "summary": null, "sweep": null
+    }))
+    .expect("backtest");
+    a.update(Msg::Data(Data::Backtest(Box::new(queued.clone()))));
+    let mut done = queued;
+    done.state = tradedesk_core::job::JobState::Succeeded;
+    done.summary = Some(
+        serde_json::from_value(json!({
+            "final_equity": "70414.2", "return_pct": 604.142, "cagr_pct": 31.2, "sharpe": 1.08,
+            "max_drawdown_pct": -20.0, "trades": 46, "win_rate_pct": 60.9, "margin_call": null
+        }))
+        .expect("summary"),
+    );
+    a.update(Msg::Data(Data::Backtest(Box::new(done))));
+    key(&mut a, KeyCode::Char('5'));
+    let screen = format!("{}", crate::ui::tests::draw(&a, 120, 40));
+    let row = screen.lines().find(|l| l.contains("#77")).expect("listed");
+    assert!(row.contains("+604.14%") && row.contains("1.08"), "{row}");
 }

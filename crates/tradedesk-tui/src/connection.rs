@@ -9,13 +9,13 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tradedesk_core::api::accounts::{AccountsBalances, AccountsList};
 use tradedesk_core::api::backtests::{
-    BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsList, BacktestsResults,
-    BacktestsTrades, DataList,
+    BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsGet, BacktestsList,
+    BacktestsResults, BacktestsTrades, DataList,
 };
 use tradedesk_core::api::bots::BotsEquity;
 use tradedesk_core::api::bots::{
-    BotEventsTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume, BotsStart,
-    BotsStop, StrategiesCatalog,
+    BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume,
+    BotsStart, BotsStop, StrategiesCatalog,
 };
 use tradedesk_core::api::cache::{CacheFlush, CacheStats};
 use tradedesk_core::api::jobs::{
@@ -51,7 +51,7 @@ const REFRESH: Duration = Duration::from_secs(5);
 /// The watched symbol's tape (the market has no public trade stream).
 const TAPE: Duration = Duration::from_secs(1);
 
-const TOPICS: [&str; 11] = [
+const TOPICS: [&str; 12] = [
     Heartbeat::NAME,
     TickersTopic::NAME,
     KlinesTopic::NAME,
@@ -60,6 +60,7 @@ const TOPICS: [&str; 11] = [
     PositionUpdates::NAME,
     TradeExecutions::NAME,
     BotStatusTopic::NAME,
+    BotFiguresTopic::NAME,
     BotEventsTopic::NAME,
     JobEvents::NAME,
     RiskAlertsTopic::NAME,
@@ -134,7 +135,7 @@ async fn session(
         let step = tokio::select! {
             event = events.recv() => match event {
                 None => return "the daemon closed the connection".into(),
-                Some(ev) => on_event(&ev, tx, &mut fills_seen).await,
+                Some(ev) => on_event(&client, &ev, tx, &mut fills_seen).await,
             },
             r = requests.recv() => match r {
                 None => return "dashboard closed".into(),
@@ -343,7 +344,12 @@ async fn load_tape(c: &AsyncClient, tx: &Tx, symbol: &str) -> Result<(), String>
     .await
 }
 
-async fn on_event(ev: &StreamMessage, tx: &Tx, fills_seen: &mut bool) -> Result<(), String> {
+async fn on_event(
+    c: &AsyncClient,
+    ev: &StreamMessage,
+    tx: &Tx,
+    fills_seen: &mut bool,
+) -> Result<(), String> {
     let StreamMessage::Event { topic, .. } = ev else {
         // Lagged: some events were dropped; the periodic refresh and the
         // next events bring the state back.
@@ -372,8 +378,26 @@ async fn on_event(ev: &StreamMessage, tx: &Tx, fills_seen: &mut bool) -> Result<
             return Ok(());
         }
         BotStatusTopic::NAME => Data::Bot(Box::new(decoded::<BotStatusTopic>(ev)?)),
+        BotFiguresTopic::NAME => Data::BotFigures(decoded::<BotFiguresTopic>(ev)?),
         BotEventsTopic::NAME => Data::BotEvent(decoded::<BotEventsTopic>(ev)?),
-        JobEvents::NAME => Data::Job(Box::new(decoded::<JobEvents>(ev)?)),
+        JobEvents::NAME => {
+            let job = decoded::<JobEvents>(ev)?;
+            // A finished backtest's job: its results are read now, so its
+            // row shows them (the job event carries only the state).
+            let backtest = job
+                .kind
+                .starts_with("backtest.")
+                .then(|| job.payload["backtest"].as_u64())
+                .flatten()
+                .filter(|_| job.state.is_final());
+            data(tx, Data::Job(Box::new(job))).await?;
+            let Some(id) = backtest else { return Ok(()) };
+            return match ask::<BacktestsGet>(c, json!({ "id": id })).await {
+                Ok(b) => data(tx, Data::Backtest(Box::new(b))).await,
+                // Deleted meanwhile: nothing to show.
+                Err(_) => Ok(()),
+            };
+        }
         RiskAlertsTopic::NAME => Data::Alert(decoded::<RiskAlertsTopic>(ev)?),
         _ => return Ok(()),
     };

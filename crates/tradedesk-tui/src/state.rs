@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use tradedesk_core::analytics::Metrics;
 use tradedesk_core::api::accounts::BalanceView;
 use tradedesk_core::api::backtests::{Backtest, ComparedRun, Dataset, EquityPoint};
-use tradedesk_core::api::bots::{BotEvent, BotView, StrategyInfo};
+use tradedesk_core::api::bots::{BotEvent, BotFigures, BotView, StrategyInfo};
 use tradedesk_core::api::jobs::{KindInfo, WorkerView};
 use tradedesk_core::api::market::{Book, KlineEvent};
 use tradedesk_core::api::positions::{PositionView, TradeStats};
@@ -82,6 +82,7 @@ pub enum Data {
     Today(TradeStats),
     Bots(Vec<BotView>),
     Bot(Box<BotView>),
+    BotFigures(BotFigures),
     BotEvents(u64, Vec<BotEvent>),
     BotEvent(BotEvent),
     BotDetail(BotDetail),
@@ -265,7 +266,24 @@ impl DaemonState {
             Data::Today(t) => self.today = Some(t),
             Data::Bots(bs) => self.bots = bs.into_iter().map(|b| (b.bot.id, b)).collect(),
             Data::Bot(b) => {
-                self.bots.insert(b.bot.id, *b);
+                let id = b.bot.id;
+                if b.bot.deleted.is_some() {
+                    self.bots.remove(&id);
+                    self.bot_events.remove(&id);
+                    if self.bot.as_ref().is_some_and(|d| d.id == id) {
+                        self.bot = None;
+                    }
+                } else {
+                    self.bots.insert(id, *b);
+                }
+            }
+            Data::BotFigures(f) => {
+                if let Some(b) = self.bots.get_mut(&f.id) {
+                    b.balances = f.balances;
+                    b.positions = f.positions;
+                    b.equity = f.equity;
+                    b.pnl = f.pnl;
+                }
             }
             Data::BotEvents(id, evs) => {
                 self.bot_events.insert(id, evs.into_iter().collect());

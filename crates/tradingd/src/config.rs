@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tradedesk_core::instrument::Instrument;
-use tradedesk_core::money::{Qty, parse_decimal};
+use tradedesk_core::money::{Qty, Ratio, parse_decimal};
 use tradedesk_core::paths;
 use tradedesk_core::sim;
 use tradedesk_core::sim::market::{SimSpec, SymbolSpec};
@@ -60,7 +60,25 @@ pub struct RawConfig {
     pub watchdog: RawWatchdog,
     pub bots: RawBots,
     pub data: RawData,
+    pub backtest: RawBacktest,
     pub sim: RawSim,
+}
+
+/// Defaults of backtests, sweeps and walk-forward runs whose request leaves
+/// them out: one default for every client (CLI, dashboard, HTTP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBacktest {
+    /// Commission in percent of each fill's value ("0.1" = 0.1 %).
+    pub commission_pct: String,
+}
+
+impl Default for RawBacktest {
+    fn default() -> Self {
+        RawBacktest {
+            commission_pct: "0.1".into(),
+        }
+    }
 }
 
 /// Files read and written for datasets.
@@ -177,6 +195,7 @@ pub struct RawRpc {
 pub struct RawStreams {
     pub buffer: usize,
     pub heartbeat_ms: u64,
+    pub figures_ms: u64,
 }
 
 /// The built-in simulated exchange `sim` and its paper account.
@@ -269,6 +288,7 @@ impl Default for RawRpc {
 impl Default for RawStreams {
     fn default() -> Self {
         RawStreams {
+            figures_ms: 1000,
             buffer: 1024,
             heartbeat_ms: 1_000,
         }
@@ -288,7 +308,14 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub bots: BotsConfig,
     pub data: DataConfig,
+    pub backtest: BacktestConfig,
     pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BacktestConfig {
+    /// The commission of a run that names none, in percent per fill.
+    pub commission_pct: Ratio,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -347,6 +374,9 @@ pub struct SimConfig {
 pub struct StreamsConfig {
     pub buffer: usize,
     pub heartbeat: Duration,
+    /// A held position's or a bot's figures are published at most this
+    /// often (ms) as prices move; 0 = at every tick.
+    pub figures_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -582,6 +612,7 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 10,
                 3_600_000,
             )?),
+            figures_ms: in_range("streams.figures_ms", raw.streams.figures_ms, 0, 60_000)?,
         },
         jobs: JobsConfig {
             workers: in_range("jobs.workers", raw.jobs.workers, 1, 64)?,
@@ -611,6 +642,19 @@ fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 1024,
                 1 << 50,
             )?,
+        },
+        backtest: BacktestConfig {
+            commission_pct: {
+                let key = "backtest.commission_pct";
+                let d = decimal_at(key.into(), &raw.backtest.commission_pct, None)?;
+                if d >= Decimal::from(10) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        message: format!("{d} must be below 10 (percent per fill)"),
+                    });
+                }
+                Ratio::new(d)
+            },
         },
         sim: validate_sim(&raw.sim)?,
         data_dir,
@@ -945,6 +989,29 @@ mod tests {
     }
 
     #[test]
+    fn backtest_defaults_are_checked_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["\"-1\"", "\"10\"", "\"x\""] {
+            let text = format!("[backtest]\ncommission_pct = {bad}\n");
+            let err = load_with(dir.path(), Some(&text), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("backtest.commission_pct"), "{bad}: {err}");
+        }
+        let ok = load_with(
+            dir.path(),
+            Some("[backtest]\ncommission_pct = \"0.075\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.backtest.commission_pct.to_string(), "0.075");
+        let err = load_with(dir.path(), Some("[streams]\nfigures_ms = 60001\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("streams.figures_ms"), "{err}");
+    }
+
+    #[test]
     fn sim_settings_are_checked_with_their_key() {
         let dir = tempfile::tempdir().unwrap();
         let err = load_with(dir.path(), Some("[sim]\nmaker_fee = \"1.5\"\n"), &[])
@@ -958,13 +1025,13 @@ mod tests {
             err.contains("sim.taker_fee") && err.contains("NaN"),
             "{err}"
         );
-        let bad_symbol = "[[sim.symbols]]\nsymbol = \"btc\"\nbase = \"BTC\"\nquote = \"USDT\"\ntick_size = \"0.01\"\nlot_size = \"0.001\"\nmin_qty = \"0.001\"\nmin_notional = \"5\"\nstart_price = \"100\"\nvolatility = 0.5\ntrade_notional = 100.0\n";
+        let bad_symbol = "[[sim.symbols]]\nsymbol = \"b-c\"\nbase = \"BTC\"\nquote = \"USDT\"\ntick_size = \"0.01\"\nlot_size = \"0.001\"\nmin_qty = \"0.001\"\nmin_notional = \"5\"\nstart_price = \"100\"\nvolatility = 0.5\ntrade_notional = 100.0\n";
         let err = load_with(dir.path(), Some(bad_symbol), &[])
             .unwrap_err()
             .to_string();
         assert!(err.contains("sim.symbols[0].symbol"), "{err}");
         let off_tick = bad_symbol
-            .replace("\"btc\"", "\"XYZUSDT\"")
+            .replace("\"b-c\"", "\"XYZUSDT\"")
             .replace("\"100\"", "\"100.001\"");
         let err = load_with(dir.path(), Some(&off_tick), &[])
             .unwrap_err()

@@ -40,6 +40,8 @@ pub struct Ctx {
     pub progress: crate::services::progress::Progress,
     /// The in-memory cache (the exchange holds it too, to keep it true).
     pub cache: std::sync::Arc<tradedesk_core::cache::Cache>,
+    /// What the live figures last published (a leaf lock).
+    pub figures: std::sync::Mutex<crate::services::figures::Published>,
 }
 
 /// Where the daemon's time comes from: the system clock, or (for tests
@@ -101,6 +103,7 @@ impl Ctx {
             clock,
             progress,
             cache,
+            figures: std::sync::Mutex::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod bots;
 pub mod exchange;
+pub mod figures;
 pub mod group_commit;
 pub mod jobs;
 pub mod market_loop;

@@ -95,8 +95,14 @@ method! {
 }
 
 topic! {
-    /// A bot after every change of its status.
+    /// A bot after every change of its status (deletion included: `deleted`
+    /// is set and its book is empty).
     BotStatusTopic = "bots.status", BotView
+}
+topic! {
+    /// A bot's book as fills and prices move it: published when its equity
+    /// changed, at most every `streams.figures_ms` per bot.
+    BotFiguresTopic = "bots.figures", BotFigures
 }
 topic! {
     /// Every entry of every bot's event log.
@@ -282,6 +288,24 @@ pub struct BotRecord {
     pub created: Timestamp,
     pub updated: Timestamp,
     pub started: Option<Timestamp>,
+    /// When it was deleted; only on the `bots.status` event of its deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Timestamp>,
+}
+
+/// A bot's book and what it is worth now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotFigures {
+    pub id: u64,
+    /// Its balances by asset.
+    pub balances: BTreeMap<String, Balance>,
+    /// Its positions, marked at the last price (PnL after fees).
+    pub positions: Vec<PositionView>,
+    /// Balances plus positions at the last price, in the quote asset.
+    pub equity: Option<Notional>,
+    /// Equity less the allocation valued at the last price: the bot's PnL
+    /// after fees (the same figure as `bots.performance`'s `total_pnl`).
+    pub pnl: Option<Notional>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -294,6 +318,9 @@ pub struct BotView {
     pub positions: Vec<PositionView>,
     /// Balances plus positions at the last price, in the quote asset.
     pub equity: Option<Notional>,
+    /// Equity less the allocation valued at the last price (after fees).
+    #[serde(default)]
+    pub pnl: Option<Notional>,
     /// What to know about its strategy with this venue's fees.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

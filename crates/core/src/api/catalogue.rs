@@ -14,10 +14,10 @@ use super::backtests::{
     BacktestsTrades, DataDelete, DataExport, DataGet, DataImport, DataList,
 };
 use super::bots::{
-    BotEventsTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEquity, BotsEvents, BotsGet,
-    BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop, BotsUpdate,
-    StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList,
-    StrategiesUpdate, StrategiesValidate,
+    BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEquity,
+    BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop,
+    BotsUpdate, StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet,
+    StrategiesList, StrategiesUpdate, StrategiesValidate,
 };
 use super::cache::{
     CacheDelete, CacheDeletePattern, CacheFlush, CacheGet, CacheHealth, CacheKeys, CacheSet,
@@ -225,6 +225,7 @@ catalogue! {
         PositionUpdates,
         TradeExecutions,
         BotStatusTopic,
+        BotFiguresTopic,
         BotEventsTopic,
         RiskAlertsTopic,
         JobEvents,

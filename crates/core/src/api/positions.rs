@@ -32,7 +32,8 @@ method! {
 }
 
 topic! {
-    /// A position after every fill that changed it.
+    /// A position after every fill that changed it, and as its mark moves
+    /// (at most every `streams.figures_ms` while it is held).
     PositionUpdates = "positions.updates", PositionView
 }
 topic! {

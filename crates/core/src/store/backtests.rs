@@ -523,6 +523,98 @@ pub fn owner(conn: &Connection, id: u64) -> Result<Option<String>, StoreError> {
         .optional()?)
 }
 
+/// Migration 11: the default ratios became the textbook ones annualised by
+/// the data's spacing, backtesting.py's kept as `*_reference`. Renames the
+/// fields of every stored metrics object (a run's, each sweep row's) and
+/// shows the textbook Sharpe in the summaries. Old runs had daily or
+/// resampled figures: their textbook values are the new defaults already
+/// for daily data, and say what they are for intraday data.
+pub(super) fn migrate_default_ratios(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
+    use serde_json::Value;
+    fn rename(m: &mut Value) {
+        let Some(o) = m.as_object_mut() else { return };
+        for (reference, textbook, default) in [
+            ("sharpe_reference", "sharpe_textbook", "sharpe"),
+            ("sortino_reference", "sortino_textbook", "sortino"),
+            ("calmar_reference", "calmar_textbook", "calmar"),
+            (
+                "volatility_ann_reference_pct",
+                "volatility_ann_textbook_pct",
+                "volatility_ann_pct",
+            ),
+        ] {
+            let old_default = o.remove(default).unwrap_or(Value::Null);
+            let old_textbook = o.remove(textbook).unwrap_or(Value::Null);
+            o.insert(reference.into(), old_default);
+            o.insert(default.into(), old_textbook);
+        }
+        let periods = o.get("periods_per_year").cloned().unwrap_or(Value::Null);
+        o.entry("bars_per_year").or_insert(periods);
+    }
+    let bad = |what: &str, id: i64, e: &serde_json::Error| {
+        rusqlite_migration::HookError::Hook(format!("backtest {id}: {what} does not decode: {e}"))
+    };
+    type Stored = (i64, String, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Stored> = tx
+        .prepare("SELECT id, spec, summary, metrics, sweep FROM backtests")?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (id, spec, summary, metrics, sweep) in rows {
+        let mut metrics: Option<Value> = metrics
+            .map(|m| serde_json::from_str(&m).map_err(|e| bad("metrics", id, &e)))
+            .transpose()?;
+        if let Some(m) = metrics.as_mut() {
+            rename(m);
+        }
+        let summary: Option<Value> = summary
+            .map(|s| -> Result<Value, rusqlite_migration::HookError> {
+                let mut s: Value = serde_json::from_str(&s).map_err(|e| bad("summary", id, &e))?;
+                if let (Some(o), Some(m)) = (s.as_object_mut(), metrics.as_ref()) {
+                    o.insert("sharpe".into(), m["sharpe"].clone());
+                }
+                Ok(s)
+            })
+            .transpose()?;
+        let sweep: Option<Value> = sweep
+            .map(|s| -> Result<Value, rusqlite_migration::HookError> {
+                let mut rows: Vec<Value> =
+                    serde_json::from_str(&s).map_err(|e| bad("sweep", id, &e))?;
+                let spec: Value = serde_json::from_str(&spec).map_err(|e| bad("spec", id, &e))?;
+                let rank_by = spec["rank_by"].as_str().unwrap_or("sharpe");
+                for row in &mut rows {
+                    if let Some(m) = row.get_mut("metrics") {
+                        rename(m);
+                        let score = m[rank_by].clone();
+                        row["score"] = score;
+                    }
+                }
+                // Ranked again by the renamed figure: best first, the
+                // undefined last, ties as they stood.
+                let key = |r: &Value| r["score"].as_f64();
+                rows.sort_by(|a, b| match (key(a), key(b)) {
+                    (Some(x), Some(y)) => y.total_cmp(&x),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                });
+                Ok(Value::Array(rows))
+            })
+            .transpose()?;
+        tx.execute(
+            "UPDATE backtests SET summary = ?2, metrics = ?3, sweep = ?4 WHERE id = ?1",
+            params![
+                id,
+                summary.map(|v| v.to_string()),
+                metrics.map(|v| v.to_string()),
+                sweep.map(|v| v.to_string()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

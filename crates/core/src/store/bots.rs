@@ -131,6 +131,8 @@ fn bot_from_row(r: &Row<'_>) -> Result<BotRecord, StoreError> {
         created: Timestamp(r.get(10)?),
         updated: Timestamp(r.get(11)?),
         started: r.get::<_, Option<i64>>(12)?.map(Timestamp),
+        // Deleted rows are never read back.
+        deleted: None,
     })
 }
 
@@ -310,22 +312,25 @@ pub fn clear_bot_positions(conn: &Connection, id: u64) -> Result<(), StoreError>
 }
 
 /// A stored bot book: bot id, balances, positions.
-pub type BotBook = (u64, Ledger, BTreeMap<Symbol, Position>);
+/// A bot's book as stored: its id and its sub-ledger (allocation included).
+pub type BotBook = (u64, crate::ledger::SubLedger);
 
 /// Every live bot's book in an account.
 pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>, StoreError> {
     let mut ids = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id FROM bots WHERE account_id = ?1 AND deleted_ms IS NULL ORDER BY id",
+            "SELECT id, allocation FROM bots WHERE account_id = ?1 AND deleted_ms IS NULL ORDER BY id",
         )?;
         let mut rows = stmt.query([account_id])?;
         while let Some(r) = rows.next()? {
-            ids.push(r.get::<_, i64>(0)? as u64);
+            let allocated: BTreeMap<String, crate::money::Qty> =
+                json("bot allocation", &r.get::<_, String>(1)?)?;
+            ids.push((r.get::<_, i64>(0)? as u64, allocated));
         }
     }
     let mut out = Vec::new();
-    for id in ids {
+    for (id, allocated) in ids {
         let ledger = ledger_where(
             conn,
             "SELECT asset, free, locked FROM bot_balances WHERE bot_id = ?1",
@@ -336,7 +341,14 @@ pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>
             "SELECT symbol, qty, cost, realized, fees, open_fees FROM bot_positions WHERE bot_id = ?1",
             id as i64,
         )?;
-        out.push((id, ledger, positions));
+        out.push((
+            id,
+            crate::ledger::SubLedger {
+                ledger,
+                positions,
+                allocated,
+            },
+        ));
     }
     Ok(out)
 }

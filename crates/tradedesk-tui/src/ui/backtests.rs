@@ -14,11 +14,14 @@ use crate::app::App;
 use crate::view::Screen;
 
 fn f2(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.2}"))
+    tradedesk_core::display::figure(v, 2)
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.2}%"))
+    match v {
+        Some(_) => format!("{}%", tradedesk_core::display::figure(v, 2)),
+        None => "-".into(),
+    }
 }
 
 fn days(ms: Option<i64>) -> String {
@@ -36,10 +39,10 @@ pub fn metric_rows(m: &Metrics) -> Vec<(&'static str, String)> {
         ("Return (ann.)", pct(m.return_ann_pct)),
         ("CAGR", pct(m.cagr_pct)),
         ("Volatility (ann.)", pct(m.volatility_ann_pct)),
-        ("Sharpe (reference)", f2(m.sharpe)),
-        ("Sharpe (textbook)", f2(m.sharpe_textbook)),
-        ("Sortino (reference)", f2(m.sortino)),
-        ("Calmar (reference)", f2(m.calmar)),
+        ("Sharpe", f2(m.sharpe)),
+        ("Sortino", f2(m.sortino)),
+        ("Calmar", f2(m.calmar)),
+        ("Sharpe (reference)", f2(m.sharpe_reference)),
         ("Max drawdown", pct(Some(-m.max_drawdown_pct.abs()))),
         ("Avg drawdown", pct(m.avg_drawdown_pct.map(|d| -d.abs()))),
         ("Max DD duration", days(m.max_drawdown_duration_ms)),

@@ -18,7 +18,11 @@ impl App {
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(area);
         let rows = self.bot_rows();
-        let pnls: Vec<Option<Decimal>> = rows.iter().map(|b| self.bot_pnl(b)).collect();
+        // The daemon's figure (equity less allocation), kept live by `bots.figures`.
+        let pnls: Vec<Option<Decimal>> = rows
+            .iter()
+            .map(|b| b.pnl.map(tradedesk_core::money::Notional::get))
+            .collect();
         let pnl_s = fmt::align(
             &pnls
                 .iter()

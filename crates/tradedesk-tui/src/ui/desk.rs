@@ -9,33 +9,14 @@ use ratatui::widgets::{Gauge, Paragraph, Row, Sparkline, Table};
 use rust_decimal::Decimal;
 use tradedesk_core::risk::TradingState;
 
+use tradedesk_core::money::Notional;
+
 use super::fmt;
 use crate::app::App;
 
 impl App {
     /// A bot's PnL: its equity less its allocation, both valued in the
     /// quote asset at last prices.
-    pub(crate) fn bot_pnl(&self, b: &tradedesk_core::api::bots::BotView) -> Option<Decimal> {
-        let equity = b.equity?.get();
-        let sym = b.bot.symbols.first()?;
-        let quote = &self.daemon.symbols.iter().find(|i| &i.symbol == sym)?.quote;
-        let mut given = Decimal::ZERO;
-        for (asset, qty) in &b.bot.allocation {
-            if asset == quote {
-                given += qty.get();
-            } else {
-                let px = self
-                    .daemon
-                    .tickers
-                    .get(&format!("{asset}{quote}"))?
-                    .last
-                    .get();
-                given += qty.get() * px;
-            }
-        }
-        Some(equity - given)
-    }
-
     pub(super) fn render_desk(&self, f: &mut Frame, area: Rect) {
         let [top, middle, bottom] = Layout::vertical([
             Constraint::Length(7),
@@ -262,7 +243,7 @@ impl App {
         let rows: Vec<Row> = bots
             .iter()
             .map(|b| {
-                let pnl = self.bot_pnl(b);
+                let pnl = b.pnl.map(Notional::get);
                 Row::new(vec![
                     ratatui::text::Text::from(format!("#{} {}", b.bot.id, b.bot.name)),
                     ratatui::text::Text::from(b.bot.status.as_str()),

@@ -203,20 +203,21 @@ pub fn loaded() -> App {
             json!({"count": 1, "volume": "649.9835", "fees": "0.6499835", "realized_pnl": "-1.25", "wins": 0, "losses": 1, "win_rate": null}),
         )),
     );
-    let bot = |id: u64, name: &str, status: &str, equity: &str| {
+    let bot = |id: u64, name: &str, status: &str, equity: &str, pnl: &str| {
         json!({
             "id": id, "name": name, "owner": "admin", "account": "paper", "strategy_id": null,
             "spec": {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "interval": "1m"},
             "symbols": ["BTCUSDT"], "allocation": {"USDT": "1000"}, "status": status, "reason": null,
             "created": ts(10), "updated": ts(20), "started": ts(20),
-            "balances": {"USDT": {"free": equity, "locked": "0"}}, "positions": [], "equity": equity
+            "balances": {"USDT": {"free": equity, "locked": "0"}}, "positions": [], "equity": equity,
+            "pnl": pnl
         })
     };
     d(
         &mut a,
         Data::Bots(de(json!([
-            bot(1, "trend", "running", "1012.5"),
-            bot(2, "dip-buyer", "paused", "990")
+            bot(1, "trend", "running", "1012.5", "12.5"),
+            bot(2, "dip-buyer", "paused", "990", "-10")
         ]))),
     );
     d(

@@ -531,10 +531,14 @@ impl Ctx {
         Ok(b)
     }
 
-    /// Checks a backtest spec against the datasets and strategies; returns
-    /// the dataset ids it reads.
-    fn check_spec(&self, spec: &BacktestSpec, prefix: &str) -> Result<Vec<u64>, ApiError> {
+    /// Checks a backtest spec against the datasets and strategies, filling
+    /// in the configured defaults it leaves out (so the stored spec says
+    /// what ran); returns the dataset ids it reads.
+    fn check_spec(&self, spec: &mut BacktestSpec, prefix: &str) -> Result<Vec<u64>, ApiError> {
         let at = |f: &str| format!("{prefix}{f}");
+        spec.settings
+            .commission_pct
+            .get_or_insert(self.config.backtest.commission_pct);
         if spec.strategies.is_empty() || spec.strategies.len() > 16 {
             return Err(field_error(&at("strategies"), "must hold 1–16 strategies"));
         }
@@ -715,8 +719,8 @@ impl Ctx {
 }
 
 impl Handle<BacktestsCreate> for Ctx {
-    async fn handle(&self, caller: &Caller, spec: BacktestSpec) -> Result<Backtest, ApiError> {
-        let ids = self.check_spec(&spec, "")?;
+    async fn handle(&self, caller: &Caller, mut spec: BacktestSpec) -> Result<Backtest, ApiError> {
+        let ids = self.check_spec(&mut spec, "")?;
         let name = spec.name.clone().unwrap_or_else(|| {
             let legs: Vec<&str> = spec
                 .strategies
@@ -731,8 +735,8 @@ impl Handle<BacktestsCreate> for Ctx {
 }
 
 impl Handle<BacktestsSweep> for Ctx {
-    async fn handle(&self, caller: &Caller, spec: SweepSpec) -> Result<Backtest, ApiError> {
-        let ids = self.check_spec(&spec.backtest, "backtest.")?;
+    async fn handle(&self, caller: &Caller, mut spec: SweepSpec) -> Result<Backtest, ApiError> {
+        let ids = self.check_spec(&mut spec.backtest, "backtest.")?;
         if spec.grid.is_empty() {
             return Err(field_error("grid", "must name at least one parameter"));
         }

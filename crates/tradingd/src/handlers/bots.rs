@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use tradedesk_core::api::bots::{
     BotCreate, BotDelete, BotEventKind, BotEventPage, BotEventsParams, BotFilter, BotId, BotPage,
-    BotPerformance, BotRecord, BotStatus, BotStop, BotUpdate, BotView, BotsCreate, BotsDelete,
-    BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop,
-    BotsUpdate, Deleted, NameOrId, PageParams, SpecParam, StrategiesCatalog, StrategiesCreate,
-    StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate, StrategiesValidate,
-    StrategyCatalog, StrategyCreate, StrategyInfo, StrategyPage, StrategyRecord, StrategyUpdate,
-    Validation,
+    BotPerformance, BotRecord, BotStatus, BotStatusTopic, BotStop, BotUpdate, BotView, BotsCreate,
+    BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart,
+    BotsStop, BotsUpdate, Deleted, NameOrId, PageParams, SpecParam, StrategiesCatalog,
+    StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate,
+    StrategiesValidate, StrategyCatalog, StrategyCreate, StrategyInfo, StrategyPage,
+    StrategyRecord, StrategyUpdate, Validation,
 };
+use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
 use tradedesk_core::ledger::SubLedger;
 use tradedesk_core::money::{Notional, Qty, Ratio};
@@ -22,7 +23,7 @@ use tradedesk_core::strategy::{ParamError, StrategySpec};
 
 use super::field_error;
 use crate::context::Ctx;
-use crate::services::bots::{book_equity, record, view};
+use crate::services::bots::{allocated_value, book_equity, pnl, record, view};
 use crate::services::exchange::State;
 use crate::services::exchange::store_err;
 
@@ -386,6 +387,7 @@ impl Handle<BotsCreate> for Ctx {
                 created: now,
                 updated: now,
                 started: None,
+                deleted: None,
             };
             let mut ledger = tradedesk_core::ledger::Ledger::default();
             for (asset, amount) in &p.allocation {
@@ -659,6 +661,17 @@ impl Handle<BotsDelete> for Ctx {
                 "deleted; its balances and positions returned to the account",
                 None,
             );
+            drop(store);
+            // Its positions are the account's now; lists drop the bot.
+            for symbol in &symbols {
+                ctx.hub
+                    .publish::<PositionUpdates>(&state.position_view(account, symbol));
+            }
+            let mut gone = rec.clone();
+            gone.deleted = Some(now);
+            gone.updated = now;
+            ctx.hub
+                .publish::<BotStatusTopic>(&crate::services::bots::view(&state, &gone));
             Ok(Deleted {
                 id: rec.id,
                 deleted: true,
@@ -742,16 +755,8 @@ impl Handle<BotsPerformance> for Ctx {
             }
         }
         // The allocation valued like equity: quote at face value, base at the last price.
-        let instruments = state.venue.instruments();
-        let mut allocated = Decimal::ZERO;
-        for (asset, amount) in &rec.allocation {
-            if instruments.iter().any(|i| &i.quote == asset) {
-                allocated = allocated.saturating_add(amount.get());
-            } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
-                allocated = allocated
-                    .saturating_add(amount.get().saturating_mul(state.venue.last(idx).get()));
-            }
-        }
+        let allocated = allocated_value(&state, account, rec.id).unwrap_or_default();
+        let total_pnl = pnl(&state, account, rec.id);
         let equity = book_equity(&state, account, rec.id);
         drop(state);
         let trips = self.trips(None, Some(rec.id), None)?;
@@ -764,7 +769,7 @@ impl Handle<BotsPerformance> for Ctx {
             realized_pnl: Notional::new(realized.normalize()),
             unrealized_pnl: Notional::new(unrealized.normalize()),
             fees: Notional::new(fees.normalize()),
-            total_pnl: equity.map(|e| Notional::new(e.get().saturating_sub(allocated).normalize())),
+            total_pnl,
             fills: totals.count,
             trades: trips.len() as u64,
             wins,

@@ -16,7 +16,8 @@ use crate::lock_order::{OrderedGuard, OrderedMutex, Rank};
 
 use rust_decimal::Decimal;
 use tradedesk_core::api::bots::{
-    BotEvent, BotEventKind, BotEventsTopic, BotRecord, BotStatus, BotStatusTopic, BotView,
+    BotEvent, BotEventKind, BotEventsTopic, BotFigures, BotRecord, BotStatus, BotStatusTopic,
+    BotView,
 };
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::engine::{
@@ -248,24 +249,57 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| format!("panicked: {}", panic_text(p.as_ref())))
 }
 
+/// A bot's book and what it is worth now (`account`: its account's index).
+pub fn figures(state: &State, account: usize, bot: u64) -> BotFigures {
+    let acc = &state.accounts[account];
+    let sub = acc.books.bots.get(&bot);
+    BotFigures {
+        id: bot,
+        balances: sub.map(|s| s.ledger.balances().clone()).unwrap_or_default(),
+        positions: sub
+            .map(|s| {
+                s.positions
+                    .iter()
+                    .map(|(symbol, p)| state.mark_position(&acc.row.name, symbol, p))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        equity: book_equity(state, account, bot),
+        pnl: pnl(state, account, bot),
+    }
+}
+
+/// What a bot was given, valued at the last prices.
+pub fn allocated_value(state: &State, account: usize, bot: u64) -> Option<Decimal> {
+    let sub = state.accounts[account].books.bots.get(&bot)?;
+    Some(state.assets_value(sub.allocated.iter().map(|(a, q)| (a.as_str(), q.get()))))
+}
+
+/// A bot's PnL after fees: its equity less its allocation, both valued at
+/// the last prices. The one definition the list, the dashboard and
+/// `bots.performance` show.
+pub fn pnl(state: &State, account: usize, bot: u64) -> Option<Notional> {
+    let equity = book_equity(state, account, bot)?.get();
+    let given = allocated_value(state, account, bot)?;
+    equity
+        .checked_sub(given)
+        .map(|d| Notional::new(d.normalize()))
+}
+
 /// The view of a bot clients get: its row, its book, its equity.
 pub fn view(state: &State, rec: &BotRecord) -> BotView {
-    let account = state.account_index(&rec.account);
-    let sub = account.and_then(|a| state.accounts[a].books.bots.get(&rec.id));
-    let balances = sub.map(|s| s.ledger.balances().clone()).unwrap_or_default();
-    let positions = sub
-        .map(|s| {
-            s.positions
-                .iter()
-                .map(|(symbol, p)| state.mark_position(&rec.account, symbol, p))
-                .collect()
-        })
-        .unwrap_or_default();
+    let f = state
+        .account_index(&rec.account)
+        .map(|a| figures(state, a, rec.id));
+    let (balances, positions, equity, pnl) = f.map_or_else(Default::default, |f| {
+        (f.balances, f.positions, f.equity, f.pnl)
+    });
     BotView {
         bot: rec.clone(),
         balances,
         positions,
-        equity: account.and_then(|a| book_equity(state, a, rec.id)),
+        equity,
+        pnl,
         warnings: Vec::new(),
     }
 }

@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::cache::{Cache, Namespace};
 use tradedesk_core::instrument::{Instrument, Symbol};
-use tradedesk_core::ledger::{BookId, Books, Ledger, LedgerError, SubLedger};
+use tradedesk_core::ledger::{BookId, Books, Ledger, LedgerError};
 use tradedesk_core::market::OrderBook;
 use tradedesk_core::money::{Notional, Price, Qty};
 use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, TimeInForce, ValidOrder};
@@ -304,8 +304,8 @@ impl State {
                 manual: db::load_positions(store.conn(), a.id)?,
                 bots: BTreeMap::new(),
             };
-            for (id, ledger, positions) in bots_db::load_bot_books(store.conn(), a.id)? {
-                books.bots.insert(id, SubLedger { ledger, positions });
+            for (id, sub) in bots_db::load_bot_books(store.conn(), a.id)? {
+                books.bots.insert(id, sub);
             }
             self.accounts.push(Account { row: a, books });
         }

@@ -66,6 +66,12 @@ pub fn step(ctx: &Ctx) {
         });
     }
     let now = ctx.now().millis();
+    let instruments = state.venue.instruments();
+    let moved_symbols = moved
+        .iter()
+        .filter_map(|&i| instruments.get(i).map(|inst| inst.symbol.clone()))
+        .collect();
+    crate::services::figures::publish(ctx, &state, &moved_symbols);
     for idx in moved {
         let inst = state.venue.instruments()[idx].clone();
         let book = state.book(idx, 10);

@@ -98,7 +98,16 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
         m["periods_per_year"], 365,
         "calendar days, weekends included"
     );
-    assert!(m["sharpe"].is_f64() && m["sharpe_textbook"].is_f64(), "{m}");
+    assert!(
+        m["sharpe"].is_f64() && m["sharpe_reference"].is_f64(),
+        "{m}"
+    );
+    assert_eq!(
+        m["bars_per_year"], 365.0,
+        "daily bars: the periods are the bars"
+    );
+    // The list's Sharpe is the default (textbook) one.
+    assert_eq!(b["summary"]["sharpe"], m["sharpe"]);
 
     // Trades page by page.
     let p1 = call(
@@ -461,9 +470,15 @@ fn the_goog_reference_reproduces_through_the_daemon() {
     assert_eq!(b["summary"]["final_equity"], "63341.19136");
     let m = call(&mut c, "backtests.results", json!({ "id": b["id"] }));
     assert!(
-        (m["sharpe"].as_f64().expect("sharpe") - 0.863_097_952_946_099).abs() < 1e-9,
+        (m["sharpe_reference"].as_f64().expect("sharpe") - 0.863_097_952_946_099).abs() < 1e-9,
         "{m}"
     );
+    // The default Sharpe is the textbook one the reference README quotes.
+    assert!(
+        (m["sharpe"].as_f64().expect("sharpe") - 1.0814).abs() < 5e-5,
+        "{m}"
+    );
+    assert_eq!(b["summary"]["sharpe"], m["sharpe"]);
 }
 
 #[test]
@@ -496,4 +511,102 @@ fn the_sim_markets_recorded_klines_become_a_dataset() {
         json!({ "format": "klines", "symbol": "BTCUSDT", "start": "2030-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z" }),
     );
     assert!(msg.contains("`end`"), "{msg}");
+}
+
+#[test]
+fn a_run_without_a_commission_takes_the_configured_default_and_records_it() {
+    let d = TestDaemon::start_with(|c| {
+        c.backtest.commission_pct = "0.25".parse().expect("pct");
+    });
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = sine_csv(dir.path(), "sine.csv", 200);
+    let job = import(&mut c, json!({ "path": path, "symbol": "SINEUSD" }));
+    let id = job["result"]["dataset"].clone();
+    let mut s = spec(&id, 5, 20);
+    s["settings"]
+        .as_object_mut()
+        .expect("settings")
+        .remove("commission_pct");
+    let b = call(&mut c, "backtests.create", s.clone());
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["state"], "succeeded", "{b}");
+    // The stored spec says what ran.
+    assert_eq!(b["spec"]["settings"]["commission_pct"], "0.25", "{b}");
+    let m = call(&mut c, "backtests.results", json!({ "id": b["id"] }));
+    assert!(m["total_fees"].as_f64().expect("fees") > 0.0, "{m}");
+    // An explicit zero stays zero.
+    s["settings"]["commission_pct"] = json!("0");
+    let b = call(&mut c, "backtests.create", s.clone());
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["spec"]["settings"]["commission_pct"], "0", "{b}");
+    let m = call(&mut c, "backtests.results", json!({ "id": b["id"] }));
+    assert_eq!(m["total_fees"], 0.0, "{m}");
+    // A sweep takes the same default.
+    let sweep = call(
+        &mut c,
+        "backtests.sweep",
+        json!({
+            "backtest": { "strategies": s["strategies"], "settings": { "capital": "10000" } },
+            "grid": [{ "param": "fast", "values": [3, 5] }],
+        }),
+    );
+    assert_eq!(
+        sweep["spec"]["backtest"]["settings"]["commission_pct"], "0.25",
+        "{sweep}"
+    );
+}
+
+#[test]
+fn intraday_runs_show_a_sharpe_and_a_volatility_that_mean_something() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ETHBTC-5m.binance.csv");
+    if !path.exists() {
+        eprintln!("skipped: ../shared/data is absent");
+        return;
+    }
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let job = import(
+        &mut c,
+        json!({ "path": path, "symbol": "ETHBTC", "format": "binance" }),
+    );
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let b = call(
+        &mut c,
+        "backtests.create",
+        json!({
+            "strategies": [{
+                "spec": {
+                    "strategy": "ema_cross",
+                    "params": { "fast": 9, "slow": 21 },
+                    "sizing": { "mode": "percent", "value": "100" },
+                    "interval": "5m"
+                },
+                "datasets": [job["result"]["dataset"]]
+            }],
+            "settings": { "capital": "1" }
+        }),
+    );
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["state"], "succeeded", "{b}");
+    let m = call(&mut c, "backtests.results", json!({ "id": b["id"] }));
+    // 5-minute bars around the clock: 365 × 288 a year.
+    assert_eq!(m["bars_per_year"], 105_120.0, "{m}");
+    let sharpe = m["sharpe"].as_f64().expect("sharpe");
+    let vol = m["volatility_ann_pct"].as_f64().expect("volatility");
+    // Before: Sharpe −1,277,251 and volatility 0.00 on such a run. A
+    // textbook Sharpe of a real strategy is a small number; the volatility
+    // of a moving equity curve is not zero.
+    assert!(sharpe.abs() < 50.0, "sharpe {sharpe}");
+    assert!(vol > 1.0, "volatility {vol}");
+    assert_eq!(
+        b["summary"]["sharpe"], m["sharpe"],
+        "the list shows the default"
+    );
+    assert!(m["sharpe_reference"].is_f64() || m["sharpe_reference"].is_null());
+    eprintln!(
+        "ETHBTC 5m ema_cross: sharpe {sharpe:.3} (reference {}), volatility {vol:.2} % (reference {})",
+        m["sharpe_reference"], m["volatility_ann_reference_pct"]
+    );
 }

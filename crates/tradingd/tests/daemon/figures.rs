@@ -127,3 +127,90 @@ fn one_win_rate_for_a_bot_whichever_way_it_is_asked_and_a_grid_is_warned_of_its_
     // And a grid whose step cannot pay its fees does not win.
     assert_eq!(perf["wins"], 0, "{perf}");
 }
+
+/// The events of `topic` read within a short wait.
+fn events_of(c: &mut Client, topic: &str) -> Vec<Value> {
+    c.set_timeout(Some(std::time::Duration::from_millis(300)))
+        .expect("timeout");
+    let mut out = Vec::new();
+    while let Ok(m) = c.next_event() {
+        if let tradedesk_core::client::StreamMessage::Event { topic: t, event } = m
+            && t == topic
+        {
+            out.push(event);
+        }
+    }
+    c.set_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    out
+}
+
+#[test]
+fn held_positions_and_bots_books_are_published_as_prices_move_and_a_deleted_bot_goes() {
+    let d = TestDaemon::start_with(|c| {
+        c.sim.spec.tick_ms = 60_000;
+        c.streams.figures_ms = 0;
+    });
+    let mut c = d.client();
+    call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.02" }),
+    );
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({ "name": "holder", "spec": { "strategy": "sma_cross",
+                "params": { "fast": 5, "slow": 20 },
+                "sizing": { "mode": "percent", "value": "10" } },
+                "symbols": ["BTCUSDT"], "allocation": { "USDT": "100", "BTC": "0.01" } }),
+    );
+    let id = bot["id"].clone();
+    let mut watcher = d.client();
+    watcher
+        .subscribe(&["positions.updates", "bots.figures", "bots.status"])
+        .expect("subscribe");
+    // No fill from here on: only prices move.
+    for _ in 0..5 {
+        d.step();
+    }
+    let positions = events_of(&mut watcher, "positions.updates");
+    assert!(
+        positions.len() >= 2,
+        "a held position follows its mark: {positions:?}"
+    );
+    let marks: std::collections::BTreeSet<String> = positions
+        .iter()
+        .map(|p| p["mark_price"].to_string())
+        .collect();
+    assert!(marks.len() >= 2, "{positions:?}");
+    // Each published position is the one positions.get gives at that mark.
+    let now = call(&mut c, "positions.get", json!({ "symbol": "BTCUSDT" }));
+    let last = positions.last().expect("one");
+    if last["mark_price"] == now["mark_price"] {
+        assert_eq!(last["unrealized_pnl"], now["unrealized_pnl"]);
+    }
+    // What came so far is drained; three more ticks.
+    events_of(&mut watcher, "bots.figures");
+    for _ in 0..3 {
+        d.step();
+    }
+    let figures = events_of(&mut watcher, "bots.figures");
+    let ours: Vec<&Value> = figures.iter().filter(|f| f["id"] == id).collect();
+    assert!(
+        !ours.is_empty(),
+        "the bot's equity moves with BTC: {figures:?}"
+    );
+    let shown = call(&mut c, "bots.get", json!({ "id": id }));
+    assert_eq!(ours.last().map(|f| &f["equity"]), Some(&shown["equity"]));
+
+    // Deleting it publishes it gone, and its position returns to the account.
+    call(&mut c, "bots.delete", json!({ "id": id }));
+    let status = events_of(&mut watcher, "bots.status");
+    let gone = status
+        .iter()
+        .find(|b| b["id"] == id)
+        .unwrap_or_else(|| panic!("no status for the deleted bot: {status:?}"));
+    assert!(gone["deleted"].is_string(), "{gone}");
+    assert_eq!(gone["balances"], json!({}), "{gone}");
+}

@@ -166,16 +166,30 @@ impl State {
     /// A ledger's value in the quote asset at the last prices. A valuation,
     /// not a booking: it saturates at the decimal range.
     pub fn ledger_value(&self, ledger: &Ledger) -> Decimal {
+        self.assets_value(
+            ledger
+                .balances()
+                .iter()
+                .map(|(asset, b)| (asset.as_str(), b.total().get())),
+        )
+    }
+
+    /// What amounts of assets are worth in the quote asset: quote assets at
+    /// face value, base assets at their last price (the one valuation of
+    /// equity, allocations and PnL).
+    pub fn assets_value<'a>(
+        &self,
+        amounts: impl IntoIterator<Item = (&'a str, Decimal)>,
+    ) -> Decimal {
         let instruments = self.venue.instruments();
         let mut total = Decimal::ZERO;
-        for (asset, b) in ledger.balances() {
-            let amount = b.total().get();
+        for (asset, amount) in amounts {
             if amount.is_zero() {
                 continue;
             }
-            if instruments.iter().any(|i| &i.quote == asset) {
+            if instruments.iter().any(|i| i.quote == asset) {
                 total = total.saturating_add(amount);
-            } else if let Some(idx) = instruments.iter().position(|i| &i.base == asset) {
+            } else if let Some(idx) = instruments.iter().position(|i| i.base == asset) {
                 total = total.saturating_add(amount.saturating_mul(self.venue.last(idx).get()));
             }
         }

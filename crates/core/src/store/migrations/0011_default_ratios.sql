@@ -1,0 +1,4 @@
+-- The ratios shown by default became the textbook ones annualised by the
+-- data's own spacing; backtesting.py's are kept as `*_reference`. The
+-- stored metrics, summaries and sweep rows are renamed by the hook in
+-- store/backtests.rs (`migrate_default_ratios`): JSON, not schema.
