@@ -280,6 +280,17 @@ fn trading_from_the_command_line() {
             .iter()
             .all(|l| l["topic"] == "market.tickers" && l["event"]["last"].is_string())
     );
+    // Without --json: one readable line per event, no JSON.
+    let out = env.run(&["watch", "market.tickers", "--count", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert_eq!(shown.lines().count(), 3, "{shown}");
+    assert!(
+        shown
+            .lines()
+            .all(|l| l.contains(" last ") && l.contains(" bid ") && !l.contains('{')),
+        "{shown}"
+    );
 
     let out = env.run(&["order", "cancel", "--client-id", "cli-1"]);
     assert_eq!(out.status.code(), Some(0));

@@ -90,6 +90,27 @@ pub fn signed_figure(v: Option<f64>, places: usize) -> String {
     }
 }
 
+/// A risk limit's value as it reads: quote amounts (notional, exposure,
+/// loss) at two decimals, percentages at two, counts whole, quantities
+/// exact (never more than eight decimals). Not a number: as given.
+pub fn limit_figure(limit: &str, value: &str) -> String {
+    let Ok(d) = crate::money::parse_decimal(value) else {
+        return value.to_owned();
+    };
+    let places = if limit.ends_with("_notional")
+        || limit.ends_with("_loss_limit")
+        || limit.starts_with("max_exposure")
+        || limit.ends_with("_pct")
+    {
+        2
+    } else if limit.starts_with("max_open_orders") || limit.starts_with("max_orders_per") {
+        0
+    } else {
+        return d.round_dp(8).normalize().to_string();
+    };
+    fixed(d, places)
+}
+
 /// How many decimals each asset and each symbol's prices are shown with,
 /// from the instruments listed.
 #[derive(Debug, Clone, Default)]
@@ -241,6 +262,24 @@ mod tests {
         assert_eq!(signed_figure(Some(604.137), 2), "+604.14");
         assert_eq!(signed_figure(Some(-3.0), 2), "-3.00");
         assert_eq!(signed_figure(Some(0.0), 2), "0.00");
+    }
+
+    #[test]
+    fn limits_read_by_their_kind() {
+        assert_eq!(limit_figure("max_open_orders", "3"), "3");
+        assert_eq!(limit_figure("max_open_orders", "20"), "20");
+        assert_eq!(limit_figure("daily_loss_limit", "12.345678"), "12.35");
+        assert_eq!(
+            limit_figure("max_position_notional", "64925.589191564147627417"),
+            "64925.59"
+        );
+        assert_eq!(
+            limit_figure("max_position_qty", "1.39368148000"),
+            "1.39368148"
+        );
+        assert_eq!(limit_figure("max_order_qty", "0.123456789"), "0.12345679");
+        assert_eq!(limit_figure("max_drawdown_pct", "5"), "5.00");
+        assert_eq!(limit_figure("trading_state", "halted"), "halted");
     }
 
     #[test]

@@ -245,7 +245,9 @@ pub enum SizingMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sizing {
+    /// fixed_qty: base units; quote: an amount to spend; percent: of equity.
     pub mode: SizingMode,
+    /// The quantity, quote amount or percentage, as `mode` says.
     pub value: Qty,
     /// Round quantities down to whole units (after the lot size).
     #[serde(default)]
@@ -472,4 +474,23 @@ pub fn in_range(field: &str, value: usize, min: usize, max: usize) -> Result<(),
         ));
     }
     Ok(())
+}
+
+/// The options every strategy spec takes besides its parameters
+/// (`sizing`, `exits`): each group's JSON Schema and its default value,
+/// for clients that build their forms from them.
+pub fn option_schemas() -> [(&'static str, serde_json::Value, serde_json::Value); 2] {
+    let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+    [
+        (
+            "sizing",
+            schemars::schema_for!(Sizing).to_value(),
+            value(serde_json::to_value(Sizing::default())),
+        ),
+        (
+            "exits",
+            schemars::schema_for!(Exits).to_value(),
+            value(serde_json::to_value(Exits::default())),
+        ),
+    ]
 }

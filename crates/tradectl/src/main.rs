@@ -14,6 +14,7 @@ mod format;
 mod jobs;
 mod risk;
 mod trading;
+mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -117,7 +118,8 @@ enum Command {
         #[command(subcommand)]
         cmd: jobs::Schedule,
     },
-    /// Print stream events as they arrive (`--json`: one object per line).
+    /// Print stream events as they arrive, one readable line each
+    /// (`--json`: one object per line, as sent).
     Watch {
         /// Topics, e.g. market.tickers orders.updates (see `tradectl rpc system.methods`).
         #[arg(required = true)]
@@ -266,7 +268,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Positions => trading::positions(ctx),
         Command::Balances { account } => trading::balances(ctx, account),
         Command::Trades(a) => trading::trades(ctx, a),
-        Command::Watch { topics, count } => trading::watch(ctx, &topics, count),
+        Command::Watch { topics, count } => watch::watch(ctx, &topics, count),
         Command::Strategy { cmd } => bots::strategy(ctx, cmd),
         Command::Bot { cmd } => bots::bot(ctx, cmd),
         Command::Risk { cmd } => risk::risk(ctx, cmd),

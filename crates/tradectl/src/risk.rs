@@ -169,8 +169,8 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                     t.row(vec![
                         u.scope.to_string(),
                         u.limit.clone(),
-                        u.value.clone(),
-                        u.limit_value.clone(),
+                        tradedesk_core::display::limit_figure(&u.limit, &u.value),
+                        tradedesk_core::display::limit_figure(&u.limit, &u.limit_value),
                         u.percent.clone(),
                     ]);
                 }

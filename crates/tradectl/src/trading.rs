@@ -5,8 +5,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use tradedesk_core::api::Empty;
 use tradedesk_core::api::accounts::{AccountParam, AccountsBalances};
 use tradedesk_core::api::market::{
-    BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketTicker, MarketTickers,
-    MarketTrades, SymbolParam, TapeParams,
+    BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker,
+    MarketTickers, MarketTrades, SymbolParam, TapeParams,
 };
 use tradedesk_core::api::orders::{
     CancelAll, OrderFilter, OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList,
@@ -15,7 +15,7 @@ use tradedesk_core::api::orders::{
 use tradedesk_core::api::positions::{
     PositionsList, StatsParams, TradeFilter, TradesList, TradesStats,
 };
-use tradedesk_core::client::StreamMessage;
+use tradedesk_core::display::Precision;
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::market::Interval;
 use tradedesk_core::money::{Price, Qty};
@@ -26,6 +26,12 @@ use tradedesk_core::time::Timestamp;
 
 use crate::format::{Table, ts};
 use crate::{Ctx, Failure, print_json};
+
+/// Decimals of each symbol's prices and quantities and each asset's
+/// amounts, from the daemon's instruments (tables show them at that).
+pub fn precision(c: &mut tradedesk_core::client::Client) -> Result<Precision, Failure> {
+    Ok(Precision::new(&c.call::<MarketSymbols>(&Empty {})?.symbols))
+}
 
 #[derive(Subcommand)]
 pub enum Market {
@@ -180,17 +186,20 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                 "24h low",
                 "24h volume",
             ]);
+            let pr = precision(&mut c)?;
             for k in tickers {
-                let opt = |p: Option<Price>| p.map_or_else(|| "-".into(), |p| p.to_string());
+                let s = k.symbol.as_str();
+                let px = |p: Price| pr.price(s, p.get());
+                let opt = |p: Option<Price>| p.map_or_else(|| "-".into(), px);
                 t.row(vec![
                     k.symbol.to_string(),
-                    k.last.to_string(),
+                    px(k.last),
                     opt(k.bid),
                     opt(k.ask),
-                    k.open_24h.to_string(),
-                    k.high_24h.to_string(),
-                    k.low_24h.to_string(),
-                    k.volume_24h.to_string(),
+                    px(k.open_24h),
+                    px(k.high_24h),
+                    px(k.low_24h),
+                    pr.qty(s, k.volume_24h.get()),
                 ]);
             }
             print!("{t}");
@@ -202,6 +211,7 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
             start,
             end,
         } => {
+            let s = symbol.to_string();
             let k = c.call::<MarketKlines>(&KlinesParams {
                 symbol,
                 interval: Some(interval),
@@ -222,14 +232,16 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                 "volume",
                 "trades",
             ]);
+            let pr = precision(&mut c)?;
+            let px = |p: Price| pr.price(&s, p.get());
             for b in k.bars {
                 t.row(vec![
                     ts(b.open_time),
-                    b.open.to_string(),
-                    b.high.to_string(),
-                    b.low.to_string(),
-                    b.close.to_string(),
-                    b.volume.to_string(),
+                    px(b.open),
+                    px(b.high),
+                    px(b.low),
+                    px(b.close),
+                    pr.qty(&s, b.volume.get()),
                     b.trades.to_string(),
                 ]);
             }
@@ -242,30 +254,35 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut t = Table::new(&["bid qty", "bid", "ask", "ask qty"]);
+            let pr = precision(&mut c)?;
+            let s = b.symbol.as_str();
             for i in 0..b.bids.len().max(b.asks.len()) {
                 let (bid, ask) = (b.bids.get(i), b.asks.get(i));
                 t.row(vec![
-                    bid.map_or_else(String::new, |l| l.qty.to_string()),
-                    bid.map_or_else(String::new, |l| l.price.to_string()),
-                    ask.map_or_else(String::new, |l| l.price.to_string()),
-                    ask.map_or_else(String::new, |l| l.qty.to_string()),
+                    bid.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
+                    bid.map_or_else(String::new, |l| pr.price(s, l.price.get())),
+                    ask.map_or_else(String::new, |l| pr.price(s, l.price.get())),
+                    ask.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
                 ]);
             }
             print!("{t}");
         }
         Market::Trades { symbol, limit } => {
+            let sym = symbol.to_string();
             let tape = c.call::<MarketTrades>(&TapeParams { symbol, limit })?;
             if ctx.json {
                 print_json(&tape);
                 return Ok(());
             }
             let mut t = Table::new(&["time", "side", "price", "qty"]);
+            let pr = precision(&mut c)?;
             for x in tape.trades {
+                let s = sym.as_str();
                 t.row(vec![
                     ts(x.time),
                     x.taker_side.as_str().into(),
-                    x.price.to_string(),
-                    x.qty.to_string(),
+                    pr.price(s, x.price.get()),
+                    pr.qty(s, x.qty.get()),
                 ]);
             }
             print!("{t}");
@@ -319,7 +336,7 @@ fn order_ref(w: Which) -> OrderRef {
     }
 }
 
-fn orders_table(orders: &[OrderRecord]) -> Table {
+fn orders_table(pr: &Precision, orders: &[OrderRecord]) -> Table {
     let mut t = Table::new(&[
         "id",
         "time",
@@ -334,17 +351,18 @@ fn orders_table(orders: &[OrderRecord]) -> Table {
         "status",
     ]);
     for o in orders {
-        let opt = |p: Option<Price>| p.map_or_else(String::new, |p| p.to_string());
+        let s = o.symbol.as_str();
+        let opt = |p: Option<Price>| p.map_or_else(String::new, |p| pr.price(s, p.get()));
         t.row(vec![
             o.id.to_string(),
             ts(o.created),
             o.symbol.to_string(),
             o.side.as_str().into(),
             o.order_type.as_str().into(),
-            o.qty.to_string(),
+            pr.qty(s, o.qty.get()),
             opt(o.price),
             opt(o.stop_price),
-            o.filled.to_string(),
+            pr.qty(s, o.filled.get()),
             opt(o.avg_price),
             o.status.as_str().into(),
         ]);
@@ -352,24 +370,41 @@ fn orders_table(orders: &[OrderRecord]) -> Table {
     t
 }
 
-fn print_order(ctx: &Ctx, o: &OrderRecord) {
+fn print_order(
+    ctx: &Ctx,
+    c: &mut tradedesk_core::client::Client,
+    o: &OrderRecord,
+) -> Result<(), Failure> {
     if ctx.json {
         print_json(o);
     } else {
-        print!("{}", orders_table(std::slice::from_ref(o)));
+        print!("{}", orders_table(&precision(c)?, std::slice::from_ref(o)));
         if let Some(r) = &o.reason {
             println!("reason: {r}");
         }
     }
+    Ok(())
 }
 
 pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     match cmd {
-        Order::Buy(p) => print_order(ctx, &c.call::<OrdersPlace>(&request(Side::Buy, p))?),
-        Order::Sell(p) => print_order(ctx, &c.call::<OrdersPlace>(&request(Side::Sell, p))?),
-        Order::Cancel(w) => print_order(ctx, &c.call::<OrdersCancel>(&order_ref(w))?),
-        Order::Show(w) => print_order(ctx, &c.call::<OrdersGet>(&order_ref(w))?),
+        Order::Buy(p) => {
+            let o = c.call::<OrdersPlace>(&request(Side::Buy, p))?;
+            print_order(ctx, &mut c, &o)?;
+        }
+        Order::Sell(p) => {
+            let o = c.call::<OrdersPlace>(&request(Side::Sell, p))?;
+            print_order(ctx, &mut c, &o)?;
+        }
+        Order::Cancel(w) => {
+            let o = c.call::<OrdersCancel>(&order_ref(w))?;
+            print_order(ctx, &mut c, &o)?;
+        }
+        Order::Show(w) => {
+            let o = c.call::<OrdersGet>(&order_ref(w))?;
+            print_order(ctx, &mut c, &o)?;
+        }
         Order::CancelAll { symbol } => {
             let r = c.call::<OrdersCancelAll>(&CancelAll { symbol })?;
             if ctx.json {
@@ -397,7 +432,7 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", orders_table(&page.orders));
+                print!("{}", orders_table(&precision(&mut c)?, &page.orders));
                 if let Some(next) = page.next_cursor {
                     println!("more: --cursor {next}");
                 }
@@ -408,7 +443,8 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
 }
 
 pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
-    let list = ctx.connect()?.call::<PositionsList>(&Empty {})?;
+    let mut c = ctx.connect()?;
+    let list = c.call::<PositionsList>(&Empty {})?;
     if ctx.json {
         print_json(&list);
         return Ok(());
@@ -423,17 +459,19 @@ pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
         "realized",
         "fees",
     ]);
+    let pr = precision(&mut c)?;
     for p in list.positions {
+        let s = p.symbol.as_str();
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         t.row(vec![
-            p.account,
+            p.account.clone(),
             p.symbol.to_string(),
-            p.qty.to_string(),
-            opt(p.avg_price.map(|x| x.to_string())),
-            opt(p.mark_price.map(|x| x.to_string())),
+            pr.qty(s, p.qty.get()),
+            opt(p.avg_price.map(|x| pr.price(s, x.get()))),
+            opt(p.mark_price.map(|x| pr.price(s, x.get()))),
             opt(p.unrealized_pnl.map(|x| crate::format::signed(x.get()))),
             crate::format::signed(p.realized_pnl.get()),
-            p.fees.to_string(),
+            crate::format::money(p.fees.get()),
         ]);
     }
     print!("{t}");
@@ -441,21 +479,22 @@ pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
 }
 
 pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
-    let b = ctx
-        .connect()?
-        .call::<AccountsBalances>(&AccountParam { account })?;
+    let mut c = ctx.connect()?;
+    let b = c.call::<AccountsBalances>(&AccountParam { account })?;
     if ctx.json {
         print_json(&b);
         return Ok(());
     }
     let mut t = Table::new(&["asset", "free", "locked", "bots", "total"]);
+    let pr = precision(&mut c)?;
     for x in b.balances {
+        let a = |q: Qty| pr.amount(&x.asset, q.get());
         t.row(vec![
-            x.asset,
-            x.free.to_string(),
-            x.locked.to_string(),
-            x.bots.to_string(),
-            x.total.to_string(),
+            x.asset.clone(),
+            a(x.free),
+            a(x.locked),
+            a(x.bots),
+            a(x.total),
         ]);
     }
     println!("account {}", b.account);
@@ -536,16 +575,18 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
         "liquidity",
         "realized",
     ]);
+    let pr = precision(&mut c)?;
     for f in page.trades {
+        let s = f.symbol.as_str();
         t.row(vec![
             f.trade_id.to_string(),
             ts(f.time),
             f.order_id.to_string(),
             f.symbol.to_string(),
             f.side.as_str().into(),
-            f.qty.to_string(),
-            f.price.to_string(),
-            f.fee.to_string(),
+            pr.qty(s, f.qty.get()),
+            pr.price(s, f.price.get()),
+            pr.amount(&f.fee_asset, f.fee.get()),
             format!("{:?}", f.liquidity).to_lowercase(),
             crate::format::signed(f.realized_pnl.get()),
         ]);
@@ -553,32 +594,6 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
     print!("{t}");
     if let Some(next) = page.next_cursor {
         println!("more: --cursor {next}");
-    }
-    Ok(())
-}
-
-/// Prints stream events until the daemon goes away (or `--count` events).
-pub fn watch(ctx: &Ctx, topics: &[String], count: Option<u64>) -> Result<(), Failure> {
-    let mut c = ctx.connect()?;
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    c.subscribe(&names)?;
-    let mut seen = 0;
-    while count.is_none_or(|n| seen < n) {
-        let msg = c.next_event()?;
-        match msg {
-            StreamMessage::Event { topic, event } => {
-                if ctx.json {
-                    println!("{}", serde_json::json!({ "topic": topic, "event": event }));
-                } else {
-                    println!("{topic} {event}");
-                }
-            }
-            StreamMessage::Lagged(l) => eprintln!(
-                "tradectl: {} events of {} were dropped (this client fell behind)",
-                l.missed, l.topic
-            ),
-        }
-        seen += 1;
     }
     Ok(())
 }

@@ -29,9 +29,16 @@ pub enum Msg {
     Disconnected(String),
     Notice(String),
     Data(Data),
-    /// An action sent to the daemon was answered: `Ok` with what to say,
-    /// or the daemon's error.
-    Done(Result<String, String>),
+    /// An action sent to the daemon was carried out: what to say.
+    Done(String),
+    /// A request was refused or failed: its answer ends wherever it was
+    /// awaited (a form, a panel), else it shows as a notice.
+    Failed {
+        request: Request,
+        message: String,
+        /// The request field at fault, when the daemon named one.
+        field: Option<String>,
+    },
 }
 
 /// What the main loop should do after an update.
@@ -332,21 +339,122 @@ pub const PALETTE: &[(&str, Action)] = &[
     ("quit", Action::Quit),
 ];
 
-/// Palette entries matching what was typed (prefix first, then substring).
-pub fn palette_matches(input: &str) -> Vec<(&'static str, Action)> {
+/// Palette commands that take arguments: their name and how they read.
+pub const PALETTE_ARGS: &[(&str, &str)] = &[
+    ("buy", "buy SYMBOL QTY [PRICE]"),
+    ("sell", "sell SYMBOL QTY [PRICE]"),
+    ("bot start", "bot start ID"),
+    ("bot stop", "bot stop ID"),
+    ("bot flatten", "bot flatten ID"),
+    ("bot pause", "bot pause ID"),
+    ("bot resume", "bot resume ID"),
+    ("order cancel", "order cancel ID"),
+    ("backtest open", "backtest open ID"),
+    ("job cancel", "job cancel ID"),
+    ("job retry", "job retry ID"),
+    ("alert ack", "alert ack ID"),
+];
+
+/// A palette line: what shows, and what it does (`None`: it takes
+/// arguments, shown in its usage).
+pub type PaletteEntry = (&'static str, Option<Action>);
+
+/// Palette entries matching what was typed (prefix first, then
+/// substring); commands with arguments show their usage. Only the command
+/// words count: `bot start 3` matches `bot start ID`.
+pub fn palette_matches(input: &str) -> Vec<PaletteEntry> {
     let input = input.trim().to_lowercase();
-    let mut out: Vec<_> = PALETTE
+    let all = PALETTE
         .iter()
-        .filter(|(n, _)| n.starts_with(&input))
-        .copied()
+        .map(|(n, a)| (*n, *n, Some(*a)))
+        .chain(PALETTE_ARGS.iter().map(|(n, usage)| (*n, *usage, None)));
+    let entries: Vec<(&str, &'static str, Option<Action>)> = all.collect();
+    // Typed past a command with arguments: that command alone.
+    if let Some((_, usage, _)) = entries
+        .iter()
+        .find(|(n, _, a)| a.is_none() && input.starts_with(&format!("{n} ")))
+    {
+        return vec![(*usage, None)];
+    }
+    let mut out: Vec<PaletteEntry> = entries
+        .iter()
+        .filter(|(n, _, _)| n.starts_with(&input))
+        .map(|(_, shown, a)| (*shown, *a))
         .collect();
     out.extend(
-        PALETTE
+        entries
             .iter()
-            .filter(|(n, _)| !n.starts_with(&input) && n.contains(&input))
-            .copied(),
+            .filter(|(n, _, _)| !n.starts_with(&input) && n.contains(&input))
+            .map(|(_, shown, a)| (*shown, *a)),
     );
     out
+}
+
+/// What a palette line asks: a command with arguments, parsed.
+#[derive(Debug, Clone, PartialEq)]
+enum PaletteCall {
+    Order {
+        side: Side,
+        symbol: String,
+        qty: String,
+        price: Option<String>,
+    },
+    Bot(u64, Action),
+    CancelOrder(u64),
+    OpenBacktest(u64),
+    Job(u64, Action),
+    Ack(u64),
+}
+
+/// Parses a palette line with arguments; `Ok(None)` when it names no
+/// command that takes any.
+fn parse_palette(input: &str) -> Result<Option<PaletteCall>, String> {
+    let words: Vec<&str> = input.split_whitespace().collect();
+    let Some((name, usage)) = PALETTE_ARGS.iter().find(|(n, _)| {
+        let n: Vec<&str> = n.split(' ').collect();
+        words.len() >= n.len()
+            && words[..n.len()]
+                .iter()
+                .zip(&n)
+                .all(|(w, n)| w.eq_ignore_ascii_case(n))
+    }) else {
+        return Ok(None);
+    };
+    let args = &words[name.split(' ').count()..];
+    let id = || -> Result<u64, String> {
+        match args {
+            [id] => id
+                .trim_start_matches('#')
+                .parse()
+                .map_err(|_| format!("`{id}` is not an id: {usage}")),
+            _ => Err(format!("usage: {usage}")),
+        }
+    };
+    Ok(Some(match *name {
+        "buy" | "sell" => match args {
+            [symbol, qty] | [symbol, qty, _] => PaletteCall::Order {
+                side: if *name == "buy" {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                symbol: symbol.to_uppercase(),
+                qty: (*qty).to_owned(),
+                price: args.get(2).map(|p| (*p).to_owned()),
+            },
+            _ => return Err(format!("usage: {usage}")),
+        },
+        "bot start" => PaletteCall::Bot(id()?, Action::BotStart),
+        "bot stop" => PaletteCall::Bot(id()?, Action::BotStop),
+        "bot flatten" => PaletteCall::Bot(id()?, Action::BotStopFlatten),
+        "bot pause" => PaletteCall::Bot(id()?, Action::BotPause),
+        "bot resume" => PaletteCall::Bot(id()?, Action::BotResume),
+        "order cancel" => PaletteCall::CancelOrder(id()?),
+        "backtest open" => PaletteCall::OpenBacktest(id()?),
+        "job cancel" => PaletteCall::Job(id()?, Action::JobCancel),
+        "job retry" => PaletteCall::Job(id()?, Action::JobRetry),
+        _ => PaletteCall::Ack(id()?),
+    }))
 }
 
 #[derive(Debug)]
@@ -401,13 +509,20 @@ impl App {
                     return self.watch();
                 }
             }
-            Msg::Done(r) => {
+            Msg::Done(said) => {
                 self.view.in_flight = self.view.in_flight.saturating_sub(1);
-                self.view.notice = Some(match r {
-                    Ok(s) => s,
-                    Err(e) => format!("error: {e}"),
-                });
+                // A form waiting for this answer closes: it was accepted.
+                if self.view.form.as_ref().is_some_and(|f| f.pending) {
+                    self.view.form = None;
+                    self.daemon.check = None;
+                }
+                self.view.notice = Some(said);
             }
+            Msg::Failed {
+                request,
+                message,
+                field,
+            } => self.failed(&request, message, field.as_deref()),
         }
         Command::Redraw
     }
@@ -870,17 +985,49 @@ impl App {
         match key.code {
             KeyCode::Esc => self.view.palette = None,
             KeyCode::Enter => {
+                let input = p.input.trim().to_owned();
+                match parse_palette(&input) {
+                    Err(e) => {
+                        p.error = Some(e);
+                        return Command::Redraw;
+                    }
+                    Ok(Some(call)) => {
+                        self.view.palette = None;
+                        return self.palette_call(call);
+                    }
+                    Ok(None) => {}
+                }
                 let pick = found
                     .get(p.selected.min(found.len().saturating_sub(1)))
                     .copied();
-                self.view.palette = None;
-                if let Some((_, a)) = pick {
-                    return self.act(a);
+                match pick {
+                    Some((_, Some(a))) => {
+                        self.view.palette = None;
+                        return self.act(a);
+                    }
+                    Some((usage, None)) => p.error = Some(format!("usage: {usage}")),
+                    None => {
+                        p.error = Some(format!(
+                            "unknown command `{input}`: Tab completes, Backspace edits"
+                        ));
+                    }
                 }
             }
             KeyCode::Tab => {
                 if let Some((name, _)) = found.get(p.selected) {
-                    p.input = (*name).to_owned();
+                    // A command with arguments completes to its name.
+                    let name = PALETTE_ARGS
+                        .iter()
+                        .find(|(_, usage)| usage == name)
+                        .map_or(*name, |(n, _)| n);
+                    p.input = format!(
+                        "{name}{}",
+                        if found[p.selected].1.is_none() {
+                            " "
+                        } else {
+                            ""
+                        }
+                    );
                     p.selected = 0;
                 }
             }
@@ -889,14 +1036,111 @@ impl App {
             KeyCode::Backspace => {
                 p.input.pop();
                 p.selected = 0;
+                p.error = None;
             }
             KeyCode::Char(c) => {
                 p.input.push(c);
                 p.selected = 0;
+                p.error = None;
             }
             _ => return Command::None,
         }
         Command::Redraw
+    }
+
+    /// Carries out a palette command with arguments, as its key would on
+    /// the item it names (the same confirmations).
+    fn palette_call(&mut self, call: PaletteCall) -> Command {
+        match call {
+            PaletteCall::Order {
+                side,
+                symbol,
+                qty,
+                price,
+            } => {
+                if !self
+                    .daemon
+                    .symbols
+                    .iter()
+                    .any(|s| s.symbol.as_str() == symbol)
+                {
+                    self.view.notice = Some(format!("no symbol {symbol}"));
+                    return Command::Redraw;
+                }
+                // The ticket, filled in and checked: Enter places it.
+                self.open_ticket();
+                let Some(form) = self.view.form.as_mut() else {
+                    return Command::Redraw;
+                };
+                for f in &mut form.fields {
+                    match f.key.as_str() {
+                        "symbol" => f.value.clone_from(&symbol),
+                        "side" => side.as_str().clone_into(&mut f.value),
+                        "qty" => f.value.clone_from(&qty),
+                        "type" if price.is_some() => f.value = "limit".into(),
+                        "price" => f.value = price.clone().unwrap_or_default(),
+                        _ => {}
+                    }
+                }
+                self.submit()
+            }
+            PaletteCall::Bot(id, action) => self.on_item(
+                Screen::Bots,
+                |a| a.bot_rows().iter().position(|b| b.bot.id == id),
+                action,
+                &format!("bot #{id}"),
+            ),
+            PaletteCall::CancelOrder(id) => {
+                self.view.history = false;
+                self.on_item(
+                    Screen::Orders,
+                    |a| a.order_rows().iter().position(|o| o.id == id),
+                    Action::CancelOrder,
+                    &format!("open order #{id}"),
+                )
+            }
+            PaletteCall::OpenBacktest(id) => self.on_item(
+                Screen::Backtests,
+                |a| a.backtest_rows().iter().position(|b| b.id == id),
+                Action::Open,
+                &format!("backtest #{id}"),
+            ),
+            PaletteCall::Job(id, action) => {
+                self.view.jobs_pane = JobsPane::Queue;
+                self.on_item(
+                    Screen::Jobs,
+                    |a| a.job_rows().iter().position(|j| j.id == id),
+                    action,
+                    &format!("job #{id}"),
+                )
+            }
+            PaletteCall::Ack(id) => self.on_item(
+                Screen::Risk,
+                |a| a.alert_rows().iter().position(|x| x.id == id),
+                Action::Ack,
+                &format!("alert #{id}"),
+            ),
+        }
+    }
+
+    /// Goes to `screen`, selects the row `find` gives (with no filter) and
+    /// acts on it; says so when there is no such item.
+    fn on_item(
+        &mut self,
+        screen: Screen,
+        find: impl Fn(&App) -> Option<usize>,
+        action: Action,
+        what: &str,
+    ) -> Command {
+        let i = screen.index();
+        self.view.screen = screen;
+        self.view.filter[i].clear();
+        let Some(row) = find(self) else {
+            self.view.notice = Some(format!("no {what}"));
+            return Command::Redraw;
+        };
+        self.view.selected[i] = row;
+        self.act(action)
     }
 
     fn filter_key(&mut self, key: KeyEvent) -> Command {
@@ -921,6 +1165,11 @@ impl App {
         let Some(form) = self.view.form.as_mut() else {
             return Command::None;
         };
+        // Sent: the form waits for the answer (Esc still closes it).
+        if form.pending && key.code != KeyCode::Esc {
+            return Command::None;
+        }
+        let text = form.focused().choices.is_empty();
         match key.code {
             KeyCode::Esc => {
                 self.view.form = None;
@@ -934,15 +1183,17 @@ impl App {
             KeyCode::Right | KeyCode::Char(' ') if !form.focused().choices.is_empty() => {
                 form.focused().cycle(1);
             }
-            KeyCode::Backspace => {
+            // Choice fields cycle; only text fields are edited.
+            KeyCode::Backspace if text => {
                 form.focused().value.pop();
             }
-            KeyCode::Char(c) if form.focused().choices.is_empty() => form.focused().value.push(c),
+            KeyCode::Char(c) if text => form.focused().value.push(c),
             KeyCode::Enter => return self.submit(),
             _ => return Command::None,
         }
         if let Some(form) = self.view.form.as_mut() {
             form.error = None;
+            form.error_field = None;
             if form.kind != FormKind::Order {
                 self.refresh_param_fields();
             }
@@ -1045,7 +1296,10 @@ impl App {
                 "ASSET=amount, comma separated",
             ),
             Field::choice("start", "Start now", &["yes", "no"], "yes"),
-        ];
+        ]
+        .into_iter()
+        .chain(option_fields())
+        .collect();
         self.view.form = Some(Form::new(FormKind::Bot, "New bot", fields));
         self.refresh_param_fields();
     }
@@ -1087,7 +1341,10 @@ impl App {
                 "per fill; empty = the daemon's default",
             ),
             Field::choice("fill", "Fill model", &["next_open", "close"], "next_open"),
-        ];
+        ]
+        .into_iter()
+        .chain(option_fields())
+        .collect();
         self.view.form = Some(Form::new(FormKind::Backtest, "New backtest", fields));
         self.refresh_param_fields();
     }
@@ -1195,10 +1452,40 @@ impl App {
             }
             Ok(Some(r @ Request::Check(_))) => Command::Send(r),
             Ok(Some(r)) => {
-                self.view.form = None;
-                self.daemon.check = None;
+                // The form stays until the daemon answers: accepted, it
+                // closes; refused, it shows why beside the field at fault.
+                form.pending = true;
                 self.send(r)
             }
+        }
+    }
+
+    /// A request's failure, shown where its answer was awaited.
+    fn failed(&mut self, request: &Request, message: String, field: Option<&str>) {
+        if request.is_action() {
+            self.view.in_flight = self.view.in_flight.saturating_sub(1);
+        }
+        let in_form = matches!(
+            request,
+            Request::Check(_) | Request::Place(_) | Request::Create { .. }
+        );
+        match (request, self.view.form.as_mut()) {
+            (_, Some(form))
+                if in_form && (form.pending || matches!(request, Request::Check(_))) =>
+            {
+                form.pending = false;
+                // A failed check is no check: Enter asks again.
+                form.checked = None;
+                self.daemon.check = None;
+                form.fail(message, field);
+            }
+            (Request::Compare(..), _) => self.daemon.failed.compare = Some(message),
+            (Request::OpenBacktest(id), _) => self.daemon.failed.result = Some((*id, message)),
+            (Request::BotEvents(id), _) => {
+                self.daemon.failed.bot = Some((*id, message.clone()));
+                self.view.notice = Some(format!("error: {message}"));
+            }
+            _ => self.view.notice = Some(format!("error: {message}")),
         }
     }
 }
@@ -1322,6 +1609,99 @@ pub fn param_fields(schema: &serde_json::Value) -> Vec<Field> {
         .collect()
 }
 
+/// The options every strategy takes (`sizing.*`, `exits.*`) as form
+/// fields, from their JSON Schemas: enumerations and booleans become
+/// choices, the rest text; defaults and hints from the schema.
+pub fn option_fields() -> Vec<Field> {
+    let mut out = Vec::new();
+    for (group, schema, defaults) in tradedesk_core::strategy::option_schemas() {
+        let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+            continue;
+        };
+        let resolve = |p: &serde_json::Value| -> serde_json::Value {
+            let target = p
+                .get("$ref")
+                .or_else(|| p.get("anyOf")?.get(0)?.get("$ref"))
+                .and_then(|r| r.as_str())
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|name| schema.get("$defs")?.get(name));
+            target.cloned().unwrap_or_else(|| p.clone())
+        };
+        for (name, p) in props {
+            let def = resolve(p);
+            let key = format!("{group}.{name}");
+            let label: String = {
+                let words = name.replace("_pct", " %").replace('_', " ");
+                let words = if group == "sizing" && !name.contains('_') {
+                    format!("sizing {words}")
+                } else {
+                    words
+                };
+                let mut c = words.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            };
+            let hint = p
+                .get("description")
+                .or_else(|| def.get("description"))
+                .and_then(|d| d.as_str())
+                .unwrap_or("")
+                .to_owned();
+            let default = match defaults.get(name) {
+                Some(serde_json::Value::String(v)) => v.clone(),
+                Some(serde_json::Value::Bool(b)) => if *b { "yes" } else { "no" }.to_owned(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            let consts: Vec<&str> = def
+                .get("oneOf")
+                .and_then(|o| o.as_array())
+                .map(|o| o.iter().filter_map(|v| v.get("const")?.as_str()).collect())
+                .unwrap_or_default();
+            let mut field = if !consts.is_empty() {
+                Field::choice(&key, &label, &consts, &default)
+            } else if p.get("type").and_then(|t| t.as_str()) == Some("boolean") {
+                Field::choice(&key, &label, &["no", "yes"], &default)
+            } else {
+                Field::text(&key, &label, &default, "")
+            };
+            field.hint = hint;
+            out.push(field);
+        }
+    }
+    out
+}
+
+/// The `sizing.*` and `exits.*` fields as the spec's `sizing` and `exits`
+/// objects (empty exits left out).
+fn options_of(form: &Form) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for group in ["sizing", "exits"] {
+        let mut m = serde_json::Map::new();
+        for f in form
+            .fields
+            .iter()
+            .filter(|f| f.key.split_once('.').is_some_and(|(g, _)| g == group))
+        {
+            let name = &f.key[group.len() + 1..];
+            let v = f.value.trim();
+            if v.is_empty() {
+                continue;
+            }
+            let value = match (f.choices.as_slice(), v) {
+                ([a, b], "yes" | "no") if a == "no" && b == "yes" => (v == "yes").into(),
+                _ => v.into(),
+            };
+            m.insert(name.to_owned(), value);
+        }
+        if !m.is_empty() {
+            out.insert(group.to_owned(), serde_json::Value::Object(m));
+        }
+    }
+    out
+}
+
 /// Form fields `param.*` as a params object: numbers and booleans as such.
 fn params_of(form: &Form) -> serde_json::Value {
     let mut m = serde_json::Map::new();
@@ -1355,13 +1735,17 @@ fn bot_params(form: &Form) -> Result<serde_json::Value, String> {
             .ok_or_else(|| format!("allocation: `{}` is not ASSET=amount", part.trim()))?;
         allocation.insert(asset.trim().to_uppercase(), amount.trim().into());
     }
+    let mut spec = serde_json::json!({
+        "strategy": form.get("strategy"),
+        "params": params_of(form),
+        "interval": form.get("interval"),
+    });
+    if let Some(s) = spec.as_object_mut() {
+        s.extend(options_of(form));
+    }
     Ok(serde_json::json!({
         "name": name,
-        "spec": {
-            "strategy": form.get("strategy"),
-            "params": params_of(form),
-            "interval": form.get("interval"),
-        },
+        "spec": spec,
         "symbols": [form.get("symbol")],
         "allocation": allocation,
         "start": form.get("start") == "yes",
@@ -1400,9 +1784,14 @@ fn backtest_params(form: &Form) -> Result<serde_json::Value, String> {
         .next()
         .and_then(|d| d.parse().ok())
         .ok_or("dataset: choose one")?;
+    let mut strategy =
+        serde_json::json!({"strategy": form.get("strategy"), "params": params_of(form)});
+    if let Some(s) = strategy.as_object_mut() {
+        s.extend(options_of(form));
+    }
     let mut spec = serde_json::json!({
         "strategies": [{
-            "spec": {"strategy": form.get("strategy"), "params": params_of(form)},
+            "spec": strategy,
             "datasets": [dataset],
         }],
         "settings": {

@@ -99,9 +99,11 @@ fn the_ticket_checks_then_places_and_counts_the_pending_action() {
         panic!("Enter again places");
     };
     assert_eq!(placed, order);
-    assert!(a.view.form.is_none());
+    // The ticket waits for the answer, then closes.
+    assert!(a.view.form.as_ref().is_some_and(|f| f.pending));
     assert_eq!(a.view.in_flight, 1);
-    a.update(Msg::Done(Ok("order #9 placed".into())));
+    a.update(Msg::Done("order #9 placed".into()));
+    assert!(a.view.form.is_none());
     assert_eq!(a.view.in_flight, 0);
     assert_eq!(a.view.notice.as_deref(), Some("order #9 placed"));
 }
@@ -489,6 +491,8 @@ fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
             .as_deref(),
         Some("1000")
     );
+    a.update(Msg::Done("bot #3 created".into()));
+    assert!(a.view.form.is_none(), "accepted: the form closes");
 
     let set: Dataset = serde_json::from_value(json!({
         "id": 4, "name": "GOOG", "symbol": "GOOG", "base": "GOOG", "quote": "USD", "interval": "1d",
@@ -644,4 +648,274 @@ fn a_finished_backtest_shows_its_figures_once_its_record_arrives() {
     let screen = format!("{}", crate::ui::tests::draw(&a, 120, 40));
     let row = screen.lines().find(|l| l.contains("#77")).expect("listed");
     assert!(row.contains("+604.14%") && row.contains("1.08"), "{row}");
+}
+
+/// The loaded app with a strategy catalogue (the bot form needs one).
+fn with_strategies() -> App {
+    let mut a = loaded();
+    let info: tradedesk_core::api::bots::StrategyInfo = serde_json::from_value(json!({
+        "name": "sma_cross", "summary": "", "rules": "", "default_warmup": 21,
+        "params_schema": {"type": "object", "properties": {
+            "fast": {"type": "integer", "default": 10}, "slow": {"type": "integer", "default": 20}
+        }}
+    }))
+    .expect("info");
+    a.update(Msg::Data(Data::Strategies(vec![info])));
+    a
+}
+
+fn focus(a: &mut App, key_name: &str) {
+    let form = a.view.form.as_mut().expect("a form");
+    form.focus = form
+        .fields
+        .iter()
+        .position(|f| f.key == key_name)
+        .unwrap_or_else(|| panic!("no field {key_name}"));
+}
+
+fn screen_text(a: &App) -> String {
+    format!("{}", crate::ui::tests::draw(a, 120, 40))
+}
+
+#[test]
+fn choice_fields_cycle_and_backspace_leaves_them_alone() {
+    let mut a = with_strategies();
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Char('n'));
+    focus(&mut a, "start");
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Char('x'));
+    assert_eq!(a.view.form.as_ref().expect("form").get("start"), "yes");
+    key(&mut a, KeyCode::Right);
+    assert_eq!(a.view.form.as_ref().expect("form").get("start"), "no");
+    focus(&mut a, "symbol");
+    key(&mut a, KeyCode::Backspace);
+    assert_eq!(a.view.form.as_ref().expect("form").get("symbol"), "BTCUSDT");
+    // Text fields edit.
+    focus(&mut a, "name");
+    typed(&mut a, "ab");
+    key(&mut a, KeyCode::Backspace);
+    assert_eq!(a.view.form.as_ref().expect("form").get("name"), "a");
+}
+
+#[test]
+fn a_refused_form_stays_open_with_the_error_beside_the_field() {
+    let mut a = with_strategies();
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Char('n'));
+    focus(&mut a, "name");
+    typed(&mut a, "b1");
+    let Command::Send(request @ Request::Create { .. }) = key(&mut a, KeyCode::Enter) else {
+        panic!("the form sends bots.create");
+    };
+    assert!(a.view.form.as_ref().is_some_and(|f| f.pending));
+    assert!(screen_text(&a).contains("sending…"));
+    a.update(Msg::Failed {
+        request,
+        message: "field `allocation.USDT`: 1000 exceeds the free balance".into(),
+        field: Some("allocation.USDT".into()),
+    });
+    let form = a.view.form.as_ref().expect("still open, input kept");
+    assert_eq!(form.get("name"), "b1");
+    assert!(!form.pending);
+    assert_eq!(form.error_field.as_deref(), Some("allocation"));
+    assert_eq!(form.fields[form.focus].key, "allocation");
+    let shown = screen_text(&a);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("Allocation"))
+        .expect("the field");
+    assert!(line.contains("✗"), "{line}");
+    assert!(shown.contains("exceeds the free balance"), "{shown}");
+    assert_eq!(a.view.in_flight, 0);
+    // Fixed and sent again, accepted: the form closes.
+    focus(&mut a, "allocation");
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "100");
+    assert!(matches!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::Create { .. })
+    ));
+    a.update(Msg::Done("bot #3 created".into()));
+    assert!(a.view.form.is_none());
+}
+
+#[test]
+fn a_failed_check_and_a_failed_comparison_end_in_their_panels() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char('n'));
+    focus(&mut a, "type");
+    key(&mut a, KeyCode::Right); // limit
+    focus(&mut a, "qty");
+    typed(&mut a, "0.01");
+    focus(&mut a, "price");
+    typed(&mut a, "65000.001");
+    let Command::Send(check @ Request::Check(_)) = key(&mut a, KeyCode::Enter) else {
+        panic!("checked first");
+    };
+    assert!(screen_text(&a).contains("checking…"));
+    a.update(Msg::Failed {
+        request: check,
+        message: "field `order.price`: 65000.001 is not a multiple of the tick 0.01".into(),
+        field: Some("order.price".into()),
+    });
+    let shown = screen_text(&a);
+    assert!(!shown.contains("checking…"), "{shown}");
+    assert!(shown.contains("not a multiple of the tick"), "{shown}");
+    let form = a.view.form.as_ref().expect("open");
+    assert_eq!(form.error_field.as_deref(), Some("price"));
+    // Enter checks again (it is no longer waiting).
+    assert!(matches!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::Check(_))
+    ));
+    key(&mut a, KeyCode::Esc);
+
+    key(&mut a, KeyCode::Char('5'));
+    a.view.marked = Some(2);
+    let Command::Send(cmp @ Request::Compare(..)) = key(&mut a, KeyCode::Char('c')) else {
+        panic!("compares");
+    };
+    assert!(screen_text(&a).contains("loading…"));
+    a.update(Msg::Failed {
+        request: cmp,
+        message: "backtest 3 has no results: it is running".into(),
+        field: None,
+    });
+    let shown = screen_text(&a);
+    assert!(!shown.contains("loading…"), "{shown}");
+    assert!(
+        shown.contains("error: backtest 3 has no results"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_bot_form_has_sizing_and_exits_from_the_spec_schema() {
+    let mut a = with_strategies();
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Char('n'));
+    let form = a.view.form.as_ref().expect("form");
+    for k in [
+        "sizing.mode",
+        "sizing.value",
+        "sizing.whole_units",
+        "exits.stop_loss_pct",
+        "exits.take_profit_pct",
+        "exits.trailing_stop_pct",
+    ] {
+        assert!(form.fields.iter().any(|f| f.key == k), "no {k}");
+    }
+    let mode = form
+        .fields
+        .iter()
+        .find(|f| f.key == "sizing.mode")
+        .expect("mode");
+    assert_eq!(mode.choices, ["fixed_qty", "quote", "percent"]);
+    assert_eq!(mode.value, "percent");
+    assert_eq!(form.get("sizing.value"), "100");
+    focus(&mut a, "name");
+    typed(&mut a, "protected");
+    focus(&mut a, "sizing.mode");
+    key(&mut a, KeyCode::Left); // quote
+    focus(&mut a, "sizing.value");
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "50");
+    focus(&mut a, "exits.stop_loss_pct");
+    typed(&mut a, "2");
+    focus(&mut a, "exits.trailing_stop_pct");
+    typed(&mut a, "1.5");
+    let Command::Send(Request::Create { params, .. }) = key(&mut a, KeyCode::Enter) else {
+        panic!("sent");
+    };
+    let p: tradedesk_core::api::bots::BotCreate =
+        serde_json::from_value(params).expect("a valid bots.create");
+    let spec = p.spec.expect("a spec");
+    assert_eq!(
+        spec.sizing.mode,
+        tradedesk_core::strategy::SizingMode::Quote
+    );
+    assert_eq!(spec.sizing.value.to_string(), "50");
+    assert_eq!(
+        spec.exits.stop_loss_pct.map(|x| x.to_string()).as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        spec.exits
+            .trailing_stop_pct
+            .map(|x| x.to_string())
+            .as_deref(),
+        Some("1.5")
+    );
+    assert_eq!(spec.exits.take_profit_pct, None);
+}
+
+#[test]
+fn the_palette_takes_arguments_and_names_unknown_commands() {
+    let mut a = loaded();
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "buy btcusdt 0.01");
+    let Command::Send(Request::Check(order)) = key(&mut a, KeyCode::Enter) else {
+        panic!("a prefilled, checked ticket");
+    };
+    assert_eq!(order.symbol.as_str(), "BTCUSDT");
+    assert_eq!(order.side, Side::Buy);
+    assert_eq!(order.order_type, OrderType::Market);
+    assert_eq!(order.qty.to_string(), "0.01");
+    key(&mut a, KeyCode::Esc);
+
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "sell ETHUSDT 0.5 3500");
+    let Command::Send(Request::Check(order)) = key(&mut a, KeyCode::Enter) else {
+        panic!("checked");
+    };
+    assert_eq!(order.order_type, OrderType::Limit);
+    assert_eq!(order.price.map(|p| p.to_string()).as_deref(), Some("3500"));
+    key(&mut a, KeyCode::Esc);
+
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "bot start 2");
+    assert_eq!(
+        key(&mut a, KeyCode::Enter),
+        Command::Send(Request::Bot {
+            id: 2,
+            action: BotAction::Start
+        })
+    );
+    assert_eq!(a.view.screen, Screen::Bots);
+
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "bot start x");
+    key(&mut a, KeyCode::Enter);
+    let p = a.view.palette.as_ref().expect("stays open");
+    assert!(
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("bot start ID")),
+        "{p:?}"
+    );
+    key(&mut a, KeyCode::Esc);
+
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "frobnicate");
+    assert_eq!(key(&mut a, KeyCode::Enter), Command::Redraw);
+    let p = a.view.palette.as_ref().expect("stays open");
+    assert!(
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown command `frobnicate`")),
+        "{p:?}"
+    );
+    assert!(screen_text(&a).contains("unknown command"));
+    key(&mut a, KeyCode::Esc);
+
+    // An id that is not there is said so.
+    key(&mut a, KeyCode::Char(':'));
+    typed(&mut a, "bot pause 99");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view.notice.as_deref(), Some("no bot #99"));
 }

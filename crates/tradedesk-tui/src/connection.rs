@@ -85,7 +85,12 @@ pub async fn run(socket: PathBuf, tx: Tx, mut requests: mpsc::Receiver<Request>)
                     None => return,
                     Some(Request::Watch { symbol, interval }) => watch = Some((symbol, interval)),
                     Some(r) if r.is_action() => {
-                        if tx.send(Msg::Done(Err("not connected to the daemon".into()))).await.is_err() {
+                        let failed = Msg::Failed {
+                            request: r,
+                            message: "not connected to the daemon".into(),
+                            field: None,
+                        };
+                        if tx.send(failed).await.is_err() {
                             return;
                         }
                     }
@@ -96,10 +101,44 @@ pub async fn run(socket: PathBuf, tx: Tx, mut requests: mpsc::Receiver<Request>)
     }
 }
 
+/// Why a request failed: the daemon's message and the field it names.
+#[derive(Debug)]
+struct Refusal {
+    message: String,
+    field: Option<String>,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal {
+            message,
+            field: None,
+        }
+    }
+}
+
+impl From<Refusal> for String {
+    fn from(r: Refusal) -> Self {
+        r.message
+    }
+}
+
+impl From<tradedesk_core::client::ClientError> for Refusal {
+    fn from(e: tradedesk_core::client::ClientError) -> Self {
+        match e {
+            tradedesk_core::client::ClientError::Api(api) => Refusal {
+                field: api.field().map(str::to_owned),
+                message: api.message,
+            },
+            other => other.to_string().into(),
+        }
+    }
+}
+
 /// Calls `M` with params given as JSON (checked against `M::Params` here).
-async fn ask<M: Method>(c: &AsyncClient, params: serde_json::Value) -> Result<M::Result, String> {
+async fn ask<M: Method>(c: &AsyncClient, params: serde_json::Value) -> Result<M::Result, Refusal> {
     let p: M::Params = serde_json::from_value(params).map_err(|e| format!("{}: {e}", M::NAME))?;
-    c.call::<M>(&p).await.map_err(|e| e.to_string())
+    Ok(c.call::<M>(&p).await?)
 }
 
 /// Sends, or says the dashboard is gone.
@@ -413,12 +452,21 @@ async fn on_request(
     watch: &mut Option<(String, Interval)>,
 ) -> Result<(), String> {
     let action = r.is_action();
-    let out = carry_out(c, tx, r, watch).await;
-    match out {
-        Ok(done) if action => put(tx, Msg::Done(Ok(done))).await,
+    let request = r.clone();
+    match carry_out(c, tx, r, watch).await {
+        Ok(done) if action => put(tx, Msg::Done(done)).await,
         Ok(_) => Ok(()),
-        Err(e) if action => put(tx, Msg::Done(Err(e))).await,
-        Err(e) => put(tx, Msg::Notice(format!("error: {e}"))).await,
+        Err(e) => {
+            put(
+                tx,
+                Msg::Failed {
+                    request,
+                    message: e.message,
+                    field: e.field,
+                },
+            )
+            .await
+        }
     }
 }
 
@@ -428,7 +476,7 @@ async fn carry_out(
     tx: &Tx,
     r: Request,
     watch: &mut Option<(String, Interval)>,
-) -> Result<String, String> {
+) -> Result<String, Refusal> {
     Ok(match r {
         Request::Watch { symbol, interval } => {
             load_watch(c, tx, &symbol, interval).await?;
@@ -441,16 +489,12 @@ async fn carry_out(
                     order: *order,
                     bot_id: None,
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             data(tx, Data::Check(res)).await?;
             String::new()
         }
         Request::Place(order) => {
-            let o = c
-                .call::<OrdersPlace>(&order)
-                .await
-                .map_err(|e| e.to_string())?;
+            let o = c.call::<OrdersPlace>(&order).await?;
             let msg = format!(
                 "order #{} {}: {}",
                 o.id,
@@ -499,10 +543,7 @@ async fn carry_out(
             String::new()
         }
         Request::Create { method, params } => {
-            let v = c
-                .call_raw(method, &params)
-                .await
-                .map_err(|e| e.to_string())?;
+            let v = c.call_raw(method, &params).await?;
             let id = v.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
             if method == "jobs.enqueue" {
                 if let Ok(j) = serde_json::from_value(v) {

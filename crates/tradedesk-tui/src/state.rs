@@ -105,13 +105,28 @@ pub enum Data {
     Cache(tradedesk_core::api::cache::CacheStatsView),
 }
 
+/// Reads bound to a panel that the daemon refused: the panel shows the
+/// error rather than waiting for ever. Cleared when the read is asked
+/// again or its answer arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Failed {
+    pub compare: Option<String>,
+    /// The opened backtest's result: (id, error).
+    pub result: Option<(u64, String)>,
+    /// The selected bot's detail: (id, error).
+    pub bot: Option<(u64, String)>,
+}
+
 #[derive(Debug)]
 pub struct DaemonState {
+    pub failed: Failed,
     pub link: Link,
     pub info: Option<Info>,
     pub last_beat: Option<HeartbeatEvent>,
     pub account: String,
     pub symbols: Vec<Instrument>,
+    /// Decimals of each asset and symbol, from `symbols`.
+    pub precision: tradedesk_core::display::Precision,
     pub tickers: BTreeMap<String, Ticker>,
     /// Candles of the watched symbol and interval, oldest first.
     pub candles: Candles,
@@ -154,11 +169,13 @@ pub struct Candles {
 impl DaemonState {
     pub fn new() -> Self {
         DaemonState {
+            failed: Failed::default(),
             link: Link::Connecting,
             info: None,
             last_beat: None,
             account: "paper".into(),
             symbols: Vec::new(),
+            precision: tradedesk_core::display::Precision::default(),
             tickers: BTreeMap::new(),
             candles: Candles {
                 symbol: String::new(),
@@ -201,7 +218,10 @@ impl DaemonState {
     pub fn apply(&mut self, data: Data) {
         match data {
             Data::Account(a) => self.account = a,
-            Data::Symbols(s) => self.symbols = s,
+            Data::Symbols(s) => {
+                self.precision = tradedesk_core::display::Precision::new(&s);
+                self.symbols = s;
+            }
             Data::Tickers(ts) => {
                 for t in ts {
                     self.tickers.insert(t.symbol.to_string(), t);
@@ -293,7 +313,10 @@ impl DaemonState {
                 log.push_front(e);
                 log.truncate(KEEP_HISTORY);
             }
-            Data::BotDetail(d) => self.bot = Some(d),
+            Data::BotDetail(d) => {
+                self.failed.bot = None;
+                self.bot = Some(d);
+            }
             Data::Violations(v) => self.violations = v,
             Data::Kinds(k) => self.kinds = k,
             Data::Strategies(s) => self.strategies = s,
@@ -323,8 +346,14 @@ impl DaemonState {
             Data::Backtest(b) => {
                 self.backtests.insert(b.id, *b);
             }
-            Data::BacktestDetail(d) => self.backtest = Some(d),
-            Data::Comparison(c) => self.comparison = c,
+            Data::BacktestDetail(d) => {
+                self.failed.result = None;
+                self.backtest = Some(d);
+            }
+            Data::Comparison(c) => {
+                self.failed.compare = None;
+                self.comparison = c;
+            }
             Data::Datasets(d) => self.datasets = d,
             Data::Check(c) => self.check = Some(c),
             Data::Cache(c) => self.cache = Some(c),

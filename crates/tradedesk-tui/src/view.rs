@@ -127,6 +127,10 @@ pub struct Form {
     /// The ticket was checked with these values (a change asks again).
     pub checked: Option<Vec<String>>,
     pub error: Option<String>,
+    /// The field the error is about (its key).
+    pub error_field: Option<String>,
+    /// Submitted, waiting for the daemon's answer.
+    pub pending: bool,
 }
 
 impl Form {
@@ -138,7 +142,57 @@ impl Form {
             focus: 0,
             checked: None,
             error: None,
+            error_field: None,
+            pending: false,
         }
+    }
+
+    /// Shows a refusal: the message, beside the field it names (which
+    /// gets the focus) when that is one of this form's.
+    pub fn fail(&mut self, message: String, api_field: Option<&str>) {
+        let key = api_field.and_then(|f| self.field_for(f));
+        if let Some(i) = key
+            .as_deref()
+            .and_then(|k| self.fields.iter().position(|f| f.key == k))
+        {
+            self.focus = i;
+        }
+        self.error_field = key;
+        self.error = Some(message);
+    }
+
+    /// This form's field for a request field the daemon named
+    /// (`order.price` → `price`, `spec.params.fast` → `param.fast`,
+    /// `settings.commission_pct` → `commission`, `symbols[0]` → `symbol`).
+    pub fn field_for(&self, api_field: &str) -> Option<String> {
+        let mut f = api_field;
+        for prefix in ["order.", "backtest.", "settings."] {
+            f = f.strip_prefix(prefix).unwrap_or(f);
+        }
+        if let Some(rest) = f.strip_prefix("strategies[") {
+            f = rest.split_once("].").map_or(rest, |(_, r)| r);
+        }
+        f = f.strip_prefix("spec.").unwrap_or(f);
+        let head = f.split(['.', '[']).next().unwrap_or(f);
+        let key = match head {
+            "params" => format!("param.{}", f.split('.').nth(1).unwrap_or_default()),
+            "sizing" | "exits" => {
+                let mut parts = f.split('.');
+                format!(
+                    "{}.{}",
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default()
+                )
+            }
+            "stop_price" => "stop".into(),
+            "time_in_force" => "tif".into(),
+            "commission_pct" => "commission".into(),
+            "symbols" => "symbol".into(),
+            "datasets" => "dataset".into(),
+            "run_at" => "delay".into(),
+            other => other.to_owned(),
+        };
+        self.fields.iter().any(|x| x.key == key).then_some(key)
     }
 
     pub fn get(&self, key: &str) -> &str {
@@ -179,6 +233,8 @@ pub enum Then {
 pub struct Palette {
     pub input: String,
     pub selected: usize,
+    /// Why the last Enter did nothing (an unknown command, bad arguments).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

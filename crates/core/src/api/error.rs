@@ -142,6 +142,11 @@ impl ApiError {
         self
     }
 
+    /// The request field at fault, when the error names one.
+    pub fn field(&self) -> Option<&str> {
+        self.data.as_ref()?.get("field")?.as_str()
+    }
+
     /// The known kind of this error, if the code is in the table.
     pub fn kind(&self) -> Option<ErrorCode> {
         ErrorCode::from_code(self.code)

@@ -5,11 +5,12 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::Text;
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 use tradedesk_core::analytics::Metrics;
 use tradedesk_core::job::JobState;
 
 use super::fmt;
+use super::table::{Cells, Col};
 use crate::app::App;
 use crate::view::Screen;
 
@@ -76,7 +77,7 @@ impl App {
         };
         let rows = self.backtest_rows();
         let marked = self.view.marked;
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let b = rows[i];
                 let s = b.summary.as_ref();
@@ -86,7 +87,7 @@ impl App {
                     b.state.as_str().to_owned()
                 };
                 let ret = s.map(|s| s.return_pct);
-                Row::new(vec![
+                vec![
                     Text::from(format!(
                         "{}#{}",
                         if marked == Some(b.id) { "*" } else { " " },
@@ -103,31 +104,27 @@ impl App {
                         ),
                     ),
                     Text::from(f2(s.and_then(|s| s.sharpe))),
-                    Text::from(
-                        s.map_or("-".into(), |s| format!("{:.2}%", -s.max_drawdown_pct.abs())),
-                    ),
+                    Text::from(s.map_or("-".into(), |s| pct(Some(-s.max_drawdown_pct.abs())))),
                     Text::from(s.map_or("-".into(), |s| s.trades.to_string())),
-                ])
+                ]
             })
             .collect()
         };
+        const COLS: [Col; 7] = [
+            Col::num("Id", 9),
+            Col::text("Name", 6, 8),
+            Col::text("State", 9, 7),
+            Col::num("Return", 6),
+            Col::num("Sharpe", 5),
+            Col::num("Max DD", 4),
+            Col::num("Trades", 3),
+        ];
         self.list_for(
             f,
             list,
             Screen::Backtests,
             "Backtests",
-            Row::new(vec![
-                "Id", "Name", "State", "Return", "Sharpe", "Max DD", "Trades",
-            ]),
-            &[
-                Constraint::Length(6),
-                Constraint::Fill(2),
-                Constraint::Length(14),
-                Constraint::Length(9),
-                Constraint::Length(7),
-                Constraint::Length(9),
-                Constraint::Length(7),
-            ],
+            &COLS,
             rows.len(),
             &build,
         );
@@ -147,39 +144,43 @@ impl App {
             .as_ref()
             .filter(|d| Some(d.id) == self.view.opened)
         else {
+            let text = match &self.daemon.failed.result {
+                Some((id, e)) if Some(*id) == self.view.opened => format!("error: {e}"),
+                _ => "loading the result…".to_owned(),
+            };
             f.render_widget(
-                Paragraph::new("loading the result…").block(self.pane("Result")),
+                Paragraph::new(text)
+                    .wrap(ratatui::widgets::Wrap { trim: true })
+                    .block(self.pane("Result")),
                 area,
             );
             return;
         };
         let [metrics, right] =
-            Layout::horizontal([Constraint::Length(36), Constraint::Min(0)]).areas(area);
-        let rows: Vec<Row> = metric_rows(&d.metrics)
+            Layout::horizontal([Constraint::Length(40), Constraint::Min(0)]).areas(area);
+        let rows: Vec<Cells> = metric_rows(&d.metrics)
             .into_iter()
-            .map(|(k, v)| {
-                Row::new(vec![
-                    Text::styled(k, self.style(Color::Cyan)),
-                    Text::from(v),
-                ])
-            })
+            .map(|(k, v)| vec![Text::styled(k, self.style(Color::Cyan)), Text::from(v)])
             .collect();
-        f.render_widget(
-            Table::new(rows, [Constraint::Length(20), Constraint::Min(8)])
-                .block(self.pane(&format!("Backtest #{} metrics", d.id))),
+        const METRICS: [Col; 2] = [Col::text("", 12, 9), Col::num("", 8)];
+        self.fitted(
+            f,
             metrics,
+            &format!("Backtest #{} metrics", d.id),
+            &METRICS,
+            rows,
         );
         let [chart, trades] =
             Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
         self.equity_chart(f, chart, "Equity and drawdown", &d.equity);
         let shown = trades.height.saturating_sub(3) as usize;
-        let rows: Vec<Row> = d
+        let rows: Vec<Cells> = d
             .trades
             .iter()
             .take(shown)
             .map(|t| {
                 let pnl = t.pnl.get();
-                Row::new(vec![
+                vec![
                     Text::from(t.symbol.to_string()),
                     Text::from(self.time(t.entry_time)),
                     Text::from(t.entry_price.to_string()),
@@ -193,69 +194,56 @@ impl App {
                         ),
                     ),
                     Text::from(fmt::signed_pct(t.return_pct)),
-                ])
+                ]
             })
             .collect();
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(8),
-                    Constraint::Length(19),
-                    Constraint::Fill(1),
-                    Constraint::Fill(1),
-                    Constraint::Fill(1),
-                    Constraint::Length(9),
-                ],
-            )
-            .header(
-                Row::new(vec![
-                    "Symbol", "Entry", "Entry px", "Exit px", "PnL", "Return",
-                ])
-                .style(self.bold()),
-            )
-            .block(self.pane(&format!("Trades ({})", d.trades.len()))),
+        const TRADES: [Col; 6] = [
+            Col::text("Symbol", 4, 8),
+            Col::num("Entry", 3),
+            Col::num("Entry px", 5),
+            Col::num("Exit px", 4),
+            Col::num("PnL", 9),
+            Col::num("Return", 7),
+        ];
+        self.fitted(
+            f,
             trades,
+            &format!("Trades ({})", d.trades.len()),
+            &TRADES,
+            rows,
         );
     }
 
     fn render_comparison(&self, f: &mut Frame, area: Rect) {
         let runs = &self.daemon.comparison;
+        if let Some(e) = &self.daemon.failed.compare {
+            f.render_widget(
+                Paragraph::new(format!("error: {e}"))
+                    .wrap(ratatui::widgets::Wrap { trim: true })
+                    .block(self.pane("Compare")),
+                area,
+            );
+            return;
+        }
         if runs.len() < 2 {
             f.render_widget(Paragraph::new("loading…").block(self.pane("Compare")), area);
             return;
         }
         let (a, b) = (metric_rows(&runs[0].metrics), metric_rows(&runs[1].metrics));
-        let rows: Vec<Row> = a
-            .into_iter()
-            .zip(b)
-            .map(|((k, x), (_, y))| {
-                Row::new(vec![
-                    Text::styled(k, self.style(Color::Cyan)),
-                    Text::from(x),
-                    Text::from(y),
-                ])
-            })
-            .collect();
-        let header = Row::new(vec![
-            String::new(),
-            format!("#{} {}", runs[0].id, runs[0].name),
-            format!("#{} {}", runs[1].id, runs[1].name),
-        ])
-        .style(self.bold());
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(20),
-                    Constraint::Fill(1),
-                    Constraint::Fill(1),
-                ],
-            )
-            .header(header)
-            .block(self.pane("Compare")),
-            area,
-        );
+        let mut rows: Vec<Cells> = vec![vec![
+            Text::from(""),
+            Text::styled(format!("#{} {}", runs[0].id, runs[0].name), self.bold()),
+            Text::styled(format!("#{} {}", runs[1].id, runs[1].name), self.bold()),
+        ]];
+        rows.extend(a.into_iter().zip(b).map(|((k, x), (_, y))| {
+            vec![
+                Text::styled(k, self.style(Color::Cyan)),
+                Text::from(x),
+                Text::from(y),
+            ]
+        }));
+        const COLS: [Col; 3] = [Col::text("", 12, 9), Col::num("", 8), Col::num("", 7)];
+        self.fitted(f, area, "Compare", &COLS, rows);
     }
 }
 

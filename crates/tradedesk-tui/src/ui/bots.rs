@@ -4,10 +4,11 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Text};
-use ratatui::widgets::{Paragraph, Row, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use rust_decimal::Decimal;
 
 use super::fmt;
+use super::table::{Cells, Col};
 use crate::app::App;
 use crate::view::Screen;
 
@@ -29,11 +30,11 @@ impl App {
                 .map(|p| self.private(p.map_or("-".into(), fmt::signed)))
                 .collect::<Vec<_>>(),
         );
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let b = rows[i];
                 let p = pnls[i];
-                Row::new(vec![
+                vec![
                     Text::from(format!("#{}", b.bot.id)),
                     Text::from(b.bot.name.clone()),
                     Text::from(b.bot.spec.strategy.clone()),
@@ -46,26 +47,18 @@ impl App {
                             self.view.colors,
                         ),
                     ),
-                ])
+                ]
             })
             .collect()
         };
-        self.list_for(
-            f,
-            list,
-            Screen::Bots,
-            "Bots",
-            Row::new(vec!["Id", "Name", "Strategy", "Status", "PnL"]),
-            &[
-                Constraint::Length(5),
-                Constraint::Fill(2),
-                Constraint::Fill(2),
-                Constraint::Length(8),
-                Constraint::Fill(1),
-            ],
-            rows.len(),
-            &build,
-        );
+        const COLS: [Col; 5] = [
+            Col::num("Id", 9),
+            Col::text("Name", 6, 8),
+            Col::text("Strategy", 6, 3),
+            Col::text("Status", 7, 6),
+            Col::num("PnL", 7),
+        ];
+        self.list_for(f, list, Screen::Bots, "Bots", &COLS, rows.len(), &build);
         let Some(b) = rows.get(self.view.selected[Screen::Bots.index()]) else {
             f.render_widget(
                 Paragraph::new("No bots yet. n creates one from a strategy.")
@@ -91,26 +84,29 @@ impl App {
                 chart,
             ),
         }
-        let fill_lines: Vec<Line> = detail.map_or_else(Vec::new, |d| {
+        let prec = &self.daemon.precision;
+        let fill_rows: Vec<Cells> = detail.map_or_else(Vec::new, |d| {
             d.fills
                 .iter()
-                .take(fills.height.saturating_sub(2) as usize)
+                .take(fills.height.saturating_sub(3) as usize)
                 .map(|x| {
-                    Line::from(format!(
-                        "{} {} {} @ {}",
-                        fmt::clock(x.time, self.view.utc),
-                        x.side.as_str(),
-                        self.private(x.qty.to_string()),
-                        x.price
-                    ))
+                    vec![
+                        Text::from(fmt::clock(x.time, self.view.utc)),
+                        Text::from(x.side.as_str()),
+                        Text::from(self.private(prec.qty(x.symbol.as_str(), x.qty.get()))),
+                        Text::from(prec.price(x.symbol.as_str(), x.price.get())),
+                    ]
                 })
                 .collect()
         });
         let n = detail.map_or(0, |d| d.fills.len());
-        f.render_widget(
-            Paragraph::new(fill_lines).block(self.pane(&format!("Fills ({n})"))),
-            fills,
-        );
+        const FILLS: [Col; 4] = [
+            Col::num("Time", 3),
+            Col::text("Side", 4, 7),
+            Col::num("Qty", 8),
+            Col::num("Price", 6),
+        ];
+        self.fitted(f, fills, &format!("Fills ({n})"), &FILLS, fill_rows);
         let alloc: Vec<String> = b
             .bot
             .allocation
@@ -122,11 +118,17 @@ impl App {
             .iter()
             .filter(|p| !p.qty.is_zero())
             .map(|p| {
+                let prec = &self.daemon.precision;
                 format!(
-                    "{} {} @ {}",
+                    "{} {} @ {} (unrealized {})",
                     p.symbol,
-                    self.private(p.qty.to_string()),
-                    fmt::opt(p.avg_price)
+                    self.private(prec.qty(p.symbol.as_str(), p.qty.get())),
+                    p.avg_price
+                        .map_or("-".into(), |a| prec.price(p.symbol.as_str(), a.get())),
+                    self.private(
+                        p.unrealized_pnl
+                            .map_or("-".into(), |u| fmt::signed(u.get()))
+                    ),
                 )
             })
             .collect();
@@ -156,8 +158,9 @@ impl App {
             )),
             Line::from(format!("allocation {}", alloc.join(", "))),
             Line::from(format!(
-                "equity {}",
-                self.private(b.equity.map_or("-".into(), |e| fmt::money(e.get())))
+                "equity {} · PnL {} (after fees)",
+                self.private(b.equity.map_or("-".into(), |e| fmt::money(e.get()))),
+                self.private(b.pnl.map_or("-".into(), |p| fmt::signed(p.get())))
             )),
             Line::from(format!(
                 "positions {}",
@@ -194,6 +197,12 @@ impl App {
                     .collect()
             },
         );
-        f.render_widget(Paragraph::new(events).block(self.pane("Event log")), log);
+        // Wrapped at words: a message's numbers are never cut.
+        f.render_widget(
+            Paragraph::new(events)
+                .wrap(Wrap { trim: false })
+                .block(self.pane("Event log")),
+            log,
+        );
     }
 }

@@ -4,19 +4,18 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Gauge, Paragraph, Row, Sparkline, Table};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Gauge, Paragraph, Sparkline};
 use rust_decimal::Decimal;
 use tradedesk_core::risk::TradingState;
 
 use tradedesk_core::money::Notional;
 
 use super::fmt;
+use super::table::{Cells, Col};
 use crate::app::App;
 
 impl App {
-    /// A bot's PnL: its equity less its allocation, both valued in the
-    /// quote asset at last prices.
     pub(super) fn render_desk(&self, f: &mut Frame, area: Rect) {
         let [top, middle, bottom] = Layout::vertical([
             Constraint::Length(7),
@@ -84,17 +83,35 @@ impl App {
         ];
         f.render_widget(Paragraph::new(lines), text);
         if !self.view.privacy && spark.width > 4 {
-            // Relative to the window's low, so small moves show.
+            // Scaled to the window's range (with a sensible minimum span),
+            // so small moves show and a flat line draws flat at the bottom.
             let w = spark.width as usize;
             let tail: Vec<f64> = d.equity.iter().rev().take(w).rev().copied().collect();
-            let lo = tail.iter().copied().fold(f64::INFINITY, f64::min);
-            let data: Vec<u64> = tail.iter().map(|e| ((e - lo) * 100.0) as u64 + 1).collect();
-            f.render_widget(
-                Sparkline::default()
-                    .data(&data)
-                    .style(self.style(Color::Cyan)),
-                spark,
-            );
+            if let Some((lo, hi)) = super::y_range(tail.iter().copied()) {
+                // A flat window sits on the bottom row.
+                let (lo, hi) = if tail.iter().all(|e| (e - tail[0]).abs() < f64::EPSILON) {
+                    (tail[0], tail[0] + (hi - lo))
+                } else {
+                    (lo, hi)
+                };
+                // One level per eighth of a row: the lowest value shows
+                // as `▁`, the highest fills the pane.
+                let levels = u64::from(spark.height.max(1)) * 8;
+                let data: Vec<u64> = tail
+                    .iter()
+                    .map(|e| {
+                        let share = ((e - lo) / (hi - lo)).clamp(0.0, 1.0);
+                        1 + (share * (levels - 1) as f64).round() as u64
+                    })
+                    .collect();
+                f.render_widget(
+                    Sparkline::default()
+                        .data(&data)
+                        .max(levels)
+                        .style(self.style(Color::Cyan)),
+                    spark,
+                );
+            }
         }
     }
 
@@ -142,10 +159,20 @@ impl App {
         });
         for (u, area) in usage.iter().zip(areas.iter().skip(1)) {
             let (p, color) = super::usage(&u.percent);
+            // The longest label that fits whole: the percentage is never cut.
+            let width = usize::from(area.width);
+            let label = [
+                format!("{} {}: {}%", u.scope, u.limit, u.percent),
+                format!("{}: {}%", u.limit, u.percent),
+                format!("{}%", u.percent),
+            ]
+            .into_iter()
+            .find(|l| l.chars().count() <= width)
+            .unwrap_or_default();
             f.render_widget(
                 Gauge::default()
                     .ratio((p / 100.0).clamp(0.0, 1.0))
-                    .label(format!("{} {}: {}%", u.scope, u.limit, u.percent))
+                    .label(label)
                     .gauge_style(self.style(color)),
                 *area,
             );
@@ -154,123 +181,133 @@ impl App {
 
     pub(super) fn render_balances(&self, f: &mut Frame, area: Rect) {
         let d = &self.daemon;
+        let p = &d.precision;
         let totals = fmt::align(
             &d.balances
                 .iter()
-                .map(|b| b.total.to_string())
+                .map(|b| p.amount(&b.asset, b.total.get()))
                 .collect::<Vec<_>>(),
         );
         let locked = fmt::align(
             &d.balances
                 .iter()
-                .map(|b| b.locked.to_string())
+                .map(|b| p.amount(&b.asset, b.locked.get()))
                 .collect::<Vec<_>>(),
         );
-        let rows: Vec<Row> = d
+        let rows: Vec<Cells> = d
             .balances
             .iter()
             .zip(totals)
             .zip(locked)
-            .map(|((b, t), l)| Row::new(vec![b.asset.clone(), self.private(t), self.private(l)]))
+            .map(|((b, t), l)| {
+                vec![
+                    Text::from(b.asset.clone()),
+                    Text::from(self.private(t)),
+                    Text::from(self.private(l)),
+                ]
+            })
             .collect();
-        let w = [
-            Constraint::Length(6),
-            Constraint::Fill(2),
-            Constraint::Fill(1),
+        const COLS: [Col; 3] = [
+            Col::text("Asset", 4, 9),
+            Col::num("Total", 8),
+            Col::num("Locked", 2),
         ];
-        f.render_widget(
-            Table::new(rows, w)
-                .header(Row::new(vec!["Asset", "Total", "Locked"]).style(self.bold()))
-                .block(self.pane("Balances")),
-            area,
-        );
+        self.fitted(f, area, "Balances", &COLS, rows);
     }
 
     pub(super) fn render_positions(&self, f: &mut Frame, area: Rect) {
+        let p = &self.daemon.precision;
         let ps: Vec<_> = self
             .daemon
             .positions
             .values()
             .filter(|p| !p.qty.is_zero())
             .collect();
-        let qty = fmt::align(&ps.iter().map(|p| p.qty.to_string()).collect::<Vec<_>>());
-        let avg = fmt::align(&ps.iter().map(|p| fmt::opt(p.avg_price)).collect::<Vec<_>>());
-        let upnl: Vec<Decimal> = ps
+        let qty = fmt::align(
+            &ps.iter()
+                .map(|x| p.qty(x.symbol.as_str(), x.qty.get()))
+                .collect::<Vec<_>>(),
+        );
+        let avg = fmt::align(
+            &ps.iter()
+                .map(|x| {
+                    x.avg_price
+                        .map_or("-".into(), |a| p.price(x.symbol.as_str(), a.get()))
+                })
+                .collect::<Vec<_>>(),
+        );
+        let upnl: Vec<Option<Decimal>> = ps
             .iter()
-            .map(|p| {
-                p.unrealized_pnl
-                    .map_or(Decimal::ZERO, tradedesk_core::money::Notional::get)
-            })
+            .map(|x| x.unrealized_pnl.map(Notional::get))
             .collect();
-        let upnl_s = fmt::align(&upnl.iter().map(|u| fmt::signed(*u)).collect::<Vec<_>>());
-        let rows: Vec<Row> = ps
+        let upnl_s = fmt::align(
+            &upnl
+                .iter()
+                .map(|u| u.map_or("-".into(), fmt::signed))
+                .collect::<Vec<_>>(),
+        );
+        let rows: Vec<Cells> = ps
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                Row::new(vec![
-                    ratatui::text::Text::from(p.symbol.to_string()),
-                    ratatui::text::Text::from(self.private(qty[i].clone())),
-                    ratatui::text::Text::from(avg[i].clone()),
-                    ratatui::text::Text::styled(
+            .map(|(i, x)| {
+                vec![
+                    Text::from(x.symbol.to_string()),
+                    Text::from(self.private(qty[i].clone())),
+                    Text::from(avg[i].clone()),
+                    Text::styled(
                         self.private(upnl_s[i].clone()),
                         fmt::pnl_style(
-                            upnl[i] > Decimal::ZERO,
-                            upnl[i] < Decimal::ZERO,
+                            upnl[i].is_some_and(|u| u > Decimal::ZERO),
+                            upnl[i].is_some_and(|u| u < Decimal::ZERO),
                             self.view.colors,
                         ),
                     ),
-                ])
+                ]
             })
             .collect();
-        let w = [
-            Constraint::Length(9),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
+        const COLS: [Col; 4] = [
+            Col::text("Symbol", 6, 9),
+            Col::num("Qty", 8),
+            Col::num("Avg price", 3),
+            Col::num("Unrealized", 7),
         ];
-        f.render_widget(
-            Table::new(rows, w)
-                .header(
-                    Row::new(vec!["Symbol", "Qty", "Avg price", "Unrealized"]).style(self.bold()),
-                )
-                .block(self.pane("Positions")),
-            area,
-        );
+        self.fitted(f, area, "Positions (PnL after fees)", &COLS, rows);
     }
 
     fn render_desk_bots(&self, f: &mut Frame, area: Rect) {
         let bots: Vec<_> = self.daemon.bots.values().collect();
-        let rows: Vec<Row> = bots
+        let pnls: Vec<Option<Decimal>> = bots.iter().map(|b| b.pnl.map(Notional::get)).collect();
+        let pnl_s = fmt::align(
+            &pnls
+                .iter()
+                .map(|p| self.private(p.map_or("-".into(), fmt::signed)))
+                .collect::<Vec<_>>(),
+        );
+        let rows: Vec<Cells> = bots
             .iter()
-            .map(|b| {
-                let pnl = b.pnl.map(Notional::get);
-                Row::new(vec![
-                    ratatui::text::Text::from(format!("#{} {}", b.bot.id, b.bot.name)),
-                    ratatui::text::Text::from(b.bot.status.as_str()),
-                    ratatui::text::Text::styled(
-                        self.private(pnl.map_or("-".into(), fmt::signed)),
+            .enumerate()
+            .map(|(i, b)| {
+                let pnl = pnls[i];
+                vec![
+                    Text::from(format!("#{} {}", b.bot.id, b.bot.name)),
+                    Text::from(b.bot.status.as_str()),
+                    Text::styled(
+                        pnl_s[i].clone(),
                         fmt::pnl_style(
                             pnl.is_some_and(|p| p > Decimal::ZERO),
                             pnl.is_some_and(|p| p < Decimal::ZERO),
                             self.view.colors,
                         ),
                     ),
-                ])
+                ]
             })
             .collect();
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Fill(2),
-                    Constraint::Length(8),
-                    Constraint::Fill(1),
-                ],
-            )
-            .header(Row::new(vec!["Bot", "Status", "PnL"]).style(self.bold()))
-            .block(self.pane("Bots")),
-            area,
-        );
+        const COLS: [Col; 3] = [
+            Col::text("Bot", 6, 9),
+            Col::text("Status", 7, 5),
+            Col::num("PnL", 8),
+        ];
+        self.fitted(f, area, "Bots", &COLS, rows);
     }
 
     fn render_desk_alerts(&self, f: &mut Frame, area: Rect) {

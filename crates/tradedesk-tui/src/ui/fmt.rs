@@ -10,57 +10,23 @@ use tradedesk_core::time::Timestamp;
 pub const MASK: &str = "•••••";
 
 /// Pads numbers so their decimal points line up in a right-aligned
-/// column: integer parts right-aligned, fractions left-aligned.
+/// column (the same rule as the CLI's tables).
 pub fn align<S: AsRef<str>>(values: &[S]) -> Vec<String> {
-    let split = |s: &str| -> (usize, usize) {
-        match s.find('.') {
-            Some(i) => (i, s.len() - i),
-            None => (s.len(), 0),
-        }
-    };
-    let (mut int_w, mut frac_w) = (0, 0);
-    for v in values {
-        let (i, f) = split(v.as_ref());
-        int_w = int_w.max(i);
-        frac_w = frac_w.max(f);
-    }
-    values
-        .iter()
-        .map(|v| {
-            let v = v.as_ref();
-            let (i, f) = split(v);
-            format!("{}{v}{}", " ".repeat(int_w - i), " ".repeat(frac_w - f))
-        })
-        .collect()
-}
-
-fn cents(d: Decimal) -> Decimal {
-    d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    tradedesk_core::display::align(values)
 }
 
 /// A quote amount for display: two decimals, half away from zero.
 pub fn money(d: Decimal) -> String {
-    format!("{:.2}", cents(d))
+    tradedesk_core::display::money(d)
 }
 
 /// Signed, so a gain and a loss read apart without colour.
 pub fn signed(d: Decimal) -> String {
-    let d = cents(d);
-    if d.is_sign_positive() && !d.is_zero() {
-        format!("+{d:.2}")
-    } else if d.is_zero() {
-        "0.00".to_owned()
-    } else {
-        format!("{d:.2}")
-    }
+    tradedesk_core::display::signed_money(d)
 }
 
 pub fn signed_pct(p: f64) -> String {
-    if p > 0.0 {
-        format!("+{p:.2}%")
-    } else {
-        format!("{p:.2}%")
-    }
+    format!("{}%", tradedesk_core::display::signed_figure(Some(p), 2))
 }
 
 /// Green for gains, red for losses (when colours are on).

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Text;
-use ratatui::widgets::{Paragraph, Row};
+use ratatui::widgets::Paragraph;
 
+use super::table::{Cells, Col};
 use crate::app::{App, job_actions};
 use crate::view::{JobsPane, Screen};
 
@@ -59,7 +60,7 @@ impl App {
 
     fn render_queue(&self, f: &mut Frame, area: Rect) {
         let rows = self.job_rows();
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let j = rows[i];
                 let note = j
@@ -67,7 +68,7 @@ impl App {
                     .clone()
                     .or_else(|| j.message.clone())
                     .unwrap_or_default();
-                Row::new(vec![
+                vec![
                     Text::from(format!("#{}", j.id)),
                     Text::from(j.kind.clone()),
                     Text::from(j.state.as_str()),
@@ -76,28 +77,26 @@ impl App {
                     Text::from(self.time(j.run_at)),
                     Text::from(job_actions(j)),
                     Text::from(note),
-                ])
+                ]
             })
             .collect()
         };
+        const COLS: [Col; 8] = [
+            Col::num("Id", 9),
+            Col::text("Kind", 8, 8),
+            Col::text("State", 9, 7),
+            Col::num("Done", 5),
+            Col::num("Tries", 2),
+            Col::num("Run at", 3),
+            Col::text("Keys", 7, 1),
+            Col::text("Message", 8, 4),
+        ];
         self.list_for(
             f,
             area,
             Screen::Jobs,
             "Jobs (f: schedules)",
-            Row::new(vec![
-                "Id", "Kind", "State", "Done", "Tries", "Run at", "Keys", "Message",
-            ]),
-            &[
-                Constraint::Length(7),
-                Constraint::Length(16),
-                Constraint::Length(10),
-                Constraint::Length(5),
-                Constraint::Length(5),
-                Constraint::Length(19),
-                Constraint::Length(8),
-                Constraint::Fill(1),
-            ],
+            &COLS,
             rows.len(),
             &build,
         );
@@ -105,10 +104,10 @@ impl App {
 
     fn render_schedules(&self, f: &mut Frame, area: Rect) {
         let rows = self.schedule_rows();
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let s = rows[i];
-                Row::new(vec![
+                vec![
                     Text::from(format!("#{}", s.id)),
                     Text::from(s.name.clone()),
                     Text::from(format!("{} {}", s.cron, s.tz)),
@@ -119,24 +118,25 @@ impl App {
                         s.next_run.map_or("-".into(), |t| self.time(t))
                     }),
                     Text::from(s.last_run.map_or("-".into(), |t| self.time(t))),
-                ])
+                ]
             })
             .collect()
         };
+        const COLS: [Col; 6] = [
+            Col::num("Id", 9),
+            Col::text("Name", 6, 8),
+            Col::text("Cron", 9, 6),
+            Col::text("Kind", 8, 5),
+            Col::num("Next run", 7),
+            Col::num("Last run", 3),
+        ];
+        let zone = if self.view.utc { "UTC" } else { "local time" };
         self.list_for(
             f,
             area,
             Screen::Jobs,
-            "Schedules (f: queue, n: run now)",
-            Row::new(vec!["Id", "Name", "Cron", "Kind", "Next run", "Last run"]),
-            &[
-                Constraint::Length(5),
-                Constraint::Fill(1),
-                Constraint::Fill(1),
-                Constraint::Length(16),
-                Constraint::Length(19),
-                Constraint::Length(19),
-            ],
+            &format!("Schedules, times in {zone} (f: queue, n: run now)"),
+            &COLS,
             rows.len(),
             &build,
         );

@@ -5,13 +5,14 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Paragraph, Row};
+use ratatui::widgets::Paragraph;
 use rust_decimal::prelude::ToPrimitive;
 use tradedesk_core::indicator::{Bollinger, Ema, Sma};
 use tradedesk_core::order::Side;
 
 use super::candles::{Candles, Ohlcv, Overlay};
 use super::fmt;
+use super::table::{Cells, Col};
 use crate::app::App;
 use crate::view::Screen;
 
@@ -41,13 +42,18 @@ impl App {
     fn render_watchlist(&self, f: &mut Frame, area: Rect) {
         let rows = self.symbol_rows();
         let tickers = &self.daemon.tickers;
+        let prec = &self.daemon.precision;
         let lasts = fmt::align(
             &rows
                 .iter()
-                .map(|s| tickers.get(s).map_or("-".into(), |t| t.last.to_string()))
+                .map(|s| {
+                    tickers
+                        .get(s)
+                        .map_or("-".into(), |t| prec.price(s, t.last.get()))
+                })
                 .collect::<Vec<_>>(),
         );
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let s = &rows[i];
                 let change = tickers.get(s).and_then(|t| {
@@ -55,7 +61,7 @@ impl App {
                     let l = t.last.get().to_f64()?;
                     (o > 0.0).then(|| (l / o - 1.0) * 100.0)
                 });
-                Row::new(vec![
+                vec![
                     Text::from(s.clone()),
                     Text::from(lasts[i].clone()),
                     Text::styled(
@@ -66,21 +72,21 @@ impl App {
                             self.view.colors,
                         ),
                     ),
-                ])
+                ]
             })
             .collect()
         };
+        const COLS: [Col; 3] = [
+            Col::text("Symbol", 6, 9),
+            Col::num("Last", 8),
+            Col::num("24h", 5),
+        ];
         self.list_for(
             f,
             area,
             Screen::Market,
             "Watchlist",
-            Row::new(vec!["Symbol", "Last", "24h"]),
-            &[
-                Constraint::Length(8),
-                Constraint::Fill(1),
-                Constraint::Length(7),
-            ],
+            &COLS,
             rows.len(),
             &build,
         );

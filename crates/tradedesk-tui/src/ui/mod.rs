@@ -12,6 +12,7 @@ mod market;
 mod orders;
 mod risk;
 mod system;
+pub mod table;
 #[cfg(test)]
 pub mod tests;
 
@@ -24,6 +25,7 @@ use ratatui::widgets::{
     Axis, Block, Borders, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
 };
 
+use self::table::{Cells, Col};
 use crate::app::{App, GLOBAL_KEYS, palette_matches, screen_keys};
 use crate::state::Link;
 use crate::view::{FormKind, Screen};
@@ -122,7 +124,8 @@ impl App {
 
     /// A table of `rows` (already built for the visible window) with the
     /// list's selection; only the window around the selection is built,
-    /// so long lists cost their height, not their length.
+    /// so long lists cost their height, not their length. Columns that do
+    /// not fit are dropped whole (see [`table`]).
     #[allow(clippy::too_many_arguments)] // a table's parts
     pub(crate) fn list_for(
         &self,
@@ -130,10 +133,9 @@ impl App {
         area: Rect,
         screen: Screen,
         title: &str,
-        header: Row<'_>,
-        widths: &[Constraint],
+        cols: &[Col],
         total: usize,
-        build: &dyn Fn(std::ops::Range<usize>) -> Vec<Row<'static>>,
+        build: &dyn Fn(std::ops::Range<usize>) -> Vec<Cells>,
     ) {
         let visible = area.height.saturating_sub(3) as usize;
         let sel = self.view.selected[screen.index()].min(total.saturating_sub(1));
@@ -149,15 +151,33 @@ impl App {
         } else {
             format!("{title} ({total}, filter “{filter}”)")
         };
-        let table = Table::new(build(start..end), widths.iter().copied())
-            .header(header.style(self.bold()))
-            .block(self.pane(&title))
-            .row_highlight_style(self.selected_style());
+        let table = table::table(
+            cols,
+            build(start..end),
+            area.width.saturating_sub(2),
+            self.bold(),
+        )
+        .block(self.pane(&title))
+        .row_highlight_style(self.selected_style());
         let mut state = TableState::default();
         if total > 0 {
             state.select(Some(sel - start));
         }
         f.render_stateful_widget(table, area, &mut state);
+    }
+
+    /// A table in a pane, its columns fitted to the pane's width.
+    pub(crate) fn fitted(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        title: &str,
+        cols: &[Col],
+        rows: Vec<Cells>,
+    ) {
+        let table = table::table(cols, rows, area.width.saturating_sub(2), self.bold())
+            .block(self.pane(title));
+        f.render_widget(table, area);
     }
 
     fn render_top(&self, f: &mut Frame, area: Rect) {
@@ -192,11 +212,16 @@ impl App {
         }
         spans.push(Span::raw(" "));
         spans.push(link);
-        if let (Link::Connected, Some(up)) = (&self.daemon.link, self.uptime_ms()) {
-            spans.push(Span::raw(format!(" · up {}", fmt::duration(up))));
-        }
         let zone = if self.view.utc { " UTC" } else { "" };
         let clock = format!("{}{zone} ", fmt::datetime(self.now, self.view.utc));
+        if let (Link::Connected, Some(up)) = (&self.daemon.link, self.uptime_ms()) {
+            // The uptime only when it fits whole beside the clock.
+            let up = format!(" · up {}", fmt::duration(up));
+            let used: usize = spans.iter().map(Span::width).sum();
+            if used + up.chars().count() + 1 + clock.chars().count() <= usize::from(area.width) {
+                spans.push(Span::raw(up));
+            }
+        }
         let [left, right] = Layout::horizontal([
             Constraint::Min(0),
             Constraint::Length(clock.chars().count() as u16),
@@ -275,7 +300,7 @@ impl App {
     fn render_palette(&self, f: &mut Frame, body: Rect) {
         let Some(p) = &self.view.palette else { return };
         let found = palette_matches(&p.input);
-        let area = centered(body, 46, 12);
+        let area = centered(body, 52, 13);
         let mut lines = vec![Line::from(format!(":{}▏", p.input)), Line::from("")];
         for (i, (name, _)) in found.iter().enumerate().take(8) {
             let st = if i == p.selected {
@@ -285,12 +310,17 @@ impl App {
             };
             lines.push(Line::styled(format!(" {name}"), st));
         }
-        if found.is_empty() {
-            lines.push(Line::from(" no such command"));
+        if let Some(e) = &p.error {
+            lines.push(Line::styled(format!(" ✗ {e}"), self.style(Color::Red)));
+        } else if found.is_empty() {
+            lines.push(Line::styled(
+                " unknown command".to_owned(),
+                self.style(Color::Red),
+            ));
         }
         f.render_widget(Clear, area);
         f.render_widget(
-            Paragraph::new(lines).block(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
                 Block::default()
                     .borders(Borders::ALL)
                     .title(" Command (Tab completes, Enter runs) "),
@@ -321,12 +351,29 @@ impl App {
         );
     }
 
+    #[allow(clippy::too_many_lines, reason = "one dialog, top to bottom")]
     fn render_form(&self, f: &mut Frame, body: Rect) {
         let Some(form) = &self.view.form else { return };
         let extra = if form.kind == FormKind::Order { 4 } else { 2 };
-        let area = centered(body, 70, form.fields.len() as u16 + extra + 4);
+        let area = centered(body, 76, form.fields.len() as u16 + extra + 6);
+        // Fields beyond the room scroll: a window around the focused one.
+        let room = usize::from(area.height.saturating_sub(2 + 6)).max(1);
+        let start = form
+            .focus
+            .saturating_sub(room - 1)
+            .min(form.fields.len().saturating_sub(room));
+        let shown = start..(start + room).min(form.fields.len());
         let mut lines = Vec::new();
+        if start > 0 {
+            lines.push(Line::styled(
+                format!("  ↑ {start} more"),
+                self.style(Color::DarkGray),
+            ));
+        }
         for (i, field) in form.fields.iter().enumerate() {
+            if !shown.contains(&i) {
+                continue;
+            }
             let focused = i == form.focus;
             let value = if field.choices.is_empty() {
                 if focused {
@@ -340,7 +387,7 @@ impl App {
             let marker = if focused { "▶ " } else { "  " };
             let mut spans = vec![
                 Span::raw(marker),
-                Span::styled(format!("{:<14}", field.label), self.style(Color::Cyan)),
+                Span::styled(format!("{:<16}", field.label), self.style(Color::Cyan)),
                 Span::styled(
                     value,
                     if focused {
@@ -350,7 +397,9 @@ impl App {
                     },
                 ),
             ];
-            if focused && !field.hint.is_empty() {
+            if form.error_field.as_deref() == Some(field.key.as_str()) {
+                spans.push(Span::styled("  ✗ here", self.style(Color::Red)));
+            } else if focused && !field.hint.is_empty() {
                 spans.push(Span::styled(
                     format!("  {}", field.hint),
                     self.style(Color::DarkGray),
@@ -358,9 +407,20 @@ impl App {
             }
             lines.push(Line::from(spans));
         }
-        lines.push(Line::from(""));
+        let below = form.fields.len().saturating_sub(shown.end);
+        if below > 0 {
+            lines.push(Line::styled(
+                format!("  ↓ {below} more"),
+                self.style(Color::DarkGray),
+            ));
+        } else {
+            lines.push(Line::from(""));
+        }
         if let Some(e) = &form.error {
             lines.push(Line::styled(format!("✗ {e}"), self.style(Color::Red)));
+        }
+        if form.pending {
+            lines.push(Line::from("sending…"));
         }
         if form.kind == FormKind::Order {
             let current = form.checked.as_ref() == Some(&form.values());
@@ -389,7 +449,7 @@ impl App {
         ));
         f.render_widget(Clear, area);
         f.render_widget(
-            Paragraph::new(lines).block(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
                 Block::default()
                     .borders(Borders::ALL)
                     .title(format!(" {} ", form.title)),
@@ -399,9 +459,30 @@ impl App {
     }
 }
 
+/// The y-range of a series: its low and high, widened about their middle
+/// to at least 0.1 % of its level (and at least 0.01) so a flat or nearly
+/// flat series draws as a level line, not as magnified noise.
+pub(crate) fn y_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    let min_span = (hi.abs().max(lo.abs()) * 0.001).max(0.01);
+    if hi - lo >= min_span {
+        return Some((lo, hi));
+    }
+    let mid = f64::midpoint(lo, hi);
+    Some((mid - min_span / 2.0, mid + min_span / 2.0))
+}
+
 impl App {
-    /// An equity curve (days from its start on x) with its drawdown drawn
-    /// in a band beneath it, 0 % at the band's top.
+    /// An equity curve with its drawdown drawn in a band beneath it (0 %
+    /// at the band's top); x is real time, labelled at both ends and the
+    /// middle. No legend over the data: the title names the lines.
     pub(crate) fn equity_chart(
         &self,
         f: &mut Frame,
@@ -409,25 +490,29 @@ impl App {
         title: &str,
         points: &[tradedesk_core::api::backtests::EquityPoint],
     ) {
+        let long = format!("{title} · equity above, drawdown below");
+        let title = if long.chars().count() + 4 <= usize::from(area.width) {
+            long
+        } else {
+            title.to_owned()
+        };
         if points.len() < 2 {
             f.render_widget(
-                Paragraph::new("no equity samples yet").block(self.pane(title)),
+                Paragraph::new("no equity samples yet").block(self.pane(&title)),
                 area,
             );
             return;
         }
         let t0 = points[0].time.millis();
-        let day = |t: i64| (t - t0) as f64 / 86_400_000.0;
+        let x = |t: i64| (t - t0) as f64;
         let equity: Vec<(f64, f64)> = points
             .iter()
-            .map(|p| (day(p.time.millis()), p.equity))
+            .map(|p| (x(p.time.millis()), p.equity))
             .collect();
-        let (lo, hi) = equity
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (_, e)| {
-                (l.min(*e), h.max(*e))
-            });
-        let span = (hi - lo).max(1e-9);
+        let Some((lo, hi)) = y_range(equity.iter().map(|p| p.1)) else {
+            return;
+        };
+        let span = hi - lo;
         // The band runs from 0 % (its top) to the deepest drawdown.
         let deepest = points
             .iter()
@@ -441,41 +526,52 @@ impl App {
                 } else {
                     0.0
                 };
-                (day(p.time.millis()), lo - depth * span / 2.0)
+                (x(p.time.millis()), lo - depth * span / 2.0)
             })
             .collect();
-        let last_x = equity.last().map_or(0.0, |p| p.0).max(1e-6);
-        let x_label = |d: f64| {
-            if last_x < 2.0 {
-                format!("{:.1} h", d * 24.0)
+        let last = points[points.len() - 1].time;
+        let last_x = x(last.millis()).max(1.0);
+        // Times as they read: a date for runs over days, else the time.
+        let days = last_x >= 2.0 * 86_400_000.0;
+        let label = |ms: f64| {
+            let t = tradedesk_core::time::Timestamp(t0 + ms as i64);
+            let full = self.time(t);
+            if days {
+                full.get(..10).unwrap_or(&full).to_owned()
             } else {
-                format!("{d:.0} d")
+                full.get(11..16).unwrap_or(&full).to_owned()
             }
         };
+        // As many whole labels as fit under the plot (never a cut date).
+        let room = usize::from(area.width.saturating_sub(14));
+        let wide = label(0.0).chars().count() + 2;
+        let x_labels = if room >= 3 * wide {
+            vec![label(0.0), label(last_x / 2.0), label(last_x)]
+        } else if room >= 2 * wide {
+            vec![label(0.0), label(last_x)]
+        } else {
+            Vec::new()
+        };
+        let x_axis = Axis::default().bounds([0.0, last_x]).labels(x_labels);
         let chart = Chart::new(vec![
             Dataset::default()
-                .name("equity")
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(self.style(Color::Cyan))
                 .data(&equity),
             Dataset::default()
-                .name("drawdown")
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(self.style(Color::Red))
                 .data(&dd),
         ])
-        .block(self.pane(title))
-        .x_axis(
-            Axis::default()
-                .bounds([0.0, last_x])
-                .labels(vec![x_label(0.0), x_label(last_x)]),
-        )
+        .legend_position(None)
+        .block(self.pane(&title))
+        .x_axis(x_axis)
         .y_axis(Axis::default().bounds([lo - span / 2.0, hi]).labels(vec![
             format!("dd {deepest:.1}%"),
-            format!("{lo:.0}"),
-            format!("{hi:.0}"),
+            tradedesk_core::display::figure(Some(lo), 0),
+            tradedesk_core::display::figure(Some(hi), 0),
         ]));
         f.render_widget(chart, area);
     }

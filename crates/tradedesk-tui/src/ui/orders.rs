@@ -4,10 +4,11 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Text;
-use ratatui::widgets::{Paragraph, Row};
+use ratatui::widgets::Paragraph;
 use tradedesk_core::order::Side;
 
 use super::fmt;
+use super::table::{Cells, Col};
 use crate::app::App;
 use crate::view::Screen;
 
@@ -18,19 +19,29 @@ impl App {
             Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(area);
         let rows = self.order_rows();
         let wide = area.width >= 110;
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let prec = &self.daemon.precision;
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             let window = &rows[r];
-            let qty = fmt::align(&window.iter().map(|o| o.qty.to_string()).collect::<Vec<_>>());
+            let qty = fmt::align(
+                &window
+                    .iter()
+                    .map(|o| prec.qty(o.symbol.as_str(), o.qty.get()))
+                    .collect::<Vec<_>>(),
+            );
             let px = fmt::align(
                 &window
                     .iter()
-                    .map(|o| fmt::opt(o.price.or(o.stop_price)))
+                    .map(|o| {
+                        o.price
+                            .or(o.stop_price)
+                            .map_or("-".into(), |p| prec.price(o.symbol.as_str(), p.get()))
+                    })
                     .collect::<Vec<_>>(),
             );
             let filled = fmt::align(
                 &window
                     .iter()
-                    .map(|o| o.filled.to_string())
+                    .map(|o| prec.qty(o.symbol.as_str(), o.filled.get()))
                     .collect::<Vec<_>>(),
             );
             window
@@ -41,7 +52,7 @@ impl App {
                         o.side.as_str(),
                         fmt::pnl_style(o.side == Side::Buy, o.side == Side::Sell, self.view.colors),
                     );
-                    let mut cells = vec![
+                    vec![
                         Text::from(format!("#{}", o.id)),
                         Text::from(if wide {
                             self.time(o.created)
@@ -55,58 +66,32 @@ impl App {
                         Text::from(px[i].clone()),
                         Text::from(filled[i].clone()),
                         Text::from(o.status.as_str()),
-                    ];
-                    if wide {
-                        cells.push(Text::from(
+                        Text::from(
                             o.bot_id
                                 .map_or_else(|| o.owner.clone(), |b| format!("bot #{b}")),
-                        ));
-                    }
-                    Row::new(cells)
+                        ),
+                    ]
                 })
                 .collect()
         };
-        let mut widths = vec![
-            Constraint::Length(7),
-            Constraint::Length(if wide { 19 } else { 8 }),
-            Constraint::Length(8),
-            Constraint::Length(4),
-            Constraint::Length(11),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
-            Constraint::Length(10),
+        const COLS: [Col; 10] = [
+            Col::num("Id", 9),
+            Col::num("Created", 3),
+            Col::text("Symbol", 7, 8),
+            Col::text("Side", 4, 8),
+            Col::text("Type", 6, 6),
+            Col::num("Qty", 8),
+            Col::num("Price/stop", 7),
+            Col::num("Filled", 4),
+            Col::text("Status", 6, 6),
+            Col::text("Owner", 5, 1),
         ];
-        let mut header = vec![
-            "Id",
-            "Created",
-            "Symbol",
-            "Side",
-            "Type",
-            "Qty",
-            "Price/stop",
-            "Filled",
-            "Status",
-        ];
-        if wide {
-            widths.push(Constraint::Length(10));
-            header.push("Owner");
-        }
         let title = if self.view.history {
             "Order history"
         } else {
             "Open orders"
         };
-        self.list_for(
-            f,
-            list,
-            Screen::Orders,
-            title,
-            Row::new(header),
-            &widths,
-            rows.len(),
-            &build,
-        );
+        self.list_for(f, list, Screen::Orders, title, &COLS, rows.len(), &build);
         let sel = rows.get(self.view.selected[Screen::Orders.index()]);
         let text = sel.map_or_else(
             || "No order selected. n opens the ticket.".to_owned(),
@@ -117,8 +102,9 @@ impl App {
                     crate::app::describe(o),
                     o.status.as_str(),
                     o.time_in_force.as_str(),
-                    fmt::opt(o.avg_price),
-                    o.fees,
+                    o.avg_price
+                        .map_or("-".into(), |p| prec.price(o.symbol.as_str(), p.get())),
+                    fmt::money(o.fees.get()),
                     self.time(o.updated),
                     o.reason
                         .as_ref()

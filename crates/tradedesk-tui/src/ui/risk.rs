@@ -5,9 +5,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::Text;
-use ratatui::widgets::{Row, Table};
+
 use tradedesk_core::api::risk::Severity;
 
+use super::table::{Cells, Col};
 use crate::app::App;
 use crate::view::Screen;
 
@@ -29,69 +30,62 @@ impl App {
             Some(r) => (r.states.as_slice(), r.usage.as_slice()),
             None => (&[][..], &[][..]),
         };
-        let rows: Vec<Row> = st
+        let rows: Vec<Cells> = st
             .iter()
             .map(|s| {
-                Row::new(vec![
+                vec![
                     Text::from(s.scope.to_string()),
                     Text::styled(
                         s.state.as_str().to_uppercase(),
                         self.style(super::state_color(s.state)),
                     ),
                     Text::from(s.reason.clone().unwrap_or_default()),
-                ])
+                ]
             })
             .collect();
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Fill(1),
-                    Constraint::Length(9),
-                    Constraint::Fill(1),
-                ],
-            )
-            .header(Row::new(vec!["Scope", "Trading", "Reason"]).style(self.bold()))
-            .block(self.pane("Trading state (K halt · F halt+flatten · R resume)")),
+        const STATES: [Col; 3] = [
+            Col::text("Scope", 8, 9),
+            Col::text("Trading", 8, 8),
+            Col::text("Reason", 6, 3),
+        ];
+        self.fitted(
+            f,
             states,
+            "Trading state (K halt · F halt+flatten · R resume)",
+            &STATES,
+            rows,
         );
-        let rows: Vec<Row> = us
+        let rows: Vec<Cells> = us
             .iter()
             .map(|u| {
                 let (p, color) = super::usage(&u.percent);
                 let filled = ((p / 10.0).round() as usize).min(10);
-                Row::new(vec![
+                vec![
                     Text::from(u.scope.to_string()),
                     Text::from(u.limit.clone()),
-                    Text::from(format!("{} / {}", u.value, u.limit_value)),
+                    Text::from(format!(
+                        "{} / {}",
+                        limit_figure(&u.limit, &u.value),
+                        limit_figure(&u.limit, &u.limit_value)
+                    )),
+                    Text::styled(format!("{}%", u.percent), self.style(color)),
                     Text::styled(
-                        format!(
-                            "{}{} {}%",
-                            "█".repeat(filled),
-                            "░".repeat(10 - filled),
-                            u.percent
-                        ),
+                        format!("{}{}", "█".repeat(filled), "░".repeat(10 - filled)),
                         self.style(color),
                     ),
-                ])
+                ]
             })
             .collect();
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(14),
-                    Constraint::Fill(1),
-                    Constraint::Fill(1),
-                    Constraint::Length(18),
-                ],
-            )
-            .header(Row::new(vec!["Scope", "Limit", "Used / limit", "Usage"]).style(self.bold()))
-            .block(self.pane("Limits")),
-            usage,
-        );
+        const USAGE: [Col; 5] = [
+            Col::text("Scope", 13, 4),
+            Col::text("Limit", 15, 8),
+            Col::num("Used / limit", 9),
+            Col::num("Usage", 7),
+            Col::text("", 10, 2),
+        ];
+        self.fitted(f, usage, "Limits", &USAGE, rows);
         let rows = self.alert_rows();
-        let build = |r: std::ops::Range<usize>| -> Vec<Row<'static>> {
+        let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let a = rows[i];
                 let color = match a.severity {
@@ -99,7 +93,7 @@ impl App {
                     Severity::Warning => Color::Yellow,
                     Severity::Info => Color::Reset,
                 };
-                Row::new(vec![
+                vec![
                     Text::from(format!("#{}", a.id)),
                     Text::from(self.time(a.time)),
                     Text::styled(a.severity.as_str(), self.style(color)),
@@ -109,23 +103,23 @@ impl App {
                         "NEW"
                     }),
                     Text::from(a.message.clone()),
-                ])
+                ]
             })
             .collect()
         };
+        const ALERTS: [Col; 5] = [
+            Col::num("Id", 9),
+            Col::num("Time", 4),
+            Col::text("Severity", 4, 6),
+            Col::text("", 3, 7),
+            Col::text("Message", 12, 8),
+        ];
         self.list_for(
             f,
             alerts,
             Screen::Risk,
             "Alerts (a acknowledges)",
-            Row::new(vec!["Id", "Time", "Severity", "", "Message"]),
-            &[
-                Constraint::Length(6),
-                Constraint::Length(19),
-                Constraint::Length(8),
-                Constraint::Length(3),
-                Constraint::Fill(1),
-            ],
+            &ALERTS,
             rows.len(),
             &build,
         );
@@ -133,36 +127,44 @@ impl App {
 
     fn render_violations(&self, f: &mut Frame, area: Rect) {
         let shown = area.height.saturating_sub(3) as usize;
-        let rows: Vec<Row> = self
+        let rows: Vec<Cells> = self
             .daemon
             .violations
             .iter()
             .take(shown)
             .map(|v| {
-                Row::new(vec![
+                vec![
                     Text::from(super::fmt::clock(v.time, self.view.utc)),
                     Text::from(v.source.clone()),
                     Text::from(v.limit.clone()),
-                    Text::from(format!("{} > {}", v.value, v.limit_value)),
-                ])
+                    Text::from(format!(
+                        "{} > {}",
+                        limit_figure(&v.limit, &v.value),
+                        limit_figure(&v.limit, &v.limit_value)
+                    )),
+                ]
             })
             .collect();
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(8),
-                    Constraint::Length(10),
-                    Constraint::Fill(1),
-                    Constraint::Fill(1),
-                ],
-            )
-            .header(Row::new(vec!["Time", "Source", "Limit", "Value"]).style(self.bold()))
-            .block(self.pane(&format!(
+        const COLS: [Col; 4] = [
+            Col::num("Time", 6),
+            Col::text("Source", 6, 5),
+            Col::text("Limit", 8, 8),
+            Col::num("Value", 9),
+        ];
+        self.fitted(
+            f,
+            area,
+            &format!(
                 "Violations (refused orders, {})",
                 self.daemon.violations.len()
-            ))),
-            area,
+            ),
+            &COLS,
+            rows,
         );
     }
+}
+
+/// A limit's figure as it reads (see [`tradedesk_core::display::limit_figure`]).
+fn limit_figure(limit: &str, value: &str) -> String {
+    tradedesk_core::display::limit_figure(limit, value)
 }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Row, Table};
 use tradedesk_core::api::system::PreviousShutdown;
 
 use super::fmt;
+use super::table::{Cells, Col};
 use crate::app::App;
 
 impl App {
@@ -67,12 +68,12 @@ impl App {
             return;
         };
         let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0));
-        let mut rows: Vec<Row> = c
+        let mut rows: Vec<Cells> = c
             .namespaces
             .iter()
             .map(|n| {
                 let s = &n.stats;
-                Row::new(vec![
+                vec![
                     Text::from(n.namespace.to_string()),
                     Text::from(format!("{} s", n.ttl_s)),
                     Text::from(s.entries.to_string()),
@@ -82,59 +83,43 @@ impl App {
                     Text::from(rate(s.hit_rate)),
                     Text::from(s.evictions.to_string()),
                     Text::from(s.expirations.to_string()),
-                ])
+                ]
             })
             .collect();
         let t = &c.total;
-        rows.push(
-            Row::new(vec![
-                "total".to_owned(),
-                String::new(),
-                t.entries.to_string(),
-                t.bytes.to_string(),
-                t.hits.to_string(),
-                t.misses.to_string(),
-                rate(t.hit_rate),
-                t.evictions.to_string(),
-                t.expirations.to_string(),
-            ])
-            .style(self.bold()),
-        );
+        let bold = |v: String| Text::styled(v, self.bold());
+        rows.push(vec![
+            bold("total".to_owned()),
+            bold(String::new()),
+            bold(t.entries.to_string()),
+            bold(t.bytes.to_string()),
+            bold(t.hits.to_string()),
+            bold(t.misses.to_string()),
+            bold(rate(t.hit_rate)),
+            bold(t.evictions.to_string()),
+            bold(t.expirations.to_string()),
+        ]);
         let used = t.bytes as f64 / c.max_bytes.max(1) as f64 * 100.0;
-        f.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(14),
-                    Constraint::Length(6),
-                    Constraint::Length(7),
-                    Constraint::Length(8),
-                    Constraint::Length(6),
-                    Constraint::Length(6),
-                    Constraint::Length(8),
-                    Constraint::Length(7),
-                    Constraint::Length(7),
-                ],
-            )
-            .header(
-                Row::new(vec![
-                    "Namespace",
-                    "TTL",
-                    "Entries",
-                    "Bytes",
-                    "Hits",
-                    "Misses",
-                    "Hit rate",
-                    "Evicted",
-                    "Expired",
-                ])
-                .style(self.bold()),
-            )
-            .block(self.pane(&format!(
+        const COLS: [Col; 9] = [
+            Col::text("Namespace", 8, 9),
+            Col::num("TTL", 3),
+            Col::num("Entries", 7),
+            Col::num("Bytes", 6),
+            Col::num("Hits", 5),
+            Col::num("Misses", 4),
+            Col::num("Hit rate", 8),
+            Col::num("Evicted", 2),
+            Col::num("Expired", 1),
+        ];
+        self.fitted(
+            f,
+            cache,
+            &format!(
                 "Cache ({used:.1}% of {} MiB; F flushes)",
                 c.max_bytes / (1024 * 1024)
-            ))),
-            cache,
+            ),
+            &COLS,
+            rows,
         );
     }
 }

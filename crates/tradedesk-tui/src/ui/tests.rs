@@ -374,7 +374,7 @@ macro_rules! snapshots {
             #[test]
             fn $name() {
                 let a = $app;
-                insta::assert_snapshot!(concat!(stringify!($name), "_120x40"), draw(&a, 120, 40));
+                insta::assert_snapshot!(concat!(stringify!($name), "_200x60"), draw(&a, 200, 60));
                 insta::assert_snapshot!(concat!(stringify!($name), "_80x24"), draw(&a, 80, 24));
             }
         )*
@@ -455,7 +455,7 @@ fn order_ticket_shows_the_risk_check() {
         "kind": "limit", "limit": "max_order_notional", "scope": "account:paper", "limit_value": "500", "value": "650.12",
         "message": "order notional 650.12 exceeds max_order_notional 500"
     }})))));
-    insta::assert_snapshot!("order_ticket_rejected_120x40", draw(&a, 120, 40));
+    insta::assert_snapshot!("order_ticket_rejected_200x60", draw(&a, 200, 60));
     insta::assert_snapshot!("order_ticket_rejected_80x24", draw(&a, 80, 24));
 }
 
@@ -498,4 +498,42 @@ fn every_screen_draws_at_every_size_without_panicking() {
             assert!(text.contains("too") || w < 10, "{w}x{h}: {text}");
         }
     }
+}
+
+#[test]
+fn y_ranges_have_a_minimum_span_and_flat_lines_draw_flat() {
+    use super::y_range;
+    assert_eq!(y_range([1.0, 3.0].into_iter()), Some((1.0, 3.0)));
+    // Flat: a span of 0.1 % of the level about it.
+    let (lo, hi) = y_range([10_000.0; 5].into_iter()).expect("range");
+    assert!(
+        (hi - lo - 10.0).abs() < 1e-9 && (f64::midpoint(lo, hi) - 10_000.0).abs() < 1e-9,
+        "{lo} {hi}"
+    );
+    // Nearly flat: cents on 10,000 are not blown up to the full height.
+    let (lo, hi) = y_range([10_000.0, 10_000.02].into_iter()).expect("range");
+    assert!(hi - lo >= 10.0);
+    assert_eq!(y_range([f64::NAN].into_iter()), None);
+    assert_eq!(y_range(std::iter::empty()), None);
+
+    // The desk's sparkline of a flat equity is a line on the bottom row.
+    let mut a = loaded();
+    a.daemon.equity = std::iter::repeat_n(10_000.0, 50).collect();
+    let screen = format!("{}", draw(&a, 120, 40));
+    let account: Vec<&str> = screen
+        .lines()
+        .skip(2)
+        .take(5)
+        .map(|l| l.split("││").next().unwrap_or(l))
+        .collect();
+    assert!(
+        account.iter().all(|l| !l.contains('█')),
+        "a flat line is no block:\n{}",
+        account.join("\n")
+    );
+    assert!(
+        account.iter().any(|l| l.contains('▁')),
+        "{}",
+        account.join("\n")
+    );
 }
