@@ -138,3 +138,141 @@ fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
         "the daemon outlives the dashboard"
     );
 }
+
+/// The list row (the left pane) that shows `name`.
+fn row_of(screen: &str, name: &str) -> Option<String> {
+    screen
+        .lines()
+        .map(|l| l.split("││").next().unwrap_or(l))
+        .find(|l| l.contains(name) && !l.contains(" · "))
+        .map(str::to_owned)
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one session: set up, watch a bot, delete it, run a backtest
+fn the_dashboard_follows_bot_figures_deletions_and_its_own_backtests() {
+    use std::fmt::Write as _;
+    use tradedesk_core::api::Method;
+    use tradedesk_core::api::backtests::DataImport;
+
+    if !tradedesk_tests::live::tmux_available() {
+        eprintln!("skipping: tmux is not installed (the end-to-end dashboard test drives it)");
+        return;
+    }
+    let desk = Live::start(&tradingd_bin(), "e2e-figures");
+    let mut c = Client::connect(&desk.socket()).expect("client");
+    // A bot holding BTC: its equity and PnL move with every price.
+    c.call_raw(
+        "orders.place",
+        &serde_json::json!({"symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.05"}),
+    )
+    .expect("buy");
+    c.call_raw(
+        "bots.create",
+        &serde_json::json!({"name": "holder", "spec": {"strategy": "sma_cross",
+            "params": {"fast": 5, "slow": 20}}, "symbols": ["BTCUSDT"],
+            "allocation": {"BTC": "0.05", "USDT": "100"}}),
+    )
+    .expect("bot");
+    // A dataset for the dashboard's backtest form (loaded when it connects).
+    let mut csv = String::from("date,open,high,low,close,volume\n");
+    let mut prev = 100.0_f64;
+    for i in 0..300_u32 {
+        let close = ((100.0 + 15.0 * (f64::from(i) / 12.0).sin()) * 100.0).round() / 100.0;
+        let day = chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")
+            + chrono::Days::new(u64::from(i));
+        let _ = writeln!(
+            csv,
+            "{day},{prev},{},{},{close},10",
+            prev.max(close) + 0.5,
+            prev.min(close) - 0.5
+        );
+        prev = close;
+    }
+    let path = desk.dir.path().join("wave.csv");
+    std::fs::write(&path, csv).expect("csv");
+    let job = c
+        .call_raw(
+            DataImport::NAME,
+            &serde_json::json!({"path": path, "symbol": "WAVEUSD"}),
+        )
+        .expect("import");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let j = c
+            .call_raw("jobs.get", &serde_json::json!({"id": job["id"]}))
+            .expect("job");
+        if j["state"] == "succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < until && j["state"] != "dead",
+            "import: {j}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let cmd = format!(
+        "env TERM=xterm-256color NO_COLOR=1 {} --socket {}",
+        bin("tradedesk").display(),
+        desk.socket().display()
+    );
+    desk.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "desk",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &cmd,
+    ]);
+    desk.wait_for("● connected");
+    desk.keys(&["4"]);
+    let screen = desk.wait_for("holder");
+    let first = row_of(&screen, "holder").expect("the bot's row");
+    assert!(first.contains("sma_cross"), "{first}");
+    // Its equity (and so its PnL) follows the market without a reconnect.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = row_of(&desk.screen(), "holder").unwrap_or_default();
+        if now != first {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the bot's row never changed: {first}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Deleted elsewhere, it leaves the list.
+    c.call_raw("bots.delete", &serde_json::json!({"id": 1}))
+        .expect("delete");
+    let until = Instant::now() + Duration::from_secs(20);
+    while desk.screen().contains("holder") {
+        assert!(Instant::now() < until, "the deleted bot stayed listed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A backtest started from the dashboard shows its figures when done.
+    desk.keys(&["5", "n"]);
+    desk.wait_for("New backtest");
+    desk.keys(&["Enter"]);
+    let until = Instant::now() + Duration::from_mins(1);
+    loop {
+        let screen = desk.screen();
+        if let Some(row) = row_of(&screen, "#1")
+            && row.contains("succeeded")
+        {
+            assert!(row.contains('%'), "a finished run shows its return: {row}");
+            assert!(!row.contains("succeeded - "), "{row}");
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the backtest never finished:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

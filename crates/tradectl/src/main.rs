@@ -127,6 +127,9 @@ enum Command {
         /// Stop after this many events.
         #[arg(long)]
         count: Option<u64>,
+        /// Stop after this many seconds (exit 0).
+        #[arg(long)]
+        seconds: Option<u64>,
     },
 }
 
@@ -268,7 +271,11 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Positions => trading::positions(ctx),
         Command::Balances { account } => trading::balances(ctx, account),
         Command::Trades(a) => trading::trades(ctx, a),
-        Command::Watch { topics, count } => watch::watch(ctx, &topics, count),
+        Command::Watch {
+            topics,
+            count,
+            seconds,
+        } => watch::watch(ctx, &topics, count, seconds),
         Command::Strategy { cmd } => bots::strategy(ctx, cmd),
         Command::Bot { cmd } => bots::bot(ctx, cmd),
         Command::Risk { cmd } => risk::risk(ctx, cmd),

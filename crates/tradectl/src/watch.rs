@@ -17,15 +17,34 @@ use tradedesk_core::display::{Precision, money, signed_money};
 use crate::format::ts;
 use crate::{Ctx, Failure};
 
-pub fn watch(ctx: &Ctx, topics: &[String], count: Option<u64>) -> Result<(), Failure> {
+pub fn watch(
+    ctx: &Ctx,
+    topics: &[String],
+    count: Option<u64>,
+    seconds: Option<u64>,
+) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
+    let until = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
     // Amounts read at their instrument's precision.
     let precision = Precision::new(&c.call::<MarketSymbols>(&Empty {})?.symbols);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     c.subscribe(&names)?;
     let mut seen = 0;
     while count.is_none_or(|n| seen < n) {
-        match c.next_event()? {
+        if let Some(until) = until {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            c.set_timeout(Some(left))?;
+        }
+        let msg = match c.next_event() {
+            Ok(m) => m,
+            // The time asked for is up.
+            Err(tradedesk_core::client::ClientError::Timeout) if until.is_some() => break,
+            Err(e) => return Err(e.into()),
+        };
+        match msg {
             StreamMessage::Event { topic, event } => {
                 if ctx.json {
                     println!("{}", serde_json::json!({ "topic": topic, "event": event }));

@@ -204,6 +204,7 @@ pub struct RawStreams {
 pub struct RawSim {
     pub seed: u64,
     pub tick_ms: u64,
+    pub history_minutes: usize,
     pub book_levels: usize,
     pub jump_probability: f64,
     pub maker_fee: String,
@@ -248,6 +249,7 @@ impl Default for RawSim {
         RawSim {
             seed: 42,
             tick_ms: 250,
+            history_minutes: 2880,
             book_levels: 20,
             jump_probability: 0.0005,
             maker_fee: "0.001".into(),
@@ -364,6 +366,8 @@ pub struct RpcConfig {
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub spec: SimSpec,
+    /// Minutes of synthetic 1-minute bars a symbol gets on its first start.
+    pub history_minutes: usize,
     pub fees: Fees,
     /// Extra headroom locked for buy stops, which fill at an unknown price.
     pub buy_stop_buffer: Decimal,
@@ -853,6 +857,7 @@ fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
         ));
     }
     Ok(SimConfig {
+        history_minutes: in_range("sim.history_minutes", raw.history_minutes, 0, 525_600)?,
         spec: SimSpec {
             seed: raw.seed,
             tick_ms: raw.tick_ms,

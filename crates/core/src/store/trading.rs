@@ -505,6 +505,19 @@ pub fn upsert_kline(conn: &Connection, symbol: &Symbol, b: &Bar) -> Result<(), S
     Ok(())
 }
 
+/// Whether any 1-minute bar of `symbol` was ever recorded.
+pub fn has_klines(conn: &Connection, symbol: &Symbol) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM klines_1m WHERE symbol = ?1 LIMIT 1")?
+        .query_row([symbol.as_str()], |_| Ok(()))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?
+        .is_some())
+}
+
 /// Calls `f` with each 1-minute bar in `[start, end)`, oldest first,
 /// without holding them all in memory.
 pub fn for_each_kline(

@@ -30,6 +30,12 @@ impl App {
                 .map(|p| self.private(p.map_or("-".into(), fmt::signed)))
                 .collect::<Vec<_>>(),
         );
+        let equity = fmt::align(
+            &rows
+                .iter()
+                .map(|b| self.private(b.equity.map_or("-".into(), |e| fmt::money(e.get()))))
+                .collect::<Vec<_>>(),
+        );
         let build = |r: std::ops::Range<usize>| -> Vec<Cells> {
             r.map(|i| {
                 let b = rows[i];
@@ -39,6 +45,7 @@ impl App {
                     Text::from(b.bot.name.clone()),
                     Text::from(b.bot.spec.strategy.clone()),
                     Text::from(b.bot.status.as_str()),
+                    Text::from(equity[i].clone()),
                     Text::styled(
                         pnl_s[i].clone(),
                         fmt::pnl_style(
@@ -51,11 +58,12 @@ impl App {
             })
             .collect()
         };
-        const COLS: [Col; 5] = [
+        const COLS: [Col; 6] = [
             Col::num("Id", 9),
             Col::text("Name", 6, 8),
             Col::text("Strategy", 6, 3),
             Col::text("Status", 7, 6),
+            Col::num("Equity", 4),
             Col::num("PnL", 7),
         ];
         self.list_for(f, list, Screen::Bots, "Bots", &COLS, rows.len(), &build);

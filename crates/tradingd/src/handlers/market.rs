@@ -183,11 +183,15 @@ impl Ctx {
         end: Timestamp,
         forming: Option<Bar>,
     ) -> Result<Vec<Bar>, ApiError> {
-        // Enough 1-minute bars for `limit` bars of the interval ending at `end`.
+        // Enough 1-minute bars for `limit` bars of the interval ending at
+        // `end`, or at the forming bar (at the current minute before the
+        // first tick of a start has formed one).
         let span = interval.millis().saturating_mul(i64::from(limit));
-        let upper = end.min(Timestamp(forming.map_or(i64::MAX / 2, |b| {
-            b.open_time.millis().saturating_add(60_000)
-        })));
+        let current = forming.map_or_else(
+            || self.now().floor_to(60_000).millis(),
+            |b| b.open_time.millis(),
+        );
+        let upper = end.min(Timestamp(current.saturating_add(60_000)));
         let start = start
             .unwrap_or(Timestamp(upper.millis().saturating_sub(span)))
             .floor_to(interval.millis());

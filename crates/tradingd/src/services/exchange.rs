@@ -138,7 +138,27 @@ impl Exchange {
         // but reproducible path.
         spec.seed ^= run_number.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut recent_bars = Vec::new();
-        for s in &mut spec.symbols {
+        for (i, s) in spec.symbols.iter_mut().enumerate() {
+            // A symbol's first start: a past of synthetic bars, written in
+            // one transaction, ending at its start price.
+            if cfg.history_minutes > 0 && !db::has_klines(db.conn(), &s.instrument.symbol)? {
+                let seed = cfg.spec.seed.wrapping_add(i as u64);
+                let bars = tradedesk_core::sim::market::history(
+                    s,
+                    seed,
+                    cfg.spec.jump_probability,
+                    now,
+                    cfg.history_minutes,
+                );
+                let symbol = s.instrument.symbol.clone();
+                db.write(|tx| -> Result<(), StoreError> {
+                    for b in &bars {
+                        db::upsert_kline(tx, &symbol, b)?;
+                    }
+                    Ok(())
+                })?;
+                tracing::info!(symbol = %symbol, bars = bars.len(), "seeded the market's history");
+            }
             let bars = db::klines(
                 db.conn(),
                 &s.instrument.symbol,

@@ -610,3 +610,34 @@ fn intraday_runs_show_a_sharpe_and_a_volatility_that_mean_something() {
         m["sharpe_reference"], m["volatility_ann_reference_pct"]
     );
 }
+
+#[test]
+fn a_fresh_market_has_a_seeded_past_that_a_restart_keeps() {
+    let d = TestDaemon::start_with(|c| c.sim.history_minutes = 600);
+    let mut c = d.client();
+    let k = call(
+        &mut c,
+        "market.klines",
+        json!({ "symbol": "SOLUSDT", "interval": "1m", "limit": 1000 }),
+    );
+    let bars = k["bars"].as_array().expect("bars");
+    // 600 seeded minutes (and the forming one).
+    assert!((600..=602).contains(&bars.len()), "{} {k}", bars.len());
+    // The recorded klines import at once, with no running time.
+    let job = import(
+        &mut c,
+        json!({ "format": "klines", "symbol": "SOLUSDT", "interval": "5m", "name": "sol" }),
+    );
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let first = bars[0].clone();
+    let dir = d.stop();
+    let d = TestDaemon::start_in(dir, |c| c.sim.history_minutes = 600);
+    let mut c = d.client();
+    let k = call(
+        &mut c,
+        "market.klines",
+        json!({ "symbol": "SOLUSDT", "interval": "1m", "limit": 1000 }),
+    );
+    let again = k["bars"].as_array().expect("bars");
+    assert_eq!(again[0], first, "not seeded twice: the same past");
+}

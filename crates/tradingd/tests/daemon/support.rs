@@ -49,6 +49,8 @@ impl TestDaemon {
     pub fn manual_clock_in(dir: TempDir, mut options: tradingd::Options) -> Self {
         let mut config = Config::for_dir(dir.path());
         config.sim.spec.tick_ms = 60_000;
+        // These tests count the bars they make: no seeded past.
+        config.sim.history_minutes = 0;
         // On a whole hour, so each step closes exactly one 1-minute bar and
         // longer intervals line up the same way on every run.
         let start = options.manual_clock.unwrap_or_else(|| {
