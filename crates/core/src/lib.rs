@@ -1,4 +1,4 @@
-//! tradedesk-core: the domain, the storage layer, the method catalogue and the
+//! tradedesk-core: the domain, the method catalogue and the
 //! client shared by the daemon, the CLI and the dashboard.
 //!
 //! This crate never touches a transport, a UI or a runtime (the `client`
@@ -8,7 +8,6 @@
 pub mod analytics;
 pub mod api;
 pub mod backtest;
-pub mod cache;
 pub mod dataset;
 pub mod display;
 pub mod engine;
@@ -22,7 +21,6 @@ pub mod order;
 pub mod paths;
 pub mod risk;
 pub mod sim;
-pub mod store;
 pub mod strategy;
 pub mod time;
 

@@ -7,7 +7,7 @@ use tradedesk_core::api::cache::{
     CacheSet, CacheSetParams, CacheStats, CacheTtlGet, CacheTtlSet, FlushParams, KeysParams,
     NamespaceParams, PatternParams, TtlSetParams,
 };
-use tradedesk_core::cache::{Namespace, Stats};
+use tradedesk_core::api::cache::{Namespace, Stats};
 
 use crate::format::Table;
 use crate::{Ctx, Failure, print_json};

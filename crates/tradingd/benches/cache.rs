@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use tradedesk_core::api::Empty;
 use tradedesk_core::api::cache::CacheStats;
+use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::api::market::{MarketTicker, SymbolParam};
-use tradedesk_core::cache::{Cache, Namespace};
 use tradedesk_core::client::Client;
 use tradedesk_core::market::Ticker;
+use tradingd::services::cache::Cache;
 
 #[path = "support/daemon.rs"]
 mod daemon;

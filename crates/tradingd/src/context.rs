@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
+use crate::store::{RunRecord, Store};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
-use tradedesk_core::store::{RunRecord, Store};
 
 use crate::config::Config;
 use crate::lock_order::{OrderedGuard, OrderedMutex};
@@ -39,7 +39,7 @@ pub struct Ctx {
     /// The long-running loops' beats, for `system.health`.
     pub progress: crate::services::progress::Progress,
     /// The in-memory cache (the exchange holds it too, to keep it true).
-    pub cache: std::sync::Arc<tradedesk_core::cache::Cache>,
+    pub cache: std::sync::Arc<crate::services::cache::Cache>,
     /// What the live figures last published (a leaf lock).
     pub figures: std::sync::Mutex<crate::services::figures::Published>,
 }
@@ -83,7 +83,7 @@ impl Ctx {
         bots: Bots,
         clock: Clock,
         job_kinds: crate::services::jobs::JobKinds,
-        cache: std::sync::Arc<tradedesk_core::cache::Cache>,
+        cache: std::sync::Arc<crate::services::cache::Cache>,
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
         let jobs = Jobs::new(config.jobs.workers, job_kinds);

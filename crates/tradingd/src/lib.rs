@@ -19,6 +19,7 @@ mod handlers;
 pub mod lock_order;
 pub mod server;
 pub mod services;
+pub mod store;
 pub mod venues;
 
 use std::fs::File;
@@ -27,12 +28,12 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::store::{Store, StoreError};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tradedesk_core::api::system::{Heartbeat, HeartbeatEvent};
 use tradedesk_core::paths::LOCK_FILE;
-use tradedesk_core::store::{Store, StoreError};
 
 use crate::config::Config;
 use crate::context::{Clock, Ctx};
@@ -124,7 +125,7 @@ impl Daemon {
         if run.previous == tradedesk_core::api::system::PreviousShutdown::Unclean {
             tracing::warn!("the previous daemon on this data dir did not shut down cleanly");
         }
-        let cache = Arc::new(tradedesk_core::cache::Cache::new(config.cache.max_bytes));
+        let cache = Arc::new(crate::services::cache::Cache::new(config.cache.max_bytes));
         let store = Arc::new(lock_order::OrderedMutex::new(
             lock_order::Rank::Store,
             store,
@@ -162,7 +163,7 @@ impl Daemon {
         services::jobs::recover(&ctx);
         match ctx
             .store()
-            .write(|tx| tradedesk_core::store::backtests::abandon_imports(tx, None))
+            .write(|tx| crate::store::backtests::abandon_imports(tx, None))
         {
             Ok(0) => {}
             Ok(n) => tracing::warn!(datasets = n, "dropped imports a crash left unfinished"),

@@ -1,6 +1,7 @@
 //! Long-lived services the daemon runs beside its transports.
 
 pub mod bots;
+pub mod cache;
 pub mod exchange;
 pub mod figures;
 pub mod group_commit;

@@ -1,12 +1,132 @@
 //! `cache.*`: the daemon's in-memory cache — figures, keys, and managing
 //! it. Only the `user` namespace can be written from outside.
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Empty;
 use super::method::method;
-use crate::cache::{KeyInfo, Namespace, Stats};
+
+/// The namespaces. Only [`Namespace::User`] may be written from outside
+/// the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Namespace {
+    /// `market.ticker` by symbol; updated at every market tick.
+    #[serde(rename = "market.ticker")]
+    Ticker,
+    /// `market.klines` closed bars by symbol, bar-close generation,
+    /// interval and limit.
+    #[serde(rename = "market.klines")]
+    Klines,
+    /// The instrument list.
+    #[serde(rename = "market.symbols")]
+    Symbols,
+    /// `analytics.performance` by bot and range.
+    #[serde(rename = "analytics")]
+    Analytics,
+    /// Finished backtests' metrics by id.
+    #[serde(rename = "backtests")]
+    Backtests,
+    /// Anything a user stores with `cache.set`.
+    #[serde(rename = "user")]
+    User,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 6] = [
+        Namespace::Ticker,
+        Namespace::Klines,
+        Namespace::Symbols,
+        Namespace::Analytics,
+        Namespace::Backtests,
+        Namespace::User,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Namespace::Ticker => "market.ticker",
+            Namespace::Klines => "market.klines",
+            Namespace::Symbols => "market.symbols",
+            Namespace::Analytics => "analytics",
+            Namespace::Backtests => "backtests",
+            Namespace::User => "user",
+        }
+    }
+
+    /// Its position in [`Namespace::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The TTL a namespace starts with, in seconds.
+    pub const fn default_ttl_s(self) -> u64 {
+        match self {
+            Namespace::Ticker => 5,
+            Namespace::Klines | Namespace::Analytics => 60,
+            Namespace::Symbols | Namespace::Backtests => 3_600,
+            Namespace::User => 300,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Namespace> {
+        Namespace::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// Splits a full key, `namespace:key`.
+    pub fn split(full: &str) -> Option<(Namespace, &str)> {
+        let (ns, key) = full.split_once(':')?;
+        Some((Namespace::parse(ns)?, key))
+    }
+}
+
+impl std::str::FromStr for Namespace {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Namespace::parse(s).ok_or_else(|| {
+            format!(
+                "`{s}` is not a cache namespace ({})",
+                Namespace::ALL.map(Namespace::as_str).join(", ")
+            )
+        })
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Longest TTL accepted: 30 days.
+pub const MAX_TTL_S: u64 = 30 * 86_400;
+/// Largest value `cache.set` accepts, as JSON.
+pub const MAX_USER_VALUE_BYTES: usize = 64 * 1024;
+
+/// Figures of one namespace, or of the whole cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    /// hits / (hits + misses); none before the first read.
+    pub hit_rate: Option<f64>,
+    pub entries: u64,
+    /// Estimated bytes held (values as JSON, plus keys).
+    pub bytes: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+}
+
+/// One key as `cache.keys` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyInfo {
+    pub key: String,
+    pub namespace: Namespace,
+    pub bytes: u64,
+    /// Milliseconds left before it expires.
+    pub ttl_ms: i64,
+}
 
 method! {
     /// Whether the cache is within its memory budget, and how full it is.

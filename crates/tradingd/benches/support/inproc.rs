@@ -18,7 +18,7 @@ pub struct InProc {
     /// The manual clock's start.
     pub start: Timestamp,
     token: CancellationToken,
-    done: tokio::task::JoinHandle<Result<(), tradedesk_core::store::StoreError>>,
+    done: tokio::task::JoinHandle<Result<(), tradingd::store::StoreError>>,
     rt: tokio::runtime::Runtime,
     _dir: TempDir,
 }

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::store::backtests as db;
+use crate::store::jobs as jdb;
 use rust_decimal::Decimal;
 use tradedesk_core::analytics::{self, Metrics, TradeFigures};
 use tradedesk_core::api::backtests::{
@@ -15,17 +17,15 @@ use tradedesk_core::api::backtests::{
     SweepSpec, TradePage, TradesQuery,
 };
 use tradedesk_core::api::bots::{BotEquityQuery, BotsEquity};
+use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle, paging};
 use tradedesk_core::backtest::{self, BacktestError, Keep, Leg, Market};
-use tradedesk_core::cache::Namespace;
 use tradedesk_core::dataset::{self, Format};
 use tradedesk_core::instrument::{Instrument, Symbol};
 use tradedesk_core::job::{BacktestPayload, JobRecord};
 use tradedesk_core::market::Interval;
 use tradedesk_core::money::{Notional, Price, Qty};
-use tradedesk_core::store::backtests as db;
-use tradedesk_core::store::jobs as jdb;
 use tradedesk_core::strategy::Candle;
 use tradedesk_core::time::Timestamp;
 
@@ -252,14 +252,12 @@ pub fn run_import(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     };
     let id = ctx
         .store()
-        .write(
-            |tx| -> Result<Option<u64>, tradedesk_core::store::StoreError> {
-                if db::dataset_by_name(tx, &name)?.is_some() {
-                    return Ok(None);
-                }
-                db::begin_import(tx, &d, &owner, run.job.id).map(Some)
-            },
-        )
+        .write(|tx| -> Result<Option<u64>, crate::store::StoreError> {
+            if db::dataset_by_name(tx, &name)?.is_some() {
+                return Ok(None);
+            }
+            db::begin_import(tx, &d, &owner, run.job.id).map(Some)
+        })
         .map_err(|_| taken())?
         .ok_or_else(taken)?;
     let mut imp = Importer {
@@ -314,7 +312,7 @@ fn finish(imp: &mut Importer<'_, '_>, d: &mut Dataset, p: &ImportParams) -> Resu
     let done = run
         .ctx
         .store()
-        .write(|tx| -> Result<bool, tradedesk_core::store::StoreError> {
+        .write(|tx| -> Result<bool, crate::store::StoreError> {
             if db::dataset_by_name(tx, &d.name)?.is_some() {
                 return Ok(false);
             }
@@ -377,7 +375,7 @@ fn import_klines(imp: &mut Importer<'_, '_>, p: &ImportParams) -> Result<(), Job
         JobError::Permanent(format!("field `symbol`: `{}` is not a symbol", p.symbol))
     })?;
     let mut minute = Vec::new();
-    tradedesk_core::store::trading::for_each_kline(
+    crate::store::trading::for_each_kline(
         imp.run.ctx.store().conn(),
         &symbol,
         p.start.unwrap_or(Timestamp(0)),
@@ -503,7 +501,7 @@ impl Ctx {
         };
         let id = self
             .store()
-            .write(|tx| -> Result<u64, tradedesk_core::store::StoreError> {
+            .write(|tx| -> Result<u64, crate::store::StoreError> {
                 let id = db::insert_backtest(tx, name, kind, &caller.user, spec, datasets, now)?;
                 let payload = serde_json::json!({ "backtest": id });
                 let (job, _) = jdb::enqueue(
@@ -976,13 +974,13 @@ fn bot_equity(
     start: Option<Timestamp>,
     end: Option<Timestamp>,
 ) -> Result<Vec<(Timestamp, f64)>, ApiError> {
-    if tradedesk_core::store::bots::bot_by_id(conn, bot)
+    if crate::store::bots::bot_by_id(conn, bot)
         .map_err(|e| store_err(&e))?
         .is_none()
     {
         return Err(ApiError::not_found("bot", bot));
     }
-    tradedesk_core::store::bots::equity_series(conn, bot, start, end).map_err(|e| store_err(&e))
+    crate::store::bots::equity_series(conn, bot, start, end).map_err(|e| store_err(&e))
 }
 
 impl Handle<BotsEquity> for Ctx {
@@ -1246,11 +1244,10 @@ impl Ctx {
                 ),
             ));
         }
-        let fees =
-            tradedesk_core::store::trading::fill_totals(conn, None, Some(p.bot), p.start, p.end)
-                .map_err(|e| store_err(&e))?
-                .fees
-                .get();
+        let fees = crate::store::trading::fill_totals(conn, None, Some(p.bot), p.start, p.end)
+            .map_err(|e| store_err(&e))?
+            .fees
+            .get();
         drop(conn_store);
         let times: Vec<Timestamp> = series.iter().map(|s| s.0).collect();
         let equity: Vec<f64> = series.iter().map(|s| s.1).collect();

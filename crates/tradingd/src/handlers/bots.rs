@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::store::StoreError;
+use crate::store::bots as db;
+use crate::store::trading as tdb;
 use rust_decimal::Decimal;
 use tradedesk_core::api::bots::{
     BotCreate, BotDelete, BotEventKind, BotEventPage, BotEventsParams, BotFilter, BotId, BotPage,
@@ -16,9 +19,6 @@ use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
 use tradedesk_core::ledger::SubLedger;
 use tradedesk_core::money::{Notional, Qty, Ratio};
-use tradedesk_core::store::StoreError;
-use tradedesk_core::store::bots as db;
-use tradedesk_core::store::trading as tdb;
 use tradedesk_core::strategy::{ParamError, StrategySpec};
 
 use super::field_error;

@@ -6,8 +6,10 @@ use tradedesk_core::api::cache::{
     CacheTtlGet, CacheTtlSet, CacheValue, FlushParams, KeyPage, KeysParams, NamespaceParams,
     NamespaceStats, NamespaceTtl, PatternParams, TtlSetParams,
 };
+use tradedesk_core::api::cache::{MAX_TTL_S, MAX_USER_VALUE_BYTES, Namespace};
 use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, Scope, paging};
-use tradedesk_core::cache::{Glob, MAX_TTL_S, MAX_USER_VALUE_BYTES, Namespace};
+
+use crate::services::cache::Glob;
 
 use super::field_error;
 use crate::context::Ctx;
@@ -55,7 +57,7 @@ fn namespaces_for(g: &Glob) -> Vec<Namespace> {
         .into_iter()
         .filter(|ns| {
             let full = format!("{ns}:");
-            full.starts_with(&prefix) || prefix.starts_with(&full)
+            full.starts_with(prefix) || prefix.starts_with(&full)
         })
         .collect()
 }

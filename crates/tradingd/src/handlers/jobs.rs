@@ -1,5 +1,7 @@
 //! `jobs.*` handlers, and what each job kind does.
 
+use crate::store::jobs as db;
+use crate::store::schedules as sdb;
 use tradedesk_core::api::jobs::{
     DeadFilter, Enqueue, JobEvents, JobFilter, JobHealth, JobId, JobPage, JobStats, JobsCancel,
     JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds, JobsList, JobsPurge,
@@ -12,8 +14,6 @@ use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, p
 use tradedesk_core::job::{
     BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
 };
-use tradedesk_core::store::jobs as db;
-use tradedesk_core::store::schedules as sdb;
 
 use super::field_error;
 use crate::context::Ctx;

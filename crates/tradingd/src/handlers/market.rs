@@ -1,17 +1,17 @@
 //! `market.*` and `accounts.*` handlers: reads of the exchange's state.
 
+use crate::store::trading as db;
 use tradedesk_core::api::accounts::{
     AccountList, AccountParam, AccountView, AccountsBalances, AccountsList, BalanceView, Balances,
 };
+use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::api::market::{
     Book, BookParams, Klines, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols,
     MarketTicker, MarketTickers, MarketTrades, SymbolParam, Symbols, Tape, TapeParams, Tickers,
 };
 use tradedesk_core::api::{ApiError, Caller, Empty, Handle, paging};
-use tradedesk_core::cache::Namespace;
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::market::{Aggregator, Bar, Interval, Ticker};
-use tradedesk_core::store::trading as db;
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;

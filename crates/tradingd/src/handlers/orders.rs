@@ -1,5 +1,6 @@
 //! `orders.*`, `positions.*` and `trades.*` handlers: the order path.
 
+use crate::store::trading as db;
 use tradedesk_core::api::orders::{
     Bracket, BracketRequest, CancelAll, Cancelled, OcoRequest, OrderFilter, OrderPage, OrderPair,
     OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList, OrdersPlace,
@@ -14,7 +15,6 @@ use tradedesk_core::money::{Qty, Ratio};
 use tradedesk_core::order::{
     OrderError, OrderRecord, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, ValidOrder,
 };
-use tradedesk_core::store::trading as db;
 
 use crate::context::Ctx;
 use crate::services::exchange::store_err;

@@ -1,5 +1,6 @@
 //! `risk.*` handlers.
 
+use crate::store::risk as db;
 use tradedesk_core::api::risk::{
     Alert, AlertFilter, AlertId, AlertPage, CheckParams, CheckResult, HaltParams, LimitsList,
     LimitsSet, RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskLimitsGet,
@@ -9,7 +10,6 @@ use tradedesk_core::api::risk::{
 use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
 use tradedesk_core::money::Qty;
 use tradedesk_core::risk::{Limits, Refusal, Scope, TradingState};
-use tradedesk_core::store::risk as db;
 
 use super::field_error;
 use crate::context::Ctx;
@@ -20,7 +20,7 @@ use crate::services::exchange::{Changes, State, market_order, refusal_error};
 fn check_scope(ctx: &Ctx, state: &State, scope: &Scope) -> Result<(), ApiError> {
     let known = match scope {
         Scope::Account(a) => state.account_index(a).is_some(),
-        Scope::Bot(id) => tradedesk_core::store::bots::bot_by_id(ctx.store().conn(), *id)
+        Scope::Bot(id) => crate::store::bots::bot_by_id(ctx.store().conn(), *id)
             .map_err(|e| store_err(&e))?
             .is_some(),
         Scope::Symbol(s) => state.venue.index_of(s.as_str()).is_some(),
@@ -238,7 +238,7 @@ impl Handle<RiskHalt> for Ctx {
 /// any state). For an account: its manual book and every bot's book.
 fn flatten(
     state: &mut State,
-    store: &mut tradedesk_core::store::Store,
+    store: &mut crate::store::Store,
     scope: &Scope,
     now: tradedesk_core::time::Timestamp,
 ) -> Result<Changes, ApiError> {

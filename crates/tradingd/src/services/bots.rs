@@ -14,6 +14,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::lock_order::{OrderedGuard, OrderedMutex, Rank};
 
+use crate::store::Store;
+use crate::store::bots as db;
+use crate::store::trading as tdb;
 use rust_decimal::Decimal;
 use tradedesk_core::api::bots::{
     BotEvent, BotEventKind, BotEventsTopic, BotFigures, BotRecord, BotStatus, BotStatusTopic,
@@ -28,9 +31,6 @@ use tradedesk_core::ledger::Position;
 use tradedesk_core::market::{Bar, Interval};
 use tradedesk_core::money::{Notional, Qty};
 use tradedesk_core::order::{OrderType, Side, ValidOrder};
-use tradedesk_core::store::Store;
-use tradedesk_core::store::bots as db;
-use tradedesk_core::store::trading as tdb;
 use tradedesk_core::strategy::{Candle, Registry};
 use tradedesk_core::time::Timestamp;
 
@@ -509,7 +509,7 @@ impl Bots {
     }
 }
 
-fn tdb_list_live(ctx: &Ctx) -> Result<Vec<BotRecord>, tradedesk_core::store::StoreError> {
+fn tdb_list_live(ctx: &Ctx) -> Result<Vec<BotRecord>, crate::store::StoreError> {
     let store = ctx.store();
     let mut out = db::list_bots(store.conn(), None, Some(BotStatus::Running), None, u32::MAX)?;
     out.extend(db::list_bots(

@@ -23,9 +23,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::services::cache::Cache;
+use crate::store::bots as bots_db;
+use crate::store::trading as db;
+use crate::store::{Store, StoreError};
 use rust_decimal::Decimal;
+use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::api::{ApiError, ErrorCode};
-use tradedesk_core::cache::{Cache, Namespace};
 use tradedesk_core::instrument::{Instrument, Symbol};
 use tradedesk_core::ledger::{BookId, Books, Ledger, LedgerError};
 use tradedesk_core::market::OrderBook;
@@ -34,9 +38,6 @@ use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, TimeInFor
 use tradedesk_core::risk::Approved;
 use tradedesk_core::sim::market::SimMarket;
 use tradedesk_core::sim::matching::{ExecEvent, Link, MatchingEngine, SimOrder, taker_cost};
-use tradedesk_core::store::bots as bots_db;
-use tradedesk_core::store::trading as db;
-use tradedesk_core::store::{Store, StoreError};
 use tradedesk_core::time::Timestamp;
 
 pub use booking::Changes;

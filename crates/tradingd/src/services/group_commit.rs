@@ -18,10 +18,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use crate::lock_order::OrderedMutex;
 use std::time::Duration;
 
+use crate::store::{Store, StoreError};
 use rusqlite::Transaction;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tradedesk_core::store::{Store, StoreError};
 
 type Work<R> = Box<dyn FnOnce(&Transaction<'_>) -> Result<R, StoreError> + Send>;
 type Answer<R> = oneshot::Sender<Result<R, Arc<StoreError>>>;
@@ -132,7 +132,7 @@ fn commit<R>(store: &mut Store, group: Vec<(Work<R>, Answer<R>)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tradedesk_core::store::jobs::{self as db, NewJob};
+    use crate::store::jobs::{self as db, NewJob};
     use tradedesk_core::time::Timestamp;
 
     fn job(owner: &'static str) -> impl FnOnce(&Transaction<'_>) -> Result<u64, StoreError> {

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::store::jobs as db;
 use tradedesk_core::api::jobs::{JobEvents, WorkerView};
 use tradedesk_core::job::{self, JobRecord, JobState};
-use tradedesk_core::store::jobs as db;
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
@@ -430,7 +430,7 @@ const GRACE_MS: i64 = 60_000;
 /// that jumps is noticed), and is woken early when a schedule is saved or
 /// a manual clock moves.
 pub fn scheduler(ctx: &Ctx) {
-    use tradedesk_core::store::schedules as sdb;
+    use crate::store::schedules as sdb;
     const MAX_MS: i64 = 1_000;
     while !ctx.shutdown.is_cancelled() {
         ctx.progress.beat(Part::Scheduler);
@@ -453,7 +453,7 @@ pub fn scheduler(ctx: &Ctx) {
 /// Fires every slot due now: each slot's job and the schedule's next slot
 /// are written in one transaction, under the slot's idempotency key.
 pub fn fire_due(ctx: &Ctx) {
-    use tradedesk_core::store::schedules as sdb;
+    use crate::store::schedules as sdb;
     let now = ctx.now();
     let due = match sdb::due(ctx.store().conn(), now) {
         Ok(d) => d,

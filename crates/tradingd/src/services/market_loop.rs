@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tradedesk_core::api::market::{Book, KlineEvent, KlinesTopic, OrderbookTopic, TickersTopic};
 use tradedesk_core::api::risk::RiskAlertsTopic;
 
-use tradedesk_core::cache::Namespace;
+use tradedesk_core::api::cache::Namespace;
 
 use crate::context::Ctx;
 use crate::handlers::market::TICKER_BYTES;

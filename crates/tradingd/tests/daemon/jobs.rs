@@ -184,9 +184,9 @@ fn bad_job_input_is_refused_and_changes_nothing() {
 #[test]
 fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
     use tradedesk_core::job::JobState;
-    use tradedesk_core::store::Store;
-    use tradedesk_core::store::jobs as db;
     use tradedesk_core::time::Timestamp;
+    use tradingd::store::Store;
+    use tradingd::store::jobs as db;
 
     let d = TestDaemon::start();
     let db_path = d.ctx.config.db_path();
@@ -195,7 +195,7 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
     {
         let mut s = Store::open(&db_path).expect("store");
         let p = json!({});
-        s.write(|tx| -> Result<(), tradedesk_core::store::StoreError> {
+        s.write(|tx| -> Result<(), tradingd::store::StoreError> {
             for (max, key) in [(3, "again"), (1, "last")] {
                 let job = db::NewJob {
                     kind: "risk.report",

@@ -33,11 +33,10 @@ fn restart_on_the_same_data_dir_is_idempotent_and_reports_a_clean_stop() {
     );
     assert_eq!(second.db_path, first.db_path);
     let dir = d.stop();
-    let store =
-        tradedesk_core::store::Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
+    let store = tradingd::store::Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
     assert_eq!(
         store.schema_version().expect("version"),
-        tradedesk_core::store::SCHEMA_VERSION,
+        tradingd::store::SCHEMA_VERSION,
         "migrations ran once each"
     );
 }

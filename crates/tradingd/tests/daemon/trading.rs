@@ -426,7 +426,7 @@ fn open_orders_and_balances_survive_a_restart() {
 
 #[test]
 fn an_order_that_never_reached_the_venue_is_rejected_at_start() {
-    use tradedesk_core::store::{Store, trading as db};
+    use tradingd::store::{Store, trading as db};
     let d = TestDaemon::manual_market();
     let mut c = d.client();
     let o = call(
@@ -501,15 +501,15 @@ fn order_and_trade_events_stream_to_subscribers() {
 #[test]
 fn klines_aggregate_stored_minutes_into_longer_intervals() {
     use tradedesk_core::market::Bar;
-    use tradedesk_core::store::{Store, trading as db};
     use tradedesk_core::time::Timestamp;
+    use tradingd::store::{Store, trading as db};
     let d = TestDaemon::manual_market();
     let dir = d.stop();
     // 30 stored minutes from 2026-01-01T00:00Z: open i, high i+2, low i-1, close i+1.
     let t0 = 1_767_225_600_000;
     let mut store = Store::open(&dir.path().join("data/tradedesk.db")).expect("open");
     store
-        .write(|tx| -> Result<(), tradedesk_core::store::StoreError> {
+        .write(|tx| -> Result<(), tradingd::store::StoreError> {
             for i in 0..30i64 {
                 let p = |x: i64| (100 + x).to_string().parse().expect("price");
                 let bar = Bar {

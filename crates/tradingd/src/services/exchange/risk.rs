@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::store::risk::{self as db, StoredState};
+use crate::store::{Store, StoreError};
 use rust_decimal::Decimal;
 use tradedesk_core::api::risk::{Alert, RiskStatusView, ScopeState, Severity, Usage};
 use tradedesk_core::api::{ApiError, ErrorCode};
@@ -16,8 +18,6 @@ use tradedesk_core::risk::{
     self as core_risk, Approved, Limits, MarketFacts, RateWindow, Refusal, RejectKind, Rejection,
     Scope, ScopeFacts, TradingState,
 };
-use tradedesk_core::store::risk::{self as db, StoredState};
-use tradedesk_core::store::{Store, StoreError};
 use tradedesk_core::time::Timestamp;
 
 use super::{Changes, OpenOrders, OpenQty, State, store_err};

@@ -7,12 +7,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::trading::{corrupt, dec, ledger_where, positions_where};
-use crate::api::bots::{BotEvent, BotEventKind, BotRecord, BotStatus, StrategyRecord};
-use crate::instrument::Symbol;
-use crate::ledger::{Ledger, Position};
-use crate::money::Qty;
-use crate::strategy::StrategySpec;
-use crate::time::Timestamp;
+use tradedesk_core::api::bots::{BotEvent, BotEventKind, BotRecord, BotStatus, StrategyRecord};
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::ledger::{Ledger, Position};
+use tradedesk_core::money::Qty;
+use tradedesk_core::strategy::StrategySpec;
+use tradedesk_core::time::Timestamp;
 
 fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|_| corrupt(what, s))
@@ -253,7 +253,7 @@ pub fn max_bot_seq(conn: &Connection, id: u64, prefix: &str) -> Result<u64, Stor
     let mut max = 0;
     while let Some(r) = rows.next()? {
         let tag: String = r.get(0)?;
-        if let Some((seq, _)) = crate::engine::parse_tag(prefix, &tag) {
+        if let Some((seq, _)) = tradedesk_core::engine::parse_tag(prefix, &tag) {
             max = max.max(seq);
         }
     }
@@ -313,7 +313,7 @@ pub fn clear_bot_positions(conn: &Connection, id: u64) -> Result<(), StoreError>
 
 /// A stored bot book: bot id, balances, positions.
 /// A bot's book as stored: its id and its sub-ledger (allocation included).
-pub type BotBook = (u64, crate::ledger::SubLedger);
+pub type BotBook = (u64, tradedesk_core::ledger::SubLedger);
 
 /// Every live bot's book in an account.
 pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>, StoreError> {
@@ -324,7 +324,7 @@ pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>
         )?;
         let mut rows = stmt.query([account_id])?;
         while let Some(r) = rows.next()? {
-            let allocated: BTreeMap<String, crate::money::Qty> =
+            let allocated: BTreeMap<String, tradedesk_core::money::Qty> =
                 json("bot allocation", &r.get::<_, String>(1)?)?;
             ids.push((r.get::<_, i64>(0)? as u64, allocated));
         }
@@ -343,7 +343,7 @@ pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>
         )?;
         out.push((
             id,
-            crate::ledger::SubLedger {
+            tradedesk_core::ledger::SubLedger {
                 ledger,
                 positions,
                 allocated,
@@ -470,10 +470,11 @@ pub fn bot_drawdown(
     while let Some(r) = rows.next()? {
         let e: String = r.get(0)?;
         let e: Qty = dec("bot equity", &e)?;
-        n += 1;
+        n = n.saturating_add(1);
         peak = peak.max(e.get());
-        if peak > Decimal::ZERO {
-            let dd = (peak - e.get()) / peak;
+        if peak > Decimal::ZERO
+            && let Some(dd) = peak.checked_sub(e.get()).and_then(|d| d.checked_div(peak))
+        {
             worst = Some(worst.map_or(dd, |w| w.max(dd)));
         }
     }

@@ -8,17 +8,17 @@ use std::str::FromStr;
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
-use crate::instrument::Symbol;
-use crate::ledger::{Balance, Ledger, Position};
-use crate::market::Bar;
-use crate::money::{Notional, Price, Qty};
-use crate::order::{Execution, OrderRecord, OrderStatus, OrderType, Side, TimeInForce, Trail};
-use crate::sim::matching::Liquidity;
-use crate::time::Timestamp;
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::ledger::{Balance, Ledger, Position};
+use tradedesk_core::market::Bar;
+use tradedesk_core::money::{Notional, Price, Qty};
+use tradedesk_core::order::{
+    Execution, OrderRecord, OrderStatus, OrderType, Side, TimeInForce, Trail,
+};
+use tradedesk_core::sim::matching::Liquidity;
+use tradedesk_core::time::Timestamp;
 
-#[derive(
-    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub id: i64,
     pub name: String,
@@ -164,7 +164,7 @@ fn order_from_row(r: &Row<'_>) -> Result<OrderRecord, StoreError> {
         } else {
             filled_notional
                 .checked_div_qty(filled)
-                .map(|p| Price::new(p.get().round_dp(crate::money::MAX_SCALE)).normalize())
+                .map(|p| Price::new(p.get().round_dp(tradedesk_core::money::MAX_SCALE)).normalize())
         },
         filled,
         filled_notional,
@@ -411,7 +411,7 @@ pub fn fill_totals(
         let price: Price = dec("price", &text(1)?)?;
         let fee: Notional = dec("fee", &text(2)?)?;
         let pnl: Notional = dec("realized_pnl", &text(3)?)?;
-        t.count += 1;
+        t.count = t.count.saturating_add(1);
         t.volume = price
             .checked_mul_qty(qty)
             .and_then(|v| t.volume.checked_add(v))

@@ -13,102 +13,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-/// The namespaces. Only [`Namespace::User`] may be written from outside
-/// the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-pub enum Namespace {
-    /// `market.ticker` by symbol; updated at every market tick.
-    #[serde(rename = "market.ticker")]
-    Ticker,
-    /// `market.klines` closed bars by symbol, bar-close generation,
-    /// interval and limit.
-    #[serde(rename = "market.klines")]
-    Klines,
-    /// The instrument list.
-    #[serde(rename = "market.symbols")]
-    Symbols,
-    /// `analytics.performance` by bot and range.
-    #[serde(rename = "analytics")]
-    Analytics,
-    /// Finished backtests' metrics by id.
-    #[serde(rename = "backtests")]
-    Backtests,
-    /// Anything a user stores with `cache.set`.
-    #[serde(rename = "user")]
-    User,
-}
-
-impl Namespace {
-    pub const ALL: [Namespace; 6] = [
-        Namespace::Ticker,
-        Namespace::Klines,
-        Namespace::Symbols,
-        Namespace::Analytics,
-        Namespace::Backtests,
-        Namespace::User,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Namespace::Ticker => "market.ticker",
-            Namespace::Klines => "market.klines",
-            Namespace::Symbols => "market.symbols",
-            Namespace::Analytics => "analytics",
-            Namespace::Backtests => "backtests",
-            Namespace::User => "user",
-        }
-    }
-
-    const fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The TTL a namespace starts with, in seconds.
-    pub const fn default_ttl_s(self) -> u64 {
-        match self {
-            Namespace::Ticker => 5,
-            Namespace::Klines | Namespace::Analytics => 60,
-            Namespace::Symbols | Namespace::Backtests => 3_600,
-            Namespace::User => 300,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Namespace> {
-        Namespace::ALL.into_iter().find(|n| n.as_str() == s)
-    }
-
-    /// Splits a full key, `namespace:key`.
-    pub fn split(full: &str) -> Option<(Namespace, &str)> {
-        let (ns, key) = full.split_once(':')?;
-        Some((Namespace::parse(ns)?, key))
-    }
-}
-
-impl std::str::FromStr for Namespace {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Namespace::parse(s).ok_or_else(|| {
-            format!(
-                "`{s}` is not a cache namespace ({})",
-                Namespace::ALL.map(Namespace::as_str).join(", ")
-            )
-        })
-    }
-}
-
-impl fmt::Display for Namespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Longest TTL accepted: 30 days.
-pub const MAX_TTL_S: u64 = 30 * 86_400;
-/// Largest value `cache.set` accepts, as JSON.
-pub const MAX_USER_VALUE_BYTES: usize = 64 * 1024;
+use serde::Serialize;
+use tradedesk_core::api::cache::{KeyInfo, MAX_TTL_S, Namespace, Stats};
 
 type ToJson = fn(&(dyn Any + Send + Sync)) -> serde_json::Value;
 
@@ -152,30 +58,6 @@ struct Space {
     /// Bumped (under the write lock) by every deletion, so a value worked
     /// out before one can be refused ([`Cache::put_unless_changed`]).
     epoch: AtomicU64,
-}
-
-/// Figures of one namespace, or of the whole cache.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Stats {
-    pub hits: u64,
-    pub misses: u64,
-    /// hits / (hits + misses); none before the first read.
-    pub hit_rate: Option<f64>,
-    pub entries: u64,
-    /// Estimated bytes held (values as JSON, plus keys).
-    pub bytes: u64,
-    pub evictions: u64,
-    pub expirations: u64,
-}
-
-/// One key as `cache.keys` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct KeyInfo {
-    pub key: String,
-    pub namespace: Namespace,
-    pub bytes: u64,
-    /// Milliseconds left before it expires.
-    pub ttl_ms: i64,
 }
 
 pub struct Cache {
@@ -344,12 +226,13 @@ impl Cache {
         let space = self.space(ns);
         let ttl = ttl_s.unwrap_or_else(|| space.ttl_s.load(Ordering::Relaxed));
         let value = Arc::new(value);
-        let bytes = bytes + key.len() + 64;
+        let bytes = bytes.saturating_add(key.len()).saturating_add(64);
         let entry = Entry {
             value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
             json: json_of::<T>,
             bytes,
-            expires_ms: now_ms.saturating_add((ttl * 1000) as i64),
+            expires_ms: now_ms
+                .saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX)),
             used_ms: AtomicU64::new(now_ms.max(0) as u64),
         };
         let old = {
@@ -367,7 +250,7 @@ impl Cache {
             self.evict();
         }
         let last = self.last_sweep_ms.load(Ordering::Relaxed);
-        if now_ms > 0 && now_ms as u64 >= last + 1000 {
+        if now_ms > 0 && now_ms as u64 >= last.saturating_add(1000) {
             self.last_sweep_ms.store(now_ms as u64, Ordering::Relaxed);
             self.sweep(now_ms);
         }
@@ -393,17 +276,17 @@ impl Cache {
         let space = self.space(ns);
         let mut map = write(&space.map);
         space.epoch.fetch_add(1, Ordering::AcqRel);
-        let mut freed = 0;
+        let mut freed = 0u64;
         let before = map.len();
         map.retain(|k, e| {
             let hit = matches(k);
             if hit {
-                freed += e.bytes as u64;
+                freed = freed.saturating_add(e.bytes as u64);
             }
             !hit
         });
         self.bytes.fetch_sub(freed, Ordering::Relaxed);
-        (before - map.len()) as u64
+        before.saturating_sub(map.len()) as u64
     }
 
     /// Removes every key of `ns` starting with `prefix` (what one write
@@ -414,12 +297,12 @@ impl Cache {
 
     /// Empties one namespace, or all; returns how many entries went.
     pub fn flush(&self, ns: Option<Namespace>) -> u64 {
-        let mut n = 0;
+        let mut n = 0u64;
         for s in Namespace::ALL
             .into_iter()
             .filter(|s| ns.is_none_or(|ns| ns == *s))
         {
-            n += self.delete_where(s, |_| true);
+            n = n.saturating_add(self.delete_where(s, |_| true));
         }
         n
     }
@@ -433,7 +316,10 @@ impl Cache {
     ) -> Option<(serde_json::Value, i64)> {
         let map = read(&self.space(ns).map);
         let e = map.get(key).filter(|e| e.expires_ms > now_ms)?;
-        Some(((e.json)(e.value.as_ref()), e.expires_ms - now_ms))
+        Some((
+            (e.json)(e.value.as_ref()),
+            e.expires_ms.saturating_sub(now_ms),
+        ))
     }
 
     /// Fresh keys of `ns` accepted by `matches`, sorted.
@@ -451,7 +337,7 @@ impl Cache {
                 key: format!("{ns}:{k}"),
                 namespace: ns,
                 bytes: e.bytes as u64,
-                ttl_ms: e.expires_ms - now_ms,
+                ttl_ms: e.expires_ms.saturating_sub(now_ms),
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -462,16 +348,16 @@ impl Cache {
     pub fn sweep(&self, now_ms: i64) {
         for s in &self.spaces {
             let mut map = write(&s.map);
-            let mut freed = 0;
+            let mut freed = 0u64;
             let before = map.len();
             map.retain(|_, e| {
                 let keep = e.expires_ms > now_ms;
                 if !keep {
-                    freed += e.bytes as u64;
+                    freed = freed.saturating_add(e.bytes as u64);
                 }
                 keep
             });
-            let gone = (before - map.len()) as u64;
+            let gone = before.saturating_sub(map.len()) as u64;
             drop(map);
             self.bytes.fetch_sub(freed, Ordering::Relaxed);
             s.counters.expirations.fetch_add(gone, Ordering::Relaxed);
@@ -480,7 +366,7 @@ impl Cache {
 
     /// Evicts least recently used entries until 90 % of the budget is used.
     fn evict(&self) {
-        let target = self.max_bytes / 10 * 9;
+        let target = (self.max_bytes / 10).saturating_mul(9);
         let mut all: Vec<(u64, usize, Box<str>)> = Vec::new();
         for (i, s) in self.spaces.iter().enumerate() {
             for (k, e) in read(&s.map).iter() {
@@ -513,7 +399,7 @@ impl Cache {
         Stats {
             hits,
             misses,
-            hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+            hit_rate: hit_rate(hits, misses),
             entries,
             bytes,
             evictions: c.evictions.load(Ordering::Relaxed),
@@ -526,145 +412,86 @@ impl Cache {
         let mut t = Stats::default();
         for ns in Namespace::ALL {
             let s = self.stats(ns);
-            t.hits += s.hits;
-            t.misses += s.misses;
-            t.entries += s.entries;
-            t.bytes += s.bytes;
-            t.evictions += s.evictions;
-            t.expirations += s.expirations;
+            t.hits = t.hits.saturating_add(s.hits);
+            t.misses = t.misses.saturating_add(s.misses);
+            t.entries = t.entries.saturating_add(s.entries);
+            t.bytes = t.bytes.saturating_add(s.bytes);
+            t.evictions = t.evictions.saturating_add(s.evictions);
+            t.expirations = t.expirations.saturating_add(s.expirations);
         }
-        t.hit_rate = (t.hits + t.misses > 0).then(|| t.hits as f64 / (t.hits + t.misses) as f64);
+        t.hit_rate = hit_rate(t.hits, t.misses);
         t
     }
 }
 
-/// A checked glob: `*` any run, `?` one character, `[abc]` / `[a-z]` /
-/// `[!a]` a class, `\` escapes the next character.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob(Vec<Tok>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Lit(char),
-    Any,
-    Star,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
+/// hits / (hits + misses); none before the first read.
+fn hit_rate(hits: u64, misses: u64) -> Option<f64> {
+    let reads = hits.saturating_add(misses);
+    (reads > 0).then(|| hits as f64 / reads as f64)
 }
 
+/// A checked glob over full keys (`namespace:key`), matched by `globset`:
+/// `*` any run, `?` one character, `[abc]` / `[a-z]` / `[!a]` a class,
+/// `{a,b}` alternatives, `\\` escapes the next character.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    matcher: globset::GlobMatcher,
+    prefix: String,
+}
+
+/// Longest pattern accepted, in bytes.
+const MAX_GLOB_BYTES: usize = 256;
+
 impl Glob {
-    /// Parses a pattern; the error says what is wrong and where.
+    /// Parses a pattern; the error says what is wrong.
     pub fn new(pattern: &str) -> Result<Glob, String> {
         if pattern.is_empty() {
             return Err("is empty".into());
         }
-        if pattern.len() > 256 {
-            return Err(format!("is {} bytes long; the limit is 256", pattern.len()));
+        if pattern.len() > MAX_GLOB_BYTES {
+            return Err(format!(
+                "is {} bytes long; the limit is {MAX_GLOB_BYTES}",
+                pattern.len()
+            ));
         }
-        let chars: Vec<char> = pattern.chars().collect();
-        let mut toks = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            match chars[i] {
-                '*' => {
-                    if toks.last() != Some(&Tok::Star) {
-                        toks.push(Tok::Star);
-                    }
-                }
-                '?' => toks.push(Tok::Any),
-                '\\' => {
-                    i += 1;
-                    let c = *chars
-                        .get(i)
-                        .ok_or_else(|| format!("ends with a lone `\\` (position {i})"))?;
-                    toks.push(Tok::Lit(c));
-                }
-                '[' => {
-                    let start = i;
-                    i += 1;
-                    let negated = matches!(chars.get(i), Some('!' | '^'));
-                    if negated {
-                        i += 1;
-                    }
-                    let mut ranges = Vec::new();
-                    loop {
-                        let c = *chars
-                            .get(i)
-                            .ok_or_else(|| format!("`[` at position {start} is never closed"))?;
-                        if c == ']' && !ranges.is_empty() {
-                            break;
-                        }
-                        if chars.get(i + 1) == Some(&'-')
-                            && chars.get(i + 2).is_some_and(|c| *c != ']')
-                        {
-                            let hi = chars[i + 2];
-                            if hi < c {
-                                return Err(format!(
-                                    "range `{c}-{hi}` at position {i} runs backwards"
-                                ));
-                            }
-                            ranges.push((c, hi));
-                            i += 3;
-                        } else {
-                            ranges.push((c, c));
-                            i += 1;
-                        }
-                    }
-                    toks.push(Tok::Class { negated, ranges });
-                }
-                c => toks.push(Tok::Lit(c)),
-            }
-            i += 1;
-        }
-        Ok(Glob(toks))
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .empty_alternates(true)
+            .build()
+            .map_err(|e| e.kind().to_string())?;
+        Ok(Glob {
+            matcher: glob.compile_matcher(),
+            prefix: literal_prefix(pattern),
+        })
     }
 
     /// Whether the whole of `s` matches.
     pub fn matches(&self, s: &str) -> bool {
-        let s: Vec<char> = s.chars().collect();
-        // Iterative matching with one backtrack point for the last star.
-        let (mut p, mut i) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while i < s.len() {
-            let ok = match self.0.get(p) {
-                Some(Tok::Lit(c)) => *c == s[i],
-                Some(Tok::Any) => true,
-                Some(Tok::Class { negated, ranges }) => {
-                    ranges.iter().any(|(a, b)| (*a..=*b).contains(&s[i])) != *negated
-                }
-                Some(Tok::Star) => {
-                    star = Some((p, i));
-                    p += 1;
-                    continue;
-                }
-                None => false,
-            };
-            if ok {
-                p += 1;
-                i += 1;
-            } else if let Some((sp, si)) = star {
-                p = sp + 1;
-                i = si + 1;
-                star = Some((sp, si + 1));
-            } else {
-                return false;
-            }
-        }
-        self.0[p..].iter().all(|t| *t == Tok::Star)
+        self.matcher.is_match(s)
     }
 
     /// The literal text before the first wildcard (to pick namespaces).
-    pub fn prefix(&self) -> String {
-        self.0
-            .iter()
-            .map_while(|t| match t {
-                Tok::Lit(c) => Some(*c),
-                _ => None,
-            })
-            .collect()
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
+}
+
+/// The characters of a pattern before its first wildcard, escapes undone.
+fn literal_prefix(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' | '[' | '{' => break,
+            '\\' => match chars.next() {
+                Some(n) => out.push(n),
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -793,13 +620,18 @@ mod tests {
         assert!(!m("a\\*b", "axb"));
         assert!(m("*a*b*c*", "xxaxxbxxcxx"));
         assert!(!m("*a*b*c", "xxaxxbxxcxx"));
-        assert_eq!(
-            Glob::new("user:[ab").unwrap_err(),
-            "`[` at position 5 is never closed"
-        );
-        assert!(Glob::new("[z-a]").unwrap_err().contains("backwards"));
-        assert!(Glob::new("ab\\").unwrap_err().contains("lone"));
+        assert!(m("user:{a,b}*", "user:bx"));
+        assert!(m("a:b/c*", "a:b/cd"), "`*` and `?` cross `/` in keys");
+        assert!(Glob::new("user:[ab").unwrap_err().contains("unclosed"));
+        assert!(Glob::new("[z-a]").unwrap_err().contains("range"));
+        assert!(Glob::new("ab\\").unwrap_err().contains("dangling"));
         assert_eq!(Glob::new("").unwrap_err(), "is empty");
+        assert!(
+            Glob::new(&"a".repeat(257))
+                .unwrap_err()
+                .contains("limit is 256")
+        );
         assert_eq!(Glob::new("user:a*").expect("g").prefix(), "user:a");
+        assert_eq!(Glob::new("us\\*er*").expect("g").prefix(), "us*er");
     }
 }

@@ -6,9 +6,9 @@ use rusqlite::{Connection, params};
 
 use super::StoreError;
 use super::trading::{corrupt, dec};
-use crate::api::risk::{Alert, Severity, Violation};
-use crate::risk::{Limits, Scope, TradingState};
-use crate::time::Timestamp;
+use tradedesk_core::api::risk::{Alert, Severity, Violation};
+use tradedesk_core::risk::{Limits, Scope, TradingState};
+use tradedesk_core::time::Timestamp;
 
 fn scope(s: &str) -> Result<Scope, StoreError> {
     s.parse().map_err(|_| corrupt("risk scope", s))

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::trading::corrupt;
-use crate::job::{JobRecord, JobState};
-use crate::time::Timestamp;
+use tradedesk_core::job::{JobRecord, JobState};
+use tradedesk_core::time::Timestamp;
 
 const COLUMNS: &str = "id, kind, payload, priority, state, attempts, max_attempts, run_at_ms, progress, \
      message, result, error, idempotency_key, owner, created_ms, started_ms, finished_ms";
@@ -108,7 +108,9 @@ pub fn claim(
     let mut best: Option<(i64, i64, i64)> = None; // (priority, run_at, id)
     for kind in ready {
         if let Some(found) = best_due(conn, kind, now)?
-            && best.is_none_or(|b| (-found.0, found.1, found.2) < (-b.0, b.1, b.2))
+            && best.is_none_or(|b| {
+                (std::cmp::Reverse(found.0), found.1, found.2) < (std::cmp::Reverse(b.0), b.1, b.2)
+            })
         {
             best = Some(found);
         }

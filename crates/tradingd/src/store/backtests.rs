@@ -4,12 +4,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::trading::corrupt;
-use crate::analytics::Metrics;
-use crate::api::backtests::{Backtest, BacktestKind, Dataset, Summary};
-use crate::backtest::{Fill, SweepRow, Trade};
-use crate::job::JobState;
-use crate::strategy::Candle;
-use crate::time::Timestamp;
+use tradedesk_core::analytics::Metrics;
+use tradedesk_core::api::backtests::{Backtest, BacktestKind, Dataset, Summary};
+use tradedesk_core::backtest::{Fill, SweepRow, Trade};
+use tradedesk_core::job::JobState;
+use tradedesk_core::strategy::Candle;
+use tradedesk_core::time::Timestamp;
 
 /// Rows per stored chunk.
 pub const CHUNK: usize = 65_536;
@@ -219,7 +219,7 @@ pub fn insert_dataset(
 }
 
 fn encode(bars: &[Candle]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bars.len() * 48);
+    let mut out = Vec::with_capacity(bars.len().saturating_mul(48));
     for b in bars {
         out.extend_from_slice(&b.time.millis().to_le_bytes());
     }
@@ -238,30 +238,42 @@ fn encode(bars: &[Candle]) -> Vec<u8> {
 }
 
 fn decode(rows: usize, data: &[u8], out: &mut Vec<Candle>) -> Result<(), StoreError> {
-    if data.len() != rows * 48 {
+    let columns = words(data);
+    if rows.checked_mul(6) != Some(columns.len()) || !data.len().is_multiple_of(8) {
         return Err(StoreError::Corrupt(format!(
             "dataset chunk of {rows} rows has {} bytes",
             data.len()
         )));
     }
-    let word = |i: usize| -> [u8; 8] {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&data[i * 8..i * 8 + 8]);
-        w
-    };
-    let f = |col: usize, i: usize| f64::from_le_bytes(word(col * rows + i));
+    // Six columns of `rows` words: time, open, high, low, close, volume.
+    let (time, rest) = columns.split_at(rows);
+    let (open, rest) = rest.split_at(rows);
+    let (high, rest) = rest.split_at(rows);
+    let (low, rest) = rest.split_at(rows);
+    let (close, volume) = rest.split_at(rows);
     out.reserve(rows);
-    for i in 0..rows {
+    for (i, t) in time.iter().enumerate() {
         out.push(Candle {
-            time: Timestamp(i64::from_le_bytes(word(i))),
-            open: f(1, i),
-            high: f(2, i),
-            low: f(3, i),
-            close: f(4, i),
-            volume: f(5, i),
+            time: Timestamp(i64::from_le_bytes(*t)),
+            open: f64::from_le_bytes(open[i]),
+            high: f64::from_le_bytes(high[i]),
+            low: f64::from_le_bytes(low[i]),
+            close: f64::from_le_bytes(close[i]),
+            volume: f64::from_le_bytes(volume[i]),
         });
     }
     Ok(())
+}
+
+/// A blob as little-endian 8-byte words (a trailing partial word dropped).
+fn words(data: &[u8]) -> Vec<[u8; 8]> {
+    data.chunks_exact(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            w
+        })
+        .collect()
 }
 
 /// A dataset's bars between `start` and `end` (inclusive), in order.
@@ -451,7 +463,7 @@ pub fn save_run(conn: &Connection, id: u64, r: &RunResults<'_>) -> Result<(), St
     } = *r;
     conn.prepare_cached("UPDATE backtests SET summary = ?2, metrics = ?3 WHERE id = ?1")?
         .execute(params![id as i64, to_json(summary), to_json(metrics)])?;
-    let mut curve = Vec::with_capacity(times.len() * 16);
+    let mut curve = Vec::with_capacity(times.len().saturating_mul(16));
     for t in times {
         curve.extend_from_slice(&t.millis().to_le_bytes());
     }
@@ -499,16 +511,13 @@ pub fn curve(conn: &Connection, id: u64) -> Result<Option<EquitySeries>, StoreEr
     if b.len() % 16 != 0 {
         return Err(StoreError::Corrupt("backtest curve length".into()));
     }
-    let n = b.len() / 16;
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
-        w
-    };
-    let times = (0..n)
-        .map(|i| Timestamp(i64::from_le_bytes(word(i))))
+    let w = words(&b);
+    let (times, equity) = w.split_at(w.len() / 2);
+    let times = times
+        .iter()
+        .map(|t| Timestamp(i64::from_le_bytes(*t)))
         .collect();
-    let equity = (0..n).map(|i| f64::from_le_bytes(word(n + i))).collect();
+    let equity = equity.iter().map(|e| f64::from_le_bytes(*e)).collect();
     Ok(Some((times, equity)))
 }
 

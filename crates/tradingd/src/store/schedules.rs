@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use super::jobs::{NewJob, enqueue};
 use super::trading::corrupt;
-use crate::job::{JobRecord, Missed, Schedule};
-use crate::time::Timestamp;
+use tradedesk_core::job::{JobRecord, Missed, Schedule};
+use tradedesk_core::time::Timestamp;
 
 const COLUMNS: &str = "id, name, owner, cron, tz, kind, payload, priority, missed, paused, next_run_ms, \
      last_run_ms, created_ms, updated_ms";

@@ -18,7 +18,7 @@ pub mod trading;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 
-use crate::api::system::PreviousShutdown;
+use tradedesk_core::api::system::PreviousShutdown;
 
 /// Pages of write-ahead log between automatic checkpoints (~40 MiB).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
