@@ -459,7 +459,7 @@ impl Glob {
             .backslash_escape(true)
             .empty_alternates(true)
             .build()
-            .map_err(|e| e.kind().to_string())?;
+            .map_err(|e| format!("is invalid: {}", e.kind()))?;
         Ok(Glob {
             matcher: glob.compile_matcher(),
             prefix: literal_prefix(pattern),

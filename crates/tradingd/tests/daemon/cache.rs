@@ -214,7 +214,7 @@ fn bad_cache_input_names_the_fault_and_changes_nothing() {
         (
             "cache.keys",
             json!({ "pattern": "user:[ab" }),
-            "`pattern`: the glob `[` at position 5 is never closed",
+            "`pattern`: the glob is invalid: unclosed character class; missing ']'",
         ),
         (
             "cache.delete_pattern",
