@@ -153,7 +153,7 @@ fn row_of(screen: &str, name: &str) -> Option<String> {
 fn the_dashboard_follows_bot_figures_deletions_and_its_own_backtests() {
     use std::fmt::Write as _;
     use tradedesk_core::api::Method;
-    use tradedesk_core::api::backtests::DataImport;
+    use tradedesk_core::api::data::DataImport;
 
     if !tradedesk_tests::live::tmux_available() {
         eprintln!("skipping: tmux is not installed (the end-to-end dashboard test drives it)");

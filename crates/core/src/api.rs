@@ -8,10 +8,12 @@
 //! whose supertraits are one [`Handle`] per method.
 
 pub mod accounts;
+pub mod analytics;
 pub mod backtests;
 pub mod bots;
 pub mod cache;
 mod catalogue;
+pub mod data;
 mod error;
 pub mod jobs;
 pub mod jsonrpc;
@@ -21,8 +23,10 @@ pub mod orders;
 pub mod paging;
 pub mod positions;
 pub mod risk;
+pub mod strategies;
 pub mod streams;
 pub mod system;
+pub mod trades;
 
 pub use catalogue::{
     Handlers, MethodDescriptor, TopicDescriptor, Visitor, method_descriptors, method_names,

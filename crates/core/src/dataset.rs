@@ -743,3 +743,44 @@ mod tests {
         assert_eq!(summarize(&all).interval.as_deref(), Some("1m"));
     }
 }
+
+/// Where bars come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    /// A CSV file with a header naming its columns.
+    Csv,
+    /// Binance's kline dump (no header, 12 columns, epoch ms).
+    Binance,
+    /// The daemon's own recorded 1-minute klines of `symbol` (the `sim`
+    /// market's), cut into `interval` bars.
+    Klines,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// The file, on the daemon's machine (not used for `klines`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The instrument, e.g. `BTCUSDT` or `GOOG`.
+    pub symbol: String,
+    /// The quote currency; found from the symbol's ending when omitted
+    /// (`USDT`, `USD`, `BTC`, …; else `USD`).
+    #[serde(default)]
+    pub quote: Option<String>,
+    /// The bar interval (`1m` … `1d`); detected from the data when omitted.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Detected from the first line when omitted (`csv` or `binance`).
+    #[serde(default)]
+    pub format: Option<ImportFormat>,
+    /// A name (unique); `<symbol>-<interval>` when omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `klines` only: the range to take.
+    #[serde(default)]
+    pub start: Option<Timestamp>,
+    #[serde(default)]
+    pub end: Option<Timestamp>,
+}

@@ -8,6 +8,7 @@
 //! to `dead`, from where it can be requeued.
 
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::Rng;
@@ -130,7 +131,28 @@ pub struct Schedule {
     pub updated: Timestamp,
 }
 
-/// A job kind, declared once: the CLI, TUI and HTTP list it with its schema.
+/// A job kind, declared once as a type: its name, payload, retry policy
+/// and limits. The daemon must implement its runner for every kind in
+/// [`job_kinds!`] (a kind without a runner does not compile); the CLI, TUI
+/// and HTTP list the kinds with their payload schemas from [`KINDS`].
+pub trait Kind: 'static {
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
+    const MAX_ATTEMPTS: u32;
+    /// An attempt longer than this is cancelled and counts as failed.
+    const TIMEOUT_MS: u64;
+    /// Most jobs of this kind running at once.
+    const CONCURRENCY: u32;
+    type Payload: Serialize + DeserializeOwned + JsonSchema;
+    /// Checks beyond the payload's type (ranges); says what is wrong.
+    fn check(_payload: &Self::Payload) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A job kind as data: what `jobs.kinds` lists and what enqueueing checks
+/// a payload with. Made from a [`Kind`] by [`JobKind::of`].
+#[derive(Debug, Clone, Copy)]
 pub struct JobKind {
     pub name: &'static str,
     pub summary: &'static str,
@@ -144,22 +166,145 @@ pub struct JobKind {
     pub concurrency: u32,
 }
 
-/// Strict payload parsing for a kind's typed payload.
-pub fn parse_payload<P>(v: &serde_json::Value) -> Result<serde_json::Value, String>
-where
-    P: serde::de::DeserializeOwned + Serialize,
-{
+impl JobKind {
+    pub const fn of<K: Kind>() -> JobKind {
+        JobKind {
+            name: K::NAME,
+            summary: K::SUMMARY,
+            schema: schema::<K::Payload>,
+            validate: validate::<K>,
+            max_attempts: K::MAX_ATTEMPTS,
+            timeout_ms: K::TIMEOUT_MS,
+            concurrency: K::CONCURRENCY,
+        }
+    }
+}
+
+/// Strict payload parsing for a kind's typed payload: `null` is `{}`,
+/// unknown fields are refused.
+pub fn parse_payload<P: DeserializeOwned>(v: &serde_json::Value) -> Result<P, String> {
     let v = if v.is_null() {
         serde_json::Value::Object(serde_json::Map::new())
     } else {
         v.clone()
     };
-    let p: P = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+fn validate<K: Kind>(v: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let p: K::Payload = parse_payload(v)?;
+    K::check(&p)?;
     serde_json::to_value(&p).map_err(|e| e.to_string())
 }
 
 fn schema<P: JsonSchema>() -> serde_json::Value {
     schemars::schema_for!(P).to_value()
+}
+
+/// Declares a job kind: a unit type and its [`Kind`] impl.
+macro_rules! kind {
+    (
+        $(#[$doc:meta])*
+        $ty:ident = $name:literal, $payload:ty,
+        attempts $attempts:literal, timeout_ms $timeout:expr, concurrency $concurrency:literal,
+        $summary:literal
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $ty;
+        impl Kind for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+            const MAX_ATTEMPTS: u32 = $attempts;
+            const TIMEOUT_MS: u64 = $timeout;
+            const CONCURRENCY: u32 = $concurrency;
+            type Payload = $payload;
+        }
+    };
+}
+
+/// Calls `$m!` with every job kind's type, in the order [`KINDS`] lists
+/// them: the one list of kinds.
+#[macro_export]
+macro_rules! job_kinds {
+    ($m:ident) => {
+        $m!(
+            $crate::job::BotStart,
+            $crate::job::BotStop,
+            $crate::job::CancelAll,
+            $crate::job::RiskReport,
+            $crate::job::Vacuum,
+            $crate::job::Prune,
+            $crate::job::DataImport,
+            $crate::job::BacktestRun,
+            $crate::job::BacktestSweep
+        )
+    };
+}
+
+macro_rules! kind_table {
+    ($($k:path),* $(,)?) => {
+        &[$(JobKind::of::<$k>()),*]
+    };
+}
+
+/// Every kind, as data.
+pub const KINDS: &[JobKind] = job_kinds!(kind_table);
+
+kind! {
+    BotStart = "bot.start", BotPayload, attempts 3, timeout_ms 30_000, concurrency 4,
+    "Starts a bot."
+}
+kind! {
+    BotStop = "bot.stop", BotPayload, attempts 3, timeout_ms 30_000, concurrency 4,
+    "Stops a bot: cancels its orders, sells its positions with `flatten`."
+}
+kind! {
+    CancelAll = "orders.cancel_all", CancelAllPayload, attempts 3, timeout_ms 30_000, concurrency 1,
+    "Cancels every open order (of one symbol)."
+}
+kind! {
+    RiskReport = "risk.report", NoPayload, attempts 2, timeout_ms 30_000, concurrency 1,
+    "Writes the risk status (states and every limit's use) to the job's result."
+}
+kind! {
+    Vacuum = "maintenance.vacuum", NoPayload, attempts 2, timeout_ms 600_000, concurrency 1,
+    "Checkpoints the write-ahead log and vacuums the database."
+}
+kind! {
+    DataImport = "data.import", crate::dataset::ImportParams, attempts 1, timeout_ms 600_000, concurrency 1,
+    "Imports OHLCV bars into a dataset (see `data.import`); all or nothing."
+}
+kind! {
+    BacktestRun = "backtest.run", BacktestPayload, attempts 1, timeout_ms 3_600_000, concurrency 2,
+    "Runs a backtest created by `backtests.create` and stores its results."
+}
+kind! {
+    BacktestSweep = "backtest.sweep", BacktestPayload, attempts 1, timeout_ms 3_600_000, concurrency 1,
+    "Runs a parameter sweep created by `backtests.sweep` on every core."
+}
+
+/// `maintenance.prune`: deletes what is older than its payload says.
+#[derive(Debug, Clone, Copy)]
+pub struct Prune;
+
+impl Kind for Prune {
+    const NAME: &'static str = "maintenance.prune";
+    const SUMMARY: &'static str = "Deletes old bot events and equity samples, risk violations, finished jobs and 1-minute klines.";
+    const MAX_ATTEMPTS: u32 = 2;
+    const TIMEOUT_MS: u64 = 600_000;
+    const CONCURRENCY: u32 = 1;
+    type Payload = PrunePayload;
+    fn check(p: &PrunePayload) -> Result<(), String> {
+        if (1..=3650).contains(&p.older_than_days) {
+            Ok(())
+        } else {
+            Err(format!(
+                "field `older_than_days`: must be between 1 and 3650, got {}",
+                p.older_than_days
+            ))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -194,101 +339,6 @@ pub struct PrunePayload {
     #[serde(default = "d30")]
     pub older_than_days: u32,
 }
-
-fn validate_prune(v: &serde_json::Value) -> Result<serde_json::Value, String> {
-    let out = parse_payload::<PrunePayload>(v)?;
-    let days = out["older_than_days"].as_u64().unwrap_or(0);
-    if !(1..=3650).contains(&days) {
-        return Err(format!(
-            "field `older_than_days`: must be between 1 and 3650, got {days}"
-        ));
-    }
-    Ok(out)
-}
-
-pub const KINDS: &[JobKind] = &[
-    JobKind {
-        name: "bot.start",
-        summary: "Starts a bot.",
-        schema: schema::<BotPayload>,
-        validate: parse_payload::<BotPayload>,
-        max_attempts: 3,
-        timeout_ms: 30_000,
-        concurrency: 4,
-    },
-    JobKind {
-        name: "bot.stop",
-        summary: "Stops a bot: cancels its orders, sells its positions with `flatten`.",
-        schema: schema::<BotPayload>,
-        validate: parse_payload::<BotPayload>,
-        max_attempts: 3,
-        timeout_ms: 30_000,
-        concurrency: 4,
-    },
-    JobKind {
-        name: "orders.cancel_all",
-        summary: "Cancels every open order (of one symbol).",
-        schema: schema::<CancelAllPayload>,
-        validate: parse_payload::<CancelAllPayload>,
-        max_attempts: 3,
-        timeout_ms: 30_000,
-        concurrency: 1,
-    },
-    JobKind {
-        name: "risk.report",
-        summary: "Writes the risk status (states and every limit's use) to the job's result.",
-        schema: schema::<NoPayload>,
-        validate: parse_payload::<NoPayload>,
-        max_attempts: 2,
-        timeout_ms: 30_000,
-        concurrency: 1,
-    },
-    JobKind {
-        name: "maintenance.vacuum",
-        summary: "Checkpoints the write-ahead log and vacuums the database.",
-        schema: schema::<NoPayload>,
-        validate: parse_payload::<NoPayload>,
-        max_attempts: 2,
-        timeout_ms: 600_000,
-        concurrency: 1,
-    },
-    JobKind {
-        name: "maintenance.prune",
-        summary: "Deletes old bot events and equity samples, risk violations, finished jobs and 1-minute klines.",
-        schema: schema::<PrunePayload>,
-        validate: validate_prune,
-        max_attempts: 2,
-        timeout_ms: 600_000,
-        concurrency: 1,
-    },
-    JobKind {
-        name: "data.import",
-        summary: "Imports OHLCV bars into a dataset (see `data.import`); all or nothing.",
-        schema: schema::<crate::api::backtests::ImportParams>,
-        validate: parse_payload::<crate::api::backtests::ImportParams>,
-        max_attempts: 1,
-        timeout_ms: 600_000,
-        concurrency: 1,
-    },
-    JobKind {
-        name: "backtest.run",
-        summary: "Runs a backtest created by `backtests.create` and stores its results.",
-        schema: schema::<BacktestPayload>,
-        validate: parse_payload::<BacktestPayload>,
-        max_attempts: 1,
-        timeout_ms: 3_600_000,
-        concurrency: 2,
-    },
-    JobKind {
-        name: "backtest.sweep",
-        summary: "Runs a parameter sweep created by `backtests.sweep` on every core.",
-        schema: schema::<BacktestPayload>,
-        validate: parse_payload::<BacktestPayload>,
-        max_attempts: 1,
-        timeout_ms: 3_600_000,
-        concurrency: 1,
-    },
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

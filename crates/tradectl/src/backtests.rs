@@ -9,8 +9,10 @@ use tradedesk_core::analytics::Metrics;
 use tradedesk_core::api::backtests::{
     Backtest as BacktestRecord, BacktestFilter, BacktestId, BacktestKind, BacktestsCancel,
     BacktestsCompare, BacktestsDelete, BacktestsEquity, BacktestsGet, BacktestsList,
-    BacktestsResults, BacktestsTrades, CompareParams, DataDelete, DataExport, DataFilter, DataGet,
-    DataList, Dataset, DatasetId, EquityQuery, ExportParams, TradesQuery,
+    BacktestsResults, BacktestsTrades, CompareParams, EquityQuery, TradesQuery,
+};
+use tradedesk_core::api::data::{
+    DataDelete, DataExport, DataFilter, DataGet, DataList, Dataset, DatasetId, ExportParams,
 };
 use tradedesk_core::client::Client;
 

@@ -8,9 +8,13 @@ use tradedesk_core::api::Empty;
 use tradedesk_core::api::bots::{
     BotCreate, BotDelete, BotEventsParams, BotFilter, BotId, BotStatus, BotStop, BotView,
     BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume,
-    BotsStart, BotsStop, NameOrId, PageParams, SpecParam, StrategiesCatalog, StrategiesCreate,
-    StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate, StrategiesValidate,
-    StrategyCatalog, StrategyCreate, StrategyRecord, StrategyUpdate,
+    BotsStart, BotsStop,
+};
+use tradedesk_core::api::paging::PageParams;
+use tradedesk_core::api::strategies::{
+    NameOrId, SpecParam, StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet,
+    StrategiesList, StrategiesUpdate, StrategiesValidate, StrategyCatalog, StrategyCreate,
+    StrategyRecord, StrategyUpdate,
 };
 use tradedesk_core::client::Client;
 use tradedesk_core::instrument::Symbol;

@@ -12,9 +12,8 @@ use tradedesk_core::api::orders::{
     CancelAll, OrderFilter, OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList,
     OrdersPlace,
 };
-use tradedesk_core::api::positions::{
-    PositionsList, StatsParams, TradeFilter, TradesList, TradesStats,
-};
+use tradedesk_core::api::positions::PositionsList;
+use tradedesk_core::api::trades::{StatsParams, TradeFilter, TradesList, TradesStats};
 use tradedesk_core::display::Precision;
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::market::Interval;

@@ -8,9 +8,10 @@ use tradedesk_core::api::bots::{BotEventsTopic, BotFiguresTopic, BotStatusTopic}
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::market::{KlinesTopic, MarketSymbols, OrderbookTopic, TickersTopic};
 use tradedesk_core::api::orders::OrderUpdates;
-use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
+use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::risk::RiskAlertsTopic;
 use tradedesk_core::api::system::Heartbeat;
+use tradedesk_core::api::trades::TradeExecutions;
 use tradedesk_core::client::StreamMessage;
 use tradedesk_core::display::{Precision, money, signed_money};
 

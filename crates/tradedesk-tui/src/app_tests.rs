@@ -447,8 +447,10 @@ fn finished_orders_are_capped_and_open_ones_kept() {
 
 #[test]
 fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
-    use tradedesk_core::api::backtests::{BacktestSpec, Dataset};
-    use tradedesk_core::api::bots::{BotCreate, StrategyInfo};
+    use tradedesk_core::api::backtests::BacktestSpec;
+    use tradedesk_core::api::bots::BotCreate;
+    use tradedesk_core::api::data::Dataset;
+    use tradedesk_core::api::strategies::StrategyInfo;
     let mut a = loaded();
     let info: StrategyInfo = serde_json::from_value(json!({
         "name": "sma_cross", "summary": "", "rules": "", "default_warmup": 21,
@@ -653,7 +655,7 @@ fn a_finished_backtest_shows_its_figures_once_its_record_arrives() {
 /// The loaded app with a strategy catalogue (the bot form needs one).
 fn with_strategies() -> App {
     let mut a = loaded();
-    let info: tradedesk_core::api::bots::StrategyInfo = serde_json::from_value(json!({
+    let info: tradedesk_core::api::strategies::StrategyInfo = serde_json::from_value(json!({
         "name": "sma_cross", "summary": "", "rules": "", "default_warmup": 21,
         "params_schema": {"type": "object", "properties": {
             "fast": {"type": "integer", "default": 10}, "slow": {"type": "integer", "default": 20}

@@ -10,14 +10,15 @@ use tokio::sync::mpsc;
 use tradedesk_core::api::accounts::{AccountsBalances, AccountsList};
 use tradedesk_core::api::backtests::{
     BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsGet, BacktestsList,
-    BacktestsResults, BacktestsTrades, DataList,
+    BacktestsResults, BacktestsTrades,
 };
 use tradedesk_core::api::bots::BotsEquity;
 use tradedesk_core::api::bots::{
     BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume,
-    BotsStart, BotsStop, StrategiesCatalog,
+    BotsStart, BotsStop,
 };
 use tradedesk_core::api::cache::{CacheFlush, CacheStats};
+use tradedesk_core::api::data::DataList;
 use tradedesk_core::api::jobs::{
     JobEvents, JobsCancel, JobsKinds, JobsList, JobsRetry, JobsWorkers, SchedulesList,
     SchedulesRunNow,
@@ -29,14 +30,14 @@ use tradedesk_core::api::market::{
 use tradedesk_core::api::orders::{
     OrderUpdates, OrdersCancel, OrdersCancelAll, OrdersList, OrdersPlace,
 };
-use tradedesk_core::api::positions::{
-    PositionUpdates, PositionsList, TradeExecutions, TradesList, TradesStats,
-};
+use tradedesk_core::api::positions::{PositionUpdates, PositionsList};
 use tradedesk_core::api::risk::{
     RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskResume, RiskStatus,
     RiskViolations,
 };
+use tradedesk_core::api::strategies::StrategiesCatalog;
 use tradedesk_core::api::system::{Heartbeat, SystemInfo};
+use tradedesk_core::api::trades::{TradeExecutions, TradesList, TradesStats};
 use tradedesk_core::api::{Empty, Method, Topic};
 use tradedesk_core::client::{AsyncClient, StreamMessage};
 use tradedesk_core::market::Interval;

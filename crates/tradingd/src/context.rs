@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::lock_order::{OrderedGuard, OrderedMutex};
 use tradedesk_core::api::orders::OrderUpdates;
-use tradedesk_core::api::positions::{PositionUpdates, TradeExecutions};
+use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::risk::RiskAlertsTopic;
+use tradedesk_core::api::trades::TradeExecutions;
 
 use crate::services::bots::Bots;
 use crate::services::exchange::{Changes, Exchange, State};

@@ -1,21 +1,27 @@
-//! Method handlers, one file per method group. Each implements
+//! Method handlers, one file per method group, named as the catalogue's
+//! `core::api` modules. Each implements
 //! `Handle<Method>` for [`Ctx`](crate::context::Ctx) and knows nothing of
 //! the transport that carried the call.
 
+mod accounts;
+mod analytics;
 mod backtests;
 mod bots;
 mod cache;
+mod data;
 pub(crate) mod jobs;
 pub(crate) mod market;
 mod orders;
+mod positions;
 mod risk;
+mod strategies;
 mod streams;
 mod system;
+mod trades;
 
 use tradedesk_core::api::ApiError;
 
 /// Bad input, naming the field (also in `data.field` for forms).
 pub(crate) fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
-        .with_data(serde_json::json!({ "field": field }))
+    ApiError::bad_field(field, message)
 }

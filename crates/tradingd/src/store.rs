@@ -280,6 +280,12 @@ impl Store {
 
     /// Moves the write-ahead log into the database file and truncates it,
     /// so a stopped daemon leaves one self-contained file.
+    /// Rewrites the database file compactly (`VACUUM`).
+    pub fn vacuum(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("VACUUM")?;
+        Ok(())
+    }
+
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))

@@ -1,5 +1,5 @@
-//! `data.*` (historical datasets), `backtests.*` and
-//! `analytics.performance`.
+//! `backtests.*`: backtests and parameter sweeps over datasets, their
+//! results, trades, equity curves and comparisons.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,32 +8,10 @@ use super::Deleted;
 use super::method::method;
 use crate::analytics::Metrics;
 use crate::backtest::{Axis, Settings, SweepRow, Trade};
-use crate::dataset::Gap;
-use crate::job::{JobRecord, JobState};
+use crate::job::JobState;
 use crate::strategy::StrategySpec;
 use crate::time::Timestamp;
 
-method! {
-    /// Imports OHLCV bars from a CSV file (generic or Binance dump) or the
-    /// daemon's recorded market klines, as a `data.import` job.
-    DataImport = "data.import", Post "/api/v1/data/import", Trade, ImportParams => JobRecord
-}
-method! {
-    /// The datasets.
-    DataList = "data.list", Get "/api/v1/data", Read, DataFilter => DatasetList
-}
-method! {
-    /// One dataset: range, rows, spacing and gaps.
-    DataGet = "data.get", Get "/api/v1/data/{id}", Read, DatasetId => Dataset
-}
-method! {
-    /// Deletes a dataset (refused while a queued or running backtest uses it).
-    DataDelete = "data.delete", Post "/api/v1/data/{id}/delete", Trade, DatasetId => Deleted
-}
-method! {
-    /// Writes a dataset to a CSV file (`timestamp,open,high,low,close,volume`).
-    DataExport = "data.export", Post "/api/v1/data/{id}/export", Trade, ExportParams => Exported
-}
 method! {
     /// Creates a backtest and enqueues it as a `backtest.run` job.
     BacktestsCreate = "backtests.create", Post "/api/v1/backtests", Trade, BacktestSpec => Backtest
@@ -74,105 +52,6 @@ method! {
     /// A parameter sweep over a grid, as a `backtest.sweep` job; results ranked.
     BacktestsSweep = "backtests.sweep", Post "/api/v1/backtests/sweeps", Trade, SweepSpec => Backtest
 }
-method! {
-    /// The metrics of a paper or live bot from its ledger.
-    AnalyticsPerformance = "analytics.performance", Get "/api/v1/analytics/performance", Read, PerformanceParams => Metrics
-}
-
-/// Where bars come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportFormat {
-    /// A CSV file with a header naming its columns.
-    Csv,
-    /// Binance's kline dump (no header, 12 columns, epoch ms).
-    Binance,
-    /// The daemon's own recorded 1-minute klines of `symbol` (the `sim`
-    /// market's), cut into `interval` bars.
-    Klines,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportParams {
-    /// The file, on the daemon's machine (not used for `klines`).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// The instrument, e.g. `BTCUSDT` or `GOOG`.
-    pub symbol: String,
-    /// The quote currency; found from the symbol's ending when omitted
-    /// (`USDT`, `USD`, `BTC`, …; else `USD`).
-    #[serde(default)]
-    pub quote: Option<String>,
-    /// The bar interval (`1m` … `1d`); detected from the data when omitted.
-    #[serde(default)]
-    pub interval: Option<String>,
-    /// Detected from the first line when omitted (`csv` or `binance`).
-    #[serde(default)]
-    pub format: Option<ImportFormat>,
-    /// A name (unique); `<symbol>-<interval>` when omitted.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// `klines` only: the range to take.
-    #[serde(default)]
-    pub start: Option<Timestamp>,
-    #[serde(default)]
-    pub end: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DataFilter {
-    #[serde(default)]
-    pub symbol: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetId {
-    pub id: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Dataset {
-    pub id: u64,
-    pub name: String,
-    pub symbol: String,
-    pub base: String,
-    pub quote: String,
-    pub interval: Option<String>,
-    pub spacing_ms: i64,
-    pub start: Timestamp,
-    pub end: Timestamp,
-    pub rows: u64,
-    pub gaps: u64,
-    pub missing_bars: u64,
-    pub largest_gaps: Vec<Gap>,
-    /// Decimal places of the prices; the tick size is 10^-decimals.
-    pub price_decimals: u32,
-    pub source: String,
-    pub created: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct DatasetList {
-    pub datasets: Vec<Dataset>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExportParams {
-    pub id: u64,
-    /// The file to write, on the daemon's machine; it must not exist.
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Exported {
-    pub path: String,
-    pub rows: u64,
-}
-
 /// One strategy of a backtest and the datasets it trades.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -337,15 +216,4 @@ pub struct ComparedRun {
     pub id: u64,
     pub name: String,
     pub metrics: Metrics,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PerformanceParams {
-    /// A bot's id.
-    pub bot: u64,
-    #[serde(default)]
-    pub start: Option<Timestamp>,
-    #[serde(default)]
-    pub end: Option<Timestamp>,
 }

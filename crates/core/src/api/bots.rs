@@ -1,13 +1,11 @@
-//! `strategies.*` (the built-in catalogue and named strategy configs) and
-//! `bots.*` (bots, their lifecycle, events and performance); the bot
-//! status and bot event topics.
+//! `bots.*`: bots, their lifecycle, events and performance; the bot
+//! status, figures and event topics.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Empty;
 use super::method::{method, topic};
 use super::positions::PositionView;
 use crate::instrument::Symbol;
@@ -15,35 +13,6 @@ use crate::ledger::Balance;
 use crate::money::{Notional, Qty, Ratio};
 use crate::strategy::StrategySpec;
 use crate::time::Timestamp;
-
-method! {
-    /// The built-in strategies with their rules and parameter schemas.
-    StrategiesCatalog = "strategies.catalog", Get "/api/v1/strategies/catalog", Read, Empty => StrategyCatalog
-}
-method! {
-    /// Saves a named strategy config (strategy, params, sizing, exits, interval).
-    StrategiesCreate = "strategies.create", Post "/api/v1/strategies", Trade, StrategyCreate => StrategyRecord
-}
-method! {
-    /// Saved strategy configs, newest first.
-    StrategiesList = "strategies.list", Get "/api/v1/strategies", Read, PageParams => StrategyPage
-}
-method! {
-    /// One saved strategy config, by id or name.
-    StrategiesGet = "strategies.get", Get "/api/v1/strategies/get", Read, NameOrId => StrategyRecord
-}
-method! {
-    /// Changes a saved config's spec or name; bots keep the copy they were created with.
-    StrategiesUpdate = "strategies.update", Post "/api/v1/strategies/update", Trade, StrategyUpdate => StrategyRecord
-}
-method! {
-    /// Deletes a saved strategy config.
-    StrategiesDelete = "strategies.delete", Post "/api/v1/strategies/delete", Trade, NameOrId => Deleted
-}
-method! {
-    /// Checks a strategy spec without saving it; the answer says what is wrong.
-    StrategiesValidate = "strategies.validate", Post "/api/v1/strategies/validate", Read, SpecParam => Validation
-}
 
 method! {
     /// Creates a bot: a strategy on symbols of an account, with its own capital.
@@ -109,105 +78,7 @@ topic! {
     BotEventsTopic = "bots.events", BotEvent
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StrategyInfo {
-    pub name: String,
-    pub summary: String,
-    /// Exact entry and exit rules.
-    pub rules: String,
-    /// JSON Schema of `params`.
-    pub params_schema: serde_json::Value,
-    /// Warm-up bars with the default parameters.
-    pub default_warmup: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StrategyCatalog {
-    pub strategies: Vec<StrategyInfo>,
-    /// JSON Schema of a whole spec (strategy, params, sizing, exits, interval).
-    pub spec_schema: serde_json::Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StrategyCreate {
-    /// 1–64 characters: letters, digits, `-`, `_`, `.`.
-    pub name: String,
-    pub spec: StrategySpec,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StrategyRecord {
-    pub id: u64,
-    pub name: String,
-    pub owner: String,
-    /// Normalized: every parameter's value, defaults filled in.
-    pub spec: StrategySpec,
-    pub created: Timestamp,
-    pub updated: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StrategyPage {
-    pub strategies: Vec<StrategyRecord>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PageParams {
-    #[serde(default)]
-    pub limit: Option<u32>,
-    #[serde(default)]
-    pub cursor: Option<String>,
-}
-
-/// Names a saved strategy config by `id` or by `name` (exactly one).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NameOrId {
-    #[serde(default)]
-    pub id: Option<u64>,
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StrategyUpdate {
-    #[serde(default)]
-    pub id: Option<u64>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub new_name: Option<String>,
-    #[serde(default)]
-    pub spec: Option<StrategySpec>,
-}
-
 pub use super::Deleted;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SpecParam {
-    /// The spec to check, as JSON (checked field by field).
-    pub spec: serde_json::Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Validation {
-    pub valid: bool,
-    /// The field at fault (`params.fast`, `sizing.value`, …).
-    pub field: Option<String>,
-    pub message: Option<String>,
-    /// The normalized spec when valid.
-    pub spec: Option<StrategySpec>,
-    /// Warm-up bars the strategy needs, when valid.
-    pub warmup: Option<usize>,
-    /// What to know about it with the default venue's fees.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -8,21 +8,21 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountsBalances, AccountsList};
+use super::analytics::AnalyticsPerformance;
 use super::backtests::{
-    AnalyticsPerformance, BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete,
-    BacktestsEquity, BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep,
-    BacktestsTrades, DataDelete, DataExport, DataGet, DataImport, DataList,
+    BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
+    BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
 };
 use super::bots::{
     BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEquity,
     BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop,
-    BotsUpdate, StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet,
-    StrategiesList, StrategiesUpdate, StrategiesValidate,
+    BotsUpdate,
 };
 use super::cache::{
     CacheDelete, CacheDeletePattern, CacheFlush, CacheGet, CacheHealth, CacheKeys, CacheSet,
     CacheStats, CacheTtlGet, CacheTtlSet,
 };
+use super::data::{DataDelete, DataExport, DataGet, DataImport, DataList};
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
     JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, SchedulesCreate,
@@ -37,18 +37,20 @@ use super::orders::{
     OrderUpdates, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList, OrdersPlace,
     OrdersPlaceBracket, OrdersPlaceOco,
 };
-use super::positions::{
-    PositionUpdates, PositionsClose, PositionsGet, PositionsList, TradeExecutions, TradesList,
-    TradesStats,
-};
+use super::positions::{PositionUpdates, PositionsClose, PositionsGet, PositionsList};
 use super::risk::{
     RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskLimitsGet, RiskLimitsSet,
     RiskResume, RiskStatus, RiskViolations,
+};
+use super::strategies::{
+    StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList,
+    StrategiesUpdate, StrategiesValidate,
 };
 use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
 use super::system::{
     Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion,
 };
+use super::trades::{TradeExecutions, TradesList, TradesStats};
 use super::{Handle, Method, Scope, Topic, Verb};
 
 /// A method as published by `system.methods`.

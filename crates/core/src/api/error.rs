@@ -156,6 +156,12 @@ impl ApiError {
         Self::new(ErrorCode::InvalidParams, message)
     }
 
+    /// Bad input, naming the field (also in `data.field`, for forms).
+    pub fn bad_field(field: &str, message: impl fmt::Display) -> Self {
+        ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
+            .with_data(serde_json::json!({ "field": field }))
+    }
+
     pub fn not_found(what: &str, id: impl fmt::Display) -> Self {
         Self::new(ErrorCode::NotFound, format!("{what} `{id}` not found"))
     }

@@ -1,6 +1,9 @@
 //! Pagination shared by every list method: `limit` with a hard maximum and
 //! an opaque `cursor` taken from the previous page's `next_cursor`.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::ApiError;
 
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -57,4 +60,13 @@ mod tests {
         assert_eq!(next_cursor(&[5u64, 4], 2, |x| *x), Some("4".into()));
         assert_eq!(next_cursor(&[5u64], 2, |x| *x), None);
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
 }

@@ -1,6 +1,10 @@
 //! `strategies.*` and `bots.*` handlers.
 
+use super::backtests::{check_downsample, equity_curve};
 use std::collections::BTreeMap;
+use tradedesk_core::api::backtests::EquityCurve;
+use tradedesk_core::api::bots::{BotEquityQuery, BotsEquity};
+use tradedesk_core::time::Timestamp;
 
 use crate::store::StoreError;
 use crate::store::bots as db;
@@ -10,13 +14,11 @@ use tradedesk_core::api::bots::{
     BotCreate, BotDelete, BotEventKind, BotEventPage, BotEventsParams, BotFilter, BotId, BotPage,
     BotPerformance, BotRecord, BotStatus, BotStatusTopic, BotStop, BotUpdate, BotView, BotsCreate,
     BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart,
-    BotsStop, BotsUpdate, Deleted, NameOrId, PageParams, SpecParam, StrategiesCatalog,
-    StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList, StrategiesUpdate,
-    StrategiesValidate, StrategyCatalog, StrategyCreate, StrategyInfo, StrategyPage,
-    StrategyRecord, StrategyUpdate, Validation,
+    BotsStop, BotsUpdate, Deleted,
 };
 use tradedesk_core::api::positions::PositionUpdates;
-use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
+use tradedesk_core::api::strategies::{NameOrId, StrategyRecord};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
 use tradedesk_core::ledger::SubLedger;
 use tradedesk_core::money::{Notional, Qty, Ratio};
 use tradedesk_core::strategy::{ParamError, StrategySpec};
@@ -34,7 +36,7 @@ fn param_error(prefix: &str, e: &ParamError) -> ApiError {
 }
 
 /// Names of strategies and bots: 1–64 of letters, digits, `-`, `_`, `.`.
-fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -51,7 +53,11 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
 
 impl Ctx {
     /// Checks a spec and returns it normalized (parameter defaults filled in).
-    fn normalize(&self, spec: &StrategySpec, prefix: &str) -> Result<StrategySpec, ApiError> {
+    pub(super) fn normalize(
+        &self,
+        spec: &StrategySpec,
+        prefix: &str,
+    ) -> Result<StrategySpec, ApiError> {
         let (_, params) = self
             .bots
             .registry
@@ -63,7 +69,11 @@ impl Ctx {
         })
     }
 
-    fn strategy_ref(&self, caller: &Caller, r: &NameOrId) -> Result<StrategyRecord, ApiError> {
+    pub(super) fn strategy_ref(
+        &self,
+        caller: &Caller,
+        r: &NameOrId,
+    ) -> Result<StrategyRecord, ApiError> {
         let store = self.store();
         let found = match (r.id, r.name.as_deref()) {
             (Some(id), None) => db::strategy_by_id(store.conn(), id)
@@ -92,171 +102,6 @@ impl Ctx {
             .map_err(|e| store_err(&e))?
             .filter(|b| b.owner == caller.user)
             .ok_or_else(|| ApiError::not_found("bot", id))
-    }
-}
-
-impl Handle<StrategiesCatalog> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<StrategyCatalog, ApiError> {
-        let strategies = self
-            .bots
-            .registry
-            .kinds()
-            .iter()
-            .map(|k| StrategyInfo {
-                name: k.name.to_owned(),
-                summary: k.summary.to_owned(),
-                rules: k.rules.to_owned(),
-                params_schema: (k.schema)(),
-                default_warmup: (k.build)(&serde_json::json!({})).map_or(0, |(s, _)| s.warmup()),
-            })
-            .collect();
-        Ok(StrategyCatalog {
-            strategies,
-            spec_schema: tradedesk_core::strategy::spec_schema(),
-        })
-    }
-}
-
-impl Handle<StrategiesCreate> for Ctx {
-    async fn handle(&self, caller: &Caller, p: StrategyCreate) -> Result<StrategyRecord, ApiError> {
-        check_name("name", &p.name)?;
-        let spec = self.normalize(&p.spec, "spec.")?;
-        self.blocking(|ctx| {
-            let mut store = ctx.store();
-            if db::strategy_by_name(store.conn(), &caller.user, &p.name)
-                .map_err(|e| store_err(&e))?
-                .is_some()
-            {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("a strategy named `{}` exists", p.name),
-                ));
-            }
-            let now = ctx.now();
-            let id = store
-                .write(|tx| db::insert_strategy(tx, &p.name, &caller.user, &spec, now))
-                .map_err(|e| store_err(&e))?;
-            Ok(StrategyRecord {
-                id,
-                name: p.name.clone(),
-                owner: caller.user.clone(),
-                spec,
-                created: now,
-                updated: now,
-            })
-        })
-    }
-}
-
-impl Handle<StrategiesList> for Ctx {
-    async fn handle(&self, caller: &Caller, p: PageParams) -> Result<StrategyPage, ApiError> {
-        let limit = paging::limit(p.limit)?;
-        let before = paging::cursor(p.cursor.as_deref())?;
-        let strategies = db::list_strategies(self.store().conn(), &caller.user, before, limit)
-            .map_err(|e| store_err(&e))?;
-        let next_cursor = paging::next_cursor(&strategies, limit, |s| s.id);
-        Ok(StrategyPage {
-            strategies,
-            next_cursor,
-        })
-    }
-}
-
-impl Handle<StrategiesGet> for Ctx {
-    async fn handle(&self, caller: &Caller, p: NameOrId) -> Result<StrategyRecord, ApiError> {
-        self.strategy_ref(caller, &p)
-    }
-}
-
-impl Handle<StrategiesUpdate> for Ctx {
-    async fn handle(&self, caller: &Caller, p: StrategyUpdate) -> Result<StrategyRecord, ApiError> {
-        let mut rec = self.strategy_ref(
-            caller,
-            &NameOrId {
-                id: p.id,
-                name: p.name.clone(),
-            },
-        )?;
-        if let Some(n) = &p.new_name {
-            check_name("new_name", n)?;
-        }
-        if let Some(spec) = &p.spec {
-            rec.spec = self.normalize(spec, "spec.")?;
-        }
-        self.blocking(|ctx| {
-            let mut store = ctx.store();
-            if let Some(n) = &p.new_name {
-                if n != &rec.name
-                    && db::strategy_by_name(store.conn(), &caller.user, n)
-                        .map_err(|e| store_err(&e))?
-                        .is_some()
-                {
-                    return Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        format!("a strategy named `{n}` exists"),
-                    ));
-                }
-                rec.name.clone_from(n);
-            }
-            rec.updated = ctx.now();
-            store
-                .write(|tx| db::update_strategy(tx, rec.id, &rec.name, &rec.spec, rec.updated))
-                .map_err(|e| store_err(&e))?;
-            Ok(rec)
-        })
-    }
-}
-
-impl Handle<StrategiesDelete> for Ctx {
-    async fn handle(&self, caller: &Caller, p: NameOrId) -> Result<Deleted, ApiError> {
-        let rec = self.strategy_ref(caller, &p)?;
-        let deleted = self
-            .store()
-            .write(|tx| db::delete_strategy(tx, rec.id))
-            .map_err(|e| store_err(&e))?;
-        Ok(Deleted {
-            id: rec.id,
-            deleted,
-        })
-    }
-}
-
-impl Handle<StrategiesValidate> for Ctx {
-    async fn handle(&self, _: &Caller, p: SpecParam) -> Result<Validation, ApiError> {
-        let invalid = |field: String, message: String| Validation {
-            valid: false,
-            field: Some(field),
-            message: Some(message),
-            spec: None,
-            warmup: None,
-            warnings: Vec::new(),
-        };
-        let spec: StrategySpec = match serde_path_to_error::deserialize(p.spec) {
-            Ok(s) => s,
-            Err(e) => {
-                let path = e.path().to_string();
-                return Ok(invalid(
-                    if path == "." {
-                        "spec".into()
-                    } else {
-                        format!("spec.{path}")
-                    },
-                    e.into_inner().to_string(),
-                ));
-            }
-        };
-        let fees = self.exchange.lock().fee_rates();
-        Ok(match self.bots.registry.build(&spec) {
-            Ok((strategy, params)) => Validation {
-                valid: true,
-                field: None,
-                message: None,
-                warmup: Some(strategy.warmup()),
-                warnings: strategy.warnings(fees),
-                spec: Some(StrategySpec { params, ..spec }),
-            },
-            Err(e) => invalid(format!("spec.{}", e.field), e.message),
-        })
     }
 }
 
@@ -774,9 +619,34 @@ impl Handle<BotsPerformance> for Ctx {
             trades: trips.len() as u64,
             wins,
             losses,
-            win_rate: super::orders::win_rate(wins, losses),
+            win_rate: super::trades::win_rate(wins, losses),
             max_drawdown: drawdown.map(ratio),
             samples,
         })
+    }
+}
+
+/// A bot's equity samples in a range; not found when there is no such bot.
+pub(super) fn bot_equity(
+    conn: &rusqlite::Connection,
+    bot: u64,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<Vec<(Timestamp, f64)>, ApiError> {
+    if crate::store::bots::bot_by_id(conn, bot)
+        .map_err(|e| store_err(&e))?
+        .is_none()
+    {
+        return Err(ApiError::not_found("bot", bot));
+    }
+    crate::store::bots::equity_series(conn, bot, start, end).map_err(|e| store_err(&e))
+}
+
+impl Handle<BotsEquity> for Ctx {
+    async fn handle(&self, _: &Caller, q: BotEquityQuery) -> Result<EquityCurve, ApiError> {
+        check_downsample(q.downsample)?;
+        let series = bot_equity(self.store().conn(), q.id, q.start, q.end)?;
+        let (times, equity): (Vec<Timestamp>, Vec<f64>) = series.into_iter().unzip();
+        Ok(equity_curve(&times, &equity, q.downsample))
     }
 }

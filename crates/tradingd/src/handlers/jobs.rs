@@ -1,4 +1,5 @@
-//! `jobs.*` handlers, and what each job kind does.
+//! `jobs.*` and `jobs.schedules.*`: the queue, its workers and the cron
+//! schedules. What each kind does is in `services::jobs::kinds`.
 
 use crate::store::jobs as db;
 use crate::store::schedules as sdb;
@@ -11,112 +12,11 @@ use tradedesk_core::api::jobs::{
     SchedulesPreview, SchedulesResume, SchedulesRunNow, SchedulesUpdate, WorkerList,
 };
 use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, paging};
-use tradedesk_core::job::{
-    BotPayload, CancelAllPayload, CronSpec, JobRecord, JobState, PrunePayload, Schedule,
-};
+use tradedesk_core::job::{CronSpec, JobRecord, JobState, Schedule};
 
 use super::field_error;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
-use crate::services::jobs::{JobError, JobRun};
-
-fn failed(e: impl std::fmt::Display) -> JobError {
-    JobError::Failed(e.to_string())
-}
-
-fn payload<P: serde::de::DeserializeOwned>(run: &JobRun<'_>) -> Result<P, JobError> {
-    serde_json::from_value(run.job.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("payload: {e}")))
-}
-
-/// Runs one attempt of a job.
-pub fn execute(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
-    run.check()?;
-    let ctx = run.ctx;
-    match run.job.kind.as_str() {
-        "data.import" => super::backtests::run_import(run),
-        "backtest.run" => super::backtests::run_backtest(run),
-        "backtest.sweep" => super::backtests::run_sweep(run),
-        "bot.start" => {
-            let p: BotPayload = payload(run)?;
-            let v = ctx
-                .bots
-                .start(ctx, p.id)
-                .map_err(|e| JobError::from_api(&e))?;
-            Ok(serde_json::json!({ "bot": p.id, "status": v.bot.status }))
-        }
-        "bot.stop" => {
-            let p: BotPayload = payload(run)?;
-            let v = ctx
-                .bots
-                .stop(ctx, p.id, true, p.flatten, Some("stopped by a job".into()))
-                .map_err(|e| JobError::from_api(&e))?;
-            Ok(serde_json::json!({ "bot": p.id, "status": v.bot.status }))
-        }
-        "orders.cancel_all" => {
-            let p: CancelAllPayload = payload(run)?;
-            let mut state = ctx.exchange.lock();
-            let ids: Vec<u64> = state
-                .open
-                .values()
-                .filter(|o| p.symbol.as_ref().is_none_or(|s| &o.symbol == s))
-                .map(|o| o.id)
-                .collect();
-            let changes = state
-                .cancel_many(&mut ctx.store(), &ids, "cancelled by a job", ctx.now())
-                .map_err(|e| failed(e.message))?;
-            ctx.publish(&state, &changes);
-            Ok(serde_json::json!({ "cancelled": ids.len() }))
-        }
-        "risk.report" => {
-            let state = ctx.exchange.lock();
-            let now = ctx.now();
-            let report = state.risk_status(&state.known_scopes(), now);
-            Ok(serde_json::json!({ "time": now, "states": report.states, "usage": report.usage }))
-        }
-        "maintenance.vacuum" => {
-            let store = ctx.store();
-            let before = store.size_bytes();
-            store.checkpoint().map_err(failed)?;
-            store.conn().execute_batch("VACUUM").map_err(failed)?;
-            store.checkpoint().map_err(failed)?;
-            Ok(serde_json::json!({ "bytes_before": before, "bytes_after": store.size_bytes() }))
-        }
-        "maintenance.prune" => {
-            let p: PrunePayload = payload(run)?;
-            let cutoff = ctx
-                .now()
-                .millis()
-                .saturating_sub(i64::from(p.older_than_days).saturating_mul(86_400_000));
-            let mut out = serde_json::Map::new();
-            for (name, sql) in [
-                ("bot_events", "DELETE FROM bot_events WHERE time_ms < ?1"),
-                ("bot_equity", "DELETE FROM bot_equity WHERE time_ms < ?1"),
-                (
-                    "risk_violations",
-                    "DELETE FROM risk_violations WHERE time_ms < ?1",
-                ),
-                ("klines_1m", "DELETE FROM klines_1m WHERE open_ms < ?1"),
-                (
-                    "jobs",
-                    "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'dead') AND coalesce(finished_ms, created_ms) < ?1",
-                ),
-            ] {
-                run.check()?;
-                let n = ctx
-                    .store()
-                    .write(|tx| db::delete_older(tx, sql, cutoff))
-                    .map_err(failed)?;
-                out.insert(name.into(), n.into());
-                run.progress(out.len().saturating_mul(20).min(100) as u8, name)?;
-            }
-            Ok(serde_json::Value::Object(out))
-        }
-        other => Err(JobError::Permanent(format!(
-            "no runner for job kind `{other}`"
-        ))),
-    }
-}
 
 fn not_found(id: u64) -> ApiError {
     ApiError::not_found("job", id)

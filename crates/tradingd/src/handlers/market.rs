@@ -1,9 +1,7 @@
 //! `market.*` and `accounts.*` handlers: reads of the exchange's state.
 
+use crate::services::cache::TICKER_BYTES;
 use crate::store::trading as db;
-use tradedesk_core::api::accounts::{
-    AccountList, AccountParam, AccountView, AccountsBalances, AccountsList, BalanceView, Balances,
-};
 use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::api::market::{
     Book, BookParams, Klines, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols,
@@ -16,8 +14,6 @@ use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
 
-/// A ticker's estimated size in the cache.
-pub(crate) const TICKER_BYTES: usize = 320;
 /// One stored bar's estimated size in the cache.
 const BAR_BYTES: usize = 160;
 
@@ -240,53 +236,6 @@ impl Handle<MarketTrades> for Ctx {
         Ok(Tape {
             symbol: p.symbol,
             trades: state.data[idx].recent.iter().take(limit).copied().collect(),
-        })
-    }
-}
-
-impl Handle<AccountsList> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<AccountList, ApiError> {
-        let state = self.exchange.lock();
-        let accounts = state
-            .accounts
-            .iter()
-            .map(|a| AccountView {
-                name: a.row.name.clone(),
-                venue: a.row.venue.clone(),
-                owner: a.row.owner.clone(),
-                created: a.row.created,
-            })
-            .collect();
-        Ok(AccountList { accounts })
-    }
-}
-
-impl Handle<AccountsBalances> for Ctx {
-    async fn handle(&self, _: &Caller, p: AccountParam) -> Result<Balances, ApiError> {
-        let state = self.exchange.lock();
-        let acc = &state.accounts[state.account(p.account.as_deref())?];
-        let balances = acc
-            .books
-            .total
-            .balances()
-            .iter()
-            .map(|(asset, b)| {
-                let manual = acc.books.manual_balance(asset);
-                let total = b.total();
-                BalanceView {
-                    asset: asset.clone(),
-                    free: manual.free,
-                    locked: manual.locked,
-                    bots: total
-                        .checked_sub(manual.total())
-                        .unwrap_or(tradedesk_core::money::Qty::ZERO),
-                    total,
-                }
-            })
-            .collect();
-        Ok(Balances {
-            account: acc.row.name.clone(),
-            balances,
         })
     }
 }

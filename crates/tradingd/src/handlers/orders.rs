@@ -6,19 +6,14 @@ use tradedesk_core::api::orders::{
     OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList, OrdersPlace,
     OrdersPlaceBracket, OrdersPlaceOco,
 };
-use tradedesk_core::api::positions::{
-    CloseParams, PositionList, PositionParam, PositionView, PositionsClose, PositionsGet,
-    PositionsList, StatsParams, TradeFilter, TradePage, TradeStats, TradesList, TradesStats,
-};
-use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
-use tradedesk_core::money::{Qty, Ratio};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
 use tradedesk_core::order::{
     OrderError, OrderRecord, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, ValidOrder,
 };
 
 use crate::context::Ctx;
+use crate::services::exchange::State;
 use crate::services::exchange::store_err;
-use crate::services::exchange::{State, market_order};
 
 fn order_error(e: &OrderError) -> ApiError {
     let field = e.field();
@@ -27,7 +22,7 @@ fn order_error(e: &OrderError) -> ApiError {
 }
 
 /// Where an order came from, for the risk violation log.
-fn source(caller: &Caller) -> &'static str {
+pub(super) fn source(caller: &Caller) -> &'static str {
     match caller.transport {
         tradedesk_core::api::Transport::Unix => "socket",
         tradedesk_core::api::Transport::Http => "http",
@@ -35,7 +30,7 @@ fn source(caller: &Caller) -> &'static str {
     }
 }
 
-fn validate(state: &State, req: &OrderRequest) -> Result<ValidOrder, ApiError> {
+pub(super) fn validate(state: &State, req: &OrderRequest) -> Result<ValidOrder, ApiError> {
     let idx = state.symbol_index(&req.symbol)?;
     req.validate(state.venue.instruments()[idx])
         .map_err(|e| order_error(&e))
@@ -339,167 +334,5 @@ impl Handle<OrdersList> for Ctx {
             orders,
             next_cursor,
         })
-    }
-}
-
-impl Handle<PositionsList> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<PositionList, ApiError> {
-        let state = self.exchange.lock();
-        let mut positions = Vec::new();
-        for (i, acc) in state.accounts.iter().enumerate() {
-            for symbol in acc.books.symbols() {
-                if !acc.books.position(&symbol).qty.is_zero() {
-                    positions.push(state.position_view(i, &symbol));
-                }
-            }
-        }
-        Ok(PositionList { positions })
-    }
-}
-
-impl Handle<PositionsGet> for Ctx {
-    async fn handle(&self, _: &Caller, p: PositionParam) -> Result<PositionView, ApiError> {
-        let state = self.exchange.lock();
-        let acc = state.account(p.account.as_deref())?;
-        state.symbol_index(&p.symbol)?;
-        Ok(state.position_view(acc, &p.symbol))
-    }
-}
-
-impl Handle<PositionsClose> for Ctx {
-    async fn handle(&self, caller: &Caller, p: CloseParams) -> Result<OrderRecord, ApiError> {
-        self.blocking(|ctx| {
-            let mut state = ctx.exchange.lock();
-            let account = state.account(p.account.as_deref())?;
-            state.symbol_index(&p.symbol)?;
-            // Only the manual book: a bot's position is the bot's to close
-            // (`bots.stop --flatten`).
-            let held = state.accounts[account]
-                .books
-                .manual
-                .get(&p.symbol)
-                .map_or(Qty::ZERO, |x| x.qty);
-            if held.is_zero() {
-                let in_bots = state.accounts[account].books.position(&p.symbol).qty;
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    if in_bots.is_zero() {
-                        format!("no open position in {}", p.symbol)
-                    } else {
-                        format!(
-                            "no manual position in {}: the {in_bots} held belongs to bots (stop them with flatten)",
-                            p.symbol
-                        )
-                    },
-                ));
-            }
-            let qty = match p.qty {
-                None => held.abs(),
-                Some(q) if q > held.abs() => {
-                    return Err(ApiError::invalid_params(format!(
-                        "invalid params: field `qty`: {q} exceeds the position of {}",
-                        held.abs()
-                    ))
-                    .with_data(serde_json::json!({ "field": "qty" })));
-                }
-                Some(q) => q,
-            };
-            let side = if held.is_positive() {
-                Side::Sell
-            } else {
-                Side::Buy
-            };
-            let req = OrderRequest {
-                account: p.account.clone(),
-                ..market_order(p.symbol.clone(), side, qty)
-            };
-            let valid = validate(&state, &req)?;
-            let mut store = ctx.store();
-            let now = ctx.now();
-            let approved = state.approve(&mut store, account, None, valid, source(caller), now)?;
-            let (order, changes) = state.place(&mut store, account, &approved, &caller.user, now)?;
-            drop(store);
-            ctx.publish(&state, &changes);
-            Ok(order)
-        })
-    }
-}
-
-impl Handle<TradesList> for Ctx {
-    async fn handle(&self, _: &Caller, f: TradeFilter) -> Result<TradePage, ApiError> {
-        let limit = paging::limit(f.limit)?;
-        let before = paging::cursor(f.cursor.as_deref())?;
-        let trades = self
-            .blocking(|ctx| {
-                db::list_fills(
-                    ctx.store().conn(),
-                    f.symbol.as_ref(),
-                    f.bot_id,
-                    f.start,
-                    f.end,
-                    before,
-                    limit,
-                )
-            })
-            .map_err(|e| store_err(&e))?;
-        let next_cursor = paging::next_cursor(&trades, limit, |t| t.trade_id);
-        Ok(TradePage {
-            trades,
-            next_cursor,
-        })
-    }
-}
-
-impl Handle<TradesStats> for Ctx {
-    async fn handle(&self, _: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
-        self.blocking(|ctx| {
-            let t = db::fill_totals(
-                ctx.store().conn(),
-                p.symbol.as_ref(),
-                p.bot_id,
-                p.start,
-                p.end,
-            )
-            .map_err(|e| store_err(&e))?;
-            // Trips may have opened before the range: read from the start.
-            let trips = ctx.trips(p.symbol.as_ref(), p.bot_id, p.end)?;
-            let closed: Vec<&tradedesk_core::analytics::Trip> = trips
-                .iter()
-                .filter(|t| p.start.is_none_or(|s| t.exit_time >= s))
-                .collect();
-            let (wins, losses) = tradedesk_core::analytics::wins_and_losses(closed.iter().copied());
-            Ok(TradeStats {
-                count: t.count,
-                volume: t.volume,
-                fees: t.fees,
-                realized_pnl: t.realized,
-                trades: closed.len() as u64,
-                wins,
-                losses,
-                win_rate: win_rate(wins, losses),
-            })
-        })
-    }
-}
-
-/// wins / (wins + losses), to six places; none without a decided trip.
-pub(crate) fn win_rate(wins: u64, losses: u64) -> Option<Ratio> {
-    rust_decimal::Decimal::from(wins)
-        .checked_div(rust_decimal::Decimal::from(wins.saturating_add(losses)))
-        .map(|r| Ratio::new(r.round_dp(6).normalize()))
-}
-
-impl Ctx {
-    /// The closed round trips of the fills of a symbol and/or bot before
-    /// `end` (see `analytics::round_trips`).
-    pub(crate) fn trips(
-        &self,
-        symbol: Option<&tradedesk_core::instrument::Symbol>,
-        bot: Option<u64>,
-        end: Option<tradedesk_core::time::Timestamp>,
-    ) -> Result<Vec<tradedesk_core::analytics::Trip>, ApiError> {
-        let fills = db::list_fills(self.store().conn(), symbol, bot, None, end, None, u32::MAX)
-            .map_err(|e| store_err(&e))?;
-        Ok(tradedesk_core::analytics::round_trips(&fills))
     }
 }

@@ -16,6 +16,9 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tradedesk_core::api::cache::{KeyInfo, MAX_TTL_S, Namespace, Stats};
 
+/// A ticker's estimated size in the cache.
+pub(crate) const TICKER_BYTES: usize = 320;
+
 type ToJson = fn(&(dyn Any + Send + Sync)) -> serde_json::Value;
 
 struct Entry {

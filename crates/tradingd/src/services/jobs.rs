@@ -18,6 +18,10 @@ use tradedesk_core::time::Timestamp;
 use crate::context::Ctx;
 use crate::services::progress::Part;
 
+pub(crate) mod backtest;
+pub(crate) mod import;
+pub mod kinds;
+
 /// Why an attempt did not succeed.
 #[derive(Debug)]
 pub enum JobError {
@@ -86,6 +90,11 @@ impl JobRun<'_> {
 /// What runs one attempt of a job kind.
 pub type Runner = fn(&JobRun<'_>) -> Result<serde_json::Value, JobError>;
 
+/// A job's attempt failed for a reason that may pass on a retry.
+pub(crate) fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
 /// The job kinds a daemon runs: the built-ins, plus any an embedding
 /// program adds (as with strategies).
 #[derive(Clone)]
@@ -95,10 +104,12 @@ pub struct JobKinds {
 
 impl JobKinds {
     pub fn builtin() -> JobKinds {
+        // Both lists come from `job_kinds!`, in the same order (tested).
         JobKinds {
             kinds: job::KINDS
                 .iter()
-                .map(|k| (k, crate::handlers::jobs::execute as Runner))
+                .zip(kinds::builtin())
+                .map(|(k, (_, run))| (k, run))
                 .collect(),
         }
     }
@@ -356,7 +367,7 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
         job: job.clone(),
         worker: index,
     };
-    let runner: Runner = found.map_or(crate::handlers::jobs::execute as Runner, |(_, r)| r);
+    let runner: Runner = found.map_or(kinds::unknown as Runner, |(_, r)| r);
     let outcome = catch_unwind(AssertUnwindSafe(|| runner(&run))).unwrap_or_else(|p| {
         Err(JobError::Failed(format!(
             "panicked: {}",

@@ -11,7 +11,7 @@ use tradedesk_core::api::risk::RiskAlertsTopic;
 use tradedesk_core::api::cache::Namespace;
 
 use crate::context::Ctx;
-use crate::handlers::market::TICKER_BYTES;
+use crate::services::cache::TICKER_BYTES;
 use crate::services::progress::Part;
 
 /// Runs until shutdown, on a blocking thread of its own.

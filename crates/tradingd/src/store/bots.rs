@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::trading::{corrupt, dec, ledger_where, positions_where};
-use tradedesk_core::api::bots::{BotEvent, BotEventKind, BotRecord, BotStatus, StrategyRecord};
+use tradedesk_core::api::bots::{BotEvent, BotEventKind, BotRecord, BotStatus};
+use tradedesk_core::api::strategies::StrategyRecord;
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::{Ledger, Position};
 use tradedesk_core::money::Qty;

@@ -265,8 +265,52 @@ pub fn requeue(
 }
 
 /// Runs a statement that deletes rows older than `cutoff_ms` (`?1`); returns how many.
-pub fn delete_older(conn: &Connection, sql: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
-    Ok(conn.execute(sql, [cutoff_ms])? as u64)
+/// What `maintenance.prune` deletes rows of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    BotEvents,
+    BotEquity,
+    RiskViolations,
+    Klines1m,
+    /// Finished jobs only.
+    Jobs,
+}
+
+impl Prunable {
+    pub const ALL: [Prunable; 5] = [
+        Prunable::BotEvents,
+        Prunable::BotEquity,
+        Prunable::RiskViolations,
+        Prunable::Klines1m,
+        Prunable::Jobs,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Prunable::BotEvents => "bot_events",
+            Prunable::BotEquity => "bot_equity",
+            Prunable::RiskViolations => "risk_violations",
+            Prunable::Klines1m => "klines_1m",
+            Prunable::Jobs => "jobs",
+        }
+    }
+
+    const fn sql(self) -> &'static str {
+        match self {
+            Prunable::BotEvents => "DELETE FROM bot_events WHERE time_ms < ?1",
+            Prunable::BotEquity => "DELETE FROM bot_equity WHERE time_ms < ?1",
+            Prunable::RiskViolations => "DELETE FROM risk_violations WHERE time_ms < ?1",
+            Prunable::Klines1m => "DELETE FROM klines_1m WHERE open_ms < ?1",
+            Prunable::Jobs => {
+                "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'dead') AND coalesce(finished_ms, created_ms) < ?1"
+            }
+        }
+    }
+}
+
+/// Deletes a table's rows older than `cutoff_ms`; returns how many.
+pub fn prune(conn: &Connection, what: Prunable, cutoff_ms: i64) -> Result<u64, StoreError> {
+    Ok(conn.execute(what.sql(), [cutoff_ms])? as u64)
 }
 
 /// Whether any queued job is due (an index probe, whatever the queue's size).

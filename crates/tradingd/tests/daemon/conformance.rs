@@ -190,9 +190,9 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     use std::fmt::Write as _;
     use tradedesk_core::api::backtests::{
         Backtest, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
-        BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades, DataDelete,
-        DataExport, DataGet, DataImport, DataList,
+        BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
     };
+    use tradedesk_core::api::data::{DataDelete, DataExport, DataGet, DataImport, DataList};
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("conf.csv");
     let mut text = String::from("date,open,high,low,close\n");

@@ -1,0 +1,55 @@
+//! `accounts.*`: the venue accounts and their balances.
+
+use tradedesk_core::api::accounts::{
+    AccountList, AccountParam, AccountView, AccountsBalances, AccountsList, BalanceView, Balances,
+};
+use tradedesk_core::api::{ApiError, Caller, Empty, Handle};
+
+use crate::context::Ctx;
+
+impl Handle<AccountsList> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<AccountList, ApiError> {
+        let state = self.exchange.lock();
+        let accounts = state
+            .accounts
+            .iter()
+            .map(|a| AccountView {
+                name: a.row.name.clone(),
+                venue: a.row.venue.clone(),
+                owner: a.row.owner.clone(),
+                created: a.row.created,
+            })
+            .collect();
+        Ok(AccountList { accounts })
+    }
+}
+
+impl Handle<AccountsBalances> for Ctx {
+    async fn handle(&self, _: &Caller, p: AccountParam) -> Result<Balances, ApiError> {
+        let state = self.exchange.lock();
+        let acc = &state.accounts[state.account(p.account.as_deref())?];
+        let balances = acc
+            .books
+            .total
+            .balances()
+            .iter()
+            .map(|(asset, b)| {
+                let manual = acc.books.manual_balance(asset);
+                let total = b.total();
+                BalanceView {
+                    asset: asset.clone(),
+                    free: manual.free,
+                    locked: manual.locked,
+                    bots: total
+                        .checked_sub(manual.total())
+                        .unwrap_or(tradedesk_core::money::Qty::ZERO),
+                    total,
+                }
+            })
+            .collect();
+        Ok(Balances {
+            account: acc.row.name.clone(),
+            balances,
+        })
+    }
+}

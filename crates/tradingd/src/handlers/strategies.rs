@@ -1,0 +1,182 @@
+//! `strategies.*`: the catalogue and named strategy configs.
+
+use super::bots::check_name;
+
+use crate::store::bots as db;
+use tradedesk_core::api::bots::Deleted;
+use tradedesk_core::api::paging::PageParams;
+use tradedesk_core::api::strategies::{
+    NameOrId, SpecParam, StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet,
+    StrategiesList, StrategiesUpdate, StrategiesValidate, StrategyCatalog, StrategyCreate,
+    StrategyInfo, StrategyPage, StrategyRecord, StrategyUpdate, Validation,
+};
+use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, paging};
+use tradedesk_core::strategy::StrategySpec;
+
+use crate::context::Ctx;
+use crate::services::exchange::store_err;
+
+impl Handle<StrategiesCatalog> for Ctx {
+    async fn handle(&self, _: &Caller, _: Empty) -> Result<StrategyCatalog, ApiError> {
+        let strategies = self
+            .bots
+            .registry
+            .kinds()
+            .iter()
+            .map(|k| StrategyInfo {
+                name: k.name.to_owned(),
+                summary: k.summary.to_owned(),
+                rules: k.rules.to_owned(),
+                params_schema: (k.schema)(),
+                default_warmup: (k.build)(&serde_json::json!({})).map_or(0, |(s, _)| s.warmup()),
+            })
+            .collect();
+        Ok(StrategyCatalog {
+            strategies,
+            spec_schema: tradedesk_core::strategy::spec_schema(),
+        })
+    }
+}
+
+impl Handle<StrategiesCreate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: StrategyCreate) -> Result<StrategyRecord, ApiError> {
+        check_name("name", &p.name)?;
+        let spec = self.normalize(&p.spec, "spec.")?;
+        self.blocking(|ctx| {
+            let mut store = ctx.store();
+            if db::strategy_by_name(store.conn(), &caller.user, &p.name)
+                .map_err(|e| store_err(&e))?
+                .is_some()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("a strategy named `{}` exists", p.name),
+                ));
+            }
+            let now = ctx.now();
+            let id = store
+                .write(|tx| db::insert_strategy(tx, &p.name, &caller.user, &spec, now))
+                .map_err(|e| store_err(&e))?;
+            Ok(StrategyRecord {
+                id,
+                name: p.name.clone(),
+                owner: caller.user.clone(),
+                spec,
+                created: now,
+                updated: now,
+            })
+        })
+    }
+}
+
+impl Handle<StrategiesList> for Ctx {
+    async fn handle(&self, caller: &Caller, p: PageParams) -> Result<StrategyPage, ApiError> {
+        let limit = paging::limit(p.limit)?;
+        let before = paging::cursor(p.cursor.as_deref())?;
+        let strategies = db::list_strategies(self.store().conn(), &caller.user, before, limit)
+            .map_err(|e| store_err(&e))?;
+        let next_cursor = paging::next_cursor(&strategies, limit, |s| s.id);
+        Ok(StrategyPage {
+            strategies,
+            next_cursor,
+        })
+    }
+}
+
+impl Handle<StrategiesGet> for Ctx {
+    async fn handle(&self, caller: &Caller, p: NameOrId) -> Result<StrategyRecord, ApiError> {
+        self.strategy_ref(caller, &p)
+    }
+}
+
+impl Handle<StrategiesUpdate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: StrategyUpdate) -> Result<StrategyRecord, ApiError> {
+        let mut rec = self.strategy_ref(
+            caller,
+            &NameOrId {
+                id: p.id,
+                name: p.name.clone(),
+            },
+        )?;
+        if let Some(n) = &p.new_name {
+            check_name("new_name", n)?;
+        }
+        if let Some(spec) = &p.spec {
+            rec.spec = self.normalize(spec, "spec.")?;
+        }
+        self.blocking(|ctx| {
+            let mut store = ctx.store();
+            if let Some(n) = &p.new_name {
+                if n != &rec.name
+                    && db::strategy_by_name(store.conn(), &caller.user, n)
+                        .map_err(|e| store_err(&e))?
+                        .is_some()
+                {
+                    return Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        format!("a strategy named `{n}` exists"),
+                    ));
+                }
+                rec.name.clone_from(n);
+            }
+            rec.updated = ctx.now();
+            store
+                .write(|tx| db::update_strategy(tx, rec.id, &rec.name, &rec.spec, rec.updated))
+                .map_err(|e| store_err(&e))?;
+            Ok(rec)
+        })
+    }
+}
+
+impl Handle<StrategiesDelete> for Ctx {
+    async fn handle(&self, caller: &Caller, p: NameOrId) -> Result<Deleted, ApiError> {
+        let rec = self.strategy_ref(caller, &p)?;
+        let deleted = self
+            .store()
+            .write(|tx| db::delete_strategy(tx, rec.id))
+            .map_err(|e| store_err(&e))?;
+        Ok(Deleted {
+            id: rec.id,
+            deleted,
+        })
+    }
+}
+
+impl Handle<StrategiesValidate> for Ctx {
+    async fn handle(&self, _: &Caller, p: SpecParam) -> Result<Validation, ApiError> {
+        let invalid = |field: String, message: String| Validation {
+            valid: false,
+            field: Some(field),
+            message: Some(message),
+            spec: None,
+            warmup: None,
+            warnings: Vec::new(),
+        };
+        let spec: StrategySpec = match serde_path_to_error::deserialize(p.spec) {
+            Ok(s) => s,
+            Err(e) => {
+                let path = e.path().to_string();
+                return Ok(invalid(
+                    if path == "." {
+                        "spec".into()
+                    } else {
+                        format!("spec.{path}")
+                    },
+                    e.into_inner().to_string(),
+                ));
+            }
+        };
+        let fees = self.exchange.lock().fee_rates();
+        Ok(match self.bots.registry.build(&spec) {
+            Ok((strategy, params)) => Validation {
+                valid: true,
+                field: None,
+                message: None,
+                warmup: Some(strategy.warmup()),
+                warnings: strategy.warnings(fees),
+                spec: Some(StrategySpec { params, ..spec }),
+            },
+            Err(e) => invalid(format!("spec.{}", e.field), e.message),
+        })
+    }
+}
