@@ -30,7 +30,7 @@ method! {
 }
 method! {
     /// Deletes a finished backtest or sweep and its results.
-    BacktestsDelete = "backtests.delete", Post "/api/v1/backtests/{id}/delete", Trade, BacktestId => Deleted
+    BacktestsDelete = "backtests.delete", Delete "/api/v1/backtests/{id}", Trade, BacktestId => Deleted
 }
 method! {
     /// Every metric of a finished backtest.
@@ -46,7 +46,7 @@ method! {
 }
 method! {
     /// Headline metrics of several finished backtests side by side.
-    BacktestsCompare = "backtests.compare", Get "/api/v1/backtests/compare", Read, CompareParams => Comparison
+    BacktestsCompare = "backtests.compare", Post "/api/v1/backtests/comparisons", Read, CompareParams => Comparison
 }
 method! {
     /// A parameter sweep over a grid, as a `backtest.sweep` job; results ranked.

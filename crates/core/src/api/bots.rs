@@ -28,11 +28,11 @@ method! {
 }
 method! {
     /// Changes a bot that is not running: name, strategy spec, allocation.
-    BotsUpdate = "bots.update", Post "/api/v1/bots/{id}/update", Trade, BotUpdate => BotView
+    BotsUpdate = "bots.update", Patch "/api/v1/bots/{id}", Trade, BotUpdate => BotView
 }
 method! {
     /// Deletes a bot that is not running (`force` stops it first); its history stays.
-    BotsDelete = "bots.delete", Post "/api/v1/bots/{id}/delete", Trade, BotDelete => Deleted
+    BotsDelete = "bots.delete", Delete "/api/v1/bots/{id}", Trade, BotDelete => Deleted
 }
 method! {
     /// Starts (or restarts) a created, stopped or failed bot.

@@ -142,31 +142,31 @@ method! {
 }
 method! {
     /// One entry's value (as JSON) and the time it has left.
-    CacheGet = "cache.get", Get "/api/v1/cache/get", Read, CacheKey => CacheValue
+    CacheGet = "cache.get", Get "/api/v1/cache/keys/{key}", Read, CacheKey => CacheValue
 }
 method! {
     /// Stores a JSON value under `user:KEY` (the only writable namespace), with an optional TTL in seconds.
-    CacheSet = "cache.set", Post "/api/v1/cache/set", Trade, CacheSetParams => CacheValue
+    CacheSet = "cache.set", Put "/api/v1/cache/keys/{key}", Trade, CacheSetParams => CacheValue
 }
 method! {
     /// Deletes one key (keys outside `user` need the admin scope).
-    CacheDelete = "cache.delete", Post "/api/v1/cache/delete", Trade, CacheKey => CacheDeleted
+    CacheDelete = "cache.delete", Delete "/api/v1/cache/keys/{key}", Trade, CacheKey => CacheDeleted
 }
 method! {
     /// Deletes every key matching a glob.
-    CacheDeletePattern = "cache.delete_pattern", Post "/api/v1/cache/delete_pattern", Admin, PatternParams => CacheDeleted
+    CacheDeletePattern = "cache.delete_pattern", Delete "/api/v1/cache/keys", Admin, PatternParams => CacheDeleted
 }
 method! {
     /// A namespace's TTL in seconds.
-    CacheTtlGet = "cache.ttl.get", Get "/api/v1/cache/ttl", Read, NamespaceParams => NamespaceTtl
+    CacheTtlGet = "cache.ttl.get", Get "/api/v1/cache/ttl/{namespace}", Read, NamespaceParams => NamespaceTtl
 }
 method! {
     /// Sets a namespace's TTL (1 s – 30 days) for entries stored from now on.
-    CacheTtlSet = "cache.ttl.set", Post "/api/v1/cache/ttl", Admin, TtlSetParams => NamespaceTtl
+    CacheTtlSet = "cache.ttl.set", Put "/api/v1/cache/ttl/{namespace}", Admin, TtlSetParams => NamespaceTtl
 }
 method! {
     /// Empties one namespace, or the whole cache.
-    CacheFlush = "cache.flush", Post "/api/v1/cache/flush", Admin, FlushParams => CacheDeleted
+    CacheFlush = "cache.flush", Delete "/api/v1/cache", Admin, FlushParams => CacheDeleted
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -303,4 +303,75 @@ mod tests {
             assert!(d.params_schema.is_object() && d.result_schema.is_object());
         }
     }
+
+    /// The field names a params schema declares (following a `$ref` to
+    /// its definition).
+    fn fields(schema: &serde_json::Value) -> HashSet<String> {
+        let mut s = schema;
+        if let Some(r) = s.get("$ref").and_then(|r| r.as_str()) {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            s = &schema["$defs"][name];
+        }
+        s.get("properties")
+            .and_then(|p| p.as_object())
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn http_routes_are_rest_shaped() {
+        // Actions that are verbs of the protocol, not sub-resources, must
+        // not appear as the last segment: the HTTP verb says them.
+        const RPC_WORDS: [&str; 6] = ["get", "set", "update", "delete", "remove", "list"];
+        for d in method_descriptors() {
+            let fields = fields(&d.params_schema);
+            for seg in d.http_path.split('/') {
+                if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    assert!(
+                        fields.contains(name),
+                        "{}: `{{{name}}}` in {} is not a field of its params ({fields:?})",
+                        d.name,
+                        d.http_path
+                    );
+                }
+            }
+            let last = d.http_path.rsplit('/').next().unwrap_or_default();
+            assert!(
+                !RPC_WORDS.contains(&last),
+                "{}: {} {} is RPC-shaped",
+                d.name,
+                d.http_verb.as_str(),
+                d.http_path
+            );
+            // Reads are GETs, except the few whose params are a body (an
+            // order to check, a list of runs) or a session's state.
+            const READ_BODIES: [&str; 5] = [
+                "strategies.validate",
+                "risk.check",
+                "backtests.compare",
+                "streams.subscribe",
+                "streams.unsubscribe",
+            ];
+            if d.scope == Scope::Read && !READ_BODIES.contains(&d.name.as_str()) {
+                assert_eq!(
+                    d.http_verb,
+                    Verb::Get,
+                    "{} reads with {:?}",
+                    d.name,
+                    d.http_verb
+                );
+            }
+            // A method whose name says delete is a DELETE.
+            if d.name.ends_with(".delete") {
+                assert_eq!(d.http_verb, Verb::Delete, "{}", d.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_field_that_is_not_a_param_is_caught() {
+        let schema = schemars::schema_for!(crate::api::risk::AlertId).to_value();
+        assert!(fields(&schema).contains("id"));
+        assert!(!fields(&schema).contains("symbol"));
+    }
 }

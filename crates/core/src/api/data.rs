@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 method! {
     /// Imports OHLCV bars from a CSV file (generic or Binance dump) or the
     /// daemon's recorded market klines, as a `data.import` job.
-    DataImport = "data.import", Post "/api/v1/data/import", Trade, ImportParams => JobRecord
+    DataImport = "data.import", Post "/api/v1/data", Trade, ImportParams => JobRecord
 }
 
 method! {
@@ -28,7 +28,7 @@ method! {
 
 method! {
     /// Deletes a dataset (refused while a queued or running backtest uses it).
-    DataDelete = "data.delete", Post "/api/v1/data/{id}/delete", Trade, DatasetId => Deleted
+    DataDelete = "data.delete", Delete "/api/v1/data/{id}", Trade, DatasetId => Deleted
 }
 
 method! {

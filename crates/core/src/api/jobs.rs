@@ -34,11 +34,11 @@ method! {
 }
 method! {
     /// Deletes a job that is not running.
-    JobsDelete = "jobs.delete", Post "/api/v1/jobs/{id}/delete", Trade, JobId => Deleted
+    JobsDelete = "jobs.delete", Delete "/api/v1/jobs/{id}", Trade, JobId => Deleted
 }
 method! {
     /// Deletes final jobs of a state finished before a time.
-    JobsPurge = "jobs.purge", Post "/api/v1/jobs/purge", Admin, Purge => Purged
+    JobsPurge = "jobs.purge", Delete "/api/v1/jobs", Admin, Purge => Purged
 }
 method! {
     /// The dead-letter list: jobs that failed on their last attempt.
@@ -220,11 +220,11 @@ method! {
 }
 method! {
     /// Changes a schedule's expression, zone, payload, priority, missed-run policy or name.
-    SchedulesUpdate = "jobs.schedules.update", Post "/api/v1/jobs/schedules/{id}/update", Trade, ScheduleUpdate => Schedule
+    SchedulesUpdate = "jobs.schedules.update", Patch "/api/v1/jobs/schedules/{id}", Trade, ScheduleUpdate => Schedule
 }
 method! {
     /// Deletes a schedule (its jobs stay).
-    SchedulesDelete = "jobs.schedules.delete", Post "/api/v1/jobs/schedules/{id}/delete", Trade, ScheduleId => Deleted
+    SchedulesDelete = "jobs.schedules.delete", Delete "/api/v1/jobs/schedules/{id}", Trade, ScheduleId => Deleted
 }
 method! {
     /// Pauses a schedule: no slot fires until it is resumed.

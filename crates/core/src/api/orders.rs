@@ -22,15 +22,15 @@ method! {
 }
 method! {
     /// Cancels an open order by id or client order id.
-    OrdersCancel = "orders.cancel", Post "/api/v1/orders/cancel", Trade, OrderRef => OrderRecord
+    OrdersCancel = "orders.cancel", Delete "/api/v1/orders/{id}", Trade, OrderRef => OrderRecord
 }
 method! {
     /// Cancels every open order, or those of one symbol.
-    OrdersCancelAll = "orders.cancel_all", Post "/api/v1/orders/cancel_all", Trade, CancelAll => Cancelled
+    OrdersCancelAll = "orders.cancel_all", Delete "/api/v1/orders", Trade, CancelAll => Cancelled
 }
 method! {
     /// One order by id or client order id.
-    OrdersGet = "orders.get", Get "/api/v1/orders/get", Read, OrderRef => OrderRecord
+    OrdersGet = "orders.get", Get "/api/v1/orders/{id}", Read, OrderRef => OrderRecord
 }
 method! {
     /// Orders, newest first, by status and symbol.

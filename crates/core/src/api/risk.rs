@@ -15,7 +15,7 @@ method! {
 }
 method! {
     /// Sets limits of a scope: the keys given change (null clears one); `replace` sets the whole set.
-    RiskLimitsSet = "risk.limits.set", Post "/api/v1/risk/limits", Admin, LimitsSet => ScopeLimits
+    RiskLimitsSet = "risk.limits.set", Put "/api/v1/risk/limits", Admin, LimitsSet => ScopeLimits
 }
 method! {
     /// Trading states and the current usage of every limit.
@@ -43,7 +43,7 @@ method! {
 }
 method! {
     /// Acknowledges an alert.
-    RiskAlertsAck = "risk.alerts.ack", Post "/api/v1/risk/alerts/ack", Trade, AlertId => Alert
+    RiskAlertsAck = "risk.alerts.ack", Post "/api/v1/risk/alerts/{id}/ack", Trade, AlertId => Alert
 }
 
 topic! {

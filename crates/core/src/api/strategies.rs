@@ -27,17 +27,17 @@ method! {
 
 method! {
     /// One saved strategy config, by id or name.
-    StrategiesGet = "strategies.get", Get "/api/v1/strategies/get", Read, NameOrId => StrategyRecord
+    StrategiesGet = "strategies.get", Get "/api/v1/strategies/{id}", Read, NameOrId => StrategyRecord
 }
 
 method! {
     /// Changes a saved config's spec or name; bots keep the copy they were created with.
-    StrategiesUpdate = "strategies.update", Post "/api/v1/strategies/update", Trade, StrategyUpdate => StrategyRecord
+    StrategiesUpdate = "strategies.update", Patch "/api/v1/strategies/{id}", Trade, StrategyUpdate => StrategyRecord
 }
 
 method! {
     /// Deletes a saved strategy config.
-    StrategiesDelete = "strategies.delete", Post "/api/v1/strategies/delete", Trade, NameOrId => Deleted
+    StrategiesDelete = "strategies.delete", Delete "/api/v1/strategies/{id}", Trade, NameOrId => Deleted
 }
 
 method! {
