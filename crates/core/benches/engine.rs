@@ -7,12 +7,13 @@
 use std::time::Instant;
 
 use rust_decimal::Decimal;
-use tradedesk_core::engine::{Decision, Engine, EngineConfig, OpenOrder, Portfolio};
+use tradedesk_core::engine::{Decision, Engine, EngineConfig};
 use tradedesk_core::instrument::{Instrument, Symbol};
 use tradedesk_core::ledger::Position;
 use tradedesk_core::market::Interval;
 use tradedesk_core::money::{Notional, Qty};
 use tradedesk_core::order::Side;
+use tradedesk_core::portfolio::{OpenOrder, Portfolio};
 use tradedesk_core::sim::Rng;
 use tradedesk_core::strategy::{Candle, StrategySpec};
 use tradedesk_core::time::Timestamp;
@@ -113,7 +114,7 @@ fn main() {
                 let tb = Instant::now();
                 for d in out.drain(..) {
                     if let Decision::Place(i) = d {
-                        let price = tradedesk_core::engine::price_from_f64(c.close, inst.tick_size);
+                        let price = tradedesk_core::money::price_from_f64(c.close, inst.tick_size);
                         let value = price.get() * i.qty.get();
                         let fee = Decimal::ZERO;
                         match i.side {

@@ -52,13 +52,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::{self, Metrics, TradeFigures};
-use crate::engine::{
-    Decision, Engine, EngineConfig, Intent, OpenOrder, OrderEvent, Portfolio, Role, price_on_grid,
-};
+use crate::engine::{Decision, Engine, EngineConfig, Intent, OrderEvent};
 use crate::instrument::{Instrument, Symbol};
 use crate::ledger::Position;
+use crate::money::price_on_grid;
 use crate::money::{Notional, Price, Qty, Ratio};
 use crate::order::{OrderStatus, OrderType, Side, Trail};
+use crate::portfolio::{OpenOrder, Portfolio, Role};
 use crate::strategy::{Candle, Registry, SizingMode, StrategySpec};
 use crate::time::Timestamp;
 

@@ -13,87 +13,26 @@
 //! protective exits in step with the position) and carry out its
 //! decisions, until there are none.
 //!
-//! Client order ids (tags) are `<prefix>-<seq>-<role>`: `e` entry, `a` add,
-//! `x` exit, `p` protective exit (OCO legs get `-limit`/`-stop`), `k<key>`
-//! a strategy's keyed order. The role is read back from the tag, so the
-//! engine needs no memory of its orders beyond what the portfolio reports.
+//! Orders are tagged as [`crate::portfolio`] describes; sizing is in
+//! [`sizing`].
 
 #![deny(clippy::arithmetic_side_effects)]
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::FromPrimitive;
 
 use crate::instrument::{Instrument, Symbol};
-use crate::ledger::Position;
 use crate::market::Interval;
 use crate::money::{Price, Qty};
+use crate::money::{price_on_grid, round_to_tick};
 use crate::order::{OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trail};
+use crate::portfolio::{OpenOrder, Portfolio, Role, parse_tag};
 use crate::sim::Rng;
 use crate::strategy::{Action, Candle, Cx, Exits, KeyedFill, Sizing, SizingMode, Strategy};
 use crate::time::Timestamp;
 
-/// What the engine needs to know about the bot's holdings.
-pub trait Portfolio {
-    /// The bot's position in `symbol`.
-    fn position(&self, symbol: &Symbol) -> Position;
-    /// What the bot holds free of `asset`.
-    fn free(&self, asset: &str) -> Qty;
-    /// The bot's equity in the quote asset, positions marked at the last price.
-    fn equity(&self) -> Decimal;
-    /// The bot's open orders in `symbol`.
-    fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder>;
-}
+pub mod sizing;
 
-/// An open order as the engine sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenOrder {
-    /// The client order id.
-    pub tag: String,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub price: Option<Price>,
-    pub open_qty: Qty,
-}
-
-/// What an order's tag says it is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
-    Entry,
-    Add,
-    Exit,
-    Protect,
-    Keyed(String),
-}
-
-impl Role {
-    /// The tag code of the fixed roles (a keyed order's is `k<key>`).
-    fn code(&self) -> &'static str {
-        match self {
-            Role::Entry => "e",
-            Role::Add => "a",
-            Role::Exit => "x",
-            Role::Protect => "p",
-            Role::Keyed(_) => "k",
-        }
-    }
-}
-
-/// Splits a tag into its sequence number and role; `None` when it is not
-/// one of `prefix`'s.
-pub fn parse_tag(prefix: &str, tag: &str) -> Option<(u64, Role)> {
-    let rest = tag.strip_prefix(prefix)?.strip_prefix('-')?;
-    let mut parts = rest.split('-');
-    let seq = parts.next()?.parse().ok()?;
-    let role = match parts.next()? {
-        "e" => Role::Entry,
-        "a" => Role::Add,
-        "x" => Role::Exit,
-        "p" => Role::Protect,
-        k if k.len() > 1 && k.starts_with('k') => Role::Keyed(k[1..].to_owned()),
-        _ => return None,
-    };
-    Some((seq, role))
-}
+pub use sizing::{SizeError, size};
 
 /// An order the engine wants placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,40 +144,6 @@ pub struct Engine {
     seq: u64,
     rng: Rng,
     scratch: Vec<Action>,
-}
-
-/// Rounds an f64 price to the tick grid, exactly.
-pub fn price_from_f64(x: f64, tick: Price) -> Price {
-    let t = rust_decimal::prelude::ToPrimitive::to_f64(&tick.get()).unwrap_or(0.0);
-    price_on_grid(x, tick, t)
-}
-
-/// [`price_from_f64`] with the tick also given as f64 (cached by callers).
-pub fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
-    // Fast path: count ticks in f64 (exact while they fit in 2^53).
-    if tick_f64 > 0.0 {
-        let steps = (x / tick_f64).round();
-        if steps.is_finite()
-            && steps.abs() < 9.0e15
-            && let Some(p) = Decimal::from(steps as i64).checked_mul(tick.get())
-        {
-            return Price::new(p.normalize());
-        }
-    }
-    // A price beyond what a decimal holds is no price (callers then skip).
-    let d = Decimal::from_f64(x).unwrap_or(Decimal::ZERO);
-    round_to_tick(d, tick, rust_decimal::RoundingStrategy::MidpointNearestEven)
-        .unwrap_or(Price::ZERO)
-}
-
-/// `d` rounded to the tick grid; `None` when too large to do exactly.
-fn round_to_tick(d: Decimal, tick: Price, how: rust_decimal::RoundingStrategy) -> Option<Price> {
-    let t = tick.get();
-    if t <= Decimal::ZERO {
-        return Some(Price::new(d));
-    }
-    let steps = d.checked_div(t)?.round_dp_with_strategy(0, how);
-    Some(Price::new(steps.checked_mul(t)?.normalize()))
 }
 
 impl Engine {
@@ -833,127 +738,14 @@ fn protect_message(
     format!("protecting {qty}:{stop}{target}")
 }
 
-/// Why the sizing rule buys nothing (worded when shown: a backtest meets
-/// these often and formats none of them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SizeError {
-    NoPrice,
-    NoLotSize {
-        symbol: Symbol,
-    },
-    BelowMinQty {
-        qty: Qty,
-        min: Qty,
-        free: Qty,
-    },
-    BelowMinNotional {
-        value: Decimal,
-        min: crate::money::Notional,
-    },
-    /// The amounts (price, funds, sizing value) are too large to size an
-    /// order exactly.
-    TooLarge {
-        symbol: Symbol,
-    },
-}
-
-impl std::fmt::Display for SizeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SizeError::NoPrice => f.write_str("no price"),
-            SizeError::NoLotSize { symbol } => write!(f, "{symbol} has no lot size"),
-            SizeError::BelowMinQty { qty, min, free } => write!(
-                f,
-                "{qty} is below the minimum quantity {min} (free funds: {free})"
-            ),
-            SizeError::BelowMinNotional { value, min } => {
-                write!(f, "order value {value} is below the minimum notional {min}")
-            }
-            SizeError::TooLarge { symbol } => write!(
-                f,
-                "the amounts are too large to size an order in {symbol} exactly"
-            ),
-        }
-    }
-}
-
-/// The sizing rule applied at `price` to what `p` holds, on the
-/// instrument's lot grid; an error says why nothing can be bought.
-pub fn size<P: Portfolio>(
-    sizing: &Sizing,
-    fee_rate: Decimal,
-    inst: &Instrument,
-    price: Price,
-    p: &P,
-) -> Result<Qty, SizeError> {
-    if !price.is_positive() {
-        return Err(SizeError::NoPrice);
-    }
-    let lot = inst.lot_size.get();
-    if lot <= Decimal::ZERO {
-        return Err(SizeError::NoLotSize {
-            symbol: inst.symbol.clone(),
-        });
-    }
-    let too_large = || SizeError::TooLarge {
-        symbol: inst.symbol.clone(),
-    };
-    // The cost of one lot, fee included: quantities are whole lots.
-    let lot_cost = Decimal::ONE
-        .checked_add(fee_rate)
-        .and_then(|f| price.get().checked_mul(f))
-        .and_then(|c| c.checked_mul(lot))
-        .filter(|c| *c > Decimal::ZERO)
-        .ok_or_else(too_large)?;
-    let free = p.free(&inst.quote).get().max(Decimal::ZERO);
-    let lots_for = |budget: Decimal| budget.checked_div(lot_cost).map(|n| n.floor());
-    let lots = match sizing.mode {
-        SizingMode::FixedQty => sizing
-            .value
-            .get()
-            .checked_div(lot)
-            .map(|n| n.floor())
-            .zip(lots_for(free))
-            .map(|(a, b)| a.min(b)),
-        SizingMode::Quote => lots_for(sizing.value.get().min(free)),
-        SizingMode::Percent => p
-            .equity()
-            .checked_mul(sizing.value.get())
-            .and_then(|e| e.checked_mul(Decimal::new(1, 2)))
-            .and_then(|budget| lots_for(budget.min(free).max(Decimal::ZERO))),
-    }
-    .ok_or_else(too_large)?;
-    let mut qty = Qty::new(lots.checked_mul(lot).ok_or_else(too_large)?.normalize());
-    if sizing.whole_units {
-        qty = Qty::new(qty.get().floor())
-            .floor_to(inst.lot_size)
-            .unwrap_or(Qty::ZERO);
-    }
-    if qty.is_zero() || qty < inst.min_qty {
-        return Err(SizeError::BelowMinQty {
-            qty,
-            min: inst.min_qty,
-            free: Qty::new(free),
-        });
-    }
-    let value = price
-        .checked_mul_qty(qty)
-        .map_or(Decimal::ZERO, crate::money::Notional::get);
-    if value < inst.min_notional.get() {
-        return Err(SizeError::BelowMinNotional {
-            value,
-            min: inst.min_notional,
-        });
-    }
-    Ok(qty)
-}
-
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::ledger::Position;
+    use crate::money::price_from_f64;
     use crate::strategy::StrategySpec;
 
     fn q(s: &str) -> Qty {

@@ -19,6 +19,7 @@ pub mod market;
 pub mod money;
 pub mod order;
 pub mod paths;
+pub mod portfolio;
 pub mod risk;
 pub mod sim;
 pub mod strategy;

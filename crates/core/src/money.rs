@@ -12,6 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -243,6 +244,44 @@ pub fn is_multiple(value: Decimal, step: Decimal) -> bool {
         return false;
     }
     value.checked_rem(step).is_some_and(|r| r.is_zero())
+}
+
+/// Rounds an f64 price to the tick grid, exactly.
+pub fn price_from_f64(x: f64, tick: Price) -> Price {
+    let t = rust_decimal::prelude::ToPrimitive::to_f64(&tick.get()).unwrap_or(0.0);
+    price_on_grid(x, tick, t)
+}
+
+/// [`price_from_f64`] with the tick also given as f64 (cached by callers).
+pub fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
+    // Fast path: count ticks in f64 (exact while they fit in 2^53).
+    if tick_f64 > 0.0 {
+        let steps = (x / tick_f64).round();
+        if steps.is_finite()
+            && steps.abs() < 9.0e15
+            && let Some(p) = Decimal::from(steps as i64).checked_mul(tick.get())
+        {
+            return Price::new(p.normalize());
+        }
+    }
+    // A price beyond what a decimal holds is no price (callers then skip).
+    let d = Decimal::from_f64(x).unwrap_or(Decimal::ZERO);
+    round_to_tick(d, tick, rust_decimal::RoundingStrategy::MidpointNearestEven)
+        .unwrap_or(Price::ZERO)
+}
+
+/// `d` rounded to the tick grid; `None` when too large to do exactly.
+pub(crate) fn round_to_tick(
+    d: Decimal,
+    tick: Price,
+    how: rust_decimal::RoundingStrategy,
+) -> Option<Price> {
+    let t = tick.get();
+    if t <= Decimal::ZERO {
+        return Some(Price::new(d));
+    }
+    let steps = d.checked_div(t)?.round_dp_with_strategy(0, how);
+    Some(Price::new(steps.checked_mul(t)?.normalize()))
 }
 
 #[cfg(test)]

@@ -607,6 +607,14 @@ impl OrderRecord {
     }
 }
 
+/// Whether a fill added liquidity to the book (a resting order) or took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
 /// One fill of one order: a trade of ours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Execution {
@@ -619,7 +627,7 @@ pub struct Execution {
     pub price: Price,
     pub fee: Notional,
     pub fee_asset: String,
-    pub liquidity: crate::sim::matching::Liquidity,
+    pub liquidity: Liquidity,
     /// PnL this fill realized on its book's position (zero for fills that
     /// open or add): the bot's for a bot's order, else the manual book's.
     pub realized_pnl: Notional,

@@ -107,7 +107,7 @@ pub struct Cx<'a> {
     pub(crate) close: f64,
     pub(crate) exact_last: Option<Price>,
     pub(crate) instrument: &'a crate::instrument::Instrument,
-    pub(crate) portfolio: &'a dyn crate::engine::Portfolio,
+    pub(crate) portfolio: &'a dyn crate::portfolio::Portfolio,
     pub(crate) prefix: &'a str,
     pub(crate) rng: &'a mut crate::sim::Rng,
     pub(crate) actions: &'a mut Vec<Action>,
@@ -130,7 +130,7 @@ impl Cx<'_> {
     /// The last price, exact, on the instrument's tick grid.
     pub fn last(&self) -> Price {
         self.exact_last
-            .unwrap_or_else(|| crate::engine::price_from_f64(self.close, self.instrument.tick_size))
+            .unwrap_or_else(|| crate::money::price_from_f64(self.close, self.instrument.tick_size))
     }
 
     pub fn instrument(&self) -> &crate::instrument::Instrument {
@@ -147,15 +147,17 @@ impl Cx<'_> {
         self.portfolio
             .open_orders(&self.instrument.symbol)
             .into_iter()
-            .filter_map(|o| match crate::engine::parse_tag(self.prefix, &o.tag)?.1 {
-                crate::engine::Role::Keyed(key) => Some(KeyedOrder {
-                    key,
-                    side: o.side,
-                    price: o.price,
-                    open_qty: o.open_qty,
-                }),
-                _ => None,
-            })
+            .filter_map(
+                |o| match crate::portfolio::parse_tag(self.prefix, &o.tag)?.1 {
+                    crate::portfolio::Role::Keyed(key) => Some(KeyedOrder {
+                        key,
+                        side: o.side,
+                        price: o.price,
+                        open_qty: o.open_qty,
+                    }),
+                    _ => None,
+                },
+            )
             .collect()
     }
 

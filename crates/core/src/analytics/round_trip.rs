@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::money::{Notional, Qty};
     use crate::order::Execution;
-    use crate::sim::matching::Liquidity;
+    use crate::order::Liquidity;
 
     fn fill(n: u64, bot: Option<u64>, side: Side, qty: &str, price: &str, fee: &str) -> Execution {
         Execution {

@@ -25,11 +25,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 use crate::market::{OrderBook, TradeTick};
 use crate::money::{MAX_SCALE, Notional, Price, Qty};
-use crate::order::{OrderType, Side, TimeInForce, Trail};
+use crate::order::{Liquidity, OrderType, Side, TimeInForce, Trail};
 use crate::time::Timestamp;
 
 pub type OrderId = u64;
@@ -53,13 +52,6 @@ impl Fees {
                 .map_or(Decimal::ZERO, |f| f.round_dp(MAX_SCALE)),
         )
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Liquidity {
-    Maker,
-    Taker,
 }
 
 /// An order as the engine sees it.

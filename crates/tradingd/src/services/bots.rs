@@ -23,14 +23,13 @@ use tradedesk_core::api::bots::{
     BotView,
 };
 use tradedesk_core::api::{ApiError, ErrorCode};
-use tradedesk_core::engine::{
-    Decision, Engine, EngineConfig, Intent, OpenOrder, OrderEvent, Portfolio,
-};
+use tradedesk_core::engine::{Decision, Engine, EngineConfig, Intent, OrderEvent};
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::Position;
 use tradedesk_core::market::{Bar, Interval};
 use tradedesk_core::money::{Notional, Qty};
 use tradedesk_core::order::{OrderType, Side, ValidOrder};
+use tradedesk_core::portfolio::{OpenOrder, Portfolio};
 use tradedesk_core::strategy::{Candle, Registry};
 use tradedesk_core::time::Timestamp;
 
@@ -947,9 +946,9 @@ fn exits_first(out: &mut [Decision]) {
     let grows = |d: &Decision| match d {
         Decision::Place(i) => matches!(
             i.role,
-            tradedesk_core::engine::Role::Entry
-                | tradedesk_core::engine::Role::Add
-                | tradedesk_core::engine::Role::Keyed(_)
+            tradedesk_core::portfolio::Role::Entry
+                | tradedesk_core::portfolio::Role::Add
+                | tradedesk_core::portfolio::Role::Keyed(_)
         ),
         _ => false,
     };
@@ -1355,7 +1354,7 @@ impl Bots {
                         symbol,
                         Side::Sell,
                         qty,
-                        tradedesk_core::engine::Role::Exit,
+                        tradedesk_core::portfolio::Role::Exit,
                     )));
                     seq = seq.saturating_add(1);
                 }

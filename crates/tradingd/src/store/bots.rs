@@ -254,7 +254,7 @@ pub fn max_bot_seq(conn: &Connection, id: u64, prefix: &str) -> Result<u64, Stor
     let mut max = 0;
     while let Some(r) = rows.next()? {
         let tag: String = r.get(0)?;
-        if let Some((seq, _)) = tradedesk_core::engine::parse_tag(prefix, &tag) {
+        if let Some((seq, _)) = tradedesk_core::portfolio::parse_tag(prefix, &tag) {
             max = max.max(seq);
         }
     }

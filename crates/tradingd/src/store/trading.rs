@@ -12,10 +12,10 @@ use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::{Balance, Ledger, Position};
 use tradedesk_core::market::Bar;
 use tradedesk_core::money::{Notional, Price, Qty};
+use tradedesk_core::order::Liquidity;
 use tradedesk_core::order::{
     Execution, OrderRecord, OrderStatus, OrderType, Side, TimeInForce, Trail,
 };
-use tradedesk_core::sim::matching::Liquidity;
 use tradedesk_core::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -830,9 +830,10 @@ fn a_stopped_bot_can_be_changed_and_a_kept_order_goes_with_delete() {
 #[test]
 #[allow(clippy::too_many_lines)] // the bot's run, then the engine's, compared
 fn a_paper_bot_and_the_engine_on_the_same_bars_place_the_same_orders() {
-    use tradedesk_core::engine::{Decision, Engine, EngineConfig, OpenOrder, Portfolio};
+    use tradedesk_core::engine::{Decision, Engine, EngineConfig};
     use tradedesk_core::ledger::Position;
     use tradedesk_core::market::Bar;
+    use tradedesk_core::portfolio::{OpenOrder, Portfolio};
     use tradedesk_core::strategy::StrategySpec;
 
     struct Held(Position);
