@@ -185,7 +185,7 @@ fn services_never_reach_into_handlers() {
         .iter()
         .filter(|(from, _)| !from.starts_with("handlers"))
         .flat_map(|(from, to)| to.iter().map(move |t| (*from, *t)))
-        .filter(|(from, to)| to.starts_with("handlers") && *from != "")
+        .filter(|(from, to)| to.starts_with("handlers") && !from.is_empty())
         .collect();
     assert!(
         wrong.is_empty(),
