@@ -1,0 +1,225 @@
+//! The lifecycle operations the handlers call: create, start, stop, pause,
+//! resume, update, delete — each written, recorded and published.
+
+use super::book::view;
+use super::execution::{Actor, execute, run_decisions};
+use super::{Bots, fail, guarded, record, set_status, start_decisions};
+use crate::context::Ctx;
+use crate::services::exchange::{State, store_err};
+use crate::store::bots as db;
+use tradedesk_core::api::bots::{BotEventKind, BotRecord, BotStatus, BotView};
+use tradedesk_core::api::{ApiError, ErrorCode};
+use tradedesk_core::engine::{Decision, Intent};
+use tradedesk_core::money::Qty;
+use tradedesk_core::order::Side;
+
+/// "bot 3 is stopped; only a running bot can be paused".
+pub(super) fn not_in_state(rec: &BotRecord, wanted: &str, verb: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::IllegalTransition,
+        format!(
+            "bot {} is {}; only a {wanted} bot can be {verb}",
+            rec.id,
+            rec.status.as_str()
+        ),
+    )
+}
+
+impl Bots {
+    /// Starts a created, stopped or failed bot.
+    pub fn start(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        // Read under the lock: a concurrent delete or start cannot slip in.
+        let mut rec = db::bot_by_id(ctx.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| ApiError::not_found("bot", id))?;
+        if live.contains_key(&rec.id) || rec.status.is_active() {
+            return Err(ApiError::new(
+                ErrorCode::IllegalTransition,
+                format!("bot {} is already {}", rec.id, rec.status.as_str()),
+            ));
+        }
+        let mut l = self.launch(ctx, rec.clone(), rec.status == BotStatus::Created)?;
+        record(
+            ctx,
+            &mut ctx.store(),
+            rec.id,
+            BotEventKind::State,
+            &l.warm_message(),
+            None,
+        );
+        let mut state = ctx.exchange.lock();
+        rec.reason = None;
+        set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;
+        l.rec = rec.clone();
+        let result = start_decisions(&state, &mut l)
+            .and_then(|out| run_decisions(ctx, &mut state, &mut l, out));
+        if let Err(why) = result {
+            drop(state);
+            fail(ctx, &mut l, why);
+            let state = ctx.exchange.lock();
+            return Ok(view(&state, &l.rec));
+        }
+        let v = view(&state, &l.rec);
+        live.insert(rec.id, l);
+        Ok(v)
+    }
+
+    pub fn pause(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let Some(l) = live
+            .get_mut(&id)
+            .filter(|l| l.rec.status == BotStatus::Running)
+        else {
+            return Err(Self::not_in(ctx, id, "running", "paused"));
+        };
+        let mut state = ctx.exchange.lock();
+        let mut out = Vec::new();
+        {
+            let v = l.view(&state);
+            let engine = &mut l.engine;
+            guarded(|| engine.pause(&v, &mut out)).map_err(ApiError::internal)?;
+        }
+        let mut rec = l.rec.clone();
+        set_status(ctx, &state, &mut rec, BotStatus::Paused, None)?;
+        l.rec = rec;
+        let _ = execute(ctx, &mut state, &l.actor(), out);
+        Ok(view(&state, &l.rec))
+    }
+
+    pub fn resume(&self, ctx: &Ctx, id: u64) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let Some(l) = live
+            .get_mut(&id)
+            .filter(|l| l.rec.status == BotStatus::Paused)
+        else {
+            return Err(Self::not_in(ctx, id, "paused", "resumed"));
+        };
+        let mut state = ctx.exchange.lock();
+        let mut rec = l.rec.clone();
+        set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;
+        l.rec = rec;
+        let result =
+            start_decisions(&state, l).and_then(|out| run_decisions(ctx, &mut state, l, out));
+        if let Err(why) = result {
+            drop(state);
+            if let Some(mut l) = live.remove(&id) {
+                fail(ctx, &mut l, why);
+            }
+            let state = ctx.exchange.lock();
+            return Self::current_view(ctx, &state, id);
+        }
+        Ok(view(&state, &l.rec))
+    }
+
+    /// Stops a running, paused or failed bot: optionally cancels its
+    /// orders and sells its positions. No strategy code runs: the orders
+    /// and positions are the book's, so a broken strategy cannot block it.
+    pub fn stop(
+        &self,
+        ctx: &Ctx,
+        id: u64,
+        cancel_orders: bool,
+        flatten: bool,
+        reason: Option<String>,
+    ) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let live_rec = live.get(&id).map(|l| l.rec.clone());
+        let mut rec = match live_rec {
+            Some(r) => r,
+            None => {
+                // The store guard ends with this statement, before anything
+                // below may take the store again.
+                let stored = db::bot_by_id(ctx.store().conn(), id).map_err(|e| store_err(&e))?;
+                match stored {
+                    Some(r) if r.status == BotStatus::Error => r,
+                    Some(r) => {
+                        return Err(not_in_state(&r, "running, paused or failed", "stopped"));
+                    }
+                    None => return Err(ApiError::not_found("bot", id)),
+                }
+            }
+        };
+        live.remove(&id);
+        let mut state = ctx.exchange.lock();
+        let account = state.account(Some(&rec.account))?;
+        let actor = Actor {
+            id,
+            account,
+            owner: rec.owner.clone(),
+            closing: true,
+            symbols: rec.symbols.clone(),
+        };
+        let mut out = Vec::new();
+        if cancel_orders || flatten {
+            for o in state.open.values().filter(|o| o.bot_id == Some(id)) {
+                out.push(Decision::Cancel {
+                    tag: o.client_order_id.clone(),
+                });
+            }
+        }
+        if flatten {
+            let prefix = format!("b{id}");
+            let mut seq = db::max_bot_seq(ctx.store().conn(), id, &prefix)
+                .map_err(|e| store_err(&e))?
+                .saturating_add(1);
+            let positions = state.accounts[account]
+                .books
+                .bots
+                .get(&id)
+                .map(|b| b.positions.clone())
+                .unwrap_or_default();
+            for (symbol, p) in positions {
+                let lot = state.instrument(&symbol).map_or(Qty::ZERO, |i| i.lot_size);
+                let qty = p.qty.floor_to(lot).unwrap_or(Qty::ZERO);
+                if qty.is_positive() {
+                    out.push(Decision::Place(Intent::market(
+                        format!("{prefix}-{seq}-x"),
+                        symbol,
+                        Side::Sell,
+                        qty,
+                        tradedesk_core::portfolio::Role::Exit,
+                    )));
+                    seq = seq.saturating_add(1);
+                }
+            }
+        }
+        let _ = execute(ctx, &mut state, &actor, out);
+        let why = reason.unwrap_or_else(|| {
+            match (flatten, cancel_orders) {
+                (true, _) => "stopped by the user; orders cancelled, positions sold",
+                (false, true) => "stopped by the user; orders cancelled",
+                (false, false) => "stopped by the user; orders left open",
+            }
+            .to_owned()
+        });
+        set_status(ctx, &state, &mut rec, BotStatus::Stopped, Some(why))?;
+        Ok(view(&state, &rec))
+    }
+
+    pub(super) fn current_view(ctx: &Ctx, state: &State, id: u64) -> Result<BotView, ApiError> {
+        let rec = db::bot_by_id(ctx.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| ApiError::not_found("bot", id))?;
+        Ok(view(state, &rec))
+    }
+
+    pub(super) fn not_in(ctx: &Ctx, id: u64, wanted: &str, verb: &str) -> ApiError {
+        let stored = db::bot_by_id(ctx.store().conn(), id);
+        match stored {
+            Ok(Some(rec)) => not_in_state(&rec, wanted, verb),
+            Ok(None) => ApiError::not_found("bot", id),
+            Err(e) => store_err(&e),
+        }
+    }
+
+    /// Whether a bot is live (running or paused) in this daemon.
+    pub fn is_live(&self, id: u64) -> bool {
+        self.lock().contains_key(&id)
+    }
+
+    /// The live record of a bot, if it runs.
+    pub fn live_record(&self, id: u64) -> Option<BotRecord> {
+        self.lock().get(&id).map(|l| l.rec.clone())
+    }
+}
