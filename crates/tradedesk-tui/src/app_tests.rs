@@ -3,6 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 use tradedesk_core::market::Interval;
+use tradedesk_core::order::{OrderType, Side};
 
 use super::*;
 use crate::ui::tests::{at, loaded};

@@ -46,6 +46,7 @@ impl Closer {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
     use tradedesk_core::money::{Price, Qty};
     use tradedesk_core::time::Timestamp;
