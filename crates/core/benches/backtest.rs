@@ -160,19 +160,25 @@ fn main() {
         .unwrap_or(1);
     let mut dt = std::time::Duration::MAX;
     let mut rows = Vec::new();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a thread pool");
     for _ in 0..sweeps {
         let t = Instant::now();
-        rows = backtest::sweep(
-            &registry,
-            &markets,
-            &legs,
-            &settings,
-            &axes,
-            "sharpe",
-            2,
-            &|_| true,
-        )
-        .expect("sweep");
+        rows = pool
+            .install(|| {
+                backtest::sweep(
+                    &registry,
+                    &markets,
+                    &legs,
+                    &settings,
+                    &axes,
+                    "sharpe",
+                    &|_| true,
+                )
+            })
+            .expect("sweep");
         dt = dt.min(t.elapsed());
     }
     let ran = rows.iter().filter(|r| r.metrics.is_some()).count();

@@ -175,17 +175,24 @@ pub(super) fn run_sweep(run: &JobRun<'_>, id: u64) -> Result<serde_json::Value, 
         }
         run.check().is_ok()
     };
-    let rows = backtest::sweep(
-        &ctx.bots.registry,
-        &markets,
-        &legs,
-        &spec.backtest.settings,
-        &spec.grid,
-        &spec.rank_by,
-        threads,
-        &progress,
-    )
-    .map_err(invalid)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sweep-{i}"))
+        .build()
+        .map_err(failed)?;
+    let rows = pool
+        .install(|| {
+            backtest::sweep(
+                &ctx.bots.registry,
+                &markets,
+                &legs,
+                &spec.backtest.settings,
+                &spec.grid,
+                &spec.rank_by,
+                &progress,
+            )
+        })
+        .map_err(invalid)?;
     run.check()?;
     ctx.store()
         .write(|tx| db::save_sweep(tx, id, &rows))

@@ -1,0 +1,182 @@
+//! The backtester's book: cash, positions and working orders, and the
+//! portfolio view the engine sees of it.
+
+use crate::instrument::{Instrument, Symbol};
+use crate::ledger::Position;
+use crate::money::price_on_grid;
+use crate::money::{Price, Qty};
+use crate::order::{OrderType, Side, Trail};
+use crate::portfolio::{OpenOrder, Portfolio, Role};
+use rust_decimal::Decimal;
+
+/// An order resting at the simulated broker.
+#[derive(Debug, Clone)]
+pub(super) struct Working {
+    pub(super) tag: String,
+    /// The pair's tag, for OCO legs.
+    pub(super) pair: Option<String>,
+    pub(super) leg: usize,
+    pub(super) market: usize,
+    pub(super) side: Side,
+    pub(super) kind: OrderType,
+    pub(super) role: Role,
+    pub(super) qty: Qty,
+    pub(super) price: Option<Price>,
+    pub(super) stop: Option<Price>,
+    pub(super) trail: Option<Trail>,
+    /// The best price since placement (trailing stops).
+    pub(super) best: Option<f64>,
+    /// Placed at this step: it can fill from the next bar on.
+    pub(super) placed: usize,
+}
+
+/// The shared portfolio: cash, every leg's positions, working orders.
+pub(super) struct Book<'m> {
+    pub(super) markets: &'m [Instrument],
+    pub(super) cash: Decimal,
+    pub(super) cash_f64: f64,
+    pub(super) leverage: Decimal,
+    pub(super) levered: bool,
+    /// `[leg][market]`.
+    pub(super) positions: Vec<Vec<Position>>,
+    pub(super) qty_f64: Vec<f64>,
+    pub(super) last: Vec<f64>,
+    /// Each market's tick size as f64.
+    pub(super) tick_f64: Vec<f64>,
+    /// `last` on the tick grid, worked out when first needed after a bar.
+    pub(super) last_exact: Vec<std::cell::Cell<Option<Price>>>,
+    pub(super) working: Vec<Working>,
+    /// Quote held back for resting buy limits.
+    pub(super) reserved: Decimal,
+    /// Set when an amount left the decimal range; the run stops with
+    /// `BacktestError::Overflow` at the end of the step.
+    pub(super) overflow: std::cell::Cell<bool>,
+}
+
+/// The book as one leg's engine sees it.
+pub(super) struct View<'b, 'm> {
+    pub(super) book: &'b Book<'m>,
+    pub(super) leg: usize,
+}
+
+impl Book<'_> {
+    #[inline]
+    pub(super) fn set_last(&mut self, m: usize, close: f64) {
+        self.last[m] = close;
+        self.last_exact[m].set(None);
+    }
+
+    pub(super) fn market_of(&self, symbol: &Symbol) -> Option<usize> {
+        self.markets.iter().position(|m| &m.symbol == symbol)
+    }
+
+    /// `a` op `b`, or `fallback` with the overflow flag set.
+    pub(super) fn checked(&self, r: Option<Decimal>, fallback: Decimal) -> Decimal {
+        r.unwrap_or_else(|| {
+            self.overflow.set(true);
+            fallback
+        })
+    }
+
+    /// What every leg together holds of market `m`.
+    pub(super) fn held(&self, m: usize) -> Decimal {
+        let sum = self
+            .positions
+            .iter()
+            .try_fold(Decimal::ZERO, |s, p| s.checked_add(p[m].qty.get()));
+        self.checked(sum, Decimal::MAX)
+    }
+
+    pub(super) fn equity(&self) -> Decimal {
+        let mut e = self.cash;
+        for (m, inst) in self.markets.iter().enumerate() {
+            let held = self.held(m);
+            if !held.is_zero() {
+                let cell = &self.last_exact[m];
+                let p = cell.get().unwrap_or_else(|| {
+                    let p = price_on_grid(self.last[m], inst.tick_size, self.tick_f64[m]);
+                    cell.set(Some(p));
+                    p
+                });
+                e = self.checked(
+                    held.checked_mul(p.get()).and_then(|v| e.checked_add(v)),
+                    Decimal::MAX,
+                );
+            }
+        }
+        e
+    }
+
+    pub(super) fn equity_f64(&self) -> f64 {
+        let mut e = self.cash_f64;
+        for (q, p) in self.qty_f64.iter().zip(&self.last) {
+            if *q != 0.0 {
+                e += q * p;
+            }
+        }
+        e
+    }
+}
+
+impl Portfolio for View<'_, '_> {
+    fn position(&self, symbol: &Symbol) -> Position {
+        self.book
+            .market_of(symbol)
+            .map(|m| self.book.positions[self.leg][m])
+            .unwrap_or_default()
+    }
+
+    fn free(&self, asset: &str) -> Qty {
+        if let Some(m) = self.book.markets.iter().position(|i| i.base == asset) {
+            return self.book.positions[self.leg][m].qty;
+        }
+        let b = self.book;
+        let extra = if b.levered {
+            let e = b.equity().max(Decimal::ZERO);
+            b.checked(
+                b.leverage
+                    .checked_sub(Decimal::ONE)
+                    .and_then(|l| l.checked_mul(e)),
+                Decimal::ZERO,
+            )
+        } else {
+            Decimal::ZERO
+        };
+        let free = b
+            .cash
+            .checked_sub(b.reserved)
+            .and_then(|c| c.checked_add(extra));
+        Qty::new(b.checked(free, Decimal::ZERO).max(Decimal::ZERO))
+    }
+
+    fn equity(&self) -> Decimal {
+        self.book.equity()
+    }
+
+    fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder> {
+        let Some(m) = self.book.market_of(symbol) else {
+            return Vec::new();
+        };
+        self.book
+            .working
+            .iter()
+            .filter(|w| w.leg == self.leg && w.market == m)
+            .map(|w| OpenOrder {
+                tag: w.tag.clone(),
+                side: w.side,
+                order_type: w.kind,
+                price: w.price.or(w.stop),
+                open_qty: w.qty,
+            })
+            .collect()
+    }
+}
+
+/// What a resting buy limit may spend, fee included; `None` on overflow.
+pub(super) fn reserve_of(w: &Working, fee_rate: Decimal) -> Option<Decimal> {
+    w.price.map_or(Some(Decimal::ZERO), |p| {
+        p.get()
+            .checked_mul(w.qty.get())?
+            .checked_mul(Decimal::ONE.checked_add(fee_rate)?)
+    })
+}

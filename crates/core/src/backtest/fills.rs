@@ -1,0 +1,309 @@
+//! The fill rules: when a working order's price is reached within a bar,
+//! at what price it fills, and how market orders walk the bar.
+
+use super::book::{View, Working};
+use super::{Fill, Run, Trade};
+use crate::engine::OrderEvent;
+use crate::money::price_on_grid;
+use crate::money::{Notional, Price, Qty};
+use crate::order::{OrderStatus, OrderType, Side};
+use crate::portfolio::Role;
+use crate::strategy::{Candle, SizingMode};
+use crate::time::Timestamp;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+pub(super) fn f(p: Price) -> f64 {
+    p.get().to_f64().unwrap_or(0.0)
+}
+
+/// Whether bar reaches working order `w`, and at what price (and whether
+/// at the open). `all` holds `w`'s OCO partner, if any.
+pub(super) fn reach(w: &Working, bar: &Candle, all: &[Working]) -> Option<(f64, bool)> {
+    let own = touch(w, bar)?;
+    if own.1 {
+        return Some(own);
+    }
+    // Both legs of a pair touched inside the bar: the open decides, else
+    // the stop (the worse case).
+    if let Some(pair) = &w.pair
+        && let Some(other) = all
+            .iter()
+            .find(|o| o.pair.as_ref() == Some(pair) && o.tag != w.tag)
+        && let Some(o) = touch(other, bar)
+    {
+        let other_is_stop = other.kind != OrderType::Limit && other.kind != OrderType::TakeProfit;
+        if o.1 || other_is_stop {
+            return None; // the partner fills instead, when its turn comes
+        }
+    }
+    Some(own)
+}
+
+/// Whether the bar reaches `w`'s trigger: (price, at the open).
+pub(super) fn touch(w: &Working, bar: &Candle) -> Option<(f64, bool)> {
+    let below = |p: f64| {
+        if bar.open <= p {
+            Some((bar.open, true))
+        } else if bar.low <= p {
+            Some((p, false))
+        } else {
+            None
+        }
+    };
+    let above = |p: f64| {
+        if bar.open >= p {
+            Some((bar.open, true))
+        } else if bar.high >= p {
+            Some((p, false))
+        } else {
+            None
+        }
+    };
+    match (w.kind, w.side) {
+        (OrderType::Market, _) => Some((bar.open, true)),
+        (OrderType::Limit, Side::Buy) => below(f(w.price?)),
+        (OrderType::Limit, Side::Sell) => above(f(w.price?)),
+        (OrderType::StopMarket | OrderType::StopLimit, Side::Sell)
+        | (OrderType::TakeProfit, Side::Buy) => below(f(w.stop?)),
+        (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
+        | (OrderType::TakeProfit, Side::Sell) => above(f(w.stop?)),
+        (OrderType::TrailingStop, side) => {
+            let best = w.best?;
+            let best = Price::new(rust_decimal::Decimal::from_f64_retain(best)?);
+            let stop = f(w.trail?.stop_from(side, best)?);
+            match side {
+                Side::Sell => below(stop),
+                Side::Buy => above(stop),
+            }
+        }
+    }
+}
+
+impl Run<'_, '_> {
+    /// Fills what the bar reaches of market `m`'s working orders.
+    pub(super) fn fill_working(&mut self, step: usize, m: usize, bar: &Candle) {
+        let mut i = 0;
+        while i < self.book.working.len() {
+            let w = &self.book.working[i];
+            if w.market != m || w.placed >= step {
+                i = i.saturating_add(1);
+                continue;
+            }
+            let hit = reach(w, bar, &self.book.working);
+            let Some((price, _)) = hit else {
+                // Trailing stops follow this bar's best for the next one.
+                let w = &mut self.book.working[i];
+                if w.kind == OrderType::TrailingStop {
+                    w.best = Some(match (w.side, w.best) {
+                        (Side::Sell, b) => b.unwrap_or(bar.high).max(bar.high),
+                        (Side::Buy, b) => b.unwrap_or(bar.low).min(bar.low),
+                    });
+                }
+                i = i.saturating_add(1);
+                continue;
+            };
+            let w = self.book.working.remove(i);
+            if w.side == Side::Buy && w.kind == OrderType::Limit {
+                self.reserve(&w, false);
+            }
+            if let Some(pair) = &w.pair {
+                self.book.working.retain(|o| o.pair.as_ref() != Some(pair));
+            }
+            let filled = self.fill_market(step, &w, price, bar.time, w.kind != OrderType::Limit);
+            if filled {
+                let leg = w.leg;
+                let view = View {
+                    book: &self.book,
+                    leg,
+                };
+                let ev = OrderEvent {
+                    tag: w.tag,
+                    symbol: self.instruments[m].symbol.clone(),
+                    side: w.side,
+                    status: OrderStatus::Filled,
+                    fill: None,
+                    time: bar.time,
+                };
+                self.engines[leg].on_order(&ev, &view, &mut self.out);
+                let view = View {
+                    book: &self.book,
+                    leg,
+                };
+                self.engines[leg].after(&view, &mut self.out);
+                if !self.out.is_empty() {
+                    self.carry_out(step, leg, bar);
+                }
+            }
+            // Removal shifted the rest down; look at index i again.
+        }
+    }
+
+    /// Fills order `w` at `px` (an f64 market price, slipped when asked);
+    /// true when something changed hands.
+    pub(super) fn fill_market(
+        &mut self,
+        step: usize,
+        w: &Working,
+        px: f64,
+        time: Timestamp,
+        slip: bool,
+    ) -> bool {
+        let m = w.market;
+        let inst = &self.instruments[m];
+        let slip_f = if slip { self.slip } else { 0.0 };
+        let px = match w.side {
+            Side::Buy => px * (1.0 + slip_f),
+            Side::Sell => px * (1.0 - slip_f),
+        };
+        let price = match (w.kind, w.price) {
+            (OrderType::Limit, Some(p)) if !slip => {
+                // A limit fills at its price, or at the open when better.
+                let at = price_on_grid(px, inst.tick_size, self.book.tick_f64[m]);
+                match w.side {
+                    Side::Buy => at.min(p),
+                    Side::Sell => at.max(p),
+                }
+            }
+            _ => price_on_grid(px, inst.tick_size, self.book.tick_f64[m]),
+        };
+        if !price.is_positive() {
+            return false;
+        }
+        let held = self.book.positions[w.leg][m];
+        let qty = match (w.side, &w.role) {
+            (Side::Buy, Role::Entry | Role::Add)
+                if w.kind == OrderType::Market
+                    && self.engines[w.leg].config().sizing.mode != SizingMode::FixedQty =>
+            {
+                let Some(slot) = self.slots[w.leg][m] else {
+                    return false;
+                };
+                let view = View {
+                    book: &self.book,
+                    leg: w.leg,
+                };
+                match self.engines[w.leg].size(slot, price, &view) {
+                    Ok(q) => q,
+                    Err(_) => return false,
+                }
+            }
+            (Side::Sell, Role::Exit | Role::Protect) => w.qty.min(held.qty.max(Qty::ZERO)),
+            _ => w.qty,
+        };
+        if !qty.is_positive() {
+            return false;
+        }
+        if w.side == Side::Sell && qty > held.qty {
+            return false; // long only: never sell what is not held
+        }
+        let booked = (|| {
+            let value = price.get().checked_mul(qty.get())?;
+            let fee = value
+                .checked_mul(self.fee_rate)?
+                .checked_add(self.fee_fixed)?;
+            let cash = match w.side {
+                Side::Buy => self.book.cash.checked_sub(value.checked_add(fee)?)?,
+                Side::Sell => self.book.cash.checked_add(value.checked_sub(fee)?)?,
+            };
+            let total_fees = self.total_fees.checked_add(fee)?;
+            Some((fee, cash, total_fees))
+        })();
+        let Some((fee, cash, total_fees)) = booked else {
+            self.book.overflow.set(true);
+            return false;
+        };
+        if self.book.positions[w.leg][m]
+            .apply_fill(w.side, qty, price, Notional::new(fee))
+            .is_none()
+        {
+            self.book.overflow.set(true);
+            return false;
+        }
+        self.book.cash = cash;
+        self.total_fees = total_fees;
+        self.book.cash_f64 = self.book.cash.to_f64().unwrap_or(0.0);
+        self.book.qty_f64[m] = self.book.held(m).to_f64().unwrap_or(0.0);
+        self.round_trip(step, w, time, qty, price, fee);
+        if self.keep.fills {
+            self.fills.push(Fill {
+                step,
+                time,
+                tag: w.tag.clone(),
+                symbol: inst.symbol.clone(),
+                side: w.side,
+                qty,
+                price,
+                fee: Notional::new(fee),
+            });
+        }
+        true
+    }
+
+    /// Books a fill into its leg's round trip; a trip back at flat is a
+    /// trade.
+    pub(super) fn round_trip(
+        &mut self,
+        step: usize,
+        w: &Working,
+        time: Timestamp,
+        qty: Qty,
+        price: Price,
+        fee: Decimal,
+    ) {
+        let trip = &mut self.open[w.leg][w.market];
+        let closed = match trip.fill(w.side, qty.get(), price, fee, step, time) {
+            Ok(c) => c,
+            Err(_) => {
+                self.book.overflow.set(true);
+                None
+            }
+        };
+        if let Some(t) = closed {
+            self.trades.push(Trade {
+                leg: w.leg,
+                symbol: self.instruments[w.market].symbol.clone(),
+                qty: Qty::new(t.qty),
+                entry_step: t.entry_step,
+                exit_step: step,
+                entry_time: t.entry_time,
+                exit_time: time,
+                entry_price: t.entry_price,
+                exit_price: t.exit_price,
+                pnl: Notional::new(t.pnl),
+                fees: Notional::new(t.fees),
+                return_pct: t.return_frac * 100.0,
+            });
+        }
+    }
+
+    /// A margin call: every position sold at its last close; orders gone.
+    pub(super) fn liquidate(&mut self, step: usize, time: Timestamp) {
+        self.book.working.clear();
+        self.book.reserved = Decimal::ZERO;
+        for leg in 0..self.engines.len() {
+            for m in 0..self.markets.len() {
+                let qty = self.book.positions[leg][m].qty;
+                if qty.is_positive() {
+                    let w = Working {
+                        tag: format!("s{leg}-margin-call"),
+                        pair: None,
+                        leg,
+                        market: m,
+                        side: Side::Sell,
+                        kind: OrderType::Market,
+                        role: Role::Exit,
+                        qty,
+                        price: None,
+                        stop: None,
+                        trail: None,
+                        best: None,
+                        placed: step,
+                    };
+                    let px = self.book.last[m];
+                    self.fill_market(step, &w, px, time, true);
+                }
+            }
+        }
+    }
+}

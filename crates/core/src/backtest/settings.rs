@@ -1,0 +1,88 @@
+//! A backtest's settings: cash, commission, slippage, spread, fill model,
+//! sizing and what is kept.
+
+use crate::money::{Notional, Ratio};
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// When market orders fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FillModel {
+    /// Signal on a bar's close, fill at the next bar's open (the reference).
+    #[default]
+    NextOpen,
+    /// Fill at the close of the bar that gave the signal.
+    Close,
+}
+
+/// Costs and account settings of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Starting cash in the quote currency.
+    pub capital: Notional,
+    /// Commission in percent of each fill's value (0.2 = 0.2 %). Left out
+    /// of a request, the daemon fills in its `[backtest] commission_pct`
+    /// and stores the run with it; a library caller's `None` is no commission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_pct: Option<Ratio>,
+    /// A fixed commission per fill, in the quote currency.
+    #[serde(default)]
+    pub commission_fixed: Notional,
+    /// Slippage against market and stop fills, in basis points.
+    #[serde(default)]
+    pub slippage_bps: Ratio,
+    #[serde(default)]
+    pub fill: FillModel,
+    /// 1 = cash only.
+    #[serde(default = "one")]
+    pub leverage: Ratio,
+}
+
+pub(super) fn one() -> Ratio {
+    Ratio::new(Decimal::ONE)
+}
+
+impl Settings {
+    /// Checks every setting; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, m: String| Err((f.to_owned(), m));
+        let (capital, commission_pct, commission_fixed, slippage_bps, leverage) = (
+            self.capital.get(),
+            self.commission_pct.map_or(Decimal::ZERO, Ratio::get),
+            self.commission_fixed.get(),
+            self.slippage_bps.get(),
+            self.leverage.get(),
+        );
+        if capital <= Decimal::ZERO || capital > Decimal::from(1_000_000_000_000_i64) {
+            return bad("capital", format!("must be > 0 and ≤ 10^12, got {capital}"));
+        }
+        if commission_pct < Decimal::ZERO || commission_pct >= Decimal::from(10) {
+            return bad(
+                "commission_pct",
+                format!("must be ≥ 0 and < 10, got {commission_pct}"),
+            );
+        }
+        if commission_fixed < Decimal::ZERO {
+            return bad(
+                "commission_fixed",
+                format!("must be ≥ 0, got {commission_fixed}"),
+            );
+        }
+        if slippage_bps < Decimal::ZERO || slippage_bps >= Decimal::from(1000) {
+            return bad(
+                "slippage_bps",
+                format!("must be ≥ 0 and < 1000, got {slippage_bps}"),
+            );
+        }
+        if leverage < Decimal::ONE || leverage > Decimal::from(100) {
+            return bad(
+                "leverage",
+                format!("must be between 1 and 100, got {leverage}"),
+            );
+        }
+        Ok(())
+    }
+}
