@@ -1,0 +1,224 @@
+//! Building the exchange's state from the store: accounts, balances,
+//! positions and the resting orders, at start and after a rebuild.
+
+use super::{Account, Changes, OpenOrders, PAPER_ACCOUNT, State, VENUE};
+use crate::store::bots as bots_db;
+use crate::store::trading as db;
+use crate::store::{Store, StoreError};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use tradedesk_core::api::ApiError;
+use tradedesk_core::api::cache::Namespace;
+use tradedesk_core::ledger::{Books, Ledger};
+use tradedesk_core::money::{Notional, Price, Qty};
+use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side};
+use tradedesk_core::sim::matching::{ExecEvent, Link, SimOrder, taker_cost};
+use tradedesk_core::time::Timestamp;
+
+impl State {
+    /// Everything money-shaped, read from the database: accounts and their
+    /// books, open orders (back into the venue), limits and states, ids.
+    pub(super) fn load(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
+        self.venue
+            .reset_orders(db::max_trade_id(store.conn())?.saturating_add(1));
+        self.next_order_id = db::max_order_id(store.conn())?.saturating_add(1);
+        self.risk.reload(store)?;
+        self.accounts.clear();
+        self.open = OpenOrders::default();
+        self.load_accounts(store, now)?;
+        self.restore_orders(store, now)
+    }
+
+    /// [`Self::load`] after a failure, keeping the market's prices and bars.
+    pub(super) fn reload(&mut self, store: &mut Store, now: Timestamp) -> Result<(), StoreError> {
+        self.load(store, now)?;
+        // Figures computed from the old books may be wrong.
+        self.cache.delete_prefix(Namespace::Analytics, "");
+        Ok(())
+    }
+
+    pub(super) fn load_accounts(
+        &mut self,
+        store: &mut Store,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut accounts = db::accounts(store.conn())?;
+        if !accounts.iter().any(|a| a.name == PAPER_ACCOUNT) {
+            let balances = self.cfg.initial_balances.clone();
+            let acc = store.write(|tx| -> Result<_, StoreError> {
+                let acc = db::create_account(tx, PAPER_ACCOUNT, VENUE, "admin", now)?;
+                let mut l = Ledger::default();
+                for (asset, amount) in &balances {
+                    l.deposit(asset, *amount)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                }
+                db::save_ledger(tx, acc.id, &l)?;
+                Ok(acc)
+            })?;
+            tracing::info!(account = PAPER_ACCOUNT, "created the paper account");
+            accounts.push(acc);
+        }
+        for a in accounts {
+            let mut books = Books {
+                total: db::load_ledger(store.conn(), a.id)?,
+                manual: db::load_positions(store.conn(), a.id)?,
+                bots: BTreeMap::new(),
+            };
+            for (id, sub) in bots_db::load_bot_books(store.conn(), a.id)? {
+                books.bots.insert(id, sub);
+            }
+            self.accounts.push(Account { row: a, books });
+        }
+        Ok(())
+    }
+
+    /// Reconciles the database's open orders with the (fresh) engine.
+    pub(super) fn restore_orders(
+        &mut self,
+        store: &mut Store,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let open = db::open_orders(store.conn())?;
+        let mut changes = Changes::default();
+        // A bracket entry's exits, by entry: found once, not per order (a
+        // scan per order would make a restart quadratic in open orders).
+        let mut children: std::collections::HashMap<u64, Vec<u64>> =
+            std::collections::HashMap::new();
+        for o in &open {
+            self.open.insert(o.clone());
+            if let Some(p) = o.parent_id {
+                children.entry(p).or_default().push(o.id);
+            }
+        }
+        for exits in children.values_mut() {
+            exits.sort_unstable();
+        }
+        for o in open {
+            if o.status == OrderStatus::New {
+                tracing::warn!(
+                    order = o.id,
+                    "order never reached the venue before the daemon stopped; rejecting it"
+                );
+                self.open.update(o.id, |r| {
+                    r.reason = Some("the daemon stopped before the order reached the venue".into());
+                });
+                self.book_events(
+                    vec![ExecEvent::Rejected {
+                        id: o.id,
+                        reason: "the daemon stopped before the order reached the venue".into(),
+                    }],
+                    now,
+                    &mut changes,
+                );
+                continue;
+            }
+            let Some(idx) = self.venue.index_of(o.symbol.as_str()) else {
+                tracing::warn!(order = o.id, symbol = %o.symbol, "symbol no longer on the venue; cancelling");
+                self.book_events(
+                    vec![ExecEvent::Cancelled {
+                        id: o.id,
+                        reason: "symbol no longer listed".into(),
+                    }],
+                    now,
+                    &mut changes,
+                );
+                continue;
+            };
+            let link =
+                if let Some(parent) = o.parent_id.filter(|_| o.status == OrderStatus::Pending) {
+                    Link::Exit { entry: parent }
+                } else if let Some(sib) = o.oco_id {
+                    Link::Oco(sib)
+                } else {
+                    let exits = children.get(&o.id).map_or(&[][..], Vec::as_slice);
+                    match *exits {
+                        [take_profit, stop_loss] => Link::Entry {
+                            take_profit,
+                            stop_loss,
+                        },
+                        _ => Link::None,
+                    }
+                };
+            let sim = self.sim_order(&o, idx);
+            self.venue.restore(
+                sim,
+                o.open_qty(),
+                o.filled,
+                o.triggered,
+                o.status == OrderStatus::Pending,
+                link,
+            );
+        }
+        if !changes.is_empty() {
+            self.persist(store, &changes)?;
+        }
+        tracing::info!(
+            open_orders = self.open.len(),
+            "open orders restored into the engine"
+        );
+        Ok(())
+    }
+
+    pub(super) fn sim_order(&self, o: &OrderRecord, symbol: usize) -> SimOrder {
+        let lot = self.venue.instruments()[symbol].lot_size;
+        SimOrder {
+            id: o.id,
+            symbol,
+            side: o.side,
+            order_type: o.order_type,
+            qty: o.qty,
+            price: o.price,
+            stop_price: o.stop_price,
+            trail: o.trail,
+            time_in_force: o.time_in_force,
+            budget: (o.side == Side::Buy && o.reserved.is_positive())
+                .then(|| Notional::new(o.reserved.get())),
+            lot,
+        }
+    }
+
+    /// What an order must lock: base for a sell; quote for a buy, enough
+    /// for its worst fill plus the taker fee.
+    pub(super) fn reservation_for(&self, o: &OrderRecord) -> Result<(String, Qty), ApiError> {
+        let idx = self.symbol_index(&o.symbol)?;
+        let inst = self.venue.instruments()[idx];
+        let (book, last) = (self.venue.book(idx), self.venue.last(idx));
+        if o.side == Side::Sell {
+            return Ok((inst.base.clone(), o.qty));
+        }
+        let overflow = || {
+            ApiError::invalid_params("invalid params: field `qty`: the order's value is too large")
+                .with_data(serde_json::json!({ "field": "qty" }))
+        };
+        let fee = Decimal::ONE
+            .checked_add(self.cfg.fees.taker)
+            .ok_or_else(overflow)?;
+        let buffered = Decimal::ONE
+            .checked_add(self.cfg.buy_stop_buffer)
+            .ok_or_else(overflow)?;
+        let per_unit = |p: Price, buffer: Decimal| {
+            p.get().checked_mul(buffer).and_then(|x| x.checked_mul(fee))
+        };
+        let amount = match o.order_type {
+            OrderType::Market => {
+                let (cost, _) = taker_cost(book, Side::Buy, o.qty, None);
+                cost.get().checked_mul(fee)
+            }
+            OrderType::Limit | OrderType::StopLimit => o
+                .price
+                .and_then(|p| per_unit(p, Decimal::ONE))
+                .and_then(|u| u.checked_mul(o.qty.get())),
+            OrderType::StopMarket | OrderType::TakeProfit => o
+                .stop_price
+                .and_then(|p| per_unit(p, buffered))
+                .and_then(|u| u.checked_mul(o.qty.get())),
+            OrderType::TrailingStop => o
+                .trail
+                .and_then(|t| t.stop_from(Side::Buy, last))
+                .and_then(|p| per_unit(p, buffered))
+                .and_then(|u| u.checked_mul(o.qty.get())),
+        }
+        .ok_or_else(overflow)?;
+        Ok((inst.quote.clone(), Qty::new(amount.normalize())))
+    }
+}
