@@ -255,13 +255,13 @@ fn trading_from_the_command_line() {
         .expect("ETH");
     assert_eq!(eth["free"], "0.5");
     let positions = json(&env.run(&["--json", "positions"]));
-    assert_eq!(positions["positions"][0]["symbol"], "ETHUSDT");
+    assert_eq!(positions["items"][0]["symbol"], "ETHUSDT");
     let open = json(&env.run(&["--json", "order", "list", "--open"]));
-    assert_eq!(open["orders"].as_array().map(Vec::len), Some(1));
+    assert_eq!(open["items"].as_array().map(Vec::len), Some(1));
     let shown = json(&env.run(&["--json", "order", "show", "--client-id", "cli-1"]));
     assert_eq!(shown["price"], "20000");
     let trades = json(&env.run(&["--json", "trades"]));
-    assert!(!trades["trades"].as_array().expect("list").is_empty());
+    assert!(!trades["items"].as_array().expect("list").is_empty());
     let table = text(&env.run(&["market", "ticker"]).stdout);
     assert!(
         table.contains("BTCUSDT") && table.contains("SOLUSDT"),
@@ -497,7 +497,7 @@ fn risk_from_the_command_line() {
     let s = text(&out.stdout);
     assert!(s.contains("halted") && s.contains("max_open_orders"), "{s}");
     let out = env.run(&["--json", "risk", "alerts", "--unacknowledged"]);
-    let id = json(&out)["alerts"][0]["id"]
+    let id = json(&out)["items"][0]["id"]
         .as_u64()
         .expect("alert")
         .to_string();
@@ -607,7 +607,7 @@ fn data_and_backtests_from_the_command_line() {
     let out = env.run(&["data", "import", &csv, "--symbol", "WAVEUSD"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = env.run(&["--json", "data", "list"]);
-    assert_eq!(json(&out)["datasets"][0]["rows"], 300);
+    assert_eq!(json(&out)["items"][0]["rows"], 300);
 
     let run = [
         "backtest",
@@ -640,7 +640,7 @@ fn data_and_backtests_from_the_command_line() {
     }
     let out = env.run(&["--json", "backtest", "trades", "1"]);
     assert!(
-        json(&out)["trades"]
+        json(&out)["items"]
             .as_array()
             .is_some_and(|t| !t.is_empty())
     );

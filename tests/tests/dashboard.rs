@@ -107,9 +107,9 @@ fn the_dashboard_places_an_order_through_the_ticket_and_shows_it() {
             ..OrderFilter::default()
         })
         .expect("orders.list");
-    assert_eq!(open.orders.len(), 1);
+    assert_eq!(open.items.len(), 1);
     assert_eq!(
-        open.orders[0].price.map(|p| p.to_string()).as_deref(),
+        open.items[0].price.map(|p| p.to_string()).as_deref(),
         Some("1000")
     );
 

@@ -27,7 +27,7 @@ fn all_jobs(d: &Daemon) -> Vec<Value> {
             p["cursor"] = json!(c);
         }
         let page = call(&mut c, "jobs.list", &p);
-        out.extend(page["jobs"].as_array().cloned().unwrap_or_default());
+        out.extend(page["items"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => return out,

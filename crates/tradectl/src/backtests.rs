@@ -236,11 +236,15 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             crate::jobs::wait(ctx, &mut c, id)
         }
         Data::List { symbol } => {
-            let l = c.call::<DataList>(&DataFilter { symbol })?;
+            let l = c.call::<DataList>(&DataFilter {
+                symbol,
+                limit: Some(tradedesk_core::api::paging::MAX_LIMIT),
+                cursor: None,
+            })?;
             if ctx.json {
                 print_json(&l);
             } else {
-                print!("{}", datasets_table(&l.datasets));
+                print!("{}", datasets_table(&l.items));
             }
             Ok(())
         }
@@ -519,7 +523,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&p);
             } else {
-                print!("{}", backtests_table(&p.backtests));
+                print!("{}", backtests_table(&p.items));
             }
             Ok(())
         }
@@ -544,7 +548,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                     "return %",
                     "fees",
                 ]);
-                for (i, tr) in p.trades.iter().enumerate() {
+                for (i, tr) in p.items.iter().enumerate() {
                     t.row(vec![
                         (i + 1).to_string(),
                         tr.symbol.to_string(),
@@ -668,7 +672,7 @@ fn export(
                     limit: Some(tradedesk_core::api::paging::MAX_LIMIT),
                     cursor,
                 })?;
-                trades.extend(page.trades);
+                trades.extend(page.items);
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,

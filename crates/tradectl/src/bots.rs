@@ -228,7 +228,7 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
             } else {
                 let mut t =
                     Table::new(&["id", "name", "strategy", "interval", "params", "updated"]);
-                for s in &page.strategies {
+                for s in &page.items {
                     t.row(vec![
                         s.id.to_string(),
                         s.name.clone(),
@@ -501,7 +501,7 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 let mut t = Table::new(&[
                     "id", "name", "strategy", "symbols", "status", "equity", "pnl", "reason",
                 ]);
-                for b in &page.bots {
+                for b in &page.items {
                     t.row(vec![
                         b.bot.id.to_string(),
                         b.bot.name.clone(),
@@ -549,7 +549,7 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 print_json(&page);
             } else {
                 let mut t = Table::new(&["id", "time", "kind", "message"]);
-                for e in &page.events {
+                for e in &page.items {
                     t.row(vec![
                         e.id.to_string(),
                         ts(e.time),

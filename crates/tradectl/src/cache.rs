@@ -134,7 +134,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut t = Table::new(&["key", "bytes", "ttl ms"]);
-            for k in &page.keys {
+            for k in &page.items {
                 t.row(vec![
                     k.key.clone(),
                     k.bytes.to_string(),

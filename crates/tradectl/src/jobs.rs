@@ -9,6 +9,7 @@ use tradedesk_core::api::jobs::{
     DeadFilter, Enqueue, JobFilter, JobId, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet,
     JobsHealth, JobsKinds, JobsList, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
 };
+use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::client::Client;
 use tradedesk_core::job::{JobRecord, JobState};
 use tradedesk_core::time::Timestamp;
@@ -153,12 +154,12 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     match cmd {
         Job::Kinds => {
-            let k = c.call::<JobsKinds>(&Empty {})?;
+            let k = c.call::<JobsKinds>(&PageParams::largest())?;
             if ctx.json {
                 print_json(&k);
             } else {
                 let mut t = Table::new(&["kind", "attempts", "timeout", "summary"]);
-                for k in &k.kinds {
+                for k in &k.items {
                     t.row(vec![
                         k.name.clone(),
                         k.max_attempts.to_string(),
@@ -220,7 +221,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", table(&page.jobs));
+                print!("{}", table(&page.items));
                 if let Some(next) = page.next_cursor {
                     println!("more: --cursor {next}");
                 }
@@ -235,7 +236,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", table(&page.jobs));
+                print!("{}", table(&page.items));
             }
         }
         Job::Delete { id } => {
@@ -303,12 +304,12 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             }
         }
         Job::Workers => {
-            let w = c.call::<JobsWorkers>(&Empty {})?;
+            let w = c.call::<JobsWorkers>(&PageParams::largest())?;
             if ctx.json {
                 print_json(&w);
             } else {
                 let mut t = Table::new(&["worker", "job", "kind", "since"]);
-                for x in &w.workers {
+                for x in &w.items {
                     t.row(vec![
                         x.worker.to_string(),
                         x.job.map_or_else(|| "-".into(), |j| j.to_string()),
@@ -471,7 +472,7 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&l);
             } else {
-                print!("{}", schedules_table(&l.schedules));
+                print!("{}", schedules_table(&l.items));
             }
         }
         Schedule::Show { id } => one(ctx, &c.call::<SchedulesGet>(&ScheduleId { id })?),

@@ -292,7 +292,7 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut t = Table::new(&["id", "time", "source", "message"]);
-            for v in &page.violations {
+            for v in &page.items {
                 t.row(vec![
                     v.id.to_string(),
                     ts(v.time),
@@ -319,7 +319,7 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut t = Table::new(&["id", "time", "severity", "ack", "message"]);
-            for a in &page.alerts {
+            for a in &page.items {
                 t.row(vec![
                     a.id.to_string(),
                     ts(a.time),

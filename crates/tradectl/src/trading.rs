@@ -2,7 +2,6 @@
 //! live streams. Each is one typed call; `--json` prints the daemon's answer.
 
 use clap::{Args, Subcommand, ValueEnum};
-use tradedesk_core::api::Empty;
 use tradedesk_core::api::accounts::{AccountParam, AccountsBalances};
 use tradedesk_core::api::market::{
     BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker,
@@ -12,6 +11,7 @@ use tradedesk_core::api::orders::{
     CancelAll, OrderFilter, OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList,
     OrdersPlace,
 };
+use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::api::positions::PositionsList;
 use tradedesk_core::api::trades::{StatsParams, TradeFilter, TradesList, TradesStats};
 use tradedesk_core::display::Precision;
@@ -29,7 +29,9 @@ use crate::{Ctx, Failure, print_json};
 /// Decimals of each symbol's prices and quantities and each asset's
 /// amounts, from the daemon's instruments (tables show them at that).
 pub fn precision(c: &mut tradedesk_core::client::Client) -> Result<Precision, Failure> {
-    Ok(Precision::new(&c.call::<MarketSymbols>(&Empty {})?.symbols))
+    Ok(Precision::new(
+        &c.call::<MarketSymbols>(&PageParams::largest())?.items,
+    ))
 }
 
 #[derive(Subcommand)]
@@ -169,7 +171,7 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
         Market::Ticker { symbol } => {
             let tickers = match symbol {
                 Some(symbol) => vec![c.call::<MarketTicker>(&SymbolParam { symbol })?],
-                None => c.call::<MarketTickers>(&Empty {})?.tickers,
+                None => c.call::<MarketTickers>(&PageParams::largest())?.items,
             };
             if ctx.json {
                 print_json(&tickers);
@@ -431,7 +433,7 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", orders_table(&precision(&mut c)?, &page.orders));
+                print!("{}", orders_table(&precision(&mut c)?, &page.items));
                 if let Some(next) = page.next_cursor {
                     println!("more: --cursor {next}");
                 }
@@ -443,7 +445,7 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
 
 pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
-    let list = c.call::<PositionsList>(&Empty {})?;
+    let list = c.call::<PositionsList>(&PageParams::largest())?;
     if ctx.json {
         print_json(&list);
         return Ok(());
@@ -459,7 +461,7 @@ pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
         "fees",
     ]);
     let pr = precision(&mut c)?;
-    for p in list.positions {
+    for p in list.items {
         let s = p.symbol.as_str();
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         t.row(vec![
@@ -575,7 +577,7 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
         "realized",
     ]);
     let pr = precision(&mut c)?;
-    for f in page.trades {
+    for f in page.items {
         let s = f.symbol.as_str();
         t.row(vec![
             f.trade_id.to_string(),

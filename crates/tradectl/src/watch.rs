@@ -2,12 +2,12 @@
 //! one object per line, as the daemon sent it).
 
 use serde_json::Value;
-use tradedesk_core::api::Empty;
 use tradedesk_core::api::Topic;
 use tradedesk_core::api::bots::{BotEventsTopic, BotFiguresTopic, BotStatusTopic};
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::market::{KlinesTopic, MarketSymbols, OrderbookTopic, TickersTopic};
 use tradedesk_core::api::orders::OrderUpdates;
+use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::risk::RiskAlertsTopic;
 use tradedesk_core::api::system::Heartbeat;
@@ -27,7 +27,7 @@ pub fn watch(
     let mut c = ctx.connect()?;
     let until = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
     // Amounts read at their instrument's precision.
-    let precision = Precision::new(&c.call::<MarketSymbols>(&Empty {})?.symbols);
+    let precision = Precision::new(&c.call::<MarketSymbols>(&PageParams::largest())?.items);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     c.subscribe(&names)?;
     let mut seen = 0;

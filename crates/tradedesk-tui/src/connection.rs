@@ -212,17 +212,17 @@ async fn connected(
     put(tx, Msg::Connected(Box::new(info))).await?;
     c.subscribe(&TOPICS).await.map_err(|e| e.to_string())?;
     let accounts = ask::<AccountsList>(c, json!({})).await?;
-    if let Some(a) = accounts.accounts.first() {
+    if let Some(a) = accounts.items.first() {
         data(tx, Data::Account(a.name.clone())).await?;
     }
     data(
         tx,
-        Data::Symbols(ask::<MarketSymbols>(c, json!({})).await?.symbols),
+        Data::Symbols(ask::<MarketSymbols>(c, json!({})).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Tickers(ask::<MarketTickers>(c, json!({})).await?.tickers),
+        Data::Tickers(ask::<MarketTickers>(c, json!({})).await?.items),
     )
     .await?;
     data(
@@ -230,7 +230,7 @@ async fn connected(
         Data::Orders(
             ask::<OrdersList>(c, json!({"open": true, "limit": 1000}))
                 .await?
-                .orders,
+                .items,
         ),
     )
     .await?;
@@ -239,13 +239,13 @@ async fn connected(
         Data::Orders(
             ask::<OrdersList>(c, json!({"open": false, "limit": 500}))
                 .await?
-                .orders,
+                .items,
         ),
     )
     .await?;
     data(
         tx,
-        Data::Bots(ask::<BotsList>(c, json!({"limit": 1000})).await?.bots),
+        Data::Bots(ask::<BotsList>(c, json!({"limit": 1000})).await?.items),
     )
     .await?;
     data(
@@ -255,29 +255,25 @@ async fn connected(
     .await?;
     data(
         tx,
-        Data::Alerts(ask::<RiskAlerts>(c, json!({"limit": 200})).await?.alerts),
+        Data::Alerts(ask::<RiskAlerts>(c, json!({"limit": 200})).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Jobs(ask::<JobsList>(c, json!({"limit": 300})).await?.jobs),
+        Data::Jobs(ask::<JobsList>(c, json!({"limit": 300})).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Backtests(
-            ask::<BacktestsList>(c, json!({"limit": 500}))
-                .await?
-                .backtests,
-        ),
+        Data::Backtests(ask::<BacktestsList>(c, json!({"limit": 500})).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Datasets(ask::<DataList>(c, json!({})).await?.datasets),
+        Data::Datasets(ask::<DataList>(c, json!({})).await?.items),
     )
     .await?;
-    data(tx, Data::Kinds(ask::<JobsKinds>(c, json!({})).await?.kinds)).await?;
+    data(tx, Data::Kinds(ask::<JobsKinds>(c, json!({})).await?.items)).await?;
     after_fills(c, tx).await?;
     periodic(c, tx).await?;
     if let Some((s, i)) = watch {
@@ -295,7 +291,7 @@ async fn after_fills(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
     .await?;
     data(
         tx,
-        Data::Positions(ask::<PositionsList>(c, json!({})).await?.positions),
+        Data::Positions(ask::<PositionsList>(c, json!({})).await?.items),
     )
     .await?;
     let midnight = chrono::Local::now()
@@ -325,25 +321,17 @@ async fn periodic(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
     data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
     data(
         tx,
-        Data::Violations(
-            ask::<RiskViolations>(c, json!({"limit": 200}))
-                .await?
-                .violations,
-        ),
+        Data::Violations(ask::<RiskViolations>(c, json!({"limit": 200})).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Schedules(
-            ask::<SchedulesList>(c, json!({"limit": 200}))
-                .await?
-                .schedules,
-        ),
+        Data::Schedules(ask::<SchedulesList>(c, json!({"limit": 200})).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Workers(ask::<JobsWorkers>(c, json!({})).await?.workers),
+        Data::Workers(ask::<JobsWorkers>(c, json!({})).await?.items),
     )
     .await?;
     data(tx, Data::Cache(ask::<CacheStats>(c, json!({})).await?)).await
@@ -529,7 +517,7 @@ async fn carry_out(
         }
         Request::BotEvents(id) => {
             let page = ask::<BotsEvents>(c, json!({"id": id, "limit": 200})).await?;
-            data(tx, Data::BotEvents(id, page.events)).await?;
+            data(tx, Data::BotEvents(id, page.items)).await?;
             let equity = ask::<BotsEquity>(c, json!({"id": id, "downsample": 500})).await?;
             let fills = ask::<TradesList>(c, json!({"bot_id": id, "limit": 100})).await?;
             data(
@@ -537,7 +525,7 @@ async fn carry_out(
                 Data::BotDetail(crate::state::BotDetail {
                     id,
                     equity: equity.points,
-                    fills: fills.trades,
+                    fills: fills.items,
                 }),
             )
             .await?;
@@ -591,7 +579,7 @@ async fn carry_out(
                     id,
                     metrics: Box::new(metrics),
                     equity: equity.points,
-                    trades: trades.trades,
+                    trades: trades.items,
                 }),
             )
             .await?;

@@ -51,12 +51,12 @@ fn main() {
     let rss = d.rss_kib() as f64 / 1024.0;
     let orders = c
         .call_raw("orders.list", &json!({ "limit": 1000 }))
-        .expect("orders")["orders"]
+        .expect("orders")["items"]
         .as_array()
         .map_or(0, Vec::len);
     let running = c
         .call_raw("bots.list", &json!({ "status": "running", "limit": 1000 }))
-        .expect("bots")["bots"]
+        .expect("bots")["items"]
         .as_array()
         .map_or(0, Vec::len);
     println!(

@@ -163,7 +163,7 @@ fn main() {
             let page = c
                 .call_raw("jobs.list", &json!({ "kind": "risk.report", "limit": 5 }))
                 .expect("list");
-            if page["jobs"]
+            if page["items"]
                 .as_array()
                 .is_some_and(|j| j.iter().any(|x| x["idempotency_key"] == key))
             {

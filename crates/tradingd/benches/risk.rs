@@ -129,7 +129,7 @@ fn main() {
         tradingd::services::market_loop::step(&ctx);
         times.push(t.elapsed());
         let open = call(&mut c, "orders.list", json!({ "open": true }));
-        assert_eq!(open["orders"], json!([]), "all cancelled by the tick");
+        assert_eq!(open["items"], json!([]), "all cancelled by the tick");
         let s = call(&mut c, "risk.status", json!({ "scope": "account:paper" }));
         assert_eq!(s["states"][0]["state"], "halted");
         call(&mut c, "risk.resume", json!({}));

@@ -3,14 +3,14 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Empty;
 use super::method::method;
+use super::paging::{Page, PageParams};
 use crate::money::Qty;
 use crate::time::Timestamp;
 
 method! {
     /// Accounts and the venues they trade on.
-    AccountsList = "accounts.list", Get "/api/v1/accounts", Read, Empty => AccountList
+    AccountsList = "accounts.list", Get "/api/v1/accounts", Read, PageParams => AccountList
 }
 method! {
     /// Balances of an account (default: the paper account), free and locked by open orders.
@@ -25,10 +25,7 @@ pub struct AccountView {
     pub created: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct AccountList {
-    pub accounts: Vec<AccountView>,
-}
+pub type AccountList = Page<AccountView>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Deleted;
 use super::method::method;
+use super::paging::Page;
 use crate::analytics::Metrics;
 use crate::backtest::{Axis, Settings, SweepRow, Trade};
 use crate::job::JobState;
@@ -151,11 +152,7 @@ pub struct BacktestFilter {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BacktestPage {
-    pub backtests: Vec<Backtest>,
-    pub next_cursor: Option<String>,
-}
+pub type BacktestPage = Page<Backtest>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -168,11 +165,7 @@ pub struct TradesQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TradePage {
-    pub trades: Vec<Trade>,
-    pub next_cursor: Option<String>,
-}
+pub type TradePage = Page<Trade>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::{method, topic};
+use super::paging::Page;
 use super::positions::PositionView;
 use crate::instrument::Symbol;
 use crate::ledger::Balance;
@@ -197,11 +198,7 @@ pub struct BotView {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BotPage {
-    pub bots: Vec<BotView>,
-    pub next_cursor: Option<String>,
-}
+pub type BotPage = Page<BotView>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -337,11 +334,7 @@ pub struct BotEvent {
     pub data: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BotEventPage {
-    pub events: Vec<BotEvent>,
-    pub next_cursor: Option<String>,
-}
+pub type BotEventPage = Page<BotEvent>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BotPerformance {

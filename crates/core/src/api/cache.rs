@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Empty;
 use super::method::method;
+use super::paging::Page;
 
 /// The namespaces. Only [`Namespace::User`] may be written from outside
 /// the daemon.
@@ -210,11 +211,7 @@ pub struct KeysParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct KeyPage {
-    pub keys: Vec<KeyInfo>,
-    pub next_cursor: Option<String>,
-}
+pub type KeyPage = Page<KeyInfo>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

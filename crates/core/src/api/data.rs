@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Deleted;
 use super::method::method;
+use super::paging::Page;
 use crate::dataset::Gap;
 use crate::dataset::ImportParams;
 use crate::job::JobRecord;
@@ -41,6 +42,10 @@ method! {
 pub struct DataFilter {
     #[serde(default)]
     pub symbol: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -70,10 +75,7 @@ pub struct Dataset {
     pub created: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct DatasetList {
-    pub datasets: Vec<Dataset>,
-}
+pub type DatasetList = Page<Dataset>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,13 +4,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::{method, topic};
+use super::paging::{Page, PageParams};
 use super::{Deleted, Empty};
 use crate::job::{JobRecord, JobState, Schedule};
 use crate::time::Timestamp;
 
 method! {
     /// The job kinds with their payload schemas.
-    JobsKinds = "jobs.kinds", Get "/api/v1/jobs/kinds", Read, Empty => KindList
+    JobsKinds = "jobs.kinds", Get "/api/v1/jobs/kinds", Read, PageParams => KindList
 }
 method! {
     /// Enqueues a job (an existing idempotency key returns the existing job).
@@ -58,7 +59,7 @@ method! {
 }
 method! {
     /// The workers and what each runs.
-    JobsWorkers = "jobs.workers", Get "/api/v1/jobs/workers", Read, Empty => WorkerList
+    JobsWorkers = "jobs.workers", Get "/api/v1/jobs/workers", Read, PageParams => WorkerList
 }
 
 topic! {
@@ -76,10 +77,7 @@ pub struct KindInfo {
     pub concurrency: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct KindList {
-    pub kinds: Vec<KindInfo>,
-}
+pub type KindList = Page<KindInfo>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -131,11 +129,7 @@ pub struct DeadFilter {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct JobPage {
-    pub jobs: Vec<JobRecord>,
-    pub next_cursor: Option<String>,
-}
+pub type JobPage = Page<JobRecord>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -201,10 +195,7 @@ pub struct WorkerView {
     pub since: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct WorkerList {
-    pub workers: Vec<WorkerView>,
-}
+pub type WorkerList = Page<WorkerView>;
 
 method! {
     /// Creates a cron schedule that enqueues a job of a kind at each slot.
@@ -302,11 +293,7 @@ pub struct SchedulePage {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ScheduleList {
-    pub schedules: Vec<Schedule>,
-    pub next_cursor: Option<String>,
-}
+pub type ScheduleList = Page<Schedule>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,15 +4,15 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Empty;
 use super::method::{method, topic};
+use super::paging::{Page, PageParams};
 use crate::instrument::{Instrument, Symbol};
 use crate::market::{Bar, BookLevel, Interval, Ticker, TradeTick};
 use crate::time::Timestamp;
 
 method! {
     /// Instruments on the venue with their trading rules.
-    MarketSymbols = "market.symbols", Get "/api/v1/market/symbols", Read, Empty => Symbols
+    MarketSymbols = "market.symbols", Get "/api/v1/market/symbols", Read, PageParams => Symbols
 }
 method! {
     /// Last price, best bid/ask and 24-hour statistics of one symbol.
@@ -20,7 +20,7 @@ method! {
 }
 method! {
     /// Tickers of every symbol.
-    MarketTickers = "market.tickers", Get "/api/v1/market/tickers", Read, Empty => Tickers
+    MarketTickers = "market.tickers", Get "/api/v1/market/tickers", Read, PageParams => Tickers
 }
 method! {
     /// OHLCV bars (1m, 5m, 15m, 1h, 4h, 1d; aggregated from 1m), oldest first.
@@ -54,15 +54,9 @@ pub struct SymbolParam {
     pub symbol: Symbol,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Symbols {
-    pub symbols: Vec<Instrument>,
-}
+pub type Symbols = Page<Instrument>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Tickers {
-    pub tickers: Vec<Ticker>,
-}
+pub type Tickers = Page<Ticker>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::{method, topic};
+use super::paging::Page;
 use crate::instrument::Symbol;
 use crate::money::{Price, Qty};
 use crate::order::{OrderRecord, OrderRequest, OrderStatus, OrderType, Side};
@@ -140,9 +141,4 @@ pub struct OrderFilter {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct OrderPage {
-    pub orders: Vec<OrderRecord>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
+pub type OrderPage = Page<OrderRecord>;

@@ -6,6 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 
+/// One page of a list: its items, and the cursor of the next page (absent
+/// on the last). Every list method answers with one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
@@ -36,6 +45,24 @@ pub fn cursor(c: Option<&str>) -> Result<Option<u64>, ApiError> {
 }
 
 /// The cursor for the page after `items`, when the page was full.
+/// A page of a short list held in memory, in its order: the cursor is the
+/// offset of the next item.
+pub fn in_memory<T>(
+    items: Vec<T>,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<Page<T>, ApiError> {
+    let limit = self::limit(limit)? as usize;
+    let from = self::cursor(cursor)?.map_or(0, |c| c as usize);
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip(from).take(limit).collect();
+    let next = from.saturating_add(items.len());
+    Ok(Page {
+        items,
+        next_cursor: (next < total).then(|| next.to_string()),
+    })
+}
+
 pub fn next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> u64) -> Option<String> {
     (items.len() == limit as usize)
         .then(|| items.last().map(|t| id(t).to_string()))
@@ -59,6 +86,11 @@ mod tests {
         assert!(cursor(Some("x")).unwrap_err().message.contains("`cursor`"));
         assert_eq!(next_cursor(&[5u64, 4], 2, |x| *x), Some("4".into()));
         assert_eq!(next_cursor(&[5u64], 2, |x| *x), None);
+        let p = in_memory(vec![1, 2, 3], Some(2), None).expect("page");
+        assert_eq!((p.items, p.next_cursor.as_deref()), (vec![1, 2], Some("2")));
+        let p = in_memory(vec![1, 2, 3], Some(2), Some("2")).expect("page");
+        assert_eq!((p.items, p.next_cursor), (vec![3], None));
+        assert!(in_memory(vec![1], Some(0), None).is_err());
     }
 }
 
@@ -69,4 +101,15 @@ pub struct PageParams {
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The first page at the largest size: what a client that shows a
+    /// whole short list (symbols, positions, workers) asks for.
+    pub fn largest() -> PageParams {
+        PageParams {
+            limit: Some(MAX_LIMIT),
+            cursor: None,
+        }
+    }
 }

@@ -3,15 +3,15 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Empty;
 use super::method::{method, topic};
+use super::paging::{Page, PageParams};
 use crate::instrument::Symbol;
 use crate::money::{Notional, Price, Qty};
 use crate::order::OrderRecord;
 
 method! {
     /// Open positions with average entry, realized and unrealized PnL.
-    PositionsList = "positions.list", Get "/api/v1/positions", Read, Empty => PositionList
+    PositionsList = "positions.list", Get "/api/v1/positions", Read, PageParams => PositionList
 }
 method! {
     /// The position in one symbol.
@@ -43,10 +43,7 @@ pub struct PositionView {
     pub fees: Notional,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct PositionList {
-    pub positions: Vec<PositionView>,
-}
+pub type PositionList = Page<PositionView>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

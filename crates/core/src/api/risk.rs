@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::{method, topic};
+use super::paging::Page;
 use crate::order::OrderRequest;
 use crate::risk::{Limits, Rejection, Scope, TradingState};
 use crate::time::Timestamp;
@@ -174,11 +175,7 @@ pub struct ViolationFilter {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ViolationPage {
-    pub violations: Vec<Violation>,
-    pub next_cursor: Option<String>,
-}
+pub type ViolationPage = Page<Violation>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -227,11 +224,7 @@ pub struct AlertFilter {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct AlertPage {
-    pub alerts: Vec<Alert>,
-    pub next_cursor: Option<String>,
-}
+pub type AlertPage = Page<Alert>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::method;
+use super::paging::Page;
 use super::paging::PageParams;
 use super::{Deleted, Empty};
 use crate::strategy::StrategySpec;
@@ -83,11 +84,7 @@ pub struct StrategyRecord {
     pub updated: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StrategyPage {
-    pub strategies: Vec<StrategyRecord>,
-    pub next_cursor: Option<String>,
-}
+pub type StrategyPage = Page<StrategyRecord>;
 
 /// Names a saved strategy config by `id` or by `name` (exactly one).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

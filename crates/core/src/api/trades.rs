@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::{method, topic};
+use super::paging::Page;
 use crate::instrument::Symbol;
 use crate::money::{Notional, Ratio};
 use crate::order::Execution;
@@ -43,11 +44,7 @@ pub struct TradeFilter {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct TradePage {
-    pub trades: Vec<Execution>,
-    pub next_cursor: Option<String>,
-}
+pub type TradePage = Page<Execution>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

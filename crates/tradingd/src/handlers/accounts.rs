@@ -3,14 +3,15 @@
 use tradedesk_core::api::accounts::{
     AccountList, AccountParam, AccountView, AccountsBalances, AccountsList, BalanceView, Balances,
 };
-use tradedesk_core::api::{ApiError, Caller, Empty, Handle};
+use tradedesk_core::api::paging::{self, PageParams};
+use tradedesk_core::api::{ApiError, Caller, Handle};
 
 use crate::context::Ctx;
 
 impl Handle<AccountsList> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<AccountList, ApiError> {
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<AccountList, ApiError> {
         let state = self.exchange.lock();
-        let accounts = state
+        let accounts: Vec<AccountView> = state
             .accounts
             .iter()
             .map(|a| AccountView {
@@ -20,7 +21,7 @@ impl Handle<AccountsList> for Ctx {
                 created: a.row.created,
             })
             .collect();
-        Ok(AccountList { accounts })
+        paging::in_memory(accounts, p.limit, p.cursor.as_deref())
     }
 }
 

@@ -234,7 +234,7 @@ impl Handle<BacktestsList> for Ctx {
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&backtests, limit, |b| b.id);
         Ok(BacktestPage {
-            backtests,
+            items: backtests,
             next_cursor,
         })
     }
@@ -325,7 +325,7 @@ impl Handle<BacktestsTrades> for Ctx {
         let trades = all.get(from..end).map(<[_]>::to_vec).unwrap_or_default();
         Ok(TradePage {
             next_cursor: (end < all.len()).then(|| end.to_string()),
-            trades,
+            items: trades,
         })
     }
 }

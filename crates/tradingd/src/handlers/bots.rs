@@ -306,7 +306,7 @@ impl Handle<BotsList> for Ctx {
         let next_cursor = paging::next_cursor(&recs, limit, |b| b.id);
         let state = self.exchange.lock();
         Ok(BotPage {
-            bots: recs.iter().map(|r| view(&state, r)).collect(),
+            items: recs.iter().map(|r| view(&state, r)).collect(),
             next_cursor,
         })
     }
@@ -565,7 +565,7 @@ impl Handle<BotsEvents> for Ctx {
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&events, limit, |e| e.id);
         Ok(BotEventPage {
-            events,
+            items: events,
             next_cursor,
         })
     }

@@ -118,7 +118,10 @@ impl Handle<CacheKeys> for Ctx {
             .then(|| keys.get(limit.saturating_sub(1)).map(|k| k.key.clone()))
             .flatten();
         keys.truncate(limit);
-        Ok(KeyPage { keys, next_cursor })
+        Ok(KeyPage {
+            items: keys,
+            next_cursor,
+        })
     }
 }
 

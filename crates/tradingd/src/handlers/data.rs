@@ -1,6 +1,7 @@
 //! `data.*`: datasets — streamed imports, listing, export, deletion.
 
 use crate::services::jobs::import::check_import;
+use tradedesk_core::api::paging::{self};
 
 use crate::store::backtests as db;
 use crate::store::jobs as jdb;
@@ -43,10 +44,9 @@ impl Handle<DataImport> for Ctx {
 
 impl Handle<DataList> for Ctx {
     async fn handle(&self, _: &Caller, f: DataFilter) -> Result<DatasetList, ApiError> {
-        Ok(DatasetList {
-            datasets: db::datasets(self.store().conn(), f.symbol.as_deref())
-                .map_err(|e| store_err(&e))?,
-        })
+        let all =
+            db::datasets(self.store().conn(), f.symbol.as_deref()).map_err(|e| store_err(&e))?;
+        paging::in_memory(all, f.limit, f.cursor.as_deref())
     }
 }
 

@@ -11,6 +11,7 @@ use tradedesk_core::api::jobs::{
     ScheduleUpdate, SchedulesCreate, SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause,
     SchedulesPreview, SchedulesResume, SchedulesRunNow, SchedulesUpdate, WorkerList,
 };
+use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, paging};
 use tradedesk_core::job::{CronSpec, JobRecord, JobState, Schedule};
 
@@ -76,22 +77,21 @@ impl Ctx {
 }
 
 impl Handle<JobsKinds> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<KindList, ApiError> {
-        Ok(KindList {
-            kinds: self
-                .jobs
-                .kinds
-                .all()
-                .map(|k| KindInfo {
-                    name: k.name.into(),
-                    summary: k.summary.into(),
-                    payload_schema: (k.schema)(),
-                    max_attempts: k.max_attempts,
-                    timeout_ms: k.timeout_ms,
-                    concurrency: k.concurrency,
-                })
-                .collect(),
-        })
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<KindList, ApiError> {
+        let kinds: Vec<KindInfo> = self
+            .jobs
+            .kinds
+            .all()
+            .map(|k| KindInfo {
+                name: k.name.into(),
+                summary: k.summary.into(),
+                payload_schema: (k.schema)(),
+                max_attempts: k.max_attempts,
+                timeout_ms: k.timeout_ms,
+                concurrency: k.concurrency,
+            })
+            .collect();
+        paging::in_memory(kinds, p.limit, p.cursor.as_deref())
     }
 }
 
@@ -147,7 +147,10 @@ impl Handle<JobsGet> for Ctx {
 
 fn page(jobs: Vec<JobRecord>, limit: u32) -> JobPage {
     let next_cursor = paging::next_cursor(&jobs, limit, |j| j.id);
-    JobPage { jobs, next_cursor }
+    JobPage {
+        items: jobs,
+        next_cursor,
+    }
 }
 
 impl Handle<JobsList> for Ctx {
@@ -396,10 +399,8 @@ impl Handle<JobsHealth> for Ctx {
 }
 
 impl Handle<JobsWorkers> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<WorkerList, ApiError> {
-        Ok(WorkerList {
-            workers: self.jobs.workers(),
-        })
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<WorkerList, ApiError> {
+        paging::in_memory(self.jobs.workers(), p.limit, p.cursor.as_deref())
     }
 }
 
@@ -506,7 +507,7 @@ impl Handle<SchedulesList> for Ctx {
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&schedules, limit, |s| s.id);
         Ok(ScheduleList {
-            schedules,
+            items: schedules,
             next_cursor,
         })
     }

@@ -7,7 +7,9 @@ use tradedesk_core::api::market::{
     Book, BookParams, Klines, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols,
     MarketTicker, MarketTickers, MarketTrades, SymbolParam, Symbols, Tape, TapeParams, Tickers,
 };
-use tradedesk_core::api::{ApiError, Caller, Empty, Handle, paging};
+use tradedesk_core::api::paging::PageParams;
+use tradedesk_core::api::{ApiError, Caller, Handle, paging};
+use tradedesk_core::instrument::Instrument;
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::market::{Aggregator, Bar, Interval, Ticker};
 use tradedesk_core::time::Timestamp;
@@ -45,19 +47,25 @@ impl Ctx {
 }
 
 impl Handle<MarketSymbols> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<Symbols, ApiError> {
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<Symbols, ApiError> {
         let now = self.now().millis();
-        if let Some(s) = self.cache.get::<Symbols>(Namespace::Symbols, "all", now) {
-            return Ok((*s).clone());
-        }
-        let state = self.exchange.lock();
-        let symbols = Symbols {
-            symbols: state.venue.instruments().into_iter().cloned().collect(),
+        let all = match self
+            .cache
+            .get::<Vec<Instrument>>(Namespace::Symbols, "all", now)
+        {
+            Some(s) => (*s).clone(),
+            None => {
+                let all: Vec<Instrument> = {
+                    let state = self.exchange.lock();
+                    state.venue.instruments().into_iter().cloned().collect()
+                };
+                let bytes = all.len().saturating_mul(200);
+                self.cache
+                    .put(Namespace::Symbols, "all", all.clone(), bytes, None, now);
+                all
+            }
         };
-        let bytes = symbols.symbols.len().saturating_mul(200);
-        self.cache
-            .put(Namespace::Symbols, "all", symbols.clone(), bytes, None, now);
-        Ok(symbols)
+        paging::in_memory(all, p.limit, p.cursor.as_deref())
     }
 }
 
@@ -68,7 +76,7 @@ impl Handle<MarketTicker> for Ctx {
 }
 
 impl Handle<MarketTickers> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<Tickers, ApiError> {
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<Tickers, ApiError> {
         let symbols: Vec<Symbol> = {
             let state = self.exchange.lock();
             state
@@ -78,12 +86,11 @@ impl Handle<MarketTickers> for Ctx {
                 .map(|i| i.symbol.clone())
                 .collect()
         };
-        Ok(Tickers {
-            tickers: symbols
-                .iter()
-                .map(|s| self.ticker(s))
-                .collect::<Result<_, _>>()?,
-        })
+        let tickers = symbols
+            .iter()
+            .map(|s| self.ticker(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        paging::in_memory(tickers, p.limit, p.cursor.as_deref())
     }
 }
 

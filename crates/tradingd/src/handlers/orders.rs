@@ -331,7 +331,7 @@ impl Handle<OrdersList> for Ctx {
         };
         let next_cursor = paging::next_cursor(&orders, limit, |o: &OrderRecord| o.id);
         Ok(OrderPage {
-            orders,
+            items: orders,
             next_cursor,
         })
     }

@@ -1,11 +1,12 @@
 //! `positions.*`: what is held, at its mark, and closing it.
 
 use super::orders::{source, validate};
+use tradedesk_core::api::paging::{self, PageParams};
 use tradedesk_core::api::positions::{
     CloseParams, PositionList, PositionParam, PositionView, PositionsClose, PositionsGet,
     PositionsList,
 };
-use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle};
 use tradedesk_core::money::Qty;
 use tradedesk_core::order::{OrderRecord, OrderRequest, Side};
 
@@ -13,7 +14,7 @@ use crate::context::Ctx;
 use crate::services::exchange::market_order;
 
 impl Handle<PositionsList> for Ctx {
-    async fn handle(&self, _: &Caller, _: Empty) -> Result<PositionList, ApiError> {
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<PositionList, ApiError> {
         let state = self.exchange.lock();
         let mut positions = Vec::new();
         for (i, acc) in state.accounts.iter().enumerate() {
@@ -23,7 +24,8 @@ impl Handle<PositionsList> for Ctx {
                 }
             }
         }
-        Ok(PositionList { positions })
+        drop(state);
+        paging::in_memory(positions, p.limit, p.cursor.as_deref())
     }
 }
 

@@ -321,7 +321,7 @@ impl Handle<RiskViolations> for Ctx {
         .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&violations, limit, |v| v.id);
         Ok(ViolationPage {
-            violations,
+            items: violations,
             next_cursor,
         })
     }
@@ -335,7 +335,7 @@ impl Handle<RiskAlerts> for Ctx {
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&alerts, limit, |a| a.id);
         Ok(AlertPage {
-            alerts,
+            items: alerts,
             next_cursor,
         })
     }

@@ -77,7 +77,7 @@ impl Handle<StrategiesList> for Ctx {
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&strategies, limit, |s| s.id);
         Ok(StrategyPage {
-            strategies,
+            items: strategies,
             next_cursor,
         })
     }

@@ -29,7 +29,7 @@ impl Handle<TradesList> for Ctx {
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&trades, limit, |t| t.trade_id);
         Ok(TradePage {
-            trades,
+            items: trades,
             next_cursor,
         })
     }

@@ -73,7 +73,7 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
     assert_eq!(ds["gaps"], 0);
     assert_eq!(ds["price_decimals"], 2);
     let list = call(&mut c, "data.list", json!({}));
-    assert_eq!(list["datasets"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 
     // The same name again is refused, and nothing is added.
     let again = import(&mut c, json!({ "path": path, "symbol": "SINEUSD" }));
@@ -115,14 +115,14 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
         "backtests.trades",
         json!({ "id": b["id"], "limit": 2 }),
     );
-    assert_eq!(p1["trades"].as_array().map(Vec::len), Some(2));
+    assert_eq!(p1["items"].as_array().map(Vec::len), Some(2));
     let p2 = call(
         &mut c,
         "backtests.trades",
         json!({ "id": b["id"], "limit": 1000, "cursor": p1["next_cursor"] }),
     );
     assert_eq!(
-        p2["trades"].as_array().map(Vec::len),
+        p2["items"].as_array().map(Vec::len),
         Some(trades_n as usize - 2)
     );
     assert!(p2["next_cursor"].is_null());
@@ -165,7 +165,7 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
         "backtests.trades",
         json!({ "id": b["id"], "limit": 1000 }),
     );
-    assert_eq!(t1["trades"], t2["trades"]);
+    assert_eq!(t1["items"], t2["items"]);
 
     // A date range cuts the bars: 2020-02-01 .. 2020-03-31 is 60 days.
     let mut ranged = spec(&id, 5, 20);
@@ -184,7 +184,7 @@ fn a_csv_imports_and_a_backtest_runs_to_results_trades_and_equity() {
     );
     assert_eq!(cmp["backtests"].as_array().map(Vec::len), Some(2));
     let page = call(&mut c, "backtests.list", json!({}));
-    assert_eq!(page["backtests"][0]["id"], r["id"], "newest first");
+    assert_eq!(page["items"][0]["id"], r["id"], "newest first");
 
     // Export writes the bars back out; an existing file is refused.
     let out = dir.path().join("out.csv");
@@ -296,7 +296,7 @@ fn bad_imports_and_backtests_name_the_field_and_leave_nothing() {
     let err = job["error"].as_str().unwrap_or_default();
     assert!(err.contains("line 3") && err.contains("`high`"), "{err}");
     assert_eq!(
-        call(&mut c, "data.list", json!({}))["datasets"]
+        call(&mut c, "data.list", json!({}))["items"]
             .as_array()
             .map(Vec::len),
         Some(0),
@@ -384,7 +384,7 @@ fn bad_imports_and_backtests_name_the_field_and_leave_nothing() {
         );
     }
     assert_eq!(
-        call(&mut c, "backtests.list", json!({}))["backtests"]
+        call(&mut c, "backtests.list", json!({}))["items"]
             .as_array()
             .map(Vec::len),
         Some(0),

@@ -22,14 +22,14 @@ fn dca(name: &str, every: u32) -> Value {
 }
 
 fn fills(c: &mut Client, bot: u64) -> Vec<Value> {
-    call(c, "trades.list", json!({ "bot_id": bot, "limit": 1000 }))["trades"]
+    call(c, "trades.list", json!({ "bot_id": bot, "limit": 1000 }))["items"]
         .as_array()
         .expect("trades")
         .clone()
 }
 
 fn events(c: &mut Client, bot: u64) -> Vec<Value> {
-    call(c, "bots.events", json!({ "id": bot, "limit": 1000 }))["events"]
+    call(c, "bots.events", json!({ "id": bot, "limit": 1000 }))["items"]
         .as_array()
         .expect("events")
         .clone()
@@ -114,7 +114,7 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
     assert!(dec(&view["balances"]["USDT"]["free"]) < rust_decimal::Decimal::from(1000));
     // The take-profit protects the whole position, as a real order.
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    let tp = &open["orders"].as_array().expect("orders")[0];
+    let tp = &open["items"].as_array().expect("orders")[0];
     assert_eq!(tp["type"], "limit");
     assert_eq!(tp["side"], "sell");
     assert_eq!(dec(&tp["qty"]), held, "{tp}");
@@ -162,11 +162,7 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
     d.minutes(4);
     assert_eq!(fills(&mut c, id).len(), n, "a paused bot does not trade");
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    assert_eq!(
-        open["orders"].as_array().expect("orders").len(),
-        1,
-        "{open}"
-    );
+    assert_eq!(open["items"].as_array().expect("orders").len(), 1, "{open}");
     let (code_, msg) = call_err(&mut c, "bots.pause", json!({ "id": id }));
     assert_eq!(code_, -32004, "{msg}");
     assert!(msg.contains("is paused"), "{msg}");
@@ -212,7 +208,7 @@ fn a_bot_trades_pauses_resumes_and_resumes_after_a_daemon_restart() {
         "{stopped}"
     );
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    assert!(open["orders"].as_array().expect("orders").is_empty());
+    assert!(open["items"].as_array().expect("orders").is_empty());
     let perf = call(&mut c, "bots.performance", json!({ "id": id }));
     assert_eq!(perf["allocated"], "1000");
     assert!(perf["fills"].as_u64().expect("fills") > 3, "{perf}");
@@ -366,11 +362,7 @@ fn a_panicking_bot_is_stopped_with_its_reason_and_the_others_go_on() {
         "orders.list",
         json!({ "open": true, "bot_id": bad }),
     );
-    assert_eq!(
-        open["orders"].as_array().expect("orders").len(),
-        2,
-        "{open}"
-    );
+    assert_eq!(open["items"].as_array().expect("orders").len(), 2, "{open}");
     // … until it is stopped with flatten, which needs no strategy code.
     let stopped = call(&mut c, "bots.stop", json!({ "id": bad, "flatten": true }));
     assert_eq!(stopped["status"], "stopped", "{stopped}");
@@ -383,7 +375,7 @@ fn a_panicking_bot_is_stopped_with_its_reason_and_the_others_go_on() {
         "orders.list",
         json!({ "open": true, "bot_id": bad }),
     );
-    assert!(open["orders"].as_array().expect("orders").is_empty());
+    assert!(open["items"].as_array().expect("orders").is_empty());
     // A stopped bot can be started again.
     let restarted = call(&mut c, "bots.start", json!({ "id": bad }));
     assert_eq!(restarted["status"], "running");
@@ -497,7 +489,7 @@ fn bad_bot_and_strategy_input_is_refused_and_changes_nothing() {
         assert_eq!(got_code, want_code, "{params}: {msg}");
         assert!(msg.contains(want), "{params}: `{msg}` lacks `{want}`");
     }
-    assert_eq!(call(&mut c, "bots.list", json!({}))["bots"], json!([]));
+    assert_eq!(call(&mut c, "bots.list", json!({}))["items"], json!([]));
     assert_eq!(call(&mut c, "accounts.balances", json!({})), balances);
 
     // Lifecycle misuse.
@@ -566,7 +558,7 @@ fn bad_bot_and_strategy_input_is_refused_and_changes_nothing() {
     assert_eq!(v["spec"]["params"], json!({ "fast": 10, "slow": 20 }));
     assert_eq!(v["warmup"], 21);
     assert_eq!(
-        call(&mut c, "strategies.list", json!({}))["strategies"],
+        call(&mut c, "strategies.list", json!({}))["items"],
         json!([])
     );
     let cat = call(&mut c, "strategies.catalog", json!({}));
@@ -615,7 +607,7 @@ fn a_saved_strategy_config_creates_bots_and_a_grid_lays_its_ladder() {
     assert_eq!(bot["strategy_id"], s["id"]);
     let id = bot["id"].as_u64().expect("id");
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    let orders = open["orders"].as_array().expect("orders");
+    let orders = open["items"].as_array().expect("orders");
     // Lines at 88, 96, 104 and 112 % of the price: two buys rest below it.
     assert_eq!(orders.len(), 2, "{open}");
     assert!(
@@ -629,10 +621,10 @@ fn a_saved_strategy_config_creates_bots_and_a_grid_lays_its_ladder() {
     // Pausing cancels the ladder; resuming lays it again.
     call(&mut c, "bots.pause", json!({ "id": id }));
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    assert!(open["orders"].as_array().expect("orders").is_empty());
+    assert!(open["items"].as_array().expect("orders").is_empty());
     call(&mut c, "bots.resume", json!({ "id": id }));
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    assert_eq!(open["orders"].as_array().expect("orders").len(), 2);
+    assert_eq!(open["items"].as_array().expect("orders").len(), 2);
     // Updating the saved config does not change the bot's copy.
     let mut spec = s["spec"].clone();
     spec["params"]["levels"] = json!(6);
@@ -723,7 +715,7 @@ fn a_take_profit_and_a_trailing_stop_go_out_as_one_oco_pair() {
     d.minutes(2);
     let held = dec(&call(&mut c, "bots.get", json!({ "id": id }))["positions"][0]["qty"]);
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
-    let orders = open["orders"].as_array().expect("orders");
+    let orders = open["items"].as_array().expect("orders");
     assert_eq!(orders.len(), 2, "{open}");
     let types: Vec<&str> = orders.iter().filter_map(|o| o["type"].as_str()).collect();
     assert!(
@@ -753,7 +745,7 @@ fn a_stopped_bot_can_be_changed_and_a_kept_order_goes_with_delete() {
     );
     let open = call(&mut c, "orders.list", json!({ "open": true, "bot_id": id }));
     assert_eq!(
-        open["orders"].as_array().expect("orders").len(),
+        open["items"].as_array().expect("orders").len(),
         1,
         "the take-profit was kept"
     );
@@ -821,7 +813,7 @@ fn a_stopped_bot_can_be_changed_and_a_kept_order_goes_with_delete() {
     );
     call(&mut c, "bots.delete", json!({ "id": id }));
     let open = call(&mut c, "orders.list", json!({ "open": true }));
-    assert_eq!(open["orders"], json!([]));
+    assert_eq!(open["items"], json!([]));
     assert_books_consistent(&d);
 }
 
@@ -870,7 +862,7 @@ fn a_paper_bot_and_the_engine_on_the_same_bars_place_the_same_orders() {
         "orders.list",
         json!({ "bot_id": id, "limit": 1000 }),
     );
-    let mut placed: Vec<(String, String, String)> = orders["orders"]
+    let mut placed: Vec<(String, String, String)> = orders["items"]
         .as_array()
         .expect("orders")
         .iter()

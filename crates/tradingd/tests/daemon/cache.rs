@@ -40,7 +40,7 @@ fn tickers_are_served_from_the_cache_and_never_stale_after_a_write() {
     let fresh = call(&mut c, "market.ticker", json!({ "symbol": "BTCUSDT" }));
     assert_eq!(after, fresh, "no stale read after the write");
     let all = call(&mut c, "market.tickers", json!({}));
-    let btc = all["tickers"]
+    let btc = all["items"]
         .as_array()
         .expect("tickers")
         .iter()
@@ -136,7 +136,7 @@ fn user_values_ttls_keys_and_flush() {
     assert_eq!(got["ttl_ms"], 2000);
 
     let keys = call(&mut c, "cache.keys", json!({ "pattern": "user:n*" }));
-    let names: Vec<&str> = keys["keys"]
+    let names: Vec<&str> = keys["items"]
         .as_array()
         .expect("keys")
         .iter()
@@ -154,8 +154,8 @@ fn user_values_ttls_keys_and_flush() {
         "cache.keys",
         json!({ "namespace": "user", "cursor": "user:note" }),
     );
-    assert_eq!(rest["keys"].as_array().expect("keys").len(), 1);
-    assert_eq!(rest["keys"][0]["key"], "user:other");
+    assert_eq!(rest["items"].as_array().expect("keys").len(), 1);
+    assert_eq!(rest["items"][0]["key"], "user:other");
 
     // Two seconds later the first one has expired.
     d.ctx.advance(2_500);

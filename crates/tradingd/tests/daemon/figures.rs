@@ -90,7 +90,7 @@ fn one_win_rate_for_a_bot_whichever_way_it_is_asked_and_a_grid_is_warned_of_its_
     let id = bot["id"].as_u64().expect("id");
     let events = call(&mut c, "bots.events", json!({ "id": id, "limit": 100 }));
     assert!(
-        events["events"]
+        events["items"]
             .as_array()
             .expect("events")
             .iter()

@@ -59,7 +59,7 @@ fn jobs_run_report_and_enqueue_idempotently() {
     assert_eq!(health["workers"], 2);
     let kinds = call(&mut c, "jobs.kinds", json!({}));
     assert!(
-        kinds["kinds"]
+        kinds["items"]
             .as_array()
             .expect("kinds")
             .iter()
@@ -106,7 +106,7 @@ fn a_failing_job_retries_with_backoff_then_goes_dead_and_can_be_requeued() {
     );
     let dead = call(&mut c, "jobs.dead", json!({}));
     assert!(
-        dead["jobs"]
+        dead["items"]
             .as_array()
             .expect("jobs")
             .iter()
@@ -158,7 +158,7 @@ fn bad_job_input_is_refused_and_changes_nothing() {
         assert_eq!(code, -32602, "{params}: {msg}");
         assert!(msg.contains(want), "{params}: `{msg}` lacks `{want}`");
     }
-    assert_eq!(call(&mut c, "jobs.list", json!({}))["jobs"], json!([]));
+    assert_eq!(call(&mut c, "jobs.list", json!({}))["items"], json!([]));
     let (code, _) = call_err(&mut c, "jobs.get", json!({ "id": 1 }));
     assert_eq!(code, -32006);
     let (code, msg) = call_err(
@@ -223,7 +223,7 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
     let mut c = d.client();
     let jobs = call(&mut c, "jobs.list", json!({}));
     let by_key = |k: &str| {
-        jobs["jobs"]
+        jobs["items"]
             .as_array()
             .expect("jobs")
             .iter()
@@ -240,7 +240,7 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
     );
     let dead = call(&mut c, "jobs.dead", json!({}));
     assert!(
-        dead["jobs"]
+        dead["items"]
             .as_array()
             .expect("jobs")
             .iter()
@@ -255,7 +255,7 @@ fn jobs_a_dead_daemon_left_running_are_retried_or_failed_at_start() {
 
 fn jobs_of(c: &mut Client, schedule: &Value) -> Vec<Value> {
     let prefix = format!("schedule:{}:", schedule["id"]);
-    call(c, "jobs.list", json!({ "limit": 1000 }))["jobs"]
+    call(c, "jobs.list", json!({ "limit": 1000 }))["items"]
         .as_array()
         .expect("jobs")
         .iter()
@@ -351,7 +351,7 @@ fn schedules_fire_each_slot_once_across_restarts_and_follow_the_missed_run_polic
     assert!(next.timestamp_millis() > d.ctx.now().millis(), "{s}");
     // Every slot key is unique: no slot fired twice.
     let all = call(&mut c, "jobs.list", json!({ "limit": 1000 }));
-    let mut keys: Vec<&str> = all["jobs"]
+    let mut keys: Vec<&str> = all["items"]
         .as_array()
         .expect("jobs")
         .iter()
@@ -407,7 +407,7 @@ fn bad_schedules_are_refused_with_the_part_named() {
         assert!(msg.contains(want), "{params}: `{msg}` lacks `{want}`");
     }
     assert_eq!(
-        call(&mut c, "jobs.schedules.list", json!({}))["schedules"],
+        call(&mut c, "jobs.schedules.list", json!({}))["items"],
         json!([])
     );
 }
@@ -471,7 +471,7 @@ fn a_running_job_is_cancelled_at_its_next_check_and_a_slow_one_times_out() {
     }
     let workers = call(&mut c, "jobs.workers", json!({}));
     assert!(
-        workers["workers"]
+        workers["items"]
             .as_array()
             .expect("w")
             .iter()

@@ -15,7 +15,7 @@ fn last(c: &mut Client, symbol: &str) -> rust_decimal::Decimal {
 }
 
 fn violations(c: &mut Client) -> Vec<Value> {
-    call(c, "risk.violations", json!({ "limit": 1000 }))["violations"]
+    call(c, "risk.violations", json!({ "limit": 1000 }))["items"]
         .as_array()
         .expect("violations")
         .clone()
@@ -108,7 +108,7 @@ fn every_order_source_passes_the_pre_trade_checks() {
     call(&mut c, "bots.start", json!({ "id": bot }));
     d.minutes(2);
     let trades = call(&mut c, "trades.list", json!({ "bot_id": bot }));
-    assert_eq!(trades["trades"], json!([]), "the bot's buys were refused");
+    assert_eq!(trades["items"], json!([]), "the bot's buys were refused");
     let v = violations(&mut c);
     let sources: Vec<&str> = v.iter().filter_map(|x| x["source"].as_str()).collect();
     assert!(sources.contains(&"socket"), "{sources:?}");
@@ -236,7 +236,7 @@ fn states_and_the_kill_switch() {
     assert_eq!(code, -32003);
     assert!(msg.contains("account:paper is halted"), "{msg}");
     let alerts = call(&mut c, "risk.alerts", json!({ "unacknowledged": true }));
-    let first = alerts["alerts"][0].clone();
+    let first = alerts["items"][0].clone();
     assert_eq!(first["severity"], "critical");
     let acked = call(&mut c, "risk.alerts.ack", json!({ "id": first["id"] }));
     assert!(acked["acknowledged"].is_string());
@@ -292,7 +292,7 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
     // Every open order that could grow a position went; the bot's
     // take-profit, which only shrinks one, stays to protect it.
     let open = call(&mut c, "orders.list", json!({ "open": true }));
-    let open = open["orders"].as_array().expect("orders");
+    let open = open["items"].as_array().expect("orders");
     assert!(open.iter().all(|o| o["side"] == "sell"), "{open:?}");
     assert!(
         open.iter().all(|o| o["client_order_id"]
@@ -301,7 +301,7 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
         "{open:?}"
     );
     let alerts = call(&mut c, "risk.alerts", json!({}));
-    let kinds: Vec<(String, String)> = alerts["alerts"]
+    let kinds: Vec<(String, String)> = alerts["items"]
         .as_array()
         .expect("alerts")
         .iter()
@@ -330,7 +330,7 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
         &mut c,
         "trades.list",
         json!({ "bot_id": bot, "limit": 1000 }),
-    )["trades"]
+    )["items"]
         .as_array()
         .map_or(0, Vec::len);
     d.minutes(2);
@@ -338,7 +338,7 @@ fn a_daily_loss_breach_halts_cancels_persists_and_waits_for_resume() {
         &mut c,
         "trades.list",
         json!({ "bot_id": bot, "limit": 1000 }),
-    )["trades"]
+    )["items"]
         .as_array()
         .map_or(0, Vec::len);
     assert_eq!(n, m);
@@ -480,7 +480,7 @@ fn a_bot_drawdown_halts_that_bot_only_and_the_alert_streams() {
     assert_eq!(s["states"][0]["state"], "active");
     // b keeps buying; a does not.
     let fills = |c: &mut Client, id: u64| {
-        call(c, "trades.list", json!({ "bot_id": id, "limit": 1000 }))["trades"]
+        call(c, "trades.list", json!({ "bot_id": id, "limit": 1000 }))["items"]
             .as_array()
             .map_or(0, Vec::len)
     };
@@ -527,7 +527,7 @@ fn an_order_near_a_limit_raises_a_warning_once() {
         );
     }
     let alerts = call(&mut c, "risk.alerts", json!({}));
-    let warnings: Vec<&str> = alerts["alerts"]
+    let warnings: Vec<&str> = alerts["items"]
         .as_array()
         .expect("alerts")
         .iter()
@@ -582,7 +582,7 @@ fn the_kill_switch_on_one_bot_flattens_that_bot_only() {
             &mut c,
             "orders.list",
             json!({ "open": true, "bot_id": bot })
-        )["orders"],
+        )["items"],
         json!([])
     );
     // The manual position is untouched; the account still trades.

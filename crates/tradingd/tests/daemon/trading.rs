@@ -45,7 +45,7 @@ fn balance(c: &mut Client, asset: &str) -> (Decimal, Decimal) {
 
 fn fills_of(c: &mut Client, order_id: u64) -> Vec<Value> {
     let t = call(c, "trades.list", json!({ "limit": 1000 }));
-    t["trades"]
+    t["items"]
         .as_array()
         .expect("list")
         .iter()
@@ -117,7 +117,7 @@ fn a_market_buy_books_exactly() {
         "cash = deposit + realized after fees"
     );
     assert_eq!(
-        call(&mut c, "positions.list", json!({}))["positions"],
+        call(&mut c, "positions.list", json!({}))["items"],
         json!([])
     );
 }
@@ -139,7 +139,7 @@ fn a_resting_limit_locks_funds_and_cancel_releases_them() {
     );
     assert_eq!(dec(&o["reserved"]), locked);
     let open = call(&mut c, "orders.list", json!({ "open": true }));
-    assert_eq!(open["orders"].as_array().map(Vec::len), Some(1));
+    assert_eq!(open["items"].as_array().map(Vec::len), Some(1));
     let got = call(&mut c, "orders.get", json!({ "client_order_id": "lim-1" }));
     assert_eq!(got["id"], o["id"]);
 
@@ -251,7 +251,7 @@ fn a_repeated_client_order_id_returns_the_existing_order() {
     );
     assert_eq!(balance(&mut c, "USDT"), usdt, "no second lock");
     assert_eq!(
-        call(&mut c, "orders.list", json!({}))["orders"]
+        call(&mut c, "orders.list", json!({}))["items"]
             .as_array()
             .map(Vec::len),
         Some(1)

@@ -30,14 +30,14 @@ fn open_orders(c: &mut Client, bot: Option<u64>) -> Vec<Value> {
     if let Some(b) = bot {
         p["bot_id"] = json!(b);
     }
-    call(c, "orders.list", p)["orders"]
+    call(c, "orders.list", p)["items"]
         .as_array()
         .expect("orders")
         .clone()
 }
 
 fn events(c: &mut Client, bot: u64) -> Vec<Value> {
-    call(c, "bots.events", json!({ "id": bot, "limit": 1000 }))["events"]
+    call(c, "bots.events", json!({ "id": bot, "limit": 1000 }))["items"]
         .as_array()
         .expect("events")
         .clone()
@@ -455,7 +455,7 @@ fn a_panic_under_the_exchange_lock_costs_no_restart() {
     assert_eq!(cancelled["status"], "cancelled");
     let alerts = call(&mut c, "risk.alerts", json!({}));
     assert!(
-        alerts["alerts"]
+        alerts["items"]
             .as_array()
             .expect("alerts")
             .iter()

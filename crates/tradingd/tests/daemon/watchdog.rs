@@ -169,7 +169,7 @@ fn every_method_answers_promptly_twice_with_missing_ids_and_while_bots_trade() {
     assert!(slowest.0 < DEADLINE);
     let trades = call(&mut c, "trades.list", json!({ "limit": 1000 }));
     assert!(
-        trades["trades"]
+        trades["items"]
             .as_array()
             .is_some_and(|t| t.iter().any(|x| x["bot_id"].is_u64())),
         "the bots traded meanwhile"
