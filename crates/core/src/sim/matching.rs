@@ -22,7 +22,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
@@ -30,6 +30,12 @@ use crate::market::{OrderBook, TradeTick};
 use crate::money::{MAX_SCALE, Notional, Price, Qty};
 use crate::order::{Liquidity, OrderType, Side, TimeInForce, Trail};
 use crate::time::Timestamp;
+
+mod index;
+use index::SymbolIndex;
+mod execution;
+pub use execution::taker_cost;
+use execution::{crosses, trigger_hit};
 
 pub type OrderId = u64;
 
@@ -153,52 +159,12 @@ impl Live {
     }
 }
 
-/// Where a symbol's live orders can be found by what moves them, so that a
-/// trade touches only the orders it can fill or trigger.
-#[derive(Debug, Clone, Default)]
-struct SymbolIndex {
-    /// Resting buys: best (highest) price first, then oldest.
-    bids: BTreeSet<(Reverse<Price>, OrderId)>,
-    /// Resting sells: best (lowest) price first, then oldest.
-    asks: BTreeSet<(Price, OrderId)>,
-    /// Conditional orders waiting for their trigger.
-    stops: BTreeSet<OrderId>,
-}
-
 #[derive(Debug, Clone)]
 pub struct MatchingEngine {
     fees: Fees,
     live: BTreeMap<OrderId, Live>,
     index: Vec<SymbolIndex>,
     next_trade_id: u64,
-}
-
-fn crosses(side: Side, level: Price, limit: Option<Price>) -> bool {
-    match (side, limit) {
-        (_, None) => true,
-        (Side::Buy, Some(l)) => level <= l,
-        (Side::Sell, Some(l)) => level >= l,
-    }
-}
-
-/// The cost of taking `qty` on `side` from `book` up to `limit`: the
-/// notional and quantity the book can fill.
-pub fn taker_cost(book: &OrderBook, side: Side, qty: Qty, limit: Option<Price>) -> (Notional, Qty) {
-    let mut left = qty;
-    let mut cost = Notional::ZERO;
-    for level in book.opposite(side) {
-        if !left.is_positive() || !crosses(side, level.price, limit) {
-            break;
-        }
-        let q = left.min(level.qty);
-        cost = level
-            .price
-            .checked_mul_qty(q)
-            .and_then(|v| cost.checked_add(v))
-            .unwrap_or(cost);
-        left = left.checked_sub(q).unwrap_or(Qty::ZERO);
-    }
-    (cost, qty.checked_sub(left).unwrap_or(Qty::ZERO))
 }
 
 impl MatchingEngine {
@@ -255,62 +221,6 @@ impl MatchingEngine {
             link,
             spent: Notional::ZERO,
         });
-    }
-
-    fn index_of(&mut self, symbol: usize) -> &mut SymbolIndex {
-        if self.index.len() <= symbol {
-            self.index
-                .resize_with(symbol.saturating_add(1), SymbolIndex::default);
-        }
-        &mut self.index[symbol]
-    }
-
-    fn unindex(&mut self, id: OrderId) {
-        let Some((symbol, price)) = self.live.get(&id).map(|l| (l.order.symbol, l.order.price))
-        else {
-            return;
-        };
-        let ix = self.index_of(symbol);
-        ix.stops.remove(&id);
-        if let Some(p) = price {
-            ix.bids.remove(&(Reverse(p), id));
-            ix.asks.remove(&(p, id));
-        }
-    }
-
-    /// Files an order under what can move it now.
-    fn reindex(&mut self, id: OrderId) {
-        self.unindex(id);
-        let Some(l) = self.live.get(&id) else { return };
-        let (symbol, side, resting) = (l.order.symbol, l.order.side, l.resting_limit());
-        let waiting = !l.pending && l.order.order_type.is_conditional() && !l.triggered;
-        if l.pending {
-            return;
-        }
-        let ix = self.index_of(symbol);
-        match (resting, side) {
-            (Some(p), Side::Buy) => {
-                ix.bids.insert((Reverse(p), id));
-            }
-            (Some(p), Side::Sell) => {
-                ix.asks.insert((p, id));
-            }
-            (None, _) if waiting => {
-                ix.stops.insert(id);
-            }
-            (None, _) => {}
-        }
-    }
-
-    fn insert_live(&mut self, live: Live) {
-        let id = live.order.id;
-        self.live.insert(id, live);
-        self.reindex(id);
-    }
-
-    fn remove_live(&mut self, id: OrderId) -> Option<Live> {
-        self.unindex(id);
-        self.live.remove(&id)
     }
 
     /// Submits one order; `last` is the last trade price of its symbol.
@@ -556,296 +466,6 @@ impl MatchingEngine {
         if immediate {
             self.execute(id, book, now, ev);
         }
-    }
-
-    fn reject_linked(&mut self, link: Link, ev: &mut Vec<ExecEvent>) {
-        if let Link::Entry {
-            take_profit,
-            stop_loss,
-        } = link
-        {
-            for exit in [take_profit, stop_loss] {
-                if self.remove_live(exit).is_some() {
-                    ev.push(ExecEvent::Cancelled {
-                        id: exit,
-                        reason: "bracket: the entry was rejected".into(),
-                    });
-                }
-            }
-        }
-    }
-
-    /// Takes liquidity for a market order, a marketable limit or a
-    /// triggered stop; rests or expires what is left by the order's rules.
-    fn execute(&mut self, id: OrderId, book: &OrderBook, now: Timestamp, ev: &mut Vec<ExecEvent>) {
-        let Some(live) = self.live.get(&id) else {
-            return;
-        };
-        let o = &live.order;
-        let limit = match o.order_type {
-            OrderType::Limit | OrderType::StopLimit => o.price,
-            _ => None,
-        };
-        let side = o.side;
-        let open = live.open;
-        let tif = o.time_in_force;
-        if tif == TimeInForce::Fok {
-            let (_, available) = taker_cost(book, side, open, limit);
-            if available < open {
-                self.expire(id, "fill or kill: not enough liquidity", book, now, ev);
-                return;
-            }
-        }
-        let levels: Vec<_> = book.opposite(side).to_vec();
-        let mut left = open;
-        let mut out_of_budget = false;
-        for level in levels {
-            if !left.is_positive() || !crosses(side, level.price, limit) {
-                break;
-            }
-            let mut q = left.min(level.qty);
-            if let Some(afford) = self.affordable(id, level.price)
-                && afford < q
-            {
-                q = afford;
-                out_of_budget = true;
-            }
-            if !q.is_positive() {
-                out_of_budget = true;
-                break;
-            }
-            left = left.checked_sub(q).unwrap_or(Qty::ZERO);
-            self.fill(
-                id,
-                q,
-                level.price,
-                Liquidity::Taker,
-                now,
-                book,
-                level.price,
-                ev,
-            );
-            if !self.live.contains_key(&id) || out_of_budget {
-                break;
-            }
-        }
-        if !self.live.contains_key(&id) {
-            return;
-        }
-        if out_of_budget {
-            self.expire(
-                id,
-                "the funds locked for the order are spent",
-                book,
-                now,
-                ev,
-            );
-        } else if left.is_positive() {
-            if limit.is_none() {
-                self.expire(id, "the book's depth was exhausted", book, now, ev);
-            } else if matches!(tif, TimeInForce::Ioc | TimeInForce::Fok) {
-                self.expire(id, "immediate or cancel: the rest expired", book, now, ev);
-            }
-        }
-    }
-
-    /// How much of the order its remaining budget can buy at `price` as a
-    /// taker, on the lot grid; `None` when it has no budget.
-    fn affordable(&self, id: OrderId, price: Price) -> Option<Qty> {
-        let live = self.live.get(&id)?;
-        let budget = live.order.budget?;
-        let left = budget.checked_sub(live.spent)?;
-        let unit = price
-            .get()
-            .checked_mul(Decimal::ONE.checked_add(self.fees.taker)?)?;
-        if unit <= Decimal::ZERO {
-            return None;
-        }
-        Qty::new(left.get().checked_div(unit)?)
-            .floor_to(live.order.lot)
-            .map(|q| q.max(Qty::ZERO))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn fill(
-        &mut self,
-        id: OrderId,
-        qty: Qty,
-        price: Price,
-        liquidity: Liquidity,
-        now: Timestamp,
-        book: &OrderBook,
-        last: Price,
-        ev: &mut Vec<ExecEvent>,
-    ) {
-        let Some(live) = self.live.get_mut(&id) else {
-            return;
-        };
-        let value = price.checked_mul_qty(qty).unwrap_or(Notional::ZERO);
-        let fee = self.fees.fee(liquidity, value);
-        let trade_id = self.next_trade_id;
-        self.next_trade_id = self.next_trade_id.saturating_add(1);
-        live.spent = live
-            .spent
-            .checked_add(value)
-            .and_then(|s| s.checked_add(fee))
-            .unwrap_or(live.spent);
-        live.open = live.open.checked_sub(qty).unwrap_or(Qty::ZERO);
-        live.filled = live.filled.checked_add(qty).unwrap_or(live.filled);
-        let done = !live.open.is_positive();
-        ev.push(ExecEvent::Fill(Fill {
-            order_id: id,
-            trade_id,
-            time: now,
-            qty,
-            price,
-            fee,
-            liquidity,
-        }));
-        self.cancel_sibling(id, "oco: the other leg filled", ev);
-        if done && let Some(finished) = self.remove_live(id) {
-            self.after_terminal(&finished, book, last, now, ev);
-        }
-    }
-
-    fn expire(
-        &mut self,
-        id: OrderId,
-        reason: &str,
-        book: &OrderBook,
-        now: Timestamp,
-        ev: &mut Vec<ExecEvent>,
-    ) {
-        if let Some(live) = self.remove_live(id) {
-            ev.push(ExecEvent::Expired {
-                id,
-                reason: reason.to_owned(),
-            });
-            let last = book.best_bid().map_or(Price::ZERO, |l| l.price);
-            self.after_terminal(&live, book, last, now, ev);
-        }
-    }
-
-    /// An OCO leg that fills or triggers cancels its sibling.
-    fn cancel_sibling(&mut self, id: OrderId, reason: &str, ev: &mut Vec<ExecEvent>) {
-        let Some(Link::Oco(other)) = self.live.get(&id).map(|l| l.link) else {
-            // Already removed (fully filled): its link is gone with it; the
-            // caller handles that through after_terminal.
-            return;
-        };
-        if let Some(live) = self.live.get_mut(&id) {
-            live.link = Link::None;
-        }
-        if self.remove_live(other).is_some() {
-            ev.push(ExecEvent::Cancelled {
-                id: other,
-                reason: reason.to_owned(),
-            });
-        }
-    }
-
-    /// What an order leaving the book means for the orders linked to it.
-    fn after_terminal(
-        &mut self,
-        finished: &Live,
-        book: &OrderBook,
-        last: Price,
-        now: Timestamp,
-        ev: &mut Vec<ExecEvent>,
-    ) {
-        match finished.link {
-            Link::Oco(other) => {
-                if finished.filled.is_positive() {
-                    if self.remove_live(other).is_some() {
-                        ev.push(ExecEvent::Cancelled {
-                            id: other,
-                            reason: "oco: the other leg filled".into(),
-                        });
-                    }
-                } else if let Some(live) = self.live.get_mut(&other) {
-                    // A leg cancelled by hand leaves the other standing alone.
-                    live.link = Link::None;
-                }
-            }
-            Link::Entry {
-                take_profit,
-                stop_loss,
-            } => {
-                let filled = finished.filled;
-                if !filled.is_positive() {
-                    for exit in [take_profit, stop_loss] {
-                        if self.remove_live(exit).is_some() {
-                            ev.push(ExecEvent::Cancelled {
-                                id: exit,
-                                reason: "bracket: the entry did not fill".into(),
-                            });
-                        }
-                    }
-                    return;
-                }
-                for (exit, other) in [(take_profit, stop_loss), (stop_loss, take_profit)] {
-                    if let Some(l) = self.live.get_mut(&exit) {
-                        l.pending = false;
-                        l.order.qty = filled;
-                        l.open = filled;
-                        l.link = Link::Oco(other);
-                        if l.order.order_type == OrderType::TrailingStop {
-                            l.best = Some(last);
-                        }
-                        ev.push(ExecEvent::Activated {
-                            id: exit,
-                            qty: filled,
-                        });
-                    }
-                    self.reindex(exit);
-                }
-                // An exit whose stop is already crossed fires now.
-                for exit in [take_profit, stop_loss] {
-                    let hit = self.live.get(&exit).is_some_and(|l| {
-                        l.order.order_type.is_conditional() && trigger_hit(l, last)
-                    });
-                    if hit {
-                        if let Some(l) = self.live.get_mut(&exit) {
-                            l.triggered = true;
-                        }
-                        self.reindex(exit);
-                        ev.push(ExecEvent::Triggered {
-                            id: exit,
-                            price: last,
-                        });
-                        self.cancel_sibling(exit, "oco: the other leg triggered", ev);
-                        self.execute(exit, book, now, ev);
-                    }
-                }
-            }
-            Link::Exit { .. } | Link::None => {}
-        }
-    }
-}
-
-fn trigger_hit(live: &Live, price: Price) -> bool {
-    let o = &live.order;
-    match o.order_type {
-        OrderType::StopMarket | OrderType::StopLimit => {
-            o.stop_price.is_some_and(|s| match o.side {
-                Side::Buy => price >= s,
-                Side::Sell => price <= s,
-            })
-        }
-        OrderType::TakeProfit => o.stop_price.is_some_and(|s| match o.side {
-            Side::Buy => price <= s,
-            Side::Sell => price >= s,
-        }),
-        OrderType::TrailingStop => match (o.trail, live.best) {
-            (Some(trail), Some(best)) => {
-                trail.stop_from(o.side, best).is_some_and(|s| match o.side {
-                    Side::Sell => price <= s,
-                    Side::Buy => price >= s,
-                })
-            }
-            _ => false,
-        },
-        OrderType::Market | OrderType::Limit => false,
     }
 }
 
