@@ -81,11 +81,12 @@ pub enum Request {
         action: BotAction,
     },
     BotEvents(u64),
-    /// `bots.create` or `backtests.create` from a form.
-    Create {
-        method: &'static str,
-        params: serde_json::Value,
-    },
+    /// `bots.create` from the new-bot form.
+    CreateBot(Box<tradedesk_core::api::bots::BotCreate>),
+    /// `backtests.create` from the backtest form.
+    CreateBacktest(Box<tradedesk_core::api::backtests::BacktestSpec>),
+    /// `jobs.enqueue` from the job form.
+    Enqueue(Box<tradedesk_core::api::jobs::Enqueue>),
     JobCancel(u64),
     JobRetry(u64),
     RunNow(u64),

@@ -448,8 +448,6 @@ fn finished_orders_are_capped_and_open_ones_kept() {
 
 #[test]
 fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
-    use tradedesk_core::api::backtests::BacktestSpec;
-    use tradedesk_core::api::bots::BotCreate;
     use tradedesk_core::api::data::Dataset;
     use tradedesk_core::api::strategies::StrategyInfo;
     let mut a = loaded();
@@ -477,11 +475,9 @@ fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
         .expect("param field");
     assert_eq!(form.fields[fast].value, "10", "defaults from the schema");
     form.fields[fast].value = "7".into();
-    let Command::Send(Request::Create { method, params }) = key(&mut a, KeyCode::Enter) else {
+    let Command::Send(Request::CreateBot(bot)) = key(&mut a, KeyCode::Enter) else {
         panic!("the form sends bots.create");
     };
-    assert_eq!(method, "bots.create");
-    let bot: BotCreate = serde_json::from_value(params).expect("a valid bots.create");
     assert_eq!(bot.name, "trend-2");
     assert_eq!(
         bot.spec.as_ref().map(|s| s.params["fast"].clone()),
@@ -507,11 +503,9 @@ fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
     a.update(Msg::Data(Data::Datasets(vec![set])));
     key(&mut a, KeyCode::Char('5'));
     key(&mut a, KeyCode::Char('n'));
-    let Command::Send(Request::Create { method, params }) = key(&mut a, KeyCode::Enter) else {
+    let Command::Send(Request::CreateBacktest(spec)) = key(&mut a, KeyCode::Enter) else {
         panic!("the form sends backtests.create");
     };
-    assert_eq!(method, "backtests.create");
-    let spec: BacktestSpec = serde_json::from_value(params).expect("a valid backtests.create");
     assert_eq!(spec.strategies[0].datasets, vec![4]);
     assert_eq!(spec.settings.capital.to_string(), "10000");
     // No commission typed: the daemon's configured default applies.
@@ -520,7 +514,6 @@ fn the_bot_and_backtest_forms_build_what_the_daemon_accepts() {
 
 #[test]
 fn the_job_form_checks_its_payload_and_enqueues() {
-    use tradedesk_core::api::jobs::Enqueue;
     let mut a = loaded();
     key(&mut a, KeyCode::Char('6'));
     key(&mut a, KeyCode::Char('e'));
@@ -554,11 +547,9 @@ fn the_job_form_checks_its_payload_and_enqueues() {
     typed(&mut a, "5");
     key(&mut a, KeyCode::Tab);
     typed(&mut a, "60");
-    let Command::Send(Request::Create { method, params }) = key(&mut a, KeyCode::Enter) else {
+    let Command::Send(Request::Enqueue(job)) = key(&mut a, KeyCode::Enter) else {
         panic!("the form sends jobs.enqueue");
     };
-    assert_eq!(method, "jobs.enqueue");
-    let job: Enqueue = serde_json::from_value(params).expect("a valid jobs.enqueue");
     assert_eq!(job.kind, "risk.report");
     assert_eq!(job.payload, json!({"depth": 2}));
     assert_eq!(job.priority, Some(5), "\"0\" then \"5\" typed: 05");
@@ -708,7 +699,7 @@ fn a_refused_form_stays_open_with_the_error_beside_the_field() {
     key(&mut a, KeyCode::Char('n'));
     focus(&mut a, "name");
     typed(&mut a, "b1");
-    let Command::Send(request @ Request::Create { .. }) = key(&mut a, KeyCode::Enter) else {
+    let Command::Send(request @ Request::CreateBot(_)) = key(&mut a, KeyCode::Enter) else {
         panic!("the form sends bots.create");
     };
     assert!(a.view.form.as_ref().is_some_and(|f| f.pending));
@@ -739,7 +730,7 @@ fn a_refused_form_stays_open_with_the_error_beside_the_field() {
     typed(&mut a, "100");
     assert!(matches!(
         key(&mut a, KeyCode::Enter),
-        Command::Send(Request::Create { .. })
+        Command::Send(Request::CreateBot(_))
     ));
     a.update(Msg::Done("bot #3 created".into()));
     assert!(a.view.form.is_none());
@@ -832,11 +823,9 @@ fn the_bot_form_has_sizing_and_exits_from_the_spec_schema() {
     typed(&mut a, "2");
     focus(&mut a, "exits.trailing_stop_pct");
     typed(&mut a, "1.5");
-    let Command::Send(Request::Create { params, .. }) = key(&mut a, KeyCode::Enter) else {
+    let Command::Send(Request::CreateBot(p)) = key(&mut a, KeyCode::Enter) else {
         panic!("sent");
     };
-    let p: tradedesk_core::api::bots::BotCreate =
-        serde_json::from_value(params).expect("a valid bots.create");
     let spec = p.spec.expect("a spec");
     assert_eq!(
         spec.sizing.mode,

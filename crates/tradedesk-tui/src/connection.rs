@@ -5,41 +5,56 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::mpsc;
+use tradedesk_core::api::accounts::AccountParam;
 use tradedesk_core::api::accounts::{AccountsBalances, AccountsList};
+use tradedesk_core::api::backtests::BacktestsCreate;
+use tradedesk_core::api::backtests::{
+    BacktestFilter, BacktestId, CompareParams, EquityQuery, TradesQuery,
+};
 use tradedesk_core::api::backtests::{
     BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsGet, BacktestsList,
     BacktestsResults, BacktestsTrades,
 };
+use tradedesk_core::api::bots::BotsCreate;
 use tradedesk_core::api::bots::BotsEquity;
+use tradedesk_core::api::bots::{BotEquityQuery, BotEventsParams, BotFilter, BotId, BotStop};
 use tradedesk_core::api::bots::{
     BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsEvents, BotsList, BotsPause, BotsResume,
     BotsStart, BotsStop,
 };
+use tradedesk_core::api::cache::FlushParams;
 use tradedesk_core::api::cache::{CacheFlush, CacheStats};
+use tradedesk_core::api::data::DataFilter;
 use tradedesk_core::api::data::DataList;
 use tradedesk_core::api::jobs::{
     JobEvents, JobsCancel, JobsKinds, JobsList, JobsRetry, JobsWorkers, SchedulesList,
     SchedulesRunNow,
 };
+use tradedesk_core::api::jobs::{JobFilter, JobId, JobsEnqueue, ScheduleId, SchedulePage};
+use tradedesk_core::api::market::{KlinesParams, TapeParams};
 use tradedesk_core::api::market::{
     KlinesTopic, MarketKlines, MarketSymbols, MarketTickers, MarketTrades, OrderbookTopic,
     TickersTopic,
 };
+use tradedesk_core::api::orders::{CancelAll, OrderFilter, OrderRef};
 use tradedesk_core::api::orders::{
     OrderUpdates, OrdersCancel, OrdersCancelAll, OrdersList, OrdersPlace,
 };
+use tradedesk_core::api::paging::{MAX_LIMIT, PageParams};
 use tradedesk_core::api::positions::{PositionUpdates, PositionsList};
+use tradedesk_core::api::risk::{AlertFilter, AlertId, HaltParams, ScopeParam, ViolationFilter};
 use tradedesk_core::api::risk::{
     RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskResume, RiskStatus,
     RiskViolations,
 };
 use tradedesk_core::api::strategies::StrategiesCatalog;
 use tradedesk_core::api::system::{Heartbeat, SystemInfo};
+use tradedesk_core::api::trades::{StatsParams, TradeFilter};
 use tradedesk_core::api::trades::{TradeExecutions, TradesList, TradesStats};
 use tradedesk_core::api::{Empty, Method, Topic};
 use tradedesk_core::client::{AsyncClient, StreamMessage};
+use tradedesk_core::instrument::Symbol;
 use tradedesk_core::market::Interval;
 
 use crate::app::{BotAction, Msg, Request};
@@ -136,10 +151,9 @@ impl From<tradedesk_core::client::ClientError> for Refusal {
     }
 }
 
-/// Calls `M` with params given as JSON (checked against `M::Params` here).
-async fn ask<M: Method>(c: &AsyncClient, params: serde_json::Value) -> Result<M::Result, Refusal> {
-    let p: M::Params = serde_json::from_value(params).map_err(|e| format!("{}: {e}", M::NAME))?;
-    Ok(c.call::<M>(&p).await?)
+/// Calls `M` with its typed params.
+async fn ask<M: Method>(c: &AsyncClient, params: &M::Params) -> Result<M::Result, Refusal> {
+    Ok(c.call::<M>(params).await?)
 }
 
 /// Sends, or says the dashboard is gone.
@@ -211,69 +225,21 @@ async fn connected(
         .map_err(|e| e.to_string())?;
     put(tx, Msg::Connected(Box::new(info))).await?;
     c.subscribe(&TOPICS).await.map_err(|e| e.to_string())?;
-    let accounts = ask::<AccountsList>(c, json!({})).await?;
+    let accounts = ask::<AccountsList>(c, &PageParams::largest()).await?;
     if let Some(a) = accounts.items.first() {
         data(tx, Data::Account(a.name.clone())).await?;
     }
     data(
         tx,
-        Data::Symbols(ask::<MarketSymbols>(c, json!({})).await?.items),
+        Data::Symbols(ask::<MarketSymbols>(c, &PageParams::largest()).await?.items),
     )
     .await?;
     data(
         tx,
-        Data::Tickers(ask::<MarketTickers>(c, json!({})).await?.items),
+        Data::Tickers(ask::<MarketTickers>(c, &PageParams::largest()).await?.items),
     )
     .await?;
-    data(
-        tx,
-        Data::Orders(
-            ask::<OrdersList>(c, json!({"open": true, "limit": 1000}))
-                .await?
-                .items,
-        ),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Orders(
-            ask::<OrdersList>(c, json!({"open": false, "limit": 500}))
-                .await?
-                .items,
-        ),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Bots(ask::<BotsList>(c, json!({"limit": 1000})).await?.items),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Strategies(ask::<StrategiesCatalog>(c, json!({})).await?.strategies),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Alerts(ask::<RiskAlerts>(c, json!({"limit": 200})).await?.items),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Jobs(ask::<JobsList>(c, json!({"limit": 300})).await?.items),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Backtests(ask::<BacktestsList>(c, json!({"limit": 500})).await?.items),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Datasets(ask::<DataList>(c, json!({})).await?.items),
-    )
-    .await?;
-    data(tx, Data::Kinds(ask::<JobsKinds>(c, json!({})).await?.items)).await?;
+    load_lists(c, tx).await?;
     after_fills(c, tx).await?;
     periodic(c, tx).await?;
     if let Some((s, i)) = watch {
@@ -282,16 +248,75 @@ async fn connected(
     Ok(())
 }
 
+/// The lists a session shows: orders, bots, strategies, alerts, jobs,
+/// backtests, datasets and job kinds.
+async fn load_lists(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
+    let (open, done) = (
+        OrderFilter {
+            open: Some(true),
+            limit: Some(1000),
+            ..OrderFilter::default()
+        },
+        OrderFilter {
+            open: Some(false),
+            limit: Some(500),
+            ..OrderFilter::default()
+        },
+    );
+    let orders = ask::<OrdersList>(c, &open).await?.items;
+    data(tx, Data::Orders(orders)).await?;
+    let orders = ask::<OrdersList>(c, &done).await?.items;
+    data(tx, Data::Orders(orders)).await?;
+    let bots = BotFilter {
+        limit: Some(1000),
+        ..BotFilter::default()
+    };
+    data(tx, Data::Bots(ask::<BotsList>(c, &bots).await?.items)).await?;
+    let catalog = ask::<StrategiesCatalog>(c, &Empty {}).await?;
+    data(tx, Data::Strategies(catalog.strategies)).await?;
+    let alerts = AlertFilter {
+        limit: Some(200),
+        ..AlertFilter::default()
+    };
+    data(tx, Data::Alerts(ask::<RiskAlerts>(c, &alerts).await?.items)).await?;
+    let jobs = JobFilter {
+        limit: Some(300),
+        ..JobFilter::default()
+    };
+    data(tx, Data::Jobs(ask::<JobsList>(c, &jobs).await?.items)).await?;
+    let backtests = BacktestFilter {
+        limit: Some(500),
+        ..BacktestFilter::default()
+    };
+    let backtests = ask::<BacktestsList>(c, &backtests).await?.items;
+    data(tx, Data::Backtests(backtests)).await?;
+    let datasets = DataFilter {
+        limit: Some(MAX_LIMIT),
+        ..DataFilter::default()
+    };
+    data(
+        tx,
+        Data::Datasets(ask::<DataList>(c, &datasets).await?.items),
+    )
+    .await?;
+    let kinds = ask::<JobsKinds>(c, &PageParams::largest()).await?.items;
+    data(tx, Data::Kinds(kinds)).await
+}
+
 /// Re-read after fills: balances, positions, today's realized figures.
 async fn after_fills(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
     data(
         tx,
-        Data::Balances(ask::<AccountsBalances>(c, json!({})).await?.balances),
+        Data::Balances(
+            ask::<AccountsBalances>(c, &AccountParam::default())
+                .await?
+                .balances,
+        ),
     )
     .await?;
     data(
         tx,
-        Data::Positions(ask::<PositionsList>(c, json!({})).await?.items),
+        Data::Positions(ask::<PositionsList>(c, &PageParams::largest()).await?.items),
     )
     .await?;
     let midnight = chrono::Local::now()
@@ -304,7 +329,10 @@ async fn after_fills(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
         Data::Today(
             ask::<TradesStats>(
                 c,
-                json!({"start": tradedesk_core::time::Timestamp(midnight)}),
+                &StatsParams {
+                    start: Some(tradedesk_core::time::Timestamp(midnight)),
+                    ..StatsParams::default()
+                },
             )
             .await?,
         ),
@@ -318,23 +346,47 @@ async fn periodic(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     put(tx, Msg::Info(Box::new(info))).await?;
-    data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
     data(
         tx,
-        Data::Violations(ask::<RiskViolations>(c, json!({"limit": 200})).await?.items),
+        Data::Risk(ask::<RiskStatus>(c, &ScopeParam::default()).await?),
     )
     .await?;
     data(
         tx,
-        Data::Schedules(ask::<SchedulesList>(c, json!({"limit": 200})).await?.items),
+        Data::Violations(
+            ask::<RiskViolations>(
+                c,
+                &ViolationFilter {
+                    limit: Some(200),
+                    ..ViolationFilter::default()
+                },
+            )
+            .await?
+            .items,
+        ),
     )
     .await?;
     data(
         tx,
-        Data::Workers(ask::<JobsWorkers>(c, json!({})).await?.items),
+        Data::Schedules(
+            ask::<SchedulesList>(
+                c,
+                &SchedulePage {
+                    limit: Some(200),
+                    cursor: None,
+                },
+            )
+            .await?
+            .items,
+        ),
     )
     .await?;
-    data(tx, Data::Cache(ask::<CacheStats>(c, json!({})).await?)).await
+    data(
+        tx,
+        Data::Workers(ask::<JobsWorkers>(c, &PageParams::largest()).await?.items),
+    )
+    .await?;
+    data(tx, Data::Cache(ask::<CacheStats>(c, &Empty {}).await?)).await
 }
 
 async fn load_watch(
@@ -343,9 +395,16 @@ async fn load_watch(
     symbol: &str,
     interval: Interval,
 ) -> Result<(), String> {
+    let symbol_id: Symbol = symbol.parse().map_err(|e| format!("symbol: {e}"))?;
     let k = ask::<MarketKlines>(
         c,
-        json!({"symbol": symbol, "interval": interval.as_str(), "limit": 1000}),
+        &KlinesParams {
+            symbol: symbol_id,
+            interval: Some(interval),
+            start: None,
+            end: None,
+            limit: Some(1000),
+        },
     )
     .await?;
     data(
@@ -361,7 +420,15 @@ async fn load_watch(
 }
 
 async fn load_tape(c: &AsyncClient, tx: &Tx, symbol: &str) -> Result<(), String> {
-    let t = ask::<MarketTrades>(c, json!({"symbol": symbol, "limit": 50})).await?;
+    let symbol_id: Symbol = symbol.parse().map_err(|e| format!("symbol: {e}"))?;
+    let t = ask::<MarketTrades>(
+        c,
+        &TapeParams {
+            symbol: symbol_id,
+            limit: Some(50),
+        },
+    )
+    .await?;
     data(
         tx,
         Data::Tape {
@@ -420,7 +487,7 @@ async fn on_event(
                 .filter(|_| job.state.is_final());
             data(tx, Data::Job(Box::new(job))).await?;
             let Some(id) = backtest else { return Ok(()) };
-            return match ask::<BacktestsGet>(c, json!({ "id": id })).await {
+            return match ask::<BacktestsGet>(c, &BacktestId { id }).await {
                 Ok(b) => data(tx, Data::Backtest(Box::new(b))).await,
                 // Deleted meanwhile: nothing to show.
                 Err(_) => Ok(()),
@@ -494,21 +561,37 @@ async fn carry_out(
             msg
         }
         Request::Cancel(id) => {
-            let o = ask::<OrdersCancel>(c, json!({"id": id})).await?;
+            let o = ask::<OrdersCancel>(
+                c,
+                &OrderRef {
+                    id: Some(id),
+                    client_order_id: None,
+                },
+            )
+            .await?;
             data(tx, Data::Order(Box::new(o))).await?;
             format!("order #{id} cancelled")
         }
         Request::CancelAll => {
-            let done = ask::<OrdersCancelAll>(c, json!({})).await?;
+            let done = ask::<OrdersCancelAll>(c, &CancelAll::default()).await?;
             format!("{} order(s) cancelled", done.cancelled.len())
         }
         Request::Bot { id, action } => {
             let b = match action {
-                BotAction::Start => ask::<BotsStart>(c, json!({"id": id})).await?,
-                BotAction::Pause => ask::<BotsPause>(c, json!({"id": id})).await?,
-                BotAction::Resume => ask::<BotsResume>(c, json!({"id": id})).await?,
+                BotAction::Start => ask::<BotsStart>(c, &BotId { id }).await?,
+                BotAction::Pause => ask::<BotsPause>(c, &BotId { id }).await?,
+                BotAction::Resume => ask::<BotsResume>(c, &BotId { id }).await?,
                 BotAction::Stop { flatten } => {
-                    ask::<BotsStop>(c, json!({"id": id, "flatten": flatten})).await?
+                    ask::<BotsStop>(
+                        c,
+                        &BotStop {
+                            id,
+                            cancel_orders: true,
+                            flatten,
+                            reason: None,
+                        },
+                    )
+                    .await?
                 }
             };
             let msg = format!("bot #{id} {}: {}", b.bot.name, b.bot.status.as_str());
@@ -516,10 +599,35 @@ async fn carry_out(
             msg
         }
         Request::BotEvents(id) => {
-            let page = ask::<BotsEvents>(c, json!({"id": id, "limit": 200})).await?;
+            let page = ask::<BotsEvents>(
+                c,
+                &BotEventsParams {
+                    id,
+                    limit: Some(200),
+                    cursor: None,
+                },
+            )
+            .await?;
             data(tx, Data::BotEvents(id, page.items)).await?;
-            let equity = ask::<BotsEquity>(c, json!({"id": id, "downsample": 500})).await?;
-            let fills = ask::<TradesList>(c, json!({"bot_id": id, "limit": 100})).await?;
+            let equity = ask::<BotsEquity>(
+                c,
+                &BotEquityQuery {
+                    id,
+                    start: None,
+                    end: None,
+                    downsample: Some(500),
+                },
+            )
+            .await?;
+            let fills = ask::<TradesList>(
+                c,
+                &TradeFilter {
+                    bot_id: Some(id),
+                    limit: Some(100),
+                    ..TradeFilter::default()
+                },
+            )
+            .await?;
             data(
                 tx,
                 Data::BotDetail(crate::state::BotDetail {
@@ -531,48 +639,61 @@ async fn carry_out(
             .await?;
             String::new()
         }
-        Request::Create { method, params } => {
-            let v = c.call_raw(method, &params).await?;
-            let id = v.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
-            if method == "jobs.enqueue" {
-                if let Ok(j) = serde_json::from_value(v) {
-                    data(tx, Data::Job(Box::new(j))).await?;
-                }
-                format!("job #{id} queued")
-            } else if method == "backtests.create" {
-                if let Ok(b) = serde_json::from_value(v) {
-                    data(tx, Data::Backtest(Box::new(b))).await?;
-                }
-                format!("backtest #{id} queued")
-            } else {
-                if let Ok(b) = serde_json::from_value(v) {
-                    data(tx, Data::Bot(Box::new(b))).await?;
-                }
-                format!("bot #{id} created")
-            }
+        Request::CreateBot(p) => {
+            let b = ask::<BotsCreate>(c, &p).await?;
+            let msg = format!("bot #{} created", b.bot.id);
+            data(tx, Data::Bot(Box::new(b))).await?;
+            msg
+        }
+        Request::CreateBacktest(p) => {
+            let b = ask::<BacktestsCreate>(c, &p).await?;
+            let msg = format!("backtest #{} queued", b.id);
+            data(tx, Data::Backtest(Box::new(b))).await?;
+            msg
+        }
+        Request::Enqueue(p) => {
+            let j = ask::<JobsEnqueue>(c, &p).await?;
+            let msg = format!("job #{} queued", j.id);
+            data(tx, Data::Job(Box::new(j))).await?;
+            msg
         }
         Request::JobCancel(id) => {
-            let j = ask::<JobsCancel>(c, json!({"id": id})).await?;
+            let j = ask::<JobsCancel>(c, &JobId { id }).await?;
             let msg = format!("job #{id}: {}", j.state.as_str());
             data(tx, Data::Job(Box::new(j))).await?;
             msg
         }
         Request::JobRetry(id) => {
-            let j = ask::<JobsRetry>(c, json!({"id": id})).await?;
+            let j = ask::<JobsRetry>(c, &JobId { id }).await?;
             let msg = format!("job #{id} queued again");
             data(tx, Data::Job(Box::new(j))).await?;
             msg
         }
         Request::RunNow(id) => {
-            let j = ask::<SchedulesRunNow>(c, json!({"id": id})).await?;
+            let j = ask::<SchedulesRunNow>(c, &ScheduleId { id }).await?;
             let msg = format!("schedule #{id} ran now: job #{}", j.id);
             data(tx, Data::Job(Box::new(j))).await?;
             msg
         }
         Request::OpenBacktest(id) => {
-            let metrics = ask::<BacktestsResults>(c, json!({"id": id})).await?;
-            let equity = ask::<BacktestsEquity>(c, json!({"id": id, "downsample": 2000})).await?;
-            let trades = ask::<BacktestsTrades>(c, json!({"id": id, "limit": 1000})).await?;
+            let metrics = ask::<BacktestsResults>(c, &BacktestId { id }).await?;
+            let equity = ask::<BacktestsEquity>(
+                c,
+                &EquityQuery {
+                    id,
+                    downsample: Some(2000),
+                },
+            )
+            .await?;
+            let trades = ask::<BacktestsTrades>(
+                c,
+                &TradesQuery {
+                    id,
+                    limit: Some(1000),
+                    cursor: None,
+                },
+            )
+            .await?;
             data(
                 tx,
                 Data::BacktestDetail(BacktestDetail {
@@ -586,37 +707,51 @@ async fn carry_out(
             String::new()
         }
         Request::Compare(a, b) => {
-            let cmp = ask::<BacktestsCompare>(c, json!({"ids": [a, b]})).await?;
+            let cmp = ask::<BacktestsCompare>(c, &CompareParams { ids: vec![a, b] }).await?;
             data(tx, Data::Comparison(cmp.backtests)).await?;
             String::new()
         }
         Request::CancelBacktest(id) => {
-            let b = ask::<BacktestsCancel>(c, json!({"id": id})).await?;
+            let b = ask::<BacktestsCancel>(c, &BacktestId { id }).await?;
             data(tx, Data::Backtest(Box::new(b))).await?;
             format!("backtest #{id} cancelled")
         }
         Request::Ack(id) => {
-            let a = ask::<RiskAlertsAck>(c, json!({"id": id})).await?;
+            let a = ask::<RiskAlertsAck>(c, &AlertId { id }).await?;
             data(tx, Data::Alert(a)).await?;
             format!("alert #{id} acknowledged")
         }
         Request::Halt { flatten } => {
             let s = ask::<RiskHalt>(
                 c,
-                json!({"flatten": flatten, "reason": "kill switch from the dashboard"}),
+                &HaltParams {
+                    scope: None,
+                    flatten,
+                    reduce_only: false,
+                    force: false,
+                    reason: Some("kill switch from the dashboard".into()),
+                },
             )
             .await?;
-            data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
+            data(
+                tx,
+                Data::Risk(ask::<RiskStatus>(c, &ScopeParam::default()).await?),
+            )
+            .await?;
             format!("{}: trading {}", s.scope, s.state.as_str())
         }
         Request::Resume => {
-            let s = ask::<RiskResume>(c, json!({})).await?;
-            data(tx, Data::Risk(ask::<RiskStatus>(c, json!({})).await?)).await?;
+            let s = ask::<RiskResume>(c, &ScopeParam::default()).await?;
+            data(
+                tx,
+                Data::Risk(ask::<RiskStatus>(c, &ScopeParam::default()).await?),
+            )
+            .await?;
             format!("{}: trading {}", s.scope, s.state.as_str())
         }
         Request::FlushCache => {
-            let d = ask::<CacheFlush>(c, json!({})).await?;
-            data(tx, Data::Cache(ask::<CacheStats>(c, json!({})).await?)).await?;
+            let d = ask::<CacheFlush>(c, &FlushParams::default()).await?;
+            data(tx, Data::Cache(ask::<CacheStats>(c, &Empty {}).await?)).await?;
             format!("cache flushed: {} entries", d.deleted)
         }
         Request::Refresh => {

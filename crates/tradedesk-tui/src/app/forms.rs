@@ -216,6 +216,19 @@ pub(super) fn params_of(form: &Form) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// A form's params as the method's typed `Params`: what the daemon would
+/// refuse for its shape is said here, naming the field.
+fn typed<P: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<P, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.into_inner().to_string()
+        } else {
+            format!("{path}: {}", e.into_inner())
+        }
+    })
+}
+
 pub(super) fn bot_params(form: &Form) -> Result<serde_json::Value, String> {
     let name = form.get("name").trim();
     if name.is_empty() {
@@ -568,24 +581,15 @@ impl App {
                     Some(Request::Check(Box::new(r)))
                 }
             }),
-            FormKind::Bot => bot_params(form).map(|p| {
-                Some(Request::Create {
-                    method: "bots.create",
-                    params: p,
-                })
-            }),
-            FormKind::Job => job_params(form).map(|p| {
-                Some(Request::Create {
-                    method: "jobs.enqueue",
-                    params: p,
-                })
-            }),
-            FormKind::Backtest => backtest_params(form).map(|p| {
-                Some(Request::Create {
-                    method: "backtests.create",
-                    params: p,
-                })
-            }),
+            FormKind::Bot => bot_params(form)
+                .and_then(typed)
+                .map(|p| Some(Request::CreateBot(Box::new(p)))),
+            FormKind::Job => job_params(form)
+                .and_then(typed)
+                .map(|p| Some(Request::Enqueue(Box::new(p)))),
+            FormKind::Backtest => backtest_params(form)
+                .and_then(typed)
+                .map(|p| Some(Request::CreateBacktest(Box::new(p)))),
         };
         match built {
             Err(e) => {
@@ -613,7 +617,11 @@ impl App {
         }
         let in_form = matches!(
             request,
-            Request::Check(_) | Request::Place(_) | Request::Create { .. }
+            Request::Check(_)
+                | Request::Place(_)
+                | Request::CreateBot(_)
+                | Request::CreateBacktest(_)
+                | Request::Enqueue(_)
         );
         match (request, self.view.form.as_mut()) {
             (_, Some(form))
