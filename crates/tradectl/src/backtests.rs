@@ -14,7 +14,9 @@ use tradedesk_core::api::backtests::{
 use tradedesk_core::api::data::{
     DataDelete, DataExport, DataFilter, DataGet, DataList, Dataset, DatasetId, ExportParams,
 };
+use tradedesk_core::backtest::FillModel;
 use tradedesk_core::client::Client;
+use tradedesk_core::dataset::ImportFormat;
 
 use crate::bots::SpecArgs;
 use crate::format::{Table, ts};
@@ -56,21 +58,6 @@ pub enum Data {
     Export { id: u64, path: PathBuf },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ImportFormat {
-    Csv,
-    Binance,
-    Klines,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Fill {
-    /// Signal on a bar's close, fill at the next bar's open (the reference).
-    NextOpen,
-    /// Fill at the signal bar's close.
-    Close,
-}
-
 #[derive(clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -91,7 +78,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "0")]
     pub slippage_bps: String,
     #[arg(long, value_enum, default_value = "next-open")]
-    pub fill: Fill,
+    pub fill: FillModel,
     #[arg(long, default_value = "1")]
     pub leverage: String,
     /// Only bars from this time (RFC 3339).
@@ -220,11 +207,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
                 "symbol": symbol,
                 "quote": quote,
                 "interval": interval,
-                "format": format.map(|f| match f {
-                    ImportFormat::Csv => "csv",
-                    ImportFormat::Binance => "binance",
-                    ImportFormat::Klines => "klines",
-                }),
+                "format": format,
                 "name": name,
             });
             let job = c.call_raw("data.import", &params)?;
@@ -311,7 +294,7 @@ fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {
             "commission_pct": a.commission,
             "commission_fixed": a.commission_fixed,
             "slippage_bps": a.slippage_bps,
-            "fill": match a.fill { Fill::NextOpen => "next_open", Fill::Close => "close" },
+            "fill": a.fill,
             "leverage": a.leverage,
         },
         "start": parse_time(&a.start, "--start")?,

@@ -375,9 +375,9 @@ pub enum Bot {
     },
     /// Bots with status, equity and PnL.
     List {
-        /// created, running, paused, stopped, error.
-        #[arg(long)]
-        status: Option<String>,
+        /// Only bots in this state.
+        #[arg(long, value_enum)]
+        status: Option<BotStatus>,
         #[arg(long)]
         limit: Option<u32>,
         #[arg(long)]
@@ -481,15 +481,6 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
             limit,
             cursor,
         } => {
-            let status = status
-                .map(|s| {
-                    BotStatus::parse(&s).ok_or_else(|| {
-                        Failure::Usage(format!(
-                            "--status `{s}`: one of created, running, paused, stopped, error"
-                        ))
-                    })
-                })
-                .transpose()?;
             let page = c.call::<BotsList>(&BotFilter {
                 status,
                 limit,

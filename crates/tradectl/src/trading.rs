@@ -1,7 +1,7 @@
 //! Trading commands: market data, orders, positions, balances, trades and
 //! live streams. Each is one typed call; `--json` prints the daemon's answer.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use tradedesk_core::api::accounts::{AccountParam, AccountsBalances};
 use tradedesk_core::api::market::{
     BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker,
@@ -65,31 +65,13 @@ pub enum Market {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Kind {
-    Market,
-    Limit,
-    StopMarket,
-    StopLimit,
-    TrailingStop,
-    TakeProfit,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Tif {
-    Gtc,
-    Ioc,
-    Fok,
-    PostOnly,
-}
-
 #[derive(Args)]
 pub struct Place {
     pub symbol: Symbol,
     pub qty: Qty,
     /// Default: limit with --price, market without.
     #[arg(long = "type", value_enum)]
-    pub kind: Option<Kind>,
+    pub kind: Option<OrderType>,
     #[arg(long)]
     pub price: Option<Price>,
     #[arg(long = "stop")]
@@ -99,7 +81,7 @@ pub struct Place {
     #[arg(long)]
     pub trail_percent: Option<Price>,
     #[arg(long, value_enum)]
-    pub tif: Option<Tif>,
+    pub tif: Option<TimeInForce>,
     #[arg(long)]
     pub client_id: Option<String>,
     #[arg(long)]
@@ -293,29 +275,16 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
 }
 
 fn request(side: Side, p: Place) -> OrderRequest {
-    let kind = p.kind.unwrap_or(if p.price.is_some() {
-        Kind::Limit
+    let order_type = p.kind.unwrap_or(if p.price.is_some() {
+        OrderType::Limit
     } else {
-        Kind::Market
+        OrderType::Market
     });
-    let order_type = match kind {
-        Kind::Market => OrderType::Market,
-        Kind::Limit => OrderType::Limit,
-        Kind::StopMarket => OrderType::StopMarket,
-        Kind::StopLimit => OrderType::StopLimit,
-        Kind::TrailingStop => OrderType::TrailingStop,
-        Kind::TakeProfit => OrderType::TakeProfit,
-    };
     let trail = p
         .trail_amount
         .map(Trail::Amount)
         .or(p.trail_percent.map(Trail::Percent));
-    let time_in_force = p.tif.map(|t| match t {
-        Tif::Gtc => TimeInForce::Gtc,
-        Tif::Ioc => TimeInForce::Ioc,
-        Tif::Fok => TimeInForce::Fok,
-        Tif::PostOnly => TimeInForce::PostOnly,
-    });
+    let time_in_force = p.tif;
     OrderRequest {
         symbol: p.symbol,
         side,
