@@ -7,16 +7,19 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use tradedesk_core::analytics::Metrics;
 use tradedesk_core::api::backtests::{
-    Backtest as BacktestRecord, BacktestFilter, BacktestId, BacktestKind, BacktestsCancel,
-    BacktestsCompare, BacktestsDelete, BacktestsEquity, BacktestsGet, BacktestsList,
-    BacktestsResults, BacktestsTrades, CompareParams, EquityQuery, TradesQuery,
+    Backtest as BacktestRecord, BacktestFilter, BacktestId, BacktestKind, BacktestSpec,
+    BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
+    BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades, CompareParams,
+    EquityQuery, SweepSpec, TradesQuery,
 };
 use tradedesk_core::api::data::{
-    DataDelete, DataExport, DataFilter, DataGet, DataList, Dataset, DatasetId, ExportParams,
+    DataDelete, DataExport, DataFilter, DataGet, DataImport, DataList, Dataset, DatasetId,
+    ExportParams,
 };
-use tradedesk_core::backtest::FillModel;
+use tradedesk_core::backtest::{Axis, FillModel};
 use tradedesk_core::client::Client;
 use tradedesk_core::dataset::ImportFormat;
+use tradedesk_core::dataset::ImportParams;
 
 use crate::bots::SpecArgs;
 use crate::format::{Table, ts};
@@ -202,16 +205,17 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             let path = path
                 .map(|p| std::path::absolute(&p).unwrap_or(p))
                 .map(|p| p.display().to_string());
-            let params = json!({
-                "path": path,
-                "symbol": symbol,
-                "quote": quote,
-                "interval": interval,
-                "format": format,
-                "name": name,
-            });
-            let job = c.call_raw("data.import", &params)?;
-            let id = job["id"].as_u64().unwrap_or(0);
+            let job = c.call::<DataImport>(&ImportParams {
+                path,
+                symbol,
+                quote,
+                interval,
+                format,
+                name,
+                start: None,
+                end: None,
+            })?;
+            let id = job.id;
             if no_wait {
                 print_json_or(ctx, &job, || println!("import queued as job {id}"));
                 return Ok(());
@@ -261,6 +265,15 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The spec built from the command line as the method's typed params;
+/// what does not fit is said as a usage error naming the field.
+fn typed<P: serde::de::DeserializeOwned>(v: Value) -> Result<P, Failure> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        Failure::Usage(format!("{path}: {}", e.into_inner()))
+    })
 }
 
 fn print_json_or<T: serde::Serialize>(ctx: &Ctx, v: &T, text: impl FnOnce()) {
@@ -447,12 +460,9 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     match cmd {
         Backtest::Run(a) => {
-            let spec = spec_json(&mut c, &a)?;
-            let b = c.call_raw("backtests.create", &spec)?;
-            let (id, job) = (
-                b["id"].as_u64().unwrap_or(0),
-                b["job_id"].as_u64().unwrap_or(0),
-            );
+            let spec: BacktestSpec = typed(spec_json(&mut c, &a)?)?;
+            let b = c.call::<BacktestsCreate>(&spec)?;
+            let (id, job) = (b.id, b.job_id);
             if a.no_wait {
                 print_json_or(ctx, &b, || println!("backtest {id} queued (job {job})"));
                 return Ok(());
@@ -477,18 +487,18 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                         serde_json::from_str::<Value>(v.trim()).unwrap_or_else(|_| json!(v.trim()))
                     })
                     .collect();
-                axes.push(json!({ "param": name, "values": values }));
+                axes.push(Axis {
+                    param: name.to_owned(),
+                    values,
+                });
             }
-            let spec = json!({
-                "backtest": spec_json(&mut c, &run)?,
-                "grid": axes,
-                "rank_by": rank_by,
-            });
-            let b = c.call_raw("backtests.sweep", &spec)?;
-            let (id, job) = (
-                b["id"].as_u64().unwrap_or(0),
-                b["job_id"].as_u64().unwrap_or(0),
-            );
+            let spec = SweepSpec {
+                backtest: typed(spec_json(&mut c, &run)?)?,
+                grid: axes,
+                rank_by,
+            };
+            let b = c.call::<BacktestsSweep>(&spec)?;
+            let (id, job) = (b.id, b.job_id);
             if run.no_wait {
                 print_json_or(ctx, &b, || println!("sweep {id} queued (job {job})"));
                 return Ok(());
