@@ -8,10 +8,10 @@
 //! manual clock drives expiry in tests.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 use tradedesk_core::api::cache::{KeyInfo, MAX_TTL_S, Namespace, Stats};
@@ -28,7 +28,35 @@ struct Entry {
     expires_ms: i64,
     /// Last read or write (ms), for least-recently-used eviction.
     used_ms: AtomicU64,
+    /// Which insert made it: a recency slot naming another id is stale.
+    id: u64,
 }
+
+/// One insert in the recency queue: its place and its last use as of the
+/// time it was queued.
+struct Slot {
+    ns: usize,
+    key: Box<str>,
+    id: u64,
+    used_ms: u64,
+}
+
+/// The recency queue: every insert is pushed at the back; eviction pops
+/// from the front, and a slot whose entry was used since it was queued
+/// goes to the back with its new time (lazy promotion) instead of being
+/// evicted, so reads never take a lock. Slots of deleted, expired or
+/// replaced entries are dropped when met, and the queue is compacted when
+/// it has grown to more than twice the live entries. Every operation is
+/// O(1) amortized.
+#[derive(Default)]
+struct Recency {
+    queue: VecDeque<Slot>,
+    /// Queue length at which to check whether compaction is due.
+    check_at: usize,
+}
+
+/// Smallest queue worth compacting.
+const COMPACT_MIN: usize = 1024;
 
 /// Hits are counted on one of several cache lines, picked per thread, so
 /// readers on different cores do not fight over one counter.
@@ -68,6 +96,8 @@ pub struct Cache {
     max_bytes: u64,
     bytes: AtomicU64,
     last_sweep_ms: AtomicU64,
+    recency: Mutex<Recency>,
+    next_id: AtomicU64,
 }
 
 impl fmt::Debug for Cache {
@@ -83,6 +113,10 @@ fn json_of<T: Serialize + Send + Sync + 'static>(v: &(dyn Any + Send + Sync)) ->
     v.downcast_ref::<T>()
         .and_then(|t| serde_json::to_value(t).ok())
         .unwrap_or(serde_json::Value::Null)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -106,6 +140,8 @@ impl Cache {
             max_bytes,
             bytes: AtomicU64::new(0),
             last_sweep_ms: AtomicU64::new(0),
+            recency: Mutex::new(Recency::default()),
+            next_id: AtomicU64::new(0),
         }
     }
 
@@ -237,6 +273,13 @@ impl Cache {
             expires_ms: now_ms
                 .saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX)),
             used_ms: AtomicU64::new(now_ms.max(0) as u64),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
+        let slot = Slot {
+            ns: ns.index(),
+            key: key.into(),
+            id: entry.id,
+            used_ms: now_ms.max(0) as u64,
         };
         let old = {
             let mut map = write(&space.map);
@@ -245,6 +288,7 @@ impl Cache {
             }
             map.insert(key.into(), entry)
         };
+        self.queue(slot);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if let Some(old) = old {
             self.bytes.fetch_sub(old.bytes as u64, Ordering::Relaxed);
@@ -367,22 +411,62 @@ impl Cache {
         }
     }
 
+    /// Puts a new insert at the back of the recency queue; compacts the
+    /// queue when stale slots outnumber live ones.
+    fn queue(&self, slot: Slot) {
+        let mut r = lock(&self.recency);
+        r.queue.push_back(slot);
+        if r.queue.len() < r.check_at.max(COMPACT_MIN) {
+            return;
+        }
+        let live: usize = self.spaces.iter().map(|s| read(&s.map).len()).sum();
+        if r.queue.len() > live.saturating_mul(2) {
+            // Rebuilt in order of last use; amortized over the pushes
+            // that made the queue twice the live entries.
+            let mut slots: Vec<Slot> = Vec::with_capacity(live);
+            for (ns, s) in self.spaces.iter().enumerate() {
+                for (k, e) in read(&s.map).iter() {
+                    slots.push(Slot {
+                        ns,
+                        key: k.clone(),
+                        id: e.id,
+                        used_ms: e.used_ms.load(Ordering::Relaxed),
+                    });
+                }
+            }
+            slots.sort_by_key(|s| (s.used_ms, s.id));
+            r.queue = slots.into();
+        }
+        r.check_at = r.queue.len().saturating_mul(2);
+    }
+
     /// Evicts least recently used entries until 90 % of the budget is used.
     fn evict(&self) {
         let target = (self.max_bytes / 10).saturating_mul(9);
-        let mut all: Vec<(u64, usize, Box<str>)> = Vec::new();
-        for (i, s) in self.spaces.iter().enumerate() {
-            for (k, e) in read(&s.map).iter() {
-                all.push((e.used_ms.load(Ordering::Relaxed), i, k.clone()));
-            }
-        }
-        all.sort_unstable_by_key(|(used, _, _)| *used);
-        for (_, i, k) in all {
-            if self.bytes.load(Ordering::Relaxed) <= target {
+        let mut r = lock(&self.recency);
+        // Each slot is moved back at most about once per pass (unless it
+        // is read again meanwhile): a bound, not the expected work.
+        let mut budget = r.queue.len().saturating_mul(2).saturating_add(16);
+        while self.bytes.load(Ordering::Relaxed) > target && budget > 0 {
+            budget = budget.saturating_sub(1);
+            let Some(slot) = r.queue.pop_front() else {
                 break;
+            };
+            let s = &self.spaces[slot.ns];
+            let mut map = write(&s.map);
+            let Some(e) = map.get(&slot.key).filter(|e| e.id == slot.id) else {
+                continue; // deleted, expired or replaced since it was queued
+            };
+            let used = e.used_ms.load(Ordering::Relaxed);
+            if used != slot.used_ms {
+                drop(map);
+                r.queue.push_back(Slot {
+                    used_ms: used,
+                    ..slot
+                });
+                continue;
             }
-            let s = &self.spaces[i];
-            if let Some(e) = write(&s.map).remove(&k) {
+            if let Some(e) = map.remove(&slot.key) {
                 self.bytes.fetch_sub(e.bytes as u64, Ordering::Relaxed);
                 s.counters.evictions.fetch_add(1, Ordering::Relaxed);
             }
@@ -561,6 +645,44 @@ mod tests {
         );
         assert!(c.get::<i32>(Namespace::Ticker, "new", 102).is_some());
         assert!(c.stats(Namespace::User).evictions >= 2);
+    }
+
+    #[test]
+    fn the_recency_queue_stays_bounded_and_evicts_in_order_of_use() {
+        let c = Cache::new(100_000);
+        // Replacing one key many times leaves stale slots behind; the
+        // queue is compacted instead of growing with every write.
+        for i in 0..20_000_i64 {
+            c.put(Namespace::Ticker, "BTCUSDT", i, 100, None, i);
+        }
+        let queued = lock(&c.recency).queue.len();
+        assert!(queued <= 2 * COMPACT_MIN, "{queued} slots for 1 entry");
+        // Entries used after insertion outlive older untouched ones.
+        let c = Cache::new(5_000);
+        for i in 0..4 {
+            c.put(
+                Namespace::User,
+                &format!("k{i}"),
+                i,
+                900,
+                None,
+                i64::from(i),
+            );
+        }
+        assert!(c.get::<i32>(Namespace::User, "k1", 10).is_some());
+        assert!(c.get::<i32>(Namespace::User, "k0", 11).is_some());
+        c.put(Namespace::User, "k4", 4, 2_000, None, 12);
+        let kept: Vec<bool> = (0..5)
+            .map(|i| {
+                c.get::<i32>(Namespace::User, &format!("k{i}"), 13)
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [true, true, false, false, true],
+            "k2 and k3 were the least recently used"
+        );
     }
 
     #[test]
