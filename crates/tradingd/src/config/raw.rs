@@ -1,0 +1,262 @@
+//! The config file's shape as written (every key optional, unknown keys
+//! refused) with the built-in defaults.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tradedesk_core::sim;
+
+/// The raw layer, exactly as written in `config/tradingd.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct RawConfig {
+    /// Where the database, lock file and (without XDG_RUNTIME_DIR) the socket live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    pub log: RawLog,
+    pub rpc: RawRpc,
+    pub streams: RawStreams,
+    pub jobs: RawJobs,
+    pub cache: RawCache,
+    pub watchdog: RawWatchdog,
+    pub bots: RawBots,
+    pub data: RawData,
+    pub backtest: RawBacktest,
+    pub sim: RawSim,
+}
+
+/// Defaults of backtests, sweeps and walk-forward runs whose request leaves
+/// them out: one default for every client (CLI, dashboard, HTTP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBacktest {
+    /// Commission in percent of each fill's value ("0.1" = 0.1 %).
+    pub commission_pct: String,
+}
+
+impl Default for RawBacktest {
+    fn default() -> Self {
+        RawBacktest {
+            commission_pct: "0.1".into(),
+        }
+    }
+}
+
+/// Files read and written for datasets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawData {
+    pub max_import_bytes: u64,
+}
+
+impl Default for RawData {
+    fn default() -> Self {
+        RawData {
+            max_import_bytes: 4 << 30,
+        }
+    }
+}
+
+/// What `system.health` calls stalled, and how long a stop may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWatchdog {
+    pub stall_ms: u64,
+    pub stop_deadline_ms: u64,
+}
+
+impl Default for RawWatchdog {
+    fn default() -> Self {
+        RawWatchdog {
+            stall_ms: 10_000,
+            stop_deadline_ms: 20_000,
+        }
+    }
+}
+
+/// What happens to a failed bot's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Keep the position with its protective exits in place (placed now if
+    /// they were missing); alert when that is impossible.
+    #[default]
+    Protect,
+    /// Sell the position at market.
+    Flatten,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBots {
+    pub on_failure: OnFailure,
+}
+
+/// The in-memory cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    pub max_bytes: u64,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The background job queue's worker pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawJobs {
+    pub workers: usize,
+    pub lease_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+}
+
+impl Default for RawJobs {
+    fn default() -> Self {
+        RawJobs {
+            workers: 2,
+            lease_ms: 15_000,
+            retry_base_ms: 1_000,
+            retry_cap_ms: 300_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub level: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    pub stderr: bool,
+    pub max_files: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRpc {
+    pub max_frame_bytes: usize,
+    pub max_batch: usize,
+    pub max_connections: usize,
+    pub frame_timeout_ms: u64,
+    pub first_frame_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+    pub outbound_queue: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStreams {
+    pub buffer: usize,
+    pub heartbeat_ms: u64,
+    pub figures_ms: u64,
+}
+
+/// The built-in simulated exchange `sim` and its paper account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSim {
+    pub seed: u64,
+    pub tick_ms: u64,
+    pub history_minutes: usize,
+    pub book_levels: usize,
+    pub jump_probability: f64,
+    pub maker_fee: String,
+    pub taker_fee: String,
+    pub buy_stop_buffer_pct: String,
+    pub initial_balances: BTreeMap<String, String>,
+    pub symbols: Vec<RawSimSymbol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimSymbol {
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub tick_size: String,
+    pub lot_size: String,
+    pub min_qty: String,
+    pub min_notional: String,
+    pub start_price: String,
+    pub volatility: f64,
+    pub trade_notional: f64,
+}
+
+impl Default for RawSim {
+    fn default() -> Self {
+        let symbols = sim::market::default_symbols()
+            .into_iter()
+            .map(|s| RawSimSymbol {
+                symbol: s.instrument.symbol.to_string(),
+                base: s.instrument.base,
+                quote: s.instrument.quote,
+                tick_size: s.instrument.tick_size.to_string(),
+                lot_size: s.instrument.lot_size.to_string(),
+                min_qty: s.instrument.min_qty.to_string(),
+                min_notional: s.instrument.min_notional.to_string(),
+                start_price: s.start_price.to_string(),
+                volatility: s.volatility,
+                trade_notional: s.trade_notional,
+            })
+            .collect();
+        RawSim {
+            seed: 42,
+            tick_ms: 250,
+            history_minutes: 2880,
+            book_levels: 20,
+            jump_probability: 0.0005,
+            maker_fee: "0.001".into(),
+            taker_fee: "0.001".into(),
+            buy_stop_buffer_pct: "5".into(),
+            initial_balances: BTreeMap::from([("USDT".to_owned(), "10000".to_owned())]),
+            symbols,
+        }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: "info".into(),
+            dir: None,
+            stderr: true,
+            max_files: 7,
+        }
+    }
+}
+
+impl Default for RawRpc {
+    fn default() -> Self {
+        RawRpc {
+            max_frame_bytes: 1024 * 1024,
+            max_batch: 100,
+            max_connections: 256,
+            frame_timeout_ms: 5_000,
+            first_frame_ms: 10_000,
+            idle_timeout_ms: 300_000,
+            shutdown_grace_ms: 5_000,
+            outbound_queue: 1024,
+        }
+    }
+}
+
+impl Default for RawStreams {
+    fn default() -> Self {
+        RawStreams {
+            figures_ms: 1000,
+            buffer: 1024,
+            heartbeat_ms: 1_000,
+        }
+    }
+}
