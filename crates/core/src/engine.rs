@@ -22,13 +22,16 @@ use rust_decimal::Decimal;
 
 use crate::instrument::{Instrument, Symbol};
 use crate::market::Interval;
+use crate::money::price_on_grid;
 use crate::money::{Price, Qty};
-use crate::money::{price_on_grid, round_to_tick};
 use crate::order::{OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trail};
-use crate::portfolio::{OpenOrder, Portfolio, Role, parse_tag};
+use crate::portfolio::{Portfolio, Role, parse_tag};
 use crate::sim::Rng;
 use crate::strategy::{Action, Candle, Cx, Exits, KeyedFill, Sizing, SizingMode, Strategy};
 use crate::time::Timestamp;
+
+mod exits;
+mod tags;
 
 pub mod sizing;
 
@@ -365,44 +368,6 @@ impl Engine {
         }
     }
 
-    /// The next client order id: `<prefix>-<seq>-<role code>[key]`
-    /// (written by hand: a backtest makes one per order).
-    fn tag(&mut self, role: &Role) -> String {
-        let key = match role {
-            Role::Keyed(k) => k.as_str(),
-            _ => "",
-        };
-        let mut t = String::with_capacity(
-            self.cfg
-                .prefix
-                .len()
-                .saturating_add(24)
-                .saturating_add(key.len()),
-        );
-        t.push_str(&self.cfg.prefix);
-        t.push('-');
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = self.seq;
-        loop {
-            // 20 places hold every u64: `at` never passes zero.
-            at = at.saturating_sub(1);
-            digits[at] = b'0'.saturating_add((n % 10) as u8);
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[at..] {
-            t.push(char::from(d));
-        }
-        t.push('-');
-        t.push_str(role.code());
-        t.push_str(key);
-        self.seq = self.seq.saturating_add(1);
-        t
-    }
-
     fn log(
         slot: usize,
         out: &mut Vec<Decision>,
@@ -590,122 +555,6 @@ impl Engine {
         }
     }
 
-    /// Keeps every slot's protective exits in step with its position: placed
-    /// once an entry has filled, resized after an add, cancelled once flat.
-    pub fn after<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
-        if !self.cfg.exits.any() {
-            return;
-        }
-        for slot in 0..self.slots.len() {
-            self.protect(slot, p, out);
-        }
-    }
-
-    fn protect<P: Portfolio>(&mut self, slot: usize, p: &P, out: &mut Vec<Decision>) {
-        let inst = self.slots[slot].instrument.clone();
-        let open = p.open_orders(&inst.symbol);
-        let mut prot: Vec<(u64, &OpenOrder)> = Vec::new();
-        for o in &open {
-            match parse_tag(&self.cfg.prefix, &o.tag) {
-                Some((seq, Role::Protect)) => prot.push((seq, o)),
-                Some((_, Role::Entry | Role::Add | Role::Exit)) => return,
-                _ => {}
-            }
-        }
-        let position = p.position(&inst.symbol);
-        let qty = position.qty.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
-        // An OCO pair covers the position once.
-        let mut covered = Decimal::ZERO;
-        let mut seen: Vec<u64> = Vec::new();
-        for (seq, o) in &prot {
-            if !seen.contains(seq) {
-                seen.push(*seq);
-                covered = covered
-                    .checked_add(o.open_qty.get())
-                    .unwrap_or(Decimal::MAX);
-            }
-        }
-        if covered == qty.get() {
-            return;
-        }
-        for (_, o) in &prot {
-            out.push(Decision::Cancel { tag: o.tag.clone() });
-        }
-        if !qty.is_positive() {
-            return;
-        }
-        let Some(last) = self.last_price(slot) else {
-            return;
-        };
-        let avg = position.avg_price().unwrap_or(last);
-        let ex = self.cfg.exits;
-        // Percentages are validated (0–100 and above): only a price beyond
-        // what a decimal holds fails here, and it then gets no such leg.
-        let level = |v: Qty, up: bool, how| {
-            let f = v.get().checked_div(Decimal::ONE_HUNDRED)?;
-            let f = if up {
-                Decimal::ONE.checked_add(f)?
-            } else {
-                Decimal::ONE.checked_sub(f)?
-            };
-            round_to_tick(avg.get().checked_mul(f)?, inst.tick_size, how)
-        };
-        let stop = ex
-            .stop_loss_pct
-            .and_then(|v| level(v, false, rust_decimal::RoundingStrategy::ToNegativeInfinity));
-        let target = ex
-            .take_profit_pct
-            .and_then(|v| level(v, true, rust_decimal::RoundingStrategy::ToPositiveInfinity));
-        if stop.is_some_and(|s| s >= last) {
-            self.exit(
-                slot,
-                p,
-                out,
-                "price already through the stop-loss: selling at market",
-            );
-            return;
-        }
-        if target.is_some_and(|t| t <= last) {
-            self.exit(
-                slot,
-                p,
-                out,
-                "price already at the take-profit: selling at market",
-            );
-            return;
-        }
-        let tag = self.tag(&Role::Protect);
-        let leg = |order_type, price, stop_price, trail| Intent {
-            tag: tag.clone(),
-            symbol: inst.symbol.clone(),
-            side: Side::Sell,
-            order_type,
-            qty,
-            price,
-            stop_price,
-            trail,
-            role: Role::Protect,
-        };
-        let stop_leg = match (stop, ex.trailing_stop_pct) {
-            (Some(s), _) => Some(leg(OrderType::StopMarket, None, Some(s), None)),
-            (None, Some(t)) => Some(leg(
-                OrderType::TrailingStop,
-                None,
-                None,
-                Some(Trail::Percent(Price::new(t.get()))),
-            )),
-            (None, None) => None,
-        };
-        let target_leg = target.map(|t| leg(OrderType::Limit, Some(t), None, None));
-        let message = protect_message(qty, stop, ex.trailing_stop_pct, target);
-        Self::log(slot, out, message);
-        match (target_leg, stop_leg) {
-            (Some(limit), Some(stop)) => out.push(Decision::PlaceOco { tag, limit, stop }),
-            (Some(one), None) | (None, Some(one)) => out.push(Decision::Place(one)),
-            (None, None) => {}
-        }
-    }
-
     /// The strategies' own state, one entry per slot.
     pub fn save(&self) -> serde_json::Value {
         serde_json::Value::Array(self.slots.iter().map(|s| s.strategy.save()).collect())
@@ -722,22 +571,6 @@ impl Engine {
     }
 }
 
-/// "protecting 0.5: stop 95 target 110" and the like.
-fn protect_message(
-    qty: Qty,
-    stop: Option<Price>,
-    trailing: Option<Qty>,
-    target: Option<Price>,
-) -> String {
-    let stop = match (stop, trailing) {
-        (Some(s), _) => format!(" stop {s}"),
-        (None, Some(t)) => format!(" trailing stop {t}%"),
-        (None, None) => String::new(),
-    };
-    let target = target.map_or(String::new(), |t| format!(" target {t}"));
-    format!("protecting {qty}:{stop}{target}")
-}
-
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)] // expectations are worked out plainly
 mod tests {
@@ -746,6 +579,7 @@ mod tests {
     use super::*;
     use crate::ledger::Position;
     use crate::money::price_from_f64;
+    use crate::portfolio::OpenOrder;
     use crate::strategy::StrategySpec;
 
     fn q(s: &str) -> Qty {
