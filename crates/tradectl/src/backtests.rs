@@ -217,7 +217,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             })?;
             let id = job.id;
             if no_wait {
-                print_json_or(ctx, &job, || println!("import queued as job {id}"));
+                print_json_or(ctx, &job, || outln!("import queued as job {id}"));
                 return Ok(());
             }
             crate::jobs::wait(ctx, &mut c, id)
@@ -231,7 +231,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&l);
             } else {
-                print!("{}", datasets_table(&l.items));
+                out!("{}", datasets_table(&l.items));
             }
             Ok(())
         }
@@ -240,17 +240,17 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&d);
             } else {
-                print!("{}", datasets_table(std::slice::from_ref(&d)));
-                println!("source {}", d.source);
+                out!("{}", datasets_table(std::slice::from_ref(&d)));
+                outln!("source {}", d.source);
                 for g in &d.largest_gaps {
-                    println!("gap after {}: {} bars missing", ts(g.after), g.missing_bars);
+                    outln!("gap after {}: {} bars missing", ts(g.after), g.missing_bars);
                 }
             }
             Ok(())
         }
         Data::Delete { id } => {
             let r = c.call::<DataDelete>(&DatasetId { id })?;
-            print_json_or(ctx, &r, || println!("dataset {id} deleted"));
+            print_json_or(ctx, &r, || outln!("dataset {id} deleted"));
             Ok(())
         }
         Data::Export { id, path } => {
@@ -260,7 +260,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
                 path: path.display().to_string(),
             })?;
             print_json_or(ctx, &r, || {
-                println!("{} rows written to {}", r.rows, r.path);
+                outln!("{} rows written to {}", r.rows, r.path);
             });
             Ok(())
         }
@@ -427,13 +427,13 @@ fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
         print_json(&json!({ "backtest": b, "metrics": metrics }));
         return Ok(());
     }
-    print!("{}", backtests_table(std::slice::from_ref(&b)));
+    out!("{}", backtests_table(std::slice::from_ref(&b)));
     if let Some(e) = &b.error {
-        println!("error: {e}");
+        outln!("error: {e}");
     }
     if b.summary.is_some() {
         let m = c.call::<BacktestsResults>(&BacktestId { id })?;
-        print!("{}", metrics_table(&m));
+        out!("{}", metrics_table(&m));
     }
     if let Some(rows) = &b.sweep {
         let mut t = Table::new(&["rank", "params", "score", "return %", "max dd %", "trades"]);
@@ -450,7 +450,7 @@ fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
                 ),
             ]);
         }
-        print!("{t}");
+        out!("{t}");
     }
     Ok(())
 }
@@ -464,7 +464,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             let b = c.call::<BacktestsCreate>(&spec)?;
             let (id, job) = (b.id, b.job_id);
             if a.no_wait {
-                print_json_or(ctx, &b, || println!("backtest {id} queued (job {job})"));
+                print_json_or(ctx, &b, || outln!("backtest {id} queued (job {job})"));
                 return Ok(());
             }
             crate::jobs::wait_quietly(ctx, &mut c, job)?;
@@ -500,7 +500,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             let b = c.call::<BacktestsSweep>(&spec)?;
             let (id, job) = (b.id, b.job_id);
             if run.no_wait {
-                print_json_or(ctx, &b, || println!("sweep {id} queued (job {job})"));
+                print_json_or(ctx, &b, || outln!("sweep {id} queued (job {job})"));
                 return Ok(());
             }
             crate::jobs::wait_quietly(ctx, &mut c, job)?;
@@ -516,7 +516,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&p);
             } else {
-                print!("{}", backtests_table(&p.items));
+                out!("{}", backtests_table(&p.items));
             }
             Ok(())
         }
@@ -555,7 +555,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                         tr.fees.get().round_dp(2).to_string(),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
             }
             Ok(())
         }
@@ -575,7 +575,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                         format!("{:.2}", p.drawdown_pct),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
             }
             Ok(())
         }
@@ -610,20 +610,20 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 row.extend(cmp.backtests.iter().map(|b| f(&b.metrics)));
                 t.row(row);
             }
-            print!("{t}");
+            out!("{t}");
             Ok(())
         }
         Backtest::Export { id, format, out } => export(ctx, &mut c, id, format, &out),
         Backtest::Cancel { id } => {
             let b = c.call::<BacktestsCancel>(&BacktestId { id })?;
             print_json_or(ctx, &b, || {
-                println!("backtest {id}: cancel asked ({})", b.state.as_str());
+                outln!("backtest {id}: cancel asked ({})", b.state.as_str());
             });
             Ok(())
         }
         Backtest::Delete { id } => {
             let r = c.call::<BacktestsDelete>(&BacktestId { id })?;
-            print_json_or(ctx, &r, || println!("backtest {id} deleted"));
+            print_json_or(ctx, &r, || outln!("backtest {id} deleted"));
             Ok(())
         }
     }
@@ -693,7 +693,7 @@ fn export(
     };
     written.map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
     print_json_or(ctx, &json!({ "path": out, "points": curve.total }), || {
-        println!("{} written ({} points)", out.display(), curve.total);
+        outln!("{} written ({} points)", out.display(), curve.total);
     });
     Ok(())
 }

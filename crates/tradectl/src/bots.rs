@@ -238,9 +238,9 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
                         ts(s.updated),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
                 if let Some(next) = page.next_cursor {
-                    println!("more: --cursor {next}");
+                    outln!("more: --cursor {next}");
                 }
             }
         }
@@ -268,7 +268,7 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else {
-                println!("deleted strategy {}", r.id);
+                outln!("deleted strategy {}", r.id);
             }
         }
         Strategy::Validate { spec } => {
@@ -277,7 +277,7 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else if r.valid {
-                println!(
+                outln!(
                     "valid; warm-up {} bars; spec {}",
                     r.warmup.unwrap_or(0),
                     serde_json::to_string(&r.spec).unwrap_or_default()
@@ -302,8 +302,8 @@ fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result<(), Failur
         for s in &cat.strategies {
             t.row(vec![s.name.clone(), s.summary.clone()]);
         }
-        print!("{t}");
-        println!("details: tradectl strategy catalog KIND");
+        out!("{t}");
+        outln!("details: tradectl strategy catalog KIND");
         return Ok(());
     };
     let s = cat
@@ -311,7 +311,7 @@ fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result<(), Failur
         .iter()
         .find(|s| s.name == kind)
         .ok_or_else(|| Failure::Usage(format!("no strategy `{kind}` in the catalog")))?;
-    println!("{} — {}\n\n{}\n", s.name, s.summary, s.rules);
+    outln!("{} — {}\n\n{}\n", s.name, s.summary, s.rules);
     let mut t = Table::new(&["param", "type", "default", "meaning"]);
     if let Some(props) = s.params_schema["properties"].as_object() {
         for (name, p) in props {
@@ -333,8 +333,8 @@ fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result<(), Failur
             ]);
         }
     }
-    print!("{t}");
-    println!(
+    out!("{t}");
+    outln!(
         "common options: --sizing percent:100|quote:N|qty:N [--whole-units], --stop-loss PCT, \
          --take-profit PCT, --trailing-stop PCT, --interval 1m"
     );
@@ -346,8 +346,8 @@ fn print_strategy(ctx: &Ctx, s: &StrategyRecord) {
         print_json(s);
         return;
     }
-    println!("strategy {} `{}`", s.id, s.name);
-    println!("  {}", serde_json::to_string(&s.spec).unwrap_or_default());
+    outln!("strategy {} `{}`", s.id, s.name);
+    outln!("  {}", serde_json::to_string(&s.spec).unwrap_or_default());
 }
 
 #[derive(Subcommand)]
@@ -510,9 +510,9 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                         b.bot.reason.clone().unwrap_or_default(),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
                 if let Some(next) = page.next_cursor {
-                    println!("more: --cursor {next}");
+                    outln!("more: --cursor {next}");
                 }
             }
         }
@@ -548,9 +548,9 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                         e.message.clone(),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
                 if let Some(next) = page.next_cursor {
-                    println!("more: --cursor {next}");
+                    outln!("more: --cursor {next}");
                 }
             }
         }
@@ -586,8 +586,8 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 ] {
                     t.row(vec![k.to_owned(), v]);
                 }
-                println!("bot {}", p.id);
-                print!("{t}");
+                outln!("bot {}", p.id);
+                out!("{t}");
             }
         }
         Bot::Delete { id, force } => {
@@ -595,7 +595,7 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else {
-                println!("deleted bot {}", r.id);
+                outln!("deleted bot {}", r.id);
             }
         }
     }
@@ -608,7 +608,7 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
         return;
     }
     let b = &v.bot;
-    println!(
+    outln!(
         "bot {} `{}` — {}{}",
         b.id,
         b.name,
@@ -620,7 +620,7 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
     for w in &v.warnings {
         eprintln!("tradectl: warning: {w}");
     }
-    println!(
+    outln!(
         "  {} on {} ({}), account {}",
         b.spec.strategy,
         b.symbols
@@ -631,7 +631,7 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
         b.spec.interval.as_str(),
         b.account
     );
-    println!("  params {}", b.spec.params);
+    outln!("  params {}", b.spec.params);
     let mut t = Table::new(&["asset", "free", "locked"]);
     for (asset, bal) in &v.balances {
         t.row(vec![
@@ -640,7 +640,7 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
             bal.locked.to_string(),
         ]);
     }
-    print!("{t}");
+    out!("{t}");
     if !v.positions.is_empty() {
         let mut t = Table::new(&[
             "symbol",
@@ -661,9 +661,9 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
                 signed(p.realized_pnl.get()),
             ]);
         }
-        print!("{t}");
+        out!("{t}");
     }
     if let Some(e) = v.equity {
-        println!("equity {}", e.get().round_dp(8));
+        outln!("equity {}", e.get().round_dp(8));
     }
 }

@@ -70,7 +70,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&h);
             } else {
-                println!(
+                outln!(
                     "{}: {} entries, {} of {} bytes ({:.1}%)",
                     if h.ok { "ok" } else { "OVER BUDGET" },
                     h.entries,
@@ -114,8 +114,8 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
                 t.row(row(n.namespace.to_string(), n.ttl_s.to_string(), &n.stats));
             }
             t.row(row("total".into(), "-".into(), &s.total));
-            print!("{t}");
-            println!("budget {} bytes", s.max_bytes);
+            out!("{t}");
+            outln!("budget {} bytes", s.max_bytes);
         }
         Cache::Keys {
             pattern,
@@ -141,9 +141,9 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
                     k.ttl_ms.to_string(),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
             if let Some(next) = page.next_cursor {
-                println!("more: --cursor {next}");
+                outln!("more: --cursor {next}");
             }
         }
         Cache::Get { key } => {
@@ -161,7 +161,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&v);
             } else {
-                println!("{} set for {} s", v.key, v.ttl_ms / 1000);
+                outln!("{} set for {} s", v.key, v.ttl_ms / 1000);
             }
         }
         Cache::Delete { key } => {
@@ -169,7 +169,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&d);
             } else {
-                println!("{} deleted", d.deleted);
+                outln!("{} deleted", d.deleted);
             }
         }
         Cache::DeletePattern { pattern } => {
@@ -177,7 +177,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&d);
             } else {
-                println!("{} deleted", d.deleted);
+                outln!("{} deleted", d.deleted);
             }
         }
         Cache::Ttl { namespace, seconds } => {
@@ -188,7 +188,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&t);
             } else {
-                println!("{} {} s", t.namespace, t.ttl_s);
+                outln!("{} {} s", t.namespace, t.ttl_s);
             }
         }
         Cache::Flush { namespace } => {
@@ -196,7 +196,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&d);
             } else {
-                println!("{} deleted", d.deleted);
+                outln!("{} deleted", d.deleted);
             }
         }
     }

@@ -119,7 +119,7 @@ pub(crate) fn status(ctx: &Ctx) -> Result<(), Failure> {
         v["health"] = serde_json::to_value(&health).unwrap_or_default();
         print_json(&v);
     } else {
-        print!("{}", format::status(&info, &health));
+        out!("{}", format::status(&info, &health));
     }
     Ok(())
 }
@@ -129,8 +129,8 @@ fn report(ctx: &Ctx, state: &str, pid: Option<u32>) {
         print_json(&serde_json::json!({ "state": state, "pid": pid, "socket": ctx.socket }));
     } else {
         match pid {
-            Some(pid) => println!("tradingd {state} (pid {pid}) on {}", ctx.socket.display()),
-            None => println!("tradingd {state} on {}", ctx.socket.display()),
+            Some(pid) => outln!("tradingd {state} (pid {pid}) on {}", ctx.socket.display()),
+            None => outln!("tradingd {state} on {}", ctx.socket.display()),
         }
     }
 }

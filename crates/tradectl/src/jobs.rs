@@ -94,9 +94,9 @@ fn show(ctx: &Ctx, j: &JobRecord) {
     if ctx.json {
         print_json(j);
     } else {
-        print!("{}", table(std::slice::from_ref(j)));
+        out!("{}", table(std::slice::from_ref(j)));
         if let Some(r) = &j.result {
-            println!("result {r}");
+            outln!("result {r}");
         }
     }
 }
@@ -167,7 +167,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                         k.summary.clone(),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
             }
         }
         Job::Enqueue {
@@ -221,9 +221,9 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", table(&page.items));
+                out!("{}", table(&page.items));
                 if let Some(next) = page.next_cursor {
-                    println!("more: --cursor {next}");
+                    outln!("more: --cursor {next}");
                 }
             }
         }
@@ -236,7 +236,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", table(&page.items));
+                out!("{}", table(&page.items));
             }
         }
         Job::Delete { id } => {
@@ -244,7 +244,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else {
-                println!("deleted job {}", r.id);
+                outln!("deleted job {}", r.id);
             }
         }
         Job::Stats => {
@@ -260,8 +260,8 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                         k.count.to_string(),
                     ]);
                 }
-                print!("{t}");
-                println!(
+                out!("{t}");
+                outln!(
                     "last hour: {} finished, p50 {} ms, p95 {} ms, failure rate {}",
                     s.finished_last_hour,
                     s.duration_p50_ms
@@ -284,7 +284,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                                 .map_or_else(|| "-".into(), |v| format!("{:.1} %", v * 100.0)),
                         ]);
                     }
-                    print!("{t}");
+                    out!("{t}");
                 }
             }
         }
@@ -293,7 +293,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&h);
             } else {
-                println!(
+                outln!(
                     "workers {} (busy {}, idle {}), due {}, lag {}",
                     h.workers,
                     h.busy,
@@ -317,7 +317,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                         x.since.map_or_else(|| "-".into(), ts),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
             }
         }
     }
@@ -437,7 +437,7 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
         if ctx.json {
             print_json(s);
         } else {
-            print!("{}", schedules_table(std::slice::from_ref(s)));
+            out!("{}", schedules_table(std::slice::from_ref(s)));
         }
     };
     match cmd {
@@ -472,7 +472,7 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&l);
             } else {
-                print!("{}", schedules_table(&l.items));
+                out!("{}", schedules_table(&l.items));
             }
         }
         Schedule::Show { id } => one(ctx, &c.call::<SchedulesGet>(&ScheduleId { id })?),
@@ -512,7 +512,7 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
                 print_json(&p);
             } else {
                 for r in &p.runs {
-                    println!("{}", in_zone(*r, &p.tz));
+                    outln!("{}", in_zone(*r, &p.tz));
                 }
             }
         }
@@ -521,7 +521,7 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else {
-                println!("deleted schedule {}", r.id);
+                outln!("deleted schedule {}", r.id);
             }
         }
     }

@@ -5,6 +5,9 @@
 //! Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error,
 //! 3 the daemon is not reachable.
 
+#[macro_use]
+mod out;
+
 mod backtests;
 mod bots;
 mod cache;
@@ -191,30 +194,7 @@ impl Ctx {
     }
 }
 
-/// Exit status when the reader of our output went away (`tradectl … |
-/// head`): what a shell reports for a process ended by SIGPIPE.
-const BROKEN_PIPE_EXIT: i32 = 141;
-
-/// `println!` panics when stdout is a closed pipe; that is the reader's
-/// choice, not an error: leave quietly, as Unix tools do.
-fn quiet_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(BROKEN_PIPE_EXIT);
-        }
-        default(info);
-    }));
-}
-
 fn main() -> ExitCode {
-    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let json = cli.json;
     let result = paths::client_socket(cli.socket.as_deref())
@@ -292,7 +272,7 @@ fn rpc_list(ctx: &Ctx) {
     if ctx.json {
         print_json(&methods);
     } else {
-        print!("{}", format::method_table(&methods));
+        out!("{}", format::method_table(&methods));
     }
 }
 
@@ -324,7 +304,7 @@ fn parse_params(text: &str) -> Result<serde_json::Value, Failure> {
 
 pub fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("tradectl: cannot encode output: {e}"),
     }
 }

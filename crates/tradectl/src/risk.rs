@@ -132,7 +132,7 @@ fn print_state(ctx: &Ctx, s: &ScopeState) {
     if ctx.json {
         print_json(s);
     } else {
-        println!(
+        outln!(
             "{} {}{}",
             s.scope,
             s.state.as_str(),
@@ -162,7 +162,7 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                     x.reason.clone().unwrap_or_default(),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
             if !s.usage.is_empty() {
                 let mut t = Table::new(&["scope", "limit", "value", "of", "%"]);
                 for u in &s.usage {
@@ -174,7 +174,7 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                         u.percent.clone(),
                     ]);
                 }
-                print!("{t}");
+                out!("{t}");
             }
         }
         Risk::Limits { scope } => {
@@ -192,7 +192,7 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                     }
                 }
             }
-            print!("{t}");
+            out!("{t}");
         }
         Risk::Set {
             scope,
@@ -207,7 +207,7 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else {
-                println!(
+                outln!(
                     "{}: {}",
                     r.scope,
                     serde_json::to_string(&r.limits).unwrap_or_default()
@@ -247,9 +247,9 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else if let Some(rej) = &r.rejection {
-                println!("rejected: {}", rej.message);
+                outln!("rejected: {}", rej.message);
             } else {
-                println!("approved");
+                outln!("approved");
             }
             // For scripts: an order that would be refused exits 1.
             if !r.approved {
@@ -300,9 +300,9 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                     v.message.clone(),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
             if let Some(next) = page.next_cursor {
-                println!("more: --cursor {next}");
+                outln!("more: --cursor {next}");
             }
         }
         Risk::Alerts {
@@ -333,14 +333,14 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                     a.message.clone(),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
         }
         Risk::Ack { id } => {
             let a = c.call::<RiskAlertsAck>(&AlertId { id })?;
             if ctx.json {
                 print_json(&a);
             } else {
-                println!("alert {} acknowledged", a.id);
+                outln!("alert {} acknowledged", a.id);
             }
         }
     }

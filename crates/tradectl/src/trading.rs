@@ -185,7 +185,7 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                     pr.qty(s, k.volume_24h.get()),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
         }
         Market::Klines {
             symbol,
@@ -228,7 +228,7 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                     b.trades.to_string(),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
         }
         Market::Book { symbol, depth } => {
             let b = c.call::<MarketOrderbook>(&BookParams { symbol, depth })?;
@@ -248,7 +248,7 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                     ask.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
         }
         Market::Trades { symbol, limit } => {
             let sym = symbol.to_string();
@@ -268,7 +268,7 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                     pr.qty(s, x.qty.get()),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
         }
     }
     Ok(())
@@ -348,9 +348,9 @@ fn print_order(
     if ctx.json {
         print_json(o);
     } else {
-        print!("{}", orders_table(&precision(c)?, std::slice::from_ref(o)));
+        out!("{}", orders_table(&precision(c)?, std::slice::from_ref(o)));
         if let Some(r) = &o.reason {
-            println!("reason: {r}");
+            outln!("reason: {r}");
         }
     }
     Ok(())
@@ -380,7 +380,7 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&r);
             } else {
-                println!("cancelled {} order(s)", r.cancelled.len());
+                outln!("cancelled {} order(s)", r.cancelled.len());
             }
         }
         Order::List {
@@ -402,9 +402,9 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
             if ctx.json {
                 print_json(&page);
             } else {
-                print!("{}", orders_table(&precision(&mut c)?, &page.items));
+                out!("{}", orders_table(&precision(&mut c)?, &page.items));
                 if let Some(next) = page.next_cursor {
-                    println!("more: --cursor {next}");
+                    outln!("more: --cursor {next}");
                 }
             }
         }
@@ -444,7 +444,7 @@ pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
             crate::format::money(p.fees.get()),
         ]);
     }
-    print!("{t}");
+    out!("{t}");
     Ok(())
 }
 
@@ -467,8 +467,8 @@ pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
             a(x.total),
         ]);
     }
-    println!("account {}", b.account);
-    print!("{t}");
+    outln!("account {}", b.account);
+    out!("{t}");
     Ok(())
 }
 
@@ -508,7 +508,7 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
                 || "-".into(),
                 |r| format!("{:.2} %", r.get() * rust_decimal::Decimal::ONE_HUNDRED),
             );
-            println!(
+            outln!(
                 "fills {}  volume {}  fees {}  realized after fees {}  trades {} (won {}, lost {})  win rate {rate}",
                 s.count,
                 crate::format::money(s.volume.get()),
@@ -561,9 +561,9 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
             crate::format::signed(f.realized_pnl.get()),
         ]);
     }
-    print!("{t}");
+    out!("{t}");
     if let Some(next) = page.next_cursor {
-        println!("more: --cursor {next}");
+        outln!("more: --cursor {next}");
     }
     Ok(())
 }

@@ -48,9 +48,9 @@ pub fn watch(
         match msg {
             StreamMessage::Event { topic, event } => {
                 if ctx.json {
-                    println!("{}", serde_json::json!({ "topic": topic, "event": event }));
+                    outln!("{}", serde_json::json!({ "topic": topic, "event": event }));
                 } else {
-                    println!("{}", describe(&precision, &topic, &event));
+                    outln!("{}", describe(&precision, &topic, &event));
                 }
             }
             StreamMessage::Lagged(l) => eprintln!(
