@@ -202,7 +202,11 @@ fn clients_and_core_keep_to_their_dependencies() {
         ["dependencies", "build-dependencies"]
             .iter()
             .filter_map(|s| doc.get(*s).and_then(|d| d.as_table()))
-            .flat_map(|t| t.keys().cloned())
+            .flat_map(|t| t.iter())
+            // Optional dependencies (behind a feature, like core's `client`
+            // and `clap`) are not built unless asked for.
+            .filter(|(_, spec)| spec.get("optional").and_then(toml::Value::as_bool) != Some(true))
+            .map(|(name, _)| name.clone())
             .collect()
     };
     for (krate, banned) in [
@@ -231,4 +235,73 @@ fn clients_and_core_keep_to_their_dependencies() {
             assert!(!d.contains(*b), "{krate} depends on {b}");
         }
     }
+}
+
+/// `(file stem, text)` of every `.rs` file directly in `dir`.
+fn files_in(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("a source folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| {
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (stem, std::fs::read_to_string(&p).expect("readable source"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The identifiers declared by `method!` blocks in a catalogue file.
+fn declared_methods(text: &str) -> Vec<String> {
+    text.split("method! {")
+        .skip(1)
+        .filter_map(|block| {
+            block
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("///"))
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn handler_files_mirror_the_catalogue() {
+    let api = files_in(&crates().join("core/src/api"));
+    let handlers = files_in(&crates().join("tradingd/src/handlers"));
+    let mut group_of = BTreeMap::new();
+    for (stem, text) in &api {
+        for m in declared_methods(text) {
+            group_of.insert(m, stem.clone());
+        }
+    }
+    assert!(
+        group_of.len() > 100,
+        "the catalogue's methods were not found"
+    );
+    let mut handled = 0;
+    for (stem, text) in &handlers {
+        for part in text.split("impl Handle<").skip(1) {
+            let m = part.split('>').next().unwrap_or_default();
+            let group = group_of
+                .get(m)
+                .map_or("(not in the catalogue)", String::as_str);
+            assert_eq!(
+                group, stem,
+                "`{m}` is declared in api/{group}.rs but handled in handlers/{stem}.rs"
+            );
+            handled += 1;
+        }
+    }
+    assert_eq!(handled, group_of.len(), "every method is handled once");
+    println!(
+        "figure | structure | methods / handler files mirroring api files | {handled} / {}",
+        handlers.len()
+    );
 }

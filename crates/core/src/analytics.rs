@@ -41,7 +41,7 @@ use crate::time::Timestamp;
 
 mod calendar;
 pub use calendar::MonthReturn;
-use calendar::by_month;
+use curve::by_month;
 mod curve;
 pub use curve::{BenchSums, Curve};
 mod stats;

@@ -23,6 +23,7 @@ pub mod orders;
 pub mod paging;
 pub mod positions;
 pub mod risk;
+pub mod schedules;
 pub mod strategies;
 pub mod streams;
 pub mod system;

@@ -427,7 +427,7 @@ fn schedules_table(list: &[tradedesk_core::job::Schedule]) -> String {
 }
 
 pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
-    use tradedesk_core::api::jobs::{
+    use tradedesk_core::api::schedules::{
         PreviewParams, ScheduleCreate, ScheduleId, SchedulePage, ScheduleUpdate, SchedulesCreate,
         SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause, SchedulesPreview,
         SchedulesResume, SchedulesRunNow, SchedulesUpdate,

@@ -28,10 +28,9 @@ use tradedesk_core::api::cache::{CacheFlush, CacheStats};
 use tradedesk_core::api::data::DataFilter;
 use tradedesk_core::api::data::DataList;
 use tradedesk_core::api::jobs::{
-    JobEvents, JobsCancel, JobsKinds, JobsList, JobsRetry, JobsWorkers, SchedulesList,
-    SchedulesRunNow,
+    JobEvents, JobsCancel, JobsKinds, JobsList, JobsRetry, JobsWorkers,
 };
-use tradedesk_core::api::jobs::{JobFilter, JobId, JobsEnqueue, ScheduleId, SchedulePage};
+use tradedesk_core::api::jobs::{JobFilter, JobId, JobsEnqueue};
 use tradedesk_core::api::market::{KlinesParams, TapeParams};
 use tradedesk_core::api::market::{
     KlinesTopic, MarketKlines, MarketSymbols, MarketTickers, MarketTrades, OrderbookTopic,
@@ -48,6 +47,8 @@ use tradedesk_core::api::risk::{
     RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskResume, RiskStatus,
     RiskViolations,
 };
+use tradedesk_core::api::schedules::{ScheduleId, SchedulePage};
+use tradedesk_core::api::schedules::{SchedulesList, SchedulesRunNow};
 use tradedesk_core::api::strategies::StrategiesCatalog;
 use tradedesk_core::api::system::{Heartbeat, SystemInfo};
 use tradedesk_core::api::trades::{StatsParams, TradeFilter};

@@ -14,6 +14,7 @@ pub(crate) mod market;
 mod orders;
 mod positions;
 mod risk;
+mod schedules;
 mod strategies;
 mod streams;
 mod system;

@@ -2,8 +2,6 @@
 //! monthly returns table.
 
 use super::DAY_MS;
-use super::curve::Curve;
-use super::stats::finite;
 use crate::time::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -58,26 +56,4 @@ impl Period {
             Period::Year => year_month(days).0,
         }
     }
-}
-
-pub(super) fn by_month(sc: &Curve, initial: f64) -> Vec<MonthReturn> {
-    let mut out = Vec::new();
-    let mut prev_end = initial;
-    let mut i = 0;
-    let days = &sc.days;
-    while i < days.len() {
-        let key = Period::Month.key(Timestamp(days[i].0 * DAY_MS));
-        let mut j = i;
-        while j + 1 < days.len() && Period::Month.key(Timestamp(days[j + 1].0 * DAY_MS)) == key {
-            j += 1;
-        }
-        let (y, m) = (key.div_euclid(12), key.rem_euclid(12) + 1);
-        out.push(MonthReturn {
-            month: format!("{y:04}-{m:02}"),
-            return_pct: finite((days[j].1 / prev_end - 1.0) * 100.0).unwrap_or(0.0),
-        });
-        prev_end = days[j].1;
-        i = j + 1;
-    }
-    out
 }

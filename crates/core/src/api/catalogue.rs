@@ -25,9 +25,7 @@ use super::cache::{
 use super::data::{DataDelete, DataExport, DataGet, DataImport, DataList};
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
-    JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers, SchedulesCreate,
-    SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause, SchedulesPreview,
-    SchedulesResume, SchedulesRunNow, SchedulesUpdate,
+    JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
 };
 use super::market::{
     KlinesTopic, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker, MarketTickers,
@@ -41,6 +39,10 @@ use super::positions::{PositionUpdates, PositionsClose, PositionsGet, PositionsL
 use super::risk::{
     RiskAlerts, RiskAlertsAck, RiskAlertsTopic, RiskCheck, RiskHalt, RiskLimitsGet, RiskLimitsSet,
     RiskResume, RiskStatus, RiskViolations,
+};
+use super::schedules::{
+    SchedulesCreate, SchedulesDelete, SchedulesGet, SchedulesList, SchedulesPause,
+    SchedulesPreview, SchedulesResume, SchedulesRunNow, SchedulesUpdate,
 };
 use super::strategies::{
     StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList,
