@@ -217,7 +217,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             })?;
             let id = job.id;
             if no_wait {
-                print_json_or(ctx, &job, || outln!("import queued as job {id}"));
+                ctx.emit(&job, || outln!("import queued as job {id}"));
                 return Ok(());
             }
             crate::jobs::wait(ctx, &mut c, id)
@@ -228,29 +228,25 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
                 limit: Some(tradedesk_core::api::paging::MAX_LIMIT),
                 cursor: None,
             })?;
-            if ctx.json {
-                print_json(&l);
-            } else {
+            ctx.emit(&l, || {
                 out!("{}", datasets_table(&l.items));
-            }
+            });
             Ok(())
         }
         Data::Show { id } => {
             let d = c.call::<DataGet>(&DatasetId { id })?;
-            if ctx.json {
-                print_json(&d);
-            } else {
+            ctx.emit(&d, || {
                 out!("{}", datasets_table(std::slice::from_ref(&d)));
                 outln!("source {}", d.source);
                 for g in &d.largest_gaps {
                     outln!("gap after {}: {} bars missing", ts(g.after), g.missing_bars);
                 }
-            }
+            });
             Ok(())
         }
         Data::Delete { id } => {
             let r = c.call::<DataDelete>(&DatasetId { id })?;
-            print_json_or(ctx, &r, || outln!("dataset {id} deleted"));
+            ctx.emit(&r, || outln!("dataset {id} deleted"));
             Ok(())
         }
         Data::Export { id, path } => {
@@ -259,7 +255,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
                 id,
                 path: path.display().to_string(),
             })?;
-            print_json_or(ctx, &r, || {
+            ctx.emit(&r, || {
                 outln!("{} rows written to {}", r.rows, r.path);
             });
             Ok(())
@@ -274,14 +270,6 @@ fn typed<P: serde::de::DeserializeOwned>(v: Value) -> Result<P, Failure> {
         let path = e.path().to_string();
         Failure::Usage(format!("{path}: {}", e.into_inner()))
     })
-}
-
-fn print_json_or<T: serde::Serialize>(ctx: &Ctx, v: &T, text: impl FnOnce()) {
-    if ctx.json {
-        print_json(v);
-    } else {
-        text();
-    }
 }
 
 fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {
@@ -464,7 +452,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             let b = c.call::<BacktestsCreate>(&spec)?;
             let (id, job) = (b.id, b.job_id);
             if a.no_wait {
-                print_json_or(ctx, &b, || outln!("backtest {id} queued (job {job})"));
+                ctx.emit(&b, || outln!("backtest {id} queued (job {job})"));
                 return Ok(());
             }
             crate::jobs::wait_quietly(ctx, &mut c, job)?;
@@ -500,7 +488,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             let b = c.call::<BacktestsSweep>(&spec)?;
             let (id, job) = (b.id, b.job_id);
             if run.no_wait {
-                print_json_or(ctx, &b, || outln!("sweep {id} queued (job {job})"));
+                ctx.emit(&b, || outln!("sweep {id} queued (job {job})"));
                 return Ok(());
             }
             crate::jobs::wait_quietly(ctx, &mut c, job)?;
@@ -513,11 +501,9 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 limit,
                 cursor: None,
             })?;
-            if ctx.json {
-                print_json(&p);
-            } else {
+            ctx.emit(&p, || {
                 out!("{}", backtests_table(&p.items));
-            }
+            });
             Ok(())
         }
         Backtest::Trades { id, limit } => {
@@ -564,9 +550,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 id,
                 downsample: Some(points),
             })?;
-            if ctx.json {
-                print_json(&e);
-            } else {
+            ctx.emit(&e, || {
                 let mut t = Table::new(&["time", "equity", "drawdown %"]);
                 for p in &e.points {
                     t.row(vec![
@@ -576,7 +560,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-            }
+            });
             Ok(())
         }
         Backtest::Compare { ids } => {
@@ -616,14 +600,14 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
         Backtest::Export { id, format, out } => export(ctx, &mut c, id, format, &out),
         Backtest::Cancel { id } => {
             let b = c.call::<BacktestsCancel>(&BacktestId { id })?;
-            print_json_or(ctx, &b, || {
+            ctx.emit(&b, || {
                 outln!("backtest {id}: cancel asked ({})", b.state.as_str());
             });
             Ok(())
         }
         Backtest::Delete { id } => {
             let r = c.call::<BacktestsDelete>(&BacktestId { id })?;
-            print_json_or(ctx, &r, || outln!("backtest {id} deleted"));
+            ctx.emit(&r, || outln!("backtest {id} deleted"));
             Ok(())
         }
     }
@@ -692,7 +676,7 @@ fn export(
         }
     };
     written.map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
-    print_json_or(ctx, &json!({ "path": out, "points": curve.total }), || {
+    ctx.emit(&json!({ "path": out, "points": curve.total }), || {
         outln!("{} written ({} points)", out.display(), curve.total);
     });
     Ok(())

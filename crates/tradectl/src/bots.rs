@@ -223,9 +223,7 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
         }
         Strategy::List { limit, cursor } => {
             let page = c.call::<StrategiesList>(&PageParams { limit, cursor })?;
-            if ctx.json {
-                print_json(&page);
-            } else {
+            ctx.emit(&page, || {
                 let mut t =
                     Table::new(&["id", "name", "strategy", "interval", "params", "updated"]);
                 for s in &page.items {
@@ -239,10 +237,10 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-                if let Some(next) = page.next_cursor {
+                if let Some(next) = &page.next_cursor {
                     outln!("more: --cursor {next}");
                 }
-            }
+            });
         }
         Strategy::Show { name } => {
             let r = c.call::<StrategiesGet>(&name_or_id(&name))?;
@@ -265,11 +263,9 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
         }
         Strategy::Delete { name } => {
             let r = c.call::<StrategiesDelete>(&name_or_id(&name))?;
-            if ctx.json {
-                print_json(&r);
-            } else {
+            ctx.emit(&r, || {
                 outln!("deleted strategy {}", r.id);
-            }
+            });
         }
         Strategy::Validate { spec } => {
             let v = spec.to_json(&mut c)?;
@@ -486,9 +482,7 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 limit,
                 cursor,
             })?;
-            if ctx.json {
-                print_json(&page);
-            } else {
+            ctx.emit(&page, || {
                 let mut t = Table::new(&[
                     "id", "name", "strategy", "symbols", "status", "equity", "pnl", "reason",
                 ]);
@@ -511,10 +505,10 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-                if let Some(next) = page.next_cursor {
+                if let Some(next) = &page.next_cursor {
                     outln!("more: --cursor {next}");
                 }
-            }
+            });
         }
         Bot::Show { id } => print_bot(ctx, &c.call::<BotsGet>(&BotId { id })?),
         Bot::Start { id } => print_bot(ctx, &c.call::<BotsStart>(&BotId { id })?),
@@ -536,9 +530,7 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
         ),
         Bot::Events { id, limit, cursor } => {
             let page = c.call::<BotsEvents>(&BotEventsParams { id, limit, cursor })?;
-            if ctx.json {
-                print_json(&page);
-            } else {
+            ctx.emit(&page, || {
                 let mut t = Table::new(&["id", "time", "kind", "message"]);
                 for e in &page.items {
                     t.row(vec![
@@ -549,16 +541,14 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-                if let Some(next) = page.next_cursor {
+                if let Some(next) = &page.next_cursor {
                     outln!("more: --cursor {next}");
                 }
-            }
+            });
         }
         Bot::Perf { id } => {
             let p = c.call::<BotsPerformance>(&BotId { id })?;
-            if ctx.json {
-                print_json(&p);
-            } else {
+            ctx.emit(&p, || {
                 let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
                 let pct = |r: Option<tradedesk_core::money::Ratio>| {
                     opt(r.map(|r| format!("{:.2} %", r.get() * rust_decimal::Decimal::ONE_HUNDRED)))
@@ -588,15 +578,13 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 }
                 outln!("bot {}", p.id);
                 out!("{t}");
-            }
+            });
         }
         Bot::Delete { id, force } => {
             let r = c.call::<BotsDelete>(&BotDelete { id, force })?;
-            if ctx.json {
-                print_json(&r);
-            } else {
+            ctx.emit(&r, || {
                 outln!("deleted bot {}", r.id);
-            }
+            });
         }
     }
     Ok(())

@@ -67,9 +67,7 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
     match cmd {
         Cache::Health => {
             let h = c.call::<CacheHealth>(&Empty {})?;
-            if ctx.json {
-                print_json(&h);
-            } else {
+            ctx.emit(&h, || {
                 outln!(
                     "{}: {} entries, {} of {} bytes ({:.1}%)",
                     if h.ok { "ok" } else { "OVER BUDGET" },
@@ -78,44 +76,42 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
                     h.max_bytes,
                     h.used_pct
                 );
-            }
+            });
         }
         Cache::Stats => {
             let s = c.call::<CacheStats>(&Empty {})?;
-            if ctx.json {
-                print_json(&s);
-                return Ok(());
-            }
-            let mut t = Table::new(&[
-                "namespace",
-                "ttl s",
-                "entries",
-                "bytes",
-                "hits",
-                "misses",
-                "hit rate",
-                "evicted",
-                "expired",
-            ]);
-            let row = |name: String, ttl: String, x: &Stats| {
-                vec![
-                    name,
-                    ttl,
-                    x.entries.to_string(),
-                    x.bytes.to_string(),
-                    x.hits.to_string(),
-                    x.misses.to_string(),
-                    rate(x),
-                    x.evictions.to_string(),
-                    x.expirations.to_string(),
-                ]
-            };
-            for n in &s.namespaces {
-                t.row(row(n.namespace.to_string(), n.ttl_s.to_string(), &n.stats));
-            }
-            t.row(row("total".into(), "-".into(), &s.total));
-            out!("{t}");
-            outln!("budget {} bytes", s.max_bytes);
+            ctx.emit(&s, || {
+                let mut t = Table::new(&[
+                    "namespace",
+                    "ttl s",
+                    "entries",
+                    "bytes",
+                    "hits",
+                    "misses",
+                    "hit rate",
+                    "evicted",
+                    "expired",
+                ]);
+                let row = |name: String, ttl: String, x: &Stats| {
+                    vec![
+                        name,
+                        ttl,
+                        x.entries.to_string(),
+                        x.bytes.to_string(),
+                        x.hits.to_string(),
+                        x.misses.to_string(),
+                        rate(x),
+                        x.evictions.to_string(),
+                        x.expirations.to_string(),
+                    ]
+                };
+                for n in &s.namespaces {
+                    t.row(row(n.namespace.to_string(), n.ttl_s.to_string(), &n.stats));
+                }
+                t.row(row("total".into(), "-".into(), &s.total));
+                out!("{t}");
+                outln!("budget {} bytes", s.max_bytes);
+            });
         }
         Cache::Keys {
             pattern,
@@ -129,75 +125,61 @@ pub fn cache(ctx: &Ctx, cmd: Cache) -> Result<(), Failure> {
                 limit,
                 cursor,
             })?;
-            if ctx.json {
-                print_json(&page);
-                return Ok(());
-            }
-            let mut t = Table::new(&["key", "bytes", "ttl ms"]);
-            for k in &page.items {
-                t.row(vec![
-                    k.key.clone(),
-                    k.bytes.to_string(),
-                    k.ttl_ms.to_string(),
-                ]);
-            }
-            out!("{t}");
-            if let Some(next) = page.next_cursor {
-                outln!("more: --cursor {next}");
-            }
+            ctx.emit(&page, || {
+                let mut t = Table::new(&["key", "bytes", "ttl ms"]);
+                for k in &page.items {
+                    t.row(vec![
+                        k.key.clone(),
+                        k.bytes.to_string(),
+                        k.ttl_ms.to_string(),
+                    ]);
+                }
+                out!("{t}");
+                if let Some(next) = &page.next_cursor {
+                    outln!("more: --cursor {next}");
+                }
+            });
         }
         Cache::Get { key } => {
             let v = c.call::<CacheGet>(&CacheKey { key })?;
-            if ctx.json {
-                print_json(&v);
-            } else {
+            ctx.emit(&v, || {
                 print_json(&v.value);
                 eprintln!("({} ms left)", v.ttl_ms);
-            }
+            });
         }
         Cache::Set { key, value, ttl } => {
             let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
             let v = c.call::<CacheSet>(&CacheSetParams { key, value, ttl })?;
-            if ctx.json {
-                print_json(&v);
-            } else {
+            ctx.emit(&v, || {
                 outln!("{} set for {} s", v.key, v.ttl_ms / 1000);
-            }
+            });
         }
         Cache::Delete { key } => {
             let d = c.call::<CacheDelete>(&CacheKey { key })?;
-            if ctx.json {
-                print_json(&d);
-            } else {
+            ctx.emit(&d, || {
                 outln!("{} deleted", d.deleted);
-            }
+            });
         }
         Cache::DeletePattern { pattern } => {
             let d = c.call::<CacheDeletePattern>(&PatternParams { pattern })?;
-            if ctx.json {
-                print_json(&d);
-            } else {
+            ctx.emit(&d, || {
                 outln!("{} deleted", d.deleted);
-            }
+            });
         }
         Cache::Ttl { namespace, seconds } => {
             let t = match seconds {
                 None => c.call::<CacheTtlGet>(&NamespaceParams { namespace })?,
                 Some(ttl) => c.call::<CacheTtlSet>(&TtlSetParams { namespace, ttl })?,
             };
-            if ctx.json {
-                print_json(&t);
-            } else {
+            ctx.emit(&t, || {
                 outln!("{} {} s", t.namespace, t.ttl_s);
-            }
+            });
         }
         Cache::Flush { namespace } => {
             let d = c.call::<CacheFlush>(&FlushParams { namespace })?;
-            if ctx.json {
-                print_json(&d);
-            } else {
+            ctx.emit(&d, || {
                 outln!("{} deleted", d.deleted);
-            }
+            });
         }
     }
     Ok(())

@@ -125,12 +125,11 @@ pub(crate) fn status(ctx: &Ctx) -> Result<(), Failure> {
 }
 
 fn report(ctx: &Ctx, state: &str, pid: Option<u32>) {
-    if ctx.json {
-        print_json(&serde_json::json!({ "state": state, "pid": pid, "socket": ctx.socket }));
-    } else {
-        match pid {
+    ctx.emit(
+        &serde_json::json!({ "state": state, "pid": pid, "socket": ctx.socket }),
+        || match pid {
             Some(pid) => outln!("tradingd {state} (pid {pid}) on {}", ctx.socket.display()),
             None => outln!("tradingd {state} on {}", ctx.socket.display()),
-        }
-    }
+        },
+    );
 }

@@ -15,7 +15,7 @@ use tradedesk_core::job::{JobRecord, JobState};
 use tradedesk_core::time::Timestamp;
 
 use crate::format::{Table, ts};
-use crate::{Ctx, Failure, print_json};
+use crate::{Ctx, Failure};
 
 #[derive(Subcommand)]
 pub enum Job {
@@ -91,14 +91,12 @@ fn table(jobs: &[JobRecord]) -> String {
 }
 
 fn show(ctx: &Ctx, j: &JobRecord) {
-    if ctx.json {
-        print_json(j);
-    } else {
+    ctx.emit(j, || {
         out!("{}", table(std::slice::from_ref(j)));
         if let Some(r) = &j.result {
             outln!("result {r}");
         }
-    }
+    });
 }
 
 /// Polls a job until it is final; a progress line on a terminal; prints
@@ -155,9 +153,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
     match cmd {
         Job::Kinds => {
             let k = c.call::<JobsKinds>(&PageParams::largest())?;
-            if ctx.json {
-                print_json(&k);
-            } else {
+            ctx.emit(&k, || {
                 let mut t = Table::new(&["kind", "attempts", "timeout", "summary"]);
                 for k in &k.items {
                     t.row(vec![
@@ -168,7 +164,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-            }
+            });
         }
         Job::Enqueue {
             kind,
@@ -218,14 +214,12 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                 limit,
                 cursor,
             })?;
-            if ctx.json {
-                print_json(&page);
-            } else {
+            ctx.emit(&page, || {
                 out!("{}", table(&page.items));
-                if let Some(next) = page.next_cursor {
+                if let Some(next) = &page.next_cursor {
                     outln!("more: --cursor {next}");
                 }
-            }
+            });
         }
         Job::Wait { id } => return wait(ctx, &mut c, id),
         Job::Cancel { id } => show(ctx, &c.call::<JobsCancel>(&JobId { id })?),
@@ -233,25 +227,19 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
         Job::Requeue { id } => show(ctx, &c.call::<JobsRequeue>(&JobId { id })?),
         Job::Dead => {
             let page = c.call::<JobsDead>(&DeadFilter::default())?;
-            if ctx.json {
-                print_json(&page);
-            } else {
+            ctx.emit(&page, || {
                 out!("{}", table(&page.items));
-            }
+            });
         }
         Job::Delete { id } => {
             let r = c.call::<JobsDelete>(&JobId { id })?;
-            if ctx.json {
-                print_json(&r);
-            } else {
+            ctx.emit(&r, || {
                 outln!("deleted job {}", r.id);
-            }
+            });
         }
         Job::Stats => {
             let s = c.call::<JobsStats>(&Empty {})?;
-            if ctx.json {
-                print_json(&s);
-            } else {
+            ctx.emit(&s, || {
                 let mut t = Table::new(&["kind", "state", "count"]);
                 for k in &s.counts {
                     t.row(vec![
@@ -286,13 +274,11 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                     }
                     out!("{t}");
                 }
-            }
+            });
         }
         Job::Health => {
             let h = c.call::<JobsHealth>(&Empty {})?;
-            if ctx.json {
-                print_json(&h);
-            } else {
+            ctx.emit(&h, || {
                 outln!(
                     "workers {} (busy {}, idle {}), due {}, lag {}",
                     h.workers,
@@ -301,13 +287,11 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                     h.queued_due,
                     h.lag_ms.map_or_else(|| "-".into(), |l| format!("{l} ms"))
                 );
-            }
+            });
         }
         Job::Workers => {
             let w = c.call::<JobsWorkers>(&PageParams::largest())?;
-            if ctx.json {
-                print_json(&w);
-            } else {
+            ctx.emit(&w, || {
                 let mut t = Table::new(&["worker", "job", "kind", "since"]);
                 for x in &w.items {
                     t.row(vec![
@@ -318,7 +302,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-            }
+            });
         }
     }
     Ok(())
@@ -434,11 +418,9 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
     };
     let mut c = ctx.connect()?;
     let one = |ctx: &Ctx, s: &tradedesk_core::job::Schedule| {
-        if ctx.json {
-            print_json(s);
-        } else {
+        ctx.emit(s, || {
             out!("{}", schedules_table(std::slice::from_ref(s)));
-        }
+        });
     };
     match cmd {
         Schedule::Create {
@@ -469,11 +451,9 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
         }
         Schedule::List => {
             let l = c.call::<SchedulesList>(&SchedulePage::default())?;
-            if ctx.json {
-                print_json(&l);
-            } else {
+            ctx.emit(&l, || {
                 out!("{}", schedules_table(&l.items));
-            }
+            });
         }
         Schedule::Show { id } => one(ctx, &c.call::<SchedulesGet>(&ScheduleId { id })?),
         Schedule::Update {
@@ -508,21 +488,17 @@ pub fn schedule(ctx: &Ctx, cmd: Schedule) -> Result<(), Failure> {
                 tz,
                 count: Some(count),
             })?;
-            if ctx.json {
-                print_json(&p);
-            } else {
+            ctx.emit(&p, || {
                 for r in &p.runs {
                     outln!("{}", in_zone(*r, &p.tz));
                 }
-            }
+            });
         }
         Schedule::Delete { id } => {
             let r = c.call::<SchedulesDelete>(&ScheduleId { id })?;
-            if ctx.json {
-                print_json(&r);
-            } else {
+            ctx.emit(&r, || {
                 outln!("deleted schedule {}", r.id);
-            }
+            });
         }
     }
     Ok(())

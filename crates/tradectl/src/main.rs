@@ -189,6 +189,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The one output path: the value as JSON with `--json`, else what
+    /// `human` writes for a person.
+    pub fn emit<T: serde::Serialize + ?Sized>(&self, value: &T, human: impl FnOnce()) {
+        if self.json {
+            print_json(value);
+        } else {
+            human();
+        }
+    }
+
     pub fn connect(&self) -> Result<Client, Failure> {
         Ok(Client::connect(&self.socket)?)
     }
@@ -269,11 +279,9 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
 
 fn rpc_list(ctx: &Ctx) {
     let methods = method_descriptors();
-    if ctx.json {
-        print_json(&methods);
-    } else {
+    ctx.emit(&methods, || {
         out!("{}", format::method_table(&methods));
-    }
+    });
 }
 
 fn rpc(ctx: &Ctx, method: &str, params: Option<&str>) -> Result<(), Failure> {
@@ -302,7 +310,7 @@ fn parse_params(text: &str) -> Result<serde_json::Value, Failure> {
     Ok(value)
 }
 
-pub fn print_json<T: serde::Serialize>(value: &T) {
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("tradectl: cannot encode output: {e}"),

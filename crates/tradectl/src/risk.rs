@@ -129,9 +129,7 @@ fn limits_json(items: &[String]) -> Result<Value, Failure> {
 }
 
 fn print_state(ctx: &Ctx, s: &ScopeState) {
-    if ctx.json {
-        print_json(s);
-    } else {
+    ctx.emit(s, || {
         outln!(
             "{} {}{}",
             s.scope,
@@ -140,7 +138,7 @@ fn print_state(ctx: &Ctx, s: &ScopeState) {
                 .as_ref()
                 .map_or(String::new(), |r| format!(" ({r})"))
         );
-    }
+    });
 }
 
 #[allow(clippy::too_many_lines)] // one arm per command
@@ -149,50 +147,46 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
     match cmd {
         Risk::Status { scope } => {
             let s = c.call::<RiskStatus>(&ScopeParam { scope })?;
-            if ctx.json {
-                print_json(&s);
-                return Ok(());
-            }
-            let mut t = Table::new(&["scope", "state", "since", "reason"]);
-            for x in &s.states {
-                t.row(vec![
-                    x.scope.to_string(),
-                    x.state.as_str().to_owned(),
-                    x.since.map_or_else(|| "-".into(), ts),
-                    x.reason.clone().unwrap_or_default(),
-                ]);
-            }
-            out!("{t}");
-            if !s.usage.is_empty() {
-                let mut t = Table::new(&["scope", "limit", "value", "of", "%"]);
-                for u in &s.usage {
+            ctx.emit(&s, || {
+                let mut t = Table::new(&["scope", "state", "since", "reason"]);
+                for x in &s.states {
                     t.row(vec![
-                        u.scope.to_string(),
-                        u.limit.clone(),
-                        tradedesk_core::display::limit_figure(&u.limit, &u.value),
-                        tradedesk_core::display::limit_figure(&u.limit, &u.limit_value),
-                        u.percent.clone(),
+                        x.scope.to_string(),
+                        x.state.as_str().to_owned(),
+                        x.since.map_or_else(|| "-".into(), ts),
+                        x.reason.clone().unwrap_or_default(),
                     ]);
                 }
                 out!("{t}");
-            }
+                if !s.usage.is_empty() {
+                    let mut t = Table::new(&["scope", "limit", "value", "of", "%"]);
+                    for u in &s.usage {
+                        t.row(vec![
+                            u.scope.to_string(),
+                            u.limit.clone(),
+                            tradedesk_core::display::limit_figure(&u.limit, &u.value),
+                            tradedesk_core::display::limit_figure(&u.limit, &u.limit_value),
+                            u.percent.clone(),
+                        ]);
+                    }
+                    out!("{t}");
+                }
+            });
         }
         Risk::Limits { scope } => {
             let l = c.call::<RiskLimitsGet>(&ScopeParam { scope })?;
-            if ctx.json {
-                print_json(&l);
-                return Ok(());
-            }
-            let mut t = Table::new(&["scope", "limit", "value"]);
-            for s in &l.scopes {
-                if let Ok(Value::Object(m)) = serde_json::to_value(&s.limits) {
-                    for (k, v) in m {
-                        let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                        t.row(vec![s.scope.to_string(), k, v]);
+            ctx.emit(&l, || {
+                let mut t = Table::new(&["scope", "limit", "value"]);
+                for s in &l.scopes {
+                    if let Ok(Value::Object(m)) = serde_json::to_value(&s.limits) {
+                        for (k, v) in m {
+                            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                            t.row(vec![s.scope.to_string(), k, v]);
+                        }
                     }
                 }
-            }
-            out!("{t}");
+                out!("{t}");
+            });
         }
         Risk::Set {
             scope,
@@ -204,15 +198,13 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                 limits: limits_json(&limits)?,
                 replace,
             })?;
-            if ctx.json {
-                print_json(&r);
-            } else {
+            ctx.emit(&r, || {
                 outln!(
                     "{}: {}",
                     r.scope,
                     serde_json::to_string(&r.limits).unwrap_or_default()
                 );
-            }
+            });
         }
         Risk::Check {
             symbol,
@@ -287,23 +279,21 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                 limit,
                 cursor,
             })?;
-            if ctx.json {
-                print_json(&page);
-                return Ok(());
-            }
-            let mut t = Table::new(&["id", "time", "source", "message"]);
-            for v in &page.items {
-                t.row(vec![
-                    v.id.to_string(),
-                    ts(v.time),
-                    v.source.clone(),
-                    v.message.clone(),
-                ]);
-            }
-            out!("{t}");
-            if let Some(next) = page.next_cursor {
-                outln!("more: --cursor {next}");
-            }
+            ctx.emit(&page, || {
+                let mut t = Table::new(&["id", "time", "source", "message"]);
+                for v in &page.items {
+                    t.row(vec![
+                        v.id.to_string(),
+                        ts(v.time),
+                        v.source.clone(),
+                        v.message.clone(),
+                    ]);
+                }
+                out!("{t}");
+                if let Some(next) = &page.next_cursor {
+                    outln!("more: --cursor {next}");
+                }
+            });
         }
         Risk::Alerts {
             unacknowledged,
@@ -314,34 +304,30 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                 limit,
                 cursor: None,
             })?;
-            if ctx.json {
-                print_json(&page);
-                return Ok(());
-            }
-            let mut t = Table::new(&["id", "time", "severity", "ack", "message"]);
-            for a in &page.items {
-                t.row(vec![
-                    a.id.to_string(),
-                    ts(a.time),
-                    a.severity.as_str().to_owned(),
-                    if a.acknowledged.is_some() {
-                        "yes"
-                    } else {
-                        "no"
-                    }
-                    .to_owned(),
-                    a.message.clone(),
-                ]);
-            }
-            out!("{t}");
+            ctx.emit(&page, || {
+                let mut t = Table::new(&["id", "time", "severity", "ack", "message"]);
+                for a in &page.items {
+                    t.row(vec![
+                        a.id.to_string(),
+                        ts(a.time),
+                        a.severity.as_str().to_owned(),
+                        if a.acknowledged.is_some() {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .to_owned(),
+                        a.message.clone(),
+                    ]);
+                }
+                out!("{t}");
+            });
         }
         Risk::Ack { id } => {
             let a = c.call::<RiskAlertsAck>(&AlertId { id })?;
-            if ctx.json {
-                print_json(&a);
-            } else {
+            ctx.emit(&a, || {
                 outln!("alert {} acknowledged", a.id);
-            }
+            });
         }
     }
     Ok(())

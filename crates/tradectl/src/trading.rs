@@ -377,11 +377,9 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
         }
         Order::CancelAll { symbol } => {
             let r = c.call::<OrdersCancelAll>(&CancelAll { symbol })?;
-            if ctx.json {
-                print_json(&r);
-            } else {
+            ctx.emit(&r, || {
                 outln!("cancelled {} order(s)", r.cancelled.len());
-            }
+            });
         }
         Order::List {
             status,
@@ -501,9 +499,7 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
             start: a.start,
             end: a.end,
         })?;
-        if ctx.json {
-            print_json(&s);
-        } else {
+        ctx.emit(&s, || {
             let rate = s.win_rate.map_or_else(
                 || "-".into(),
                 |r| format!("{:.2} %", r.get() * rust_decimal::Decimal::ONE_HUNDRED),
@@ -518,7 +514,7 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
                 s.wins,
                 s.losses
             );
-        }
+        });
         return Ok(());
     }
     let page = c.call::<TradesList>(&TradeFilter {
