@@ -1,0 +1,305 @@
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn q(s: &str) -> Qty {
+    s.parse().unwrap()
+}
+
+#[test]
+fn locks_fail_with_the_shortfall_and_change_nothing() {
+    let mut l = Ledger::default();
+    l.deposit("USDT", q("100")).unwrap();
+    let before = l.clone();
+    let err = l.lock("USDT", q("150")).unwrap_err().to_string();
+    assert_eq!(err, "insufficient USDT balance: 100 free, 150 required");
+    assert_eq!(l, before);
+    l.lock("USDT", q("60")).unwrap();
+    assert_eq!(
+        l.balance("USDT"),
+        Balance {
+            free: q("40"),
+            locked: q("60")
+        }
+    );
+    assert!(l.unlock("USDT", q("61")).is_err());
+    l.unlock("USDT", q("60")).unwrap();
+    assert_eq!(l, before);
+}
+
+#[test]
+fn a_buy_and_a_sell_book_exactly() {
+    let mut l = Ledger::default();
+    l.deposit("USDT", q("1000")).unwrap();
+    l.lock("USDT", q("101")).unwrap();
+    let buy = FillBooking {
+        base: "BTC",
+        quote: "USDT",
+        side: Side::Buy,
+        qty: q("2"),
+        price: "50".parse().unwrap(),
+        fee: "0.1".parse().unwrap(),
+        release: q("101"),
+    };
+    l.book_fill(&buy).unwrap();
+    assert_eq!(
+        l.balance("USDT"),
+        Balance {
+            free: q("899.9"),
+            locked: Qty::ZERO
+        }
+    );
+    assert_eq!(
+        l.balance("BTC"),
+        Balance {
+            free: q("2"),
+            locked: Qty::ZERO
+        }
+    );
+    l.lock("BTC", q("2")).unwrap();
+    let sell = FillBooking {
+        side: Side::Sell,
+        price: "60".parse().unwrap(),
+        fee: "0.12".parse().unwrap(),
+        release: q("2"),
+        ..buy
+    };
+    l.book_fill(&sell).unwrap();
+    assert_eq!(l.balance("USDT").free, q("1019.78"));
+    assert_eq!(l.balance("BTC").total(), Qty::ZERO);
+}
+
+#[test]
+fn positions_realize_at_average_cost() {
+    let mut p = Position::default();
+    p.apply_fill(Side::Buy, q("1"), "100".parse().unwrap(), Notional::ZERO)
+        .unwrap();
+    p.apply_fill(Side::Buy, q("2"), "130".parse().unwrap(), Notional::ZERO)
+        .unwrap();
+    assert_eq!(p.avg_price(), Some("120".parse().unwrap()));
+    let r = p
+        .apply_fill(
+            Side::Sell,
+            q("1.5"),
+            "140".parse().unwrap(),
+            "0.5".parse().unwrap(),
+        )
+        .unwrap();
+    // 30 of price gain, less the sale's 0.5 fee: realized after fees.
+    assert_eq!(r, "29.5".parse().unwrap());
+    assert_eq!(p.realized, "30".parse().unwrap());
+    assert_eq!(p.realized_net(), Some("29.5".parse().unwrap()));
+    assert_eq!(p.qty, q("1.5"));
+    assert_eq!(
+        p.unrealized("110".parse().unwrap()),
+        Some("-15".parse().unwrap())
+    );
+    // Entry fees wait with the open quantity, and leave with it pro rata.
+    let mut p = Position::default();
+    p.apply_fill(
+        Side::Buy,
+        q("2"),
+        "100".parse().unwrap(),
+        "0.2".parse().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(p.open_fees, "0.2".parse().unwrap());
+    assert_eq!(
+        p.unrealized_net("100".parse().unwrap()),
+        Some("-0.2".parse().unwrap())
+    );
+    let r = p
+        .apply_fill(
+            Side::Sell,
+            q("1"),
+            "110".parse().unwrap(),
+            "0.11".parse().unwrap(),
+        )
+        .unwrap();
+    // 10 gained, less the sale's fee and half the entry fees.
+    assert_eq!(r, "9.79".parse().unwrap());
+    assert_eq!(p.open_fees, "0.1".parse().unwrap());
+    // Thirds do not divide evenly; the books still balance.
+    let mut p = Position::default();
+    p.apply_fill(Side::Buy, q("3"), "10".parse().unwrap(), Notional::ZERO)
+        .unwrap();
+    p.apply_fill(Side::Buy, q("3"), "10.01".parse().unwrap(), Notional::ZERO)
+        .unwrap();
+    p.apply_fill(Side::Sell, q("1"), "11".parse().unwrap(), Notional::ZERO)
+        .unwrap();
+    p.apply_fill(Side::Sell, q("5"), "11".parse().unwrap(), Notional::ZERO)
+        .unwrap();
+    assert_eq!(p.qty, Qty::ZERO);
+    assert_eq!(p.realized, "5.97".parse().unwrap());
+}
+
+proptest! {
+    /// Ledger conservation over random fill sequences: cash plus the
+    /// position marked at any price equals the deposit plus realized plus
+    /// unrealized PnL minus fees, to the last digit.
+    #[test]
+    fn conservation(
+        fills in prop::collection::vec((any::<bool>(), 1i64..5_000, 1i64..1_000_000, 0i64..200), 1..60),
+        mark in 1i64..1_000_000,
+    ) {
+        let init = q("100000");
+        let mut l = Ledger::default();
+        l.deposit("USDT", init).unwrap();
+        let mut pos = Position::default();
+        let mut realized_by_fills = Decimal::ZERO;
+        for (buy, qty, price, fee_bp) in fills {
+            let qty = Qty::new(Decimal::new(qty, 3));
+            let price = Price::new(Decimal::new(price, 2));
+            let value = price.checked_mul_qty(qty).unwrap();
+            let fee = Notional::new((value.get() * Decimal::new(fee_bp, 4)).round_dp(8));
+            let (side, asset, lock) = if buy {
+                (Side::Buy, "USDT", as_qty(value.checked_add(fee).unwrap()))
+            } else {
+                (Side::Sell, "BTC", qty)
+            };
+            if l.lock(asset, lock).is_err() {
+                continue;
+            }
+            let booking = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, release: lock };
+            if l.book_fill(&booking).is_err() {
+                l.unlock(asset, lock).unwrap();
+                continue;
+            }
+            realized_by_fills += pos.apply_fill(side, qty, price, fee).unwrap().get();
+            prop_assert_eq!(l.balance("BTC").total(), pos.qty);
+            prop_assert!(!pos.open_fees.is_negative() && pos.open_fees <= pos.fees);
+        }
+        let mark = Price::new(Decimal::new(mark, 2));
+        let cash = l.balance("USDT").total().get();
+        let equity = cash + mark.checked_mul_qty(pos.qty).unwrap().get();
+        let books = init.get() + pos.realized.get() + pos.unrealized(mark).unwrap().get() - pos.fees.get();
+        prop_assert_eq!(equity, books);
+        // After fees: the fills' realized PnL adds up to the position's,
+        // and realized plus unrealized after fees is all the PnL.
+        let net = pos.realized_net().unwrap().get();
+        prop_assert_eq!(realized_by_fills, net);
+        prop_assert_eq!(net + pos.unrealized_net(mark).unwrap().get(), equity - init.get());
+        for b in l.balances().values() {
+            prop_assert!(!b.free.is_negative() && !b.locked.is_negative());
+        }
+    }
+}
+
+fn sym() -> Symbol {
+    "BTCUSDT".parse().unwrap()
+}
+
+#[test]
+fn a_bot_spends_only_its_allocation_and_the_manual_book_cannot_touch_it() {
+    let mut b = Books::default();
+    b.total.deposit("USDT", q("1000")).unwrap();
+    b.allocate(7, &BTreeMap::from([("USDT".to_owned(), q("600"))]))
+        .unwrap();
+    assert_eq!(b.manual_balance("USDT").free, q("400"));
+    let before = b.clone();
+    assert!(b.lock(None, "USDT", q("401")).is_err());
+    assert!(b.lock(Some(7), "USDT", q("601")).is_err());
+    assert!(b.lock(Some(8), "USDT", q("1")).is_err());
+    let err = b
+        .allocate(8, &BTreeMap::from([("USDT".to_owned(), q("401"))]))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "insufficient USDT balance: 400 free, 401 required"
+    );
+    assert_eq!(b, before);
+    b.lock(Some(7), "USDT", q("101")).unwrap();
+    let f = FillBooking {
+        base: "BTC",
+        quote: "USDT",
+        side: Side::Buy,
+        qty: q("2"),
+        price: "50".parse().unwrap(),
+        fee: "0.1".parse().unwrap(),
+        release: q("101"),
+    };
+    b.book_fill(Some(7), &sym(), &f).unwrap();
+    assert_eq!(b.bots[&7].ledger.balance("USDT").free, q("499.9"));
+    assert_eq!(b.bots[&7].ledger.balance("BTC").free, q("2"));
+    assert_eq!(b.manual_balance("BTC").free, Qty::ZERO);
+    assert_eq!(b.position(&sym()).qty, q("2"));
+    assert!(!b.manual.contains_key(&sym()));
+    // Ending the book hands everything back to the manual book.
+    b.release(7).unwrap();
+    assert_eq!(b.manual_balance("USDT").free, q("899.9"));
+    assert_eq!(b.manual[&sym()].qty, q("2"));
+}
+
+proptest! {
+    /// Random allocations, locks and fills over a manual book and three
+    /// bots: the books always sum to the account (the manual book is
+    /// never negative), positions sum field by field, and every
+    /// failed operation changes nothing.
+    #[test]
+    fn bot_books_sum_to_the_account(
+        allocs in prop::collection::vec(0i64..300_000, 3),
+        ops in prop::collection::vec((0u8..4, any::<bool>(), 1i64..3_000, 1i64..200_000, 0i64..30), 1..80),
+        mark in 1i64..200_000,
+    ) {
+        let mut b = Books::default();
+        b.total.deposit("USDT", q("1000000")).unwrap();
+        b.total.deposit("BTC", q("3")).unwrap();
+        for (i, a) in allocs.iter().enumerate() {
+            let amounts = BTreeMap::from([("USDT".to_owned(), Qty::new(Decimal::new(*a, 0)))]);
+            b.allocate(i as u64 + 1, &amounts).unwrap();
+        }
+        for (book, buy, qty, price, fee_bp) in ops {
+            let book = (book > 0).then_some(u64::from(book));
+            let qty = Qty::new(Decimal::new(qty, 4));
+            let price = Price::new(Decimal::new(price, 2));
+            let value = price.checked_mul_qty(qty).unwrap();
+            let fee = Notional::new((value.get() * Decimal::new(fee_bp, 4)).round_dp(8));
+            let (side, asset, lock) = if buy {
+                (Side::Buy, "USDT", as_qty(value.checked_add(fee).unwrap()))
+            } else {
+                (Side::Sell, "BTC", qty)
+            };
+            let before = b.clone();
+            if b.lock(book, asset, lock).is_err() {
+                prop_assert_eq!(&b, &before);
+                continue;
+            }
+            let f = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, release: lock };
+            let locked = b.clone();
+            if b.book_fill(book, &sym(), &f).is_err() {
+                prop_assert_eq!(&b, &locked);
+                b.unlock(book, asset, lock).unwrap();
+                continue;
+            }
+            for asset in ["USDT", "BTC"] {
+                let m = b.manual_balance(asset);
+                prop_assert!(!m.free.is_negative() && !m.locked.is_negative(), "{asset}: {m:?}");
+                let mut sum = m.total().get();
+                for sub in b.bots.values() {
+                    let own = sub.ledger.balance(asset);
+                    prop_assert!(!own.free.is_negative() && !own.locked.is_negative());
+                    sum += own.total().get();
+                }
+                prop_assert_eq!(sum, b.total.balance(asset).total().get());
+            }
+        }
+        // Each bot's book conserves on its own; the account position is the sum.
+        let mark = Price::new(Decimal::new(mark, 2));
+        for (i, sub) in &b.bots {
+            let p = sub.positions.get(&sym()).copied().unwrap_or_default();
+            let equity = sub.ledger.balance("USDT").total().get()
+                + mark.checked_mul_qty(p.qty).unwrap().get();
+            let booked = Decimal::new(allocs[*i as usize - 1], 0) + p.realized.get()
+                + p.unrealized(mark).unwrap().get() - p.fees.get();
+            prop_assert_eq!(equity, booked);
+        }
+        let total = b.position(&sym());
+        let mut qty = b.manual.get(&sym()).map_or(Decimal::ZERO, |p| p.qty.get());
+        for sub in b.bots.values() {
+            qty += sub.positions.get(&sym()).map_or(Decimal::ZERO, |p| p.qty.get());
+        }
+        prop_assert_eq!(total.qty.get(), qty);
+        prop_assert_eq!(b.total.balance("BTC").total().get() - Decimal::new(3, 0), qty);
+    }
+}

@@ -1,0 +1,164 @@
+use super::*;
+
+fn flags_in(dir: &Path) -> Flags {
+    Flags {
+        config: Some(dir.join("none.toml")),
+        data_dir: Some(dir.join("d")),
+        ..Flags::default()
+    }
+}
+
+fn load_with(dir: &Path, file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut flags = flags_in(dir);
+    if let Some(text) = file {
+        let path = dir.join("tradingd.toml");
+        std::fs::write(&path, text).unwrap();
+        flags.config = Some(path);
+    } else {
+        flags.config = None;
+    }
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    env.push((
+        "TRADEDESK_SOCKET".into(),
+        dir.join("s.sock").display().to_string(),
+    ));
+    load_from(&flags, &env).map(|(_, c)| c)
+}
+
+#[test]
+fn layers_apply_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load_with(
+        dir.path(),
+        Some("[rpc]\nmax_batch = 7\nmax_connections = 9\n"),
+        &[("TRADEDESK_RPC__MAX_CONNECTIONS", "11")],
+    )
+    .unwrap();
+    assert_eq!(c.rpc.max_batch, 7, "file overrides default");
+    assert_eq!(c.rpc.max_connections, 11, "env overrides file");
+    assert_eq!(c.data_dir, dir.path().join("d"), "flag wins");
+    assert_eq!(c.socket, dir.path().join("s.sock"));
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_with(dir.path(), Some("[rpc]\nmax_batchez = 7\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tradingd.toml") && err.contains("max_batchez"),
+        "{err}"
+    );
+    let err = load_with(dir.path(), None, &[("TRADEDESK_RPC__NOPE", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("TRADEDESK_RPC__NOPE") && err.contains("nope"),
+        "{err}"
+    );
+    let err = load_with(dir.path(), Some("colour = 1\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("colour"), "{err}");
+}
+
+#[test]
+fn out_of_range_values_name_the_key_and_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_with(dir.path(), Some("[rpc]\nmax_batch = 0\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rpc.max_batch") && err.contains("1..=10000"),
+        "{err}"
+    );
+    let err = load_with(dir.path(), None, &[("TRADEDESK_LOG__LEVEL", "loud")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("log.level") && err.contains("loud"), "{err}");
+    let err = load_with(dir.path(), Some("[rpc]\nmax_batch = \"many\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rpc.max_batch"), "{err}");
+}
+
+#[test]
+fn backtest_defaults_are_checked_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["\"-1\"", "\"10\"", "\"x\""] {
+        let text = format!("[backtest]\ncommission_pct = {bad}\n");
+        let err = load_with(dir.path(), Some(&text), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("backtest.commission_pct"), "{bad}: {err}");
+    }
+    let ok = load_with(
+        dir.path(),
+        Some("[backtest]\ncommission_pct = \"0.075\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ok.backtest.commission_pct.to_string(), "0.075");
+    let err = load_with(dir.path(), Some("[streams]\nfigures_ms = 60001\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("streams.figures_ms"), "{err}");
+}
+
+#[test]
+fn sim_settings_are_checked_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_with(dir.path(), Some("[sim]\nmaker_fee = \"1.5\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sim.maker_fee"), "{err}");
+    let err = load_with(dir.path(), Some("[sim]\ntaker_fee = \"NaN\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sim.taker_fee") && err.contains("NaN"),
+        "{err}"
+    );
+    let bad_symbol = "[[sim.symbols]]\nsymbol = \"b-c\"\nbase = \"BTC\"\nquote = \"USDT\"\ntick_size = \"0.01\"\nlot_size = \"0.001\"\nmin_qty = \"0.001\"\nmin_notional = \"5\"\nstart_price = \"100\"\nvolatility = 0.5\ntrade_notional = 100.0\n";
+    let err = load_with(dir.path(), Some(bad_symbol), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sim.symbols[0].symbol"), "{err}");
+    let off_tick = bad_symbol
+        .replace("\"b-c\"", "\"XYZUSDT\"")
+        .replace("\"100\"", "\"100.001\"");
+    let err = load_with(dir.path(), Some(&off_tick), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sim.symbols[0].start_price"), "{err}");
+    let c = load_with(dir.path(), None, &[]).unwrap();
+    assert_eq!(c.sim.spec.symbols.len(), 3);
+    assert_eq!(
+        c.sim.initial_balances,
+        [("USDT".to_owned(), "10000".parse().unwrap())]
+    );
+}
+
+#[test]
+fn explicit_missing_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_from(&flags_in(dir.path()), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("none.toml"), "{err}");
+}
+
+#[test]
+fn the_shipped_config_file_is_the_defaults() {
+    let shipped = include_str!("../../../../config/tradingd.toml");
+    let parsed: RawConfig = toml::from_str(shipped).expect("config/tradingd.toml parses");
+    assert_eq!(
+        parsed,
+        RawConfig::default(),
+        "config/tradingd.toml must document the defaults"
+    );
+}
