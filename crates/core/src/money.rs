@@ -247,12 +247,14 @@ pub fn is_multiple(value: Decimal, step: Decimal) -> bool {
 }
 
 /// Rounds an f64 price to the tick grid, exactly.
+#[inline]
 pub fn price_from_f64(x: f64, tick: Price) -> Price {
     let t = rust_decimal::prelude::ToPrimitive::to_f64(&tick.get()).unwrap_or(0.0);
     price_on_grid(x, tick, t)
 }
 
 /// [`price_from_f64`] with the tick also given as f64 (cached by callers).
+#[inline]
 pub fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
     // Fast path: count ticks in f64 (exact while they fit in 2^53).
     if tick_f64 > 0.0 {
@@ -271,6 +273,7 @@ pub fn price_on_grid(x: f64, tick: Price, tick_f64: f64) -> Price {
 }
 
 /// `d` rounded to the tick grid; `None` when too large to do exactly.
+#[inline]
 pub(crate) fn round_to_tick(
     d: Decimal,
     tick: Price,

@@ -61,6 +61,7 @@ impl Role {
 
 /// Splits a tag into its sequence number and role; `None` when it is not
 /// one of `prefix`'s.
+#[inline]
 pub fn parse_tag(prefix: &str, tag: &str) -> Option<(u64, Role)> {
     let rest = tag.strip_prefix(prefix)?.strip_prefix('-')?;
     let mut parts = rest.split('-');

@@ -1,4 +1,3 @@
-
 use super::calendar::{Period, weekday, year_month};
 use super::stats::log_return;
 use super::*;

@@ -66,11 +66,13 @@ impl Book<'_> {
         self.last_exact[m].set(None);
     }
 
+    #[inline]
     pub(super) fn market_of(&self, symbol: &Symbol) -> Option<usize> {
         self.markets.iter().position(|m| &m.symbol == symbol)
     }
 
     /// `a` op `b`, or `fallback` with the overflow flag set.
+    #[inline]
     pub(super) fn checked(&self, r: Option<Decimal>, fallback: Decimal) -> Decimal {
         r.unwrap_or_else(|| {
             self.overflow.set(true);
@@ -79,6 +81,7 @@ impl Book<'_> {
     }
 
     /// What every leg together holds of market `m`.
+    #[inline]
     pub(super) fn held(&self, m: usize) -> Decimal {
         let sum = self
             .positions
@@ -87,6 +90,7 @@ impl Book<'_> {
         self.checked(sum, Decimal::MAX)
     }
 
+    #[inline]
     pub(super) fn equity(&self) -> Decimal {
         let mut e = self.cash;
         for (m, inst) in self.markets.iter().enumerate() {
@@ -107,6 +111,7 @@ impl Book<'_> {
         e
     }
 
+    #[inline]
     pub(super) fn equity_f64(&self) -> f64 {
         let mut e = self.cash_f64;
         for (q, p) in self.qty_f64.iter().zip(&self.last) {
@@ -173,6 +178,7 @@ impl Portfolio for View<'_, '_> {
 }
 
 /// What a resting buy limit may spend, fee included; `None` on overflow.
+#[inline]
 pub(super) fn reserve_of(w: &Working, fee_rate: Decimal) -> Option<Decimal> {
     w.price.map_or(Some(Decimal::ZERO), |p| {
         p.get()

@@ -13,12 +13,14 @@ use crate::time::Timestamp;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+#[inline]
 pub(super) fn f(p: Price) -> f64 {
     p.get().to_f64().unwrap_or(0.0)
 }
 
 /// Whether bar reaches working order `w`, and at what price (and whether
 /// at the open). `all` holds `w`'s OCO partner, if any.
+#[inline]
 pub(super) fn reach(w: &Working, bar: &Candle, all: &[Working]) -> Option<(f64, bool)> {
     let own = touch(w, bar)?;
     if own.1 {
@@ -41,6 +43,7 @@ pub(super) fn reach(w: &Working, bar: &Candle, all: &[Working]) -> Option<(f64, 
 }
 
 /// Whether the bar reaches `w`'s trigger: (price, at the open).
+#[inline]
 pub(super) fn touch(w: &Working, bar: &Candle) -> Option<(f64, bool)> {
     let below = |p: f64| {
         if bar.open <= p {

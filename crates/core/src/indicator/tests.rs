@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// The series TA-Lib computed the expected values on (regenerated here
