@@ -36,7 +36,7 @@ struct Entry {
 /// time it was queued.
 struct Slot {
     ns: usize,
-    key: Box<str>,
+    key: Arc<str>,
     id: u64,
     used_ms: u64,
 }
@@ -83,7 +83,7 @@ struct Counters {
 
 #[derive(Default)]
 struct Space {
-    map: RwLock<HashMap<Box<str>, Entry>>,
+    map: RwLock<HashMap<Arc<str>, Entry>>,
     counters: Counters,
     ttl_s: AtomicU64,
     /// Bumped (under the write lock) by every deletion, so a value worked
@@ -275,9 +275,11 @@ impl Cache {
             used_ms: AtomicU64::new(now_ms.max(0) as u64),
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
         };
+        // One allocation of the key, shared by the map and the recency queue.
+        let shared: Arc<str> = Arc::from(key);
         let slot = Slot {
             ns: ns.index(),
-            key: key.into(),
+            key: Arc::clone(&shared),
             id: entry.id,
             used_ms: now_ms.max(0) as u64,
         };
@@ -286,7 +288,7 @@ impl Cache {
             if epoch.is_some_and(|e| e != space.epoch.load(Ordering::Acquire)) {
                 return value;
             }
-            map.insert(key.into(), entry)
+            map.insert(shared, entry)
         };
         self.queue(slot);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -454,7 +456,7 @@ impl Cache {
             };
             let s = &self.spaces[slot.ns];
             let mut map = write(&s.map);
-            let Some(e) = map.get(&slot.key).filter(|e| e.id == slot.id) else {
+            let Some(e) = map.get(&*slot.key).filter(|e| e.id == slot.id) else {
                 continue; // deleted, expired or replaced since it was queued
             };
             let used = e.used_ms.load(Ordering::Relaxed);
@@ -466,7 +468,7 @@ impl Cache {
                 });
                 continue;
             }
-            if let Some(e) = map.remove(&slot.key) {
+            if let Some(e) = map.remove(&*slot.key) {
                 self.bytes.fetch_sub(e.bytes as u64, Ordering::Relaxed);
                 s.counters.evictions.fetch_add(1, Ordering::Relaxed);
             }
