@@ -132,10 +132,7 @@ type Figure = fn(&Metrics) -> String;
 /// The spec built from the command line as the method's typed params;
 /// what does not fit is said as a usage error naming the field.
 fn typed<P: serde::de::DeserializeOwned>(v: Value) -> Result<P, Failure> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        Failure::Usage(format!("{path}: {}", e.into_inner()))
-    })
+    tradedesk_core::api::ApiError::decode_params(v).map_err(|e| Failure::Usage(e.message))
 }
 
 fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {

@@ -19,10 +19,3 @@ mod strategies;
 mod streams;
 mod system;
 mod trades;
-
-use tradedesk_core::api::ApiError;
-
-/// Bad input, naming the field (also in `data.field` for forms).
-pub(crate) fn field_error(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_field(field, message)
-}

@@ -173,6 +173,12 @@ impl ApiError {
 
     /// Builds the `invalid_params` error for a serde failure, naming the
     /// path of the field at fault (`params.topics[0]`).
+    /// Decodes a method's params from JSON as the daemon's dispatcher
+    /// does, so a client refuses what the daemon would, naming the field.
+    pub fn decode_params<P: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<P, Self> {
+        serde_path_to_error::deserialize(v).map_err(|e| Self::from_params_error(&e))
+    }
+
     pub fn from_params_error(err: &serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = err.path().to_string();
         let inner = err.inner().to_string();

@@ -219,14 +219,7 @@ pub(super) fn params_of(form: &Form) -> serde_json::Value {
 /// A form's params as the method's typed `Params`: what the daemon would
 /// refuse for its shape is said here, naming the field.
 fn typed<P: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<P, String> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            e.into_inner().to_string()
-        } else {
-            format!("{path}: {}", e.into_inner())
-        }
-    })
+    tradedesk_core::api::ApiError::decode_params(v).map_err(|e| e.message)
 }
 
 pub(super) fn bot_params(form: &Form) -> Result<serde_json::Value, String> {

@@ -20,7 +20,6 @@ use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle, paging};
 use tradedesk_core::time::Timestamp;
 
-use super::field_error;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
 
@@ -44,7 +43,7 @@ impl Ctx {
     fn finished_backtest(&self, id: u64) -> Result<Backtest, ApiError> {
         let b = self.backtest(id)?;
         if b.kind != BacktestKind::Run {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "id",
                 format!("backtest {id} is a sweep, not a run"),
             ));
@@ -111,43 +110,46 @@ impl Ctx {
             .commission_pct
             .get_or_insert(self.config.backtest.commission_pct);
         if spec.strategies.is_empty() || spec.strategies.len() > 16 {
-            return Err(field_error(&at("strategies"), "must hold 1–16 strategies"));
+            return Err(ApiError::bad_field(
+                &at("strategies"),
+                "must hold 1–16 strategies",
+            ));
         }
         spec.settings
             .validate()
-            .map_err(|(f, m)| field_error(&at(&format!("settings.{f}")), m))?;
+            .map_err(|(f, m)| ApiError::bad_field(&at(&format!("settings.{f}")), m))?;
         if let (Some(s), Some(e)) = (spec.start, spec.end)
             && e <= s
         {
-            return Err(field_error(&at("end"), "must be after start"));
+            return Err(ApiError::bad_field(&at("end"), "must be after start"));
         }
         if let Some(n) = &spec.name
             && !(1..=64).contains(&n.len())
         {
-            return Err(field_error(&at("name"), "must be 1–64 characters"));
+            return Err(ApiError::bad_field(&at("name"), "must be 1–64 characters"));
         }
         let mut ids = Vec::new();
         let mut quote: Option<String> = None;
         for (i, leg) in spec.strategies.iter().enumerate() {
             if leg.datasets.is_empty() || leg.datasets.len() > 64 {
-                return Err(field_error(
+                return Err(ApiError::bad_field(
                     &at(&format!("strategies[{i}].datasets")),
                     "must name 1–64 datasets",
                 ));
             }
             self.bots.registry.build(&leg.spec).map_err(|e| {
-                field_error(&at(&format!("strategies[{i}].spec.{}", e.field)), e.message)
+                ApiError::bad_field(&at(&format!("strategies[{i}].spec.{}", e.field)), e.message)
             })?;
             for d in &leg.datasets {
                 let ds = self.dataset(*d).map_err(|_| {
-                    field_error(
+                    ApiError::bad_field(
                         &at(&format!("strategies[{i}].datasets")),
                         format!("no dataset {d}"),
                     )
                 })?;
                 match &quote {
                     Some(q) if q != &ds.quote => {
-                        return Err(field_error(
+                        return Err(ApiError::bad_field(
                             &at(&format!("strategies[{i}].datasets")),
                             format!(
                                 "dataset {d} is quoted in {}, the others in {q}: one portfolio has one quote currency",
@@ -186,23 +188,29 @@ impl Handle<BacktestsSweep> for Ctx {
     async fn handle(&self, caller: &Caller, mut spec: SweepSpec) -> Result<Backtest, ApiError> {
         let ids = self.check_spec(&mut spec.backtest, "backtest.")?;
         if spec.grid.is_empty() {
-            return Err(field_error("grid", "must name at least one parameter"));
+            return Err(ApiError::bad_field(
+                "grid",
+                "must name at least one parameter",
+            ));
         }
         let mut combos: usize = 1;
         for (i, a) in spec.grid.iter().enumerate() {
             if a.values.is_empty() {
-                return Err(field_error(&format!("grid[{i}].values"), "is empty"));
+                return Err(ApiError::bad_field(
+                    &format!("grid[{i}].values"),
+                    "is empty",
+                ));
             }
             combos = combos.saturating_mul(a.values.len());
         }
         if combos > 10_000 {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "grid",
                 format!("{combos} combinations; at most 10,000"),
             ));
         }
         if !Metrics::field_names().contains(&spec.rank_by) {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "rank_by",
                 format!(
                     "`{}` is not a metric (e.g. sharpe, return_pct, cagr_pct)",
@@ -312,7 +320,7 @@ impl Handle<BacktestsTrades> for Ctx {
         let from = match q.cursor.as_deref() {
             None => 0,
             Some(c) => c.parse::<usize>().map_err(|_| {
-                field_error(
+                ApiError::bad_field(
                     "cursor",
                     format!("`{c}` is not a cursor from a previous page"),
                 )
@@ -384,7 +392,7 @@ impl Handle<BacktestsEquity> for Ctx {
 /// Checks an `downsample` parameter (2–100,000).
 pub(super) fn check_downsample(d: Option<u32>) -> Result<(), ApiError> {
     match d {
-        Some(d) if !(2..=100_000).contains(&d) => Err(field_error(
+        Some(d) if !(2..=100_000).contains(&d) => Err(ApiError::bad_field(
             "downsample",
             format!("must be between 2 and 100000, got {d}"),
         )),
@@ -424,13 +432,13 @@ pub(super) fn equity_curve(
 impl Handle<BacktestsCompare> for Ctx {
     async fn handle(&self, _: &Caller, p: CompareParams) -> Result<Comparison, ApiError> {
         if !(2..=20).contains(&p.ids.len()) {
-            return Err(field_error("ids", "must name 2–20 backtests"));
+            return Err(ApiError::bad_field("ids", "must name 2–20 backtests"));
         }
         let mut out = Vec::new();
         for id in &p.ids {
             let b = self
                 .finished_backtest(*id)
-                .map_err(|e| field_error("ids", e.message))?;
+                .map_err(|e| ApiError::bad_field("ids", e.message))?;
             let metrics = db::metrics(self.store().conn(), *id)
                 .map_err(|e| store_err(&e))?
                 .ok_or_else(|| not_found_backtest(*id))?;

@@ -23,7 +23,6 @@ use tradedesk_core::ledger::SubLedger;
 use tradedesk_core::money::{Notional, Qty, Ratio};
 use tradedesk_core::strategy::{ParamError, StrategySpec};
 
-use super::field_error;
 use crate::context::Ctx;
 use crate::services::bots::{allocated_value, book_equity, pnl, record, view};
 use crate::services::exchange::State;
@@ -44,7 +43,7 @@ pub(super) fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(field_error(
+        Err(ApiError::bad_field(
             field,
             format!("`{name}` must be 1–64 letters, digits, `-`, `_` or `.`"),
         ))
@@ -83,7 +82,10 @@ impl Ctx {
                 db::strategy_by_name(store.conn(), &caller.user, name).map_err(|e| store_err(&e))?
             }
             _ => {
-                return Err(field_error("id", "give exactly one of `id` and `name`"));
+                return Err(ApiError::bad_field(
+                    "id",
+                    "give exactly one of `id` and `name`",
+                ));
             }
         };
         found.ok_or_else(|| {
@@ -108,7 +110,7 @@ impl Ctx {
 /// Checks a bot's allocation against the account's assets; amounts > 0.
 fn check_allocation(state: &State, allocation: &BTreeMap<String, Qty>) -> Result<(), ApiError> {
     if allocation.is_empty() {
-        return Err(field_error(
+        return Err(ApiError::bad_field(
             "allocation",
             "give the capital the bot may use, e.g. {\"USDT\": \"1000\"}",
         ));
@@ -119,13 +121,13 @@ fn check_allocation(state: &State, allocation: &BTreeMap<String, Qty>) -> Result
             .iter()
             .any(|i| &i.base == asset || &i.quote == asset)
         {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 &format!("allocation.{asset}"),
                 format!("`{asset}` is not traded on {}", state.venue.name()),
             ));
         }
         if !amount.is_positive() {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 &format!("allocation.{asset}"),
                 format!("must be greater than zero, got {amount}"),
             ));
@@ -163,17 +165,17 @@ impl Handle<BotsCreate> for Ctx {
             }
             (None, Some(spec)) => (self.normalize(spec, "spec.")?, None),
             _ => {
-                return Err(field_error(
+                return Err(ApiError::bad_field(
                     "strategy",
                     "give exactly one of `strategy` (a saved config) and `spec`",
                 ));
             }
         };
         if p.symbols.is_empty() {
-            return Err(field_error("symbols", "give at least one symbol"));
+            return Err(ApiError::bad_field("symbols", "give at least one symbol"));
         }
         if p.symbols.len() > 20 {
-            return Err(field_error("symbols", "at most 20 symbols per bot"));
+            return Err(ApiError::bad_field("symbols", "at most 20 symbols per bot"));
         }
         let view = self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
@@ -181,13 +183,13 @@ impl Handle<BotsCreate> for Ctx {
             let mut quotes = Vec::new();
             for (i, symbol) in p.symbols.iter().enumerate() {
                 state.symbol_index(symbol).map_err(|_| {
-                    field_error(
+                    ApiError::bad_field(
                         &format!("symbols[{i}]"),
                         format!("unknown symbol `{symbol}` on {}", state.venue.name()),
                     )
                 })?;
                 if p.symbols[..i].contains(symbol) {
-                    return Err(field_error(
+                    return Err(ApiError::bad_field(
                         &format!("symbols[{i}]"),
                         format!("`{symbol}` twice"),
                     ));
@@ -198,7 +200,7 @@ impl Handle<BotsCreate> for Ctx {
             }
             quotes.dedup();
             if quotes.len() > 1 {
-                return Err(field_error(
+                return Err(ApiError::bad_field(
                     "symbols",
                     "all symbols of a bot must share one quote asset",
                 ));

@@ -11,7 +11,6 @@ use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, Scope, pag
 
 use crate::services::cache::Glob;
 
-use super::field_error;
 use crate::context::Ctx;
 
 /// Longest key `cache.set` accepts (without the namespace).
@@ -19,7 +18,7 @@ const MAX_KEY_BYTES: usize = 200;
 
 fn split_key(field: &str, full: &str) -> Result<(Namespace, String), ApiError> {
     let (ns, key) = Namespace::split(full).ok_or_else(|| {
-        field_error(
+        ApiError::bad_field(
             field,
             format!(
                 "`{full}` is not `namespace:key`; namespaces are {}",
@@ -28,13 +27,16 @@ fn split_key(field: &str, full: &str) -> Result<(Namespace, String), ApiError> {
         )
     })?;
     if key.is_empty() {
-        return Err(field_error(field, "the key after the namespace is empty"));
+        return Err(ApiError::bad_field(
+            field,
+            "the key after the namespace is empty",
+        ));
     }
     Ok((ns, key.to_owned()))
 }
 
 fn glob(pattern: &str) -> Result<Glob, ApiError> {
-    Glob::new(pattern).map_err(|m| field_error("pattern", format!("the glob {m}")))
+    Glob::new(pattern).map_err(|m| ApiError::bad_field("pattern", format!("the glob {m}")))
 }
 
 fn ttl_s(field: &str, ttl: i64) -> Result<u64, ApiError> {
@@ -42,7 +44,7 @@ fn ttl_s(field: &str, ttl: i64) -> Result<u64, ApiError> {
         .ok()
         .filter(|t| (1..=MAX_TTL_S).contains(t))
         .ok_or_else(|| {
-            field_error(
+            ApiError::bad_field(
                 field,
                 format!("must be between 1 and {MAX_TTL_S} seconds, got {ttl}"),
             )
@@ -149,13 +151,13 @@ impl Handle<CacheSet> for Ctx {
         };
         let (ns, key) = split_key("key", &full)?;
         if ns != Namespace::User {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "key",
                 format!("`{ns}` is the daemon's own namespace; cache.set writes only `user:` keys"),
             ));
         }
         if key.len() > MAX_KEY_BYTES {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "key",
                 format!("{} bytes exceeds the limit of {MAX_KEY_BYTES}", key.len()),
             ));
@@ -163,7 +165,7 @@ impl Handle<CacheSet> for Ctx {
         let ttl = p.ttl.map(|t| ttl_s("ttl", t)).transpose()?;
         let bytes = serde_json::to_vec(&p.value).map_or(usize::MAX, |v| v.len());
         if bytes > MAX_USER_VALUE_BYTES {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "value",
                 format!("{bytes} bytes exceeds the limit of {MAX_USER_VALUE_BYTES}"),
             ));
@@ -226,7 +228,7 @@ impl Handle<CacheTtlSet> for Ctx {
         let ttl = ttl_s("ttl", p.ttl)?;
         self.cache
             .set_ttl_s(p.namespace, ttl)
-            .map_err(|m| field_error("ttl", m))?;
+            .map_err(|m| ApiError::bad_field("ttl", m))?;
         Ok(NamespaceTtl {
             namespace: p.namespace,
             ttl_s: ttl,

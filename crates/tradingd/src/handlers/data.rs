@@ -13,7 +13,6 @@ use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle};
 use tradedesk_core::dataset::ImportParams;
 use tradedesk_core::job::JobRecord;
 
-use super::field_error;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
 
@@ -103,9 +102,9 @@ impl Ctx {
         use std::os::unix::fs::OpenOptionsExt;
         let p = std::path::Path::new(path);
         if !p.is_absolute() {
-            return Err(field_error("path", "must be an absolute path"));
+            return Err(ApiError::bad_field("path", "must be an absolute path"));
         }
-        let bad = |why: String| field_error("path", why);
+        let bad = |why: String| ApiError::bad_field("path", why);
         let parent = p
             .parent()
             .and_then(|d| std::fs::canonicalize(d).ok())
@@ -148,7 +147,8 @@ impl Ctx {
         id: u64,
     ) -> Result<u64, ApiError> {
         use std::io::Write as _;
-        let io = |e: std::io::Error| field_error("path", format!("cannot write: {}", e.kind()));
+        let io =
+            |e: std::io::Error| ApiError::bad_field("path", format!("cannot write: {}", e.kind()));
         out.write_all(b"timestamp,open,high,low,close,volume\n")
             .map_err(io)?;
         let mut rows: u64 = 0;

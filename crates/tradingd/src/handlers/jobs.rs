@@ -12,7 +12,6 @@ use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, paging};
 use tradedesk_core::job::{JobRecord, JobState};
 
-use super::field_error;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
 
@@ -99,17 +98,17 @@ impl Handle<JobsEnqueue> for Ctx {
             .jobs
             .kinds
             .find(&p.kind)
-            .ok_or_else(|| field_error("kind", "unknown"))?;
+            .ok_or_else(|| ApiError::bad_field("kind", "unknown"))?;
         let priority = p.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "priority",
                 format!("must be between -1000 and 1000, got {priority}"),
             ));
         }
         let max_attempts = p.max_attempts.unwrap_or(kind.max_attempts);
         if !(1..=100).contains(&max_attempts) {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "max_attempts",
                 format!("must be between 1 and 100, got {max_attempts}"),
             ));
@@ -117,7 +116,10 @@ impl Handle<JobsEnqueue> for Ctx {
         if let Some(k) = &p.idempotency_key
             && !(1..=100).contains(&k.len())
         {
-            return Err(field_error("idempotency_key", "must be 1–100 characters"));
+            return Err(ApiError::bad_field(
+                "idempotency_key",
+                "must be 1–100 characters",
+            ));
         }
         let now = self.now();
         self.enqueue_job(
@@ -283,7 +285,7 @@ impl Handle<JobsDelete> for Ctx {
 impl Handle<JobsPurge> for Ctx {
     async fn handle(&self, _: &Caller, p: Purge) -> Result<Purged, ApiError> {
         if !p.state.is_final() {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "state",
                 "only final states (succeeded, failed, cancelled, dead) can be purged",
             ));
@@ -407,7 +409,7 @@ pub(super) fn check_kind_payload(
     payload: &serde_json::Value,
 ) -> Result<serde_json::Value, ApiError> {
     let (k, _) = ctx.jobs.kinds.find(kind).ok_or_else(|| {
-        field_error(
+        ApiError::bad_field(
             "kind",
             format!(
                 "unknown job kind `{kind}` (known: {})",
@@ -423,6 +425,6 @@ pub(super) fn check_kind_payload(
     (k.validate)(payload).map_err(|e| {
         let field = tradedesk_core::api::serde_field(&e)
             .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
-        field_error(&field, e)
+        ApiError::bad_field(&field, e)
     })
 }

@@ -11,7 +11,6 @@ use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
 use tradedesk_core::money::Qty;
 use tradedesk_core::risk::{Limits, Refusal, Scope, TradingState};
 
-use super::field_error;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
 use crate::services::exchange::{Changes, State, market_order, refusal_error};
@@ -39,7 +38,7 @@ fn default_scope(p: Option<Scope>) -> Scope {
 /// Scopes with a trading state: accounts and bots.
 fn stateful(scope: &Scope) -> Result<(), ApiError> {
     if matches!(scope, Scope::Symbol(_)) {
-        return Err(field_error(
+        return Err(ApiError::bad_field(
             "scope",
             "a symbol has limits but no trading state; halt its account or bot",
         ));
@@ -75,7 +74,10 @@ impl Handle<RiskLimitsGet> for Ctx {
 impl Handle<RiskLimitsSet> for Ctx {
     async fn handle(&self, _: &Caller, p: LimitsSet) -> Result<ScopeLimits, ApiError> {
         let serde_json::Value::Object(given) = p.limits else {
-            return Err(field_error("limits", "must be an object of limit keys"));
+            return Err(ApiError::bad_field(
+                "limits",
+                "must be an object of limit keys",
+            ));
         };
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
@@ -104,11 +106,11 @@ impl Handle<RiskLimitsSet> for Ctx {
                 let field = tradedesk_core::api::serde_field(&inner)
                     .filter(|_| path == ".")
                     .map_or(path, str::to_owned);
-                field_error(&format!("limits.{field}"), inner)
+                ApiError::bad_field(&format!("limits.{field}"), inner)
             })?;
             limits
                 .validate(&p.scope)
-                .map_err(|e| field_error(&format!("limits.{}", e.key), e.message))?;
+                .map_err(|e| ApiError::bad_field(&format!("limits.{}", e.key), e.message))?;
             let now = ctx.now();
             ctx.store()
                 .write(|tx| db::save_limits(tx, &p.scope, &limits, now))
@@ -147,7 +149,7 @@ impl Handle<RiskCheck> for Ctx {
             let valid = p
                 .order
                 .validate(state.venue.instruments()[idx])
-                .map_err(|e| field_error(&format!("order.{}", e.field()), e))?;
+                .map_err(|e| ApiError::bad_field(&format!("order.{}", e.field()), e))?;
             if let Some(bot) = p.bot_id
                 && !state.accounts[account].books.bots.contains_key(&bot)
             {

@@ -1,7 +1,6 @@
 //! `jobs.schedules.*`: cron schedules — created, listed, changed, paused,
 //! run now and previewed.
 
-use super::field_error;
 use super::jobs::check_kind_payload;
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
@@ -16,7 +15,7 @@ use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle, paging};
 use tradedesk_core::job::{CronSpec, JobRecord, Schedule};
 
 fn cron_error((field, message): (String, String)) -> ApiError {
-    field_error(&field, message)
+    ApiError::bad_field(&field, message)
 }
 
 impl Ctx {
@@ -42,13 +41,13 @@ impl Ctx {
 impl Handle<SchedulesCreate> for Ctx {
     async fn handle(&self, caller: &Caller, p: ScheduleCreate) -> Result<Schedule, ApiError> {
         if !(1..=64).contains(&p.name.len()) {
-            return Err(field_error("name", "must be 1–64 characters"));
+            return Err(ApiError::bad_field("name", "must be 1–64 characters"));
         }
         let spec = CronSpec::parse(&p.cron, &p.tz).map_err(cron_error)?;
         let payload = check_kind_payload(self, &p.kind, &p.payload)?;
         let priority = p.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "priority",
                 format!("must be between -1000 and 1000, got {priority}"),
             ));
@@ -107,7 +106,7 @@ impl Handle<SchedulesUpdate> for Ctx {
         let mut s = self.schedule(caller, p.id)?;
         if let Some(n) = &p.name {
             if !(1..=64).contains(&n.len()) {
-                return Err(field_error("name", "must be 1–64 characters"));
+                return Err(ApiError::bad_field("name", "must be 1–64 characters"));
             }
             s.name.clone_from(n);
         }
@@ -123,7 +122,7 @@ impl Handle<SchedulesUpdate> for Ctx {
         }
         if let Some(pr) = p.priority {
             if !(-1000..=1000).contains(&pr) {
-                return Err(field_error(
+                return Err(ApiError::bad_field(
                     "priority",
                     format!("must be between -1000 and 1000, got {pr}"),
                 ));
@@ -216,7 +215,7 @@ impl Handle<SchedulesPreview> for Ctx {
     async fn handle(&self, caller: &Caller, p: PreviewParams) -> Result<Preview, ApiError> {
         let count = p.count.unwrap_or(5);
         if !(1..=100).contains(&count) {
-            return Err(field_error(
+            return Err(ApiError::bad_field(
                 "count",
                 format!("must be between 1 and 100, got {count}"),
             ));
@@ -228,7 +227,7 @@ impl Handle<SchedulesPreview> for Ctx {
             }
             (None, Some(c)) => (c.clone(), p.tz.clone().unwrap_or_else(|| "UTC".into())),
             _ => {
-                return Err(field_error(
+                return Err(ApiError::bad_field(
                     "id",
                     "give a schedule `id` or a `cron` expression",
                 ));
