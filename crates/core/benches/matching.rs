@@ -10,8 +10,9 @@ use std::time::Instant;
 use tradedesk_core::market::{BookLevel, OrderBook, TradeTick};
 use tradedesk_core::money::{Price, Qty};
 use tradedesk_core::order::{OrderType, Side, TimeInForce};
-use tradedesk_core::sim::matching::{Fees, MatchingEngine, SimOrder};
+use tradedesk_core::sim::matching::{Fees, MatchingEngine};
 use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::VenueOrder;
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -38,8 +39,9 @@ fn main() {
     };
     let mut engine = MatchingEngine::new(fees, 1);
     let last = p("100");
-    let base = SimOrder {
+    let base = VenueOrder {
         id: 0,
+        client_order_id: String::new(),
         symbol: 0,
         side: Side::Buy,
         order_type: OrderType::Market,
@@ -58,7 +60,7 @@ fn main() {
         let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
         let out = match i % 10 {
             0..=3 => engine.submit(
-                SimOrder {
+                VenueOrder {
                     id: i,
                     side,
                     ..base.clone()
@@ -70,7 +72,7 @@ fn main() {
             4..=7 => {
                 let price = if side == Side::Buy { p("95") } else { p("105") };
                 engine.submit(
-                    SimOrder {
+                    VenueOrder {
                         id: i,
                         side,
                         order_type: OrderType::Limit,

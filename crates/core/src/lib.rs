@@ -24,6 +24,7 @@ pub mod risk;
 pub mod sim;
 pub mod strategy;
 pub mod time;
+pub mod venue;
 
 #[cfg(feature = "client")]
 pub mod client;

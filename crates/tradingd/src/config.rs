@@ -119,6 +119,10 @@ pub struct SimConfig {
     pub fees: Fees,
     /// Extra headroom locked for buy stops, which fill at an unknown price.
     pub buy_stop_buffer: Decimal,
+    /// One-way delay of the simulated link to `sim` (ms); 0 = in process.
+    pub latency_ms: u64,
+    /// Every n-th submission's answer is lost on the link (0 = none).
+    pub lose_answer_every: u32,
     pub initial_balances: Vec<(String, Qty)>,
 }
 

@@ -156,6 +156,12 @@ impl Daemon {
             options.job_kinds,
             cache,
         ));
+        // A remote venue's answers are awaited on this runtime and booked
+        // through the context.
+        ctx.exchange.lock().dispatch = Some(services::answers::dispatch(
+            &ctx,
+            tokio::runtime::Handle::current(),
+        ));
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);
         // Jobs a dead daemon left running are retried or dead; imports it

@@ -1,5 +1,6 @@
 //! Long-lived services the daemon runs beside its transports.
 
+pub mod answers;
 pub mod bots;
 pub mod cache;
 pub mod exchange;

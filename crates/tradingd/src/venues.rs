@@ -2,56 +2,89 @@
 //! (`services/exchange.rs`) talks to a venue only through [`Venue`], so a
 //! real exchange (Binance spot is next) plugs in beside the built-in `sim`.
 //!
-//! The interface is synchronous and event-shaped: calls return the
-//! [`ExecEvent`]s they caused, and [`Venue::poll`] returns market trades
-//! with the events they caused. A network venue keeps its own I/O threads
-//! and hands over what they received when polled, so the execution
-//! service books everything under one lock, in order.
+//! The interface is asynchronous and venue-neutral (`tradedesk_core::venue`):
+//! a request ([`Venue::submit`], [`Venue::cancel`], [`Venue::query`]) returns
+//! an [`Answer`], a future of the venue's [`Ack`] — the events it caused, or
+//! an unknown outcome. Executions that happen later arrive as events from
+//! [`Venue::poll`], with the market trades that caused them.
+//!
+//! The contract that keeps locks off the network: a request method only
+//! builds the request (and, for a venue in this process, does the work); the
+//! returned future does any waiting. The execution service calls the method
+//! under its lock and awaits the future without it — except when the venue
+//! says it [answers at once](Venue::answers_at_once), when the answer is
+//! taken at once and booked in the same transaction as the order's `new` row.
 
+pub mod delayed;
 pub mod sim;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use tradedesk_core::instrument::Instrument;
 use tradedesk_core::market::{OrderBook, TradeTick};
 use tradedesk_core::money::{Price, Qty};
-use tradedesk_core::sim::matching::{ExecEvent, Link, OrderId, SimOrder};
 use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::{Ack, Link, OrderId, Submission, VenueEvent, VenueOrder};
+
+/// A venue's answer to come. It owns what it needs (`'static`), so it can be
+/// awaited after the lock it was created under is released.
+pub type Answer = Pin<Box<dyn Future<Output = Ack> + Send + 'static>>;
+
+/// An answer that is already known.
+pub fn answered(events: Vec<VenueEvent>) -> Answer {
+    Box::pin(std::future::ready(Ack::Known(events)))
+}
+
+/// The answer of a venue that [answers at once](Venue::answers_at_once):
+/// polled once, never waited for. A future that is not ready is a broken
+/// venue; its outcome is reported unknown rather than blocking anyone.
+pub fn answer_now(mut answer: Answer) -> Ack {
+    let mut cx = Context::from_waker(Waker::noop());
+    match answer.as_mut().poll(&mut cx) {
+        Poll::Ready(ack) => ack,
+        Poll::Pending => Ack::Unknown("the venue did not answer at once".to_owned()),
+    }
+}
 
 /// One market trade and the order events it caused.
 #[derive(Debug)]
 pub struct TradeUpdate {
     pub symbol: usize,
     pub trade: TradeTick,
-    pub events: Vec<ExecEvent>,
+    pub events: Vec<VenueEvent>,
 }
 
 pub trait Venue: Send {
     /// The venue's name in account rows (`sim`).
     fn name(&self) -> &'static str;
-    /// True when the venue's order state lives in this process and dies
-    /// with it: an order's `new` row and the venue's answer may then commit
-    /// together. A remote venue returns false, and its `new` rows commit
-    /// before a request leaves.
-    fn in_process(&self) -> bool;
+    /// True when every [`Answer`] is ready when the call returns and the
+    /// venue's order state lives in this process and dies with it: an
+    /// order's `new` row and the venue's answer then commit together. A
+    /// venue that answers later has its `new` rows committed before a
+    /// request leaves, and its answers booked when they arrive.
+    fn answers_at_once(&self) -> bool;
     /// The listed instruments; a symbol's index is its position here.
     fn instruments(&self) -> Vec<&Instrument>;
+    /// The venue's order book for a symbol, as last seen.
     fn book(&self, symbol: usize) -> &OrderBook;
     fn last(&self, symbol: usize) -> Price;
-    fn is_live(&self, id: OrderId) -> bool;
-    fn submit(&mut self, order: SimOrder, now: Timestamp) -> Vec<ExecEvent>;
-    fn submit_oco(&mut self, a: SimOrder, b: SimOrder, now: Timestamp) -> Vec<ExecEvent>;
-    fn submit_bracket(
-        &mut self,
-        entry: SimOrder,
-        take_profit: SimOrder,
-        stop_loss: SimOrder,
-        now: Timestamp,
-    ) -> Vec<ExecEvent>;
-    fn cancel(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Vec<ExecEvent>;
+    /// Sends an order, an OCO pair or a bracket.
+    fn submit(&mut self, submission: Submission, now: Timestamp) -> Answer;
+    /// Asks for an order's cancellation. An order the venue no longer knows
+    /// as open answers with no events (a fill or a cancel already on its
+    /// way says what became of it).
+    fn cancel(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Answer;
+    /// What became of an order whose outcome is unknown: every event the
+    /// venue has for it (the daemon books each once), or a rejection when
+    /// the venue never received it.
+    fn query(&mut self, id: OrderId, now: Timestamp) -> Answer;
     /// Puts back an order that was open before a restart.
     #[allow(clippy::too_many_arguments)]
     fn restore(
         &mut self,
-        order: SimOrder,
+        order: VenueOrder,
         open: Qty,
         filled: Qty,
         triggered: bool,

@@ -11,6 +11,7 @@ mod daemon {
     pub mod figures;
     pub mod jobs;
     pub mod lifecycle;
+    pub mod remote;
     pub mod risk;
     pub mod streams;
     pub mod support;

@@ -28,16 +28,15 @@ use rust_decimal::Decimal;
 
 use crate::market::{OrderBook, TradeTick};
 use crate::money::{MAX_SCALE, Notional, Price, Qty};
-use crate::order::{Liquidity, OrderType, Side, TimeInForce, Trail};
+use crate::order::{Liquidity, OrderType, Side, TimeInForce};
 use crate::time::Timestamp;
+use crate::venue::{Link, OrderId, VenueEvent, VenueOrder};
 
 mod index;
 use index::SymbolIndex;
 mod execution;
 pub use execution::taker_cost;
 use execution::{crosses, trigger_hit};
-
-pub type OrderId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fees {
@@ -60,83 +59,9 @@ impl Fees {
     }
 }
 
-/// An order as the engine sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimOrder {
-    pub id: OrderId,
-    pub symbol: usize,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub qty: Qty,
-    pub price: Option<Price>,
-    pub stop_price: Option<Price>,
-    pub trail: Option<Trail>,
-    pub time_in_force: TimeInForce,
-    /// For buys: the most quote (value plus fees) the order may spend — what
-    /// the daemon locked for it. Taker fills stop at the budget, so a fill
-    /// can never cost more than was set aside.
-    pub budget: Option<Notional>,
-    /// The instrument's lot size, to cut budget-limited fills to the grid.
-    pub lot: Qty,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fill {
-    pub order_id: OrderId,
-    pub trade_id: u64,
-    pub time: Timestamp,
-    pub qty: Qty,
-    pub price: Price,
-    pub fee: Notional,
-    pub liquidity: Liquidity,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecEvent {
-    Accepted {
-        id: OrderId,
-    },
-    Rejected {
-        id: OrderId,
-        reason: String,
-    },
-    Triggered {
-        id: OrderId,
-        price: Price,
-    },
-    /// A pending bracket exit went live for `qty`.
-    Activated {
-        id: OrderId,
-        qty: Qty,
-    },
-    Fill(Fill),
-    Expired {
-        id: OrderId,
-        reason: String,
-    },
-    Cancelled {
-        id: OrderId,
-        reason: String,
-    },
-}
-
-/// How an order is tied to others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    None,
-    Oco(OrderId),
-    Entry {
-        take_profit: OrderId,
-        stop_loss: OrderId,
-    },
-    Exit {
-        entry: OrderId,
-    },
-}
-
 #[derive(Debug, Clone)]
 struct Live {
-    order: SimOrder,
+    order: VenueOrder,
     open: Qty,
     filled: Qty,
     triggered: bool,
@@ -202,7 +127,7 @@ impl MatchingEngine {
     #[allow(clippy::too_many_arguments)]
     pub fn restore(
         &mut self,
-        order: SimOrder,
+        order: VenueOrder,
         open: Qty,
         filled: Qty,
         triggered: bool,
@@ -226,11 +151,11 @@ impl MatchingEngine {
     /// Submits one order; `last` is the last trade price of its symbol.
     pub fn submit(
         &mut self,
-        order: SimOrder,
+        order: VenueOrder,
         book: &OrderBook,
         last: Price,
         now: Timestamp,
-    ) -> Vec<ExecEvent> {
+    ) -> Vec<VenueEvent> {
         let mut ev = Vec::new();
         self.activate(order, Link::None, book, last, now, &mut ev);
         ev
@@ -239,21 +164,21 @@ impl MatchingEngine {
     /// Submits two orders that cancel each other.
     pub fn submit_oco(
         &mut self,
-        a: SimOrder,
-        b: SimOrder,
+        a: VenueOrder,
+        b: VenueOrder,
         book: &OrderBook,
         last: Price,
         now: Timestamp,
-    ) -> Vec<ExecEvent> {
+    ) -> Vec<VenueEvent> {
         let mut ev = Vec::new();
         if let Some(reason) =
             Self::immediate_trigger(&a, last).or_else(|| Self::immediate_trigger(&b, last))
         {
-            ev.push(ExecEvent::Rejected {
+            ev.push(VenueEvent::Rejected {
                 id: a.id,
                 reason: reason.clone(),
             });
-            ev.push(ExecEvent::Rejected { id: b.id, reason });
+            ev.push(VenueEvent::Rejected { id: b.id, reason });
             return ev;
         }
         let (ida, idb) = (a.id, b.id);
@@ -263,11 +188,11 @@ impl MatchingEngine {
         if self.live.contains_key(&ida)
             || !ev
                 .iter()
-                .any(|e| matches!(e, ExecEvent::Fill(f) if f.order_id == ida))
+                .any(|e| matches!(e, VenueEvent::Fill(f) if f.order_id == ida))
         {
             self.activate(b, Link::Oco(ida), book, last, now, &mut ev);
         } else {
-            ev.push(ExecEvent::Rejected {
+            ev.push(VenueEvent::Rejected {
                 id: idb,
                 reason: "oco: the other leg filled at once".into(),
             });
@@ -278,13 +203,13 @@ impl MatchingEngine {
     /// Submits an entry with a take-profit and a stop-loss that wait for it.
     pub fn submit_bracket(
         &mut self,
-        entry: SimOrder,
-        take_profit: SimOrder,
-        stop_loss: SimOrder,
+        entry: VenueOrder,
+        take_profit: VenueOrder,
+        stop_loss: VenueOrder,
         book: &OrderBook,
         last: Price,
         now: Timestamp,
-    ) -> Vec<ExecEvent> {
+    ) -> Vec<VenueEvent> {
         let mut ev = Vec::new();
         let (e, tp, sl) = (entry.id, take_profit.id, stop_loss.id);
         for exit in [take_profit, stop_loss] {
@@ -322,10 +247,10 @@ impl MatchingEngine {
         book: &OrderBook,
         last: Price,
         now: Timestamp,
-    ) -> Vec<ExecEvent> {
+    ) -> Vec<VenueEvent> {
         let mut ev = Vec::new();
         if let Some(live) = self.remove_live(id) {
-            ev.push(ExecEvent::Cancelled {
+            ev.push(VenueEvent::Cancelled {
                 id,
                 reason: reason.to_owned(),
             });
@@ -340,7 +265,7 @@ impl MatchingEngine {
         symbol: usize,
         trade: &TradeTick,
         book: &OrderBook,
-    ) -> Vec<ExecEvent> {
+    ) -> Vec<VenueEvent> {
         let mut ev = Vec::new();
         let Some(ix) = self.index.get(symbol) else {
             return ev;
@@ -372,7 +297,7 @@ impl MatchingEngine {
             if trigger_hit(live, trade.price) {
                 live.triggered = true;
                 self.reindex(id);
-                ev.push(ExecEvent::Triggered {
+                ev.push(VenueEvent::Triggered {
                     id,
                     price: trade.price,
                 });
@@ -408,7 +333,7 @@ impl MatchingEngine {
         ev
     }
 
-    fn immediate_trigger(o: &SimOrder, last: Price) -> Option<String> {
+    fn immediate_trigger(o: &VenueOrder, last: Price) -> Option<String> {
         let stop = o.stop_price?;
         let hit = match (o.order_type, o.side) {
             (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
@@ -422,16 +347,16 @@ impl MatchingEngine {
 
     fn activate(
         &mut self,
-        o: SimOrder,
+        o: VenueOrder,
         link: Link,
         book: &OrderBook,
         last: Price,
         now: Timestamp,
-        ev: &mut Vec<ExecEvent>,
+        ev: &mut Vec<VenueEvent>,
     ) {
         let id = o.id;
         if let Some(reason) = Self::immediate_trigger(&o, last) {
-            ev.push(ExecEvent::Rejected { id, reason });
+            ev.push(VenueEvent::Rejected { id, reason });
             self.reject_linked(link, ev);
             return;
         }
@@ -442,14 +367,14 @@ impl MatchingEngine {
                     .is_some_and(|l| crosses(o.side, l.price, Some(p)))
             });
         if o.time_in_force == TimeInForce::PostOnly && marketable_limit {
-            ev.push(ExecEvent::Rejected {
+            ev.push(VenueEvent::Rejected {
                 id,
                 reason: "post-only order would take liquidity".into(),
             });
             self.reject_linked(link, ev);
             return;
         }
-        ev.push(ExecEvent::Accepted { id });
+        ev.push(VenueEvent::Accepted { id });
         let best = (o.order_type == OrderType::TrailingStop).then_some(last);
         let qty = o.qty;
         let immediate = matches!(o.order_type, OrderType::Market | OrderType::Limit);

@@ -174,6 +174,8 @@ pub struct RawSim {
     pub maker_fee: String,
     pub taker_fee: String,
     pub buy_stop_buffer_pct: String,
+    pub latency_ms: u64,
+    pub lose_answer_every: u32,
     pub initial_balances: BTreeMap<String, String>,
     pub symbols: Vec<RawSimSymbol>,
 }
@@ -219,6 +221,8 @@ impl Default for RawSim {
             maker_fee: "0.001".into(),
             taker_fee: "0.001".into(),
             buy_stop_buffer_pct: "5".into(),
+            latency_ms: 0,
+            lose_answer_every: 0,
             initial_balances: BTreeMap::from([("USDT".to_owned(), "10000".to_owned())]),
             symbols,
         }

@@ -327,6 +327,8 @@ pub(super) fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
         },
         fees,
         buy_stop_buffer,
+        latency_ms: in_range("sim.latency_ms", raw.latency_ms, 0, 10_000)?,
+        lose_answer_every: in_range("sim.lose_answer_every", raw.lose_answer_every, 0, 1_000_000)?,
         initial_balances,
     })
 }

@@ -46,10 +46,16 @@ pub use risk::{RiskBook, refusal_error, rejection_error};
 use crate::config::SimConfig;
 use crate::lock_order::{OrderedGuard, OrderedMutex, Rank};
 use crate::venues::Venue;
+use crate::venues::delayed::Delayed;
 use crate::venues::sim::SimVenue;
 
 mod placement;
+mod requests;
 mod restore;
+#[cfg(test)]
+mod tests;
+
+pub use requests::{Deliver, Dispatch, Request, query_delay};
 
 pub const PAPER_ACCOUNT: &str = "paper";
 pub const VENUE: &str = "sim";
@@ -89,6 +95,13 @@ pub struct State {
     pub risk: RiskBook,
     /// Kept true here: every write below drops or replaces what it changes.
     pub cache: Arc<Cache>,
+    /// Where a remote venue's answers are awaited; set by the daemon.
+    pub dispatch: Option<Dispatch>,
+    /// Orders whose outcome is unknown, with the queries sent for each.
+    unknown: std::collections::BTreeMap<u64, u32>,
+    /// The trade ids booked for each open order of a venue that may report
+    /// a trade more than once.
+    seen_trades: std::collections::HashMap<u64, Vec<u64>>,
 }
 
 pub struct Exchange {
@@ -174,7 +187,16 @@ impl Exchange {
             .map(|(s, bars)| SymbolData::new(s.last, bars))
             .collect();
         let engine = MatchingEngine::new(cfg.fees, 1);
-        let venue: Box<dyn Venue> = Box::new(SimVenue::new(market, engine));
+        let sim = SimVenue::new(market, engine);
+        let venue: Box<dyn Venue> = if cfg.latency_ms > 0 || cfg.lose_answer_every > 0 {
+            Box::new(Delayed::new(
+                sim,
+                std::time::Duration::from_millis(cfg.latency_ms),
+                cfg.lose_answer_every,
+            ))
+        } else {
+            Box::new(sim)
+        };
         let mut state = State {
             venue,
             accounts: Vec::new(),
@@ -187,6 +209,9 @@ impl Exchange {
             stale: None,
             risk: RiskBook::default(),
             cache,
+            dispatch: None,
+            unknown: std::collections::BTreeMap::new(),
+            seen_trades: std::collections::HashMap::new(),
         };
         state.load(&mut db, now)?;
         drop(db);

@@ -5,10 +5,11 @@ use tradedesk_core::instrument::Instrument;
 use tradedesk_core::market::OrderBook;
 use tradedesk_core::money::{Price, Qty};
 use tradedesk_core::sim::market::SimMarket;
-use tradedesk_core::sim::matching::{ExecEvent, Link, MatchingEngine, OrderId, SimOrder};
+use tradedesk_core::sim::matching::MatchingEngine;
 use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::{Link, OrderId, Submission, VenueEvent, VenueOrder};
 
-use super::{TradeUpdate, Venue};
+use super::{Answer, TradeUpdate, Venue, answered};
 
 pub struct SimVenue {
     market: SimMarket,
@@ -21,12 +22,50 @@ impl SimVenue {
     }
 }
 
+impl SimVenue {
+    /// Matches a submission now; the events it caused.
+    pub fn execute(&mut self, submission: Submission, now: Timestamp) -> Vec<VenueEvent> {
+        match submission {
+            Submission::Single(o) => {
+                let s = &self.market.symbols[o.symbol];
+                self.engine.submit(o, &s.book, s.last, now)
+            }
+            Submission::Oco(a, b) => {
+                let s = &self.market.symbols[a.symbol];
+                self.engine.submit_oco(a, b, &s.book, s.last, now)
+            }
+            Submission::Bracket {
+                entry,
+                take_profit,
+                stop_loss,
+            } => {
+                let s = &self.market.symbols[entry.symbol];
+                self.engine
+                    .submit_bracket(entry, take_profit, stop_loss, &s.book, s.last, now)
+            }
+        }
+    }
+
+    /// Cancels a live order now; nothing when it is not live.
+    pub fn cancel_now(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Vec<VenueEvent> {
+        let Some(symbol) = self.engine.symbol_of(id) else {
+            return Vec::new();
+        };
+        let s = &self.market.symbols[symbol];
+        self.engine.cancel(id, reason, &s.book, s.last, now)
+    }
+
+    pub fn is_live(&self, id: OrderId) -> bool {
+        self.engine.is_live(id)
+    }
+}
+
 impl Venue for SimVenue {
     fn name(&self) -> &'static str {
         "sim"
     }
 
-    fn in_process(&self) -> bool {
+    fn answers_at_once(&self) -> bool {
         true
     }
 
@@ -42,43 +81,27 @@ impl Venue for SimVenue {
         self.market.symbols[symbol].last
     }
 
-    fn is_live(&self, id: OrderId) -> bool {
-        self.engine.is_live(id)
+    fn submit(&mut self, submission: Submission, now: Timestamp) -> Answer {
+        answered(self.execute(submission, now))
     }
 
-    fn submit(&mut self, order: SimOrder, now: Timestamp) -> Vec<ExecEvent> {
-        let s = &self.market.symbols[order.symbol];
-        self.engine.submit(order, &s.book, s.last, now)
+    fn cancel(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Answer {
+        answered(self.cancel_now(id, reason, now))
     }
 
-    fn submit_oco(&mut self, a: SimOrder, b: SimOrder, now: Timestamp) -> Vec<ExecEvent> {
-        let s = &self.market.symbols[a.symbol];
-        self.engine.submit_oco(a, b, &s.book, s.last, now)
-    }
-
-    fn submit_bracket(
-        &mut self,
-        entry: SimOrder,
-        take_profit: SimOrder,
-        stop_loss: SimOrder,
-        now: Timestamp,
-    ) -> Vec<ExecEvent> {
-        let s = &self.market.symbols[entry.symbol];
-        self.engine
-            .submit_bracket(entry, take_profit, stop_loss, &s.book, s.last, now)
-    }
-
-    fn cancel(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Vec<ExecEvent> {
-        let Some(symbol) = self.engine.symbol_of(id) else {
-            return Vec::new();
-        };
-        let s = &self.market.symbols[symbol];
-        self.engine.cancel(id, reason, &s.book, s.last, now)
+    /// The simulator answers every request at once, so no outcome is ever
+    /// unknown; an order it does not hold is no longer open.
+    fn query(&mut self, id: OrderId, _now: Timestamp) -> Answer {
+        answered(if self.engine.is_live(id) {
+            vec![VenueEvent::Accepted { id }]
+        } else {
+            Vec::new()
+        })
     }
 
     fn restore(
         &mut self,
-        order: SimOrder,
+        order: VenueOrder,
         open: Qty,
         filled: Qty,
         triggered: bool,

@@ -46,7 +46,16 @@ impl TestDaemon {
         Self::manual_clock_in(tempfile::tempdir().expect("tempdir"), options)
     }
 
-    pub fn manual_clock_in(dir: TempDir, mut options: tradingd::Options) -> Self {
+    pub fn manual_clock_in(dir: TempDir, options: tradingd::Options) -> Self {
+        Self::manual_clock_with(dir, options, |_| {})
+    }
+
+    /// A manual-clock daemon with a changed configuration.
+    pub fn manual_clock_with(
+        dir: TempDir,
+        mut options: tradingd::Options,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::for_dir(dir.path());
         config.sim.spec.tick_ms = 60_000;
         // These tests count the bars they make: no seeded past.
@@ -59,6 +68,7 @@ impl TestDaemon {
             )
         });
         options.manual_clock = Some(start);
+        tweak(&mut config);
         Self::try_start_with(dir, config, options).expect("daemon starts")
     }
 

@@ -2,11 +2,12 @@
 //! afforded, expiry, and what follows a terminal state (OCO siblings,
 //! bracket legs).
 
-use super::{ExecEvent, Fill, Link, Live, MatchingEngine, OrderId};
+use super::{Live, MatchingEngine};
 use crate::market::OrderBook;
 use crate::money::{Notional, Price, Qty};
 use crate::order::{Liquidity, OrderType, Side, TimeInForce};
 use crate::time::Timestamp;
+use crate::venue::{Fill, Link, OrderId, VenueEvent};
 use rust_decimal::Decimal;
 
 pub(super) fn crosses(side: Side, level: Price, limit: Option<Price>) -> bool {
@@ -64,7 +65,7 @@ pub(super) fn trigger_hit(live: &Live, price: Price) -> bool {
 }
 
 impl MatchingEngine {
-    pub(super) fn reject_linked(&mut self, link: Link, ev: &mut Vec<ExecEvent>) {
+    pub(super) fn reject_linked(&mut self, link: Link, ev: &mut Vec<VenueEvent>) {
         if let Link::Entry {
             take_profit,
             stop_loss,
@@ -72,7 +73,7 @@ impl MatchingEngine {
         {
             for exit in [take_profit, stop_loss] {
                 if self.remove_live(exit).is_some() {
-                    ev.push(ExecEvent::Cancelled {
+                    ev.push(VenueEvent::Cancelled {
                         id: exit,
                         reason: "bracket: the entry was rejected".into(),
                     });
@@ -88,7 +89,7 @@ impl MatchingEngine {
         id: OrderId,
         book: &OrderBook,
         now: Timestamp,
-        ev: &mut Vec<ExecEvent>,
+        ev: &mut Vec<VenueEvent>,
     ) {
         let Some(live) = self.live.get(&id) else {
             return;
@@ -188,7 +189,7 @@ impl MatchingEngine {
         now: Timestamp,
         book: &OrderBook,
         last: Price,
-        ev: &mut Vec<ExecEvent>,
+        ev: &mut Vec<VenueEvent>,
     ) {
         let Some(live) = self.live.get_mut(&id) else {
             return;
@@ -205,7 +206,7 @@ impl MatchingEngine {
         live.open = live.open.checked_sub(qty).unwrap_or(Qty::ZERO);
         live.filled = live.filled.checked_add(qty).unwrap_or(live.filled);
         let done = !live.open.is_positive();
-        ev.push(ExecEvent::Fill(Fill {
+        ev.push(VenueEvent::Fill(Fill {
             order_id: id,
             trade_id,
             time: now,
@@ -226,10 +227,10 @@ impl MatchingEngine {
         reason: &str,
         book: &OrderBook,
         now: Timestamp,
-        ev: &mut Vec<ExecEvent>,
+        ev: &mut Vec<VenueEvent>,
     ) {
         if let Some(live) = self.remove_live(id) {
-            ev.push(ExecEvent::Expired {
+            ev.push(VenueEvent::Expired {
                 id,
                 reason: reason.to_owned(),
             });
@@ -239,7 +240,7 @@ impl MatchingEngine {
     }
 
     /// An OCO leg that fills or triggers cancels its sibling.
-    pub(super) fn cancel_sibling(&mut self, id: OrderId, reason: &str, ev: &mut Vec<ExecEvent>) {
+    pub(super) fn cancel_sibling(&mut self, id: OrderId, reason: &str, ev: &mut Vec<VenueEvent>) {
         let Some(Link::Oco(other)) = self.live.get(&id).map(|l| l.link) else {
             // Already removed (fully filled): its link is gone with it; the
             // caller handles that through after_terminal.
@@ -249,7 +250,7 @@ impl MatchingEngine {
             live.link = Link::None;
         }
         if self.remove_live(other).is_some() {
-            ev.push(ExecEvent::Cancelled {
+            ev.push(VenueEvent::Cancelled {
                 id: other,
                 reason: reason.to_owned(),
             });
@@ -263,13 +264,13 @@ impl MatchingEngine {
         book: &OrderBook,
         last: Price,
         now: Timestamp,
-        ev: &mut Vec<ExecEvent>,
+        ev: &mut Vec<VenueEvent>,
     ) {
         match finished.link {
             Link::Oco(other) => {
                 if finished.filled.is_positive() {
                     if self.remove_live(other).is_some() {
-                        ev.push(ExecEvent::Cancelled {
+                        ev.push(VenueEvent::Cancelled {
                             id: other,
                             reason: "oco: the other leg filled".into(),
                         });
@@ -287,7 +288,7 @@ impl MatchingEngine {
                 if !filled.is_positive() {
                     for exit in [take_profit, stop_loss] {
                         if self.remove_live(exit).is_some() {
-                            ev.push(ExecEvent::Cancelled {
+                            ev.push(VenueEvent::Cancelled {
                                 id: exit,
                                 reason: "bracket: the entry did not fill".into(),
                             });
@@ -304,7 +305,7 @@ impl MatchingEngine {
                         if l.order.order_type == OrderType::TrailingStop {
                             l.best = Some(last);
                         }
-                        ev.push(ExecEvent::Activated {
+                        ev.push(VenueEvent::Activated {
                             id: exit,
                             qty: filled,
                         });
@@ -321,7 +322,7 @@ impl MatchingEngine {
                             l.triggered = true;
                         }
                         self.reindex(exit);
-                        ev.push(ExecEvent::Triggered {
+                        ev.push(VenueEvent::Triggered {
                             id: exit,
                             price: last,
                         });

@@ -1,9 +1,10 @@
 //! Where live orders are found fast: per symbol, resting limits by price
 //! and stops by trigger, kept in step as orders come and go.
 
-use super::{Live, MatchingEngine, OrderId};
+use super::{Live, MatchingEngine};
 use crate::money::Price;
 use crate::order::Side;
+use crate::venue::OrderId;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 

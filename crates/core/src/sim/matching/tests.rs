@@ -1,5 +1,6 @@
 use super::*;
 use crate::market::BookLevel;
+use crate::order::Trail;
 
 fn p(s: &str) -> Price {
     s.parse().unwrap()
@@ -30,9 +31,10 @@ fn engine() -> MatchingEngine {
     )
 }
 
-fn order(id: OrderId, side: Side, t: OrderType, qty: &str) -> SimOrder {
-    SimOrder {
+fn order(id: OrderId, side: Side, t: OrderType, qty: &str) -> VenueOrder {
+    VenueOrder {
         id,
+        client_order_id: String::new(),
         symbol: 0,
         side,
         order_type: t,
@@ -56,10 +58,10 @@ fn trade(price: &str, qty: &str) -> TradeTick {
     }
 }
 
-fn fills(ev: &[ExecEvent]) -> Vec<(OrderId, String, String, Liquidity)> {
+fn fills(ev: &[VenueEvent]) -> Vec<(OrderId, String, String, Liquidity)> {
     ev.iter()
         .filter_map(|e| match e {
-            ExecEvent::Fill(f) => Some((
+            VenueEvent::Fill(f) => Some((
                 f.order_id,
                 f.qty.to_string(),
                 f.price.to_string(),
@@ -70,7 +72,7 @@ fn fills(ev: &[ExecEvent]) -> Vec<(OrderId, String, String, Liquidity)> {
         .collect()
 }
 
-fn has(ev: &[ExecEvent], pred: impl Fn(&ExecEvent) -> bool) -> bool {
+fn has(ev: &[VenueEvent], pred: impl Fn(&VenueEvent) -> bool) -> bool {
     ev.iter().any(pred)
 }
 
@@ -83,7 +85,7 @@ fn market_orders_walk_the_book_and_pay_taker_fees() {
         p("100"),
         Timestamp(1),
     );
-    assert_eq!(ev[0], ExecEvent::Accepted { id: 1 });
+    assert_eq!(ev[0], VenueEvent::Accepted { id: 1 });
     assert_eq!(
         fills(&ev),
         [
@@ -91,7 +93,9 @@ fn market_orders_walk_the_book_and_pay_taker_fees() {
             (1, "1.5".into(), "101".into(), Liquidity::Taker)
         ]
     );
-    let ExecEvent::Fill(f) = &ev[2] else { panic!() };
+    let VenueEvent::Fill(f) = &ev[2] else {
+        panic!()
+    };
     assert_eq!(f.fee, "0.303".parse().unwrap(), "0.2 % of 151.5");
     assert!(!m.is_live(1));
     assert_eq!(
@@ -111,9 +115,9 @@ fn what_the_book_cannot_fill_expires() {
     );
     assert_eq!(fills(&ev).len(), 3);
     assert!(
-        matches!(ev.last(), Some(ExecEvent::Expired { id: 1, reason }) if reason.contains("depth"))
+        matches!(ev.last(), Some(VenueEvent::Expired { id: 1, reason }) if reason.contains("depth"))
     );
-    let fok = SimOrder {
+    let fok = VenueOrder {
         time_in_force: TimeInForce::Fok,
         ..order(2, Side::Sell, OrderType::Market, "10")
     };
@@ -122,18 +126,18 @@ fn what_the_book_cannot_fill_expires() {
         fills(&ev).is_empty(),
         "fill or kill fills nothing when it cannot fill all"
     );
-    assert!(has(&ev, |e| matches!(e, ExecEvent::Expired { id: 2, .. })));
+    assert!(has(&ev, |e| matches!(e, VenueEvent::Expired { id: 2, .. })));
 }
 
 #[test]
 fn resting_limits_fill_only_when_the_tape_trades_through() {
     let mut m = engine();
-    let buy = SimOrder {
+    let buy = VenueOrder {
         price: Some(p("98.5")),
         ..order(1, Side::Buy, OrderType::Limit, "3")
     };
     let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
-    assert_eq!(ev, [ExecEvent::Accepted { id: 1 }]);
+    assert_eq!(ev, [VenueEvent::Accepted { id: 1 }]);
     assert!(
         m.on_trade(0, &trade("98.5", "5"), &book()).is_empty(),
         "a trade at the limit does not fill"
@@ -154,47 +158,47 @@ fn resting_limits_fill_only_when_the_tape_trades_through() {
 #[test]
 fn marketable_limits_take_then_rest_or_expire() {
     let mut m = engine();
-    let buy = SimOrder {
+    let buy = VenueOrder {
         price: Some(p("101")),
         ..order(1, Side::Buy, OrderType::Limit, "5")
     };
     let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
     assert_eq!(fills(&ev).len(), 2, "takes 100 and 101, not 102");
     assert!(m.is_live(1), "the rest rests");
-    let ioc = SimOrder {
+    let ioc = VenueOrder {
         price: Some(p("101")),
         time_in_force: TimeInForce::Ioc,
         ..order(2, Side::Buy, OrderType::Limit, "5")
     };
     let ev = m.submit(ioc, &book(), p("100"), Timestamp(1));
-    assert!(has(&ev, |e| matches!(e, ExecEvent::Expired { id: 2, .. })));
-    let post = SimOrder {
+    assert!(has(&ev, |e| matches!(e, VenueEvent::Expired { id: 2, .. })));
+    let post = VenueOrder {
         price: Some(p("100")),
         time_in_force: TimeInForce::PostOnly,
         ..order(3, Side::Buy, OrderType::Limit, "1")
     };
     let ev = m.submit(post, &book(), p("100"), Timestamp(1));
     assert!(
-        matches!(&ev[..], [ExecEvent::Rejected { id: 3, reason }] if reason.contains("post-only"))
+        matches!(&ev[..], [VenueEvent::Rejected { id: 3, reason }] if reason.contains("post-only"))
     );
 }
 
 #[test]
 fn stops_trigger_on_the_last_trade() {
     let mut m = engine();
-    let stop = SimOrder {
+    let stop = VenueOrder {
         stop_price: Some(p("95")),
         ..order(1, Side::Sell, OrderType::StopMarket, "1.5")
     };
     assert_eq!(
         m.submit(stop, &book(), p("100"), Timestamp(1)),
-        [ExecEvent::Accepted { id: 1 }]
+        [VenueEvent::Accepted { id: 1 }]
     );
     assert!(m.on_trade(0, &trade("96", "1"), &book()).is_empty());
     let ev = m.on_trade(0, &trade("95", "1"), &book());
     assert_eq!(
         ev[0],
-        ExecEvent::Triggered {
+        VenueEvent::Triggered {
             id: 1,
             price: p("95")
         }
@@ -207,16 +211,16 @@ fn stops_trigger_on_the_last_trade() {
         ]
     );
 
-    let at_once = SimOrder {
+    let at_once = VenueOrder {
         stop_price: Some(p("101")),
         ..order(2, Side::Sell, OrderType::StopMarket, "1")
     };
     let ev = m.submit(at_once, &book(), p("100"), Timestamp(1));
     assert!(
-        matches!(&ev[..], [ExecEvent::Rejected { id: 2, reason }] if reason.contains("at once"))
+        matches!(&ev[..], [VenueEvent::Rejected { id: 2, reason }] if reason.contains("at once"))
     );
 
-    let sl = SimOrder {
+    let sl = VenueOrder {
         stop_price: Some(p("103")),
         price: Some(p("97")),
         ..order(3, Side::Buy, OrderType::StopLimit, "1")
@@ -225,7 +229,7 @@ fn stops_trigger_on_the_last_trade() {
     let ev = m.on_trade(0, &trade("103", "1"), &book());
     assert!(has(&ev, |e| matches!(
         e,
-        ExecEvent::Triggered { id: 3, .. }
+        VenueEvent::Triggered { id: 3, .. }
     )));
     assert!(
         fills(&ev).is_empty(),
@@ -233,7 +237,7 @@ fn stops_trigger_on_the_last_trade() {
     );
     assert!(m.is_live(3));
 
-    let tp = SimOrder {
+    let tp = VenueOrder {
         stop_price: Some(p("110")),
         ..order(4, Side::Sell, OrderType::TakeProfit, "1")
     };
@@ -241,18 +245,18 @@ fn stops_trigger_on_the_last_trade() {
     assert!(
         m.on_trade(0, &trade("109", "1"), &book())
             .iter()
-            .all(|e| !matches!(e, ExecEvent::Triggered { id: 4, .. }))
+            .all(|e| !matches!(e, VenueEvent::Triggered { id: 4, .. }))
     );
     assert!(has(
         &m.on_trade(0, &trade("110", "1"), &book()),
-        |e| matches!(e, ExecEvent::Triggered { id: 4, .. })
+        |e| matches!(e, VenueEvent::Triggered { id: 4, .. })
     ));
 }
 
 #[test]
 fn trailing_stops_follow_the_high() {
     let mut m = engine();
-    let trail = SimOrder {
+    let trail = VenueOrder {
         trail: Some(Trail::Amount(p("5"))),
         ..order(1, Side::Sell, OrderType::TrailingStop, "1")
     };
@@ -263,7 +267,7 @@ fn trailing_stops_follow_the_high() {
     let ev = m.on_trade(0, &trade("103", "1"), &book());
     assert_eq!(
         ev[0],
-        ExecEvent::Triggered {
+        VenueEvent::Triggered {
             id: 1,
             price: p("103")
         }
@@ -274,18 +278,21 @@ fn trailing_stops_follow_the_high() {
 #[test]
 fn oco_legs_cancel_each_other() {
     let mut m = engine();
-    let tp = SimOrder {
+    let tp = VenueOrder {
         price: Some(p("110")),
         ..order(1, Side::Sell, OrderType::Limit, "1")
     };
-    let sl = SimOrder {
+    let sl = VenueOrder {
         stop_price: Some(p("95")),
         ..order(2, Side::Sell, OrderType::StopMarket, "1")
     };
     let ev = m.submit_oco(tp, sl, &book(), p("100"), Timestamp(1));
     assert_eq!(
         ev,
-        [ExecEvent::Accepted { id: 1 }, ExecEvent::Accepted { id: 2 }]
+        [
+            VenueEvent::Accepted { id: 1 },
+            VenueEvent::Accepted { id: 2 }
+        ]
     );
     let ev = m.on_trade(0, &trade("111", "0.4"), &book());
     assert_eq!(
@@ -293,7 +300,7 @@ fn oco_legs_cancel_each_other() {
         [(1, "0.4".into(), "110".into(), Liquidity::Maker)]
     );
     assert!(
-        has(&ev, |e| matches!(e, ExecEvent::Cancelled { id: 2, .. })),
+        has(&ev, |e| matches!(e, VenueEvent::Cancelled { id: 2, .. })),
         "{ev:?}"
     );
     assert!(m.is_live(1) && !m.is_live(2));
@@ -302,20 +309,20 @@ fn oco_legs_cancel_each_other() {
 #[test]
 fn bracket_exits_wait_for_the_entry() {
     let mut m = engine();
-    let entry = SimOrder {
+    let entry = VenueOrder {
         price: Some(p("98.5")),
         ..order(1, Side::Buy, OrderType::Limit, "1")
     };
-    let tp = SimOrder {
+    let tp = VenueOrder {
         price: Some(p("110")),
         ..order(2, Side::Sell, OrderType::Limit, "1")
     };
-    let sl = SimOrder {
+    let sl = VenueOrder {
         stop_price: Some(p("95")),
         ..order(3, Side::Sell, OrderType::StopMarket, "1")
     };
     let ev = m.submit_bracket(entry, tp, sl, &book(), p("100"), Timestamp(1));
-    assert_eq!(ev, [ExecEvent::Accepted { id: 1 }]);
+    assert_eq!(ev, [VenueEvent::Accepted { id: 1 }]);
     assert!(
         m.on_trade(0, &trade("120", "5"), &book()).is_empty(),
         "pending exits do not trade"
@@ -325,29 +332,29 @@ fn bracket_exits_wait_for_the_entry() {
         fills(&ev),
         [(1, "1".into(), "98.5".into(), Liquidity::Maker)]
     );
-    assert!(has(&ev, |e| *e == ExecEvent::Activated { id: 2, qty: q("1") }));
-    assert!(has(&ev, |e| *e == ExecEvent::Activated { id: 3, qty: q("1") }));
+    assert!(has(&ev, |e| *e == VenueEvent::Activated { id: 2, qty: q("1") }));
+    assert!(has(&ev, |e| *e == VenueEvent::Activated { id: 3, qty: q("1") }));
     let ev = m.on_trade(0, &trade("94", "1"), &book());
     assert!(has(&ev, |e| matches!(
         e,
-        ExecEvent::Triggered { id: 3, .. }
+        VenueEvent::Triggered { id: 3, .. }
     )));
     assert!(has(&ev, |e| matches!(
         e,
-        ExecEvent::Cancelled { id: 2, .. }
+        VenueEvent::Cancelled { id: 2, .. }
     )));
     assert_eq!(m.live_count(), 0);
 
     // An entry cancelled unfilled takes its exits with it.
-    let entry = SimOrder {
+    let entry = VenueOrder {
         price: Some(p("90")),
         ..order(4, Side::Buy, OrderType::Limit, "1")
     };
-    let tp = SimOrder {
+    let tp = VenueOrder {
         price: Some(p("110")),
         ..order(5, Side::Sell, OrderType::Limit, "1")
     };
-    let sl = SimOrder {
+    let sl = VenueOrder {
         stop_price: Some(p("85")),
         ..order(6, Side::Sell, OrderType::StopMarket, "1")
     };
@@ -361,7 +368,7 @@ fn bracket_exits_wait_for_the_entry() {
 fn a_buy_never_spends_more_than_its_budget() {
     let mut m = engine();
     // 150.3 buys 1 @ 100 (100.2 with fee) and 0.4 @ 101 (40.4808), not more.
-    let buy = SimOrder {
+    let buy = VenueOrder {
         budget: Some("150.3".parse().unwrap()),
         ..order(1, Side::Buy, OrderType::Market, "3")
     };
@@ -374,12 +381,12 @@ fn a_buy_never_spends_more_than_its_budget() {
         ]
     );
     assert!(
-        matches!(ev.last(), Some(ExecEvent::Expired { id: 1, reason }) if reason.contains("funds"))
+        matches!(ev.last(), Some(VenueEvent::Expired { id: 1, reason }) if reason.contains("funds"))
     );
     let spent: Decimal = ev
         .iter()
         .filter_map(|e| match e {
-            ExecEvent::Fill(f) => Some(f.price.get() * f.qty.get() + f.fee.get()),
+            VenueEvent::Fill(f) => Some(f.price.get() * f.qty.get() + f.fee.get()),
             _ => None,
         })
         .sum();

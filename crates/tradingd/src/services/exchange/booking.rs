@@ -11,8 +11,8 @@ use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::{BookId, FillBooking, as_qty};
 use tradedesk_core::money::{Notional, Qty};
 use tradedesk_core::order::{Event, Execution, OrderRecord, OrderState, OrderStatus, Side};
-use tradedesk_core::sim::matching::{ExecEvent, Fill};
 use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::{Fill, VenueEvent};
 
 use super::State;
 
@@ -83,17 +83,27 @@ impl State {
     /// Applies engine events (and any they cause) to the books.
     pub(super) fn book_events(
         &mut self,
-        events: Vec<ExecEvent>,
+        events: Vec<VenueEvent>,
         now: Timestamp,
         changes: &mut Changes,
     ) {
-        let mut queue: VecDeque<ExecEvent> = events.into();
+        let mut queue: VecDeque<VenueEvent> = events.into();
         while let Some(ev) = queue.pop_front() {
             match ev {
-                ExecEvent::Accepted { id } => {
-                    self.transition(id, Event::Accept, None, now, changes);
+                VenueEvent::Accepted { id } => {
+                    // A remote venue's acceptance may arrive after the
+                    // order's fills, or twice (an answer and a query).
+                    if self
+                        .open
+                        .get(&id)
+                        .is_some_and(|o| o.status == OrderStatus::New)
+                    {
+                        self.transition(id, Event::Accept, None, now, changes);
+                    } else {
+                        self.stray(id, "acceptance");
+                    }
                 }
-                ExecEvent::Triggered { id, .. } => {
+                VenueEvent::Triggered { id, .. } => {
                     if let Some(o) = self.open.update(id, |o| {
                         o.triggered = true;
                         o.updated = now;
@@ -102,20 +112,20 @@ impl State {
                         changes.orders.insert(id, o);
                     }
                 }
-                ExecEvent::Activated { id, qty } => {
+                VenueEvent::Activated { id, qty } => {
                     self.transition(id, Event::Activate, None, now, changes);
                     if let Err(reason) = self.reserve_exit(id, qty, now, changes) {
-                        queue.extend(self.venue.cancel(id, &reason, now));
+                        self.send_cancel(id, &reason, now, changes);
                     }
                 }
-                ExecEvent::Fill(f) => self.book_fill(&f, changes),
-                ExecEvent::Rejected { id, reason } => {
+                VenueEvent::Fill(f) => self.book_fill(&f, now, changes),
+                VenueEvent::Rejected { id, reason } => {
                     self.transition(id, Event::Reject, Some(reason), now, changes);
                 }
-                ExecEvent::Cancelled { id, reason } => {
+                VenueEvent::Cancelled { id, reason } => {
                     self.transition(id, Event::Cancel, Some(reason), now, changes);
                 }
-                ExecEvent::Expired { id, reason } => {
+                VenueEvent::Expired { id, reason } => {
                     self.transition(id, Event::Expire, Some(reason), now, changes);
                 }
             }
@@ -131,11 +141,7 @@ impl State {
         changes: &mut Changes,
     ) {
         let Some(status) = self.open.get(&id).map(|o| o.status) else {
-            tracing::error!(
-                order = id,
-                ?event,
-                "engine event for an order that is not open"
-            );
+            self.stray(id, &format!("{event:?}"));
             return;
         };
         let next = match tradedesk_core::order::transition(status, event) {
@@ -166,6 +172,8 @@ impl State {
         let Some(mut o) = self.open.remove(&id) else {
             return;
         };
+        self.seen_trades.remove(&id);
+        self.unknown.remove(&id);
         if o.reserved.is_positive() {
             let sibling = o.oco_id.filter(|s| self.open.contains_key(s));
             let moved = sibling.and_then(|s| {
@@ -232,9 +240,49 @@ impl State {
         Ok(())
     }
 
-    fn book_fill(&mut self, f: &Fill, changes: &mut Changes) {
-        let Some(o) = self.open.get(&f.order_id).cloned() else {
-            tracing::error!(order = f.order_id, "fill for an order that is not open");
+    /// An event for an order that is not open (or already past it): a
+    /// broken engine for a venue that answers at once; for a remote venue,
+    /// an answer that came after the events it reports, or came twice.
+    fn stray(&self, id: u64, what: &str) {
+        if self.venue.answers_at_once() {
+            tracing::error!(
+                order = id,
+                what,
+                "venue event for an order that is not open"
+            );
+        } else {
+            tracing::debug!(order = id, what, "venue event already booked");
+        }
+    }
+
+    /// The open order a fill is for, or `None` when there is nothing to
+    /// book: the order is not open, or a remote venue reported the trade
+    /// before. A fill reported before the order's acceptance implies it.
+    fn fill_target(
+        &mut self,
+        f: &Fill,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> Option<OrderRecord> {
+        let Some(status) = self.open.get(&f.order_id).map(|o| o.status) else {
+            self.stray(f.order_id, "fill");
+            return None;
+        };
+        if !self.venue.answers_at_once() {
+            let seen = self.seen_trades.entry(f.order_id).or_default();
+            if seen.contains(&f.trade_id) {
+                return None;
+            }
+            seen.push(f.trade_id);
+        }
+        if status == OrderStatus::New {
+            self.transition(f.order_id, Event::Accept, None, now, changes);
+        }
+        self.open.get(&f.order_id).cloned()
+    }
+
+    fn book_fill(&mut self, f: &Fill, now: Timestamp, changes: &mut Changes) {
+        let Some(o) = self.fill_target(f, now, changes) else {
             return;
         };
         let Some(acc) = self.account_index(&o.account) else {

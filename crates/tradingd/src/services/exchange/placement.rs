@@ -9,14 +9,14 @@ use tradedesk_core::ledger::BookId;
 use tradedesk_core::money::{Notional, Qty};
 use tradedesk_core::order::{OrderRecord, OrderStatus, Side, ValidOrder};
 use tradedesk_core::risk::Approved;
-use tradedesk_core::sim::matching::{ExecEvent, SimOrder};
 use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::{Submission, VenueOrder};
 
 /// An order about to be placed: validated, with its account and funds.
 pub(super) struct Prepared {
     pub(super) account: usize,
     pub(super) record: OrderRecord,
-    pub(super) sim: SimOrder,
+    pub(super) sim: VenueOrder,
 }
 
 impl State {
@@ -241,6 +241,26 @@ impl State {
         })
     }
 
+    /// Sends an admitted submission and commits: the `new` rows with the
+    /// answer when the venue answers at once, else the `new` rows before the
+    /// request leaves.
+    fn submit(
+        &mut self,
+        store: &mut Store,
+        submission: Submission,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> Result<(), ApiError> {
+        if self.venue.answers_at_once() {
+            self.send_submission(submission, now, changes);
+            self.commit(store, changes)
+        } else {
+            self.commit(store, changes)?;
+            self.send_submission(submission, now, changes);
+            Ok(())
+        }
+    }
+
     /// Places one order.
     pub fn place(
         &mut self,
@@ -264,14 +284,9 @@ impl State {
         let mut group = [prepared];
         self.admit(&mut group, &reserve, &mut changes)?;
         let [p] = group;
-        let events = self.venue.submit(p.sim, now);
-        self.book_events(events, now, &mut changes);
-        self.commit(store, &changes)?;
-        let latest = changes
-            .orders
-            .get(&p.record.id)
-            .cloned()
-            .unwrap_or(p.record);
+        let id = p.record.id;
+        self.submit(store, Submission::Single(p.sim), now, &mut changes)?;
+        let latest = changes.orders.get(&id).cloned().unwrap_or(p.record);
         Ok((latest, changes))
     }
 
@@ -316,9 +331,7 @@ impl State {
         let [a, mut b] = group;
         b.sim.budget = a.sim.budget;
         let ids = [a.record.id, b.record.id];
-        let events = self.venue.submit_oco(a.sim, b.sim, now);
-        self.book_events(events, now, &mut changes);
-        self.commit(store, &changes)?;
+        self.submit(store, Submission::Oco(a.sim, b.sim), now, &mut changes)?;
         let get =
             |id: u64, fallback: OrderRecord| changes.orders.get(&id).cloned().unwrap_or(fallback);
         Ok(([get(ids[0], a.record), get(ids[1], b.record)], changes))
@@ -357,9 +370,12 @@ impl State {
         self.admit(&mut group, &reserve, &mut changes)?;
         let [e, tp, sl] = group;
         let ids = [e.record.id, tp.record.id, sl.record.id];
-        let events = self.venue.submit_bracket(e.sim, tp.sim, sl.sim, now);
-        self.book_events(events, now, &mut changes);
-        self.commit(store, &changes)?;
+        let submission = Submission::Bracket {
+            entry: e.sim,
+            take_profit: tp.sim,
+            stop_loss: sl.sim,
+        };
+        self.submit(store, submission, now, &mut changes)?;
         let get =
             |id: u64, fallback: OrderRecord| changes.orders.get(&id).cloned().unwrap_or(fallback);
         Ok((
@@ -414,21 +430,8 @@ impl State {
         changes: &mut Changes,
     ) {
         for &id in ids {
-            if !self.open.contains_key(&id) {
-                continue;
-            }
-            if self.venue.is_live(id) {
-                let events = self.venue.cancel(id, reason, now);
-                self.book_events(events, now, changes);
-            } else {
-                self.book_events(
-                    vec![ExecEvent::Cancelled {
-                        id,
-                        reason: reason.to_owned(),
-                    }],
-                    now,
-                    changes,
-                );
+            if self.open.contains_key(&id) {
+                self.send_cancel(id, reason, now, changes);
             }
         }
     }

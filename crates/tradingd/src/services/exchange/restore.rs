@@ -12,8 +12,9 @@ use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::ledger::{Books, Ledger};
 use tradedesk_core::money::{Notional, Price, Qty};
 use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side};
-use tradedesk_core::sim::matching::{ExecEvent, Link, SimOrder, taker_cost};
+use tradedesk_core::sim::matching::taker_cost;
 use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::{Link, VenueEvent, VenueOrder};
 
 impl State {
     /// Everything money-shaped, read from the database: accounts and their
@@ -103,7 +104,7 @@ impl State {
                     r.reason = Some("the daemon stopped before the order reached the venue".into());
                 });
                 self.book_events(
-                    vec![ExecEvent::Rejected {
+                    vec![VenueEvent::Rejected {
                         id: o.id,
                         reason: "the daemon stopped before the order reached the venue".into(),
                     }],
@@ -115,7 +116,7 @@ impl State {
             let Some(idx) = self.venue.index_of(o.symbol.as_str()) else {
                 tracing::warn!(order = o.id, symbol = %o.symbol, "symbol no longer on the venue; cancelling");
                 self.book_events(
-                    vec![ExecEvent::Cancelled {
+                    vec![VenueEvent::Cancelled {
                         id: o.id,
                         reason: "symbol no longer listed".into(),
                     }],
@@ -159,10 +160,11 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn sim_order(&self, o: &OrderRecord, symbol: usize) -> SimOrder {
+    pub(super) fn sim_order(&self, o: &OrderRecord, symbol: usize) -> VenueOrder {
         let lot = self.venue.instruments()[symbol].lot_size;
-        SimOrder {
+        VenueOrder {
             id: o.id,
+            client_order_id: o.client_order_id.clone(),
             symbol,
             side: o.side,
             order_type: o.order_type,
