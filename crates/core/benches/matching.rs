@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tradedesk_core::market::{BookLevel, OrderBook, TradeTick};
 use tradedesk_core::money::{Price, Qty};
-use tradedesk_core::order::{OrderType, Side, TimeInForce};
+use tradedesk_core::order::{Side, Terms, TimeInForce};
 use tradedesk_core::sim::matching::{Fees, MatchingEngine};
 use tradedesk_core::time::Timestamp;
 use tradedesk_core::venue::VenueOrder;
@@ -44,11 +44,8 @@ fn main() {
         client_order_id: String::new(),
         symbol: 0,
         side: Side::Buy,
-        order_type: OrderType::Market,
         qty: q("0.5"),
-        price: None,
-        stop_price: None,
-        trail: None,
+        terms: Terms::Market,
         time_in_force: TimeInForce::Gtc,
         budget: None,
         lot: q("0.001"),
@@ -75,8 +72,7 @@ fn main() {
                     VenueOrder {
                         id: i,
                         side,
-                        order_type: OrderType::Limit,
-                        price: Some(price),
+                        terms: Terms::Limit { price },
                         ..base.clone()
                     },
                     &book,

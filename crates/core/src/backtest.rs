@@ -552,7 +552,7 @@ impl Run<'_, '_> {
         let mut released = Some(Decimal::ZERO);
         self.book.working.retain(|w| {
             let hit = w.tag == tag || w.pair.as_deref() == Some(tag);
-            if hit && w.side == Side::Buy && w.kind == OrderType::Limit {
+            if hit && w.side == Side::Buy && w.terms.order_type() == OrderType::Limit {
                 released = released
                     .zip(reserve_of(w, fee_rate))
                     .and_then(|(a, b)| a.checked_add(b));
@@ -591,20 +591,17 @@ impl Run<'_, '_> {
             leg,
             market: m,
             side: i.side,
-            kind: i.order_type,
             role: i.role,
             qty: i.qty,
-            price: i.price,
-            stop: i.stop_price,
-            trail: i.trail,
+            terms: i.terms,
             best: Some(self.book.last[m]),
             placed: step,
         };
-        if w.kind == OrderType::Market && self.fill == FillModel::Close {
+        if w.terms.order_type() == OrderType::Market && self.fill == FillModel::Close {
             self.fill_market(step, &w, bar.close, bar.time, true);
             return;
         }
-        if w.side == Side::Buy && w.kind == OrderType::Limit {
+        if w.side == Side::Buy && w.terms.order_type() == OrderType::Limit {
             self.reserve(&w, true);
         }
         self.book.working.push(w);

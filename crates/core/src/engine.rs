@@ -24,7 +24,7 @@ use crate::instrument::{Instrument, Symbol};
 use crate::market::Interval;
 use crate::money::price_on_grid;
 use crate::money::{Price, Qty};
-use crate::order::{OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trail};
+use crate::order::{OrderRequest, OrderStatus, Side, Terms, TimeInForce};
 use crate::portfolio::{Portfolio, Role, parse_tag};
 use crate::sim::Rng;
 use crate::strategy::{Action, Candle, Cx, Exits, KeyedFill, Sizing, SizingMode, Strategy};
@@ -43,11 +43,8 @@ pub struct Intent {
     pub tag: String,
     pub symbol: Symbol,
     pub side: Side,
-    pub order_type: OrderType,
     pub qty: Qty,
-    pub price: Option<Price>,
-    pub stop_price: Option<Price>,
-    pub trail: Option<Trail>,
+    pub terms: Terms,
     pub role: Role,
 }
 
@@ -58,11 +55,8 @@ impl Intent {
             tag,
             symbol,
             side,
-            order_type: OrderType::Market,
             qty,
-            price: None,
-            stop_price: None,
-            trail: None,
+            terms: Terms::Market,
             role,
         }
     }
@@ -72,11 +66,11 @@ impl Intent {
         OrderRequest {
             symbol: self.symbol.clone(),
             side: self.side,
-            order_type: self.order_type,
+            order_type: self.terms.order_type(),
             qty: self.qty,
-            price: self.price,
-            stop_price: self.stop_price,
-            trail: self.trail,
+            price: self.terms.price(),
+            stop_price: self.terms.stop_price(),
+            trail: self.terms.trail(),
             time_in_force: Some(TimeInForce::Gtc),
             client_order_id: Some(self.tag.clone()),
             account: None,
@@ -434,11 +428,8 @@ impl Engine {
                         tag,
                         symbol: symbol.clone(),
                         side: *side,
-                        order_type: OrderType::Limit,
                         qty,
-                        price: Some(*price),
-                        stop_price: None,
-                        trail: None,
+                        terms: Terms::Limit { price: *price },
                         role,
                     }));
                 }

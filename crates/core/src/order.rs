@@ -18,6 +18,8 @@ use crate::money::{Notional, Price, Qty};
 
 mod request;
 pub use request::{OrderError, OrderRequest, ValidOrder, check_client_order_id};
+mod terms;
+pub use terms::Terms;
 mod state;
 pub use state::{
     Event, FillError, FillOutcome, IllegalTransition, OrderState, OrderStatus, transition,

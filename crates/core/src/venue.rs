@@ -11,7 +11,7 @@
 //! arrive as events of their own.
 
 use crate::money::{Notional, Price, Qty};
-use crate::order::{Liquidity, OrderType, Side, TimeInForce, Trail};
+use crate::order::{Liquidity, Side, Terms, TimeInForce};
 use crate::time::Timestamp;
 
 /// Our id for an order (its row id), also the venue-side reference.
@@ -27,11 +27,8 @@ pub struct VenueOrder {
     pub client_order_id: String,
     pub symbol: usize,
     pub side: Side,
-    pub order_type: OrderType,
     pub qty: Qty,
-    pub price: Option<Price>,
-    pub stop_price: Option<Price>,
-    pub trail: Option<Trail>,
+    pub terms: Terms,
     pub time_in_force: TimeInForce,
     /// For buys: the most quote (value plus fees) the order may spend — what
     /// the daemon locked for it. Taker fills stop at the budget, so a fill

@@ -5,7 +5,7 @@ use crate::instrument::{Instrument, Symbol};
 use crate::ledger::Position;
 use crate::money::price_on_grid;
 use crate::money::{Price, Qty};
-use crate::order::{OrderType, Side, Trail};
+use crate::order::{Side, Terms};
 use crate::portfolio::{OpenOrder, Portfolio, Role};
 use rust_decimal::Decimal;
 
@@ -18,12 +18,9 @@ pub(super) struct Working {
     pub(super) leg: usize,
     pub(super) market: usize,
     pub(super) side: Side,
-    pub(super) kind: OrderType,
     pub(super) role: Role,
     pub(super) qty: Qty,
-    pub(super) price: Option<Price>,
-    pub(super) stop: Option<Price>,
-    pub(super) trail: Option<Trail>,
+    pub(super) terms: Terms,
     /// The best price since placement (trailing stops).
     pub(super) best: Option<f64>,
     /// Placed at this step: it can fill from the next bar on.
@@ -169,8 +166,8 @@ impl Portfolio for View<'_, '_> {
             .map(|w| OpenOrder {
                 tag: w.tag.clone(),
                 side: w.side,
-                order_type: w.kind,
-                price: w.price.or(w.stop),
+                order_type: w.terms.order_type(),
+                price: w.terms.price().or(w.terms.stop_price()),
                 open_qty: w.qty,
             })
             .collect()
@@ -180,7 +177,7 @@ impl Portfolio for View<'_, '_> {
 /// What a resting buy limit may spend, fee included; `None` on overflow.
 #[inline]
 pub(super) fn reserve_of(w: &Working, fee_rate: Decimal) -> Option<Decimal> {
-    w.price.map_or(Some(Decimal::ZERO), |p| {
+    w.terms.price().map_or(Some(Decimal::ZERO), |p| {
         p.get()
             .checked_mul(w.qty.get())?
             .checked_mul(Decimal::ONE.checked_add(fee_rate)?)

@@ -6,7 +6,7 @@ use super::{Fill, Run, Trade};
 use crate::engine::OrderEvent;
 use crate::money::price_on_grid;
 use crate::money::{Notional, Price, Qty};
-use crate::order::{OrderStatus, OrderType, Side};
+use crate::order::{OrderStatus, OrderType, Side, Terms};
 use crate::portfolio::Role;
 use crate::strategy::{Candle, SizingMode};
 use crate::time::Timestamp;
@@ -34,7 +34,7 @@ pub(super) fn reach(w: &Working, bar: &Candle, all: &[Working]) -> Option<(f64, 
             .find(|o| o.pair.as_ref() == Some(pair) && o.tag != w.tag)
         && let Some(o) = touch(other, bar)
     {
-        let other_is_stop = other.kind != OrderType::Limit && other.kind != OrderType::TakeProfit;
+        let other_is_stop = !matches!(other.terms, Terms::Limit { .. } | Terms::TakeProfit { .. });
         if o.1 || other_is_stop {
             return None; // the partner fills instead, when its turn comes
         }
@@ -63,18 +63,18 @@ pub(super) fn touch(w: &Working, bar: &Candle) -> Option<(f64, bool)> {
             None
         }
     };
-    match (w.kind, w.side) {
-        (OrderType::Market, _) => Some((bar.open, true)),
-        (OrderType::Limit, Side::Buy) => below(f(w.price?)),
-        (OrderType::Limit, Side::Sell) => above(f(w.price?)),
-        (OrderType::StopMarket | OrderType::StopLimit, Side::Sell)
-        | (OrderType::TakeProfit, Side::Buy) => below(f(w.stop?)),
-        (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
-        | (OrderType::TakeProfit, Side::Sell) => above(f(w.stop?)),
-        (OrderType::TrailingStop, side) => {
+    match (w.terms, w.side) {
+        (Terms::Market, _) => Some((bar.open, true)),
+        (Terms::Limit { price }, Side::Buy) => below(f(price)),
+        (Terms::Limit { price }, Side::Sell) => above(f(price)),
+        (Terms::StopMarket { stop } | Terms::StopLimit { stop, .. }, Side::Sell)
+        | (Terms::TakeProfit { stop }, Side::Buy) => below(f(stop)),
+        (Terms::StopMarket { stop } | Terms::StopLimit { stop, .. }, Side::Buy)
+        | (Terms::TakeProfit { stop }, Side::Sell) => above(f(stop)),
+        (Terms::TrailingStop { trail }, side) => {
             let best = w.best?;
             let best = Price::new(rust_decimal::Decimal::from_f64_retain(best)?);
-            let stop = f(w.trail?.stop_from(side, best)?);
+            let stop = f(trail.stop_from(side, best)?);
             match side {
                 Side::Sell => below(stop),
                 Side::Buy => above(stop),
@@ -97,7 +97,7 @@ impl Run<'_, '_> {
             let Some((price, _)) = hit else {
                 // Trailing stops follow this bar's best for the next one.
                 let w = &mut self.book.working[i];
-                if w.kind == OrderType::TrailingStop {
+                if w.terms.order_type() == OrderType::TrailingStop {
                     w.best = Some(match (w.side, w.best) {
                         (Side::Sell, b) => b.unwrap_or(bar.high).max(bar.high),
                         (Side::Buy, b) => b.unwrap_or(bar.low).min(bar.low),
@@ -107,13 +107,19 @@ impl Run<'_, '_> {
                 continue;
             };
             let w = self.book.working.remove(i);
-            if w.side == Side::Buy && w.kind == OrderType::Limit {
+            if w.side == Side::Buy && w.terms.order_type() == OrderType::Limit {
                 self.reserve(&w, false);
             }
             if let Some(pair) = &w.pair {
                 self.book.working.retain(|o| o.pair.as_ref() != Some(pair));
             }
-            let filled = self.fill_market(step, &w, price, bar.time, w.kind != OrderType::Limit);
+            let filled = self.fill_market(
+                step,
+                &w,
+                price,
+                bar.time,
+                w.terms.order_type() != OrderType::Limit,
+            );
             if filled {
                 let leg = w.leg;
                 let view = View {
@@ -159,8 +165,8 @@ impl Run<'_, '_> {
             Side::Buy => px * (1.0 + slip_f),
             Side::Sell => px * (1.0 - slip_f),
         };
-        let price = match (w.kind, w.price) {
-            (OrderType::Limit, Some(p)) if !slip => {
+        let price = match w.terms {
+            Terms::Limit { price: p } if !slip => {
                 // A limit fills at its price, or at the open when better.
                 let at = price_on_grid(px, inst.tick_size, self.book.tick_f64[m]);
                 match w.side {
@@ -176,7 +182,7 @@ impl Run<'_, '_> {
         let held = self.book.positions[w.leg][m];
         let qty = match (w.side, &w.role) {
             (Side::Buy, Role::Entry | Role::Add)
-                if w.kind == OrderType::Market
+                if w.terms.order_type() == OrderType::Market
                     && self.engines[w.leg].config().sizing.mode != SizingMode::FixedQty =>
             {
                 let Some(slot) = self.slots[w.leg][m] else {
@@ -294,12 +300,9 @@ impl Run<'_, '_> {
                         leg,
                         market: m,
                         side: Side::Sell,
-                        kind: OrderType::Market,
                         role: Role::Exit,
                         qty,
-                        price: None,
-                        stop: None,
-                        trail: None,
+                        terms: Terms::Market,
                         best: None,
                         placed: step,
                     };

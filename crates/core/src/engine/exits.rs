@@ -5,7 +5,7 @@
 use super::{Decision, Engine, Intent};
 use crate::money::round_to_tick;
 use crate::money::{Price, Qty};
-use crate::order::{OrderType, Side, Trail};
+use crate::order::{Side, Terms, Trail};
 use crate::portfolio::{OpenOrder, Portfolio, Role, parse_tag};
 use rust_decimal::Decimal;
 
@@ -111,28 +111,22 @@ impl Engine {
             return;
         }
         let tag = self.tag(&Role::Protect);
-        let leg = |order_type, price, stop_price, trail| Intent {
+        let leg = |terms| Intent {
             tag: tag.clone(),
             symbol: inst.symbol.clone(),
             side: Side::Sell,
-            order_type,
             qty,
-            price,
-            stop_price,
-            trail,
+            terms,
             role: Role::Protect,
         };
         let stop_leg = match (stop, ex.trailing_stop_pct) {
-            (Some(s), _) => Some(leg(OrderType::StopMarket, None, Some(s), None)),
-            (None, Some(t)) => Some(leg(
-                OrderType::TrailingStop,
-                None,
-                None,
-                Some(Trail::Percent(Price::new(t.get()))),
-            )),
+            (Some(stop), _) => Some(leg(Terms::StopMarket { stop })),
+            (None, Some(t)) => Some(leg(Terms::TrailingStop {
+                trail: Trail::Percent(Price::new(t.get())),
+            })),
             (None, None) => None,
         };
-        let target_leg = target.map(|t| leg(OrderType::Limit, Some(t), None, None));
+        let target_leg = target.map(|price| leg(Terms::Limit { price }));
         let message = protect_message(qty, stop, ex.trailing_stop_pct, target);
         Self::log(slot, out, message);
         match (target_leg, stop_leg) {

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::ledger::Position;
 use crate::money::price_from_f64;
+use crate::order::{OrderType, Trail};
 use crate::portfolio::OpenOrder;
 use crate::strategy::StrategySpec;
 
@@ -44,8 +45,8 @@ impl Portfolio for Book {
             .map(|(i, leg, _)| OpenOrder {
                 tag: leg.clone().unwrap_or_else(|| i.tag.clone()),
                 side: i.side,
-                order_type: i.order_type,
-                price: i.price,
+                order_type: i.terms.order_type(),
+                price: i.terms.price(),
                 open_qty: i.qty,
             })
             .collect()
@@ -88,7 +89,7 @@ impl Book {
     fn execute(&mut self, decisions: Vec<Decision>, close: Price, t: Timestamp) {
         for d in decisions {
             match d {
-                Decision::Place(i) if i.order_type == OrderType::Market => {
+                Decision::Place(i) if i.terms.order_type() == OrderType::Market => {
                     self.placed.push(i.clone());
                     self.fill(&i, &i.tag.clone(), close, t);
                 }
@@ -120,13 +121,20 @@ impl Book {
             if let Some(b) = best {
                 *b = (*b).max(high);
             }
-            let px = match i.order_type {
-                OrderType::Limit if i.side == Side::Sell && high > i.price.unwrap() => i.price,
-                OrderType::Limit if i.side == Side::Buy && low < i.price.unwrap() => i.price,
-                OrderType::StopMarket if low <= i.stop_price.unwrap() => i.stop_price,
+            let px = match i.terms.order_type() {
+                OrderType::Limit if i.side == Side::Sell && high > i.terms.price().unwrap() => {
+                    i.terms.price()
+                }
+                OrderType::Limit if i.side == Side::Buy && low < i.terms.price().unwrap() => {
+                    i.terms.price()
+                }
+                OrderType::StopMarket if low <= i.terms.stop_price().unwrap() => {
+                    i.terms.stop_price()
+                }
                 OrderType::TrailingStop => {
                     let stop = i
-                        .trail
+                        .terms
+                        .trail()
                         .unwrap()
                         .stop_from(Side::Sell, best.unwrap())
                         .unwrap();
@@ -326,14 +334,17 @@ fn a_trailing_stop_protects_the_entry_and_sells_after_the_pullback() {
     let trail = seen
         .iter()
         .find_map(|(n, d)| match d {
-            Decision::Place(i) if i.order_type == OrderType::TrailingStop => Some((*n, i)),
+            Decision::Place(i) if i.terms.order_type() == OrderType::TrailingStop => Some((*n, i)),
             _ => None,
         })
         .expect("a trailing stop");
     // Placed in the same round as the entry's fill, for the whole position.
     assert_eq!(trail.0, 8);
     assert_eq!(trail.1.qty, q("10"));
-    assert_eq!(trail.1.trail, Some(Trail::Percent("10".parse().unwrap())));
+    assert_eq!(
+        trail.1.terms.trail(),
+        Some(Trail::Percent("10".parse().unwrap()))
+    );
     // Best 14 → stop 12.6; the bar at 12.5 trades through it.
     assert!(book.pos.qty.is_zero(), "{:?}", book.pos);
     assert!(book.open.is_empty());
@@ -370,9 +381,9 @@ fn stop_loss_and_take_profit_go_out_as_one_oco_pair_on_the_tick_grid() {
     // 100 USDT at 11 (+0.1 %) buys 9.08…, 9 whole units.
     assert_eq!(limit.qty, q("9"));
     // 11 × 1.0777 = 11.8547 → up to 11.86; 11 × 0.9667 = 10.6337 → down to 10.63.
-    assert_eq!(limit.price, Some("11.86".parse().unwrap()));
-    assert_eq!(stop.stop_price, Some("10.63".parse().unwrap()));
-    assert_eq!(stop.order_type, OrderType::StopMarket);
+    assert_eq!(limit.terms.price(), Some("11.86".parse().unwrap()));
+    assert_eq!(stop.terms.stop_price(), Some("10.63".parse().unwrap()));
+    assert_eq!(stop.terms.order_type(), OrderType::StopMarket);
     // Covered: nothing more is placed on later bars.
     assert_eq!(
         seen.iter()
@@ -516,7 +527,7 @@ fn a_grid_lays_buys_below_the_price_and_sells_one_line_up_after_a_fill() {
                 "{} {} {}",
                 i.tag,
                 i.side.as_str(),
-                i.price.unwrap()
+                i.terms.price().unwrap()
             )),
             _ => None,
         })
@@ -532,7 +543,7 @@ fn a_grid_lays_buys_below_the_price_and_sells_one_line_up_after_a_fill() {
         .iter()
         .filter_map(|(_, d)| match d {
             Decision::Place(i) if i.side == Side::Sell => {
-                Some(format!("{} {} {}", i.tag, i.qty, i.price.unwrap()))
+                Some(format!("{} {} {}", i.tag, i.qty, i.terms.price().unwrap()))
             }
             _ => None,
         })

@@ -1,7 +1,7 @@
 //! An order as asked for, and as validated against its instrument: every
 //! check names the field at fault.
 
-use super::{OrderType, Side, TimeInForce, Trail};
+use super::{OrderType, Side, Terms, TimeInForce, Trail};
 use crate::instrument::{Instrument, RuleError, Symbol};
 use crate::money::{Price, Qty};
 use rust_decimal::Decimal;
@@ -76,11 +76,8 @@ impl OrderError {
 pub struct ValidOrder {
     pub symbol: Symbol,
     pub side: Side,
-    pub order_type: OrderType,
     pub qty: Qty,
-    pub price: Option<Price>,
-    pub stop_price: Option<Price>,
-    pub trail: Option<Trail>,
+    pub terms: Terms,
     pub time_in_force: TimeInForce,
     pub client_order_id: Option<String>,
 }
@@ -163,14 +160,18 @@ impl OrderRequest {
         if let Some(id) = &self.client_order_id {
             check_client_order_id(id)?;
         }
+        // The field checks above make the terms fit the type.
+        let terms = Terms::from_parts(self.order_type, price, stop_price, trail).ok_or(
+            OrderError::Missing {
+                field: "price",
+                order_type: kind,
+            },
+        )?;
         Ok(ValidOrder {
             symbol: self.symbol.clone(),
             side: self.side,
-            order_type: self.order_type,
             qty,
-            price,
-            stop_price,
-            trail,
+            terms,
             time_in_force: tif,
             client_order_id: self.client_order_id.clone(),
         })

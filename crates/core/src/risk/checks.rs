@@ -61,7 +61,7 @@ pub(super) fn check_size(
     e: &Effect,
 ) -> Result<(), Refusal> {
     let (scope, l, last) = (&s.scope, s.limits, market.last);
-    let price = o.price.or(o.stop_price).unwrap_or(last);
+    let price = o.terms.price().or(o.terms.stop_price()).unwrap_or(last);
     if let Some(max) = l.max_order_qty
         && o.qty > max
     {
@@ -141,7 +141,10 @@ pub(super) fn check_flow(
     if let Some(pct) = l.price_collar_pct
         && last.is_positive()
     {
-        for p in [o.price, o.stop_price].into_iter().flatten() {
+        for p in [o.terms.price(), o.terms.stop_price()]
+            .into_iter()
+            .flatten()
+        {
             let off = p
                 .get()
                 .checked_sub(last.get())

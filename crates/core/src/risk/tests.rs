@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::instrument::Instrument;
 use crate::instrument::tests::btc_with_lot;
-use crate::order::{OrderRequest, OrderType};
+use crate::order::{OrderRequest, OrderType, Terms};
 
 fn m(last: &str) -> MarketFacts<'static> {
     MarketFacts {
@@ -363,11 +363,12 @@ proptest! {
         let v = ValidOrder {
             symbol: "BTCUSDT".parse().unwrap(),
             side,
-            order_type: match kind { 0 => OrderType::Market, 1 => OrderType::Limit, _ => OrderType::StopMarket },
             qty,
-            price: (kind == 1).then_some(price),
-            stop_price: (kind == 2).then_some(price),
-            trail: None,
+            terms: match kind {
+                0 => Terms::Market,
+                1 => Terms::Limit { price },
+                _ => Terms::StopMarket { stop: price },
+            },
             time_in_force: crate::order::TimeInForce::Gtc,
             client_order_id: None,
         };
@@ -490,7 +491,7 @@ proptest! {
             f.accepted_last_second = per_sec;
             if let Ok(a) = check(o.clone(), None, m("100"), std::slice::from_ref(&f)) {
                 let o = a.order();
-                let px = o.price.unwrap_or(last);
+                let px = o.terms.price().unwrap_or(last);
                 prop_assert!(o.qty <= limits.max_order_qty.unwrap());
                 prop_assert!(px.get() * o.qty.get() <= limits.max_order_notional.unwrap().get());
                 let signed = if buy { o.qty.get() } else { -o.qty.get() };

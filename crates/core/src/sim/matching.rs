@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 
 use crate::market::{OrderBook, TradeTick};
 use crate::money::{MAX_SCALE, Notional, Price, Qty};
-use crate::order::{Liquidity, OrderType, Side, TimeInForce};
+use crate::order::{Liquidity, OrderType, Side, Terms, TimeInForce};
 use crate::time::Timestamp;
 use crate::venue::{Link, OrderId, VenueEvent, VenueOrder};
 
@@ -76,9 +76,9 @@ struct Live {
 impl Live {
     /// Whether the order currently rests as a limit order.
     fn resting_limit(&self) -> Option<Price> {
-        match self.order.order_type {
-            OrderType::Limit => self.order.price,
-            OrderType::StopLimit if self.triggered => self.order.price,
+        match self.order.terms {
+            Terms::Limit { price } => Some(price),
+            Terms::StopLimit { price, .. } if self.triggered => Some(price),
             _ => None,
         }
     }
@@ -135,7 +135,7 @@ impl MatchingEngine {
         link: Link,
         last: Price,
     ) {
-        let best = (order.order_type == OrderType::TrailingStop).then_some(last);
+        let best = (order.terms.order_type() == OrderType::TrailingStop).then_some(last);
         self.insert_live(Live {
             order,
             open,
@@ -334,12 +334,12 @@ impl MatchingEngine {
     }
 
     fn immediate_trigger(o: &VenueOrder, last: Price) -> Option<String> {
-        let stop = o.stop_price?;
-        let hit = match (o.order_type, o.side) {
-            (OrderType::StopMarket | OrderType::StopLimit, Side::Buy)
-            | (OrderType::TakeProfit, Side::Sell) => last >= stop,
-            (OrderType::StopMarket | OrderType::StopLimit, Side::Sell)
-            | (OrderType::TakeProfit, Side::Buy) => last <= stop,
+        let stop = o.terms.stop_price()?;
+        let hit = match (o.terms, o.side) {
+            (Terms::StopMarket { .. } | Terms::StopLimit { .. }, Side::Buy)
+            | (Terms::TakeProfit { .. }, Side::Sell) => last >= stop,
+            (Terms::StopMarket { .. } | Terms::StopLimit { .. }, Side::Sell)
+            | (Terms::TakeProfit { .. }, Side::Buy) => last <= stop,
             _ => false,
         };
         hit.then(|| format!("`stop_price` {stop} would trigger at once (last trade {last})"))
@@ -360,8 +360,8 @@ impl MatchingEngine {
             self.reject_linked(link, ev);
             return;
         }
-        let marketable_limit = o.order_type == OrderType::Limit
-            && o.price.is_some_and(|p| {
+        let marketable_limit = o.terms.order_type() == OrderType::Limit
+            && o.terms.price().is_some_and(|p| {
                 book.opposite(o.side)
                     .first()
                     .is_some_and(|l| crosses(o.side, l.price, Some(p)))
@@ -375,9 +375,9 @@ impl MatchingEngine {
             return;
         }
         ev.push(VenueEvent::Accepted { id });
-        let best = (o.order_type == OrderType::TrailingStop).then_some(last);
+        let best = (o.terms.order_type() == OrderType::TrailingStop).then_some(last);
         let qty = o.qty;
-        let immediate = matches!(o.order_type, OrderType::Market | OrderType::Limit);
+        let immediate = matches!(o.terms.order_type(), OrderType::Market | OrderType::Limit);
         self.insert_live(Live {
             order: o,
             open: qty,

@@ -5,7 +5,7 @@
 use super::{Live, MatchingEngine};
 use crate::market::OrderBook;
 use crate::money::{Notional, Price, Qty};
-use crate::order::{Liquidity, OrderType, Side, TimeInForce};
+use crate::order::{Liquidity, OrderType, Side, Terms, TimeInForce};
 use crate::time::Timestamp;
 use crate::venue::{Fill, Link, OrderId, VenueEvent};
 use rust_decimal::Decimal;
@@ -40,27 +40,22 @@ pub fn taker_cost(book: &OrderBook, side: Side, qty: Qty, limit: Option<Price>) 
 
 pub(super) fn trigger_hit(live: &Live, price: Price) -> bool {
     let o = &live.order;
-    match o.order_type {
-        OrderType::StopMarket | OrderType::StopLimit => {
-            o.stop_price.is_some_and(|s| match o.side {
-                Side::Buy => price >= s,
-                Side::Sell => price <= s,
-            })
-        }
-        OrderType::TakeProfit => o.stop_price.is_some_and(|s| match o.side {
+    match o.terms {
+        Terms::StopMarket { stop: s } | Terms::StopLimit { stop: s, .. } => match o.side {
+            Side::Buy => price >= s,
+            Side::Sell => price <= s,
+        },
+        Terms::TakeProfit { stop: s } => match o.side {
             Side::Buy => price <= s,
             Side::Sell => price >= s,
-        }),
-        OrderType::TrailingStop => match (o.trail, live.best) {
-            (Some(trail), Some(best)) => {
-                trail.stop_from(o.side, best).is_some_and(|s| match o.side {
-                    Side::Sell => price <= s,
-                    Side::Buy => price >= s,
-                })
-            }
-            _ => false,
         },
-        OrderType::Market | OrderType::Limit => false,
+        Terms::TrailingStop { trail } => live.best.is_some_and(|best| {
+            trail.stop_from(o.side, best).is_some_and(|s| match o.side {
+                Side::Sell => price <= s,
+                Side::Buy => price >= s,
+            })
+        }),
+        Terms::Market | Terms::Limit { .. } => false,
     }
 }
 
@@ -95,10 +90,7 @@ impl MatchingEngine {
             return;
         };
         let o = &live.order;
-        let limit = match o.order_type {
-            OrderType::Limit | OrderType::StopLimit => o.price,
-            _ => None,
-        };
+        let limit = o.terms.price();
         let side = o.side;
         let open = live.open;
         let tif = o.time_in_force;
@@ -302,7 +294,7 @@ impl MatchingEngine {
                         l.order.qty = filled;
                         l.open = filled;
                         l.link = Link::Oco(other);
-                        if l.order.order_type == OrderType::TrailingStop {
+                        if l.order.terms.order_type() == OrderType::TrailingStop {
                             l.best = Some(last);
                         }
                         ev.push(VenueEvent::Activated {
@@ -315,7 +307,7 @@ impl MatchingEngine {
                 // An exit whose stop is already crossed fires now.
                 for exit in [take_profit, stop_loss] {
                     let hit = self.live.get(&exit).is_some_and(|l| {
-                        l.order.order_type.is_conditional() && trigger_hit(l, last)
+                        l.order.terms.order_type().is_conditional() && trigger_hit(l, last)
                     });
                     if hit {
                         if let Some(l) = self.live.get_mut(&exit) {

@@ -30,7 +30,10 @@ impl MatchingEngine {
     }
 
     pub(super) fn unindex(&mut self, id: OrderId) {
-        let Some((symbol, price)) = self.live.get(&id).map(|l| (l.order.symbol, l.order.price))
+        let Some((symbol, price)) = self
+            .live
+            .get(&id)
+            .map(|l| (l.order.symbol, l.order.terms.price()))
         else {
             return;
         };
@@ -47,7 +50,7 @@ impl MatchingEngine {
         self.unindex(id);
         let Some(l) = self.live.get(&id) else { return };
         let (symbol, side, resting) = (l.order.symbol, l.order.side, l.resting_limit());
-        let waiting = !l.pending && l.order.order_type.is_conditional() && !l.triggered;
+        let waiting = !l.pending && l.order.terms.order_type().is_conditional() && !l.triggered;
         if l.pending {
             return;
         }

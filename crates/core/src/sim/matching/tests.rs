@@ -31,17 +31,14 @@ fn engine() -> MatchingEngine {
     )
 }
 
-fn order(id: OrderId, side: Side, t: OrderType, qty: &str) -> VenueOrder {
+fn order(id: OrderId, side: Side, terms: Terms, qty: &str) -> VenueOrder {
     VenueOrder {
         id,
         client_order_id: String::new(),
         symbol: 0,
         side,
-        order_type: t,
         qty: q(qty),
-        price: None,
-        stop_price: None,
-        trail: None,
+        terms,
         time_in_force: TimeInForce::Gtc,
         budget: None,
         lot: q("0.1"),
@@ -80,7 +77,7 @@ fn has(ev: &[VenueEvent], pred: impl Fn(&VenueEvent) -> bool) -> bool {
 fn market_orders_walk_the_book_and_pay_taker_fees() {
     let mut m = engine();
     let ev = m.submit(
-        order(1, Side::Buy, OrderType::Market, "2.5"),
+        order(1, Side::Buy, Terms::Market, "2.5"),
         &book(),
         p("100"),
         Timestamp(1),
@@ -108,7 +105,7 @@ fn market_orders_walk_the_book_and_pay_taker_fees() {
 fn what_the_book_cannot_fill_expires() {
     let mut m = engine();
     let ev = m.submit(
-        order(1, Side::Sell, OrderType::Market, "10"),
+        order(1, Side::Sell, Terms::Market, "10"),
         &book(),
         p("100"),
         Timestamp(1),
@@ -119,7 +116,7 @@ fn what_the_book_cannot_fill_expires() {
     );
     let fok = VenueOrder {
         time_in_force: TimeInForce::Fok,
-        ..order(2, Side::Sell, OrderType::Market, "10")
+        ..order(2, Side::Sell, Terms::Market, "10")
     };
     let ev = m.submit(fok, &book(), p("100"), Timestamp(1));
     assert!(
@@ -132,10 +129,7 @@ fn what_the_book_cannot_fill_expires() {
 #[test]
 fn resting_limits_fill_only_when_the_tape_trades_through() {
     let mut m = engine();
-    let buy = VenueOrder {
-        price: Some(p("98.5")),
-        ..order(1, Side::Buy, OrderType::Limit, "3")
-    };
+    let buy = order(1, Side::Buy, Terms::Limit { price: p("98.5") }, "3");
     let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
     assert_eq!(ev, [VenueEvent::Accepted { id: 1 }]);
     assert!(
@@ -158,24 +152,19 @@ fn resting_limits_fill_only_when_the_tape_trades_through() {
 #[test]
 fn marketable_limits_take_then_rest_or_expire() {
     let mut m = engine();
-    let buy = VenueOrder {
-        price: Some(p("101")),
-        ..order(1, Side::Buy, OrderType::Limit, "5")
-    };
+    let buy = order(1, Side::Buy, Terms::Limit { price: p("101") }, "5");
     let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
     assert_eq!(fills(&ev).len(), 2, "takes 100 and 101, not 102");
     assert!(m.is_live(1), "the rest rests");
     let ioc = VenueOrder {
-        price: Some(p("101")),
         time_in_force: TimeInForce::Ioc,
-        ..order(2, Side::Buy, OrderType::Limit, "5")
+        ..order(2, Side::Buy, Terms::Limit { price: p("101") }, "5")
     };
     let ev = m.submit(ioc, &book(), p("100"), Timestamp(1));
     assert!(has(&ev, |e| matches!(e, VenueEvent::Expired { id: 2, .. })));
     let post = VenueOrder {
-        price: Some(p("100")),
         time_in_force: TimeInForce::PostOnly,
-        ..order(3, Side::Buy, OrderType::Limit, "1")
+        ..order(3, Side::Buy, Terms::Limit { price: p("100") }, "1")
     };
     let ev = m.submit(post, &book(), p("100"), Timestamp(1));
     assert!(
@@ -186,10 +175,7 @@ fn marketable_limits_take_then_rest_or_expire() {
 #[test]
 fn stops_trigger_on_the_last_trade() {
     let mut m = engine();
-    let stop = VenueOrder {
-        stop_price: Some(p("95")),
-        ..order(1, Side::Sell, OrderType::StopMarket, "1.5")
-    };
+    let stop = order(1, Side::Sell, Terms::StopMarket { stop: p("95") }, "1.5");
     assert_eq!(
         m.submit(stop, &book(), p("100"), Timestamp(1)),
         [VenueEvent::Accepted { id: 1 }]
@@ -211,20 +197,21 @@ fn stops_trigger_on_the_last_trade() {
         ]
     );
 
-    let at_once = VenueOrder {
-        stop_price: Some(p("101")),
-        ..order(2, Side::Sell, OrderType::StopMarket, "1")
-    };
+    let at_once = order(2, Side::Sell, Terms::StopMarket { stop: p("101") }, "1");
     let ev = m.submit(at_once, &book(), p("100"), Timestamp(1));
     assert!(
         matches!(&ev[..], [VenueEvent::Rejected { id: 2, reason }] if reason.contains("at once"))
     );
 
-    let sl = VenueOrder {
-        stop_price: Some(p("103")),
-        price: Some(p("97")),
-        ..order(3, Side::Buy, OrderType::StopLimit, "1")
-    };
+    let sl = order(
+        3,
+        Side::Buy,
+        Terms::StopLimit {
+            stop: p("103"),
+            price: p("97"),
+        },
+        "1",
+    );
     m.submit(sl, &book(), p("100"), Timestamp(1));
     let ev = m.on_trade(0, &trade("103", "1"), &book());
     assert!(has(&ev, |e| matches!(
@@ -237,10 +224,7 @@ fn stops_trigger_on_the_last_trade() {
     );
     assert!(m.is_live(3));
 
-    let tp = VenueOrder {
-        stop_price: Some(p("110")),
-        ..order(4, Side::Sell, OrderType::TakeProfit, "1")
-    };
+    let tp = order(4, Side::Sell, Terms::TakeProfit { stop: p("110") }, "1");
     m.submit(tp, &book(), p("100"), Timestamp(1));
     assert!(
         m.on_trade(0, &trade("109", "1"), &book())
@@ -256,10 +240,14 @@ fn stops_trigger_on_the_last_trade() {
 #[test]
 fn trailing_stops_follow_the_high() {
     let mut m = engine();
-    let trail = VenueOrder {
-        trail: Some(Trail::Amount(p("5"))),
-        ..order(1, Side::Sell, OrderType::TrailingStop, "1")
-    };
+    let trail = order(
+        1,
+        Side::Sell,
+        Terms::TrailingStop {
+            trail: Trail::Amount(p("5")),
+        },
+        "1",
+    );
     m.submit(trail, &book(), p("100"), Timestamp(1));
     for px in ["104", "108", "104"] {
         assert!(m.on_trade(0, &trade(px, "1"), &book()).is_empty(), "{px}");
@@ -278,14 +266,8 @@ fn trailing_stops_follow_the_high() {
 #[test]
 fn oco_legs_cancel_each_other() {
     let mut m = engine();
-    let tp = VenueOrder {
-        price: Some(p("110")),
-        ..order(1, Side::Sell, OrderType::Limit, "1")
-    };
-    let sl = VenueOrder {
-        stop_price: Some(p("95")),
-        ..order(2, Side::Sell, OrderType::StopMarket, "1")
-    };
+    let tp = order(1, Side::Sell, Terms::Limit { price: p("110") }, "1");
+    let sl = order(2, Side::Sell, Terms::StopMarket { stop: p("95") }, "1");
     let ev = m.submit_oco(tp, sl, &book(), p("100"), Timestamp(1));
     assert_eq!(
         ev,
@@ -309,18 +291,9 @@ fn oco_legs_cancel_each_other() {
 #[test]
 fn bracket_exits_wait_for_the_entry() {
     let mut m = engine();
-    let entry = VenueOrder {
-        price: Some(p("98.5")),
-        ..order(1, Side::Buy, OrderType::Limit, "1")
-    };
-    let tp = VenueOrder {
-        price: Some(p("110")),
-        ..order(2, Side::Sell, OrderType::Limit, "1")
-    };
-    let sl = VenueOrder {
-        stop_price: Some(p("95")),
-        ..order(3, Side::Sell, OrderType::StopMarket, "1")
-    };
+    let entry = order(1, Side::Buy, Terms::Limit { price: p("98.5") }, "1");
+    let tp = order(2, Side::Sell, Terms::Limit { price: p("110") }, "1");
+    let sl = order(3, Side::Sell, Terms::StopMarket { stop: p("95") }, "1");
     let ev = m.submit_bracket(entry, tp, sl, &book(), p("100"), Timestamp(1));
     assert_eq!(ev, [VenueEvent::Accepted { id: 1 }]);
     assert!(
@@ -346,18 +319,9 @@ fn bracket_exits_wait_for_the_entry() {
     assert_eq!(m.live_count(), 0);
 
     // An entry cancelled unfilled takes its exits with it.
-    let entry = VenueOrder {
-        price: Some(p("90")),
-        ..order(4, Side::Buy, OrderType::Limit, "1")
-    };
-    let tp = VenueOrder {
-        price: Some(p("110")),
-        ..order(5, Side::Sell, OrderType::Limit, "1")
-    };
-    let sl = VenueOrder {
-        stop_price: Some(p("85")),
-        ..order(6, Side::Sell, OrderType::StopMarket, "1")
-    };
+    let entry = order(4, Side::Buy, Terms::Limit { price: p("90") }, "1");
+    let tp = order(5, Side::Sell, Terms::Limit { price: p("110") }, "1");
+    let sl = order(6, Side::Sell, Terms::StopMarket { stop: p("85") }, "1");
     m.submit_bracket(entry, tp, sl, &book(), p("100"), Timestamp(1));
     let ev = m.cancel(4, "by user", &book(), p("100"), Timestamp(2));
     assert_eq!(ev.len(), 3, "{ev:?}");
@@ -370,7 +334,7 @@ fn a_buy_never_spends_more_than_its_budget() {
     // 150.3 buys 1 @ 100 (100.2 with fee) and 0.4 @ 101 (40.4808), not more.
     let buy = VenueOrder {
         budget: Some("150.3".parse().unwrap()),
-        ..order(1, Side::Buy, OrderType::Market, "3")
+        ..order(1, Side::Buy, Terms::Market, "3")
     };
     let ev = m.submit(buy, &book(), p("100"), Timestamp(1));
     assert_eq!(

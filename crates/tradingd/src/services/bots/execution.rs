@@ -11,7 +11,7 @@ use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::engine::{Decision, Intent, OrderEvent};
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::money::Qty;
-use tradedesk_core::order::{OrderType, Side, ValidOrder};
+use tradedesk_core::order::{Side, Terms, ValidOrder};
 use tradedesk_core::time::Timestamp;
 
 /// Who a bot's orders are placed for: its id, account and owner.
@@ -317,19 +317,19 @@ pub(super) fn place_oco(
 }
 
 pub(super) fn describe(i: &Intent, qty: Qty, status: tradedesk_core::order::OrderStatus) -> String {
-    let at = match (i.price, i.stop_price, i.trail) {
-        (Some(p), _, _) => format!(" at {p}"),
-        (None, Some(s), _) => format!(" stop {s}"),
-        (None, None, Some(t)) => format!(
+    let at = match i.terms {
+        Terms::Limit { price: p } | Terms::StopLimit { price: p, .. } => format!(" at {p}"),
+        Terms::StopMarket { stop } | Terms::TakeProfit { stop } => format!(" stop {stop}"),
+        Terms::TrailingStop { trail } => format!(
             " trailing {}",
-            serde_json::to_string(&t).unwrap_or_default()
+            serde_json::to_string(&trail).unwrap_or_default()
         ),
-        _ => String::new(),
+        Terms::Market => String::new(),
     };
     format!(
         "{} {} {qty} {}{at} ({}): {}",
         i.side.as_str(),
-        i.order_type.as_str(),
+        i.terms.order_type().as_str(),
         i.symbol,
         i.tag,
         status.as_str()
@@ -376,7 +376,7 @@ pub(super) fn place(
     match state.place(store, a.account, &approved, &a.owner, now) {
         Err(e)
             if e.kind() == Some(ErrorCode::InsufficientFunds)
-                && intent.order_type == OrderType::Market
+                && intent.terms == Terms::Market
                 && intent.side == Side::Buy =>
         {
             let free = state.accounts[a.account]

@@ -7,7 +7,7 @@ use crate::store::trading as db;
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::ledger::BookId;
 use tradedesk_core::money::{Notional, Qty};
-use tradedesk_core::order::{OrderRecord, OrderStatus, Side, ValidOrder};
+use tradedesk_core::order::{OrderRecord, OrderStatus, Side, Terms, ValidOrder};
 use tradedesk_core::risk::Approved;
 use tradedesk_core::time::Timestamp;
 use tradedesk_core::venue::{Submission, VenueOrder};
@@ -56,11 +56,11 @@ impl State {
             client_order_id,
             symbol: v.symbol.clone(),
             side: v.side,
-            order_type: v.order_type,
+            order_type: v.terms.order_type(),
             qty: v.qty,
-            price: v.price,
-            stop_price: v.stop_price,
-            trail: v.trail,
+            price: v.terms.price(),
+            stop_price: v.terms.stop_price(),
+            trail: v.terms.trail(),
             time_in_force: v.time_in_force,
             status: OrderStatus::New,
             filled: Qty::ZERO,
@@ -78,7 +78,7 @@ impl State {
             created: now,
             updated: now,
         };
-        let sim = self.sim_order(&record, idx);
+        let sim = self.sim_order(&record, v.terms, idx);
         Ok(Prepared {
             account,
             record,
@@ -114,11 +114,9 @@ impl State {
                     && o.bot_id == book
                     && o.symbol == want.symbol
                     && o.side == want.side
-                    && o.order_type == want.order_type
                     && o.qty == want.qty
-                    && o.price == want.price
-                    && o.stop_price == want.stop_price
-                    && o.trail == want.trail
+                    && Terms::from_parts(o.order_type, o.price, o.stop_price, o.trail)
+                        == Some(want.terms)
                     && o.time_in_force == want.time_in_force
             });
             match have {

@@ -11,7 +11,7 @@ use tradedesk_core::api::ApiError;
 use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::ledger::{Books, Ledger};
 use tradedesk_core::money::{Notional, Price, Qty};
-use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side};
+use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, Terms};
 use tradedesk_core::sim::matching::taker_cost;
 use tradedesk_core::time::Timestamp;
 use tradedesk_core::venue::{Link, VenueEvent, VenueOrder};
@@ -140,7 +140,23 @@ impl State {
                         _ => Link::None,
                     }
                 };
-            let sim = self.sim_order(&o, idx);
+            let Some(terms) = Terms::from_parts(o.order_type, o.price, o.stop_price, o.trail)
+            else {
+                tracing::error!(
+                    order = o.id,
+                    "stored order's prices do not fit its type; cancelling"
+                );
+                self.book_events(
+                    vec![VenueEvent::Cancelled {
+                        id: o.id,
+                        reason: "its stored prices do not fit its type".into(),
+                    }],
+                    now,
+                    &mut changes,
+                );
+                continue;
+            };
+            let sim = self.sim_order(&o, terms, idx);
             self.venue.restore(
                 sim,
                 o.open_qty(),
@@ -160,18 +176,15 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn sim_order(&self, o: &OrderRecord, symbol: usize) -> VenueOrder {
+    pub(super) fn sim_order(&self, o: &OrderRecord, terms: Terms, symbol: usize) -> VenueOrder {
         let lot = self.venue.instruments()[symbol].lot_size;
         VenueOrder {
             id: o.id,
             client_order_id: o.client_order_id.clone(),
             symbol,
             side: o.side,
-            order_type: o.order_type,
             qty: o.qty,
-            price: o.price,
-            stop_price: o.stop_price,
-            trail: o.trail,
+            terms,
             time_in_force: o.time_in_force,
             budget: (o.side == Side::Buy && o.reserved.is_positive())
                 .then(|| Notional::new(o.reserved.get())),

@@ -354,8 +354,8 @@ impl State {
         now: Timestamp,
     ) -> Result<Approved, ApiError> {
         let order_json = serde_json::json!({
-            "symbol": v.symbol, "side": v.side, "type": v.order_type, "qty": v.qty,
-            "price": v.price, "stop_price": v.stop_price, "client_order_id": v.client_order_id,
+            "symbol": v.symbol, "side": v.side, "type": v.terms.order_type(), "qty": v.qty,
+            "price": v.terms.price(), "stop_price": v.terms.stop_price(), "client_order_id": v.client_order_id,
             "account": self.accounts[account].row.name, "bot_id": book,
         });
         match self.risk_check(account, book, v, now) {
