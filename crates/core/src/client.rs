@@ -173,6 +173,14 @@ fn encode_request<P: serde::Serialize>(
     Ok(line)
 }
 
+/// A list whose pages never ended within [`crate::api::paging::MAX_PAGES`].
+fn too_many_pages(method: &str) -> ClientError {
+    ClientError::Protocol(format!(
+        "{method} kept answering with more pages after {} of them",
+        crate::api::paging::MAX_PAGES
+    ))
+}
+
 fn decode_result<M: Method>(raw: &RawValue) -> Result<M::Result, ClientError> {
     serde_json::from_str(raw.get())
         .map_err(|e| ClientError::Protocol(format!("{} result: {e}", M::NAME)))

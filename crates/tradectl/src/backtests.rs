@@ -17,7 +17,7 @@ use tradedesk_core::client::Client;
 
 use crate::bots::SpecArgs;
 use crate::format::{Table, ts};
-use crate::{Ctx, Failure, print_json};
+use crate::{Ctx, Failure};
 
 mod data;
 pub use data::{Data, data};
@@ -269,22 +269,24 @@ fn backtests_table(bs: &[BacktestRecord]) -> String {
 
 fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
     let b = c.call::<BacktestsGet>(&BacktestId { id })?;
-    if ctx.json {
-        let metrics = if b.summary.is_some() {
-            Some(c.call::<BacktestsResults>(&BacktestId { id })?)
-        } else {
-            None
-        };
-        print_json(&json!({ "backtest": b, "metrics": metrics }));
-        return Ok(());
-    }
-    out!("{}", backtests_table(std::slice::from_ref(&b)));
+    let metrics = if b.summary.is_some() {
+        Some(c.call::<BacktestsResults>(&BacktestId { id })?)
+    } else {
+        None
+    };
+    ctx.emit_with(&json!({ "backtest": b, "metrics": metrics }), || {
+        human_show(&b, metrics.as_ref(), top);
+        Ok(())
+    })
+}
+
+fn human_show(b: &BacktestRecord, metrics: Option<&Metrics>, top: usize) {
+    out!("{}", backtests_table(std::slice::from_ref(b)));
     if let Some(e) = &b.error {
         outln!("error: {e}");
     }
-    if b.summary.is_some() {
-        let m = c.call::<BacktestsResults>(&BacktestId { id })?;
-        out!("{}", metrics_table(&m));
+    if let Some(m) = metrics {
+        out!("{}", metrics_table(m));
     }
     if let Some(rows) = &b.sweep {
         let mut t = Table::new(&["rank", "params", "score", "return %", "max dd %", "trades"]);
@@ -303,7 +305,6 @@ fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
         }
         out!("{t}");
     }
-    Ok(())
 }
 
 #[allow(clippy::too_many_lines)] // one arm per command
@@ -375,9 +376,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 limit: Some(limit),
                 cursor: None,
             })?;
-            if ctx.json {
-                print_json(&p);
-            } else {
+            ctx.emit_with(&p, || {
                 let mut t = Table::new(&[
                     "#",
                     "symbol",
@@ -405,7 +404,8 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                     ]);
                 }
                 out!("{t}");
-            }
+                Ok(())
+            })?;
             Ok(())
         }
         Backtest::Equity { id, points } => {
@@ -428,37 +428,35 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
         }
         Backtest::Compare { ids } => {
             let cmp = c.call::<BacktestsCompare>(&CompareParams { ids })?;
-            if ctx.json {
-                print_json(&cmp);
-                return Ok(());
-            }
-            let mut headers = vec!["metric".to_owned()];
-            headers.extend(
-                cmp.backtests
-                    .iter()
-                    .map(|b| format!("#{} {}", b.id, b.name)),
-            );
-            let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-            let mut t = Table::new(&header_refs);
-            let rows: Vec<(&str, Figure)> = vec![
-                ("return %", |m| signed(Some(m.return_pct), 2)),
-                ("CAGR %", |m| signed(m.cagr_pct, 2)),
-                ("Sharpe", |m| opt(m.sharpe, 3)),
-                ("Sortino", |m| opt(m.sortino, 3)),
-                ("max drawdown %", |m| format!("{:.2}", m.max_drawdown_pct)),
-                ("trades", |m| m.trades.to_string()),
-                ("win rate %", |m| opt(m.win_rate_pct, 2)),
-                ("profit factor", |m| opt(m.profit_factor, 3)),
-                ("exposure %", |m| format!("{:.2}", m.exposure_pct)),
-                ("total fees", |m| format!("{:.2}", m.total_fees)),
-            ];
-            for (name, f) in rows {
-                let mut row = vec![name.to_owned()];
-                row.extend(cmp.backtests.iter().map(|b| f(&b.metrics)));
-                t.row(row);
-            }
-            out!("{t}");
-            Ok(())
+            ctx.emit_with(&cmp, || {
+                let mut headers = vec!["metric".to_owned()];
+                headers.extend(
+                    cmp.backtests
+                        .iter()
+                        .map(|b| format!("#{} {}", b.id, b.name)),
+                );
+                let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+                let mut t = Table::new(&header_refs);
+                let rows: Vec<(&str, Figure)> = vec![
+                    ("return %", |m| signed(Some(m.return_pct), 2)),
+                    ("CAGR %", |m| signed(m.cagr_pct, 2)),
+                    ("Sharpe", |m| opt(m.sharpe, 3)),
+                    ("Sortino", |m| opt(m.sortino, 3)),
+                    ("max drawdown %", |m| format!("{:.2}", m.max_drawdown_pct)),
+                    ("trades", |m| m.trades.to_string()),
+                    ("win rate %", |m| opt(m.win_rate_pct, 2)),
+                    ("profit factor", |m| opt(m.profit_factor, 3)),
+                    ("exposure %", |m| format!("{:.2}", m.exposure_pct)),
+                    ("total fees", |m| format!("{:.2}", m.total_fees)),
+                ];
+                for (name, f) in rows {
+                    let mut row = vec![name.to_owned()];
+                    row.extend(cmp.backtests.iter().map(|b| f(&b.metrics)));
+                    t.row(row);
+                }
+                out!("{t}");
+                Ok(())
+            })
         }
         Backtest::Export { id, format, out } => export(ctx, &mut c, id, format, &out),
         Backtest::Cancel { id } => {

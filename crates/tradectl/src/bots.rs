@@ -17,7 +17,7 @@ use tradedesk_core::money::Qty;
 use tradedesk_core::strategy::StrategySpec;
 
 use crate::format::{Table, signed, ts};
-use crate::{Ctx, Failure, print_json};
+use crate::{Ctx, Failure};
 
 mod strategies;
 pub use strategies::{Strategy, strategy};
@@ -399,67 +399,65 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
 }
 
 fn print_bot(ctx: &Ctx, v: &BotView) {
-    if ctx.json {
-        print_json(v);
-        return;
-    }
-    let b = &v.bot;
-    outln!(
-        "bot {} `{}` — {}{}",
-        b.id,
-        b.name,
-        b.status.as_str(),
-        b.reason
-            .as_ref()
-            .map_or(String::new(), |r| format!(" ({r})"))
-    );
-    for w in &v.warnings {
-        eprintln!("tradectl: warning: {w}");
-    }
-    outln!(
-        "  {} on {} ({}), account {}",
-        b.spec.strategy,
-        b.symbols
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        b.spec.interval.as_str(),
-        b.account
-    );
-    outln!("  params {}", b.spec.params);
-    let mut t = Table::new(&["asset", "free", "locked"]);
-    for (asset, bal) in &v.balances {
-        t.row(vec![
-            asset.clone(),
-            bal.free.to_string(),
-            bal.locked.to_string(),
-        ]);
-    }
-    out!("{t}");
-    if !v.positions.is_empty() {
-        let mut t = Table::new(&[
-            "symbol",
-            "qty",
-            "avg price",
-            "mark",
-            "unrealized",
-            "realized",
-        ]);
-        for p in &v.positions {
-            let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+    ctx.emit(v, || {
+        let b = &v.bot;
+        outln!(
+            "bot {} `{}` — {}{}",
+            b.id,
+            b.name,
+            b.status.as_str(),
+            b.reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        );
+        for w in &v.warnings {
+            eprintln!("tradectl: warning: {w}");
+        }
+        outln!(
+            "  {} on {} ({}), account {}",
+            b.spec.strategy,
+            b.symbols
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            b.spec.interval.as_str(),
+            b.account
+        );
+        outln!("  params {}", b.spec.params);
+        let mut t = Table::new(&["asset", "free", "locked"]);
+        for (asset, bal) in &v.balances {
             t.row(vec![
-                p.symbol.to_string(),
-                p.qty.to_string(),
-                opt(p.avg_price.map(|x| x.to_string())),
-                opt(p.mark_price.map(|x| x.to_string())),
-                opt(p.unrealized_pnl.map(|x| signed(x.get()))),
-                signed(p.realized_pnl.get()),
+                asset.clone(),
+                bal.free.to_string(),
+                bal.locked.to_string(),
             ]);
         }
         out!("{t}");
-    }
-    if let Some(e) = v.equity {
-        outln!("equity {}", e.get().round_dp(8));
-    }
+        if !v.positions.is_empty() {
+            let mut t = Table::new(&[
+                "symbol",
+                "qty",
+                "avg price",
+                "mark",
+                "unrealized",
+                "realized",
+            ]);
+            for p in &v.positions {
+                let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+                t.row(vec![
+                    p.symbol.to_string(),
+                    p.qty.to_string(),
+                    opt(p.avg_price.map(|x| x.to_string())),
+                    opt(p.mark_price.map(|x| x.to_string())),
+                    opt(p.unrealized_pnl.map(|x| signed(x.get()))),
+                    signed(p.realized_pnl.get()),
+                ]);
+            }
+            out!("{t}");
+        }
+        if let Some(e) = v.equity {
+            outln!("equity {}", e.get().round_dp(8));
+        }
+    });
 }

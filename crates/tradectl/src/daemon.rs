@@ -9,7 +9,7 @@ use tradedesk_core::api::system::{SystemHealth, SystemInfo, SystemShutdown};
 use tradedesk_core::client::launch;
 use tradedesk_core::paths;
 
-use crate::{Ctx, Failure, format, print_json};
+use crate::{Ctx, Failure, format};
 
 #[derive(Subcommand)]
 pub enum Action {
@@ -114,13 +114,9 @@ pub(crate) fn status(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     let info = c.call::<SystemInfo>(&Empty {})?;
     let health = c.call::<SystemHealth>(&Empty {})?;
-    if ctx.json {
-        let mut v = serde_json::to_value(&info).unwrap_or_default();
-        v["health"] = serde_json::to_value(&health).unwrap_or_default();
-        print_json(&v);
-    } else {
-        out!("{}", format::status(&info, &health));
-    }
+    let mut v = serde_json::to_value(&info).unwrap_or_default();
+    v["health"] = serde_json::to_value(&health).unwrap_or_default();
+    ctx.emit(&v, || out!("{}", format::status(&info, &health)));
     Ok(())
 }
 

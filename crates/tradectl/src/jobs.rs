@@ -9,7 +9,7 @@ use tradedesk_core::api::jobs::{
     DeadFilter, Enqueue, JobFilter, JobId, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet,
     JobsHealth, JobsKinds, JobsList, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
 };
-use tradedesk_core::api::paging::PageParams;
+use tradedesk_core::api::paging::Page;
 use tradedesk_core::client::Client;
 use tradedesk_core::job::{JobRecord, JobState};
 use tradedesk_core::time::Timestamp;
@@ -152,7 +152,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     match cmd {
         Job::Kinds => {
-            let k = c.call::<JobsKinds>(&PageParams::largest())?;
+            let k = Page::whole(c.all::<JobsKinds, _>()?);
             ctx.emit(&k, || {
                 let mut t = Table::new(&["kind", "attempts", "timeout", "summary"]);
                 for k in &k.items {
@@ -290,7 +290,7 @@ pub fn job(ctx: &Ctx, cmd: Job) -> Result<(), Failure> {
             });
         }
         Job::Workers => {
-            let w = c.call::<JobsWorkers>(&PageParams::largest())?;
+            let w = Page::whole(c.all::<JobsWorkers, _>()?);
             ctx.emit(&w, || {
                 let mut t = Table::new(&["worker", "job", "kind", "since"]);
                 for x in &w.items {

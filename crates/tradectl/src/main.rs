@@ -192,10 +192,26 @@ impl Ctx {
     /// The one output path: the value as JSON with `--json`, else what
     /// `human` writes for a person.
     pub fn emit<T: serde::Serialize + ?Sized>(&self, value: &T, human: impl FnOnce()) {
+        // `human` cannot fail, so neither can this.
+        self.emit_with(value, || {
+            human();
+            Ok(())
+        })
+        .unwrap_or(());
+    }
+
+    /// [`Ctx::emit`] for a person's view that can fail (it asks the daemon
+    /// for more, such as the symbols' precision).
+    pub fn emit_with<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         if self.json {
             print_json(value);
+            Ok(())
         } else {
-            human();
+            human()
         }
     }
 

@@ -13,7 +13,7 @@ use tradedesk_core::order::{OrderRequest, OrderType, Side};
 use tradedesk_core::risk::Scope;
 
 use crate::format::{Table, ts};
-use crate::{Ctx, Failure, print_json};
+use crate::{Ctx, Failure};
 
 /// Limits whose values are counts (JSON integers); the rest are decimal strings.
 const COUNTS: &[&str] = &[
@@ -236,13 +236,10 @@ pub fn risk(ctx: &Ctx, cmd: Risk) -> Result<(), Failure> {
                 account,
             };
             let r = c.call::<RiskCheck>(&CheckParams { order, bot_id: bot })?;
-            if ctx.json {
-                print_json(&r);
-            } else if let Some(rej) = &r.rejection {
-                outln!("rejected: {}", rej.message);
-            } else {
-                outln!("approved");
-            }
+            ctx.emit(&r, || match &r.rejection {
+                Some(rej) => outln!("rejected: {}", rej.message),
+                None => outln!("approved"),
+            });
             // For scripts: an order that would be refused exits 1.
             if !r.approved {
                 return Err(Failure::Refused);

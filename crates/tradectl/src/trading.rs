@@ -11,7 +11,7 @@ use tradedesk_core::api::orders::{
     CancelAll, OrderFilter, OrderRef, OrdersCancel, OrdersCancelAll, OrdersGet, OrdersList,
     OrdersPlace,
 };
-use tradedesk_core::api::paging::PageParams;
+use tradedesk_core::api::paging::Page;
 use tradedesk_core::api::positions::PositionsList;
 use tradedesk_core::api::trades::{StatsParams, TradeFilter, TradesList, TradesStats};
 use tradedesk_core::display::Precision;
@@ -24,14 +24,12 @@ use tradedesk_core::order::{
 use tradedesk_core::time::Timestamp;
 
 use crate::format::{Table, ts};
-use crate::{Ctx, Failure, print_json};
+use crate::{Ctx, Failure};
 
 /// Decimals of each symbol's prices and quantities and each asset's
 /// amounts, from the daemon's instruments (tables show them at that).
 pub fn precision(c: &mut tradedesk_core::client::Client) -> Result<Precision, Failure> {
-    Ok(Precision::new(
-        &c.call::<MarketSymbols>(&PageParams::largest())?.items,
-    ))
+    Ok(Precision::new(&c.all::<MarketSymbols, _>()?))
 }
 
 #[derive(Subcommand)]
@@ -153,39 +151,38 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
         Market::Ticker { symbol } => {
             let tickers = match symbol {
                 Some(symbol) => vec![c.call::<MarketTicker>(&SymbolParam { symbol })?],
-                None => c.call::<MarketTickers>(&PageParams::largest())?.items,
+                None => c.all::<MarketTickers, _>()?,
             };
-            if ctx.json {
-                print_json(&tickers);
-                return Ok(());
-            }
-            let mut t = Table::new(&[
-                "symbol",
-                "last",
-                "bid",
-                "ask",
-                "24h open",
-                "24h high",
-                "24h low",
-                "24h volume",
-            ]);
-            let pr = precision(&mut c)?;
-            for k in tickers {
-                let s = k.symbol.as_str();
-                let px = |p: Price| pr.price(s, p.get());
-                let opt = |p: Option<Price>| p.map_or_else(|| "-".into(), px);
-                t.row(vec![
-                    k.symbol.to_string(),
-                    px(k.last),
-                    opt(k.bid),
-                    opt(k.ask),
-                    px(k.open_24h),
-                    px(k.high_24h),
-                    px(k.low_24h),
-                    pr.qty(s, k.volume_24h.get()),
+            ctx.emit_with(&tickers, || {
+                let mut t = Table::new(&[
+                    "symbol",
+                    "last",
+                    "bid",
+                    "ask",
+                    "24h open",
+                    "24h high",
+                    "24h low",
+                    "24h volume",
                 ]);
-            }
-            out!("{t}");
+                let pr = precision(&mut c)?;
+                for k in &tickers {
+                    let s = k.symbol.as_str();
+                    let px = |p: Price| pr.price(s, p.get());
+                    let opt = |p: Option<Price>| p.map_or_else(|| "-".into(), px);
+                    t.row(vec![
+                        k.symbol.to_string(),
+                        px(k.last),
+                        opt(k.bid),
+                        opt(k.ask),
+                        px(k.open_24h),
+                        px(k.high_24h),
+                        px(k.low_24h),
+                        pr.qty(s, k.volume_24h.get()),
+                    ]);
+                }
+                out!("{t}");
+                Ok(())
+            })?;
         }
         Market::Klines {
             symbol,
@@ -202,73 +199,70 @@ pub fn market(ctx: &Ctx, cmd: Market) -> Result<(), Failure> {
                 end,
                 limit,
             })?;
-            if ctx.json {
-                print_json(&k);
-                return Ok(());
-            }
-            let mut t = Table::new(&[
-                "open time",
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "trades",
-            ]);
-            let pr = precision(&mut c)?;
-            let px = |p: Price| pr.price(&s, p.get());
-            for b in k.bars {
-                t.row(vec![
-                    ts(b.open_time),
-                    px(b.open),
-                    px(b.high),
-                    px(b.low),
-                    px(b.close),
-                    pr.qty(&s, b.volume.get()),
-                    b.trades.to_string(),
+            ctx.emit_with(&k, || {
+                let mut t = Table::new(&[
+                    "open time",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "volume",
+                    "trades",
                 ]);
-            }
-            out!("{t}");
+                let pr = precision(&mut c)?;
+                let px = |p: Price| pr.price(&s, p.get());
+                for b in &k.bars {
+                    t.row(vec![
+                        ts(b.open_time),
+                        px(b.open),
+                        px(b.high),
+                        px(b.low),
+                        px(b.close),
+                        pr.qty(&s, b.volume.get()),
+                        b.trades.to_string(),
+                    ]);
+                }
+                out!("{t}");
+                Ok(())
+            })?;
         }
         Market::Book { symbol, depth } => {
             let b = c.call::<MarketOrderbook>(&BookParams { symbol, depth })?;
-            if ctx.json {
-                print_json(&b);
-                return Ok(());
-            }
-            let mut t = Table::new(&["bid qty", "bid", "ask", "ask qty"]);
-            let pr = precision(&mut c)?;
-            let s = b.symbol.as_str();
-            for i in 0..b.bids.len().max(b.asks.len()) {
-                let (bid, ask) = (b.bids.get(i), b.asks.get(i));
-                t.row(vec![
-                    bid.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
-                    bid.map_or_else(String::new, |l| pr.price(s, l.price.get())),
-                    ask.map_or_else(String::new, |l| pr.price(s, l.price.get())),
-                    ask.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
-                ]);
-            }
-            out!("{t}");
+            ctx.emit_with(&b, || {
+                let mut t = Table::new(&["bid qty", "bid", "ask", "ask qty"]);
+                let pr = precision(&mut c)?;
+                let s = b.symbol.as_str();
+                for i in 0..b.bids.len().max(b.asks.len()) {
+                    let (bid, ask) = (b.bids.get(i), b.asks.get(i));
+                    t.row(vec![
+                        bid.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
+                        bid.map_or_else(String::new, |l| pr.price(s, l.price.get())),
+                        ask.map_or_else(String::new, |l| pr.price(s, l.price.get())),
+                        ask.map_or_else(String::new, |l| pr.qty(s, l.qty.get())),
+                    ]);
+                }
+                out!("{t}");
+                Ok(())
+            })?;
         }
         Market::Trades { symbol, limit } => {
             let sym = symbol.to_string();
             let tape = c.call::<MarketTrades>(&TapeParams { symbol, limit })?;
-            if ctx.json {
-                print_json(&tape);
-                return Ok(());
-            }
-            let mut t = Table::new(&["time", "side", "price", "qty"]);
-            let pr = precision(&mut c)?;
-            for x in tape.trades {
-                let s = sym.as_str();
-                t.row(vec![
-                    ts(x.time),
-                    x.taker_side.as_str().into(),
-                    pr.price(s, x.price.get()),
-                    pr.qty(s, x.qty.get()),
-                ]);
-            }
-            out!("{t}");
+            ctx.emit_with(&tape, || {
+                let mut t = Table::new(&["time", "side", "price", "qty"]);
+                let pr = precision(&mut c)?;
+                for x in &tape.trades {
+                    let s = sym.as_str();
+                    t.row(vec![
+                        ts(x.time),
+                        x.taker_side.as_str().into(),
+                        pr.price(s, x.price.get()),
+                        pr.qty(s, x.qty.get()),
+                    ]);
+                }
+                out!("{t}");
+                Ok(())
+            })?;
         }
     }
     Ok(())
@@ -345,14 +339,13 @@ fn print_order(
     c: &mut tradedesk_core::client::Client,
     o: &OrderRecord,
 ) -> Result<(), Failure> {
-    if ctx.json {
-        print_json(o);
-    } else {
+    ctx.emit_with(o, || {
         out!("{}", orders_table(&precision(c)?, std::slice::from_ref(o)));
         if let Some(r) = &o.reason {
             outln!("reason: {r}");
         }
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -397,14 +390,13 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
                 limit,
                 cursor,
             })?;
-            if ctx.json {
-                print_json(&page);
-            } else {
+            ctx.emit_with(&page, || {
                 out!("{}", orders_table(&precision(&mut c)?, &page.items));
-                if let Some(next) = page.next_cursor {
+                if let Some(next) = &page.next_cursor {
                     outln!("more: --cursor {next}");
                 }
-            }
+                Ok(())
+            })?;
         }
     }
     Ok(())
@@ -412,62 +404,58 @@ pub fn order(ctx: &Ctx, cmd: Order) -> Result<(), Failure> {
 
 pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
-    let list = c.call::<PositionsList>(&PageParams::largest())?;
-    if ctx.json {
-        print_json(&list);
-        return Ok(());
-    }
-    let mut t = Table::new(&[
-        "account",
-        "symbol",
-        "qty",
-        "avg price",
-        "mark",
-        "unrealized",
-        "realized",
-        "fees",
-    ]);
-    let pr = precision(&mut c)?;
-    for p in list.items {
-        let s = p.symbol.as_str();
-        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        t.row(vec![
-            p.account.clone(),
-            p.symbol.to_string(),
-            pr.qty(s, p.qty.get()),
-            opt(p.avg_price.map(|x| pr.price(s, x.get()))),
-            opt(p.mark_price.map(|x| pr.price(s, x.get()))),
-            opt(p.unrealized_pnl.map(|x| crate::format::signed(x.get()))),
-            crate::format::signed(p.realized_pnl.get()),
-            crate::format::money(p.fees.get()),
+    let list = Page::whole(c.all::<PositionsList, _>()?);
+    ctx.emit_with(&list, || {
+        let mut t = Table::new(&[
+            "account",
+            "symbol",
+            "qty",
+            "avg price",
+            "mark",
+            "unrealized",
+            "realized",
+            "fees",
         ]);
-    }
-    out!("{t}");
-    Ok(())
+        let pr = precision(&mut c)?;
+        for p in &list.items {
+            let s = p.symbol.as_str();
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            t.row(vec![
+                p.account.clone(),
+                p.symbol.to_string(),
+                pr.qty(s, p.qty.get()),
+                opt(p.avg_price.map(|x| pr.price(s, x.get()))),
+                opt(p.mark_price.map(|x| pr.price(s, x.get()))),
+                opt(p.unrealized_pnl.map(|x| crate::format::signed(x.get()))),
+                crate::format::signed(p.realized_pnl.get()),
+                crate::format::money(p.fees.get()),
+            ]);
+        }
+        out!("{t}");
+        Ok(())
+    })
 }
 
 pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     let b = c.call::<AccountsBalances>(&AccountParam { account })?;
-    if ctx.json {
-        print_json(&b);
-        return Ok(());
-    }
-    let mut t = Table::new(&["asset", "free", "locked", "bots", "total"]);
-    let pr = precision(&mut c)?;
-    for x in b.balances {
-        let a = |q: Qty| pr.amount(&x.asset, q.get());
-        t.row(vec![
-            x.asset.clone(),
-            a(x.free),
-            a(x.locked),
-            a(x.bots),
-            a(x.total),
-        ]);
-    }
-    outln!("account {}", b.account);
-    out!("{t}");
-    Ok(())
+    ctx.emit_with(&b, || {
+        let mut t = Table::new(&["asset", "free", "locked", "bots", "total"]);
+        let pr = precision(&mut c)?;
+        for x in &b.balances {
+            let a = |q: Qty| pr.amount(&x.asset, q.get());
+            t.row(vec![
+                x.asset.clone(),
+                a(x.free),
+                a(x.locked),
+                a(x.bots),
+                a(x.total),
+            ]);
+        }
+        outln!("account {}", b.account);
+        out!("{t}");
+        Ok(())
+    })
 }
 
 #[derive(Args)]
@@ -525,41 +513,39 @@ pub fn trades(ctx: &Ctx, a: Trades) -> Result<(), Failure> {
         limit: a.limit,
         cursor: a.cursor,
     })?;
-    if ctx.json {
-        print_json(&page);
-        return Ok(());
-    }
-    let mut t = Table::new(&[
-        "trade",
-        "time",
-        "order",
-        "symbol",
-        "side",
-        "qty",
-        "price",
-        "fee",
-        "liquidity",
-        "realized",
-    ]);
-    let pr = precision(&mut c)?;
-    for f in page.items {
-        let s = f.symbol.as_str();
-        t.row(vec![
-            f.trade_id.to_string(),
-            ts(f.time),
-            f.order_id.to_string(),
-            f.symbol.to_string(),
-            f.side.as_str().into(),
-            pr.qty(s, f.qty.get()),
-            pr.price(s, f.price.get()),
-            pr.amount(&f.fee_asset, f.fee.get()),
-            format!("{:?}", f.liquidity).to_lowercase(),
-            crate::format::signed(f.realized_pnl.get()),
+    ctx.emit_with(&page, || {
+        let mut t = Table::new(&[
+            "trade",
+            "time",
+            "order",
+            "symbol",
+            "side",
+            "qty",
+            "price",
+            "fee",
+            "liquidity",
+            "realized",
         ]);
-    }
-    out!("{t}");
-    if let Some(next) = page.next_cursor {
-        outln!("more: --cursor {next}");
-    }
-    Ok(())
+        let pr = precision(&mut c)?;
+        for f in &page.items {
+            let s = f.symbol.as_str();
+            t.row(vec![
+                f.trade_id.to_string(),
+                ts(f.time),
+                f.order_id.to_string(),
+                f.symbol.to_string(),
+                f.side.as_str().into(),
+                pr.qty(s, f.qty.get()),
+                pr.price(s, f.price.get()),
+                pr.amount(&f.fee_asset, f.fee.get()),
+                format!("{:?}", f.liquidity).to_lowercase(),
+                crate::format::signed(f.realized_pnl.get()),
+            ]);
+        }
+        out!("{t}");
+        if let Some(next) = &page.next_cursor {
+            outln!("more: --cursor {next}");
+        }
+        Ok(())
+    })
 }

@@ -7,7 +7,6 @@ use tradedesk_core::api::bots::{BotEventsTopic, BotFiguresTopic, BotStatusTopic}
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::market::{KlinesTopic, MarketSymbols, OrderbookTopic, TickersTopic};
 use tradedesk_core::api::orders::OrderUpdates;
-use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::risk::RiskAlertsTopic;
 use tradedesk_core::api::system::Heartbeat;
@@ -27,7 +26,7 @@ pub fn watch(
     let mut c = ctx.connect()?;
     let until = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
     // Amounts read at their instrument's precision.
-    let precision = Precision::new(&c.call::<MarketSymbols>(&PageParams::largest())?.items);
+    let precision = Precision::new(&c.all::<MarketSymbols, _>()?);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     c.subscribe(&names)?;
     let mut seen = 0;

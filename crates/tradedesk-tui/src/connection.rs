@@ -12,6 +12,7 @@ use tradedesk_core::api::bots::{BotEventsTopic, BotFiguresTopic, BotStatusTopic}
 use tradedesk_core::api::jobs::JobEvents;
 use tradedesk_core::api::market::{KlinesTopic, OrderbookTopic, TickersTopic};
 use tradedesk_core::api::orders::OrderUpdates;
+use tradedesk_core::api::paging::{Page, PageParams};
 use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::risk::RiskAlertsTopic;
 use tradedesk_core::api::system::Heartbeat;
@@ -122,6 +123,14 @@ impl From<tradedesk_core::client::ClientError> for Refusal {
 /// Calls `M` with its typed params.
 async fn ask<M: Method>(c: &AsyncClient, params: &M::Params) -> Result<M::Result, Refusal> {
     Ok(c.call::<M>(params).await?)
+}
+
+/// A whole paged list, every page followed.
+async fn ask_all<M, T>(c: &AsyncClient) -> Result<Vec<T>, Refusal>
+where
+    M: Method<Params = PageParams, Result = Page<T>>,
+{
+    Ok(c.all::<M, T>().await?)
 }
 
 /// Sends, or says the dashboard is gone.

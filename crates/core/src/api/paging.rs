@@ -15,6 +15,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A whole list as one last page.
+    pub fn whole(items: Vec<T>) -> Page<T> {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
@@ -102,6 +112,10 @@ pub struct PageParams {
     #[serde(default)]
     pub cursor: Option<String>,
 }
+
+/// The most pages a client follows for one whole list: a bound against a
+/// server whose cursors never end (a million items at the largest size).
+pub const MAX_PAGES: usize = 1000;
 
 impl PageParams {
     /// The first page at the largest size: what a client that shows a

@@ -12,8 +12,12 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ClientError, Received, StreamMessage, decode_frame, decode_result, encode_request};
+use super::{
+    ClientError, Received, StreamMessage, decode_frame, decode_result, encode_request,
+    too_many_pages,
+};
 use crate::api::Method;
+use crate::api::paging::{MAX_PAGES, Page, PageParams};
 use crate::api::streams::{StreamsSubscribe, Subscribed, Topics};
 
 type Pending =
@@ -64,6 +68,24 @@ impl AsyncClient {
     pub async fn call<M: Method>(&self, params: &M::Params) -> Result<M::Result, ClientError> {
         let raw = self.request(M::NAME, params).await?;
         decode_result::<M>(&raw)
+    }
+
+    /// Every item of a paged list, following `next_cursor` page by page.
+    pub async fn all<M, T>(&self) -> Result<Vec<T>, ClientError>
+    where
+        M: Method<Params = PageParams, Result = Page<T>>,
+    {
+        let mut params = PageParams::largest();
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.call::<M>(&params).await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => params.cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+        Err(too_many_pages(M::NAME))
     }
 
     pub async fn call_raw(

@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
-use super::{ClientError, Received, StreamMessage, decode_frame, decode_result, encode_request};
+use super::{
+    ClientError, Received, StreamMessage, decode_frame, decode_result, encode_request,
+    too_many_pages,
+};
 use crate::api::Method;
+use crate::api::paging::{MAX_PAGES, Page, PageParams};
 use crate::api::streams::{StreamsSubscribe, Subscribed, Topics};
 
 pub struct Client {
@@ -47,6 +51,31 @@ impl Client {
     pub fn call<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
         let raw = self.request(M::NAME, params)?;
         decode_result::<M>(&raw)
+    }
+
+    /// Every item of a paged list, following `next_cursor` page by page.
+    pub fn all<M, T>(&mut self) -> Result<Vec<T>, ClientError>
+    where
+        M: Method<Params = PageParams, Result = Page<T>>,
+    {
+        self.all_from::<M, T>(PageParams::largest())
+    }
+
+    /// Every item of a paged list from the page `params` asks for on.
+    pub fn all_from<M, T>(&mut self, mut params: PageParams) -> Result<Vec<T>, ClientError>
+    where
+        M: Method<Params = PageParams, Result = Page<T>>,
+    {
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.call::<M>(&params)?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => params.cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+        Err(too_many_pages(M::NAME))
     }
 
     /// Calls a method by name with untyped params; for `tradectl rpc`.

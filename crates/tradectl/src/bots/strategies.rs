@@ -2,7 +2,7 @@
 
 use super::SpecArgs;
 use crate::format::{Table, ts};
-use crate::{Ctx, Failure, print_json};
+use crate::{Ctx, Failure};
 use clap::Subcommand;
 use serde_json::Value;
 use tradedesk_core::api::Empty;
@@ -67,11 +67,7 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
     match cmd {
         Strategy::Catalog { kind } => {
             let cat = c.call::<StrategiesCatalog>(&Empty {})?;
-            if ctx.json {
-                print_json(&cat);
-            } else {
-                print_catalog(&cat, kind.as_deref())?;
-            }
+            ctx.emit_with(&cat, || print_catalog(&cat, kind.as_deref()))?;
         }
         Strategy::Create { name, spec } => {
             let spec = spec.spec(&mut c)?;
@@ -127,23 +123,23 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
         Strategy::Validate { spec } => {
             let v = spec.to_json(&mut c)?;
             let r = c.call::<StrategiesValidate>(&SpecParam { spec: v })?;
-            if ctx.json {
-                print_json(&r);
-            } else if r.valid {
+            ctx.emit_with(&r, || {
+                if !r.valid {
+                    return Err(Failure::Api(tradedesk_core::api::ApiError::invalid_params(
+                        format!(
+                            "invalid params: field `{}`: {}",
+                            r.field.clone().unwrap_or_default(),
+                            r.message.clone().unwrap_or_default()
+                        ),
+                    )));
+                }
                 outln!(
                     "valid; warm-up {} bars; spec {}",
                     r.warmup.unwrap_or(0),
                     serde_json::to_string(&r.spec).unwrap_or_default()
                 );
-            } else {
-                return Err(Failure::Api(tradedesk_core::api::ApiError::invalid_params(
-                    format!(
-                        "invalid params: field `{}`: {}",
-                        r.field.unwrap_or_default(),
-                        r.message.unwrap_or_default()
-                    ),
-                )));
-            }
+                Ok(())
+            })?;
         }
     }
     Ok(())
@@ -195,10 +191,8 @@ pub(super) fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result
 }
 
 pub(super) fn print_strategy(ctx: &Ctx, s: &StrategyRecord) {
-    if ctx.json {
-        print_json(s);
-        return;
-    }
-    outln!("strategy {} `{}`", s.id, s.name);
-    outln!("  {}", serde_json::to_string(&s.spec).unwrap_or_default());
+    ctx.emit(s, || {
+        outln!("strategy {} `{}`", s.id, s.name);
+        outln!("  {}", serde_json::to_string(&s.spec).unwrap_or_default());
+    });
 }

@@ -2,7 +2,7 @@
 //! figures after fills, the periodic refresh, a watched symbol's candles
 //! and tape.
 
-use super::{TOPICS, Tx, ask, data, put};
+use super::{TOPICS, Tx, ask, ask_all, data, put};
 use crate::app::Msg;
 use crate::state::Data;
 use tradedesk_core::api::Empty;
@@ -21,7 +21,7 @@ use tradedesk_core::api::market::{KlinesParams, TapeParams};
 use tradedesk_core::api::market::{MarketKlines, MarketSymbols, MarketTickers, MarketTrades};
 use tradedesk_core::api::orders::OrderFilter;
 use tradedesk_core::api::orders::OrdersList;
-use tradedesk_core::api::paging::{MAX_LIMIT, PageParams};
+use tradedesk_core::api::paging::MAX_LIMIT;
 use tradedesk_core::api::positions::PositionsList;
 use tradedesk_core::api::risk::{AlertFilter, ScopeParam, ViolationFilter};
 use tradedesk_core::api::risk::{RiskAlerts, RiskStatus, RiskViolations};
@@ -47,20 +47,12 @@ pub(super) async fn connected(
         .map_err(|e| e.to_string())?;
     put(tx, Msg::Connected(Box::new(info))).await?;
     c.subscribe(&TOPICS).await.map_err(|e| e.to_string())?;
-    let accounts = ask::<AccountsList>(c, &PageParams::largest()).await?;
-    if let Some(a) = accounts.items.first() {
+    let accounts = ask_all::<AccountsList, _>(c).await?;
+    if let Some(a) = accounts.first() {
         data(tx, Data::Account(a.name.clone())).await?;
     }
-    data(
-        tx,
-        Data::Symbols(ask::<MarketSymbols>(c, &PageParams::largest()).await?.items),
-    )
-    .await?;
-    data(
-        tx,
-        Data::Tickers(ask::<MarketTickers>(c, &PageParams::largest()).await?.items),
-    )
-    .await?;
+    data(tx, Data::Symbols(ask_all::<MarketSymbols, _>(c).await?)).await?;
+    data(tx, Data::Tickers(ask_all::<MarketTickers, _>(c).await?)).await?;
     load_lists(c, tx).await?;
     after_fills(c, tx).await?;
     periodic(c, tx).await?;
@@ -121,7 +113,7 @@ pub(super) async fn load_lists(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
         Data::Datasets(ask::<DataList>(c, &datasets).await?.items),
     )
     .await?;
-    let kinds = ask::<JobsKinds>(c, &PageParams::largest()).await?.items;
+    let kinds = ask_all::<JobsKinds, _>(c).await?;
     data(tx, Data::Kinds(kinds)).await
 }
 
@@ -136,11 +128,7 @@ pub(super) async fn after_fills(c: &AsyncClient, tx: &Tx) -> Result<(), String> 
         ),
     )
     .await?;
-    data(
-        tx,
-        Data::Positions(ask::<PositionsList>(c, &PageParams::largest()).await?.items),
-    )
-    .await?;
+    data(tx, Data::Positions(ask_all::<PositionsList, _>(c).await?)).await?;
     let midnight = chrono::Local::now()
         .date_naive()
         .and_hms_opt(0, 0, 0)
@@ -203,11 +191,7 @@ pub(super) async fn periodic(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
         ),
     )
     .await?;
-    data(
-        tx,
-        Data::Workers(ask::<JobsWorkers>(c, &PageParams::largest()).await?.items),
-    )
-    .await?;
+    data(tx, Data::Workers(ask_all::<JobsWorkers, _>(c).await?)).await?;
     data(tx, Data::Cache(ask::<CacheStats>(c, &Empty {}).await?)).await
 }
 

@@ -372,3 +372,24 @@ fn system_methods_publishes_the_whole_catalogue() {
         subscribe.params_schema
     );
 }
+
+#[test]
+fn a_whole_list_is_every_page_followed() {
+    use tradedesk_core::api::market::MarketSymbols;
+    use tradedesk_core::api::paging::PageParams;
+    let d = TestDaemon::manual_market();
+    let mut c = d.client();
+    let whole = c.all::<MarketSymbols, _>().expect("one large page");
+    assert_eq!(whole.len(), 3, "the three default symbols");
+    // One symbol a page: three pages and a last one without a cursor.
+    let paged = c
+        .all_from::<MarketSymbols, _>(PageParams {
+            limit: Some(1),
+            cursor: None,
+        })
+        .expect("pages");
+    let names = |v: &[tradedesk_core::instrument::Instrument]| {
+        v.iter().map(|i| i.symbol.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&paged), names(&whole));
+}
