@@ -78,6 +78,21 @@ pub enum VenueEvent {
     },
 }
 
+/// An order that was open before a restart, as the database knows it, to
+/// put back where the venue keeps its orders in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reopened {
+    pub order: VenueOrder,
+    /// What is left to fill.
+    pub open: Qty,
+    pub filled: Qty,
+    /// A stop that already triggered.
+    pub triggered: bool,
+    /// A bracket exit still waiting for its entry.
+    pub pending: bool,
+    pub link: Link,
+}
+
 /// How an order is tied to others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {

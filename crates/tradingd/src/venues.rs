@@ -24,9 +24,9 @@ use std::task::{Context, Poll, Waker};
 
 use tradedesk_core::instrument::Instrument;
 use tradedesk_core::market::{OrderBook, TradeTick};
-use tradedesk_core::money::{Price, Qty};
+use tradedesk_core::money::Price;
 use tradedesk_core::time::Timestamp;
-use tradedesk_core::venue::{Ack, Link, OrderId, Submission, VenueEvent, VenueOrder};
+use tradedesk_core::venue::{Ack, OrderId, Reopened, Submission, VenueEvent};
 
 /// A venue's answer to come. It owns what it needs (`'static`), so it can be
 /// awaited after the lock it was created under is released.
@@ -81,16 +81,7 @@ pub trait Venue: Send {
     /// the venue never received it.
     fn query(&mut self, id: OrderId, now: Timestamp) -> Answer;
     /// Puts back an order that was open before a restart.
-    #[allow(clippy::too_many_arguments)]
-    fn restore(
-        &mut self,
-        order: VenueOrder,
-        open: Qty,
-        filled: Qty,
-        triggered: bool,
-        pending: bool,
-        link: Link,
-    );
+    fn restore(&mut self, reopened: Reopened);
     /// Forgets every order (the execution service then restores the open
     /// ones from the database, which is the truth); trade ids continue
     /// from `next_trade_id`.

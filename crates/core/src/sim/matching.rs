@@ -30,7 +30,7 @@ use crate::market::{OrderBook, TradeTick};
 use crate::money::{MAX_SCALE, Notional, Price, Qty};
 use crate::order::{Liquidity, OrderType, Side, Terms, TimeInForce};
 use crate::time::Timestamp;
-use crate::venue::{Link, OrderId, VenueEvent, VenueOrder};
+use crate::venue::{Link, OrderId, Reopened, VenueEvent, VenueOrder};
 
 mod index;
 use index::SymbolIndex;
@@ -124,17 +124,15 @@ impl MatchingEngine {
     }
 
     /// Puts back an order that was live before a restart, as it was.
-    #[allow(clippy::too_many_arguments)]
-    pub fn restore(
-        &mut self,
-        order: VenueOrder,
-        open: Qty,
-        filled: Qty,
-        triggered: bool,
-        pending: bool,
-        link: Link,
-        last: Price,
-    ) {
+    pub fn restore(&mut self, reopened: Reopened, last: Price) {
+        let Reopened {
+            order,
+            open,
+            filled,
+            triggered,
+            pending,
+            link,
+        } = reopened;
         let best = (order.terms.order_type() == OrderType::TrailingStop).then_some(last);
         self.insert_live(Live {
             order,

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use tradedesk_core::instrument::Instrument;
 use tradedesk_core::market::OrderBook;
-use tradedesk_core::money::{Price, Qty};
+use tradedesk_core::money::Price;
 use tradedesk_core::time::Timestamp;
-use tradedesk_core::venue::{Ack, Link, OrderId, Submission, VenueEvent, VenueOrder};
+use tradedesk_core::venue::{Ack, OrderId, Reopened, Submission, VenueEvent};
 
 use super::sim::SimVenue;
 use super::{Answer, TradeUpdate, Venue};
@@ -175,18 +175,8 @@ impl Venue for Delayed {
         })
     }
 
-    fn restore(
-        &mut self,
-        order: VenueOrder,
-        open: Qty,
-        filled: Qty,
-        triggered: bool,
-        pending: bool,
-        link: Link,
-    ) {
-        far(&self.far)
-            .sim
-            .restore(order, open, filled, triggered, pending, link);
+    fn restore(&mut self, reopened: Reopened) {
+        far(&self.far).sim.restore(reopened);
     }
 
     fn reset_orders(&mut self, next_trade_id: u64) {

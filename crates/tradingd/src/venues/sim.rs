@@ -3,11 +3,11 @@
 
 use tradedesk_core::instrument::Instrument;
 use tradedesk_core::market::OrderBook;
-use tradedesk_core::money::{Price, Qty};
+use tradedesk_core::money::Price;
 use tradedesk_core::sim::market::SimMarket;
 use tradedesk_core::sim::matching::MatchingEngine;
 use tradedesk_core::time::Timestamp;
-use tradedesk_core::venue::{Link, OrderId, Submission, VenueEvent, VenueOrder};
+use tradedesk_core::venue::{OrderId, Reopened, Submission, VenueEvent};
 
 use super::{Answer, TradeUpdate, Venue, answered};
 
@@ -99,18 +99,9 @@ impl Venue for SimVenue {
         })
     }
 
-    fn restore(
-        &mut self,
-        order: VenueOrder,
-        open: Qty,
-        filled: Qty,
-        triggered: bool,
-        pending: bool,
-        link: Link,
-    ) {
-        let last = self.market.symbols[order.symbol].last;
-        self.engine
-            .restore(order, open, filled, triggered, pending, link, last);
+    fn restore(&mut self, reopened: Reopened) {
+        let last = self.market.symbols[reopened.order.symbol].last;
+        self.engine.restore(reopened, last);
     }
 
     fn reset_orders(&mut self, next_trade_id: u64) {

@@ -14,7 +14,7 @@ use tradedesk_core::money::{Notional, Price, Qty};
 use tradedesk_core::order::{OrderRecord, OrderStatus, OrderType, Side, Terms};
 use tradedesk_core::sim::matching::taker_cost;
 use tradedesk_core::time::Timestamp;
-use tradedesk_core::venue::{Link, VenueEvent, VenueOrder};
+use tradedesk_core::venue::{Link, Reopened, VenueEvent, VenueOrder};
 
 impl State {
     /// Everything money-shaped, read from the database: accounts and their
@@ -156,15 +156,14 @@ impl State {
                 );
                 continue;
             };
-            let sim = self.sim_order(&o, terms, idx);
-            self.venue.restore(
-                sim,
-                o.open_qty(),
-                o.filled,
-                o.triggered,
-                o.status == OrderStatus::Pending,
+            self.venue.restore(Reopened {
+                order: self.sim_order(&o, terms, idx),
+                open: o.open_qty(),
+                filled: o.filled,
+                triggered: o.triggered,
+                pending: o.status == OrderStatus::Pending,
                 link,
-            );
+            });
         }
         if !changes.is_empty() {
             self.persist(store, &changes)?;
