@@ -51,11 +51,11 @@ use rust_decimal::prelude::ToPrimitive;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::{self, Metrics, TradeFigures};
+use crate::analytics::{self, TradeFigures};
 use crate::engine::{Decision, Engine, EngineConfig, Intent};
-use crate::instrument::{Instrument, Symbol};
+use crate::instrument::Instrument;
 use crate::ledger::Position;
-use crate::money::{Notional, Price, Qty, Ratio};
+use crate::money::Ratio;
 use crate::order::{OrderType, Side};
 use crate::strategy::{Candle, Registry, StrategySpec};
 use crate::time::Timestamp;
@@ -64,6 +64,10 @@ mod settings;
 pub use settings::{FillModel, Settings};
 mod book;
 use book::{Book, View, Working, reserve_of};
+
+mod outcome;
+pub use outcome::{Fill, Keep, Outcome, Trade};
+
 mod fills;
 mod sweep;
 pub use sweep::{Axis, SweepRow, grid, metric_value, sweep};
@@ -93,87 +97,6 @@ impl<'a> Market<'a> {
 pub struct Leg {
     pub spec: StrategySpec,
     pub markets: Vec<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Trade {
-    /// The leg (strategy) index.
-    pub leg: usize,
-    pub symbol: Symbol,
-    pub qty: Qty,
-    pub entry_step: usize,
-    pub exit_step: usize,
-    pub entry_time: Timestamp,
-    pub exit_time: Timestamp,
-    pub entry_price: Price,
-    pub exit_price: Price,
-    pub pnl: Notional,
-    pub fees: Notional,
-    pub return_pct: f64,
-}
-
-impl Trade {
-    /// The trade as the analytics take it.
-    pub fn figures(&self) -> TradeFigures {
-        TradeFigures {
-            symbol: self.symbol.clone(),
-            entry_step: self.entry_step,
-            exit_step: self.exit_step,
-            entry_time: self.entry_time,
-            exit_time: self.exit_time,
-            pnl: self.pnl.get().to_f64().unwrap_or(0.0),
-            return_frac: self.return_pct / 100.0,
-            fees: self.fees.get().to_f64().unwrap_or(0.0),
-        }
-    }
-}
-
-/// One fill of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Fill {
-    pub step: usize,
-    pub time: Timestamp,
-    pub tag: String,
-    pub symbol: Symbol,
-    pub side: Side,
-    pub qty: Qty,
-    pub price: Price,
-    pub fee: Notional,
-}
-
-/// What to keep beyond the metrics (a sweep keeps nothing per bar).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Keep {
-    pub equity: bool,
-    pub fills: bool,
-}
-
-pub struct Outcome {
-    pub metrics: Metrics,
-    pub trades: Vec<Trade>,
-    pub fills: Vec<Fill>,
-    /// Each step's equity, when kept; [`Outcome::times`] gives the steps'
-    /// times.
-    pub equity: Vec<f64>,
-    /// The merged step times of a run over several markets, when equity
-    /// is kept (one market's steps are its bars: their times are not
-    /// copied).
-    merged_times: Vec<Timestamp>,
-    pub final_cash: Decimal,
-    pub final_equity: Decimal,
-    /// Set when a margin call ended the run early.
-    pub margin_call: Option<Timestamp>,
-}
-
-impl Outcome {
-    /// The steps' times, one per kept equity point; `markets` are the
-    /// run's. Empty when equity was not kept.
-    pub fn times<'a>(&'a self, markets: &[Market<'_>]) -> std::borrow::Cow<'a, [Timestamp]> {
-        match markets {
-            [m] if !self.equity.is_empty() => m.bars.iter().map(|b| b.time).collect(),
-            _ => std::borrow::Cow::Borrowed(&self.merged_times),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

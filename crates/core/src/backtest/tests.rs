@@ -1,4 +1,5 @@
 use super::*;
+use crate::analytics::Metrics;
 use crate::market::Interval;
 
 fn inst(symbol: &str) -> Instrument {

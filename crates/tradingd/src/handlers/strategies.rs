@@ -1,6 +1,6 @@
 //! `strategies.*`: the catalogue and named strategy configs.
 
-use super::bots::check_name;
+use super::bots::checks::check_name;
 
 use crate::store::bots as db;
 use tradedesk_core::api::bots::Deleted;
