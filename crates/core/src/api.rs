@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod auth;
 pub mod backtests;
 pub mod bots;
 pub mod cache;
@@ -28,6 +29,7 @@ pub mod strategies;
 pub mod streams;
 pub mod system;
 pub mod trades;
+pub mod users;
 
 pub use catalogue::{
     Handlers, MethodDescriptor, TopicDescriptor, Visitor, method_descriptors, method_names,

@@ -18,8 +18,8 @@ use tradedesk_core::sim::matching::Fees;
 
 mod raw;
 pub use raw::{
-    OnFailure, RawBacktest, RawBots, RawCache, RawConfig, RawData, RawJobs, RawLog, RawRpc, RawSim,
-    RawSimSymbol, RawStreams, RawWatchdog,
+    OnFailure, RawAuth, RawBacktest, RawBots, RawCache, RawConfig, RawData, RawHttp, RawJobs,
+    RawLog, RawRpc, RawSim, RawSimSymbol, RawStreams, RawWatchdog,
 };
 mod validate;
 use validate::validate;
@@ -59,7 +59,25 @@ pub struct Config {
     pub bots: BotsConfig,
     pub data: DataConfig,
     pub backtest: BacktestConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
     pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    /// A loopback address: serving other machines needs TLS and rate
+    /// limits, which are not built yet.
+    pub bind: std::net::SocketAddr,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthConfig {
+    pub access_ttl_s: u64,
+    pub refresh_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -43,6 +43,8 @@ pub struct Ctx {
     pub cache: std::sync::Arc<crate::services::cache::Cache>,
     /// What the live figures last published (a leaf lock).
     pub figures: std::sync::Mutex<crate::services::figures::Published>,
+    /// Passwords and tokens of the network transports' users.
+    pub auth: crate::services::auth::Auth,
 }
 
 /// Where the daemon's time comes from: the system clock, or (for tests
@@ -85,6 +87,7 @@ impl Ctx {
         clock: Clock,
         job_kinds: crate::services::jobs::JobKinds,
         cache: std::sync::Arc<crate::services::cache::Cache>,
+        auth: crate::services::auth::Auth,
     ) -> Self {
         let hub = StreamHub::new(config.streams.buffer);
         let jobs = Jobs::new(config.jobs.workers, job_kinds);
@@ -105,6 +108,7 @@ impl Ctx {
             progress,
             cache,
             figures: std::sync::Mutex::default(),
+            auth,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod analytics;
+mod auth;
 mod backtests;
 mod bots;
 mod cache;
@@ -19,3 +20,4 @@ mod strategies;
 mod streams;
 mod system;
 mod trades;
+mod users;

@@ -60,11 +60,20 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Socket(#[from] SocketError),
+    #[error("authentication: {0}")]
+    Auth(#[from] services::auth::AuthSetupError),
+    #[error("http: cannot listen on {addr}: {source}")]
+    Http {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub struct Daemon {
     ctx: Arc<Ctx>,
     socket: BoundSocket,
+    http: Option<server::http::BoundHttp>,
     // Held for the daemon's lifetime: the single-instance lock.
     _lock: File,
 }
@@ -137,7 +146,25 @@ impl Daemon {
             run.run_number,
             Arc::clone(&cache),
         )?;
+        let auth = services::auth::Auth::open(
+            &config.data_dir,
+            config.auth.access_ttl_s,
+            config.auth.refresh_ttl_s,
+        )?;
         let socket = BoundSocket::bind(&config.socket)?;
+        let http = if config.http.enabled {
+            let addr = config.http.bind;
+            Some(
+                server::http::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Http {
+                        addr: addr.to_string(),
+                        source,
+                    })?,
+            )
+        } else {
+            None
+        };
         tracing::info!(
             socket = %config.socket.display(),
             data_dir = %config.data_dir.display(),
@@ -155,6 +182,7 @@ impl Daemon {
             clock,
             options.job_kinds,
             cache,
+            auth,
         ));
         // A remote venue's answers are awaited on this runtime and booked
         // through the context.
@@ -178,12 +206,18 @@ impl Daemon {
         Ok(Daemon {
             ctx,
             socket,
+            http,
             _lock: lock,
         })
     }
 
     pub fn ctx(&self) -> &Arc<Ctx> {
         &self.ctx
+    }
+
+    /// Where the HTTP API listens, when it is enabled.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     pub fn socket_path(&self) -> &Path {
@@ -196,9 +230,12 @@ impl Daemon {
     }
 
     /// Serves until shutdown, then stops in order.
-    pub async fn run(self) -> Result<(), StoreError> {
+    pub async fn run(mut self) -> Result<(), StoreError> {
         let shutdown = self.ctx.shutdown.clone();
         let tracker = TaskTracker::new();
+        if let Some(bound) = self.http.take() {
+            tracker.spawn(server::http::serve(bound, Arc::clone(&self.ctx)));
+        }
         tracker.spawn(heartbeat(Arc::clone(&self.ctx)));
         let market = Arc::clone(&self.ctx);
         tracker.spawn_blocking(move || services::market_loop::run(&market));

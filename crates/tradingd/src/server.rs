@@ -2,5 +2,6 @@
 //! [`dispatch::Dispatcher`], built from the catalogue.
 
 pub mod dispatch;
+pub mod http;
 pub mod rpc;
 pub mod unix;

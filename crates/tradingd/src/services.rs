@@ -1,6 +1,7 @@
 //! Long-lived services the daemon runs beside its transports.
 
 pub mod answers;
+pub mod auth;
 pub mod bots;
 pub mod cache;
 pub mod exchange;

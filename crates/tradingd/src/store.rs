@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod risk;
 pub mod schedules;
 pub mod trading;
+pub mod users;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
@@ -24,7 +25,7 @@ use tradedesk_core::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -42,6 +43,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             include_str!("store/migrations/0011_default_ratios.sql"),
             backtests::migrate_default_ratios,
         ),
+        M::up(include_str!("store/migrations/0012_users.sql")),
     ])
 });
 

@@ -9,6 +9,7 @@ mod daemon {
     pub mod conformance;
     pub mod extremes;
     pub mod figures;
+    pub mod http;
     pub mod jobs;
     pub mod lifecycle;
     pub mod remote;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountsBalances, AccountsList};
 use super::analytics::AnalyticsPerformance;
+use super::auth::{AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthRefresh};
 use super::backtests::{
     BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
     BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
@@ -53,6 +54,9 @@ use super::system::{
     Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion,
 };
 use super::trades::{TradeExecutions, TradesList, TradesStats};
+use super::users::{
+    UsersCreate, UsersDisable, UsersEnable, UsersList, UsersResetPassword, UsersSetRole,
+};
 use super::{Handle, Method, Scope, Topic, Verb};
 
 /// A method as published by `system.methods`.
@@ -121,6 +125,17 @@ catalogue! {
         SystemInfo,
         SystemMethods,
         SystemShutdown,
+        AuthLogin,
+        AuthRefresh,
+        AuthLogout,
+        AuthMe,
+        AuthPassword,
+        UsersList,
+        UsersCreate,
+        UsersDisable,
+        UsersEnable,
+        UsersSetRole,
+        UsersResetPassword,
         StreamsSubscribe,
         StreamsUnsubscribe,
         MarketSymbols,
@@ -347,7 +362,9 @@ mod tests {
             );
             // Reads are GETs, except the few whose params are a body (an
             // order to check, a list of runs) or a session's state.
-            const READ_BODIES: [&str; 5] = [
+            const READ_BODIES: [&str; 6] = [
+                // A viewer may change its own password.
+                "auth.password",
                 "strategies.validate",
                 "risk.check",
                 "backtests.compare",

@@ -32,12 +32,15 @@ impl Verb {
 }
 
 /// What a caller must be allowed to do to call a method. Ordered: `Admin`
-/// may do everything `Trade` may, which may do everything `Read` may.
+/// may do everything `Trade` may, which may do everything `Read` may, which
+/// may do everything `Public` may. `Public` methods (logging in) need no
+/// credentials at all.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
+    Public,
     Read,
     Trade,
     Admin,
@@ -46,6 +49,7 @@ pub enum Scope {
 impl Scope {
     pub const fn as_str(self) -> &'static str {
         match self {
+            Scope::Public => "public",
             Scope::Read => "read",
             Scope::Trade => "trade",
             Scope::Admin => "admin",
@@ -75,6 +79,9 @@ pub struct Caller {
     /// The connection the call came in on, for stream subscriptions; `None`
     /// on transports without a session (plain HTTP requests).
     pub connection: Option<u64>,
+    /// The network address of the client, on network transports (login
+    /// throttling counts failures per address).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -85,6 +92,19 @@ impl Caller {
             scope: Scope::Admin,
             transport: Transport::Unix,
             connection: Some(connection),
+            peer: None,
+        }
+    }
+
+    /// A request over HTTP that presented no credentials: it may call
+    /// `Public` methods only.
+    pub fn anonymous_http(peer: Option<std::net::IpAddr>) -> Self {
+        Caller {
+            user: String::new(),
+            scope: Scope::Public,
+            transport: Transport::Http,
+            connection: None,
+            peer,
         }
     }
 

@@ -25,7 +25,47 @@ pub struct RawConfig {
     pub bots: RawBots,
     pub data: RawData,
     pub backtest: RawBacktest,
+    pub http: RawHttp,
+    pub auth: RawAuth,
     pub sim: RawSim,
+}
+
+/// The HTTP REST API for remote frontends (off by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHttp {
+    pub enabled: bool,
+    pub bind: String,
+    pub max_body_bytes: u64,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            enabled: false,
+            bind: "127.0.0.1:8686".into(),
+            max_body_bytes: 1 << 20,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Tokens of the network transports' users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuth {
+    pub access_ttl_s: u64,
+    pub refresh_ttl_s: u64,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            access_ttl_s: 900,
+            refresh_ttl_s: 30 * 86_400,
+        }
+    }
 }
 
 /// Defaults of backtests, sweeps and walk-forward runs whose request leaves

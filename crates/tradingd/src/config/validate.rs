@@ -1,10 +1,11 @@
 //! Checks a raw config and turns it into the daemon's settings; every
 //! error names the key at fault.
 
-use super::raw::{RawConfig, RawRpc, RawSim, RawSimSymbol};
+use super::raw::{RawAuth, RawConfig, RawHttp, RawRpc, RawSim, RawSimSymbol};
 use super::{
-    BacktestConfig, BotsConfig, CacheConfig, Config, ConfigError, DataConfig, JobsConfig,
-    LogConfig, RpcConfig, SimConfig, StreamsConfig, WatchdogConfig, absolute,
+    AuthConfig, BacktestConfig, BotsConfig, CacheConfig, Config, ConfigError, DataConfig,
+    HttpConfig, JobsConfig, LogConfig, RpcConfig, SimConfig, StreamsConfig, WatchdogConfig,
+    absolute,
 };
 use rust_decimal::Decimal;
 use std::time::Duration;
@@ -27,6 +28,45 @@ pub(super) fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
         });
     }
     Ok(value)
+}
+
+fn validate_auth(raw: &RawAuth) -> Result<AuthConfig, ConfigError> {
+    Ok(AuthConfig {
+        access_ttl_s: in_range("auth.access_ttl_s", raw.access_ttl_s, 30, 86_400)?,
+        refresh_ttl_s: in_range("auth.refresh_ttl_s", raw.refresh_ttl_s, 60, 365 * 86_400)?,
+    })
+}
+
+fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
+    let bind: std::net::SocketAddr = raw.bind.parse().map_err(|_| ConfigError::Invalid {
+        key: "http.bind",
+        message: format!("`{}` is not an address and port (127.0.0.1:8686)", raw.bind),
+    })?;
+    if !bind.ip().is_loopback() {
+        return Err(ConfigError::Invalid {
+            key: "http.bind",
+            message: format!(
+                "{bind} is not a loopback address; serving other machines needs TLS and rate limits, which this version does not have yet"
+            ),
+        });
+    }
+    Ok(HttpConfig {
+        enabled: raw.enabled,
+        bind,
+        max_body_bytes: usize::try_from(in_range(
+            "http.max_body_bytes",
+            raw.max_body_bytes,
+            1024,
+            1 << 30,
+        )?)
+        .unwrap_or(usize::MAX),
+        request_timeout: Duration::from_millis(in_range(
+            "http.request_timeout_ms",
+            raw.request_timeout_ms,
+            100,
+            600_000,
+        )?),
+    })
 }
 
 pub(super) fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
@@ -107,6 +147,8 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 1 << 50,
             )?,
         },
+        http: validate_http(&raw.http)?,
+        auth: validate_auth(&raw.auth)?,
         backtest: BacktestConfig {
             commission_pct: {
                 let key = "backtest.commission_pct";

@@ -121,6 +121,14 @@ pub(crate) fn store_err(e: &StoreError) -> ApiError {
     ApiError::internal("database error; see the daemon log")
 }
 
+/// A database error inside a handler's transaction: logged, and answered
+/// as an internal error.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        store_err(&e)
+    }
+}
+
 fn funds_err(e: &LedgerError) -> ApiError {
     match e {
         LedgerError::Insufficient { .. } => {

@@ -44,7 +44,18 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         | "cache.health"
         | "cache.stats"
         | "cache.keys"
-        | "cache.flush" => json!({}),
+        | "cache.flush"
+        | "auth.me"
+        | "users.list" => json!({}),
+        // User 1 is the socket's admin; the test's user is 2.
+        "users.create" => {
+            json!({ "name": "conf-user", "password": "conformance pass", "role": "trader" })
+        }
+        "users.disable" | "users.enable" => json!({ "id": 2 }),
+        "users.set_role" => json!({ "id": 2, "role": "viewer" }),
+        "users.reset_password" => json!({ "id": 2, "password": "conformance pass" }),
+        // Tokens come from a login: called below, in order.
+        "auth.login" | "auth.refresh" | "auth.logout" | "auth.password" => return None,
         // Catalogue order: set, delete (then get finds it set again below).
         "cache.set" => json!({ "key": "conf", "value": { "n": 1 }, "ttl": 60 }),
         "cache.get" => json!({ "key": "market.ticker:BTCUSDT" }),
@@ -318,6 +329,30 @@ fn every_method_answers_with_its_declared_type() {
         .call_raw("jobs.delete", &json!({ "id": id }))
         .expect("delete");
     called.extend(["jobs.requeue", "jobs.retry", "jobs.delete"]);
+    // Log in as the user made above, refresh, log out.
+    let tokens = typed::<tradedesk_core::api::auth::AuthLogin>(
+        &mut client,
+        &json!({ "user": "conf-user", "password": "conformance pass" }),
+    );
+    let next = typed::<tradedesk_core::api::auth::AuthRefresh>(
+        &mut client,
+        &json!({ "refresh_token": tokens["refresh_token"] }),
+    );
+    let out = typed::<tradedesk_core::api::auth::AuthLogout>(
+        &mut client,
+        &json!({ "refresh_token": next["refresh_token"] }),
+    );
+    assert_eq!(out["revoked"], true);
+    // The socket's administrator has no password to change: the one method
+    // answered with an error here, by design (HTTP users call it).
+    let err = client
+        .call_raw(
+            "auth.password",
+            &json!({ "current": "x", "new": "long enough password" }),
+        )
+        .expect_err("the local administrator has no password");
+    assert!(err.to_string().contains("current"), "{err}");
+    called.extend(["auth.login", "auth.refresh", "auth.logout", "auth.password"]);
     called.extend(data_and_backtests(&mut client));
     // positions.close needs a position: buy, then close it.
     client

@@ -13,6 +13,8 @@ use tradingd::config::Config;
 
 pub struct TestDaemon {
     pub ctx: std::sync::Arc<tradingd::context::Ctx>,
+    /// Where the HTTP API listens, when the config enabled it.
+    pub http: Option<std::net::SocketAddr>,
     pub dir: Option<TempDir>,
     pub socket: PathBuf,
     pub data_dir: PathBuf,
@@ -111,6 +113,7 @@ impl TestDaemon {
         let data_dir = config.data_dir.clone();
         let daemon = rt.block_on(Daemon::start_with(config, options))?;
         let token = daemon.shutdown_token();
+        let http = daemon.http_addr();
         let ctx = std::sync::Arc::clone(daemon.ctx());
         let (tx, done) = std::sync::mpsc::channel();
         rt.spawn(async move {
@@ -119,6 +122,7 @@ impl TestDaemon {
         });
         Ok(TestDaemon {
             ctx,
+            http,
             dir: Some(dir),
             socket,
             data_dir,

@@ -47,6 +47,9 @@ fn params(method: &str, csv: &str) -> Option<Value> {
             json!({ "backtest": backtest, "grid": [{ "param": "fast", "values": [2, 3] }] })
         }
         "analytics.performance" => json!({ "bot": 2 }),
+        "auth.login" => json!({ "user": "conf-user", "password": "conformance pass" }),
+        "auth.refresh" | "auth.logout" => json!({ "refresh_token": "rt_not-a-token" }),
+        "auth.password" => json!({ "current": "x", "new": "long enough password" }),
         other => panic!("no params for `{other}`: add them to the watchdog test"),
     })
 }

@@ -1,0 +1,148 @@
+//! `auth.*`: logging in, refreshing and revoking tokens, who the caller is,
+//! and changing one's own password. Over the Unix socket the caller is the
+//! local administrator and needs none of this; the methods are there too so
+//! that both transports offer the same catalogue.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::method::method;
+use super::{Empty, Scope, Transport};
+
+/// A password or token: shown as `***` in logs and debug output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Secret(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// What a user may do: a viewer reads, a trader also trades, an admin also
+/// manages users and the daemon.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Role {
+    Viewer,
+    Trader,
+    Admin,
+}
+
+impl Role {
+    pub const fn scope(self) -> Scope {
+        match self {
+            Role::Viewer => Scope::Read,
+            Role::Trader => Scope::Trade,
+            Role::Admin => Scope::Admin,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Trader => "trader",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "trader" => Some(Role::Trader),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// A short-lived access token to send as `Authorization: Bearer …`, and a
+/// refresh token that buys the next pair once (each is single-use).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Tokens {
+    pub access_token: Secret,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: Secret,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshParams {
+    pub refresh_token: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoggedOut {
+    /// Whether a live session (a refresh-token family) was ended.
+    pub revoked: bool,
+}
+
+/// Who the caller is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Me {
+    pub user: String,
+    /// The widest scope the caller holds.
+    pub scope: Scope,
+    pub transport: Transport,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current: Secret,
+    pub new: Secret,
+}
+
+method! {
+    /// Exchanges a user's name and password for tokens. A wrong name and a
+    /// wrong password get the same answer; repeated failures are throttled
+    /// per user and per address.
+    AuthLogin = "auth.login", Post "/api/v1/auth/login", Public, Credentials => Tokens
+}
+method! {
+    /// Exchanges a refresh token for a new pair. A refresh token works once:
+    /// using one again ends its whole session (all tokens refreshed from the
+    /// same login).
+    AuthRefresh = "auth.refresh", Post "/api/v1/auth/refresh", Public, RefreshParams => Tokens
+}
+method! {
+    /// Ends the session a refresh token belongs to.
+    AuthLogout = "auth.logout", Post "/api/v1/auth/logout", Public, RefreshParams => LoggedOut
+}
+method! {
+    /// Who the caller is, with which scope, over which transport.
+    AuthMe = "auth.me", Get "/api/v1/auth/me", Read, Empty => Me
+}
+method! {
+    /// Changes the caller's own password (the current one is asked again);
+    /// every session of the user ends.
+    AuthPassword = "auth.password", Put "/api/v1/auth/password", Read, PasswordChange => Empty
+}

@@ -1,0 +1,136 @@
+//! `users.*` handlers.
+
+use tradedesk_core::api::auth::Role;
+use tradedesk_core::api::paging::{self, Page, PageParams};
+use tradedesk_core::api::users::{
+    PasswordReset, RoleChange, UserCreate, UserId, UserView, UsersCreate, UsersDisable,
+    UsersEnable, UsersList, UsersResetPassword, UsersSetRole,
+};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle};
+
+use super::bots::checks::check_name;
+use crate::context::Ctx;
+use crate::services::auth::check_password;
+use crate::store::users::{self as db, UserRow};
+
+/// The local socket's caller owns what it makes as `admin`.
+const RESERVED: &str = "admin";
+
+fn user(ctx: &Ctx, id: u64) -> Result<UserRow, ApiError> {
+    db::by_id(ctx.store().conn(), id)?.ok_or_else(|| ApiError::not_found("user", id))
+}
+
+/// Changes a user as `change` says, ends its sessions, and answers with it.
+fn change(
+    ctx: &Ctx,
+    id: u64,
+    change: impl FnOnce(&mut UserRow) -> Result<(), ApiError>,
+) -> Result<UserView, ApiError> {
+    let mut row = user(ctx, id)?;
+    if row.password_hash.is_none() {
+        return Err(ApiError::bad_field(
+            "id",
+            format!("user {id} is the local socket's administrator, which users.* do not change"),
+        ));
+    }
+    change(&mut row)?;
+    let now = ctx.now();
+    ctx.store().write(|tx| {
+        db::update(
+            tx,
+            id,
+            row.view.role,
+            row.view.disabled,
+            row.password_hash.as_deref(),
+            now,
+        )
+    })?;
+    Ok(row.view)
+}
+
+impl Handle<UsersList> for Ctx {
+    async fn handle(&self, _: &Caller, p: PageParams) -> Result<Page<UserView>, ApiError> {
+        let limit = paging::limit(p.limit)?;
+        let after = paging::cursor(p.cursor.as_deref())?.unwrap_or(0);
+        self.blocking(|ctx| {
+            let items = db::list(ctx.store().conn(), after, limit)?;
+            let next_cursor = paging::next_cursor(&items, limit, |u| u.id);
+            Ok(Page { items, next_cursor })
+        })
+    }
+}
+
+impl Handle<UsersCreate> for Ctx {
+    async fn handle(&self, _: &Caller, p: UserCreate) -> Result<UserView, ApiError> {
+        check_name("name", &p.name)?;
+        if p.name.eq_ignore_ascii_case(RESERVED) {
+            return Err(ApiError::bad_field(
+                "name",
+                "`admin` is the local socket's administrator; choose another name",
+            ));
+        }
+        check_password("password", &p.password)?;
+        self.blocking(|ctx| {
+            let hash = ctx.auth.hash(&p.password)?;
+            let now = ctx.now();
+            let mut store = ctx.store();
+            if db::by_name(store.conn(), &p.name)?.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("a user named `{}` exists", p.name),
+                )
+                .with_data(serde_json::json!({ "field": "name" })));
+            }
+            let role = p.role.unwrap_or(Role::Trader);
+            let row = store.write(|tx| db::insert(tx, &p.name, &hash, role, now))?;
+            tracing::info!(user = %row.view.name, role = role.as_str(), "user created");
+            Ok(row.view)
+        })
+    }
+}
+
+impl Handle<UsersDisable> for Ctx {
+    async fn handle(&self, _: &Caller, p: UserId) -> Result<UserView, ApiError> {
+        self.blocking(|ctx| {
+            change(ctx, p.id, |u| {
+                u.view.disabled = true;
+                Ok(())
+            })
+        })
+    }
+}
+
+impl Handle<UsersEnable> for Ctx {
+    async fn handle(&self, _: &Caller, p: UserId) -> Result<UserView, ApiError> {
+        self.blocking(|ctx| {
+            change(ctx, p.id, |u| {
+                u.view.disabled = false;
+                Ok(())
+            })
+        })
+    }
+}
+
+impl Handle<UsersSetRole> for Ctx {
+    async fn handle(&self, _: &Caller, p: RoleChange) -> Result<UserView, ApiError> {
+        self.blocking(|ctx| {
+            change(ctx, p.id, |u| {
+                u.view.role = p.role;
+                Ok(())
+            })
+        })
+    }
+}
+
+impl Handle<UsersResetPassword> for Ctx {
+    async fn handle(&self, _: &Caller, p: PasswordReset) -> Result<UserView, ApiError> {
+        check_password("password", &p.password)?;
+        self.blocking(|ctx| {
+            let hash = ctx.auth.hash(&p.password)?;
+            change(ctx, p.id, |u| {
+                u.password_hash = Some(hash);
+                Ok(())
+            })
+        })
+    }
+}

@@ -1,0 +1,345 @@
+//! The HTTP REST transport: every method of the catalogue at its verb and
+//! route, built by visiting the catalogue as the socket's dispatcher is, and
+//! answered by the same dispatcher and handlers.
+//!
+//! - A request's path segments, query string and JSON body are merged into
+//!   one params object (path and query values typed by the params' schema),
+//!   then decoded exactly as on the socket: the field at fault is named.
+//! - `Authorization: Bearer <access token>` names the caller; `Public`
+//!   methods (logging in) ignore it, every other method without a valid
+//!   one is answered 401.
+//! - Errors are the catalogue's: the status from its error table and a JSON
+//!   body `{code, message, data}`; never a stack trace.
+//! - Methods that read or write files on the daemon's machine
+//!   (`data.import`, `data.export`, import jobs) are refused over HTTP.
+//! - Request bodies are limited to `http.max_body_bytes`, requests to
+//!   `http.request_timeout_ms`; the server stops with the socket's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use serde_json::{Map, Value};
+use tradedesk_core::api::{
+    ApiError, Caller, ErrorCode, Handle, Handlers, Method, Scope, Verb, Visitor,
+    method_descriptors, visit_methods,
+};
+
+use super::dispatch::Dispatcher;
+use crate::context::Ctx;
+
+/// Methods whose params name files on the daemon's machine.
+const LOCAL_ONLY: [&str; 2] = ["data.import", "data.export"];
+
+/// The JSON type of each params field that may come from a path or query.
+type Kinds = HashMap<String, &'static str>;
+
+#[derive(Clone)]
+struct Route {
+    name: &'static str,
+    scope: Scope,
+    kinds: Arc<Kinds>,
+}
+
+struct App {
+    ctx: Arc<Ctx>,
+    dispatcher: Dispatcher<Ctx>,
+}
+
+struct Routes {
+    paths: BTreeMap<&'static str, MethodRouter<Arc<App>>>,
+    /// Each method's params schema, from the catalogue's descriptors.
+    schemas: HashMap<String, Value>,
+}
+
+/// The JSON type a schema gives a top-level property: `integer`, `number`,
+/// `boolean`, `array` or `string` (anything else is taken as text).
+fn kinds_of(schema: &Value) -> Kinds {
+    let mut out = HashMap::new();
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return out;
+    };
+    for (name, p) in props {
+        let types: Vec<&str> = match p.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let kind = ["integer", "number", "boolean", "array"]
+            .into_iter()
+            .find(|k| types.contains(k))
+            .unwrap_or("string");
+        out.insert(name.clone(), kind);
+    }
+    out
+}
+
+/// A path or query value as the params' schema types it.
+fn typed(kinds: &Kinds, field: &str, text: &str) -> Value {
+    let number = |v: Option<Value>| v.unwrap_or_else(|| Value::String(text.to_owned()));
+    match kinds.get(field).copied() {
+        Some("integer") => number(
+            text.parse::<i64>()
+                .ok()
+                .map(Value::from)
+                .or_else(|| text.parse::<u64>().ok().map(Value::from)),
+        ),
+        Some("number") => number(text.parse::<f64>().ok().map(Value::from)),
+        Some("boolean") => number(match text {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        }),
+        Some("array") => Value::Array(
+            text.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map_or_else(|_| Value::String(s.to_owned()), Value::from)
+                })
+                .collect(),
+        ),
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+fn filter(verb: Verb) -> MethodFilter {
+    match verb {
+        Verb::Get => MethodFilter::GET,
+        Verb::Post => MethodFilter::POST,
+        Verb::Put => MethodFilter::PUT,
+        Verb::Patch => MethodFilter::PATCH,
+        Verb::Delete => MethodFilter::DELETE,
+    }
+}
+
+impl<H: Handlers> Visitor<H> for Routes {
+    fn visit<M: Method>(&mut self)
+    where
+        H: Handle<M>,
+    {
+        let (verb, path) = M::HTTP;
+        let route = Route {
+            name: M::NAME,
+            scope: M::SCOPE,
+            kinds: Arc::new(self.schemas.get(M::NAME).map(kinds_of).unwrap_or_default()),
+        };
+        let handler = move |state: State<Arc<App>>,
+                            ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                            params: Option<Path<HashMap<String, String>>>,
+                            RawQuery(query): RawQuery,
+                            headers: HeaderMap,
+                            body: Bytes| {
+            let route = route.clone();
+            async move {
+                let path = params.map(|Path(p)| p).unwrap_or_default();
+                answer(&state.0, &route, peer, path, query, &headers, &body).await
+            }
+        };
+        let entry = self.paths.remove(path).unwrap_or_default();
+        self.paths.insert(path, entry.on(filter(verb), handler));
+    }
+}
+
+fn error_response(e: &ApiError) -> Response {
+    let status = e.kind().map_or(StatusCode::INTERNAL_SERVER_ERROR, |k| {
+        StatusCode::from_u16(k.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    });
+    let mut r = (status, axum::Json(e)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// Path, query and body merged into one params object.
+fn merge(
+    route: &Route,
+    path: HashMap<String, String>,
+    query: Option<String>,
+    body: &Bytes,
+) -> Result<Value, ApiError> {
+    let mut params: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(ApiError::invalid_params(
+                    "invalid params: the request body must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    ErrorCode::ParseError,
+                    format!("the request body is not valid JSON: {e}"),
+                ));
+            }
+        }
+    };
+    let mut put = |field: String, value: Value, from: &str| {
+        if let Some(old) = params.get(&field)
+            && old != &value
+        {
+            return Err(ApiError::bad_field(
+                &field,
+                format!("given in the {from} as {value} and elsewhere as {old}"),
+            ));
+        }
+        params.insert(field, value);
+        Ok(())
+    };
+    if let Some(q) = query {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&q).map_err(|e| {
+            ApiError::invalid_params(format!("invalid params: the query string: {e}"))
+        })?;
+        for (k, v) in pairs {
+            let value = typed(&route.kinds, &k, &v);
+            put(k, value, "query")?;
+        }
+    }
+    for (k, v) in path {
+        let value = typed(&route.kinds, &k, &v);
+        put(k, value, "path")?;
+    }
+    Ok(Value::Object(params))
+}
+
+async fn answer(
+    app: &Arc<App>,
+    route: &Route,
+    peer: SocketAddr,
+    path: HashMap<String, String>,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    if LOCAL_ONLY.contains(&route.name) {
+        return error_response(&ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "`{}` reads or writes files on the daemon's machine; call it on the local socket",
+                route.name
+            ),
+        ));
+    }
+    let caller = match authenticate(app, route, peer, headers) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let params = match merge(route, path, query, body).and_then(|v| {
+        serde_json::value::to_raw_value(&v).map_err(|e| ApiError::internal(e.to_string()))
+    }) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    match app
+        .dispatcher
+        .call(&app.ctx, caller, route.name, Some(&params))
+        .await
+    {
+        Ok(raw) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            raw.get().to_owned(),
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn authenticate(
+    app: &Arc<App>,
+    route: &Route,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
+    let ip = Some(peer.ip());
+    if route.scope == Scope::Public {
+        return Ok(Caller::anonymous_http(ip));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            crate::services::auth::unauthenticated(
+                "send `Authorization: Bearer <access token>` (auth.login gives one)",
+            )
+        })?;
+    app.ctx
+        .blocking(|ctx| ctx.auth.caller(&ctx.store(), token, ip))
+}
+
+async fn not_found() -> Response {
+    error_response(&ApiError::new(
+        ErrorCode::MethodNotFound,
+        "no such route (`GET /api/v1/system/methods` lists them)",
+    ))
+}
+
+/// The router: every method at its route.
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    let max_body = ctx.config.http.max_body_bytes;
+    let timeout = ctx.config.http.request_timeout;
+    let mut routes = Routes {
+        paths: BTreeMap::new(),
+        schemas: method_descriptors()
+            .into_iter()
+            .map(|d| (d.name, d.params_schema))
+            .collect(),
+    };
+    visit_methods::<Ctx, _>(&mut routes);
+    let app = Arc::new(App {
+        ctx,
+        dispatcher: Dispatcher::new(),
+    });
+    let mut router = Router::new();
+    for (path, r) in routes.paths {
+        router = router.route(path, r);
+    }
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(app)
+}
+
+/// A bound HTTP listener, made at start so that a port in use fails the
+/// start rather than the first request.
+pub struct BoundHttp {
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+}
+
+pub async fn bind(addr: SocketAddr) -> std::io::Result<BoundHttp> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    Ok(BoundHttp { listener, addr })
+}
+
+/// Serves until the daemon shuts down.
+pub async fn serve(bound: BoundHttp, ctx: Arc<Ctx>) {
+    let shutdown = ctx.shutdown.clone();
+    tracing::info!(addr = %bound.addr, "http api listening");
+    let app = router(ctx).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(bound.listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    {
+        tracing::error!(error = %e, "the http server stopped");
+    }
+}

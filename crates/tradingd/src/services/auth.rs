@@ -1,0 +1,397 @@
+//! Authentication for the network transports: passwords (argon2id), access
+//! tokens (JWT, HS256 pinned, short-lived) and refresh tokens (opaque,
+//! single-use, stored hashed, in families), and login throttling.
+//!
+//! - The signing secret is 32 random bytes in `<data_dir>/jwt.secret`
+//!   (mode 0600), made on first start and never logged.
+//! - An access token names the user by id; each request re-reads the user,
+//!   so a disabled user, or one whose role or password changed after the
+//!   token was issued, is refused at once.
+//! - A refresh token used twice ends its family (the login it came from):
+//!   whoever replayed it and whoever holds the newest one both log in again.
+//! - A wrong user name and a wrong password are the same error and cost the
+//!   same time. After 5 failures for a user or an address, further attempts
+//!   are refused for 1 s, doubling per failure up to 15 minutes.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tradedesk_core::api::auth::{Secret, Tokens};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode, Transport};
+use tradedesk_core::time::Timestamp;
+
+use crate::store::users::{self as db, UserRow};
+use crate::store::{Store, StoreError};
+
+pub const SECRET_FILE: &str = "jwt.secret";
+const ISSUER: &str = "tradingd";
+const AUDIENCE: &str = "tradedesk";
+const ACCESS: &str = "access";
+/// Failures before attempts are refused for a while.
+const FREE_FAILURES: u32 = 5;
+const MAX_BLOCK_MS: i64 = 15 * 60 * 1000;
+pub const MIN_PASSWORD: usize = 12;
+pub const MAX_PASSWORD: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{0}: the signing secret is damaged (expected 64 hex digits); remove it to make a new one, which logs everyone out"
+    )]
+    BadSecret(String),
+    #[error("no randomness for the signing secret: {0}")]
+    Random(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user's id.
+    sub: String,
+    typ: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+    /// `iat` in milliseconds, compared with the user's `tokens_valid_from`.
+    iat_ms: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last_ms: i64,
+    blocked_until_ms: i64,
+}
+
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_ttl_s: u64,
+    pub refresh_ttl_s: u64,
+    failures: Mutex<HashMap<String, Failures>>,
+    /// A hash to verify against when the user does not exist, so that the
+    /// answer takes as long as for a wrong password.
+    decoy: String,
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| e.to_string())?;
+    Ok(b)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
+}
+
+/// The signing secret, made on first start.
+fn load_secret(data_dir: &Path) -> Result<Vec<u8>, AuthSetupError> {
+    let path = data_dir.join(SECRET_FILE);
+    let io = |source| AuthSetupError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match unhex(text.trim()) {
+            Some(b) if b.len() == 32 => Ok(b),
+            _ => Err(AuthSetupError::BadSecret(path.display().to_string())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = random_bytes::<32>().map_err(AuthSetupError::Random)?;
+            let mut f = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io)?
+            };
+            f.write_all(hex(&secret).as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            Ok(secret.to_vec())
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))
+}
+
+/// A password as the policy wants it, or the field's error.
+pub fn check_password(field: &str, password: &Secret) -> Result<(), ApiError> {
+    let n = password.expose().chars().count();
+    if n < MIN_PASSWORD {
+        return Err(ApiError::bad_field(
+            field,
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if password.expose().len() > MAX_PASSWORD {
+        return Err(ApiError::bad_field(
+            field,
+            format!("must be at most {MAX_PASSWORD} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn unauthenticated(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthenticated, message)
+}
+
+fn store_err(e: &StoreError) -> ApiError {
+    crate::services::exchange::store_err(e)
+}
+
+impl Auth {
+    pub fn open(
+        data_dir: &Path,
+        access_ttl_s: u64,
+        refresh_ttl_s: u64,
+    ) -> Result<Auth, AuthSetupError> {
+        let secret = load_secret(data_dir)?;
+        let bad = |e: jsonwebtoken::errors::Error| {
+            AuthSetupError::Random(format!("the signing key: {e}"))
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        let decoy = hash_password("a decoy password nobody has")
+            .map_err(|e| AuthSetupError::Random(e.message))?;
+        Ok(Auth {
+            encoding: EncodingKey::from_secret(&secret).map_err(bad)?,
+            decoding: DecodingKey::from_secret(&secret).map_err(bad)?,
+            validation,
+            access_ttl_s,
+            refresh_ttl_s,
+            failures: Mutex::new(HashMap::new()),
+            decoy,
+        })
+    }
+
+    pub fn hash(&self, password: &Secret) -> Result<String, ApiError> {
+        hash_password(password.expose())
+    }
+
+    fn verify(hash: &str, password: &Secret) -> bool {
+        Argon2::default()
+            .verify_password(password.expose().as_bytes(), hash)
+            .is_ok()
+    }
+
+    fn keys(user: &str, peer: Option<IpAddr>) -> Vec<String> {
+        let mut keys = vec![format!("user:{}", user.to_lowercase())];
+        if let Some(ip) = peer {
+            keys.push(format!("ip:{ip}"));
+        }
+        keys
+    }
+
+    /// Refuses an attempt while its user or address is blocked.
+    fn check_throttle(&self, keys: &[String], now: Timestamp) -> Result<(), ApiError> {
+        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let until = keys
+            .iter()
+            .filter_map(|k| map.get(k))
+            .map(|f| f.blocked_until_ms)
+            .max()
+            .unwrap_or(0);
+        if until > now.millis() {
+            let secs = until
+                .saturating_sub(now.millis())
+                .div_euclid(1000)
+                .saturating_add(1);
+            return Err(ApiError::new(
+                ErrorCode::Throttled,
+                format!("too many failed logins; try again in {secs} s"),
+            )
+            .with_data(serde_json::json!({ "retry_after_s": secs })));
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, keys: &[String], now: Timestamp) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 10_000 {
+            map.retain(|_, f| f.blocked_until_ms > now.millis());
+        }
+        for k in keys {
+            let f = map.entry(k.clone()).or_default();
+            // An hour without failures forgives the earlier ones.
+            if now.millis().saturating_sub(f.last_ms) > 3_600_000 {
+                *f = Failures::default();
+            }
+            f.count = f.count.saturating_add(1);
+            f.last_ms = now.millis();
+            if f.count >= FREE_FAILURES {
+                let shift = f.count.saturating_sub(FREE_FAILURES).min(20);
+                let block = 1000i64.saturating_mul(1 << shift).min(MAX_BLOCK_MS);
+                f.blocked_until_ms = now.millis().saturating_add(block);
+            }
+        }
+    }
+
+    fn forgive(&self, user: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(&format!("user:{}", user.to_lowercase()));
+    }
+
+    /// Checks a user's password; the user, or one error for every failure.
+    pub fn login(
+        &self,
+        store: &Store,
+        user: &str,
+        password: &Secret,
+        peer: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Result<UserRow, ApiError> {
+        let keys = Self::keys(user, peer);
+        self.check_throttle(&keys, now)?;
+        let row = db::by_name(store.conn(), user).map_err(|e| store_err(&e))?;
+        let ok = match &row {
+            Some(r) => {
+                let hash = r.password_hash.as_deref().unwrap_or(&self.decoy);
+                Self::verify(hash, password) && r.password_hash.is_some() && !r.view.disabled
+            }
+            None => {
+                let _ = Self::verify(&self.decoy, password);
+                false
+            }
+        };
+        match row {
+            Some(r) if ok => {
+                self.forgive(user);
+                Ok(r)
+            }
+            _ => {
+                self.record_failure(&keys, now);
+                Err(unauthenticated("invalid user name or password"))
+            }
+        }
+    }
+
+    /// A new access token and a new refresh token in `family` (a new
+    /// family for a login). The caller writes in a transaction.
+    pub fn issue(
+        &self,
+        tx: &rusqlite::Connection,
+        user: &UserRow,
+        family: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Tokens, ApiError> {
+        let secs = u64::try_from(now.millis().div_euclid(1000)).unwrap_or(0);
+        let claims = Claims {
+            sub: user.view.id.to_string(),
+            typ: ACCESS.to_owned(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            exp: secs.saturating_add(self.access_ttl_s),
+            nbf: secs,
+            iat: secs,
+            iat_ms: now.millis(),
+        };
+        let access = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))?;
+        let raw = random_bytes::<32>().map_err(ApiError::internal)?;
+        let refresh = format!(
+            "rt_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        );
+        let family = match family {
+            Some(f) => f.to_owned(),
+            None => hex(&random_bytes::<16>().map_err(ApiError::internal)?),
+        };
+        let ttl_ms = i64::try_from(self.refresh_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        db::insert_refresh(
+            tx,
+            &token_hash(&refresh),
+            user.view.id,
+            &family,
+            now,
+            Timestamp(now.millis().saturating_add(ttl_ms)),
+        )
+        .map_err(|e| store_err(&e))?;
+        Ok(Tokens {
+            access_token: Secret::new(access),
+            token_type: "Bearer".to_owned(),
+            expires_in: self.access_ttl_s,
+            refresh_token: Secret::new(refresh),
+            refresh_expires_in: self.refresh_ttl_s,
+        })
+    }
+
+    /// The caller an access token stands for, checked against the user as
+    /// it is now.
+    pub fn caller(
+        &self,
+        store: &Store,
+        token: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<Caller, ApiError> {
+        let invalid = || unauthenticated("the access token is invalid or has expired");
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| invalid())?;
+        let c = data.claims;
+        if c.typ != ACCESS {
+            return Err(invalid());
+        }
+        let id: u64 = c.sub.parse().map_err(|_| invalid())?;
+        let user = db::by_id(store.conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(invalid)?;
+        if user.view.disabled || c.iat_ms < user.tokens_valid_from.millis() {
+            return Err(invalid());
+        }
+        Ok(Caller {
+            user: user.view.name,
+            scope: user.view.role.scope(),
+            transport: Transport::Http,
+            connection: None,
+            peer,
+        })
+    }
+}
+
+/// How a refresh token is stored: SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}

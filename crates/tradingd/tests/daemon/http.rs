@@ -1,0 +1,396 @@
+//! The HTTP REST API: the catalogue at its routes with the same handlers,
+//! users, access and refresh tokens, scopes, throttled logins, and the
+//! errors of the catalogue's table.
+
+#![allow(clippy::needless_pass_by_value)]
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::support::{TestDaemon, call};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Http {
+    d: TestDaemon,
+    base: String,
+    client: reqwest::Client,
+}
+
+/// (status, body) of one request.
+type Answer = (u16, Value);
+
+impl Http {
+    fn start() -> Http {
+        let d = TestDaemon::start_with(|c| {
+            c.http.enabled = true;
+            c.http.bind = "127.0.0.1:0".parse().expect("addr");
+            c.http.max_body_bytes = 4096;
+            c.sim.spec.tick_ms = 60_000;
+            c.sim.history_minutes = 0;
+        });
+        let base = format!("http://{}", d.http.expect("http enabled"));
+        Http {
+            d,
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn send(&self, verb: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        self.raw(verb, path, token, body.map(|b| b.to_string().into_bytes()))
+    }
+
+    fn raw(&self, verb: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let method = reqwest::Method::from_bytes(verb.as_bytes()).expect("verb");
+        self.d.runtime().block_on(async {
+            let mut req = self.client.request(method, url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b);
+            }
+            let resp = req.send().await.expect("the server answers");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.expect("a body");
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
+    fn user(&self, name: &str, role: &str) -> u64 {
+        let mut c = self.d.client();
+        let u = call(
+            &mut c,
+            "users.create",
+            json!({ "name": name, "password": PASSWORD, "role": role }),
+        );
+        u["id"].as_u64().expect("id")
+    }
+
+    fn login(&self, name: &str) -> Value {
+        let (status, tokens) = self.send(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "user": name, "password": PASSWORD })),
+        );
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    }
+
+    fn access(&self, name: &str) -> String {
+        self.login(name)["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+}
+
+#[test]
+fn the_catalogue_is_served_with_tokens_scopes_and_the_error_table() {
+    let h = Http::start();
+    h.user("alice", "trader");
+    h.user("bob", "viewer");
+
+    // No token: 401 with the catalogue's code.
+    let (status, body) = h.send("GET", "/api/v1/system/health", None, None);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], -32007);
+
+    // A wrong password and an unknown user get the same answer.
+    let wrong = json!({ "user": "alice", "password": "not the password" });
+    let nobody = json!({ "user": "nobody", "password": "not the password" });
+    let a = h.send("POST", "/api/v1/auth/login", None, Some(wrong));
+    let b = h.send("POST", "/api/v1/auth/login", None, Some(nobody));
+    assert_eq!(a.0, 401);
+    assert_eq!(a, b, "no hint whether the user exists");
+
+    let alice = h.access("alice");
+    let (status, me) = h.send("GET", "/api/v1/auth/me", Some(&alice), None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        me,
+        json!({ "user": "alice", "scope": "trade", "transport": "http" })
+    );
+
+    // Query values typed by the params' schema; pages as on the socket.
+    let (status, page) = h.send("GET", "/api/v1/market/symbols?limit=1", Some(&alice), None);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["next_cursor"], "1");
+
+    // Trading: the body, then the order by the id in the path.
+    let order = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" });
+    let (status, placed) = h.send("POST", "/api/v1/orders", Some(&alice), Some(order.clone()));
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["status"], "filled");
+    let id = placed["id"].as_u64().expect("id");
+    let (status, got) = h.send("GET", &format!("/api/v1/orders/{id}"), Some(&alice), None);
+    assert_eq!((status, &got["id"]), (200, &placed["id"]), "{got}");
+
+    // Bad input names its field and changes nothing.
+    let bad = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "abc" });
+    let (status, err) = h.send("POST", "/api/v1/orders", Some(&alice), Some(bad));
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.contains("qty")),
+        "{err}"
+    );
+    let (status, err) = h.raw(
+        "POST",
+        "/api/v1/orders",
+        Some(&alice),
+        Some(b"{not json".to_vec()),
+    );
+    assert_eq!((status, &err["code"]), (400, &json!(-32700)), "{err}");
+
+    // Scopes: a viewer cannot trade, a trader cannot manage users.
+    let bob = h.access("bob");
+    let (status, err) = h.send("POST", "/api/v1/orders", Some(&bob), Some(order));
+    assert_eq!((status, &err["code"]), (403, &json!(-32008)), "{err}");
+    let (status, _) = h.send("GET", "/api/v1/users", Some(&alice), None);
+    assert_eq!(status, 403);
+
+    // Files on the daemon's machine are not reachable over HTTP.
+    let import =
+        json!({ "path": "/etc/passwd", "format": "ohlcv", "symbol": "BTCUSDT", "interval": "1m" });
+    let (status, err) = h.send("POST", "/api/v1/data", Some(&alice), Some(import));
+    assert_eq!(status, 403, "{err}");
+
+    // No route, and a body over the limit.
+    let (status, err) = h.send("GET", "/api/v1/nothing/here", Some(&alice), None);
+    assert_eq!((status, &err["code"]), (404, &json!(-32601)), "{err}");
+    let big = vec![b' '; 10_000];
+    let (status, _) = h.raw("POST", "/api/v1/orders", Some(&alice), Some(big));
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn a_refresh_token_works_once_and_a_replay_ends_the_session() {
+    let h = Http::start();
+    h.user("carol", "trader");
+    let first = h.login("carol");
+    let rt1 = first["refresh_token"].clone();
+    let (status, second) = h.send(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": rt1 })),
+    );
+    assert_eq!(status, 200, "{second}");
+    let rt2 = second["refresh_token"].clone();
+    assert_ne!(rt1, rt2);
+    let (status, me) = h.send(
+        "GET",
+        "/api/v1/auth/me",
+        second["access_token"].as_str(),
+        None,
+    );
+    assert_eq!((status, &me["user"]), (200, &json!("carol")));
+
+    // The first token again: refused, and the session it belongs to ends.
+    let (status, _) = h.send(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": rt1 })),
+    );
+    assert_eq!(status, 401);
+    let (status, _) = h.send(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": rt2 })),
+    );
+    assert_eq!(
+        status, 401,
+        "the newest token of a replayed session is revoked too"
+    );
+
+    // Logout ends a session; its refresh token no longer works.
+    let third = h.login("carol");
+    let rt3 = third["refresh_token"].clone();
+    let (status, out) = h.send(
+        "POST",
+        "/api/v1/auth/logout",
+        None,
+        Some(json!({ "refresh_token": rt3 })),
+    );
+    assert_eq!((status, &out["revoked"]), (200, &json!(true)));
+    let (status, _) = h.send(
+        "POST",
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": rt3 })),
+    );
+    assert_eq!(status, 401);
+}
+
+/// A token signed with the daemon's secret, with the claims given.
+fn forged(h: &Http, alg: jsonwebtoken::Algorithm, claims: Value) -> String {
+    let text = std::fs::read_to_string(h.d.data_dir.join("jwt.secret")).expect("secret");
+    let secret: Vec<u8> = (0..text.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).expect("hex"))
+        .collect();
+    let key = jsonwebtoken::EncodingKey::from_secret(&secret).expect("key");
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).expect("token")
+}
+
+#[test]
+fn bad_tokens_are_refused_and_user_changes_apply_at_once() {
+    let h = Http::start();
+    let id = h.user("dave", "trader");
+    let now = chrono::Utc::now().timestamp();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let claims = |exp: i64, nbf: i64, typ: &str| {
+        json!({ "sub": id.to_string(), "typ": typ, "iss": "tradingd", "aud": "tradedesk",
+                "exp": exp, "nbf": nbf, "iat": now, "iat_ms": now_ms })
+    };
+    let me = |t: &str| h.send("GET", "/api/v1/auth/me", Some(t), None).0;
+    let hs256 = jsonwebtoken::Algorithm::HS256;
+    // The forger's well-formed token works: the checks below are the ones refusing.
+    assert_eq!(me(&forged(&h, hs256, claims(now + 60, now, "access"))), 200);
+    assert_eq!(
+        me(&forged(&h, hs256, claims(now - 120, now - 300, "access"))),
+        401,
+        "expired"
+    );
+    assert_eq!(
+        me(&forged(&h, hs256, claims(now + 600, now + 300, "access"))),
+        401,
+        "not yet valid"
+    );
+    assert_eq!(
+        me(&forged(&h, hs256, claims(now + 60, now, "refresh"))),
+        401,
+        "not an access token"
+    );
+    let hs512 = jsonwebtoken::Algorithm::HS512;
+    assert_eq!(
+        me(&forged(&h, hs512, claims(now + 60, now, "access"))),
+        401,
+        "wrong algorithm"
+    );
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let none = format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims(now + 60, now, "access").to_string())
+    );
+    assert_eq!(me(&none), 401, "alg none");
+    let good = h.access("dave");
+    let tampered = format!("{}x", &good[..good.len() - 1]);
+    assert_eq!(me(&tampered), 401, "wrong signature");
+    let refresh = h.login("dave")["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_owned();
+    assert_eq!(me(&refresh), 401, "a refresh token is not an access token");
+
+    // A role change or a disabled user ends the tokens issued before.
+    assert_eq!(me(&good), 200);
+    let mut c = h.d.client();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    call(
+        &mut c,
+        "users.set_role",
+        json!({ "id": id, "role": "viewer" }),
+    );
+    assert_eq!(me(&good), 401, "issued before the role changed");
+    let viewer = h.access("dave");
+    let (_, who) = h.send("GET", "/api/v1/auth/me", Some(&viewer), None);
+    assert_eq!(who["scope"], "read");
+    call(&mut c, "users.disable", json!({ "id": id }));
+    assert_eq!(me(&viewer), 401, "disabled");
+    let (status, _) = h.send(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({ "user": "dave", "password": PASSWORD })),
+    );
+    assert_eq!(status, 401, "a disabled user cannot log in");
+}
+
+#[test]
+fn failed_logins_are_throttled_per_user() {
+    let h = Http::start();
+    h.user("erin", "trader");
+    for _ in 0..5 {
+        let (status, _) = h.send(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "user": "erin", "password": "wrong wrong wrong" })),
+        );
+        assert_eq!(status, 401);
+    }
+    // Even the right password waits now.
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({ "user": "erin", "password": PASSWORD })),
+    );
+    assert_eq!((status, &err["code"]), (429, &json!(-32002)), "{err}");
+    assert!(
+        err["data"]["retry_after_s"]
+            .as_i64()
+            .is_some_and(|s| s >= 1),
+        "{err}"
+    );
+}
+
+#[test]
+fn users_are_checked_and_admin_is_reserved() {
+    let h = Http::start();
+    let mut c = h.d.client();
+    let err = super::support::call_err(
+        &mut c,
+        "users.create",
+        json!({ "name": "admin", "password": PASSWORD }),
+    );
+    assert!(err.1.contains("name"), "{err:?}");
+    let err = super::support::call_err(
+        &mut c,
+        "users.create",
+        json!({ "name": "frank", "password": "short" }),
+    );
+    assert!(
+        err.1.contains("password") && err.1.contains("12"),
+        "{err:?}"
+    );
+    h.user("frank", "admin");
+    let err = super::support::call_err(
+        &mut c,
+        "users.create",
+        json!({ "name": "frank", "password": PASSWORD }),
+    );
+    assert!(err.1.contains("exists"), "{err:?}");
+    // An HTTP admin manages users over HTTP.
+    let frank = h.access("frank");
+    let (status, page) = h.send("GET", "/api/v1/users", Some(&frank), None);
+    assert_eq!(status, 200);
+    let names: Vec<_> = page["items"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|u| (u["name"].clone(), u["role"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (json!("admin"), json!("admin")),
+            (json!("frank"), json!("admin"))
+        ]
+    );
+    assert!(page["items"][1].get("password_hash").is_none());
+    // The local administrator is not a user users.* change.
+    let (status, err) = h.send("POST", "/api/v1/users/1/disable", Some(&frank), None);
+    assert_eq!(status, 400, "{err}");
+}
