@@ -90,3 +90,44 @@ fn config_print_shows_the_effective_config_and_bad_keys_fail() {
         "{err}"
     );
 }
+
+/// `tradectl user`: a password from standard input (never the command
+/// line), the users listed, a short password refused by name.
+#[test]
+fn tradectl_manages_the_http_users() {
+    use std::io::Write as _;
+    let d = tradedesk_tests::Daemon::start();
+    let add = |name: &str, password: &str| {
+        let mut child = d
+            .tradectl_cmd(&["user", "add", name, "--role", "viewer"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tradectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("output")
+    };
+    let ok = add("alice", "correct horse battery");
+    assert!(ok.status.success(), "{ok:?}");
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(said.contains("`alice` — viewer"), "{said}");
+    let short = add("bob", "short");
+    assert_eq!(short.status.code(), Some(1), "{short:?}");
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(err.contains("password") && err.contains("12"), "{err}");
+    let list = d.tradectl(&["--json", "user", "list"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["admin", "alice"]);
+}

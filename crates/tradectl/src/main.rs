@@ -17,6 +17,7 @@ mod format;
 mod jobs;
 mod risk;
 mod trading;
+mod users;
 mod watch;
 
 use std::io::Read;
@@ -100,6 +101,11 @@ enum Command {
     Risk {
         #[command(subcommand)]
         cmd: risk::Risk,
+    },
+    /// Users of the HTTP API: add, list, disable, enable, role, passwd.
+    User {
+        #[command(subcommand)]
+        cmd: users::User,
     },
     /// Background jobs: enqueue (`--wait` for cron lines), list, wait, cancel, retry.
     Job {
@@ -287,6 +293,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Risk { cmd } => risk::risk(ctx, cmd),
         Command::Cache { cmd } => cache::cache(ctx, cmd),
         Command::Job { cmd } => jobs::job(ctx, cmd),
+        Command::User { cmd } => users::user(ctx, cmd),
         Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
         Command::Data { cmd } => backtests::data(ctx, cmd),
         Command::Backtest { cmd } => backtests::backtest(ctx, cmd),

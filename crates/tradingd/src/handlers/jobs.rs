@@ -93,7 +93,7 @@ impl Handle<JobsKinds> for Ctx {
 
 impl Handle<JobsEnqueue> for Ctx {
     async fn handle(&self, caller: &Caller, p: Enqueue) -> Result<JobRecord, ApiError> {
-        let payload = check_kind_payload(self, &p.kind, &p.payload)?;
+        let payload = check_kind_payload(self, caller, &p.kind, &p.payload)?;
         let (kind, _) = self
             .jobs
             .kinds
@@ -405,9 +405,18 @@ impl Handle<JobsWorkers> for Ctx {
 
 pub(super) fn check_kind_payload(
     ctx: &Ctx,
+    caller: &Caller,
     kind: &str,
     payload: &serde_json::Value,
 ) -> Result<serde_json::Value, ApiError> {
+    // An import reads a file on the daemon's machine: only its local
+    // administrator may name one.
+    if kind == "data.import" && caller.transport == tradedesk_core::api::Transport::Http {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "`data.import` jobs read files on the daemon's machine; enqueue them on the local socket",
+        ));
+    }
     let (k, _) = ctx.jobs.kinds.find(kind).ok_or_else(|| {
         ApiError::bad_field(
             "kind",

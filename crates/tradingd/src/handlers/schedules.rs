@@ -44,7 +44,7 @@ impl Handle<SchedulesCreate> for Ctx {
             return Err(ApiError::bad_field("name", "must be 1–64 characters"));
         }
         let spec = CronSpec::parse(&p.cron, &p.tz).map_err(cron_error)?;
-        let payload = check_kind_payload(self, &p.kind, &p.payload)?;
+        let payload = check_kind_payload(self, caller, &p.kind, &p.payload)?;
         let priority = p.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
             return Err(ApiError::bad_field(
@@ -118,7 +118,7 @@ impl Handle<SchedulesUpdate> for Ctx {
         }
         let spec = CronSpec::parse(&s.cron, &s.tz).map_err(cron_error)?;
         if let Some(payload) = &p.payload {
-            s.payload = check_kind_payload(self, &s.kind, payload)?;
+            s.payload = check_kind_payload(self, caller, &s.kind, payload)?;
         }
         if let Some(pr) = p.priority {
             if !(-1000..=1000).contains(&pr) {

@@ -159,7 +159,10 @@ fn the_catalogue_is_served_with_tokens_scopes_and_the_error_table() {
     // Files on the daemon's machine are not reachable over HTTP.
     let import =
         json!({ "path": "/etc/passwd", "format": "ohlcv", "symbol": "BTCUSDT", "interval": "1m" });
-    let (status, err) = h.send("POST", "/api/v1/data", Some(&alice), Some(import));
+    let (status, err) = h.send("POST", "/api/v1/data", Some(&alice), Some(import.clone()));
+    assert_eq!(status, 403, "{err}");
+    let job = json!({ "kind": "data.import", "payload": import });
+    let (status, err) = h.send("POST", "/api/v1/jobs", Some(&alice), Some(job));
     assert_eq!(status, 403, "{err}");
 
     // No route, and a body over the limit.
