@@ -72,6 +72,14 @@ pub struct HttpConfig {
     pub bind: std::net::SocketAddr,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Requests per minute per user (per address without a token).
+    pub rate_per_min: u64,
+    /// Requests a caller may make at once.
+    pub rate_burst: u64,
+    /// Admins get this many times the rate and the burst.
+    pub admin_rate_factor: u64,
+    /// Origins a browser may call from (exact, `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

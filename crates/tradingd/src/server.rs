@@ -3,5 +3,6 @@
 
 pub mod dispatch;
 pub mod http;
+pub mod rate;
 pub mod rpc;
 pub mod unix;

@@ -38,6 +38,10 @@ pub struct RawHttp {
     pub bind: String,
     pub max_body_bytes: u64,
     pub request_timeout_ms: u64,
+    pub rate_per_min: u64,
+    pub rate_burst: u64,
+    pub admin_rate_factor: u64,
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -47,6 +51,10 @@ impl Default for RawHttp {
             bind: "127.0.0.1:8686".into(),
             max_body_bytes: 1 << 20,
             request_timeout_ms: 30_000,
+            rate_per_min: 100,
+            rate_burst: 10,
+            admin_rate_factor: 10,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -37,6 +37,28 @@ fn validate_auth(raw: &RawAuth) -> Result<AuthConfig, ConfigError> {
     })
 }
 
+/// Exact origins: `scheme://host[:port]`, never `*` (the API takes
+/// credentials).
+fn validate_origins(origins: &[String]) -> Result<Vec<String>, ConfigError> {
+    for (i, o) in origins.iter().enumerate() {
+        let ok = (o.starts_with("http://") || o.starts_with("https://"))
+            && !o.contains('*')
+            && !o.ends_with('/')
+            && o.split("://")
+                .nth(1)
+                .is_some_and(|h| !h.is_empty() && !h.contains('/'));
+        if !ok {
+            return Err(ConfigError::InvalidAt {
+                key: format!("http.cors_origins[{i}]"),
+                message: format!(
+                    "`{o}` is not an exact origin such as https://desk.example.com (no `*`, no path)"
+                ),
+            });
+        }
+    }
+    Ok(origins.to_vec())
+}
+
 fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
     let bind: std::net::SocketAddr = raw.bind.parse().map_err(|_| ConfigError::Invalid {
         key: "http.bind",
@@ -66,6 +88,10 @@ fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
             100,
             600_000,
         )?),
+        rate_per_min: in_range("http.rate_per_min", raw.rate_per_min, 1, 1_000_000)?,
+        rate_burst: in_range("http.rate_burst", raw.rate_burst, 1, 100_000)?,
+        admin_rate_factor: in_range("http.admin_rate_factor", raw.admin_rate_factor, 1, 1000)?,
+        cors_origins: validate_origins(&raw.cors_origins)?,
     })
 }
 

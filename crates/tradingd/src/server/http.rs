@@ -32,6 +32,7 @@ use tradedesk_core::api::{
 };
 
 use super::dispatch::Dispatcher;
+use super::rate::{Limiter, Standing};
 use crate::context::Ctx;
 
 /// Methods whose params name files on the daemon's machine.
@@ -50,6 +51,7 @@ struct Route {
 struct App {
     ctx: Arc<Ctx>,
     dispatcher: Dispatcher<Ctx>,
+    limiter: Limiter,
 }
 
 struct Routes {
@@ -212,6 +214,22 @@ fn merge(
     Ok(Value::Object(params))
 }
 
+/// The rate-limit headers of an answer.
+fn with_standing(mut r: Response, s: &Standing) -> Response {
+    let h = r.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", s.limit),
+        ("x-ratelimit-remaining", s.remaining),
+        ("x-ratelimit-reset", s.reset_s),
+    ] {
+        h.insert(name, HeaderValue::from(value));
+    }
+    if !s.allowed {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s.retry_after_s));
+    }
+    r
+}
+
 async fn answer(
     app: &Arc<App>,
     route: &Route,
@@ -219,6 +237,41 @@ async fn answer(
     path: HashMap<String, String>,
     query: Option<String>,
     headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let caller = authenticate(app, route, peer, headers);
+    // Counted per user once the token is good, per address before.
+    let (key, admin) = match &caller {
+        Ok(c) if c.scope != Scope::Public => (format!("user:{}", c.user), c.scope == Scope::Admin),
+        _ => (format!("ip:{}", peer.ip()), false),
+    };
+    let standing = app.limiter.take(&key, admin, std::time::Instant::now());
+    let response = if standing.allowed {
+        match caller {
+            Ok(caller) => call(app, route, caller, path, query, body).await,
+            Err(e) => error_response(&e),
+        }
+    } else {
+        error_response(
+            &ApiError::new(
+                ErrorCode::Throttled,
+                format!(
+                    "more than {} requests a minute; retry in {} s",
+                    standing.limit, standing.retry_after_s
+                ),
+            )
+            .with_data(serde_json::json!({ "retry_after_s": standing.retry_after_s })),
+        )
+    };
+    with_standing(response, &standing)
+}
+
+async fn call(
+    app: &Arc<App>,
+    route: &Route,
+    caller: Caller,
+    path: HashMap<String, String>,
+    query: Option<String>,
     body: &Bytes,
 ) -> Response {
     if LOCAL_ONLY.contains(&route.name) {
@@ -230,10 +283,6 @@ async fn answer(
             ),
         ));
     }
-    let caller = match authenticate(app, route, peer, headers) {
-        Ok(c) => c,
-        Err(e) => return error_response(&e),
-    };
     let params = match merge(route, path, query, body).and_then(|v| {
         serde_json::value::to_raw_value(&v).map_err(|e| ApiError::internal(e.to_string()))
     }) {
@@ -300,22 +349,62 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             .collect(),
     };
     visit_methods::<Ctx, _>(&mut routes);
+    let cfg = &ctx.config.http;
+    let limiter = Limiter::new(cfg.rate_per_min, cfg.rate_burst, cfg.admin_rate_factor);
+    let cors = cors(&cfg.cors_origins);
     let app = Arc::new(App {
         ctx,
         dispatcher: Dispatcher::new(),
+        limiter,
     });
     let mut router = Router::new();
     for (path, r) in routes.paths {
         router = router.route(path, r);
     }
-    router
+    let router = router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .with_state(app)
+        .with_state(app);
+    match cors {
+        Some(c) => router.layer(c),
+        None => router,
+    }
+}
+
+/// Browsers may call from the configured origins only (none by default).
+/// Tokens travel in `Authorization`, never in cookies: no credentials mode.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(list))
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::PUT,
+                axum::http::Method::PATCH,
+                axum::http::Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([
+                header::RETRY_AFTER,
+                axum::http::HeaderName::from_static("x-ratelimit-limit"),
+                axum::http::HeaderName::from_static("x-ratelimit-remaining"),
+                axum::http::HeaderName::from_static("x-ratelimit-reset"),
+            ])
+            .max_age(std::time::Duration::from_mins(10)),
+    )
 }
 
 /// A bound HTTP listener, made at start so that a port in use fails the

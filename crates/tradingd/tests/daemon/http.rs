@@ -22,12 +22,20 @@ type Answer = (u16, Value);
 
 impl Http {
     fn start() -> Http {
+        Http::start_with(|_| {})
+    }
+
+    fn start_with(tweak: impl FnOnce(&mut tradingd::config::Config)) -> Http {
         let d = TestDaemon::start_with(|c| {
             c.http.enabled = true;
             c.http.bind = "127.0.0.1:0".parse().expect("addr");
             c.http.max_body_bytes = 4096;
+            // These tests are about other things than rate limits.
+            c.http.rate_per_min = 1_000_000;
+            c.http.rate_burst = 10_000;
             c.sim.spec.tick_ms = 60_000;
             c.sim.history_minutes = 0;
+            tweak(c);
         });
         let base = format!("http://{}", d.http.expect("http enabled"));
         Http {
@@ -42,6 +50,19 @@ impl Http {
     }
 
     fn raw(&self, verb: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+        let (status, _, body) = self.full(verb, path, token, body, &[]);
+        (status, body)
+    }
+
+    /// Status, headers and body, with extra request headers.
+    fn full(
+        &self,
+        verb: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        extra: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let url = format!("{}{path}", self.base);
         let method = reqwest::Method::from_bytes(verb.as_bytes()).expect("verb");
         self.d.runtime().block_on(async {
@@ -52,11 +73,16 @@ impl Http {
             if let Some(b) = body {
                 req = req.header("content-type", "application/json").body(b);
             }
+            for (k, v) in extra {
+                req = req.header(*k, *v);
+            }
             let resp = req.send().await.expect("the server answers");
             let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
             let text = resp.text().await.expect("a body");
             (
                 status,
+                headers,
                 serde_json::from_str(&text).unwrap_or(Value::String(text)),
             )
         })
@@ -396,4 +422,93 @@ fn users_are_checked_and_admin_is_reserved() {
     // The local administrator is not a user users.* change.
     let (status, err) = h.send("POST", "/api/v1/users/1/disable", Some(&frank), None);
     assert_eq!(status, 400, "{err}");
+}
+
+#[test]
+fn requests_are_rate_limited_per_user_with_headers() {
+    let h = Http::start_with(|c| {
+        c.http.rate_per_min = 60;
+        c.http.rate_burst = 3;
+    });
+    h.user("gina", "trader");
+    let gina = h.access("gina");
+    let header = |hs: &reqwest::header::HeaderMap, k: &str| {
+        hs.get(k).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        let (status, hs, _) = h.full("GET", "/api/v1/auth/me", Some(&gina), None, &[]);
+        assert_eq!(status, 200);
+        assert_eq!(header(&hs, "x-ratelimit-limit").as_deref(), Some("60"));
+        left.push(header(&hs, "x-ratelimit-remaining").expect("remaining"));
+    }
+    assert_eq!(left, ["2", "1", "0"]);
+    let (status, hs, err) = h.full("GET", "/api/v1/auth/me", Some(&gina), None, &[]);
+    assert_eq!((status, &err["code"]), (429, &json!(-32002)), "{err}");
+    assert_eq!(header(&hs, "retry-after").as_deref(), Some("1"));
+    // At 60 a minute, one more a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(h.send("GET", "/api/v1/auth/me", Some(&gina), None).0, 200);
+}
+
+#[test]
+fn browsers_may_call_from_the_configured_origins_only() {
+    let h = Http::start_with(|c| c.http.cors_origins = vec!["https://desk.example.com".into()]);
+    let preflight = |origin: &str| {
+        let (status, hs, _) = h.full(
+            "OPTIONS",
+            "/api/v1/orders",
+            None,
+            None,
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                ),
+            ],
+        );
+        (status, hs.get("access-control-allow-origin").cloned())
+    };
+    let (status, allowed) = preflight("https://desk.example.com");
+    assert_eq!(status, 200);
+    assert_eq!(
+        allowed.as_ref().and_then(|v| v.to_str().ok()),
+        Some("https://desk.example.com")
+    );
+    let (_, refused) = preflight("https://evil.example.com");
+    assert!(refused.is_none(), "{refused:?}");
+}
+
+#[test]
+fn a_user_cannot_see_another_users_bot() {
+    let h = Http::start();
+    h.user("hank", "trader");
+    let mut c = h.d.client();
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "admins-bot",
+            "spec": { "strategy": "dca", "params": { "every_bars": 5 } },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "100" }
+        }),
+    );
+    let hank = h.access("hank");
+    let (status, err) = h.send(
+        "GET",
+        &format!("/api/v1/bots/{}", bot["id"]),
+        Some(&hank),
+        None,
+    );
+    assert_eq!(
+        (status, &err["code"]),
+        (404, &json!(-32006)),
+        "not 403: no hint it exists {err}"
+    );
+    let (status, list) = h.send("GET", "/api/v1/bots", Some(&hank), None);
+    assert_eq!(status, 200);
+    assert_eq!(list["items"], json!([]));
 }
