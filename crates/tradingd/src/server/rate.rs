@@ -109,7 +109,7 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!((refused.retry_after_s, refused.limit), (1, 60));
         // One a second at 60/min.
-        assert!(l.take("u", false, t0 + Duration::from_millis(1000)).allowed);
+        assert!(l.take("u", false, t0 + Duration::from_secs(1)).allowed);
         assert!(!l.take("u", false, t0 + Duration::from_millis(1500)).allowed);
         // Another key has its own bucket; an admin's is ten times larger.
         assert!(l.take("v", false, t0).allowed);
