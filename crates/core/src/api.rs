@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod jsonrpc;
 pub mod market;
 mod method;
+pub mod openapi;
 pub mod orders;
 pub mod paging;
 pub mod positions;

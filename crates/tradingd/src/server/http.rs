@@ -357,7 +357,27 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         dispatcher: Dispatcher::new(),
         limiter,
     });
-    let mut router = Router::new();
+    let openapi: Arc<str> = Arc::from(
+        serde_json::to_string(&tradedesk_core::api::openapi::document(env!(
+            "CARGO_PKG_VERSION"
+        )))
+        .unwrap_or_default(),
+    );
+    let mut router = Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = Arc::clone(&openapi);
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    doc.to_string(),
+                )
+            }
+        }),
+    );
     for (path, r) in routes.paths {
         router = router.route(path, r);
     }

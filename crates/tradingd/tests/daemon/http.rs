@@ -191,6 +191,11 @@ fn the_catalogue_is_served_with_tokens_scopes_and_the_error_table() {
     let (status, err) = h.send("POST", "/api/v1/jobs", Some(&alice), Some(job));
     assert_eq!(status, 403, "{err}");
 
+    // The OpenAPI document, without a token.
+    let (status, doc) = h.send("GET", "/openapi.json", None, None);
+    assert_eq!((status, &doc["openapi"]), (200, &json!("3.1.0")));
+    assert!(doc["paths"]["/api/v1/orders/{id}"]["get"].is_object());
+
     // No route, and a body over the limit.
     let (status, err) = h.send("GET", "/api/v1/nothing/here", Some(&alice), None);
     assert_eq!((status, &err["code"]), (404, &json!(-32601)), "{err}");
