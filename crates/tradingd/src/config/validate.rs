@@ -88,8 +88,8 @@ fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
             100,
             600_000,
         )?),
-        rate_per_min: in_range("http.rate_per_min", raw.rate_per_min, 1, 1_000_000)?,
-        rate_burst: in_range("http.rate_burst", raw.rate_burst, 1, 100_000)?,
+        rate_per_min: in_range("http.rate_per_min", raw.rate_per_min, 1, 1_000_000_000)?,
+        rate_burst: in_range("http.rate_burst", raw.rate_burst, 1, 1_000_000_000)?,
         admin_rate_factor: in_range("http.admin_rate_factor", raw.admin_rate_factor, 1, 1000)?,
         cors_origins: validate_origins(&raw.cors_origins)?,
     })
