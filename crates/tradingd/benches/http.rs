@@ -123,6 +123,7 @@ fn main() {
             ("TRADEDESK_HTTP__RATE_BURST", "1000000000"),
         ],
     );
+    let start_rss = daemon.rss_kib();
     let mut c = Client::connect(&daemon.socket).expect("socket");
     c.call_raw(
         "users.create",
@@ -145,6 +146,7 @@ fn main() {
         v["access_token"].as_str().expect("token").to_owned()
     };
 
+    let idle_rss = daemon.rss_kib();
     let health = "/api/v1/system/health";
     let mut one = Conn::open(&addr, health, &token);
     let n = if quick { 200 } else { 20_000 };
@@ -175,7 +177,9 @@ fn main() {
         "GET {tickers} (authenticated read), 64 connections: {rps:.0} req/s, {failed} not 200   (target ≥ 25,000)"
     );
     println!(
-        "daemon RSS after the load: {:.1} MB   (target ≤ 30 MB)",
+        "daemon RSS: {:.1} MB at start with HTTP on, {:.1} MB after a user was made and logged in, {:.1} MB after the load   (target ≤ 30 MB)",
+        start_rss as f64 / 1024.0,
+        idle_rss as f64 / 1024.0,
         daemon.rss_kib() as f64 / 1024.0
     );
     daemon.stop();

@@ -107,6 +107,7 @@ impl Handle<AuthPassword> for Ctx {
                     now,
                 )
             })?;
+            ctx.auth.forget(user.view.id);
             Ok(Empty {})
         })
     }

@@ -45,6 +45,7 @@ fn change(
             now,
         )
     })?;
+    ctx.auth.forget(id);
     Ok(row.view)
 }
 

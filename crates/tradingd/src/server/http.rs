@@ -326,8 +326,15 @@ fn authenticate(
                 "send `Authorization: Bearer <access token>` (auth.login gives one)",
             )
         })?;
-    app.ctx
-        .blocking(|ctx| ctx.auth.caller(&ctx.store(), token, ip))
+    let auth = &app.ctx.auth;
+    let (id, issued_ms) = auth.verify_access(token)?;
+    // Known users are checked in memory; the first request of a user, or
+    // the first after it changed, reads it from the store.
+    let user = match auth.cached(id) {
+        Some(u) => Some(u),
+        None => app.ctx.blocking(|ctx| ctx.auth.load(&ctx.store(), id))?,
+    };
+    crate::services::auth::Auth::caller_for(user.as_deref(), issued_ms, ip)
 }
 
 async fn not_found() -> Response {

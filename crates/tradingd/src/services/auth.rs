@@ -17,10 +17,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -86,9 +85,15 @@ pub struct Auth {
     pub access_ttl_s: u64,
     pub refresh_ttl_s: u64,
     failures: Mutex<HashMap<String, Failures>>,
+    /// Users read for token checks (a leaf lock).
+    users: Mutex<HashMap<u64, Arc<UserRow>>>,
+    /// Bumped by every [`Auth::forget`]: a read that raced a change is not
+    /// kept.
+    generation: std::sync::atomic::AtomicU64,
     /// A hash to verify against when the user does not exist, so that the
     /// answer takes as long as for a wrong password.
     decoy: String,
+    hasher: Hasher,
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
@@ -146,11 +151,99 @@ fn load_secret(data_dir: &Path) -> Result<Vec<u8>, AuthSetupError> {
     }
 }
 
-fn hash_password(password: &str) -> Result<String, ApiError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))
+/// Argon2id as OWASP's fifth equivalent setting: 7 MiB, 5 passes, one
+/// lane. Every hash and check works in the one buffer below, one at a time:
+/// the daemon's memory stays bounded however many logins arrive at once.
+const ARGON_M_KIB: u32 = 7168;
+const ARGON_T: u32 = 5;
+const ARGON_P: u32 = 1;
+/// The largest memory cost a stored hash may ask for (64 MiB).
+const ARGON_MAX_M_KIB: u32 = 65_536;
+
+struct Hasher {
+    memory: Mutex<Vec<argon2::Block>>,
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD_NO_PAD
+}
+
+impl Hasher {
+    fn run(
+        &self,
+        m: u32,
+        t: u32,
+        p: u32,
+        pwd: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), String> {
+        let params = argon2::Params::new(m, t, p, Some(out.len())).map_err(|e| e.to_string())?;
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        let blocks = usize::try_from(m).map_err(|e| e.to_string())?;
+        if memory.len() != blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(pwd, salt, out, memory.as_mut_slice())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A PHC string: `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`.
+    fn hash(&self, password: &str) -> Result<String, String> {
+        let salt = random_bytes::<16>()?;
+        let mut out = [0u8; 32];
+        self.run(
+            ARGON_M_KIB,
+            ARGON_T,
+            ARGON_P,
+            password.as_bytes(),
+            &salt,
+            &mut out,
+        )?;
+        Ok(format!(
+            "$argon2id$v=19$m={ARGON_M_KIB},t={ARGON_T},p={ARGON_P}${}${}",
+            b64().encode(salt),
+            b64().encode(out)
+        ))
+    }
+
+    fn verify(&self, phc: &str, password: &str) -> bool {
+        let parts: Vec<&str> = phc.split('$').collect();
+        let [_, "argon2id", "v=19", params, salt, hash] = parts.as_slice() else {
+            return false;
+        };
+        let mut m = 0;
+        let mut t = 0;
+        let mut p = 0;
+        for kv in params.split(',') {
+            match kv.split_once('=') {
+                Some(("m", v)) => m = v.parse().unwrap_or(0),
+                Some(("t", v)) => t = v.parse().unwrap_or(0),
+                Some(("p", v)) => p = v.parse().unwrap_or(0),
+                _ => return false,
+            }
+        }
+        let (Ok(salt), Ok(expected)) = (b64().decode(salt), b64().decode(hash)) else {
+            return false;
+        };
+        if m == 0 || m > ARGON_MAX_M_KIB || expected.is_empty() {
+            return false;
+        }
+        let mut out = vec![0u8; expected.len()];
+        if self
+            .run(m, t, p, password.as_bytes(), &salt, &mut out)
+            .is_err()
+        {
+            return false;
+        }
+        // Compared in full, whatever differs first.
+        out.iter()
+            .zip(&expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
 }
 
 /// A password as the policy wants it, or the field's error.
@@ -195,8 +288,12 @@ impl Auth {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        let decoy = hash_password("a decoy password nobody has")
-            .map_err(|e| AuthSetupError::Random(e.message))?;
+        let hasher = Hasher {
+            memory: Mutex::new(Vec::new()),
+        };
+        let decoy = hasher
+            .hash("a decoy password nobody has")
+            .map_err(AuthSetupError::Random)?;
         Ok(Auth {
             encoding: EncodingKey::from_secret(&secret).map_err(bad)?,
             decoding: DecodingKey::from_secret(&secret).map_err(bad)?,
@@ -204,18 +301,21 @@ impl Auth {
             access_ttl_s,
             refresh_ttl_s,
             failures: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             decoy,
+            hasher,
         })
     }
 
     pub fn hash(&self, password: &Secret) -> Result<String, ApiError> {
-        hash_password(password.expose())
+        self.hasher
+            .hash(password.expose())
+            .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))
     }
 
-    fn verify(hash: &str, password: &Secret) -> bool {
-        Argon2::default()
-            .verify_password(password.expose().as_bytes(), hash)
-            .is_ok()
+    fn verify(&self, hash: &str, password: &Secret) -> bool {
+        self.hasher.verify(hash, password.expose())
     }
 
     fn keys(user: &str, peer: Option<IpAddr>) -> Vec<String> {
@@ -290,10 +390,10 @@ impl Auth {
         let ok = match &row {
             Some(r) => {
                 let hash = r.password_hash.as_deref().unwrap_or(&self.decoy);
-                Self::verify(hash, password) && r.password_hash.is_some() && !r.view.disabled
+                self.verify(hash, password) && r.password_hash.is_some() && !r.view.disabled
             }
             None => {
-                let _ = Self::verify(&self.decoy, password);
+                let _ = self.verify(&self.decoy, password);
                 false
             }
         };
@@ -359,14 +459,9 @@ impl Auth {
         })
     }
 
-    /// The caller an access token stands for, checked against the user as
-    /// it is now.
-    pub fn caller(
-        &self,
-        store: &Store,
-        token: &str,
-        peer: Option<IpAddr>,
-    ) -> Result<Caller, ApiError> {
+    /// The user id and issue time an access token carries, if it is one
+    /// of ours, unexpired and an access token. Needs no store.
+    pub fn verify_access(&self, token: &str) -> Result<(u64, i64), ApiError> {
         let invalid = || unauthenticated("the access token is invalid or has expired");
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| invalid())?;
@@ -375,14 +470,62 @@ impl Auth {
             return Err(invalid());
         }
         let id: u64 = c.sub.parse().map_err(|_| invalid())?;
-        let user = db::by_id(store.conn(), id)
-            .map_err(|e| store_err(&e))?
-            .ok_or_else(invalid)?;
-        if user.view.disabled || c.iat_ms < user.tokens_valid_from.millis() {
+        Ok((id, c.iat_ms))
+    }
+
+    /// A user as authentication sees it, from memory when it was read
+    /// before (every change of a user goes through [`Auth::forget`]).
+    pub fn cached(&self, id: u64) -> Option<Arc<UserRow>> {
+        self.users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Reads a user into memory.
+    pub fn load(&self, store: &Store, id: u64) -> Result<Option<Arc<UserRow>>, ApiError> {
+        use std::sync::atomic::Ordering;
+        let before = self.generation.load(Ordering::SeqCst);
+        let Some(row) = db::by_id(store.conn(), id).map_err(|e| store_err(&e))? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        // A change since the read began may not be in this row: use it for
+        // this request, keep nothing.
+        if self.generation.load(Ordering::SeqCst) == before {
+            if users.len() >= 10_000 {
+                users.clear();
+            }
+            users.insert(id, Arc::clone(&row));
+        }
+        Ok(Some(row))
+    }
+
+    /// Drops a changed user from memory (after its change is written); the
+    /// next request reads it again.
+    pub fn forget(&self, id: u64) {
+        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        users.remove(&id);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The caller a verified token stands for, checked against the user as
+    /// it is now.
+    pub fn caller_for(
+        user: Option<&UserRow>,
+        issued_ms: i64,
+        peer: Option<IpAddr>,
+    ) -> Result<Caller, ApiError> {
+        let invalid = || unauthenticated("the access token is invalid or has expired");
+        let user = user.ok_or_else(invalid)?;
+        if user.view.disabled || issued_ms < user.tokens_valid_from.millis() {
             return Err(invalid());
         }
         Ok(Caller {
-            user: user.view.name,
+            user: user.view.name.clone(),
             scope: user.view.role.scope(),
             transport: Transport::Http,
             connection: None,
@@ -394,4 +537,30 @@ impl Auth {
 /// How a refresh token is stored: SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_to_phc_strings_and_check_only_with_the_password() {
+        let h = Hasher {
+            memory: Mutex::new(Vec::new()),
+        };
+        let phc = h.hash("correct horse battery").expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");
+        assert!(h.verify(&phc, "correct horse battery"));
+        assert!(!h.verify(&phc, "correct horse batterz"));
+        // Salted: the same password hashes differently.
+        assert_ne!(phc, h.hash("correct horse battery").expect("hash"));
+        // Damaged or hostile strings never verify (nor allocate beyond the cap).
+        assert!(!h.verify(&phc.replace("t=5", "t=4"), "correct horse battery"));
+        assert!(!h.verify(
+            &phc.replace("m=7168", "m=99999999"),
+            "correct horse battery"
+        ));
+        assert!(!h.verify("$argon2i$v=19$m=8,t=1,p=1$AAAA$AAAA", "x"));
+        assert!(!h.verify("", "x"));
+    }
 }
