@@ -6,3 +6,4 @@ pub mod http;
 pub mod rate;
 pub mod rpc;
 pub mod unix;
+pub mod ws;

@@ -52,6 +52,8 @@ struct App {
     ctx: Arc<Ctx>,
     dispatcher: Dispatcher<Ctx>,
     limiter: Limiter,
+    /// The WebSocket's JSON-RPC, as on the socket.
+    rpc: Arc<super::rpc::Rpc>,
 }
 
 struct Routes {
@@ -359,10 +361,16 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     let cfg = &ctx.config.http;
     let limiter = Limiter::new(cfg.rate_per_min, cfg.rate_burst, cfg.admin_rate_factor);
     let cors = cors(&cfg.cors_origins);
+    let rpc = Arc::new(super::rpc::Rpc {
+        dispatcher: Dispatcher::new(),
+        ctx: Arc::clone(&ctx),
+        max_batch: ctx.config.rpc.max_batch,
+    });
     let app = Arc::new(App {
         ctx,
         dispatcher: Dispatcher::new(),
         limiter,
+        rpc,
     });
     let openapi: Arc<str> = Arc::from(
         serde_json::to_string(&tradedesk_core::api::openapi::document(env!(
@@ -384,6 +392,26 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
                 )
             }
         }),
+    );
+    router = router.route(
+        "/api/v1/ws",
+        axum::routing::get(
+            |State(app): State<Arc<App>>,
+             ConnectInfo(peer): ConnectInfo<SocketAddr>,
+             headers: HeaderMap,
+             ws: axum::extract::WebSocketUpgrade| async move {
+                let key = format!("ip:{}", peer.ip());
+                let standing = app.limiter.take(&key, false, std::time::Instant::now());
+                if !standing.allowed {
+                    let e = ApiError::new(ErrorCode::Throttled, "too many requests; retry later");
+                    return with_standing(error_response(&e), &standing);
+                }
+                match super::ws::upgrade(Arc::clone(&app.rpc), ws, peer, &headers) {
+                    Ok(r) => r,
+                    Err(e) => error_response(&e),
+                }
+            },
+        ),
     );
     for (path, r) in routes.paths {
         router = router.route(path, r);

@@ -462,6 +462,12 @@ impl Auth {
     /// The user id and issue time an access token carries, if it is one
     /// of ours, unexpired and an access token. Needs no store.
     pub fn verify_access(&self, token: &str) -> Result<(u64, i64), ApiError> {
+        self.verify_access_full(token)
+            .map(|(id, issued, _)| (id, issued))
+    }
+
+    /// [`Auth::verify_access`] with the token's expiry (seconds since 1970).
+    pub fn verify_access_full(&self, token: &str) -> Result<(u64, i64, u64), ApiError> {
         let invalid = || unauthenticated("the access token is invalid or has expired");
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| invalid())?;
@@ -470,7 +476,7 @@ impl Auth {
             return Err(invalid());
         }
         let id: u64 = c.sub.parse().map_err(|_| invalid())?;
-        Ok((id, c.iat_ms))
+        Ok((id, c.iat_ms, c.exp))
     }
 
     /// A user as authentication sees it, from memory when it was read

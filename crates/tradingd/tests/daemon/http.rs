@@ -517,3 +517,83 @@ fn a_user_cannot_see_another_users_bot() {
     assert_eq!(status, 200);
     assert_eq!(list["items"], json!([]));
 }
+
+#[test]
+fn the_websocket_speaks_json_rpc_with_streams_for_a_logged_in_user() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let h = Http::start();
+    h.user("ivy", "viewer");
+    let token = h.access("ivy");
+    let url = format!("ws://{}/api/v1/ws", h.d.http.expect("http"));
+    let rt = h.d.runtime();
+    // No token: the upgrade is refused.
+    let refused = rt.block_on(tokio_tungstenite::connect_async(url.clone()));
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "{refused:?}"
+    );
+    // A browser's way: the token as a subprotocol.
+    let mut req = url.clone().into_client_request().expect("request");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("bearer, {token}").parse().expect("header"),
+    );
+    let (mut ws, resp) = rt
+        .block_on(tokio_tungstenite::connect_async(req))
+        .expect("upgrade");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("bearer")
+    );
+    let next_text = |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Value {
+        rt.block_on(async {
+            loop {
+                let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                    .await
+                    .expect("a message in time")
+                    .expect("open")
+                    .expect("a frame");
+                if let Message::Text(t) = msg {
+                    return serde_json::from_str(t.as_str()).expect("json");
+                }
+            }
+        })
+    };
+    let send = |ws: &mut tokio_tungstenite::WebSocketStream<_>, v: Value| {
+        rt.block_on(ws.send(Message::Text(v.to_string().into())))
+            .expect("send");
+    };
+    send(
+        &mut ws,
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "auth.me" }),
+    );
+    let me = next_text(&mut ws);
+    assert_eq!(
+        me["result"],
+        json!({ "user": "ivy", "scope": "read", "transport": "http" })
+    );
+    // Scopes hold here too: a viewer cannot trade.
+    send(
+        &mut ws,
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "orders.place",
+        "params": { "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" } }),
+    );
+    assert_eq!(next_text(&mut ws)["error"]["code"], -32008);
+    send(
+        &mut ws,
+        json!({ "jsonrpc": "2.0", "id": 3, "method": "streams.subscribe",
+        "params": { "topics": ["market.tickers"] } }),
+    );
+    assert_eq!(
+        next_text(&mut ws)["result"]["topics"],
+        json!(["market.tickers"])
+    );
+    h.d.step();
+    let event = next_text(&mut ws);
+    assert_eq!(event["params"]["topic"], "market.tickers", "{event}");
+}
