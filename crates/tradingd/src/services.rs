@@ -9,6 +9,7 @@ pub mod figures;
 pub mod group_commit;
 pub mod jobs;
 pub mod market_loop;
+pub mod metrics;
 pub mod progress;
 pub mod sessions;
 pub mod stream_hub;

@@ -19,6 +19,7 @@ type CallFn<H> =
     Box<dyn Fn(&Arc<H>, Caller, Option<&RawValue>) -> Result<CallFuture, ApiError> + Send + Sync>;
 
 struct Entry<H> {
+    series: [&'static crate::services::metrics::Series; 3],
     scope: Scope,
     call: CallFn<H>,
 }
@@ -55,6 +56,26 @@ impl<H: Handlers> Dispatcher<H> {
                 format!("unknown method `{method}` (system.methods lists them)"),
             )
         })?;
+        let started = std::time::Instant::now();
+        let transport = caller.transport;
+        let result = self.run(entry, handlers, caller, method, params).await;
+        crate::services::metrics::record(
+            entry.series,
+            transport,
+            started.elapsed(),
+            result.is_ok(),
+        );
+        result
+    }
+
+    async fn run(
+        &self,
+        entry: &Entry<H>,
+        handlers: &Arc<H>,
+        caller: Caller,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, ApiError> {
         if !caller.allows(entry.scope) {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -99,6 +120,7 @@ impl<H: Handlers> Visitor<H> for Dispatcher<H> {
         self.table.insert(
             M::NAME,
             Entry {
+                series: crate::services::metrics::series_of(M::NAME),
                 scope: M::SCOPE,
                 call,
             },

@@ -393,26 +393,9 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             }
         }),
     );
-    router = router.route(
-        "/api/v1/ws",
-        axum::routing::get(
-            |State(app): State<Arc<App>>,
-             ConnectInfo(peer): ConnectInfo<SocketAddr>,
-             headers: HeaderMap,
-             ws: axum::extract::WebSocketUpgrade| async move {
-                let key = format!("ip:{}", peer.ip());
-                let standing = app.limiter.take(&key, false, std::time::Instant::now());
-                if !standing.allowed {
-                    let e = ApiError::new(ErrorCode::Throttled, "too many requests; retry later");
-                    return with_standing(error_response(&e), &standing);
-                }
-                match super::ws::upgrade(Arc::clone(&app.rpc), ws, peer, &headers) {
-                    Ok(r) => r,
-                    Err(e) => error_response(&e),
-                }
-            },
-        ),
-    );
+    router = router
+        .route("/api/v1/ws", axum::routing::get(websocket))
+        .route("/metrics", axum::routing::get(metrics));
     for (path, r) in routes.paths {
         router = router.route(path, r);
     }
@@ -427,6 +410,59 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     match cors {
         Some(c) => router.layer(c),
         None => router,
+    }
+}
+
+/// `GET /api/v1/ws`: the upgrade, counted against the address's rate.
+async fn websocket(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: axum::extract::WebSocketUpgrade,
+) -> Response {
+    let key = format!("ip:{}", peer.ip());
+    let standing = app.limiter.take(&key, false, std::time::Instant::now());
+    if !standing.allowed {
+        let e = ApiError::new(ErrorCode::Throttled, "too many requests; retry later");
+        return with_standing(error_response(&e), &standing);
+    }
+    match super::ws::upgrade(Arc::clone(&app.rpc), ws, peer, &headers) {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text, for an admin's token.
+async fn metrics(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let route = Route {
+        name: "metrics",
+        scope: Scope::Admin,
+        kinds: Arc::default(),
+    };
+    let caller = authenticate(&app, &route, peer, &headers).and_then(|c| {
+        if c.allows(Scope::Admin) {
+            Ok(c)
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "metrics need scope `admin`",
+            ))
+        }
+    });
+    match caller {
+        Ok(_) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            )],
+            app.ctx.blocking(crate::services::metrics::render),
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -42,7 +42,9 @@ fn token(headers: &HeaderMap) -> Option<(String, bool)> {
         .map(|p| p.trim().to_owned())
         .collect();
     let at = protocols.iter().position(|p| p == "bearer")?;
-    protocols.get(at.saturating_add(1)).map(|t| (t.clone(), true))
+    protocols
+        .get(at.saturating_add(1))
+        .map(|t| (t.clone(), true))
 }
 
 /// Checks the upgrade's token and answers with the upgrade, or an error.

@@ -597,3 +597,33 @@ fn the_websocket_speaks_json_rpc_with_streams_for_a_logged_in_user() {
     let event = next_text(&mut ws);
     assert_eq!(event["params"]["topic"], "market.tickers", "{event}");
 }
+
+#[test]
+fn metrics_are_exposed_to_admins() {
+    let h = Http::start();
+    h.user("ops", "admin");
+    h.user("jay", "trader");
+    let jay = h.access("jay");
+    let order = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" });
+    assert_eq!(
+        h.send("POST", "/api/v1/orders", Some(&jay), Some(order)).0,
+        200
+    );
+    assert_eq!(h.send("GET", "/api/v1/auth/me", Some(&jay), None).0, 200);
+    assert_eq!(h.send("GET", "/metrics", None, None).0, 401);
+    assert_eq!(h.send("GET", "/metrics", Some(&jay), None).0, 403);
+    let ops = h.access("ops");
+    let (status, text) = h.send("GET", "/metrics", Some(&ops), None);
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("text");
+    for line in [
+        "tradingd_requests_total{method=\"auth.me\",transport=\"http\"}",
+        "tradingd_request_seconds_bucket{method=\"orders.place\",transport=\"http\",le=\"+Inf\"}",
+        "tradingd_orders{status=\"filled\"} 1",
+        "tradingd_fills_total ",
+        "tradingd_cache_hits_total{namespace=\"market.ticker\"}",
+        "tradingd_sessions ",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}
