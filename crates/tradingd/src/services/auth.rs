@@ -91,8 +91,9 @@ pub struct Auth {
     /// kept.
     generation: std::sync::atomic::AtomicU64,
     /// A hash to verify against when the user does not exist, so that the
-    /// answer takes as long as for a wrong password.
-    decoy: String,
+    /// answer takes as long as for a wrong password. Made at first need: a
+    /// daemon nobody logs into never allocates the hasher's buffer.
+    decoy: std::sync::OnceLock<String>,
     hasher: Hasher,
 }
 
@@ -291,9 +292,7 @@ impl Auth {
         let hasher = Hasher {
             memory: Mutex::new(Vec::new()),
         };
-        let decoy = hasher
-            .hash("a decoy password nobody has")
-            .map_err(AuthSetupError::Random)?;
+        let decoy = std::sync::OnceLock::new();
         Ok(Auth {
             encoding: EncodingKey::from_secret(&secret).map_err(bad)?,
             decoding: DecodingKey::from_secret(&secret).map_err(bad)?,
@@ -305,6 +304,14 @@ impl Auth {
             generation: std::sync::atomic::AtomicU64::new(0),
             decoy,
             hasher,
+        })
+    }
+
+    fn decoy(&self) -> &str {
+        self.decoy.get_or_init(|| {
+            self.hasher
+                .hash("a decoy password nobody has")
+                .unwrap_or_default()
         })
     }
 
@@ -389,11 +396,11 @@ impl Auth {
         let row = db::by_name(store.conn(), user).map_err(|e| store_err(&e))?;
         let ok = match &row {
             Some(r) => {
-                let hash = r.password_hash.as_deref().unwrap_or(&self.decoy);
+                let hash = r.password_hash.as_deref().unwrap_or_else(|| self.decoy());
                 self.verify(hash, password) && r.password_hash.is_some() && !r.view.disabled
             }
             None => {
-                let _ = self.verify(&self.decoy, password);
+                let _ = self.verify(self.decoy(), password);
                 false
             }
         };
