@@ -193,22 +193,22 @@ fn state(ctx: &Ctx, out: &mut String) {
             "SELECT status, COUNT(*) FROM bots WHERE deleted_ms IS NULL GROUP BY status",
         ),
     );
-    let _ = writeln!(out, "# HELP tradingd_fills_total Fills booked.");
-    let _ = writeln!(out, "# TYPE tradingd_fills_total counter");
-    let _ = writeln!(
+    let total = |out: &mut String, name: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    total(
         out,
-        "tradingd_fills_total {}",
-        one(ctx, "SELECT COUNT(*) FROM fills")
+        "tradingd_fills_total",
+        "Fills booked.",
+        one(ctx, "SELECT COUNT(*) FROM fills"),
     );
-    let _ = writeln!(
+    total(
         out,
-        "# HELP tradingd_risk_rejections_total Orders the risk checks refused."
-    );
-    let _ = writeln!(out, "# TYPE tradingd_risk_rejections_total counter");
-    let _ = writeln!(
-        out,
-        "tradingd_risk_rejections_total {}",
-        one(ctx, "SELECT COUNT(*) FROM risk_violations")
+        "tradingd_risk_rejections_total",
+        "Orders the risk checks refused.",
+        one(ctx, "SELECT COUNT(*) FROM risk_violations"),
     );
     let _ = writeln!(
         out,
