@@ -372,26 +372,11 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         limiter,
         rpc,
     });
-    let openapi: Arc<str> = Arc::from(
-        serde_json::to_string(&tradedesk_core::api::openapi::document(env!(
-            "CARGO_PKG_VERSION"
-        )))
-        .unwrap_or_default(),
-    );
-    let mut router = Router::new().route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let doc = Arc::clone(&openapi);
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    )],
-                    doc.to_string(),
-                )
-            }
-        }),
+    // The OpenAPI document at /openapi.json and Swagger UI at /docs, both
+    // served from the binary (the UI's files are vendored at build time).
+    let openapi = tradedesk_core::api::openapi::document(env!("CARGO_PKG_VERSION"));
+    let mut router = Router::new().merge(
+        utoipa_swagger_ui::SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi),
     );
     router = router
         .route("/api/v1/ws", axum::routing::get(websocket))

@@ -195,6 +195,13 @@ fn the_catalogue_is_served_with_tokens_scopes_and_the_error_table() {
     let (status, doc) = h.send("GET", "/openapi.json", None, None);
     assert_eq!((status, &doc["openapi"]), (200, &json!("3.1.0")));
     assert!(doc["paths"]["/api/v1/orders/{id}"]["get"].is_object());
+    // Swagger UI, from the binary.
+    let (status, page) = h.send("GET", "/docs/", None, None);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.as_str().is_some_and(|p| p.contains("swagger")),
+        "{page}"
+    );
 
     // No route, and a body over the limit.
     let (status, err) = h.send("GET", "/api/v1/nothing/here", Some(&alice), None);
