@@ -116,6 +116,12 @@ impl Ctx {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// The store's lock itself, for a caller that must take it briefly
+    /// between slow steps (a password check) rather than hold a guard.
+    pub fn store_mutex(&self) -> &OrderedMutex<Store> {
+        &self.store
+    }
+
     /// The writing connection. A panic while it was held cannot leave a
     /// half-written transaction behind (SQLite rolls it back), so a
     /// poisoned lock is safe to take over. Taken after the bot supervisor

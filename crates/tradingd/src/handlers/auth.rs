@@ -14,11 +14,10 @@ impl Handle<AuthLogin> for Ctx {
     async fn handle(&self, caller: &Caller, p: Credentials) -> Result<Tokens, ApiError> {
         self.blocking(|ctx| {
             let now = ctx.now();
-            let mut store = ctx.store();
             let user = ctx
                 .auth
-                .login(&store, &p.user, &p.password, caller.peer, now)?;
-            store.write(|tx| ctx.auth.issue(tx, &user, None, now))
+                .login(ctx.store_mutex(), &p.user, &p.password, caller.peer, now)?;
+            ctx.store().write(|tx| ctx.auth.issue(tx, &user, None, now))
         })
     }
 }
@@ -91,13 +90,18 @@ impl Handle<AuthPassword> for Ctx {
         check_password("new", &p.new)?;
         self.blocking(|ctx| {
             let now = ctx.now();
-            let mut store = ctx.store();
             let user = ctx
                 .auth
-                .login(&store, &caller.user, &p.current, caller.peer, now)
+                .login(
+                    ctx.store_mutex(),
+                    &caller.user,
+                    &p.current,
+                    caller.peer,
+                    now,
+                )
                 .map_err(|_| ApiError::bad_field("current", "is not the current password"))?;
             let hash = ctx.auth.hash(&p.new)?;
-            store.write(|tx| {
+            ctx.store().write(|tx| {
                 db::update(
                     tx,
                     user.view.id,

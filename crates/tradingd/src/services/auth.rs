@@ -383,9 +383,13 @@ impl Auth {
     }
 
     /// Checks a user's password; the user, or one error for every failure.
+    ///
+    /// The store is locked only to read the user; the password is checked
+    /// (tens of milliseconds of argon2) with no lock but the hasher's own,
+    /// so logins never stall the market, orders or jobs.
     pub fn login(
         &self,
-        store: &Store,
+        store: &crate::lock_order::OrderedMutex<Store>,
         user: &str,
         password: &Secret,
         peer: Option<IpAddr>,
@@ -393,7 +397,7 @@ impl Auth {
     ) -> Result<UserRow, ApiError> {
         let keys = Self::keys(user, peer);
         self.check_throttle(&keys, now)?;
-        let row = db::by_name(store.conn(), user).map_err(|e| store_err(&e))?;
+        let row = db::by_name(store.lock().conn(), user).map_err(|e| store_err(&e))?;
         let ok = match &row {
             Some(r) => {
                 let hash = r.password_hash.as_deref().unwrap_or_else(|| self.decoy());
