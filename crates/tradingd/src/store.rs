@@ -25,7 +25,7 @@ use tradedesk_core::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 12;
+pub const SCHEMA_VERSION: u32 = 13;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -44,6 +44,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             backtests::migrate_default_ratios,
         ),
         M::up(include_str!("store/migrations/0012_users.sql")),
+        M::up(include_str!("store/migrations/0013_access_tokens.sql")),
     ])
 });
 

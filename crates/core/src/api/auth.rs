@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::method::method;
+use super::paging::{Page, PageParams};
 use super::{Empty, Scope, Transport};
+use crate::time::Timestamp;
 
 /// A password or token: shown as `***` in logs and debug output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -145,4 +147,56 @@ method! {
     /// Changes the caller's own password (the current one is asked again);
     /// every session of the user ends.
     AuthPassword = "auth.password", Put "/api/v1/auth/password", Read, PasswordChange => Empty
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    /// What the token is for (1–64 characters).
+    pub name: String,
+    /// No wider than the caller's; the caller's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// 1–365 days.
+    pub expires_days: u32,
+}
+
+/// A personal access token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenView {
+    pub id: u64,
+    pub name: String,
+    pub scope: Scope,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+    pub revoked: bool,
+}
+
+/// A new token: shown once, stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NewToken {
+    #[serde(flatten)]
+    pub view: TokenView,
+    /// Send as `Authorization: Bearer …`.
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenId {
+    pub id: u64,
+}
+
+method! {
+    /// Makes a personal access token for scripts: a scope no wider than the
+    /// caller's and an expiry. The token is shown once.
+    AuthTokensCreate = "auth.tokens.create", Post "/api/v1/auth/tokens", Read, TokenCreate => NewToken
+}
+method! {
+    /// The caller's personal access tokens, newest first.
+    AuthTokensList = "auth.tokens.list", Get "/api/v1/auth/tokens", Read, PageParams => Page<TokenView>
+}
+method! {
+    /// Revokes one of the caller's personal access tokens.
+    AuthTokensRevoke = "auth.tokens.revoke", Delete "/api/v1/auth/tokens/{id}", Read, TokenId => TokenView
 }

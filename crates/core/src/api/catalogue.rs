@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountsBalances, AccountsList};
 use super::analytics::AnalyticsPerformance;
-use super::auth::{AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthRefresh};
+use super::auth::{
+    AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthRefresh, AuthTokensCreate, AuthTokensList,
+    AuthTokensRevoke,
+};
 use super::backtests::{
     BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
     BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
@@ -130,6 +133,9 @@ catalogue! {
         AuthLogout,
         AuthMe,
         AuthPassword,
+        AuthTokensCreate,
+        AuthTokensList,
+        AuthTokensRevoke,
         UsersList,
         UsersCreate,
         UsersDisable,
@@ -362,9 +368,12 @@ mod tests {
             );
             // Reads are GETs, except the few whose params are a body (an
             // order to check, a list of runs) or a session's state.
-            const READ_BODIES: [&str; 6] = [
-                // A viewer may change its own password.
+            const READ_BODIES: [&str; 8] = [
+                // A viewer may change its own password and manage its own
+                // access tokens.
                 "auth.password",
+                "auth.tokens.create",
+                "auth.tokens.revoke",
                 "strategies.validate",
                 "risk.check",
                 "backtests.compare",

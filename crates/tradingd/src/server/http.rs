@@ -328,6 +328,11 @@ fn authenticate(
                 "send `Authorization: Bearer <access token>` (auth.login gives one)",
             )
         })?;
+    if token.starts_with(crate::services::auth::PAT_PREFIX) {
+        return app
+            .ctx
+            .blocking(|ctx| ctx.auth.pat_caller(&ctx.store(), token, ip, ctx.now()));
+    }
     let auth = &app.ctx.auth;
     let (id, issued_ms) = auth.verify_access(token)?;
     // Known users are checked in memory; the first request of a user, or

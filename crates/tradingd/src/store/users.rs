@@ -184,3 +184,104 @@ pub fn revoke_family(conn: &Connection, family: &str) -> Result<usize, StoreErro
         .prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0")?
         .execute([family])?)
 }
+
+/// A personal access token's row.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub view: tradedesk_core::api::auth::TokenView,
+    pub user_id: u64,
+}
+
+fn scope_of(column: &str) -> tradedesk_core::api::Scope {
+    role_of(column).scope()
+}
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
+    let scope: String = r.get(3)?;
+    Ok(TokenRow {
+        view: tradedesk_core::api::auth::TokenView {
+            id: r.get::<_, i64>(0)?.cast_unsigned(),
+            name: r.get(2)?,
+            scope: scope_of(&scope),
+            created: Timestamp(r.get(4)?),
+            expires: Timestamp(r.get(5)?),
+            revoked: r.get::<_, i64>(6)? != 0,
+        },
+        user_id: r.get::<_, i64>(1)?.cast_unsigned(),
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, scope, created_ms, expires_ms, revoked";
+
+pub fn insert_token(
+    conn: &Connection,
+    user_id: u64,
+    name: &str,
+    hash: &str,
+    scope: tradedesk_core::api::Scope,
+    now: Timestamp,
+    expires: Timestamp,
+) -> Result<TokenRow, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO access_tokens (user_id, name, hash, scope, created_ms, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        user_id.cast_signed(),
+        name,
+        hash,
+        scope.as_str(),
+        now.millis(),
+        expires.millis()
+    ])?;
+    let id = conn.last_insert_rowid().cast_unsigned();
+    token_by_id(conn, id)?.ok_or(StoreError::Corrupt(
+        "a token vanished after its insert".into(),
+    ))
+}
+
+pub fn token_by_id(conn: &Connection, id: u64) -> Result<Option<TokenRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = ?1"
+        ))?
+        .query_row([id.cast_signed()], token_from_row)
+        .optional()?)
+}
+
+pub fn token_by_hash(conn: &Connection, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE hash = ?1"
+        ))?
+        .query_row([hash], token_from_row)
+        .optional()?)
+}
+
+/// A user's tokens with an id below `before`, newest first.
+pub fn tokens_of(
+    conn: &Connection,
+    user_id: u64,
+    before: u64,
+    limit: u32,
+) -> Result<Vec<tradedesk_core::api::auth::TokenView>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE user_id = ?1 AND id < ?2
+         ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            user_id.cast_signed(),
+            before.min(i64::MAX as u64).cast_signed(),
+            limit
+        ],
+        token_from_row,
+    )?;
+    Ok(rows.map(|r| r.map(|t| t.view)).collect::<Result<_, _>>()?)
+}
+
+pub fn revoke_token(conn: &Connection, id: u64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE access_tokens SET revoked = 1 WHERE id = ?1")?
+        .execute([id.cast_signed()])?;
+    Ok(())
+}

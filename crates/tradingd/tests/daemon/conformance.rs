@@ -55,7 +55,8 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         "users.set_role" => json!({ "id": 2, "role": "viewer" }),
         "users.reset_password" => json!({ "id": 2, "password": "conformance pass" }),
         // Tokens come from a login: called below, in order.
-        "auth.login" | "auth.refresh" | "auth.logout" | "auth.password" => return None,
+        "auth.login" | "auth.refresh" | "auth.logout" | "auth.password" | "auth.tokens.create"
+        | "auth.tokens.list" | "auth.tokens.revoke" => return None,
         // Catalogue order: set, delete (then get finds it set again below).
         "cache.set" => json!({ "key": "conf", "value": { "n": 1 }, "ttl": 60 }),
         "cache.get" => json!({ "key": "market.ticker:BTCUSDT" }),
@@ -282,6 +283,56 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     ]
 }
 
+/// The `auth.*` methods that need a login's tokens or an HTTP user: called
+/// by hand, in order.
+fn auth_by_hand(client: &mut Client) -> Vec<&'static str> {
+    // Log in as the user made above, refresh, log out.
+    let tokens = typed::<tradedesk_core::api::auth::AuthLogin>(
+        client,
+        &json!({ "user": "conf-user", "password": "conformance pass" }),
+    );
+    let next = typed::<tradedesk_core::api::auth::AuthRefresh>(
+        client,
+        &json!({ "refresh_token": tokens["refresh_token"] }),
+    );
+    let out = typed::<tradedesk_core::api::auth::AuthLogout>(
+        client,
+        &json!({ "refresh_token": next["refresh_token"] }),
+    );
+    assert_eq!(out["revoked"], true);
+    // The socket's administrator has no password to change: the one method
+    // answered with an error here, by design (HTTP users call it).
+    let err = client
+        .call_raw(
+            "auth.password",
+            &json!({ "current": "x", "new": "long enough password" }),
+        )
+        .expect_err("the local administrator has no password");
+    assert!(err.to_string().contains("current"), "{err}");
+    // Personal access tokens belong to HTTP users (tested in http.rs): the
+    // socket's administrator is refused by name.
+    for (m, p) in [
+        (
+            "auth.tokens.create",
+            json!({ "name": "t", "expires_days": 1 }),
+        ),
+        ("auth.tokens.list", json!({})),
+        ("auth.tokens.revoke", json!({ "id": 1 })),
+    ] {
+        let err = client.call_raw(m, &p).expect_err("HTTP users only");
+        assert!(err.to_string().contains("HTTP users"), "{m}: {err}");
+    }
+    vec![
+        "auth.login",
+        "auth.refresh",
+        "auth.logout",
+        "auth.password",
+        "auth.tokens.create",
+        "auth.tokens.list",
+        "auth.tokens.revoke",
+    ]
+}
+
 #[test]
 fn every_method_answers_with_its_declared_type() {
     let mut d = TestDaemon::start();
@@ -329,30 +380,7 @@ fn every_method_answers_with_its_declared_type() {
         .call_raw("jobs.delete", &json!({ "id": id }))
         .expect("delete");
     called.extend(["jobs.requeue", "jobs.retry", "jobs.delete"]);
-    // Log in as the user made above, refresh, log out.
-    let tokens = typed::<tradedesk_core::api::auth::AuthLogin>(
-        &mut client,
-        &json!({ "user": "conf-user", "password": "conformance pass" }),
-    );
-    let next = typed::<tradedesk_core::api::auth::AuthRefresh>(
-        &mut client,
-        &json!({ "refresh_token": tokens["refresh_token"] }),
-    );
-    let out = typed::<tradedesk_core::api::auth::AuthLogout>(
-        &mut client,
-        &json!({ "refresh_token": next["refresh_token"] }),
-    );
-    assert_eq!(out["revoked"], true);
-    // The socket's administrator has no password to change: the one method
-    // answered with an error here, by design (HTTP users call it).
-    let err = client
-        .call_raw(
-            "auth.password",
-            &json!({ "current": "x", "new": "long enough password" }),
-        )
-        .expect_err("the local administrator has no password");
-    assert!(err.to_string().contains("current"), "{err}");
-    called.extend(["auth.login", "auth.refresh", "auth.logout", "auth.password"]);
+    called.extend(auth_by_hand(&mut client));
     called.extend(data_and_backtests(&mut client));
     // positions.close needs a position: buy, then close it.
     client

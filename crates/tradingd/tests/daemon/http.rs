@@ -705,3 +705,83 @@ fn no_route_answers_5xx_to_generated_input() {
     assert!(calls > 500, "only {calls} calls made");
     assert_eq!(h.send("GET", "/api/v1/auth/me", Some(&admin), None).0, 200);
 }
+
+#[test]
+fn personal_access_tokens_for_scripts_are_scoped_expiring_and_revocable() {
+    let h = Http::start();
+    h.user("kim", "trader");
+    let kim = h.access("kim");
+    // No wider than the caller's scope.
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/auth/tokens",
+        Some(&kim),
+        Some(json!({ "name": "too wide", "scope": "admin", "expires_days": 30 })),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.contains("scope")),
+        "{err}"
+    );
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/auth/tokens",
+        Some(&kim),
+        Some(json!({ "name": "forever", "expires_days": 1000 })),
+    );
+    assert!(
+        status == 400
+            && err["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("expires_days")),
+        "{err}"
+    );
+    let (status, made) = h.send(
+        "POST",
+        "/api/v1/auth/tokens",
+        Some(&kim),
+        Some(json!({ "name": "cron reader", "scope": "read", "expires_days": 30 })),
+    );
+    assert_eq!(status, 200, "{made}");
+    let pat = made["token"].as_str().expect("token").to_owned();
+    assert!(pat.starts_with("pat_"));
+    let (status, me) = h.send("GET", "/api/v1/auth/me", Some(&pat), None);
+    assert_eq!((status, &me["scope"]), (200, &json!("read")), "{me}");
+    let order = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" });
+    assert_eq!(
+        h.send("POST", "/api/v1/orders", Some(&pat), Some(order)).0,
+        403,
+        "a read token cannot trade"
+    );
+    // Listed without the token itself; revoked, it stops at once.
+    let (_, list) = h.send("GET", "/api/v1/auth/tokens", Some(&kim), None);
+    assert_eq!(list["items"][0]["name"], "cron reader");
+    assert!(list["items"][0].get("token").is_none());
+    let id = made["id"].as_u64().expect("id");
+    let (status, gone) = h.send(
+        "DELETE",
+        &format!("/api/v1/auth/tokens/{id}"),
+        Some(&kim),
+        None,
+    );
+    assert_eq!((status, &gone["revoked"]), (200, &json!(true)));
+    assert_eq!(h.send("GET", "/api/v1/auth/me", Some(&pat), None).0, 401);
+    // Another user's token is not found; a made-up one is refused.
+    h.user("lee", "trader");
+    let lee = h.access("lee");
+    assert_eq!(
+        h.send(
+            "DELETE",
+            &format!("/api/v1/auth/tokens/{id}"),
+            Some(&lee),
+            None
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        h.send("GET", "/api/v1/auth/me", Some("pat_made-up"), None)
+            .0,
+        401
+    );
+}

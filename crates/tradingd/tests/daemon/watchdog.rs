@@ -36,9 +36,9 @@ fn params(method: &str, csv: &str) -> Option<Value> {
         "positions.close" => json!({ "symbol": "BTCUSDT" }),
         "jobs.retry" | "jobs.requeue" | "jobs.delete" => json!({ "id": 2 }),
         "data.import" => json!({ "path": csv, "symbol": "WDOGUSD" }),
-        "data.list" | "backtests.list" => json!({}),
+        "data.list" | "backtests.list" | "auth.tokens.list" => json!({}),
         "data.get" | "data.delete" | "backtests.get" | "backtests.cancel" | "backtests.delete"
-        | "backtests.results" | "backtests.trades" => json!({ "id": 1 }),
+        | "backtests.results" | "backtests.trades" | "auth.tokens.revoke" => json!({ "id": 1 }),
         "data.export" => json!({ "id": 1, "path": format!("{csv}.out") }),
         "backtests.equity" => json!({ "id": 1, "downsample": 10 }),
         "backtests.compare" => json!({ "ids": [1, 2] }),
@@ -50,6 +50,7 @@ fn params(method: &str, csv: &str) -> Option<Value> {
         "auth.login" => json!({ "user": "conf-user", "password": "conformance pass" }),
         "auth.refresh" | "auth.logout" => json!({ "refresh_token": "rt_not-a-token" }),
         "auth.password" => json!({ "current": "x", "new": "long enough password" }),
+        "auth.tokens.create" => json!({ "name": "t", "expires_days": 1 }),
         other => panic!("no params for `{other}`: add them to the watchdog test"),
     })
 }
