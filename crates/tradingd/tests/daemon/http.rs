@@ -536,11 +536,27 @@ fn the_websocket_speaks_json_rpc_with_streams_for_a_logged_in_user() {
     let token = h.access("ivy");
     let url = format!("ws://{}/api/v1/ws", h.d.http.expect("http"));
     let rt = h.d.runtime();
-    // No token: the upgrade is refused.
-    let refused = rt.block_on(tokio_tungstenite::connect_async(url.clone()));
+    // A bad token on the upgrade is refused there.
+    let mut bad = url.clone().into_client_request().expect("request");
+    bad.headers_mut()
+        .insert("authorization", "Bearer nonsense".parse().expect("header"));
+    let refused = rt.block_on(tokio_tungstenite::connect_async(bad));
     assert!(
         matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
         "{refused:?}"
+    );
+    // Without one, the first message must carry it: a bad one closes (4001).
+    let (mut anon, _) = rt
+        .block_on(tokio_tungstenite::connect_async(url.clone()))
+        .expect("upgrade");
+    rt.block_on(anon.send(Message::Text(
+        json!({ "token": "nonsense" }).to_string().into(),
+    )))
+    .expect("send");
+    let closed = rt.block_on(anon.next());
+    assert!(
+        matches!(&closed, Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == 4001),
+        "{closed:?}"
     );
     // A browser's way: the token as a subprotocol.
     let mut req = url.clone().into_client_request().expect("request");
@@ -603,6 +619,17 @@ fn the_websocket_speaks_json_rpc_with_streams_for_a_logged_in_user() {
     h.d.step();
     let event = next_text(&mut ws);
     assert_eq!(event["params"]["topic"], "market.tickers", "{event}");
+    // A good token as the first message.
+    let (mut late, _) = rt
+        .block_on(tokio_tungstenite::connect_async(url.clone()))
+        .expect("upgrade");
+    send(&mut late, json!({ "token": token }));
+    assert_eq!(next_text(&mut late)["method"], "auth.authenticated");
+    send(
+        &mut late,
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "auth.me" }),
+    );
+    assert_eq!(next_text(&mut late)["result"]["user"], "ivy");
 }
 
 #[test]
