@@ -314,34 +314,15 @@ fn authenticate(
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
-    let ip = Some(peer.ip());
     if route.scope == Scope::Public {
-        return Ok(Caller::anonymous_http(ip));
+        return Ok(Caller::anonymous_http(Some(peer.ip())));
     }
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            crate::services::auth::unauthenticated(
-                "send `Authorization: Bearer <access token>` (auth.login gives one)",
-            )
-        })?;
-    if token.starts_with(crate::services::auth::PAT_PREFIX) {
-        return app
-            .ctx
-            .blocking(|ctx| ctx.auth.pat_caller(&ctx.store(), token, ip, ctx.now()));
-    }
-    let auth = &app.ctx.auth;
-    let (id, issued_ms) = auth.verify_access(token)?;
-    // Known users are checked in memory; the first request of a user, or
-    // the first after it changed, reads it from the store.
-    let user = match auth.cached(id) {
-        Some(u) => Some(u),
-        None => app.ctx.blocking(|ctx| ctx.auth.load(&ctx.store(), id))?,
-    };
-    crate::services::auth::Auth::caller_for(user.as_deref(), issued_ms, ip)
+    let token = super::ws::bearer(headers).ok_or_else(|| {
+        crate::services::auth::unauthenticated(
+            "send `Authorization: Bearer <access token>` (auth.login gives one)",
+        )
+    })?;
+    super::ws::open(&app.rpc, token, peer).map(|link| link.caller)
 }
 
 async fn not_found() -> Response {

@@ -26,14 +26,19 @@ use super::rpc::Rpc;
 use crate::services::auth::Auth;
 use crate::services::sessions::Outbound;
 
-/// The token of an upgrade request.
-fn token(headers: &HeaderMap) -> Option<(String, bool)> {
-    if let Some(t) = headers
+/// The token of an `Authorization: Bearer …` header.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some((t.trim().to_owned(), false));
+        .map(str::trim)
+}
+
+/// The token of an upgrade request.
+fn token(headers: &HeaderMap) -> Option<(String, bool)> {
+    if let Some(t) = bearer(headers) {
+        return Some((t.to_owned(), false));
     }
     let protocols: Vec<String> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
@@ -49,8 +54,8 @@ fn token(headers: &HeaderMap) -> Option<(String, bool)> {
 }
 
 /// Who is on the other end, and what keeps the link valid.
-struct Link {
-    caller: Caller,
+pub(super) struct Link {
+    pub(super) caller: Caller,
     check: Check,
 }
 
@@ -65,8 +70,9 @@ enum Check {
     Personal(String),
 }
 
-/// The link a token opens, or why not.
-fn open(rpc: &Rpc, token: &str, peer: SocketAddr) -> Result<Link, ApiError> {
+/// Who a bearer token (access or personal) stands for, checked against
+/// the user as it is now — for an HTTP request or a WebSocket — or why not.
+pub(super) fn open(rpc: &Rpc, token: &str, peer: SocketAddr) -> Result<Link, ApiError> {
     let ip = Some(peer.ip());
     if token.starts_with(crate::services::auth::PAT_PREFIX) {
         let caller = rpc
@@ -78,7 +84,9 @@ fn open(rpc: &Rpc, token: &str, peer: SocketAddr) -> Result<Link, ApiError> {
         });
     }
     let auth = &rpc.ctx.auth;
-    let (user_id, issued_ms, expires_s) = auth.verify_access_full(token)?;
+    let (user_id, issued_ms, expires_s) = auth.verify_access(token)?;
+    // Known users are checked in memory; the first request of a user, or
+    // the first after it changed, reads it from the store.
     let user = match auth.cached(user_id) {
         Some(u) => Some(u),
         None => rpc

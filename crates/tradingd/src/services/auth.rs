@@ -442,11 +442,7 @@ impl Auth {
         };
         let access = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))?;
-        let raw = random_bytes::<32>().map_err(ApiError::internal)?;
-        let refresh = format!(
-            "rt_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-        );
+        let refresh = opaque_token("rt_")?;
         let family = match family {
             Some(f) => f.to_owned(),
             None => hex(&random_bytes::<16>().map_err(ApiError::internal)?),
@@ -470,15 +466,9 @@ impl Auth {
         })
     }
 
-    /// The user id and issue time an access token carries, if it is one
-    /// of ours, unexpired and an access token. Needs no store.
-    pub fn verify_access(&self, token: &str) -> Result<(u64, i64), ApiError> {
-        self.verify_access_full(token)
-            .map(|(id, issued, _)| (id, issued))
-    }
-
-    /// [`Auth::verify_access`] with the token's expiry (seconds since 1970).
-    pub fn verify_access_full(&self, token: &str) -> Result<(u64, i64, u64), ApiError> {
+    /// The user id, issue time (ms) and expiry (s) an access token carries,
+    /// if it is one of ours, unexpired and an access token. Needs no store.
+    pub fn verify_access(&self, token: &str) -> Result<(u64, i64, u64), ApiError> {
         let invalid = || unauthenticated("the access token is invalid or has expired");
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| invalid())?;
@@ -554,11 +544,7 @@ impl Auth {
 impl Auth {
     /// A new personal access token (`pat_…`), to store hashed.
     pub fn new_access_token(&self) -> Result<String, ApiError> {
-        let raw = random_bytes::<32>().map_err(ApiError::internal)?;
-        Ok(format!(
-            "{PAT_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-        ))
+        opaque_token(PAT_PREFIX)
     }
 
     /// The caller a personal access token stands for: live, unexpired, its
@@ -591,6 +577,15 @@ impl Auth {
             peer,
         })
     }
+}
+
+/// 32 random bytes behind `prefix`, URL-safe: a refresh or personal token.
+fn opaque_token(prefix: &str) -> Result<String, ApiError> {
+    let raw = random_bytes::<32>().map_err(ApiError::internal)?;
+    Ok(format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    ))
 }
 
 /// Personal access tokens start so; access tokens (JWTs) never do.
