@@ -37,4 +37,7 @@ pub use catalogue::{
     topic_descriptors, topic_names, visit_methods,
 };
 pub use error::{ApiError, ErrorCode, ErrorDescriptor, serde_field};
-pub use method::{Caller, Deleted, Empty, Handle, Method, Scope, Topic, Transport, Verb};
+pub use method::{
+    Audience, Caller, Deleted, Empty, Everyone, Handle, Method, Owners, Scope, Topic, Transport,
+    Verb,
+};

@@ -261,7 +261,7 @@ kind! {
 }
 kind! {
     CancelAll = "orders.cancel_all", CancelAllPayload, attempts 3, timeout_ms 30_000, concurrency 1,
-    "Cancels every open order (of one symbol)."
+    "Cancels every open order of its owner's accounts (of one symbol)."
 }
 kind! {
     RiskReport = "risk.report", NoPayload, attempts 2, timeout_ms 30_000, concurrency 1,

@@ -175,20 +175,25 @@ impl Ctx {
     /// Publishes what an exchange operation changed.
     pub fn publish(&self, state: &State, changes: &Changes) {
         for a in state.risk.take_alerts() {
-            self.hub.publish::<RiskAlertsTopic>(&a);
+            self.hub
+                .publish_to::<RiskAlertsTopic>(state.scope_owner(&a.scope), &a);
         }
         for o in changes.orders.values() {
-            self.hub.publish::<OrderUpdates>(o);
+            self.hub
+                .publish_to::<OrderUpdates>(state.account_owner(&o.account), o);
         }
         for (_, e) in &changes.fills {
-            self.hub.publish::<TradeExecutions>(e);
+            self.hub
+                .publish_to::<TradeExecutions>(state.account_owner(&e.account), e);
         }
         let mut seen = Vec::new();
         for (acc, _, symbol) in &changes.positions {
             if !seen.contains(&(acc, symbol)) {
                 seen.push((acc, symbol));
-                self.hub
-                    .publish::<PositionUpdates>(&state.position_view(*acc, symbol));
+                self.hub.publish_to::<PositionUpdates>(
+                    Some(&state.accounts[*acc].row.owner),
+                    &state.position_view(*acc, symbol),
+                );
             }
         }
     }

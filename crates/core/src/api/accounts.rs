@@ -13,7 +13,7 @@ method! {
     AccountsList = "accounts.list", Get "/api/v1/accounts", Read, PageParams => AccountList
 }
 method! {
-    /// Balances of an account (default: the paper account), free and locked by open orders.
+    /// Balances of an account (default: your paper account), free and locked by open orders.
     AccountsBalances = "accounts.balances", Get "/api/v1/accounts/balances", Read, AccountParam => Balances
 }
 
@@ -30,7 +30,7 @@ pub type AccountList = Page<AccountView>;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountParam {
-    /// Default: the paper account.
+    /// Default: your paper account.
     #[serde(default)]
     pub account: Option<String>,
 }

@@ -108,6 +108,9 @@ pub struct Backtest {
     pub name: String,
     pub kind: BacktestKind,
     pub job_id: u64,
+    /// The user who ran it; only they (and admins) see it.
+    #[serde(default)]
+    pub owner: String,
     /// The job's state: queued, running, succeeded, failed, cancelled, dead.
     pub state: JobState,
     pub progress: u8,

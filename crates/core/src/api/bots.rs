@@ -67,16 +67,16 @@ method! {
 topic! {
     /// A bot after every change of its status (deletion included: `deleted`
     /// is set and its book is empty).
-    BotStatusTopic = "bots.status", BotView
+    BotStatusTopic = "bots.status", BotView, owned
 }
 topic! {
     /// A bot's book as fills and prices move it: published when its equity
     /// changed, at most every `streams.figures_ms` per bot.
-    BotFiguresTopic = "bots.figures", BotFigures
+    BotFiguresTopic = "bots.figures", BotFigures, owned
 }
 topic! {
     /// Every entry of every bot's event log.
-    BotEventsTopic = "bots.events", BotEvent
+    BotEventsTopic = "bots.events", BotEvent, owned
 }
 
 pub use super::Deleted;

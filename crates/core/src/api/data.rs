@@ -72,6 +72,9 @@ pub struct Dataset {
     /// Decimal places of the prices; the tick size is 10^-decimals.
     pub price_decimals: u32,
     pub source: String,
+    /// The user who imported it; only they (and admins) see it.
+    #[serde(default)]
+    pub owner: String,
     pub created: Timestamp,
 }
 

@@ -64,7 +64,7 @@ method! {
 
 topic! {
     /// A job after every change of state or progress.
-    JobEvents = "jobs.events", JobRecord
+    JobEvents = "jobs.events", JobRecord, owned
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

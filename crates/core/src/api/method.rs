@@ -111,6 +111,18 @@ impl Caller {
     pub fn allows(&self, scope: Scope) -> bool {
         self.scope >= scope
     }
+
+    /// Whether this caller may see and act on what `owner` owns: their own
+    /// objects, or anyone's with the admin scope. (An admin's personal
+    /// access token with a narrower scope sees only its user's objects.)
+    pub fn sees(&self, owner: &str) -> bool {
+        self.scope == Scope::Admin || self.user == owner
+    }
+
+    /// The owner lists are narrowed to: `None` (everyone's) for an admin.
+    pub fn owner_filter(&self) -> Option<&str> {
+        (self.scope != Scope::Admin).then_some(self.user.as_str())
+    }
 }
 
 /// One operation of the catalogue.
@@ -130,7 +142,33 @@ pub trait Method: 'static {
 pub trait Topic: 'static {
     const NAME: &'static str;
     const SUMMARY: &'static str;
+    /// Who receives its events: [`Everyone`] or the [`Owners`] of what an
+    /// event is about.
+    type Audience: Audience;
     type Event: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync + 'static;
+}
+
+/// Who receives a topic's events (a type, so that publishing an owned
+/// event without naming its owner does not compile).
+pub trait Audience: 'static {
+    const OWNED: bool;
+}
+
+/// Every subscriber: market data, the daemon's health.
+#[derive(Debug, Clone, Copy)]
+pub enum Everyone {}
+
+/// The user who owns what an event is about (an account, a bot, a job),
+/// and administrators.
+#[derive(Debug, Clone, Copy)]
+pub enum Owners {}
+
+impl Audience for Everyone {
+    const OWNED: bool = false;
+}
+
+impl Audience for Owners {
+    const OWNED: bool = true;
 }
 
 /// The handler of method `M`, implemented by the daemon's context once per
@@ -182,6 +220,12 @@ pub(crate) use method;
 /// Declares a stream topic. Used only inside the catalogue modules.
 macro_rules! topic {
     ($(#[doc = $doc:literal])* $ty:ident = $name:literal, $event:ty) => {
+        $crate::api::method::topic!($(#[doc = $doc])* $ty = $name, $event, Everyone);
+    };
+    ($(#[doc = $doc:literal])* $ty:ident = $name:literal, $event:ty, owned) => {
+        $crate::api::method::topic!($(#[doc = $doc])* $ty = $name, $event, Owners);
+    };
+    ($(#[doc = $doc:literal])* $ty:ident = $name:literal, $event:ty, $audience:ident) => {
         $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy)]
         pub enum $ty {}
@@ -189,6 +233,7 @@ macro_rules! topic {
         impl $crate::api::Topic for $ty {
             const NAME: &'static str = $name;
             const SUMMARY: &'static str = concat!($($doc),*).trim_ascii();
+            type Audience = $crate::api::method::$audience;
             type Event = $event;
         }
     };

@@ -40,7 +40,7 @@ method! {
 
 topic! {
     /// Every change of every order.
-    OrderUpdates = "orders.updates", OrderRecord
+    OrderUpdates = "orders.updates", OrderRecord, owned
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -73,6 +73,41 @@ pub fn in_memory<T>(
     })
 }
 
+/// A page of `limit` items of a newest-first listing keyed by id that keeps
+/// only what `keep` accepts. `fetch(before, n)` reads up to `n` rows below
+/// `before`; more are read until the page is full or the rows end, so a
+/// filter applied after the query never ends the paging early.
+pub fn filtered<T, E>(
+    before: Option<u64>,
+    limit: u32,
+    id: impl Fn(&T) -> u64,
+    mut fetch: impl FnMut(Option<u64>, u32) -> Result<Vec<T>, E>,
+    mut keep: impl FnMut(&T) -> Result<bool, E>,
+) -> Result<Page<T>, E> {
+    let mut items = Vec::new();
+    let mut from = before;
+    loop {
+        let rows = fetch(from, limit)?;
+        let ended = rows.len() < limit as usize;
+        for row in rows {
+            from = Some(id(&row));
+            if keep(&row)? {
+                items.push(row);
+                if items.len() == limit as usize {
+                    let next_cursor = from.map(|i| i.to_string());
+                    return Ok(Page { items, next_cursor });
+                }
+            }
+        }
+        if ended {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        }
+    }
+}
+
 pub fn next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> u64) -> Option<String> {
     (items.len() == limit as usize)
         .then(|| items.last().map(|t| id(t).to_string()))
@@ -101,6 +136,39 @@ mod tests {
         let p = in_memory(vec![1, 2, 3], Some(2), Some("2")).expect("page");
         assert_eq!((p.items, p.next_cursor), (vec![3], None));
         assert!(in_memory(vec![1], Some(0), None).is_err());
+    }
+
+    #[test]
+    fn filtered_pages_fill_across_reads_and_end_with_the_rows() {
+        // Rows 20..1, newest first; keep the even ones.
+        let fetch = |before: Option<u64>, n: u32| -> Result<Vec<u64>, ()> {
+            Ok((1..before.unwrap_or(21)).rev().take(n as usize).collect())
+        };
+        let even = |x: &u64| Ok(x.is_multiple_of(2));
+        let p = filtered(None, 4, |x| *x, fetch, even).expect("page");
+        assert_eq!(p.items, vec![20, 18, 16, 14]);
+        assert_eq!(p.next_cursor.as_deref(), Some("14"));
+        let p = filtered(Some(14), 4, |x| *x, fetch, even).expect("page");
+        assert_eq!(
+            (p.items, p.next_cursor.as_deref()),
+            (vec![12, 10, 8, 6], Some("6"))
+        );
+        let p = filtered(Some(6), 4, |x| *x, fetch, even).expect("page");
+        assert_eq!((p.items, p.next_cursor), (vec![4, 2], None));
+        // Nothing kept: one empty last page, every row read once.
+        let mut reads = 0;
+        let p = filtered(
+            None,
+            3,
+            |x| *x,
+            |b, n| {
+                reads += 1;
+                fetch(b, n)
+            },
+            |_| Ok(false),
+        )
+        .expect("page");
+        assert_eq!((p.items.len(), p.next_cursor, reads), (0, None, 7));
     }
 }
 

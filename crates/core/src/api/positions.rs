@@ -24,7 +24,7 @@ method! {
 topic! {
     /// A position after every fill that changed it, and as its mark moves
     /// (at most every `streams.figures_ms` while it is held).
-    PositionUpdates = "positions.updates", PositionView
+    PositionUpdates = "positions.updates", PositionView, owned
 }
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PositionView {

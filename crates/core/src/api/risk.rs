@@ -49,7 +49,7 @@ method! {
 
 topic! {
     /// Risk alerts: warnings near a limit, breaches, trading state changes.
-    RiskAlertsTopic = "risk.alerts", Alert
+    RiskAlertsTopic = "risk.alerts", Alert, owned
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -23,7 +23,7 @@ method! {
 
 topic! {
     /// Every fill of every order.
-    TradeExecutions = "trades.executions", Execution
+    TradeExecutions = "trades.executions", Execution, owned
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

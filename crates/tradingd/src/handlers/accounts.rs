@@ -9,11 +9,12 @@ use tradedesk_core::api::{ApiError, Caller, Handle};
 use crate::context::Ctx;
 
 impl Handle<AccountsList> for Ctx {
-    async fn handle(&self, _: &Caller, p: PageParams) -> Result<AccountList, ApiError> {
+    async fn handle(&self, caller: &Caller, p: PageParams) -> Result<AccountList, ApiError> {
         let state = self.exchange.lock();
         let accounts: Vec<AccountView> = state
             .accounts
             .iter()
+            .filter(|a| caller.sees(&a.row.owner))
             .map(|a| AccountView {
                 name: a.row.name.clone(),
                 venue: a.row.venue.clone(),
@@ -26,9 +27,9 @@ impl Handle<AccountsList> for Ctx {
 }
 
 impl Handle<AccountsBalances> for Ctx {
-    async fn handle(&self, _: &Caller, p: AccountParam) -> Result<Balances, ApiError> {
+    async fn handle(&self, caller: &Caller, p: AccountParam) -> Result<Balances, ApiError> {
         let state = self.exchange.lock();
-        let acc = &state.accounts[state.account(p.account.as_deref())?];
+        let acc = &state.accounts[state.account_for(caller, p.account.as_deref())?];
         let balances = acc
             .books
             .total

@@ -14,7 +14,8 @@ use crate::context::Ctx;
 use crate::services::exchange::store_err;
 
 impl Handle<AnalyticsPerformance> for Ctx {
-    async fn handle(&self, _: &Caller, p: PerformanceParams) -> Result<Metrics, ApiError> {
+    async fn handle(&self, caller: &Caller, p: PerformanceParams) -> Result<Metrics, ApiError> {
+        self.bot(caller, p.bot)?;
         // Cached until the bot's next fill or equity sample (they delete
         // `bot:ID:*`); the epoch refuses a result read before one.
         let key = format!(
@@ -58,15 +59,16 @@ impl Ctx {
                 ),
             ));
         }
-        let fees = crate::store::trading::fill_totals(conn, None, Some(p.bot), p.start, p.end)
-            .map_err(|e| store_err(&e))?
-            .fees
-            .get();
+        let fees =
+            crate::store::trading::fill_totals(conn, None, Some(p.bot), None, p.start, p.end)
+                .map_err(|e| store_err(&e))?
+                .fees
+                .get();
         drop(conn_store);
         let times: Vec<Timestamp> = series.iter().map(|s| s.0).collect();
         let equity: Vec<f64> = series.iter().map(|s| s.1).collect();
         // Trips that opened before the range still count when they close in it.
-        let trips = self.trips(None, Some(p.bot), p.end)?;
+        let trips = self.trips(None, Some(p.bot), None, p.end)?;
         let trades = trade_figures(&trips, &times, p.start);
         Ok(analytics::compute(&analytics::Input {
             times: &times,

@@ -28,20 +28,22 @@ fn not_found_backtest(id: u64) -> ApiError {
 }
 
 impl Ctx {
-    pub(super) fn dataset(&self, id: u64) -> Result<Dataset, ApiError> {
+    pub(super) fn dataset(&self, caller: &Caller, id: u64) -> Result<Dataset, ApiError> {
         db::dataset(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
+            .filter(|d| caller.sees(&d.owner))
             .ok_or_else(|| not_found_dataset(id))
     }
 
-    fn backtest(&self, id: u64) -> Result<Backtest, ApiError> {
+    pub(super) fn backtest(&self, caller: &Caller, id: u64) -> Result<Backtest, ApiError> {
         db::backtest(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
+            .filter(|b| caller.sees(&b.owner))
             .ok_or_else(|| not_found_backtest(id))
     }
 
-    fn finished_backtest(&self, id: u64) -> Result<Backtest, ApiError> {
-        let b = self.backtest(id)?;
+    fn finished_backtest(&self, caller: &Caller, id: u64) -> Result<Backtest, ApiError> {
+        let b = self.backtest(caller, id)?;
         if b.kind != BacktestKind::Run {
             return Err(ApiError::bad_field(
                 "id",
@@ -93,9 +95,9 @@ impl Ctx {
                 Ok(id)
             })
             .map_err(|e| store_err(&e))?;
-        let b = self.backtest(id)?;
+        let b = self.backtest(caller, id)?;
         if let Ok(Some(j)) = jdb::get(self.store().conn(), b.job_id) {
-            self.hub.publish::<JobEvents>(&j);
+            self.hub.publish_to::<JobEvents>(Some(&j.owner), &j);
         }
         self.jobs.wake();
         Ok(b)
@@ -104,7 +106,12 @@ impl Ctx {
     /// Checks a backtest spec against the datasets and strategies, filling
     /// in the configured defaults it leaves out (so the stored spec says
     /// what ran); returns the dataset ids it reads.
-    fn check_spec(&self, spec: &mut BacktestSpec, prefix: &str) -> Result<Vec<u64>, ApiError> {
+    fn check_spec(
+        &self,
+        caller: &Caller,
+        spec: &mut BacktestSpec,
+        prefix: &str,
+    ) -> Result<Vec<u64>, ApiError> {
         let at = |f: &str| format!("{prefix}{f}");
         spec.settings
             .commission_pct
@@ -141,7 +148,7 @@ impl Ctx {
                 ApiError::bad_field(&at(&format!("strategies[{i}].spec.{}", e.field)), e.message)
             })?;
             for d in &leg.datasets {
-                let ds = self.dataset(*d).map_err(|_| {
+                let ds = self.dataset(caller, *d).map_err(|_| {
                     ApiError::bad_field(
                         &at(&format!("strategies[{i}].datasets")),
                         format!("no dataset {d}"),
@@ -170,7 +177,7 @@ impl Ctx {
 
 impl Handle<BacktestsCreate> for Ctx {
     async fn handle(&self, caller: &Caller, mut spec: BacktestSpec) -> Result<Backtest, ApiError> {
-        let ids = self.check_spec(&mut spec, "")?;
+        let ids = self.check_spec(caller, &mut spec, "")?;
         let name = spec.name.clone().unwrap_or_else(|| {
             let legs: Vec<&str> = spec
                 .strategies
@@ -186,7 +193,7 @@ impl Handle<BacktestsCreate> for Ctx {
 
 impl Handle<BacktestsSweep> for Ctx {
     async fn handle(&self, caller: &Caller, mut spec: SweepSpec) -> Result<Backtest, ApiError> {
-        let ids = self.check_spec(&mut spec.backtest, "backtest.")?;
+        let ids = self.check_spec(caller, &mut spec.backtest, "backtest.")?;
         if spec.grid.is_empty() {
             return Err(ApiError::bad_field(
                 "grid",
@@ -229,17 +236,23 @@ impl Handle<BacktestsSweep> for Ctx {
 }
 
 impl Handle<BacktestsGet> for Ctx {
-    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
-        self.backtest(p.id)
+    async fn handle(&self, caller: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
+        self.backtest(caller, p.id)
     }
 }
 
 impl Handle<BacktestsList> for Ctx {
-    async fn handle(&self, _: &Caller, f: BacktestFilter) -> Result<BacktestPage, ApiError> {
+    async fn handle(&self, caller: &Caller, f: BacktestFilter) -> Result<BacktestPage, ApiError> {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
-        let backtests = db::list_backtests(self.store().conn(), f.kind, before, limit)
-            .map_err(|e| store_err(&e))?;
+        let backtests = db::list_backtests(
+            self.store().conn(),
+            f.kind,
+            caller.owner_filter(),
+            before,
+            limit,
+        )
+        .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&backtests, limit, |b| b.id);
         Ok(BacktestPage {
             items: backtests,
@@ -249,8 +262,8 @@ impl Handle<BacktestsList> for Ctx {
 }
 
 impl Handle<BacktestsCancel> for Ctx {
-    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
-        let b = self.backtest(p.id)?;
+    async fn handle(&self, caller: &Caller, p: BacktestId) -> Result<Backtest, ApiError> {
+        let b = self.backtest(caller, p.id)?;
         if b.state.is_final() {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
@@ -261,14 +274,14 @@ impl Handle<BacktestsCancel> for Ctx {
                 ),
             ));
         }
-        self.cancel_job(b.job_id)?;
-        self.backtest(p.id)
+        self.cancel_job(caller, b.job_id)?;
+        self.backtest(caller, p.id)
     }
 }
 
 impl Handle<BacktestsDelete> for Ctx {
-    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Deleted, ApiError> {
-        let b = self.backtest(p.id)?;
+    async fn handle(&self, caller: &Caller, p: BacktestId) -> Result<Deleted, ApiError> {
+        let b = self.backtest(caller, p.id)?;
         if !b.state.is_final() {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
@@ -286,7 +299,7 @@ impl Handle<BacktestsDelete> for Ctx {
 }
 
 impl Handle<BacktestsResults> for Ctx {
-    async fn handle(&self, _: &Caller, p: BacktestId) -> Result<Metrics, ApiError> {
+    async fn handle(&self, caller: &Caller, p: BacktestId) -> Result<Metrics, ApiError> {
         // A finished backtest's metrics never change; deleting it drops them.
         let key = format!("{}:metrics", p.id);
         let now = self.now().millis();
@@ -294,7 +307,7 @@ impl Handle<BacktestsResults> for Ctx {
             return Ok((*m).clone());
         }
         let epoch = self.cache.epoch(Namespace::Backtests);
-        self.finished_backtest(p.id)?;
+        self.finished_backtest(caller, p.id)?;
         let m = db::metrics(self.store().conn(), p.id)
             .map_err(|e| store_err(&e))?
             .ok_or_else(|| not_found_backtest(p.id))?;
@@ -313,8 +326,8 @@ impl Handle<BacktestsResults> for Ctx {
 }
 
 impl Handle<BacktestsTrades> for Ctx {
-    async fn handle(&self, _: &Caller, q: TradesQuery) -> Result<TradePage, ApiError> {
-        self.finished_backtest(q.id)?;
+    async fn handle(&self, caller: &Caller, q: TradesQuery) -> Result<TradePage, ApiError> {
+        self.finished_backtest(caller, q.id)?;
         let limit = paging::limit(q.limit)?;
         // The cursor is the index of the next trade.
         let from = match q.cursor.as_deref() {
@@ -379,9 +392,9 @@ fn downsample(equity: &[f64], max: usize) -> Vec<usize> {
 }
 
 impl Handle<BacktestsEquity> for Ctx {
-    async fn handle(&self, _: &Caller, q: EquityQuery) -> Result<EquityCurve, ApiError> {
+    async fn handle(&self, caller: &Caller, q: EquityQuery) -> Result<EquityCurve, ApiError> {
         check_downsample(q.downsample)?;
-        self.finished_backtest(q.id)?;
+        self.finished_backtest(caller, q.id)?;
         let (times, equity) = db::curve(self.store().conn(), q.id)
             .map_err(|e| store_err(&e))?
             .unwrap_or_default();
@@ -430,14 +443,14 @@ pub(super) fn equity_curve(
 }
 
 impl Handle<BacktestsCompare> for Ctx {
-    async fn handle(&self, _: &Caller, p: CompareParams) -> Result<Comparison, ApiError> {
+    async fn handle(&self, caller: &Caller, p: CompareParams) -> Result<Comparison, ApiError> {
         if !(2..=20).contains(&p.ids.len()) {
             return Err(ApiError::bad_field("ids", "must name 2–20 backtests"));
         }
         let mut out = Vec::new();
         for id in &p.ids {
             let b = self
-                .finished_backtest(*id)
+                .finished_backtest(caller, *id)
                 .map_err(|e| ApiError::bad_field("ids", e.message))?;
             let metrics = db::metrics(self.store().conn(), *id)
                 .map_err(|e| store_err(&e))?

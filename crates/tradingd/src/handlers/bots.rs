@@ -63,7 +63,18 @@ impl Handle<BotsCreate> for Ctx {
         }
         let view = self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let account = state.account(p.account.as_deref())?;
+            let account = state.account_for(caller, p.account.as_deref())?;
+            // A bot trades its owner's account, so that whoever sees the
+            // account sees its bots (and their events) and no one else.
+            if state.accounts[account].row.owner != caller.user {
+                return Err(ApiError::bad_field(
+                    "account",
+                    format!(
+                        "account `{}` belongs to `{}`: a bot trades an account of its owner",
+                        state.accounts[account].row.name, state.accounts[account].row.owner
+                    ),
+                ));
+            }
             let mut quotes = Vec::new();
             for (i, symbol) in p.symbols.iter().enumerate() {
                 state.symbol_index(symbol).map_err(|_| {
@@ -183,7 +194,7 @@ impl Handle<BotsList> for Ctx {
         let before = paging::cursor(f.cursor.as_deref())?;
         let recs = db::list_bots(
             self.store().conn(),
-            Some(&caller.user),
+            caller.owner_filter(),
             f.status,
             before,
             limit,
@@ -239,7 +250,7 @@ impl Handle<BotsUpdate> for Ctx {
                 ));
             }
             let mut state = ctx.exchange.lock();
-            let account = state.account(Some(&rec.account))?;
+            let account = state.account_named(&rec.account)?;
             let mut store = ctx.store();
             if let Some(n) = &p.name
                 && n != &rec.name
@@ -340,7 +351,7 @@ impl Handle<BotsDelete> for Ctx {
                 ));
             }
             let mut state = ctx.exchange.lock();
-            let account = state.account(Some(&rec.account))?;
+            let account = state.account_named(&rec.account)?;
             // Orders a stopped bot left open go now: its book must hold nothing locked.
             let open: Vec<u64> = state
                 .open
@@ -395,14 +406,18 @@ impl Handle<BotsDelete> for Ctx {
             drop(store);
             // Its positions are the account's now; lists drop the bot.
             for symbol in &symbols {
-                ctx.hub
-                    .publish::<PositionUpdates>(&state.position_view(account, symbol));
+                ctx.hub.publish_to::<PositionUpdates>(
+                    Some(&state.accounts[account].row.owner),
+                    &state.position_view(account, symbol),
+                );
             }
             let mut gone = rec.clone();
             gone.deleted = Some(now);
             gone.updated = now;
-            ctx.hub
-                .publish::<BotStatusTopic>(&crate::services::bots::view(&state, &gone));
+            ctx.hub.publish_to::<BotStatusTopic>(
+                Some(&gone.owner),
+                &crate::services::bots::view(&state, &gone),
+            );
             Ok(Deleted {
                 id: rec.id,
                 deleted: true,
@@ -463,13 +478,13 @@ impl Handle<BotsPerformance> for Ctx {
         let (totals, (drawdown, samples)) = {
             let store = self.store();
             (
-                tdb::fill_totals(store.conn(), None, Some(rec.id), None, None)
+                tdb::fill_totals(store.conn(), None, Some(rec.id), None, None, None)
                     .map_err(|e| store_err(&e))?,
                 db::bot_drawdown(store.conn(), rec.id).map_err(|e| store_err(&e))?,
             )
         };
         let state = self.exchange.lock();
-        let account = state.account(Some(&rec.account))?;
+        let account = state.account_named(&rec.account)?;
         let (mut realized, mut unrealized, mut fees) =
             (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         if let Some(sub) = state.accounts[account].books.bots.get(&rec.id) {
@@ -490,7 +505,7 @@ impl Handle<BotsPerformance> for Ctx {
         let total_pnl = pnl(&state, account, rec.id);
         let equity = book_equity(&state, account, rec.id);
         drop(state);
-        let trips = self.trips(None, Some(rec.id), None)?;
+        let trips = self.trips(None, Some(rec.id), None, None)?;
         let (wins, losses) = tradedesk_core::analytics::wins_and_losses(&trips);
         let ratio = |d: Decimal| Ratio::new(d.round_dp(6).normalize());
         Ok(BotPerformance {

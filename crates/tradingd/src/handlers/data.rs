@@ -42,22 +42,23 @@ impl Handle<DataImport> for Ctx {
 }
 
 impl Handle<DataList> for Ctx {
-    async fn handle(&self, _: &Caller, f: DataFilter) -> Result<DatasetList, ApiError> {
-        let all =
+    async fn handle(&self, caller: &Caller, f: DataFilter) -> Result<DatasetList, ApiError> {
+        let mut all =
             db::datasets(self.store().conn(), f.symbol.as_deref()).map_err(|e| store_err(&e))?;
+        all.retain(|d| caller.sees(&d.owner));
         paging::in_memory(all, f.limit, f.cursor.as_deref())
     }
 }
 
 impl Handle<DataGet> for Ctx {
-    async fn handle(&self, _: &Caller, p: DatasetId) -> Result<Dataset, ApiError> {
-        self.dataset(p.id)
+    async fn handle(&self, caller: &Caller, p: DatasetId) -> Result<Dataset, ApiError> {
+        self.dataset(caller, p.id)
     }
 }
 
 impl Handle<DataDelete> for Ctx {
-    async fn handle(&self, _: &Caller, p: DatasetId) -> Result<Deleted, ApiError> {
-        self.dataset(p.id)?;
+    async fn handle(&self, caller: &Caller, p: DatasetId) -> Result<Deleted, ApiError> {
+        self.dataset(caller, p.id)?;
         match self
             .store()
             .write(|tx| db::delete_dataset(tx, p.id))
@@ -76,8 +77,8 @@ impl Handle<DataDelete> for Ctx {
 }
 
 impl Handle<DataExport> for Ctx {
-    async fn handle(&self, _: &Caller, p: ExportParams) -> Result<Exported, ApiError> {
-        self.dataset(p.id)?;
+    async fn handle(&self, caller: &Caller, p: ExportParams) -> Result<Exported, ApiError> {
+        self.dataset(caller, p.id)?;
         self.blocking(|ctx| {
             let mut file = ctx.export_file(&p.path)?;
             let written = ctx.write_export(&mut file, p.id);

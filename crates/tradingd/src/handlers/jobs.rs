@@ -10,7 +10,7 @@ use tradedesk_core::api::jobs::{
 };
 use tradedesk_core::api::paging::PageParams;
 use tradedesk_core::api::{ApiError, Caller, Deleted, Empty, ErrorCode, Handle, paging};
-use tradedesk_core::job::{JobRecord, JobState};
+use tradedesk_core::job::{self as kind, JobRecord, JobState, Kind};
 
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
@@ -51,7 +51,7 @@ impl Ctx {
             })
             .await;
         let (job, _) = written.map_err(|e| store_err(&e))?;
-        self.hub.publish::<JobEvents>(&job);
+        self.hub.publish_to::<JobEvents>(Some(&job.owner), &job);
         // A job due later is found by the workers' next look.
         if job.run_at <= now {
             self.jobs.wake();
@@ -59,15 +59,19 @@ impl Ctx {
         Ok(job)
     }
 
-    fn job(&self, id: u64) -> Result<JobRecord, ApiError> {
+    /// A job the caller may see (another user's is not found).
+    fn job(&self, caller: &Caller, id: u64) -> Result<JobRecord, ApiError> {
         db::get(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
+            .filter(|j| caller.sees(&j.owner))
             .ok_or_else(|| not_found(id))
     }
 
     fn job_changed(&self, id: u64) -> Result<JobRecord, ApiError> {
-        let j = self.job(id)?;
-        self.hub.publish::<JobEvents>(&j);
+        let j = db::get(self.store().conn(), id)
+            .map_err(|e| store_err(&e))?
+            .ok_or_else(|| not_found(id))?;
+        self.hub.publish_to::<JobEvents>(Some(&j.owner), &j);
         Ok(j)
     }
 }
@@ -139,8 +143,8 @@ impl Handle<JobsEnqueue> for Ctx {
 }
 
 impl Handle<JobsGet> for Ctx {
-    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
-        self.job(p.id)
+    async fn handle(&self, caller: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        self.job(caller, p.id)
     }
 }
 
@@ -153,13 +157,14 @@ fn page(jobs: Vec<JobRecord>, limit: u32) -> JobPage {
 }
 
 impl Handle<JobsList> for Ctx {
-    async fn handle(&self, _: &Caller, f: JobFilter) -> Result<JobPage, ApiError> {
+    async fn handle(&self, caller: &Caller, f: JobFilter) -> Result<JobPage, ApiError> {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
         let jobs = db::list(
             self.store().conn(),
             f.state,
             f.kind.as_deref(),
+            caller.owner_filter(),
             before,
             limit,
         )
@@ -169,13 +174,14 @@ impl Handle<JobsList> for Ctx {
 }
 
 impl Handle<JobsDead> for Ctx {
-    async fn handle(&self, _: &Caller, f: DeadFilter) -> Result<JobPage, ApiError> {
+    async fn handle(&self, caller: &Caller, f: DeadFilter) -> Result<JobPage, ApiError> {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
         let jobs = db::list(
             self.store().conn(),
             Some(JobState::Dead),
             f.kind.as_deref(),
+            caller.owner_filter(),
             before,
             limit,
         )
@@ -192,15 +198,15 @@ fn illegal(j: &JobRecord, what: &str) -> ApiError {
 }
 
 impl Handle<JobsCancel> for Ctx {
-    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
-        self.cancel_job(p.id)
+    async fn handle(&self, caller: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        self.cancel_job(caller, p.id)
     }
 }
 
 impl Ctx {
     /// Cancels a queued job now, a running one at its next check.
-    pub(crate) fn cancel_job(&self, id: u64) -> Result<JobRecord, ApiError> {
-        let j = self.job(id)?;
+    pub(crate) fn cancel_job(&self, caller: &Caller, id: u64) -> Result<JobRecord, ApiError> {
+        let j = self.job(caller, id)?;
         match j.state {
             JobState::Queued => {
                 let now = self.now();
@@ -237,14 +243,14 @@ fn requeue(ctx: &Ctx, j: &JobRecord) -> Result<JobRecord, ApiError> {
         .write(|tx| db::requeue(tx, j.id, now))
         .map_err(|e| store_err(&e))?
         .ok_or_else(|| not_found(j.id))?;
-    ctx.hub.publish::<JobEvents>(&job);
+    ctx.hub.publish_to::<JobEvents>(Some(&job.owner), &job);
     ctx.jobs.wake();
     Ok(job)
 }
 
 impl Handle<JobsRetry> for Ctx {
-    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
-        let j = self.job(p.id)?;
+    async fn handle(&self, caller: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        let j = self.job(caller, p.id)?;
         if !matches!(
             j.state,
             JobState::Failed | JobState::Dead | JobState::Cancelled
@@ -259,8 +265,8 @@ impl Handle<JobsRetry> for Ctx {
 }
 
 impl Handle<JobsRequeue> for Ctx {
-    async fn handle(&self, _: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
-        let j = self.job(p.id)?;
+    async fn handle(&self, caller: &Caller, p: JobId) -> Result<JobRecord, ApiError> {
+        let j = self.job(caller, p.id)?;
         if j.state != JobState::Dead {
             return Err(illegal(&j, "only a dead job can be requeued"));
         }
@@ -269,8 +275,8 @@ impl Handle<JobsRequeue> for Ctx {
 }
 
 impl Handle<JobsDelete> for Ctx {
-    async fn handle(&self, _: &Caller, p: JobId) -> Result<Deleted, ApiError> {
-        let j = self.job(p.id)?;
+    async fn handle(&self, caller: &Caller, p: JobId) -> Result<Deleted, ApiError> {
+        let j = self.job(caller, p.id)?;
         if j.state == JobState::Running {
             return Err(illegal(&j, "cancel it first"));
         }
@@ -283,7 +289,7 @@ impl Handle<JobsDelete> for Ctx {
 }
 
 impl Handle<JobsPurge> for Ctx {
-    async fn handle(&self, _: &Caller, p: Purge) -> Result<Purged, ApiError> {
+    async fn handle(&self, caller: &Caller, p: Purge) -> Result<Purged, ApiError> {
         if !p.state.is_final() {
             return Err(ApiError::bad_field(
                 "state",
@@ -292,7 +298,7 @@ impl Handle<JobsPurge> for Ctx {
         }
         let deleted = self
             .store()
-            .write(|tx| db::purge(tx, p.state, p.older_than))
+            .write(|tx| db::purge(tx, p.state, p.older_than, caller.owner_filter()))
             .map_err(|e| store_err(&e))?;
         Ok(Purged { deleted })
     }
@@ -431,9 +437,57 @@ pub(super) fn check_kind_payload(
             ),
         )
     })?;
-    (k.validate)(payload).map_err(|e| {
+    let payload = (k.validate)(payload).map_err(|e| {
         let field = tradedesk_core::api::serde_field(&e)
             .map_or_else(|| "payload".to_owned(), |f| format!("payload.{f}"));
         ApiError::bad_field(&field, e)
-    })
+    })?;
+    check_kind_access(ctx, caller, kind, &payload)?;
+    Ok(payload)
+}
+
+/// Kinds that act on the whole daemon (its database, every account's risk)
+/// are an administrator's; the others act on the caller's own objects:
+/// a user's are checked here, so that someone else's id fails at once,
+/// and every job is checked again when it runs, as its owner (an
+/// administrator's job for a missing bot fails then, and is retried).
+const ADMIN_KINDS: &[&str] = &[
+    <kind::RiskReport as Kind>::NAME,
+    <kind::Vacuum as Kind>::NAME,
+    <kind::Prune as Kind>::NAME,
+    <kind::DataImport as Kind>::NAME,
+];
+
+fn check_kind_access(
+    ctx: &Ctx,
+    caller: &Caller,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<(), ApiError> {
+    if ADMIN_KINDS.contains(&kind) && !caller.allows(tradedesk_core::api::Scope::Admin) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("`{kind}` jobs act on the whole daemon: an administrator's"),
+        ));
+    }
+    if caller.owner_filter().is_none() {
+        return Ok(());
+    }
+    let id = |field: &str| payload.get(field).and_then(serde_json::Value::as_u64);
+    match kind {
+        <kind::BotStart as Kind>::NAME | <kind::BotStop as Kind>::NAME => {
+            if let Some(bot) = id("id") {
+                ctx.bot(caller, bot)
+                    .map_err(|e| ApiError::bad_field("payload.id", e.message))?;
+            }
+        }
+        <kind::BacktestRun as Kind>::NAME | <kind::BacktestSweep as Kind>::NAME => {
+            if let Some(b) = id("backtest") {
+                ctx.backtest(caller, b)
+                    .map_err(|e| ApiError::bad_field("payload.backtest", e.message))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -40,7 +40,7 @@ impl Handle<OrdersPlace> for Ctx {
     async fn handle(&self, caller: &Caller, req: OrderRequest) -> Result<OrderRecord, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let account = state.account(req.account.as_deref())?;
+            let account = state.account_for(caller, req.account.as_deref())?;
             let valid = validate(&state, &req)?;
             let mut store = ctx.store();
             if let Some(cid) = valid.client_order_id.clone()
@@ -88,7 +88,7 @@ impl Handle<OrdersPlaceOco> for Ctx {
         // (a stop that would trigger at once is rejected).
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let account = state.account(p.account.as_deref())?;
+            let account = state.account_for(caller, p.account.as_deref())?;
             let (l, s) = (validate(&state, &limit)?, validate(&state, &stop)?);
             let mut store = ctx.store();
             if let Some(base) = &p.client_order_id {
@@ -165,7 +165,7 @@ impl Handle<OrdersPlaceBracket> for Ctx {
         };
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let account = state.account(p.account.as_deref())?;
+            let account = state.account_for(caller, p.account.as_deref())?;
             let (e, t, s) = (
                 validate(&state, &entry)?,
                 validate(&state, &tp)?,
@@ -205,28 +205,32 @@ impl Handle<OrdersPlaceBracket> for Ctx {
     }
 }
 
-/// Finds an order by exactly one of its ids.
-fn find(ctx: &Ctx, r: &OrderRef) -> Result<OrderRecord, ApiError> {
+/// Finds an order by exactly one of its ids, if it is on an account the
+/// caller may see (another user's order is not found, as if it did not
+/// exist).
+fn find(ctx: &Ctx, state: &State, caller: &Caller, r: &OrderRef) -> Result<OrderRecord, ApiError> {
     let store = ctx.store();
-    let found = match (r.id, r.client_order_id.as_deref()) {
+    let visible = |o: &OrderRecord| state.sees_account(caller, &o.account);
+    match (r.id, r.client_order_id.as_deref()) {
         (Some(id), None) => db::order_by_id(store.conn(), id)
             .map_err(|e| store_err(&e))?
+            .filter(visible)
             .ok_or_else(|| ApiError::not_found("order", id)),
         (None, Some(cid)) => db::order_by_client_id(store.conn(), cid)
             .map_err(|e| store_err(&e))?
+            .filter(visible)
             .ok_or_else(|| ApiError::not_found("order with client_order_id", cid)),
         _ => Err(ApiError::invalid_params(
             "invalid params: give exactly one of `id` and `client_order_id`",
         )),
-    }?;
-    Ok(found)
+    }
 }
 
 impl Handle<OrdersCancel> for Ctx {
-    async fn handle(&self, _: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
+    async fn handle(&self, caller: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let order = find(ctx, &r)?;
+            let order = find(ctx, &state, caller, &r)?;
             if !state.open.contains_key(&order.id) {
                 return Err(ApiError::new(
                     ErrorCode::IllegalTransition,
@@ -250,7 +254,7 @@ impl Handle<OrdersCancel> for Ctx {
 }
 
 impl Handle<OrdersCancelAll> for Ctx {
-    async fn handle(&self, _: &Caller, p: CancelAll) -> Result<Cancelled, ApiError> {
+    async fn handle(&self, caller: &Caller, p: CancelAll) -> Result<Cancelled, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
             if let Some(s) = &p.symbol {
@@ -260,6 +264,7 @@ impl Handle<OrdersCancelAll> for Ctx {
                 .open
                 .values()
                 .filter(|o| p.symbol.as_ref().is_none_or(|s| &o.symbol == s))
+                .filter(|o| state.sees_account(caller, &o.account))
                 .map(|o| o.id)
                 .collect();
             let mut cancelled = Vec::new();
@@ -287,13 +292,13 @@ impl Handle<OrdersCancelAll> for Ctx {
 }
 
 impl Handle<OrdersGet> for Ctx {
-    async fn handle(&self, _: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
-        self.blocking(|ctx| find(ctx, &r))
+    async fn handle(&self, caller: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
+        self.blocking(|ctx| find(ctx, &ctx.exchange.lock(), caller, &r))
     }
 }
 
 impl Handle<OrdersList> for Ctx {
-    async fn handle(&self, _: &Caller, f: OrderFilter) -> Result<OrderPage, ApiError> {
+    async fn handle(&self, caller: &Caller, f: OrderFilter) -> Result<OrderPage, ApiError> {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
         let orders = if f.open == Some(true) {
@@ -313,6 +318,7 @@ impl Handle<OrdersList> for Ctx {
                 .filter(|o| f.status.is_none_or(|s| o.status == s))
                 .filter(|o| f.bot_id.is_none_or(|b| o.bot_id == Some(b)))
                 .filter(|o| before.is_none_or(|b| o.id < b))
+                .filter(|o| state.sees_account(caller, &o.account))
                 .take(limit as usize)
                 .cloned()
                 .collect()
@@ -323,6 +329,7 @@ impl Handle<OrdersList> for Ctx {
                     f.status,
                     f.symbol.as_ref(),
                     f.bot_id,
+                    caller.owner_filter(),
                     before,
                     limit,
                 )

@@ -14,10 +14,13 @@ use crate::context::Ctx;
 use crate::services::exchange::market_order;
 
 impl Handle<PositionsList> for Ctx {
-    async fn handle(&self, _: &Caller, p: PageParams) -> Result<PositionList, ApiError> {
+    async fn handle(&self, caller: &Caller, p: PageParams) -> Result<PositionList, ApiError> {
         let state = self.exchange.lock();
         let mut positions = Vec::new();
         for (i, acc) in state.accounts.iter().enumerate() {
+            if !caller.sees(&acc.row.owner) {
+                continue;
+            }
             for symbol in acc.books.symbols() {
                 if !acc.books.position(&symbol).qty.is_zero() {
                     positions.push(state.position_view(i, &symbol));
@@ -30,9 +33,9 @@ impl Handle<PositionsList> for Ctx {
 }
 
 impl Handle<PositionsGet> for Ctx {
-    async fn handle(&self, _: &Caller, p: PositionParam) -> Result<PositionView, ApiError> {
+    async fn handle(&self, caller: &Caller, p: PositionParam) -> Result<PositionView, ApiError> {
         let state = self.exchange.lock();
-        let acc = state.account(p.account.as_deref())?;
+        let acc = state.account_for(caller, p.account.as_deref())?;
         state.symbol_index(&p.symbol)?;
         Ok(state.position_view(acc, &p.symbol))
     }
@@ -42,7 +45,7 @@ impl Handle<PositionsClose> for Ctx {
     async fn handle(&self, caller: &Caller, p: CloseParams) -> Result<OrderRecord, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let account = state.account(p.account.as_deref())?;
+            let account = state.account_for(caller, p.account.as_deref())?;
             state.symbol_index(&p.symbol)?;
             // Only the manual book: a bot's position is the bot's to close
             // (`bots.stop --flatten`).

@@ -15,24 +15,51 @@ use crate::context::Ctx;
 use crate::services::exchange::store_err;
 use crate::services::exchange::{Changes, State, market_order, refusal_error};
 
-/// A scope that exists: a known account, a live bot, a listed symbol.
-fn check_scope(ctx: &Ctx, state: &State, scope: &Scope) -> Result<(), ApiError> {
-    let known = match scope {
-        Scope::Account(a) => state.account_index(a).is_some(),
+/// Whether a scope exists and the caller may see it: their own account or
+/// bot (any, for an admin), or a listed symbol (symbol limits bind
+/// everyone, so everyone may read them).
+fn sees_scope(ctx: &Ctx, state: &State, caller: &Caller, scope: &Scope) -> Result<bool, ApiError> {
+    Ok(match scope {
+        Scope::Account(a) => state.sees_account(caller, a),
         Scope::Bot(id) => crate::store::bots::bot_by_id(ctx.store().conn(), *id)
             .map_err(|e| store_err(&e))?
-            .is_some(),
+            .is_some_and(|b| caller.sees(&b.owner)),
         Scope::Symbol(s) => state.venue.index_of(s.as_str()).is_some(),
-    };
-    if known {
+    })
+}
+
+/// A scope that exists and that the caller may see; anything else is not
+/// found, as if it did not exist.
+fn check_scope(ctx: &Ctx, state: &State, caller: &Caller, scope: &Scope) -> Result<(), ApiError> {
+    if sees_scope(ctx, state, caller, scope)? {
         Ok(())
     } else {
         Err(ApiError::not_found("scope", scope).with_data(serde_json::json!({ "field": "scope" })))
     }
 }
 
-fn default_scope(p: Option<Scope>) -> Scope {
-    p.unwrap_or_else(|| Scope::Account(crate::services::exchange::PAPER_ACCOUNT.into()))
+/// Whether a recorded alert or violation is the caller's to read: about
+/// their own account or bot. Symbol-wide ones (which may describe other
+/// users' orders) are an admin's.
+fn sees_record(ctx: &Ctx, state: &State, caller: &Caller, scope: &Scope) -> Result<bool, ApiError> {
+    if caller.owner_filter().is_none() {
+        return Ok(true);
+    }
+    match scope {
+        Scope::Symbol(_) => Ok(false),
+        _ => sees_scope(ctx, state, caller, scope),
+    }
+}
+
+/// The scope given, or the caller's own paper account.
+fn default_scope(state: &State, caller: &Caller, p: Option<Scope>) -> Result<Scope, ApiError> {
+    match p {
+        Some(s) => Ok(s),
+        None => {
+            let i = state.account_for(caller, None)?;
+            Ok(Scope::Account(state.accounts[i].row.name.clone()))
+        }
+    }
 }
 
 /// Scopes with a trading state: accounts and bots.
@@ -47,11 +74,11 @@ fn stateful(scope: &Scope) -> Result<(), ApiError> {
 }
 
 impl Handle<RiskLimitsGet> for Ctx {
-    async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<LimitsList, ApiError> {
+    async fn handle(&self, caller: &Caller, p: ScopeParam) -> Result<LimitsList, ApiError> {
         let state = self.exchange.lock();
         let scopes = match p.scope {
             Some(s) => {
-                check_scope(self, &state, &s)?;
+                check_scope(self, &state, caller, &s)?;
                 vec![ScopeLimits {
                     limits: state.risk.limits_of(&s).clone(),
                     scope: s,
@@ -61,6 +88,7 @@ impl Handle<RiskLimitsGet> for Ctx {
                 .risk
                 .limits
                 .iter()
+                .filter(|(s, _)| sees_scope(self, &state, caller, s).unwrap_or(false))
                 .map(|(s, l)| ScopeLimits {
                     scope: s.clone(),
                     limits: l.clone(),
@@ -72,7 +100,7 @@ impl Handle<RiskLimitsGet> for Ctx {
 }
 
 impl Handle<RiskLimitsSet> for Ctx {
-    async fn handle(&self, _: &Caller, p: LimitsSet) -> Result<ScopeLimits, ApiError> {
+    async fn handle(&self, caller: &Caller, p: LimitsSet) -> Result<ScopeLimits, ApiError> {
         let serde_json::Value::Object(given) = p.limits else {
             return Err(ApiError::bad_field(
                 "limits",
@@ -81,7 +109,7 @@ impl Handle<RiskLimitsSet> for Ctx {
         };
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            check_scope(ctx, &state, &p.scope)?;
+            check_scope(ctx, &state, caller, &p.scope)?;
             let mut merged = if p.replace {
                 serde_json::Map::new()
             } else {
@@ -125,14 +153,18 @@ impl Handle<RiskLimitsSet> for Ctx {
 }
 
 impl Handle<RiskStatus> for Ctx {
-    async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<RiskStatusView, ApiError> {
+    async fn handle(&self, caller: &Caller, p: ScopeParam) -> Result<RiskStatusView, ApiError> {
         let state = self.exchange.lock();
         let scopes = match p.scope {
             Some(s) => {
-                check_scope(self, &state, &s)?;
+                check_scope(self, &state, caller, &s)?;
                 vec![s]
             }
-            None => state.known_scopes(),
+            None => {
+                let mut scopes = state.known_scopes();
+                scopes.retain(|s| sees_scope(self, &state, caller, s).unwrap_or(false));
+                scopes
+            }
         };
         Ok(state.risk_status(&scopes, self.now()))
     }
@@ -141,10 +173,10 @@ impl Handle<RiskStatus> for Ctx {
 impl Handle<RiskCheck> for Ctx {
     /// A dry run: read-only, under the exchange lock but never on the write
     /// path (no rate window, warning or violation is recorded).
-    async fn handle(&self, _: &Caller, p: CheckParams) -> Result<CheckResult, ApiError> {
+    async fn handle(&self, caller: &Caller, p: CheckParams) -> Result<CheckResult, ApiError> {
         self.blocking(|ctx| {
             let state = ctx.exchange.lock();
-            let account = state.account(p.order.account.as_deref())?;
+            let account = state.account_for(caller, p.order.account.as_deref())?;
             let idx = state.symbol_index(&p.order.symbol)?;
             let valid = p
                 .order
@@ -174,12 +206,12 @@ impl Handle<RiskCheck> for Ctx {
 }
 
 impl Handle<RiskHalt> for Ctx {
-    async fn handle(&self, _: &Caller, p: HaltParams) -> Result<ScopeState, ApiError> {
-        let scope = default_scope(p.scope);
-        stateful(&scope)?;
+    async fn handle(&self, caller: &Caller, p: HaltParams) -> Result<ScopeState, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            check_scope(ctx, &state, &scope)?;
+            let scope = default_scope(&state, caller, p.scope.clone())?;
+            stateful(&scope)?;
+            check_scope(ctx, &state, caller, &scope)?;
             let now = ctx.now();
             let current = state.risk.state_of(&scope);
             let (to, severity) = if p.reduce_only {
@@ -230,7 +262,8 @@ impl Handle<RiskHalt> for Ctx {
             crate::services::bots::record_external(ctx, &mut store, &changes, cause);
             drop(store);
             ctx.publish(&state, &changes);
-            ctx.hub.publish::<RiskAlertsTopic>(&alert);
+            ctx.hub
+                .publish_to::<RiskAlertsTopic>(state.scope_owner(&alert.scope), &alert);
             Ok(state.risk.view(&scope))
         })
     }
@@ -283,12 +316,12 @@ fn flatten(
 }
 
 impl Handle<RiskResume> for Ctx {
-    async fn handle(&self, _: &Caller, p: ScopeParam) -> Result<ScopeState, ApiError> {
-        let scope = default_scope(p.scope);
-        stateful(&scope)?;
+    async fn handle(&self, caller: &Caller, p: ScopeParam) -> Result<ScopeState, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            check_scope(ctx, &state, &scope)?;
+            let scope = default_scope(&state, caller, p.scope.clone())?;
+            stateful(&scope)?;
+            check_scope(ctx, &state, caller, &scope)?;
             if state.risk.state_of(&scope) == TradingState::Active {
                 return Err(ApiError::new(
                     ErrorCode::IllegalTransition,
@@ -303,52 +336,64 @@ impl Handle<RiskResume> for Ctx {
                 Severity::Info,
                 ctx.now(),
             )?;
-            ctx.hub.publish::<RiskAlertsTopic>(&alert);
+            ctx.hub
+                .publish_to::<RiskAlertsTopic>(state.scope_owner(&alert.scope), &alert);
             Ok(state.risk.view(&scope))
         })
     }
 }
 
 impl Handle<RiskViolations> for Ctx {
-    async fn handle(&self, _: &Caller, p: ViolationFilter) -> Result<ViolationPage, ApiError> {
+    async fn handle(&self, caller: &Caller, p: ViolationFilter) -> Result<ViolationPage, ApiError> {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
-        let violations = db::list_violations(
-            self.store().conn(),
-            p.name.as_deref(),
-            p.since,
-            before,
-            limit,
-        )
-        .map_err(|e| store_err(&e))?;
-        let next_cursor = paging::next_cursor(&violations, limit, |v| v.id);
-        Ok(ViolationPage {
-            items: violations,
-            next_cursor,
+        self.blocking(|ctx| {
+            paging::filtered(
+                before,
+                limit,
+                |v: &tradedesk_core::api::risk::Violation| v.id,
+                |before, n| {
+                    db::list_violations(ctx.store().conn(), p.name.as_deref(), p.since, before, n)
+                        .map_err(|e| store_err(&e))
+                },
+                |v| sees_record(ctx, &ctx.exchange.lock(), caller, &v.scope),
+            )
         })
     }
 }
 
 impl Handle<RiskAlerts> for Ctx {
-    async fn handle(&self, _: &Caller, p: AlertFilter) -> Result<AlertPage, ApiError> {
+    async fn handle(&self, caller: &Caller, p: AlertFilter) -> Result<AlertPage, ApiError> {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
-        let alerts = db::list_alerts(self.store().conn(), p.unacknowledged, before, limit)
-            .map_err(|e| store_err(&e))?;
-        let next_cursor = paging::next_cursor(&alerts, limit, |a| a.id);
-        Ok(AlertPage {
-            items: alerts,
-            next_cursor,
+        self.blocking(|ctx| {
+            paging::filtered(
+                before,
+                limit,
+                |a: &Alert| a.id,
+                |before, n| {
+                    db::list_alerts(ctx.store().conn(), p.unacknowledged, before, n)
+                        .map_err(|e| store_err(&e))
+                },
+                |a| sees_record(ctx, &ctx.exchange.lock(), caller, &a.scope),
+            )
         })
     }
 }
 
 impl Handle<RiskAlertsAck> for Ctx {
-    async fn handle(&self, _: &Caller, p: AlertId) -> Result<Alert, ApiError> {
-        let now = self.now();
-        self.store()
-            .write(|tx| db::ack_alert(tx, p.id, now))
-            .map_err(|e| store_err(&e))?
-            .ok_or_else(|| ApiError::not_found("alert", p.id))
+    async fn handle(&self, caller: &Caller, p: AlertId) -> Result<Alert, ApiError> {
+        self.blocking(|ctx| {
+            let alert = db::alert_by_id(ctx.store().conn(), p.id).map_err(|e| store_err(&e))?;
+            match alert {
+                Some(a) if sees_record(ctx, &ctx.exchange.lock(), caller, &a.scope)? => {}
+                _ => return Err(ApiError::not_found("alert", p.id)),
+            }
+            let now = ctx.now();
+            ctx.store()
+                .write(|tx| db::ack_alert(tx, p.id, now))
+                .map_err(|e| store_err(&e))?
+                .ok_or_else(|| ApiError::not_found("alert", p.id))
+        })
     }
 }

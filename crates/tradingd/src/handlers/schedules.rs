@@ -22,7 +22,7 @@ impl Ctx {
     pub(super) fn schedule(&self, caller: &Caller, id: u64) -> Result<Schedule, ApiError> {
         sdb::get(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
-            .filter(|s| s.owner == caller.user)
+            .filter(|s| caller.sees(&s.owner))
             .ok_or_else(|| ApiError::not_found("schedule", id))
     }
 
@@ -85,7 +85,7 @@ impl Handle<SchedulesList> for Ctx {
     async fn handle(&self, caller: &Caller, p: SchedulePage) -> Result<ScheduleList, ApiError> {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
-        let schedules = sdb::list(self.store().conn(), &caller.user, before, limit)
+        let schedules = sdb::list(self.store().conn(), caller.owner_filter(), before, limit)
             .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&schedules, limit, |s| s.id);
         Ok(ScheduleList {

@@ -73,8 +73,9 @@ impl Handle<StrategiesList> for Ctx {
     async fn handle(&self, caller: &Caller, p: PageParams) -> Result<StrategyPage, ApiError> {
         let limit = paging::limit(p.limit)?;
         let before = paging::cursor(p.cursor.as_deref())?;
-        let strategies = db::list_strategies(self.store().conn(), &caller.user, before, limit)
-            .map_err(|e| store_err(&e))?;
+        let strategies =
+            db::list_strategies(self.store().conn(), caller.owner_filter(), before, limit)
+                .map_err(|e| store_err(&e))?;
         let next_cursor = paging::next_cursor(&strategies, limit, |s| s.id);
         Ok(StrategyPage {
             items: strategies,

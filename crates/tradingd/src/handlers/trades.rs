@@ -11,7 +11,7 @@ use crate::context::Ctx;
 use crate::services::exchange::store_err;
 
 impl Handle<TradesList> for Ctx {
-    async fn handle(&self, _: &Caller, f: TradeFilter) -> Result<TradePage, ApiError> {
+    async fn handle(&self, caller: &Caller, f: TradeFilter) -> Result<TradePage, ApiError> {
         let limit = paging::limit(f.limit)?;
         let before = paging::cursor(f.cursor.as_deref())?;
         let trades = self
@@ -20,6 +20,7 @@ impl Handle<TradesList> for Ctx {
                     ctx.store().conn(),
                     f.symbol.as_ref(),
                     f.bot_id,
+                    caller.owner_filter(),
                     f.start,
                     f.end,
                     before,
@@ -36,18 +37,19 @@ impl Handle<TradesList> for Ctx {
 }
 
 impl Handle<TradesStats> for Ctx {
-    async fn handle(&self, _: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
+    async fn handle(&self, caller: &Caller, p: StatsParams) -> Result<TradeStats, ApiError> {
         self.blocking(|ctx| {
             let t = db::fill_totals(
                 ctx.store().conn(),
                 p.symbol.as_ref(),
                 p.bot_id,
+                caller.owner_filter(),
                 p.start,
                 p.end,
             )
             .map_err(|e| store_err(&e))?;
             // Trips may have opened before the range: read from the start.
-            let trips = ctx.trips(p.symbol.as_ref(), p.bot_id, p.end)?;
+            let trips = ctx.trips(p.symbol.as_ref(), p.bot_id, caller.owner_filter(), p.end)?;
             let closed: Vec<&tradedesk_core::analytics::Trip> = trips
                 .iter()
                 .filter(|t| p.start.is_none_or(|s| t.exit_time >= s))
@@ -75,16 +77,27 @@ pub(crate) fn win_rate(wins: u64, losses: u64) -> Option<Ratio> {
 }
 
 impl Ctx {
-    /// The closed round trips of the fills of a symbol and/or bot before
-    /// `end` (see `analytics::round_trips`).
+    /// The closed round trips of the fills of a symbol and/or bot (of the
+    /// accounts of `owner`, if given) before `end` (see
+    /// `analytics::round_trips`).
     pub(crate) fn trips(
         &self,
         symbol: Option<&tradedesk_core::instrument::Symbol>,
         bot: Option<u64>,
+        owner: Option<&str>,
         end: Option<tradedesk_core::time::Timestamp>,
     ) -> Result<Vec<tradedesk_core::analytics::Trip>, ApiError> {
-        let fills = db::list_fills(self.store().conn(), symbol, bot, None, end, None, u32::MAX)
-            .map_err(|e| store_err(&e))?;
+        let fills = db::list_fills(
+            self.store().conn(),
+            symbol,
+            bot,
+            owner,
+            None,
+            end,
+            None,
+            u32::MAX,
+        )
+        .map_err(|e| store_err(&e))?;
         Ok(tradedesk_core::analytics::round_trips(&fills))
     }
 }

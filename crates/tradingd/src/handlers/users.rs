@@ -49,6 +49,41 @@ fn change(
     Ok(row.view)
 }
 
+impl Ctx {
+    /// Makes a user and their own paper account (with the configured
+    /// starting balances), in one transaction.
+    pub(crate) fn create_user(
+        &self,
+        name: &str,
+        password: &tradedesk_core::api::auth::Secret,
+        role: Role,
+    ) -> Result<UserView, ApiError> {
+        let hash = self.auth.hash(password)?;
+        let now = self.now();
+        let taken = |what: &str| {
+            ApiError::new(ErrorCode::Conflict, format!("{what} named `{name}` exists"))
+                .with_data(serde_json::json!({ "field": "name" }))
+        };
+        let mut state = self.exchange.lock();
+        let account = crate::services::exchange::paper_account_name(name);
+        if state.account_index(&account).is_some() {
+            return Err(taken("an account for a user"));
+        }
+        let mut store = self.store();
+        if db::by_name(store.conn(), name)?.is_some() {
+            return Err(taken("a user"));
+        }
+        let (row, acc) = store.write(|tx| -> Result<_, crate::store::StoreError> {
+            let row = db::insert(tx, name, &hash, role, now)?;
+            let acc = state.create_paper_account(tx, &account, name, now)?;
+            Ok((row, acc))
+        })?;
+        state.adopt_account(&store, acc)?;
+        tracing::info!(user = %row.view.name, role = role.as_str(), %account, "user created");
+        Ok(row.view)
+    }
+}
+
 impl Handle<UsersList> for Ctx {
     async fn handle(&self, _: &Caller, p: PageParams) -> Result<Page<UserView>, ApiError> {
         let limit = paging::limit(p.limit)?;
@@ -71,22 +106,7 @@ impl Handle<UsersCreate> for Ctx {
             ));
         }
         check_password("password", &p.password)?;
-        self.blocking(|ctx| {
-            let hash = ctx.auth.hash(&p.password)?;
-            let now = ctx.now();
-            let mut store = ctx.store();
-            if db::by_name(store.conn(), &p.name)?.is_some() {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("a user named `{}` exists", p.name),
-                )
-                .with_data(serde_json::json!({ "field": "name" })));
-            }
-            let role = p.role.unwrap_or(Role::Trader);
-            let row = store.write(|tx| db::insert(tx, &p.name, &hash, role, now))?;
-            tracing::info!(user = %row.view.name, role = role.as_str(), "user created");
-            Ok(row.view)
-        })
+        self.blocking(|ctx| ctx.create_user(&p.name, &p.password, p.role.unwrap_or(Role::Trader)))
     }
 }
 

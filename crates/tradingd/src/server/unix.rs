@@ -264,7 +264,7 @@ async fn connection(
 ) {
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::channel(limits.outbound_queue);
-    let session = rpc.ctx.sessions.open(tx.clone());
+    let session = rpc.ctx.sessions.open(tx.clone(), None);
     let caller = Caller::local_admin(session.id);
     tracing::debug!(session = session.id, "connection opened");
     let writer = tokio::spawn(write_loop(write, rx));

@@ -188,7 +188,7 @@ async fn serve(mut socket: WebSocket, rpc: Arc<Rpc>, link: Link) {
     let mut caller = link.caller.clone();
     let ctx = Arc::clone(&rpc.ctx);
     let (tx, mut rx) = mpsc::channel::<Outbound>(ctx.config.streams.buffer.min(4096));
-    let session = ctx.sessions.open(tx);
+    let session = ctx.sessions.open(tx, caller.owner_filter());
     caller.connection = Some(session.id);
     let heartbeat = ctx.config.streams.heartbeat;
     let mut ping = tokio::time::interval(heartbeat);

@@ -228,7 +228,7 @@ impl Bots {
     /// replay of recent bars, tag sequence. `fresh` for a start (not a resume).
     pub fn launch(&self, ctx: &Ctx, rec: BotRecord, fresh: bool) -> Result<Live, ApiError> {
         let state = ctx.exchange.lock();
-        let account = state.account(Some(&rec.account))?;
+        let account = state.account_named(&rec.account)?;
         let mut slots = Vec::new();
         for symbol in &rec.symbols {
             state.symbol_index(symbol)?;

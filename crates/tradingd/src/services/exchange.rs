@@ -28,7 +28,7 @@ use crate::store::trading as db;
 use crate::store::{Store, StoreError};
 use rust_decimal::Decimal;
 use tradedesk_core::api::cache::Namespace;
-use tradedesk_core::api::{ApiError, ErrorCode};
+use tradedesk_core::api::{ApiError, Caller, ErrorCode};
 use tradedesk_core::instrument::{Instrument, Symbol};
 use tradedesk_core::ledger::{BookId, Books, LedgerError};
 use tradedesk_core::market::OrderBook;
@@ -52,6 +52,7 @@ use crate::venues::sim::SimVenue;
 mod placement;
 mod requests;
 mod restore;
+pub use restore::paper_account_name;
 #[cfg(test)]
 mod tests;
 
@@ -312,12 +313,65 @@ impl State {
         self.accounts.iter().position(|a| a.row.name == name)
     }
 
-    pub fn account(&self, name: Option<&str>) -> Result<usize, ApiError> {
-        let name = name.unwrap_or(PAPER_ACCOUNT);
+    /// An account the daemon itself names (a bot's, an order's).
+    pub fn account_named(&self, name: &str) -> Result<usize, ApiError> {
         self.account_index(name).ok_or_else(|| {
             ApiError::not_found("account", name)
                 .with_data(serde_json::json!({ "field": "account" }))
         })
+    }
+
+    /// The account a caller names, by default their own paper account (for
+    /// the local administrator, `paper`), if the caller may use it: another
+    /// user's account is not found, exactly as if it did not exist.
+    pub fn account_for(&self, caller: &Caller, name: Option<&str>) -> Result<usize, ApiError> {
+        let found = match name {
+            Some(n) => self
+                .account_index(n)
+                .filter(|&i| caller.sees(&self.accounts[i].row.owner)),
+            None => self
+                .accounts
+                .iter()
+                .position(|a| a.row.owner == caller.user && a.row.venue == VENUE)
+                .or_else(|| {
+                    caller
+                        .owner_filter()
+                        .is_none()
+                        .then(|| self.account_index(PAPER_ACCOUNT))
+                        .flatten()
+                }),
+        };
+        found.ok_or_else(|| {
+            ApiError::not_found("account", name.unwrap_or("(your paper account)"))
+                .with_data(serde_json::json!({ "field": "account" }))
+        })
+    }
+
+    /// Whether a caller may see the account named `name`.
+    pub fn sees_account(&self, caller: &Caller, name: &str) -> bool {
+        self.account_index(name)
+            .is_some_and(|i| caller.sees(&self.accounts[i].row.owner))
+    }
+
+    /// Who sees events about a risk scope: the owner of the account, or
+    /// of the account the bot trades; `None` (administrators) for a symbol.
+    pub fn scope_owner(&self, scope: &tradedesk_core::risk::Scope) -> Option<&str> {
+        use tradedesk_core::risk::Scope;
+        match scope {
+            Scope::Account(a) => self.account_owner(a),
+            Scope::Bot(id) => self
+                .accounts
+                .iter()
+                .find(|a| a.books.bots.contains_key(id))
+                .map(|a| a.row.owner.as_str()),
+            Scope::Symbol(_) => None,
+        }
+    }
+
+    /// The user who owns the account named `name`.
+    pub fn account_owner(&self, name: &str) -> Option<&str> {
+        self.account_index(name)
+            .map(|i| self.accounts[i].row.owner.as_str())
     }
 
     pub fn instrument(&self, symbol: &Symbol) -> Option<&Instrument> {

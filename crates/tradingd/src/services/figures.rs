@@ -55,7 +55,8 @@ pub fn publish(ctx: &Ctx, state: &State, moved: &BTreeSet<Symbol>) {
             }
             let view = state.position_view(a, &key.1);
             if due(sent.positions.get(&key), view.unrealized_pnl, now, every) {
-                ctx.hub.publish::<PositionUpdates>(&view);
+                ctx.hub
+                    .publish_to::<PositionUpdates>(Some(&acc.row.owner), &view);
                 sent.positions.insert(key, (view.unrealized_pnl, now));
             }
         }
@@ -64,7 +65,8 @@ pub fn publish(ctx: &Ctx, state: &State, moved: &BTreeSet<Symbol>) {
             let f = figures(state, a, id);
             if due(sent.bots.get(&id), f.equity, now, every) {
                 sent.bots.insert(id, (f.equity, now));
-                ctx.hub.publish::<BotFiguresTopic>(&f);
+                ctx.hub
+                    .publish_to::<BotFiguresTopic>(Some(&acc.row.owner), &f);
             }
         }
     }

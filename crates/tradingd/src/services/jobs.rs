@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::store::jobs as db;
+use tradedesk_core::api::Caller;
 use tradedesk_core::api::jobs::{JobEvents, WorkerView};
 use tradedesk_core::job::{self, JobRecord, JobState};
 use tradedesk_core::time::Timestamp;
@@ -60,6 +61,27 @@ pub struct JobRun<'a> {
 }
 
 impl JobRun<'_> {
+    /// The job's owner as a caller, with the role they hold now: a job does
+    /// only what its owner could do by hand (a schedule's jobs too).
+    pub fn caller(&self) -> Result<Caller, JobError> {
+        let owner = &self.job.owner;
+        let row = crate::store::users::by_name(self.ctx.store().conn(), owner)
+            .map_err(failed)?
+            .ok_or_else(|| JobError::Permanent(format!("its owner `{owner}` no longer exists")))?;
+        if row.view.disabled {
+            return Err(JobError::Permanent(format!(
+                "its owner `{owner}` is disabled"
+            )));
+        }
+        Ok(Caller {
+            user: owner.clone(),
+            scope: row.view.role.scope(),
+            transport: tradedesk_core::api::Transport::Internal,
+            connection: None,
+            peer: None,
+        })
+    }
+
     /// Stops the job here if it was cancelled or ran out of time. Each call
     /// counts as the worker's progress for `system.health`.
     pub fn check(&self) -> Result<(), JobError> {
@@ -81,7 +103,7 @@ impl JobRun<'_> {
             db::heartbeat(tx, self.job.id, lease, Some((pct.min(100), Some(message))))
         });
         if let Ok(Some(j)) = db::get(self.ctx.store().conn(), self.job.id) {
-            self.ctx.hub.publish::<JobEvents>(&j);
+            self.ctx.hub.publish_to::<JobEvents>(Some(&j.owner), &j);
         }
         Ok(())
     }
@@ -357,7 +379,7 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
     if let Some(s) = lock(&ctx.jobs.slots).get_mut(index) {
         s.job = Some((job.id, job.kind.clone(), started));
     }
-    ctx.hub.publish::<JobEvents>(job);
+    ctx.hub.publish_to::<JobEvents>(Some(&job.owner), job);
     let found = ctx.jobs.kinds.find(&job.kind);
     let timeout = found.map_or(60_000, |(k, _)| k.timeout_ms);
     let run = JobRun {
@@ -424,7 +446,7 @@ fn run(ctx: &Ctx, index: usize, job: &JobRecord) {
         s.job = None;
     }
     if let Ok(Some(j)) = db::get(ctx.store().conn(), job.id) {
-        ctx.hub.publish::<JobEvents>(&j);
+        ctx.hub.publish_to::<JobEvents>(Some(&j.owner), &j);
     }
     if state == JobState::Queued || was_full {
         ctx.jobs.wake();
@@ -503,7 +525,7 @@ pub fn fire_due(ctx: &Ctx) {
                 if !on_time {
                     tracing::info!(schedule = s.id, late_ms = late, "ran a missed slot once");
                 }
-                ctx.hub.publish::<JobEvents>(&j);
+                ctx.hub.publish_to::<JobEvents>(Some(&j.owner), &j);
                 ctx.jobs.wake();
             }
             Ok(Some((_, false))) => {

@@ -55,7 +55,8 @@ pub fn step(ctx: &Ctx) {
         (moved, changes, alerts)
     };
     for a in &alerts {
-        ctx.hub.publish::<RiskAlertsTopic>(a);
+        ctx.hub
+            .publish_to::<RiskAlertsTopic>(state.scope_owner(&a.scope), a);
     }
     ctx.publish(&state, &changes);
     for (symbol, bar) in &changes.bars {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tradedesk_core::api::jsonrpc::{Notification, VERSION};
 use tradedesk_core::api::streams::{LAGGED_NOTIFICATION, Lagged};
 
-use super::stream_hub::Frame;
+use super::stream_hub::{Frame, Published};
 
 /// One line for a connection's writer.
 #[derive(Debug)]
@@ -34,6 +34,9 @@ impl Outbound {
 
 pub struct Session {
     pub id: u64,
+    /// Whose objects' events it receives: `None` for an administrator
+    /// (everyone's).
+    viewer: Option<Arc<str>>,
     out: mpsc::Sender<Outbound>,
     subscriptions: Mutex<BTreeMap<String, AbortHandle>>,
     /// When the connection last sent a frame (monotonic ms).
@@ -70,7 +73,7 @@ impl Session {
 
     /// Starts forwarding `rx` to this session's writer, unless the topic
     /// is already subscribed.
-    pub fn subscribe(&self, topic: &str, rx: broadcast::Receiver<Frame>) {
+    pub fn subscribe(&self, topic: &str, rx: broadcast::Receiver<Published>) {
         let mut subs = self
             .subscriptions
             .lock()
@@ -78,7 +81,13 @@ impl Session {
         if subs.contains_key(topic) {
             return;
         }
-        let task = tokio::spawn(forward(topic.to_owned(), self.id, rx, self.out.clone()));
+        let task = tokio::spawn(forward(
+            topic.to_owned(),
+            self.id,
+            self.viewer.clone(),
+            rx,
+            self.out.clone(),
+        ));
         subs.insert(topic.to_owned(), task.abort_handle());
     }
 
@@ -119,12 +128,14 @@ impl Drop for Session {
 async fn forward(
     topic: String,
     session: u64,
-    mut rx: broadcast::Receiver<Frame>,
+    viewer: Option<Arc<str>>,
+    mut rx: broadcast::Receiver<Published>,
     out: mpsc::Sender<Outbound>,
 ) {
     loop {
         let line = match rx.recv().await {
-            Ok(frame) => Outbound::Shared(frame),
+            Ok((seen, frame)) if seen.by(viewer.as_deref()) => Outbound::Shared(frame),
+            Ok(_) => continue,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(session, topic, missed, "subscriber lagged; events dropped");
                 let note = Notification {
@@ -162,11 +173,13 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Registers a new connection whose writer reads from `out`.
-    pub fn open(&self, out: mpsc::Sender<Outbound>) -> Arc<Session> {
+    /// Registers a new connection whose writer reads from `out`, whose
+    /// streams carry what `viewer` may see (`None`: everything).
+    pub fn open(&self, out: mpsc::Sender<Outbound>, viewer: Option<&str>) -> Arc<Session> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let session = Arc::new(Session {
             id,
+            viewer: viewer.map(Arc::from),
             out,
             subscriptions: Mutex::new(BTreeMap::new()),
             last_active: AtomicU64::new(crate::lock_order::monotonic_ms()),
@@ -229,6 +242,7 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::stream_hub::Seen;
 
     fn text(o: &Outbound) -> &str {
         std::str::from_utf8(o.as_bytes()).expect("utf-8")
@@ -236,14 +250,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_subscriber_is_told_what_it_missed_and_then_catches_up() {
-        let (events, rx) = broadcast::channel::<Frame>(16);
+        let (events, rx) = broadcast::channel::<Published>(16);
         let (out_tx, mut out_rx) = mpsc::channel(1);
         let sessions = Sessions::default();
-        let session = sessions.open(out_tx);
+        let session = sessions.open(out_tx, None);
         session.subscribe("t.x", rx);
         // The subscriber reads nothing while 100 events are published.
         for i in 0..100 {
-            events.send(Arc::from(format!("{i}\n"))).expect("send");
+            events
+                .send((Seen::All, Arc::from(format!("{i}\n"))))
+                .expect("send");
         }
         let mut got = Vec::new();
         while let Ok(Some(o)) =
@@ -270,11 +286,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_user_receives_only_events_about_their_own_objects() {
+        let (events, rx_user) = broadcast::channel::<Published>(16);
+        let rx_admin = events.subscribe();
+        let sessions = Sessions::default();
+        let (user_tx, mut user_rx) = mpsc::channel(16);
+        let (admin_tx, mut admin_rx) = mpsc::channel(16);
+        sessions
+            .open(user_tx, Some("ann"))
+            .subscribe("t.x", rx_user);
+        sessions.open(admin_tx, None).subscribe("t.x", rx_admin);
+        for (seen, line) in [
+            (Seen::User(Arc::from("bob")), "bob's\n"),
+            (Seen::Admins, "admins'\n"),
+            (Seen::User(Arc::from("ann")), "ann's\n"),
+            (Seen::All, "everyone's\n"),
+        ] {
+            events.send((seen, Arc::from(line))).expect("send");
+        }
+        let read = async |rx: &mut mpsc::Receiver<Outbound>| {
+            let mut got = Vec::new();
+            while let Ok(Some(o)) =
+                tokio::time::timeout(std::time::Duration::from_millis(100), rx.recv()).await
+            {
+                got.push(text(&o).trim().to_owned());
+            }
+            got
+        };
+        assert_eq!(read(&mut user_rx).await, ["ann's", "everyone's"]);
+        assert_eq!(
+            read(&mut admin_rx).await,
+            ["bob's", "admins'", "ann's", "everyone's"]
+        );
+    }
+
+    #[tokio::test]
     async fn closing_a_session_stops_its_forwarders() {
-        let (events, rx) = broadcast::channel::<Frame>(16);
+        let (events, rx) = broadcast::channel::<Published>(16);
         let (out_tx, _out_rx) = mpsc::channel(16);
         let sessions = Sessions::default();
-        let session = sessions.open(out_tx);
+        let session = sessions.open(out_tx, None);
         session.subscribe("t.x", rx);
         assert_eq!(events.receiver_count(), 1);
         sessions.close(session.id);

@@ -6,6 +6,11 @@
 //! subscribers that fall behind; one that falls further loses the oldest
 //! events and is told how many with a `streams.lagged` notification. A slow
 //! subscriber never slows the publisher or the others.
+//!
+//! Events of owned topics (orders, fills, positions, bots, jobs, risk
+//! alerts) carry who may see them: the owner of the account, bot or job
+//! they are about, and administrators. Each session forwards only what
+//! its user may see.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,13 +19,38 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tradedesk_core::api::jsonrpc::{Notification, VERSION};
 use tradedesk_core::api::streams::EVENT_NOTIFICATION;
-use tradedesk_core::api::{Topic, topic_names};
+use tradedesk_core::api::{Everyone, Owners, Topic, topic_names};
 
 /// A finished notification line (with its trailing newline).
 pub type Frame = Arc<str>;
 
+/// Who may see a published event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    All,
+    /// Administrators only (an event about no one user's objects).
+    Admins,
+    /// This user, and administrators.
+    User(Arc<str>),
+}
+
+impl Seen {
+    /// Whether a session that sees `viewer`'s objects (`None`: everyone's,
+    /// an administrator) receives it.
+    pub fn by(&self, viewer: Option<&str>) -> bool {
+        match (viewer, self) {
+            (None, _) | (_, Seen::All) => true,
+            (Some(v), Seen::User(u)) => &**u == v,
+            (Some(_), Seen::Admins) => false,
+        }
+    }
+}
+
+/// One event as the broadcast carries it.
+pub type Published = (Seen, Frame);
+
 pub struct StreamHub {
-    topics: HashMap<&'static str, broadcast::Sender<Frame>>,
+    topics: HashMap<&'static str, broadcast::Sender<Published>>,
 }
 
 impl StreamHub {
@@ -33,7 +63,18 @@ impl StreamHub {
     }
 
     /// Publishes an event to everyone subscribed to `T`; free when nobody is.
-    pub fn publish<T: Topic>(&self, event: &T::Event) {
+    pub fn publish<T: Topic<Audience = Everyone>>(&self, event: &T::Event) {
+        self.send::<T>(Seen::All, event);
+    }
+
+    /// Publishes an event about `owner`'s objects to them and to
+    /// administrators (`None`: to administrators only).
+    pub fn publish_to<T: Topic<Audience = Owners>>(&self, owner: Option<&str>, event: &T::Event) {
+        let seen = owner.map_or(Seen::Admins, |o| Seen::User(Arc::from(o)));
+        self.send::<T>(seen, event);
+    }
+
+    fn send<T: Topic>(&self, seen: Seen, event: &T::Event) {
         let Some(tx) = self.topics.get(T::NAME) else {
             return;
         };
@@ -52,14 +93,14 @@ impl StreamHub {
             Ok(mut line) => {
                 line.push('\n');
                 // An error only means the last subscriber just left.
-                let _ = tx.send(Arc::from(line));
+                let _ = tx.send((seen, Arc::from(line)));
             }
             Err(e) => tracing::error!(topic = T::NAME, error = %e, "cannot encode stream event"),
         }
     }
 
     /// A receiver for the topic named `name`, or `None` for an unknown topic.
-    pub fn subscribe(&self, name: &str) -> Option<broadcast::Receiver<Frame>> {
+    pub fn subscribe(&self, name: &str) -> Option<broadcast::Receiver<Published>> {
         self.topics.get(name).map(broadcast::Sender::subscribe)
     }
 }

@@ -32,7 +32,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 // ---- datasets ----------------------------------------------------------
 
 const DATASET_COLUMNS: &str = "id, name, symbol, base, quote, interval, spacing_ms, start_ms, end_ms, rows, gaps, \
-     missing_bars, largest_gaps, price_decimals, source, created_ms";
+     missing_bars, largest_gaps, price_decimals, source, created_ms, owner";
 
 fn dataset_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
     let gaps: String = r.get(12)?;
@@ -52,6 +52,7 @@ fn dataset_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
         largest_gaps: json("dataset gaps", &gaps)?,
         price_decimals: r.get(13)?,
         source: r.get(14)?,
+        owner: r.get(16)?,
         created: Timestamp(r.get(15)?),
     })
 }
@@ -59,7 +60,7 @@ fn dataset_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
 // ---- backtests ---------------------------------------------------------
 
 const BT_COLUMNS: &str = "b.id, b.name, b.kind, b.job_id, b.spec, b.created_ms, b.summary, b.sweep, \
-     j.state, j.progress, j.error, j.finished_ms";
+     j.state, j.progress, j.error, j.finished_ms, b.owner";
 
 fn backtest_row(r: &Row<'_>) -> Result<Backtest, StoreError> {
     let kind: String = r.get(2)?;
@@ -82,6 +83,7 @@ fn backtest_row(r: &Row<'_>) -> Result<Backtest, StoreError> {
             BacktestKind::Run
         },
         job_id: r.get::<_, i64>(3)? as u64,
+        owner: r.get(12)?,
         state,
         progress: r.get::<_, Option<u8>>(9)?.unwrap_or(0),
         error: r.get(10)?,
@@ -109,12 +111,14 @@ pub fn backtest(conn: &Connection, id: u64) -> Result<Option<Backtest>, StoreErr
 pub fn list_backtests(
     conn: &Connection,
     kind: Option<BacktestKind>,
+    owner: Option<&str>,
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Backtest>, StoreError> {
     let sql = format!(
         "SELECT {BT_COLUMNS} FROM backtests b LEFT JOIN jobs j ON j.id = b.job_id
-          WHERE (?1 IS NULL OR b.kind = ?1) AND b.id < ?2 ORDER BY b.id DESC LIMIT ?3"
+          WHERE (?1 IS NULL OR b.kind = ?1) AND b.id < ?2 AND (?4 IS NULL OR b.owner = ?4)
+          ORDER BY b.id DESC LIMIT ?3"
     );
     let kind = kind.map(|k| match k {
         BacktestKind::Run => "run",
@@ -124,7 +128,8 @@ pub fn list_backtests(
     let mut rows = stmt.query(params![
         kind,
         before.map_or(i64::MAX, |v| v as i64),
-        i64::from(limit)
+        i64::from(limit),
+        owner,
     ])?;
     super::collect(&mut rows, backtest_row)
 }
@@ -254,13 +259,6 @@ pub fn curve(conn: &Connection, id: u64) -> Result<Option<EquitySeries>, StoreEr
 
 pub fn delete_backtest(conn: &Connection, id: u64) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM backtests WHERE id = ?1", [id as i64])? > 0)
-}
-
-pub fn owner(conn: &Connection, id: u64) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT owner FROM backtests WHERE id = ?1")?
-        .query_row([id as i64], |r| r.get(0))
-        .optional()?)
 }
 
 /// Migration 11: the default ratios became the textbook ones annualised by

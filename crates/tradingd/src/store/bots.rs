@@ -94,12 +94,12 @@ pub fn strategy_by_name(
 
 pub fn list_strategies(
     conn: &Connection,
-    owner: &str,
+    owner: Option<&str>,
     before_id: Option<u64>,
     limit: u32,
 ) -> Result<Vec<StrategyRecord>, StoreError> {
     let sql = format!(
-        "SELECT {STRATEGY_COLUMNS} FROM strategies WHERE owner = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+        "SELECT {STRATEGY_COLUMNS} FROM strategies WHERE (?1 IS NULL OR owner = ?1) AND id < ?2 ORDER BY id DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params![

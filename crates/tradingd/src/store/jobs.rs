@@ -229,22 +229,25 @@ fn list_where(
     super::collect(&mut rows, from_row)
 }
 
-/// Jobs newest first, by state and kind.
+/// Jobs newest first, by state, kind and owner.
 pub fn list(
     conn: &Connection,
     state: Option<JobState>,
     kind: Option<&str>,
+    owner: Option<&str>,
     before_id: Option<u64>,
     limit: u32,
 ) -> Result<Vec<JobRecord>, StoreError> {
     list_where(
         conn,
-        "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4",
+        "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) AND id < ?3
+            AND (?5 IS NULL OR owner = ?5) ORDER BY id DESC LIMIT ?4",
         &[
             &state.map(JobState::as_str),
             &kind,
             &before_id.map_or(i64::MAX, |v| v as i64),
             &i64::from(limit),
+            &owner,
         ],
     )
 }
@@ -353,12 +356,18 @@ pub fn delete(conn: &Connection, id: u64) -> Result<bool, StoreError> {
 }
 
 /// Deletes final jobs of a state finished before `before`; returns how many.
-pub fn purge(conn: &Connection, state: JobState, before: Timestamp) -> Result<u64, StoreError> {
+pub fn purge(
+    conn: &Connection,
+    state: JobState,
+    before: Timestamp,
+    owner: Option<&str>,
+) -> Result<u64, StoreError> {
     Ok(conn
         .prepare_cached(
-            "DELETE FROM jobs WHERE state = ?1 AND coalesce(finished_ms, created_ms) < ?2",
+            "DELETE FROM jobs WHERE state = ?1 AND coalesce(finished_ms, created_ms) < ?2
+                AND (?3 IS NULL OR owner = ?3)",
         )?
-        .execute(params![state.as_str(), before.millis()])? as u64)
+        .execute(params![state.as_str(), before.millis(), owner])? as u64)
 }
 
 /// Counts by state and kind.

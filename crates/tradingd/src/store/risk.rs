@@ -235,6 +235,10 @@ pub fn list_alerts(
     )
 }
 
+pub fn alert_by_id(conn: &Connection, id: u64) -> Result<Option<Alert>, StoreError> {
+    Ok(alerts_where(conn, "WHERE id = ?1", &[&(id as i64)])?.pop())
+}
+
 /// Acknowledges an alert (once; a second ack keeps the first time).
 pub fn ack_alert(conn: &Connection, id: u64, now: Timestamp) -> Result<Option<Alert>, StoreError> {
     conn.prepare_cached("UPDATE risk_alerts SET acked_ms = coalesce(acked_ms, ?2) WHERE id = ?1")?

@@ -54,13 +54,13 @@ pub fn by_name(conn: &Connection, owner: &str, name: &str) -> Result<Option<Sche
 
 pub fn list(
     conn: &Connection,
-    owner: &str,
+    owner: Option<&str>,
     before_id: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Schedule>, StoreError> {
     many(
         conn,
-        "WHERE owner = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        "WHERE (?1 IS NULL OR owner = ?1) AND id < ?2 ORDER BY id DESC LIMIT ?3",
         &[
             &owner,
             &before_id.map_or(i64::MAX, |v| v as i64),

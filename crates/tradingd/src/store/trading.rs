@@ -53,6 +53,16 @@ fn enum_text<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
+/// Users (but the local `admin`, who owns `paper`) who own no account.
+pub fn users_without_accounts(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name FROM users WHERE name <> 'admin'
+            AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = users.name) ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn create_account(
     conn: &Connection,
     name: &str,
@@ -285,6 +295,7 @@ pub fn list_orders(
     status: Option<OrderStatus>,
     symbol: Option<&Symbol>,
     bot_id: Option<u64>,
+    owner: Option<&str>,
     before_id: Option<u64>,
     limit: u32,
 ) -> Result<Vec<OrderRecord>, StoreError> {
@@ -294,13 +305,15 @@ pub fn list_orders(
     query_orders(
         conn,
         "WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.symbol = ?2) AND o.id < ?3
-            AND (?5 IS NULL OR o.bot_id = ?5) ORDER BY o.id DESC LIMIT ?4",
+            AND (?5 IS NULL OR o.bot_id = ?5) AND (?6 IS NULL OR a.owner = ?6)
+         ORDER BY o.id DESC LIMIT ?4",
         &[
             &status,
             &symbol,
             &before,
             &i64::from(limit),
             &bot_id.map(|v| v as i64),
+            &owner,
         ],
     )
 }
@@ -334,6 +347,7 @@ pub fn list_fills(
     conn: &Connection,
     symbol: Option<&Symbol>,
     bot_id: Option<u64>,
+    owner: Option<&str>,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
     before_trade_id: Option<u64>,
@@ -343,7 +357,7 @@ pub fn list_fills(
         "SELECT f.trade_id, f.order_id, a.name, f.symbol, f.side, f.qty, f.price, f.fee, f.fee_asset, f.liquidity, f.realized_pnl, f.time_ms, f.bot_id
          FROM fills f JOIN accounts a ON a.id = f.account_id
          WHERE (?1 IS NULL OR f.symbol = ?1) AND f.time_ms >= ?2 AND f.time_ms < ?3 AND f.trade_id < ?4
-            AND (?6 IS NULL OR f.bot_id = ?6)
+            AND (?6 IS NULL OR f.bot_id = ?6) AND (?7 IS NULL OR a.owner = ?7)
          ORDER BY f.trade_id DESC LIMIT ?5",
     )?;
     let mut rows = stmt.query(params![
@@ -353,6 +367,7 @@ pub fn list_fills(
         before_trade_id.map_or(i64::MAX, |v| v as i64),
         i64::from(limit),
         bot_id.map(|v| v as i64),
+        owner,
     ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -389,19 +404,21 @@ pub fn fill_totals(
     conn: &Connection,
     symbol: Option<&Symbol>,
     bot_id: Option<u64>,
+    owner: Option<&str>,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
 ) -> Result<FillTotals, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT qty, price, fee, realized_pnl FROM fills
-         WHERE (?1 IS NULL OR symbol = ?1) AND time_ms >= ?2 AND time_ms < ?3
-            AND (?4 IS NULL OR bot_id = ?4)",
+        "SELECT f.qty, f.price, f.fee, f.realized_pnl FROM fills f JOIN accounts a ON a.id = f.account_id
+         WHERE (?1 IS NULL OR f.symbol = ?1) AND f.time_ms >= ?2 AND f.time_ms < ?3
+            AND (?4 IS NULL OR f.bot_id = ?4) AND (?5 IS NULL OR a.owner = ?5)",
     )?;
     let mut rows = stmt.query(params![
         symbol.map(Symbol::as_str),
         start.map_or(i64::MIN, Timestamp::millis),
         end.map_or(i64::MAX, Timestamp::millis),
-        bot_id.map(|v| v as i64)
+        bot_id.map(|v| v as i64),
+        owner,
     ])?;
     let mut t = FillTotals::default();
     let overflow = || StoreError::Corrupt("fill totals overflow".into());
@@ -645,13 +662,13 @@ mod tests {
         );
         assert_eq!(open_orders(c).unwrap().len(), 1);
         assert_eq!(
-            list_orders(c, Some(OrderStatus::Filled), None, None, None, 10)
+            list_orders(c, Some(OrderStatus::Filled), None, None, None, None, 10)
                 .unwrap()
                 .len(),
             0
         );
         assert_eq!(
-            list_fills(c, None, None, None, None, None, 10).unwrap()[0].trade_id,
+            list_fills(c, None, None, None, None, None, None, 10).unwrap()[0].trade_id,
             7
         );
         assert_eq!(max_trade_id(c).unwrap(), 7);

@@ -10,7 +10,7 @@ use tradedesk_core::client::Client;
 use super::support::{TestDaemon, call, call_err, settled};
 
 /// Daily bars of a slow sine wave with noise-free wicks: regular crosses.
-fn sine_csv(dir: &Path, name: &str, days: usize) -> PathBuf {
+pub(super) fn sine_csv(dir: &Path, name: &str, days: usize) -> PathBuf {
     let mut text = String::from("Date,Open,High,Low,Close,Volume\n");
     let mut prev = 100.0_f64;
     for i in 0..days {
@@ -27,17 +27,17 @@ fn sine_csv(dir: &Path, name: &str, days: usize) -> PathBuf {
     path
 }
 
-fn import(c: &mut Client, params: Value) -> Value {
+pub(super) fn import(c: &mut Client, params: Value) -> Value {
     let job = call(c, "data.import", params);
     settled(c, &job["id"])
 }
 
-fn wait_backtest(c: &mut Client, b: &Value) -> Value {
+pub(super) fn wait_backtest(c: &mut Client, b: &Value) -> Value {
     settled(c, &b["job_id"]);
     call(c, "backtests.get", json!({ "id": b["id"] }))
 }
 
-fn spec(dataset: &Value, fast: u32, slow: u32) -> Value {
+pub(super) fn spec(dataset: &Value, fast: u32, slow: u32) -> Value {
     json!({
         "strategies": [{
             "spec": {

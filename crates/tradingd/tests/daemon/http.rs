@@ -526,6 +526,214 @@ fn a_user_cannot_see_another_users_bot() {
 }
 
 #[test]
+fn each_user_trades_their_own_paper_account_and_sees_only_their_own() {
+    let h = Http::start();
+    h.user("ann", "trader");
+    h.user("bob", "trader");
+    let (ann, bob) = (h.access("ann"), h.access("bob"));
+    let mut admin = h.d.client();
+    // Each user was given a paper account of their own, funded as `paper`.
+    for (token, name) in [(&ann, "paper-ann"), (&bob, "paper-bob")] {
+        let (status, list) = h.send("GET", "/api/v1/accounts", Some(token), None);
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+        assert_eq!(list["items"][0]["name"], name);
+        let (_, bal) = h.send("GET", "/api/v1/accounts/balances", Some(token), None);
+        assert_eq!(bal["account"], name, "{bal}");
+        let paper = call(&mut admin, "accounts.balances", json!({}));
+        assert_eq!(
+            bal["balances"], paper["balances"],
+            "the configured starting balances"
+        );
+    }
+    let all = call(&mut admin, "accounts.list", json!({}));
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(3), "{all}");
+
+    // Ann's resting order, on her account by default.
+    let order = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.1", "price": "1000" });
+    let (status, placed) = h.send("POST", "/api/v1/orders", Some(&ann), Some(order.clone()));
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["account"], "paper-ann");
+    let path = format!("/api/v1/orders/{}", placed["id"]);
+    // Bob cannot read, cancel or list it, nor trade her account: 404, not 403.
+    for (verb, p) in [("GET", path.as_str()), ("DELETE", path.as_str())] {
+        let (status, err) = h.send(verb, p, Some(&bob), None);
+        assert_eq!(
+            (status, &err["code"]),
+            (404, &json!(-32006)),
+            "{verb} {err}"
+        );
+    }
+    let (_, none) = h.send("DELETE", "/api/v1/orders", Some(&bob), None);
+    assert_eq!(
+        none["cancelled"],
+        json!([]),
+        "cancel_all is Bob's orders only"
+    );
+    let (_, open) = h.send("GET", "/api/v1/orders?open=true", Some(&bob), None);
+    assert_eq!(open["items"], json!([]));
+    let (_, history) = h.send("GET", "/api/v1/orders", Some(&bob), None);
+    assert_eq!(history["items"], json!([]));
+    let mut on_hers = order.clone();
+    on_hers["account"] = json!("paper-ann");
+    let (status, err) = h.send("POST", "/api/v1/orders", Some(&bob), Some(on_hers));
+    assert_eq!(
+        (status, &err["data"]["field"]),
+        (404, &json!("account")),
+        "{err}"
+    );
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/risk/halt",
+        Some(&bob),
+        Some(json!({ "scope": "account:paper-ann" })),
+    );
+    assert_eq!(status, 404, "Bob cannot halt Ann's account: {err}");
+    // Ann sees hers; the admin sees everyone's.
+    let (_, open) = h.send("GET", "/api/v1/orders?open=true", Some(&ann), None);
+    assert_eq!(open["items"][0]["id"], placed["id"], "{open}");
+    let all = call(&mut admin, "orders.list", json!({ "open": true }));
+    assert!(
+        all["items"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o["id"] == placed["id"])),
+        "{all}"
+    );
+
+    // A fill of Ann's is in her trades and positions only.
+    let buy = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" });
+    let (status, filled) = h.send("POST", "/api/v1/orders", Some(&ann), Some(buy));
+    assert_eq!(
+        (status, &filled["status"]),
+        (200, &json!("filled")),
+        "{filled}"
+    );
+    let (_, mine) = h.send("GET", "/api/v1/trades", Some(&ann), None);
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+    for p in ["/api/v1/trades", "/api/v1/positions"] {
+        let (_, theirs) = h.send("GET", p, Some(&bob), None);
+        assert_eq!(theirs["items"], json!([]), "{p}: {theirs}");
+    }
+    let (_, stats) = h.send("GET", "/api/v1/trades/stats", Some(&bob), None);
+    assert_eq!(stats["count"], 0, "{stats}");
+    let (_, pos) = h.send("GET", "/api/v1/positions", Some(&ann), None);
+    assert_eq!(pos["items"][0]["account"], "paper-ann", "{pos}");
+}
+
+#[test]
+fn a_users_jobs_act_on_their_own_objects_only() {
+    let h = Http::start();
+    h.user("ann", "trader");
+    h.user("bob", "trader");
+    let (ann, bob) = (h.access("ann"), h.access("bob"));
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/jobs",
+        Some(&bob),
+        Some(json!({ "kind": "maintenance.vacuum" })),
+    );
+    assert_eq!(status, 403, "whole-daemon jobs are an admin's: {err}");
+    // Bob's jobs cannot name Ann's bot, and he cannot see hers.
+    let (status, bot) = h.send(
+        "POST",
+        "/api/v1/bots",
+        Some(&ann),
+        Some(json!({
+            "name": "anns-dca",
+            "spec": { "strategy": "dca", "params": { "every_bars": 5 } },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "100" }
+        })),
+    );
+    assert_eq!(
+        (status, &bot["account"]),
+        (200, &json!("paper-ann")),
+        "{bot}"
+    );
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/jobs",
+        Some(&bob),
+        Some(json!({ "kind": "bot.start", "payload": { "id": bot["id"] } })),
+    );
+    assert_eq!(
+        (status, &err["data"]["field"]),
+        (400, &json!("payload.id")),
+        "{err}"
+    );
+    let (_, job) = h.send(
+        "POST",
+        "/api/v1/jobs",
+        Some(&ann),
+        Some(json!({ "kind": "bot.stop", "payload": { "id": bot["id"] } })),
+    );
+    let (status, _) = h.send(
+        "GET",
+        &format!("/api/v1/jobs/{}", job["id"]),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(status, 404);
+    let (_, jobs) = h.send("GET", "/api/v1/jobs", Some(&bob), None);
+    assert_eq!(jobs["items"], json!([]), "{jobs}");
+}
+
+#[test]
+fn the_websocket_carries_a_users_own_order_events_only() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let h = Http::start();
+    h.user("ann", "trader");
+    h.user("bob", "trader");
+    let (ann, bob) = (h.access("ann"), h.access("bob"));
+    let rt = h.d.runtime();
+    let mut req = format!("ws://{}/api/v1/ws", h.d.http.expect("http"))
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {bob}").parse().expect("header"),
+    );
+    let (mut ws, _) = rt
+        .block_on(tokio_tungstenite::connect_async(req))
+        .expect("upgrade");
+    let next = |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Value {
+        rt.block_on(async {
+            loop {
+                let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                    .await
+                    .expect("a message in time")
+                    .expect("open")
+                    .expect("a frame");
+                if let Message::Text(t) = msg {
+                    return serde_json::from_str(t.as_str()).expect("json");
+                }
+            }
+        })
+    };
+    rt.block_on(
+        ws.send(Message::Text(
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "streams.subscribe",
+                "params": { "topics": ["orders.updates", "trades.executions"] } })
+            .to_string()
+            .into(),
+        )),
+    )
+    .expect("send");
+    assert!(next(&mut ws)["result"]["topics"].is_array());
+    // Ann trades first, then Bob: the first event Bob's stream carries is his.
+    let buy = json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" });
+    for token in [&ann, &bob] {
+        let (status, o) = h.send("POST", "/api/v1/orders", Some(token), Some(buy.clone()));
+        assert_eq!(status, 200, "{o}");
+    }
+    let first = next(&mut ws);
+    assert_eq!(first["params"]["event"]["account"], "paper-bob", "{first}");
+}
+
+#[test]
 fn the_websocket_speaks_json_rpc_with_streams_for_a_logged_in_user() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -811,4 +1019,86 @@ fn personal_access_tokens_for_scripts_are_scoped_expiring_and_revocable() {
             .0,
         401
     );
+}
+
+#[test]
+fn users_made_before_accounts_were_per_user_get_theirs_at_start() {
+    use tradedesk_core::api::auth::Role;
+    use tradedesk_core::time::Timestamp;
+    use tradingd::store::Store;
+
+    let d = TestDaemon::start();
+    let db_path = d.ctx.config.db_path();
+    let dir = d.stop();
+    // As an older daemon left it: a user with no account.
+    Store::open(&db_path)
+        .expect("store")
+        .write(|tx| tradingd::store::users::insert(tx, "olga", "x", Role::Viewer, Timestamp(0)))
+        .expect("seed");
+    let d = TestDaemon::start_in(dir, |_| {});
+    let mut c = d.client();
+    let all = call(&mut c, "accounts.list", json!({}));
+    let owners: Vec<(&str, &str)> = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or(""),
+                a["owner"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        [("paper", "admin"), ("paper-olga", "olga")],
+        "{all}"
+    );
+}
+
+#[test]
+fn a_users_datasets_and_backtests_are_their_own() {
+    use super::backtests::{import, sine_csv, spec, wait_backtest};
+
+    let h = Http::start();
+    h.user("ann", "trader");
+    let ann = h.access("ann");
+    let mut admin = h.d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = sine_csv(dir.path(), "sine.csv", 120);
+    let job = import(&mut admin, json!({ "path": path, "symbol": "SINEUSD" }));
+    let ds = job["result"]["dataset"].clone();
+    let created = call(&mut admin, "backtests.create", spec(&ds, 5, 20));
+    let run = wait_backtest(&mut admin, &created);
+    assert_eq!(
+        (&run["state"], &run["owner"]),
+        (&json!("succeeded"), &json!("admin"))
+    );
+    // Ann sees neither, by list or by id, and cannot backtest on the dataset.
+    for p in ["/api/v1/data", "/api/v1/backtests"] {
+        let (status, list) = h.send("GET", p, Some(&ann), None);
+        assert_eq!((status, &list["items"]), (200, &json!([])), "{p}");
+    }
+    for p in [
+        format!("/api/v1/data/{ds}"),
+        format!("/api/v1/backtests/{}", run["id"]),
+        format!("/api/v1/backtests/{}/results", run["id"]),
+    ] {
+        let (status, err) = h.send("GET", &p, Some(&ann), None);
+        assert_eq!(status, 404, "{p}: {err}");
+    }
+    let (status, err) = h.send(
+        "POST",
+        "/api/v1/backtests",
+        Some(&ann),
+        Some(spec(&ds, 5, 20)),
+    );
+    assert_eq!(
+        (status, &err["data"]["field"]),
+        (400, &json!("strategies[0].datasets")),
+        "{err}"
+    );
+    // The admin sees them with their owner.
+    let list = call(&mut admin, "data.list", json!({}));
+    assert_eq!(list["items"][0]["owner"], "admin", "{list}");
 }

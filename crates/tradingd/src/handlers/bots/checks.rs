@@ -61,7 +61,7 @@ impl Ctx {
         let found = match (r.id, r.name.as_deref()) {
             (Some(id), None) => db::strategy_by_id(store.conn(), id)
                 .map_err(|e| store_err(&e))?
-                .filter(|s| s.owner == caller.user),
+                .filter(|s| caller.sees(&s.owner)),
             (None, Some(name)) => {
                 db::strategy_by_name(store.conn(), &caller.user, name).map_err(|e| store_err(&e))?
             }
@@ -80,13 +80,13 @@ impl Ctx {
         })
     }
 
-    pub(super) fn bot(&self, caller: &Caller, id: u64) -> Result<BotRecord, ApiError> {
-        if let Some(rec) = self.bots.live_record(id).filter(|r| r.owner == caller.user) {
+    pub(in crate::handlers) fn bot(&self, caller: &Caller, id: u64) -> Result<BotRecord, ApiError> {
+        if let Some(rec) = self.bots.live_record(id).filter(|r| caller.sees(&r.owner)) {
             return Ok(rec);
         }
         db::bot_by_id(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
-            .filter(|b| b.owner == caller.user)
+            .filter(|b| caller.sees(&b.owner))
             .ok_or_else(|| ApiError::not_found("bot", id))
     }
 }

@@ -142,7 +142,7 @@ impl Bots {
         };
         live.remove(&id);
         let mut state = ctx.exchange.lock();
-        let account = state.account(Some(&rec.account))?;
+        let account = state.account_named(&rec.account)?;
         let actor = Actor {
             id,
             account,

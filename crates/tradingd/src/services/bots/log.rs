@@ -31,7 +31,11 @@ pub fn record(
     let now = ctx.now();
     match store.write(|tx| db::insert_bot_event(tx, bot, now, kind, message, data)) {
         Ok(ev) => {
-            ctx.hub.publish::<BotEventsTopic>(&ev);
+            let owner = crate::store::bots::bot_by_id(store.conn(), bot)
+                .ok()
+                .flatten()
+                .map(|b| b.owner);
+            ctx.hub.publish_to::<BotEventsTopic>(owner.as_deref(), &ev);
             Some(ev)
         }
         Err(e) => {
@@ -107,7 +111,8 @@ pub fn set_status(
     };
     record(ctx, &mut store, rec.id, BotEventKind::State, &message, None);
     drop(store);
-    ctx.hub.publish::<BotStatusTopic>(&view(state, rec));
+    ctx.hub
+        .publish_to::<BotStatusTopic>(Some(&rec.owner), &view(state, rec));
     Ok(())
 }
 

@@ -16,6 +16,11 @@ use tradedesk_core::sim::matching::taker_cost;
 use tradedesk_core::time::Timestamp;
 use tradedesk_core::venue::{Link, Reopened, VenueEvent, VenueOrder};
 
+/// The name of a user's own paper account.
+pub fn paper_account_name(user: &str) -> String {
+    format!("{PAPER_ACCOUNT}-{user}")
+}
+
 impl State {
     /// Everything money-shaped, read from the database: accounts and their
     /// books, open orders (back into the venue), limits and states, ids.
@@ -45,31 +50,56 @@ impl State {
     ) -> Result<(), StoreError> {
         let mut accounts = db::accounts(store.conn())?;
         if !accounts.iter().any(|a| a.name == PAPER_ACCOUNT) {
-            let balances = self.cfg.initial_balances.clone();
-            let acc = store.write(|tx| -> Result<_, StoreError> {
-                let acc = db::create_account(tx, PAPER_ACCOUNT, VENUE, "admin", now)?;
-                let mut l = Ledger::default();
-                for (asset, amount) in &balances {
-                    l.deposit(asset, *amount)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                }
-                db::save_ledger(tx, acc.id, &l)?;
-                Ok(acc)
-            })?;
+            let acc =
+                store.write(|tx| self.create_paper_account(tx, PAPER_ACCOUNT, "admin", now))?;
             tracing::info!(account = PAPER_ACCOUNT, "created the paper account");
             accounts.push(acc);
         }
-        for a in accounts {
-            let mut books = Books {
-                total: db::load_ledger(store.conn(), a.id)?,
-                manual: db::load_positions(store.conn(), a.id)?,
-                bots: BTreeMap::new(),
-            };
-            for (id, sub) in bots_db::load_bot_books(store.conn(), a.id)? {
-                books.bots.insert(id, sub);
-            }
-            self.accounts.push(Account { row: a, books });
+        // Every user has an account of their own (users made before
+        // accounts were per user get theirs here).
+        for user in db::users_without_accounts(store.conn())? {
+            let name = paper_account_name(&user);
+            let acc = store.write(|tx| self.create_paper_account(tx, &name, &user, now))?;
+            tracing::info!(account = %name, %user, "created a paper account");
+            accounts.push(acc);
         }
+        for a in accounts {
+            self.adopt_account(store, a)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a new paper account on the simulator with the configured
+    /// starting balances, in the caller's transaction; [`Self::adopt_account`]
+    /// takes it into the books once that has committed.
+    pub fn create_paper_account(
+        &self,
+        tx: &rusqlite::Connection,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<db::Account, StoreError> {
+        let acc = db::create_account(tx, name, VENUE, owner, now)?;
+        let mut l = Ledger::default();
+        for (asset, amount) in &self.cfg.initial_balances {
+            l.deposit(asset, *amount)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        db::save_ledger(tx, acc.id, &l)?;
+        Ok(acc)
+    }
+
+    /// Takes a stored account into the books, as the database has it.
+    pub fn adopt_account(&mut self, store: &Store, a: db::Account) -> Result<(), StoreError> {
+        let mut books = Books {
+            total: db::load_ledger(store.conn(), a.id)?,
+            manual: db::load_positions(store.conn(), a.id)?,
+            bots: BTreeMap::new(),
+        };
+        for (id, sub) in bots_db::load_bot_books(store.conn(), a.id)? {
+            books.bots.insert(id, sub);
+        }
+        self.accounts.push(Account { row: a, books });
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use tradedesk_core::order::{Liquidity, OrderRecord, OrderRequest, OrderStatus};
 use tradedesk_core::time::Timestamp;
 use tradedesk_core::venue::{Ack, Fill, VenueEvent};
 
-use super::{Exchange, Request, State};
+use super::{Exchange, PAPER_ACCOUNT, Request, State};
 use crate::config::Config;
 use crate::lock_order::{OrderedMutex, Rank};
 use crate::services::cache::Cache;
@@ -43,7 +43,7 @@ fn limit_buy(state: &mut State, store: &mut Store, price: &str) -> OrderRecord {
         "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": price,
     }))
     .expect("request");
-    let account = state.account(None).expect("paper account");
+    let account = state.account_named(PAPER_ACCOUNT).expect("paper account");
     let idx = state.symbol_index(&req.symbol).expect("symbol");
     let valid = req.validate(state.venue.instruments()[idx]).expect("valid");
     let approved = state

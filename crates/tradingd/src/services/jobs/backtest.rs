@@ -81,9 +81,11 @@ fn job_spec<S: serde::de::DeserializeOwned>(
     run: &JobRun<'_>,
     id: u64,
 ) -> Result<(u64, S), JobError> {
+    let caller = run.caller()?;
     let b = db::backtest(run.ctx.store().conn(), id)
         .map_err(failed)?
-        .ok_or_else(|| failed(format!("backtest {id} was deleted")))?;
+        .filter(|b| caller.sees(&b.owner))
+        .ok_or_else(|| failed(format!("no backtest {id} (deleted, or not its owner's)")))?;
     let spec = serde_json::from_value(b.spec).map_err(|e| failed(format!("spec: {e}")))?;
     run.progress(1, "loading bars")?;
     Ok((id, spec))

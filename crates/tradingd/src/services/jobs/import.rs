@@ -212,6 +212,7 @@ pub(super) fn run_import(
         largest_gaps: Vec::new(),
         price_decimals: 0,
         source: source.clone(),
+        owner: run.job.owner.clone(),
         created: ctx.now(),
     };
     let owner = run.job.owner.clone();

@@ -43,8 +43,23 @@ pub(super) fn unknown(run: &JobRun<'_>) -> Result<serde_json::Value, JobError> {
     )))
 }
 
+/// Refuses a bot the job's owner may not act on.
+fn owners_bot(run: &JobRun<'_>, id: u64) -> Result<(), JobError> {
+    let caller = run.caller()?;
+    let bot = crate::store::bots::bot_by_id(run.ctx.store().conn(), id).map_err(failed)?;
+    if bot.is_some_and(|b| caller.sees(&b.owner)) {
+        Ok(())
+    } else {
+        Err(JobError::Permanent(format!(
+            "no bot {id} of `{}`",
+            caller.user
+        )))
+    }
+}
+
 impl Run for BotStart {
     fn run(run: &JobRun<'_>, p: BotPayload) -> Result<serde_json::Value, JobError> {
+        owners_bot(run, p.id)?;
         let ctx = run.ctx;
         let v = ctx
             .bots
@@ -56,6 +71,7 @@ impl Run for BotStart {
 
 impl Run for BotStop {
     fn run(run: &JobRun<'_>, p: BotPayload) -> Result<serde_json::Value, JobError> {
+        owners_bot(run, p.id)?;
         let ctx = run.ctx;
         let v = ctx
             .bots
@@ -68,11 +84,13 @@ impl Run for BotStop {
 impl Run for CancelAll {
     fn run(run: &JobRun<'_>, p: CancelAllPayload) -> Result<serde_json::Value, JobError> {
         let ctx = run.ctx;
+        let caller = run.caller()?;
         let mut state = ctx.exchange.lock();
         let ids: Vec<u64> = state
             .open
             .values()
             .filter(|o| p.symbol.as_ref().is_none_or(|s| &o.symbol == s))
+            .filter(|o| state.sees_account(&caller, &o.account))
             .map(|o| o.id)
             .collect();
         let changes = state
