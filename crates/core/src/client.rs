@@ -8,6 +8,8 @@
 mod asynchronous;
 mod blocking;
 pub mod launch;
+#[cfg(feature = "remote")]
+pub mod remote;
 
 use std::path::PathBuf;
 
@@ -29,6 +31,9 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// A remote daemon did not answer (or not over HTTP).
+    #[error("daemon not reachable at {url}: {message}")]
+    NoAnswer { url: String, message: String },
     /// The daemon answered with an error.
     #[error("{0}")]
     Api(ApiError),
@@ -52,7 +57,10 @@ impl ClientError {
     /// True when the daemon could not be reached at all (as opposed to
     /// answering with an error).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Unreachable { .. })
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::NoAnswer { .. }
+        )
     }
 }
 

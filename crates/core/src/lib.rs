@@ -21,6 +21,8 @@ pub mod order;
 pub mod paths;
 pub mod portfolio;
 pub mod risk;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 pub mod sim;
 pub mod strategy;
 pub mod time;

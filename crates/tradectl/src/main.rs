@@ -15,6 +15,7 @@ mod chart;
 mod daemon;
 mod format;
 mod jobs;
+mod remote;
 mod risk;
 mod trading;
 mod users;
@@ -42,6 +43,14 @@ struct Cli {
     /// Daemon socket (default: TRADEDESK_SOCKET, else the XDG runtime dir).
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// A daemon on another machine, by its HTTP API (`https://host:8686`);
+    /// log in first with `tradectl login URL`, or set TRADEDESK_TOKEN.
+    #[arg(long, global = true, value_name = "URL", env = "TRADEDESK_REMOTE")]
+    remote: Option<String>,
+    /// Certificates (PEM) to trust for the remote daemon beside the
+    /// system's, e.g. its self-signed certificate.
+    #[arg(long, global = true, value_name = "PEM", env = "TRADEDESK_CA")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,6 +136,17 @@ enum Command {
         #[command(subcommand)]
         cmd: jobs::Schedule,
     },
+    /// Log in to a remote daemon; the session is kept in the keyring (or an
+    /// encrypted file), never in plain text.
+    Login {
+        /// The daemon's HTTP address, e.g. https://desk.example.net:8686.
+        url: String,
+        /// The user name (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End the session with a remote daemon (default: --remote's) and forget it.
+    Logout { url: Option<String> },
     /// Print stream events as they arrive, one readable line each
     /// (`--json`: one object per line, as sent).
     Watch {
@@ -192,6 +212,10 @@ impl From<paths::PathError> for Failure {
 pub struct Ctx {
     pub json: bool,
     pub socket: PathBuf,
+    /// Talk to this daemon over HTTP instead of the socket.
+    pub remote: Option<remote::Remote>,
+    /// `--ca`, for a daemon named by `login` or `logout`.
+    pub ca: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -222,16 +246,31 @@ impl Ctx {
     }
 
     pub fn connect(&self) -> Result<Client, Failure> {
-        Ok(Client::connect(&self.socket)?)
+        match &self.remote {
+            Some(r) => r.connect(),
+            None => Ok(Client::connect(&self.socket)?),
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
+    let remote = cli.remote.map(|url| remote::Remote {
+        url,
+        ca: cli.ca.clone(),
+    });
     let result = paths::client_socket(cli.socket.as_deref())
         .map_err(Failure::from)
-        .and_then(|socket| run(&Ctx { json, socket }, cli.command));
+        .and_then(|socket| {
+            let ctx = Ctx {
+                json,
+                socket,
+                remote,
+                ca: cli.ca,
+            };
+            run(&ctx, cli.command)
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(json, failure),
@@ -297,6 +336,24 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
         Command::Data { cmd } => backtests::data(ctx, cmd),
         Command::Backtest { cmd } => backtests::backtest(ctx, cmd),
+        Command::Login { url, user } => remote::login(
+            ctx,
+            &remote::Remote {
+                url,
+                ca: ctx.ca.clone(),
+            },
+            user,
+        ),
+        Command::Logout { url } => {
+            let target = url
+                .map(|url| remote::Remote {
+                    url,
+                    ca: ctx.ca.clone(),
+                })
+                .or_else(|| ctx.remote.clone())
+                .ok_or_else(|| Failure::Usage("give the URL to log out of".into()))?;
+            remote::logout(ctx, &target)
+        }
     }
 }
 

@@ -41,9 +41,9 @@ pub enum User {
     Passwd { id: u64 },
 }
 
-/// Reads a password: from the terminal without echo, twice; or one line of
-/// standard input.
-fn read_password(prompt: &str) -> Result<Secret, Failure> {
+/// Reads a password: from the terminal without echo (twice when `confirm`);
+/// or one line of standard input.
+pub fn read_password(prompt: &str, confirm: bool) -> Result<Secret, Failure> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut line = String::new();
@@ -70,6 +70,9 @@ fn read_password(prompt: &str) -> Result<Secret, Failure> {
         Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     };
     let first = ask(prompt)?;
+    if !confirm {
+        return Ok(Secret::new(first));
+    }
     let again = ask("again: ")?;
     if first != again {
         return Err(Failure::Usage("the two passwords differ".into()));
@@ -93,7 +96,7 @@ pub fn user(ctx: &Ctx, cmd: User) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     match cmd {
         User::Add { name, role } => {
-            let password = read_password(&format!("password for {name}: "))?;
+            let password = read_password(&format!("password for {name}: "), true)?;
             let u = c.call::<UsersCreate>(&UserCreate {
                 name,
                 password,
@@ -121,7 +124,7 @@ pub fn user(ctx: &Ctx, cmd: User) -> Result<(), Failure> {
         User::Enable { id } => show(ctx, &c.call::<UsersEnable>(&UserId { id })?),
         User::Role { id, role } => show(ctx, &c.call::<UsersSetRole>(&RoleChange { id, role })?),
         User::Passwd { id } => {
-            let password = read_password(&format!("new password for user {id}: "))?;
+            let password = read_password(&format!("new password for user {id}: "), true)?;
             show(
                 ctx,
                 &c.call::<UsersResetPassword>(&PasswordReset { id, password })?,

@@ -107,6 +107,12 @@ macro_rules! catalogue {
             &[$(<$m as Method>::NAME),*]
         }
 
+        /// Every method's name with its REST verb and route, in catalogue
+        /// order (what a REST client needs, without the schemas).
+        pub fn method_routes() -> &'static [(&'static str, Verb, &'static str)] {
+            &[$((<$m as Method>::NAME, <$m as Method>::HTTP.0, <$m as Method>::HTTP.1)),*]
+        }
+
         pub fn method_descriptors() -> Vec<MethodDescriptor> {
             vec![$(describe_method::<$m>()),*]
         }

@@ -17,12 +17,28 @@ use crate::api::paging::{MAX_PAGES, Page, PageParams};
 use crate::api::streams::{StreamsSubscribe, Subscribed, Topics};
 
 pub struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    link: Link,
     next_id: u64,
     /// Stream events read while waiting for a response.
     queued: VecDeque<StreamMessage>,
     line: String,
+    /// How long a call or `next_event` waits (remote daemons; the socket
+    /// keeps it as its read timeout).
+    timeout: Option<Duration>,
+}
+
+enum Link {
+    Unix {
+        reader: BufReader<UnixStream>,
+        writer: UnixStream,
+    },
+    /// A daemon over HTTP: calls as REST requests, streams on a WebSocket
+    /// opened at the first `subscribe`.
+    #[cfg(feature = "remote")]
+    Remote {
+        rest: Box<super::remote::Rest>,
+        ws: Option<Box<super::remote::Ws>>,
+    },
 }
 
 impl Client {
@@ -33,18 +49,37 @@ impl Client {
         })?;
         super::check_peer(&stream, path)?;
         let writer = stream.try_clone()?;
-        Ok(Client {
+        Ok(Client::over(Link::Unix {
             reader: BufReader::new(stream),
             writer,
+        }))
+    }
+
+    /// A daemon on another machine, over its HTTP API.
+    #[cfg(feature = "remote")]
+    pub fn connect_remote(target: super::remote::Target) -> Result<Client, ClientError> {
+        Ok(Client::over(Link::Remote {
+            rest: Box::new(super::remote::Rest::new(target)?),
+            ws: None,
+        }))
+    }
+
+    fn over(link: Link) -> Client {
+        Client {
+            link,
             next_id: 1,
             queued: VecDeque::new(),
             line: String::new(),
-        })
+            timeout: None,
+        }
     }
 
     /// Bounds how long a call waits for its response.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
-        self.reader.get_ref().set_read_timeout(timeout)?;
+        if let Link::Unix { reader, .. } = &self.link {
+            reader.get_ref().set_read_timeout(timeout)?;
+        }
+        self.timeout = timeout;
         Ok(())
     }
 
@@ -95,8 +130,22 @@ impl Client {
     ) -> Result<Box<RawValue>, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
+        #[cfg(feature = "remote")]
+        if let Link::Remote { rest, ws } = &mut self.link {
+            let params =
+                serde_json::to_value(params).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            // Subscriptions belong to the WebSocket's session.
+            if let (Some(ws), true) = (ws.as_mut(), method.starts_with("streams.")) {
+                let line = encode_request(method, &params, id)?;
+                return remote_ws_request(&rest.rt, ws, line, id, self.timeout, &mut self.queued);
+            }
+            return rest.request(method, &params, self.timeout);
+        }
         let line = encode_request(method, params, id)?;
-        if let Err(e) = self.writer.write_all(line.as_bytes()) {
+        let Link::Unix { writer, .. } = &mut self.link else {
+            return Err(ClientError::Closed);
+        };
+        if let Err(e) = writer.write_all(line.as_bytes()) {
             // A daemon at its connection limit answers with one error and
             // closes: that answer says more than the broken pipe.
             return Err(self.refusal().unwrap_or(ClientError::Io(e)));
@@ -118,11 +167,16 @@ impl Client {
 
     /// The error the daemon sent before closing, if it sent one.
     fn refusal(&mut self) -> Option<ClientError> {
-        let stream = self.reader.get_ref();
+        let Link::Unix { reader, .. } = &self.link else {
+            return None;
+        };
+        let stream = reader.get_ref();
         let before = stream.read_timeout().ok().flatten();
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         let got = self.read_frame();
-        let _ = self.reader.get_ref().set_read_timeout(before);
+        if let Link::Unix { reader, .. } = &self.link {
+            let _ = reader.get_ref().set_read_timeout(before);
+        }
         match got {
             Ok(Received::Response {
                 outcome: Err(e), ..
@@ -133,7 +187,20 @@ impl Client {
 
     fn read_frame(&mut self) -> Result<Received, ClientError> {
         self.line.clear();
-        match self.reader.read_line(&mut self.line) {
+        let reader = match &mut self.link {
+            Link::Unix { reader, .. } => reader,
+            #[cfg(feature = "remote")]
+            Link::Remote { rest, ws } => {
+                let Some(ws) = ws.as_mut() else {
+                    return Err(ClientError::Protocol(
+                        "no stream is subscribed on this connection".into(),
+                    ));
+                };
+                let line = remote_next(&rest.rt, ws, self.timeout)?;
+                return decode_frame(line.trim_end());
+            }
+        };
+        match reader.read_line(&mut self.line) {
             Ok(0) => Err(ClientError::Closed),
             Ok(_) => decode_frame(self.line.trim_end()),
             Err(e)
@@ -152,6 +219,15 @@ impl Client {
         let topics = Topics {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
         };
+        #[cfg(feature = "remote")]
+        if let Link::Remote {
+            rest,
+            ws: ws @ None,
+        } = &mut self.link
+        {
+            let target = rest.target.clone();
+            *ws = Some(Box::new(rest.rt.block_on(super::remote::open_ws(&target))?));
+        }
         self.call::<StreamsSubscribe>(&topics)
     }
 
@@ -165,6 +241,50 @@ impl Client {
             Received::Response { id, .. } => {
                 Err(ClientError::Protocol(format!("unexpected response {id}")))
             }
+        }
+    }
+}
+
+/// The next text frame of a remote daemon's WebSocket, within `timeout`.
+#[cfg(feature = "remote")]
+fn remote_next(
+    rt: &tokio::runtime::Runtime,
+    ws: &mut super::remote::Ws,
+    timeout: Option<Duration>,
+) -> Result<String, ClientError> {
+    let next = super::remote::next_text(ws);
+    let got = match timeout {
+        None => rt.block_on(next),
+        Some(t) => rt
+            .block_on(async { tokio::time::timeout(t, next).await })
+            .map_err(|_| ClientError::Timeout)?,
+    };
+    got.unwrap_or(Err(ClientError::Closed))
+}
+
+/// A JSON-RPC request on a remote daemon's WebSocket, its answer read
+/// past the stream events that arrive first (kept for `next_event`).
+#[cfg(feature = "remote")]
+fn remote_ws_request(
+    rt: &tokio::runtime::Runtime,
+    ws: &mut super::remote::Ws,
+    line: String,
+    id: u64,
+    timeout: Option<Duration>,
+    queued: &mut VecDeque<StreamMessage>,
+) -> Result<Box<RawValue>, ClientError> {
+    rt.block_on(super::remote::send_text(ws, line))?;
+    loop {
+        match decode_frame(remote_next(rt, ws, timeout)?.trim_end())? {
+            Received::Response { id: got, outcome } if got == id || got == 0 => {
+                return outcome.map_err(ClientError::Api);
+            }
+            Received::Response { id: got, .. } => {
+                return Err(ClientError::Protocol(format!(
+                    "response to unknown id {got}"
+                )));
+            }
+            Received::Stream(msg) => queued.push_back(msg),
         }
     }
 }

@@ -1,0 +1,116 @@
+//! `tradectl --remote URL`: the same commands against a daemon over its
+//! HTTP API, after `tradectl login` (the session kept encrypted, never in
+//! plain text), or with a personal access token in `TRADEDESK_TOKEN`.
+
+use std::io::Write as _;
+use std::process::{Output, Stdio};
+
+use serde_json::Value;
+use tradedesk_tests::Daemon;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `tradectl ARGS` with `input` on its standard input.
+fn with_stdin(d: &Daemon, args: &[&str], input: &str) -> Output {
+    let mut child = d
+        .tradectl_cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tradectl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{input}\n").as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("output")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+#[test]
+fn tradectl_logs_in_and_works_against_a_remote_daemon() {
+    let port = free_port();
+    let d = Daemon::start_with(&format!(
+        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n"
+    ));
+    let url = format!("http://127.0.0.1:{port}");
+    let added = with_stdin(&d, &["user", "add", "ann"], PASSWORD);
+    assert!(added.status.success(), "{added:?}");
+
+    // Without a session, a remote command says what to do (exit 2).
+    let none = d.tradectl(&["--remote", &url, "balances"]);
+    assert_eq!(none.status.code(), Some(2), "{none:?}");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("tradectl login"));
+    // A wrong password is refused, and nothing is stored.
+    let wrong = with_stdin(&d, &["login", &url, "--user", "ann"], "not the password");
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    let login = with_stdin(&d, &["--json", "login", &url, "--user", "ann"], PASSWORD);
+    let said = json(&login);
+    assert_eq!(said["user"], "ann");
+    // No keyring on a headless machine: the encrypted file, and no token in
+    // plain text in it.
+    let stored = d.dir.path().join("xdg-data/tradedesk/secrets.age");
+    assert!(
+        said["stored_in"]
+            .as_str()
+            .is_some_and(|s| s.contains("secrets.age")),
+        "{said}"
+    );
+    let sealed = std::fs::read(&stored).expect("the secrets file");
+    assert!(!sealed.windows(3).any(|w| w == b"ann"), "encrypted");
+
+    // The same commands, over HTTP, as Ann: her own paper account.
+    let bal = json(&d.tradectl(&["--remote", &url, "--json", "balances"]));
+    assert_eq!(bal["account"], "paper-ann", "{bal}");
+    let order = json(&d.tradectl(&[
+        "--remote", &url, "--json", "order", "buy", "BTCUSDT", "0.1", "--price", "1000",
+    ]));
+    assert_eq!(order["account"], "paper-ann", "{order}");
+    let list = json(&d.tradectl(&["--remote", &url, "--json", "order", "list", "--open"]));
+    assert_eq!(list["items"][0]["id"], order["id"], "{list}");
+    let id = order["id"].to_string();
+    let cancelled = json(&d.tradectl(&["--remote", &url, "--json", "order", "cancel", &id]));
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    // An error keeps its code and field across HTTP.
+    let bad = d.tradectl(&["--remote", &url, "order", "buy", "NOPE", "1"]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("symbol"), "{bad:?}");
+    // Streams come over the WebSocket.
+    let watched = d.tradectl(&[
+        "--remote", &url, "--json", "watch", "market.tickers", "--count", "1",
+    ]);
+    let line = json(&watched);
+    assert_eq!(line["topic"], "market.tickers", "{line}");
+    // A personal access token for scripts, then the session ends.
+    let pat = json(&d.tradectl(&[
+        "--remote",
+        &url,
+        "--json",
+        "rpc",
+        "auth.tokens.create",
+        r#"{"name":"cron","scope":"read","expires_days":1}"#,
+    ]));
+    let out = json(&d.tradectl(&["--json", "logout", &url]));
+    assert_eq!(out["revoked"], true, "{out}");
+    let gone = d.tradectl(&["--remote", &url, "balances"]);
+    assert_eq!(gone.status.code(), Some(2), "{gone:?}");
+    let by_pat = d
+        .tradectl_cmd(&["--remote", &url, "--json", "balances"])
+        .env("TRADEDESK_TOKEN", pat["token"].as_str().expect("token"))
+        .output()
+        .expect("tradectl");
+    assert_eq!(json(&by_pat)["account"], "paper-ann");
+}
