@@ -17,6 +17,7 @@ mod daemon {
     pub mod streams;
     pub mod support;
     pub mod trading;
+    pub mod transports;
     pub mod trust;
     pub mod watchdog;
 }

@@ -175,11 +175,12 @@ pub(super) async fn rest_call(
         for seg in route.trim_start_matches('/').split('/') {
             match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Some(field) => {
-                    let value = fields.remove(field).ok_or_else(|| {
-                        ClientError::Api(ApiError::invalid_params(format!(
-                            "invalid params: missing field `{field}`"
-                        )))
-                    })?;
+                    // `_` is the server's "not given", for an optional
+                    // field (an order named by its client order id).
+                    let Some(value) = fields.remove(field).filter(|v| !v.is_null()) else {
+                        segments.push("_");
+                        continue;
+                    };
                     segments.push(&scalar_text(&value).ok_or_else(|| {
                         ClientError::Api(ApiError::invalid_params(format!(
                             "invalid params: field `{field}` must be a string or a number"

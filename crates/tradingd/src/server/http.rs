@@ -4,7 +4,9 @@
 //!
 //! - A request's path segments, query string and JSON body are merged into
 //!   one params object (path and query values typed by the params' schema),
-//!   then decoded exactly as on the socket: the field at fault is named.
+//!   then decoded exactly as on the socket: the field at fault is named. A
+//!   path segment `_` leaves an optional field out (`GET
+//!   /api/v1/orders/_?client_order_id=…`).
 //! - `Authorization: Bearer <access token>` names the caller; `Public`
 //!   methods (logging in) ignore it, every other method without a valid
 //!   one is answered 401.
@@ -163,6 +165,9 @@ fn error_response(e: &ApiError) -> Response {
     r
 }
 
+/// A path segment that gives no value.
+pub const ABSENT: &str = "_";
+
 /// Path, query and body merged into one params object.
 fn merge(
     route: &Route,
@@ -210,6 +215,11 @@ fn merge(
         }
     }
     for (k, v) in path {
+        // `_` leaves an optional path field out, for a call that names its
+        // object another way (`GET /api/v1/orders/_?client_order_id=…`).
+        if v == ABSENT {
+            continue;
+        }
         let value = typed(&route.kinds, &k, &v);
         put(k, value, "path")?;
     }
