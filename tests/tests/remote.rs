@@ -87,10 +87,19 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
     // An error keeps its code and field across HTTP.
     let bad = d.tradectl(&["--remote", &url, "order", "buy", "NOPE", "1"]);
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("symbol"), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("symbol"),
+        "{bad:?}"
+    );
     // Streams come over the WebSocket.
     let watched = d.tradectl(&[
-        "--remote", &url, "--json", "watch", "market.tickers", "--count", "1",
+        "--remote",
+        &url,
+        "--json",
+        "watch",
+        "market.tickers",
+        "--count",
+        "1",
     ]);
     let line = json(&watched);
     assert_eq!(line["topic"], "market.tickers", "{line}");

@@ -23,6 +23,8 @@ pub use raw::{
 };
 mod validate;
 use validate::validate;
+#[cfg(test)]
+pub(crate) use validate::validate_http;
 
 /// Environment variables with the prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["TRADEDESK_CONFIG", "TRADEDESK_DAEMON_BIN"];
@@ -67,8 +69,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
     pub enabled: bool,
-    /// A loopback address: serving other machines needs TLS and rate
-    /// limits, which are not built yet.
+    /// Loopback, or any address with TLS or behind a proxy.
     pub bind: std::net::SocketAddr,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
@@ -80,6 +81,18 @@ pub struct HttpConfig {
     pub admin_rate_factor: u64,
     /// Origins a browser may call from (exact, `scheme://host[:port]`).
     pub cors_origins: Vec<String>,
+    /// HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<TlsFiles>,
+    /// A reverse proxy terminates TLS: `X-Forwarded-For` from one of
+    /// `trusted_proxies` names the client.
+    pub behind_proxy: bool,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -68,6 +68,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("http tls: {0}")]
+    Tls(#[from] server::tls::TlsError),
 }
 
 pub struct Daemon {
@@ -153,15 +155,7 @@ impl Daemon {
         )?;
         let socket = BoundSocket::bind(&config.socket)?;
         let http = if config.http.enabled {
-            let addr = config.http.bind;
-            Some(
-                server::http::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Http {
-                        addr: addr.to_string(),
-                        source,
-                    })?,
-            )
+            Some(server::http::bind(config.http.bind, config.http.tls.as_ref()).await?)
         } else {
             None
         };

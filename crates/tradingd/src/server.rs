@@ -5,5 +5,6 @@ pub mod dispatch;
 pub mod http;
 pub mod rate;
 pub mod rpc;
+pub mod tls;
 pub mod unix;
 pub mod ws;

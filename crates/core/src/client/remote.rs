@@ -70,10 +70,22 @@ fn bad_url(url: &str) -> ClientError {
     ))
 }
 
-fn no_answer(url: &str, e: &dyn std::fmt::Display) -> ClientError {
+/// A transport failure with its causes ("error sending request" alone
+/// does not say that the certificate was refused).
+fn no_answer(url: &str, e: &(dyn std::error::Error + 'static)) -> ClientError {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
     ClientError::NoAnswer {
         url: url.to_owned(),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -134,7 +146,15 @@ impl Rest {
     }
 }
 
+/// Makes ours the process's default rustls provider, unless the program
+/// installed one: reqwest built without a provider of its own (as here)
+/// asks for it, and panics without one.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::CryptoProvider::install_default((*crypto_provider()).clone());
+}
+
 pub(super) fn http_client(target: &Target) -> Result<reqwest::Client, ClientError> {
+    install_crypto_provider();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls_config(target.ca.as_deref())?)
         .connect_timeout(Duration::from_secs(10))

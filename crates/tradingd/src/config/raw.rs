@@ -42,6 +42,10 @@ pub struct RawHttp {
     pub rate_burst: u64,
     pub admin_rate_factor: u64,
     pub cors_origins: Vec<String>,
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    pub behind_proxy: bool,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -55,6 +59,10 @@ impl Default for RawHttp {
             rate_burst: 10,
             admin_rate_factor: 10,
             cors_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            behind_proxy: false,
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
         }
     }
 }

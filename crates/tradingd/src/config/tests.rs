@@ -162,3 +162,41 @@ fn the_shipped_config_file_is_the_defaults() {
         "config/tradingd.toml must document the defaults"
     );
 }
+
+#[test]
+fn other_machines_are_served_only_with_tls_or_behind_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |text: &str| {
+        load_with(dir.path(), Some(text), &[])
+            .unwrap_err()
+            .to_string()
+    };
+    let open = err("[http]\nbind = \"0.0.0.0:8686\"\n");
+    assert!(
+        open.contains("http.bind") && open.contains("tls_cert"),
+        "{open}"
+    );
+    assert!(err("[http]\ntls_cert = \"/c.pem\"\n").contains("http.tls_key"));
+    assert!(err("[http]\ntls_key = \"/k.pem\"\n").contains("http.tls_cert"));
+    assert!(
+        err("[http]\nbehind_proxy = true\ntrusted_proxies = [\"proxy\"]\n")
+            .contains("http.trusted_proxies[0]")
+    );
+    let tls = load_with(
+        dir.path(),
+        Some("[http]\nbind = \"0.0.0.0:8686\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert!(tls.http.tls.is_some() && !tls.http.behind_proxy);
+    let proxied = load_with(
+        dir.path(),
+        Some("[http]\nbind = \"10.0.0.5:8686\"\nbehind_proxy = true\ntrusted_proxies = [\"10.0.0.1\"]\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        proxied.http.trusted_proxies,
+        vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

@@ -4,8 +4,8 @@
 use super::raw::{RawAuth, RawConfig, RawHttp, RawRpc, RawSim, RawSimSymbol};
 use super::{
     AuthConfig, BacktestConfig, BotsConfig, CacheConfig, Config, ConfigError, DataConfig,
-    HttpConfig, JobsConfig, LogConfig, RpcConfig, SimConfig, StreamsConfig, WatchdogConfig,
-    absolute,
+    HttpConfig, JobsConfig, LogConfig, RpcConfig, SimConfig, StreamsConfig, TlsFiles,
+    WatchdogConfig, absolute,
 };
 use rust_decimal::Decimal;
 use std::time::Duration;
@@ -59,20 +59,49 @@ fn validate_origins(origins: &[String]) -> Result<Vec<String>, ConfigError> {
     Ok(origins.to_vec())
 }
 
-fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
+pub(crate) fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
     let bind: std::net::SocketAddr = raw.bind.parse().map_err(|_| ConfigError::Invalid {
         key: "http.bind",
         message: format!("`{}` is not an address and port (127.0.0.1:8686)", raw.bind),
     })?;
-    if !bind.ip().is_loopback() {
+    let tls = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid {
+                key: "http.tls_key",
+                message: "give the private key of `tls_cert` too".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid {
+                key: "http.tls_cert",
+                message: "give the certificate of `tls_key` too".into(),
+            });
+        }
+    };
+    if !bind.ip().is_loopback() && tls.is_none() && !raw.behind_proxy {
         return Err(ConfigError::Invalid {
             key: "http.bind",
             message: format!(
-                "{bind} is not a loopback address; serving other machines needs TLS and rate limits, which this version does not have yet"
+                "{bind} is reachable from other machines: give `tls_cert` and `tls_key`, or set `behind_proxy = true` when a reverse proxy terminates TLS"
             ),
         });
     }
+    let mut trusted_proxies = Vec::new();
+    for (i, p) in raw.trusted_proxies.iter().enumerate() {
+        trusted_proxies.push(p.parse().map_err(|_| ConfigError::InvalidAt {
+            key: format!("http.trusted_proxies[{i}]"),
+            message: format!("`{p}` is not an IP address"),
+        })?);
+    }
     Ok(HttpConfig {
+        tls,
+        behind_proxy: raw.behind_proxy,
+        trusted_proxies,
         enabled: raw.enabled,
         bind,
         max_body_bytes: usize::try_from(in_range(

@@ -145,6 +145,7 @@ impl<H: Handlers> Visitor<H> for Routes {
             let route = route.clone();
             async move {
                 let path = params.map(|Path(p)| p).unwrap_or_default();
+                let peer = super::tls::client_addr(&state.0.ctx.config.http, peer, &headers);
                 answer(&state.0, &route, peer, path, query, &headers, &body).await
             }
         };
@@ -401,6 +402,7 @@ async fn websocket(
     headers: HeaderMap,
     ws: axum::extract::WebSocketUpgrade,
 ) -> Response {
+    let peer = super::tls::client_addr(&app.ctx.config.http, peer, &headers);
     let key = format!("ip:{}", peer.ip());
     let standing = app.limiter.take(&key, false, std::time::Instant::now());
     if !standing.allowed {
@@ -419,6 +421,7 @@ async fn metrics(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    let peer = super::tls::client_addr(&app.ctx.config.http, peer, &headers);
     let route = Route {
         name: "metrics",
         scope: Scope::Admin,
@@ -479,28 +482,56 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// A bound HTTP listener, made at start so that a port in use fails the
-/// start rather than the first request.
+/// A bound HTTP listener with its TLS settings, made at start so that a
+/// port in use or a bad certificate fails the start rather than the first
+/// request.
 pub struct BoundHttp {
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-pub async fn bind(addr: SocketAddr) -> std::io::Result<BoundHttp> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    Ok(BoundHttp { listener, addr })
+pub async fn bind(
+    addr: SocketAddr,
+    tls: Option<&crate::config::TlsFiles>,
+) -> Result<BoundHttp, crate::StartError> {
+    let tls = tls.map(super::tls::acceptor).transpose()?;
+    let io = |source| crate::StartError::Http {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    Ok(BoundHttp {
+        listener,
+        addr,
+        tls,
+    })
 }
 
 /// Serves until the daemon shuts down.
 pub async fn serve(bound: BoundHttp, ctx: Arc<Ctx>) {
+    use axum::serve::ListenerExt as _;
     let shutdown = ctx.shutdown.clone();
-    tracing::info!(addr = %bound.addr, "http api listening");
+    let stop = ctx.shutdown.clone();
     let app = router(ctx).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(bound.listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    {
+    let served = match bound.tls {
+        Some(acceptor) => {
+            tracing::info!(addr = %bound.addr, "http api listening (https)");
+            let listener = super::tls::TlsListener::new(bound.listener, acceptor, stop);
+            // `tap_io` gives the connection's address to the handlers.
+            axum::serve(listener.tap_io(|_| {}), app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        }
+        None => {
+            tracing::info!(addr = %bound.addr, "http api listening");
+            axum::serve(bound.listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        }
+    };
+    if let Err(e) = served {
         tracing::error!(error = %e, "the http server stopped");
     }
 }

@@ -41,7 +41,10 @@ impl Http {
         Http {
             d,
             base,
-            client: reqwest::Client::new(),
+            client: {
+                tradedesk_core::client::remote::install_crypto_provider();
+                reqwest::Client::new()
+            },
         }
     }
 
@@ -1101,4 +1104,78 @@ fn a_users_datasets_and_backtests_are_their_own() {
     // The admin sees them with their owner.
     let list = call(&mut admin, "data.list", json!({}));
     assert_eq!(list["items"][0]["owner"], "admin", "{list}");
+}
+
+#[test]
+fn https_serves_the_api_with_the_configured_certificate() {
+    use std::io::{Read as _, Write as _};
+    use tradedesk_core::api::auth::{AuthLogin, Credentials, Secret};
+    use tradedesk_core::client::remote::Target;
+    use tradedesk_core::client::{Client, ClientError};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("key");
+    let h = Http::start_with(|c| {
+        c.http.tls = Some(tradingd::config::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    });
+    let port = h.d.http.expect("http").port();
+    let target = |ca: Option<std::path::PathBuf>| Target {
+        url: format!("https://localhost:{port}"),
+        token: String::new(),
+        ca,
+    };
+    h.user("tess", "viewer");
+    let login = Credentials {
+        user: "tess".into(),
+        password: Secret::new(PASSWORD),
+    };
+    // Trusting the daemon's certificate: the API answers over TLS.
+    let mut c = Client::connect_remote(target(Some(cert.clone()))).expect("client");
+    let tokens = c.call::<AuthLogin>(&login).expect("a login over https");
+    assert!(!tokens.access_token.expose().is_empty());
+    // An unknown certificate is refused by the client, before the password
+    // is sent.
+    let mut stranger = Client::connect_remote(target(None)).expect("client");
+    let refused = stranger.call::<AuthLogin>(&login);
+    assert!(
+        matches!(&refused, Err(e @ ClientError::NoAnswer { .. }) if e.to_string().contains("certificate")),
+        "{refused:?}"
+    );
+    // Plain HTTP on the TLS port gets no API.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.write_all(b"GET /api/v1/system/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = tcp.read_to_end(&mut got);
+    assert!(
+        !got.starts_with(b"HTTP/1.1"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[test]
+fn a_bad_certificate_fails_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").expect("write");
+    let mut config = tradingd::config::Config::for_dir(dir.path());
+    config.http.enabled = true;
+    config.http.bind = "127.0.0.1:0".parse().expect("addr");
+    config.http.tls = Some(tradingd::config::TlsFiles {
+        cert: cert.clone(),
+        key: cert.clone(),
+    });
+    let err = TestDaemon::try_start_in(dir, config)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("cert.pem"), "{err}");
 }

@@ -23,11 +23,17 @@ const NOT_COMPARED: &[(&str, &str)] = &[
     ("jobs.stats", "queue lag measured now"),
     ("jobs.workers", "what each worker runs now"),
     ("jobs.schedules.preview", "times from now"),
-    ("cache.health", "hit and miss counters, moved by these calls"),
+    (
+        "cache.health",
+        "hit and miss counters, moved by these calls",
+    ),
     ("cache.stats", "hit and miss counters, moved by these calls"),
     ("cache.keys", "entries these calls add"),
     ("cache.get", "entries these calls add"),
-    ("cache.ttl.get", "compared as part of cache settings elsewhere"),
+    (
+        "cache.ttl.get",
+        "compared as part of cache settings elsewhere",
+    ),
     ("bots.performance", "figures at the current mark"),
     ("analytics.performance", "figures at the current mark"),
 ];
@@ -61,46 +67,7 @@ fn every_read_method_answers_the_same_over_the_socket_and_http() {
         c.sim.history_minutes = 0;
     });
     let mut socket = d.client();
-    // One of each object, made over the socket by its administrator.
-    call(
-        &mut socket,
-        "orders.place",
-        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": "1000", "client_order_id": "conf-1" }),
-    );
-    call(
-        &mut socket,
-        "orders.place",
-        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" }),
-    );
-    call(
-        &mut socket,
-        "strategies.create",
-        json!({ "name": "conf", "spec": { "strategy": "sma_cross", "params": { "fast": 5, "slow": 10 } } }),
-    );
-    call(
-        &mut socket,
-        "bots.create",
-        json!({ "name": "conf-bot", "spec": { "strategy": "dca", "params": { "every_bars": 5 } },
-                "symbols": ["BTCUSDT"], "allocation": { "USDT": "100" } }),
-    );
-    call(
-        &mut socket,
-        "jobs.enqueue",
-        json!({ "kind": "risk.report", "run_at": "2100-01-01T00:00:00Z" }),
-    );
-    call(
-        &mut socket,
-        "jobs.schedules.create",
-        json!({ "name": "nightly", "cron": "0 2 * * *", "kind": "maintenance.vacuum" }),
-    );
-    let dir = tempfile::tempdir().expect("dir");
-    let ds = import(
-        &mut socket,
-        json!({ "path": sine_csv(dir.path(), "s.csv", 80), "symbol": "SINEUSD" }),
-    )["result"]["dataset"]
-        .clone();
-    let created = call(&mut socket, "backtests.create", spec(&ds, 5, 20));
-    wait_backtest(&mut socket, &created);
+    fixtures(&mut socket);
     // An administrator over HTTP sees what the socket's does.
     call(
         &mut socket,
@@ -120,8 +87,8 @@ fn every_read_method_answers_the_same_over_the_socket_and_http() {
             password: Secret::new("conformance pass"),
         })
         .expect("login");
-    let mut http = Client::connect_remote(target(tokens.access_token.expose().to_owned()))
-        .expect("client");
+    let mut http =
+        Client::connect_remote(target(tokens.access_token.expose().to_owned())).expect("client");
 
     let mut compared = Vec::new();
     for &(name, verb, _) in method_routes() {
@@ -161,4 +128,47 @@ fn every_read_method_answers_the_same_over_the_socket_and_http() {
         .call_raw("orders.get", &json!({ "id": placed["id"] }))
         .expect("read over the socket");
     assert_eq!(placed, read);
+}
+
+/// One of each object, made over the socket by its administrator.
+fn fixtures(socket: &mut Client) {
+    call(
+        socket,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": "1000", "client_order_id": "conf-1" }),
+    );
+    call(
+        socket,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.001" }),
+    );
+    call(
+        socket,
+        "strategies.create",
+        json!({ "name": "conf", "spec": { "strategy": "sma_cross", "params": { "fast": 5, "slow": 10 } } }),
+    );
+    call(
+        socket,
+        "bots.create",
+        json!({ "name": "conf-bot", "spec": { "strategy": "dca", "params": { "every_bars": 5 } },
+                "symbols": ["BTCUSDT"], "allocation": { "USDT": "100" } }),
+    );
+    call(
+        socket,
+        "jobs.enqueue",
+        json!({ "kind": "risk.report", "run_at": "2100-01-01T00:00:00Z" }),
+    );
+    call(
+        socket,
+        "jobs.schedules.create",
+        json!({ "name": "nightly", "cron": "0 2 * * *", "kind": "maintenance.vacuum" }),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let ds = import(
+        socket,
+        json!({ "path": sine_csv(dir.path(), "s.csv", 80), "symbol": "SINEUSD" }),
+    )["result"]["dataset"]
+        .clone();
+    let created = call(socket, "backtests.create", spec(&ds, 5, 20));
+    wait_backtest(socket, &created);
 }
