@@ -276,3 +276,100 @@ fn the_dashboard_follows_bot_figures_deletions_and_its_own_backtests() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `tradedesk --remote URL`: the dashboard on a daemon it reaches over
+/// HTTP + WebSocket, with the session `tradectl login` stored.
+#[test]
+fn the_dashboard_shows_a_remote_daemon_as_the_logged_in_user() {
+    use std::io::Write as _;
+    if !tradedesk_tests::live::tmux_available() {
+        eprintln!("skipping: tmux is not installed (the end-to-end dashboard test drives it)");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let d = tradedesk_tests::Daemon::start_with(&format!(
+        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n"
+    ));
+    let url = format!("http://127.0.0.1:{port}");
+    let piped = |args: &[&str]| {
+        let mut child = d
+            .tradectl_cmd(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tradectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"correct horse battery\n")
+            .expect("write");
+        let out = child.wait_with_output().expect("output");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    piped(&["user", "add", "ann"]);
+    piped(&["login", &url, "--user", "ann"]);
+    let home = d.dir.path();
+    let server = format!("tradedesk-remote-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&server)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    struct Kill<'a>(&'a dyn Fn(&[&str]) -> String);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["kill-server"]);
+        }
+    }
+    let _kill = Kill(&tmux);
+    let cmd = format!(
+        "env -i HOME={h} XDG_DATA_HOME={h}/xdg-data XDG_CONFIG_HOME={h}/config TERM=xterm-256color NO_COLOR=1 {bin} --remote {url}",
+        h = home.display(),
+        bin = bin("tradedesk").display(),
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "desk",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    let wait_for = |text: &str| {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = tmux(&["capture-pane", "-p", "-t", "desk"]);
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                Instant::now() < until,
+                "never saw {text:?}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("● connected");
+    wait_for("Account paper-ann");
+    tmux(&["send-keys", "-t", "desk", "3"]);
+    wait_for("Open orders (0)");
+    // An order Ann places from elsewhere reaches her dashboard's stream.
+    let out = d.tradectl(&[
+        "--remote", &url, "order", "buy", "BTCUSDT", "0.1", "--price", "1000",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let screen = wait_for("Open orders (1)");
+    assert!(screen.contains("1000"), "{screen}");
+}

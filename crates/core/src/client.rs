@@ -10,6 +10,8 @@ mod blocking;
 pub mod launch;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(all(feature = "remote", feature = "secrets"))]
+pub mod session;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! stream, forwards what arrives as messages, carries out the dashboard's
 //! requests, and reconnects by itself after the daemon goes away.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -53,10 +53,57 @@ const TOPICS: [&str; 12] = [
 
 type Tx = mpsc::Sender<Msg>;
 
-pub async fn run(socket: PathBuf, tx: Tx, mut requests: mpsc::Receiver<Request>) {
+/// Where the daemon is: its socket, or its HTTP address.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    Socket(PathBuf),
+    /// A daemon on another machine, over its WebSocket (the session from
+    /// `tradectl login`, or `TRADEDESK_TOKEN`).
+    Remote {
+        url: String,
+        ca: Option<PathBuf>,
+    },
+}
+
+impl Endpoint {
+    /// How the header names it.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Socket(p) => p.display().to_string(),
+            Endpoint::Remote { url, .. } => url.clone(),
+        }
+    }
+
+    async fn connect(&self) -> Result<(AsyncClient, mpsc::Receiver<StreamMessage>), String> {
+        match self {
+            Endpoint::Socket(path) => AsyncClient::connect(path).await.map_err(|e| e.to_string()),
+            Endpoint::Remote { url, ca } => {
+                // A fresh token at every connection: the WebSocket closes
+                // when one expires, and the reconnect refreshes it.
+                let (u, c) = (url.clone(), ca.clone());
+                let token = tokio::task::spawn_blocking(move || {
+                    tradedesk_core::client::session::token(&u, c.as_deref())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+                let target = tradedesk_core::client::remote::Target {
+                    url: url.clone(),
+                    token,
+                    ca: ca.clone(),
+                };
+                AsyncClient::connect_remote(&target)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+pub async fn run(endpoint: Endpoint, tx: Tx, mut requests: mpsc::Receiver<Request>) {
     let mut watch = None;
     loop {
-        let reason = session(&socket, &tx, &mut requests, &mut watch).await;
+        let reason = session(&endpoint, &tx, &mut requests, &mut watch).await;
         if tx.send(Msg::Disconnected(reason)).await.is_err() {
             return;
         }
@@ -144,14 +191,14 @@ async fn data(tx: &Tx, d: Data) -> Result<(), String> {
 
 /// One connected session; returns why it ended.
 async fn session(
-    socket: &Path,
+    endpoint: &Endpoint,
     tx: &Tx,
     requests: &mut mpsc::Receiver<Request>,
     watch: &mut Option<(String, Interval)>,
 ) -> String {
-    let (client, mut events) = match AsyncClient::connect(socket).await {
+    let (client, mut events) = match endpoint.connect().await {
         Ok(c) => c,
-        Err(e) => return e.to_string(),
+        Err(e) => return e,
     };
     match connected(&client, tx, watch.as_ref()).await {
         Ok(()) => {}

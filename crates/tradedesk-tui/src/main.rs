@@ -11,26 +11,33 @@ use tokio::sync::mpsc;
 use tradedesk_core::client::launch;
 use tradedesk_core::paths;
 use tradedesk_tui::app::{App, Command, Msg};
-use tradedesk_tui::connection;
+use tradedesk_tui::connection::{self, Endpoint};
 
 fn main() -> anyhow::Result<()> {
-    let socket = socket_from_args()?;
+    let endpoint = endpoint_from_args()?;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("tradedesk needs a terminal; use `tradectl` for scripts");
     }
-    // Start the daemon before taking over the terminal, so its errors are readable.
-    let notice = if launch::is_running(&socket) {
-        None
-    } else {
-        let pid = launch::start_daemon(&daemon_binary()?, &socket, &[], Duration::from_secs(10))
-            .context("no daemon was running and starting one failed")?;
-        Some(format!("started tradingd (pid {pid}) in the background"))
+    // Start the daemon before taking over the terminal, so its errors are
+    // readable. A remote daemon is someone else's to start; its session is
+    // checked here for the same reason.
+    let notice = match &endpoint {
+        Endpoint::Socket(socket) if !launch::is_running(socket) => {
+            let pid = launch::start_daemon(&daemon_binary()?, socket, &[], Duration::from_secs(10))
+                .context("no daemon was running and starting one failed")?;
+            Some(format!("started tradingd (pid {pid}) in the background"))
+        }
+        Endpoint::Socket(_) => None,
+        Endpoint::Remote { url, ca } => {
+            tradedesk_core::client::session::token(url, ca.as_deref())?;
+            None
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut terminal = ratatui::init();
-    let result = runtime.block_on(run(&mut terminal, socket, notice));
+    let result = runtime.block_on(run(&mut terminal, endpoint, notice));
     ratatui::restore();
     result
 }
@@ -73,17 +80,23 @@ fn which(bin: &std::path::Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn socket_from_args() -> anyhow::Result<PathBuf> {
+fn endpoint_from_args() -> anyhow::Result<Endpoint> {
     let mut args = std::env::args().skip(1);
     let mut explicit = None;
+    let mut remote = std::env::var("TRADEDESK_REMOTE")
+        .ok()
+        .filter(|r| !r.is_empty());
+    let mut ca = std::env::var_os("TRADEDESK_CA").map(PathBuf::from);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--socket" => {
                 explicit = Some(PathBuf::from(args.next().context("--socket needs a path")?));
             }
+            "--remote" => remote = Some(args.next().context("--remote needs a URL")?),
+            "--ca" => ca = Some(PathBuf::from(args.next().context("--ca needs a PEM file")?)),
             "-h" | "--help" => {
                 println!(
-                    "tradedesk [--socket PATH]\n\nThe tradedesk dashboard. Starts tradingd if none is running."
+                    "tradedesk [--socket PATH | --remote URL [--ca PEM]]\n\nThe tradedesk dashboard. Starts tradingd if none is running;\nwith --remote, shows a daemon on another machine over its HTTP API\n(log in first with `tradectl login URL`, or set TRADEDESK_TOKEN)."
                 );
                 std::process::exit(0);
             }
@@ -94,20 +107,24 @@ fn socket_from_args() -> anyhow::Result<PathBuf> {
             other => anyhow::bail!("unknown argument `{other}` (try --help)"),
         }
     }
-    Ok(paths::client_socket(explicit.as_deref())?)
+    match remote {
+        Some(url) => Ok(Endpoint::Remote { url, ca }),
+        None => Ok(Endpoint::Socket(paths::client_socket(explicit.as_deref())?)),
+    }
 }
 
 async fn run(
     terminal: &mut ratatui::DefaultTerminal,
-    socket: PathBuf,
+    endpoint: Endpoint,
     notice: Option<String>,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(4096);
     let (req_tx, req_rx) = mpsc::channel(256);
     spawn_terminal_events(tx.clone());
-    tokio::spawn(connection::run(socket.clone(), tx.clone(), req_rx));
+    let name = endpoint.describe();
+    tokio::spawn(connection::run(endpoint, tx.clone(), req_rx));
     tokio::spawn(clock(tx));
-    let mut app = App::new(socket.display().to_string(), chrono::Utc::now());
+    let mut app = App::new(name, chrono::Utc::now());
     if let Some(n) = notice {
         app.update(Msg::Notice(n));
     }

@@ -30,9 +30,62 @@ type ApiErrorOrClosed = Option<crate::api::ApiError>;
 const EVENT_BUFFER: usize = 4096;
 
 pub struct AsyncClient {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Writer>,
     pending: Pending,
     next_id: AtomicU64,
+}
+
+/// Where requests are written: the socket, or a remote daemon's WebSocket.
+enum Writer {
+    Unix(OwnedWriteHalf),
+    #[cfg(feature = "remote")]
+    Ws(futures_util::stream::SplitSink<super::remote::Ws, tokio_tungstenite::tungstenite::Message>),
+}
+
+impl Writer {
+    async fn send(&mut self, line: String) -> Result<(), ClientError> {
+        match self {
+            Writer::Unix(w) => Ok(w.write_all(line.as_bytes()).await?),
+            #[cfg(feature = "remote")]
+            Writer::Ws(w) => {
+                use futures_util::SinkExt as _;
+                w.send(tokio_tungstenite::tungstenite::Message::Text(line.into()))
+                    .await
+                    .map_err(|e| ClientError::Protocol(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Where frames are read from, one at a time.
+trait Frames: Send + 'static {
+    /// The next frame; `None` when the connection ended.
+    fn next_frame(&mut self) -> impl std::future::Future<Output = Option<String>> + Send;
+}
+
+impl Frames for BufReader<tokio::net::unix::OwnedReadHalf> {
+    async fn next_frame(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.read_line(&mut line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    }
+}
+
+#[cfg(feature = "remote")]
+impl Frames for futures_util::stream::SplitStream<super::remote::Ws> {
+    async fn next_frame(&mut self) -> Option<String> {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match self.next().await? {
+                Ok(Message::Text(t)) => return Some(t.as_str().to_owned()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
 }
 
 impl AsyncClient {
@@ -50,19 +103,31 @@ impl AsyncClient {
                 })?;
         super::check_peer(&stream, path)?;
         let (read, write) = stream.into_split();
+        Ok(AsyncClient::over(BufReader::new(read), Writer::Unix(write)))
+    }
+
+    /// A daemon on another machine: every call and stream on its WebSocket,
+    /// which speaks the socket's JSON-RPC.
+    #[cfg(feature = "remote")]
+    pub async fn connect_remote(
+        target: &super::remote::Target,
+    ) -> Result<(AsyncClient, mpsc::Receiver<StreamMessage>), ClientError> {
+        use futures_util::StreamExt as _;
+        let ws = super::remote::open_ws(target).await?;
+        let (write, read) = ws.split();
+        Ok(AsyncClient::over(read, Writer::Ws(write)))
+    }
+
+    fn over(frames: impl Frames, writer: Writer) -> (AsyncClient, mpsc::Receiver<StreamMessage>) {
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
-        tokio::spawn(read_loop(
-            BufReader::new(read),
-            Arc::clone(&pending),
-            events_tx,
-        ));
+        tokio::spawn(read_loop(frames, Arc::clone(&pending), events_tx));
         let client = AsyncClient {
-            writer: tokio::sync::Mutex::new(write),
+            writer: tokio::sync::Mutex::new(writer),
             pending,
             next_id: AtomicU64::new(1),
         };
-        Ok((client, events_rx))
+        (client, events_rx)
     }
 
     pub async fn call<M: Method>(&self, params: &M::Params) -> Result<M::Result, ClientError> {
@@ -119,10 +184,10 @@ impl AsyncClient {
             };
             map.insert(id, tx);
         }
-        let written = self.writer.lock().await.write_all(line.as_bytes()).await;
+        let written = self.writer.lock().await.send(line).await;
         if let Err(e) = written {
             self.forget(id);
-            return Err(e.into());
+            return Err(e);
         }
         match rx.await {
             Ok(Ok(raw)) => Ok(raw),
@@ -143,18 +208,8 @@ impl AsyncClient {
     }
 }
 
-async fn read_loop(
-    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
-    pending: Pending,
-    events: mpsc::Sender<StreamMessage>,
-) {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+async fn read_loop(mut frames: impl Frames, pending: Pending, events: mpsc::Sender<StreamMessage>) {
+    while let Some(line) = frames.next_frame().await {
         match decode_frame(line.trim_end()) {
             Ok(Received::Response { id, outcome }) => {
                 let waiter = pending

@@ -1,5 +1,8 @@
 //! The blocking client: one request at a time over a std Unix stream.
 
+// Without the `remote` feature the socket is the only link.
+#![cfg_attr(not(feature = "remote"), allow(irrefutable_let_patterns))]
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
