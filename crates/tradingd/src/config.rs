@@ -99,6 +99,10 @@ pub struct TlsFiles {
 pub struct AuthConfig {
     pub access_ttl_s: u64,
     pub refresh_ttl_s: u64,
+    /// Anyone who reaches the API may make a user (`auth.register`).
+    pub open_registration: bool,
+    /// The role such a user gets: viewer or trader.
+    pub registration_role: tradedesk_core::api::auth::Role,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,7 +25,7 @@ use tradedesk_core::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 13;
+pub const SCHEMA_VERSION: u32 = 14;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -45,6 +45,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         ),
         M::up(include_str!("store/migrations/0012_users.sql")),
         M::up(include_str!("store/migrations/0013_access_tokens.sql")),
+        M::up(include_str!("store/migrations/0014_profiles.sql")),
     ])
 });
 

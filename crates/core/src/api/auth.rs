@@ -140,6 +140,73 @@ method! {
     AuthLogout = "auth.logout", Post "/api/v1/auth/logout", Public, RefreshParams => LoggedOut
 }
 method! {
+    /// Makes a user of the caller, when the daemon's `[auth]
+    /// open_registration` allows it (refused otherwise); the role is the
+    /// configured `registration_role`. Log in afterwards.
+    AuthRegister = "auth.register", Post "/api/v1/auth/register", Public, Credentials => UserView
+}
+method! {
+    /// The caller's profile: a display name, an e-mail address, a time zone.
+    AuthProfileGet = "auth.profile.get", Get "/api/v1/auth/profile", Read, Empty => Profile
+}
+method! {
+    /// Changes fields of the caller's profile (`""` clears one).
+    AuthProfileUpdate = "auth.profile.update", Patch "/api/v1/auth/profile", Read, ProfileUpdate => Profile
+}
+method! {
+    /// The caller's preferences: a JSON object a frontend keeps for its user.
+    AuthPreferencesGet = "auth.preferences.get", Get "/api/v1/auth/preferences", Read, Empty => Preferences
+}
+method! {
+    /// Replaces the caller's preferences (a JSON object of at most 16 KiB).
+    AuthPreferencesSet = "auth.preferences.set", Put "/api/v1/auth/preferences", Read, Preferences => Preferences
+}
+
+/// A user as listed (never its password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserView {
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created: Timestamp,
+}
+
+/// A user's profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Profile {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// An IANA time zone (`Europe/Berlin`) for showing times.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// Fields to change; a field left out stays, `""` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// At most 64 characters.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An address with an `@`, at most 254 characters.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// An IANA time zone name.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// A frontend's settings for its user, as it sends them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    pub preferences: serde_json::Map<String, serde_json::Value>,
+}
+
+method! {
     /// Who the caller is, with which scope, over which transport.
     AuthMe = "auth.me", Get "/api/v1/auth/me", Read, Empty => Me
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::accounts::{AccountsBalances, AccountsList};
 use super::analytics::AnalyticsPerformance;
 use super::auth::{
-    AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthRefresh, AuthTokensCreate, AuthTokensList,
+    AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthPreferencesGet, AuthPreferencesSet,
+    AuthProfileGet, AuthProfileUpdate, AuthRefresh, AuthRegister, AuthTokensCreate, AuthTokensList,
     AuthTokensRevoke,
 };
 use super::backtests::{
@@ -139,6 +140,11 @@ catalogue! {
         AuthLogout,
         AuthMe,
         AuthPassword,
+        AuthRegister,
+        AuthProfileGet,
+        AuthProfileUpdate,
+        AuthPreferencesGet,
+        AuthPreferencesSet,
         AuthTokensCreate,
         AuthTokensList,
         AuthTokensRevoke,
@@ -374,10 +380,12 @@ mod tests {
             );
             // Reads are GETs, except the few whose params are a body (an
             // order to check, a list of runs) or a session's state.
-            const READ_BODIES: [&str; 8] = [
-                // A viewer may change its own password and manage its own
-                // access tokens.
+            const READ_BODIES: [&str; 10] = [
+                // A viewer may change its own password, profile and
+                // preferences, and manage its own access tokens.
                 "auth.password",
+                "auth.profile.update",
+                "auth.preferences.set",
                 "auth.tokens.create",
                 "auth.tokens.revoke",
                 "strategies.validate",

@@ -4,19 +4,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::auth::UserView;
 use super::auth::{Role, Secret};
 use super::method::method;
 use super::paging::{Page, PageParams};
-use crate::time::Timestamp;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct UserView {
-    pub id: u64,
-    pub name: String,
-    pub role: Role,
-    pub disabled: bool,
-    pub created: Timestamp,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

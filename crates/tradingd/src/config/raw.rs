@@ -73,6 +73,8 @@ impl Default for RawHttp {
 pub struct RawAuth {
     pub access_ttl_s: u64,
     pub refresh_ttl_s: u64,
+    pub open_registration: bool,
+    pub registration_role: String,
 }
 
 impl Default for RawAuth {
@@ -80,6 +82,8 @@ impl Default for RawAuth {
         RawAuth {
             access_ttl_s: 900,
             refresh_ttl_s: 30 * 86_400,
+            open_registration: false,
+            registration_role: "viewer".into(),
         }
     }
 }

@@ -31,9 +31,23 @@ pub(super) fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 }
 
 fn validate_auth(raw: &RawAuth) -> Result<AuthConfig, ConfigError> {
+    let registration_role = match tradedesk_core::api::auth::Role::parse(&raw.registration_role) {
+        Some(tradedesk_core::api::auth::Role::Admin) | None => {
+            return Err(ConfigError::Invalid {
+                key: "auth.registration_role",
+                message: format!(
+                    "`{}` must be `viewer` or `trader` (admins are made by an admin)",
+                    raw.registration_role
+                ),
+            });
+        }
+        Some(r) => r,
+    };
     Ok(AuthConfig {
         access_ttl_s: in_range("auth.access_ttl_s", raw.access_ttl_s, 30, 86_400)?,
         refresh_ttl_s: in_range("auth.refresh_ttl_s", raw.refresh_ttl_s, 60, 365 * 86_400)?,
+        open_registration: raw.open_registration,
+        registration_role,
     })
 }
 

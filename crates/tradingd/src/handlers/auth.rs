@@ -1,12 +1,14 @@
 //! `auth.*` handlers.
 
 use tradedesk_core::api::auth::{
-    AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthRefresh, AuthTokensCreate, AuthTokensList,
-    AuthTokensRevoke, Credentials, LoggedOut, Me, NewToken, PasswordChange, RefreshParams, Secret,
-    TokenCreate, TokenId, TokenView, Tokens,
+    AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthPreferencesGet, AuthPreferencesSet,
+    AuthProfileGet, AuthProfileUpdate, AuthRefresh, AuthRegister, AuthTokensCreate, AuthTokensList,
+    AuthTokensRevoke, Credentials, LoggedOut, Me, NewToken, PasswordChange, Preferences, Profile,
+    ProfileUpdate, RefreshParams, Secret, TokenCreate, TokenId, TokenView, Tokens,
 };
 use tradedesk_core::api::paging::{self, Page, PageParams};
-use tradedesk_core::api::{ApiError, Caller, Empty, Handle, Scope, Transport};
+use tradedesk_core::api::users::UserView;
+use tradedesk_core::api::{ApiError, Caller, Empty, ErrorCode, Handle, Scope, Transport};
 use tradedesk_core::time::Timestamp;
 
 use crate::context::Ctx;
@@ -204,6 +206,132 @@ impl Handle<AuthTokensRevoke> for Ctx {
                 revoked: true,
                 ..row.view
             })
+        })
+    }
+}
+
+impl Handle<AuthRegister> for Ctx {
+    async fn handle(&self, _: &Caller, p: Credentials) -> Result<UserView, ApiError> {
+        if !self.config.auth.open_registration {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "registration is closed on this daemon: ask its administrator for a user",
+            ));
+        }
+        super::users::check_new_user("user", &p.user, &p.password)?;
+        let role = self.config.auth.registration_role;
+        self.blocking(|ctx| ctx.create_user(&p.user, &p.password, role))
+    }
+}
+
+/// The largest preferences object, serialized.
+pub const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
+
+fn read_doc<T: serde::de::DeserializeOwned + Default>(
+    ctx: &Ctx,
+    caller: &Caller,
+    which: db::Doc,
+) -> Result<T, ApiError> {
+    let text = db::doc(ctx.store().conn(), &caller.user, which)?
+        .ok_or_else(|| ApiError::not_found("user", &caller.user))?;
+    serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("stored {which:?}: {e}")))
+}
+
+fn write_doc<T: serde::Serialize>(
+    ctx: &Ctx,
+    caller: &Caller,
+    which: db::Doc,
+    value: &T,
+) -> Result<(), ApiError> {
+    let text = serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    if ctx
+        .store()
+        .write(|tx| db::set_doc(tx, &caller.user, which, &text))?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("user", &caller.user))
+    }
+}
+
+impl Handle<AuthProfileGet> for Ctx {
+    async fn handle(&self, caller: &Caller, _: Empty) -> Result<Profile, ApiError> {
+        self.blocking(|ctx| read_doc(ctx, caller, db::Doc::Profile))
+    }
+}
+
+/// A profile field as given: `""` clears it; `check` says what is wrong.
+fn profile_field(
+    field: &str,
+    given: Option<String>,
+    current: Option<String>,
+    check: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match given {
+        None => Ok(current),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => match check(&v) {
+            Some(why) => Err(ApiError::bad_field(field, why)),
+            None => Ok(Some(v)),
+        },
+    }
+}
+
+impl Handle<AuthProfileUpdate> for Ctx {
+    async fn handle(&self, caller: &Caller, p: ProfileUpdate) -> Result<Profile, ApiError> {
+        self.blocking(|ctx| {
+            let current: Profile = read_doc(ctx, caller, db::Doc::Profile)?;
+            let profile = Profile {
+                display_name: profile_field(
+                    "display_name",
+                    p.display_name.clone(),
+                    current.display_name,
+                    |v| {
+                        (v.chars().count() > 64 || v.chars().any(char::is_control)).then(|| {
+                            "must be at most 64 characters, without control characters".into()
+                        })
+                    },
+                )?,
+                email: profile_field("email", p.email.clone(), current.email, |v| {
+                    let ok = v.len() <= 254
+                        && v.split_once('@')
+                            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
+                        && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+                    (!ok).then(|| format!("`{v}` is not an e-mail address"))
+                })?,
+                timezone: profile_field("timezone", p.timezone.clone(), current.timezone, |v| {
+                    v.parse::<chrono_tz::Tz>()
+                        .err()
+                        .map(|_| format!("`{v}` is not an IANA time zone such as Europe/Berlin"))
+                })?,
+            };
+            write_doc(ctx, caller, db::Doc::Profile, &profile)?;
+            Ok(profile)
+        })
+    }
+}
+
+impl Handle<AuthPreferencesGet> for Ctx {
+    async fn handle(&self, caller: &Caller, _: Empty) -> Result<Preferences, ApiError> {
+        self.blocking(|ctx| {
+            let preferences = read_doc(ctx, caller, db::Doc::Preferences)?;
+            Ok(Preferences { preferences })
+        })
+    }
+}
+
+impl Handle<AuthPreferencesSet> for Ctx {
+    async fn handle(&self, caller: &Caller, p: Preferences) -> Result<Preferences, ApiError> {
+        let size = serde_json::to_string(&p.preferences).map_or(usize::MAX, |s| s.len());
+        if size > MAX_PREFERENCES_BYTES {
+            return Err(ApiError::bad_field(
+                "preferences",
+                format!("is {size} bytes; at most {MAX_PREFERENCES_BYTES}"),
+            ));
+        }
+        self.blocking(|ctx| {
+            write_doc(ctx, caller, db::Doc::Preferences, &p.preferences)?;
+            Ok(p)
         })
     }
 }

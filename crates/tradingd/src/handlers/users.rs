@@ -49,6 +49,22 @@ fn change(
     Ok(row.view)
 }
 
+/// A new user's name (`field` names it in errors) and password.
+pub(crate) fn check_new_user(
+    field: &str,
+    name: &str,
+    password: &tradedesk_core::api::auth::Secret,
+) -> Result<(), ApiError> {
+    check_name(field, name)?;
+    if name.eq_ignore_ascii_case(RESERVED) {
+        return Err(ApiError::bad_field(
+            field,
+            "`admin` is the local socket's administrator; choose another name",
+        ));
+    }
+    check_password("password", password)
+}
+
 impl Ctx {
     /// Makes a user and their own paper account (with the configured
     /// starting balances), in one transaction.
@@ -98,14 +114,7 @@ impl Handle<UsersList> for Ctx {
 
 impl Handle<UsersCreate> for Ctx {
     async fn handle(&self, _: &Caller, p: UserCreate) -> Result<UserView, ApiError> {
-        check_name("name", &p.name)?;
-        if p.name.eq_ignore_ascii_case(RESERVED) {
-            return Err(ApiError::bad_field(
-                "name",
-                "`admin` is the local socket's administrator; choose another name",
-            ));
-        }
-        check_password("password", &p.password)?;
+        check_new_user("name", &p.name, &p.password)?;
         self.blocking(|ctx| ctx.create_user(&p.name, &p.password, p.role.unwrap_or(Role::Trader)))
     }
 }

@@ -285,3 +285,39 @@ pub fn revoke_token(conn: &Connection, id: u64) -> Result<(), StoreError> {
         .execute([id.cast_signed()])?;
     Ok(())
 }
+
+/// A user's profile or preferences, as stored (a JSON object).
+#[derive(Debug, Clone, Copy)]
+pub enum Doc {
+    Profile,
+    Preferences,
+}
+
+impl Doc {
+    fn column(self) -> &'static str {
+        match self {
+            Doc::Profile => "profile",
+            Doc::Preferences => "preferences",
+        }
+    }
+}
+
+pub fn doc(conn: &Connection, name: &str, which: Doc) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM users WHERE name = ?1",
+            which.column()
+        ))?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set_doc(conn: &Connection, name: &str, which: Doc, json: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE users SET {} = ?2 WHERE name = ?1",
+            which.column()
+        ))?
+        .execute(params![name, json])?
+        > 0)
+}

@@ -46,7 +46,13 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         | "cache.keys"
         | "cache.flush"
         | "auth.me"
+        | "auth.profile.get"
+        | "auth.preferences.get"
         | "users.list" => json!({}),
+        "auth.profile.update" => {
+            json!({ "display_name": "Conformance", "timezone": "Europe/Berlin" })
+        }
+        "auth.preferences.set" => json!({ "preferences": { "theme": "dark" } }),
         // User 1 is the socket's admin; the test's user is 2.
         "users.create" => {
             json!({ "name": "conf-user", "password": "conformance pass", "role": "trader" })
@@ -56,7 +62,7 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         "users.reset_password" => json!({ "id": 2, "password": "conformance pass" }),
         // Tokens come from a login: called below, in order.
         "auth.login" | "auth.refresh" | "auth.logout" | "auth.password" | "auth.tokens.create"
-        | "auth.tokens.list" | "auth.tokens.revoke" => return None,
+        | "auth.tokens.list" | "auth.tokens.revoke" | "auth.register" => return None,
         // Catalogue order: set, delete (then get finds it set again below).
         "cache.set" => json!({ "key": "conf", "value": { "n": 1 }, "ttl": 60 }),
         "cache.get" => json!({ "key": "market.ticker:BTCUSDT" }),
@@ -322,7 +328,16 @@ fn auth_by_hand(client: &mut Client) -> Vec<&'static str> {
         let err = client.call_raw(m, &p).expect_err("HTTP users only");
         assert!(err.to_string().contains("HTTP users"), "{m}: {err}");
     }
+    // Registration is closed unless the config opens it.
+    let err = client
+        .call_raw(
+            "auth.register",
+            &json!({ "user": "newcomer", "password": "long enough password" }),
+        )
+        .expect_err("closed by default");
+    assert!(err.to_string().contains("registration is closed"), "{err}");
     vec![
+        "auth.register",
         "auth.login",
         "auth.refresh",
         "auth.logout",

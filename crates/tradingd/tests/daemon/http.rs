@@ -1179,3 +1179,102 @@ fn a_bad_certificate_fails_the_start_naming_the_file() {
         .expect("refused");
     assert!(err.to_string().contains("cert.pem"), "{err}");
 }
+
+#[test]
+fn open_registration_profiles_and_preferences() {
+    // Closed by default: 403, and no user is made.
+    let closed = Http::start();
+    let me = json!({ "user": "newcomer", "password": PASSWORD });
+    let (status, err) = closed.send("POST", "/api/v1/auth/register", None, Some(me.clone()));
+    assert_eq!(status, 403, "{err}");
+    let (status, _) = closed.send("POST", "/api/v1/auth/login", None, Some(me.clone()));
+    assert_eq!(status, 401);
+
+    let h = Http::start_with(|c| {
+        c.auth.open_registration = true;
+        c.auth.registration_role = tradedesk_core::api::auth::Role::Trader;
+    });
+    let (status, user) = h.send("POST", "/api/v1/auth/register", None, Some(me.clone()));
+    assert_eq!((status, &user["role"]), (200, &json!("trader")), "{user}");
+    for (body, field) in [
+        (json!({ "user": "admin", "password": PASSWORD }), "user"),
+        (json!({ "user": "x y", "password": PASSWORD }), "user"),
+        (json!({ "user": "shorty", "password": "short" }), "password"),
+    ] {
+        let (status, err) = h.send("POST", "/api/v1/auth/register", None, Some(body));
+        assert_eq!(
+            (status, &err["data"]["field"]),
+            (400, &json!(field)),
+            "{err}"
+        );
+    }
+    let (status, _) = h.send("POST", "/api/v1/auth/register", None, Some(me));
+    assert_eq!(status, 409, "a name is taken once");
+    let token = h.access("newcomer");
+    let (_, bal) = h.send("GET", "/api/v1/accounts/balances", Some(&token), None);
+    assert_eq!(
+        bal["account"], "paper-newcomer",
+        "a registered user trades paper too"
+    );
+
+    // The profile: fields checked by name, "" clears one.
+    let (status, p) = h.send(
+        "PATCH",
+        "/api/v1/auth/profile",
+        Some(&token),
+        Some(json!({ "display_name": "New Comer", "email": "nc@example.com", "timezone": "Asia/Tokyo" })),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["timezone"], "Asia/Tokyo");
+    for (body, field) in [
+        (json!({ "email": "not-an-address" }), "email"),
+        (json!({ "timezone": "Mars/Olympus" }), "timezone"),
+        (json!({ "display_name": "x".repeat(65) }), "display_name"),
+    ] {
+        let (status, err) = h.send("PATCH", "/api/v1/auth/profile", Some(&token), Some(body));
+        assert_eq!(
+            (status, &err["data"]["field"]),
+            (400, &json!(field)),
+            "{err}"
+        );
+    }
+    let (_, p) = h.send(
+        "PATCH",
+        "/api/v1/auth/profile",
+        Some(&token),
+        Some(json!({ "email": "" })),
+    );
+    assert_eq!(
+        (&p["display_name"], &p["email"]),
+        (&json!("New Comer"), &Value::Null),
+        "{p}"
+    );
+    // Preferences: a frontend's object, replaced whole, bounded.
+    let prefs = json!({ "preferences": { "theme": "dark", "watch": ["BTCUSDT"] } });
+    let (status, _) = h.send(
+        "PUT",
+        "/api/v1/auth/preferences",
+        Some(&token),
+        Some(prefs.clone()),
+    );
+    assert_eq!(status, 200);
+    let (_, got) = h.send("GET", "/api/v1/auth/preferences", Some(&token), None);
+    assert_eq!(got, prefs);
+    let big = json!({ "preferences": { "blob": "x".repeat(17 * 1024) } });
+    let h2 = &h;
+    let (status, err) = h2.raw(
+        "PUT",
+        "/api/v1/auth/preferences",
+        Some(&token),
+        Some(big.to_string().into_bytes()),
+    );
+    assert!(status == 400 || status == 413, "{status} {err}");
+    // Another user's profile is their own.
+    h.user("other", "viewer");
+    let other = h.access("other");
+    let (_, p) = h.send("GET", "/api/v1/auth/profile", Some(&other), None);
+    assert_eq!(
+        p,
+        json!({ "display_name": null, "email": null, "timezone": null })
+    );
+}

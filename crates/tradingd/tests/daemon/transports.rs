@@ -17,6 +17,8 @@ use super::support::{TestDaemon, call};
 const NOT_COMPARED: &[(&str, &str)] = &[
     ("auth.me", "names the caller"),
     ("auth.tokens.list", "the caller's own tokens"),
+    ("auth.profile.get", "the caller's own profile"),
+    ("auth.preferences.get", "the caller's own preferences"),
     ("system.health", "uptime and live connection counts"),
     ("system.info", "uptime and live connection counts"),
     ("jobs.health", "queue lag measured now"),

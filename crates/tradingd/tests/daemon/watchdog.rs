@@ -51,6 +51,7 @@ fn params(method: &str, csv: &str) -> Option<Value> {
         "auth.refresh" | "auth.logout" => json!({ "refresh_token": "rt_not-a-token" }),
         "auth.password" => json!({ "current": "x", "new": "long enough password" }),
         "auth.tokens.create" => json!({ "name": "t", "expires_days": 1 }),
+        "auth.register" => json!({ "user": "wdog", "password": "long enough password" }),
         other => panic!("no params for `{other}`: add them to the watchdog test"),
     })
 }
