@@ -189,6 +189,8 @@ impl Daemon {
         // Jobs a dead daemon left running are retried or dead; imports it
         // left half-written are dropped (their jobs run them again).
         services::jobs::recover(&ctx);
+        // Uploads no queued import will read any more.
+        server::files::sweep(&ctx);
         match ctx
             .store()
             .write(|tx| crate::store::backtests::abandon_imports(tx, None))

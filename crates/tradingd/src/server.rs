@@ -2,6 +2,7 @@
 //! [`dispatch::Dispatcher`], built from the catalogue.
 
 pub mod dispatch;
+pub mod files;
 pub mod http;
 pub mod rate;
 pub mod rpc;

@@ -28,7 +28,7 @@ fn not_found_backtest(id: u64) -> ApiError {
 }
 
 impl Ctx {
-    pub(super) fn dataset(&self, caller: &Caller, id: u64) -> Result<Dataset, ApiError> {
+    pub(crate) fn dataset(&self, caller: &Caller, id: u64) -> Result<Dataset, ApiError> {
         db::dataset(self.store().conn(), id)
             .map_err(|e| store_err(&e))?
             .filter(|d| caller.sees(&d.owner))

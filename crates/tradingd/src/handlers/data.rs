@@ -22,8 +22,19 @@ pub(super) fn not_found_dataset(id: u64) -> ApiError {
 
 impl Handle<DataImport> for Ctx {
     async fn handle(&self, caller: &Caller, p: ImportParams) -> Result<JobRecord, ApiError> {
-        check_import(&p, self.config.data.max_import_bytes)?;
-        let payload = serde_json::to_value(&p).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.import_job(caller, &p).await
+    }
+}
+
+impl Ctx {
+    /// Checks an import and enqueues its job, owned by the caller.
+    pub(crate) async fn import_job(
+        &self,
+        caller: &Caller,
+        p: &ImportParams,
+    ) -> Result<JobRecord, ApiError> {
+        check_import(p, self.config.data.max_import_bytes)?;
+        let payload = serde_json::to_value(p).map_err(|e| ApiError::internal(e.to_string()))?;
         let now = self.now();
         self.enqueue_job(
             &jdb::NewJob {
@@ -150,26 +161,42 @@ impl Ctx {
         use std::io::Write as _;
         let io =
             |e: std::io::Error| ApiError::bad_field("path", format!("cannot write: {}", e.kind()));
-        out.write_all(b"timestamp,open,high,low,close,volume\n")
+        out.write_all(crate::server::files::CSV_HEADER.as_bytes())
             .map_err(io)?;
         let mut rows: u64 = 0;
         for seq in 0.. {
-            let chunk = db::chunk(self.store().conn(), id, seq).map_err(|e| store_err(&e))?;
-            let Some(chunk) = chunk else { break };
-            for b in &chunk {
-                let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(b.time.millis())
-                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "{t},{},{},{},{},{}",
-                    b.open, b.high, b.low, b.close, b.volume
-                )
-                .map_err(io)?;
-            }
-            rows = rows.saturating_add(chunk.len() as u64);
+            let Some((text, n)) = self.export_rows(id, seq)? else {
+                break;
+            };
+            out.write_all(text.as_bytes()).map_err(io)?;
+            rows = rows.saturating_add(n);
         }
         out.flush().map_err(io)?;
         Ok(rows)
+    }
+
+    /// Chunk `seq` of a dataset as CSV lines, or `None` past the last.
+    pub(crate) fn export_chunk(&self, id: u64, seq: u64) -> Result<Option<String>, ApiError> {
+        Ok(self.export_rows(id, seq)?.map(|(text, _)| text))
+    }
+
+    fn export_rows(&self, id: u64, seq: u64) -> Result<Option<(String, u64)>, ApiError> {
+        use std::fmt::Write as _;
+        let chunk = db::chunk(self.store().conn(), id, seq).map_err(|e| store_err(&e))?;
+        let Some(chunk) = chunk else {
+            return Ok(None);
+        };
+        let mut text = String::with_capacity(chunk.len().saturating_mul(64));
+        for b in &chunk {
+            let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(b.time.millis())
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "{t},{},{},{},{},{}",
+                b.open, b.high, b.low, b.close, b.volume
+            );
+        }
+        Ok(Some((text, chunk.len() as u64)))
     }
 }

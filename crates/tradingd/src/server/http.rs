@@ -28,17 +28,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::{Map, Value};
+use tradedesk_core::api::data::{DataExport, DataImport};
 use tradedesk_core::api::{
     ApiError, Caller, ErrorCode, Handle, Handlers, Method, Scope, Verb, Visitor,
     method_descriptors, visit_methods,
 };
+use tradedesk_core::dataset::ImportParams;
 
 use super::dispatch::Dispatcher;
 use super::rate::{Limiter, Standing};
 use crate::context::Ctx;
-
-/// Methods whose params name files on the daemon's machine.
-const LOCAL_ONLY: [&str; 2] = ["data.import", "data.export"];
 
 /// The JSON type of each params field that may come from a path or query.
 type Kinds = HashMap<String, &'static str>;
@@ -52,6 +51,9 @@ struct Route {
 
 struct App {
     ctx: Arc<Ctx>,
+    /// The two methods that carry files over HTTP (see `files`).
+    import_route: Route,
+    export_route: Route,
     dispatcher: Dispatcher<Ctx>,
     limiter: Limiter,
     /// The WebSocket's JSON-RPC, as on the socket.
@@ -131,11 +133,7 @@ impl<H: Handlers> Visitor<H> for Routes {
         H: Handle<M>,
     {
         let (verb, path) = M::HTTP;
-        let route = Route {
-            name: M::NAME,
-            scope: M::SCOPE,
-            kinds: Arc::new(self.schemas.get(M::NAME).map(kinds_of).unwrap_or_default()),
-        };
+        let route = route_of::<M>(&self.schemas);
         let handler = move |state: State<Arc<App>>,
                             ConnectInfo(peer): ConnectInfo<SocketAddr>,
                             params: Option<Path<HashMap<String, String>>>,
@@ -150,7 +148,21 @@ impl<H: Handlers> Visitor<H> for Routes {
             }
         };
         let entry = self.paths.remove(path).unwrap_or_default();
-        self.paths.insert(path, entry.on(filter(verb), handler));
+        // Files travel as bodies over HTTP (see `files`).
+        let entry = match M::NAME {
+            DataImport::NAME => entry.on(filter(verb), import_upload),
+            DataExport::NAME => entry.on(filter(verb), export_download),
+            _ => entry.on(filter(verb), handler),
+        };
+        self.paths.insert(path, entry);
+    }
+}
+
+fn route_of<M: Method>(schemas: &HashMap<String, Value>) -> Route {
+    Route {
+        name: M::NAME,
+        scope: M::SCOPE,
+        kinds: Arc::new(schemas.get(M::NAME).map(kinds_of).unwrap_or_default()),
     }
 }
 
@@ -252,6 +264,21 @@ async fn answer(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
+    guarded(app, route, peer, headers, |caller| {
+        call(app, route, caller, path, query, body)
+    })
+    .await
+}
+
+/// Authenticates and rate-limits a request, then answers it with `run`;
+/// the rate-limit headers on every answer.
+async fn guarded<F: std::future::Future<Output = Response>>(
+    app: &Arc<App>,
+    route: &Route,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    run: impl FnOnce(Caller) -> F,
+) -> Response {
     let caller = authenticate(app, route, peer, headers);
     // Counted per user once the token is good, per address before.
     let (key, admin) = match &caller {
@@ -261,7 +288,16 @@ async fn answer(
     let standing = app.limiter.take(&key, admin, std::time::Instant::now());
     let response = if standing.allowed {
         match caller {
-            Ok(caller) => call(app, route, caller, path, query, body).await,
+            Ok(caller) if !caller.allows(route.scope) => error_response(&ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "`{}` needs scope `{}`; yours is `{}`",
+                    route.name,
+                    route.scope.as_str(),
+                    caller.scope.as_str()
+                ),
+            )),
+            Ok(caller) => run(caller).await,
             Err(e) => error_response(&e),
         }
     } else {
@@ -279,6 +315,91 @@ async fn answer(
     with_standing(response, &standing)
 }
 
+/// `POST /api/v1/data`: a file as the body (params from the query), or
+/// JSON params naming a path on the daemon's machine (refused over HTTP).
+async fn import_upload(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let peer = super::tls::client_addr(&app.ctx.config.http, peer, &headers);
+    let route = app.import_route.clone();
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    guarded(&app, &route, peer, &headers, |caller| {
+        let (app, route) = (Arc::clone(&app), route.clone());
+        async move {
+            if json {
+                return local_only(route.name);
+            }
+            let params = match merge(&route, HashMap::new(), query, &Bytes::new()).and_then(|v| {
+                serde_json::from_value::<ImportParams>(v)
+                    .map_err(|e| ApiError::invalid_params(format!("invalid params: {e}")))
+            }) {
+                Ok(p) => p,
+                Err(e) => return error_response(&e),
+            };
+            let max = app.ctx.config.data.max_import_bytes;
+            let upload = match super::files::receive(&app.ctx, body, max).await {
+                Ok(p) => p,
+                Err(e) => return error_response(&e),
+            };
+            match super::files::import(&app.ctx, &caller, params, &upload).await {
+                Ok(job) => axum::Json(job).into_response(),
+                Err(e) => error_response(&e),
+            }
+        }
+    })
+    .await
+}
+
+/// `POST /api/v1/data/{id}/export`: the CSV as the answer's body (a
+/// `path` on the daemon's machine is refused over HTTP).
+async fn export_download(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(path): Path<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let peer = super::tls::client_addr(&app.ctx.config.http, peer, &headers);
+    let route = app.export_route.clone();
+    guarded(&app, &route, peer, &headers, |caller| {
+        let (app, route) = (Arc::clone(&app), route.clone());
+        async move {
+            let params = match merge(&route, path, query, &body) {
+                Ok(p) => p,
+                Err(e) => return error_response(&e),
+            };
+            if params.get("path").is_some_and(|p| !p.is_null()) {
+                return local_only(route.name);
+            }
+            let Some(id) = params.get("id").and_then(Value::as_u64) else {
+                return error_response(&ApiError::bad_field("id", "must be a dataset id"));
+            };
+            match super::files::export(Arc::clone(&app.ctx), &caller, id) {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            }
+        }
+    })
+    .await
+}
+
+fn local_only(name: &str) -> Response {
+    error_response(&ApiError::new(
+        ErrorCode::Forbidden,
+        format!(
+            "`{name}` names a file on the daemon's machine, which only the local socket may; over HTTP send the file as the body (import) or take it as the answer (export)"
+        ),
+    ))
+}
+
 async fn call(
     app: &Arc<App>,
     route: &Route,
@@ -287,15 +408,6 @@ async fn call(
     query: Option<String>,
     body: &Bytes,
 ) -> Response {
-    if LOCAL_ONLY.contains(&route.name) {
-        return error_response(&ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "`{}` reads or writes files on the daemon's machine; call it on the local socket",
-                route.name
-            ),
-        ));
-    }
     let params = match merge(route, path, query, body).and_then(|v| {
         serde_json::value::to_raw_value(&v).map_err(|e| ApiError::internal(e.to_string()))
     }) {
@@ -365,6 +477,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     });
     let app = Arc::new(App {
         ctx,
+        import_route: route_of::<DataImport>(&routes.schemas),
+        export_route: route_of::<DataExport>(&routes.schemas),
         dispatcher: Dispatcher::new(),
         limiter,
         rpc,

@@ -580,7 +580,7 @@ impl Auth {
 }
 
 /// 32 random bytes behind `prefix`, URL-safe: a refresh or personal token.
-fn opaque_token(prefix: &str) -> Result<String, ApiError> {
+pub(crate) fn opaque_token(prefix: &str) -> Result<String, ApiError> {
     let raw = random_bytes::<32>().map_err(ApiError::internal)?;
     Ok(format!(
         "{prefix}{}",

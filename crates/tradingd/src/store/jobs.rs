@@ -420,6 +420,22 @@ pub fn oldest_queued(conn: &Connection, now: Timestamp) -> Result<Option<Timesta
         .map(Timestamp))
 }
 
+/// The files queued or running `data.import` jobs will read.
+pub fn pending_import_paths(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(payload, '$.path') FROM jobs
+          WHERE kind = 'data.import' AND state IN ('queued', 'running')",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(p) = r? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

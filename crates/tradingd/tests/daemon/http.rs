@@ -1278,3 +1278,127 @@ fn open_registration_profiles_and_preferences() {
         json!({ "display_name": null, "email": null, "timezone": null })
     );
 }
+
+impl Http {
+    /// A request with a raw body of the given content type: status,
+    /// content type and body text.
+    fn upload(
+        &self,
+        verb: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, String, String) {
+        let url = format!("{}{path}", self.base);
+        let method = reqwest::Method::from_bytes(verb.as_bytes()).expect("verb");
+        self.d.runtime().block_on(async {
+            let resp = self
+                .client
+                .request(method, url)
+                .bearer_auth(token)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .expect("an answer");
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (status, ct, resp.text().await.expect("a body"))
+        })
+    }
+}
+
+#[test]
+fn files_travel_as_bodies_over_http_never_as_paths() {
+    use super::backtests::sine_csv;
+
+    let h = Http::start_with(|c| c.data.max_import_bytes = 64 * 1024);
+    h.user("ann", "trader");
+    h.user("bob", "trader");
+    let (ann, bob) = (h.access("ann"), h.access("bob"));
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = std::fs::read(sine_csv(dir.path(), "s.csv", 200)).expect("csv");
+    let uploads = h.d.ctx.config.data_dir.join("uploads");
+
+    // The file as the body; params in the query.
+    let (status, _, job) = h.upload(
+        "POST",
+        "/api/v1/data?symbol=SINEUSD&name=ann-sine",
+        &ann,
+        "text/csv",
+        csv.clone(),
+    );
+    assert_eq!(status, 200, "{job}");
+    let job: Value = serde_json::from_str(&job).expect("json");
+    let mut admin = h.d.client();
+    let done = super::support::settled(&mut admin, &job["id"]);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let id = done["result"]["dataset"].clone();
+    let (_, ds) = h.send("GET", &format!("/api/v1/data/{id}"), Some(&ann), None);
+    assert_eq!(
+        (&ds["rows"], &ds["owner"], &ds["source"]),
+        (&json!(200), &json!("ann"), &json!("upload")),
+        "{ds}"
+    );
+    let left = std::fs::read_dir(&uploads).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "the upload is removed once imported");
+
+    // Naming a path on the daemon's machine is refused; a file over the
+    // limit is refused and nothing of it is kept.
+    let path = json!({ "path": dir.path().join("s.csv"), "symbol": "X" });
+    let (status, err) = h.send("POST", "/api/v1/data", Some(&ann), Some(path));
+    assert_eq!(status, 403, "{err}");
+    let (status, _, err) = h.upload(
+        "POST",
+        "/api/v1/data?symbol=BIG",
+        &ann,
+        "text/csv",
+        vec![b'1'; 65 * 1024],
+    );
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(std::fs::read_dir(&uploads).map_or(0, Iterator::count), 0);
+    let (status, _, err) = h.upload(
+        "POST",
+        "/api/v1/data?symbol=X",
+        &ann,
+        "text/csv",
+        Vec::new(),
+    );
+    assert_eq!(status, 400, "an empty body: {err}");
+
+    // The export is the answer's body, the owner's only.
+    let export = format!("/api/v1/data/{id}/export");
+    let (status, ct, text) = h.upload("POST", &export, &ann, "application/json", b"{}".to_vec());
+    assert_eq!((status, ct.as_str()), (200, "text/csv"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 201, "a header and every row");
+    assert!(lines[0].starts_with("timestamp,open"), "{}", lines[0]);
+    let (status, _, _) = h.upload("POST", &export, &bob, "application/json", b"{}".to_vec());
+    assert_eq!(status, 404, "another user's dataset");
+    let to_file = json!({ "path": dir.path().join("out.csv") })
+        .to_string()
+        .into_bytes();
+    let (status, _, _) = h.upload("POST", &export, &ann, "application/json", to_file);
+    assert_eq!(status, 403, "no file written on the daemon's machine");
+    // What the socket exports to a file is the same text.
+    let out = dir.path().join("socket.csv");
+    call(&mut admin, "data.export", json!({ "id": id, "path": out }));
+    assert_eq!(std::fs::read_to_string(out).expect("file"), text);
+}
+
+#[test]
+fn uploads_a_crash_left_behind_are_swept_at_start() {
+    let d = TestDaemon::start();
+    let uploads = d.ctx.config.data_dir.join("uploads");
+    let dir = d.stop();
+    std::fs::create_dir_all(&uploads).expect("dir");
+    std::fs::write(uploads.join("orphan.upload"), "timestamp,open\n").expect("file");
+    let _d = TestDaemon::start_in(dir, |_| {});
+    assert_eq!(std::fs::read_dir(&uploads).map_or(0, Iterator::count), 0);
+}

@@ -189,7 +189,12 @@ pub(super) fn run_import(
     run.progress(1, "reading")?;
     let source = match format {
         ImportFormat::Klines => format!("klines:{}", p.symbol),
-        _ => p.path.clone().unwrap_or_default(),
+        _ => match &p.path {
+            Some(path) if crate::server::files::is_upload(&ctx.config.data_dir, path) => {
+                "upload".to_owned()
+            }
+            path => path.clone().unwrap_or_default(),
+        },
     };
     let (base, quote) = split_symbol(&p.symbol, p.quote.as_deref());
     // Without a name given, the name says the bars' interval, known only

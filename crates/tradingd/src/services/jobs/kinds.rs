@@ -147,7 +147,16 @@ impl Run for DataImport {
         run: &JobRun<'_>,
         p: tradedesk_core::dataset::ImportParams,
     ) -> Result<serde_json::Value, JobError> {
-        super::import::run_import(run, &p)
+        let out = super::import::run_import(run, &p);
+        // An upload (HTTP) is the daemon's own copy, read by this one
+        // attempt: removed however it ended. One a crash left behind is
+        // swept at the next start.
+        if let Some(path) = &p.path
+            && crate::server::files::is_upload(&run.ctx.config.data_dir, path)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        out
     }
 }
 
