@@ -107,13 +107,22 @@ pub(super) fn open(rpc: &Rpc, token: &str, peer: SocketAddr) -> Result<Link, Api
 /// Whether the link still stands.
 fn still_valid(rpc: &Rpc, link: &Link) -> bool {
     match &link.check {
+        // A user dropped from memory by a change is read again: a change
+        // (disabled, new role or password) must end the link, not let it
+        // live until its token expires.
         Check::Access {
             user_id, issued_ms, ..
-        } => rpc
-            .ctx
-            .auth
-            .cached(*user_id)
-            .is_none_or(|u| Auth::caller_for(Some(&u), *issued_ms, None).is_ok()),
+        } => {
+            let user = match rpc.ctx.auth.cached(*user_id) {
+                Some(u) => Some(u),
+                None => rpc
+                    .ctx
+                    .blocking(|ctx| ctx.auth.load(&ctx.store(), *user_id))
+                    .ok()
+                    .flatten(),
+            };
+            Auth::caller_for(user.as_deref(), *issued_ms, None).is_ok()
+        }
         Check::Personal(token) => rpc
             .ctx
             .blocking(|ctx| ctx.auth.pat_caller(&ctx.store(), token, None, ctx.now()))

@@ -1402,3 +1402,59 @@ fn uploads_a_crash_left_behind_are_swept_at_start() {
     let _d = TestDaemon::start_in(dir, |_| {});
     assert_eq!(std::fs::read_dir(&uploads).map_or(0, Iterator::count), 0);
 }
+
+#[test]
+fn a_websocket_closes_when_its_token_expires_or_its_user_is_disabled() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let h = Http::start_with(|c| c.streams.heartbeat = std::time::Duration::from_millis(100));
+    let id = h.user("wes", "viewer");
+    let rt = h.d.runtime();
+    let open = |token: &str| {
+        let mut req = format!("ws://{}/api/v1/ws", h.d.http.expect("http"))
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        rt.block_on(tokio_tungstenite::connect_async(req))
+            .expect("upgrade")
+            .0
+    };
+    // The close a socket ends with within 10 s, past pings and the rest.
+    let closed_with = |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Option<u16> {
+        rt.block_on(async {
+            let close = async {
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => return None,
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), close)
+                .await
+                .expect("closed within 10 s")
+        })
+    };
+    // A token that expires in two seconds: the socket ends with it.
+    let now = chrono::Utc::now();
+    let short = forged(
+        &h,
+        jsonwebtoken::Algorithm::HS256,
+        json!({ "sub": id.to_string(), "typ": "access", "iss": "tradingd", "aud": "tradedesk",
+                "exp": now.timestamp() + 2, "nbf": now.timestamp(), "iat": now.timestamp(),
+                "iat_ms": now.timestamp_millis() }),
+    );
+    let mut ws = open(&short);
+    assert_eq!(closed_with(&mut ws), Some(4001), "closed at expiry");
+    // A good token: the socket ends when an admin disables the user.
+    let mut ws = open(&h.access("wes"));
+    let mut admin = h.d.client();
+    call(&mut admin, "users.disable", json!({ "id": id }));
+    assert_eq!(closed_with(&mut ws), Some(4001), "closed once disabled");
+}
