@@ -15,6 +15,7 @@
 //! says it [answers at once](Venue::answers_at_once), when the answer is
 //! taken at once and booked in the same transaction as the order's `new` row.
 
+pub mod binance;
 pub mod delayed;
 pub mod sim;
 

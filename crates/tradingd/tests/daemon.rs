@@ -4,6 +4,7 @@
 mod daemon {
     pub mod backtests;
     pub mod bad_input;
+    pub mod binance;
     pub mod bots;
     pub mod cache;
     pub mod conformance;

@@ -1,0 +1,332 @@
+//! Binance's REST API: public and signed requests within the venue's
+//! weight budget.
+//!
+//! Every answer's `X-MBX-USED-WEIGHT-1M` is what the venue counts; a
+//! request that would take the minute past 90 % of the limit is not sent
+//! (`Budget`). A 429 stops every request until its `Retry-After`; a 418
+//! (an address ban for ignoring 429s) stops them until its end, and says
+//! so in a way the venue's users halt trading on. No lock is held across a
+//! request: the budget is a short critical section before and after.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::filters::ExchangeInfo;
+use super::sign::sign;
+
+/// An API key and its secret; shown as `***` in debug output.
+#[derive(Clone)]
+pub struct Credentials {
+    pub key: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BinanceError {
+    #[error("binance: rate limited (HTTP 429); no request for {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
+    #[error(
+        "binance: this address is banned for {retry_after_s} s (HTTP 418, after ignoring 429s); trading on the venue stops"
+    )]
+    Banned { retry_after_s: u64 },
+    #[error(
+        "binance: the request weight budget is spent ({used} of {limit} this minute); not sent"
+    )]
+    Budget { used: u32, limit: u32 },
+    #[error("binance {code} (HTTP {status}): {msg}")]
+    Api { status: u16, code: i64, msg: String },
+    #[error("binance: {0}")]
+    Transport(String),
+    #[error("binance: no API key is configured for signed requests")]
+    NoKey,
+    #[error("binance: unexpected answer: {0}")]
+    Protocol(String),
+}
+
+impl BinanceError {
+    /// Whether a request that failed so may still have been carried out
+    /// (an order must then be looked up by its client id, never resent):
+    /// a timeout or dropped connection after sending, a 5xx, or the
+    /// venue's own "unknown" codes −1006 and −1007.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            BinanceError::Transport(_) => true,
+            BinanceError::Api { status, code, .. } => {
+                *status >= 500 || matches!(code, -1006 | -1007)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The share of the venue's weight limit we use, in percent.
+const BUDGET_PCT: u64 = 90;
+
+#[derive(Debug, Default)]
+struct Budget {
+    limit_1m: u32,
+    used_1m: u32,
+    /// The minute (`unix ms / 60000`) `used_1m` counts.
+    minute: i64,
+    blocked_until: Option<Instant>,
+    banned_until: Option<Instant>,
+}
+
+pub struct Rest {
+    http: reqwest::Client,
+    base: String,
+    creds: Option<Credentials>,
+    recv_window_ms: u64,
+    /// The venue's clock minus ours, in ms (from `sync_time`).
+    offset_ms: AtomicI64,
+    budget: Mutex<Budget>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn transport(e: &reqwest::Error) -> BinanceError {
+    let mut m = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        m.push_str(": ");
+        m.push_str(&c.to_string());
+        cause = c.source();
+    }
+    BinanceError::Transport(m)
+}
+
+impl Rest {
+    /// A client of `base` (`https://api.binance.com`,
+    /// `https://testnet.binance.vision`, or a local mock), with 6,000
+    /// weight a minute until `exchange_info` says otherwise.
+    pub fn new(
+        base: &str,
+        creds: Option<Credentials>,
+        recv_window_ms: u64,
+        timeout: Duration,
+    ) -> Result<Rest, BinanceError> {
+        tradedesk_core::client::remote::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("tradedesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| transport(&e))?;
+        Ok(Rest {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            creds,
+            recv_window_ms,
+            offset_ms: AtomicI64::new(0),
+            budget: Mutex::new(Budget {
+                limit_1m: 6000,
+                ..Budget::default()
+            }),
+        })
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The venue's clock minus ours, in ms.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// The weight used this minute, as the venue last said.
+    pub fn used_weight(&self) -> u32 {
+        self.budget().used_1m
+    }
+
+    /// Refuses a request the venue would refuse or that would spend the
+    /// budget: while throttled or banned, or past 90 % of the minute's.
+    fn admit(&self, weight: u32) -> Result<(), BinanceError> {
+        let now = Instant::now();
+        let mut b = self.budget();
+        if let Some(until) = b.banned_until.filter(|u| *u > now) {
+            return Err(BinanceError::Banned {
+                retry_after_s: until.duration_since(now).as_secs().max(1),
+            });
+        }
+        if let Some(until) = b.blocked_until.filter(|u| *u > now) {
+            return Err(BinanceError::Throttled {
+                retry_after_s: until.duration_since(now).as_secs().max(1),
+            });
+        }
+        let minute = now_ms().div_euclid(60_000);
+        if b.minute != minute {
+            b.minute = minute;
+            b.used_1m = 0;
+        }
+        let cap = u64::from(b.limit_1m).saturating_mul(BUDGET_PCT) / 100;
+        if u64::from(b.used_1m).saturating_add(u64::from(weight)) > cap {
+            return Err(BinanceError::Budget {
+                used: b.used_1m,
+                limit: b.limit_1m,
+            });
+        }
+        // Counted now; the answer's header corrects it.
+        b.used_1m = b.used_1m.saturating_add(weight);
+        Ok(())
+    }
+
+    /// What an answer's status and headers say about the budget.
+    fn record(&self, status: u16, headers: &reqwest::header::HeaderMap) {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let mut b = self.budget();
+        if let Some(used) = header("x-mbx-used-weight-1m") {
+            b.used_1m = u32::try_from(used).unwrap_or(u32::MAX);
+            b.minute = now_ms().div_euclid(60_000);
+        }
+        let retry = Duration::from_secs(header("retry-after").unwrap_or(60));
+        match status {
+            429 => b.blocked_until = Instant::now().checked_add(retry),
+            418 => b.banned_until = Instant::now().checked_add(retry),
+            _ => {}
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &str,
+        weight: u32,
+        signed: bool,
+    ) -> Result<Value, BinanceError> {
+        self.admit(weight)?;
+        let url = if query.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{query}", self.base)
+        };
+        let mut req = self.http.request(method, url);
+        if signed {
+            let creds = self.creds.as_ref().ok_or(BinanceError::NoKey)?;
+            req = req.header("X-MBX-APIKEY", &creds.key);
+        }
+        let resp = req.send().await.map_err(|e| transport(&e))?;
+        let status = resp.status().as_u16();
+        self.record(status, resp.headers());
+        let text = resp.text().await.map_err(|e| transport(&e))?;
+        match status {
+            200..=299 => {
+                serde_json::from_str(&text).map_err(|e| BinanceError::Protocol(e.to_string()))
+            }
+            429 | 418 => {
+                let retry_after_s = self.budget_wait(status);
+                Err(if status == 418 {
+                    BinanceError::Banned { retry_after_s }
+                } else {
+                    BinanceError::Throttled { retry_after_s }
+                })
+            }
+            _ => {
+                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                Err(BinanceError::Api {
+                    status,
+                    code: v["code"].as_i64().unwrap_or(0),
+                    msg: v["msg"]
+                        .as_str()
+                        .map_or_else(|| format!("HTTP {status}"), str::to_owned),
+                })
+            }
+        }
+    }
+
+    fn budget_wait(&self, status: u16) -> u64 {
+        let b = self.budget();
+        let until = if status == 418 {
+            b.banned_until
+        } else {
+            b.blocked_until
+        };
+        until.map_or(0, |u| u.saturating_duration_since(Instant::now()).as_secs())
+    }
+
+    /// A public request (market data).
+    pub async fn public(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<Value, BinanceError> {
+        let query = serde_urlencoded::to_string(params)
+            .map_err(|e| BinanceError::Protocol(e.to_string()))?;
+        self.send(reqwest::Method::GET, path, &query, weight, false)
+            .await
+    }
+
+    /// A signed request: the params, `recvWindow` and `timestamp` (on the
+    /// venue's clock), and their signature, in the query.
+    pub async fn signed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<Value, BinanceError> {
+        let creds = self.creds.as_ref().ok_or(BinanceError::NoKey)?;
+        let mut all: Vec<(&str, String)> = params.to_vec();
+        all.push(("recvWindow", self.recv_window_ms.to_string()));
+        all.push((
+            "timestamp",
+            now_ms().saturating_add(self.offset_ms()).to_string(),
+        ));
+        let payload =
+            serde_urlencoded::to_string(&all).map_err(|e| BinanceError::Protocol(e.to_string()))?;
+        let signature = sign(&creds.secret, &payload);
+        let query = format!("{payload}&signature={signature}");
+        self.send(method, path, &query, weight, true).await
+    }
+
+    /// Measures the venue's clock against ours (`GET /api/v3/time`, the
+    /// round trip's midpoint) and keeps the offset for signed requests.
+    pub async fn sync_time(&self) -> Result<i64, BinanceError> {
+        let before = now_ms();
+        let v = self.public("/api/v3/time", &[], 1).await?;
+        let after = now_ms();
+        let server = v["serverTime"]
+            .as_i64()
+            .ok_or_else(|| BinanceError::Protocol("time without serverTime".into()))?;
+        let offset = server.saturating_sub(before.saturating_add(after) / 2);
+        self.offset_ms.store(offset, Ordering::Relaxed);
+        Ok(offset)
+    }
+
+    /// `GET /api/v3/exchangeInfo` for `symbols` (all when empty); keeps the
+    /// weight limit it states.
+    pub async fn exchange_info(&self, symbols: &[String]) -> Result<ExchangeInfo, BinanceError> {
+        let params = if symbols.is_empty() {
+            Vec::new()
+        } else {
+            let list = serde_json::to_string(symbols)
+                .map_err(|e| BinanceError::Protocol(e.to_string()))?;
+            vec![("symbols", list)]
+        };
+        let v = self.public("/api/v3/exchangeInfo", &params, 20).await?;
+        let info: ExchangeInfo = serde_json::from_value(v)
+            .map_err(|e| BinanceError::Protocol(format!("exchangeInfo: {e}")))?;
+        if let Some(limit) = info.weight_per_minute() {
+            self.budget().limit_1m = limit;
+        }
+        Ok(info)
+    }
+}
