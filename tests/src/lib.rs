@@ -150,6 +150,25 @@ impl Daemon {
         self.tradectl_cmd(args).output().expect("run tradectl")
     }
 
+    /// Runs `tradectl` with `input` and a newline on its standard input
+    /// (a password, as a script would pipe it).
+    pub fn tradectl_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .tradectl_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tradectl");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(format!("{input}\n").as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("output")
+    }
+
     pub fn tradectl_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin("tradectl"));
         cmd.args(args)

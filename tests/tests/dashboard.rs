@@ -281,7 +281,6 @@ fn the_dashboard_follows_bot_figures_deletions_and_its_own_backtests() {
 /// HTTP + WebSocket, with the session `tradectl login` stored.
 #[test]
 fn the_dashboard_shows_a_remote_daemon_as_the_logged_in_user() {
-    use std::io::Write as _;
     if !tradedesk_tests::live::tmux_available() {
         eprintln!("skipping: tmux is not installed (the end-to-end dashboard test drives it)");
         return;
@@ -295,20 +294,7 @@ fn the_dashboard_shows_a_remote_daemon_as_the_logged_in_user() {
     ));
     let url = format!("http://127.0.0.1:{port}");
     let piped = |args: &[&str]| {
-        let mut child = d
-            .tradectl_cmd(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tradectl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"correct horse battery\n")
-            .expect("write");
-        let out = child.wait_with_output().expect("output");
+        let out = d.tradectl_with_stdin(args, "correct horse battery");
         assert!(out.status.success(), "{args:?}: {out:?}");
     };
     piped(&["user", "add", "ann"]);

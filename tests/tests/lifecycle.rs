@@ -95,23 +95,9 @@ fn config_print_shows_the_effective_config_and_bad_keys_fail() {
 /// line), the users listed, a short password refused by name.
 #[test]
 fn tradectl_manages_the_http_users() {
-    use std::io::Write as _;
     let d = tradedesk_tests::Daemon::start();
     let add = |name: &str, password: &str| {
-        let mut child = d
-            .tradectl_cmd(&["user", "add", name, "--role", "viewer"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tradectl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("output")
+        d.tradectl_with_stdin(&["user", "add", name, "--role", "viewer"], password)
     };
     let ok = add("alice", "correct horse battery");
     assert!(ok.status.success(), "{ok:?}");

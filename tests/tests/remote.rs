@@ -2,8 +2,7 @@
 //! HTTP API, after `tradectl login` (the session kept encrypted, never in
 //! plain text), or with a personal access token in `TRADEDESK_TOKEN`.
 
-use std::io::Write as _;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use tradedesk_tests::Daemon;
@@ -15,24 +14,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
-}
-
-/// `tradectl ARGS` with `input` on its standard input.
-fn with_stdin(d: &Daemon, args: &[&str], input: &str) -> Output {
-    let mut child = d
-        .tradectl_cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tradectl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{input}\n").as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("output")
 }
 
 fn json(out: &Output) -> Value {
@@ -47,7 +28,7 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
         "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n"
     ));
     let url = format!("http://127.0.0.1:{port}");
-    let added = with_stdin(&d, &["user", "add", "ann"], PASSWORD);
+    let added = d.tradectl_with_stdin(&["user", "add", "ann"], PASSWORD);
     assert!(added.status.success(), "{added:?}");
 
     // Without a session, a remote command says what to do (exit 2).
@@ -55,9 +36,9 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
     assert_eq!(none.status.code(), Some(2), "{none:?}");
     assert!(String::from_utf8_lossy(&none.stderr).contains("tradectl login"));
     // A wrong password is refused, and nothing is stored.
-    let wrong = with_stdin(&d, &["login", &url, "--user", "ann"], "not the password");
+    let wrong = d.tradectl_with_stdin(&["login", &url, "--user", "ann"], "not the password");
     assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
-    let login = with_stdin(&d, &["--json", "login", &url, "--user", "ann"], PASSWORD);
+    let login = d.tradectl_with_stdin(&["--json", "login", &url, "--user", "ann"], PASSWORD);
     let said = json(&login);
     assert_eq!(said["user"], "ann");
     // No keyring on a headless machine: the encrypted file, and no token in

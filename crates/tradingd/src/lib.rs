@@ -16,6 +16,7 @@
 pub mod config;
 pub mod context;
 mod handlers;
+pub mod hex;
 pub mod lock_order;
 pub mod server;
 pub mod services;

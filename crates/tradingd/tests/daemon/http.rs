@@ -11,6 +11,27 @@ use super::support::{TestDaemon, call};
 
 const PASSWORD: &str = "correct horse battery";
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text message of a WebSocket, as JSON, within 10 s.
+fn next_json(rt: &tokio::runtime::Runtime, ws: &mut Ws) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    rt.block_on(async {
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .expect("a message in time")
+                .expect("open")
+                .expect("a frame");
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).expect("json");
+            }
+        }
+    })
+}
+
 struct Http {
     d: TestDaemon,
     base: String,
@@ -683,7 +704,7 @@ fn a_users_jobs_act_on_their_own_objects_only() {
 
 #[test]
 fn the_websocket_carries_a_users_own_order_events_only() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -702,20 +723,7 @@ fn the_websocket_carries_a_users_own_order_events_only() {
     let (mut ws, _) = rt
         .block_on(tokio_tungstenite::connect_async(req))
         .expect("upgrade");
-    let next = |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Value {
-        rt.block_on(async {
-            loop {
-                let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
-                    .await
-                    .expect("a message in time")
-                    .expect("open")
-                    .expect("a frame");
-                if let Message::Text(t) = msg {
-                    return serde_json::from_str(t.as_str()).expect("json");
-                }
-            }
-        })
-    };
+    let next = |ws: &mut Ws| next_json(rt, ws);
     rt.block_on(
         ws.send(Message::Text(
             json!({ "jsonrpc": "2.0", "id": 1, "method": "streams.subscribe",
@@ -784,20 +792,7 @@ fn the_websocket_speaks_json_rpc_with_streams_for_a_logged_in_user() {
             .and_then(|v| v.to_str().ok()),
         Some("bearer")
     );
-    let next_text = |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Value {
-        rt.block_on(async {
-            loop {
-                let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
-                    .await
-                    .expect("a message in time")
-                    .expect("open")
-                    .expect("a frame");
-                if let Message::Text(t) = msg {
-                    return serde_json::from_str(t.as_str()).expect("json");
-                }
-            }
-        })
-    };
+    let next_text = |ws: &mut Ws| next_json(rt, ws);
     let send = |ws: &mut tokio_tungstenite::WebSocketStream<_>, v: Value| {
         rt.block_on(ws.send(Message::Text(v.to_string().into())))
             .expect("send");

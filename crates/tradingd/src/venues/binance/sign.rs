@@ -13,13 +13,7 @@ pub fn sign(secret: &[u8], payload: &str) -> String {
         return String::new();
     };
     mac.update(payload.as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(64);
-    for b in bytes {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    crate::hex::encode(&mac.finalize().into_bytes())
 }
 
 /// Whether `signature` signs `payload` (what the test venue checks). HMAC
@@ -29,20 +23,10 @@ pub fn verify(secret: &[u8], payload: &str, signature: &str) -> bool {
         return false;
     };
     mac.update(payload.as_bytes());
-    let Some(raw) = hex(signature) else {
+    let Some(raw) = crate::hex::decode(signature) else {
         return false;
     };
     mac.verify_slice(&raw).is_ok()
-}
-
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
