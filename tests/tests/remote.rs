@@ -84,6 +84,43 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
     ]);
     let line = json(&watched);
     assert_eq!(line["topic"], "market.tickers", "{line}");
+    // Files go as bodies: a local CSV imported into the remote daemon, and
+    // the dataset exported back into a local file.
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = dir.path().join("bars.csv");
+    let mut text = String::from("date,open,high,low,close\n");
+    for i in 0..30 {
+        let day = 1_704_067_200 + i * 86_400;
+        text.push_str(&format!("{day},10{i},11{i},9{i},10{i}\n"));
+    }
+    std::fs::write(&csv, &text).expect("csv");
+    let imported = json(&d.tradectl(&[
+        "--remote",
+        &url,
+        "--json",
+        "data",
+        "import",
+        csv.to_str().expect("path"),
+        "--symbol",
+        "REMUSD",
+    ]));
+    assert_eq!(imported["state"], "succeeded", "{imported}");
+    let id = imported["result"]["dataset"].to_string();
+    let out = dir.path().join("back.csv");
+    let exported = json(&d.tradectl(&[
+        "--remote",
+        &url,
+        "--json",
+        "data",
+        "export",
+        &id,
+        out.to_str().expect("path"),
+    ]));
+    assert_eq!(exported["rows"], 30, "{exported}");
+    let back = std::fs::read_to_string(&out).expect("exported here");
+    assert_eq!(back.lines().count(), 31);
+    assert!(back.starts_with("timestamp,open"), "{back}");
+
     // A personal access token for scripts, then the session ends.
     let pat = json(&d.tradectl(&[
         "--remote",

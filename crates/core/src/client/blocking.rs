@@ -116,6 +116,48 @@ impl Client {
         Err(too_many_pages(M::NAME))
     }
 
+    /// `data.import` of a file on this machine: the socket's daemon reads
+    /// its path; a remote daemon is sent the file as the request body.
+    pub fn import_file(
+        &mut self,
+        params: &crate::dataset::ImportParams,
+    ) -> Result<crate::job::JobRecord, ClientError> {
+        #[cfg(feature = "remote")]
+        if let Link::Remote { rest, .. } = &mut self.link {
+            let path = params.path.clone().unwrap_or_default();
+            let raw = rest.rt.block_on(super::remote::upload_import(
+                &rest.http,
+                &rest.target,
+                params,
+                Path::new(&path),
+            ))?;
+            return decode_result::<crate::api::data::DataImport>(&raw);
+        }
+        self.call::<crate::api::data::DataImport>(params)
+    }
+
+    /// `data.export` into a file on this machine: the socket's daemon
+    /// writes its path; a remote daemon's answer is written here.
+    pub fn export_file(
+        &mut self,
+        params: &crate::api::data::ExportParams,
+    ) -> Result<crate::api::data::Exported, ClientError> {
+        #[cfg(feature = "remote")]
+        if let Link::Remote { rest, .. } = &mut self.link {
+            let rows = rest.rt.block_on(super::remote::download_export(
+                &rest.http,
+                &rest.target,
+                params.id,
+                Path::new(&params.path),
+            ))?;
+            return Ok(crate::api::data::Exported {
+                path: params.path.clone(),
+                rows,
+            });
+        }
+        self.call::<crate::api::data::DataExport>(params)
+    }
+
     /// Calls a method by name with untyped params; for `tradectl rpc`.
     pub fn call_raw(
         &mut self,

@@ -116,7 +116,7 @@ pub fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError
 /// Calls over REST, with a runtime of its own for the blocking client.
 pub(super) struct Rest {
     pub(super) rt: tokio::runtime::Runtime,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     pub(super) target: Target,
 }
 
@@ -129,19 +129,40 @@ impl Rest {
         Ok(Rest { rt, http, target })
     }
 
+    /// One call. A 429 (the daemon's rate limit, answered before anything
+    /// ran) waits its `retry_after_s` and asks again, for at most a minute
+    /// in all, so that a script polling a job slows down instead of failing.
     pub(super) fn request(
         &self,
         method: &str,
         params: &Value,
         timeout: Option<Duration>,
     ) -> Result<Box<RawValue>, ClientError> {
-        let call = rest_call(&self.http, &self.target, method, params);
-        match timeout {
-            None => self.rt.block_on(call),
-            Some(t) => self
-                .rt
-                .block_on(async { tokio::time::timeout(t, call).await })
-                .map_err(|_| ClientError::Timeout)?,
+        let mut waited = Duration::ZERO;
+        loop {
+            let call = rest_call(&self.http, &self.target, method, params);
+            let answer = match timeout {
+                None => self.rt.block_on(call),
+                Some(t) => self
+                    .rt
+                    .block_on(async { tokio::time::timeout(t, call).await })
+                    .map_err(|_| ClientError::Timeout)?,
+            };
+            let retry = match &answer {
+                Err(ClientError::Api(e)) if e.kind() == Some(crate::api::ErrorCode::Throttled) => e
+                    .data
+                    .as_ref()
+                    .and_then(|d| d["retry_after_s"].as_u64())
+                    .map(|s| Duration::from_secs(s.clamp(1, 60))),
+                _ => None,
+            };
+            match retry {
+                Some(wait) if waited.saturating_add(wait) <= Duration::from_mins(1) => {
+                    std::thread::sleep(wait);
+                    waited = waited.saturating_add(wait);
+                }
+                _ => return answer,
+            }
         }
     }
 }
@@ -235,8 +256,17 @@ pub(super) async fn rest_call(
             .body(Value::Object(body).to_string());
     }
     let resp = req.send().await.map_err(|e| no_answer(&target.url, &e))?;
+    answer(method, resp, &target.url).await
+}
+
+/// A REST answer: its body on success, else the API error it carries.
+async fn answer(
+    method: &str,
+    resp: reqwest::Response,
+    url: &str,
+) -> Result<Box<RawValue>, ClientError> {
     let status = resp.status();
-    let text = resp.text().await.map_err(|e| no_answer(&target.url, &e))?;
+    let text = resp.text().await.map_err(|e| no_answer(url, &e))?;
     if status.is_success() {
         return RawValue::from_string(text)
             .map_err(|e| ClientError::Protocol(format!("{method}: {e}")));
@@ -247,6 +277,90 @@ pub(super) async fn rest_call(
             "{method}: HTTP {status} without an error body"
         ))),
     }
+}
+
+/// `data.import` of a local file: the file is the request body (streamed),
+/// the other params the query.
+pub(super) async fn upload_import(
+    http: &reqwest::Client,
+    target: &Target,
+    params: &crate::dataset::ImportParams,
+    file: &Path,
+) -> Result<Box<RawValue>, ClientError> {
+    let body = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| ClientError::Protocol(format!("{}: {e}", file.display())))?;
+    let mut url = reqwest::Url::parse(&format!("{}/api/v1/data", target.base()))
+        .map_err(|_| bad_url(&target.url))?;
+    let fields = serde_json::to_value(params).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if let Value::Object(m) = fields {
+        for (k, v) in m {
+            if k == "path" {
+                continue;
+            }
+            if let Some(text) = scalar_text(&v) {
+                url.query_pairs_mut().append_pair(&k, &text);
+            }
+        }
+    }
+    let resp = http
+        .post(url)
+        .bearer_auth(&target.token)
+        .header(reqwest::header::CONTENT_TYPE, "text/csv")
+        .body(reqwest::Body::from(body))
+        .send()
+        .await
+        .map_err(|e| no_answer(&target.url, &e))?;
+    answer("data.import", resp, &target.url).await
+}
+
+/// `data.export` into a new local file (`0600`, never replacing one): the
+/// CSV is the answer's body, written as it arrives. The rows written.
+pub(super) async fn download_export(
+    http: &reqwest::Client,
+    target: &Target,
+    id: u64,
+    file: &Path,
+) -> Result<u64, ClientError> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut resp = http
+        .post(format!("{}/api/v1/data/{id}/export", target.base()))
+        .bearer_auth(&target.token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .map_err(|e| no_answer(&target.url, &e))?;
+    if !resp.status().is_success() {
+        return answer("data.export", resp, &target.url).await.map(|_| 0);
+    }
+    let local = |e: std::io::Error| ClientError::Protocol(format!("{}: {e}", file.display()));
+    let mut out = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .await
+        .map_err(local)?;
+    let mut lines: u64 = 0;
+    let written: Result<(), ClientError> = async {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| no_answer(&target.url, &e))? {
+            // A chunk at a time, as it streams: no crate for counting bytes.
+            #[allow(clippy::naive_bytecount)]
+            let n = chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            lines = lines.saturating_add(n);
+            out.write_all(&chunk).await.map_err(local)?;
+        }
+        out.flush().await.map_err(local)
+    }
+    .await;
+    if let Err(e) = written {
+        drop(out);
+        let _ = tokio::fs::remove_file(file).await;
+        return Err(e);
+    }
+    // The header line is not a row.
+    Ok(lines.saturating_sub(1))
 }
 
 /// A path or query value as text: strings as they are, numbers and

@@ -5,8 +5,7 @@ use crate::{Ctx, Failure};
 use clap::Subcommand;
 use std::path::PathBuf;
 use tradedesk_core::api::data::{
-    DataDelete, DataExport, DataFilter, DataGet, DataImport, DataList, Dataset, DatasetId,
-    ExportParams,
+    DataDelete, DataFilter, DataGet, DataList, Dataset, DatasetId, ExportParams,
 };
 use tradedesk_core::dataset::ImportFormat;
 use tradedesk_core::dataset::ImportParams;
@@ -84,7 +83,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             let path = path
                 .map(|p| std::path::absolute(&p).unwrap_or(p))
                 .map(|p| p.display().to_string());
-            let job = c.call::<DataImport>(&ImportParams {
+            let job = c.import_file(&ImportParams {
                 path,
                 symbol,
                 quote,
@@ -130,7 +129,7 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
         }
         Data::Export { id, path } => {
             let path = std::path::absolute(&path).unwrap_or(path);
-            let r = c.call::<DataExport>(&ExportParams {
+            let r = c.export_file(&ExportParams {
                 id,
                 path: path.display().to_string(),
             })?;
