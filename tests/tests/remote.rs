@@ -84,14 +84,51 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
     ]);
     let line = json(&watched);
     assert_eq!(line["topic"], "market.tickers", "{line}");
-    // Files go as bodies: a local CSV imported into the remote daemon, and
-    // the dataset exported back into a local file.
+    // A personal access token for scripts, then the session ends.
+    let pat = json(&d.tradectl(&[
+        "--remote",
+        &url,
+        "--json",
+        "rpc",
+        "auth.tokens.create",
+        r#"{"name":"cron","scope":"read","expires_days":1}"#,
+    ]));
+    let out = json(&d.tradectl(&["--json", "logout", &url]));
+    assert_eq!(out["revoked"], true, "{out}");
+    let gone = d.tradectl(&["--remote", &url, "balances"]);
+    assert_eq!(gone.status.code(), Some(2), "{gone:?}");
+    let by_pat = d
+        .tradectl_cmd(&["--remote", &url, "--json", "balances"])
+        .env("TRADEDESK_TOKEN", pat["token"].as_str().expect("token"))
+        .output()
+        .expect("tradectl");
+    assert_eq!(json(&by_pat)["account"], "paper-ann");
+}
+
+/// Files go as bodies: a local CSV imported into the remote daemon, and the
+/// dataset exported back into a local file (the daemon never reads or
+/// writes a path of this machine).
+#[test]
+fn tradectl_moves_files_to_and_from_a_remote_daemon() {
+    use std::fmt::Write as _;
+    let port = free_port();
+    let d = Daemon::start_with(&format!(
+        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n"
+    ));
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(
+        d.tradectl_with_stdin(&["user", "add", "ann"], PASSWORD)
+            .status
+            .success()
+    );
+    let login = d.tradectl_with_stdin(&["login", &url, "--user", "ann"], PASSWORD);
+    assert!(login.status.success(), "{login:?}");
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("bars.csv");
     let mut text = String::from("date,open,high,low,close\n");
     for i in 0..30 {
         let day = 1_704_067_200 + i * 86_400;
-        text.push_str(&format!("{day},10{i},11{i},9{i},10{i}\n"));
+        let _ = writeln!(text, "{day},10{i},11{i},9{i},10{i}");
     }
     std::fs::write(&csv, &text).expect("csv");
     let imported = json(&d.tradectl(&[
@@ -120,24 +157,31 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
     let back = std::fs::read_to_string(&out).expect("exported here");
     assert_eq!(back.lines().count(), 31);
     assert!(back.starts_with("timestamp,open"), "{back}");
+}
 
-    // A personal access token for scripts, then the session ends.
-    let pat = json(&d.tradectl(&[
-        "--remote",
-        &url,
-        "--json",
-        "rpc",
-        "auth.tokens.create",
-        r#"{"name":"cron","scope":"read","expires_days":1}"#,
-    ]));
-    let out = json(&d.tradectl(&["--json", "logout", &url]));
-    assert_eq!(out["revoked"], true, "{out}");
-    let gone = d.tradectl(&["--remote", &url, "balances"]);
-    assert_eq!(gone.status.code(), Some(2), "{gone:?}");
-    let by_pat = d
-        .tradectl_cmd(&["--remote", &url, "--json", "balances"])
-        .env("TRADEDESK_TOKEN", pat["token"].as_str().expect("token"))
-        .output()
-        .expect("tradectl");
-    assert_eq!(json(&by_pat)["account"], "paper-ann");
+/// Over the rate limit the daemon answers 429 before running anything;
+/// tradectl waits its Retry-After and asks again instead of failing.
+#[test]
+fn tradectl_waits_out_the_rate_limit() {
+    let port = free_port();
+    let d = Daemon::start_with(&format!(
+        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\nrate_per_min = 60\nrate_burst = 2\n"
+    ));
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(
+        d.tradectl_with_stdin(&["user", "add", "ann"], PASSWORD)
+            .status
+            .success()
+    );
+    let login = d.tradectl_with_stdin(&["login", &url, "--user", "ann"], PASSWORD);
+    assert!(login.status.success(), "{login:?}");
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        let bal = json(&d.tradectl(&["--remote", &url, "--json", "balances"]));
+        assert_eq!(bal["account"], "paper-ann");
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "the burst of 2 was spent, so later calls waited"
+    );
 }
