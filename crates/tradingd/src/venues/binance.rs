@@ -9,6 +9,7 @@
 //! reconciliation build on it (issue 21).
 
 pub mod filters;
+pub mod orders;
 pub mod rest;
 pub mod sign;
 
