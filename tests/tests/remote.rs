@@ -21,6 +21,21 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
+/// A daemon serving HTTP (with `extra` in its `[http]` table), its user
+/// `ann`, and a `tradectl login` as her; the daemon and its URL.
+fn logged_in(extra: &str) -> (Daemon, String) {
+    let port = free_port();
+    let d = Daemon::start_with(&format!(
+        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n{extra}"
+    ));
+    let url = format!("http://127.0.0.1:{port}");
+    let added = d.tradectl_with_stdin(&["user", "add", "ann"], PASSWORD);
+    assert!(added.status.success(), "{added:?}");
+    let login = d.tradectl_with_stdin(&["login", &url, "--user", "ann"], PASSWORD);
+    assert!(login.status.success(), "{login:?}");
+    (d, url)
+}
+
 #[test]
 fn tradectl_logs_in_and_works_against_a_remote_daemon() {
     let port = free_port();
@@ -111,18 +126,7 @@ fn tradectl_logs_in_and_works_against_a_remote_daemon() {
 #[test]
 fn tradectl_moves_files_to_and_from_a_remote_daemon() {
     use std::fmt::Write as _;
-    let port = free_port();
-    let d = Daemon::start_with(&format!(
-        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n"
-    ));
-    let url = format!("http://127.0.0.1:{port}");
-    assert!(
-        d.tradectl_with_stdin(&["user", "add", "ann"], PASSWORD)
-            .status
-            .success()
-    );
-    let login = d.tradectl_with_stdin(&["login", &url, "--user", "ann"], PASSWORD);
-    assert!(login.status.success(), "{login:?}");
+    let (d, url) = logged_in("");
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("bars.csv");
     let mut text = String::from("date,open,high,low,close\n");
@@ -163,18 +167,7 @@ fn tradectl_moves_files_to_and_from_a_remote_daemon() {
 /// tradectl waits its Retry-After and asks again instead of failing.
 #[test]
 fn tradectl_waits_out_the_rate_limit() {
-    let port = free_port();
-    let d = Daemon::start_with(&format!(
-        "[http]\nenabled = true\nbind = \"127.0.0.1:{port}\"\nrate_per_min = 60\nrate_burst = 2\n"
-    ));
-    let url = format!("http://127.0.0.1:{port}");
-    assert!(
-        d.tradectl_with_stdin(&["user", "add", "ann"], PASSWORD)
-            .status
-            .success()
-    );
-    let login = d.tradectl_with_stdin(&["login", &url, "--user", "ann"], PASSWORD);
-    assert!(login.status.success(), "{login:?}");
+    let (d, url) = logged_in("rate_per_min = 60\nrate_burst = 2\n");
     let started = std::time::Instant::now();
     for _ in 0..4 {
         let bal = json(&d.tradectl(&["--remote", &url, "--json", "balances"]));
