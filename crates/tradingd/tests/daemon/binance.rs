@@ -123,6 +123,47 @@ async fn account(
     )
 }
 
+/// Klines as Binance sends them, from `startTime` on, `limit` of them, one
+/// minute apart; the query is echoed in the close price's decimals.
+async fn klines(State(m): State<Arc<Mock>>, RawQuery(q): RawQuery) -> Response {
+    let q = q.unwrap_or_default();
+    let field = |name: &str| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let start = field("startTime").unwrap_or(0);
+    let limit = field("limit").unwrap_or(500);
+    let rows: Vec<serde_json::Value> = (0..limit)
+        .map(|i| {
+            let t = start + i * 60_000;
+            json!([
+                t,
+                "100.10000000",
+                "101.00000000",
+                "99.50000000",
+                format!("100.{i:02}"),
+                "12.5",
+                t + 59_999,
+                "1250.0",
+                42,
+                "6",
+                "600",
+                "0"
+            ])
+        })
+        .collect();
+    weighted(&m, StatusCode::OK, json!(rows))
+}
+
+async fn depth(State(m): State<Arc<Mock>>) -> Response {
+    weighted(
+        &m,
+        StatusCode::OK,
+        json!({ "lastUpdateId": 160, "bids": [["0.0024", "10"]], "asks": [["0.0026", "100"]] }),
+    )
+}
+
 fn mock() -> (tokio::runtime::Runtime, Arc<Mock>, String) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -135,6 +176,8 @@ fn mock() -> (tokio::runtime::Runtime, Arc<Mock>, String) {
         .route("/api/v3/exchangeInfo", get(info))
         .route("/api/v3/ticker/price", get(ticker))
         .route("/api/v3/account", get(account))
+        .route("/api/v3/klines", get(klines))
+        .route("/api/v3/depth", get(depth))
         .with_state(Arc::clone(&state));
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -290,4 +333,23 @@ fn a_dropped_connection_is_an_unknown_outcome() {
         .expect_err("nobody there");
     assert!(matches!(err, BinanceError::Transport(_)), "{err:?}");
     assert!(err.outcome_unknown());
+}
+
+#[test]
+fn market_data_reads_into_bars_and_books() {
+    let (rt, _m, url) = mock();
+    let rest = client(&url, SECRET);
+    let bars = rt
+        .block_on(rest.klines("BTCUSDT", "1m", Some(1_700_000_000_000), 3))
+        .expect("klines");
+    assert_eq!(bars.len(), 3);
+    assert_eq!(bars[2].open_time.millis(), 1_700_000_120_000);
+    assert_eq!(bars[2].close.to_string(), "100.02");
+    assert_eq!(bars[0].trades, 42);
+    let (book, id) = rt.block_on(rest.depth("BTCUSDT", 100)).expect("depth");
+    assert_eq!(id, 160);
+    assert_eq!(
+        book.best_bid().map(|l| l.price.to_string()),
+        Some("0.0024".into())
+    );
 }

@@ -311,6 +311,62 @@ impl Rest {
         Ok(offset)
     }
 
+    /// Up to `limit` (1–1,000) bars of `interval` (`1m`, `5m`, … as Binance
+    /// names them) from `start` (ms) on, oldest first.
+    pub async fn klines(
+        &self,
+        symbol: &str,
+        interval: &str,
+        start: Option<i64>,
+        limit: u16,
+    ) -> Result<Vec<tradedesk_core::market::Bar>, BinanceError> {
+        let mut params = vec![
+            ("symbol", symbol.to_owned()),
+            ("interval", interval.to_owned()),
+            ("limit", limit.clamp(1, 1000).to_string()),
+        ];
+        if let Some(s) = start {
+            params.push(("startTime", s.to_string()));
+        }
+        let v = self.public("/api/v3/klines", &params, 2).await?;
+        super::market::klines(&v)
+    }
+
+    /// The order book's top `limit` levels a side and its `lastUpdateId`;
+    /// the weight grows with the depth, as Binance counts it.
+    pub async fn depth(
+        &self,
+        symbol: &str,
+        limit: u16,
+    ) -> Result<(tradedesk_core::market::OrderBook, u64), BinanceError> {
+        let limit = limit.clamp(1, 5000);
+        let weight = match limit {
+            1..=100 => 5,
+            101..=500 => 25,
+            501..=1000 => 50,
+            _ => 250,
+        };
+        let v = self
+            .public(
+                "/api/v3/depth",
+                &[("symbol", symbol.to_owned()), ("limit", limit.to_string())],
+                weight,
+            )
+            .await?;
+        super::market::depth(&v)
+    }
+
+    /// The 24-hour ticker of one symbol, with the best bid and ask.
+    pub async fn ticker(
+        &self,
+        symbol: &str,
+    ) -> Result<tradedesk_core::market::Ticker, BinanceError> {
+        let v = self
+            .public("/api/v3/ticker/24hr", &[("symbol", symbol.to_owned())], 2)
+            .await?;
+        super::market::ticker(&v)
+    }
+
     /// `GET /api/v3/exchangeInfo` for `symbols` (all when empty); keeps the
     /// weight limit it states.
     pub async fn exchange_info(&self, symbols: &[String]) -> Result<ExchangeInfo, BinanceError> {
