@@ -417,15 +417,25 @@ fn a_running_backtest_can_be_cancelled() {
     assert_eq!(ok["state"], "succeeded", "{ok}");
     let mut s = spec(&ok["result"]["dataset"], 5, 20);
     s["strategies"][0]["spec"]["interval"] = json!("1m");
-    let b = call(&mut c, "backtests.create", s);
-    let cancelled = call(&mut c, "backtests.cancel", json!({ "id": b["id"] }));
-    assert!(
-        matches!(
-            cancelled["state"].as_str(),
-            Some("queued" | "running" | "cancelled")
-        ),
-        "{cancelled}"
+    // A sweep of ~1,700 runs over 400,000 bars: minutes of work, so the
+    // cancel lands while it runs however fast the engine is (a single run
+    // can finish before the cancel arrives, which is then rightly refused).
+    let fast: Vec<u32> = (2..30).collect();
+    let slow: Vec<u32> = (31..91).collect();
+    let b = call(
+        &mut c,
+        "backtests.sweep",
+        json!({ "backtest": s, "grid": [{ "param": "fast", "values": fast }, { "param": "slow", "values": slow }] }),
     );
+    for _ in 0..400 {
+        let j = call(&mut c, "jobs.get", json!({ "id": b["job_id"] }));
+        if j["state"] == "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let cancelled = call(&mut c, "backtests.cancel", json!({ "id": b["id"] }));
+    assert_eq!(cancelled["state"], "running", "{cancelled}");
     let b = wait_backtest(&mut c, &b);
     assert_eq!(b["state"], "cancelled", "{b}");
     assert!(b["summary"].is_null(), "no results from a cancelled run");
