@@ -77,10 +77,7 @@ impl<H: Handlers> Dispatcher<H> {
         params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, ApiError> {
         if !caller.allows(entry.scope) {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("method `{method}` needs scope `{}`", entry.scope.as_str()),
-            ));
+            return Err(needs_scope(method, entry.scope));
         }
         let fut = (entry.call)(handlers, caller, params)?;
         match CatchUnwind(fut).await {
@@ -150,4 +147,13 @@ impl Future for CatchUnwind {
             Err(_) => Poll::Ready(Err(())),
         }
     }
+}
+
+/// The refusal of a call whose caller lacks the method's scope, the same
+/// on every transport.
+pub fn needs_scope(method: &str, scope: tradedesk_core::api::Scope) -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        format!("method `{method}` needs scope `{}`", scope.as_str()),
+    )
 }

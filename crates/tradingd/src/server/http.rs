@@ -288,15 +288,9 @@ async fn guarded<F: std::future::Future<Output = Response>>(
     let standing = app.limiter.take(&key, admin, std::time::Instant::now());
     let response = if standing.allowed {
         match caller {
-            Ok(caller) if !caller.allows(route.scope) => error_response(&ApiError::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "`{}` needs scope `{}`; yours is `{}`",
-                    route.name,
-                    route.scope.as_str(),
-                    caller.scope.as_str()
-                ),
-            )),
+            Ok(caller) if !caller.allows(route.scope) => {
+                error_response(&super::dispatch::needs_scope(route.name, route.scope))
+            }
             Ok(caller) => run(caller).await,
             Err(e) => error_response(&e),
         }
