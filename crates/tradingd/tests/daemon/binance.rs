@@ -29,6 +29,10 @@ struct Mock {
     fail_next: AtomicU16,
     requests: AtomicU32,
     last_ts_skew: AtomicI64,
+    /// Orders by client order id, as the venue keeps them.
+    orders: std::sync::Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Take the next order but lose its answer (a 503 after the fact).
+    lose_next_answer: std::sync::atomic::AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -82,7 +86,10 @@ async fn account(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let q = q.unwrap_or_default();
+    let f = match signed_fields(&m, &headers, &q.unwrap_or_default()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let refuse = |code: i64, msg: &str| {
         weighted(
             &m,
@@ -90,21 +97,7 @@ async fn account(
             json!({ "code": code, "msg": msg }),
         )
     };
-    if headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()) != Some(KEY) {
-        return refuse(-2014, "API-key format invalid.");
-    }
-    let Some((payload, sig)) = q.rsplit_once("&signature=") else {
-        return refuse(-1102, "Mandatory parameter 'signature' was not sent.");
-    };
-    if !verify(SECRET, payload, sig) {
-        return refuse(-1022, "Signature for this request is not valid.");
-    }
-    let field = |name: &str| {
-        payload
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.parse::<i64>().ok())
-    };
+    let field = |name: &str| f.get(name).and_then(|v| v.parse::<i64>().ok());
     let (Some(ts), Some(window)) = (field("timestamp"), field("recvWindow")) else {
         return refuse(-1102, "timestamp and recvWindow are mandatory");
     };
@@ -164,6 +157,93 @@ async fn depth(State(m): State<Arc<Mock>>) -> Response {
     )
 }
 
+/// The signed payload's fields, or the refusal Binance would answer.
+fn signed_fields(
+    m: &Mock,
+    headers: &HeaderMap,
+    q: &str,
+) -> Result<std::collections::BTreeMap<String, String>, Response> {
+    let refuse = |code: i64, msg: &str| {
+        weighted(
+            m,
+            StatusCode::BAD_REQUEST,
+            json!({ "code": code, "msg": msg }),
+        )
+    };
+    if headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()) != Some(KEY) {
+        return Err(refuse(-2014, "API-key format invalid."));
+    }
+    let Some((payload, sig)) = q.rsplit_once("&signature=") else {
+        return Err(refuse(
+            -1102,
+            "Mandatory parameter 'signature' was not sent.",
+        ));
+    };
+    if !verify(SECRET, payload, sig) {
+        return Err(refuse(-1022, "Signature for this request is not valid."));
+    }
+    Ok(serde_urlencoded::from_str(payload).unwrap_or_default())
+}
+
+/// `POST /api/v3/order`: kept by its client id; a client id used before is
+/// refused, as Binance does for open orders.
+async fn new_order(
+    State(m): State<Arc<Mock>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let f = match signed_fields(&m, &headers, &q.unwrap_or_default()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let cid = f.get("newClientOrderId").cloned().unwrap_or_default();
+    let order = json!({ "symbol": f.get("symbol"), "clientOrderId": cid, "orderId": 1,
+                        "status": "NEW", "type": f.get("type"), "side": f.get("side"),
+                        "origQty": f.get("quantity"), "price": f.get("price") });
+    {
+        let mut orders = m.orders.lock().expect("orders");
+        if orders.contains_key(&cid) {
+            return weighted(
+                &m,
+                StatusCode::BAD_REQUEST,
+                json!({ "code": -2010, "msg": "Duplicate order sent." }),
+            );
+        }
+        orders.insert(cid, order.clone());
+    }
+    if m.lose_next_answer.swap(false, Ordering::Relaxed) {
+        // Carried out, but the answer is lost on the way.
+        return weighted(
+            &m,
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "code": -1006, "msg": "An unexpected response was received from the message bus. Execution status unknown." }),
+        );
+    }
+    weighted(&m, StatusCode::OK, order)
+}
+
+/// `GET /api/v3/order` by `origClientOrderId`; −2013 when there is none.
+async fn get_order(
+    State(m): State<Arc<Mock>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let f = match signed_fields(&m, &headers, &q.unwrap_or_default()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let cid = f.get("origClientOrderId").cloned().unwrap_or_default();
+    let found = m.orders.lock().expect("orders").get(&cid).cloned();
+    match found {
+        Some(o) => weighted(&m, StatusCode::OK, o),
+        None => weighted(
+            &m,
+            StatusCode::BAD_REQUEST,
+            json!({ "code": -2013, "msg": "Order does not exist." }),
+        ),
+    }
+}
+
 fn mock() -> (tokio::runtime::Runtime, Arc<Mock>, String) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -178,6 +258,10 @@ fn mock() -> (tokio::runtime::Runtime, Arc<Mock>, String) {
         .route("/api/v3/account", get(account))
         .route("/api/v3/klines", get(klines))
         .route("/api/v3/depth", get(depth))
+        .route(
+            "/api/v3/order",
+            axum::routing::post(new_order).get(get_order),
+        )
         .with_state(Arc::clone(&state));
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -351,5 +435,60 @@ fn market_data_reads_into_bars_and_books() {
     assert_eq!(
         book.best_bid().map(|l| l.price.to_string()),
         Some("0.0024".into())
+    );
+}
+
+#[test]
+fn an_order_whose_answer_is_lost_is_found_by_its_client_id_never_sent_twice() {
+    use tradedesk_core::order::{Side, Terms, TimeInForce};
+    use tradedesk_core::venue::VenueOrder;
+    use tradingd::venues::binance::orders::{Mapped, new_order};
+
+    let (rt, m, url) = mock();
+    let rest = client(&url, SECRET);
+    rt.block_on(rest.sync_time()).expect("time");
+    let order = VenueOrder {
+        id: 1,
+        client_order_id: "td-18c-1".into(),
+        symbol: 0,
+        side: Side::Buy,
+        qty: "0.01".parse().expect("qty"),
+        terms: Terms::Limit {
+            price: "65000".parse().expect("price"),
+        },
+        time_in_force: TimeInForce::Gtc,
+        budget: None,
+        lot: "0.00001".parse().expect("lot"),
+    };
+    let Mapped::Native(params) = new_order("BTCUSDT", &order).expect("maps") else {
+        panic!("a limit order is native");
+    };
+    m.lose_next_answer.store(true, Ordering::Relaxed);
+    let lost = rt
+        .block_on(rest.place(&params))
+        .expect_err("the answer is lost");
+    assert!(lost.outcome_unknown(), "{lost:?}");
+    // Settled by asking, never by sending again: exactly one order.
+    let found = rt
+        .block_on(rest.order_by_client_id("BTCUSDT", "td-18c-1"))
+        .expect("query")
+        .expect("the venue has it");
+    assert_eq!(
+        (found["status"].as_str(), found["price"].as_str()),
+        (Some("NEW"), Some("65000"))
+    );
+    assert_eq!(m.orders.lock().expect("orders").len(), 1);
+    // Sending it again would be refused as a duplicate: the id is the guard.
+    let again = rt.block_on(rest.place(&params)).expect_err("duplicate");
+    assert!(
+        matches!(again, BinanceError::Api { code: -2010, .. }),
+        "{again:?}"
+    );
+    assert!(!again.outcome_unknown());
+    assert_eq!(
+        rt.block_on(rest.order_by_client_id("BTCUSDT", "td-none"))
+            .expect("query"),
+        None,
+        "no such order is a known outcome"
     );
 }

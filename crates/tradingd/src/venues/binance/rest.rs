@@ -367,6 +367,36 @@ impl Rest {
         super::market::ticker(&v)
     }
 
+    /// Places an order (`POST /api/v3/order`, the params of
+    /// `orders::new_order`). An error with [`BinanceError::outcome_unknown`]
+    /// means the order may exist: look it up by its client id, never send
+    /// it again.
+    pub async fn place(&self, params: &[(&'static str, String)]) -> Result<Value, BinanceError> {
+        self.signed(reqwest::Method::POST, "/api/v3/order", params, 1)
+            .await
+    }
+
+    /// An order by our client order id (`GET /api/v3/order`), or `None`
+    /// when the venue has none (−2013): how an unknown outcome is settled.
+    pub async fn order_by_client_id(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<Option<Value>, BinanceError> {
+        let params = [
+            ("symbol", symbol.to_owned()),
+            ("origClientOrderId", client_order_id.to_owned()),
+        ];
+        match self
+            .signed(reqwest::Method::GET, "/api/v3/order", &params, 4)
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(BinanceError::Api { code: -2013, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /api/v3/exchangeInfo` for `symbols` (all when empty); keeps the
     /// weight limit it states.
     pub async fn exchange_info(&self, symbols: &[String]) -> Result<ExchangeInfo, BinanceError> {
