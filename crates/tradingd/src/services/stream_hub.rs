@@ -64,17 +64,21 @@ impl StreamHub {
 
     /// Publishes an event to everyone subscribed to `T`; free when nobody is.
     pub fn publish<T: Topic<Audience = Everyone>>(&self, event: &T::Event) {
-        self.send::<T>(Seen::All, event);
+        self.send::<T>(|| Seen::All, event);
     }
 
     /// Publishes an event about `owner`'s objects to them and to
     /// administrators (`None`: to administrators only).
     pub fn publish_to<T: Topic<Audience = Owners>>(&self, owner: Option<&str>, event: &T::Event) {
-        let seen = owner.map_or(Seen::Admins, |o| Seen::User(Arc::from(o)));
-        self.send::<T>(seen, event);
+        self.send::<T>(
+            || owner.map_or(Seen::Admins, |o| Seen::User(Arc::from(o))),
+            event,
+        );
     }
 
-    fn send<T: Topic>(&self, seen: Seen, event: &T::Event) {
+    /// `seen` is only worked out when someone listens: publishing costs
+    /// nothing (no allocation) on a topic without subscribers.
+    fn send<T: Topic>(&self, seen: impl FnOnce() -> Seen, event: &T::Event) {
         let Some(tx) = self.topics.get(T::NAME) else {
             return;
         };
@@ -93,7 +97,7 @@ impl StreamHub {
             Ok(mut line) => {
                 line.push('\n');
                 // An error only means the last subscriber just left.
-                let _ = tx.send((seen, Arc::from(line)));
+                let _ = tx.send((seen(), Arc::from(line)));
             }
             Err(e) => tracing::error!(topic = T::NAME, error = %e, "cannot encode stream event"),
         }
