@@ -208,17 +208,15 @@ impl Handle<OrdersPlaceBracket> for Ctx {
 /// Finds an order by exactly one of its ids, if it is on an account the
 /// caller may see (another user's order is not found, as if it did not
 /// exist).
-fn find(ctx: &Ctx, state: &State, caller: &Caller, r: &OrderRef) -> Result<OrderRecord, ApiError> {
+fn find(ctx: &Ctx, caller: &Caller, r: &OrderRef) -> Result<OrderRecord, ApiError> {
     let store = ctx.store();
-    let visible = |o: &OrderRecord| state.sees_account(caller, &o.account);
+    let owner = caller.owner_filter();
     match (r.id, r.client_order_id.as_deref()) {
-        (Some(id), None) => db::order_by_id(store.conn(), id)
+        (Some(id), None) => db::owned_order_by_id(store.conn(), id, owner)
             .map_err(|e| store_err(&e))?
-            .filter(visible)
             .ok_or_else(|| ApiError::not_found("order", id)),
-        (None, Some(cid)) => db::order_by_client_id(store.conn(), cid)
+        (None, Some(cid)) => db::owned_order_by_client_id(store.conn(), cid, owner)
             .map_err(|e| store_err(&e))?
-            .filter(visible)
             .ok_or_else(|| ApiError::not_found("order with client_order_id", cid)),
         _ => Err(ApiError::invalid_params(
             "invalid params: give exactly one of `id` and `client_order_id`",
@@ -230,7 +228,7 @@ impl Handle<OrdersCancel> for Ctx {
     async fn handle(&self, caller: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
         self.blocking(|ctx| {
             let mut state = ctx.exchange.lock();
-            let order = find(ctx, &state, caller, &r)?;
+            let order = find(ctx, caller, &r)?;
             if !state.open.contains_key(&order.id) {
                 return Err(ApiError::new(
                     ErrorCode::IllegalTransition,
@@ -293,7 +291,7 @@ impl Handle<OrdersCancelAll> for Ctx {
 
 impl Handle<OrdersGet> for Ctx {
     async fn handle(&self, caller: &Caller, r: OrderRef) -> Result<OrderRecord, ApiError> {
-        self.blocking(|ctx| find(ctx, &ctx.exchange.lock(), caller, &r))
+        self.blocking(|ctx| find(ctx, caller, &r))
     }
 }
 

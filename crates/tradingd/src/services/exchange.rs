@@ -349,8 +349,7 @@ impl State {
 
     /// Whether a caller may see the account named `name`.
     pub fn sees_account(&self, caller: &Caller, name: &str) -> bool {
-        self.account_index(name)
-            .is_some_and(|i| caller.sees(&self.accounts[i].row.owner))
+        self.account_owner(name).is_some_and(|o| caller.sees(o))
     }
 
     /// Who sees events about a risk scope: the owner of the account, or

@@ -271,14 +271,43 @@ fn query_orders(
 }
 
 pub fn order_by_id(conn: &Connection, id: u64) -> Result<Option<OrderRecord>, StoreError> {
-    Ok(query_orders(conn, "WHERE o.id = ?1", &[&(id as i64)])?.pop())
+    owned_order_by_id(conn, id, None)
+}
+
+/// An order by id, if it is on an account of `owner` (any, when `None`).
+pub fn owned_order_by_id(
+    conn: &Connection,
+    id: u64,
+    owner: Option<&str>,
+) -> Result<Option<OrderRecord>, StoreError> {
+    Ok(query_orders(
+        conn,
+        "WHERE o.id = ?1 AND (?2 IS NULL OR a.owner = ?2)",
+        &[&(id as i64), &owner],
+    )?
+    .pop())
 }
 
 pub fn order_by_client_id(
     conn: &Connection,
     client_order_id: &str,
 ) -> Result<Option<OrderRecord>, StoreError> {
-    Ok(query_orders(conn, "WHERE o.client_order_id = ?1", &[&client_order_id])?.pop())
+    owned_order_by_client_id(conn, client_order_id, None)
+}
+
+/// An order by client order id, if it is on an account of `owner` (any,
+/// when `None`).
+pub fn owned_order_by_client_id(
+    conn: &Connection,
+    client_order_id: &str,
+    owner: Option<&str>,
+) -> Result<Option<OrderRecord>, StoreError> {
+    Ok(query_orders(
+        conn,
+        "WHERE o.client_order_id = ?1 AND (?2 IS NULL OR a.owner = ?2)",
+        &[&client_order_id, &owner],
+    )?
+    .pop())
 }
 
 pub fn open_orders(conn: &Connection) -> Result<Vec<OrderRecord>, StoreError> {
