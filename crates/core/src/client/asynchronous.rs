@@ -76,15 +76,8 @@ impl Frames for BufReader<tokio::net::unix::OwnedReadHalf> {
 #[cfg(feature = "remote")]
 impl Frames for futures_util::stream::SplitStream<super::remote::Ws> {
     async fn next_frame(&mut self) -> Option<String> {
-        use futures_util::StreamExt as _;
-        use tokio_tungstenite::tungstenite::Message;
-        loop {
-            match self.next().await? {
-                Ok(Message::Text(t)) => return Some(t.as_str().to_owned()),
-                Ok(Message::Close(_)) | Err(_) => return None,
-                Ok(_) => {}
-            }
-        }
+        // A broken connection ends it, as a close does.
+        super::remote::next_text(self).await?.ok()
     }
 }
 

@@ -298,13 +298,7 @@ fn remote_next(
     timeout: Option<Duration>,
 ) -> Result<String, ClientError> {
     let next = super::remote::next_text(ws);
-    let got = match timeout {
-        None => rt.block_on(next),
-        Some(t) => rt
-            .block_on(async { tokio::time::timeout(t, next).await })
-            .map_err(|_| ClientError::Timeout)?,
-    };
-    got.unwrap_or(Err(ClientError::Closed))
+    super::remote::block_within(rt, timeout, next)?.unwrap_or(Err(ClientError::Closed))
 }
 
 /// A JSON-RPC request on a remote daemon's WebSocket, its answer read

@@ -141,13 +141,7 @@ impl Rest {
         let mut waited = Duration::ZERO;
         loop {
             let call = rest_call(&self.http, &self.target, method, params);
-            let answer = match timeout {
-                None => self.rt.block_on(call),
-                Some(t) => self
-                    .rt
-                    .block_on(async { tokio::time::timeout(t, call).await })
-                    .map_err(|_| ClientError::Timeout)?,
-            };
+            let answer = block_within(&self.rt, timeout, call)?;
             let retry = match &answer {
                 Err(ClientError::Api(e)) if e.kind() == Some(crate::api::ErrorCode::Throttled) => e
                     .data
@@ -172,6 +166,20 @@ impl Rest {
 /// asks for it, and panics without one.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::CryptoProvider::install_default((*crypto_provider()).clone());
+}
+
+/// Runs `fut` to its end on `rt`, within `timeout` when there is one.
+pub(super) fn block_within<F: std::future::Future>(
+    rt: &tokio::runtime::Runtime,
+    timeout: Option<Duration>,
+    fut: F,
+) -> Result<F::Output, ClientError> {
+    match timeout {
+        None => Ok(rt.block_on(fut)),
+        Some(t) => rt
+            .block_on(async { tokio::time::timeout(t, fut).await })
+            .map_err(|_| ClientError::Timeout),
+    }
 }
 
 pub(super) fn http_client(target: &Target) -> Result<reqwest::Client, ClientError> {
@@ -406,8 +414,17 @@ pub(super) async fn open_ws(target: &Target) -> Result<Ws, ClientError> {
     Ok(ws)
 }
 
-/// The next text frame of the WebSocket; `None` when it closed.
-pub(super) async fn next_text(ws: &mut Ws) -> Option<Result<String, ClientError>> {
+/// The next text frame of a WebSocket (or its read half); `None` when it
+/// closed.
+pub(super) async fn next_text<S>(ws: &mut S) -> Option<Result<String, ClientError>>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
     use futures_util::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
     loop {
