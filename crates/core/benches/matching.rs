@@ -49,6 +49,7 @@ fn main() {
         time_in_force: TimeInForce::Gtc,
         budget: None,
         lot: q("0.001"),
+        live: false,
     };
     let mut events = 0usize;
     let start = Instant::now();

@@ -74,8 +74,10 @@ pub struct FillBooking<'a> {
     pub side: Side,
     pub qty: Qty,
     pub price: Price,
-    /// Always charged in the quote asset.
+    /// The commission charged in the quote asset.
     pub fee: Notional,
+    /// A buy's commission charged in the base asset, out of what it bought.
+    pub fee_base: Qty,
     /// Buy: quote released from the order's lock; sell: base released.
     pub release: Qty,
 }
@@ -190,7 +192,7 @@ impl Ledger {
                     });
                 }
                 quote.free = sub(free, spend)?;
-                base.free = add(base.free, f.qty)?;
+                base.free = add(base.free, sub(f.qty, f.fee_base)?)?;
             }
             Side::Sell => {
                 if base.locked < f.release || f.release < f.qty {
@@ -486,8 +488,17 @@ impl Books {
             None => (None, &mut self.manual),
         };
         let mut position = positions.get(symbol).copied().unwrap_or_default();
+        // A commission in the base asset: the position holds what was
+        // received, and the commission's value at the fill price is a fee
+        // (so the cost of what is held plus fees is what was spent).
+        let held = sub(f.qty, f.fee_base)?;
+        let fee = f
+            .price
+            .checked_mul_qty(f.fee_base)
+            .and_then(|v| v.checked_add(f.fee))
+            .ok_or(LedgerError::Overflow)?;
         let realized = position
-            .apply_fill(f.side, f.qty, f.price, f.fee)
+            .apply_fill(f.side, held, f.price, fee)
             .ok_or(LedgerError::Overflow)?;
         positions.insert(symbol.clone(), position);
         if let (Some(id), Some(l)) = (book, ledger) {

@@ -36,6 +36,10 @@ pub struct VenueOrder {
     pub budget: Option<Notional>,
     /// The instrument's lot size, to cut budget-limited fills to the grid.
     pub lot: Qty,
+    /// For a real exchange's account: sent to the exchange. Otherwise the
+    /// order is matched by the simulator (on the simulated market, or on
+    /// the exchange's live prices: paper trading).
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +49,12 @@ pub struct Fill {
     pub time: Timestamp,
     pub qty: Qty,
     pub price: Price,
+    /// The commission charged in the quote asset.
     pub fee: Notional,
+    /// A buy's commission charged in the base asset (Binance takes a buy's
+    /// from what it bought): the account receives `qty - fee_base`. Zero on
+    /// the simulator.
+    pub fee_base: Qty,
     pub liquidity: Liquidity,
 }
 

@@ -63,7 +63,23 @@ pub struct Config {
     pub backtest: BacktestConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    /// Binance as the market (and, when live, a venue), if enabled.
+    pub binance: Option<BinanceConfig>,
     pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinanceConfig {
+    pub live: bool,
+    pub rest_url: String,
+    pub ws_url: String,
+    pub symbols: Vec<String>,
+    pub recv_window_ms: u64,
+    pub timeout: Duration,
+    pub reconcile_every: Duration,
+    pub rotate_after: Duration,
+    /// The secret store's entries `<keys>.api_key` and `<keys>.api_secret`.
+    pub keys: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

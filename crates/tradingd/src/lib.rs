@@ -71,6 +71,8 @@ pub enum StartError {
     },
     #[error("http tls: {0}")]
     Tls(#[from] server::tls::TlsError),
+    #[error("{0}")]
+    Venue(String),
 }
 
 pub struct Daemon {
@@ -91,6 +93,8 @@ pub struct Options {
     pub manual_clock: Option<tradedesk_core::time::Timestamp>,
     /// Job kinds beyond the built-ins.
     pub job_kinds: services::jobs::JobKinds,
+    /// Binance keys to use instead of the secret store's (tests).
+    pub binance_credentials: Option<venues::binance::Credentials>,
 }
 
 impl Default for Options {
@@ -99,8 +103,54 @@ impl Default for Options {
             registry: tradedesk_core::strategy::Registry::builtin(),
             manual_clock: None,
             job_kinds: services::jobs::JobKinds::builtin(),
+            binance_credentials: None,
         }
     }
+}
+
+/// Binance as the market: its venue, a day of bars, and the live account
+/// when `binance.live` is on and its keys are in the secret store.
+async fn open_binance(
+    b: &config::BinanceConfig,
+    config: &Config,
+    creds: Option<venues::binance::Credentials>,
+    stop: &CancellationToken,
+) -> Result<services::exchange::Market, StartError> {
+    let creds = match creds {
+        Some(c) => Some(c),
+        None if b.live => Some(binance_keys(&b.keys)?),
+        None => None,
+    };
+    let (venue, bars) = venues::binance::open(b, config.sim.fees, creds, stop)
+        .await
+        .map_err(|e| StartError::Venue(format!("cannot start on binance ({}): {e}", b.rest_url)))?;
+    Ok(services::exchange::Market {
+        venue: Box::new(venue),
+        bars,
+        live_account: b.live.then(|| "binance".to_owned()),
+    })
+}
+
+/// The API key and secret from the secret store; never logged.
+fn binance_keys(keys: &str) -> Result<venues::binance::Credentials, StartError> {
+    let (key_name, secret_name) = venues::binance::key_names(keys);
+    let store = tradedesk_core::secrets::open_default()
+        .map_err(|e| StartError::Venue(format!("the secret store: {e}")))?;
+    let get = |name: &str| {
+        store
+            .get(name)
+            .map_err(|e| StartError::Venue(format!("the secret store: {e}")))?
+            .ok_or_else(|| {
+                StartError::Venue(format!(
+                    "binance.live is on but `{name}` is not in {}; set the keys with `tradectl venue keys set {keys}`",
+                    store.describe()
+                ))
+            })
+    };
+    Ok(venues::binance::Credentials {
+        key: get(&key_name)?,
+        secret: get(&secret_name)?.into_bytes(),
+    })
 }
 
 impl Daemon {
@@ -142,12 +192,20 @@ impl Daemon {
             lock_order::Rank::Store,
             store,
         ));
+        let venue_stop = CancellationToken::new();
+        let market = match &config.binance {
+            Some(b) => {
+                Some(open_binance(b, &config, options.binance_credentials, &venue_stop).await?)
+            }
+            None => None,
+        };
         let exchange = Exchange::open(
             config.sim.clone(),
             Arc::clone(&store),
             clock.now(),
             run.run_number,
             Arc::clone(&cache),
+            market,
         )?;
         let auth = services::auth::Auth::open(
             &config.data_dir,
@@ -185,6 +243,13 @@ impl Daemon {
             &ctx,
             tokio::runtime::Handle::current(),
         ));
+        {
+            let shutdown = ctx.shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                venue_stop.cancel();
+            });
+        }
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);
         // Jobs a dead daemon left running are retried or dead; imports it

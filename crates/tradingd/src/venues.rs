@@ -49,6 +49,16 @@ pub fn answer_now(mut answer: Answer) -> Ack {
     }
 }
 
+/// What a real exchange's account holds, read by a reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Every asset's total (free plus locked); `None` when executions
+    /// happened while they were read, so they cannot be compared.
+    pub balances: Option<std::collections::BTreeMap<String, tradedesk_core::money::Qty>>,
+    /// Open orders at the venue the desk did not place, described.
+    pub external: Vec<String>,
+}
+
 /// One market trade and the order events it caused.
 #[derive(Debug)]
 pub struct TradeUpdate {
@@ -89,6 +99,21 @@ pub trait Venue: Send {
     fn reset_orders(&mut self, next_trade_id: u64);
     /// What happened on the market since the last poll.
     fn poll(&mut self, now: Timestamp) -> Vec<TradeUpdate>;
+
+    /// Executions reported apart from market trades (a real exchange's
+    /// user stream), since the last call.
+    fn executions(&mut self) -> Vec<VenueEvent> {
+        Vec::new()
+    }
+    /// A reconciliation read since the last call: the exchange's balances
+    /// and the open orders it holds that the desk did not place.
+    fn reconciliation(&mut self) -> Option<Reconciliation> {
+        None
+    }
+    /// The venue's links, for `system.health` (a remote venue).
+    fn status(&self) -> Option<String> {
+        None
+    }
 
     fn index_of(&self, symbol: &str) -> Option<usize> {
         self.instruments()

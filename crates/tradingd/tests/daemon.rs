@@ -5,6 +5,8 @@ mod daemon {
     pub mod backtests;
     pub mod bad_input;
     pub mod binance;
+    pub mod binance_mock;
+    pub mod binance_venue;
     pub mod bots;
     pub mod cache;
     pub mod conformance;

@@ -20,9 +20,32 @@ method! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountView {
     pub name: String,
+    /// Where its orders execute: `sim` (the simulator's matching) or a
+    /// real exchange (`binance`).
     pub venue: String,
+    /// `paper` (matched by the simulator, on the simulated market or on a
+    /// real exchange's live prices) or `live` (real orders, real money).
+    pub mode: AccountMode,
     pub owner: String,
     pub created: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountMode {
+    Paper,
+    Live,
+}
+
+impl AccountMode {
+    /// An account on the simulator's venue is paper; any other is live.
+    pub fn of_venue(venue: &str) -> AccountMode {
+        if venue == "sim" {
+            AccountMode::Paper
+        } else {
+            AccountMode::Live
+        }
+    }
 }
 
 pub type AccountList = Page<AccountView>;

@@ -39,6 +39,7 @@ fn a_buy_and_a_sell_book_exactly() {
         qty: q("2"),
         price: "50".parse().unwrap(),
         fee: "0.1".parse().unwrap(),
+        fee_base: Qty::ZERO,
         release: q("101"),
     };
     l.book_fill(&buy).unwrap();
@@ -67,6 +68,32 @@ fn a_buy_and_a_sell_book_exactly() {
     l.book_fill(&sell).unwrap();
     assert_eq!(l.balance("USDT").free, q("1019.78"));
     assert_eq!(l.balance("BTC").total(), Qty::ZERO);
+}
+
+#[test]
+fn a_buy_whose_commission_is_taken_in_the_base_asset_holds_what_it_received() {
+    // Binance takes a buy's commission out of what it bought.
+    let mut b = Books::default();
+    b.total.deposit("USDT", q("1000")).unwrap();
+    b.lock(None, "USDT", q("100")).unwrap();
+    let f = FillBooking {
+        base: "BTC",
+        quote: "USDT",
+        side: Side::Buy,
+        qty: q("2"),
+        price: "50".parse().unwrap(),
+        fee: Notional::ZERO,
+        fee_base: q("0.002"),
+        release: q("100"),
+    };
+    b.book_fill(None, &sym(), &f).unwrap();
+    assert_eq!(b.total.balance("USDT").free, q("900"));
+    assert_eq!(b.total.balance("BTC").free, q("1.998"));
+    let p = b.position(&sym());
+    assert_eq!(p.qty, q("1.998"));
+    // What is held cost 99.9; the commission is worth 0.1: 100 in all.
+    assert_eq!(p.cost, "99.9".parse().unwrap());
+    assert_eq!(p.fees, "0.1".parse().unwrap());
 }
 
 #[test]
@@ -160,7 +187,7 @@ proptest! {
             if l.lock(asset, lock).is_err() {
                 continue;
             }
-            let booking = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, release: lock };
+            let booking = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, fee_base: Qty::ZERO, release: lock };
             if l.book_fill(&booking).is_err() {
                 l.unlock(asset, lock).unwrap();
                 continue;
@@ -216,6 +243,7 @@ fn a_bot_spends_only_its_allocation_and_the_manual_book_cannot_touch_it() {
         qty: q("2"),
         price: "50".parse().unwrap(),
         fee: "0.1".parse().unwrap(),
+        fee_base: Qty::ZERO,
         release: q("101"),
     };
     b.book_fill(Some(7), &sym(), &f).unwrap();
@@ -264,7 +292,7 @@ proptest! {
                 prop_assert_eq!(&b, &before);
                 continue;
             }
-            let f = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, release: lock };
+            let f = FillBooking { base: "BTC", quote: "USDT", side, qty, price, fee, fee_base: Qty::ZERO, release: lock };
             let locked = b.clone();
             if b.book_fill(book, &sym(), &f).is_err() {
                 prop_assert_eq!(&b, &locked);

@@ -27,7 +27,43 @@ pub struct RawConfig {
     pub backtest: RawBacktest,
     pub http: RawHttp,
     pub auth: RawAuth,
+    pub binance: RawBinance,
     pub sim: RawSim,
+}
+
+/// Binance spot (or its spot testnet) as the daemon's market, with paper
+/// accounts matched on its live prices and, when `live`, the `binance`
+/// account trading for real with the keys in the secret store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBinance {
+    pub enabled: bool,
+    pub live: bool,
+    pub rest_url: String,
+    pub ws_url: String,
+    pub symbols: Vec<String>,
+    pub recv_window_ms: u64,
+    pub timeout_ms: u64,
+    pub reconcile_every_s: u64,
+    pub rotate_after_s: u64,
+    pub keys: String,
+}
+
+impl Default for RawBinance {
+    fn default() -> Self {
+        RawBinance {
+            enabled: false,
+            live: false,
+            rest_url: "https://testnet.binance.vision".into(),
+            ws_url: "wss://stream.testnet.binance.vision".into(),
+            symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+            recv_window_ms: 5000,
+            timeout_ms: 10_000,
+            reconcile_every_s: 60,
+            rotate_after_s: 23 * 3600 + 50 * 60,
+            keys: "binance".into(),
+        }
+    }
 }
 
 /// The HTTP REST API for remote frontends (off by default).

@@ -1,10 +1,10 @@
 //! Checks a raw config and turns it into the daemon's settings; every
 //! error names the key at fault.
 
-use super::raw::{RawAuth, RawConfig, RawHttp, RawRpc, RawSim, RawSimSymbol};
+use super::raw::{RawAuth, RawBinance, RawConfig, RawHttp, RawRpc, RawSim, RawSimSymbol};
 use super::{
-    AuthConfig, BacktestConfig, BotsConfig, CacheConfig, Config, ConfigError, DataConfig,
-    HttpConfig, JobsConfig, LogConfig, RpcConfig, SimConfig, StreamsConfig, TlsFiles,
+    AuthConfig, BacktestConfig, BinanceConfig, BotsConfig, CacheConfig, Config, ConfigError,
+    DataConfig, HttpConfig, JobsConfig, LogConfig, RpcConfig, SimConfig, StreamsConfig, TlsFiles,
     WatchdogConfig, absolute,
 };
 use rust_decimal::Decimal;
@@ -28,6 +28,72 @@ pub(super) fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
         });
     }
     Ok(value)
+}
+
+fn validate_binance(raw: &RawBinance) -> Result<Option<BinanceConfig>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    let url = |key: &'static str, v: &str, schemes: [&str; 2]| {
+        if schemes.iter().any(|s| v.starts_with(s)) {
+            Ok(v.trim_end_matches('/').to_owned())
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                message: format!("`{v}` must start with {} or {}", schemes[0], schemes[1]),
+            })
+        }
+    };
+    if raw.symbols.is_empty() || raw.symbols.len() > 200 {
+        return Err(ConfigError::Invalid {
+            key: "binance.symbols",
+            message: "list 1 to 200 symbols".into(),
+        });
+    }
+    for s in &raw.symbols {
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            return Err(ConfigError::Invalid {
+                key: "binance.symbols",
+                message: format!("`{s}` is not a Binance symbol (upper-case letters and digits)"),
+            });
+        }
+    }
+    if raw.keys.is_empty() || raw.keys.contains(char::is_whitespace) {
+        return Err(ConfigError::Invalid {
+            key: "binance.keys",
+            message: "a name without spaces".into(),
+        });
+    }
+    Ok(Some(BinanceConfig {
+        live: raw.live,
+        rest_url: url("binance.rest_url", &raw.rest_url, ["https://", "http://"])?,
+        ws_url: url("binance.ws_url", &raw.ws_url, ["wss://", "ws://"])?,
+        symbols: raw.symbols.clone(),
+        recv_window_ms: in_range("binance.recv_window_ms", raw.recv_window_ms, 1, 60_000)?,
+        timeout: Duration::from_millis(in_range(
+            "binance.timeout_ms",
+            raw.timeout_ms,
+            100,
+            120_000,
+        )?),
+        reconcile_every: Duration::from_secs(in_range(
+            "binance.reconcile_every_s",
+            raw.reconcile_every_s,
+            1,
+            86_400,
+        )?),
+        rotate_after: Duration::from_secs(in_range(
+            "binance.rotate_after_s",
+            raw.rotate_after_s,
+            1,
+            24 * 3600 - 60,
+        )?),
+        keys: raw.keys.clone(),
+    }))
 }
 
 fn validate_auth(raw: &RawAuth) -> Result<AuthConfig, ConfigError> {
@@ -218,6 +284,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         },
         http: validate_http(&raw.http)?,
         auth: validate_auth(&raw.auth)?,
+        binance: validate_binance(&raw.binance)?,
         backtest: BacktestConfig {
             commission_pct: {
                 let key = "backtest.commission_pct";

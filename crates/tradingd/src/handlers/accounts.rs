@@ -18,6 +18,7 @@ impl Handle<AccountsList> for Ctx {
             .map(|a| AccountView {
                 name: a.row.name.clone(),
                 venue: a.row.venue.clone(),
+                mode: tradedesk_core::api::accounts::AccountMode::of_venue(&a.row.venue),
                 owner: a.row.owner.clone(),
                 created: a.row.created,
             })

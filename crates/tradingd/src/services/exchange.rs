@@ -50,6 +50,7 @@ use crate::venues::delayed::Delayed;
 use crate::venues::sim::SimVenue;
 
 mod placement;
+mod reconcile;
 mod requests;
 mod restore;
 pub use restore::paper_account_name;
@@ -103,6 +104,18 @@ pub struct State {
     /// The trade ids booked for each open order of a venue that may report
     /// a trade more than once.
     seen_trades: std::collections::HashMap<u64, Vec<u64>>,
+    /// External orders already alerted about.
+    external: std::collections::HashSet<String>,
+    /// The live account a real exchange's venue trades, if it does.
+    live_account: Option<String>,
+}
+
+/// A market other than the simulator's: its venue, each symbol's recent
+/// 1-minute bars, and the live account it trades (if it does).
+pub struct Market {
+    pub venue: Box<dyn Venue>,
+    pub bars: Vec<Vec<tradedesk_core::market::Bar>>,
+    pub live_account: Option<String>,
 }
 
 pub struct Exchange {
@@ -148,8 +161,29 @@ impl Exchange {
         now: Timestamp,
         run_number: u64,
         cache: Arc<Cache>,
+        market: Option<Market>,
     ) -> Result<Exchange, StoreError> {
         let mut db = store.lock();
+        if let Some(m) = market {
+            let data = m
+                .venue
+                .instruments()
+                .iter()
+                .enumerate()
+                .zip(m.bars)
+                .map(|((i, _), bars)| SymbolData::new(m.venue.last(i), bars))
+                .collect();
+            return Self::assemble(
+                cfg,
+                store.clone(),
+                db,
+                now,
+                cache,
+                m.venue,
+                data,
+                m.live_account,
+            );
+        }
         let mut spec = cfg.spec.clone();
         // A restart continues from the last recorded prices, with a fresh
         // but reproducible path.
@@ -206,6 +240,20 @@ impl Exchange {
         } else {
             Box::new(sim)
         };
+        Self::assemble(cfg, store.clone(), db, now, cache, venue, data, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        cfg: SimConfig,
+        store: Arc<OrderedMutex<Store>>,
+        mut db: OrderedGuard<'_, Store>,
+        now: Timestamp,
+        cache: Arc<Cache>,
+        venue: Box<dyn Venue>,
+        data: Vec<SymbolData>,
+        live_account: Option<String>,
+    ) -> Result<Exchange, StoreError> {
         let mut state = State {
             venue,
             accounts: Vec::new(),
@@ -221,6 +269,8 @@ impl Exchange {
             dispatch: None,
             unknown: std::collections::BTreeMap::new(),
             seen_trades: std::collections::HashMap::new(),
+            external: std::collections::HashSet::new(),
+            live_account,
         };
         state.load(&mut db, now)?;
         drop(db);
@@ -307,6 +357,13 @@ impl State {
     /// Open orders of an account, a bot, a symbol.
     pub fn open_count(&self, account: &str, bot: BookId, symbol: &Symbol) -> (u32, u32, u32) {
         self.open.counts(account, bot, symbol)
+    }
+
+    /// Whether an account trades on a real exchange (its orders are sent
+    /// there) rather than on the simulator's matching (paper).
+    pub fn is_live_account(&self, name: &str) -> bool {
+        self.account_index(name)
+            .is_some_and(|i| self.accounts[i].row.venue != VENUE)
     }
 
     pub fn account_index(&self, name: &str) -> Option<usize> {
@@ -510,6 +567,7 @@ impl State {
                 self.book_events(u.events, now, &mut changes);
             }
         }
+        self.venue_reports(store, now, &mut changes);
         // Every symbol's book moved, with or without trades.
         let moved: Vec<usize> = (0..self.data.len()).collect();
         for d in &mut self.data {

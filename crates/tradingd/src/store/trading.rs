@@ -473,8 +473,14 @@ pub fn max_order_id(conn: &Connection) -> Result<u64, StoreError> {
     Ok(v.unwrap_or(0) as u64)
 }
 
+/// The highest trade id the simulator gave (a real exchange's trades are
+/// keyed from 2^62 up; see `venues::binance::venue::our_trade_id`).
 pub fn max_trade_id(conn: &Connection) -> Result<u64, StoreError> {
-    let v: Option<i64> = conn.query_row("SELECT max(trade_id) FROM fills", [], |r| r.get(0))?;
+    let v: Option<i64> = conn.query_row(
+        "SELECT max(trade_id) FROM fills WHERE trade_id < 4611686018427387904",
+        [],
+        |r| r.get(0),
+    )?;
     Ok(v.unwrap_or(0) as u64)
 }
 

@@ -11,6 +11,34 @@ use tradedesk_core::venue::{OrderId, Reopened, Submission, VenueEvent};
 
 use super::{Answer, TradeUpdate, Venue, answered};
 
+/// Matches a submission against a market's book and last price (the
+/// simulator's own market, or a real venue's for paper trading on it).
+pub fn match_now<'a>(
+    engine: &mut MatchingEngine,
+    submission: Submission,
+    now: Timestamp,
+    market: impl Fn(usize) -> (&'a OrderBook, Price),
+) -> Vec<VenueEvent> {
+    match submission {
+        Submission::Single(o) => {
+            let (book, last) = market(o.symbol);
+            engine.submit(o, book, last, now)
+        }
+        Submission::Oco(a, b) => {
+            let (book, last) = market(a.symbol);
+            engine.submit_oco(a, b, book, last, now)
+        }
+        Submission::Bracket {
+            entry,
+            take_profit,
+            stop_loss,
+        } => {
+            let (book, last) = market(entry.symbol);
+            engine.submit_bracket(entry, take_profit, stop_loss, book, last, now)
+        }
+    }
+}
+
 pub struct SimVenue {
     market: SimMarket,
     engine: MatchingEngine,
@@ -25,25 +53,10 @@ impl SimVenue {
 impl SimVenue {
     /// Matches a submission now; the events it caused.
     pub fn execute(&mut self, submission: Submission, now: Timestamp) -> Vec<VenueEvent> {
-        match submission {
-            Submission::Single(o) => {
-                let s = &self.market.symbols[o.symbol];
-                self.engine.submit(o, &s.book, s.last, now)
-            }
-            Submission::Oco(a, b) => {
-                let s = &self.market.symbols[a.symbol];
-                self.engine.submit_oco(a, b, &s.book, s.last, now)
-            }
-            Submission::Bracket {
-                entry,
-                take_profit,
-                stop_loss,
-            } => {
-                let s = &self.market.symbols[entry.symbol];
-                self.engine
-                    .submit_bracket(entry, take_profit, stop_loss, &s.book, s.last, now)
-            }
-        }
+        let symbols = &self.market.symbols;
+        match_now(&mut self.engine, submission, now, |i| {
+            (&symbols[i].book, symbols[i].last)
+        })
     }
 
     /// Cancels a live order now; nothing when it is not live.

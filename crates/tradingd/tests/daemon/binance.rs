@@ -459,6 +459,7 @@ fn an_order_whose_answer_is_lost_is_found_by_its_client_id_never_sent_twice() {
         time_in_force: TimeInForce::Gtc,
         budget: None,
         lot: "0.00001".parse().expect("lot"),
+        live: false,
     };
     let Mapped::Native(params) = new_order("BTCUSDT", &order).expect("maps") else {
         panic!("a limit order is native");

@@ -205,6 +205,7 @@ impl MatchingEngine {
             qty,
             price,
             fee,
+            fee_base: Qty::ZERO,
             liquidity,
         }));
         self.cancel_sibling(id, "oco: the other leg filled", ev);

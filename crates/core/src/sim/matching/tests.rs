@@ -42,6 +42,7 @@ fn order(id: OrderId, side: Side, terms: Terms, qty: &str) -> VenueOrder {
         time_in_force: TimeInForce::Gtc,
         budget: None,
         lot: q("0.1"),
+        live: false,
     }
 }
 

@@ -312,8 +312,16 @@ impl State {
             qty: f.qty,
             price: f.price,
             fee: f.fee,
+            fee_base: f.fee_base,
             release,
         };
+        // What the commission is worth in the quote asset (a commission
+        // taken in the base asset valued at the fill's price).
+        let fee_value = f
+            .price
+            .checked_mul_qty(f.fee_base)
+            .and_then(|v| v.checked_add(f.fee))
+            .unwrap_or(f.fee);
         let realized = match self.accounts[acc]
             .books
             .book_fill(o.bot_id, &o.symbol, &booking)
@@ -347,7 +355,7 @@ impl State {
             rec.fees,
             Vec::new(),
         );
-        if let Err(e) = st.fill(f.trade_id, f.qty, f.price, f.fee) {
+        if let Err(e) = st.fill(f.trade_id, f.qty, f.price, fee_value) {
             tracing::error!(order = rec.id, error = %e, "engine fill does not fit the order");
             return;
         }
@@ -365,7 +373,7 @@ impl State {
             side: rec.side,
             qty: f.qty,
             price: f.price,
-            fee: f.fee,
+            fee: fee_value,
             fee_asset: inst.quote.clone(),
             liquidity: f.liquidity,
             realized_pnl: realized,

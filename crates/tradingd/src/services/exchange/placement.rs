@@ -182,6 +182,18 @@ impl State {
         changes: &mut Changes,
     ) -> Result<(), ApiError> {
         let account = group[0].account;
+        let name = &self.accounts[account].row.name;
+        if self.is_live_account(name) && self.live_account.as_deref() != Some(name) {
+            return Err(ApiError::new(
+                ErrorCode::VenueUnavailable,
+                format!(
+                    "account `{name}` trades on {}, which this daemon is not trading on \
+                     (see `binance.enabled` and `binance.live`)",
+                    self.accounts[account].row.venue
+                ),
+            )
+            .with_data(serde_json::json!({ "field": "account" })));
+        }
         {
             let (asset, amount) = reserve;
             let book = group[0].record.bot_id;

@@ -115,7 +115,7 @@ impl State {
         }
     }
 
-    fn dispatch_after(&mut self, request: Request, answer: Answer, after: Duration) {
+    pub(super) fn dispatch_after(&mut self, request: Request, answer: Answer, after: Duration) {
         match &self.dispatch {
             Some(d) => d.send(request, answer, after),
             None => {

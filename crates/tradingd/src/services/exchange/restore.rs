@@ -57,6 +57,14 @@ impl State {
         }
         // Every user has an account of their own (users made before
         // accounts were per user get theirs here).
+        if let Some(name) = self.live_account.clone()
+            && !accounts.iter().any(|a| a.name == name)
+        {
+            let acc =
+                store.write(|tx| db::create_account(tx, &name, self.venue.name(), "admin", now))?;
+            tracing::info!(account = %name, venue = self.venue.name(), "created the live account");
+            accounts.push(acc);
+        }
         for user in db::users_without_accounts(store.conn())? {
             let name = paper_account_name(&user);
             let acc = store.write(|tx| self.create_paper_account(tx, &name, &user, now))?;
@@ -125,7 +133,13 @@ impl State {
             exits.sort_unstable();
         }
         for o in open {
-            if o.status == OrderStatus::New {
+            let live = self.is_live_account(&o.account);
+            if live && self.live_account.as_deref() != Some(o.account.as_str()) {
+                // Its exchange is not connected: left as the database has
+                // it until a daemon trading there reconciles it.
+                continue;
+            }
+            if o.status == OrderStatus::New && !live {
                 tracing::warn!(
                     order = o.id,
                     "order never reached the venue before the daemon stopped; rejecting it"
@@ -194,6 +208,18 @@ impl State {
                 pending: o.status == OrderStatus::Pending,
                 link,
             });
+            if live && o.status == OrderStatus::New {
+                // It may have reached the exchange before the daemon
+                // stopped: the first reconciliation asks for it by its
+                // client id, never sends it again.
+                self.unknown.insert(o.id, 0);
+                self.open.update(o.id, |r| {
+                    r.reason = Some(
+                        "outcome unknown (the daemon stopped while sending it); asking the venue"
+                            .into(),
+                    );
+                });
+            }
         }
         if !changes.is_empty() {
             self.persist(store, &changes)?;
@@ -218,6 +244,7 @@ impl State {
             budget: (o.side == Side::Buy && o.reserved.is_positive())
                 .then(|| Notional::new(o.reserved.get())),
             lot,
+            live: self.is_live_account(&o.account),
         }
     }
 

@@ -29,7 +29,7 @@ fn exchange(latency_ms: u64) -> (Arc<OrderedMutex<Store>>, Exchange) {
         Store::open_in_memory().expect("store"),
     ));
     let cache = Arc::new(Cache::new(1 << 20));
-    let ex = Exchange::open(cfg, Arc::clone(&store), NOW, 1, cache).expect("exchange");
+    let ex = Exchange::open(cfg, Arc::clone(&store), NOW, 1, cache, None).expect("exchange");
     (store, ex)
 }
 
@@ -76,6 +76,7 @@ fn fill(order_id: u64, trade_id: u64, qty: &str) -> VenueEvent {
         qty: Qty::new(d(qty)),
         price: Price::new(d("50000")),
         fee: Notional::new(d("0.25")),
+        fee_base: Qty::ZERO,
         liquidity: Liquidity::Maker,
     })
 }

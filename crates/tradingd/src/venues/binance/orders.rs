@@ -145,6 +145,7 @@ mod tests {
             time_in_force: tif,
             budget: None,
             lot: Qty::new(Decimal::new(1, 5)),
+            live: false,
         }
     }
 

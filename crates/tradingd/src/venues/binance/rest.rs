@@ -91,6 +91,16 @@ pub struct Rest {
     budget: Mutex<Budget>,
 }
 
+/// An answer that must be an array.
+fn array(v: Value, what: &str) -> Result<Vec<Value>, BinanceError> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(BinanceError::Protocol(format!(
+            "{what} is not an array: {other}"
+        ))),
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -395,6 +405,115 @@ impl Rest {
             Err(BinanceError::Api { code: -2013, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Cancels an order by our client id (`DELETE /api/v3/order`); `None`
+    /// when the venue has no open order by that id (−2011: filled,
+    /// cancelled, or never received — a query says which).
+    pub async fn cancel(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<Option<Value>, BinanceError> {
+        let params = [
+            ("symbol", symbol.to_owned()),
+            ("origClientOrderId", client_order_id.to_owned()),
+        ];
+        match self
+            .signed(reqwest::Method::DELETE, "/api/v3/order", &params, 1)
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(BinanceError::Api { code: -2011, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Our trades of one venue order (`GET /api/v3/myTrades` by
+    /// `orderId`).
+    pub async fn order_trades(
+        &self,
+        symbol: &str,
+        order_id: u64,
+    ) -> Result<Vec<Value>, BinanceError> {
+        let params = [
+            ("symbol", symbol.to_owned()),
+            ("orderId", order_id.to_string()),
+        ];
+        let v = self
+            .signed(reqwest::Method::GET, "/api/v3/myTrades", &params, 5)
+            .await?;
+        array(v, "myTrades")
+    }
+
+    /// Open orders of one symbol (`GET /api/v3/openOrders`).
+    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<Value>, BinanceError> {
+        let v = self
+            .signed(
+                reqwest::Method::GET,
+                "/api/v3/openOrders",
+                &[("symbol", symbol.to_owned())],
+                6,
+            )
+            .await?;
+        array(v, "openOrders")
+    }
+
+    /// Every asset's balance, free plus locked (`GET /api/v3/account`).
+    pub async fn balances(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, tradedesk_core::money::Qty>, BinanceError> {
+        let v = self
+            .signed(
+                reqwest::Method::GET,
+                "/api/v3/account",
+                &[("omitZeroBalances", "true".to_owned())],
+                20,
+            )
+            .await?;
+        let mut out = std::collections::BTreeMap::new();
+        for b in array(v["balances"].clone(), "account balances")? {
+            let asset = b["asset"]
+                .as_str()
+                .ok_or_else(|| BinanceError::Protocol("a balance without an asset".into()))?;
+            let amount = |f: &str| -> Result<tradedesk_core::money::Qty, BinanceError> {
+                b[f].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+                    BinanceError::Protocol(format!("balance {asset}: `{f}` is not a decimal"))
+                })
+            };
+            let total = amount("free")?
+                .checked_add(amount("locked")?)
+                .ok_or_else(|| BinanceError::Protocol(format!("balance {asset} overflows")))?;
+            out.insert(asset.to_owned(), total);
+        }
+        Ok(out)
+    }
+
+    /// A listen key for the user data stream (`POST
+    /// /api/v3/userDataStream`, keyed, not signed).
+    pub async fn new_listen_key(&self) -> Result<String, BinanceError> {
+        let v = self
+            .send(reqwest::Method::POST, "/api/v3/userDataStream", "", 2, true)
+            .await?;
+        v["listenKey"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| BinanceError::Protocol("userDataStream without listenKey".into()))
+    }
+
+    /// Keeps a listen key alive for another 60 minutes.
+    pub async fn keep_alive(&self, listen_key: &str) -> Result<(), BinanceError> {
+        let query = serde_urlencoded::to_string([("listenKey", listen_key)])
+            .map_err(|e| BinanceError::Protocol(e.to_string()))?;
+        self.send(
+            reqwest::Method::PUT,
+            "/api/v3/userDataStream",
+            &query,
+            2,
+            true,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `GET /api/v3/exchangeInfo` for `symbols` (all when empty); keeps the

@@ -1,0 +1,539 @@
+//! Binance spot behind the [`Venue`] interface.
+//!
+//! The market is Binance's: trades and books from the market stream
+//! ([`super::stream`]). Orders go one of two ways, by their account:
+//!
+//! - **live** (the `binance` account): sent over signed REST with our
+//!   client order id; the answer (with its fills) is booked when it comes,
+//!   and later executions arrive on the user stream. An answer that may
+//!   have been lost is an unknown outcome: the order is looked up by its
+//!   client id (`query`: its status and its trades), never sent again.
+//! - **paper** (every other account): matched in this process by the
+//!   simulator's engine against Binance's live book and trades.
+//!
+//! A reconciliation (at start, after the user stream reconnects, and every
+//! `reconcile_every`) reads the venue's balances and open orders; the
+//! execution service compares them with its own ([`Reconciliation`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tradedesk_core::instrument::Instrument;
+use tradedesk_core::market::OrderBook;
+use tradedesk_core::money::{Price, Qty};
+use tradedesk_core::sim::matching::{Fees, MatchingEngine};
+use tradedesk_core::time::Timestamp;
+use tradedesk_core::venue::{Ack, OrderId, Reopened, Submission, VenueEvent, VenueOrder};
+
+use super::orders::{Mapped, new_order};
+use super::reports::{self, Ours};
+use super::rest::{BinanceError, Rest};
+use super::stream::{self, Feed, Links};
+use crate::venues::sim::match_now;
+use crate::venues::{Answer, Reconciliation, TradeUpdate, Venue, answered};
+
+/// A live order the venue knows by our client id.
+#[derive(Debug, Clone)]
+struct Live {
+    client_order_id: String,
+    symbol: usize,
+    ours: Ours,
+}
+
+/// What the reconciliation task last read, with the activity count
+/// before and after the reads (a fill between them makes the balances
+/// unfit to compare).
+#[derive(Debug, Default)]
+struct Read {
+    balances: BTreeMap<String, Qty>,
+    open: Vec<Value>,
+    activity_before: u64,
+    activity_after: u64,
+}
+
+pub struct BinanceVenue {
+    rest: Arc<Rest>,
+    instruments: Vec<Instrument>,
+    feed: Arc<Mutex<Feed>>,
+    /// The market as of the last poll.
+    books: Vec<OrderBook>,
+    last: Vec<Price>,
+    /// Paper accounts' orders, matched here against the live market.
+    paper: MatchingEngine,
+    live: HashMap<OrderId, Live>,
+    by_client: HashMap<String, OrderId>,
+    /// Bumped by every live answer or report: the reconciliation compares
+    /// balances only when nothing happened while it read them.
+    activity: Arc<AtomicU64>,
+    read: Arc<Mutex<Option<Read>>>,
+    live_trading: bool,
+}
+
+/// What the daemon starts a Binance venue with.
+pub struct Setup {
+    pub rest: Arc<Rest>,
+    pub instruments: Vec<Instrument>,
+    /// The first books and last prices (REST snapshot and ticker).
+    pub books: Vec<OrderBook>,
+    pub last: Vec<Price>,
+    pub fees: Fees,
+    pub links: Links,
+    /// Whether the live account trades (keys are set): the user stream
+    /// and the reconciliation run only then.
+    pub live_trading: bool,
+    pub reconcile_every: Duration,
+}
+
+/// A venue trade id in our id space (the fills' key): live trades above
+/// 2^62, in a range per symbol (18 bits of the symbol's hash, 44 of
+/// Binance's per-symbol trade id); paper and simulator trades stay below.
+pub fn our_trade_id(symbol: &str, venue_trade_id: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in symbol.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (1u64 << 62) | ((h & 0x3_FFFF) << 44) | (venue_trade_id & ((1u64 << 44) - 1))
+}
+
+fn rekey(symbol: &str, events: Vec<VenueEvent>) -> Vec<VenueEvent> {
+    events
+        .into_iter()
+        .map(|e| match e {
+            VenueEvent::Fill(mut f) => {
+                f.trade_id = our_trade_id(symbol, f.trade_id);
+                VenueEvent::Fill(f)
+            }
+            e => e,
+        })
+        .collect()
+}
+
+fn rejected(id: OrderId, reason: impl Into<String>) -> Answer {
+    answered(vec![VenueEvent::Rejected {
+        id,
+        reason: reason.into(),
+    }])
+}
+
+/// An error that is known not to have placed the order (refused before
+/// it was sent, or refused by the venue) as its rejection; one that may
+/// have as an unknown outcome.
+fn place_failed(id: OrderId, e: &BinanceError) -> Ack {
+    if e.outcome_unknown() {
+        Ack::Unknown(e.to_string())
+    } else {
+        Ack::Known(vec![VenueEvent::Rejected {
+            id,
+            reason: e.to_string(),
+        }])
+    }
+}
+
+impl BinanceVenue {
+    /// The venue, with its streams (and, when trading live, the user
+    /// stream and the reconciliation) spawned on the current runtime.
+    pub fn start(setup: Setup, shutdown: &CancellationToken) -> BinanceVenue {
+        let n = setup.instruments.len();
+        let feed = Arc::new(Mutex::new(Feed {
+            books: (0..n).map(|_| super::book::LocalBook::default()).collect(),
+            last: vec![None; n],
+            ..Feed::default()
+        }));
+        let symbols: Vec<String> = setup
+            .instruments
+            .iter()
+            .map(|i| i.symbol.as_str().to_owned())
+            .collect();
+        tokio::spawn(stream::market(
+            setup.links.clone(),
+            Arc::clone(&setup.rest),
+            symbols.clone(),
+            Arc::clone(&feed),
+            shutdown.clone(),
+        ));
+        let activity = Arc::new(AtomicU64::new(0));
+        let read = Arc::new(Mutex::new(None));
+        if setup.live_trading {
+            tokio::spawn(stream::user(
+                setup.links,
+                Arc::clone(&setup.rest),
+                Arc::clone(&feed),
+                shutdown.clone(),
+            ));
+            tokio::spawn(reconciler(
+                Arc::clone(&setup.rest),
+                symbols,
+                Arc::clone(&feed),
+                Arc::clone(&activity),
+                Arc::clone(&read),
+                setup.reconcile_every,
+                shutdown.clone(),
+            ));
+        }
+        BinanceVenue {
+            rest: setup.rest,
+            instruments: setup.instruments,
+            feed,
+            books: setup.books,
+            last: setup.last,
+            paper: MatchingEngine::new(setup.fees, 1),
+            live: HashMap::new(),
+            by_client: HashMap::new(),
+            activity,
+            read,
+            live_trading: setup.live_trading,
+        }
+    }
+
+    fn symbol(&self, i: usize) -> String {
+        self.instruments[i].symbol.as_str().to_owned()
+    }
+
+    fn remember(&mut self, o: &VenueOrder) -> Live {
+        let inst = &self.instruments[o.symbol];
+        let live = Live {
+            client_order_id: o.client_order_id.clone(),
+            symbol: o.symbol,
+            ours: Ours {
+                id: o.id,
+                side: o.side,
+                base: inst.base.clone(),
+                quote: inst.quote.clone(),
+            },
+        };
+        self.by_client.insert(o.client_order_id.clone(), o.id);
+        self.live.insert(o.id, live.clone());
+        live
+    }
+
+    fn submit_live(&mut self, o: VenueOrder) -> Answer {
+        if !self.live_trading {
+            return rejected(
+                o.id,
+                "binance: no API key is set (`tradectl venue keys set binance`)",
+            );
+        }
+        let symbol = self.symbol(o.symbol);
+        let params = match new_order(&symbol, &o) {
+            Ok(Mapped::Native(p)) => p,
+            Ok(Mapped::Emulated(why)) => {
+                return rejected(
+                    o.id,
+                    format!(
+                        "binance: {why}; the daemon does not emulate this order on a live account yet"
+                    ),
+                );
+            }
+            Err(e) => return rejected(o.id, e.to_string()),
+        };
+        let live = self.remember(&o);
+        let rest = Arc::clone(&self.rest);
+        let activity = Arc::clone(&self.activity);
+        Box::pin(async move {
+            let result = rest.place(&params).await;
+            activity.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Ok(v) => match reports::placed(&live.ours, &v) {
+                    Ok(events) => Ack::Known(rekey(&symbol, events)),
+                    // Placed, but the answer cannot be read: ask for it.
+                    Err(e) => Ack::Unknown(e.to_string()),
+                },
+                Err(e) => place_failed(live.ours.id, &e),
+            }
+        })
+    }
+
+    /// Execution reports as events, in order; reports about orders we do
+    /// not know are the reconciliation's (external orders).
+    fn take_reports(&mut self) -> Vec<VenueEvent> {
+        let reports = std::mem::take(&mut stream::lock(&self.feed).reports);
+        if !reports.is_empty() {
+            self.activity.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut out = Vec::new();
+        for r in reports {
+            let Some(live) = reports::report_client_id(&r)
+                .and_then(|c| self.by_client.get(c))
+                .and_then(|id| self.live.get(id))
+            else {
+                tracing::info!(client_order_id = ?reports::report_client_id(&r), "binance: a report about an order the desk did not place");
+                continue;
+            };
+            match reports::report(&live.ours, &r) {
+                Ok(ev) => out.extend(rekey(&self.symbol(live.symbol), ev)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "binance: an execution report cannot be read; the order will be reconciled")
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Reads balances and open orders now and then, for the execution service.
+async fn reconciler(
+    rest: Arc<Rest>,
+    symbols: Vec<String>,
+    feed: Arc<Mutex<Feed>>,
+    activity: Arc<AtomicU64>,
+    read: Arc<Mutex<Option<Read>>>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut next = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let asked = std::mem::take(&mut stream::lock(&feed).reconcile);
+        if !asked && tokio::time::Instant::now() < next {
+            continue;
+        }
+        let before = activity.load(Ordering::Relaxed);
+        let result = async {
+            let balances = rest.balances().await?;
+            let mut open = Vec::new();
+            for s in &symbols {
+                open.extend(rest.open_orders(s).await?);
+            }
+            Ok::<_, BinanceError>((balances, open))
+        }
+        .await;
+        next = tokio::time::Instant::now()
+            .checked_add(every)
+            .unwrap_or_else(tokio::time::Instant::now);
+        match result {
+            Ok((balances, open)) => {
+                *crate::lock_order::leaf(&read) = Some(Read {
+                    balances,
+                    open,
+                    activity_before: before,
+                    activity_after: activity.load(Ordering::Relaxed),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "binance: reconciliation could not read the account; trying again");
+                stream::lock(&feed).reconcile = true;
+            }
+        }
+    }
+}
+
+impl Venue for BinanceVenue {
+    fn name(&self) -> &'static str {
+        "binance"
+    }
+
+    fn answers_at_once(&self) -> bool {
+        false
+    }
+
+    fn instruments(&self) -> Vec<&Instrument> {
+        self.instruments.iter().collect()
+    }
+
+    fn book(&self, symbol: usize) -> &OrderBook {
+        &self.books[symbol]
+    }
+
+    fn last(&self, symbol: usize) -> Price {
+        self.last[symbol]
+    }
+
+    fn submit(&mut self, submission: Submission, now: Timestamp) -> Answer {
+        let live = match &submission {
+            Submission::Single(o) => o.live,
+            Submission::Oco(a, _) => a.live,
+            Submission::Bracket { entry, .. } => entry.live,
+        };
+        if !live {
+            let (books, last) = (&self.books, &self.last);
+            return answered(match_now(&mut self.paper, submission, now, |i| {
+                (&books[i], last[i])
+            }));
+        }
+        match submission {
+            Submission::Single(o) => self.submit_live(o),
+            other => {
+                let ids = other.ids();
+                answered(
+                    ids.into_iter()
+                        .map(|id| VenueEvent::Rejected {
+                            id,
+                            reason:
+                                "binance: OCO pairs and brackets are not sent to a live account yet"
+                                    .into(),
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    fn cancel(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Answer {
+        let Some(live) = self.live.get(&id).cloned() else {
+            let symbol = self.paper.symbol_of(id);
+            return answered(match symbol {
+                Some(i) => self
+                    .paper
+                    .cancel(id, reason, &self.books[i], self.last[i], now),
+                None => Vec::new(),
+            });
+        };
+        let rest = Arc::clone(&self.rest);
+        let symbol = self.symbol(live.symbol);
+        let activity = Arc::clone(&self.activity);
+        Box::pin(async move {
+            let result = rest.cancel(&symbol, &live.client_order_id).await;
+            activity.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Ok(Some(_)) => Ack::Known(vec![VenueEvent::Cancelled {
+                    id: live.ours.id,
+                    reason: "cancelled".into(),
+                }]),
+                // Not open there: a fill or a cancel is on its way, or was
+                // missed; the execution service asks.
+                Ok(None) => Ack::Known(Vec::new()),
+                Err(e) if e.outcome_unknown() => Ack::Unknown(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(order = live.ours.id, error = %e, "binance refused a cancel");
+                    Ack::Unknown(e.to_string())
+                }
+            }
+        })
+    }
+
+    fn query(&mut self, id: OrderId, _now: Timestamp) -> Answer {
+        let Some(live) = self.live.get(&id).cloned() else {
+            return answered(if self.paper.is_live(id) {
+                vec![VenueEvent::Accepted { id }]
+            } else {
+                Vec::new()
+            });
+        };
+        let rest = Arc::clone(&self.rest);
+        let symbol = self.symbol(live.symbol);
+        Box::pin(async move {
+            let order = match rest
+                .order_by_client_id(&symbol, &live.client_order_id)
+                .await
+            {
+                Ok(Some(o)) => o,
+                Ok(None) => {
+                    return Ack::Known(vec![VenueEvent::Rejected {
+                        id,
+                        reason: "the venue never received the order".into(),
+                    }]);
+                }
+                Err(e) => return Ack::Unknown(e.to_string()),
+            };
+            let trades = match order["orderId"].as_u64() {
+                Some(venue_id) => match rest.order_trades(&symbol, venue_id).await {
+                    Ok(t) => t,
+                    Err(e) => return Ack::Unknown(e.to_string()),
+                },
+                None => return Ack::Unknown("an order without its orderId".into()),
+            };
+            match reports::queried(&live.ours, &order, &trades) {
+                Ok(events) => Ack::Known(rekey(&symbol, events)),
+                Err(e) => Ack::Unknown(e.to_string()),
+            }
+        })
+    }
+
+    fn restore(&mut self, reopened: Reopened) {
+        if reopened.order.live {
+            self.remember(&reopened.order);
+        } else {
+            let last = self.last[reopened.order.symbol];
+            self.paper.restore(reopened, last);
+        }
+    }
+
+    fn reset_orders(&mut self, next_trade_id: u64) {
+        self.paper = MatchingEngine::new(self.paper.fees(), next_trade_id);
+        self.live.clear();
+        self.by_client.clear();
+    }
+
+    fn poll(&mut self, _now: Timestamp) -> Vec<TradeUpdate> {
+        let trades = {
+            let mut f = stream::lock(&self.feed);
+            for (i, b) in f.books.iter().enumerate() {
+                if let Some(book) = b.book() {
+                    self.books[i].clone_from(book);
+                }
+            }
+            for (i, p) in f.last.iter().enumerate() {
+                if let Some(p) = p {
+                    self.last[i] = *p;
+                }
+            }
+            std::mem::take(&mut f.trades)
+        };
+        let mut out = Vec::with_capacity(trades.len().saturating_add(1));
+        for (symbol, trade) in trades {
+            let events = self.paper.on_trade(symbol, &trade, &self.books[symbol]);
+            out.push(TradeUpdate {
+                symbol,
+                trade,
+                events,
+            });
+        }
+        out
+    }
+
+    fn executions(&mut self) -> Vec<VenueEvent> {
+        self.take_reports()
+    }
+
+    fn reconciliation(&mut self) -> Option<Reconciliation> {
+        let read = crate::lock_order::leaf(&self.read).take()?;
+        let quiet = read.activity_before == read.activity_after
+            && read.activity_after == self.activity.load(Ordering::Relaxed);
+        let external = read
+            .open
+            .iter()
+            .filter_map(|o| {
+                let client = o["clientOrderId"].as_str()?;
+                (!self.by_client.contains_key(client)).then(|| {
+                    format!(
+                        "{} {} {} {} @ {} (venue id {}, client id {client})",
+                        o["symbol"].as_str().unwrap_or("?"),
+                        o["side"].as_str().unwrap_or("?"),
+                        o["type"].as_str().unwrap_or("?"),
+                        o["origQty"].as_str().unwrap_or("?"),
+                        o["price"].as_str().unwrap_or("?"),
+                        o["orderId"],
+                    )
+                })
+            })
+            .collect();
+        Some(Reconciliation {
+            balances: quiet.then_some(read.balances),
+            external,
+        })
+    }
+
+    fn status(&self) -> Option<String> {
+        let f = stream::lock(&self.feed);
+        let synced = f.books.iter().filter(|b| b.synced()).count();
+        Some(format!(
+            "binance: market stream {}, {synced}/{} books in sequence, {} reconnects, {} resyncs{}",
+            if f.market_up { "up" } else { "down" },
+            f.books.len(),
+            f.reconnects,
+            f.resyncs,
+            if self.live_trading {
+                format!(", user stream {}", if f.user_up { "up" } else { "down" })
+            } else {
+                String::new()
+            }
+        ))
+    }
+}

@@ -1,0 +1,487 @@
+//! The daemon on Binance — against the local mock exchange
+//! (`binance_mock.rs`), never the network: paper trading on its live
+//! prices, live orders signed and sent, fills from the answer and from the
+//! user stream, an unknown outcome settled by asking, a restart mid-order
+//! reconciled, the book kept in sequence across gaps and reconnects,
+//! external orders and balance mismatches found.
+
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tradedesk_core::client::Client;
+
+use super::binance_mock::{self, KEY, MockX, SECRET};
+use super::support::{TestDaemon, call};
+
+struct Desk {
+    daemon: Option<TestDaemon>,
+    mock: std::sync::Arc<MockX>,
+    urls: (String, String),
+    _rt: tokio::runtime::Runtime,
+}
+
+fn config(c: &mut tradingd::config::Config, urls: &(String, String), live: bool) {
+    c.sim.spec.tick_ms = 25;
+    c.binance = Some(tradingd::config::BinanceConfig {
+        live,
+        rest_url: urls.0.clone(),
+        ws_url: urls.1.clone(),
+        symbols: vec!["BTCUSDT".into()],
+        recv_window_ms: 5000,
+        timeout: Duration::from_secs(2),
+        reconcile_every: Duration::from_millis(500),
+        rotate_after: Duration::from_secs(3600),
+        keys: "binance".into(),
+    });
+}
+
+fn options(live: bool) -> tradingd::Options {
+    tradingd::Options {
+        binance_credentials: live.then(|| tradingd::venues::binance::Credentials {
+            key: KEY.into(),
+            secret: SECRET.as_bytes().to_vec(),
+        }),
+        ..tradingd::Options::default()
+    }
+}
+
+fn start_daemon(dir: tempfile::TempDir, urls: &(String, String), live: bool) -> TestDaemon {
+    let mut c = tradingd::config::Config::for_dir(dir.path());
+    config(&mut c, urls, live);
+    TestDaemon::try_start_with(dir, c, options(live)).expect("daemon starts on binance")
+}
+
+fn desk(live: bool) -> Desk {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mock, http, ws) = binance_mock::start(&rt);
+    let urls = (http, ws);
+    let daemon = start_daemon(tempfile::tempdir().expect("tempdir"), &urls, live);
+    Desk {
+        daemon: Some(daemon),
+        mock,
+        urls,
+        _rt: rt,
+    }
+}
+
+impl Desk {
+    fn d(&self) -> &TestDaemon {
+        self.daemon.as_ref().expect("running")
+    }
+
+    fn client(&self) -> Client {
+        self.d().client()
+    }
+
+    fn restart(&mut self, live: bool) {
+        let dir = self.daemon.take().expect("running").stop();
+        self.daemon = Some(start_daemon(dir, &self.urls, live));
+    }
+
+    /// Waits until the venue's book is in sequence and the streams are up.
+    fn wait_ready(&self, live: bool) {
+        wait(|| {
+            let status = self
+                .d()
+                .ctx
+                .exchange
+                .lock()
+                .venue
+                .status()
+                .unwrap_or_default();
+            status.contains("1/1 books in sequence")
+                && status.contains("market stream up")
+                && (!live || status.contains("user stream up"))
+        });
+    }
+}
+
+fn wait(mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a decimal: {v}"))
+}
+
+fn balance(c: &mut Client, account: &str, asset: &str) -> Decimal {
+    let b = call(c, "accounts.balances", json!({ "account": account }));
+    b["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|x| x["asset"] == asset)
+        .map_or(Decimal::ZERO, |x| dec(&x["total"]))
+}
+
+fn order_status(c: &mut Client, id: &Value) -> Value {
+    call(c, "orders.get", json!({ "id": id }))
+}
+
+fn wait_status(c: &mut Client, id: &Value, status: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let o = order_status(c, id);
+        if o["status"] == status {
+            return o;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "order never {status}: {o}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The live account's balances equal the exchange's, asset by asset.
+fn wait_ledger_matches(desk: &Desk, c: &mut Client) {
+    let start = Instant::now();
+    loop {
+        let ours = (balance(c, "binance", "BTC"), balance(c, "binance", "USDT"));
+        let theirs = (desk.mock.total("BTC"), desk.mock.total("USDT"));
+        if ours == theirs {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "ledger {ours:?} != venue {theirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn paper_accounts_trade_on_binances_prices_and_never_reach_it() {
+    let desk = desk(false);
+    desk.wait_ready(false);
+    let mut c = desk.client();
+    let accounts = call(&mut c, "accounts.list", json!({}));
+    let paper = &accounts["items"][0];
+    assert_eq!(
+        (paper["name"].as_str(), paper["mode"].as_str()),
+        (Some("paper"), Some("paper")),
+        "{accounts}"
+    );
+    assert!(
+        accounts["items"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .all(|a| a["mode"] == "paper")
+    );
+    let ticker = call(&mut c, "market.ticker", json!({ "symbol": "BTCUSDT" }));
+    assert_eq!(
+        (dec(&ticker["bid"]), dec(&ticker["ask"])),
+        (Decimal::from(49990), Decimal::from(50010)),
+        "{ticker}"
+    );
+
+    // A resting paper bid fills when Binance trades through it.
+    let bid = call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": "49950" }),
+    );
+    wait_status(&mut c, &bid["id"], "accepted");
+    desk.mock.trade("49940", "1");
+    let filled = wait_status(&mut c, &bid["id"], "filled");
+    assert_eq!(dec(&filled["avg_price"]), Decimal::from(49950));
+    // A paper market order takes Binance's ask.
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    let buy = wait_status(&mut c, &buy["id"], "filled");
+    assert_eq!(dec(&buy["avg_price"]), Decimal::from(50010));
+    assert_eq!(balance(&mut c, "paper", "BTC"), Decimal::new(2, 2));
+    // Nothing was sent to the exchange; no live account exists.
+    assert_eq!(
+        desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let err =
+        super::support::call_err(&mut c, "accounts.balances", json!({ "account": "binance" }));
+    assert!(err.1.contains("binance"), "{err:?}");
+}
+
+#[test]
+fn live_orders_are_signed_sent_and_their_fills_booked_once_from_answer_and_stream() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    // The first reconciliation gives the new live account the venue's balances.
+    wait_ledger_matches(&desk, &mut c);
+    assert_eq!(balance(&mut c, "binance", "USDT"), Decimal::from(10_000));
+    let accounts = call(&mut c, "accounts.list", json!({}));
+    let live = accounts["items"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["name"] == "binance")
+        .cloned()
+        .expect("live account");
+    assert_eq!(
+        (live["venue"].as_str(), live["mode"].as_str()),
+        (Some("binance"), Some("live"))
+    );
+
+    // A market buy fills at once; Binance takes its fee in BTC.
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    let buy = wait_status(&mut c, &buy["id"], "filled");
+    assert_eq!(dec(&buy["avg_price"]), Decimal::from(50010));
+    wait_ledger_matches(&desk, &mut c);
+    assert_eq!(
+        balance(&mut c, "binance", "BTC"),
+        "0.50999".parse::<Decimal>().unwrap()
+    );
+
+    // A resting sell fills later, reported on the user stream.
+    let sell = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "sell", "type": "limit", "qty": "0.01", "price": "50500" }),
+    );
+    wait_status(&mut c, &sell["id"], "accepted");
+    desk.mock.trade("50500", "1");
+    wait_status(&mut c, &sell["id"], "filled");
+    wait_ledger_matches(&desk, &mut c);
+    let fills = call(&mut c, "trades.list", json!({}));
+    assert_eq!(
+        fills["items"].as_array().map(Vec::len),
+        Some(2),
+        "each trade booked once: {fills}"
+    );
+
+    // A cancel reaches the venue.
+    let bid = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": "40000" }),
+    );
+    wait_status(&mut c, &bid["id"], "accepted");
+    call(&mut c, "orders.cancel", json!({ "id": bid["id"] }));
+    wait_status(&mut c, &bid["id"], "cancelled");
+    wait_ledger_matches(&desk, &mut c);
+    // Nothing halted on the way.
+    let alerts = call(&mut c, "risk.alerts", json!({}));
+    assert_eq!(
+        alerts["items"].as_array().map(Vec::len),
+        Some(0),
+        "{alerts}"
+    );
+}
+
+#[test]
+fn an_order_whose_answer_is_lost_is_found_by_asking_and_never_sent_twice() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    desk.mock
+        .lose_next_answer
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.02" }),
+    );
+    let done = wait_status(&mut c, &buy["id"], "filled");
+    assert_eq!(dec(&done["filled"]), Decimal::new(2, 2));
+    let cid = done["client_order_id"].as_str().expect("client id");
+    assert_eq!(
+        desk.mock.orders_with_prefix(cid),
+        1,
+        "exactly one order at the venue"
+    );
+    assert_eq!(
+        desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // 5xx before the venue did anything: also unknown, also asked about,
+    // and found never received: rejected, funds released.
+    desk.mock
+        .fail_next
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    let lost = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    let rejected = wait_status(&mut c, &lost["id"], "rejected");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("never received")),
+        "{rejected}"
+    );
+    wait_ledger_matches(&desk, &mut c);
+}
+
+#[test]
+fn a_restart_mid_order_finds_the_order_at_the_venue_and_books_it() {
+    let mut desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    // The answer is lost and the daemon stops before asking about it.
+    desk.mock
+        .lose_next_answer
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    assert_eq!(buy["status"], "new");
+    drop(c);
+    desk.restart(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    let done = wait_status(&mut c, &buy["id"], "filled");
+    assert_eq!(dec(&done["filled"]), Decimal::new(1, 2));
+    assert_eq!(
+        desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    wait_ledger_matches(&desk, &mut c);
+}
+
+#[test]
+fn the_book_stays_in_sequence_across_a_gap_and_a_dropped_stream() {
+    let desk = desk(false);
+    desk.wait_ready(false);
+    let book = || desk.d().ctx.exchange.lock().venue.book(0).clone();
+    desk.mock.set_levels(&[("49995", "1")], &[]);
+    wait(|| {
+        book()
+            .bids
+            .first()
+            .is_some_and(|l| l.price == "49995".parse().unwrap())
+    });
+    // A diff goes missing: the venue sees the gap and rebuilds from a snapshot.
+    desk.mock
+        .gap_next
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    desk.mock.set_levels(&[("49995", "0")], &[("50005", "3")]);
+    // The snapshot is only wanted with a diff buffered after the gap.
+    desk.mock.set_levels(&[("49985", "4")], &[]);
+    wait(|| {
+        let b = book();
+        b.asks
+            .first()
+            .is_some_and(|l| l.price == "50005".parse().unwrap())
+            && b.bids
+                .first()
+                .is_some_and(|l| l.price == "49990".parse().unwrap())
+    });
+    let status = desk
+        .d()
+        .ctx
+        .exchange
+        .lock()
+        .venue
+        .status()
+        .unwrap_or_default();
+    assert!(status.contains("1 resyncs"), "{status}");
+    // The venue drops the link: the stream reconnects and the book is rebuilt.
+    desk.mock.drop_streams();
+    wait(|| {
+        desk.d()
+            .ctx
+            .exchange
+            .lock()
+            .venue
+            .status()
+            .unwrap_or_default()
+            .contains("1 reconnects")
+    });
+    desk.mock.set_levels(&[], &[("50005", "0")]);
+    desk.wait_ready(false);
+    wait(|| {
+        book()
+            .asks
+            .first()
+            .is_some_and(|l| l.price == "50010".parse().unwrap())
+    });
+}
+
+fn account_state(c: &mut Client) -> String {
+    let s = call(c, "risk.status", json!({ "scope": "account:binance" }));
+    s["states"]
+        .as_array()
+        .and_then(|a| a.first())
+        .map_or("active".to_owned(), |x| {
+            x["state"].as_str().unwrap_or_default().to_owned()
+        })
+}
+
+#[test]
+fn an_external_order_is_shown_and_a_balance_mismatch_halts_the_account() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    desk.mock.external_order("phone-app-1", "30000", "0.1");
+    let alert_kinds = |c: &mut Client| -> Vec<(String, String)> {
+        let a = call(c, "risk.alerts", json!({}));
+        a["items"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .map(|x| {
+                (
+                    x["kind"].as_str().unwrap_or_default().to_owned(),
+                    x["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    wait(|| {
+        alert_kinds(&mut c)
+            .iter()
+            .any(|(k, m)| k == "external_order" && m.contains("phone-app-1"))
+    });
+    // The desk left it alone, and its locked funds are no mismatch.
+    assert_eq!(desk.mock.orders_with_prefix("phone-app-1"), 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_ne!(account_state(&mut c), "halted");
+    // Someone moves BTC in outside the desk: it cannot be explained.
+    desk.mock
+        .inner
+        .lock()
+        .expect("mock")
+        .balances
+        .get_mut("BTC")
+        .expect("btc")
+        .0 += Decimal::ONE;
+    wait(|| account_state(&mut c) == "halted");
+    let err = super::support::call_err(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    assert!(err.1.contains("halted"), "{err:?}");
+    assert_eq!(
+        desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
