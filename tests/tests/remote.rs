@@ -178,3 +178,45 @@ fn tradectl_waits_out_the_rate_limit() {
         "the burst of 2 was spent, so later calls waited"
     );
 }
+
+#[test]
+fn venue_keys_are_read_without_the_command_line_and_shown_by_their_last_4() {
+    let d = Daemon::start_with("");
+    let secret = "canary-venue-secret-7f3a9c";
+    let set = d.tradectl_with_stdin(
+        &["--json", "venue", "keys", "set", "binance"],
+        &format!("APIKEYabcd1234\n{secret}"),
+    );
+    assert!(set.status.success(), "{set:?}");
+    let shown = d.tradectl(&["--json", "venue", "keys", "show"]);
+    let v = json(&shown);
+    assert_eq!(v["key"], "…1234", "{v}");
+    assert_eq!(v["secret_set"], true, "{v}");
+    for out in [&set, &shown] {
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains(secret) && !all.contains("APIKEYabcd1234"), "{all}");
+    }
+    // Kept encrypted: no file under the home holds the secret in the clear.
+    let mut stack = vec![d.dir.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds the secret",
+                    path.display()
+                );
+            }
+        }
+    }
+    // A bad name is refused; the keys can be forgotten.
+    let bad = d.tradectl(&["venue", "keys", "show", "no such"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let gone = json(&d.tradectl(&["--json", "venue", "keys", "delete"]));
+    assert_eq!(gone["deleted"], true);
+    let none = json(&d.tradectl(&["--json", "venue", "keys", "show"]));
+    assert!(none["key"].is_null(), "{none}");
+}

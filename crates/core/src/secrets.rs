@@ -45,6 +45,12 @@ fn file_err(path: &Path, message: impl std::fmt::Display) -> SecretError {
     }
 }
 
+/// The entries holding a venue's API key and secret (`tradectl venue keys
+/// set NAME` writes them, the daemon reads them).
+pub fn venue_keys(name: &str) -> (String, String) {
+    (format!("{name}.api_key"), format!("{name}.api_secret"))
+}
+
 /// A place to keep named secrets.
 pub trait SecretStore: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<String>, SecretError>;

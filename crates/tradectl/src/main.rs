@@ -19,6 +19,7 @@ mod remote;
 mod risk;
 mod trading;
 mod users;
+mod venue;
 mod watch;
 
 use std::io::Read;
@@ -135,6 +136,11 @@ enum Command {
     Schedule {
         #[command(subcommand)]
         cmd: jobs::Schedule,
+    },
+    /// A venue's API keys, kept in the keyring or an encrypted file.
+    Venue {
+        #[command(subcommand)]
+        cmd: venue::Venue,
     },
     /// Log in to a remote daemon; the session is kept in the keyring (or an
     /// encrypted file), never in plain text.
@@ -336,6 +342,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
         Command::Data { cmd } => backtests::data(ctx, cmd),
         Command::Backtest { cmd } => backtests::backtest(ctx, cmd),
+        Command::Venue { cmd } => venue::venue(ctx, cmd),
         Command::Login { url, user } => remote::login(
             ctx,
             &remote::Remote {

@@ -133,7 +133,7 @@ async fn open_binance(
 
 /// The API key and secret from the secret store; never logged.
 fn binance_keys(keys: &str) -> Result<venues::binance::Credentials, StartError> {
-    let (key_name, secret_name) = venues::binance::key_names(keys);
+    let (key_name, secret_name) = tradedesk_core::secrets::venue_keys(keys);
     let store = tradedesk_core::secrets::open_default()
         .map_err(|e| StartError::Venue(format!("the secret store: {e}")))?;
     let get = |name: &str| {

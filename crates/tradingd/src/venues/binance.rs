@@ -92,8 +92,3 @@ pub async fn open(
     );
     Ok((venue, bars))
 }
-
-/// The secret store's entries for a venue's keys.
-pub fn key_names(keys: &str) -> (String, String) {
-    (format!("{keys}.api_key"), format!("{keys}.api_secret"))
-}

@@ -485,3 +485,75 @@ fn an_external_order_is_shown_and_a_balance_mismatch_halts_the_account() {
         0
     );
 }
+
+/// Every log line at every level, from every test in this process.
+fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&buf);
+        let writer = move || Sink(std::sync::Arc::clone(&sink));
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(writer)
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn occurrences(hay: &[u8], needle: &str) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count()
+}
+
+#[test]
+fn the_api_secret_appears_in_no_log_answer_or_database() {
+    let logs = captured_logs();
+    let mut desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    let mut answers = Vec::new();
+    // Orders filled, lost, refused by the venue and by the desk, cancelled.
+    let buy = call(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }));
+    answers.push(wait_status(&mut c, &buy["id"], "filled").to_string());
+    desk.mock.lose_next_answer.store(true, std::sync::atomic::Ordering::Relaxed);
+    let lost = call(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }));
+    answers.push(wait_status(&mut c, &lost["id"], "filled").to_string());
+    desk.mock.fail_next.store(1, std::sync::atomic::Ordering::Relaxed);
+    let failed = call(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }));
+    answers.push(wait_status(&mut c, &failed["id"], "rejected").to_string());
+    let (_, refused) = super::support::call_err(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "-1" }));
+    answers.push(refused);
+    for m in ["accounts.list", "orders.list", "trades.list", "risk.alerts", "system.health"] {
+        answers.push(call(&mut c, m, json!({})).to_string());
+    }
+    answers.push(format!("{:?}", tradingd::venues::binance::Credentials { key: KEY.into(), secret: SECRET.as_bytes().to_vec() }));
+    drop(c);
+    let dir = desk.daemon.take().expect("running").stop();
+    let mut db = Vec::new();
+    for e in std::fs::read_dir(dir.path().join("data")).expect("data dir").flatten() {
+        if e.path().is_file() {
+            db.extend(std::fs::read(e.path()).expect("read"));
+        }
+    }
+    let logs = logs.lock().expect("logs").clone();
+    assert!(occurrences(&logs, "binance") > 0, "the scenario was logged");
+    assert!(!db.is_empty());
+    assert_eq!(occurrences(&logs, SECRET), 0, "in the logs");
+    assert_eq!(occurrences(&db, SECRET), 0, "in the database");
+    assert_eq!(answers.iter().map(|a| occurrences(a.as_bytes(), SECRET)).sum::<usize>(), 0, "in an answer");
+}
