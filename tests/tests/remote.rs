@@ -193,8 +193,15 @@ fn venue_keys_are_read_without_the_command_line_and_shown_by_their_last_4() {
     assert_eq!(v["key"], "…1234", "{v}");
     assert_eq!(v["secret_set"], true, "{v}");
     for out in [&set, &shown] {
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!all.contains(secret) && !all.contains("APIKEYabcd1234"), "{all}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains(secret) && !all.contains("APIKEYabcd1234"),
+            "{all}"
+        );
     }
     // Kept encrypted: no file under the home holds the secret in the clear.
     let mut stack = vec![d.dir.path().to_path_buf()];

@@ -46,7 +46,11 @@ fn store() -> Result<Box<dyn SecretStore>, Failure> {
 }
 
 fn check_name(name: &str) -> Result<(), Failure> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(Failure::Usage(format!(
             "`{name}` is not a venue key name (letters, digits, - and _)"
         )));
@@ -77,7 +81,10 @@ pub fn venue(ctx: &Ctx, cmd: Venue) -> Result<(), Failure> {
             let store = store()?;
             let (key_entry, secret_entry) = secrets::venue_keys(&name);
             if std::io::stdin().is_terminal() {
-                eprintln!("the keys are read without echo and stored in {}", store.describe());
+                eprintln!(
+                    "the keys are read without echo and stored in {}",
+                    store.describe()
+                );
             }
             let key = read_password(&format!("{name} API key: "), false)?;
             let secret = read_password(&format!("{name} API secret: "), false)?;
@@ -93,9 +100,16 @@ pub fn venue(ctx: &Ctx, cmd: Venue) -> Result<(), Failure> {
             };
             save(&key_entry, key.expose())?;
             save(&secret_entry, secret.expose())?;
-            ctx.emit(&serde_json::json!({ "name": name, "key": masked(key.expose()) }), || {
-                outln!("stored {name}'s key {} and its secret in {}", masked(key.expose()), store.describe());
-            });
+            ctx.emit(
+                &serde_json::json!({ "name": name, "key": masked(key.expose()) }),
+                || {
+                    outln!(
+                        "stored {name}'s key {} and its secret in {}",
+                        masked(key.expose()),
+                        store.describe()
+                    );
+                },
+            );
         }
         Keys::Show { name } => {
             check_name(&name)?;
@@ -123,10 +137,21 @@ pub fn venue(ctx: &Ctx, cmd: Venue) -> Result<(), Failure> {
             let store = store()?;
             let (key_entry, secret_entry) = secrets::venue_keys(&name);
             let err = |e: secrets::SecretError| Failure::Usage(format!("the secret store: {e}"));
-            let gone = store.delete(&key_entry).map_err(err)? | store.delete(&secret_entry).map_err(err)?;
-            ctx.emit(&serde_json::json!({ "name": name, "deleted": gone }), || {
-                outln!("{}", if gone { format!("forgot {name}'s keys") } else { format!("{name} had no keys") });
-            });
+            let gone = store.delete(&key_entry).map_err(err)?
+                | store.delete(&secret_entry).map_err(err)?;
+            ctx.emit(
+                &serde_json::json!({ "name": name, "deleted": gone }),
+                || {
+                    outln!(
+                        "{}",
+                        if gone {
+                            format!("forgot {name}'s keys")
+                        } else {
+                            format!("{name} had no keys")
+                        }
+                    );
+                },
+            );
         }
     }
     Ok(())

@@ -91,6 +91,8 @@ pub struct MockX {
     pub gap_next: AtomicBool,
     /// Order requests that reached the matching.
     pub placed: AtomicU32,
+    /// Orders sent again under a client id the venue already had.
+    pub duplicates: AtomicU32,
     pub listen_keys: AtomicU64,
 }
 
@@ -295,6 +297,21 @@ impl MockX {
         x.balances.get(asset).map_or(Decimal::ZERO, |(f, l)| f + l)
     }
 
+    /// Trades of orders whose client id starts with `prefix`.
+    pub fn trades_of(&self, prefix: &str) -> usize {
+        let x = self.inner.lock().expect("mock");
+        let ids: std::collections::BTreeSet<u64> = x
+            .orders
+            .values()
+            .filter(|o| o.client_id.starts_with(prefix))
+            .map(|o| o.order_id)
+            .collect();
+        x.trades
+            .iter()
+            .filter(|t| ids.contains(&t.order_id))
+            .count()
+    }
+
     pub fn orders_with_prefix(&self, prefix: &str) -> usize {
         let x = self.inner.lock().expect("mock");
         x.orders.keys().filter(|k| k.starts_with(prefix)).count()
@@ -431,6 +448,7 @@ async fn new_order(
     let (body, reports) = {
         let mut x = m.inner.lock().expect("mock");
         if x.orders.contains_key(&cid) {
+            m.duplicates.fetch_add(1, Ordering::Relaxed);
             return refuse(-2010, "Duplicate order sent.");
         }
         m.placed.fetch_add(1, Ordering::Relaxed);
@@ -709,6 +727,7 @@ pub fn start(rt: &tokio::runtime::Runtime) -> (Arc<MockX>, String, String) {
         fail_next: AtomicU32::new(0),
         gap_next: AtomicBool::new(false),
         placed: AtomicU32::new(0),
+        duplicates: AtomicU32::new(0),
         listen_keys: AtomicU64::new(0),
     });
     let app = axum::Router::new()

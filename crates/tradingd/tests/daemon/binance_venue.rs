@@ -507,7 +507,10 @@ struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for Sink {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -516,7 +519,9 @@ impl std::io::Write for Sink {
 }
 
 fn occurrences(hay: &[u8], needle: &str) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count()
+    hay.windows(needle.len())
+        .filter(|w| *w == needle.as_bytes())
+        .count()
 }
 
 #[test]
@@ -528,24 +533,59 @@ fn the_api_secret_appears_in_no_log_answer_or_database() {
     wait_ledger_matches(&desk, &mut c);
     let mut answers = Vec::new();
     // Orders filled, lost, refused by the venue and by the desk, cancelled.
-    let buy = call(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }));
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
     answers.push(wait_status(&mut c, &buy["id"], "filled").to_string());
-    desk.mock.lose_next_answer.store(true, std::sync::atomic::Ordering::Relaxed);
-    let lost = call(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }));
+    desk.mock
+        .lose_next_answer
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let lost = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
     answers.push(wait_status(&mut c, &lost["id"], "filled").to_string());
-    desk.mock.fail_next.store(1, std::sync::atomic::Ordering::Relaxed);
-    let failed = call(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }));
+    desk.mock
+        .fail_next
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    let failed = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
     answers.push(wait_status(&mut c, &failed["id"], "rejected").to_string());
-    let (_, refused) = super::support::call_err(&mut c, "orders.place", json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "-1" }));
+    let (_, refused) = super::support::call_err(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "-1" }),
+    );
     answers.push(refused);
-    for m in ["accounts.list", "orders.list", "trades.list", "risk.alerts", "system.health"] {
+    for m in [
+        "accounts.list",
+        "orders.list",
+        "trades.list",
+        "risk.alerts",
+        "system.health",
+    ] {
         answers.push(call(&mut c, m, json!({})).to_string());
     }
-    answers.push(format!("{:?}", tradingd::venues::binance::Credentials { key: KEY.into(), secret: SECRET.as_bytes().to_vec() }));
+    answers.push(format!(
+        "{:?}",
+        tradingd::venues::binance::Credentials {
+            key: KEY.into(),
+            secret: SECRET.as_bytes().to_vec()
+        }
+    ));
     drop(c);
     let dir = desk.daemon.take().expect("running").stop();
     let mut db = Vec::new();
-    for e in std::fs::read_dir(dir.path().join("data")).expect("data dir").flatten() {
+    for e in std::fs::read_dir(dir.path().join("data"))
+        .expect("data dir")
+        .flatten()
+    {
         if e.path().is_file() {
             db.extend(std::fs::read(e.path()).expect("read"));
         }
@@ -555,5 +595,106 @@ fn the_api_secret_appears_in_no_log_answer_or_database() {
     assert!(!db.is_empty());
     assert_eq!(occurrences(&logs, SECRET), 0, "in the logs");
     assert_eq!(occurrences(&db, SECRET), 0, "in the database");
-    assert_eq!(answers.iter().map(|a| occurrences(a.as_bytes(), SECRET)).sum::<usize>(), 0, "in an answer");
+    assert_eq!(
+        answers
+            .iter()
+            .map(|a| occurrences(a.as_bytes(), SECRET))
+            .sum::<usize>(),
+        0,
+        "in an answer"
+    );
+}
+
+#[test]
+fn a_soak_with_random_faults_ends_with_no_duplicate_no_lost_fill_and_equal_balances() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    // A fixed seed: the same faults on every run.
+    let mut seed: u64 = 0x5eed_1234;
+    let mut roll = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let (mut orders, mut faults) = (Vec::new(), 0u32);
+    for i in 0..60 {
+        match roll(10) {
+            0 | 1 => {
+                desk.mock.lose_next_answer.store(true, relaxed);
+                faults += 1;
+            }
+            2 => {
+                desk.mock.fail_next.store(1, relaxed);
+                faults += 1;
+            }
+            3 => {
+                desk.mock.drop_streams();
+                faults += 1;
+            }
+            4 => {
+                desk.mock.gap_next.store(true, relaxed);
+                desk.mock.set_levels(&[("49970", "1")], &[]);
+                faults += 1;
+            }
+            _ => {}
+        }
+        let side = if i % 2 == 0 { "buy" } else { "sell" };
+        let params = if roll(3) == 0 {
+            // A resting order the market then trades through.
+            let price = if side == "buy" { "49900" } else { "50100" };
+            json!({ "account": "binance", "symbol": "BTCUSDT", "side": side, "type": "limit", "qty": "0.01", "price": price })
+        } else {
+            json!({ "account": "binance", "symbol": "BTCUSDT", "side": side, "type": "market", "qty": "0.01" })
+        };
+        orders.push(call(&mut c, "orders.place", params)["id"].clone());
+        if roll(4) == 0 {
+            desk.mock
+                .trade(if side == "buy" { "49900" } else { "50100" }, "1");
+        }
+    }
+    // The market trades through every resting price; then all settles.
+    desk.mock.trade("49900", "1");
+    desk.mock.trade("50100", "1");
+    for id in &orders {
+        let start = Instant::now();
+        loop {
+            let o = order_status(&mut c, id);
+            if matches!(
+                o["status"].as_str(),
+                Some("filled" | "rejected" | "cancelled" | "expired")
+            ) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never settled: {o}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    wait_ledger_matches(&desk, &mut c);
+    let fills = call(&mut c, "trades.list", json!({ "limit": 1000 }));
+    let ours = fills["items"].as_array().map_or(0, Vec::len);
+    let theirs = desk.mock.trades_of("");
+    let duplicates = desk.mock.duplicates.load(relaxed);
+    let diff = (
+        balance(&mut c, "binance", "BTC") - desk.mock.total("BTC"),
+        balance(&mut c, "binance", "USDT") - desk.mock.total("USDT"),
+    );
+    eprintln!(
+        "soak: {} orders, {faults} faults injected, {} reached the venue, {duplicates} duplicates, {} venue trades, {ours} booked fills, ledger difference BTC {} USDT {}",
+        orders.len(),
+        desk.mock.placed.load(relaxed),
+        theirs,
+        diff.0,
+        diff.1
+    );
+    assert_eq!(duplicates, 0, "no order sent twice");
+    assert_eq!(ours, theirs, "every venue trade booked once");
+    assert_eq!(diff, (Decimal::ZERO, Decimal::ZERO));
+    assert_ne!(account_state(&mut c), "halted");
 }
