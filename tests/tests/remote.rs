@@ -182,6 +182,13 @@ fn tradectl_waits_out_the_rate_limit() {
 #[test]
 fn venue_keys_are_read_without_the_command_line_and_shown_by_their_last_4() {
     let d = Daemon::start_with("");
+    let accounts = json(&d.tradectl(&["--json", "accounts"]));
+    assert_eq!(accounts["items"][0]["mode"], "paper", "{accounts}");
+    let table = d.tradectl(&["accounts"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("paper"),
+        "{table:?}"
+    );
     let secret = "canary-venue-secret-7f3a9c";
     let set = d.tradectl_with_stdin(
         &["--json", "venue", "keys", "set", "binance"],

@@ -85,6 +85,8 @@ enum Command {
     },
     /// Open positions with PnL.
     Positions,
+    /// Accounts: where each trades, and whether it is paper or live.
+    Accounts,
     /// Balances, free and locked.
     Balances {
         #[arg(long)]
@@ -326,6 +328,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Market { cmd } => trading::market(ctx, cmd),
         Command::Order { cmd } => trading::order(ctx, cmd),
         Command::Positions => trading::positions(ctx),
+        Command::Accounts => trading::accounts(ctx),
         Command::Balances { account } => trading::balances(ctx, account),
         Command::Trades(a) => trading::trades(ctx, a),
         Command::Watch {

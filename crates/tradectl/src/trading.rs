@@ -436,6 +436,30 @@ pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
     })
 }
 
+pub fn accounts(ctx: &Ctx) -> Result<(), Failure> {
+    let mut c = ctx.connect()?;
+    let list = tradedesk_core::api::paging::Page::whole(
+        c.all::<tradedesk_core::api::accounts::AccountsList, _>()?,
+    );
+    ctx.emit(&list, || {
+        let mut t = Table::new(&["account", "mode", "venue", "owner"]);
+        for a in &list.items {
+            let mode = match a.mode {
+                tradedesk_core::api::accounts::AccountMode::Paper => "paper",
+                tradedesk_core::api::accounts::AccountMode::Live => "LIVE",
+            };
+            t.row(vec![
+                a.name.clone(),
+                mode.into(),
+                a.venue.clone(),
+                a.owner.clone(),
+            ]);
+        }
+        out!("{t}");
+    });
+    Ok(())
+}
+
 pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     let b = c.call::<AccountsBalances>(&AccountParam { account })?;
