@@ -108,6 +108,15 @@ impl Default for Options {
     }
 }
 
+/// Cancels `token` when `shutdown` is.
+fn stop_with(shutdown: &CancellationToken, token: CancellationToken) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        token.cancel();
+    });
+}
+
 /// Binance as the market: its venue, a day of bars, and the live account
 /// when `binance.live` is on and its keys are in the secret store.
 async fn open_binance(
@@ -243,13 +252,7 @@ impl Daemon {
             &ctx,
             tokio::runtime::Handle::current(),
         ));
-        {
-            let shutdown = ctx.shutdown.clone();
-            tokio::spawn(async move {
-                shutdown.cancelled().await;
-                venue_stop.cancel();
-            });
-        }
+        stop_with(&ctx.shutdown, venue_stop);
         // Open orders are back in the engine; now the bots that were running.
         ctx.bots.resume_all(&ctx);
         // Jobs a dead daemon left running are retried or dead; imports it

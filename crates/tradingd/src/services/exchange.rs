@@ -163,7 +163,6 @@ impl Exchange {
         cache: Arc<Cache>,
         market: Option<Market>,
     ) -> Result<Exchange, StoreError> {
-        let mut db = store.lock();
         if let Some(m) = market {
             let data = m
                 .venue
@@ -173,17 +172,9 @@ impl Exchange {
                 .zip(m.bars)
                 .map(|((i, _), bars)| SymbolData::new(m.venue.last(i), bars))
                 .collect();
-            return Self::assemble(
-                cfg,
-                store.clone(),
-                db,
-                now,
-                cache,
-                m.venue,
-                data,
-                m.live_account,
-            );
+            return Self::assemble(cfg, store, now, cache, m.venue, data, m.live_account);
         }
+        let mut db = store.lock();
         let mut spec = cfg.spec.clone();
         // A restart continues from the last recorded prices, with a fresh
         // but reproducible path.
@@ -240,14 +231,14 @@ impl Exchange {
         } else {
             Box::new(sim)
         };
-        Self::assemble(cfg, store.clone(), db, now, cache, venue, data, None)
+        drop(db);
+        Self::assemble(cfg, store, now, cache, venue, data, None)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         cfg: SimConfig,
         store: Arc<OrderedMutex<Store>>,
-        mut db: OrderedGuard<'_, Store>,
         now: Timestamp,
         cache: Arc<Cache>,
         venue: Box<dyn Venue>,
@@ -272,8 +263,7 @@ impl Exchange {
             external: std::collections::HashSet::new(),
             live_account,
         };
-        state.load(&mut db, now)?;
-        drop(db);
+        state.load(&mut store.lock(), now)?;
         Ok(Exchange {
             state: OrderedMutex::new(Rank::Exchange, state),
             store,

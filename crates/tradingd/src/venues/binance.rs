@@ -70,7 +70,10 @@ pub async fn open(
             day.extend(rest.klines(symbol, "1m", Some(next), 1000).await?);
         }
         // The forming minute is the stream's.
-        let minute = chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
+        let minute = chrono::Utc::now()
+            .timestamp_millis()
+            .div_euclid(60_000)
+            .saturating_mul(60_000);
         day.retain(|b| b.open_time.millis() < minute);
         bars.push(day);
     }

@@ -8,7 +8,11 @@
 //! Commissions are Binance's default: 0.1 %, a buy's in the base asset, a
 //! sell's in the quote asset.
 
-#![allow(clippy::needless_pass_by_value, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::needless_pass_by_value,
+    clippy::arithmetic_side_effects,
+    clippy::too_many_lines
+)]
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

@@ -31,7 +31,7 @@ fn config(c: &mut tradingd::config::Config, urls: &(String, String), live: bool)
         recv_window_ms: 5000,
         timeout: Duration::from_secs(2),
         reconcile_every: Duration::from_millis(500),
-        rotate_after: Duration::from_secs(3600),
+        rotate_after: Duration::from_hours(1),
         keys: "binance".into(),
     });
 }

@@ -315,13 +315,7 @@ impl State {
             fee_base: f.fee_base,
             release,
         };
-        // What the commission is worth in the quote asset (a commission
-        // taken in the base asset valued at the fill's price).
-        let fee_value = f
-            .price
-            .checked_mul_qty(f.fee_base)
-            .and_then(|v| v.checked_add(f.fee))
-            .unwrap_or(f.fee);
+        let fee_value = fee_value(f);
         let realized = match self.accounts[acc]
             .books
             .book_fill(o.bot_id, &o.symbol, &booking)
@@ -390,4 +384,13 @@ impl State {
             changes.orders.insert(id, rec);
         }
     }
+}
+
+/// What a fill's commission is worth in the quote asset (one taken in the
+/// base asset valued at the fill's price).
+fn fee_value(f: &Fill) -> Notional {
+    f.price
+        .checked_mul_qty(f.fee_base)
+        .and_then(|v| v.checked_add(f.fee))
+        .unwrap_or(f.fee)
 }

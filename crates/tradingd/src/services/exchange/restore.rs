@@ -209,16 +209,7 @@ impl State {
                 link,
             });
             if live && o.status == OrderStatus::New {
-                // It may have reached the exchange before the daemon
-                // stopped: the first reconciliation asks for it by its
-                // client id, never sends it again.
-                self.unknown.insert(o.id, 0);
-                self.open.update(o.id, |r| {
-                    r.reason = Some(
-                        "outcome unknown (the daemon stopped while sending it); asking the venue"
-                            .into(),
-                    );
-                });
+                self.ask_after_restart(o.id);
             }
         }
         if !changes.is_empty() {
@@ -229,6 +220,18 @@ impl State {
             "open orders restored into the engine"
         );
         Ok(())
+    }
+
+    /// A live order that may have reached the exchange before the daemon
+    /// stopped: the first reconciliation asks for it by its client id,
+    /// never sends it again.
+    fn ask_after_restart(&mut self, id: u64) {
+        self.unknown.insert(id, 0);
+        self.open.update(id, |r| {
+            r.reason = Some(
+                "outcome unknown (the daemon stopped while sending it); asking the venue".into(),
+            );
+        });
     }
 
     pub(super) fn sim_order(&self, o: &OrderRecord, terms: Terms, symbol: usize) -> VenueOrder {

@@ -234,7 +234,7 @@ mod tests {
     fn a_full_answer_is_accepted_then_its_fills() {
         let v = serde_json::json!({
             "symbol": "BTCUSDT", "orderId": 28, "clientOrderId": "td-7",
-            "transactTime": 1507725176595_i64, "status": "FILLED",
+            "transactTime": 1_507_725_176_595_i64, "status": "FILLED",
             "fills": [
                 {"price": "4000.00000000", "qty": "1.00000000", "commission": "0.00100000",
                  "commissionAsset": "BTC", "tradeId": 56},

@@ -29,11 +29,11 @@ use super::book::{Applied, Diff, LocalBook};
 use super::rest::Rest;
 
 /// A link with no frame for this long is dead (Binance pings every 20 s).
-const SILENCE: Duration = Duration::from_secs(60);
+const SILENCE: Duration = Duration::from_mins(1);
 /// A book's snapshots are fetched at most this often (a depth-1000
 /// snapshot weighs 50).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
-const KEEP_ALIVE: Duration = Duration::from_secs(30 * 60);
+const KEEP_ALIVE: Duration = Duration::from_mins(30);
 
 /// What the streams have read since the venue last looked.
 #[derive(Debug, Default)]
@@ -68,7 +68,9 @@ pub struct Links {
 /// doubling to 30 s, less up to a fifth at random.
 pub fn backoff(n: u32) -> Duration {
     let ms = 500u64.saturating_mul(1u64 << n.min(6)).min(30_000);
-    let jitter = u64::from(getrandom::u32().unwrap_or(0)) % (ms / 5).max(1);
+    let jitter = u64::from(getrandom::u32().unwrap_or(0))
+        .checked_rem(ms.checked_div(5).unwrap_or(0).max(1))
+        .unwrap_or(0);
     Duration::from_millis(ms.saturating_sub(jitter))
 }
 
@@ -120,13 +122,12 @@ impl Reader {
             };
             self.last_frame = tokio::time::Instant::now();
             match frame {
-                None => return Err("closed by the venue".into()),
+                None | Some(Ok(Message::Close(_))) => return Err("closed by the venue".into()),
                 Some(Err(e)) => return Err(e.to_string()),
                 Some(Ok(Message::Text(t))) => return Ok(Some(t.to_string())),
                 Some(Ok(Message::Ping(p))) => {
                     ws.send(Message::Pong(p)).await.map_err(|e| e.to_string())?;
                 }
-                Some(Ok(Message::Close(_))) => return Err("closed by the venue".into()),
                 Some(Ok(_)) => {}
             }
         }
@@ -169,6 +170,61 @@ pub fn parse_trade(d: &Value) -> Option<TradeTick> {
             Side::Buy
         },
     })
+}
+
+/// A market frame's trade or depth diff into the feed; true for a diff
+/// (after which the book may want a snapshot).
+fn apply(d: &Value, i: usize, symbol: &str, feed: &Mutex<Feed>) -> bool {
+    match d["e"].as_str() {
+        Some("trade") => {
+            match parse_trade(d) {
+                Some(t) => {
+                    let mut f = lock(feed);
+                    f.last[i] = Some(t.price);
+                    f.trades.push((i, t));
+                }
+                None => tracing::warn!(frame = %d, "binance: a malformed trade; ignored"),
+            }
+            false
+        }
+        Some("depthUpdate") => {
+            let Some(diff) = parse_diff(d) else {
+                tracing::warn!(frame = %d, "binance: a malformed depth diff; ignored");
+                return false;
+            };
+            let mut f = lock(feed);
+            if f.books[i].on_diff(diff) == Applied::Gap {
+                f.resyncs = f.resyncs.saturating_add(1);
+                tracing::warn!(%symbol, "binance: a depth diff is missing; resyncing the book");
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// When each book may fetch its next snapshot.
+struct Snapshots(Vec<Option<tokio::time::Instant>>);
+
+impl Snapshots {
+    /// Fetches book `i`'s snapshot when it wants one and its last was
+    /// `SNAPSHOT_EVERY` ago, or when `now` says so.
+    async fn refresh(
+        &mut self,
+        i: usize,
+        now: bool,
+        rest: &Rest,
+        symbol: &str,
+        feed: &Mutex<Feed>,
+    ) {
+        let t = tokio::time::Instant::now();
+        let due =
+            now || (self.0[i].is_none_or(|at| t >= at) && lock(feed).books[i].wants_snapshot());
+        if due {
+            self.0[i] = t.checked_add(SNAPSHOT_EVERY);
+            snapshot(rest, symbol, i, feed).await;
+        }
+    }
 }
 
 /// Fetches a book's snapshot and builds the book from it.
@@ -240,12 +296,11 @@ pub async fn market(
         first = false;
         tracing::info!("binance market stream connected");
         let mut reader = Reader::new(links.rotate_after);
-        let mut snapshot_at: Vec<Option<tokio::time::Instant>> = vec![None; symbols.len()];
+        let mut snapshots = Snapshots(vec![None; symbols.len()]);
         // The diffs are subscribed to: each book starts from a snapshot
         // now (the diffs that arrive meanwhile wait in the socket).
-        for (i, at) in snapshot_at.iter_mut().enumerate() {
-            *at = tokio::time::Instant::now().checked_add(SNAPSHOT_EVERY);
-            snapshot(&rest, &symbols[i], i, &feed).await;
+        for (i, s) in symbols.iter().enumerate() {
+            snapshots.refresh(i, true, &rest, s, &feed).await;
         }
         let why = loop {
             let text = tokio::select! {
@@ -256,13 +311,8 @@ pub async fn market(
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     // Quiet: a book still waiting for its snapshot gets one.
-                    for i in 0..symbols.len() {
-                        let due = snapshot_at[i].is_none_or(|t| tokio::time::Instant::now() >= t);
-                        if due && lock(&feed).books[i].wants_snapshot() {
-                            snapshot_at[i] =
-                                tokio::time::Instant::now().checked_add(SNAPSHOT_EVERY);
-                            snapshot(&rest, &symbols[i], i, &feed).await;
-                        }
+                    for (i, s) in symbols.iter().enumerate() {
+                        snapshots.refresh(i, false, &rest, s, &feed).await;
                     }
                     continue;
                 }
@@ -277,35 +327,8 @@ pub async fn market(
             let Some(&i) = d["s"].as_str().and_then(|s| index.get(s)) else {
                 continue;
             };
-            match d["e"].as_str() {
-                Some("trade") => match parse_trade(d) {
-                    Some(t) => {
-                        let mut f = lock(&feed);
-                        f.last[i] = Some(t.price);
-                        f.trades.push((i, t));
-                    }
-                    None => tracing::warn!(%text, "binance: a malformed trade; ignored"),
-                },
-                Some("depthUpdate") => {
-                    let Some(diff) = parse_diff(d) else {
-                        tracing::warn!(%text, "binance: a malformed depth diff; ignored");
-                        continue;
-                    };
-                    let wants = {
-                        let mut f = lock(&feed);
-                        if f.books[i].on_diff(diff) == Applied::Gap {
-                            f.resyncs = f.resyncs.saturating_add(1);
-                            tracing::warn!(symbol = %symbols[i], "binance: a depth diff is missing; resyncing the book");
-                        }
-                        f.books[i].wants_snapshot()
-                    };
-                    let due = snapshot_at[i].is_none_or(|t| tokio::time::Instant::now() >= t);
-                    if wants && due {
-                        snapshot_at[i] = tokio::time::Instant::now().checked_add(SNAPSHOT_EVERY);
-                        snapshot(&rest, &symbols[i], i, &feed).await;
-                    }
-                }
-                _ => {}
+            if apply(d, i, &symbols[i], &feed) {
+                snapshots.refresh(i, false, &rest, &symbols[i], &feed).await;
             }
         };
         lock(&feed).market_up = false;

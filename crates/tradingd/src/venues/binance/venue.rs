@@ -210,7 +210,7 @@ impl BinanceVenue {
         live
     }
 
-    fn submit_live(&mut self, o: VenueOrder) -> Answer {
+    fn submit_live(&mut self, o: &VenueOrder) -> Answer {
         if !self.live_trading {
             return rejected(
                 o.id,
@@ -218,7 +218,7 @@ impl BinanceVenue {
             );
         }
         let symbol = self.symbol(o.symbol);
-        let params = match new_order(&symbol, &o) {
+        let params = match new_order(&symbol, o) {
             Ok(Mapped::Native(p)) => p,
             Ok(Mapped::Emulated(why)) => {
                 return rejected(
@@ -230,7 +230,7 @@ impl BinanceVenue {
             }
             Err(e) => return rejected(o.id, e.to_string()),
         };
-        let live = self.remember(&o);
+        let live = self.remember(o);
         let rest = Arc::clone(&self.rest);
         let activity = Arc::clone(&self.activity);
         Box::pin(async move {
@@ -266,7 +266,7 @@ impl BinanceVenue {
             match reports::report(&live.ours, &r) {
                 Ok(ev) => out.extend(rekey(&self.symbol(live.symbol), ev)),
                 Err(e) => {
-                    tracing::warn!(error = %e, "binance: an execution report cannot be read; the order will be reconciled")
+                    tracing::warn!(error = %e, "binance: an execution report cannot be read; the order will be reconciled");
                 }
             }
         }
@@ -358,7 +358,7 @@ impl Venue for BinanceVenue {
             }));
         }
         match submission {
-            Submission::Single(o) => self.submit_live(o),
+            Submission::Single(o) => self.submit_live(&o),
             other => {
                 let ids = other.ids();
                 answered(
