@@ -110,6 +110,8 @@ pub trait Venue: Send {
     fn reconciliation(&mut self) -> Option<Reconciliation> {
         None
     }
+    /// Asks for another reconciliation read soon.
+    fn reconcile_soon(&mut self) {}
     /// The venue's links, for `system.health` (a remote venue).
     fn status(&self) -> Option<String> {
         None

@@ -108,6 +108,8 @@ pub struct State {
     external: std::collections::HashSet<String>,
     /// The live account a real exchange's venue trades, if it does.
     live_account: Option<String>,
+    /// A balance mismatch seen once, to be confirmed by the next read.
+    suspect: Option<(String, Timestamp)>,
 }
 
 /// A market other than the simulator's: its venue, each symbol's recent
@@ -262,6 +264,7 @@ impl Exchange {
             seen_trades: std::collections::HashMap::new(),
             external: std::collections::HashSet::new(),
             live_account,
+            suspect: None,
         };
         state.load(&mut store.lock(), now)?;
         Ok(Exchange {

@@ -12,8 +12,10 @@
 //!   of the listed pairs must match the venue's total exactly; a mismatch
 //!   that executions in flight cannot explain (none are: no order is
 //!   `new` or of unknown outcome, and nothing happened while the balances
-//!   were read) halts the account with a critical alert — the desk does
-//!   not guess. `risk.state.set` resumes it once the cause is understood.
+//!   were read), found the same in two reads in a row (a fill's stream
+//!   report can lag the exchange's balances; the second read comes after
+//!   the open orders were asked about), halts the account with a critical
+//!   alert — the desk does not guess. `risk.state.set` resumes it once the cause is understood.
 
 use std::time::Duration;
 
@@ -26,6 +28,10 @@ use tradedesk_core::time::Timestamp;
 use super::{Changes, Request, State};
 use crate::store::Store;
 use crate::venues::Reconciliation;
+
+/// A mismatch halts only when still the same this long after it was first
+/// seen (and in a later read).
+const CONFIRM_AFTER_MS: i64 = 2_000;
 
 impl State {
     /// Books the venue's own reports and acts on a reconciliation read.
@@ -126,13 +132,35 @@ impl State {
                 (ours != venue).then(|| format!("{a}: ours {ours}, the venue's {venue}"))
             })
             .collect();
-        if mismatches.is_empty() || self.risk.state_of(&scope) == TradingState::Halted {
+        if mismatches.is_empty() {
+            self.suspect = None;
             return;
         }
+        if self.risk.state_of(&scope) == TradingState::Halted {
+            return;
+        }
+        let found = mismatches.join("; ");
+        match &self.suspect {
+            Some((seen, since)) if *seen == found => {
+                if now.millis().saturating_sub(since.millis()) < CONFIRM_AFTER_MS {
+                    return;
+                }
+            }
+            _ => {
+                // A fill's report can lag the exchange's balances: look
+                // again (after the queries just sent are answered) before
+                // deciding.
+                tracing::info!(mismatch = %found, "balances differ from the venue's; reading them again");
+                self.suspect = Some((found, now));
+                self.venue.reconcile_soon();
+                return;
+            }
+        }
+        self.suspect = None;
         let reason = format!(
-            "balances differ from {}'s ({}); trading on the account is halted until someone looks",
+            "balances differ from {}'s ({found}), twice in a row with nothing in flight; \
+             trading on the account is halted until someone looks",
             self.venue.name(),
-            mismatches.join("; ")
         );
         tracing::error!(%reason, "reconciliation mismatch");
         match self.set_risk_state(

@@ -285,15 +285,21 @@ async fn reconciler(
     shutdown: CancellationToken,
 ) {
     let mut next = tokio::time::Instant::now();
+    let mut last_read: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        let asked = std::mem::take(&mut stream::lock(&feed).reconcile);
+        // Asked for: at once, but not within 2 s of the last read (so the
+        // queries the last one caused are answered first).
+        let asked = stream::lock(&feed).reconcile
+            && last_read.is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
         if !asked && tokio::time::Instant::now() < next {
             continue;
         }
+        stream::lock(&feed).reconcile = false;
+        last_read = Some(tokio::time::Instant::now());
         let before = activity.load(Ordering::Relaxed);
         let result = async {
             let balances = rest.balances().await?;
@@ -518,6 +524,10 @@ impl Venue for BinanceVenue {
             balances: quiet.then_some(read.balances),
             external,
         })
+    }
+
+    fn reconcile_soon(&mut self) {
+        stream::lock(&self.feed).reconcile = true;
     }
 
     fn status(&self) -> Option<String> {
