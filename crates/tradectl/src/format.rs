@@ -200,6 +200,7 @@ pub fn status(info: &Info, health: &Health) -> String {
                 ComponentStatus::Ok => "ok",
                 ComponentStatus::Stalled => "STALLED",
                 ComponentStatus::Suspended => "SUSPENDED",
+                ComponentStatus::Disconnected => "DISCONNECTED",
             },
             c.detail.as_deref().unwrap_or_default()
         );

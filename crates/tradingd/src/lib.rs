@@ -133,7 +133,9 @@ async fn open_binance(
     let (venue, bars) = venues::binance::open(b, config.sim.fees, creds, stop)
         .await
         .map_err(|e| StartError::Venue(format!("cannot start on binance ({}): {e}", b.rest_url)))?;
+    let link: Arc<dyn venues::VenueLink> = Arc::new(venue.link());
     Ok(services::exchange::Market {
+        link: Some(link),
         venue: Box::new(venue),
         bars,
         live_account: b.live.then(|| "binance".to_owned()),

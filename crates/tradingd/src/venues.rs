@@ -49,6 +49,12 @@ pub fn answer_now(mut answer: Answer) -> Ack {
     }
 }
 
+/// A remote venue's link, read without the exchange lock (`system.health`
+/// must answer when that lock is stuck).
+pub trait VenueLink: Send + Sync {
+    fn health(&self) -> tradedesk_core::api::system::ComponentHealth;
+}
+
 /// What a real exchange's account holds, read by a reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciliation {
@@ -112,6 +118,11 @@ pub trait Venue: Send {
     }
     /// Asks for another reconciliation read soon.
     fn reconcile_soon(&mut self) {}
+    /// Why trading on the venue must stop now (it banned us), once each
+    /// time it happens.
+    fn take_alarm(&mut self) -> Option<String> {
+        None
+    }
     /// The venue's links, for `system.health` (a remote venue).
     fn status(&self) -> Option<String> {
         None

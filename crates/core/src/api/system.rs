@@ -66,8 +66,12 @@ pub enum ComponentStatus {
     Ok,
     /// No progress for longer than `watchdog.stall_ms`.
     Stalled,
-    /// Working, but refusing its work (the exchange refuses new orders).
+    /// Working, but refusing its work (the exchange refuses new orders; a
+    /// venue that banned us for a while).
     Suspended,
+    /// A link to a venue is down and being reconnected, or its data is
+    /// not in sequence yet.
+    Disconnected,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -31,6 +31,7 @@ impl Handle<SystemHealth> for Ctx {
         }
         components.push(exchange);
         components.push(lock_health("store", self.store_held_for(), stall));
+        components.extend(self.exchange.link_health());
         let status = if self.shutdown.is_cancelled() {
             HealthStatus::ShuttingDown
         } else if components.iter().any(|c| c.status != ComponentStatus::Ok) {

@@ -116,6 +116,8 @@ pub struct State {
 /// 1-minute bars, and the live account it trades (if it does).
 pub struct Market {
     pub venue: Box<dyn Venue>,
+    /// The venue's link state, read without the exchange lock.
+    pub link: Option<Arc<dyn crate::venues::VenueLink>>,
     pub bars: Vec<Vec<tradedesk_core::market::Bar>>,
     pub live_account: Option<String>,
 }
@@ -129,6 +131,8 @@ pub struct Exchange {
     suspended: Mutex<Option<String>>,
     /// Rebuilds since start (for `system.health`).
     rebuilds: AtomicU64,
+    /// A remote venue's link state (for `system.health`).
+    link: Option<Arc<dyn crate::venues::VenueLink>>,
 }
 
 /// A database error as clients see it; the details go to the log.
@@ -174,7 +178,9 @@ impl Exchange {
                 .zip(m.bars)
                 .map(|((i, _), bars)| SymbolData::new(m.venue.last(i), bars))
                 .collect();
-            return Self::assemble(cfg, store, now, cache, m.venue, data, m.live_account);
+            let mut ex = Self::assemble(cfg, store, now, cache, m.venue, data, m.live_account)?;
+            ex.link = m.link;
+            return Ok(ex);
         }
         let mut db = store.lock();
         let mut spec = cfg.spec.clone();
@@ -273,6 +279,7 @@ impl Exchange {
             retry_at: Mutex::new(None),
             suspended: Mutex::new(None),
             rebuilds: AtomicU64::new(0),
+            link: None,
         })
     }
 
@@ -292,6 +299,11 @@ impl Exchange {
             self.rebuild(&mut g);
         }
         g
+    }
+
+    /// A remote venue's link state, read without the exchange lock.
+    pub fn link_health(&self) -> Option<tradedesk_core::api::system::ComponentHealth> {
+        self.link.as_ref().map(|l| l.health())
     }
 
     /// How many times the books were rebuilt since start.

@@ -97,6 +97,10 @@ pub struct MockX {
     pub placed: AtomicU32,
     /// Orders sent again under a client id the venue already had.
     pub duplicates: AtomicU32,
+    /// Refuse WebSocket connections (503).
+    pub refuse_ws: AtomicBool,
+    /// Answer the next order request 418 (banned for 30 s), doing nothing.
+    pub ban_next: AtomicBool,
     pub listen_keys: AtomicU64,
 }
 
@@ -437,6 +441,15 @@ async fn new_order(
         Ok(f) => f,
         Err(r) => return r,
     };
+    if m.ban_next.swap(false, Ordering::Relaxed) {
+        return (
+            StatusCode::IM_A_TEAPOT,
+            [("retry-after", "30")],
+            json!({ "code": -1003, "msg": "Way too many requests; IP banned until later." })
+                .to_string(),
+        )
+            .into_response();
+    }
     if m.fail_next.load(Ordering::Relaxed) > 0 {
         m.fail_next.fetch_sub(1, Ordering::Relaxed);
         return answer(
@@ -687,6 +700,9 @@ async fn pump(
 }
 
 async fn market_ws(State(m): State<Arc<MockX>>, ws: WebSocketUpgrade) -> Response {
+    if m.refuse_ws.load(Ordering::Relaxed) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let rx = m.market.subscribe();
     let stop = m.generation.subscribe();
     ws.on_upgrade(move |s| pump(s, rx, stop))
@@ -697,7 +713,7 @@ async fn user_ws(
     Path(key): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !key.starts_with("listen-key-") {
+    if !key.starts_with("listen-key-") || m.refuse_ws.load(Ordering::Relaxed) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let rx = m.user.subscribe();
@@ -732,6 +748,8 @@ pub fn start(rt: &tokio::runtime::Runtime) -> (Arc<MockX>, String, String) {
         gap_next: AtomicBool::new(false),
         placed: AtomicU32::new(0),
         duplicates: AtomicU32::new(0),
+        refuse_ws: AtomicBool::new(false),
+        ban_next: AtomicBool::new(false),
         listen_keys: AtomicU64::new(0),
     });
     let app = axum::Router::new()

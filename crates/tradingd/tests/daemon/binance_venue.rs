@@ -698,3 +698,90 @@ fn a_soak_with_random_faults_ends_with_no_duplicate_no_lost_fill_and_equal_balan
     assert_eq!(diff, (Decimal::ZERO, Decimal::ZERO));
     assert_ne!(account_state(&mut c), "halted");
 }
+
+fn venue_health(c: &mut Client) -> (String, String) {
+    let h = call(c, "system.health", json!({}));
+    let v = h["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|x| x["name"] == "venue binance")
+        .cloned()
+        .unwrap_or_else(|| panic!("no venue component: {h}"));
+    (
+        v["status"].as_str().unwrap_or_default().to_owned(),
+        v["detail"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn health_shows_the_venues_link_down_while_it_reconnects() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    assert_eq!(venue_health(&mut c).0, "ok");
+    desk.mock
+        .refuse_ws
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    desk.mock.drop_streams();
+    wait(|| venue_health(&mut c).0 == "disconnected");
+    let (_, detail) = venue_health(&mut c);
+    assert!(
+        detail.contains("market stream is down") && detail.contains("user stream is down"),
+        "{detail}"
+    );
+    let h = call(&mut c, "system.health", json!({}));
+    assert_eq!(h["status"], "degraded", "{h}");
+    desk.mock
+        .refuse_ws
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    wait(|| venue_health(&mut c).0 == "ok");
+}
+
+#[test]
+fn a_ban_halts_the_live_account_with_an_alert_and_health_says_so() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    desk.mock
+        .ban_next
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    let refused = wait_status(&mut c, &buy["id"], "rejected");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("banned")),
+        "{refused}"
+    );
+    wait(|| account_state(&mut c) == "halted");
+    let (status, detail) = venue_health(&mut c);
+    assert_eq!(status, "suspended", "{detail}");
+    assert!(detail.contains("418"), "{detail}");
+    let alerts = call(&mut c, "risk.alerts", json!({}));
+    assert!(
+        alerts["items"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .any(|a| a["severity"] == "critical"
+                && a["message"].as_str().is_some_and(|m| m.contains("418"))),
+        "{alerts}"
+    );
+    // Paper accounts are not the venue's: they keep trading.
+    let paper = call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    wait_status(&mut c, &paper["id"], "filled");
+    assert_eq!(
+        desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

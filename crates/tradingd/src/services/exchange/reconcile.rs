@@ -45,6 +45,25 @@ impl State {
         if !executions.is_empty() {
             self.book_events(executions, now, changes);
         }
+        if let Some(why) = self.venue.take_alarm()
+            && let Some(name) = self.live_account.clone()
+        {
+            tracing::error!(reason = %why, "the venue stopped us");
+            let scope = Scope::Account(name);
+            if self.risk.state_of(&scope) != TradingState::Halted {
+                match self.set_risk_state(
+                    store,
+                    &scope,
+                    TradingState::Halted,
+                    Some(why),
+                    Severity::Critical,
+                    now,
+                ) {
+                    Ok((_, c)) => changes.absorb(c),
+                    Err(e) => tracing::error!(error = %e.message, "cannot halt the account"),
+                }
+            }
+        }
         if let Some(r) = self.venue.reconciliation() {
             self.reconcile(store, r, now, changes);
         }

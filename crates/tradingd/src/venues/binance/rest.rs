@@ -155,6 +155,15 @@ impl Rest {
         self.offset_ms.load(Ordering::Relaxed)
     }
 
+    /// How long the venue's ban (418) still lasts, if it does.
+    pub fn banned_for(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.budget()
+            .banned_until
+            .filter(|u| *u > now)
+            .map(|u| u.duration_since(now))
+    }
+
     /// The weight used this minute, as the venue last said.
     pub fn used_weight(&self) -> u32 {
         self.budget().used_1m

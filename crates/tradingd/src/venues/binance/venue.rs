@@ -71,6 +71,59 @@ pub struct BinanceVenue {
     activity: Arc<AtomicU64>,
     read: Arc<Mutex<Option<Read>>>,
     live_trading: bool,
+    /// Set while a ban (418) has been reported.
+    banned: bool,
+}
+
+/// The venue's link state for `system.health`, read without the exchange
+/// lock: the streams' state (a leaf lock) and the REST client's ban.
+pub struct Link {
+    feed: Arc<Mutex<Feed>>,
+    rest: Arc<Rest>,
+    live_trading: bool,
+}
+
+impl crate::venues::VenueLink for Link {
+    fn health(&self) -> tradedesk_core::api::system::ComponentHealth {
+        use tradedesk_core::api::system::{ComponentHealth, ComponentStatus};
+        let (status, detail) = if let Some(left) = self.rest.banned_for() {
+            (
+                ComponentStatus::Suspended,
+                Some(format!(
+                    "binance banned this address (418) for {} s more; the live account is halted",
+                    left.as_secs()
+                )),
+            )
+        } else {
+            let f = stream::lock(&self.feed);
+            let synced = f.books.iter().filter(|b| b.synced()).count();
+            let mut down = Vec::new();
+            if !f.market_up {
+                down.push("the market stream is down, reconnecting".to_owned());
+            } else if synced < f.books.len() {
+                down.push(format!(
+                    "{synced}/{} order books in sequence, resyncing",
+                    f.books.len()
+                ));
+            }
+            if self.live_trading && !f.user_up {
+                down.push("the user stream is down, reconnecting".to_owned());
+            }
+            if down.is_empty() {
+                (ComponentStatus::Ok, None)
+            } else {
+                (
+                    ComponentStatus::Disconnected,
+                    Some(format!("binance: {}", down.join("; "))),
+                )
+            }
+        };
+        ComponentHealth {
+            name: "venue binance".into(),
+            status,
+            detail,
+        }
+    }
 }
 
 /// What the daemon starts a Binance venue with.
@@ -186,6 +239,16 @@ impl BinanceVenue {
             activity,
             read,
             live_trading: setup.live_trading,
+            banned: false,
+        }
+    }
+
+    /// The link's state, for `system.health`.
+    pub fn link(&self) -> Link {
+        Link {
+            feed: Arc::clone(&self.feed),
+            rest: Arc::clone(&self.rest),
+            live_trading: self.live_trading,
         }
     }
 
@@ -524,6 +587,24 @@ impl Venue for BinanceVenue {
             balances: quiet.then_some(read.balances),
             external,
         })
+    }
+
+    fn take_alarm(&mut self) -> Option<String> {
+        match (self.rest.banned_for(), self.banned) {
+            (Some(left), false) => {
+                self.banned = true;
+                Some(format!(
+                    "binance banned this address for {} s (HTTP 418, after rate limits were exceeded); \
+                     trading on the account is halted",
+                    left.as_secs()
+                ))
+            }
+            (None, true) => {
+                self.banned = false;
+                None
+            }
+            _ => None,
+        }
     }
 
     fn reconcile_soon(&mut self) {
