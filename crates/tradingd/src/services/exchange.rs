@@ -110,6 +110,9 @@ pub struct State {
     live_account: Option<String>,
     /// A balance mismatch seen once, to be confirmed by the next read.
     suspect: Option<(String, Timestamp)>,
+    /// Whether the live account has been reconciled since start: until
+    /// then its orders (a bot's too) are refused.
+    reconciled: bool,
 }
 
 /// A market other than the simulator's: its venue, each symbol's recent
@@ -269,6 +272,7 @@ impl Exchange {
             unknown: std::collections::BTreeMap::new(),
             seen_trades: std::collections::HashMap::new(),
             external: std::collections::HashSet::new(),
+            reconciled: live_account.is_none(),
             live_account,
             suspect: None,
         };

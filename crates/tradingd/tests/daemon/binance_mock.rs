@@ -99,6 +99,8 @@ pub struct MockX {
     pub duplicates: AtomicU32,
     /// Refuse WebSocket connections (503).
     pub refuse_ws: AtomicBool,
+    /// Answer `GET /api/v3/account` 500.
+    pub fail_account: AtomicBool,
     /// Answer the next order request 418 (banned for 30 s), doing nothing.
     pub ban_next: AtomicBool,
     pub listen_keys: AtomicU64,
@@ -654,6 +656,12 @@ async fn account(
     if let Err(r) = signed(&headers, q) {
         return r;
     }
+    if m.fail_account.load(Ordering::Relaxed) {
+        return answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "code": -1000, "msg": "internal" }),
+        );
+    }
     let x = m.inner.lock().expect("mock");
     let balances: Vec<Value> = x
         .balances
@@ -749,6 +757,7 @@ pub fn start(rt: &tokio::runtime::Runtime) -> (Arc<MockX>, String, String) {
         placed: AtomicU32::new(0),
         duplicates: AtomicU32::new(0),
         refuse_ws: AtomicBool::new(false),
+        fail_account: AtomicBool::new(false),
         ban_next: AtomicBool::new(false),
         listen_keys: AtomicU64::new(0),
     });

@@ -785,3 +785,39 @@ fn a_ban_halts_the_live_account_with_an_alert_and_health_says_so() {
         0
     );
 }
+
+#[test]
+fn the_live_account_takes_orders_only_once_reconciled_after_a_start() {
+    let mut desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    drop(c);
+    // The account cannot be read at the next start: no order is taken.
+    desk.mock
+        .fail_account
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    desk.restart(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    let order = json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" });
+    let (_, msg) = super::support::call_err(&mut c, "orders.place", order.clone());
+    assert!(msg.contains("being reconciled"), "{msg}");
+    assert_eq!(
+        desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    // Once it can be, orders are taken.
+    desk.mock
+        .fail_account
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let start = Instant::now();
+    let placed = loop {
+        match c.call_raw("orders.place", &order) {
+            Ok(v) => break v,
+            Err(e) => assert!(start.elapsed() < Duration::from_secs(20), "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    wait_status(&mut c, &placed["id"], "filled");
+}

@@ -194,6 +194,17 @@ impl State {
             )
             .with_data(serde_json::json!({ "field": "account" })));
         }
+        if !self.reconciled && self.live_account.as_deref() == Some(name) {
+            return Err(ApiError::new(
+                ErrorCode::VenueUnavailable,
+                format!(
+                    "account `{name}` is being reconciled with {} (its open orders, fills and \
+                     balances) since the daemon started; orders are taken once that is done",
+                    self.accounts[account].row.venue
+                ),
+            )
+            .with_data(serde_json::json!({ "field": "account" })));
+        }
         {
             let (asset, amount) = reserve;
             let book = group[0].record.bot_id;

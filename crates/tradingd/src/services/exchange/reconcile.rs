@@ -69,6 +69,13 @@ impl State {
         }
     }
 
+    fn mark_reconciled(&mut self) {
+        if !self.reconciled {
+            tracing::info!("the live account is reconciled with the venue; its orders are taken");
+            self.reconciled = true;
+        }
+    }
+
     fn reconcile(
         &mut self,
         store: &mut Store,
@@ -138,9 +145,13 @@ impl State {
                 tracing::info!(balances = %taken.join(", "), "the live account takes the venue's balances");
                 changes.ledger(acc);
             }
+            self.mark_reconciled();
             return;
         }
         if in_flight {
+            if !self.reconciled {
+                self.venue.reconcile_soon();
+            }
             return;
         }
         let mismatches: Vec<String> = assets
@@ -153,6 +164,7 @@ impl State {
             .collect();
         if mismatches.is_empty() {
             self.suspect = None;
+            self.mark_reconciled();
             return;
         }
         if self.risk.state_of(&scope) == TradingState::Halted {
