@@ -52,6 +52,13 @@ pub struct MockOrder {
     pub executed: Decimal,
     pub quote: Decimal,
     pub status: String,
+    /// A stop leg's trigger.
+    pub stop: Option<Decimal>,
+    /// The other leg of an OCO list.
+    pub sibling: Option<String>,
+    /// Whether the order's funds are locked (a resting order; an OCO's
+    /// legs are paid from free funds here — totals are what count).
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -157,17 +164,17 @@ impl Inner {
             ((value * d("0.001")).round_dp(8), "USDT")
         };
         if buy {
-            let locked_part = o.price.map_or(Decimal::ZERO, |p| p * qty);
+            let locked_part = if o.locked {
+                o.price.map_or(Decimal::ZERO, |p| p * qty)
+            } else {
+                Decimal::ZERO
+            };
             let q = self.balance("USDT");
             q.1 -= locked_part;
             q.0 += locked_part - value;
             self.balance("BTC").0 += qty - commission;
         } else {
-            let locked_part = if o.kind == "MARKET" {
-                Decimal::ZERO
-            } else {
-                qty
-            };
+            let locked_part = if o.locked { qty } else { Decimal::ZERO };
             let b = self.balance("BTC");
             b.1 -= locked_part;
             b.0 -= qty - locked_part;
@@ -251,24 +258,45 @@ impl MockX {
             let t = json!({ "e": "trade", "E": now_ms(), "s": SYMBOL, "t": x.trade_id,
                             "p": price.to_string(), "q": qty, "T": now_ms(), "m": true });
             self.send_market(t);
-            let crossing: Vec<(String, Decimal, Decimal)> = x
+            let crossing: Vec<(String, Decimal, Decimal, bool)> = x
                 .orders
                 .values()
                 .filter(|o| matches!(o.status.as_str(), "NEW" | "PARTIALLY_FILLED"))
                 .filter_map(|o| {
+                    let buy = o.side == "BUY";
+                    if let Some(stop) = o.stop {
+                        // A stop triggers when the market reaches it: a
+                        // stop-market fills at the trade, a stop-limit at its limit.
+                        let hit = if buy { price >= stop } else { price <= stop };
+                        let at = if o.kind == "STOP_LOSS" {
+                            price
+                        } else {
+                            o.price?
+                        };
+                        return hit.then(|| (o.client_id.clone(), at, o.qty - o.executed, false));
+                    }
                     let p = o.price?;
-                    let cross = if o.side == "BUY" {
-                        price <= p
-                    } else {
-                        price >= p
-                    };
-                    cross.then(|| (o.client_id.clone(), p, o.qty - o.executed))
+                    let cross = if buy { price <= p } else { price >= p };
+                    cross.then(|| (o.client_id.clone(), p, o.qty - o.executed, true))
                 })
                 .collect();
-            crossing
-                .into_iter()
-                .map(|(cid, p, q)| x.execute(&cid, p, q, true))
-                .collect::<Vec<_>>()
+            let mut reports = Vec::new();
+            for (cid, p, q, maker) in crossing {
+                if !matches!(x.orders[&cid].status.as_str(), "NEW" | "PARTIALLY_FILLED") {
+                    continue;
+                }
+                reports.push(x.execute(&cid, p, q, maker));
+                // The other leg of an OCO expires.
+                if let Some(sib) = x.orders[&cid].sibling.clone()
+                    && let Some(o) = x.orders.get_mut(&sib)
+                    && o.status == "NEW"
+                {
+                    o.status = "EXPIRED".into();
+                    let o = o.clone();
+                    reports.push(Inner::report(&o, "EXPIRED", None));
+                }
+            }
+            reports
         };
         for r in reports {
             let _ = self.user.send(r);
@@ -294,6 +322,9 @@ impl MockX {
             executed: Decimal::ZERO,
             quote: Decimal::ZERO,
             status: "NEW".into(),
+            stop: None,
+            sibling: None,
+            locked: true,
         };
         let lock = d(price) * d(qty);
         let q = x.balance("USDT");
@@ -482,6 +513,9 @@ async fn new_order(
             executed: Decimal::ZERO,
             quote: Decimal::ZERO,
             status: "NEW".into(),
+            stop: None,
+            sibling: None,
+            locked: false,
         };
         let mut reports = vec![Inner::report(&o, "NEW", None)];
         x.orders.insert(cid.clone(), o);
@@ -510,6 +544,9 @@ async fn new_order(
             let b = x.balance("BTC");
             b.0 -= qty;
             b.1 += qty;
+        }
+        if let Some(o) = x.orders.get_mut(&cid) {
+            o.locked = price.is_some();
         }
         let first_trade = x.trades.len();
         if crosses {
@@ -550,6 +587,73 @@ async fn new_order(
     answer(StatusCode::OK, body)
 }
 
+/// `POST /api/v3/orderList/oco`: two legs, each with its client id; when
+/// one executes the other expires.
+async fn new_oco(
+    State(m): State<Arc<MockX>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let f = match signed(&headers, q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let side = f.get("side").cloned().unwrap_or_default();
+    let qty = d(f.get("quantity").map_or("0", String::as_str));
+    let leg = |at: &str| {
+        let get = |k: &str| f.get(&format!("{at}{k}")).cloned();
+        (
+            get("ClientOrderId").unwrap_or_default(),
+            get("Type").unwrap_or_default(),
+            get("Price").map(|p| d(&p)),
+            get("StopPrice").map(|p| d(&p)),
+        )
+    };
+    let (above, below) = (leg("above"), leg("below"));
+    let (body, reports) = {
+        let mut x = m.inner.lock().expect("mock");
+        if x.orders.contains_key(&above.0) || x.orders.contains_key(&below.0) {
+            m.duplicates.fetch_add(1, Ordering::Relaxed);
+            return refuse(-2010, "Duplicate order sent.");
+        }
+        m.placed.fetch_add(1, Ordering::Relaxed);
+        let mut reports = Vec::new();
+        let mut made = Vec::new();
+        for (me, other) in [(&above, &below), (&below, &above)] {
+            x.order_id += 1;
+            let o = MockOrder {
+                order_id: x.order_id,
+                client_id: me.0.clone(),
+                side: side.clone(),
+                kind: me.1.clone(),
+                price: me.2,
+                qty,
+                executed: Decimal::ZERO,
+                quote: Decimal::ZERO,
+                status: "NEW".into(),
+                stop: me.3,
+                sibling: Some(other.0.clone()),
+                locked: false,
+            };
+            reports.push(Inner::report(&o, "NEW", None));
+            made.push(Inner::order_json(&o));
+            x.orders.insert(me.0.clone(), o);
+        }
+        let body = json!({
+            "orderListId": 1, "contingencyType": "OCO", "listStatusType": "EXEC_STARTED",
+            "listOrderStatus": "EXECUTING", "listClientOrderId": f.get("listClientOrderId"),
+            "transactionTime": now_ms(), "symbol": SYMBOL,
+            "orders": made.iter().map(|o| json!({ "symbol": SYMBOL, "orderId": o["orderId"], "clientOrderId": o["clientOrderId"] })).collect::<Vec<_>>(),
+            "orderReports": made,
+        });
+        (body, reports)
+    };
+    for r in reports {
+        let _ = m.user.send(r);
+    }
+    answer(StatusCode::OK, body)
+}
+
 async fn get_order(
     State(m): State<Arc<MockX>>,
     headers: HeaderMap,
@@ -586,7 +690,8 @@ async fn cancel_order(
             return refuse(-2011, "Unknown order sent.");
         }
         let rest = o.qty - o.executed;
-        if o.side == "BUY" {
+        if !o.locked {
+        } else if o.side == "BUY" {
             let lock = o.price.unwrap_or_default() * rest;
             let q = x.balance("USDT");
             q.1 -= lock;
@@ -771,6 +876,7 @@ pub fn start(rt: &tokio::runtime::Runtime) -> (Arc<MockX>, String, String) {
             "/api/v3/order",
             post(new_order).get(get_order).delete(cancel_order),
         )
+        .route("/api/v3/orderList/oco", post(new_oco))
         .route("/api/v3/openOrders", get(open_orders))
         .route("/api/v3/myTrades", get(my_trades))
         .route("/api/v3/account", get(account))

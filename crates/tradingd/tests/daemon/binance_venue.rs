@@ -821,3 +821,53 @@ fn the_live_account_takes_orders_only_once_reconciled_after_a_start() {
     };
     wait_status(&mut c, &placed["id"], "filled");
 }
+
+#[test]
+fn an_oco_goes_to_binance_as_an_order_list_and_one_leg_expires_the_other() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    let oco = |c: &mut Client| {
+        call(
+            c,
+            "orders.place_oco",
+            json!({ "account": "binance", "symbol": "BTCUSDT", "side": "sell", "qty": "0.1",
+                    "price": "50500", "stop_price": "49500" }),
+        )
+    };
+    // Take profit: the limit leg fills, Binance expires the stop.
+    let pair = oco(&mut c);
+    let (limit, stop) = (pair["limit"]["id"].clone(), pair["stop"]["id"].clone());
+    wait_status(&mut c, &limit, "accepted");
+    assert_eq!(
+        desk.mock
+            .orders_with_prefix(pair["limit"]["client_order_id"].as_str().expect("cid")),
+        1
+    );
+    desk.mock.trade("50500", "1");
+    wait_status(&mut c, &limit, "filled");
+    let other = order_status(&mut c, &stop);
+    wait(|| {
+        matches!(
+            order_status(&mut c, &stop)["status"].as_str(),
+            Some("expired" | "cancelled")
+        )
+    });
+    wait_ledger_matches(&desk, &mut c);
+    // Stop loss: the market falls through the stop, the limit expires.
+    let pair = oco(&mut c);
+    let (limit, stop) = (pair["limit"]["id"].clone(), pair["stop"]["id"].clone());
+    wait_status(&mut c, &stop, "accepted");
+    desk.mock.trade("49400", "1");
+    let stopped = wait_status(&mut c, &stop, "filled");
+    assert_eq!(dec(&stopped["avg_price"]), Decimal::from(49400));
+    wait(|| {
+        matches!(
+            order_status(&mut c, &limit)["status"].as_str(),
+            Some("expired" | "cancelled")
+        )
+    });
+    wait_ledger_matches(&desk, &mut c);
+    assert_ne!(account_state(&mut c), "halted", "{other}");
+}

@@ -129,6 +129,85 @@ pub fn new_order(symbol: &str, o: &VenueOrder) -> Result<Mapped, MapError> {
     Ok(Mapped::Native(p))
 }
 
+/// The `POST /api/v3/orderList/oco` params of an OCO pair on `symbol`: a
+/// limit leg `limit` and a stop leg `stop` (market or limit) on one side.
+/// A sell takes profit above and stops below; a buy buys lower below and
+/// stops above. The limit leg is `LIMIT_MAKER` (Binance's OCO limit), the
+/// stop `STOP_LOSS` or `STOP_LOSS_LIMIT`; each leg carries our client id.
+pub fn oco(
+    symbol: &str,
+    limit: &VenueOrder,
+    stop: &VenueOrder,
+) -> Result<Vec<(&'static str, String)>, MapError> {
+    let Terms::Limit { price } = limit.terms else {
+        return Err(MapError {
+            field: "limit",
+            message: "an OCO's first leg is a limit order".into(),
+        });
+    };
+    let (stop_type, stop_price, stop_limit) = match stop.terms {
+        Terms::StopMarket { stop } => ("STOP_LOSS", stop, None),
+        Terms::StopLimit { stop, price } => ("STOP_LOSS_LIMIT", stop, Some(price)),
+        _ => {
+            return Err(MapError {
+                field: "stop",
+                message: "an OCO's second leg is a stop (market or limit)".into(),
+            });
+        }
+    };
+    if limit.side != stop.side || limit.qty != stop.qty {
+        return Err(MapError {
+            field: "stop",
+            message: "an OCO's legs have one side and one quantity".into(),
+        });
+    }
+    let (limit_at, stop_at) = match limit.side {
+        Side::Sell => ("above", "below"),
+        Side::Buy => ("below", "above"),
+    };
+    let key = |at: &str, what: &str| -> &'static str {
+        match (at, what) {
+            ("above", "Type") => "aboveType",
+            ("above", "Price") => "abovePrice",
+            ("above", "StopPrice") => "aboveStopPrice",
+            ("above", "TimeInForce") => "aboveTimeInForce",
+            ("above", "ClientOrderId") => "aboveClientOrderId",
+            ("below", "Type") => "belowType",
+            ("below", "Price") => "belowPrice",
+            ("below", "StopPrice") => "belowStopPrice",
+            ("below", "TimeInForce") => "belowTimeInForce",
+            _ => "belowClientOrderId",
+        }
+    };
+    let mut p: Vec<(&'static str, String)> = vec![
+        ("symbol", symbol.to_owned()),
+        ("side", side(limit.side).to_owned()),
+        ("quantity", limit.qty.to_string()),
+        (key(limit_at, "Type"), "LIMIT_MAKER".into()),
+        (key(limit_at, "Price"), price.to_string()),
+        (
+            key(limit_at, "ClientOrderId"),
+            limit.client_order_id.clone(),
+        ),
+        (key(stop_at, "Type"), stop_type.into()),
+        (key(stop_at, "StopPrice"), stop_price.to_string()),
+        (key(stop_at, "ClientOrderId"), stop.client_order_id.clone()),
+    ];
+    if let Some(sp) = stop_limit {
+        p.push((key(stop_at, "Price"), sp.to_string()));
+        p.push((
+            key(stop_at, "TimeInForce"),
+            tif(stop.time_in_force)?.to_owned(),
+        ));
+    }
+    p.push((
+        "listClientOrderId",
+        format!("{}-oco", limit.client_order_id),
+    ));
+    p.push(("newOrderRespType", "FULL".into()));
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

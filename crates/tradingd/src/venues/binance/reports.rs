@@ -149,6 +149,33 @@ pub fn placed(ours: &Ours, v: &Value) -> Result<Vec<VenueEvent>, BinanceError> {
     Ok(assemble(status_event(ours, status, "")?, fills))
 }
 
+/// The answer to `POST /api/v3/orderList/oco`: each leg's report, by its
+/// client id, as events of `legs`.
+pub fn placed_list(
+    legs: &[Ours; 2],
+    client_ids: [&str; 2],
+    v: &Value,
+) -> Result<Vec<VenueEvent>, BinanceError> {
+    let reports = v["orderReports"]
+        .as_array()
+        .ok_or_else(|| bad("an order list without orderReports"))?;
+    let mut out = Vec::new();
+    for r in reports {
+        let cid = r["clientOrderId"].as_str().unwrap_or_default();
+        let Some(i) = client_ids.iter().position(|c| *c == cid) else {
+            return Err(bad(format_args!(
+                "an order list leg we did not send: {cid}"
+            )));
+        };
+        let mut leg = r.clone();
+        if leg.get("transactTime").is_none() {
+            leg["transactTime"] = v["transactionTime"].clone();
+        }
+        out.extend(placed(&legs[i], &leg)?);
+    }
+    Ok(out)
+}
+
 /// An order from `GET /api/v3/order` and its trades from `myTrades`.
 pub fn queried(
     ours: &Ours,

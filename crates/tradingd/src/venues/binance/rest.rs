@@ -395,6 +395,16 @@ impl Rest {
             .await
     }
 
+    /// Places an OCO pair (`POST /api/v3/orderList/oco`, the params of
+    /// `orders::oco`); an unknown outcome is settled by asking for each leg.
+    pub async fn place_oco(
+        &self,
+        params: &[(&'static str, String)],
+    ) -> Result<Value, BinanceError> {
+        self.signed(reqwest::Method::POST, "/api/v3/orderList/oco", params, 1)
+            .await
+    }
+
     /// An order by our client order id (`GET /api/v3/order`), or `None`
     /// when the venue has none (−2013): how an unknown outcome is settled.
     pub async fn order_by_client_id(

@@ -310,6 +310,51 @@ impl BinanceVenue {
         })
     }
 
+    fn submit_oco(&mut self, a: &VenueOrder, b: &VenueOrder) -> Answer {
+        let reject_both = |reason: String| {
+            answered(vec![
+                VenueEvent::Rejected {
+                    id: a.id,
+                    reason: reason.clone(),
+                },
+                VenueEvent::Rejected { id: b.id, reason },
+            ])
+        };
+        if !self.live_trading {
+            return reject_both(
+                "binance: no API key is set (`tradectl venue keys set binance`)".into(),
+            );
+        }
+        let symbol = self.symbol(a.symbol);
+        let params = match super::orders::oco(&symbol, a, b) {
+            Ok(p) => p,
+            Err(e) => return reject_both(e.to_string()),
+        };
+        let legs = [self.remember(a).ours, self.remember(b).ours];
+        let ids = [a.client_order_id.clone(), b.client_order_id.clone()];
+        let rest = Arc::clone(&self.rest);
+        let activity = Arc::clone(&self.activity);
+        Box::pin(async move {
+            let result = rest.place_oco(&params).await;
+            activity.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Ok(v) => match reports::placed_list(&legs, [&ids[0], &ids[1]], &v) {
+                    Ok(events) => Ack::Known(rekey(&symbol, events)),
+                    Err(e) => Ack::Unknown(e.to_string()),
+                },
+                Err(e) if e.outcome_unknown() => Ack::Unknown(e.to_string()),
+                Err(e) => Ack::Known(
+                    legs.iter()
+                        .map(|l| VenueEvent::Rejected {
+                            id: l.id,
+                            reason: e.to_string(),
+                        })
+                        .collect(),
+                ),
+            }
+        })
+    }
+
     /// Execution reports as events, in order; reports about orders we do
     /// not know are the reconciliation's (external orders).
     fn take_reports(&mut self) -> Vec<VenueEvent> {
@@ -428,19 +473,19 @@ impl Venue for BinanceVenue {
         }
         match submission {
             Submission::Single(o) => self.submit_live(&o),
-            other => {
-                let ids = other.ids();
-                answered(
-                    ids.into_iter()
-                        .map(|id| VenueEvent::Rejected {
-                            id,
-                            reason:
-                                "binance: OCO pairs and brackets are not sent to a live account yet"
-                                    .into(),
-                        })
-                        .collect(),
-                )
-            }
+            Submission::Oco(a, b) => self.submit_oco(&a, &b),
+            Submission::Bracket { .. } => answered(
+                submission
+                    .ids()
+                    .into_iter()
+                    .map(|id| VenueEvent::Rejected {
+                        id,
+                        reason: "binance: brackets are not sent to a live account yet (the daemon \
+                                 does not emulate them there); place the entry, then an OCO"
+                            .into(),
+                    })
+                    .collect(),
+            ),
         }
     }
 
