@@ -27,7 +27,19 @@ use validate::validate;
 pub(crate) use validate::validate_http;
 
 /// Environment variables with the prefix that are not config keys.
-const NON_CONFIG_ENV: &[&str] = &["TRADEDESK_CONFIG", "TRADEDESK_DAEMON_BIN"];
+/// `TRADEDESK_*` variables that are not config keys: the config file's
+/// path, and the clients' and the secret store's own settings (a daemon
+/// started from the same shell sees them too).
+const NON_CONFIG_ENV: &[&str] = &[
+    "TRADEDESK_CONFIG",
+    "TRADEDESK_DAEMON_BIN",
+    "TRADEDESK_SECRET_STORE",
+    "TRADEDESK_SECRETS_DIR",
+    "TRADEDESK_REMOTE",
+    "TRADEDESK_TOKEN",
+    "TRADEDESK_CA",
+    "TRADEDESK_UPDATE_OPENAPI",
+];
 const ENV_PREFIX: &str = "TRADEDESK_";
 
 #[derive(Debug, thiserror::Error)]

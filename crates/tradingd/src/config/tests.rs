@@ -200,3 +200,47 @@ fn other_machines_are_served_only_with_tls_or_behind_a_proxy() {
         vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
     );
 }
+
+#[test]
+fn the_clients_and_secret_stores_variables_are_not_config_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load_with(
+        dir.path(),
+        None,
+        &[
+            ("TRADEDESK_SECRET_STORE", "file"),
+            ("TRADEDESK_SECRETS_DIR", "/tmp/x"),
+            ("TRADEDESK_TOKEN", "t"),
+            ("TRADEDESK_REMOTE", "https://desk.example"),
+        ],
+    );
+    assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+}
+
+#[test]
+fn binance_settings_are_checked_and_off_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(load_with(dir.path(), None, &[]).unwrap().binance.is_none());
+    let on = load_with(dir.path(), Some("[binance]\nenabled = true\n"), &[]).unwrap();
+    let b = on.binance.expect("binance on");
+    assert_eq!((b.live, b.symbols.len()), (false, 2));
+    for (bad, key) in [
+        (
+            "[binance]\nenabled = true\nsymbols = [\"btc usdt\"]\n",
+            "binance.symbols",
+        ),
+        (
+            "[binance]\nenabled = true\nws_url = \"http://x\"\n",
+            "binance.ws_url",
+        ),
+        (
+            "[binance]\nenabled = true\nrotate_after_s = 90000\n",
+            "binance.rotate_after_s",
+        ),
+    ] {
+        let err = load_with(dir.path(), Some(bad), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{bad}: {err}");
+    }
+}

@@ -108,6 +108,8 @@ pub struct MockX {
     pub refuse_ws: AtomicBool,
     /// Answer `GET /api/v3/account` 500.
     pub fail_account: AtomicBool,
+    /// Carry out the next order, then hold its answer for 30 s.
+    pub hang_next: AtomicBool,
     /// Answer the next order request 418 (banned for 30 s), doing nothing.
     pub ban_next: AtomicBool,
     pub listen_keys: AtomicU64,
@@ -578,6 +580,9 @@ async fn new_order(
     for r in reports {
         let _ = m.user.send(r);
     }
+    if m.hang_next.swap(false, Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
     if m.lose_next_answer.swap(false, Ordering::Relaxed) {
         return answer(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -863,6 +868,7 @@ pub fn start(rt: &tokio::runtime::Runtime) -> (Arc<MockX>, String, String) {
         duplicates: AtomicU32::new(0),
         refuse_ws: AtomicBool::new(false),
         fail_account: AtomicBool::new(false),
+        hang_next: AtomicBool::new(false),
         ban_next: AtomicBool::new(false),
         listen_keys: AtomicU64::new(0),
     });

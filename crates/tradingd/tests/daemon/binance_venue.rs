@@ -871,3 +871,134 @@ fn an_oco_goes_to_binance_as_an_order_list_and_one_leg_expires_the_other() {
     wait_ledger_matches(&desk, &mut c);
     assert_ne!(account_state(&mut c), "halted", "{other}");
 }
+
+/// The `tradingd` binary on Binance (the mock), its keys in an encrypted
+/// secrets file, as a user runs it.
+struct Process {
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Process {
+    fn start(dir: tempfile::TempDir, urls: &(String, String)) -> Process {
+        let config = dir.path().join("tradingd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[sim]\ntick_ms = 25\n[binance]\nenabled = true\nlive = true\nrest_url = \"{}\"\n\
+                 ws_url = \"{}\"\nsymbols = [\"BTCUSDT\"]\nreconcile_every_s = 1\n",
+                urls.0, urls.1
+            ),
+        )
+        .expect("config");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tradingd"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--socket")
+            .arg(dir.path().join("td.sock"))
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("TRADEDESK_SECRET_STORE", "file")
+            .env("TRADEDESK_SECRETS_DIR", dir.path().join("secrets"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).expect("stderr file"))
+            .spawn()
+            .expect("start tradingd");
+        let mut p = Process {
+            child: Some(child),
+            dir,
+        };
+        let start = Instant::now();
+        while Client::connect(&p.dir.path().join("td.sock")).is_err() {
+            let exited = p.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || start.elapsed() > Duration::from_secs(20) {
+                let err = std::fs::read_to_string(p.dir.path().join("stderr")).unwrap_or_default();
+                panic!("tradingd did not start ({exited:?}): {err}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    fn client(&self) -> Client {
+        let mut c = Client::connect(&self.dir.path().join("td.sock")).expect("connect");
+        c.set_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        c
+    }
+
+    fn kill9(mut self) -> tempfile::TempDir {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn a_daemon_killed_mid_order_finds_it_at_binance_when_it_starts_again() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mock, http, ws) = binance_mock::start(&rt);
+    let urls = (http, ws);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = tradedesk_core::secrets::AgeFile::new(
+        dir.path().join("secrets/secrets.age"),
+        dir.path().join("secrets/secrets.key"),
+    );
+    std::fs::create_dir_all(dir.path().join("secrets")).expect("dir");
+    let (key, secret) = tradedesk_core::secrets::venue_keys("binance");
+    use tradedesk_core::secrets::SecretStore as _;
+    store.set(&key, KEY).expect("key");
+    store.set(&secret, SECRET).expect("secret");
+
+    let d = Process::start(dir, &urls);
+    let mut c = d.client();
+    let ours = |c: &mut Client, asset: &str| balance(c, "binance", asset);
+    wait(|| ours(&mut c, "USDT") == mock.total("USDT"));
+    // The exchange fills the order but its answer never comes: the daemon
+    // is killed while it waits.
+    mock.hang_next
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let buy = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.01" }),
+    );
+    assert_eq!(buy["status"], "new");
+    wait(|| mock.placed.load(std::sync::atomic::Ordering::Relaxed) == 1);
+    drop(c);
+    let dir = d.kill9();
+
+    let d = Process::start(dir, &urls);
+    let mut c = d.client();
+    let done = wait_status(&mut c, &buy["id"], "filled");
+    assert_eq!(dec(&done["filled"]), Decimal::new(1, 2));
+    assert_eq!(
+        mock.placed.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "never sent again"
+    );
+    assert_eq!(
+        mock.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    wait(|| ours(&mut c, "BTC") == mock.total("BTC") && ours(&mut c, "USDT") == mock.total("USDT"));
+}
