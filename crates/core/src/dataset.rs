@@ -756,6 +756,10 @@ pub enum ImportFormat {
     /// The daemon's own recorded 1-minute klines of `symbol` (the `sim`
     /// market's), cut into `interval` bars.
     Klines,
+    /// Binance's klines of `symbol`, read over its REST API
+    /// (`binance.rest_url`) from `start` to `end` (default: now) in pages
+    /// within the request-weight budget (`data.download`).
+    BinanceApi,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -779,7 +783,8 @@ pub struct ImportParams {
     /// A name (unique); `<symbol>-<interval>` when omitted.
     #[serde(default)]
     pub name: Option<String>,
-    /// `klines` only: the range to take.
+    /// `klines` and `binance_api`: the range to take (`binance_api` needs
+    /// `start`).
     #[serde(default)]
     pub start: Option<Timestamp>,
     #[serde(default)]

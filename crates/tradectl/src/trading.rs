@@ -134,7 +134,7 @@ fn parse_interval(s: &str) -> Result<Interval, String> {
     s.parse()
 }
 
-fn parse_time(s: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_time(s: &str) -> Result<Timestamp, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| Timestamp(t.timestamp_millis()))
         .map_err(|e| format!("`{s}`: {e}"))

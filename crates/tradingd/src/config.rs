@@ -143,6 +143,9 @@ pub struct BacktestConfig {
 pub struct DataConfig {
     /// The largest file `data.import` reads.
     pub max_import_bytes: u64,
+    /// Where `data.download` reads Binance's klines (`binance.rest_url`,
+    /// whether or not Binance is the market).
+    pub download_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -136,6 +136,7 @@ async fn open_binance(
     let link: Arc<dyn venues::VenueLink> = Arc::new(venue.link());
     Ok(services::exchange::Market {
         link: Some(link),
+        binance_rest: Some(venue.rest()),
         venue: Box::new(venue),
         bars,
         live_account: b.live.then(|| "binance".to_owned()),

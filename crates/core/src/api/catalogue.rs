@@ -27,7 +27,7 @@ use super::cache::{
     CacheDelete, CacheDeletePattern, CacheFlush, CacheGet, CacheHealth, CacheKeys, CacheSet,
     CacheStats, CacheTtlGet, CacheTtlSet,
 };
-use super::data::{DataDelete, DataExport, DataGet, DataImport, DataList};
+use super::data::{DataDelete, DataDownload, DataExport, DataGet, DataImport, DataList};
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
     JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
@@ -227,6 +227,7 @@ catalogue! {
         SchedulesPreview,
         SchedulesDelete,
         DataImport,
+        DataDownload,
         DataList,
         DataGet,
         DataDelete,

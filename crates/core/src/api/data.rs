@@ -18,6 +18,12 @@ method! {
 }
 
 method! {
+    /// Downloads Binance's klines of a symbol into a new dataset, as a
+    /// `data.import` job with progress (read from `binance.rest_url`).
+    DataDownload = "data.download", Post "/api/v1/data/download", Trade, DownloadParams => JobRecord
+}
+
+method! {
     /// The datasets.
     DataList = "data.list", Get "/api/v1/data", Read, DataFilter => DatasetList
 }
@@ -46,6 +52,38 @@ pub struct DataFilter {
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadParams {
+    /// As Binance names it, e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// `1m`, `5m`, `15m`, `1h`, `4h` or `1d`.
+    pub interval: String,
+    pub start: Timestamp,
+    /// Default: now (only closed bars are taken).
+    #[serde(default)]
+    pub end: Option<Timestamp>,
+    /// A name (unique); `<symbol>-<interval>` when omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl DownloadParams {
+    /// The import that carries it out.
+    pub fn import(&self) -> ImportParams {
+        ImportParams {
+            path: None,
+            symbol: self.symbol.clone(),
+            quote: None,
+            interval: Some(self.interval.clone()),
+            format: Some(crate::dataset::ImportFormat::BinanceApi),
+            name: self.name.clone(),
+            start: Some(self.start),
+            end: self.end,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -33,6 +33,25 @@ pub enum Data {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Download Binance's klines into a dataset (`binance.rest_url`),
+    /// page by page within its request-weight budget.
+    Download {
+        symbol: String,
+        /// 1m, 5m, 15m, 1h, 4h or 1d.
+        #[arg(long)]
+        interval: String,
+        /// From, in RFC 3339 (`2024-01-01T00:00:00Z`).
+        #[arg(long, value_parser = crate::trading::parse_time)]
+        start: tradedesk_core::time::Timestamp,
+        /// To (default: now).
+        #[arg(long, value_parser = crate::trading::parse_time)]
+        end: Option<tradedesk_core::time::Timestamp>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Return at once instead of waiting for the job.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// The datasets.
     List {
         #[arg(long)]
@@ -96,6 +115,30 @@ pub fn data(ctx: &Ctx, cmd: Data) -> Result<(), Failure> {
             let id = job.id;
             if no_wait {
                 ctx.emit(&job, || outln!("import queued as job {id}"));
+                return Ok(());
+            }
+            crate::jobs::wait(ctx, &mut c, id)
+        }
+        Data::Download {
+            symbol,
+            interval,
+            start,
+            end,
+            name,
+            no_wait,
+        } => {
+            let job = c.call::<tradedesk_core::api::data::DataDownload>(
+                &tradedesk_core::api::data::DownloadParams {
+                    symbol: symbol.to_ascii_uppercase(),
+                    interval,
+                    start,
+                    end,
+                    name,
+                },
+            )?;
+            let id = job.id;
+            if no_wait {
+                ctx.emit(&job, || outln!("download queued as job {id}"));
                 return Ok(());
             }
             crate::jobs::wait(ctx, &mut c, id)

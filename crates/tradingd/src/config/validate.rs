@@ -281,6 +281,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 1024,
                 1 << 50,
             )?,
+            download_url: raw.binance.rest_url.trim_end_matches('/').to_owned(),
         },
         http: validate_http(&raw.http)?,
         auth: validate_auth(&raw.auth)?,

@@ -6,8 +6,8 @@ use tradedesk_core::api::paging::{self};
 use crate::store::backtests as db;
 use crate::store::jobs as jdb;
 use tradedesk_core::api::data::{
-    DataDelete, DataExport, DataFilter, DataGet, DataImport, DataList, Dataset, DatasetId,
-    DatasetList, ExportParams, Exported,
+    DataDelete, DataDownload, DataExport, DataFilter, DataGet, DataImport, DataList, Dataset,
+    DatasetId, DatasetList, DownloadParams, ExportParams, Exported,
 };
 use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle};
 use tradedesk_core::dataset::ImportParams;
@@ -23,6 +23,12 @@ pub(super) fn not_found_dataset(id: u64) -> ApiError {
 impl Handle<DataImport> for Ctx {
     async fn handle(&self, caller: &Caller, p: ImportParams) -> Result<JobRecord, ApiError> {
         self.import_job(caller, &p).await
+    }
+}
+
+impl Handle<DataDownload> for Ctx {
+    async fn handle(&self, caller: &Caller, p: DownloadParams) -> Result<JobRecord, ApiError> {
+        self.import_job(caller, &p.import()).await
     }
 }
 

@@ -121,6 +121,9 @@ pub struct Market {
     pub venue: Box<dyn Venue>,
     /// The venue's link state, read without the exchange lock.
     pub link: Option<Arc<dyn crate::venues::VenueLink>>,
+    /// Binance's REST client (one weight budget for the venue and
+    /// `data.download`).
+    pub binance_rest: Option<Arc<crate::venues::binance::Rest>>,
     pub bars: Vec<Vec<tradedesk_core::market::Bar>>,
     pub live_account: Option<String>,
 }
@@ -136,6 +139,7 @@ pub struct Exchange {
     rebuilds: AtomicU64,
     /// A remote venue's link state (for `system.health`).
     link: Option<Arc<dyn crate::venues::VenueLink>>,
+    binance_rest: Option<Arc<crate::venues::binance::Rest>>,
 }
 
 /// A database error as clients see it; the details go to the log.
@@ -183,6 +187,7 @@ impl Exchange {
                 .collect();
             let mut ex = Self::assemble(cfg, store, now, cache, m.venue, data, m.live_account)?;
             ex.link = m.link;
+            ex.binance_rest = m.binance_rest;
             return Ok(ex);
         }
         let mut db = store.lock();
@@ -284,6 +289,7 @@ impl Exchange {
             suspended: Mutex::new(None),
             rebuilds: AtomicU64::new(0),
             link: None,
+            binance_rest: None,
         })
     }
 
@@ -303,6 +309,11 @@ impl Exchange {
             self.rebuild(&mut g);
         }
         g
+    }
+
+    /// The daemon's Binance REST client, when Binance is its market.
+    pub fn binance_rest(&self) -> Option<Arc<crate::venues::binance::Rest>> {
+        self.binance_rest.clone()
     }
 
     /// A remote venue's link state, read without the exchange lock.

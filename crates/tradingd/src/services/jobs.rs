@@ -20,6 +20,7 @@ use crate::context::Ctx;
 use crate::services::progress::Part;
 
 pub(crate) mod backtest;
+mod download;
 pub(crate) mod import;
 pub mod kinds;
 

@@ -1002,3 +1002,53 @@ fn a_daemon_killed_mid_order_finds_it_at_binance_when_it_starts_again() {
     );
     wait(|| ours(&mut c, "BTC") == mock.total("BTC") && ours(&mut c, "USDT") == mock.total("USDT"));
 }
+
+fn rfc3339(ms: i64) -> String {
+    tradedesk_core::time::Timestamp(ms).to_string()
+}
+
+#[test]
+fn data_download_fills_a_dataset_from_binances_klines_page_by_page() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_mock, http, _) = binance_mock::start(&rt);
+    // Binance is not the market here: the download uses a client of its own.
+    let d = TestDaemon::start_with(|c| c.data.download_url = http.clone());
+    let mut c = d.client();
+    let minute = chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
+    let start = minute - 2_500 * 60_000;
+    let job = call(
+        &mut c,
+        "data.download",
+        json!({ "symbol": "BTCUSDT", "interval": "1m", "start": rfc3339(start) }),
+    );
+    let done = super::support::settled(&mut c, &job["id"]);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let id = done["result"]["dataset"].clone();
+    let set = call(&mut c, "data.get", json!({ "id": id }));
+    // Three pages (1,000 + 1,000 + the rest); the minute still forming is
+    // not a bar yet.
+    assert!(set["rows"] == 2_500 || set["rows"] == 2_501, "{set}");
+    assert_eq!(
+        (set["interval"].as_str(), set["gaps"].as_u64()),
+        (Some("1m"), Some(0)),
+        "{set}"
+    );
+    assert!(
+        set["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("binance:")),
+        "{set}"
+    );
+    assert_eq!(set["name"], "BTCUSDT-1m");
+    // A download without what it needs is refused before it is queued.
+    let (_, msg) = super::support::call_err(
+        &mut c,
+        "data.download",
+        json!({ "symbol": "BTCUSDT", "interval": "7m", "start": rfc3339(start) }),
+    );
+    assert!(msg.contains("interval"), "{msg}");
+}

@@ -210,7 +210,9 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
         Backtest, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
         BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
     };
-    use tradedesk_core::api::data::{DataDelete, DataExport, DataGet, DataImport, DataList};
+    use tradedesk_core::api::data::{
+        DataDelete, DataDownload, DataExport, DataGet, DataImport, DataList,
+    };
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("conf.csv");
     let mut text = String::from("date,open,high,low,close\n");
@@ -222,6 +224,11 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     std::fs::write(&csv, text).expect("csv");
     let job = typed::<DataImport>(client, &json!({ "path": csv, "symbol": "CONFUSD" }));
     wait_job(client, &job["id"]);
+    // A range in the future: the job reads nothing, and needs no network.
+    typed::<DataDownload>(
+        client,
+        &json!({ "symbol": "CONFUSDT", "interval": "1h", "start": "2999-01-01T00:00:00Z" }),
+    );
     typed::<DataList>(client, &json!({}));
     typed::<DataGet>(client, &json!({ "id": 1 }));
     let spec = json!({
@@ -271,6 +278,7 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     typed::<DataDelete>(client, &json!({ "id": 1 }));
     vec![
         "data.import",
+        "data.download",
         "data.list",
         "data.get",
         "data.delete",

@@ -36,6 +36,10 @@ fn params(method: &str, csv: &str) -> Option<Value> {
         "positions.close" => json!({ "symbol": "BTCUSDT" }),
         "jobs.retry" | "jobs.requeue" | "jobs.delete" => json!({ "id": 2 }),
         "data.import" => json!({ "path": csv, "symbol": "WDOGUSD" }),
+        // A range in the future: nothing to read, no network.
+        "data.download" => {
+            json!({ "symbol": "WDOGUSDT", "interval": "1h", "start": "2999-01-01T00:00:00Z" })
+        }
         "data.list" | "backtests.list" | "auth.tokens.list" => json!({}),
         "data.get" | "data.delete" | "backtests.get" | "backtests.cancel" | "backtests.delete"
         | "backtests.results" | "backtests.trades" | "auth.tokens.revoke" => json!({ "id": 1 }),

@@ -68,6 +68,18 @@ pub(crate) fn check_import(p: &ImportParams, max_bytes: u64) -> Result<ImportFor
     }
     let format = match (p.format, &p.path) {
         (Some(ImportFormat::Klines), _) => ImportFormat::Klines,
+        (Some(ImportFormat::BinanceApi), _) => {
+            if p.interval.is_none() {
+                return Err(ApiError::bad_field(
+                    "interval",
+                    "is required for a download",
+                ));
+            }
+            if p.start.is_none() {
+                return Err(ApiError::bad_field("start", "is required for a download"));
+            }
+            ImportFormat::BinanceApi
+        }
         (_, None) => return Err(ApiError::bad_field("path", "is required for a file import")),
         (f, Some(path)) => {
             regular_file(path, max_bytes)?;
@@ -136,8 +148,8 @@ pub(crate) fn open_regular(path: &str, max_bytes: u64) -> Result<(std::fs::File,
 /// own short transaction to a dataset that stays hidden until the import
 /// finishes, so memory stays at one chunk whatever the file's size and the
 /// store is never held for long.
-struct Importer<'r, 'c> {
-    run: &'r JobRun<'c>,
+pub(super) struct Importer<'r, 'c> {
+    pub(super) run: &'r JobRun<'c>,
     id: u64,
     chunk: Vec<Candle>,
     seq: u64,
@@ -145,7 +157,7 @@ struct Importer<'r, 'c> {
 }
 
 impl Importer<'_, '_> {
-    fn push(&mut self, bar: Candle) -> Result<(), JobError> {
+    pub(super) fn push(&mut self, bar: Candle) -> Result<(), JobError> {
         self.summary.push(&bar);
         self.chunk.push(bar);
         if self.chunk.len() >= db::CHUNK {
@@ -189,6 +201,7 @@ pub(super) fn run_import(
     run.progress(1, "reading")?;
     let source = match format {
         ImportFormat::Klines => format!("klines:{}", p.symbol),
+        ImportFormat::BinanceApi => format!("binance:{}", ctx.config.data.download_url),
         _ => match &p.path {
             Some(path) if crate::server::files::is_upload(&ctx.config.data_dir, path) => {
                 "upload".to_owned()
@@ -243,10 +256,10 @@ pub(super) fn run_import(
         seq: 0,
         summary: dataset::Summarizer::default(),
     };
-    let read = if format == ImportFormat::Klines {
-        import_klines(&mut imp, p)
-    } else {
-        import_file(&mut imp, p, format, max_bytes)
+    let read = match format {
+        ImportFormat::Klines => import_klines(&mut imp, p),
+        ImportFormat::BinanceApi => super::download::download(&mut imp, p),
+        _ => import_file(&mut imp, p, format, max_bytes),
     };
     let finished = read.and_then(|()| finish(&mut imp, &mut d, p));
     if let Err(e) = finished {

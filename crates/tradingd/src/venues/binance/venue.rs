@@ -243,6 +243,11 @@ impl BinanceVenue {
         }
     }
 
+    /// The REST client (its weight budget is the venue's).
+    pub fn rest(&self) -> Arc<Rest> {
+        Arc::clone(&self.rest)
+    }
+
     /// The link's state, for `system.health`.
     pub fn link(&self) -> Link {
         Link {
