@@ -49,20 +49,7 @@ impl State {
             && let Some(name) = self.live_account.clone()
         {
             tracing::error!(reason = %why, "the venue stopped us");
-            let scope = Scope::Account(name);
-            if self.risk.state_of(&scope) != TradingState::Halted {
-                match self.set_risk_state(
-                    store,
-                    &scope,
-                    TradingState::Halted,
-                    Some(why),
-                    Severity::Critical,
-                    now,
-                ) {
-                    Ok((_, c)) => changes.absorb(c),
-                    Err(e) => tracing::error!(error = %e.message, "cannot halt the account"),
-                }
-            }
+            self.halt(store, &Scope::Account(name), why, now, changes);
         }
         if let Some(r) = self.venue.reconciliation() {
             self.reconcile(store, r, now, changes);
@@ -115,6 +102,22 @@ impl State {
         let Some(theirs) = r.balances else {
             return;
         };
+        self.compare_balances(store, acc, &scope, &theirs, &live, now, changes);
+    }
+
+    /// The live account's balances against the venue's (see the module's
+    /// documentation).
+    #[allow(clippy::too_many_arguments)]
+    fn compare_balances(
+        &mut self,
+        store: &mut Store,
+        acc: usize,
+        scope: &Scope,
+        theirs: &std::collections::BTreeMap<String, Qty>,
+        live: &[u64],
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
         let in_flight = live.iter().any(|id| {
             self.unknown.contains_key(id)
                 || self
@@ -167,10 +170,21 @@ impl State {
             self.mark_reconciled();
             return;
         }
-        if self.risk.state_of(&scope) == TradingState::Halted {
+        self.on_mismatch(store, scope, mismatches.join("; "), now, changes);
+    }
+
+    /// A mismatch: looked at again, then, still the same, halts the account.
+    fn on_mismatch(
+        &mut self,
+        store: &mut Store,
+        scope: &Scope,
+        found: String,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
+        if self.risk.state_of(scope) == TradingState::Halted {
             return;
         }
-        let found = mismatches.join("; ");
         match &self.suspect {
             Some((seen, since)) if *seen == found => {
                 if now.millis().saturating_sub(since.millis()) < CONFIRM_AFTER_MS {
@@ -194,9 +208,24 @@ impl State {
             self.venue.name(),
         );
         tracing::error!(%reason, "reconciliation mismatch");
+        self.halt(store, scope, reason, now, changes);
+    }
+
+    /// Halts a scope (unless it is halted already) with a critical alert.
+    fn halt(
+        &mut self,
+        store: &mut Store,
+        scope: &Scope,
+        reason: String,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
+        if self.risk.state_of(scope) == TradingState::Halted {
+            return;
+        }
         match self.set_risk_state(
             store,
-            &scope,
+            scope,
             TradingState::Halted,
             Some(reason),
             Severity::Critical,

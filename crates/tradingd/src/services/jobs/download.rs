@@ -55,7 +55,7 @@ pub(super) fn download(imp: &mut Importer<'_, '_>, p: &ImportParams) -> Result<(
         let page = handle.block_on(rest.klines(&p.symbol, interval.as_str(), Some(cursor), 1000));
         let bars = match page {
             Ok(b) => b,
-            Err(BinanceError::Budget { .. }) | Err(BinanceError::Throttled { .. })
+            Err(BinanceError::Budget { .. } | BinanceError::Throttled { .. })
                 if waits < MAX_WAITS =>
             {
                 let wait = match page_err_retry(&page) {
@@ -110,6 +110,9 @@ fn page_err_retry(page: &Result<Vec<tradedesk_core::market::Bar>, BinanceError>)
 fn progress(start: i64, at: i64, end: i64) -> u8 {
     let span = end.saturating_sub(start).max(1);
     let done = at.saturating_sub(start).clamp(0, span);
-    let pct = i128::from(done).saturating_mul(78) / i128::from(span);
+    let pct = i128::from(done)
+        .saturating_mul(78)
+        .checked_div(i128::from(span))
+        .unwrap_or(0);
     u8::try_from(pct.saturating_add(1)).unwrap_or(79)
 }
