@@ -10,6 +10,7 @@
 //! reconciliation build on it (issue 21).
 
 pub mod book;
+pub mod brackets;
 pub mod filters;
 pub mod market;
 pub mod orders;

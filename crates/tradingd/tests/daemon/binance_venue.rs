@@ -1052,3 +1052,64 @@ fn data_download_fills_a_dataset_from_binances_klines_page_by_page() {
     );
     assert!(msg.contains("interval"), "{msg}");
 }
+
+#[test]
+fn a_bracket_on_binance_sends_its_exits_as_an_oco_once_the_entry_is_done() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    let bracket = |c: &mut Client, entry: Value| {
+        let mut p = json!({ "account": "binance", "symbol": "BTCUSDT", "side": "buy", "qty": "0.01",
+                            "take_profit": "50500", "stop_loss": "49000" });
+        for (k, v) in entry.as_object().expect("entry") {
+            p[k] = v.clone();
+        }
+        call(c, "orders.place_bracket", p)
+    };
+    // A market entry fills in its answer: the exits go out at once.
+    let b = bracket(&mut c, json!({ "type": "market" }));
+    let (tp, sl) = (b["take_profit"]["id"].clone(), b["stop_loss"]["id"].clone());
+    wait_status(&mut c, &b["entry"]["id"], "filled");
+    wait_status(&mut c, &tp, "accepted");
+    wait_status(&mut c, &sl, "accepted");
+    let placed = || desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(placed(), 2, "the entry, then one order list");
+    desk.mock.trade("50500", "1");
+    wait_status(&mut c, &tp, "filled");
+    wait(|| {
+        matches!(
+            order_status(&mut c, &sl)["status"].as_str(),
+            Some("expired" | "cancelled")
+        )
+    });
+    wait_ledger_matches(&desk, &mut c);
+
+    // A resting entry: its exits wait (not at Binance), then go out when
+    // the user stream says it filled.
+    let b = bracket(&mut c, json!({ "type": "limit", "price": "49950" }));
+    let (tp, sl) = (b["take_profit"]["id"].clone(), b["stop_loss"]["id"].clone());
+    wait_status(&mut c, &b["entry"]["id"], "accepted");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        order_status(&mut c, &tp)["status"],
+        "pending",
+        "the exits wait"
+    );
+    assert_eq!(placed(), 3);
+    desk.mock.trade("49950", "1");
+    wait_status(&mut c, &b["entry"]["id"], "filled");
+    wait_status(&mut c, &sl, "accepted");
+    assert_eq!(placed(), 4);
+    desk.mock.trade("48900", "1");
+    let stopped = wait_status(&mut c, &sl, "filled");
+    assert_eq!(dec(&stopped["avg_price"]), Decimal::from(48900));
+    wait(|| {
+        matches!(
+            order_status(&mut c, &tp)["status"].as_str(),
+            Some("expired" | "cancelled")
+        )
+    });
+    wait_ledger_matches(&desk, &mut c);
+    assert_ne!(account_state(&mut c), "halted");
+}

@@ -199,6 +199,19 @@ pub fn queried(
     Ok(assemble(status_event(ours, status, "")?, fills))
 }
 
+/// An order's status and executed quantity as Binance states them: in an
+/// order answer or query (`status`, `executedQty`) or a report (`X`, `z`).
+pub fn order_state(v: &Value) -> Option<(String, Qty)> {
+    let (status, executed) = match v.get("status") {
+        Some(s) => (s, &v["executedQty"]),
+        None => (&v["X"], &v["z"]),
+    };
+    Some((
+        status.as_str()?.to_owned(),
+        executed.as_str()?.parse().ok()?,
+    ))
+}
+
 /// The client order id an `executionReport` is about: the original one
 /// for a cancel (`C`), else `c`.
 pub fn report_client_id(v: &Value) -> Option<&str> {

@@ -27,8 +27,11 @@ use tradedesk_core::market::OrderBook;
 use tradedesk_core::money::{Price, Qty};
 use tradedesk_core::sim::matching::{Fees, MatchingEngine};
 use tradedesk_core::time::Timestamp;
-use tradedesk_core::venue::{Ack, OrderId, Reopened, Submission, VenueEvent, VenueOrder};
+use tradedesk_core::venue::{
+    Ack, Link as OrderLink, OrderId, Reopened, Submission, VenueEvent, VenueOrder,
+};
 
+use super::brackets::{self, Brackets, Waiting};
 use super::orders::{Mapped, new_order};
 use super::reports::{self, Ours};
 use super::rest::{BinanceError, Rest};
@@ -73,6 +76,14 @@ pub struct BinanceVenue {
     live_trading: bool,
     /// Set while a ban (418) has been reported.
     banned: bool,
+    /// Brackets whose exits wait for their entry (emulated).
+    brackets: Brackets,
+    /// Exits sent by a task once their entry was done, to book.
+    emulated: Arc<Mutex<Vec<VenueEvent>>>,
+    /// A restart's waiting exits and bracket entries, until both are in.
+    restored_exits: HashMap<OrderId, Vec<VenueOrder>>,
+    restored_entries: HashMap<OrderId, (OrderId, OrderId)>,
+    runtime: tokio::runtime::Handle,
 }
 
 /// The venue's link state for `system.health`, read without the exchange
@@ -240,6 +251,11 @@ impl BinanceVenue {
             read,
             live_trading: setup.live_trading,
             banned: false,
+            brackets: Brackets::default(),
+            emulated: Arc::new(Mutex::new(Vec::new())),
+            restored_exits: HashMap::new(),
+            restored_entries: HashMap::new(),
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -315,6 +331,118 @@ impl BinanceVenue {
         })
     }
 
+    /// A bracket, emulated (`brackets.rs`): the entry is sent, its exits
+    /// wait until Binance says it is done.
+    fn submit_bracket(&mut self, entry: &VenueOrder, tp: VenueOrder, sl: VenueOrder) -> Answer {
+        let reject_all = |reason: String| {
+            answered(
+                [entry.id, tp.id, sl.id]
+                    .into_iter()
+                    .map(|id| VenueEvent::Rejected {
+                        id,
+                        reason: reason.clone(),
+                    })
+                    .collect(),
+            )
+        };
+        if !self.live_trading {
+            return reject_all(
+                "binance: no API key is set (`tradectl venue keys set binance`)".into(),
+            );
+        }
+        let symbol = self.symbol(entry.symbol);
+        let params = match new_order(&symbol, entry) {
+            Ok(Mapped::Native(p)) => p,
+            Ok(Mapped::Emulated(why)) => return reject_all(format!("binance: the entry: {why}")),
+            Err(e) => return reject_all(e.to_string()),
+        };
+        let live = self.remember(entry);
+        let legs = [self.remember(&tp).ours, self.remember(&sl).ours];
+        self.brackets.wait(
+            entry.id,
+            Waiting {
+                take_profit: tp,
+                stop_loss: sl,
+                legs,
+            },
+        );
+        let (rest, activity, waiting) = (
+            Arc::clone(&self.rest),
+            Arc::clone(&self.activity),
+            self.brackets.clone(),
+        );
+        Box::pin(async move {
+            let result = rest.place(&params).await;
+            activity.fetch_add(1, Ordering::Relaxed);
+            let id = live.ours.id;
+            match result {
+                Ok(v) => match reports::placed(&live.ours, &v) {
+                    Ok(mut events) => {
+                        events.extend(exits_if_done(&rest, &symbol, &waiting, id, &v).await);
+                        Ack::Known(rekey(&symbol, events))
+                    }
+                    Err(e) => Ack::Unknown(e.to_string()),
+                },
+                Err(e) => match place_failed(id, &e) {
+                    Ack::Known(mut events) => {
+                        events.extend(waiting.cancel(id, "the bracket's entry was rejected"));
+                        Ack::Known(events)
+                    }
+                    unknown @ Ack::Unknown(_) => unknown,
+                },
+            }
+        })
+    }
+
+    /// Puts back a restart's waiting bracket once its entry and both exits
+    /// are in.
+    fn restore_bracket(&mut self, r: &Reopened) {
+        match r.link {
+            OrderLink::Exit { entry } if r.pending => {
+                self.restored_exits
+                    .entry(entry)
+                    .or_default()
+                    .push(r.order.clone());
+            }
+            OrderLink::Entry {
+                take_profit,
+                stop_loss,
+            } => {
+                self.restored_entries
+                    .insert(r.order.id, (take_profit, stop_loss));
+            }
+            _ => return,
+        }
+        let ready: Vec<OrderId> = self
+            .restored_entries
+            .keys()
+            .filter(|e| self.restored_exits.get(e).is_some_and(|x| x.len() == 2))
+            .copied()
+            .collect();
+        for entry in ready {
+            let (Some((tp_id, _)), Some(exits)) = (
+                self.restored_entries.remove(&entry),
+                self.restored_exits.remove(&entry),
+            ) else {
+                continue;
+            };
+            let (tp, sl): (Vec<VenueOrder>, Vec<VenueOrder>) =
+                exits.into_iter().partition(|o| o.id == tp_id);
+            let (Some(tp), Some(sl)) = (tp.into_iter().next(), sl.into_iter().next()) else {
+                continue;
+            };
+            let legs = [self.remember(&tp).ours, self.remember(&sl).ours];
+            self.brackets.wait(
+                entry,
+                Waiting {
+                    take_profit: tp,
+                    stop_loss: sl,
+                    legs,
+                },
+            );
+        }
+    }
+
     fn submit_oco(&mut self, a: &VenueOrder, b: &VenueOrder) -> Answer {
         let reject_both = |reason: String| {
             answered(vec![
@@ -376,6 +504,21 @@ impl BinanceVenue {
                 tracing::info!(client_order_id = ?reports::report_client_id(&r), "binance: a report about an order the desk did not place");
                 continue;
             };
+            if let Some((status, executed)) = reports::order_state(&r)
+                && let Some((w, filled)) = self.brackets.done(live.ours.id, &status, executed)
+            {
+                // The entry is done: its exits go out from a task; their
+                // events are booked at a later tick.
+                let (rest, queue, symbol) = (
+                    Arc::clone(&self.rest),
+                    Arc::clone(&self.emulated),
+                    self.symbol(live.symbol),
+                );
+                self.runtime.spawn(async move {
+                    let events = brackets::activate(&rest, &symbol, w, filled).await;
+                    crate::lock_order::leaf(&queue).extend(rekey(&symbol, events));
+                });
+            }
             match reports::report(&live.ours, &r) {
                 Ok(ev) => out.extend(rekey(&self.symbol(live.symbol), ev)),
                 Err(e) => {
@@ -384,6 +527,24 @@ impl BinanceVenue {
             }
         }
         out
+    }
+}
+
+/// A bracket entry's exits, sent when `order` (an answer, a query or a
+/// cancel's answer) says the entry is done; nothing otherwise.
+async fn exits_if_done(
+    rest: &Rest,
+    symbol: &str,
+    waiting: &Brackets,
+    entry: OrderId,
+    order: &Value,
+) -> Vec<VenueEvent> {
+    let Some((status, executed)) = reports::order_state(order) else {
+        return Vec::new();
+    };
+    match waiting.done(entry, &status, executed) {
+        Some((w, filled)) => brackets::activate(rest, symbol, w, filled).await,
+        None => Vec::new(),
     }
 }
 
@@ -479,22 +640,18 @@ impl Venue for BinanceVenue {
         match submission {
             Submission::Single(o) => self.submit_live(&o),
             Submission::Oco(a, b) => self.submit_oco(&a, &b),
-            Submission::Bracket { .. } => answered(
-                submission
-                    .ids()
-                    .into_iter()
-                    .map(|id| VenueEvent::Rejected {
-                        id,
-                        reason: "binance: brackets are not sent to a live account yet (the daemon \
-                                 does not emulate them there); place the entry, then an OCO"
-                            .into(),
-                    })
-                    .collect(),
-            ),
+            Submission::Bracket {
+                entry,
+                take_profit,
+                stop_loss,
+            } => self.submit_bracket(&entry, take_profit, stop_loss),
         }
     }
 
     fn cancel(&mut self, id: OrderId, reason: &str, now: Timestamp) -> Answer {
+        if let Some(entry) = self.brackets.entry_of_exit(id) {
+            return answered(self.brackets.cancel(entry, reason));
+        }
         let Some(live) = self.live.get(&id).cloned() else {
             let symbol = self.paper.symbol_of(id);
             return answered(match symbol {
@@ -507,14 +664,19 @@ impl Venue for BinanceVenue {
         let rest = Arc::clone(&self.rest);
         let symbol = self.symbol(live.symbol);
         let activity = Arc::clone(&self.activity);
+        let waiting = self.brackets.clone();
         Box::pin(async move {
             let result = rest.cancel(&symbol, &live.client_order_id).await;
             activity.fetch_add(1, Ordering::Relaxed);
             match result {
-                Ok(Some(_)) => Ack::Known(vec![VenueEvent::Cancelled {
-                    id: live.ours.id,
-                    reason: "cancelled".into(),
-                }]),
+                Ok(Some(v)) => {
+                    let mut events = vec![VenueEvent::Cancelled {
+                        id: live.ours.id,
+                        reason: "cancelled".into(),
+                    }];
+                    events.extend(exits_if_done(&rest, &symbol, &waiting, live.ours.id, &v).await);
+                    Ack::Known(rekey(&symbol, events))
+                }
                 // Not open there: a fill or a cancel is on its way, or was
                 // missed; the execution service asks.
                 Ok(None) => Ack::Known(Vec::new()),
@@ -528,6 +690,10 @@ impl Venue for BinanceVenue {
     }
 
     fn query(&mut self, id: OrderId, _now: Timestamp) -> Answer {
+        if self.brackets.entry_of_exit(id).is_some() {
+            // Waiting for its entry: not at the venue yet.
+            return answered(Vec::new());
+        }
         let Some(live) = self.live.get(&id).cloned() else {
             return answered(if self.paper.is_live(id) {
                 vec![VenueEvent::Accepted { id }]
@@ -537,6 +703,7 @@ impl Venue for BinanceVenue {
         };
         let rest = Arc::clone(&self.rest);
         let symbol = self.symbol(live.symbol);
+        let waiting = self.brackets.clone();
         Box::pin(async move {
             let order = match rest
                 .order_by_client_id(&symbol, &live.client_order_id)
@@ -559,7 +726,10 @@ impl Venue for BinanceVenue {
                 None => return Ack::Unknown("an order without its orderId".into()),
             };
             match reports::queried(&live.ours, &order, &trades) {
-                Ok(events) => Ack::Known(rekey(&symbol, events)),
+                Ok(mut events) => {
+                    events.extend(exits_if_done(&rest, &symbol, &waiting, id, &order).await);
+                    Ack::Known(rekey(&symbol, events))
+                }
                 Err(e) => Ack::Unknown(e.to_string()),
             }
         })
@@ -568,6 +738,7 @@ impl Venue for BinanceVenue {
     fn restore(&mut self, reopened: Reopened) {
         if reopened.order.live {
             self.remember(&reopened.order);
+            self.restore_bracket(&reopened);
         } else {
             let last = self.last[reopened.order.symbol];
             self.paper.restore(reopened, last);
@@ -578,6 +749,9 @@ impl Venue for BinanceVenue {
         self.paper = MatchingEngine::new(self.paper.fees(), next_trade_id);
         self.live.clear();
         self.by_client.clear();
+        self.brackets.clear();
+        self.restored_exits.clear();
+        self.restored_entries.clear();
     }
 
     fn poll(&mut self, _now: Timestamp) -> Vec<TradeUpdate> {
@@ -608,7 +782,9 @@ impl Venue for BinanceVenue {
     }
 
     fn executions(&mut self) -> Vec<VenueEvent> {
-        self.take_reports()
+        let mut out = self.take_reports();
+        out.append(&mut crate::lock_order::leaf(&self.emulated));
+        out
     }
 
     fn reconciliation(&mut self) -> Option<Reconciliation> {
