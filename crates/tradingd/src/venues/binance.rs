@@ -18,6 +18,7 @@ pub mod reports;
 pub mod rest;
 pub mod sign;
 pub mod stream;
+pub mod trailing;
 pub mod venue;
 
 pub use rest::{BinanceError, Credentials, Rest};

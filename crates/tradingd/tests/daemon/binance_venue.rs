@@ -1113,3 +1113,49 @@ fn a_bracket_on_binance_sends_its_exits_as_an_oco_once_the_entry_is_done() {
     wait_ledger_matches(&desk, &mut c);
     assert_ne!(account_state(&mut c), "halted");
 }
+
+#[test]
+fn a_trailing_stop_binance_cannot_take_is_watched_by_the_daemon_and_sent_when_hit() {
+    let desk = desk(true);
+    desk.wait_ready(true);
+    let mut c = desk.client();
+    wait_ledger_matches(&desk, &mut c);
+    let placed = || desk.mock.placed.load(std::sync::atomic::Ordering::Relaxed);
+    // A trail by an amount: not a Binance order type.
+    let stop = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "sell",
+        "type": "trailing_stop", "qty": "0.01", "trail": { "amount": "100" } }),
+    );
+    wait_status(&mut c, &stop["id"], "accepted");
+    assert_eq!(placed(), 0, "watched here, not sent");
+    // The market rises (the stop follows), then falls through it.
+    desk.mock.trade("50300", "1");
+    std::thread::sleep(Duration::from_millis(300));
+    desk.mock.trade("50250", "1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(placed(), 0, "50,250 is above the stop at 50,200");
+    // The reconciliation asks about it and does not reject it meanwhile.
+    assert_eq!(order_status(&mut c, &stop["id"])["status"], "accepted");
+    desk.mock.trade("50190", "1");
+    let done = wait_status(&mut c, &stop["id"], "filled");
+    assert!(done["triggered"].as_bool().unwrap_or(false), "{done}");
+    assert_eq!(placed(), 1, "one market order");
+    // Sold at the book's bid, as a market order is.
+    assert_eq!(dec(&done["avg_price"]), Decimal::from(49990));
+    wait_ledger_matches(&desk, &mut c);
+    // One that is cancelled before it triggers never reaches Binance.
+    let other = call(
+        &mut c,
+        "orders.place",
+        json!({ "account": "binance", "symbol": "BTCUSDT", "side": "sell",
+        "type": "trailing_stop", "qty": "0.01", "trail": { "amount": "100" } }),
+    );
+    wait_status(&mut c, &other["id"], "accepted");
+    call(&mut c, "orders.cancel", json!({ "id": other["id"] }));
+    wait_status(&mut c, &other["id"], "cancelled");
+    desk.mock.trade("40000", "1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(placed(), 1);
+}

@@ -36,6 +36,7 @@ use super::orders::{Mapped, new_order};
 use super::reports::{self, Ours};
 use super::rest::{BinanceError, Rest};
 use super::stream::{self, Feed, Links};
+use super::trailing::Watched;
 use crate::venues::sim::match_now;
 use crate::venues::{Answer, Reconciliation, TradeUpdate, Venue, answered};
 
@@ -76,6 +77,8 @@ pub struct BinanceVenue {
     live_trading: bool,
     /// Set while a ban (418) has been reported.
     banned: bool,
+    /// Trailing stops Binance cannot take, watched here.
+    trailing: Vec<Watched>,
     /// Brackets whose exits wait for their entry (emulated).
     brackets: Brackets,
     /// Exits sent by a task once their entry was done, to book.
@@ -251,6 +254,7 @@ impl BinanceVenue {
             read,
             live_trading: setup.live_trading,
             banned: false,
+            trailing: Vec::new(),
             brackets: Brackets::default(),
             emulated: Arc::new(Mutex::new(Vec::new())),
             restored_exits: HashMap::new(),
@@ -305,12 +309,13 @@ impl BinanceVenue {
         let params = match new_order(&symbol, o) {
             Ok(Mapped::Native(p)) => p,
             Ok(Mapped::Emulated(why)) => {
-                return rejected(
-                    o.id,
-                    format!(
-                        "binance: {why}; the daemon does not emulate this order on a live account yet"
-                    ),
-                );
+                let Some(w) = Watched::new(o.clone(), self.last[o.symbol]) else {
+                    return rejected(o.id, format!("binance: {why}"));
+                };
+                // Watched here, sent as a market order when it triggers.
+                self.remember(o);
+                self.trailing.push(w);
+                return answered(vec![VenueEvent::Accepted { id: o.id }]);
             }
             Err(e) => return rejected(o.id, e.to_string()),
         };
@@ -392,6 +397,57 @@ impl BinanceVenue {
                 },
             }
         })
+    }
+
+    /// Moves the emulated trailing stops of `symbol` with a trade; those it
+    /// triggers are sent as market orders (from a task; their answers are
+    /// booked at a later tick) and reported triggered now.
+    fn trail(&mut self, symbol: usize, price: Price) -> Vec<VenueEvent> {
+        let mut events = Vec::new();
+        let mut i = 0;
+        while i < self.trailing.len() {
+            let w = &mut self.trailing[i];
+            if w.order.symbol != symbol || !w.on_trade(price) {
+                i = i.saturating_add(1);
+                continue;
+            }
+            let w = self.trailing.swap_remove(i);
+            events.push(VenueEvent::Triggered { id: w.id(), price });
+            let order = w.market_order();
+            let name = self.symbol(symbol);
+            let Some(live) = self.live.get(&order.id).cloned() else {
+                continue;
+            };
+            let (rest, queue, activity) = (
+                Arc::clone(&self.rest),
+                Arc::clone(&self.emulated),
+                Arc::clone(&self.activity),
+            );
+            self.runtime.spawn(async move {
+                let events = match new_order(&name, &order) {
+                    Ok(Mapped::Native(params)) => {
+                        let result = rest.place(&params).await;
+                        activity.fetch_add(1, Ordering::Relaxed);
+                        match result {
+                            Ok(v) => reports::placed(&live.ours, &v).unwrap_or_default(),
+                            // The reconciliation asks for it by its client id.
+                            Err(e) if e.outcome_unknown() => Vec::new(),
+                            Err(e) => vec![VenueEvent::Rejected {
+                                id: order.id,
+                                reason: e.to_string(),
+                            }],
+                        }
+                    }
+                    _ => vec![VenueEvent::Rejected {
+                        id: order.id,
+                        reason: "binance: the triggered stop cannot be sent as a market order"
+                            .into(),
+                    }],
+                };
+                crate::lock_order::leaf(&queue).extend(rekey(&name, events));
+            });
+        }
+        events
     }
 
     /// Puts back a restart's waiting bracket once its entry and both exits
@@ -652,6 +708,13 @@ impl Venue for BinanceVenue {
         if let Some(entry) = self.brackets.entry_of_exit(id) {
             return answered(self.brackets.cancel(entry, reason));
         }
+        if let Some(i) = self.trailing.iter().position(|w| w.id() == id) {
+            self.trailing.swap_remove(i);
+            return answered(vec![VenueEvent::Cancelled {
+                id,
+                reason: reason.to_owned(),
+            }]);
+        }
         let Some(live) = self.live.get(&id).cloned() else {
             let symbol = self.paper.symbol_of(id);
             return answered(match symbol {
@@ -693,6 +756,10 @@ impl Venue for BinanceVenue {
         if self.brackets.entry_of_exit(id).is_some() {
             // Waiting for its entry: not at the venue yet.
             return answered(Vec::new());
+        }
+        if self.trailing.iter().any(|w| w.id() == id) {
+            // Watched here, live, not at the venue until it triggers.
+            return answered(vec![VenueEvent::Accepted { id }]);
         }
         let Some(live) = self.live.get(&id).cloned() else {
             return answered(if self.paper.is_live(id) {
@@ -739,6 +806,17 @@ impl Venue for BinanceVenue {
         if reopened.order.live {
             self.remember(&reopened.order);
             self.restore_bracket(&reopened);
+            let emulated = matches!(
+                new_order(&self.symbol(reopened.order.symbol), &reopened.order),
+                Ok(Mapped::Emulated(_))
+            );
+            if emulated
+                && !reopened.triggered
+                && let Some(w) =
+                    Watched::new(reopened.order.clone(), self.last[reopened.order.symbol])
+            {
+                self.trailing.push(w);
+            }
         } else {
             let last = self.last[reopened.order.symbol];
             self.paper.restore(reopened, last);
@@ -750,6 +828,7 @@ impl Venue for BinanceVenue {
         self.live.clear();
         self.by_client.clear();
         self.brackets.clear();
+        self.trailing.clear();
         self.restored_exits.clear();
         self.restored_entries.clear();
     }
@@ -771,7 +850,8 @@ impl Venue for BinanceVenue {
         };
         let mut out = Vec::with_capacity(trades.len().saturating_add(1));
         for (symbol, trade) in trades {
-            let events = self.paper.on_trade(symbol, &trade, &self.books[symbol]);
+            let mut events = self.paper.on_trade(symbol, &trade, &self.books[symbol]);
+            events.extend(self.trail(symbol, trade.price));
             out.push(TradeUpdate {
                 symbol,
                 trade,
