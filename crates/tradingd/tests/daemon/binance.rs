@@ -33,6 +33,8 @@ struct Mock {
     orders: std::sync::Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Take the next order but lose its answer (a 503 after the fact).
     lose_next_answer: std::sync::atomic::AtomicBool,
+    /// What an order answer's X-MBX-ORDER-COUNT-1D says (0: no header).
+    orders_today: AtomicU32,
 }
 
 fn now_ms() -> i64 {
@@ -218,6 +220,15 @@ async fn new_order(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "code": -1006, "msg": "An unexpected response was received from the message bus. Execution status unknown." }),
         );
+    }
+    let today = m.orders_today.load(Ordering::Relaxed);
+    if today > 0 {
+        let mut r = weighted(&m, StatusCode::OK, order);
+        r.headers_mut().insert(
+            "x-mbx-order-count-1d",
+            today.to_string().parse().expect("header"),
+        );
+        return r;
     }
     weighted(&m, StatusCode::OK, order)
 }
@@ -491,5 +502,54 @@ fn an_order_whose_answer_is_lost_is_found_by_its_client_id_never_sent_twice() {
             .expect("query"),
         None,
         "no such order is a known outcome"
+    );
+}
+
+#[test]
+fn orders_stop_before_the_venues_order_rate_limit() {
+    use tradedesk_core::order::{Side, Terms, TimeInForce};
+    use tradedesk_core::venue::VenueOrder;
+    use tradingd::venues::binance::orders::{Mapped, new_order};
+
+    let (rt, m, url) = mock();
+    let rest = client(&url, SECRET);
+    rt.block_on(rest.sync_time()).expect("time");
+    let order = |n: u32| {
+        let o = VenueOrder {
+            id: u64::from(n),
+            client_order_id: format!("td-rate-{n}"),
+            symbol: 0,
+            side: Side::Buy,
+            qty: "0.01".parse().expect("qty"),
+            terms: Terms::Limit {
+                price: "65000".parse().expect("price"),
+            },
+            time_in_force: TimeInForce::Gtc,
+            budget: None,
+            lot: "0.00001".parse().expect("lot"),
+            live: true,
+        };
+        let Ok(Mapped::Native(p)) = new_order("BTCUSDT", &o) else {
+            panic!("a limit order is native");
+        };
+        p
+    };
+    // The venue says 180,000 orders today: 90 % of its 200,000.
+    m.orders_today.store(180_000, Ordering::Relaxed);
+    rt.block_on(rest.place(&order(1))).expect("placed");
+    assert_eq!(rest.order_counts().1, 180_000);
+    let before = m.requests.load(Ordering::Relaxed);
+    let refused = rt
+        .block_on(rest.place(&order(2)))
+        .expect_err("over the budget");
+    assert!(
+        matches!(refused, BinanceError::OrderBudget { window: "day", .. }),
+        "{refused:?}"
+    );
+    assert!(!refused.outcome_unknown(), "never sent, so known");
+    assert_eq!(
+        m.requests.load(Ordering::Relaxed),
+        before,
+        "nothing was sent"
     );
 }

@@ -123,7 +123,7 @@ pub async fn activate(rest: &Rest, symbol: &str, w: Waiting, filled: Qty) -> Vec
                 Ok(ev) => events.extend(ev),
                 // Placed, unreadable: the reconciliation's queries settle it.
                 Err(e) => {
-                    tracing::warn!(error = %e, "binance: a bracket's exits were placed but the answer cannot be read")
+                    tracing::warn!(error = %e, "binance: a bracket's exits were placed but the answer cannot be read");
                 }
             }
         }

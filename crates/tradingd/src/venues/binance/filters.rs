@@ -63,6 +63,20 @@ impl ExchangeInfo {
             .map(|r| r.limit)
     }
 
+    /// The orders the venue allows per 10 seconds and per day (Binance:
+    /// 100 and 200,000), when it says.
+    pub fn orders_per(&self) -> (Option<u32>, Option<u32>) {
+        let find = |interval: &str, n: u32| {
+            self.rate_limits
+                .iter()
+                .find(|r| {
+                    r.rate_limit_type == "ORDERS" && r.interval == interval && r.interval_num == n
+                })
+                .map(|r| r.limit)
+        };
+        (find("SECOND", 10), find("DAY", 1))
+    }
+
     /// The instruments of `wanted` (all trading symbols when empty), in
     /// the order asked; a wanted symbol the venue does not list, or does
     /// not trade, is an error naming it.

@@ -44,6 +44,14 @@ pub enum BinanceError {
     Budget { used: u32, limit: u32 },
     #[error("binance {code} (HTTP {status}): {msg}")]
     Api { status: u16, code: i64, msg: String },
+    #[error(
+        "binance: the order-rate budget is spent ({used} of {limit} orders per {window}); not sent"
+    )]
+    OrderBudget {
+        used: u32,
+        limit: u32,
+        window: &'static str,
+    },
     #[error("binance: {0}")]
     Transport(String),
     #[error("binance: no API key is configured for signed requests")]
@@ -79,6 +87,14 @@ struct Budget {
     minute: i64,
     blocked_until: Option<Instant>,
     banned_until: Option<Instant>,
+    /// Orders placed in the current 10-second window and day, as the
+    /// venue last said (`X-MBX-ORDER-COUNT-10S`, `-1D`), and the limits.
+    orders_10s: u32,
+    window_10s: i64,
+    orders_1d: u32,
+    day: i64,
+    limit_10s: u32,
+    limit_1d: u32,
 }
 
 pub struct Rest {
@@ -141,6 +157,8 @@ impl Rest {
             offset_ms: AtomicI64::new(0),
             budget: Mutex::new(Budget {
                 limit_1m: 6000,
+                limit_10s: 100,
+                limit_1d: 200_000,
                 ..Budget::default()
             }),
         })
@@ -201,6 +219,46 @@ impl Rest {
         Ok(())
     }
 
+    /// Refuses an order that would take the order counts past 90 % of the
+    /// venue's limits (per 10 seconds and per day); counts it otherwise.
+    fn admit_order(&self) -> Result<(), BinanceError> {
+        let now = now_ms();
+        let mut b = self.budget();
+        let (window, day) = (now.div_euclid(10_000), now.div_euclid(86_400_000));
+        if b.window_10s != window {
+            b.window_10s = window;
+            b.orders_10s = 0;
+        }
+        if b.day != day {
+            b.day = day;
+            b.orders_1d = 0;
+        }
+        let cap = |limit: u32| u64::from(limit).saturating_mul(BUDGET_PCT) / 100;
+        if u64::from(b.orders_10s).saturating_add(1) > cap(b.limit_10s) {
+            return Err(BinanceError::OrderBudget {
+                used: b.orders_10s,
+                limit: b.limit_10s,
+                window: "10 s",
+            });
+        }
+        if u64::from(b.orders_1d).saturating_add(1) > cap(b.limit_1d) {
+            return Err(BinanceError::OrderBudget {
+                used: b.orders_1d,
+                limit: b.limit_1d,
+                window: "day",
+            });
+        }
+        b.orders_10s = b.orders_10s.saturating_add(1);
+        b.orders_1d = b.orders_1d.saturating_add(1);
+        Ok(())
+    }
+
+    /// Orders counted in the current 10-second window and day.
+    pub fn order_counts(&self) -> (u32, u32) {
+        let b = self.budget();
+        (b.orders_10s, b.orders_1d)
+    }
+
     /// What an answer's status and headers say about the budget.
     fn record(&self, status: u16, headers: &reqwest::header::HeaderMap) {
         let header = |name: &str| {
@@ -213,6 +271,14 @@ impl Rest {
         if let Some(used) = header("x-mbx-used-weight-1m") {
             b.used_1m = u32::try_from(used).unwrap_or(u32::MAX);
             b.minute = now_ms().div_euclid(60_000);
+        }
+        if let Some(n) = header("x-mbx-order-count-10s") {
+            b.orders_10s = u32::try_from(n).unwrap_or(u32::MAX);
+            b.window_10s = now_ms().div_euclid(10_000);
+        }
+        if let Some(n) = header("x-mbx-order-count-1d") {
+            b.orders_1d = u32::try_from(n).unwrap_or(u32::MAX);
+            b.day = now_ms().div_euclid(86_400_000);
         }
         let retry = Duration::from_secs(header("retry-after").unwrap_or(60));
         match status {
@@ -391,6 +457,7 @@ impl Rest {
     /// means the order may exist: look it up by its client id, never send
     /// it again.
     pub async fn place(&self, params: &[(&'static str, String)]) -> Result<Value, BinanceError> {
+        self.admit_order()?;
         self.signed(reqwest::Method::POST, "/api/v3/order", params, 1)
             .await
     }
@@ -401,6 +468,9 @@ impl Rest {
         &self,
         params: &[(&'static str, String)],
     ) -> Result<Value, BinanceError> {
+        // An order list counts as its two orders.
+        self.admit_order()?;
+        self.admit_order()?;
         self.signed(reqwest::Method::POST, "/api/v3/orderList/oco", params, 1)
             .await
     }
@@ -548,9 +618,15 @@ impl Rest {
         let v = self.public("/api/v3/exchangeInfo", &params, 20).await?;
         let info: ExchangeInfo = serde_json::from_value(v)
             .map_err(|e| BinanceError::Protocol(format!("exchangeInfo: {e}")))?;
+        let mut b = self.budget();
         if let Some(limit) = info.weight_per_minute() {
-            self.budget().limit_1m = limit;
+            b.limit_1m = limit;
         }
+        if let (Some(per_10s), per_day) = info.orders_per() {
+            b.limit_10s = per_10s;
+            b.limit_1d = per_day.unwrap_or(b.limit_1d);
+        }
+        drop(b);
         Ok(info)
     }
 }
