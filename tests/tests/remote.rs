@@ -234,3 +234,32 @@ fn venue_keys_are_read_without_the_command_line_and_shown_by_their_last_4() {
     let none = json(&d.tradectl(&["--json", "venue", "keys", "show"]));
     assert!(none["key"].is_null(), "{none}");
 }
+
+#[test]
+fn venue_keys_can_be_kept_under_a_passphrase_the_daemon_reads_from_its_environment() {
+    let d = Daemon::start_with("");
+    let set = d.tradectl_with_stdin(
+        &["--json", "venue", "keys", "--passphrase", "set"],
+        // On a pipe each is one line: the passphrase, the key, the secret.
+        "long passphrase\nAPIKEYwxyz9876\ncanary-secret-passphrase-mode",
+    );
+    assert!(set.status.success(), "{set:?}");
+    // The passphrase from the environment (as a systemd unit gives it).
+    let mut show = d.tradectl_cmd(&["--json", "venue", "keys", "--passphrase", "show"]);
+    show.env("TRADEDESK_SECRETS_PASSPHRASE", "long passphrase");
+    let v = json(&show.output().expect("run"));
+    assert_eq!(
+        (v["key"].as_str(), v["secret_set"].as_bool()),
+        (Some("…9876"), Some(true)),
+        "{v}"
+    );
+    // Without it the file cannot be read, and the error says what to give.
+    let mut plain = d.tradectl_cmd(&["venue", "keys", "show"]);
+    plain.env("TRADEDESK_SECRET_STORE", "file");
+    let out = plain.output().expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TRADEDESK_SECRETS_PASSPHRASE"),
+        "{out:?}"
+    );
+}

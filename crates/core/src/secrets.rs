@@ -11,7 +11,10 @@
 //!
 //! `TRADEDESK_SECRET_STORE=keyring|file` picks one (default: the keyring
 //! if it answers, else the file); `TRADEDESK_SECRETS_DIR` puts both files
-//! of the file store in one directory instead.
+//! of the file store in one directory instead. With a passphrase
+//! (`TRADEDESK_SECRETS_PASSPHRASE`, or the systemd credential
+//! `tradedesk-secrets-passphrase`) the file is sealed with it (scrypt)
+//! and no key file is used.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -23,6 +26,13 @@ use std::sync::Arc;
 pub const SERVICE: &str = "tradedesk";
 pub const STORE_ENV: &str = "TRADEDESK_SECRET_STORE";
 pub const DIR_ENV: &str = "TRADEDESK_SECRETS_DIR";
+/// A passphrase for the file store (instead of its key file).
+pub const PASSPHRASE_ENV: &str = "TRADEDESK_SECRETS_PASSPHRASE";
+/// The same as a systemd credential (`LoadCredential=` /
+/// `SetCredentialEncrypted=`), read from `$CREDENTIALS_DIRECTORY`.
+pub const PASSPHRASE_CREDENTIAL: &str = "tradedesk-secrets-passphrase";
+/// scrypt's work factor (log2 N) for a passphrase-protected file.
+const SCRYPT_LOG_N: u8 = 16;
 const SECRETS_FILE: &str = "secrets.age";
 const KEY_FILE: &str = "secrets.key";
 
@@ -126,22 +136,60 @@ impl SecretStore for Keyring {
     }
 }
 
-/// Secrets as one age-encrypted JSON map, to an identity kept in another
-/// file. Every change rewrites the file whole (a new file renamed over the
-/// old), so a crash leaves the old secrets or the new ones.
+/// Secrets as one age-encrypted JSON map: to an identity kept in another
+/// file, or with a passphrase (scrypt) given by an environment variable,
+/// a systemd credential or a prompt. Every change rewrites the file whole
+/// (a new file renamed over the old), so a crash leaves the old secrets or
+/// the new ones.
 pub struct AgeFile {
     secrets: PathBuf,
     key: PathBuf,
+    passphrase: Option<age::secrecy::SecretString>,
+}
+
+/// The file store's passphrase from `TRADEDESK_SECRETS_PASSPHRASE` or the
+/// systemd credential `tradedesk-secrets-passphrase`, when either is set.
+pub fn passphrase_from_env() -> Option<age::secrecy::SecretString> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV)
+        && !p.is_empty()
+    {
+        return Some(p.into());
+    }
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let text = std::fs::read_to_string(Path::new(&dir).join(PASSPHRASE_CREDENTIAL)).ok()?;
+    let text = text.trim_end_matches(['\n', '\r']);
+    (!text.is_empty()).then(|| text.to_owned().into())
 }
 
 impl AgeFile {
     pub fn new(secrets: PathBuf, key: PathBuf) -> AgeFile {
-        AgeFile { secrets, key }
+        AgeFile {
+            secrets,
+            key,
+            passphrase: None,
+        }
+    }
+
+    /// The same file protected by a passphrase instead of the key file.
+    #[must_use]
+    pub fn with_passphrase(mut self, passphrase: age::secrecy::SecretString) -> AgeFile {
+        self.passphrase = Some(passphrase);
+        self
     }
 
     /// `TRADEDESK_SECRETS_DIR`, else the data dir (secrets) and the config
     /// dir (key).
     pub fn default_location() -> Result<AgeFile, SecretError> {
+        let file = Self::at_default_paths()?;
+        Ok(match passphrase_from_env() {
+            Some(p) => file.with_passphrase(p),
+            None => file,
+        })
+    }
+
+    /// The default files (see [`Self::default_location`]), protected by
+    /// their key file until [`Self::with_passphrase`].
+    pub fn at_default_paths() -> Result<AgeFile, SecretError> {
         if let Some(dir) = std::env::var_os(DIR_ENV) {
             let dir = PathBuf::from(dir);
             return Ok(AgeFile::new(dir.join(SECRETS_FILE), dir.join(KEY_FILE)));
@@ -183,21 +231,49 @@ impl AgeFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(e) => return Err(file_err(&self.secrets, e)),
         };
+        if let Some(p) = &self.passphrase {
+            let mut id = age::scrypt::Identity::new(p.clone());
+            id.set_max_work_factor(SCRYPT_LOG_N.saturating_add(4));
+            let plain = age::decrypt(&id, &bytes).map_err(|e| {
+                file_err(
+                    &self.secrets,
+                    format!("cannot decrypt with the passphrase given: {e}"),
+                )
+            })?;
+            return serde_json::from_slice(&plain).map_err(|e| file_err(&self.secrets, e));
+        }
         let Some(id) = self.identity(false)? else {
             return Err(file_err(
                 &self.key,
                 format!(
-                    "missing: without it {} cannot be read",
+                    "missing: without it {} cannot be read (if it is protected by a \
+                     passphrase instead, give it in {PASSPHRASE_ENV} or the systemd \
+                     credential {PASSPHRASE_CREDENTIAL})",
                     self.secrets.display()
                 ),
             ));
         };
-        let plain = age::decrypt(&id, &bytes)
-            .map_err(|e| file_err(&self.secrets, format!("cannot decrypt: {e}")))?;
+        let plain = age::decrypt(&id, &bytes).map_err(|e| {
+            file_err(
+                &self.secrets,
+                format!(
+                    "cannot decrypt: {e} (a file protected by a passphrase needs it in \
+                     {PASSPHRASE_ENV} or the systemd credential {PASSPHRASE_CREDENTIAL})"
+                ),
+            )
+        })?;
         serde_json::from_slice(&plain).map_err(|e| file_err(&self.secrets, e))
     }
 
     fn save(&self, map: &BTreeMap<String, String>) -> Result<(), SecretError> {
+        if let Some(p) = &self.passphrase {
+            let plain = serde_json::to_vec(map).map_err(|e| file_err(&self.secrets, e))?;
+            let mut to = age::scrypt::Recipient::new(p.clone());
+            to.set_work_factor(SCRYPT_LOG_N);
+            let sealed = age::encrypt(&to, &plain)
+                .map_err(|e| file_err(&self.secrets, format!("cannot encrypt: {e}")))?;
+            return write_private(&self.secrets, &sealed);
+        }
         let id = self
             .identity(true)?
             .ok_or_else(|| file_err(&self.key, "cannot be created"))?;
@@ -229,6 +305,12 @@ impl SecretStore for AgeFile {
     }
 
     fn describe(&self) -> String {
+        if self.passphrase.is_some() {
+            return format!(
+                "{} (age-encrypted with a passphrase)",
+                self.secrets.display()
+            );
+        }
         format!(
             "{} (age-encrypted to the key in {})",
             self.secrets.display(),
@@ -265,6 +347,39 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passphrase_protects_the_file_without_a_key_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("data/s.age");
+        let key = dir.path().join("cfg/s.key");
+        let store = AgeFile::new(path.clone(), key.clone())
+            .with_passphrase("correct horse".to_owned().into());
+        store.set("binance.api_secret", "canary-7f3a").expect("set");
+        assert!(!key.exists(), "no key file with a passphrase");
+        assert!(store.describe().contains("passphrase"));
+        let sealed = std::fs::read(&path).expect("file");
+        assert!(!sealed.windows(11).any(|w| w == b"canary-7f3a"));
+        let again = AgeFile::new(path.clone(), key.clone())
+            .with_passphrase("correct horse".to_owned().into());
+        assert_eq!(
+            again.get("binance.api_secret").expect("get").as_deref(),
+            Some("canary-7f3a")
+        );
+        // The wrong passphrase, or none, reads nothing and says why.
+        let wrong =
+            AgeFile::new(path.clone(), key.clone()).with_passphrase("wrong".to_owned().into());
+        assert!(
+            wrong
+                .get("binance.api_secret")
+                .unwrap_err()
+                .to_string()
+                .contains("passphrase")
+        );
+        let none = AgeFile::new(path, key);
+        let err = none.get("binance.api_secret").unwrap_err().to_string();
+        assert!(err.contains(PASSPHRASE_ENV), "{err}");
+    }
 
     #[test]
     fn the_file_store_keeps_secrets_encrypted_and_private() {

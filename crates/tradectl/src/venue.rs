@@ -16,6 +16,11 @@ use crate::{Ctx, Failure};
 pub enum Venue {
     /// A venue's API keys (default venue: binance).
     Keys {
+        /// Keep them in the encrypted file protected by a passphrase (asked
+        /// for; the daemon then reads it from TRADEDESK_SECRETS_PASSPHRASE
+        /// or the systemd credential tradedesk-secrets-passphrase).
+        #[arg(long, global = true)]
+        passphrase: bool,
         #[command(subcommand)]
         cmd: Keys,
     },
@@ -41,8 +46,20 @@ pub enum Keys {
     },
 }
 
-fn store() -> Result<Box<dyn SecretStore>, Failure> {
-    secrets::open_default().map_err(|e| Failure::Usage(format!("the secret store: {e}")))
+fn store(passphrase: bool, confirm: bool) -> Result<Box<dyn SecretStore>, Failure> {
+    let err = |e: secrets::SecretError| Failure::Usage(format!("the secret store: {e}"));
+    if !passphrase {
+        return secrets::open_default().map_err(err);
+    }
+    let file = secrets::AgeFile::at_default_paths().map_err(err)?;
+    let p = match secrets::passphrase_from_env() {
+        Some(p) => p,
+        None => read_password("passphrase for the secrets file: ", confirm)?
+            .expose()
+            .to_owned()
+            .into(),
+    };
+    Ok(Box::new(file.with_passphrase(p)))
 }
 
 fn check_name(name: &str) -> Result<(), Failure> {
@@ -74,11 +91,11 @@ struct Shown {
 }
 
 pub fn venue(ctx: &Ctx, cmd: Venue) -> Result<(), Failure> {
-    let Venue::Keys { cmd } = cmd;
+    let Venue::Keys { passphrase, cmd } = cmd;
     match cmd {
         Keys::Set { name } => {
             check_name(&name)?;
-            let store = store()?;
+            let store = store(passphrase, true)?;
             let (key_entry, secret_entry) = secrets::venue_keys(&name);
             if std::io::stdin().is_terminal() {
                 eprintln!(
@@ -113,7 +130,7 @@ pub fn venue(ctx: &Ctx, cmd: Venue) -> Result<(), Failure> {
         }
         Keys::Show { name } => {
             check_name(&name)?;
-            let store = store()?;
+            let store = store(passphrase, false)?;
             let (key_entry, secret_entry) = secrets::venue_keys(&name);
             let err = |e: secrets::SecretError| Failure::Usage(format!("the secret store: {e}"));
             let shown = Shown {
@@ -134,7 +151,7 @@ pub fn venue(ctx: &Ctx, cmd: Venue) -> Result<(), Failure> {
         }
         Keys::Delete { name } => {
             check_name(&name)?;
-            let store = store()?;
+            let store = store(passphrase, false)?;
             let (key_entry, secret_entry) = secrets::venue_keys(&name);
             let err = |e: secrets::SecretError| Failure::Usage(format!("the secret store: {e}"));
             let gone = store.delete(&key_entry).map_err(err)?
