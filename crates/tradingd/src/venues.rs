@@ -61,8 +61,22 @@ pub struct Reconciliation {
     /// Every asset's total (free plus locked); `None` when executions
     /// happened while they were read, so they cannot be compared.
     pub balances: Option<std::collections::BTreeMap<String, tradedesk_core::money::Qty>>,
-    /// Open orders at the venue the desk did not place, described.
-    pub external: Vec<String>,
+    /// Open orders at the venue the desk did not place.
+    pub external: Vec<External>,
+}
+
+/// An open order at a venue that the desk did not place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: tradedesk_core::order::Side,
+    /// The order as one of ours, when the desk has its kind.
+    pub terms: Option<tradedesk_core::order::Terms>,
+    /// What is left of it to execute.
+    pub open: tradedesk_core::money::Qty,
+    /// As shown in alerts.
+    pub described: String,
 }
 
 /// One market trade and the order events it caused.

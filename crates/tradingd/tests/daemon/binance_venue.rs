@@ -460,8 +460,31 @@ fn an_external_order_is_shown_and_a_balance_mismatch_halts_the_account() {
             .iter()
             .any(|(k, m)| k == "external_order" && m.contains("phone-app-1"))
     });
-    // The desk left it alone, and its locked funds are no mismatch.
+    // Adopted: an open order of the account, never cancelled by the desk.
+    let orders = call(
+        &mut c,
+        "orders.list",
+        json!({ "open": true }),
+    );
+    let adopted = orders["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["client_order_id"] == "phone-app-1"))
+        .cloned()
+        .unwrap_or_else(|| panic!("not adopted: {orders}"));
+    assert_eq!(
+        (
+            adopted["status"].as_str(),
+            adopted["account"].as_str(),
+            adopted["qty"].as_str()
+        ),
+        (Some("accepted"), Some("binance"), Some("0.1")),
+        "{adopted}"
+    );
     assert_eq!(desk.mock.orders_with_prefix("phone-app-1"), 1);
+    // Its execution is booked like any order's: no mismatch follows.
+    desk.mock.trade("29990", "1");
+    wait_status(&mut c, &adopted["id"], "filled");
+    wait_ledger_matches(&desk, &mut c);
     std::thread::sleep(Duration::from_millis(1200));
     assert_ne!(account_state(&mut c), "halted");
     // Someone moves BTC in outside the desk: it cannot be explained.

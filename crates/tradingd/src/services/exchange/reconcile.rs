@@ -6,7 +6,10 @@
 //! - Every open order of a live account is asked about: fills and cancels
 //!   missed while a stream was down are booked (each trade once).
 //! - Open orders at the venue the desk did not place are external: each
-//!   raises one alert naming it; the desk never cancels them.
+//!   is adopted as an open order of the live account (funds locked, known
+//!   to the venue by its client id, so its executions are booked and the
+//!   balances keep matching) with one alert naming it; the desk never
+//!   cancels one on its own.
 //! - Balances: a live account whose ledger is empty and has no open orders
 //!   takes the venue's balances (its first start). Otherwise every asset
 //!   of the listed pairs must match the venue's total exactly; a mismatch
@@ -25,9 +28,22 @@ use tradedesk_core::order::OrderStatus;
 use tradedesk_core::risk::{Scope, TradingState};
 use tradedesk_core::time::Timestamp;
 
+use tradedesk_core::instrument::Symbol;
+use tradedesk_core::money::Notional;
+use tradedesk_core::order::{OrderRecord, TimeInForce};
+use tradedesk_core::venue::{Link, Reopened};
+
 use super::{Changes, Request, State};
 use crate::store::Store;
-use crate::venues::Reconciliation;
+use crate::venues::{External, Reconciliation};
+
+/// The reason an adopted external order carries.
+pub const EXTERNAL: &str = "external: placed outside the desk";
+
+/// Whether an open order was placed outside the desk and adopted.
+pub fn is_external(o: &OrderRecord) -> bool {
+    o.reason.as_deref() == Some(EXTERNAL)
+}
 
 /// A mismatch halts only when still the same this long after it was first
 /// seen (and in a later read).
@@ -54,6 +70,82 @@ impl State {
         if let Some(r) = self.venue.reconciliation() {
             self.reconcile(store, r, now, changes);
         }
+    }
+
+    /// Takes an external order into the books: an open order of the live
+    /// account, its funds locked, known to the venue by its client id so
+    /// its executions are booked.
+    fn adopt(
+        &mut self,
+        acc: usize,
+        e: &External,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> Result<u64, String> {
+        let terms = e.terms.ok_or("the desk has no order of its kind")?;
+        if !e.open.is_positive() {
+            return Err("nothing of it is left to execute".into());
+        }
+        let symbol: Symbol = e
+            .symbol
+            .parse()
+            .map_err(|_| format!("`{}` is not a symbol", e.symbol))?;
+        let idx = self
+            .symbol_index(&symbol)
+            .map_err(|_| format!("the daemon does not follow {symbol}"))?;
+        let mut record = OrderRecord {
+            id: self.next_order_id,
+            account: self.accounts[acc].row.name.clone(),
+            client_order_id: e.client_order_id.clone(),
+            symbol,
+            side: e.side,
+            order_type: terms.order_type(),
+            qty: e.open,
+            price: terms.price(),
+            stop_price: terms.stop_price(),
+            trail: None,
+            time_in_force: TimeInForce::Gtc,
+            status: OrderStatus::Accepted,
+            filled: Qty::ZERO,
+            filled_notional: Notional::ZERO,
+            avg_price: None,
+            fees: Notional::ZERO,
+            reserved: Qty::ZERO,
+            reserved_asset: String::new(),
+            triggered: false,
+            parent_id: None,
+            oco_id: None,
+            reason: Some(EXTERNAL.into()),
+            owner: self.accounts[acc].row.owner.clone(),
+            bot_id: None,
+            created: now,
+            updated: now,
+        };
+        let (asset, amount) = self.reservation_for(&record).map_err(|e| e.message)?;
+        self.accounts[acc]
+            .books
+            .lock(None, &asset, amount)
+            .map_err(|e| format!("its funds cannot be locked: {e}"))?;
+        record.reserved = amount;
+        record.reserved_asset = asset;
+        self.next_order_id = self.next_order_id.saturating_add(1);
+        changes.book(acc, None);
+        changes.ledger(acc);
+        changes
+            .new_orders
+            .push((self.accounts[acc].row.id, record.clone()));
+        changes.orders.insert(record.id, record.clone());
+        self.open.insert(record.clone());
+        let order = self.sim_order(&record, terms, idx);
+        self.venue.restore(Reopened {
+            order,
+            open: e.open,
+            filled: Qty::ZERO,
+            triggered: false,
+            pending: false,
+            link: Link::None,
+        });
+        Ok(record.id)
     }
 
     fn mark_reconciled(&mut self) {
@@ -89,15 +181,25 @@ impl State {
         };
         let scope = Scope::Account(self.accounts[acc].row.name.clone());
         for e in r.external {
-            if self.external.insert(e.clone()) {
-                let message = format!(
-                    "an open order at {} the desk did not place: {e}; it is left alone",
-                    self.venue.name()
-                );
-                tracing::warn!(%message, "external order");
-                self.risk
-                    .alert(store, now, &scope, "external_order", &message);
+            if !self.external.insert(e.client_order_id.clone()) {
+                continue;
             }
+            let venue = self.venue.name();
+            let message = match self.adopt(acc, &e, now, changes) {
+                Ok(id) => format!(
+                    "an open order at {venue} the desk did not place: {}; adopted as order {id} \
+                     (shown with the account's orders, its fills booked; the desk never cancels it \
+                     on its own)",
+                    e.described
+                ),
+                Err(why) => format!(
+                    "an open order at {venue} the desk did not place: {}; left alone, not adopted: {why}",
+                    e.described
+                ),
+            };
+            tracing::warn!(%message, "external order");
+            self.risk
+                .alert(store, now, &scope, "external_order", &message);
         }
         let Some(theirs) = r.balances else {
             return;

@@ -586,6 +586,47 @@ impl BinanceVenue {
     }
 }
 
+/// An open order at Binance the desk did not place, as the execution
+/// service adopts it.
+fn external_order(o: &Value, client: &str) -> crate::venues::External {
+    use tradedesk_core::order::{Side, Terms};
+    let dec = |f: &str| -> Option<Price> { o[f].as_str()?.parse().ok() };
+    let qty = |f: &str| -> Option<Qty> { o[f].as_str()?.parse().ok() };
+    let terms = match o["type"].as_str() {
+        Some("LIMIT" | "LIMIT_MAKER") => dec("price").map(|price| Terms::Limit { price }),
+        Some("STOP_LOSS") => dec("stopPrice").map(|stop| Terms::StopMarket { stop }),
+        Some("STOP_LOSS_LIMIT") => dec("stopPrice")
+            .zip(dec("price"))
+            .map(|(stop, price)| Terms::StopLimit { stop, price }),
+        Some("TAKE_PROFIT") => dec("stopPrice").map(|stop| Terms::TakeProfit { stop }),
+        _ => None,
+    };
+    let open = qty("origQty")
+        .zip(qty("executedQty"))
+        .and_then(|(q, e)| q.checked_sub(e))
+        .unwrap_or(Qty::ZERO);
+    crate::venues::External {
+        client_order_id: client.to_owned(),
+        symbol: o["symbol"].as_str().unwrap_or_default().to_owned(),
+        side: if o["side"] == "SELL" {
+            Side::Sell
+        } else {
+            Side::Buy
+        },
+        terms,
+        open,
+        described: format!(
+            "{} {} {} {} @ {} (venue id {}, client id {client})",
+            o["symbol"].as_str().unwrap_or("?"),
+            o["side"].as_str().unwrap_or("?"),
+            o["type"].as_str().unwrap_or("?"),
+            o["origQty"].as_str().unwrap_or("?"),
+            o["price"].as_str().unwrap_or("?"),
+            o["orderId"],
+        ),
+    }
+}
+
 /// A bracket entry's exits, sent when `order` (an answer, a query or a
 /// cancel's answer) says the entry is done; nothing otherwise.
 async fn exits_if_done(
@@ -876,17 +917,7 @@ impl Venue for BinanceVenue {
             .iter()
             .filter_map(|o| {
                 let client = o["clientOrderId"].as_str()?;
-                (!self.by_client.contains_key(client)).then(|| {
-                    format!(
-                        "{} {} {} {} @ {} (venue id {}, client id {client})",
-                        o["symbol"].as_str().unwrap_or("?"),
-                        o["side"].as_str().unwrap_or("?"),
-                        o["type"].as_str().unwrap_or("?"),
-                        o["origQty"].as_str().unwrap_or("?"),
-                        o["price"].as_str().unwrap_or("?"),
-                        o["orderId"],
-                    )
-                })
+                (!self.by_client.contains_key(client)).then(|| external_order(o, client))
             })
             .collect();
         Some(Reconciliation {

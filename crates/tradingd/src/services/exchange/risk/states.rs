@@ -76,7 +76,13 @@ impl State {
     pub(super) fn growth_orders_of(&self, scope: &Scope, state: TradingState) -> Vec<u64> {
         let mut by_symbol: BTreeMap<Symbol, Vec<(u64, tradedesk_core::order::Side, Qty)>> =
             BTreeMap::new();
-        for o in self.open.values().filter(|o| in_scope(o, scope)) {
+        // An order placed outside the desk and adopted is never cancelled
+        // by it on its own.
+        for o in self
+            .open
+            .values()
+            .filter(|o| in_scope(o, scope) && !super::super::reconcile::is_external(o))
+        {
             by_symbol.entry(o.symbol.clone()).or_default().push((
                 o.id,
                 o.side,
