@@ -62,7 +62,8 @@ pub struct BotDetail {
 /// or event.
 #[derive(Debug, Clone)]
 pub enum Data {
-    Account(String),
+    /// The account shown, and whether it is paper or live.
+    Account(String, tradedesk_core::api::accounts::AccountMode),
     Symbols(Vec<Instrument>),
     Tickers(Vec<Ticker>),
     Ticker(Ticker),
@@ -127,6 +128,8 @@ pub struct DaemonState {
     pub info: Option<Info>,
     pub last_beat: Option<HeartbeatEvent>,
     pub account: String,
+    /// Paper or live: shown beside the account everywhere it is named.
+    pub account_mode: tradedesk_core::api::accounts::AccountMode,
     pub symbols: Vec<Instrument>,
     /// Decimals of each asset and symbol, from `symbols`.
     pub precision: tradedesk_core::display::Precision,
@@ -177,6 +180,7 @@ impl DaemonState {
             info: None,
             last_beat: None,
             account: "paper".into(),
+            account_mode: tradedesk_core::api::accounts::AccountMode::Paper,
             symbols: Vec::new(),
             precision: tradedesk_core::display::Precision::default(),
             tickers: BTreeMap::new(),
@@ -220,7 +224,10 @@ impl DaemonState {
     #[allow(clippy::too_many_lines, reason = "one arm per kind of news")]
     pub fn apply(&mut self, data: Data) {
         match data {
-            Data::Account(a) => self.account = a,
+            Data::Account(a, mode) => {
+                self.account = a;
+                self.account_mode = mode;
+            }
             Data::Symbols(s) => {
                 self.precision = tradedesk_core::display::Precision::new(&s);
                 self.symbols = s;

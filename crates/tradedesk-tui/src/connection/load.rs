@@ -49,7 +49,7 @@ pub(super) async fn connected(
     c.subscribe(&TOPICS).await.map_err(|e| e.to_string())?;
     let accounts = ask_all::<AccountsList, _>(c).await?;
     if let Some(a) = accounts.first() {
-        data(tx, Data::Account(a.name.clone())).await?;
+        data(tx, Data::Account(a.name.clone(), a.mode)).await?;
     }
     data(tx, Data::Symbols(ask_all::<MarketSymbols, _>(c).await?)).await?;
     data(tx, Data::Tickers(ask_all::<MarketTickers, _>(c).await?)).await?;

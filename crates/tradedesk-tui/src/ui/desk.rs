@@ -42,7 +42,11 @@ impl App {
     fn render_equity(&self, f: &mut Frame, area: Rect) {
         let d = &self.daemon;
         let quote = d.symbols.first().map_or("", |s| s.quote.as_str());
-        let block = self.pane(&format!("Account {}", d.account));
+        let mode = match d.account_mode {
+            tradedesk_core::api::accounts::AccountMode::Paper => "paper",
+            tradedesk_core::api::accounts::AccountMode::Live => "LIVE",
+        };
+        let block = self.pane(&format!("Account {} · {mode}", d.account));
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [text, spark] =

@@ -537,3 +537,16 @@ fn y_ranges_have_a_minimum_span_and_flat_lines_draw_flat() {
         account.join("\n")
     );
 }
+
+#[test]
+fn a_live_account_says_so_on_the_desk() {
+    let mut a = loaded();
+    a.daemon.apply(crate::state::Data::Account(
+        "binance".into(),
+        tradedesk_core::api::accounts::AccountMode::Live,
+    ));
+    let text = format!("{:?}", draw(&a, 120, 40));
+    assert!(text.contains("Account binance · LIVE"), "{text}");
+    let paper = format!("{:?}", draw(&loaded(), 120, 40));
+    assert!(paper.contains("Account paper · paper"), "{paper}");
+}

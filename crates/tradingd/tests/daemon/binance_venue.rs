@@ -461,11 +461,7 @@ fn an_external_order_is_shown_and_a_balance_mismatch_halts_the_account() {
             .any(|(k, m)| k == "external_order" && m.contains("phone-app-1"))
     });
     // Adopted: an open order of the account, never cancelled by the desk.
-    let orders = call(
-        &mut c,
-        "orders.list",
-        json!({ "open": true }),
-    );
+    let orders = call(&mut c, "orders.list", json!({ "open": true }));
     let adopted = orders["items"]
         .as_array()
         .and_then(|a| a.iter().find(|o| o["client_order_id"] == "phone-app-1"))
