@@ -130,6 +130,11 @@ pub trait Venue: Send {
     fn reconciliation(&mut self) -> Option<Reconciliation> {
         None
     }
+    /// The venue's own closed 1-minute bars since the last call, by symbol
+    /// (a real exchange's kline stream), to replace those built from trades.
+    fn closed_bars(&mut self) -> Vec<(usize, tradedesk_core::market::Bar)> {
+        Vec::new()
+    }
     /// Asks for another reconciliation read soon.
     fn reconcile_soon(&mut self) {}
     /// Why trading on the venue must stop now (it banned us), once each

@@ -177,6 +177,25 @@ impl Exchange {
         market: Option<Market>,
     ) -> Result<Exchange, StoreError> {
         if let Some(m) = market {
+            // The venue's recent bars are the charts' and the bots' past:
+            // written (over any stored for those minutes), one transaction.
+            {
+                let mut db = store.lock();
+                let symbols: Vec<Symbol> = m
+                    .venue
+                    .instruments()
+                    .iter()
+                    .map(|i| i.symbol.clone())
+                    .collect();
+                db.write(|tx| -> Result<(), StoreError> {
+                    for (symbol, bars) in symbols.iter().zip(&m.bars) {
+                        for b in bars {
+                            db::upsert_kline(tx, symbol, b)?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
             let data = m
                 .venue
                 .instruments()
@@ -507,7 +526,7 @@ impl State {
     /// Drops what a written change made stale in the cache: a closed bar
     /// changes the symbol's stored klines; a bot's fill its figures.
     pub(crate) fn after_write(&self, changes: &Changes) {
-        for (sym, _) in &changes.bars {
+        for (sym, _) in changes.bars.iter().chain(&changes.bar_fixes) {
             self.cache
                 .delete_prefix(Namespace::Klines, &format!("{sym}:"));
         }
@@ -552,7 +571,7 @@ impl State {
                 Some(bot) => bots_db::save_bot_position(tx, *bot, sym, p, at)?,
             }
         }
-        for (sym, bar) in &changes.bars {
+        for (sym, bar) in changes.bars.iter().chain(&changes.bar_fixes) {
             db::upsert_kline(tx, sym, bar)?;
         }
         Ok(())
@@ -585,6 +604,12 @@ impl State {
             }
             if !u.events.is_empty() {
                 self.book_events(u.events, now, &mut changes);
+            }
+        }
+        for (i, bar) in self.venue.closed_bars() {
+            if self.data.get_mut(i).is_some_and(|d| d.correct(bar)) {
+                let symbol = self.venue.instruments()[i].symbol.clone();
+                changes.bar_fixes.push((symbol, bar));
             }
         }
         self.venue_reports(store, now, &mut changes);

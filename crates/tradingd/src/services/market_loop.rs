@@ -59,7 +59,7 @@ pub fn step(ctx: &Ctx) {
             .publish_to::<RiskAlertsTopic>(state.scope_owner(&a.scope), a);
     }
     ctx.publish(&state, &changes);
-    for (symbol, bar) in &changes.bars {
+    for (symbol, bar) in changes.bars.iter().chain(&changes.bar_fixes) {
         ctx.hub.publish::<KlinesTopic>(&KlineEvent {
             symbol: symbol.clone(),
             bar: *bar,

@@ -212,6 +212,7 @@ impl MockX {
     fn send_market(&self, v: Value) {
         let stream = match v["e"].as_str() {
             Some("trade") => "btcusdt@trade",
+            Some("kline") => "btcusdt@kline_1m",
             _ => "btcusdt@depth@100ms",
         };
         let _ = self
@@ -303,6 +304,15 @@ impl MockX {
         for r in reports {
             let _ = self.user.send(r);
         }
+    }
+
+    /// Binance's closed 1-minute kline for the minute at `open_time`, every
+    /// price `price`.
+    pub fn kline_closed(&self, open_time: i64, price: &str) {
+        self.send_market(json!({ "e": "kline", "E": now_ms(), "s": SYMBOL, "k": {
+            "t": open_time, "T": open_time + 59_999, "s": SYMBOL, "i": "1m",
+            "o": price, "h": price, "l": price, "c": price, "v": "7", "n": 9, "x": true,
+        } }));
     }
 
     /// Closes every WebSocket (the venue must reconnect and resync).

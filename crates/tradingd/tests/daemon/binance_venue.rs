@@ -1178,3 +1178,35 @@ fn a_trailing_stop_binance_cannot_take_is_watched_by_the_daemon_and_sent_when_hi
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(placed(), 1);
 }
+
+#[test]
+fn binances_closed_klines_replace_the_bars_built_from_trades() {
+    let desk = desk(false);
+    desk.wait_ready(false);
+    let mut c = desk.client();
+    let minute = chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
+    let at = minute - 5 * 60_000;
+    let bar_at = |c: &mut Client| -> Option<Value> {
+        let k = call(
+            c,
+            "market.klines",
+            json!({ "symbol": "BTCUSDT", "limit": 20 }),
+        );
+        k["bars"]
+            .as_array()
+            .or_else(|| k.as_array())
+            .and_then(|bars| bars.iter().find(|b| b["open_time"] == rfc3339(at)).cloned())
+    };
+    // The start's REST history has that minute at 100.
+    let before = bar_at(&mut c).unwrap_or_else(|| panic!("no bar at {}: {}", rfc3339(at), call(&mut c, "market.klines", json!({ "symbol": "BTCUSDT", "limit": 3 }))));
+    assert_eq!(dec(&before["close"]), Decimal::from(100), "{before}");
+    desk.mock.kline_closed(at, "123.5");
+    wait(|| bar_at(&mut c).is_some_and(|b| b["close"] == "123.5" && b["trades"] == 9));
+    // Written, not only in memory: the stored klines say so too.
+    let stored = call(
+        &mut c,
+        "market.klines",
+        json!({ "symbol": "BTCUSDT", "start": rfc3339(at), "end": rfc3339(at + 60_000) }),
+    );
+    assert!(stored.to_string().contains("123.5"), "{stored}");
+}

@@ -31,6 +31,9 @@ pub struct Changes {
     /// Positions that changed: account index, book, symbol.
     pub positions: Vec<(usize, BookId, Symbol)>,
     pub bars: Vec<(Symbol, tradedesk_core::market::Bar)>,
+    /// Closed bars replaced by the venue's own (written and published,
+    /// not shown to the bots again).
+    pub bar_fixes: Vec<(Symbol, tradedesk_core::market::Bar)>,
 }
 
 impl Changes {
@@ -39,6 +42,7 @@ impl Changes {
             && self.fills.is_empty()
             && self.ledgers.is_empty()
             && self.bars.is_empty()
+            && self.bar_fixes.is_empty()
     }
 
     pub fn ledger(&mut self, account: usize) {
@@ -53,6 +57,7 @@ impl Changes {
         self.orders.extend(c.orders);
         self.fills.extend(c.fills);
         self.bars.extend(c.bars);
+        self.bar_fixes.extend(c.bar_fixes);
         for a in c.ledgers {
             self.ledger(a);
         }

@@ -37,6 +37,41 @@ impl SymbolData {
         }
     }
 
+    /// Takes the venue's own closed bar for a minute: it replaces the one
+    /// built from trades (some may have been missed across a reconnect);
+    /// true when a stored bar changed. The minute still forming takes the
+    /// venue's figures and closes with them; a minute after it is left to
+    /// the trades.
+    pub fn correct(&mut self, bar: Bar) -> bool {
+        if let Some(f) = &mut self.forming {
+            if f.open_time == bar.open_time {
+                *f = bar;
+                return false;
+            }
+            if bar.open_time > f.open_time {
+                return false;
+            }
+        }
+        match self
+            .bars
+            .binary_search_by_key(&bar.open_time, |b| b.open_time)
+        {
+            Ok(i) if self.bars[i] == bar => false,
+            Ok(i) => {
+                self.bars[i] = bar;
+                true
+            }
+            Err(0) if self.bars.len() == DAY_OF_MINUTES => false,
+            Err(i) => {
+                self.bars.insert(i, bar);
+                if self.bars.len() > DAY_OF_MINUTES {
+                    self.bars.pop_front();
+                }
+                true
+            }
+        }
+    }
+
     /// Adds a trade; returns the bar it closed, if it opened a new minute.
     pub fn on_trade(&mut self, t: &TradeTick) -> Option<Bar> {
         if self.recent.len() == TAPE {

@@ -41,6 +41,8 @@ pub struct Feed {
     pub books: Vec<LocalBook>,
     pub last: Vec<Option<Price>>,
     pub trades: Vec<(usize, TradeTick)>,
+    /// Closed 1-minute klines, by symbol.
+    pub closed_bars: Vec<(usize, tradedesk_core::market::Bar)>,
     /// `executionReport`s, in the order they came.
     pub reports: Vec<Value>,
     /// Set when the user stream (re)connected: reports may have been
@@ -156,6 +158,20 @@ pub fn parse_diff(d: &Value) -> Option<Diff> {
     })
 }
 
+/// A `kline` event's bar (`k`).
+pub fn parse_kline(k: &Value) -> Option<tradedesk_core::market::Bar> {
+    let dec = |f: &str| k[f].as_str()?.parse().ok();
+    Some(tradedesk_core::market::Bar {
+        open_time: Timestamp(k["t"].as_i64()?),
+        open: dec("o")?,
+        high: dec("h")?,
+        low: dec("l")?,
+        close: dec("c")?,
+        volume: k["v"].as_str()?.parse().ok()?,
+        trades: k["n"].as_u64()?,
+    })
+}
+
 /// A `trade` event.
 pub fn parse_trade(d: &Value) -> Option<TradeTick> {
     Some(TradeTick {
@@ -184,6 +200,15 @@ fn apply(d: &Value, i: usize, symbol: &str, feed: &Mutex<Feed>) -> bool {
                     f.trades.push((i, t));
                 }
                 None => tracing::warn!(frame = %d, "binance: a malformed trade; ignored"),
+            }
+            false
+        }
+        Some("kline") => {
+            if d["k"]["x"].as_bool() == Some(true) {
+                match parse_kline(&d["k"]) {
+                    Some(bar) => lock(feed).closed_bars.push((i, bar)),
+                    None => tracing::warn!(frame = %d, "binance: a malformed kline; ignored"),
+                }
             }
             false
         }
@@ -256,7 +281,11 @@ pub async fn market(
         .iter()
         .flat_map(|s| {
             let l = s.to_lowercase();
-            [format!("{l}@trade"), format!("{l}@depth@100ms")]
+            [
+                format!("{l}@trade"),
+                format!("{l}@depth@100ms"),
+                format!("{l}@kline_1m"),
+            ]
         })
         .collect();
     let url = format!(

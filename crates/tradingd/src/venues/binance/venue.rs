@@ -902,6 +902,10 @@ impl Venue for BinanceVenue {
         out
     }
 
+    fn closed_bars(&mut self) -> Vec<(usize, tradedesk_core::market::Bar)> {
+        std::mem::take(&mut stream::lock(&self.feed).closed_bars)
+    }
+
     fn executions(&mut self) -> Vec<VenueEvent> {
         let mut out = self.take_reports();
         out.append(&mut crate::lock_order::leaf(&self.emulated));
