@@ -1198,7 +1198,17 @@ fn binances_closed_klines_replace_the_bars_built_from_trades() {
             .and_then(|bars| bars.iter().find(|b| b["open_time"] == rfc3339(at)).cloned())
     };
     // The start's REST history has that minute at 100.
-    let before = bar_at(&mut c).unwrap_or_else(|| panic!("no bar at {}: {}", rfc3339(at), call(&mut c, "market.klines", json!({ "symbol": "BTCUSDT", "limit": 3 }))));
+    let before = bar_at(&mut c).unwrap_or_else(|| {
+        panic!(
+            "no bar at {}: {}",
+            rfc3339(at),
+            call(
+                &mut c,
+                "market.klines",
+                json!({ "symbol": "BTCUSDT", "limit": 3 })
+            )
+        )
+    });
     assert_eq!(dec(&before["close"]), Decimal::from(100), "{before}");
     desk.mock.kline_closed(at, "123.5");
     wait(|| bar_at(&mut c).is_some_and(|b| b["close"] == "123.5" && b["trades"] == 9));
