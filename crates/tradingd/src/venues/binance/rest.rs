@@ -482,18 +482,8 @@ impl Rest {
         symbol: &str,
         client_order_id: &str,
     ) -> Result<Option<Value>, BinanceError> {
-        let params = [
-            ("symbol", symbol.to_owned()),
-            ("origClientOrderId", client_order_id.to_owned()),
-        ];
-        match self
-            .signed(reqwest::Method::GET, "/api/v3/order", &params, 4)
+        self.by_client_id(reqwest::Method::GET, symbol, client_order_id, 4, -2013)
             .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(BinanceError::Api { code: -2013, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Cancels an order by our client id (`DELETE /api/v3/order`); `None`
@@ -504,16 +494,27 @@ impl Rest {
         symbol: &str,
         client_order_id: &str,
     ) -> Result<Option<Value>, BinanceError> {
+        self.by_client_id(reqwest::Method::DELETE, symbol, client_order_id, 1, -2011)
+            .await
+    }
+
+    /// A signed `/api/v3/order` request naming the order by our client id;
+    /// `None` when the venue answers `none_code` (it has no such order).
+    async fn by_client_id(
+        &self,
+        method: reqwest::Method,
+        symbol: &str,
+        client_order_id: &str,
+        weight: u32,
+        none_code: i64,
+    ) -> Result<Option<Value>, BinanceError> {
         let params = [
             ("symbol", symbol.to_owned()),
             ("origClientOrderId", client_order_id.to_owned()),
         ];
-        match self
-            .signed(reqwest::Method::DELETE, "/api/v3/order", &params, 1)
-            .await
-        {
+        match self.signed(method, "/api/v3/order", &params, weight).await {
             Ok(v) => Ok(Some(v)),
-            Err(BinanceError::Api { code: -2011, .. }) => Ok(None),
+            Err(BinanceError::Api { code, .. }) if code == none_code => Ok(None),
             Err(e) => Err(e),
         }
     }
