@@ -189,16 +189,23 @@ fn rejected(id: OrderId, reason: impl Into<String>) -> Answer {
 /// An error that is known not to have placed the order (refused before
 /// it was sent, or refused by the venue) as its rejection; one that may
 /// have as an unknown outcome.
-fn place_failed(id: OrderId, e: &BinanceError) -> Ack {
+fn place_failed(ids: &[OrderId], e: &BinanceError) -> Ack {
     if e.outcome_unknown() {
         Ack::Unknown(e.to_string())
     } else {
-        Ack::Known(vec![VenueEvent::Rejected {
-            id,
-            reason: e.to_string(),
-        }])
+        Ack::Known(
+            ids.iter()
+                .map(|&id| VenueEvent::Rejected {
+                    id,
+                    reason: e.to_string(),
+                })
+                .collect(),
+        )
     }
 }
+
+/// Why a live order is refused before it is sent when no key is set.
+const NO_KEY: &str = "binance: no API key is set (`tradectl venue keys set binance`)";
 
 impl BinanceVenue {
     /// The venue, with its streams (and, when trading live, the user
@@ -300,10 +307,7 @@ impl BinanceVenue {
 
     fn submit_live(&mut self, o: &VenueOrder) -> Answer {
         if !self.live_trading {
-            return rejected(
-                o.id,
-                "binance: no API key is set (`tradectl venue keys set binance`)",
-            );
+            return rejected(o.id, NO_KEY);
         }
         let symbol = self.symbol(o.symbol);
         let params = match new_order(&symbol, o) {
@@ -331,7 +335,7 @@ impl BinanceVenue {
                     // Placed, but the answer cannot be read: ask for it.
                     Err(e) => Ack::Unknown(e.to_string()),
                 },
-                Err(e) => place_failed(live.ours.id, &e),
+                Err(e) => place_failed(&[live.ours.id], &e),
             }
         })
     }
@@ -351,9 +355,7 @@ impl BinanceVenue {
             )
         };
         if !self.live_trading {
-            return reject_all(
-                "binance: no API key is set (`tradectl venue keys set binance`)".into(),
-            );
+            return reject_all(NO_KEY.into());
         }
         let symbol = self.symbol(entry.symbol);
         let params = match new_order(&symbol, entry) {
@@ -388,7 +390,7 @@ impl BinanceVenue {
                     }
                     Err(e) => Ack::Unknown(e.to_string()),
                 },
-                Err(e) => match place_failed(id, &e) {
+                Err(e) => match place_failed(&[id], &e) {
                     Ack::Known(mut events) => {
                         events.extend(waiting.cancel(id, "the bracket's entry was rejected"));
                         Ack::Known(events)
@@ -510,9 +512,7 @@ impl BinanceVenue {
             ])
         };
         if !self.live_trading {
-            return reject_both(
-                "binance: no API key is set (`tradectl venue keys set binance`)".into(),
-            );
+            return reject_both(NO_KEY.into());
         }
         let symbol = self.symbol(a.symbol);
         let params = match super::orders::oco(&symbol, a, b) {
@@ -531,15 +531,7 @@ impl BinanceVenue {
                     Ok(events) => Ack::Known(rekey(&symbol, events)),
                     Err(e) => Ack::Unknown(e.to_string()),
                 },
-                Err(e) if e.outcome_unknown() => Ack::Unknown(e.to_string()),
-                Err(e) => Ack::Known(
-                    legs.iter()
-                        .map(|l| VenueEvent::Rejected {
-                            id: l.id,
-                            reason: e.to_string(),
-                        })
-                        .collect(),
-                ),
+                Err(e) => place_failed(&[legs[0].id, legs[1].id], &e),
             }
         })
     }
