@@ -111,6 +111,10 @@ pub enum BacktestError {
         "at {time}, the run's amounts (capital, prices, quantities) grew too large to book exactly"
     )]
     Overflow { time: Timestamp },
+    /// A strategy stopped itself or was stopped (a user strategy's error,
+    /// trap or exhausted budget).
+    #[error("at {time}, the strategy failed: {message}")]
+    Strategy { time: Timestamp, message: String },
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> BacktestError {
@@ -143,6 +147,8 @@ struct Run<'a, 'm> {
     /// The buffer `out` is swapped with while its decisions are carried
     /// out (both keep their capacity).
     spare: Vec<Decision>,
+    /// A strategy's failure, seen while carrying out its decisions.
+    failed: Option<String>,
 }
 
 /// Runs a backtest. `progress` is called now and then with the share
@@ -225,6 +231,7 @@ pub fn run(
         total_fees: Decimal::ZERO,
         out: Vec::new(),
         spare: Vec::new(),
+        failed: None,
     };
     r.go(progress)
 }
@@ -398,6 +405,9 @@ impl Run<'_, '_> {
             if self.book.overflow.get() {
                 return Err(BacktestError::Overflow { time: t });
             }
+            if let Some(message) = self.failed.take() {
+                return Err(BacktestError::Strategy { time: t, message });
+            }
             let mut e = self.book.equity_f64();
             if margin_call.is_none() && self.book.levered && e <= 0.0 {
                 self.liquidate(step, t);
@@ -436,6 +446,9 @@ impl Run<'_, '_> {
     /// Carries out a leg's decisions (in `self.out`), then keeps its
     /// protective exits in step, until nothing more is decided.
     fn carry_out(&mut self, step: usize, leg: usize, bar: &Candle) {
+        if let Some(why) = self.engines[leg].fault() {
+            self.failed.get_or_insert_with(|| why.to_owned());
+        }
         for _ in 0..8 {
             if self.out.is_empty() {
                 break;

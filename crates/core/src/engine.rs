@@ -141,6 +141,8 @@ pub struct Engine {
     seq: u64,
     rng: Rng,
     scratch: Vec<Action>,
+    /// Why the strategy was stopped ([`Action::Fail`]); it is not called again.
+    fault: Option<String>,
 }
 
 impl Engine {
@@ -164,6 +166,7 @@ impl Engine {
                 .collect(),
             seq: 1,
             scratch: Vec::new(),
+            fault: None,
         }
     }
 
@@ -217,7 +220,18 @@ impl Engine {
     pub fn warm<P: Portfolio>(&mut self, slot: usize, bar: &Candle, p: &P) {
         let mut out = Vec::new();
         self.run(slot, bar, p, &mut out);
-        self.scratch.clear();
+        // A failure is never dropped with the rest.
+        for a in self.scratch.drain(..) {
+            if let Action::Fail(why) = a {
+                self.fault.get_or_insert(why);
+            }
+        }
+    }
+
+    /// Why the strategy stopped for good, if it did ([`Action::Fail`]):
+    /// a bot running it must stop with this reason.
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
     }
 
     /// Sets the last price of a slot (e.g. from a ticker) without a bar.
@@ -232,6 +246,9 @@ impl Engine {
     }
 
     fn run<P: Portfolio>(&mut self, slot: usize, bar: &Candle, p: &P, _out: &mut Vec<Decision>) {
+        if self.fault.is_some() {
+            return;
+        }
         let Engine {
             cfg,
             slots,
@@ -313,6 +330,9 @@ impl Engine {
         out: &mut Vec<Decision>,
         f: impl FnOnce(&mut dyn Strategy, &mut Cx<'_>),
     ) {
+        if self.fault.is_some() {
+            return;
+        }
         let Some(last) = self.last_price(slot) else {
             return;
         };
@@ -386,6 +406,18 @@ impl Engine {
 
     fn apply<P: Portfolio>(&mut self, slot: usize, p: &P, out: &mut Vec<Decision>) {
         let actions = std::mem::take(&mut self.scratch);
+        // A call that failed is void: nothing it asked for is carried out.
+        if let Some(why) = actions.iter().find_map(|a| match a {
+            Action::Fail(why) => Some(why.clone()),
+            _ => None,
+        }) {
+            Self::log(slot, out, format!("strategy stopped: {why}"));
+            self.fault.get_or_insert(why);
+            let mut actions = actions;
+            actions.clear();
+            self.scratch = actions;
+            return;
+        }
         let symbol = self.slots[slot].instrument.symbol.clone();
         for a in &actions {
             match a {
@@ -433,6 +465,7 @@ impl Engine {
                         role,
                     }));
                 }
+                Action::Fail(_) => {}
                 Action::Cancel { key } => {
                     for o in p.open_orders(&symbol) {
                         if parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1)
@@ -547,8 +580,8 @@ impl Engine {
     }
 
     /// The strategies' own state, one entry per slot.
-    pub fn save(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.slots.iter().map(|s| s.strategy.save()).collect())
+    pub fn save(&mut self) -> serde_json::Value {
+        serde_json::Value::Array(self.slots.iter_mut().map(|s| s.strategy.save()).collect())
     }
 
     pub fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {

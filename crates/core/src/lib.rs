@@ -27,6 +27,7 @@ pub mod sim;
 pub mod strategy;
 pub mod time;
 pub mod venue;
+pub mod wasm_build;
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -77,6 +77,10 @@ pub enum Action {
         key: String,
     },
     Log(std::borrow::Cow<'static, str>),
+    /// The strategy cannot go on (a user strategy's runtime error, trap or
+    /// exhausted budget): the engine stops calling it, a bot running it
+    /// stops with status `error` and this reason, a backtest fails with it.
+    Fail(String),
 }
 
 /// One of the strategy's own orders, as it sees it.
@@ -113,13 +117,50 @@ pub struct Cx<'a> {
     pub(crate) actions: &'a mut Vec<Action>,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// A context for one call outside the engine (benches, programs that
+    /// drive a strategy themselves): the time, the last price, what it
+    /// trades and holds, its order tag prefix, its generator, and where
+    /// its actions go.
+    pub fn new(
+        now: Timestamp,
+        close: f64,
+        instrument: &'a crate::instrument::Instrument,
+        portfolio: &'a dyn crate::portfolio::Portfolio,
+        prefix: &'a str,
+        rng: &'a mut crate::sim::Rng,
+        actions: &'a mut Vec<Action>,
+    ) -> Cx<'a> {
+        Cx {
+            now,
+            close,
+            exact_last: None,
+            instrument,
+            portfolio,
+            prefix,
+            rng,
+            actions,
+        }
+    }
+
     pub fn act(&mut self, a: Action) {
         self.actions.push(a);
     }
 
     pub fn log(&mut self, message: impl Into<std::borrow::Cow<'static, str>>) {
         self.actions.push(Action::Log(message.into()));
+    }
+
+    /// Stops the strategy for good with `reason` (see [`Action::Fail`]).
+    pub fn fail(&mut self, reason: impl Into<String>) {
+        self.actions.push(Action::Fail(reason.into()));
+    }
+
+    /// The last price as f64 (the bar's close during `on_bar`).
+    pub fn last_f64(&self) -> f64 {
+        self.exact_last.map_or(self.close, |p| {
+            rust_decimal::prelude::ToPrimitive::to_f64(&p.get()).unwrap_or(self.close)
+        })
     }
 
     /// The close time of the bar being handled (or the event's time).
@@ -188,7 +229,7 @@ pub trait Strategy: Send {
     /// act on closed bars only.
     fn on_tick(&mut self, _cx: &mut Cx<'_>) {}
     /// State that warm-up replay cannot rebuild, saved with the bot.
-    fn save(&self) -> serde_json::Value {
+    fn save(&mut self) -> serde_json::Value {
         serde_json::Value::Null
     }
     fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
@@ -376,18 +417,116 @@ impl StrategySpec {
     }
 }
 
-/// The strategies a daemon or backtest can build: the built-ins, plus any
-/// an embedding program adds.
+/// The strategies a daemon or backtest can build: the built-ins, any an
+/// embedding program adds, and user strategies (Lua or WebAssembly, added
+/// at run time; clones of a registry share them).
 #[derive(Clone)]
 pub struct Registry {
     kinds: Vec<&'static Kind>,
+    user: std::sync::Arc<std::sync::RwLock<UserKinds>>,
+}
+
+/// A user strategy: uploaded code, known by its name and by the hash of
+/// its content. A spec names it `name` (its newest upload) or
+/// `name@hash` (exactly that code).
+pub struct UserKind {
+    pub name: String,
+    /// SHA-256 of the source or module, lowercase hex.
+    pub hash: String,
+    /// `lua` or `wasm`.
+    pub tier: &'static str,
+    pub owner: String,
+    pub summary: String,
+    pub rules: String,
+    /// JSON Schema of its parameters (from its declared parameter table).
+    pub schema: serde_json::Value,
+    /// Warm-up bars with the default parameters.
+    pub default_warmup: usize,
+    pub build: Box<dyn Fn(&serde_json::Value) -> Built + Send + Sync>,
+}
+
+impl UserKind {
+    /// `name@hash`: the name that always means this code.
+    pub fn pinned(&self) -> String {
+        format!("{}@{}", self.name, self.hash)
+    }
+}
+
+impl std::fmt::Debug for UserKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserKind")
+            .field("name", &self.name)
+            .field("hash", &self.hash)
+            .field("tier", &self.tier)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct UserKinds {
+    by_hash: std::collections::HashMap<String, std::sync::Arc<UserKind>>,
+    /// Name → hash of its newest upload.
+    latest: std::collections::BTreeMap<String, String>,
 }
 
 impl Registry {
     pub fn builtin() -> Registry {
         Registry {
             kinds: builtin::CATALOG.iter().collect(),
+            user: std::sync::Arc::default(),
         }
+    }
+
+    fn users(&self) -> std::sync::RwLockReadGuard<'_, UserKinds> {
+        self.user
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a user strategy; it becomes its name's newest version.
+    pub fn add_user(&self, kind: UserKind) -> std::sync::Arc<UserKind> {
+        let kind = std::sync::Arc::new(kind);
+        let mut u = self
+            .user
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        u.latest.insert(kind.name.clone(), kind.hash.clone());
+        u.by_hash
+            .entry(kind.hash.clone())
+            .or_insert_with(|| kind.clone())
+            .clone()
+    }
+
+    /// The user strategy a spec's `strategy` names: `name` (newest) or
+    /// `name@hash`.
+    pub fn user(&self, strategy: &str) -> Option<std::sync::Arc<UserKind>> {
+        let u = self.users();
+        let hash = match strategy.split_once('@') {
+            Some((_, hash)) => hash,
+            None => u.latest.get(strategy)?.as_str(),
+        };
+        let k = u.by_hash.get(hash)?;
+        let name = strategy.split_once('@').map_or(strategy, |(n, _)| n);
+        (k.name == name).then(|| k.clone())
+    }
+
+    /// The newest version of every user strategy, by name.
+    pub fn user_kinds(&self) -> Vec<std::sync::Arc<UserKind>> {
+        let u = self.users();
+        u.latest
+            .values()
+            .filter_map(|h| u.by_hash.get(h).cloned())
+            .collect()
+    }
+
+    /// What a spec should record for `strategy`: a user strategy pinned to
+    /// its code (`name@hash`), a built-in as it is.
+    pub fn pin(&self, strategy: &str) -> String {
+        if self.find(strategy).is_some() {
+            return strategy.to_owned();
+        }
+        self.user(strategy)
+            .map_or_else(|| strategy.to_owned(), |k| k.pinned())
     }
 
     /// Adds (or replaces, by name) a strategy kind.
@@ -410,21 +549,23 @@ impl Registry {
     pub fn build(&self, spec: &StrategySpec) -> Built {
         spec.sizing.validate()?;
         spec.exits.validate()?;
-        let kind = self.find(&spec.strategy).ok_or_else(|| {
-            ParamError::new(
-                "strategy",
-                format!(
-                    "unknown strategy `{}` (known: {})",
-                    spec.strategy,
-                    self.kinds
-                        .iter()
-                        .map(|k| k.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        (kind.build)(&spec.params)
+        if let Some(kind) = self.find(&spec.strategy) {
+            return (kind.build)(&spec.params);
+        }
+        // The lock is not held while the strategy is built.
+        if let Some(kind) = self.user(&spec.strategy) {
+            return (kind.build)(&spec.params);
+        }
+        let mut known: Vec<String> = self.kinds.iter().map(|k| k.name.to_owned()).collect();
+        known.extend(self.users().latest.keys().cloned());
+        Err(ParamError::new(
+            "strategy",
+            format!(
+                "unknown strategy `{}` (known: {})",
+                spec.strategy,
+                known.join(", ")
+            ),
+        ))
     }
 }
 

@@ -302,6 +302,11 @@ impl Bots {
             .map_err(|e| store_err(&e))?;
             warm_result
                 .map_err(|e| ApiError::internal(format!("the strategy {e} during warm-up")))?;
+            if let Some(why) = engine.fault() {
+                return Err(ApiError::internal(format!(
+                    "the strategy failed during warm-up: {why}"
+                )));
+            }
             replayed = replayed.min(n);
             if let Some(idx) = state.venue.index_of(symbol.as_str()) {
                 engine.set_last(slot, state.venue.last(idx), now);
@@ -329,7 +334,10 @@ impl Bots {
         for (id, l) in live.iter_mut() {
             let result = catch_unwind(AssertUnwindSafe(|| step_bot(ctx, l, changes)));
             let why = match result {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => match l.engine.fault() {
+                    None => continue,
+                    Some(why) => format!("strategy failed: {why}"),
+                },
                 Ok(Err(e)) => e,
                 Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
             };
@@ -365,6 +373,9 @@ pub fn start_decisions(state: &State, l: &mut Live) -> Result<Vec<Decision>, Str
     let mut out = Vec::new();
     let engine = &mut l.engine;
     guarded(|| engine.start(&v, &mut out))?;
+    if let Some(why) = engine.fault() {
+        return Err(format!("strategy failed: {why}"));
+    }
     Ok(out)
 }
 
@@ -443,7 +454,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
     }
     if let Some(t) = handled_bar {
         let equity = book_equity(&state, l.account, bot).unwrap_or(Notional::ZERO);
-        let engine = &l.engine;
+        let engine = &mut l.engine;
         let saved = guarded(|| engine.save())?;
         let mut store = ctx.store();
         store

@@ -61,7 +61,7 @@ impl Strategy for Dca {
         }
     }
 
-    fn save(&self) -> serde_json::Value {
+    fn save(&mut self) -> serde_json::Value {
         serde_json::json!({ "bars": self.bars, "buys": self.buys })
     }
 

@@ -203,7 +203,7 @@ impl Strategy for Grid {
         }
     }
 
-    fn save(&self) -> serde_json::Value {
+    fn save(&mut self) -> serde_json::Value {
         serde_json::json!({ "holding": self.holding })
     }
 

@@ -70,9 +70,9 @@ fn invalid(e: BacktestError) -> JobError {
     match e {
         BacktestError::Cancelled => JobError::Cancelled,
         // The same run fails the same way every time: no retry.
-        e @ (BacktestError::Invalid { .. } | BacktestError::Overflow { .. }) => {
-            JobError::Permanent(e.to_string())
-        }
+        e @ (BacktestError::Invalid { .. }
+        | BacktestError::Overflow { .. }
+        | BacktestError::Strategy { .. }) => JobError::Permanent(e.to_string()),
     }
 }
 
