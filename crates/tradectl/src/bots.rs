@@ -20,6 +20,7 @@ use crate::format::{Table, signed, ts};
 use crate::{Ctx, Failure};
 
 mod strategies;
+mod user_strategies;
 pub use strategies::{Strategy, strategy};
 
 /// A strategy spec from flags (or whole, with `--spec`).

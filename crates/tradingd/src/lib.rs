@@ -236,6 +236,7 @@ impl Daemon {
             run = run.run_number,
             "tradingd ready"
         );
+        load_user_strategies(&store, &options.registry);
         let bots = Bots::new(options.registry);
         let ctx = Arc::new(Ctx::new(
             config,
@@ -423,5 +424,61 @@ async fn heartbeat(ctx: Arc<Ctx>) {
             time: Utc::now(),
             uptime_ms: ctx.uptime_ms(),
         });
+    }
+}
+
+/// Compiles every stored user strategy version into the registry, oldest
+/// first (so a name's newest is its newest). One that no longer loads
+/// (say, a module of an ABI this daemon does not run) is left out with an
+/// error in the log; specs naming it then fail as unknown.
+fn load_user_strategies(
+    store: &lock_order::OrderedMutex<store::Store>,
+    registry: &tradedesk_core::strategy::Registry,
+) {
+    let versions = {
+        let s = store.lock();
+        store::strategies::all_versions(s.conn())
+    };
+    let versions = match versions {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the user strategies");
+            return;
+        }
+    };
+    let t0 = std::time::Instant::now();
+    let mut loaded = 0usize;
+    for v in versions {
+        let code = {
+            let s = store.lock();
+            store::strategies::code(s.conn(), &v.hash)
+        };
+        let (Ok(Some((tier, code))), Some(t)) = (code, tradedesk_scripting::Tier::parse(&v.tier))
+        else {
+            tracing::error!(name = %v.name, hash = %v.hash, "user strategy code missing");
+            continue;
+        };
+        match tradedesk_scripting::kind(
+            t,
+            &v.name,
+            &v.owner,
+            &code,
+            tradedesk_scripting::Limits::default(),
+        ) {
+            Ok(k) => {
+                registry.add_user(k);
+                loaded = loaded.saturating_add(1);
+            }
+            Err(e) => {
+                tracing::error!(name = %v.name, hash = %v.hash, tier = %tier, error = %e, "user strategy no longer loads");
+            }
+        }
+    }
+    if loaded > 0 {
+        tracing::info!(
+            loaded,
+            ms = t0.elapsed().as_millis() as u64,
+            "user strategies loaded"
+        );
     }
 }

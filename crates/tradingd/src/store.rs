@@ -13,6 +13,7 @@ pub mod bots;
 pub mod jobs;
 pub mod risk;
 pub mod schedules;
+pub mod strategies;
 pub mod trading;
 pub mod users;
 
@@ -25,7 +26,7 @@ use tradedesk_core::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 14;
+pub const SCHEMA_VERSION: u32 = 15;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -46,6 +47,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0012_users.sql")),
         M::up(include_str!("store/migrations/0013_access_tokens.sql")),
         M::up(include_str!("store/migrations/0014_profiles.sql")),
+        M::up(include_str!("store/migrations/0015_user_strategies.sql")),
     ])
 });
 

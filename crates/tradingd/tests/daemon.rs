@@ -22,5 +22,6 @@ mod daemon {
     pub mod trading;
     pub mod transports;
     pub mod trust;
+    pub mod user_strategies;
     pub mod watchdog;
 }

@@ -51,7 +51,7 @@ use super::schedules::{
 };
 use super::strategies::{
     StrategiesCatalog, StrategiesCreate, StrategiesDelete, StrategiesGet, StrategiesList,
-    StrategiesUpdate, StrategiesValidate,
+    StrategiesUpdate, StrategiesUpload, StrategiesValidate,
 };
 use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
 use super::system::{
@@ -183,6 +183,7 @@ catalogue! {
         StrategiesUpdate,
         StrategiesValidate,
         StrategiesDelete,
+        StrategiesUpload,
         BotsCreate,
         BotsList,
         BotsGet,

@@ -42,6 +42,11 @@ method! {
 }
 
 method! {
+    /// Uploads a user strategy (a Lua source or a WebAssembly module): checked, compiled, stored by the SHA-256 of its content, and listed by the catalogue; specs name it `name` (its newest upload) or `name@hash` (exactly this code).
+    StrategiesUpload = "strategies.upload", Post "/api/v1/strategies/upload", Trade, StrategyUpload => UserStrategy
+}
+
+method! {
     /// Checks a strategy spec without saving it; the answer says what is wrong.
     StrategiesValidate = "strategies.validate", Post "/api/v1/strategies/validate", Read, SpecParam => Validation
 }
@@ -56,6 +61,55 @@ pub struct StrategyInfo {
     pub params_schema: serde_json::Value,
     /// Warm-up bars with the default parameters.
     pub default_warmup: usize,
+    /// A user strategy's code (absent for the built-ins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserCode>,
+}
+
+/// Which code a user strategy is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserCode {
+    pub tier: StrategyTier,
+    /// SHA-256 of the source or module, lowercase hex.
+    pub hash: String,
+    /// `name@hash`: what a spec records to run exactly this code.
+    pub pinned: String,
+    pub owner: String,
+}
+
+/// The two kinds of user strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyTier {
+    /// A Lua 5.4 file.
+    Lua,
+    /// A WebAssembly module built with the tradedesk strategy SDK.
+    Wasm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyUpload {
+    /// 1–64 letters, digits, `-`, `_`, `.`; not a built-in's name. A name
+    /// belongs to the user who first uploaded it.
+    pub name: String,
+    pub tier: StrategyTier,
+    /// The Lua source (tier `lua`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The module, base64 (tier `wasm`).
+    #[serde(default)]
+    pub module_base64: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserStrategy {
+    /// As the catalogue lists it.
+    pub info: StrategyInfo,
+    /// False when exactly this code was already stored (the upload made
+    /// it the name's newest version again).
+    pub new_code: bool,
+    pub uploaded: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -15,8 +15,34 @@ use tradedesk_core::api::strategies::{
 
 #[derive(Subcommand)]
 pub enum Strategy {
-    /// The built-in strategies; with KIND, its rules and parameters.
+    /// The strategies: built-in and uploaded; with KIND, its rules and parameters.
     Catalog { kind: Option<String> },
+    /// Upload your own strategy: a .lua file or a .wasm module (see
+    /// `strategy new`). Specs naming it run its newest upload.
+    Upload {
+        file: std::path::PathBuf,
+        /// The strategy's name (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create a Rust strategy crate NAME (WebAssembly tier) from the template.
+    New {
+        name: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Compile the strategy crate in DIR for wasm32-unknown-unknown.
+    Build {
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Upload the module once built.
+        #[arg(long)]
+        upload: bool,
+        /// The name to upload it under (default: the crate's directory name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Save a named strategy config.
     Create {
         name: String,
@@ -63,8 +89,18 @@ pub(super) fn name_or_id(s: &str) -> NameOrId {
 }
 
 pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
+    // These need no daemon (or connect themselves).
+    let cmd = match cmd {
+        Strategy::New { name, dir } => return super::user_strategies::new(ctx, &name, dir),
+        Strategy::Build { dir, upload, name } => {
+            return super::user_strategies::build(ctx, &dir, upload, name);
+        }
+        Strategy::Upload { file, name } => return super::user_strategies::upload(ctx, &file, name),
+        other => other,
+    };
     let mut c = ctx.connect()?;
     match cmd {
+        Strategy::New { .. } | Strategy::Build { .. } | Strategy::Upload { .. } => {}
         Strategy::Catalog { kind } => {
             let cat = c.call::<StrategiesCatalog>(&Empty {})?;
             ctx.emit_with(&cat, || print_catalog(&cat, kind.as_deref()))?;
@@ -147,9 +183,19 @@ pub fn strategy(ctx: &Ctx, cmd: Strategy) -> Result<(), Failure> {
 
 pub(super) fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result<(), Failure> {
     let Some(kind) = kind else {
-        let mut t = Table::new(&["strategy", "summary"]);
+        let mut t = Table::new(&["strategy", "kind", "summary"]);
         for s in &cat.strategies {
-            t.row(vec![s.name.clone(), s.summary.clone()]);
+            let kind = s.user.as_ref().map_or_else(
+                || "built-in".to_owned(),
+                |u| {
+                    let tier = match u.tier {
+                        tradedesk_core::api::strategies::StrategyTier::Lua => "lua",
+                        tradedesk_core::api::strategies::StrategyTier::Wasm => "wasm",
+                    };
+                    format!("{tier} {}", u.hash.get(..12).unwrap_or(&u.hash))
+                },
+            );
+            t.row(vec![s.name.clone(), kind, s.summary.clone()]);
         }
         out!("{t}");
         outln!("details: tradectl strategy catalog KIND");
@@ -161,6 +207,9 @@ pub(super) fn print_catalog(cat: &StrategyCatalog, kind: Option<&str>) -> Result
         .find(|s| s.name == kind)
         .ok_or_else(|| Failure::Usage(format!("no strategy `{kind}` in the catalog")))?;
     outln!("{} — {}\n\n{}\n", s.name, s.summary, s.rules);
+    if let Some(u) = &s.user {
+        outln!("user strategy by {}: {}\n", u.owner, u.pinned);
+    }
     let mut t = Table::new(&["param", "type", "default", "meaning"]);
     if let Some(props) = s.params_schema["properties"].as_object() {
         for (name, p) in props {

@@ -137,7 +137,13 @@ impl Ctx {
         }
         let mut ids = Vec::new();
         let mut quote: Option<String> = None;
-        for (i, leg) in spec.strategies.iter().enumerate() {
+        for (i, leg) in spec.strategies.iter_mut().enumerate() {
+            // The run records exactly which code it ran.
+            leg.spec.strategy = self.pin_strategy(
+                caller,
+                &leg.spec.strategy,
+                &at(&format!("strategies[{i}].spec.")),
+            )?;
             if leg.datasets.is_empty() || leg.datasets.len() > 64 {
                 return Err(ApiError::bad_field(
                     &at(&format!("strategies[{i}].datasets")),

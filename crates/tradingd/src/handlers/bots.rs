@@ -45,9 +45,12 @@ impl Handle<BotsCreate> for Ctx {
                     },
                 };
                 let rec = self.strategy_ref(caller, &r)?;
-                (self.normalize(&rec.spec, "strategy.")?, Some(rec.id))
+                (
+                    self.normalize(caller, &rec.spec, "strategy.")?,
+                    Some(rec.id),
+                )
             }
-            (None, Some(spec)) => (self.normalize(spec, "spec.")?, None),
+            (None, Some(spec)) => (self.normalize(caller, spec, "spec.")?, None),
             _ => {
                 return Err(ApiError::bad_field(
                     "strategy",
@@ -220,6 +223,7 @@ impl Handle<BotsGet> for Ctx {
 }
 
 impl Handle<BotsUpdate> for Ctx {
+    #[allow(clippy::too_many_lines)] // one change under one lock: checks, books, spec, store
     async fn handle(&self, caller: &Caller, p: BotUpdate) -> Result<BotView, ApiError> {
         let mut rec = self.bot(caller, p.id)?;
         if rec.status.is_active() || self.bots.is_live(p.id) {
@@ -238,7 +242,7 @@ impl Handle<BotsUpdate> for Ctx {
         let spec = p
             .spec
             .as_ref()
-            .map(|s| self.normalize(s, "spec."))
+            .map(|s| self.normalize(caller, s, "spec."))
             .transpose()?;
         self.blocking(|ctx| {
             // Held throughout: the bot cannot be started meanwhile.
@@ -281,6 +285,7 @@ impl Handle<BotsUpdate> for Ctx {
             if let Some(n) = &p.name {
                 rec.name.clone_from(n);
             }
+            let changed_code = code_change(&rec.spec, spec.as_ref());
             if let Some(s) = spec {
                 rec.spec = s;
             }
@@ -305,6 +310,9 @@ impl Handle<BotsUpdate> for Ctx {
                         }
                     }
                     db::save_bot_ledger(tx, rec.id, &ledger)?;
+                    if changed_code.is_some() {
+                        db::save_bot_state(tx, rec.id, &serde_json::Value::Null)?;
+                    }
                     if reallocated {
                         // The old book's positions now live in the manual book.
                         db::clear_bot_positions(tx, rec.id)?;
@@ -316,10 +324,25 @@ impl Handle<BotsUpdate> for Ctx {
                 })
                 .map_err(|e| store_err(&e))?;
             state.accounts[account].books = books;
-            record(ctx, &mut store, rec.id, BotEventKind::State, "updated", None);
+            let what = changed_code.as_deref().unwrap_or("updated");
+            record(ctx, &mut store, rec.id, BotEventKind::State, what, None);
             Ok(view(&state, &rec))
         })
     }
+}
+
+/// New strategy code (another strategy, or another version of a user
+/// strategy) starts from warm-up alone: the old code's saved state is not
+/// handed to it. What the bot's log says when that happens.
+fn code_change(
+    old: &tradedesk_core::strategy::StrategySpec,
+    new: Option<&tradedesk_core::strategy::StrategySpec>,
+) -> Option<String> {
+    let new = new.filter(|s| s.strategy != old.strategy)?;
+    Some(format!(
+        "updated: strategy {} → {} (its saved strategy state was discarded)",
+        old.strategy, new.strategy
+    ))
 }
 
 impl Handle<BotsDelete> for Ctx {

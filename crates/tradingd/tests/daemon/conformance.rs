@@ -112,6 +112,11 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         "strategies.get" | "strategies.delete" => json!({ "name": "conf" }),
         "strategies.update" => json!({ "name": "conf", "spec": { "strategy": "ema_cross" } }),
         "strategies.validate" => json!({ "spec": { "strategy": "macd" } }),
+        "strategies.upload" => json!({
+            "name": "conf-lua",
+            "tier": "lua",
+            "source": "params = {{ name = 'n', type = 'int', default = 3 }}\nfunction on_bar(t, o, h, l, c, v) end"
+        }),
         "bots.create" => json!({
             "name": "conf-bot",
             "spec": { "strategy": "dca", "params": { "every_bars": 5 }, "sizing": { "mode": "quote", "value": "50" } },

@@ -35,21 +35,61 @@ pub(in crate::handlers) fn check_name(field: &str, name: &str) -> Result<(), Api
 }
 
 impl Ctx {
-    /// Checks a spec and returns it normalized (parameter defaults filled in).
+    /// Checks a spec and returns it normalized (parameter defaults filled
+    /// in, a user strategy pinned to its code: `name@hash`).
     pub(in crate::handlers) fn normalize(
         &self,
+        caller: &Caller,
         spec: &StrategySpec,
         prefix: &str,
     ) -> Result<StrategySpec, ApiError> {
+        let strategy = self.pin_strategy(caller, &spec.strategy, prefix)?;
+        let spec = StrategySpec {
+            strategy,
+            ..spec.clone()
+        };
         let (_, params) = self
             .bots
             .registry
-            .build(spec)
+            .build(&spec)
             .map_err(|e| param_error(prefix, &e))?;
-        Ok(StrategySpec {
-            params,
-            ..spec.clone()
-        })
+        Ok(StrategySpec { params, ..spec })
+    }
+
+    /// What a spec should record for `strategy`: a built-in as it is, a
+    /// user strategy the caller may use as `name@hash` (its newest
+    /// version when no hash is given). Another user's strategy is as
+    /// unknown as one that does not exist.
+    pub(in crate::handlers) fn pin_strategy(
+        &self,
+        caller: &Caller,
+        strategy: &str,
+        prefix: &str,
+    ) -> Result<String, ApiError> {
+        let registry = &self.bots.registry;
+        if registry.find(strategy).is_some() {
+            return Ok(strategy.to_owned());
+        }
+        match registry.user(strategy) {
+            Some(k) if caller.sees(&k.owner) => Ok(k.pinned()),
+            _ => {
+                let mut known: Vec<String> =
+                    registry.kinds().iter().map(|k| k.name.to_owned()).collect();
+                known.extend(
+                    registry
+                        .user_kinds()
+                        .iter()
+                        .filter(|k| caller.sees(&k.owner))
+                        .map(|k| k.name.clone()),
+                );
+                let field = format!("{prefix}strategy");
+                Err(ApiError::invalid_params(format!(
+                    "invalid params: field `{field}`: unknown strategy `{strategy}` (known: {})",
+                    known.join(", ")
+                ))
+                .with_data(serde_json::json!({ "field": field })))
+            }
+        }
     }
 
     pub(in crate::handlers) fn strategy_ref(
