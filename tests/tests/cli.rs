@@ -800,3 +800,124 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+#[test]
+#[allow(clippy::too_many_lines)] // one walk: upload, pin, update, scaffold, build, upload
+fn user_strategies_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lua = root.join("examples/strategies/sma_cross.lua");
+    let lua = lua.to_str().expect("path");
+    let out = env.run(&["strategy", "upload", lua, "--name", "my_cross"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("uploaded my_cross (lua), new code") && s.contains("sha256 "),
+        "{s}"
+    );
+    let out = env.run(&["strategy", "catalog"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("my_cross") && s.contains("lua "), "{s}");
+    let out = env.run(&["strategy", "catalog", "my_cross"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("user strategy by") && s.contains("my_cross@"),
+        "{s}"
+    );
+    // Only .lua and .wasm; a built-in's name is refused by the daemon.
+    let out = env.run(&["strategy", "upload", "notes.txt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = env.run(&["strategy", "upload", lua, "--name", "sma_cross"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // A bot runs the version it was made with until it is updated.
+    let out = env.run(&[
+        "--json",
+        "bot",
+        "create",
+        "mine",
+        "--kind",
+        "my_cross",
+        "--symbol",
+        "BTCUSDT",
+        "--allocate",
+        "USDT=500",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v1 = json(&out)["spec"]["strategy"]
+        .as_str()
+        .expect("strategy")
+        .to_owned();
+    assert!(v1.starts_with("my_cross@"), "{v1}");
+    let work = tempfile::tempdir().expect("tempdir");
+    let v2_file = work.path().join("my_cross.lua");
+    let v2_text = format!("-- v2\n{}", std::fs::read_to_string(lua).expect("example"));
+    std::fs::write(&v2_file, v2_text).expect("write");
+    let out = env.run(&["strategy", "upload", v2_file.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env.run(&["--json", "bot", "show", "1"]);
+    assert_eq!(json(&out)["spec"]["strategy"], v1.as_str());
+    let out = env.run(&["--json", "bot", "update", "1", "--kind", "my_cross"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v2 = json(&out)["spec"]["strategy"]
+        .as_str()
+        .expect("strategy")
+        .to_owned();
+    assert!(v2.starts_with("my_cross@") && v2 != v1, "{v2}");
+
+    // A Rust strategy crate from the template, built and uploaded.
+    let dir = work.path().to_str().expect("path");
+    let out = env.run(&["strategy", "new", "my_wasm", "--dir", dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for f in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "sdk/src/lib.rs",
+        "indicators/src/lib.rs",
+    ] {
+        assert!(work.path().join("my_wasm").join(f).exists(), "{f}");
+    }
+    let out = env.run(&["strategy", "new", "my_wasm", "--dir", dir]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an existing directory is left alone"
+    );
+    if !tradedesk_core::wasm_build::target_installed() {
+        eprintln!("skipped the build: the wasm32-unknown-unknown target is not installed");
+        return;
+    }
+    // The daemon-less commands use the machine's toolchain.
+    let real = |var: &str, default: &str| {
+        std::env::var_os(var).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(default)
+                .into()
+        })
+    };
+    let crate_dir = work.path().join("my_wasm");
+    let out = env
+        .cmd(&[
+            "strategy",
+            "build",
+            crate_dir.to_str().expect("path"),
+            "--upload",
+        ])
+        .env("RUSTUP_HOME", real("RUSTUP_HOME", ".rustup"))
+        .env("CARGO_HOME", real("CARGO_HOME", ".cargo"))
+        .env("CARGO_TARGET_DIR", work.path().join("target"))
+        .output()
+        .expect("run tradectl");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("uploaded my_wasm (wasm)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = env.run(&["strategy", "catalog", "my_wasm"]);
+    assert!(
+        text(&out.stdout).contains("WebAssembly"),
+        "{}",
+        text(&out.stdout)
+    );
+}

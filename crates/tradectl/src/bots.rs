@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tradedesk_core::api::Empty;
 use tradedesk_core::api::bots::{
-    BotCreate, BotDelete, BotEventsParams, BotFilter, BotId, BotStatus, BotStop, BotView,
-    BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume,
-    BotsStart, BotsStop,
+    BotCreate, BotDelete, BotEventsParams, BotFilter, BotId, BotStatus, BotStop, BotUpdate,
+    BotView, BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance,
+    BotsResume, BotsStart, BotsStop, BotsUpdate,
 };
 use tradedesk_core::api::strategies::{SpecParam, StrategiesCatalog, StrategiesValidate};
 use tradedesk_core::client::Client;
@@ -230,6 +230,15 @@ pub enum Bot {
         #[arg(long)]
         force: bool,
     },
+    /// Change a stopped bot's name or strategy spec (naming a user
+    /// strategy again takes its newest version).
+    Update {
+        id: u64,
+        #[arg(long)]
+        rename: Option<String>,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
 }
 
 fn allocation(items: &[String]) -> Result<BTreeMap<String, Qty>, Failure> {
@@ -388,6 +397,20 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 outln!("bot {}", p.id);
                 out!("{t}");
             });
+        }
+        Bot::Update { id, rename, spec } => {
+            let spec = if spec.given() {
+                Some(spec.spec(&mut c)?)
+            } else {
+                None
+            };
+            let r = c.call::<BotsUpdate>(&BotUpdate {
+                id,
+                name: rename,
+                spec,
+                allocation: None,
+            })?;
+            print_bot(ctx, &r);
         }
         Bot::Delete { id, force } => {
             let r = c.call::<BotsDelete>(&BotDelete { id, force })?;
