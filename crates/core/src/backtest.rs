@@ -534,7 +534,7 @@ impl Run<'_, '_> {
             placed: step,
         };
         if w.terms.order_type() == OrderType::Market && self.fill == FillModel::Close {
-            self.fill_market(step, &w, bar.close, bar.time, true);
+            let _ = self.fill_market(step, &w, bar.close, bar.time, true);
             return;
         }
         if w.side == Side::Buy && w.terms.order_type() == OrderType::Limit {

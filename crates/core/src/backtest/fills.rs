@@ -113,14 +113,14 @@ impl Run<'_, '_> {
             if let Some(pair) = &w.pair {
                 self.book.working.retain(|o| o.pair.as_ref() != Some(pair));
             }
-            let filled = self.fill_market(
+            let fill = self.fill_market(
                 step,
                 &w,
                 price,
                 bar.time,
                 w.terms.order_type() != OrderType::Limit,
             );
-            if filled {
+            if let Some(fill) = fill {
                 let leg = w.leg;
                 let view = View {
                     book: &self.book,
@@ -131,7 +131,9 @@ impl Run<'_, '_> {
                     symbol: self.instruments[m].symbol.clone(),
                     side: w.side,
                     status: OrderStatus::Filled,
-                    fill: None,
+                    // Keyed orders' fills reach their strategy (a grid
+                    // places its sell from its buy's fill).
+                    fill: Some(fill),
                     time: bar.time,
                 };
                 self.engines[leg].on_order(&ev, &view, &mut self.out);
@@ -157,7 +159,7 @@ impl Run<'_, '_> {
         px: f64,
         time: Timestamp,
         slip: bool,
-    ) -> bool {
+    ) -> Option<(Qty, Price)> {
         let m = w.market;
         let inst = &self.instruments[m];
         let slip_f = if slip { self.slip } else { 0.0 };
@@ -177,7 +179,7 @@ impl Run<'_, '_> {
             _ => price_on_grid(px, inst.tick_size, self.book.tick_f64[m]),
         };
         if !price.is_positive() {
-            return false;
+            return None;
         }
         let held = self.book.positions[w.leg][m];
         let qty = match (w.side, &w.role) {
@@ -185,26 +187,24 @@ impl Run<'_, '_> {
                 if w.terms.order_type() == OrderType::Market
                     && self.engines[w.leg].config().sizing.mode != SizingMode::FixedQty =>
             {
-                let Some(slot) = self.slots[w.leg][m] else {
-                    return false;
-                };
+                let slot = self.slots[w.leg][m]?;
                 let view = View {
                     book: &self.book,
                     leg: w.leg,
                 };
                 match self.engines[w.leg].size(slot, price, &view) {
                     Ok(q) => q,
-                    Err(_) => return false,
+                    Err(_) => return None,
                 }
             }
             (Side::Sell, Role::Exit | Role::Protect) => w.qty.min(held.qty.max(Qty::ZERO)),
             _ => w.qty,
         };
         if !qty.is_positive() {
-            return false;
+            return None;
         }
         if w.side == Side::Sell && qty > held.qty {
-            return false; // long only: never sell what is not held
+            return None; // long only: never sell what is not held
         }
         let booked = (|| {
             let value = price.get().checked_mul(qty.get())?;
@@ -220,14 +220,14 @@ impl Run<'_, '_> {
         })();
         let Some((fee, cash, total_fees)) = booked else {
             self.book.overflow.set(true);
-            return false;
+            return None;
         };
         if self.book.positions[w.leg][m]
             .apply_fill(w.side, qty, price, Notional::new(fee))
             .is_none()
         {
             self.book.overflow.set(true);
-            return false;
+            return None;
         }
         self.book.cash = cash;
         self.total_fees = total_fees;
@@ -246,7 +246,7 @@ impl Run<'_, '_> {
                 fee: Notional::new(fee),
             });
         }
-        true
+        Some((qty, price))
     }
 
     /// Books a fill into its leg's round trip; a trip back at flat is a
@@ -307,7 +307,7 @@ impl Run<'_, '_> {
                         placed: step,
                     };
                     let px = self.book.last[m];
-                    self.fill_market(step, &w, px, time, true);
+                    let _ = self.fill_market(step, &w, px, time, true);
                 }
             }
         }

@@ -321,3 +321,45 @@ fn a_runs_metrics_are_those_of_its_curve_and_trades() {
     markets[0].bench = Some(analytics::BenchSums::of_bars(&bars));
     assert_eq!(go(&markets).metrics, out.metrics);
 }
+
+#[test]
+fn a_grids_buys_are_sold_a_level_up_in_a_backtest() {
+    // Keyed fills reach the strategy: each buy at a line becomes a sell
+    // at the next line up (before, backtests never told it of its fills).
+    let spec: StrategySpec = serde_json::from_value(serde_json::json!({
+        "strategy": "grid",
+        "params": { "lower": "90", "upper": "110", "levels": 5 },
+        "sizing": { "mode": "quote", "value": "100" },
+        "interval": "1d"
+    }))
+    .expect("spec");
+    let bars: Vec<Candle> = (0..60)
+        .map(|i| {
+            let c = 100.0 + (f64::from(i) / 2.0).sin() * 8.0;
+            bar(i64::from(i), c, c + 1.0, c - 1.0, c)
+        })
+        .collect();
+    let out = run(
+        &Registry::builtin(),
+        &[Market::new(inst("GRDUSD"), &bars)],
+        &[Leg {
+            spec,
+            markets: vec![0],
+        }],
+        &settings(FillModel::NextOpen),
+        keep(),
+        &mut |_| true,
+    )
+    .expect("run");
+    let sells: Vec<&Fill> = out.fills.iter().filter(|f| f.side == Side::Sell).collect();
+    assert!(!sells.is_empty(), "the grid sold: {:?}", out.fills);
+    let step = Decimal::from(5);
+    for s in &sells {
+        let bought_below = out.fills.iter().any(|b| {
+            b.side == Side::Buy
+                && b.step < s.step
+                && s.price.get() - b.price.get() >= step - Decimal::ONE
+        });
+        assert!(bought_below, "sell {s:?} follows a buy a line below");
+    }
+}
