@@ -32,6 +32,16 @@ pub enum Pending {
     Fail(String),
 }
 
+/// A fill as both tiers hand it to a strategy: buy, quantity, price (f64).
+pub fn fill_numbers(fill: &tradedesk_core::strategy::KeyedFill) -> (bool, f64, f64) {
+    let f = |d: Decimal| rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0);
+    (
+        fill.side == Side::Buy,
+        f(fill.qty.get()),
+        f(fill.price.get()),
+    )
+}
+
 /// The state a strategy's host functions read and write during a call.
 #[derive(Debug, Default)]
 pub struct CallState {

@@ -23,7 +23,7 @@ pub mod wasm;
 use std::sync::Arc;
 
 use sha2::Digest;
-use tradedesk_core::strategy::{Built, UserKind};
+use tradedesk_core::strategy::{Built, ParamError, UserKind};
 
 /// The sandbox's limits, per strategy instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,29 +110,45 @@ pub fn kind(
             }
             let text = std::str::from_utf8(code)
                 .map_err(|e| LoadError::Invalid(format!("the source is not UTF-8: {e}")))?;
-            let src = Arc::new(lua::load(name, text, limits)?);
-            let d = src.description.clone();
-            let build = move |params: &serde_json::Value| -> Built {
-                let (values, normalized) = decl::parse(&src.description.params, params)?;
-                let s = src.build(&values)?;
-                Ok((Box::new(s), normalized))
-            };
-            entry(name, owner, hash, tier, d, Box::new(build))
+            entry(name, owner, hash, tier, lua::load(name, text, limits)?)
         }
-        Tier::Wasm => {
-            let src = Arc::new(wasm::load(name, code, limits)?);
-            let d = src.description.clone();
-            let build = move |params: &serde_json::Value| -> Built {
-                let (values, normalized) = decl::parse(&src.description.params, params)?;
-                let s = src.build(&values)?;
-                Ok((Box::new(s), normalized))
-            };
-            entry(name, owner, hash, tier, d, Box::new(build))
-        }
+        Tier::Wasm => entry(name, owner, hash, tier, wasm::load(name, code, limits)?),
     }
 }
 
-type Build = Box<dyn Fn(&serde_json::Value) -> Built + Send + Sync>;
+/// Loaded code of either tier: its declarations, and new instances.
+trait Source: Send + Sync + 'static {
+    fn description(&self) -> &decl::Description;
+    /// An instance with these (checked) parameter values.
+    fn instance(
+        &self,
+        values: &[f64],
+    ) -> Result<Box<dyn tradedesk_core::strategy::Strategy>, ParamError>;
+}
+
+impl Source for lua::LuaSource {
+    fn description(&self) -> &decl::Description {
+        &self.description
+    }
+    fn instance(
+        &self,
+        values: &[f64],
+    ) -> Result<Box<dyn tradedesk_core::strategy::Strategy>, ParamError> {
+        Ok(Box::new(self.build(values)?))
+    }
+}
+
+impl Source for wasm::WasmSource {
+    fn description(&self) -> &decl::Description {
+        &self.description
+    }
+    fn instance(
+        &self,
+        values: &[f64],
+    ) -> Result<Box<dyn tradedesk_core::strategy::Strategy>, ParamError> {
+        Ok(Box::new(self.build(values)?))
+    }
+}
 
 /// The registry entry; its default parameters must build (that is how
 /// the catalogue and forms start).
@@ -141,9 +157,14 @@ fn entry(
     owner: &str,
     hash: String,
     tier: Tier,
-    d: decl::Description,
-    build: Build,
+    src: impl Source,
 ) -> Result<UserKind, LoadError> {
+    let d = src.description().clone();
+    let src = Arc::new(src);
+    let build = move |params: &serde_json::Value| -> Built {
+        let (values, normalized) = decl::parse(&src.description().params, params)?;
+        Ok((src.instance(&values)?, normalized))
+    };
     let (s, _) = build(&serde_json::json!({}))
         .map_err(|e| LoadError::Invalid(format!("with its default parameters: {e}")))?;
     Ok(UserKind {
@@ -155,6 +176,6 @@ fn entry(
         rules: d.rules,
         schema: decl::schema(&d.params),
         default_warmup: s.warmup(),
-        build,
+        build: Box::new(build),
     })
 }

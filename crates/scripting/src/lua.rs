@@ -28,7 +28,7 @@ use tradedesk_core::indicator::Hlcv;
 use tradedesk_core::order::Side;
 use tradedesk_core::strategy::{Candle, Cx, KeyedFill, ParamError, Strategy};
 
-use crate::calls::{CallState, MAX_KEY, MAX_TEXT, Pending, cut};
+use crate::calls::{CallState, MAX_KEY, MAX_TEXT, Pending, cut, fill_numbers};
 use crate::decl::{Description, ParamDecl, ParamType};
 use crate::ta;
 use crate::{Limits, LoadError};
@@ -549,17 +549,9 @@ impl Strategy for LuaStrategy {
     fn on_fill(&mut self, fill: &KeyedFill, cx: &mut Cx<'_>) {
         if let Some(f) = &self.on_fill {
             self.begin(cx, None);
-            let side = match fill.side {
-                Side::Buy => "buy",
-                Side::Sell => "sell",
-            };
-            let r = f.call::<()>((
-                fill.key.as_str(),
-                side,
-                rust_decimal::prelude::ToPrimitive::to_f64(&fill.qty.get()).unwrap_or(0.0),
-                rust_decimal::prelude::ToPrimitive::to_f64(&fill.price.get()).unwrap_or(0.0),
-                fill.complete,
-            ));
+            let (buy, qty, price) = fill_numbers(fill);
+            let side = if buy { "buy" } else { "sell" };
+            let r = f.call::<()>((fill.key.as_str(), side, qty, price, fill.complete));
             self.end(cx, r);
         }
     }

@@ -493,21 +493,11 @@ impl Strategy for WasmStrategy {
             return;
         }
         self.store.data_mut().call.fill_key.clone_from(&fill.key);
-        let f = |d: rust_decimal::Decimal| {
-            rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(0.0)
-        };
-        let side = match fill.side {
-            Side::Buy => 0,
-            Side::Sell => 1,
-        };
+        let (buy, qty, price) = crate::calls::fill_numbers(fill);
+        let side = i32::from(!buy);
         let r = self.on_fill.call(
             &mut self.store,
-            (
-                side,
-                f(fill.qty.get()),
-                f(fill.price.get()),
-                i32::from(fill.complete),
-            ),
+            (side, qty, price, i32::from(fill.complete)),
         );
         self.end(cx, r);
     }

@@ -60,7 +60,7 @@ fn run(registry: &Registry, strategy: &str) -> Result<backtest::Outcome, Backtes
         },
         backtest::Keep {
             equity: false,
-            fills: false,
+            fills: true,
         },
         &mut |_| true,
     )
@@ -168,6 +168,40 @@ fn a_lua_error_names_the_file_and_line_and_fail_says_why() {
         "function on_bar(t, o, h, l, c, v) fail('the data looks wrong') end",
     );
     assert_eq!(failure(&r, "quit"), "the data looks wrong");
+}
+
+#[test]
+fn lua_keyed_orders_and_their_fills_reach_the_strategy() {
+    // A buy below the market; when it fills, a sell above its price.
+    let r = lua(
+        "ladder",
+        r#"
+local placed = false
+function on_bar(t, o, h, l, c, v)
+  if not placed then limit("a", "buy", c - 3, 1); placed = true end
+end
+function on_fill(key, side, qty, price, complete)
+  if key == "a" and side == "buy" and complete then limit("b", "sell", price + 4, qty) end
+end
+"#,
+    );
+    let out = run(&r, "ladder").expect("runs");
+    let sides: Vec<_> = out.fills.iter().map(|f| f.side).collect();
+    assert_eq!(
+        sides,
+        vec![
+            tradedesk_core::order::Side::Buy,
+            tradedesk_core::order::Side::Sell
+        ],
+        "{:?}",
+        out.fills
+    );
+    let (buy, sell) = (out.fills[0].price.get(), out.fills[1].price.get());
+    assert_eq!(
+        sell - buy,
+        rust_decimal::Decimal::from(4),
+        "the sell was placed from the fill's price"
+    );
 }
 
 #[test]
