@@ -10,6 +10,8 @@ use tradedesk_core::strategy::{Candle, Registry, StrategySpec};
 use tradedesk_core::time::Timestamp;
 use tradedesk_scripting::{Limits, LoadError, Tier};
 
+mod common;
+
 fn bars(n: usize) -> Vec<Candle> {
     (0..n)
         .map(|i| {
@@ -274,29 +276,13 @@ end
 
 // ---- WebAssembly, as text (the wat crate compiles it) ----
 
-/// A module with the whole ABI, `imports` added, `on_bar` doing `body`.
+/// A module with the whole ABI and the host's `fail`, `imports` added,
+/// `on_bar` doing `body`.
 fn wat(imports: &str, body: &str) -> String {
-    let desc = r#"{"summary":"t","rules":"t","params":[]}"#;
-    format!(
-        r#"(module
-  {imports}
-  (import "tradedesk" "fail" (func $fail (param i32 i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{}")
-  (func (export "tradedesk_abi_version") (result i32) i32.const 1)
-  (func (export "tradedesk_describe") (result i64)
-    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const {})))
-  (func (export "tradedesk_init") (result i32) i32.const 0)
-  (func (export "tradedesk_warmup") (result i32) i32.const 0)
-  (func (export "tradedesk_lookback") (result i32) i32.const 0)
-  (func (export "tradedesk_on_start"))
-  (func (export "tradedesk_on_bar") (param i64 f64 f64 f64 f64 f64) {body})
-  (func (export "tradedesk_on_fill") (param i32 f64 f64 i32))
-  (func (export "tradedesk_save") (result i64) i64.const 0)
-  (func (export "tradedesk_alloc") (param i32) (result i32) i32.const 1024)
-  (func (export "tradedesk_restore") (param i32 i32) (result i32) i32.const 0))"#,
-        desc.replace('"', "\\\""),
-        desc.len()
+    common::wat_module(
+        &format!("{imports}\n  (import \"tradedesk\" \"fail\" (func $fail (param i32 i32)))"),
+        body,
+        None,
     )
 }
 

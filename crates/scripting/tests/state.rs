@@ -10,6 +10,8 @@ use tradedesk_core::strategy::{Action, Candle, Cx, Strategy};
 use tradedesk_core::time::Timestamp;
 use tradedesk_scripting::{Limits, Tier};
 
+mod common;
+
 struct Flat;
 
 impl Portfolio for Flat {
@@ -86,31 +88,20 @@ function restore(s) bars = tonumber(s) end
 
 #[test]
 fn a_wasm_strategy_saves_and_restores_its_state() {
-    let desc = r#"{"summary":"s","rules":"s","params":[]}"#;
-    let module = format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (global $len (mut i32) (i32.const 5))
-  (data (i32.const 16) "{}")
-  (data (i32.const 512) "hello")
-  (func (export "tradedesk_abi_version") (result i32) i32.const 1)
-  (func (export "tradedesk_describe") (result i64)
-    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const {})))
-  (func (export "tradedesk_init") (result i32) i32.const 0)
-  (func (export "tradedesk_warmup") (result i32) i32.const 0)
-  (func (export "tradedesk_lookback") (result i32) i32.const 0)
-  (func (export "tradedesk_on_start"))
-  (func (export "tradedesk_on_bar") (param i64 f64 f64 f64 f64 f64))
-  (func (export "tradedesk_on_fill") (param i32 f64 f64 i32))
-  (func (export "tradedesk_save") (result i64)
+    // The state lives at 512..512+len; restore copies what the host wrote.
+    let module = common::wat_module(
+        r#"(global $len (mut i32) (i32.const 5))
+  (data (i32.const 512) "hello")"#,
+        "",
+        Some(
+            r#"(func (export "tradedesk_save") (result i64)
     (i64.or (i64.shl (i64.const 512) (i64.const 32)) (i64.extend_i32_u (global.get $len))))
   (func (export "tradedesk_alloc") (param i32) (result i32) i32.const 1024)
   (func (export "tradedesk_restore") (param $p i32) (param $n i32) (result i32)
     (memory.copy (i32.const 512) (local.get $p) (local.get $n))
     (global.set $len (local.get $n))
-    i32.const 0))"#,
-        desc.replace('"', "\\\""),
-        desc.len()
+    i32.const 0)"#,
+        ),
     );
     let k = tradedesk_scripting::kind(
         Tier::Wasm,
