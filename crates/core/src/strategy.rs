@@ -464,7 +464,8 @@ impl std::fmt::Debug for UserKind {
 
 #[derive(Default)]
 struct UserKinds {
-    by_hash: std::collections::HashMap<String, std::sync::Arc<UserKind>>,
+    /// By `name@hash` (the same code may be uploaded under two names).
+    by_pin: std::collections::HashMap<String, std::sync::Arc<UserKind>>,
     /// Name → hash of its newest upload.
     latest: std::collections::BTreeMap<String, String>,
 }
@@ -483,50 +484,62 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a user strategy; it becomes its name's newest version.
+    fn users_mut(&self) -> std::sync::RwLockWriteGuard<'_, UserKinds> {
+        self.user
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a user strategy; it becomes its name's newest version. The
+    /// same name and code again keeps the entry already there.
     pub fn add_user(&self, kind: UserKind) -> std::sync::Arc<UserKind> {
         let kind = std::sync::Arc::new(kind);
-        let mut u = self
-            .user
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut u = self.users_mut();
         u.latest.insert(kind.name.clone(), kind.hash.clone());
-        u.by_hash
-            .entry(kind.hash.clone())
+        u.by_pin
+            .entry(kind.pinned())
             .or_insert_with(|| kind.clone())
             .clone()
+    }
+
+    /// Makes a known version its name's newest again (a re-upload).
+    pub fn make_newest(&self, kind: &UserKind) {
+        self.users_mut()
+            .latest
+            .insert(kind.name.clone(), kind.hash.clone());
     }
 
     /// The user strategy a spec's `strategy` names: `name` (newest) or
     /// `name@hash`.
     pub fn user(&self, strategy: &str) -> Option<std::sync::Arc<UserKind>> {
         let u = self.users();
-        let hash = match strategy.split_once('@') {
-            Some((_, hash)) => hash,
-            None => u.latest.get(strategy)?.as_str(),
-        };
-        let k = u.by_hash.get(hash)?;
-        let name = strategy.split_once('@').map_or(strategy, |(n, _)| n);
-        (k.name == name).then(|| k.clone())
+        if strategy.contains('@') {
+            return u.by_pin.get(strategy).cloned();
+        }
+        let hash = u.latest.get(strategy)?;
+        u.by_pin.get(&format!("{strategy}@{hash}")).cloned()
     }
 
     /// The newest version of every user strategy, by name.
     pub fn user_kinds(&self) -> Vec<std::sync::Arc<UserKind>> {
         let u = self.users();
         u.latest
-            .values()
-            .filter_map(|h| u.by_hash.get(h).cloned())
+            .iter()
+            .filter_map(|(name, hash)| u.by_pin.get(&format!("{name}@{hash}")).cloned())
             .collect()
     }
 
-    /// What a spec should record for `strategy`: a user strategy pinned to
-    /// its code (`name@hash`), a built-in as it is.
-    pub fn pin(&self, strategy: &str) -> String {
-        if self.find(strategy).is_some() {
-            return strategy.to_owned();
-        }
-        self.user(strategy)
-            .map_or_else(|| strategy.to_owned(), |k| k.pinned())
+    /// The names a spec may use: the built-ins, then the user strategies
+    /// `visible` lets through (for an error that lists what is known).
+    pub fn known_names(&self, visible: impl Fn(&UserKind) -> bool) -> Vec<String> {
+        let mut known: Vec<String> = self.kinds.iter().map(|k| k.name.to_owned()).collect();
+        known.extend(
+            self.user_kinds()
+                .iter()
+                .filter(|k| visible(k))
+                .map(|k| k.name.clone()),
+        );
+        known
     }
 
     /// Adds (or replaces, by name) a strategy kind.
@@ -556,14 +569,12 @@ impl Registry {
         if let Some(kind) = self.user(&spec.strategy) {
             return (kind.build)(&spec.params);
         }
-        let mut known: Vec<String> = self.kinds.iter().map(|k| k.name.to_owned()).collect();
-        known.extend(self.users().latest.keys().cloned());
         Err(ParamError::new(
             "strategy",
             format!(
                 "unknown strategy `{}` (known: {})",
                 spec.strategy,
-                known.join(", ")
+                self.known_names(|_| true).join(", ")
             ),
         ))
     }

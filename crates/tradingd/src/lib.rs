@@ -448,16 +448,16 @@ fn load_user_strategies(
     };
     let t0 = std::time::Instant::now();
     let mut loaded = 0usize;
-    for v in versions {
-        let code = {
-            let s = store.lock();
-            store::strategies::code(s.conn(), &v.hash)
-        };
-        let (Ok(Some((tier, code))), Some(t)) = (code, tradedesk_scripting::Tier::parse(&v.tier))
-        else {
-            tracing::error!(name = %v.name, hash = %v.hash, "user strategy code missing");
+    for (v, code) in versions {
+        let Some(t) = tradedesk_scripting::Tier::parse(&v.tier) else {
+            tracing::error!(name = %v.name, hash = %v.hash, tier = %v.tier, "user strategy of no known tier");
             continue;
         };
+        // The same code uploaded again under its name is compiled once.
+        if let Some(k) = registry.user(&format!("{}@{}", v.name, v.hash)) {
+            registry.make_newest(&k);
+            continue;
+        }
         match tradedesk_scripting::kind(
             t,
             &v.name,
@@ -470,7 +470,7 @@ fn load_user_strategies(
                 loaded = loaded.saturating_add(1);
             }
             Err(e) => {
-                tracing::error!(name = %v.name, hash = %v.hash, tier = %tier, error = %e, "user strategy no longer loads");
+                tracing::error!(name = %v.name, hash = %v.hash, tier = %v.tier, error = %e, "user strategy no longer loads");
             }
         }
     }

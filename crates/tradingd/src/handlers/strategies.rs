@@ -121,10 +121,7 @@ impl Handle<StrategiesUpload> for Ctx {
                 )
                 .with_data(serde_json::json!({ "field": "name" })));
             }
-            let new_code = sdb::code(store.conn(), &kind.hash)
-                .map_err(|e| store_err(&e))?
-                .is_none();
-            store
+            let new_code = store
                 .write(|tx| {
                     sdb::insert_version(tx, &p.name, tier.as_str(), &kind.hash, &code, &caller.user, now)
                 })
@@ -272,15 +269,9 @@ impl Handle<StrategiesValidate> for Ctx {
                 ));
             }
         };
-        let spec = match self.pin_strategy(caller, &spec.strategy, "spec.") {
+        let spec = match self.pinned(caller, &spec.strategy) {
             Ok(strategy) => StrategySpec { strategy, ..spec },
-            Err(e) => {
-                let message = e
-                    .message
-                    .rsplit_once("`: ")
-                    .map_or(e.message.clone(), |m| m.1.to_owned());
-                return Ok(invalid("spec.strategy".into(), message));
-            }
+            Err(message) => return Ok(invalid("spec.strategy".into(), message)),
         };
         let fees = self.exchange.lock().fee_rates();
         Ok(match self.bots.registry.build(&spec) {

@@ -17,6 +17,7 @@ pub struct Version {
 }
 
 /// Stores an upload: the code once per hash, a version row always.
+/// True when the code was not stored before.
 pub fn insert_version(
     conn: &Connection,
     name: &str,
@@ -25,47 +26,41 @@ pub fn insert_version(
     code: &[u8],
     owner: &str,
     now: Timestamp,
-) -> Result<u64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO strategy_code (hash, tier, code) VALUES (?1, ?2, ?3)
-         ON CONFLICT (hash) DO NOTHING",
-    )?
-    .execute(params![hash, tier, code])?;
+) -> Result<bool, StoreError> {
+    let new_code = conn
+        .prepare_cached(
+            "INSERT INTO strategy_code (hash, tier, code) VALUES (?1, ?2, ?3)
+             ON CONFLICT (hash) DO NOTHING",
+        )?
+        .execute(params![hash, tier, code])?
+        == 1;
     conn.prepare_cached(
         "INSERT INTO strategy_versions (name, hash, owner, uploaded_ms) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![name, hash, owner, now.millis()])?;
-    Ok(conn.last_insert_rowid() as u64)
+    Ok(new_code)
 }
 
-fn version(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
-    Ok(Version {
-        id: r.get::<_, i64>(0)? as u64,
-        name: r.get(1)?,
-        hash: r.get(2)?,
-        tier: r.get(3)?,
-        owner: r.get(4)?,
-        uploaded: Timestamp(r.get(5)?),
-    })
-}
-
-const COLUMNS: &str = "v.id, v.name, v.hash, c.tier, v.owner, v.uploaded_ms
-     FROM strategy_versions v JOIN strategy_code c ON c.hash = v.hash";
-
-/// Every version, oldest first (the order they are loaded in, so that a
-/// name's newest is loaded last).
-pub fn all_versions(conn: &Connection) -> Result<Vec<Version>, StoreError> {
-    let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} ORDER BY v.id"))?;
-    let rows = st.query_map([], version)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// A name's versions, newest first.
-pub fn versions(conn: &Connection, name: &str) -> Result<Vec<Version>, StoreError> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} WHERE v.name = ?1 ORDER BY v.id DESC"
-    ))?;
-    let rows = st.query_map([name], version)?;
+/// Every version with its code, oldest first (the order they are loaded
+/// in, so that a name's newest is loaded last).
+pub fn all_versions(conn: &Connection) -> Result<Vec<(Version, Vec<u8>)>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT v.id, v.name, v.hash, c.tier, v.owner, v.uploaded_ms, c.code
+         FROM strategy_versions v JOIN strategy_code c ON c.hash = v.hash ORDER BY v.id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            Version {
+                id: r.get::<_, i64>(0)? as u64,
+                name: r.get(1)?,
+                hash: r.get(2)?,
+                tier: r.get(3)?,
+                owner: r.get(4)?,
+                uploaded: Timestamp(r.get(5)?),
+            },
+            r.get(6)?,
+        ))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -74,13 +69,5 @@ pub fn name_owner(conn: &Connection, name: &str) -> Result<Option<String>, Store
     Ok(conn
         .prepare_cached("SELECT owner FROM strategy_versions WHERE name = ?1 ORDER BY id LIMIT 1")?
         .query_row([name], |r| r.get(0))
-        .optional()?)
-}
-
-/// The stored code of a hash, with its tier.
-pub fn code(conn: &Connection, hash: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT tier, code FROM strategy_code WHERE hash = ?1")?
-        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }

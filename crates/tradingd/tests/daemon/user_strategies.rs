@@ -84,6 +84,18 @@ fn user_strategies_are_pinned_fail_alone_reload_when_asked_and_survive_a_restart
     let again = upload_lua(&mut c, "crossy", &example("sma_cross.lua"));
     assert_eq!(again["info"]["user"]["hash"], hash.as_str());
     assert_eq!(again["new_code"], false);
+    // The same code under a second name is a strategy of its own.
+    let twin = upload_lua(&mut c, "crossy_twin", &example("sma_cross.lua"));
+    assert_eq!(
+        twin["info"]["user"]["pinned"],
+        format!("crossy_twin@{hash}")
+    );
+    let v = call(
+        &mut c,
+        "strategies.validate",
+        json!({ "spec": { "strategy": "crossy_twin", "params": { "fast": 2, "slow": 3 } } }),
+    );
+    assert_eq!(v["spec"]["strategy"], format!("crossy_twin@{hash}"), "{v}");
     let cat = call(&mut c, "strategies.catalog", json!({}));
     let listed = cat["strategies"]
         .as_array()

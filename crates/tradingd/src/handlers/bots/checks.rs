@@ -66,29 +66,29 @@ impl Ctx {
         strategy: &str,
         prefix: &str,
     ) -> Result<String, ApiError> {
+        self.pinned(caller, strategy).map_err(|message| {
+            let field = format!("{prefix}strategy");
+            ApiError::invalid_params(format!("invalid params: field `{field}`: {message}"))
+                .with_data(serde_json::json!({ "field": field }))
+        })
+    }
+
+    /// [`Self::pin_strategy`], with the bare reason when it is unknown.
+    pub(in crate::handlers) fn pinned(
+        &self,
+        caller: &Caller,
+        strategy: &str,
+    ) -> Result<String, String> {
         let registry = &self.bots.registry;
         if registry.find(strategy).is_some() {
             return Ok(strategy.to_owned());
         }
         match registry.user(strategy) {
             Some(k) if caller.sees(&k.owner) => Ok(k.pinned()),
-            _ => {
-                let mut known: Vec<String> =
-                    registry.kinds().iter().map(|k| k.name.to_owned()).collect();
-                known.extend(
-                    registry
-                        .user_kinds()
-                        .iter()
-                        .filter(|k| caller.sees(&k.owner))
-                        .map(|k| k.name.clone()),
-                );
-                let field = format!("{prefix}strategy");
-                Err(ApiError::invalid_params(format!(
-                    "invalid params: field `{field}`: unknown strategy `{strategy}` (known: {})",
-                    known.join(", ")
-                ))
-                .with_data(serde_json::json!({ "field": field })))
-            }
+            _ => Err(format!(
+                "unknown strategy `{strategy}` (known: {})",
+                registry.known_names(|k| caller.sees(&k.owner)).join(", ")
+            )),
         }
     }
 
