@@ -8,6 +8,8 @@
 pub mod analytics;
 pub mod api;
 pub mod backtest;
+#[cfg(feature = "clap")]
+pub mod cli;
 pub mod dataset;
 pub mod display;
 pub mod engine;

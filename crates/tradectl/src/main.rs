@@ -15,6 +15,7 @@ mod chart;
 mod daemon;
 mod format;
 mod jobs;
+mod ops;
 mod remote;
 mod risk;
 mod trading;
@@ -37,7 +38,7 @@ use tradedesk_core::paths;
     version,
     about = "Command-line client of the tradedesk daemon"
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
@@ -155,6 +156,60 @@ enum Command {
     },
     /// End the session with a remote daemon (default: --remote's) and forget it.
     Logout { url: Option<String> },
+    /// Readiness checks: config, directories, disk, database, socket,
+    /// HTTP, secrets, clock, logs, risk limits, schedules, dead jobs.
+    /// Exit code: 0 all ok, 1 a warning, 2 a failure.
+    Doctor {
+        /// The daemon's config, for the offline checks (a running daemon
+        /// checks its own).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// The daemon's data dir, for the offline checks.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the daemon's database to FILE while it
+    /// runs (restore it with `tradingd restore FILE`, the daemon stopped).
+    Backup {
+        /// A new file (never replaced); relative to this directory.
+        file: PathBuf,
+    },
+    /// Show the daemon's log: the last lines, or new ones as they come.
+    Logs {
+        /// Keep printing new lines (Ctrl-C to stop).
+        #[arg(long, short)]
+        follow: bool,
+        /// Only records at this level or above.
+        #[arg(long, value_enum, default_value = "info")]
+        level: ops::Level,
+        /// How many lines to show first.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
+        /// The log directory (default: the running daemon's).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Shell completions for tradectl (or tradingd, tradedesk).
+    Completions {
+        #[arg(value_enum)]
+        shell: ops::Shell,
+        /// Which program's completions.
+        #[arg(long = "for", value_enum, default_value = "tradectl")]
+        program: ops::Program,
+        /// Write all three programs' scripts into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Manual pages: a program's on stdout (`tradectl man | man -l -`), or
+    /// every page of all three programs into a directory.
+    Man {
+        /// Which program's page.
+        #[arg(long = "for", value_enum, default_value = "tradectl")]
+        program: ops::Program,
+        /// Write every page (`tradectl.1`, `tradectl-order.1`, …) here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print stream events as they arrive, one readable line each
     /// (`--json`: one object per line, as sent).
     Watch {
@@ -183,6 +238,8 @@ pub enum Failure {
     /// The answer said no (a dry run refused): already printed; exit 1 for
     /// scripts, with nothing more said.
     Refused,
+    /// Already printed; exit with this code (`doctor`'s worst result).
+    Code(u8),
 }
 
 impl From<ClientError> for Failure {
@@ -303,6 +360,7 @@ fn report(json: bool, failure: Failure) -> ExitCode {
         Failure::Unreachable(m) => (3, "unreachable".to_owned(), m, None),
         Failure::Other(m) => (1, "error".to_owned(), m, None),
         Failure::Refused => return ExitCode::from(1),
+        Failure::Code(c) => return ExitCode::from(c),
     };
     if json {
         let body = match data {
@@ -346,6 +404,22 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Data { cmd } => backtests::data(ctx, cmd),
         Command::Backtest { cmd } => backtests::backtest(ctx, cmd),
         Command::Venue { cmd } => venue::venue(ctx, cmd),
+        Command::Doctor { config, data_dir } => {
+            ops::doctor(ctx, config.as_deref(), data_dir.as_deref())
+        }
+        Command::Backup { file } => ops::backup(ctx, &file),
+        Command::Logs {
+            follow,
+            level,
+            lines,
+            dir,
+        } => ops::logs(ctx, dir, level, lines, follow),
+        Command::Completions {
+            shell,
+            program,
+            dir,
+        } => ops::completions(ctx, shell, program, dir.as_deref()),
+        Command::Man { program, dir } => ops::man(ctx, program, dir.as_deref()),
         Command::Login { url, user } => remote::login(
             ctx,
             &remote::Remote {

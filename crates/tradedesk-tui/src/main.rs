@@ -81,35 +81,13 @@ fn which(bin: &std::path::Path) -> Option<PathBuf> {
 }
 
 fn endpoint_from_args() -> anyhow::Result<Endpoint> {
-    let mut args = std::env::args().skip(1);
-    let mut explicit = None;
-    let mut remote = std::env::var("TRADEDESK_REMOTE")
-        .ok()
-        .filter(|r| !r.is_empty());
-    let mut ca = std::env::var_os("TRADEDESK_CA").map(PathBuf::from);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--socket" => {
-                explicit = Some(PathBuf::from(args.next().context("--socket needs a path")?));
-            }
-            "--remote" => remote = Some(args.next().context("--remote needs a URL")?),
-            "--ca" => ca = Some(PathBuf::from(args.next().context("--ca needs a PEM file")?)),
-            "-h" | "--help" => {
-                println!(
-                    "tradedesk [--socket PATH | --remote URL [--ca PEM]]\n\nThe tradedesk dashboard. Starts tradingd if none is running;\nwith --remote, shows a daemon on another machine over its HTTP API\n(log in first with `tradectl login URL`, or set TRADEDESK_TOKEN)."
-                );
-                std::process::exit(0);
-            }
-            "-V" | "--version" => {
-                println!("tradedesk {}", env!("CARGO_PKG_VERSION"));
-                std::process::exit(0);
-            }
-            other => anyhow::bail!("unknown argument `{other}` (try --help)"),
-        }
-    }
-    match remote {
-        Some(url) => Ok(Endpoint::Remote { url, ca }),
-        None => Ok(Endpoint::Socket(paths::client_socket(explicit.as_deref())?)),
+    use clap::Parser;
+    let cli = tradedesk_core::cli::DeskCli::parse();
+    match cli.remote.filter(|r| !r.is_empty()) {
+        Some(url) => Ok(Endpoint::Remote { url, ca: cli.ca }),
+        None => Ok(Endpoint::Socket(paths::client_socket(
+            cli.socket.as_deref(),
+        )?)),
     }
 }
 

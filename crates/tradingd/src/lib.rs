@@ -18,6 +18,8 @@ pub mod context;
 mod handlers;
 pub mod hex;
 pub mod lock_order;
+pub mod maintenance;
+pub mod notify;
 pub mod server;
 pub mod services;
 pub mod store;
@@ -481,4 +483,22 @@ fn load_user_strategies(
             "user strategies loaded"
         );
     }
+}
+
+/// What systemd's watchdog is fed on (see `notify`): `None` while every
+/// component makes progress, else the ones that stalled. A component that
+/// is suspended or disconnected is not stalled: a restart would not help.
+pub async fn stalled(ctx: &Ctx) -> Option<String> {
+    use tradedesk_core::api::system::{ComponentStatus, SystemHealth};
+    use tradedesk_core::api::{Caller, Empty, Handle};
+    let health = <Ctx as Handle<SystemHealth>>::handle(ctx, &Caller::local_admin(0), Empty {})
+        .await
+        .ok()?;
+    let stuck: Vec<String> = health
+        .components
+        .iter()
+        .filter(|c| c.status == ComponentStatus::Stalled)
+        .map(|c| c.name.clone())
+        .collect();
+    (!stuck.is_empty()).then(|| stuck.join(", "))
 }

@@ -4,61 +4,19 @@
 
 use std::io::IsTerminal;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+use tradedesk_core::cli::{ConfigAction, DaemonCli, DaemonCommand};
 use tradingd::Daemon;
 use tradingd::config::{self, Config, Flags};
-
-#[derive(Parser)]
-#[command(
-    name = "tradingd",
-    version,
-    about = "The tradedesk daemon: owns all state, serves clients on a Unix socket"
-)]
-struct Cli {
-    /// Config file (default: $XDG_CONFIG_HOME/tradedesk/tradingd.toml).
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Data directory (database, lock file).
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Socket path (also TRADEDESK_SOCKET).
-    #[arg(long, global = true, value_name = "PATH")]
-    socket: Option<PathBuf>,
-    /// trace, debug, info, warn, error or off.
-    #[arg(long, global = true, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// Log to the log file only (used by `tradectl daemon start`).
-    #[arg(long, global = true)]
-    no_log_stderr: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon in the foreground (the default).
-    Run,
-    /// Inspect the configuration.
-    Config {
-        #[command(subcommand)]
-        action: ConfigAction,
-    },
-}
-
-#[derive(Subcommand)]
-enum ConfigAction {
-    /// Print the effective configuration (all layers applied) as TOML.
-    Print,
-}
+use tradingd::notify::{Notifier, watchdog_interval};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = DaemonCli::parse();
     let flags = Flags {
         config: cli.config,
         data_dir: cli.data_dir,
@@ -66,22 +24,72 @@ fn main() -> ExitCode {
         log_level: cli.log_level,
         no_log_stderr: cli.no_log_stderr,
     };
+    let command = cli.command.unwrap_or(DaemonCommand::Run);
     let (raw, config) = match config::load(&flags) {
         Ok(c) => c,
+        Err(e) if matches!(command, DaemonCommand::Doctor) => {
+            // The one check that could be made, as a report.
+            let report = tradedesk_core::api::system::DoctorReport {
+                checks: vec![tradedesk_core::api::system::Check::fail(
+                    "config",
+                    e.to_string(),
+                    "fix the config file (`config/tradingd.toml` lists every key)",
+                )],
+            };
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("tradingd: config error: {e}");
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Config {
+    match command {
+        DaemonCommand::Config {
             action: ConfigAction::Print,
         } => {
             print!("{}", config::to_toml(&raw));
             ExitCode::SUCCESS
         }
-        Command::Run => run(config),
+        DaemonCommand::Restore { file } => match tradingd::maintenance::restore(&config, &file) {
+            Ok(r) => {
+                println!(
+                    "restored {} into {} (schema {}{})",
+                    r.restored_from,
+                    r.database,
+                    r.schema_version,
+                    r.kept
+                        .map(|k| format!("; the database it replaced is kept as {k}"))
+                        .unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tradingd: restore refused: {e}");
+                ExitCode::from(1)
+            }
+        },
+        DaemonCommand::Doctor => doctor(&config),
+        DaemonCommand::Run => run(config),
     }
+}
+
+/// `tradingd doctor`: the checks that need no running daemon, as JSON.
+fn doctor(config: &Config) -> ExitCode {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("tradingd: cannot start the runtime");
+        return ExitCode::from(1);
+    };
+    let local = tradingd::maintenance::local_checks(config);
+    let clock = rt.block_on(tradingd::maintenance::clock(config));
+    let report = tradedesk_core::api::system::DoctorReport {
+        checks: tradingd::maintenance::with_clock(local, clock),
+    };
+    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    ExitCode::SUCCESS
 }
 
 fn run(config: Config) -> ExitCode {
@@ -119,6 +127,22 @@ fn run(config: Config) -> ExitCode {
             }
         };
         let token = daemon.shutdown_token();
+        if let Some(n) = Notifier::from_env() {
+            let n = std::sync::Arc::new(n);
+            n.send("READY=1\nSTATUS=serving");
+            if let Some(every) = watchdog_interval() {
+                tokio::spawn(feed_watchdog(
+                    std::sync::Arc::clone(daemon.ctx()),
+                    std::sync::Arc::clone(&n),
+                    every,
+                ));
+            }
+            let t = token.clone();
+            tokio::spawn(async move {
+                t.cancelled().await;
+                n.send("STOPPING=1");
+            });
+        }
         tokio::spawn(stop_on_signal(token.clone()));
         // Whatever starts the stop (a signal, `system.shutdown`), the process
         // ends within the deadline, even if a task is stuck.
@@ -138,6 +162,40 @@ fn run(config: Config) -> ExitCode {
     // Blocking tasks still stuck after the run are abandoned, not awaited.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// Feeds systemd's watchdog only while no component has stalled: a stuck
+/// daemon is restarted by systemd (`WatchdogSec=` in the unit).
+async fn feed_watchdog(
+    ctx: std::sync::Arc<tradingd::context::Ctx>,
+    n: std::sync::Arc<Notifier>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_stalled = false;
+    loop {
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match tradingd::stalled(&ctx).await {
+            None => {
+                if was_stalled {
+                    n.send("STATUS=serving");
+                    was_stalled = false;
+                }
+                n.send("WATCHDOG=1");
+            }
+            Some(what) => {
+                if !was_stalled {
+                    tracing::error!(stalled = %what, "not feeding systemd's watchdog");
+                    was_stalled = true;
+                }
+                n.send(&format!("STATUS=stalled: {what}"));
+            }
+        }
+    }
 }
 
 /// The last resort: a thread that ends the process once the stop has
@@ -196,7 +254,9 @@ fn init_logging(config: &Config) -> std::io::Result<tracing_appender::non_blocki
         .with_writer(file_writer)
         .with_ansi(false)
         .with_filter(filter());
-    let stderr_layer = config.log.stderr.then(|| {
+    // Under systemd, stderr is the journal: it stamps the time itself.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some_and(|v| !v.is_empty());
+    let stderr_layer = (config.log.stderr && !journal).then(|| {
         let ansi = std::io::stderr().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         tracing_subscriber::fmt::layer()
@@ -204,9 +264,17 @@ fn init_logging(config: &Config) -> std::io::Result<tracing_appender::non_blocki
             .with_ansi(ansi)
             .with_filter(filter())
     });
+    let journal_layer = (config.log.stderr && journal).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .without_time()
+            .with_filter(filter())
+    });
     tracing_subscriber::registry()
         .with(file_layer)
         .with(stderr_layer)
+        .with(journal_layer)
         .init();
     Ok(guard)
 }

@@ -104,6 +104,27 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
+        // The user's only (SQLite gives its log files the same mode).
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let private = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)));
+            if let Err(e) = private {
+                return Err(StoreError::Sqlite {
+                    path: name,
+                    source: rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                        Some(e.to_string()),
+                    ),
+                });
+            }
+        }
         let conn =
             Connection::open(path).map_err(|source| StoreError::Sqlite { path: name, source })?;
         Store::init(conn, Some(path.to_path_buf()))

@@ -15,6 +15,7 @@ mod daemon {
     pub mod http;
     pub mod jobs;
     pub mod lifecycle;
+    pub mod maintenance;
     pub mod remote;
     pub mod risk;
     pub mod streams;

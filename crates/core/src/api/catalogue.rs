@@ -55,7 +55,8 @@ use super::strategies::{
 };
 use super::streams::{StreamsSubscribe, StreamsUnsubscribe};
 use super::system::{
-    Heartbeat, SystemHealth, SystemInfo, SystemMethods, SystemShutdown, SystemVersion,
+    Heartbeat, SystemBackup, SystemDoctor, SystemHealth, SystemInfo, SystemMethods, SystemShutdown,
+    SystemVersion,
 };
 use super::trades::{TradeExecutions, TradesList, TradesStats};
 use super::users::{
@@ -135,6 +136,8 @@ catalogue! {
         SystemInfo,
         SystemMethods,
         SystemShutdown,
+        SystemBackup,
+        SystemDoctor,
         AuthLogin,
         AuthRefresh,
         AuthLogout,

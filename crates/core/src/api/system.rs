@@ -34,6 +34,20 @@ method! {
     SystemShutdown = "system.shutdown", Post "/api/v1/system/shutdown", Admin, Empty => ShutdownAck
 }
 
+method! {
+    /// Writes a consistent copy of the database to a new file on the
+    /// daemon's machine (SQLite's online backup: trading goes on), checked
+    /// with `integrity_check`. Over the socket only: the daemon takes no
+    /// file path from the network.
+    SystemBackup = "system.backup", Post "/api/v1/system/backup", Admin, BackupParams => BackupDone
+}
+method! {
+    /// The readiness checks the running daemon can make: database,
+    /// directories, disk, HTTP settings, secrets, clock, logs, bots without
+    /// risk limits, schedules that never fire, dead jobs, health.
+    SystemDoctor = "system.doctor", Get "/api/v1/system/doctor", Admin, Empty => DoctorReport
+}
+
 topic! {
     /// One event per second while the daemon runs.
     Heartbeat = "system.heartbeat", HeartbeatEvent
@@ -109,6 +123,8 @@ pub struct Info {
     pub data_dir: String,
     pub socket: String,
     pub db_path: String,
+    /// Where the daemon writes its log files (`tradectl logs` reads them).
+    pub log_dir: String,
     /// Database file plus write-ahead log, in bytes.
     pub db_size_bytes: u64,
     /// How many times a daemon has started on this data dir.
@@ -152,5 +168,92 @@ impl Catalogue {
             topics: super::topic_descriptors(),
             errors: ErrorDescriptor::all(),
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupParams {
+    /// Where to write the backup: an absolute path on the daemon's machine,
+    /// in an existing directory, not an existing file.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BackupDone {
+    pub path: String,
+    pub bytes: u64,
+    /// The schema version the backup holds (`tradingd restore` migrates an
+    /// older one at the next start).
+    pub schema_version: u32,
+    pub took_ms: u64,
+}
+
+/// How one readiness check came out; a report's worst decides the exit code
+/// of `tradectl doctor` (0 ok, 1 warn, 2 fail).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Check {
+    /// A stable name: `config`, `data_dir`, `disk`, `database`, …
+    pub name: String,
+    pub status: CheckStatus,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it, in one line (warn and fail only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.to_owned(),
+            status: CheckStatus::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    pub fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.to_owned(),
+            status: CheckStatus::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    pub fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.to_owned(),
+            status: CheckStatus::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DoctorReport {
+    pub checks: Vec<Check>,
+}
+
+impl DoctorReport {
+    /// The worst result (ok for no checks).
+    pub fn worst(&self) -> CheckStatus {
+        self.checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(CheckStatus::Ok)
     }
 }

@@ -1,10 +1,11 @@
 //! `system.*` handlers.
 
 use tradedesk_core::api::system::{
-    API_VERSION, Catalogue, ComponentStatus, Health, HealthStatus, Info, ShutdownAck, SystemHealth,
-    SystemInfo, SystemMethods, SystemShutdown, SystemVersion, Version,
+    API_VERSION, BackupDone, BackupParams, Catalogue, Check, ComponentStatus, DoctorReport, Health,
+    HealthStatus, Info, ShutdownAck, SystemBackup, SystemDoctor, SystemHealth, SystemInfo,
+    SystemMethods, SystemShutdown, SystemVersion, Version,
 };
-use tradedesk_core::api::{ApiError, Caller, Empty, Handle};
+use tradedesk_core::api::{ApiError, Caller, Empty, Handle, Transport};
 
 use crate::context::Ctx;
 use crate::services::progress::lock_health;
@@ -67,6 +68,7 @@ impl Handle<SystemInfo> for Ctx {
             data_dir: self.config.data_dir.display().to_string(),
             socket: self.config.socket.display().to_string(),
             db_path: self.config.db_path().display().to_string(),
+            log_dir: self.config.log.dir.display().to_string(),
             db_size_bytes,
             run_number: self.run.run_number,
             previous_shutdown: self.run.previous,
@@ -86,5 +88,59 @@ impl Handle<SystemShutdown> for Ctx {
         tracing::info!(user = %caller.user, transport = ?caller.transport, "shutdown requested");
         self.shutdown.cancel();
         Ok(ShutdownAck { stopping: true })
+    }
+}
+
+impl Handle<SystemBackup> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BackupParams) -> Result<BackupDone, ApiError> {
+        if caller.transport == Transport::Http {
+            return Err(ApiError::bad_field(
+                "path",
+                "the daemon takes no file path over HTTP: run `tradectl backup FILE` on its machine",
+            ));
+        }
+        let to = crate::maintenance::check_backup_path(&p.path)
+            .map_err(|m| ApiError::bad_field("path", m))?;
+        let db = self.config.db_path();
+        // A connection of its own: the store's lock is not taken, and
+        // trading goes on while the copy is read.
+        let done = self.blocking(|_| crate::maintenance::backup(&db, &to));
+        match done {
+            Ok(d) => {
+                tracing::info!(path = %d.path, bytes = d.bytes, took_ms = d.took_ms, user = %caller.user, "backup written");
+                Ok(d)
+            }
+            Err(m) => Err(ApiError::internal(format!("backup failed: {m}"))),
+        }
+    }
+}
+
+impl Handle<SystemDoctor> for Ctx {
+    async fn handle(&self, caller: &Caller, _: Empty) -> Result<DoctorReport, ApiError> {
+        let local = self.blocking(|ctx| crate::maintenance::local_checks(&ctx.config));
+        let clock = crate::maintenance::clock(&self.config).await;
+        let mut checks = crate::maintenance::with_clock(local, clock);
+        let health = <Self as Handle<SystemHealth>>::handle(self, caller, Empty {}).await?;
+        checks.push(match health.status {
+            HealthStatus::Ok => Check::ok("health", "every component makes progress"),
+            HealthStatus::ShuttingDown => Check::warn("health", "shutting down", "start it again"),
+            HealthStatus::Degraded => {
+                let bad: Vec<String> = health
+                    .components
+                    .iter()
+                    .filter(|c| c.status != ComponentStatus::Ok)
+                    .map(|c| match &c.detail {
+                        Some(d) => format!("{} {:?}: {d}", c.name, c.status).to_lowercase(),
+                        None => format!("{} {:?}", c.name, c.status).to_lowercase(),
+                    })
+                    .collect();
+                Check::fail(
+                    "health",
+                    format!("degraded: {}", bad.join("; ")),
+                    "see `tradectl status` and the log (`tradectl logs --level warn`)",
+                )
+            }
+        });
+        Ok(DoctorReport { checks })
     }
 }

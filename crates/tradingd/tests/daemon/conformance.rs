@@ -20,6 +20,7 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         | "system.version"
         | "system.info"
         | "system.methods"
+        | "system.doctor"
         | "market.symbols"
         | "market.tickers"
         | "accounts.list"
@@ -145,7 +146,9 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         // Called separately: positions.close needs a position first, and
         // system.shutdown stops the daemon.
         // Jobs retry, requeue and delete need a dead job: called below too.
-        "positions.close" | "system.shutdown" | "jobs.retry" | "jobs.requeue" | "jobs.delete" => {
+        // A backup needs a new file each time.
+        "positions.close" | "system.shutdown" | "system.backup" | "jobs.retry" | "jobs.requeue"
+        | "jobs.delete" => {
             return None;
         }
         // Datasets and backtests wait for their jobs: called below, in order.
@@ -409,6 +412,13 @@ fn every_method_answers_with_its_declared_type() {
         .expect("delete");
     called.extend(["jobs.requeue", "jobs.retry", "jobs.delete"]);
     called.extend(auth_by_hand(&mut client));
+    // A backup needs a new file of its own (by hand, not sampled).
+    let dir = tempfile::tempdir().expect("tempdir");
+    typed::<tradedesk_core::api::system::SystemBackup>(
+        &mut client,
+        &json!({ "path": dir.path().join("conformance.db") }),
+    );
+    called.push("system.backup");
     called.extend(data_and_backtests(&mut client));
     // positions.close needs a position: buy, then close it.
     client

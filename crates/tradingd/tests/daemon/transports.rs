@@ -21,6 +21,7 @@ const NOT_COMPARED: &[(&str, &str)] = &[
     ("auth.preferences.get", "the caller's own preferences"),
     ("system.health", "uptime and live connection counts"),
     ("system.info", "uptime and live connection counts"),
+    ("system.doctor", "free disk and log sizes measured now"),
     ("jobs.health", "queue lag measured now"),
     ("jobs.stats", "queue lag measured now"),
     ("jobs.workers", "what each worker runs now"),
