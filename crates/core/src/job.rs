@@ -235,6 +235,7 @@ macro_rules! job_kinds {
             $crate::job::RiskReport,
             $crate::job::Vacuum,
             $crate::job::Prune,
+            $crate::job::Backup,
             $crate::job::DataImport,
             $crate::job::BacktestRun,
             $crate::job::BacktestSweep
@@ -305,6 +306,51 @@ impl Kind for Prune {
             ))
         }
     }
+}
+
+/// `maintenance.backup`: a backup into a directory, keeping the newest few.
+#[derive(Debug, Clone, Copy)]
+pub struct Backup;
+
+/// The most backups a `maintenance.backup` schedule keeps.
+pub const MAX_BACKUPS_KEPT: u32 = 1000;
+
+impl Kind for Backup {
+    const NAME: &'static str = "maintenance.backup";
+    const SUMMARY: &'static str = "Writes an online backup of the database into a directory as tradedesk-<UTC time>.db and deletes its older backups beyond `keep`.";
+    const MAX_ATTEMPTS: u32 = 3;
+    const TIMEOUT_MS: u64 = 3_600_000;
+    const CONCURRENCY: u32 = 1;
+    type Payload = BackupPayload;
+    fn check(p: &BackupPayload) -> Result<(), String> {
+        if !p.dir.starts_with('/') {
+            return Err(format!(
+                "field `dir`: must be an absolute path, got `{}`",
+                p.dir
+            ));
+        }
+        if !(1..=MAX_BACKUPS_KEPT).contains(&p.keep) {
+            return Err(format!(
+                "field `keep`: must be between 1 and {MAX_BACKUPS_KEPT}, got {}",
+                p.keep
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPayload {
+    /// An existing directory on the daemon's machine.
+    pub dir: String,
+    /// How many of its backups to keep (the newest); default 7.
+    #[serde(default = "seven")]
+    pub keep: u32,
+}
+
+fn seven() -> u32 {
+    7
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

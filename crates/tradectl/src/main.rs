@@ -9,6 +9,7 @@
 mod out;
 
 mod backtests;
+mod bench;
 mod bots;
 mod cache;
 mod chart;
@@ -168,6 +169,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Load-test the API: concurrent workers calling one or several
+    /// methods on the socket or over HTTP; latency percentiles,
+    /// throughput, error codes.
+    Bench(bench::Bench),
     /// Write a consistent copy of the daemon's database to FILE while it
     /// runs (restore it with `tradingd restore FILE`, the daemon stopped).
     Backup {
@@ -226,6 +231,7 @@ enum Command {
 }
 
 /// A command's failure, carrying its exit code.
+#[derive(Debug)]
 pub enum Failure {
     /// The daemon answered with an error (exit 1).
     Api(ApiError),
@@ -408,6 +414,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
             ops::doctor(ctx, config.as_deref(), data_dir.as_deref())
         }
         Command::Backup { file } => ops::backup(ctx, &file),
+        Command::Bench(b) => bench::bench(ctx, &b),
         Command::Logs {
             follow,
             level,

@@ -345,7 +345,8 @@ fn log_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("tradingd.") && n.ends_with(".log"))
+                .is_some_and(|n| n.starts_with("tradingd."))
+                && p.extension().is_some_and(|e| e == "log")
         })
         .collect();
     files.sort();

@@ -169,6 +169,8 @@ pub struct LogConfig {
     pub dir: PathBuf,
     pub stderr: bool,
     pub max_files: usize,
+    /// The log files together: the oldest go beyond it (the current never).
+    pub max_total_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

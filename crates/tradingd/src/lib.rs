@@ -308,6 +308,7 @@ impl Daemon {
             tracker.spawn(server::http::serve(bound, Arc::clone(&self.ctx)));
         }
         tracker.spawn(heartbeat(Arc::clone(&self.ctx)));
+        tracker.spawn(prune_logs(Arc::clone(&self.ctx)));
         let market = Arc::clone(&self.ctx);
         tracker.spawn_blocking(move || services::market_loop::run(&market));
         for i in 0..self.ctx.config.jobs.workers {
@@ -408,6 +409,25 @@ fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
     file.rewind().map_err(io_err)?;
     writeln!(file, "{}", std::process::id()).map_err(io_err)?;
     Ok(file)
+}
+
+/// Keeps the log directory within `log.max_total_bytes`: at start, then
+/// hourly (the daily files' count is `log.max_files`, kept by the appender).
+async fn prune_logs(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_hours(1));
+    loop {
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (dir, max) = (ctx.config.log.dir.clone(), ctx.config.log.max_total_bytes);
+        let deleted = tokio::task::spawn_blocking(move || maintenance::prune_logs(&dir, max))
+            .await
+            .unwrap_or_default();
+        if !deleted.is_empty() {
+            tracing::info!(files = ?deleted, max_total_bytes = max, "old log files deleted");
+        }
+    }
 }
 
 async fn heartbeat(ctx: Arc<Ctx>) {

@@ -78,13 +78,13 @@ fn copy_checked(from: &Path, to: &Path) -> Result<u32, String> {
             rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| format!("backup: {e}"))?;
         // All pages in one step: one read transaction, one consistent
         // copy. Busy (a checkpoint or recovery holds a lock) is retried.
-        let mut tries = 0;
+        let mut tries = 0u32;
         loop {
             match backup.step(-1).map_err(|e| format!("backup: {e}"))? {
                 rusqlite::backup::StepResult::Done => break,
                 _ if tries >= 200 => return Err("backup: the database stayed busy for 10 s".into()),
                 _ => {
-                    tries += 1;
+                    tries = tries.saturating_add(1);
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
@@ -102,6 +102,11 @@ fn copy_checked(from: &Path, to: &Path) -> Result<u32, String> {
         .and_then(|f| f.sync_all())
         .map_err(|e| format!("{}: {e}", to.display()))?;
     Ok(version)
+}
+
+/// `name` ends in `.ext` (the names we write are lower case).
+fn has_ext(name: &str, ext: &str) -> bool {
+    Path::new(name).extension().is_some_and(|e| e == ext)
 }
 
 fn sidecar(db: &Path, suffix: &str) -> PathBuf {
@@ -155,13 +160,65 @@ pub fn backup(db: &Path, to: &Path) -> Result<BackupDone, String> {
     let _ = std::fs::remove_file(&partial);
     let schema_version = done?;
     sync_dir(dir);
-    let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    let bytes = std::fs::metadata(to).map_or(0, |m| m.len());
     Ok(BackupDone {
         path: to.display().to_string(),
         bytes,
         schema_version,
         took_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// Deletes the oldest `tradedesk-*.db` backups in `dir` beyond the newest
+/// `keep` (names sort by time); the names deleted. Nothing else is touched.
+pub fn rotate_backups(dir: &Path, keep: usize) -> Result<Vec<String>, String> {
+    let mut ours: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("tradedesk-") && has_ext(n, "db"))
+        .collect();
+    ours.sort();
+    let excess = ours.len().saturating_sub(keep);
+    let mut deleted = Vec::new();
+    for name in ours.into_iter().take(excess) {
+        std::fs::remove_file(dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        deleted.push(name);
+    }
+    Ok(deleted)
+}
+
+/// Deletes the oldest `tradingd.*.log` files while the log files together
+/// hold more than `max_bytes`; the newest (being written) is never
+/// deleted. The names deleted.
+pub fn prune_logs(dir: &Path, max_bytes: u64) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(String, u64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let meta = e.metadata().ok()?;
+            (meta.is_file() && name.starts_with("tradingd.") && has_ext(&name, "log"))
+                .then_some((name, meta.len()))
+        })
+        .collect();
+    files.sort();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    let mut deleted = Vec::new();
+    let older = files.len().saturating_sub(1);
+    for (name, len) in files.into_iter().take(older) {
+        if total <= max_bytes {
+            break;
+        }
+        if std::fs::remove_file(dir.join(&name)).is_ok() {
+            total = total.saturating_sub(len);
+            deleted.push(name);
+        }
+    }
+    deleted
 }
 
 /// What `tradingd restore` did.
@@ -409,15 +466,13 @@ fn http(config: &Config) -> Check {
 
 fn logs(config: &Config) -> Check {
     let l = &config.log;
-    let size: u64 = std::fs::read_dir(&l.dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .filter(std::fs::Metadata::is_file)
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
+    let size: u64 = std::fs::read_dir(&l.dir).map_or(0, |d| {
+        d.flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len())
+            .sum()
+    });
     let detail = format!(
         "level {}, {} daily files kept, {} MiB now in {}",
         l.level,
@@ -512,7 +567,7 @@ pub async fn clock(config: &Config) -> Check {
             "check the network and binance.rest_url",
         ),
         Ok(off) => {
-            let detail = format!("{} ms from {}'s clock", -off, b.rest_url);
+            let detail = format!("{} ms from {}'s clock", off.saturating_neg(), b.rest_url);
             let skew = off.unsigned_abs();
             if skew >= b.recv_window_ms {
                 Check::fail(
@@ -635,7 +690,7 @@ pub fn with_clock(mut checks: Vec<Check>, clock: Check) -> Vec<Check> {
     let at = checks
         .iter()
         .position(|c| c.name == "secrets")
-        .map_or(checks.len(), |i| i + 1);
+        .map_or(checks.len(), |i| i.saturating_add(1));
     checks.insert(at, clock);
     checks
 }
@@ -794,7 +849,9 @@ mod tests {
                 let Ok(mut s) = stream else { continue };
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf);
-                let now = chrono::Utc::now().timestamp_millis() + skew_ms;
+                let now = chrono::Utc::now()
+                    .timestamp_millis()
+                    .saturating_add(skew_ms);
                 let body = format!("{{\"serverTime\":{now}}}");
                 let _ = write!(
                     s,
@@ -815,8 +872,8 @@ mod tests {
             symbols: vec!["BTCUSDT".into()],
             recv_window_ms: 5000,
             timeout: Duration::from_secs(2),
-            reconcile_every: Duration::from_secs(60),
-            rotate_after: Duration::from_secs(3600),
+            reconcile_every: Duration::from_mins(1),
+            rotate_after: Duration::from_hours(1),
             keys: "binance".into(),
         });
         config
@@ -844,6 +901,39 @@ mod tests {
             clock(&with_venue(t.path(), url)).await.status,
             CheckStatus::Warn
         );
+    }
+
+    #[test]
+    fn old_logs_and_backups_go_beyond_their_limits_and_nothing_else_does() {
+        let t = tempfile::tempdir().expect("tempdir");
+        for (day, len) in [("01", 400), ("02", 400), ("03", 400)] {
+            std::fs::write(
+                t.path().join(format!("tradingd.2026-12-{day}.log")),
+                vec![b'x'; len],
+            )
+            .expect("log");
+        }
+        std::fs::write(t.path().join("other.log"), vec![b'x'; 5000]).expect("other");
+        assert_eq!(prune_logs(t.path(), 900), vec!["tradingd.2026-12-01.log"]);
+        assert!(prune_logs(t.path(), 900).is_empty());
+        // The newest is never deleted, however small the limit.
+        assert_eq!(prune_logs(t.path(), 1), vec!["tradingd.2026-12-02.log"]);
+        assert!(t.path().join("tradingd.2026-12-03.log").exists());
+        assert!(t.path().join("other.log").exists());
+
+        for n in [
+            "tradedesk-20261201.db",
+            "tradedesk-20261202.db",
+            "tradedesk-20261203.db",
+        ] {
+            std::fs::write(t.path().join(n), "").expect("backup");
+        }
+        assert_eq!(
+            rotate_backups(t.path(), 1).expect("rotate"),
+            vec!["tradedesk-20261201.db", "tradedesk-20261202.db"]
+        );
+        assert!(t.path().join("tradedesk-20261203.db").exists());
+        assert!(t.path().join("other.log").exists());
     }
 
     #[test]

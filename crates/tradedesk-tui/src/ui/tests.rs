@@ -37,6 +37,7 @@ pub fn fixture_info() -> Info {
         data_dir: "/home/me/.local/share/tradedesk".into(),
         socket: "/run/user/1000/tradedesk/tradingd.sock".into(),
         db_path: "/home/me/.local/share/tradedesk/tradedesk.db".into(),
+        log_dir: "/home/me/.local/state/tradedesk/logs".into(),
         db_size_bytes: 24_576,
         run_number: 3,
         previous_shutdown: tradedesk_core::api::system::PreviousShutdown::Clean,

@@ -235,6 +235,7 @@ pub struct RawLog {
     pub dir: Option<PathBuf>,
     pub stderr: bool,
     pub max_files: usize,
+    pub max_total_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -332,6 +333,7 @@ impl Default for RawLog {
             dir: None,
             stderr: true,
             max_files: 7,
+            max_total_bytes: 1 << 30,
         }
     }
 }

@@ -204,6 +204,7 @@ pub(crate) fn validate_http(raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
     })
 }
 
+#[allow(clippy::too_many_lines)] // one field per config key, in the file's order
 pub(super) fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
     let data_dir = match &raw.data_dir {
         Some(d) if d.as_os_str().is_empty() => {
@@ -241,6 +242,12 @@ pub(super) fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
                 .map_or_else(|| paths::default_log_dir(&data_dir), absolute),
             stderr: raw.log.stderr,
             max_files: in_range("log.max_files", raw.log.max_files, 1, 1000)?,
+            max_total_bytes: in_range(
+                "log.max_total_bytes",
+                raw.log.max_total_bytes,
+                1 << 20,
+                1 << 40,
+            )?,
         },
         rpc: validate_rpc(rpc)?,
         streams: StreamsConfig {

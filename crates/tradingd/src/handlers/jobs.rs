@@ -417,10 +417,14 @@ pub(super) fn check_kind_payload(
 ) -> Result<serde_json::Value, ApiError> {
     // An import reads a file on the daemon's machine: only its local
     // administrator may name one.
-    if kind == "data.import" && caller.transport == tradedesk_core::api::Transport::Http {
+    if (kind == "data.import" || kind == "maintenance.backup")
+        && caller.transport == tradedesk_core::api::Transport::Http
+    {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
-            "`data.import` jobs read files on the daemon's machine; enqueue them on the local socket",
+            format!(
+                "`{kind}` jobs name files on the daemon's machine; enqueue them on the local socket"
+            ),
         ));
     }
     let (k, _) = ctx.jobs.kinds.find(kind).ok_or_else(|| {
@@ -455,6 +459,7 @@ const ADMIN_KINDS: &[&str] = &[
     <kind::RiskReport as Kind>::NAME,
     <kind::Vacuum as Kind>::NAME,
     <kind::Prune as Kind>::NAME,
+    <kind::Backup as Kind>::NAME,
     <kind::DataImport as Kind>::NAME,
 ];
 

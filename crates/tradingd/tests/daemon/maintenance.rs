@@ -318,3 +318,66 @@ fn the_doctor_finds_bots_without_limits_schedules_that_never_fire_and_dead_jobs(
     let r = call(&mut c, "system.doctor", json!({}));
     assert_eq!(check(&r, "risk_limits")["status"], "ok", "{r}");
 }
+
+#[test]
+fn a_backup_job_writes_into_its_directory_and_keeps_the_newest() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.txt"), "not a backup").expect("write");
+    let wait = |c: &mut tradedesk_core::client::Client, id: &Value| {
+        for _ in 0..400 {
+            let j = call(c, "jobs.get", json!({ "id": id }));
+            if j["state"] == "succeeded" {
+                return j;
+            }
+            assert_ne!(j["state"], "dead", "{j}");
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("job {id} did not finish");
+    };
+    let mut last = Value::Null;
+    for _ in 0..3 {
+        let job = call(
+            &mut c,
+            "jobs.enqueue",
+            json!({ "kind": "maintenance.backup", "payload": { "dir": dir.path(), "keep": 2 } }),
+        );
+        last = wait(&mut c, &job["id"]);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "two backups and the other file: {names:?}");
+    assert!(names.contains(&"notes.txt".to_owned()));
+    assert_eq!(
+        last["result"]["deleted"].as_array().map(Vec::len),
+        Some(1),
+        "{last}"
+    );
+    for n in names
+        .iter()
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "db"))
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(n)).expect("open");
+        assert_eq!(
+            tradingd::maintenance::verify(&conn),
+            Ok(tradingd::store::SCHEMA_VERSION)
+        );
+    }
+    for (payload, field) in [
+        (json!({ "dir": "backups" }), "dir"),
+        (json!({ "dir": dir.path(), "keep": 0 }), "keep"),
+    ] {
+        let e = c
+            .call_raw(
+                "jobs.enqueue",
+                &json!({ "kind": "maintenance.backup", "payload": payload }),
+            )
+            .expect_err("refused");
+        assert!(e.to_string().contains(field), "{e}");
+    }
+}

@@ -396,6 +396,23 @@ fn health_names_a_component_that_stopped_making_progress() {
     let held = d.ctx.exchange.lock();
     std::thread::sleep(Duration::from_secs(2));
     let h = call(&mut c, "system.health", json!({}));
+    // systemd's watchdog goes unfed, and the doctor fails the health check.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stalled = rt.block_on(tradingd::stalled(&d.ctx));
+    assert!(
+        stalled.as_deref().is_some_and(|s| s.contains("exchange")),
+        "{stalled:?}"
+    );
+    let doctor = call(&mut c, "system.doctor", json!({}));
+    let health = doctor["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "health"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(health["status"], "fail", "{doctor}");
     drop(held);
     assert_eq!(h["status"], "degraded", "{h}");
     let parts = h["components"].as_array().expect("components");
@@ -409,6 +426,7 @@ fn health_names_a_component_that_stopped_making_progress() {
     loop {
         let h = call(&mut c, "system.health", json!({}));
         if h["status"] == "ok" {
+            assert_eq!(rt.block_on(tradingd::stalled(&d.ctx)), None);
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(5), "{h}");

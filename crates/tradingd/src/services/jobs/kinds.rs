@@ -3,8 +3,8 @@
 //! compile. The long runners live beside this file (`import`, `backtest`).
 
 use tradedesk_core::job::{
-    BacktestRun, BacktestSweep, BotPayload, BotStart, BotStop, CancelAll, CancelAllPayload,
-    DataImport, Kind, NoPayload, Prune, PrunePayload, RiskReport, Vacuum,
+    BacktestRun, BacktestSweep, Backup, BackupPayload, BotPayload, BotStart, BotStop, CancelAll,
+    CancelAllPayload, DataImport, Kind, NoPayload, Prune, PrunePayload, RiskReport, Vacuum,
 };
 
 use super::{JobError, JobRun, Runner, failed};
@@ -118,6 +118,33 @@ impl Run for Vacuum {
         store.vacuum().map_err(failed)?;
         store.checkpoint().map_err(failed)?;
         Ok(serde_json::json!({ "bytes_before": before, "bytes_after": store.size_bytes() }))
+    }
+}
+
+impl Run for Backup {
+    fn run(run: &JobRun<'_>, p: BackupPayload) -> Result<serde_json::Value, JobError> {
+        let dir = std::path::Path::new(&p.dir);
+        if !dir.is_dir() {
+            return Err(JobError::Permanent(format!(
+                "payload.dir: `{}` is not a directory",
+                p.dir
+            )));
+        }
+        let name = format!(
+            "tradedesk-{}.db",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        );
+        let to = dir.join(name);
+        let done =
+            crate::maintenance::backup(&run.ctx.config.db_path(), &to).map_err(JobError::Failed)?;
+        let deleted =
+            crate::maintenance::rotate_backups(dir, p.keep as usize).map_err(JobError::Failed)?;
+        Ok(serde_json::json!({
+            "path": done.path,
+            "bytes": done.bytes,
+            "took_ms": done.took_ms,
+            "deleted": deleted,
+        }))
     }
 }
 
