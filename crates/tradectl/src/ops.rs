@@ -506,7 +506,7 @@ mod tests {
                 "2026-12-06T10:00:03Z ERROR tradingd: broke"
             ]
         );
-        assert_eq!(filtered(text, Level::Debug).len(), 7);
-        assert_eq!(filtered(text, Level::Info).len(), 5);
+        assert_eq!(filtered(text, Level::Debug).len(), 6);
+        assert_eq!(filtered(text, Level::Info).len(), 4);
     }
 }
