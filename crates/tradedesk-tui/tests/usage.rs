@@ -16,7 +16,9 @@ fn run(args: &[&str]) -> std::process::Output {
 fn help_version_and_unknown_arguments() {
     let help = run(&["--help"]);
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("--socket PATH"));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--socket <PATH>"), "{text}");
+    assert!(text.contains("--remote <URL>"), "{text}");
     let version = run(&["--version"]);
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
@@ -24,5 +26,10 @@ fn help_version_and_unknown_arguments() {
     );
     let bad = run(&["--frobnicate"]);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument `--frobnicate`"));
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unexpected argument '--frobnicate'"));
+    // --socket and --remote name different daemons: not both.
+    let both = run(&["--socket", "/tmp/x.sock", "--remote", "https://h:1"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
 }

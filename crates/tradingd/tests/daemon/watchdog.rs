@@ -44,6 +44,8 @@ fn params(method: &str, csv: &str) -> Option<Value> {
         "data.get" | "data.delete" | "backtests.get" | "backtests.cancel" | "backtests.delete"
         | "backtests.results" | "backtests.trades" | "auth.tokens.revoke" => json!({ "id": 1 }),
         "data.export" => json!({ "id": 1, "path": format!("{csv}.out") }),
+        // Twice: the second is refused (a backup never replaces a file).
+        "system.backup" => json!({ "path": format!("{csv}.backup.db") }),
         "backtests.equity" => json!({ "id": 1, "downsample": 10 }),
         "backtests.compare" => json!({ "ids": [1, 2] }),
         "backtests.create" => backtest,
