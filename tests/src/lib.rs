@@ -101,8 +101,8 @@ impl Daemon {
     pub fn spawn(&mut self) {
         let config = self.dir.path().join("tradingd.toml");
         std::fs::write(&config, &self.config).expect("config");
-        let child = Command::new(bin("tradingd"))
-            .arg("--config")
+        let mut cmd = Command::new(bin("tradingd"));
+        cmd.arg("--config")
             .arg(&config)
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -114,9 +114,13 @@ impl Daemon {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tradingd");
+            .stderr(Stdio::null());
+        // Two days of seeded past, not the default's 30 (each suite's first
+        // start writes it), unless the suite sets its own.
+        if !self.config.contains("history_minutes") {
+            cmd.env("TRADEDESK_SIM__HISTORY_MINUTES", "2880");
+        }
+        let child = cmd.spawn().expect("start tradingd");
         self.child = Some(child);
         wait_ready(&self.socket());
     }

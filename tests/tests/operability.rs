@@ -374,6 +374,7 @@ fn under_systemd_it_notifies_ready_feeds_the_watchdog_and_says_stopping() {
         .env("HOME", dir.path())
         .env("XDG_CONFIG_HOME", dir.path().join("config"))
         .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("TRADEDESK_SIM__HISTORY_MINUTES", "2880")
         .env("NOTIFY_SOCKET", &notify)
         .env("WATCHDOG_USEC", "200000")
         .stdout(Stdio::null())

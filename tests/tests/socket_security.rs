@@ -127,6 +127,8 @@ fn a_daemon_refuses_a_peer_of_another_user_and_logs_it() {
         .env("XDG_STATE_HOME", dir.path().join("state"))
         .env("XDG_CONFIG_HOME", dir.path().join("config"))
         .env("HOME", dir.path())
+        // Two days of seeded past, as the harness's daemons have.
+        .env("TRADEDESK_SIM__HISTORY_MINUTES", "2880")
         .stderr(Stdio::null())
         .uid(NOBODY)
         .gid(NOBODY)

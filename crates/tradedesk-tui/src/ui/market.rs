@@ -96,15 +96,21 @@ impl App {
     fn render_chart(&self, f: &mut Frame, area: Rect) {
         let c = &self.daemon.candles;
         let o = &self.view.overlays;
+        // An overlay that cannot be drawn yet says why.
+        let have = c.bars.len();
         let mut names = Vec::new();
-        if o.sma {
-            names.push("SMA20");
-        }
-        if o.ema {
-            names.push("EMA50");
-        }
-        if o.bollinger {
-            names.push("BB20,2");
+        for (on, name, need) in [
+            (o.sma, "SMA20", 20),
+            (o.ema, "EMA50", 50),
+            (o.bollinger, "BB20,2", 20),
+        ] {
+            if on {
+                names.push(if have >= need {
+                    name.to_owned()
+                } else {
+                    format!("{name} needs {need} bars")
+                });
+            }
         }
         let title = format!(
             "{} {} · {} bars {}",

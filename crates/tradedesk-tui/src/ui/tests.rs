@@ -551,3 +551,19 @@ fn a_live_account_says_so_on_the_desk() {
     let paper = format!("{:?}", draw(&loaded(), 120, 40));
     assert!(paper.contains("Account paper · paper"), "{paper}");
 }
+
+#[test]
+fn a_chart_overlay_without_enough_bars_says_so_and_draws_once_it_has_them() {
+    let mut a = screen(Screen::Market);
+    a.view.overlays.sma = true;
+    a.view.overlays.ema = true;
+    assert!(a.daemon.candles.bars.len() >= 20, "the fixture has bars");
+    a.daemon.candles.bars.truncate(12);
+    let text = draw(&a, 200, 60).to_string();
+    assert!(text.contains("SMA20 needs 20 bars"), "{text}");
+    assert!(text.contains("EMA50 needs 50 bars"), "{text}");
+    let mut b = screen(Screen::Market);
+    b.view.overlays.sma = true;
+    let text = draw(&b, 200, 60).to_string();
+    assert!(text.contains("SMA20") && !text.contains("needs"), "{text}");
+}

@@ -312,7 +312,7 @@ impl Default for RawSim {
         RawSim {
             seed: 42,
             tick_ms: 250,
-            history_minutes: 2880,
+            history_minutes: 43_200,
             book_levels: 20,
             jump_probability: 0.0005,
             maker_fee: "0.001".into(),

@@ -104,3 +104,78 @@ fn shutdown_answers_then_stops_and_removes_the_socket() {
     assert!(!d.socket.exists());
     assert!(tradedesk_core::client::Client::connect(&d.socket).is_err());
 }
+
+/// Every 1-minute bar of `symbol` in the database: (open time, close).
+fn seeded(d: &TestDaemon, symbol: &str) -> Vec<(i64, String)> {
+    let conn = rusqlite::Connection::open(d.data_dir.join("tradedesk.db")).expect("open");
+    let mut st = conn
+        .prepare("SELECT open_ms, close FROM klines_1m WHERE symbol = ?1 ORDER BY open_ms")
+        .expect("query");
+    st.query_map([symbol], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn a_first_start_has_thirty_days_of_bars_before_the_markets_first_tick_the_same_for_a_seed() {
+    let default = Config::for_dir(Path::new("/tmp")).sim.history_minutes;
+    assert!(
+        default >= 30 * 1440,
+        "the default past is 30 days: {default}"
+    );
+    let at = tradedesk_core::time::Timestamp(1_780_000_000_000);
+    let start = |dir: tempfile::TempDir| {
+        let t0 = std::time::Instant::now();
+        let d = TestDaemon::manual_clock_with(
+            dir,
+            tradingd::Options {
+                manual_clock: Some(at),
+                ..tradingd::Options::default()
+            },
+            |c| c.sim.history_minutes = default,
+        );
+        println!(
+            "figure | first start with {default} minutes of past: {:?}",
+            t0.elapsed()
+        );
+        d
+    };
+    // The manual clock has not moved: the market has not ticked once.
+    let d = start(tempfile::tempdir().expect("tempdir"));
+    let mut c = d.client();
+    for symbol in ["BTCUSDT", "ETHUSDT", "SOLUSDT"] {
+        let bars = seeded(&d, symbol);
+        assert_eq!(bars.len(), default, "{symbol}");
+        let span = bars[bars.len() - 1].0 - bars[0].0;
+        assert!(span >= 30 * 86_400_000 - 60_000, "{symbol}: {span} ms");
+        assert!(
+            bars.windows(2).all(|w| w[1].0 - w[0].0 == 60_000),
+            "{symbol}: no gaps"
+        );
+        assert!(
+            bars[bars.len() - 1].0 < at.millis(),
+            "all of it in the past"
+        );
+        // The live market goes on from the last generated close.
+        let ticker = super::support::call(
+            &mut c,
+            "market.ticker",
+            serde_json::json!({ "symbol": symbol }),
+        );
+        let last: rust_decimal::Decimal =
+            ticker["last"].as_str().expect("last").parse().expect("dec");
+        let close: rust_decimal::Decimal = bars[bars.len() - 1].1.parse().expect("dec");
+        assert_eq!(last, close, "{symbol}");
+    }
+    // Charts and indicators have their bars at once.
+    let k = super::support::call(
+        &mut c,
+        "market.klines",
+        serde_json::json!({ "symbol": "BTCUSDT", "interval": "1h", "limit": 500 }),
+    );
+    assert_eq!(k["bars"].as_array().map(Vec::len), Some(500));
+    // Deterministic for a seed: another install makes the same past.
+    let again = start(tempfile::tempdir().expect("tempdir"));
+    assert_eq!(seeded(&d, "BTCUSDT"), seeded(&again, "BTCUSDT"));
+}
