@@ -183,7 +183,8 @@ impl Daemon {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .env("TRADEDESK_SOCKET", self.socket())
-            .env("TRADEDESK_DAEMON_BIN", bin("tradingd"));
+            .env("TRADEDESK_DAEMON_BIN", bin("tradingd"))
+            .env("TRADEDESK_SIM__HISTORY_MINUTES", "2880");
         cmd
     }
 }

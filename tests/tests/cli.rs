@@ -38,7 +38,10 @@ impl Env {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .env("TRADEDESK_SOCKET", self.socket())
-            .env("TRADEDESK_DAEMON_BIN", tradingd_bin());
+            .env("TRADEDESK_DAEMON_BIN", tradingd_bin())
+            // The daemons it starts get two days of seeded past, not 30:
+            // several first starts at once in a debug build are slow.
+            .env("TRADEDESK_SIM__HISTORY_MINUTES", "2880");
         cmd
     }
 
@@ -635,6 +638,11 @@ fn data_and_backtests_from_the_command_line() {
         "max drawdown %",
         "profit factor",
         "succeeded",
+        // The report: trades by symbol and by exit reason, monthly returns.
+        "WAVEUSD",
+        "exit reason",
+        "signal",
+        "month",
     ] {
         assert!(shown.contains(row), "no `{row}` in:\n{shown}");
     }

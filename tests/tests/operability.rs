@@ -26,7 +26,8 @@ fn offline(dir: &Path, args: &[&str]) -> Command {
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("XDG_STATE_HOME", dir.join("state"))
         .env("TRADEDESK_SOCKET", dir.join("run/td.sock"))
-        .env("TRADEDESK_DAEMON_BIN", bin("tradingd"));
+        .env("TRADEDESK_DAEMON_BIN", bin("tradingd"))
+        .env("TRADEDESK_SIM__HISTORY_MINUTES", "2880");
     if let Some(v) = std::env::var_os("RUSTUP_HOME") {
         cmd.env("RUSTUP_HOME", v);
     }

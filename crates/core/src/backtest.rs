@@ -66,7 +66,8 @@ mod book;
 use book::{Book, View, Working, reserve_of};
 
 mod outcome;
-pub use outcome::{Fill, Keep, Outcome, Trade};
+pub mod report;
+pub use outcome::{ExitReason, Fill, Keep, Outcome, Trade};
 
 mod fills;
 mod sweep;

@@ -9,9 +9,10 @@ use tradedesk_core::analytics::Metrics;
 use tradedesk_core::api::backtests::{
     Backtest as BacktestRecord, BacktestFilter, BacktestId, BacktestKind, BacktestSpec,
     BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
-    BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades, CompareParams,
-    EquityQuery, SweepSpec, TradesQuery,
+    BacktestsGet, BacktestsList, BacktestsReport, BacktestsResults, BacktestsSweep,
+    BacktestsTrades, CompareParams, EquityQuery, SweepSpec, TradesQuery,
 };
+use tradedesk_core::backtest::report::Report;
 use tradedesk_core::backtest::{Axis, FillModel};
 use tradedesk_core::client::Client;
 
@@ -274,10 +275,54 @@ fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
     } else {
         None
     };
-    ctx.emit_with(&json!({ "backtest": b, "metrics": metrics }), || {
-        human_show(&b, metrics.as_ref(), top);
-        Ok(())
-    })
+    let report = if b.summary.is_some() && b.kind == BacktestKind::Run {
+        Some(c.call::<BacktestsReport>(&BacktestId { id })?)
+    } else {
+        None
+    };
+    ctx.emit_with(
+        &json!({ "backtest": b, "metrics": metrics, "report": report }),
+        || {
+            human_show(&b, metrics.as_ref(), top);
+            if let Some(r) = &report {
+                out!("{}", report_tables(r));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Trades by symbol and by exit reason, then the monthly returns.
+fn report_tables(r: &Report) -> String {
+    let mut s = String::new();
+    for (title, groups) in [("symbol", &r.by_symbol), ("exit reason", &r.by_exit_reason)] {
+        let mut t = Table::new(&[
+            title, "trades", "win %", "pnl", "fees", "avg %", "best %", "worst %",
+        ]);
+        for g in groups {
+            t.row(vec![
+                g.key.clone(),
+                g.trades.to_string(),
+                format!("{:.1}", g.win_rate_pct),
+                g.pnl.get().round_dp(2).to_string(),
+                g.fees.get().round_dp(2).to_string(),
+                format!("{:.2}", g.avg_return_pct),
+                format!("{:.2}", g.best_return_pct),
+                format!("{:.2}", g.worst_return_pct),
+            ]);
+        }
+        let _ = write!(s, "{t}");
+    }
+    let mut t = Table::new(&["month", "return %", "equity"]);
+    for p in &r.monthly {
+        t.row(vec![
+            p.period.clone(),
+            format!("{:+.2}", p.return_pct),
+            format!("{:.2}", p.end_equity),
+        ]);
+    }
+    let _ = write!(s, "{t}");
+    s
 }
 
 fn human_show(b: &BacktestRecord, metrics: Option<&Metrics>, top: usize) {

@@ -8,6 +8,7 @@ use super::Deleted;
 use super::method::method;
 use super::paging::Page;
 use crate::analytics::Metrics;
+use crate::backtest::report::Report;
 use crate::backtest::{Axis, Settings, SweepRow, Trade};
 use crate::job::JobState;
 use crate::strategy::StrategySpec;
@@ -44,6 +45,12 @@ method! {
 method! {
     /// A finished backtest's equity curve and drawdown, optionally downsampled.
     BacktestsEquity = "backtests.equity", Get "/api/v1/backtests/{id}/equity", Read, EquityQuery => EquityCurve
+}
+method! {
+    /// A finished backtest's trades by symbol and by exit reason (signal,
+    /// stop-loss, take-profit, trailing stop, liquidation), and its daily
+    /// and monthly returns (UTC).
+    BacktestsReport = "backtests.report", Get "/api/v1/backtests/{id}/report", Read, BacktestId => Report
 }
 method! {
     /// Headline metrics of several finished backtests side by side.

@@ -16,7 +16,8 @@ use super::auth::{
 };
 use super::backtests::{
     BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
-    BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
+    BacktestsGet, BacktestsList, BacktestsReport, BacktestsResults, BacktestsSweep,
+    BacktestsTrades,
 };
 use super::bots::{
     BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEquity,
@@ -244,6 +245,7 @@ catalogue! {
         BacktestsResults,
         BacktestsTrades,
         BacktestsEquity,
+        BacktestsReport,
         BacktestsCompare,
         BacktestsSweep,
         AnalyticsPerformance,

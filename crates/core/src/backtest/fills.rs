@@ -2,7 +2,7 @@
 //! at what price it fills, and how market orders walk the bar.
 
 use super::book::{View, Working};
-use super::{Fill, Run, Trade};
+use super::{ExitReason, Fill, Run, Trade};
 use crate::engine::OrderEvent;
 use crate::money::price_on_grid;
 use crate::money::{Notional, Price, Qty};
@@ -269,6 +269,19 @@ impl Run<'_, '_> {
             }
         };
         if let Some(t) = closed {
+            let exit_reason = if w.tag.ends_with("margin-call") {
+                ExitReason::Liquidation
+            } else if w.role == Role::Protect {
+                match w.terms {
+                    Terms::StopMarket { .. } | Terms::StopLimit { .. } => ExitReason::StopLoss,
+                    Terms::TrailingStop { .. } => ExitReason::TrailingStop,
+                    Terms::Limit { .. } | Terms::TakeProfit { .. } | Terms::Market => {
+                        ExitReason::TakeProfit
+                    }
+                }
+            } else {
+                ExitReason::Signal
+            };
             self.trades.push(Trade {
                 leg: w.leg,
                 symbol: self.instruments[w.market].symbol.clone(),
@@ -282,6 +295,7 @@ impl Run<'_, '_> {
                 pnl: Notional::new(t.pnl),
                 fees: Notional::new(t.fees),
                 return_pct: t.return_frac * 100.0,
+                exit_reason: Some(exit_reason),
             });
         }
     }

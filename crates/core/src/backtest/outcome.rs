@@ -27,6 +27,36 @@ pub struct Trade {
     pub pnl: Notional,
     pub fees: Notional,
     pub return_pct: f64,
+    /// What closed it (absent in results stored before reasons were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<ExitReason>,
+}
+
+/// Why a trade ended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    /// The strategy's own exit (its signal, or a keyed order it placed).
+    Signal,
+    StopLoss,
+    TakeProfit,
+    TrailingStop,
+    /// Sold by a margin call.
+    Liquidation,
+}
+
+impl ExitReason {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ExitReason::Signal => "signal",
+            ExitReason::StopLoss => "stop_loss",
+            ExitReason::TakeProfit => "take_profit",
+            ExitReason::TrailingStop => "trailing_stop",
+            ExitReason::Liquidation => "liquidation",
+        }
+    }
 }
 
 impl Trade {

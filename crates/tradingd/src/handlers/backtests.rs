@@ -10,9 +10,9 @@ use tradedesk_core::analytics::Metrics;
 use tradedesk_core::api::backtests::{
     Backtest, BacktestFilter, BacktestId, BacktestKind, BacktestPage, BacktestSpec,
     BacktestsCancel, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
-    BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades, CompareParams,
-    ComparedRun, Comparison, EquityCurve, EquityPoint, EquityQuery, SweepSpec, TradePage,
-    TradesQuery,
+    BacktestsGet, BacktestsList, BacktestsReport, BacktestsResults, BacktestsSweep,
+    BacktestsTrades, CompareParams, ComparedRun, Comparison, EquityCurve, EquityPoint, EquityQuery,
+    SweepSpec, TradePage, TradesQuery,
 };
 use tradedesk_core::api::cache::Namespace;
 use tradedesk_core::api::data::Dataset;
@@ -405,6 +405,27 @@ impl Handle<BacktestsEquity> for Ctx {
             .map_err(|e| store_err(&e))?
             .unwrap_or_default();
         Ok(equity_curve(&times, &equity, q.downsample))
+    }
+}
+
+impl Handle<BacktestsReport> for Ctx {
+    async fn handle(
+        &self,
+        caller: &Caller,
+        p: BacktestId,
+    ) -> Result<tradedesk_core::backtest::report::Report, ApiError> {
+        self.finished_backtest(caller, p.id)?;
+        let conn = self.store();
+        let trades = db::trades(conn.conn(), p.id)
+            .map_err(|e| store_err(&e))?
+            .unwrap_or_default();
+        let (times, equity) = db::curve(conn.conn(), p.id)
+            .map_err(|e| store_err(&e))?
+            .unwrap_or_default();
+        drop(conn);
+        Ok(tradedesk_core::backtest::report::report(
+            &trades, &times, &equity,
+        ))
     }
 }
 

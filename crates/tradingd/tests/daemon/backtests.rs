@@ -651,3 +651,73 @@ fn a_fresh_market_has_a_seeded_past_that_a_restart_keeps() {
     let again = k["bars"].as_array().expect("bars");
     assert_eq!(again[0], first, "not seeded twice: the same past");
 }
+
+#[test]
+fn a_backtest_report_gives_each_trades_exit_reason_per_symbol_and_per_period() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = sine_csv(dir.path(), "sine.csv", 400);
+    let job = import(&mut c, json!({ "path": path, "symbol": "SINEUSD" }));
+    let id = job["result"]["dataset"].clone();
+    let mut with_exits = spec(&id, 5, 20);
+    with_exits["strategies"][0]["spec"]["exits"] =
+        json!({ "stop_loss_pct": "2", "take_profit_pct": "6" });
+    let runs = [spec(&id, 5, 20), with_exits];
+    let mut reports = Vec::new();
+    for s in runs {
+        let created = call(&mut c, "backtests.create", s);
+        let b = wait_backtest(&mut c, &created);
+        assert_eq!(b["state"], "succeeded", "{b}");
+        let trades = call(
+            &mut c,
+            "backtests.trades",
+            json!({ "id": b["id"], "limit": 1000 }),
+        );
+        let items = trades["items"].as_array().cloned().unwrap_or_default();
+        assert!(
+            items.iter().all(|t| t["exit_reason"].is_string()),
+            "every trade says why it ended"
+        );
+        let r = call(&mut c, "backtests.report", json!({ "id": b["id"] }));
+        let count = |groups: &Value| -> u64 {
+            groups.as_array().map_or(0, |g| {
+                g.iter().map(|x| x["trades"].as_u64().unwrap_or(0)).sum()
+            })
+        };
+        assert_eq!(count(&r["by_symbol"]), items.len() as u64, "{r}");
+        assert_eq!(count(&r["by_exit_reason"]), items.len() as u64, "{r}");
+        assert_eq!(r["by_symbol"][0]["key"], "SINEUSD");
+        // 400 days from 2020-01-01: 14 calendar months, 400 days.
+        assert_eq!(
+            r["monthly"].as_array().map(Vec::len),
+            Some(14),
+            "{}",
+            r["monthly"]
+        );
+        assert_eq!(r["daily"].as_array().map(Vec::len), Some(400));
+        reports.push(r);
+    }
+    let keys = |r: &Value| -> Vec<String> {
+        r["by_exit_reason"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|x| x["key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        keys(&reports[0]),
+        ["signal"],
+        "a plain cross exits on its signal"
+    );
+    let protected = keys(&reports[1]);
+    assert!(
+        protected
+            .iter()
+            .any(|k| k == "stop_loss" || k == "take_profit"),
+        "stops and targets fire on a swinging market: {protected:?}"
+    );
+}

@@ -216,7 +216,8 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     use std::fmt::Write as _;
     use tradedesk_core::api::backtests::{
         Backtest, BacktestsCompare, BacktestsCreate, BacktestsDelete, BacktestsEquity,
-        BacktestsGet, BacktestsList, BacktestsResults, BacktestsSweep, BacktestsTrades,
+        BacktestsGet, BacktestsList, BacktestsReport, BacktestsResults, BacktestsSweep,
+        BacktestsTrades,
     };
     use tradedesk_core::api::data::{
         DataDelete, DataDownload, DataExport, DataGet, DataImport, DataList,
@@ -252,6 +253,7 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     typed::<BacktestsResults>(client, &json!({ "id": 1 }));
     typed::<BacktestsTrades>(client, &json!({ "id": 1 }));
     typed::<BacktestsEquity>(client, &json!({ "id": 1, "downsample": 10 }));
+    typed::<BacktestsReport>(client, &json!({ "id": 1 }));
     typed::<BacktestsCompare>(client, &json!({ "ids": [1, 2] }));
     let s = typed::<BacktestsSweep>(
         client,
@@ -299,6 +301,7 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
         "backtests.results",
         "backtests.trades",
         "backtests.equity",
+        "backtests.report",
         "backtests.compare",
         "backtests.sweep",
         "analytics.performance",

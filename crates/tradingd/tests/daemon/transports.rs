@@ -49,7 +49,7 @@ fn params(method: &str) -> Value {
         "orders.list" => json!({ "limit": 10, "status": "new" }),
         "bots.get" | "bots.events" | "bots.equity" | "strategies.get" | "jobs.get"
         | "jobs.schedules.get" | "data.get" | "backtests.get" | "backtests.results"
-        | "backtests.trades" => json!({ "id": 1 }),
+        | "backtests.trades" | "backtests.report" => json!({ "id": 1 }),
         "backtests.equity" => json!({ "id": 1, "downsample": 20 }),
         "cache.ttl.get" => json!({ "namespace": "market.klines" }),
         _ => json!({}),

@@ -42,7 +42,9 @@ fn params(method: &str, csv: &str) -> Option<Value> {
         }
         "data.list" | "backtests.list" | "auth.tokens.list" => json!({}),
         "data.get" | "data.delete" | "backtests.get" | "backtests.cancel" | "backtests.delete"
-        | "backtests.results" | "backtests.trades" | "auth.tokens.revoke" => json!({ "id": 1 }),
+        | "backtests.results" | "backtests.trades" | "backtests.report" | "auth.tokens.revoke" => {
+            json!({ "id": 1 })
+        }
         "data.export" => json!({ "id": 1, "path": format!("{csv}.out") }),
         // Twice: the second is refused (a backup never replaces a file).
         "system.backup" => json!({ "path": format!("{csv}.backup.db") }),
