@@ -183,7 +183,7 @@ fn a_backup_names_the_path_at_fault_and_is_refused_over_http() {
         json!({ "name": "root", "password": "backup test pass", "role": "admin" }),
     );
     let url = format!("http://{}", d.http.expect("http"));
-    let mut http = http_admin(&url);
+    let mut http = super::support::http_login(&url, "root", "backup test pass");
     let e = http
         .call_raw(
             "system.backup",
@@ -192,25 +192,6 @@ fn a_backup_names_the_path_at_fault_and_is_refused_over_http() {
         .expect_err("no paths over HTTP");
     assert!(e.to_string().contains("tradectl backup"), "{e}");
     assert!(!dir.path().join("over-http.db").exists());
-}
-
-fn http_admin(url: &str) -> tradedesk_core::client::Client {
-    use tradedesk_core::api::auth::{AuthLogin, Credentials, Secret};
-    use tradedesk_core::client::Client;
-    use tradedesk_core::client::remote::Target;
-    let target = |token: String| Target {
-        url: url.to_owned(),
-        token,
-        ca: None,
-    };
-    let tokens = Client::connect_remote(target(String::new()))
-        .expect("client")
-        .call::<AuthLogin>(&Credentials {
-            user: "root".into(),
-            password: Secret::new("backup test pass"),
-        })
-        .expect("login");
-    Client::connect_remote(target(tokens.access_token.expose().to_owned())).expect("client")
 }
 
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {

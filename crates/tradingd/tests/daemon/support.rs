@@ -293,3 +293,23 @@ pub fn settled(c: &mut Client, id: &serde_json::Value) -> serde_json::Value {
     }
     panic!("job {id} did not settle");
 }
+
+/// A client of the daemon's HTTP API at `url` (`http://host:port`),
+/// logged in as `user`.
+pub fn http_login(url: &str, user: &str, password: &str) -> Client {
+    use tradedesk_core::api::auth::{AuthLogin, Credentials, Secret};
+    use tradedesk_core::client::remote::Target;
+    let target = |token: String| Target {
+        url: url.to_owned(),
+        token,
+        ca: None,
+    };
+    let tokens = Client::connect_remote(target(String::new()))
+        .expect("client")
+        .call::<AuthLogin>(&Credentials {
+            user: user.into(),
+            password: Secret::new(password),
+        })
+        .expect("login");
+    Client::connect_remote(target(tokens.access_token.expose().to_owned())).expect("client")
+}

@@ -4,10 +4,8 @@
 //! the catalogue), give the same answers.
 
 use serde_json::{Value, json};
-use tradedesk_core::api::auth::{AuthLogin, Credentials, Secret};
 use tradedesk_core::api::{Verb, method_routes};
 use tradedesk_core::client::Client;
-use tradedesk_core::client::remote::Target;
 
 use super::backtests::{import, sine_csv, spec, wait_backtest};
 use super::support::{TestDaemon, call};
@@ -75,20 +73,7 @@ fn every_read_method_answers_the_same_over_the_socket_and_http() {
         json!({ "name": "root", "password": "conformance pass", "role": "admin" }),
     );
     let url = format!("http://{}", d.http.expect("http"));
-    let target = |token: String| Target {
-        url: url.clone(),
-        token,
-        ca: None,
-    };
-    let tokens = Client::connect_remote(target(String::new()))
-        .expect("client")
-        .call::<AuthLogin>(&Credentials {
-            user: "root".into(),
-            password: Secret::new("conformance pass"),
-        })
-        .expect("login");
-    let mut http =
-        Client::connect_remote(target(tokens.access_token.expose().to_owned())).expect("client");
+    let mut http = super::support::http_login(&url, "root", "conformance pass");
 
     let mut compared = Vec::new();
     for &(name, verb, _) in method_routes() {
