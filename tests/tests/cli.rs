@@ -705,7 +705,20 @@ fn data_and_backtests_from_the_command_line() {
     assert_eq!(out.status.code(), Some(0));
     let out = env.run(&["backtest", "compare", "1", "3"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("#3"), "{}", text(&out.stdout));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("#3"), "{shown}");
+    // What each run was, above what it made.
+    for row in [
+        "strategy",
+        "sma_cross",
+        "fast=5 slow=20",
+        "commission %",
+        "0.1",
+        "return %",
+    ] {
+        assert!(shown.contains(row), "no `{row}` in:\n{shown}");
+    }
+    assert!(shown.find("strategy") < shown.find("return %"), "{shown}");
 
     // Bad input: the daemon names the field; exit 1.
     let out = env.run(&[

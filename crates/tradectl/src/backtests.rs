@@ -481,6 +481,14 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                         .map(|b| format!("#{} {}", b.id, b.name)),
                 );
                 let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+                // What ran, above what it made.
+                let mut what = Table::new(&header_refs);
+                for (name, f) in spec_rows() {
+                    let mut row = vec![name.to_owned()];
+                    row.extend(cmp.backtests.iter().map(|b| f(&b.spec)));
+                    what.row(row);
+                }
+                out!("{what}");
                 let mut t = Table::new(&header_refs);
                 let rows: Vec<(&str, Figure)> = vec![
                     ("return %", |m| signed(Some(m.return_pct), 2)),
@@ -517,6 +525,60 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+type SpecRow = fn(&Value) -> String;
+
+/// The rows of a comparison that say what each run was: its strategies
+/// (several legs joined by `+`), their parameters and exits, and the
+/// run's settings.
+fn spec_rows() -> Vec<(&'static str, SpecRow)> {
+    fn legs(spec: &Value, f: impl Fn(&Value) -> String) -> String {
+        spec["strategies"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| f(&l["spec"]))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+            .unwrap_or_default()
+    }
+    fn compact(v: &Value) -> String {
+        match v {
+            Value::Null => "-".into(),
+            Value::Object(m) if m.is_empty() => "-".into(),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        }
+    }
+    fn setting(spec: &Value, key: &str) -> String {
+        let v = &spec["settings"][key];
+        v.as_str().map_or_else(|| compact(v), str::to_owned)
+    }
+    vec![
+        ("strategy", |s| {
+            legs(s, |l| l["strategy"].as_str().unwrap_or("?").to_owned())
+        }),
+        ("params", |s| legs(s, |l| compact(&l["params"]))),
+        ("exits", |s| legs(s, |l| compact(&l["exits"]))),
+        ("interval", |s| {
+            legs(s, |l| l["interval"].as_str().unwrap_or("-").to_owned())
+        }),
+        ("capital", |s| setting(s, "capital")),
+        ("commission %", |s| setting(s, "commission_pct")),
+        ("slippage bps", |s| setting(s, "slippage_bps")),
+        ("fill", |s| setting(s, "fill")),
+    ]
 }
 
 fn export(

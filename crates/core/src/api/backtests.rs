@@ -218,5 +218,9 @@ pub struct Comparison {
 pub struct ComparedRun {
     pub id: u64,
     pub name: String,
+    /// What ran: the strategies with their parameters and exits, the
+    /// datasets, and the settings (as `backtests.get` gives it).
+    #[serde(default)]
+    pub spec: serde_json::Value,
     pub metrics: Metrics,
 }

@@ -404,8 +404,8 @@ snapshots! {
         a.view.comparing = true;
         let m = metrics();
         a.update(Msg::Data(Data::Comparison(vec![
-            tradedesk_core::api::backtests::ComparedRun { id: 1, name: "goog-sma".into(), metrics: m.clone() },
-            tradedesk_core::api::backtests::ComparedRun { id: 2, name: "goog-sma-slow".into(), metrics: m },
+            tradedesk_core::api::backtests::ComparedRun { id: 1, name: "goog-sma".into(), spec: serde_json::Value::Null, metrics: m.clone() },
+            tradedesk_core::api::backtests::ComparedRun { id: 2, name: "goog-sma-slow".into(), spec: serde_json::Value::Null, metrics: m },
         ])));
         a
     };

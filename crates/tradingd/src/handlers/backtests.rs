@@ -485,6 +485,7 @@ impl Handle<BacktestsCompare> for Ctx {
             out.push(ComparedRun {
                 id: *id,
                 name: b.name,
+                spec: b.spec,
                 metrics,
             });
         }
