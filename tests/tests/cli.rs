@@ -720,6 +720,37 @@ fn data_and_backtests_from_the_command_line() {
     }
     assert!(shown.find("strategy") < shown.find("return %"), "{shown}");
 
+    // A sweep's combinations: all listed, any one opened as a full run.
+    let out = env.run(&["backtest", "show", "2", "--top", "0"]);
+    let listed = text(&out.stdout);
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("\"fast\"")).count(),
+        6,
+        "{listed}"
+    );
+    let sweep = json(&env.run(&["--json", "backtest", "show", "2"]));
+    let best = sweep["backtest"]["sweep"][0]["params"].clone();
+    let out = env.run(&["--json", "backtest", "open", "2", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let opened = json(&out);
+    assert_eq!(opened["backtest"]["kind"], "run");
+    assert_eq!(
+        opened["backtest"]["spec"]["strategies"][0]["spec"]["params"],
+        best
+    );
+    assert_eq!(
+        opened["metrics"]["return_pct"], sweep["backtest"]["sweep"][0]["metrics"]["return_pct"],
+        "the full run makes what the sweep ranked"
+    );
+    assert!(opened["report"]["by_exit_reason"].is_array(), "{opened}");
+    let out = env.run(&["backtest", "open", "2", "7"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("between 1 and 6"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // Bad input: the daemon names the field; exit 1.
     let out = env.run(&[
         "backtest",

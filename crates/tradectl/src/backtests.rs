@@ -84,8 +84,22 @@ pub enum Backtest {
         #[arg(long, default_value = "20")]
         top: usize,
     },
-    /// A backtest's state and metrics.
-    Show { id: u64 },
+    /// A backtest's state and metrics, and its report; a sweep's ranked
+    /// combinations.
+    Show {
+        id: u64,
+        /// A sweep's rows to print (0: every combination).
+        #[arg(long, default_value = "20")]
+        top: usize,
+    },
+    /// Runs one combination of a finished sweep as a full backtest (its
+    /// rank as `show` numbers them), with trades, equity and report.
+    Open {
+        /// The sweep.
+        id: u64,
+        /// The combination's rank (1 = the best).
+        rank: usize,
+    },
     /// Backtests and sweeps, newest first.
     List {
         #[arg(long)]
@@ -292,6 +306,35 @@ fn show(ctx: &Ctx, c: &mut Client, id: u64, top: usize) -> Result<(), Failure> {
     )
 }
 
+/// The backtest of a sweep's combination of rank `rank` (1-based): the
+/// sweep's backtest with its first strategy's parameters set to that row's.
+fn combination(c: &mut Client, id: u64, rank: usize) -> Result<BacktestSpec, Failure> {
+    let b = c.call::<BacktestsGet>(&BacktestId { id })?;
+    let Some(rows) = &b.sweep else {
+        return Err(Failure::Usage(format!(
+            "backtest {id} is not a finished sweep"
+        )));
+    };
+    let row = rank
+        .checked_sub(1)
+        .and_then(|i| rows.get(i))
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "rank must be between 1 and {} (the sweep's combinations)",
+                rows.len()
+            ))
+        })?;
+    if let Some(e) = &row.error {
+        return Err(Failure::Usage(format!(
+            "combination {rank} did not run: {e}"
+        )));
+    }
+    let mut spec = b.spec["backtest"].clone();
+    spec["strategies"][0]["spec"]["params"] = row.params.clone();
+    spec["name"] = json!(format!("{} #{rank}", b.name));
+    typed(spec)
+}
+
 /// Trades by symbol and by exit reason, then the monthly returns.
 fn report_tables(r: &Report) -> String {
     let mut s = String::new();
@@ -403,7 +446,15 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             crate::jobs::wait_quietly(ctx, &mut c, job)?;
             show(ctx, &mut c, id, top)
         }
-        Backtest::Show { id } => show(ctx, &mut c, id, 20),
+        Backtest::Show { id, top } => {
+            show(ctx, &mut c, id, if top == 0 { usize::MAX } else { top })
+        }
+        Backtest::Open { id, rank } => {
+            let spec = combination(&mut c, id, rank)?;
+            let b = c.call::<BacktestsCreate>(&spec)?;
+            crate::jobs::wait_quietly(ctx, &mut c, b.job_id)?;
+            show(ctx, &mut c, b.id, 20)
+        }
         Backtest::List { sweeps, limit } => {
             let p = c.call::<BacktestsList>(&BacktestFilter {
                 kind: sweeps.then_some(BacktestKind::Sweep),
