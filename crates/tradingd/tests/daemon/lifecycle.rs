@@ -89,6 +89,9 @@ fn socket_is_private_to_the_user() {
     assert_eq!(mode(&socket), 0o600);
     assert_eq!(mode(socket.parent().expect("dir")), 0o700);
     assert_eq!(mode(&d.data_dir), 0o700);
+    // The database and the lock file inside are the user's only too.
+    assert_eq!(mode(&d.data_dir.join("tradedesk.db")), 0o600);
+    assert_eq!(mode(&d.data_dir.join("tradingd.lock")), 0o600);
     info(&d);
 }
 
