@@ -156,6 +156,31 @@ fn a_daemon_refuses_a_peer_of_another_user_and_logs_it() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("served by uid 65534"), "{err}");
+    // The doctor fails it, saying whose it is.
+    let doctor = Command::new(bin("tradectl"))
+        .args(["--json", "--socket"])
+        .arg(&socket)
+        .arg("doctor")
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("TRADEDESK_DAEMON_BIN", &tradingd)
+        .output()
+        .expect("doctor");
+    assert_eq!(doctor.status.code(), Some(2), "a failure");
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("json");
+    let daemon = report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "daemon"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(daemon["status"], "fail", "{report}");
+    assert!(
+        daemon["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("uid 65534"),
+        "{report}"
+    );
     let _ = rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id().cast_signed()).expect("pid"),
         rustix::process::Signal::TERM,

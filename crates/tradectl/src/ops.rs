@@ -38,7 +38,8 @@ pub fn doctor(ctx: &Ctx, config: Option<&Path>, data_dir: Option<&Path>) -> Resu
             }
             checks.extend(c.call::<SystemDoctor>(&Empty {})?.checks);
         }
-        Err(Failure::Unreachable(why)) if why.contains("not you") => {
+        // The client refuses a socket another user serves (`ForeignPeer`).
+        Err(Failure::Unreachable(why)) if why.contains("served by uid") => {
             checks.push(Check::fail(
                 "daemon",
                 why,
