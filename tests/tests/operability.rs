@@ -34,6 +34,16 @@ fn offline(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `tradectl doctor --json` with the daemon down and `text` as its config
+/// file (`name` under `dir`).
+fn doctor_with_config(dir: &Path, name: &str, text: &str) -> Command {
+    let config = dir.join(name);
+    std::fs::write(&config, text).expect("config");
+    let mut cmd = offline(dir, &["doctor", "--json", "--config"]);
+    cmd.arg(&config);
+    cmd
+}
+
 fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", text(&out.stdout), text(&out.stderr)))
@@ -69,19 +79,9 @@ fn doctor_with_the_daemon_down_runs_the_offline_checks_and_exits_with_the_worst(
     assert_eq!(out.status.code(), Some(1), "warn exits 1");
 
     // A config with an unknown key: the key is named, and it is a failure.
-    let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "[log]\nlevl = \"info\"\n").expect("config");
-    let out = offline(
-        dir.path(),
-        &[
-            "doctor",
-            "--json",
-            "--config",
-            &config.display().to_string(),
-        ],
-    )
-    .output()
-    .expect("doctor");
+    let out = doctor_with_config(dir.path(), "bad.toml", "[log]\nlevl = \"info\"\n")
+        .output()
+        .expect("doctor");
     let r = report(&out);
     let c = check(&r, "config");
     assert_eq!(c["status"], "fail", "{r}");
@@ -92,20 +92,10 @@ fn doctor_with_the_daemon_down_runs_the_offline_checks_and_exits_with_the_worst(
     assert_eq!(out.status.code(), Some(2), "fail exits 2");
 
     // A live venue without its keys in the secret store.
-    let config = dir.path().join("live.toml");
-    std::fs::write(
-        &config,
-        "[binance]\nenabled = true\nlive = true\nrest_url = \"http://127.0.0.1:9\"\nws_url = \"ws://127.0.0.1:9\"\n",
-    )
-    .expect("config");
-    let out = offline(
+    let out = doctor_with_config(
         dir.path(),
-        &[
-            "doctor",
-            "--json",
-            "--config",
-            &config.display().to_string(),
-        ],
+        "live.toml",
+        "[binance]\nenabled = true\nlive = true\nrest_url = \"http://127.0.0.1:9\"\nws_url = \"ws://127.0.0.1:9\"\n",
     )
     .env("TRADEDESK_SECRET_STORE", "file")
     .env("TRADEDESK_SECRETS_DIR", dir.path().join("secrets"))

@@ -245,19 +245,24 @@ pub fn restore(config: &Config, file: &Path) -> Result<Restored, String> {
         ),
         other => other.to_string(),
     })?;
-    let checked = verify(&read_only(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
     let db = config.db_path();
     let incoming = config.data_dir.join(format!("{DB_FILE}.restoring"));
     let _ = std::fs::remove_file(&incoming);
-    let version = copy_checked(file, &incoming);
-    let version = match version {
+    // Checked as it is copied in (`copy_checked` verifies the copy): a bad
+    // backup is refused before the database is touched.
+    let version = match copy_checked(file, &incoming) {
         Ok(v) => v,
         Err(e) => {
-            let _ = std::fs::remove_file(&incoming);
-            return Err(e);
+            for f in [
+                incoming.clone(),
+                sidecar(&incoming, "-wal"),
+                sidecar(&incoming, "-shm"),
+            ] {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(format!("{}: {e}", file.display()));
         }
     };
-    debug_assert_eq!(version, checked);
     let mut kept = None;
     if db.exists() {
         // Fold the old database's log in, so the kept file is whole alone.
@@ -969,7 +974,18 @@ mod tests {
         let junk = t.path().join("junk.db");
         std::fs::write(&junk, b"not sqlite").expect("junk");
         let before = std::fs::read(config.db_path()).expect("read");
-        assert!(restore(&config, &junk).is_err());
+        let refused = restore(&config, &junk).expect_err("junk");
+        assert!(refused.contains("junk.db"), "{refused}");
         assert_eq!(std::fs::read(config.db_path()).expect("read"), before);
+        let left: Vec<_> = std::fs::read_dir(&config.data_dir)
+            .expect("ls")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("restoring"))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "nothing of the refused copy stays: {left:?}"
+        );
     }
 }
