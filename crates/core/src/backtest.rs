@@ -35,13 +35,26 @@
 //!   equity falls to zero or below is liquidated at that step's closes
 //!   and stops trading (a margin call). Percent sizing is of equity (at
 //!   most 100 %): leverage is used through quote or quantity sizing.
+//! - A margin account (`settings.margin`) may also sell short: a sell
+//!   beyond what is held opens a short (cash takes the proceeds, equity
+//!   marks the borrowed quantity at the close). Buying power is
+//!   `equity·L − gross position value − resting buys`. At each step's
+//!   close, every borrow period boundary passed since the previous step
+//!   charges each short `borrow_pct` of its value at that close, counted
+//!   in its trade's fees. When equity falls to the maintenance level
+//!   (a share of the gross position value) every position is closed at
+//!   that step's closes and trading stops (a margin call). An entry on
+//!   the opposite side of a position closes it first at the same fill
+//!   price (a reversal, backtesting.py's `exclusive_orders`); the entry
+//!   is sized after the exit has filled. A spot run refuses a strategy
+//!   that may short.
 //! - The legs of a take-profit/stop pair are `<tag>-limit` and
 //!   `<tag>-stop`, as a venue names them; one filling cancels the other.
 //!
 //! A trade is a round trip of one strategy in one market, from flat to
-//! flat: entry price is the average buy price, exit price the average
-//! sell price, PnL is after every fee of the trip, return is PnL over the
-//! entry value. A position still open at the end is marked in equity but
+//! flat: entry price is the average opening price (buys; a short's
+//! sells), exit price the average closing price, PnL is after every fee
+//! (and borrow) of the trip, return is PnL over the entry value. A position still open at the end is marked in equity but
 //! is not a trade.
 
 #![deny(clippy::arithmetic_side_effects)]
@@ -61,13 +74,13 @@ use crate::strategy::{Candle, Registry, StrategySpec};
 use crate::time::Timestamp;
 
 mod settings;
-pub use settings::{FillModel, Settings};
+pub use settings::{FillModel, Margin, Settings};
 mod book;
 use book::{Book, View, Working, reserve_of};
 
 mod outcome;
 pub mod report;
-pub use outcome::{ExitReason, Fill, Keep, Outcome, Trade};
+pub use outcome::{Direction, ExitReason, Fill, Keep, Outcome, Trade};
 
 mod fills;
 mod sweep;
@@ -215,6 +228,30 @@ pub fn run(
             working: Vec::new(),
             reserved: Decimal::ZERO,
             overflow: std::cell::Cell::new(false),
+            margin: settings.margin.as_ref().map(|m| book::MarginBook {
+                maintenance: m
+                    .maintenance(settings.leverage.get())
+                    .to_f64()
+                    .unwrap_or(0.0),
+                borrow: m
+                    .borrow_pct
+                    .get()
+                    .checked_div(Decimal::ONE_HUNDRED)
+                    .unwrap_or(Decimal::ZERO),
+                period_ms: m.borrow_period.millis().max(1),
+                period: None,
+                next_at: i64::MIN,
+            }),
+            leverage_f64: settings.leverage.get().to_f64().unwrap_or(1.0),
+            mins: instruments
+                .iter()
+                .map(|i| {
+                    (
+                        i.min_qty.get().to_f64().unwrap_or(0.0),
+                        i.min_notional.get().to_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect(),
         },
         fee_rate,
         fee_fixed: settings.commission_fixed.get(),
@@ -275,6 +312,13 @@ fn engines(
             let (strategy, _) = registry
                 .build(&leg.spec)
                 .map_err(|e| invalid(format!("strategies[{li}].{}", e.field), e.message))?;
+            if strategy.shorts() && settings.margin.is_none() {
+                return Err(invalid(
+                    format!("strategies[{li}].params.allow_short"),
+                    "a spot account is long only: shorts need a margin account \
+                     (settings.margin)",
+                ));
+            }
             engine_slots.push((inst.clone(), strategy));
         }
         engines.push(Engine::new(
@@ -285,7 +329,9 @@ fn engines(
                 fee_rate,
                 interval: leg.spec.interval,
                 seed: (li as u64).saturating_add(1),
-                size_at_fill: settings.fill == FillModel::NextOpen,
+                // Entries are sized at their fill price under either fill
+                // model, so a reversal's entry is sized after its exit.
+                size_at_fill: true,
             },
             engine_slots,
         ));
@@ -409,8 +455,11 @@ impl Run<'_, '_> {
             if let Some(message) = self.failed.take() {
                 return Err(BacktestError::Strategy { time: t, message });
             }
+            if margin_call.is_none() && self.book.margin.is_some() {
+                self.borrow(t);
+            }
             let mut e = self.book.equity_f64();
-            if margin_call.is_none() && self.book.levered && e <= 0.0 {
+            if margin_call.is_none() && self.book.margin_call(e) {
                 self.liquidate(step, t);
                 margin_call = Some(t);
                 e = self.book.equity_f64();

@@ -423,10 +423,11 @@ impl Engine {
             match a {
                 Action::Log(m) => Self::log(slot, out, m.clone()),
                 Action::Enter | Action::Add => {
-                    self.enter(slot, &symbol, *a == Action::Enter, p, out);
+                    self.enter(slot, &symbol, *a == Action::Enter, Side::Buy, p, out);
                 }
+                Action::Short => self.enter(slot, &symbol, true, Side::Sell, p, out),
                 Action::Exit => {
-                    self.exit(slot, p, out, "exit signal: selling the position at market");
+                    self.exit(slot, p, out, "exit signal: closing the position at market");
                 }
                 Action::Limit {
                     key,
@@ -482,13 +483,17 @@ impl Engine {
         self.scratch = actions;
     }
 
-    /// A market buy to enter (or add to) the position, unless an entry or
-    /// exit is working or (to enter) something is held.
+    /// A market order to enter (`side` Buy: long, Sell: short) or add to
+    /// a long position, unless an entry or exit is working or the position
+    /// already faces that way (to enter). A position facing the other way
+    /// is closed first, at market, and the entry follows it: a reversal
+    /// with no flat gap (backtesting.py's `exclusive_orders`).
     fn enter<P: Portfolio>(
         &mut self,
         slot: usize,
         symbol: &Symbol,
         entry: bool,
+        side: Side,
         p: &P,
         out: &mut Vec<Decision>,
     ) {
@@ -498,14 +503,29 @@ impl Engine {
                 Some(Role::Entry | Role::Add | Role::Exit)
             )
         });
-        if working || (entry && p.position(symbol).qty.is_positive()) {
+        if working {
             return;
+        }
+        let held = p.position(symbol).qty;
+        let (facing, opposite) = match side {
+            Side::Buy => (held.is_positive(), held.is_negative()),
+            Side::Sell => (held.is_negative(), held.is_positive()),
+        };
+        if entry && facing {
+            return;
+        }
+        if opposite {
+            if !entry {
+                return; // adding to a long while short: nothing to add to
+            }
+            self.exit(slot, p, out, "reversing: closing the position at market");
         }
         let Some(last) = self.last_price(slot) else {
             return;
         };
-        // A backtest's broker sizes market entries at their fill price; a
-        // fixed quantity is the same either way.
+        // A backtest's broker sizes market entries at their fill price (so
+        // a reversal's entry is sized after its exit); a fixed quantity is
+        // the same either way.
         let sized = if self.cfg.size_at_fill && self.cfg.sizing.mode != SizingMode::FixedQty {
             Ok(Qty::ZERO)
         } else {
@@ -518,7 +538,7 @@ impl Engine {
                 out.push(Decision::Place(Intent::market(
                     tag,
                     symbol.clone(),
-                    Side::Buy,
+                    side,
                     qty,
                     role,
                 )));
@@ -527,7 +547,8 @@ impl Engine {
         }
     }
 
-    /// Cancels the symbol's orders and sells what is held at market.
+    /// Cancels the symbol's orders and closes what is held at market: sells
+    /// a long, buys back a short.
     fn exit<P: Portfolio>(
         &mut self,
         slot: usize,
@@ -547,24 +568,30 @@ impl Engine {
             out.push(Decision::Cancel { tag: o.tag });
         }
         let lot = self.slots[slot].instrument.lot_size;
-        let qty = p.position(&symbol).qty.floor_to(lot).unwrap_or(Qty::ZERO);
+        let held = p.position(&symbol).qty;
+        let side = if held.is_negative() {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let qty = held.abs().floor_to(lot).unwrap_or(Qty::ZERO);
         if qty.is_positive() {
             Self::log(slot, out, why);
             let tag = self.tag(&Role::Exit);
             out.push(Decision::Place(Intent::market(
                 tag,
                 symbol,
-                Side::Sell,
+                side,
                 qty,
                 Role::Exit,
             )));
         }
     }
 
-    /// Cancels everything and sells every position (stop with flatten).
+    /// Cancels everything and closes every position (stop with flatten).
     pub fn flatten<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
         for slot in 0..self.slots.len() {
-            self.exit(slot, p, out, "flatten: selling the position at market");
+            self.exit(slot, p, out, "flatten: closing the position at market");
         }
     }
 

@@ -58,12 +58,19 @@ impl Candle {
 /// What a strategy asks for. The engine sizes and places the orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Open a long position with a market buy, if flat and no entry is working.
+    /// Open a long position with a market buy, if not already long and no
+    /// entry is working; a short position is bought back first (reversal).
     Enter,
     /// Buy more with a market order, whatever is held (DCA).
     Add,
-    /// Close the position: cancel the symbol's orders, sell everything at market.
+    /// Close the position: cancel the symbol's orders, sell everything at
+    /// market (buy back a short).
     Exit,
+    /// Open a short position with a market sell, if not already short and
+    /// no entry is working; a long position is closed first (reversal). Only
+    /// on a margin account: a strategy that may short says so in
+    /// [`Strategy::shorts`] and a spot account refuses it.
+    Short,
     /// A limit order the strategy manages itself under `key` (grid levels).
     /// `qty: None` sizes it with the bot's sizing rule.
     Limit {
@@ -239,6 +246,11 @@ pub trait Strategy: Send {
     /// as fractions): a grid whose step cannot pay its round trip, say.
     fn warnings(&self, _fees: FeeRates) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether it may open short positions ([`Action::Short`]): only a
+    /// margin account can run it.
+    fn shorts(&self) -> bool {
+        false
     }
 }
 

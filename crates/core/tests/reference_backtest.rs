@@ -79,6 +79,7 @@ fn sma_cross_on_goog_matches_the_reference() {
         slippage_bps: "0".parse().unwrap(),
         fill: FillModel::NextOpen,
         leverage: "1".parse().unwrap(),
+        margin: None,
     };
     let out = backtest::run(
         &Registry::builtin(),

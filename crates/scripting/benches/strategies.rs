@@ -256,6 +256,7 @@ fn main() {
             slippage_bps: "0".parse().expect("bps"),
             fill: FillModel::NextOpen,
             leverage: "1".parse().expect("leverage"),
+            margin: None,
         };
         let mut best = f64::MAX;
         let mut trades = 0;

@@ -56,6 +56,7 @@ fn run(registry: &Registry, strategy: &str, bars: &[tradedesk_core::strategy::Ca
         slippage_bps: "0".parse().expect("bps"),
         fill: FillModel::NextOpen,
         leverage: "1".parse().expect("leverage"),
+        margin: None,
     };
     backtest::run(
         registry,

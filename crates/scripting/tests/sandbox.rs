@@ -59,6 +59,7 @@ fn run(registry: &Registry, strategy: &str) -> Result<backtest::Outcome, Backtes
             slippage_bps: "0".parse().expect("bps"),
             fill: FillModel::NextOpen,
             leverage: "1".parse().expect("leverage"),
+            margin: None,
         },
         backtest::Keep {
             equity: false,

@@ -46,6 +46,20 @@ pub struct RunArgs {
     pub fill: FillModel,
     #[arg(long, default_value = "1")]
     pub leverage: String,
+    /// A margin account: strategies may sell short (`allow_short`). Without
+    /// it the run is spot, long only.
+    #[arg(long)]
+    pub margin: bool,
+    /// Margin call when equity falls to this percent of the positions'
+    /// gross value (default: half the initial margin, 50 / leverage).
+    #[arg(long, requires = "margin")]
+    pub maintenance_pct: Option<String>,
+    /// A short's borrow cost in percent of its value per `--borrow-period`.
+    #[arg(long, requires = "margin")]
+    pub borrow_pct: Option<String>,
+    /// How often borrow is charged (1m … 1d; default 1h).
+    #[arg(long, requires = "margin")]
+    pub borrow_period: Option<String>,
     /// Only bars from this time (RFC 3339).
     #[arg(long)]
     pub start: Option<String>,
@@ -175,6 +189,19 @@ fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {
             "slippage_bps": a.slippage_bps,
             "fill": a.fill,
             "leverage": a.leverage,
+            "margin": a.margin.then(|| {
+                let mut m = serde_json::Map::new();
+                for (k, v) in [
+                    ("maintenance_pct", &a.maintenance_pct),
+                    ("borrow_pct", &a.borrow_pct),
+                    ("borrow_period", &a.borrow_period),
+                ] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), json!(v));
+                    }
+                }
+                Value::Object(m)
+            }),
         },
         "start": parse_time(&a.start, "--start")?,
         "end": parse_time(&a.end, "--end")?,
@@ -335,10 +362,14 @@ fn combination(c: &mut Client, id: u64, rank: usize) -> Result<BacktestSpec, Fai
     typed(spec)
 }
 
-/// Trades by symbol and by exit reason, then the monthly returns.
+/// Trades by symbol, direction and exit reason, then the monthly returns.
 fn report_tables(r: &Report) -> String {
     let mut s = String::new();
-    for (title, groups) in [("symbol", &r.by_symbol), ("exit reason", &r.by_exit_reason)] {
+    for (title, groups) in [
+        ("symbol", &r.by_symbol),
+        ("direction", &r.by_direction),
+        ("exit reason", &r.by_exit_reason),
+    ] {
         let mut t = Table::new(&[
             title, "trades", "win %", "pnl", "fees", "avg %", "best %", "worst %",
         ]);
@@ -476,6 +507,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 let mut t = Table::new(&[
                     "#",
                     "symbol",
+                    "side",
                     "qty",
                     "entry",
                     "entry price",
@@ -484,11 +516,13 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                     "pnl",
                     "return %",
                     "fees",
+                    "why",
                 ]);
                 for (i, tr) in p.items.iter().enumerate() {
                     t.row(vec![
                         (i + 1).to_string(),
                         tr.symbol.to_string(),
+                        tr.direction.name().to_owned(),
                         tr.qty.to_string(),
                         ts(tr.entry_time),
                         tr.entry_price.to_string(),
@@ -497,6 +531,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                         crate::format::signed(tr.pnl.get().round_dp(2)),
                         format!("{:+.2}", tr.return_pct),
                         tr.fees.get().round_dp(2).to_string(),
+                        tr.exit_reason.map_or("-", |r| r.name()).to_owned(),
                     ]);
                 }
                 out!("{t}");
@@ -629,6 +664,17 @@ fn spec_rows() -> Vec<(&'static str, SpecRow)> {
         ("commission %", |s| setting(s, "commission_pct")),
         ("slippage bps", |s| setting(s, "slippage_bps")),
         ("fill", |s| setting(s, "fill")),
+        ("leverage", |s| setting(s, "leverage")),
+        ("account", |s| {
+            let m = &s["settings"]["margin"];
+            if m.is_null() {
+                "spot".into()
+            } else {
+                format!("margin {}", compact(m))
+                    .trim_end_matches(" -")
+                    .to_owned()
+            }
+        }),
     ]
 }
 

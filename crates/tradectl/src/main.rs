@@ -134,7 +134,7 @@ enum Command {
     /// Backtests and parameter sweeps on the datasets.
     Backtest {
         #[command(subcommand)]
-        cmd: backtests::Backtest,
+        cmd: Box<backtests::Backtest>,
     },
     /// Cron schedules that enqueue jobs.
     Schedule {
@@ -408,7 +408,7 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::User { cmd } => users::user(ctx, cmd),
         Command::Schedule { cmd } => jobs::schedule(ctx, cmd),
         Command::Data { cmd } => backtests::data(ctx, cmd),
-        Command::Backtest { cmd } => backtests::backtest(ctx, cmd),
+        Command::Backtest { cmd } => backtests::backtest(ctx, *cmd),
         Command::Venue { cmd } => venue::venue(ctx, cmd),
         Command::Doctor { config, data_dir } => {
             ops::doctor(ctx, config.as_deref(), data_dir.as_deref())

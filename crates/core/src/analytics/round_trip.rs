@@ -28,24 +28,28 @@ pub struct RoundTrip {
     first_sell: Option<Price>,
     buys: u32,
     sells: u32,
+    /// Opened by a sell: a short.
+    short: bool,
 }
 
 /// A finished round trip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedTrip {
-    /// The quantity bought over the trip.
+    /// The quantity opened over the trip (bought, or sold for a short).
     pub qty: Decimal,
     pub entry_step: usize,
     pub entry_time: Timestamp,
-    /// The average buy price.
+    /// The average opening price (buys; sells for a short).
     pub entry_price: Price,
-    /// The average sell price.
+    /// The average closing price (sells; buys for a short).
     pub exit_price: Price,
-    /// Sales less purchases less every fee of the trip.
+    /// Sales less purchases less every fee (and borrow cost) of the trip.
     pub pnl: Decimal,
     pub fees: Decimal,
     /// PnL over the entry value.
     pub return_frac: f64,
+    /// Opened by a sell.
+    pub short: bool,
 }
 
 fn avg(value: Decimal, qty: Decimal) -> Decimal {
@@ -78,6 +82,7 @@ impl RoundTrip {
             RoundTrip {
                 entry_step: step,
                 entry_time: time,
+                short: side == Side::Sell,
                 ..RoundTrip::default()
             }
         } else {
@@ -101,32 +106,52 @@ impl RoundTrip {
                 next.first_sell.get_or_insert(price);
             }
         }
-        if !next.held.is_zero() || next.bought.is_zero() {
+        if !next.held.is_zero() || next.bought.is_zero() || next.sold.is_zero() {
             *self = next;
             return Ok(None);
         }
         let t = next;
         let pnl = sub(sub(t.sold, t.bought)?, t.fees)?;
         *self = RoundTrip::default();
+        let bought = match (t.buys, t.first_buy) {
+            (1, Some(p)) => p,
+            _ => Price::new(avg(t.bought, t.bought_qty)),
+        };
+        let sold = match (t.sells, t.first_sell) {
+            (1, Some(p)) => p,
+            _ => Price::new(avg(t.sold, t.sold_qty)),
+        };
+        let (qty, entry_price, exit_price, entry_value) = if t.short {
+            (t.sold_qty, sold, bought, t.sold)
+        } else {
+            (t.bought_qty, bought, sold, t.bought)
+        };
         Ok(Some(ClosedTrip {
-            qty: t.bought_qty,
+            qty,
             entry_step: t.entry_step,
             entry_time: t.entry_time,
-            entry_price: match (t.buys, t.first_buy) {
-                (1, Some(p)) => p,
-                _ => Price::new(avg(t.bought, t.bought_qty)),
-            },
-            exit_price: match (t.sells, t.first_sell) {
-                (1, Some(p)) => p,
-                _ => Price::new(avg(t.sold, t.sold_qty)),
-            },
+            entry_price,
+            exit_price,
             pnl,
             fees: t.fees,
             return_frac: pnl
-                .checked_div(t.bought)
+                .checked_div(entry_value)
                 .and_then(|r| rust_decimal::prelude::ToPrimitive::to_f64(&r))
                 .unwrap_or(0.0),
+            short: t.short,
         }))
+    }
+
+    /// The position's size now: positive long, negative short.
+    pub fn held(&self) -> Decimal {
+        self.held
+    }
+
+    /// A cost of the open trip outside its fills (a short's borrow cost):
+    /// counted in its fees and PnL when it closes.
+    pub fn charge(&mut self, cost: Decimal) -> Result<(), MoneyError> {
+        self.fees = add(self.fees, cost)?;
+        Ok(())
     }
 }
 

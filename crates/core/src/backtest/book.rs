@@ -48,6 +48,24 @@ pub(super) struct Book<'m> {
     /// Set when an amount left the decimal range; the run stops with
     /// `BacktestError::Overflow` at the end of the step.
     pub(super) overflow: std::cell::Cell<bool>,
+    /// A margin account's terms; `None`: spot (long only).
+    pub(super) margin: Option<MarginBook>,
+    pub(super) leverage_f64: f64,
+    /// Each market's minimum quantity and notional, as f64.
+    pub(super) mins: Vec<(f64, f64)>,
+}
+
+/// A margin account's terms as the book applies them.
+pub(super) struct MarginBook {
+    /// The maintenance level, a fraction of gross position value.
+    pub(super) maintenance: f64,
+    /// Borrow cost per period, a fraction of a short's value.
+    pub(super) borrow: Decimal,
+    pub(super) period_ms: i64,
+    /// The borrow period of the last step (charged up to it).
+    pub(super) period: Option<i64>,
+    /// When the next period starts (ms): steps before it pass no boundary.
+    pub(super) next_at: i64,
 }
 
 /// The book as one leg's engine sees it.
@@ -87,18 +105,24 @@ impl Book<'_> {
         self.checked(sum, Decimal::MAX)
     }
 
+    /// Market `m`'s last close on its tick grid.
+    #[inline]
+    pub(super) fn last_price(&self, m: usize) -> Price {
+        let cell = &self.last_exact[m];
+        cell.get().unwrap_or_else(|| {
+            let p = price_on_grid(self.last[m], self.markets[m].tick_size, self.tick_f64[m]);
+            cell.set(Some(p));
+            p
+        })
+    }
+
     #[inline]
     pub(super) fn equity(&self) -> Decimal {
         let mut e = self.cash;
-        for (m, inst) in self.markets.iter().enumerate() {
+        for m in 0..self.markets.len() {
             let held = self.held(m);
             if !held.is_zero() {
-                let cell = &self.last_exact[m];
-                let p = cell.get().unwrap_or_else(|| {
-                    let p = price_on_grid(self.last[m], inst.tick_size, self.tick_f64[m]);
-                    cell.set(Some(p));
-                    p
-                });
+                let p = self.last_price(m);
                 e = self.checked(
                     held.checked_mul(p.get()).and_then(|v| e.checked_add(v)),
                     Decimal::MAX,
@@ -106,6 +130,58 @@ impl Book<'_> {
             }
         }
         e
+    }
+
+    /// Equity and the positions' gross value (longs and shorts) at the
+    /// last closes, in one pass.
+    pub(super) fn equity_and_gross(&self) -> (Decimal, Decimal) {
+        let (mut e, mut g) = (self.cash, Decimal::ZERO);
+        for m in 0..self.markets.len() {
+            let held = self.held(m);
+            if !held.is_zero() {
+                let v = held.checked_mul(self.last_price(m).get());
+                e = self.checked(v.and_then(|v| e.checked_add(v)), Decimal::MAX);
+                g = self.checked(v.and_then(|v| g.checked_add(v.abs())), Decimal::MAX);
+            }
+        }
+        (e, g)
+    }
+
+    /// Whether no sizing rule could reach market `m`'s minimum order at
+    /// `px`: an upper bound of every rule's budget (free funds are at most
+    /// `max(cash, equity) × leverage`) is under half the minimum. An entry
+    /// of an account that has run dry skips exact sizing; anything near
+    /// the minimum is sized exactly.
+    #[inline]
+    pub(super) fn clearly_unaffordable(&self, m: usize, px: f64) -> bool {
+        let funds = self.cash_f64.max(self.equity_f64()).max(0.0) * self.leverage_f64;
+        let (min_qty, min_notional) = self.mins[m];
+        funds < 0.5 * min_notional || funds < 0.5 * min_qty * px
+    }
+
+    /// The gross position value in f64, for the per-step margin check.
+    #[inline]
+    pub(super) fn gross_f64(&self) -> f64 {
+        let mut g = 0.0;
+        for (q, p) in self.qty_f64.iter().zip(&self.last) {
+            if *q != 0.0 {
+                g += q.abs() * p;
+            }
+        }
+        g
+    }
+
+    /// Whether a margin account's equity is at its maintenance level (or
+    /// a levered spot account's equity is gone): time for a margin call.
+    #[inline]
+    pub(super) fn margin_call(&self, equity: f64) -> bool {
+        match &self.margin {
+            Some(m) => {
+                let gross = self.gross_f64();
+                gross > 0.0 && equity <= m.maintenance * gross
+            }
+            None => self.levered && equity <= 0.0,
+        }
     }
 
     #[inline]
@@ -133,6 +209,20 @@ impl Portfolio for View<'_, '_> {
             return self.book.positions[self.leg][m].qty;
         }
         let b = self.book;
+        if b.margin.is_some() {
+            // Buying power: equity × leverage less what the positions and
+            // resting buys already use.
+            let (e, gross) = b.equity_and_gross();
+            let power = if b.levered {
+                e.max(Decimal::ZERO).checked_mul(b.leverage)
+            } else {
+                Some(e.max(Decimal::ZERO))
+            };
+            let free = power
+                .and_then(|p| p.checked_sub(gross))
+                .and_then(|p| p.checked_sub(b.reserved));
+            return Qty::new(b.checked(free, Decimal::ZERO).max(Decimal::ZERO));
+        }
         let extra = if b.levered {
             let e = b.equity().max(Decimal::ZERO);
             b.checked(

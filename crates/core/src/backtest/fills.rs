@@ -2,7 +2,7 @@
 //! at what price it fills, and how market orders walk the bar.
 
 use super::book::{View, Working};
-use super::{ExitReason, Fill, Run, Trade};
+use super::{Direction, ExitReason, Fill, Run, Trade};
 use crate::engine::OrderEvent;
 use crate::money::price_on_grid;
 use crate::money::{Notional, Price, Qty};
@@ -183,11 +183,14 @@ impl Run<'_, '_> {
         }
         let held = self.book.positions[w.leg][m];
         let qty = match (w.side, &w.role) {
-            (Side::Buy, Role::Entry | Role::Add)
+            (Side::Buy, Role::Entry | Role::Add) | (Side::Sell, Role::Entry)
                 if w.terms.order_type() == OrderType::Market
                     && self.engines[w.leg].config().sizing.mode != SizingMode::FixedQty =>
             {
                 let slot = self.slots[w.leg][m]?;
+                if self.book.clearly_unaffordable(m, px) {
+                    return None;
+                }
                 let view = View {
                     book: &self.book,
                     leg: w.leg,
@@ -198,13 +201,17 @@ impl Run<'_, '_> {
                 }
             }
             (Side::Sell, Role::Exit | Role::Protect) => w.qty.min(held.qty.max(Qty::ZERO)),
+            // Buying back a short: never more than it owes.
+            (Side::Buy, Role::Exit | Role::Protect) => {
+                w.qty.min(Qty::new(held.qty.get().min(Decimal::ZERO).abs()))
+            }
             _ => w.qty,
         };
         if !qty.is_positive() {
             return None;
         }
-        if w.side == Side::Sell && qty > held.qty {
-            return None; // long only: never sell what is not held
+        if w.side == Side::Sell && qty > held.qty && self.book.margin.is_none() {
+            return None; // spot is long only: never sell what is not held
         }
         let booked = (|| {
             let value = price.get().checked_mul(qty.get())?;
@@ -296,26 +303,35 @@ impl Run<'_, '_> {
                 fees: Notional::new(t.fees),
                 return_pct: t.return_frac * 100.0,
                 exit_reason: Some(exit_reason),
+                direction: if t.short {
+                    Direction::Short
+                } else {
+                    Direction::Long
+                },
             });
         }
     }
 
-    /// A margin call: every position sold at its last close; orders gone.
+    /// A margin call: every position closed at its last close; orders gone.
     pub(super) fn liquidate(&mut self, step: usize, time: Timestamp) {
         self.book.working.clear();
         self.book.reserved = Decimal::ZERO;
         for leg in 0..self.engines.len() {
             for m in 0..self.markets.len() {
                 let qty = self.book.positions[leg][m].qty;
-                if qty.is_positive() {
+                if !qty.is_zero() {
                     let w = Working {
                         tag: format!("s{leg}-margin-call"),
                         pair: None,
                         leg,
                         market: m,
-                        side: Side::Sell,
+                        side: if qty.is_negative() {
+                            Side::Buy
+                        } else {
+                            Side::Sell
+                        },
                         role: Role::Exit,
-                        qty,
+                        qty: qty.abs(),
                         terms: Terms::Market,
                         best: None,
                         placed: step,
@@ -323,6 +339,57 @@ impl Run<'_, '_> {
                     let px = self.book.last[m];
                     let _ = self.fill_market(step, &w, px, time, true);
                 }
+            }
+        }
+    }
+}
+
+impl Run<'_, '_> {
+    /// Charges the shorts' borrow for every period boundary passed since
+    /// the previous step (a margin account's), at this step's closes.
+    #[inline]
+    pub(super) fn borrow(&mut self, t: Timestamp) {
+        let Some(m) = &mut self.book.margin else {
+            return;
+        };
+        if t.millis() < m.next_at {
+            return; // the common case: no boundary passed
+        }
+        let period = t.millis().div_euclid(m.period_ms);
+        let passed = m.period.map_or(0, |p| period.saturating_sub(p));
+        m.period = Some(period);
+        m.next_at = period.saturating_add(1).saturating_mul(m.period_ms);
+        let rate = m.borrow;
+        if passed <= 0 || rate.is_zero() {
+            return;
+        }
+        for leg in 0..self.engines.len() {
+            for mk in 0..self.markets.len() {
+                let qty = self.book.positions[leg][mk].qty;
+                if !qty.is_negative() {
+                    continue;
+                }
+                let price = self.book.last_price(mk);
+                let cost = qty
+                    .abs()
+                    .get()
+                    .checked_mul(price.get())
+                    .and_then(|v| v.checked_mul(rate))
+                    .and_then(|v| v.checked_mul(Decimal::from(passed)))
+                    .map(|v| v.round_dp(crate::money::MAX_SCALE));
+                let booked = cost.and_then(|c| {
+                    let cash = self.book.cash.checked_sub(c)?;
+                    let fees = self.total_fees.checked_add(c)?;
+                    self.open[leg][mk].charge(c).ok()?;
+                    Some((cash, fees))
+                });
+                let Some((cash, fees)) = booked else {
+                    self.book.overflow.set(true);
+                    return;
+                };
+                self.book.cash = cash;
+                self.book.cash_f64 = cash.to_f64().unwrap_or(0.0);
+                self.total_fees = fees;
             }
         }
     }

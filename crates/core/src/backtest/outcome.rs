@@ -30,6 +30,40 @@ pub struct Trade {
     /// What closed it (absent in results stored before reasons were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_reason: Option<ExitReason>,
+    /// Long (bought, then sold) or short (sold, then bought back).
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+/// Which way a trade faced.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Long,
+    Short,
+}
+
+impl Direction {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Direction::Long => "long",
+            Direction::Short => "short",
+        }
+    }
 }
 
 /// Why a trade ended.
@@ -43,7 +77,7 @@ pub enum ExitReason {
     StopLoss,
     TakeProfit,
     TrailingStop,
-    /// Sold by a margin call.
+    /// Closed by a margin call.
     Liquidation,
 }
 

@@ -1,5 +1,5 @@
 //! A finished run's report beyond the metrics: its trades grouped by
-//! symbol and by exit reason, and its returns per calendar day and month
+//! symbol, by direction (long, short) and by exit reason, and its returns per calendar day and month
 //! (UTC), as a trader reads a backtest.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+use super::Direction;
 use super::{ExitReason, Trade};
 use crate::money::Notional;
 use crate::time::Timestamp;
@@ -44,6 +46,9 @@ pub struct PeriodReturn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub by_symbol: Vec<TradeGroup>,
+    /// `long` and `short`.
+    #[serde(default)]
+    pub by_direction: Vec<TradeGroup>,
     pub by_exit_reason: Vec<TradeGroup>,
     pub monthly: Vec<PeriodReturn>,
     pub daily: Vec<PeriodReturn>,
@@ -146,6 +151,7 @@ fn date(t: Timestamp, format: &str) -> String {
 pub fn report(trades: &[Trade], times: &[Timestamp], equity: &[f64]) -> Report {
     Report {
         by_symbol: groups(trades, |t| t.symbol.as_str().to_owned()),
+        by_direction: groups(trades, |t| t.direction.name().to_owned()),
         by_exit_reason: groups(trades, |t| {
             t.exit_reason
                 .map_or_else(|| "unknown".to_owned(), |r| ExitReason::name(r).to_owned())
@@ -160,6 +166,7 @@ mod tests {
     use super::*;
     use crate::money::{Price, Qty};
 
+    /// A trade; a losing one is a short.
     fn trade(symbol: &str, pnl: &str, ret: f64, reason: Option<ExitReason>) -> Trade {
         Trade {
             leg: 0,
@@ -175,6 +182,11 @@ mod tests {
             fees: Notional::new("0.5".parse().expect("fee")),
             return_pct: ret,
             exit_reason: reason,
+            direction: if pnl.starts_with('-') {
+                Direction::Short
+            } else {
+                Direction::Long
+            },
         }
     }
 
@@ -201,6 +213,17 @@ mod tests {
         assert_eq!(
             r.by_exit_reason[0].pnl.get(),
             "13.10".parse::<Decimal>().expect("dec")
+        );
+        // The losing trade was a short (see `trade`).
+        let dirs: Vec<(&str, u64)> = r
+            .by_direction
+            .iter()
+            .map(|g| (g.key.as_str(), g.trades))
+            .collect();
+        assert_eq!(dirs, [("long", 3), ("short", 1)]);
+        assert_eq!(
+            r.by_direction[1].pnl.get(),
+            "-4.05".parse::<Decimal>().expect("dec")
         );
         assert!(r.monthly.is_empty() && r.daily.is_empty());
     }

@@ -1,6 +1,7 @@
 //! A backtest's settings: cash, commission, slippage, spread, fill model,
 //! sizing and what is kept.
 
+use crate::market::Interval;
 use crate::money::{Notional, Ratio};
 use rust_decimal::Decimal;
 use schemars::JsonSchema;
@@ -40,6 +41,53 @@ pub struct Settings {
     /// 1 = cash only.
     #[serde(default = "one")]
     pub leverage: Ratio,
+    /// A margin account: strategies may sell short (see [`Margin`]).
+    /// Without it the account is spot: long only, and a strategy that
+    /// would short is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<Margin>,
+}
+
+/// A margin account's terms. The initial margin is `1 / leverage` of a
+/// position's value; equity below the maintenance level is a margin call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Margin {
+    /// Margin call when equity falls to this percent of the gross value of
+    /// the positions (longs and shorts at the close) or below: every
+    /// position is closed at that step's closes and trading stops.
+    /// Default: half the initial margin (`50 / leverage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_pct: Option<Ratio>,
+    /// The cost of borrowing what a short sold, in percent of its value
+    /// (at the close) per `borrow_period`, charged at each period boundary.
+    #[serde(default)]
+    pub borrow_pct: Ratio,
+    /// How often borrow is charged (default `1h`, as margin venues do).
+    #[serde(default = "hourly")]
+    pub borrow_period: Interval,
+}
+
+fn hourly() -> Interval {
+    Interval::H1
+}
+
+impl Margin {
+    /// The maintenance level as a fraction of gross position value.
+    pub fn maintenance(&self, leverage: Decimal) -> Decimal {
+        self.maintenance_pct.map_or_else(
+            || {
+                Decimal::new(5, 1)
+                    .checked_div(leverage)
+                    .unwrap_or(Decimal::ZERO)
+            },
+            |m| {
+                m.get()
+                    .checked_div(Decimal::ONE_HUNDRED)
+                    .unwrap_or(Decimal::ZERO)
+            },
+        )
+    }
 }
 
 pub(super) fn one() -> Ratio {
@@ -83,6 +131,29 @@ impl Settings {
                 "leverage",
                 format!("must be between 1 and 100, got {leverage}"),
             );
+        }
+        if let Some(m) = &self.margin {
+            let initial = Decimal::ONE_HUNDRED
+                .checked_div(leverage)
+                .unwrap_or(Decimal::ONE_HUNDRED);
+            if let Some(mm) = m.maintenance_pct.map(Ratio::get)
+                && (mm <= Decimal::ZERO || mm >= initial)
+            {
+                return bad(
+                    "margin.maintenance_pct",
+                    format!(
+                        "must be > 0 and below the initial margin ({} % at leverage {leverage}), got {mm}",
+                        initial.round_dp(4).normalize()
+                    ),
+                );
+            }
+            let borrow = m.borrow_pct.get();
+            if borrow < Decimal::ZERO || borrow >= Decimal::from(10) {
+                return bad(
+                    "margin.borrow_pct",
+                    format!("must be ≥ 0 and < 10 (percent per period), got {borrow}"),
+                );
+            }
         }
         Ok(())
     }

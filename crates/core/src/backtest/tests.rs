@@ -33,6 +33,7 @@ fn settings(fill: FillModel) -> Settings {
         slippage_bps: "0".parse().expect("slip"),
         fill,
         leverage: "1".parse().expect("leverage"),
+        margin: None,
     }
 }
 

@@ -49,7 +49,12 @@ impl Engine {
             }
         }
         let position = p.position(&inst.symbol);
-        let qty = position.qty.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
+        let short = position.qty.is_negative();
+        let qty = position
+            .qty
+            .abs()
+            .floor_to(inst.lot_size)
+            .unwrap_or(Qty::ZERO);
         // An OCO pair covers the position once.
         let mut covered = Decimal::ZERO;
         let mut seen: Vec<u64> = Vec::new();
@@ -75,46 +80,42 @@ impl Engine {
         };
         let avg = position.avg_price().unwrap_or(last);
         let ex = self.cfg.exits;
-        // Percentages are validated (0–100 and above): only a price beyond
-        // what a decimal holds fails here, and it then gets no such leg.
-        let level = |v: Qty, up: bool, how| {
-            let f = v.get().checked_div(Decimal::ONE_HUNDRED)?;
-            let f = if up {
-                Decimal::ONE.checked_add(f)?
-            } else {
-                Decimal::ONE.checked_sub(f)?
-            };
-            round_to_tick(avg.get().checked_mul(f)?, inst.tick_size, how)
+        let (stop, target) = levels(&ex, avg, inst.tick_size, short);
+        let (through_stop, at_target) = if short {
+            (
+                stop.is_some_and(|s| s <= last),
+                target.is_some_and(|t| t >= last),
+            )
+        } else {
+            (
+                stop.is_some_and(|s| s >= last),
+                target.is_some_and(|t| t <= last),
+            )
         };
-        let stop = ex
-            .stop_loss_pct
-            .and_then(|v| level(v, false, rust_decimal::RoundingStrategy::ToNegativeInfinity));
-        let target = ex
-            .take_profit_pct
-            .and_then(|v| level(v, true, rust_decimal::RoundingStrategy::ToPositiveInfinity));
-        if stop.is_some_and(|s| s >= last) {
+        if through_stop {
             self.exit(
                 slot,
                 p,
                 out,
-                "price already through the stop-loss: selling at market",
+                "price already through the stop-loss: closing at market",
             );
             return;
         }
-        if target.is_some_and(|t| t <= last) {
+        if at_target {
             self.exit(
                 slot,
                 p,
                 out,
-                "price already at the take-profit: selling at market",
+                "price already at the take-profit: closing at market",
             );
             return;
         }
         let tag = self.tag(&Role::Protect);
+        let side = if short { Side::Buy } else { Side::Sell };
         let leg = |terms| Intent {
             tag: tag.clone(),
             symbol: inst.symbol.clone(),
-            side: Side::Sell,
+            side,
             qty,
             terms,
             role: Role::Protect,
@@ -135,4 +136,36 @@ impl Engine {
             (None, None) => {}
         }
     }
+}
+
+/// The stop-loss and take-profit prices of a position at `avg`: a long's
+/// stop below and target above, a short's the other way round, rounded
+/// away from the price to the tick. Percentages are validated (0–100 and
+/// above): only a price beyond what a decimal holds fails here, and it
+/// then gets no such leg.
+fn levels(
+    ex: &crate::strategy::Exits,
+    avg: Price,
+    tick: Price,
+    short: bool,
+) -> (Option<Price>, Option<Price>) {
+    let level = |v: Qty, up: bool| {
+        let f = v.get().checked_div(Decimal::ONE_HUNDRED)?;
+        let (f, how) = if up {
+            (
+                Decimal::ONE.checked_add(f)?,
+                rust_decimal::RoundingStrategy::ToPositiveInfinity,
+            )
+        } else {
+            (
+                Decimal::ONE.checked_sub(f)?,
+                rust_decimal::RoundingStrategy::ToNegativeInfinity,
+            )
+        };
+        round_to_tick(avg.get().checked_mul(f)?, tick, how)
+    };
+    (
+        ex.stop_loss_pct.and_then(|v| level(v, short)),
+        ex.take_profit_pct.and_then(|v| level(v, !short)),
+    )
 }

@@ -1,5 +1,7 @@
-//! The built-in strategies. Each is long-only (spot: it buys, then sells
-//! what it bought) and documented with its exact rules in [`CATALOG`].
+//! The built-in strategies, documented with their exact rules in
+//! [`CATALOG`]. Each is long-only (spot: it buys, then sells what it
+//! bought) unless its `allow_short` is set (crossovers, MACD, Bollinger):
+//! then it also sells short, which only a margin account allows.
 //!
 //! Crosses are strict on both bars, as the reference backtester computes
 //! them: `a` crosses above `b` on bar *i* when `a[i-1] < b[i-1]` and
@@ -30,14 +32,16 @@ pub const CATALOG: &[Kind] = &[
         "Moving-average crossover on simple moving averages.",
         "Enter (market buy) on the bar where SMA(fast) crosses above SMA(slow): \
          fast[i-1] < slow[i-1] and fast[i] > slow[i]. Exit (sell everything at market) on \
-         the bar where SMA(fast) crosses below SMA(slow). Both averages of the closes.",
+         the bar where SMA(fast) crosses below SMA(slow). Both averages of the closes. With \
+         allow_short (margin accounts): short on the cross below, reversing a long, and back \
+         long on the cross above, reversing the short.",
     ),
     kind::<EmaCrossParams>(
         "ema_cross",
         "Moving-average crossover on exponential moving averages.",
         "Enter on the bar where EMA(fast) crosses above EMA(slow) (strictly, as sma_cross); \
          exit on the bar where it crosses below. EMAs are seeded with the SMA of their first \
-         `period` closes (TA-Lib).",
+         `period` closes (TA-Lib). With allow_short: short on the cross below, reversing.",
     ),
     kind::<RsiParams>(
         "rsi_reversion",
@@ -50,14 +54,16 @@ pub const CATALOG: &[Kind] = &[
         "Breakout above the upper Bollinger Band.",
         "Enter when a bar closes above the upper band (SMA(period) + k × population \
          standard deviation) after the previous bar closed at or below it; exit when a bar \
-         closes below the middle band.",
+         closes below the middle band. With allow_short, mirrored: short when a bar closes \
+         below the lower band after the previous closed at or above it (reversing a long), \
+         buy back when a bar closes above the middle band.",
     ),
     kind::<MacdParams>(
         "macd",
         "MACD line crossing its signal line.",
         "Enter on the bar where the MACD line (EMA(fast) − EMA(slow)) crosses above its \
          signal line (EMA(signal) of the MACD line), strictly; exit on the bar where it \
-         crosses below.",
+         crosses below. With allow_short: short on the cross below, reversing.",
     ),
     kind::<GridParams>(
         "grid",

@@ -150,9 +150,15 @@ impl Ctx {
                     "must name 1–64 datasets",
                 ));
             }
-            self.bots.registry.build(&leg.spec).map_err(|e| {
+            let (built, _) = self.bots.registry.build(&leg.spec).map_err(|e| {
                 ApiError::bad_field(&at(&format!("strategies[{i}].spec.{}", e.field)), e.message)
             })?;
+            if built.shorts() && spec.settings.margin.is_none() {
+                return Err(ApiError::bad_field(
+                    &at(&format!("strategies[{i}].spec.params.allow_short")),
+                    "a spot account is long only: shorts need a margin account (settings.margin)",
+                ));
+            }
             for d in &leg.datasets {
                 let ds = self.dataset(caller, *d).map_err(|_| {
                     ApiError::bad_field(

@@ -32,6 +32,11 @@ impl Handle<BotsCreate> for Ctx {
     #[allow(clippy::too_many_lines)] // checks every field in order, then one transaction
     async fn handle(&self, caller: &Caller, p: BotCreate) -> Result<BotView, ApiError> {
         check_name("name", &p.name)?;
+        let prefix = if p.strategy.is_some() {
+            "strategy."
+        } else {
+            "spec."
+        };
         let (spec, strategy_id) = match (&p.strategy, &p.spec) {
             (Some(s), None) => {
                 let r = match s.parse::<u64>() {
@@ -78,6 +83,7 @@ impl Handle<BotsCreate> for Ctx {
                     ),
                 ));
             }
+            ctx.spot_only(&spec, prefix, &state.accounts[account].row.name)?;
             let mut quotes = Vec::new();
             for (i, symbol) in p.symbols.iter().enumerate() {
                 state.symbol_index(symbol).map_err(|_| {
@@ -255,6 +261,9 @@ impl Handle<BotsUpdate> for Ctx {
             }
             let mut state = ctx.exchange.lock();
             let account = state.account_named(&rec.account)?;
+            if let Some(s) = &spec {
+                ctx.spot_only(s, "spec.", &rec.account)?;
+            }
             let mut store = ctx.store();
             if let Some(n) = &p.name
                 && n != &rec.name

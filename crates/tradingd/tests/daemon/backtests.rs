@@ -721,3 +721,86 @@ fn a_backtest_report_gives_each_trades_exit_reason_per_symbol_and_per_period() {
         "stops and targets fire on a swinging market: {protected:?}"
     );
 }
+
+#[test]
+fn shorts_run_on_a_margin_backtest_and_a_spot_account_refuses_them() {
+    let d = TestDaemon::start();
+    let mut c = d.client();
+    let dir = tempfile::tempdir().expect("dir");
+    let ds = import(
+        &mut c,
+        json!({ "path": sine_csv(dir.path(), "sine.csv", 400), "symbol": "SINE" }),
+    )["result"]["dataset"]
+        .clone();
+    let mut long_short = spec(&ds, 5, 20);
+    long_short["strategies"][0]["spec"]["params"]["allow_short"] = json!(true);
+
+    // Spot (no margin): refused, naming the option, and nothing is queued.
+    let (_, message, data) =
+        super::support::call_failing(&mut c, "backtests.create", long_short.clone());
+    assert_eq!(
+        data["field"], "strategies[0].spec.params.allow_short",
+        "{message}"
+    );
+    assert!(message.contains("margin account"), "{message}");
+    let listed = call(&mut c, "backtests.list", json!({}));
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+
+    // A maintenance level above the initial margin is named too.
+    long_short["settings"]["margin"] = json!({ "maintenance_pct": "100" });
+    let (_, message, data) =
+        super::support::call_failing(&mut c, "backtests.create", long_short.clone());
+    assert_eq!(
+        data["field"], "settings.margin.maintenance_pct",
+        "{message}"
+    );
+
+    long_short["settings"]["margin"] = json!({ "borrow_pct": "0.001" });
+    let b = call(&mut c, "backtests.create", long_short);
+    let b = wait_backtest(&mut c, &b);
+    assert_eq!(b["state"], "succeeded", "{b}");
+    let trades = call(
+        &mut c,
+        "backtests.trades",
+        json!({ "id": b["id"], "limit": 1000 }),
+    )["items"]
+        .clone();
+    let trades = trades.as_array().expect("trades");
+    assert!(trades.len() > 4, "{trades:?}");
+    for pair in trades.windows(2) {
+        assert_ne!(pair[0]["direction"], pair[1]["direction"], "{pair:?}");
+        assert_eq!(pair[0]["exit_step"], pair[1]["entry_step"], "no flat gap");
+    }
+    let r = call(&mut c, "backtests.report", json!({ "id": b["id"] }));
+    let dirs: Vec<&str> = r["by_direction"]
+        .as_array()
+        .expect("by_direction")
+        .iter()
+        .filter_map(|g| g["key"].as_str())
+        .collect();
+    assert_eq!(dirs, ["long", "short"], "{r}");
+
+    // The daemon's accounts are spot: a bot that would short is refused.
+    let (_, message, data) = super::support::call_failing(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "shorty",
+            "spec": {
+                "strategy": "sma_cross",
+                "params": { "fast": 5, "slow": 20, "allow_short": true },
+                "interval": "1m"
+            },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "500" }
+        }),
+    );
+    assert_eq!(data["field"], "spec.params.allow_short", "{message}");
+    assert!(message.contains("spot account"), "{message}");
+    let bots = call(&mut c, "bots.list", json!({}));
+    assert_eq!(bots["items"].as_array().map(Vec::len), Some(0), "{bots}");
+}

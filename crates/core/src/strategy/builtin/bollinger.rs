@@ -1,4 +1,6 @@
-//! Bollinger breakout: buy a close above the upper band, sell back inside.
+//! Bollinger breakout: buy a close above the upper band, sell back inside;
+//! with `allow_short`, also short a close below the lower band, and buy
+//! it back above the middle.
 
 use super::super::{Action, Candle, Cx, ParamError, Params, Strategy, in_range};
 use super::{Make, d20, period};
@@ -19,6 +21,11 @@ pub struct BollingerParams {
     /// Band width in standard deviations (0 < k ≤ 10).
     #[serde(default = "d2f")]
     pub k: f64,
+    /// Also break out downwards: short a close below the lower band
+    /// (closing a long first), buy it back on a close above the middle
+    /// band. Needs a margin account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_short: bool,
 }
 
 impl Params for BollingerParams {
@@ -39,6 +46,8 @@ impl Make for BollingerParams {
         Ok(Box::new(BollingerBreakout {
             bands: Bollinger::new(self.period, self.k).map_err(period)?,
             prev_above: None,
+            prev_below: None,
+            short: self.allow_short,
         }))
     }
 }
@@ -46,6 +55,8 @@ impl Make for BollingerParams {
 pub struct BollingerBreakout {
     pub(super) bands: Bollinger,
     pub(super) prev_above: Option<bool>,
+    pub(super) prev_below: Option<bool>,
+    pub(super) short: bool,
 }
 
 impl Strategy for BollingerBreakout {
@@ -58,20 +69,39 @@ impl Strategy for BollingerBreakout {
             return;
         };
         let above = bar.close > b.upper;
+        let below = bar.close < b.lower;
+        let held = cx.position();
         if above && self.prev_above == Some(false) {
             cx.log(format!(
                 "close {} above upper band {:.6}",
                 bar.close, b.upper
             ));
             cx.act(Action::Enter);
-        } else if bar.close < b.middle && cx.position().is_positive() {
+        } else if self.short && below && self.prev_below == Some(false) {
+            cx.log(format!(
+                "close {} below lower band {:.6}",
+                bar.close, b.lower
+            ));
+            cx.act(Action::Short);
+        } else if bar.close < b.middle && held.is_positive() {
             cx.log(format!(
                 "close {} below middle band {:.6}",
                 bar.close, b.middle
             ));
             cx.act(Action::Exit);
+        } else if bar.close > b.middle && held.is_negative() {
+            cx.log(format!(
+                "close {} above middle band {:.6}",
+                bar.close, b.middle
+            ));
+            cx.act(Action::Exit);
         }
         self.prev_above = Some(above);
+        self.prev_below = Some(below);
+    }
+
+    fn shorts(&self) -> bool {
+        self.short
     }
 }
 

@@ -1,5 +1,6 @@
 //! Moving-average crossovers (SMA and EMA): long on the fast average
-//! crossing above the slow one, flat on crossing below.
+//! crossing above the slow one, flat (or, with `allow_short`, short) on
+//! crossing below.
 
 use super::super::{Action, Candle, Cx, ParamError, Params, Strategy, in_range};
 use super::{Make, d10, d12, d20, d26, period};
@@ -16,6 +17,11 @@ pub struct SmaCrossParams {
     /// Period of the slow average, in bars (2–5000), greater than `fast`.
     #[serde(default = "d20")]
     pub slow: usize,
+    /// Go short on the cross below (closing a long first), and back long
+    /// on the cross above: always in the market once it has crossed.
+    /// Needs a margin account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_short: bool,
 }
 
 pub(super) fn check_cross(fast: usize, slow: usize) -> Result<(), ParamError> {
@@ -38,7 +44,9 @@ impl Params for SmaCrossParams {
 
 impl Make for SmaCrossParams {
     fn make(self) -> Result<Box<dyn Strategy>, ParamError> {
-        Ok(Box::new(Cross::sma(self.fast, self.slow)?))
+        Ok(Box::new(
+            Cross::sma(self.fast, self.slow)?.shorting(self.allow_short),
+        ))
     }
 }
 
@@ -51,6 +59,10 @@ pub struct EmaCrossParams {
     /// Period of the slow EMA, in bars (2–5000), greater than `fast`.
     #[serde(default = "d26")]
     pub slow: usize,
+    /// Go short on the cross below (closing a long first), and back long
+    /// on the cross above. Needs a margin account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_short: bool,
 }
 
 impl Params for EmaCrossParams {
@@ -61,7 +73,9 @@ impl Params for EmaCrossParams {
 
 impl Make for EmaCrossParams {
     fn make(self) -> Result<Box<dyn Strategy>, ParamError> {
-        Ok(Box::new(Cross::ema(self.fast, self.slow)?))
+        Ok(Box::new(
+            Cross::ema(self.fast, self.slow)?.shorting(self.allow_short),
+        ))
     }
 }
 
@@ -99,10 +113,12 @@ pub(super) fn relation(a: f64, b: f64) -> Relation {
     }
 }
 
-/// A strict cross between the previous and this relation.
-pub(super) fn cross(prev: Option<Relation>, now: Relation) -> Option<Action> {
+/// A strict cross between the previous and this relation: enter on the
+/// cross above; on the cross below exit, or go short when `short`.
+pub(super) fn cross(prev: Option<Relation>, now: Relation, short: bool) -> Option<Action> {
     match (prev?, now) {
         (Relation::Below, Relation::Above) => Some(Action::Enter),
+        (Relation::Above, Relation::Below) if short => Some(Action::Short),
         (Relation::Above, Relation::Below) => Some(Action::Exit),
         _ => None,
     }
@@ -114,15 +130,24 @@ pub struct Cross {
     pub(super) slow: Average,
     pub(super) slow_period: usize,
     pub(super) prev: Option<Relation>,
+    pub(super) short: bool,
 }
 
 impl Cross {
+    /// Shorts on the cross below when `short`.
+    #[must_use]
+    pub fn shorting(mut self, short: bool) -> Cross {
+        self.short = short;
+        self
+    }
+
     pub fn sma(fast: usize, slow: usize) -> Result<Cross, ParamError> {
         Ok(Cross {
             fast: Average::Sma(Sma::new(fast).map_err(period)?),
             slow: Average::Sma(Sma::new(slow).map_err(period)?),
             slow_period: slow,
             prev: None,
+            short: false,
         })
     }
 
@@ -132,6 +157,7 @@ impl Cross {
             slow: Average::Ema(Ema::new(slow).map_err(period)?),
             slow_period: slow,
             prev: None,
+            short: false,
         })
     }
 }
@@ -152,7 +178,7 @@ impl Strategy for Cross {
             return;
         };
         let now = relation(f, s);
-        if let Some(a) = cross(self.prev, now) {
+        if let Some(a) = cross(self.prev, now, self.short) {
             cx.log(if a == Action::Enter {
                 "fast average crossed above the slow one"
             } else {
@@ -161,5 +187,9 @@ impl Strategy for Cross {
             cx.act(a);
         }
         self.prev = Some(now);
+    }
+
+    fn shorts(&self) -> bool {
+        self.short
     }
 }

@@ -1,4 +1,5 @@
-//! MACD: long while the MACD line is above its signal line.
+//! MACD: long while the MACD line is above its signal line (and, with
+//! `allow_short`, short while it is below).
 
 use super::super::{Action, Candle, Cx, ParamError, Params, Strategy, in_range};
 use super::cross::{Relation, check_cross, cross, relation};
@@ -19,6 +20,10 @@ pub struct MacdParams {
     /// Signal EMA period (1–1000).
     #[serde(default = "d9")]
     pub signal: usize,
+    /// Go short on the cross below (closing a long first), and back long
+    /// on the cross above. Needs a margin account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_short: bool,
 }
 
 impl Params for MacdParams {
@@ -34,6 +39,7 @@ impl Make for MacdParams {
             macd: Macd::new(self.fast, self.slow, self.signal).map_err(period)?,
             prev: None,
             warmup: self.slow.saturating_add(self.signal),
+            short: self.allow_short,
         }))
     }
 }
@@ -42,6 +48,7 @@ pub struct MacdCross {
     pub(super) macd: Macd,
     pub(super) prev: Option<Relation>,
     pub(super) warmup: usize,
+    pub(super) short: bool,
 }
 
 impl Strategy for MacdCross {
@@ -60,7 +67,7 @@ impl Strategy for MacdCross {
             return;
         };
         let now = relation(m.macd, m.signal);
-        if let Some(a) = cross(self.prev, now) {
+        if let Some(a) = cross(self.prev, now, self.short) {
             cx.log(if a == Action::Enter {
                 "macd crossed above its signal line"
             } else {
@@ -69,5 +76,9 @@ impl Strategy for MacdCross {
             cx.act(a);
         }
         self.prev = Some(now);
+    }
+
+    fn shorts(&self) -> bool {
+        self.short
     }
 }

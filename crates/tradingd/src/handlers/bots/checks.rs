@@ -56,6 +56,41 @@ impl Ctx {
         Ok(StrategySpec { params, ..spec })
     }
 
+    /// Refuses a spec whose strategy may sell short on `account`: every
+    /// account the daemon keeps is spot (long only); margin accounts exist
+    /// in backtests (`settings.margin`).
+    pub(in crate::handlers) fn spot_only(
+        &self,
+        spec: &StrategySpec,
+        prefix: &str,
+        account: &str,
+    ) -> Result<(), ApiError> {
+        // User strategies have no way to sell short.
+        if self.bots.registry.find(&spec.strategy).is_none() {
+            return Ok(());
+        }
+        let shorts = self
+            .bots
+            .registry
+            .build(spec)
+            .map_err(|e| param_error(prefix, &e))?
+            .0
+            .shorts();
+        if shorts {
+            return Err(param_error(
+                prefix,
+                &ParamError::new(
+                    "params.allow_short",
+                    format!(
+                        "account `{account}` is a spot account and cannot sell short; \
+                         shorts need a margin account (in backtests: settings.margin)"
+                    ),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// What a spec should record for `strategy`: a built-in as it is, a
     /// user strategy the caller may use as `name@hash` (its newest
     /// version when no hash is given). Another user's strategy is as
