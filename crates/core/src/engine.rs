@@ -588,6 +588,138 @@ impl Engine {
         }
     }
 
+    /// A forced entry (a trader's `bots.enter`): a market buy of `qty`
+    /// (floored to the lot), or of the sizing rule's size when none, that
+    /// opens a long position or adds to one. Why nothing can be placed is
+    /// the error; nothing is decided then.
+    pub fn force_enter<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        qty: Option<Qty>,
+        p: &P,
+        out: &mut Vec<Decision>,
+    ) -> Result<Qty, String> {
+        let inst = self
+            .slots
+            .get(slot)
+            .ok_or("no such symbol")?
+            .instrument
+            .clone();
+        if self.working(&inst.symbol, p, &[Role::Entry, Role::Add, Role::Exit]) {
+            return Err(format!(
+                "an entry or exit of {} is already working",
+                inst.symbol
+            ));
+        }
+        let held = p.position(&inst.symbol).qty;
+        if held.is_negative() {
+            return Err(format!("the bot is short {}: exit first", inst.symbol));
+        }
+        let last = self
+            .last_price(slot)
+            .ok_or_else(|| format!("no price for {} yet", inst.symbol))?;
+        let qty = match qty {
+            Some(q) => {
+                let q = q.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
+                if q.is_zero() || q < inst.min_qty {
+                    return Err(format!(
+                        "qty {q} (on the lot grid {}) is below the minimum {}",
+                        inst.lot_size, inst.min_qty
+                    ));
+                }
+                q
+            }
+            None => self.size(slot, last, p).map_err(|e| e.to_string())?,
+        };
+        let role = if held.is_positive() {
+            Role::Add
+        } else {
+            Role::Entry
+        };
+        Self::log(slot, out, format!("manual entry: buying {qty} at market"));
+        let tag = self.tag(&role);
+        out.push(Decision::Place(Intent::market(
+            tag,
+            inst.symbol,
+            Side::Buy,
+            qty,
+            role,
+        )));
+        Ok(qty)
+    }
+
+    /// A forced exit (a trader's `bots.exit`): all of the position at
+    /// market (its orders cancelled, as an exit signal does), or `qty` of
+    /// it (its protective exits cancelled, placed again for what is left
+    /// once the sale fills).
+    pub fn force_exit<P: Portfolio>(
+        &mut self,
+        slot: usize,
+        qty: Option<Qty>,
+        p: &P,
+        out: &mut Vec<Decision>,
+    ) -> Result<Qty, String> {
+        let inst = self
+            .slots
+            .get(slot)
+            .ok_or("no such symbol")?
+            .instrument
+            .clone();
+        if self.working(&inst.symbol, p, &[Role::Exit]) {
+            return Err(format!("an exit of {} is already working", inst.symbol));
+        }
+        let held = p.position(&inst.symbol).qty;
+        let whole = held.abs().floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
+        if whole.is_zero() {
+            return Err(format!("the bot holds no {}", inst.symbol));
+        }
+        let part = match qty {
+            Some(q) => {
+                let q = q.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
+                if q.is_zero() {
+                    return Err(format!("qty is below the lot size {}", inst.lot_size));
+                }
+                q
+            }
+            None => whole,
+        };
+        if part >= whole {
+            self.exit(slot, p, out, "manual exit: closing the position at market");
+            return Ok(whole);
+        }
+        for o in p.open_orders(&inst.symbol) {
+            if parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1) == Some(Role::Protect) {
+                out.push(Decision::Cancel { tag: o.tag });
+            }
+        }
+        let side = if held.is_negative() {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        Self::log(
+            slot,
+            out,
+            format!("manual exit: closing {part} of {whole} at market"),
+        );
+        let tag = self.tag(&Role::Exit);
+        out.push(Decision::Place(Intent::market(
+            tag,
+            inst.symbol,
+            side,
+            part,
+            Role::Exit,
+        )));
+        Ok(part)
+    }
+
+    /// Whether one of `roles`' orders of `symbol` is open.
+    fn working<P: Portfolio>(&self, symbol: &Symbol, p: &P, roles: &[Role]) -> bool {
+        p.open_orders(symbol)
+            .iter()
+            .any(|o| parse_tag(&self.cfg.prefix, &o.tag).is_some_and(|(_, r)| roles.contains(&r)))
+    }
+
     /// Cancels everything and closes every position (stop with flatten).
     pub fn flatten<P: Portfolio>(&mut self, p: &P, out: &mut Vec<Decision>) {
         for slot in 0..self.slots.len() {

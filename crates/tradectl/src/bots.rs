@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tradedesk_core::api::Empty;
 use tradedesk_core::api::bots::{
-    BotCreate, BotDelete, BotEventsParams, BotFilter, BotId, BotStatus, BotStop, BotUpdate,
-    BotView, BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance,
-    BotsResume, BotsStart, BotsStop, BotsUpdate,
+    BotCreate, BotDelete, BotEventsParams, BotFilter, BotForce, BotId, BotStatus, BotStop,
+    BotUpdate, BotView, BotsCreate, BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause,
+    BotsPerformance, BotsResume, BotsStart, BotsStop, BotsUpdate,
 };
 use tradedesk_core::api::strategies::{SpecParam, StrategiesCatalog, StrategiesValidate};
 use tradedesk_core::client::Client;
@@ -212,6 +212,25 @@ pub enum Bot {
     Resume {
         id: u64,
     },
+    /// Buy now for a running bot, through the risk checks: `--qty`, or its
+    /// sizing rule's size; adds to a position it holds.
+    Enter {
+        id: u64,
+        /// Which of its symbols (needed when it trades several).
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        #[arg(long)]
+        qty: Option<Qty>,
+    },
+    /// Sell now for a running bot (all of it: a paused one too): its whole
+    /// position, or `--qty` of it.
+    Exit {
+        id: u64,
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        #[arg(long)]
+        qty: Option<Qty>,
+    },
     /// Its event log, newest first.
     Events {
         id: u64,
@@ -332,6 +351,14 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
         Bot::Start { id } => print_bot(ctx, &c.call::<BotsStart>(&BotId { id })?),
         Bot::Pause { id } => print_bot(ctx, &c.call::<BotsPause>(&BotId { id })?),
         Bot::Resume { id } => print_bot(ctx, &c.call::<BotsResume>(&BotId { id })?),
+        Bot::Enter { id, symbol, qty } => print_bot(
+            ctx,
+            &c.call::<tradedesk_core::api::bots::BotsEnter>(&BotForce { id, symbol, qty })?,
+        ),
+        Bot::Exit { id, symbol, qty } => print_bot(
+            ctx,
+            &c.call::<tradedesk_core::api::bots::BotsExit>(&BotForce { id, symbol, qty })?,
+        ),
         Bot::Stop {
             id,
             flatten,
@@ -480,8 +507,54 @@ fn print_bot(ctx: &Ctx, v: &BotView) {
             }
             out!("{t}");
         }
+        if !v.open_trades.is_empty() {
+            out!("{}", open_trades_table(&v.open_trades));
+        }
         if let Some(e) = v.equity {
             outln!("equity {}", e.get().round_dp(8));
         }
     });
+}
+
+/// A bot's open trades: entry, PnL after fees, each protective exit and
+/// how far the last price is from it.
+fn open_trades_table(trades: &[tradedesk_core::api::bots::OpenTrade]) -> Table {
+    let level = |l: &Option<tradedesk_core::api::bots::ExitLevel>| {
+        l.as_ref().map_or_else(
+            || "-".to_owned(),
+            |l| match (l.price, l.distance_pct) {
+                (Some(p), Some(d)) => format!("{p} ({d:+.2} %)"),
+                (Some(p), None) => p.to_string(),
+                (None, _) => "trailing".to_owned(),
+            },
+        )
+    };
+    let mut t = Table::new(&[
+        "open trade",
+        "qty",
+        "entry",
+        "last",
+        "pnl after fees",
+        "stop-loss",
+        "take-profit",
+        "trailing stop",
+    ]);
+    for o in trades {
+        let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+        t.row(vec![
+            o.symbol.to_string(),
+            o.qty.to_string(),
+            opt(o.entry_price.map(|x| x.to_string())),
+            opt(o.last_price.map(|x| x.to_string())),
+            match (o.pnl, o.pnl_pct) {
+                (Some(n), Some(p)) => format!("{} ({p:+.2} %)", signed(n.get().round_dp(2))),
+                (Some(n), None) => signed(n.get().round_dp(2)),
+                _ => "-".into(),
+            },
+            level(&o.stop_loss),
+            level(&o.take_profit),
+            level(&o.trailing_stop),
+        ]);
+    }
+    t
 }

@@ -147,6 +147,12 @@ pub trait Venue: Send {
         None
     }
 
+    /// A live trailing stop's current trigger level, where the venue keeps
+    /// it (the simulator); a real exchange does not say.
+    fn trailing_level(&self, _id: OrderId) -> Option<tradedesk_core::money::Price> {
+        None
+    }
+
     fn index_of(&self, symbol: &str) -> Option<usize> {
         self.instruments()
             .iter()

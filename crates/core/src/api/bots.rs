@@ -11,7 +11,7 @@ use super::paging::Page;
 use super::positions::PositionView;
 use crate::instrument::Symbol;
 use crate::ledger::Balance;
-use crate::money::{Notional, Qty, Ratio};
+use crate::money::{Notional, Price, Qty, Ratio};
 use crate::strategy::StrategySpec;
 use crate::time::Timestamp;
 
@@ -50,6 +50,14 @@ method! {
 method! {
     /// Resumes a paused bot.
     BotsResume = "bots.resume", Post "/api/v1/bots/{id}/resume", Trade, BotId => BotView
+}
+method! {
+    /// Buys now for a running bot, through the risk checks: `qty`, or its sizing rule's size; adds to a position it holds.
+    BotsEnter = "bots.enter", Post "/api/v1/bots/{id}/enter", Trade, BotForce => BotView
+}
+method! {
+    /// Sells now for a running (or, all of it, a paused) bot: its whole position, or `qty` of it.
+    BotsExit = "bots.exit", Post "/api/v1/bots/{id}/exit", Trade, BotForce => BotView
 }
 method! {
     /// A bot's event log, newest first: signals, orders, fills, errors, state changes.
@@ -197,6 +205,53 @@ pub struct BotView {
     /// What to know about its strategy with this venue's fees.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Its open positions as trades: entry, PnL after fees, exits.
+    #[serde(default)]
+    pub open_trades: Vec<OpenTrade>,
+}
+
+/// A bot's open position in one symbol, as a trader watches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OpenTrade {
+    pub symbol: Symbol,
+    /// Held (negative: short).
+    pub qty: Qty,
+    /// The average entry price.
+    pub entry_price: Option<Price>,
+    pub last_price: Option<Price>,
+    /// Closed at the last price now, after its entry fees and the exit's
+    /// taker fee: the gain or loss in the quote asset and in percent of
+    /// its cost.
+    pub pnl: Option<Notional>,
+    pub pnl_pct: Option<f64>,
+    /// Its working protective exits.
+    pub stop_loss: Option<ExitLevel>,
+    pub take_profit: Option<ExitLevel>,
+    pub trailing_stop: Option<ExitLevel>,
+}
+
+/// A protective exit's trigger price and how far the last price is from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExitLevel {
+    /// The trigger (a trailing stop's current one; absent where the venue
+    /// does not say, e.g. a real exchange's native trailing stop).
+    pub price: Option<Price>,
+    /// `(price − last) / last` in percent: negative below the last price.
+    pub distance_pct: Option<f64>,
+}
+
+/// A forced entry or exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotForce {
+    pub id: u64,
+    /// Which of the bot's symbols; may be left out when it trades one.
+    #[serde(default)]
+    pub symbol: Option<Symbol>,
+    /// How much (floored to the lot size). Entry: default the bot's sizing
+    /// rule; exit: default all of the position.
+    #[serde(default)]
+    pub qty: Option<Qty>,
 }
 
 pub type BotPage = Page<BotView>;

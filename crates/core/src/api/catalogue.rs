@@ -20,9 +20,9 @@ use super::backtests::{
     BacktestsTrades,
 };
 use super::bots::{
-    BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEquity,
-    BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart, BotsStop,
-    BotsUpdate,
+    BotEventsTopic, BotFiguresTopic, BotStatusTopic, BotsCreate, BotsDelete, BotsEnter, BotsEquity,
+    BotsEvents, BotsExit, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart,
+    BotsStop, BotsUpdate,
 };
 use super::cache::{
     CacheDelete, CacheDeletePattern, CacheFlush, CacheGet, CacheHealth, CacheKeys, CacheSet,
@@ -195,6 +195,8 @@ catalogue! {
         BotsStart,
         BotsPause,
         BotsResume,
+        BotsEnter,
+        BotsExit,
         BotsStop,
         BotsEvents,
         BotsPerformance,

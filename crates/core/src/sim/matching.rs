@@ -119,6 +119,16 @@ impl MatchingEngine {
         self.live.get(&id).map(|l| l.order.symbol)
     }
 
+    /// A live trailing stop's current trigger level (from the best price
+    /// since it was placed).
+    pub fn trailing_level(&self, id: OrderId) -> Option<crate::money::Price> {
+        let l = self.live.get(&id)?;
+        match l.order.terms {
+            Terms::TrailingStop { trail } => trail.stop_from(l.order.side, l.best?),
+            _ => None,
+        }
+    }
+
     pub fn live_count(&self) -> usize {
         self.live.len()
     }

@@ -15,6 +15,7 @@ use tradedesk_core::api::bots::{
     BotsDelete, BotsEvents, BotsGet, BotsList, BotsPause, BotsPerformance, BotsResume, BotsStart,
     BotsStop, BotsUpdate, Deleted,
 };
+use tradedesk_core::api::bots::{BotForce, BotsEnter, BotsExit};
 use tradedesk_core::api::positions::PositionUpdates;
 use tradedesk_core::api::strategies::NameOrId;
 use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
@@ -486,6 +487,20 @@ impl Handle<BotsResume> for Ctx {
     async fn handle(&self, caller: &Caller, p: BotId) -> Result<BotView, ApiError> {
         self.bot(caller, p.id)?;
         self.blocking(|ctx| ctx.bots.resume(ctx, p.id))
+    }
+}
+
+impl Handle<BotsEnter> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotForce) -> Result<BotView, ApiError> {
+        self.bot(caller, p.id)?;
+        self.blocking(|ctx| ctx.bots.force(ctx, p.id, &p, true, &caller.user))
+    }
+}
+
+impl Handle<BotsExit> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BotForce) -> Result<BotView, ApiError> {
+        self.bot(caller, p.id)?;
+        self.blocking(|ctx| ctx.bots.force(ctx, p.id, &p, false, &caller.user))
     }
 }
 

@@ -112,6 +112,10 @@ impl Venue for SimVenue {
         })
     }
 
+    fn trailing_level(&self, id: OrderId) -> Option<tradedesk_core::money::Price> {
+        self.engine.trailing_level(id)
+    }
+
     fn restore(&mut self, reopened: Reopened) {
         let last = self.market.symbols[reopened.order.symbol].last;
         self.engine.restore(reopened, last);

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 use tradedesk_core::client::Client;
 use tradedesk_core::strategy::{Action, Candle, Cx, Kind, Registry, Strategy};
 
-use super::support::{TestDaemon, call, call_err};
+use rust_decimal::Decimal;
+
+use super::support::{TestDaemon, call, call_err, call_failing};
 
 fn dca(name: &str, every: u32) -> Value {
     json!({
@@ -936,4 +938,128 @@ fn a_paper_bot_and_the_engine_on_the_same_bars_place_the_same_orders() {
         }
     }
     assert_eq!(decided, placed);
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one story: enter, add, partial and whole exit, refusals
+fn a_trader_forces_entries_and_exits_through_the_risk_checks_and_sees_the_open_trade() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "steered",
+            "spec": {
+                "strategy": "sma_cross",
+                "params": { "fast": 50, "slow": 200 },
+                "sizing": { "mode": "quote", "value": "100" },
+                "exits": { "stop_loss_pct": "5", "take_profit_pct": "10" }
+            },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "1000" },
+            "start": true
+        }),
+    )["id"]
+        .as_u64()
+        .expect("id");
+    let qty = |v: &Value| -> Decimal {
+        v["open_trades"]
+            .as_array()
+            .and_then(|t| t.first())
+            .map_or(Decimal::ZERO, |t| {
+                t["qty"].as_str().expect("qty").parse().expect("decimal")
+            })
+    };
+
+    // Its sizing rule (100 USDT) when no qty is given.
+    let v = call(&mut c, "bots.enter", json!({ "id": bot }));
+    let t = &v["open_trades"][0];
+    assert_eq!(t["symbol"], "BTCUSDT", "{v}");
+    let entry: Decimal = t["entry_price"]
+        .as_str()
+        .expect("entry")
+        .parse()
+        .expect("d");
+    assert!(qty(&v) * entry <= Decimal::from(100), "{v}");
+    // The protective pair sits 5 % under and 10 % over the entry.
+    let stop: Decimal = t["stop_loss"]["price"]
+        .as_str()
+        .expect("stop")
+        .parse()
+        .expect("d");
+    let target: Decimal = t["take_profit"]["price"]
+        .as_str()
+        .expect("target")
+        .parse()
+        .expect("d");
+    assert!(
+        (stop / entry - Decimal::new(95, 2)).abs() < Decimal::new(1, 3),
+        "{t}"
+    );
+    assert!(
+        (target / entry - Decimal::new(110, 2)).abs() < Decimal::new(1, 3),
+        "{t}"
+    );
+    let dist = t["stop_loss"]["distance_pct"].as_f64().expect("distance");
+    assert!((-5.5..=-4.5).contains(&dist), "{t}");
+    // Just bought: down by about the two fees.
+    let pct = t["pnl_pct"].as_f64().expect("pnl %");
+    assert!((-1.0..0.0).contains(&pct), "{t}");
+
+    // A forced entry while long adds; the pair is resized to the whole.
+    let before = qty(&v);
+    let v = call(&mut c, "bots.enter", json!({ "id": bot, "qty": "0.0005" }));
+    assert_eq!(qty(&v), before + Decimal::new(5, 4), "{v}");
+    assert!(v["open_trades"][0]["stop_loss"]["price"].is_string(), "{v}");
+
+    // A partial exit, then the rest.
+    let v = call(&mut c, "bots.exit", json!({ "id": bot, "qty": "0.0005" }));
+    assert_eq!(qty(&v), before, "{v}");
+    assert!(
+        v["open_trades"][0]["stop_loss"]["price"].is_string(),
+        "protected again: {v}"
+    );
+    let v = call(&mut c, "bots.exit", json!({ "id": bot }));
+    assert_eq!(v["open_trades"].as_array().map(Vec::len), Some(0), "{v}");
+    let open = call(
+        &mut c,
+        "orders.list",
+        json!({ "open": true, "bot_id": bot }),
+    );
+    assert_eq!(open["items"].as_array().map(Vec::len), Some(0), "{open}");
+
+    // Refusals name what is wrong and change nothing.
+    let (code, message) = call_err(&mut c, "bots.exit", json!({ "id": bot }));
+    assert_eq!(code, -32009, "{message}");
+    assert!(message.contains("holds no BTCUSDT"), "{message}");
+    let (_, message, data) = call_failing(&mut c, "bots.enter", json!({ "id": bot, "qty": "0" }));
+    assert_eq!(data["field"], "qty", "{message}");
+    let (_, message, data) = call_failing(
+        &mut c,
+        "bots.enter",
+        json!({ "id": bot, "symbol": "ETHUSDT" }),
+    );
+    assert_eq!(data["field"], "symbol", "{message}");
+    // The risk checks decide a forced entry as any other order.
+    call(
+        &mut c,
+        "risk.limits.set",
+        json!({ "scope": format!("bot:{bot}"), "limits": { "max_order_notional": "10" } }),
+    );
+    let (_, message) = call_err(&mut c, "bots.enter", json!({ "id": bot }));
+    assert!(message.contains("max_order_notional"), "{message}");
+    assert_eq!(
+        qty(&call(&mut c, "bots.get", json!({ "id": bot }))),
+        Decimal::ZERO
+    );
+    let events = call(&mut c, "bots.events", json!({ "id": bot, "limit": 100 }));
+    let text = events.to_string();
+    assert!(text.contains("asked by"), "{text}");
+    assert!(text.contains("manual entry"), "{text}");
+    assert!(text.contains("refused"), "{text}");
+    // A paused bot takes no forced entry.
+    call(&mut c, "bots.pause", json!({ "id": bot }));
+    let (code, message) = call_err(&mut c, "bots.enter", json!({ "id": bot }));
+    assert_eq!(code, -32004, "{message}");
 }

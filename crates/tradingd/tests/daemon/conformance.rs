@@ -124,7 +124,9 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
             "symbols": ["BTCUSDT"],
             "allocation": { "USDT": "1000" }
         }),
-        // Catalogue order: update, start, pause, resume, stop, …, delete.
+        // Catalogue order: update, start, pause, resume, enter, exit, stop,
+        // …, delete.
+        "bots.enter" | "bots.exit" => json!({ "id": 1, "symbol": "BTCUSDT" }),
         "bots.get"
         | "bots.start"
         | "bots.pause"

@@ -3,11 +3,15 @@
 
 use crate::services::exchange::State;
 use rust_decimal::Decimal;
-use tradedesk_core::api::bots::{BotFigures, BotRecord, BotView};
+use rust_decimal::prelude::ToPrimitive;
+use tradedesk_core::api::bots::{BotFigures, BotRecord, BotView, ExitLevel, OpenTrade};
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::Position;
+use tradedesk_core::money::Price;
 use tradedesk_core::money::{Notional, Qty};
+use tradedesk_core::order::OrderType;
 use tradedesk_core::portfolio::{OpenOrder, Portfolio};
+use tradedesk_core::portfolio::{Role, parse_tag};
 use tradedesk_core::strategy::Registry;
 
 /// The engine's view of a bot's book.
@@ -106,6 +110,10 @@ pub fn view(state: &State, rec: &BotRecord) -> BotView {
     let (balances, positions, equity, pnl) = f.map_or_else(Default::default, |f| {
         (f.balances, f.positions, f.equity, f.pnl)
     });
+    let open_trades = state
+        .account_index(&rec.account)
+        .map(|a| open_trades(state, a, rec.id))
+        .unwrap_or_default();
     BotView {
         bot: rec.clone(),
         balances,
@@ -113,7 +121,90 @@ pub fn view(state: &State, rec: &BotRecord) -> BotView {
         equity,
         pnl,
         warnings: Vec::new(),
+        open_trades,
     }
+}
+
+/// The bot's open positions as trades: entry, what closing at the last
+/// price would give after fees, and its working protective exits with
+/// their distance from the last price.
+pub fn open_trades(state: &State, account: usize, bot: u64) -> Vec<OpenTrade> {
+    let Some(sub) = state.accounts[account].books.bots.get(&bot) else {
+        return Vec::new();
+    };
+    let prefix = format!("b{bot}");
+    let taker = state.taker_fee();
+    let mut out = Vec::new();
+    for (symbol, p) in &sub.positions {
+        if p.qty.is_zero() {
+            continue;
+        }
+        let last = state
+            .venue
+            .index_of(symbol.as_str())
+            .map(|i| state.venue.last(i))
+            .filter(|l| l.is_positive());
+        let (pnl, pnl_pct) = last
+            .and_then(|l| close_now(p, l, taker))
+            .map_or((None, None), |(n, pct)| (Some(n), pct));
+        let level = |price: Option<Price>| ExitLevel {
+            price,
+            distance_pct: price.zip(last).and_then(|(p, l)| {
+                let d = p.get().checked_sub(l.get())?.checked_div(l.get())?;
+                d.checked_mul(Decimal::ONE_HUNDRED)?.to_f64()
+            }),
+        };
+        let mut t = OpenTrade {
+            symbol: symbol.clone(),
+            qty: p.qty,
+            entry_price: p.avg_price(),
+            last_price: last,
+            pnl,
+            pnl_pct,
+            stop_loss: None,
+            take_profit: None,
+            trailing_stop: None,
+        };
+        for o in state.open.values() {
+            if o.bot_id != Some(bot)
+                || &o.symbol != symbol
+                || parse_tag(&prefix, &o.client_order_id).map(|r| r.1) != Some(Role::Protect)
+            {
+                continue;
+            }
+            match o.order_type {
+                OrderType::StopMarket | OrderType::StopLimit => {
+                    t.stop_loss = Some(level(o.stop_price));
+                }
+                OrderType::Limit => t.take_profit = Some(level(o.price)),
+                OrderType::TakeProfit => t.take_profit = Some(level(o.stop_price)),
+                OrderType::TrailingStop => {
+                    t.trailing_stop = Some(level(state.venue.trailing_level(o.id)));
+                }
+                OrderType::Market => {}
+            }
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// A position closed at `last` with the taker fee: its net gain or loss
+/// after its entry fees, and that in percent of its cost.
+fn close_now(p: &Position, last: Price, taker: Decimal) -> Option<(Notional, Option<f64>)> {
+    let value = p.qty.get().checked_mul(last.get())?;
+    let fee = value.abs().checked_mul(taker)?;
+    let net = value
+        .checked_sub(p.cost.get())?
+        .checked_sub(p.open_fees.get())?
+        .checked_sub(fee)?
+        .round_dp(8)
+        .normalize();
+    let pct = net
+        .checked_div(p.cost.get().abs())
+        .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+        .and_then(|r| r.to_f64());
+    Some((Notional::new(net), pct))
 }
 
 /// What to know about a bot's strategy with the venue's fees.

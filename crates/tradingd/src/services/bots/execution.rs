@@ -161,6 +161,74 @@ pub fn run_decisions(
     ))
 }
 
+/// Carries out a trader's forced entry or exit (`out`: the engine's
+/// `force_*` decisions): cancels and logs first, then the order through
+/// the risk checks. A refused order is the caller's error (logged in the
+/// bot's events too); either way the fills are fed back and the
+/// protective exits brought in step.
+pub fn force(
+    ctx: &Ctx,
+    state: &mut State,
+    l: &mut Live,
+    out: Vec<Decision>,
+    who: &str,
+) -> Result<(), ApiError> {
+    let bot = l.rec.id;
+    let (order, rest): (Vec<Decision>, Vec<Decision>) = out
+        .into_iter()
+        .partition(|d| matches!(d, Decision::Place(_)));
+    let actor = l.actor();
+    let (mut changes, _) = execute(ctx, state, &actor, rest);
+    let mut refused = None;
+    for d in order {
+        let Decision::Place(intent) = d else { continue };
+        let mut store = ctx.store();
+        match place(state, &mut store, &actor, &intent, ctx.now()) {
+            Ok((rec, placed)) => {
+                record(
+                    ctx,
+                    &mut store,
+                    bot,
+                    BotEventKind::Order,
+                    &format!(
+                        "{} (asked by {who})",
+                        describe(&intent, rec.qty, rec.status)
+                    ),
+                    serde_json::to_value(&rec).ok().as_ref(),
+                );
+                ctx.publish(state, &placed);
+                changes.absorb(placed);
+            }
+            Err(e) => {
+                record(
+                    ctx,
+                    &mut store,
+                    bot,
+                    BotEventKind::Error,
+                    &format!("{} (asked by {who}) refused: {}", intent.tag, e.message),
+                    None,
+                );
+                refused = Some(e);
+            }
+        }
+    }
+    record_fills(ctx, bot, &changes);
+    let mut next = Vec::new();
+    if l.rec.status == BotStatus::Running {
+        let events = order_events(state, bot, &changes);
+        let v = l.view(state);
+        let engine = &mut l.engine;
+        guarded(|| {
+            for ev in &events {
+                engine.on_order(ev, &v, &mut next);
+            }
+        })
+        .map_err(ApiError::internal)?;
+    }
+    run_decisions(ctx, state, l, next).map_err(ApiError::internal)?;
+    refused.map_or(Ok(()), Err)
+}
+
 /// Puts exits before entries: what protects a position is never queued
 /// behind what grows one (the order is otherwise kept, so a cancel stays
 /// before the placement that needs its funds).

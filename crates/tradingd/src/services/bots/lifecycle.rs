@@ -2,12 +2,12 @@
 //! resume, update, delete — each written, recorded and published.
 
 use super::book::view;
-use super::execution::{Actor, execute, run_decisions};
+use super::execution::{Actor, execute, force, run_decisions};
 use super::{Bots, fail, guarded, record, set_status, start_decisions};
 use crate::context::Ctx;
 use crate::services::exchange::{State, store_err};
 use crate::store::bots as db;
-use tradedesk_core::api::bots::{BotEventKind, BotRecord, BotStatus, BotView};
+use tradedesk_core::api::bots::{BotEventKind, BotForce, BotRecord, BotStatus, BotView};
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::engine::{Decision, Intent};
 use tradedesk_core::money::Qty;
@@ -213,6 +213,74 @@ impl Bots {
         }
     }
 
+    /// A trader's forced entry (`enter`) or exit on a live bot: decided by
+    /// its engine, placed through the risk checks, its protective exits
+    /// kept in step. An entry needs a running bot; an exit of the whole
+    /// position may be of a paused one too (its protective exits are not
+    /// re-placed while it is paused, so a partial exit needs it running).
+    pub fn force(
+        &self,
+        ctx: &Ctx,
+        id: u64,
+        p: &BotForce,
+        enter: bool,
+        who: &str,
+    ) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let verb = if enter { "entered" } else { "exited" };
+        let ok = |s: BotStatus| {
+            s == BotStatus::Running || (!enter && p.qty.is_none() && s == BotStatus::Paused)
+        };
+        let Some(l) = live.get_mut(&id).filter(|l| ok(l.rec.status)) else {
+            let wanted = if enter {
+                "running"
+            } else {
+                "running (or, for a whole exit, paused)"
+            };
+            return Err(Self::not_in(ctx, id, wanted, verb));
+        };
+        let symbols = &l.rec.symbols;
+        let slot = match &p.symbol {
+            Some(s) => symbols.iter().position(|x| x == s).ok_or_else(|| {
+                ApiError::bad_field(
+                    "symbol",
+                    format!("bot {id} does not trade {s} (it trades {})", join(symbols)),
+                )
+            })?,
+            None if symbols.len() == 1 => 0,
+            None => {
+                return Err(ApiError::bad_field(
+                    "symbol",
+                    format!("bot {id} trades {}: name one", join(symbols)),
+                ));
+            }
+        };
+        let mut state = ctx.exchange.lock();
+        let mut out = Vec::new();
+        let decided = {
+            let v = l.view(&state);
+            let engine = &mut l.engine;
+            guarded(|| {
+                if enter {
+                    engine.force_enter(slot, p.qty, &v, &mut out)
+                } else {
+                    engine.force_exit(slot, p.qty, &v, &mut out)
+                }
+            })
+            .map_err(ApiError::internal)?
+        };
+        decided.map_err(|m| {
+            let field = if m.starts_with("qty") { "qty" } else { "id" };
+            if field == "qty" {
+                ApiError::bad_field("qty", m)
+            } else {
+                ApiError::new(ErrorCode::Conflict, m)
+            }
+        })?;
+        force(ctx, &mut state, l, out, who)?;
+        Ok(view(&state, &l.rec))
+    }
+
     /// Whether a bot is live (running or paused) in this daemon.
     pub fn is_live(&self, id: u64) -> bool {
         self.lock().contains_key(&id)
@@ -222,4 +290,12 @@ impl Bots {
     pub fn live_record(&self, id: u64) -> Option<BotRecord> {
         self.lock().get(&id).map(|l| l.rec.clone())
     }
+}
+
+fn join(symbols: &[tradedesk_core::instrument::Symbol]) -> String {
+    symbols
+        .iter()
+        .map(tradedesk_core::instrument::Symbol::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
