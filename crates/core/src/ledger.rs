@@ -118,6 +118,29 @@ impl Ledger {
         Ok(())
     }
 
+    /// Takes `amount` out of the free balance, or fails naming the shortfall.
+    pub fn withdraw(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        if amount.is_negative() {
+            return Err(LedgerError::Negative);
+        }
+        let b = self.balance(asset);
+        if b.free < amount {
+            return Err(LedgerError::Insufficient {
+                asset: asset.to_owned(),
+                available: b.free.to_string(),
+                required: amount.to_string(),
+            });
+        }
+        self.balances.insert(
+            asset.to_owned(),
+            Balance {
+                free: sub(b.free, amount)?,
+                ..b
+            },
+        );
+        Ok(())
+    }
+
     /// Moves `amount` from free to locked, or fails naming the shortfall.
     pub fn lock(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
         if amount.is_negative() {
@@ -532,6 +555,43 @@ impl Books {
         }
         sub.allocated.clone_from(amounts);
         self.bots.insert(id, sub);
+        Ok(())
+    }
+
+    /// Moves `amount` of `asset` between the manual book's free balance and
+    /// a bot's (`to_bot`: into the bot's book, else out of it), and counts
+    /// it in what the bot was given, so its PnL does not move. A bot's net
+    /// allocation of an asset goes below zero when more is taken out than
+    /// was put in (profit taken). Nothing changes on error.
+    pub fn transfer(
+        &mut self,
+        id: u64,
+        asset: &str,
+        amount: Qty,
+        to_bot: bool,
+    ) -> Result<(), LedgerError> {
+        if amount.is_negative() {
+            return Err(LedgerError::Negative);
+        }
+        let manual_free = self.manual_balance(asset).free;
+        let book = self.bot_mut(id)?;
+        let mut next = book.clone();
+        let given = next.allocated.get(asset).copied().unwrap_or(Qty::ZERO);
+        if to_bot {
+            if manual_free < amount {
+                return Err(LedgerError::Insufficient {
+                    asset: asset.to_owned(),
+                    available: manual_free.max(Qty::ZERO).to_string(),
+                    required: amount.to_string(),
+                });
+            }
+            next.ledger.deposit(asset, amount)?;
+            next.allocated.insert(asset.to_owned(), add(given, amount)?);
+        } else {
+            next.ledger.withdraw(asset, amount)?;
+            next.allocated.insert(asset.to_owned(), sub(given, amount)?);
+        }
+        *book = next;
         Ok(())
     }
 

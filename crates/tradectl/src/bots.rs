@@ -24,7 +24,7 @@ mod user_strategies;
 pub use strategies::{Strategy, strategy};
 
 /// A strategy spec from flags (or whole, with `--spec`).
-#[derive(Args, Default)]
+#[derive(Args, Default, Clone)]
 pub struct SpecArgs {
     /// Built-in strategy: sma_cross, ema_cross, rsi_reversion, bollinger_breakout, macd, grid, dca.
     #[arg(long)]
@@ -126,8 +126,49 @@ impl SpecArgs {
         Ok(spec)
     }
 
+    /// Flags that change a spec without naming its strategy.
+    fn tweaks(&self) -> bool {
+        !self.params.is_empty()
+            || self.sizing.is_some()
+            || self.whole_units
+            || self.stop_loss.is_some()
+            || self.take_profit.is_some()
+            || self.trailing_stop.is_some()
+            || self.interval.is_some()
+    }
+
+    /// `base` with the given flags laid over it: parameters and exits
+    /// merged key by key, sizing and interval replaced.
+    fn over(&self, c: &mut Client, base: &StrategySpec) -> Result<StrategySpec, Failure> {
+        let mut flags = self.clone();
+        flags.kind = Some(base.strategy.clone());
+        let patch = flags.to_json(c)?;
+        let mut spec = serde_json::to_value(base)
+            .map_err(|e| Failure::Usage(format!("the bot's spec: {e}")))?;
+        for key in ["params", "exits"] {
+            if let (Some(into), Some(from)) = (
+                spec[key].as_object_mut(),
+                patch.get(key).and_then(Value::as_object),
+            ) {
+                into.extend(from.clone());
+            } else if let Some(from) = patch.get(key) {
+                spec[key] = from.clone();
+            }
+        }
+        for key in ["sizing", "interval"] {
+            if let Some(v) = patch.get(key) {
+                spec[key] = v.clone();
+            }
+        }
+        Self::validated(c, spec)
+    }
+
     fn spec(&self, c: &mut Client) -> Result<StrategySpec, Failure> {
         let v = self.to_json(c)?;
+        Self::validated(c, v)
+    }
+
+    fn validated(c: &mut Client, v: Value) -> Result<StrategySpec, Failure> {
         // The daemon says precisely what is wrong; ask it.
         let check = c.call::<StrategiesValidate>(&SpecParam { spec: v })?;
         match check.spec {
@@ -255,22 +296,36 @@ pub enum Bot {
         id: u64,
         #[arg(long)]
         rename: Option<String>,
+        /// A new spec with `--kind` (or `--spec`); without them, `--param`,
+        /// `--sizing`, the exits and `--interval` change the bot's own spec.
+        /// A running bot decides with it from its next bar.
         #[command(flatten)]
         spec: SpecArgs,
+        /// Capital to add from the account, `ASSET=AMOUNT` (repeatable).
+        #[arg(long, value_name = "ASSET=AMOUNT")]
+        deposit: Vec<String>,
+        /// Capital to take back from the bot's free balance (repeatable).
+        #[arg(long, value_name = "ASSET=AMOUNT")]
+        withdraw: Vec<String>,
     },
 }
 
 fn allocation(items: &[String]) -> Result<BTreeMap<String, Qty>, Failure> {
+    amounts(items, "--allocate")
+}
+
+/// `ASSET=AMOUNT` items of `flag`, by asset.
+fn amounts(items: &[String], flag: &str) -> Result<BTreeMap<String, Qty>, Failure> {
     let mut out = BTreeMap::new();
     for item in items {
         let (asset, amount) = item.split_once('=').ok_or_else(|| {
             Failure::Usage(format!(
-                "--allocate `{item}`: expected ASSET=AMOUNT, e.g. USDT=1000"
+                "{flag} `{item}`: expected ASSET=AMOUNT, e.g. USDT=1000"
             ))
         })?;
         let amount: Qty = amount
             .parse()
-            .map_err(|e| Failure::Usage(format!("--allocate `{item}`: {e}")))?;
+            .map_err(|e| Failure::Usage(format!("{flag} `{item}`: {e}")))?;
         out.insert(asset.to_owned(), amount);
     }
     Ok(out)
@@ -425,17 +480,33 @@ pub fn bot(ctx: &Ctx, cmd: Bot) -> Result<(), Failure> {
                 out!("{t}");
             });
         }
-        Bot::Update { id, rename, spec } => {
+        Bot::Update {
+            id,
+            rename,
+            spec,
+            deposit,
+            withdraw,
+        } => {
             let spec = if spec.given() {
                 Some(spec.spec(&mut c)?)
+            } else if spec.tweaks() {
+                let current = c.call::<BotsGet>(&BotId { id })?.bot.spec;
+                Some(spec.over(&mut c, &current)?)
             } else {
                 None
+            };
+            let maybe = |items: &[String], flag: &str| {
+                (!items.is_empty())
+                    .then(|| amounts(items, flag))
+                    .transpose()
             };
             let r = c.call::<BotsUpdate>(&BotUpdate {
                 id,
                 name: rename,
                 spec,
                 allocation: None,
+                deposit: maybe(&deposit, "--deposit")?,
+                withdraw: maybe(&withdraw, "--withdraw")?,
             })?;
             print_bot(ctx, &r);
         }

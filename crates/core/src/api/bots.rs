@@ -28,7 +28,7 @@ method! {
     BotsGet = "bots.get", Get "/api/v1/bots/{id}", Read, BotId => BotView
 }
 method! {
-    /// Changes a bot that is not running: name, strategy spec, allocation.
+    /// Changes a bot: name, strategy spec (a running bot's from its next bar), capital (`deposit`, `withdraw`); a new `allocation` only while it is stopped.
     BotsUpdate = "bots.update", Patch "/api/v1/bots/{id}", Trade, BotUpdate => BotView
 }
 method! {
@@ -295,9 +295,18 @@ pub struct BotUpdate {
     pub name: Option<String>,
     #[serde(default)]
     pub spec: Option<StrategySpec>,
-    /// A new allocation; only while the bot holds no position and no orders.
+    /// A new allocation; only while the bot is stopped and holds no
+    /// position and no orders.
     #[serde(default)]
     pub allocation: Option<BTreeMap<String, Qty>>,
+    /// Capital to add to its book, from the account's unallocated free
+    /// balance, by asset (running or not).
+    #[serde(default)]
+    pub deposit: Option<BTreeMap<String, Qty>>,
+    /// Capital to take out of its book's free balance (not what open
+    /// orders hold or positions are in) back to the account, by asset.
+    #[serde(default)]
+    pub withdraw: Option<BTreeMap<String, Qty>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -330,3 +330,43 @@ proptest! {
         prop_assert_eq!(b.total.balance("BTC").total().get() - Decimal::new(3, 0), qty);
     }
 }
+
+#[test]
+fn a_transfer_moves_free_funds_between_the_manual_book_and_a_bot_and_keeps_its_pnl() {
+    let mut books = Books::default();
+    books.total.deposit("USDT", q("1000")).expect("deposit");
+    books
+        .allocate(7, &BTreeMap::from([("USDT".to_owned(), q("300"))]))
+        .expect("allocate");
+    books.transfer(7, "USDT", q("200"), true).expect("top up");
+    assert_eq!(books.balance(Some(7), "USDT").free, q("500"));
+    assert_eq!(books.manual_balance("USDT").free, q("500"));
+    assert_eq!(books.bots[&7].allocated["USDT"], q("500"));
+    // More than the manual book has free: refused, nothing moved.
+    let err = books
+        .transfer(7, "USDT", q("501"), true)
+        .expect_err("too much");
+    assert!(err.to_string().contains("500 free, 501 required"), "{err}");
+    // Out again; the bot's locked funds are not its to give.
+    books.lock(Some(7), "USDT", q("100")).expect("lock");
+    let err = books
+        .transfer(7, "USDT", q("401"), false)
+        .expect_err("locked");
+    assert!(err.to_string().contains("400 free, 401 required"), "{err}");
+    books
+        .transfer(7, "USDT", q("400"), false)
+        .expect("withdraw");
+    assert_eq!(
+        books.balance(Some(7), "USDT"),
+        Balance {
+            free: q("0"),
+            locked: q("100")
+        }
+    );
+    assert_eq!(books.bots[&7].allocated["USDT"], q("100"));
+    assert_eq!(books.manual_balance("USDT").free, q("900"));
+    assert!(
+        books.transfer(8, "USDT", q("1"), true).is_err(),
+        "no such bot"
+    );
+}

@@ -27,7 +27,7 @@ use crate::services::bots::{allocated_value, book_equity, pnl, record, view};
 use crate::services::exchange::store_err;
 
 pub(super) mod checks;
-use checks::{check_allocation, check_name, funds_error};
+use checks::{check_allocation, check_amounts, check_name, funds_error};
 
 impl Handle<BotsCreate> for Ctx {
     #[allow(clippy::too_many_lines)] // checks every field in order, then one transaction
@@ -233,18 +233,58 @@ impl Handle<BotsUpdate> for Ctx {
     #[allow(clippy::too_many_lines)] // one change under one lock: checks, books, spec, store
     async fn handle(&self, caller: &Caller, p: BotUpdate) -> Result<BotView, ApiError> {
         let mut rec = self.bot(caller, p.id)?;
-        if rec.status.is_active() || self.bots.is_live(p.id) {
-            return Err(ApiError::new(
-                ErrorCode::IllegalTransition,
-                format!(
-                    "bot {} is {}; stop it before changing it",
-                    p.id,
-                    rec.status.as_str()
-                ),
-            ));
-        }
         if let Some(n) = &p.name {
             check_name("name", n)?;
+        }
+        {
+            let state = self.exchange.lock();
+            for (field, amounts) in [("deposit", &p.deposit), ("withdraw", &p.withdraw)] {
+                if let Some(a) = amounts {
+                    check_amounts(&state, field, a)?;
+                }
+            }
+        }
+        if rec.status.is_active() || self.bots.is_live(p.id) {
+            if p.allocation.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::IllegalTransition,
+                    format!(
+                        "field `allocation`: bot {} is {}; add or take out capital with \
+                         `deposit` / `withdraw`, or stop it to replace its allocation",
+                        p.id,
+                        rec.status.as_str()
+                    ),
+                )
+                .with_data(serde_json::json!({ "field": "allocation" })));
+            }
+            let spec = p
+                .spec
+                .as_ref()
+                .map(|s| self.normalize(caller, s, "spec."))
+                .transpose()?;
+            if let Some(s) = &spec {
+                self.spot_only(s, "spec.", &rec.account)?;
+            }
+            if let Some(n) = &p.name
+                && n != &rec.name
+                && db::bot_name_taken(self.store().conn(), &caller.user, n)
+                    .map_err(|e| store_err(&e))?
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("a bot named `{n}` exists"),
+                ));
+            }
+            return self.blocking(|ctx| {
+                ctx.bots.update_live(
+                    ctx,
+                    p.id,
+                    p.name.clone(),
+                    spec,
+                    p.deposit.as_ref(),
+                    p.withdraw.as_ref(),
+                )
+            });
         }
         let spec = p
             .spec
@@ -292,6 +332,18 @@ impl Handle<BotsUpdate> for Ctx {
                     .map_err(|e| funds_error(&rec.account, &e))?;
                 rec.allocation.clone_from(allocation);
             }
+            let moved = crate::services::bots::transfer_funds(
+                &mut books,
+                rec.id,
+                &rec.account,
+                p.deposit.as_ref(),
+                p.withdraw.as_ref(),
+            )?;
+            if !moved.is_empty()
+                && let Some(b) = books.bots.get(&rec.id)
+            {
+                rec.allocation.clone_from(&b.allocated);
+            }
             if let Some(n) = &p.name {
                 rec.name.clone_from(n);
             }
@@ -334,8 +386,11 @@ impl Handle<BotsUpdate> for Ctx {
                 })
                 .map_err(|e| store_err(&e))?;
             state.accounts[account].books = books;
-            let what = changed_code.as_deref().unwrap_or("updated");
-            record(ctx, &mut store, rec.id, BotEventKind::State, what, None);
+            let mut what = changed_code.unwrap_or_else(|| "updated".to_owned());
+            if !moved.is_empty() {
+                what = format!("{what}; {}", moved.join(", "));
+            }
+            record(ctx, &mut store, rec.id, BotEventKind::State, &what, None);
             Ok(view(&state, &rec))
         })
     }

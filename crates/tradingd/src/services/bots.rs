@@ -31,7 +31,7 @@ mod closer;
 use closer::Closer;
 mod book;
 use book::BookView;
-pub use book::{allocated_value, book_equity, figures, pnl, view, warnings};
+pub use book::{allocated_value, book_equity, figures, pnl, transfer_funds, view, warnings};
 mod execution;
 use execution::{Actor, order_events, record_fills};
 

@@ -504,12 +504,15 @@ fn bad_bot_and_strategy_input_is_refused_and_changes_nothing() {
     let (code_, msg) = call_err(&mut c, "bots.delete", json!({ "id": id }));
     assert_eq!(code_, -32004);
     assert!(msg.contains("force"), "{msg}");
-    let (code_, _) = call_err(
+    // A running bot's allocation is not replaced (deposit / withdraw move
+    // capital instead).
+    let (code_, msg) = call_err(
         &mut c,
         "bots.update",
-        json!({ "id": id, "name": "renamed" }),
+        json!({ "id": id, "allocation": { "USDT": "10" } }),
     );
-    assert_eq!(code_, -32004);
+    assert_eq!(code_, -32004, "{msg}");
+    assert!(msg.contains("deposit"), "{msg}");
     let (code_, _) = call_err(&mut c, "bots.create", dca("ok", 3));
     assert_eq!(code_, -32009, "names are unique");
     assert_eq!(
@@ -1062,4 +1065,136 @@ fn a_trader_forces_entries_and_exits_through_the_risk_checks_and_sees_the_open_t
     call(&mut c, "bots.pause", json!({ "id": bot }));
     let (code, message) = call_err(&mut c, "bots.enter", json!({ "id": bot }));
     assert_eq!(code, -32004, "{message}");
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one story: exits, params, capital, refusals
+fn a_running_bot_takes_new_exits_params_and_capital_and_logs_each_change() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let spec = |fast: u32, stop: &str| {
+        json!({
+            "strategy": "sma_cross",
+            "params": { "fast": fast, "slow": 200 },
+            "sizing": { "mode": "quote", "value": "100" },
+            "exits": { "stop_loss_pct": stop, "take_profit_pct": "10" }
+        })
+    };
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "tuned",
+            "spec": spec(50, "5"),
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "1000" },
+            "start": true
+        }),
+    )["id"]
+        .as_u64()
+        .expect("id");
+    let d_ = |v: &Value| -> Decimal { v.as_str().expect("decimal").parse().expect("decimal") };
+    let v = call(&mut c, "bots.enter", json!({ "id": bot }));
+    let entry = d_(&v["open_trades"][0]["entry_price"]);
+
+    // New exits: the protective pair moves to the new stop at once.
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": bot, "spec": spec(50, "3") }),
+    );
+    assert_eq!(v["status"], "running", "{v}");
+    let stop = d_(&v["open_trades"][0]["stop_loss"]["price"]);
+    assert!(
+        (stop / entry - Decimal::new(97, 2)).abs() < Decimal::new(1, 3),
+        "{v}"
+    );
+    let open = call(
+        &mut c,
+        "orders.list",
+        json!({ "open": true, "bot_id": bot }),
+    );
+    assert_eq!(
+        open["items"].as_array().map(Vec::len),
+        Some(2),
+        "one pair: {open}"
+    );
+
+    // New parameters: a new engine, warmed on the stored bars.
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": bot, "spec": spec(20, "3") }),
+    );
+    assert_eq!(v["spec"]["params"]["fast"], 20, "{v}");
+    d.minutes(2);
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": bot }))["status"],
+        "running"
+    );
+
+    // Capital in and out, counted in the allocation so PnL stays put.
+    let before = call(&mut c, "bots.get", json!({ "id": bot }));
+    let free = |v: &Value| d_(&v["balances"]["USDT"]["free"]);
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": bot, "deposit": { "USDT": "200" } }),
+    );
+    assert_eq!(free(&v), free(&before) + Decimal::from(200), "{v}");
+    assert_eq!(v["allocation"]["USDT"], "1200", "{v}");
+    assert_eq!(v["pnl"], before["pnl"], "{v}");
+    let (code, message, data) = call_failing(
+        &mut c,
+        "bots.update",
+        json!({ "id": bot, "withdraw": { "USDT": "100000" } }),
+    );
+    assert_eq!(code, -32016, "{message}");
+    assert_eq!(data["field"], "withdraw.USDT", "{message}");
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": bot, "withdraw": { "USDT": "150" } }),
+    );
+    assert_eq!(v["allocation"]["USDT"], "1050", "{v}");
+    assert_eq!(free(&v), free(&before) + Decimal::from(50), "{v}");
+
+    // Refused, naming the field, changing nothing.
+    for (params, field) in [
+        (
+            json!({ "id": bot, "allocation": { "USDT": "5" } }),
+            "allocation",
+        ),
+        (
+            json!({ "id": bot, "spec": spec(500, "3") }),
+            "spec.params.fast",
+        ),
+        (
+            json!({ "id": bot, "deposit": { "USDT": "-1" } }),
+            "deposit.USDT",
+        ),
+    ] {
+        let (_, message, data) = call_failing(&mut c, "bots.update", params);
+        assert_eq!(data["field"], field, "{message}");
+    }
+    let mut short = spec(20, "3");
+    short["params"]["allow_short"] = json!(true);
+    let (_, message, data) =
+        call_failing(&mut c, "bots.update", json!({ "id": bot, "spec": short }));
+    assert_eq!(data["field"], "spec.params.allow_short", "{message}");
+    let v = call(&mut c, "bots.get", json!({ "id": bot }));
+    assert_eq!(v["spec"]["params"]["fast"], 20);
+    assert_eq!(v["allocation"]["USDT"], "1050");
+    assert_eq!(v["status"], "running");
+
+    let events = call(&mut c, "bots.events", json!({ "id": bot, "limit": 100 })).to_string();
+    for needle in [
+        "updated while running: exits",
+        "params {\\\"fast\\\":50",
+        "from the next closed bar",
+        "deposited 200 USDT",
+        "withdrew 150 USDT",
+    ] {
+        assert!(events.contains(needle), "{needle} in {events}");
+    }
 }

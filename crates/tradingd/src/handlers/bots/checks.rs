@@ -177,20 +177,33 @@ pub(super) fn check_allocation(
             "give the capital the bot may use, e.g. {\"USDT\": \"1000\"}",
         ));
     }
+    check_amounts(state, "allocation", allocation)
+}
+
+/// Amounts by asset (`field`: an allocation, a deposit, a withdrawal):
+/// at least one, each asset traded here, each > 0.
+pub(super) fn check_amounts(
+    state: &State,
+    field: &str,
+    amounts: &BTreeMap<String, Qty>,
+) -> Result<(), ApiError> {
+    if amounts.is_empty() {
+        return Err(ApiError::bad_field(field, "give at least one asset"));
+    }
     let instruments = state.venue.instruments();
-    for (asset, amount) in allocation {
+    for (asset, amount) in amounts {
         if !instruments
             .iter()
             .any(|i| &i.base == asset || &i.quote == asset)
         {
             return Err(ApiError::bad_field(
-                &format!("allocation.{asset}"),
+                &format!("{field}.{asset}"),
                 format!("`{asset}` is not traded on {}", state.venue.name()),
             ));
         }
         if !amount.is_positive() {
             return Err(ApiError::bad_field(
-                &format!("allocation.{asset}"),
+                &format!("{field}.{asset}"),
                 format!("must be greater than zero, got {amount}"),
             ));
         }

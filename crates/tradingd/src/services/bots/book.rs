@@ -214,3 +214,38 @@ pub fn warnings(registry: &Registry, state: &State, rec: &BotRecord) -> Vec<Stri
         .map(|(s, _)| s.warnings(state.fee_rates()))
         .unwrap_or_default()
 }
+
+/// Moves `deposit` into and `withdraw` out of bot `id`'s book on `books`
+/// (a copy the caller commits), checked: a shortfall names its field
+/// (`deposit.USDT`). What moved, for the bot's log.
+pub fn transfer_funds(
+    books: &mut tradedesk_core::ledger::Books,
+    id: u64,
+    account: &str,
+    deposit: Option<&std::collections::BTreeMap<String, Qty>>,
+    withdraw: Option<&std::collections::BTreeMap<String, Qty>>,
+) -> Result<Vec<String>, tradedesk_core::api::ApiError> {
+    use tradedesk_core::api::{ApiError, ErrorCode};
+    let mut moved = Vec::new();
+    for (field, amounts, to_bot) in [("deposit", deposit, true), ("withdraw", withdraw, false)] {
+        for (asset, amount) in amounts.into_iter().flatten() {
+            books.transfer(id, asset, *amount, to_bot).map_err(|e| {
+                let whose = if to_bot {
+                    format!("the free, unallocated balance of account `{account}`")
+                } else {
+                    "the bot's free balance; what its open orders hold is not free".to_owned()
+                };
+                ApiError::new(
+                    ErrorCode::InsufficientFunds,
+                    format!("field `{field}.{asset}`: {e} ({whose})"),
+                )
+                .with_data(serde_json::json!({ "field": format!("{field}.{asset}") }))
+            })?;
+            moved.push(format!(
+                "{} {amount} {asset}",
+                if to_bot { "deposited" } else { "withdrew" }
+            ));
+        }
+    }
+    Ok(moved)
+}

@@ -1,17 +1,19 @@
 //! The lifecycle operations the handlers call: create, start, stop, pause,
 //! resume, update, delete — each written, recorded and published.
 
-use super::book::view;
+use super::book::{transfer_funds, view};
 use super::execution::{Actor, execute, force, run_decisions};
 use super::{Bots, fail, guarded, record, set_status, start_decisions};
 use crate::context::Ctx;
 use crate::services::exchange::{State, store_err};
 use crate::store::bots as db;
+use std::collections::BTreeMap;
 use tradedesk_core::api::bots::{BotEventKind, BotForce, BotRecord, BotStatus, BotView};
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::engine::{Decision, Intent};
 use tradedesk_core::money::Qty;
 use tradedesk_core::order::Side;
+use tradedesk_core::strategy::StrategySpec;
 
 /// "bot 3 is stopped; only a running bot can be paused".
 pub(super) fn not_in_state(rec: &BotRecord, wanted: &str, verb: &str) -> ApiError {
@@ -281,6 +283,114 @@ impl Bots {
         Ok(view(&state, &l.rec))
     }
 
+    /// Changes a live (running or paused) bot: its name, its spec (a new
+    /// engine is built and warmed on the stored bars before anything is
+    /// committed, so it decides with the new spec from the next closed
+    /// bar; new strategy code starts without the old code's saved state;
+    /// changed exits are cancelled and placed again at the new levels),
+    /// and its capital. The change is in its log.
+    pub fn update_live(
+        &self,
+        ctx: &Ctx,
+        id: u64,
+        name: Option<String>,
+        spec: Option<StrategySpec>,
+        deposit: Option<&BTreeMap<String, Qty>>,
+        withdraw: Option<&BTreeMap<String, Qty>>,
+    ) -> Result<BotView, ApiError> {
+        let mut live = self.lock();
+        let Some(l) = live.get_mut(&id) else {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("bot {id} stopped meanwhile; try again"),
+            ));
+        };
+        let mut rec = l.rec.clone();
+        let mut notes = Vec::new();
+        if let Some(n) = name.filter(|n| n != &rec.name) {
+            notes.push(format!("name {} → {n}", rec.name));
+            rec.name = n;
+        }
+        let spec = spec.filter(|s| s != &rec.spec);
+        let new_code = spec
+            .as_ref()
+            .is_some_and(|s| s.strategy != rec.spec.strategy);
+        let new_exits = spec.as_ref().is_some_and(|s| s.exits != rec.spec.exits);
+        if let Some(s) = spec.clone() {
+            notes.extend(spec_changes(&rec.spec, &s));
+            rec.spec = s;
+        }
+        // A spec that cannot run changes nothing.
+        let relaunched = match &spec {
+            Some(_) => Some(self.launch(ctx, rec.clone(), new_code)?),
+            None => None,
+        };
+        let mut state = ctx.exchange.lock();
+        let account = l.account;
+        let mut books = state.accounts[account].books.clone();
+        notes.extend(transfer_funds(
+            &mut books,
+            id,
+            &rec.account,
+            deposit,
+            withdraw,
+        )?);
+        if notes.is_empty() {
+            return Ok(view(&state, &l.rec));
+        }
+        let ledger = books
+            .bots
+            .get(&id)
+            .map(|b| (b.ledger.clone(), b.allocated.clone()));
+        if let Some((_, allocated)) = &ledger {
+            rec.allocation.clone_from(allocated);
+        }
+        rec.updated = ctx.now();
+        let mut store = ctx.store();
+        save_update(&mut store, &rec, ledger.as_ref().map(|l| &l.0), new_code)?;
+        state.accounts[account].books = books;
+        let when = if relaunched.is_some() {
+            "; the strategy decides with it from the next closed bar"
+        } else {
+            ""
+        };
+        record(
+            ctx,
+            &mut store,
+            id,
+            BotEventKind::State,
+            &format!(
+                "updated while {}: {}{when}",
+                rec.status.as_str(),
+                notes.join("; ")
+            ),
+            None,
+        );
+        drop(store);
+        match relaunched {
+            Some(mut fresh) => {
+                fresh.rec = rec;
+                *l = fresh;
+                if new_exits {
+                    let cancels = protective_cancels(&state, l);
+                    let _ = execute(ctx, &mut state, &l.actor(), cancels);
+                }
+                if l.rec.status == BotStatus::Running
+                    && let Err(why) = run_decisions(ctx, &mut state, l, Vec::new())
+                {
+                    drop(state);
+                    if let Some(mut l) = live.remove(&id) {
+                        fail(ctx, &mut l, why);
+                    }
+                    let state = ctx.exchange.lock();
+                    return Self::current_view(ctx, &state, id);
+                }
+            }
+            None => l.rec = rec,
+        }
+        Ok(view(&state, &l.rec))
+    }
+
     /// Whether a bot is live (running or paused) in this daemon.
     pub fn is_live(&self, id: u64) -> bool {
         self.lock().contains_key(&id)
@@ -298,4 +408,78 @@ fn join(symbols: &[tradedesk_core::instrument::Symbol]) -> String {
         .map(tradedesk_core::instrument::Symbol::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Cancels of a bot's protective exits (placed again by `after`).
+fn protective_cancels(state: &State, l: &super::Live) -> Vec<Decision> {
+    let prefix = format!("b{}", l.rec.id);
+    state
+        .open
+        .values()
+        .filter(|o| {
+            o.bot_id == Some(l.rec.id)
+                && tradedesk_core::portfolio::parse_tag(&prefix, &o.client_order_id).map(|t| t.1)
+                    == Some(tradedesk_core::portfolio::Role::Protect)
+        })
+        .map(|o| Decision::Cancel {
+            tag: o.client_order_id.clone(),
+        })
+        .collect()
+}
+
+/// What changed between two specs, field by field, for the bot's log.
+fn spec_changes(old: &StrategySpec, new: &StrategySpec) -> Vec<String> {
+    fn show<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap_or_default()
+    }
+    let mut out = Vec::new();
+    if old.strategy != new.strategy {
+        out.push(format!(
+            "strategy {} → {} (its saved state discarded)",
+            old.strategy, new.strategy
+        ));
+    }
+    if old.params != new.params {
+        out.push(format!("params {} → {}", old.params, new.params));
+    }
+    if old.exits != new.exits {
+        out.push(format!("exits {} → {}", show(&old.exits), show(&new.exits)));
+    }
+    if old.sizing != new.sizing {
+        out.push(format!(
+            "sizing {} → {}",
+            show(&old.sizing),
+            show(&new.sizing)
+        ));
+    }
+    if old.interval != new.interval {
+        out.push(format!(
+            "interval {} → {}",
+            old.interval.as_str(),
+            new.interval.as_str()
+        ));
+    }
+    out
+}
+
+/// Stores a bot's changed row, its book's balances and, for new code, its
+/// discarded strategy state, in one transaction.
+fn save_update(
+    store: &mut crate::store::Store,
+    rec: &BotRecord,
+    ledger: Option<&tradedesk_core::ledger::Ledger>,
+    new_code: bool,
+) -> Result<(), ApiError> {
+    store
+        .write(|tx| {
+            db::update_bot(tx, rec)?;
+            if let Some(ledger) = ledger {
+                db::save_bot_ledger(tx, rec.id, ledger)?;
+            }
+            if new_code {
+                db::save_bot_state(tx, rec.id, &serde_json::Value::Null)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| store_err(&e))
 }
