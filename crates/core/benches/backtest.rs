@@ -102,6 +102,7 @@ fn main() {
             .expect("sizing"),
         exits: tradedesk_core::strategy::Exits::default(),
         interval: Interval::M1,
+        protections: tradedesk_core::strategy::Protections::default(),
     };
     let settings = Settings {
         capital: "10000".parse().expect("capital"),

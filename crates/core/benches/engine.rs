@@ -85,6 +85,7 @@ fn main() {
                 .expect("sizing"),
             exits: tradedesk_core::strategy::Exits::default(),
             interval: Interval::M1,
+            protections: tradedesk_core::strategy::Protections::default(),
         };
         let (strategy, _) = spec.build().expect("strategy");
         let mut engine = Engine::new(

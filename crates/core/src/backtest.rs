@@ -163,6 +163,10 @@ struct Run<'a, 'm> {
     spare: Vec<Decision>,
     /// A strategy's failure, seen while carrying out its decisions.
     failed: Option<String>,
+    /// Legs' daily loss stops: (UTC day, equity at its first step).
+    daily: Option<(i64, f64)>,
+    /// Whether any leg has a daily loss stop.
+    daily_stops: bool,
 }
 
 /// Runs a backtest. `progress` is called now and then with the share
@@ -270,6 +274,10 @@ pub fn run(
         out: Vec::new(),
         spare: Vec::new(),
         failed: None,
+        daily: None,
+        daily_stops: legs
+            .iter()
+            .any(|l| l.spec.protections.daily_loss_stop.is_some()),
     };
     r.go(progress)
 }
@@ -321,7 +329,7 @@ fn engines(
             }
             engine_slots.push((inst.clone(), strategy));
         }
-        engines.push(Engine::new(
+        let mut engine = Engine::new(
             EngineConfig {
                 prefix: format!("s{li}"),
                 sizing: leg.spec.sizing,
@@ -334,7 +342,9 @@ fn engines(
                 size_at_fill: true,
             },
             engine_slots,
-        ));
+        );
+        engine.set_protections(leg.spec.protections);
+        engines.push(engine);
         slots.push(map);
     }
     Ok((engines, slots))
@@ -459,6 +469,9 @@ impl Run<'_, '_> {
                 self.borrow(t);
             }
             let mut e = self.book.equity_f64();
+            if self.daily_stops {
+                self.daily_loss(t, e);
+            }
             if margin_call.is_none() && self.book.margin_call(e) {
                 self.liquidate(step, t);
                 margin_call = Some(t);

@@ -24,10 +24,12 @@ use crate::instrument::{Instrument, Symbol};
 use crate::market::Interval;
 use crate::money::price_on_grid;
 use crate::money::{Price, Qty};
-use crate::order::{OrderRequest, OrderStatus, Side, Terms, TimeInForce};
+use crate::order::{OrderRequest, OrderStatus, OrderType, Side, Terms, TimeInForce};
 use crate::portfolio::{Portfolio, Role, parse_tag};
 use crate::sim::Rng;
-use crate::strategy::{Action, Candle, Cx, Exits, KeyedFill, Sizing, SizingMode, Strategy};
+use crate::strategy::{
+    Action, Candle, Cx, Exits, KeyedFill, Protections, Sizing, SizingMode, Strategy,
+};
 use crate::time::Timestamp;
 
 mod exits;
@@ -108,6 +110,8 @@ pub struct OrderEvent {
     /// The fill this update carries, if any: quantity and price.
     pub fill: Option<(Qty, Price)>,
     pub time: Timestamp,
+    /// The order's type (a protective stop's fill starts a cooldown).
+    pub order_type: OrderType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +137,8 @@ struct Slot {
     /// The last close, as f64 and exact.
     last: Option<(f64, Option<Price>)>,
     now: Timestamp,
+    /// Bars left in a cooldown after a protective stop filled.
+    cooldown: u32,
 }
 
 pub struct Engine {
@@ -143,6 +149,10 @@ pub struct Engine {
     scratch: Vec<Action>,
     /// Why the strategy was stopped ([`Action::Fail`]); it is not called again.
     fault: Option<String>,
+    protections: Protections,
+    /// No new entry until this bar close time, and why (a backtest's
+    /// protection: losing trades, daily loss).
+    locked: Option<(Timestamp, String)>,
 }
 
 impl Engine {
@@ -162,16 +172,51 @@ impl Engine {
                     strategy,
                     last: None,
                     now: Timestamp(0),
+                    cooldown: 0,
                 })
                 .collect(),
             seq: 1,
             scratch: Vec::new(),
             fault: None,
+            protections: Protections::default(),
+            locked: None,
         }
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
+    }
+
+    /// The protections it applies itself: the cooldown after a protective
+    /// stop (the caller keeps the others, see [`Engine::lock_entries`]).
+    pub fn set_protections(&mut self, p: Protections) {
+        self.protections = p;
+    }
+
+    pub fn protections(&self) -> &Protections {
+        &self.protections
+    }
+
+    /// Holds back every new entry until bars close at `until` or later.
+    pub fn lock_entries(&mut self, until: Timestamp, why: String) {
+        if self.locked.as_ref().is_none_or(|(t, _)| *t < until) {
+            self.locked = Some((until, why));
+        }
+    }
+
+    /// Why an entry in `slot` is held back now, if it is.
+    fn held_back(&self, slot: usize) -> Option<String> {
+        let s = self.slots.get(slot)?;
+        if s.cooldown > 0 {
+            return Some(format!(
+                "entry held back: cooling down after a stop ({} bars left)",
+                s.cooldown
+            ));
+        }
+        match &self.locked {
+            Some((until, why)) if s.now < *until => Some(format!("entry held back: {why}")),
+            _ => None,
+        }
     }
 
     /// The next tag sequence number (restored from the stored orders).
@@ -220,6 +265,7 @@ impl Engine {
     pub fn warm<P: Portfolio>(&mut self, slot: usize, bar: &Candle, p: &P) {
         let mut out = Vec::new();
         self.run(slot, bar, p, &mut out);
+        self.cool(slot);
         // A failure is never dropped with the rest.
         for a in self.scratch.drain(..) {
             if let Action::Fail(why) = a {
@@ -300,6 +346,15 @@ impl Engine {
         if !self.scratch.is_empty() {
             self.apply(slot, p, out);
         }
+        self.cool(slot);
+    }
+
+    /// A bar closed: one fewer bar of cooldown.
+    #[inline]
+    fn cool(&mut self, slot: usize) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.cooldown = s.cooldown.saturating_sub(1);
+        }
     }
 
     /// A market tick: the last trade price of `slot`'s symbol.
@@ -369,6 +424,14 @@ impl Engine {
         let Some(slot) = self.slot_of(&ev.symbol) else {
             return;
         };
+        let stop = matches!(
+            ev.order_type,
+            OrderType::StopMarket | OrderType::StopLimit | OrderType::TrailingStop
+        );
+        if role == Role::Protect && stop && ev.fill.is_some() && self.protections.cooldown_bars > 0
+        {
+            self.slots[slot].cooldown = self.protections.cooldown_bars;
+        }
         if let (Role::Keyed(key), Some((qty, price))) = (role, ev.fill) {
             let fill = KeyedFill {
                 key,
@@ -512,6 +575,10 @@ impl Engine {
             Side::Sell => (held.is_negative(), held.is_positive()),
         };
         if entry && facing {
+            return;
+        }
+        if let Some(why) = self.held_back(slot) {
+            Self::log(slot, out, why);
             return;
         }
         if opposite {

@@ -398,6 +398,87 @@ fn default_interval() -> Interval {
     Interval::M1
 }
 
+/// Protections: when a bot (or a backtest's strategy) stops opening new
+/// positions for a while. A forced entry (`bots.enter`) is the trader's
+/// own decision and is not held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Protections {
+    /// Bars (of the strategy's interval) without a new entry in a symbol
+    /// after a stop-loss or trailing stop closed its position there
+    /// (0–10,000; 0: none).
+    #[serde(default)]
+    pub cooldown_bars: u32,
+    /// Pause after this many losing trades closed within the last
+    /// `losing_window_bars` bars (1–1,000; absent: none). A bot pauses (a
+    /// trader resumes it); a backtest takes no new entry until the window
+    /// has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_losing_trades: Option<u32>,
+    /// The window of `max_losing_trades`, in bars (1–100,000; default 1,440).
+    #[serde(default = "default_losing_window")]
+    pub losing_window_bars: u32,
+    /// Pause when the loss since the start of the UTC day reaches this, in
+    /// the quote asset (its PnL, so deposits and withdrawals do not count).
+    /// A bot pauses (a trader resumes it; the account trades on); a
+    /// backtest takes no new entry until the next day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_loss_stop: Option<crate::money::Notional>,
+}
+
+fn default_losing_window() -> u32 {
+    1440
+}
+
+impl Default for Protections {
+    fn default() -> Self {
+        Protections {
+            cooldown_bars: 0,
+            max_losing_trades: None,
+            losing_window_bars: default_losing_window(),
+            daily_loss_stop: None,
+        }
+    }
+}
+
+impl Protections {
+    fn is_off(&self) -> bool {
+        *self == Protections::default()
+    }
+
+    /// Whether any protection is set.
+    pub fn any(&self) -> bool {
+        self.cooldown_bars > 0 || self.max_losing_trades.is_some() || self.daily_loss_stop.is_some()
+    }
+
+    pub fn validate(&self) -> Result<(), ParamError> {
+        let range = |name: &str, v: u32, min: u32, max: u32| {
+            if (min..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(ParamError::new(
+                    format!("protections.{name}"),
+                    format!("must be {min}–{max}, got {v}"),
+                ))
+            }
+        };
+        range("cooldown_bars", self.cooldown_bars, 0, 10_000)?;
+        if let Some(n) = self.max_losing_trades {
+            range("max_losing_trades", n, 1, 1000)?;
+        }
+        range("losing_window_bars", self.losing_window_bars, 1, 100_000)?;
+        if let Some(l) = self.daily_loss_stop
+            && (l.get() <= Decimal::ZERO)
+        {
+            return Err(ParamError::new(
+                "protections.daily_loss_stop",
+                "must be greater than zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A strategy with its parameters and the common options: what a named,
 /// reusable strategy config holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -415,6 +496,9 @@ pub struct StrategySpec {
     /// The bar interval the strategy trades on.
     #[serde(default = "default_interval")]
     pub interval: Interval,
+    /// When to stop opening positions for a while.
+    #[serde(default, skip_serializing_if = "Protections::is_off")]
+    pub protections: Protections,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -574,6 +658,7 @@ impl Registry {
     pub fn build(&self, spec: &StrategySpec) -> Built {
         spec.sizing.validate()?;
         spec.exits.validate()?;
+        spec.protections.validate()?;
         if let Some(kind) = self.find(&spec.strategy) {
             return (kind.build)(&spec.params);
         }

@@ -71,6 +71,7 @@ fn sma_cross_on_goog_matches_the_reference() {
         .unwrap(),
         exits: tradedesk_core::strategy::Exits::default(),
         interval: Interval::D1,
+        protections: tradedesk_core::strategy::Protections::default(),
     };
     let settings = Settings {
         capital: "10000".parse().unwrap(),

@@ -42,6 +42,7 @@ fn spec(
         .expect("test value"),
         exits,
         interval,
+        protections: tradedesk_core::strategy::Protections::default(),
     }
 }
 

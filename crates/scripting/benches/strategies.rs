@@ -58,6 +58,7 @@ fn spec(strategy: &str) -> StrategySpec {
             .expect("sizing"),
         exits: tradedesk_core::strategy::Exits::default(),
         interval: Interval::M1,
+        protections: tradedesk_core::strategy::Protections::default(),
     }
 }
 

@@ -48,6 +48,7 @@ fn run(registry: &Registry, strategy: &str, bars: &[tradedesk_core::strategy::Ca
         .expect("sizing"),
         exits: tradedesk_core::strategy::Exits::default(),
         interval: Interval::D1,
+        protections: tradedesk_core::strategy::Protections::default(),
     };
     let settings = Settings {
         capital: "10000".parse().expect("capital"),

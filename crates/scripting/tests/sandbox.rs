@@ -49,6 +49,7 @@ fn run(registry: &Registry, strategy: &str) -> Result<backtest::Outcome, Backtes
                 sizing: tradedesk_core::strategy::Sizing::default(),
                 exits: tradedesk_core::strategy::Exits::default(),
                 interval: Interval::M1,
+                protections: tradedesk_core::strategy::Protections::default(),
             },
             markets: vec![0],
         }],

@@ -50,6 +50,18 @@ pub struct SpecArgs {
     /// Bar interval: 1m, 5m, 15m, 1h, 4h, 1d.
     #[arg(long)]
     pub interval: Option<String>,
+    /// Protection: bars without an entry after a stop-loss or trailing stop.
+    #[arg(long, value_name = "BARS")]
+    pub cooldown_bars: Option<u32>,
+    /// Protection: pause after this many losing trades within
+    /// `--losing-window-bars` (default 1440).
+    #[arg(long, value_name = "N")]
+    pub max_losing_trades: Option<u32>,
+    #[arg(long, value_name = "BARS")]
+    pub losing_window_bars: Option<u32>,
+    /// Protection: pause when today's loss (UTC) reaches this, in the quote asset.
+    #[arg(long, value_name = "AMOUNT")]
+    pub daily_loss_stop: Option<String>,
     /// The whole spec as JSON instead of the flags above.
     #[arg(long, value_name = "JSON", conflicts_with_all = ["kind", "params", "sizing"])]
     pub spec: Option<String>,
@@ -123,6 +135,22 @@ impl SpecArgs {
         if let Some(i) = &self.interval {
             spec["interval"] = json!(i);
         }
+        let mut protections = serde_json::Map::new();
+        for (k, v) in [
+            ("cooldown_bars", self.cooldown_bars),
+            ("max_losing_trades", self.max_losing_trades),
+            ("losing_window_bars", self.losing_window_bars),
+        ] {
+            if let Some(v) = v {
+                protections.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(l) = &self.daily_loss_stop {
+            protections.insert("daily_loss_stop".into(), json!(l));
+        }
+        if !protections.is_empty() {
+            spec["protections"] = Value::Object(protections);
+        }
         Ok(spec)
     }
 
@@ -135,6 +163,10 @@ impl SpecArgs {
             || self.take_profit.is_some()
             || self.trailing_stop.is_some()
             || self.interval.is_some()
+            || self.cooldown_bars.is_some()
+            || self.max_losing_trades.is_some()
+            || self.losing_window_bars.is_some()
+            || self.daily_loss_stop.is_some()
     }
 
     /// `base` with the given flags laid over it: parameters and exits
@@ -145,7 +177,7 @@ impl SpecArgs {
         let patch = flags.to_json(c)?;
         let mut spec = serde_json::to_value(base)
             .map_err(|e| Failure::Usage(format!("the bot's spec: {e}")))?;
-        for key in ["params", "exits"] {
+        for key in ["params", "exits", "protections"] {
             if let (Some(into), Some(from)) = (
                 spec[key].as_object_mut(),
                 patch.get(key).and_then(Value::as_object),

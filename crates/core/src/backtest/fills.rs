@@ -135,6 +135,7 @@ impl Run<'_, '_> {
                     // places its sell from its buy's fill).
                     fill: Some(fill),
                     time: bar.time,
+                    order_type: w.terms.order_type(),
                 };
                 self.engines[leg].on_order(&ev, &view, &mut self.out);
                 let view = View {
@@ -289,6 +290,9 @@ impl Run<'_, '_> {
             } else {
                 ExitReason::Signal
             };
+            if t.pnl.is_sign_negative() && !t.pnl.is_zero() {
+                self.losing_trades(w.leg, time);
+            }
             self.trades.push(Trade {
                 leg: w.leg,
                 symbol: self.instruments[w.market].symbol.clone(),
@@ -390,6 +394,74 @@ impl Run<'_, '_> {
                 self.book.cash = cash;
                 self.book.cash_f64 = cash.to_f64().unwrap_or(0.0);
                 self.total_fees = fees;
+            }
+        }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Run<'_, '_> {
+    /// A losing trade of `leg` closed in the bar opening at `time`: with
+    /// `max_losing_trades` of them (this one included) closed within the
+    /// window, the leg takes no new entry for the window's bars after that
+    /// bar's close.
+    fn losing_trades(&mut self, leg: usize, time: Timestamp) {
+        let engine = &self.engines[leg];
+        let p = *engine.protections();
+        let Some(max) = p.max_losing_trades else {
+            return;
+        };
+        let window = engine
+            .config()
+            .interval
+            .millis()
+            .saturating_mul(i64::from(p.losing_window_bars));
+        let since = time.millis().saturating_sub(window);
+        let n = self
+            .trades
+            .iter()
+            .filter(|t| {
+                t.leg == leg
+                    && t.exit_time.millis() > since
+                    && t.pnl.get().is_sign_negative()
+                    && !t.pnl.get().is_zero()
+            })
+            .count()
+            .saturating_add(1);
+        if n >= max as usize {
+            // From the close of the bar it closed in.
+            let close = time
+                .millis()
+                .saturating_add(engine.config().interval.millis());
+            self.engines[leg].lock_entries(
+                Timestamp(close.saturating_add(window)),
+                format!("{n} losing trades within {} bars", p.losing_window_bars),
+            );
+        }
+    }
+
+    /// The daily loss stops: equity against the day's first step; a leg
+    /// whose stop is reached takes no new entry until the next UTC day.
+    pub(super) fn daily_loss(&mut self, t: Timestamp, equity: f64) {
+        let day = t.millis().div_euclid(DAY_MS);
+        let start = match self.daily {
+            Some((d, start)) if d == day => start,
+            _ => {
+                self.daily = Some((day, equity));
+                equity
+            }
+        };
+        let loss = start - equity;
+        if loss <= 0.0 {
+            return;
+        }
+        let next_day = Timestamp(day.saturating_add(1).saturating_mul(DAY_MS));
+        for e in &mut self.engines {
+            if let Some(limit) = e.protections().daily_loss_stop
+                && loss >= limit.get().to_f64().unwrap_or(f64::INFINITY)
+            {
+                e.lock_entries(next_day, format!("daily loss stop: {loss:.2} lost today"));
             }
         }
     }

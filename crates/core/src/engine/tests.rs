@@ -83,6 +83,7 @@ impl Book {
             status: OrderStatus::Filled,
             fill: Some((i.qty, price)),
             time: t,
+            order_type: i.terms.order_type(),
         });
     }
 

@@ -386,6 +386,11 @@ impl Handle<BotsUpdate> for Ctx {
                 })
                 .map_err(|e| store_err(&e))?;
             state.accounts[account].books = books;
+            let value =
+                crate::services::bots::moved_value(&state, p.deposit.as_ref(), p.withdraw.as_ref());
+            if !value.is_zero() {
+                state.shift_risk_baseline(&mut store, rec.id, value);
+            }
             let mut what = changed_code.unwrap_or_else(|| "updated".to_owned());
             if !moved.is_empty() {
                 what = format!("{what}; {}", moved.join(", "));

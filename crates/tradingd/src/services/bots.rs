@@ -31,7 +31,9 @@ mod closer;
 use closer::Closer;
 mod book;
 use book::BookView;
-pub use book::{allocated_value, book_equity, figures, pnl, transfer_funds, view, warnings};
+pub use book::{
+    allocated_value, book_equity, figures, moved_value, pnl, transfer_funds, view, warnings,
+};
 mod execution;
 use execution::{Actor, order_events, record_fills};
 
@@ -40,6 +42,7 @@ use log::fail;
 pub use log::{record, record_external, set_status};
 
 mod lifecycle;
+mod protect;
 
 pub use execution::run_decisions;
 
@@ -57,6 +60,8 @@ pub struct Live {
     /// Protective exits that were refused: when to try again, and how many
     /// refusals in a row.
     protect_retry: Option<(Timestamp, u32)>,
+    /// The UTC day a trader resumed it after its daily loss stop fired.
+    daily_resumed: Option<i64>,
 }
 
 /// First wait after a refused protective exit; it doubles per refusal.
@@ -255,6 +260,7 @@ impl Bots {
             },
             slots,
         );
+        engine.set_protections(rec.spec.protections);
         let store = ctx.store();
         let conn = store.conn();
         if !fresh {
@@ -321,6 +327,7 @@ impl Bots {
             closers,
             warmed: (if replayed == usize::MAX { 0 } else { replayed }, warm),
             protect_retry: None,
+            daily_resumed: None,
         })
     }
 
@@ -395,6 +402,7 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
     }
     // Order events first: fills of the bot's orders since the last tick.
     let events = order_events(&state, bot, changes);
+    let filled = changes.fills.iter().any(|(_, f)| f.bot_id == Some(bot));
     if running && !events.is_empty() {
         let mut out = Vec::new();
         {
@@ -450,6 +458,11 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
             if !out.is_empty() {
                 run_decisions(ctx, &mut state, l, out)?;
             }
+        }
+    }
+    if running && (filled || handled_bar.is_some()) {
+        if let Some(why) = protect::tripped(ctx, &state, l, filled, handled_bar.is_some())? {
+            lifecycle::pause_with(ctx, &mut state, l, why).map_err(|e| e.message)?;
         }
     }
     if let Some(t) = handled_bar {

@@ -1133,7 +1133,14 @@ fn a_running_bot_takes_new_exits_params_and_capital_and_logs_each_change() {
         "running"
     );
 
-    // Capital in and out, counted in the allocation so PnL stays put.
+    // Capital in and out, counted in the allocation so PnL stays put, and
+    // in the bot's risk baselines so a withdrawal is not a loss.
+    call(
+        &mut c,
+        "risk.limits.set",
+        json!({ "scope": format!("bot:{bot}"), "limits": { "daily_loss_limit": "100" } }),
+    );
+    d.minutes(1);
     let before = call(&mut c, "bots.get", json!({ "id": bot }));
     let free = |v: &Value| d_(&v["balances"]["USDT"]["free"]);
     let v = call(
@@ -1158,6 +1165,23 @@ fn a_running_bot_takes_new_exits_params_and_capital_and_logs_each_change() {
     );
     assert_eq!(v["allocation"]["USDT"], "1050", "{v}");
     assert_eq!(free(&v), free(&before) + Decimal::from(50), "{v}");
+    let v = call(
+        &mut c,
+        "bots.update",
+        json!({ "id": bot, "withdraw": { "USDT": "300" } }),
+    );
+    assert_eq!(v["allocation"]["USDT"], "750", "{v}");
+    d.minutes(1);
+    let status = call(
+        &mut c,
+        "risk.status",
+        json!({ "scope": format!("bot:{bot}") }),
+    );
+    let state = status["states"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["scope"] == format!("bot:{bot}")))
+        .map_or(Value::Null, |s| s["state"].clone());
+    assert_ne!(state, "halted", "withdrawn capital is no loss: {status}");
 
     // Refused, naming the field, changing nothing.
     for (params, field) in [
@@ -1184,7 +1208,7 @@ fn a_running_bot_takes_new_exits_params_and_capital_and_logs_each_change() {
     assert_eq!(data["field"], "spec.params.allow_short", "{message}");
     let v = call(&mut c, "bots.get", json!({ "id": bot }));
     assert_eq!(v["spec"]["params"]["fast"], 20);
-    assert_eq!(v["allocation"]["USDT"], "1050");
+    assert_eq!(v["allocation"]["USDT"], "750");
     assert_eq!(v["status"], "running");
 
     let events = call(&mut c, "bots.events", json!({ "id": bot, "limit": 100 })).to_string();
@@ -1194,7 +1218,81 @@ fn a_running_bot_takes_new_exits_params_and_capital_and_logs_each_change() {
         "from the next closed bar",
         "deposited 200 USDT",
         "withdrew 150 USDT",
+        "withdrew 300 USDT",
     ] {
         assert!(events.contains(needle), "{needle} in {events}");
     }
+}
+
+#[test]
+fn protections_pause_a_bot_with_the_reason_and_a_trader_resumes_it() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let create = |c: &mut Client, name: &str, protections: Value| {
+        call(
+            c,
+            "bots.create",
+            json!({
+                "name": name,
+                "spec": {
+                    "strategy": "sma_cross",
+                    "params": { "fast": 50, "slow": 200 },
+                    "sizing": { "mode": "quote", "value": "100" },
+                    "protections": protections
+                },
+                "symbols": ["BTCUSDT"],
+                "allocation": { "USDT": "500" },
+                "start": true
+            }),
+        )["id"]
+            .as_u64()
+            .expect("id")
+    };
+    // A round trip at once loses the spread and two fees: a losing exit.
+    let guarded = create(
+        &mut c,
+        "guarded",
+        json!({ "max_losing_trades": 1, "losing_window_bars": 60 }),
+    );
+    call(&mut c, "bots.enter", json!({ "id": guarded }));
+    let v = call(&mut c, "bots.exit", json!({ "id": guarded }));
+    assert_eq!(v["status"], "paused", "{v}");
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("1 losing exits within 60 bars"), "{reason}");
+    let (code, _) = call_err(&mut c, "bots.enter", json!({ "id": guarded }));
+    assert_eq!(code, -32004, "a paused bot takes no entry");
+    let v = call(&mut c, "bots.resume", json!({ "id": guarded }));
+    assert_eq!(v["status"], "running");
+
+    // The daily loss stop pauses at the next closed bar; the account
+    // trades on, and a resumed bot is not stopped again that day.
+    let daily = create(&mut c, "daily", json!({ "daily_loss_stop": "0.01" }));
+    call(&mut c, "bots.enter", json!({ "id": daily }));
+    call(&mut c, "bots.exit", json!({ "id": daily }));
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": daily }))["status"],
+        "running"
+    );
+    d.minutes(1);
+    let v = call(&mut c, "bots.get", json!({ "id": daily }));
+    assert_eq!(v["status"], "paused", "{v}");
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("daily loss stop:"), "{reason}");
+    call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "buy", "type": "market", "qty": "0.0001" }),
+    );
+    call(&mut c, "bots.resume", json!({ "id": daily }));
+    d.minutes(2);
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": daily }))["status"],
+        "running"
+    );
+    assert_eq!(
+        call(&mut c, "bots.get", json!({ "id": guarded }))["status"],
+        "running"
+    );
+    let events = call(&mut c, "bots.events", json!({ "id": daily, "limit": 50 })).to_string();
+    assert!(events.contains("paused: daily loss stop"), "{events}");
 }

@@ -249,3 +249,17 @@ pub fn transfer_funds(
     }
     Ok(moved)
 }
+
+/// What a deposit less a withdrawal is worth at the last prices.
+pub fn moved_value(
+    state: &State,
+    deposit: Option<&std::collections::BTreeMap<String, Qty>>,
+    withdraw: Option<&std::collections::BTreeMap<String, Qty>>,
+) -> Decimal {
+    let value = |m: Option<&std::collections::BTreeMap<String, Qty>>| {
+        state.assets_value(m.into_iter().flatten().map(|(a, q)| (a.as_str(), q.get())))
+    };
+    value(deposit)
+        .checked_sub(value(withdraw))
+        .unwrap_or(Decimal::ZERO)
+}

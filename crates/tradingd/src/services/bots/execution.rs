@@ -43,6 +43,7 @@ pub(super) fn order_events(state: &State, bot: u64, changes: &Changes) -> Vec<Or
                 status: o.status,
                 fill: Some((f.qty, f.price)),
                 time: f.time,
+                order_type: o.order_type,
             });
         }
     }
@@ -55,6 +56,7 @@ pub(super) fn order_events(state: &State, bot: u64, changes: &Changes) -> Vec<Or
                 status: o.status,
                 fill: None,
                 time: o.updated,
+                order_type: o.order_type,
             });
         }
     }

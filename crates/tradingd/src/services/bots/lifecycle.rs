@@ -76,16 +76,7 @@ impl Bots {
             return Err(Self::not_in(ctx, id, "running", "paused"));
         };
         let mut state = ctx.exchange.lock();
-        let mut out = Vec::new();
-        {
-            let v = l.view(&state);
-            let engine = &mut l.engine;
-            guarded(|| engine.pause(&v, &mut out)).map_err(ApiError::internal)?;
-        }
-        let mut rec = l.rec.clone();
-        set_status(ctx, &state, &mut rec, BotStatus::Paused, None)?;
-        l.rec = rec;
-        let _ = execute(ctx, &mut state, &l.actor(), out);
+        pause_with(ctx, &mut state, l, None)?;
         Ok(view(&state, &l.rec))
     }
 
@@ -99,6 +90,14 @@ impl Bots {
         };
         let mut state = ctx.exchange.lock();
         let mut rec = l.rec.clone();
+        if rec
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("daily loss stop"))
+        {
+            // The trader saw it: the stop does not fire again today.
+            l.daily_resumed = Some(ctx.now().millis().div_euclid(86_400_000));
+        }
         set_status(ctx, &state, &mut rec, BotStatus::Running, None)?;
         l.rec = rec;
         let result =
@@ -280,6 +279,12 @@ impl Bots {
             }
         })?;
         force(ctx, &mut state, l, out, who)?;
+        if l.rec.status == BotStatus::Running
+            && let Some(why) =
+                super::protect::tripped(ctx, &state, l, true, false).map_err(ApiError::internal)?
+        {
+            pause_with(ctx, &mut state, l, why)?;
+        }
         Ok(view(&state, &l.rec))
     }
 
@@ -349,6 +354,10 @@ impl Bots {
         let mut store = ctx.store();
         save_update(&mut store, &rec, ledger.as_ref().map(|l| &l.0), new_code)?;
         state.accounts[account].books = books;
+        let moved = super::book::moved_value(&state, deposit, withdraw);
+        if !moved.is_zero() {
+            state.shift_risk_baseline(&mut store, id, moved);
+        }
         let when = if relaunched.is_some() {
             "; the strategy decides with it from the next closed bar"
         } else {
@@ -482,4 +491,25 @@ fn save_update(
             Ok(())
         })
         .map_err(|e| store_err(&e))
+}
+
+/// Pauses a running bot (`why`: a protection's reason, for its status and
+/// log): its orders but the protective exits are cancelled.
+pub(super) fn pause_with(
+    ctx: &Ctx,
+    state: &mut State,
+    l: &mut super::Live,
+    why: impl Into<Option<String>>,
+) -> Result<(), ApiError> {
+    let mut out = Vec::new();
+    {
+        let v = l.view(state);
+        let engine = &mut l.engine;
+        guarded(|| engine.pause(&v, &mut out)).map_err(ApiError::internal)?;
+    }
+    let mut rec = l.rec.clone();
+    set_status(ctx, state, &mut rec, BotStatus::Paused, why.into())?;
+    l.rec = rec;
+    let _ = execute(ctx, state, &l.actor(), out);
+    Ok(())
 }

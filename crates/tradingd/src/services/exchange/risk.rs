@@ -146,6 +146,27 @@ fn percent(value: Decimal, limit: Decimal) -> String {
 }
 
 impl State {
+    /// Capital moved into (`value` > 0) or out of bot `bot`'s book is not
+    /// a gain or a loss: its risk baselines (the day's start, the peak)
+    /// move with it, so a withdrawal does not breach a loss limit.
+    pub fn shift_risk_baseline(&mut self, store: &mut Store, bot: u64, value: Decimal) {
+        let scope = Scope::Bot(bot);
+        let Some(s) = self.risk.states.get_mut(&scope) else {
+            return;
+        };
+        let shift = |v: &mut Option<Decimal>| {
+            if let Some(x) = v.as_mut() {
+                *x = x.checked_add(value).unwrap_or(*x).max(Decimal::ZERO);
+            }
+        };
+        shift(&mut s.day_start_equity);
+        shift(&mut s.peak_equity);
+        let s = s.clone();
+        if let Err(e) = store.write(|tx| db::save_state(tx, &scope, &s)) {
+            tracing::error!(error = %e, "cannot save a risk baseline");
+        }
+    }
+
     /// A ledger's value in the quote asset at the last prices. A valuation,
     /// not a booking: it saturates at the decimal range.
     pub fn ledger_value(&self, ledger: &Ledger) -> Decimal {
