@@ -67,7 +67,6 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::{self, TradeFigures};
 use crate::engine::{Decision, Engine, EngineConfig, Intent};
 use crate::instrument::Instrument;
-use crate::ledger::Position;
 use crate::money::Ratio;
 use crate::order::{OrderType, Side};
 use crate::strategy::{Candle, Registry, StrategySpec};
@@ -209,54 +208,12 @@ pub fn run(
         .ok_or_else(|| invalid("commission_pct", "out of range"))?;
     let (engines, slots) = engines(registry, &instruments, legs, settings, fee_rate)?;
     let n_markets = markets.len();
-    let capital = settings.capital.get();
     let r = Run {
         markets,
         instruments: &instruments,
         engines,
         slots,
-        book: Book {
-            markets: &instruments,
-            cash: capital,
-            cash_f64: capital.to_f64().unwrap_or(0.0),
-            leverage: settings.leverage.get(),
-            levered: settings.leverage.get() > Decimal::ONE,
-            positions: vec![vec![Position::default(); n_markets]; legs.len()],
-            qty_f64: vec![0.0; n_markets],
-            last: vec![0.0; n_markets],
-            tick_f64: instruments
-                .iter()
-                .map(|i| i.tick_size.get().to_f64().unwrap_or(0.0))
-                .collect(),
-            last_exact: (0..n_markets).map(|_| std::cell::Cell::new(None)).collect(),
-            working: Vec::new(),
-            reserved: Decimal::ZERO,
-            overflow: std::cell::Cell::new(false),
-            margin: settings.margin.as_ref().map(|m| book::MarginBook {
-                maintenance: m
-                    .maintenance(settings.leverage.get())
-                    .to_f64()
-                    .unwrap_or(0.0),
-                borrow: m
-                    .borrow_pct
-                    .get()
-                    .checked_div(Decimal::ONE_HUNDRED)
-                    .unwrap_or(Decimal::ZERO),
-                period_ms: m.borrow_period.millis().max(1),
-                period: None,
-                next_at: i64::MIN,
-            }),
-            leverage_f64: settings.leverage.get().to_f64().unwrap_or(1.0),
-            mins: instruments
-                .iter()
-                .map(|i| {
-                    (
-                        i.min_qty.get().to_f64().unwrap_or(0.0),
-                        i.min_notional.get().to_f64().unwrap_or(0.0),
-                    )
-                })
-                .collect(),
-        },
+        book: book::new(&instruments, legs.len(), settings),
         fee_rate,
         fee_fixed: settings.commission_fixed.get(),
         slip: settings

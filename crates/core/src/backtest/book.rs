@@ -8,6 +8,7 @@ use crate::money::{Price, Qty};
 use crate::order::{Side, Terms};
 use crate::portfolio::{OpenOrder, Portfolio, Role};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 /// An order resting at the simulated broker.
 #[derive(Debug, Clone)]
@@ -272,4 +273,56 @@ pub(super) fn reserve_of(w: &Working, fee_rate: Decimal) -> Option<Decimal> {
             .checked_mul(w.qty.get())?
             .checked_mul(Decimal::ONE.checked_add(fee_rate)?)
     })
+}
+
+/// The book a run starts with: the capital in cash, nothing held.
+pub(super) fn new<'m>(
+    instruments: &'m [Instrument],
+    legs: usize,
+    settings: &super::Settings,
+) -> Book<'m> {
+    let n_markets = instruments.len();
+    let capital = settings.capital.get();
+    Book {
+        markets: instruments,
+        cash: capital,
+        cash_f64: capital.to_f64().unwrap_or(0.0),
+        leverage: settings.leverage.get(),
+        levered: settings.leverage.get() > Decimal::ONE,
+        positions: vec![vec![Position::default(); n_markets]; legs],
+        qty_f64: vec![0.0; n_markets],
+        last: vec![0.0; n_markets],
+        tick_f64: instruments
+            .iter()
+            .map(|i| i.tick_size.get().to_f64().unwrap_or(0.0))
+            .collect(),
+        last_exact: (0..n_markets).map(|_| std::cell::Cell::new(None)).collect(),
+        working: Vec::new(),
+        reserved: Decimal::ZERO,
+        overflow: std::cell::Cell::new(false),
+        margin: settings.margin.as_ref().map(|m| MarginBook {
+            maintenance: m
+                .maintenance(settings.leverage.get())
+                .to_f64()
+                .unwrap_or(0.0),
+            borrow: m
+                .borrow_pct
+                .get()
+                .checked_div(Decimal::ONE_HUNDRED)
+                .unwrap_or(Decimal::ZERO),
+            period_ms: m.borrow_period.millis().max(1),
+            period: None,
+            next_at: i64::MIN,
+        }),
+        leverage_f64: settings.leverage.get().to_f64().unwrap_or(1.0),
+        mins: instruments
+            .iter()
+            .map(|i| {
+                (
+                    i.min_qty.get().to_f64().unwrap_or(0.0),
+                    i.min_notional.get().to_f64().unwrap_or(0.0),
+                )
+            })
+            .collect(),
+    }
 }

@@ -460,10 +460,11 @@ fn step_bot(ctx: &Ctx, l: &mut Live, changes: &Changes) -> Result<(), String> {
             }
         }
     }
-    if running && (filled || handled_bar.is_some()) {
-        if let Some(why) = protect::tripped(ctx, &state, l, filled, handled_bar.is_some())? {
-            lifecycle::pause_with(ctx, &mut state, l, why).map_err(|e| e.message)?;
-        }
+    if running
+        && (filled || handled_bar.is_some())
+        && let Some(why) = protect::tripped(ctx, &state, l, filled, handled_bar.is_some())?
+    {
+        lifecycle::pause_with(ctx, &mut state, l, why).map_err(|e| e.message)?;
     }
     if let Some(t) = handled_bar {
         let equity = book_equity(&state, l.account, bot).unwrap_or(Notional::ZERO);
