@@ -653,6 +653,54 @@ fn data_and_backtests_from_the_command_line() {
             .is_some_and(|t| !t.is_empty())
     );
 
+    // The HTML report: one file, nothing to fetch, every part there.
+    let page = env.dir.path().join("report.html");
+    let p = page.display().to_string();
+    let out = env.run(&["backtest", "export", "1", "--format", "html", "--out", &p]);
+    assert_eq!(out.status.code(), Some(0), "html: {}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).expect("written");
+    assert!(html.starts_with("<!doctype html>"), "{}", &html[..80]);
+    assert_eq!(html.matches("<svg").count(), 2, "equity and candles");
+    for needle in [
+        "Equity and drawdown",
+        "WAVEUSD — candles with the trades",
+        "By exit reason",
+        "Monthly returns",
+        "Sharpe (reference)",
+    ] {
+        assert!(html.contains(needle), "no `{needle}` in the report");
+    }
+    for outside in ["<script", "<link", "<img", "src=", "href="] {
+        assert!(
+            !html.contains(outside),
+            "`{outside}`: the report must open offline"
+        );
+    }
+    let trades = json(&env.run(&["--json", "backtest", "trades", "1"]))["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(
+        html.contains(&format!("Trades ({trades})")),
+        "every trade listed"
+    );
+    let out = env.run(&[
+        "backtest",
+        "export",
+        "1",
+        "--format",
+        "html",
+        "--symbol",
+        "NOPE",
+        "--out",
+        &format!("{p}.2"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the run trades WAVEUSD"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // Charts and files.
     for (fmt, magic) in [
         ("svg", &b"<svg"[..]),

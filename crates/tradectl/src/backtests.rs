@@ -22,6 +22,7 @@ use crate::{Ctx, Failure};
 
 mod data;
 pub use data::{Data, data};
+mod html;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -78,6 +79,8 @@ pub enum ExportFormat {
     Json,
     Svg,
     Png,
+    /// One self-contained report: charts, candles with the trades, tables.
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -140,7 +143,8 @@ pub enum Backtest {
         ids: Vec<u64>,
     },
     /// Write a backtest's results: csv (equity), json (everything), svg or
-    /// png (equity and drawdown chart).
+    /// png (equity and drawdown chart), html (a report that opens offline:
+    /// charts, a market's candles with entries and exits, every table).
     Export {
         id: u64,
         #[arg(long, value_enum)]
@@ -148,6 +152,9 @@ pub enum Backtest {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        /// html: the market whose candles are drawn (default: the first).
+        #[arg(long)]
+        symbol: Option<String>,
     },
     /// Cancel a queued or running backtest or sweep.
     Cancel { id: u64 },
@@ -225,6 +232,11 @@ fn days(ms: Option<i64>) -> String {
 
 /// The metrics as a two-column table, in the reference's order.
 fn metrics_table(m: &Metrics) -> String {
+    metrics_rows(m).to_string()
+}
+
+/// [`metrics_table`]'s table.
+pub(crate) fn metrics_rows(m: &Metrics) -> Table {
     let mut t = Table::new(&["metric", "value"]);
     let rows: Vec<(&str, String)> = vec![
         ("start", ts(m.start)),
@@ -278,7 +290,7 @@ fn metrics_table(m: &Metrics) -> String {
     for (k, v) in rows {
         t.row(vec![k.to_owned(), v]);
     }
-    t.to_string()
+    t
 }
 
 fn backtests_table(bs: &[BacktestRecord]) -> String {
@@ -365,13 +377,22 @@ fn combination(c: &mut Client, id: u64, rank: usize) -> Result<BacktestSpec, Fai
 /// Trades by symbol, direction and exit reason, then the monthly returns.
 fn report_tables(r: &Report) -> String {
     let mut s = String::new();
-    for (title, groups) in [
-        ("symbol", &r.by_symbol),
-        ("direction", &r.by_direction),
-        ("exit reason", &r.by_exit_reason),
+    for (_, t) in report_parts(r) {
+        let _ = write!(s, "{t}");
+    }
+    s
+}
+
+/// [`report_tables`]' tables, each with a title.
+pub(crate) fn report_parts(r: &Report) -> Vec<(&'static str, Table)> {
+    let mut out = Vec::new();
+    for (title, key, groups) in [
+        ("By symbol", "symbol", &r.by_symbol),
+        ("By direction", "direction", &r.by_direction),
+        ("By exit reason", "exit reason", &r.by_exit_reason),
     ] {
         let mut t = Table::new(&[
-            title, "trades", "win %", "pnl", "fees", "avg %", "best %", "worst %",
+            key, "trades", "win %", "pnl", "fees", "avg %", "best %", "worst %",
         ]);
         for g in groups {
             t.row(vec![
@@ -385,7 +406,7 @@ fn report_tables(r: &Report) -> String {
                 format!("{:.2}", g.worst_return_pct),
             ]);
         }
-        let _ = write!(s, "{t}");
+        out.push((title, t));
     }
     let mut t = Table::new(&["month", "return %", "equity"]);
     for p in &r.monthly {
@@ -395,8 +416,8 @@ fn report_tables(r: &Report) -> String {
             format!("{:.2}", p.end_equity),
         ]);
     }
-    let _ = write!(s, "{t}");
-    s
+    out.push(("Monthly returns", t));
+    out
 }
 
 fn human_show(b: &BacktestRecord, metrics: Option<&Metrics>, top: usize) {
@@ -597,7 +618,12 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 Ok(())
             })
         }
-        Backtest::Export { id, format, out } => export(ctx, &mut c, id, format, &out),
+        Backtest::Export {
+            id,
+            format,
+            out,
+            symbol,
+        } => export(ctx, &mut c, id, (format, symbol.as_deref()), &out),
         Backtest::Cancel { id } => {
             let b = c.call::<BacktestsCancel>(&BacktestId { id })?;
             ctx.emit(&b, || {
@@ -618,7 +644,7 @@ type SpecRow = fn(&Value) -> String;
 /// The rows of a comparison that say what each run was: its strategies
 /// (several legs joined by `+`), their parameters and exits, and the
 /// run's settings.
-fn spec_rows() -> Vec<(&'static str, SpecRow)> {
+pub(crate) fn spec_rows() -> Vec<(&'static str, SpecRow)> {
     fn legs(spec: &Value, f: impl Fn(&Value) -> String) -> String {
         spec["strategies"]
             .as_array()
@@ -682,7 +708,7 @@ fn export(
     ctx: &Ctx,
     c: &mut Client,
     id: u64,
-    format: ExportFormat,
+    (format, symbol): (ExportFormat, Option<&str>),
     out: &std::path::Path,
 ) -> Result<(), Failure> {
     if out.exists() {
@@ -728,6 +754,7 @@ fn export(
             });
             std::fs::write(out, serde_json::to_string_pretty(&all).unwrap_or_default())
         }
+        ExportFormat::Html => std::fs::write(out, html::report(c, id, symbol)?),
         ExportFormat::Svg | ExportFormat::Png => {
             let b = c.call::<BacktestsGet>(&BacktestId { id })?;
             crate::chart::equity(

@@ -178,13 +178,12 @@ impl SpecArgs {
         let mut spec = serde_json::to_value(base)
             .map_err(|e| Failure::Usage(format!("the bot's spec: {e}")))?;
         for key in ["params", "exits", "protections"] {
-            if let (Some(into), Some(from)) = (
-                spec[key].as_object_mut(),
-                patch.get(key).and_then(Value::as_object),
-            ) {
-                into.extend(from.clone());
-            } else if let Some(from) = patch.get(key) {
-                spec[key] = from.clone();
+            let Some(from) = patch.get(key).and_then(Value::as_object) else {
+                continue;
+            };
+            match spec.get_mut(key).and_then(Value::as_object_mut) {
+                Some(into) => into.extend(from.clone()),
+                None => spec[key] = Value::Object(from.clone()),
             }
         }
         for key in ["sizing", "interval"] {

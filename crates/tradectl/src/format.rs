@@ -74,6 +74,49 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
+
+    /// The table as HTML, cells escaped; numbers aligned right.
+    pub fn html(&self) -> String {
+        let mut out = String::from("<table><thead><tr>");
+        for h in &self.headers {
+            out.push_str("<th>");
+            out.push_str(&escape(h));
+            out.push_str("</th>");
+        }
+        out.push_str("</tr></thead><tbody>\n");
+        for r in &self.rows {
+            out.push_str("<tr>");
+            for i in 0..self.headers.len() {
+                let c = r.get(i).map_or("", String::as_str);
+                out.push_str(if is_number(c) || c == "-" {
+                    "<td class=\"n\">"
+                } else {
+                    "<td>"
+                });
+                out.push_str(&escape(c));
+                out.push_str("</td>");
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody></table>\n");
+        out
+    }
+}
+
+/// Text for HTML: `&`, `<`, `>` and quotes escaped.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl std::fmt::Display for Table {

@@ -28,7 +28,7 @@ use super::cache::{
     CacheDelete, CacheDeletePattern, CacheFlush, CacheGet, CacheHealth, CacheKeys, CacheSet,
     CacheStats, CacheTtlGet, CacheTtlSet,
 };
-use super::data::{DataDelete, DataDownload, DataExport, DataGet, DataImport, DataList};
+use super::data::{DataBars, DataDelete, DataDownload, DataExport, DataGet, DataImport, DataList};
 use super::jobs::{
     JobEvents, JobsCancel, JobsDead, JobsDelete, JobsEnqueue, JobsGet, JobsHealth, JobsKinds,
     JobsList, JobsPurge, JobsRequeue, JobsRetry, JobsStats, JobsWorkers,
@@ -237,6 +237,7 @@ catalogue! {
         DataDownload,
         DataList,
         DataGet,
+        DataBars,
         DataDelete,
         DataExport,
         BacktestsCreate,

@@ -6,8 +6,9 @@ use tradedesk_core::api::paging::{self};
 use crate::store::backtests as db;
 use crate::store::jobs as jdb;
 use tradedesk_core::api::data::{
-    DataDelete, DataDownload, DataExport, DataFilter, DataGet, DataImport, DataList, Dataset,
-    DatasetId, DatasetList, DownloadParams, ExportParams, Exported,
+    BarSeries, BarsQuery, DataBars, DataDelete, DataDownload, DataExport, DataFilter, DataGet,
+    DataImport, DataList, Dataset, DatasetId, DatasetList, DownloadParams, ExportParams, Exported,
+    MAX_BAR_POINTS, merge_bars,
 };
 use tradedesk_core::api::{ApiError, Caller, Deleted, ErrorCode, Handle};
 use tradedesk_core::dataset::ImportParams;
@@ -70,6 +71,36 @@ impl Handle<DataList> for Ctx {
 impl Handle<DataGet> for Ctx {
     async fn handle(&self, caller: &Caller, p: DatasetId) -> Result<Dataset, ApiError> {
         self.dataset(caller, p.id)
+    }
+}
+
+impl Handle<DataBars> for Ctx {
+    async fn handle(&self, caller: &Caller, p: BarsQuery) -> Result<BarSeries, ApiError> {
+        let ds = self.dataset(caller, p.id)?;
+        let points = p.points.unwrap_or(1000);
+        if !(2..=MAX_BAR_POINTS).contains(&points) {
+            return Err(ApiError::bad_field(
+                "points",
+                format!("must be 2–{MAX_BAR_POINTS}, got {points}"),
+            ));
+        }
+        if let (Some(s), Some(e)) = (p.start, p.end)
+            && e < s
+        {
+            return Err(ApiError::bad_field("end", "must not be before start"));
+        }
+        self.blocking(move |ctx| {
+            let bars =
+                db::bars(ctx.store().conn(), p.id, p.start, p.end).map_err(|e| store_err(&e))?;
+            let (per_point, merged) = merge_bars(&bars, points as usize);
+            Ok(BarSeries {
+                id: p.id,
+                symbol: ds.symbol.clone(),
+                total: bars.len() as u64,
+                per_point,
+                bars: merged,
+            })
+        })
     }
 }
 

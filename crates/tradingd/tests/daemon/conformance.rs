@@ -242,6 +242,14 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
     );
     typed::<DataList>(client, &json!({}));
     typed::<DataGet>(client, &json!({ "id": 1 }));
+    let bars =
+        typed::<tradedesk_core::api::data::DataBars>(client, &json!({ "id": 1, "points": 5 }));
+    assert!(
+        bars["bars"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty() && b.len() <= 5),
+        "{bars}"
+    );
     let spec = json!({
         "strategies": [{ "spec": { "strategy": "sma_cross", "params": { "fast": 3, "slow": 10 } }, "datasets": [1] }],
         "settings": { "capital": "1000" }
@@ -293,6 +301,7 @@ fn data_and_backtests(client: &mut Client) -> Vec<&'static str> {
         "data.download",
         "data.list",
         "data.get",
+        "data.bars",
         "data.delete",
         "data.export",
         "backtests.create",

@@ -46,8 +46,8 @@ fn params(method: &str) -> Value {
         "orders.get" => json!({ "client_order_id": "conf-1" }),
         "orders.list" => json!({ "limit": 10, "status": "new" }),
         "bots.get" | "bots.events" | "bots.equity" | "strategies.get" | "jobs.get"
-        | "jobs.schedules.get" | "data.get" | "backtests.get" | "backtests.results"
-        | "backtests.trades" | "backtests.report" => json!({ "id": 1 }),
+        | "jobs.schedules.get" | "data.get" | "data.bars" | "backtests.get"
+        | "backtests.results" | "backtests.trades" | "backtests.report" => json!({ "id": 1 }),
         "backtests.equity" => json!({ "id": 1, "downsample": 20 }),
         "cache.ttl.get" => json!({ "namespace": "market.klines" }),
         _ => json!({}),

@@ -41,8 +41,9 @@ fn params(method: &str, csv: &str) -> Option<Value> {
             json!({ "symbol": "WDOGUSDT", "interval": "1h", "start": "2999-01-01T00:00:00Z" })
         }
         "data.list" | "backtests.list" | "auth.tokens.list" => json!({}),
-        "data.get" | "data.delete" | "backtests.get" | "backtests.cancel" | "backtests.delete"
-        | "backtests.results" | "backtests.trades" | "backtests.report" | "auth.tokens.revoke" => {
+        "data.get" | "data.bars" | "data.delete" | "backtests.get" | "backtests.cancel"
+        | "backtests.delete" | "backtests.results" | "backtests.trades" | "backtests.report"
+        | "auth.tokens.revoke" => {
             json!({ "id": 1 })
         }
         "data.export" => json!({ "id": 1, "path": format!("{csv}.out") }),
