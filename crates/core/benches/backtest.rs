@@ -112,6 +112,7 @@ fn main() {
         fill: FillModel::NextOpen,
         leverage: "1".parse().expect("leverage"),
         margin: None,
+        close_at_end: false,
     };
     let markets = [Market::new(instrument, &bars)];
     let legs = [Leg {

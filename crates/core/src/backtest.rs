@@ -51,6 +51,12 @@
 //! - The legs of a take-profit/stop pair are `<tag>-limit` and
 //!   `<tag>-stop`, as a venue names them; one filling cancels the other.
 //!
+//! A position still open after the last step is marked in equity and is
+//! not a trade (the reference's rule), unless `close_at_end` closes it at
+//! the last closes (as a market order: slippage and commission), as a
+//! trade whose exit reason is `end_of_data` (backtesting.py's
+//! `finalize_trades`).
+//!
 //! A trade is a round trip of one strategy in one market, from flat to
 //! flat: entry price is the average opening price (buys; a short's
 //! sells), exit price the average closing price, PnL is after every fee
@@ -166,6 +172,8 @@ struct Run<'a, 'm> {
     daily: Option<(i64, f64)>,
     /// Whether any leg has a daily loss stop.
     daily_stops: bool,
+    /// Close what is open at the last step's closes (`end_of_data`).
+    close_at_end: bool,
 }
 
 /// Runs a backtest. `progress` is called now and then with the share
@@ -235,6 +243,7 @@ pub fn run(
         daily_stops: legs
             .iter()
             .any(|l| l.spec.protections.daily_loss_stop.is_some()),
+        close_at_end: settings.close_at_end,
     };
     r.go(progress)
 }
@@ -425,12 +434,15 @@ impl Run<'_, '_> {
             if margin_call.is_none() && self.book.margin.is_some() {
                 self.borrow(t);
             }
+            if self.close_at_end && margin_call.is_none() && step.saturating_add(1) == n {
+                self.liquidate(step, t, "end-of-data");
+            }
             let mut e = self.book.equity_f64();
             if self.daily_stops {
                 self.daily_loss(t, e);
             }
             if margin_call.is_none() && self.book.margin_call(e) {
-                self.liquidate(step, t);
+                self.liquidate(step, t, "margin-call");
                 margin_call = Some(t);
                 e = self.book.equity_f64();
             }

@@ -74,6 +74,7 @@ fn run(protections: Protections) -> Outcome {
             fill: FillModel::NextOpen,
             leverage: "1".parse().expect("leverage"),
             margin: None,
+            close_at_end: false,
         },
         Keep {
             equity: false,

@@ -81,6 +81,7 @@ fn sma_cross_on_goog_matches_the_reference() {
         fill: FillModel::NextOpen,
         leverage: "1".parse().unwrap(),
         margin: None,
+        close_at_end: false,
     };
     let out = backtest::run(
         &Registry::builtin(),

@@ -55,6 +55,7 @@ fn settings(commission: &str, margin: Option<Margin>) -> Settings {
         fill: FillModel::NextOpen,
         leverage: "1".parse().expect("test value"),
         margin,
+        close_at_end: false,
     }
 }
 
@@ -327,4 +328,28 @@ fn a_long_short_cross_on_goog_alternates_with_no_flat_gap() {
         .parse()
         .expect("test value");
     assert_eq!(out.final_equity, out.final_cash + held * last);
+}
+
+#[test]
+fn close_at_end_books_the_open_position_as_an_end_of_data_trade() {
+    // Long 47 from bar 7's open (131) after the reversal; the data ends
+    // at bar 8's close, 131: the open long closes there.
+    let open_end = run(
+        &jump(),
+        cross_1_2(),
+        &settings("0", margin(Some("10"), "0")),
+    )
+    .expect("run");
+    let mut s = settings("0", margin(Some("10"), "0"));
+    s.close_at_end = true;
+    let closed = run(&jump(), cross_1_2(), &s).expect("run");
+    assert_eq!(closed.trades.len(), open_end.trades.len() + 1);
+    let last = closed.trades.last().expect("a trade");
+    assert_eq!(last.exit_reason, Some(ExitReason::EndOfData));
+    assert_eq!(last.direction, Direction::Long);
+    assert_eq!((last.entry_step, last.exit_step), (7, 8));
+    assert_eq!(last.qty.get(), d("47"));
+    // No commission, no slippage: the same final equity, now all cash.
+    assert_eq!(closed.final_equity, open_end.final_equity);
+    assert_eq!(closed.final_cash, closed.final_equity);
 }

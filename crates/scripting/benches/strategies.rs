@@ -258,6 +258,7 @@ fn main() {
             fill: FillModel::NextOpen,
             leverage: "1".parse().expect("leverage"),
             margin: None,
+            close_at_end: false,
         };
         let mut best = f64::MAX;
         let mut trades = 0;

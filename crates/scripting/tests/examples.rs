@@ -58,6 +58,7 @@ fn run(registry: &Registry, strategy: &str, bars: &[tradedesk_core::strategy::Ca
         fill: FillModel::NextOpen,
         leverage: "1".parse().expect("leverage"),
         margin: None,
+        close_at_end: false,
     };
     backtest::run(
         registry,

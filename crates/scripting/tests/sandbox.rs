@@ -61,6 +61,7 @@ fn run(registry: &Registry, strategy: &str) -> Result<backtest::Outcome, Backtes
             fill: FillModel::NextOpen,
             leverage: "1".parse().expect("leverage"),
             margin: None,
+            close_at_end: false,
         },
         backtest::Keep {
             equity: false,

@@ -47,6 +47,10 @@ pub struct RunArgs {
     pub fill: FillModel,
     #[arg(long, default_value = "1")]
     pub leverage: String,
+    /// Close what is still open at the last bar, as trades ending
+    /// `end_of_data` (by default an open position is only marked).
+    #[arg(long)]
+    pub close_at_end: bool,
     /// A margin account: strategies may sell short (`allow_short`). Without
     /// it the run is spot, long only.
     #[arg(long)]
@@ -196,6 +200,7 @@ fn spec_json(c: &mut Client, a: &RunArgs) -> Result<Value, Failure> {
             "slippage_bps": a.slippage_bps,
             "fill": a.fill,
             "leverage": a.leverage,
+            "close_at_end": a.close_at_end,
             "margin": a.margin.then(|| {
                 let mut m = serde_json::Map::new();
                 for (k, v) in [

@@ -279,6 +279,8 @@ impl Run<'_, '_> {
         if let Some(t) = closed {
             let exit_reason = if w.tag.ends_with("margin-call") {
                 ExitReason::Liquidation
+            } else if w.tag.ends_with("end-of-data") {
+                ExitReason::EndOfData
             } else if w.role == Role::Protect {
                 match w.terms {
                     Terms::StopMarket { .. } | Terms::StopLimit { .. } => ExitReason::StopLoss,
@@ -316,8 +318,10 @@ impl Run<'_, '_> {
         }
     }
 
-    /// A margin call: every position closed at its last close; orders gone.
-    pub(super) fn liquidate(&mut self, step: usize, time: Timestamp) {
+    /// A margin call (`why`: `margin-call`) or the end of the data
+    /// (`end-of-data`): every position closed at its last close; orders
+    /// gone.
+    pub(super) fn liquidate(&mut self, step: usize, time: Timestamp, why: &str) {
         self.book.working.clear();
         self.book.reserved = Decimal::ZERO;
         for leg in 0..self.engines.len() {
@@ -325,7 +329,7 @@ impl Run<'_, '_> {
                 let qty = self.book.positions[leg][m].qty;
                 if !qty.is_zero() {
                     let w = Working {
-                        tag: format!("s{leg}-margin-call"),
+                        tag: format!("s{leg}-{why}"),
                         pair: None,
                         leg,
                         market: m,

@@ -79,6 +79,8 @@ pub enum ExitReason {
     TrailingStop,
     /// Closed by a margin call.
     Liquidation,
+    /// Closed at the last bar (`settings.close_at_end`).
+    EndOfData,
 }
 
 impl ExitReason {
@@ -89,6 +91,7 @@ impl ExitReason {
             ExitReason::TakeProfit => "take_profit",
             ExitReason::TrailingStop => "trailing_stop",
             ExitReason::Liquidation => "liquidation",
+            ExitReason::EndOfData => "end_of_data",
         }
     }
 }

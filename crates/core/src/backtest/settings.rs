@@ -46,6 +46,11 @@ pub struct Settings {
     /// would short is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin: Option<Margin>,
+    /// Close every open position at the last bar's close, as a trade
+    /// ending `end_of_data` (backtesting.py's `finalize_trades`); by
+    /// default an open position is only marked (the reference's rule).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close_at_end: bool,
 }
 
 /// A margin account's terms. The initial margin is `1 / leverage` of a

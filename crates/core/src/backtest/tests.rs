@@ -34,6 +34,7 @@ fn settings(fill: FillModel) -> Settings {
         fill,
         leverage: "1".parse().expect("leverage"),
         margin: None,
+        close_at_end: false,
     }
 }
 
