@@ -290,3 +290,118 @@ mod tests {
         );
     }
 }
+
+/// What a backtest ran, as label and value rows, from its stored spec (a
+/// sweep's: its runs' spec under `backtest`): the strategies (several legs
+/// joined by `+`), their parameters, exits and protections, and the run's
+/// settings. Exits and parameters left unset read `-`. The one
+/// description the CLI's compare, the HTML report and the dashboard show.
+pub fn backtest_spec(spec: &serde_json::Value) -> Vec<(&'static str, String)> {
+    use serde_json::Value;
+    let spec = if spec["backtest"].is_object() {
+        &spec["backtest"]
+    } else {
+        spec
+    };
+    let legs = |f: &dyn Fn(&Value) -> String| -> String {
+        spec["strategies"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|l| f(&l["spec"]))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+            .unwrap_or_default()
+    };
+    fn compact(v: &Value) -> String {
+        match v {
+            Value::Object(m) => {
+                let set: Vec<String> = m
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                        )
+                    })
+                    .collect();
+                if set.is_empty() {
+                    "-".into()
+                } else {
+                    set.join(" ")
+                }
+            }
+            Value::Null => "-".into(),
+            other => other.to_string(),
+        }
+    }
+    let setting = |key: &str| {
+        let v = &spec["settings"][key];
+        v.as_str().map_or_else(|| compact(v), str::to_owned)
+    };
+    let margin = &spec["settings"]["margin"];
+    vec![
+        (
+            "strategy",
+            legs(&|l| l["strategy"].as_str().unwrap_or("?").to_owned()),
+        ),
+        ("params", legs(&|l| compact(&l["params"]))),
+        ("exits", legs(&|l| compact(&l["exits"]))),
+        ("protections", legs(&|l| compact(&l["protections"]))),
+        (
+            "interval",
+            legs(&|l| l["interval"].as_str().unwrap_or("-").to_owned()),
+        ),
+        ("capital", setting("capital")),
+        ("commission %", setting("commission_pct")),
+        ("slippage bps", setting("slippage_bps")),
+        ("fill", setting("fill")),
+        ("leverage", setting("leverage")),
+        (
+            "account",
+            if margin.is_null() {
+                "spot".into()
+            } else {
+                format!("margin {}", compact(margin))
+                    .trim_end_matches(" -")
+                    .to_owned()
+            },
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::backtest_spec;
+
+    #[test]
+    fn a_backtest_spec_reads_as_rows_with_unset_options_as_dashes() {
+        let spec = serde_json::json!({
+            "strategies": [
+                { "spec": { "strategy": "sma_cross", "params": { "fast": 5, "slow": 20 },
+                            "exits": { "stop_loss_pct": "2", "take_profit_pct": null },
+                            "interval": "1d" }, "datasets": [1] },
+                { "spec": { "strategy": "macd", "params": {}, "interval": "1h" }, "datasets": [2] }
+            ],
+            "settings": { "capital": "10000", "commission_pct": "0.1", "leverage": "2",
+                          "margin": { "borrow_pct": "0.01", "borrow_period": "1h" } }
+        });
+        let rows = backtest_spec(&spec);
+        let get = |k: &str| rows.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("strategy"), Some("sma_cross + macd"));
+        assert_eq!(get("params"), Some("fast=5 slow=20 + -"));
+        assert_eq!(get("exits"), Some("stop_loss_pct=2 + -"));
+        assert_eq!(get("protections"), Some("- + -"));
+        assert_eq!(get("interval"), Some("1d + 1h"));
+        assert_eq!(get("capital"), Some("10000"));
+        assert_eq!(
+            get("account"),
+            Some("margin borrow_pct=0.01 borrow_period=1h")
+        );
+        // A sweep's record keeps its runs' spec under `backtest`.
+        let sweep = serde_json::json!({ "backtest": spec });
+        assert_eq!(backtest_spec(&sweep), rows);
+    }
+}

@@ -595,9 +595,14 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
                 // What ran, above what it made.
                 let mut what = Table::new(&header_refs);
-                for (name, f) in spec_rows() {
-                    let mut row = vec![name.to_owned()];
-                    row.extend(cmp.backtests.iter().map(|b| f(&b.spec)));
+                let described: Vec<_> = cmp
+                    .backtests
+                    .iter()
+                    .map(|b| tradedesk_core::display::backtest_spec(&b.spec))
+                    .collect();
+                for (i, (name, _)) in described.first().into_iter().flatten().enumerate() {
+                    let mut row = vec![(*name).to_owned()];
+                    row.extend(described.iter().map(|d| d[i].1.clone()));
                     what.row(row);
                 }
                 out!("{what}");
@@ -642,71 +647,6 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-type SpecRow = fn(&Value) -> String;
-
-/// The rows of a comparison that say what each run was: its strategies
-/// (several legs joined by `+`), their parameters and exits, and the
-/// run's settings.
-pub(crate) fn spec_rows() -> Vec<(&'static str, SpecRow)> {
-    fn legs(spec: &Value, f: impl Fn(&Value) -> String) -> String {
-        spec["strategies"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|l| f(&l["spec"]))
-                    .collect::<Vec<_>>()
-                    .join(" + ")
-            })
-            .unwrap_or_default()
-    }
-    fn compact(v: &Value) -> String {
-        match v {
-            Value::Null => "-".into(),
-            Value::Object(m) if m.is_empty() => "-".into(),
-            Value::Object(m) => m
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            other => other.to_string(),
-        }
-    }
-    fn setting(spec: &Value, key: &str) -> String {
-        let v = &spec["settings"][key];
-        v.as_str().map_or_else(|| compact(v), str::to_owned)
-    }
-    vec![
-        ("strategy", |s| {
-            legs(s, |l| l["strategy"].as_str().unwrap_or("?").to_owned())
-        }),
-        ("params", |s| legs(s, |l| compact(&l["params"]))),
-        ("exits", |s| legs(s, |l| compact(&l["exits"]))),
-        ("interval", |s| {
-            legs(s, |l| l["interval"].as_str().unwrap_or("-").to_owned())
-        }),
-        ("capital", |s| setting(s, "capital")),
-        ("commission %", |s| setting(s, "commission_pct")),
-        ("slippage bps", |s| setting(s, "slippage_bps")),
-        ("fill", |s| setting(s, "fill")),
-        ("leverage", |s| setting(s, "leverage")),
-        ("account", |s| {
-            let m = &s["settings"]["margin"];
-            if m.is_null() {
-                "spot".into()
-            } else {
-                format!("margin {}", compact(m))
-                    .trim_end_matches(" -")
-                    .to_owned()
-            }
-        }),
-    ]
 }
 
 fn export(

@@ -48,6 +48,8 @@ pub struct BacktestDetail {
     pub metrics: Box<Metrics>,
     pub equity: Vec<EquityPoint>,
     pub trades: Vec<BacktestTrade>,
+    /// Its trades by direction and exit reason, its monthly returns.
+    pub report: Option<tradedesk_core::backtest::report::Report>,
 }
 
 /// A bot's equity curve and latest fills, loaded when it is selected.

@@ -15,7 +15,7 @@ use tradedesk_core::api::data::{BarsQuery, DataBars, DataGet, DatasetId};
 use tradedesk_core::backtest::{Direction, Trade};
 use tradedesk_core::client::Client;
 
-use super::{metrics_rows, report_parts, spec_rows};
+use super::{metrics_rows, report_parts};
 use crate::Failure;
 use crate::chart::{Mark, candles_svg, equity_svg};
 use crate::format::{Table, escape, ts};
@@ -90,8 +90,8 @@ pub fn report(c: &mut Client, id: u64, symbol: Option<&str>) -> Result<String, F
         escape(&title)
     );
     let mut what = Table::new(&["", ""]);
-    for (k, row) in spec_rows() {
-        what.row(vec![k.to_owned(), row(spec)]);
+    for (k, v) in tradedesk_core::display::backtest_spec(spec) {
+        what.row(vec![k.to_owned(), v]);
     }
     what.row(vec![
         "bars".into(),

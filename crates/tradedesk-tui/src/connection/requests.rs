@@ -9,7 +9,8 @@ use tradedesk_core::api::Empty;
 use tradedesk_core::api::backtests::BacktestsCreate;
 use tradedesk_core::api::backtests::{BacktestId, CompareParams, EquityQuery, TradesQuery};
 use tradedesk_core::api::backtests::{
-    BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsResults, BacktestsTrades,
+    BacktestsCancel, BacktestsCompare, BacktestsEquity, BacktestsReport, BacktestsResults,
+    BacktestsTrades,
 };
 use tradedesk_core::api::bots::BotsCreate;
 use tradedesk_core::api::bots::BotsEquity;
@@ -225,6 +226,7 @@ pub(super) async fn carry_out(
                 },
             )
             .await?;
+            let report = ask::<BacktestsReport>(c, &BacktestId { id }).await?;
             data(
                 tx,
                 Data::BacktestDetail(BacktestDetail {
@@ -232,6 +234,7 @@ pub(super) async fn carry_out(
                     metrics: Box::new(metrics),
                     equity: equity.points,
                     trades: trades.items,
+                    report: Some(report),
                 }),
             )
             .await?;

@@ -170,9 +170,20 @@ impl App {
             &METRICS,
             rows,
         );
-        let [chart, trades] =
+        let [chart, bottom] =
             Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
         self.equity_chart(f, chart, "Equity and drawdown", &d.equity);
+        let (report, trades) = match &d.report {
+            Some(_) if bottom.width >= 100 => {
+                let [r, t] =
+                    Layout::horizontal([Constraint::Length(44), Constraint::Min(0)]).areas(bottom);
+                (Some(r), t)
+            }
+            _ => (None, bottom),
+        };
+        if let (Some(area), Some(r)) = (report, &d.report) {
+            self.render_report(f, area, r);
+        }
         let shown = trades.height.saturating_sub(3) as usize;
         let rows: Vec<Cells> = d
             .trades
@@ -182,6 +193,7 @@ impl App {
                 let pnl = t.pnl.get();
                 vec![
                     Text::from(t.symbol.to_string()),
+                    Text::from(t.direction.name()),
                     Text::from(self.time(t.entry_time)),
                     Text::from(t.entry_price.to_string()),
                     Text::from(t.exit_price.to_string()),
@@ -194,16 +206,19 @@ impl App {
                         ),
                     ),
                     Text::from(fmt::signed_pct(t.return_pct)),
+                    Text::from(t.exit_reason.map_or("-", |r| r.name())),
                 ]
             })
             .collect();
-        const TRADES: [Col; 6] = [
+        const TRADES: [Col; 8] = [
             Col::text("Symbol", 4, 8),
+            Col::text("Side", 5, 5),
             Col::num("Entry", 3),
             Col::num("Entry px", 5),
             Col::num("Exit px", 4),
             Col::num("PnL", 9),
             Col::num("Return", 7),
+            Col::text("Why", 6, 11),
         ];
         self.fitted(
             f,
@@ -212,6 +227,41 @@ impl App {
             &TRADES,
             rows,
         );
+    }
+
+    /// A result's report: trades by direction and by exit reason.
+    fn render_report(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        r: &tradedesk_core::backtest::report::Report,
+    ) {
+        let mut rows: Vec<Cells> = Vec::new();
+        for (title, groups) in [("direction", &r.by_direction), ("exit", &r.by_exit_reason)] {
+            for g in groups {
+                let pnl = g.pnl.get();
+                rows.push(vec![
+                    Text::styled(format!("{title}: {}", g.key), self.style(Color::Cyan)),
+                    Text::from(g.trades.to_string()),
+                    Text::from(format!("{:.0}%", g.win_rate_pct)),
+                    Text::styled(
+                        fmt::signed(pnl.round_dp(2)),
+                        fmt::pnl_style(
+                            pnl.is_sign_positive() && !pnl.is_zero(),
+                            pnl.is_sign_negative(),
+                            self.view.colors,
+                        ),
+                    ),
+                ]);
+            }
+        }
+        const COLS: [Col; 4] = [
+            Col::text("Trades by", 2, 20),
+            Col::num("N", 1),
+            Col::num("Win", 3),
+            Col::num("PnL", 4),
+        ];
+        self.fitted(f, area, "Report", &COLS, rows);
     }
 
     fn render_comparison(&self, f: &mut Frame, area: Rect) {
@@ -230,19 +280,50 @@ impl App {
             return;
         }
         let (a, b) = (metric_rows(&runs[0].metrics), metric_rows(&runs[1].metrics));
+        // A rule between the runs: wide values (parameters) never run
+        // into each other.
+        let rule = || Text::styled("│", self.style(Color::DarkGray));
         let mut rows: Vec<Cells> = vec![vec![
             Text::from(""),
             Text::styled(format!("#{} {}", runs[0].id, runs[0].name), self.bold()),
+            rule(),
             Text::styled(format!("#{} {}", runs[1].id, runs[1].name), self.bold()),
         ]];
+        // What ran, above what it made.
+        let (sa, sb) = (
+            tradedesk_core::display::backtest_spec(&runs[0].spec),
+            tradedesk_core::display::backtest_spec(&runs[1].spec),
+        );
+        if !runs[0].spec.is_null() || !runs[1].spec.is_null() {
+            // Options neither run set say nothing: left out.
+            rows.extend(
+                sa.into_iter()
+                    .zip(sb)
+                    .filter(|((_, x), (_, y))| x != "-" || y != "-")
+                    .map(|((k, x), (_, y))| {
+                        vec![
+                            Text::styled(k, self.style(Color::Yellow)),
+                            Text::from(x),
+                            rule(),
+                            Text::from(y),
+                        ]
+                    }),
+            );
+        }
         rows.extend(a.into_iter().zip(b).map(|((k, x), (_, y))| {
             vec![
                 Text::styled(k, self.style(Color::Cyan)),
                 Text::from(x),
+                rule(),
                 Text::from(y),
             ]
         }));
-        const COLS: [Col; 3] = [Col::text("", 12, 9), Col::num("", 8), Col::num("", 7)];
+        const COLS: [Col; 4] = [
+            Col::text("", 12, 9),
+            Col::num("", 8),
+            Col::text("", 1, 8),
+            Col::num("", 7),
+        ];
         self.fitted(f, area, "Compare", &COLS, rows);
     }
 }

@@ -357,8 +357,21 @@ fn with_result(mut a: App) -> App {
         equity: de(json!(equity)),
         trades: de(json!([
             {"leg": 0, "symbol": "GOOG", "qty": "10", "entry_step": 1, "exit_step": 5, "entry_time": ts(86_400), "exit_time": ts(5 * 86_400), "entry_price": "100.5", "exit_price": "110.25", "pnl": "95.5", "fees": "2", "return_pct": 9.5},
-            {"leg": 0, "symbol": "GOOG", "qty": "10", "entry_step": 7, "exit_step": 9, "entry_time": ts(7 * 86_400), "exit_time": ts(9 * 86_400), "entry_price": "111", "exit_price": "108", "pnl": "-32", "fees": "2", "return_pct": -2.9}
+            {"leg": 0, "symbol": "GOOG", "qty": "10", "entry_step": 7, "exit_step": 9, "entry_time": ts(7 * 86_400), "exit_time": ts(9 * 86_400), "entry_price": "111", "exit_price": "108", "pnl": "-32", "fees": "2", "return_pct": -2.9, "exit_reason": "stop_loss", "direction": "short"}
         ])),
+        report: Some(de(json!({
+            "by_symbol": [],
+            "by_direction": [
+                {"key": "long", "trades": 1, "wins": 1, "win_rate_pct": 100.0, "pnl": "95.5", "fees": "2", "avg_return_pct": 9.5, "best_return_pct": 9.5, "worst_return_pct": 9.5},
+                {"key": "short", "trades": 1, "wins": 0, "win_rate_pct": 0.0, "pnl": "-32", "fees": "2", "avg_return_pct": -2.9, "best_return_pct": -2.9, "worst_return_pct": -2.9}
+            ],
+            "by_exit_reason": [
+                {"key": "signal", "trades": 1, "wins": 1, "win_rate_pct": 100.0, "pnl": "95.5", "fees": "2", "avg_return_pct": 9.5, "best_return_pct": 9.5, "worst_return_pct": 9.5},
+                {"key": "stop_loss", "trades": 1, "wins": 0, "win_rate_pct": 0.0, "pnl": "-32", "fees": "2", "avg_return_pct": -2.9, "best_return_pct": -2.9, "worst_return_pct": -2.9}
+            ],
+            "monthly": [],
+            "daily": []
+        }))),
     })));
     a
 }
@@ -404,8 +417,12 @@ snapshots! {
         a.view.comparing = true;
         let m = metrics();
         a.update(Msg::Data(Data::Comparison(vec![
-            tradedesk_core::api::backtests::ComparedRun { id: 1, name: "goog-sma".into(), spec: serde_json::Value::Null, metrics: m.clone() },
-            tradedesk_core::api::backtests::ComparedRun { id: 2, name: "goog-sma-slow".into(), spec: serde_json::Value::Null, metrics: m },
+            tradedesk_core::api::backtests::ComparedRun { id: 1, name: "goog-sma".into(), spec: json!({
+                "strategies": [{ "spec": { "strategy": "sma_cross", "params": { "fast": 10, "slow": 20 }, "interval": "1d" }, "datasets": [1] }],
+                "settings": { "capital": "10000", "commission_pct": "0.2" } }), metrics: m.clone() },
+            tradedesk_core::api::backtests::ComparedRun { id: 2, name: "goog-sma-slow".into(), spec: json!({
+                "strategies": [{ "spec": { "strategy": "sma_cross", "params": { "fast": 20, "slow": 50, "allow_short": true }, "interval": "1d" }, "datasets": [1] }],
+                "settings": { "capital": "10000", "commission_pct": "0.2", "margin": { "borrow_pct": "0.01" } } }), metrics: m },
         ])));
         a
     };
