@@ -530,36 +530,7 @@ pub fn backtest(ctx: &Ctx, cmd: Backtest) -> Result<(), Failure> {
                 cursor: None,
             })?;
             ctx.emit_with(&p, || {
-                let mut t = Table::new(&[
-                    "#",
-                    "symbol",
-                    "side",
-                    "qty",
-                    "entry",
-                    "entry price",
-                    "exit",
-                    "exit price",
-                    "pnl",
-                    "return %",
-                    "fees",
-                    "why",
-                ]);
-                for (i, tr) in p.items.iter().enumerate() {
-                    t.row(vec![
-                        (i + 1).to_string(),
-                        tr.symbol.to_string(),
-                        tr.direction.name().to_owned(),
-                        tr.qty.to_string(),
-                        ts(tr.entry_time),
-                        tr.entry_price.to_string(),
-                        ts(tr.exit_time),
-                        tr.exit_price.to_string(),
-                        crate::format::signed(tr.pnl.get().round_dp(2)),
-                        format!("{:+.2}", tr.return_pct),
-                        tr.fees.get().round_dp(2).to_string(),
-                        tr.exit_reason.map_or("-", |r| r.name()).to_owned(),
-                    ]);
-                }
+                let t = html::trades_table(&p.items);
                 out!("{t}");
                 Ok(())
             })?;

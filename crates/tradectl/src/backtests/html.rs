@@ -192,7 +192,8 @@ fn pick_market(
     )))
 }
 
-fn trades_table(trades: &[Trade]) -> Table {
+/// Every trade of a run, one row each (`backtest trades` and the report).
+pub(super) fn trades_table(trades: &[Trade]) -> Table {
     let mut t = Table::new(&[
         "#",
         "symbol",
