@@ -560,12 +560,7 @@ impl Engine {
         p: &P,
         out: &mut Vec<Decision>,
     ) {
-        let working = p.open_orders(symbol).iter().any(|o| {
-            matches!(
-                parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1),
-                Some(Role::Entry | Role::Add | Role::Exit)
-            )
-        });
+        let working = self.working(symbol, p, &[Role::Entry, Role::Add, Role::Exit]);
         if working {
             return;
         }
@@ -624,15 +619,13 @@ impl Engine {
         why: &'static str,
     ) {
         let symbol = self.slots[slot].instrument.symbol.clone();
-        let open = p.open_orders(&symbol);
-        if open
-            .iter()
-            .any(|o| parse_tag(&self.cfg.prefix, &o.tag).map(|t| t.1) == Some(Role::Exit))
-        {
+        if self.working(&symbol, p, &[Role::Exit]) {
             return;
         }
-        for o in open {
-            out.push(Decision::Cancel { tag: o.tag });
+        if p.any_open(&symbol, &mut |_| true) {
+            for o in p.open_orders(&symbol) {
+                out.push(Decision::Cancel { tag: o.tag });
+            }
         }
         let lot = self.slots[slot].instrument.lot_size;
         let held = p.position(&symbol).qty;
@@ -782,9 +775,9 @@ impl Engine {
 
     /// Whether one of `roles`' orders of `symbol` is open.
     fn working<P: Portfolio>(&self, symbol: &Symbol, p: &P, roles: &[Role]) -> bool {
-        p.open_orders(symbol)
-            .iter()
-            .any(|o| parse_tag(&self.cfg.prefix, &o.tag).is_some_and(|(_, r)| roles.contains(&r)))
+        p.any_open(symbol, &mut |tag| {
+            parse_tag(&self.cfg.prefix, tag).is_some_and(|(_, r)| roles.contains(&r))
+        })
     }
 
     /// Cancels everything and closes every position (stop with flatten).

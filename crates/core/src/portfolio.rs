@@ -23,6 +23,11 @@ pub trait Portfolio {
     fn equity(&self) -> Decimal;
     /// The bot's open orders in `symbol`.
     fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder>;
+    /// Whether one of the bot's open orders in `symbol` has a tag `f`
+    /// accepts (a portfolio may answer without listing them).
+    fn any_open(&self, symbol: &Symbol, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.open_orders(symbol).iter().any(|o| f(&o.tag))
+    }
 }
 
 /// An open order as the engine sees it.

@@ -150,14 +150,16 @@ impl Book<'_> {
 
     /// Whether no sizing rule could reach market `m`'s minimum order at
     /// `px`: an upper bound of every rule's budget (free funds are at most
-    /// `max(cash, equity) × leverage`) is under half the minimum. An entry
-    /// of an account that has run dry skips exact sizing; anything near
-    /// the minimum is sized exactly.
+    /// `max(cash, equity) × leverage`, and the fee only lowers what they
+    /// buy) is below the minimum by more than f64 rounding could hide (a
+    /// millionth). An entry of an account that has run dry then skips
+    /// exact sizing, which would refuse it anyway.
     #[inline]
     pub(super) fn clearly_unaffordable(&self, m: usize, px: f64) -> bool {
+        const MARGIN: f64 = 1.0 - 1e-6;
         let funds = self.cash_f64.max(self.equity_f64()).max(0.0) * self.leverage_f64;
         let (min_qty, min_notional) = self.mins[m];
-        funds < 0.5 * min_notional || funds < 0.5 * min_qty * px
+        funds < MARGIN * min_notional || funds < MARGIN * min_qty * px
     }
 
     /// The gross position value in f64, for the per-step margin check.
@@ -244,6 +246,19 @@ impl Portfolio for View<'_, '_> {
 
     fn equity(&self) -> Decimal {
         self.book.equity()
+    }
+
+    fn any_open(&self, symbol: &Symbol, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        if self.book.working.is_empty() {
+            return false;
+        }
+        let Some(m) = self.book.market_of(symbol) else {
+            return false;
+        };
+        self.book
+            .working
+            .iter()
+            .any(|w| w.leg == self.leg && w.market == m && f(&w.tag))
     }
 
     fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder> {
