@@ -61,9 +61,15 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotAction {
     Start,
-    Stop { flatten: bool },
+    Stop {
+        flatten: bool,
+    },
     Pause,
     Resume,
+    /// Buy now at its sizing rule (`bots.enter`).
+    Enter,
+    /// Sell its whole position now (`bots.exit`).
+    Exit,
 }
 
 /// Everything the dashboard asks of the daemon.
@@ -150,6 +156,8 @@ pub enum Action {
     BotStopFlatten,
     BotPause,
     BotResume,
+    BotEnter,
+    BotExit,
     NewBacktest,
     NewJob,
     Mark,

@@ -354,6 +354,32 @@ fn bot_and_job_actions_target_the_selection() {
             action: BotAction::Stop { flatten: true }
         })
     );
+    // A forced entry or exit asks first.
+    key(&mut a, KeyCode::Char('e'));
+    assert!(
+        a.view
+            .confirm
+            .as_ref()
+            .is_some_and(|c| c.prompt.contains("Buy now for bot #2")),
+        "a confirmation"
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Char('y')),
+        Command::Send(Request::Bot {
+            id: 2,
+            action: BotAction::Enter
+        })
+    );
+    key(&mut a, KeyCode::Char('E'));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('y')),
+        Command::Send(Request::Bot {
+            id: 2,
+            action: BotAction::Exit
+        })
+    );
+    key(&mut a, KeyCode::Char('E'));
+    assert_eq!(key(&mut a, KeyCode::Char('n')), Command::Redraw, "declined");
     key(&mut a, KeyCode::Char('6'));
     key(&mut a, KeyCode::Char('j'));
     assert_eq!(

@@ -110,6 +110,28 @@ impl App {
                     return self.send(Request::Bot { id, action });
                 }
             }
+            Action::BotEnter | Action::BotExit => {
+                let enter = a == Action::BotEnter;
+                if let Some(b) = self.bot_rows().get(self.view.selected()) {
+                    let (id, name) = (b.bot.id, b.bot.name.clone());
+                    self.view.confirm = Some(Confirm {
+                        prompt: if enter {
+                            format!("Buy now for bot #{id} {name}, at its sizing rule? (y/n)")
+                        } else {
+                            format!("Sell bot #{id} {name}'s whole position now, at market? (y/n)")
+                        },
+                        typed: None,
+                        then: Then::Send(Request::Bot {
+                            id,
+                            action: if enter {
+                                BotAction::Enter
+                            } else {
+                                BotAction::Exit
+                            },
+                        }),
+                    });
+                }
+            }
             Action::BotStop | Action::BotStopFlatten => {
                 let flatten = a == Action::BotStopFlatten;
                 if let Some(b) = self.bot_rows().get(self.view.selected()) {

@@ -107,6 +107,13 @@ pub(super) const BOTS_KEYS: &[Binding] = &[
     bind(ch('p'), "p", "pause", Action::BotPause),
     bind(ch('r'), "r", "resume", Action::BotResume),
     bind(
+        ch('e'),
+        "e",
+        "enter now (its sizing rule)",
+        Action::BotEnter,
+    ),
+    bind(ch('E'), "E", "exit its position now", Action::BotExit),
+    bind(
         KeyCode::Enter,
         "Enter",
         "reload the event log",

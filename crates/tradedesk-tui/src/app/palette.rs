@@ -142,6 +142,8 @@ pub(super) fn parse_palette(input: &str) -> Result<Option<PaletteCall>, String> 
         "bot flatten" => PaletteCall::Bot(id()?, Action::BotStopFlatten),
         "bot pause" => PaletteCall::Bot(id()?, Action::BotPause),
         "bot resume" => PaletteCall::Bot(id()?, Action::BotResume),
+        "bot enter" => PaletteCall::Bot(id()?, Action::BotEnter),
+        "bot exit" => PaletteCall::Bot(id()?, Action::BotExit),
         "order cancel" => PaletteCall::CancelOrder(id()?),
         "backtest open" => PaletteCall::OpenBacktest(id()?),
         "job cancel" => PaletteCall::Job(id()?, Action::JobCancel),

@@ -113,6 +113,18 @@ pub(super) async fn carry_out(
                 BotAction::Start => ask::<BotsStart>(c, &BotId { id }).await?,
                 BotAction::Pause => ask::<BotsPause>(c, &BotId { id }).await?,
                 BotAction::Resume => ask::<BotsResume>(c, &BotId { id }).await?,
+                BotAction::Enter | BotAction::Exit => {
+                    let force = tradedesk_core::api::bots::BotForce {
+                        id,
+                        symbol: None,
+                        qty: None,
+                    };
+                    if action == BotAction::Enter {
+                        ask::<tradedesk_core::api::bots::BotsEnter>(c, &force).await?
+                    } else {
+                        ask::<tradedesk_core::api::bots::BotsExit>(c, &force).await?
+                    }
+                }
                 BotAction::Stop { flatten } => {
                     ask::<BotsStop>(
                         c,

@@ -75,8 +75,15 @@ impl App {
             );
             return;
         };
+        // Seven lines, and one per open trade (up to three) where the
+        // window is tall enough to keep the chart readable.
+        let trades = if detail.height >= 30 {
+            u16::try_from(b.open_trades.len().min(3)).unwrap_or(3)
+        } else {
+            0
+        };
         let [info, chart, lower] = Layout::vertical([
-            Constraint::Length(9),
+            Constraint::Length(trades.saturating_add(9)),
             Constraint::Fill(1),
             Constraint::Fill(1),
         ])
@@ -140,7 +147,39 @@ impl App {
                 )
             })
             .collect();
-        let lines = vec![
+        // Each open trade: entry, PnL after fees, its exits and how far.
+        let level = |name: &str, l: &Option<tradedesk_core::api::bots::ExitLevel>| {
+            l.as_ref().map(|l| match (l.price, l.distance_pct) {
+                (Some(p), Some(d)) => format!("{name} {p} ({d:+.2}%)"),
+                (Some(p), None) => format!("{name} {p}"),
+                (None, _) => format!("{name} working"),
+            })
+        };
+        let trades: Vec<String> = b
+            .open_trades
+            .iter()
+            .map(|t| {
+                let mut parts = vec![format!(
+                    "{} {} @ {} · PnL {}{}",
+                    t.symbol,
+                    self.private(t.qty.to_string()),
+                    t.entry_price.map_or("-".into(), |p| p.to_string()),
+                    self.private(t.pnl.map_or("-".into(), |p| fmt::signed(p.get()))),
+                    t.pnl_pct.map_or(String::new(), |p| format!(" ({p:+.2}%)")),
+                )];
+                parts.extend(
+                    [
+                        level("SL", &t.stop_loss),
+                        level("TP", &t.take_profit),
+                        level("trail", &t.trailing_stop),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+                parts.join(" · ")
+            })
+            .collect();
+        let mut lines = vec![
             Line::from(format!(
                 "#{} {} · {} · {}",
                 b.bot.id,
@@ -183,6 +222,9 @@ impl App {
                 b.bot.started.map_or("-".into(), |t| self.time(t))
             )),
         ];
+        for t in trades {
+            lines.push(Line::from(format!("open trade {t}")));
+        }
         f.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: true })

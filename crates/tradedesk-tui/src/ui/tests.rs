@@ -214,10 +214,19 @@ pub fn loaded() -> App {
             "pnl": pnl
         })
     };
+    // The running bot holds a position with its protective pair.
+    let mut trend = bot(1, "trend", "running", "1012.5", "12.5");
+    trend["open_trades"] = json!([{
+        "symbol": "BTCUSDT", "qty": "0.01", "entry_price": "65000", "last_price": "65650",
+        "pnl": "5.19", "pnl_pct": 0.8,
+        "stop_loss": {"price": "63700", "distance_pct": -2.97},
+        "take_profit": {"price": "67600", "distance_pct": 2.97},
+        "trailing_stop": null
+    }]);
     d(
         &mut a,
         Data::Bots(de(json!([
-            bot(1, "trend", "running", "1012.5", "12.5"),
+            trend,
             bot(2, "dip-buyer", "paused", "990", "-10")
         ]))),
     );
