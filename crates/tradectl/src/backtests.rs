@@ -648,20 +648,7 @@ fn export(
         ExportFormat::Json => {
             let b = c.call::<BacktestsGet>(&BacktestId { id })?;
             let metrics = c.call::<BacktestsResults>(&BacktestId { id })?;
-            let mut trades = Vec::new();
-            let mut cursor = None;
-            loop {
-                let page = c.call::<BacktestsTrades>(&TradesQuery {
-                    id,
-                    limit: Some(tradedesk_core::api::paging::MAX_LIMIT),
-                    cursor,
-                })?;
-                trades.extend(page.items);
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+            let trades = html::all_trades(c, id)?;
             let all = json!({
                 "backtest": b,
                 "metrics": metrics,

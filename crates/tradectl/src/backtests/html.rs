@@ -146,7 +146,8 @@ fn chart(svg: Result<String, String>) -> String {
     }
 }
 
-fn all_trades(c: &mut Client, id: u64) -> Result<Vec<Trade>, Failure> {
+/// Every trade of a run, page after page.
+pub(super) fn all_trades(c: &mut Client, id: u64) -> Result<Vec<Trade>, Failure> {
     let mut trades = Vec::new();
     let mut cursor = None;
     loop {

@@ -147,16 +147,7 @@ pub fn run_decisions(
             }
         }
         record_fills(ctx, bot, &changes);
-        if l.rec.status == BotStatus::Running {
-            let events = order_events(state, bot, &changes);
-            let v = l.view(state);
-            let engine = &mut l.engine;
-            guarded(|| {
-                for ev in &events {
-                    engine.on_order(ev, &v, &mut out);
-                }
-            })?;
-        }
+        feed_back(state, l, &changes, &mut out)?;
     }
     Err(format!(
         "its decisions did not settle after {MAX_ROUNDS} rounds"
@@ -216,19 +207,30 @@ pub fn force(
     }
     record_fills(ctx, bot, &changes);
     let mut next = Vec::new();
-    if l.rec.status == BotStatus::Running {
-        let events = order_events(state, bot, &changes);
-        let v = l.view(state);
-        let engine = &mut l.engine;
-        guarded(|| {
-            for ev in &events {
-                engine.on_order(ev, &v, &mut next);
-            }
-        })
-        .map_err(ApiError::internal)?;
-    }
+    feed_back(state, l, &changes, &mut next).map_err(ApiError::internal)?;
     run_decisions(ctx, state, l, next).map_err(ApiError::internal)?;
     refused.map_or(Ok(()), Err)
+}
+
+/// A running bot's engine hears what its orders did in `changes` (its
+/// decisions go to `out`); a paused one decides nothing.
+fn feed_back(
+    state: &State,
+    l: &mut Live,
+    changes: &Changes,
+    out: &mut Vec<Decision>,
+) -> Result<(), String> {
+    if l.rec.status != BotStatus::Running {
+        return Ok(());
+    }
+    let events = order_events(state, l.rec.id, changes);
+    let v = l.view(state);
+    let engine = &mut l.engine;
+    guarded(|| {
+        for ev in &events {
+            engine.on_order(ev, &v, out);
+        }
+    })
 }
 
 /// Puts exits before entries: what protects a position is never queued
