@@ -300,6 +300,29 @@ fn backtests_with_extreme_settings_finish_cleanly() {
             }
         }
     }
+    // Shorts on a margin account: its terms at every extreme too.
+    for v in EXTREMES {
+        for field in ["maintenance_pct", "borrow_pct"] {
+            for sizing in [
+                json!({ "mode": "percent", "value": "100" }),
+                json!({ "mode": "quote", "value": v }),
+            ] {
+                let p = json!({
+                    "strategies": [{ "spec": { "strategy": "sma_cross",
+                                               "params": { "fast": 2, "slow": 5, "allow_short": true },
+                                               "sizing": sizing },
+                                      "datasets": [dataset] }],
+                    "settings": { "capital": "10000", "margin": { field: v } }
+                });
+                if let Ok(b) = clean(&mut c, "backtests.create", &p) {
+                    let j = settled(&mut c, &b["job_id"]);
+                    let error = j["error"].as_str().unwrap_or_default();
+                    assert!(!error.contains("panicked"), "{p}: {j}");
+                    ran += 1;
+                }
+            }
+        }
+    }
     println!("extremes: {ran} backtests ran to a clean end");
     assert!(ran > 0);
 }
@@ -333,4 +356,65 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[test]
+fn forced_orders_capital_moves_and_protections_take_every_extreme_cleanly() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let bot = call(
+        &mut c,
+        "bots.create",
+        json!({
+            "name": "steered",
+            "spec": { "strategy": "sma_cross", "params": { "fast": 50, "slow": 200 },
+                      "sizing": { "mode": "quote", "value": "100" },
+                      "exits": { "stop_loss_pct": "5" } },
+            "symbols": ["BTCUSDT"],
+            "allocation": { "USDT": "1000" },
+            "start": true
+        }),
+    )["id"]
+        .as_u64()
+        .expect("id");
+    let mut calls = 0;
+    for v in EXTREMES {
+        for (method, p) in [
+            ("bots.enter", json!({ "id": bot, "qty": v })),
+            ("bots.exit", json!({ "id": bot, "qty": v })),
+            (
+                "bots.update",
+                json!({ "id": bot, "deposit": { "USDT": v } }),
+            ),
+            (
+                "bots.update",
+                json!({ "id": bot, "withdraw": { "USDT": v } }),
+            ),
+            (
+                "bots.update",
+                json!({ "id": bot, "spec": { "strategy": "sma_cross",
+                        "params": { "fast": 50, "slow": 200 },
+                        "protections": { "daily_loss_stop": v } } }),
+            ),
+            // Twice, and on a bot that does not exist.
+            ("bots.enter", json!({ "id": 999, "qty": v })),
+            (
+                "bots.update",
+                json!({ "id": 999, "deposit": { "USDT": v } }),
+            ),
+        ] {
+            let _ = clean(&mut c, method, &p);
+            let _ = clean(&mut c, method, &p);
+            calls += 2;
+        }
+    }
+    let _ = clean(&mut c, "bots.exit", &json!({ "id": bot }));
+    d.minutes(2);
+    println!("steering extremes: {calls} calls, all answered cleanly");
+    let v = call(&mut c, "bots.get", json!({ "id": bot }));
+    assert!(
+        matches!(v["status"].as_str(), Some("running" | "paused")),
+        "{v}"
+    );
+    still_trading(&d, &mut c);
 }
