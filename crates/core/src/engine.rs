@@ -572,15 +572,23 @@ impl Engine {
         if entry && facing {
             return;
         }
-        if let Some(why) = self.held_back(slot) {
-            Self::log(slot, out, why);
-            return;
-        }
+        // A protection holds back the new position, never the exit of
+        // the one facing the other way.
+        let held_back = self.held_back(slot);
         if opposite {
             if !entry {
                 return; // adding to a long while short: nothing to add to
             }
-            self.exit(slot, p, out, "reversing: closing the position at market");
+            let why = if held_back.is_some() {
+                "opposite signal: closing the position at market"
+            } else {
+                "reversing: closing the position at market"
+            };
+            self.exit(slot, p, out, why);
+        }
+        if let Some(why) = held_back {
+            Self::log(slot, out, why);
+            return;
         }
         let Some(last) = self.last_price(slot) else {
             return;

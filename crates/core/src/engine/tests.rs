@@ -647,3 +647,34 @@ fn tags_round_trip() {
     assert_eq!(parse_tag("b1", &t), Some((u64::MAX - 1, Role::Protect)));
     let _ = BTreeMap::<u8, u8>::new();
 }
+
+#[test]
+fn a_lock_holds_back_the_reversal_entry_but_not_the_exit_of_the_position() {
+    let mut e = engine(serde_json::json!({
+        "strategy": "sma_cross", "params": { "fast": 1, "slow": 2, "allow_short": true },
+        "sizing": { "mode": "quote", "value": "100" }
+    }));
+    let mut book = Book::new("10000");
+    let closes = [100.0, 101.0, 99.0, 102.0, 103.0, 97.0];
+    let bars: Vec<Candle> = closes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| candle(i, *c))
+        .collect();
+    let seen = drive(&mut e, &mut book, &bars[..5], 0);
+    assert!(
+        book.pos.qty.is_positive(),
+        "long after the cross above: {seen:?}"
+    );
+    e.lock_entries(Timestamp(i64::MAX), "a test lock".into());
+    let seen = drive(&mut e, &mut book, &bars, 5);
+    let placed: Vec<(Side, Role)> = seen
+        .iter()
+        .filter_map(|(_, d)| match d {
+            Decision::Place(i) => Some((i.side, i.role.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(placed, [(Side::Sell, Role::Exit)], "closed, not reversed");
+    assert!(book.pos.qty.is_zero());
+}
