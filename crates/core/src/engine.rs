@@ -807,16 +807,40 @@ impl Engine {
     }
 
     /// The strategies' own state, one entry per slot.
+    /// The strategies' own state, one entry per slot; while a cooldown
+    /// runs, with the bars left per slot:
+    /// `{"strategies": [...], "cooldown": [...]}`.
     pub fn save(&mut self) -> serde_json::Value {
-        serde_json::Value::Array(self.slots.iter_mut().map(|s| s.strategy.save()).collect())
+        let strategies =
+            serde_json::Value::Array(self.slots.iter_mut().map(|s| s.strategy.save()).collect());
+        if self.slots.iter().all(|s| s.cooldown == 0) {
+            return strategies;
+        }
+        serde_json::json!({
+            "strategies": strategies,
+            "cooldown": self.slots.iter().map(|s| s.cooldown).collect::<Vec<_>>(),
+        })
     }
 
+    /// Takes back what [`Engine::save`] gave (either form).
     pub fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
-        let Some(items) = state.as_array() else {
-            return Ok(());
+        let (items, cooldown) = match state {
+            serde_json::Value::Object(m) => (m.get("strategies"), m.get("cooldown")),
+            other => (Some(other), None),
         };
-        for (s, v) in self.slots.iter_mut().zip(items) {
-            s.strategy.restore(v)?;
+        if let Some(items) = items.and_then(serde_json::Value::as_array) {
+            for (s, v) in self.slots.iter_mut().zip(items) {
+                s.strategy.restore(v)?;
+            }
+        }
+        if let Some(left) = cooldown.and_then(serde_json::Value::as_array) {
+            for (s, n) in self.slots.iter_mut().zip(left) {
+                s.cooldown = n
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0)
+                    .min(self.protections.cooldown_bars);
+            }
         }
         Ok(())
     }

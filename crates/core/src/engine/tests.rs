@@ -678,3 +678,39 @@ fn a_lock_holds_back_the_reversal_entry_but_not_the_exit_of_the_position() {
     assert_eq!(placed, [(Side::Sell, Role::Exit)], "closed, not reversed");
     assert!(book.pos.qty.is_zero());
 }
+
+#[test]
+fn a_cooldown_survives_a_save_and_restore() {
+    let spec = serde_json::json!({
+        "strategy": "sma_cross", "params": { "fast": 1, "slow": 2 },
+        "exits": { "stop_loss_pct": "1" },
+        "protections": { "cooldown_bars": 5 }
+    });
+    let mut e = engine(spec.clone());
+    e.set_protections(Protections {
+        cooldown_bars: 5,
+        ..Protections::default()
+    });
+    // No cooldown: the state is the strategies' alone, as before.
+    assert!(e.save().is_array());
+    let stop = OrderEvent {
+        tag: "b1-3-p-stop".into(),
+        symbol: inst().symbol,
+        side: Side::Sell,
+        status: OrderStatus::Filled,
+        fill: Some((q("0.001"), Price::new(Decimal::from(100)))),
+        time: Timestamp(60_000),
+        order_type: OrderType::StopMarket,
+    };
+    let book = Book::new("1000");
+    e.on_order(&stop, &book, &mut Vec::new());
+    e.on_bar(0, &candle(1, 100.0), &book, &mut Vec::new());
+    let saved = e.save();
+    assert_eq!(saved["cooldown"], serde_json::json!([4]), "{saved}");
+    let mut again = engine(spec);
+    again.set_protections(*e.protections());
+    again.restore(&saved).expect("restored");
+    assert_eq!(again.save(), saved);
+    // The old form (an array) still restores.
+    again.restore(&serde_json::json!([null])).expect("old form");
+}
