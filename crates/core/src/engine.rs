@@ -100,6 +100,24 @@ pub enum Decision {
     },
 }
 
+/// Why a forced entry or exit (`bots.enter`, `bots.exit`) places nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The quantity asked for cannot be traded (lot, minimum).
+    Qty(String),
+    /// The bot's state does not allow it now (nothing held, an order
+    /// working, no price, no funds).
+    State(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Qty(m) | Refusal::State(m) => f.write_str(m),
+        }
+    }
+}
+
 /// An update of one of the bot's orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
@@ -666,38 +684,43 @@ impl Engine {
         qty: Option<Qty>,
         p: &P,
         out: &mut Vec<Decision>,
-    ) -> Result<Qty, String> {
+    ) -> Result<Qty, Refusal> {
         let inst = self
             .slots
             .get(slot)
-            .ok_or("no such symbol")?
+            .ok_or_else(|| Refusal::State("no such symbol".into()))?
             .instrument
             .clone();
         if self.working(&inst.symbol, p, &[Role::Entry, Role::Add, Role::Exit]) {
-            return Err(format!(
+            return Err(Refusal::State(format!(
                 "an entry or exit of {} is already working",
                 inst.symbol
-            ));
+            )));
         }
         let held = p.position(&inst.symbol).qty;
         if held.is_negative() {
-            return Err(format!("the bot is short {}: exit first", inst.symbol));
+            return Err(Refusal::State(format!(
+                "the bot is short {}: exit first",
+                inst.symbol
+            )));
         }
         let last = self
             .last_price(slot)
-            .ok_or_else(|| format!("no price for {} yet", inst.symbol))?;
+            .ok_or_else(|| Refusal::State(format!("no price for {} yet", inst.symbol)))?;
         let qty = match qty {
             Some(q) => {
                 let q = q.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
                 if q.is_zero() || q < inst.min_qty {
-                    return Err(format!(
+                    return Err(Refusal::Qty(format!(
                         "qty {q} (on the lot grid {}) is below the minimum {}",
                         inst.lot_size, inst.min_qty
-                    ));
+                    )));
                 }
                 q
             }
-            None => self.size(slot, last, p).map_err(|e| e.to_string())?,
+            None => self
+                .size(slot, last, p)
+                .map_err(|e| Refusal::State(e.to_string()))?,
         };
         let role = if held.is_positive() {
             Role::Add
@@ -726,26 +749,32 @@ impl Engine {
         qty: Option<Qty>,
         p: &P,
         out: &mut Vec<Decision>,
-    ) -> Result<Qty, String> {
+    ) -> Result<Qty, Refusal> {
         let inst = self
             .slots
             .get(slot)
-            .ok_or("no such symbol")?
+            .ok_or_else(|| Refusal::State("no such symbol".into()))?
             .instrument
             .clone();
         if self.working(&inst.symbol, p, &[Role::Exit]) {
-            return Err(format!("an exit of {} is already working", inst.symbol));
+            return Err(Refusal::State(format!(
+                "an exit of {} is already working",
+                inst.symbol
+            )));
         }
         let held = p.position(&inst.symbol).qty;
         let whole = held.abs().floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
         if whole.is_zero() {
-            return Err(format!("the bot holds no {}", inst.symbol));
+            return Err(Refusal::State(format!("the bot holds no {}", inst.symbol)));
         }
         let part = match qty {
             Some(q) => {
                 let q = q.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
                 if q.is_zero() {
-                    return Err(format!("qty is below the lot size {}", inst.lot_size));
+                    return Err(Refusal::Qty(format!(
+                        "qty is below the lot size {}",
+                        inst.lot_size
+                    )));
                 }
                 q
             }

@@ -10,7 +10,7 @@ use crate::store::bots as db;
 use std::collections::BTreeMap;
 use tradedesk_core::api::bots::{BotEventKind, BotForce, BotRecord, BotStatus, BotView};
 use tradedesk_core::api::{ApiError, ErrorCode};
-use tradedesk_core::engine::{Decision, Intent};
+use tradedesk_core::engine::{Decision, Intent, Refusal};
 use tradedesk_core::money::Qty;
 use tradedesk_core::order::Side;
 use tradedesk_core::strategy::StrategySpec;
@@ -270,13 +270,9 @@ impl Bots {
             })
             .map_err(ApiError::internal)?
         };
-        decided.map_err(|m| {
-            let field = if m.starts_with("qty") { "qty" } else { "id" };
-            if field == "qty" {
-                ApiError::bad_field("qty", m)
-            } else {
-                ApiError::new(ErrorCode::Conflict, m)
-            }
+        decided.map_err(|r| match r {
+            Refusal::Qty(m) => ApiError::bad_field("qty", m),
+            Refusal::State(m) => ApiError::new(ErrorCode::Conflict, m),
         })?;
         force(ctx, &mut state, l, out, who)?;
         if l.rec.status == BotStatus::Running
