@@ -316,6 +316,75 @@ fn trading_from_the_command_line() {
 }
 
 #[test]
+fn a_margin_account_from_the_command_line() {
+    let env = Env::new();
+    env.start();
+    // Margin terms need --margin; bad terms name their field.
+    let out = env.run(&["accounts", "create", "m0", "--leverage", "3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = env.run(&["accounts", "create", "m0", "--margin", "--leverage", "0.5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("margin.leverage"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = env.run(&[
+        "accounts",
+        "create",
+        "m1",
+        "--margin",
+        "--leverage",
+        "3",
+        "--borrow-pct",
+        "0.01",
+        "--balance",
+        "USDT=5000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    assert!(
+        human.contains("account m1 (margin, sim)")
+            && human.contains("leverage 3, maintenance 16.6667 %, borrow 0.01 % per 1h"),
+        "{human}"
+    );
+    let table = text(&env.run(&["accounts"]).stdout);
+    assert!(table.contains("margin ×3"), "{table}");
+
+    let out = env.run(&["order", "sell", "BTCUSDT", "0.01", "--account", "m1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&env.run(&["balances", "--account", "m1"]).stdout);
+    assert!(
+        table.contains("borrowed") && table.contains("0.01"),
+        "{table}"
+    );
+    assert!(
+        table.contains("margin: equity") && table.contains("liquidation at 16.6667 %"),
+        "{table}"
+    );
+    let b = json(&env.run(&["--json", "balances", "--account", "m1"]));
+    let btc = b["balances"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["asset"] == "BTC")
+        .cloned()
+        .expect("BTC");
+    assert_eq!(btc["borrowed"], "0.01", "{b}");
+    // The same sell on a spot account has nothing to sell.
+    let out = env.run(&["accounts", "create", "s1", "--balance", "USDT=5000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env.run(&["order", "sell", "BTCUSDT", "0.01", "--account", "s1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("insufficient BTC balance"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 #[allow(clippy::too_many_lines)] // one session, command after command
 fn strategies_and_bots_from_the_command_line() {
     let env = Env::new();

@@ -616,6 +616,16 @@ impl Engine {
         // the same either way.
         let sized = if self.cfg.size_at_fill && self.cfg.sizing.mode != SizingMode::FixedQty {
             Ok(Qty::ZERO)
+        } else if let Some(room) = p.margin_room() {
+            let budget = self.entry_budget(slot, side, held, last, room, p);
+            sizing::size_within(
+                &self.cfg.sizing,
+                self.cfg.fee_rate,
+                &self.slots[slot].instrument,
+                last,
+                p,
+                budget,
+            )
         } else {
             self.size(slot, last, p)
         };
@@ -633,6 +643,43 @@ impl Engine {
             }
             Err(why) => Self::log(slot, out, format!("entry skipped: {why}")),
         }
+    }
+
+    /// What an entry on a margin account may spend, decided together with
+    /// the exit of a position facing the other way (`held`): a long is
+    /// bought with the free quote less what buying back a short costs; a
+    /// short takes up to the margin room, plus the gross value the closed
+    /// long frees.
+    fn entry_budget<P: Portfolio>(
+        &self,
+        slot: usize,
+        side: Side,
+        held: Qty,
+        price: Price,
+        room: Decimal,
+        p: &P,
+    ) -> Decimal {
+        let quote = &self.slots[slot].instrument.quote;
+        let value = held.abs().get().saturating_mul(price.get());
+        match side {
+            Side::Buy => {
+                let cover = if held.is_negative() {
+                    value.saturating_mul(Decimal::ONE.saturating_add(self.cfg.fee_rate))
+                } else {
+                    Decimal::ZERO
+                };
+                p.free(quote).get().saturating_sub(cover)
+            }
+            Side::Sell => {
+                let freed = if held.is_positive() {
+                    value
+                } else {
+                    Decimal::ZERO
+                };
+                room.saturating_add(freed)
+            }
+        }
+        .max(Decimal::ZERO)
     }
 
     /// Cancels the symbol's orders and closes what is held at market: sells

@@ -1,7 +1,8 @@
 //! Balances and positions: what an account holds, what open orders have
 //! locked, and how every fill is booked — exactly.
 //!
-//! Invariants: balances are never negative; every operation is
+//! Invariants: balances are never negative (what a margin account owes
+//! is its own figure, `borrowed`, never a negative balance); every operation is
 //! all-or-nothing (on error nothing changed); a fill moves base and quote
 //! and fee in one step; for every account,
 //! `cash + Σ position × mark = deposits + realized + unrealized − fees`
@@ -25,11 +26,25 @@ pub struct Balance {
     pub free: Qty,
     /// Held by open orders.
     pub locked: Qty,
+    /// Owed (a margin account's loan of the asset): what a short sold
+    /// beyond what was held, or quote borrowed to pay borrow interest.
+    /// Repaid out of the free balance as soon as there is any, so a
+    /// book's `free` and `borrowed` of one asset are never both positive.
+    #[serde(default, skip_serializing_if = "Qty::is_zero_ref")]
+    pub borrowed: Qty,
 }
 
 impl Balance {
+    /// What is held: free and locked (before what is owed).
     pub fn total(&self) -> Qty {
         self.free.checked_add(self.locked).unwrap_or(self.free)
+    }
+
+    /// What is held less what is owed (negative while short).
+    pub fn net(&self) -> Qty {
+        self.total()
+            .checked_sub(self.borrowed)
+            .unwrap_or_else(|| self.total())
     }
 }
 
@@ -157,6 +172,7 @@ impl Ledger {
         let new = Balance {
             free: sub(b.free, amount)?,
             locked: add(b.locked, amount)?,
+            ..b
         };
         self.balances.insert(asset.to_owned(), new);
         Ok(())
@@ -178,6 +194,45 @@ impl Ledger {
         let new = Balance {
             free: add(b.free, amount)?,
             locked: sub(b.locked, amount)?,
+            ..b
+        };
+        self.balances.insert(asset.to_owned(), new);
+        Ok(())
+    }
+
+    /// Borrows `amount` of `asset` (a margin account's loan): it becomes
+    /// free to use and is owed.
+    pub fn borrow(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        if amount.is_negative() {
+            return Err(LedgerError::Negative);
+        }
+        let b = self.balance(asset);
+        let new = Balance {
+            free: add(b.free, amount)?,
+            borrowed: add(b.borrowed, amount)?,
+            ..b
+        };
+        self.balances.insert(asset.to_owned(), new);
+        Ok(())
+    }
+
+    /// Repays `amount` of what is owed of `asset` out of the free balance.
+    pub fn repay(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        let b = self.balance(asset);
+        if amount.is_negative() || amount > b.borrowed {
+            return Err(LedgerError::Negative);
+        }
+        if b.free < amount {
+            return Err(LedgerError::Insufficient {
+                asset: asset.to_owned(),
+                available: b.free.to_string(),
+                required: amount.to_string(),
+            });
+        }
+        let new = Balance {
+            free: sub(b.free, amount)?,
+            borrowed: sub(b.borrowed, amount)?,
+            ..b
         };
         self.balances.insert(asset.to_owned(), new);
         Ok(())
@@ -418,16 +473,50 @@ impl Books {
         let total = self.total.balance(asset);
         let mut free = total.free.get();
         let mut locked = total.locked.get();
+        let mut borrowed = total.borrowed.get();
         for b in self.bots.values() {
             let own = b.ledger.balance(asset);
             // Each bot's part is within the total: no overflow.
             free = free.checked_sub(own.free.get()).unwrap_or(free);
             locked = locked.checked_sub(own.locked.get()).unwrap_or(locked);
+            borrowed = borrowed.checked_sub(own.borrowed.get()).unwrap_or(borrowed);
         }
         Balance {
             free: Qty::new(free),
             locked: Qty::new(locked),
+            borrowed: Qty::new(borrowed),
         }
+    }
+
+    /// Borrows `amount` of `asset` into `book` (a margin account's loan):
+    /// free to use in that book, and owed by it.
+    pub fn borrow(&mut self, book: BookId, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        let mut total = self.total.clone();
+        total.borrow(asset, amount)?;
+        if let Some(id) = book {
+            self.bot_mut(id)?.ledger.borrow(asset, amount)?;
+        }
+        self.total = total;
+        Ok(())
+    }
+
+    /// Repays what `book` owes of `asset` out of its free balance, as far
+    /// as that goes; returns what was repaid. Every unlock and fill calls
+    /// it, so a book never holds free what it owes (a spot account owes
+    /// nothing: it changes nothing there).
+    pub fn settle(&mut self, book: BookId, asset: &str) -> Result<Qty, LedgerError> {
+        let own = self.balance(book, asset);
+        let repay = own.free.min(own.borrowed);
+        if !repay.is_positive() {
+            return Ok(Qty::ZERO);
+        }
+        let mut total = self.total.clone();
+        total.repay(asset, repay)?;
+        if let Some(id) = book {
+            self.bot_mut(id)?.ledger.repay(asset, repay)?;
+        }
+        self.total = total;
+        Ok(repay)
     }
 
     /// The balance `book` may use.
@@ -468,7 +557,14 @@ impl Books {
         }
     }
 
+    /// Moves `amount` of `book`'s locked `asset` back to free, which first
+    /// repays what the book owes of it.
     pub fn unlock(&mut self, book: BookId, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        self.unlock_only(book, asset, amount)?;
+        self.settle(book, asset).map(|_| ())
+    }
+
+    fn unlock_only(&mut self, book: BookId, asset: &str, amount: Qty) -> Result<(), LedgerError> {
         match book {
             Some(id) => {
                 let mut sub = self.bot_mut(id)?.ledger.clone();
@@ -528,7 +624,54 @@ impl Books {
             self.bot_mut(id)?.ledger = l;
         }
         self.total = total;
+        // What a buy received first repays what the book owes (covering a
+        // short); a sell's proceeds repay borrowed quote.
+        self.settle(book, f.base)?;
+        self.settle(book, f.quote)?;
         Ok(realized)
+    }
+
+    /// Charges `book` a cost in the quote asset that belongs to its
+    /// position in `symbol` (a margin account's borrow interest): paid out
+    /// of its free quote, and borrowed where that does not reach; counted
+    /// in the position's fees (its open part, so the trade that closes it
+    /// realizes it). Nothing changes on error.
+    pub fn charge(
+        &mut self,
+        book: BookId,
+        symbol: &Symbol,
+        quote: &str,
+        amount: Notional,
+    ) -> Result<(), LedgerError> {
+        let amount_q = as_qty(amount);
+        if amount_q.is_negative() {
+            return Err(LedgerError::Negative);
+        }
+        let mut next = self.clone();
+        let free = next.balance(book, quote).free;
+        let short = sub(amount_q, free.min(amount_q))?;
+        if short.is_positive() {
+            next.borrow(book, quote, short)?;
+        }
+        if let Some(id) = book {
+            next.bot_mut(id)?.ledger.withdraw(quote, amount_q)?;
+        }
+        next.total.withdraw(quote, amount_q)?;
+        let positions = match book {
+            Some(id) => &mut next.bot_mut(id)?.positions,
+            None => &mut next.manual,
+        };
+        let mut p = positions.get(symbol).copied().unwrap_or_default();
+        p.fees = p.fees.checked_add(amount).ok_or(LedgerError::Overflow)?;
+        if !p.qty.is_zero() {
+            p.open_fees = p
+                .open_fees
+                .checked_add(amount)
+                .ok_or(LedgerError::Overflow)?;
+        }
+        positions.insert(symbol.clone(), p);
+        *self = next;
+        Ok(())
     }
 
     /// Gives a bot a book holding `amounts`, taken from the manual book's

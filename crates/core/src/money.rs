@@ -74,6 +74,12 @@ macro_rules! decimal_type {
                 self.0.is_zero()
             }
 
+            /// [`Self::is_zero`] by reference (for `skip_serializing_if`).
+            #[allow(clippy::trivially_copy_pass_by_ref)]
+            pub fn is_zero_ref(&self) -> bool {
+                self.0.is_zero()
+            }
+
             pub fn is_positive(self) -> bool {
                 self.0 > Decimal::ZERO
             }

@@ -21,6 +21,12 @@ pub trait Portfolio {
     fn free(&self, asset: &str) -> Qty;
     /// The bot's equity in the quote asset, positions marked at the last price.
     fn equity(&self) -> Decimal;
+    /// On a margin account: how much more gross position value (longs and
+    /// shorts) the bot may take on (`equity × leverage − gross`). `None`
+    /// (the default) elsewhere: entries are then sized within free quote.
+    fn margin_room(&self) -> Option<Decimal> {
+        None
+    }
     /// The bot's open orders in `symbol`.
     fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder>;
     /// Whether one of the bot's open orders in `symbol` has a tag `f`

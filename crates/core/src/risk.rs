@@ -40,6 +40,11 @@ pub struct ScopeFacts<'a> {
     pub open_sell: Qty,
     /// What the scope holds of the symbol's base asset (for exposure).
     pub base_held: Qty,
+    /// What the scope owes of it (a margin account's short; for exposure).
+    pub base_owed: Qty,
+    /// Whether a sell beyond what is held opens a short (a margin
+    /// account); on spot it is refused for want of funds instead.
+    pub can_short: bool,
     pub open_orders: u32,
     /// Orders this scope had accepted in the last second and minute.
     pub accepted_last_second: u32,
@@ -47,6 +52,35 @@ pub struct ScopeFacts<'a> {
 }
 
 impl ScopeFacts<'_> {
+    /// The exposure to the base asset (held long, or owed short) if the
+    /// order and the open orders on its side all filled: a buy adds to
+    /// what is held; a sell beyond what is held adds to what is owed (only
+    /// a margin account gets that far). `None` when it does not grow.
+    fn exposure_after(&self, side: Side, with_open: Qty) -> Result<Option<Qty>, Refusal> {
+        let too_large = || too_large("qty", "the exposure this order could make");
+        match side {
+            Side::Buy => self
+                .base_held
+                .checked_add(with_open)
+                .map(Some)
+                .ok_or_else(too_large),
+            Side::Sell if self.can_short => {
+                let short = with_open
+                    .checked_sub(self.base_held)
+                    .ok_or_else(too_large)?;
+                if short.is_positive() {
+                    self.base_owed
+                        .checked_add(short)
+                        .map(Some)
+                        .ok_or_else(too_large)
+                } else {
+                    Ok(None)
+                }
+            }
+            Side::Sell => Ok(None),
+        }
+    }
+
     /// What the scope's open orders on `side` could still trade.
     fn open_on(&self, side: Side) -> Qty {
         match side {
@@ -275,15 +309,11 @@ pub fn near_limits(
             Some(Decimal::from(s.accepted_last_minute.saturating_add(1))),
             l.max_orders_per_minute.map(Decimal::from),
         );
-        if o.side == Side::Buy
-            && let Some(max) = l.max_exposure.as_ref().and_then(|m| m.get(market.base))
+        if let Some(max) = l.max_exposure.as_ref().and_then(|m| m.get(market.base))
+            && let Ok(Some(qty)) = s.exposure_after(o.side, e.with_open)
         {
             let limit = format!("max_exposure.{}", market.base);
-            let value = s
-                .base_held
-                .get()
-                .checked_add(e.with_open.get())
-                .and_then(|q| q.checked_mul(last));
+            let value = qty.get().checked_mul(last);
             near(&limit, value, Some(max.get()));
         }
     }

@@ -346,7 +346,7 @@ fn allocation(items: &[String]) -> Result<BTreeMap<String, Qty>, Failure> {
 }
 
 /// `ASSET=AMOUNT` items of `flag`, by asset.
-fn amounts(items: &[String], flag: &str) -> Result<BTreeMap<String, Qty>, Failure> {
+pub(crate) fn amounts(items: &[String], flag: &str) -> Result<BTreeMap<String, Qty>, Failure> {
     let mut out = BTreeMap::new();
     for item in items {
         let (asset, amount) = item.split_once('=').ok_or_else(|| {

@@ -87,8 +87,12 @@ enum Command {
     },
     /// Open positions with PnL.
     Positions,
-    /// Accounts: where each trades, and whether it is paper or live.
-    Accounts,
+    /// Accounts: where each trades, paper or live, spot or margin; or open
+    /// a paper account of your own (`accounts create`).
+    Accounts {
+        #[command(subcommand)]
+        cmd: Option<trading::AccountCmd>,
+    },
     /// Balances, free and locked.
     Balances {
         #[arg(long)]
@@ -392,7 +396,8 @@ fn run(ctx: &Ctx, command: Command) -> Result<(), Failure> {
         Command::Market { cmd } => trading::market(ctx, cmd),
         Command::Order { cmd } => trading::order(ctx, cmd),
         Command::Positions => trading::positions(ctx),
-        Command::Accounts => trading::accounts(ctx),
+        Command::Accounts { cmd: None } => trading::accounts(ctx),
+        Command::Accounts { cmd: Some(cmd) } => trading::account_cmd(ctx, cmd),
         Command::Balances { account } => trading::balances(ctx, account),
         Command::Trades(a) => trading::trades(ctx, a),
         Command::Watch {

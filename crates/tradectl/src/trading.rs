@@ -2,7 +2,9 @@
 //! live streams. Each is one typed call; `--json` prints the daemon's answer.
 
 use clap::{Args, Subcommand};
-use tradedesk_core::api::accounts::{AccountParam, AccountsBalances};
+use tradedesk_core::api::accounts::{
+    AccountKind, AccountParam, AccountsBalances, AccountsCreate, MarginTerms, NewAccount,
+};
 use tradedesk_core::api::market::{
     BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker,
     MarketTickers, MarketTrades, SymbolParam, TapeParams,
@@ -17,7 +19,7 @@ use tradedesk_core::api::trades::{StatsParams, TradeFilter, TradesList, TradesSt
 use tradedesk_core::display::Precision;
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::market::Interval;
-use tradedesk_core::money::{Price, Qty};
+use tradedesk_core::money::{Price, Qty, Ratio};
 use tradedesk_core::order::{
     OrderRecord, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trail,
 };
@@ -436,21 +438,113 @@ pub fn positions(ctx: &Ctx) -> Result<(), Failure> {
     })
 }
 
+#[derive(Subcommand)]
+pub enum AccountCmd {
+    /// Open a paper account of your own on the simulator: spot (long
+    /// only) or, with --margin, a margin account that may sell short.
+    Create {
+        name: String,
+        /// A margin account: sells beyond what is held borrow (shorts),
+        /// with leverage, borrow interest and liquidation.
+        #[arg(long)]
+        margin: bool,
+        /// Gross position value may reach this many times equity (default 2).
+        #[arg(long, requires = "margin")]
+        leverage: Option<Ratio>,
+        /// Liquidation when equity falls to this percent of the gross
+        /// position value (default: half the initial margin, 50 / leverage).
+        #[arg(long, requires = "margin")]
+        maintenance_pct: Option<Ratio>,
+        /// Interest on what is borrowed, percent of its value per period.
+        #[arg(long, requires = "margin")]
+        borrow_pct: Option<Ratio>,
+        /// How often interest is charged (1m … 1d; default 1h).
+        #[arg(long, requires = "margin")]
+        borrow_period: Option<Interval>,
+        /// Starting balance `ASSET=AMOUNT` (repeatable; default: the
+        /// simulator's starting balances).
+        #[arg(long = "balance", value_name = "ASSET=AMOUNT")]
+        balances: Vec<String>,
+    },
+}
+
+pub fn account_cmd(ctx: &Ctx, cmd: AccountCmd) -> Result<(), Failure> {
+    let AccountCmd::Create {
+        name,
+        margin,
+        leverage,
+        maintenance_pct,
+        borrow_pct,
+        borrow_period,
+        balances,
+    } = cmd;
+    let terms = margin.then(|| {
+        let d = MarginTerms::default();
+        MarginTerms {
+            leverage: leverage.unwrap_or(d.leverage),
+            maintenance_pct,
+            borrow_pct: borrow_pct.unwrap_or(d.borrow_pct),
+            borrow_period: borrow_period.unwrap_or(d.borrow_period),
+        }
+    });
+    let p = NewAccount {
+        name,
+        kind: if margin {
+            AccountKind::Margin
+        } else {
+            AccountKind::Spot
+        },
+        margin: terms,
+        balances: (!balances.is_empty())
+            .then(|| crate::bots::amounts(&balances, "--balance"))
+            .transpose()?,
+    };
+    let mut c = ctx.connect()?;
+    let a = c.call::<AccountsCreate>(&p)?;
+    ctx.emit(&a, || {
+        outln!("account {} ({}, {})", a.name, a.kind, a.venue);
+        if let Some(m) = &a.margin {
+            outln!("{}", margin_terms(m));
+        }
+    });
+    Ok(())
+}
+
+/// A margin account's terms in one line.
+fn margin_terms(m: &MarginTerms) -> String {
+    let maintenance = m
+        .maintenance()
+        .saturating_mul(rust_decimal::Decimal::ONE_HUNDRED)
+        .round_dp(4)
+        .normalize();
+    format!(
+        "leverage {}, maintenance {maintenance} %, borrow {} % per {}",
+        m.leverage,
+        m.borrow_pct,
+        m.borrow_period.as_str()
+    )
+}
+
 pub fn accounts(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     let list = tradedesk_core::api::paging::Page::whole(
         c.all::<tradedesk_core::api::accounts::AccountsList, _>()?,
     );
     ctx.emit(&list, || {
-        let mut t = Table::new(&["account", "mode", "venue", "owner"]);
+        let mut t = Table::new(&["account", "mode", "kind", "venue", "owner"]);
         for a in &list.items {
             let mode = match a.mode {
                 tradedesk_core::api::accounts::AccountMode::Paper => "paper",
                 tradedesk_core::api::accounts::AccountMode::Live => "LIVE",
             };
+            let kind = match &a.margin {
+                Some(m) => format!("margin ×{}", m.leverage),
+                None => a.kind.to_string(),
+            };
             t.row(vec![
                 a.name.clone(),
                 mode.into(),
+                kind,
                 a.venue.clone(),
                 a.owner.clone(),
             ]);
@@ -464,20 +558,41 @@ pub fn balances(ctx: &Ctx, account: Option<String>) -> Result<(), Failure> {
     let mut c = ctx.connect()?;
     let b = c.call::<AccountsBalances>(&AccountParam { account })?;
     ctx.emit_with(&b, || {
-        let mut t = Table::new(&["asset", "free", "locked", "bots", "total"]);
+        let owes = b.balances.iter().any(|x| x.borrowed.is_positive());
+        let mut head = vec!["asset", "free", "locked", "bots", "total"];
+        if owes {
+            head.push("borrowed");
+        }
+        let mut t = Table::new(&head);
         let pr = precision(&mut c)?;
         for x in &b.balances {
             let a = |q: Qty| pr.amount(&x.asset, q.get());
-            t.row(vec![
+            let mut row = vec![
                 x.asset.clone(),
                 a(x.free),
                 a(x.locked),
                 a(x.bots),
                 a(x.total),
-            ]);
+            ];
+            if owes {
+                row.push(a(x.borrowed));
+            }
+            t.row(row);
         }
         outln!("account {}", b.account);
         out!("{t}");
+        if let Some(m) = &b.margin {
+            let level = m
+                .level_pct
+                .map_or_else(|| "-".to_owned(), |l| format!("{l} %"));
+            outln!(
+                "margin: equity {}, gross {}, level {level} (liquidation at {} %), room {}",
+                crate::format::money(m.equity.get()),
+                crate::format::money(m.gross.get()),
+                m.maintenance_pct,
+                crate::format::money(m.available.get())
+            );
+        }
         Ok(())
     })
 }

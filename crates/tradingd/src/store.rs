@@ -26,7 +26,7 @@ use tradedesk_core::api::system::PreviousShutdown;
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The schema version after every embedded migration has run.
-pub const SCHEMA_VERSION: u32 = 15;
+pub const SCHEMA_VERSION: u32 = 16;
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
@@ -48,6 +48,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("store/migrations/0013_access_tokens.sql")),
         M::up(include_str!("store/migrations/0014_profiles.sql")),
         M::up(include_str!("store/migrations/0015_user_strategies.sql")),
+        M::up(include_str!("store/migrations/0016_margin_accounts.sql")),
     ])
 });
 

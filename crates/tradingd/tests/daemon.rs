@@ -16,6 +16,7 @@ mod daemon {
     pub mod jobs;
     pub mod lifecycle;
     pub mod maintenance;
+    pub mod margin;
     pub mod remote;
     pub mod risk;
     pub mod streams;

@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{AccountsBalances, AccountsList};
+use super::accounts::{AccountsBalances, AccountsCreate, AccountsList};
 use super::analytics::AnalyticsPerformance;
 use super::auth::{
     AuthLogin, AuthLogout, AuthMe, AuthPassword, AuthPreferencesGet, AuthPreferencesSet,
@@ -168,6 +168,7 @@ catalogue! {
         MarketTrades,
         AccountsList,
         AccountsBalances,
+        AccountsCreate,
         OrdersPlace,
         OrdersPlaceOco,
         OrdersPlaceBracket,

@@ -78,6 +78,33 @@ fn hourly() -> Interval {
 }
 
 impl Margin {
+    /// Checks the terms against `leverage`; the error names the field
+    /// (`maintenance_pct`, `borrow_pct`).
+    pub fn validate(&self, leverage: Decimal) -> Result<(), (String, String)> {
+        let initial = Decimal::ONE_HUNDRED
+            .checked_div(leverage)
+            .unwrap_or(Decimal::ONE_HUNDRED);
+        if let Some(mm) = self.maintenance_pct.map(Ratio::get)
+            && (mm <= Decimal::ZERO || mm >= initial)
+        {
+            return Err((
+                "maintenance_pct".into(),
+                format!(
+                    "must be > 0 and below the initial margin ({} % at leverage {leverage}), got {mm}",
+                    initial.round_dp(4).normalize()
+                ),
+            ));
+        }
+        let borrow = self.borrow_pct.get();
+        if borrow < Decimal::ZERO || borrow >= Decimal::from(10) {
+            return Err((
+                "borrow_pct".into(),
+                format!("must be ≥ 0 and < 10 (percent per period), got {borrow}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The maintenance level as a fraction of gross position value.
     pub fn maintenance(&self, leverage: Decimal) -> Decimal {
         self.maintenance_pct.map_or_else(
@@ -138,27 +165,8 @@ impl Settings {
             );
         }
         if let Some(m) = &self.margin {
-            let initial = Decimal::ONE_HUNDRED
-                .checked_div(leverage)
-                .unwrap_or(Decimal::ONE_HUNDRED);
-            if let Some(mm) = m.maintenance_pct.map(Ratio::get)
-                && (mm <= Decimal::ZERO || mm >= initial)
-            {
-                return bad(
-                    "margin.maintenance_pct",
-                    format!(
-                        "must be > 0 and below the initial margin ({} % at leverage {leverage}), got {mm}",
-                        initial.round_dp(4).normalize()
-                    ),
-                );
-            }
-            let borrow = m.borrow_pct.get();
-            if borrow < Decimal::ZERO || borrow >= Decimal::from(10) {
-                return bad(
-                    "margin.borrow_pct",
-                    format!("must be ≥ 0 and < 10 (percent per period), got {borrow}"),
-                );
-            }
+            m.validate(leverage)
+                .map_err(|(f, msg)| (format!("margin.{f}"), msg))?;
         }
         Ok(())
     }

@@ -64,6 +64,20 @@ pub fn size<P: Portfolio>(
     price: Price,
     p: &P,
 ) -> Result<Qty, SizeError> {
+    let free = p.free(&inst.quote).get().max(Decimal::ZERO);
+    size_within(sizing, fee_rate, inst, price, p, free)
+}
+
+/// [`size`] within `budget` (a quote amount, fees included) instead of
+/// the free quote balance.
+pub fn size_within<P: Portfolio>(
+    sizing: &Sizing,
+    fee_rate: Decimal,
+    inst: &Instrument,
+    price: Price,
+    p: &P,
+    budget: Decimal,
+) -> Result<Qty, SizeError> {
     if !price.is_positive() {
         return Err(SizeError::NoPrice);
     }
@@ -83,7 +97,7 @@ pub fn size<P: Portfolio>(
         .and_then(|c| c.checked_mul(lot))
         .filter(|c| *c > Decimal::ZERO)
         .ok_or_else(too_large)?;
-    let free = p.free(&inst.quote).get().max(Decimal::ZERO);
+    let free = budget.max(Decimal::ZERO);
     let lots_for = |budget: Decimal| budget.checked_div(lot_cost).map(|n| n.floor());
     let lots = match sizing.mode {
         SizingMode::FixedQty => sizing

@@ -19,7 +19,8 @@ fn locks_fail_with_the_shortfall_and_change_nothing() {
         l.balance("USDT"),
         Balance {
             free: q("40"),
-            locked: q("60")
+            locked: q("60"),
+            ..Balance::default()
         }
     );
     assert!(l.unlock("USDT", q("61")).is_err());
@@ -47,14 +48,16 @@ fn a_buy_and_a_sell_book_exactly() {
         l.balance("USDT"),
         Balance {
             free: q("899.9"),
-            locked: Qty::ZERO
+            locked: Qty::ZERO,
+            ..Balance::default()
         }
     );
     assert_eq!(
         l.balance("BTC"),
         Balance {
             free: q("2"),
-            locked: Qty::ZERO
+            locked: Qty::ZERO,
+            ..Balance::default()
         }
     );
     l.lock("BTC", q("2")).unwrap();
@@ -360,7 +363,8 @@ fn a_transfer_moves_free_funds_between_the_manual_book_and_a_bot_and_keeps_its_p
         books.balance(Some(7), "USDT"),
         Balance {
             free: q("0"),
-            locked: q("100")
+            locked: q("100"),
+            ..Balance::default()
         }
     );
     assert_eq!(books.bots[&7].allocated["USDT"], q("100"));
@@ -369,4 +373,85 @@ fn a_transfer_moves_free_funds_between_the_manual_book_and_a_bot_and_keeps_its_p
         books.transfer(8, "USDT", q("1"), true).is_err(),
         "no such bot"
     );
+}
+
+#[test]
+fn a_margin_short_borrows_and_what_comes_back_repays() {
+    let btc = sym();
+    let mut b = Books::default();
+    b.total.deposit("USDT", q("1000")).unwrap();
+    b.allocate(7, &BTreeMap::from([("USDT".to_owned(), q("400"))]))
+        .unwrap();
+    // The bot sells 2 BTC it does not hold: it borrows them, then locks.
+    b.borrow(Some(7), "BTC", q("2")).unwrap();
+    b.lock(Some(7), "BTC", q("2")).unwrap();
+    assert_eq!(b.balance(Some(7), "BTC").borrowed, q("2"));
+    assert_eq!(b.manual_balance("BTC"), Balance::default());
+    // Half fills; the rest is cancelled, which repays what it borrowed.
+    let sell = FillBooking {
+        base: "BTC",
+        quote: "USDT",
+        side: Side::Sell,
+        qty: q("1"),
+        price: "100".parse().unwrap(),
+        fee: "0.1".parse().unwrap(),
+        fee_base: Qty::ZERO,
+        release: q("1"),
+    };
+    b.book_fill(Some(7), &btc, &sell).unwrap();
+    b.unlock(Some(7), "BTC", q("1")).unwrap();
+    let own = b.balance(Some(7), "BTC");
+    assert_eq!(
+        (own.free, own.locked, own.borrowed),
+        (q("0"), q("0"), q("1"))
+    );
+    assert_eq!(own.net(), q("-1"));
+    assert_eq!(b.positions(Some(7)).unwrap()[&btc].qty, q("-1"));
+    assert_eq!(b.balance(Some(7), "USDT").free, q("499.9"));
+    // Interest in the quote asset counts in the position's open fees.
+    b.charge(Some(7), &btc, "USDT", "0.5".parse().unwrap())
+        .unwrap();
+    assert_eq!(b.balance(Some(7), "USDT").free, q("499.4"));
+    let p = b.positions(Some(7)).unwrap()[&btc];
+    assert_eq!(
+        (p.fees, p.open_fees),
+        ("0.6".parse().unwrap(), "0.6".parse().unwrap())
+    );
+    // Buying back repays: nothing owed, flat, the interest realized.
+    b.lock(Some(7), "USDT", q("101")).unwrap();
+    let buy = FillBooking {
+        side: Side::Buy,
+        price: "90".parse().unwrap(),
+        fee: "0.09".parse().unwrap(),
+        release: q("101"),
+        ..sell
+    };
+    let realized = b.book_fill(Some(7), &btc, &buy).unwrap();
+    assert_eq!(realized, "9.31".parse().unwrap());
+    assert_eq!(b.balance(Some(7), "BTC"), Balance::default());
+    assert_eq!(b.total.balance("BTC"), Balance::default());
+    assert_eq!(b.balance(Some(7), "USDT").free, q("409.31"));
+    assert!(b.positions(Some(7)).unwrap()[&btc].qty.is_zero());
+}
+
+#[test]
+fn interest_with_no_free_quote_is_borrowed_and_a_failed_charge_changes_nothing() {
+    let btc = sym();
+    let mut b = Books::default();
+    b.total.deposit("USDT", q("1")).unwrap();
+    b.charge(None, &btc, "USDT", "3".parse().unwrap()).unwrap();
+    let usdt = b.manual_balance("USDT");
+    assert_eq!((usdt.free, usdt.borrowed), (q("0"), q("2")));
+    assert_eq!(usdt.net(), q("-2"));
+    let before = b.clone();
+    assert!(
+        b.charge(Some(9), &btc, "USDT", "1".parse().unwrap())
+            .is_err()
+    );
+    assert!(b.charge(None, &btc, "USDT", "-1".parse().unwrap()).is_err());
+    assert_eq!(b, before);
+    // A deposit does not repay by itself; the next settle does.
+    b.total.deposit("USDT", q("5")).unwrap();
+    assert_eq!(b.settle(None, "USDT").unwrap(), q("2"));
+    assert_eq!(b.manual_balance("USDT").free, q("3"));
 }

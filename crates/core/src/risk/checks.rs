@@ -3,7 +3,7 @@
 
 use super::limits::TradingState;
 use super::{Effect, MarketFacts, Refusal, RejectKind, ScopeFacts, effect, reject, too_large};
-use crate::order::{Side, ValidOrder};
+use crate::order::ValidOrder;
 use rust_decimal::Decimal;
 
 pub(super) fn check_scope(
@@ -189,15 +189,13 @@ pub(super) fn check_flow(
         .into());
     }
     if let Some(m) = &l.max_exposure
-        && o.side == Side::Buy
         && !e.reducing
         && let Some(max) = m.get(market.base)
+        && let Some(qty) = s.exposure_after(o.side, e.with_open)?
     {
         let asset = market.base;
-        let value = s
-            .base_held
-            .checked_add(e.with_open)
-            .and_then(|q| q.checked_mul_price(last))
+        let value = qty
+            .checked_mul_price(last)
             .ok_or_else(|| too_large("qty", "the exposure this order could make"))?;
         if value > *max {
             return Err(reject(

@@ -50,6 +50,8 @@ fn facts(limits: &Limits) -> ScopeFacts<'_> {
         open_buy: Qty::ZERO,
         open_sell: Qty::ZERO,
         base_held: Qty::ZERO,
+        base_owed: Qty::ZERO,
+        can_short: false,
         open_orders: 0,
         accepted_last_second: 0,
         accepted_last_minute: 0,
@@ -532,4 +534,37 @@ proptest! {
             let shrinks = if buy { position < 0 && qty <= -position } else { position > 0 && qty <= position };
             prop_assert_eq!(ok, shrinks);
         }
+}
+
+#[test]
+fn max_exposure_counts_a_margin_accounts_short_and_not_a_spot_oversell() {
+    let limits = Limits {
+        max_exposure: Some([("BTC".to_owned(), "1000".parse().unwrap())].into()),
+        ..Limits::default()
+    };
+    let market = MarketFacts {
+        last: "100".parse().unwrap(),
+        base: "BTC",
+    };
+    let mut f = facts(&limits);
+    f.base_held = q("2");
+    f.position = q("2");
+    f.base_owed = q("5");
+    f.can_short = true;
+    // Selling 2 held and 4 more: owed 5 + 4 = 9 → 900, within 1000.
+    let ok = order(Side::Sell, OrderType::Market, "6", None);
+    assert!(check(ok, None, market, std::slice::from_ref(&f)).is_ok());
+    // 2 held and 6 more: owed 11 → 1100, above.
+    let over = order(Side::Sell, OrderType::Market, "8", None);
+    let r = check(over.clone(), None, market, std::slice::from_ref(&f))
+        .unwrap_err()
+        .rejection();
+    assert_eq!(r.limit, "max_exposure.BTC");
+    assert_eq!(r.value, "1100");
+    // A sell of what is held never grows the exposure.
+    let closing = order(Side::Sell, OrderType::Market, "2", None);
+    assert!(check(closing, None, market, std::slice::from_ref(&f)).is_ok());
+    // On spot an oversell is not an exposure (its funds refuse it).
+    f.can_short = false;
+    assert!(check(over, None, market, std::slice::from_ref(&f)).is_ok());
 }

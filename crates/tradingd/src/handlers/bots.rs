@@ -84,7 +84,12 @@ impl Handle<BotsCreate> for Ctx {
                     ),
                 ));
             }
-            ctx.spot_only(&spec, prefix, &state.accounts[account].row.name)?;
+            ctx.shorts_allowed(
+                &spec,
+                prefix,
+                &state.accounts[account].row.name,
+                state.margin_of(account).is_some(),
+            )?;
             let mut quotes = Vec::new();
             for (i, symbol) in p.symbols.iter().enumerate() {
                 state.symbol_index(symbol).map_err(|_| {
@@ -263,7 +268,13 @@ impl Handle<BotsUpdate> for Ctx {
                 .map(|s| self.normalize(caller, s, "spec."))
                 .transpose()?;
             if let Some(s) = &spec {
-                self.spot_only(s, "spec.", &rec.account)?;
+                let margin = {
+                    let state = self.exchange.lock();
+                    state
+                        .account_index(&rec.account)
+                        .is_some_and(|i| state.margin_of(i).is_some())
+                };
+                self.shorts_allowed(s, "spec.", &rec.account, margin)?;
             }
             if let Some(n) = &p.name
                 && n != &rec.name
@@ -303,7 +314,7 @@ impl Handle<BotsUpdate> for Ctx {
             let mut state = ctx.exchange.lock();
             let account = state.account_named(&rec.account)?;
             if let Some(s) = &spec {
-                ctx.spot_only(s, "spec.", &rec.account)?;
+                ctx.shorts_allowed(s, "spec.", &rec.account, state.margin_of(account).is_some())?;
             }
             let mut store = ctx.store();
             if let Some(n) = &p.name

@@ -8,12 +8,11 @@ use tradedesk_core::api::risk::{
     ScopeState, Severity, ViolationFilter, ViolationPage,
 };
 use tradedesk_core::api::{ApiError, Caller, ErrorCode, Handle, paging};
-use tradedesk_core::money::Qty;
 use tradedesk_core::risk::{Limits, Refusal, Scope, TradingState};
 
 use crate::context::Ctx;
 use crate::services::exchange::store_err;
-use crate::services::exchange::{Changes, State, market_order, refusal_error};
+use crate::services::exchange::{State, refusal_error};
 
 /// Whether a scope exists and the caller may see it: their own account or
 /// bot (any, for an admin), or a listed symbol (symbol limits bind
@@ -252,7 +251,7 @@ impl Handle<RiskHalt> for Ctx {
                     "kill switch: orders cancelled",
                     now,
                 )?);
-                changes.absorb(flatten(&mut state, &mut store, &scope, now)?);
+                changes.absorb(state.flatten(&mut store, &scope, now)?);
             }
             let cause = if p.reduce_only {
                 "reduce-only"
@@ -267,52 +266,6 @@ impl Handle<RiskHalt> for Ctx {
             Ok(state.risk.view(&scope))
         })
     }
-}
-
-/// Sells every position of a scope at market (closing orders, approved in
-/// any state). For an account: its manual book and every bot's book.
-fn flatten(
-    state: &mut State,
-    store: &mut crate::store::Store,
-    scope: &Scope,
-    now: tradedesk_core::time::Timestamp,
-) -> Result<Changes, ApiError> {
-    let mut work = Vec::new();
-    for (i, acc) in state.accounts.iter().enumerate() {
-        let books: Vec<Option<u64>> = match scope {
-            Scope::Account(a) if &acc.row.name == a => std::iter::once(None)
-                .chain(acc.books.bots.keys().map(|b| Some(*b)))
-                .collect(),
-            Scope::Bot(b) if acc.books.bots.contains_key(b) => vec![Some(*b)],
-            _ => Vec::new(),
-        };
-        for book in books {
-            for (symbol, p) in acc.books.positions(book).into_iter().flatten() {
-                if p.qty.is_positive() {
-                    work.push((i, book, symbol.clone(), p.qty));
-                }
-            }
-        }
-    }
-    let mut all = Changes::default();
-    for (account, book, symbol, qty) in work {
-        let Some(inst) = state.instrument(&symbol).cloned() else {
-            continue;
-        };
-        let qty = qty.floor_to(inst.lot_size).unwrap_or(Qty::ZERO);
-        if qty.is_zero() {
-            continue;
-        }
-        let req = market_order(symbol, tradedesk_core::order::Side::Sell, qty);
-        let valid = req
-            .validate(&inst)
-            .map_err(|e| ApiError::internal(format!("flatten order: {e}")))?;
-        let approved = state.approve_closing(account, book, valid)?;
-        let owner = state.accounts[account].row.owner.clone();
-        let (_, changes) = state.place(store, account, &approved, &owner, now)?;
-        all.absorb(changes);
-    }
-    Ok(all)
 }
 
 impl Handle<RiskResume> for Ctx {

@@ -15,6 +15,7 @@
 //! funds released.
 
 mod booking;
+mod margin;
 mod market_data;
 mod open_orders;
 mod risk;
@@ -39,6 +40,7 @@ use tradedesk_core::sim::matching::MatchingEngine;
 use tradedesk_core::time::Timestamp;
 
 pub use booking::Changes;
+pub use margin::Standing;
 pub use market_data::SymbolData;
 pub use open_orders::{OpenOrders, OpenQty};
 pub use risk::{RiskBook, refusal_error, rejection_error};
@@ -501,6 +503,11 @@ impl State {
         };
         let p = self.prepare(0, v, String::new(), by, Timestamp(0))?;
         Ok(self.reservation_for(&p.record)?.1)
+    }
+
+    /// What a new paper account holds (`sim.initial_balances`).
+    pub fn initial_balances(&self) -> &[(String, Qty)] {
+        &self.cfg.initial_balances
     }
 
     /// The venue's taker fee rate.

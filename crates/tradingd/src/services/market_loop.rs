@@ -49,9 +49,14 @@ pub fn step(ctx: &Ctx) {
         let now = ctx.now();
         let (moved, mut changes) = state.tick(&mut store, now);
         // The risk monitor sees the new prices before anything else acts on them.
-        let (halted, alerts) = state.risk_tick(&mut store, now);
+        let (halted, mut alerts) = state.risk_tick(&mut store, now);
         crate::services::bots::record_external(ctx, &mut store, &halted, "risk halt");
         changes.absorb(halted);
+        // Margin accounts: interest, then liquidation at the new prices.
+        let (margin, margin_alerts) = state.margin_tick(&mut store, now);
+        crate::services::bots::record_external(ctx, &mut store, &margin, "liquidation");
+        changes.absorb(margin);
+        alerts.extend(margin_alerts);
         (moved, changes, alerts)
     };
     for a in &alerts {

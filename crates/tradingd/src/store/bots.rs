@@ -265,15 +265,17 @@ pub fn max_bot_seq(conn: &Connection, id: u64, prefix: &str) -> Result<u64, Stor
 
 pub fn save_bot_ledger(conn: &Connection, id: u64, ledger: &Ledger) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO bot_balances (bot_id, asset, free, locked) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (bot_id, asset) DO UPDATE SET free = excluded.free, locked = excluded.locked",
+        "INSERT INTO bot_balances (bot_id, asset, free, locked, borrowed) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (bot_id, asset) DO UPDATE SET free = excluded.free, locked = excluded.locked,
+            borrowed = excluded.borrowed",
     )?;
     for (asset, b) in ledger.balances() {
         stmt.execute(params![
             id as i64,
             asset,
             b.free.to_string(),
-            b.locked.to_string()
+            b.locked.to_string(),
+            b.borrowed.to_string()
         ])?;
     }
     Ok(())
@@ -334,7 +336,7 @@ pub fn load_bot_books(conn: &Connection, account_id: i64) -> Result<Vec<BotBook>
     for (id, allocated) in ids {
         let ledger = ledger_where(
             conn,
-            "SELECT asset, free, locked FROM bot_balances WHERE bot_id = ?1",
+            "SELECT asset, free, locked, borrowed FROM bot_balances WHERE bot_id = ?1",
             id as i64,
         )?;
         let positions = positions_where(

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
+use tradedesk_core::api::accounts::{AccountKind, MarginTerms};
 use tradedesk_core::instrument::Symbol;
 use tradedesk_core::ledger::{Balance, Ledger, Position};
 use tradedesk_core::market::Bar;
@@ -25,6 +26,20 @@ pub struct Account {
     pub venue: String,
     pub owner: String,
     pub created: Timestamp,
+    /// A margin account's terms; `None` for a spot account.
+    pub margin: Option<MarginTerms>,
+    /// Until when a margin account's borrow interest has been charged.
+    pub borrow_charged: Option<Timestamp>,
+}
+
+impl Account {
+    pub fn kind(&self) -> AccountKind {
+        if self.margin.is_some() {
+            AccountKind::Margin
+        } else {
+            AccountKind::Spot
+        }
+    }
 }
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -37,6 +52,10 @@ pub(super) fn dec<T: FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
 
 fn opt_dec<T: FromStr>(what: &str, s: Option<String>) -> Result<Option<T>, StoreError> {
     s.map(|v| dec(what, &v)).transpose()
+}
+
+fn json_value<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|_| corrupt(what, s))
 }
 
 pub(super) fn json_enum<T: serde::de::DeserializeOwned>(
@@ -80,35 +99,76 @@ pub fn create_account(
         venue: venue.to_owned(),
         owner: owner.to_owned(),
         created: now,
+        margin: None,
+        borrow_charged: None,
     })
 }
 
+/// Makes an account a margin account with `terms`; interest is charged
+/// from `now`.
+pub fn make_margin(
+    conn: &Connection,
+    account: &mut Account,
+    terms: &MarginTerms,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(terms).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.execute(
+        "UPDATE accounts SET kind = 'margin', margin = ?2, borrow_charged_ms = ?3 WHERE id = ?1",
+        params![account.id, json, now.millis()],
+    )?;
+    account.margin = Some(terms.clone());
+    account.borrow_charged = Some(now);
+    Ok(())
+}
+
+/// Records that a margin account's borrow interest is charged until `at`.
+pub fn set_borrow_charged(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE accounts SET borrow_charged_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, at.millis()])?;
+    Ok(())
+}
+
 pub fn accounts(conn: &Connection) -> Result<Vec<Account>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, venue, owner, created_ms FROM accounts ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Account {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, venue, owner, created_ms, kind, margin, borrow_charged_ms
+         FROM accounts ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(5)?;
+        let margin = match (kind.as_str(), r.get::<_, Option<String>>(6)?) {
+            ("margin", Some(m)) => Some(json_value::<MarginTerms>("margin terms", &m)?),
+            ("spot", _) => None,
+            (k, _) => return Err(corrupt("account kind", k)),
+        };
+        out.push(Account {
             id: r.get(0)?,
             name: r.get(1)?,
             venue: r.get(2)?,
             owner: r.get(3)?,
             created: Timestamp(r.get(4)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+            margin,
+            borrow_charged: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+        });
+    }
+    Ok(out)
 }
 
 pub fn save_ledger(conn: &Connection, account_id: i64, ledger: &Ledger) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO balances (account_id, asset, free, locked) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (account_id, asset) DO UPDATE SET free = excluded.free, locked = excluded.locked",
+        "INSERT INTO balances (account_id, asset, free, locked, borrowed) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (account_id, asset) DO UPDATE SET free = excluded.free, locked = excluded.locked,
+            borrowed = excluded.borrowed",
     )?;
     for (asset, b) in ledger.balances() {
         stmt.execute(params![
             account_id,
             asset,
             b.free.to_string(),
-            b.locked.to_string()
+            b.locked.to_string(),
+            b.borrowed.to_string()
         ])?;
     }
     Ok(())
@@ -117,12 +177,12 @@ pub fn save_ledger(conn: &Connection, account_id: i64, ledger: &Ledger) -> Resul
 pub fn load_ledger(conn: &Connection, account_id: i64) -> Result<Ledger, StoreError> {
     ledger_where(
         conn,
-        "SELECT asset, free, locked FROM balances WHERE account_id = ?1",
+        "SELECT asset, free, locked, borrowed FROM balances WHERE account_id = ?1",
         account_id,
     )
 }
 
-/// Balances from a query returning `asset, free, locked` for one id.
+/// Balances from a query returning `asset, free, locked, borrowed` for one id.
 pub(super) fn ledger_where(conn: &Connection, sql: &str, id: i64) -> Result<Ledger, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query([id])?;
@@ -131,11 +191,13 @@ pub(super) fn ledger_where(conn: &Connection, sql: &str, id: i64) -> Result<Ledg
         let asset: String = r.get(0)?;
         let free: String = r.get(1)?;
         let locked: String = r.get(2)?;
+        let borrowed: String = r.get(3)?;
         map.insert(
             asset,
             Balance {
                 free: dec("balance", &free)?,
                 locked: dec("balance", &locked)?,
+                borrowed: dec("balance", &borrowed)?,
             },
         );
     }

@@ -95,6 +95,9 @@ pub fn sample_params(method: &str) -> Option<serde_json::Value> {
         "market.orderbook" => json!({ "symbol": "BTCUSDT", "depth": 5 }),
         "market.trades" => json!({ "symbol": "BTCUSDT", "limit": 5 }),
         "accounts.balances" => json!({ "account": "paper" }),
+        "accounts.create" => {
+            json!({ "name": "conf-margin", "kind": "margin", "margin": { "leverage": "3" }, "balances": { "USDT": "500" } })
+        }
         "orders.place" => {
             json!({ "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.01", "price": "1000", "client_order_id": "conf-1" })
         }

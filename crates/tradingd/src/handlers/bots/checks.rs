@@ -56,17 +56,18 @@ impl Ctx {
         Ok(StrategySpec { params, ..spec })
     }
 
-    /// Refuses a spec whose strategy may sell short on `account`: every
-    /// account the daemon keeps is spot (long only); margin accounts exist
-    /// in backtests (`settings.margin`).
-    pub(in crate::handlers) fn spot_only(
+    /// Refuses a spec whose strategy may sell short on a spot account
+    /// (`margin` false): spot accounts are long only; margin accounts
+    /// (`accounts.create` with `kind: margin`) may short.
+    pub(in crate::handlers) fn shorts_allowed(
         &self,
         spec: &StrategySpec,
         prefix: &str,
         account: &str,
+        margin: bool,
     ) -> Result<(), ApiError> {
         // User strategies have no way to sell short.
-        if self.bots.registry.find(&spec.strategy).is_none() {
+        if margin || self.bots.registry.find(&spec.strategy).is_none() {
             return Ok(());
         }
         let shorts = self
@@ -83,7 +84,8 @@ impl Ctx {
                     "params.allow_short",
                     format!(
                         "account `{account}` is a spot account and cannot sell short; \
-                         shorts need a margin account (in backtests: settings.margin)"
+                         shorts need a margin account (accounts.create with kind margin; \
+                         in backtests: settings.margin)"
                     ),
                 ),
             ));

@@ -42,6 +42,12 @@ impl Portfolio for BookView<'_> {
         book_equity(self.state, self.account, self.bot).map_or(Decimal::ZERO, Notional::get)
     }
 
+    fn margin_room(&self) -> Option<Decimal> {
+        let leverage = self.state.margin_of(self.account)?.leverage.get();
+        let s = self.state.book_standing(self.account, Some(self.bot));
+        Some(s.equity.saturating_mul(leverage).saturating_sub(s.gross))
+    }
+
     fn open_orders(&self, symbol: &Symbol) -> Vec<OpenOrder> {
         self.state
             .open

@@ -208,10 +208,22 @@ impl State {
         {
             let (asset, amount) = reserve;
             let book = group[0].record.bot_id;
-            self.accounts[account]
-                .books
-                .lock(book, asset, *amount)
-                .map_err(|e| funds_err(&e))?;
+            if self.margin_of(account).is_some() {
+                let r = &group[0].record;
+                let (symbol, side, qty) = (r.symbol.clone(), r.side, r.qty);
+                let before = self.accounts[account].books.clone();
+                self.margin_reserve(account, book, &symbol, side, qty, (asset, *amount))?;
+                if let Err(e) = self.accounts[account].books.lock(book, asset, *amount) {
+                    // What a margin sell borrowed for it is not kept.
+                    self.accounts[account].books = before;
+                    return Err(funds_err(&e));
+                }
+            } else {
+                self.accounts[account]
+                    .books
+                    .lock(book, asset, *amount)
+                    .map_err(|e| funds_err(&e))?;
+            }
             changes.book(account, book);
             group[0].record.reserved = *amount;
             group[0].record.reserved_asset.clone_from(asset);

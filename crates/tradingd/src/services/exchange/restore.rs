@@ -87,13 +87,36 @@ impl State {
         owner: &str,
         now: Timestamp,
     ) -> Result<db::Account, StoreError> {
-        let acc = db::create_account(tx, name, VENUE, owner, now)?;
+        let balances: Vec<(&str, Qty)> = self
+            .cfg
+            .initial_balances
+            .iter()
+            .map(|(a, q)| (a.as_str(), *q))
+            .collect();
+        self.create_sim_account(tx, name, owner, &balances, None, now)
+    }
+
+    /// Writes a new account on the simulator holding `balances`, a margin
+    /// account when `margin` is given, in the caller's transaction.
+    pub fn create_sim_account(
+        &self,
+        tx: &rusqlite::Connection,
+        name: &str,
+        owner: &str,
+        balances: &[(&str, Qty)],
+        margin: Option<&tradedesk_core::api::accounts::MarginTerms>,
+        now: Timestamp,
+    ) -> Result<db::Account, StoreError> {
+        let mut acc = db::create_account(tx, name, VENUE, owner, now)?;
         let mut l = Ledger::default();
-        for (asset, amount) in &self.cfg.initial_balances {
+        for (asset, amount) in balances {
             l.deposit(asset, *amount)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
         db::save_ledger(tx, acc.id, &l)?;
+        if let Some(terms) = margin {
+            db::make_margin(tx, &mut acc, terms, now)?;
+        }
         Ok(acc)
     }
 

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use tradedesk_core::api::risk::{Alert, RiskStatusView, ScopeState, Severity, Usage};
 use tradedesk_core::api::{ApiError, ErrorCode};
 use tradedesk_core::instrument::Symbol;
-use tradedesk_core::ledger::{BookId, Ledger};
+use tradedesk_core::ledger::{Balance, BookId, Ledger};
 use tradedesk_core::money::Qty;
 use tradedesk_core::order::ValidOrder;
 use tradedesk_core::risk::{
@@ -167,14 +167,15 @@ impl State {
         }
     }
 
-    /// A ledger's value in the quote asset at the last prices. A valuation,
-    /// not a booking: it saturates at the decimal range.
+    /// A ledger's value in the quote asset at the last prices: what it
+    /// holds less what it owes. A valuation, not a booking: it saturates
+    /// at the decimal range.
     pub fn ledger_value(&self, ledger: &Ledger) -> Decimal {
         self.assets_value(
             ledger
                 .balances()
                 .iter()
-                .map(|(asset, b)| (asset.as_str(), b.total().get())),
+                .map(|(asset, b)| (asset.as_str(), b.net().get())),
         )
     }
 
@@ -240,9 +241,10 @@ impl State {
         let name = &acc.row.name;
         let (by_account, by_bot, by_symbol) = self.open_count(name, book, symbol);
         let account_position = acc.books.position(symbol).qty;
-        let account_base = acc.books.total.balance(base).total();
+        let account_base = acc.books.total.balance(base);
+        let can_short = acc.row.margin.is_some();
         let mut out = Vec::with_capacity(3);
-        let mut push = |scope: Scope, position: Qty, open: OpenQty, base_held: Qty, n: u32| {
+        let mut push = |scope: Scope, position: Qty, open: OpenQty, base: Balance, n: u32| {
             let (second, minute) = self
                 .risk
                 .windows
@@ -255,7 +257,9 @@ impl State {
                 position,
                 open_buy: open.buy,
                 open_sell: open.sell,
-                base_held,
+                base_held: base.total(),
+                base_owed: base.borrowed,
+                can_short,
                 open_orders: n,
                 accepted_last_second: second,
                 accepted_last_minute: minute,
@@ -275,7 +279,7 @@ impl State {
                 sub.and_then(|b| b.positions.get(symbol))
                     .map_or(Qty::ZERO, |p| p.qty),
                 self.open.qty_of_bot(id, symbol),
-                sub.map_or(Qty::ZERO, |b| b.ledger.balance(base).total()),
+                sub.map_or_else(Balance::default, |b| b.ledger.balance(base)),
                 by_bot,
             );
         }
