@@ -3,7 +3,8 @@
 
 use clap::{Args, Subcommand};
 use tradedesk_core::api::accounts::{
-    AccountKind, AccountParam, AccountsBalances, AccountsCreate, MarginTerms, NewAccount,
+    AccountKind, AccountParam, AccountsBalances, AccountsCreate, MarginRequest, MarginTerms,
+    NewAccount,
 };
 use tradedesk_core::api::market::{
     BookParams, KlinesParams, MarketKlines, MarketOrderbook, MarketSymbols, MarketTicker,
@@ -448,7 +449,9 @@ pub enum AccountCmd {
         /// with leverage, borrow interest and liquidation.
         #[arg(long)]
         margin: bool,
-        /// Gross position value may reach this many times equity (default 2).
+        /// Gross position value may reach this many times equity. Terms
+        /// left out are the daemon's `sim.margin` (as shipped: 2, half the
+        /// initial margin, 0.001 % per 1h).
         #[arg(long, requires = "margin")]
         leverage: Option<Ratio>,
         /// Liquidation when equity falls to this percent of the gross
@@ -478,14 +481,11 @@ pub fn account_cmd(ctx: &Ctx, cmd: AccountCmd) -> Result<(), Failure> {
         borrow_period,
         balances,
     } = cmd;
-    let terms = margin.then(|| {
-        let d = MarginTerms::default();
-        MarginTerms {
-            leverage: leverage.unwrap_or(d.leverage),
-            maintenance_pct,
-            borrow_pct: borrow_pct.unwrap_or(d.borrow_pct),
-            borrow_period: borrow_period.unwrap_or(d.borrow_period),
-        }
+    let terms = margin.then_some(MarginRequest {
+        leverage,
+        maintenance_pct,
+        borrow_pct,
+        borrow_period,
     });
     let p = NewAccount {
         name,

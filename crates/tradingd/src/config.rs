@@ -201,6 +201,8 @@ pub struct SimConfig {
     /// Every n-th submission's answer is lost on the link (0 = none).
     pub lose_answer_every: u32,
     pub initial_balances: Vec<(String, Qty)>,
+    /// A new margin account's terms where its request gives none.
+    pub margin: tradedesk_core::api::accounts::MarginTerms,
 }
 
 #[derive(Debug, Clone)]

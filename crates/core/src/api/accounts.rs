@@ -123,6 +123,38 @@ impl MarginTerms {
     }
 }
 
+/// Margin terms asked for: each one given replaces the default's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarginRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<Ratio>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_pct: Option<Ratio>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrow_pct: Option<Ratio>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrow_period: Option<Interval>,
+}
+
+impl MarginRequest {
+    /// The terms asked for over `defaults`. A maintenance level is kept
+    /// from the defaults only when the leverage is too: the default level
+    /// follows the leverage (`50 / leverage`).
+    pub fn over(&self, defaults: &MarginTerms) -> MarginTerms {
+        MarginTerms {
+            leverage: self.leverage.unwrap_or(defaults.leverage),
+            maintenance_pct: self.maintenance_pct.or(if self.leverage.is_some() {
+                None
+            } else {
+                defaults.maintenance_pct
+            }),
+            borrow_pct: self.borrow_pct.unwrap_or(defaults.borrow_pct),
+            borrow_period: self.borrow_period.unwrap_or(defaults.borrow_period),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
@@ -130,10 +162,11 @@ pub struct NewAccount {
     pub name: String,
     #[serde(default)]
     pub kind: AccountKind,
-    /// A margin account's terms (default: leverage 2, maintenance at half
-    /// the initial margin, no borrow interest). Only for `kind: margin`.
+    /// A margin account's terms; each one left out is the simulator's
+    /// (`sim.margin`; as shipped: leverage 2, maintenance at half the
+    /// initial margin, borrow 0.001 % per 1h). Only for `kind: margin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin: Option<MarginTerms>,
+    pub margin: Option<MarginRequest>,
     /// Starting balances by asset (default: the simulator's
     /// `sim.initial_balances`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

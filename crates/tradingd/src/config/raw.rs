@@ -274,7 +274,30 @@ pub struct RawSim {
     pub latency_ms: u64,
     pub lose_answer_every: u32,
     pub initial_balances: BTreeMap<String, String>,
+    /// The terms a margin account gets where `accounts.create` gives none.
+    pub margin: RawSimMargin,
     pub symbols: Vec<RawSimSymbol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSimMargin {
+    pub leverage: String,
+    /// Empty: half the initial margin (`50 / leverage`).
+    pub maintenance_pct: String,
+    pub borrow_pct: String,
+    pub borrow_period: String,
+}
+
+impl Default for RawSimMargin {
+    fn default() -> Self {
+        RawSimMargin {
+            leverage: "2".into(),
+            maintenance_pct: String::new(),
+            borrow_pct: "0.001".into(),
+            borrow_period: "1h".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,6 +344,7 @@ impl Default for RawSim {
             latency_ms: 0,
             lose_answer_every: 0,
             initial_balances: BTreeMap::from([("USDT".to_owned(), "10000".to_owned())]),
+            margin: RawSimMargin::default(),
             symbols,
         }
     }

@@ -141,6 +141,21 @@ fn sim_settings_are_checked_with_their_key() {
         c.sim.initial_balances,
         [("USDT".to_owned(), "10000".parse().unwrap())]
     );
+    assert_eq!(c.sim.margin.leverage.to_string(), "2");
+    assert_eq!(c.sim.margin.maintenance_pct, None);
+    assert_eq!(c.sim.margin.borrow_pct.to_string(), "0.001");
+    for (text, key) in [
+        ("leverage = \"0\"", "sim.margin.leverage"),
+        ("leverage = \"x\"", "sim.margin.leverage"),
+        ("maintenance_pct = \"60\"", "sim.margin.maintenance_pct"),
+        ("borrow_pct = \"10\"", "sim.margin.borrow_pct"),
+        ("borrow_period = \"2h\"", "sim.margin.borrow_period"),
+    ] {
+        let err = load_with(dir.path(), Some(&format!("[sim.margin]\n{text}\n")), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
 }
 
 #[test]

@@ -502,6 +502,7 @@ pub(super) fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
             )?),
         ));
     }
+    let margin = validate_sim_margin(&raw.margin)?;
     Ok(SimConfig {
         history_minutes: in_range("sim.history_minutes", raw.history_minutes, 0, 525_600)?,
         spec: SimSpec {
@@ -516,5 +517,35 @@ pub(super) fn validate_sim(raw: &RawSim) -> Result<SimConfig, ConfigError> {
         latency_ms: in_range("sim.latency_ms", raw.latency_ms, 0, 10_000)?,
         lose_answer_every: in_range("sim.lose_answer_every", raw.lose_answer_every, 0, 1_000_000)?,
         initial_balances,
+        margin,
     })
+}
+
+fn validate_sim_margin(
+    raw: &super::raw::RawSimMargin,
+) -> Result<tradedesk_core::api::accounts::MarginTerms, ConfigError> {
+    use tradedesk_core::money::Ratio;
+    let ratio =
+        |key: &str, text: &str| decimal_at(format!("sim.margin.{key}"), text, None).map(Ratio::new);
+    let terms = tradedesk_core::api::accounts::MarginTerms {
+        leverage: ratio("leverage", &raw.leverage)?,
+        maintenance_pct: (!raw.maintenance_pct.is_empty())
+            .then(|| ratio("maintenance_pct", &raw.maintenance_pct))
+            .transpose()?,
+        borrow_pct: ratio("borrow_pct", &raw.borrow_pct)?,
+        borrow_period: raw
+            .borrow_period
+            .parse()
+            .map_err(|message| ConfigError::InvalidAt {
+                key: "sim.margin.borrow_period".into(),
+                message,
+            })?,
+    };
+    terms
+        .validate()
+        .map_err(|(field, message)| ConfigError::InvalidAt {
+            key: format!("sim.margin.{field}"),
+            message,
+        })?;
+    Ok(terms)
 }

@@ -85,24 +85,28 @@ impl Handle<AccountsCreate> for Ctx {
                 "`paper` and names starting `paper-` are the users' own paper accounts",
             ));
         }
-        let margin = match (p.kind, p.margin) {
-            (AccountKind::Spot, Some(_)) => {
-                return Err(ApiError::bad_field(
-                    "margin",
-                    "margin terms are for `kind: margin` accounts",
-                ));
-            }
-            (AccountKind::Spot, None) => None,
-            (AccountKind::Margin, terms) => {
-                let terms = terms.unwrap_or_default();
-                terms
-                    .validate()
-                    .map_err(|(f, m)| ApiError::bad_field(&format!("margin.{f}"), m))?;
-                Some(terms)
-            }
-        };
+        if p.kind == AccountKind::Spot && p.margin.is_some() {
+            return Err(ApiError::bad_field(
+                "margin",
+                "margin terms are for `kind: margin` accounts",
+            ));
+        }
         self.blocking(move |ctx| {
             let mut state = ctx.exchange.lock();
+            let margin = match p.kind {
+                AccountKind::Spot => None,
+                AccountKind::Margin => {
+                    let terms = p
+                        .margin
+                        .clone()
+                        .unwrap_or_default()
+                        .over(state.default_margin());
+                    terms
+                        .validate()
+                        .map_err(|(f, m)| ApiError::bad_field(&format!("margin.{f}"), m))?;
+                    Some(terms)
+                }
+            };
             let assets: Vec<String> = state
                 .venue
                 .instruments()

@@ -510,6 +510,11 @@ impl State {
         &self.cfg.initial_balances
     }
 
+    /// A new margin account's terms where its request gives none.
+    pub fn default_margin(&self) -> &tradedesk_core::api::accounts::MarginTerms {
+        &self.cfg.margin
+    }
+
     /// The venue's taker fee rate.
     pub fn taker_fee(&self) -> Decimal {
         self.cfg.fees.taker

@@ -418,3 +418,60 @@ fn forced_orders_capital_moves_and_protections_take_every_extreme_cleanly() {
     );
     still_trading(&d, &mut c);
 }
+
+#[test]
+fn margin_accounts_take_every_extreme_cleanly() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    let base = json!({ "name": "mx", "kind": "margin",
+                       "margin": { "leverage": "2", "maintenance_pct": "10", "borrow_pct": "0.01" },
+                       "balances": { "USDT": "1000" } });
+    let mut n = 0;
+    for field in [
+        "/margin/leverage",
+        "/margin/maintenance_pct",
+        "/margin/borrow_pct",
+        "/balances/USDT",
+    ] {
+        for v in EXTREMES {
+            let mut p = base.clone();
+            set(&mut p, field, v);
+            p["name"] = json!(format!("mx{n}"));
+            n += 1;
+            let _ = clean(&mut c, "accounts.create", &p);
+        }
+    }
+    // The most an account may hold, the most leverage, the dearest
+    // interest every minute: shorts at every extreme size and price.
+    call(
+        &mut c,
+        "accounts.create",
+        json!({ "name": "big", "kind": "margin",
+                 "margin": { "leverage": "100", "borrow_pct": "9.99", "borrow_period": "1m" },
+                 "balances": { "USDT": "1000000000000" } }),
+    );
+    for v in EXTREMES {
+        for (t, price) in [
+            ("market", None),
+            ("limit", Some("90000")),
+            ("limit", Some(*v)),
+        ] {
+            let mut p = json!({ "symbol": "BTCUSDT", "side": "sell", "type": t, "qty": v, "account": "big" });
+            if let Some(px) = price {
+                p["price"] = json!(px);
+                p["qty"] = json!("0.01");
+            }
+            let _ = clean(&mut c, "orders.place", &p);
+        }
+    }
+    let _ = clean(
+        &mut c,
+        "orders.place",
+        &json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": "100000", "account": "big" }),
+    );
+    // Interest on a huge loan, and whatever margin call it brings.
+    d.minutes(3);
+    let _ = clean(&mut c, "accounts.balances", &json!({ "account": "big" }));
+    println!("margin extremes: {n} accounts asked for, all answered cleanly");
+    still_trading(&d, &mut c);
+}

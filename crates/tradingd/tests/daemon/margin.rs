@@ -92,12 +92,50 @@ fn accounts_create_names_the_field_at_fault_and_changes_nothing() {
     assert_eq!(m["kind"], "margin");
     assert_eq!(m["margin"]["leverage"], "2", "{m}");
     assert_eq!(m["margin"]["borrow_period"], "1h", "{m}");
+    assert_eq!(
+        m["margin"]["borrow_pct"], "0.001",
+        "the shipped sim.margin: {m}"
+    );
     let b = call(&mut c, "accounts.balances", json!({ "account": "m1" }));
     assert_eq!(balance(&b, "USDT")["total"], "1000", "{b}");
     assert_eq!(b["margin"]["equity"], "1000", "{b}");
     assert_eq!(b["margin"]["gross"], "0", "{b}");
     assert_eq!(b["margin"]["maintenance_pct"], "25", "{b}");
     assert_eq!(b["margin"]["available"], "2000", "{b}");
+}
+
+#[test]
+fn terms_left_out_are_the_configured_ones() {
+    let d = TestDaemon::manual_clock_with(
+        tempfile::tempdir().expect("tempdir"),
+        tradingd::Options::default(),
+        |c| {
+            c.sim.margin.leverage = tradedesk_core::money::Ratio::new(Decimal::from(4));
+            c.sim.margin.maintenance_pct =
+                Some(tradedesk_core::money::Ratio::new(Decimal::from(10)));
+            c.sim.margin.borrow_pct = tradedesk_core::money::Ratio::new(Decimal::new(2, 2));
+        },
+    );
+    let mut c = d.client();
+    let all = margin_account(&mut c, "m1", &json!({}), "1000");
+    assert_eq!(
+        all["margin"],
+        json!({ "leverage": "4", "maintenance_pct": "10", "borrow_pct": "0.02", "borrow_period": "1h" })
+    );
+    // A leverage of its own: the default maintenance follows it (50 / 5).
+    let own = margin_account(
+        &mut c,
+        "m2",
+        &json!({ "leverage": "5", "borrow_period": "4h" }),
+        "1000",
+    );
+    assert_eq!(
+        own["margin"],
+        json!({ "leverage": "5", "borrow_pct": "0.02", "borrow_period": "4h" })
+    );
+    let b = call(&mut c, "accounts.balances", json!({ "account": "m2" }));
+    assert_eq!(b["margin"]["maintenance_pct"], "10", "{b}");
+    assert_eq!(b["margin"]["available"], "5000", "{b}");
 }
 
 #[test]
