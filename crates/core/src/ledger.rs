@@ -123,119 +123,110 @@ impl Ledger {
     }
 
     pub fn deposit(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
-        if amount.is_negative() {
-            return Err(LedgerError::Negative);
-        }
-        let b = self.balance(asset);
-        let free = add(b.free, amount)?;
-        self.balances
-            .insert(asset.to_owned(), Balance { free, ..b });
-        Ok(())
+        self.update(asset, amount, |b| {
+            Ok(Balance {
+                free: add(b.free, amount)?,
+                ..b
+            })
+        })
     }
 
     /// Takes `amount` out of the free balance, or fails naming the shortfall.
     pub fn withdraw(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
+        self.update(asset, amount, |b| {
+            if b.free < amount {
+                return Err(Self::insufficient(asset, b.free, amount));
+            }
+            Ok(Balance {
+                free: sub(b.free, amount)?,
+                ..b
+            })
+        })
+    }
+
+    /// Replaces `asset`'s balance by what `f` makes of it and a
+    /// non-negative `amount`; nothing changes on error.
+    fn update(
+        &mut self,
+        asset: &str,
+        amount: Qty,
+        f: impl FnOnce(Balance) -> Result<Balance, LedgerError>,
+    ) -> Result<(), LedgerError> {
         if amount.is_negative() {
             return Err(LedgerError::Negative);
         }
-        let b = self.balance(asset);
-        if b.free < amount {
-            return Err(LedgerError::Insufficient {
-                asset: asset.to_owned(),
-                available: b.free.to_string(),
-                required: amount.to_string(),
-            });
-        }
-        self.balances.insert(
-            asset.to_owned(),
-            Balance {
-                free: sub(b.free, amount)?,
-                ..b
-            },
-        );
+        let new = f(self.balance(asset))?;
+        self.balances.insert(asset.to_owned(), new);
         Ok(())
+    }
+
+    fn insufficient(asset: &str, available: Qty, required: Qty) -> LedgerError {
+        LedgerError::Insufficient {
+            asset: asset.to_owned(),
+            available: available.to_string(),
+            required: required.to_string(),
+        }
     }
 
     /// Moves `amount` from free to locked, or fails naming the shortfall.
     pub fn lock(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
-        if amount.is_negative() {
-            return Err(LedgerError::Negative);
-        }
-        let b = self.balance(asset);
-        if b.free < amount {
-            return Err(LedgerError::Insufficient {
-                asset: asset.to_owned(),
-                available: b.free.to_string(),
-                required: amount.to_string(),
-            });
-        }
-        let new = Balance {
-            free: sub(b.free, amount)?,
-            locked: add(b.locked, amount)?,
-            ..b
-        };
-        self.balances.insert(asset.to_owned(), new);
-        Ok(())
+        self.update(asset, amount, |b| {
+            if b.free < amount {
+                return Err(Self::insufficient(asset, b.free, amount));
+            }
+            Ok(Balance {
+                free: sub(b.free, amount)?,
+                locked: add(b.locked, amount)?,
+                ..b
+            })
+        })
     }
 
     /// Moves `amount` from locked back to free.
     pub fn unlock(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
-        if amount.is_negative() {
-            return Err(LedgerError::Negative);
-        }
-        let b = self.balance(asset);
-        if b.locked < amount {
-            return Err(LedgerError::NotLocked {
-                asset: asset.to_owned(),
-                amount: amount.to_string(),
-                locked: b.locked.to_string(),
-            });
-        }
-        let new = Balance {
-            free: add(b.free, amount)?,
-            locked: sub(b.locked, amount)?,
-            ..b
-        };
-        self.balances.insert(asset.to_owned(), new);
-        Ok(())
+        self.update(asset, amount, |b| {
+            if b.locked < amount {
+                return Err(LedgerError::NotLocked {
+                    asset: asset.to_owned(),
+                    amount: amount.to_string(),
+                    locked: b.locked.to_string(),
+                });
+            }
+            Ok(Balance {
+                free: add(b.free, amount)?,
+                locked: sub(b.locked, amount)?,
+                ..b
+            })
+        })
     }
 
     /// Borrows `amount` of `asset` (a margin account's loan): it becomes
     /// free to use and is owed.
     pub fn borrow(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
-        if amount.is_negative() {
-            return Err(LedgerError::Negative);
-        }
-        let b = self.balance(asset);
-        let new = Balance {
-            free: add(b.free, amount)?,
-            borrowed: add(b.borrowed, amount)?,
-            ..b
-        };
-        self.balances.insert(asset.to_owned(), new);
-        Ok(())
+        self.update(asset, amount, |b| {
+            Ok(Balance {
+                free: add(b.free, amount)?,
+                borrowed: add(b.borrowed, amount)?,
+                ..b
+            })
+        })
     }
 
     /// Repays `amount` of what is owed of `asset` out of the free balance.
     pub fn repay(&mut self, asset: &str, amount: Qty) -> Result<(), LedgerError> {
-        let b = self.balance(asset);
-        if amount.is_negative() || amount > b.borrowed {
-            return Err(LedgerError::Negative);
-        }
-        if b.free < amount {
-            return Err(LedgerError::Insufficient {
-                asset: asset.to_owned(),
-                available: b.free.to_string(),
-                required: amount.to_string(),
-            });
-        }
-        let new = Balance {
-            free: sub(b.free, amount)?,
-            borrowed: sub(b.borrowed, amount)?,
-            ..b
-        };
-        self.balances.insert(asset.to_owned(), new);
-        Ok(())
+        self.update(asset, amount, |b| {
+            if amount > b.borrowed {
+                return Err(LedgerError::Negative);
+            }
+            if b.free < amount {
+                return Err(Self::insufficient(asset, b.free, amount));
+            }
+            Ok(Balance {
+                free: sub(b.free, amount)?,
+                borrowed: sub(b.borrowed, amount)?,
+                ..b
+            })
+        })
     }
 
     /// Books a fill. A buy spends quote (from its release, topping up from
