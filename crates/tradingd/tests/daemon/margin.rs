@@ -496,3 +496,46 @@ fn a_margin_call_on_one_bot_liquidates_that_bot_only() {
     let events = call(&mut c, "bots.events", json!({ "id": bot, "limit": 200 })).to_string();
     assert!(events.contains("liquidation"), "{events}");
 }
+
+#[test]
+fn a_liquidation_below_zero_equity_leaves_the_account_owing_quote_and_alerts_once() {
+    let d = TestDaemon::manual_clock(tradingd::Options::default());
+    let mut c = d.client();
+    // A tiny maintenance level and 9.99 % interest a minute: the first
+    // minute's interest takes the equity below zero before any call.
+    margin_account(
+        &mut c,
+        "m1",
+        &json!({ "leverage": "100", "maintenance_pct": "0.0001", "borrow_pct": "9.99", "borrow_period": "1m" }),
+        "1000",
+    );
+    let px = last(&mut c, "BTCUSDT");
+    let qty = (Decimal::from(90_000) / px).round_dp(3);
+    call(
+        &mut c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": qty.to_string(), "account": "m1" }),
+    );
+    d.minutes(3);
+    let b = call(&mut c, "accounts.balances", json!({ "account": "m1" }));
+    assert_eq!(owed(&b, "BTC"), Decimal::ZERO, "bought back: {b}");
+    assert!(
+        owed(&b, "USDT") > Decimal::ZERO,
+        "the account owes quote: {b}"
+    );
+    assert!(dec(&b["margin"]["equity"]) < Decimal::ZERO, "{b}");
+    let pos = call(
+        &mut c,
+        "positions.get",
+        json!({ "symbol": "BTCUSDT", "account": "m1" }),
+    );
+    assert_eq!(pos["qty"], "0", "{pos}");
+    let alerts = call(&mut c, "risk.alerts", json!({ "limit": 100 }));
+    let liquidations = alerts["items"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a.to_string().contains("liquidation: equity"))
+        .count();
+    assert_eq!(liquidations, 1, "{alerts}");
+}

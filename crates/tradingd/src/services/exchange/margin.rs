@@ -356,17 +356,21 @@ impl State {
                     .normalize(),
                 s.gross.round_dp(2).normalize()
             );
-            tracing::warn!(%scope, %reason, "margin call");
-            let (alert, c) = self.set_risk_state(
-                store,
-                &scope,
-                TradingState::Halted,
-                Some(reason),
-                Severity::Critical,
-                now,
-            )?;
-            changes.absorb(c);
-            alerts.push(alert);
+            // Halted and alerted once; a flatten that could not finish is
+            // tried again at the next tick.
+            if self.risk.state_of(&scope) != TradingState::Halted {
+                tracing::warn!(%scope, %reason, "margin call");
+                let (alert, c) = self.set_risk_state(
+                    store,
+                    &scope,
+                    TradingState::Halted,
+                    Some(reason),
+                    Severity::Critical,
+                    now,
+                )?;
+                changes.absorb(c);
+                alerts.push(alert);
+            }
             changes.absorb(self.cancel_scope(store, &scope, "liquidation", now)?);
             changes.absorb(self.flatten(store, &scope, now)?);
         }
@@ -375,7 +379,8 @@ impl State {
 
     /// Closes every position of a scope at market (closing orders,
     /// approved in any state): sells longs first, then buys back shorts
-    /// (with what the sales freed). For an account: its manual book and
+    /// (with what the sales freed; on a margin account, borrowing quote
+    /// for what the cash cannot pay). For an account: its manual book and
     /// every bot's book. The kill switch's flatten and liquidation.
     pub fn flatten(
         &mut self,
@@ -419,6 +424,20 @@ impl State {
             let valid = market_order(symbol, side, qty)
                 .validate(&inst)
                 .map_err(|e| ApiError::internal(format!("flatten order: {e}")))?;
+            if side == Side::Buy && self.margin_of(account).is_some() {
+                // A buy-back the book's cash cannot pay (its equity went
+                // below zero) borrows the rest: the account is left owing
+                // quote, as a margin venue leaves it.
+                let need = self.reservation_of(&valid)?;
+                let free = self.accounts[account].books.balance(book, &inst.quote).free;
+                let short = excess(need, free);
+                if short.is_positive() {
+                    self.accounts[account]
+                        .books
+                        .borrow(book, &inst.quote, short)
+                        .map_err(|e| funds_err(&e))?;
+                }
+            }
             let approved = self.approve_closing(account, book, valid)?;
             let owner = self.accounts[account].row.owner.clone();
             let (_, changes) = self.place(store, account, &approved, &owner, now)?;
