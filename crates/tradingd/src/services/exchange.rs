@@ -572,7 +572,12 @@ impl State {
                 bots_db::save_bot_ledger(tx, bot, &b.ledger)?;
             }
         }
-        let at = Timestamp(changes.fills.last().map_or(0, |f| f.1.time.millis()));
+        let at = changes
+            .fills
+            .last()
+            .map(|f| f.1.time)
+            .or(changes.at)
+            .unwrap_or(Timestamp(0));
         for (a, book, sym) in &changes.positions {
             let books = &self.accounts[*a].books;
             let Some(p) = books.positions(*book).and_then(|ps| ps.get(sym)) else {

@@ -306,6 +306,24 @@ fn borrow_interest_is_charged_at_each_period_boundary() {
         Decimal::new(5, 2),
         "interest is paid in USDT: {after}"
     );
+    // The position row is stamped with the time of the last charge (the
+    // tick on the last minute boundary), not left at zero.
+    let stamped: i64 = d
+        .ctx
+        .store()
+        .conn()
+        .query_row(
+            "SELECT p.updated_ms FROM positions p JOIN accounts a ON a.id = p.account_id
+             WHERE a.name = 'm1' AND p.symbol = 'BTCUSDT'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("position row");
+    assert_eq!(stamped % 60_000, 1, "a minute's boundary tick: {stamped}");
+    assert!(
+        stamped > d.ctx.now().millis() - 60_000,
+        "the last charge: {stamped}"
+    );
 }
 
 #[test]

@@ -34,6 +34,9 @@ pub struct Changes {
     /// Closed bars replaced by the venue's own (written and published,
     /// not shown to the bots again).
     pub bar_fixes: Vec<(Symbol, tradedesk_core::market::Bar)>,
+    /// When changes without a fill happened (a margin account's
+    /// interest): the time their position rows are written with.
+    pub at: Option<tradedesk_core::time::Timestamp>,
 }
 
 impl Changes {
@@ -58,6 +61,7 @@ impl Changes {
         self.fills.extend(c.fills);
         self.bars.extend(c.bars);
         self.bar_fixes.extend(c.bar_fixes);
+        self.at = self.at.max(c.at);
         for a in c.ledgers {
             self.ledger(a);
         }

@@ -268,7 +268,10 @@ impl State {
             .checked_div(Decimal::ONE_HUNDRED)
             .unwrap_or(Decimal::ZERO)
             .saturating_mul(Decimal::from(periods));
-        let mut local = Changes::default();
+        let mut local = Changes {
+            at: Some(now),
+            ..Changes::default()
+        };
         if !rate.is_zero() {
             let books: Vec<BookId> = std::iter::once(None)
                 .chain(self.accounts[account].books.bots.keys().map(|b| Some(*b)))
