@@ -88,6 +88,8 @@ pub enum Request {
         id: u64,
         action: BotAction,
     },
+    /// Show this account on the desk: its balances, positions, margin.
+    Account(String),
     BotEvents(u64),
     /// `bots.create` from the new-bot form.
     CreateBot(Box<tradedesk_core::api::bots::BotCreate>),
@@ -116,6 +118,7 @@ impl Request {
         !matches!(
             self,
             Request::Watch { .. }
+                | Request::Account(_)
                 | Request::Check(_)
                 | Request::BotEvents(_)
                 | Request::OpenBacktest(_)
@@ -142,6 +145,8 @@ pub enum Action {
     Open,
     Refresh,
     NewOrder,
+    /// Show the next account on the desk.
+    NextAccount,
     CancelOrder,
     CancelAll,
     ToggleHistory,

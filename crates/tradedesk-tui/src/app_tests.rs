@@ -6,7 +6,7 @@ use tradedesk_core::market::Interval;
 use tradedesk_core::order::{OrderType, Side};
 
 use super::*;
-use crate::ui::tests::{at, loaded};
+use crate::ui::tests::{at, loaded, on_margin_account};
 
 fn key(a: &mut App, c: KeyCode) -> Command {
     a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
@@ -936,4 +936,34 @@ fn the_palette_takes_arguments_and_names_unknown_commands() {
     typed(&mut a, "bot pause 99");
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.view.notice.as_deref(), Some("no bot #99"));
+}
+
+#[test]
+fn a_cycles_the_desk_through_the_accounts_and_equity_nets_what_is_owed() {
+    let mut a = on_margin_account(loaded());
+    assert_eq!(a.daemon.account, "margin1");
+    // 10649.33 USDT less 0.01 BTC owed at the last price.
+    let px = a.daemon.tickers["BTCUSDT"].last.get();
+    let expected = rust_decimal::Decimal::new(1_064_933, 2) - rust_decimal::Decimal::new(1, 2) * px;
+    assert_eq!(a.daemon.account_equity(), Some(expected));
+    assert!(a.daemon.margin.is_some());
+    // `a` wraps to the first account: shown at once, its figures asked for.
+    assert!(matches!(
+        key(&mut a, KeyCode::Char('a')),
+        Command::Send(Request::Account(ref n)) if n == "paper"
+    ));
+    assert_eq!(a.daemon.account, "paper");
+    assert!(a.daemon.balances.is_empty() && a.daemon.margin.is_none());
+    // A late answer for the account left behind is dropped.
+    a.daemon.apply(Data::Balances(
+        serde_json::from_value(json!({ "account": "margin1", "balances": [
+            { "asset": "USDT", "free": "1", "locked": "0", "total": "1" }
+        ] }))
+        .expect("balances"),
+    ));
+    assert!(a.daemon.balances.is_empty());
+    assert!(matches!(
+        key(&mut a, KeyCode::Char('a')),
+        Command::Send(Request::Account(ref n)) if n == "margin1"
+    ));
 }

@@ -100,10 +100,18 @@ impl Endpoint {
     }
 }
 
+/// What a session follows, kept across reconnects: the watched symbol
+/// and the account the desk shows (`None`: the caller's default).
+#[derive(Debug, Default)]
+pub(super) struct Follow {
+    pub(super) watch: Option<(String, Interval)>,
+    pub(super) account: Option<String>,
+}
+
 pub async fn run(endpoint: Endpoint, tx: Tx, mut requests: mpsc::Receiver<Request>) {
-    let mut watch = None;
+    let mut follow = Follow::default();
     loop {
-        let reason = session(&endpoint, &tx, &mut requests, &mut watch).await;
+        let reason = session(&endpoint, &tx, &mut requests, &mut follow).await;
         if tx.send(Msg::Disconnected(reason)).await.is_err() {
             return;
         }
@@ -115,7 +123,10 @@ pub async fn run(endpoint: Endpoint, tx: Tx, mut requests: mpsc::Receiver<Reques
                 () = &mut retry => break,
                 r = requests.recv() => match r {
                     None => return,
-                    Some(Request::Watch { symbol, interval }) => watch = Some((symbol, interval)),
+                    Some(Request::Watch { symbol, interval }) => {
+                        follow.watch = Some((symbol, interval));
+                    }
+                    Some(Request::Account(a)) => follow.account = Some(a),
                     Some(r) if r.is_action() => {
                         let failed = Msg::Failed {
                             request: r,
@@ -194,13 +205,13 @@ async fn session(
     endpoint: &Endpoint,
     tx: &Tx,
     requests: &mut mpsc::Receiver<Request>,
-    watch: &mut Option<(String, Interval)>,
+    follow: &mut Follow,
 ) -> String {
     let (client, mut events) = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => return e,
     };
-    match connected(&client, tx, watch.as_ref()).await {
+    match connected(&client, tx, follow).await {
         Ok(()) => {}
         Err(e) => return e,
     }
@@ -217,15 +228,15 @@ async fn session(
             },
             r = requests.recv() => match r {
                 None => return "dashboard closed".into(),
-                Some(r) => on_request(&client, tx, r, watch).await,
+                Some(r) => on_request(&client, tx, r, follow).await,
             },
             _ = refresh.tick() => periodic(&client, tx).await,
             _ = tape.tick() => {
                 let mut out = Ok(());
                 if std::mem::take(&mut fills_seen) {
-                    out = after_fills(&client, tx).await;
+                    out = after_fills(&client, tx, follow.account.as_deref()).await;
                 }
-                match (out, watch.as_ref()) {
+                match (out, follow.watch.as_ref()) {
                     (Ok(()), Some((s, _))) => load_tape(&client, tx, s).await,
                     (r, _) => r,
                 }

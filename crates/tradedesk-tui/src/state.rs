@@ -66,6 +66,8 @@ pub struct BotDetail {
 pub enum Data {
     /// The account shown, and whether it is paper or live.
     Account(String, tradedesk_core::api::accounts::AccountMode),
+    /// Every account the caller sees (the desk cycles through them).
+    Accounts(Vec<tradedesk_core::api::accounts::AccountView>),
     Symbols(Vec<Instrument>),
     Tickers(Vec<Ticker>),
     Ticker(Ticker),
@@ -80,7 +82,7 @@ pub enum Data {
         symbol: String,
         trades: Vec<TradeTick>,
     },
-    Balances(Vec<BalanceView>),
+    Balances(tradedesk_core::api::accounts::Balances),
     Positions(Vec<PositionView>),
     Position(PositionView),
     Orders(Vec<OrderRecord>),
@@ -142,6 +144,9 @@ pub struct DaemonState {
     /// The watched symbol's latest trades, newest first.
     pub tape: Vec<TradeTick>,
     pub balances: Vec<BalanceView>,
+    /// The shown account's margin standing (a margin account).
+    pub margin: Option<tradedesk_core::api::accounts::MarginStatus>,
+    pub accounts: Vec<tradedesk_core::api::accounts::AccountView>,
     pub positions: BTreeMap<String, PositionView>,
     pub orders: BTreeMap<u64, OrderRecord>,
     pub today: Option<TradeStats>,
@@ -194,6 +199,8 @@ impl DaemonState {
             books: BTreeMap::new(),
             tape: Vec::new(),
             balances: Vec::new(),
+            margin: None,
+            accounts: Vec::new(),
             positions: BTreeMap::new(),
             orders: BTreeMap::new(),
             today: None,
@@ -265,9 +272,14 @@ impl DaemonState {
                     self.tape = trades;
                 }
             }
+            Data::Accounts(a) => self.accounts = a,
             Data::Balances(b) => {
-                self.balances = b;
-                self.sample_equity();
+                // An answer for an account no longer shown is dropped.
+                if b.account == self.account {
+                    self.balances = b.balances;
+                    self.margin = b.margin;
+                    self.sample_equity();
+                }
             }
             Data::Positions(ps) => {
                 self.positions = ps
@@ -424,19 +436,21 @@ impl DaemonState {
     }
 
     /// The account's equity in its quote asset: quote balances plus every
-    /// position at its mark (or the last price).
+    /// other asset at its last price, less what is owed.
     pub fn account_equity(&self) -> Option<Decimal> {
         let quote = self.symbols.first().map(|s| s.quote.as_str())?;
         let mut total = Decimal::ZERO;
         let mut any = false;
         for b in &self.balances {
+            // What is held less what is owed (a margin account's loans).
+            let net = b.total.get() - b.borrowed.get();
             if b.asset == quote {
-                total += b.total.get();
+                total += net;
                 any = true;
-            } else if !b.total.is_zero() {
+            } else if !net.is_zero() {
                 let sym = format!("{}{quote}", b.asset);
                 let px = self.tickers.get(&sym)?.last.get();
-                total += b.total.get() * px;
+                total += net * px;
                 any = true;
             }
         }

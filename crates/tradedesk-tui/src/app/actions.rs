@@ -56,6 +56,27 @@ impl App {
             }
             Action::Refresh => return Command::Send(Request::Refresh),
             Action::NewOrder => self.open_ticket(),
+            Action::NextAccount => {
+                let names: Vec<&str> = self
+                    .daemon
+                    .accounts
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                let at = names.iter().position(|n| *n == self.daemon.account);
+                let next = at.map_or(0, |i| (i + 1) % names.len().max(1));
+                if let Some(a) = self.daemon.accounts.get(next).cloned()
+                    && a.name != self.daemon.account
+                {
+                    // Shown at once; its balances and positions follow.
+                    self.daemon
+                        .apply(crate::state::Data::Account(a.name.clone(), a.mode));
+                    self.daemon.balances.clear();
+                    self.daemon.margin = None;
+                    self.daemon.positions.clear();
+                    return self.send(Request::Account(a.name));
+                }
+            }
             Action::CancelOrder => {
                 if let Some(o) = self.order_rows().get(self.view.selected()).copied() {
                     if o.status.is_open() {

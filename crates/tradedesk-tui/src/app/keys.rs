@@ -58,7 +58,10 @@ pub const GLOBAL_KEYS: &[Binding] = &[
     bind(ch('q'), "q", "quit", Action::Quit),
 ];
 
-pub(super) const DESK_KEYS: &[Binding] = &[bind(ch('n'), "n", "new order", Action::NewOrder)];
+pub(super) const DESK_KEYS: &[Binding] = &[
+    bind(ch('n'), "n", "new order", Action::NewOrder),
+    bind(ch('a'), "a", "next account", Action::NextAccount),
+];
 
 pub(super) const MARKET_KEYS: &[Binding] = &[
     bind(

@@ -39,7 +39,7 @@ use tradedesk_core::market::Interval;
 pub(super) async fn connected(
     c: &AsyncClient,
     tx: &Tx,
-    watch: Option<&(String, Interval)>,
+    follow: &super::Follow,
 ) -> Result<(), String> {
     let info = c
         .call::<SystemInfo>(&Empty {})
@@ -48,15 +48,22 @@ pub(super) async fn connected(
     put(tx, Msg::Connected(Box::new(info))).await?;
     c.subscribe(&TOPICS).await.map_err(|e| e.to_string())?;
     let accounts = ask_all::<AccountsList, _>(c).await?;
-    if let Some(a) = accounts.first() {
+    // The account followed, while it is still there; else the first.
+    let shown = accounts
+        .iter()
+        .find(|a| follow.account.as_deref() == Some(a.name.as_str()))
+        .or_else(|| accounts.first());
+    if let Some(a) = shown {
         data(tx, Data::Account(a.name.clone(), a.mode)).await?;
     }
+    let account = shown.map(|a| a.name.clone());
+    data(tx, Data::Accounts(accounts)).await?;
     data(tx, Data::Symbols(ask_all::<MarketSymbols, _>(c).await?)).await?;
     data(tx, Data::Tickers(ask_all::<MarketTickers, _>(c).await?)).await?;
     load_lists(c, tx).await?;
-    after_fills(c, tx).await?;
+    after_fills(c, tx, account.as_deref()).await?;
     periodic(c, tx).await?;
-    if let Some((s, i)) = watch {
+    if let Some((s, i)) = &follow.watch {
         load_watch(c, tx, s, *i).await?;
     }
     Ok(())
@@ -118,14 +125,17 @@ pub(super) async fn load_lists(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
 }
 
 /// Re-read after fills: balances, positions, today's realized figures.
-pub(super) async fn after_fills(c: &AsyncClient, tx: &Tx) -> Result<(), String> {
+pub(super) async fn after_fills(
+    c: &AsyncClient,
+    tx: &Tx,
+    account: Option<&str>,
+) -> Result<(), String> {
+    let param = AccountParam {
+        account: account.map(str::to_owned),
+    };
     data(
         tx,
-        Data::Balances(
-            ask::<AccountsBalances>(c, &AccountParam::default())
-                .await?
-                .balances,
-        ),
+        Data::Balances(ask::<AccountsBalances>(c, &param).await?),
     )
     .await?;
     data(tx, Data::Positions(ask_all::<PositionsList, _>(c).await?)).await?;

@@ -1,7 +1,8 @@
 //! Carrying out the dashboard's requests, each through its method's
 //! typed params, and telling the model how each ended.
 
-use super::load::{connected, load_watch};
+use super::Follow;
+use super::load::{after_fills, connected, load_watch};
 use super::{Refusal, Tx, ask, data, put};
 use crate::app::{BotAction, Msg, Request};
 use crate::state::{BacktestDetail, Data};
@@ -29,7 +30,6 @@ use tradedesk_core::api::schedules::SchedulesRunNow;
 use tradedesk_core::api::trades::TradeFilter;
 use tradedesk_core::api::trades::TradesList;
 use tradedesk_core::client::AsyncClient;
-use tradedesk_core::market::Interval;
 
 /// Carries out one request. A refusal by the daemon is reported to the
 /// dashboard; only a broken link ends the session.
@@ -37,11 +37,11 @@ pub(super) async fn on_request(
     c: &AsyncClient,
     tx: &Tx,
     r: Request,
-    watch: &mut Option<(String, Interval)>,
+    follow: &mut Follow,
 ) -> Result<(), String> {
     let action = r.is_action();
     let request = r.clone();
-    match carry_out(c, tx, r, watch).await {
+    match carry_out(c, tx, r, follow).await {
         Ok(done) if action => put(tx, Msg::Done(done)).await,
         Ok(_) => Ok(()),
         Err(e) => {
@@ -63,12 +63,12 @@ pub(super) async fn carry_out(
     c: &AsyncClient,
     tx: &Tx,
     r: Request,
-    watch: &mut Option<(String, Interval)>,
+    follow: &mut Follow,
 ) -> Result<String, Refusal> {
     Ok(match r {
         Request::Watch { symbol, interval } => {
             load_watch(c, tx, &symbol, interval).await?;
-            *watch = Some((symbol, interval));
+            follow.watch = Some((symbol, interval));
             String::new()
         }
         Request::Check(order) => {
@@ -301,7 +301,12 @@ pub(super) async fn carry_out(
             format!("cache flushed: {} entries", d.deleted)
         }
         Request::Refresh => {
-            connected(c, tx, watch.as_ref()).await?;
+            connected(c, tx, follow).await?;
+            String::new()
+        }
+        Request::Account(a) => {
+            follow.account = Some(a);
+            after_fills(c, tx, follow.account.as_deref()).await?;
             String::new()
         }
     })

@@ -9,6 +9,7 @@ use ratatui::widgets::{Gauge, Paragraph, Sparkline};
 use rust_decimal::Decimal;
 use tradedesk_core::risk::TradingState;
 
+use tradedesk_core::api::accounts::BalanceView;
 use tradedesk_core::money::Notional;
 
 use super::fmt;
@@ -186,37 +187,57 @@ impl App {
     pub(super) fn render_balances(&self, f: &mut Frame, area: Rect) {
         let d = &self.daemon;
         let p = &d.precision;
-        let totals = fmt::align(
-            &d.balances
-                .iter()
-                .map(|b| p.amount(&b.asset, b.total.get()))
-                .collect::<Vec<_>>(),
-        );
-        let locked = fmt::align(
-            &d.balances
-                .iter()
-                .map(|b| p.amount(&b.asset, b.locked.get()))
-                .collect::<Vec<_>>(),
-        );
+        let column = |q: fn(&BalanceView) -> Decimal| {
+            fmt::align(
+                &d.balances
+                    .iter()
+                    .map(|b| p.amount(&b.asset, q(b)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let totals = column(|b| b.total.get());
+        let locked = column(|b| b.locked.get());
+        // A margin account's loans: a column of their own while any.
+        let owes = d.balances.iter().any(|b| b.borrowed.is_positive());
+        let owed = column(|b| b.borrowed.get());
         let rows: Vec<Cells> = d
             .balances
             .iter()
             .zip(totals)
             .zip(locked)
-            .map(|((b, t), l)| {
-                vec![
+            .zip(owed)
+            .map(|(((b, t), l), o)| {
+                let mut row = vec![
                     Text::from(b.asset.clone()),
                     Text::from(self.private(t)),
                     Text::from(self.private(l)),
-                ]
+                ];
+                if owes {
+                    row.push(Text::from(self.private(o)));
+                }
+                row
             })
             .collect();
-        const COLS: [Col; 3] = [
+        const COLS: [Col; 4] = [
             Col::text("Asset", 4, 9),
             Col::num("Total", 8),
             Col::num("Locked", 2),
+            Col::num("Owed", 2),
         ];
-        self.fitted(f, area, "Balances", &COLS, rows);
+        let cols = if owes { &COLS[..] } else { &COLS[..3] };
+        // The account's name once there is more than one to show; a margin
+        // account's level against its liquidation level.
+        let mut title = "Balances".to_owned();
+        if d.accounts.len() > 1 {
+            title = format!("Balances · {} (a: next)", d.account);
+        }
+        if let Some(m) = &d.margin {
+            let level = m
+                .level_pct
+                .map_or_else(|| "flat".to_owned(), |l| format!("{l} %"));
+            title = format!("{title} · margin {level}, liq {} %", m.maintenance_pct);
+        }
+        self.fitted(f, area, &title, cols, rows);
     }
 
     pub(super) fn render_positions(&self, f: &mut Frame, area: Rect) {

@@ -154,10 +154,10 @@ pub fn loaded() -> App {
     );
     d(
         &mut a,
-        Data::Balances(de(json!([
+        Data::Balances(de(json!({ "account": "paper", "balances": [
             {"asset": "BTC", "free": "0.01", "locked": "0", "total": "0.01"},
             {"asset": "USDT", "free": "8848.8665165", "locked": "500.5", "total": "9349.3665165"}
-        ]))),
+        ] }))),
     );
     d(
         &mut a,
@@ -385,6 +385,28 @@ fn with_result(mut a: App) -> App {
     a
 }
 
+/// Two accounts seen, the desk on the margin one, short 0.01 BTC.
+pub fn on_margin_account(mut a: App) -> App {
+    a.daemon.apply(Data::Accounts(de(json!([
+        { "name": "paper", "venue": "sim", "mode": "paper", "kind": "spot", "owner": "admin", "created": ts(0) },
+        { "name": "margin1", "venue": "sim", "mode": "paper", "kind": "margin",
+          "margin": { "leverage": "2", "borrow_pct": "0.001", "borrow_period": "1h" }, "owner": "admin", "created": ts(1) }
+    ]))));
+    a.daemon.apply(Data::Account(
+        "margin1".into(),
+        tradedesk_core::api::accounts::AccountMode::Paper,
+    ));
+    a.daemon.apply(Data::Balances(de(json!({ "account": "margin1", "balances": [
+        { "asset": "BTC", "free": "0", "locked": "0", "total": "0", "borrowed": "0.01" },
+        { "asset": "USDT", "free": "10649.33", "locked": "0", "total": "10649.33" }
+    ], "margin": { "equity": "9999.33", "gross": "650", "level_pct": "1538.36", "maintenance_pct": "25", "available": "19348.66" } }))));
+    a.daemon.apply(Data::Positions(de(json!([
+        {"account": "paper", "symbol": "BTCUSDT", "qty": "0.01", "avg_price": "64998.35", "cost": "649.9835", "mark_price": "65012.5", "realized_pnl": "0", "unrealized_pnl": "0.1415", "fees": "0.6499835"},
+        {"account": "margin1", "symbol": "BTCUSDT", "qty": "-0.01", "avg_price": "64998.26", "cost": "-649.9826", "mark_price": "65012.5", "realized_pnl": "0", "unrealized_pnl": "-0.7924", "fees": "0.6499826"}
+    ]))));
+    a
+}
+
 fn screen(s: Screen) -> App {
     let mut a = loaded();
     a.view.screen = s;
@@ -406,6 +428,7 @@ macro_rules! snapshots {
 
 snapshots! {
     desk => screen(Screen::Desk);
+    margin_desk => on_margin_account(screen(Screen::Desk));
     market => {
         let mut a = screen(Screen::Market);
         a.view.overlays.sma = true;
