@@ -211,18 +211,15 @@ impl State {
             if self.margin_of(account).is_some() {
                 let r = &group[0].record;
                 let (symbol, side, qty) = (r.symbol.clone(), r.side, r.qty);
-                let before = self.accounts[account].books.clone();
                 self.margin_reserve(account, book, &symbol, side, qty, (asset, *amount))?;
-                if let Err(e) = self.accounts[account].books.lock(book, asset, *amount) {
-                    // What a margin sell borrowed for it is not kept.
-                    self.accounts[account].books = before;
-                    return Err(funds_err(&e));
-                }
-            } else {
-                self.accounts[account]
-                    .books
-                    .lock(book, asset, *amount)
-                    .map_err(|e| funds_err(&e))?;
+            }
+            let books = &mut self.accounts[account].books;
+            if let Err(e) = books.lock(book, asset, *amount) {
+                // A margin sell's loan is repaid from the free balance it
+                // went to (settled books hold nothing else free of what
+                // they owe), so nothing is kept.
+                let _ = books.settle(book, asset);
+                return Err(funds_err(&e));
             }
             changes.book(account, book);
             group[0].record.reserved = *amount;
