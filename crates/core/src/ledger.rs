@@ -729,8 +729,9 @@ impl Books {
         Ok(())
     }
 
-    /// Ends a bot's book: what it holds returns to the manual book, and so
-    /// do its positions (merged field by field). It must hold nothing locked.
+    /// Ends a bot's book: what it holds (and owes) returns to the manual
+    /// book, and so do its positions (merged field by field). It must hold
+    /// nothing locked. Nothing changes on error.
     pub fn release(&mut self, id: u64) -> Result<SubLedger, LedgerError> {
         let sub = self.bots.get(&id).ok_or(LedgerError::NoBook(id))?;
         if let Some((asset, b)) = sub
@@ -744,16 +745,23 @@ impl Books {
                 locked: b.locked.to_string(),
             });
         }
-        let sub = self.bots.remove(&id).ok_or(LedgerError::NoBook(id))?;
+        let mut next = self.clone();
+        let sub = next.bots.remove(&id).ok_or(LedgerError::NoBook(id))?;
         for (symbol, p) in &sub.positions {
-            let merged = self
+            let merged = next
                 .manual
                 .get(symbol)
                 .copied()
                 .unwrap_or_default()
                 .merged(p)?;
-            self.manual.insert(symbol.clone(), merged);
+            next.manual.insert(symbol.clone(), merged);
         }
+        // What the bot owed is the manual book's now: repaid out of its
+        // free balance as far as that goes, like any funds coming back.
+        for asset in sub.ledger.balances().keys() {
+            next.settle(None, asset)?;
+        }
+        *self = next;
         Ok(sub)
     }
 

@@ -455,3 +455,21 @@ fn interest_with_no_free_quote_is_borrowed_and_a_failed_charge_changes_nothing()
     assert_eq!(b.settle(None, "USDT").unwrap(), q("2"));
     assert_eq!(b.manual_balance("USDT").free, q("3"));
 }
+
+#[test]
+fn a_released_bots_loan_is_repaid_from_the_manual_books_free_balance() {
+    let btc = sym();
+    let mut b = Books::default();
+    b.total.deposit("USDT", q("100")).unwrap();
+    b.allocate(3, &BTreeMap::from([("USDT".to_owned(), q("1"))]))
+        .unwrap();
+    // Interest the bot could not pay: it owes 2 USDT.
+    b.charge(Some(3), &btc, "USDT", "3".parse().unwrap())
+        .unwrap();
+    assert_eq!(b.balance(Some(3), "USDT").borrowed, q("2"));
+    b.release(3).unwrap();
+    let manual = b.manual_balance("USDT");
+    assert_eq!((manual.free, manual.borrowed), (q("97"), q("0")));
+    assert_eq!(b.total.balance("USDT").borrowed, q("0"));
+    assert!(b.release(3).is_err(), "released once");
+}

@@ -387,8 +387,10 @@ impl Handle<BotsUpdate> for Ctx {
                         db::save_bot_state(tx, rec.id, &serde_json::Value::Null)?;
                     }
                     if reallocated {
-                        // The old book's positions now live in the manual book.
+                        // The old book's positions now live in the manual
+                        // book, and its loans were repaid there.
                         db::clear_bot_positions(tx, rec.id)?;
+                        tdb::save_ledger(tx, acc_id, &books.total)?;
                     }
                     for (symbol, pos) in &manual {
                         tdb::save_position(tx, acc_id, symbol, pos, rec.updated)?;
@@ -490,6 +492,8 @@ impl Handle<BotsDelete> for Ctx {
             store
                 .write(|tx| -> Result<(), StoreError> {
                     db::mark_bot_deleted(tx, rec.id, now)?;
+                    // A released loan is repaid from the manual book.
+                    tdb::save_ledger(tx, acc_id, &books.total)?;
                     for symbol in &symbols {
                         if let Some(pos) = manual.get(symbol) {
                             tdb::save_position(tx, acc_id, symbol, pos, now)?;
