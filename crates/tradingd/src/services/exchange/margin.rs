@@ -82,31 +82,20 @@ impl State {
             .collect()
     }
 
-    /// The price of one unit of `asset` in the quote asset (1 for a quote
-    /// asset), if the venue lists it.
-    fn mark_of(&self, asset: &str) -> Option<Decimal> {
-        let instruments = self.venue.instruments();
-        if instruments.iter().any(|i| i.quote == asset) {
-            return Some(Decimal::ONE);
-        }
-        let idx = instruments.iter().position(|i| i.base == asset)?;
-        Some(self.venue.last(idx).get())
-    }
-
     fn standing_of(&self, balances: &[(String, Balance)]) -> Standing {
+        let instruments = self.venue.instruments();
         let mut s = Standing {
             equity: Decimal::ZERO,
             gross: Decimal::ZERO,
         };
         for (asset, b) in balances {
-            let Some(mark) = self.mark_of(asset) else {
+            let Some(unit) = self.unit_value(&instruments, asset) else {
                 continue;
             };
-            s.equity = s.equity.saturating_add(b.net().get().saturating_mul(mark));
-            let is_quote = self.venue.instruments().iter().any(|i| &i.quote == asset);
-            if !is_quote {
+            s.equity = s.equity.saturating_add(b.net().get().saturating_mul(unit));
+            if !instruments.iter().any(|i| &i.quote == asset) {
                 let gross = b.total().max(b.borrowed).get();
-                s.gross = s.gross.saturating_add(gross.saturating_mul(mark));
+                s.gross = s.gross.saturating_add(gross.saturating_mul(unit));
             }
         }
         s

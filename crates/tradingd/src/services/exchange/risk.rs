@@ -192,13 +192,25 @@ impl State {
             if amount.is_zero() {
                 continue;
             }
-            if instruments.iter().any(|i| i.quote == asset) {
-                total = total.saturating_add(amount);
-            } else if let Some(idx) = instruments.iter().position(|i| i.base == asset) {
-                total = total.saturating_add(amount.saturating_mul(self.venue.last(idx).get()));
+            if let Some(unit) = self.unit_value(&instruments, asset) {
+                total = total.saturating_add(amount.saturating_mul(unit));
             }
         }
         total.normalize()
+    }
+
+    /// What one unit of `asset` is worth in the quote asset: 1 for a quote
+    /// asset, a base asset's last price; `None` for an asset not listed.
+    pub(super) fn unit_value(
+        &self,
+        instruments: &[&tradedesk_core::instrument::Instrument],
+        asset: &str,
+    ) -> Option<Decimal> {
+        if instruments.iter().any(|i| i.quote == asset) {
+            return Some(Decimal::ONE);
+        }
+        let idx = instruments.iter().position(|i| i.base == asset)?;
+        Some(self.venue.last(idx).get())
     }
 
     /// The equity of a scope with a trading state (an account or a bot).
