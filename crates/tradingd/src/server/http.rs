@@ -477,13 +477,15 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         limiter,
         rpc,
     });
-    // The OpenAPI document at /openapi.json and Swagger UI at /docs, both
-    // served from the binary (the UI's files are vendored at build time).
+    // The OpenAPI document at /openapi.json, Swagger UI at /docs and ReDoc
+    // at /redoc, all served from the binary (the UIs' files come from
+    // registry crates at build time; nothing is fetched at run time).
     let openapi = tradedesk_core::api::openapi::document(env!("CARGO_PKG_VERSION"));
     let mut router = Router::new().merge(
         utoipa_swagger_ui::SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi),
     );
     router = router
+        .route("/redoc", axum::routing::get(redoc))
         .route("/api/v1/ws", axum::routing::get(websocket))
         .route("/metrics", axum::routing::get(metrics));
     for (path, r) in routes.paths {
@@ -501,6 +503,17 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         Some(c) => router.layer(c),
         None => router,
     }
+}
+
+/// `GET /redoc`: ReDoc over `/openapi.json`. The page inlines the ~1 MB
+/// bundle, so it is built on the first request and kept, not at start.
+async fn redoc() -> axum::response::Html<&'static str> {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    axum::response::Html(PAGE.get_or_init(|| {
+        aide::redoc::Redoc::new("/openapi.json")
+            .with_title("tradingd API")
+            .html()
+    }))
 }
 
 /// `GET /api/v1/ws`: the upgrade, counted against the address's rate.

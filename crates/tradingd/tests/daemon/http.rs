@@ -226,6 +226,20 @@ fn the_catalogue_is_served_with_tokens_scopes_and_the_error_table() {
         page.as_str().is_some_and(|p| p.contains("swagger")),
         "{page}"
     );
+    // ReDoc, from the binary too: the page inlines its bundle and points at
+    // the document above.
+    let (status, page) = h.send("GET", "/redoc", None, None);
+    assert_eq!(status, 200);
+    let page = page.as_str().expect("an HTML page");
+    assert!(
+        page.contains("Redoc.init(\"/openapi.json\""),
+        "{}",
+        &page[..200]
+    );
+    assert!(
+        page.len() > 500_000 && !page.contains("<script src"),
+        "the bundle is inlined, not loaded from elsewhere"
+    );
 
     // No route, and a body over the limit.
     let (status, err) = h.send("GET", "/api/v1/nothing/here", Some(&alice), None);
