@@ -92,6 +92,9 @@ fn doctor(config: &Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Log lines queued for the file writer before new ones are dropped.
+const LOG_QUEUE_LINES: usize = 8192;
+
 fn run(config: Config) -> ExitCode {
     let logs_to_stderr = config.log.stderr;
     let _log_guard = match init_logging(&config) {
@@ -248,7 +251,14 @@ fn init_logging(config: &Config) -> std::io::Result<tracing_appender::non_blocki
         .max_log_files(config.log.max_files)
         .build(&config.log.dir)
         .map_err(std::io::Error::other)?;
-    let (file_writer, guard) = tracing_appender::non_blocking(appender);
+    // The writer thread drains the queue as fast as the disk takes lines;
+    // the default 128,000-line queue is 4 MB allocated (and touched) up
+    // front. 8,192 lines still absorb any burst the daemon makes, and a
+    // full queue drops lines rather than stall the trading loop.
+    let (file_writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .finish(appender);
     let filter = || EnvFilter::new(&config.log.level);
     let file_layer = tracing_subscriber::fmt::layer()
         .with_writer(file_writer)

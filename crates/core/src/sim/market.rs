@@ -224,7 +224,7 @@ pub fn history(
     jump_probability: f64,
     end: Timestamp,
     minutes: usize,
-) -> Vec<crate::market::Bar> {
+) -> impl Iterator<Item = crate::market::Bar> {
     const MINUTE_MS: i64 = 60_000;
     let mut rng = Rng::new(seed ^ 0x005E_ED0F_4157_0123);
     let base_variance = spec.volatility * spec.volatility * (MINUTE_MS as f64 / YEAR_MS);
@@ -254,15 +254,17 @@ pub fn history(
     let start = spec.start_price.get().to_f64().unwrap_or(1.0);
     let shift = start.ln() - x;
     let inst = &spec.instrument;
-    let snap = |p: f64| {
-        Decimal::from_f64(p)
-            .map(|d| inst.round_price(d))
-            .filter(|p| p.is_positive())
-            .unwrap_or(inst.tick_size)
-    };
     let first = end.millis().div_euclid(MINUTE_MS) * MINUTE_MS - minutes as i64 * MINUTE_MS;
-    let mut out = Vec::with_capacity(minutes);
-    for i in 0..minutes {
+    let inst = inst.clone();
+    // The bars are made as they are taken: a month of them is megabytes,
+    // written to the store a row at a time, never needed all at once.
+    (0..minutes).map(move |i| {
+        let snap = |p: f64| {
+            Decimal::from_f64(p)
+                .map(|d| inst.round_price(d))
+                .filter(|p| p.is_positive())
+                .unwrap_or(inst.tick_size)
+        };
         let (o, c) = ((log[i] + shift).exp(), (log[i + 1] + shift).exp());
         let (up, down) = swings[i];
         let open = snap(o);
@@ -276,7 +278,7 @@ pub fn history(
             .and_then(|q| q.floor_to(inst.lot_size))
             .unwrap_or(inst.lot_size)
             .max(inst.lot_size);
-        out.push(crate::market::Bar {
+        crate::market::Bar {
             open_time: Timestamp(first + i as i64 * MINUTE_MS),
             open,
             high,
@@ -284,9 +286,8 @@ pub fn history(
             close,
             volume,
             trades,
-        });
-    }
-    out
+        }
+    })
 }
 
 /// The default market: BTCUSDT, ETHUSDT and SOLUSDT.
@@ -321,7 +322,7 @@ mod history_tests {
     fn history_ends_at_the_start_price_on_the_grid_and_repeats_for_a_seed() {
         let spec = &default_symbols()[0];
         let end = Timestamp(1_700_000_000_000);
-        let bars = history(spec, 42, 0.0005, end, 2880);
+        let bars: Vec<_> = history(spec, 42, 0.0005, end, 2880).collect();
         assert_eq!(bars.len(), 2880);
         let last = bars.last().expect("bars");
         assert_eq!(last.close, spec.start_price);
@@ -347,9 +348,9 @@ mod history_tests {
         // It moves (about the configured volatility), and repeats for a seed.
         let moved = bars.iter().filter(|b| b.close != b.open).count();
         assert!(moved > 2000, "{moved}");
-        assert_eq!(history(spec, 42, 0.0005, end, 2880), bars);
-        assert_ne!(history(spec, 43, 0.0005, end, 2880), bars);
-        assert!(history(spec, 42, 0.0005, end, 0).is_empty());
+        assert_eq!(history(spec, 42, 0.0005, end, 2880).collect::<Vec<_>>(), bars);
+        assert_ne!(history(spec, 43, 0.0005, end, 2880).collect::<Vec<_>>(), bars);
+        assert_eq!(history(spec, 42, 0.0005, end, 0).count(), 0);
     }
 }
 

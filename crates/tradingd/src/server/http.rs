@@ -480,11 +480,12 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     // The OpenAPI document at /openapi.json, Swagger UI at /docs and ReDoc
     // at /redoc, all served from the binary (the UIs' files come from
     // registry crates at build time; nothing is fetched at run time).
-    let openapi = tradedesk_core::api::openapi::document(env!("CARGO_PKG_VERSION"));
     let mut router = Router::new().merge(
-        utoipa_swagger_ui::SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi),
+        utoipa_swagger_ui::SwaggerUi::new("/docs")
+            .config(utoipa_swagger_ui::Config::from("/openapi.json")),
     );
     router = router
+        .route("/openapi.json", axum::routing::get(openapi))
         .route("/redoc", axum::routing::get(redoc))
         .route("/api/v1/ws", axum::routing::get(websocket))
         .route("/metrics", axum::routing::get(metrics));
@@ -503,6 +504,24 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         Some(c) => router.layer(c),
         None => router,
     }
+}
+
+/// `GET /openapi.json`: the document, generated from the catalogue on the
+/// first request and kept as text (as a JSON tree it would hold megabytes
+/// for the daemon's whole life, asked for or not).
+async fn openapi() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        tradedesk_core::api::openapi::document(env!("CARGO_PKG_VERSION")).to_string()
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc.as_str(),
+    )
+        .into_response()
 }
 
 /// `GET /redoc`: ReDoc over `/openapi.json`. The page inlines the ~1 MB

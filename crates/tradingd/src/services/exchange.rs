@@ -231,12 +231,12 @@ impl Exchange {
                 );
                 let symbol = s.instrument.symbol.clone();
                 db.write(|tx| -> Result<(), StoreError> {
-                    for b in &bars {
-                        db::upsert_kline(tx, &symbol, b)?;
+                    for b in bars {
+                        db::upsert_kline(tx, &symbol, &b)?;
                     }
                     Ok(())
                 })?;
-                tracing::info!(symbol = %symbol, bars = bars.len(), "seeded the market's history");
+                tracing::info!(symbol = %symbol, bars = cfg.history_minutes, "seeded the market's history");
             }
             let bars = db::klines(
                 db.conn(),
