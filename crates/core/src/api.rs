@@ -34,7 +34,7 @@ pub mod users;
 
 pub use catalogue::{
     Handlers, MethodDescriptor, TopicDescriptor, Visitor, method_descriptors, method_names,
-    method_routes, topic_descriptors, topic_names, visit_methods,
+    method_routes, params_schema, topic_descriptors, topic_names, visit_methods,
 };
 pub use error::{ApiError, ErrorCode, ErrorDescriptor, serde_field};
 pub use method::{

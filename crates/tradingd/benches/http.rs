@@ -7,7 +7,9 @@
 //! (`GET /api/v1/market/tickers`) at 64, plus the daemon's RSS. Targets
 //! (issue 20, on 2 cores): c=1 p50 ≤ 60 µs; c=64 ≥ 40,000 req/s; the
 //! authenticated read ≥ 25,000 req/s; RSS ≤ 30 MB. The daemon and the load
-//! share the machine's two cores.
+//! share the machine's two cores. The one-connection latency is printed
+//! beside the machine's floor (a plain loopback TCP round trip), which
+//! differs several-fold between virtual machines of the same kind.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -69,6 +71,40 @@ impl Conn {
         self.reader.read_exact(&mut body).expect("body");
         status
     }
+}
+
+/// The machine's floor for a request on one connection: the p50 of a
+/// 4-byte ping-pong over loopback TCP between two plain threads, no HTTP
+/// and no runtime. The HTTP latency can only be this plus the server's work.
+fn loopback_floor(n: usize) -> Duration {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_nodelay(true).expect("nodelay");
+        let mut b = [0u8; 4];
+        while s.read_exact(&mut b).is_ok() {
+            if s.write_all(&b).is_err() {
+                break;
+            }
+        }
+    });
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_nodelay(true).expect("nodelay");
+    let mut b = [0u8; 4];
+    let mut lat: Vec<Duration> = (0..n + n / 10)
+        .map(|_| {
+            let t = Instant::now();
+            c.write_all(b"ping").expect("ping");
+            c.read_exact(&mut b).expect("pong");
+            t.elapsed()
+        })
+        .skip(n / 10)
+        .collect();
+    drop(c);
+    echo.join().expect("echo thread");
+    lat.sort();
+    lat[lat.len() / 2]
 }
 
 fn us(d: Duration) -> String {
@@ -167,6 +203,10 @@ fn main() {
         us(p(0.5)),
         us(p(0.99)),
         us(p(1.0))
+    );
+    println!(
+        "  this machine's floor, a plain loopback TCP ping-pong between two threads: p50 {}",
+        us(loopback_floor(n))
     );
     let secs = if quick { 0.3 } else { 5.0 };
     let (rps, failed) = throughput(&addr, health, &token, 64, secs);

@@ -280,6 +280,12 @@ catalogue! {
     ]
 }
 
+/// One method's params schema (what `method_descriptors` gives for it,
+/// without making every method's schemas).
+pub fn params_schema<M: Method>() -> serde_json::Value {
+    schemars::schema_for!(M::Params).to_value()
+}
+
 fn describe_method<M: Method>() -> MethodDescriptor {
     MethodDescriptor {
         name: M::NAME.to_owned(),
@@ -287,7 +293,7 @@ fn describe_method<M: Method>() -> MethodDescriptor {
         scope: M::SCOPE,
         http_verb: M::HTTP.0,
         http_path: M::HTTP.1.to_owned(),
-        params_schema: schemars::schema_for!(M::Params).to_value(),
+        params_schema: params_schema::<M>(),
         result_schema: schemars::schema_for!(M::Result).to_value(),
     }
 }

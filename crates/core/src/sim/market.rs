@@ -348,8 +348,14 @@ mod history_tests {
         // It moves (about the configured volatility), and repeats for a seed.
         let moved = bars.iter().filter(|b| b.close != b.open).count();
         assert!(moved > 2000, "{moved}");
-        assert_eq!(history(spec, 42, 0.0005, end, 2880).collect::<Vec<_>>(), bars);
-        assert_ne!(history(spec, 43, 0.0005, end, 2880).collect::<Vec<_>>(), bars);
+        assert_eq!(
+            history(spec, 42, 0.0005, end, 2880).collect::<Vec<_>>(),
+            bars
+        );
+        assert_ne!(
+            history(spec, 43, 0.0005, end, 2880).collect::<Vec<_>>(),
+            bars
+        );
         assert_eq!(history(spec, 42, 0.0005, end, 0).count(), 0);
     }
 }

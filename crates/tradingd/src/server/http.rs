@@ -30,8 +30,8 @@ use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::{Map, Value};
 use tradedesk_core::api::data::{DataExport, DataImport};
 use tradedesk_core::api::{
-    ApiError, Caller, ErrorCode, Handle, Handlers, Method, Scope, Verb, Visitor,
-    method_descriptors, visit_methods,
+    ApiError, Caller, ErrorCode, Handle, Handlers, Method, Scope, Verb, Visitor, params_schema,
+    visit_methods,
 };
 use tradedesk_core::dataset::ImportParams;
 
@@ -62,8 +62,6 @@ struct App {
 
 struct Routes {
     paths: BTreeMap<&'static str, MethodRouter<Arc<App>>>,
-    /// Each method's params schema, from the catalogue's descriptors.
-    schemas: HashMap<String, Value>,
 }
 
 /// The JSON type a schema gives a top-level property: `integer`, `number`,
@@ -133,7 +131,7 @@ impl<H: Handlers> Visitor<H> for Routes {
         H: Handle<M>,
     {
         let (verb, path) = M::HTTP;
-        let route = route_of::<M>(&self.schemas);
+        let route = route_of::<M>();
         let handler = move |state: State<Arc<App>>,
                             ConnectInfo(peer): ConnectInfo<SocketAddr>,
                             params: Option<Path<HashMap<String, String>>>,
@@ -158,11 +156,14 @@ impl<H: Handlers> Visitor<H> for Routes {
     }
 }
 
-fn route_of<M: Method>(schemas: &HashMap<String, Value>) -> Route {
+/// A method's route: its query and path fields typed by its params schema,
+/// made for that method alone (all the catalogue's schemas at once would
+/// be megabytes at start, most of them never freed back to the system).
+fn route_of<M: Method>() -> Route {
     Route {
         name: M::NAME,
         scope: M::SCOPE,
-        kinds: Arc::new(schemas.get(M::NAME).map(kinds_of).unwrap_or_default()),
+        kinds: Arc::new(kinds_of(&params_schema::<M>())),
     }
 }
 
@@ -455,10 +456,6 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     let timeout = ctx.config.http.request_timeout;
     let mut routes = Routes {
         paths: BTreeMap::new(),
-        schemas: method_descriptors()
-            .into_iter()
-            .map(|d| (d.name, d.params_schema))
-            .collect(),
     };
     visit_methods::<Ctx, _>(&mut routes);
     let cfg = &ctx.config.http;
@@ -471,8 +468,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     });
     let app = Arc::new(App {
         ctx,
-        import_route: route_of::<DataImport>(&routes.schemas),
-        export_route: route_of::<DataExport>(&routes.schemas),
+        import_route: route_of::<DataImport>(),
+        export_route: route_of::<DataExport>(),
         dispatcher: Dispatcher::new(),
         limiter,
         rpc,

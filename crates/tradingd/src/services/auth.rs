@@ -137,16 +137,25 @@ fn load_secret(data_dir: &Path) -> Result<Vec<u8>, AuthSetupError> {
 }
 
 /// Argon2id as OWASP's fifth equivalent setting: 7 MiB, 5 passes, one
-/// lane. Every hash and check works in the one buffer below, one at a time:
-/// the daemon's memory stays bounded however many logins arrive at once.
+/// lane. Hashes and checks run one at a time (the lock below): the daemon's
+/// memory stays bounded however many logins arrive at once.
 const ARGON_M_KIB: u32 = 7168;
 const ARGON_T: u32 = 5;
 const ARGON_P: u32 = 1;
 /// The largest memory cost a stored hash may ask for (64 MiB).
 const ARGON_MAX_M_KIB: u32 = 65_536;
 
+/// A hash's working memory is reserved with room for this many blocks
+/// (32 MiB and one block) though only `m` of them are touched: glibc's
+/// malloc always maps a request above 32 MiB afresh and unmaps it when
+/// freed, whereas a smaller one, after the first, is carved from the heap
+/// and stays resident for the daemon's life. So the 7 MiB a login needs
+/// are given back as soon as it is checked. (Untouched pages of the
+/// reservation cost no memory; other allocators map large requests too.)
+const ARGON_RESERVE_BLOCKS: usize = 32 * 1024 + 1;
+
 struct Hasher {
-    memory: Mutex<Vec<argon2::Block>>,
+    one_at_a_time: Mutex<()>,
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -165,11 +174,13 @@ impl Hasher {
     ) -> Result<(), String> {
         let params = argon2::Params::new(m, t, p, Some(out.len())).map_err(|e| e.to_string())?;
         let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        let _turn = self
+            .one_at_a_time
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let blocks = usize::try_from(m).map_err(|e| e.to_string())?;
-        if memory.len() != blocks {
-            memory.resize(blocks, argon2::Block::default());
-        }
+        let mut memory = Vec::with_capacity(blocks.max(ARGON_RESERVE_BLOCKS));
+        memory.resize(blocks, argon2::Block::default());
         argon
             .hash_password_into_with_memory(pwd, salt, out, memory.as_mut_slice())
             .map_err(|e| e.to_string())
@@ -274,7 +285,7 @@ impl Auth {
         validation.validate_nbf = true;
         validation.leeway = 5;
         let hasher = Hasher {
-            memory: Mutex::new(Vec::new()),
+            one_at_a_time: Mutex::new(()),
         };
         let decoy = std::sync::OnceLock::new();
         Ok(Auth {
@@ -587,7 +598,7 @@ mod tests {
     #[test]
     fn passwords_hash_to_phc_strings_and_check_only_with_the_password() {
         let h = Hasher {
-            memory: Mutex::new(Vec::new()),
+            one_at_a_time: Mutex::new(()),
         };
         let phc = h.hash("correct horse battery").expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");

@@ -13,7 +13,7 @@
 //! its user may see.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -49,17 +49,20 @@ impl Seen {
 /// One event as the broadcast carries it.
 pub type Published = (Seen, Frame);
 
+/// Each topic's channel is made by its first subscriber: a channel holds
+/// `buffer` slots from the start, which no unwatched topic needs.
 pub struct StreamHub {
-    topics: HashMap<&'static str, broadcast::Sender<Published>>,
+    topics: HashMap<&'static str, OnceLock<broadcast::Sender<Published>>>,
+    buffer: usize,
 }
 
 impl StreamHub {
     pub fn new(buffer: usize) -> Self {
         let topics = topic_names()
             .iter()
-            .map(|&name| (name, broadcast::channel(buffer).0))
+            .map(|&name| (name, OnceLock::new()))
             .collect();
-        StreamHub { topics }
+        StreamHub { topics, buffer }
     }
 
     /// Publishes an event to everyone subscribed to `T`; free when nobody is.
@@ -79,7 +82,7 @@ impl StreamHub {
     /// `seen` is only worked out when someone listens: publishing costs
     /// nothing (no allocation) on a topic without subscribers.
     fn send<T: Topic>(&self, seen: impl FnOnce() -> Seen, event: &T::Event) {
-        let Some(tx) = self.topics.get(T::NAME) else {
+        let Some(tx) = self.topics.get(T::NAME).and_then(OnceLock::get) else {
             return;
         };
         if tx.receiver_count() == 0 {
@@ -105,7 +108,10 @@ impl StreamHub {
 
     /// A receiver for the topic named `name`, or `None` for an unknown topic.
     pub fn subscribe(&self, name: &str) -> Option<broadcast::Receiver<Published>> {
-        self.topics.get(name).map(broadcast::Sender::subscribe)
+        self.topics.get(name).map(|tx| {
+            tx.get_or_init(|| broadcast::channel(self.buffer).0)
+                .subscribe()
+        })
     }
 }
 
