@@ -7,6 +7,8 @@
 //! strategy with its metrics (target ≤ 100 ms). The wasm part needs the
 //! `wasm32-unknown-unknown` target (it says so when it is missing).
 //! Without `--bench` (as `cargo test` runs benches) it does 50,000 bars.
+//! Each figure is the best of `--reps N` runs (3 by default). First it
+//! prints each runtime's floor: an empty `on_bar` called the same way.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -153,9 +155,65 @@ fn callback_run(
     (t0.elapsed().as_secs_f64(), acted)
 }
 
+/// The runtimes' own floor on this machine, calls per second (best of
+/// `reps`): an empty Lua function of the six bar arguments called through
+/// mlua as the Lua tier calls `on_bar` (no hook, no memory limit), and an
+/// empty wasm export of the same signature called as the wasm tier calls it
+/// (fuel metering on, fuel set before each call). No strategy can run
+/// faster than its runtime's empty call.
+fn floors(n: usize, reps: usize) -> (f64, f64) {
+    let lua = mlua::Lua::new();
+    lua.load("function on_bar(time, open, high, low, close, volume) end")
+        .exec()
+        .expect("lua");
+    let f: mlua::Function = lua.globals().get("on_bar").expect("on_bar");
+    let mut lua_best = f64::MAX;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        for i in 0..n {
+            let x = i as f64;
+            f.call::<()>((i as i64, x, x, x, x, 1.0)).expect("call");
+        }
+        lua_best = lua_best.min(t0.elapsed().as_secs_f64());
+    }
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    let engine = wasmtime::Engine::new(&config).expect("engine");
+    let module = wasmtime::Module::new(
+        &engine,
+        r#"(module (func (export "on_bar") (param i64 f64 f64 f64 f64 f64)))"#,
+    )
+    .expect("module");
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instance");
+    let g = instance
+        .get_typed_func::<(i64, f64, f64, f64, f64, f64), ()>(&mut store, "on_bar")
+        .expect("export");
+    let mut wasm_best = f64::MAX;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        for i in 0..n {
+            let x = i as f64;
+            store.set_fuel(1_000_000).expect("fuel");
+            g.call(&mut store, (i as i64, x, x, x, x, 1.0))
+                .expect("call");
+        }
+        wasm_best = wasm_best.min(t0.elapsed().as_secs_f64());
+    }
+    (n as f64 / lua_best, n as f64 / wasm_best)
+}
+
 #[allow(clippy::too_many_lines)] // a script: data, three strategies, two measures, a backtest
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
+    // `--reps N`: runs per measure, the best kept (3 by default): the
+    // machine's other work only ever slows a run.
+    let reps: usize = std::env::args()
+        .skip_while(|a| a != "--reps")
+        .nth(1)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let n: usize = if quick { 50_000 } else { 1_000_000 };
     let mut rng = Rng::new(1);
     let mut px = 30_000.0_f64;
@@ -214,11 +272,17 @@ fn main() {
         }
         Err(e) => println!("wasm: skipped ({e})"),
     }
+    let (lua_floor, wasm_floor) = floors(n, reps);
+    println!(
+        "floor, an empty on_bar of the same six arguments: lua (mlua) {:.1} M calls/s, wasm (wasmtime, fuel on) {:.1} M calls/s",
+        lua_floor / 1e6,
+        wasm_floor / 1e6
+    );
     let mut first = None;
     for (label, name) in &runs {
         let mut best = f64::MAX;
         let mut acted = 0;
-        for _ in 0..3 {
+        for _ in 0..reps {
             let (dt, a) = callback_run(&registry, name, &inst, &bars);
             best = best.min(dt);
             acted = a;
@@ -233,10 +297,9 @@ fn main() {
     }
     let mut first = None;
     for (label, name) in &runs {
-        // Best of three: the machine's other work only ever slows a run.
         let mut best = f64::MAX;
         let mut orders = 0;
-        for _ in 0..3 {
+        for _ in 0..reps {
             let (dt, o) = engine_run(&registry, name, &inst, &bars);
             best = best.min(dt);
             orders = o;
@@ -262,7 +325,7 @@ fn main() {
         };
         let mut best = f64::MAX;
         let mut trades = 0;
-        for _ in 0..3 {
+        for _ in 0..reps {
             let t0 = Instant::now();
             let out = backtest::run(
                 &registry,
