@@ -14,18 +14,20 @@ params = {
     description = "Period of the slow average, in bars" },
 }
 
-local fast, slow, prev
+local prev
 
 function init(p)
   if p.fast >= p.slow then
     error("fast (" .. p.fast .. ") must be less than slow (" .. p.slow .. ")")
   end
-  fast, slow = ta.sma(p.fast), ta.sma(p.slow)
+  -- Bound to the closes: the daemon updates both averages before each bar
+  -- and passes them to on_bar after volume (nil until they have a value).
+  ta.bind("sma", "close", p.fast)
+  ta.bind("sma", "close", p.slow)
   return p.slow + 1, p.slow   -- warm-up bars, bars until the first signal
 end
 
-function on_bar(time, open, high, low, close, volume)
-  local f, s = fast(close), slow(close)
+function on_bar(time, open, high, low, close, volume, f, s)
   if not f or not s then return end
   local now = (f < s and -1) or (f > s and 1) or 0
   if prev == -1 and now == 1 then

@@ -19,6 +19,9 @@
 //! and calls the host: `enter()`, `add()`, `exit()`, `limit(key, side,
 //! price [, qty])`, `cancel(key)`, `log(msg)`, `fail(msg)`, `position()`,
 //! `last()`, `now()`, and `ta.sma(n)` … (each returns an update function).
+//! In `init`, `ta.bind(name, input, …)` attaches an indicator to the bars
+//! instead: the host updates it before each `on_bar` and passes its
+//! value(s) after `volume`, in binding order (see `Bound`).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -75,6 +78,34 @@ struct Shared {
     has_bar: AtomicBool,
     acted: AtomicBool,
     call: Mutex<CallState>,
+    /// Open only while `init` runs: `ta.bind` is refused elsewhere.
+    binding: AtomicBool,
+    /// What `ta.bind` bound, taken by the instance after `init`.
+    bound: Mutex<Vec<Bound>>,
+}
+
+/// The most values bound indicators may pass to `on_bar`.
+const MAX_BOUND_VALUES: usize = 8;
+
+/// Which part of each bar a bound indicator is fed.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    Open,
+    High,
+    Low,
+    Close,
+    Volume,
+    /// The whole bar (ATR, stochastic, VWAP).
+    Bar,
+}
+
+/// An indicator `ta.bind` attached to the bars: the host updates it before
+/// each `on_bar` and passes its value(s) as arguments, so reading it costs
+/// the strategy no call.
+#[derive(Debug)]
+struct Bound {
+    live: ta::Live,
+    input: Input,
 }
 
 impl Shared {
@@ -277,14 +308,7 @@ fn indicators(lua: &Lua, sh: &Arc<Shared>) -> mlua::Result<Table> {
                     ta::MAX_INDICATORS
                 )));
             }
-            // Bollinger takes (period, k); the others whole periods.
-            let (b, k) = if kind == 6 {
-                (0, b.unwrap_or(2.0))
-            } else {
-                (b.map_or(0, |b| b as i64), 0.0)
-            };
-            let mut live = ta::Live::new(kind, a.unwrap_or(0), b, c.unwrap_or(0), k)
-                .map_err(|e| mlua::Error::runtime(format!("ta.{name}: {e}")))?;
+            let mut live = new_live(kind, name, (a, b, c))?;
             let opt = |v: f64| (!v.is_nan()).then_some(v);
             let sh = sh.clone();
             let bar_based = matches!(kind, 7 | 10 | 11);
@@ -323,7 +347,84 @@ fn indicators(lua: &Lua, sh: &Arc<Shared>) -> mlua::Result<Table> {
         })?;
         ta.set(name, f)?;
     }
+    ta.set("bind", bind(lua, sh, made)?)?;
     Ok(ta)
+}
+
+/// `ta.bind(name, input, …)`: in `init` only, an indicator fed each bar's
+/// `input` whose value(s) `on_bar` receives after `volume` (see `Bound`).
+fn bind(lua: &Lua, sh: &Arc<Shared>, made: Arc<AtomicU32>) -> mlua::Result<Function> {
+    let sh = sh.clone();
+    lua.create_function(
+            move |_,
+                  (name, input, a, b, c): (
+                String,
+                String,
+                Option<i64>,
+                Option<f64>,
+                Option<i64>,
+            )| {
+                if !sh.binding.load(Ordering::Relaxed) {
+                    return Err(mlua::Error::runtime("ta.bind: bind indicators in init(p)"));
+                }
+                let Some(&(kind, name)) = ta::KINDS.iter().find(|(_, n)| *n == name) else {
+                    return Err(mlua::Error::runtime(format!(
+                        "ta.bind: no indicator `{}`",
+                        cut(name, MAX_KEY)
+                    )));
+                };
+                let input = match (input.as_str(), matches!(kind, 7 | 10 | 11)) {
+                    ("open", false) => Input::Open,
+                    ("high", false) => Input::High,
+                    ("low", false) => Input::Low,
+                    ("close", false) => Input::Close,
+                    ("volume", false) => Input::Volume,
+                    ("bar", true) => Input::Bar,
+                    (_, bar_based) => {
+                        return Err(mlua::Error::runtime(format!(
+                            "ta.bind: `{name}` is fed {}",
+                            if bar_based {
+                                "\"bar\""
+                            } else {
+                                "\"open\", \"high\", \"low\", \"close\" or \"volume\""
+                            }
+                        )));
+                    }
+                };
+                if made.fetch_add(1, Ordering::Relaxed) as usize >= ta::MAX_INDICATORS {
+                    return Err(mlua::Error::runtime(format!(
+                        "more than {} indicators",
+                        ta::MAX_INDICATORS
+                    )));
+                }
+                let live = new_live(kind, name, (a, b, c))?;
+                let mut bound = sh.bound.lock().unwrap_or_else(PoisonError::into_inner);
+                let values: usize = bound.iter().map(|b| b.live.outputs()).sum();
+                if values.saturating_add(live.outputs()) > MAX_BOUND_VALUES {
+                    return Err(mlua::Error::runtime(format!(
+                        "ta.bind: at most {MAX_BOUND_VALUES} bound values reach on_bar"
+                    )));
+                }
+                bound.push(Bound { live, input });
+                Ok(())
+            },
+        )
+}
+
+/// An indicator of `kind` from a strategy's arguments: Bollinger takes
+/// (period, k), the others whole periods.
+fn new_live(
+    kind: i32,
+    name: &str,
+    (a, b, c): (Option<i64>, Option<f64>, Option<i64>),
+) -> mlua::Result<ta::Live> {
+    let (b, k) = if kind == 6 {
+        (0, b.unwrap_or(2.0))
+    } else {
+        (b.map_or(0, |b| b as i64), 0.0)
+    };
+    ta::Live::new(kind, a.unwrap_or(0), b, c.unwrap_or(0), k)
+        .map_err(|e| mlua::Error::runtime(format!("ta.{name}: {e}")))
 }
 
 /// Reads the file's declarations (running it once, with the budget).
@@ -433,6 +534,8 @@ pub struct LuaStrategy {
     restore: Option<Function>,
     warmup: usize,
     lookback: usize,
+    /// Indicators bound in `init`, updated natively before each `on_bar`.
+    bound: Vec<Bound>,
 }
 
 fn optional(g: &Table, name: &str) -> Option<Function> {
@@ -461,11 +564,17 @@ impl LuaSource {
                 r.map_err(|e| fail(reason(&e)))?;
             }
             shared.spent.store(0, Ordering::Relaxed);
-            let (w, l): (Option<i64>, Option<i64>) = init.call(p).map_err(|e| fail(reason(&e)))?;
+            shared.binding.store(true, Ordering::Relaxed);
+            let r = init.call(p);
+            shared.binding.store(false, Ordering::Relaxed);
+            let (w, l): (Option<i64>, Option<i64>) = r.map_err(|e| fail(reason(&e)))?;
             warmup = w.unwrap_or(0).clamp(0, 1_000_000) as usize;
             lookback = l.map(|l| l.clamp(0, 1_000_000) as usize);
         }
+        let bound =
+            std::mem::take(&mut *shared.bound.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(LuaStrategy {
+            bound,
             on_start: optional(&g, "on_start"),
             on_fill: optional(&g, "on_fill"),
             save: optional(&g, "save"),
@@ -515,6 +624,38 @@ impl LuaStrategy {
     }
 }
 
+/// Each bound indicator updated with this bar, its value(s) in binding
+/// order (nil until it has one).
+#[inline]
+fn bound_values(bound: &mut [Bound], bar: &Candle, hlcv: Hlcv) -> [Option<f64>; MAX_BOUND_VALUES] {
+    let opt = |v: f64| (!v.is_nan()).then_some(v);
+    let mut out = [None; MAX_BOUND_VALUES];
+    let mut at = 0;
+    for b in bound {
+        let x = match b.input {
+            Input::Open => bar.open,
+            Input::High => bar.high,
+            Input::Low => bar.low,
+            Input::Close => bar.close,
+            Input::Volume => bar.volume,
+            Input::Bar => 0.0,
+        };
+        let first = b.live.update(x, hlcv);
+        let n = b.live.outputs();
+        for i in 0..n {
+            if let Some(slot) = out.get_mut(at + i) {
+                *slot = opt(if i == 0 {
+                    first
+                } else {
+                    b.live.value(i as i64)
+                });
+            }
+        }
+        at += n;
+    }
+    out
+}
+
 impl Strategy for LuaStrategy {
     fn warmup(&self) -> usize {
         self.warmup
@@ -526,15 +667,25 @@ impl Strategy for LuaStrategy {
 
     #[inline]
     fn on_bar(&mut self, bar: &Candle, cx: &mut Cx<'_>) {
-        self.begin(cx, Some(bar.hlcv()));
-        let r = self.on_bar.call::<()>((
+        let hlcv = bar.hlcv();
+        self.begin(cx, Some(hlcv));
+        let (t, o, h, l, c, v) = (
             bar.time.millis(),
             bar.open,
             bar.high,
             bar.low,
             bar.close,
             bar.volume,
-        ));
+        );
+        let r = if self.bound.is_empty() {
+            self.on_bar.call::<()>((t, o, h, l, c, v))
+        } else {
+            // Always eight more: Lua drops what `on_bar` does not name.
+            let x = bound_values(&mut self.bound, bar, hlcv);
+            self.on_bar.call::<()>((
+                t, o, h, l, c, v, x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7],
+            ))
+        };
         self.end(cx, r);
     }
 

@@ -372,3 +372,68 @@ fn a_wasm_module_may_import_only_the_host_api() {
             .contains("ABI version 2")
     );
 }
+
+#[test]
+fn lua_bound_indicators_reach_on_bar_with_the_values_the_calls_give() {
+    // Bound and called side by side: every bar, each bound value must be
+    // the one its call gives, nil while the call gives nil, and no ninth
+    // value follows. Entering at the 150th bar with an ATR and leaving at
+    // the 160th proves the values were there.
+    let r = lua(
+        "bound",
+        r#"
+local sma, macd, atr, seen = nil, nil, nil, 0
+function init(p)
+  ta.bind("sma", "high", 5)
+  ta.bind("macd", "close", 12, 26, 9)
+  ta.bind("atr", "bar", 14)
+  sma, macd, atr = ta.sma(5), ta.macd(12, 26, 9), ta.atr(14)
+  return 0, 0
+end
+function on_bar(t, o, h, l, c, v, s, m1, m2, m3, a, extra)
+  local cs = sma(h)
+  local c1, c2, c3 = macd(c)
+  local ca = atr()
+  if s ~= cs or m1 ~= c1 or m2 ~= c2 or m3 ~= c3 or a ~= ca or extra ~= nil then
+    fail("bound values differ from the calls at " .. t)
+  end
+  if a then seen = seen + 1 end
+  if seen == 150 then enter() elseif seen == 160 then exit() end
+end
+"#,
+    );
+    let out = run(&r, "bound").expect("the values agree on every bar");
+    assert_eq!(out.trades.len(), 1, "entered and left on bound values");
+}
+
+#[test]
+fn lua_ta_bind_is_checked() {
+    // A file is built with its defaults when it is loaded: a bad binding
+    // is refused then, with the reason.
+    let init_fails = |name: &str, init: &str| {
+        let src = format!("function init(p) {init} end\nfunction on_bar() end");
+        tradedesk_scripting::kind(Tier::Lua, name, "t", src.as_bytes(), limits())
+            .expect_err("refused at load")
+            .to_string()
+    };
+    let m = init_fails("nokind", r#"ta.bind("smaa", "close", 5)"#);
+    assert!(m.contains("no indicator `smaa`"), "{m}");
+    let m = init_fails("noinput", r#"ta.bind("sma", "bar", 5)"#);
+    assert!(m.contains("`sma` is fed \"open\""), "{m}");
+    let m = init_fails("barinput", r#"ta.bind("atr", "close", 14)"#);
+    assert!(m.contains("`atr` is fed \"bar\""), "{m}");
+    let m = init_fails("period", r#"ta.bind("sma", "close", 0)"#);
+    assert!(m.contains("ta.sma"), "{m}");
+    let m = init_fails(
+        "toomany",
+        r#"ta.bind("macd", "close", 12, 26, 9) ta.bind("macd", "close", 5, 10, 3) ta.bind("macd", "open", 12, 26, 9)"#,
+    );
+    assert!(m.contains("at most 8 bound values"), "{m}");
+    // Only in init: the bars' arguments are fixed once it returns.
+    let r = lua(
+        "late",
+        r#"function on_bar() ta.bind("sma", "close", 5) end"#,
+    );
+    let m = failure(&r, "late");
+    assert!(m.contains("bind indicators in init(p)"), "{m}");
+}
