@@ -302,16 +302,10 @@ fn indicators(lua: &Lua, sh: &Arc<Shared>) -> mlua::Result<Table> {
         let made = made.clone();
         let sh = sh.clone();
         let f = lua.create_function(move |l, (a, b, c): Args| {
-            if made.fetch_add(1, Ordering::Relaxed) as usize >= ta::MAX_INDICATORS {
-                return Err(mlua::Error::runtime(format!(
-                    "more than {} indicators",
-                    ta::MAX_INDICATORS
-                )));
-            }
-            let mut live = new_live(kind, name, (a, b, c))?;
+            let mut live = new_live(&made, kind, name, (a, b, c))?;
             let opt = |v: f64| (!v.is_nan()).then_some(v);
             let sh = sh.clone();
-            let bar_based = matches!(kind, 7 | 10 | 11);
+            let bar_based = ta::reads_bar(kind);
             let input = move |x: Option<f64>| -> mlua::Result<(f64, Hlcv)> {
                 if bar_based {
                     let bar = sh.bar().ok_or_else(|| {
@@ -354,70 +348,64 @@ fn indicators(lua: &Lua, sh: &Arc<Shared>) -> mlua::Result<Table> {
 /// `ta.bind(name, input, …)`: in `init` only, an indicator fed each bar's
 /// `input` whose value(s) `on_bar` receives after `volume` (see `Bound`).
 fn bind(lua: &Lua, sh: &Arc<Shared>, made: Arc<AtomicU32>) -> mlua::Result<Function> {
+    type Args = (String, String, Option<i64>, Option<f64>, Option<i64>);
     let sh = sh.clone();
-    lua.create_function(
-            move |_,
-                  (name, input, a, b, c): (
-                String,
-                String,
-                Option<i64>,
-                Option<f64>,
-                Option<i64>,
-            )| {
-                if !sh.binding.load(Ordering::Relaxed) {
-                    return Err(mlua::Error::runtime("ta.bind: bind indicators in init(p)"));
-                }
-                let Some(&(kind, name)) = ta::KINDS.iter().find(|(_, n)| *n == name) else {
-                    return Err(mlua::Error::runtime(format!(
-                        "ta.bind: no indicator `{}`",
-                        cut(name, MAX_KEY)
-                    )));
-                };
-                let input = match (input.as_str(), matches!(kind, 7 | 10 | 11)) {
-                    ("open", false) => Input::Open,
-                    ("high", false) => Input::High,
-                    ("low", false) => Input::Low,
-                    ("close", false) => Input::Close,
-                    ("volume", false) => Input::Volume,
-                    ("bar", true) => Input::Bar,
-                    (_, bar_based) => {
-                        return Err(mlua::Error::runtime(format!(
-                            "ta.bind: `{name}` is fed {}",
-                            if bar_based {
-                                "\"bar\""
-                            } else {
-                                "\"open\", \"high\", \"low\", \"close\" or \"volume\""
-                            }
-                        )));
+    lua.create_function(move |_, (name, input, a, b, c): Args| {
+        if !sh.binding.load(Ordering::Relaxed) {
+            return Err(mlua::Error::runtime("ta.bind: bind indicators in init(p)"));
+        }
+        let Some(&(kind, name)) = ta::KINDS.iter().find(|(_, n)| *n == name) else {
+            return Err(mlua::Error::runtime(format!(
+                "ta.bind: no indicator `{}`",
+                cut(name, MAX_KEY)
+            )));
+        };
+        let input = match (input.as_str(), ta::reads_bar(kind)) {
+            ("open", false) => Input::Open,
+            ("high", false) => Input::High,
+            ("low", false) => Input::Low,
+            ("close", false) => Input::Close,
+            ("volume", false) => Input::Volume,
+            ("bar", true) => Input::Bar,
+            (_, bar_based) => {
+                return Err(mlua::Error::runtime(format!(
+                    "ta.bind: `{name}` is fed {}",
+                    if bar_based {
+                        "\"bar\""
+                    } else {
+                        "\"open\", \"high\", \"low\", \"close\" or \"volume\""
                     }
-                };
-                if made.fetch_add(1, Ordering::Relaxed) as usize >= ta::MAX_INDICATORS {
-                    return Err(mlua::Error::runtime(format!(
-                        "more than {} indicators",
-                        ta::MAX_INDICATORS
-                    )));
-                }
-                let live = new_live(kind, name, (a, b, c))?;
-                let mut bound = sh.bound.lock().unwrap_or_else(PoisonError::into_inner);
-                let values: usize = bound.iter().map(|b| b.live.outputs()).sum();
-                if values.saturating_add(live.outputs()) > MAX_BOUND_VALUES {
-                    return Err(mlua::Error::runtime(format!(
-                        "ta.bind: at most {MAX_BOUND_VALUES} bound values reach on_bar"
-                    )));
-                }
-                bound.push(Bound { live, input });
-                Ok(())
-            },
-        )
+                )));
+            }
+        };
+        let live = new_live(&made, kind, name, (a, b, c))?;
+        let mut bound = sh.bound.lock().unwrap_or_else(PoisonError::into_inner);
+        let values: usize = bound.iter().map(|b| b.live.outputs()).sum();
+        if values.saturating_add(live.outputs()) > MAX_BOUND_VALUES {
+            return Err(mlua::Error::runtime(format!(
+                "ta.bind: at most {MAX_BOUND_VALUES} bound values reach on_bar"
+            )));
+        }
+        bound.push(Bound { live, input });
+        Ok(())
+    })
 }
 
-/// An indicator of `kind` from a strategy's arguments: Bollinger takes
-/// (period, k), the others whole periods.
+/// An indicator of `kind` from a strategy's arguments (Bollinger takes
+/// (period, k), the others whole periods), counted against the instance's
+/// `ta::MAX_INDICATORS`.
 fn new_live(
+    made: &AtomicU32,
     kind: i32,
     name: &str,
     (a, b, c): (Option<i64>, Option<f64>, Option<i64>),
 ) -> mlua::Result<ta::Live> {
+    if made.fetch_add(1, Ordering::Relaxed) as usize >= ta::MAX_INDICATORS {
+        return Err(mlua::Error::runtime(format!(
+            "more than {} indicators",
+            ta::MAX_INDICATORS
+        )));
+    }
     let (b, k) = if kind == 6 {
         (0, b.unwrap_or(2.0))
     } else {

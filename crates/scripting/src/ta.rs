@@ -48,6 +48,12 @@ pub const KINDS: &[(i32, &str)] = &[
     (11, "vwap"),
 ];
 
+/// Whether indicators of `kind` read the whole bar (ATR, stochastic,
+/// VWAP) rather than one value per update.
+pub fn reads_bar(kind: i32) -> bool {
+    matches!(kind, 7 | 10 | 11)
+}
+
 impl Live {
     /// Indicator `kind` with periods `a`, `b`, `c` and factor `k`, or why not.
     pub fn new(kind: i32, a: i64, b: i64, c: i64, k: f64) -> Result<Live, String> {

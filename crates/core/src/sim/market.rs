@@ -253,9 +253,8 @@ pub fn history(
     }
     let start = spec.start_price.get().to_f64().unwrap_or(1.0);
     let shift = start.ln() - x;
-    let inst = &spec.instrument;
     let first = end.millis().div_euclid(MINUTE_MS) * MINUTE_MS - minutes as i64 * MINUTE_MS;
-    let inst = inst.clone();
+    let inst = spec.instrument.clone();
     // The bars are made as they are taken: a month of them is megabytes,
     // written to the store a row at a time, never needed all at once.
     (0..minutes).map(move |i| {
