@@ -36,6 +36,20 @@ fn owed(b: &Value, asset: &str) -> Decimal {
     balance(b, asset).get("borrowed").map_or(Decimal::ZERO, dec)
 }
 
+/// The BTC quantity worth `usdt` at `px`, on the 0.001 lot.
+fn worth(usdt: i64, px: Decimal) -> Decimal {
+    (Decimal::from(usdt) / px).round_dp(3)
+}
+
+/// A market sell of `qty` BTC on `account` (a short when it holds none).
+fn sell(c: &mut Client, account: &str, qty: Decimal) -> Value {
+    call(
+        c,
+        "orders.place",
+        json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": qty.to_string(), "account": account }),
+    )
+}
+
 fn margin_account(c: &mut Client, name: &str, margin: &Value, usdt: &str) -> Value {
     call(
         c,
@@ -160,12 +174,8 @@ fn a_short_borrows_what_it_sells_and_buying_back_repays_it() {
     assert_eq!(code, INSUFFICIENT_FUNDS, "{message}");
 
     // A margin account can: it borrows the BTC and holds the proceeds.
-    let qty = (Decimal::from(6000) / px).round_dp(3);
-    let o = call(
-        &mut c,
-        "orders.place",
-        json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": qty.to_string(), "account": "m1" }),
-    );
+    let qty = worth(6000, px);
+    let o = sell(&mut c, "m1", qty);
     assert_eq!(o["status"], "filled", "{o}");
     let b = call(&mut c, "accounts.balances", json!({ "account": "m1" }));
     assert_eq!(owed(&b, "BTC"), qty, "{b}");
@@ -188,7 +198,7 @@ fn a_short_borrows_what_it_sells_and_buying_back_repays_it() {
 
     // The initial margin: more than equity × 2 in gross value is refused,
     // naming the field, and changes nothing.
-    let too_much = (Decimal::from(15_000) / px).round_dp(3);
+    let too_much = worth(15_000, px);
     let (code, message, data) = call_failing(
         &mut c,
         "orders.place",
@@ -340,12 +350,8 @@ fn a_margin_call_liquidates_the_account_and_halts_it() {
         "1000",
     );
     let px = last(&mut c, "BTCUSDT");
-    let qty = (Decimal::from(98_000) / px).round_dp(3);
-    call(
-        &mut c,
-        "orders.place",
-        json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": qty.to_string(), "account": "m1" }),
-    );
+    let qty = worth(98_000, px);
+    sell(&mut c, "m1", qty);
     let b = call(&mut c, "accounts.balances", json!({ "account": "m1" }));
     assert!(dec(&b["margin"]["level_pct"]) < Decimal::new(99, 2), "{b}");
     d.step();
@@ -464,7 +470,7 @@ fn a_margin_call_on_one_bot_liquidates_that_bot_only() {
     // A bot shorting about 95 times its 100 USDT: its own fees take it
     // below the maintenance level at once.
     let px = last(&mut c, "BTCUSDT");
-    let qty = (Decimal::from(9_500) / px).round_dp(3);
+    let qty = worth(9_500, px);
     let spec = json!({ "strategy": "sma_cross", "params": { "fast": 1, "slow": 2, "allow_short": true },
                        "interval": "1m", "sizing": { "mode": "fixed_qty", "value": qty.to_string() } });
     let bot = call(
@@ -528,12 +534,8 @@ fn a_liquidation_below_zero_equity_leaves_the_account_owing_quote_and_alerts_onc
         "1000",
     );
     let px = last(&mut c, "BTCUSDT");
-    let qty = (Decimal::from(90_000) / px).round_dp(3);
-    call(
-        &mut c,
-        "orders.place",
-        json!({ "symbol": "BTCUSDT", "side": "sell", "type": "market", "qty": qty.to_string(), "account": "m1" }),
-    );
+    let qty = worth(90_000, px);
+    sell(&mut c, "m1", qty);
     d.minutes(3);
     let b = call(&mut c, "accounts.balances", json!({ "account": "m1" }));
     assert_eq!(owed(&b, "BTC"), Decimal::ZERO, "bought back: {b}");
